@@ -1,0 +1,59 @@
+"""The interface every backend implements: framework work only, numpy in and out.
+
+Backends build catalog models, run one training epoch over an order the runner
+chooses, predict logits and report what the framework knows about itself
+(version, device, threads). They compute no metric and read no clock: timing,
+accuracy and everything compared lives in ``bench`` and is written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+
+
+class Backend(Protocol):
+    name: str  # registry name: "torch" or "keras"
+
+    def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
+        """Pick the device and threads, seed the framework; return what was chosen.
+
+        Keys: framework, framework_version, device, threads, knobs (dict), notes (list).
+        """
+        ...
+
+    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> Any:
+        """Build catalog model ``model.arch`` for HWC ``input_shape``; outputs logits."""
+        ...
+
+    def count_params(self, model: Any) -> int: ...
+
+    def compile(self, model: Any, train: TrainSpec, runtime: RuntimeSpec) -> Any:
+        """Attach optimizer and loss; returns the training state used below."""
+        ...
+
+    def put(self, x: np.ndarray, y: np.ndarray) -> Any:
+        """Move float32 NHWC images and int64 labels to where training reads them."""
+        ...
+
+    def train_epoch(self, state: Any, data: Any, order: np.ndarray, batch_size: int) -> float:
+        """One pass over ``data`` in ``order``; returns the mean training loss.
+
+        Returning a host float is the synchronisation point: the epoch's work is done.
+        """
+        ...
+
+    def predict(self, state: Any, data: Any, batch_size: int) -> np.ndarray:
+        """Logits (N, n_classes) as float32 numpy, in inference mode."""
+        ...
+
+    def synchronize(self) -> None:
+        """Block until queued device work is finished (called before every clock read)."""
+        ...
+
+    def peak_device_mb(self) -> float | None:
+        """Peak accelerator memory so far, or None on CPU."""
+        ...

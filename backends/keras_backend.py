@@ -1,0 +1,157 @@
+"""Keras 3 backend on the TensorFlow engine: catalog models from keras layers, ``model.fit``.
+
+Training uses Keras's own out-of-the-box path (``compile`` + ``fit``), one call per
+epoch over the order the runner chose, because that is what a Keras user measures.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import platform  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+from bench.spec import ModelSpec, RuntimeSpec, TrainSpec  # noqa: E402
+
+MODELS: dict[str, Callable[[ModelSpec, tuple[int, int, int], int], keras.Model]] = {}
+
+
+def register_model(fn: Callable[[ModelSpec, tuple[int, int, int], int], keras.Model]):
+    """Register a builder under its function name, like timm's ``@register_model``."""
+    MODELS[fn.__name__] = fn
+    return fn
+
+
+def _pool(kind: str, name: str) -> layers.Layer:
+    return layers.AveragePooling2D(2, name=name) if kind == "avg" else layers.MaxPooling2D(2, name=name)
+
+
+@register_model
+def lenet5(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> keras.Model:
+    act, init = spec.option("activation"), spec.init
+    pad = spec.option("conv1_padding")
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            *([layers.ZeroPadding2D(pad, name="pad1")] if pad else []),
+            layers.Conv2D(6, 5, activation=act, kernel_initializer=init, name="conv1"),
+            _pool(spec.option("pooling"), "pool1"),
+            layers.Conv2D(16, 5, activation=act, kernel_initializer=init, name="conv2"),
+            _pool(spec.option("pooling"), "pool2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(120, activation=act, kernel_initializer=init, name="fc1"),
+            layers.Dense(84, activation=act, kernel_initializer=init, name="fc2"),
+            layers.Dense(n_classes, kernel_initializer=init, name="fc3"),
+        ],
+        name="lenet5",
+    )
+
+
+@register_model
+def cifar_cnn(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> keras.Model:
+    act, init = spec.option("activation"), spec.init
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            layers.Conv2D(32, 3, activation=act, kernel_initializer=init, name="conv1"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Conv2D(64, 3, activation=act, kernel_initializer=init, name="conv2"),
+            layers.MaxPooling2D(2, name="pool2"),
+            layers.Conv2D(64, 3, activation=act, kernel_initializer=init, name="conv3"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(64, activation=act, kernel_initializer=init, name="fc1"),
+            layers.Dense(n_classes, kernel_initializer=init, name="fc2"),
+        ],
+        name="cifar_cnn",
+    )
+
+
+class Backend:
+    name = "keras"
+
+    def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
+        gpus = tf.config.list_physical_devices("GPU")
+        if runtime.device == "cuda" and not gpus:
+            raise RuntimeError("runtime.device='cuda' but TensorFlow sees no GPU")
+        if runtime.device == "cpu" and gpus:
+            tf.config.set_visible_devices([], "GPU")
+            gpus = []
+        if runtime.threads:  # must happen before TensorFlow runs its first op
+            tf.config.threading.set_intra_op_parallelism_threads(runtime.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(runtime.threads)
+        for gpu in gpus:  # allocate as needed, so the peak-memory reading means something
+            tf.config.experimental.set_memory_growth(gpu, True)
+        keras.utils.set_random_seed(seed)
+        self.gpu = bool(gpus)
+        if gpus:
+            device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU:0")
+        else:
+            device = f"cpu ({platform.machine()})"
+        intra = tf.config.threading.get_intra_op_parallelism_threads()
+        return {
+            "framework": "keras-tensorflow",
+            "framework_version": f"keras {keras.__version__} / tensorflow {tf.__version__}",
+            "device": device,
+            "threads": intra or os.cpu_count(),  # 0 means TF's default: every core
+            "knobs": {
+                "precision": keras.config.dtype_policy().name,
+                "jit_compile": runtime.jit_compile,
+                "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+            },
+        }
+
+    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> keras.Model:
+        return MODELS[model.arch](model, input_shape, n_classes)
+
+    def count_params(self, model: keras.Model) -> int:
+        return int(model.count_params())
+
+    def compile(self, model: keras.Model, train: TrainSpec, runtime: RuntimeSpec) -> keras.Model:
+        if train.optimizer == "adam":
+            opt = keras.optimizers.Adam(
+                learning_rate=train.lr,
+                beta_1=train.beta1,
+                beta_2=train.beta2,
+                epsilon=train.eps,
+                weight_decay=train.weight_decay or None,
+            )
+        else:
+            opt = keras.optimizers.SGD(
+                learning_rate=train.lr, momentum=train.momentum, weight_decay=train.weight_decay or None
+            )
+        model.compile(
+            optimizer=opt,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=runtime.jit_compile,
+        )
+        return model
+
+    def put(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x, y  # model.fit feeds batches from host arrays: Keras's default path
+
+    def train_epoch(self, state: keras.Model, data: Any, order: np.ndarray, batch_size: int) -> float:
+        x, y = data
+        hist = state.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        return float(hist.history["loss"][-1])  # a host value: the epoch has finished
+
+    def predict(self, state: keras.Model, data: Any, batch_size: int) -> np.ndarray:
+        return np.asarray(state.predict(data[0], batch_size=batch_size, verbose=0), dtype=np.float32)
+
+    def synchronize(self) -> None:
+        # TF executes eagerly-dispatched work before returning host values; the only
+        # values read here are host floats, so there is nothing queued to wait for.
+        return None
+
+    def peak_device_mb(self) -> float | None:
+        if not self.gpu:
+            return None
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20

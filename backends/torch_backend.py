@@ -1,0 +1,185 @@
+"""PyTorch backend: catalog models from ``torch.nn``, a plain training loop, NCHW on device."""
+
+from __future__ import annotations
+
+import platform
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+POOLS: dict[str, Callable[[], nn.Module]] = {
+    "avg": lambda: nn.AvgPool2d(2, 2),
+    "max": lambda: nn.MaxPool2d(2, 2),
+}
+MODELS: dict[str, Callable[[ModelSpec, tuple[int, int, int], int], nn.Module]] = {}
+
+
+def register_model(fn: Callable[[ModelSpec, tuple[int, int, int], int], nn.Module]):
+    """Register a builder under its function name, like timm's ``@register_model``."""
+    MODELS[fn.__name__] = fn
+    return fn
+
+
+def _with_head(features: list[tuple[str, nn.Module]], input_shape: tuple[int, int, int], head: list) -> nn.Sequential:
+    """Append the dense head; its input width is found by a dry run, not hand arithmetic."""
+    body = nn.Sequential(OrderedDict(features))
+    h, w, c = input_shape
+    with torch.no_grad():
+        width = body(torch.zeros(1, c, h, w)).flatten(1).shape[1]
+    layers = [*features, ("flatten", nn.Flatten())]
+    for name, make in head:
+        layers.append((name, make(width) if callable(make) and not isinstance(make, nn.Module) else make))
+    return nn.Sequential(OrderedDict(layers))
+
+
+@register_model
+def lenet5(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    act, pool = ACTIVATIONS[spec.option("activation")], POOLS[spec.option("pooling")]
+    c = input_shape[2]
+    features = [
+        ("conv1", nn.Conv2d(c, 6, 5, padding=spec.option("conv1_padding"))),
+        ("act1", act()),
+        ("pool1", pool()),
+        ("conv2", nn.Conv2d(6, 16, 5)),
+        ("act2", act()),
+        ("pool2", pool()),
+    ]
+    head = [
+        ("fc1", lambda width: nn.Linear(width, 120)),
+        ("act3", act()),
+        ("fc2", nn.Linear(120, 84)),
+        ("act4", act()),
+        ("fc3", nn.Linear(84, n_classes)),
+    ]
+    return _with_head(features, input_shape, head)
+
+
+@register_model
+def cifar_cnn(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    act = ACTIVATIONS[spec.option("activation")]
+    c = input_shape[2]
+    features = [
+        ("conv1", nn.Conv2d(c, 32, 3)),
+        ("act1", act()),
+        ("pool1", nn.MaxPool2d(2, 2)),
+        ("conv2", nn.Conv2d(32, 64, 3)),
+        ("act2", act()),
+        ("pool2", nn.MaxPool2d(2, 2)),
+        ("conv3", nn.Conv2d(64, 64, 3)),
+        ("act3", act()),
+    ]
+    head = [("fc1", lambda width: nn.Linear(width, 64)), ("act4", act()), ("fc2", nn.Linear(64, n_classes))]
+    return _with_head(features, input_shape, head)
+
+
+def _init_weights(model: nn.Module, init: str) -> None:
+    """Keras-compatible initialisers (torch's own default would be kaiming-uniform(a=sqrt(5)))."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if init == "glorot_uniform":
+                nn.init.xavier_uniform_(m.weight)
+            elif init == "he_uniform":  # sqrt(6 / fan_in), as keras.initializers.HeUniform
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+            elif init == "lecun_uniform":  # sqrt(3 / fan_in)
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
+            else:
+                raise ValueError(f"unknown init {init!r}")
+            nn.init.zeros_(m.bias)
+
+
+@dataclass
+class TrainState:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
+class Backend:
+    name = "torch"
+
+    def __init__(self) -> None:
+        self.device = torch.device("cpu")
+
+    def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
+        if runtime.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("runtime.device='cuda' but torch sees no CUDA device")
+        use_cuda = runtime.device == "cuda" or (runtime.device == "auto" and torch.cuda.is_available())
+        self.device = torch.device("cuda" if use_cuda else "cpu")
+        if runtime.threads:
+            torch.set_num_threads(runtime.threads)
+        torch.manual_seed(seed)
+        device_name = torch.cuda.get_device_name(self.device) if use_cuda else f"cpu ({platform.machine()})"
+        return {
+            "framework": "pytorch",
+            "framework_version": torch.__version__,
+            "device": device_name,
+            "threads": torch.get_num_threads(),
+            "knobs": {
+                "precision": "fp32",
+                "channels_last": False,
+                "torch_compile": False,
+                "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            },
+        }
+
+    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+        net = MODELS[model.arch](model, input_shape, n_classes)
+        _init_weights(net, model.init)
+        return net.to(self.device)
+
+    def count_params(self, model: nn.Module) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+    def compile(self, model: nn.Module, train: TrainSpec, runtime: RuntimeSpec) -> TrainState:
+        params = model.parameters()
+        if train.optimizer == "adam":
+            opt: torch.optim.Optimizer = torch.optim.Adam(
+                params, lr=train.lr, betas=(train.beta1, train.beta2), eps=train.eps, weight_decay=train.weight_decay
+            )
+        else:
+            opt = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+        return TrainState(model, opt)
+
+    def put(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(self.device)
+        return xt, torch.from_numpy(y).to(self.device)
+
+    def train_epoch(self, state: TrainState, data: Any, order: np.ndarray, batch_size: int) -> float:
+        x, y = data
+        model, opt = state.model, state.optimizer
+        model.train()
+        order_t = torch.from_numpy(order).to(self.device)
+        total = torch.zeros((), device=self.device)
+        for start in range(0, len(order_t), batch_size):
+            idx = order_t[start : start + batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+        return total.item() / len(order)  # .item() waits for the device
+
+    @torch.no_grad()
+    def predict(self, state: TrainState, data: Any, batch_size: int) -> np.ndarray:
+        x = data[0]
+        state.model.eval()
+        out = [state.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return torch.cat(out).float().cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def peak_device_mb(self) -> float | None:
+        if self.device.type != "cuda":
+            return None
+        return torch.cuda.max_memory_allocated(self.device) / 2**20

@@ -1,0 +1,59 @@
+"""The model catalog: which architecture ids exist and which options each takes.
+
+Framework-free on purpose: the spec validator checks a task against this table
+without importing torch or keras, and each backend registers one builder per id
+(a test checks both backends cover the whole catalog, with equal parameter counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Option:
+    """One architecture option: its type, default and (optionally) allowed values."""
+
+    type: type
+    default: Any
+    choices: tuple[Any, ...] = ()
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    id: str
+    description: str
+    options: dict[str, Option]
+    last_conv: str  # default Grad-CAM target layer, named the same in both backends
+
+
+# Initialisations both backends implement identically (rule 3 of DESIGN.md:
+# torch's default is kaiming-uniform(a=sqrt(5)), keras's is glorot-uniform; the
+# spec always names one, so neither framework's default decides silently).
+INITS = ("glorot_uniform", "he_uniform", "lecun_uniform")
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.id: a
+    for a in (
+        Architecture(
+            id="lenet5",
+            description="LeNet-5: conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> 120 -> 84 -> classes",
+            options={
+                "activation": Option(str, "relu", ("relu", "sigmoid", "tanh")),
+                "pooling": Option(str, "avg", ("avg", "max"), "2x2 pooling, stride 2"),
+                "conv1_padding": Option(int, 2, (0, 2), "2 keeps 28x28 so fc1 sees 16x5x5"),
+            },
+            last_conv="conv2",
+        ),
+        Architecture(
+            id="cifar_cnn",
+            description="Keras CIFAR-10 tutorial CNN: conv32 -> max -> conv64 -> max -> conv64 -> dense64 -> classes",
+            options={
+                "activation": Option(str, "relu", ("relu", "sigmoid", "tanh")),
+            },
+            last_conv="conv3",
+        ),
+    )
+}

@@ -1,0 +1,35 @@
+"""The result record: one flat dict per (task, backend, repeat), with a fixed column order.
+
+Scalars become ``results.csv`` columns; the few nested values (per-epoch history,
+confusion matrix, classification report, knobs) stay in ``records.jsonl``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+COLUMNS = (
+    "run_id", "task", "profile", "backend", "repeat", "status", "error",
+    "framework", "framework_version", "device", "threads", "seed",
+    "model", "model_options", "init", "params",
+    "dataset", "dataset_source", "image_shape", "n_classes", "n_train", "n_test",
+    "optimizer", "lr", "adam_eps", "epochs", "batch_size",
+    "data_load_s", "data_prep_s", "build_s", "train_s", "first_epoch_s", "compile_s",
+    "epoch_s_median", "epoch_s_min", "epoch_s_max", "throughput_img_s",
+    "eval_s", "eval_img_s", "test_acc", "test_loss", "target_acc", "time_to_target_s",
+    "peak_host_mb", "peak_device_mb", "wall_s", "git_commit", "started_at", "notes",
+)  # fmt: skip
+
+NESTED = ("history", "confusion_matrix", "classification_report", "knobs")
+
+STATUSES = ("ok", "failed", "skipped", "timeout", "interrupted")
+
+
+def new_record(**fields: Any) -> dict[str, Any]:
+    """A record with every column present (None where not measured)."""
+    unknown = set(fields) - set(COLUMNS) - set(NESTED)
+    if unknown:
+        raise KeyError(f"unknown record field(s): {sorted(unknown)}")
+    rec: dict[str, Any] = dict.fromkeys(COLUMNS)
+    rec.update(fields)
+    return rec

@@ -1,0 +1,145 @@
+"""From records.jsonl to results.csv, summary.md (backends side by side + ratios) and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.results import read_records, table
+
+# (column, label, how to read the keras/torch ratio)
+SUMMARY_METRICS = (
+    ("test_acc", "test accuracy", ""),
+    ("test_loss", "test loss", ""),
+    ("train_s", "training time (s)", "lower is faster"),
+    ("epoch_s_median", "steady epoch (s, median)", "lower is faster"),
+    ("throughput_img_s", "steady throughput (img/s)", "higher is faster"),
+    ("first_epoch_s", "first epoch (s)", ""),
+    ("compile_s", "first-epoch overhead (s)", ""),
+    ("eval_img_s", "inference (img/s)", ""),
+    ("time_to_target_s", "time to target acc (s)", ""),
+    ("peak_host_mb", "peak host RSS (MB)", ""),
+    ("peak_device_mb", "peak device memory (MB)", ""),
+    ("params", "parameters", ""),
+)
+RATIO_BASE, RATIO_OTHER = "torch", "keras"
+
+
+def side_by_side(df: pd.DataFrame, task: str) -> pd.DataFrame:
+    """One task's metrics with a column per backend (median over ok repeats) and keras/torch."""
+    ok = df[(df.task == task) & (df.status == "ok")]
+    rows = []
+    for col, label, _ in SUMMARY_METRICS:
+        vals = pd.to_numeric(ok[col], errors="coerce").groupby(ok.backend).median()
+        if vals.isna().all():
+            continue
+        row = {"metric": label}
+        for b in sorted(df[df.task == task].backend.unique(), key=lambda b: (b != RATIO_BASE, b)):
+            row[b] = vals.get(b)
+        base, other = vals.get(RATIO_BASE), vals.get(RATIO_OTHER)
+        row[f"{RATIO_OTHER}/{RATIO_BASE}"] = other / base if base and other is not None and pd.notna(other) else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(v: object) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:,.1f}"
+    return str(v)
+
+
+def status_table(df: pd.DataFrame) -> pd.DataFrame:
+    cols = ["task", "backend", "repeat", "status", "dataset_source", "n_train", "epochs", "test_acc",
+            "train_s", "throughput_img_s", "error"]  # fmt: skip
+    return df[cols]
+
+
+def summary_markdown(df: pd.DataFrame, env: dict) -> str:
+    lines = [f"# bench run {env.get('run_id', '')}", ""]
+    gpu = ", ".join(env.get("gpus") or []) or "none"
+    lines += [
+        f"Machine: {env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpu}; "
+        f"Python {env.get('python')}; commit {env.get('git_commit')}.",
+        "Packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".",
+        "",
+        "Ratios are keras/torch of the medians over ok repeats. Steady-state figures exclude the "
+        "first epoch; its excess over a steady epoch is the first-epoch overhead (tracing, warm-up).",
+        "",
+    ]
+    for task in df.task.unique():
+        sub = df[df.task == task]
+        first = sub.iloc[0]
+        lines += [f"## {task}", "", f"Model `{first.model}` {first.model_options}, dataset `{first.dataset}` "
+                  f"from `{first.dataset_source}`, {first.n_train} train / {first.n_test} test, "
+                  f"{first.epochs} epochs, batch {first.batch_size}, profile `{first.profile}`.", ""]  # fmt: skip
+        sbs = side_by_side(df, task)
+        if len(sbs):
+            lines += [sbs.map(_fmt).to_markdown(index=False), ""]
+        for _, r in sub[sub.status != "ok"].iterrows():
+            lines += [f"- {r.backend} repeat {r.repeat}: **{r.status}**: {r.error}"]
+        plot = Path("plots") / f"curves-{task}.png"
+        lines += ["", f"![training curves]({plot.as_posix()})", ""]
+        notes = sorted({n for cell in sub.notes.dropna() for n in cell.split("; ")})
+        if len(notes):
+            lines += ["Notes:", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(records: list[dict], task: str, path: Path) -> bool:
+    """Per-epoch training loss and test accuracy, both backends on one axis each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in records if r["task"] == task and r.get("status") == "ok" and r.get("history")]
+    if not runs:
+        return False
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for r in runs:
+        h = r["history"]
+        label = f"{r['backend']} (repeat {r['repeat']})" if r.get("repeat") else r["backend"]
+        ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], marker="o", label=label)
+        acc = [(e["epoch"], e["test_acc"]) for e in h if "test_acc" in e]
+        if acc:
+            ax_acc.plot(*zip(*acc), marker="o", label=label)
+    ax_loss.set(title=f"{task}: training loss", xlabel="epoch", ylabel="cross-entropy")
+    ax_acc.set(title=f"{task}: test accuracy", xlabel="epoch", ylabel="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_reports(run_dir: Path) -> pd.DataFrame:
+    """results.csv, summary.md and plots/ from records.jsonl alone."""
+    records = read_records(run_dir)
+    df = table(records)
+    df.to_csv(run_dir / "results.csv", index=False)
+    env_path = run_dir / "environment.json"
+    env = json.loads(env_path.read_text()) if env_path.exists() else {}
+    for task in df.task.unique():
+        plot_curves(records, task, run_dir / "plots" / f"curves-{task}.png")
+    (run_dir / "summary.md").write_text(summary_markdown(df, env))
+    return df
+
+
+def terminal_summary(df: pd.DataFrame) -> str:
+    """The side-by-side tables the CLI prints at the end."""
+    parts = []
+    for task in df.task.unique():
+        sbs = side_by_side(df, task)
+        parts.append(f"\n== {task} ==")
+        if len(sbs):
+            parts.append(sbs.map(_fmt).to_markdown(index=False, tablefmt="simple"))
+        for _, r in df[(df.task == task) & (df.status != "ok")].iterrows():
+            parts.append(f"  {r.backend}: {r.status}: {r.error}")
+    return "\n".join(parts)

@@ -1,0 +1,346 @@
+"""Task specs: TOML files parsed into frozen dataclasses, with errors that name the key.
+
+A spec is the single framework-agnostic description of an experiment. Both
+backends receive the same resolved spec; anything whose default differs between
+the frameworks (Adam epsilon, initialisation, XLA) is a field here, so neither
+framework's default decides a compared quantity silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.catalog import ARCHITECTURES, INITS
+
+TASKS_DIR = Path(__file__).parent / "tasks"
+PROFILES = ("quick", "full")
+
+
+class SpecError(ValueError):
+    """A task spec is invalid; the message names the file and the key."""
+
+
+def _choices(*values: Any) -> dict[str, Any]:
+    return {"choices": values}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    image_size: int = 0  # 0 keeps the dataset's own size
+    channels: int = 0  # 0 keeps the dataset's own channels; 1 or 3 converts
+    classes: tuple[str, ...] = ()  # a subset by class name; empty = all
+    rescale: str = field(default="unit", metadata=_choices("unit", "none"))  # unit: x/255
+    mean: tuple[float, ...] = ()  # per-channel, applied after rescale
+    std: tuple[float, ...] = ()
+    max_train: int = 0  # a seeded random subset; 0 = all
+    max_test: int = 0
+    fallback: str = "auto"  # "auto": the dataset's embedded default; "none": real data only
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    arch: str
+    init: str = field(default="glorot_uniform", metadata=_choices(*INITS))
+    options: tuple[tuple[str, Any], ...] = ()  # architecture options, validated by the catalog
+
+    def option(self, name: str) -> Any:
+        return dict(self.options)[name]
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = field(default="adam", metadata=_choices("adam", "sgd"))
+    beta1: float = 0.9
+    beta2: float = 0.999
+    # Keras defaults to 1e-7, torch to 1e-8; the spec decides. Keras adds epsilon to
+    # sqrt(v) before bias correction, torch after: a known, recorded difference.
+    eps: float = 1e-7
+    momentum: float = 0.0  # sgd only
+    weight_decay: float = 0.0
+    loss: str = field(default="cross_entropy", metadata=_choices("cross_entropy"))
+    target_acc: float = 0.0  # time-to-accuracy target on the test split; 0 = none
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    batch_size: int = 1000
+    per_epoch: bool = True  # evaluate after every epoch (untimed) for training curves
+
+
+@dataclass(frozen=True)
+class ExplainSpec:
+    gradcam: bool = False
+    saliency: bool = False
+    layer: str = ""  # "" = the catalog's last conv layer
+    n_images: int = 6
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    dataset: str
+    class_map: tuple[tuple[str, str], ...] = ()  # (target class, source class) pairs
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))
+    threads: int = 0  # 0 = each framework's default, recorded per row
+    jit_compile: bool = False  # Keras XLA; "auto" is off on CPU and slower here when on
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    dataset: DatasetSpec
+    model: ModelSpec
+    train: TrainSpec
+    description: str = ""
+    seed: int = 0
+    eval: EvalSpec = EvalSpec()
+    explain: ExplainSpec = ExplainSpec()
+    transfer: tuple[TransferSpec, ...] = ()
+    runtime: RuntimeSpec = RuntimeSpec()
+    profile: str = ""  # which profile was applied ("" = none)
+    source: str = ""  # the TOML file it came from
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- parsing
+
+_SECTIONS = {
+    "dataset": DatasetSpec,
+    "model": ModelSpec,
+    "train": TrainSpec,
+    "eval": EvalSpec,
+    "explain": ExplainSpec,
+    "runtime": RuntimeSpec,
+}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        tp, str(tp)
+    )
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check one TOML value against a field type; ints are accepted as floats."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise SpecError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    ok = (
+        isinstance(value, bool)
+        if tp is bool
+        else isinstance(value, tp) and not isinstance(value, bool)
+        or (tp is float and isinstance(value, int) and not isinstance(value, bool))
+    )
+    if not ok:
+        raise SpecError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return float(value) if tp is float else value
+
+
+def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Build dataclass ``cls`` from a TOML table; unknown keys are errors unless ``extra_ok``."""
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in table.items():
+        f = fields.get(key)
+        if f is None or key in ("options",):
+            if extra_ok:
+                extra[key] = value
+                continue
+            known = ", ".join(k for k in fields if k not in ("options", "profile", "source"))
+            raise SpecError(f"{where}.{key}: unknown key (expected one of: {known})")
+        v = _coerce(value, hints[key], f"{where}.{key}")
+        choices = f.metadata.get("choices")
+        if choices and v not in choices:
+            raise SpecError(f"{where}.{key}: expected one of {list(choices)}, got {v!r}")
+        kwargs[key] = v
+    missing = [
+        n
+        for n, f in fields.items()
+        if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and n not in kwargs
+    ]
+    if missing:
+        raise SpecError(f"{where}: missing required key(s): {', '.join(missing)}")
+    return kwargs, extra
+
+
+def _model(table: Any, where: str) -> ModelSpec:
+    kwargs, extra = _build(ModelSpec, table, where, extra_ok=True)
+    arch = ARCHITECTURES.get(kwargs["arch"])
+    if arch is None:
+        raise SpecError(
+            f"{where}.arch: unknown model id {kwargs['arch']!r} "
+            f"(expected one of: {', '.join(ARCHITECTURES)})"
+        )
+    options = {name: opt.default for name, opt in arch.options.items()}
+    for key, value in extra.items():
+        opt = arch.options.get(key)
+        if opt is None:
+            known = ", ".join(["arch", "init", *arch.options])
+            raise SpecError(f"{where}.{key}: unknown key for model {arch.id!r} (expected one of: {known})")
+        v = _coerce(value, opt.type, f"{where}.{key}")
+        if opt.choices and v not in opt.choices:
+            raise SpecError(f"{where}.{key}: expected one of {list(opt.choices)}, got {v!r}")
+        options[key] = v
+    return ModelSpec(options=tuple(sorted(options.items())), **kwargs)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_task(data: dict[str, Any], source: str = "<spec>", profile: str | None = None) -> TaskSpec:
+    """Validate a TOML document (already parsed) and apply ``profile`` overrides."""
+    data = dict(data)
+    profiles = data.pop("profiles", {})
+    if not isinstance(profiles, dict):
+        raise SpecError(f"{source}: profiles: expected a table of profiles")
+    for name in profiles:
+        if name not in PROFILES:
+            raise SpecError(f"{source}: profiles.{name}: unknown profile (expected one of: {', '.join(PROFILES)})")
+    if profile:
+        if profile not in PROFILES:
+            raise SpecError(f"{source}: unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
+        data = _merge(data, profiles.get(profile, {}))
+
+    where = source
+    top = {k: v for k, v in data.items() if k not in _SECTIONS and k != "transfer"}
+    kwargs, _ = _build(_TopLevel, top, where)
+    for key, cls in _SECTIONS.items():
+        if key not in data:
+            if key in ("dataset", "model", "train"):
+                raise SpecError(f"{where}: missing required table [{key}]")
+            continue
+        if cls is ModelSpec:
+            kwargs[key] = _model(data[key], f"{where}: {key}")
+        else:
+            kwargs[key] = cls(**_build(cls, data[key], f"{where}: {key}")[0])
+    transfer = data.get("transfer", [])
+    if not isinstance(transfer, list):
+        raise SpecError(f"{where}: transfer: expected an array of tables [[transfer]]")
+    targets = []
+    for i, t in enumerate(transfer):
+        tk, _ = _build(TransferSpec, {k: v for k, v in t.items() if k != "class_map"}, f"{where}: transfer[{i}]")
+        cmap = t.get("class_map", {})
+        if not isinstance(cmap, dict) or not all(isinstance(v, str) for v in cmap.values()):
+            raise SpecError(f"{where}: transfer[{i}].class_map: expected a table of class name = class name")
+        targets.append(TransferSpec(class_map=tuple(cmap.items()), **tk))
+    spec = TaskSpec(transfer=tuple(targets), profile=profile or "", source=source, **kwargs)
+    _check_values(spec, where)
+    return spec
+
+
+@dataclass(frozen=True)
+class _TopLevel:
+    """The top-level keys of a task file (the sections are parsed separately)."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+
+
+def _check_values(spec: TaskSpec, where: str) -> None:
+    """Range checks that types alone cannot express."""
+    checks = [
+        ("train.epochs", spec.train.epochs >= 1, "an integer >= 1"),
+        ("train.batch_size", spec.train.batch_size >= 1, "an integer >= 1"),
+        ("train.lr", spec.train.lr > 0, "a number > 0"),
+        ("train.eps", spec.train.eps > 0, "a number > 0"),
+        ("train.target_acc", 0 <= spec.train.target_acc <= 1, "a number in [0, 1]"),
+        ("eval.batch_size", spec.eval.batch_size >= 1, "an integer >= 1"),
+        ("dataset.channels", spec.dataset.channels in (0, 1, 3), "0 (native), 1 or 3"),
+        ("dataset.image_size", spec.dataset.image_size >= 0, "an integer >= 0"),
+        ("dataset.max_train", spec.dataset.max_train >= 0, "an integer >= 0"),
+        ("dataset.max_test", spec.dataset.max_test >= 0, "an integer >= 0"),
+        ("dataset.std", all(s > 0 for s in spec.dataset.std), "positive numbers"),
+        (
+            "dataset.mean",
+            len(spec.dataset.mean) == len(spec.dataset.std),
+            f"as many values as dataset.std ({len(spec.dataset.std)})",
+        ),
+        ("runtime.threads", spec.runtime.threads >= 0, "an integer >= 0"),
+    ]
+    for key, ok, expected in checks:
+        if not ok:
+            section, name = key.split(".")
+            value = getattr(getattr(spec, section), name)
+            raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
+    from datasets import registry  # local: keeps `bench.spec` importable on its own
+
+    for key, name in [("dataset.name", spec.dataset.name)] + [
+        (f"transfer[{i}].dataset", t.dataset) for i, t in enumerate(spec.transfer)
+    ]:
+        if name not in registry.DATASETS:
+            raise SpecError(
+                f"{where}: {key}: unknown dataset {name!r} (expected one of: {', '.join(registry.DATASETS)})"
+            )
+
+
+def builtin_tasks() -> dict[str, Path]:
+    """Built-in task name -> TOML path, in a stable order."""
+    return {p.stem: p for p in sorted(TASKS_DIR.glob("*.toml"))}
+
+
+def load_task(name_or_path: str | Path, profile: str | None = None) -> TaskSpec:
+    """Load a built-in task by name, or a user's TOML file by path."""
+    path = Path(name_or_path)
+    builtin = builtin_tasks()
+    if str(name_or_path) in builtin:
+        path = builtin[str(name_or_path)]
+    elif not path.is_file():
+        raise SpecError(
+            f"{name_or_path}: no such task or file (built-in tasks: {', '.join(builtin)})"
+        )
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    return parse_task(data, source=str(path), profile=profile)
+
+
+def spec_from_dict(d: dict[str, Any]) -> TaskSpec:
+    """Rebuild a TaskSpec from ``TaskSpec.to_dict()`` (how the runner hands it to a worker)."""
+    d = dict(d)
+    d["dataset"] = DatasetSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["dataset"].items()})
+    m = d["model"]
+    d["model"] = ModelSpec(arch=m["arch"], init=m["init"], options=tuple(tuple(o) for o in m["options"]))
+    d["train"] = TrainSpec(**d["train"])
+    d["eval"] = EvalSpec(**d["eval"])
+    d["explain"] = ExplainSpec(**d["explain"])
+    d["runtime"] = RuntimeSpec(**d["runtime"])
+    d["transfer"] = tuple(
+        TransferSpec(dataset=t["dataset"], class_map=tuple(tuple(p) for p in t["class_map"]))
+        for t in d["transfer"]
+    )
+    return TaskSpec(**d)

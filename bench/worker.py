@@ -1,0 +1,142 @@
+"""One (task, backend, repeat) run, in its own fresh process: ``python -m bench.worker JOB.json``.
+
+The runner writes the job (resolved spec, prepared data file, the record's known
+fields) and reads back ``result`` as one JSON record. Lines starting with ``@@`` on
+stdout are progress for the user; everything else goes to the run's log file.
+A missing framework is a ``skipped`` record, any exception a ``failed`` one.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import metrics
+from bench.preprocess import epoch_orders, to_float
+from bench.record import new_record
+from bench.results import json_default
+from bench.spec import TaskSpec, spec_from_dict
+from bench.timing import SyncTimer, summarize_epochs, time_to_target
+
+KNOWN_DIFFERENCES = {
+    "keras": [
+        "keras: Adam epsilon is added before bias correction (torch: after)",
+        "keras: model.fit feeds batches from host numpy arrays (torch: whole split on the device)",
+    ],
+}
+
+
+def progress(msg: str) -> None:
+    print(f"@@ {msg}", flush=True)
+
+
+def peak_host_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def train_and_evaluate(backend: Any, spec: TaskSpec, data: dict[str, np.ndarray], classes: tuple[str, ...],
+                       seed: int) -> dict[str, Any]:
+    """The measured part: identical for every backend, which only does framework work."""
+    out: dict[str, Any] = {}
+    env = backend.configure(spec.runtime, seed)
+    knobs = env.pop("knobs")
+    out.update(env, knobs=knobs)
+    timer = SyncTimer(backend.synchronize)
+
+    t0 = time.perf_counter()
+    x_train, x_test = to_float(data["x_train"], spec.dataset), to_float(data["x_test"], spec.dataset)
+    y_train, y_test = data["y_train"].astype(np.int64), data["y_test"].astype(np.int64)
+    timer.start()
+    train, test = backend.put(x_train, y_train), backend.put(x_test, y_test)
+    timer.stop()
+    out["data_prep_s"] = time.perf_counter() - t0
+
+    timer.start()
+    model = backend.build(spec.model, tuple(x_train.shape[1:]), len(classes))
+    state = backend.compile(model, spec.train, spec.runtime)
+    out["build_s"] = timer.stop()
+    out["params"] = backend.count_params(model)
+
+    epochs = spec.train.epochs
+    epoch_s: list[float] = []
+    history: list[dict[str, Any]] = []
+    for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed), start=1):
+        timer.start()
+        loss = backend.train_epoch(state, train, order, spec.train.batch_size)
+        epoch_s.append(timer.stop())
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss} in epoch {epoch}: training diverged")
+        row: dict[str, Any] = {"epoch": epoch, "seconds": epoch_s[-1], "train_loss": loss}
+        msg = f"epoch {epoch}/{epochs}  {epoch_s[-1]:.2f}s  loss {loss:.4f}"
+        if spec.eval.per_epoch and epoch < epochs:
+            acc, tloss = metrics.accuracy_and_loss(backend.predict(state, test, spec.eval.batch_size), y_test)
+            row.update(test_acc=acc, test_loss=tloss)
+            msg += f"  test acc {acc:.4f}"
+        history.append(row)
+        progress(msg)
+
+    timer.start()
+    logits = backend.predict(state, test, spec.eval.batch_size)
+    out["eval_s"] = timer.stop()
+    out["eval_img_s"] = len(y_test) / out["eval_s"] if out["eval_s"] > 0 else None
+    metrics.check_logits(logits, len(y_test), len(classes))
+    out["test_acc"], out["test_loss"] = metrics.accuracy_and_loss(logits, y_test)
+    history[-1].update(test_acc=out["test_acc"], test_loss=out["test_loss"])
+    progress(f"test acc {out['test_acc']:.4f}  loss {out['test_loss']:.4f}")
+    out.update(metrics.classification(logits, y_test, classes))
+    out.update(summarize_epochs(epoch_s, len(y_train)))
+    out["history"] = history
+    if spec.train.target_acc and all("test_acc" in h for h in history):
+        out["time_to_target_s"] = time_to_target(epoch_s, [h["test_acc"] for h in history], spec.train.target_acc)
+    out["peak_device_mb"] = backend.peak_device_mb()
+    return out
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    rec = new_record(**job["record"])
+    spec = spec_from_dict(job["spec"])
+    try:
+        from backends import load_backend
+
+        backend = load_backend(job["record"]["backend"])
+    except ImportError as e:
+        rec.update(status="skipped", error=f"{job['record']['backend']} backend not importable: {e}")
+        return rec
+    try:
+        with np.load(job["data"], allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+        rec.update(train_and_evaluate(backend, spec, data, tuple(job["classes"]), rec["seed"]))
+        rec["status"] = "ok"
+    except Exception as e:  # a failed run is a row, not a crash of the suite
+        traceback.print_exc()
+        rec.update(status="failed", error=f"{type(e).__name__}: {e}")
+    notes = list(job.get("notes", [])) + KNOWN_DIFFERENCES.get(rec["backend"], [])
+    rec["notes"] = "; ".join(notes) or None
+    rec["peak_host_mb"] = peak_host_mb()
+    rec["wall_s"] = time.perf_counter() - started
+    return rec
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m bench.worker JOB.json", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text())
+    rec = run_job(job)
+    result = Path(job["result"])
+    tmp = result.with_suffix(".partial")
+    tmp.write_text(json.dumps(rec, default=json_default))
+    tmp.replace(result)  # the runner sees a whole record or none
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,54 @@
+"""The canonical in-memory dataset: uint8 NHWC images, int64 labels, class names.
+
+Every loader (real file, cache, embedded default) returns this one form, so the
+runner can hand both backends byte-identical arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset: images ``x`` (N, H, W, C) uint8 and labels ``y`` (N,) int64."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.x.dtype != np.uint8 or self.x.ndim != 4:
+            raise ValueError(f"x must be uint8 (N, H, W, C), got {self.x.dtype} {self.x.shape}")
+        if self.y.ndim != 1 or len(self.y) != len(self.x):
+            raise ValueError(f"y must be (N,) matching x, got {self.y.shape} for {len(self.x)} images")
+        if self.y.dtype != np.int64:
+            object.__setattr__(self, "y", self.y.astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, index: np.ndarray) -> Split:
+        return Split(self.x[index], self.y[index])
+
+
+@dataclass(frozen=True)
+class ArrayDataset:
+    """A dataset in canonical form plus where it came from (shown in every result row)."""
+
+    name: str
+    train: Split
+    test: Split
+    classes: tuple[str, ...]
+    source: str  # e.g. "file:/data/mnist.npz" or "embedded:sklearn-digits-28"
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.train.x.shape[1:]
+        return int(h), int(w), int(c)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)

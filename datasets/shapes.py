@@ -1,0 +1,256 @@
+"""Shapes-10: a procedurally generated 32x32 RGB, 10-class stand-in for CIFAR-10.
+
+Used offline when the real CIFAR-10 files are absent, so the CIFAR benchmarks still
+train on something a small CNN can learn but cannot solve trivially.
+
+The class is carried only by *shape or texture*: foreground and background colours,
+position, scale, rotation and aspect are random per image, and every image gets
+distractor blobs/lines, a background gradient and Gaussian pixel noise.  Colour
+statistics are therefore independent of the label (a raw-pixel linear model sits
+near chance) while spatial filters, which a CNN learns, separate the classes.
+
+Rendering is vectorised over images: each image is a signed-distance field (SDF,
+in pixels, negative inside) evaluated on a shared coordinate grid, turned into an
+anti-aliased alpha mask and alpha-blended.  No per-pixel or per-image Python loops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from datasets.arrays import Split
+
+CLASSES: tuple[str, ...] = (
+    "disk",
+    "square",
+    "triangle",
+    "ring",
+    "cross",
+    "h_stripes",
+    "v_stripes",
+    "diagonal",
+    "checker",
+    "dots",
+)
+N_CLASSES = len(CLASSES)
+_SHAPE_CLASSES = frozenset(range(5))  # solid outlines; the rest are textured patches
+
+# Rotation per class: (base angle, uniform jitter), radians.  Orientation is what
+# separates the three stripe classes, so those only jitter; symmetric shapes spin freely.
+_ROTATION: dict[int, tuple[float, float]] = {
+    0: (0.0, np.pi),
+    1: (0.0, np.pi / 4),
+    2: (0.0, np.pi / 3),
+    3: (0.0, np.pi),
+    4: (0.0, np.pi / 4),
+    5: (0.0, np.pi / 12),
+    6: (0.0, np.pi / 12),
+    7: (np.pi / 4, np.pi / 12),  # sign flipped per image: both diagonals
+    8: (0.0, np.pi / 12),
+    9: (0.0, np.pi),
+}
+
+# Difficulty knobs (tuned so the Keras CIFAR-tutorial CNN lands well inside 55-85% after
+# 3 epochs on 5000 images; see tests/test_shapes.py for the cheap guards).
+_MIN_CONTRAST = 90.0  # min RGB distance between foreground and background
+_NOISE_SIGMA = (4.0, 18.0)  # per-image Gaussian pixel noise std range
+_CLUTTER_P = 0.5  # probability each of 3 blob and 3 line slots holds a distractor
+_GRADIENT = 40.0  # max background ramp amplitude per channel
+_SHAPE_RADIUS = (5.5, 11.0)
+_TEXTURE_HALF = (7.0, 12.0)
+_JITTER = 8.0  # max offset of the object centre from the image centre, pixels
+
+_CHUNK = 256  # images rendered at once: keeps the float32 planes cache-sized (~3 MB each)
+
+
+def make_shapes10(
+    n_train: int, n_test: int, seed: int = 0, size: int = 32
+) -> tuple[Split, Split, tuple[str, ...]]:
+    """Generate balanced train/test splits of Shapes-10 plus the class names.
+
+    Train and test come from independent child streams of ``seed``, so changing
+    ``n_test`` never changes the training images (and vice versa).
+    """
+    if n_train < 0 or n_test < 0:
+        raise ValueError(f"split sizes must be >= 0, got {n_train}, {n_test}")
+    if size < 16:
+        raise ValueError(f"size must be >= 16 to render the textures, got {size}")
+    train_ss, test_ss = np.random.SeedSequence(seed).spawn(2)
+    train = _make_split(n_train, np.random.default_rng(train_ss), size)
+    test = _make_split(n_test, np.random.default_rng(test_ss), size)
+    return train, test, CLASSES
+
+
+def _make_split(n: int, rng: np.random.Generator, size: int) -> Split:
+    """Balanced labels (counts differ by at most one), shuffled, rendered in chunks."""
+    y = rng.permutation(np.arange(n, dtype=np.int64) % N_CLASSES)
+    x = np.empty((n, size, size, 3), dtype=np.uint8)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        x[start:stop] = _render(y[start:stop], rng, size)
+    return Split(x, y)
+
+
+def _alpha(d: np.ndarray) -> np.ndarray:
+    """Anti-aliased coverage from a pixel-unit SDF: a one-pixel soft edge, shape (n, 1, H, W)."""
+    a = np.subtract(0.5, d, dtype=np.float32)
+    np.clip(a, 0.0, 1.0, out=a)
+    return a[:, None]
+
+
+def _blend(img: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
+    """In place on channels-first ``img``: img += alpha * (colour - img), per image.
+
+    Channels-first so the broadcast inner loops run over whole H*W planes, not over 3 channels.
+    """
+    diff = colour[:, :, None, None] - img
+    diff *= alpha
+    img += diff
+
+
+def _colours(rng: np.random.Generator, n: int, min_dist: float = _MIN_CONTRAST) -> tuple[np.ndarray, np.ndarray]:
+    """Random background/foreground colour pairs, redrawn until they contrast.
+
+    Both are uniform in RGB, so neither says anything about the class; the contrast
+    floor only keeps the shape visible through the noise.
+    """
+    bg = rng.uniform(0, 255, (n, 3)).astype(np.float32)
+    fg = rng.uniform(0, 255, (n, 3)).astype(np.float32)
+    for _ in range(50):  # vectorised rejection; ~30% redrawn per round
+        bad = np.linalg.norm(fg - bg, axis=1) < min_dist
+        if not bad.any():
+            break
+        fg[bad] = rng.uniform(0, 255, (int(bad.sum()), 3))
+    return bg, fg
+
+
+def _shape_sdf(c: int, u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """SDF (pixels) of solid shape class ``c`` with half-size ``r`` in local coords."""
+    r = r[:, None, None]
+    p, q = u / r, v / r  # unit coordinates
+    if c == 0:  # disk
+        d = np.hypot(p, q) - 1.0
+    elif c == 1:  # square
+        d = np.maximum(np.abs(p), np.abs(q)) - 0.85
+    elif c == 2:  # equilateral triangle: intersection of three half-planes
+        d = np.maximum(np.maximum(q, -0.866 * p - 0.5 * q), 0.866 * p - 0.5 * q) - 0.55
+    elif c == 3:  # ring
+        d = np.abs(np.hypot(p, q) - 0.72) - 0.28
+    else:  # cross: union of two bars
+        ap, aq = np.abs(p), np.abs(q)
+        d = np.minimum(np.maximum(ap - 1.0, aq - 0.3), np.maximum(ap - 0.3, aq - 1.0))
+    return d * r
+
+
+def _texture_sdf(
+    c: int, u: np.ndarray, v: np.ndarray, half: np.ndarray, period: np.ndarray, phase: np.ndarray
+) -> np.ndarray:
+    """SDF (pixels) of texture class ``c`` clipped to a square window of ``half`` pixels."""
+    half, period = half[:, None, None], period[:, None, None]
+    pu, pv = phase[:, 0, None, None], phase[:, 1, None, None]
+    window = np.maximum(np.abs(u), np.abs(v)) - half
+    if c in (5, 6, 7):  # stripes across v (horizontal) or u (vertical / diagonal after rotation)
+        t = (v if c == 5 else u) / period + pu
+        tex = (np.abs(t - np.round(t)) - 0.25) * period
+    elif c == 8:  # checkerboard of period/2 cells
+        cell = period / 2
+        gu, gv = u / cell + pu, v / cell + pv
+        fu, fv = gu - np.floor(gu), gv - np.floor(gv)
+        edge = np.minimum(np.minimum(fu, 1 - fu), np.minimum(fv, 1 - fv)) * cell
+        inside = (np.floor(gu) + np.floor(gv)) % 2 == 0
+        tex = np.where(inside, -edge, edge)
+    else:  # dots on a square lattice
+        gu, gv = u / period + pu, v / period + pv
+        tex = np.hypot(gu - np.floor(gu) - 0.5, gv - np.floor(gv) - 0.5) * period - 0.3 * period
+    return np.maximum(tex, window)
+
+
+def _col(a: np.ndarray) -> np.ndarray:
+    """Per-image scalars as (n, 1, 1) float32, to broadcast against (n, H, W) planes."""
+    return np.asarray(a, dtype=np.float32)[:, None, None]
+
+
+def _render(y: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Render one chunk of images for labels ``y``; returns uint8 (n, size, size, 3).
+
+    Works channels-first internally; per-image offsets along x and y are kept
+    separable ((n, 1, W) and (n, H, 1)) so each rotated coordinate costs one full-size op.
+    """
+    n = len(y)
+    k = size / 32.0  # all pixel-unit parameters below are tuned at 32x32
+    grid = np.arange(size, dtype=np.float32) + 0.5
+    xs, ys = grid[None, None, :], grid[None, :, None]
+
+    # Background: flat random colour plus a random linear gradient.
+    bg, fg = _colours(rng, n, _MIN_CONTRAST)
+    g_dir = rng.uniform(0, 2 * np.pi, n)
+    ramp = _col(np.cos(g_dir) / size) * (xs - size / 2) + _col(np.sin(g_dir) / size) * (ys - size / 2)
+    g_amp = rng.uniform(-_GRADIENT, _GRADIENT, (n, 3)).astype(np.float32)
+    img = ramp[:, None] * g_amp[:, :, None, None]
+    img += bg[:, :, None, None]
+
+    # Clutter under the main object: up to 3 blobs in one colour, up to 3 thin line
+    # segments in another.  Absent ones are parked off-canvas instead of masked.
+    n_slots = 3
+    off = np.float32(-1e3)
+    blob_d = None
+    for _ in range(n_slots):
+        cx, cy = rng.uniform(0, size, (2, n))
+        cx = np.where(rng.random(n) < _CLUTTER_P, cx, off)
+        rad = rng.uniform(1.2, 3.0, n) * k
+        d = np.sqrt((xs - _col(cx)) ** 2 + (ys - _col(cy)) ** 2) - _col(rad)
+        blob_d = d if blob_d is None else np.minimum(blob_d, d, out=blob_d)
+    line_d = None
+    for _ in range(n_slots):
+        cx, cy = rng.uniform(0, size, (2, n))
+        cx = np.where(rng.random(n) < _CLUTTER_P, cx, off)
+        ang = rng.uniform(0, np.pi, n)
+        ca, sa = _col(np.cos(ang)), _col(np.sin(ang))
+        half_len = _col(rng.uniform(3, 8, n) * k)
+        dx, dy = xs - _col(cx), ys - _col(cy)
+        along = dx * ca + dy * sa
+        excess = along - np.clip(along, -half_len, half_len)
+        d = np.hypot(dx * sa - dy * ca, excess) - 0.6 * k
+        line_d = d if line_d is None else np.minimum(line_d, d, out=line_d)
+    _blend(img, _alpha(blob_d), rng.uniform(0, 255, (n, 3)).astype(np.float32))
+    _blend(img, _alpha(line_d), rng.uniform(0, 255, (n, 3)).astype(np.float32))
+
+    # Main object: per-image pose, then a per-class SDF on that class's images only.
+    theta = np.empty(n)
+    jitter = rng.uniform(-1, 1, n)
+    flip = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    for c, (base, jit) in _ROTATION.items():
+        m = y == c
+        theta[m] = (base * flip[m] if c == 7 else base) + jit * jitter[m]
+    shape = np.isin(y, list(_SHAPE_CLASSES))
+    radius = np.where(shape, rng.uniform(*_SHAPE_RADIUS, n), rng.uniform(*_TEXTURE_HALF, n)) * k
+    cx, cy = size / 2 + rng.uniform(-_JITTER, _JITTER, (2, n)) * k
+    aspect = np.exp(rng.uniform(-0.25, 0.25, n))
+    aspect[~shape] = 1.0  # textures keep square cells; their scale is in `period`
+    period = rng.uniform(4.0, 7.0, n).astype(np.float32) * k
+    phase = rng.random((n, 2)).astype(np.float32)
+
+    ct, st = np.cos(theta), np.sin(theta)
+    dx, dy = xs - _col(cx), ys - _col(cy)
+    u = dx * _col(ct * aspect) + dy * _col(st * aspect)
+    v = dy * _col(ct / aspect) - dx * _col(st / aspect)
+
+    d = np.empty((n, size, size), dtype=np.float32)
+    radius = radius.astype(np.float32)
+    for c in range(N_CLASSES):
+        m = y == c
+        if not m.any():
+            continue
+        if c in _SHAPE_CLASSES:
+            d[m] = _shape_sdf(c, u[m], v[m], radius[m])
+        else:
+            d[m] = _texture_sdf(c, u[m], v[m], radius[m], period[m], phase[m])
+    _blend(img, _alpha(d), fg)
+
+    sigma = rng.uniform(*_NOISE_SIGMA, n).astype(np.float32)
+    noise = rng.standard_normal(img.shape, dtype=np.float32)
+    noise *= sigma[:, None, None, None]
+    img += noise
+    np.clip(img, 0, 255, out=img)
+    np.rint(img, out=img)
+    return img.astype(np.uint8).transpose(0, 2, 3, 1)
