@@ -11,16 +11,16 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import platform  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
+import platform
+from collections.abc import Callable
+from typing import Any
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
 
-from bench.spec import ModelSpec, RuntimeSpec, TrainSpec  # noqa: E402
+from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
 
 MODELS: dict[str, Callable[[ModelSpec, tuple[int, int, int], int], keras.Model]] = {}
 

@@ -32,19 +32,35 @@ def _positive(value: str) -> int:
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", type=_backends, default=tuple(BACKENDS),
-                   help="comma-separated backends (default: %(default)s)")
-    p.add_argument("--profile", choices=("auto", *PROFILES), default="auto",
-                   help="quick: CPU/CI sizes; full: the documented recipes; auto (default): full when a GPU "
-                        "is present, else quick")
-    p.add_argument("--data-dir", help="folder with dataset cache files (e.g. ../shared/data); "
-                   "also read from BENCH_DATA_DIR; missing datasets fall back to embedded defaults")
-    p.add_argument("--out", type=Path, default=environment.REPO / "results",
-                   help="where results/<run-id>/ is created (default: %(default)s)")
+    p.add_argument(
+        "--backend", type=_backends, default=tuple(BACKENDS), help="comma-separated backends (default: %(default)s)"
+    )
+    p.add_argument(
+        "--profile",
+        choices=("auto", *PROFILES),
+        default="auto",
+        help="quick: CPU/CI sizes; full: the documented recipes; auto (default): full when a GPU "
+        "is present, else quick",
+    )
+    p.add_argument(
+        "--data-dir",
+        help="folder with dataset cache files (e.g. ../shared/data); "
+        "also read from BENCH_DATA_DIR; missing datasets fall back to embedded defaults",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=environment.REPO / "results",
+        help="where results/<run-id>/ is created (default: %(default)s)",
+    )
     p.add_argument("--repeats", type=_positive, default=1, help="runs per (task, backend) (default: 1)")
     p.add_argument("--seed", type=int, help="override every task's seed")
-    p.add_argument("--timeout", type=float, default=3600.0,
-                   help="per-run limit in seconds; a run over it is stopped and recorded as timeout")  # fmt: skip
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        help="per-run limit in seconds; a run over it is stopped and recorded as timeout",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,15 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the same CNN experiments in PyTorch and Keras and compare them side by side.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    p_all = sub.add_parser("all", help="run every built-in task in every backend",
-                           description="Run every built-in task in every backend and print the side-by-side table.")
+    p_all = sub.add_parser(
+        "all",
+        help="run every built-in task in every backend",
+        description="Run every built-in task in every backend and print the side-by-side table.",
+    )
     _run_options(p_all)
-    p_run = sub.add_parser("run", help="run named built-in tasks or TOML files",
-                           description="Run the given built-in tasks (see `list`) or task TOML files.")
+    p_run = sub.add_parser(
+        "run",
+        help="run named built-in tasks or TOML files",
+        description="Run the given built-in tasks (see `list`) or task TOML files.",
+    )
     p_run.add_argument("tasks", nargs="+", metavar="TASK_OR_TOML")
     _run_options(p_run)
-    sub.add_parser("list", help="list built-in tasks, datasets and backends",
-                   description="List built-in tasks, where each dataset resolves, and which backends are installed.")  # fmt: skip
+    sub.add_parser(
+        "list",
+        help="list built-in tasks, datasets and backends",
+        description="List built-in tasks, where each dataset resolves, and which backends are installed.",
+    )
     return parser
 
 
@@ -99,8 +124,14 @@ def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
     except (SpecError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    opts = RunOptions(backends=args.backend, data_dir=args.data_dir, out=args.out, repeats=args.repeats,
-                      seed=args.seed, timeout_s=args.timeout)  # fmt: skip
+    opts = RunOptions(
+        backends=args.backend,
+        data_dir=args.data_dir,
+        out=args.out,
+        repeats=args.repeats,
+        seed=args.seed,
+        timeout_s=args.timeout,
+    )
     try:
         run_dir = run_suite(tasks, opts)
     except KeyboardInterrupt:

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("torch", "torchvision", "timm", "tensorflow-cpu", "tensorflow", "keras", "numpy",
-            "scikit-learn", "pandas")  # fmt: skip
+PACKAGES = ("torch", "torchvision", "timm", "tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "pandas")
 
 
 def git_commit() -> str | None:
@@ -24,8 +23,12 @@ def git_commit() -> str | None:
         return None
     if out.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 

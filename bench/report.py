@@ -53,8 +53,19 @@ def _fmt(v: object) -> str:
 
 
 def status_table(df: pd.DataFrame) -> pd.DataFrame:
-    cols = ["task", "backend", "repeat", "status", "dataset_source", "n_train", "epochs", "test_acc",
-            "train_s", "throughput_img_s", "error"]  # fmt: skip
+    cols = [
+        "task",
+        "backend",
+        "repeat",
+        "status",
+        "dataset_source",
+        "n_train",
+        "epochs",
+        "test_acc",
+        "train_s",
+        "throughput_img_s",
+        "error",
+    ]
     return df[cols]
 
 
@@ -73,9 +84,14 @@ def summary_markdown(df: pd.DataFrame, env: dict) -> str:
     for task in df.task.unique():
         sub = df[df.task == task]
         first = sub.iloc[0]
-        lines += [f"## {task}", "", f"Model `{first.model}` {first.model_options}, dataset `{first.dataset}` "
-                  f"from `{first.dataset_source}`, {first.n_train} train / {first.n_test} test, "
-                  f"{first.epochs} epochs, batch {first.batch_size}, profile `{first.profile}`.", ""]  # fmt: skip
+        lines += [
+            f"## {task}",
+            "",
+            f"Model `{first.model}` {first.model_options}, dataset `{first.dataset}` "
+            f"from `{first.dataset_source}`, {first.n_train} train / {first.n_test} test, "
+            f"{first.epochs} epochs, batch {first.batch_size}, profile `{first.profile}`.",
+            "",
+        ]
         sbs = side_by_side(df, task)
         if len(sbs):
             lines += [sbs.map(_fmt).to_markdown(index=False), ""]
@@ -106,7 +122,7 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
         ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], marker="o", label=label)
         acc = [(e["epoch"], e["test_acc"]) for e in h if "test_acc" in e]
         if acc:
-            ax_acc.plot(*zip(*acc), marker="o", label=label)
+            ax_acc.plot(*zip(*acc, strict=False), marker="o", label=label)
     ax_loss.set(title=f"{task}: training loss", xlabel="epoch", ylabel="cross-entropy")
     ax_acc.set(title=f"{task}: test accuracy", xlabel="epoch", ylabel="accuracy")
     for ax in (ax_loss, ax_acc):

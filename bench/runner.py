@@ -8,6 +8,7 @@ the worker's progress lines, and turns any crash, signal or timeout into a row.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -60,28 +61,51 @@ def new_run_dir(out: Path) -> Path:
 
 def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: int) -> dict[str, Any]:
     return new_record(
-        run_id=run_id, task=task.name, profile=task.profile, backend=backend, repeat=repeat, seed=seed,
-        framework=BACKENDS[backend].framework, model=task.model.arch,
-        model_options=json.dumps(dict(task.model.options), sort_keys=True), init=task.model.init,
-        dataset=task.dataset.name, optimizer=task.train.optimizer, lr=task.train.lr, adam_eps=task.train.eps,
-        epochs=task.train.epochs, batch_size=task.train.batch_size, target_acc=task.train.target_acc or None,
+        run_id=run_id,
+        task=task.name,
+        profile=task.profile,
+        backend=backend,
+        repeat=repeat,
+        seed=seed,
+        framework=BACKENDS[backend].framework,
+        model=task.model.arch,
+        model_options=json.dumps(dict(task.model.options), sort_keys=True),
+        init=task.model.init,
+        dataset=task.dataset.name,
+        optimizer=task.train.optimizer,
+        lr=task.train.lr,
+        adam_eps=task.train.eps,
+        epochs=task.train.epochs,
+        batch_size=task.train.batch_size,
+        target_acc=task.train.target_acc or None,
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    )  # fmt: skip
+    )
 
 
 def load_task_data(task: TaskSpec, data_dir: str | None, seed: int) -> ArrayDataset:
     d = task.dataset
     ds = registry.load(d.name, data_dir=data_dir, fallback=d.fallback, seed=seed)
-    return prepare(ds, classes=d.classes, max_train=d.max_train, max_test=d.max_test,
-                   channels=d.channels, image_size=d.image_size, seed=seed)  # fmt: skip
+    return prepare(
+        ds,
+        classes=d.classes,
+        max_train=d.max_train,
+        max_test=d.max_test,
+        channels=d.channels,
+        image_size=d.image_size,
+        seed=seed,
+    )
 
 
 def dataset_fields(ds: ArrayDataset, load_s: float) -> dict[str, Any]:
     h, w, c = ds.image_shape
     return {
-        "dataset_source": ds.source, "image_shape": f"{h}x{w}x{c}", "n_classes": ds.n_classes,
-        "n_train": len(ds.train), "n_test": len(ds.test), "data_load_s": load_s,
-    }  # fmt: skip
+        "dataset_source": ds.source,
+        "image_shape": f"{h}x{w}x{c}",
+        "n_classes": ds.n_classes,
+        "n_train": len(ds.train),
+        "n_test": len(ds.test),
+        "data_load_s": load_s,
+    }
 
 
 def _pump(stream: Any, log: Any, echo: Callable[[str], None], prefix: str, tail: list[str]) -> None:
@@ -111,10 +135,16 @@ def run_worker(job: dict[str, Any], job_dir: Path, timeout_s: float, echo: Calla
     with open(job_dir.parent / "logs" / f"{stem}.log", "w", encoding="utf-8") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.worker", str(job_path)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=True,  # own process group: Ctrl-C reaches the parent, which stops it
-        )  # fmt: skip
-        pump = threading.Thread(target=_pump, args=(proc.stdout, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail))
+        )
+        pump = threading.Thread(
+            target=_pump, args=(proc.stdout, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail)
+        )
         pump.start()
         status = None
         try:
@@ -142,10 +172,8 @@ def run_worker(job: dict[str, Any], job_dir: Path, timeout_s: float, echo: Calla
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
@@ -157,12 +185,19 @@ def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], Non
     job_dir.mkdir()
     (run_dir / "logs").mkdir()
     env = environment.describe()
-    env.update(run_id=run_id, argv=sys.argv, profiles=sorted({t.profile for t in tasks}),
-               backends=list(opts.backends), repeats=opts.repeats)  # fmt: skip
+    env.update(
+        run_id=run_id,
+        argv=sys.argv,
+        profiles=sorted({t.profile for t in tasks}),
+        backends=list(opts.backends),
+        repeats=opts.repeats,
+    )
     (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
     total = len(tasks) * len(opts.backends) * opts.repeats
     done = 0
-    echo(f"run {run_id}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} repeat(s) -> {run_dir}")
+    echo(
+        f"run {run_id}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} repeat(s) -> {run_dir}"
+    )
     try:
         for task in tasks:
             seed = task.seed if opts.seed is None else opts.seed
@@ -174,8 +209,10 @@ def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], Non
                 notes = list(ds.notes)
                 data_path = job_dir / f"{task.name}.data.npz"
                 np.savez(data_path, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
-                echo(f"{task.name}: {ds.source}, {fields['n_train']} train / {fields['n_test']} test, "
-                     f"{fields['image_shape']}, profile {task.profile or '-'}")  # fmt: skip
+                echo(
+                    f"{task.name}: {ds.source}, {fields['n_train']} train / {fields['n_test']} test, "
+                    f"{fields['image_shape']}, profile {task.profile or '-'}"
+                )
             except Exception as e:  # bad data fails this task's rows, not the suite
                 data_error = f"dataset: {type(e).__name__}: {e}"
                 echo(f"{task.name}: {data_error}")
@@ -191,8 +228,13 @@ def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], Non
                         rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
                     else:
                         echo(f"[{done}/{total}] {task.name} / {backend} (repeat {repeat + 1}/{opts.repeats})")
-                        job = {"record": rec, "spec": task.to_dict(), "data": str(data_path),
-                               "classes": list(ds.classes), "notes": notes}  # fmt: skip
+                        job = {
+                            "record": rec,
+                            "spec": task.to_dict(),
+                            "data": str(data_path),
+                            "classes": list(ds.classes),
+                            "notes": notes,
+                        }
                         try:
                             rec = run_worker(job, job_dir, opts.timeout_s, echo)
                         except KeyboardInterrupt:
@@ -212,5 +254,4 @@ def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], Non
 def _one_line(rec: dict[str, Any]) -> str:
     if rec["status"] != "ok":
         return f"{rec['status']}: {rec.get('error')}"
-    return (f"ok  test acc {rec['test_acc']:.4f}  train {rec['train_s']:.1f}s  "
-            f"{rec['throughput_img_s']:.0f} img/s")  # fmt: skip
+    return f"ok  test acc {rec['test_acc']:.4f}  train {rec['train_s']:.1f}s  {rec['throughput_img_s']:.0f} img/s"

@@ -132,9 +132,7 @@ def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is tuple:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
-        tp, str(tp)
-    )
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -148,7 +146,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     ok = (
         isinstance(value, bool)
         if tp is bool
-        else isinstance(value, tp) and not isinstance(value, bool)
+        else (isinstance(value, tp) and not isinstance(value, bool))
         or (tp is float and isinstance(value, int) and not isinstance(value, bool))
     )
     if not ok:
@@ -180,9 +178,7 @@ def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[A
     missing = [
         n
         for n, f in fields.items()
-        if f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-        and n not in kwargs
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and n not in kwargs
     ]
     if missing:
         raise SpecError(f"{where}: missing required key(s): {', '.join(missing)}")
@@ -194,8 +190,7 @@ def _model(table: Any, where: str) -> ModelSpec:
     arch = ARCHITECTURES.get(kwargs["arch"])
     if arch is None:
         raise SpecError(
-            f"{where}.arch: unknown model id {kwargs['arch']!r} "
-            f"(expected one of: {', '.join(ARCHITECTURES)})"
+            f"{where}.arch: unknown model id {kwargs['arch']!r} (expected one of: {', '.join(ARCHITECTURES)})"
         )
     options = {name: opt.default for name, opt in arch.options.items()}
     for key, value in extra.items():
@@ -319,9 +314,7 @@ def load_task(name_or_path: str | Path, profile: str | None = None) -> TaskSpec:
     if str(name_or_path) in builtin:
         path = builtin[str(name_or_path)]
     elif not path.is_file():
-        raise SpecError(
-            f"{name_or_path}: no such task or file (built-in tasks: {', '.join(builtin)})"
-        )
+        raise SpecError(f"{name_or_path}: no such task or file (built-in tasks: {', '.join(builtin)})")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
@@ -340,7 +333,6 @@ def spec_from_dict(d: dict[str, Any]) -> TaskSpec:
     d["explain"] = ExplainSpec(**d["explain"])
     d["runtime"] = RuntimeSpec(**d["runtime"])
     d["transfer"] = tuple(
-        TransferSpec(dataset=t["dataset"], class_map=tuple(tuple(p) for p in t["class_map"]))
-        for t in d["transfer"]
+        TransferSpec(dataset=t["dataset"], class_map=tuple(tuple(p) for p in t["class_map"])) for t in d["transfer"]
     )
     return TaskSpec(**d)

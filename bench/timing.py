@@ -54,7 +54,7 @@ def summarize_epochs(epoch_s: Sequence[float], n_train: int) -> dict[str, float 
 def time_to_target(epoch_s: Sequence[float], accuracies: Sequence[float], target: float) -> float | None:
     """Training seconds until the test accuracy first reached ``target`` (None if never)."""
     elapsed = 0.0
-    for seconds, acc in zip(epoch_s, accuracies):
+    for seconds, acc in zip(epoch_s, accuracies, strict=False):
         elapsed += seconds
         if acc >= target:
             return elapsed

@@ -41,8 +41,9 @@ def peak_host_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def train_and_evaluate(backend: Any, spec: TaskSpec, data: dict[str, np.ndarray], classes: tuple[str, ...],
-                       seed: int) -> dict[str, Any]:
+def train_and_evaluate(
+    backend: Any, spec: TaskSpec, data: dict[str, np.ndarray], classes: tuple[str, ...], seed: int
+) -> dict[str, Any]:
     """The measured part: identical for every backend, which only does framework work."""
     out: dict[str, Any] = {}
     env = backend.configure(spec.runtime, seed)

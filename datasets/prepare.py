@@ -38,7 +38,7 @@ def subsample(split: Split, n: int, rng: np.random.Generator) -> Split:
     quota = np.floor(counts / counts.sum() * n).astype(int)
     quota[np.argsort(-(counts / counts.sum() * n - quota))[: n - quota.sum()]] += 1
     idx = np.concatenate(
-        [rng.choice(np.flatnonzero(split.y == c), q, replace=False) for c, q in zip(classes, quota)]
+        [rng.choice(np.flatnonzero(split.y == c), q, replace=False) for c, q in zip(classes, quota, strict=False)]
     )
     return split.take(np.sort(idx))
 

@@ -1,0 +1,60 @@
+"""Shared test fixtures: paths, the shared real data (skip when absent), subprocess CLI runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("BENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "mnist.npz").is_file():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set BENCH_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """An environment with no data dir and an empty cache, so embedded defaults are used."""
+    monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    env = {k: v for k, v in os.environ.items() if k != "BENCH_DATA_DIR"}
+    env["BENCH_CACHE"] = str(tmp_path / "cache")
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def only_run_dir(out: Path) -> Path:
+    dirs = [d for d in out.iterdir() if d.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+
+
+def import_both_frameworks():
+    """torch (with _dynamo loaded) strictly before tensorflow: the other order segfaults here."""
+    pytest.importorskip("torch")
+    import torch._dynamo  # noqa: F401
+
+    from backends import torch_backend
+
+    pytest.importorskip("tensorflow")
+    from backends import keras_backend
+
+    return torch_backend, keras_backend

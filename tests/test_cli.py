@@ -1,0 +1,157 @@
+"""The suite end to end, in real subprocesses: rows, files, failures, skips, timeouts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import only_run_dir, records, run_cli
+
+TINY_TASK = """
+name = "tiny"
+[dataset]
+name = "mnist"
+max_train = 300
+max_test = 100
+[model]
+arch = "lenet5"
+[train]
+epochs = 2
+batch_size = 64
+lr = 0.01
+"""
+
+
+@pytest.fixture
+def tiny_task(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TASK)
+    return path
+
+
+def shadow(tmp_path: Path, package: str, body: str) -> str:
+    """A directory that, put first on PYTHONPATH, replaces ``package`` with ``body``."""
+    root = tmp_path / f"shadow-{package}"
+    (root / package).mkdir(parents=True)
+    (root / package / "__init__.py").write_text(body)
+    return str(root)
+
+
+def test_quick_mnist_run_gives_both_rows_well_above_chance(clean_env, tmp_path: Path):
+    out = tmp_path / "results"
+    proc = run_cli(["run", "mnist-lenet5", "--profile", "quick", "--out", str(out)], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = only_run_dir(out)
+    rows = records(run_dir)
+    assert [(r["backend"], r["status"]) for r in rows] == [("torch", "ok"), ("keras", "ok")]
+    for r in rows:
+        assert r["test_acc"] > 0.8, r  # 10 classes: chance is 0.1
+        assert r["dataset_source"] == "embedded:sklearn-digits-28x28"
+        assert r["params"] == 61_706 and r["epochs"] == len(r["history"]) == 8
+        assert r["throughput_img_s"] > 0 and r["train_s"] >= r["epoch_s_median"] * (r["epochs"] - 1)
+        assert sum(r["history"][i]["seconds"] for i in range(8)) == pytest.approx(r["train_s"])
+        assert len(r["confusion_matrix"]) == 10
+    assert rows[0]["framework"] == "pytorch" and rows[1]["framework"] == "keras-tensorflow"
+    for name in ("records.jsonl", "results.csv", "summary.md", "environment.json", "plots/curves-mnist-lenet5.png"):
+        assert (run_dir / name).is_file(), name
+    csv = pd.read_csv(run_dir / "results.csv")
+    assert list(csv.backend) == ["torch", "keras"] and (csv.status == "ok").all()
+    summary = (run_dir / "summary.md").read_text()
+    assert "keras/torch" in summary and "steady throughput" in summary
+    assert "[1/2] mnist-lenet5 / torch" in proc.stdout and "epoch 8/8" in proc.stdout  # progress shown
+
+
+def test_real_mnist_is_used_and_reported(clean_env, shared_data: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    env = dict(clean_env, BENCH_DATA_DIR=str(shared_data))
+    proc = run_cli(["run", "mnist-lenet5", "--profile", "quick", "--backend", "torch", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (row,) = records(only_run_dir(out))
+    assert row["dataset_source"] == f"file:{(shared_data / 'mnist.npz').resolve()}"
+    assert row["n_train"] == 10000 and row["test_acc"] > 0.95
+
+
+def test_a_failing_backend_leaves_the_other_row(clean_env, tiny_task: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    env = dict(clean_env, PYTHONPATH=shadow(tmp_path, "keras", "raise RuntimeError('keras exploded on import')"))
+    proc = run_cli(["run", str(tiny_task), "--out", str(out)], env)
+    assert proc.returncode == 1
+    rows = records(only_run_dir(out))
+    assert [(r["backend"], r["status"]) for r in rows] == [("torch", "ok"), ("keras", "failed")]
+    assert "keras exploded on import" in rows[1]["error"]
+    assert "keras: failed" in proc.stdout
+
+
+def test_a_crashing_worker_becomes_a_failed_row(clean_env, tiny_task: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    env = dict(clean_env, PYTHONPATH=shadow(tmp_path, "keras", "import os\nos.abort()"))
+    proc = run_cli(["run", str(tiny_task), "--backend", "keras,torch", "--out", str(out)], env)
+    rows = records(only_run_dir(out))
+    assert [(r["backend"], r["status"]) for r in rows] == [("keras", "failed"), ("torch", "ok")]
+    assert "killed by SIGABRT" in rows[0]["error"]
+    assert proc.returncode == 1
+
+
+def test_a_missing_framework_is_skipped(clean_env, tiny_task: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    env = dict(clean_env, PYTHONPATH=shadow(tmp_path, "tensorflow", "raise ImportError('No module named tensorflow')"))
+    proc = run_cli(["run", str(tiny_task), "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = records(only_run_dir(out))
+    assert [(r["backend"], r["status"]) for r in rows] == [("torch", "ok"), ("keras", "skipped")]
+    assert "No module named tensorflow" in rows[1]["error"]
+
+
+def test_a_run_over_its_time_limit_is_stopped(clean_env, tiny_task: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    proc = run_cli(["run", str(tiny_task), "--backend", "keras", "--timeout", "0.5", "--out", str(out)], clean_env)
+    (row,) = records(only_run_dir(out))
+    assert row["status"] == "timeout" and "0.5 s" in row["error"]
+    assert proc.returncode == 1
+
+
+def test_bad_input_is_a_clear_error_before_any_work(clean_env, tmp_path: Path):
+    out = tmp_path / "results"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_TASK.replace("epochs = 2", "epochs = -1"))
+    proc = run_cli(["run", str(bad), "--out", str(out)], clean_env)
+    assert proc.returncode == 2 and "bad.toml: train.epochs: expected an integer >= 1, got -1" in proc.stderr
+    proc = run_cli(["run", "mnist-lenet5", "--data-dir", str(tmp_path / "nowhere"), "--out", str(out)], clean_env)
+    assert proc.returncode == 2 and "does not exist (from --data-dir)" in proc.stderr
+    proc = run_cli(["run", "mnist-lenet5", "--backend", "jax"], clean_env)
+    assert proc.returncode == 2 and "unknown backend" in proc.stderr
+    assert not out.exists()
+
+
+def test_profile_is_chosen_by_the_hardware(monkeypatch, capsys):
+    from bench import cli, environment
+
+    monkeypatch.setattr(environment, "gpus", lambda: [])
+    assert cli.resolve_profile("auto") == "quick"
+    assert "no GPU found" in capsys.readouterr().out
+    monkeypatch.setattr(environment, "gpus", lambda: ["GPU 0: NVIDIA A100"])
+    assert cli.resolve_profile("auto") == "full"
+    assert cli.resolve_profile("quick") == "quick"
+
+
+def test_list_and_help(clean_env):
+    proc = run_cli(["list"], clean_env)
+    assert proc.returncode == 0
+    assert "mnist-lenet5-sigmoid" in proc.stdout and "embedded default" in proc.stdout
+    for cmd in (["--help"], ["all", "--help"], ["run", "--help"], ["list", "--help"]):
+        assert run_cli(cmd, clean_env).returncode == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups")
+def test_records_are_written_as_each_run_finishes(clean_env, tiny_task: Path, tmp_path: Path):
+    """The torch row is on disk even though the keras run after it crashed the worker."""
+    out = tmp_path / "results"
+    env = dict(
+        clean_env, PYTHONPATH=shadow(tmp_path, "keras", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    )
+    run_cli(["run", str(tiny_task), "--out", str(out)], env)
+    lines = (only_run_dir(out) / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and '"status": "ok"' in lines[0] and "SIGKILL" in lines[1]

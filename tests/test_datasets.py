@@ -1,0 +1,116 @@
+"""Dataset resolution (embedded vs data dir), the cache form, and task-level preparation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datasets import registry
+from datasets.arrays import ArrayDataset, Split
+from datasets.embedded import digits28
+from datasets.npz import DatasetFileError, read_npz, write_npz
+from datasets.prepare import convert_channels, prepare, resize, subsample
+
+
+def tiny(name: str = "mnist", n: int = 40, size: int = 28, c: int = 1, k: int = 10) -> ArrayDataset:
+    rng = np.random.default_rng(0)
+
+    def split(m):
+        return Split(rng.integers(0, 256, (m, size, size, c), dtype=np.uint8), np.arange(m) % k)
+
+    return ArrayDataset(name, split(n), split(n // 2), tuple(str(i) for i in range(k)), "test")
+
+
+def test_embedded_mnist_is_real_digits_in_mnist_form(clean_env):
+    ds = registry.load("mnist")
+    assert ds.source == "embedded:sklearn-digits-28x28"
+    assert ds.train.x.shape[1:] == (28, 28, 1) and ds.train.x.dtype == np.uint8
+    assert len(ds.train) + len(ds.test) == 1797
+    assert set(np.unique(ds.test.y)) == set(range(10))
+    assert ds.train.x[:, :4].max() == 0 and ds.train.x[:, 24:].max() == 0  # a 20x20 box centred in 28x28
+    assert ds.train.x.max() > 200  # ink is bright, as in MNIST
+    assert np.array_equal(digits28(0).train.x, ds.train.x)  # deterministic
+
+
+def test_data_dir_resolution_order(clean_env, tmp_path: Path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_npz(tiny(n=40), a / "mnist.npz")
+    write_npz(tiny(n=60), b / "mnist.npz")
+    monkeypatch.setenv("BENCH_DATA_DIR", str(b))
+    assert len(registry.load("mnist").train) == 60
+    assert len(registry.load("mnist", data_dir=a).train) == 40  # --data-dir wins
+    ds = registry.load("mnist", data_dir=a)
+    assert ds.source == f"file:{(a / 'mnist.npz').resolve()}"
+
+
+def test_cache_dir_is_searched(clean_env):
+    write_npz(tiny(n=20), registry.default_cache_dir() / "mnist.npz")
+    assert registry.load("mnist").source.startswith("file:")
+
+
+def test_missing_data_dir_and_no_fallback_are_clear_errors(clean_env, tmp_path: Path):
+    with pytest.raises(registry.DatasetNotFound, match="does not exist"):
+        registry.load("mnist", data_dir=tmp_path / "nope")
+    with pytest.raises(registry.DatasetNotFound, match=r"mnist\.npz.*fallback='none'"):
+        registry.load("mnist", fallback="none")
+    with pytest.raises(registry.DatasetNotFound, match="no embedded default"):
+        registry.load("catsdogs")
+
+
+def test_bad_cache_file_names_what_is_wrong(tmp_path: Path):
+    np.savez(tmp_path / "x.npz", x_train=np.zeros((2, 4, 4, 1), np.uint8))
+    with pytest.raises(DatasetFileError, match="missing key"):
+        read_npz(tmp_path / "x.npz", "mnist")
+    (tmp_path / "y.npz").write_bytes(b"not a zip")
+    with pytest.raises(DatasetFileError, match="not a readable"):
+        read_npz(tmp_path / "y.npz", "mnist")
+    ds = tiny()
+    np.savez(
+        tmp_path / "z.npz",
+        x_train=ds.train.x,
+        y_train=ds.train.y + 10,
+        x_test=ds.test.x,
+        y_test=ds.test.y,
+        classes=np.array(ds.classes),
+    )
+    with pytest.raises(DatasetFileError, match="labels outside"):
+        read_npz(tmp_path / "z.npz", "mnist")
+
+
+def test_shared_data_resolves_to_the_real_files(clean_env, shared_data: Path):
+    mnist = registry.load("mnist", data_dir=shared_data)
+    assert mnist.source == f"file:{(shared_data / 'mnist.npz').resolve()}"
+    assert (len(mnist.train), len(mnist.test)) == (60000, 10000)
+    assert mnist.train.y[:5].tolist() == [5, 0, 4, 1, 9] and mnist.train.y.dtype == np.int64
+    if (shared_data / "cifar10.npz").is_file():
+        assert registry.find_file("cifar10", shared_data) is not None
+
+
+def test_subsample_is_stratified_and_seeded():
+    s = Split(np.zeros((1000, 2, 2, 1), np.uint8), np.repeat(np.arange(10), 100))
+    a = subsample(s, 105, np.random.default_rng(1))
+    assert len(a) == 105 and np.bincount(a.y).min() >= 10
+    b = subsample(s, 105, np.random.default_rng(1))
+    assert np.array_equal(a.y, b.y)
+    assert subsample(s, 0, np.random.default_rng(1)) is s
+
+
+def test_prepare_class_subset_channels_and_size():
+    ds = prepare(tiny(c=3, size=32, k=10), classes=("5", "3"), channels=1, image_size=16)
+    assert ds.classes == ("5", "3")
+    assert set(np.unique(ds.train.y)) == {0, 1}  # relabelled in the given order
+    assert ds.train.x.shape[1:] == (16, 16, 1)
+    with pytest.raises(ValueError, match="no class"):
+        prepare(tiny(), classes=("cat",))
+
+
+def test_channel_and_resize_values():
+    grey = np.full((1, 4, 4, 1), 77, np.uint8)
+    assert np.all(convert_channels(grey, 3) == 77)
+    rgb = np.zeros((1, 4, 4, 3), np.uint8)
+    rgb[..., 1] = 100
+    assert convert_channels(rgb, 1)[0, 0, 0, 0] == round(0.587 * 100)
+    flat = np.full((2, 8, 8, 3), 200, np.uint8)
+    assert np.all(resize(flat, 4) == 200) and resize(flat, 8) is flat

@@ -1,0 +1,77 @@
+"""Both backends build every catalog model, with the same parameter count, and can learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.catalog import ARCHITECTURES
+from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+from tests.conftest import import_both_frameworks
+
+torch_backend, keras_backend = import_both_frameworks()
+
+
+def model(arch: str, **options) -> ModelSpec:
+    defaults = {k: o.default for k, o in ARCHITECTURES[arch].options.items()}
+    return ModelSpec(arch=arch, options=tuple(sorted({**defaults, **options}.items())))
+
+
+def test_both_backends_cover_the_catalog():
+    assert set(torch_backend.MODELS) == set(ARCHITECTURES) == set(keras_backend.MODELS)
+
+
+@pytest.mark.parametrize(
+    ("spec", "shape", "n_classes", "params"),
+    [
+        (model("lenet5"), (28, 28, 1), 10, 61_706),
+        (model("lenet5", activation="sigmoid", pooling="max"), (28, 28, 1), 10, 61_706),
+        (model("lenet5", conv1_padding=0), (28, 28, 1), 10, 44_426),  # fc1 sees 16x4x4
+        (model("cifar_cnn"), (32, 32, 3), 10, 122_570),
+        (model("cifar_cnn"), (32, 32, 3), 2, 122_570 - 8 * 65),
+    ],
+)
+def test_parameter_counts_match(spec, shape, n_classes, params):
+    t, k = torch_backend.Backend(), keras_backend.Backend()
+    assert t.count_params(t.build(spec, shape, n_classes)) == params
+    assert k.count_params(k.build(spec, shape, n_classes)) == params
+
+
+@pytest.mark.parametrize("init", ["glorot_uniform", "he_uniform", "lecun_uniform"])
+def test_initialisers_have_the_same_scale(init):
+    """The spec's init gives the same weight distribution in both (torch's default would not)."""
+    spec = ModelSpec(arch="cifar_cnn", init=init, options=(("activation", "relu"),))
+    tm = torch_backend.Backend().build(spec, (32, 32, 3), 10)
+    km = keras_backend.Backend().build(spec, (32, 32, 3), 10)
+    t_w = tm.fc1.weight.detach().numpy()
+    k_w = km.get_layer("fc1").kernel.numpy()
+    fan_in, fan_out = 1024, 64
+    limit = {
+        "glorot_uniform": np.sqrt(6 / (fan_in + fan_out)),
+        "he_uniform": np.sqrt(6 / fan_in),
+        "lecun_uniform": np.sqrt(3 / fan_in),
+    }[init]
+    for w in (t_w, k_w):
+        assert np.abs(w).max() <= limit + 1e-7
+        assert np.std(w) == pytest.approx(limit / np.sqrt(3), rel=0.05)  # std of U(-a, a)
+    assert np.all(tm.fc1.bias.detach().numpy() == 0)
+
+
+@pytest.mark.parametrize("backend_module", [torch_backend, keras_backend], ids=["torch", "keras"])
+def test_training_reduces_loss_and_predicts_logits(backend_module):
+    rng = np.random.default_rng(0)
+    y = np.arange(128) % 2
+    x = rng.random((128, 28, 28, 1), dtype=np.float32) * 0.5
+    x[y == 1, :14] += 0.5  # class 1: a bright top half
+    b = backend_module.Backend()
+    env = b.configure(RuntimeSpec(), seed=0)
+    assert env["device"].startswith("cpu") and env["threads"] >= 1
+    net = b.build(model("lenet5"), (28, 28, 1), 2)
+    state = b.compile(net, TrainSpec(epochs=1, batch_size=32, lr=0.01), RuntimeSpec())
+    data = b.put(x, y)
+    losses = [b.train_epoch(state, data, rng.permutation(128), 32) for _ in range(8)]
+    assert losses[-1] < losses[0] * 0.8
+    logits = b.predict(state, data, 50)
+    assert logits.shape == (128, 2) and logits.dtype == np.float32
+    assert (logits.argmax(1) == y).mean() > 0.8
+    assert b.peak_device_mb() is None

@@ -1,0 +1,114 @@
+"""Task spec parsing: every built-in task loads, and bad input names its file and key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bench.spec import SpecError, builtin_tasks, load_task, parse_task, spec_from_dict
+
+MINIMAL = {
+    "name": "t",
+    "dataset": {"name": "mnist"},
+    "model": {"arch": "lenet5"},
+    "train": {"epochs": 2, "batch_size": 32, "lr": 0.01},
+}
+
+
+def with_(path: str, value, base=None) -> dict:
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in (base or MINIMAL).items()}
+    *heads, last = path.split(".")
+    node = d
+    for h in heads:
+        node = node.setdefault(h, {})
+    node[last] = value
+    return d
+
+
+def test_builtin_tasks_load_in_every_profile():
+    names = set(builtin_tasks())
+    assert {"mnist-lenet5", "mnist-lenet5-sigmoid", "cifar10-cnn"} <= names
+    for name in names:
+        for profile in (None, "quick", "full"):
+            spec = load_task(name, profile)
+            assert spec.name == name
+            assert spec.profile == (profile or "")
+
+
+def test_quick_profile_overrides_only_what_it_names():
+    full, quick = load_task("mnist-lenet5", "full"), load_task("mnist-lenet5", "quick")
+    assert full.train.epochs == 20 and quick.train.epochs < full.train.epochs
+    assert quick.dataset.max_train > 0 and full.dataset.max_train == 0
+    assert quick.train.lr == full.train.lr == 0.01
+    assert quick.model == full.model
+
+
+def test_the_documented_recipes():
+    relu, sig, cifar = (load_task(n, "full") for n in ("mnist-lenet5", "mnist-lenet5-sigmoid", "cifar10-cnn"))
+    assert relu.model.option("activation") == "relu" and relu.model.option("pooling") == "avg"
+    assert (sig.model.option("activation"), sig.model.option("conv1_padding")) == ("sigmoid", 2)
+    assert (sig.train.batch_size, sig.train.epochs, sig.train.lr) == (512, 30, 0.01)
+    assert (cifar.train.batch_size, cifar.train.epochs, cifar.dataset.rescale) == (64, 10, "unit")
+    # the framework-dependent defaults are explicit
+    for t in (relu, sig, cifar):
+        assert t.train.eps == 1e-7 and t.model.init == "glorot_uniform"
+
+
+def test_roundtrip_through_dict_is_exact():
+    spec = load_task("cifar10-cnn", "quick")
+    assert spec_from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize(
+    ("doc", "fragment"),
+    [
+        (with_("train.epocs", 3), "train.epocs: unknown key"),
+        (with_("train.epochs", "ten"), "train.epochs: expected an integer, got 'ten'"),
+        (with_("train.lr", True), "train.lr: expected a number"),
+        (with_("model.arch", "vgg99"), "model.arch: unknown model id 'vgg99'"),
+        (with_("model.depth", 3), "model.depth: unknown key for model 'lenet5'"),
+        (with_("model.activation", "gelu"), "model.activation: expected one of ['relu', 'sigmoid', 'tanh']"),
+        (with_("dataset.name", "imagenet"), "dataset.name: unknown dataset 'imagenet'"),
+        (with_("dataset.classes", "cat"), "dataset.classes: expected a list of a string"),
+        (with_("train.optimizer", "lamb"), "train.optimizer: expected one of ['adam', 'sgd']"),
+        (with_("train.epochs", 0), "train.epochs: expected an integer >= 1, got 0"),
+        (with_("seeed", 1), "seeed: unknown key"),
+        (with_("profiles.slow", {}), "profiles.slow: unknown profile"),
+        ({k: v for k, v in MINIMAL.items() if k != "train"}, "missing required table [train]"),
+        (with_("train", {"epochs": 1}), "train: missing required key(s): batch_size, lr"),
+    ],
+)
+def test_errors_name_the_file_and_key(doc, fragment):
+    with pytest.raises(SpecError) as e:
+        parse_task(doc, source="my.toml")
+    assert str(e.value).startswith("my.toml")
+    assert fragment in str(e.value)
+
+
+def test_profile_override_is_validated_too():
+    doc = with_("profiles.quick", {"train": {"batch_size": "big"}})
+    parse_task(doc, source="p.toml")  # the override is not applied without the profile
+    with pytest.raises(SpecError, match=r"train\.batch_size: expected an integer"):
+        parse_task(doc, source="p.toml", profile="quick")
+
+
+def test_user_toml_file(tmp_path: Path):
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'name = "mine"\n[dataset]\nname = "cifar10"\n[model]\narch = "cifar_cnn"\n'
+        "[train]\nepochs = 1\nbatch_size = 8\nlr = 1e-3\n"
+    )
+    spec = load_task(path)
+    assert spec.source == str(path) and spec.model.option("activation") == "relu"
+    path.write_text("name = [")
+    with pytest.raises(SpecError, match=r"mine\.toml: not valid TOML"):
+        load_task(path)
+    with pytest.raises(SpecError, match="no such task or file"):
+        load_task(tmp_path / "absent.toml")
+
+
+def test_builtin_files_are_plain_toml():
+    for path in builtin_tasks().values():
+        assert "name" in tomllib.loads(path.read_text())

@@ -1,0 +1,79 @@
+"""The timing logic (with a fake clock) and the metric arithmetic."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bench import metrics
+from bench.preprocess import epoch_orders, to_float
+from bench.spec import DatasetSpec
+from bench.timing import SyncTimer, summarize_epochs, time_to_target
+
+
+def test_timer_synchronises_before_every_clock_read():
+    events: list[str] = []
+    ticks = iter([10.0, 12.5])
+
+    def clock() -> float:
+        events.append("clock")
+        return next(ticks)
+
+    timer = SyncTimer(lambda: events.append("sync"), clock)
+    timer.start()
+    assert timer.stop() == 2.5
+    assert events == ["sync", "clock", "sync", "clock"]
+    with pytest.raises(RuntimeError):
+        timer.stop()
+
+
+def test_first_epoch_is_excluded_from_steady_state():
+    s = summarize_epochs([5.0, 1.0, 1.2, 0.8], n_train=1000)
+    assert s["epoch_s_median"] == 1.0 and s["throughput_img_s"] == 1000.0
+    assert s["compile_s"] == pytest.approx(4.0)
+    assert s["train_s"] == pytest.approx(8.0)
+    assert (s["epoch_s_min"], s["epoch_s_max"]) == (0.8, 1.2)
+    one = summarize_epochs([2.0], n_train=10)
+    assert one["compile_s"] is None and one["throughput_img_s"] == 5.0
+
+
+def test_time_to_target_counts_training_time_only():
+    assert time_to_target([2.0, 1.0, 1.0], [0.5, 0.91, 0.95], 0.9) == 3.0
+    assert time_to_target([2.0, 1.0], [0.5, 0.6], 0.9) is None
+
+
+def test_accuracy_and_loss_by_hand():
+    logits = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 0.0]], np.float32)
+    y = np.array([0, 1, 1])
+    acc, loss = metrics.accuracy_and_loss(logits, y)
+    assert acc == pytest.approx(2 / 3)
+    expected = -np.mean(
+        [math.log(math.e**2 / (math.e**2 + 1)), math.log(math.e**3 / (math.e**3 + 1)), math.log(1 / (math.e + 1))]
+    )
+    assert loss == pytest.approx(expected, rel=1e-6)
+
+
+def test_bad_logits_are_refused():
+    with pytest.raises(ValueError, match="non-finite"):
+        metrics.accuracy_and_loss(np.array([[np.nan, 0.0]]), np.array([0]))
+    with pytest.raises(ValueError, match="shape"):
+        metrics.check_logits(np.zeros((3, 2)), 3, 10)
+
+
+def test_classification_report_and_confusion():
+    logits = np.eye(3)[[0, 1, 2, 2]]
+    out = metrics.classification(logits, np.array([0, 1, 2, 1]), ("a", "b", "c"))
+    assert out["confusion_matrix"] == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    assert out["classification_report"]["b"]["recall"] == 0.5
+
+
+def test_preprocessing_and_orders():
+    x = np.full((2, 2, 2, 3), 255, np.uint8)
+    assert np.allclose(to_float(x, DatasetSpec(name="cifar10")), 1.0)
+    norm = to_float(x, DatasetSpec(name="cifar10", mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 1.0)))
+    assert np.allclose(norm[0, 0, 0], [2.0, 1.0, 0.5])
+    a, b = epoch_orders(50, 3, seed=7), epoch_orders(50, 3, seed=7)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=False))
+    assert not np.array_equal(a[0], a[1]) and sorted(a[0]) == list(range(50))
