@@ -76,6 +76,7 @@ def describe() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "memory_gib": round(memory_gib() or 0, 1),
         "gpus": gpus(),
+        "load_avg_1m_at_start": os.getloadavg()[0],
         "packages": versions(),
         "git_commit": git_commit(),
     }

@@ -34,6 +34,7 @@ CLASSES: tuple[str, ...] = (
 )
 N_CLASSES = len(CLASSES)
 _SHAPE_CLASSES = frozenset(range(5))  # solid outlines; the rest are textured patches
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601 luminance weights
 
 # Rotation per class: (base angle, uniform jitter), radians.  Orientation is what
 # separates the three stripe classes, so those barely jitter; the solid shapes get
@@ -53,7 +54,8 @@ _ROTATION: dict[int, tuple[float, float]] = {
 
 # Difficulty knobs (tuned so the Keras CIFAR-tutorial CNN lands well inside 55-85% after
 # 3 epochs on 5000 images; see tests/test_shapes.py for the cheap guards).
-_MIN_CONTRAST = 90.0  # min RGB distance between foreground and background
+_MIN_CONTRAST = 100.0  # min luminance gap between foreground and background (0-255)
+_CHROMA = 80.0  # max per-channel colour offset around that luminance
 _NOISE_SIGMA = (4.0, 18.0)  # per-image Gaussian pixel noise std range
 _CLUTTER_P = 0.5  # probability each of 3 blob and 3 line slots holds a distractor
 _GRADIENT = 40.0  # max background ramp amplitude per channel
@@ -107,20 +109,21 @@ def _blend(img: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
     img += diff
 
 
-def _colours(rng: np.random.Generator, n: int, min_dist: float = _MIN_CONTRAST) -> tuple[np.ndarray, np.ndarray]:
-    """Random background/foreground colour pairs, redrawn until they contrast.
+def _colours(rng: np.random.Generator, n: int, contrast: float) -> tuple[np.ndarray, np.ndarray]:
+    """Random background/foreground colours whose luminances differ by >= ``contrast``.
 
-    Both are uniform in RGB, so neither says anything about the class; the contrast
-    floor only keeps the shape visible through the noise.
+    Hue, saturation and which of the two is brighter are random per image, so colour
+    says nothing about the class; the luminance gap keeps the shape visible through
+    the noise (a pure hue difference is easy to miss for a small CNN after 3 epochs).
     """
-    bg = rng.uniform(0, 255, (n, 3)).astype(np.float32)
-    fg = rng.uniform(0, 255, (n, 3)).astype(np.float32)
-    for _ in range(50):  # vectorised rejection; ~30% redrawn per round
-        bad = np.linalg.norm(fg - bg, axis=1) < min_dist
-        if not bad.any():
-            break
-        fg[bad] = rng.uniform(0, 255, (int(bad.sum()), 3))
-    return bg, fg
+    lo = rng.uniform(0, 255 - contrast, n)
+    hi = rng.uniform(lo + contrast, 255)
+    swap = rng.random(n) < 0.5
+    lum = np.stack([np.where(swap, hi, lo), np.where(swap, lo, hi)])  # (2, n): bg, fg
+    chroma = rng.uniform(-_CHROMA, _CHROMA, (2, n, 3))
+    chroma -= (chroma @ _LUMA)[..., None]  # zero luminance: only the hue/saturation moves
+    rgb = np.clip(lum[..., None] + chroma, 0, 255).astype(np.float32)
+    return rgb[0], rgb[1]
 
 
 def _shape_sdf(c: int, u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:

@@ -155,3 +155,10 @@ def test_records_are_written_as_each_run_finishes(clean_env, tiny_task: Path, tm
     run_cli(["run", str(tiny_task), "--out", str(out)], env)
     lines = (only_run_dir(out) / "records.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"status": "ok"' in lines[0] and "SIGKILL" in lines[1]
+
+
+def test_spec_parts_this_version_cannot_run_are_refused(clean_env, tmp_path: Path):
+    path = tmp_path / "xfer.toml"
+    path.write_text(TINY_TASK + '\n[[transfer]]\ndataset = "cifar10"\n')
+    proc = run_cli(["run", str(path), "--out", str(tmp_path / "r")], clean_env)
+    assert proc.returncode == 2 and "not supported yet" in proc.stderr and "[[transfer]]" in proc.stderr
