@@ -34,6 +34,7 @@ CLASSES: tuple[str, ...] = (
 )
 N_CLASSES = len(CLASSES)
 _SHAPE_CLASSES = frozenset(range(5))  # solid outlines; the rest are textured patches
+_DIAGONAL = CLASSES.index("diagonal")
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601 luminance weights
 
 # Rotation per class: (base angle, uniform jitter), radians.  Orientation is what
@@ -52,15 +53,21 @@ _ROTATION: dict[int, tuple[float, float]] = {
     9: (0.0, 0.2),
 }
 
-# Difficulty knobs (tuned so the Keras CIFAR-tutorial CNN lands well inside 55-85% after
-# 3 epochs on 5000 images; see tests/test_shapes.py for the cheap guards).
+# Difficulty knobs, tuned so the Keras CIFAR-tutorial CNN (conv 32/64/64 + dense 64,
+# Adam 1e-3, batch 64) reaches ~65-80% test accuracy after 3 epochs on 5000 images
+# (glorot init ~0.78, torch default init ~0.66, over 6 seeds), while logistic
+# regression on raw pixels stays below 20%.  The luminance gap matters most: with an
+# RGB-distance floor instead (pure hue changes allowed) the same CNN stalled near 30%.
+# tests/test_shapes.py holds the cheap guards.
 _MIN_CONTRAST = 100.0  # min luminance gap between foreground and background (0-255)
 _CHROMA = 80.0  # max per-channel colour offset around that luminance
-_NOISE_SIGMA = (4.0, 18.0)  # per-image Gaussian pixel noise std range
+_NOISE_SIGMA = (4.0, 16.0)  # per-image Gaussian pixel noise std range
 _CLUTTER_P = 0.5  # probability each of 3 blob and 3 line slots holds a distractor
 _GRADIENT = 40.0  # max background ramp amplitude per channel
-_SHAPE_RADIUS = (5.5, 11.0)
-_TEXTURE_HALF = (7.0, 12.0)
+_SHAPE_RADIUS = (7.0, 12.0)  # solid shapes: half-size, pixels
+_TEXTURE_HALF = (8.0, 13.0)  # textured patches: half-width of the square window, pixels
+_PERIOD = (4.0, 7.0)  # texture period, pixels
+_ASPECT = 0.25  # solid shapes: log aspect ratio uniform in +-this
 _JITTER = 8.0  # max offset of the object centre from the image centre, pixels
 
 _CHUNK = 256  # images rendered at once: keeps the float32 planes cache-sized (~3 MB each)
@@ -223,13 +230,13 @@ def _render(y: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
     flip = np.where(rng.random(n) < 0.5, -1.0, 1.0)
     for c, (base, jit) in _ROTATION.items():
         m = y == c
-        theta[m] = (base * flip[m] if c == 7 else base) + jit * jitter[m]
+        theta[m] = (base * flip[m] if c == _DIAGONAL else base) + jit * jitter[m]
     shape = np.isin(y, list(_SHAPE_CLASSES))
     radius = np.where(shape, rng.uniform(*_SHAPE_RADIUS, n), rng.uniform(*_TEXTURE_HALF, n)) * k
     cx, cy = size / 2 + rng.uniform(-_JITTER, _JITTER, (2, n)) * k
-    aspect = np.exp(rng.uniform(-0.25, 0.25, n))
+    aspect = np.exp(rng.uniform(-_ASPECT, _ASPECT, n))
     aspect[~shape] = 1.0  # textures keep square cells; their scale is in `period`
-    period = rng.uniform(4.0, 7.0, n).astype(np.float32) * k
+    period = rng.uniform(*_PERIOD, n).astype(np.float32) * k
     phase = rng.random((n, 2)).astype(np.float32)
 
     ct, st = np.cos(theta), np.sin(theta)
