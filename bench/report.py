@@ -9,29 +9,29 @@ import pandas as pd
 
 from bench.results import read_records, table
 
-# (column, label, how to read the keras/torch ratio)
+# (column, label, number format)
 SUMMARY_METRICS = (
-    ("test_acc", "test accuracy", ""),
-    ("test_loss", "test loss", ""),
-    ("train_s", "training time (s)", "lower is faster"),
-    ("epoch_s_median", "steady epoch (s, median)", "lower is faster"),
-    ("throughput_img_s", "steady throughput (img/s)", "higher is faster"),
-    ("first_epoch_s", "first epoch (s)", ""),
-    ("compile_s", "first-epoch overhead (s)", ""),
-    ("eval_img_s", "inference (img/s)", ""),
-    ("time_to_target_s", "time to target acc (s)", ""),
-    ("peak_host_mb", "peak host RSS (MB)", ""),
-    ("peak_device_mb", "peak device memory (MB)", ""),
-    ("params", "parameters", ""),
+    ("test_acc", "test accuracy", ".4f"),
+    ("test_loss", "test loss", ".4f"),
+    ("train_s", "training time (s)", ".2f"),
+    ("epoch_s_median", "steady epoch (s, median)", ".3f"),
+    ("throughput_img_s", "steady throughput (img/s)", ",.0f"),
+    ("first_epoch_s", "first epoch (s)", ".3f"),
+    ("compile_s", "first-epoch overhead (s)", ".3f"),
+    ("eval_img_s", "inference (img/s)", ",.0f"),
+    ("time_to_target_s", "time to target acc (s)", ".2f"),
+    ("peak_host_mb", "peak host RSS (MB)", ",.0f"),
+    ("peak_device_mb", "peak device memory (MB)", ",.0f"),
+    ("params", "parameters", ",.0f"),
 )
 RATIO_BASE, RATIO_OTHER = "torch", "keras"
 
 
-def side_by_side(df: pd.DataFrame, task: str) -> pd.DataFrame:
+def side_by_side(df: pd.DataFrame, task: str, formatted: bool = False) -> pd.DataFrame:
     """One task's metrics with a column per backend (median over ok repeats) and keras/torch."""
     ok = df[(df.task == task) & (df.status == "ok")]
     rows = []
-    for col, label, _ in SUMMARY_METRICS:
+    for col, label, fmt in SUMMARY_METRICS:
         vals = pd.to_numeric(ok[col], errors="coerce").groupby(ok.backend).median()
         if vals.isna().all():
             continue
@@ -39,17 +39,19 @@ def side_by_side(df: pd.DataFrame, task: str) -> pd.DataFrame:
         for b in sorted(df[df.task == task].backend.unique(), key=lambda b: (b != RATIO_BASE, b)):
             row[b] = vals.get(b)
         base, other = vals.get(RATIO_BASE), vals.get(RATIO_OTHER)
-        row[f"{RATIO_OTHER}/{RATIO_BASE}"] = other / base if base and other is not None and pd.notna(other) else None
+        ratio = other / base if base and other is not None and pd.notna(other) else None
+        if formatted:
+            row = {k: (_fmt(v, fmt) if k not in ("metric",) else v) for k, v in row.items()}
+            ratio = _fmt(ratio, ".3f")
+        row[f"{RATIO_OTHER}/{RATIO_BASE}"] = ratio
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _fmt(v: object) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
+def _fmt(v: object, fmt: str) -> str:
+    if v is None or pd.isna(v):
         return "-"
-    if isinstance(v, float):
-        return f"{v:.4f}" if abs(v) < 10 else f"{v:,.1f}"
-    return str(v)
+    return format(v, fmt)
 
 
 def status_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -92,11 +94,16 @@ def summary_markdown(df: pd.DataFrame, env: dict) -> str:
             f"{first.epochs} epochs, batch {first.batch_size}, profile `{first.profile}`.",
             "",
         ]
-        sbs = side_by_side(df, task)
+        sbs = side_by_side(df, task, formatted=True)
         if len(sbs):
-            lines += [sbs.map(_fmt).to_markdown(index=False), ""]
+            lines += [
+                sbs.to_markdown(
+                    index=False, colalign=("left",) + ("right",) * (sbs.shape[1] - 1), disable_numparse=True
+                ),
+                "",
+            ]
         for _, r in sub[sub.status != "ok"].iterrows():
-            lines += [f"- {r.backend} repeat {r.repeat}: **{r.status}**: {r.error}"]
+            lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
         plot = Path("plots") / f"curves-{task}.png"
         lines += ["", f"![training curves]({plot.as_posix()})", ""]
         notes = sorted({n for cell in sub.notes.dropna() for n in cell.split("; ")})
@@ -152,10 +159,17 @@ def terminal_summary(df: pd.DataFrame) -> str:
     """The side-by-side tables the CLI prints at the end."""
     parts = []
     for task in df.task.unique():
-        sbs = side_by_side(df, task)
+        sbs = side_by_side(df, task, formatted=True)
         parts.append(f"\n== {task} ==")
         if len(sbs):
-            parts.append(sbs.map(_fmt).to_markdown(index=False, tablefmt="simple"))
+            parts.append(
+                sbs.to_markdown(
+                    index=False,
+                    tablefmt="simple",
+                    colalign=("left",) + ("right",) * (sbs.shape[1] - 1),
+                    disable_numparse=True,
+                )
+            )
         for _, r in df[(df.task == task) & (df.status != "ok")].iterrows():
             parts.append(f"  {r.backend}: {r.status}: {r.error}")
     return "\n".join(parts)

@@ -1,0 +1,52 @@
+"""The side-by-side summary: medians over ok repeats, keras/torch ratios, failures listed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.record import new_record
+from bench.report import side_by_side, write_reports
+from bench.results import append_record, read_records, table
+
+
+def rec(backend: str, repeat: int, status: str = "ok", **kw) -> dict:
+    base = dict(task="t", backend=backend, repeat=repeat, status=status, model="lenet5", dataset="mnist",
+                model_options="{}", dataset_source="embedded:x", n_train=100, n_test=10, epochs=2, batch_size=8,
+                profile="quick")  # fmt: skip
+    r = new_record(**base, **kw)
+    r["history"] = [{"epoch": 1, "seconds": 1.0, "train_loss": 2.0, "test_acc": 0.5}]
+    return r
+
+
+def test_ratios_use_medians_of_ok_repeats(tmp_path: Path):
+    rows = [
+        rec("torch", 0, train_s=10.0, test_acc=0.9),
+        rec("torch", 1, train_s=12.0, test_acc=0.92),
+        rec("torch", 2, train_s=11.0, test_acc=0.91),
+        rec("keras", 0, train_s=20.0, test_acc=0.9),
+        rec("keras", 1, status="failed", error="boom", train_s=1.0),
+    ]
+    sbs = side_by_side(table(rows), "t").set_index("metric")
+    assert sbs.loc["training time (s)", "torch"] == 11.0
+    assert sbs.loc["training time (s)", "keras"] == 20.0  # the failed repeat is not counted
+    assert sbs.loc["training time (s)", "keras/torch"] == pytest.approx(20 / 11)
+    assert list(sbs.columns) == ["torch", "keras", "keras/torch"]
+
+    for r in rows:
+        append_record(tmp_path, r)
+    (tmp_path / "environment.json").write_text(json.dumps({"run_id": "x", "cores": 2}))
+    df = write_reports(tmp_path)
+    assert len(df) == 5 and (tmp_path / "results.csv").is_file()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "keras repeat 1: **failed**: boom" in summary and "| training time (s)" in summary
+    assert (tmp_path / "plots" / "curves-t.png").stat().st_size > 1000
+
+
+def test_a_torn_last_line_is_ignored(tmp_path: Path):
+    append_record(tmp_path, rec("torch", 0))
+    with open(tmp_path / "records.jsonl", "a") as f:
+        f.write('{"task": "t", "backe')  # the parent died mid-write
+    assert len(read_records(tmp_path)) == 1
