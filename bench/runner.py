@@ -193,7 +193,7 @@ def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], Non
         repeats=opts.repeats,
     )
     (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
-    if env["load_avg_1m_at_start"] > 0.5 * (env["cores"] or 1):
+    if env["load_avg_1m_at_start"] > 0.75 * (env["cores"] or 1):
         echo(
             f"warning: the machine is busy (1-min load {env['load_avg_1m_at_start']:.1f} on {env['cores']} cores); "
             "timings will be slower and noisier than on an idle machine"
