@@ -1,4 +1,4 @@
-"""``python -m bench all | list | run``: the suite's command line."""
+"""``python -m bench all | run | list | report | compare``: the suite's command line."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 from backends import BACKENDS, missing_packages
-from bench import environment
-from bench.report import terminal_summary
-from bench.runner import RunOptions, run_suite
+from bench import compare, environment
+from bench.report import terminal_summary, write_reports
+from bench.results import latest_records, read_records, table
+from bench.runner import RunOptions, resume_suite, run_suite
 from bench.spec import PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from datasets import registry
 
@@ -56,6 +57,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=_positive, default=1, help="runs per (task, backend) (default: 1)")
     p.add_argument("--seed", type=int, help="override every task's seed")
     p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="finish an interrupted run (a results/<run-id> directory or its id) with the plan it was started "
+        "with; rows already recorded are kept, the rest run (other run options are ignored)",
+    )
+    p.add_argument(
         "--timeout",
         type=float,
         default=3600.0,
@@ -80,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run named built-in tasks or TOML files",
         description="Run the given built-in tasks (see `list`) or task TOML files.",
     )
-    p_run.add_argument("tasks", nargs="+", metavar="TASK_OR_TOML")
+    p_run.add_argument("tasks", nargs="*", metavar="TASK_OR_TOML")
     _run_options(p_run)
     p_list = sub.add_parser(
         "list",
@@ -88,6 +95,45 @@ def build_parser() -> argparse.ArgumentParser:
         description="List built-in tasks, where each dataset resolves, and which backends are installed.",
     )
     p_list.add_argument("--data-dir", help="also look for dataset files here (as `run --data-dir`)")
+    p_report = sub.add_parser(
+        "report",
+        help="regenerate results.csv, summary.md and plots of a run from its records.jsonl",
+        description="Regenerate results.csv, summary.md and plots/ of a run from its records.jsonl alone.",
+    )
+    p_report.add_argument("run", metavar="RUN", help="a run directory or a run id under --results")
+    p_report.add_argument("--results", type=Path, default=environment.REPO / "results", help=argparse.SUPPRESS)
+    p_cmp = sub.add_parser(
+        "compare",
+        help="compare two runs metric by metric; exit 1 on a regression",
+        description="Join two runs on (task, backend, model, profile), show deltas and ratios of the medians "
+        "over ok repeats, flag regressions beyond the thresholds and exit 1 if there is one.",
+    )
+    p_cmp.add_argument("run_a", metavar="RUN_A", help="the baseline run (directory or run id)")
+    p_cmp.add_argument("run_b", metavar="RUN_B", help="the run checked against it")
+    p_cmp.add_argument(
+        "--max-slowdown",
+        type=float,
+        default=0.10,
+        metavar="FRAC",
+        help="flag time/throughput worse by more than this fraction (default: %(default)s)",
+    )
+    p_cmp.add_argument(
+        "--max-acc-drop",
+        type=float,
+        default=0.01,
+        metavar="ABS",
+        help="flag a test-accuracy drop larger than this (default: %(default)s)",
+    )
+    p_cmp.add_argument(
+        "--max-memory-growth",
+        type=float,
+        default=0.25,
+        metavar="FRAC",
+        help="flag peak memory up by more than this fraction (default: %(default)s)",
+    )
+    p_cmp.add_argument("--markdown", type=Path, help="also write the comparison to this Markdown file")
+    p_cmp.add_argument("--results", type=Path, default=environment.REPO / "results",
+                       help="where run ids are looked up (default: %(default)s)")  # fmt: skip
     return parser
 
 
@@ -127,7 +173,37 @@ def not_yet_supported(task: TaskSpec) -> list[str]:
     return parts
 
 
+def finish(run_dir: Path) -> int:
+    """Print the side-by-side tables; exit 1 when a run failed or timed out."""
+    df = table(latest_records(read_records(run_dir)))
+    print(terminal_summary(df))
+    print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, environment.json, plots/, logs/)")
+    return 1 if df.status.isin(FAILED).any() else 0
+
+
+def resolve_run(run: str, results: Path) -> Path:
+    path = Path(run)
+    return path if path.is_dir() else results / run
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    run_dir = resolve_run(args.resume, args.out)
+    try:
+        resume_suite(run_dir)
+    except (FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return finish(run_dir)
+
+
 def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
+    if args.resume:
+        return cmd_resume(args)
+    if not task_names:
+        print("error: name at least one task or TOML file (see `python -m bench list`)", file=sys.stderr)
+        return 2
     profile = resolve_profile(args.profile)
     try:
         tasks: list[TaskSpec] = [load_task(t, profile) for t in task_names]
@@ -149,20 +225,51 @@ def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
     try:
         run_dir = run_suite(tasks, opts)
     except KeyboardInterrupt:
-        print("\ninterrupted: finished runs are kept in records.jsonl", file=sys.stderr)
         return 130
-    from bench.results import read_records, table
+    return finish(run_dir)
 
-    df = table(read_records(run_dir))
-    print(terminal_summary(df))
-    print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, environment.json, plots/, logs/)")
-    return 1 if df.status.isin(FAILED).any() else 0
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run_dir = resolve_run(args.run, args.results)
+    if not (run_dir / "records.jsonl").is_file():
+        print(f"error: {args.run}: not a run directory (no records.jsonl)", file=sys.stderr)
+        return 2
+    write_reports(run_dir)
+    print(f"wrote {run_dir}/results.csv, summary.md, plots/")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    try:
+        a, env_a = compare.load_run(args.run_a, args.results)
+        b, env_b = compare.load_run(args.run_b, args.results)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t = compare.Thresholds(args.max_slowdown, args.max_acc_drop, args.max_memory_growth)
+    result = compare.compare(a, b, t)
+    warnings = compare.environment_differences(env_a, env_b, a, b)
+    text = compare.render(result)
+    regressions = int(result["regression"].sum()) if len(result) else 0
+    verdict = f"{regressions} regression(s) beyond the thresholds" if regressions else "no regression"
+    lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
+    lines += [f"warning: the runs differ: {w}" for w in warnings]
+    lines += [f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "
+              f"max memory growth {t.max_memory_growth:.0%})"]  # fmt: skip
+    print("\n".join(lines))
+    if args.markdown:
+        args.markdown.write_text("\n".join(lines) + "\n")
+    return 1 if regressions else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "list":
         return cmd_list(args.data_dir)
+    if args.command == "report":
+        return cmd_report(args)
+    if args.command == "compare":
+        return cmd_compare(args)
     if args.command == "all":
         return cmd_run(list(builtin_tasks()), args)
     return cmd_run(args.tasks, args)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results import read_records, table
+from bench.results import latest_records, read_records, table
 
 # (column, label, number format)
 SUMMARY_METRICS = (
@@ -82,6 +82,8 @@ def summary_markdown(df: pd.DataFrame, env: dict) -> str:
         "Ratios are keras/torch of the medians over ok repeats. Steady-state figures exclude the "
         "first epoch; its excess over a steady epoch is the first-epoch overhead (tracing, warm-up).",
         "",
+        "![throughput and accuracy](plots/overview.png)",
+        "",
     ]
     for task in df.task.unique():
         sub = df[df.task == task]
@@ -142,16 +144,71 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     return True
 
 
+def plot_bars(df: pd.DataFrame, path: Path) -> bool:
+    """Steady throughput (bar = median, whiskers = slowest..fastest steady epoch) and test accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ok = df[df.status == "ok"].copy()
+    if ok.empty:
+        return False
+    for col in ("throughput_img_s", "epoch_s_min", "epoch_s_max", "n_train", "test_acc"):
+        ok[col] = pd.to_numeric(ok[col], errors="coerce")
+    ok["fast"], ok["slow"] = ok.n_train / ok.epoch_s_min, ok.n_train / ok.epoch_s_max
+    g = ok.groupby(["task", "backend"]).agg(
+        thr=("throughput_img_s", "median"), fast=("fast", "max"), slow=("slow", "min"), acc=("test_acc", "median")
+    )
+    tasks = list(dict.fromkeys(ok.task))
+    backends = sorted(ok.backend.unique(), key=lambda b: (b != RATIO_BASE, b))
+    width = 0.8 / len(backends)
+    fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, b in enumerate(backends):
+        x = np.arange(len(tasks)) + (i - (len(backends) - 1) / 2) * width
+        rows = [g.loc[(t, b)] if (t, b) in g.index else None for t in tasks]
+        thr = [r.thr if r is not None else 0 for r in rows]
+        err = [[max(0, r.thr - r.slow) if r is not None else 0 for r in rows],
+               [max(0, r.fast - r.thr) if r is not None else 0 for r in rows]]  # fmt: skip
+        ax_t.bar(x, thr, width, yerr=err, capsize=3, label=b)
+        ax_a.bar(x, [r.acc if r is not None else 0 for r in rows], width, label=b)
+    for ax, title in ((ax_t, "steady training throughput (img/s)"), (ax_a, "test accuracy")):
+        ax.set_xticks(np.arange(len(tasks)), tasks, rotation=15, ha="right")
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    ax_t.legend()
+    ax_a.legend(loc="lower right")
+    ax_a.set_ylim(0, 1)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def write_reports(run_dir: Path) -> pd.DataFrame:
     """results.csv, summary.md and plots/ from records.jsonl alone."""
-    records = read_records(run_dir)
+    records = latest_records(read_records(run_dir))
     df = table(records)
-    df.to_csv(run_dir / "results.csv", index=False)
+    df.to_csv(run_dir / "results.csv.partial", index=False)
+    (run_dir / "results.csv.partial").replace(run_dir / "results.csv")
     env_path = run_dir / "environment.json"
     env = json.loads(env_path.read_text()) if env_path.exists() else {}
     for task in df.task.unique():
         plot_curves(records, task, run_dir / "plots" / f"curves-{task}.png")
-    (run_dir / "summary.md").write_text(summary_markdown(df, env))
+    plot_bars(df, run_dir / "plots" / "overview.png")
+    state_path = run_dir / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    text = summary_markdown(df, env)
+    if state.get("planned") and (state.get("state") != "complete" or len(df) < state["planned"]):
+        done = int(df.status.isin(["ok", "skipped", "failed", "timeout"]).sum())
+        text = text.replace("\n\n", (
+            f"\n\n**This run is incomplete ({state.get('state')}): {done} of {state['planned']} runs recorded.** "
+            f"Finish it with `python -m bench all --resume {run_dir}`.\n\n"), 1)  # fmt: skip
+    tmp = run_dir / "summary.md.partial"
+    tmp.write_text(text)
+    tmp.replace(run_dir / "summary.md")
     return df
 
 

@@ -26,12 +26,44 @@ def json_default(o: Any) -> Any:
 
 
 def append_record(run_dir: Path, record: dict[str, Any]) -> None:
-    """Append one record as a single line and fsync it, so it survives a crash of the parent."""
-    line = json.dumps(record, default=json_default) + "\n"
-    with open(run_dir / RECORDS, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one record as one ``write`` of one whole line, then fsync.
+
+    With O_APPEND a single write lands whole or not at all when the process is
+    killed, so records.jsonl is always a sequence of complete lines.
+    """
+    line = (json.dumps(record, default=json_default) + "\n").encode("utf-8")
+    fd = os.open(run_dir / RECORDS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def repair_records(run_dir: Path) -> int:
+    """Cut a torn last line (a crash of the machine mid-write) so appends start on a fresh line.
+
+    Returns how many bytes were cut.
+    """
+    path = run_dir / RECORDS
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+    return len(data) - keep
+
+
+def record_key(record: dict[str, Any]) -> tuple[str, str, int]:
+    return record["task"], record["backend"], int(record["repeat"])
+
+
+def latest_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (task, backend, repeat): the last written (a resume supersedes an interrupted row)."""
+    by_key = {record_key(r): r for r in records}
+    return [r for r in records if by_key[record_key(r)] is r]
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:

@@ -9,6 +9,8 @@ the worker's progress lines, and turns any crash, signal or timeout into a row.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import json
 import os
 import secrets
@@ -19,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,8 @@ import numpy as np
 from backends import BACKENDS, missing_packages
 from bench import environment, report
 from bench.record import new_record
-from bench.results import append_record, json_default
-from bench.spec import TaskSpec
+from bench.results import append_record, json_default, read_records, record_key, repair_records
+from bench.spec import TaskSpec, spec_from_dict
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
@@ -141,6 +143,7 @@ def run_worker(job: dict[str, Any], job_dir: Path, timeout_s: float, echo: Calla
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # own process group: Ctrl-C reaches the parent, which stops it
+            preexec_fn=_die_with_parent,
         )
         pump = threading.Thread(
             target=_pump, args=(proc.stdout, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail)
@@ -171,89 +174,153 @@ def run_worker(job: dict[str, Any], job_dir: Path, timeout_s: float, echo: Calla
     return failed
 
 
+def _die_with_parent() -> None:
+    """In the worker, before exec: get SIGKILL if the parent dies (Linux), so no orphan keeps running."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
+PLAN, STATE, LOCK = "plan.json", "state.json", ".lock"
+KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")  # "interrupted" and missing rows run again
+
+
 def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], None] = print) -> Path:
-    """Run everything, writing each record before the next run starts; returns the run dir."""
+    """Start a new run directory and run everything in it; returns the run dir."""
     run_dir = new_run_dir(opts.out)
-    run_id = run_dir.name
-    job_dir = run_dir / ".jobs"
-    job_dir.mkdir()
-    (run_dir / "logs").mkdir()
+    plan = {"tasks": [t.to_dict() for t in tasks], "options": {**asdict(opts), "out": str(opts.out)}}
+    write_json(run_dir / PLAN, plan)
     env = environment.describe()
-    env.update(
-        run_id=run_id,
-        argv=sys.argv,
-        profiles=sorted({t.profile for t in tasks}),
-        backends=list(opts.backends),
-        repeats=opts.repeats,
-    )
-    (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
-    if env["load_avg_1m_at_start"] > 0.75 * (env["cores"] or 1):
-        echo(
-            f"warning: the machine is busy (1-min load {env['load_avg_1m_at_start']:.1f} on {env['cores']} cores); "
-            "timings will be slower and noisier than on an idle machine"
-        )
-    total = len(tasks) * len(opts.backends) * opts.repeats
-    done = 0
-    echo(
-        f"run {run_id}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} repeat(s) -> {run_dir}"
-    )
-    try:
-        for task in tasks:
-            seed = task.seed if opts.seed is None else opts.seed
-            data_path, fields, notes = None, {}, []
-            try:
-                t0 = time.perf_counter()
-                ds = load_task_data(task, opts.data_dir, seed)
-                fields = dataset_fields(ds, time.perf_counter() - t0)
-                notes = list(ds.notes)
-                data_path = job_dir / f"{task.name}.data.npz"
-                np.savez(data_path, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
-                echo(
-                    f"{task.name}: {ds.source}, {fields['n_train']} train / {fields['n_test']} test, "
-                    f"{fields['image_shape']}, profile {task.profile or '-'}"
-                )
-            except Exception as e:  # bad data fails this task's rows, not the suite
-                data_error = f"dataset: {type(e).__name__}: {e}"
-                echo(f"{task.name}: {data_error}")
-            for backend in opts.backends:
-                for repeat in range(opts.repeats):
-                    done += 1
-                    rec = base_record(run_id, task, backend, repeat, seed + repeat)
-                    rec.update(fields, git_commit=env["git_commit"])
-                    missing = missing_packages(backend)
-                    if data_path is None:
-                        rec.update(status="failed", error=data_error)
-                    elif missing:
-                        rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
-                    else:
-                        echo(f"[{done}/{total}] {task.name} / {backend} (repeat {repeat + 1}/{opts.repeats})")
-                        job = {
-                            "record": rec,
-                            "spec": task.to_dict(),
-                            "data": str(data_path),
-                            "classes": list(ds.classes),
-                            "notes": notes,
-                        }
-                        try:
-                            rec = run_worker(job, job_dir, opts.timeout_s, echo)
-                        except KeyboardInterrupt:
-                            rec.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
-                            append_record(run_dir, rec)
-                            raise
-                    append_record(run_dir, rec)
-                    echo(f"[{done}/{total}] {task.name} / {backend}: {_one_line(rec)}")
-            if data_path is not None:
-                data_path.unlink(missing_ok=True)
-    finally:
-        report.write_reports(run_dir)
-        shutil.rmtree(job_dir, ignore_errors=True)
+    env.update(run_id=run_dir.name, argv=sys.argv, profiles=sorted({t.profile for t in tasks}),
+               backends=list(opts.backends), repeats=opts.repeats)  # fmt: skip
+    write_json(run_dir / "environment.json", env)
+    return execute(run_dir, tasks, opts, env, echo)
+
+
+def resume_suite(run_dir: Path, echo: Callable[[str], None] = print) -> Path:
+    """Run what an interrupted or killed run is missing, with the plan it was started with."""
+    if not (run_dir / PLAN).is_file():
+        raise FileNotFoundError(f"{run_dir} is not a bench run directory (no {PLAN})")
+    plan = json.loads((run_dir / PLAN).read_text())
+    tasks = [spec_from_dict(t) for t in plan["tasks"]]
+    o = plan["options"]
+    opts = RunOptions(**{**o, "backends": tuple(o["backends"]), "out": run_dir.parent})
+    env_path = run_dir / "environment.json"
+    env = json.loads(env_path.read_text())
+    env.setdefault("resumed", []).append(
+        {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": environment.git_commit(),
+         "load_avg_1m": os.getloadavg()[0], "argv": sys.argv}
+    )  # fmt: skip
+    write_json(env_path, env)
+    return execute(run_dir, tasks, opts, env, echo)
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2, default=json_default))
+    tmp.replace(path)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Only one bench process works in a run directory at a time."""
+    with open(run_dir / LOCK, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{run_dir} is in use by another bench process") from None
+        yield
+
+
+def execute(
+    run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, env: dict[str, Any], echo: Callable[[str], None]
+) -> Path:
+    """Run every planned (task, backend, repeat) not yet recorded; each record lands before the next run."""
+    with run_lock(run_dir):
+        repair_records(run_dir)
+        done_keys = {record_key(r) for r in read_records(run_dir) if r.get("status") in KEPT_ON_RESUME}
+        job_dir = run_dir / ".jobs"
+        job_dir.mkdir(exist_ok=True)
+        (run_dir / "logs").mkdir(exist_ok=True)
+        if os.getloadavg()[0] > 0.75 * (os.cpu_count() or 1):
+            echo(f"warning: the machine is busy (1-min load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
+                 "timings will be slower and noisier than on an idle machine")  # fmt: skip
+        planned = [(t, b, r) for t in tasks for b in opts.backends for r in range(opts.repeats)]
+        todo = [(t, b, r) for t, b, r in planned if (t.name, b, r) not in done_keys]
+        echo(f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} "
+             f"repeat(s); {len(todo)} of {len(planned)} to run -> {run_dir}")  # fmt: skip
+        state = {"planned": len(planned), "state": "running"}
+        write_json(run_dir / STATE, state)
+        try:
+            for n, (task, backend, repeat, job_base) in enumerate(_jobs(todo, run_dir, opts, env, echo), 1):
+                tag = f"[{n}/{len(todo)}] {task.name} / {backend}"
+                rec = job_base["record"]
+                missing = missing_packages(backend)
+                if "error" in job_base:
+                    rec.update(status="failed", error=job_base["error"])
+                elif missing:
+                    rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
+                else:
+                    echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
+                    try:
+                        rec = run_worker(job_base, job_dir, opts.timeout_s, echo)
+                    except KeyboardInterrupt:
+                        rec.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+                        append_record(run_dir, rec)
+                        raise
+                append_record(run_dir, rec)
+                echo(f"{tag}: {_one_line(rec)}")
+            state["state"] = "complete"
+        except KeyboardInterrupt:
+            state["state"] = "interrupted"
+            echo(f"\ninterrupted: the finished runs are kept in {run_dir / 'records.jsonl'}; "
+                 f"finish with: python -m bench all --resume {run_dir}")  # fmt: skip
+            raise
+        finally:
+            write_json(run_dir / STATE, state)
+            report.write_reports(run_dir)
+            shutil.rmtree(job_dir, ignore_errors=True)
     return run_dir
+
+
+def _jobs(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
+          echo: Callable[[str], None]):  # fmt: skip
+    """Yield each pending run with its job, preparing each task's data once, just before its first run."""
+    prepared: dict[str, dict[str, Any]] = {}
+    for i, (task, backend, repeat) in enumerate(todo):
+        seed = task.seed if opts.seed is None else opts.seed
+        if task.name not in prepared:
+            prepared[task.name] = _prepare_task(task, opts.data_dir, seed, run_dir / ".jobs", echo)
+        shared = prepared[task.name]
+        rec = base_record(run_dir.name, task, backend, repeat, seed + repeat)
+        rec.update(shared.get("fields", {}), git_commit=env.get("git_commit"))
+        job = {"record": rec, "spec": task.to_dict(), **{k: v for k, v in shared.items() if k != "fields"}}
+        yield task, backend, repeat, job
+        if all(t.name != task.name for t, _, _ in todo[i + 1 :]) and "data" in shared:
+            Path(shared["data"]).unlink(missing_ok=True)  # the last run of this task is done
+
+
+def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path,
+                  echo: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """Load and shape a task's data once and save it for the workers; a failure fails its rows."""
+    try:
+        t0 = time.perf_counter()
+        ds = load_task_data(task, data_dir, seed)
+        fields = dataset_fields(ds, time.perf_counter() - t0)
+        path = job_dir / f"{task.name}.data.npz"
+        np.savez(path, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
+    except Exception as e:  # bad data fails this task's rows, not the suite
+        echo(f"{task.name}: dataset: {type(e).__name__}: {e}")
+        return {"error": f"dataset: {type(e).__name__}: {e}"}
+    echo(f"{task.name}: {ds.source}, {fields['n_train']} train / {fields['n_test']} test, "
+         f"{fields['image_shape']}, profile {task.profile or '-'}")  # fmt: skip
+    return {"fields": fields, "data": str(path), "classes": list(ds.classes), "notes": list(ds.notes)}
 
 
 def _one_line(rec: dict[str, Any]) -> str:

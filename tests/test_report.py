@@ -50,3 +50,21 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path):
     with open(tmp_path / "records.jsonl", "a") as f:
         f.write('{"task": "t", "backe')  # the parent died mid-write
     assert len(read_records(tmp_path)) == 1
+
+
+def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, clean_env):
+    from tests.conftest import run_cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for r in (rec("torch", 0, train_s=1.0, test_acc=0.9, throughput_img_s=100.0, epoch_s_min=0.9,
+                  epoch_s_max=1.1),
+              rec("keras", 0, train_s=2.0, test_acc=0.8, throughput_img_s=50.0, epoch_s_min=1.9,
+                  epoch_s_max=2.1)):  # fmt: skip
+        append_record(run, r)
+    proc = run_cli(["report", str(run)], clean_env)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("results.csv", "summary.md", "plots/curves-t.png", "plots/overview.png"):
+        assert (run / name).is_file(), name
+    assert "| training time (s)" in (run / "summary.md").read_text()
+    assert run_cli(["report", str(tmp_path / "missing")], clean_env).returncode == 2

@@ -1,0 +1,130 @@
+"""Compare two runs: per-metric deltas and ratios, regressions beyond thresholds, env differences.
+
+Rows are matched on (task, backend, model, profile); repeats are reduced to the
+median of the ok rows first, so a comparison of two ``--repeats 3`` runs compares
+medians, not single noisy epochs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.results import latest_records, read_records, table
+
+KEY = ["task", "backend", "model", "profile"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_slowdown: float = 0.10  # time up / throughput down by more than this fraction
+    max_acc_drop: float = 0.01  # absolute accuracy drop
+    max_memory_growth: float = 0.25  # peak memory up by more than this fraction
+
+
+# (column, label, which way is better, which threshold applies)
+METRICS = (
+    ("train_s", "training time (s)", "lower", "time"),
+    ("epoch_s_median", "steady epoch (s)", "lower", "time"),
+    ("throughput_img_s", "steady throughput (img/s)", "higher", "time"),
+    ("eval_img_s", "inference (img/s)", "higher", "time"),
+    ("test_acc", "test accuracy", "higher", "accuracy"),
+    ("peak_host_mb", "peak host RSS (MB)", "lower", "memory"),
+    ("peak_device_mb", "peak device memory (MB)", "lower", "memory"),
+)
+ENV_FIELDS = ("cpu", "cores", "gpus", "python")
+
+
+def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """A run by directory path or by run id under ``results_dir``."""
+    path = Path(run)
+    if not (path / "records.jsonl").is_file():
+        path = results_dir / str(run)
+    if not (path / "records.jsonl").is_file():
+        raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
+    env_path = path / "environment.json"
+    env = json.loads(env_path.read_text()) if env_path.is_file() else {}
+    return table(latest_records(read_records(path))), env
+
+
+def medians(df: pd.DataFrame) -> pd.DataFrame:
+    ok = df[df.status == "ok"]
+    cols = [m[0] for m in METRICS]
+    values = ok[KEY + cols].copy()
+    values[cols] = values[cols].apply(pd.to_numeric, errors="coerce")
+    return values.groupby(KEY, dropna=False)[cols].median()
+
+
+def _regressed(a: float, b: float, better: str, kind: str, t: Thresholds) -> bool:
+    if pd.isna(a) or pd.isna(b):
+        return False
+    if kind == "accuracy":
+        return a - b > t.max_acc_drop
+    limit = 1 + (t.max_slowdown if kind == "time" else t.max_memory_growth)
+    if better == "lower":
+        return a > 0 and b / a > limit
+    return b > 0 and a / b > limit
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
+    """One row per (key, metric): A, B, B-A, B/A and whether B regressed against A."""
+    ma, mb = medians(a), medians(b)
+    rows = []
+    for key in ma.index.union(mb.index):
+        if key not in mb.index:
+            rows.append({**dict(zip(KEY, key, strict=True)), "metric": "status", "a": "ok", "b": "missing or not ok",
+                         "regression": True})  # fmt: skip
+            continue
+        if key not in ma.index:
+            rows.append({**dict(zip(KEY, key, strict=True)), "metric": "status", "a": "missing or not ok", "b": "ok",
+                         "regression": False})  # fmt: skip
+            continue
+        for col, label, better, kind in METRICS:
+            va, vb = ma.loc[key, col], mb.loc[key, col]
+            if pd.isna(va) and pd.isna(vb):
+                continue
+            rows.append({
+                **dict(zip(KEY, key, strict=True)), "metric": label, "a": va, "b": vb,
+                "delta": vb - va, "ratio": vb / va if va else None,
+                "regression": _regressed(va, vb, better, kind, t),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """Human-readable warnings: the two runs did not run on the same footing."""
+    out = []
+    for field in ENV_FIELDS:
+        if env_a.get(field) != env_b.get(field):
+            out.append(f"{field} differs: {env_a.get(field)!r} vs {env_b.get(field)!r}")
+    pa, pb = env_a.get("packages", {}), env_b.get("packages", {})
+    for pkg in sorted(set(pa) | set(pb)):
+        if pa.get(pkg) != pb.get(pkg):
+            out.append(f"{pkg} differs: {pa.get(pkg)} vs {pb.get(pkg)}")
+    for col in ("device", "threads"):
+        va = set(a[a.status == "ok"][col].dropna().astype(str))
+        vb = set(b[b.status == "ok"][col].dropna().astype(str))
+        if va != vb:
+            out.append(f"{col} differs: {sorted(va)} vs {sorted(vb)}")
+    return out
+
+
+def _num(v: object) -> object:
+    if not isinstance(v, float) or pd.isna(v):
+        return v
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}" if abs(v) >= 10 else f"{v:.4g}"
+
+
+def render(result: pd.DataFrame) -> str:
+    if result.empty:
+        return "(nothing to compare: no ok rows in either run)"
+    shown = result.copy()
+    for col in ("a", "b", "delta"):
+        shown[col] = shown[col].map(_num)
+    if "ratio" in shown:
+        shown["ratio"] = shown["ratio"].map(lambda v: f"{v:.3f}" if isinstance(v, float) and pd.notna(v) else "-")
+    shown["regression"] = shown["regression"].map(lambda r: "REGRESSION" if r else "")
+    return shown.fillna("-").to_markdown(index=False, disable_numparse=True)

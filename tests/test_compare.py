@@ -1,0 +1,74 @@
+"""`bench compare`: identical runs pass, an injected slowdown or accuracy drop is flagged and fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.compare import Thresholds, compare, environment_differences, load_run
+from bench.record import new_record
+from bench.results import append_record
+from tests.conftest import run_cli
+
+ENV = {"cpu": "Xeon", "cores": 2, "gpus": [], "python": "3.11.7", "packages": {"torch": "2.14.1", "keras": "3.15.1"}}
+
+
+def make_run(path: Path, slow: float = 1.0, acc_drop: float = 0.0, env: dict | None = None,
+             keras_status: str = "ok") -> Path:  # fmt: skip
+    path.mkdir(parents=True)
+    for backend, epoch_s in (("torch", 1.0), ("keras", 1.5)):
+        for repeat in range(3):
+            e = epoch_s * (1 + 0.02 * repeat) * (slow if backend == "torch" else 1)
+            append_record(path, new_record(
+                run_id=path.name, task="mnist-lenet5", backend=backend, repeat=repeat, model="lenet5",
+                profile="quick", status=keras_status if backend == "keras" else "ok", device="cpu", threads=2,
+                train_s=8 * e, epoch_s_median=e, throughput_img_s=1000 / e, eval_img_s=5000.0,
+                test_acc=0.95 - (acc_drop if backend == "keras" else 0), peak_host_mb=800.0, n_train=1000,
+            ))  # fmt: skip
+    (path / "environment.json").write_text(json.dumps(env or ENV))
+    return path
+
+
+def test_identical_runs_show_no_regression(tmp_path: Path, clean_env):
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    assert not result.regression.any() and (result.ratio == 1.0).all()
+    proc = run_cli(["compare", str(a), str(b)], clean_env)
+    assert proc.returncode == 0 and "no regression" in proc.stdout and "warning" not in proc.stdout
+
+
+def test_an_injected_slowdown_is_flagged_and_fails(tmp_path: Path, clean_env):
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b", slow=1.3)
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds(max_slowdown=0.1))
+    flagged = result[result.regression]
+    assert set(flagged.backend) == {"torch"}
+    assert set(flagged.metric) == {"training time (s)", "steady epoch (s)", "steady throughput (img/s)"}
+    row = result[(result.backend == "torch") & (result.metric == "steady epoch (s)")].iloc[0]
+    assert abs(row.ratio - 1.3) < 1e-9 and abs(row.delta - 0.306) < 1e-9  # medians: 1.02 -> 1.326
+    proc = run_cli(["compare", str(a), str(b), "--markdown", str(tmp_path / "cmp.md")], clean_env)
+    assert proc.returncode == 1 and "3 regression(s)" in proc.stdout and "REGRESSION" in proc.stdout
+    assert "REGRESSION" in (tmp_path / "cmp.md").read_text()
+    # a looser threshold accepts the same slowdown
+    assert run_cli(["compare", str(a), str(b), "--max-slowdown", "0.5"], clean_env).returncode == 0
+
+
+def test_accuracy_drop_and_a_failed_row_are_regressions(tmp_path: Path):
+    a = make_run(tmp_path / "a")
+    dropped = compare(load_run(a, tmp_path)[0], load_run(make_run(tmp_path / "b", acc_drop=0.02), tmp_path)[0],
+                      Thresholds())  # fmt: skip
+    assert list(dropped[dropped.regression].metric) == ["test accuracy"]
+    failed = compare(load_run(a, tmp_path)[0], load_run(make_run(tmp_path / "c", keras_status="failed"),
+                     tmp_path)[0], Thresholds())  # fmt: skip
+    (row,) = failed[failed.regression].itertuples()
+    assert row.backend == "keras" and row.metric == "status"
+
+
+def test_environment_differences_are_warned(tmp_path: Path, clean_env):
+    other = {**ENV, "cores": 8, "packages": {"torch": "2.15.0", "keras": "3.15.1"}}
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b", env=other)
+    warnings = environment_differences(ENV, other, load_run(a, tmp_path)[0], load_run(b, tmp_path)[0])
+    assert "cores differs: 2 vs 8" in warnings and "torch differs: 2.14.1 vs 2.15.0" in warnings
+    proc = run_cli(["compare", str(a), str(b)], clean_env)
+    assert "warning: the runs differ: torch differs" in proc.stdout
+    proc = run_cli(["compare", str(a), str(tmp_path / "nope")], clean_env)
+    assert proc.returncode == 2 and "not a run directory" in proc.stderr
