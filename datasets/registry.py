@@ -2,9 +2,11 @@
 
 Resolution order for a dataset's cache file ``<file>``: the explicit ``data_dir``
 (``--data-dir``), then ``$BENCH_DATA_DIR``, then the user cache (``$BENCH_CACHE``,
-default ``~/.cache/bench``). Pointing ``BENCH_DATA_DIR`` at ``../shared/data``
-makes ``mnist`` and ``cifar10`` resolve to the real files there. When no file is
-found, the dataset's embedded default is used unless the spec says ``fallback="none"``.
+default ``~/.cache/bench``); within a directory, ``file`` before its ``alternatives``
+(the names ``python -m bench data fetch/import`` write). Pointing ``BENCH_DATA_DIR``
+at ``../shared/data`` makes ``mnist`` and ``cifar10`` resolve to the real files there.
+When no file is found, the dataset's embedded default is used unless the spec says
+``fallback="none"``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ class DatasetInfo:
     file: str  # cache-form file name
     description: str
     embedded: Callable[[int], ArrayDataset] | None = None  # offline default, by seed
+    alternatives: tuple[str, ...] = ()  # other cache-file names, e.g. written by `bench data import`
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every cache-file name this dataset may have, in the order they are looked for."""
+        return (self.file, *self.alternatives)
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -40,7 +48,9 @@ DATASETS: dict[str, DatasetInfo] = {
             "catsdogs",
             "kaggle_dogs_vs_cats_64.npz",
             "Kaggle Dogs vs. Cats (Microsoft Asirra), RGB, 2 classes",
+            alternatives=("catsdogs.npz",),  # the full PetImages set or an ImageFolder, imported
         ),
+        DatasetInfo("afhq", "afhq.npz", "AFHQ animal faces (StarGAN v2), RGB, cat/dog/wild"),
     )
 }
 
@@ -70,8 +80,9 @@ def search_dirs(data_dir: str | Path | None = None) -> list[Path]:
 def find_file(name: str, data_dir: str | Path | None = None) -> Path | None:
     info = DATASETS[name]
     for d in search_dirs(data_dir):
-        if (d / info.file).is_file():
-            return (d / info.file).resolve()
+        for file in info.files:
+            if (d / file).is_file():
+                return (d / file).resolve()
     return None
 
 
@@ -84,10 +95,11 @@ def load(name: str, data_dir: str | Path | None = None, fallback: str = "auto", 
     if path is not None:
         return read_npz(path, name)
     if fallback == "none" or info.embedded is None:
-        looked = ", ".join(str(d / info.file) for d in search_dirs(data_dir))
+        looked = ", ".join(str(d / file) for d in search_dirs(data_dir) for file in info.files)
         why = "the spec says fallback='none'" if info.embedded else "it has no embedded default"
         raise DatasetNotFound(
             f"dataset {name!r} not found (looked in: {looked}) and {why}; "
-            f"set BENCH_DATA_DIR or --data-dir to a folder holding {info.file}"
+            f"set BENCH_DATA_DIR or --data-dir to a folder holding {' or '.join(info.files)}, "
+            f"or get it with `python -m bench data fetch {name}` / `data import {name} PATH`"
         )
     return info.embedded(seed)
