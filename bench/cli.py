@@ -1,4 +1,4 @@
-"""``python -m bench all | run | list | report | compare``: the suite's command line."""
+"""``python -m bench all | run | list | report | compare | data``: the suite's command line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from backends import BACKENDS, missing_packages
 from bench import compare, environment
+from bench.data_cli import add_data_parser, run_data_command
 from bench.report import terminal_summary, write_reports
 from bench.results import latest_records, read_records, table
 from bench.runner import RunOptions, resume_suite, run_suite
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List built-in tasks, where each dataset resolves, and which backends are installed.",
     )
     p_list.add_argument("--data-dir", help="also look for dataset files here (as `run --data-dir`)")
+    add_data_parser(sub)
     p_report = sub.add_parser(
         "report",
         help="regenerate results.csv, summary.md and plots of a run from its records.jsonl",
@@ -266,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "list":
         return cmd_list(args.data_dir)
+    if args.command == "data":
+        return run_data_command(args)
     if args.command == "report":
         return cmd_report(args)
     if args.command == "compare":

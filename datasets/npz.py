@@ -6,6 +6,7 @@ Keys: ``x_train, y_train, x_test, y_test`` (+ optional ``x_val, y_val``) and
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def read_npz(path: Path, name: str) -> ArrayDataset:
             if missing:
                 raise DatasetFileError(f"{path}: missing key(s) {', '.join(missing)} (has: {', '.join(f.files)})")
             arrays = {k: f[k] for k in REQUIRED_KEYS}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         if isinstance(e, DatasetFileError):
             raise
         raise DatasetFileError(f"{path}: not a readable .npz file: {e}") from None
