@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -162,3 +163,19 @@ def test_spec_parts_this_version_cannot_run_are_refused(clean_env, tmp_path: Pat
     path.write_text(TINY_TASK + '\n[[transfer]]\ndataset = "cifar10"\n')
     proc = run_cli(["run", str(path), "--out", str(tmp_path / "r")], clean_env)
     assert proc.returncode == 2 and "not supported yet" in proc.stderr and "[[transfer]]" in proc.stderr
+
+
+def test_a_backend_whose_packages_are_absent_is_skipped_without_a_worker(monkeypatch, tmp_path: Path, clean_env):
+    """The parent checks with find_spec (no framework import) and writes a skipped row."""
+    import backends
+    from bench.runner import RunOptions, run_suite
+    from bench.spec import parse_task
+
+    monkeypatch.setitem(
+        backends.BACKENDS, "keras", backends.BackendInfo("keras", "backends.keras_backend", "keras", ("no_such_pkg",))
+    )
+    task = parse_task(tomllib.loads(TINY_TASK), source="tiny")
+    run_dir = run_suite([task], RunOptions(backends=("keras",), out=tmp_path), echo=lambda s: None)
+    (row,) = records(run_dir)
+    assert row["status"] == "skipped" and row["error"] == "not installed: no_such_pkg"
+    assert not list((run_dir / "logs").iterdir())  # no worker was started
