@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Regenerate results.csv, summary.md and plots/ of a run from its records.jsonl alone.",
     )
     p_report.add_argument("run", metavar="RUN", help="a run directory or a run id under --results")
-    p_report.add_argument("--results", type=Path, default=environment.REPO / "results", help=argparse.SUPPRESS)
+    p_report.add_argument("--results", type=Path, default=environment.REPO / "results",
+                          help="where run ids are looked up (default: %(default)s)")  # fmt: skip
     p_cmp = sub.add_parser(
         "compare",
         help="compare two runs metric by metric; exit 1 on a regression",
