@@ -12,7 +12,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import platform
-from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -20,15 +19,10 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from bench.catalog import model_registry
 from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
 
-MODELS: dict[str, Callable[[ModelSpec, tuple[int, int, int], int], keras.Model]] = {}
-
-
-def register_model(fn: Callable[[ModelSpec, tuple[int, int, int], int], keras.Model]):
-    """Register a builder under its function name, like timm's ``@register_model``."""
-    MODELS[fn.__name__] = fn
-    return fn
+MODELS, register_model = model_registry()  # builders by catalog id, as timm's @register_model
 
 
 def _pool(kind: str, name: str) -> layers.Layer:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.catalog import model_registry
 from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -20,13 +21,7 @@ POOLS: dict[str, Callable[[], nn.Module]] = {
     "avg": lambda: nn.AvgPool2d(2, 2),
     "max": lambda: nn.MaxPool2d(2, 2),
 }
-MODELS: dict[str, Callable[[ModelSpec, tuple[int, int, int], int], nn.Module]] = {}
-
-
-def register_model(fn: Callable[[ModelSpec, tuple[int, int, int], int], nn.Module]):
-    """Register a builder under its function name, like timm's ``@register_model``."""
-    MODELS[fn.__name__] = fn
-    return fn
+MODELS, register_model = model_registry()  # builders by catalog id, as timm's @register_model
 
 
 def _with_head(features: list[tuple[str, nn.Module]], input_shape: tuple[int, int, int], head: list) -> nn.Sequential:

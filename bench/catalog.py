@@ -7,8 +7,9 @@ without importing torch or keras, and each backend registers one builder per id
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,23 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
     )
 }
+
+
+Builder = TypeVar("Builder", bound=Callable[..., Any])
+
+
+def model_registry() -> tuple[dict[str, Callable[..., Any]], Callable[[Builder], Builder]]:
+    """A backend's builder table and its ``@register_model`` decorator (timm's pattern).
+
+    A builder is registered under its function name, which must be a catalog id, so a
+    backend cannot build a model the spec validator does not know.
+    """
+    models: dict[str, Callable[..., Any]] = {}
+
+    def register_model(fn: Builder) -> Builder:
+        if fn.__name__ not in ARCHITECTURES:
+            raise KeyError(f"{fn.__name__!r} is not a catalog id (known: {', '.join(ARCHITECTURES)})")
+        models[fn.__name__] = fn
+        return fn
+
+    return models, register_model
