@@ -24,16 +24,13 @@ POOLS: dict[str, Callable[[], nn.Module]] = {
 MODELS, register_model = model_registry()  # builders by catalog id, as timm's @register_model
 
 
-def _with_head(features: list[tuple[str, nn.Module]], input_shape: tuple[int, int, int], head: list) -> nn.Sequential:
-    """Append the dense head; its input width is found by a dry run, not hand arithmetic."""
-    body = nn.Sequential(OrderedDict(features))
+def _sequential(features: list[tuple[str, nn.Module]], input_shape: tuple[int, int, int],
+                head: Callable[[int], list[tuple[str, nn.Module]]]) -> nn.Sequential:  # fmt: skip
+    """features -> flatten -> head(width); the flattened width comes from a dry run, not hand arithmetic."""
     h, w, c = input_shape
     with torch.no_grad():
-        width = body(torch.zeros(1, c, h, w)).flatten(1).shape[1]
-    layers = [*features, ("flatten", nn.Flatten())]
-    for name, make in head:
-        layers.append((name, make(width) if callable(make) and not isinstance(make, nn.Module) else make))
-    return nn.Sequential(OrderedDict(layers))
+        width = nn.Sequential(OrderedDict(features))(torch.zeros(1, c, h, w)).flatten(1).shape[1]
+    return nn.Sequential(OrderedDict([*features, ("flatten", nn.Flatten()), *head(width)]))
 
 
 @register_model
@@ -48,14 +45,17 @@ def lenet5(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -
         ("act2", act()),
         ("pool2", pool()),
     ]
-    head = [
-        ("fc1", lambda width: nn.Linear(width, 120)),
-        ("act3", act()),
-        ("fc2", nn.Linear(120, 84)),
-        ("act4", act()),
-        ("fc3", nn.Linear(84, n_classes)),
-    ]
-    return _with_head(features, input_shape, head)
+    return _sequential(
+        features,
+        input_shape,
+        lambda width: [
+            ("fc1", nn.Linear(width, 120)),
+            ("act3", act()),
+            ("fc2", nn.Linear(120, 84)),
+            ("act4", act()),
+            ("fc3", nn.Linear(84, n_classes)),
+        ],
+    )
 
 
 @register_model
@@ -72,8 +72,11 @@ def cifar_cnn(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int
         ("conv3", nn.Conv2d(64, 64, 3)),
         ("act3", act()),
     ]
-    head = [("fc1", lambda width: nn.Linear(width, 64)), ("act4", act()), ("fc2", nn.Linear(64, n_classes))]
-    return _with_head(features, input_shape, head)
+    return _sequential(
+        features,
+        input_shape,
+        lambda width: [("fc1", nn.Linear(width, 64)), ("act4", act()), ("fc2", nn.Linear(64, n_classes))],
+    )
 
 
 def _init_weights(model: nn.Module, init: str) -> None:

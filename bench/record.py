@@ -62,8 +62,6 @@ COLUMNS = (
 
 NESTED = ("history", "confusion_matrix", "classification_report", "knobs")
 
-STATUSES = ("ok", "failed", "skipped", "timeout", "interrupted")
-
 
 def new_record(**fields: Any) -> dict[str, Any]:
     """A record with every column present (None where not measured)."""

@@ -54,25 +54,8 @@ def _fmt(v: object, fmt: str) -> str:
     return format(v, fmt)
 
 
-def status_table(df: pd.DataFrame) -> pd.DataFrame:
-    cols = [
-        "task",
-        "backend",
-        "repeat",
-        "status",
-        "dataset_source",
-        "n_train",
-        "epochs",
-        "test_acc",
-        "train_s",
-        "throughput_img_s",
-        "error",
-    ]
-    return df[cols]
-
-
-def summary_markdown(df: pd.DataFrame, env: dict) -> str:
-    lines = [f"# bench run {env.get('run_id', '')}", ""]
+def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "") -> str:
+    lines = [f"# bench run {env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
         f"Machine: {env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpu}; "
@@ -200,12 +183,14 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
     plot_bars(df, run_dir / "plots" / "overview.png")
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    text = summary_markdown(df, env)
+    notice = ""
     if state.get("planned") and (state.get("state") != "complete" or len(df) < state["planned"]):
         done = int(df.status.isin(["ok", "skipped", "failed", "timeout"]).sum())
-        text = text.replace("\n\n", (
-            f"\n\n**This run is incomplete ({state.get('state')}): {done} of {state['planned']} runs recorded.** "
-            f"Finish it with `python -m bench all --resume {run_dir}`.\n\n"), 1)  # fmt: skip
+        notice = (
+            f"**This run is incomplete ({state.get('state')}): {done} of {state['planned']} runs recorded.** "
+            f"Finish it with `python -m bench all --resume {run_dir}`."
+        )
+    text = summary_markdown(df, env, notice)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")
