@@ -13,6 +13,8 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +43,38 @@ def peak_host_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+@dataclass
+class Trained:
+    """What the phases after training work on: the backend, its trained state and the task's data.
+
+    ``x_*`` are the float images exactly as the model saw them (after the spec's
+    scaling); ``train``/``test`` are the backend's own copies from ``backend.put``.
+    """
+
+    backend: Any
+    state: Any
+    spec: TaskSpec
+    classes: tuple[str, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    train: Any
+    test: Any
+    seed: int
+    job: dict[str, Any]  # the runner's job (e.g. paths of extra prepared data)
+
+
+# A phase reads a Trained and returns record fields; each runs after training, in order,
+# and its failure fails the row (the fields measured before it are kept in the record).
+Phase = Callable[[Trained], dict[str, Any]]
+PHASES: list[tuple[str, Phase]] = []
+
+
 def train_and_evaluate(
-    backend: Any, spec: TaskSpec, data: dict[str, np.ndarray], classes: tuple[str, ...], seed: int
-) -> dict[str, Any]:
+    backend: Any, spec: TaskSpec, data: dict[str, np.ndarray], classes: tuple[str, ...], seed: int,
+    job: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], Trained]:  # fmt: skip
     """The measured part: identical for every backend, which only does framework work."""
     out: dict[str, Any] = {}
     env = backend.configure(spec.runtime, seed)
@@ -97,7 +128,8 @@ def train_and_evaluate(
     if spec.train.target_acc and all("test_acc" in h for h in history):
         out["time_to_target_s"] = time_to_target(epoch_s, [h["test_acc"] for h in history], spec.train.target_acc)
     out["peak_device_mb"] = backend.peak_device_mb()
-    return out
+    trained = Trained(backend, state, spec, classes, x_train, y_train, x_test, y_test, train, test, seed, job or {})
+    return out, trained
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +146,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     try:
         with np.load(job["data"], allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
-        rec.update(train_and_evaluate(backend, spec, data, tuple(job["classes"]), rec["seed"]))
+        fields, trained = train_and_evaluate(backend, spec, data, tuple(job["classes"]), rec["seed"], job)
+        rec.update(fields)
+        for name, phase in PHASES:
+            try:
+                rec.update(phase(trained))
+            except Exception as e:
+                raise RuntimeError(f"{name}: {type(e).__name__}: {e}") from e
         rec["status"] = "ok"
     except Exception as e:  # a failed run is a row, not a crash of the suite
         traceback.print_exc()
