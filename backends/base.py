@@ -25,8 +25,12 @@ class Backend(Protocol):
         """
         ...
 
-    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> Any:
-        """Build catalog model ``model.arch`` for HWC ``input_shape``; outputs logits."""
+    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> Any:
+        """Build catalog model ``model.arch`` for HWC ``input_shape``; outputs ``n_outputs`` logits.
+
+        ``n_outputs == 1`` is a binary head (one sigmoid logit for class 1); the loss in
+        ``compile`` follows ``train.loss``.
+        """
         ...
 
     def count_params(self, model: Any) -> int: ...
@@ -47,7 +51,7 @@ class Backend(Protocol):
         ...
 
     def predict(self, state: Any, data: Any, batch_size: int) -> np.ndarray:
-        """Logits (N, n_classes) as float32 numpy, in inference mode."""
+        """Logits (N, n_outputs) as float32 numpy, in inference mode."""
         ...
 
     def synchronize(self) -> None:

@@ -69,6 +69,17 @@ def cifar_cnn(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int
     )
 
 
+LOSSES = {
+    "cross_entropy": keras.losses.SparseCategoricalCrossentropy,
+    "binary_cross_entropy": keras.losses.BinaryCrossentropy,  # labels fed as float (N, 1), see _labels
+}
+
+
+def _labels(model: keras.Model, y: np.ndarray) -> np.ndarray:
+    """Integer labels for a softmax head; float (N, 1) for a one-logit binary head (no silent broadcasting)."""
+    return y.astype(np.float32).reshape(-1, 1) if model.output_shape[-1] == 1 else y
+
+
 class Backend:
     name = "keras"
 
@@ -103,8 +114,8 @@ class Backend:
             },
         }
 
-    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> keras.Model:
-        return MODELS[model.arch](model, input_shape, n_classes)
+    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
+        return MODELS[model.arch](model, input_shape, n_outputs)
 
     def count_params(self, model: keras.Model) -> int:
         return int(model.count_params())
@@ -124,7 +135,7 @@ class Backend:
             )
         model.compile(
             optimizer=opt,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=LOSSES[train.loss](from_logits=True),
             jit_compile=runtime.jit_compile,
         )
         return model
@@ -134,7 +145,7 @@ class Backend:
 
     def train_epoch(self, state: keras.Model, data: Any, order: np.ndarray, batch_size: int) -> float:
         x, y = data
-        hist = state.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        hist = state.fit(x[order], _labels(state, y[order]), batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
         return float(hist.history["loss"][-1])  # a host value: the epoch has finished
 
     def predict(self, state: keras.Model, data: Any, batch_size: int) -> np.ndarray:

@@ -94,10 +94,17 @@ def _init_weights(model: nn.Module, init: str) -> None:
             nn.init.zeros_(m.bias)
 
 
+def _loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if kind == "binary_cross_entropy":  # one logit per image scores class 1
+        return lambda logits, y: F.binary_cross_entropy_with_logits(logits[:, 0], y.to(logits.dtype))
+    return F.cross_entropy
+
+
 @dataclass
 class TrainState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
 
 
 class Backend:
@@ -129,8 +136,8 @@ class Backend:
             },
         }
 
-    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-        net = MODELS[model.arch](model, input_shape, n_classes)
+    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
+        net = MODELS[model.arch](model, input_shape, n_outputs)
         _init_weights(net, model.init)
         return net.to(self.device)
 
@@ -145,7 +152,7 @@ class Backend:
             )
         else:
             opt = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
-        return TrainState(model, opt)
+        return TrainState(model, opt, _loss(train.loss))
 
     def put(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(self.device)
@@ -159,7 +166,7 @@ class Backend:
         total = torch.zeros((), device=self.device)
         for start in range(0, len(order_t), batch_size):
             idx = order_t[start : start + batch_size]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = state.loss_fn(model(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -28,6 +28,7 @@ class Architecture:
     description: str
     options: dict[str, Option]
     last_conv: str  # default Grad-CAM target layer, named the same in both backends
+    head: str  # the final (classifier) layer; its input is the penultimate feature vector
 
 
 # Initialisations both backends implement identically (rule 3 of DESIGN.md:
@@ -47,6 +48,7 @@ ARCHITECTURES: dict[str, Architecture] = {
                 "conv1_padding": Option(int, 2, (0, 2), "2 keeps 28x28 so fc1 sees 16x5x5"),
             },
             last_conv="conv2",
+            head="fc3",
         ),
         Architecture(
             id="cifar_cnn",
@@ -55,6 +57,7 @@ ARCHITECTURES: dict[str, Architecture] = {
                 "activation": Option(str, "relu", ("relu", "sigmoid", "tanh")),
             },
             last_conv="conv3",
+            head="fc2",
         ),
     )
 }

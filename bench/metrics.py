@@ -14,9 +14,33 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def check_logits(logits: np.ndarray, n: int, n_classes: int) -> None:
-    if logits.shape != (n, n_classes):
-        raise ValueError(f"backend returned logits of shape {logits.shape}, expected {(n, n_classes)}")
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities (N, K) from either head: K logits (softmax) or one binary logit (sigmoid).
+
+    A binary head's single logit scores the second class, so its probabilities are
+    ``[1 - sigmoid(z), sigmoid(z)]``: every metric below then treats both heads alike.
+    """
+    if logits.shape[1] == 1:
+        p1 = 1.0 / (1.0 + np.exp(-logits[:, 0].astype(np.float64)))
+        return np.stack([1.0 - p1, p1], axis=1)
+    return softmax(logits)
+
+
+def class_score_signs(logits_width: int, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which logit column scores each target class, and with what sign (Grad-CAM, saliency).
+
+    Softmax head: column ``c``, sign +1. Binary head: column 0, +1 for class 1 and -1
+    for class 0 (the log-odds of class 0 is minus the logit).
+    """
+    target = np.asarray(target, dtype=np.int64)
+    if logits_width == 1:
+        return np.zeros_like(target), np.where(target == 1, 1.0, -1.0).astype(np.float32)
+    return target, np.ones(len(target), dtype=np.float32)
+
+
+def check_logits(logits: np.ndarray, n: int, n_outputs: int) -> None:
+    if logits.shape != (n, n_outputs):
+        raise ValueError(f"backend returned logits of shape {logits.shape}, expected {(n, n_outputs)}")
     if not np.isfinite(logits).all():
         raise ValueError("backend returned non-finite logits (training diverged?)")
 
@@ -24,14 +48,14 @@ def check_logits(logits: np.ndarray, n: int, n_classes: int) -> None:
 def accuracy_and_loss(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Top-1 accuracy and mean cross-entropy of ``logits`` against integer labels ``y``."""
     check_logits(logits, len(y), logits.shape[1])
-    probs = softmax(logits)
-    labels = np.arange(logits.shape[1])
+    probs = probabilities(logits)
+    labels = np.arange(probs.shape[1])
     return float(accuracy_score(y, probs.argmax(1))), float(log_loss(y, probs, labels=labels))
 
 
 def classification(logits: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
     """Confusion matrix and per-class report, JSON-ready."""
-    pred = logits.argmax(1)
+    pred = probabilities(logits).argmax(1)
     labels = list(range(len(classes)))
     return {
         "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),

@@ -66,7 +66,9 @@ class TrainSpec:
     eps: float = 1e-7
     momentum: float = 0.0  # sgd only
     weight_decay: float = 0.0
-    loss: str = field(default="cross_entropy", metadata=_choices("cross_entropy"))
+    # cross_entropy: softmax over one logit per class. binary_cross_entropy: two classes,
+    # ONE logit (sigmoid) for the second class, as the cat/dog reports built it.
+    loss: str = field(default="cross_entropy", metadata=_choices("cross_entropy", "binary_cross_entropy"))
     target_acc: float = 0.0  # time-to-accuracy target on the test split; 0 = none
 
 
@@ -114,6 +116,16 @@ class TaskSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def n_outputs(self, n_classes: int) -> int:
+        """Width of the model's last layer: one logit per class, or a single one for a binary head."""
+        if self.train.loss == "binary_cross_entropy":
+            if n_classes != 2:
+                raise SpecError(
+                    f"{self.source}: train.loss: binary_cross_entropy needs exactly 2 classes, the data has {n_classes}"
+                )
+            return 1
+        return n_classes
 
 
 # --------------------------------------------------------------------------- parsing

@@ -91,7 +91,8 @@ def train_and_evaluate(
     out["data_prep_s"] = time.perf_counter() - t0
 
     timer.start()
-    model = backend.build(spec.model, tuple(x_train.shape[1:]), len(classes))
+    n_outputs = spec.n_outputs(len(classes))
+    model = backend.build(spec.model, tuple(x_train.shape[1:]), n_outputs)
     state = backend.compile(model, spec.train, spec.runtime)
     out["build_s"] = timer.stop()
     out["params"] = backend.count_params(model)
@@ -118,7 +119,7 @@ def train_and_evaluate(
     logits = backend.predict(state, test, spec.eval.batch_size)
     out["eval_s"] = timer.stop()
     out["eval_img_s"] = len(y_test) / out["eval_s"] if out["eval_s"] > 0 else None
-    metrics.check_logits(logits, len(y_test), len(classes))
+    metrics.check_logits(logits, len(y_test), n_outputs)
     out["test_acc"], out["test_loss"] = metrics.accuracy_and_loss(logits, y_test)
     history[-1].update(test_acc=out["test_acc"], test_loss=out["test_loss"])
     progress(f"test acc {out['test_acc']:.4f}  loss {out['test_loss']:.4f}")

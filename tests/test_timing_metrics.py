@@ -77,3 +77,21 @@ def test_preprocessing_and_orders():
     a, b = epoch_orders(50, 3, seed=7), epoch_orders(50, 3, seed=7)
     assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=False))
     assert not np.array_equal(a[0], a[1]) and sorted(a[0]) == list(range(50))
+
+
+def test_binary_head_probabilities_and_class_scores():
+    """One logit z scores class 1: p = [1 - sigmoid(z), sigmoid(z)]; class 0's score is -z."""
+    from bench.metrics import accuracy_and_loss, class_score_signs, probabilities
+
+    z = np.array([[0.0], [2.0], [-3.0]], dtype=np.float32)
+    p = probabilities(z)
+    assert p.shape == (3, 2)
+    np.testing.assert_allclose(p[:, 1], 1 / (1 + np.exp(-z[:, 0])), rtol=1e-6)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    acc, loss = accuracy_and_loss(z[1:], np.array([1, 0]))
+    assert acc == 1.0
+    assert loss == pytest.approx(np.mean([np.log1p(np.exp(-2.0)), np.log1p(np.exp(-3.0))]), rel=1e-6)
+    cols, signs = class_score_signs(1, np.array([0, 1]))
+    assert cols.tolist() == [0, 0] and signs.tolist() == [-1.0, 1.0]
+    cols, signs = class_score_signs(10, np.array([3, 5]))
+    assert cols.tolist() == [3, 5] and signs.tolist() == [1.0, 1.0]
