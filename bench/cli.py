@@ -157,7 +157,13 @@ def cmd_list(data_dir: str | None = None) -> int:
     print("datasets:")
     for name, info in registry.DATASETS.items():
         path = registry.find_file(name, data_dir)
-        where = str(path) if path else ("embedded default" if info.embedded else "not found")
+        where = (
+            str(path)
+            if path
+            else (
+                "embedded default" if info.embedded else f"stand-in: {info.stand_in}" if info.stand_in else "not found"
+            )
+        )
         print(f"  {name:24s} {where}")
     print("backends:")
     for name in BACKENDS:
@@ -169,8 +175,6 @@ def cmd_list(data_dir: str | None = None) -> int:
 def not_yet_supported(task: TaskSpec) -> list[str]:
     """Spec parts that parse but that this version cannot run yet: refused, never ignored."""
     parts = []
-    if task.transfer:
-        parts.append("[[transfer]] targets (cross-dataset evaluation)")
     if task.explain.gradcam or task.explain.saliency:
         parts.append("explain.gradcam / explain.saliency")
     return parts

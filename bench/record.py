@@ -52,6 +52,11 @@ COLUMNS = (
     "test_loss",
     "target_acc",
     "time_to_target_s",
+    "transfer_dataset",
+    "transfer_source",
+    "transfer_n",
+    "transfer_acc",
+    "transfer_acc_restricted",
     "peak_host_mb",
     "peak_device_mb",
     "wall_s",
@@ -60,7 +65,7 @@ COLUMNS = (
     "notes",
 )
 
-NESTED = ("history", "confusion_matrix", "classification_report", "knobs")
+NESTED = ("history", "confusion_matrix", "classification_report", "knobs", "transfer")
 
 
 def new_record(**fields: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.report_transfer import plot_transfer, transfer_markdown
 from bench.results import latest_records, read_records, table
 
 # (column, label, number format)
@@ -20,6 +21,8 @@ SUMMARY_METRICS = (
     ("compile_s", "first-epoch overhead (s)", ".3f"),
     ("eval_img_s", "inference (img/s)", ",.0f"),
     ("time_to_target_s", "time to target acc (s)", ".2f"),
+    ("transfer_acc", "transfer acc (all classes)", ".4f"),
+    ("transfer_acc_restricted", "transfer acc (mapped classes)", ".4f"),
     ("peak_host_mb", "peak host RSS (MB)", ",.0f"),
     ("peak_device_mb", "peak device memory (MB)", ",.0f"),
     ("params", "parameters", ",.0f"),
@@ -54,7 +57,7 @@ def _fmt(v: object, fmt: str) -> str:
     return format(v, fmt)
 
 
-def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "") -> str:
+def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: list[dict] | None = None) -> str:
     lines = [f"# bench run {env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
@@ -94,6 +97,7 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "") -> str:
         notes = sorted({n for cell in sub.notes.dropna() for n in cell.split("; ")})
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
+    lines += transfer_markdown(records or [])
     return "\n".join(lines) + "\n"
 
 
@@ -181,6 +185,7 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
     for task in df.task.unique():
         plot_curves(records, task, run_dir / "plots" / f"curves-{task}.png")
     plot_bars(df, run_dir / "plots" / "overview.png")
+    plot_transfer(records, run_dir / "plots" / "transfer.png")
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     notice = ""
@@ -190,7 +195,7 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
             f"**This run is incomplete ({state.get('state')}): {done} of {state['planned']} runs recorded.** "
             f"Finish it with `python -m bench all --resume {run_dir}`."
         )
-    text = summary_markdown(df, env, notice)
+    text = summary_markdown(df, env, notice, records)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")

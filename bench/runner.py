@@ -32,6 +32,7 @@ from bench import environment, report
 from bench.record import new_record
 from bench.results import append_record, json_default, read_records, record_key, repair_records
 from bench.spec import TaskSpec, spec_from_dict
+from bench.transfer import prepare_targets
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
@@ -303,7 +304,8 @@ def _jobs(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOptions
         job = {"record": rec, "spec": task.to_dict(), **{k: v for k, v in shared.items() if k != "fields"}}
         yield task, backend, repeat, job
         if all(t.name != task.name for t, _, _ in todo[i + 1 :]) and "data" in shared:
-            Path(shared["data"]).unlink(missing_ok=True)  # the last run of this task is done
+            for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:
+                Path(path).unlink(missing_ok=True)  # the last run of this task is done
 
 
 def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path,
@@ -315,12 +317,17 @@ def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path
         fields = dataset_fields(ds, time.perf_counter() - t0)
         path = job_dir / f"{task.name}.data.npz"
         np.savez(path, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
+        targets = prepare_targets(task, ds, data_dir, seed, job_dir)
     except Exception as e:  # bad data fails this task's rows, not the suite
         echo(f"{task.name}: dataset: {type(e).__name__}: {e}")
         return {"error": f"dataset: {type(e).__name__}: {e}"}
     echo(f"{task.name}: {ds.source}, {fields['n_train']} train / {fields['n_test']} test, "
          f"{fields['image_shape']}, profile {task.profile or '-'}")  # fmt: skip
-    return {"fields": fields, "data": str(path), "classes": list(ds.classes), "notes": list(ds.notes)}
+    for t in targets:
+        echo(f"{task.name}: transfer target {t['dataset']}: {t['source']}, {t['n']} {t['split']} images "
+             f"of {'/'.join(t['classes'])}")  # fmt: skip
+    notes = list(ds.notes) + [n for t in targets for n in t["notes"]]
+    return {"fields": fields, "data": str(path), "classes": list(ds.classes), "notes": notes, "transfer": targets}
 
 
 def _one_line(rec: dict[str, Any]) -> str:

@@ -88,8 +88,12 @@ class ExplainSpec:
 
 @dataclass(frozen=True)
 class TransferSpec:
+    """Evaluate the trained model on another dataset's images, classes mapped by name."""
+
     dataset: str
     class_map: tuple[tuple[str, str], ...] = ()  # (target class, source class) pairs
+    split: str = field(default="test", metadata=_choices("test", "train"))  # which target images
+    reported_acc: float = 0.0  # what the original experiment saw (shown beside ours); 0 = none
 
 
 @dataclass(frozen=True)
@@ -258,10 +262,16 @@ def parse_task(data: dict[str, Any], source: str = "<spec>", profile: str | None
         raise SpecError(f"{where}: transfer: expected an array of tables [[transfer]]")
     targets = []
     for i, t in enumerate(transfer):
+        if not isinstance(t, dict):
+            raise SpecError(f"{where}: transfer[{i}]: expected a table, got {t!r}")
         tk, _ = _build(TransferSpec, {k: v for k, v in t.items() if k != "class_map"}, f"{where}: transfer[{i}]")
         cmap = t.get("class_map", {})
-        if not isinstance(cmap, dict) or not all(isinstance(v, str) for v in cmap.values()):
-            raise SpecError(f"{where}: transfer[{i}].class_map: expected a table of class name = class name")
+        if not isinstance(cmap, dict) or not cmap or not all(isinstance(v, str) for v in cmap.values()):
+            raise SpecError(
+                f"{where}: transfer[{i}].class_map: expected a non-empty table of target class = source class"
+            )
+        if len(set(cmap.values())) < len(cmap):
+            raise SpecError(f"{where}: transfer[{i}].class_map: two target classes map to the same source class")
         targets.append(TransferSpec(class_map=tuple(cmap.items()), **tk))
     spec = TaskSpec(transfer=tuple(targets), profile=profile or "", source=source, **kwargs)
     _check_values(spec, where)
@@ -298,10 +308,17 @@ def _check_values(spec: TaskSpec, where: str) -> None:
         ),
         ("runtime.threads", spec.runtime.threads >= 0, "an integer >= 0"),
     ]
+    checks += [
+        (f"transfer[{i}].reported_acc", 0 <= t.reported_acc <= 1, "a number in [0, 1]")
+        for i, t in enumerate(spec.transfer)
+    ]
     for key, ok, expected in checks:
         if not ok:
             section, name = key.split(".")
-            value = getattr(getattr(spec, section), name)
+            if section.startswith("transfer["):
+                value = getattr(spec.transfer[int(section[9:-1])], name)
+            else:
+                value = getattr(getattr(spec, section), name)
             raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
     from datasets import registry  # local: keeps `bench.spec` importable on its own
 
@@ -345,6 +362,6 @@ def spec_from_dict(d: dict[str, Any]) -> TaskSpec:
     d["explain"] = ExplainSpec(**d["explain"])
     d["runtime"] = RuntimeSpec(**d["runtime"])
     d["transfer"] = tuple(
-        TransferSpec(dataset=t["dataset"], class_map=tuple(tuple(p) for p in t["class_map"])) for t in d["transfer"]
+        TransferSpec(**{**t, "class_map": tuple(tuple(p) for p in t["class_map"])}) for t in d["transfer"]
     )
     return TaskSpec(**d)

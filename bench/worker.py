@@ -22,10 +22,12 @@ import numpy as np
 
 from bench import metrics
 from bench.preprocess import epoch_orders, to_float
+from bench.progress import progress
 from bench.record import new_record
 from bench.results import json_default
 from bench.spec import TaskSpec, spec_from_dict
 from bench.timing import SyncTimer, summarize_epochs, time_to_target
+from bench.transfer import transfer_phase
 
 KNOWN_DIFFERENCES = {
     "keras": [
@@ -33,10 +35,6 @@ KNOWN_DIFFERENCES = {
         "keras: model.fit feeds batches from host numpy arrays (torch: whole split on the device)",
     ],
 }
-
-
-def progress(msg: str) -> None:
-    print(f"@@ {msg}", flush=True)
 
 
 def peak_host_mb() -> float:
@@ -68,7 +66,9 @@ class Trained:
 # A phase reads a Trained and returns record fields; each runs after training, in order,
 # and its failure fails the row (the fields measured before it are kept in the record).
 Phase = Callable[[Trained], dict[str, Any]]
-PHASES: list[tuple[str, Phase]] = []
+PHASES: list[tuple[str, Phase]] = [
+    ("transfer", transfer_phase),
+]
 
 
 def train_and_evaluate(

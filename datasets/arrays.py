@@ -43,6 +43,18 @@ class ArrayDataset:
     classes: tuple[str, ...]
     source: str  # e.g. "file:/data/mnist.npz" or "embedded:sklearn-digits-28"
     notes: tuple[str, ...] = field(default=())
+    # A stand-in's classes say what they stand for: class i of Shapes-10 stands for
+    # CIFAR-10's class i, so a spec that names "cat" resolves on real and stand-in data.
+    stands_for: tuple[str, ...] = field(default=())
+
+    def class_index(self, name: str) -> int:
+        """Index of class ``name``, by its own name or by the real class it stands for."""
+        if name in self.classes:
+            return self.classes.index(name)
+        if name in self.stands_for:
+            return self.stands_for.index(name)
+        also = f" standing for {list(self.stands_for)}" if self.stands_for else ""
+        raise ValueError(f"dataset {self.name!r} has no class {name!r} (has: {list(self.classes)}{also})")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

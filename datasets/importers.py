@@ -26,9 +26,9 @@ from datasets import imagefolder
 from datasets.archive import LayoutError, Tree, open_tree
 from datasets.arrays import ArrayDataset, Split
 from datasets.download import Digests, file_digests, mismatches, recorded_sha256
+from datasets.embedded import CIFAR10_CLASSES
 from datasets.sources import Source, published_resource
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _CIFAR_RECORD = 1 + 32 * 32 * 3
 _MNIST_FILES = {
     "train_x": "train-images-idx3-ubyte",

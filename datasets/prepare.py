@@ -15,11 +15,8 @@ from datasets.arrays import ArrayDataset, Split
 
 
 def select_classes(ds: ArrayDataset, names: tuple[str, ...]) -> ArrayDataset:
-    """Keep only ``names`` and relabel them 0..k-1 in the given order."""
-    unknown = [n for n in names if n not in ds.classes]
-    if unknown:
-        raise ValueError(f"dataset {ds.name!r} has no class(es) {unknown} (has: {list(ds.classes)})")
-    old = np.array([ds.classes.index(n) for n in names])
+    """Keep only ``names`` (own or stood-for class names) and relabel them 0..k-1 in the given order."""
+    old = np.array([ds.class_index(n) for n in names])
     lut = np.full(len(ds.classes), -1, np.int64)
     lut[old] = np.arange(len(names))
 
@@ -27,7 +24,10 @@ def select_classes(ds: ArrayDataset, names: tuple[str, ...]) -> ArrayDataset:
         keep = np.isin(s.y, old)
         return Split(s.x[keep], lut[s.y[keep]])
 
-    return replace(ds, train=sub(ds.train), test=sub(ds.test), classes=tuple(names))
+    stands_for = tuple(ds.stands_for[i] for i in old) if ds.stands_for else ()
+    return replace(
+        ds, train=sub(ds.train), test=sub(ds.test), classes=tuple(ds.classes[i] for i in old), stands_for=stands_for
+    )
 
 
 def subsample(split: Split, n: int, rng: np.random.Generator) -> Split:

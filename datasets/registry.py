@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from datasets import embedded
@@ -32,6 +32,7 @@ class DatasetInfo:
     description: str
     embedded: Callable[[int], ArrayDataset] | None = None  # offline default, by seed
     alternatives: tuple[str, ...] = ()  # other cache-file names, e.g. written by `bench data import`
+    stand_in: str = ""  # another dataset used when this one has no file (before any embedded default)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -48,9 +49,12 @@ DATASETS: dict[str, DatasetInfo] = {
             "catsdogs",
             "kaggle_dogs_vs_cats_64.npz",
             "Kaggle Dogs vs. Cats (Microsoft Asirra), RGB, 2 classes",
+            embedded.shapes_catdog,
             alternatives=("catsdogs.npz",),  # the full PetImages set or an ImageFolder, imported
         ),
-        DatasetInfo("afhq", "afhq.npz", "AFHQ animal faces (StarGAN v2), RGB, cat/dog/wild"),
+        # No copy of AFHQ can be had on these machines: the Kaggle cat/dog set (or its
+        # embedded stand-in) takes its place, and the row's dataset_source says so.
+        DatasetInfo("afhq", "afhq.npz", "AFHQ animal faces (StarGAN v2), RGB, cat/dog/wild", stand_in="catsdogs"),
     )
 }
 
@@ -94,6 +98,10 @@ def load(name: str, data_dir: str | Path | None = None, fallback: str = "auto", 
     path = find_file(name, data_dir)
     if path is not None:
         return read_npz(path, name)
+    if info.stand_in and fallback != "none":
+        ds = load(info.stand_in, data_dir, fallback, seed)
+        why = f"{name} not found: {info.stand_in} ({ds.source}) stands in for it"
+        return replace(ds, source=f"{ds.source} (stand-in for {name})", notes=(*ds.notes, why))
     if fallback == "none" or info.embedded is None:
         looked = ", ".join(str(d / file) for d in search_dirs(data_dir) for file in info.files)
         why = "the spec says fallback='none'" if info.embedded else "it has no embedded default"

@@ -16,6 +16,8 @@ anti-aliased alpha mask and alpha-blended.  No per-pixel or per-image Python loo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from datasets.arrays import Split
@@ -59,43 +61,88 @@ _ROTATION: dict[int, tuple[float, float]] = {
 # regression on raw pixels stays below 20%.  The luminance gap matters most: with an
 # RGB-distance floor instead (pure hue changes allowed) the same CNN stalled near 30%.
 # tests/test_shapes.py holds the cheap guards.
-_MIN_CONTRAST = 100.0  # min luminance gap between foreground and background (0-255)
-_CHROMA = 80.0  # max per-channel colour offset around that luminance
-_NOISE_SIGMA = (4.0, 16.0)  # per-image Gaussian pixel noise std range
-_CLUTTER_P = 0.5  # probability each of 3 blob and 3 line slots holds a distractor
-_GRADIENT = 40.0  # max background ramp amplitude per channel
-_SHAPE_RADIUS = (7.0, 12.0)  # solid shapes: half-size, pixels
-_TEXTURE_HALF = (8.0, 13.0)  # textured patches: half-width of the square window, pixels
-_PERIOD = (4.0, 7.0)  # texture period, pixels
-_ASPECT = 0.25  # solid shapes: log aspect ratio uniform in +-this
-_JITTER = 8.0  # max offset of the object centre from the image centre, pixels
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The look of one image domain; the classes (what is drawn) stay the same across domains.
+
+    Two domains of the same classes make a cross-dataset transfer experiment with a
+    real, controllable domain gap (DESIGN.md: procedural two-domain offline defaults).
+    """
+
+    name: str
+    min_contrast: float = 100.0  # min luminance gap between foreground and background (0-255)
+    chroma: float = 80.0  # max per-channel colour offset around that luminance
+    noise_sigma: tuple[float, float] = (4.0, 16.0)  # per-image Gaussian pixel noise std range
+    clutter_p: float = 0.5  # probability each of 3 blob and 3 line slots holds a distractor
+    gradient: float = 40.0  # max background ramp amplitude per channel
+    shape_radius: tuple[float, float] = (7.0, 12.0)  # solid shapes: half-size, pixels
+    texture_half: tuple[float, float] = (8.0, 13.0)  # textured patches: half-width of the square window, pixels
+    period: tuple[float, float] = (4.0, 7.0)  # texture period, pixels
+    aspect: float = 0.25  # solid shapes: log aspect ratio uniform in +-this
+    jitter: float = 8.0  # max offset of the object centre from the image centre, pixels
+
+
+# Shapes-10 as tuned above: small objects anywhere, clutter, noise (the CIFAR-10 stand-in).
+CLUTTERED = Domain("cluttered")
+# Large, centred objects on a plain background with little noise (the AFHQ / cat-dog
+# stand-in: AFHQ's animal faces fill a centred frame, CIFAR's objects do not).
+CLEAN = Domain(
+    "clean",
+    min_contrast=120.0,
+    noise_sigma=(0.0, 3.0),
+    clutter_p=0.0,
+    gradient=10.0,
+    shape_radius=(13.0, 15.0),
+    texture_half=(14.0, 16.0),
+    period=(8.0, 11.0),
+    aspect=0.1,
+    jitter=1.5,
+)
 
 _CHUNK = 256  # images rendered at once: keeps the float32 planes cache-sized (~3 MB each)
 
 
 def make_shapes10(n_train: int, n_test: int, seed: int = 0, size: int = 32) -> tuple[Split, Split, tuple[str, ...]]:
-    """Generate balanced train/test splits of Shapes-10 plus the class names.
+    """Generate balanced train/test splits of Shapes-10 plus the class names."""
+    return make_shapes(n_train, n_test, seed=seed, size=size)
 
-    Train and test come from independent child streams of ``seed``, so changing
-    ``n_test`` never changes the training images (and vice versa).
+
+def make_shapes(
+    n_train: int,
+    n_test: int,
+    seed: int = 0,
+    size: int = 32,
+    domain: Domain = CLUTTERED,
+    class_ids: tuple[int, ...] = tuple(range(N_CLASSES)),
+) -> tuple[Split, Split, tuple[str, ...]]:
+    """Balanced train/test splits of the classes ``class_ids`` drawn in ``domain``.
+
+    Labels are 0..len(class_ids)-1 in the order given. Train and test come from
+    independent child streams of ``seed``, so changing ``n_test`` never changes the
+    training images (and vice versa).
     """
     if n_train < 0 or n_test < 0:
         raise ValueError(f"split sizes must be >= 0, got {n_train}, {n_test}")
     if size < 16:
         raise ValueError(f"size must be >= 16 to render the textures, got {size}")
+    if not class_ids or any(c not in range(N_CLASSES) for c in class_ids) or len(set(class_ids)) < len(class_ids):
+        raise ValueError(f"class_ids must be distinct ids in 0..{N_CLASSES - 1}, got {class_ids}")
     train_ss, test_ss = np.random.SeedSequence(seed).spawn(2)
-    train = _make_split(n_train, np.random.default_rng(train_ss), size)
-    test = _make_split(n_test, np.random.default_rng(test_ss), size)
-    return train, test, CLASSES
+    ids = np.asarray(class_ids, dtype=np.int64)
+    train = _make_split(n_train, np.random.default_rng(train_ss), size, domain, ids)
+    test = _make_split(n_test, np.random.default_rng(test_ss), size, domain, ids)
+    return train, test, tuple(CLASSES[c] for c in class_ids)
 
 
-def _make_split(n: int, rng: np.random.Generator, size: int) -> Split:
+def _make_split(n: int, rng: np.random.Generator, size: int, domain: Domain, ids: np.ndarray) -> Split:
     """Balanced labels (counts differ by at most one), shuffled, rendered in chunks."""
-    y = rng.permutation(np.arange(n, dtype=np.int64) % N_CLASSES)
+    y = rng.permutation(np.arange(n, dtype=np.int64) % len(ids))
     x = np.empty((n, size, size, 3), dtype=np.uint8)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        x[start:stop] = _render(y[start:stop], rng, size)
+        x[start:stop] = _render(ids[y[start:stop]], rng, size, domain)
     return Split(x, y)
 
 
@@ -116,7 +163,7 @@ def _blend(img: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
     img += diff
 
 
-def _colours(rng: np.random.Generator, n: int, contrast: float) -> tuple[np.ndarray, np.ndarray]:
+def _colours(rng: np.random.Generator, n: int, contrast: float, chroma_max: float) -> tuple[np.ndarray, np.ndarray]:
     """Random background/foreground colours whose luminances differ by >= ``contrast``.
 
     Hue, saturation and which of the two is brighter are random per image, so colour
@@ -127,7 +174,7 @@ def _colours(rng: np.random.Generator, n: int, contrast: float) -> tuple[np.ndar
     hi = rng.uniform(lo + contrast, 255)
     swap = rng.random(n) < 0.5
     lum = np.stack([np.where(swap, hi, lo), np.where(swap, lo, hi)])  # (2, n): bg, fg
-    chroma = rng.uniform(-_CHROMA, _CHROMA, (2, n, 3))
+    chroma = rng.uniform(-chroma_max, chroma_max, (2, n, 3))
     chroma -= (chroma @ _LUMA)[..., None]  # zero luminance: only the hue/saturation moves
     rgb = np.clip(lum[..., None] + chroma, 0, 255).astype(np.float32)
     return rgb[0], rgb[1]
@@ -179,7 +226,7 @@ def _col(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.float32)[:, None, None]
 
 
-def _render(y: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+def _render(y: np.ndarray, rng: np.random.Generator, size: int, dom: Domain) -> np.ndarray:
     """Render one chunk of images for labels ``y``; returns uint8 (n, size, size, 3).
 
     Works channels-first internally; per-image offsets along x and y are kept
@@ -191,10 +238,10 @@ def _render(y: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
     xs, ys = grid[None, None, :], grid[None, :, None]
 
     # Background: flat random colour plus a random linear gradient.
-    bg, fg = _colours(rng, n, _MIN_CONTRAST)
+    bg, fg = _colours(rng, n, dom.min_contrast, dom.chroma)
     g_dir = rng.uniform(0, 2 * np.pi, n)
     ramp = _col(np.cos(g_dir) / size) * (xs - size / 2) + _col(np.sin(g_dir) / size) * (ys - size / 2)
-    g_amp = rng.uniform(-_GRADIENT, _GRADIENT, (n, 3)).astype(np.float32)
+    g_amp = rng.uniform(-dom.gradient, dom.gradient, (n, 3)).astype(np.float32)
     img = ramp[:, None] * g_amp[:, :, None, None]
     img += bg[:, :, None, None]
 
@@ -205,14 +252,14 @@ def _render(y: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
     blob_d = None
     for _ in range(n_slots):
         cx, cy = rng.uniform(0, size, (2, n))
-        cx = np.where(rng.random(n) < _CLUTTER_P, cx, off)
+        cx = np.where(rng.random(n) < dom.clutter_p, cx, off)
         rad = rng.uniform(1.2, 3.0, n) * k
         d = np.sqrt((xs - _col(cx)) ** 2 + (ys - _col(cy)) ** 2) - _col(rad)
         blob_d = d if blob_d is None else np.minimum(blob_d, d, out=blob_d)
     line_d = None
     for _ in range(n_slots):
         cx, cy = rng.uniform(0, size, (2, n))
-        cx = np.where(rng.random(n) < _CLUTTER_P, cx, off)
+        cx = np.where(rng.random(n) < dom.clutter_p, cx, off)
         ang = rng.uniform(0, np.pi, n)
         ca, sa = _col(np.cos(ang)), _col(np.sin(ang))
         half_len = _col(rng.uniform(3, 8, n) * k)
@@ -232,11 +279,11 @@ def _render(y: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
         m = y == c
         theta[m] = (base * flip[m] if c == _DIAGONAL else base) + jit * jitter[m]
     shape = np.isin(y, list(_SHAPE_CLASSES))
-    radius = np.where(shape, rng.uniform(*_SHAPE_RADIUS, n), rng.uniform(*_TEXTURE_HALF, n)) * k
-    cx, cy = size / 2 + rng.uniform(-_JITTER, _JITTER, (2, n)) * k
-    aspect = np.exp(rng.uniform(-_ASPECT, _ASPECT, n))
+    radius = np.where(shape, rng.uniform(*dom.shape_radius, n), rng.uniform(*dom.texture_half, n)) * k
+    cx, cy = size / 2 + rng.uniform(-dom.jitter, dom.jitter, (2, n)) * k
+    aspect = np.exp(rng.uniform(-dom.aspect, dom.aspect, n))
     aspect[~shape] = 1.0  # textures keep square cells; their scale is in `period`
-    period = rng.uniform(*_PERIOD, n).astype(np.float32) * k
+    period = rng.uniform(*dom.period, n).astype(np.float32) * k
     phase = rng.random((n, 2)).astype(np.float32)
 
     ct, st = np.cos(theta), np.sin(theta)
@@ -256,7 +303,7 @@ def _render(y: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
             d[m] = _texture_sdf(c, u[m], v[m], radius[m], period[m], phase[m])
     _blend(img, _alpha(d), fg)
 
-    sigma = rng.uniform(*_NOISE_SIGMA, n).astype(np.float32)
+    sigma = rng.uniform(*dom.noise_sigma, n).astype(np.float32)
     noise = rng.standard_normal(img.shape, dtype=np.float32)
     noise *= sigma[:, None, None, None]
     img += noise

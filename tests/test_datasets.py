@@ -55,8 +55,8 @@ def test_missing_data_dir_and_no_fallback_are_clear_errors(clean_env, tmp_path: 
         registry.load("mnist", data_dir=tmp_path / "nope")
     with pytest.raises(registry.DatasetNotFound, match=r"mnist\.npz.*fallback='none'"):
         registry.load("mnist", fallback="none")
-    with pytest.raises(registry.DatasetNotFound, match="no embedded default"):
-        registry.load("catsdogs")
+    with pytest.raises(registry.DatasetNotFound, match=r"kaggle_dogs_vs_cats_64\.npz.*catsdogs\.npz.*fallback='none'"):
+        registry.load("catsdogs", fallback="none")
 
 
 def test_bad_cache_file_names_what_is_wrong(tmp_path: Path):

@@ -1,0 +1,188 @@
+"""Cross-dataset transfer: the metrics, the class mapping, the two procedural domains, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.spec import SpecError, load_task, parse_task
+from bench.transfer import load_target, transfer_metrics
+from datasets import embedded, registry
+from datasets.prepare import prepare
+from datasets.shapes import CLEAN, CLUTTERED, make_shapes
+from tests.conftest import only_run_dir, records, run_cli
+
+CIFAR = list(embedded.CIFAR10_CLASSES)
+
+
+def one_hot_logits(pred: list[int], width: int = 10) -> np.ndarray:
+    z = np.full((len(pred), width), -5.0, np.float32)
+    z[np.arange(len(pred)), pred] = 5.0
+    return z
+
+
+def test_ten_way_and_restricted_accuracy_by_hand():
+    """Target classes cat(0)/dog(1) map to CIFAR 3/5; a 'truck' answer is wrong 10-way but may be right restricted."""
+    y = np.array([0, 0, 0, 1, 1])
+    logits = one_hot_logits([3, 9, 5, 5, 1])
+    logits[1, 3] = 1.0  # image 1 says truck, but prefers cat over dog among the mapped outputs
+    logits[4, 5] = 2.0  # image 4 says automobile, prefers dog over cat
+    m = transfer_metrics(logits, y, ["cat", "dog"], [3, 5], CIFAR)
+    assert m["n"] == 5
+    assert m["acc"] == pytest.approx(2 / 5)  # images 0 and 3
+    assert m["acc_restricted"] == pytest.approx(4 / 5)  # all but image 2 (a cat called dog)
+    assert m["confusion_restricted"] == [[2, 1], [0, 2]]
+    full = np.array(m["confusion_full"])
+    assert full.shape == (2, 10)
+    assert full[0].tolist() == [0, 0, 0, 1, 0, 1, 0, 0, 0, 1]  # cat row: cat, dog, truck
+    assert full[1].tolist() == [0, 1, 0, 0, 0, 1, 0, 0, 0, 0]
+    assert m["predicted_as"]["truck"] == 1 and sum(m["predicted_as"].values()) == 5
+    assert m["report"]["cat"]["recall"] == pytest.approx(2 / 3)
+
+
+def test_binary_head_transfer_reads_the_single_logit():
+    """A one-logit cat/dog model: logit > 0 means the second class (dog)."""
+    y = np.array([0, 0, 1, 1])
+    logits = np.array([[-2.0], [1.0], [3.0], [0.5]], np.float32)
+    m = transfer_metrics(logits, y, ["cat", "dog"], [0, 1], ["cat", "dog"])
+    assert m["acc"] == m["acc_restricted"] == pytest.approx(3 / 4)
+    assert m["confusion_restricted"] == [[1, 1], [0, 2]]
+    with pytest.raises(ValueError, match="model has 2 classes"):
+        transfer_metrics(logits, y, ["cat", "dog"], [3, 5], CIFAR)
+
+
+def test_targets_resolve_through_stand_ins_and_take_the_source_shape():
+    """Offline: CIFAR's stand-in (Shapes-10) -> AFHQ's stand-in (clean cat/dog shapes), mapped by real names."""
+    task = load_task("cifar10-cnn", "quick")
+    source = prepare(registry.load("cifar10", seed=0), max_test=100, seed=0)
+    ds, index = load_target(task.transfer[0], source, task, None, seed=0)
+    assert index == [3, 5]  # Shapes-10's stand-ins for CIFAR's cat and dog
+    assert ds.test.x.shape[1:] == (32, 32, 3)  # 64 px clean images brought to the model's input
+    assert ds.classes == ("ring", "h_stripes") and ds.stands_for == ("cat", "dog")
+    assert "stand-in for afhq" in ds.source
+    assert sorted(np.unique(ds.test.y)) == [0, 1] and len(ds.test) == 1000
+
+    reverse = load_task("catdog-cnn", "quick")
+    cat_dog = prepare(registry.load("afhq", seed=0), classes=("cat", "dog"), image_size=32, seed=0)
+    target, index = load_target(reverse.transfer[0], cat_dog, reverse, None, seed=0)
+    assert index == [0, 1]
+    assert target.source == "embedded:procedural-shapes10" and len(target.test) == 200
+
+
+def test_unknown_class_in_the_map_is_named():
+    task = parse_task(
+        {
+            "name": "t",
+            "dataset": {"name": "cifar10"},
+            "model": {"arch": "cifar_cnn"},
+            "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
+            "transfer": [{"dataset": "afhq", "class_map": {"cat": "kitten"}}],
+        }
+    )
+    source = prepare(registry.load("cifar10", seed=0), max_test=10, seed=0)
+    with pytest.raises(ValueError, match="no class 'kitten'"):
+        load_target(task.transfer[0], source, task, None, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({"dataset": "afhq", "class_map": {}}, "class_map: expected a non-empty table"),
+        ({"dataset": "afhq", "class_map": {"cat": "cat", "dog": "cat"}}, "map to the same source class"),
+        ({"dataset": "afhq", "class_map": {"cat": "cat"}, "reported_acc": 58}, r"transfer\[0\].reported_acc"),
+        ({"dataset": "afhq", "class_map": {"cat": "cat"}, "split": "val"}, r"transfer\[0\].split"),
+        ({"dataset": "imagenet", "class_map": {"cat": "cat"}}, "unknown dataset 'imagenet'"),
+        ("afhq", r"transfer\[0\]: expected a table"),
+    ],
+)
+def test_transfer_spec_errors_name_the_key(target, message):
+    doc = {
+        "name": "t",
+        "dataset": {"name": "cifar10"},
+        "model": {"arch": "cifar_cnn"},
+        "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
+        "transfer": [target],
+    }
+    with pytest.raises(SpecError, match=message):
+        parse_task(doc)
+
+
+def _pixel_noise(x: np.ndarray) -> float:
+    """Median |Laplacian| per image: flat regions dominate the median, so edges don't count, noise does."""
+    g = x.astype(np.float32).mean(-1)
+    lap = 4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2] - g[:, 1:-1, 2:]
+    return float(np.median(np.abs(lap).reshape(len(g), -1), axis=1).mean())
+
+
+def test_the_two_domains_share_classes_but_not_their_look():
+    """Clean: large centred objects, no clutter or noise; cluttered: small objects anywhere, noise, distractors.
+
+    (That the gap is real for a CNN is shown by the transfer rows of `bench all`.)
+    """
+    ids = (3, 5)
+    _, clean, names_a = make_shapes(0, 200, seed=1, domain=CLEAN, class_ids=ids)
+    _, busy, names_b = make_shapes(0, 200, seed=1, domain=CLUTTERED, class_ids=ids)
+    assert names_a == names_b == ("ring", "h_stripes")
+    ring = clean.y == 0  # solid shapes have flat regions; stripes are all edges in both domains
+    assert _pixel_noise(busy.x[busy.y == 0]) > 3 * _pixel_noise(clean.x[ring])
+
+
+def test_afhq_falls_back_to_the_cat_dog_stand_in_and_says_so(clean_env):
+    ds = registry.load("afhq", seed=0)
+    assert ds.source == "embedded:procedural-shapes-catdog-clean (stand-in for afhq)"
+    assert any("afhq not found" in n for n in ds.notes)
+    with pytest.raises(registry.DatasetNotFound):
+        registry.load("afhq", fallback="none")
+
+
+def test_afhq_uses_the_real_kaggle_set_when_present(shared_data, monkeypatch):
+    monkeypatch.setenv("BENCH_DATA_DIR", str(shared_data))
+    ds = registry.load("afhq")
+    assert ds.source.startswith("file:") and ds.source.endswith("kaggle_dogs_vs_cats_64.npz (stand-in for afhq)")
+    assert ds.classes == ("cat", "dog") and len(ds.test) == 2000
+
+
+TINY_TRANSFER = """
+name = "tiny-catdog"
+[dataset]
+name = "afhq"
+classes = ["cat", "dog"]
+image_size = 32
+max_train = 300
+max_test = 100
+[model]
+arch = "cifar_cnn"
+[train]
+epochs = 2
+batch_size = 64
+lr = 0.001
+loss = "binary_cross_entropy"
+[[transfer]]
+dataset = "cifar10"
+class_map = { cat = "cat", dog = "dog" }
+reported_acc = 0.38
+"""
+
+
+def test_transfer_end_to_end_in_both_backends(clean_env, tmp_path: Path):
+    spec = tmp_path / "tiny-catdog.toml"
+    spec.write_text(TINY_TRANSFER)
+    out = tmp_path / "results"
+    proc = run_cli(["run", str(spec), "--profile", "quick", "--out", str(out)], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "transfer target cifar10: embedded:procedural-shapes10, 100 test images of ring/h_stripes" in proc.stdout
+    run_dir = only_run_dir(out)
+    rows = records(run_dir)
+    assert [(r["backend"], r["status"]) for r in rows] == [("torch", "ok"), ("keras", "ok")]
+    for r in rows:
+        assert r["params"] == 122_570 - 9 * 65  # one output: 64 weights + 1 bias
+        assert r["transfer_dataset"] == "cifar10" and r["transfer_n"] == 100
+        t = r["transfer"][0]
+        assert t["source_index"] == [0, 1] and t["reported_acc"] == 0.38
+        assert np.asarray(t["confusion_restricted"]).sum() == 100
+        assert r["transfer_acc"] == t["acc"] == pytest.approx(np.trace(t["confusion_restricted"]) / 100)
+    summary = (run_dir / "summary.md").read_text()
+    assert "## Cross-dataset transfer" in summary and "38.0%" in summary
+    assert (run_dir / "plots" / "transfer.png").stat().st_size > 5000
