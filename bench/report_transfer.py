@@ -52,6 +52,16 @@ def _confusion_md(t: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _report_md(t: dict[str, Any]) -> list[str]:
+    """scikit-learn's classification report over the mapped classes, as a table."""
+    lines = ["| class | precision | recall | f1 | images |", "|---|---|---|---|---|"]
+    for name in t["classes"]:
+        c = t["report"][name]
+        scores = " | ".join(f"{c[k]:.3f}" for k in ("precision", "recall", "f1-score"))
+        lines.append(f"| {name} | {scores} | {c['support']:.0f} |")
+    return lines
+
+
 def transfer_markdown(records: list[dict[str, Any]]) -> list[str]:
     """Summary lines: the transfer table (ours beside the report's figure) and per-row confusion matrices."""
     rows = transfer_rows(records)
@@ -73,7 +83,7 @@ def transfer_markdown(records: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         t = r["_t"]
         lines += [f"{r['task']} / {r['backend']} (repeat {r['repeat']}) on {t['dataset']}, confusion matrix:", ""]
-        lines += [*_confusion_md(t), ""]
+        lines += [*_confusion_md(t), "", *_report_md(t), ""]
     lines += ["![transfer confusion matrices](plots/transfer.png)", ""]
     return lines
 
