@@ -186,3 +186,18 @@ def test_transfer_end_to_end_in_both_backends(clean_env, tmp_path: Path):
     summary = (run_dir / "summary.md").read_text()
     assert "## Cross-dataset transfer" in summary and "38.0%" in summary
     assert (run_dir / "plots" / "transfer.png").stat().st_size > 5000
+
+
+def test_real_cifar_and_kaggle_map_onto_each_other(shared_data, monkeypatch):
+    """On the real files: CIFAR-10's cat/dog are classes 3/5; Kaggle 64 px images come down to 32x32."""
+    monkeypatch.setenv("BENCH_DATA_DIR", str(shared_data))
+    task = load_task("cifar10-cnn", "quick")
+    source = prepare(registry.load("cifar10"), max_train=10, max_test=10, seed=0)
+    ds, index = load_target(task.transfer[0], source, task, None, seed=0)
+    assert index == [3, 5] and ds.classes == ("cat", "dog")
+    assert ds.test.x.shape == (1000, 32, 32, 3) and np.bincount(ds.test.y).tolist() == [500, 500]
+    reverse = load_task("catdog-cnn", "full")
+    cat_dog = prepare(registry.load("afhq"), classes=("cat", "dog"), max_train=10, max_test=10, image_size=32)
+    target, index = load_target(reverse.transfer[0], cat_dog, reverse, None, seed=0)
+    assert index == [0, 1] and len(target.test) == 2000  # CIFAR-10's 1,000 cat + 1,000 dog test images
+    assert target.source.endswith("cifar10.npz")
