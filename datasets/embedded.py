@@ -57,15 +57,8 @@ def shapes10(seed: int = 0, n_train: int = 5000, n_test: int = 1000) -> ArrayDat
     from datasets.shapes import make_shapes10
 
     train, test, classes = make_shapes10(n_train, n_test, seed=seed)
-    return ArrayDataset(
-        name="cifar10",
-        train=train,
-        test=test,
-        classes=classes,
-        source="embedded:procedural-shapes10",
-        notes=("stand-in for CIFAR-10: procedurally generated shapes, class by shape not colour",),
-        stands_for=CIFAR10_CLASSES,
-    )
+    note = "stand-in for CIFAR-10: procedurally generated shapes, class by shape not colour"
+    return ArrayDataset("cifar10", train, test, classes, "embedded:procedural-shapes10", (note,), CIFAR10_CLASSES)
 
 
 def shapes_catdog(seed: int = 0, n_train: int = 2000, n_test: int = 1000, size: int = 64) -> ArrayDataset:
@@ -79,12 +72,6 @@ def shapes_catdog(seed: int = 0, n_train: int = 2000, n_test: int = 1000, size: 
 
     ids = (CIFAR10_CLASSES.index("cat"), CIFAR10_CLASSES.index("dog"))
     train, test, classes = make_shapes(n_train, n_test, seed=seed + 7919, size=size, domain=CLEAN, class_ids=ids)
-    return ArrayDataset(
-        name="catsdogs",
-        train=train,
-        test=test,
-        classes=classes,
-        source="embedded:procedural-shapes-catdog-clean",
-        notes=("stand-in for cats vs dogs: Shapes-10's cat/dog stand-in classes, large, centred and clean",),
-        stands_for=("cat", "dog"),
-    )
+    note = "stand-in for cats vs dogs: Shapes-10's cat/dog stand-in classes, large, centred and clean"
+    source = "embedded:procedural-shapes-catdog-clean"
+    return ArrayDataset("catsdogs", train, test, classes, source, (note,), ("cat", "dog"))
