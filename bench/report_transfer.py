@@ -103,7 +103,7 @@ def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
     for ax, r in zip(axes[0], rows, strict=True):
         t = r["_t"]
         cm = np.asarray(t["confusion_restricted"])
-        ax.imshow(cm, cmap="Blues")
+        ax.imshow(cm, cmap="Blues", vmin=0)  # colour and text contrast both scale from 0
         for (i, j), v in np.ndenumerate(cm):
             ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
         ax.set_xticks(range(len(t["classes"])), t["classes"], rotation=30)
