@@ -52,6 +52,11 @@ COLUMNS = (
     "test_loss",
     "target_acc",
     "time_to_target_s",
+    "feature_dim",
+    "rf_acc",
+    "lr_acc",
+    "decouple_n_train",
+    "decouple_s",
     "peak_host_mb",
     "peak_device_mb",
     "wall_s",
@@ -60,7 +65,7 @@ COLUMNS = (
     "notes",
 )
 
-NESTED = ("history", "confusion_matrix", "classification_report", "knobs")
+NESTED = ("history", "confusion_matrix", "classification_report", "knobs", "decouple_topk")
 
 
 def new_record(**fields: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import metrics
+from bench import decouple, metrics
 from bench.preprocess import epoch_orders, to_float
 from bench.record import new_record
 from bench.results import json_default
@@ -69,6 +69,7 @@ class Trained:
 # and its failure fails the row (the fields measured before it are kept in the record).
 Phase = Callable[[Trained], dict[str, Any]]
 PHASES: list[tuple[str, Phase]] = []
+PHASES.append(("decouple", decouple.run))
 
 
 def train_and_evaluate(
