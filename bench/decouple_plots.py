@@ -130,23 +130,41 @@ def plot_topk(rows: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
     return True
 
 
+def tile(imgs: np.ndarray, gap: int, gap_top: int) -> np.ndarray:
+    """(R, K, H, W, C) uint8 images on one white canvas, ``gap_top`` pixels above each row for its titles."""
+    r, k, h, w, c = imgs.shape
+    canvas = np.full((r * (h + gap_top), k * (w + gap) - gap, c), 255, dtype=np.uint8)
+    for i in range(r):
+        for j in range(k):
+            y, x = i * (h + gap_top) + gap_top, j * (w + gap)
+            canvas[y : y + h, x : x + w] = imgs[i, j]
+    return canvas
+
+
 def plot_top_features(a: Any, title: str, path: Path) -> bool:
-    """For each of the forest's top features, the training images that activate it most."""
+    """For each of the forest's top features, the training images that activate it most.
+
+    One image canvas with text on it, not a subplot per image: fifty subplots took 0.7 s per figure.
+    """
     imgs = a["top_images"]
     if imgs.size == 0:
         return False
     plt = _plt()
-    f, k = imgs.shape[:2]
-    fig, axes = plt.subplots(f, k, figsize=(1.25 * k + 1.2, 1.45 * f + 0.5), squeeze=False)
+    f, k, h, w, _ = imgs.shape
+    gap, gap_top = max(2, w // 8), max(6, h // 3)
+    canvas = tile(imgs, gap, gap_top)
+    fig, ax = plt.subplots(figsize=(1.2 * k + 1.3, 1.45 * f + 0.6))
+    ax.imshow(canvas[:, :, 0] if canvas.shape[2] == 1 else canvas, cmap="gray", vmin=0, vmax=255)
     for i in range(f):
         feat = int(a["top_features"][i])
         for j in range(k):
-            _show_image(axes[i, j], imgs[i, j])
             label = a["classes"][a["top_labels"][i, j]]
-            axes[i, j].set_title(f"{label}: {a['top_values'][i, j]:.3g}", fontsize=7)
-        axes[i, 0].set_ylabel(f"#{i + 1}: f{feat}\nimp {a['importances'][feat]:.3f}", fontsize=8)
-    fig.text(0.5, 0.005, "titles: true class: activation of the feature", ha="center", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+            ax.text(j * (w + gap) + w / 2, i * (h + gap_top) + gap_top - 1, f"{label}: {a['top_values'][i, j]:.3g}",
+                    ha="center", va="bottom", fontsize=7)  # fmt: skip
+        ax.text(-gap, i * (h + gap_top) + gap_top + h / 2, f"#{i + 1}: f{feat}\nimp {a['importances'][feat]:.3f}",
+                ha="right", va="center", fontsize=8)  # fmt: skip
+    ax.set_axis_off()
+    ax.set_title(f"{title}\n(above each image: its true class: the feature's activation)", fontsize=9)
     fig.tight_layout()
     _save(fig, path)
     return True
