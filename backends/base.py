@@ -54,6 +54,21 @@ class Backend(Protocol):
         """Logits (N, n_outputs) as float32 numpy, in inference mode."""
         ...
 
+    def layer_input(self, state: Any, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
+        """What named ``layer`` receives, (N, ...) float32, in inference mode.
+
+        For the catalog's head layer this is the penultimate feature vector (decoupled features).
+        """
+        ...
+
+    def layer_outputs(self, state: Any, x: np.ndarray, layers: list[str], batch_size: int) -> dict[str, np.ndarray]:
+        """Post-activation outputs of named layers, float32 numpy, inference mode; conv maps as NHWC.
+
+        Post-activation in both frameworks: torch's activation module after the layer, keras's
+        fused ``activation=``, so the two backends return the same tensor.
+        """
+        ...
+
     def synchronize(self) -> None:
         """Block until queued device work is finished (called before every clock read)."""
         ...

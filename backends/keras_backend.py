@@ -80,6 +80,13 @@ def _labels(model: keras.Model, y: np.ndarray) -> np.ndarray:
     return y.astype(np.float32).reshape(-1, 1) if model.output_shape[-1] == 1 else y
 
 
+def _tap(tap: keras.Model, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Run a multi-output sub-model eagerly in inference mode (``predict`` would trace a new function each time)."""
+    parts = [tap([x[i : i + batch_size]], training=False) for i in range(0, len(x), batch_size)]
+    parts = [p if isinstance(p, (list, tuple)) else [p] for p in parts]  # one output comes back unwrapped
+    return [np.concatenate([np.asarray(p[j]) for p in parts]).astype(np.float32) for j in range(len(tap.outputs))]
+
+
 class Backend:
     name = "keras"
 
@@ -150,6 +157,16 @@ class Backend:
 
     def predict(self, state: keras.Model, data: Any, batch_size: int) -> np.ndarray:
         return np.asarray(state.predict(data[0], batch_size=batch_size, verbose=0), dtype=np.float32)
+
+    def layer_input(self, state: keras.Model, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
+        return _tap(keras.Model(state.inputs, [state.get_layer(layer).input]), x, batch_size)[0]
+
+    def layer_outputs(
+        self, state: keras.Model, x: np.ndarray, layers: list[str], batch_size: int
+    ) -> dict[str, np.ndarray]:
+        """Layer outputs include the fused activation (``Conv2D(activation=...)``), already NHWC."""
+        outs = _tap(keras.Model(state.inputs, [state.get_layer(n).output for n in layers]), x, batch_size)
+        return dict(zip(layers, outs, strict=True))
 
     def synchronize(self) -> None:
         # TF executes eagerly-dispatched work before returning host values; the only

@@ -17,6 +17,7 @@ from bench.catalog import model_registry
 from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+ACTIVATION_TYPES = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU)
 POOLS: dict[str, Callable[[], nn.Module]] = {
     "avg": lambda: nn.AvgPool2d(2, 2),
     "max": lambda: nn.MaxPool2d(2, 2),
@@ -100,6 +101,27 @@ def _loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     return F.cross_entropy
 
 
+def _module(model: nn.Module, name: str) -> nn.Module:
+    modules = dict(model.named_modules())
+    if name not in modules:
+        raise KeyError(f"model has no layer {name!r} (layers: {', '.join(n for n in modules if n)})")
+    return modules[name]
+
+
+def _post_activation(model: nn.Module, name: str) -> nn.Module:
+    """The module whose output is layer ``name`` after its activation, as keras's fused ``activation=``.
+
+    That is the activation module right after ``name`` in its parent container, if there is one.
+    """
+    layer = _module(model, name)
+    parent_name, _, child = name.rpartition(".")
+    siblings = list(_module(model, parent_name).named_children()) if parent_name else list(model.named_children())
+    i = [n for n, _ in siblings].index(child)
+    if i + 1 < len(siblings) and isinstance(siblings[i + 1][1], tuple(ACTIVATION_TYPES)):
+        return siblings[i + 1][1]
+    return layer
+
+
 @dataclass
 class TrainState:
     model: nn.Module
@@ -179,6 +201,41 @@ class Backend:
         state.model.eval()
         out = [state.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return torch.cat(out).float().cpu().numpy()
+
+    def layer_input(self, state: TrainState, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
+        return self._capture(state.model, x, {layer: (_module(state.model, layer), True)}, batch_size)[layer]
+
+    def layer_outputs(
+        self, state: TrainState, x: np.ndarray, layers: list[str], batch_size: int
+    ) -> dict[str, np.ndarray]:
+        return self._capture(state.model, x, {n: (_post_activation(state.model, n), False) for n in layers}, batch_size)
+
+    @torch.no_grad()
+    def _capture(self, model: nn.Module, x: np.ndarray, taps: dict[str, tuple[nn.Module, bool]],
+                 batch_size: int) -> dict[str, np.ndarray]:  # fmt: skip
+        """Forward ``x`` in batches, keeping each tap's input (pre-hook) or output; 4-D maps come back NHWC."""
+        got: dict[str, list[torch.Tensor]] = {name: [] for name in taps}
+
+        def keep(name: str, t: torch.Tensor) -> None:  # a copy: a later in-place op must not change it
+            got[name].append(t.detach().to("cpu", torch.float32, copy=True))
+
+        handles = [
+            m.register_forward_pre_hook(lambda _m, args, n=name: keep(n, args[0]))
+            if is_input
+            else m.register_forward_hook(lambda _m, _args, out, n=name: keep(n, out))
+            for name, (m, is_input) in taps.items()
+        ]
+        model.eval()
+        try:
+            for i in range(0, len(x), batch_size):
+                model(
+                    torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size].transpose(0, 3, 1, 2))).to(self.device)
+                )
+        finally:
+            for h in handles:
+                h.remove()
+        out = {name: torch.cat(ts).numpy() for name, ts in got.items()}
+        return {name: a.transpose(0, 2, 3, 1) if a.ndim == 4 else a for name, a in out.items()}
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":

@@ -29,6 +29,10 @@ class Architecture:
     options: dict[str, Option]
     last_conv: str  # default Grad-CAM target layer, named the same in both backends
     head: str  # the final (classifier) layer; its input is the penultimate feature vector
+    # Layers whose post-activation outputs are drawn (feature maps, fully connected activations);
+    # empty for big models, where a picture of every layer would say little.
+    conv_layers: tuple[str, ...] = ()
+    fc_layers: tuple[str, ...] = ()  # hidden ones (the head's logits are not an activation)
 
 
 # Initialisations both backends implement identically (rule 3 of DESIGN.md:
@@ -49,6 +53,8 @@ ARCHITECTURES: dict[str, Architecture] = {
             },
             last_conv="conv2",
             head="fc3",
+            conv_layers=("conv1", "conv2"),
+            fc_layers=("fc1", "fc2"),
         ),
         Architecture(
             id="cifar_cnn",
@@ -58,6 +64,8 @@ ARCHITECTURES: dict[str, Architecture] = {
             },
             last_conv="conv3",
             head="fc2",
+            conv_layers=("conv1", "conv2", "conv3"),
+            fc_layers=("fc1",),
         ),
     )
 }

@@ -57,6 +57,11 @@ COLUMNS = (
     "transfer_n",
     "transfer_acc",
     "transfer_acc_restricted",
+    "feature_dim",
+    "rf_acc",
+    "lr_acc",
+    "decouple_n_train",
+    "decouple_s",
     "peak_host_mb",
     "peak_device_mb",
     "wall_s",
@@ -65,7 +70,7 @@ COLUMNS = (
     "notes",
 )
 
-NESTED = ("history", "confusion_matrix", "classification_report", "knobs", "transfer")
+NESTED = ("history", "confusion_matrix", "classification_report", "knobs", "transfer", "decouple_topk")
 
 
 def new_record(**fields: Any) -> dict[str, Any]:

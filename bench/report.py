@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.decouple_plots import decouple_section
 from bench.report_transfer import plot_transfer, transfer_markdown
 from bench.results import latest_records, read_records, table
 
@@ -195,7 +196,7 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
             f"**This run is incomplete ({state.get('state')}): {done} of {state['planned']} runs recorded.** "
             f"Finish it with `python -m bench all --resume {run_dir}`."
         )
-    text = summary_markdown(df, env, notice, records)
+    text = summary_markdown(df, env, notice, records) + decouple_section(run_dir, records)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")

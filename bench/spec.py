@@ -87,6 +87,22 @@ class ExplainSpec:
 
 
 @dataclass(frozen=True)
+class DecoupleSpec:
+    """Decoupled features: the trained CNN's penultimate features (the head layer's input) fed to
+    a random forest and a logistic regression, to see how much of the accuracy lives in the features."""
+
+    enabled: bool = False  # the built-in small tasks turn it on; big models pay a pass over train
+    max_train: int = 0  # seeded subset of the training images the forest/LR learn from; 0 = all
+    top_k: tuple[int, ...] = (10, 100, 500, 1000)  # RF/LR on the k most important features (+ all)
+    n_estimators: int = 100  # RandomForestClassifier, as in the ResNet101 study
+    random_state: int = 42
+    lr_max_iter: int = 1000  # LogisticRegression (on standardised features)
+    top_features: int = 5  # features whose most activating training images are drawn
+    top_images: int = 10  # images per such feature
+    n_inputs: int = 5  # test inputs whose feature maps and fully connected activations are drawn
+
+
+@dataclass(frozen=True)
 class TransferSpec:
     """Evaluate the trained model on another dataset's images, classes mapped by name."""
 
@@ -113,6 +129,7 @@ class TaskSpec:
     seed: int = 0
     eval: EvalSpec = EvalSpec()
     explain: ExplainSpec = ExplainSpec()
+    decouple: DecoupleSpec = DecoupleSpec()
     transfer: tuple[TransferSpec, ...] = ()
     runtime: RuntimeSpec = RuntimeSpec()
     profile: str = ""  # which profile was applied ("" = none)
@@ -140,6 +157,7 @@ _SECTIONS = {
     "train": TrainSpec,
     "eval": EvalSpec,
     "explain": ExplainSpec,
+    "decouple": DecoupleSpec,
     "runtime": RuntimeSpec,
 }
 
@@ -307,6 +325,7 @@ def _check_values(spec: TaskSpec, where: str) -> None:
             f"as many values as dataset.std ({len(spec.dataset.std)})",
         ),
         ("runtime.threads", spec.runtime.threads >= 0, "an integer >= 0"),
+        *_decouple_checks(spec.decouple),
     ]
     checks += [
         (f"transfer[{i}].reported_acc", 0 <= t.reported_acc <= 1, "a number in [0, 1]")
@@ -329,6 +348,15 @@ def _check_values(spec: TaskSpec, where: str) -> None:
             raise SpecError(
                 f"{where}: {key}: unknown dataset {name!r} (expected one of: {', '.join(registry.DATASETS)})"
             )
+
+
+def _decouple_checks(d: DecoupleSpec) -> list[tuple[str, bool, str]]:
+    positive = ("n_estimators", "lr_max_iter", "top_features", "top_images", "n_inputs")
+    return [
+        ("decouple.max_train", d.max_train >= 0, "an integer >= 0"),
+        ("decouple.top_k", all(k >= 1 for k in d.top_k), "integers >= 1"),
+        *((f"decouple.{n}", getattr(d, n) >= 1, "an integer >= 1") for n in positive),
+    ]
 
 
 def builtin_tasks() -> dict[str, Path]:
@@ -360,6 +388,9 @@ def spec_from_dict(d: dict[str, Any]) -> TaskSpec:
     d["train"] = TrainSpec(**d["train"])
     d["eval"] = EvalSpec(**d["eval"])
     d["explain"] = ExplainSpec(**d["explain"])
+    d["decouple"] = DecoupleSpec(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in d.get("decouple", {}).items()}
+    )
     d["runtime"] = RuntimeSpec(**d["runtime"])
     d["transfer"] = tuple(
         TransferSpec(**{**t, "class_map": tuple(tuple(p) for p in t["class_map"])}) for t in d["transfer"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import metrics
+from bench import decouple, metrics
 from bench.preprocess import epoch_orders, to_float
 from bench.progress import progress
 from bench.record import new_record
@@ -68,6 +68,7 @@ class Trained:
 Phase = Callable[[Trained], dict[str, Any]]
 PHASES: list[tuple[str, Phase]] = [
     ("transfer", transfer_phase),
+    ("decouple", decouple.run),
 ]
 
 
