@@ -100,6 +100,41 @@ def _loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     return F.cross_entropy
 
 
+def _layer_output_module(model: nn.Module, layer: str) -> nn.Module:
+    """The module whose output is ``layer``'s map after its activation, as Keras's fused Conv2D gives it.
+
+    Catalog models put the activation in its own module right after the conv (conv2 -> act2);
+    a layer not followed by an activation (e.g. a "backbone" trunk) is used as it is.
+    """
+    modules = dict(model.named_modules())
+    if not layer or layer not in modules:
+        raise KeyError(f"model has no layer {layer!r} (layers: {', '.join(n for n in modules if n)})")
+    parent_name, _, child = layer.rpartition(".")
+    parent = modules[parent_name]
+    if isinstance(parent, nn.Sequential):
+        names = list(parent._modules)
+        following = parent._modules[names[names.index(child) + 1]] if child != names[-1] else None
+        if isinstance(following, tuple(ACTIVATIONS.values())):
+            return following
+    return modules[layer]
+
+
+def _class_score(logits: torch.Tensor, columns: np.ndarray, signs: np.ndarray) -> torch.Tensor:
+    """Sum over the batch of sign * logit[column]: each image's score depends on that image alone."""
+    cols = torch.from_numpy(np.asarray(columns, dtype=np.int64)).to(logits.device)
+    sign = torch.from_numpy(np.asarray(signs, dtype=np.float32)).to(logits.device)
+    return (logits.gather(1, cols[:, None])[:, 0] * sign).sum()
+
+
+def _track(t: torch.Tensor) -> torch.Tensor:
+    """Gradients reach a layer's output even when the layers before it are frozen (no grad_fn)."""
+    return t if t.requires_grad else t.requires_grad_(True)
+
+
+def _nhwc(t: torch.Tensor) -> np.ndarray:
+    return t.detach().permute(0, 2, 3, 1).float().cpu().numpy() if t.ndim == 4 else t.detach().float().cpu().numpy()
+
+
 @dataclass
 class TrainState:
     model: nn.Module
@@ -188,3 +223,30 @@ class Backend:
         if self.device.type != "cuda":
             return None
         return torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    def layer_gradients(
+        self, state: TrainState, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        model = state.model.eval()
+        saved: list[torch.Tensor] = []
+        hook = _layer_output_module(model, layer).register_forward_hook(lambda m, i, out: saved.append(_track(out)))
+        try:
+            with torch.enable_grad():
+                logits = model(data[0])
+                (grad,) = torch.autograd.grad(_class_score(logits, columns, signs), saved[0])
+        finally:
+            hook.remove()
+        return _nhwc(saved[0]), _nhwc(grad)
+
+    def input_gradients(self, state: TrainState, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        model = state.model.eval()
+        x = data[0].detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(_class_score(model(x), columns, signs), x)
+        return _nhwc(grad)
+
+    def get_weights(self, model: nn.Module) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+    def set_weights(self, model: nn.Module, weights: dict[str, np.ndarray]) -> None:
+        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, strict=True)

@@ -171,8 +171,6 @@ def not_yet_supported(task: TaskSpec) -> list[str]:
     parts = []
     if task.transfer:
         parts.append("[[transfer]] targets (cross-dataset evaluation)")
-    if task.explain.gradcam or task.explain.saliency:
-        parts.append("explain.gradcam / explain.saliency")
     return parts
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench import metrics
+from bench.explain import explain_phase
 from bench.preprocess import epoch_orders, to_float
 from bench.record import new_record
 from bench.results import json_default
@@ -68,7 +69,7 @@ class Trained:
 # A phase reads a Trained and returns record fields; each runs after training, in order,
 # and its failure fails the row (the fields measured before it are kept in the record).
 Phase = Callable[[Trained], dict[str, Any]]
-PHASES: list[tuple[str, Phase]] = []
+PHASES: list[tuple[str, Phase]] = [("explain", explain_phase)]
 
 
 def train_and_evaluate(
