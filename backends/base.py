@@ -67,6 +67,12 @@ class Backend(Protocol):
     # (bench.metrics.class_score_signs). Layers are resolved by catalog name; a layer's
     # output is its post-activation map (Keras fuses the activation into Conv2D).
 
+    def forward(self, state: Any, data: Any) -> np.ndarray:
+        """Logits of the whole of ``data`` in one inference-mode call, run the way the gradient methods run
+        the model (keras: a traced tf.function; ``model.predict``'s per-call overhead would dwarf a small
+        batch): the baseline Grad-CAM's cost is compared with."""
+        ...
+
     def layer_gradients(
         self, state: Any, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +84,7 @@ class Backend(Protocol):
         ...
 
     def get_weights(self, model: Any) -> dict[str, np.ndarray]:
-        """Named parameters in the framework's own layout ("conv1.weight" OIHW in torch, "conv1.kernel" HWIO in keras)."""
+        """Named parameters in the framework's layout: "conv1.weight" OIHW in torch, "conv1.kernel" HWIO in keras."""
         ...
 
     def set_weights(self, model: Any, weights: dict[str, np.ndarray]) -> None:

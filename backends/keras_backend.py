@@ -98,7 +98,7 @@ class Backend:
     name = "keras"
 
     def __init__(self) -> None:
-        self._explain_fns: dict[tuple[int, str | None], Callable[..., Any]] = {}
+        self._explain_fns: dict[tuple[int, str, str | None], Callable[..., Any]] = {}  # (model, kind, layer)
 
     def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
         gpus = tf.config.list_physical_devices("GPU")
@@ -178,9 +178,15 @@ class Backend:
             return None
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
+    def forward(self, state: keras.Model, data: Any) -> np.ndarray:
+        key = (id(state), "forward", None)
+        if key not in self._explain_fns:
+            self._explain_fns[key] = tf.function(lambda x: state(x, training=False), reduce_retracing=True)
+        return np.asarray(self._explain_fns[key](tf.constant(data[0])), dtype=np.float32)
+
     def _gradient_fn(self, model: keras.Model, layer: str | None) -> Callable[..., Any]:
         """One traced tf.function per (model, layer), reused by every call (the first call traces)."""
-        key = (id(model), layer)
+        key = (id(model), "gradients", layer)
         if key not in self._explain_fns:
             split = _layer_and_logits(model, layer) if layer is not None else None
 

@@ -224,6 +224,10 @@ class Backend:
             return None
         return torch.cuda.max_memory_allocated(self.device) / 2**20
 
+    @torch.no_grad()
+    def forward(self, state: TrainState, data: Any) -> np.ndarray:
+        return state.model.eval()(data[0]).float().cpu().numpy()
+
     def layer_gradients(
         self, state: TrainState, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
