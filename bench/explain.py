@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ def explain_phase(t: Any) -> dict[str, Any]:
     spec = t.spec.explain
     if not (spec.gradcam or spec.saliency):
         return {}
+    started = time.perf_counter()
     backend, state = t.backend, t.state
     drawn = picture_indices(t.y_test, len(t.classes), spec.n_images)
     rest = np.setdiff1d(np.arange(len(t.y_test)), drawn)[: max(0, spec.batch_size - len(drawn))]
@@ -155,4 +157,9 @@ def explain_phase(t: Any) -> dict[str, Any]:
             **{name: m[:k] for name, m in maps.items()},
         )
         out["explain_file"] = path.relative_to(Path(artifacts).parent).as_posix()
+    out["explain_s"] = time.perf_counter() - started  # the whole phase, warm-up and saving included
+    cost = [f"forward {out['forward_ms_per_img']:.3f}"] + [
+        f"{k} {out[f'{k}_ms_per_img']:.3f}" for k in ("gradcam", "saliency") if f"{k}_ms_per_img" in out
+    ]
+    print(f"@@ explain ({layer}, {n} images): ms/img " + ", ".join(cost), flush=True)
     return out

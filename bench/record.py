@@ -59,6 +59,7 @@ COLUMNS = (
     "explain_layer",
     "explain_images",
     "explain_file",
+    "explain_s",
     "peak_host_mb",
     "peak_device_mb",
     "wall_s",
