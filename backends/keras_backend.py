@@ -75,7 +75,14 @@ def _layer_and_logits(model: keras.Model, layer: str) -> keras.Model:
     names = [lay.name for lay in model.layers]
     if layer not in names:
         raise KeyError(f"model has no layer {layer!r} (layers: {', '.join(names)})")
-    return keras.Model(model.inputs, [model.get_layer(layer).output, *model.outputs])
+    target = model.get_layer(layer)
+    # A nested model's ``.output`` is its own inner graph's; its call inside ``model`` is an inbound node.
+    for tensor in [target.output] + [node.output_tensors[0] for node in target._inbound_nodes]:
+        try:
+            return keras.Model(model.inputs, [tensor, *model.outputs])
+        except ValueError:
+            continue
+    raise ValueError(f"layer {layer!r} is not connected to the model's inputs")
 
 
 def _class_score(logits: tf.Tensor, columns: tf.Tensor, signs: tf.Tensor) -> tf.Tensor:

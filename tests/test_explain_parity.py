@@ -123,3 +123,32 @@ def test_our_gradcam_equals_pytorch_grad_cam():
     assert ref.shape == ours.shape
     assert sum(r.std() > 0 for r in ref) >= 24  # most maps have structure to compare
     assert min_correlation(ours, ref) >= 0.999
+
+
+def test_a_frozen_nested_trunk_named_backbone_is_a_target_layer():
+    """resnet101/convnext_tiny expose their conv trunk as one layer "backbone" (catalog last_conv)."""
+    import keras
+    from torch import nn
+
+    x = np.random.default_rng(0).random((2, 16, 16, 3), dtype=np.float32)
+    columns, signs = np.array([0, 2]), np.ones(2, dtype=np.float32)
+    inner = keras.Input((16, 16, 3))
+    trunk = keras.Model(inner, keras.layers.Conv2D(4, 3, activation="relu")(inner), name="backbone")
+    trunk.trainable = False
+    outer = keras.Input((16, 16, 3))
+    head = keras.layers.Dense(3, name="fc")(keras.layers.GlobalAveragePooling2D()(trunk(outer)))
+    k = keras_backend.Backend()
+    act_k, grad_k = k.layer_gradients(keras.Model(outer, head), k.put(x, columns), "backbone", columns, signs)
+
+    tm = nn.Sequential()
+    tm.add_module("backbone", nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+    tm.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    tm.add_module("flatten", nn.Flatten())
+    tm.add_module("fc", nn.Linear(4, 3))
+    tm.requires_grad_(False)  # frozen entirely: gradients must still reach the trunk's output
+    t = torch_backend.Backend()
+    act_t, grad_t = t.layer_gradients(torch_backend.TrainState(tm, None), t.put(x, columns), "backbone", columns, signs)
+    for act, grad in ((act_k, grad_k), (act_t, grad_t)):
+        assert act.shape == grad.shape == (2, 14, 14, 4) and act.min() >= 0 and np.abs(grad).sum() > 0
+        # d(score)/d(act) through global average pooling is fc's weight row / (14 * 14), at every position
+        assert np.allclose(grad[0], grad[0, 0, 0]) and not np.allclose(grad[0, 0, 0], grad[1, 0, 0])
