@@ -17,13 +17,16 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bench import metrics
 from bench.catalog import ARCHITECTURES
 from bench.timing import SyncTimer
+
+if TYPE_CHECKING:  # the worker imports this module for its PHASES
+    from bench.worker import Trained
 
 TIMED_CALLS = 5  # after one untimed warm-up call (tracing, allocator); the median is reported
 
@@ -110,7 +113,7 @@ def _median_seconds(fn: Callable[[], Any], timer: SyncTimer) -> tuple[float, Any
     return statistics.median(times), out
 
 
-def explain_phase(t: Any) -> dict[str, Any]:
+def explain_phase(t: Trained) -> dict[str, Any]:
     """The worker phase: time Grad-CAM, saliency and a forward pass on one batch; save the drawn maps."""
     spec = t.spec.explain
     if not (spec.gradcam or spec.saliency):
