@@ -152,3 +152,33 @@ def test_a_frozen_nested_trunk_named_backbone_is_a_target_layer():
         assert act.shape == grad.shape == (2, 14, 14, 4) and act.min() >= 0 and np.abs(grad).sum() > 0
         # d(score)/d(act) through global average pooling is fc's weight row / (14 * 14), at every position
         assert np.allclose(grad[0], grad[0, 0, 0]) and not np.allclose(grad[0, 0, 0], grad[1, 0, 0])
+
+
+def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_drawn_maps(tmp_path):
+    from bench.spec import DatasetSpec, ExplainSpec, TaskSpec
+    from bench.worker import Trained
+
+    spec = model("lenet5")
+    b, _, state = build(torch_backend, spec, (28, 28, 1), 10)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((50, 28, 28, 1), dtype=np.float32), np.arange(50) % 5  # 5 of 10 classes present
+    task = TaskSpec(
+        name="t", dataset=DatasetSpec(name="mnist"), model=spec, train=TRAIN,
+        explain=ExplainSpec(gradcam=True, saliency=True, target="true", n_images=20, batch_size=16),
+    )  # fmt: skip
+    job = {"artifacts": str(tmp_path / "artifacts"), "record": {"task": "t", "backend": "torch", "repeat": 0}}
+    trained = Trained(b, state, task, tuple("abcdefghij"), x, y, x, y, b.put(x, y), b.put(x, y), 0, job)
+    out = explain.explain_phase(trained)
+
+    assert out["explain_layer"] == "conv2" and out["explain_images"] == 16
+    assert out["gradcam_forward_ratio"] == pytest.approx(out["gradcam_ms_per_img"] / out["forward_ms_per_img"])
+    assert out["saliency_ms_per_img"] > 0 and out["explain_file"] == "artifacts/explain-t-torch-r0.npz"
+    with np.load(tmp_path / out["explain_file"]) as f:
+        drawn = explain.picture_indices(y, 10, 20)  # 2 per class of the 5 present
+        assert f["y_true"].tolist() == y[drawn].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+        data = b.put(x[drawn], y[drawn])
+        assert f["y_pred"].tolist() == b.forward(state, data).argmax(1).tolist()
+        assert (f["y_pred"] != f["y_true"]).any()  # untrained: explaining the label differs from the prediction
+        true_cam = explain.backend_gradcam(b, state, data, "conv2", *metrics.class_score_signs(10, y[drawn]), (28, 28))
+        np.testing.assert_allclose(f["gradcam"], true_cam, atol=1e-5)  # the label's map, not the prediction's
+        assert f["saliency"].shape == (10, 28, 28) and f["x"].shape == (10, 28, 28, 1)
