@@ -72,3 +72,17 @@ def test_target_layer_defaults_to_the_catalog_last_conv():
 
     assert explain.target_layer(task("")) == ARCHITECTURES["cifar_cnn"].last_conv == "conv3"
     assert explain.target_layer(task("conv1")) == "conv1"
+
+
+def test_interleaved_medians_warm_up_once_then_alternate_rounds():
+    from bench.timing import SyncTimer
+
+    order: list[str] = []
+    ticks = iter(range(1000))
+    timer = SyncTimer(lambda: None, clock=lambda: float(next(ticks)))  # every reading one "second" later
+    calls = {"a": lambda: order.append("a") or "A", "b": lambda: order.append("b") or "B"}
+    seconds, results = explain.interleaved_medians(calls, timer)
+    rounds = len(order) // 2 - 1
+    assert order[:4] == ["a", "b", "a", "b"] and order == ["a", "b"] * (rounds + 1)
+    assert explain.MIN_ROUNDS <= rounds <= explain.MAX_ROUNDS
+    assert seconds == {"a": 1.0, "b": 1.0} and results == {"a": "A", "b": "B"}
