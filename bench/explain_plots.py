@@ -88,7 +88,7 @@ def explain_links(sub: pd.DataFrame) -> list[str]:
         return []
     task = sub.task.iloc[0]
     return [
-        f"![{KINDS[k][0]} overlays](plots/{k}-{task}.png)"
+        f"![{KINDS[k][0]} overlays](plots/{k}-{task}.png)\n"
         for k in KINDS
         if f"{k}_ms_per_img" in sub and sub[f"{k}_ms_per_img"].notna().any()
     ] + [""]
