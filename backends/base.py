@@ -76,3 +76,32 @@ class Backend(Protocol):
     def peak_device_mb(self) -> float | None:
         """Peak accelerator memory so far, or None on CPU."""
         ...
+
+    # Explainability (bench.explain computes Grad-CAM and saliency from these, once for both).
+    # ``columns``/``signs`` pick each image's class score: sign * logits[i, columns[i]]
+    # (bench.metrics.class_score_signs). Layers are resolved by catalog name; a layer's
+    # output is its post-activation map (Keras fuses the activation into Conv2D).
+
+    def forward(self, state: Any, data: Any) -> np.ndarray:
+        """Logits of the whole of ``data`` in one inference-mode call, run the way the gradient methods run
+        the model (keras: a traced tf.function; ``model.predict``'s per-call overhead would dwarf a small
+        batch): the baseline Grad-CAM's cost is compared with."""
+        ...
+
+    def layer_gradients(
+        self, state: Any, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Activations of ``layer`` and d(score)/d(activations), both float32 (N, h, w, C), in one pass."""
+        ...
+
+    def input_gradients(self, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        """d(score)/d(input) as float32 NHWC, the same layout the images were given in."""
+        ...
+
+    def get_weights(self, model: Any) -> dict[str, np.ndarray]:
+        """Named parameters in the framework's layout: "conv1.weight" OIHW in torch, "conv1.kernel" HWIO in keras."""
+        ...
+
+    def set_weights(self, model: Any, weights: dict[str, np.ndarray]) -> None:
+        """Load parameters named as ``get_weights`` returns them; every one must be present."""
+        ...

@@ -12,6 +12,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import platform
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -69,6 +70,26 @@ def cifar_cnn(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int
     )
 
 
+def _layer_and_logits(model: keras.Model, layer: str) -> keras.Model:
+    """A model with two outputs, ``layer``'s (post-activation: Keras fuses it into Conv2D) and the logits."""
+    names = [lay.name for lay in model.layers]
+    if layer not in names:
+        raise KeyError(f"model has no layer {layer!r} (layers: {', '.join(names)})")
+    target = model.get_layer(layer)
+    # A nested model's ``.output`` is its own inner graph's; its call inside ``model`` is an inbound node.
+    for tensor in [target.output] + [node.output_tensors[0] for node in target._inbound_nodes]:
+        try:
+            return keras.Model(model.inputs, [tensor, *model.outputs])
+        except ValueError:
+            continue
+    raise ValueError(f"layer {layer!r} is not connected to the model's inputs")
+
+
+def _class_score(logits: tf.Tensor, columns: tf.Tensor, signs: tf.Tensor) -> tf.Tensor:
+    """Sum over the batch of sign * logit[column]: each image's score depends on that image alone."""
+    return tf.reduce_sum(tf.gather(logits, columns[:, None], batch_dims=1)[:, 0] * signs)
+
+
 LOSSES = {
     "cross_entropy": keras.losses.SparseCategoricalCrossentropy,
     "binary_cross_entropy": keras.losses.BinaryCrossentropy,  # labels fed as float (N, 1), see _labels
@@ -89,6 +110,9 @@ def _tap(tap: keras.Model, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 class Backend:
     name = "keras"
+
+    def __init__(self) -> None:
+        self._explain_fns: dict[tuple[int, str, str | None], Callable[..., Any]] = {}  # (model, kind, layer)
 
     def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
         gpus = tf.config.list_physical_devices("GPU")
@@ -177,3 +201,50 @@ class Backend:
         if not self.gpu:
             return None
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+
+    def forward(self, state: keras.Model, data: Any) -> np.ndarray:
+        key = (id(state), "forward", None)
+        if key not in self._explain_fns:
+            self._explain_fns[key] = tf.function(lambda x: state(x, training=False), reduce_retracing=True)
+        return np.asarray(self._explain_fns[key](tf.constant(data[0])), dtype=np.float32)
+
+    def _gradient_fn(self, model: keras.Model, layer: str | None) -> Callable[..., Any]:
+        """One traced tf.function per (model, layer), reused by every call (the first call traces)."""
+        key = (id(model), "gradients", layer)
+        if key not in self._explain_fns:
+            split = _layer_and_logits(model, layer) if layer is not None else None
+
+            @tf.function(reduce_retracing=True)
+            def fn(x: tf.Tensor, columns: tf.Tensor, signs: tf.Tensor) -> Any:
+                with tf.GradientTape() as tape:
+                    if split is None:
+                        tape.watch(x)
+                        return tape.gradient(_class_score(model(x, training=False), columns, signs), x)
+                    act, logits = split(x, training=False)
+                    score = _class_score(logits, columns, signs)
+                return act, tape.gradient(score, act)
+
+            self._explain_fns[key] = fn
+        return self._explain_fns[key]
+
+    def layer_gradients(
+        self, state: keras.Model, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        act, grad = self._gradient_fn(state, layer)(tf.constant(data[0]), tf.constant(columns), tf.constant(signs))
+        return act.numpy(), grad.numpy()
+
+    def input_gradients(self, state: keras.Model, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        return self._gradient_fn(state, None)(tf.constant(data[0]), tf.constant(columns), tf.constant(signs)).numpy()
+
+    def get_weights(self, model: keras.Model) -> dict[str, np.ndarray]:
+        return {f"{lay.name}.{w.name}": np.array(w.numpy()) for lay in model.layers for w in lay.weights}
+
+    def set_weights(self, model: keras.Model, weights: dict[str, np.ndarray]) -> None:
+        variables = {f"{lay.name}.{w.name}": w for lay in model.layers for w in lay.weights}
+        if set(variables) != set(weights):
+            raise KeyError(f"weights do not match the model: missing {sorted(set(variables) - set(weights))}, "
+                           f"unexpected {sorted(set(weights) - set(variables))}")  # fmt: skip
+        for name, var in variables.items():
+            if tuple(var.shape) != weights[name].shape:
+                raise ValueError(f"{name}: model has shape {tuple(var.shape)}, weights have {weights[name].shape}")
+            var.assign(weights[name])

@@ -108,18 +108,37 @@ def _module(model: nn.Module, name: str) -> nn.Module:
     return modules[name]
 
 
-def _post_activation(model: nn.Module, name: str) -> nn.Module:
-    """The module whose output is layer ``name`` after its activation, as keras's fused ``activation=``.
+def _layer_output_module(model: nn.Module, layer: str) -> nn.Module:
+    """The module whose output is ``layer``'s map after its activation, as Keras's fused Conv2D gives it.
 
-    That is the activation module right after ``name`` in its parent container, if there is one.
+    Catalog models put the activation in its own module right after the conv (conv2 -> act2);
+    a layer not followed by an activation (e.g. a "backbone" trunk) is used as it is.
     """
-    layer = _module(model, name)
-    parent_name, _, child = name.rpartition(".")
-    siblings = list(_module(model, parent_name).named_children()) if parent_name else list(model.named_children())
-    i = [n for n, _ in siblings].index(child)
-    if i + 1 < len(siblings) and isinstance(siblings[i + 1][1], tuple(ACTIVATION_TYPES)):
-        return siblings[i + 1][1]
-    return layer
+    found = _module(model, layer)
+    parent_name, _, child = layer.rpartition(".")
+    parent = _module(model, parent_name) if parent_name else model
+    if isinstance(parent, nn.Sequential):
+        names = list(parent._modules)
+        following = parent._modules[names[names.index(child) + 1]] if child != names[-1] else None
+        if isinstance(following, ACTIVATION_TYPES):
+            return following
+    return found
+
+
+def _class_score(logits: torch.Tensor, columns: np.ndarray, signs: np.ndarray) -> torch.Tensor:
+    """Sum over the batch of sign * logit[column]: each image's score depends on that image alone."""
+    cols = torch.from_numpy(np.asarray(columns, dtype=np.int64)).to(logits.device)
+    sign = torch.from_numpy(np.asarray(signs, dtype=np.float32)).to(logits.device)
+    return (logits.gather(1, cols[:, None])[:, 0] * sign).sum()
+
+
+def _track(t: torch.Tensor) -> torch.Tensor:
+    """Gradients reach a layer's output even when the layers before it are frozen (no grad_fn)."""
+    return t if t.requires_grad else t.requires_grad_(True)
+
+
+def _nhwc(t: torch.Tensor) -> np.ndarray:
+    return t.detach().permute(0, 2, 3, 1).float().cpu().numpy() if t.ndim == 4 else t.detach().float().cpu().numpy()
 
 
 @dataclass
@@ -208,7 +227,9 @@ class Backend:
     def layer_outputs(
         self, state: TrainState, x: np.ndarray, layers: list[str], batch_size: int
     ) -> dict[str, np.ndarray]:
-        return self._capture(state.model, x, {n: (_post_activation(state.model, n), False) for n in layers}, batch_size)
+        return self._capture(
+            state.model, x, {n: (_layer_output_module(state.model, n), False) for n in layers}, batch_size
+        )
 
     @torch.no_grad()
     def _capture(self, model: nn.Module, x: np.ndarray, taps: dict[str, tuple[nn.Module, bool]],
@@ -245,3 +266,34 @@ class Backend:
         if self.device.type != "cuda":
             return None
         return torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    @torch.no_grad()
+    def forward(self, state: TrainState, data: Any) -> np.ndarray:
+        return state.model.eval()(data[0]).float().cpu().numpy()
+
+    def layer_gradients(
+        self, state: TrainState, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        model = state.model.eval()
+        saved: list[torch.Tensor] = []
+        hook = _layer_output_module(model, layer).register_forward_hook(lambda m, i, out: saved.append(_track(out)))
+        try:
+            with torch.enable_grad():
+                logits = model(data[0])
+                (grad,) = torch.autograd.grad(_class_score(logits, columns, signs), saved[0])
+        finally:
+            hook.remove()
+        return _nhwc(saved[0]), _nhwc(grad)
+
+    def input_gradients(self, state: TrainState, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        model = state.model.eval()
+        x = data[0].detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(_class_score(model(x), columns, signs), x)
+        return _nhwc(grad)
+
+    def get_weights(self, model: nn.Module) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+    def set_weights(self, model: nn.Module, weights: dict[str, np.ndarray]) -> None:
+        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, strict=True)

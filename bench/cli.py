@@ -172,14 +172,6 @@ def cmd_list(data_dir: str | None = None) -> int:
     return 0
 
 
-def not_yet_supported(task: TaskSpec) -> list[str]:
-    """Spec parts that parse but that this version cannot run yet: refused, never ignored."""
-    parts = []
-    if task.explain.gradcam or task.explain.saliency:
-        parts.append("explain.gradcam / explain.saliency")
-    return parts
-
-
 def finish(run_dir: Path) -> int:
     """Print the side-by-side tables; exit 1 when a run failed or timed out."""
     df = table(latest_records(read_records(run_dir)))
@@ -214,9 +206,6 @@ def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
     profile = resolve_profile(args.profile)
     try:
         tasks: list[TaskSpec] = [load_task(t, profile) for t in task_names]
-        for t in tasks:
-            if parts := not_yet_supported(t):
-                raise SpecError(f"{t.source}: not supported yet by this version of bench: {', '.join(parts)}")
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
     except (SpecError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

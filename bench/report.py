@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.decouple_plots import decouple_section
+from bench.explain_plots import explain_links, write_explain_plots
 from bench.report_transfer import plot_transfer, transfer_markdown
 from bench.results import latest_records, read_records, table
 
@@ -24,6 +25,10 @@ SUMMARY_METRICS = (
     ("time_to_target_s", "time to target acc (s)", ".2f"),
     ("transfer_acc", "transfer acc (all classes)", ".4f"),
     ("transfer_acc_restricted", "transfer acc (mapped classes)", ".4f"),
+    ("forward_ms_per_img", "forward, explain batch (ms/img)", ".3f"),
+    ("gradcam_ms_per_img", "Grad-CAM (ms/img)", ".3f"),
+    ("gradcam_forward_ratio", "Grad-CAM / forward", ".2f"),
+    ("saliency_ms_per_img", "saliency (ms/img)", ".3f"),
     ("peak_host_mb", "peak host RSS (MB)", ",.0f"),
     ("peak_device_mb", "peak device memory (MB)", ",.0f"),
     ("params", "parameters", ",.0f"),
@@ -94,7 +99,7 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: lis
         for _, r in sub[sub.status != "ok"].iterrows():
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
         plot = Path("plots") / f"curves-{task}.png"
-        lines += ["", f"![training curves]({plot.as_posix()})", ""]
+        lines += ["", f"![training curves]({plot.as_posix()})", "", *explain_links(sub)]
         notes = sorted({n for cell in sub.notes.dropna() for n in cell.split("; ")})
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
@@ -187,6 +192,7 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
         plot_curves(records, task, run_dir / "plots" / f"curves-{task}.png")
     plot_bars(df, run_dir / "plots" / "overview.png")
     plot_transfer(records, run_dir / "plots" / "transfer.png")
+    write_explain_plots(df, run_dir)
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     notice = ""

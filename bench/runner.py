@@ -303,6 +303,7 @@ def _jobs(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOptions
         rec = base_record(run_dir.name, task, backend, repeat, seed + repeat)
         rec.update(shared.get("fields", {}), git_commit=env.get("git_commit"))
         job = {"record": rec, "spec": task.to_dict(), **{k: v for k, v in shared.items() if k != "fields"}}
+        job["artifacts"] = str(run_dir / "artifacts")  # per-row files a phase writes for the report
         yield task, backend, repeat, job
         if all(t.name != task.name for t, _, _ in todo[i + 1 :]) and "data" in shared:
             for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:

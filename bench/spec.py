@@ -83,7 +83,9 @@ class ExplainSpec:
     gradcam: bool = False
     saliency: bool = False
     layer: str = ""  # "" = the catalog's last conv layer
-    n_images: int = 6
+    n_images: int = 6  # drawn: n_images // n_classes per class, at least one (bench.explain.picture_indices)
+    batch_size: int = 32  # test images per timed Grad-CAM/saliency/forward call (the drawn ones included)
+    target: str = field(default="predicted", metadata=_choices("predicted", "true"))  # the class explained
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench import decouple, metrics
+from bench.explain import explain_phase
 from bench.preprocess import epoch_orders, to_float
 from bench.progress import progress
 from bench.record import new_record
@@ -68,6 +69,7 @@ class Trained:
 Phase = Callable[[Trained], dict[str, Any]]
 PHASES: list[tuple[str, Phase]] = [
     ("transfer", transfer_phase),
+    ("explain", explain_phase),
     ("decouple", decouple.run),
 ]
 

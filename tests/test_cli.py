@@ -6,6 +6,7 @@ import os
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -65,6 +66,23 @@ def test_quick_mnist_run_gives_both_rows_well_above_chance(clean_env, tmp_path: 
     summary = (run_dir / "summary.md").read_text()
     assert "keras/torch" in summary and "steady throughput" in summary
     assert "[1/2] mnist-lenet5 / torch" in proc.stdout and "epoch 8/8" in proc.stdout  # progress shown
+    check_explain_outputs(run_dir, rows, summary)
+
+
+def check_explain_outputs(run_dir: Path, rows: list[dict], summary: str) -> None:
+    """The explain phase (bench.explain): cost columns, the saved maps and the overlays they make."""
+    for r in rows:
+        assert r["explain_layer"] == "conv2" and r["explain_images"] == 32
+        assert r["gradcam_forward_ratio"] == pytest.approx(r["gradcam_ms_per_img"] / r["forward_ms_per_img"])
+        assert r["saliency_ms_per_img"] > 0
+        with np.load(run_dir / r["explain_file"]) as f:  # one image per class, as drawn
+            assert f["gradcam"].shape == f["saliency"].shape == (10, 28, 28) and f["y_true"].tolist() == list(range(10))
+            assert f["gradcam"].min() == 0 and f["gradcam"].max() == 1
+    for kind in ("gradcam", "saliency"):
+        assert (
+            run_dir / "plots" / f"{kind}-mnist-lenet5.png"
+        ).is_file() and f"plots/{kind}-mnist-lenet5.png" in summary
+    assert "Grad-CAM / forward" in summary
 
 
 def test_real_mnist_is_used_and_reported(clean_env, shared_data: Path, tmp_path: Path):

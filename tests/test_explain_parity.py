@@ -1,0 +1,184 @@
+"""Both frameworks compute the same function and the same explanations, and ours matches pytorch-grad-cam.
+
+With weights converted between the builds (bench.convert), logits agree within 1e-4
+and Grad-CAM / saliency maps correlate >= 0.999 per image, in both directions: so a
+speed difference between the backends is a framework difference, not a model one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import convert, explain, metrics
+from bench.catalog import ARCHITECTURES
+from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+from tests.conftest import import_both_frameworks
+
+torch_backend, keras_backend = import_both_frameworks()
+TRAIN = TrainSpec(epochs=1, batch_size=32, lr=1e-3)
+
+
+def model(arch: str, **options) -> ModelSpec:
+    defaults = {k: o.default for k, o in ARCHITECTURES[arch].options.items()}
+    return ModelSpec(arch=arch, options=tuple(sorted({**defaults, **options}.items())))
+
+
+def min_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Smallest per-image Pearson correlation; two constant maps that are equal count as 1."""
+    out = []
+    for x, y in zip(a.reshape(len(a), -1), b.reshape(len(b), -1), strict=True):
+        if x.std() == 0 or y.std() == 0:
+            out.append(1.0 if np.allclose(x, y) else 0.0)
+        else:
+            out.append(float(np.corrcoef(x, y)[0, 1]))
+    return min(out)
+
+
+def build(backend, spec: ModelSpec, shape: tuple[int, int, int], n_outputs: int):
+    b = backend.Backend()
+    b.configure(RuntimeSpec(), seed=0)
+    m = b.build(spec, shape, n_outputs)
+    return b, m, b.compile(m, TRAIN, RuntimeSpec())
+
+
+CASES = {
+    "lenet5-relu-avg": (model("lenet5"), (28, 28, 1), 10),
+    "lenet5-sigmoid-max-nopad": (
+        model("lenet5", activation="sigmoid", pooling="max", conv1_padding=0),
+        (28, 28, 1),
+        10,
+    ),
+    "lenet5-tanh": (model("lenet5", activation="tanh"), (28, 28, 1), 10),
+    "cifar_cnn": (model("cifar_cnn"), (32, 32, 3), 10),
+    "cifar_cnn-binary": (model("cifar_cnn"), (32, 32, 3), 1),  # one logit, class 0 scored as minus it
+}
+
+
+@pytest.mark.parametrize("direction", ["torch->keras", "keras->torch"])
+@pytest.mark.parametrize(("spec", "shape", "n_outputs"), CASES.values(), ids=CASES.keys())
+def test_converted_weights_give_the_same_logits_and_maps(direction, spec, shape, n_outputs):
+    t, tm, ts = build(torch_backend, spec, shape, n_outputs)
+    k, km, ks = build(keras_backend, spec, shape, n_outputs)
+    if direction == "torch->keras":
+        k.set_weights(km, convert.torch_to_keras(t.get_weights(tm)))
+    else:
+        t.set_weights(tm, convert.keras_to_torch(k.get_weights(km)))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((12, *shape), dtype=np.float32), rng.integers(0, 2, 12)
+    td, kd = t.put(x, y), k.put(x, y)
+
+    logits_t, logits_k = t.forward(ts, td), k.forward(ks, kd)
+    assert logits_t.shape == logits_k.shape == (12, n_outputs)
+    assert np.abs(logits_t - logits_k).max() <= 1e-4
+    assert np.abs(t.predict(ts, td, 5) - k.predict(ks, kd, 5)).max() <= 1e-4
+
+    columns, signs = metrics.class_score_signs(n_outputs, metrics.probabilities(logits_t).argmax(1))
+    layer = ARCHITECTURES[spec.arch].last_conv
+    act_t, grad_t = t.layer_gradients(ts, td, layer, columns, signs)
+    act_k, grad_k = k.layer_gradients(ks, kd, layer, columns, signs)
+    assert act_t.shape == act_k.shape and act_t.shape[0] == 12  # same tensor: NHWC, post-activation
+    np.testing.assert_allclose(act_t, act_k, atol=1e-4)
+    cam_t, cam_k = explain.gradcam(act_t, grad_t, shape[:2]), explain.gradcam(act_k, grad_k, shape[:2])
+    assert min_correlation(cam_t, cam_k) >= 0.999
+    sal_t = explain.backend_saliency(t, ts, td, columns, signs)
+    sal_k = explain.backend_saliency(k, ks, kd, columns, signs)
+    assert sal_t.shape == sal_k.shape == (12, *shape[:2])
+    assert min_correlation(sal_t, sal_k) >= 0.999
+
+
+@pytest.mark.parametrize("backend", [torch_backend, keras_backend], ids=["torch", "keras"])
+def test_layer_contract_and_binary_sign(backend):
+    b, _, state = build(backend, model("lenet5", activation="sigmoid"), (28, 28, 1), 1)
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    data = b.put(x, np.zeros(4, dtype=np.int64))
+    ones, zeros = metrics.class_score_signs(1, np.ones(4)), metrics.class_score_signs(1, np.zeros(4))
+    act, g1 = b.layer_gradients(state, data, "conv2", *ones)
+    assert act.shape == (4, 10, 10, 16) and act.min() > 0 and act.max() < 1  # after the sigmoid
+    _, g0 = b.layer_gradients(state, data, "conv2", *zeros)
+    np.testing.assert_allclose(g0, -g1, atol=1e-7)  # class 0's score is minus the logit
+    with pytest.raises(KeyError, match="no layer 'conv9'"):
+        b.layer_gradients(state, data, "conv9", *ones)
+
+
+def test_our_gradcam_equals_pytorch_grad_cam():
+    pytest.importorskip("pytorch_grad_cam")
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from datasets import registry
+
+    ds = registry.load("mnist", fallback="auto")
+    b, m, state = build(torch_backend, model("lenet5"), (28, 28, 1), 10)
+    train = b.put(ds.train.x[:640].astype(np.float32) / 255, ds.train.y[:640].astype(np.int64))
+    for _ in range(2):  # a little training: real, structured maps
+        b.train_epoch(state, train, np.random.default_rng(0).permutation(640), 32)
+    x, y = ds.test.x[:32].astype(np.float32) / 255, ds.test.y[:32].astype(np.int64)
+    data = b.put(x, y)
+    pred = b.forward(state, data).argmax(1)
+    columns, signs = metrics.class_score_signs(10, pred)
+    ours = explain.backend_gradcam(b, state, data, "conv2", columns, signs, (28, 28))
+    with GradCAM(model=m, target_layers=[m.act2]) as cam:  # conv2's post-activation output
+        ref = cam(input_tensor=data[0], targets=[ClassifierOutputTarget(int(c)) for c in pred])
+    assert ref.shape == ours.shape
+    assert sum(r.std() > 0 for r in ref) >= 24  # most maps have structure to compare
+    assert min_correlation(ours, ref) >= 0.999
+
+
+def test_a_frozen_nested_trunk_named_backbone_is_a_target_layer():
+    """resnet101/convnext_tiny expose their conv trunk as one layer "backbone" (catalog last_conv)."""
+    import keras
+    from torch import nn
+
+    x = np.random.default_rng(0).random((2, 16, 16, 3), dtype=np.float32)
+    columns, signs = np.array([0, 2]), np.ones(2, dtype=np.float32)
+    inner = keras.Input((16, 16, 3))
+    trunk = keras.Model(inner, keras.layers.Conv2D(4, 3, activation="relu")(inner), name="backbone")
+    trunk.trainable = False
+    outer = keras.Input((16, 16, 3))
+    head = keras.layers.Dense(3, name="fc")(keras.layers.GlobalAveragePooling2D()(trunk(outer)))
+    k = keras_backend.Backend()
+    act_k, grad_k = k.layer_gradients(keras.Model(outer, head), k.put(x, columns), "backbone", columns, signs)
+
+    tm = nn.Sequential()
+    tm.add_module("backbone", nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+    tm.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    tm.add_module("flatten", nn.Flatten())
+    tm.add_module("fc", nn.Linear(4, 3))
+    tm.requires_grad_(False)  # frozen entirely: gradients must still reach the trunk's output
+    t = torch_backend.Backend()
+    act_t, grad_t = t.layer_gradients(torch_backend.TrainState(tm, None), t.put(x, columns), "backbone", columns, signs)
+    for act, grad in ((act_k, grad_k), (act_t, grad_t)):
+        assert act.shape == grad.shape == (2, 14, 14, 4) and act.min() >= 0 and np.abs(grad).sum() > 0
+        # d(score)/d(act) through global average pooling is fc's weight row / (14 * 14), at every position
+        assert np.allclose(grad[0], grad[0, 0, 0]) and not np.allclose(grad[0, 0, 0], grad[1, 0, 0])
+
+
+def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_drawn_maps(tmp_path):
+    from bench.spec import DatasetSpec, ExplainSpec, TaskSpec
+    from bench.worker import Trained
+
+    spec = model("lenet5")
+    b, _, state = build(torch_backend, spec, (28, 28, 1), 10)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((50, 28, 28, 1), dtype=np.float32), np.arange(50) % 5  # 5 of 10 classes present
+    task = TaskSpec(
+        name="t", dataset=DatasetSpec(name="mnist"), model=spec, train=TRAIN,
+        explain=ExplainSpec(gradcam=True, saliency=True, target="true", n_images=20, batch_size=16),
+    )  # fmt: skip
+    job = {"artifacts": str(tmp_path / "artifacts"), "record": {"task": "t", "backend": "torch", "repeat": 0}}
+    trained = Trained(b, state, task, tuple("abcdefghij"), x, y, x, y, b.put(x, y), b.put(x, y), 0, job)
+    out = explain.explain_phase(trained)
+
+    assert out["explain_layer"] == "conv2" and out["explain_images"] == 16
+    assert out["gradcam_forward_ratio"] == pytest.approx(out["gradcam_ms_per_img"] / out["forward_ms_per_img"])
+    assert out["saliency_ms_per_img"] > 0 and out["explain_file"] == "artifacts/explain-t-torch-r0.npz"
+    with np.load(tmp_path / out["explain_file"]) as f:
+        drawn = explain.picture_indices(y, 10, 20)  # 2 per class of the 5 present
+        assert f["y_true"].tolist() == y[drawn].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+        data = b.put(x[drawn], y[drawn])
+        assert f["y_pred"].tolist() == b.forward(state, data).argmax(1).tolist()
+        assert (f["y_pred"] != f["y_true"]).any()  # untrained: explaining the label differs from the prediction
+        true_cam = explain.backend_gradcam(b, state, data, "conv2", *metrics.class_score_signs(10, y[drawn]), (28, 28))
+        np.testing.assert_allclose(f["gradcam"], true_cam, atol=1e-5)  # the label's map, not the prediction's
+        assert f["saliency"].shape == (10, 28, 28) and f["x"].shape == (10, 28, 28, 1)
