@@ -7,7 +7,7 @@ importance ranking says how few features carry it. Backends only hand over layer
 activations as numpy; every fit, score and choice of images is made here.
 
 The pictures need the trained model, which lives only in the worker process, so the
-arrays they are drawn from are saved next to the run (``<artifacts>.decouple.npz``)
+arrays they are drawn from are saved next to the run (``artifacts/<task>.<backend>.<repeat>.decouple.npz``)
 and drawn by ``bench.decouple_plots`` when the report is written.
 """
 
@@ -143,7 +143,8 @@ def run(t: Any) -> dict[str, Any]:
     layers = [*arch.conv_layers, *arch.fc_layers]
     acts = t.backend.layer_outputs(t.state, t.x_test[shown], layers, bs) if layers else {}
     if t.job.get("artifacts"):
-        path = Path(f"{t.job['artifacts']}.decouple.npz")
+        rec = t.job["record"]
+        path = Path(t.job["artifacts"]) / f"{rec['task']}.{rec['backend']}.{rec['repeat']}.decouple.npz"
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             path,

@@ -129,7 +129,6 @@ def run_worker(job: dict[str, Any], job_dir: Path, timeout_s: float, echo: Calla
     stem = f"{rec['task']}.{rec['backend']}.{rec['repeat']}"
     job_path, result_path = job_dir / f"{stem}.job.json", job_dir / f"{stem}.result.json"
     job["result"] = str(result_path)
-    job["artifacts"] = str(job_dir.parent / "artifacts" / stem)  # phases save arrays for the report as <stem>.*
     job_path.write_text(json.dumps(job, default=json_default))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -178,11 +178,14 @@ def test_records_are_written_as_each_run_finishes(clean_env, tiny_task: Path, tm
     assert len(lines) == 2 and '"status": "ok"' in lines[0] and "SIGKILL" in lines[1]
 
 
-def test_spec_parts_this_version_cannot_run_are_refused(clean_env, tmp_path: Path):
+def test_a_transfer_class_the_source_lacks_fails_the_rows_and_names_it(clean_env, tmp_path: Path):
     path = tmp_path / "xfer.toml"
-    path.write_text(TINY_TASK + '\n[[transfer]]\ndataset = "cifar10"\n')
+    path.write_text(TINY_TASK + '\n[[transfer]]\ndataset = "cifar10"\nclass_map = { airplane = "nine" }\n')
     proc = run_cli(["run", str(path), "--out", str(tmp_path / "r")], clean_env)
-    assert proc.returncode == 2 and "not supported yet" in proc.stderr and "[[transfer]]" in proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows = records(only_run_dir(tmp_path / "r"))
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert "transfer[0] (cifar10): dataset 'mnist' has no class 'nine'" in rows[0]["error"]
 
 
 def test_a_backend_whose_packages_are_absent_is_skipped_without_a_worker(monkeypatch, tmp_path: Path, clean_env):

@@ -459,7 +459,7 @@ def test_registry_finds_imported_catsdogs_and_knows_afhq(clean_env):
     assert registry.DATASETS["catsdogs"].files == ("kaggle_dogs_vs_cats_64.npz", "catsdogs.npz")
     assert store.cache_file_name("catsdogs") == "catsdogs.npz" and store.cache_file_name("afhq") == "afhq.npz"
     with pytest.raises(registry.DatasetNotFound, match=r"afhq\.npz.*python -m bench data fetch afhq"):
-        registry.load("afhq")
+        registry.load("afhq", fallback="none")
 
 
 def test_data_commands_import_no_framework():

@@ -170,14 +170,15 @@ def test_phase_on_a_trained_model_writes_fields_arrays_and_pictures(tmp_path: Pa
     data = b.put(x_train, y_train)
     for epoch in range(3):
         b.train_epoch(state, data, np.random.default_rng(epoch).permutation(400), 32)
-    artifacts = tmp_path / "artifacts" / "t.torch.0"
+    artifacts = tmp_path / "artifacts"
+    job = {"artifacts": str(artifacts), "record": {"task": "t", "backend": "torch", "repeat": 0}}
     t = SimpleNamespace(backend=b, state=state, spec=spec, classes=ds.classes, x_train=x_train, y_train=y_train,
-                        x_test=x_test, y_test=y_test, job={"artifacts": str(artifacts)})  # fmt: skip
+                        x_test=x_test, y_test=y_test, job=job)  # fmt: skip
     fields = decouple.run(t)
     assert fields["feature_dim"] == 84 and fields["decouple_n_train"] == 300
     assert fields["rf_acc"] > 0.5 and fields["lr_acc"] > 0.5  # 10 classes: chance is 0.1
     assert [r["k"] for r in fields["decouple_topk"]] == [10, 84]
-    with np.load(f"{artifacts}.decouple.npz") as a:
+    with np.load(artifacts / "t.torch.0.decouple.npz") as a:
         assert a["top_images"].shape == (5, 4, 28, 28, 1) and a["top_images"].dtype == np.uint8
         assert a["act_conv2"].shape == (3, 10, 10, 16) and a["inputs"].shape == (3, 28, 28, 1)
         assert np.all(np.diff(a["top_values"], axis=1) <= 0)  # highest activation first
