@@ -48,6 +48,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "catsdogs",
             "kaggle_dogs_vs_cats_64.npz",
             "Kaggle Dogs vs. Cats (Microsoft Asirra), RGB, 2 classes",
+            embedded.catsdogs_shapes,
             alternatives=("catsdogs.npz",),  # the full PetImages set or an ImageFolder, imported
         ),
         DatasetInfo("afhq", "afhq.npz", "AFHQ animal faces (StarGAN v2), RGB, cat/dog/wild"),
