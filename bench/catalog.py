@@ -90,8 +90,9 @@ ARCHITECTURES: dict[str, Architecture] = {
             notes=(
                 "convnext_tiny: keras's own preprocessing layer is off (include_preprocessing=False); "
                 "the spec's mean/std normalisation is the only preprocessing in both",
-                "convnext_tiny: keras builds the depthwise 7x7 convolutions as grouped Conv2D(groups=C), "
-                "timm as nn.Conv2d(groups=C)",
+                "convnext_tiny: keras builds the depthwise 7x7 convolutions as grouped Conv2D(groups=C), which "
+                "keras's TensorFlow backend runs through XLA on a CPU (tf.function(jit_compile=True): the TF "
+                "profiler shows them as CpuExecutable::ExecuteAsyncOnStream); timm as nn.Conv2d(groups=C)",
             ),
         ),
     )

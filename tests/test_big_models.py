@@ -59,7 +59,7 @@ def test_parameter_counts_match_up_to_the_named_difference(built, arch):
 
 @pytest.mark.parametrize("arch", list(EXPECTED))
 def test_backbone_and_head_are_named_in_both(built, arch):
-    t, tm, k, km = built[arch]
+    _t, tm, _k, km = built[arch]
     a = ARCHITECTURES[arch]
     fmap = getattr(tm, a.last_conv)(torch.zeros(2, 3, 32, 32))
     channels = {"resnet101": 2048, "convnext_tiny": 768}[arch]
@@ -119,7 +119,7 @@ def test_pretrained_offline_error_says_how_to_provide_the_file(monkeypatch, tmp_
         torch_backend.Backend().build(spec, (32, 32, 3), 2)
     with pytest.raises(RuntimeError, match=r"resnet101_weights_tf_dim_ordering_tf_kernels_notop\.h5.*BENCH_WEIGHTS"):
         keras_backend.Backend().build(spec, (32, 32, 3), 2)
-    with pytest.raises(FileNotFoundError, match="model.weights"):
+    with pytest.raises(FileNotFoundError, match=r"model\.weights"):
         torch_backend.Backend().build(ModelSpec(arch="resnet101", pretrained=True, weights=str(tmp_path / "no")),
                                       (32, 32, 3), 2)  # fmt: skip
 
@@ -171,7 +171,7 @@ def test_forward_flops_match_the_analytic_count_of_cifar_cnn():
 
 
 def test_forward_flops_of_resnet101_agree_between_the_frameworks(built):
-    t, tm, k, km = built["resnet101"]
+    _t, tm, k, km = built["resnet101"]
     from backends import torch_perf
 
     tf_count = k.forward_flops(km, (32, 32, 3))
@@ -203,3 +203,27 @@ def test_matmul_runs_in_the_training_precision(backend_module):
     b.configure(RuntimeSpec(), 0)
     for precision in ("fp32", "mixed_bf16"):
         b.matmul(64, precision)()
+
+
+@pytest.mark.parametrize("backend_module", [torch_backend, keras_backend], ids=["torch", "keras"])
+def test_precision_and_layout_knobs_take_effect(backend_module):
+    """mixed_bf16 (and channels_last in torch) train, and the knobs say so; keras's global policy is restored."""
+    rt = RuntimeSpec(precision="mixed_bf16", channels_last=backend_module is torch_backend)
+    b = backend_module.Backend()
+    try:
+        env = b.configure(rt, 0)
+        spec = ModelSpec(arch="cifar_cnn", options=(("activation", "relu"),))
+        net = b.build(spec, (32, 32, 3), 10)
+        state = b.compile(net, TrainSpec(epochs=1, batch_size=16, lr=1e-3), rt)
+        rng = np.random.default_rng(0)
+        data = b.put(rng.random((32, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, 32))
+        assert np.isfinite(b.train_epoch(state, data, np.arange(32), 16))
+        if backend_module is torch_backend:
+            assert env["knobs"]["precision"] == "mixed_bf16" and env["knobs"]["channels_last"] is True
+            assert net.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+            assert state.autocast_dtype == torch.bfloat16
+        else:
+            assert env["knobs"]["precision"] == "mixed_bfloat16"
+            assert net.get_layer("conv1").compute_dtype == "bfloat16"
+    finally:
+        keras.config.set_dtype_policy("float32")
