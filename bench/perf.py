@@ -14,7 +14,7 @@ from bench.timing import SyncTimer
 
 FLOPS_SOURCES = {
     "torch": "torch.utils.flop_counter forward x3",
-    "keras": "tensorflow graph profiler (float_operation) forward x3",
+    "keras": "keras layer walk (conv/dense multiply-adds x2, as torch's counter) forward x3",
 }
 
 

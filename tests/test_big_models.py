@@ -157,7 +157,10 @@ def test_augmentation_is_per_image_and_training_only(backend_module):
 
 
 def test_forward_flops_match_the_analytic_count_of_cifar_cnn():
-    """conv/dense multiply-adds x 2; torch counts exactly these, TF also the bias adds (< 1%)."""
+    """conv/dense multiply-adds x 2: torch's flop_counter and the keras layer walk exactly; TF's graph
+    profiler also counts the bias adds (< 1% more)."""
+    from backends import keras_perf
+
     spec = ModelSpec(arch="cifar_cnn", options=(("activation", "relu"),))
     macs = 30 * 30 * 32 * 27 + 13 * 13 * 64 * 288 + 4 * 4 * 64 * 576 + 1024 * 64 + 64 * 10
     t, k = torch_backend.Backend(), keras_backend.Backend()
@@ -166,18 +169,27 @@ def test_forward_flops_match_the_analytic_count_of_cifar_cnn():
     state = t.compile(tm, TrainSpec(epochs=1, batch_size=8, lr=1e-3), RuntimeSpec())
     assert t.forward_flops(state, (32, 32, 3)) == 2 * macs
     km = k.build(spec, (32, 32, 3), 10)
-    assert k.forward_flops(km, (32, 32, 3)) == pytest.approx(2 * macs, rel=0.01)
-    assert k.forward_flops(km, (32, 32, 3)) >= 2 * macs
+    assert k.forward_flops(km, (32, 32, 3)) == 2 * macs
+    profiled = keras_perf.graph_profiler_flops(km, (32, 32, 3))
+    assert 2 * macs <= profiled <= 2 * macs * 1.01
 
 
-def test_forward_flops_of_resnet101_agree_between_the_frameworks(built):
-    _t, tm, k, km = built["resnet101"]
+def test_forward_flops_of_the_big_models_agree_between_the_frameworks(built):
     from backends import torch_perf
 
-    tf_count = k.forward_flops(km, (32, 32, 3))
-    torch_count = torch_perf.forward_flops(tm, (32, 32, 3), torch.device("cpu"))
-    # v1 vs v1.5 move a stride (v1 does the 3x3 convs of downsampling blocks at the lower resolution)
-    assert tf_count == pytest.approx(torch_count, rel=0.10)
+    counts = {}
+    for arch in EXPECTED:
+        _, tm, k, km = built[arch]
+        counts[arch] = (
+            torch_perf.forward_flops(tm, (32, 32, 3), torch.device("cpu")),
+            k.forward_flops(km, (32, 32, 3)),
+        )
+    # the same architecture (grouped 7x7 convs included): the same count
+    assert counts["convnext_tiny"][0] == counts["convnext_tiny"][1]
+    # v1 (keras) puts the stride on the 1x1 conv of a downsampling block, so its 3x3 convs run at the
+    # lower resolution: fewer FLOPs than torchvision's v1.5
+    torch_count, keras_count = counts["resnet101"]
+    assert 0.9 * torch_count < keras_count < torch_count
 
 
 @pytest.mark.parametrize("backend_module", [torch_backend, keras_backend], ids=["torch", "keras"])

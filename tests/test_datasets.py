@@ -56,7 +56,7 @@ def test_missing_data_dir_and_no_fallback_are_clear_errors(clean_env, tmp_path: 
     with pytest.raises(registry.DatasetNotFound, match=r"mnist\.npz.*fallback='none'"):
         registry.load("mnist", fallback="none")
     with pytest.raises(registry.DatasetNotFound, match="no embedded default"):
-        registry.load("catsdogs")
+        registry.load("afhq")
 
 
 def test_bad_cache_file_names_what_is_wrong(tmp_path: Path):
