@@ -105,3 +105,15 @@ class Backend(Protocol):
     def set_weights(self, model: Any, weights: dict[str, np.ndarray]) -> None:
         """Load parameters named as ``get_weights`` returns them; every one must be present."""
         ...
+
+    def forward_flops(self, state: Any, input_shape: tuple[int, int, int]) -> float:
+        """One image's forward FLOPs by the framework's own counter (a multiply-add = 2)."""
+        ...
+
+    def matmul(self, n: int, precision: str) -> Any:
+        """A callable running one n x n matmul in ``precision`` (bench times it for the peak FLOP/s)."""
+        ...
+
+    def profile_ops(self, run: Any, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
+        """``run()`` under the framework's profiler: its result and the top ops [{"op", "ms", "calls"}]."""
+        ...

@@ -12,6 +12,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import platform
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -127,6 +128,11 @@ class Backend:
         for gpu in gpus:  # allocate as needed, so the peak-memory reading means something
             tf.config.experimental.set_memory_growth(gpu, True)
         keras.utils.set_random_seed(seed)
+        self.seed = seed
+        if runtime.precision != "fp32":
+            keras.config.set_dtype_policy(runtime.precision.replace("fp16", "float16").replace("bf16", "bfloat16"))
+        if runtime.tf32 != "default":
+            tf.config.experimental.enable_tensor_float_32_execution(runtime.tf32 == "on")
         self.gpu = bool(gpus)
         if gpus:
             device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU:0")
@@ -141,6 +147,7 @@ class Backend:
             "knobs": {
                 "precision": keras.config.dtype_policy().name,
                 "jit_compile": runtime.jit_compile,
+                "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
             },
         }
@@ -169,6 +176,7 @@ class Backend:
             loss=LOSSES[train.loss](from_logits=True),
             jit_compile=runtime.jit_compile,
         )
+        _AUGMENT[model] = augmenter(train.augment, getattr(self, "seed", 0))
         return model
 
     def put(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +184,14 @@ class Backend:
 
     def train_epoch(self, state: keras.Model, data: Any, order: np.ndarray, batch_size: int) -> float:
         x, y = data
-        hist = state.fit(x[order], _labels(state, y[order]), batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        aug = _AUGMENT.get(state)
+        if aug is not None:
+            batches = augmented_batches(aug, x[order], _labels(state, y[order]), batch_size)
+            hist = state.fit(batches, epochs=1, verbose=0)
+        else:
+            hist = state.fit(
+                x[order], _labels(state, y[order]), batch_size=batch_size, epochs=1, shuffle=False, verbose=0
+            )
         return float(hist.history["loss"][-1])  # a host value: the epoch has finished
 
     def predict(self, state: keras.Model, data: Any, batch_size: int) -> np.ndarray:
@@ -248,3 +263,21 @@ class Backend:
             if tuple(var.shape) != weights[name].shape:
                 raise ValueError(f"{name}: model has shape {tuple(var.shape)}, weights have {weights[name].shape}")
             var.assign(weights[name])
+
+    def forward_flops(self, state: keras.Model, input_shape: tuple[int, int, int]) -> float:
+        return keras_perf.forward_flops(state, input_shape)
+
+    def matmul(self, n: int, precision: str) -> Any:
+        return keras_perf.matmul(n, precision)
+
+    def profile_ops(self, run: Any, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
+        return keras_perf.profile_ops(run, top)
+
+
+# Training-only augmenters by model (kept off the model so its layers stay the catalog's graph).
+_AUGMENT: weakref.WeakKeyDictionary[keras.Model, Any] = weakref.WeakKeyDictionary()
+
+# Registers the big catalog models (resnet101, convnext_tiny); imported last because that module
+# registers into MODELS above.
+from backends import keras_models, keras_perf  # noqa: E402, F401
+from backends.keras_augment import augmented_batches, augmenter  # noqa: E402

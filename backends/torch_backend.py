@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 from collections import OrderedDict
 from collections.abc import Callable
@@ -92,7 +93,8 @@ def _init_weights(model: nn.Module, init: str) -> None:
                 nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
             else:
                 raise ValueError(f"unknown init {init!r}")
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def _loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -146,6 +148,10 @@ class TrainState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # training only, per image
+    step_model: nn.Module | None = None  # torch.compile'd model when runtime.torch_compile, else the model
+    autocast_dtype: torch.dtype | None = None  # mixed precision
+    channels_last: bool = False
 
 
 class Backend:
@@ -162,6 +168,10 @@ class Backend:
         if runtime.threads:
             torch.set_num_threads(runtime.threads)
         torch.manual_seed(seed)
+        if runtime.tf32 != "default":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = runtime.tf32 == "on"
+        torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
+        self.runtime = runtime
         device_name = torch.cuda.get_device_name(self.device) if use_cuda else f"cpu ({platform.machine()})"
         return {
             "framework": "pytorch",
@@ -169,10 +179,11 @@ class Backend:
             "device": device_name,
             "threads": torch.get_num_threads(),
             "knobs": {
-                "precision": "fp32",
-                "channels_last": False,
-                "torch_compile": False,
+                "precision": runtime.precision,
+                "channels_last": runtime.channels_last,
+                "torch_compile": runtime.torch_compile,
                 "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                "tf32_cudnn": torch.backends.cudnn.allow_tf32,
                 "cudnn_benchmark": torch.backends.cudnn.benchmark,
             },
         }
@@ -180,7 +191,12 @@ class Backend:
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
         net = MODELS[model.arch](model, input_shape, n_outputs)
         _init_weights(net, model.init)
-        return net.to(self.device)
+        if model.pretrained:
+            self.weights_source = torch_models.load_pretrained(net, model)
+        net = net.to(self.device)
+        if getattr(self, "runtime", RuntimeSpec()).channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        return net
 
     def count_params(self, model: nn.Module) -> int:
         return sum(p.numel() for p in model.parameters())
@@ -193,7 +209,16 @@ class Backend:
             )
         else:
             opt = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
-        return TrainState(model, opt, _loss(train.loss))
+        amp = {"mixed_bf16": torch.bfloat16, "mixed_fp16": torch.float16}.get(runtime.precision)
+        return TrainState(
+            model,
+            opt,
+            _loss(train.loss),
+            augment=augmenter(train.augment),
+            step_model=torch.compile(model) if runtime.torch_compile else model,
+            autocast_dtype=amp,
+            channels_last=runtime.channels_last,
+        )
 
     def put(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(self.device)
@@ -201,16 +226,30 @@ class Backend:
 
     def train_epoch(self, state: TrainState, data: Any, order: np.ndarray, batch_size: int) -> float:
         x, y = data
-        model, opt = state.model, state.optimizer
+        model, opt = state.step_model or state.model, state.optimizer
         model.train()
         order_t = torch.from_numpy(order).to(self.device)
         total = torch.zeros((), device=self.device)
+        amp = state.autocast_dtype
+        scaler = getattr(state, "_scaler", None)
+        if amp == torch.float16 and scaler is None:
+            scaler = state._scaler = torch.amp.GradScaler(self.device.type)  # type: ignore[attr-defined]
         for start in range(0, len(order_t), batch_size):
             idx = order_t[start : start + batch_size]
-            loss = state.loss_fn(model(x[idx]), y[idx])
+            xb = x[idx] if state.augment is None else state.augment(x[idx])
+            if state.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            ctx = torch.autocast(self.device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+            with ctx:
+                loss = state.loss_fn(model(xb), y[idx])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
             total += loss.detach() * len(idx)
         return total.item() / len(order)  # .item() waits for the device
 
@@ -297,3 +336,18 @@ class Backend:
 
     def set_weights(self, model: nn.Module, weights: dict[str, np.ndarray]) -> None:
         model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, strict=True)
+
+    def forward_flops(self, state: TrainState, input_shape: tuple[int, int, int]) -> float:
+        return torch_perf.forward_flops(state.model, input_shape, self.device)
+
+    def matmul(self, n: int, precision: str) -> Callable[[], None]:
+        return torch_perf.matmul(n, precision, self.device)
+
+    def profile_ops(self, run: Callable[[], float], top: int = 10) -> tuple[float, list[dict[str, Any]]]:
+        return torch_perf.profile_ops(run, self.device, top)
+
+
+# Registers the big catalog models (resnet101, convnext_tiny) and the augmentation; imported
+# last because those modules register into MODELS above.
+from backends import torch_models, torch_perf  # noqa: E402
+from backends.torch_augment import augmenter  # noqa: E402

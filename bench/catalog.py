@@ -33,6 +33,10 @@ class Architecture:
     # empty for big models, where a picture of every layer would say little.
     conv_layers: tuple[str, ...] = ()
     fc_layers: tuple[str, ...] = ()  # hidden ones (the head's logits are not an activation)
+    # where ImageNet weights come from in each library ("" = none: --pretrained is refused)
+    pretrained: str = ""
+    # known differences between the two libraries' builds, carried into every row's notes
+    notes: tuple[str, ...] = ()
 
 
 # Initialisations both backends implement identically (rule 3 of DESIGN.md:
@@ -66,6 +70,38 @@ ARCHITECTURES: dict[str, Architecture] = {
             head="fc2",
             conv_layers=("conv1", "conv2", "conv3"),
             fc_layers=("fc1",),
+        ),
+        Architecture(
+            id="resnet101",
+            description="ResNet-101 (torchvision.models.resnet101 / keras.applications.ResNet101), no top + head",
+            options={},
+            last_conv="backbone",  # the whole conv trunk (stem + 4 stages) before global pooling
+            head="head",
+            pretrained="torchvision ResNet101_Weights.IMAGENET1K_V1 / keras.applications weights='imagenet'",
+            notes=(
+                "resnet101: keras counts 158,016 parameters more: its convolutions carry biases (52,672; "
+                "torchvision's have none) and its count includes the BatchNorm moving mean/variance (105,344, "
+                "non-trainable; torch keeps them as buffers)",
+                "resnet101: torchvision is ResNet v1.5 (stride 2 on the 3x3 conv of a downsampling block), "
+                "keras is v1 (stride 2 on the first 1x1 conv)",
+                "resnet101: BatchNorm momentum set to torch's 0.1 in keras (its default 0.99); "
+                "BatchNorm epsilon keras 1.001e-5, torch 1e-5",
+            ),
+        ),
+        Architecture(
+            id="convnext_tiny",
+            description="ConvNeXt-tiny (timm convnext_tiny / keras.applications.ConvNeXtTiny), no top + head",
+            options={},
+            last_conv="backbone",  # stem + 4 stages, before global pooling and the head's LayerNorm
+            head="head",
+            pretrained="timm convnext_tiny pretrained=True (Hugging Face hub) / keras.applications weights='imagenet'",
+            notes=(
+                "convnext_tiny: keras's own preprocessing layer is off (include_preprocessing=False); "
+                "the spec's mean/std normalisation is the only preprocessing in both",
+                "convnext_tiny: keras builds the depthwise 7x7 convolutions as grouped Conv2D(groups=C), which "
+                "keras's TensorFlow backend runs through XLA on a CPU (tf.function(jit_compile=True): the TF "
+                "profiler shows them as CpuExecutable::ExecuteAsyncOnStream); timm as nn.Conv2d(groups=C)",
+            ),
         ),
     )
 }

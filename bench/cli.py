@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -62,6 +63,19 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         metavar="RUN",
         help="finish an interrupted run (a results/<run-id> directory or its id) with the plan it was started "
         "with; rows already recorded are kept, the rest run (other run options are ignored)",
+    )
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="start the models that have ImageNet weights (resnet101, convnext_tiny) from them, through each "
+        "library's own mechanism; offline, put the weight files in $BENCH_WEIGHTS_DIR (the error says which). "
+        "Default: random init, recorded in the `pretrained` column",
+    )
+    p.add_argument(
+        "--profile-ops",
+        action="store_true",
+        help="profile the warm-up steps with torch.profiler / the TensorFlow profiler; the top 10 ops per "
+        "backend go into records.jsonl (top_ops) and summary.md",
     )
     p.add_argument(
         "--timeout",
@@ -172,6 +186,26 @@ def cmd_list(data_dir: str | None = None) -> int:
     return 0
 
 
+def with_cli_overrides(tasks: list[TaskSpec], pretrained: bool, profile_ops: bool) -> list[TaskSpec]:
+    """Apply --pretrained (to the tasks whose model has ImageNet weights) and --profile-ops."""
+    from bench.catalog import ARCHITECTURES
+
+    out = []
+    for t in tasks:
+        if pretrained and ARCHITECTURES[t.model.arch].pretrained:
+            t = dataclasses.replace(t, model=dataclasses.replace(t.model, pretrained=True))
+        if profile_ops:
+            rt = t.runtime
+            rt = dataclasses.replace(
+                rt, profile_ops=True, warmup_steps=max(rt.warmup_steps, 1), timed_steps=max(rt.timed_steps, 1)
+            )
+            t = dataclasses.replace(t, runtime=rt)
+        out.append(t)
+    if pretrained and not any(t.model.pretrained for t in out):
+        raise SpecError("--pretrained: none of these tasks has a model with ImageNet weights (e.g. resnet101)")
+    return out
+
+
 def finish(run_dir: Path) -> int:
     """Print the side-by-side tables; exit 1 when a run failed or timed out."""
     df = table(latest_records(read_records(run_dir)))
@@ -206,6 +240,7 @@ def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
     profile = resolve_profile(args.profile)
     try:
         tasks: list[TaskSpec] = [load_task(t, profile) for t in task_names]
+        tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
     except (SpecError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -46,6 +46,24 @@ COLUMNS = (
     "epoch_s_min",
     "epoch_s_max",
     "throughput_img_s",
+    "first_step_s",
+    "warmup_steps",
+    "timed_steps",
+    "steady_step_s",
+    "steady_img_s",
+    "flops_per_img",
+    "flops_source",
+    "peak_flops",
+    "peak_flops_source",
+    "mfu",
+    "precision",
+    "channels_last",
+    "compiled",
+    "tf32",
+    "cudnn_benchmark",
+    "pretrained",
+    "best_epoch",
+    "best_test_acc",
     "eval_s",
     "eval_img_s",
     "test_acc",
@@ -78,7 +96,7 @@ COLUMNS = (
     "notes",
 )
 
-NESTED = ("history", "confusion_matrix", "classification_report", "knobs", "transfer", "decouple_topk")
+NESTED = ("history", "confusion_matrix", "classification_report", "knobs", "transfer", "decouple_topk", "top_ops")
 
 
 def new_record(**fields: Any) -> dict[str, Any]:

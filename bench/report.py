@@ -9,6 +9,7 @@ import pandas as pd
 
 from bench.decouple_plots import decouple_section
 from bench.explain_plots import explain_links, write_explain_plots
+from bench.report_models import sections as model_sections
 from bench.report_transfer import plot_transfer, transfer_markdown
 from bench.results import latest_records, read_records, table
 
@@ -19,8 +20,11 @@ SUMMARY_METRICS = (
     ("train_s", "training time (s)", ".2f"),
     ("epoch_s_median", "steady epoch (s, median)", ".3f"),
     ("throughput_img_s", "steady throughput (img/s)", ",.0f"),
+    ("steady_img_s", "timed-steps throughput (img/s)", ",.1f"),
     ("first_epoch_s", "first epoch (s)", ".3f"),
-    ("compile_s", "first-epoch overhead (s)", ".3f"),
+    ("first_step_s", "first step (s)", ".3f"),
+    ("compile_s", "first-step overhead (s)", ".3f"),
+    ("mfu", "MFU", ".2%"),
     ("eval_img_s", "inference (img/s)", ",.0f"),
     ("time_to_target_s", "time to target acc (s)", ".2f"),
     ("transfer_acc", "transfer acc (all classes)", ".4f"),
@@ -71,8 +75,10 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: lis
         f"Python {env.get('python')}; commit {env.get('git_commit')}.",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".",
         "",
-        "Ratios are keras/torch of the medians over ok repeats. Steady-state figures exclude the "
-        "first epoch; its excess over a steady epoch is the first-epoch overhead (tracing, warm-up).",
+        "Ratios are keras/torch of the medians over ok repeats. Steady epoch figures exclude the "
+        "first epoch; timed-steps throughput is measured over a fixed number of steps after the first step "
+        "and the warm-up steps; the first-step overhead is the first step's excess over a steady step "
+        "(tracing, compilation, warm-up).",
         "",
         "![throughput and accuracy](plots/overview.png)",
         "",
@@ -202,7 +208,7 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
             f"**This run is incomplete ({state.get('state')}): {done} of {state['planned']} runs recorded.** "
             f"Finish it with `python -m bench all --resume {run_dir}`."
         )
-    text = summary_markdown(df, env, notice, records) + decouple_section(run_dir, records)
+    text = summary_markdown(df, env, notice, records) + model_sections(df, records) + decouple_section(run_dir, records)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")

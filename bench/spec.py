@@ -48,6 +48,9 @@ class ModelSpec:
     arch: str
     init: str = field(default="glorot_uniform", metadata=_choices(*INITS))
     options: tuple[tuple[str, Any], ...] = ()  # architecture options, validated by the catalog
+    # ImageNet weights through each library's own mechanism (big models only); default: random init
+    pretrained: bool = False
+    weights: str = ""  # a local weights file for pretrained=true (offline machines)
 
     def option(self, name: str) -> Any:
         return dict(self.options)[name]
@@ -70,12 +73,21 @@ class TrainSpec:
     # ONE logit (sigmoid) for the second class, as the cat/dog reports built it.
     loss: str = field(default="cross_entropy", metadata=_choices("cross_entropy", "binary_cross_entropy"))
     target_acc: float = 0.0  # time-to-accuracy target on the test split; 0 = none
+    # training-only augmentation, each framework's own transforms/layers, per image (see AUGMENTATIONS)
+    augment: tuple[str, ...] = ()
+
+
+# hflip: random horizontal flip (p=0.5); rotate10: random rotation, uniform in +-10 degrees,
+# nearest-neighbour, zero fill (in the normalised image, i.e. the mean colour)
+AUGMENTATIONS = ("hflip", "rotate10")
 
 
 @dataclass(frozen=True)
 class EvalSpec:
     batch_size: int = 1000
     per_epoch: bool = True  # evaluate after every epoch (untimed) for training curves
+    # "best_test": also report the best epoch on the TEST split (optimistic; what the cat/dog reports did)
+    select: str = field(default="last", metadata=_choices("last", "best_test"))
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,17 @@ class RuntimeSpec:
     device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))
     threads: int = 0  # 0 = each framework's default, recorded per row
     jit_compile: bool = False  # Keras XLA; "auto" is off on CPU and slower here when on
+    # Performance knobs; each default is the framework's out-of-the-box behaviour, recorded per row.
+    precision: str = field(default="fp32", metadata=_choices("fp32", "mixed_bf16", "mixed_fp16"))
+    channels_last: bool = False  # torch memory layout (keras is always NHWC)
+    torch_compile: bool = False
+    tf32: str = field(default="default", metadata=_choices("default", "on", "off"))  # GPU matmul/conv in TF32
+    cudnn_benchmark: bool = False  # torch cuDNN autotuning
+    # Steady-state measurement on a fresh copy of the model after training: the first step
+    # (tracing/compilation) and warmup_steps are excluded, timed_steps are timed. 0 = skip.
+    warmup_steps: int = 2
+    timed_steps: int = 5
+    profile_ops: bool = False  # top operations by self time with the framework's own profiler
 
 
 @dataclass(frozen=True)
@@ -328,6 +351,19 @@ def _check_values(spec: TaskSpec, where: str) -> None:
         ),
         ("runtime.threads", spec.runtime.threads >= 0, "an integer >= 0"),
         *_decouple_checks(spec.decouple),
+        ("runtime.warmup_steps", spec.runtime.warmup_steps >= 0, "an integer >= 0"),
+        ("runtime.timed_steps", spec.runtime.timed_steps >= 0, "an integer >= 0"),
+        (
+            "runtime.warmup_steps",
+            not spec.runtime.profile_ops or (spec.runtime.warmup_steps >= 1 and spec.runtime.timed_steps >= 1),
+            "an integer >= 1 with runtime.profile_ops (the warm-up steps are the profiled ones; timed_steps >= 1)",
+        ),
+        (
+            "train.augment",
+            all(a in AUGMENTATIONS for a in spec.train.augment)
+            and len(set(spec.train.augment)) == len(spec.train.augment),
+            f"a list of distinct values from {list(AUGMENTATIONS)}",
+        ),
     ]
     checks += [
         (f"transfer[{i}].reported_acc", 0 <= t.reported_acc <= 1, "a number in [0, 1]")
@@ -343,6 +379,11 @@ def _check_values(spec: TaskSpec, where: str) -> None:
             raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
     from datasets import registry  # local: keeps `bench.spec` importable on its own
 
+    arch = ARCHITECTURES[spec.model.arch]
+    if spec.model.pretrained and not arch.pretrained:
+        raise SpecError(f"{where}: model.pretrained: model {arch.id!r} has no ImageNet weights in the catalog")
+    if spec.model.weights and not spec.model.pretrained:
+        raise SpecError(f"{where}: model.weights: only used with model.pretrained = true")
     for key, name in [("dataset.name", spec.dataset.name)] + [
         (f"transfer[{i}].dataset", t.dataset) for i, t in enumerate(spec.transfer)
     ]:
@@ -386,8 +427,8 @@ def spec_from_dict(d: dict[str, Any]) -> TaskSpec:
     d = dict(d)
     d["dataset"] = DatasetSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["dataset"].items()})
     m = d["model"]
-    d["model"] = ModelSpec(arch=m["arch"], init=m["init"], options=tuple(tuple(o) for o in m["options"]))
-    d["train"] = TrainSpec(**d["train"])
+    d["model"] = ModelSpec(**{**m, "options": tuple(tuple(o) for o in m["options"])})
+    d["train"] = TrainSpec(**{**d["train"], "augment": tuple(d["train"]["augment"])})
     d["eval"] = EvalSpec(**d["eval"])
     d["explain"] = ExplainSpec(**d["explain"])
     d["decouple"] = DecoupleSpec(

@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from bench import decouple, metrics
+from bench import decouple, metrics, perf
 from bench.explain import explain_phase
 from bench.preprocess import epoch_orders, to_float
 from bench.progress import progress
 from bench.record import new_record
 from bench.results import json_default
 from bench.spec import TaskSpec, spec_from_dict
+from bench.steady import StepClock
 from bench.timing import SyncTimer, summarize_epochs, time_to_target
 from bench.transfer import transfer_phase
 
@@ -83,6 +84,7 @@ def train_and_evaluate(
     env = backend.configure(spec.runtime, seed)
     knobs = env.pop("knobs")
     out.update(env, knobs=knobs)
+    out.update(perf.knob_columns(backend.name, knobs, spec))
     timer = SyncTimer(backend.synchronize)
 
     t0 = time.perf_counter()
@@ -103,10 +105,11 @@ def train_and_evaluate(
     epochs = spec.train.epochs
     epoch_s: list[float] = []
     history: list[dict[str, Any]] = []
+    profile = backend.profile_ops if spec.runtime.profile_ops else None
+    steps = StepClock(timer, spec.train.batch_size, spec.runtime.warmup_steps, spec.runtime.timed_steps, profile)
     for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed), start=1):
-        timer.start()
-        loss = backend.train_epoch(state, train, order, spec.train.batch_size)
-        epoch_s.append(timer.stop())
+        loss, seconds = steps.epoch(lambda part: backend.train_epoch(state, train, part, spec.train.batch_size), order)
+        epoch_s.append(seconds)
         if not np.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss} in epoch {epoch}: training diverged")
         row: dict[str, Any] = {"epoch": epoch, "seconds": epoch_s[-1], "train_loss": loss}
@@ -128,7 +131,12 @@ def train_and_evaluate(
     progress(f"test acc {out['test_acc']:.4f}  loss {out['test_loss']:.4f}")
     out.update(metrics.classification(logits, y_test, classes))
     out.update(summarize_epochs(epoch_s, len(y_train)))
+    out.update({k: v for k, v in steps.summary().items() if v is not None})  # step-based compile_s wins
     out["history"] = history
+    out.update(perf.best_epoch_fields(history, spec))
+    out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))
+    if steps.top_ops is not None:
+        out["top_ops"] = steps.top_ops
     if spec.train.target_acc and all("test_acc" in h for h in history):
         out["time_to_target_s"] = time_to_target(epoch_s, [h["test_acc"] for h in history], spec.train.target_acc)
     out["peak_device_mb"] = backend.peak_device_mb()
@@ -161,7 +169,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as e:  # a failed run is a row, not a crash of the suite
         traceback.print_exc()
         rec.update(status="failed", error=f"{type(e).__name__}: {e}")
-    notes = list(job.get("notes", [])) + KNOWN_DIFFERENCES.get(rec["backend"], [])
+    notes = list(job.get("notes", [])) + KNOWN_DIFFERENCES.get(rec["backend"], []) + perf.row_notes(spec)
     rec["notes"] = "; ".join(notes) or None
     rec["peak_host_mb"] = peak_host_mb()
     rec["wall_s"] = time.perf_counter() - started

@@ -1,0 +1,117 @@
+"""The big catalog models in Keras: keras.applications ResNet101 and ConvNeXtTiny, no top, plus the task's head.
+
+Built flat (``input_tensor=``) rather than nested, so ``model.get_layer("backbone").output``
+is connected to ``model.inputs`` and ``keras.Model(model.inputs, [backbone.output,
+model.output])`` works for Grad-CAM. ``backbone`` is an Identity layer on the last
+feature map of the conv trunk; ``head`` is the final Dense layer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from backends.keras_backend import register_model
+from bench.spec import ModelSpec
+
+WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"
+_FILES = {  # keras.applications' own no-top file names (what weights="imagenet" downloads)
+    "resnet101": "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "convnext_tiny": "convnext_tiny_notop.h5",
+}
+_URLS = {
+    "resnet101": "https://storage.googleapis.com/tensorflow/keras-applications/resnet/",
+    "convnext_tiny": "https://storage.googleapis.com/tensorflow/keras-applications/convnext/",
+}
+
+
+def how_to_provide(arch: str) -> str:
+    return (
+        f"download {_URLS[arch]}{_FILES[arch]} on a machine with internet and put it in ${WEIGHTS_ENV}/ or "
+        f"keras's cache ({Path(keras.config.keras_home() if hasattr(keras.config, 'keras_home') else '~/.keras')}"
+        f'/models/), or name the file in the task: [model] weights = "/path/to/file"'
+    )
+
+
+def _weights_arg(spec: ModelSpec) -> str | None:
+    """What to pass as keras.applications' ``weights=``: None, a local file, or "imagenet" (download)."""
+    if not spec.pretrained:
+        return None
+    if spec.weights:
+        path = Path(spec.weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"model.weights: {path} is not a file")
+        return str(path)
+    folder = os.environ.get(WEIGHTS_ENV)
+    if folder and (Path(folder) / _FILES[spec.arch]).is_file():
+        return str(Path(folder) / _FILES[spec.arch])
+    return "imagenet"
+
+
+def _application(spec: ModelSpec, fn: keras.Model, inputs: keras.KerasTensor, **kwargs: object) -> keras.Model:
+    weights = _weights_arg(spec)
+    try:
+        return fn(include_top=False, weights=weights, input_tensor=inputs, **kwargs)
+    except Exception as e:  # keras raises plain Exception for a failed download
+        if weights is None:
+            raise
+        raise RuntimeError(
+            f"--pretrained: could not get ImageNet weights for {spec.arch} ({type(e).__name__}: {e}); "
+            f"this machine may have no access to the download. To use a local copy: {how_to_provide(spec.arch)}"
+        ) from e
+
+
+def _apply_init(model: keras.Model, spec: ModelSpec) -> keras.Model:
+    """Re-draw every conv/dense kernel with the spec's initialiser, biases zero (as the torch backend does).
+
+    keras.applications and torchvision/timm each have their own inits; the spec names one so
+    neither library's default decides. With pretrained weights only the head is drawn.
+    """
+    init = keras.initializers.get(spec.init)
+    targets = [model.get_layer("head")] if spec.pretrained else model.layers
+    for layer in targets:
+        if isinstance(layer, (layers.Conv2D, layers.Dense, layers.DepthwiseConv2D)):
+            kernel = layer.depthwise_kernel if isinstance(layer, layers.DepthwiseConv2D) else layer.kernel
+            kernel.assign(init(kernel.shape))
+            if layer.bias is not None:
+                layer.bias.assign(keras.ops.zeros(layer.bias.shape))
+    return model
+
+
+def _check_rgb(arch: str, input_shape: tuple[int, int, int]) -> None:
+    if input_shape[2] != 3:
+        raise ValueError(f"{arch} needs 3-channel images, got {input_shape} (set dataset.channels = 3)")
+
+
+@register_model
+def resnet101(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
+    _check_rgb("resnet101", input_shape)
+    inputs = keras.Input(input_shape)
+    trunk = _application(spec, keras.applications.ResNet101, inputs)
+    for layer in trunk.layers:  # torch's BatchNorm momentum 0.1 is keras's 0.9 (keras's default: 0.99)
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = 0.9
+    x = layers.Identity(name="backbone")(trunk.output)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    out = layers.Dense(n_outputs, name="head")(x)
+    return _apply_init(keras.Model(inputs, out, name="resnet101"), spec)
+
+
+@register_model
+def convnext_tiny(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
+    _check_rgb("convnext_tiny", input_shape)
+    inputs = keras.Input(input_shape)
+    # include_preprocessing=False: the spec's mean/std normalisation is the only preprocessing, as in timm
+    app = _application(spec, keras.applications.ConvNeXtTiny, inputs, include_preprocessing=False)
+    # keras.applications without top ends in a LayerNormalization over the 4-D map; timm (and keras's own
+    # top) normalise AFTER global pooling. So: take the last stage's output, pool, then apply that same
+    # LayerNormalization (its weights come with the pretrained file) to the pooled vector.
+    final_norm = app.layers[-1]
+    x = layers.Identity(name="backbone")(final_norm.input)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = final_norm(x)
+    out = layers.Dense(n_outputs, name="head")(x)
+    return _apply_init(keras.Model(inputs, out, name="convnext_tiny"), spec)

@@ -1,0 +1,112 @@
+"""summary.md sections for the big-model comparison: "ResNet101 vs ConvNeXt-tiny" and the top ops per backend.
+
+Rendered from the results table (and, for the op lists, the records' nested ``top_ops``)
+so ``bench report RUN`` regenerates them from records.jsonl alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+PAIR = ("resnet101", "convnext_tiny")  # (base, other): the ratio is other/base
+LABELS = {"resnet101": "ResNet101", "convnext_tiny": "ConvNeXt-tiny"}
+BACKENDS = ("torch", "keras")
+
+
+def _spread(values: pd.Series, fmt: str) -> str:
+    """median, with [min-max] when there is more than one repeat."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return "-"
+    text = format(v.median(), fmt)
+    return text + (f" [{format(v.min(), fmt)}-{format(v.max(), fmt)}]" if len(v) > 1 else "")
+
+
+def _median(df: pd.DataFrame, model: str, backend: str, col: str) -> float | None:
+    v = pd.to_numeric(df[(df.model == model) & (df.backend == backend)][col], errors="coerce").dropna()
+    return float(v.median()) if len(v) else None
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def resnet_vs_convnext(df: pd.DataFrame) -> list[str]:
+    """Time per epoch, steady img/s, first step and MFU per (model, backend), and the two ratios."""
+    ok = df[(df.status == "ok") & df.model.isin(PAIR)]
+    if ok.empty or ok.model.nunique() < 2:
+        return []
+    lines = [
+        "## ResNet101 vs ConvNeXt-tiny",
+        "",
+        "Medians over ok repeats, [min-max] when repeated. Steady img/s is timed over "
+        "`timed_steps` steps after the first step and `warmup_steps` warm-up steps; the first step "
+        "(tracing, compilation, warm-up) is its own column. Tasks: "
+        + ", ".join(f"`{t}` ({p}, {s})" for t, p, s in ok[["task", "profile", "image_shape"]].drop_duplicates().values)
+        + ".",
+        "",
+        "| model | backend | epoch (s) | steady img/s | steady step (s) | first step (s) | MFU | params |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for model in PAIR:
+        for backend in BACKENDS:
+            sub = ok[(ok.model == model) & (ok.backend == backend)]
+            if sub.empty:
+                continue
+            mfu = pd.to_numeric(sub.mfu, errors="coerce").dropna()
+            lines.append(
+                f"| {LABELS[model]} | {backend} | {_spread(sub.epoch_s_median, '.2f')} | "
+                f"{_spread(sub.steady_img_s, '.1f')} | {_spread(sub.steady_step_s, '.3f')} | "
+                f"{_spread(sub.first_step_s, '.1f')} | {format(mfu.median(), '.2%') if len(mfu) else '-'} | "
+                f"{int(sub.params.iloc[0]):,} |"
+            )
+    lines += ["", "| ratio | " + " | ".join(BACKENDS) + " |", "|---|" + "--:|" * len(BACKENDS)]
+    for col, label in (("steady_img_s", "steady img/s"), ("epoch_s_median", "epoch time")):
+        cells = [_ratio(_median(ok, PAIR[1], b, col), _median(ok, PAIR[0], b, col)) for b in BACKENDS]
+        lines.append(f"| ConvNeXt-tiny / ResNet101, {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| ratio | " + " | ".join(LABELS[m] for m in PAIR) + " |", "|---|" + "--:|" * len(PAIR)]
+    for col, label in (("steady_img_s", "steady img/s"), ("epoch_s_median", "epoch time")):
+        cells = [_ratio(_median(ok, m, "keras", col), _median(ok, m, "torch", col)) for m in PAIR]
+        lines.append(f"| keras / torch, {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "A ratio above 1 in img/s means the numerator trains faster. MFU = 3 x forward FLOPs per image "
+        "(the framework's own counter) x steady img/s / peak FLOP/s (see `flops_source`, `peak_flops_source`).",
+        "",
+    ]
+    return lines
+
+
+def top_ops(records: list[dict[str, Any]], top: int = 10) -> list[str]:
+    """The top ops by self time per (task, backend), from runs with --profile-ops."""
+    runs = [r for r in records if r.get("status") == "ok" and r.get("top_ops")]
+    if not runs:
+        return []
+    lines = [
+        "## Top operations by time (--profile-ops)",
+        "",
+        "Measured over the warm-up steps (not the timed ones) with torch.profiler (self time) and the "
+        "TensorFlow profiler (kernel time per op; TF names say which Keras layer).",
+        "",
+    ]
+    for r in runs:
+        steps = r.get("warmup_steps") or 1
+        lines += [
+            f"### {r['task']} / {r['backend']} (repeat {r.get('repeat', 0)})",
+            "",
+            "| op | ms per step | calls |",
+            "|---|--:|--:|",
+        ]
+        for op in r["top_ops"][:top]:
+            name = str(op["op"]).replace("|", "\\|")
+            lines.append(f"| `{name}` | {op['ms'] / steps:.2f} | {op['calls']} |")
+        lines.append("")
+    return lines
+
+
+def sections(df: pd.DataFrame, records: list[dict[str, Any]]) -> str:
+    """Both sections as Markdown ('' when the run has neither)."""
+    lines = resnet_vs_convnext(df) + top_ops(records)
+    return "\n".join(lines) + ("\n" if lines else "")

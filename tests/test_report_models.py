@@ -1,0 +1,57 @@
+"""The "ResNet101 vs ConvNeXt-tiny" and top-ops sections of summary.md, and the CLI's --pretrained/--profile-ops."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bench.cli import with_cli_overrides
+from bench.record import new_record
+from bench.report_models import resnet_vs_convnext, sections, top_ops
+from bench.results import table
+from bench.spec import SpecError, load_task
+
+
+def rec(model: str, backend: str, img_s: float, epoch_s: float, repeat: int = 0, **kw) -> dict:
+    return new_record(task=f"catsdogs-{model}", model=model, backend=backend, status="ok", repeat=repeat,
+                      profile="quick", image_shape="32x32x3", steady_img_s=img_s, epoch_s_median=epoch_s,
+                      steady_step_s=16 / img_s, first_step_s=1.0, mfu=0.1, params=1000, **kw)  # fmt: skip
+
+
+def test_section_has_both_ratios_with_medians_and_spread():
+    records = [
+        rec("resnet101", "torch", 10.0, 4.0),
+        rec("resnet101", "torch", 14.0, 3.0, repeat=1),
+        rec("resnet101", "keras", 8.0, 5.0),
+        rec("convnext_tiny", "torch", 20.0, 2.0),
+        rec("convnext_tiny", "keras", 4.0, 10.0),
+    ]
+    text = "\n".join(resnet_vs_convnext(table(records)))
+    assert "## ResNet101 vs ConvNeXt-tiny" in text
+    assert "| ResNet101 | torch | 3.50 [3.00-4.00] | 12.0 [10.0-14.0] |" in text
+    # ConvNeXt/ResNet img/s: torch 20/12, keras 4/8; keras/torch img/s: ResNet 8/12, ConvNeXt 4/20
+    assert "| ConvNeXt-tiny / ResNet101, steady img/s | 1.67 | 0.50 |" in text
+    assert "| keras / torch, steady img/s | 0.67 | 0.20 |" in text
+    assert "| keras / torch, epoch time | 1.43 | 5.00 |" in text
+
+
+def test_section_is_absent_without_both_models():
+    assert resnet_vs_convnext(table([rec("resnet101", "torch", 10.0, 4.0)])) == []
+    assert sections(pd.DataFrame(table([])), []) == ""
+
+
+def test_top_ops_per_backend_in_ms_per_step():
+    r = rec("resnet101", "keras", 10.0, 4.0, warmup_steps=2)
+    r["top_ops"] = [{"op": "a/conv:Conv2D", "ms": 30.0, "calls": 4}, {"op": "x|y", "ms": 10.0, "calls": 2}]
+    text = "\n".join(top_ops([r]))
+    assert "### catsdogs-resnet101 / keras" in text
+    assert "| `a/conv:Conv2D` | 15.00 | 4 |" in text and "x\\|y" in text
+
+
+def test_cli_overrides_apply_pretrained_only_where_weights_exist():
+    tasks = [load_task("mnist-lenet5", "quick"), load_task("catsdogs-resnet101", "quick")]
+    out = with_cli_overrides(tasks, pretrained=True, profile_ops=True)
+    assert [t.model.pretrained for t in out] == [False, True]
+    assert all(t.runtime.profile_ops and t.runtime.warmup_steps >= 1 for t in out)
+    with pytest.raises(SpecError, match="--pretrained"):
+        with_cli_overrides(tasks[:1], pretrained=True, profile_ops=False)
