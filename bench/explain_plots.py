@@ -69,7 +69,7 @@ def plot_overlays(maps: dict[str, dict[str, np.ndarray]], kind: str, task: str, 
     fig.suptitle(f"{task}: {label} ({where}predicted class; red = wrong prediction)", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
 

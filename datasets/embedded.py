@@ -6,6 +6,8 @@ with no download. The result row always says ``dataset_source=embedded:...``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from PIL import Image
 
@@ -27,6 +29,7 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
+@lru_cache(maxsize=4)  # one suite run loads a stand-in for several tasks and transfer targets
 def digits28(seed: int = 0) -> ArrayDataset:
     """scikit-learn's 1,797 real 8x8 handwritten digits, brought to MNIST's form.
 
@@ -52,6 +55,7 @@ def digits28(seed: int = 0) -> ArrayDataset:
     )
 
 
+@lru_cache(maxsize=4)
 def shapes10(seed: int = 0, n_train: int = 5000, n_test: int = 1000) -> ArrayDataset:
     """Procedural 32x32 RGB 10-class shapes: the offline stand-in for CIFAR-10."""
     from datasets.shapes import make_shapes10
@@ -61,6 +65,7 @@ def shapes10(seed: int = 0, n_train: int = 5000, n_test: int = 1000) -> ArrayDat
     return ArrayDataset("cifar10", train, test, classes, "embedded:procedural-shapes10", (note,), CIFAR10_CLASSES)
 
 
+@lru_cache(maxsize=4)
 def shapes_catdog(seed: int = 0, n_train: int = 2000, n_test: int = 1000, size: int = 64) -> ArrayDataset:
     """The cat/dog stand-in: Shapes-10's "cat" and "dog" classes (ring, h_stripes), drawn clean and centred.
 
