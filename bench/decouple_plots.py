@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.plotting import save_figure
+
 RATIO_ORDER = ("torch", "keras")
 
 
@@ -26,9 +28,7 @@ def _plt() -> Any:
 
 
 def _save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    _plt().close(fig)
+    save_figure(fig, path, dpi=100, tight=False)
 
 
 def _backend_order(names: set[str]) -> list[str]:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bench.explain import minmax
+from bench.plotting import save_figure
 
 KINDS = {"gradcam": ("Grad-CAM", "jet"), "saliency": ("saliency", "hot")}
 
@@ -67,11 +68,7 @@ def plot_overlays(maps: dict[str, dict[str, np.ndarray]], kind: str, task: str, 
     layer = str(first["layer"])
     where = f"layer {layer}, " if kind == "gradcam" else ""
     fig.suptitle(f"{task}: {label} ({where}predicted class; red = wrong prediction)", fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
+    return save_figure(fig, path, dpi=90)
 
 
 def write_explain_plots(df: pd.DataFrame, run_dir: Path) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from bench.decouple_plots import decouple_section
 from bench.explain_plots import explain_links, write_explain_plots
+from bench.plotting import save_figure
 from bench.report_models import sections as model_sections
 from bench.report_transfer import plot_transfer, transfer_markdown
 from bench.results import latest_records, read_records, table
@@ -136,11 +137,7 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_bars(df: pd.DataFrame, path: Path) -> bool:
@@ -179,11 +176,7 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     ax_t.legend()
     ax_a.legend(loc="lower right")
     ax_a.set_ylim(0, 1)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return save_figure(fig, path, dpi=110)
 
 
 def write_reports(run_dir: Path) -> pd.DataFrame:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.plotting import save_figure
+
 
 def _pct(v: Any) -> str:
     return "-" if v is None or pd.isna(v) else f"{100 * v:.1f}%"
@@ -111,8 +113,4 @@ def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"{r['task']} / {r['backend']}\n-> {t['dataset']}: {_pct(t['acc_restricted'])}", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return save_figure(fig, path, dpi=100)

@@ -11,6 +11,21 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# A task small enough for end-to-end subprocess tests (seconds per backend).
+TINY_TASK = """
+name = "tiny"
+[dataset]
+name = "mnist"
+max_train = 300
+max_test = 100
+[model]
+arch = "lenet5"
+[train]
+epochs = 2
+batch_size = 64
+lr = 0.01
+"""
+
 SHARED_DATA = Path(os.environ.get("BENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

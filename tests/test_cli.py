@@ -10,21 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import only_run_dir, records, run_cli
-
-TINY_TASK = """
-name = "tiny"
-[dataset]
-name = "mnist"
-max_train = 300
-max_test = 100
-[model]
-arch = "lenet5"
-[train]
-epochs = 2
-batch_size = 64
-lr = 0.01
-"""
+from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
 
 
 @pytest.fixture

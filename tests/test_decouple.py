@@ -12,7 +12,7 @@ from bench import decouple
 from bench.catalog import ARCHITECTURES
 from bench.decouple_plots import decouple_section, mosaic
 from bench.spec import DecoupleSpec, ModelSpec, RuntimeSpec, SpecError, TrainSpec, load_task, parse_task, spec_from_dict
-from tests.conftest import import_both_frameworks
+from tests.conftest import TINY_TASK, import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
 import torch  # noqa: E402  (after import_both_frameworks: torch first, then tensorflow)
@@ -234,23 +234,15 @@ def test_decouple_is_on_for_the_builtin_tasks_and_survives_the_job_roundtrip():
 
 # --------------------------------------------------------------------------- end to end
 
-TINY_DECOUPLE_TASK = """
-name = "tiny-dc"
-[dataset]
-name = "mnist"
-max_train = 300
-max_test = 100
-[model]
-arch = "lenet5"
-[train]
-epochs = 2
-batch_size = 32
-lr = 0.003
+TINY_DECOUPLE_TASK = (
+    TINY_TASK.replace('name = "tiny"', 'name = "tiny-dc"')
+    + """
 [decouple]
 enabled = true
 max_train = 200
 top_k = [10, 1000]
 """
+)
 
 
 def test_cli_run_gives_rf_and_lr_columns_and_pictures(clean_env, tmp_path: Path):
