@@ -82,10 +82,14 @@ class Backend(Protocol):
     # (bench.metrics.class_score_signs). Layers are resolved by catalog name; a layer's
     # output is its post-activation map (Keras fuses the activation into Conv2D).
 
-    def forward(self, state: Any, data: Any) -> np.ndarray:
+    def forward(self, state: Any, data: Any, layer: str | None = None) -> np.ndarray:
         """Logits of the whole of ``data`` in one inference-mode call, run the way the gradient methods run
         the model (keras: a traced tf.function; ``model.predict``'s per-call overhead would dwarf a small
-        batch): the baseline Grad-CAM's cost is compared with."""
+        batch): the baseline Grad-CAM's cost is compared with.
+
+        ``layer`` (here and in ``input_gradients``): the layer whose gradients the caller also asks
+        for. A backend that traces may run all three through one traced function (keras does: one
+        trace instead of three); the numbers must not depend on it."""
         ...
 
     def layer_gradients(
@@ -94,7 +98,9 @@ class Backend(Protocol):
         """Activations of ``layer`` and d(score)/d(activations), both float32 (N, h, w, C), in one pass."""
         ...
 
-    def input_gradients(self, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    def input_gradients(
+        self, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray, layer: str | None = None
+    ) -> np.ndarray:
         """d(score)/d(input) as float32 NHWC, the same layout the images were given in."""
         ...
 

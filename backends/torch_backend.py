@@ -307,7 +307,7 @@ class Backend:
         return torch.cuda.max_memory_allocated(self.device) / 2**20
 
     @torch.no_grad()
-    def forward(self, state: TrainState, data: Any) -> np.ndarray:
+    def forward(self, state: TrainState, data: Any, layer: str | None = None) -> np.ndarray:
         return state.model.eval()(data[0]).float().cpu().numpy()
 
     def layer_gradients(
@@ -324,7 +324,9 @@ class Backend:
             hook.remove()
         return _nhwc(saved[0]), _nhwc(grad)
 
-    def input_gradients(self, state: TrainState, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    def input_gradients(
+        self, state: TrainState, data: Any, columns: np.ndarray, signs: np.ndarray, layer: str | None = None
+    ) -> np.ndarray:
         model = state.model.eval()
         x = data[0].detach().requires_grad_(True)
         with torch.enable_grad():

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.plotting import save_figure
+from bench.plotting import PlotJob, render, save_figure, tile
 
 RATIO_ORDER = ("torch", "keras")
 
@@ -130,17 +130,6 @@ def plot_topk(rows: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
     return True
 
 
-def tile(imgs: np.ndarray, gap: int, gap_top: int) -> np.ndarray:
-    """(R, K, H, W, C) uint8 images on one white canvas, ``gap_top`` pixels above each row for its titles."""
-    r, k, h, w, c = imgs.shape
-    canvas = np.full((r * (h + gap_top), k * (w + gap) - gap, c), 255, dtype=np.uint8)
-    for i in range(r):
-        for j in range(k):
-            y, x = i * (h + gap_top) + gap_top, j * (w + gap)
-            canvas[y : y + h, x : x + w] = imgs[i, j]
-    return canvas
-
-
 def plot_top_features(a: Any, title: str, path: Path) -> bool:
     """For each of the forest's top features, the training images that activate it most.
 
@@ -196,6 +185,7 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
         )
     lines.append("")
     plots = run_dir / "plots"
+    pictures: list[tuple[int, str, str, PlotJob]] = []  # (line to insert the link at, alt, file, job)
     for task in dict.fromkeys(r["task"] for r in done):
         first = {}  # the lowest repeat of each backend
         for r in sorted((r for r in done if r["task"] == task), key=lambda r: r["repeat"]):
@@ -213,27 +203,28 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
             width = max(r["feature_dim"] for r in first.values())
             lines.append(f"| {k}{' (all)' if k == width else ''} | " + " | ".join(cells) + " |")
         lines.append("")
-        pictures = []
-        if plot_topk(first, task, plots / f"decouple-topk-{task}.png"):
-            pictures.append(("top-k accuracy", f"decouple-topk-{task}.png"))
         arrays = {}
         for b in backends:
             npz = run_dir / "artifacts" / f"{task}.{b}.{first[b]['repeat']}.decouple.npz"
             if npz.is_file():
                 with np.load(npz, allow_pickle=False) as f:
                     arrays[b] = {key: f[key] for key in f.files}
+        at = len(lines)
+        pictures.append((at, "top-k accuracy", f"decouple-topk-{task}.png", (plot_topk, (first, task))))
         for b, a in arrays.items():
-            name = f"top-features-{task}-{b}.png"
-            if plot_top_features(a, f"{task} / {b}: training images that most activate the forest's top features",
-                                 plots / name):  # fmt: skip
-                pictures.append((f"top features ({b})", name))
+            title = f"{task} / {b}: training images that most activate the forest's top features"
+            job = (plot_top_features, (a, title))
+            pictures.append((at, f"top features ({b})", f"top-features-{task}-{b}.png", job))
         for b, a in arrays.items():
-            name = f"feature-maps-{task}-{b}.png"
-            if plot_feature_maps(a, f"{task} / {b}: conv feature maps after activation, one tile per channel",
-                                 plots / name):  # fmt: skip
-                pictures.append((f"feature maps ({b})", name))
-        if plot_fc_activations(arrays, task, plots / f"fc-activations-{task}.png"):
-            pictures.append(("fully connected activations", f"fc-activations-{task}.png"))
-        for alt, name in pictures:
-            lines += [f"![{alt}](plots/{name})", ""]
-    return "\n".join(lines) + "\n"
+            title = f"{task} / {b}: conv feature maps after activation, one tile per channel"
+            job = (plot_feature_maps, (a, title))
+            pictures.append((at, f"feature maps ({b})", f"feature-maps-{task}-{b}.png", job))
+        job = (plot_fc_activations, (arrays, task))
+        pictures.append((at, "fully connected activations", f"fc-activations-{task}.png", job))
+    drawn = render([(fn, (*args, plots / name)) for _, _, name, (fn, args) in pictures])
+    links: dict[int, list[str]] = {}
+    for (at, alt, name, _), ok in zip(pictures, drawn, strict=True):
+        if ok:  # a picture with nothing to draw is not linked
+            links.setdefault(at, []).extend([f"![{alt}](plots/{name})", ""])
+    out = [ln for i, line in enumerate(lines) for ln in [*links.get(i, []), line]] + links.get(len(lines), [])
+    return "\n".join(out) + "\n"

@@ -30,8 +30,10 @@ if TYPE_CHECKING:  # the worker imports this module for its PHASES
 
 # Each call is warmed up once (tracing, allocator), then the calls are timed in interleaved
 # rounds, so a burst of load from elsewhere hits forward and Grad-CAM alike; medians are
-# reported. At least MIN_ROUNDS, more (up to MAX_ROUNDS) while under ROUNDS_BUDGET_S.
-MIN_ROUNDS, MAX_ROUNDS, ROUNDS_BUDGET_S = 5, 25, 0.5
+# reported. At least MIN_ROUNDS, more (up to MAX_ROUNDS) while under ROUNDS_BUDGET_S: small
+# models get 25 rounds of milliseconds; a round of Keras ResNet101 on CPU takes 1.6 s (its
+# saliency call alone 1.5 s), where three rounds already average over seconds of work.
+MIN_ROUNDS, MAX_ROUNDS, ROUNDS_BUDGET_S = 3, 25, 0.5
 
 
 @functools.lru_cache(maxsize=64)
@@ -86,9 +88,11 @@ def backend_gradcam(backend: Any, state: Any, data: Any, layer: str, columns: np
     return gradcam(*backend.layer_gradients(state, data, layer, columns, signs), size)
 
 
-def backend_saliency(backend: Any, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
-    """Saliency maps (N, H, W) of a backend's model."""
-    return saliency(backend.input_gradients(state, data, columns, signs))
+def backend_saliency(
+    backend: Any, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray, layer: str | None = None
+) -> np.ndarray:
+    """Saliency maps (N, H, W) of a backend's model (``layer``: see ``Backend.forward``)."""
+    return saliency(backend.input_gradients(state, data, columns, signs, layer=layer))
 
 
 def target_layer(spec: Any) -> str:
@@ -137,16 +141,16 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     timer = SyncTimer(backend.synchronize)
     n = len(idx)
 
-    logits = backend.forward(state, data)
+    layer = target_layer(t.spec)
+    logits = backend.forward(state, data, layer=layer)
     pred = metrics.probabilities(logits).argmax(1)
     columns, signs = metrics.class_score_signs(logits.shape[1], pred if spec.target == "predicted" else y)
-    layer = target_layer(t.spec)
     size = x.shape[1:3]
-    calls: dict[str, Callable[[], Any]] = {"forward": lambda: backend.forward(state, data)}
+    calls: dict[str, Callable[[], Any]] = {"forward": lambda: backend.forward(state, data, layer=layer)}
     if spec.gradcam:
         calls["gradcam"] = lambda: backend_gradcam(backend, state, data, layer, columns, signs, size)
     if spec.saliency:
-        calls["saliency"] = lambda: backend_saliency(backend, state, data, columns, signs)
+        calls["saliency"] = lambda: backend_saliency(backend, state, data, columns, signs, layer)
     seconds, results = interleaved_medians(calls, timer)
     out: dict[str, Any] = {"explain_layer": layer, "explain_images": n}
     out.update({f"{name}_ms_per_img": 1000 * s / n for name, s in seconds.items()})

@@ -90,6 +90,7 @@ COLUMNS = (
     "explain_s",
     "peak_host_mb",
     "peak_device_mb",
+    "import_s",
     "wall_s",
     "git_commit",
     "started_at",

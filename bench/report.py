@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.decouple_plots import decouple_section
-from bench.explain_plots import explain_links, write_explain_plots
-from bench.plotting import save_figure
+from bench.explain_plots import explain_links, explain_plot_jobs
+from bench.plotting import PlotJob, render, save_figure
 from bench.report_models import sections as model_sections
 from bench.report_transfer import plot_transfer, transfer_markdown
 from bench.results import latest_records, read_records, table
@@ -187,11 +187,13 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
     (run_dir / "results.csv.partial").replace(run_dir / "results.csv")
     env_path = run_dir / "environment.json"
     env = json.loads(env_path.read_text()) if env_path.exists() else {}
-    for task in df.task.unique():
-        plot_curves(records, task, run_dir / "plots" / f"curves-{task}.png")
-    plot_bars(df, run_dir / "plots" / "overview.png")
-    plot_transfer(records, run_dir / "plots" / "transfer.png")
-    write_explain_plots(df, run_dir)
+    plots = run_dir / "plots"
+    jobs: list[PlotJob] = [
+        (plot_curves, ([r for r in records if r["task"] == task], task, plots / f"curves-{task}.png"))
+        for task in df.task.unique()
+    ]
+    jobs += [(plot_bars, (df, plots / "overview.png")), (plot_transfer, (records, plots / "transfer.png"))]
+    render(jobs + explain_plot_jobs(df, run_dir))
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     notice = ""

@@ -1,22 +1,20 @@
-"""Run tasks x backends x repeats, each in a fresh worker process; append each record as it lands.
+"""Run tasks x backends x repeats, each in a process of its own; append each record as it lands.
 
 The parent imports neither framework: it prepares the data once per task (so both
-backends read byte-identical arrays), starts ``python -m bench.worker`` for each
-run in its own session (so a timeout can kill the whole process group), streams
-the worker's progress lines, and turns any crash, signal or timeout into a row.
+backends read byte-identical arrays), hands each run to its backend's warm worker
+server (``bench.forkserver``: framework imported once, one forked child per run, in
+its own process group so a timeout can kill it and whatever it started), streams the
+worker's progress lines, and turns any crash, signal or timeout into a row.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -29,6 +27,7 @@ import numpy as np
 
 from backends import BACKENDS, missing_packages
 from bench import environment, report
+from bench.forkserver import Server, ServerGone, exit_description, kill_group
 from bench.record import new_record
 from bench.results import append_record, json_default, read_records, record_key, repair_records
 from bench.spec import TaskSpec, spec_from_dict
@@ -123,69 +122,85 @@ def _pump(stream: Any, log: Any, echo: Callable[[str], None], prefix: str, tail:
             del tail[:-20]
 
 
-def run_worker(job: dict[str, Any], job_dir: Path, timeout_s: float, echo: Callable[[str], None]) -> dict[str, Any]:
-    """Start one worker process and return its record, or a failed/timeout/interrupted one."""
-    rec = job["record"]
-    stem = f"{rec['task']}.{rec['backend']}.{rec['repeat']}"
-    job_path, result_path = job_dir / f"{stem}.job.json", job_dir / f"{stem}.result.json"
-    job["result"] = str(result_path)
-    job_path.write_text(json.dumps(job, default=json_default))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    tail: list[str] = []
-    started = time.perf_counter()
-    with open(job_dir.parent / "logs" / f"{stem}.log", "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", str(job_path)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # own process group: Ctrl-C reaches the parent, which stops it
-            preexec_fn=_die_with_parent,
-        )
-        pump = threading.Thread(
-            target=_pump, args=(proc.stdout, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail)
-        )
-        pump.start()
-        status = None
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            status = "timeout"
-            _kill_group(proc)
-        except KeyboardInterrupt:
-            _kill_group(proc)
-            pump.join()
-            raise
-        pump.join()
-    wall = time.perf_counter() - started
-    if status is None and result_path.exists():
-        return json.loads(result_path.read_text())
-    failed = new_record(**rec)
-    if status == "timeout":
-        failed.update(status="timeout", error=f"stopped after the per-run limit of {timeout_s:g} s")
-    else:
-        rc = proc.returncode
-        how = f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with code {rc}"
-        failed.update(status="failed", error=f"worker {how} without a result; last output: " + " | ".join(tail[-5:]))
-    failed["wall_s"] = wall
-    return failed
+class Workers:
+    """The warm worker servers of one run, one per backend (``start`` them together; a dead one restarts)."""
 
+    def __init__(self, job_dir: Path) -> None:
+        self.job_dir = job_dir
+        self.servers: dict[str, Server] = {}
 
-def _die_with_parent() -> None:
-    """In the worker, before exec: get SIGKILL if the parent dies (Linux), so no orphan keeps running."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    def server(self, backend: str) -> Server:
+        srv = self.servers.get(backend)
+        if srv is None or not srv.alive():
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+            env["PYTHONPATH"] = env["PYTHONPATH"].rstrip(os.pathsep)
+            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            env.setdefault("PYTHONUNBUFFERED", "1")
+            log = self.job_dir.parent / "logs" / f"server-{backend}.log"
+            srv = self.servers[backend] = Server(backend, str(self.job_dir), env, REPO, log)
+        return srv
 
+    def start(self, backends: list[str]) -> None:
+        """Start the servers at once and wait until each has imported its framework (or died trying)."""
+        for b in backends:
+            self.server(b)
+        for b in backends:
+            with contextlib.suppress(ServerGone):  # its runs will report why
+                self.servers[b].wait_ready()
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    def close(self) -> None:
+        for srv in self.servers.values():
+            srv.close()
+        self.servers.clear()
+
+    def run(self, job: dict[str, Any], timeout_s: float, echo: Callable[[str], None]) -> dict[str, Any]:
+        """One run in a child of its backend's server: its record, or a failed/timeout/interrupted one."""
+        rec = job["record"]
+        stem = f"{rec['task']}.{rec['backend']}.{rec['repeat']}"
+        job_path, result_path = self.job_dir / f"{stem}.job.json", self.job_dir / f"{stem}.result.json"
+        job["result"] = str(result_path)
+        job_path.write_text(json.dumps(job, default=json_default))
+        tail: list[str] = []
+        started = time.perf_counter()
+        srv = self.server(rec["backend"])
+        read_fd, write_fd = os.pipe()
+        status, code, lost = None, None, None
+        with open(self.job_dir.parent / "logs" / f"{stem}.log", "w", encoding="utf-8") as log:
+            stream = os.fdopen(read_fd, encoding="utf-8", errors="replace")
+            pump = threading.Thread(target=_pump, args=(stream, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail))
+            pump.start()
+            try:
+                try:
+                    pid = srv.submit(job_path, write_fd)
+                finally:
+                    os.close(write_fd)  # the child holds the only write end now: EOF when it exits
+                try:
+                    code = int(srv.read_line(timeout_s).split()[1])
+                except TimeoutError:
+                    status = "timeout"
+                    kill_group(pid)
+                    code = int(srv.read_line(None).split()[1])
+                except KeyboardInterrupt:
+                    kill_group(pid)
+                    raise
+            except ServerGone:
+                lost = srv.death()
+            finally:
+                pump.join()
+                stream.close()
+        wall = time.perf_counter() - started
+        if status is None and code is not None and result_path.exists():
+            return json.loads(result_path.read_text())
+        failed = new_record(**rec)
+        if status == "timeout":
+            failed.update(status="timeout", error=f"stopped after the per-run limit of {timeout_s:g} s")
+        elif lost:
+            failed.update(status="failed", error=f"no result: {lost}")
+        else:
+            how, last = exit_description(code), " | ".join(tail[-5:])
+            failed.update(status="failed", error=f"worker {how} without a result; last output: {last}")
+        failed["wall_s"] = wall
+        return failed
 
 
 PLAN, STATE, LOCK = "plan.json", "state.json", ".lock"
@@ -258,7 +273,12 @@ def execute(
              f"repeat(s); {len(todo)} of {len(planned)} to run -> {run_dir}")  # fmt: skip
         state = {"planned": len(planned), "state": "running"}
         write_json(run_dir / STATE, state)
+        workers = Workers(job_dir)
         try:
+            needed = [b for b in dict.fromkeys(b for _, b, _ in todo) if not missing_packages(b)]
+            if needed:
+                echo(f"starting worker servers: importing {', '.join(needed)} once for every run")
+                workers.start(needed)
             for n, (task, backend, repeat, job_base) in enumerate(_jobs(todo, run_dir, opts, env, echo), 1):
                 tag = f"[{n}/{len(todo)}] {task.name} / {backend}"
                 rec = job_base["record"]
@@ -270,7 +290,7 @@ def execute(
                 else:
                     echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
                     try:
-                        rec = run_worker(job_base, job_dir, opts.timeout_s, echo)
+                        rec = workers.run(job_base, opts.timeout_s, echo)
                     except KeyboardInterrupt:
                         rec.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
                         append_record(run_dir, rec)
@@ -284,6 +304,7 @@ def execute(
                  f"finish with: python -m bench all --resume {run_dir}")  # fmt: skip
             raise
         finally:
+            workers.close()
             write_json(run_dir / STATE, state)
             report.write_reports(run_dir)
             shutil.rmtree(job_dir, ignore_errors=True)

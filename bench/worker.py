@@ -1,4 +1,5 @@
-"""One (task, backend, repeat) run, in its own fresh process: ``python -m bench.worker JOB.json``.
+"""One (task, backend, repeat) run, in a process of its own: forked by ``bench.forkserver``
+(the runner's way) or started as ``python -m bench.worker JOB.json`` (by hand, to debug one).
 
 The runner writes the job (resolved spec, prepared data file, the record's known
 fields) and reads back ``result`` as one JSON record. Lines starting with ``@@`` on
@@ -176,12 +177,14 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], import_s: float | None = None) -> int:
+    """Run one job file; ``import_s`` is the framework import time when a warm server did the import."""
     if len(argv) != 1:
         print("usage: python -m bench.worker JOB.json", file=sys.stderr)
         return 2
     job = json.loads(Path(argv[0]).read_text())
     rec = run_job(job)
+    rec["import_s"] = import_s
     result = Path(job["result"])
     tmp = result.with_suffix(".partial")
     tmp.write_text(json.dumps(rec, default=json_default))

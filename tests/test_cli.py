@@ -120,6 +120,26 @@ def test_a_run_over_its_time_limit_is_stopped(clean_env, tiny_task: Path, tmp_pa
     assert proc.returncode == 1
 
 
+def test_runs_are_forked_from_one_warm_server_per_backend(clean_env, tiny_task: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    proc = run_cli(["run", str(tiny_task), "--backend", "torch", "--repeats", "3", "--out", str(out)], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = only_run_dir(out)
+    rows = records(run_dir)
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    assert len({r["import_s"] for r in rows}) == 1 and rows[0]["import_s"] > 0.5  # one import, on every row
+    assert (run_dir / "logs" / "server-torch.log").read_text().count("imported in") == 1
+
+
+def test_a_timeout_kills_the_run_not_its_server(clean_env, tiny_task: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    run_cli(["run", str(tiny_task), "--backend", "keras", "--repeats", "2", "--timeout", "0.5", "--out", str(out)],
+            clean_env)  # fmt: skip
+    run_dir = only_run_dir(out)
+    assert [r["status"] for r in records(run_dir)] == ["timeout", "timeout"]
+    assert (run_dir / "logs" / "server-keras.log").read_text().count("imported in") == 1  # not restarted
+
+
 def test_bad_input_is_a_clear_error_before_any_work(clean_env, tmp_path: Path):
     out = tmp_path / "results"
     bad = tmp_path / "bad.toml"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from bench.plotting import render
 from bench.record import new_record
 from bench.report import side_by_side, write_reports
 from bench.results import append_record, read_records, table
@@ -68,3 +70,22 @@ def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, c
         assert (run / name).is_file(), name
     assert "| training time (s)" in (run / "summary.md").read_text()
     assert run_cli(["report", str(tmp_path / "missing")], clean_env).returncode == 2
+
+
+def _note_pid(path: Path, draw: bool) -> bool:
+    """A stand-in plot job: writes which process ran it; returns whether it 'drew'."""
+    path.write_text(str(os.getpid()))
+    if path.name == "boom.txt":
+        raise ValueError("cannot draw boom")
+    return draw
+
+
+def test_render_draws_in_other_processes_and_keeps_job_order(tmp_path: Path):
+    jobs = [(_note_pid, (tmp_path / f"{i}.txt", i % 3 == 0)) for i in range(7)]
+    assert render(jobs, processes=2) == [True, False, False, True, False, False, True]
+    pids = {(tmp_path / f"{i}.txt").read_text() for i in range(7)}
+    assert str(os.getpid()) not in pids and 1 <= len(pids) <= 2
+    assert render(jobs[:2], processes=1) == [True, False]  # one process: drawn here
+    assert (tmp_path / "1.txt").read_text() == str(os.getpid())
+    with pytest.raises(ValueError, match="cannot draw boom"):  # a failing figure is not swallowed
+        render([*jobs[:2], (_note_pid, (tmp_path / "boom.txt", True))], processes=2)

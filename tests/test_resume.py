@@ -36,14 +36,15 @@ def wait_for_records(out: Path, n: int, timeout: float = 120) -> Path:
 
 
 def workers_of(run_dir: Path) -> list[int]:
-    """PIDs of live worker processes started for this run (their job file is in the run dir)."""
+    """PIDs of this run's live worker processes: its worker servers and the runs they forked
+    (a forked run keeps its server's command line, which names the run's job dir)."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "bench.worker" in cmdline and str(run_dir) in cmdline:
+        if "bench.forkserver" in cmdline and str(run_dir) in cmdline:
             pids.append(int(proc.name))
     return pids
 
