@@ -35,7 +35,8 @@ from bench.transfer import transfer_phase
 KNOWN_DIFFERENCES = {
     "keras": [
         "keras: Adam epsilon is added before bias correction (torch: after)",
-        "keras: model.fit feeds batches from host numpy arrays (torch: whole split on the device)",
+        "keras: model.fit feeds batches from host numpy arrays, through tf.data when augmenting "
+        "(torch: whole split on the device)",
     ],
 }
 
