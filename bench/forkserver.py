@@ -81,30 +81,39 @@ def serve(backend: str, fd: int) -> int:
     import_s = time.perf_counter() - started
     me = os.getpid()
     print(f"worker server {me} for {backend}: imported in {import_s:.1f} s", flush=True)
-    sock.sendall(f"ready {import_s:.3f}\n".encode())
-    while True:
-        try:
-            msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1)
-        except OSError:
-            return 0
-        if not msg:
-            return 0  # the runner closed its end: done
-        if len(fds) != 1:
-            for f in fds:
-                os.close(f)
-            sock.sendall(b"error expected one pipe descriptor with the job\n")
-            continue
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            _child(msg.decode(), fds[0], sock, me, import_s)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)  # also here, so the group exists before the runner can signal it
-        os.close(fds[0])
+    try:
+        sock.sendall(f"ready {import_s:.3f}\n".encode())
+        while _serve_one(sock, me, import_s):
+            pass
+    except OSError:  # the runner went away (closed, interrupted, killed): nothing left to serve
+        pass
+    return 0
+
+
+def _serve_one(sock: socket.socket, me: int, import_s: float) -> bool:
+    """Receive one job, fork its child, report its pid and exit code; False when the runner is done."""
+    msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1)
+    if not msg:
+        return False  # the runner closed its end
+    if len(fds) != 1:
+        for f in fds:
+            os.close(f)
+        sock.sendall(b"error expected one pipe descriptor with the job\n")
+        return True
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _child(msg.decode(), fds[0], sock, me, import_s)
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)  # also here, so the group exists before the runner can signal it
+    os.close(fds[0])
+    try:
         sock.sendall(f"pid {pid}\n".encode())
-        _, status = os.waitpid(pid, 0)
-        sock.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
+    finally:
+        _, status = os.waitpid(pid, 0)  # reap the child even when the runner is gone
+    sock.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
+    return True
 
 
 def main(argv: list[str]) -> int:
