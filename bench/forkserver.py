@@ -1,8 +1,8 @@
 """Warm workers: one server process per backend imports its framework once, then forks each run.
 
-Importing TensorFlow or torch (plus scikit-learn and the rest of the worker) costs 6-10 s
+Importing TensorFlow or torch (plus scikit-learn and the rest of the worker) costs 5-6.5 s
 per process on a 2-core machine; with a fresh interpreter per (task, backend, repeat)
-that was a third of ``bench all``'s five minutes. A server imports once and forks a
+that came to ~90 s of ``bench all``'s five-minute budget. A server imports once and forks a
 child per run, so every run still starts from the same state — framework imported, no
 op executed, no thread pool or TF context created (``configure`` does that in the child)
 — and still has a process of its own: its own peak RSS (``ru_maxrss`` counts the pages
@@ -82,7 +82,7 @@ def serve(backend: str, fd: int) -> int:
     me = os.getpid()
     print(f"worker server {me} for {backend}: imported in {import_s:.1f} s", flush=True)
     try:
-        sock.sendall(f"ready {import_s:.3f}\n".encode())
+        sock.sendall(b"ready\n")
         while _serve_one(sock, me, import_s):
             pass
     except OSError:  # the runner went away (closed, interrupted, killed): nothing left to serve
@@ -156,9 +156,8 @@ class Server:
     def wait_ready(self) -> None:
         """Block until the server has imported its framework (ServerGone if it died doing so)."""
         if not self.ready:
-            reply = self.read_line(None)
-            if not reply.startswith("ready "):
-                raise ServerGone(f"worker server said {reply!r} instead of ready")
+            if self.read_line(None) != "ready":
+                raise ServerGone("worker server did not say ready")
             self.ready = True
 
     def alive(self) -> bool:
@@ -171,9 +170,16 @@ class Server:
             socket.send_fds(self.sock, [str(job_path).encode()], [out_fd])
         except OSError as e:  # the server is gone (broken pipe)
             raise ServerGone(f"worker server unreachable: {e}") from e
-        reply = self.read_line(None)
-        if not reply.startswith("pid "):
-            raise ServerGone(f"worker server answered {reply!r} instead of a pid")
+        return self._expect("pid", None)
+
+    def wait_exit(self, timeout: float | None) -> int:
+        """The run's exit code (negative: killed by that signal); TimeoutError after ``timeout`` s."""
+        return self._expect("exit", timeout)
+
+    def _expect(self, word: str, timeout: float | None) -> int:
+        reply = self.read_line(timeout)
+        if not reply.startswith(f"{word} "):
+            raise ServerGone(f"worker server answered {reply!r} instead of {word!r}")
         return int(reply.split()[1])
 
     def read_line(self, timeout: float | None) -> str:

@@ -132,8 +132,8 @@ class Workers:
     def server(self, backend: str) -> Server:
         srv = self.servers.get(backend)
         if srv is None or not srv.alive():
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-            env["PYTHONPATH"] = env["PYTHONPATH"].rstrip(os.pathsep)
+            path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            env = dict(os.environ, PYTHONPATH=path)
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             env.setdefault("PYTHONUNBUFFERED", "1")
             log = self.job_dir.parent / "logs" / f"server-{backend}.log"
@@ -175,11 +175,11 @@ class Workers:
                 finally:
                     os.close(write_fd)  # the child holds the only write end now: EOF when it exits
                 try:
-                    code = int(srv.read_line(timeout_s).split()[1])
+                    code = srv.wait_exit(timeout_s)
                 except TimeoutError:
                     status = "timeout"
                     kill_group(pid)
-                    code = int(srv.read_line(None).split()[1])
+                    code = srv.wait_exit(None)
                 except KeyboardInterrupt:
                     kill_group(pid)
                     raise
