@@ -171,8 +171,85 @@ def test_mfu_arithmetic():
 def test_known_gpu_peaks_depend_on_precision_and_tf32():
     assert mfu.known_peak("NVIDIA A100-SXM4-40GB", "fp32", tf32=False) == 19.5e12
     assert mfu.known_peak("NVIDIA A100-SXM4-40GB", "fp32", tf32=True) == 156e12
+    assert mfu.known_peak("NVIDIA A100 80GB PCIe", "mixed_bf16", tf32=False) == 312e12
     assert mfu.known_peak("NVIDIA GeForce RTX 3090", "mixed_bf16", tf32=False) == 71e12
+    assert mfu.known_peak("Tesla T4", "mixed_fp16", tf32=False) == 65e12
+    assert mfu.known_peak("Tesla T4", "mixed_bf16", tf32=False) is None  # no bf16: the measured peak
+    assert mfu.known_peak("Tesla V100-SXM2-16GB", "fp32", tf32=True) == 15.7e12  # no TF32 on Volta
     assert mfu.known_peak("cpu (x86_64)", "fp32", tf32=False) is None
+
+
+# Names exactly as torch.cuda.get_device_name / TensorFlow's device_name report them.
+DRIVER_NAMES = {
+    "NVIDIA H100 80GB HBM3": ("H100 HBM3", 989.4),
+    "NVIDIA H100 PCIe": ("H100 PCIe", 756.0),
+    "NVIDIA H100 NVL": ("H100 NVL", 835.5),
+    "NVIDIA H200": ("H200", 989.4),
+    "NVIDIA H200 NVL": ("H200 NVL", 835.5),
+    "NVIDIA GH200 480GB": ("GH200", 989.4),
+    "NVIDIA H20": ("H20", 148.0),
+    "NVIDIA B200": ("B200", 2250.0),
+    "NVIDIA GB200": ("GB200", 2500.0),
+    "NVIDIA A100-SXM4-40GB": ("A100", 312.0),
+    "NVIDIA A100-SXM4-80GB": ("A100", 312.0),
+    "NVIDIA A100-PCIE-40GB": ("A100", 312.0),
+    "NVIDIA A100 80GB PCIe": ("A100", 312.0),
+    "NVIDIA A10": ("A10", 125.0),
+    "NVIDIA A10G": ("A10G", 70.0),
+    "NVIDIA A30": ("A30", 165.0),
+    "NVIDIA A40": ("A40", 149.7),
+    "NVIDIA L4": ("L4", 121.0),
+    "NVIDIA L40": ("L40", 181.0),
+    "NVIDIA L40S": ("L40S", 362.0),
+    "Tesla T4": ("T4", None),
+    "Tesla V100-SXM2-32GB": ("V100 SXM2", None),
+    "Tesla V100-PCIE-16GB": ("V100 PCIe", None),
+    "Tesla V100S-PCIE-32GB": ("V100S", None),
+    "NVIDIA GeForce RTX 4090": ("RTX 4090", 165.2),
+    "NVIDIA GeForce RTX 3090": ("RTX 3090", 71.0),
+    "NVIDIA RTX 6000 Ada Generation": ("RTX 6000 Ada", 364.2),
+    "NVIDIA RTX A6000": ("RTX A6000", 154.8),
+}
+
+
+@pytest.mark.parametrize(("device", "expected"), DRIVER_NAMES.items(), ids=list(DRIVER_NAMES))
+def test_driver_reported_gpu_names_find_their_own_entry(device, expected):
+    key, bf16 = expected
+    assert mfu.match_gpu(device) == key
+    peak = mfu.known_peak(device, "mixed_bf16", tf32=False)
+    assert (peak / 1e12 if peak else None) == (pytest.approx(bf16) if bf16 else None)
+
+
+@pytest.mark.parametrize(
+    "device", ["NVIDIA H100", "Tesla V100", "NVIDIA GeForce RTX 4090 D", "NVIDIA A100-SXM4-40GB MIG 1g.5gb",
+               "NVIDIA GeForce RTX 5090", "AMD Instinct MI300X", "cpu (x86_64)", ""],
+)  # fmt: skip
+def test_unknown_or_ambiguous_devices_fall_back_to_the_measured_peak(device):
+    """A bare "H100" could be SXM or PCIe (peaks 30% apart); a MIG slice or a "D" card is not the chip."""
+    assert mfu.match_gpu(device) is None and mfu.known_peak(device, "fp32", tf32=True) is None
+
+
+def test_mfu_fields_say_where_the_peak_came_from():
+    from bench.spec import load_task
+
+    class FakeBackend:
+        name = "torch"
+
+        def forward_flops(self, state, shape):
+            return 1e9
+
+        def matmul(self, n, precision):
+            return lambda: None
+
+        def synchronize(self):
+            pass
+
+    spec = load_task("mnist-lenet5", "quick")
+    out = perf.mfu_fields(FakeBackend(), None, spec, (28, 28, 1),
+                          {"device": "NVIDIA L40S", "knobs": {"tf32_matmul": True}, "steady_img_s": 1000.0,
+                           "throughput_img_s": 10.0})  # fmt: skip
+    assert out["peak_flops"] == 183e12 and out["peak_flops_source"] == "vendor table: L40S tf32 (dense)"
+    assert out["mfu"] == pytest.approx(3e9 * 1000 / 183e12)  # the step window's figure, not the epochs'
 
 
 def test_measured_peak_times_the_best_matmul_and_caches_it():
