@@ -148,9 +148,10 @@ def test_progress_is_throttled_by_time_and_says_steps_rate_and_time_left():
 def test_profiler_runs_around_the_warmup_steps_only():
     f = FakeClock()
     calls: list[tuple[str, int]] = []
+    start = lambda: calls.append(("start", len(f.events)))  # noqa: E731
+    stop = lambda: calls.append(("stop", len(f.events))) or [{"op": "conv", "ms": 1.0}]  # noqa: E731
     clock = StepClock(f.sync, 4, warmup=2, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None,
-                      profiler=(lambda: calls.append(("start", len(f.events))),
-                                lambda: calls.append(("stop", len(f.events))) or [{"op": "conv", "ms": 1.0}]))  # fmt: skip
+                      profiler=(start, stop))  # fmt: skip
     hooks = clock.start_epoch(40)
     seen = []
     for i in range(10):
