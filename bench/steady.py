@@ -83,6 +83,8 @@ class StepClock:
         self.last_end = 0.0
         self.durations: list[float] = []
         self.images: list[int] = []
+        self.timed_s = 0.0  # running sums of the two lists (progress reads them in O(1))
+        self.timed_images = 0
         self.call_begin = self.call_end = 0.0
         self.call_timed = False  # every step of the current call is in the window
         self.overheads: list[float] = []
@@ -137,8 +139,11 @@ class StepClock:
                 self.sync()
                 self.seg_open = False
             t = self.clock()
+            size = min(self.batch_size, self.n_images - i * self.batch_size)
             self.durations.append(t - self.last_end)
-            self.images.append(min(self.batch_size, self.n_images - i * self.batch_size))
+            self.images.append(size)
+            self.timed_s += t - self.last_end
+            self.timed_images += size
             self.last_end = t
         else:
             t = self.clock()
@@ -151,7 +156,7 @@ class StepClock:
         """Steps done, img/s so far, time left in the run (host clock, no sync: an estimate)."""
         self.last_report = now
         done = (i + 1) * self.batch_size
-        rate = sum(self.images) / sum(self.durations) if self.durations else done / max(now - self.call_begin, 1e-9)
+        rate = self.timed_images / self.timed_s if self.timed_s > 0 else done / max(now - self.call_begin, 1e-9)
         left = (self.epochs - self.epoch_no) * self.n_images + self.n_images - done
         self.report(f"epoch {self.epoch_no}/{self.epochs} step {i + 1}/{self.n_steps}  {rate:,.1f} img/s  "
                     f"~{left / rate:.0f}s left")  # fmt: skip

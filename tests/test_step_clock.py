@@ -148,3 +148,22 @@ def test_real_small_run_steady_figure_matches_its_epochs(frameworks, which):
     assert out["steady_epoch_ratio"] > 0.4
     assert out["steady_epoch_ratio"] < 2.0 * out["epoch_s_median"] / (out["epoch_s_median"] - out["epoch_overhead_s"])
     assert out["first_step_s"] > 0 and out["mfu"] > 0
+
+
+def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
+    from bench.record import new_record
+    from bench.report import side_by_side
+    from bench.results import table
+
+    recs = [new_record(task="t", backend="torch", repeat=r, status="ok", steady_img_s=v, steady_img_s_hw_pct=hw,
+                       throughput_img_s=95.0, steady_epoch_ratio=v / 95.0)
+            for r, (v, hw) in enumerate([(100.0, 2.0), (110.0, 4.0), (90.0, 3.0)])]  # fmt: skip
+    recs.append(
+        new_record(task="t", backend="keras", repeat=0, status="ok", steady_img_s=50.0, steady_img_s_hw_pct=4.0)
+    )
+    rows = side_by_side(table(recs), "t", formatted=True).set_index("metric")
+    steady = rows.loc["steady step throughput (img/s, ± 95% CI)"]
+    # torch: median of the repeats 100, ± the median of their half-widths (2, 4.4, 2.7 img/s)
+    assert steady["torch"] == "100.0 ± 2.7" and steady["keras"] == "50.0 ± 2.0"
+    assert rows.loc["step throughput spread between repeats (%)", "torch"] == "20.0"
+    assert rows.loc["step throughput spread between repeats (%)", "keras"] == "-"  # one repeat: no spread
