@@ -85,7 +85,7 @@ class StepClock:
         self.images: list[int] = []
         self.timed_s = 0.0  # running sums of the two lists (progress reads them in O(1))
         self.timed_images = 0
-        self.call_begin = self.call_end = 0.0
+        self.call_begin = self.call_end = self.rate_begin = 0.0
         self.call_timed = False  # every step of the current call is in the window
         self.overheads: list[float] = []
         self.last_report = -float("inf")
@@ -118,7 +118,7 @@ class StepClock:
         else:
             t = self.clock() if i == 0 else 0.0
         if i == 0:
-            self.call_begin = t
+            self.call_begin = self.rate_begin = t
             if self.run_begin is None:
                 self.run_begin = t
         if self.profiler is not None and g == 1 and g <= self.warmup:
@@ -133,6 +133,7 @@ class StepClock:
             self.sync()
             t = self.clock()
             self.first_s = t - self.first_begin
+            self.rate_begin = t  # progress before the window: the rate since the first step's end
             self.report(f"first step {self.first_s:.2f}s (tracing, compilation, warm-up)")
         elif g >= self.window_start and self.seg_open:
             if last:
@@ -156,7 +157,8 @@ class StepClock:
         """Steps done, img/s so far, time left in the run (host clock, no sync: an estimate)."""
         self.last_report = now
         done = (i + 1) * self.batch_size
-        rate = self.timed_images / self.timed_s if self.timed_s > 0 else done / max(now - self.call_begin, 1e-9)
+        since = done - (self.batch_size if self.base == 0 else 0)  # images since rate_begin
+        rate = self.timed_images / self.timed_s if self.timed_s > 0 else since / max(now - self.rate_begin, 1e-9)
         left = (self.epochs - self.epoch_no) * self.n_images + self.n_images - done
         self.report(f"epoch {self.epoch_no}/{self.epochs} step {i + 1}/{self.n_steps}  {rate:,.1f} img/s  "
                     f"~{left / rate:.0f}s left")  # fmt: skip
