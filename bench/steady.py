@@ -133,7 +133,7 @@ class StepClock:
             self.sync()
             t = self.clock()
             self.first_s = t - self.first_begin
-            self.rate_begin = t  # progress before the window: the rate since the first step's end
+            self.rate_begin = self.last_report = t  # progress: the rate since the first step's end
             self.report(f"first step {self.first_s:.2f}s (tracing, compilation, warm-up)")
         elif g >= self.window_start and self.seg_open:
             if last:
@@ -160,8 +160,8 @@ class StepClock:
         since = done - (self.batch_size if self.base == 0 else 0)  # images since rate_begin
         rate = self.timed_images / self.timed_s if self.timed_s > 0 else since / max(now - self.rate_begin, 1e-9)
         left = (self.epochs - self.epoch_no) * self.n_images + self.n_images - done
-        self.report(f"epoch {self.epoch_no}/{self.epochs} step {i + 1}/{self.n_steps}  {rate:,.1f} img/s  "
-                    f"~{left / rate:.0f}s left")  # fmt: skip
+        eta = f"~{left / rate:.0f}s left" if rate > 0 else "time left unknown"
+        self.report(f"epoch {self.epoch_no}/{self.epochs} step {i + 1}/{self.n_steps}  {rate:,.1f} img/s  {eta}")
 
     # -- the record
     def summary(self) -> dict[str, Any]:
