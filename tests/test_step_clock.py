@@ -167,3 +167,14 @@ def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
     assert steady["torch"] == "100.0 ± 2.7" and steady["keras"] == "50.0 ± 2.0"
     assert rows.loc["step throughput spread between repeats (%)", "torch"] == "20.0"
     assert rows.loc["step throughput spread between repeats (%)", "keras"] == "-"  # one repeat: no spread
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["torch", "keras"])
+def test_profile_ops_runs_the_profiler_around_the_warmup_steps_inside_the_call(frameworks, which):
+    import dataclasses
+
+    spec = dataclasses.replace(SPEC, runtime=dataclasses.replace(SPEC.runtime, profile_ops=True),
+                               train=dataclasses.replace(SPEC.train, epochs=1))  # fmt: skip
+    out, _ = train_and_evaluate(frameworks[which].Backend(), spec, data(192), CLASSES, seed=0)
+    assert out["top_ops"] and all(op["ms"] > 0 and op["calls"] >= 1 for op in out["top_ops"])
+    assert out["timed_steps"] == 6 - 3  # the profiled warm-up steps are not timed
