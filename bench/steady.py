@@ -194,5 +194,5 @@ class StepClock:
         if n >= self.min_steps and s >= self.min_seconds:
             return None
         return (f"timed window short: {n} steps, {s:.2f}s (the rule asks >= {self.min_steps} steps and "
-                f">= {self.min_seconds:g}s); the run has no more steps after the warm-up, and training is "
+                f">= {self.min_seconds:g}s): the run has no more steps after the warm-up, and training is "
                 "never extended for the measurement")  # fmt: skip

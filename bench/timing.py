@@ -90,6 +90,10 @@ def agreement_note(out: dict[str, Any], n_epochs: int) -> str | None:
     window, steady = out.get("window_img_s"), out.get("steady_img_s")
     if window and steady:
         parts.append(f"median/mean step throughput {steady / window:.3f} (slow outlier steps pull the mean)")
+    fast, slow = out.get("epoch_s_min"), out.get("epoch_s_max")
+    if fast and slow and slow / fast > 1 + AGREEMENT:
+        parts.append(f"the steady epochs themselves differ by {slow / fast - 1:.0%} (slowest/fastest)")
     if n_epochs < 2:
         parts.append("no steady epoch (one epoch only: the epoch figure includes the first step)")
-    return f"steady (step) throughput is {ratio:.3f}x the epoch throughput: " + "; ".join(parts or ["cause unknown"])
+    # parts joined with ", ": a record's notes are joined with "; "
+    return f"steady (step) throughput is {ratio:.3f}x the epoch throughput: " + ", ".join(parts or ["cause unknown"])
