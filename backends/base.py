@@ -43,10 +43,12 @@ class Backend(Protocol):
         """Move float32 NHWC images and int64 labels to where training reads them."""
         ...
 
-    def train_epoch(self, state: Any, data: Any, order: np.ndarray, batch_size: int) -> float:
-        """One pass over ``data`` in ``order``; returns the mean training loss.
+    def train_epoch(self, state: Any, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None) -> float:
+        """One pass over ``data`` in ``order`` in one training call; returns the mean training loss.
 
-        Returning a host float is the synchronisation point: the epoch's work is done.
+        ``hooks`` (bench.steady.StepClock, or None): ``hooks.on_step_begin(i)`` / ``hooks.on_step_end(i)``
+        around each optimiser step, i = the batch's index in this call (torch in its loop, Keras
+        from a callback in its one ``fit``). Returning a host float is the synchronisation point.
         """
         ...
 
@@ -122,4 +124,12 @@ class Backend(Protocol):
 
     def profile_ops(self, run: Any, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
         """``run()`` under the framework's profiler: its result and the top ops [{"op", "ms", "calls"}]."""
+        ...
+
+    def profile_start(self) -> None:
+        """Start the framework's profiler (the step hooks start it at the first warm-up step)."""
+        ...
+
+    def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
+        """Stop it and return the top ops, as ``profile_ops``."""
         ...

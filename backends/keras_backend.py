@@ -191,15 +191,24 @@ class Backend:
     def put(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return x, y  # model.fit feeds batches from host arrays: Keras's default path
 
-    def train_epoch(self, state: keras.Model, data: Any, order: np.ndarray, batch_size: int) -> float:
+    def train_epoch(
+        self, state: keras.Model, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None
+    ) -> float:
         x, y = data
         aug = _AUGMENT.get(state)
+        callbacks = [StepHooks(hooks)] if hooks is not None else None
         if aug is not None:
             batches = augmented_batches(aug, x[order], _labels(state, y[order]), batch_size)
-            hist = state.fit(batches, epochs=1, verbose=0)
+            hist = state.fit(batches, epochs=1, verbose=0, callbacks=callbacks)
         else:
             hist = state.fit(
-                x[order], _labels(state, y[order]), batch_size=batch_size, epochs=1, shuffle=False, verbose=0
+                x[order],
+                _labels(state, y[order]),
+                batch_size=batch_size,
+                epochs=1,
+                shuffle=False,
+                verbose=0,
+                callbacks=callbacks,
             )
         return float(hist.history["loss"][-1])  # a host value: the epoch has finished
 
@@ -217,9 +226,10 @@ class Backend:
         return dict(zip(layers, outs, strict=True))
 
     def synchronize(self) -> None:
-        # TF executes eagerly-dispatched work before returning host values; the only
-        # values read here are host floats, so there is nothing queued to wait for.
-        return None
+        # On a GPU, TF returns from a train step before its kernels ran: wait for every device.
+        # On the CPU there is nothing queued (ops run in the calling thread's executor).
+        if getattr(self, "gpu", False):
+            tf.test.experimental.sync_devices()
 
     def peak_device_mb(self) -> float | None:
         if not self.gpu:
@@ -302,6 +312,39 @@ class Backend:
 
     def profile_ops(self, run: Any, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
         return keras_perf.profile_ops(run, top)
+
+    def profile_start(self) -> None:
+        self._profile_dir = keras_perf.profile_start()
+
+    def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
+        return keras_perf.profile_stop(self._profile_dir, top)
+
+
+class StepHooks(keras.callbacks.Callback):
+    """bench's per-step hooks inside the one ``fit`` call: step i ends where step i + 1 begins.
+
+    Only ``on_train_batch_begin`` and ``on_epoch_end`` are overridden, on purpose: a callback
+    that overrides ``on_train_batch_end`` makes Keras convert each step's logs to host floats
+    synchronously (it turns off its asynchronous callback dispatch), which on a GPU would drain
+    the queue every step -- a sync the bare ``fit`` does not have. The end of the last step is
+    ``on_epoch_end``, which Keras calls after reading the epoch's metrics (the step has finished).
+    ``steps_per_execution`` stays 1 (Keras's default): one callback per optimiser step; on the
+    CPU each train step then returns when it has run.
+    """
+
+    def __init__(self, hooks: Any) -> None:
+        super().__init__()
+        self.hooks, self.step = hooks, -1
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        if self.step >= 0:
+            self.hooks.on_step_end(self.step)
+        self.step = batch
+        self.hooks.on_step_begin(batch)
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if self.step >= 0:
+            self.hooks.on_step_end(self.step)
 
 
 # Training-only augmenters by model (kept off the model so its layers stay the catalog's graph).

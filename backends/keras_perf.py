@@ -75,7 +75,25 @@ def matmul(n: int, precision: str) -> Callable[[], None]:
 
 
 def profile_ops(run: Callable[[], float], top: int = 10) -> tuple[float, list[dict[str, Any]]]:
-    """Run ``run`` under the TensorFlow profiler; the top ops by kernel time from its trace (XSpace).
+    """Run ``run`` under the TensorFlow profiler; the top ops by kernel time from its trace (XSpace)."""
+    logdir = profile_start()
+    try:
+        result = run()
+    except BaseException:
+        profile_stop(logdir, top)
+        raise
+    return result, profile_stop(logdir, top)
+
+
+def profile_start() -> tempfile.TemporaryDirectory:
+    """Start the TensorFlow profiler into a fresh directory (the training callback starts and stops it)."""
+    logdir = tempfile.TemporaryDirectory()
+    tf.profiler.experimental.start(logdir.name)
+    return logdir
+
+
+def profile_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
+    """Stop the profiler; the top ops by kernel time from its trace.
 
     Ops are named as TF names them, ``scope/op:Type`` (the scope names the Keras layer).
     On a CPU the kernels are the events of the ``tf_Compute`` threads of the host plane;
@@ -83,13 +101,9 @@ def profile_ops(run: Callable[[], float], top: int = 10) -> tuple[float, list[di
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    with tempfile.TemporaryDirectory() as logdir:
-        tf.profiler.experimental.start(logdir)
-        try:
-            result = run()
-        finally:
-            tf.profiler.experimental.stop()
-        files = sorted(Path(logdir).rglob("*.xplane.pb"))
+    with logdir:
+        tf.profiler.experimental.stop()
+        files = sorted(Path(logdir.name).rglob("*.xplane.pb"))
         if not files:
             raise RuntimeError("the TensorFlow profiler wrote no trace (*.xplane.pb)")
         space = xplane_pb2.XSpace()
@@ -107,4 +121,4 @@ def profile_ops(run: Callable[[], float], top: int = 10) -> tuple[float, list[di
                     continue  # executor bookkeeping, not an op kernel
                 total[name] += event.duration_ps
                 calls[name] += 1
-    return result, [{"op": name, "ms": ps / 1e9, "calls": calls[name]} for name, ps in total.most_common(top)]
+    return [{"op": name, "ms": ps / 1e9, "calls": calls[name]} for name, ps in total.most_common(top)]

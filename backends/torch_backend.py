@@ -224,7 +224,7 @@ class Backend:
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(self.device)
         return xt, torch.from_numpy(y).to(self.device)
 
-    def train_epoch(self, state: TrainState, data: Any, order: np.ndarray, batch_size: int) -> float:
+    def train_epoch(self, state: TrainState, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None) -> float:
         x, y = data
         model, opt = state.step_model or state.model, state.optimizer
         model.train()
@@ -234,7 +234,9 @@ class Backend:
         scaler = getattr(state, "_scaler", None)
         if amp == torch.float16 and scaler is None:
             scaler = state._scaler = torch.amp.GradScaler(self.device.type)  # type: ignore[attr-defined]
-        for start in range(0, len(order_t), batch_size):
+        for step, start in enumerate(range(0, len(order_t), batch_size)):
+            if hooks is not None:
+                hooks.on_step_begin(step)
             idx = order_t[start : start + batch_size]
             xb = x[idx] if state.augment is None else state.augment(x[idx])
             if state.channels_last:
@@ -251,6 +253,8 @@ class Backend:
                 loss.backward()
                 opt.step()
             total += loss.detach() * len(idx)
+            if hooks is not None:
+                hooks.on_step_end(step)
         return total.item() / len(order)  # .item() waits for the device
 
     @torch.no_grad()
@@ -347,6 +351,12 @@ class Backend:
 
     def profile_ops(self, run: Callable[[], float], top: int = 10) -> tuple[float, list[dict[str, Any]]]:
         return torch_perf.profile_ops(run, self.device, top)
+
+    def profile_start(self) -> None:
+        self._profiler = torch_perf.profile_start(self.device)
+
+    def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
+        return torch_perf.profile_stop(self._profiler, self.device, top)
 
 
 # Registers the big catalog models (resnet101, convnext_tiny) and the augmentation; imported

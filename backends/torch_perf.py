@@ -45,14 +45,27 @@ def profile_ops(run: Callable[[], float], device: torch.device, top: int = 10) -
     Returns ``run``'s result and ``[{"op", "ms", "calls"}]``, ``ms`` being the op's total
     self time over the profiled steps (device time on a GPU, host time on a CPU).
     """
+    prof = profile_start(device)
+    result = run()
+    return result, profile_stop(prof, device, top)
+
+
+def profile_start(device: torch.device) -> Any:
+    """Start ``torch.profiler`` (stopped by ``profile_stop``: the training loop's hooks start and stop it)."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities) as prof:
-        result = run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+    prof = profile(activities=activities)
+    prof.start()
+    return prof
+
+
+def profile_stop(prof: Any, device: torch.device, top: int = 10) -> list[dict[str, Any]]:
+    """Stop the profiler after the device finished; the top ops by self time."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    prof.stop()
     key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     events = [e for e in prof.key_averages() if getattr(e, key) > 0]
     events.sort(key=lambda e: getattr(e, key), reverse=True)
-    return result, [{"op": e.key, "ms": getattr(e, key) / 1000.0, "calls": e.count} for e in events[:top]]
+    return [{"op": e.key, "ms": getattr(e, key) / 1000.0, "calls": e.count} for e in events[:top]]

@@ -283,6 +283,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = compare.render(result)
     regressions = int(result["regression"].sum()) if len(result) else 0
     verdict = f"{regressions} regression(s) beyond the thresholds" if regressions else "no regression"
+    inconclusive = int((result["verdict"] == "inconclusive").sum()) if "verdict" in result else 0
+    if inconclusive:  # beyond a threshold, but the intervals overlap and the rank test does not reject
+        verdict += f", {inconclusive} inconclusive change(s)"
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
     lines += [f"warning: the runs differ: {w}" for w in warnings]
     lines += [f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "

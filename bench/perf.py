@@ -29,14 +29,19 @@ def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int,
     precision = spec.runtime.precision
     knobs = out.get("knobs") or {}
     tf32 = bool(knobs.get("tf32_matmul", knobs.get("tf32", False)))
-    peak = mfu.known_peak(str(out.get("device", "")), precision, tf32)
+    device = str(out.get("device", ""))
+    peak = mfu.known_peak(device, precision, tf32)
     if peak is not None:
-        fields.update(peak_flops=peak, peak_flops_source="vendor table (dense)")
+        mode = {"mixed_bf16": "bf16", "mixed_fp16": "fp16"}.get(precision, "tf32" if tf32 else "fp32")
+        fields.update(peak_flops=peak, peak_flops_source=f"vendor table: {mfu.match_gpu(device)} {mode} (dense)")
     else:
-        n = 2048 if str(out.get("device", "")).startswith("cpu") else 8192
+        n = 2048 if device.startswith("cpu") else 8192
         timer = SyncTimer(backend.synchronize)
         peak = mfu.measured_peak(f"{backend.name}:{precision}", backend.matmul(n, precision), n, timer)
-        fields.update(peak_flops=peak, peak_flops_source=f"measured: best of 3 {n}x{n} {precision} matmuls")
+        why = "" if device.startswith("cpu") else f" ({device!r} not in the vendor table for {precision})"
+        fields.update(peak_flops=peak, peak_flops_source=f"measured: best of 3 {n}x{n} {precision} matmuls{why}")
+    # the step window's median (trustworthy: no per-call overhead, warm-up excluded); the epochs
+    # only when no step was timed
     img_s = out.get("steady_img_s") or out.get("throughput_img_s")
     fields["mfu"] = mfu.mfu(fields["flops_per_img"], img_s, peak)
     return fields

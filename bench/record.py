@@ -49,8 +49,15 @@ COLUMNS = (
     "first_step_s",
     "warmup_steps",
     "timed_steps",
+    "timed_s",
     "steady_step_s",
     "steady_img_s",
+    "steady_img_s_ci_lo",
+    "steady_img_s_ci_hi",
+    "steady_img_s_hw_pct",
+    "window_img_s",
+    "epoch_overhead_s",
+    "steady_epoch_ratio",
     "flops_per_img",
     "flops_source",
     "peak_flops",
@@ -97,7 +104,16 @@ COLUMNS = (
     "notes",
 )
 
-NESTED = ("history", "confusion_matrix", "classification_report", "knobs", "transfer", "decouple_topk", "top_ops")
+NESTED = (
+    "history",
+    "confusion_matrix",
+    "classification_report",
+    "knobs",
+    "transfer",
+    "decouple_topk",
+    "top_ops",
+    "step_img_s",
+)
 
 
 def new_record(**fields: Any) -> dict[str, Any]:

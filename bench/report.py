@@ -21,7 +21,12 @@ SUMMARY_METRICS = (
     ("train_s", "training time (s)", ".2f"),
     ("epoch_s_median", "steady epoch (s, median)", ".3f"),
     ("throughput_img_s", "steady throughput (img/s)", ",.0f"),
-    ("steady_img_s", "timed-steps throughput (img/s)", ",.1f"),
+    ("steady_img_s", "steady step throughput (img/s, ± 95% CI)", ",.1f"),
+    ("steady_img_s_spread_pct", "step throughput spread between repeats (%)", ".1f"),
+    ("steady_epoch_ratio", "step / epoch throughput", ".3f"),
+    ("timed_steps", "timed steps", ",.0f"),
+    ("timed_s", "timed window (s)", ".2f"),
+    ("epoch_overhead_s", "per-epoch call overhead (s)", ".3f"),
     ("first_epoch_s", "first epoch (s)", ".3f"),
     ("first_step_s", "first step (s)", ".3f"),
     ("compile_s", "first-step overhead (s)", ".3f"),
@@ -41,9 +46,31 @@ SUMMARY_METRICS = (
 RATIO_BASE, RATIO_OTHER = "torch", "keras"
 
 
+def with_spread(ok: pd.DataFrame) -> pd.DataFrame:
+    """``steady_img_s_spread_pct``: (max - min) / median of the repeats' steady figures, per backend.
+
+    The between-run spread, reported apart from each run's own interval: on a shared machine
+    it is usually the larger of the two. NaN with one repeat.
+    """
+    ok = ok.copy()
+    v = pd.to_numeric(ok["steady_img_s"], errors="coerce")
+    g = v.groupby(ok.backend)
+    spread = 100 * (g.transform("max") - g.transform("min")) / g.transform("median")
+    ok["steady_img_s_spread_pct"] = spread.where(g.transform("count") >= 2)
+    return ok
+
+
+def half_width(ok: pd.DataFrame, backend: str) -> float | None:
+    """The steady figure's 95% half-width: the median over repeats of each run's own half-width."""
+    sub = ok[ok.backend == backend]
+    hw = (pd.to_numeric(sub["steady_img_s_hw_pct"], errors="coerce") / 100 *
+          pd.to_numeric(sub["steady_img_s"], errors="coerce")).dropna()  # fmt: skip
+    return float(hw.median()) if len(hw) else None
+
+
 def side_by_side(df: pd.DataFrame, task: str, formatted: bool = False) -> pd.DataFrame:
     """One task's metrics with a column per backend (median over ok repeats) and keras/torch."""
-    ok = df[(df.task == task) & (df.status == "ok")]
+    ok = with_spread(df[(df.task == task) & (df.status == "ok")])
     rows = []
     for col, label, fmt in SUMMARY_METRICS:
         vals = pd.to_numeric(ok[col], errors="coerce").groupby(ok.backend).median()
@@ -56,6 +83,9 @@ def side_by_side(df: pd.DataFrame, task: str, formatted: bool = False) -> pd.Dat
         ratio = other / base if base and other is not None and pd.notna(other) else None
         if formatted:
             row = {k: (_fmt(v, fmt) if k not in ("metric",) else v) for k, v in row.items()}
+            if col == "steady_img_s":  # value ± half-width of its 95% interval
+                row.update({b: f"{row[b]} ± {_fmt(half_width(ok, b), fmt)}" for b in row if b != "metric"
+                            and half_width(ok, b) is not None})  # fmt: skip
             ratio = _fmt(ratio, ".3f")
         row[f"{RATIO_OTHER}/{RATIO_BASE}"] = ratio
         rows.append(row)
@@ -77,9 +107,12 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: lis
         "Packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".",
         "",
         "Ratios are keras/torch of the medians over ok repeats. Steady epoch figures exclude the "
-        "first epoch; timed-steps throughput is measured over a fixed number of steps after the first step "
-        "and the warm-up steps; the first-step overhead is the first step's excess over a steady step "
-        "(tracing, compilation, warm-up).",
+        "first epoch. The steady step throughput is timed inside the one training call per epoch, over every "
+        "step after the first step and the warm-up steps (docs/timing.md): the median step throughput "
+        "± the half-width of its 95% bootstrap interval; with repeats, the between-run spread is its own row. "
+        "Step / epoch throughput compares it with the epochs, which also pay each training call's own "
+        "setup and teardown (per-epoch call overhead). The first-step overhead is the first step's excess "
+        "over a steady step (tracing, compilation, warm-up).",
         "",
         "![throughput and accuracy](plots/overview.png)",
         "",

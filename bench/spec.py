@@ -137,10 +137,11 @@ class RuntimeSpec:
     torch_compile: bool = False
     tf32: str = field(default="default", metadata=_choices("default", "on", "off"))  # GPU matmul/conv in TF32
     cudnn_benchmark: bool = False  # torch cuDNN autotuning
-    # Steady-state measurement on a fresh copy of the model after training: the first step
-    # (tracing/compilation) and warmup_steps are excluded, timed_steps are timed. 0 = skip.
+    # Step timing inside the training run (bench.steady): the first step (tracing/compilation)
+    # and warmup_steps are excluded; every later step is timed, and the window must reach at
+    # least timed_steps steps (and bench.steady.MIN_WINDOW_S seconds) or the row says it is short.
     warmup_steps: int = 2
-    timed_steps: int = 5
+    timed_steps: int = 20
     profile_ops: bool = False  # top operations by self time with the framework's own profiler
 
 

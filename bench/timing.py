@@ -1,4 +1,4 @@
-"""Clock reads around synchronised points, and what the per-epoch times say.
+"""Clock reads around synchronised points, what the per-epoch times say, and how they square with the steps.
 
 The first epoch carries one-off costs (graph tracing, allocator warm-up, kernel
 selection), so steady-state throughput is taken from the other epochs and the
@@ -10,14 +10,15 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 
 class SyncTimer:
     """Wall-clock timer that synchronises the device before each reading."""
 
-    def __init__(self, synchronize: Callable[[], None], clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, synchronize: Callable[[], None], clock: Callable[[], float] | None = None) -> None:
         self.synchronize = synchronize
-        self.clock = clock
+        self.clock = clock or time.perf_counter  # looked up now, so a test can substitute the clock
         self._start: float | None = None
 
     def start(self) -> None:
@@ -59,3 +60,40 @@ def time_to_target(epoch_s: Sequence[float], accuracies: Sequence[float], target
         if acc >= target:
             return elapsed
     return None
+
+
+AGREEMENT = 0.05  # the step window and the epochs must agree this closely, or the row says why
+
+
+def steady_agreement(out: dict[str, Any]) -> dict[str, float]:
+    """``steady_epoch_ratio``: the step window's median throughput over the epochs' throughput."""
+    steady, epoch = out.get("steady_img_s"), out.get("throughput_img_s")
+    return {"steady_epoch_ratio": steady / epoch} if steady and epoch else {}
+
+
+def agreement_note(out: dict[str, Any], n_epochs: int) -> str | None:
+    """Why the step and epoch throughputs differ by more than ``AGREEMENT``, from what was measured.
+
+    An epoch is its steps plus the call's own setup and teardown (``epoch_overhead_s``: Keras's
+    ``fit`` builds its iterator / ``tf.data`` pipeline and callbacks, both read the final loss);
+    the step figure is a median, the epoch a total, so a skewed step-time distribution (a
+    burst of load from another process) separates them too (``window_img_s`` is the mean rate).
+    """
+    ratio = out.get("steady_epoch_ratio")
+    if ratio is None or abs(ratio - 1) <= AGREEMENT:
+        return None
+    parts = []
+    overhead, epoch_s = out.get("epoch_overhead_s"), out.get("epoch_s_median")
+    if overhead is not None and epoch_s:
+        parts.append(f"the call's own setup/teardown outside the steps is {overhead * 1e3:.1f} ms "
+                     f"= {overhead / epoch_s:.1%} of an epoch")  # fmt: skip
+    window, steady = out.get("window_img_s"), out.get("steady_img_s")
+    if window and steady:
+        parts.append(f"median/mean step throughput {steady / window:.3f} (slow outlier steps pull the mean)")
+    fast, slow = out.get("epoch_s_min"), out.get("epoch_s_max")
+    if fast and slow and slow / fast > 1 + AGREEMENT:
+        parts.append(f"the steady epochs themselves differ by {slow / fast - 1:.0%} (slowest/fastest)")
+    if n_epochs < 2:
+        parts.append("no steady epoch (one epoch only: the epoch figure includes the first step)")
+    # parts joined with ", ": a record's notes are joined with "; "
+    return f"steady (step) throughput is {ratio:.3f}x the epoch throughput: " + ", ".join(parts or ["cause unknown"])

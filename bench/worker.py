@@ -29,7 +29,7 @@ from bench.record import new_record
 from bench.results import json_default
 from bench.spec import TaskSpec, spec_from_dict
 from bench.steady import StepClock
-from bench.timing import SyncTimer, summarize_epochs, time_to_target
+from bench.timing import SyncTimer, agreement_note, steady_agreement, summarize_epochs, time_to_target
 from bench.transfer import transfer_phase
 
 KNOWN_DIFFERENCES = {
@@ -107,16 +107,20 @@ def train_and_evaluate(
     epochs = spec.train.epochs
     epoch_s: list[float] = []
     history: list[dict[str, Any]] = []
-    profile = backend.profile_ops if spec.runtime.profile_ops else None
-    steps = StepClock(timer, spec.train.batch_size, spec.runtime.warmup_steps, spec.runtime.timed_steps, profile)
+    profiler = (backend.profile_start, backend.profile_stop) if spec.runtime.profile_ops else None
+    steps = StepClock(backend.synchronize, spec.train.batch_size, spec.runtime.warmup_steps,
+                      spec.runtime.timed_steps, epochs=epochs, profiler=profiler)  # fmt: skip
     for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed), start=1):
-        loss, seconds = steps.epoch(lambda part: backend.train_epoch(state, train, part, spec.train.batch_size), order)
-        epoch_s.append(seconds)
+        hooks = steps.start_epoch(len(order))
+        timer.start()
+        loss = backend.train_epoch(state, train, order, spec.train.batch_size, hooks)
+        epoch_s.append(timer.stop())
+        steps.end_epoch(epoch_s[-1])
         if not np.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss} in epoch {epoch}: training diverged")
         row: dict[str, Any] = {"epoch": epoch, "seconds": epoch_s[-1], "train_loss": loss}
         msg = f"epoch {epoch}/{epochs}  {epoch_s[-1]:.2f}s  loss {loss:.4f}"
-        if spec.eval.per_epoch and epoch < epochs:
+        if spec.eval.per_epoch and epoch < epochs:  # between two calls: never on the step clock
             acc, tloss = metrics.accuracy_and_loss(backend.predict(state, test, spec.eval.batch_size), y_test)
             row.update(test_acc=acc, test_loss=tloss)
             msg += f"  test acc {acc:.4f}"
@@ -134,7 +138,9 @@ def train_and_evaluate(
     out.update(metrics.classification(logits, y_test, classes))
     out.update(summarize_epochs(epoch_s, len(y_train)))
     out.update({k: v for k, v in steps.summary().items() if v is not None})  # step-based compile_s wins
+    out.update(steady_agreement(out))
     out["history"] = history
+    out["timing_notes"] = [n for n in (steps.short_window_note(), agreement_note(out, epochs)) if n]
     out.update(perf.best_epoch_fields(history, spec))
     out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))
     if steps.top_ops is not None:
@@ -172,6 +178,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         traceback.print_exc()
         rec.update(status="failed", error=f"{type(e).__name__}: {e}")
     notes = list(job.get("notes", [])) + KNOWN_DIFFERENCES.get(rec["backend"], []) + perf.row_notes(spec)
+    notes += rec.pop("timing_notes", None) or []
     rec["notes"] = "; ".join(notes) or None
     rec["peak_host_mb"] = peak_host_mb()
     rec["wall_s"] = time.perf_counter() - started

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
+
 from bench.compare import Thresholds, compare, environment_differences, load_run
 from bench.record import new_record
 from bench.results import append_record
@@ -72,3 +76,92 @@ def test_environment_differences_are_warned(tmp_path: Path, clean_env):
     assert "warning: the runs differ: torch differs" in proc.stdout
     proc = run_cli(["compare", str(a), str(tmp_path / "nope")], clean_env)
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
+
+
+def row(run: str, backend: str = "torch", repeat: int = 0, status: str = "ok", **fields) -> dict:
+    return new_record(run_id=run, task="t", backend=backend, repeat=repeat, model="m", profile="quick",
+                      status=status, **fields)  # fmt: skip
+
+
+def write(path: Path, records: list[dict]) -> pd.DataFrame:
+    path.mkdir(parents=True)
+    for r in records:
+        append_record(path, r)
+    return load_run(path, path.parent)[0]
+
+
+def steady(img_s: float, hw: float, steps: list[float] | None = None, **kw) -> dict:
+    return {"steady_img_s": img_s, "steady_img_s_ci_lo": img_s - hw, "steady_img_s_ci_hi": img_s + hw,
+            "step_img_s": steps or [], **kw}  # fmt: skip
+
+
+def verdict_of(result: pd.DataFrame, metric: str) -> str:
+    return result[result.metric == metric].iloc[0].verdict
+
+
+@pytest.mark.parametrize(
+    ("col", "label", "a", "at_limit", "t"),
+    [
+        ("steady_img_s", "steady step throughput (img/s)", 110.0, 100.0, Thresholds(max_slowdown=0.1)),
+        ("mfu", "MFU", 0.22, 0.2, Thresholds(max_slowdown=0.1)),
+        ("first_step_s", "first step (s)", 2.0, 2.2, Thresholds(max_slowdown=0.1)),
+        ("eval_img_s", "inference (img/s)", 1100.0, 1000.0, Thresholds(max_slowdown=0.1)),
+        ("train_s", "training time (s)", 10.0, 11.0, Thresholds(max_slowdown=0.1)),
+        ("epoch_s_median", "steady epoch (s)", 1.0, 1.1, Thresholds(max_slowdown=0.1)),
+        ("throughput_img_s", "steady throughput (img/s)", 110.0, 100.0, Thresholds(max_slowdown=0.1)),
+        ("peak_host_mb", "peak host RSS (MB)", 800.0, 1000.0, Thresholds(max_memory_growth=0.25)),
+        ("peak_device_mb", "peak device memory (MB)", 800.0, 1000.0, Thresholds(max_memory_growth=0.25)),
+        ("test_acc", "test accuracy", 0.95, 0.94, Thresholds(max_acc_drop=0.01)),
+    ],
+)
+def test_every_threshold_at_its_boundary(tmp_path: Path, col, label, a, at_limit, t):
+    """Exactly at the threshold is no regression; a hair beyond it is (one repeat: no interval, threshold alone)."""
+    base = write(tmp_path / "a", [row("a", **{col: a})])
+    at = compare(base, write(tmp_path / "b", [row("b", **{col: at_limit})]), t)
+    assert verdict_of(at, label) == ""
+    worse = at_limit - 1e-4 * abs(at_limit) if label.endswith(("img/s)", "MFU", "accuracy")) else at_limit * 1.0001
+    beyond = compare(base, write(tmp_path / "c", [row("c", **{col: worse})]), t)
+    assert verdict_of(beyond, label) == "regression" and beyond[beyond.metric == label].regression.all()
+
+
+def test_a_slowdown_is_a_regression_only_when_the_intervals_separate(tmp_path: Path):
+    a = write(tmp_path / "a", [row("a", **steady(100.0, 2.0))])
+    separate = compare(a, write(tmp_path / "b", [row("b", **steady(80.0, 2.0))]), Thresholds())
+    assert verdict_of(separate, "steady step throughput (img/s)") == "regression"
+    overlap = compare(a, write(tmp_path / "c", [row("c", **steady(80.0, 20.0))]), Thresholds())
+    assert verdict_of(overlap, "steady step throughput (img/s)") == "inconclusive"
+    assert not overlap.regression.any()
+    small = compare(a, write(tmp_path / "d", [row("d", **steady(95.0, 0.5))]), Thresholds())
+    assert verdict_of(small, "steady step throughput (img/s)") == ""  # separate, but within the threshold
+
+
+def test_the_rank_test_on_step_throughputs_decides_when_intervals_overlap(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    fast, slow = list(100 + rng.normal(0, 3, 200)), list(80 + rng.normal(0, 3, 200))
+    a = write(tmp_path / "a", [row("a", **steady(100.0, 30.0, fast))])
+    b = write(tmp_path / "b", [row("b", **steady(80.0, 30.0, slow))])
+    result = compare(a, b, Thresholds())
+    r = result[result.metric == "steady step throughput (img/s)"].iloc[0]
+    assert r.p_value < 1e-6 and r.verdict == "regression"
+    same = write(tmp_path / "c", [row("c", **steady(80.0, 30.0, list(100 + rng.normal(0, 3, 200))))])
+    r = compare(a, same, Thresholds())
+    assert verdict_of(r, "steady step throughput (img/s)") == "inconclusive"
+
+
+def test_repeats_give_epoch_columns_an_interval(tmp_path: Path):
+    a = write(tmp_path / "a", [row("a", repeat=i, epoch_s_median=v) for i, v in enumerate((1.0, 1.3, 1.6))])
+    spread = write(tmp_path / "b", [row("b", repeat=i, epoch_s_median=v) for i, v in enumerate((1.2, 1.5, 1.8))])
+    assert verdict_of(compare(a, spread, Thresholds()), "steady epoch (s)") == "inconclusive"
+    apart = write(tmp_path / "c", [row("c", repeat=i, epoch_s_median=v) for i, v in enumerate((1.7, 1.8, 1.9))])
+    assert verdict_of(compare(a, apart, Thresholds()), "steady epoch (s)") == "regression"
+
+
+def test_rows_new_in_b_are_reported_not_flagged(tmp_path: Path, clean_env):
+    a = make_run(tmp_path / "a")
+    b = make_run(tmp_path / "b")
+    append_record(b, new_record(run_id="b", task="cifar10-cnn", backend="torch", repeat=0, model="cifar_cnn",
+                                profile="quick", status="ok", throughput_img_s=10.0))  # fmt: skip
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    new = result[result.task == "cifar10-cnn"]
+    assert len(new) == 1 and new.iloc[0].metric == "status" and not new.iloc[0].regression
+    assert "missing" in str(new.iloc[0].a)

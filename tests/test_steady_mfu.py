@@ -1,4 +1,4 @@
-"""Step-level timing (fake clock), the MFU arithmetic and the knob/selection columns: framework-free."""
+"""Step timing inside one call per epoch (fake clock), the MFU arithmetic and peak table, the knob columns."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import pytest
 
 from bench import mfu, perf
 from bench.spec import EvalSpec, SpecError, load_task, parse_task
-from bench.steady import FIRST, REST, TIMED, WARMUP, StepClock, step_kinds
+from bench.steady import StepClock
 from bench.timing import SyncTimer
 
 
 class FakeClock:
-    """Each training call advances time by 1 s per image, plus 100 s in the very first call (a 'compile')."""
+    """A clock that only moves when told; counts its reads and the syncs around them."""
 
     def __init__(self) -> None:
         self.now = 0.0
         self.events: list[str] = []
-        self.calls: list[np.ndarray] = []
 
     def clock(self) -> float:
         self.events.append("clock")
@@ -26,60 +25,141 @@ class FakeClock:
     def sync(self) -> None:
         self.events.append("sync")
 
-    def train(self, part: np.ndarray) -> float:
-        self.now += len(part) * 1.0 + (100.0 if not self.calls else 0.0)
-        self.calls.append(part)
-        return float(len(self.calls))  # a loss that tells the chunks apart
+
+def train_call(f: FakeClock, hooks: StepClock, n_images: int, batch: int, step_s: float, setup_s: float = 0.0,
+               gap_s: float = 0.0, first_extra_s: float = 0.0) -> None:  # fmt: skip
+    """What a backend's train_epoch does: per-call setup, then each step between its two hooks."""
+    f.now += setup_s
+    for i in range(-(-n_images // batch)):
+        f.now += gap_s  # taking the batch before the begin hook (torch indexes/augments there)
+        hooks.on_step_begin(i)
+        size = min(batch, n_images - i * batch)
+        f.now += step_s * size / batch + (first_extra_s if hooks.base + i == 0 else 0.0)
+        hooks.on_step_end(i)
+    f.now += setup_s  # teardown: the final loss read
 
 
-def test_step_kinds_cut_at_global_step_boundaries():
-    assert step_kinds(0, 10, warmup=2, timed=3) == [(FIRST, 0, 1), (WARMUP, 1, 3), (TIMED, 3, 6), (REST, 6, 10)]
-    # the second epoch starts inside the timed block
-    assert step_kinds(4, 4, warmup=2, timed=3) == [(TIMED, 4, 6), (REST, 6, 8)]
-    assert step_kinds(10, 5, warmup=2, timed=3) == [(REST, 10, 15)]
-    assert step_kinds(0, 2, warmup=0, timed=5) == [(FIRST, 0, 1), (TIMED, 1, 2)]
+def run_epochs(f: FakeClock, clock: StepClock, epochs: int, n_images: int, eval_s: float = 0.0, **kw) -> list[float]:
+    seconds = []
+    for _ in range(epochs):
+        hooks = clock.start_epoch(n_images)
+        t0 = f.now
+        train_call(f, hooks, n_images, clock.batch_size, **kw)
+        seconds.append(f.now - t0)
+        clock.end_epoch(seconds[-1])
+        f.now += eval_s  # per-epoch evaluation between two calls
+    return seconds
 
 
-def test_step_clock_excludes_first_and_warmup_steps_and_keeps_every_batch():
+def test_first_step_warmup_and_window_inside_one_call_per_epoch():
     f = FakeClock()
-    clock = StepClock(SyncTimer(f.sync, f.clock), batch_size=4, warmup=2, timed=3)
-    orders = [np.arange(20), np.arange(20, 40)]  # 5 steps per epoch, 10 in all
-    losses, seconds = zip(*(clock.epoch(f.train, o) for o in orders), strict=True)
-    # every image trained exactly once, in order, in batch-aligned chunks
-    assert np.array_equal(np.concatenate(f.calls), np.arange(40))
-    assert [len(c) for c in f.calls] == [4, 8, 8, 4, 16]  # first | warm-up | timed (3 steps, 2 epochs) | rest
-    assert seconds == pytest.approx((120.0, 20.0))  # epoch times still include everything
+    lines: list[str] = []
+    clock = StepClock(f.sync, batch_size=4, warmup=2, min_steps=3, min_seconds=0.0, clock=f.clock,
+                      report=lines.append, epochs=2)  # fmt: skip
+    seconds = run_epochs(f, clock, 2, 20, step_s=1.0, setup_s=0.5, first_extra_s=100.0)
+    assert seconds == pytest.approx([106.0, 6.0])  # epoch times include the call's setup and teardown
     s = clock.summary()
-    assert s["first_step_s"] == pytest.approx(104.0)
-    assert s["timed_steps"] == 3 and s["warmup_steps"] == 2
-    assert s["steady_step_s"] == pytest.approx(4.0) and s["steady_img_s"] == pytest.approx(1.0)
-    assert s["compile_s"] == pytest.approx(100.0)
-    # the epoch's loss is the image-weighted mean of its chunks' losses
-    assert losses[0] == pytest.approx((1 * 4 + 2 * 8 + 3 * 8) / 20)
-    # a sync before every clock read
-    assert f.events[:4] == ["sync", "clock", "sync", "clock"] and f.events.count("clock") == 2 * len(f.calls)
+    assert s["first_step_s"] == pytest.approx(101.0)
+    # steps 3..9 timed: 2 in epoch 1, 5 in epoch 2; every step is 4 images in 1 s
+    assert s["timed_steps"] == 7 and s["timed_s"] == pytest.approx(7.0)
+    assert s["steady_img_s"] == pytest.approx(4.0) and s["steady_step_s"] == pytest.approx(1.0)
+    assert s["window_img_s"] == pytest.approx(4.0) and s["compile_s"] == pytest.approx(100.0)
+    assert s["epoch_overhead_s"] == pytest.approx(1.0)  # only epoch 2 lies wholly in the window
+    assert clock.short_window_note() is None
+    assert any("first step 101.00s" in line for line in lines)
 
 
-def test_step_clock_without_timed_steps_is_one_call_per_epoch():
+def test_syncs_only_at_window_boundaries():
     f = FakeClock()
-    clock = StepClock(SyncTimer(f.sync, f.clock), batch_size=4, warmup=2, timed=0)
-    clock.epoch(f.train, np.arange(20))
-    assert [len(c) for c in f.calls] == [20]
-    assert clock.summary()["steady_img_s"] is None and clock.summary()["compile_s"] is None
+    clock = StepClock(f.sync, batch_size=1, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock,
+                      report=lambda m: None)  # fmt: skip
+    run_epochs(f, clock, 2, 50, step_s=0.01)
+    # first step: begin + end; window: begin of step 2, end of epoch 1; begin and end of epoch 2
+    assert f.events.count("sync") == 6
+    # one read per step end, plus each call's first begin and the window's first begin
+    assert f.events.count("clock") == 2 * 50 + 3
 
 
-def test_step_clock_profiles_only_the_warmup_steps():
+def test_evaluation_setup_and_a_slow_batch_fetch_outside_the_call_do_not_move_the_steady_figure():
+    figures = []
+    for eval_s, setup_s in ((0.0, 0.0), (50.0, 3.0)):
+        f = FakeClock()
+        clock = StepClock(f.sync, 8, warmup=2, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None)
+        run_epochs(f, clock, 3, 64, eval_s=eval_s, setup_s=setup_s, step_s=0.5)
+        figures.append(clock.summary())
+    assert figures[0]["steady_img_s"] == figures[1]["steady_img_s"] == pytest.approx(16.0)
+    assert figures[1]["epoch_overhead_s"] == pytest.approx(6.0)
+
+
+def test_time_between_steps_inside_the_call_is_on_the_clock():
+    """End to end: the batch fetch before ``on_step_begin`` belongs to the step (not to a gap nobody sees)."""
     f = FakeClock()
+    clock = StepClock(f.sync, 4, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None)
+    run_epochs(f, clock, 2, 40, step_s=1.0, gap_s=1.0)
+    s = clock.summary()
+    # the first timed step of each call runs from its own begin (1 s); the others 2 s end to end
+    assert sorted(set(np.round(np.array(s["step_img_s"]), 6))) == [2.0, 4.0]
+    assert s["steady_img_s"] == pytest.approx(2.0)
+
+
+def test_partial_last_batch_counts_its_images_and_a_short_window_is_said():
+    f = FakeClock()
+    clock = StepClock(f.sync, 4, warmup=1, min_steps=20, min_seconds=0.0, clock=f.clock, report=lambda m: None)
+    run_epochs(f, clock, 1, 10, step_s=1.0)  # steps of 4, 4, 2 images; the last takes 0.5 s
+    s = clock.summary()
+    assert s["timed_steps"] == 1 and s["steady_img_s"] == pytest.approx(4.0) and "steady_img_s_ci_lo" not in s
+    assert "timed window short: 1 steps" in clock.short_window_note()
+    empty = StepClock(f.sync, 4, warmup=5, clock=f.clock, report=lambda m: None)
+    run_epochs(f, empty, 1, 8, step_s=1.0)
+    assert empty.summary()["timed_steps"] == 0 and "steady_img_s" not in empty.summary()
+
+
+def test_the_window_keeps_every_step_after_warmup_and_has_an_interval():
+    f = FakeClock()
+    clock = StepClock(f.sync, 2, warmup=2, min_steps=20, min_seconds=1.0, clock=f.clock, report=lambda m: None)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        hooks = clock.start_epoch(100)
+        for i in range(50):
+            hooks.on_step_begin(i)
+            f.now += 0.1 * (1 + 0.05 * rng.standard_normal())
+            hooks.on_step_end(i)
+        clock.end_epoch(5.0)
+    s = clock.summary()
+    assert s["timed_steps"] == 147 and clock.short_window_note() is None
+    assert s["steady_img_s_ci_lo"] < s["steady_img_s"] < s["steady_img_s_ci_hi"]
+    assert 0 < s["steady_img_s_hw_pct"] < 3 and s["steady_img_s"] == pytest.approx(20.0, rel=0.03)
+    assert clock.summary() == s  # seeded: the same steps give the same interval
+
+
+def test_progress_is_throttled_by_time_and_says_steps_rate_and_time_left():
+    f = FakeClock()
+    lines: list[str] = []
+    clock = StepClock(f.sync, 10, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock, report=lines.append,
+                      epochs=2, every_s=5.0)  # fmt: skip
+    run_epochs(f, clock, 2, 10_000, step_s=0.01)  # 1,000 steps of 10 ms per epoch: 20 s in all
+    steps = [line for line in lines if line.startswith("epoch ")]
+    assert len(steps) == 3  # one line per 5 s of training (at 5, 10, 15 s), not one per step
+    assert steps[0].startswith("epoch 1/2 step ") and "1,000.0 img/s" in steps[-1] and "s left" in steps[-1]
+    reads = f.events.count("clock")
+    assert reads == 2 * 1000 + 3  # progress reads no extra clock: it uses the step's own timestamp
+
+
+def test_profiler_runs_around_the_warmup_steps_only():
+    f = FakeClock()
+    calls: list[tuple[str, int]] = []
+    start = lambda: calls.append(("start", len(f.events)))  # noqa: E731
+    stop = lambda: calls.append(("stop", len(f.events))) or [{"op": "conv", "ms": 1.0}]  # noqa: E731
+    clock = StepClock(f.sync, 4, warmup=2, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None,
+                      profiler=(start, stop))  # fmt: skip
+    hooks = clock.start_epoch(40)
     seen = []
-
-    def profile(run):
-        seen.append(len(f.calls))
-        return run(), [{"op": "conv", "ms": 1.0, "calls": 2}]
-
-    clock = StepClock(SyncTimer(f.sync, f.clock), 4, 2, 3, profile=profile)
-    clock.epoch(f.train, np.arange(40))
-    assert seen == [1]  # after the first step, around the warm-up chunk
-    assert clock.top_ops == [{"op": "conv", "ms": 1.0, "calls": 2}]
+    for i in range(10):
+        hooks.on_step_begin(i)
+        seen.append([c[0] for c in calls])
+        hooks.on_step_end(i)
+    assert seen[0] == [] and seen[1] == ["start"] and seen[3] == ["start", "stop"]
+    assert clock.top_ops == [{"op": "conv", "ms": 1.0}]
 
 
 def test_mfu_arithmetic():
@@ -92,8 +172,85 @@ def test_mfu_arithmetic():
 def test_known_gpu_peaks_depend_on_precision_and_tf32():
     assert mfu.known_peak("NVIDIA A100-SXM4-40GB", "fp32", tf32=False) == 19.5e12
     assert mfu.known_peak("NVIDIA A100-SXM4-40GB", "fp32", tf32=True) == 156e12
+    assert mfu.known_peak("NVIDIA A100 80GB PCIe", "mixed_bf16", tf32=False) == 312e12
     assert mfu.known_peak("NVIDIA GeForce RTX 3090", "mixed_bf16", tf32=False) == 71e12
+    assert mfu.known_peak("Tesla T4", "mixed_fp16", tf32=False) == 65e12
+    assert mfu.known_peak("Tesla T4", "mixed_bf16", tf32=False) is None  # no bf16: the measured peak
+    assert mfu.known_peak("Tesla V100-SXM2-16GB", "fp32", tf32=True) == 15.7e12  # no TF32 on Volta
     assert mfu.known_peak("cpu (x86_64)", "fp32", tf32=False) is None
+
+
+# Names exactly as torch.cuda.get_device_name / TensorFlow's device_name report them.
+DRIVER_NAMES = {
+    "NVIDIA H100 80GB HBM3": ("H100 HBM3", 989.4),
+    "NVIDIA H100 PCIe": ("H100 PCIe", 756.0),
+    "NVIDIA H100 NVL": ("H100 NVL", 835.5),
+    "NVIDIA H200": ("H200", 989.4),
+    "NVIDIA H200 NVL": ("H200 NVL", 835.5),
+    "NVIDIA GH200 480GB": ("GH200", 989.4),
+    "NVIDIA H20": ("H20", 148.0),
+    "NVIDIA B200": ("B200", 2250.0),
+    "NVIDIA GB200": ("GB200", 2500.0),
+    "NVIDIA A100-SXM4-40GB": ("A100", 312.0),
+    "NVIDIA A100-SXM4-80GB": ("A100", 312.0),
+    "NVIDIA A100-PCIE-40GB": ("A100", 312.0),
+    "NVIDIA A100 80GB PCIe": ("A100", 312.0),
+    "NVIDIA A10": ("A10", 125.0),
+    "NVIDIA A10G": ("A10G", 70.0),
+    "NVIDIA A30": ("A30", 165.0),
+    "NVIDIA A40": ("A40", 149.7),
+    "NVIDIA L4": ("L4", 121.0),
+    "NVIDIA L40": ("L40", 181.0),
+    "NVIDIA L40S": ("L40S", 362.0),
+    "Tesla T4": ("T4", None),
+    "Tesla V100-SXM2-32GB": ("V100 SXM2", None),
+    "Tesla V100-PCIE-16GB": ("V100 PCIe", None),
+    "Tesla V100S-PCIE-32GB": ("V100S", None),
+    "NVIDIA GeForce RTX 4090": ("RTX 4090", 165.2),
+    "NVIDIA GeForce RTX 3090": ("RTX 3090", 71.0),
+    "NVIDIA RTX 6000 Ada Generation": ("RTX 6000 Ada", 364.2),
+    "NVIDIA RTX A6000": ("RTX A6000", 154.8),
+}
+
+
+@pytest.mark.parametrize(("device", "expected"), DRIVER_NAMES.items(), ids=list(DRIVER_NAMES))
+def test_driver_reported_gpu_names_find_their_own_entry(device, expected):
+    key, bf16 = expected
+    assert mfu.match_gpu(device) == key
+    peak = mfu.known_peak(device, "mixed_bf16", tf32=False)
+    assert (peak / 1e12 if peak else None) == (pytest.approx(bf16) if bf16 else None)
+
+
+@pytest.mark.parametrize(
+    "device", ["NVIDIA H100", "Tesla V100", "NVIDIA GeForce RTX 4090 D", "NVIDIA A100-SXM4-40GB MIG 1g.5gb",
+               "NVIDIA GeForce RTX 5090", "AMD Instinct MI300X", "cpu (x86_64)", ""],
+)  # fmt: skip
+def test_unknown_or_ambiguous_devices_fall_back_to_the_measured_peak(device):
+    """A bare "H100" could be SXM or PCIe (peaks 30% apart); a MIG slice or a "D" card is not the chip."""
+    assert mfu.match_gpu(device) is None and mfu.known_peak(device, "fp32", tf32=True) is None
+
+
+def test_mfu_fields_say_where_the_peak_came_from():
+    from bench.spec import load_task
+
+    class FakeBackend:
+        name = "torch"
+
+        def forward_flops(self, state, shape):
+            return 1e9
+
+        def matmul(self, n, precision):
+            return lambda: None
+
+        def synchronize(self):
+            pass
+
+    spec = load_task("mnist-lenet5", "quick")
+    out = perf.mfu_fields(FakeBackend(), None, spec, (28, 28, 1),
+                          {"device": "NVIDIA L40S", "knobs": {"tf32_matmul": True}, "steady_img_s": 1000.0,
+                           "throughput_img_s": 10.0})  # fmt: skip
+    assert out["peak_flops"] == 183e12 and out["peak_flops_source"] == "vendor table: L40S tf32 (dense)"
+    assert out["mfu"] == pytest.approx(3e9 * 1000 / 183e12)  # the step window's figure, not the epochs'
 
 
 def test_measured_peak_times_the_best_matmul_and_caches_it():
