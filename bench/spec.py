@@ -287,6 +287,8 @@ def parse_task(data: dict[str, Any], source: str = "<spec>", profile: str | None
     for name in profiles:
         if name not in PROFILES:
             raise SpecError(f"{source}: profiles.{name}: unknown profile (expected one of: {', '.join(PROFILES)})")
+        if not isinstance(profiles[name], dict):
+            raise SpecError(f"{source}: profiles.{name}: expected a table of overrides, got {profiles[name]!r}")
     if profile:
         if profile not in PROFILES:
             raise SpecError(f"{source}: unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")

@@ -8,6 +8,7 @@ range of ``classes``. Nothing is pickled.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +41,15 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
             for key in REQUIRED_KEYS:
                 try:
                     arrays[key] = f[key]
-                except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
+                except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
                     why = "holds Python objects (pickled data), which are never loaded" if "pickle" in str(e) else e
                     raise DatasetFileError(f"{path}: array {key} is not readable: {why}") from None
+                if not isinstance(arrays[key], np.ndarray):  # numpy hands back a member without the .npy header raw
+                    raise DatasetFileError(f"{path}: {key}.npy is not a .npy array (no NPY header)")
             return arrays
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
+        # zipfile: BadZipFile (bad CRC, header), NotImplementedError (a RuntimeError) for an unknown zip version
+        # or compression, RuntimeError for an encrypted member; zlib.error for a damaged compressed member
         if isinstance(e, DatasetFileError):
             raise
         raise DatasetFileError(f"{path}: not a readable .npz file: {e}") from None
