@@ -153,15 +153,21 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for a pickle that wants code, RuntimeError for a non-torch file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsRefused(
-            f"{path}: refused: not a plain tensor file (loaded with weights_only=True, nothing in it ran): {first}"
+            f"{path}: refused: not a plain tensor file (loaded with weights_only=True, nothing in it ran): {_why(e)}"
         ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsRefused(f"{path}: refused: expected a state_dict (names to tensors), got {type(state).__name__}")
     return state
+
+
+def _why(e: Exception) -> str:
+    """What torch refused, without its advice to load the file with pickle enabled."""
+    text = str(e).split("WeightsUnpickler error:", 1)[-1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__).split(" was not an allowed global")[0][:200]
 
 
 def _fetch(arch: str) -> Path:
