@@ -29,24 +29,23 @@ def _backends(value: str) -> tuple[str, ...]:
     return names
 
 
-def _positive(value: str) -> int:
+def _integer(value: str, low: int, high: int | None = None) -> int:
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    if n < low or (high is not None and n > high):
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {n}" if high is None else
+                                         f"must be an integer in {low}..{high}, got {n}")  # fmt: skip
     return n
+
+
+def _positive(value: str) -> int:
+    return _integer(value, 1)
 
 
 def _seed(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
-    if not 0 <= n <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be an integer in 0..{MAX_SEED}, got {n}")
-    return n
+    return _integer(value, 0, MAX_SEED)
 
 
 def _number(value: str) -> float:
