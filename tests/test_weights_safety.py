@@ -117,6 +117,25 @@ def test_a_genuine_torchvision_file_with_its_hash_in_the_name_loads_equal_weight
         assert torch.equal(net.backbone[1].running_var, ref.bn1.running_var)
 
 
+def test_a_download_lands_in_the_hub_cache_with_its_hash_checked_and_is_read_by_bench(caches: Path, monkeypatch):
+    ref = torchvision.models.resnet101(weights=None)
+    published = caches / "published.pth"
+    torch.save(ref.state_dict(), published)
+    name = f"resnet101-{sha_prefix(published)}.pth"
+    calls = []
+
+    def download(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
+        calls.append(hash_prefix)
+        shutil.copy(published, dst)
+
+    monkeypatch.setattr(torch_models, "_TORCHVISION_FILE", name)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    net = resnet()
+    dest = caches / "torch-home" / "hub" / "checkpoints" / name
+    assert load_pretrained(net, ModelSpec(arch="resnet101", pretrained=True)) == f"imagenet ({dest}, sha256 verified)"
+    assert calls == [sha_prefix(published)] and torch.equal(net.backbone[0].weight, ref.conv1.weight)
+
+
 def test_a_genuine_timm_safetensors_file_loads_equal_weights(caches: Path):
     timm = pytest.importorskip("timm")
     safetensors_torch = pytest.importorskip("safetensors.torch")
