@@ -280,7 +280,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.resume, args.out)
     try:
         resume_suite(run_dir)
-    except (FileNotFoundError, RuntimeError) as e:
+    except (FileNotFoundError, RuntimeError, SpecError) as e:  # SpecError: a plan.json task that fails validation
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
