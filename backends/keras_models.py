@@ -37,7 +37,13 @@ def how_to_provide(arch: str) -> str:
 
 
 def _weights_arg(spec: ModelSpec) -> str | None:
-    """What to pass as keras.applications' ``weights=``: None, a local file, or "imagenet" (download)."""
+    """What to pass as keras.applications' ``weights=``: None, a local file, or "imagenet" (download).
+
+    keras.applications reads a local file with ``model.load_weights``: variables only (``.h5`` through h5py,
+    ``.keras`` through its weights-only path, which never deserialises the archive's config, so a Lambda layer
+    or any other code in it is not even read). The whole-model loader (``keras.models.load_model``, whose
+    ``safe_mode`` refuses Lambda code) is never used here.
+    """
     if not spec.pretrained:
         return None
     if spec.weights:
@@ -58,6 +64,11 @@ def _application(spec: ModelSpec, fn: keras.Model, inputs: keras.KerasTensor, **
     except Exception as e:  # keras raises plain Exception for a failed download
         if weights is None:
             raise
+        if weights != "imagenet":
+            raise RuntimeError(
+                f"{weights}: refused as {spec.arch} ImageNet weights ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                "it was read with Keras's weights-only loader, nothing in it ran"
+            ) from e
         raise RuntimeError(
             f"--pretrained: could not get ImageNet weights for {spec.arch} ({type(e).__name__}: {e}); "
             f"this machine may have no access to the download. To use a local copy: {how_to_provide(spec.arch)}"

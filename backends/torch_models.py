@@ -8,7 +8,9 @@ feature vector). ImageNet weights come through each library's own mechanism.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -59,75 +61,174 @@ def convnext_tiny(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs:
 
 
 # --------------------------------------------------------------------------- ImageNet weights
+#
+# A weights file may come from anyone (a planted file in a cache, a download from a mirror), and torch's
+# pickle format can run code on load. So every file is read HERE, never through a library helper: .pth with
+# torch.load(weights_only=True) (tensors and plain containers only), .safetensors with safetensors; and the
+# file's SHA-256 is checked wherever the library publishes one (torch.hub's convention: a file name ending in
+# "-<hex prefix of its sha256>.<ext>", as torchvision's; the Hugging Face cache keeps a file under its sha256).
 
 _TORCHVISION_FILE = "resnet101-63fe2227.pth"  # ResNet101_Weights.IMAGENET1K_V1 (v1.5 trunk, as built above)
+_TORCHVISION_URL = f"https://download.pytorch.org/models/{_TORCHVISION_FILE}"
 _TIMM_FILE = "convnext_tiny.safetensors"
+_TIMM_HUB = ("timm/convnext_tiny.in12k_ft_in1k", "model.safetensors")
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
+_SHA256_NAME = re.compile(r"[0-9a-f]{64}")
+
+
+class WeightsRefused(RuntimeError):
+    """A weights file failed its hash or is not a plain tensor file; the message names it and what failed."""
 
 
 def how_to_provide(arch: str) -> str:
     if arch == "resnet101":
         where = (
-            f"download https://download.pytorch.org/models/{_TORCHVISION_FILE} on a machine with internet and put "
-            f"it in ${WEIGHTS_ENV}/ or torch's hub cache ({Path(torch.hub.get_dir()) / 'checkpoints'}/)"
+            f"download {_TORCHVISION_URL} on a machine with internet and put "
+            f"it in ${WEIGHTS_ENV}/ or torch's hub cache ({_hub_checkpoints()}/)"
         )
     else:
         where = (
-            "download model.safetensors of the Hugging Face repo timm/convnext_tiny.in12k_ft_in1k on a machine "
+            f"download {_TIMM_HUB[1]} of the Hugging Face repo {_TIMM_HUB[0]} on a machine "
             f"with internet and save it as ${WEIGHTS_ENV}/{_TIMM_FILE}"
         )
     return f'{where}, or name the file in the task: [model] weights = "/path/to/file"'
 
 
+def _hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def _local_file(spec: ModelSpec, default_name: str) -> Path | None:
+    """model.weights, else $BENCH_WEIGHTS_DIR/<the library's file name>, else torch's hub cache (resnet101)."""
     if spec.weights:
         path = Path(spec.weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"model.weights: {path} is not a file")
         return path
     folder = os.environ.get(WEIGHTS_ENV)
-    if folder and (Path(folder) / default_name).is_file():
-        return Path(folder) / default_name
-    return None
+    candidates = [Path(folder) / default_name] if folder else []
+    if spec.arch == "resnet101":
+        candidates.append(_hub_checkpoints() / default_name)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_hash(path: Path) -> bool:
+    """Check ``path`` against the SHA-256 its name publishes (torch.hub's ``-<prefix>.ext`` or a Hugging Face
+    blob named by its sha256); raise WeightsRefused when it differs. False: the name publishes none."""
+    blob = path.resolve()
+    if _SHA256_NAME.fullmatch(blob.name):
+        expected = blob.name
+    elif m := _HASH_IN_NAME.search(path.name):
+        expected = m.group(1)
+    else:
+        return False
+    actual = _sha256(path)
+    if not actual.startswith(expected):
+        raise WeightsRefused(
+            f"{path}: refused: its SHA-256 is {actual}, its name says {expected}...; "
+            "the file is damaged or not the published one (delete it and download it again)"
+        )
+    return True
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors from a weights file, without running any code it may carry (no pickle beyond plain tensors)."""
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            raise WeightsRefused(f"{path}: reading .safetensors needs the safetensors package") from None
+        try:
+            return load_file(path, device="cpu")
+        except Exception as e:  # safetensors raises its own SafetensorError on a malformed header
+            raise WeightsRefused(f"{path}: refused: not a valid safetensors file ({e})") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for a pickle that wants code, RuntimeError for a non-torch file
+        raise WeightsRefused(
+            f"{path}: refused: not a plain tensor file (loaded with weights_only=True, nothing in it ran): {_why(e)}"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsRefused(f"{path}: refused: expected a state_dict (names to tensors), got {type(state).__name__}")
+    return state
+
+
+def _why(e: Exception) -> str:
+    """What torch refused, without its advice to load the file with pickle enabled."""
+    text = str(e).split("WeightsUnpickler error:", 1)[-1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__).split(" was not an allowed global")[0][:200]
+
+
+def _fetch(arch: str) -> Path:
+    """Download the library's published file (the download checks the published hash) into its usual cache."""
+    if arch == "resnet101":
+        dest = _hub_checkpoints() / _TORCHVISION_FILE
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(
+            _TORCHVISION_URL, str(dest), hash_prefix=_HASH_IN_NAME.search(_TORCHVISION_FILE)[1], progress=False
+        )
+        return dest
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(*_TIMM_HUB))
+
+
+def _resnet_trunk(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision's resnet keys (conv1, layer1, ...) to TrunkAndHead.backbone's (0, 4, ...); fc dropped."""
+    trunk_keys = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
+    return {
+        trunk_keys[k.split(".", 1)[0]] + "." + k.split(".", 1)[1]: v
+        for k, v in state.items()
+        if k.split(".", 1)[0] in trunk_keys
+    }
+
+
+def _load_convnext(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    import timm
+    from timm.models.convnext import checkpoint_filter_fn
+
+    ref = timm.create_model("convnext_tiny", pretrained=False, num_classes=0)
+    state = {k: v for k, v in checkpoint_filter_fn(state, ref).items() if not k.startswith("head.fc.")}
+    ref.load_state_dict(state, strict=True)
+    net.backbone.load_state_dict(nn.Sequential(ref.stem, ref.stages, ref.norm_pre).state_dict(), strict=True)
+    net.norm.load_state_dict(ref.head.norm.state_dict(), strict=True)
 
 
 def load_pretrained(net: nn.Module, spec: ModelSpec) -> str:
     """Load ImageNet weights into ``net.backbone`` (the head keeps its fresh init); returns where they came from.
 
-    A local file (``model.weights`` or ``$BENCH_WEIGHTS_DIR``) is used first, else the
-    library's own download (torch hub / Hugging Face hub), whose failure is turned into
-    an error that says how to provide the file offline.
+    A local file (``model.weights``, ``$BENCH_WEIGHTS_DIR``, torch's hub cache) is used first, else the
+    library's published file is downloaded; whichever it is, its hash is checked where published and it is
+    read without pickle (see above). A failed download becomes an error that says how to provide the file.
     """
     name = _TORCHVISION_FILE if spec.arch == "resnet101" else _TIMM_FILE
     path = _local_file(spec, name)
     try:
-        if spec.arch == "resnet101":
-            if path is not None:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            else:
-                from torchvision.models import ResNet101_Weights
-
-                state = ResNet101_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
-            source = str(path or "torchvision IMAGENET1K_V1")
-            trunk_keys = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
-            state = {
-                trunk_keys[k.split(".", 1)[0]] + "." + k.split(".", 1)[1]: v
-                for k, v in state.items()
-                if k.split(".", 1)[0] in trunk_keys
-            }
-            net.backbone.load_state_dict(state, strict=True)
-        else:
-            import timm
-
-            overlay = {"file": str(path)} if path is not None else None
-            ref = timm.create_model("convnext_tiny", pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay)
-            source = str(path or "timm convnext_tiny.in12k_ft_in1k")
-            net.backbone.load_state_dict(nn.Sequential(ref.stem, ref.stages, ref.norm_pre).state_dict(), strict=True)
-            net.norm.load_state_dict(ref.head.norm.state_dict(), strict=True)
-    except (OSError, RuntimeError, ValueError) as e:
-        if isinstance(e, RuntimeError) and "state_dict" in str(e):
-            raise
+        if path is None:
+            path = _fetch(spec.arch)
+    except Exception as e:  # network and hub clients raise many kinds (HTTP, offline, SSL, hash mismatch)
         raise RuntimeError(
             f"--pretrained: could not get ImageNet weights for {spec.arch} ({type(e).__name__}: {e}); "
             f"this machine may have no access to the download. To use a local copy: {how_to_provide(spec.arch)}"
         ) from e
-    return f"imagenet ({source})"
+    verified = verify_hash(path)
+    state = read_state_dict(path)
+    try:
+        if spec.arch == "resnet101":
+            net.backbone.load_state_dict(_resnet_trunk(state), strict=True)
+        else:
+            _load_convnext(net, state)
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise WeightsRefused(f"{path}: not {spec.arch} ImageNet weights: {str(e).splitlines()[0]}") from None
+    return f"imagenet ({path}{', sha256 verified' if verified else ', no published hash to verify'})"

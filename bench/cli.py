@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
+import typing
 from pathlib import Path
 
 from backends import BACKENDS, missing_packages
@@ -13,7 +15,7 @@ from bench.data_cli import add_data_parser, run_data_command
 from bench.report import terminal_summary, write_reports
 from bench.results import latest_records, read_records, table
 from bench.runner import RunOptions, resume_suite, run_suite
-from bench.spec import PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
+from bench.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from datasets import registry
 
 FAILED = ("failed", "timeout", "interrupted")
@@ -27,11 +29,49 @@ def _backends(value: str) -> tuple[str, ...]:
     return names
 
 
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+def _integer(value: str, low: int, high: int | None = None) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+    if n < low or (high is not None and n > high):
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {n}" if high is None else
+                                         f"must be an integer in {low}..{high}, got {n}")  # fmt: skip
     return n
+
+
+def _positive(value: str) -> int:
+    return _integer(value, 1)
+
+
+def _seed(value: str) -> int:
+    return _integer(value, 0, MAX_SEED)
+
+
+def _number(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if math.isnan(x):
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}")
+    return x
+
+
+def _seconds(value: str) -> float:
+    """A time limit: finite and > 0 (0 or a negative limit would stop every run before it starts)."""
+    x = _number(value)
+    if not 0 < x < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {value}")
+    return x
+
+
+def _threshold(value: str) -> float:
+    """A regression threshold: >= 0 (a negative one would flag every unchanged metric)."""
+    x = _number(value)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return x
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -57,7 +97,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         help="where results/<run-id>/ is created (default: %(default)s)",
     )
     p.add_argument("--repeats", type=_positive, default=1, help="runs per (task, backend) (default: 1)")
-    p.add_argument("--seed", type=int, help="override every task's seed")
+    p.add_argument("--seed", type=_seed, help="override every task's seed")
     p.add_argument(
         "--resume",
         metavar="RUN",
@@ -79,14 +119,21 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=3600.0,
         help="per-run limit in seconds; a run over it is stopped and recorded as timeout",
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (the usage itself is one --help away)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m bench",
         description="Run the same CNN experiments in PyTorch and Keras and compare them side by side.",
     )
@@ -129,21 +176,21 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("run_b", metavar="RUN_B", help="the run checked against it")
     p_cmp.add_argument(
         "--max-slowdown",
-        type=float,
+        type=_threshold,
         default=0.10,
         metavar="FRAC",
         help="flag time/throughput worse by more than this fraction (default: %(default)s)",
     )
     p_cmp.add_argument(
         "--max-acc-drop",
-        type=float,
+        type=_threshold,
         default=0.01,
         metavar="ABS",
         help="flag a test-accuracy drop larger than this (default: %(default)s)",
     )
     p_cmp.add_argument(
         "--max-memory-growth",
-        type=float,
+        type=_threshold,
         default=0.25,
         metavar="FRAC",
         help="flag peak memory up by more than this fraction (default: %(default)s)",
@@ -206,6 +253,16 @@ def with_cli_overrides(tasks: list[TaskSpec], pretrained: bool, profile_ops: boo
     return out
 
 
+def refuse_duplicate_names(tasks: list[TaskSpec]) -> None:
+    """Two tasks with one name would share prepared data, logs and records: the second would silently reuse
+    the first one's data and only one row would appear."""
+    seen: dict[str, str] = {}
+    for t in tasks:
+        if t.name in seen:
+            raise SpecError(f"two tasks are named {t.name!r}: {seen[t.name]} and {t.source}; task names must differ")
+        seen[t.name] = t.source
+
+
 def finish(run_dir: Path) -> int:
     """Print the side-by-side tables; exit 1 when a run failed or timed out."""
     df = table(latest_records(read_records(run_dir)))
@@ -223,7 +280,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.resume, args.out)
     try:
         resume_suite(run_dir)
-    except (FileNotFoundError, RuntimeError) as e:
+    except (FileNotFoundError, RuntimeError, SpecError) as e:  # SpecError: a plan.json task that fails validation
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -240,6 +297,7 @@ def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
     profile = resolve_profile(args.profile)
     try:
         tasks: list[TaskSpec] = [load_task(t, profile) for t in task_names]
+        refuse_duplicate_names(tasks)
         tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
     except (SpecError, FileNotFoundError) as e:

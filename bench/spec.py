@@ -9,6 +9,7 @@ framework's default decides a compared quantity silently.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from bench.catalog import ARCHITECTURES, INITS
 
 TASKS_DIR = Path(__file__).parent / "tasks"
 PROFILES = ("quick", "full")
+MAX_SEED = 2**31 - 1  # every framework's seed functions accept it (numpy refuses negatives, TF wants int64)
+# A task name becomes part of file names (logs, jobs, results): a short slug, never a path.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
 class SpecError(ValueError):
@@ -199,7 +203,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Check one TOML value against a field type; ints are accepted as floats."""
     origin = typing.get_origin(tp)
     if origin is tuple:
-        if not isinstance(value, list):
+        if not isinstance(value, (list, tuple)):  # TOML and JSON give lists, TaskSpec.to_dict tuples
             raise SpecError(f"{where}: expected {_type_name(tp)}, got {value!r}")
         item = typing.get_args(tp)[0]
         return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
@@ -284,6 +288,8 @@ def parse_task(data: dict[str, Any], source: str = "<spec>", profile: str | None
     for name in profiles:
         if name not in PROFILES:
             raise SpecError(f"{source}: profiles.{name}: unknown profile (expected one of: {', '.join(PROFILES)})")
+        if not isinstance(profiles[name], dict):
+            raise SpecError(f"{source}: profiles.{name}: expected a table of overrides, got {profiles[name]!r}")
     if profile:
         if profile not in PROFILES:
             raise SpecError(f"{source}: unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
@@ -334,6 +340,12 @@ class _TopLevel:
 def _check_values(spec: TaskSpec, where: str) -> None:
     """Range checks that types alone cannot express."""
     checks = [
+        (
+            "name",
+            NAME_PATTERN.fullmatch(spec.name) is not None,
+            "a short name of letters, digits, '-', '_', '.' (at most 64, not starting with '.' or '-')",
+        ),
+        ("seed", 0 <= spec.seed <= MAX_SEED, f"an integer in 0..{MAX_SEED}"),
         ("train.epochs", spec.train.epochs >= 1, "an integer >= 1"),
         ("train.batch_size", spec.train.batch_size >= 1, "an integer >= 1"),
         ("train.lr", spec.train.lr > 0, "a number > 0"),
@@ -372,8 +384,10 @@ def _check_values(spec: TaskSpec, where: str) -> None:
     ]
     for key, ok, expected in checks:
         if not ok:
-            section, name = key.split(".")
-            if section.startswith("transfer["):
+            section, name = key.split(".") if "." in key else ("", key)
+            if not section:
+                value = getattr(spec, name)
+            elif section.startswith("transfer["):
                 value = getattr(spec.transfer[int(section[9:-1])], name)
             else:
                 value = getattr(getattr(spec, section), name)
@@ -417,26 +431,48 @@ def load_task(name_or_path: str | Path, profile: str | None = None) -> TaskSpec:
     elif not path.is_file():
         raise SpecError(f"{name_or_path}: no such task or file (built-in tasks: {', '.join(builtin)})")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise SpecError(f"{path}: cannot be read: {e.strerror or e}") from None
     return parse_task(data, source=str(path), profile=profile)
 
 
-def spec_from_dict(d: dict[str, Any]) -> TaskSpec:
-    """Rebuild a TaskSpec from ``TaskSpec.to_dict()`` (how the runner hands it to a worker)."""
-    d = dict(d)
-    d["dataset"] = DatasetSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["dataset"].items()})
-    m = d["model"]
-    d["model"] = ModelSpec(**{**m, "options": tuple(tuple(o) for o in m["options"])})
-    d["train"] = TrainSpec(**{**d["train"], "augment": tuple(d["train"]["augment"])})
-    d["eval"] = EvalSpec(**d["eval"])
-    d["explain"] = ExplainSpec(**d["explain"])
-    d["decouple"] = DecoupleSpec(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in d.get("decouple", {}).items()}
-    )
-    d["runtime"] = RuntimeSpec(**d["runtime"])
-    d["transfer"] = tuple(
-        TransferSpec(**{**t, "class_map": tuple(tuple(p) for p in t["class_map"])}) for t in d["transfer"]
-    )
-    return TaskSpec(**d)
+def _pairs(value: Any, where: str) -> dict[str, Any]:
+    """A ``to_dict`` list of (key, value) pairs back to a table."""
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in value
+    ):
+        raise SpecError(f"{where}: expected a list of [name, value] pairs, got {value!r}")
+    return dict(value)
+
+
+def spec_from_dict(d: Any) -> TaskSpec:
+    """Rebuild a TaskSpec from ``TaskSpec.to_dict()`` (how the runner hands it to a worker and keeps the plan).
+
+    The dict goes through the same validation as a TOML file (a plan.json may have been edited since), so a
+    malformed one is a SpecError, never a KeyError or TypeError.
+    """
+    if not isinstance(d, dict):
+        raise SpecError(f"<job>: expected a task table, got {type(d).__name__}")
+    source, profile = d.get("source", "<job>"), d.get("profile", "")
+    if not isinstance(source, str) or not isinstance(profile, str) or profile not in ("", *PROFILES):
+        raise SpecError(f"<job>: source and profile must be strings, got {source!r}, {profile!r}")
+    data = {k: v for k, v in d.items() if k not in ("source", "profile")}
+    if isinstance(data.get("model"), dict):
+        model = dict(data["model"])
+        options = _pairs(model.pop("options", []), f"{source}: model.options")
+        if set(options) & set(model):
+            raise SpecError(f"{source}: model.options: repeats a model key ({', '.join(set(options) & set(model))})")
+        data["model"] = {**model, **options}
+    if isinstance(data.get("transfer"), (list, tuple)):
+        data["transfer"] = [
+            {**t, "class_map": _pairs(t.get("class_map", []), f"{source}: transfer[{i}].class_map")}
+            if isinstance(t, dict)
+            else t
+            for i, t in enumerate(data["transfer"])
+        ]
+    return dataclasses.replace(parse_task(data, source=source), profile=profile)

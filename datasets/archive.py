@@ -3,7 +3,8 @@
 Importers read members in place instead of extracting them, and an archive is
 checked as a whole before any member is read: one member that would land outside
 the extraction directory (absolute path, drive letter, ``..``), or that is a link
-or a device, refuses the archive with an error naming that member. An archive
+or a device, refuses the archive with an error naming that member; in a folder, a
+symbolic link that resolves outside it does the same. An archive
 that tries this is not one of the datasets' published archives.
 """
 
@@ -69,11 +70,26 @@ class Tree(ABC):
 
 
 class DirTree(Tree):
+    """A folder: a symbolic link that resolves outside it refuses the whole folder (as a link in an archive
+    does); links that stay inside are read."""
+
     def __init__(self, path: Path) -> None:
-        names = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
+        self._root = path.resolve()
+        names = []
+        for p in path.rglob("*"):
+            self._check_link(path, p)
+            if p.is_file():
+                names.append(p.relative_to(path).as_posix())
         super().__init__(path, names)
 
+    def _check_link(self, path: Path, p: Path) -> None:
+        target = p.resolve()
+        if not target.is_relative_to(self._root):
+            rel = p.relative_to(path).as_posix()
+            raise UnsafeArchive(f"{path}: {rel} is a symbolic link to {target}, outside the folder: import refused")
+
     def read(self, name: str) -> bytes:
+        self._check_link(self.path, self.path / name)  # the link may have changed since the listing
         return (self.path / name).read_bytes()
 
     def close(self) -> None:

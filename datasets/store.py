@@ -271,6 +271,8 @@ def status(dataset: str, data_dir: str | Path | None = None) -> Status:
 
 def describe(dataset: str, path: Path) -> Status:
     """Size, image count and shape of the cache file at ``path``, from the array headers."""
+    if not zipfile.is_zipfile(path):  # np.load would return a bare .npy array, or refuse a pickle
+        return Status(dataset, path, path.stat().st_size, error="not readable: not an .npz file (a zip of .npy arrays)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             n_train, n_test = _npz_shape(npz, "y_train")[0], _npz_shape(npz, "y_test")[0]

@@ -108,10 +108,10 @@ def test_pretrained_offline_error_says_how_to_provide_the_file(monkeypatch, tmp_
     def offline(*args, **kwargs):
         raise urllib.error.URLError("Name or service not known")
 
-    import torchvision.models._api as tv_api
     from keras.src.utils import file_utils
 
-    monkeypatch.setattr(tv_api, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty hub cache
     monkeypatch.setattr(file_utils, "get_file", offline)
     monkeypatch.delenv("BENCH_WEIGHTS_DIR", raising=False)
     spec = ModelSpec(arch="resnet101", pretrained=True)
@@ -122,20 +122,6 @@ def test_pretrained_offline_error_says_how_to_provide_the_file(monkeypatch, tmp_
     with pytest.raises(FileNotFoundError, match=r"model\.weights"):
         torch_backend.Backend().build(ModelSpec(arch="resnet101", pretrained=True, weights=str(tmp_path / "no")),
                                       (32, 32, 3), 2)  # fmt: skip
-
-
-def test_pretrained_from_a_local_torchvision_file(monkeypatch, tmp_path):
-    import torchvision
-
-    ref = torchvision.models.resnet101(weights=None)
-    torch.save(ref.state_dict(), tmp_path / "resnet101-63fe2227.pth")
-    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(tmp_path))
-    b = torch_backend.Backend()
-    b.configure(RuntimeSpec(), 0)
-    net = b.build(ModelSpec(arch="resnet101", pretrained=True), (32, 32, 3), 2)
-    assert torch.equal(net.backbone[0].weight, ref.conv1.weight)
-    assert torch.equal(net.backbone[7][2].conv3.weight, ref.layer4[2].conv3.weight)
-    assert b.weights_source.startswith("imagenet (" + str(tmp_path))
 
 
 @pytest.mark.parametrize("backend_module", [torch_backend, keras_backend], ids=["torch", "keras"])

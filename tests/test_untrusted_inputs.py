@@ -1,0 +1,90 @@
+"""Hostile or broken task files and arguments: refused with one clear line, exit 2, no traceback, no files."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bench.spec import SpecError, load_task, parse_task, spec_from_dict
+from tests.conftest import TINY_TASK, run_cli
+
+MINIMAL = tomllib.loads(TINY_TASK)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../../x", "/tmp/x", "/etc/passwd", ".hidden", "", "a/b", "a\\b", "..", "-rf", "x" * 65, "tab\tname",
+     "new\nline", "é"],
+)  # fmt: skip
+def test_a_task_name_that_is_not_a_short_slug_is_refused_naming_file_and_key(name: str):
+    with pytest.raises(SpecError) as e:
+        parse_task({**MINIMAL, "name": name}, source="evil.toml")
+    assert str(e.value).startswith("evil.toml: name: expected a short name of letters, digits")
+
+
+@pytest.mark.parametrize("name", ["tiny", "mnist-lenet5", "a.b_c-1", "X" * 64, "_private"])
+def test_a_slug_task_name_is_accepted(name: str):
+    assert parse_task({**MINIMAL, "name": name}).name == name
+
+
+def test_a_plan_entry_goes_through_the_same_validation():
+    """plan.json is a file too: a name edited into a path, or a broken structure, is a SpecError."""
+    good = parse_task(MINIMAL, source="tiny.toml").to_dict()
+    assert spec_from_dict(good) == parse_task(MINIMAL, source="tiny.toml")
+    for bad in (
+        {**good, "name": "../x"},
+        {**good, "model": {**good["model"], "options": [["activation"]]}},
+        {**good, "train": {**good["train"], "epochs": "2"}},
+        {k: v for k, v in good.items() if k != "train"},
+        [good],
+    ):
+        with pytest.raises(SpecError):
+            spec_from_dict(bad)
+
+
+def test_a_task_file_that_is_not_utf8_is_a_spec_error(tmp_path: Path):
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes(TINY_TASK.replace('"tiny"', '"caf\xe9"').encode("latin-1"))
+    with pytest.raises(SpecError, match=r"latin1\.toml: not UTF-8 text"):
+        load_task(bad)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def bad_runs(tmp_path: Path) -> list[tuple[list[str], str]]:
+    """(arguments, what stderr must say) for every bad input the command line refuses before any work."""
+    tiny = write(tmp_path, "tiny.toml", TINY_TASK)
+    traversal = write(tmp_path, "evil.toml", TINY_TASK.replace('"tiny"', '"../../../escaped"'))
+    absolute = write(tmp_path, "abs.toml", TINY_TASK.replace('"tiny"', f'"{tmp_path}/escaped"'))
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(TINY_TASK.replace('"tiny"', '"caf\xe9"').encode("latin-1"))
+    twin = write(tmp_path, "twin.toml", TINY_TASK)
+    return [
+        (["run", str(traversal)], "evil.toml: name: expected a short name"),
+        (["run", str(absolute)], "abs.toml: name: expected a short name"),
+        (["run", str(latin1)], "latin1.toml: not UTF-8 text"),
+        (["run", str(tiny), str(twin)], f"two tasks are named 'tiny': {tiny} and {twin}"),
+        (["run", str(tiny), "--timeout", "0"], "--timeout: must be a number of seconds > 0, got 0"),
+        (["run", str(tiny), "--timeout", "-5"], "--timeout: must be a number of seconds > 0, got -5"),
+        (["run", str(tiny), "--timeout", "nan"], "--timeout: expected a number, got 'nan'"),
+        (["run", str(tiny), "--seed", "-1"], "--seed: must be an integer in 0..2147483647, got -1"),
+        (["compare", "a", "b", "--max-slowdown", "-0.1"], "--max-slowdown: must be >= 0, got -0.1"),
+        (["compare", "a", "b", "--max-acc-drop", "-1"], "--max-acc-drop: must be >= 0, got -1"),
+        (["compare", "a", "b", "--max-memory-growth", "x"], "--max-memory-growth: expected a number, got 'x'"),
+    ]
+
+
+def test_every_bad_input_exits_2_with_one_line_and_writes_nothing(clean_env, tmp_path: Path):
+    out = tmp_path / "results"
+    for args, says in bad_runs(tmp_path):
+        proc = run_cli([*args, "--out", str(out)] if args[0] == "run" else args, clean_env)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert says in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert not out.exists() and not (tmp_path.parent / "escaped").exists()
