@@ -1,0 +1,80 @@
+"""Peak host memory of the training input path over a synthetic uint8 set, in a process of its own.
+
+``python -m bench.rssprobe --backend torch --n 25000 --size 224`` builds an (n, size, size, 3)
+uint8 set (every page written), puts it through the backend's input path for a few batches
+(the batches ``train_epoch`` trains on, augmentation included) and prints one JSON line: the
+set's size, the resident memory before it existed and the peak after. The framework is imported
+and the path run once on a tiny set first, so the figure is the data's, not the imports'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+
+import numpy as np
+
+from bench.preprocess import PixelNorm
+from bench.spec import DatasetSpec, ModelSpec, RuntimeSpec, TrainSpec
+
+IMAGENET = DatasetSpec(name="synthetic", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def synthetic(n: int, size: int) -> np.ndarray:
+    """Every page written (untouched zero pages would not count), chunk by chunk: no temporary copy."""
+    x = np.empty((n, size, size, 3), np.uint8)
+    for i in range(0, n, 256):
+        x[i : i + 256] = (np.arange(i, min(i + 256, n)) % 251).astype(np.uint8)[:, None, None, None]
+    return x
+
+
+def run_input_path(backend_name: str, x: np.ndarray, batches: int, batch_size: int) -> None:
+    from backends import load_backend
+
+    backend = load_backend(backend_name)
+    backend.configure(RuntimeSpec(device="cpu"), 0)
+    model = backend.build(ModelSpec(arch="lenet5", options=(("activation", "relu"), ("pooling", "max"),
+                                                             ("conv1_padding", 0))), (32, 32, 3), 2)  # fmt: skip
+    state = backend.compile(model, TrainSpec(epochs=1, batch_size=batch_size, lr=1e-3, augment=("hflip", "rotate10")),
+                            RuntimeSpec())  # fmt: skip
+    y = np.zeros(len(x), np.int64)
+    data = backend.put(x, y, PixelNorm.from_spec(IMAGENET, 3))
+    order = np.random.default_rng(0).permutation(len(x))[: batches * batch_size]
+    backend.prepare_batches(state, data, order, batch_size)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.rssprobe", description=__doc__)
+    p.add_argument("--backend", choices=("torch", "keras"), required=True)
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--batches", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=32)
+    a = p.parse_args(argv)
+    if a.backend == "torch":
+        import torch  # noqa: F401  (before TensorFlow, always)
+    run_input_path(a.backend, synthetic(a.batch_size * 2, a.size), 2, a.batch_size)  # imports, tracing
+    before = rss_mb()
+    x = synthetic(a.n, a.size)
+    run_input_path(a.backend, x, a.batches, a.batch_size)
+    peak = peak_mb()
+    uint8_mb = x.nbytes / 2**20
+    print(json.dumps({"backend": a.backend, "n": a.n, "size": a.size, "uint8_mb": round(uint8_mb, 1),
+                      "rss_before_mb": round(before, 1), "peak_mb": round(peak, 1),
+                      "growth_mb": round(peak - before, 1), "growth_over_uint8": round((peak - before) / uint8_mb, 3)}))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
