@@ -30,8 +30,8 @@ def through_input_path(backend: str, x: np.ndarray, names: tuple[str, ...], batc
     order = np.arange(len(x))
     if backend == "torch":
         data = torch_input.put(x, y, torch.device("cpu"), float("inf"), (norm.scale, norm.offset))
-        out = [xb.permute(0, 2, 3, 1).numpy() for xb, _ in torch_input.batches(data, order, batch_size, False,
-                                                                             torch_augment.augmenter(names))]  # fmt: skip
+        aug = torch_augment.augmenter(names)
+        out = [xb.permute(0, 2, 3, 1).numpy() for xb, _ in torch_input.batches(data, order, batch_size, False, aug)]
     else:
         data = keras_augment.HostImages(x, y, norm.scale, norm.offset)
         ds = keras_augment.batches(data, order, batch_size, y, keras_augment.augmenter(names, seed=0))
