@@ -70,9 +70,10 @@ def main(argv: list[str]) -> int:
     run_input_path(a.backend, x, a.batches, a.batch_size)
     peak = peak_mb()
     uint8_mb = x.nbytes / 2**20
-    print(json.dumps({"backend": a.backend, "n": a.n, "size": a.size, "uint8_mb": round(uint8_mb, 1),
-                      "rss_before_mb": round(before, 1), "peak_mb": round(peak, 1),
-                      "growth_mb": round(peak - before, 1), "growth_over_uint8": round((peak - before) / uint8_mb, 3)}))  # fmt: skip
+    growth = peak - before
+    fields = {"backend": a.backend, "n": a.n, "size": a.size, "uint8_mb": uint8_mb, "rss_before_mb": before,
+              "peak_mb": peak, "growth_mb": growth, "growth_over_uint8": growth / uint8_mb}  # fmt: skip
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in fields.items()}))
     return 0
 
 
