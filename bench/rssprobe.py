@@ -3,8 +3,9 @@
 ``python -m bench.rssprobe --backend torch --n 25000 --size 224`` builds an (n, size, size, 3)
 uint8 set (every page written), puts it through the backend's input path for a few batches
 (the batches ``train_epoch`` trains on, augmentation included) and prints one JSON line: the
-set's size, the resident memory before it existed and the peak after. The framework is imported
-and the path run once on a tiny set first, so the figure is the data's, not the imports'.
+set's size, the resident memory before it existed and the peak since then (VmHWM, reset first).
+The framework is imported and the path run once on a tiny set first, so the figure is the
+data's, not the imports'.
 """
 
 from __future__ import annotations
@@ -22,13 +23,24 @@ from bench.spec import DatasetSpec, ModelSpec, RuntimeSpec, TrainSpec
 IMAGENET = DatasetSpec(name="synthetic", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024  # kB
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def reset_peak() -> bool:
+    """Restart the peak (VmHWM) from the current RSS (Linux >= 4.0), so an earlier peak cannot hide in it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_mb(since_reset: bool) -> float:
+    """Peak RSS: since the reset (VmHWM), else over the process's life (ru_maxrss, KiB on Linux)."""
+    return _status_mb("VmHWM") if since_reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def synthetic(n: int, size: int) -> np.ndarray:
@@ -65,10 +77,13 @@ def main(argv: list[str]) -> int:
     if a.backend == "torch":
         import torch  # noqa: F401  (before TensorFlow, always)
     run_input_path(a.backend, synthetic(a.batch_size * 2, a.size), 2, a.batch_size)  # imports, tracing
-    before = rss_mb()
+    # Measured from the RSS right before the set exists: on a machine short of memory the kernel may have
+    # dropped file-backed pages (libraries) since the imports' peak, which ru_maxrss would still hold.
+    reset = reset_peak()
+    before = _status_mb("VmRSS")
     x = synthetic(a.n, a.size)
     run_input_path(a.backend, x, a.batches, a.batch_size)
-    peak = peak_mb()
+    peak = peak_mb(reset)
     uint8_mb = x.nbytes / 2**20
     growth = peak - before
     fields = {"backend": a.backend, "n": a.n, "size": a.size, "uint8_mb": uint8_mb, "rss_before_mb": before,
