@@ -2,9 +2,12 @@
 
 After training, the backend's ``prepare_batches`` runs the input path of ``train_epoch`` alone
 (index, host-to-device copy, normalisation, augmentation; no model) over the first batches of
-the first epoch's order, timed with the synchronising timer. ``input_share`` = its time per
-batch / the steady step time: a row whose input path takes a large share of a step times the
-suite's data handling, not the framework, and the summary says so.
+the first epoch's order, timed with the synchronising timer: k batches (auto-ranged) and 2k, and
+the time per batch is the slope between them, so a call's one-off cost (building and tracing a
+tf.data pipeline, once per epoch) does not count per step; an epoch too short for 2k batches
+uses k's mean, an upper bound. ``input_share`` = that / the steady step time: a row whose input
+path takes a large share of a step times the suite's data handling, not the framework, and the
+summary says so.
 """
 
 from __future__ import annotations
@@ -36,16 +39,24 @@ def input_fields(
     if not hasattr(backend, "prepare_batches") or len(order) == 0:
         return {}
     n_epoch = -(-len(order) // batch_size)
-    backend.prepare_batches(state, data, order[:batch_size], batch_size)  # warm: tracing, first allocations
-    k = min(n_epoch, MIN_BATCHES)
-    while True:
+
+    def timed(k: int) -> tuple[float, int]:
         timer.start()
         n = backend.prepare_batches(state, data, order[: k * batch_size], batch_size)
-        seconds = timer.stop()
-        if seconds >= MIN_SECONDS or k >= n_epoch:
-            break
-        k = min(n_epoch, 2 * k)
+        return timer.stop(), n
+
+    backend.prepare_batches(state, data, order[:batch_size], batch_size)  # warm: first allocations
+    k = min(n_epoch, MIN_BATCHES)
+    seconds, n = timed(k)
+    while seconds < MIN_SECONDS and 2 * k <= n_epoch:
+        k *= 2
+        seconds, n = timed(k)
     per_batch = seconds / max(n, 1)
+    if 2 * k <= n_epoch:  # the slope between k and 2k batches: a call's fixed cost (tf.data tracing) drops out
+        seconds2, n2 = timed(2 * k)
+        slope = (seconds2 - seconds) / max(n2 - n, 1)
+        per_batch = slope if slope > 0 else seconds2 / max(n2, 1)  # a disturbed reading: the upper bound
+        n = n2
     step_s = step_seconds(fields, len(order), batch_size)
     return {
         "input_step_s": per_batch,

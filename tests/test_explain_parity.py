@@ -119,7 +119,8 @@ def test_our_gradcam_equals_pytorch_grad_cam():
     columns, signs = metrics.class_score_signs(10, pred)
     ours = explain.backend_gradcam(b, state, data, "conv2", columns, signs, (28, 28))
     with GradCAM(model=m, target_layers=[m.act2]) as cam:  # conv2's post-activation output
-        ref = cam(input_tensor=data[0], targets=[ClassifierOutputTarget(int(c)) for c in pred])
+        nchw = torch_backend.torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        ref = cam(input_tensor=nchw, targets=[ClassifierOutputTarget(int(c)) for c in pred])
     assert ref.shape == ours.shape
     assert sum(r.std() > 0 for r in ref) >= 24  # most maps have structure to compare
     assert min_correlation(ours, ref) >= 0.999

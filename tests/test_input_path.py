@@ -166,3 +166,43 @@ def test_host_memory_holds_the_uint8_set_only(backend):
     assert got["uint8_mb"] == pytest.approx(2000 * 64 * 64 * 3 / 2**20, abs=0.1)
     assert got["growth_mb"] >= 0.9 * got["uint8_mb"]  # the set itself is counted (its pages were written)
     assert got["growth_mb"] <= 1.3 * got["uint8_mb"] + 16, got
+
+
+def test_input_time_per_batch_is_the_slope_so_a_calls_fixed_cost_drops_out():
+    """A backend whose input path costs 0.3 s per call (tracing) + 10 ms per batch, on a clock it advances."""
+    from bench.inputpath import input_fields
+    from bench.timing import SyncTimer
+
+    now = [0.0]
+
+    class Backend:
+        def prepare_batches(self, state, data, order, batch_size):
+            n = -(-len(order) // batch_size)
+            now[0] += 0.3 + 0.01 * n
+            return n
+
+    timer = SyncTimer(lambda: None, clock=lambda: now[0])
+    got = input_fields(Backend(), None, None, np.arange(64 * 32), 32, timer, {"steady_step_s": 0.2})
+    assert got["input_step_s"] == pytest.approx(0.01) and got["input_share"] == pytest.approx(0.05)
+    assert got["input_batches"] == 16  # k = 8 already took >= MIN_SECONDS; then 2k
+    short = input_fields(Backend(), None, None, np.arange(4 * 32), 32, timer, {"epoch_s_median": 0.8})
+    assert short["input_step_s"] == pytest.approx((0.3 + 0.04) / 4)  # no room for 2k: the mean, an upper bound
+    assert short["input_share"] == pytest.approx(short["input_step_s"] / 0.2)  # 0.8 s epoch / 4 steps
+
+
+def test_a_real_torch_input_path_is_timed_per_batch():
+    from bench.inputpath import input_fields
+    from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+    from bench.timing import SyncTimer
+
+    b = torch_backend.Backend()
+    b.configure(RuntimeSpec(), 0)
+    spec = ModelSpec(arch="cifar_cnn", options=(("activation", "relu"),))
+    train = TrainSpec(epochs=1, batch_size=32, lr=1e-3, augment=("hflip", "rotate10"))
+    state = b.compile(b.build(spec, (32, 32, 3), 10), train, RuntimeSpec())
+    x = np.random.default_rng(0).integers(0, 256, (640, 32, 32, 3), dtype=np.uint8)
+    data = b.put(x, np.zeros(640, np.int64), PixelNorm.from_spec(DatasetSpec(name="c"), 3))
+    assert b.prepare_batches(state, data, np.arange(640), 32) == 20
+    got = input_fields(b, state, data, np.arange(640), 32, SyncTimer(b.synchronize), {"steady_step_s": 1.0})
+    assert 0 < got["input_step_s"] < 1 and got["input_share"] == got["input_step_s"]
+    assert got["input_batches"] == 16  # k = 8 or 16 (auto-ranged), then 16 (2k) or the mean of 16 (2k > 20)
