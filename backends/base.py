@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bench.preprocess import PixelNorm
 from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
 
 
@@ -39,8 +40,21 @@ class Backend(Protocol):
         """Attach optimizer and loss; returns the training state used below."""
         ...
 
-    def put(self, x: np.ndarray, y: np.ndarray) -> Any:
-        """Move float32 NHWC images and int64 labels to where training reads them."""
+    def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> Any:
+        """Hand NHWC images and int64 labels to where training reads them, without a float copy on the host.
+
+        uint8 images come with ``norm``: the backend computes ``x * norm.scale + norm.offset`` per
+        batch on its device (torch: the uint8 split on the device, or streamed from host memory when
+        over ``runtime.device_data_mb``; keras: a batched tf.data map). float32 images (already
+        preprocessed, e.g. the explain phase's few) come without it.
+        """
+        ...
+
+    def prepare_batches(self, state: Any, data: Any, order: np.ndarray, batch_size: int) -> int:
+        """Run only ``train_epoch``'s input path over ``order`` (index, move, normalise, augment): no model.
+
+        bench times it (bench.inputpath) for the row's ``input_share``; returns the number of batches.
+        """
         ...
 
     def train_epoch(self, state: Any, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None) -> float:

@@ -1,13 +1,16 @@
-"""Training-only augmentation in Keras with its own preprocessing layers, drawn per image.
+"""The Keras input path: uint8 host images through a batched ``tf.data`` map, augmented with Keras's own layers.
 
-The layers run in a ``tf.data`` map in front of ``model.fit`` (Keras's documented way
-for augmentation that must not run at inference), so the model itself stays the
-catalog's graph and ``predict`` never sees them.
+Each batch is gathered from the uint8 array by index (the host never holds a float copy of a
+split), cast and normalised (``x * scale + offset``, bench.preprocess.PixelNorm) and, for
+training, augmented by Keras preprocessing layers with per-sample random parameters, in a
+``tf.data`` map in front of ``model.fit`` (Keras's documented way for augmentation that must not
+run at inference), prefetched. The model itself stays the catalog's graph.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -23,6 +26,25 @@ _LAYERS: dict[str, Callable[[int], layers.Layer]] = {
 }
 
 
+@dataclass
+class HostImages:
+    """One split as the backend reads it: NHWC images (uint8, or float already preprocessed) and labels."""
+
+    x: np.ndarray
+    y: np.ndarray
+    scale: np.ndarray | None = None  # (C,) float32; None: x needs no normalisation
+    offset: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def floats(self) -> np.ndarray:
+        """All images as the model's float input (for the small splits the explain phase uses)."""
+        if self.scale is None:
+            return self.x.astype(np.float32, copy=False)
+        return self.x.astype(np.float32) * self.scale + self.offset
+
+
 def augmenter(names: tuple[str, ...], seed: int = 0) -> keras.Sequential | None:
     if not names:
         return None
@@ -32,7 +54,29 @@ def augmenter(names: tuple[str, ...], seed: int = 0) -> keras.Sequential | None:
     return keras.Sequential([_LAYERS[n](seed + i) for i, n in enumerate(names)], name="augment")
 
 
-def augmented_batches(aug: keras.Sequential, x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    """Batches of (augmented x, y) in the given order, augmented on the fly (training=True)."""
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-    return ds.map(lambda xb, yb: (aug(xb, training=True), yb), num_parallel_calls=1).prefetch(1)
+def batches(
+    data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
+    aug: keras.Sequential | None = None,
+) -> tf.data.Dataset:  # fmt: skip
+    """(x float, y) batches in ``order`` (x alone when ``y`` is None), gathered from the host arrays by index."""
+    x = data.x
+    labels = y if y is not None else np.zeros(len(x), np.int8)
+    scale = None if data.scale is None else tf.constant(data.scale.reshape(1, 1, 1, -1))
+    offset = None if data.offset is None else tf.constant(data.offset.reshape(1, 1, 1, -1))
+
+    def take(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the only host copy: one batch
+        return x[idx], labels[idx]
+
+    def load(idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor] | tf.Tensor:
+        xb, yb = tf.numpy_function(take, [idx], (tf.as_dtype(x.dtype), tf.as_dtype(labels.dtype)), stateful=False)
+        xb.set_shape((None, *x.shape[1:]))
+        yb.set_shape((None, *labels.shape[1:]))
+        xb = tf.cast(xb, tf.float32)
+        if scale is not None:
+            xb = xb * scale + offset
+        if aug is not None:
+            xb = aug(xb, training=True)
+        return (xb, yb) if y is not None else xb
+
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64)).batch(batch_size)
+    return ds.map(load, num_parallel_calls=1).prefetch(2)

@@ -22,6 +22,7 @@ import tensorflow as tf
 from keras import layers
 
 from bench.catalog import model_registry
+from bench.preprocess import PixelNorm
 from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
 
 MODELS, register_model = model_registry()  # builders by catalog id, as timm's @register_model
@@ -188,32 +189,29 @@ class Backend:
         _AUGMENT[model] = augmenter(train.augment, getattr(self, "seed", 0))
         return model
 
-    def put(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return x, y  # model.fit feeds batches from host arrays: Keras's default path
+    def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> HostImages:
+        """Host arrays as they are (uint8 stays uint8): model.fit reads them through tf.data, Keras's way."""
+        return HostImages(x, y, None if norm is None else norm.scale, None if norm is None else norm.offset)
+
+    def _batches(self, state: keras.Model, data: HostImages, order: np.ndarray, batch_size: int) -> tf.data.Dataset:
+        return batches(data, order, batch_size, _labels(state, data.y), _AUGMENT.get(state))
+
+    def prepare_batches(self, state: keras.Model, data: HostImages, order: np.ndarray, batch_size: int) -> int:
+        """The input pipeline of ``train_epoch`` alone, iterated inside TF as ``fit`` iterates it: the batch count."""
+        return int(self._batches(state, data, order, batch_size).reduce(np.int64(0), lambda n, _: n + 1))
 
     def train_epoch(
         self, state: keras.Model, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None
     ) -> float:
-        x, y = data
-        aug = _AUGMENT.get(state)
         callbacks = [StepHooks(hooks)] if hooks is not None else None
-        if aug is not None:
-            batches = augmented_batches(aug, x[order], _labels(state, y[order]), batch_size)
-            hist = state.fit(batches, epochs=1, verbose=0, callbacks=callbacks)
-        else:
-            hist = state.fit(
-                x[order],
-                _labels(state, y[order]),
-                batch_size=batch_size,
-                epochs=1,
-                shuffle=False,
-                verbose=0,
-                callbacks=callbacks,
-            )
+        hist = state.fit(
+            self._batches(state, data, order, batch_size), epochs=1, shuffle=False, verbose=0, callbacks=callbacks
+        )
         return float(hist.history["loss"][-1])  # a host value: the epoch has finished
 
     def predict(self, state: keras.Model, data: Any, batch_size: int) -> np.ndarray:
-        return np.asarray(state.predict(data[0], batch_size=batch_size, verbose=0), dtype=np.float32)
+        ds = batches(data, np.arange(len(data)), batch_size)
+        return np.asarray(state.predict(ds, verbose=0), dtype=np.float32)
 
     def layer_input(self, state: keras.Model, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
         return _tap(keras.Model(state.inputs, [state.get_layer(layer).input]), x, batch_size)[0]
@@ -255,7 +253,7 @@ class Backend:
         columns: np.ndarray | None = None, signs: np.ndarray | None = None,
     ) -> tuple[tf.Tensor, ...]:  # fmt: skip
         """Run the (model, layer)'s explain function in mode ``what``; unused gradients come back as zeros."""
-        x = tf.constant(data[0])
+        x = tf.constant(data.floats())
         if columns is None:
             columns, signs = np.zeros(len(x), np.int64), np.zeros(len(x), np.float32)
         return self._explain_fn(model, layer)(x, tf.constant(columns), tf.constant(signs), tf.constant(what))
@@ -353,4 +351,4 @@ _AUGMENT: weakref.WeakKeyDictionary[keras.Model, Any] = weakref.WeakKeyDictionar
 # Registers the big catalog models (resnet101, convnext_tiny); imported last because that module
 # registers into MODELS above.
 from backends import keras_models, keras_perf  # noqa: E402, F401
-from backends.keras_augment import augmented_batches, augmenter  # noqa: E402
+from backends.keras_augment import HostImages, augmenter, batches  # noqa: E402

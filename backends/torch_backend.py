@@ -1,11 +1,11 @@
-"""PyTorch backend: catalog models from ``torch.nn``, a plain training loop, NCHW on device."""
+"""PyTorch backend: catalog models from ``torch.nn``, a plain training loop, uint8 to the device, NCHW there."""
 
 from __future__ import annotations
 
 import contextlib
 import platform
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.catalog import model_registry
+from bench.preprocess import PixelNorm
 from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -148,7 +149,7 @@ class TrainState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # training only, per image
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # training only, batched, per-sample draws
     step_model: nn.Module | None = None  # torch.compile'd model when runtime.torch_compile, else the model
     autocast_dtype: torch.dtype | None = None  # mixed precision
     channels_last: bool = False
@@ -220,30 +221,35 @@ class Backend:
             channels_last=runtime.channels_last,
         )
 
-    def put(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(self.device)
-        return xt, torch.from_numpy(y).to(self.device)
+    def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> torch_input.Images:
+        budget = torch_input.device_budget_bytes(self.device, getattr(self, "runtime", RuntimeSpec()).device_data_mb)
+        return torch_input.put(x, y, self.device, budget, None if norm is None else (norm.scale, norm.offset))
+
+    def _batches(self, state: TrainState, data: torch_input.Images, order: np.ndarray,
+                 batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+        return torch_input.batches(data, order, batch_size, state.channels_last, state.augment)
+
+    def prepare_batches(self, state: TrainState, data: torch_input.Images, order: np.ndarray, batch_size: int) -> int:
+        """The input path of ``train_epoch`` alone (index, move, normalise, augment): how many batches it made."""
+        n = 0
+        for xb, _ in self._batches(state, data, order, batch_size):
+            n += xb.shape[0] > 0
+        return n
 
     def train_epoch(self, state: TrainState, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None) -> float:
-        x, y = data
         model, opt = state.step_model or state.model, state.optimizer
         model.train()
-        order_t = torch.from_numpy(order).to(self.device)
         total = torch.zeros((), device=self.device)
         amp = state.autocast_dtype
         scaler = getattr(state, "_scaler", None)
         if amp == torch.float16 and scaler is None:
             scaler = state._scaler = torch.amp.GradScaler(self.device.type)  # type: ignore[attr-defined]
-        for step, start in enumerate(range(0, len(order_t), batch_size)):
+        for step, (xb, yb) in enumerate(self._batches(state, data, order, batch_size)):
             if hooks is not None:
                 hooks.on_step_begin(step)
-            idx = order_t[start : start + batch_size]
-            xb = x[idx] if state.augment is None else state.augment(x[idx])
-            if state.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
             ctx = torch.autocast(self.device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
             with ctx:
-                loss = state.loss_fn(model(xb), y[idx])
+                loss = state.loss_fn(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -252,16 +258,19 @@ class Backend:
             else:
                 loss.backward()
                 opt.step()
-            total += loss.detach() * len(idx)
+            total += loss.detach() * len(yb)
             if hooks is not None:
                 hooks.on_step_end(step)
         return total.item() / len(order)  # .item() waits for the device
 
+    def _inputs(self, data: torch_input.Images) -> torch.Tensor:
+        """All of a (small) split as one model input batch."""
+        return next(torch_input.batches(data, np.arange(len(data)), max(1, len(data)), False))[0]
+
     @torch.no_grad()
     def predict(self, state: TrainState, data: Any, batch_size: int) -> np.ndarray:
-        x = data[0]
         state.model.eval()
-        out = [state.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        out = [state.model(xb) for xb, _ in torch_input.batches(data, np.arange(len(data)), batch_size, False)]
         return torch.cat(out).float().cpu().numpy()
 
     def layer_input(self, state: TrainState, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
@@ -312,7 +321,7 @@ class Backend:
 
     @torch.no_grad()
     def forward(self, state: TrainState, data: Any, layer: str | None = None) -> np.ndarray:
-        return state.model.eval()(data[0]).float().cpu().numpy()
+        return state.model.eval()(self._inputs(data)).float().cpu().numpy()
 
     def layer_gradients(
         self, state: TrainState, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
@@ -322,7 +331,7 @@ class Backend:
         hook = _layer_output_module(model, layer).register_forward_hook(lambda m, i, out: saved.append(_track(out)))
         try:
             with torch.enable_grad():
-                logits = model(data[0])
+                logits = model(self._inputs(data))
                 (grad,) = torch.autograd.grad(_class_score(logits, columns, signs), saved[0])
         finally:
             hook.remove()
@@ -332,7 +341,7 @@ class Backend:
         self, state: TrainState, data: Any, columns: np.ndarray, signs: np.ndarray, layer: str | None = None
     ) -> np.ndarray:
         model = state.model.eval()
-        x = data[0].detach().requires_grad_(True)
+        x = self._inputs(data).detach().requires_grad_(True)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(_class_score(model(x), columns, signs), x)
         return _nhwc(grad)
@@ -361,5 +370,5 @@ class Backend:
 
 # Registers the big catalog models (resnet101, convnext_tiny) and the augmentation; imported
 # last because those modules register into MODELS above.
-from backends import torch_models, torch_perf  # noqa: E402
+from backends import torch_input, torch_models, torch_perf  # noqa: E402
 from backends.torch_augment import augmenter  # noqa: E402

@@ -131,9 +131,10 @@ def run(t: Any) -> dict[str, Any]:
     arch = ARCHITECTURES[t.spec.model.arch]
     bs = t.spec.eval.batch_size
     idx = train_subset(len(t.y_train), cfg.max_train, cfg.random_state)
-    x_fit, y_fit = t.x_train[idx], t.y_train[idx]
+    x_fit, y_fit = t.floats(t.x_train[idx]), t.y_train[idx]
+    x_test = t.floats(t.x_test)
     f_train = t.backend.layer_input(t.state, x_fit, arch.head, bs).reshape(len(idx), -1)
-    f_test = t.backend.layer_input(t.state, t.x_test, arch.head, bs).reshape(len(t.y_test), -1)
+    f_test = t.backend.layer_input(t.state, x_test, arch.head, bs).reshape(len(t.y_test), -1)
     feature_s = time.perf_counter() - started
     res = fit_and_rank(f_train, y_fit, f_test, t.y_test, cfg, n_jobs=t.spec.runtime.threads or -1)
 
@@ -141,7 +142,7 @@ def run(t: Any) -> dict[str, Any]:
     rows = most_activating(f_train, top, cfg.top_images)
     shown = picture_inputs(t.y_test, cfg.n_inputs)
     layers = [*arch.conv_layers, *arch.fc_layers]
-    acts = t.backend.layer_outputs(t.state, t.x_test[shown], layers, bs) if layers else {}
+    acts = t.backend.layer_outputs(t.state, x_test[shown], layers, bs) if layers else {}
     if t.job.get("artifacts"):
         rec = t.job["record"]
         path = Path(t.job["artifacts"]) / f"{rec['task']}.{rec['backend']}.{rec['repeat']}.decouple.npz"
@@ -154,7 +155,7 @@ def run(t: Any) -> dict[str, Any]:
             top_images=to_display(x_fit[rows.ravel()]).reshape(*rows.shape, *x_fit.shape[1:]),
             top_labels=y_fit[rows],
             top_values=np.take_along_axis(f_train[:, top].T, rows, axis=1),
-            inputs=to_display(t.x_test[shown]),
+            inputs=to_display(x_test[shown]),
             input_labels=t.y_test[shown],
             classes=np.array(t.classes),
             conv_layers=np.array(arch.conv_layers, dtype=str),

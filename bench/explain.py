@@ -136,7 +136,7 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     drawn = picture_indices(t.y_test, len(t.classes), spec.n_images)
     rest = np.setdiff1d(np.arange(len(t.y_test)), drawn)[: max(0, spec.batch_size - len(drawn))]
     idx = np.concatenate([drawn, rest])
-    x, y = t.x_test[idx], t.y_test[idx]
+    x, y = t.floats(t.x_test[idx]), t.y_test[idx]
     data = backend.put(x, y)
     timer = SyncTimer(backend.synchronize)
     n = len(idx)

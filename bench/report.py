@@ -9,6 +9,7 @@ import pandas as pd
 
 from bench.decouple_plots import decouple_section
 from bench.explain_plots import explain_links, explain_plot_jobs
+from bench.inputpath import input_bound_warnings
 from bench.plotting import PlotJob, render, save_figure
 from bench.report_models import sections as model_sections
 from bench.report_transfer import plot_transfer, transfer_markdown
@@ -27,6 +28,7 @@ SUMMARY_METRICS = (
     ("timed_steps", "timed steps", ",.0f"),
     ("timed_s", "timed window (s)", ".2f"),
     ("epoch_overhead_s", "per-epoch call overhead (s)", ".3f"),
+    ("input_share", "input path / step", ".1%"),
     ("first_epoch_s", "first epoch (s)", ".3f"),
     ("first_step_s", "first step (s)", ".3f"),
     ("compile_s", "first-step overhead (s)", ".3f"),
@@ -136,6 +138,7 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: lis
                 ),
                 "",
             ]
+        lines += input_bound_warnings(sub.to_dict("records"))
         for _, r in sub[sub.status != "ok"].iterrows():
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
         plot = Path("plots") / f"curves-{task}.png"

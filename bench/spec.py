@@ -147,6 +147,8 @@ class RuntimeSpec:
     warmup_steps: int = 2
     timed_steps: int = 20
     profile_ops: bool = False  # top operations by self time with the framework's own profiler
+    # torch on CUDA: a training split larger than this (uint8) streams from host memory; 0 = 25% of the device
+    device_data_mb: int = 0
 
 
 @dataclass(frozen=True)
@@ -363,6 +365,7 @@ def _check_values(spec: TaskSpec, where: str) -> None:
             f"as many values as dataset.std ({len(spec.dataset.std)})",
         ),
         ("runtime.threads", spec.runtime.threads >= 0, "an integer >= 0"),
+        ("runtime.device_data_mb", spec.runtime.device_data_mb >= 0, "an integer >= 0"),
         *_decouple_checks(spec.decouple),
         ("runtime.warmup_steps", spec.runtime.warmup_steps >= 0, "an integer >= 0"),
         ("runtime.timed_steps", spec.runtime.timed_steps >= 0, "an integer >= 0"),

@@ -22,7 +22,6 @@ import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
 from bench import metrics
-from bench.preprocess import to_float
 from bench.progress import progress
 from bench.spec import TaskSpec, TransferSpec
 from datasets import registry
@@ -122,7 +121,7 @@ def transfer_phase(t: Trained) -> dict[str, Any]:
     for target in targets:
         with np.load(target["data"], allow_pickle=False) as f:
             x, y = f["x"], f["y"].astype(np.int64)
-        data = t.backend.put(to_float(x, t.spec.dataset), y)
+        data = t.backend.put(x, y, t.norm)  # uint8 until the device, as the training data
         logits = t.backend.predict(t.state, data, t.spec.eval.batch_size)
         metrics.check_logits(logits, len(y), t.spec.n_outputs(len(t.classes)))
         m = transfer_metrics(logits, y, target["classes"], target["source_index"], list(t.classes))

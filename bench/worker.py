@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from bench import decouple, metrics, perf
+from bench import decouple, inputpath, metrics, perf
 from bench.explain import explain_phase
-from bench.preprocess import epoch_orders, to_float
+from bench.preprocess import PixelNorm, epoch_orders
 from bench.progress import progress
 from bench.record import new_record
 from bench.results import json_default
@@ -35,8 +35,8 @@ from bench.transfer import transfer_phase
 KNOWN_DIFFERENCES = {
     "keras": [
         "keras: Adam epsilon is added before bias correction (torch: after)",
-        "keras: model.fit feeds batches from host numpy arrays, through tf.data when augmenting "
-        "(torch: whole split on the device)",
+        "keras: model.fit reads uint8 host arrays through a batched tf.data map (normalise, augment) "
+        "(torch: uint8 split on the device, or streamed when over runtime.device_data_mb; normalised there)",
     ],
 }
 
@@ -49,8 +49,9 @@ def peak_host_mb() -> float:
 class Trained:
     """What the phases after training work on: the backend, its trained state and the task's data.
 
-    ``x_*`` are the float images exactly as the model saw them (after the spec's
-    scaling); ``train``/``test`` are the backend's own copies from ``backend.put``.
+    ``x_*`` are the uint8 images as loaded; ``floats`` turns the few a phase uses into the
+    model's float input (the spec's scaling), so no float copy of a whole split is kept.
+    ``train``/``test`` are the backend's own handles from ``backend.put``.
     """
 
     backend: Any
@@ -65,6 +66,11 @@ class Trained:
     test: Any
     seed: int
     job: dict[str, Any]  # the runner's job (e.g. paths of extra prepared data)
+    norm: PixelNorm  # the spec's uint8 -> float map
+
+    def floats(self, x: np.ndarray) -> np.ndarray:
+        """uint8 images (a subset of x_train/x_test) as the model saw them, before augmentation."""
+        return self.norm.apply(x)
 
 
 # A phase reads a Trained and returns record fields; each runs after training, in order,
@@ -90,10 +96,11 @@ def train_and_evaluate(
     timer = SyncTimer(backend.synchronize)
 
     t0 = time.perf_counter()
-    x_train, x_test = to_float(data["x_train"], spec.dataset), to_float(data["x_test"], spec.dataset)
+    x_train, x_test = data["x_train"], data["x_test"]  # uint8 until the device: it normalises per batch
     y_train, y_test = data["y_train"].astype(np.int64), data["y_test"].astype(np.int64)
+    norm = PixelNorm.from_spec(spec.dataset, x_train.shape[-1])
     timer.start()
-    train, test = backend.put(x_train, y_train), backend.put(x_test, y_test)
+    train, test = backend.put(x_train, y_train, norm), backend.put(x_test, y_test, norm)
     timer.stop()
     out["data_prep_s"] = time.perf_counter() - t0
 
@@ -110,7 +117,8 @@ def train_and_evaluate(
     profiler = (backend.profile_start, backend.profile_stop) if spec.runtime.profile_ops else None
     steps = StepClock(backend.synchronize, spec.train.batch_size, spec.runtime.warmup_steps,
                       spec.runtime.timed_steps, epochs=epochs, profiler=profiler)  # fmt: skip
-    for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed), start=1):
+    orders = epoch_orders(len(y_train), epochs, seed)
+    for epoch, order in enumerate(orders, start=1):
         hooks = steps.start_epoch(len(order))
         timer.start()
         loss = backend.train_epoch(state, train, order, spec.train.batch_size, hooks)
@@ -141,6 +149,7 @@ def train_and_evaluate(
     out.update(steady_agreement(out))
     out["history"] = history
     out["timing_notes"] = [n for n in (steps.short_window_note(), agreement_note(out, epochs)) if n]
+    out.update(inputpath.input_fields(backend, state, train, orders[0], spec.train.batch_size, timer, out))
     out.update(perf.best_epoch_fields(history, spec))
     out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))
     if steps.top_ops is not None:
@@ -148,7 +157,9 @@ def train_and_evaluate(
     if spec.train.target_acc and all("test_acc" in h for h in history):
         out["time_to_target_s"] = time_to_target(epoch_s, [h["test_acc"] for h in history], spec.train.target_acc)
     out["peak_device_mb"] = backend.peak_device_mb()
-    trained = Trained(backend, state, spec, classes, x_train, y_train, x_test, y_test, train, test, seed, job or {})
+    trained = Trained(
+        backend, state, spec, classes, x_train, y_train, x_test, y_test, train, test, seed, job or {}, norm
+    )
     return out, trained
 
 

@@ -11,6 +11,7 @@ import pytest
 from bench import decouple
 from bench.catalog import ARCHITECTURES
 from bench.decouple_plots import decouple_section, mosaic
+from bench.preprocess import PixelNorm
 from bench.spec import DecoupleSpec, ModelSpec, RuntimeSpec, SpecError, TrainSpec, load_task, parse_task, spec_from_dict
 from tests.conftest import TINY_TASK, import_both_frameworks
 
@@ -159,21 +160,22 @@ def test_phase_on_a_trained_model_writes_fields_arrays_and_pictures(tmp_path: Pa
     from datasets.embedded import digits28
 
     ds = digits28()
-    x_train, y_train = ds.train.x[:400].astype(np.float32) / 255, ds.train.y[:400]
-    x_test, y_test = ds.test.x[:150].astype(np.float32) / 255, ds.test.y[:150]
+    x_train, y_train = ds.train.x[:400], ds.train.y[:400]  # uint8, as the worker keeps them
+    x_test, y_test = ds.test.x[:150], ds.test.y[:150]
     spec = parse_task(
         {"name": "t", "dataset": {"name": "mnist"}, "model": {"arch": "lenet5"},
          "train": {"epochs": 3, "batch_size": 32, "lr": 0.003},
          "decouple": {"enabled": True, "max_train": 300, "top_k": [10, 500], "top_images": 4, "n_inputs": 3}}
     )  # fmt: skip
     b, state = built(torch_backend, spec.model, (28, 28, 1), 10)
-    data = b.put(x_train, y_train)
+    norm = PixelNorm.from_spec(spec.dataset, 1)
+    data = b.put(x_train, y_train, norm)
     for epoch in range(3):
         b.train_epoch(state, data, np.random.default_rng(epoch).permutation(400), 32)
     artifacts = tmp_path / "artifacts"
     job = {"artifacts": str(artifacts), "record": {"task": "t", "backend": "torch", "repeat": 0}}
     t = SimpleNamespace(backend=b, state=state, spec=spec, classes=ds.classes, x_train=x_train, y_train=y_train,
-                        x_test=x_test, y_test=y_test, job=job)  # fmt: skip
+                        x_test=x_test, y_test=y_test, job=job, floats=norm.apply)  # fmt: skip
     fields = decouple.run(t)
     assert fields["feature_dim"] == 84 and fields["decouple_n_train"] == 300
     assert fields["rf_acc"] > 0.5 and fields["lr_acc"] > 0.5  # 10 classes: chance is 0.1

@@ -119,7 +119,8 @@ def test_our_gradcam_equals_pytorch_grad_cam():
     columns, signs = metrics.class_score_signs(10, pred)
     ours = explain.backend_gradcam(b, state, data, "conv2", columns, signs, (28, 28))
     with GradCAM(model=m, target_layers=[m.act2]) as cam:  # conv2's post-activation output
-        ref = cam(input_tensor=data[0], targets=[ClassifierOutputTarget(int(c)) for c in pred])
+        nchw = torch_backend.torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        ref = cam(input_tensor=nchw, targets=[ClassifierOutputTarget(int(c)) for c in pred])
     assert ref.shape == ours.shape
     assert sum(r.std() > 0 for r in ref) >= 24  # most maps have structure to compare
     assert min_correlation(ours, ref) >= 0.999
@@ -155,19 +156,23 @@ def test_a_frozen_nested_trunk_named_backbone_is_a_target_layer():
 
 
 def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_drawn_maps(tmp_path):
+    from bench.preprocess import PixelNorm
     from bench.spec import DatasetSpec, ExplainSpec, TaskSpec
     from bench.worker import Trained
 
     spec = model("lenet5")
     b, _, state = build(torch_backend, spec, (28, 28, 1), 10)
     rng = np.random.default_rng(0)
-    x, y = rng.random((50, 28, 28, 1), dtype=np.float32), np.arange(50) % 5  # 5 of 10 classes present
+    x8, y = rng.integers(0, 256, (50, 28, 28, 1), dtype=np.uint8), np.arange(50) % 5  # 5 of 10 classes present
     task = TaskSpec(
         name="t", dataset=DatasetSpec(name="mnist"), model=spec, train=TRAIN,
         explain=ExplainSpec(gradcam=True, saliency=True, target="true", n_images=20, batch_size=16),
     )  # fmt: skip
     job = {"artifacts": str(tmp_path / "artifacts"), "record": {"task": "t", "backend": "torch", "repeat": 0}}
-    trained = Trained(b, state, task, tuple("abcdefghij"), x, y, x, y, b.put(x, y), b.put(x, y), 0, job)
+    norm = PixelNorm.from_spec(task.dataset, 1)
+    x = norm.apply(x8)  # the floats the phase hands the backend
+    data8 = b.put(x8, y, norm)
+    trained = Trained(b, state, task, tuple("abcdefghij"), x8, y, x8, y, data8, data8, 0, job, norm)
     out = explain.explain_phase(trained)
 
     assert out["explain_layer"] == "conv2" and out["explain_images"] == 16

@@ -1,0 +1,57 @@
+"""The GPU check's logic on the CPU at toy sizes: rows, ratios, skipped Keras rows and the table's columns."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench import gpucheck
+from tests.conftest import REPO
+
+
+def test_tiny_cpu_run_writes_the_table_with_keras_rows_skipped_when_tensorflow_is_missing(tmp_path, clean_env):
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "tensorflow.py").write_text('raise ImportError("no tensorflow on this GPU box")\n')
+    env = clean_env | {"PYTHONPATH": os.pathsep.join([str(blocked), str(REPO)])}
+    out = tmp_path / "gc"
+    cmd = [sys.executable, "-m", "bench.gpucheck", "--device", "cpu", "--tiny", "--modes", "fp32", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (out / "gpu-check.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| model"))
+    assert [c.strip() for c in header.strip("|").split("|")] == list(gpucheck.COLUMNS)
+    got = json.loads((out / "gpu-check.json").read_text())
+    rows = {(r["model"], r["backend"]): r for r in got["rows"]}
+    assert set(rows) == {(m, b) for m in gpucheck.TASKS for b in ("torch", "keras")}
+    for model in gpucheck.TASKS:
+        torch_row, keras_row = rows[(model, "torch")], rows[(model, "keras")]
+        assert torch_row["suite_img_s"] > 0 and torch_row["bare_img_s"] > 0, torch_row
+        assert torch_row["suite_over_bare"] == pytest.approx(torch_row["suite_img_s"] / torch_row["bare_img_s"])
+        assert 0 < torch_row["input_share"] < 1
+        assert keras_row["note"].startswith("skipped: tensorflow not importable (ImportError: no tensorflow")
+    ratio = rows[("convnext_tiny", "torch")]["suite_img_s"] / rows[("resnet101", "torch")]["suite_img_s"]
+    assert rows[("resnet101", "torch")]["convnext_over_resnet"] == pytest.approx(ratio)
+    assert got["versions"]["tensorflow"].startswith("not installed") and got["versions"]["torch"]
+    assert "tiny CPU mode" in table and "Data: " in table
+
+
+def test_ratios_and_the_timm_column():
+    rows = [
+        {"model": m, "mode": mode, "backend": "torch", "suite_img_s": s, "bare_img_s": b}
+        for (m, mode, s, b) in [
+            ("resnet101", "fp32", 100.0, 100.0), ("convnext_tiny", "fp32", 120.0, 125.0),
+            ("resnet101", "bf16+channels_last", 300.0, 290.0), ("convnext_tiny", "bf16+channels_last", 330.0, 330.0),
+        ]
+    ]  # fmt: skip
+    gpucheck.add_ratios(rows)
+    assert [round(r["suite_over_bare"], 3) for r in rows] == [1.0, 0.96, 1.034, 1.0]
+    assert rows[0]["convnext_over_resnet"] == pytest.approx(1.2) and rows[3]["convnext_over_resnet"] == 1.1
+    assert "timm_convnext_over_resnet" not in rows[0]  # timm publishes no fp32 training figures
+    assert rows[2]["timm_convnext_over_resnet"] == pytest.approx(819.24 / 747.89)
+    text = gpucheck.markdown(rows, {"size": {}, "tiny": False}, {"device": "X", "torch": "2"}, 1.0)
+    assert "min 0.960 (goal >= 0.97): NOT met" in text

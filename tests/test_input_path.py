@@ -1,0 +1,208 @@
+"""The input path: uint8 until the device, normalised there; batched augmentation with today's distribution
+(flip p = 0.5, rotation uniform in +-10 degrees, nearest neighbour, zero fill) in both backends; streaming."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bench.inputpath import WARN_SHARE, input_bound_warnings
+from bench.preprocess import PixelNorm, to_float
+from bench.spec import DatasetSpec
+from tests.conftest import import_both_frameworks
+
+torch_backend, keras_backend = import_both_frameworks()
+import keras  # noqa: E402
+import torch  # noqa: E402
+
+from backends import keras_augment, torch_augment, torch_input  # noqa: E402
+
+IDENTITY = PixelNorm(np.ones(1, np.float32), np.zeros(1, np.float32))
+BACKENDS = ["torch", "keras"]
+
+
+def through_input_path(backend: str, x: np.ndarray, names: tuple[str, ...], batch_size: int = 64,
+                       norm: PixelNorm = IDENTITY) -> np.ndarray:  # fmt: skip
+    """The batches ``train_epoch`` would train on (order = arange), as NHWC numpy."""
+    y = np.zeros(len(x), np.int64)
+    order = np.arange(len(x))
+    if backend == "torch":
+        data = torch_input.put(x, y, torch.device("cpu"), float("inf"), (norm.scale, norm.offset))
+        aug = torch_augment.augmenter(names)
+        out = [xb.permute(0, 2, 3, 1).numpy() for xb, _ in torch_input.batches(data, order, batch_size, False, aug)]
+    else:
+        data = keras_augment.HostImages(x, y, norm.scale, norm.offset)
+        ds = keras_augment.batches(data, order, batch_size, y, keras_augment.augmenter(names, seed=0))
+        out = [np.asarray(xb) for xb, _ in ds]
+    return np.concatenate(out)
+
+
+def test_pixel_norm_folds_rescale_and_mean_std_into_one_multiply_add():
+    spec = DatasetSpec(name="c", mean=(0.5, 0.4, 0.3), std=(0.25, 0.5, 1.0))
+    x = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
+    expected = (x / 255.0 - np.array(spec.mean)) / np.array(spec.std)
+    np.testing.assert_allclose(to_float(x, spec), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_float(x, DatasetSpec(name="c", rescale="none")), x)
+    with pytest.raises(ValueError, match="3 values for 1 channels"):
+        PixelNorm.from_spec(spec, 1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_device_normalises_uint8_batches_as_the_host_would(backend):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (70, 9, 9, 3), dtype=np.uint8)
+    norm = PixelNorm.from_spec(DatasetSpec(name="c", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)), 3)
+    out = through_input_path(backend, x, (), batch_size=32, norm=norm)
+    np.testing.assert_allclose(out, norm.apply(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_flips_are_drawn_per_image_with_probability_one_half_and_fresh_per_batch(backend):
+    x = np.zeros((2048, 4, 4, 1), np.uint8)
+    x[:, :, 0] = 200  # left column bright
+    out = through_input_path(backend, x, ("hflip",))
+    flipped = out[:, 0, -1, 0] == 200
+    assert np.array_equal(flipped, out[:, 0, 0, 0] == 0)  # each image is either itself or its mirror
+    assert 0.45 < flipped.mean() < 0.55  # binomial sd 0.011
+    per_batch = flipped.reshape(-1, 64)
+    assert len({tuple(b) for b in per_batch}) == len(per_batch)  # no batch repeats another's draws
+
+
+def bright_pixel_angles(out: np.ndarray, centre: int) -> np.ndarray:
+    """The rotation angle of each image, in degrees, from where its one bright off-centre pixel landed."""
+    angles = []
+    for img in out[..., 0]:
+        rows, cols = np.nonzero(img > 0)
+        if len(rows):  # nearest neighbour may drop or double the one pixel; the centroid is where it went
+            angles.append(math.degrees(math.atan2(-(rows.mean() - centre), cols.mean() - centre)))
+    return np.array(angles)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rotation_angles_are_uniform_in_plus_minus_10_degrees(backend):
+    size, radius = 65, 28
+    x = np.zeros((1024, size, size, 1), np.uint8)
+    x[:, size // 2, size // 2 + radius] = 255  # a single bright pixel right of the centre
+    angles = bright_pixel_angles(through_input_path(backend, x, ("rotate10",)), size // 2)
+    assert len(angles) > 0.95 * len(x)
+    tol = math.degrees(math.atan(0.75 / radius))  # nearest-neighbour rounding at this radius
+    assert np.abs(angles).max() <= 10 + tol
+    assert angles.min() < -9 and angles.max() > 9  # the whole range is drawn
+    assert abs(angles.mean()) < 0.6 and 4.4 < np.abs(angles).mean() < 5.6  # uniform: E|a| = 5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rotation_is_nearest_neighbour_with_zero_fill(backend):
+    rng = np.random.default_rng(1)
+    x = (rng.integers(1, 26, (256, 33, 33, 1)) * 10).astype(np.uint8)  # values 10..250, never 0
+    out = through_input_path(backend, x, ("rotate10",))
+    assert set(np.unique(out)) <= set(np.unique(x)) | {0}  # nearest neighbour: no value is interpolated
+    for img, src in zip(out[:32], x[:32], strict=True):
+        assert set(np.unique(img)) <= set(np.unique(src)) | {0}
+    ones = np.full((512, 33, 33, 1), 100, np.uint8)
+    rot = through_input_path(backend, ones, ("rotate10",))
+    assert (rot[:, 16, 16] == 100).all()  # the centre stays
+    corners = rot[:, [0, 0, -1, -1], [0, -1, 0, -1], 0]
+    assert 0.6 < (corners == 0).all(axis=1).mean() < 1.0  # zero fill outside (|angle| > ~1.8 degrees)
+
+
+def test_rotation_by_zero_degrees_is_the_identity():
+    x = np.random.default_rng(2).random((8, 3, 17, 23), dtype=np.float32)  # non-square
+    assert torch.equal(torch_augment.rotate(torch.from_numpy(x), torch.zeros(8)), torch.from_numpy(x))
+    layer = keras.layers.RandomRotation(0.0, fill_mode="constant", fill_value=0.0, interpolation="nearest")
+    nhwc = x.transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(np.asarray(layer(nhwc, training=True)), nhwc)
+
+
+def test_a_non_square_rotation_by_90_degrees_is_not_sheared():
+    x = torch.zeros(1, 1, 9, 15)
+    x[0, 0, 4, 7:11] = 1.0  # a horizontal bar of 4 from the centre to the right
+    out = torch_augment.rotate(x, torch.tensor([90.0]))
+    rows, cols = torch.nonzero(out[0, 0], as_tuple=True)
+    assert set(cols.tolist()) == {7} and sorted(rows.tolist()) == [1, 2, 3, 4]  # a vertical bar of 4, upwards
+
+
+def test_a_split_over_the_device_budget_streams_the_same_batches():
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 256, (100, 6, 6, 3), dtype=np.uint8), rng.integers(0, 5, 100)
+    norm = (np.full(3, 0.5, np.float32), np.full(3, -1.0, np.float32))
+    resident = torch_input.put(x, y, torch.device("cpu"), float("inf"), norm)
+    streamed = torch_input.put(x, y, torch.device("cpu"), 0, norm)
+    assert streamed.streamed and not resident.streamed
+    assert streamed.x.data_ptr() == torch.from_numpy(x).data_ptr() or np.shares_memory(streamed.x.numpy(), x)
+    order = rng.permutation(100)
+    for (a, ya), (b, yb) in zip(torch_input.batches(resident, order, 16, True),
+                                torch_input.batches(streamed, order, 16, True), strict=True):  # fmt: skip
+        assert torch.equal(a, b) and torch.equal(ya, yb) and a.is_contiguous(memory_format=torch.channels_last)
+    assert torch_input.device_budget_bytes(torch.device("cpu"), 1) == float("inf")  # the CPU is the host
+
+
+def test_summary_flags_rows_whose_input_path_is_a_large_share_of_a_step():
+    rows = [
+        {"backend": "torch", "repeat": 0, "input_share": WARN_SHARE * 2, "input_step_s": 0.002},
+        {"backend": "keras", "repeat": 0, "input_share": WARN_SHARE / 2, "input_step_s": 0.001},
+        {"backend": "keras", "repeat": 1, "input_share": None, "input_step_s": None},
+    ]
+    (line,) = input_bound_warnings(rows)
+    assert "torch repeat 0" in line and "20%" in line and "2.00 ms" in line
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_host_memory_holds_the_uint8_set_only(backend):
+    """2,000 images at 64 px (23 MB uint8) through the training input path, augmentation included, in a
+    fresh process: peak RSS grows by at most 1.3x the set plus a fixed allowance (a float32 copy would be 4x)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cmd = [sys.executable, "-m", "bench.rssprobe", "--backend", backend, "--n", "2000", "--size", "64"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["uint8_mb"] == pytest.approx(2000 * 64 * 64 * 3 / 2**20, abs=0.1)
+    assert got["growth_mb"] >= 0.9 * got["uint8_mb"]  # the set itself is counted (its pages were written)
+    assert got["growth_mb"] <= 1.3 * got["uint8_mb"] + 16, got
+
+
+def test_input_time_per_batch_is_the_slope_so_a_calls_fixed_cost_drops_out():
+    """A backend whose input path costs 0.3 s per call (tracing) + 10 ms per batch, on a clock it advances."""
+    from bench.inputpath import input_fields
+    from bench.timing import SyncTimer
+
+    now = [0.0]
+
+    class Backend:
+        def prepare_batches(self, state, data, order, batch_size):
+            n = -(-len(order) // batch_size)
+            now[0] += 0.3 + 0.01 * n
+            return n
+
+    timer = SyncTimer(lambda: None, clock=lambda: now[0])
+    got = input_fields(Backend(), None, None, np.arange(64 * 32), 32, timer, {"steady_step_s": 0.2})
+    assert got["input_step_s"] == pytest.approx(0.01) and got["input_share"] == pytest.approx(0.05)
+    assert got["input_batches"] == 16  # k = 8 already took >= MIN_SECONDS; then 2k
+    short = input_fields(Backend(), None, None, np.arange(4 * 32), 32, timer, {"epoch_s_median": 0.8})
+    assert short["input_step_s"] == pytest.approx((0.3 + 0.04) / 4)  # no room for 2k: the mean, an upper bound
+    assert short["input_share"] == pytest.approx(short["input_step_s"] / 0.2)  # 0.8 s epoch / 4 steps
+
+
+def test_a_real_torch_input_path_is_timed_per_batch():
+    from bench.inputpath import input_fields
+    from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+    from bench.timing import SyncTimer
+
+    b = torch_backend.Backend()
+    b.configure(RuntimeSpec(), 0)
+    spec = ModelSpec(arch="cifar_cnn", options=(("activation", "relu"),))
+    train = TrainSpec(epochs=1, batch_size=32, lr=1e-3, augment=("hflip", "rotate10"))
+    state = b.compile(b.build(spec, (32, 32, 3), 10), train, RuntimeSpec())
+    x = np.random.default_rng(0).integers(0, 256, (640, 32, 32, 3), dtype=np.uint8)
+    data = b.put(x, np.zeros(640, np.int64), PixelNorm.from_spec(DatasetSpec(name="c"), 3))
+    assert b.prepare_batches(state, data, np.arange(640), 32) == 20
+    got = input_fields(b, state, data, np.arange(640), 32, SyncTimer(b.synchronize), {"steady_step_s": 1.0})
+    assert 0 < got["input_step_s"] < 1 and got["input_share"] == got["input_step_s"]
+    assert got["input_batches"] == 16  # k = 8 or 16 (auto-ranged), then 16 (2k) or the mean of 16 (2k > 20)
