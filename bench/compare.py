@@ -2,20 +2,23 @@
 
 Rows are matched on (task, backend, model, profile); repeats are reduced to the
 median of the ok rows first, so a comparison of two ``--repeats 3`` runs compares
-medians, not single noisy epochs.
+medians, not single noisy epochs. A key without an ok row on one side is one
+``status`` row: a regression when B has no ok row (failed, missing), not when only
+the baseline A lacked one (fixed, or new in B).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from bench.results import latest_records, read_records, table
+from bench.results import latest_records, read_json_or_warn, read_records, table
 
 KEY = ["task", "backend", "model", "profile"]
+COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "regression"]
+MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,23 @@ def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
         path = results_dir / str(run)
     if not (path / "records.jsonl").is_file():
         raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
-    env_path = path / "environment.json"
-    env = json.loads(env_path.read_text()) if env_path.is_file() else {}
-    return table(latest_records(read_records(path))), env
+    df = table(latest_records(read_records(path)))
+    df[KEY] = df[KEY].astype(object).where(df[KEY].notna(), "-").astype(str)  # a missing key part matches "-"
+    return df, read_json_or_warn(path / "environment.json")
+
+
+def key_status(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """Per key: "ok" when it has an ok row, else its rows' statuses joined (e.g. "failed")."""
+    return {
+        tuple(key): "ok" if "ok" in set(sub.status) else "/".join(sorted(set(sub.status.astype(str))))
+        for key, sub in df.groupby(KEY, dropna=False)
+    }
+
+
+def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
+    """The one row of a key that lacks an ok row on a side: a regression unless B is ok."""
+    a = f"{MISSING} (new in B)" if sa == MISSING else sa
+    return {**dict(zip(KEY, key, strict=True)), "metric": "status", "a": a, "b": sb, "regression": sb != "ok"}
 
 
 def medians(df: pd.DataFrame) -> pd.DataFrame:
@@ -72,15 +89,12 @@ def _regressed(a: float, b: float, better: str, kind: str, t: Thresholds) -> boo
 def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     """One row per (key, metric): A, B, B-A, B/A and whether B regressed against A."""
     ma, mb = medians(a), medians(b)
+    status_a, status_b = key_status(a), key_status(b)
     rows = []
-    for key in ma.index.union(mb.index):
-        if key not in mb.index:
-            rows.append({**dict(zip(KEY, key, strict=True)), "metric": "status", "a": "ok", "b": "missing or not ok",
-                         "regression": True})  # fmt: skip
-            continue
-        if key not in ma.index:
-            rows.append({**dict(zip(KEY, key, strict=True)), "metric": "status", "a": "missing or not ok", "b": "ok",
-                         "regression": False})  # fmt: skip
+    for key in sorted(set(status_a) | set(status_b)):
+        sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
+        if not sa == sb == "ok":
+            rows.append(status_row(key, sa, sb))
             continue
         for col, label, better, kind in METRICS:
             va, vb = ma.loc[key, col], mb.loc[key, col]
@@ -91,7 +105,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
                 "delta": vb - va, "ratio": vb / va if va else None,
                 "regression": _regressed(va, vb, better, kind, t),
             })  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
