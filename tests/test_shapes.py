@@ -105,4 +105,3 @@ def test_spatial_structure_is_learnable(data: tuple[Split, Split, tuple[str, ...
     acc = _ridge_accuracy(spectrum(train.x), train.y, spectrum(test.x), test.y)
     assert acc > 0.6, acc  # measured ~0.88 (CNN after 3 epochs: ~0.65-0.8)
     assert acc < 0.95, acc  # not trivial either
-
