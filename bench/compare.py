@@ -48,9 +48,14 @@ def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
         path = results_dir / str(run)
     if not (path / "records.jsonl").is_file():
         raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
-    df = table(latest_records(read_records(path)))
-    df[KEY] = df[KEY].astype(object).where(df[KEY].notna(), "-").astype(str)  # a missing key part matches "-"
-    return df, read_json_or_warn(path / "environment.json")
+    return keyed(table(latest_records(read_records(path)))), read_json_or_warn(path / "environment.json")
+
+
+def keyed(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its key columns as text, a missing part as "-" (so keys with gaps still match)."""
+    df = df.copy()
+    df[KEY] = df[KEY].astype(object).where(df[KEY].notna(), "-").astype(str)
+    return df
 
 
 def key_status(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
@@ -141,4 +146,5 @@ def render(result: pd.DataFrame) -> str:
     if "ratio" in shown:
         shown["ratio"] = shown["ratio"].map(lambda v: f"{v:.3f}" if isinstance(v, float) and pd.notna(v) else "-")
     shown["regression"] = shown["regression"].map(lambda r: "REGRESSION" if r else "")
-    return shown.fillna("-").to_markdown(index=False, disable_numparse=True)
+    shown = shown.astype(object).where(shown.notna(), "-")  # fillna("-") on a float column warns in pandas
+    return shown.to_markdown(index=False, disable_numparse=True)

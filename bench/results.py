@@ -141,6 +141,12 @@ def check_record(rec: Any) -> str | None:
     return None
 
 
+def bad_values(rec: dict[str, Any]) -> list[str]:
+    """The table columns of ``rec`` that hold no single value (a list, an object), and a ``notes`` that is no text."""
+    bad = [c for c in COLUMNS if isinstance(rec.get(c), list | dict)]
+    return bad + (["notes"] if rec.get("notes") is not None and not isinstance(rec["notes"], str) else [])
+
+
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -163,6 +169,9 @@ def parse_records(data: bytes, name: str) -> list[dict[str, Any]]:
         if problem:
             warn(f"{name}:{n}: {problem}; line skipped")
             continue
+        for key in bad_values(rec):
+            warn(f"{name}:{n}: {key!r} is {type(rec[key]).__name__}, not a value; ignored")
+            rec[key] = None
         records.append(rec)
     return records
 
