@@ -139,7 +139,7 @@ def _num(v: object) -> object:
 
 def render(result: pd.DataFrame) -> str:
     if result.empty:
-        return "(nothing to compare: no ok rows in either run)"
+        return "(nothing to compare: no rows in either run)"
     shown = result.copy()
     for col in ("a", "b", "delta"):
         shown[col] = shown[col].map(_num)

@@ -367,6 +367,9 @@ def execute(
         except OSError as e:  # a run file could not be written (disk full, file-size limit, read-only)
             stopped = e
             state.update(state="stopped", error=f"{type(e).__name__}: {e}")
+        except Exception as e:  # a bug: said in state.json too, then raised
+            state.update(state="stopped", error=f"{type(e).__name__}: {e}")
+            raise
         finally:
             workers.close()
             shutil.rmtree(job_dir, ignore_errors=True)
