@@ -76,7 +76,7 @@ def medians(df: pd.DataFrame) -> pd.DataFrame:
     ok = df[df.status == "ok"]
     cols = [m[0] for m in METRICS]
     values = ok[KEY + cols].copy()
-    values[cols] = values[cols].apply(pd.to_numeric, errors="coerce")
+    values[cols] = values[cols].apply(pd.to_numeric, errors="coerce").astype("float64")  # also when empty
     return values.groupby(KEY, dropna=False)[cols].median()
 
 
