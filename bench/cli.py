@@ -7,14 +7,15 @@ import dataclasses
 import math
 import sys
 import typing
+import warnings
 from pathlib import Path
 
 from backends import BACKENDS, missing_packages
 from bench import compare, environment
 from bench.data_cli import add_data_parser, run_data_command
 from bench.report import terminal_summary, write_reports
-from bench.results import latest_records, read_records, table
-from bench.runner import RunOptions, resume_suite, run_suite
+from bench.results import RunFileError, RunFileWarning, latest_records, read_records, table
+from bench.runner import RunOptions, RunStopped, resume_suite, run_suite
 from bench.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from datasets import registry
 
@@ -280,12 +281,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.resume, args.out)
     try:
         resume_suite(run_dir)
-    except (FileNotFoundError, RuntimeError, SpecError) as e:  # SpecError: a plan.json task that fails validation
+    except RunStopped as e:
+        return stopped(run_dir, e)
+    except (FileNotFoundError, RuntimeError, RunFileError, SpecError) as e:  # SpecError: a bad plan.json task
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     return finish(run_dir)
+
+
+def stopped(run_dir: Path, e: RunStopped) -> int:
+    """A run that could not write its files: what it has, then the one line that says why (exit 1)."""
+    finish(run_dir)
+    print(f"error: {e}", file=sys.stderr)
+    return 1
 
 
 def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
@@ -313,6 +323,11 @@ def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
     )
     try:
         run_dir = run_suite(tasks, opts)
+    except RunStopped as e:
+        return stopped(e.run_dir, e)
+    except OSError as e:  # --out unwritable: nothing has started
+        print(f"error: {e.strerror if e.strerror else e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return finish(run_dir)
@@ -323,7 +338,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not (run_dir / "records.jsonl").is_file():
         print(f"error: {args.run}: not a run directory (no records.jsonl)", file=sys.stderr)
         return 2
-    write_reports(run_dir)
+    try:
+        write_reports(run_dir)
+    except RunFileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {run_dir}/results.csv, summary.md, plots/")
     return 0
 
@@ -332,7 +351,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         a, env_a = compare.load_run(args.run_a, args.results)
         b, env_b = compare.load_run(args.run_b, args.results)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, RunFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     t = compare.Thresholds(args.max_slowdown, args.max_acc_drop, args.max_memory_growth)
@@ -354,7 +373,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if regressions else 0
 
 
+def show_run_file_warnings() -> None:
+    """An unreadable run file or line is one ``warning: FILE:LINE: ...`` line on stderr, once."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RunFileWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
+    show_run_file_warnings()
     args = build_parser().parse_args(argv)
     if args.command == "list":
         return cmd_list(args.data_dir)

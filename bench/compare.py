@@ -2,7 +2,9 @@
 
 Rows are matched on (task, backend, model, profile); repeats are reduced to the
 median of the ok rows first, so a comparison of two ``--repeats 3`` runs compares
-medians, not single noisy epochs.
+medians, not single noisy epochs. A key without an ok row on one side is one
+``status`` row: a regression when B has no ok row (failed, missing), not when only
+the baseline A lacked one (fixed, or new in B).
 
 A change beyond its threshold is a regression only when it is also significant: the two
 runs' 95% intervals do not overlap (the bootstrap interval of the median step throughput,
@@ -14,16 +16,17 @@ its threshold alone, as before.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from bench.results import latest_records, read_records, table
+from bench.results import latest_records, read_json_or_warn, read_records, table
 from bench.stats import rank_test_p
 
 KEY = ["task", "backend", "model", "profile"]
+COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "p_value", "verdict", "regression"]
+MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,8 @@ def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
         path = results_dir / str(run)
     if not (path / "records.jsonl").is_file():
         raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
-    env_path = path / "environment.json"
-    env = json.loads(env_path.read_text()) if env_path.is_file() else {}
     records = latest_records(read_records(path))
-    return with_step_samples(table(records), records), env
+    return with_step_samples(keyed(table(records)), records), read_json_or_warn(path / "environment.json")
 
 
 def with_step_samples(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
@@ -70,16 +71,37 @@ def with_step_samples(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
     steps: dict[tuple, list[float]] = {}
     for r in records:
         if r.get("status") == "ok" and r.get("step_img_s"):
-            steps.setdefault(tuple(str(r.get(k)) for k in KEY), []).extend(r["step_img_s"])
+            steps.setdefault(tuple("-" if r.get(k) is None else str(r.get(k)) for k in KEY), []).extend(r["step_img_s"])
     df.attrs["steps"] = steps
     return df
+
+
+def keyed(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its key columns as text, a missing part as "-" (so keys with gaps still match)."""
+    df = df.copy()
+    df[KEY] = df[KEY].astype(object).where(df[KEY].notna(), "-").astype(str)
+    return df
+
+
+def key_status(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """Per key: "ok" when it has an ok row, else its rows' statuses joined (e.g. "failed")."""
+    return {
+        tuple(key): "ok" if "ok" in set(sub.status) else "/".join(sorted(set(sub.status.astype(str))))
+        for key, sub in df.groupby(KEY, dropna=False)
+    }
+
+
+def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
+    """The one row of a key that lacks an ok row on a side: a regression unless B is ok."""
+    a = f"{MISSING} (new in B)" if sa == MISSING else sa
+    return {**dict(zip(KEY, key, strict=True)), "metric": "status", "a": a, "b": sb, "regression": sb != "ok"}
 
 
 def medians(df: pd.DataFrame) -> pd.DataFrame:
     ok = df[df.status == "ok"]
     cols = [m[0] for m in METRICS]
     values = ok[KEY + cols].copy()
-    values[cols] = values[cols].apply(pd.to_numeric, errors="coerce")
+    values[cols] = values[cols].apply(pd.to_numeric, errors="coerce").astype("float64")  # also when empty
     return values.groupby(KEY, dropna=False)[cols].median()
 
 
@@ -145,15 +167,12 @@ def metric_row(key: tuple, col: str, better: str, kind: str, va: float, vb: floa
 def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     """One row per (key, metric): A, B, B-A, B/A and whether B regressed against A."""
     ma, mb = medians(a), medians(b)
+    status_a, status_b = key_status(a), key_status(b)
     rows = []
-    for key in ma.index.union(mb.index):
-        if key not in mb.index:
-            rows.append({**dict(zip(KEY, key, strict=True)), "metric": "status", "a": "ok", "b": "missing or not ok",
-                         "regression": True})  # fmt: skip
-            continue
-        if key not in ma.index:
-            rows.append({**dict(zip(KEY, key, strict=True)), "metric": "status", "a": "missing or not ok", "b": "ok",
-                         "regression": False})  # fmt: skip
+    for key in sorted(set(status_a) | set(status_b)):
+        sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
+        if not sa == sb == "ok":
+            rows.append(status_row(key, sa, sb))
             continue
         for col, label, better, kind in METRICS:
             va, vb = ma.loc[key, col], mb.loc[key, col]
@@ -161,7 +180,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
                 continue
             rows.append({**dict(zip(KEY, key, strict=True)), "metric": label, "a": va, "b": vb,
                          **metric_row(key, col, better, kind, va, vb, a, b, t)})  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
@@ -190,7 +209,7 @@ def _num(v: object) -> object:
 
 def render(result: pd.DataFrame) -> str:
     if result.empty:
-        return "(nothing to compare: no ok rows in either run)"
+        return "(nothing to compare: no rows in either run)"
     shown = result.copy()
     for col in ("a", "b", "delta"):
         shown[col] = shown[col].map(_num)
@@ -201,7 +220,8 @@ def render(result: pd.DataFrame) -> str:
     verdicts = shown["verdict"] if "verdict" in shown else pd.Series("", index=shown.index)
     shown["regression"] = [
         "REGRESSION" if r else ("inconclusive" if v == "inconclusive" else "")
-        for r, v in zip(shown["regression"], verdicts.fillna(""), strict=True)
+        for r, v in zip(shown["regression"], verdicts.astype(object).where(verdicts.notna(), ""), strict=True)
     ]
     shown = shown.drop(columns=["verdict"], errors="ignore")
-    return shown.fillna("-").to_markdown(index=False, disable_numparse=True)
+    shown = shown.astype(object).where(shown.notna(), "-")  # fillna("-") on a float column warns in pandas
+    return shown.to_markdown(index=False, disable_numparse=True)

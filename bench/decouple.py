@@ -27,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from bench.catalog import ARCHITECTURES
+from bench.runpaths import artifact
 from bench.spec import DecoupleSpec
 
 
@@ -145,7 +146,7 @@ def run(t: Any) -> dict[str, Any]:
     acts = t.backend.layer_outputs(t.state, x_test[shown], layers, bs) if layers else {}
     if t.job.get("artifacts"):
         rec = t.job["record"]
-        path = Path(t.job["artifacts"]) / f"{rec['task']}.{rec['backend']}.{rec['repeat']}.decouple.npz"
+        path = artifact(Path(t.job["artifacts"]).parent, rec["task"], rec["backend"], rec["repeat"], "decouple")
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             path,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bench.plotting import PlotJob, render, save_figure, tile
+from bench.runpaths import artifact_name, load_artifact, plot_file, plot_name
 
 RATIO_ORDER = ("torch", "keras")
 
@@ -184,8 +185,7 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
             f"{_fmt(r.get('test_acc'))} | {_fmt(r['rf_acc'])} | {_fmt(r['lr_acc'])} | {_fmt(r['decouple_s'], '.1f')} |"
         )
     lines.append("")
-    plots = run_dir / "plots"
-    pictures: list[tuple[int, str, str, PlotJob]] = []  # (line to insert the link at, alt, file, job)
+    pictures: list[tuple[int, str, tuple[str, ...], PlotJob]] = []  # (line to insert the link at, alt, name, job)
     for task in dict.fromkeys(r["task"] for r in done):
         first = {}  # the lowest repeat of each backend
         for r in sorted((r for r in done if r["task"] == task), key=lambda r: r["repeat"]):
@@ -205,26 +205,25 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
         lines.append("")
         arrays = {}
         for b in backends:
-            npz = run_dir / "artifacts" / f"{task}.{b}.{first[b]['repeat']}.decouple.npz"
-            if npz.is_file():
-                with np.load(npz, allow_pickle=False) as f:
-                    arrays[b] = {key: f[key] for key in f.files}
+            found = load_artifact(run_dir, artifact_name(task, b, first[b]["repeat"], "decouple"))
+            if found is not None:
+                arrays[b] = found
         at = len(lines)
-        pictures.append((at, "top-k accuracy", f"decouple-topk-{task}.png", (plot_topk, (first, task))))
+        pictures.append((at, "top-k accuracy", ("decouple-topk", task), (plot_topk, (first, task))))
         for b, a in arrays.items():
             title = f"{task} / {b}: training images that most activate the forest's top features"
             job = (plot_top_features, (a, title))
-            pictures.append((at, f"top features ({b})", f"top-features-{task}-{b}.png", job))
+            pictures.append((at, f"top features ({b})", ("top-features", task, b), job))
         for b, a in arrays.items():
             title = f"{task} / {b}: conv feature maps after activation, one tile per channel"
             job = (plot_feature_maps, (a, title))
-            pictures.append((at, f"feature maps ({b})", f"feature-maps-{task}-{b}.png", job))
+            pictures.append((at, f"feature maps ({b})", ("feature-maps", task, b), job))
         job = (plot_fc_activations, (arrays, task))
-        pictures.append((at, "fully connected activations", f"fc-activations-{task}.png", job))
-    drawn = render([(fn, (*args, plots / name)) for _, _, name, (fn, args) in pictures])
+        pictures.append((at, "fully connected activations", ("fc-activations", task), job))
+    drawn = render([(fn, (*args, plot_file(run_dir, *name))) for _, _, name, (fn, args) in pictures])
     links: dict[int, list[str]] = {}
     for (at, alt, name, _), ok in zip(pictures, drawn, strict=True):
         if ok:  # a picture with nothing to draw is not linked
-            links.setdefault(at, []).extend([f"![{alt}](plots/{name})", ""])
+            links.setdefault(at, []).extend([f"![{alt}]({plot_name(*name)})", ""])
     out = [ln for i, line in enumerate(lines) for ln in [*links.get(i, []), line]] + links.get(len(lines), [])
     return "\n".join(out) + "\n"

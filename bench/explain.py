@@ -23,6 +23,7 @@ import numpy as np
 
 from bench import metrics
 from bench.catalog import ARCHITECTURES
+from bench.runpaths import artifact, link
 from bench.timing import SyncTimer
 
 if TYPE_CHECKING:  # the worker imports this module for its PHASES
@@ -160,7 +161,7 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     artifacts = t.job.get("artifacts")
     if artifacts:
         rec = t.job["record"]
-        path = Path(artifacts) / f"explain-{rec['task']}-{rec['backend']}-r{rec['repeat']}.npz"
+        path = artifact(Path(artifacts).parent, rec["task"], rec["backend"], rec["repeat"], "explain")
         path.parent.mkdir(parents=True, exist_ok=True)
         k = len(drawn)
         np.savez_compressed(
@@ -172,7 +173,7 @@ def explain_phase(t: Trained) -> dict[str, Any]:
             layer=np.asarray(layer),
             **{name: m[:k] for name, m in maps.items()},
         )
-        out["explain_file"] = path.relative_to(Path(artifacts).parent).as_posix()
+        out["explain_file"] = link(Path(artifacts).parent, path)
     out["explain_s"] = time.perf_counter() - started  # the whole phase, warm-up and saving included
     cost = [f"forward {out['forward_ms_per_img']:.3f}"] + [
         f"{k} {out[f'{k}_ms_per_img']:.3f}" for k in ("gradcam", "saliency") if f"{k}_ms_per_img" in out

@@ -1,6 +1,6 @@
 """Grad-CAM and saliency overlays for the report: the same images, torch and Keras side by side.
 
-Drawn from the per-row ``artifacts/explain-*.npz`` files the explain phase writes (see
+Drawn from the per-row ``artifacts/*.explain.npz`` files the explain phase writes (see
 bench.explain), so ``bench report RUN`` can redraw them from a finished run.
 """
 
@@ -13,6 +13,7 @@ import pandas as pd
 
 from bench.explain import minmax
 from bench.plotting import PlotJob, save_figure, tile
+from bench.runpaths import load_artifact, plot_file, plot_name
 
 KINDS = {"gradcam": ("Grad-CAM", "jet"), "saliency": ("saliency", "hot")}
 
@@ -24,10 +25,11 @@ def _maps_by_backend(df: pd.DataFrame, task: str, run_dir: Path) -> dict[str, di
         return {}
     out: dict[str, dict[str, np.ndarray]] = {}
     for _, r in rows.sort_values("repeat").iterrows():
-        path = run_dir / str(r.explain_file)
-        if r.backend not in out and pd.notna(r.explain_file) and path.is_file():
-            with np.load(path, allow_pickle=False) as f:
-                out[r.backend] = {k: f[k] for k in f.files}
+        if r.backend in out or not isinstance(r.explain_file, str):
+            continue
+        maps = load_artifact(run_dir, r.explain_file)
+        if maps is not None:
+            out[r.backend] = maps
     return dict(sorted(out.items(), key=lambda kv: (kv[0] != "torch", kv[0])))  # torch first, as in the tables
 
 
@@ -82,7 +84,7 @@ def explain_plot_jobs(df: pd.DataFrame, run_dir: Path) -> list[PlotJob]:
     jobs: list[PlotJob] = []
     for task in df.task.unique():
         maps = _maps_by_backend(df, task, run_dir)
-        jobs += [(plot_overlays, (maps, kind, task, run_dir / "plots" / f"{kind}-{task}.png")) for kind in KINDS]
+        jobs += [(plot_overlays, (maps, kind, task, plot_file(run_dir, kind, task))) for kind in KINDS]
     return jobs
 
 
@@ -92,7 +94,7 @@ def explain_links(sub: pd.DataFrame) -> list[str]:
         return []
     task = sub.task.iloc[0]
     return [
-        f"![{KINDS[k][0]} overlays](plots/{k}-{task}.png)\n"
+        f"![{KINDS[k][0]} overlays]({plot_name(k, task)})\n"
         for k in KINDS
         if f"{k}_ms_per_img" in sub and sub[f"{k}_ms_per_img"].notna().any()
     ] + [""]

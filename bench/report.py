@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +12,8 @@ from bench.inputpath import input_bound_warnings
 from bench.plotting import PlotJob, render, save_figure
 from bench.report_models import sections as model_sections
 from bench.report_transfer import plot_transfer, transfer_markdown
-from bench.results import latest_records, read_records, table
+from bench.results import latest_records, read_json_or_warn, read_records, table, warn
+from bench.runpaths import plot_file, plot_name
 
 # (column, label, number format)
 SUMMARY_METRICS = (
@@ -116,7 +116,7 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: lis
         "setup and teardown (per-epoch call overhead). The first-step overhead is the first step's excess "
         "over a steady step (tracing, compilation, warm-up).",
         "",
-        "![throughput and accuracy](plots/overview.png)",
+        f"![throughput and accuracy]({plot_name('overview')})",
         "",
     ]
     for task in df.task.unique():
@@ -141,8 +141,7 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: lis
         lines += input_bound_warnings(sub.to_dict("records"))
         for _, r in sub[sub.status != "ok"].iterrows():
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
-        plot = Path("plots") / f"curves-{task}.png"
-        lines += ["", f"![training curves]({plot.as_posix()})", "", *explain_links(sub)]
+        lines += ["", f"![training curves]({plot_name('curves', task)})", "", *explain_links(sub)]
         notes = sorted({n for cell in sub.notes.dropna() for n in cell.split("; ")})
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
@@ -221,29 +220,38 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
     df = table(records)
     df.to_csv(run_dir / "results.csv.partial", index=False)
     (run_dir / "results.csv.partial").replace(run_dir / "results.csv")
-    env_path = run_dir / "environment.json"
-    env = json.loads(env_path.read_text()) if env_path.exists() else {}
-    plots = run_dir / "plots"
+    env = read_json_or_warn(run_dir / "environment.json")
     jobs: list[PlotJob] = [
-        (plot_curves, ([r for r in records if r["task"] == task], task, plots / f"curves-{task}.png"))
+        (plot_curves, ([r for r in records if r["task"] == task], task, plot_file(run_dir, "curves", task)))
         for task in df.task.unique()
     ]
-    jobs += [(plot_bars, (df, plots / "overview.png")), (plot_transfer, (records, plots / "transfer.png"))]
+    jobs += [(plot_bars, (df, plot_file(run_dir, "overview"))),
+             (plot_transfer, (records, plot_file(run_dir, "transfer")))]  # fmt: skip
     render(jobs + explain_plot_jobs(df, run_dir))
-    state_path = run_dir / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    notice = ""
-    if state.get("planned") and (state.get("state") != "complete" or len(df) < state["planned"]):
-        done = int(df.status.isin(["ok", "skipped", "failed", "timeout"]).sum())
-        notice = (
-            f"**This run is incomplete ({state.get('state')}): {done} of {state['planned']} runs recorded.** "
-            f"Finish it with `python -m bench all --resume {run_dir}`."
-        )
+    notice = incomplete_notice(run_dir, df)
     text = summary_markdown(df, env, notice, records) + model_sections(df, records) + decouple_section(run_dir, records)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")
     return df
+
+
+def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
+    """The line summary.md opens with when state.json says the run did not finish (and why, when it knows)."""
+    state = read_json_or_warn(run_dir / "state.json")
+    planned = state.get("planned")
+    if not isinstance(planned, int) or isinstance(planned, bool) or planned < 1:
+        if state:
+            warn(f"{run_dir / 'state.json'}: no planned number of runs; the run's completeness is not checked")
+        return ""
+    if state.get("state") == "complete" and len(df) >= planned:
+        return ""
+    done = int(df.status.isin(["ok", "skipped", "failed", "timeout"]).sum())
+    why = f" ({state['error']})" if isinstance(state.get("error"), str) else ""
+    return (
+        f"**This run is incomplete ({state.get('state')}{why}): {done} of {planned} runs recorded.** "
+        f"Finish it with `python -m bench all --resume {run_dir}`."
+    )
 
 
 def terminal_summary(df: pd.DataFrame) -> str:

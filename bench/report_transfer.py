@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from bench.plotting import save_figure
+from bench.runpaths import plot_name
 
 
 def _pct(v: Any) -> str:
@@ -86,7 +87,7 @@ def transfer_markdown(records: list[dict[str, Any]]) -> list[str]:
         t = r["_t"]
         lines += [f"{r['task']} / {r['backend']} (repeat {r['repeat']}) on {t['dataset']}, confusion matrix:", ""]
         lines += [*_confusion_md(t), "", *_report_md(t), ""]
-    lines += ["![transfer confusion matrices](plots/transfer.png)", ""]
+    lines += [f"![transfer confusion matrices]({plot_name('transfer')})", ""]
     return lines
 
 

@@ -23,6 +23,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from bench import metrics
 from bench.progress import progress
+from bench.runpaths import task_data
 from bench.spec import TaskSpec, TransferSpec
 from datasets import registry
 from datasets.arrays import ArrayDataset
@@ -64,7 +65,7 @@ def prepare_targets(
             ds, source_index = load_target(target, source, task, data_dir, seed)
         except (ValueError, KeyError, FileNotFoundError) as e:
             raise ValueError(f"{where}: {e}") from e
-        path = job_dir / f"{task.name}.transfer{i}.npz"
+        path = task_data(job_dir, task.name, f"transfer{i}")
         np.savez(path, x=ds.test.x, y=ds.test.y)
         jobs.append(
             {

@@ -36,14 +36,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True)
+def _no_bench_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test starts from the embedded defaults: no BENCH_* variable of the caller's shell or tox
+    (BENCH_DATA_DIR pointing at real data, BENCH_WEIGHTS_DIR, ...) and an empty dataset cache instead of
+    ~/.cache/bench. A test that wants real data asks for it (``shared_data``) and sets the variable itself."""
+    for name in [n for n in os.environ if n.startswith("BENCH_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "bench-cache"))
+
+
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """An environment with no data dir and an empty cache, so embedded defaults are used."""
-    monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
-    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
-    env = {k: v for k, v in os.environ.items() if k != "BENCH_DATA_DIR"}
-    env["BENCH_CACHE"] = str(tmp_path / "cache")
-    return env
+def clean_env() -> dict[str, str]:
+    """The environment for a subprocess: this process's, already cleaned by ``_no_bench_environment``."""
+    return dict(os.environ)
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:

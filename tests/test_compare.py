@@ -165,3 +165,25 @@ def test_rows_new_in_b_are_reported_not_flagged(tmp_path: Path, clean_env):
     new = result[result.task == "cifar10-cnn"]
     assert len(new) == 1 and new.iloc[0].metric == "status" and not new.iloc[0].regression
     assert "missing" in str(new.iloc[0].a)
+
+
+def test_a_side_with_no_ok_row_is_a_status_row_not_a_crash(tmp_path: Path, clean_env):
+    """B failed everywhere: every key is a regression (exit 1). A failed and B is fine: exit 0. New in B: listed."""
+    a, b = make_run(tmp_path / "a"), tmp_path / "b"
+    b.mkdir()
+    for backend in ("torch", "keras"):
+        append_record(b, new_record(task="mnist-lenet5", backend=backend, repeat=0, model="lenet5", profile="quick",
+                                    status="failed", error="boom"))  # fmt: skip
+    back = run_cli(["compare", str(b), str(a)], clean_env)  # the baseline failed, B is fine: no regression
+    assert back.returncode == 0 and "no regression" in back.stdout, back.stdout + back.stderr
+    assert back.stdout.count("| failed ") == 2
+    append_record(b, new_record(task="new-task", backend="torch", repeat=0, model="lenet5", profile="quick",
+                                status="ok", train_s=1.0))  # fmt: skip
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    status = result[result.metric == "status"].set_index(["task", "backend"])
+    assert status.loc[("mnist-lenet5", "torch")][["a", "b", "regression"]].tolist() == ["ok", "failed", True]
+    assert status.loc[("mnist-lenet5", "keras")][["a", "b", "regression"]].tolist() == ["ok", "failed", True]
+    assert status.loc[("new-task", "torch")][["a", "b", "regression"]].tolist() == ["missing (new in B)", "ok", False]
+    proc = run_cli(["compare", str(a), str(b)], clean_env)
+    assert proc.returncode == 1 and "2 regression(s)" in proc.stdout, proc.stdout + proc.stderr
+    assert "missing (new in B)" in proc.stdout and "Traceback" not in proc.stderr

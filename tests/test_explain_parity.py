@@ -177,7 +177,7 @@ def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_d
 
     assert out["explain_layer"] == "conv2" and out["explain_images"] == 16
     assert out["gradcam_forward_ratio"] == pytest.approx(out["gradcam_ms_per_img"] / out["forward_ms_per_img"])
-    assert out["saliency_ms_per_img"] > 0 and out["explain_file"] == "artifacts/explain-t-torch-r0.npz"
+    assert out["saliency_ms_per_img"] > 0 and out["explain_file"] == "artifacts/t.torch.0.explain.npz"
     with np.load(tmp_path / out["explain_file"]) as f:
         drawn = explain.picture_indices(y, 10, 20)  # 2 per class of the 5 present
         assert f["y_true"].tolist() == y[drawn].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]

@@ -1,4 +1,5 @@
-"""Runs that survive: Ctrl-C and kill -9 of the parent mid-run, then --resume; concurrent runs."""
+"""Runs that survive: Ctrl-C and kill -9 of the parent while a run trains, then --resume; a run or a worker
+server killed mid-training; concurrent runs. Each test creates the state it names (tests.fault_backend)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from bench.results import latest_records, read_records
 from tests.conftest import REPO, only_run_dir, run_cli
+from tests.fault_backend import fault_env, wait_for_run
 from tests.test_cli import TINY_TASK
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, process groups and /proc")
@@ -23,16 +25,6 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, proces
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-
-
-def wait_for_records(out: Path, n: int, timeout: float = 120) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dirs = [d for d in out.glob("*") if (d / "records.jsonl").is_file()]
-        if dirs and len((dirs[0] / "records.jsonl").read_text().splitlines()) >= n:
-            return dirs[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no {n} record(s) under {out} after {timeout} s")
 
 
 def workers_of(run_dir: Path) -> list[int]:
@@ -56,10 +48,10 @@ def tiny(tmp_path: Path) -> Path:
     return path
 
 
-def assert_complete(run_dir: Path, repeats: int) -> None:
+def assert_complete(run_dir: Path, repeats: int, backend: str = "fault") -> None:
     rows = latest_records(read_records(run_dir))
     assert sorted((r["backend"], r["repeat"], r["status"]) for r in rows) == [
-        ("torch", i, "ok") for i in range(repeats)
+        (backend, i, "ok") for i in range(repeats)
     ]
     csv = (run_dir / "results.csv").read_text().splitlines()
     assert len(csv) == 1 + repeats and "interrupted" not in "".join(csv)
@@ -67,46 +59,96 @@ def assert_complete(run_dir: Path, repeats: int) -> None:
     assert "incomplete" not in (run_dir / "summary.md").read_text()
 
 
-def test_ctrl_c_keeps_finished_rows_and_resume_completes(clean_env, tiny: Path, tmp_path: Path):
-    out = tmp_path / "results"
-    proc = start(["run", str(tiny), "--backend", "torch", "--repeats", "3", "--out", str(out)], clean_env)
-    run_dir = wait_for_records(out, 1)
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_gone(pids: list[int], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(p) for p in pids), f"still alive: {[p for p in pids if alive(p)]}"
+
+
+def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clean_env, tiny: Path, tmp_path: Path):
+    out, faults = tmp_path / "results", tmp_path / "faults"
+    env = fault_env(clean_env, faults, {2: "hold"})  # the second run blocks in training until released
+    proc = start(["run", str(tiny), "--backend", "fault", "--repeats", "3", "--out", str(out)], env)
+    held = wait_for_run(faults, 2)
+    run_dir = only_run_dir(out)
+    assert [r["status"] for r in read_records(run_dir)] == ["ok"]  # the first run is recorded ...
+    assert alive(held["pid"]) and held["pid"] in workers_of(run_dir)  # ... and the second is training now
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert "--resume" in output
+    wait_gone([held["pid"], held["server"]])
     rows = read_records(run_dir)
-    assert rows[0]["status"] == "ok" and rows[-1]["status"] == "interrupted"
+    assert [(r["repeat"], r["status"]) for r in rows] == [(0, "ok"), (1, "interrupted")]
     assert json.loads((run_dir / "state.json").read_text())["state"] == "interrupted"
     assert "This run is incomplete (interrupted)" in (run_dir / "summary.md").read_text()
     assert not workers_of(run_dir)
 
-    resumed = run_cli(["all", "--resume", str(run_dir)], clean_env)
+    resumed = run_cli(["all", "--resume", str(run_dir)], env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert_complete(run_dir, 3)
-    ok_first = [r for r in read_records(run_dir) if r["repeat"] == 0]
-    assert len(ok_first) == 1  # the finished row was kept, not run again
+    assert len([r for r in read_records(run_dir) if r["repeat"] == 0]) == 1  # the finished row was kept
 
 
-def test_kill_9_of_the_parent_leaves_a_resumable_run(clean_env, tiny: Path, tmp_path: Path):
-    out = tmp_path / "results"
-    proc = start(["run", str(tiny), "--backend", "torch", "--repeats", "3", "--out", str(out)], clean_env)
-    run_dir = wait_for_records(out, 1)
-    deadline = time.monotonic() + 60
-    while not workers_of(run_dir) and time.monotonic() < deadline:  # kill while a worker runs
-        time.sleep(0.05)
+def test_kill_9_of_the_parent_while_a_run_trains_leaves_a_resumable_run(clean_env, tiny: Path, tmp_path: Path):
+    out, faults = tmp_path / "results", tmp_path / "faults"
+    env = fault_env(clean_env, faults, {2: "hold"})
+    proc = start(["run", str(tiny), "--backend", "fault", "--repeats", "3", "--out", str(out)], env)
+    held = wait_for_run(faults, 2)
+    run_dir = only_run_dir(out)
+    assert alive(held["pid"]) and alive(held["server"]) and held["server"] != proc.pid
+    assert {held["pid"], held["server"]} <= set(workers_of(run_dir))
     proc.kill()
     proc.communicate(timeout=30)
-    deadline = time.monotonic() + 10
-    while workers_of(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not workers_of(run_dir), "the worker outlived its killed parent"
-    for line in (run_dir / "records.jsonl").read_text().splitlines():
-        json.loads(line)  # every line whole
+    wait_gone([held["pid"], held["server"]])  # the kernel ends both with their parent (PR_SET_PDEATHSIG)
+    assert not workers_of(run_dir), "a worker outlived its killed parent"
+    assert [r["status"] for r in read_records(run_dir)] == ["ok"]
+    assert json.loads((run_dir / "state.json").read_text())["state"] == "running"  # what a kill -9 leaves
 
-    resumed = run_cli(["run", "--resume", run_dir.name, "--out", str(out)], clean_env)
+    resumed = run_cli(["run", "--resume", run_dir.name, "--out", str(out)], env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert_complete(run_dir, 3)
+
+
+def test_a_run_killed_mid_training_fails_its_row_and_its_server_runs_the_next(clean_env, tiny: Path, tmp_path: Path):
+    out, faults = tmp_path / "results", tmp_path / "faults"
+    env = fault_env(clean_env, faults, {1: "kill"})  # the first run SIGKILLs itself in its first epoch
+    proc = run_cli(["run", str(tiny), "--backend", "fault", "--repeats", "2", "--out", str(out)], env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run_dir = only_run_dir(out)
+    rows = read_records(run_dir)
+    assert [(r["repeat"], r["status"]) for r in rows] == [(0, "failed"), (1, "ok")]
+    assert "worker killed by SIGKILL without a result" in rows[0]["error"]
+    first, second = wait_for_run(faults, 1), wait_for_run(faults, 2)
+    assert first["server"] == second["server"] and first["pid"] != second["pid"]  # same server, fresh child
+    assert (run_dir / "logs" / "server-fault.log").read_text().count("imported in") == 1
+
+
+def test_kill_9_of_a_worker_server_fails_its_row_and_a_new_server_runs_the_next(clean_env, tiny: Path, tmp_path: Path):
+    out, faults = tmp_path / "results", tmp_path / "faults"
+    env = fault_env(clean_env, faults, {1: "hold"})
+    proc = start(["run", str(tiny), "--backend", "fault", "--repeats", "2", "--out", str(out)], env)
+    held = wait_for_run(faults, 1)
+    os.kill(held["server"], signal.SIGKILL)
+    output, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 1, output
+    run_dir = only_run_dir(out)
+    rows = read_records(run_dir)
+    assert [(r["repeat"], r["status"]) for r in rows] == [(0, "failed"), (1, "ok")]
+    assert "no result: worker server killed by SIGKILL" in rows[0]["error"]
+    assert not alive(held["pid"])  # the run died with its server
+    assert wait_for_run(faults, 2)["server"] != held["server"]  # a new server ran the next one
+    assert (run_dir / "logs" / "server-fault.log").read_text().count("imported in") == 2
+    assert json.loads((run_dir / "state.json").read_text())["state"] == "complete"
 
 
 def test_a_run_in_use_cannot_be_resumed_twice(clean_env, tiny: Path, tmp_path: Path):

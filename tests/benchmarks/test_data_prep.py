@@ -8,6 +8,7 @@ from bench.preprocess import to_float
 from bench.spec import DatasetSpec
 from datasets.arrays import ArrayDataset, Split
 from datasets.prepare import prepare
+from datasets.shapes import make_shapes10
 
 
 def _cifar_like(n: int = 5000) -> ArrayDataset:
@@ -33,3 +34,11 @@ def test_to_float_normalise(benchmark):
     benchmark.extra_info.update(n=len(x), image="32x32x3")
     out = benchmark.pedantic(to_float, args=(x, spec), rounds=5, warmup_rounds=1)
     assert out.dtype == np.float32 and abs(float(out.mean())) < 1.5
+
+
+def test_make_shapes10(benchmark):
+    """The procedural stand-in is vectorised (a per-pixel Python loop would take minutes); timed here, not asserted."""
+    benchmark.group = "data-prep"
+    benchmark.extra_info.update(n=2000, image="32x32x3")
+    train, test, _ = benchmark.pedantic(make_shapes10, args=(2000, 0), kwargs={"seed": 5}, rounds=3, warmup_rounds=1)
+    assert train.x.shape == (2000, 32, 32, 3) and len(test) == 0

@@ -1,0 +1,68 @@
+"""Property tests: whatever records.jsonl holds, reading it and building the table, the summary and a comparison
+raise nothing and warn only with the project's own RunFileWarning (no KeyError, TypeError, UnicodeDecodeError ...)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench import compare
+from bench.record import COLUMNS
+from bench.report import summary_markdown, terminal_summary
+from bench.results import RunFileWarning, latest_records, parse_records, table
+
+# The reader itself is cheap: many examples. The report and compare on top cost ~0.3 s an example on a
+# busy 2-core machine: few examples, of the inputs that get past the reader (well-typed records).
+READER = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PIPELINE = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12)
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.text(max_size=8), inner, max_size=3), max_leaves=12)  # fmt: skip
+names = st.sampled_from(["t", "u", "../x", ""]) | st.text(max_size=6)
+# Records a reader must survive: the keys it joins on well typed, every other column anything JSON can hold.
+KEYS = {
+    "task": names,
+    "backend": st.sampled_from(["torch", "keras", "x"]),
+    "repeat": st.integers(-3, 3),
+    "status": st.sampled_from(["ok", "failed", "timeout", "interrupted", "?"]),
+}
+OTHER = [c for c in (*COLUMNS, "history", "transfer", "decouple_topk", "confusion_matrix") if c not in KEYS]
+records = st.fixed_dictionaries(KEYS, optional=dict.fromkeys(OTHER, json_values))
+
+
+def read_everything(data: bytes, report: bool = True) -> None:
+    """The reading side of report and compare on ``data`` as records.jsonl (``report``: the summary and compare too)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recs = latest_records(parse_records(data, "records.jsonl"))
+        df = table(recs)
+        if report:
+            summary_markdown(df, {"run_id": "fuzz"}, "", recs)
+            terminal_summary(df)
+            keyed = compare.keyed(df)
+            compare.render(compare.compare(keyed, keyed, compare.Thresholds()))
+    foreign = [f"{w.category.__name__}: {w.message}" for w in caught if not issubclass(w.category, RunFileWarning)]
+    assert not foreign
+
+
+@READER
+@given(st.binary(max_size=400))
+def test_random_bytes(data: bytes):
+    read_everything(data, report=False)
+
+
+@READER
+@given(st.lists(json_values, max_size=4))
+def test_random_json_lines(values: list):
+    read_everything("\n".join(json.dumps(v) for v in values).encode(), report=False)
+
+
+@PIPELINE
+@given(st.lists(records, min_size=1, max_size=4))
+def test_well_typed_but_wrong_records(recs: list[dict]):
+    data = "\n".join(json.dumps(r) for r in recs).encode() + b"\n"
+    read_everything(data)
