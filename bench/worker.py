@@ -37,6 +37,7 @@ KNOWN_DIFFERENCES = {
         "keras: Adam epsilon is added before bias correction (torch: after)",
         "keras: model.fit reads uint8 host arrays through a batched tf.data map (normalise, augment) "
         "(torch: uint8 split on the device, or streamed when over runtime.device_data_mb; normalised there)",
+        "keras: tf.data autotuning off (on, its thread stalls the end of some fit calls by ~0.85 s; docs/timing.md)",
     ],
 }
 
