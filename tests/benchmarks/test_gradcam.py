@@ -43,7 +43,8 @@ def _setup(arch: str):
     ours = lambda: explain.backend_gradcam(b, state, data, layer, columns, signs, SHAPES[arch][:2])  # noqa: E731
     cam = GradCAM(model=model, target_layers=[getattr(model, layer.replace("conv", "act"))])  # post-activation
     targets = [ClassifierOutputTarget(int(c)) for c in pred]
-    theirs = lambda: cam(input_tensor=data[0], targets=targets)  # noqa: E731
+    inputs = b._inputs(data)  # the NCHW float batch the model sees
+    theirs = lambda: cam(input_tensor=inputs, targets=targets)  # noqa: E731
     return env, ours, theirs
 
 
