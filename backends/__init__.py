@@ -1,4 +1,4 @@
-"""Framework backends behind one small interface (see ``backends.base.Backend``).
+"""Framework backends behind one small interface (see ``bench.core.backend.Backend``).
 
 The registry names each backend's module and the packages it needs, so the
 runner can report "skipped: <package> not installed" without importing any
@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 
-from backends.base import Backend
+from bench.core.backend import Backend
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class BackendInfo:
 BACKENDS: dict[str, BackendInfo] = {
     b.name: b
     for b in (
-        BackendInfo("torch", "backends.torch_backend", "pytorch", ("torch", "torchvision")),
+        BackendInfo("torch", "backends.torch.backend", "pytorch", ("torch", "torchvision")),
         BackendInfo("keras", "backends.keras_backend", "keras-tensorflow", ("tensorflow", "keras")),
     )
 }

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.torch_backend import Backend as TorchBackend
+from backends.torch.backend import Backend as TorchBackend
 
 REPO = Path(__file__).resolve().parent.parent
 SITECUSTOMIZE = f"""import sys

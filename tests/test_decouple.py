@@ -8,11 +8,20 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import decouple
-from bench.catalog import ARCHITECTURES
-from bench.decouple_plots import decouple_section, mosaic
-from bench.preprocess import PixelNorm
-from bench.spec import DecoupleSpec, ModelSpec, RuntimeSpec, SpecError, TrainSpec, load_task, parse_task, spec_from_dict
+from bench.core.catalog import ARCHITECTURES
+from bench.core.preprocess import PixelNorm
+from bench.core.spec import (
+    DecoupleSpec,
+    ModelSpec,
+    RuntimeSpec,
+    SpecError,
+    TrainSpec,
+    load_task,
+    parse_task,
+    spec_from_dict,
+)
+from bench.phases import decouple
+from bench.report.decouple_plots import decouple_section, mosaic
 from tests.conftest import TINY_TASK, import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
@@ -98,7 +107,7 @@ def test_unknown_layer_names_the_layer():
         b.layer_input(state, np.zeros((1, 28, 28, 1), np.float32), "fc9", 1)
 
 
-# --------------------------------------------------------------------------- bench.decouple
+# --------------------------------------------------------------------------- bench.phases.decouple
 
 
 def quadrant_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

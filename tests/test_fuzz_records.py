@@ -9,10 +9,10 @@ import warnings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import compare
-from bench.record import COLUMNS
-from bench.report import summary_markdown, terminal_summary
-from bench.results import RunFileWarning, latest_records, parse_records, table
+from bench.core.record import COLUMNS
+from bench.core.results import RunFileWarning, latest_records, parse_records, table
+from bench.report import compare
+from bench.report.summary import summary_markdown, terminal_summary
 
 # The reader itself is cheap: many examples. The report and compare on top cost ~0.3 s an example on a
 # busy 2-core machine: few examples, of the inputs that get past the reader (well-typed records).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.catalog import ARCHITECTURES
-from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.core.catalog import ARCHITECTURES
+from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 from tests.conftest import import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
@@ -61,7 +61,7 @@ def test_initialisers_have_the_same_scale(init):
 @pytest.mark.parametrize("backend_module", [torch_backend, keras_backend], ids=["torch", "keras"])
 def test_training_reduces_loss_and_predicts_logits(backend_module, loss):
     """Both heads learn: softmax over 2 logits, and one sigmoid logit with binary cross-entropy."""
-    from bench.metrics import accuracy_and_loss
+    from bench.core.metrics import accuracy_and_loss
 
     rng = np.random.default_rng(0)
     y = np.arange(128) % 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.spec import SpecError, builtin_tasks, load_task, parse_task, spec_from_dict
+from bench.core.spec import SpecError, builtin_tasks, load_task, parse_task, spec_from_dict
 
 MINIMAL = {
     "name": "t",

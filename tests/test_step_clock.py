@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from bench.spec import parse_task
-from bench.worker import train_and_evaluate
+from bench.core.spec import parse_task
+from bench.run.worker import train_and_evaluate
 
 SPEC = parse_task(
     {
@@ -151,9 +151,9 @@ def test_real_small_run_steady_figure_matches_its_epochs(frameworks, which):
 
 
 def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
-    from bench.record import new_record
-    from bench.report import side_by_side
-    from bench.results import table
+    from bench.core.record import new_record
+    from bench.core.results import table
+    from bench.report.summary import side_by_side
 
     recs = [new_record(task="t", backend="torch", repeat=r, status="ok", steady_img_s=v, steady_img_s_hw_pct=hw,
                        throughput_img_s=95.0, steady_epoch_ratio=v / 95.0)
