@@ -22,8 +22,11 @@ from backends.torch.backend import Backend as TorchBackend
 REPO = Path(__file__).resolve().parent.parent
 SITECUSTOMIZE = f"""import sys
 sys.path.insert(0, {str(REPO)!r})
+import dataclasses
 import backends
-backends.BACKENDS["fault"] = backends.BackendInfo("fault", "tests.fault_backend", "pytorch", ("torch", "torchvision"))
+backends.BACKENDS["fault"] = dataclasses.replace(
+    backends.describe("torch"), name="fault", module="tests.fault_backend", default=False
+)
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from pathlib import Path
@@ -200,9 +201,8 @@ def test_a_backend_whose_packages_are_absent_is_skipped_without_a_worker(monkeyp
     from bench.core.spec import parse_task
     from bench.run.runner import RunOptions, run_suite
 
-    monkeypatch.setitem(
-        backends.BACKENDS, "keras", backends.BackendInfo("keras", "backends.keras_backend", "keras", ("no_such_pkg",))
-    )
+    absent = dataclasses.replace(backends.describe("keras"), requires=("no_such_pkg",))
+    monkeypatch.setitem(backends.BACKENDS, "keras", absent)
     task = parse_task(tomllib.loads(TINY_TASK), source="tiny")
     run_dir = run_suite([task], RunOptions(backends=("keras",), out=tmp_path), echo=lambda s: None)
     (row,) = records(run_dir)

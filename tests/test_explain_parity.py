@@ -158,9 +158,9 @@ def test_a_frozen_nested_trunk_named_backbone_is_a_target_layer():
 
 
 def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_drawn_maps(tmp_path):
+    from bench.core.phase import Trained
     from bench.core.preprocess import PixelNorm
     from bench.core.spec import DatasetSpec, ExplainSpec, TaskSpec
-    from bench.run.worker import Trained
 
     spec = model("lenet5")
     b, _, state = build(torch_backend, spec, (28, 28, 1), 10)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.core.phase import RunView
 from bench.core.record import COLUMNS
 from bench.core.results import RunFileWarning, latest_records, parse_records, table
+from bench.phases import transfer
 from bench.report import compare
 from bench.report.summary import summary_markdown, terminal_summary
 
@@ -41,7 +44,8 @@ def read_everything(data: bytes, report: bool = True) -> None:
         recs = latest_records(parse_records(data, "records.jsonl"))
         df = table(recs)
         if report:
-            summary_markdown(df, {"run_id": "fuzz"}, "", recs)
+            summary_markdown(df, {"run_id": "fuzz"}, "")
+            transfer.PHASE.summary_section(RunView(df, recs, Path("unused")))  # its section reads records only
             terminal_summary(df)
             keyed = compare.keyed(df)
             compare.render(compare.compare(keyed, keyed, compare.Thresholds()))

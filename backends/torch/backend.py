@@ -71,6 +71,8 @@ def _nhwc(t: torch.Tensor) -> np.ndarray:
 
 @dataclass
 class TrainState:
+    """Everything a model's training needs between calls, in one object (what ``compile`` returns)."""
+
     model: nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
@@ -78,13 +80,17 @@ class TrainState:
     step_model: nn.Module | None = None  # torch.compile'd model when runtime.torch_compile, else the model
     autocast_dtype: torch.dtype | None = None  # mixed precision
     channels_last: bool = False
+    scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling, made at the first fp16 step
 
 
 class Backend:
     name = "torch"
 
     def __init__(self) -> None:
+        # What ``configure`` chooses for every later call (a backend serves one run): where tensors live
+        # and how much of a split may live there. Everything per model is in the TrainState.
         self.device = torch.device("cpu")
+        self.device_data_mb = RuntimeSpec().device_data_mb
 
     def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
         if runtime.device == "cuda" and not torch.cuda.is_available():
@@ -97,7 +103,7 @@ class Backend:
         if runtime.tf32 != "default":
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = runtime.tf32 == "on"
         torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
-        self.runtime = runtime
+        self.device_data_mb = runtime.device_data_mb
         device_name = torch.cuda.get_device_name(self.device) if use_cuda else f"cpu ({platform.machine()})"
         return {
             "framework": "pytorch",
@@ -119,15 +125,14 @@ class Backend:
         torch_models.init_weights(net, model.init)
         if model.pretrained:
             self.weights_source = torch_models.load_pretrained(net, model)
-        net = net.to(self.device)
-        if getattr(self, "runtime", RuntimeSpec()).channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        return net
+        return net.to(self.device)
 
     def count_params(self, model: nn.Module) -> int:
         return sum(p.numel() for p in model.parameters())
 
     def compile(self, model: nn.Module, train: TrainSpec, runtime: RuntimeSpec) -> TrainState:
+        if runtime.channels_last:
+            model.to(memory_format=torch.channels_last)  # in place: the model handed in is the one trained
         params = model.parameters()
         if train.optimizer == "adam":
             opt: torch.optim.Optimizer = torch.optim.Adam(
@@ -147,7 +152,7 @@ class Backend:
         )
 
     def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> torch_input.Images:
-        budget = torch_input.device_budget_bytes(self.device, getattr(self, "runtime", RuntimeSpec()).device_data_mb)
+        budget = torch_input.device_budget_bytes(self.device, self.device_data_mb)
         return torch_input.put(x, y, self.device, budget, None if norm is None else (norm.scale, norm.offset))
 
     def _batches(self, state: TrainState, data: torch_input.Images, order: np.ndarray,
@@ -166,9 +171,9 @@ class Backend:
         model.train()
         total = torch.zeros((), device=self.device)
         amp = state.autocast_dtype
-        scaler = getattr(state, "_scaler", None)
-        if amp == torch.float16 and scaler is None:
-            scaler = state._scaler = torch.amp.GradScaler(self.device.type)  # type: ignore[attr-defined]
+        if amp == torch.float16 and state.scaler is None:
+            state.scaler = torch.amp.GradScaler(self.device.type)
+        scaler = state.scaler
         for step, (xb, yb) in enumerate(self._batches(state, data, order, batch_size)):
             if hooks is not None:
                 hooks.on_step_begin(step)
@@ -245,7 +250,7 @@ class Backend:
         return torch.cuda.max_memory_allocated(self.device) / 2**20
 
     @torch.no_grad()
-    def forward(self, state: TrainState, data: Any, layer: str | None = None) -> np.ndarray:
+    def forward(self, state: TrainState, data: Any) -> np.ndarray:
         return state.model.eval()(self._inputs(data)).float().cpu().numpy()
 
     def layer_gradients(
@@ -262,9 +267,7 @@ class Backend:
             hook.remove()
         return _nhwc(saved[0]), _nhwc(grad)
 
-    def input_gradients(
-        self, state: TrainState, data: Any, columns: np.ndarray, signs: np.ndarray, layer: str | None = None
-    ) -> np.ndarray:
+    def input_gradients(self, state: TrainState, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
         model = state.model.eval()
         x = self._inputs(data).detach().requires_grad_(True)
         with torch.enable_grad():

@@ -1,23 +1,59 @@
-"""The interface every backend implements: framework work only, numpy in and out.
+"""What a backend is to the rest of the suite: its roles (Protocols) and its description.
 
-Backends build catalog models, run one training epoch over an order the runner
-chooses, predict logits and report what the framework knows about itself
-(version, device, threads). They compute no metric and read no clock: timing,
-accuracy and everything compared lives in ``bench`` and is written once.
+A backend does framework work only, numpy in and out: it builds catalog models, trains
+one epoch over an order the runner chooses, predicts, hands over layer activations and
+gradients, and reports what the framework knows about itself. It computes no metric and
+reads no clock: timing, accuracy and everything compared lives in ``bench``, once.
+
+The contract is split into the roles the callers actually use: the worker trains with a
+``Trainer``; the explain and decouple phases look inside with ``Introspection``; the MFU
+columns and the op profile use ``Measurement``. A backend class implements all three
+(``Backend``). Training state is the one object ``compile`` returns: whatever a backend
+keeps between calls for a model (optimizer, augmenter, traced functions) lives in it.
+
+``BackendInfo`` is a backend's description, framework-free, so the runner parent reads it
+without importing a framework: each backend folder exports its descriptions
+(``DESCRIPTIONS``) and ``backends/__init__.py`` collects them into the one registry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from bench.core.preprocess import PixelNorm
-from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.core.spec import ModelSpec, RuntimeSpec, TaskSpec, TrainSpec
+
+KnobColumns = Callable[[dict[str, Any], TaskSpec], dict[str, Any]]
 
 
-class Backend(Protocol):
-    name: str  # registry name: "torch" or "keras"
+@dataclass(frozen=True)
+class BackendInfo:
+    """One registered backend, as the runner, the worker and the report need to know it."""
+
+    name: str  # registry name, the record's ``backend`` column: "torch", "keras", "keras-jax", ...
+    module: str  # importable module holding ``class Backend``
+    framework: str  # the record's ``framework`` column: "pytorch", "keras-tensorflow", ...
+    requires: tuple[str, ...]  # top-level packages it needs (found with importlib.util.find_spec, not imported)
+    env: tuple[tuple[str, str], ...] = ()  # set in os.environ before ``module`` is imported (e.g. KERAS_BACKEND)
+    display: str = ""  # short label for tables and plots ("PyTorch", "Keras/TF"); the name when empty
+    default: bool = False  # in the default backend set of ``run`` / ``all``
+    flop_counter: str = ""  # one line: how ``forward_flops`` counts (the record's ``flops_source``)
+    known_differences: tuple[str, ...] = ()  # notes every row of this backend carries
+    knob_columns: KnobColumns | None = None  # (knobs, spec) -> record columns; None: the common ones only
+
+    @property
+    def label(self) -> str:
+        return self.display or self.name
+
+
+class Trainer(Protocol):
+    """Build, train, evaluate: what the worker's measured part calls."""
+
+    name: str  # registry name (``backends.load_backend`` sets it)
 
     def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
         """Pick the device and threads, seed the framework; return what was chosen.
@@ -37,16 +73,15 @@ class Backend(Protocol):
     def count_params(self, model: Any) -> int: ...
 
     def compile(self, model: Any, train: TrainSpec, runtime: RuntimeSpec) -> Any:
-        """Attach optimizer and loss; returns the training state used below."""
+        """Attach optimizer and loss; returns the training state every later call takes (one object)."""
         ...
 
     def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> Any:
         """Hand NHWC images and int64 labels to where training reads them, without a float copy on the host.
 
         uint8 images come with ``norm``: the backend computes ``x * norm.scale + norm.offset`` per
-        batch on its device (torch: the uint8 split on the device, or streamed from host memory when
-        over ``runtime.device_data_mb``; keras: a batched tf.data map). float32 images (already
-        preprocessed, e.g. the explain phase's few) come without it.
+        batch on its device. float32 images (already preprocessed, e.g. the explain phase's few)
+        come without it.
         """
         ...
 
@@ -60,29 +95,14 @@ class Backend(Protocol):
     def train_epoch(self, state: Any, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None) -> float:
         """One pass over ``data`` in ``order`` in one training call; returns the mean training loss.
 
-        ``hooks`` (bench.measure.steady.StepClock, or None): ``hooks.on_step_begin(i)`` / ``hooks.on_step_end(i)``
-        around each optimiser step, i = the batch's index in this call (torch in its loop, Keras
-        from a callback in its one ``fit``). Returning a host float is the synchronisation point.
+        ``hooks`` (bench.measure.steady.StepClock, or None): ``hooks.on_step_begin(i)`` /
+        ``hooks.on_step_end(i)`` around each optimiser step, i = the batch's index in this call.
+        Returning a host float is the synchronisation point.
         """
         ...
 
     def predict(self, state: Any, data: Any, batch_size: int) -> np.ndarray:
         """Logits (N, n_outputs) as float32 numpy, in inference mode."""
-        ...
-
-    def layer_input(self, state: Any, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
-        """What named ``layer`` receives, (N, ...) float32, in inference mode.
-
-        For the catalog's head layer this is the penultimate feature vector (decoupled features).
-        """
-        ...
-
-    def layer_outputs(self, state: Any, x: np.ndarray, layers: list[str], batch_size: int) -> dict[str, np.ndarray]:
-        """Post-activation outputs of named layers, float32 numpy, inference mode; conv maps as NHWC.
-
-        Post-activation in both frameworks: torch's activation module after the layer, keras's
-        fused ``activation=``, so the two backends return the same tensor.
-        """
         ...
 
     def synchronize(self) -> None:
@@ -93,19 +113,26 @@ class Backend(Protocol):
         """Peak accelerator memory so far, or None on CPU."""
         ...
 
-    # Explainability (bench.phases.explain computes Grad-CAM and saliency from these, once for both).
-    # ``columns``/``signs`` pick each image's class score: sign * logits[i, columns[i]]
-    # (bench.core.metrics.class_score_signs). Layers are resolved by catalog name; a layer's
-    # output is its post-activation map (Keras fuses the activation into Conv2D).
 
-    def forward(self, state: Any, data: Any, layer: str | None = None) -> np.ndarray:
+class Introspection(Protocol):
+    """Activations and gradients of named layers: what the explain and decouple phases compute from.
+
+    ``columns``/``signs`` pick each image's class score: sign * logits[i, columns[i]]
+    (bench.core.metrics.class_score_signs). Layers are resolved by catalog name; a layer's
+    output is its post-activation map (Keras fuses the activation into Conv2D).
+    """
+
+    def layer_input(self, state: Any, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
+        """What named ``layer`` receives, (N, ...) float32, in inference mode (for the head: the features)."""
+        ...
+
+    def layer_outputs(self, state: Any, x: np.ndarray, layers: list[str], batch_size: int) -> dict[str, np.ndarray]:
+        """Post-activation outputs of named layers, float32 numpy, inference mode; conv maps as NHWC."""
+        ...
+
+    def forward(self, state: Any, data: Any) -> np.ndarray:
         """Logits of the whole of ``data`` in one inference-mode call, run the way the gradient methods run
-        the model (keras: a traced tf.function; ``model.predict``'s per-call overhead would dwarf a small
-        batch): the baseline Grad-CAM's cost is compared with.
-
-        ``layer`` (here and in ``input_gradients``): the layer whose gradients the caller also asks
-        for. A backend that traces may run all three through one traced function (keras does: one
-        trace instead of three); the numbers must not depend on it."""
+        the model: the baseline Grad-CAM's cost is compared with."""
         ...
 
     def layer_gradients(
@@ -114,19 +141,13 @@ class Backend(Protocol):
         """Activations of ``layer`` and d(score)/d(activations), both float32 (N, h, w, C), in one pass."""
         ...
 
-    def input_gradients(
-        self, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray, layer: str | None = None
-    ) -> np.ndarray:
+    def input_gradients(self, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
         """d(score)/d(input) as float32 NHWC, the same layout the images were given in."""
         ...
 
-    def get_weights(self, model: Any) -> dict[str, np.ndarray]:
-        """Named parameters in the framework's layout: "conv1.weight" OIHW in torch, "conv1.kernel" HWIO in keras."""
-        ...
 
-    def set_weights(self, model: Any, weights: dict[str, np.ndarray]) -> None:
-        """Load parameters named as ``get_weights`` returns them; every one must be present."""
-        ...
+class Measurement(Protocol):
+    """The framework's own instruments: its FLOP counter, a matmul to time, its op profiler."""
 
     def forward_flops(self, state: Any, input_shape: tuple[int, int, int]) -> float:
         """One image's forward FLOPs by the framework's own counter (a multiply-add = 2)."""
@@ -147,3 +168,7 @@ class Backend(Protocol):
     def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
         """Stop it and return the top ops, as ``profile_ops``."""
         ...
+
+
+class Backend(Trainer, Introspection, Measurement, Protocol):
+    """A whole backend: every role. ``backends.load_backend(name)`` returns one."""

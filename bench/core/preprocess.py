@@ -3,7 +3,8 @@
 Images stay uint8 (NHWC, as loaded) until they reach the device; there each backend computes
 ``x * scale + offset`` per batch. ``/255`` then ``(x - mean) / std`` folds into
 ``scale = 1 / (255 std)``, ``offset = -mean / std``: one multiply-add, the same constants everywhere.
-``to_float`` is that map on the host, for the few images the phases after training need.
+``to_float`` is that map on the host, for the few images the phases after training need; ``minmax``
+rescales maps and images to [0, 1] (Grad-CAM's last step, and how the report draws an input).
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ class PixelNorm:
 def to_float(x: np.ndarray, spec: DatasetSpec) -> np.ndarray:
     """uint8 NHWC -> float32 NHWC: optional /255, then optional per-channel (x - mean) / std."""
     return PixelNorm.from_spec(spec, x.shape[-1]).apply(x)
+
+
+def minmax(maps: np.ndarray) -> np.ndarray:
+    """Each map scaled to [0, 1]; a constant map becomes all zeros (nothing stands out)."""
+    lo = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - lo
+    return np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
 
 
 def epoch_orders(n: int, epochs: int, seed: int) -> list[np.ndarray]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.record import COLUMNS
+from bench.core.record import COLUMNS, renamed
 
 RECORDS = "records.jsonl"
 # The fields every reader joins or groups on, with the types they must have.
@@ -162,6 +162,7 @@ def parse_records(data: bytes, name: str) -> list[dict[str, Any]]:
         try:
             rec = json.loads(raw.decode("utf-8"))
             problem = check_record(rec)
+            rec = renamed(rec) if problem is None else rec
         except UnicodeDecodeError as e:
             problem = f"not UTF-8 ({e.reason} at byte {e.start})"
         except (ValueError, RecursionError) as e:

@@ -12,6 +12,7 @@ import dataclasses
 import re
 import tomllib
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,11 +111,11 @@ class DecoupleSpec:
     a random forest and a logistic regression, to see how much of the accuracy lives in the features."""
 
     enabled: bool = False  # the built-in small tasks turn it on; big models pay a pass over train
-    max_train: int = 0  # seeded subset of the training images the forest/LR learn from; 0 = all
-    top_k: tuple[int, ...] = (10, 100, 500, 1000)  # RF/LR on the k most important features (+ all)
+    max_train: int = 0  # seeded subset of the training images the forest and logreg learn from; 0 = all
+    top_k: tuple[int, ...] = (10, 100, 500, 1000)  # RF and logreg on the k most important features (+ all)
     n_estimators: int = 100  # RandomForestClassifier, as in the ResNet101 study
     random_state: int = 42
-    lr_max_iter: int = 1000  # LogisticRegression (on standardised features)
+    logreg_max_iter: int = 1000  # LogisticRegression (on standardised features)
     top_features: int = 5  # features whose most activating training images are drawn
     top_images: int = 10  # images per such feature
     n_inputs: int = 5  # test inputs whose feature maps and fully connected activations are drawn
@@ -220,6 +221,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return float(value) if tp is float else value
 
 
+# Keys renamed since (old name -> new): a task file or an old run's plan.json that uses the old name still loads.
+_RENAMED = {("DecoupleSpec", "lr_max_iter"): "logreg_max_iter"}  # lr is the learning rate; this is logistic regression
+
+
 def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[Any, dict[str, Any]]:
     """Build dataclass ``cls`` from a TOML table; unknown keys are errors unless ``extra_ok``."""
     if not isinstance(table, dict):
@@ -229,6 +234,7 @@ def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[A
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in table.items():
+        key = _RENAMED.get((cls.__name__, key), key)
         f = fields.get(key)
         if f is None or key in ("options",):
             if extra_ok:
@@ -281,8 +287,14 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_task(data: dict[str, Any], source: str = "<spec>", profile: str | None = None) -> TaskSpec:
-    """Validate a TOML document (already parsed) and apply ``profile`` overrides."""
+def parse_task(
+    data: dict[str, Any], source: str = "<spec>", profile: str | None = None, datasets: Collection[str] | None = None
+) -> TaskSpec:
+    """Validate a TOML document (already parsed) and apply ``profile`` overrides.
+
+    ``datasets``: the dataset names that exist (``datasets.registry.DATASETS``; the core does not import
+    the loaders); when given, a task naming another is a SpecError here rather than when its data is loaded.
+    """
     data = dict(data)
     profiles = data.pop("profiles", {})
     if not isinstance(profiles, dict):
@@ -326,7 +338,7 @@ def parse_task(data: dict[str, Any], source: str = "<spec>", profile: str | None
             raise SpecError(f"{where}: transfer[{i}].class_map: two target classes map to the same source class")
         targets.append(TransferSpec(class_map=tuple(cmap.items()), **tk))
     spec = TaskSpec(transfer=tuple(targets), profile=profile or "", source=source, **kwargs)
-    _check_values(spec, where)
+    _check_values(spec, where, datasets)
     return spec
 
 
@@ -339,7 +351,7 @@ class _TopLevel:
     seed: int = 0
 
 
-def _check_values(spec: TaskSpec, where: str) -> None:
+def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) -> None:
     """Range checks that types alone cannot express."""
     checks = [
         (
@@ -395,24 +407,22 @@ def _check_values(spec: TaskSpec, where: str) -> None:
             else:
                 value = getattr(getattr(spec, section), name)
             raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
-    from datasets import registry  # local: keeps `bench.core.spec` importable on its own
-
     arch = ARCHITECTURES[spec.model.arch]
     if spec.model.pretrained and not arch.pretrained:
         raise SpecError(f"{where}: model.pretrained: model {arch.id!r} has no ImageNet weights in the catalog")
     if spec.model.weights and not spec.model.pretrained:
         raise SpecError(f"{where}: model.weights: only used with model.pretrained = true")
+    if datasets is None:
+        return
     for key, name in [("dataset.name", spec.dataset.name)] + [
         (f"transfer[{i}].dataset", t.dataset) for i, t in enumerate(spec.transfer)
     ]:
-        if name not in registry.DATASETS:
-            raise SpecError(
-                f"{where}: {key}: unknown dataset {name!r} (expected one of: {', '.join(registry.DATASETS)})"
-            )
+        if name not in datasets:
+            raise SpecError(f"{where}: {key}: unknown dataset {name!r} (expected one of: {', '.join(datasets)})")
 
 
 def _decouple_checks(d: DecoupleSpec) -> list[tuple[str, bool, str]]:
-    positive = ("n_estimators", "lr_max_iter", "top_features", "top_images", "n_inputs")
+    positive = ("n_estimators", "logreg_max_iter", "top_features", "top_images", "n_inputs")
     return [
         ("decouple.max_train", d.max_train >= 0, "an integer >= 0"),
         ("decouple.top_k", all(k >= 1 for k in d.top_k), "integers >= 1"),
@@ -425,7 +435,9 @@ def builtin_tasks() -> dict[str, Path]:
     return {p.stem: p for p in sorted(TASKS_DIR.glob("*.toml"))}
 
 
-def load_task(name_or_path: str | Path, profile: str | None = None) -> TaskSpec:
+def load_task(
+    name_or_path: str | Path, profile: str | None = None, datasets: Collection[str] | None = None
+) -> TaskSpec:
     """Load a built-in task by name, or a user's TOML file by path."""
     path = Path(name_or_path)
     builtin = builtin_tasks()
@@ -441,7 +453,7 @@ def load_task(name_or_path: str | Path, profile: str | None = None) -> TaskSpec:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
     except OSError as e:
         raise SpecError(f"{path}: cannot be read: {e.strerror or e}") from None
-    return parse_task(data, source=str(path), profile=profile)
+    return parse_task(data, source=str(path), profile=profile, datasets=datasets)
 
 
 def _pairs(value: Any, where: str) -> dict[str, Any]:

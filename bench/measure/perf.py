@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from backends import describe
+from bench.core.catalog import ARCHITECTURES
 from bench.core.spec import TaskSpec
 from bench.measure import mfu
 from bench.measure.timing import SyncTimer
-
-FLOPS_SOURCES = {
-    "torch": "torch.utils.flop_counter forward x3",
-    "keras": "keras layer walk (conv/dense multiply-adds x2, as torch's counter) forward x3",
-}
 
 
 def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int, int, int],
@@ -24,7 +21,7 @@ def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int,
     forward = backend.forward_flops(state, input_shape)
     fields: dict[str, Any] = {
         "flops_per_img": mfu.training_flops_per_image(forward),
-        "flops_source": FLOPS_SOURCES.get(backend.name, backend.name),
+        "flops_source": describe(backend.name).flop_counter or backend.name,
     }
     precision = spec.runtime.precision
     knobs = out.get("knobs") or {}
@@ -48,25 +45,26 @@ def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int,
 
 
 def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
-    """The performance knobs as flat columns (the full dict stays in the nested ``knobs``)."""
-    rt = spec.runtime
-    if backend == "torch":
-        compiled = "torch.compile" if rt.torch_compile else "eager"
-        tf32 = f"matmul={knobs.get('tf32_matmul')}, cudnn={knobs.get('tf32_cudnn')}"
-    else:
-        compiled = "tf.function + XLA (jit_compile)" if rt.jit_compile else "tf.function (no XLA)"
-        tf32 = str(knobs.get("tf32"))
+    """The performance knobs as flat columns (the full dict stays in the nested ``knobs``).
+
+    The common ones here; what only some backends have (compiled, tf32, channels_last, cudnn_benchmark)
+    from the backend's own description (``BackendInfo.knob_columns``), None where it has no such knob.
+    """
     m = spec.model
-    return {
-        "precision": rt.precision,
-        "channels_last": rt.channels_last if backend == "torch" else None,  # keras is NHWC throughout
-        "compiled": compiled,
-        "tf32": tf32,
-        "cudnn_benchmark": rt.cudnn_benchmark if backend == "torch" else None,
+    columns: dict[str, Any] = {
+        "precision": spec.runtime.precision,
+        "channels_last": None,
+        "compiled": None,
+        "tf32": None,
+        "cudnn_benchmark": None,
         "pretrained": f"imagenet ({m.weights or 'library download or $BENCH_WEIGHTS_DIR'})"
         if m.pretrained
         else f"no (random init: {m.init})",
     }
+    own = describe(backend).knob_columns
+    if own is not None:
+        columns.update(own(knobs, spec))
+    return columns
 
 
 def best_epoch_fields(history: list[dict[str, Any]], spec: TaskSpec) -> dict[str, Any]:
@@ -82,8 +80,6 @@ def best_epoch_fields(history: list[dict[str, Any]], spec: TaskSpec) -> dict[str
 
 def row_notes(spec: TaskSpec) -> list[str]:
     """Notes every row of this task carries: the catalog's named library differences, the selection rule."""
-    from bench.core.catalog import ARCHITECTURES
-
     notes = list(ARCHITECTURES[spec.model.arch].notes)
     if spec.eval.select == "best_test":
         notes.append(

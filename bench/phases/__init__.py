@@ -7,3 +7,10 @@ lives in ``bench.report``). ``PHASES`` lists them in the order the worker runs t
 report shows them. Phases import ``bench.core``, ``bench.measure``, ``datasets`` and their
 own plot modules in ``bench.report``; never a framework or a backend module.
 """
+
+from __future__ import annotations
+
+from bench.core.phase import Phase
+from bench.phases import decouple, explain, transfer
+
+PHASES: tuple[Phase, ...] = (transfer.PHASE, explain.PHASE, decouple.PHASE)

@@ -27,17 +27,19 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from bench.core.catalog import ARCHITECTURES
+from bench.core.phase import PhaseFunctions, RunView, Trained
 from bench.core.runpaths import artifact
 from bench.core.spec import DecoupleSpec
+from bench.report.decouple_plots import decouple_section
 
 
 @dataclass(frozen=True)
 class Decoupled:
     rf_acc: float
-    lr_acc: float
+    logreg_acc: float
     ranking: np.ndarray  # feature indices, most important first (forest's impurity importance)
     importances: np.ndarray
-    topk: list[dict[str, float]]  # [{"k", "rf_acc", "lr_acc"}], k ascending, the last is all features
+    topk: list[dict[str, float]]  # [{"k", "rf_acc", "logreg_acc"}], k ascending, the last is all features
 
 
 def top_k_sizes(requested: tuple[int, ...], width: int) -> list[int]:
@@ -51,7 +53,7 @@ def _forest(cfg: DecoupleSpec, n_jobs: int) -> RandomForestClassifier:
 
 def _logistic(cfg: DecoupleSpec) -> Any:
     # Standardised: the features' scales differ by layer and activation, and lbfgs converges on them.
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=cfg.lr_max_iter))
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=cfg.logreg_max_iter))
 
 
 def _score(model: Any, f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y_test: np.ndarray) -> float:
@@ -60,7 +62,7 @@ def _score(model: Any, f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndar
 
 def fit_and_rank(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y_test: np.ndarray,
                  cfg: DecoupleSpec, n_jobs: int = -1) -> Decoupled:  # fmt: skip
-    """RF and LR on all features, the forest's ranking, then both again on the top-k features.
+    """The forest and the logistic regression on all features, the forest's ranking, then both on the top-k.
 
     BLAS runs single-threaded here: next to a framework's thread pools in the worker, OpenBLAS's
     threads contend and the logistic regression took 12 s instead of 0.2 s (cifar_cnn, 2 cores).
@@ -73,24 +75,24 @@ def _fit_and_rank(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, 
                   cfg: DecoupleSpec, n_jobs: int) -> Decoupled:  # fmt: skip
     forest = _forest(cfg, n_jobs)
     rf_acc = _score(forest, f_train, y_train, f_test, y_test)
-    lr_acc = _score(_logistic(cfg), f_train, y_train, f_test, y_test)
+    logreg_acc = _score(_logistic(cfg), f_train, y_train, f_test, y_test)
     importances = forest.feature_importances_
     ranking = np.argsort(-importances, kind="stable")
     width = f_train.shape[1]
     topk = []
     for k in top_k_sizes(cfg.top_k, width):
         if k == width:
-            topk.append({"k": k, "rf_acc": rf_acc, "lr_acc": lr_acc})
+            topk.append({"k": k, "rf_acc": rf_acc, "logreg_acc": logreg_acc})
             continue
         cols = ranking[:k]
         topk.append(
             {
                 "k": k,
                 "rf_acc": _score(_forest(cfg, n_jobs), f_train[:, cols], y_train, f_test[:, cols], y_test),
-                "lr_acc": _score(_logistic(cfg), f_train[:, cols], y_train, f_test[:, cols], y_test),
+                "logreg_acc": _score(_logistic(cfg), f_train[:, cols], y_train, f_test[:, cols], y_test),
             }
         )
-    return Decoupled(rf_acc, lr_acc, ranking, importances, topk)
+    return Decoupled(rf_acc, logreg_acc, ranking, importances, topk)
 
 
 def train_subset(n: int, max_train: int, seed: int) -> np.ndarray:
@@ -123,8 +125,8 @@ def most_activating(features: np.ndarray, feature_ids: np.ndarray, n: int) -> np
     return np.stack([np.argsort(-features[:, j], kind="stable")[:n] for j in feature_ids])
 
 
-def run(t: Any) -> dict[str, Any]:
-    """The worker phase (``t`` is a ``bench.run.worker.Trained``): record fields, plus the pictures' arrays on disk."""
+def run(t: Trained) -> dict[str, Any]:
+    """The worker phase: record fields, plus the pictures' arrays on disk."""
     cfg: DecoupleSpec = t.spec.decouple
     if not cfg.enabled:
         return {}
@@ -165,13 +167,26 @@ def run(t: Any) -> dict[str, Any]:
         )
     seconds = time.perf_counter() - started
     print(f"@@ decoupled {f_train.shape[1]} features from {arch.head!r}: RF acc {res.rf_acc:.4f}, "
-          f"LR acc {res.lr_acc:.4f} ({len(idx)} train images, {seconds:.1f}s of which features {feature_s:.1f}s)",
+          f"logreg acc {res.logreg_acc:.4f} ({len(idx)} train images, {seconds:.1f}s, features {feature_s:.1f}s)",
           flush=True)  # fmt: skip
     return {
         "feature_dim": int(f_train.shape[1]),
         "rf_acc": res.rf_acc,
-        "lr_acc": res.lr_acc,
+        "logreg_acc": res.logreg_acc,
         "decouple_n_train": len(idx),
         "decouple_s": seconds,
         "decouple_topk": res.topk,
     }
+
+
+def _section(run: RunView) -> str | None:
+    """The section, with its plots drawn by bench.report.decouple_plots as it writes it."""
+    return decouple_section(run.run_dir, run.records) or None
+
+
+PHASE = PhaseFunctions(
+    name="decouple",
+    columns=("feature_dim", "rf_acc", "logreg_acc", "decouple_n_train", "decouple_s", "decouple_topk"),
+    run=run,
+    summary_section=_section,
+)

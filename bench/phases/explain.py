@@ -17,17 +17,17 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from bench.core import metrics
 from bench.core.catalog import ARCHITECTURES
+from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
+from bench.core.preprocess import minmax
 from bench.core.runpaths import artifact, link
 from bench.measure.timing import SyncTimer
-
-if TYPE_CHECKING:  # the worker imports this module for its PHASES
-    from bench.run.worker import Trained
+from bench.report.explain_plots import explain_links, explain_plot_jobs
 
 # Each call is warmed up once (tracing, allocator), then the calls are timed in interleaved
 # rounds, so a burst of load from elsewhere hits forward and Grad-CAM alike; medians are
@@ -57,13 +57,6 @@ def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return ry @ maps.astype(np.float32, copy=False) @ rx.T
 
 
-def minmax(maps: np.ndarray) -> np.ndarray:
-    """Each map scaled to [0, 1]; a constant map becomes all zeros (nothing stands out)."""
-    lo = maps.min(axis=(1, 2), keepdims=True)
-    span = maps.max(axis=(1, 2), keepdims=True) - lo
-    return np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
-
-
 def gradcam(acts: np.ndarray, grads: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Grad-CAM from (N, h, w, C) activations and gradients: maps (N, H, W) in [0, 1].
 
@@ -89,11 +82,9 @@ def backend_gradcam(backend: Any, state: Any, data: Any, layer: str, columns: np
     return gradcam(*backend.layer_gradients(state, data, layer, columns, signs), size)
 
 
-def backend_saliency(
-    backend: Any, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray, layer: str | None = None
-) -> np.ndarray:
-    """Saliency maps (N, H, W) of a backend's model (``layer``: see ``Backend.forward``)."""
-    return saliency(backend.input_gradients(state, data, columns, signs, layer=layer))
+def backend_saliency(backend: Any, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Saliency maps (N, H, W) of a backend's model: its input gradients, this module's arithmetic."""
+    return saliency(backend.input_gradients(state, data, columns, signs))
 
 
 def target_layer(spec: Any) -> str:
@@ -143,15 +134,15 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     n = len(idx)
 
     layer = target_layer(t.spec)
-    logits = backend.forward(state, data, layer=layer)
+    logits = backend.forward(state, data)
     pred = metrics.probabilities(logits).argmax(1)
     columns, signs = metrics.class_score_signs(logits.shape[1], pred if spec.target == "predicted" else y)
     size = x.shape[1:3]
-    calls: dict[str, Callable[[], Any]] = {"forward": lambda: backend.forward(state, data, layer=layer)}
+    calls: dict[str, Callable[[], Any]] = {"forward": lambda: backend.forward(state, data)}
     if spec.gradcam:
         calls["gradcam"] = lambda: backend_gradcam(backend, state, data, layer, columns, signs, size)
     if spec.saliency:
-        calls["saliency"] = lambda: backend_saliency(backend, state, data, columns, signs, layer)
+        calls["saliency"] = lambda: backend_saliency(backend, state, data, columns, signs)
     seconds, results = interleaved_medians(calls, timer)
     out: dict[str, Any] = {"explain_layer": layer, "explain_images": n}
     out.update({f"{name}_ms_per_img": 1000 * s / n for name, s in seconds.items()})
@@ -180,3 +171,25 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     ]
     print(f"@@ explain ({layer}, {n} images): ms/img " + ", ".join(cost), flush=True)
     return out
+
+
+def _plot_jobs(run: RunView) -> list[PlotJob]:
+    return explain_plot_jobs(run.table, run.run_dir)
+
+
+PHASE = PhaseFunctions(
+    name="explain",
+    columns=(
+        "forward_ms_per_img",
+        "gradcam_ms_per_img",
+        "saliency_ms_per_img",
+        "gradcam_forward_ratio",
+        "explain_layer",
+        "explain_images",
+        "explain_file",
+        "explain_s",
+    ),
+    run=explain_phase,
+    task_lines=explain_links,
+    plot_jobs=_plot_jobs,
+)

@@ -16,21 +16,20 @@ knows about cats or CIFAR. Three steps, one direction:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
 from bench.core import metrics
+from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
 from bench.core.progress import progress
-from bench.core.runpaths import task_data
+from bench.core.runpaths import plot_file, task_data
 from bench.core.spec import TaskSpec, TransferSpec
+from bench.report.transfer import plot_transfer, transfer_markdown
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
-
-if TYPE_CHECKING:
-    from bench.run.worker import Trained
 
 
 def load_target(
@@ -143,3 +142,28 @@ def transfer_phase(t: Trained) -> dict[str, Any]:
         "transfer_acc_restricted": first["acc_restricted"],
         "transfer": results,
     }
+
+
+def _section(run: RunView) -> str | None:
+    lines = transfer_markdown(run.records)
+    return "\n".join(lines) + "\n" if lines else None
+
+
+def _plot_jobs(run: RunView) -> list[PlotJob]:
+    return [(plot_transfer, (run.records, plot_file(run.run_dir, "transfer")))]
+
+
+PHASE = PhaseFunctions(
+    name="transfer",
+    columns=(
+        "transfer_dataset",
+        "transfer_source",
+        "transfer_n",
+        "transfer_acc",
+        "transfer_acc_restricted",
+        "transfer",
+    ),
+    run=transfer_phase,
+    summary_section=_section,
+    plot_jobs=_plot_jobs,
+)

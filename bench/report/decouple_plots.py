@@ -108,14 +108,16 @@ def plot_fc_activations(arrays: dict[str, Any], task: str, path: Path) -> bool:
 
 
 def plot_topk(rows: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
-    """Accuracy of RF (solid) and LR (dashed) on the top-k features; the CNN's own as a dotted line."""
+    """Accuracy of RF (solid) and logistic regression (dashed) on the top-k features; the CNN's own as a dotted line."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, b in enumerate(_backend_order(set(rows))):
         r, color = rows[b], f"C{i}"
         ks = [t["k"] for t in r["decouple_topk"]]
         ax.plot(ks, [t["rf_acc"] for t in r["decouple_topk"]], "o-", color=color, label=f"{b}: random forest")
-        ax.plot(ks, [t["lr_acc"] for t in r["decouple_topk"]], "s--", color=color, label=f"{b}: logistic regression")
+        ax.plot(
+            ks, [t["logreg_acc"] for t in r["decouple_topk"]], "s--", color=color, label=f"{b}: logistic regression"
+        )
         if r.get("test_acc") is not None:
             ax.axhline(r["test_acc"], color=color, linestyle=":", label=f"{b}: CNN")
     ax.set_xscale("log")
@@ -176,13 +178,14 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
         "standardised logistic regression, fitted on the training images' features and scored on the test split. "
         "Top-k: both refitted on the forest's k most important features.",
         "",
-        "| task | backend | repeat | features | train images | CNN acc | RF acc | LR acc | seconds |",
+        "| task | backend | repeat | features | train images | CNN acc | RF acc | logreg acc | seconds |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in done:
         lines.append(
             f"| {r['task']} | {r['backend']} | {r['repeat']} | {r['feature_dim']} | {r['decouple_n_train']} | "
-            f"{_fmt(r.get('test_acc'))} | {_fmt(r['rf_acc'])} | {_fmt(r['lr_acc'])} | {_fmt(r['decouple_s'], '.1f')} |"
+            f"{_fmt(r.get('test_acc'))} | {_fmt(r['rf_acc'])} | {_fmt(r['logreg_acc'])} | "
+            f"{_fmt(r['decouple_s'], '.1f')} |"
         )
     lines.append("")
     pictures: list[tuple[int, str, tuple[str, ...], PlotJob]] = []  # (line to insert the link at, alt, name, job)
@@ -193,13 +196,13 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
         backends = _backend_order(set(first))
         lines += [f"### {task}: decoupled features", ""]
         ks = sorted({t["k"] for r in first.values() for t in r["decouple_topk"]})
-        head = "| k | " + " | ".join(f"RF {b} | LR {b}" for b in backends) + " |"
+        head = "| k | " + " | ".join(f"RF {b} | logreg {b}" for b in backends) + " |"
         lines += [head, "|" + "---:|" * (1 + 2 * len(backends))]
         for k in ks:
             cells = []
             for b in backends:
                 t = next((t for t in first[b]["decouple_topk"] if t["k"] == k), None)
-                cells += [_fmt(t and t["rf_acc"]), _fmt(t and t["lr_acc"])]
+                cells += [_fmt(t and t["rf_acc"]), _fmt(t and t["logreg_acc"])]
             width = max(r["feature_dim"] for r in first.values())
             lines.append(f"| {k}{' (all)' if k == width else ''} | " + " | ".join(cells) + " |")
         lines.append("")

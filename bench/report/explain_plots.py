@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.preprocess import minmax
 from bench.core.runpaths import load_artifact, plot_file, plot_name
-from bench.phases.explain import minmax
 from bench.report.plotting import PlotJob, save_figure, tile
 
 KINDS = {"gradcam": ("Grad-CAM", "jet"), "saliency": ("saliency", "hot")}

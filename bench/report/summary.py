@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.core.phase import RunView
 from bench.core.results import latest_records, read_json_or_warn, read_records, table, warn
 from bench.core.runpaths import plot_file, plot_name
 from bench.measure.inputpath import input_bound_warnings
-from bench.report.decouple_plots import decouple_section
-from bench.report.explain_plots import explain_links, explain_plot_jobs
+from bench.phases import PHASES
 from bench.report.models import sections as model_sections
 from bench.report.plotting import PlotJob, render, save_figure
-from bench.report.transfer import plot_transfer, transfer_markdown
 
 # (column, label, number format)
 SUMMARY_METRICS = (
@@ -100,7 +99,7 @@ def _fmt(v: object, fmt: str) -> str:
     return format(v, fmt)
 
 
-def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: list[dict] | None = None) -> str:
+def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "") -> str:
     lines = [f"# bench run {env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
@@ -141,11 +140,11 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: lis
         lines += input_bound_warnings(sub.to_dict("records"))
         for _, r in sub[sub.status != "ok"].iterrows():
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
-        lines += ["", f"![training curves]({plot_name('curves', task)})", "", *explain_links(sub)]
+        lines += ["", f"![training curves]({plot_name('curves', task)})", ""]
+        lines += [line for phase in PHASES for line in phase.task_lines(sub)]
         notes = sorted({n for cell in sub.notes.dropna() for n in cell.split("; ")})
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
-    lines += transfer_markdown(records or [])
     return "\n".join(lines) + "\n"
 
 
@@ -225,11 +224,12 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
         (plot_curves, ([r for r in records if r["task"] == task], task, plot_file(run_dir, "curves", task)))
         for task in df.task.unique()
     ]
-    jobs += [(plot_bars, (df, plot_file(run_dir, "overview"))),
-             (plot_transfer, (records, plot_file(run_dir, "transfer")))]  # fmt: skip
-    render(jobs + explain_plot_jobs(df, run_dir))
+    jobs.append((plot_bars, (df, plot_file(run_dir, "overview"))))
+    view = RunView(df, records, run_dir)
+    render(jobs + [job for phase in PHASES for job in phase.plot_jobs(view)])
     notice = incomplete_notice(run_dir, df)
-    text = summary_markdown(df, env, notice, records) + model_sections(df, records) + decouple_section(run_dir, records)
+    sections = [section for phase in PHASES if (section := phase.summary_section(view))]  # in PHASES order
+    text = summary_markdown(df, env, notice) + model_sections(df, records) + "".join(sections)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")

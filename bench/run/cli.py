@@ -10,7 +10,7 @@ import typing
 import warnings
 from pathlib import Path
 
-from backends import BACKENDS, missing_packages
+import backends
 from bench.core.results import RunFileError, RunFileWarning, latest_records, read_records, table
 from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from bench.report import compare
@@ -24,10 +24,14 @@ FAILED = ("failed", "timeout", "interrupted")
 
 
 def _backends(value: str) -> tuple[str, ...]:
+    """Comma-separated registry names, or ``all`` (every registered backend, in registry order)."""
+    if value.strip() == "all":
+        return backends.names()
     names = tuple(v.strip() for v in value.split(",") if v.strip())
-    unknown = [n for n in names if n not in BACKENDS]
+    unknown = [n for n in names if n not in backends.BACKENDS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown backend(s) {unknown or value!r} (choose from {', '.join(BACKENDS)})")
+        known = ", ".join(backends.names())
+        raise argparse.ArgumentTypeError(f"unknown backend(s) {unknown or value!r} (choose from {known}, or all)")
     return names
 
 
@@ -78,7 +82,11 @@ def _threshold(value: str) -> float:
 
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--backend", type=_backends, default=tuple(BACKENDS), help="comma-separated backends (default: %(default)s)"
+        "--backend",
+        type=_backends,
+        default=backends.default_names(),
+        help="comma-separated backends, or all (every registered one; a missing framework gives skipped rows); "
+        "default: %(default)s",
     )
     p.add_argument(
         "--profile",
@@ -159,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List built-in tasks, where each dataset resolves, and which backends are installed.",
     )
     p_list.add_argument("--data-dir", help="also look for dataset files here (as `run --data-dir`)")
+    p_list.add_argument("--backend", type=_backends, default=backends.names(), help="backends to list (default: all)")
     add_data_parser(sub)
     p_report = sub.add_parser(
         "report",
@@ -212,10 +221,10 @@ def resolve_profile(requested: str) -> str:
     return profile
 
 
-def cmd_list(data_dir: str | None = None) -> int:
+def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) -> int:
     print("tasks:")
     for name, path in builtin_tasks().items():
-        t = load_task(path)
+        t = load_task(path, datasets=registry.DATASETS)
         print(f"  {name:24s} {t.model.arch:10s} {t.dataset.name:9s} {t.description}")
     print("datasets:")
     for name, info in registry.DATASETS.items():
@@ -229,9 +238,11 @@ def cmd_list(data_dir: str | None = None) -> int:
         )
         print(f"  {name:24s} {where}")
     print("backends:")
-    for name in BACKENDS:
-        missing = missing_packages(name)
-        print(f"  {name:24s} {'missing: ' + ', '.join(missing) if missing else 'installed'}")
+    for name in names or backends.names():
+        missing = backends.missing_packages(name)
+        info = backends.describe(name)
+        state = "missing: " + ", ".join(missing) if missing else "installed"
+        print(f"  {name:24s} {info.label:12s} {state}{'' if info.default else ' (not in the default set)'}")
     return 0
 
 
@@ -307,7 +318,7 @@ def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
         return 2
     profile = resolve_profile(args.profile)
     try:
-        tasks: list[TaskSpec] = [load_task(t, profile) for t in task_names]
+        tasks: list[TaskSpec] = [load_task(t, profile, registry.DATASETS) for t in task_names]
         refuse_duplicate_names(tasks)
         tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
@@ -391,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     show_run_file_warnings()
     args = build_parser().parse_args(argv)
     if args.command == "list":
-        return cmd_list(args.data_dir)
+        return cmd_list(args.data_dir, args.backend)
     if args.command == "data":
         return run_data_command(args)
     if args.command == "report":

@@ -34,6 +34,7 @@ import numpy as np
 
 from bench.core.spec import TaskSpec, load_task
 from bench.run.runner import load_task_data
+from datasets import registry
 
 TASKS = {"resnet101": "catsdogs-resnet101", "convnext_tiny": "catsdogs-convnext-tiny"}
 MODES = {"fp32": ("fp32", False), "bf16+channels_last": ("mixed_bf16", True)}
@@ -80,7 +81,7 @@ def versions() -> dict[str, str]:
 
 def recipe(model: str, mode: str, size: Size, device: str, tiny: bool) -> TaskSpec:
     """The built-in task's full profile, with the check's step counts, precision and layout."""
-    spec = load_task(TASKS[model], profile="full")
+    spec = load_task(TASKS[model], profile="full", datasets=registry.DATASETS)
     precision, channels_last = MODES[mode]
     r = dataclasses.replace
     dataset = r(spec.dataset, max_train=size.n_train, max_test=2 * size.batch_size)

@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+import backends
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import DatasetSpec, ModelSpec, RuntimeSpec, TrainSpec
 
@@ -52,9 +53,7 @@ def synthetic(n: int, size: int) -> np.ndarray:
 
 
 def run_input_path(backend_name: str, x: np.ndarray, batches: int, batch_size: int) -> None:
-    from backends import load_backend
-
-    backend = load_backend(backend_name)
+    backend = backends.load_backend(backend_name)
     backend.configure(RuntimeSpec(device="cpu"), 0)
     model = backend.build(ModelSpec(arch="lenet5", options=(("activation", "relu"), ("pooling", "max"),
                                                              ("conv1_padding", 0))), (32, 32, 3), 2)  # fmt: skip
@@ -68,14 +67,12 @@ def run_input_path(backend_name: str, x: np.ndarray, batches: int, batch_size: i
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run.rssprobe", description=__doc__)
-    p.add_argument("--backend", choices=("torch", "keras"), required=True)
+    p.add_argument("--backend", choices=backends.names(), required=True)
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=32)
     a = p.parse_args(argv)
-    if a.backend == "torch":
-        import torch  # noqa: F401  (before TensorFlow, always)
     run_input_path(a.backend, synthetic(a.batch_size * 2, a.size), 2, a.batch_size)  # imports, tracing
     # Measured from the RSS right before the set exists: on a machine short of memory the kernel may have
     # dropped file-backed pages (libraries) since the imports' peak, which ru_maxrss would still hold.

@@ -21,13 +21,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from backends import BACKENDS, missing_packages
+from backends import BACKENDS, default_names, describe, missing_packages
 from bench.core.record import new_record
 from bench.core.results import (
     RunFileError,
@@ -55,7 +55,7 @@ REPO = environment.REPO
 
 @dataclass(frozen=True)
 class RunOptions:
-    backends: tuple[str, ...] = ("torch", "keras")
+    backends: tuple[str, ...] = field(default_factory=default_names)  # the registry's default set
     data_dir: str | None = None
     out: Path = REPO / "results"
     repeats: int = 1
@@ -119,7 +119,7 @@ def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: in
         backend=backend,
         repeat=repeat,
         seed=seed,
-        framework=BACKENDS[backend].framework,
+        framework=describe(backend).framework,
         model=task.model.arch,
         model_options=json.dumps(dict(task.model.options), sort_keys=True),
         init=task.model.init,

@@ -14,14 +14,14 @@ import resource
 import sys
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from backends import describe, load_backend
 from bench.core import metrics
+from bench.core.phase import Trained
 from bench.core.preprocess import PixelNorm, epoch_orders
 from bench.core.progress import progress
 from bench.core.record import new_record
@@ -30,60 +30,11 @@ from bench.core.spec import TaskSpec, spec_from_dict
 from bench.measure import inputpath, perf
 from bench.measure.steady import StepClock
 from bench.measure.timing import SyncTimer, agreement_note, steady_agreement, summarize_epochs, time_to_target
-from bench.phases import decouple
-from bench.phases.explain import explain_phase
-from bench.phases.transfer import transfer_phase
-
-KNOWN_DIFFERENCES = {
-    "keras": [
-        "keras: Adam epsilon is added before bias correction (torch: after)",
-        "keras: model.fit reads uint8 host arrays through a batched tf.data map (normalise, augment) "
-        "(torch: uint8 split on the device, or streamed when over runtime.device_data_mb; normalised there)",
-        "keras: tf.data autotuning off (on, its thread stalls the end of some fit calls by ~0.85 s; docs/timing.md)",
-    ],
-}
+from bench.phases import PHASES
 
 
 def peak_host_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-@dataclass
-class Trained:
-    """What the phases after training work on: the backend, its trained state and the task's data.
-
-    ``x_*`` are the uint8 images as loaded; ``floats`` turns the few a phase uses into the
-    model's float input (the spec's scaling), so no float copy of a whole split is kept.
-    ``train``/``test`` are the backend's own handles from ``backend.put``.
-    """
-
-    backend: Any
-    state: Any
-    spec: TaskSpec
-    classes: tuple[str, ...]
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    train: Any
-    test: Any
-    seed: int
-    job: dict[str, Any]  # the runner's job (e.g. paths of extra prepared data)
-    norm: PixelNorm  # the spec's uint8 -> float map
-
-    def floats(self, x: np.ndarray) -> np.ndarray:
-        """uint8 images (a subset of x_train/x_test) as the model saw them, before augmentation."""
-        return self.norm.apply(x)
-
-
-# A phase reads a Trained and returns record fields; each runs after training, in order,
-# and its failure fails the row (the fields measured before it are kept in the record).
-Phase = Callable[[Trained], dict[str, Any]]
-PHASES: list[tuple[str, Phase]] = [
-    ("transfer", transfer_phase),
-    ("explain", explain_phase),
-    ("decouple", decouple.run),
-]
 
 
 def train_and_evaluate(
@@ -171,8 +122,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     rec = new_record(**job["record"])
     spec = spec_from_dict(job["spec"])
     try:
-        from backends import load_backend
-
         backend = load_backend(job["record"]["backend"])
     except ImportError as e:
         rec.update(status="skipped", error=f"{job['record']['backend']} backend not importable: {e}")
@@ -182,16 +131,16 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             data = {k: f[k] for k in f.files}
         fields, trained = train_and_evaluate(backend, spec, data, tuple(job["classes"]), rec["seed"], job)
         rec.update(fields)
-        for name, phase in PHASES:
+        for phase in PHASES:  # in order; a phase's failure fails the row, the fields measured before it stay
             try:
-                rec.update(phase(trained))
+                rec.update(phase.run(trained))
             except Exception as e:
-                raise RuntimeError(f"{name}: {type(e).__name__}: {e}") from e
+                raise RuntimeError(f"{phase.name}: {type(e).__name__}: {e}") from e
         rec["status"] = "ok"
     except Exception as e:  # a failed run is a row, not a crash of the suite
         traceback.print_exc()
         rec.update(status="failed", error=f"{type(e).__name__}: {e}")
-    notes = list(job.get("notes", [])) + KNOWN_DIFFERENCES.get(rec["backend"], []) + perf.row_notes(spec)
+    notes = list(job.get("notes", [])) + list(describe(rec["backend"]).known_differences) + perf.row_notes(spec)
     notes += rec.pop("timing_notes", None) or []
     rec["notes"] = "; ".join(notes) or None
     rec["peak_host_mb"] = peak_host_mb()
