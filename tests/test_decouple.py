@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bench.core.catalog import ARCHITECTURES
+from bench.core.phase import Trained
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import (
     DecoupleSpec,
@@ -183,8 +184,7 @@ def test_phase_on_a_trained_model_writes_fields_arrays_and_pictures(tmp_path: Pa
         b.train_epoch(state, data, np.random.default_rng(epoch).permutation(400), 32)
     artifacts = tmp_path / "artifacts"
     job = {"artifacts": str(artifacts), "record": {"task": "t", "backend": "torch", "repeat": 0}}
-    t = SimpleNamespace(backend=b, state=state, spec=spec, classes=ds.classes, x_train=x_train, y_train=y_train,
-                        x_test=x_test, y_test=y_test, job=job, floats=norm.apply)  # fmt: skip
+    t = Trained(b, state, spec, tuple(ds.classes), x_train, y_train, x_test, y_test, data, None, 0, job, norm)
     fields = decouple.run(t)
     assert fields["feature_dim"] == 84 and fields["decouple_n_train"] == 300
     assert fields["rf_acc"] > 0.5 and fields["logreg_acc"] > 0.5  # 10 classes: chance is 0.1

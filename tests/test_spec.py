@@ -119,5 +119,5 @@ def test_dataset_names_are_checked_against_the_names_given():
     """The core knows no loader: the caller names the datasets that exist (the CLI: datasets.registry)."""
     doc = with_("dataset.name", "imagenet")
     assert parse_task(doc).dataset.name == "imagenet"  # not checked here; loading it fails later, naming it
-    with pytest.raises(SpecError, match="unknown dataset 'imagenet' .expected one of: mnist, cifar10"):
+    with pytest.raises(SpecError, match=r"unknown dataset 'imagenet' \(expected one of: mnist, cifar10\)"):
         parse_task(doc, source="my.toml", datasets=("mnist", "cifar10"))

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bench.core.preprocess import PixelNorm
+from bench.core.runpaths import artifact, link
 from bench.core.spec import TaskSpec
 
 PlotJob = tuple[Callable[..., bool], tuple[Any, ...]]  # (draw function, its arguments); it returns whether it drew
@@ -48,6 +49,21 @@ class Trained:
     def floats(self, x: np.ndarray) -> np.ndarray:
         """uint8 images (a subset of x_train/x_test) as the model saw them, before augmentation."""
         return self.norm.apply(x)
+
+    def artifact(self, kind: str) -> tuple[Path, str] | None:
+        """Where this row's ``kind`` arrays go (``runpaths.artifact``, folder made) and the link a record
+        stores for it; None when the job keeps no artifacts (a phase run outside a suite run)."""
+        return row_artifact(self.job, kind)
+
+
+def row_artifact(job: dict[str, Any], kind: str) -> tuple[Path, str] | None:
+    """``Trained.artifact`` for a job dict: the runner's ``artifacts`` folder and the row's ``record`` keys."""
+    if not job.get("artifacts"):
+        return None
+    run_dir, rec = Path(job["artifacts"]).parent, job["record"]
+    path = artifact(run_dir, rec["task"], rec["backend"], rec["repeat"], kind)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, link(run_dir, path)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,32 @@ from __future__ import annotations
 
 from typing import Any
 
+# The scalar columns each phase adds (bench.phases: its ``columns``), in the table's order.
+TRANSFER_COLUMNS = (
+    "transfer_dataset",
+    "transfer_source",
+    "transfer_n",
+    "transfer_acc",
+    "transfer_acc_restricted",
+)
+DECOUPLE_COLUMNS = (
+    "feature_dim",
+    "rf_acc",
+    "logreg_acc",
+    "decouple_n_train",
+    "decouple_s",
+)
+EXPLAIN_COLUMNS = (
+    "forward_ms_per_img",
+    "gradcam_ms_per_img",
+    "saliency_ms_per_img",
+    "gradcam_forward_ratio",
+    "explain_layer",
+    "explain_images",
+    "explain_file",
+    "explain_s",
+)
+
 COLUMNS = (
     "run_id",
     "task",
@@ -80,24 +106,9 @@ COLUMNS = (
     "test_loss",
     "target_acc",
     "time_to_target_s",
-    "transfer_dataset",
-    "transfer_source",
-    "transfer_n",
-    "transfer_acc",
-    "transfer_acc_restricted",
-    "feature_dim",
-    "rf_acc",
-    "logreg_acc",
-    "decouple_n_train",
-    "decouple_s",
-    "forward_ms_per_img",
-    "gradcam_ms_per_img",
-    "saliency_ms_per_img",
-    "gradcam_forward_ratio",
-    "explain_layer",
-    "explain_images",
-    "explain_file",
-    "explain_s",
+    *TRANSFER_COLUMNS,
+    *DECOUPLE_COLUMNS,
+    *EXPLAIN_COLUMNS,
     "peak_host_mb",
     "peak_device_mb",
     "import_s",

@@ -47,9 +47,12 @@ def log_file(run_dir: Path, name: str) -> Path:
     return inside(run_dir, "logs", f"{name}.log")
 
 
+ARTIFACTS = "artifacts"  # the folder of per-row arrays the phases save for the report
+
+
 def artifact_name(task: str, backend: str, repeat: int, kind: str) -> str:
     """``artifacts/TASK.BACKEND.REPEAT.KIND.npz``: per-row arrays a phase saves for the report."""
-    return f"artifacts/{stem(task, backend, repeat)}.{kind}.npz"
+    return f"{ARTIFACTS}/{stem(task, backend, repeat)}.{kind}.npz"
 
 
 def artifact(run_dir: Path, task: str, backend: str, repeat: int, kind: str) -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from bench.core.catalog import ARCHITECTURES
 from bench.core.phase import PhaseFunctions, RunView, Trained
-from bench.core.runpaths import artifact
+from bench.core.record import DECOUPLE_COLUMNS
 from bench.core.spec import DecoupleSpec
 from bench.report.decouple_plots import decouple_section
 
@@ -146,10 +145,9 @@ def run(t: Trained) -> dict[str, Any]:
     shown = picture_inputs(t.y_test, cfg.n_inputs)
     layers = [*arch.conv_layers, *arch.fc_layers]
     acts = t.backend.layer_outputs(t.state, x_test[shown], layers, bs) if layers else {}
-    if t.job.get("artifacts"):
-        rec = t.job["record"]
-        path = artifact(Path(t.job["artifacts"]).parent, rec["task"], rec["backend"], rec["repeat"], "decouple")
-        path.parent.mkdir(parents=True, exist_ok=True)
+    where = t.artifact("decouple")
+    if where is not None:
+        path, _ = where
         np.savez_compressed(
             path,
             head=arch.head,
@@ -186,7 +184,7 @@ def _section(run: RunView) -> str | None:
 
 PHASE = PhaseFunctions(
     name="decouple",
-    columns=("feature_dim", "rf_acc", "logreg_acc", "decouple_n_train", "decouple_s", "decouple_topk"),
+    columns=(*DECOUPLE_COLUMNS, "decouple_topk"),
     run=run,
     summary_section=_section,
 )

@@ -16,7 +16,6 @@ import functools
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ from bench.core import metrics
 from bench.core.catalog import ARCHITECTURES
 from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
 from bench.core.preprocess import minmax
-from bench.core.runpaths import artifact, link
+from bench.core.record import EXPLAIN_COLUMNS
 from bench.measure.timing import SyncTimer
 from bench.report.explain_plots import explain_links, explain_plot_jobs
 
@@ -149,11 +148,9 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     if spec.gradcam and seconds["forward"] > 0:
         out["gradcam_forward_ratio"] = seconds["gradcam"] / seconds["forward"]
     maps = {name: results[name] for name in ("gradcam", "saliency") if name in results}
-    artifacts = t.job.get("artifacts")
-    if artifacts:
-        rec = t.job["record"]
-        path = artifact(Path(artifacts).parent, rec["task"], rec["backend"], rec["repeat"], "explain")
-        path.parent.mkdir(parents=True, exist_ok=True)
+    where = t.artifact("explain")
+    if where is not None:
+        path, out["explain_file"] = where
         k = len(drawn)
         np.savez_compressed(
             path,
@@ -164,7 +161,6 @@ def explain_phase(t: Trained) -> dict[str, Any]:
             layer=np.asarray(layer),
             **{name: m[:k] for name, m in maps.items()},
         )
-        out["explain_file"] = link(Path(artifacts).parent, path)
     out["explain_s"] = time.perf_counter() - started  # the whole phase, warm-up and saving included
     cost = [f"forward {out['forward_ms_per_img']:.3f}"] + [
         f"{k} {out[f'{k}_ms_per_img']:.3f}" for k in ("gradcam", "saliency") if f"{k}_ms_per_img" in out
@@ -179,16 +175,7 @@ def _plot_jobs(run: RunView) -> list[PlotJob]:
 
 PHASE = PhaseFunctions(
     name="explain",
-    columns=(
-        "forward_ms_per_img",
-        "gradcam_ms_per_img",
-        "saliency_ms_per_img",
-        "gradcam_forward_ratio",
-        "explain_layer",
-        "explain_images",
-        "explain_file",
-        "explain_s",
-    ),
+    columns=EXPLAIN_COLUMNS,
     run=explain_phase,
     task_lines=explain_links,
     plot_jobs=_plot_jobs,

@@ -24,6 +24,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from bench.core import metrics
 from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
 from bench.core.progress import progress
+from bench.core.record import TRANSFER_COLUMNS
 from bench.core.runpaths import plot_file, task_data
 from bench.core.spec import TaskSpec, TransferSpec
 from bench.report.transfer import plot_transfer, transfer_markdown
@@ -155,14 +156,7 @@ def _plot_jobs(run: RunView) -> list[PlotJob]:
 
 PHASE = PhaseFunctions(
     name="transfer",
-    columns=(
-        "transfer_dataset",
-        "transfer_source",
-        "transfer_n",
-        "transfer_acc",
-        "transfer_acc_restricted",
-        "transfer",
-    ),
+    columns=(*TRANSFER_COLUMNS, "transfer"),
     run=transfer_phase,
     summary_section=_section,
     plot_jobs=_plot_jobs,

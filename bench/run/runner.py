@@ -40,7 +40,7 @@ from bench.core.results import (
     warn,
     write_all,
 )
-from bench.core.runpaths import OutsideRunError, job_file, log_file, row_files, task_data
+from bench.core.runpaths import ARTIFACTS, OutsideRunError, job_file, log_file, row_files, task_data
 from bench.core.spec import SpecError, TaskSpec, spec_from_dict
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
@@ -447,7 +447,7 @@ def _jobs(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOptions
         shared = prepared[task.name]
         rec.update(shared.get("fields", {}), git_commit=env.get("git_commit"))
         job = {"record": rec, "spec": task.to_dict(), **{k: v for k, v in shared.items() if k != "fields"}}
-        job["artifacts"] = str(run_dir / "artifacts")  # per-row files a phase writes for the report
+        job["artifacts"] = str(run_dir / ARTIFACTS)  # per-row files a phase writes for the report
         yield task, backend, repeat, job
         if all(t.name != task.name for t, _, _ in todo[i + 1 :]) and "data" in shared:
             for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:
