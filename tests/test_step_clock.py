@@ -7,6 +7,8 @@ import time
 import numpy as np
 import pytest
 
+import backends
+from bench.core.backend import BackendInfo
 from bench.core.spec import parse_task
 from bench.run.worker import train_and_evaluate
 
@@ -95,6 +97,8 @@ class SlowBackend:
 
 
 def test_slow_evaluation_copy_and_build_stay_off_the_step_clock(monkeypatch):
+    fake = BackendInfo(name="fake", module="tests.test_step_clock", framework="fake", requires=())
+    monkeypatch.setitem(backends.BACKENDS, "fake", fake)  # the worker asks the registry for its knob columns
     figures = []
     for put_s, build_s, eval_s, setup_s in ((0.0, 0.0, 0.0, 0.0), (7.0, 30.0, 5.0, 0.2)):
         clock = FakeTime()

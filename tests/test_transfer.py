@@ -106,7 +106,7 @@ def test_transfer_spec_errors_name_the_key(target, message):
         "transfer": [target],
     }
     with pytest.raises(SpecError, match=message):
-        parse_task(doc)
+        parse_task(doc, datasets=registry.DATASETS)
 
 
 def _pixel_noise(x: np.ndarray) -> float:
