@@ -22,4 +22,7 @@ bench.report -> bench.report.summary; bench.report_models -> bench.report.models
 bench.report_transfer -> bench.report.transfer;
 bench.decouple_plots, explain_plots, plotting, compare -> bench.report.<same>;
 bench.convert -> backends.convert; backends.torch_<x> -> backends.torch.<x>; new: bench.core.phase.
+Names that moved: bench.worker.Trained -> bench.core.phase.Trained; bench.explain.minmax ->
+bench.core.preprocess.minmax; bench.worker.KNOWN_DIFFERENCES, bench.perf.FLOPS_SOURCES and the backend
+branches of bench.perf.knob_columns -> each backend's BackendInfo (backends.describe(name)).
 """
