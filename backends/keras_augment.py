@@ -1,7 +1,7 @@
 """The Keras input path: uint8 host images through a batched ``tf.data`` map, augmented with Keras's own layers.
 
 Each batch is gathered from the uint8 array by index (the host never holds a float copy of a
-split), cast and normalised (``x * scale + offset``, bench.preprocess.PixelNorm) and, for
+split), cast and normalised (``x * scale + offset``, bench.core.preprocess.PixelNorm) and, for
 training, augmented by Keras preprocessing layers with per-sample random parameters, in a
 ``tf.data`` map in front of ``model.fit`` (Keras's documented way for augmentation that must not
 run at inference), prefetched. The model itself stays the catalog's graph.

@@ -21,9 +21,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from bench.catalog import model_registry
-from bench.preprocess import PixelNorm
-from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.core.catalog import model_registry
+from bench.core.preprocess import PixelNorm
+from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 
 MODELS, register_model = model_registry()  # builders by catalog id, as timm's @register_model
 

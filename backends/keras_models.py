@@ -15,7 +15,7 @@ import keras
 from keras import layers
 
 from backends.keras_backend import register_model
-from bench.spec import ModelSpec
+from bench.core.spec import ModelSpec
 
 WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"
 _FILES = {  # keras.applications' own no-top file names (what weights="imagenet" downloads)

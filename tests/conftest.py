@@ -73,7 +73,7 @@ def import_both_frameworks():
     pytest.importorskip("torch")
     import torch._dynamo  # noqa: F401
 
-    from backends import torch_backend
+    from backends.torch import backend as torch_backend
 
     pytest.importorskip("tensorflow")
     from backends import keras_backend

@@ -17,13 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.torch_backend import Backend as TorchBackend
+from backends.torch.backend import Backend as TorchBackend
 
 REPO = Path(__file__).resolve().parent.parent
 SITECUSTOMIZE = f"""import sys
 sys.path.insert(0, {str(REPO)!r})
+import dataclasses
 import backends
-backends.BACKENDS["fault"] = backends.BackendInfo("fault", "tests.fault_backend", "pytorch", ("torch", "torchvision"))
+backends.BACKENDS["fault"] = dataclasses.replace(
+    backends.describe("torch"), name="fault", module="tests.fault_backend", default=False
+)
 """
 
 

@@ -8,8 +8,8 @@ import urllib.error
 import numpy as np
 import pytest
 
-from bench.catalog import ARCHITECTURES
-from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.core.catalog import ARCHITECTURES
+from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 from tests.conftest import import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
@@ -161,7 +161,7 @@ def test_forward_flops_match_the_analytic_count_of_cifar_cnn():
 
 
 def test_forward_flops_of_the_big_models_agree_between_the_frameworks(built):
-    from backends import torch_perf
+    from backends.torch import perf as torch_perf
 
     counts = {}
     for arch in EXPECTED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from pathlib import Path
@@ -56,7 +57,7 @@ def test_quick_mnist_run_gives_both_rows_well_above_chance(clean_env, tmp_path: 
 
 
 def check_explain_outputs(run_dir: Path, rows: list[dict], summary: str) -> None:
-    """The explain phase (bench.explain): cost columns, the saved maps and the overlays they make."""
+    """The explain phase (bench.phases.explain): cost columns, the saved maps and the overlays they make."""
     for r in rows:
         assert r["explain_layer"] == "conv2" and r["explain_images"] == 32
         assert r["gradcam_forward_ratio"] == pytest.approx(r["gradcam_ms_per_img"] / r["forward_ms_per_img"])
@@ -154,7 +155,7 @@ def test_bad_input_is_a_clear_error_before_any_work(clean_env, tmp_path: Path):
 
 
 def test_profile_is_chosen_by_the_hardware(monkeypatch, capsys):
-    from bench import cli, environment
+    from bench.run import cli, environment
 
     monkeypatch.setattr(environment, "gpus", lambda: [])
     assert cli.resolve_profile("auto") == "quick"
@@ -197,12 +198,11 @@ def test_a_transfer_class_the_source_lacks_fails_the_rows_and_names_it(clean_env
 def test_a_backend_whose_packages_are_absent_is_skipped_without_a_worker(monkeypatch, tmp_path: Path, clean_env):
     """The parent checks with find_spec (no framework import) and writes a skipped row."""
     import backends
-    from bench.runner import RunOptions, run_suite
-    from bench.spec import parse_task
+    from bench.core.spec import parse_task
+    from bench.run.runner import RunOptions, run_suite
 
-    monkeypatch.setitem(
-        backends.BACKENDS, "keras", backends.BackendInfo("keras", "backends.keras_backend", "keras", ("no_such_pkg",))
-    )
+    absent = dataclasses.replace(backends.describe("keras"), requires=("no_such_pkg",))
+    monkeypatch.setitem(backends.BACKENDS, "keras", absent)
     task = parse_task(tomllib.loads(TINY_TASK), source="tiny")
     run_dir = run_suite([task], RunOptions(backends=("keras",), out=tmp_path), echo=lambda s: None)
     (row,) = records(run_dir)

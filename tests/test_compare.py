@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.compare import Thresholds, compare, environment_differences, load_run
-from bench.record import new_record
-from bench.results import append_record
+from bench.core.record import new_record
+from bench.core.results import append_record
+from bench.report.compare import Thresholds, compare, environment_differences, load_run
 from tests.conftest import run_cli
 
 ENV = {"cpu": "Xeon", "cores": 2, "gpus": [], "python": "3.11.7", "packages": {"torch": "2.14.1", "keras": "3.15.1"}}

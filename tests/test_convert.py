@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import convert
+from backends import convert
 
 
 def _torch_lenet_like(rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.data_cli import add_data_parser, run_data_command
+from bench.run.data_cli import add_data_parser, run_data_command
 from datasets import download, registry, store
 from datasets.archive import UnsafeArchive, open_tree
 from datasets.download import DownloadError
@@ -463,6 +463,6 @@ def test_registry_finds_imported_catsdogs_and_knows_afhq(clean_env):
 
 
 def test_data_commands_import_no_framework():
-    code = "import sys, bench.data_cli, datasets.store; print(sorted({'torch', 'tensorflow'} & set(sys.modules)))"
+    code = "import sys, bench.run.data_cli, datasets.store; print(sorted({'torch', 'tensorflow'} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

@@ -8,11 +8,21 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import decouple
-from bench.catalog import ARCHITECTURES
-from bench.decouple_plots import decouple_section, mosaic
-from bench.preprocess import PixelNorm
-from bench.spec import DecoupleSpec, ModelSpec, RuntimeSpec, SpecError, TrainSpec, load_task, parse_task, spec_from_dict
+from bench.core.catalog import ARCHITECTURES
+from bench.core.phase import Trained
+from bench.core.preprocess import PixelNorm
+from bench.core.spec import (
+    DecoupleSpec,
+    ModelSpec,
+    RuntimeSpec,
+    SpecError,
+    TrainSpec,
+    load_task,
+    parse_task,
+    spec_from_dict,
+)
+from bench.phases import decouple
+from bench.report.decouple_plots import decouple_section, mosaic
 from tests.conftest import TINY_TASK, import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
@@ -98,7 +108,7 @@ def test_unknown_layer_names_the_layer():
         b.layer_input(state, np.zeros((1, 28, 28, 1), np.float32), "fc9", 1)
 
 
-# --------------------------------------------------------------------------- bench.decouple
+# --------------------------------------------------------------------------- bench.phases.decouple
 
 
 def quadrant_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,14 +126,14 @@ def test_forest_and_logistic_regression_find_the_informative_features():
     f_test, y_test = quadrant_data(300, 1)
     res = decouple.fit_and_rank(f_train, y_train, f_test, y_test, DecoupleSpec(top_k=(1, 2, 100, 2)), n_jobs=2)
     assert res.rf_acc > 0.95
-    assert res.lr_acc > 0.9  # quadrants: argmax of (±f3 ± f7) is linear
+    assert res.logreg_acc > 0.9  # quadrants: argmax of (±f3 ± f7) is linear
     assert set(res.ranking[:2]) == {3, 7}
     assert res.importances[[3, 7]].sum() > 0.5 and res.importances.sum() == pytest.approx(1)
     by_k = {t["k"]: t for t in res.topk}
     assert list(by_k) == [1, 2, 20]  # clamped to the width, deduplicated, ascending
     assert by_k[1]["rf_acc"] < 0.7  # one of the two deciding features: about half right
     assert by_k[2]["rf_acc"] > 0.95  # the ranking chose the right two
-    assert by_k[20] == {"k": 20, "rf_acc": res.rf_acc, "lr_acc": res.lr_acc}
+    assert by_k[20] == {"k": 20, "rf_acc": res.rf_acc, "logreg_acc": res.logreg_acc}
 
 
 @pytest.mark.parametrize(
@@ -174,11 +184,11 @@ def test_phase_on_a_trained_model_writes_fields_arrays_and_pictures(tmp_path: Pa
         b.train_epoch(state, data, np.random.default_rng(epoch).permutation(400), 32)
     artifacts = tmp_path / "artifacts"
     job = {"artifacts": str(artifacts), "record": {"task": "t", "backend": "torch", "repeat": 0}}
-    t = SimpleNamespace(backend=b, state=state, spec=spec, classes=ds.classes, x_train=x_train, y_train=y_train,
-                        x_test=x_test, y_test=y_test, job=job, floats=norm.apply)  # fmt: skip
+    t = Trained(b, state, spec, tuple(ds.classes), x_train, y_train, x_test, y_test, data, None, 0, job, norm)
     fields = decouple.run(t)
     assert fields["feature_dim"] == 84 and fields["decouple_n_train"] == 300
-    assert fields["rf_acc"] > 0.5 and fields["lr_acc"] > 0.5  # 10 classes: chance is 0.1
+    assert fields["rf_acc"] > 0.5 and fields["logreg_acc"] > 0.5  # 10 classes: chance is 0.1
+    assert set(fields) <= set(decouple.PHASE.columns)  # the phase declares what it adds
     assert [r["k"] for r in fields["decouple_topk"]] == [10, 84]
     with np.load(artifacts / "t.torch.0.decouple.npz") as a:
         assert a["top_images"].shape == (5, 4, 28, 28, 1) and a["top_images"].dtype == np.uint8
@@ -247,7 +257,7 @@ top_k = [10, 1000]
 )
 
 
-def test_cli_run_gives_rf_and_lr_columns_and_pictures(clean_env, tmp_path: Path):
+def test_cli_run_gives_rf_and_logreg_columns_and_pictures(clean_env, tmp_path: Path):
     import pandas as pd
 
     from tests.conftest import only_run_dir, records, run_cli
@@ -260,7 +270,7 @@ def test_cli_run_gives_rf_and_lr_columns_and_pictures(clean_env, tmp_path: Path)
     csv = pd.read_csv(run_dir / "results.csv")
     assert list(csv.backend) == ["torch", "keras"]
     assert (csv.feature_dim == 84).all() and (csv.decouple_n_train == 200).all()
-    assert (csv.rf_acc > 0.3).all() and (csv.lr_acc > 0.3).all()  # 10 classes: chance is 0.1
+    assert (csv.rf_acc > 0.3).all() and (csv.logreg_acc > 0.3).all()  # 10 classes: chance is 0.1
     assert (csv.decouple_s > 0).all()
     for r in records(run_dir):
         assert [t["k"] for t in r["decouple_topk"]] == [10, 84]

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.record import new_record
-from bench.results import append_record, read_records
-from bench.runner import RunOptions, run_suite
-from bench.runpaths import OutsideRunError, inside, plot_name
-from bench.spec import parse_task
+from bench.core import results
+from bench.core.record import new_record
+from bench.core.results import append_record, read_records
+from bench.core.runpaths import OutsideRunError, inside, plot_name
+from bench.core.spec import parse_task
+from bench.run.runner import RunOptions, run_suite
 from tests.conftest import REPO, TINY_TASK, only_run_dir, run_cli
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE, /proc")
@@ -84,7 +84,7 @@ def test_a_hostile_task_name_writes_nothing_outside_the_run(tmp_path: Path):
 APPEND_UNDER_LIMIT = """
 import sys
 from pathlib import Path
-from bench.results import RecordWriteError, append_record
+from bench.core.results import RecordWriteError, append_record
 try:
     rec = {"task": "t", "backend": "torch", "repeat": 1, "status": "ok", "notes": "x" * 4000}
     append_record(Path(sys.argv[1]), rec)

@@ -1,13 +1,13 @@
-"""Grad-CAM and saliency arithmetic in bench.explain (framework-free: numpy in, numpy out)."""
+"""Grad-CAM and saliency arithmetic in bench.phases.explain (framework-free: numpy in, numpy out)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bench import explain
-from bench.catalog import ARCHITECTURES
-from bench.spec import DatasetSpec, ExplainSpec, ModelSpec, TaskSpec, TrainSpec
+from bench.core.catalog import ARCHITECTURES
+from bench.core.spec import DatasetSpec, ExplainSpec, ModelSpec, TaskSpec, TrainSpec
+from bench.phases import explain
 
 
 def test_bilinear_upsampling_uses_half_pixel_centres():
@@ -75,7 +75,7 @@ def test_target_layer_defaults_to_the_catalog_last_conv():
 
 
 def test_interleaved_medians_warm_up_once_then_alternate_rounds():
-    from bench.timing import SyncTimer
+    from bench.measure.timing import SyncTimer
 
     order: list[str] = []
     ticks = iter(range(1000))

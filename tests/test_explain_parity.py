@@ -1,6 +1,6 @@
 """Both frameworks compute the same function and the same explanations, and ours matches pytorch-grad-cam.
 
-With weights converted between the builds (bench.convert), logits agree within 1e-4
+With weights converted between the builds (backends.convert), logits agree within 1e-4
 and Grad-CAM / saliency maps correlate >= 0.999 per image, in both directions: so a
 speed difference between the backends is a framework difference, not a model one.
 """
@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import convert, explain, metrics
-from bench.catalog import ARCHITECTURES
-from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+from backends import convert
+from bench.core import metrics
+from bench.core.catalog import ARCHITECTURES
+from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.phases import explain
 from tests.conftest import import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
@@ -156,9 +158,9 @@ def test_a_frozen_nested_trunk_named_backbone_is_a_target_layer():
 
 
 def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_drawn_maps(tmp_path):
-    from bench.preprocess import PixelNorm
-    from bench.spec import DatasetSpec, ExplainSpec, TaskSpec
-    from bench.worker import Trained
+    from bench.core.phase import Trained
+    from bench.core.preprocess import PixelNorm
+    from bench.core.spec import DatasetSpec, ExplainSpec, TaskSpec
 
     spec = model("lenet5")
     b, _, state = build(torch_backend, spec, (28, 28, 1), 10)

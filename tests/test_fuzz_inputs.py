@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bench.spec import SpecError, TaskSpec, builtin_tasks, load_task, parse_task, spec_from_dict
+from bench.core.spec import SpecError, TaskSpec, builtin_tasks, load_task, parse_task, spec_from_dict
 from datasets.arrays import ArrayDataset
 from datasets.npz import REQUIRED_KEYS, DatasetFileError, read_npz
 

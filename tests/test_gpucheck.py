@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bench import gpucheck
+from bench.run import gpucheck
 from tests.conftest import REPO
 
 
@@ -19,7 +19,18 @@ def test_tiny_cpu_run_writes_the_table_with_keras_rows_skipped_when_tensorflow_i
     (blocked / "tensorflow.py").write_text('raise ImportError("no tensorflow on this GPU box")\n')
     env = clean_env | {"PYTHONPATH": os.pathsep.join([str(blocked), str(REPO)])}
     out = tmp_path / "gc"
-    cmd = [sys.executable, "-m", "bench.gpucheck", "--device", "cpu", "--tiny", "--modes", "fp32", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.run.gpucheck",
+        "--device",
+        "cpu",
+        "--tiny",
+        "--modes",
+        "fp32",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = (out / "gpu-check.md").read_text()

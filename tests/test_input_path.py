@@ -8,16 +8,18 @@ import math
 import numpy as np
 import pytest
 
-from bench.inputpath import WARN_SHARE, input_bound_warnings
-from bench.preprocess import PixelNorm, to_float
-from bench.spec import DatasetSpec
+from bench.core.preprocess import PixelNorm, to_float
+from bench.core.spec import DatasetSpec
+from bench.measure.inputpath import WARN_SHARE, input_bound_warnings
 from tests.conftest import import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
 import keras  # noqa: E402
 import torch  # noqa: E402
 
-from backends import keras_augment, torch_augment, torch_input  # noqa: E402
+from backends import keras_augment  # noqa: E402
+from backends.torch import augment as torch_augment  # noqa: E402
+from backends.torch import input as torch_input  # noqa: E402
 
 IDENTITY = PixelNorm(np.ones(1, np.float32), np.zeros(1, np.float32))
 BACKENDS = ["torch", "keras"]
@@ -159,7 +161,7 @@ def test_host_memory_holds_the_uint8_set_only(backend):
 
     from tests.conftest import REPO
 
-    cmd = [sys.executable, "-m", "bench.rssprobe", "--backend", backend, "--n", "2000", "--size", "64"]
+    cmd = [sys.executable, "-m", "bench.run.rssprobe", "--backend", backend, "--n", "2000", "--size", "64"]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -170,8 +172,8 @@ def test_host_memory_holds_the_uint8_set_only(backend):
 
 def test_input_time_per_batch_is_the_slope_so_a_calls_fixed_cost_drops_out():
     """A backend whose input path costs 0.3 s per call (tracing) + 10 ms per batch, on a clock it advances."""
-    from bench.inputpath import input_fields
-    from bench.timing import SyncTimer
+    from bench.measure.inputpath import input_fields
+    from bench.measure.timing import SyncTimer
 
     now = [0.0]
 
@@ -193,9 +195,9 @@ def test_input_time_per_batch_is_the_slope_so_a_calls_fixed_cost_drops_out():
 
 
 def test_a_real_torch_input_path_is_timed_per_batch():
-    from bench.inputpath import input_fields
-    from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
-    from bench.timing import SyncTimer
+    from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+    from bench.measure.inputpath import input_fields
+    from bench.measure.timing import SyncTimer
 
     b = torch_backend.Backend()
     b.configure(RuntimeSpec(), 0)

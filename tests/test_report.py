@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.plotting import render
-from bench.record import new_record
-from bench.report import side_by_side, write_reports
-from bench.results import append_record, read_records, table
+from bench.core.record import new_record
+from bench.core.results import append_record, read_records, table
+from bench.report.plotting import render
+from bench.report.summary import side_by_side, write_reports
 
 
 def rec(backend: str, repeat: int, status: str = "ok", **kw) -> dict:

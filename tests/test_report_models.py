@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench.cli import with_cli_overrides
-from bench.record import new_record
-from bench.report_models import resnet_vs_convnext, sections, top_ops
-from bench.results import table
-from bench.spec import SpecError, load_task
+from bench.core.record import new_record
+from bench.core.results import table
+from bench.core.spec import SpecError, load_task
+from bench.report.models import resnet_vs_convnext, sections, top_ops
+from bench.run.cli import with_cli_overrides
 
 
 def rec(model: str, backend: str, img_s: float, epoch_s: float, repeat: int = 0, **kw) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import latest_records, read_records
+from bench.core.results import latest_records, read_records
 from tests.conftest import REPO, only_run_dir, run_cli
 from tests.fault_backend import fault_env, wait_for_run
 from tests.test_cli import TINY_TASK
@@ -36,7 +36,7 @@ def workers_of(run_dir: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "bench.forkserver" in cmdline and str(run_dir) in cmdline:
+        if "bench.run.forkserver" in cmdline and str(run_dir) in cmdline:
             pids.append(int(proc.name))
     return pids
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.spec import SpecError, builtin_tasks, load_task, parse_task, spec_from_dict
+from bench.core.spec import SpecError, builtin_tasks, load_task, parse_task, spec_from_dict
+from datasets import registry
 
 MINIMAL = {
     "name": "t",
@@ -82,7 +83,7 @@ def test_roundtrip_through_dict_is_exact():
 )
 def test_errors_name_the_file_and_key(doc, fragment):
     with pytest.raises(SpecError) as e:
-        parse_task(doc, source="my.toml")
+        parse_task(doc, source="my.toml", datasets=registry.DATASETS)
     assert str(e.value).startswith("my.toml")
     assert fragment in str(e.value)
 
@@ -112,3 +113,11 @@ def test_user_toml_file(tmp_path: Path):
 def test_builtin_files_are_plain_toml():
     for path in builtin_tasks().values():
         assert "name" in tomllib.loads(path.read_text())
+
+
+def test_dataset_names_are_checked_against_the_names_given():
+    """The core knows no loader: the caller names the datasets that exist (the CLI: datasets.registry)."""
+    doc = with_("dataset.name", "imagenet")
+    assert parse_task(doc).dataset.name == "imagenet"  # not checked here; loading it fails later, naming it
+    with pytest.raises(SpecError, match=r"unknown dataset 'imagenet' \(expected one of: mnist, cifar10\)"):
+        parse_task(doc, source="my.toml", datasets=("mnist", "cifar10"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import mfu, perf
-from bench.spec import EvalSpec, SpecError, load_task, parse_task
-from bench.steady import StepClock
-from bench.timing import SyncTimer
+from bench.core.spec import EvalSpec, SpecError, load_task, parse_task
+from bench.measure import mfu, perf
+from bench.measure.steady import StepClock
+from bench.measure.timing import SyncTimer
 
 
 class FakeClock:
@@ -231,7 +231,7 @@ def test_unknown_or_ambiguous_devices_fall_back_to_the_measured_peak(device):
 
 
 def test_mfu_fields_say_where_the_peak_came_from():
-    from bench.spec import load_task
+    from bench.core.spec import load_task
 
     class FakeBackend:
         name = "torch"

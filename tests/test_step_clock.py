@@ -7,8 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from bench.spec import parse_task
-from bench.worker import train_and_evaluate
+import backends
+from bench.core.backend import BackendInfo
+from bench.core.spec import parse_task
+from bench.run.worker import train_and_evaluate
 
 SPEC = parse_task(
     {
@@ -95,6 +97,8 @@ class SlowBackend:
 
 
 def test_slow_evaluation_copy_and_build_stay_off_the_step_clock(monkeypatch):
+    fake = BackendInfo(name="fake", module="tests.test_step_clock", framework="fake", requires=())
+    monkeypatch.setitem(backends.BACKENDS, "fake", fake)  # the worker asks the registry for its knob columns
     figures = []
     for put_s, build_s, eval_s, setup_s in ((0.0, 0.0, 0.0, 0.0), (7.0, 30.0, 5.0, 0.2)):
         clock = FakeTime()
@@ -151,9 +155,9 @@ def test_real_small_run_steady_figure_matches_its_epochs(frameworks, which):
 
 
 def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
-    from bench.record import new_record
-    from bench.report import side_by_side
-    from bench.results import table
+    from bench.core.record import new_record
+    from bench.core.results import table
+    from bench.report.summary import side_by_side
 
     recs = [new_record(task="t", backend="torch", repeat=r, status="ok", steady_img_s=v, steady_img_s_hw_pct=hw,
                        throughput_img_s=95.0, steady_epoch_ratio=v / 95.0)

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from bench import metrics
-from bench.preprocess import epoch_orders, to_float
-from bench.spec import DatasetSpec
-from bench.timing import SyncTimer, summarize_epochs, time_to_target
+from bench.core import metrics
+from bench.core.preprocess import epoch_orders, to_float
+from bench.core.spec import DatasetSpec
+from bench.measure.timing import SyncTimer, summarize_epochs, time_to_target
 
 
 def test_timer_synchronises_before_every_clock_read():
@@ -81,7 +81,7 @@ def test_preprocessing_and_orders():
 
 def test_binary_head_probabilities_and_class_scores():
     """One logit z scores class 1: p = [1 - sigmoid(z), sigmoid(z)]; class 0's score is -z."""
-    from bench.metrics import accuracy_and_loss, class_score_signs, probabilities
+    from bench.core.metrics import accuracy_and_loss, class_score_signs, probabilities
 
     z = np.array([[0.0], [2.0], [-3.0]], dtype=np.float32)
     p = probabilities(z)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.spec import SpecError, load_task, parse_task
-from bench.transfer import load_target, transfer_metrics
+from bench.core.spec import SpecError, load_task, parse_task
+from bench.phases.transfer import load_target, transfer_metrics
 from datasets import embedded, registry
 from datasets.prepare import prepare
 from datasets.shapes import CLEAN, CLUTTERED, make_shapes
@@ -106,7 +106,7 @@ def test_transfer_spec_errors_name_the_key(target, message):
         "transfer": [target],
     }
     with pytest.raises(SpecError, match=message):
-        parse_task(doc)
+        parse_task(doc, datasets=registry.DATASETS)
 
 
 def _pixel_noise(x: np.ndarray) -> float:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.spec import SpecError, load_task, parse_task, spec_from_dict
+from bench.core.spec import SpecError, load_task, parse_task, spec_from_dict
 from tests.conftest import TINY_TASK, run_cli
 
 MINIMAL = tomllib.loads(TINY_TASK)

@@ -12,9 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")  # torch strictly before tensorflow (the other order segfaults)
 import torchvision  # noqa: E402
 
-from backends import torch_models  # noqa: E402
-from backends.torch_models import WeightsRefused, load_pretrained  # noqa: E402
-from bench.spec import ModelSpec  # noqa: E402
+from backends.torch import models as torch_models  # noqa: E402
+from backends.torch.models import WeightsRefused, load_pretrained  # noqa: E402
+from bench.core.spec import ModelSpec  # noqa: E402
 
 
 class Planted:

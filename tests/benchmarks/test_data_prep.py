@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.preprocess import to_float
-from bench.spec import DatasetSpec
+from bench.core.preprocess import to_float
+from bench.core.spec import DatasetSpec
 from datasets.arrays import ArrayDataset, Split
 from datasets.prepare import prepare
 from datasets.shapes import make_shapes10

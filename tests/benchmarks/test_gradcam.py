@@ -1,4 +1,4 @@
-"""pytest-benchmark: our Grad-CAM (torch backend gradients + bench.explain) against pytorch-grad-cam.
+"""pytest-benchmark: our Grad-CAM (torch backend gradients + bench.phases.explain) against pytorch-grad-cam.
 
 Both produce the same maps (tests/test_explain_parity.py) for the same model, batch and
 target classes; the two benchmarks share a group so they sit next to each other, and
@@ -15,9 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from bench import explain, metrics
-from bench.catalog import ARCHITECTURES
-from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.core import metrics
+from bench.core.catalog import ARCHITECTURES
+from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.phases import explain
 from tests.conftest import import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
@@ -87,7 +88,7 @@ def _interleaved_median_ratio(fast, slow, rounds: int = 30) -> tuple[float, floa
 @pytest.mark.parametrize("arch", list(SHAPES))
 @pytest.mark.parametrize("backend_name", ["torch", "keras"])
 def test_gradcam_within_three_forward_passes(benchmark, backend_name: str, arch: str):
-    """Issue #5's goal, per backend: Grad-CAM (gradients + bench.explain) <= 3x a forward pass of the batch."""
+    """Issue #5's goal, per backend: Grad-CAM (gradients + bench.phases.explain) <= 3x a forward pass of the batch."""
     if benchmark.disabled:
         pytest.skip("a speed ratio is only checked with --benchmark-enable")
     b = BACKENDS[backend_name].Backend()

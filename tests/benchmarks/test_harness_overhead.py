@@ -26,8 +26,8 @@ import time
 import numpy as np
 import pytest
 
-from bench.spec import parse_task
-from bench.worker import train_and_evaluate
+from bench.core.spec import parse_task
+from bench.run.worker import train_and_evaluate
 from tests.conftest import import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()

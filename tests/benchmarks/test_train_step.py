@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.catalog import ARCHITECTURES
-from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.core.catalog import ARCHITECTURES
+from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 from tests.conftest import import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()

@@ -1,0 +1,296 @@
+"""PyTorch backend: catalog models from ``torch.nn``, a plain training loop, uint8 to the device, NCHW there."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from backends.torch import input as torch_input
+from backends.torch import models as torch_models
+from backends.torch import perf as torch_perf
+from backends.torch.augment import augmenter
+from bench.core.preprocess import PixelNorm
+from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+
+ACTIVATION_TYPES = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU)
+
+
+def _loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if kind == "binary_cross_entropy":  # one logit per image scores class 1
+        return lambda logits, y: F.binary_cross_entropy_with_logits(logits[:, 0], y.to(logits.dtype))
+    return F.cross_entropy
+
+
+def _module(model: nn.Module, name: str) -> nn.Module:
+    modules = dict(model.named_modules())
+    if name not in modules:
+        raise KeyError(f"model has no layer {name!r} (layers: {', '.join(n for n in modules if n)})")
+    return modules[name]
+
+
+def _layer_output_module(model: nn.Module, layer: str) -> nn.Module:
+    """The module whose output is ``layer``'s map after its activation, as Keras's fused Conv2D gives it.
+
+    Catalog models put the activation in its own module right after the conv (conv2 -> act2);
+    a layer not followed by an activation (e.g. a "backbone" trunk) is used as it is.
+    """
+    found = _module(model, layer)
+    parent_name, _, child = layer.rpartition(".")
+    parent = _module(model, parent_name) if parent_name else model
+    if isinstance(parent, nn.Sequential):
+        names = list(parent._modules)
+        following = parent._modules[names[names.index(child) + 1]] if child != names[-1] else None
+        if isinstance(following, ACTIVATION_TYPES):
+            return following
+    return found
+
+
+def _class_score(logits: torch.Tensor, columns: np.ndarray, signs: np.ndarray) -> torch.Tensor:
+    """Sum over the batch of sign * logit[column]: each image's score depends on that image alone."""
+    cols = torch.from_numpy(np.asarray(columns, dtype=np.int64)).to(logits.device)
+    sign = torch.from_numpy(np.asarray(signs, dtype=np.float32)).to(logits.device)
+    return (logits.gather(1, cols[:, None])[:, 0] * sign).sum()
+
+
+def _track(t: torch.Tensor) -> torch.Tensor:
+    """Gradients reach a layer's output even when the layers before it are frozen (no grad_fn)."""
+    return t if t.requires_grad else t.requires_grad_(True)
+
+
+def _nhwc(t: torch.Tensor) -> np.ndarray:
+    return t.detach().permute(0, 2, 3, 1).float().cpu().numpy() if t.ndim == 4 else t.detach().float().cpu().numpy()
+
+
+@dataclass
+class TrainState:
+    """Everything a model's training needs between calls, in one object (what ``compile`` returns)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # training only, batched, per-sample draws
+    step_model: nn.Module | None = None  # torch.compile'd model when runtime.torch_compile, else the model
+    autocast_dtype: torch.dtype | None = None  # mixed precision
+    channels_last: bool = False
+    scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling, made at the first fp16 step
+
+
+class Backend:
+    name = "torch"
+
+    def __init__(self) -> None:
+        # What ``configure`` chooses for every later call (a backend serves one run): where tensors live
+        # and how much of a split may live there. Everything per model is in the TrainState.
+        self.device = torch.device("cpu")
+        self.device_data_mb = RuntimeSpec().device_data_mb
+
+    def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
+        if runtime.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("runtime.device='cuda' but torch sees no CUDA device")
+        use_cuda = runtime.device == "cuda" or (runtime.device == "auto" and torch.cuda.is_available())
+        self.device = torch.device("cuda" if use_cuda else "cpu")
+        if runtime.threads:
+            torch.set_num_threads(runtime.threads)
+        torch.manual_seed(seed)
+        if runtime.tf32 != "default":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = runtime.tf32 == "on"
+        torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
+        self.device_data_mb = runtime.device_data_mb
+        device_name = torch.cuda.get_device_name(self.device) if use_cuda else f"cpu ({platform.machine()})"
+        return {
+            "framework": "pytorch",
+            "framework_version": torch.__version__,
+            "device": device_name,
+            "threads": torch.get_num_threads(),
+            "knobs": {
+                "precision": runtime.precision,
+                "channels_last": runtime.channels_last,
+                "torch_compile": runtime.torch_compile,
+                "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            },
+        }
+
+    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
+        net = torch_models.MODELS[model.arch](model, input_shape, n_outputs)
+        torch_models.init_weights(net, model.init)
+        if model.pretrained:
+            self.weights_source = torch_models.load_pretrained(net, model)
+        return net.to(self.device)
+
+    def count_params(self, model: nn.Module) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+    def compile(self, model: nn.Module, train: TrainSpec, runtime: RuntimeSpec) -> TrainState:
+        if runtime.channels_last:
+            model.to(memory_format=torch.channels_last)  # in place: the model handed in is the one trained
+        params = model.parameters()
+        if train.optimizer == "adam":
+            opt: torch.optim.Optimizer = torch.optim.Adam(
+                params, lr=train.lr, betas=(train.beta1, train.beta2), eps=train.eps, weight_decay=train.weight_decay
+            )
+        else:
+            opt = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+        amp = {"mixed_bf16": torch.bfloat16, "mixed_fp16": torch.float16}.get(runtime.precision)
+        return TrainState(
+            model,
+            opt,
+            _loss(train.loss),
+            augment=augmenter(train.augment),
+            step_model=torch.compile(model) if runtime.torch_compile else model,
+            autocast_dtype=amp,
+            channels_last=runtime.channels_last,
+        )
+
+    def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> torch_input.Images:
+        budget = torch_input.device_budget_bytes(self.device, self.device_data_mb)
+        return torch_input.put(x, y, self.device, budget, None if norm is None else (norm.scale, norm.offset))
+
+    def _batches(self, state: TrainState, data: torch_input.Images, order: np.ndarray,
+                 batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+        return torch_input.batches(data, order, batch_size, state.channels_last, state.augment)
+
+    def prepare_batches(self, state: TrainState, data: torch_input.Images, order: np.ndarray, batch_size: int) -> int:
+        """The input path of ``train_epoch`` alone (index, move, normalise, augment): how many batches it made."""
+        n = 0
+        for xb, _ in self._batches(state, data, order, batch_size):
+            n += xb.shape[0] > 0
+        return n
+
+    def train_epoch(self, state: TrainState, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None) -> float:
+        model, opt = state.step_model or state.model, state.optimizer
+        model.train()
+        total = torch.zeros((), device=self.device)
+        amp = state.autocast_dtype
+        if amp == torch.float16 and state.scaler is None:
+            state.scaler = torch.amp.GradScaler(self.device.type)
+        scaler = state.scaler
+        for step, (xb, yb) in enumerate(self._batches(state, data, order, batch_size)):
+            if hooks is not None:
+                hooks.on_step_begin(step)
+            ctx = torch.autocast(self.device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+            with ctx:
+                loss = state.loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            total += loss.detach() * len(yb)
+            if hooks is not None:
+                hooks.on_step_end(step)
+        return total.item() / len(order)  # .item() waits for the device
+
+    def _inputs(self, data: torch_input.Images) -> torch.Tensor:
+        """All of a (small) split as one model input batch."""
+        return next(torch_input.batches(data, np.arange(len(data)), max(1, len(data)), False))[0]
+
+    @torch.no_grad()
+    def predict(self, state: TrainState, data: Any, batch_size: int) -> np.ndarray:
+        state.model.eval()
+        out = [state.model(xb) for xb, _ in torch_input.batches(data, np.arange(len(data)), batch_size, False)]
+        return torch.cat(out).float().cpu().numpy()
+
+    def layer_input(self, state: TrainState, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
+        return self._capture(state.model, x, {layer: (_module(state.model, layer), True)}, batch_size)[layer]
+
+    def layer_outputs(
+        self, state: TrainState, x: np.ndarray, layers: list[str], batch_size: int
+    ) -> dict[str, np.ndarray]:
+        return self._capture(
+            state.model, x, {n: (_layer_output_module(state.model, n), False) for n in layers}, batch_size
+        )
+
+    @torch.no_grad()
+    def _capture(self, model: nn.Module, x: np.ndarray, taps: dict[str, tuple[nn.Module, bool]],
+                 batch_size: int) -> dict[str, np.ndarray]:  # fmt: skip
+        """Forward ``x`` in batches, keeping each tap's input (pre-hook) or output; 4-D maps come back NHWC."""
+        got: dict[str, list[torch.Tensor]] = {name: [] for name in taps}
+
+        def keep(name: str, t: torch.Tensor) -> None:  # a copy: a later in-place op must not change it
+            got[name].append(t.detach().to("cpu", torch.float32, copy=True))
+
+        handles = [
+            m.register_forward_pre_hook(lambda _m, args, n=name: keep(n, args[0]))
+            if is_input
+            else m.register_forward_hook(lambda _m, _args, out, n=name: keep(n, out))
+            for name, (m, is_input) in taps.items()
+        ]
+        model.eval()
+        try:
+            for i in range(0, len(x), batch_size):
+                model(
+                    torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size].transpose(0, 3, 1, 2))).to(self.device)
+                )
+        finally:
+            for h in handles:
+                h.remove()
+        out = {name: torch.cat(ts).numpy() for name, ts in got.items()}
+        return {name: a.transpose(0, 2, 3, 1) if a.ndim == 4 else a for name, a in out.items()}
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def peak_device_mb(self) -> float | None:
+        if self.device.type != "cuda":
+            return None
+        return torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    @torch.no_grad()
+    def forward(self, state: TrainState, data: Any) -> np.ndarray:
+        return state.model.eval()(self._inputs(data)).float().cpu().numpy()
+
+    def layer_gradients(
+        self, state: TrainState, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        model = state.model.eval()
+        saved: list[torch.Tensor] = []
+        hook = _layer_output_module(model, layer).register_forward_hook(lambda m, i, out: saved.append(_track(out)))
+        try:
+            with torch.enable_grad():
+                logits = model(self._inputs(data))
+                (grad,) = torch.autograd.grad(_class_score(logits, columns, signs), saved[0])
+        finally:
+            hook.remove()
+        return _nhwc(saved[0]), _nhwc(grad)
+
+    def input_gradients(self, state: TrainState, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        model = state.model.eval()
+        x = self._inputs(data).detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(_class_score(model(x), columns, signs), x)
+        return _nhwc(grad)
+
+    def get_weights(self, model: nn.Module) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+    def set_weights(self, model: nn.Module, weights: dict[str, np.ndarray]) -> None:
+        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, strict=True)
+
+    def forward_flops(self, state: TrainState, input_shape: tuple[int, int, int]) -> float:
+        return torch_perf.forward_flops(state.model, input_shape, self.device)
+
+    def matmul(self, n: int, precision: str) -> Callable[[], None]:
+        return torch_perf.matmul(n, precision, self.device)
+
+    def profile_ops(self, run: Callable[[], float], top: int = 10) -> tuple[float, list[dict[str, Any]]]:
+        return torch_perf.profile_ops(run, self.device, top)
+
+    def profile_start(self) -> None:
+        self._profiler = torch_perf.profile_start(self.device)
+
+    def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
+        return torch_perf.profile_stop(self._profiler, self.device, top)

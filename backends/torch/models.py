@@ -1,0 +1,316 @@
+"""The catalog models in PyTorch and their registry (``MODELS``, which the backend reads).
+
+The small ones (lenet5, cifar_cnn) from ``torch.nn``; the big ones, torchvision ResNet-101 and timm
+ConvNeXt-tiny, no top, plus the task's head. Each big one is wrapped so the catalog's layer names hold in both backends:
+``model.backbone`` is the whole convolutional trunk (its output is the last feature map, Grad-CAM's
+layer) and ``model.head`` is the final ``nn.Linear`` (its input is the penultimate
+feature vector). ImageNet weights come through each library's own mechanism.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.core.catalog import model_registry
+from bench.core.spec import ModelSpec
+
+WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"  # a folder holding the libraries' weight files, by their usual names
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+POOLS: dict[str, Callable[[], nn.Module]] = {
+    "avg": lambda: nn.AvgPool2d(2, 2),
+    "max": lambda: nn.MaxPool2d(2, 2),
+}
+MODELS, register_model = model_registry()  # builders by catalog id, as timm's @register_model; the backend reads it
+
+
+def _sequential(features: list[tuple[str, nn.Module]], input_shape: tuple[int, int, int],
+                head: Callable[[int], list[tuple[str, nn.Module]]]) -> nn.Sequential:  # fmt: skip
+    """features -> flatten -> head(width); the flattened width comes from a dry run, not hand arithmetic."""
+    h, w, c = input_shape
+    with torch.no_grad():
+        width = nn.Sequential(OrderedDict(features))(torch.zeros(1, c, h, w)).flatten(1).shape[1]
+    return nn.Sequential(OrderedDict([*features, ("flatten", nn.Flatten()), *head(width)]))
+
+
+@register_model
+def lenet5(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    act, pool = ACTIVATIONS[spec.option("activation")], POOLS[spec.option("pooling")]
+    c = input_shape[2]
+    features = [
+        ("conv1", nn.Conv2d(c, 6, 5, padding=spec.option("conv1_padding"))),
+        ("act1", act()),
+        ("pool1", pool()),
+        ("conv2", nn.Conv2d(6, 16, 5)),
+        ("act2", act()),
+        ("pool2", pool()),
+    ]
+    return _sequential(
+        features,
+        input_shape,
+        lambda width: [
+            ("fc1", nn.Linear(width, 120)),
+            ("act3", act()),
+            ("fc2", nn.Linear(120, 84)),
+            ("act4", act()),
+            ("fc3", nn.Linear(84, n_classes)),
+        ],
+    )
+
+
+@register_model
+def cifar_cnn(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    act = ACTIVATIONS[spec.option("activation")]
+    c = input_shape[2]
+    features = [
+        ("conv1", nn.Conv2d(c, 32, 3)),
+        ("act1", act()),
+        ("pool1", nn.MaxPool2d(2, 2)),
+        ("conv2", nn.Conv2d(32, 64, 3)),
+        ("act2", act()),
+        ("pool2", nn.MaxPool2d(2, 2)),
+        ("conv3", nn.Conv2d(64, 64, 3)),
+        ("act3", act()),
+    ]
+    return _sequential(
+        features,
+        input_shape,
+        lambda width: [("fc1", nn.Linear(width, 64)), ("act4", act()), ("fc2", nn.Linear(64, n_classes))],
+    )
+
+
+def init_weights(model: nn.Module, init: str) -> None:
+    """Keras-compatible initialisers (torch's own default would be kaiming-uniform(a=sqrt(5)))."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if init == "glorot_uniform":
+                nn.init.xavier_uniform_(m.weight)
+            elif init == "he_uniform":  # sqrt(6 / fan_in), as keras.initializers.HeUniform
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+            elif init == "lecun_uniform":  # sqrt(3 / fan_in)
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
+            else:
+                raise ValueError(f"unknown init {init!r}")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class TrunkAndHead(nn.Module):
+    """backbone (conv trunk) -> global average pool -> optional norm -> flatten -> head (Linear)."""
+
+    def __init__(self, backbone: nn.Module, width: int, n_outputs: int, norm: nn.Module | None = None) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.norm = norm if norm is not None else nn.Identity()  # ConvNeXt's head LayerNorm (after pooling)
+        self.flatten = nn.Flatten()
+        self.head = nn.Linear(width, n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.flatten(self.norm(self.pool(self.backbone(x)))))
+
+
+@register_model
+def resnet101(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
+    import torchvision
+
+    if input_shape[2] != 3:
+        raise ValueError(f"resnet101 needs 3-channel images, got {input_shape} (set dataset.channels = 3)")
+    net = torchvision.models.resnet101(weights=None)
+    trunk = nn.Sequential(*(getattr(net, n) for n in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
+                                                      "layer3", "layer4")))  # fmt: skip
+    return TrunkAndHead(trunk, net.fc.in_features, n_outputs)
+
+
+@register_model
+def convnext_tiny(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
+    import timm
+
+    if input_shape[2] != 3:
+        raise ValueError(f"convnext_tiny needs 3-channel images, got {input_shape} (set dataset.channels = 3)")
+    net = timm.create_model("convnext_tiny", pretrained=False, num_classes=0)
+    trunk = nn.Sequential(net.stem, net.stages, net.norm_pre)
+    return TrunkAndHead(trunk, net.num_features, n_outputs, norm=net.head.norm)
+
+
+# --------------------------------------------------------------------------- ImageNet weights
+#
+# A weights file may come from anyone (a planted file in a cache, a download from a mirror), and torch's
+# pickle format can run code on load. So every file is read HERE, never through a library helper: .pth with
+# torch.load(weights_only=True) (tensors and plain containers only), .safetensors with safetensors; and the
+# file's SHA-256 is checked wherever the library publishes one (torch.hub's convention: a file name ending in
+# "-<hex prefix of its sha256>.<ext>", as torchvision's; the Hugging Face cache keeps a file under its sha256).
+
+_TORCHVISION_FILE = "resnet101-63fe2227.pth"  # ResNet101_Weights.IMAGENET1K_V1 (v1.5 trunk, as built above)
+_TORCHVISION_URL = f"https://download.pytorch.org/models/{_TORCHVISION_FILE}"
+_TIMM_FILE = "convnext_tiny.safetensors"
+_TIMM_HUB = ("timm/convnext_tiny.in12k_ft_in1k", "model.safetensors")
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
+_SHA256_NAME = re.compile(r"[0-9a-f]{64}")
+
+
+class WeightsRefused(RuntimeError):
+    """A weights file failed its hash or is not a plain tensor file; the message names it and what failed."""
+
+
+def how_to_provide(arch: str) -> str:
+    if arch == "resnet101":
+        where = (
+            f"download {_TORCHVISION_URL} on a machine with internet and put "
+            f"it in ${WEIGHTS_ENV}/ or torch's hub cache ({_hub_checkpoints()}/)"
+        )
+    else:
+        where = (
+            f"download {_TIMM_HUB[1]} of the Hugging Face repo {_TIMM_HUB[0]} on a machine "
+            f"with internet and save it as ${WEIGHTS_ENV}/{_TIMM_FILE}"
+        )
+    return f'{where}, or name the file in the task: [model] weights = "/path/to/file"'
+
+
+def _hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _local_file(spec: ModelSpec, default_name: str) -> Path | None:
+    """model.weights, else $BENCH_WEIGHTS_DIR/<the library's file name>, else torch's hub cache (resnet101)."""
+    if spec.weights:
+        path = Path(spec.weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"model.weights: {path} is not a file")
+        return path
+    folder = os.environ.get(WEIGHTS_ENV)
+    candidates = [Path(folder) / default_name] if folder else []
+    if spec.arch == "resnet101":
+        candidates.append(_hub_checkpoints() / default_name)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_hash(path: Path) -> bool:
+    """Check ``path`` against the SHA-256 its name publishes (torch.hub's ``-<prefix>.ext`` or a Hugging Face
+    blob named by its sha256); raise WeightsRefused when it differs. False: the name publishes none."""
+    blob = path.resolve()
+    if _SHA256_NAME.fullmatch(blob.name):
+        expected = blob.name
+    elif m := _HASH_IN_NAME.search(path.name):
+        expected = m.group(1)
+    else:
+        return False
+    actual = _sha256(path)
+    if not actual.startswith(expected):
+        raise WeightsRefused(
+            f"{path}: refused: its SHA-256 is {actual}, its name says {expected}...; "
+            "the file is damaged or not the published one (delete it and download it again)"
+        )
+    return True
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors from a weights file, without running any code it may carry (no pickle beyond plain tensors)."""
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            raise WeightsRefused(f"{path}: reading .safetensors needs the safetensors package") from None
+        try:
+            return load_file(path, device="cpu")
+        except Exception as e:  # safetensors raises its own SafetensorError on a malformed header
+            raise WeightsRefused(f"{path}: refused: not a valid safetensors file ({e})") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for a pickle that wants code, RuntimeError for a non-torch file
+        raise WeightsRefused(
+            f"{path}: refused: not a plain tensor file (loaded with weights_only=True, nothing in it ran): {_why(e)}"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsRefused(f"{path}: refused: expected a state_dict (names to tensors), got {type(state).__name__}")
+    return state
+
+
+def _why(e: Exception) -> str:
+    """What torch refused, without its advice to load the file with pickle enabled."""
+    text = str(e).split("WeightsUnpickler error:", 1)[-1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__).split(" was not an allowed global")[0][:200]
+
+
+def _fetch(arch: str) -> Path:
+    """Download the library's published file (the download checks the published hash) into its usual cache."""
+    if arch == "resnet101":
+        dest = _hub_checkpoints() / _TORCHVISION_FILE
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(
+            _TORCHVISION_URL, str(dest), hash_prefix=_HASH_IN_NAME.search(_TORCHVISION_FILE)[1], progress=False
+        )
+        return dest
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(*_TIMM_HUB))
+
+
+def _resnet_trunk(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision's resnet keys (conv1, layer1, ...) to TrunkAndHead.backbone's (0, 4, ...); fc dropped."""
+    trunk_keys = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
+    return {
+        trunk_keys[k.split(".", 1)[0]] + "." + k.split(".", 1)[1]: v
+        for k, v in state.items()
+        if k.split(".", 1)[0] in trunk_keys
+    }
+
+
+def _load_convnext(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    import timm
+    from timm.models.convnext import checkpoint_filter_fn
+
+    ref = timm.create_model("convnext_tiny", pretrained=False, num_classes=0)
+    state = {k: v for k, v in checkpoint_filter_fn(state, ref).items() if not k.startswith("head.fc.")}
+    ref.load_state_dict(state, strict=True)
+    net.backbone.load_state_dict(nn.Sequential(ref.stem, ref.stages, ref.norm_pre).state_dict(), strict=True)
+    net.norm.load_state_dict(ref.head.norm.state_dict(), strict=True)
+
+
+def load_pretrained(net: nn.Module, spec: ModelSpec) -> str:
+    """Load ImageNet weights into ``net.backbone`` (the head keeps its fresh init); returns where they came from.
+
+    A local file (``model.weights``, ``$BENCH_WEIGHTS_DIR``, torch's hub cache) is used first, else the
+    library's published file is downloaded; whichever it is, its hash is checked where published and it is
+    read without pickle (see above). A failed download becomes an error that says how to provide the file.
+    """
+    name = _TORCHVISION_FILE if spec.arch == "resnet101" else _TIMM_FILE
+    path = _local_file(spec, name)
+    try:
+        if path is None:
+            path = _fetch(spec.arch)
+    except Exception as e:  # network and hub clients raise many kinds (HTTP, offline, SSL, hash mismatch)
+        raise RuntimeError(
+            f"--pretrained: could not get ImageNet weights for {spec.arch} ({type(e).__name__}: {e}); "
+            f"this machine may have no access to the download. To use a local copy: {how_to_provide(spec.arch)}"
+        ) from e
+    verified = verify_hash(path)
+    state = read_state_dict(path)
+    try:
+        if spec.arch == "resnet101":
+            net.backbone.load_state_dict(_resnet_trunk(state), strict=True)
+        else:
+            _load_convnext(net, state)
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise WeightsRefused(f"{path}: not {spec.arch} ImageNet weights: {str(e).splitlines()[0]}") from None
+    return f"imagenet ({path}{', sha256 verified' if verified else ', no published hash to verify'})"

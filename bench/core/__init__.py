@@ -1,0 +1,13 @@
+"""The contract everything else depends on, and that depends on nothing of the project.
+
+What a task is (``spec``, ``catalog``), what a backend must do (``backend``: the roles as
+Protocols, and ``BackendInfo``, a backend's framework-free description), what a phase is
+and what it works on (``phase``: the Phase protocol and the ``Trained`` record), the pixel
+map both backends apply (``preprocess``), the record's columns (``record``), the one
+implementation of every metric (``metrics``: the worker and the phases both score with it),
+the run files (``results``: records.jsonl written by ``bench.run``, read by ``bench.report``)
+and every path inside a run (``runpaths``). Modules here import only each other, the
+standard library, numpy, pandas (the results table) and scikit-learn (metrics): never a
+deep-learning framework, ``backends``, ``datasets`` or another part of ``bench``
+(tests/test_architecture.py checks it).
+"""

@@ -1,0 +1,174 @@
+"""What a backend is to the rest of the suite: its roles (Protocols) and its description.
+
+A backend does framework work only, numpy in and out: it builds catalog models, trains
+one epoch over an order the runner chooses, predicts, hands over layer activations and
+gradients, and reports what the framework knows about itself. It computes no metric and
+reads no clock: timing, accuracy and everything compared lives in ``bench``, once.
+
+The contract is split into the roles the callers actually use: the worker trains with a
+``Trainer``; the explain and decouple phases look inside with ``Introspection``; the MFU
+columns and the op profile use ``Measurement``. A backend class implements all three
+(``Backend``). Training state is the one object ``compile`` returns: whatever a backend
+keeps between calls for a model (optimizer, augmenter, traced functions) lives in it.
+
+``BackendInfo`` is a backend's description, framework-free, so the runner parent reads it
+without importing a framework: each backend folder exports its descriptions
+(``DESCRIPTIONS``) and ``backends/__init__.py`` collects them into the one registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from bench.core.preprocess import PixelNorm
+from bench.core.spec import ModelSpec, RuntimeSpec, TaskSpec, TrainSpec
+
+KnobColumns = Callable[[dict[str, Any], TaskSpec], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """One registered backend, as the runner, the worker and the report need to know it."""
+
+    name: str  # registry name, the record's ``backend`` column: "torch", "keras", "keras-jax", ...
+    module: str  # importable module holding ``class Backend``
+    framework: str  # the record's ``framework`` column: "pytorch", "keras-tensorflow", ...
+    requires: tuple[str, ...]  # top-level packages it needs (found with importlib.util.find_spec, not imported)
+    env: tuple[tuple[str, str], ...] = ()  # set in os.environ before ``module`` is imported (e.g. KERAS_BACKEND)
+    display: str = ""  # short label for tables and plots ("PyTorch", "Keras/TF"); the name when empty
+    default: bool = False  # in the default backend set of ``run`` / ``all``
+    flop_counter: str = ""  # one line: how ``forward_flops`` counts (the record's ``flops_source``)
+    known_differences: tuple[str, ...] = ()  # notes every row of this backend carries
+    knob_columns: KnobColumns | None = None  # (knobs, spec) -> record columns; None: the common ones only
+
+    @property
+    def label(self) -> str:
+        return self.display or self.name
+
+
+class Trainer(Protocol):
+    """Build, train, evaluate: what the worker's measured part calls."""
+
+    name: str  # registry name (``backends.load_backend`` sets it)
+
+    def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
+        """Pick the device and threads, seed the framework; return what was chosen.
+
+        Keys: framework, framework_version, device, threads, knobs (dict), notes (list).
+        """
+        ...
+
+    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> Any:
+        """Build catalog model ``model.arch`` for HWC ``input_shape``; outputs ``n_outputs`` logits.
+
+        ``n_outputs == 1`` is a binary head (one sigmoid logit for class 1); the loss in
+        ``compile`` follows ``train.loss``.
+        """
+        ...
+
+    def count_params(self, model: Any) -> int: ...
+
+    def compile(self, model: Any, train: TrainSpec, runtime: RuntimeSpec) -> Any:
+        """Attach optimizer and loss; returns the training state every later call takes (one object)."""
+        ...
+
+    def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> Any:
+        """Hand NHWC images and int64 labels to where training reads them, without a float copy on the host.
+
+        uint8 images come with ``norm``: the backend computes ``x * norm.scale + norm.offset`` per
+        batch on its device. float32 images (already preprocessed, e.g. the explain phase's few)
+        come without it.
+        """
+        ...
+
+    def prepare_batches(self, state: Any, data: Any, order: np.ndarray, batch_size: int) -> int:
+        """Run only ``train_epoch``'s input path over ``order`` (index, move, normalise, augment): no model.
+
+        bench times it (bench.measure.inputpath) for the row's ``input_share``; returns the number of batches.
+        """
+        ...
+
+    def train_epoch(self, state: Any, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None) -> float:
+        """One pass over ``data`` in ``order`` in one training call; returns the mean training loss.
+
+        ``hooks`` (bench.measure.steady.StepClock, or None): ``hooks.on_step_begin(i)`` /
+        ``hooks.on_step_end(i)`` around each optimiser step, i = the batch's index in this call.
+        Returning a host float is the synchronisation point.
+        """
+        ...
+
+    def predict(self, state: Any, data: Any, batch_size: int) -> np.ndarray:
+        """Logits (N, n_outputs) as float32 numpy, in inference mode."""
+        ...
+
+    def synchronize(self) -> None:
+        """Block until queued device work is finished (called before every clock read)."""
+        ...
+
+    def peak_device_mb(self) -> float | None:
+        """Peak accelerator memory so far, or None on CPU."""
+        ...
+
+
+class Introspection(Protocol):
+    """Activations and gradients of named layers: what the explain and decouple phases compute from.
+
+    ``columns``/``signs`` pick each image's class score: sign * logits[i, columns[i]]
+    (bench.core.metrics.class_score_signs). Layers are resolved by catalog name; a layer's
+    output is its post-activation map (Keras fuses the activation into Conv2D).
+    """
+
+    def layer_input(self, state: Any, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
+        """What named ``layer`` receives, (N, ...) float32, in inference mode (for the head: the features)."""
+        ...
+
+    def layer_outputs(self, state: Any, x: np.ndarray, layers: list[str], batch_size: int) -> dict[str, np.ndarray]:
+        """Post-activation outputs of named layers, float32 numpy, inference mode; conv maps as NHWC."""
+        ...
+
+    def forward(self, state: Any, data: Any) -> np.ndarray:
+        """Logits of the whole of ``data`` in one inference-mode call, run the way the gradient methods run
+        the model: the baseline Grad-CAM's cost is compared with."""
+        ...
+
+    def layer_gradients(
+        self, state: Any, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Activations of ``layer`` and d(score)/d(activations), both float32 (N, h, w, C), in one pass."""
+        ...
+
+    def input_gradients(self, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        """d(score)/d(input) as float32 NHWC, the same layout the images were given in."""
+        ...
+
+
+class Measurement(Protocol):
+    """The framework's own instruments: its FLOP counter, a matmul to time, its op profiler."""
+
+    def forward_flops(self, state: Any, input_shape: tuple[int, int, int]) -> float:
+        """One image's forward FLOPs by the framework's own counter (a multiply-add = 2)."""
+        ...
+
+    def matmul(self, n: int, precision: str) -> Any:
+        """A callable running one n x n matmul in ``precision`` (bench times it for the peak FLOP/s)."""
+        ...
+
+    def profile_ops(self, run: Any, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
+        """``run()`` under the framework's profiler: its result and the top ops [{"op", "ms", "calls"}]."""
+        ...
+
+    def profile_start(self) -> None:
+        """Start the framework's profiler (the step hooks start it at the first warm-up step)."""
+        ...
+
+    def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
+        """Stop it and return the top ops, as ``profile_ops``."""
+        ...
+
+
+class Backend(Trainer, Introspection, Measurement, Protocol):
+    """A whole backend: every role. ``backends.load_backend(name)`` returns one."""

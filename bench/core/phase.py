@@ -1,0 +1,122 @@
+"""The phase contract: what runs on a trained model after training, and how the report shows it.
+
+The worker trains, then hands every phase in ``bench.phases.PHASES`` the same ``Trained``
+record, in order; each returns record fields (its ``columns``). The report iterates the same
+list for each phase's part of summary.md and its plots, so adding a phase is one module and
+one line in that list, not an edit of the worker and the report. Artifacts a phase saves for
+its plots are named by ``bench.core.runpaths``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from bench.core.preprocess import PixelNorm
+from bench.core.runpaths import artifact, link
+from bench.core.spec import TaskSpec
+
+PlotJob = tuple[Callable[..., bool], tuple[Any, ...]]  # (draw function, its arguments); it returns whether it drew
+
+
+@dataclass
+class Trained:
+    """What the phases after training work on: the backend, its trained state and the task's data.
+
+    ``x_*`` are the uint8 images as loaded; ``floats`` turns the few a phase uses into the
+    model's float input (the spec's scaling), so no float copy of a whole split is kept.
+    ``train``/``test`` are the backend's own handles from ``backend.put``.
+    """
+
+    backend: Any  # a bench.core.backend.Backend
+    state: Any  # what backend.compile returned
+    spec: TaskSpec
+    classes: tuple[str, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    train: Any
+    test: Any
+    seed: int
+    job: dict[str, Any]  # the runner's job (e.g. paths of extra prepared data, where artifacts go)
+    norm: PixelNorm  # the spec's uint8 -> float map
+
+    def floats(self, x: np.ndarray) -> np.ndarray:
+        """uint8 images (a subset of x_train/x_test) as the model saw them, before augmentation."""
+        return self.norm.apply(x)
+
+    def artifact(self, kind: str) -> tuple[Path, str] | None:
+        """Where this row's ``kind`` arrays go (``runpaths.artifact``, folder made) and the link a record
+        stores for it; None when the job keeps no artifacts (a phase run outside a suite run)."""
+        return row_artifact(self.job, kind)
+
+
+def row_artifact(job: dict[str, Any], kind: str) -> tuple[Path, str] | None:
+    """``Trained.artifact`` for a job dict: the runner's ``artifacts`` folder and the row's ``record`` keys."""
+    if not job.get("artifacts"):
+        return None
+    run_dir, rec = Path(job["artifacts"]).parent, job["record"]
+    path = artifact(run_dir, rec["task"], rec["backend"], rec["repeat"], kind)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, link(run_dir, path)
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What a phase's report part reads: the run's table (bench.core.results.table), records and directory."""
+
+    table: Any  # pandas.DataFrame, one row per record
+    records: list[dict[str, Any]]
+    run_dir: Path
+
+
+class Phase(Protocol):
+    """One phase: its name, the record columns it adds, how it runs and how the report shows it."""
+
+    name: str
+    columns: tuple[str, ...]  # record fields ``run`` may return (scalar columns and nested fields)
+
+    def run(self, trained: Trained) -> dict[str, Any]:
+        """In the worker, after training: record fields (an empty dict when the spec turns the phase off)."""
+        ...
+
+    def task_lines(self, rows: Any) -> list[str]:
+        """Markdown lines under one task's table in summary.md (``rows``: that task's part of the table)."""
+        ...
+
+    def summary_section(self, run: RunView) -> str | None:
+        """The phase's own section of summary.md, or None when the run has nothing of it."""
+        ...
+
+    def plot_jobs(self, run: RunView) -> list[PlotJob]:
+        """The plots to draw for this run (rendered in parallel by bench.report.plotting.render)."""
+        ...
+
+
+def _no_lines(rows: Any) -> list[str]:
+    return []
+
+
+def _no_section(run: RunView) -> str | None:
+    return None
+
+
+def _no_plots(run: RunView) -> list[PlotJob]:
+    return []
+
+
+@dataclass(frozen=True)
+class PhaseFunctions:
+    """A Phase made of plain functions: what each phase module exports as ``PHASE``."""
+
+    name: str
+    columns: tuple[str, ...]
+    run: Callable[[Trained], dict[str, Any]]
+    task_lines: Callable[[Any], list[str]] = field(default=_no_lines)
+    summary_section: Callable[[RunView], str | None] = field(default=_no_section)
+    plot_jobs: Callable[[RunView], list[PlotJob]] = field(default=_no_plots)

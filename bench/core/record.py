@@ -1,0 +1,157 @@
+"""The result record: one flat dict per (task, backend, repeat), with a fixed column order.
+
+Scalars become ``results.csv`` columns; the few nested values (per-epoch history,
+confusion matrix, classification report, knobs) stay in ``records.jsonl``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The scalar columns each phase adds (bench.phases: its ``columns``), in the table's order.
+TRANSFER_COLUMNS = (
+    "transfer_dataset",
+    "transfer_source",
+    "transfer_n",
+    "transfer_acc",
+    "transfer_acc_restricted",
+)
+DECOUPLE_COLUMNS = (
+    "feature_dim",
+    "rf_acc",
+    "logreg_acc",
+    "decouple_n_train",
+    "decouple_s",
+)
+EXPLAIN_COLUMNS = (
+    "forward_ms_per_img",
+    "gradcam_ms_per_img",
+    "saliency_ms_per_img",
+    "gradcam_forward_ratio",
+    "explain_layer",
+    "explain_images",
+    "explain_file",
+    "explain_s",
+)
+
+COLUMNS = (
+    "run_id",
+    "task",
+    "profile",
+    "backend",
+    "repeat",
+    "status",
+    "error",
+    "framework",
+    "framework_version",
+    "device",
+    "threads",
+    "seed",
+    "model",
+    "model_options",
+    "init",
+    "params",
+    "dataset",
+    "dataset_source",
+    "image_shape",
+    "n_classes",
+    "n_train",
+    "n_test",
+    "optimizer",
+    "lr",
+    "adam_eps",
+    "epochs",
+    "batch_size",
+    "data_load_s",
+    "data_prep_s",
+    "build_s",
+    "train_s",
+    "first_epoch_s",
+    "compile_s",
+    "epoch_s_median",
+    "epoch_s_min",
+    "epoch_s_max",
+    "throughput_img_s",
+    "first_step_s",
+    "warmup_steps",
+    "timed_steps",
+    "timed_s",
+    "steady_step_s",
+    "steady_img_s",
+    "steady_img_s_ci_lo",
+    "steady_img_s_ci_hi",
+    "steady_img_s_hw_pct",
+    "window_img_s",
+    "epoch_overhead_s",
+    "steady_epoch_ratio",
+    "input_step_s",
+    "input_batches",
+    "input_share",
+    "flops_per_img",
+    "flops_source",
+    "peak_flops",
+    "peak_flops_source",
+    "mfu",
+    "precision",
+    "channels_last",
+    "compiled",
+    "tf32",
+    "cudnn_benchmark",
+    "pretrained",
+    "best_epoch",
+    "best_test_acc",
+    "eval_s",
+    "eval_img_s",
+    "test_acc",
+    "test_loss",
+    "target_acc",
+    "time_to_target_s",
+    *TRANSFER_COLUMNS,
+    *DECOUPLE_COLUMNS,
+    *EXPLAIN_COLUMNS,
+    "peak_host_mb",
+    "peak_device_mb",
+    "import_s",
+    "wall_s",
+    "git_commit",
+    "started_at",
+    "notes",
+)
+
+NESTED = (
+    "history",
+    "confusion_matrix",
+    "classification_report",
+    "knobs",
+    "transfer",
+    "decouple_topk",
+    "top_ops",
+    "step_img_s",
+)
+
+
+# Columns renamed since (old -> new), in records and in their nested decouple_topk entries: runs written
+# before the rename read as if written after it (bench.core.results.parse_records applies it).
+RENAMED = {"lr_acc": "logreg_acc"}  # "lr" is the learning rate; this is the logistic regression's accuracy
+
+
+def renamed(rec: dict[str, Any]) -> dict[str, Any]:
+    """``rec`` with old column names replaced by today's (a new name already present wins)."""
+    for old, new in RENAMED.items():
+        if old in rec:
+            value = rec.pop(old)
+            rec.setdefault(new, value)
+    topk = rec.get("decouple_topk")
+    if isinstance(topk, list):
+        rec["decouple_topk"] = [renamed(t) if isinstance(t, dict) else t for t in topk]
+    return rec
+
+
+def new_record(**fields: Any) -> dict[str, Any]:
+    """A record with every column present (None where not measured)."""
+    unknown = set(fields) - set(COLUMNS) - set(NESTED)
+    if unknown:
+        raise KeyError(f"unknown record field(s): {sorted(unknown)}")
+    rec: dict[str, Any] = dict.fromkeys(COLUMNS)
+    rec.update(fields)
+    return rec

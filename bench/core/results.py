@@ -1,0 +1,225 @@
+"""records.jsonl (append-only, one whole JSON line per finished run) and the pandas table.
+
+Reading is defensive: a run directory may have been killed mid-write, filled up, or
+edited by hand. What cannot be read is named (file and line) in a RunFileWarning and
+skipped, never a traceback; what a command cannot go on without is a RunFileError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.core.record import COLUMNS, renamed
+
+RECORDS = "records.jsonl"
+# The fields every reader joins or groups on, with the types they must have.
+REQUIRED: dict[str, type | tuple[type, ...]] = {"task": str, "backend": str, "repeat": int, "status": str}
+# Nested fields the report walks into, with the container type it expects.
+NESTED_TYPES: dict[str, type] = {
+    "history": list,
+    "transfer": list,
+    "decouple_topk": list,
+    "confusion_matrix": list,
+    "classification_report": dict,
+    "knobs": dict,
+    "top_ops": list,
+}
+
+
+class RunFileWarning(UserWarning):
+    """A run file (or a line of it) could not be read and was skipped."""
+
+
+class RunFileError(ValueError):
+    """A run file a command needs is unreadable."""
+
+
+class RecordWriteError(OSError):
+    """A record could not be appended whole (disk full, file-size limit, I/O error); nothing was left of it."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(RunFileWarning(message), stacklevel=2)
+
+
+def json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a short write is not an error by itself)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(f"write returned {n}")
+        view = view[n:]
+
+
+def append_record(run_dir: Path, record: dict[str, Any]) -> None:
+    """Append one record as one whole line, then fsync; RecordWriteError (and the file as before) if it can't.
+
+    With O_APPEND a whole write lands whole or not at all when the process is killed;
+    a short write (file-size limit, disk full) is completed or, when the rest fails,
+    cut off again, so records.jsonl stays a sequence of complete lines and a record is
+    never reported as written when it is not.
+    """
+    line = (json.dumps(record, default=json_default) + "\n").encode("utf-8")
+    path = Path(run_dir) / RECORDS
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            write_all(fd, line)
+            os.fsync(fd)
+        except OSError as e:
+            try:
+                os.ftruncate(fd, size)
+            except OSError as cut:
+                raise RecordWriteError(e.errno, f"{path}: record half written and not cut off ({cut}): {e}") from e
+            raise RecordWriteError(e.errno, f"{path}: record not written ({e.strerror or e})") from e
+    finally:
+        os.close(fd)
+
+
+def repair_records(run_dir: Path) -> int:
+    """Cut a torn last line (a crash of the machine mid-write) so appends start on a fresh line.
+
+    Returns how many bytes were cut.
+    """
+    path = Path(run_dir) / RECORDS
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep < len(data):
+        line = data.count(b"\n") + 1
+        warn(f"{path}:{line}: torn last line ({len(data) - keep} bytes, a write cut short) cut off")
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+    return len(data) - keep
+
+
+def record_key(record: dict[str, Any]) -> tuple[str, str, int]:
+    return record["task"], record["backend"], int(record["repeat"])
+
+
+def latest_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (task, backend, repeat): the last written (a resume supersedes an interrupted row)."""
+    by_key = {record_key(r): r for r in records}
+    return [r for r in records if by_key[record_key(r)] is r]
+
+
+def check_record(rec: Any) -> str | None:
+    """Why ``rec`` is not a usable record, or None."""
+    if not isinstance(rec, dict):
+        return f"not a JSON object but {type(rec).__name__}"
+    for key, types in REQUIRED.items():
+        if key not in rec:
+            return f"record without {key!r}"
+        if not isinstance(rec[key], types) or isinstance(rec[key], bool):
+            return f"{key!r} is {type(rec[key]).__name__}, not {getattr(types, '__name__', types)}"
+    for key, kind in NESTED_TYPES.items():
+        if rec.get(key) is not None and not isinstance(rec[key], kind):
+            return f"{key!r} is {type(rec[key]).__name__}, not {kind.__name__}"
+    for i, h in enumerate(rec.get("history") or []):
+        if not (isinstance(h, dict) and all(_number(h.get(k)) for k in ("epoch", "train_loss"))):
+            return f"history[{i}] is not an epoch entry with numeric 'epoch' and 'train_loss'"
+    return None
+
+
+def bad_values(rec: dict[str, Any]) -> list[str]:
+    """The table columns of ``rec`` that hold no single value (a list, an object), and a ``notes`` that is no text."""
+    bad = [c for c in COLUMNS if isinstance(rec.get(c), list | dict)]
+    return bad + (["notes"] if rec.get("notes") is not None and not isinstance(rec["notes"], str) else [])
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def parse_records(data: bytes, name: str) -> list[dict[str, Any]]:
+    """The usable records in ``data`` (the bytes of ``name``); every other line is warned about, naming name:line."""
+    records = []
+    lines = data.split(b"\n")
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        torn = n == len(lines)  # no newline after it: the last write did not finish
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+            problem = check_record(rec)
+            rec = renamed(rec) if problem is None else rec
+        except UnicodeDecodeError as e:
+            problem = f"not UTF-8 ({e.reason} at byte {e.start})"
+        except (ValueError, RecursionError) as e:
+            problem = "torn last line (a write cut short)" if torn else f"not JSON ({e})"
+        if problem:
+            warn(f"{name}:{n}: {problem}; line skipped")
+            continue
+        for key in bad_values(rec):
+            warn(f"{name}:{n}: {key!r} is {type(rec[key]).__name__}, not a value; ignored")
+            rec[key] = None
+        records.append(rec)
+    return records
+
+
+def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    """All usable records; unreadable lines are skipped with a RunFileWarning naming file:line."""
+    path = Path(run_dir) / RECORDS
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise RunFileError(f"{path}: cannot read: {e}") from e
+    return parse_records(data, str(path))
+
+
+def read_json_object(path: Path, missing: Any = None) -> dict[str, Any] | None:
+    """A JSON object file (environment.json, state.json, plan.json); RunFileError naming what is wrong."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return missing
+    except OSError as e:
+        raise RunFileError(f"{path}: cannot read: {e}") from e
+    except UnicodeDecodeError as e:
+        raise RunFileError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RunFileError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from e
+    except RecursionError as e:
+        raise RunFileError(f"{path}: nested too deeply to read") from e
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def read_json_or_warn(path: Path) -> dict[str, Any]:
+    """``read_json_object``, but an unreadable file is a warning and reads as ``{}`` (for reports)."""
+    try:
+        return read_json_object(path, {}) or {}
+    except RunFileError as e:
+        warn(f"{e}; ignored")
+        return {}
+
+
+def table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per record, the scalar columns in their fixed order."""
+    df = pd.DataFrame(records, columns=list(COLUMNS))
+    return df

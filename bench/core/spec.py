@@ -1,0 +1,493 @@
+"""Task specs: TOML files parsed into frozen dataclasses, with errors that name the key.
+
+A spec is the single framework-agnostic description of an experiment. Both
+backends receive the same resolved spec; anything whose default differs between
+the frameworks (Adam epsilon, initialisation, XLA) is a field here, so neither
+framework's default decides a compared quantity silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import typing
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.core.catalog import ARCHITECTURES, INITS
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+PROFILES = ("quick", "full")
+MAX_SEED = 2**31 - 1  # every framework's seed functions accept it (numpy refuses negatives, TF wants int64)
+# A task name becomes part of file names (logs, jobs, results): a short slug, never a path.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+class SpecError(ValueError):
+    """A task spec is invalid; the message names the file and the key."""
+
+
+def _choices(*values: Any) -> dict[str, Any]:
+    return {"choices": values}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    image_size: int = 0  # 0 keeps the dataset's own size
+    channels: int = 0  # 0 keeps the dataset's own channels; 1 or 3 converts
+    classes: tuple[str, ...] = ()  # a subset by class name; empty = all
+    rescale: str = field(default="unit", metadata=_choices("unit", "none"))  # unit: x/255
+    mean: tuple[float, ...] = ()  # per-channel, applied after rescale
+    std: tuple[float, ...] = ()
+    max_train: int = 0  # a seeded random subset; 0 = all
+    max_test: int = 0
+    fallback: str = "auto"  # "auto": the dataset's embedded default; "none": real data only
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    arch: str
+    init: str = field(default="glorot_uniform", metadata=_choices(*INITS))
+    options: tuple[tuple[str, Any], ...] = ()  # architecture options, validated by the catalog
+    # ImageNet weights through each library's own mechanism (big models only); default: random init
+    pretrained: bool = False
+    weights: str = ""  # a local weights file for pretrained=true (offline machines)
+
+    def option(self, name: str) -> Any:
+        return dict(self.options)[name]
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = field(default="adam", metadata=_choices("adam", "sgd"))
+    beta1: float = 0.9
+    beta2: float = 0.999
+    # Keras defaults to 1e-7, torch to 1e-8; the spec decides. Keras adds epsilon to
+    # sqrt(v) before bias correction, torch after: a known, recorded difference.
+    eps: float = 1e-7
+    momentum: float = 0.0  # sgd only
+    weight_decay: float = 0.0
+    # cross_entropy: softmax over one logit per class. binary_cross_entropy: two classes,
+    # ONE logit (sigmoid) for the second class, as the cat/dog reports built it.
+    loss: str = field(default="cross_entropy", metadata=_choices("cross_entropy", "binary_cross_entropy"))
+    target_acc: float = 0.0  # time-to-accuracy target on the test split; 0 = none
+    # training-only augmentation, each framework's own transforms/layers, per image (see AUGMENTATIONS)
+    augment: tuple[str, ...] = ()
+
+
+# hflip: random horizontal flip (p=0.5); rotate10: random rotation, uniform in +-10 degrees,
+# nearest-neighbour, zero fill (in the normalised image, i.e. the mean colour)
+AUGMENTATIONS = ("hflip", "rotate10")
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    batch_size: int = 1000
+    per_epoch: bool = True  # evaluate after every epoch (untimed) for training curves
+    # "best_test": also report the best epoch on the TEST split (optimistic; what the cat/dog reports did)
+    select: str = field(default="last", metadata=_choices("last", "best_test"))
+
+
+@dataclass(frozen=True)
+class ExplainSpec:
+    gradcam: bool = False
+    saliency: bool = False
+    layer: str = ""  # "" = the catalog's last conv layer
+    n_images: int = 6  # drawn: n_images // n_classes per class, at least one (bench.phases.explain.picture_indices)
+    batch_size: int = 32  # test images per timed Grad-CAM/saliency/forward call (the drawn ones included)
+    target: str = field(default="predicted", metadata=_choices("predicted", "true"))  # the class explained
+
+
+@dataclass(frozen=True)
+class DecoupleSpec:
+    """Decoupled features: the trained CNN's penultimate features (the head layer's input) fed to
+    a random forest and a logistic regression, to see how much of the accuracy lives in the features."""
+
+    enabled: bool = False  # the built-in small tasks turn it on; big models pay a pass over train
+    max_train: int = 0  # seeded subset of the training images the forest and logreg learn from; 0 = all
+    top_k: tuple[int, ...] = (10, 100, 500, 1000)  # RF and logreg on the k most important features (+ all)
+    n_estimators: int = 100  # RandomForestClassifier, as in the ResNet101 study
+    random_state: int = 42
+    logreg_max_iter: int = 1000  # LogisticRegression (on standardised features)
+    top_features: int = 5  # features whose most activating training images are drawn
+    top_images: int = 10  # images per such feature
+    n_inputs: int = 5  # test inputs whose feature maps and fully connected activations are drawn
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """Evaluate the trained model on another dataset's images, classes mapped by name."""
+
+    dataset: str
+    class_map: tuple[tuple[str, str], ...] = ()  # (target class, source class) pairs
+    split: str = field(default="test", metadata=_choices("test", "train"))  # which target images
+    reported_acc: float = 0.0  # what the original experiment saw (shown beside ours); 0 = none
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))
+    threads: int = 0  # 0 = each framework's default, recorded per row
+    jit_compile: bool = False  # Keras XLA; "auto" is off on CPU and slower here when on
+    # Performance knobs; each default is the framework's out-of-the-box behaviour, recorded per row.
+    precision: str = field(default="fp32", metadata=_choices("fp32", "mixed_bf16", "mixed_fp16"))
+    channels_last: bool = False  # torch memory layout (keras is always NHWC)
+    torch_compile: bool = False
+    tf32: str = field(default="default", metadata=_choices("default", "on", "off"))  # GPU matmul/conv in TF32
+    cudnn_benchmark: bool = False  # torch cuDNN autotuning
+    # Step timing inside the training run (bench.measure.steady): the first step (tracing/compilation)
+    # and warmup_steps are excluded; every later step is timed, and the window must reach at
+    # least timed_steps steps (and bench.measure.steady.MIN_WINDOW_S seconds) or the row says it is short.
+    warmup_steps: int = 2
+    timed_steps: int = 20
+    profile_ops: bool = False  # top operations by self time with the framework's own profiler
+    # torch on CUDA: a training split larger than this (uint8) streams from host memory; 0 = 25% of the device
+    device_data_mb: int = 0
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    dataset: DatasetSpec
+    model: ModelSpec
+    train: TrainSpec
+    description: str = ""
+    seed: int = 0
+    eval: EvalSpec = EvalSpec()
+    explain: ExplainSpec = ExplainSpec()
+    decouple: DecoupleSpec = DecoupleSpec()
+    transfer: tuple[TransferSpec, ...] = ()
+    runtime: RuntimeSpec = RuntimeSpec()
+    profile: str = ""  # which profile was applied ("" = none)
+    source: str = ""  # the TOML file it came from
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def n_outputs(self, n_classes: int) -> int:
+        """Width of the model's last layer: one logit per class, or a single one for a binary head."""
+        if self.train.loss == "binary_cross_entropy":
+            if n_classes != 2:
+                raise SpecError(
+                    f"{self.source}: train.loss: binary_cross_entropy needs exactly 2 classes, the data has {n_classes}"
+                )
+            return 1
+        return n_classes
+
+
+# --------------------------------------------------------------------------- parsing
+
+_SECTIONS = {
+    "dataset": DatasetSpec,
+    "model": ModelSpec,
+    "train": TrainSpec,
+    "eval": EvalSpec,
+    "explain": ExplainSpec,
+    "decouple": DecoupleSpec,
+    "runtime": RuntimeSpec,
+}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check one TOML value against a field type; ints are accepted as floats."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):  # TOML and JSON give lists, TaskSpec.to_dict tuples
+            raise SpecError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    ok = (
+        isinstance(value, bool)
+        if tp is bool
+        else (isinstance(value, tp) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, int) and not isinstance(value, bool))
+    )
+    if not ok:
+        raise SpecError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return float(value) if tp is float else value
+
+
+# Keys renamed since (old name -> new): a task file or an old run's plan.json that uses the old name still loads.
+_RENAMED = {("DecoupleSpec", "lr_max_iter"): "logreg_max_iter"}  # lr is the learning rate; this is logistic regression
+
+
+def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Build dataclass ``cls`` from a TOML table; unknown keys are errors unless ``extra_ok``."""
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in table.items():
+        key = _RENAMED.get((cls.__name__, key), key)
+        f = fields.get(key)
+        if f is None or key in ("options",):
+            if extra_ok:
+                extra[key] = value
+                continue
+            known = ", ".join(k for k in fields if k not in ("options", "profile", "source"))
+            raise SpecError(f"{where}.{key}: unknown key (expected one of: {known})")
+        v = _coerce(value, hints[key], f"{where}.{key}")
+        choices = f.metadata.get("choices")
+        if choices and v not in choices:
+            raise SpecError(f"{where}.{key}: expected one of {list(choices)}, got {v!r}")
+        kwargs[key] = v
+    missing = [
+        n
+        for n, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and n not in kwargs
+    ]
+    if missing:
+        raise SpecError(f"{where}: missing required key(s): {', '.join(missing)}")
+    return kwargs, extra
+
+
+def _model(table: Any, where: str) -> ModelSpec:
+    kwargs, extra = _build(ModelSpec, table, where, extra_ok=True)
+    arch = ARCHITECTURES.get(kwargs["arch"])
+    if arch is None:
+        raise SpecError(
+            f"{where}.arch: unknown model id {kwargs['arch']!r} (expected one of: {', '.join(ARCHITECTURES)})"
+        )
+    options = {name: opt.default for name, opt in arch.options.items()}
+    for key, value in extra.items():
+        opt = arch.options.get(key)
+        if opt is None:
+            known = ", ".join(["arch", "init", *arch.options])
+            raise SpecError(f"{where}.{key}: unknown key for model {arch.id!r} (expected one of: {known})")
+        v = _coerce(value, opt.type, f"{where}.{key}")
+        if opt.choices and v not in opt.choices:
+            raise SpecError(f"{where}.{key}: expected one of {list(opt.choices)}, got {v!r}")
+        options[key] = v
+    return ModelSpec(options=tuple(sorted(options.items())), **kwargs)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_task(
+    data: dict[str, Any], source: str = "<spec>", profile: str | None = None, datasets: Collection[str] | None = None
+) -> TaskSpec:
+    """Validate a TOML document (already parsed) and apply ``profile`` overrides.
+
+    ``datasets``: the dataset names that exist (``datasets.registry.DATASETS``; the core does not import
+    the loaders); when given, a task naming another is a SpecError here rather than when its data is loaded.
+    """
+    data = dict(data)
+    profiles = data.pop("profiles", {})
+    if not isinstance(profiles, dict):
+        raise SpecError(f"{source}: profiles: expected a table of profiles")
+    for name in profiles:
+        if name not in PROFILES:
+            raise SpecError(f"{source}: profiles.{name}: unknown profile (expected one of: {', '.join(PROFILES)})")
+        if not isinstance(profiles[name], dict):
+            raise SpecError(f"{source}: profiles.{name}: expected a table of overrides, got {profiles[name]!r}")
+    if profile:
+        if profile not in PROFILES:
+            raise SpecError(f"{source}: unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
+        data = _merge(data, profiles.get(profile, {}))
+
+    where = source
+    top = {k: v for k, v in data.items() if k not in _SECTIONS and k != "transfer"}
+    kwargs, _ = _build(_TopLevel, top, where)
+    for key, cls in _SECTIONS.items():
+        if key not in data:
+            if key in ("dataset", "model", "train"):
+                raise SpecError(f"{where}: missing required table [{key}]")
+            continue
+        if cls is ModelSpec:
+            kwargs[key] = _model(data[key], f"{where}: {key}")
+        else:
+            kwargs[key] = cls(**_build(cls, data[key], f"{where}: {key}")[0])
+    transfer = data.get("transfer", [])
+    if not isinstance(transfer, list):
+        raise SpecError(f"{where}: transfer: expected an array of tables [[transfer]]")
+    targets = []
+    for i, t in enumerate(transfer):
+        if not isinstance(t, dict):
+            raise SpecError(f"{where}: transfer[{i}]: expected a table, got {t!r}")
+        tk, _ = _build(TransferSpec, {k: v for k, v in t.items() if k != "class_map"}, f"{where}: transfer[{i}]")
+        cmap = t.get("class_map", {})
+        if not isinstance(cmap, dict) or not cmap or not all(isinstance(v, str) for v in cmap.values()):
+            raise SpecError(
+                f"{where}: transfer[{i}].class_map: expected a non-empty table of target class = source class"
+            )
+        if len(set(cmap.values())) < len(cmap):
+            raise SpecError(f"{where}: transfer[{i}].class_map: two target classes map to the same source class")
+        targets.append(TransferSpec(class_map=tuple(cmap.items()), **tk))
+    spec = TaskSpec(transfer=tuple(targets), profile=profile or "", source=source, **kwargs)
+    _check_values(spec, where, datasets)
+    return spec
+
+
+@dataclass(frozen=True)
+class _TopLevel:
+    """The top-level keys of a task file (the sections are parsed separately)."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+
+
+def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) -> None:
+    """Range checks that types alone cannot express."""
+    checks = [
+        (
+            "name",
+            NAME_PATTERN.fullmatch(spec.name) is not None,
+            "a short name of letters, digits, '-', '_', '.' (at most 64, not starting with '.' or '-')",
+        ),
+        ("seed", 0 <= spec.seed <= MAX_SEED, f"an integer in 0..{MAX_SEED}"),
+        ("train.epochs", spec.train.epochs >= 1, "an integer >= 1"),
+        ("train.batch_size", spec.train.batch_size >= 1, "an integer >= 1"),
+        ("train.lr", spec.train.lr > 0, "a number > 0"),
+        ("train.eps", spec.train.eps > 0, "a number > 0"),
+        ("train.target_acc", 0 <= spec.train.target_acc <= 1, "a number in [0, 1]"),
+        ("eval.batch_size", spec.eval.batch_size >= 1, "an integer >= 1"),
+        ("dataset.channels", spec.dataset.channels in (0, 1, 3), "0 (native), 1 or 3"),
+        ("dataset.image_size", spec.dataset.image_size >= 0, "an integer >= 0"),
+        ("dataset.max_train", spec.dataset.max_train >= 0, "an integer >= 0"),
+        ("dataset.max_test", spec.dataset.max_test >= 0, "an integer >= 0"),
+        ("dataset.std", all(s > 0 for s in spec.dataset.std), "positive numbers"),
+        (
+            "dataset.mean",
+            len(spec.dataset.mean) == len(spec.dataset.std),
+            f"as many values as dataset.std ({len(spec.dataset.std)})",
+        ),
+        ("runtime.threads", spec.runtime.threads >= 0, "an integer >= 0"),
+        ("runtime.device_data_mb", spec.runtime.device_data_mb >= 0, "an integer >= 0"),
+        *_decouple_checks(spec.decouple),
+        ("runtime.warmup_steps", spec.runtime.warmup_steps >= 0, "an integer >= 0"),
+        ("runtime.timed_steps", spec.runtime.timed_steps >= 0, "an integer >= 0"),
+        (
+            "runtime.warmup_steps",
+            not spec.runtime.profile_ops or (spec.runtime.warmup_steps >= 1 and spec.runtime.timed_steps >= 1),
+            "an integer >= 1 with runtime.profile_ops (the warm-up steps are the profiled ones; timed_steps >= 1)",
+        ),
+        (
+            "train.augment",
+            all(a in AUGMENTATIONS for a in spec.train.augment)
+            and len(set(spec.train.augment)) == len(spec.train.augment),
+            f"a list of distinct values from {list(AUGMENTATIONS)}",
+        ),
+    ]
+    checks += [
+        (f"transfer[{i}].reported_acc", 0 <= t.reported_acc <= 1, "a number in [0, 1]")
+        for i, t in enumerate(spec.transfer)
+    ]
+    for key, ok, expected in checks:
+        if not ok:
+            section, name = key.split(".") if "." in key else ("", key)
+            if not section:
+                value = getattr(spec, name)
+            elif section.startswith("transfer["):
+                value = getattr(spec.transfer[int(section[9:-1])], name)
+            else:
+                value = getattr(getattr(spec, section), name)
+            raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
+    arch = ARCHITECTURES[spec.model.arch]
+    if spec.model.pretrained and not arch.pretrained:
+        raise SpecError(f"{where}: model.pretrained: model {arch.id!r} has no ImageNet weights in the catalog")
+    if spec.model.weights and not spec.model.pretrained:
+        raise SpecError(f"{where}: model.weights: only used with model.pretrained = true")
+    if datasets is None:
+        return
+    for key, name in [("dataset.name", spec.dataset.name)] + [
+        (f"transfer[{i}].dataset", t.dataset) for i, t in enumerate(spec.transfer)
+    ]:
+        if name not in datasets:
+            raise SpecError(f"{where}: {key}: unknown dataset {name!r} (expected one of: {', '.join(datasets)})")
+
+
+def _decouple_checks(d: DecoupleSpec) -> list[tuple[str, bool, str]]:
+    positive = ("n_estimators", "logreg_max_iter", "top_features", "top_images", "n_inputs")
+    return [
+        ("decouple.max_train", d.max_train >= 0, "an integer >= 0"),
+        ("decouple.top_k", all(k >= 1 for k in d.top_k), "integers >= 1"),
+        *((f"decouple.{n}", getattr(d, n) >= 1, "an integer >= 1") for n in positive),
+    ]
+
+
+def builtin_tasks() -> dict[str, Path]:
+    """Built-in task name -> TOML path, in a stable order."""
+    return {p.stem: p for p in sorted(TASKS_DIR.glob("*.toml"))}
+
+
+def load_task(
+    name_or_path: str | Path, profile: str | None = None, datasets: Collection[str] | None = None
+) -> TaskSpec:
+    """Load a built-in task by name, or a user's TOML file by path."""
+    path = Path(name_or_path)
+    builtin = builtin_tasks()
+    if str(name_or_path) in builtin:
+        path = builtin[str(name_or_path)]
+    elif not path.is_file():
+        raise SpecError(f"{name_or_path}: no such task or file (built-in tasks: {', '.join(builtin)})")
+    try:
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); TOML files are UTF-8") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise SpecError(f"{path}: cannot be read: {e.strerror or e}") from None
+    return parse_task(data, source=str(path), profile=profile, datasets=datasets)
+
+
+def _pairs(value: Any, where: str) -> dict[str, Any]:
+    """A ``to_dict`` list of (key, value) pairs back to a table."""
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in value
+    ):
+        raise SpecError(f"{where}: expected a list of [name, value] pairs, got {value!r}")
+    return dict(value)
+
+
+def spec_from_dict(d: Any) -> TaskSpec:
+    """Rebuild a TaskSpec from ``TaskSpec.to_dict()`` (how the runner hands it to a worker and keeps the plan).
+
+    The dict goes through the same validation as a TOML file (a plan.json may have been edited since), so a
+    malformed one is a SpecError, never a KeyError or TypeError.
+    """
+    if not isinstance(d, dict):
+        raise SpecError(f"<job>: expected a task table, got {type(d).__name__}")
+    source, profile = d.get("source", "<job>"), d.get("profile", "")
+    if not isinstance(source, str) or not isinstance(profile, str) or profile not in ("", *PROFILES):
+        raise SpecError(f"<job>: source and profile must be strings, got {source!r}, {profile!r}")
+    data = {k: v for k, v in d.items() if k not in ("source", "profile")}
+    if isinstance(data.get("model"), dict):
+        model = dict(data["model"])
+        options = _pairs(model.pop("options", []), f"{source}: model.options")
+        if set(options) & set(model):
+            raise SpecError(f"{source}: model.options: repeats a model key ({', '.join(set(options) & set(model))})")
+        data["model"] = {**model, **options}
+    if isinstance(data.get("transfer"), (list, tuple)):
+        data["transfer"] = [
+            {**t, "class_map": _pairs(t.get("class_map", []), f"{source}: transfer[{i}].class_map")}
+            if isinstance(t, dict)
+            else t
+            for i, t in enumerate(data["transfer"])
+        ]
+    return dataclasses.replace(parse_task(data, source=source), profile=profile)

@@ -1,0 +1,91 @@
+"""The per-row performance columns that need the framework's instruments: FLOPs, peak FLOP/s, MFU, knobs.
+
+The backend counts FLOPs and runs a matmul; the timing, the table lookup and every
+number written to the record are computed here, once for both backends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends import describe
+from bench.core.catalog import ARCHITECTURES
+from bench.core.spec import TaskSpec
+from bench.measure import mfu
+from bench.measure.timing import SyncTimer
+
+
+def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int, int, int],
+               out: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """flops_per_img, peak_flops (+ where each came from) and mfu for a trained run's steady throughput."""
+    forward = backend.forward_flops(state, input_shape)
+    fields: dict[str, Any] = {
+        "flops_per_img": mfu.training_flops_per_image(forward),
+        "flops_source": describe(backend.name).flop_counter or backend.name,
+    }
+    precision = spec.runtime.precision
+    knobs = out.get("knobs") or {}
+    tf32 = bool(knobs.get("tf32_matmul", knobs.get("tf32", False)))
+    device = str(out.get("device", ""))
+    peak = mfu.known_peak(device, precision, tf32)
+    if peak is not None:
+        mode = {"mixed_bf16": "bf16", "mixed_fp16": "fp16"}.get(precision, "tf32" if tf32 else "fp32")
+        fields.update(peak_flops=peak, peak_flops_source=f"vendor table: {mfu.match_gpu(device)} {mode} (dense)")
+    else:
+        n = 2048 if device.startswith("cpu") else 8192
+        timer = SyncTimer(backend.synchronize)
+        peak = mfu.measured_peak(f"{backend.name}:{precision}", backend.matmul(n, precision), n, timer)
+        why = "" if device.startswith("cpu") else f" ({device!r} not in the vendor table for {precision})"
+        fields.update(peak_flops=peak, peak_flops_source=f"measured: best of 3 {n}x{n} {precision} matmuls{why}")
+    # the step window's median (trustworthy: no per-call overhead, warm-up excluded); the epochs
+    # only when no step was timed
+    img_s = out.get("steady_img_s") or out.get("throughput_img_s")
+    fields["mfu"] = mfu.mfu(fields["flops_per_img"], img_s, peak)
+    return fields
+
+
+def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
+    """The performance knobs as flat columns (the full dict stays in the nested ``knobs``).
+
+    The common ones here; what only some backends have (compiled, tf32, channels_last, cudnn_benchmark)
+    from the backend's own description (``BackendInfo.knob_columns``), None where it has no such knob.
+    """
+    m = spec.model
+    columns: dict[str, Any] = {
+        "precision": spec.runtime.precision,
+        "channels_last": None,
+        "compiled": None,
+        "tf32": None,
+        "cudnn_benchmark": None,
+        "pretrained": f"imagenet ({m.weights or 'library download or $BENCH_WEIGHTS_DIR'})"
+        if m.pretrained
+        else f"no (random init: {m.init})",
+    }
+    own = describe(backend).knob_columns
+    if own is not None:
+        columns.update(own(knobs, spec))
+    return columns
+
+
+def best_epoch_fields(history: list[dict[str, Any]], spec: TaskSpec) -> dict[str, Any]:
+    """eval.select = "best_test": the epoch with the best TEST accuracy, as the cat/dog reports selected it."""
+    if spec.eval.select != "best_test":
+        return {}
+    scored = [h for h in history if "test_acc" in h]
+    if not scored:
+        return {}
+    best = max(scored, key=lambda h: h["test_acc"])  # earliest of equal ones
+    return {"best_epoch": best["epoch"], "best_test_acc": best["test_acc"]}
+
+
+def row_notes(spec: TaskSpec) -> list[str]:
+    """Notes every row of this task carries: the catalog's named library differences, the selection rule."""
+    notes = list(ARCHITECTURES[spec.model.arch].notes)
+    if spec.eval.select == "best_test":
+        notes.append(
+            "best_test_acc/best_epoch: the best epoch chosen on the TEST split (optimistic, as the original "
+            "report did); test_acc is the last epoch's"
+        )
+    if spec.train.augment:
+        notes.append(f"augmentation (training only, per image, each framework's own): {', '.join(spec.train.augment)}")
+    return notes

@@ -1,0 +1,198 @@
+"""Step timing inside the one training call per epoch: first step, warm-up, an auto-ranged timed window.
+
+The worker makes one ``backend.train_epoch(state, data, order, batch_size, hooks)`` call
+per epoch (for Keras one ``model.fit(epochs=1)``, as a user makes it); the backend calls
+``hooks.on_step_begin(i)`` / ``hooks.on_step_end(i)`` around each optimiser step (torch in
+its loop, Keras from a callback). ``StepClock`` is those hooks. Global steps, over epochs:
+
+    step 0           the first step: tracing / compilation / allocator warm-up (``first_step_s``)
+    steps 1..warmup  excluded (and profiled with --profile-ops)
+    steps after      the timed window, to the end of the run
+
+What a step's duration is: the time between the end of the previous step and the end of
+this one (end to end), not begin -> end. End to end counts everything the loop does per
+step wherever the backend's hooks sit: taking the batch (torch indexes and augments
+before ``on_step_begin``; Keras's ``fit`` fetches inside its train function), the loop's
+own bookkeeping and Keras's callback dispatch. The sum of a call's step durations is then
+the call's time minus only its per-call setup and teardown (``fit``'s iterator and
+``tf.data`` creation, the final loss read), which is reported apart as ``epoch_overhead_s``.
+The first timed step of each call is measured from its own (synchronised) begin, so the
+per-epoch evaluation between two calls is never on the clock.
+
+Synchronisation: ``synchronize`` (a device sync on a GPU) runs only at the first step's
+two ends, at the begin of each call's first timed step and at the end of each call's last
+step -- where the call reads its loss anyway -- never in between, so a GPU's asynchronous
+queue is not drained every step. Host timestamps of steps inside a window run ahead of the
+device by at most the queue's depth; the synchronised ends bound every window segment.
+
+The window is auto-ranged as ``timeit.autorange`` and pyperf range theirs, except that
+training is never extended for a measurement: every step after the warm-up is timed, and
+the window must reach ``min_steps`` steps and ``MIN_WINDOW_S`` seconds to count as enough.
+A shorter run is reported as it is (``timed_steps``, ``timed_s``) with a note.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.core.progress import progress as default_progress
+from bench.measure import stats
+
+# The window's minimum duration. Measured here (2-core Xeon, quick profiles): a LeNet-5 step
+# takes 1-5 ms, a CIFAR CNN step ~10-20 ms, a ResNet101/ConvNeXt-tiny step at 32 px 0.1-0.4 s
+# (1 s and more at 224 px). One second covers 100+ scheduler ticks and, for the small models,
+# hundreds of steps, so a burst of load from another process or a frequency change is one
+# minority of the samples, not the window; for the big models the step count decides.
+MIN_WINDOW_S = 1.0
+# The window's minimum number of steps (``runtime.timed_steps`` overrides it per task): with 20
+# samples the bootstrap interval of the median rests on several distinct order statistics
+# (rank 6..15 for a 95% interval), and at a 5% step-to-step spread the half-width is ~2-3%.
+MIN_STEPS = 20
+PROGRESS_EVERY_S = 5.0  # at most one progress line per this many seconds (time-based throttling)
+
+
+class StepClock:
+    """The per-step hooks of one training run: first step, warm-up, timed window, progress."""
+
+    def __init__(
+        self, synchronize: Callable[[], None], batch_size: int, warmup: int, min_steps: int = MIN_STEPS,
+        min_seconds: float = MIN_WINDOW_S, clock: Callable[[], float] | None = None,
+        report: Callable[[str], None] = default_progress, epochs: int = 1,
+        profiler: tuple[Callable[[], None], Callable[[], list[dict[str, Any]]]] | None = None,
+        every_s: float = PROGRESS_EVERY_S,
+    ) -> None:  # fmt: skip
+        if batch_size < 1 or warmup < 0 or min_steps < 0:
+            raise ValueError(f"bad step plan: batch_size={batch_size}, warmup={warmup}, min_steps={min_steps}")
+        self.sync, self.report = synchronize, report
+        self.clock = clock or time.perf_counter  # looked up now, so a test can substitute the clock
+        self.batch_size, self.warmup, self.min_steps, self.min_seconds = batch_size, warmup, min_steps, min_seconds
+        self.epochs, self.every_s = epochs, every_s
+        self.window_start = 1 + warmup  # the first timed global step
+        # --profile-ops: (start, stop) of the framework's profiler around the warm-up steps
+        self.profiler, self.profiling = profiler, False
+        self.top_ops: list[dict[str, Any]] | None = None
+        self.base = 0  # global index of the current call's step 0
+        self.epoch_no = 0
+        self.n_images = self.n_steps = 0
+        self.first_begin = 0.0
+        self.first_s: float | None = None
+        self.seg_open = False
+        self.last_end = 0.0
+        self.durations: list[float] = []
+        self.images: list[int] = []
+        self.timed_s = 0.0  # running sums of the two lists (progress reads them in O(1))
+        self.timed_images = 0
+        self.call_begin = self.call_end = self.rate_begin = 0.0
+        self.call_timed = False  # every step of the current call is in the window
+        self.overheads: list[float] = []
+        self.last_report = -float("inf")
+        self.run_begin: float | None = None
+
+    # -- the worker's side: one call per epoch
+    def start_epoch(self, n_images: int) -> StepClock:
+        """Prepare for one ``train_epoch`` call over ``n_images``; returns the hooks to pass it."""
+        self.epoch_no += 1
+        self.n_images, self.n_steps = n_images, -(-n_images // self.batch_size)
+        self.call_timed = self.base >= self.window_start
+        return self
+
+    def end_epoch(self, seconds: float) -> None:
+        """The call's wall time (synchronised by the caller): what lies outside its steps is overhead."""
+        if self.call_timed and self.n_steps:
+            self.overheads.append(seconds - (self.call_end - self.call_begin))
+        self.base += self.n_steps
+
+    # -- the backend's side
+    def on_step_begin(self, i: int) -> None:
+        g = self.base + i
+        if g == 0 or (g >= self.window_start and not self.seg_open):
+            self.sync()
+            t = self.clock()
+            if g == 0:
+                self.first_begin = self.last_report = t
+            else:
+                self.seg_open, self.last_end = True, t
+        else:
+            t = self.clock() if i == 0 else 0.0
+        if i == 0:
+            self.call_begin = self.rate_begin = t
+            if self.run_begin is None:
+                self.run_begin = t
+        if self.profiler is not None and g == 1 and g <= self.warmup:
+            self.profiler[0]()
+            self.profiling = True
+
+    def on_step_end(self, i: int) -> None:
+        g, last = self.base + i, i == self.n_steps - 1
+        if self.profiling and (g == self.warmup or last):
+            self.top_ops, self.profiling = self.profiler[1](), False  # type: ignore[index]
+        if g == 0:
+            self.sync()
+            t = self.clock()
+            self.first_s = t - self.first_begin
+            self.rate_begin = self.last_report = t  # progress: the rate since the first step's end
+            self.report(f"first step {self.first_s:.2f}s (tracing, compilation, warm-up)")
+        elif g >= self.window_start and self.seg_open:
+            if last:
+                self.sync()
+                self.seg_open = False
+            t = self.clock()
+            size = min(self.batch_size, self.n_images - i * self.batch_size)
+            self.durations.append(t - self.last_end)
+            self.images.append(size)
+            self.timed_s += t - self.last_end
+            self.timed_images += size
+            self.last_end = t
+        else:
+            t = self.clock()
+        if last:
+            self.call_end = t
+        elif t - self.last_report >= self.every_s:
+            self._progress(i, t)
+
+    def _progress(self, i: int, now: float) -> None:
+        """Steps done, img/s so far, time left in the run (host clock, no sync: an estimate)."""
+        self.last_report = now
+        done = (i + 1) * self.batch_size
+        since = done - (self.batch_size if self.base == 0 else 0)  # images since rate_begin
+        rate = self.timed_images / self.timed_s if self.timed_s > 0 else since / max(now - self.rate_begin, 1e-9)
+        left = (self.epochs - self.epoch_no) * self.n_images + self.n_images - done
+        eta = f"~{left / rate:.0f}s left" if rate > 0 else "time left unknown"
+        self.report(f"epoch {self.epoch_no}/{self.epochs} step {i + 1}/{self.n_steps}  {rate:,.1f} img/s  {eta}")
+
+    # -- the record
+    def summary(self) -> dict[str, Any]:
+        """Record fields; the steady figures are None when no step was timed."""
+        out: dict[str, Any] = {
+            "first_step_s": self.first_s,
+            "warmup_steps": self.warmup,
+            "timed_steps": len(self.durations),
+            "timed_s": sum(self.durations) if self.durations else None,
+            "epoch_overhead_s": statistics.median(self.overheads) if self.overheads else None,
+        }
+        if not self.durations:
+            return out
+        out["window_img_s"] = sum(self.images) / out["timed_s"]
+        rates = stats.fold(self.durations, self.images)
+        ci = stats.median_ci(rates)
+        median = float(rates[0]) if ci is None else ci[0]
+        out.update(steady_img_s=median, steady_step_s=self.batch_size / median, step_img_s=rates.tolist())
+        if ci is not None:
+            out.update(steady_img_s_ci_lo=ci[1], steady_img_s_ci_hi=ci[2],
+                       steady_img_s_hw_pct=stats.half_width_pct(*ci))  # fmt: skip
+        # one-off cost of the first step (tracing, compilation, warm-up) over a steady one
+        if self.first_s is not None:
+            out["compile_s"] = max(0.0, self.first_s - out["steady_step_s"])
+        return out
+
+    def short_window_note(self) -> str | None:
+        """Why the steady figure is less certain than the rule asks, or None when the window was enough."""
+        n, s = len(self.durations), sum(self.durations)
+        if n >= self.min_steps and s >= self.min_seconds:
+            return None
+        return (f"timed window short: {n} steps, {s:.2f}s (the rule asks >= {self.min_steps} steps and "
+                f">= {self.min_seconds:g}s): the run has no more steps after the warm-up, and training is "
+                "never extended for the measurement")  # fmt: skip

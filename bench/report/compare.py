@@ -1,0 +1,227 @@
+"""Compare two runs: per-metric deltas and ratios, regressions beyond thresholds, env differences.
+
+Rows are matched on (task, backend, model, profile); repeats are reduced to the
+median of the ok rows first, so a comparison of two ``--repeats 3`` runs compares
+medians, not single noisy epochs. A key without an ok row on one side is one
+``status`` row: a regression when B has no ok row (failed, missing), not when only
+the baseline A lacked one (fixed, or new in B).
+
+A change beyond its threshold is a regression only when it is also significant: the two
+runs' 95% intervals do not overlap (the bootstrap interval of the median step throughput,
+or for other columns the range over >= 2 repeats on each side), or a Mann-Whitney rank test
+on the two runs' step throughputs rejects equality (p < 0.05). Otherwise the verdict is
+"inconclusive". A column without any interval (one repeat, no step samples) is judged by
+its threshold alone, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.core.results import latest_records, read_json_or_warn, read_records, table
+from bench.measure.stats import rank_test_p
+
+KEY = ["task", "backend", "model", "profile"]
+COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "p_value", "verdict", "regression"]
+MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_slowdown: float = 0.10  # time up / throughput down by more than this fraction
+    max_acc_drop: float = 0.01  # absolute accuracy drop
+    max_memory_growth: float = 0.25  # peak memory up by more than this fraction
+
+
+# (column, label, which way is better, which threshold applies)
+METRICS = (
+    ("train_s", "training time (s)", "lower", "time"),
+    ("epoch_s_median", "steady epoch (s)", "lower", "time"),
+    ("throughput_img_s", "steady throughput (img/s)", "higher", "time"),
+    ("steady_img_s", "steady step throughput (img/s)", "higher", "time"),
+    ("mfu", "MFU", "higher", "time"),
+    ("first_step_s", "first step (s)", "lower", "time"),
+    ("eval_img_s", "inference (img/s)", "higher", "time"),
+    ("test_acc", "test accuracy", "higher", "accuracy"),
+    ("peak_host_mb", "peak host RSS (MB)", "lower", "memory"),
+    ("peak_device_mb", "peak device memory (MB)", "lower", "memory"),
+)
+# columns whose interval and rank test come from the step throughputs (MFU is proportional to them)
+STEP_BASED = ("steady_img_s", "mfu")
+P_VALUE = 0.05
+ENV_FIELDS = ("cpu", "cores", "gpus", "python")
+
+
+def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """A run by directory path or by run id under ``results_dir``."""
+    path = Path(run)
+    if not (path / "records.jsonl").is_file():
+        path = results_dir / str(run)
+    if not (path / "records.jsonl").is_file():
+        raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
+    records = latest_records(read_records(path))
+    return with_step_samples(keyed(table(records)), records), read_json_or_warn(path / "environment.json")
+
+
+def with_step_samples(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
+    """The ok rows' per-step throughputs (records.jsonl only) kept in ``df.attrs`` for the rank test."""
+    steps: dict[tuple, list[float]] = {}
+    for r in records:
+        if r.get("status") == "ok" and r.get("step_img_s"):
+            steps.setdefault(tuple("-" if r.get(k) is None else str(r.get(k)) for k in KEY), []).extend(r["step_img_s"])
+    df.attrs["steps"] = steps
+    return df
+
+
+def keyed(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its key columns as text, a missing part as "-" (so keys with gaps still match)."""
+    df = df.copy()
+    df[KEY] = df[KEY].astype(object).where(df[KEY].notna(), "-").astype(str)
+    return df
+
+
+def key_status(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """Per key: "ok" when it has an ok row, else its rows' statuses joined (e.g. "failed")."""
+    return {
+        tuple(key): "ok" if "ok" in set(sub.status) else "/".join(sorted(set(sub.status.astype(str))))
+        for key, sub in df.groupby(KEY, dropna=False)
+    }
+
+
+def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
+    """The one row of a key that lacks an ok row on a side: a regression unless B is ok."""
+    a = f"{MISSING} (new in B)" if sa == MISSING else sa
+    return {**dict(zip(KEY, key, strict=True)), "metric": "status", "a": a, "b": sb, "regression": sb != "ok"}
+
+
+def medians(df: pd.DataFrame) -> pd.DataFrame:
+    ok = df[df.status == "ok"]
+    cols = [m[0] for m in METRICS]
+    values = ok[KEY + cols].copy()
+    values[cols] = values[cols].apply(pd.to_numeric, errors="coerce").astype("float64")  # also when empty
+    return values.groupby(KEY, dropna=False)[cols].median()
+
+
+def _regressed(a: float, b: float, better: str, kind: str, t: Thresholds) -> bool:
+    """Beyond the threshold (a change exactly at it is not; 1e-9 absorbs float rounding of the ratio)."""
+    if pd.isna(a) or pd.isna(b):
+        return False
+    if kind == "accuracy":
+        return a - b > t.max_acc_drop + 1e-9
+    limit = (1 + (t.max_slowdown if kind == "time" else t.max_memory_growth)) * (1 + 1e-9)
+    if better == "lower":
+        return a > 0 and b / a > limit
+    return b > 0 and a / b > limit
+
+
+def intervals(df: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Per key, (lo, hi) of ``col``: the union of the rows' bootstrap intervals for the step-based
+    columns, else the range over the ok repeats when there are >= 2 (else no interval)."""
+    ok = df[df.status == "ok"].copy()
+    if col in STEP_BASED:
+        scale = (
+            1.0
+            if col == "steady_img_s"
+            else pd.to_numeric(ok[col], errors="coerce") / pd.to_numeric(ok["steady_img_s"], errors="coerce")
+        )
+        ok["lo"] = pd.to_numeric(ok["steady_img_s_ci_lo"], errors="coerce") * scale
+        ok["hi"] = pd.to_numeric(ok["steady_img_s_ci_hi"], errors="coerce") * scale
+        return ok.groupby(KEY, dropna=False).agg(lo=("lo", "min"), hi=("hi", "max"))
+    ok["v"] = pd.to_numeric(ok[col], errors="coerce")
+    g = ok.groupby(KEY, dropna=False)["v"].agg(lo="min", hi="max", n="count")
+    return g[g.n >= 2][["lo", "hi"]]
+
+
+def verdict(beyond: bool, ia: tuple[float, float] | None, ib: tuple[float, float] | None,
+            p: float | None) -> str:  # fmt: skip
+    """'regression' (beyond the threshold and significant), 'inconclusive' (beyond, not significant) or ''."""
+    if not beyond:
+        return ""
+    known = [x for x in (ia, ib) if x is not None and not any(pd.isna(v) for v in x)]
+    if len(known) < 2 and p is None:
+        return "regression"  # no interval on a side: the threshold alone decides
+    separate = len(known) == 2 and (ia[1] < ib[0] or ib[1] < ia[0])  # type: ignore[index]
+    return "regression" if separate or (p is not None and p < P_VALUE) else "inconclusive"
+
+
+def _interval(table_: pd.DataFrame, key: tuple) -> tuple[float, float] | None:
+    return (table_.loc[key, "lo"], table_.loc[key, "hi"]) if key in table_.index else None
+
+
+def metric_row(key: tuple, col: str, better: str, kind: str, va: float, vb: float, a: pd.DataFrame,
+               b: pd.DataFrame, t: Thresholds) -> dict:  # fmt: skip
+    """One metric's comparison: values, delta, ratio, p-value of the rank test and the verdict."""
+    p = None
+    if col in STEP_BASED:
+        skey = tuple(str(k) for k in key)
+        p = rank_test_p(a.attrs.get("steps", {}).get(skey, []), b.attrs.get("steps", {}).get(skey, []))
+    v = verdict(_regressed(va, vb, better, kind, t), _interval(intervals(a, col), key),
+                _interval(intervals(b, col), key), p)  # fmt: skip
+    return {"delta": vb - va, "ratio": vb / va if va else None, "p_value": p, "verdict": v,
+            "regression": v == "regression"}  # fmt: skip
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
+    """One row per (key, metric): A, B, B-A, B/A and whether B regressed against A."""
+    ma, mb = medians(a), medians(b)
+    status_a, status_b = key_status(a), key_status(b)
+    rows = []
+    for key in sorted(set(status_a) | set(status_b)):
+        sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
+        if not sa == sb == "ok":
+            rows.append(status_row(key, sa, sb))
+            continue
+        for col, label, better, kind in METRICS:
+            va, vb = ma.loc[key, col], mb.loc[key, col]
+            if pd.isna(va) and pd.isna(vb):
+                continue
+            rows.append({**dict(zip(KEY, key, strict=True)), "metric": label, "a": va, "b": vb,
+                         **metric_row(key, col, better, kind, va, vb, a, b, t)})  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """Human-readable warnings: the two runs did not run on the same footing."""
+    out = []
+    for field in ENV_FIELDS:
+        if env_a.get(field) != env_b.get(field):
+            out.append(f"{field} differs: {env_a.get(field)!r} vs {env_b.get(field)!r}")
+    pa, pb = env_a.get("packages", {}), env_b.get("packages", {})
+    for pkg in sorted(set(pa) | set(pb)):
+        if pa.get(pkg) != pb.get(pkg):
+            out.append(f"{pkg} differs: {pa.get(pkg)} vs {pb.get(pkg)}")
+    for col in ("device", "threads"):
+        va = set(a[a.status == "ok"][col].dropna().astype(str))
+        vb = set(b[b.status == "ok"][col].dropna().astype(str))
+        if va != vb:
+            out.append(f"{col} differs: {sorted(va)} vs {sorted(vb)}")
+    return out
+
+
+def _num(v: object) -> object:
+    if not isinstance(v, float) or pd.isna(v):
+        return v
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}" if abs(v) >= 10 else f"{v:.4g}"
+
+
+def render(result: pd.DataFrame) -> str:
+    if result.empty:
+        return "(nothing to compare: no rows in either run)"
+    shown = result.copy()
+    for col in ("a", "b", "delta"):
+        shown[col] = shown[col].map(_num)
+    if "ratio" in shown:
+        shown["ratio"] = shown["ratio"].map(lambda v: f"{v:.3f}" if isinstance(v, float) and pd.notna(v) else "-")
+    if "p_value" in shown:
+        shown["p_value"] = shown["p_value"].map(lambda v: f"{v:.3g}" if isinstance(v, float) and pd.notna(v) else "-")
+    verdicts = shown["verdict"] if "verdict" in shown else pd.Series("", index=shown.index)
+    shown["regression"] = [
+        "REGRESSION" if r else ("inconclusive" if v == "inconclusive" else "")
+        for r, v in zip(shown["regression"], verdicts.astype(object).where(verdicts.notna(), ""), strict=True)
+    ]
+    shown = shown.drop(columns=["verdict"], errors="ignore")
+    shown = shown.astype(object).where(shown.notna(), "-")  # fillna("-") on a float column warns in pandas
+    return shown.to_markdown(index=False, disable_numparse=True)

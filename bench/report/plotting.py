@@ -1,0 +1,60 @@
+"""Report figures: one way to save them, and drawing many at once on every core.
+
+The report draws ~50 figures (curves, overlays, feature maps, top-feature grids); one
+matplotlib process needs ~25 s for them on a 2-core machine, a tenth of ``bench all``'s
+budget. Nothing is being measured while the report is written, so ``render`` draws
+the figures in one forked process per core.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.core.phase import PlotJob
+
+# A figure to draw: a module-level function (it is sent to another process by name) and its
+# arguments; it returns True when it wrote its file, False when it had nothing to draw.
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 100, tight: bool = True) -> bool:
+    """Save ``fig`` to ``path`` and close it; returns True so plot functions can end with it."""
+    import matplotlib.pyplot as plt
+
+    if tight:
+        fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return True
+
+
+def tile(imgs: np.ndarray, gap: int, gap_top: int) -> np.ndarray:
+    """(R, K, H, W, C) uint8 images on one white canvas, ``gap_top`` pixels above each row for its titles.
+
+    Image grids drawn as one canvas with text on it, not a subplot per image: fifty subplots
+    take ~1 s per figure to lay out and save.
+    """
+    r, k, h, w, c = imgs.shape
+    canvas = np.full((r * (h + gap_top), k * (w + gap) - gap, c), 255, dtype=np.uint8)
+    for i in range(r):
+        for j in range(k):
+            y, x = i * (h + gap_top) + gap_top, j * (w + gap)
+            canvas[y : y + h, x : x + w] = imgs[i, j]
+    return canvas
+
+
+def render(jobs: list[PlotJob], processes: int | None = None) -> list[bool]:
+    """Run the plot jobs, in parallel where the platform can fork; results in job order."""
+    n = min(len(jobs), processes or os.cpu_count() or 1)
+    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(*args) for fn, args in jobs]
+    # fork: the workers start with matplotlib and the arguments' modules already imported
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(fn, *args) for fn, args in jobs]
+        return [f.result() for f in futures]

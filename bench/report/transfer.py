@@ -1,0 +1,117 @@
+"""The "Cross-dataset transfer" part of summary.md and its confusion-matrix plots.
+
+Reads only the records' ``transfer`` field (computed once in ``bench.phases.transfer``), so a
+report can be regenerated from records.jsonl alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.core.runpaths import plot_name
+from bench.report.plotting import save_figure
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None or pd.isna(v) else f"{100 * v:.1f}%"
+
+
+def transfer_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (task, backend, repeat, target) of the ok records that have transfer results."""
+    rows = []
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        for t in r.get("transfer") or []:
+            rows.append(
+                {
+                    "task": r["task"],
+                    "backend": r["backend"],
+                    "repeat": r["repeat"],
+                    "in-domain acc": r.get("test_acc"),
+                    "target": t["dataset"],
+                    "target source": t["source"],
+                    "images": t["n"],
+                    "acc (all classes)": t["acc"],
+                    "acc (mapped classes)": t["acc_restricted"],
+                    "reported": t.get("reported_acc"),
+                    "_t": t,
+                }
+            )
+    return rows
+
+
+def _confusion_md(t: dict[str, Any]) -> list[str]:
+    """The target classes' rows against every source class the model predicted at least once."""
+    classes = list(t["predicted_as"])
+    used = [k for k, c in enumerate(classes) if t["predicted_as"][c] > 0]
+    head = "| true \\ predicted | " + " | ".join(classes[k] for k in used) + " |"
+    lines = [head, "|" + "---|" * (len(used) + 1)]
+    for name, row in zip(t["classes"], t["confusion_full"], strict=True):
+        lines.append(f"| {name} | " + " | ".join(str(row[k]) for k in used) + " |")
+    return lines
+
+
+def _report_md(t: dict[str, Any]) -> list[str]:
+    """scikit-learn's classification report over the mapped classes, as a table."""
+    lines = ["| class | precision | recall | f1 | images |", "|---|---|---|---|---|"]
+    for name in t["classes"]:
+        c = t["report"][name]
+        scores = " | ".join(f"{c[k]:.3f}" for k in ("precision", "recall", "f1-score"))
+        lines.append(f"| {name} | {scores} | {c['support']:.0f} |")
+    return lines
+
+
+def transfer_markdown(records: list[dict[str, Any]]) -> list[str]:
+    """Summary lines: the transfer table (ours beside the report's figure) and per-row confusion matrices."""
+    rows = transfer_rows(records)
+    if not rows:
+        return []
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "_t"} for r in rows])
+    for col in ("in-domain acc", "acc (all classes)", "acc (mapped classes)", "reported"):
+        table[col] = table[col].map(_pct)
+    lines = [
+        "## Cross-dataset transfer",
+        "",
+        "Each trained model, unchanged, on another dataset's images of the mapped classes. "
+        "*all classes*: any prediction other than the mapped class is wrong; *mapped classes*: only the "
+        "mapped classes' outputs compete. *reported*: what the original experiment saw.",
+        "",
+        table.to_markdown(index=False, disable_numparse=True),
+        "",
+    ]
+    for r in rows:
+        t = r["_t"]
+        lines += [f"{r['task']} / {r['backend']} (repeat {r['repeat']}) on {t['dataset']}, confusion matrix:", ""]
+        lines += [*_confusion_md(t), "", *_report_md(t), ""]
+    lines += [f"![transfer confusion matrices]({plot_name('transfer')})", ""]
+    return lines
+
+
+def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
+    """Confusion matrices (mapped classes) of every transfer result, one panel each."""
+    rows = [r for r in transfer_rows(records) if r["repeat"] == 0]
+    if not rows:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.4), squeeze=False)
+    for ax, r in zip(axes[0], rows, strict=True):
+        t = r["_t"]
+        cm = np.asarray(t["confusion_restricted"])
+        ax.imshow(cm, cmap="Blues", vmin=0)  # colour and text contrast both scale from 0
+        for (i, j), v in np.ndenumerate(cm):
+            ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
+        ax.set_xticks(range(len(t["classes"])), t["classes"], rotation=30)
+        ax.set_yticks(range(len(t["classes"])), t["classes"])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{r['task']} / {r['backend']}\n-> {t['dataset']}: {_pct(t['acc_restricted'])}", fontsize=9)
+    return save_figure(fig, path, dpi=100)

@@ -1,0 +1,414 @@
+"""``python -m bench all | run | list | report | compare | data``: the suite's command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+import typing
+import warnings
+from pathlib import Path
+
+import backends
+from bench.core.results import RunFileError, RunFileWarning, latest_records, read_records, table
+from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
+from bench.report import compare
+from bench.report.summary import terminal_summary, write_reports
+from bench.run import environment
+from bench.run.data_cli import add_data_parser, run_data_command
+from bench.run.runner import RunOptions, RunStopped, resume_suite, run_suite
+from datasets import registry
+
+FAILED = ("failed", "timeout", "interrupted")
+
+
+def _backends(value: str) -> tuple[str, ...]:
+    """Comma-separated registry names, or ``all`` (every registered backend, in registry order)."""
+    if value.strip() == "all":
+        return backends.names()
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in backends.BACKENDS]
+    if unknown or not names:
+        known = ", ".join(backends.names())
+        raise argparse.ArgumentTypeError(f"unknown backend(s) {unknown or value!r} (choose from {known}, or all)")
+    return names
+
+
+def _integer(value: str, low: int, high: int | None = None) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+    if n < low or (high is not None and n > high):
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {n}" if high is None else
+                                         f"must be an integer in {low}..{high}, got {n}")  # fmt: skip
+    return n
+
+
+def _positive(value: str) -> int:
+    return _integer(value, 1)
+
+
+def _seed(value: str) -> int:
+    return _integer(value, 0, MAX_SEED)
+
+
+def _number(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if math.isnan(x):
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}")
+    return x
+
+
+def _seconds(value: str) -> float:
+    """A time limit: finite and > 0 (0 or a negative limit would stop every run before it starts)."""
+    x = _number(value)
+    if not 0 < x < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {value}")
+    return x
+
+
+def _threshold(value: str) -> float:
+    """A regression threshold: >= 0 (a negative one would flag every unchanged metric)."""
+    x = _number(value)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return x
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        type=_backends,
+        default=backends.default_names(),
+        help="comma-separated backends, or all (every registered one; a missing framework gives skipped rows); "
+        "default: %(default)s",
+    )
+    p.add_argument(
+        "--profile",
+        choices=("auto", *PROFILES),
+        default="auto",
+        help="quick: CPU/CI sizes; full: the documented recipes; auto (default): full when a GPU "
+        "is present, else quick",
+    )
+    p.add_argument(
+        "--data-dir",
+        help="folder with dataset cache files (e.g. ../shared/data); "
+        "also read from BENCH_DATA_DIR; missing datasets fall back to embedded defaults",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=environment.REPO / "results",
+        help="where results/<run-id>/ is created (default: %(default)s)",
+    )
+    p.add_argument("--repeats", type=_positive, default=1, help="runs per (task, backend) (default: 1)")
+    p.add_argument("--seed", type=_seed, help="override every task's seed")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="finish an interrupted run (a results/<run-id> directory or its id) with the plan it was started "
+        "with; rows already recorded are kept, the rest run (other run options are ignored)",
+    )
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="start the models that have ImageNet weights (resnet101, convnext_tiny) from them, through each "
+        "library's own mechanism; offline, put the weight files in $BENCH_WEIGHTS_DIR (the error says which). "
+        "Default: random init, recorded in the `pretrained` column",
+    )
+    p.add_argument(
+        "--profile-ops",
+        action="store_true",
+        help="profile the warm-up steps with torch.profiler / the TensorFlow profiler; the top 10 ops per "
+        "backend go into records.jsonl (top_ops) and summary.md",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=3600.0,
+        help="per-run limit in seconds; a run over it is stopped and recorded as timeout",
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (the usage itself is one --help away)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m bench",
+        description="Run the same CNN experiments in PyTorch and Keras and compare them side by side.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_all = sub.add_parser(
+        "all",
+        help="run every built-in task in every backend",
+        description="Run every built-in task in every backend and print the side-by-side table.",
+    )
+    _run_options(p_all)
+    p_run = sub.add_parser(
+        "run",
+        help="run named built-in tasks or TOML files",
+        description="Run the given built-in tasks (see `list`) or task TOML files.",
+    )
+    p_run.add_argument("tasks", nargs="*", metavar="TASK_OR_TOML")
+    _run_options(p_run)
+    p_list = sub.add_parser(
+        "list",
+        help="list built-in tasks, datasets and backends",
+        description="List built-in tasks, where each dataset resolves, and which backends are installed.",
+    )
+    p_list.add_argument("--data-dir", help="also look for dataset files here (as `run --data-dir`)")
+    p_list.add_argument("--backend", type=_backends, default=backends.names(), help="backends to list (default: all)")
+    add_data_parser(sub)
+    p_report = sub.add_parser(
+        "report",
+        help="regenerate results.csv, summary.md and plots of a run from its records.jsonl",
+        description="Regenerate results.csv, summary.md and plots/ of a run from its records.jsonl alone.",
+    )
+    p_report.add_argument("run", metavar="RUN", help="a run directory or a run id under --results")
+    p_report.add_argument("--results", type=Path, default=environment.REPO / "results",
+                          help="where run ids are looked up (default: %(default)s)")  # fmt: skip
+    p_cmp = sub.add_parser(
+        "compare",
+        help="compare two runs metric by metric; exit 1 on a regression",
+        description="Join two runs on (task, backend, model, profile), show deltas and ratios of the medians "
+        "over ok repeats, flag regressions beyond the thresholds and exit 1 if there is one.",
+    )
+    p_cmp.add_argument("run_a", metavar="RUN_A", help="the baseline run (directory or run id)")
+    p_cmp.add_argument("run_b", metavar="RUN_B", help="the run checked against it")
+    p_cmp.add_argument(
+        "--max-slowdown",
+        type=_threshold,
+        default=0.10,
+        metavar="FRAC",
+        help="flag time/throughput worse by more than this fraction (default: %(default)s)",
+    )
+    p_cmp.add_argument(
+        "--max-acc-drop",
+        type=_threshold,
+        default=0.01,
+        metavar="ABS",
+        help="flag a test-accuracy drop larger than this (default: %(default)s)",
+    )
+    p_cmp.add_argument(
+        "--max-memory-growth",
+        type=_threshold,
+        default=0.25,
+        metavar="FRAC",
+        help="flag peak memory up by more than this fraction (default: %(default)s)",
+    )
+    p_cmp.add_argument("--markdown", type=Path, help="also write the comparison to this Markdown file")
+    p_cmp.add_argument("--results", type=Path, default=environment.REPO / "results",
+                       help="where run ids are looked up (default: %(default)s)")  # fmt: skip
+    return parser
+
+
+def resolve_profile(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    gpus = environment.gpus()
+    profile = "full" if gpus else "quick"
+    print(f"profile: {profile} ({'GPU: ' + gpus[0] if gpus else 'no GPU found'}; choose with --profile)")
+    return profile
+
+
+def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) -> int:
+    print("tasks:")
+    for name, path in builtin_tasks().items():
+        t = load_task(path, datasets=registry.DATASETS)
+        print(f"  {name:24s} {t.model.arch:10s} {t.dataset.name:9s} {t.description}")
+    print("datasets:")
+    for name, info in registry.DATASETS.items():
+        path = registry.find_file(name, data_dir)
+        where = (
+            str(path)
+            if path
+            else (
+                "embedded default" if info.embedded else f"stand-in: {info.stand_in}" if info.stand_in else "not found"
+            )
+        )
+        print(f"  {name:24s} {where}")
+    print("backends:")
+    for name in names or backends.names():
+        missing = backends.missing_packages(name)
+        info = backends.describe(name)
+        state = "missing: " + ", ".join(missing) if missing else "installed"
+        print(f"  {name:24s} {info.label:12s} {state}{'' if info.default else ' (not in the default set)'}")
+    return 0
+
+
+def with_cli_overrides(tasks: list[TaskSpec], pretrained: bool, profile_ops: bool) -> list[TaskSpec]:
+    """Apply --pretrained (to the tasks whose model has ImageNet weights) and --profile-ops."""
+    from bench.core.catalog import ARCHITECTURES
+
+    out = []
+    for t in tasks:
+        if pretrained and ARCHITECTURES[t.model.arch].pretrained:
+            t = dataclasses.replace(t, model=dataclasses.replace(t.model, pretrained=True))
+        if profile_ops:
+            rt = t.runtime
+            rt = dataclasses.replace(
+                rt, profile_ops=True, warmup_steps=max(rt.warmup_steps, 1), timed_steps=max(rt.timed_steps, 1)
+            )
+            t = dataclasses.replace(t, runtime=rt)
+        out.append(t)
+    if pretrained and not any(t.model.pretrained for t in out):
+        raise SpecError("--pretrained: none of these tasks has a model with ImageNet weights (e.g. resnet101)")
+    return out
+
+
+def refuse_duplicate_names(tasks: list[TaskSpec]) -> None:
+    """Two tasks with one name would share prepared data, logs and records: the second would silently reuse
+    the first one's data and only one row would appear."""
+    seen: dict[str, str] = {}
+    for t in tasks:
+        if t.name in seen:
+            raise SpecError(f"two tasks are named {t.name!r}: {seen[t.name]} and {t.source}; task names must differ")
+        seen[t.name] = t.source
+
+
+def finish(run_dir: Path) -> int:
+    """Print the side-by-side tables; exit 1 when a run failed or timed out."""
+    df = table(latest_records(read_records(run_dir)))
+    print(terminal_summary(df))
+    print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, environment.json, plots/, logs/)")
+    return 1 if df.status.isin(FAILED).any() else 0
+
+
+def resolve_run(run: str, results: Path) -> Path:
+    path = Path(run)
+    return path if path.is_dir() else results / run
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    run_dir = resolve_run(args.resume, args.out)
+    try:
+        resume_suite(run_dir)
+    except RunStopped as e:
+        return stopped(run_dir, e)
+    except (FileNotFoundError, RuntimeError, RunFileError, SpecError) as e:  # SpecError: a bad plan.json task
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return finish(run_dir)
+
+
+def stopped(run_dir: Path, e: RunStopped) -> int:
+    """A run that could not write its files: what it has, then the one line that says why (exit 1)."""
+    finish(run_dir)
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+
+
+def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
+    if args.resume:
+        return cmd_resume(args)
+    if not task_names:
+        print("error: name at least one task or TOML file (see `python -m bench list`)", file=sys.stderr)
+        return 2
+    profile = resolve_profile(args.profile)
+    try:
+        tasks: list[TaskSpec] = [load_task(t, profile, registry.DATASETS) for t in task_names]
+        refuse_duplicate_names(tasks)
+        tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
+        registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
+    except (SpecError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    opts = RunOptions(
+        backends=args.backend,
+        data_dir=args.data_dir,
+        out=args.out,
+        repeats=args.repeats,
+        seed=args.seed,
+        timeout_s=args.timeout,
+    )
+    try:
+        run_dir = run_suite(tasks, opts)
+    except RunStopped as e:
+        return stopped(e.run_dir, e)
+    except OSError as e:  # --out unwritable: nothing has started
+        print(f"error: {e.strerror if e.strerror else e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return finish(run_dir)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run_dir = resolve_run(args.run, args.results)
+    if not (run_dir / "records.jsonl").is_file():
+        print(f"error: {args.run}: not a run directory (no records.jsonl)", file=sys.stderr)
+        return 2
+    try:
+        write_reports(run_dir)
+    except RunFileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {run_dir}/results.csv, summary.md, plots/")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    try:
+        a, env_a = compare.load_run(args.run_a, args.results)
+        b, env_b = compare.load_run(args.run_b, args.results)
+    except (FileNotFoundError, RunFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t = compare.Thresholds(args.max_slowdown, args.max_acc_drop, args.max_memory_growth)
+    result = compare.compare(a, b, t)
+    warnings = compare.environment_differences(env_a, env_b, a, b)
+    text = compare.render(result)
+    regressions = int(result["regression"].sum()) if len(result) else 0
+    verdict = f"{regressions} regression(s) beyond the thresholds" if regressions else "no regression"
+    inconclusive = int((result["verdict"] == "inconclusive").sum()) if "verdict" in result else 0
+    if inconclusive:  # beyond a threshold, but the intervals overlap and the rank test does not reject
+        verdict += f", {inconclusive} inconclusive change(s)"
+    lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
+    lines += [f"warning: the runs differ: {w}" for w in warnings]
+    lines += [f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "
+              f"max memory growth {t.max_memory_growth:.0%})"]  # fmt: skip
+    print("\n".join(lines))
+    if args.markdown:
+        args.markdown.write_text("\n".join(lines) + "\n")
+    return 1 if regressions else 0
+
+
+def show_run_file_warnings() -> None:
+    """An unreadable run file or line is one ``warning: FILE:LINE: ...`` line on stderr, once."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RunFileWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
+def main(argv: list[str] | None = None) -> int:
+    show_run_file_warnings()
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        return cmd_list(args.data_dir, args.backend)
+    if args.command == "data":
+        return run_data_command(args)
+    if args.command == "report":
+        return cmd_report(args)
+    if args.command == "compare":
+        return cmd_compare(args)
+    if args.command == "all":
+        return cmd_run(list(builtin_tasks()), args)
+    return cmd_run(args.tasks, args)

@@ -1,0 +1,484 @@
+"""Run tasks x backends x repeats, each in a process of its own; append each record as it lands.
+
+The parent imports neither framework: it prepares the data once per task (so both
+backends read byte-identical arrays), hands each run to its backend's warm worker
+server (``bench.run.forkserver``: framework imported once, one forked child per run, in
+its own process group so a timeout can kill it and whatever it started), streams the
+worker's progress lines, and turns any crash, signal or timeout into a row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends import BACKENDS, default_names, describe, missing_packages
+from bench.core.record import new_record
+from bench.core.results import (
+    RunFileError,
+    append_record,
+    json_default,
+    read_json_object,
+    read_records,
+    record_key,
+    repair_records,
+    warn,
+    write_all,
+)
+from bench.core.runpaths import ARTIFACTS, OutsideRunError, job_file, log_file, row_files, task_data
+from bench.core.spec import SpecError, TaskSpec, spec_from_dict
+from bench.phases.transfer import prepare_targets
+from bench.report import summary as report
+from bench.run import environment
+from bench.run.forkserver import Server, ServerGone, exit_description, kill_group
+from datasets import registry
+from datasets.arrays import ArrayDataset
+from datasets.prepare import prepare
+
+REPO = environment.REPO
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    backends: tuple[str, ...] = field(default_factory=default_names)  # the registry's default set
+    data_dir: str | None = None
+    out: Path = REPO / "results"
+    repeats: int = 1
+    seed: int | None = None  # overrides each spec's seed
+    timeout_s: float = 3600.0  # per (task, backend, repeat) run
+
+
+# Errors that mean the disk (or the quota, or the file-size limit) will not take more: the run
+# stops, says so, and leaves the row for --resume instead of recording it as a failure of the row.
+DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+
+
+class RunStopped(RuntimeError):
+    """The run could not go on (its files cannot be written); state.json says so, --resume continues it."""
+
+    def __init__(self, message: str, run_dir: Path) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+def is_disk_error(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in DISK_ERRNOS
+
+
+def check_writable(out: Path) -> None:
+    """Create ``out`` and write, fsync and remove a probe file there; OSError (naming ``out``) when it can't."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over a file-size limit: an EFBIG error, not a killed run
+    probe = out / f".bench-probe-{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            write_all(fd, b"probe\n" * 512)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise OSError(e.errno, f"--out {out} is not writable: {e.strerror or e}") from e
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def new_run_dir(out: Path) -> Path:
+    """A fresh results/<run-id>/; ``mkdir(exist_ok=False)`` makes two runs never share one."""
+    check_writable(out)
+    while True:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+        try:
+            (out / run_id).mkdir()
+            return out / run_id
+        except FileExistsError:
+            continue
+
+
+def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: int) -> dict[str, Any]:
+    return new_record(
+        run_id=run_id,
+        task=task.name,
+        profile=task.profile,
+        backend=backend,
+        repeat=repeat,
+        seed=seed,
+        framework=describe(backend).framework,
+        model=task.model.arch,
+        model_options=json.dumps(dict(task.model.options), sort_keys=True),
+        init=task.model.init,
+        dataset=task.dataset.name,
+        optimizer=task.train.optimizer,
+        lr=task.train.lr,
+        adam_eps=task.train.eps,
+        epochs=task.train.epochs,
+        batch_size=task.train.batch_size,
+        target_acc=task.train.target_acc or None,
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+
+
+def load_task_data(task: TaskSpec, data_dir: str | None, seed: int) -> ArrayDataset:
+    d = task.dataset
+    ds = registry.load(d.name, data_dir=data_dir, fallback=d.fallback, seed=seed)
+    return prepare(
+        ds,
+        classes=d.classes,
+        max_train=d.max_train,
+        max_test=d.max_test,
+        channels=d.channels,
+        image_size=d.image_size,
+        seed=seed,
+    )
+
+
+def dataset_fields(ds: ArrayDataset, load_s: float) -> dict[str, Any]:
+    h, w, c = ds.image_shape
+    return {
+        "dataset_source": ds.source,
+        "image_shape": f"{h}x{w}x{c}",
+        "n_classes": ds.n_classes,
+        "n_train": len(ds.train),
+        "n_test": len(ds.test),
+        "data_load_s": load_s,
+    }
+
+
+def _pump(stream: Any, log: Any, echo: Callable[[str], None], prefix: str, tail: list[str]) -> None:
+    """Copy worker output to its log; show ``@@`` progress lines; keep the last lines for errors."""
+    for line in stream:
+        if log is not None:
+            try:
+                log.write(line)
+                log.flush()
+            except OSError as e:  # disk full: keep draining the pipe (a full pipe would block the run)
+                tail.append(f"(log not written: {e})")
+                log = None
+        if line.startswith("@@ "):
+            echo(f"{prefix} {line[3:].rstrip()}")
+        elif line.strip():
+            tail.append(line.rstrip())
+            del tail[:-20]
+
+
+class Workers:
+    """The warm worker servers of one run, one per backend (``start`` them together; a dead one restarts)."""
+
+    def __init__(self, job_dir: Path) -> None:
+        self.job_dir = job_dir
+        self.servers: dict[str, Server] = {}
+
+    def server(self, backend: str) -> Server:
+        srv = self.servers.get(backend)
+        if srv is None or not srv.alive():
+            path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            env = dict(os.environ, PYTHONPATH=path)
+            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            env.setdefault("PYTHONUNBUFFERED", "1")
+            log = log_file(self.job_dir.parent, f"server-{backend}")
+            srv = self.servers[backend] = Server(backend, str(self.job_dir), env, REPO, log)
+        return srv
+
+    def start(self, backends: list[str]) -> None:
+        """Start the servers at once and wait until each has imported its framework (or died trying)."""
+        for b in backends:
+            self.server(b)
+        for b in backends:
+            with contextlib.suppress(ServerGone):  # its runs will report why
+                self.servers[b].wait_ready()
+
+    def close(self) -> None:
+        for srv in self.servers.values():
+            srv.close()
+        self.servers.clear()
+
+    def run(self, job: dict[str, Any], timeout_s: float, echo: Callable[[str], None]) -> dict[str, Any]:
+        """One run in a child of its backend's server: its record, or a failed/timeout/interrupted one."""
+        rec = job["record"]
+        row = (rec["task"], rec["backend"], rec["repeat"])
+        job_path, result_path = job_file(self.job_dir, *row, "job"), job_file(self.job_dir, *row, "result")
+        job["result"] = str(result_path)
+        job_path.write_text(json.dumps(job, default=json_default))
+        tail: list[str] = []
+        started = time.perf_counter()
+        srv = self.server(rec["backend"])
+        read_fd, write_fd = os.pipe()
+        status, code, lost = None, None, None
+        with open(log_file(self.job_dir.parent, ".".join(map(str, row))), "w", encoding="utf-8") as log:
+            stream = os.fdopen(read_fd, encoding="utf-8", errors="replace")
+            pump = threading.Thread(target=_pump, args=(stream, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail))
+            pump.start()
+            try:
+                try:
+                    pid = srv.submit(job_path, write_fd)
+                finally:
+                    os.close(write_fd)  # the child holds the only write end now: EOF when it exits
+                try:
+                    code = srv.wait_exit(timeout_s)
+                except TimeoutError:
+                    status = "timeout"
+                    kill_group(pid)
+                    code = srv.wait_exit(None)
+                except KeyboardInterrupt:
+                    kill_group(pid)
+                    raise
+            except ServerGone:
+                lost = srv.death()
+            finally:
+                pump.join()
+                stream.close()
+        wall = time.perf_counter() - started
+        if status is None and code is not None and result_path.exists():
+            with contextlib.suppress(ValueError, OSError):
+                result = json.loads(result_path.read_text(encoding="utf-8"))
+                if isinstance(result, dict):
+                    return result
+            tail.append(f"unreadable result file {result_path.name}")
+        failed = new_record(**rec)
+        if status == "timeout":
+            failed.update(status="timeout", error=f"stopped after the per-run limit of {timeout_s:g} s")
+        elif lost:
+            failed.update(status="failed", error=f"no result: {lost}")
+        else:
+            how, last = exit_description(code), " | ".join(tail[-5:])
+            failed.update(status="failed", error=f"worker {how} without a result; last output: {last}")
+        failed["wall_s"] = wall
+        return failed
+
+
+PLAN, STATE, LOCK = "plan.json", "state.json", ".lock"
+KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")  # "interrupted" and missing rows run again
+
+
+def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], None] = print) -> Path:
+    """Start a new run directory and run everything in it; returns the run dir."""
+    run_dir = new_run_dir(opts.out)
+    plan = {"tasks": [t.to_dict() for t in tasks], "options": {**asdict(opts), "out": str(opts.out)}}
+    write_json(run_dir / PLAN, plan)
+    env = environment.describe()
+    env.update(run_id=run_dir.name, argv=sys.argv, profiles=sorted({t.profile for t in tasks}),
+               backends=list(opts.backends), repeats=opts.repeats)  # fmt: skip
+    write_json(run_dir / "environment.json", env)
+    return execute(run_dir, tasks, opts, env, echo)
+
+
+def resume_suite(run_dir: Path, echo: Callable[[str], None] = print) -> Path:
+    """Run what an interrupted or killed run is missing, with the plan it was started with."""
+    if not (run_dir / PLAN).is_file():
+        raise FileNotFoundError(f"{run_dir} is not a bench run directory (no {PLAN})")
+    tasks, opts = read_plan(run_dir)
+    env_path = run_dir / "environment.json"
+    try:
+        env = read_json_object(env_path, {})
+    except RunFileError as e:  # the machine is described again; the broken file is kept beside it
+        warn(f"{e}; described this machine again (the unreadable file is kept as environment.json.unreadable)")
+        env_path.replace(env_path.with_name("environment.json.unreadable"))
+        env = {**environment.describe(), "run_id": run_dir.name}
+    env.setdefault("resumed", []).append(
+        {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": environment.git_commit(),
+         "load_avg_1m": os.getloadavg()[0], "argv": sys.argv}
+    )  # fmt: skip
+    write_json(env_path, env)
+    return execute(run_dir, tasks, opts, env, echo)
+
+
+def read_plan(run_dir: Path) -> tuple[list[TaskSpec], RunOptions]:
+    """The tasks and options a run was started with; RunFileError naming plan.json when unusable."""
+    path = run_dir / PLAN
+    plan = read_json_object(path)
+    try:
+        tasks = [spec_from_dict(t) for t in plan["tasks"]]
+        o = plan["options"]
+        opts = RunOptions(**{**o, "backends": tuple(o["backends"]), "out": run_dir.parent})
+        unknown = [b for b in opts.backends if b not in BACKENDS]
+        if unknown or not isinstance(opts.repeats, int) or opts.repeats < 1:
+            raise ValueError(f"backends {list(opts.backends)}, repeats {opts.repeats!r}")
+    except (SpecError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise RunFileError(f"{path}: not a plan this version can run ({type(e).__name__}: {e})") from e
+    return tasks, opts
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2, default=json_default))
+    tmp.replace(path)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Only one bench process works in a run directory at a time."""
+    with open(run_dir / LOCK, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{run_dir} is in use by another bench process") from None
+        yield
+
+
+def execute(
+    run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, env: dict[str, Any], echo: Callable[[str], None]
+) -> Path:
+    """Run every planned (task, backend, repeat) not yet recorded; each record lands before the next run.
+
+    state.json always ends as complete, interrupted (Ctrl-C) or stopped (a file could not be
+    written: RunStopped, with the reason); a kill -9 leaves "running", which --resume takes over.
+    """
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over a file-size limit: EFBIG, handled below
+    with run_lock(run_dir):
+        repair_records(run_dir)
+        done_keys = {record_key(r) for r in read_records(run_dir) if r.get("status") in KEPT_ON_RESUME}
+        job_dir = run_dir / ".jobs"
+        if os.getloadavg()[0] > 0.75 * (os.cpu_count() or 1):
+            echo(f"warning: the machine is busy (1-min load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
+                 "timings will be slower and noisier than on an idle machine")  # fmt: skip
+        planned = [(t, b, r) for t in tasks for b in opts.backends for r in range(opts.repeats)]
+        todo = [(t, b, r) for t, b, r in planned if (t.name, b, r) not in done_keys]
+        echo(f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} "
+             f"repeat(s); {len(todo)} of {len(planned)} to run -> {run_dir}")  # fmt: skip
+        state: dict[str, Any] = {"planned": len(planned), "state": "running"}
+        workers = Workers(job_dir)
+        stopped: OSError | None = None
+        try:
+            write_json(run_dir / STATE, state)
+            job_dir.mkdir(exist_ok=True)
+            (run_dir / "logs").mkdir(exist_ok=True)
+            _run_all(todo, run_dir, opts, env, workers, echo)
+            state["state"] = "complete"
+        except KeyboardInterrupt:
+            state["state"] = "interrupted"
+            echo(f"\ninterrupted: the finished runs are kept in {run_dir / 'records.jsonl'}; "
+                 f"finish with: python -m bench all --resume {run_dir}")  # fmt: skip
+            raise
+        except OSError as e:  # a run file could not be written (disk full, file-size limit, read-only)
+            stopped = e
+            state.update(state="stopped", error=f"{type(e).__name__}: {e}")
+        except Exception as e:  # a bug: said in state.json too, then raised
+            state.update(state="stopped", error=f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            workers.close()
+            shutil.rmtree(job_dir, ignore_errors=True)
+            state["recorded"] = len(
+                {record_key(r) for r in read_records(run_dir)} & {(t.name, b, r) for t, b, r in planned}
+            )
+            _finalise(run_dir, state, echo)
+    if stopped is not None:
+        raise RunStopped(f"the run stopped: {stopped}; the rows recorded so far are kept in "
+                         f"{run_dir / 'records.jsonl'}; when there is space again, finish it with: "
+                         f"python -m bench all --resume {run_dir}", run_dir) from stopped  # fmt: skip
+    return run_dir
+
+
+def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None]) -> None:
+    """Write the final state.json and the reports; a failure here is said, not raised over the run's own outcome."""
+    try:
+        write_json(run_dir / STATE, state)
+    except OSError as e:
+        echo(f"error: could not write {run_dir / STATE} ({e}); it may still say 'running'")
+    try:
+        report.write_reports(run_dir)
+    except OSError as e:
+        echo(f"error: could not write the reports of {run_dir} ({e}); `python -m bench report {run_dir}` redoes them")
+
+
+def _run_all(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
+             workers: Workers, echo: Callable[[str], None]) -> None:  # fmt: skip
+    """Each pending run in turn, its record appended before the next starts."""
+    needed = [b for b in dict.fromkeys(b for _, b, _ in todo) if not missing_packages(b)]
+    if needed:
+        echo(f"starting worker servers: importing {', '.join(needed)} once for every run")
+        workers.start(needed)
+    for n, (task, backend, repeat, job_base) in enumerate(_jobs(todo, run_dir, opts, env, echo), 1):
+        tag = f"[{n}/{len(todo)}] {task.name} / {backend}"
+        rec = job_base["record"]
+        missing = missing_packages(backend)
+        if "error" in job_base:
+            rec.update(status="failed", error=job_base["error"])
+        elif missing:
+            rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
+        else:
+            echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
+            try:
+                rec = workers.run(job_base, opts.timeout_s, echo)
+            except KeyboardInterrupt:
+                rec.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+                append_record(run_dir, rec)
+                raise
+            except OSError as e:
+                if is_disk_error(e):  # best effort: mark the row for --resume; the disk may take no more
+                    rec.update(status="interrupted", error=f"run files could not be written: {e}")
+                    with contextlib.suppress(OSError):
+                        append_record(run_dir, rec)
+                raise
+        append_record(run_dir, rec)
+        echo(f"{tag}: {_one_line(rec)}")
+
+
+def _jobs(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
+          echo: Callable[[str], None]):  # fmt: skip
+    """Yield each pending run with its job, preparing each task's data once, just before its first run."""
+    prepared: dict[str, dict[str, Any]] = {}
+    for i, (task, backend, repeat) in enumerate(todo):
+        seed = task.seed if opts.seed is None else opts.seed
+        rec = base_record(run_dir.name, task, backend, repeat, seed + repeat)
+        try:
+            list(row_files(run_dir, task.name, backend, repeat))
+        except OutsideRunError as e:  # defence in depth: the spec loader refuses such names first
+            yield task, backend, repeat, {"record": rec, "error": f"refused: {e}"}
+            continue
+        if task.name not in prepared:
+            prepared[task.name] = _prepare_task(task, opts.data_dir, seed, run_dir / ".jobs", echo)
+        shared = prepared[task.name]
+        rec.update(shared.get("fields", {}), git_commit=env.get("git_commit"))
+        job = {"record": rec, "spec": task.to_dict(), **{k: v for k, v in shared.items() if k != "fields"}}
+        job["artifacts"] = str(run_dir / ARTIFACTS)  # per-row files a phase writes for the report
+        yield task, backend, repeat, job
+        if all(t.name != task.name for t, _, _ in todo[i + 1 :]) and "data" in shared:
+            for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:
+                Path(path).unlink(missing_ok=True)  # the last run of this task is done
+
+
+def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path,
+                  echo: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """Load and shape a task's data once and save it for the workers; a failure fails its rows."""
+    try:
+        t0 = time.perf_counter()
+        ds = load_task_data(task, data_dir, seed)
+        fields = dataset_fields(ds, time.perf_counter() - t0)
+        path = task_data(job_dir, task.name)
+        np.savez(path, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
+        targets = prepare_targets(task, ds, data_dir, seed, job_dir)
+    except Exception as e:  # bad data fails this task's rows, not the suite; a full disk stops the suite
+        if is_disk_error(e):
+            raise
+        echo(f"{task.name}: dataset: {type(e).__name__}: {e}")
+        return {"error": f"dataset: {type(e).__name__}: {e}"}
+    echo(f"{task.name}: {ds.source}, {fields['n_train']} train / {fields['n_test']} test, "
+         f"{fields['image_shape']}, profile {task.profile or '-'}")  # fmt: skip
+    for t in targets:
+        echo(f"{task.name}: transfer target {t['dataset']}: {t['source']}, {t['n']} {t['split']} images "
+             f"of {'/'.join(t['classes'])}")  # fmt: skip
+    notes = list(ds.notes) + [n for t in targets for n in t["notes"]]
+    return {"fields": fields, "data": str(path), "classes": list(ds.classes), "notes": notes, "transfer": targets}
+
+
+def _one_line(rec: dict[str, Any]) -> str:
+    if rec["status"] != "ok":
+        return f"{rec['status']}: {rec.get('error')}"
+    return f"ok  test acc {rec['test_acc']:.4f}  train {rec['train_s']:.1f}s  {rec['throughput_img_s']:.0f} img/s"

@@ -1,0 +1,199 @@
+"""The layout's rules, read from the source with ``ast`` (nothing is imported, no framework loaded).
+
+bench/__init__.py and each sub-package's docstring say what may import what; this checks it:
+no import cycles among the project's modules, ``bench.core`` depends on nothing else of the
+project (nor on a framework), backends depend only on ``bench.core``, ``bench`` reaches a
+backend only through the registry, and no backend name is written into ``bench`` outside an
+explicit allow-list.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("bench", "backends", "datasets")
+BACKEND_NAMES = {"torch", "keras", "keras-jax", "keras-torch"}
+
+# Third-party packages bench.core may use: none of them is a deep-learning framework.
+CORE_THIRD_PARTY = {
+    "numpy": "arrays are the currency between backends and bench",
+    "pandas": "results.table: the run files as one table",
+    "sklearn": "metrics: the one implementation of every metric",
+}
+# Import cycles that another branch of issue #13 removes; delete the entry when it merges.
+KNOWN_CYCLES = {
+    frozenset({"backends.keras_backend", "backends.keras_models"}): "keras-engines moves Keras into backends/keras/",
+}
+# Flat backend modules not yet in a folder of their own: they may import each other.
+FLAT_BACKENDS = {"backends.keras_": "keras-engines moves them into backends/keras/"}
+# Modules of bench/ allowed to write a backend name, and why.
+NAME_ALLOWED = {
+    "bench.run.environment": "PACKAGES lists installed package names (torch, keras), not backends",
+    "bench.run.gpucheck": "the suite's torch and keras rows against bare torch loops, by design (docs/gpu-check.md)",
+    # n-backends (issue #13) makes these take any backends in registry order; delete the entries when it merges.
+    "bench.report.summary": "n-backends: ratios against a reference backend",
+    "bench.report.models": "n-backends: N-backend model sections",
+    "bench.report.decouple_plots": "n-backends: N-backend plots",
+    "bench.report.explain_plots": "n-backends: N-backend plots",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_modules() -> dict[str, ast.Module]:
+    return {
+        module_name(p): ast.parse(p.read_text(), str(p)) for pkg in PACKAGES for p in sorted((REPO / pkg).rglob("*.py"))
+    }
+
+
+MODULES = project_modules()
+
+
+def imported(name: str, tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(project modules, other top-level packages) a module imports anywhere: top level, functions, TYPE_CHECKING."""
+    project, other = set(), set()
+    package = name if (REPO / name.replace(".", "/") / "__init__.py").exists() else name.rpartition(".")[0]
+
+    def add(dotted: str) -> None:
+        while dotted and dotted not in MODULES:
+            dotted = dotted.rpartition(".")[0]
+        project.add(dotted) if dotted else None
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                (add if a.name.split(".")[0] in PACKAGES else lambda d: other.add(d.split(".")[0]))(a.name)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            if base.split(".")[0] not in PACKAGES:
+                other.add(base.split(".")[0])
+                continue
+            for a in node.names:
+                add(f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base)
+    project.discard(name)
+    return project, other
+
+
+GRAPH = {name: imported(name, tree) for name, tree in MODULES.items()}
+
+
+def cycles() -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in GRAPH[v][0]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    sys.setrecursionlimit(10_000)
+    for v in GRAPH:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_project_modules_are_found():
+    assert {"bench.core.spec", "bench.run.worker", "backends", "datasets.registry"} <= MODULES.keys()
+    assert "bench.core.spec" in GRAPH["bench.run.worker"][0]  # imports are resolved to project modules
+
+
+def test_no_import_cycles():
+    left = [c for c in cycles() if frozenset(c) not in KNOWN_CYCLES]
+    assert left == [], f"import cycles: {left}"
+
+
+def test_core_imports_nothing_of_the_project_outside_core_and_no_framework():
+    stdlib = sys.stdlib_module_names | {"__future__"}
+    for name, (project, other) in GRAPH.items():
+        if name == "bench.core" or name.startswith("bench.core."):
+            outside = sorted(m for m in project if not m.startswith("bench.core"))
+            assert outside == [], f"{name} imports {outside}"
+            foreign = sorted(other - stdlib - CORE_THIRD_PARTY.keys())
+            assert foreign == [], f"{name} imports {foreign}"
+
+
+def test_backends_import_only_the_core_and_their_own_folder():
+    for name, (project, _) in GRAPH.items():
+        if not name.startswith("backends"):
+            continue
+        folder = ".".join(name.split(".")[:2])  # backends.torch for backends.torch.models
+        flat = next((p for p in FLAT_BACKENDS if name.startswith(p)), None)
+        for m in project:
+            ok = (
+                m.startswith("bench.core")
+                or m.startswith("datasets")
+                or (name != "backends" and name.count(".") >= 2 and m.startswith(folder + "."))
+                or (name == "backends" and m.count(".") == 1 and (REPO / m.replace(".", "/") / "__init__.py").exists())
+                or (flat is not None and m.startswith(flat))
+                or m == folder  # a backend module reads its own description
+            )
+            assert ok, f"{name} imports {m}"
+
+
+def test_bench_reaches_backends_only_through_the_registry():
+    for name, (project, _) in GRAPH.items():
+        if name.startswith("bench"):
+            bad = sorted(m for m in project if m.startswith("backends") and m != "backends")
+            assert bad == [], f"{name} imports backend modules {bad}: use backends.load_backend / backends.describe"
+
+
+def backend_names_written(tree: ast.Module) -> list[tuple[int, str]]:
+    return [(n.lineno, n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in BACKEND_NAMES]
+
+
+def test_no_backend_name_in_bench_outside_the_allow_list():
+    found = {
+        name: hits
+        for name, tree in MODULES.items()
+        if name.startswith("bench") and name not in NAME_ALLOWED and (hits := backend_names_written(tree))
+    }
+    assert found == {}, f"backend names in central code (ask backends.describe instead): {found}"
+
+
+@pytest.mark.parametrize("module", sorted(NAME_ALLOWED))
+def test_the_allow_list_has_no_stale_entry(module: str):
+    assert module in MODULES, f"{module} no longer exists: drop it from NAME_ALLOWED"
+    assert backend_names_written(MODULES[module]), f"{module} writes no backend name now: drop it from NAME_ALLOWED"
+
+
+def test_the_checks_see_a_cycle_and_a_name(tmp_path: Path):
+    """The rules are not vacuous: a two-module cycle and a written backend name are both found."""
+    a = ast.parse("from bench.core import phase\nx = 'keras-jax'")
+    assert backend_names_written(a) == [(2, "keras-jax")]
+    saved = dict(GRAPH)
+    try:
+        GRAPH["bench.core.spec"] = ({"bench.core.catalog"}, set())
+        GRAPH["bench.core.catalog"] = ({"bench.core.spec"}, set())
+        assert ["bench.core.catalog", "bench.core.spec"] in cycles()
+    finally:
+        GRAPH.clear()
+        GRAPH.update(saved)
