@@ -20,13 +20,14 @@ class BackendInfo:
     module: str
     framework: str
     requires: tuple[str, ...]  # importable top-level packages
+    display: str = ""  # short label for tables and plots ("" = the name)
 
 
 BACKENDS: dict[str, BackendInfo] = {
     b.name: b
     for b in (
-        BackendInfo("torch", "backends.torch_backend", "pytorch", ("torch", "torchvision")),
-        BackendInfo("keras", "backends.keras_backend", "keras-tensorflow", ("tensorflow", "keras")),
+        BackendInfo("torch", "backends.torch_backend", "pytorch", ("torch", "torchvision"), "PyTorch"),
+        BackendInfo("keras", "backends.keras_backend", "keras-tensorflow", ("tensorflow", "keras"), "Keras/TF"),
     )
 }
 
