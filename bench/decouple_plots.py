@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.plotting import PlotJob, render, save_figure, tile
+from bench.plotting import PlotJob, backend_legend, render, save_figure, tile
 from bench.report_backends import colour, label, ordered
 from bench.runpaths import artifact_name, load_artifact, plot_file, plot_name
 
@@ -78,24 +78,26 @@ def plot_feature_maps(a: Any, title: str, path: Path) -> bool:
 
 
 def plot_fc_activations(arrays: dict[str, Any], task: str, path: Path) -> bool:
-    """One heat map per (fully connected layer, backend): rows = inputs, columns = units."""
+    """One heat map per (backend, fully connected layer): a row of panels per backend; in a panel, rows =
+    inputs, columns = units."""
     backends = [b for b in ordered(arrays) if len(arrays[b]["fc_layers"])]
     if not backends:
         return False
     plt = _plt()
     layers = [str(n) for n in arrays[backends[0]]["fc_layers"]]
-    fig, axes = plt.subplots(len(layers), len(backends), figsize=(6 * len(backends), 1.9 * len(layers) + 0.6),
+    fig, axes = plt.subplots(len(backends), len(layers), figsize=(6 * len(layers), 1.9 * len(backends) + 0.6),
                              squeeze=False)  # fmt: skip
-    for j, b in enumerate(backends):
+    for i, b in enumerate(backends):
         a = arrays[b]
         labels = [f"class {a['classes'][y]}" for y in a["input_labels"]]
-        for i, name in enumerate(layers):
+        for j, name in enumerate(layers):
             act = a[f"act_{name}"].astype(np.float32)
             im = axes[i, j].imshow(act, aspect="auto", cmap="viridis", interpolation="nearest")
             axes[i, j].set_yticks(range(len(labels)), labels, fontsize=7)
             axes[i, j].set_title(f"{label(b)}: {name} ({act.shape[1]} units, after activation)", fontsize=9)
             fig.colorbar(im, ax=axes[i, j], fraction=0.03)
-        axes[-1, j].set_xlabel("unit")
+    for ax in axes[-1]:
+        ax.set_xlabel("unit")
     fig.suptitle(f"{task}: fully connected activations", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
@@ -105,15 +107,15 @@ def plot_fc_activations(arrays: dict[str, Any], task: str, path: Path) -> bool:
 def plot_topk(rows: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
     """Accuracy of RF (solid) and LR (dashed) on the top-k features; the CNN's own as a dotted line."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for b in ordered(rows):
-        r, color, name = rows[b], colour(b), label(b)
+    fig, ax = plt.subplots(figsize=(6.5, 4.4), layout="constrained")
+    backends = ordered(rows)
+    for b in backends:
+        r, color = rows[b], colour(b)
         ks = [t["k"] for t in r["decouple_topk"]]
-        ax.plot(ks, [t["rf_acc"] for t in r["decouple_topk"]], "o-", color=color, label=f"{name}: random forest")
-        ax.plot(ks, [t["lr_acc"] for t in r["decouple_topk"]], "s--", color=color,
-                label=f"{name}: logistic regression")  # fmt: skip
+        ax.plot(ks, [t["rf_acc"] for t in r["decouple_topk"]], "o-", color=color)
+        ax.plot(ks, [t["lr_acc"] for t in r["decouple_topk"]], "s--", color=color)
         if r.get("test_acc") is not None:
-            ax.axhline(r["test_acc"], color=color, linestyle=":", label=f"{name}: CNN")
+            ax.axhline(r["test_acc"], color=color, linestyle=":")
     ax.set_xscale("log")
     ks = sorted({t["k"] for r in rows.values() for t in r["decouple_topk"]})
     ax.set_xticks(ks, [str(k) for k in ks])
@@ -121,8 +123,9 @@ def plot_topk(rows: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
     ax.set(title=f"{task}: accuracy on the top-k penultimate features", xlabel="k (most important first)",
            ylabel="test accuracy")  # fmt: skip
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    styles = (("random forest", {"linestyle": "-", "marker": "o"}),
+              ("logistic regression", {"linestyle": "--", "marker": "s"}), ("CNN", {"linestyle": ":"}))  # fmt: skip
+    backend_legend(fig, backends, styles)
     _save(fig, path)
     return True
 

@@ -65,13 +65,16 @@ def plot_overlays(maps: dict[str, dict[str, np.ndarray]], kind: str, task: str, 
         rows.append(0.5 * shown + 0.5 * matplotlib.colormaps[cmap](heat)[..., :3])
     gap, gap_top = max(2, w // 8), max(8, h // 3)
     canvas = tile((np.stack(rows) * 255).round().astype(np.uint8), gap, gap_top)
-    fig, ax = plt.subplots(figsize=(1.7 * n + 0.6, 1.9 * len(rows)))
+    fig, ax = plt.subplots(figsize=(1.7 * n + 1.4, 1.9 * len(rows)))
     ax.imshow(canvas)
+    for i, backend in enumerate(["input", *maps], start=0):  # each row's name at its left
+        name = label(backend) if i else backend
+        ax.text(-gap, i * (h + gap_top) + gap_top + h / 2, name, ha="right", va="center", fontsize=9)
     for j in range(n):
         ax.text(j * (w + gap) + w / 2, gap_top - 1, f"true: {classes[y[j]]}", ha="center", va="bottom", fontsize=9)
-        for i, (backend, m) in enumerate(maps.items(), start=1):
+        for i, m in enumerate(maps.values(), start=1):
             pred = int(m["y_pred"][j])
-            ax.text(j * (w + gap) + w / 2, i * (h + gap_top) + gap_top - 1, f"{label(backend)} pred: {classes[pred]}",
+            ax.text(j * (w + gap) + w / 2, i * (h + gap_top) + gap_top - 1, f"pred: {classes[pred]}",
                     ha="center", va="bottom", fontsize=9, color="black" if pred == y[j] else "red")  # fmt: skip
     ax.set_axis_off()
     layer = str(first["layer"])

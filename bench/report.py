@@ -9,7 +9,7 @@ import pandas as pd
 from bench.decouple_plots import decouple_section
 from bench.explain_plots import explain_links, explain_plot_jobs
 from bench.inputpath import input_bound_warnings
-from bench.plotting import PlotJob, render, save_figure
+from bench.plotting import PlotJob, backend_legend, render, save_figure
 from bench.report_backends import DEFAULT_REFERENCE, colour, label, ordered, ratio_name, reference_missing
 from bench.report_models import sections as model_sections
 from bench.report_transfer import plot_transfer, transfer_markdown
@@ -180,7 +180,7 @@ LINESTYLES = ("-", "--", ":", "-.")  # repeats of one backend: its colour, one l
 
 
 def plot_curves(records: list[dict], task: str, path: Path) -> bool:
-    """Per-epoch training loss and test accuracy, every backend on one axis each (one colour per backend)."""
+    """Per-epoch training loss and test accuracy: a colour per backend, a line style per repeat."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -189,14 +189,11 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     runs = [r for r in records if r["task"] == task and r.get("status") == "ok" and r.get("history")]
     if not runs:
         return False
-    order = ordered(r["backend"] for r in runs)
-    runs.sort(key=lambda r: (order.index(r["backend"]), r.get("repeat") or 0))
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for r in runs:
-        h, repeat = r["history"], r.get("repeat") or 0
-        name = label(r["backend"]) + (f" (repeat {repeat})" if repeat else "")
-        style = {"color": colour(r["backend"]), "linestyle": LINESTYLES[repeat % len(LINESTYLES)], "marker": "o",
-                 "label": name}  # fmt: skip
+        h = r["history"]
+        style = {"color": colour(r["backend"]), "linestyle": LINESTYLES[(r.get("repeat") or 0) % len(LINESTYLES)],
+                 "marker": "o"}  # fmt: skip
         ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], **style)
         acc = [(e["epoch"], e["test_acc"]) for e in h if "test_acc" in e]
         if acc:
@@ -205,8 +202,10 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     ax_acc.set(title=f"{task}: test accuracy", xlabel="epoch", ylabel="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-        ax.legend()
-    return save_figure(fig, path, dpi=110)
+    repeats = sorted({r.get("repeat") or 0 for r in runs})
+    styles = tuple((f"repeat {k}", {"linestyle": LINESTYLES[k % len(LINESTYLES)]}) for k in repeats)
+    backend_legend(fig, ordered(r["backend"] for r in runs), styles if len(repeats) > 1 else ())
+    return save_figure(fig, path, dpi=110, tight=False)
 
 
 def plot_bars(df: pd.DataFrame, path: Path) -> bool:
@@ -230,23 +229,22 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     tasks = list(dict.fromkeys(ok.task))
     backends = ordered(ok.backend)
     width = 0.8 / len(backends)
-    fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 4.3), layout="constrained")
     for i, b in enumerate(backends):
         x = np.arange(len(tasks)) + (i - (len(backends) - 1) / 2) * width
         rows = [g.loc[(t, b)] if (t, b) in g.index else None for t in tasks]
         thr = [r.thr if r is not None else 0 for r in rows]
         err = [[max(0, r.thr - r.slow) if r is not None else 0 for r in rows],
                [max(0, r.fast - r.thr) if r is not None else 0 for r in rows]]  # fmt: skip
-        ax_t.bar(x, thr, width, yerr=err, capsize=3, label=label(b), color=colour(b))
-        ax_a.bar(x, [r.acc if r is not None else 0 for r in rows], width, label=label(b), color=colour(b))
+        ax_t.bar(x, thr, width, yerr=err, capsize=3, color=colour(b))
+        ax_a.bar(x, [r.acc if r is not None else 0 for r in rows], width, color=colour(b))
     for ax, title in ((ax_t, "steady training throughput (img/s)"), (ax_a, "test accuracy")):
         ax.set_xticks(np.arange(len(tasks)), tasks, rotation=15, ha="right")
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    ax_t.legend()
-    ax_a.legend(loc="lower right")
     ax_a.set_ylim(0, 1)
-    return save_figure(fig, path, dpi=110)
+    backend_legend(fig, backends)
+    return save_figure(fig, path, dpi=110, tight=False)
 
 
 def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
