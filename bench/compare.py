@@ -198,11 +198,11 @@ def in_order(keys: set[tuple[str, ...]]) -> list[tuple[str, ...]]:
 
 
 def reference_ratios(a: pd.DataFrame, b: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Per (task, model, profile), other backend and metric: backend/reference of the medians in A and in B,
-    and how that ratio moved (B/A). A side whose reference has no ok row says why instead of a number."""
+    """Per (task, model, profile) in both runs, other backend and metric: backend/reference of the medians in A
+    and in B, and how that ratio moved (B/A). A side whose reference has no ok row says why instead of a number."""
     meds = [medians(a), medians(b)]
     labels = {m[0]: m[1] for m in METRICS}
-    groups = sorted({(k[0], k[2], k[3]) for df in (a, b) for k in key_status(df)})
+    groups = sorted(set.intersection(*({(k[0], k[2], k[3]) for k in key_status(df)} for df in (a, b))))
     rows = []
     for task, model, profile in groups:
         at = [df[(df.task == task) & (df.model == model) & (df.profile == profile)] for df in (a, b)]

@@ -74,6 +74,30 @@ def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, c
         assert (run / name).is_file(), name
     assert "| training time (s)" in (run / "summary.md").read_text()
     assert run_cli(["report", str(tmp_path / "missing")], clean_env).returncode == 2
+    proc = run_cli(["report", str(run), "--reference", "keras"], clean_env)
+    assert proc.returncode == 0, proc.stderr
+    summary = (run / "summary.md").read_text()
+    assert re.search(r"^\| training time \(s\) +\| +1\.00 \| +2\.00 \| +0\.500 \|$", summary, re.M), summary
+    assert re.search(r"^\| metric +\| +PyTorch \| +Keras/TF \| +torch/keras \|$", summary, re.M), summary
+    assert "divided by Keras/TF's" in summary
+    bad = run_cli(["report", str(run), "--reference", "nope"], clean_env)
+    assert bad.returncode == 2 and "unknown backend 'nope' (choose from torch, keras" in bad.stderr
+
+
+def test_run_reference_reaches_the_summary_and_the_terminal(clean_env, tmp_path: Path):
+    """`run --reference keras` on a torch-only run: the ratio column says why it is empty, in both outputs."""
+    from tests.conftest import TINY_TASK, only_run_dir, run_cli
+
+    task = tmp_path / "tiny.toml"
+    task.write_text(TINY_TASK)
+    out = tmp_path / "results"
+    proc = run_cli(["run", str(task), "--backend", "torch", "--reference", "keras", "--out", str(out)], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ratios: <backend>/keras" in proc.stdout and "no keras row" in proc.stdout
+    run_dir = only_run_dir(out)
+    summary = (run_dir / "summary.md").read_text()
+    assert re.search(r"^\| training time \(s\) .*\| +no keras row \|$", summary, re.M), summary
+    assert json.loads((run_dir / "plan.json").read_text())["options"]["reference"] == "keras"  # --resume keeps it
 
 
 def _note_pid(path: Path, draw: bool) -> bool:
