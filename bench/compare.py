@@ -14,8 +14,9 @@ on the two runs' step throughputs rejects equality (p < 0.05). Otherwise the ver
 its threshold alone, as before.
 
 Beside the per-backend table, ``reference_ratios`` shows each backend against a reference
-backend (``--reference``, default torch) in A and in B: whether a backend gained or lost
-ground on the reference, which a change of both sides' hardware or load would not show.
+backend (``--reference``, default the registry's first, torch) in A and in B. A ratio within
+one run cancels what its backends share (the machine, its load), so a backend that gained or
+lost ground on the reference shows even when the two runs ran on different footing.
 """
 
 from __future__ import annotations

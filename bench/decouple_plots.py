@@ -1,7 +1,7 @@
 """The decoupled-features part of summary.md and its pictures, drawn from the records and saved arrays.
 
 Feature maps, fully connected activations, the top-k accuracy curve and the images
-that most activate the forest's top features; both backends side by side. Reads
+that most activate the forest's top features; every backend side by side, in registry order. Reads
 ``artifacts/<task>.<backend>.<repeat>.decouple.npz`` written by ``bench.decouple``.
 """
 
