@@ -253,13 +253,20 @@ def _num(v: object) -> object:
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}" if abs(v) >= 10 else f"{v:.4g}"
 
 
+def _cell(v: object) -> object:
+    """A ratio to 3 decimals, a missing one as "-", a reason as it is."""
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else v
+
+
 def render_reference(ratios: pd.DataFrame) -> str:
     """The backend/reference table as Markdown; '' when no run has a backend besides the reference."""
     if ratios.empty:
         return ""
     shown = ratios.copy()
     for col in ("a", "b", "b/a"):
-        shown[col] = shown[col].map(lambda v: f"{v:.3f}" if isinstance(v, float) else "-" if v is None else v)
+        shown[col] = shown[col].map(_cell)
     return shown.to_markdown(index=False, disable_numparse=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -229,4 +230,8 @@ def test_a_reference_without_an_ok_row_is_named_in_the_ratio_cells(tmp_path: Pat
     epoch = ratios[ratios.metric == "steady epoch (s)"].iloc[0]
     assert epoch.a == pytest.approx(1.5) and epoch.b == "torch failed" and epoch["b/a"] is None
     assert "torch failed" in render_reference(ratios) and render_reference(reference_ratios(a_t, b, "keras")) != ""
+    only_a = write(tmp_path / "d", [row("d", backend="torch", epoch_s_median=1.0, test_acc=0.5),
+                                    row("d", backend="keras", epoch_s_median=1.5, test_acc=0.6)])  # fmt: skip
+    shown = render_reference(reference_ratios(only_a, a_t, "torch"))  # test accuracy only in A: "-" in B, not nan
+    assert "nan" not in shown and re.search(r"\| test accuracy +\| keras/torch \| 1\.200 \| - +\| - +\|", shown), shown
     assert reference_ratios(load_run(a, tmp_path)[0], b, "torch").empty  # no task in both runs: nothing to show
