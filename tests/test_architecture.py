@@ -35,11 +35,6 @@ FLAT_BACKENDS = {"backends.keras_": "keras-engines moves them into backends/kera
 NAME_ALLOWED = {
     "bench.run.environment": "PACKAGES lists installed package names (torch, keras), not backends",
     "bench.run.gpucheck": "the suite's torch and keras rows against bare torch loops, by design (docs/gpu-check.md)",
-    # n-backends (issue #13) makes these take any backends in registry order; delete the entries when it merges.
-    "bench.report.summary": "n-backends: ratios against a reference backend",
-    "bench.report.models": "n-backends: N-backend model sections",
-    "bench.report.decouple_plots": "n-backends: N-backend plots",
-    "bench.report.explain_plots": "n-backends: N-backend plots",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,14 @@ import pytest
 
 from bench.core.record import new_record
 from bench.core.results import append_record
-from bench.report.compare import Thresholds, compare, environment_differences, load_run
+from bench.report.compare import (
+    Thresholds,
+    compare,
+    environment_differences,
+    load_run,
+    reference_ratios,
+    render_reference,
+)
 from tests.conftest import run_cli
 
 ENV = {"cpu": "Xeon", "cores": 2, "gpus": [], "python": "3.11.7", "packages": {"torch": "2.14.1", "keras": "3.15.1"}}
@@ -187,3 +195,43 @@ def test_a_side_with_no_ok_row_is_a_status_row_not_a_crash(tmp_path: Path, clean
     proc = run_cli(["compare", str(a), str(b)], clean_env)
     assert proc.returncode == 1 and "2 regression(s)" in proc.stdout, proc.stdout + proc.stderr
     assert "missing (new in B)" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_rows_follow_the_registry_order_of_backends(tmp_path: Path):
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    assert list(dict.fromkeys(result.backend)) == ["torch", "keras"]  # not alphabetical
+
+
+def test_each_backend_against_the_reference_in_both_runs(tmp_path: Path, clean_env):
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b", slow=1.3)  # B: torch 30% slower, keras unchanged
+    ra, rb = load_run(a, tmp_path)[0], load_run(b, tmp_path)[0]
+    ratios = reference_ratios(ra, rb, "torch").set_index(["ratio", "metric"])
+    epoch = ratios.loc[("keras/torch", "steady epoch (s)")]
+    assert epoch.a == pytest.approx(1.5) and epoch.b == pytest.approx(1.5 / 1.3)
+    assert epoch["b/a"] == pytest.approx(1 / 1.3)  # keras gained on torch
+    assert set(ratios.index.get_level_values("ratio")) == {"keras/torch"}
+    by_keras = reference_ratios(ra, rb, "keras")
+    assert set(by_keras.ratio) == {"torch/keras"}
+    assert by_keras[by_keras.metric == "steady epoch (s)"].iloc[0].b == pytest.approx(1.3 / 1.5)
+    proc = run_cli(["compare", str(a), str(b), "--reference", "keras"], clean_env)
+    assert "Backends against keras" in proc.stdout and "| torch/keras |" in proc.stdout, proc.stdout
+    bad = run_cli(["compare", str(a), str(b), "--reference", "nope"], clean_env)
+    assert bad.returncode == 2 and "unknown backend 'nope' (choose from torch, keras" in bad.stderr
+
+
+def test_a_reference_without_an_ok_row_is_named_in_the_ratio_cells(tmp_path: Path):
+    a = make_run(tmp_path / "a")
+    b = write(tmp_path / "b", [row("b", backend="torch", status="failed"),
+                               row("b", backend="keras", epoch_s_median=2.0)])  # fmt: skip
+    a_t = write(tmp_path / "c", [row("c", backend="torch", epoch_s_median=1.0),
+                                 row("c", backend="keras", epoch_s_median=1.5)])  # fmt: skip
+    ratios = reference_ratios(a_t, b, "torch")
+    epoch = ratios[ratios.metric == "steady epoch (s)"].iloc[0]
+    assert epoch.a == pytest.approx(1.5) and epoch.b == "torch failed" and epoch["b/a"] is None
+    assert "torch failed" in render_reference(ratios) and render_reference(reference_ratios(a_t, b, "keras")) != ""
+    only_a = write(tmp_path / "d", [row("d", backend="torch", epoch_s_median=1.0, test_acc=0.5),
+                                    row("d", backend="keras", epoch_s_median=1.5, test_acc=0.6)])  # fmt: skip
+    shown = render_reference(reference_ratios(only_a, a_t, "torch"))  # test accuracy only in A: "-" in B, not nan
+    assert "nan" not in shown and re.search(r"\| test accuracy +\| keras/torch \| 1\.200 \| - +\| - +\|", shown), shown
+    assert reference_ratios(load_run(a, tmp_path)[0], b, "torch").empty  # no task in both runs: nothing to show

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.core.record import new_record
-from bench.core.results import append_record, read_records, table
+from bench.core.results import append_record, latest_records, read_records, table
+from bench.report.backends import colour, label, ordered
+from bench.report.models import sections
 from bench.report.plotting import render
-from bench.report.summary import side_by_side, write_reports
+from bench.report.summary import markdown_table, side_by_side, terminal_summary, write_reports
 
 
 def rec(backend: str, repeat: int, status: str = "ok", **kw) -> dict:
@@ -70,6 +74,30 @@ def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, c
         assert (run / name).is_file(), name
     assert "| training time (s)" in (run / "summary.md").read_text()
     assert run_cli(["report", str(tmp_path / "missing")], clean_env).returncode == 2
+    proc = run_cli(["report", str(run), "--reference", "keras"], clean_env)
+    assert proc.returncode == 0, proc.stderr
+    summary = (run / "summary.md").read_text()
+    assert re.search(r"^\| training time \(s\) +\| +1\.00 \| +2\.00 \| +0\.500 \|$", summary, re.M), summary
+    assert re.search(r"^\| metric +\| +PyTorch \| +Keras/TF \| +torch/keras \|$", summary, re.M), summary
+    assert "divided by Keras/TF's" in summary
+    bad = run_cli(["report", str(run), "--reference", "nope"], clean_env)
+    assert bad.returncode == 2 and "unknown backend 'nope' (choose from torch, keras" in bad.stderr
+
+
+def test_run_reference_reaches_the_summary_and_the_terminal(clean_env, tmp_path: Path):
+    """`run --reference keras` on a torch-only run: the ratio column says why it is empty, in both outputs."""
+    from tests.conftest import TINY_TASK, only_run_dir, run_cli
+
+    task = tmp_path / "tiny.toml"
+    task.write_text(TINY_TASK)
+    out = tmp_path / "results"
+    proc = run_cli(["run", str(task), "--backend", "torch", "--reference", "keras", "--out", str(out)], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ratios: <backend>/keras" in proc.stdout and "no keras row" in proc.stdout
+    run_dir = only_run_dir(out)
+    summary = (run_dir / "summary.md").read_text()
+    assert re.search(r"^\| training time \(s\) .*\| +no keras row \|$", summary, re.M), summary
+    assert json.loads((run_dir / "plan.json").read_text())["options"]["reference"] == "keras"  # --resume keeps it
 
 
 def _note_pid(path: Path, draw: bool) -> bool:
@@ -89,3 +117,155 @@ def test_render_draws_in_other_processes_and_keeps_job_order(tmp_path: Path):
     assert (tmp_path / "1.txt").read_text() == str(os.getpid())
     with pytest.raises(ValueError, match="cannot draw boom"):  # a failing figure is not swallowed
         render([*jobs[:2], (_note_pid, (tmp_path / "boom.txt", True))], processes=2)
+
+
+# --------------------------------------------------------------------------- N backends, --reference
+
+REPO = Path(__file__).resolve().parents[1]
+BIG_MODELS = REPO / "results" / "reference" / "20261124-134454-2a92-bigmodels"  # a two-backend run of today
+FOUR = ("torch", "keras", "keras-jax", "keras-torch")
+
+
+@pytest.fixture
+def four_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """keras-jax and keras-torch in the registry (as the Keras engines add them), whatever this checkout has."""
+    import dataclasses
+
+    import backends
+
+    for name, display in (("keras-jax", "Keras/JAX"), ("keras-torch", "Keras/torch")):
+        if name not in backends.BACKENDS:
+            info = dataclasses.replace(backends.BACKENDS["keras"], name=name, display=display)
+            monkeypatch.setitem(backends.BACKENDS, name, info)
+
+
+def n_records(speeds: dict[str, float], task: str = "t") -> list[dict]:
+    """One ok row per backend, listed in reverse (the report must not follow the records' order)."""
+    return [{**rec(b, 0, train_s=100 / v, throughput_img_s=v, test_acc=0.9, epoch_s_min=0.9, epoch_s_max=1.1),
+             "task": task} for b, v in reversed(speeds.items())]  # fmt: skip
+
+
+def test_four_backends_in_registry_order_with_one_ratio_column_each(four_backends):
+    df = table(n_records({"torch": 100.0, "keras": 50.0, "keras-jax": 80.0, "keras-torch": 200.0}))
+    sbs = side_by_side(df, "t").set_index("metric")
+    assert list(sbs.columns) == [*FOUR, "keras/torch", "keras-jax/torch", "keras-torch/torch"]
+    thr = sbs.loc["steady throughput (img/s)"]
+    assert thr["keras-jax"] == 80.0 and thr["keras-torch/torch"] == pytest.approx(2.0)
+    assert thr["keras/torch"] == pytest.approx(0.5) and thr["keras-jax/torch"] == pytest.approx(0.8)
+    text = markdown_table(side_by_side(df, "t", formatted=True))
+    head = text.splitlines()[0]
+    for a, b in (("PyTorch", "Keras/TF"), ("Keras/TF", "Keras/JAX"), ("Keras/JAX", "Keras/torch"),
+                 ("Keras/torch", "keras/torch"), ("keras/torch", "keras-jax/torch")):  # fmt: skip
+        assert head.index(a) < head.index(b), head  # display labels in registry order, then the ratios
+    assert re.search(r"steady throughput \(img/s\) .*\| +0\.500 \| +0\.800 \| +2\.000 \|$", text, re.M), text
+
+
+def test_reference_keras_divides_every_other_backend_by_keras(four_backends):
+    df = table(n_records({"torch": 100.0, "keras": 50.0, "keras-jax": 80.0}))
+    sbs = side_by_side(df, "t", reference="keras").set_index("metric")
+    assert list(sbs.columns) == ["torch", "keras", "keras-jax", "torch/keras", "keras-jax/keras"]
+    assert sbs.loc["steady throughput (img/s)", "torch/keras"] == pytest.approx(2.0)
+    assert sbs.loc["training time (s)", "keras-jax/keras"] == pytest.approx((100 / 80) / (100 / 50))
+    out = terminal_summary(df, reference="keras")
+    assert out.splitlines()[0].startswith("ratios: <backend>/keras") and "torch/keras" in out
+
+
+def test_a_reference_without_an_ok_row_says_why_in_each_ratio_cell(tmp_path: Path):
+    rows = [*n_records({"torch": 100.0, "keras": 50.0}, task="fine"),
+            rec("torch", 0, status="failed", error="out of memory") | {"task": "ref-failed"},
+            *n_records({"keras": 50.0}, task="ref-failed"),
+            *n_records({"keras": 50.0}, task="no-ref")]  # fmt: skip
+    df = table(rows)
+    fine = side_by_side(df, "fine", formatted=True).set_index("metric")
+    assert fine.loc["training time (s)", "keras/torch"] == "2.000"  # 100/50 s against 100/100 s
+    failed = side_by_side(df, "ref-failed", formatted=True)
+    assert set(failed["keras/torch"]) == {"torch failed"} and set(failed["torch"]) == {"-"}
+    assert side_by_side(df, "ref-failed").set_index("metric")["keras/torch"].isna().all()  # numbers: none
+    assert set(side_by_side(df, "no-ref", formatted=True)["keras/torch"]) == {"no torch row"}
+    for r in rows:
+        append_record(tmp_path, r)
+    write_reports(tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert re.search(r"^\| training time \(s\) .*\| +torch failed \|$", summary, re.M), summary
+    assert re.search(r"^\| training time \(s\) .*\| +no torch row \|$", summary, re.M), summary
+    assert "- torch repeat 0: **failed**: out of memory" in summary
+
+
+def test_an_old_two_backend_run_renders_the_same_cells_as_before():
+    """The committed big-models run (torch + keras): every cell of the ResNet101 table and the model-comparison
+    ratios as the two-backend report wrote them; only the column labels are the registry's display names."""
+    records = latest_records(read_records(BIG_MODELS))
+    df = table(records)
+    sbs = side_by_side(df, "catsdogs-resnet101", formatted=True)
+    assert list(sbs.columns) == ["metric", "torch", "keras", "keras/torch"]
+    got = [" ".join(map(str, row)) for row in sbs.itertuples(index=False)]
+    assert got == [
+        "test accuracy 0.5000 0.5000 1.000", "test loss 0.7995 0.7609 0.952", "training time (s) 6.64 58.56 8.813",
+        "steady epoch (s, median) 2.160 3.472 1.608", "steady throughput (img/s) 30 18 0.622",
+        "steady step throughput (img/s, ± 95% CI) 30.0 18.8 0.626", "timed steps 4 4 1.000",
+        "first epoch (s) 4.485 55.089 12.283", "first step (s) 0.868 52.179 60.112",
+        "first-step overhead (s) 0.335 51.327 153.341", "MFU 8.78% 6.01% 0.684", "inference (img/s) 399 185 0.464",
+        "forward, explain batch (ms/img) 4.260 8.444 1.982", "Grad-CAM (ms/img) 4.732 8.424 1.780",
+        "Grad-CAM / forward 1.11 1.00 0.898", "peak host RSS (MB) 1,852 2,605 1.406",
+        "parameters 42,504,258 42,662,274 1.004",
+    ]  # fmt: skip
+    head = [c.strip() for c in markdown_table(sbs).splitlines()[0].split("|")[1:-1]]
+    assert head == ["metric", "PyTorch", "Keras/TF", "keras/torch"]
+    models = sections(df, records)
+    for line in ("| ResNet101 | PyTorch | 2.16 | 30.0 | 0.533 | 0.9 | 8.78% | 42,504,258 |",
+                 "| ConvNeXt-tiny | Keras/TF | 3.57 | 17.9 | 0.893 | 23.2 | 3.13% | 27,821,666 |",
+                 "| ratio | PyTorch | Keras/TF |", "| ConvNeXt-tiny / ResNet101, steady img/s | 1.74 | 0.95 |",
+                 "| keras / torch, steady img/s | 0.63 | 0.34 |",
+                 "| keras / torch, epoch time | 1.61 | 2.87 |"):  # fmt: skip
+        assert line in models, line
+
+
+def test_order_labels_and_colours_come_from_the_registry(four_backends):
+    assert ordered(["mxnet", "keras-torch", "torch", "alpha", "keras", "torch"]) == [
+        "torch", "keras", "keras-torch", "alpha", "mxnet"]  # fmt: skip
+    assert [label(b) for b in (*FOUR, "mxnet")] == ["PyTorch", "Keras/TF", "Keras/JAX", "Keras/torch", "mxnet"]
+    assert [colour(b) for b in FOUR] == ["C0", "C1", "C2", "C3"]  # fixed per backend, whoever else is drawn
+    assert colour("mxnet") == colour("mxnet") and colour("mxnet") not in {colour(b) for b in FOUR}
+
+
+def plot_inputs(names: tuple[str, ...]) -> dict:
+    """Small real arrays for every report figure, one entry per backend."""
+    rng = np.random.default_rng(0)
+    records, classes = [], ["cat", "dog"]
+    for i, b in enumerate(names):
+        r = rec(b, 0, throughput_img_s=100.0 + 10 * i, test_acc=0.6 + 0.05 * i, epoch_s_min=0.9, epoch_s_max=1.1)
+        r["history"] = [{"epoch": e, "train_loss": 2.0 / (e + i), "test_acc": 0.5 + 0.05 * e} for e in (1, 2, 3)]
+        cm = [[8 - i, 2 + i], [3, 7]]
+        r["transfer"] = [{"dataset": "cifar10", "source": "embedded:x", "n": 20, "acc": 0.7, "acc_restricted": 0.75,
+                          "classes": classes, "confusion_restricted": cm}]  # fmt: skip
+        records.append(r)
+    x = rng.uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
+    maps = {b: {"x": x, "y_true": np.array([0, 1, 0]), "y_pred": np.array([0, i % 2, 1]), "classes": classes,
+                "layer": "conv2", "gradcam": rng.uniform(0, 1, (3, 16, 16)), "saliency": rng.uniform(0, 1, (3, 16, 16))}
+            for i, b in enumerate(names)}  # fmt: skip
+    topk = {b: {"test_acc": 0.8, "decouple_topk": [{"k": k, "rf_acc": 0.5 + k / 200 + i / 50, "logreg_acc": 0.6}
+                                                     for k in (10, 84)]} for i, b in enumerate(names)}  # fmt: skip
+    fc = {b: {"fc_layers": ["fc1"], "act_fc1": rng.uniform(0, 1, (3, 8)), "classes": classes,
+              "input_labels": np.array([0, 1, 0])} for b in names}  # fmt: skip
+    return {"records": records, "maps": maps, "topk": topk, "fc": fc}
+
+
+@pytest.mark.parametrize("names", [("keras",), FOUR], ids=["one backend", "four backends"])
+def test_every_report_figure_draws_one_or_four_backends(tmp_path: Path, four_backends, names):
+    from bench.report.decouple_plots import plot_fc_activations, plot_topk
+    from bench.report.explain_plots import plot_overlays
+    from bench.report.summary import plot_bars, plot_curves
+    from bench.report.transfer import plot_transfer
+
+    got = plot_inputs(names)
+    drawn = {
+        "curves": plot_curves(got["records"], "t", tmp_path / "curves.png"),
+        "bars": plot_bars(table(got["records"]), tmp_path / "bars.png"),
+        "transfer": plot_transfer(got["records"], tmp_path / "transfer.png"),
+        "gradcam": plot_overlays(got["maps"], "gradcam", "t", tmp_path / "gradcam.png"),
+        "topk": plot_topk(got["topk"], "t", tmp_path / "topk.png"),
+        "fc": plot_fc_activations(got["fc"], "t", tmp_path / "fc.png"),
+    }
+    assert all(drawn.values()), drawn
+    sizes = {name: (tmp_path / f"{name}.png").stat().st_size for name in drawn}
+    assert min(sizes.values()) > 5000, sizes

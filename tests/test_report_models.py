@@ -28,11 +28,29 @@ def test_section_has_both_ratios_with_medians_and_spread():
     ]
     text = "\n".join(resnet_vs_convnext(table(records)))
     assert "## ResNet101 vs ConvNeXt-tiny" in text
-    assert "| ResNet101 | torch | 3.50 [3.00-4.00] | 12.0 [10.0-14.0] |" in text
+    assert "| ResNet101 | PyTorch | 3.50 [3.00-4.00] | 12.0 [10.0-14.0] |" in text  # the registry's display label
     # ConvNeXt/ResNet img/s: torch 20/12, keras 4/8; keras/torch img/s: ResNet 8/12, ConvNeXt 4/20
     assert "| ConvNeXt-tiny / ResNet101, steady img/s | 1.67 | 0.50 |" in text
     assert "| keras / torch, steady img/s | 0.67 | 0.20 |" in text
     assert "| keras / torch, epoch time | 1.43 | 5.00 |" in text
+
+
+def test_every_backend_gets_a_column_and_a_ratio_row_against_the_reference():
+    records = [rec(m, b, v * f, 1.0) for m, f in (("resnet101", 1.0), ("convnext_tiny", 2.0))
+               for b, v in (("keras", 5.0), ("torch", 10.0), ("mxnet", 20.0))]  # fmt: skip
+    records.append(rec("convnext_tiny", "torch", 1.0, 1.0, repeat=1) | {"status": "failed"})  # not counted
+    text = "\n".join(resnet_vs_convnext(table(records)))
+    assert "| ratio | PyTorch | Keras/TF | mxnet |" in text  # registry order, an unregistered name last
+    assert "| ConvNeXt-tiny / ResNet101, steady img/s | 2.00 | 2.00 | 2.00 |" in text
+    assert "| keras / torch, steady img/s | 0.50 | 0.50 |" in text
+    assert "| mxnet / torch, steady img/s | 2.00 | 2.00 |" in text
+    by_keras = "\n".join(resnet_vs_convnext(table(records), reference="keras"))
+    assert "| torch / keras, steady img/s | 2.00 | 2.00 |" in by_keras and "| mxnet / keras, epoch time |" in by_keras
+    assert "keras / keras" not in by_keras
+    # the reference failed on one model: that column says so instead of a number
+    no_ref = [r for r in records if not (r["backend"] == "torch" and r["model"] == "resnet101")]
+    no_ref.append(rec("resnet101", "torch", 1.0, 1.0) | {"status": "timeout"})
+    assert "| keras / torch, steady img/s | torch timeout | 0.50 |" in "\n".join(resnet_vs_convnext(table(no_ref)))
 
 
 def test_section_is_absent_without_both_models():
@@ -44,7 +62,7 @@ def test_top_ops_per_backend_in_ms_per_step():
     r = rec("resnet101", "keras", 10.0, 4.0, warmup_steps=2)
     r["top_ops"] = [{"op": "a/conv:Conv2D", "ms": 30.0, "calls": 4}, {"op": "x|y", "ms": 10.0, "calls": 2}]
     text = "\n".join(top_ops([r]))
-    assert "### catsdogs-resnet101 / keras" in text
+    assert "### catsdogs-resnet101 / Keras/TF" in text
     assert "| `a/conv:Conv2D` | 15.00 | 4 |" in text and "x\\|y" in text
 
 

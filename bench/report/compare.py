@@ -12,6 +12,11 @@ or for other columns the range over >= 2 repeats on each side), or a Mann-Whitne
 on the two runs' step throughputs rejects equality (p < 0.05). Otherwise the verdict is
 "inconclusive". A column without any interval (one repeat, no step samples) is judged by
 its threshold alone, as before.
+
+Beside the per-backend table, ``reference_ratios`` shows each backend against a reference
+backend (``--reference``, default the registry's first, torch) in A and in B. A ratio within
+one run cancels what its backends share (the machine, its load), so a backend that gained or
+lost ground on the reference shows even when the two runs ran on different footing.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pandas as pd
 
 from bench.core.results import latest_records, read_json_or_warn, read_records, table
 from bench.measure.stats import rank_test_p
+from bench.report.backends import ordered, ratio_name, reference_missing
 
 KEY = ["task", "backend", "model", "profile"]
 COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "p_value", "verdict", "regression"]
@@ -53,6 +59,9 @@ METRICS = (
 STEP_BASED = ("steady_img_s", "mfu")
 P_VALUE = 0.05
 ENV_FIELDS = ("cpu", "cores", "gpus", "python")
+# the metrics whose backend/reference ratio is shown for both runs
+REFERENCE_METRICS = ("steady_img_s", "epoch_s_median", "first_step_s", "test_acc")
+REFERENCE_COLUMNS = ["task", "model", "profile", "metric", "ratio", "a", "b", "b/a"]
 
 
 def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
@@ -169,7 +178,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     ma, mb = medians(a), medians(b)
     status_a, status_b = key_status(a), key_status(b)
     rows = []
-    for key in sorted(set(status_a) | set(status_b)):
+    for key in in_order(set(status_a) | set(status_b)):
         sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
         if not sa == sb == "ok":
             rows.append(status_row(key, sa, sb))
@@ -181,6 +190,43 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
             rows.append({**dict(zip(KEY, key, strict=True)), "metric": label, "a": va, "b": vb,
                          **metric_row(key, col, better, kind, va, vb, a, b, t)})  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def in_order(keys: set[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Keys sorted by task, then backend in registry order, then model and profile."""
+    backends = ordered(k[1] for k in keys)
+    return sorted(keys, key=lambda k: (k[0], backends.index(k[1]), *k[2:]))
+
+
+def reference_ratios(a: pd.DataFrame, b: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Per (task, model, profile) in both runs, other backend and metric: backend/reference of the medians in A
+    and in B, and how that ratio moved (B/A). A side whose reference has no ok row says why instead of a number."""
+    meds = [medians(a), medians(b)]
+    labels = {m[0]: m[1] for m in METRICS}
+    groups = sorted(set.intersection(*({(k[0], k[2], k[3]) for k in key_status(df)} for df in (a, b))))
+    rows = []
+    for task, model, profile in groups:
+        at = [df[(df.task == task) & (df.model == model) & (df.profile == profile)] for df in (a, b)]
+        whys = [reference_missing(rows_, reference) for rows_ in at]
+        for backend in [x for x in ordered(pd.concat(at).backend) if x != reference]:
+            key, ref = (task, backend, model, profile), (task, reference, model, profile)
+            for col in REFERENCE_METRICS:
+                cells = [why or _ratio_of(m, key, ref, col) for m, why in zip(meds, whys, strict=True)]
+                if all(c is None for c in cells):
+                    continue
+                moved = cells[1] / cells[0] if all(isinstance(c, float) for c in cells) and cells[0] else None
+                ratio = ratio_name(backend, reference)
+                rows.append(dict(zip(REFERENCE_COLUMNS, (task, model, profile, labels[col], ratio, *cells, moved),
+                                     strict=True)))  # fmt: skip
+    return pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
+
+
+def _ratio_of(m: pd.DataFrame, key: tuple, ref: tuple, col: str) -> float | None:
+    """``col`` of ``key`` over ``col`` of ``ref`` in a medians table; None when either is missing or 0."""
+    if key not in m.index or ref not in m.index:
+        return None
+    v, base = m.loc[key, col], m.loc[ref, col]
+    return float(v / base) if pd.notna(v) and pd.notna(base) and base else None
 
 
 def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
@@ -205,6 +251,23 @@ def _num(v: object) -> object:
     if not isinstance(v, float) or pd.isna(v):
         return v
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}" if abs(v) >= 10 else f"{v:.4g}"
+
+
+def _cell(v: object) -> object:
+    """A ratio to 3 decimals, a missing one as "-", a reason as it is."""
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else v
+
+
+def render_reference(ratios: pd.DataFrame) -> str:
+    """The backend/reference table as Markdown; '' when no run has a backend besides the reference."""
+    if ratios.empty:
+        return ""
+    shown = ratios.copy()
+    for col in ("a", "b", "b/a"):
+        shown[col] = shown[col].map(_cell)
+    return shown.to_markdown(index=False, disable_numparse=True)
 
 
 def render(result: pd.DataFrame) -> str:

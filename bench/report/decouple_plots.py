@@ -1,7 +1,7 @@
 """The decoupled-features part of summary.md and its pictures, drawn from the records and saved arrays.
 
 Feature maps, fully connected activations, the top-k accuracy curve and the images
-that most activate the forest's top features; both backends side by side. Reads
+that most activate the forest's top features; every backend side by side, in registry order. Reads
 ``artifacts/<task>.<backend>.<repeat>.decouple.npz`` written by ``bench.phases.decouple``.
 """
 
@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 
 from bench.core.runpaths import artifact_name, load_artifact, plot_file, plot_name
-from bench.report.plotting import PlotJob, render, save_figure, tile
-
-RATIO_ORDER = ("torch", "keras")
+from bench.report.backends import colour, label, ordered
+from bench.report.plotting import PlotJob, backend_legend, render, save_figure, tile
 
 
 def _plt() -> Any:
@@ -30,10 +29,6 @@ def _plt() -> Any:
 
 def _save(fig: Any, path: Path) -> None:
     save_figure(fig, path, dpi=100, tight=False)
-
-
-def _backend_order(names: set[str]) -> list[str]:
-    return sorted(names, key=lambda b: (RATIO_ORDER.index(b) if b in RATIO_ORDER else len(RATIO_ORDER), b))
 
 
 def mosaic(maps: np.ndarray, gap: int = 1) -> np.ndarray:
@@ -83,24 +78,26 @@ def plot_feature_maps(a: Any, title: str, path: Path) -> bool:
 
 
 def plot_fc_activations(arrays: dict[str, Any], task: str, path: Path) -> bool:
-    """One heat map per (fully connected layer, backend): rows = inputs, columns = units."""
-    backends = [b for b in _backend_order(set(arrays)) if len(arrays[b]["fc_layers"])]
+    """One heat map per (backend, fully connected layer): a row of panels per backend; in a panel, rows =
+    inputs, columns = units."""
+    backends = [b for b in ordered(arrays) if len(arrays[b]["fc_layers"])]
     if not backends:
         return False
     plt = _plt()
     layers = [str(n) for n in arrays[backends[0]]["fc_layers"]]
-    fig, axes = plt.subplots(len(layers), len(backends), figsize=(6 * len(backends), 1.9 * len(layers) + 0.6),
+    fig, axes = plt.subplots(len(backends), len(layers), figsize=(6 * len(layers), 1.9 * len(backends) + 0.6),
                              squeeze=False)  # fmt: skip
-    for j, b in enumerate(backends):
+    for i, b in enumerate(backends):
         a = arrays[b]
         labels = [f"class {a['classes'][y]}" for y in a["input_labels"]]
-        for i, name in enumerate(layers):
+        for j, name in enumerate(layers):
             act = a[f"act_{name}"].astype(np.float32)
             im = axes[i, j].imshow(act, aspect="auto", cmap="viridis", interpolation="nearest")
             axes[i, j].set_yticks(range(len(labels)), labels, fontsize=7)
-            axes[i, j].set_title(f"{b}: {name} ({act.shape[1]} units, after activation)", fontsize=9)
+            axes[i, j].set_title(f"{label(b)}: {name} ({act.shape[1]} units, after activation)", fontsize=9)
             fig.colorbar(im, ax=axes[i, j], fraction=0.03)
-        axes[-1, j].set_xlabel("unit")
+    for ax in axes[-1]:
+        ax.set_xlabel("unit")
     fig.suptitle(f"{task}: fully connected activations", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
@@ -110,16 +107,15 @@ def plot_fc_activations(arrays: dict[str, Any], task: str, path: Path) -> bool:
 def plot_topk(rows: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
     """Accuracy of RF (solid) and logistic regression (dashed) on the top-k features; the CNN's own as a dotted line."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, b in enumerate(_backend_order(set(rows))):
-        r, color = rows[b], f"C{i}"
+    fig, ax = plt.subplots(figsize=(6.5, 4.4), layout="constrained")
+    backends = ordered(rows)
+    for b in backends:
+        r, color = rows[b], colour(b)
         ks = [t["k"] for t in r["decouple_topk"]]
-        ax.plot(ks, [t["rf_acc"] for t in r["decouple_topk"]], "o-", color=color, label=f"{b}: random forest")
-        ax.plot(
-            ks, [t["logreg_acc"] for t in r["decouple_topk"]], "s--", color=color, label=f"{b}: logistic regression"
-        )
+        ax.plot(ks, [t["rf_acc"] for t in r["decouple_topk"]], "o-", color=color)
+        ax.plot(ks, [t["logreg_acc"] for t in r["decouple_topk"]], "s--", color=color)
         if r.get("test_acc") is not None:
-            ax.axhline(r["test_acc"], color=color, linestyle=":", label=f"{b}: CNN")
+            ax.axhline(r["test_acc"], color=color, linestyle=":")
     ax.set_xscale("log")
     ks = sorted({t["k"] for r in rows.values() for t in r["decouple_topk"]})
     ax.set_xticks(ks, [str(k) for k in ks])
@@ -127,8 +123,9 @@ def plot_topk(rows: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
     ax.set(title=f"{task}: accuracy on the top-k penultimate features", xlabel="k (most important first)",
            ylabel="test accuracy")  # fmt: skip
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    styles = (("random forest", {"linestyle": "-", "marker": "o"}),
+              ("logistic regression", {"linestyle": "--", "marker": "s"}), ("CNN", {"linestyle": ":"}))  # fmt: skip
+    backend_legend(fig, backends, styles)
     _save(fig, path)
     return True
 
@@ -171,6 +168,8 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
     done = [r for r in records if r.get("status") == "ok" and r.get("rf_acc") is not None]
     if not done:
         return ""
+    tasks, order = list(dict.fromkeys(r["task"] for r in done)), ordered(r["backend"] for r in done)
+    done.sort(key=lambda r: (tasks.index(r["task"]), order.index(r["backend"]), r["repeat"]))
     lines = [
         "## Decoupled features",
         "",
@@ -183,20 +182,20 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
     ]
     for r in done:
         lines.append(
-            f"| {r['task']} | {r['backend']} | {r['repeat']} | {r['feature_dim']} | {r['decouple_n_train']} | "
+            f"| {r['task']} | {label(r['backend'])} | {r['repeat']} | {r['feature_dim']} | {r['decouple_n_train']} | "
             f"{_fmt(r.get('test_acc'))} | {_fmt(r['rf_acc'])} | {_fmt(r['logreg_acc'])} | "
             f"{_fmt(r['decouple_s'], '.1f')} |"
         )
     lines.append("")
     pictures: list[tuple[int, str, tuple[str, ...], PlotJob]] = []  # (line to insert the link at, alt, name, job)
-    for task in dict.fromkeys(r["task"] for r in done):
+    for task in tasks:
         first = {}  # the lowest repeat of each backend
         for r in sorted((r for r in done if r["task"] == task), key=lambda r: r["repeat"]):
             first.setdefault(r["backend"], r)
-        backends = _backend_order(set(first))
+        backends = ordered(first)
         lines += [f"### {task}: decoupled features", ""]
         ks = sorted({t["k"] for r in first.values() for t in r["decouple_topk"]})
-        head = "| k | " + " | ".join(f"RF {b} | logreg {b}" for b in backends) + " |"
+        head = "| k | " + " | ".join(f"RF {label(b)} | logreg {label(b)}" for b in backends) + " |"
         lines += [head, "|" + "---:|" * (1 + 2 * len(backends))]
         for k in ks:
             cells = []
@@ -214,13 +213,13 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
         at = len(lines)
         pictures.append((at, "top-k accuracy", ("decouple-topk", task), (plot_topk, (first, task))))
         for b, a in arrays.items():
-            title = f"{task} / {b}: training images that most activate the forest's top features"
+            title = f"{task} / {label(b)}: training images that most activate the forest's top features"
             job = (plot_top_features, (a, title))
-            pictures.append((at, f"top features ({b})", ("top-features", task, b), job))
+            pictures.append((at, f"top features ({label(b)})", ("top-features", task, b), job))
         for b, a in arrays.items():
-            title = f"{task} / {b}: conv feature maps after activation, one tile per channel"
+            title = f"{task} / {label(b)}: conv feature maps after activation, one tile per channel"
             job = (plot_feature_maps, (a, title))
-            pictures.append((at, f"feature maps ({b})", ("feature-maps", task, b), job))
+            pictures.append((at, f"feature maps ({label(b)})", ("feature-maps", task, b), job))
         job = (plot_fc_activations, (arrays, task))
         pictures.append((at, "fully connected activations", ("fc-activations", task), job))
     drawn = render([(fn, (*args, plot_file(run_dir, *name))) for _, _, name, (fn, args) in pictures])

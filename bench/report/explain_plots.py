@@ -1,4 +1,4 @@
-"""Grad-CAM and saliency overlays for the report: the same images, torch and Keras side by side.
+"""Grad-CAM and saliency overlays for the report: the same images, one row per backend in registry order.
 
 Drawn from the per-row ``artifacts/*.explain.npz`` files the explain phase writes (see
 bench.phases.explain), so ``bench report RUN`` can redraw them from a finished run.
@@ -13,6 +13,7 @@ import pandas as pd
 
 from bench.core.preprocess import minmax
 from bench.core.runpaths import load_artifact, plot_file, plot_name
+from bench.report.backends import label, ordered
 from bench.report.plotting import PlotJob, save_figure, tile
 
 KINDS = {"gradcam": ("Grad-CAM", "jet"), "saliency": ("saliency", "hot")}
@@ -30,7 +31,7 @@ def _maps_by_backend(df: pd.DataFrame, task: str, run_dir: Path) -> dict[str, di
         maps = load_artifact(run_dir, r.explain_file)
         if maps is not None:
             out[r.backend] = maps
-    return dict(sorted(out.items(), key=lambda kv: (kv[0] != "torch", kv[0])))  # torch first, as in the tables
+    return {b: out[b] for b in ordered(out)}  # registry order, as in the tables
 
 
 def _display(img: np.ndarray) -> np.ndarray:
@@ -53,7 +54,7 @@ def plot_overlays(maps: dict[str, dict[str, np.ndarray]], kind: str, task: str, 
     maps = {b: m for b, m in maps.items() if kind in m}
     if not maps:
         return False
-    label, cmap = KINDS[kind]
+    title, cmap = KINDS[kind]
     first = next(iter(maps.values()))
     x, y, classes = first["x"], first["y_true"], [str(c) for c in first["classes"]]
     n, (h, w) = len(x), x.shape[1:3]
@@ -64,18 +65,21 @@ def plot_overlays(maps: dict[str, dict[str, np.ndarray]], kind: str, task: str, 
         rows.append(0.5 * shown + 0.5 * matplotlib.colormaps[cmap](heat)[..., :3])
     gap, gap_top = max(2, w // 8), max(8, h // 3)
     canvas = tile((np.stack(rows) * 255).round().astype(np.uint8), gap, gap_top)
-    fig, ax = plt.subplots(figsize=(1.7 * n + 0.6, 1.9 * len(rows)))
+    fig, ax = plt.subplots(figsize=(1.7 * n + 1.4, 1.9 * len(rows)))
     ax.imshow(canvas)
+    for i, backend in enumerate(["input", *maps], start=0):  # each row's name at its left
+        name = label(backend) if i else backend
+        ax.text(-gap, i * (h + gap_top) + gap_top + h / 2, name, ha="right", va="center", fontsize=9)
     for j in range(n):
         ax.text(j * (w + gap) + w / 2, gap_top - 1, f"true: {classes[y[j]]}", ha="center", va="bottom", fontsize=9)
-        for i, (backend, m) in enumerate(maps.items(), start=1):
+        for i, m in enumerate(maps.values(), start=1):
             pred = int(m["y_pred"][j])
-            ax.text(j * (w + gap) + w / 2, i * (h + gap_top) + gap_top - 1, f"{backend} pred: {classes[pred]}",
+            ax.text(j * (w + gap) + w / 2, i * (h + gap_top) + gap_top - 1, f"pred: {classes[pred]}",
                     ha="center", va="bottom", fontsize=9, color="black" if pred == y[j] else "red")  # fmt: skip
     ax.set_axis_off()
     layer = str(first["layer"])
     where = f"layer {layer}, " if kind == "gradcam" else ""
-    fig.suptitle(f"{task}: {label} ({where}predicted class; red = wrong prediction)", fontsize=11)
+    fig.suptitle(f"{task}: {title} ({where}predicted class; red = wrong prediction)", fontsize=11)
     return save_figure(fig, path, dpi=90)
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pandas as pd
 
+from bench.report.backends import DEFAULT_REFERENCE, label, ordered, reference_missing
+
 PAIR = ("resnet101", "convnext_tiny")  # (base, other): the ratio is other/base
 LABELS = {"resnet101": "ResNet101", "convnext_tiny": "ConvNeXt-tiny"}
-BACKENDS = ("torch", "keras")
 
 
 def _spread(values: pd.Series, fmt: str) -> str:
@@ -33,11 +34,13 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a and b else "-"
 
 
-def resnet_vs_convnext(df: pd.DataFrame) -> list[str]:
-    """Time per epoch, steady img/s, first step and MFU per (model, backend), and the two ratios."""
+def resnet_vs_convnext(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> list[str]:
+    """Time per epoch, steady img/s, first step and MFU per (model, backend), ConvNeXt/ResNet per backend
+    and each backend against the reference per model."""
     ok = df[(df.status == "ok") & df.model.isin(PAIR)]
     if ok.empty or ok.model.nunique() < 2:
         return []
+    backends = ordered(ok.backend)
     lines = [
         "## ResNet101 vs ConvNeXt-tiny",
         "",
@@ -52,28 +55,34 @@ def resnet_vs_convnext(df: pd.DataFrame) -> list[str]:
         "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for model in PAIR:
-        for backend in BACKENDS:
+        for backend in backends:
             sub = ok[(ok.model == model) & (ok.backend == backend)]
             if sub.empty:
                 continue
             mfu = pd.to_numeric(sub.mfu, errors="coerce").dropna()
             lines.append(
-                f"| {LABELS[model]} | {backend} | {_spread(sub.epoch_s_median, '.2f')} | "
+                f"| {LABELS[model]} | {label(backend)} | {_spread(sub.epoch_s_median, '.2f')} | "
                 f"{_spread(sub.steady_img_s, '.1f')} | {_spread(sub.steady_step_s, '.3f')} | "
                 f"{_spread(sub.first_step_s, '.1f')} | {format(mfu.median(), '.2%') if len(mfu) else '-'} | "
                 f"{int(sub.params.iloc[0]):,} |"
             )
-    lines += ["", "| ratio | " + " | ".join(BACKENDS) + " |", "|---|" + "--:|" * len(BACKENDS)]
-    for col, label in (("steady_img_s", "steady img/s"), ("epoch_s_median", "epoch time")):
-        cells = [_ratio(_median(ok, PAIR[1], b, col), _median(ok, PAIR[0], b, col)) for b in BACKENDS]
-        lines.append(f"| ConvNeXt-tiny / ResNet101, {label} | " + " | ".join(cells) + " |")
-    lines += ["", "| ratio | " + " | ".join(LABELS[m] for m in PAIR) + " |", "|---|" + "--:|" * len(PAIR)]
-    for col, label in (("steady_img_s", "steady img/s"), ("epoch_s_median", "epoch time")):
-        cells = [_ratio(_median(ok, m, "keras", col), _median(ok, m, "torch", col)) for m in PAIR]
-        lines.append(f"| keras / torch, {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| ratio | " + " | ".join(map(label, backends)) + " |", "|---|" + "--:|" * len(backends)]
+    for col, what in (("steady_img_s", "steady img/s"), ("epoch_s_median", "epoch time")):
+        cells = [_ratio(_median(ok, PAIR[1], b, col), _median(ok, PAIR[0], b, col)) for b in backends]
+        lines.append(f"| ConvNeXt-tiny / ResNet101, {what} | " + " | ".join(cells) + " |")
+    others = [b for b in backends if b != reference]
+    if others:
+        lines += ["", "| ratio | " + " | ".join(LABELS[m] for m in PAIR) + " |", "|---|" + "--:|" * len(PAIR)]
+        missing = [reference_missing(df[df.model == m], reference) for m in PAIR]
+        for b in others:
+            for col, what in (("steady_img_s", "steady img/s"), ("epoch_s_median", "epoch time")):
+                cells = [why or _ratio(_median(ok, m, b, col), _median(ok, m, reference, col))
+                         for m, why in zip(PAIR, missing, strict=True)]  # fmt: skip
+                lines.append(f"| {b} / {reference}, {what} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "A ratio above 1 in img/s means the numerator trains faster. MFU = 3 x forward FLOPs per image "
+        f"A ratio above 1 in img/s means the numerator trains faster; `<backend> / {reference}` divides by the "
+        f"reference backend, {label(reference)}. MFU = 3 x forward FLOPs per image "
         "(the framework's own counter) x steady img/s / peak FLOP/s (see `flops_source`, `peak_flops_source`).",
         "",
     ]
@@ -85,6 +94,8 @@ def top_ops(records: list[dict[str, Any]], top: int = 10) -> list[str]:
     runs = [r for r in records if r.get("status") == "ok" and r.get("top_ops")]
     if not runs:
         return []
+    tasks, backends = list(dict.fromkeys(r["task"] for r in runs)), ordered(r["backend"] for r in runs)
+    runs.sort(key=lambda r: (tasks.index(r["task"]), backends.index(r["backend"]), r.get("repeat", 0)))
     lines = [
         "## Top operations by time (--profile-ops)",
         "",
@@ -95,7 +106,7 @@ def top_ops(records: list[dict[str, Any]], top: int = 10) -> list[str]:
     for r in runs:
         steps = r.get("warmup_steps") or 1
         lines += [
-            f"### {r['task']} / {r['backend']} (repeat {r.get('repeat', 0)})",
+            f"### {r['task']} / {label(r['backend'])} (repeat {r.get('repeat', 0)})",
             "",
             "| op | ms per step | calls |",
             "|---|--:|--:|",
@@ -107,7 +118,7 @@ def top_ops(records: list[dict[str, Any]], top: int = 10) -> list[str]:
     return lines
 
 
-def sections(df: pd.DataFrame, records: list[dict[str, Any]]) -> str:
-    """Both sections as Markdown ('' when the run has neither)."""
-    lines = resnet_vs_convnext(df) + top_ops(records)
+def sections(df: pd.DataFrame, records: list[dict[str, Any]], reference: str = DEFAULT_REFERENCE) -> str:
+    """Both sections as Markdown ('' when the run has neither); ratios between backends against ``reference``."""
+    lines = resnet_vs_convnext(df, reference) + top_ops(records)
     return "\n".join(lines) + ("\n" if lines else "")

@@ -11,8 +11,9 @@ from bench.core.results import latest_records, read_json_or_warn, read_records, 
 from bench.core.runpaths import plot_file, plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.phases import PHASES
+from bench.report.backends import DEFAULT_REFERENCE, colour, label, ordered, ratio_name, reference_missing
 from bench.report.models import sections as model_sections
-from bench.report.plotting import PlotJob, render, save_figure
+from bench.report.plotting import PlotJob, backend_legend, render, save_figure
 
 # (column, label, number format)
 SUMMARY_METRICS = (
@@ -44,7 +45,6 @@ SUMMARY_METRICS = (
     ("peak_device_mb", "peak device memory (MB)", ",.0f"),
     ("params", "parameters", ",.0f"),
 )
-RATIO_BASE, RATIO_OTHER = "torch", "keras"
 
 
 def with_spread(ok: pd.DataFrame) -> pd.DataFrame:
@@ -69,28 +69,42 @@ def half_width(ok: pd.DataFrame, backend: str) -> float | None:
     return float(hw.median()) if len(hw) else None
 
 
-def side_by_side(df: pd.DataFrame, task: str, formatted: bool = False) -> pd.DataFrame:
-    """One task's metrics with a column per backend (median over ok repeats) and keras/torch."""
-    ok = with_spread(df[(df.task == task) & (df.status == "ok")])
+def side_by_side(df: pd.DataFrame, task: str, formatted: bool = False,
+                 reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:  # fmt: skip
+    """One task's metrics: a column per backend (median over ok repeats, registry order), then one ratio
+    column ``<backend>/<reference>`` per other backend.
+
+    Formatted, a ratio cell the reference cannot fill says why (e.g. "torch failed", "no torch row").
+    """
+    rows_all = df[df.task == task]
+    ok = with_spread(rows_all[rows_all.status == "ok"])
+    names = ordered(rows_all.backend)
+    others = [b for b in names if b != reference]
+    why = reference_missing(rows_all, reference)
     rows = []
-    for col, label, fmt in SUMMARY_METRICS:
+    for col, metric, fmt in SUMMARY_METRICS:
         vals = pd.to_numeric(ok[col], errors="coerce").groupby(ok.backend).median()
         if vals.isna().all():
             continue
-        row = {"metric": label}
-        for b in sorted(df[df.task == task].backend.unique(), key=lambda b: (b != RATIO_BASE, b)):
-            row[b] = vals.get(b)
-        base, other = vals.get(RATIO_BASE), vals.get(RATIO_OTHER)
-        ratio = other / base if base and other is not None and pd.notna(other) else None
+        row = {"metric": metric, **{b: vals.get(b) for b in names}}
+        base = vals.get(reference)
+        ratios = {b: _ratio(vals.get(b), base) for b in others}
         if formatted:
-            row = {k: (_fmt(v, fmt) if k not in ("metric",) else v) for k, v in row.items()}
+            row = {k: (_fmt(v, fmt) if k != "metric" else v) for k, v in row.items()}
             if col == "steady_img_s":  # value ± half-width of its 95% interval
-                row.update({b: f"{row[b]} ± {_fmt(half_width(ok, b), fmt)}" for b in row if b != "metric"
-                            and half_width(ok, b) is not None})  # fmt: skip
-            ratio = _fmt(ratio, ".3f")
-        row[f"{RATIO_OTHER}/{RATIO_BASE}"] = ratio
+                row.update({b: f"{row[b]} ± {_fmt(half_width(ok, b), fmt)}" for b in names
+                            if half_width(ok, b) is not None})  # fmt: skip
+            ratios = {b: why or _fmt(r, ".3f") for b, r in ratios.items()}
+        row.update({ratio_name(b, reference): r for b, r in ratios.items()})
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs.update(backends=names, ratios=[ratio_name(b, reference) for b in others])
+    return out
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    """value / base, None when either is missing or the base is 0."""
+    return value / base if base and value is not None and pd.notna(value) else None
 
 
 def _fmt(v: object, fmt: str) -> str:
@@ -99,7 +113,25 @@ def _fmt(v: object, fmt: str) -> str:
     return format(v, fmt)
 
 
-def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "") -> str:
+def ratio_note(reference: str) -> str:
+    """What the ratio columns mean and which way is better, said once above the tables."""
+    return (
+        f"Ratios are each backend's median over ok repeats divided by {label(reference)}'s (the reference, "
+        f"`--reference {reference}`), one column `<backend>/{reference}` per other backend. Above 1 the backend's "
+        "figure is larger: better in the accuracy, img/s and MFU rows, worse in the loss, seconds and MB rows "
+        "(slower, more memory)."
+    )
+
+
+def markdown_table(sbs: pd.DataFrame, tablefmt: str = "pipe") -> str:
+    """A side-by-side table as text, the backend columns under their display labels."""
+    shown = sbs.rename(columns={b: label(b) for b in sbs.attrs.get("backends", [])})
+    return shown.to_markdown(index=False, tablefmt=tablefmt, colalign=("left",) + ("right",) * (shown.shape[1] - 1),
+                             disable_numparse=True)  # fmt: skip
+
+
+def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: list[dict] | None = None,
+                     reference: str = DEFAULT_REFERENCE) -> str:  # fmt: skip
     lines = [f"# bench run {env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
@@ -107,8 +139,8 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "") -> str:
         f"Python {env.get('python')}; commit {env.get('git_commit')}.",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".",
         "",
-        "Ratios are keras/torch of the medians over ok repeats. Steady epoch figures exclude the "
-        "first epoch. The steady step throughput is timed inside the one training call per epoch, over every "
+        ratio_note(reference) + " Steady epoch figures exclude the first epoch."
+        " The steady step throughput is timed inside the one training call per epoch, over every "
         "step after the first step and the warm-up steps (docs/timing.md): the median step throughput "
         "± the half-width of its 95% bootstrap interval; with repeats, the between-run spread is its own row. "
         "Step / epoch throughput compares it with the epochs, which also pay each training call's own "
@@ -129,14 +161,9 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "") -> str:
             f"{first.epochs} epochs, batch {first.batch_size}, profile `{first.profile}`.",
             "",
         ]
-        sbs = side_by_side(df, task, formatted=True)
+        sbs = side_by_side(df, task, formatted=True, reference=reference)
         if len(sbs):
-            lines += [
-                sbs.to_markdown(
-                    index=False, colalign=("left",) + ("right",) * (sbs.shape[1] - 1), disable_numparse=True
-                ),
-                "",
-            ]
+            lines += [markdown_table(sbs), ""]
         lines += input_bound_warnings(sub.to_dict("records"))
         for _, r in sub[sub.status != "ok"].iterrows():
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
@@ -148,8 +175,11 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+LINESTYLES = ("-", "--", ":", "-.")  # repeats of one backend: its colour, one line style each
+
+
 def plot_curves(records: list[dict], task: str, path: Path) -> bool:
-    """Per-epoch training loss and test accuracy, both backends on one axis each."""
+    """Per-epoch training loss and test accuracy: a colour per backend, a line style per repeat."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,24 +188,28 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     runs = [r for r in records if r["task"] == task and r.get("status") == "ok" and r.get("history")]
     if not runs:
         return False
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for r in runs:
         h = r["history"]
-        label = f"{r['backend']} (repeat {r['repeat']})" if r.get("repeat") else r["backend"]
-        ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], marker="o", label=label)
+        style = {"color": colour(r["backend"]), "linestyle": LINESTYLES[(r.get("repeat") or 0) % len(LINESTYLES)],
+                 "marker": "o"}  # fmt: skip
+        ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], **style)
         acc = [(e["epoch"], e["test_acc"]) for e in h if "test_acc" in e]
         if acc:
-            ax_acc.plot(*zip(*acc, strict=False), marker="o", label=label)
+            ax_acc.plot(*zip(*acc, strict=False), **style)
     ax_loss.set(title=f"{task}: training loss", xlabel="epoch", ylabel="cross-entropy")
     ax_acc.set(title=f"{task}: test accuracy", xlabel="epoch", ylabel="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-        ax.legend()
-    return save_figure(fig, path, dpi=110)
+    repeats = sorted({r.get("repeat") or 0 for r in runs})
+    styles = tuple((f"repeat {k}", {"linestyle": LINESTYLES[k % len(LINESTYLES)]}) for k in repeats)
+    backend_legend(fig, ordered(r["backend"] for r in runs), styles if len(repeats) > 1 else ())
+    return save_figure(fig, path, dpi=110, tight=False)
 
 
 def plot_bars(df: pd.DataFrame, path: Path) -> bool:
-    """Steady throughput (bar = median, whiskers = slowest..fastest steady epoch) and test accuracy."""
+    """Steady throughput (bar = median, whiskers = slowest..fastest steady epoch) and test accuracy,
+    one bar per backend in registry order."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -192,29 +226,28 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
         thr=("throughput_img_s", "median"), fast=("fast", "max"), slow=("slow", "min"), acc=("test_acc", "median")
     )
     tasks = list(dict.fromkeys(ok.task))
-    backends = sorted(ok.backend.unique(), key=lambda b: (b != RATIO_BASE, b))
+    backends = ordered(ok.backend)
     width = 0.8 / len(backends)
-    fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 4.3), layout="constrained")
     for i, b in enumerate(backends):
         x = np.arange(len(tasks)) + (i - (len(backends) - 1) / 2) * width
         rows = [g.loc[(t, b)] if (t, b) in g.index else None for t in tasks]
         thr = [r.thr if r is not None else 0 for r in rows]
         err = [[max(0, r.thr - r.slow) if r is not None else 0 for r in rows],
                [max(0, r.fast - r.thr) if r is not None else 0 for r in rows]]  # fmt: skip
-        ax_t.bar(x, thr, width, yerr=err, capsize=3, label=b)
-        ax_a.bar(x, [r.acc if r is not None else 0 for r in rows], width, label=b)
+        ax_t.bar(x, thr, width, yerr=err, capsize=3, color=colour(b))
+        ax_a.bar(x, [r.acc if r is not None else 0 for r in rows], width, color=colour(b))
     for ax, title in ((ax_t, "steady training throughput (img/s)"), (ax_a, "test accuracy")):
         ax.set_xticks(np.arange(len(tasks)), tasks, rotation=15, ha="right")
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    ax_t.legend()
-    ax_a.legend(loc="lower right")
     ax_a.set_ylim(0, 1)
-    return save_figure(fig, path, dpi=110)
+    backend_legend(fig, backends)
+    return save_figure(fig, path, dpi=110, tight=False)
 
 
-def write_reports(run_dir: Path) -> pd.DataFrame:
-    """results.csv, summary.md and plots/ from records.jsonl alone."""
+def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
+    """results.csv, summary.md and plots/ from records.jsonl alone; ratios against ``reference``."""
     records = latest_records(read_records(run_dir))
     df = table(records)
     df.to_csv(run_dir / "results.csv.partial", index=False)
@@ -229,7 +262,8 @@ def write_reports(run_dir: Path) -> pd.DataFrame:
     render(jobs + [job for phase in PHASES for job in phase.plot_jobs(view)])
     notice = incomplete_notice(run_dir, df)
     sections = [section for phase in PHASES if (section := phase.summary_section(view))]  # in PHASES order
-    text = summary_markdown(df, env, notice) + model_sections(df, records) + "".join(sections)
+    text = summary_markdown(df, env, notice, records, reference) + model_sections(df, records, reference)
+    text += "".join(sections)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")
@@ -254,21 +288,17 @@ def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
     )
 
 
-def terminal_summary(df: pd.DataFrame) -> str:
-    """The side-by-side tables the CLI prints at the end."""
-    parts = []
+def terminal_summary(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> str:
+    """The side-by-side tables the CLI prints at the end, after one line on what the ratios mean."""
+    parts, ratios = [], False
     for task in df.task.unique():
-        sbs = side_by_side(df, task, formatted=True)
+        sbs = side_by_side(df, task, formatted=True, reference=reference)
         parts.append(f"\n== {task} ==")
         if len(sbs):
-            parts.append(
-                sbs.to_markdown(
-                    index=False,
-                    tablefmt="simple",
-                    colalign=("left",) + ("right",) * (sbs.shape[1] - 1),
-                    disable_numparse=True,
-                )
-            )
+            parts.append(markdown_table(sbs, tablefmt="simple"))
+            ratios = ratios or bool(sbs.attrs["ratios"])
         for _, r in df[(df.task == task) & (df.status != "ok")].iterrows():
             parts.append(f"  {r.backend}: {r.status}: {r.error}")
-    return "\n".join(parts)
+    head = [f"ratios: <backend>/{reference} of the medians over ok repeats (> 1: a larger figure: better for "
+            "accuracy, img/s and MFU, worse for loss, seconds and MB)"]  # fmt: skip
+    return "\n".join(head * ratios + parts)

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.runpaths import plot_name
+from bench.report.backends import label, ordered
 from bench.report.plotting import save_figure
 
 
@@ -20,7 +21,8 @@ def _pct(v: Any) -> str:
 
 
 def transfer_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (task, backend, repeat, target) of the ok records that have transfer results."""
+    """One row per (task, backend, repeat, target) of the ok records that have transfer results;
+    tasks in run order, backends in registry order."""
     rows = []
     for r in records:
         if r.get("status") != "ok":
@@ -41,7 +43,8 @@ def transfer_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "_t": t,
                 }
             )
-    return rows
+    tasks, backends = list(dict.fromkeys(r["task"] for r in rows)), ordered(r["backend"] for r in rows)
+    return sorted(rows, key=lambda r: (tasks.index(r["task"]), backends.index(r["backend"]), r["repeat"]))
 
 
 def _confusion_md(t: dict[str, Any]) -> list[str]:
@@ -71,6 +74,7 @@ def transfer_markdown(records: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "_t"} for r in rows])
+    table["backend"] = table["backend"].map(label)
     for col in ("in-domain acc", "acc (all classes)", "acc (mapped classes)", "reported"):
         table[col] = table[col].map(_pct)
     lines = [
@@ -85,14 +89,16 @@ def transfer_markdown(records: list[dict[str, Any]]) -> list[str]:
     ]
     for r in rows:
         t = r["_t"]
-        lines += [f"{r['task']} / {r['backend']} (repeat {r['repeat']}) on {t['dataset']}, confusion matrix:", ""]
+        where = f"{r['task']} / {label(r['backend'])} (repeat {r['repeat']}) on {t['dataset']}"
+        lines += [f"{where}, confusion matrix:", ""]
         lines += [*_confusion_md(t), "", *_report_md(t), ""]
     lines += [f"![transfer confusion matrices]({plot_name('transfer')})", ""]
     return lines
 
 
 def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
-    """Confusion matrices (mapped classes) of every transfer result, one panel each."""
+    """Confusion matrices (mapped classes) of every first-repeat transfer result: one row of panels per
+    (task, target), one column per backend in registry order."""
     rows = [r for r in transfer_rows(records) if r["repeat"] == 0]
     if not rows:
         return False
@@ -102,9 +108,15 @@ def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.4), squeeze=False)
-    for ax, r in zip(axes[0], rows, strict=True):
-        t = r["_t"]
+    pairs = list(dict.fromkeys((r["task"], r["target"]) for r in rows))
+    backends = ordered(r["backend"] for r in rows)
+    fig, axes = plt.subplots(len(pairs), len(backends), figsize=(3.2 * len(backends), 3.4 * len(pairs)),
+                             squeeze=False)  # fmt: skip
+    for ax in axes.flat:
+        ax.set_axis_off()  # a (task, target) a backend has no result for stays blank
+    for r in rows:
+        ax, t = axes[pairs.index((r["task"], r["target"])), backends.index(r["backend"])], r["_t"]
+        ax.set_axis_on()
         cm = np.asarray(t["confusion_restricted"])
         ax.imshow(cm, cmap="Blues", vmin=0)  # colour and text contrast both scale from 0
         for (i, j), v in np.ndenumerate(cm):
@@ -113,5 +125,6 @@ def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
         ax.set_yticks(range(len(t["classes"])), t["classes"])
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{r['task']} / {r['backend']}\n-> {t['dataset']}: {_pct(t['acc_restricted'])}", fontsize=9)
+        ax.set_title(f"{r['task']} / {label(r['backend'])}\n-> {t['dataset']}: {_pct(t['acc_restricted'])}",
+                     fontsize=9)  # fmt: skip
     return save_figure(fig, path, dpi=100)

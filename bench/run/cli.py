@@ -14,10 +14,11 @@ import backends
 from bench.core.results import RunFileError, RunFileWarning, latest_records, read_records, table
 from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from bench.report import compare
+from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
 from bench.report.summary import terminal_summary, write_reports
 from bench.run import environment
 from bench.run.data_cli import add_data_parser, run_data_command
-from bench.run.runner import RunOptions, RunStopped, resume_suite, run_suite
+from bench.run.runner import RunOptions, RunStopped, read_plan, resume_suite, run_suite
 from datasets import registry
 
 FAILED = ("failed", "timeout", "interrupted")
@@ -33,6 +34,19 @@ def _backends(value: str) -> tuple[str, ...]:
         known = ", ".join(backends.names())
         raise argparse.ArgumentTypeError(f"unknown backend(s) {unknown or value!r} (choose from {known}, or all)")
     return names
+
+
+def _reference(value: str) -> str:
+    """--reference: a registered backend (exit 2 naming the known ones otherwise)."""
+    why = unknown_reference(value)
+    if why:
+        raise argparse.ArgumentTypeError(why)
+    return value
+
+
+def _add_reference(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reference", type=_reference, default=DEFAULT_REFERENCE, metavar="BACKEND",
+                   help="the backend the ratio columns divide by (default: %(default)s)")  # fmt: skip
 
 
 def _integer(value: str, low: int, high: int | None = None) -> int:
@@ -133,6 +147,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         default=3600.0,
         help="per-run limit in seconds; a run over it is stopped and recorded as timeout",
     )
+    _add_reference(p)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -177,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("run", metavar="RUN", help="a run directory or a run id under --results")
     p_report.add_argument("--results", type=Path, default=environment.REPO / "results",
                           help="where run ids are looked up (default: %(default)s)")  # fmt: skip
+    _add_reference(p_report)
     p_cmp = sub.add_parser(
         "compare",
         help="compare two runs metric by metric; exit 1 on a regression",
@@ -209,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--markdown", type=Path, help="also write the comparison to this Markdown file")
     p_cmp.add_argument("--results", type=Path, default=environment.REPO / "results",
                        help="where run ids are looked up (default: %(default)s)")  # fmt: skip
+    _add_reference(p_cmp)
     return parser
 
 
@@ -276,10 +293,10 @@ def refuse_duplicate_names(tasks: list[TaskSpec]) -> None:
         seen[t.name] = t.source
 
 
-def finish(run_dir: Path) -> int:
+def finish(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> int:
     """Print the side-by-side tables; exit 1 when a run failed or timed out."""
     df = table(latest_records(read_records(run_dir)))
-    print(terminal_summary(df))
+    print(terminal_summary(df, reference))
     print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, environment.json, plots/, logs/)")
     return 1 if df.status.isin(FAILED).any() else 0
 
@@ -300,7 +317,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    return finish(run_dir)
+    return finish(run_dir, read_plan(run_dir)[1].reference)  # the plan's reference, as summary.md's
 
 
 def stopped(run_dir: Path, e: RunStopped) -> int:
@@ -332,6 +349,7 @@ def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
         repeats=args.repeats,
         seed=args.seed,
         timeout_s=args.timeout,
+        reference=args.reference,
     )
     try:
         run_dir = run_suite(tasks, opts)
@@ -342,7 +360,7 @@ def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    return finish(run_dir)
+    return finish(run_dir, args.reference)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -351,7 +369,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"error: {args.run}: not a run directory (no records.jsonl)", file=sys.stderr)
         return 2
     try:
-        write_reports(run_dir)
+        write_reports(run_dir, args.reference)
     except RunFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -370,12 +388,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare.compare(a, b, t)
     warnings = compare.environment_differences(env_a, env_b, a, b)
     text = compare.render(result)
+    ratios = compare.render_reference(compare.reference_ratios(a, b, args.reference))
     regressions = int(result["regression"].sum()) if len(result) else 0
     verdict = f"{regressions} regression(s) beyond the thresholds" if regressions else "no regression"
     inconclusive = int((result["verdict"] == "inconclusive").sum()) if "verdict" in result else 0
     if inconclusive:  # beyond a threshold, but the intervals overlap and the rank test does not reject
         verdict += f", {inconclusive} inconclusive change(s)"
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
+    if ratios:  # how each backend stands against the reference, in both runs
+        lines += [f"Backends against {args.reference} (ratio of the medians over ok repeats, in A and in B):", "",
+                  ratios, ""]  # fmt: skip
     lines += [f"warning: the runs differ: {w}" for w in warnings]
     lines += [f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "
               f"max memory growth {t.max_memory_growth:.0%})"]  # fmt: skip

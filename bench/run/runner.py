@@ -44,6 +44,7 @@ from bench.core.runpaths import ARTIFACTS, OutsideRunError, job_file, log_file, 
 from bench.core.spec import SpecError, TaskSpec, spec_from_dict
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
+from bench.report.backends import DEFAULT_REFERENCE
 from bench.run import environment
 from bench.run.forkserver import Server, ServerGone, exit_description, kill_group
 from datasets import registry
@@ -61,6 +62,7 @@ class RunOptions:
     repeats: int = 1
     seed: int | None = None  # overrides each spec's seed
     timeout_s: float = 3600.0  # per (task, backend, repeat) run
+    reference: str = DEFAULT_REFERENCE  # the backend the report's ratios divide by
 
 
 # Errors that mean the disk (or the quota, or the file-size limit) will not take more: the run
@@ -377,7 +379,7 @@ def execute(
             state["recorded"] = len(
                 {record_key(r) for r in read_records(run_dir)} & {(t.name, b, r) for t, b, r in planned}
             )
-            _finalise(run_dir, state, echo)
+            _finalise(run_dir, state, echo, opts.reference)
     if stopped is not None:
         raise RunStopped(f"the run stopped: {stopped}; the rows recorded so far are kept in "
                          f"{run_dir / 'records.jsonl'}; when there is space again, finish it with: "
@@ -385,14 +387,14 @@ def execute(
     return run_dir
 
 
-def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None]) -> None:
+def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None], reference: str) -> None:
     """Write the final state.json and the reports; a failure here is said, not raised over the run's own outcome."""
     try:
         write_json(run_dir / STATE, state)
     except OSError as e:
         echo(f"error: could not write {run_dir / STATE} ({e}); it may still say 'running'")
     try:
-        report.write_reports(run_dir)
+        report.write_reports(run_dir, reference)
     except OSError as e:
         echo(f"error: could not write the reports of {run_dir} ({e}); `python -m bench report {run_dir}` redoes them")
 

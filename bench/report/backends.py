@@ -1,0 +1,63 @@
+"""Which backends a report shows, in which order, under which label and colour, and against which reference.
+
+Every table, summary section and plot lists the backends a run has in the registry's order
+(``backends.BACKENDS``), labels them with the registry's ``display`` and draws each in its own
+colour, the same in every figure. A run file may name a backend this checkout no longer has:
+it comes after the registered ones, alphabetically, under its raw name. Ratios divide each
+backend's figure by the reference backend's: the registry's first (torch) unless ``--reference``
+names another. Only the registry knows backend names; nothing here spells one.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+
+import pandas as pd
+
+from backends import BACKENDS
+
+DEFAULT_REFERENCE = next(iter(BACKENDS))
+COLOURS = 10  # matplotlib's default cycle, C0..C9
+
+
+def ordered(names: Iterable[str]) -> list[str]:
+    """``names`` without repeats, registered backends in registry order, then the others alphabetically."""
+    known = list(BACKENDS)
+    return sorted(set(names), key=lambda b: (known.index(b), "") if b in BACKENDS else (len(known), b))
+
+
+def label(name: str) -> str:
+    """The registry's short display label (e.g. "PyTorch"); the raw name for an unregistered backend."""
+    info = BACKENDS.get(name)
+    return getattr(info, "display", "") or name
+
+
+def colour(name: str) -> str:
+    """A matplotlib colour fixed per backend: the registry index; an unregistered name hashes past them."""
+    if name in BACKENDS:
+        return f"C{list(BACKENDS).index(name) % COLOURS}"
+    spare = max(1, COLOURS - len(BACKENDS))
+    return f"C{(len(BACKENDS) + zlib.crc32(name.encode()) % spare) % COLOURS}"
+
+
+def ratio_name(backend: str, reference: str) -> str:
+    """The ratio column of ``backend`` against the reference, in registry names (as --backend spells them)."""
+    return f"{backend}/{reference}"
+
+
+def unknown_reference(name: str) -> str | None:
+    """Why ``name`` cannot be the reference (naming the known backends), or None when it can."""
+    if name in BACKENDS:
+        return None
+    return f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})"
+
+
+def reference_missing(rows: pd.DataFrame, reference: str) -> str | None:
+    """What a ratio cell says when the reference has no ok row among ``rows`` (None when it has one)."""
+    ref = rows[rows.backend == reference]
+    if (ref.status == "ok").any():
+        return None
+    if ref.empty:
+        return f"no {reference} row"
+    return f"{reference} " + "/".join(sorted(set(ref.status.astype(str))))
