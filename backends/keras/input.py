@@ -1,20 +1,23 @@
-"""The Keras input path: uint8 host images through a batched ``tf.data`` map, augmented with Keras's own layers.
+"""The Keras input path's engine-free parts: uint8 host images, Keras augmentation layers, batches by index.
 
 Each batch is gathered from the uint8 array by index (the host never holds a float copy of a
-split), cast and normalised (``x * scale + offset``, bench.preprocess.PixelNorm) and, for
-training, augmented by Keras preprocessing layers with per-sample random parameters, in a
-``tf.data`` map in front of ``model.fit`` (Keras's documented way for augmentation that must not
-run at inference), prefetched. The model itself stays the catalog's graph.
+split), moved to the engine's device as uint8, cast and normalised there (``x * scale +
+offset``, bench.preprocess.PixelNorm) and, for training, augmented by Keras preprocessing
+layers with per-sample random parameters (Keras's documented way for augmentation that must
+not run at inference; the layers run on every engine). The model stays the catalog's graph.
+The TensorFlow engine wraps the same steps in a tuned ``tf.data`` pipeline (``engine_tf``);
+the JAX and torch engines read ``Batches``, a ``keras.utils.PyDataset``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers
 
 _LAYERS: dict[str, Callable[[int], layers.Layer]] = {
@@ -54,44 +57,33 @@ def augmenter(names: tuple[str, ...], seed: int = 0) -> keras.Sequential | None:
     return keras.Sequential([_LAYERS[n](seed + i) for i, n in enumerate(names)], name="augment")
 
 
-def batches(
-    data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
-    aug: keras.Sequential | None = None,
-) -> tf.data.Dataset:  # fmt: skip
-    """(x float, y) batches in ``order`` (x alone when ``y`` is None), gathered from the host arrays by index."""
-    x = data.x
-    labels = y if y is not None else np.zeros(len(x), np.int8)
-    scale = None if data.scale is None else tf.constant(data.scale.reshape(1, 1, 1, -1))
-    offset = None if data.offset is None else tf.constant(data.offset.reshape(1, 1, 1, -1))
-
-    def take(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the only host copy: one batch
-        return x[idx], labels[idx]
-
-    def load(idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor] | tf.Tensor:
-        xb, yb = tf.numpy_function(take, [idx], (tf.as_dtype(x.dtype), tf.as_dtype(labels.dtype)), stateful=False)
-        xb.set_shape((None, *x.shape[1:]))
-        yb.set_shape((None, *labels.shape[1:]))
-        xb = tf.cast(xb, tf.float32)
-        if scale is not None:
-            xb = xb * scale + offset
-        if aug is not None:
-            xb = aug(xb, training=True)
-        return (xb, yb) if y is not None else xb
-
-    ds = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64)).batch(batch_size)
-    return ds.map(load, num_parallel_calls=1).prefetch(2).with_options(pipeline_options())
+def labels(model: keras.Model, y: np.ndarray) -> np.ndarray:
+    """Integer labels for a softmax head; float (N, 1) for a one-logit binary head (no silent broadcasting)."""
+    return y.astype(np.float32).reshape(-1, 1) if model.output_shape[-1] == 1 else y
 
 
-def pipeline_options() -> tf.data.Options:
-    """tf.data with its autotuner off: the cause of Keras's "two speeds" on a CPU.
+class Batches(keras.utils.PyDataset):
+    """(x, y) batches in ``order`` ((x,) when ``y`` is None) for ``model.fit`` / ``predict`` on any engine.
 
-    With autotuning on (tf.data's default, also for fixed parallelism and buffer sizes), the
-    end of a ``fit`` call sometimes waits ~0.85 s for the autotuner's background thread while the
-    iterator is torn down: on 2 cores the CIFAR CNN's 2,048-image epoch took 1.8 s or 2.6 s with
-    identical 52 ms steps (per-step timestamps; the whole gap was after the last step), in 5-7 of
-    12 epochs; with ``autotune.enabled = False``, 12 of 12 epochs took 1.72-1.80 s. Nothing here
-    is left to the autotuner (one map call, prefetch 2), so turning it off changes no step.
+    One worker, no multiprocessing (PyDataset's defaults): each batch is made when ``fit`` asks for
+    it, in the training thread, so its cost is inside the step a user's own PyDataset would add.
     """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return options
+
+    def __init__(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
+                 aug: keras.Sequential | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.data, self.order, self.batch_size, self.y, self.aug = data, np.asarray(order), batch_size, y, aug
+        self.scale = None if data.scale is None else data.scale.reshape(1, 1, 1, -1)
+        self.offset = None if data.offset is None else data.offset.reshape(1, 1, 1, -1)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def __getitem__(self, i: int) -> Any:
+        idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]
+        xb = keras.ops.cast(keras.ops.convert_to_tensor(self.data.x[idx]), "float32")  # uint8 until the device
+        if self.scale is not None:
+            xb = xb * keras.ops.convert_to_tensor(self.scale) + keras.ops.convert_to_tensor(self.offset)
+        if self.aug is not None:
+            xb = self.aug(xb, training=True)
+        return (xb,) if self.y is None else (xb, self.y[idx])

@@ -1,22 +1,18 @@
-"""Keras/TensorFlow instruments for the performance columns: FLOP counts, a matmul, the TF profiler.
+"""Keras instruments for the performance columns that work on every engine: the FLOP count and a matmul.
 
-Framework work only: bench times the matmul and does the MFU arithmetic.
+Framework work only: bench times the matmul and does the MFU arithmetic. TensorFlow's graph
+profiler (the FLOP cross-check) needs the TensorFlow engine.
 """
 
 from __future__ import annotations
 
-import collections
 import math
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import keras
-import tensorflow as tf
 from keras import layers
 
-DTYPES = {"fp32": tf.float32, "mixed_bf16": tf.bfloat16, "mixed_fp16": tf.float16}
+DTYPES = {"fp32": "float32", "mixed_bf16": "bfloat16", "mixed_fp16": "float16"}
 
 
 def forward_flops(model: keras.Model, input_shape: tuple[int, int, int]) -> float:
@@ -51,6 +47,7 @@ def _leaf_layers(model: keras.Model) -> list[layers.Layer]:
 
 def graph_profiler_flops(model: keras.Model, input_shape: tuple[int, int, int]) -> float:
     """FLOPs of one forward pass by TensorFlow's graph profiler on the frozen inference graph (slow)."""
+    import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     fn = tf.function(lambda x: model(x, training=False))
@@ -64,61 +61,11 @@ def graph_profiler_flops(model: keras.Model, input_shape: tuple[int, int, int]) 
 
 
 def matmul(n: int, precision: str) -> Callable[[], None]:
-    """One n x n matmul; fetching one element to the host waits for it (TF's synchronisation point)."""
-    a = tf.random.normal((n, n), dtype=DTYPES[precision])
-    b = tf.random.normal((n, n), dtype=DTYPES[precision])
+    """One n x n matmul on the engine's device; fetching one element to the host waits for it (on every engine)."""
+    a = keras.random.normal((n, n), dtype=DTYPES[precision], seed=0)
+    b = keras.random.normal((n, n), dtype=DTYPES[precision], seed=1)
 
     def run() -> None:
-        tf.matmul(a, b)[0, 0].numpy()
+        keras.ops.convert_to_numpy(keras.ops.matmul(a, b)[0, 0])
 
     return run
-
-
-def profile_ops(run: Callable[[], float], top: int = 10) -> tuple[float, list[dict[str, Any]]]:
-    """Run ``run`` under the TensorFlow profiler; the top ops by kernel time from its trace (XSpace)."""
-    logdir = profile_start()
-    try:
-        result = run()
-    except BaseException:
-        profile_stop(logdir, top)
-        raise
-    return result, profile_stop(logdir, top)
-
-
-def profile_start() -> tempfile.TemporaryDirectory:
-    """Start the TensorFlow profiler into a fresh directory (the training callback starts and stops it)."""
-    logdir = tempfile.TemporaryDirectory()
-    tf.profiler.experimental.start(logdir.name)
-    return logdir
-
-
-def profile_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
-    """Stop the profiler; the top ops by kernel time from its trace.
-
-    Ops are named as TF names them, ``scope/op:Type`` (the scope names the Keras layer).
-    On a CPU the kernels are the events of the ``tf_Compute`` threads of the host plane;
-    on a GPU the events of the device planes.
-    """
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    with logdir:
-        tf.profiler.experimental.stop()
-        files = sorted(Path(logdir.name).rglob("*.xplane.pb"))
-        if not files:
-            raise RuntimeError("the TensorFlow profiler wrote no trace (*.xplane.pb)")
-        space = xplane_pb2.XSpace()
-        space.ParseFromString(files[-1].read_bytes())
-    total: collections.Counter[str] = collections.Counter()
-    calls: collections.Counter[str] = collections.Counter()
-    device_planes = [p for p in space.planes if p.name.startswith("/device:GPU")]
-    for plane in device_planes or [p for p in space.planes if p.name == "/host:CPU"]:
-        for line in plane.lines:
-            if not device_planes and not line.name.startswith("tf_Compute"):
-                continue
-            for event in line.events:
-                name = plane.event_metadata[event.metadata_id].name
-                if name.startswith("ExecutorState::") or (":" not in name and not device_planes):
-                    continue  # executor bookkeeping, not an op kernel
-                total[name] += event.duration_ps
-                calls[name] += 1
-    return [{"op": name, "ms": ps / 1e9, "calls": calls[name]} for name, ps in total.most_common(top)]
