@@ -69,4 +69,3 @@ def load_backend(name: str) -> Backend:
             raise RuntimeError(f"{name}: keras is already imported with KERAS_BACKEND={os.environ.get(key)!r}")
         os.environ[key] = value
     return importlib.import_module(info.module).Backend()
-

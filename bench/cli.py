@@ -10,7 +10,7 @@ import typing
 import warnings
 from pathlib import Path
 
-from backends import BACKENDS, missing_packages
+from backends import BACKENDS, DEFAULT_BACKENDS, missing_packages
 from bench import compare, environment
 from bench.data_cli import add_data_parser, run_data_command
 from bench.report import terminal_summary, write_reports
@@ -23,6 +23,9 @@ FAILED = ("failed", "timeout", "interrupted")
 
 
 def _backends(value: str) -> tuple[str, ...]:
+    """Comma-separated registry names; ``all`` is every registered backend (missing ones become skipped rows)."""
+    if value.strip() == "all":
+        return tuple(BACKENDS)
     names = tuple(v.strip() for v in value.split(",") if v.strip())
     unknown = [n for n in names if n not in BACKENDS]
     if unknown or not names:
@@ -77,7 +80,10 @@ def _threshold(value: str) -> float:
 
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--backend", type=_backends, default=tuple(BACKENDS), help="comma-separated backends (default: %(default)s)"
+        "--backend",
+        type=_backends,
+        default=DEFAULT_BACKENDS,
+        help=f"comma-separated backends, or all ({', '.join(BACKENDS)}) (default: %(default)s)",
     )
     p.add_argument(
         "--profile",

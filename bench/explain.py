@@ -89,11 +89,9 @@ def backend_gradcam(backend: Any, state: Any, data: Any, layer: str, columns: np
     return gradcam(*backend.layer_gradients(state, data, layer, columns, signs), size)
 
 
-def backend_saliency(
-    backend: Any, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray, layer: str | None = None
-) -> np.ndarray:
-    """Saliency maps (N, H, W) of a backend's model (``layer``: see ``Backend.forward``)."""
-    return saliency(backend.input_gradients(state, data, columns, signs, layer=layer))
+def backend_saliency(backend: Any, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Saliency maps (N, H, W) of a backend's model."""
+    return saliency(backend.input_gradients(state, data, columns, signs))
 
 
 def target_layer(spec: Any) -> str:
@@ -143,15 +141,15 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     n = len(idx)
 
     layer = target_layer(t.spec)
-    logits = backend.forward(state, data, layer=layer)
+    logits = backend.forward(state, data)
     pred = metrics.probabilities(logits).argmax(1)
     columns, signs = metrics.class_score_signs(logits.shape[1], pred if spec.target == "predicted" else y)
     size = x.shape[1:3]
-    calls: dict[str, Callable[[], Any]] = {"forward": lambda: backend.forward(state, data, layer=layer)}
+    calls: dict[str, Callable[[], Any]] = {"forward": lambda: backend.forward(state, data)}
     if spec.gradcam:
         calls["gradcam"] = lambda: backend_gradcam(backend, state, data, layer, columns, signs, size)
     if spec.saliency:
-        calls["saliency"] = lambda: backend_saliency(backend, state, data, columns, signs, layer)
+        calls["saliency"] = lambda: backend_saliency(backend, state, data, columns, signs)
     seconds, results = interleaved_medians(calls, timer)
     out: dict[str, Any] = {"explain_layer": layer, "explain_images": n}
     out.update({f"{name}_ms_per_img": 1000 * s / n for name, s in seconds.items()})

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from backends import BACKENDS
 from bench import mfu
 from bench.spec import TaskSpec
 from bench.timing import SyncTimer
-
-FLOPS_SOURCES = {
-    "torch": "torch.utils.flop_counter forward x3",
-    "keras": "keras layer walk (conv/dense multiply-adds x2, as torch's counter) forward x3",
-}
 
 
 def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int, int, int],
@@ -24,7 +20,7 @@ def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int,
     forward = backend.forward_flops(state, input_shape)
     fields: dict[str, Any] = {
         "flops_per_img": mfu.training_flops_per_image(forward),
-        "flops_source": FLOPS_SOURCES.get(backend.name, backend.name),
+        "flops_source": BACKENDS[backend.name].flop_counter if backend.name in BACKENDS else backend.name,
     }
     precision = spec.runtime.precision
     knobs = out.get("knobs") or {}
@@ -50,19 +46,20 @@ def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int,
 def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
     """The performance knobs as flat columns (the full dict stays in the nested ``knobs``)."""
     rt = spec.runtime
-    if backend == "torch":
-        compiled = "torch.compile" if rt.torch_compile else "eager"
-        tf32 = f"matmul={knobs.get('tf32_matmul')}, cudnn={knobs.get('tf32_cudnn')}"
-    else:
-        compiled = "tf.function + XLA (jit_compile)" if rt.jit_compile else "tf.function (no XLA)"
-        tf32 = str(knobs.get("tf32"))
     m = spec.model
+    info = BACKENDS.get(backend)
+    if info is not None and info.knob_columns is not None:  # the backend's own (keras engines)
+        own = info.knob_columns(knobs, spec)
+    else:
+        own = {
+            "channels_last": rt.channels_last,
+            "compiled": "torch.compile" if rt.torch_compile else "eager",
+            "tf32": f"matmul={knobs.get('tf32_matmul')}, cudnn={knobs.get('tf32_cudnn')}",
+            "cudnn_benchmark": rt.cudnn_benchmark,
+        }
     return {
         "precision": rt.precision,
-        "channels_last": rt.channels_last if backend == "torch" else None,  # keras is NHWC throughout
-        "compiled": compiled,
-        "tf32": tf32,
-        "cudnn_benchmark": rt.cudnn_benchmark if backend == "torch" else None,
+        **own,
         "pretrained": f"imagenet ({m.weights or 'library download or $BENCH_WEIGHTS_DIR'})"
         if m.pretrained
         else f"no (random init: {m.init})",

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from backends import BACKENDS, missing_packages
+from backends import BACKENDS, DEFAULT_BACKENDS, missing_packages
 from bench import environment, report
 from bench.forkserver import Server, ServerGone, exit_description, kill_group
 from bench.record import new_record
@@ -54,7 +54,7 @@ REPO = environment.REPO
 
 @dataclass(frozen=True)
 class RunOptions:
-    backends: tuple[str, ...] = ("torch", "keras")
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
     data_dir: str | None = None
     out: Path = REPO / "results"
     repeats: int = 1

@@ -32,15 +32,6 @@ from bench.steady import StepClock
 from bench.timing import SyncTimer, agreement_note, steady_agreement, summarize_epochs, time_to_target
 from bench.transfer import transfer_phase
 
-KNOWN_DIFFERENCES = {
-    "keras": [
-        "keras: Adam epsilon is added before bias correction (torch: after)",
-        "keras: model.fit reads uint8 host arrays through a batched tf.data map (normalise, augment) "
-        "(torch: uint8 split on the device, or streamed when over runtime.device_data_mb; normalised there)",
-        "keras: tf.data autotuning off (on, its thread stalls the end of some fit calls by ~0.85 s; docs/timing.md)",
-    ],
-}
-
 
 def peak_host_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
@@ -164,6 +155,13 @@ def train_and_evaluate(
     return out, trained
 
 
+def _known_differences(backend: str) -> tuple[str, ...]:
+    """The backend's own notes for every row (from its registry description)."""
+    from backends import BACKENDS
+
+    return BACKENDS[backend].known_differences if backend in BACKENDS else ()
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     rec = new_record(**job["record"])
@@ -189,7 +187,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as e:  # a failed run is a row, not a crash of the suite
         traceback.print_exc()
         rec.update(status="failed", error=f"{type(e).__name__}: {e}")
-    notes = list(job.get("notes", [])) + KNOWN_DIFFERENCES.get(rec["backend"], []) + perf.row_notes(spec)
+    notes = list(job.get("notes", [])) + list(_known_differences(rec["backend"])) + perf.row_notes(spec)
     notes += rec.pop("timing_notes", None) or []
     rec["notes"] = "; ".join(notes) or None
     rec["peak_host_mb"] = peak_host_mb()

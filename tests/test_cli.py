@@ -201,7 +201,7 @@ def test_a_backend_whose_packages_are_absent_is_skipped_without_a_worker(monkeyp
     from bench.spec import parse_task
 
     monkeypatch.setitem(
-        backends.BACKENDS, "keras", backends.BackendInfo("keras", "backends.keras_backend", "keras", ("no_such_pkg",))
+        backends.BACKENDS, "keras", backends.BackendInfo("keras", "backends.keras.backend", "keras", ("no_such_pkg",))
     )
     task = parse_task(tomllib.loads(TINY_TASK), source="tiny")
     run_dir = run_suite([task], RunOptions(backends=("keras",), out=tmp_path), echo=lambda s: None)

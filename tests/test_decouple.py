@@ -82,7 +82,7 @@ def test_both_backends_return_the_same_post_activation_nhwc_map(activation):
     x = np.random.default_rng(2).random((4, 28, 28, 1), dtype=np.float32)
     kb, ks = built(keras_backend, spec, (28, 28, 1), 10)
     tb, ts = built(torch_backend, spec, (28, 28, 1), 10)
-    kernel, bias = (np.asarray(w) for w in ks.get_layer("conv1").get_weights())
+    kernel, bias = (np.asarray(w) for w in ks.model.get_layer("conv1").get_weights())
     with torch.no_grad():
         ts.model.conv1.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1)))  # HWIO -> OIHW
         ts.model.conv1.bias.copy_(torch.from_numpy(bias))

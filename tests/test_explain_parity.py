@@ -139,7 +139,8 @@ def test_a_frozen_nested_trunk_named_backbone_is_a_target_layer():
     outer = keras.Input((16, 16, 3))
     head = keras.layers.Dense(3, name="fc")(keras.layers.GlobalAveragePooling2D()(trunk(outer)))
     k = keras_backend.Backend()
-    act_k, grad_k = k.layer_gradients(keras.Model(outer, head), k.put(x, columns), "backbone", columns, signs)
+    state = keras_backend.KerasState(keras.Model(outer, head))
+    act_k, grad_k = k.layer_gradients(state, k.put(x, columns), "backbone", columns, signs)
 
     tm = nn.Sequential()
     tm.add_module("backbone", nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))

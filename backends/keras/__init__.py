@@ -9,6 +9,7 @@ augmentation, the batches of the JAX and torch engines), ``perf`` (FLOP count, m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from backends import BackendInfo
@@ -18,10 +19,22 @@ _COMMON = (
 )  # fmt: skip
 
 
-def knob_columns(knobs: dict[str, Any], spec: Any) -> dict[str, Any]:
-    """Keras's knob columns: NHWC throughout (no channels_last), no cudnn.benchmark; the engine names its compiler."""
-    return {"channels_last": None, "compiled": knobs.get("compiled"), "tf32": str(knobs.get("tf32")),
-            "cudnn_benchmark": None}  # fmt: skip
+# How each engine runs fit's train step, from the spec's runtime.jit_compile (see engine_*.jit_compile).
+COMPILED: dict[str, Callable[[bool], str]] = {
+    "tensorflow": lambda jit: "tf.function + XLA (jit_compile)" if jit else "tf.function (no XLA)",
+    "jax": lambda jit: "jax.jit (XLA)",  # always: without it JAX runs op by op
+    "torch": lambda jit: "torch.compile (jit_compile)" if jit else "eager",
+}
+
+
+def knob_columns(engine: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Keras's knob columns: NHWC throughout (no channels_last), no cudnn.benchmark; the engine's compiler."""
+
+    def columns(knobs: dict[str, Any], spec: Any) -> dict[str, Any]:
+        return {"channels_last": None, "compiled": COMPILED[engine](spec.runtime.jit_compile),
+                "tf32": str(knobs.get("tf32")), "cudnn_benchmark": None}  # fmt: skip
+
+    return columns
 
 
 def _info(name: str, engine: str, requires: tuple[str, ...], display: str, default: bool,
@@ -36,7 +49,7 @@ def _info(name: str, engine: str, requires: tuple[str, ...], display: str, defau
         default=default,
         flop_counter="keras layer walk (conv/dense multiply-adds x2, as torch's counter) forward x3",
         known_differences=_COMMON + notes,
-        knob_columns=knob_columns,
+        knob_columns=knob_columns(engine),
     )
 
 

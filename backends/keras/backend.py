@@ -14,20 +14,20 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from backends.keras import models as _models  # noqa: E402, F401 - registers the builders
-from backends.keras import perf  # noqa: E402
-from backends.keras.input import HostImages, augmenter, labels  # noqa: E402
-from backends.keras.registry import MODELS  # noqa: E402
-from backends.keras.split import tap  # noqa: E402
-from bench.preprocess import PixelNorm  # noqa: E402
-from bench.spec import ModelSpec, RuntimeSpec, TrainSpec  # noqa: E402
+from backends.keras import models as _models  # noqa: F401 - registers the builders
+from backends.keras import perf
+from backends.keras.input import HostImages, augmenter, labels
+from backends.keras.registry import MODELS
+from backends.keras.split import tap
+from bench.preprocess import PixelNorm
+from bench.spec import ModelSpec, RuntimeSpec, TrainSpec
 
 ENGINES = {"tensorflow": "engine_tf", "jax": "engine_jax", "torch": "engine_torch"}
 NAMES = {"tensorflow": "keras", "jax": "keras-jax", "torch": "keras-torch"}  # registry names

@@ -62,7 +62,6 @@ class Engine:
             "threads": runtime.threads or os.cpu_count(),  # XLA's CPU pool: every core unless set
             "knobs": {
                 "jit_compile": True,
-                "compiled": "jax.jit (XLA)",
                 "tf32": jax.config.jax_default_matmul_precision or "default",
                 "xla_flags": os.environ.get("XLA_FLAGS", ""),
             },

@@ -54,7 +54,6 @@ class Engine:
             "threads": intra or os.cpu_count(),  # 0 means TF's default: every core
             "knobs": {
                 "jit_compile": runtime.jit_compile,
-                "compiled": "tf.function + XLA (jit_compile)" if runtime.jit_compile else "tf.function (no XLA)",
                 "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
             },

@@ -50,7 +50,6 @@ class Engine:
             "threads": torch.get_num_threads() or os.cpu_count(),
             "knobs": {
                 "jit_compile": runtime.jit_compile,
-                "compiled": "torch.compile (jit_compile)" if runtime.jit_compile else "eager",
                 "tf32": torch.backends.cuda.matmul.allow_tf32,
             },
         }
