@@ -38,7 +38,7 @@ def head_of(backend_module, state, name: str, features: np.ndarray) -> np.ndarra
     if backend_module is torch_backend:
         with torch.no_grad():
             return dict(state.model.named_modules())[name](torch.from_numpy(features)).numpy()
-    return np.asarray(state.get_layer(name)(features))
+    return np.asarray(state.model.get_layer(name)(features))
 
 
 CASES = [
