@@ -65,7 +65,8 @@ def load_backend(name: str) -> Backend:
         raise KeyError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
     info = BACKENDS[name]
     for key, value in info.env:
-        if key == "KERAS_BACKEND" and "keras" in sys.modules and os.environ.get(key) != value:
-            raise RuntimeError(f"{name}: keras is already imported with KERAS_BACKEND={os.environ.get(key)!r}")
+        keras = sys.modules.get("keras")
+        if key == "KERAS_BACKEND" and keras is not None and keras.backend.backend() != value:
+            raise RuntimeError(f"{name}: keras is already imported with KERAS_BACKEND={keras.backend.backend()!r}")
         os.environ[key] = value
     return importlib.import_module(info.module).Backend()

@@ -7,6 +7,7 @@ so every engine is measured in a subprocess of its own (``tests.keras_engine_pro
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from functools import cache
@@ -23,11 +24,17 @@ from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
 ENGINES = ("keras", "keras-jax", "keras-torch")
 
 
+SLOW = pytest.mark.skipif(
+    not os.environ.get("BENCH_SLOW_TESTS"), reason="builds ResNet101 and ConvNeXt on three engines (minutes); "
+    "set BENCH_SLOW_TESTS=1"
+)  # fmt: skip
+
+
 @cache
-def probe(name: str) -> dict[str, Any]:
-    """Parity with torch on every small-model case, and the big models' parameter counts, under one engine."""
+def probe(name: str, big: bool = False) -> dict[str, Any]:
+    """Parity with torch on every small-model case (and with ``big`` the big models' parameter counts), one engine."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.keras_engine_probe", name, "--big"],
+        [sys.executable, "-m", "tests.keras_engine_probe", name, *(["--big"] if big else [])],
         cwd=REPO, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@probe ")]
@@ -73,8 +80,9 @@ def test_converted_weights_give_torchs_logits_and_maps_on_every_engine(name, cas
     parity.check(out["cases"][case], shape, n_outputs)
 
 
+@SLOW
 def test_the_big_models_have_one_parameter_count_on_every_engine():
-    counts = {name: probe(name)["big_params"] for name in ENGINES}
+    counts = {name: probe(name, big=True)["big_params"] for name in ENGINES}
     assert counts["keras"] == counts["keras-jax"] == counts["keras-torch"]
     assert counts["keras"]["convnext_tiny"] == 27_821_666  # timm's count too (tests/test_big_models.py)
 
@@ -82,7 +90,7 @@ def test_the_big_models_have_one_parameter_count_on_every_engine():
 @pytest.fixture
 def tiny_task(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY_TASK)
+    path.write_text(TINY_TASK + "[explain]\ngradcam = true\nsaliency = true\n")
     return path
 
 
@@ -98,7 +106,8 @@ def test_the_jax_and_torch_engines_give_ok_rows_end_to_end(clean_env, tiny_task:
     assert jax_row["compiled"] == "jax.jit (XLA)" and torch_row["compiled"] == "eager"
     for r in rows:
         assert r["params"] == 61_706 and r["test_acc"] > 0.3, r  # 10 classes: chance is 0.1
-        assert r["steady_img_s"] > 0 and r["first_step_s"] > 0 and r["gradcam_ms_per_img"] > 0
+        assert r["steady_img_s"] > 0 and r["first_step_s"] > 0 and r["gradcam_ms_per_img"] > 0, r
+        assert r["saliency_ms_per_img"] > 0 and r["explain_layer"] == "conv2"
         assert r["input_share"] is not None and r["flops_per_img"] > 0
         assert "op profiler is TensorFlow engine only" in r["notes"]
 
