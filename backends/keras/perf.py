@@ -66,6 +66,6 @@ def matmul(n: int, precision: str) -> Callable[[], None]:
     b = keras.random.normal((n, n), dtype=DTYPES[precision], seed=1)
 
     def run() -> None:
-        keras.ops.convert_to_numpy(keras.ops.matmul(a, b)[0, 0])
+        keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.matmul(a, b)[0, 0], "float32"))  # numpy has no bf16
 
     return run
