@@ -2,7 +2,7 @@
 
 A process imports Keras under one engine only (``KERAS_BACKEND``, set by the registry before
 the import), so the per-engine tests run this and read one JSON line: parity with torch for
-every small-model case (``tests.parity``), and with ``--big`` the parameter counts of the
+every small-model case (``tests.parity``), the peak-FLOP matmul in fp32 and bf16, and with ``--big`` the parameter counts of the
 keras.applications models.
 """
 
@@ -27,6 +27,9 @@ def main(argv: list[str]) -> int:
         torch_side = parity.build(torch_backend, spec, shape, n_outputs)
         keras_side = parity.build(keras_backend, spec, shape, n_outputs)
         out["cases"][case] = parity.compare(torch_side, keras_side, "torch->keras", spec, shape, n_outputs)
+    for precision in ("fp32", "mixed_bf16"):  # the peak-FLOP matmul, read back on every engine
+        keras_backend.matmul(64, precision)()
+    out["matmul"] = "ok"
     if big:
         keras_backend.configure(RuntimeSpec(), seed=0)
         for arch in ("resnet101", "convnext_tiny"):
