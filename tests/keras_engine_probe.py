@@ -2,8 +2,8 @@
 
 A process imports Keras under one engine only (``KERAS_BACKEND``, set by the registry before
 the import), so the per-engine tests run this and read one JSON line: parity with torch for
-every small-model case (``tests.parity``), the peak-FLOP matmul in fp32 and bf16, and with ``--big`` the parameter counts of the
-keras.applications models.
+every small-model case (``tests.parity``), the peak-FLOP matmul in fp32 and bf16, and with
+``--big`` the parameter counts of the keras.applications models.
 """
 
 from __future__ import annotations
