@@ -12,37 +12,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from typing import Any
+import sys
 
+from backends import keras as keras_backends
 from backends import torch as torch_backends
 from bench.core.backend import Backend, BackendInfo
 
-
-def _keras_knob_columns(knobs: dict[str, Any], spec: Any) -> dict[str, Any]:
-    compiled = "tf.function + XLA (jit_compile)" if spec.runtime.jit_compile else "tf.function (no XLA)"
-    return {"compiled": compiled, "tf32": str(knobs.get("tf32"))}
-
-
-# keras-engines moves this into backends/keras/__init__.py (with keras-jax and keras-torch).
-KERAS = BackendInfo(
-    name="keras",
-    module="backends.keras_backend",
-    framework="keras-tensorflow",
-    requires=("tensorflow", "keras"),
-    env=(("KERAS_BACKEND", "tensorflow"),),
-    display="Keras/TF",
-    default=True,
-    flop_counter="keras layer walk (conv/dense multiply-adds x2, as torch's counter) forward x3",
-    known_differences=(
-        "keras: Adam epsilon is added before bias correction (torch: after)",
-        "keras: model.fit reads uint8 host arrays through a batched tf.data map (normalise, augment) "
-        "(torch: uint8 split on the device, or streamed when over runtime.device_data_mb; normalised there)",
-        "keras: tf.data autotuning off (on, its thread stalls the end of some fit calls by ~0.85 s; docs/timing.md)",
-    ),
-    knob_columns=_keras_knob_columns,
-)
-
-BACKENDS: dict[str, BackendInfo] = {b.name: b for b in (*torch_backends.DESCRIPTIONS, KERAS)}
+BACKENDS: dict[str, BackendInfo] = {b.name: b for b in (*torch_backends.DESCRIPTIONS, *keras_backends.DESCRIPTIONS)}
 
 
 def describe(name: str) -> BackendInfo:
@@ -70,10 +46,15 @@ def missing_packages(name: str) -> list[str]:
 def load_backend(name: str) -> Backend:
     """Set the backend's environment, import its module (and so its framework), instantiate it.
 
+    The environment must be in place before the framework's first import in this process: a
+    process that already imported Keras under another engine cannot switch (checked here).
     The instance's ``name`` is the registry name, whichever class serves it.
     """
     info = describe(name)
     for key, value in info.env:
+        keras = sys.modules.get("keras")
+        if key == "KERAS_BACKEND" and keras is not None and keras.backend.backend() != value:
+            raise RuntimeError(f"{name}: keras is already imported with KERAS_BACKEND={keras.backend.backend()!r}")
         os.environ[key] = value
     backend = importlib.import_module(info.module).Backend()
     backend.name = name

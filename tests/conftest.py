@@ -76,6 +76,7 @@ def import_both_frameworks():
     from backends.torch import backend as torch_backend
 
     pytest.importorskip("tensorflow")
-    from backends import keras_backend
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # this process's Keras engine; the others run in subprocesses
+    from backends.keras import backend as keras_backend
 
     return torch_backend, keras_backend

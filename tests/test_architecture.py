@@ -26,11 +26,9 @@ CORE_THIRD_PARTY = {
     "sklearn": "metrics: the one implementation of every metric",
 }
 # Import cycles that another branch of issue #13 removes; delete the entry when it merges.
-KNOWN_CYCLES = {
-    frozenset({"backends.keras_backend", "backends.keras_models"}): "keras-engines moves Keras into backends/keras/",
-}
+KNOWN_CYCLES = {}
 # Flat backend modules not yet in a folder of their own: they may import each other.
-FLAT_BACKENDS = {"backends.keras_": "keras-engines moves them into backends/keras/"}
+FLAT_BACKENDS: dict[str, str] = {}
 # Modules of bench/ allowed to write a backend name, and why.
 NAME_ALLOWED = {
     "bench.run.environment": "PACKAGES lists installed package names (torch, keras), not backends",
@@ -122,7 +120,7 @@ def test_the_project_modules_are_found():
 
 
 def test_no_import_cycles():
-    left = [c for c in cycles() if frozenset(c) not in KNOWN_CYCLES]
+    left = cycles()
     assert left == [], f"import cycles: {left}"
 
 
@@ -141,14 +139,12 @@ def test_backends_import_only_the_core_and_their_own_folder():
         if not name.startswith("backends"):
             continue
         folder = ".".join(name.split(".")[:2])  # backends.torch for backends.torch.models
-        flat = next((p for p in FLAT_BACKENDS if name.startswith(p)), None)
         for m in project:
             ok = (
                 m.startswith("bench.core")
                 or m.startswith("datasets")
                 or (name != "backends" and name.count(".") >= 2 and m.startswith(folder + "."))
                 or (name == "backends" and m.count(".") == 1 and (REPO / m.replace(".", "/") / "__init__.py").exists())
-                or (flat is not None and m.startswith(flat))
                 or m == folder  # a backend module reads its own description
             )
             assert ok, f"{name} imports {m}"

@@ -145,7 +145,7 @@ def test_augmentation_is_per_image_and_training_only(backend_module):
 def test_forward_flops_match_the_analytic_count_of_cifar_cnn():
     """conv/dense multiply-adds x 2: torch's flop_counter and the keras layer walk exactly; TF's graph
     profiler also counts the bias adds (< 1% more)."""
-    from backends import keras_perf
+    from backends.keras import perf as keras_perf
 
     spec = ModelSpec(arch="cifar_cnn", options=(("activation", "relu"),))
     macs = 30 * 30 * 32 * 27 + 13 * 13 * 64 * 288 + 4 * 4 * 64 * 576 + 1024 * 64 + 64 * 10
@@ -155,7 +155,7 @@ def test_forward_flops_match_the_analytic_count_of_cifar_cnn():
     state = t.compile(tm, TrainSpec(epochs=1, batch_size=8, lr=1e-3), RuntimeSpec())
     assert t.forward_flops(state, (32, 32, 3)) == 2 * macs
     km = k.build(spec, (32, 32, 3), 10)
-    assert k.forward_flops(km, (32, 32, 3)) == 2 * macs
+    assert k.forward_flops(keras_backend.KerasState(km), (32, 32, 3)) == 2 * macs
     profiled = keras_perf.graph_profiler_flops(km, (32, 32, 3))
     assert 2 * macs <= profiled <= 2 * macs * 1.01
 
@@ -168,7 +168,7 @@ def test_forward_flops_of_the_big_models_agree_between_the_frameworks(built):
         _, tm, k, km = built[arch]
         counts[arch] = (
             torch_perf.forward_flops(tm, (32, 32, 3), torch.device("cpu")),
-            k.forward_flops(km, (32, 32, 3)),
+            k.forward_flops(keras_backend.KerasState(km), (32, 32, 3)),
         )
     # the same architecture (grouped 7x7 convs included): the same count
     assert counts["convnext_tiny"][0] == counts["convnext_tiny"][1]

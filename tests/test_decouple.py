@@ -48,7 +48,7 @@ def head_of(backend_module, state, name: str, features: np.ndarray) -> np.ndarra
     if backend_module is torch_backend:
         with torch.no_grad():
             return dict(state.model.named_modules())[name](torch.from_numpy(features)).numpy()
-    return np.asarray(state.get_layer(name)(features))
+    return np.asarray(state.model.get_layer(name)(features))
 
 
 CASES = [
@@ -92,7 +92,7 @@ def test_both_backends_return_the_same_post_activation_nhwc_map(activation):
     x = np.random.default_rng(2).random((4, 28, 28, 1), dtype=np.float32)
     kb, ks = built(keras_backend, spec, (28, 28, 1), 10)
     tb, ts = built(torch_backend, spec, (28, 28, 1), 10)
-    kernel, bias = (np.asarray(w) for w in ks.get_layer("conv1").get_weights())
+    kernel, bias = (np.asarray(w) for w in ks.model.get_layer("conv1").get_weights())
     with torch.no_grad():
         ts.model.conv1.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1)))  # HWIO -> OIHW
         ts.model.conv1.bias.copy_(torch.from_numpy(bias))

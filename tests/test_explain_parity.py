@@ -10,83 +10,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import convert
 from bench.core import metrics
-from bench.core.catalog import ARCHITECTURES
-from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 from bench.phases import explain
 from tests.conftest import import_both_frameworks
+from tests.parity import CASES, TRAIN, build, check, compare, min_correlation, model
 
 torch_backend, keras_backend = import_both_frameworks()
-TRAIN = TrainSpec(epochs=1, batch_size=32, lr=1e-3)
-
-
-def model(arch: str, **options) -> ModelSpec:
-    defaults = {k: o.default for k, o in ARCHITECTURES[arch].options.items()}
-    return ModelSpec(arch=arch, options=tuple(sorted({**defaults, **options}.items())))
-
-
-def min_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Smallest per-image Pearson correlation; two constant maps that are equal count as 1."""
-    out = []
-    for x, y in zip(a.reshape(len(a), -1), b.reshape(len(b), -1), strict=True):
-        if x.std() == 0 or y.std() == 0:
-            out.append(1.0 if np.allclose(x, y) else 0.0)
-        else:
-            out.append(float(np.corrcoef(x, y)[0, 1]))
-    return min(out)
-
-
-def build(backend, spec: ModelSpec, shape: tuple[int, int, int], n_outputs: int):
-    b = backend.Backend()
-    b.configure(RuntimeSpec(), seed=0)
-    m = b.build(spec, shape, n_outputs)
-    return b, m, b.compile(m, TRAIN, RuntimeSpec())
-
-
-CASES = {
-    "lenet5-relu-avg": (model("lenet5"), (28, 28, 1), 10),
-    "lenet5-sigmoid-max-nopad": (
-        model("lenet5", activation="sigmoid", pooling="max", conv1_padding=0),
-        (28, 28, 1),
-        10,
-    ),
-    "lenet5-tanh": (model("lenet5", activation="tanh"), (28, 28, 1), 10),
-    "cifar_cnn": (model("cifar_cnn"), (32, 32, 3), 10),
-    "cifar_cnn-binary": (model("cifar_cnn"), (32, 32, 3), 1),  # one logit, class 0 scored as minus it
-}
 
 
 @pytest.mark.parametrize("direction", ["torch->keras", "keras->torch"])
 @pytest.mark.parametrize(("spec", "shape", "n_outputs"), CASES.values(), ids=CASES.keys())
 def test_converted_weights_give_the_same_logits_and_maps(direction, spec, shape, n_outputs):
-    t, tm, ts = build(torch_backend, spec, shape, n_outputs)
-    k, km, ks = build(keras_backend, spec, shape, n_outputs)
-    if direction == "torch->keras":
-        k.set_weights(km, convert.torch_to_keras(t.get_weights(tm)))
-    else:
-        t.set_weights(tm, convert.keras_to_torch(k.get_weights(km)))
-    rng = np.random.default_rng(0)
-    x, y = rng.random((12, *shape), dtype=np.float32), rng.integers(0, 2, 12)
-    td, kd = t.put(x, y), k.put(x, y)
-
-    logits_t, logits_k = t.forward(ts, td), k.forward(ks, kd)
-    assert logits_t.shape == logits_k.shape == (12, n_outputs)
-    assert np.abs(logits_t - logits_k).max() <= 1e-4
-    assert np.abs(t.predict(ts, td, 5) - k.predict(ks, kd, 5)).max() <= 1e-4
-
-    columns, signs = metrics.class_score_signs(n_outputs, metrics.probabilities(logits_t).argmax(1))
-    layer = ARCHITECTURES[spec.arch].last_conv
-    act_t, grad_t = t.layer_gradients(ts, td, layer, columns, signs)
-    act_k, grad_k = k.layer_gradients(ks, kd, layer, columns, signs)
-    assert act_t.shape == act_k.shape and act_t.shape[0] == 12  # same tensor: NHWC, post-activation
-    np.testing.assert_allclose(act_t, act_k, atol=1e-4)
-    cam_t, cam_k = explain.gradcam(act_t, grad_t, shape[:2]), explain.gradcam(act_k, grad_k, shape[:2])
-    assert min_correlation(cam_t, cam_k) >= 0.999
-    sal_t = explain.backend_saliency(t, ts, td, columns, signs)
-    sal_k = explain.backend_saliency(k, ks, kd, columns, signs)
-    assert sal_t.shape == sal_k.shape == (12, *shape[:2])
-    assert min_correlation(sal_t, sal_k) >= 0.999
+    """Keras on TensorFlow, in this process (tests/test_keras_engines.py: the JAX and torch engines, torch->keras)."""
+    torch_side = build(torch_backend, spec, shape, n_outputs)
+    keras_side = build(keras_backend, spec, shape, n_outputs)
+    check(compare(torch_side, keras_side, direction, spec, shape, n_outputs), shape, n_outputs)
 
 
 @pytest.mark.parametrize("backend", [torch_backend, keras_backend], ids=["torch", "keras"])
@@ -141,7 +79,8 @@ def test_a_frozen_nested_trunk_named_backbone_is_a_target_layer():
     outer = keras.Input((16, 16, 3))
     head = keras.layers.Dense(3, name="fc")(keras.layers.GlobalAveragePooling2D()(trunk(outer)))
     k = keras_backend.Backend()
-    act_k, grad_k = k.layer_gradients(keras.Model(outer, head), k.put(x, columns), "backbone", columns, signs)
+    state = keras_backend.KerasState(keras.Model(outer, head))
+    act_k, grad_k = k.layer_gradients(state, k.put(x, columns), "backbone", columns, signs)
 
     tm = nn.Sequential()
     tm.add_module("backbone", nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))

@@ -17,7 +17,8 @@ torch_backend, keras_backend = import_both_frameworks()
 import keras  # noqa: E402
 import torch  # noqa: E402
 
-from backends import keras_augment  # noqa: E402
+from backends.keras import engine_tf  # noqa: E402
+from backends.keras import input as keras_input  # noqa: E402
 from backends.torch import augment as torch_augment  # noqa: E402
 from backends.torch import input as torch_input  # noqa: E402
 
@@ -35,8 +36,8 @@ def through_input_path(backend: str, x: np.ndarray, names: tuple[str, ...], batc
         aug = torch_augment.augmenter(names)
         out = [xb.permute(0, 2, 3, 1).numpy() for xb, _ in torch_input.batches(data, order, batch_size, False, aug)]
     else:
-        data = keras_augment.HostImages(x, y, norm.scale, norm.offset)
-        ds = keras_augment.batches(data, order, batch_size, y, keras_augment.augmenter(names, seed=0))
+        data = keras_input.HostImages(x, y, norm.scale, norm.offset)
+        ds = engine_tf.batches(data, order, batch_size, y, keras_input.augmenter(names, seed=0))
         out = [np.asarray(xb) for xb, _ in ds]
     return np.concatenate(out)
 

@@ -180,7 +180,7 @@ def test_a_keras_file_with_a_lambda_layer_runs_no_code(tmp_path: Path):
     pytest.importorskip("tensorflow")
     import keras
 
-    from backends.keras_models import resnet101 as keras_resnet101
+    from backends.keras.models import resnet101 as keras_resnet101
 
     marker = tmp_path / "ran"
     inputs = keras.Input((4,))

@@ -11,7 +11,19 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("torch", "torchvision", "timm", "tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "pandas")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "timm",
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "jax",
+    "jaxlib",
+    "numpy",
+    "scikit-learn",
+    "pandas",
+)
 
 
 def git_commit() -> str | None:

@@ -36,7 +36,7 @@ import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from backends.keras_augment import pipeline_options  # noqa: E402
+from backends.keras.engine_tf import pipeline_options  # noqa: E402
 
 BATCH, WARMUP, TIMED, REPEATS = 64, 3, 40, 7
 N = (1 + WARMUP + TIMED) * BATCH  # one epoch; epoch 2 is the measured one
@@ -103,7 +103,7 @@ def bare_fit_img_s() -> float:
     order = np.random.default_rng(1).permutation(N)
 
     def epoch() -> None:
-        # A user's own tf.data pipeline, with the autotuner off as in the suite (keras_augment.pipeline_options:
+        # A user's own tf.data pipeline, with the autotuner off as in the suite (engine_tf.pipeline_options:
         # with it on, the end of a fit call sometimes stalls ~0.85 s on 2 cores, the "two speeds" of Keras).
         ds = tf.data.Dataset.from_tensor_slices((X[order], Y[order])).batch(BATCH).prefetch(2)
         model.fit(ds.with_options(pipeline_options()), epochs=1, verbose=0)

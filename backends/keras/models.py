@@ -1,6 +1,7 @@
-"""The big catalog models in Keras: keras.applications ResNet101 and ConvNeXtTiny, no top, plus the task's head.
+"""The catalog models in Keras, one build for every engine: lenet5 and cifar_cnn from keras layers;
+keras.applications ResNet101 and ConvNeXtTiny, no top, plus the task's head.
 
-Built flat (``input_tensor=``) rather than nested, so ``model.get_layer("backbone").output``
+The big ones are built flat (``input_tensor=``) rather than nested, so ``model.get_layer("backbone").output``
 is connected to ``model.inputs`` and ``keras.Model(model.inputs, [backbone.output,
 model.output])`` works for Grad-CAM. ``backbone`` is an Identity layer on the last
 feature map of the conv trunk; ``head`` is the final Dense layer.
@@ -14,8 +15,53 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from backends.keras_backend import register_model
+from backends.keras.registry import register_model
 from bench.core.spec import ModelSpec
+
+
+def _pool(kind: str, name: str) -> layers.Layer:
+    return layers.AveragePooling2D(2, name=name) if kind == "avg" else layers.MaxPooling2D(2, name=name)
+
+
+@register_model
+def lenet5(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> keras.Model:
+    act, init = spec.option("activation"), spec.init
+    pad = spec.option("conv1_padding")
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            *([layers.ZeroPadding2D(pad, name="pad1")] if pad else []),
+            layers.Conv2D(6, 5, activation=act, kernel_initializer=init, name="conv1"),
+            _pool(spec.option("pooling"), "pool1"),
+            layers.Conv2D(16, 5, activation=act, kernel_initializer=init, name="conv2"),
+            _pool(spec.option("pooling"), "pool2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(120, activation=act, kernel_initializer=init, name="fc1"),
+            layers.Dense(84, activation=act, kernel_initializer=init, name="fc2"),
+            layers.Dense(n_classes, kernel_initializer=init, name="fc3"),
+        ],
+        name="lenet5",
+    )
+
+
+@register_model
+def cifar_cnn(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> keras.Model:
+    act, init = spec.option("activation"), spec.init
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            layers.Conv2D(32, 3, activation=act, kernel_initializer=init, name="conv1"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Conv2D(64, 3, activation=act, kernel_initializer=init, name="conv2"),
+            layers.MaxPooling2D(2, name="pool2"),
+            layers.Conv2D(64, 3, activation=act, kernel_initializer=init, name="conv3"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(64, activation=act, kernel_initializer=init, name="fc1"),
+            layers.Dense(n_classes, kernel_initializer=init, name="fc2"),
+        ],
+        name="cifar_cnn",
+    )
+
 
 WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"
 _FILES = {  # keras.applications' own no-top file names (what weights="imagenet" downloads)

@@ -1,0 +1,72 @@
+"""Keras 3 on its three engines (TensorFlow, JAX, torch): one model and training code, small engine adapters.
+
+Framework-free on purpose: the runner's parent process imports this description (names,
+packages, ``KERAS_BACKEND``) and never Keras itself. Layout: ``backend`` (the Backend, engine-
+free), ``registry`` + ``models`` (the catalog's builders), ``input`` (uint8 host images,
+augmentation, the batches of the JAX and torch engines), ``perf`` (FLOP count, matmul),
+``engine_tf`` / ``engine_jax`` / ``engine_torch`` (what differs per engine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.core.backend import BackendInfo
+
+_COMMON = (
+    "keras: Adam epsilon is added before bias correction (torch: after)",
+)  # fmt: skip
+
+
+# How each engine runs fit's train step, from the spec's runtime.jit_compile (see engine_*.jit_compile).
+COMPILED: dict[str, Callable[[bool], str]] = {
+    "tensorflow": lambda jit: "tf.function + XLA (jit_compile)" if jit else "tf.function (no XLA)",
+    "jax": lambda jit: "jax.jit (XLA)",  # always: without it JAX runs op by op
+    "torch": lambda jit: "torch.compile (jit_compile)" if jit else "eager",
+}
+
+
+def knob_columns(engine: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Keras's knob columns: NHWC throughout (no channels_last), no cudnn.benchmark; the engine's compiler."""
+
+    def columns(knobs: dict[str, Any], spec: Any) -> dict[str, Any]:
+        return {"channels_last": None, "compiled": COMPILED[engine](spec.runtime.jit_compile),
+                "tf32": str(knobs.get("tf32")), "cudnn_benchmark": None}  # fmt: skip
+
+    return columns
+
+
+def _info(name: str, engine: str, requires: tuple[str, ...], display: str, default: bool,
+          notes: tuple[str, ...]) -> BackendInfo:  # fmt: skip
+    return BackendInfo(
+        name=name,
+        module="backends.keras.backend",
+        framework=f"keras-{engine}",
+        requires=requires,
+        env=(("KERAS_BACKEND", engine),),
+        display=display,
+        default=default,
+        flop_counter="keras layer walk (conv/dense multiply-adds x2, as torch's counter) forward x3",
+        known_differences=_COMMON + notes,
+        knob_columns=knob_columns(engine),
+    )
+
+
+DESCRIPTIONS: tuple[BackendInfo, ...] = (
+    _info("keras", "tensorflow", ("tensorflow", "keras"), "Keras/TF", True, (
+        "keras: model.fit reads uint8 host arrays through a batched tf.data map (normalise, augment) "
+        "(torch: uint8 split on the device, or streamed when over runtime.device_data_mb; normalised there)",
+        "keras: tf.data autotuning off (on, its thread stalls the end of some fit calls by ~0.85 s; docs/timing.md)",
+    )),
+    _info("keras-jax", "jax", ("jax", "keras"), "Keras/JAX", False, (
+        "keras-jax: model.fit reads uint8 host batches from a keras.utils.PyDataset (cast, normalise, augment "
+        "with the same Keras layers per batch, no prefetch); train step under jax.jit (XLA) whatever jit_compile",
+        "keras-jax: op profiler is TensorFlow engine only",
+    )),
+    _info("keras-torch", "torch", ("torch", "keras"), "Keras/torch", False, (
+        "keras-torch: model.fit reads uint8 host batches from a keras.utils.PyDataset (cast, normalise, augment "
+        "with the same Keras layers per batch, no prefetch); eager torch unless jit_compile (torch.compile)",
+        "keras-torch: op profiler is TensorFlow engine only",
+    )),
+)  # fmt: skip

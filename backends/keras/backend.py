@@ -1,0 +1,236 @@
+"""Keras 3 backend on whichever engine ``KERAS_BACKEND`` names: catalog models from keras layers, ``model.fit``.
+
+One model and training code for TensorFlow, JAX and torch: the same builders, ``compile`` and
+one ``fit`` per epoch over the order the runner chose (what a Keras user measures), with
+bench's step hooks in a callback. What differs per engine (threads and devices, the input
+pipeline, how gradients are taken, synchronisation, memory, profiler) is in ``engine_*``.
+The registry sets ``KERAS_BACKEND`` before this module is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from backends.keras import models as _models  # noqa: F401 - registers the builders
+from backends.keras import perf
+from backends.keras.input import HostImages, augmenter, labels
+from backends.keras.registry import MODELS
+from backends.keras.split import tap
+from bench.core.preprocess import PixelNorm
+from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+
+ENGINES = {"tensorflow": "engine_tf", "jax": "engine_jax", "torch": "engine_torch"}
+NAMES = {"tensorflow": "keras", "jax": "keras-jax", "torch": "keras-torch"}  # registry names
+
+LOSSES = {
+    "cross_entropy": keras.losses.SparseCategoricalCrossentropy,
+    "binary_cross_entropy": keras.losses.BinaryCrossentropy,  # labels fed as float (N, 1), see input.labels
+}
+
+
+@dataclass
+class KerasState:
+    """A compiled model and what training and explaining it need, kept together (not on the backend)."""
+
+    model: keras.Model
+    augment: keras.Sequential | None = None  # training-only: kept off the model so its layers stay the catalog's
+    traced: dict[tuple[str, str | None], Callable[..., Any]] = field(default_factory=dict)  # by (what, layer)
+
+
+class Backend:
+    def __init__(self) -> None:
+        engine = keras.backend.backend()
+        self.name = NAMES[engine]
+        self.engine = importlib.import_module(f"backends.keras.{ENGINES[engine]}").Engine()
+
+    def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
+        if runtime.precision != "fp32":
+            keras.config.set_dtype_policy(runtime.precision.replace("fp16", "float16").replace("bf16", "bfloat16"))
+        env = self.engine.configure(runtime, seed)
+        env["knobs"] = {"precision": keras.config.dtype_policy().name, **env["knobs"]}
+        return {"framework": f"keras-{keras.backend.backend()}", **env}
+
+    def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
+        return MODELS[model.arch](model, input_shape, n_outputs)
+
+    def count_params(self, model: keras.Model) -> int:
+        return int(model.count_params())
+
+    def compile(self, model: keras.Model, train: TrainSpec, runtime: RuntimeSpec) -> KerasState:
+        if train.optimizer == "adam":
+            opt = keras.optimizers.Adam(
+                learning_rate=train.lr,
+                beta_1=train.beta1,
+                beta_2=train.beta2,
+                epsilon=train.eps,
+                weight_decay=train.weight_decay or None,
+            )
+        else:
+            opt = keras.optimizers.SGD(
+                learning_rate=train.lr, momentum=train.momentum, weight_decay=train.weight_decay or None
+            )
+        model.compile(
+            optimizer=opt,
+            loss=LOSSES[train.loss](from_logits=True),
+            jit_compile=self.engine.jit_compile(runtime),
+        )
+        # Create Adam's slot variables now, eagerly. Left to fit(), they are created inside the
+        # first traced train step, which makes TF trace that step twice (once to create variables,
+        # once without) and lift every initializer out of the graph: 68 s instead of 31 s for
+        # ResNet101's first step on a 2-core CPU. torch's Adam allocates its state in step 1, but
+        # that costs microseconds; what first_step_s should show for Keras is tracing, not this.
+        opt.build(model.trainable_variables)
+        # The augmentation layers' seed comes from the process's RNG, which configure seeded.
+        return KerasState(model, augmenter(train.augment, int(np.random.randint(2**31 - 64))))
+
+    def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> HostImages:
+        """Host arrays as they are (uint8 stays uint8): model.fit reads them batch by batch, Keras's way."""
+        return HostImages(x, y, None if norm is None else norm.scale, None if norm is None else norm.offset)
+
+    def _batches(self, state: KerasState, data: HostImages, order: np.ndarray, batch_size: int) -> Any:
+        return self.engine.batches(data, order, batch_size, labels(state.model, data.y), state.augment)
+
+    def prepare_batches(self, state: KerasState, data: HostImages, order: np.ndarray, batch_size: int) -> int:
+        """The input path of ``train_epoch`` alone, iterated as ``fit`` iterates it: the batch count."""
+        return self.engine.count_batches(self._batches(state, data, order, batch_size))
+
+    def train_epoch(
+        self, state: KerasState, data: HostImages, order: np.ndarray, batch_size: int, hooks: Any = None
+    ) -> float:
+        callbacks = [StepHooks(hooks)] if hooks is not None else None
+        self.engine.watch(state.model)
+        hist = state.model.fit(
+            self._batches(state, data, order, batch_size), epochs=1, shuffle=False, verbose=0, callbacks=callbacks
+        )
+        return float(hist.history["loss"][-1])  # a host value: the epoch has finished
+
+    def predict(self, state: KerasState, data: HostImages, batch_size: int) -> np.ndarray:
+        batches = self.engine.batches(data, np.arange(len(data)), batch_size)
+        return np.asarray(state.model.predict(batches, verbose=0), dtype=np.float32)
+
+    def layer_input(self, state: KerasState, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
+        model = state.model
+        return tap(keras.Model(model.inputs, [model.get_layer(layer).input]), x, batch_size)[0]
+
+    def layer_outputs(
+        self, state: KerasState, x: np.ndarray, layers: list[str], batch_size: int
+    ) -> dict[str, np.ndarray]:
+        """Layer outputs include the fused activation (``Conv2D(activation=...)``), already NHWC."""
+        model = state.model
+        outs = tap(keras.Model(model.inputs, [model.get_layer(n).output for n in layers]), x, batch_size)
+        return dict(zip(layers, outs, strict=True))
+
+    def synchronize(self) -> None:
+        self.engine.synchronize()
+
+    def peak_device_mb(self) -> float | None:
+        return self.engine.peak_device_mb()
+
+    def _traced(self, state: KerasState, what: str, layer: str | None = None) -> Callable[..., Any]:
+        """One traced/jitted function per (model, what, layer), built on first use (tracing costs seconds)."""
+        key = (what, layer)
+        if key not in state.traced:
+            if what == "forward":
+                state.traced[key] = self.engine.forward_fn(state.model)
+            elif what == "layer":
+                state.traced[key] = self.engine.layer_gradients_fn(state.model, layer)
+            else:
+                state.traced[key] = self.engine.input_gradients_fn(state.model)
+        return state.traced[key]
+
+    def forward(self, state: KerasState, data: HostImages) -> np.ndarray:
+        return self._traced(state, "forward")(data.floats())
+
+    def layer_gradients(
+        self, state: KerasState, data: HostImages, layer: str, columns: np.ndarray, signs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self._traced(state, "layer", layer)(data.floats(), _ints(columns), _floats(signs))
+
+    def input_gradients(
+        self, state: KerasState, data: HostImages, columns: np.ndarray, signs: np.ndarray
+    ) -> np.ndarray:
+        return self._traced(state, "input")(data.floats(), _ints(columns), _floats(signs))
+
+    def get_weights(self, model: keras.Model) -> dict[str, np.ndarray]:
+        """Named variables (``layer.kernel`` HWIO, ``layer.bias``), engine-free: for the converter and tests."""
+        return {
+            f"{lay.name}.{w.name}": np.array(keras.ops.convert_to_numpy(w.value)) for lay in model.layers
+            for w in lay.weights
+        }  # fmt: skip
+
+    def set_weights(self, model: keras.Model, weights: dict[str, np.ndarray]) -> None:
+        variables = {f"{lay.name}.{w.name}": w for lay in model.layers for w in lay.weights}
+        if set(variables) != set(weights):
+            raise KeyError(f"weights do not match the model: missing {sorted(set(variables) - set(weights))}, "
+                           f"unexpected {sorted(set(weights) - set(variables))}")  # fmt: skip
+        for name, var in variables.items():
+            if tuple(var.shape) != weights[name].shape:
+                raise ValueError(f"{name}: model has shape {tuple(var.shape)}, weights have {weights[name].shape}")
+            var.assign(weights[name])
+
+    def forward_flops(self, state: KerasState, input_shape: tuple[int, int, int]) -> float:
+        return perf.forward_flops(state.model, input_shape)
+
+    def matmul(self, n: int, precision: str) -> Any:
+        return perf.matmul(n, precision)
+
+    def profile_ops(self, run: Any, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
+        handle = self.engine.profile_start()
+        try:
+            result = run()
+        except BaseException:
+            self.engine.profile_stop(handle, top)
+            raise
+        return result, self.engine.profile_stop(handle, top)
+
+    def profile_start(self) -> None:
+        self._profile = self.engine.profile_start()
+
+    def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
+        return self.engine.profile_stop(self._profile, top)
+
+
+def _ints(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, np.int64)
+
+
+def _floats(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, np.float32)
+
+
+class StepHooks(keras.callbacks.Callback):
+    """bench's per-step hooks inside the one ``fit`` call: step i ends where step i + 1 begins.
+
+    Only ``on_train_batch_begin`` and ``on_epoch_end`` are overridden, on purpose: a callback
+    that overrides ``on_train_batch_end`` makes Keras convert each step's logs to host floats
+    synchronously (it turns off its asynchronous callback dispatch), which on a GPU would drain
+    the queue every step -- a sync the bare ``fit`` does not have. The end of the last step is
+    ``on_epoch_end``, which Keras calls after reading the epoch's metrics (the step has finished).
+    ``steps_per_execution`` stays 1 (Keras's default): one callback per optimiser step; on the
+    CPU each train step then returns when it has run (TF, torch; JAX dispatches asynchronously and
+    the step clock's synchronize waits for the model's state at window boundaries).
+    """
+
+    def __init__(self, hooks: Any) -> None:
+        super().__init__()
+        self.hooks, self.step = hooks, -1
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        if self.step >= 0:
+            self.hooks.on_step_end(self.step)
+        self.step = batch
+        self.hooks.on_step_begin(batch)
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if self.step >= 0:
+            self.hooks.on_step_end(self.step)

@@ -1,0 +1,134 @@
+"""The JAX engine's pieces: XLA flags and devices, PyDataset input, jax.grad under jax.jit, synchronisation, memory.
+
+Keras on JAX runs ``fit``'s train step under ``jax.jit`` (XLA) always: ``jit_compile=False``
+would run it op by op, which no JAX user does. The op profiler is TensorFlow's only.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import keras
+import numpy as np
+
+from backends.keras.input import Batches, HostImages
+from backends.keras.split import class_score, split_at
+
+
+def _values(variables: list[Any]) -> list[Any]:
+    return [v.value for v in variables]
+
+
+def _stateless(model: keras.Model) -> Callable[..., Any]:
+    """``model`` as a pure function of (trainable, non-trainable values, x), logits only."""
+    return lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0]
+
+
+def _state(model: keras.Model) -> tuple[list[Any], list[Any]]:
+    return _values(model.trainable_variables), _values(model.non_trainable_variables)
+
+
+class Engine:
+    """Keras on JAX: configure, input batches, gradients, synchronisation, memory (no op profiler)."""
+
+    def __init__(self) -> None:
+        self.gpu = False
+        self._model: weakref.ref[keras.Model] | None = None
+
+    def configure(self, runtime: Any, seed: int) -> dict[str, Any]:
+        # Flags XLA reads when JAX initialises its backends, which Keras's import has not done yet.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # grow as needed: the peak means something
+        if runtime.threads:
+            flags = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={runtime.threads}"
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+        if runtime.device == "cpu":
+            jax.config.update("jax_platforms", "cpu")
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        if runtime.device == "cuda" and not gpus:
+            raise RuntimeError("runtime.device='cuda' but JAX sees no GPU (a CUDA jaxlib is a separate install)")
+        if runtime.tf32 != "default":  # JAX's name for TF32 matmuls/convs: precision "tensorfloat32" vs "highest"
+            jax.config.update("jax_default_matmul_precision", "tensorfloat32" if runtime.tf32 == "on" else "highest")
+        keras.utils.set_random_seed(seed)
+        self.gpu = bool(gpus)
+        device = gpus[0].device_kind if gpus else f"cpu ({platform.machine()})"
+        return {
+            "framework_version": f"keras {keras.__version__} / jax {jax.__version__}",
+            "device": device,
+            "threads": runtime.threads or os.cpu_count(),  # XLA's CPU pool: every core unless set
+            "knobs": {
+                "jit_compile": True,
+                "tf32": jax.config.jax_default_matmul_precision or "default",
+                "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            },
+        }
+
+    def jit_compile(self, runtime: Any) -> bool:
+        return True
+
+    def batches(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
+                aug: keras.Sequential | None = None) -> Batches:  # fmt: skip
+        return Batches(data, order, batch_size, y, aug)
+
+    def count_batches(self, ds: Batches) -> int:
+        last = None
+        for i in range(len(ds)):
+            last = ds[i]
+        jax.block_until_ready(last)  # dispatch is asynchronous: wait for the last batch's ops
+        return len(ds)
+
+    def watch(self, model: keras.Model) -> None:
+        """The model being trained: ``synchronize`` waits for its current state (fit keeps it in ``_jax_state``)."""
+        self._model = weakref.ref(model)
+
+    def forward_fn(self, model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+        fn = jax.jit(_stateless(model))
+        return lambda x: np.asarray(fn(*_state(model), x))
+
+    def layer_gradients_fn(self, model: keras.Model, layer: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        trunk, head = split_at(model, layer)
+        trunk_fn, head_fn = _stateless(trunk), _stateless(head)
+
+        @jax.jit
+        def fn(tt: Any, tn: Any, ht: Any, hn: Any, x: Any, columns: Any, signs: Any) -> tuple[Any, Any]:
+            act = trunk_fn(tt, tn, x)
+            return act, jax.grad(lambda a: class_score(head_fn(ht, hn, a), columns, signs))(act)
+
+        def run(x: np.ndarray, columns: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            act, grad = fn(*_state(trunk), *_state(head), x, columns, signs)
+            return np.asarray(act), np.asarray(grad)
+
+        return run
+
+    def input_gradients_fn(self, model: keras.Model) -> Callable[..., np.ndarray]:
+        forward = _stateless(model)
+
+        @jax.jit
+        def fn(tv: Any, ntv: Any, x: Any, columns: Any, signs: Any) -> Any:
+            return jax.grad(lambda xi: class_score(forward(tv, ntv, xi), columns, signs))(x)
+
+        return lambda x, columns, signs: np.asarray(fn(*_state(model), x, columns, signs))
+
+    def synchronize(self) -> None:
+        """Wait for the trained model's latest state, then for a fresh op (JAX dispatches asynchronously)."""
+        model = self._model() if self._model is not None else None
+        state = getattr(model, "_jax_state", None)
+        if state:
+            jax.block_until_ready(state)
+        jax.block_until_ready(jax.numpy.zeros(()) + 1)
+
+    def peak_device_mb(self) -> float | None:
+        if not self.gpu:
+            return None
+        stats = jax.devices()[0].memory_stats() or {}
+        return stats["peak_bytes_in_use"] / 2**20 if "peak_bytes_in_use" in stats else None
+
+    def profile_start(self) -> None:
+        """No op profiler on this engine (TensorFlow engine only; the row's notes say so)."""
+
+    def profile_stop(self, handle: Any, top: int = 10) -> list[dict[str, Any]]:
+        return []

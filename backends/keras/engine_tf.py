@@ -1,0 +1,200 @@
+"""The TensorFlow engine's pieces: threads/devices, the tuned tf.data input, tf.function + GradientTape, profiler.
+
+Everything else (model, training, FLOP count) is the engine-free Keras code in this folder.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import platform
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from backends.keras.input import HostImages
+from backends.keras.split import class_score, split_at
+
+
+class Engine:
+    """Keras on TensorFlow: configure, input pipeline, gradients, synchronisation, memory and profiler."""
+
+    def __init__(self) -> None:
+        self.gpu = False
+
+    def configure(self, runtime: Any, seed: int) -> dict[str, Any]:
+        gpus = tf.config.list_physical_devices("GPU")
+        if runtime.device == "cuda" and not gpus:
+            raise RuntimeError("runtime.device='cuda' but TensorFlow sees no GPU")
+        if runtime.device == "cpu" and gpus:
+            tf.config.set_visible_devices([], "GPU")
+            gpus = []
+        if runtime.threads:  # must happen before TensorFlow runs its first op
+            tf.config.threading.set_intra_op_parallelism_threads(runtime.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(runtime.threads)
+        for gpu in gpus:  # allocate as needed, so the peak-memory reading means something
+            tf.config.experimental.set_memory_growth(gpu, True)
+        keras.utils.set_random_seed(seed)
+        if runtime.tf32 != "default":
+            tf.config.experimental.enable_tensor_float_32_execution(runtime.tf32 == "on")
+        self.gpu = bool(gpus)
+        if gpus:
+            device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU:0")
+        else:
+            device = f"cpu ({platform.machine()})"
+        intra = tf.config.threading.get_intra_op_parallelism_threads()
+        return {
+            "framework_version": f"keras {keras.__version__} / tensorflow {tf.__version__}",
+            "device": device,
+            "threads": intra or os.cpu_count(),  # 0 means TF's default: every core
+            "knobs": {
+                "jit_compile": runtime.jit_compile,
+                "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),
+                "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+            },
+        }
+
+    def jit_compile(self, runtime: Any) -> bool:
+        return runtime.jit_compile
+
+    def batches(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
+                aug: keras.Sequential | None = None) -> tf.data.Dataset:  # fmt: skip
+        return batches(data, order, batch_size, y, aug)
+
+    def count_batches(self, ds: tf.data.Dataset) -> int:
+        """Iterate the pipeline inside TF as ``fit`` iterates it: the batch count."""
+        return int(ds.reduce(np.int64(0), lambda n, _: n + 1))
+
+    def watch(self, model: keras.Model) -> None:
+        """Nothing to track: TensorFlow's sync waits for every device."""
+
+    def forward_fn(self, model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return lambda x: fn(tf.constant(x)).numpy()
+
+    def layer_gradients_fn(self, model: keras.Model, layer: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        trunk, head = split_at(model, layer)
+
+        @tf.function(reduce_retracing=True)
+        def fn(x: tf.Tensor, columns: tf.Tensor, signs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            act = trunk(x, training=False)
+            with tf.GradientTape() as tape:
+                tape.watch(act)
+                score = class_score(head(act, training=False), columns, signs)
+            return act, tape.gradient(score, act)
+
+        def run(x: np.ndarray, columns: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            act, grad = fn(tf.constant(x), tf.constant(columns), tf.constant(signs))
+            return act.numpy(), grad.numpy()
+
+        return run
+
+    def input_gradients_fn(self, model: keras.Model) -> Callable[..., np.ndarray]:
+        @tf.function(reduce_retracing=True)
+        def fn(x: tf.Tensor, columns: tf.Tensor, signs: tf.Tensor) -> tf.Tensor:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                score = class_score(model(x, training=False), columns, signs)
+            return tape.gradient(score, x)
+
+        return lambda x, columns, signs: fn(tf.constant(x), tf.constant(columns), tf.constant(signs)).numpy()
+
+    def synchronize(self) -> None:
+        # On a GPU, TF returns from a train step before its kernels ran: wait for every device.
+        # On the CPU there is nothing queued (ops run in the calling thread's executor).
+        if self.gpu:
+            tf.test.experimental.sync_devices()
+
+    def peak_device_mb(self) -> float | None:
+        if not self.gpu:
+            return None
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+
+    def profile_start(self) -> tempfile.TemporaryDirectory:
+        """Start the TensorFlow profiler into a fresh directory (the training callback starts and stops it)."""
+        logdir = tempfile.TemporaryDirectory()
+        tf.profiler.experimental.start(logdir.name)
+        return logdir
+
+    def profile_stop(self, logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
+        return profile_stop(logdir, top)
+
+
+def batches(
+    data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
+    aug: keras.Sequential | None = None,
+) -> tf.data.Dataset:  # fmt: skip
+    """(x float, y) batches in ``order`` (x alone when ``y`` is None), gathered from the host arrays by index."""
+    x = data.x
+    labels = y if y is not None else np.zeros(len(x), np.int8)
+    scale = None if data.scale is None else tf.constant(data.scale.reshape(1, 1, 1, -1))
+    offset = None if data.offset is None else tf.constant(data.offset.reshape(1, 1, 1, -1))
+
+    def take(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the only host copy: one batch
+        return x[idx], labels[idx]
+
+    def load(idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor] | tf.Tensor:
+        xb, yb = tf.numpy_function(take, [idx], (tf.as_dtype(x.dtype), tf.as_dtype(labels.dtype)), stateful=False)
+        xb.set_shape((None, *x.shape[1:]))
+        yb.set_shape((None, *labels.shape[1:]))
+        xb = tf.cast(xb, tf.float32)
+        if scale is not None:
+            xb = xb * scale + offset
+        if aug is not None:
+            xb = aug(xb, training=True)
+        return (xb, yb) if y is not None else xb
+
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64)).batch(batch_size)
+    return ds.map(load, num_parallel_calls=1).prefetch(2).with_options(pipeline_options())
+
+
+def pipeline_options() -> tf.data.Options:
+    """tf.data with its autotuner off: the cause of Keras's "two speeds" on a CPU.
+
+    With autotuning on (tf.data's default, also for fixed parallelism and buffer sizes), the
+    end of a ``fit`` call sometimes waits ~0.85 s for the autotuner's background thread while the
+    iterator is torn down: on 2 cores the CIFAR CNN's 2,048-image epoch took 1.8 s or 2.6 s with
+    identical 52 ms steps (per-step timestamps; the whole gap was after the last step), in 5-7 of
+    12 epochs; with ``autotune.enabled = False``, 12 of 12 epochs took 1.72-1.80 s. Nothing here
+    is left to the autotuner (one map call, prefetch 2), so turning it off changes no step.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
+def profile_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
+    """Stop the profiler; the top ops by kernel time from its trace.
+
+    Ops are named as TF names them, ``scope/op:Type`` (the scope names the Keras layer).
+    On a CPU the kernels are the events of the ``tf_Compute`` threads of the host plane;
+    on a GPU the events of the device planes.
+    """
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with logdir:
+        tf.profiler.experimental.stop()
+        files = sorted(Path(logdir.name).rglob("*.xplane.pb"))
+        if not files:
+            raise RuntimeError("the TensorFlow profiler wrote no trace (*.xplane.pb)")
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(files[-1].read_bytes())
+    total: collections.Counter[str] = collections.Counter()
+    calls: collections.Counter[str] = collections.Counter()
+    device_planes = [p for p in space.planes if p.name.startswith("/device:GPU")]
+    for plane in device_planes or [p for p in space.planes if p.name == "/host:CPU"]:
+        for line in plane.lines:
+            if not device_planes and not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if name.startswith("ExecutorState::") or (":" not in name and not device_planes):
+                    continue  # executor bookkeeping, not an op kernel
+                total[name] += event.duration_ps
+                calls[name] += 1
+    return [{"op": name, "ms": ps / 1e9, "calls": calls[name]} for name, ps in total.most_common(top)]

@@ -1,0 +1,113 @@
+"""The torch engine's pieces: threads and device, PyDataset input, torch.autograd gradients, CUDA sync and memory.
+
+Keras on torch runs eagerly unless ``jit_compile`` (then Keras wraps the step in torch.compile).
+Its device is fixed when Keras is imported (``KERAS_TORCH_DEVICE`` or the first GPU). The op
+profiler is TensorFlow's only.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import torch
+from keras.src.backend.torch.core import get_device
+
+from backends.keras.input import Batches, HostImages
+from backends.keras.split import class_score, split_at
+
+
+def _tensor(x: np.ndarray) -> torch.Tensor:
+    return keras.ops.convert_to_tensor(x)  # on Keras's device
+
+
+class Engine:
+    """Keras on torch: configure, input batches, gradients, synchronisation, memory (no op profiler)."""
+
+    def __init__(self) -> None:
+        self.gpu = False
+
+    def configure(self, runtime: Any, seed: int) -> dict[str, Any]:
+        device = str(get_device())
+        self.gpu = device.startswith("cuda")
+        if runtime.device == "cuda" and not self.gpu:
+            raise RuntimeError(f"runtime.device='cuda' but Keras's torch engine runs on {device!r}")
+        if runtime.device == "cpu" and self.gpu:
+            raise RuntimeError("runtime.device='cpu' on a GPU machine: set KERAS_TORCH_DEVICE=cpu before the run")
+        if runtime.threads:
+            torch.set_num_threads(runtime.threads)
+        if runtime.tf32 != "default":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = runtime.tf32 == "on"
+        keras.utils.set_random_seed(seed)
+        name = torch.cuda.get_device_name(0) if self.gpu else f"cpu ({platform.machine()})"
+        return {
+            "framework_version": f"keras {keras.__version__} / torch {torch.__version__}",
+            "device": name,
+            "threads": torch.get_num_threads() or os.cpu_count(),
+            "knobs": {
+                "jit_compile": runtime.jit_compile,
+                "tf32": torch.backends.cuda.matmul.allow_tf32,
+            },
+        }
+
+    def jit_compile(self, runtime: Any) -> bool:
+        return runtime.jit_compile
+
+    def batches(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
+                aug: keras.Sequential | None = None) -> Batches:  # fmt: skip
+        return Batches(data, order, batch_size, y, aug)
+
+    def count_batches(self, ds: Batches) -> int:
+        for i in range(len(ds)):
+            ds[i]
+        self.synchronize()
+        return len(ds)
+
+    def watch(self, model: keras.Model) -> None:
+        """Nothing to track: CUDA synchronisation waits for the whole device."""
+
+    def forward_fn(self, model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+        def run(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return keras.ops.convert_to_numpy(model(_tensor(x), training=False))
+
+        return run
+
+    def layer_gradients_fn(self, model: keras.Model, layer: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        trunk, head = split_at(model, layer)
+
+        def run(x: np.ndarray, columns: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            with torch.no_grad():
+                act = trunk(_tensor(x), training=False)
+            act = act.detach().requires_grad_(True)
+            score = class_score(head(act, training=False), _tensor(columns), _tensor(signs))
+            (grad,) = torch.autograd.grad(score, act)
+            return keras.ops.convert_to_numpy(act), keras.ops.convert_to_numpy(grad)
+
+        return run
+
+    def input_gradients_fn(self, model: keras.Model) -> Callable[..., np.ndarray]:
+        def run(x: np.ndarray, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
+            xt = _tensor(x).requires_grad_(True)
+            score = class_score(model(xt, training=False), _tensor(columns), _tensor(signs))
+            (grad,) = torch.autograd.grad(score, xt)
+            return keras.ops.convert_to_numpy(grad)
+
+        return run
+
+    def synchronize(self) -> None:
+        if self.gpu:  # on the CPU, torch ops have finished when they return
+            torch.cuda.synchronize()
+
+    def peak_device_mb(self) -> float | None:
+        return torch.cuda.max_memory_allocated() / 2**20 if self.gpu else None
+
+    def profile_start(self) -> None:
+        """No op profiler on this engine (TensorFlow engine only; the row's notes say so)."""
+
+    def profile_stop(self, handle: Any, top: int = 10) -> list[dict[str, Any]]:
+        return []

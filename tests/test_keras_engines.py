@@ -1,0 +1,124 @@
+"""Keras 3 on each of its engines (TensorFlow, JAX, torch): registry, parity with torch, end-to-end rows.
+
+A process imports Keras under one engine only, and this one already has TensorFlow's (conftest),
+so every engine is measured in a subprocess of its own (``tests.keras_engine_probe``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends import BACKENDS, DEFAULT_BACKENDS, load_backend
+from bench.run.cli import _backends
+from tests import parity
+from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
+
+ENGINES = ("keras", "keras-jax", "keras-torch")
+
+
+SLOW = pytest.mark.skipif(
+    not os.environ.get("BENCH_SLOW_TESTS"), reason="builds ResNet101 and ConvNeXt on three engines (minutes); "
+    "set BENCH_SLOW_TESTS=1"
+)  # fmt: skip
+
+
+@cache
+def probe(name: str, big: bool = False) -> dict[str, Any]:
+    """Parity with torch on every small-model case (and with ``big`` the big models' parameter counts), one engine."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.keras_engine_probe", name, *(["--big"] if big else [])],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@probe ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(lines[-1].removeprefix("@@probe "))
+
+
+def test_the_registry_lists_every_engine_in_order_and_defaults_to_torch_and_keras():
+    assert list(BACKENDS) == ["torch", "keras", "keras-jax", "keras-torch"]
+    assert DEFAULT_BACKENDS == ("torch", "keras")
+    assert _backends("all") == tuple(BACKENDS) and _backends("keras-jax,torch") == ("keras-jax", "torch")
+    for name, engine, label in (("keras", "tensorflow", "Keras/TF"), ("keras-jax", "jax", "Keras/JAX"),
+                                ("keras-torch", "torch", "Keras/torch")):  # fmt: skip
+        info = BACKENDS[name]
+        assert info.env == (("KERAS_BACKEND", engine),) and info.framework == f"keras-{engine}"
+        assert info.display == label and info.module == "backends.keras.backend" and "keras" in info.requires
+    assert BACKENDS["keras-jax"].requires == ("jax", "keras") and BACKENDS["keras-torch"].requires == ("torch", "keras")
+
+
+def test_the_descriptions_import_no_framework():
+    """The runner's parent reads the registry without importing Keras, TensorFlow, JAX or torch."""
+    code = "import sys, backends; print(sorted({'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_process_with_keras_on_one_engine_refuses_another():
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"  # conftest's engine for this process
+    with pytest.raises(RuntimeError, match="already imported with KERAS_BACKEND='tensorflow'"):
+        load_backend("keras-jax")
+    assert load_backend("keras").name == "keras"
+
+
+@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("case", parity.CASES)
+def test_converted_weights_give_torchs_logits_and_maps_on_every_engine(name, case):
+    """Equal parameter counts; logits within 1e-4 of torch's; Grad-CAM and saliency correlation >= 0.999."""
+    out = probe(name)
+    assert out["backend"] == name and out["matmul"] == "ok"
+    _, shape, n_outputs = parity.CASES[case]
+    parity.check(out["cases"][case], shape, n_outputs)
+
+
+@SLOW
+def test_the_big_models_have_one_parameter_count_on_every_engine():
+    counts = {name: probe(name, big=True)["big_params"] for name in ENGINES}
+    assert counts["keras"] == counts["keras-jax"] == counts["keras-torch"]
+    assert counts["keras"]["convnext_tiny"] == 27_821_666  # timm's count too (tests/test_big_models.py)
+
+
+@pytest.fixture
+def tiny_task(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TASK + "[explain]\ngradcam = true\nsaliency = true\n")
+    return path
+
+
+def test_the_jax_and_torch_engines_give_ok_rows_end_to_end(clean_env, tiny_task: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    proc = run_cli(["run", str(tiny_task), "--backend", "keras-jax,keras-torch", "--out", str(out)], clean_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = records(only_run_dir(out))
+    assert [(r["backend"], r["status"]) for r in rows] == [("keras-jax", "ok"), ("keras-torch", "ok")]
+    jax_row, torch_row = rows
+    assert jax_row["framework"] == "keras-jax" and "/ jax 0.10.2" in jax_row["framework_version"]
+    assert torch_row["framework"] == "keras-torch" and "/ torch " in torch_row["framework_version"]
+    assert jax_row["compiled"] == "jax.jit (XLA)" and torch_row["compiled"] == "eager"
+    for r in rows:
+        assert r["params"] == 61_706 and r["test_acc"] > 0.3, r  # 10 classes: chance is 0.1
+        assert r["steady_img_s"] > 0 and r["first_step_s"] > 0 and r["gradcam_ms_per_img"] > 0, r
+        assert r["saliency_ms_per_img"] > 0 and r["explain_layer"] == "conv2"
+        assert r["input_share"] is not None and r["flops_per_img"] > 0
+        assert "op profiler is TensorFlow engine only" in r["notes"]
+
+
+def test_a_missing_engine_is_a_skipped_row(clean_env, tiny_task: Path, tmp_path: Path):
+    shadow = tmp_path / "shadow" / "jax"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named jax')")
+    env = dict(clean_env, PYTHONPATH=str(shadow.parent))
+    out = tmp_path / "results"
+    proc = run_cli(["run", str(tiny_task), "--backend", "keras-jax", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (row,) = records(only_run_dir(out))
+    assert row["status"] == "skipped" and "No module named jax" in row["error"]
