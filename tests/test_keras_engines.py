@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from backends import BACKENDS, DEFAULT_BACKENDS, load_backend
+from backends import BACKENDS, default_names, load_backend
 from bench.run.cli import _backends
 from tests import parity
 from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
@@ -44,7 +44,7 @@ def probe(name: str, big: bool = False) -> dict[str, Any]:
 
 def test_the_registry_lists_every_engine_in_order_and_defaults_to_torch_and_keras():
     assert list(BACKENDS) == ["torch", "keras", "keras-jax", "keras-torch"]
-    assert DEFAULT_BACKENDS == ("torch", "keras")
+    assert default_names() == ("torch", "keras")
     assert _backends("all") == tuple(BACKENDS) and _backends("keras-jax,torch") == ("keras-jax", "torch")
     for name, engine, label in (("keras", "tensorflow", "Keras/TF"), ("keras-jax", "jax", "Keras/JAX"),
                                 ("keras-torch", "torch", "Keras/torch")):  # fmt: skip
