@@ -260,26 +260,30 @@ def _cell(v: object) -> object:
     return f"{v:.3f}" if isinstance(v, float) else v
 
 
+def _p_value(v: object) -> str:
+    return f"{v:.3g}" if isinstance(v, float) and pd.notna(v) else "-"
+
+
+def _formatted(table_: pd.DataFrame, formats: dict[str, object]) -> pd.DataFrame:
+    """A copy with each named column's cells mapped through its formatter (columns it lacks are skipped)."""
+    shown = table_.copy()
+    for col, fmt in formats.items():
+        if col in shown:
+            shown[col] = shown[col].map(fmt)
+    return shown
+
+
 def render_reference(ratios: pd.DataFrame) -> str:
     """The backend/reference table as Markdown; '' when no run has a backend besides the reference."""
     if ratios.empty:
         return ""
-    shown = ratios.copy()
-    for col in ("a", "b", "b/a"):
-        shown[col] = shown[col].map(_cell)
-    return shown.to_markdown(index=False, disable_numparse=True)
+    return _formatted(ratios, {"a": _cell, "b": _cell, "b/a": _cell}).to_markdown(index=False, disable_numparse=True)
 
 
 def render(result: pd.DataFrame) -> str:
     if result.empty:
         return "(nothing to compare: no rows in either run)"
-    shown = result.copy()
-    for col in ("a", "b", "delta"):
-        shown[col] = shown[col].map(_num)
-    if "ratio" in shown:
-        shown["ratio"] = shown["ratio"].map(lambda v: f"{v:.3f}" if isinstance(v, float) and pd.notna(v) else "-")
-    if "p_value" in shown:
-        shown["p_value"] = shown["p_value"].map(lambda v: f"{v:.3g}" if isinstance(v, float) and pd.notna(v) else "-")
+    shown = _formatted(result, {"a": _num, "b": _num, "delta": _num, "ratio": _cell, "p_value": _p_value})
     verdicts = shown["verdict"] if "verdict" in shown else pd.Series("", index=shown.index)
     shown["regression"] = [
         "REGRESSION" if r else ("inconclusive" if v == "inconclusive" else "")
