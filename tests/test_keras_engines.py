@@ -46,8 +46,8 @@ def test_the_registry_lists_every_engine_in_order_and_defaults_to_torch_and_kera
     assert list(BACKENDS) == ["torch", "keras", "keras-jax", "keras-torch"]
     assert default_names() == ("torch", "keras")
     assert _backends("all") == tuple(BACKENDS) and _backends("keras-jax,torch") == ("keras-jax", "torch")
-    for name, engine, label in (("keras", "tensorflow", "Keras/TF"), ("keras-jax", "jax", "Keras/JAX"),
-                                ("keras-torch", "torch", "Keras/torch")):  # fmt: skip
+    for name, engine, label in (("keras", "tensorflow", "Keras (TF)"), ("keras-jax", "jax", "Keras (JAX)"),
+                                ("keras-torch", "torch", "Keras (torch)")):  # fmt: skip
         info = BACKENDS[name]
         assert info.env == (("KERAS_BACKEND", engine),) and info.framework == f"keras-{engine}"
         assert info.display == label and info.module == "backends.keras.backend" and "keras" in info.requires

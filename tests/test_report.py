@@ -78,8 +78,8 @@ def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, c
     assert proc.returncode == 0, proc.stderr
     summary = (run / "summary.md").read_text()
     assert re.search(r"^\| training time \(s\) +\| +1\.00 \| +2\.00 \| +0\.500 \|$", summary, re.M), summary
-    assert re.search(r"^\| metric +\| +PyTorch \| +Keras/TF \| +torch/keras \|$", summary, re.M), summary
-    assert "divided by Keras/TF's" in summary
+    assert re.search(r"^\| metric +\| +PyTorch \| +Keras \(TF\) \| +torch/keras \|$", summary, re.M), summary
+    assert "divided by Keras (TF)'s" in summary
     bad = run_cli(["report", str(run), "--reference", "nope"], clean_env)
     assert bad.returncode == 2 and "unknown backend 'nope' (choose from torch, keras" in bad.stderr
 
@@ -133,7 +133,7 @@ def four_backends(monkeypatch: pytest.MonkeyPatch) -> None:
 
     import backends
 
-    for name, display in (("keras-jax", "Keras/JAX"), ("keras-torch", "Keras/torch")):
+    for name, display in (("keras-jax", "Keras (JAX)"), ("keras-torch", "Keras (torch)")):
         if name not in backends.BACKENDS:
             info = dataclasses.replace(backends.BACKENDS["keras"], name=name, display=display)
             monkeypatch.setitem(backends.BACKENDS, name, info)
@@ -154,8 +154,8 @@ def test_four_backends_in_registry_order_with_one_ratio_column_each(four_backend
     assert thr["keras/torch"] == pytest.approx(0.5) and thr["keras-jax/torch"] == pytest.approx(0.8)
     text = markdown_table(side_by_side(df, "t", formatted=True))
     head = text.splitlines()[0]
-    for a, b in (("PyTorch", "Keras/TF"), ("Keras/TF", "Keras/JAX"), ("Keras/JAX", "Keras/torch"),
-                 ("Keras/torch", "keras/torch"), ("keras/torch", "keras-jax/torch")):  # fmt: skip
+    for a, b in (("PyTorch", "Keras (TF)"), ("Keras (TF)", "Keras (JAX)"), ("Keras (JAX)", "Keras (torch)"),
+                 ("Keras (torch)", "keras/torch"), ("keras/torch", "keras-jax/torch")):  # fmt: skip
         assert head.index(a) < head.index(b), head  # display labels in registry order, then the ratios
     assert re.search(r"steady throughput \(img/s\) .*\| +0\.500 \| +0\.800 \| +2\.000 \|$", text, re.M), text
 
@@ -210,11 +210,11 @@ def test_an_old_two_backend_run_renders_the_same_cells_as_before():
         "parameters 42,504,258 42,662,274 1.004",
     ]  # fmt: skip
     head = [c.strip() for c in markdown_table(sbs).splitlines()[0].split("|")[1:-1]]
-    assert head == ["metric", "PyTorch", "Keras/TF", "keras/torch"]
+    assert head == ["metric", "PyTorch", "Keras (TF)", "keras/torch"]
     models = sections(df, records)
     for line in ("| ResNet101 | PyTorch | 2.16 | 30.0 | 0.533 | 0.9 | 8.78% | 42,504,258 |",
-                 "| ConvNeXt-tiny | Keras/TF | 3.57 | 17.9 | 0.893 | 23.2 | 3.13% | 27,821,666 |",
-                 "| ratio | PyTorch | Keras/TF |", "| ConvNeXt-tiny / ResNet101, steady img/s | 1.74 | 0.95 |",
+                 "| ConvNeXt-tiny | Keras (TF) | 3.57 | 17.9 | 0.893 | 23.2 | 3.13% | 27,821,666 |",
+                 "| ratio | PyTorch | Keras (TF) |", "| ConvNeXt-tiny / ResNet101, steady img/s | 1.74 | 0.95 |",
                  "| keras / torch, steady img/s | 0.63 | 0.34 |",
                  "| keras / torch, epoch time | 1.61 | 2.87 |"):  # fmt: skip
         assert line in models, line
@@ -223,7 +223,7 @@ def test_an_old_two_backend_run_renders_the_same_cells_as_before():
 def test_order_labels_and_colours_come_from_the_registry(four_backends):
     assert ordered(["mxnet", "keras-torch", "torch", "alpha", "keras", "torch"]) == [
         "torch", "keras", "keras-torch", "alpha", "mxnet"]  # fmt: skip
-    assert [label(b) for b in (*FOUR, "mxnet")] == ["PyTorch", "Keras/TF", "Keras/JAX", "Keras/torch", "mxnet"]
+    assert [label(b) for b in (*FOUR, "mxnet")] == ["PyTorch", "Keras (TF)", "Keras (JAX)", "Keras (torch)", "mxnet"]
     assert [colour(b) for b in FOUR] == ["C0", "C1", "C2", "C3"]  # fixed per backend, whoever else is drawn
     assert colour("mxnet") == colour("mxnet") and colour("mxnet") not in {colour(b) for b in FOUR}
 

@@ -40,7 +40,7 @@ def test_every_backend_gets_a_column_and_a_ratio_row_against_the_reference():
                for b, v in (("keras", 5.0), ("torch", 10.0), ("mxnet", 20.0))]  # fmt: skip
     records.append(rec("convnext_tiny", "torch", 1.0, 1.0, repeat=1) | {"status": "failed"})  # not counted
     text = "\n".join(resnet_vs_convnext(table(records)))
-    assert "| ratio | PyTorch | Keras/TF | mxnet |" in text  # registry order, an unregistered name last
+    assert "| ratio | PyTorch | Keras (TF) | mxnet |" in text  # registry order, an unregistered name last
     assert "| ConvNeXt-tiny / ResNet101, steady img/s | 2.00 | 2.00 | 2.00 |" in text
     assert "| keras / torch, steady img/s | 0.50 | 0.50 |" in text
     assert "| mxnet / torch, steady img/s | 2.00 | 2.00 |" in text
@@ -62,7 +62,7 @@ def test_top_ops_per_backend_in_ms_per_step():
     r = rec("resnet101", "keras", 10.0, 4.0, warmup_steps=2)
     r["top_ops"] = [{"op": "a/conv:Conv2D", "ms": 30.0, "calls": 4}, {"op": "x|y", "ms": 10.0, "calls": 2}]
     text = "\n".join(top_ops([r]))
-    assert "### catsdogs-resnet101 / Keras/TF" in text
+    assert "### catsdogs-resnet101 / Keras (TF)" in text
     assert "| `a/conv:Conv2D` | 15.00 | 4 |" in text and "x\\|y" in text
 
 

@@ -39,7 +39,7 @@ class BackendInfo:
     framework: str  # the record's ``framework`` column: "pytorch", "keras-tensorflow", ...
     requires: tuple[str, ...]  # top-level packages it needs (found with importlib.util.find_spec, not imported)
     env: tuple[tuple[str, str], ...] = ()  # set in os.environ before ``module`` is imported (e.g. KERAS_BACKEND)
-    display: str = ""  # short label for tables and plots ("PyTorch", "Keras/TF"); the name when empty
+    display: str = ""  # short label for tables and plots ("PyTorch", "Keras (TF)"); the name when empty
     default: bool = False  # in the default backend set of ``run`` / ``all``
     flop_counter: str = ""  # one line: how ``forward_flops`` counts (the record's ``flops_source``)
     known_differences: tuple[str, ...] = ()  # notes every row of this backend carries
