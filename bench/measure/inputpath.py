@@ -7,9 +7,9 @@ the time per batch is the slope between them, so a call's one-off cost (building
 tf.data pipeline, once per epoch) does not count per step. An epoch shorter than 2k batches is
 read round again (the order cycled), so the slope is taken on every row: a short epoch's mean
 would charge the whole per-call cost to its few batches (Keras LeNet-5's 6 batches read 13-18%
-that way against a 1.3-1.5 ms per-batch cost in isolation). ``input_share`` = that / the steady step time: a row whose input
-path takes a large share of a step times the suite's data handling, not the framework, and the
-summary says so.
+that way against a 1.3-1.5 ms per-batch cost in isolation). ``input_share`` = that / the steady
+step time: a row whose input path takes a large share of a step times the suite's data handling,
+not the framework, and the summary says so.
 """
 
 from __future__ import annotations
