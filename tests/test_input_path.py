@@ -36,9 +36,10 @@ def through_input_path(backend: str, x: np.ndarray, names: tuple[str, ...], batc
         aug = torch_augment.augmenter(names)
         out = [xb.permute(0, 2, 3, 1).numpy() for xb, _ in torch_input.batches(data, order, batch_size, False, aug)]
     else:
+        # The gathered uint8 batches through the training model's first layers (normalise, augment).
         data = keras_input.HostImages(x, y, norm.scale, norm.offset)
-        ds = engine_tf.batches(data, order, batch_size, y, keras_input.augmenter(names, seed=0))
-        out = [np.asarray(xb) for xb, _ in ds]
+        first = keras_input.training_model(keras.layers.Identity(name="model"), data, keras_input.augmenter(names, 0))
+        out = [np.asarray(first(xb, training=True)) for xb, _ in engine_tf.batches(data, order, batch_size, y)]
     return np.concatenate(out)
 
 

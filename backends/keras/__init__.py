@@ -16,6 +16,9 @@ from bench.core.backend import BackendInfo
 
 _COMMON = (
     "keras: Adam epsilon is added before bias correction (torch: after)",
+    "keras: normalisation and augmentation are the training model's first layers, float32, inside the train step "
+    "(Keras's placement for GPUs); its input path is a uint8 gather (torch: normalise + augment on the device "
+    "before the step, in its input path)",
 )  # fmt: skip
 
 
@@ -55,18 +58,18 @@ def _info(name: str, engine: str, requires: tuple[str, ...], display: str, defau
 
 DESCRIPTIONS: tuple[BackendInfo, ...] = (
     _info("keras", "tensorflow", ("tensorflow", "keras"), "Keras (TF)", True, (
-        "keras: model.fit reads uint8 host arrays through a batched tf.data map (normalise, augment) "
-        "(torch: uint8 split on the device, or streamed when over runtime.device_data_mb; normalised there)",
+        "keras: model.fit reads uint8 host batches through a tf.data gather, prefetched "
+        "(torch: uint8 split on the device, or streamed when over runtime.device_data_mb)",
         "keras: tf.data autotuning off (on, its thread stalls the end of some fit calls by ~0.85 s; docs/timing.md)",
     )),
     _info("keras-jax", "jax", ("jax", "keras"), "Keras (JAX)", False, (
-        "keras-jax: model.fit reads uint8 host batches from a keras.utils.PyDataset (cast, normalise, augment "
-        "with the same Keras layers per batch, no prefetch); train step under jax.jit (XLA) whatever jit_compile",
+        "keras-jax: model.fit reads uint8 host batches from a keras.utils.PyDataset (gathered in the training "
+        "thread, no prefetch); train step under jax.jit (XLA) whatever jit_compile",
         "keras-jax: op profiler is TensorFlow engine only",
     )),
     _info("keras-torch", "torch", ("torch", "keras"), "Keras (torch)", False, (
-        "keras-torch: model.fit reads uint8 host batches from a keras.utils.PyDataset (cast, normalise, augment "
-        "with the same Keras layers per batch, no prefetch); eager torch unless jit_compile (torch.compile)",
+        "keras-torch: model.fit reads uint8 host batches from a keras.utils.PyDataset (gathered in the training "
+        "thread, no prefetch); eager torch unless jit_compile (torch.compile)",
         "keras-torch: op profiler is TensorFlow engine only",
     )),
 )  # fmt: skip

@@ -23,7 +23,7 @@ import numpy as np
 
 from backends.keras import models as _models  # noqa: F401 - registers the builders
 from backends.keras import perf
-from backends.keras.input import HostImages, augmenter, labels
+from backends.keras.input import HostImages, augmenter, labels, training_model
 from backends.keras.registry import MODELS
 from backends.keras.split import tap
 from bench.core.preprocess import PixelNorm
@@ -42,9 +42,12 @@ LOSSES = {
 class KerasState:
     """A compiled model and what training and explaining it need, kept together (not on the backend)."""
 
-    model: keras.Model
-    augment: keras.Sequential | None = None  # training-only: kept off the model so its layers stay the catalog's
+    model: keras.Model  # the catalog's graph: explanations, layer taps, weights and FLOPs use it
+    augment: keras.Sequential | None = None  # training-only layers, in front of ``model`` in the training model
     traced: dict[tuple[str, str | None], Callable[..., Any]] = field(default_factory=dict)  # by (what, layer)
+    compiled: dict[str, Any] = field(default_factory=dict)  # optimizer, loss, jit_compile: what compile() chose
+    # The models fit and predict run (input.training_model), by the input they read: dtype, shape, pixel norm.
+    trainers: dict[tuple[Any, ...], keras.Model] = field(default_factory=dict)
 
 
 class Backend:
@@ -79,11 +82,9 @@ class Backend:
             opt = keras.optimizers.SGD(
                 learning_rate=train.lr, momentum=train.momentum, weight_decay=train.weight_decay or None
             )
-        model.compile(
-            optimizer=opt,
-            loss=LOSSES[train.loss](from_logits=True),
-            jit_compile=self.engine.jit_compile(runtime),
-        )
+        compiled = {"optimizer": opt, "loss": LOSSES[train.loss](from_logits=True),
+                    "jit_compile": self.engine.jit_compile(runtime)}  # fmt: skip
+        model.compile(**compiled)
         # Create Adam's slot variables now, eagerly. Left to fit(), they are created inside the
         # first traced train step, which makes TF trace that step twice (once to create variables,
         # once without) and lift every initializer out of the graph: 68 s instead of 31 s for
@@ -91,14 +92,25 @@ class Backend:
         # that costs microseconds; what first_step_s should show for Keras is tracing, not this.
         opt.build(model.trainable_variables)
         # The augmentation layers' seed comes from the process's RNG, which configure seeded.
-        return KerasState(model, augmenter(train.augment, int(np.random.randint(2**31 - 64))))
+        aug = augmenter(train.augment, int(np.random.randint(2**31 - 64)))
+        return KerasState(model, aug, compiled=compiled)
+
+    def _trainer(self, state: KerasState, data: HostImages) -> keras.Model:
+        """The training model for ``data``'s input (normalise, augment, catalog model), built and compiled once."""
+        norm = None if data.scale is None else (data.scale.tobytes(), data.offset.tobytes())
+        key = (data.x.dtype.str, data.x.shape[1:], norm)
+        if key not in state.trainers:
+            trainer = training_model(state.model, data, state.augment)
+            trainer.compile(**state.compiled)  # the catalog model's optimizer: its slots already exist
+            state.trainers[key] = trainer
+        return state.trainers[key]
 
     def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> HostImages:
         """Host arrays as they are (uint8 stays uint8): model.fit reads them batch by batch, Keras's way."""
         return HostImages(x, y, None if norm is None else norm.scale, None if norm is None else norm.offset)
 
     def _batches(self, state: KerasState, data: HostImages, order: np.ndarray, batch_size: int) -> Any:
-        return self.engine.batches(data, order, batch_size, labels(state.model, data.y), state.augment)
+        return self.engine.batches(data, order, batch_size, labels(state.model, data.y))
 
     def prepare_batches(self, state: KerasState, data: HostImages, order: np.ndarray, batch_size: int) -> int:
         """The input path of ``train_epoch`` alone, iterated as ``fit`` iterates it: the batch count."""
@@ -108,15 +120,16 @@ class Backend:
         self, state: KerasState, data: HostImages, order: np.ndarray, batch_size: int, hooks: Any = None
     ) -> float:
         callbacks = [StepHooks(hooks)] if hooks is not None else None
-        self.engine.watch(state.model)
-        hist = state.model.fit(
+        trainer = self._trainer(state, data)
+        self.engine.watch(trainer)
+        hist = trainer.fit(
             self._batches(state, data, order, batch_size), epochs=1, shuffle=False, verbose=0, callbacks=callbacks
         )
         return float(hist.history["loss"][-1])  # a host value: the epoch has finished
 
     def predict(self, state: KerasState, data: HostImages, batch_size: int) -> np.ndarray:
         batches = self.engine.batches(data, np.arange(len(data)), batch_size)
-        return np.asarray(state.model.predict(batches, verbose=0), dtype=np.float32)
+        return np.asarray(self._trainer(state, data).predict(batches, verbose=0), dtype=np.float32)
 
     def layer_input(self, state: KerasState, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
         model = state.model

@@ -70,15 +70,15 @@ class Engine:
     def jit_compile(self, runtime: Any) -> bool:
         return True
 
-    def batches(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
-                aug: keras.Sequential | None = None) -> Batches:  # fmt: skip
-        return Batches(data, order, batch_size, y, aug)
+    def batches(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None) -> Batches:
+        return Batches(data, order, batch_size, y)
 
     def count_batches(self, ds: Batches) -> int:
+        """Gather each batch and move it to the device, as fit's data adapter does: the batch count."""
         last = None
         for i in range(len(ds)):
-            last = ds[i]
-        jax.block_until_ready(last)  # dispatch is asynchronous: wait for the last batch's ops
+            last = jax.device_put(ds[i])
+        jax.block_until_ready(last)  # the copy is asynchronous: wait for the last one
         return len(ds)
 
     def watch(self, model: keras.Model) -> None:

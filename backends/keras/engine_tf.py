@@ -62,9 +62,9 @@ class Engine:
     def jit_compile(self, runtime: Any) -> bool:
         return runtime.jit_compile
 
-    def batches(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
-                aug: keras.Sequential | None = None) -> tf.data.Dataset:  # fmt: skip
-        return batches(data, order, batch_size, y, aug)
+    def batches(self, data: HostImages, order: np.ndarray, batch_size: int,
+                y: np.ndarray | None = None) -> tf.data.Dataset:  # fmt: skip
+        return batches(data, order, batch_size, y)
 
     def count_batches(self, ds: tf.data.Dataset) -> int:
         """Iterate the pipeline inside TF as ``fit`` iterates it: the batch count."""
@@ -125,15 +125,14 @@ class Engine:
         return profile_stop(logdir, top)
 
 
-def batches(
-    data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
-    aug: keras.Sequential | None = None,
-) -> tf.data.Dataset:  # fmt: skip
-    """(x float, y) batches in ``order`` (x alone when ``y`` is None), gathered from the host arrays by index."""
+def batches(data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None) -> tf.data.Dataset:
+    """(x, y) batches in ``order`` (x alone when ``y`` is None), gathered from the host arrays by index.
+
+    x as the host holds it (uint8): the training model's first layers normalise and augment it
+    (``input.training_model``), so the pipeline is one gather per batch, prefetched.
+    """
     x = data.x
     labels = y if y is not None else np.zeros(len(x), np.int8)
-    scale = None if data.scale is None else tf.constant(data.scale.reshape(1, 1, 1, -1))
-    offset = None if data.offset is None else tf.constant(data.offset.reshape(1, 1, 1, -1))
 
     def take(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the only host copy: one batch
         return x[idx], labels[idx]
@@ -142,11 +141,6 @@ def batches(
         xb, yb = tf.numpy_function(take, [idx], (tf.as_dtype(x.dtype), tf.as_dtype(labels.dtype)), stateful=False)
         xb.set_shape((None, *x.shape[1:]))
         yb.set_shape((None, *labels.shape[1:]))
-        xb = tf.cast(xb, tf.float32)
-        if scale is not None:
-            xb = xb * scale + offset
-        if aug is not None:
-            xb = aug(xb, training=True)
         return (xb, yb) if y is not None else xb
 
     ds = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64)).batch(batch_size)

@@ -57,13 +57,13 @@ class Engine:
     def jit_compile(self, runtime: Any) -> bool:
         return runtime.jit_compile
 
-    def batches(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
-                aug: keras.Sequential | None = None) -> Batches:  # fmt: skip
-        return Batches(data, order, batch_size, y, aug)
+    def batches(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None) -> Batches:
+        return Batches(data, order, batch_size, y)
 
     def count_batches(self, ds: Batches) -> int:
+        """Gather each batch and move it to the device, as fit's data adapter does: the batch count."""
         for i in range(len(ds)):
-            ds[i]
+            [keras.ops.convert_to_tensor(a) for a in ds[i]]
         self.synchronize()
         return len(ds)
 

@@ -1,12 +1,15 @@
-"""The Keras input path's engine-free parts: uint8 host images, Keras augmentation layers, batches by index.
+"""The Keras input path's engine-free parts: uint8 host images, batches by index, the training model's first layers.
 
 Each batch is gathered from the uint8 array by index (the host never holds a float copy of a
-split), moved to the engine's device as uint8, cast and normalised there (``x * scale +
-offset``, bench.core.preprocess.PixelNorm) and, for training, augmented by Keras preprocessing
-layers with per-sample random parameters (Keras's documented way for augmentation that must
-not run at inference; the layers run on every engine). The model stays the catalog's graph.
-The TensorFlow engine wraps the same steps in a tuned ``tf.data`` pipeline (``engine_tf``);
-the JAX and torch engines read ``Batches``, a ``keras.utils.PyDataset``.
+split) and handed to ``fit`` / ``predict`` as uint8. Normalisation (``x * scale + offset``,
+bench.core.preprocess.PixelNorm, as a ``Rescaling`` layer) and, for training, augmentation
+(Keras preprocessing layers with per-sample random parameters, inactive at inference) are the
+first layers of the model ``fit`` runs (``training_model``), in float32 whatever the precision
+policy: Keras's documented placement for image preprocessing on a GPU ("on device,
+synchronously with the rest of the model"), the same on every engine, and it keeps the input
+pipeline a gather. The catalog model inside stays its own graph (explanations, layer taps and
+weights use it directly). The TensorFlow engine gathers in a tuned ``tf.data`` pipeline
+(``engine_tf``); the JAX and torch engines read ``Batches``, a ``keras.utils.PyDataset``.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import numpy as np
 from keras import layers
 
 _LAYERS: dict[str, Callable[[int], layers.Layer]] = {
-    "hflip": lambda seed: layers.RandomFlip("horizontal", seed=seed),
+    "hflip": lambda seed: layers.RandomFlip("horizontal", seed=seed, dtype="float32"),
     # factor is a fraction of a full turn: 10/360 = +-10 degrees; nearest + zero fill as torchvision's defaults
     "rotate10": lambda seed: layers.RandomRotation(
-        10.0 / 360.0, fill_mode="constant", fill_value=0.0, interpolation="nearest", seed=seed
+        10.0 / 360.0, fill_mode="constant", fill_value=0.0, interpolation="nearest", seed=seed, dtype="float32"
     ),
 }
 
@@ -57,6 +60,25 @@ def augmenter(names: tuple[str, ...], seed: int = 0) -> keras.Sequential | None:
     return keras.Sequential([_LAYERS[n](seed + i) for i, n in enumerate(names)], name="augment")
 
 
+def training_model(model: keras.Model, data: HostImages, aug: keras.Sequential | None) -> keras.Model:
+    """The model ``fit`` and ``predict`` run on ``data``'s batches: normalise -> augment (training only) -> ``model``.
+
+    Input as the host holds it (uint8, or float already preprocessed); the preprocessing layers
+    compute in float32 (under a mixed policy the catalog model casts on entry, as torch's autocast
+    does after its float32 normalisation). They have no trainable weights: ``model``'s variables,
+    optimizer and parameter count are the training model's.
+    """
+    pixels = keras.Input(data.x.shape[1:], dtype=str(data.x.dtype), name="pixels")
+    h = pixels
+    if data.scale is not None:
+        h = layers.Rescaling(data.scale.tolist(), data.offset.tolist(), dtype="float32", name="normalise")(h)
+    elif h.dtype != "float32":
+        h = layers.Identity(dtype="float32", name="to_float")(h)
+    if aug is not None:
+        h = aug(h)
+    return keras.Model(pixels, model(h), name=f"{model.name}_training")
+
+
 def labels(model: keras.Model, y: np.ndarray) -> np.ndarray:
     """Integer labels for a softmax head; float (N, 1) for a one-logit binary head (no silent broadcasting)."""
     return y.astype(np.float32).reshape(-1, 1) if model.output_shape[-1] == 1 else y
@@ -65,25 +87,18 @@ def labels(model: keras.Model, y: np.ndarray) -> np.ndarray:
 class Batches(keras.utils.PyDataset):
     """(x, y) batches in ``order`` ((x,) when ``y`` is None) for ``model.fit`` / ``predict`` on any engine.
 
-    One worker, no multiprocessing (PyDataset's defaults): each batch is made when ``fit`` asks for
-    it, in the training thread, so its cost is inside the step a user's own PyDataset would add.
+    One worker, no multiprocessing (PyDataset's defaults): each batch is gathered when ``fit`` asks
+    for it, in the training thread, so its cost is inside the step a user's own PyDataset would add.
     """
 
-    def __init__(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None,
-                 aug: keras.Sequential | None = None) -> None:  # fmt: skip
+    def __init__(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None) -> None:
         super().__init__()
-        self.data, self.order, self.batch_size, self.y, self.aug = data, np.asarray(order), batch_size, y, aug
-        self.scale = None if data.scale is None else data.scale.reshape(1, 1, 1, -1)
-        self.offset = None if data.offset is None else data.offset.reshape(1, 1, 1, -1)
+        self.data, self.order, self.batch_size, self.y = data, np.asarray(order), batch_size, y
 
     def __len__(self) -> int:
         return math.ceil(len(self.order) / self.batch_size)
 
     def __getitem__(self, i: int) -> Any:
         idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-        xb = keras.ops.cast(keras.ops.convert_to_tensor(self.data.x[idx]), "float32")  # uint8 until the device
-        if self.scale is not None:
-            xb = xb * keras.ops.convert_to_tensor(self.scale) + keras.ops.convert_to_tensor(self.offset)
-        if self.aug is not None:
-            xb = self.aug(xb, training=True)
+        xb = self.data.x[idx]  # the only host copy: one batch, as the host holds it (uint8)
         return (xb,) if self.y is None else (xb, self.y[idx])
