@@ -198,19 +198,19 @@ class Backend:
         return perf.matmul(n, precision)
 
     def profile_ops(self, run: Any, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
-        handle = self.engine.profile_start()
+        handle = self.engine.profile_ops_start()
         try:
             result = run()
         except BaseException:
-            self.engine.profile_stop(handle, top)
+            self.engine.profile_ops_stop(handle, top)
             raise
-        return result, self.engine.profile_stop(handle, top)
+        return result, self.engine.profile_ops_stop(handle, top)
 
-    def profile_start(self) -> None:
-        self._profile = self.engine.profile_start()
+    def profile_ops_start(self) -> None:
+        self._profile = self.engine.profile_ops_start()
 
-    def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
-        return self.engine.profile_stop(self._profile, top)
+    def profile_ops_stop(self, top: int = 10) -> list[dict[str, Any]]:
+        return self.engine.profile_ops_stop(self._profile, top)
 
 
 def _ints(a: np.ndarray) -> np.ndarray:

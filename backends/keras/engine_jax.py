@@ -127,8 +127,8 @@ class Engine:
         stats = jax.devices()[0].memory_stats() or {}
         return stats["peak_bytes_in_use"] / 2**20 if "peak_bytes_in_use" in stats else None
 
-    def profile_start(self) -> None:
+    def profile_ops_start(self) -> None:
         """No op profiler on this engine (TensorFlow engine only; the row's notes say so)."""
 
-    def profile_stop(self, handle: Any, top: int = 10) -> list[dict[str, Any]]:
+    def profile_ops_stop(self, handle: Any, top: int = 10) -> list[dict[str, Any]]:
         return []

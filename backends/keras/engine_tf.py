@@ -115,14 +115,14 @@ class Engine:
             return None
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
-    def profile_start(self) -> tempfile.TemporaryDirectory:
+    def profile_ops_start(self) -> tempfile.TemporaryDirectory:
         """Start the TensorFlow profiler into a fresh directory (the training callback starts and stops it)."""
         logdir = tempfile.TemporaryDirectory()
         tf.profiler.experimental.start(logdir.name)
         return logdir
 
-    def profile_stop(self, logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
-        return profile_stop(logdir, top)
+    def profile_ops_stop(self, logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
+        return profile_ops_stop(logdir, top)
 
 
 def batches(data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None) -> tf.data.Dataset:
@@ -162,7 +162,7 @@ def pipeline_options() -> tf.data.Options:
     return options
 
 
-def profile_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
+def profile_ops_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
     """Stop the profiler; the top ops by kernel time from its trace.
 
     Ops are named as TF names them, ``scope/op:Type`` (the scope names the Keras layer).

@@ -106,8 +106,8 @@ class Engine:
     def peak_device_mb(self) -> float | None:
         return torch.cuda.max_memory_allocated() / 2**20 if self.gpu else None
 
-    def profile_start(self) -> None:
+    def profile_ops_start(self) -> None:
         """No op profiler on this engine (TensorFlow engine only; the row's notes say so)."""
 
-    def profile_stop(self, handle: Any, top: int = 10) -> list[dict[str, Any]]:
+    def profile_ops_stop(self, handle: Any, top: int = 10) -> list[dict[str, Any]]:
         return []

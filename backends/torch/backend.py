@@ -289,8 +289,8 @@ class Backend:
     def profile_ops(self, run: Callable[[], float], top: int = 10) -> tuple[float, list[dict[str, Any]]]:
         return torch_perf.profile_ops(run, self.device, top)
 
-    def profile_start(self) -> None:
-        self._profiler = torch_perf.profile_start(self.device)
+    def profile_ops_start(self) -> None:
+        self._profiler = torch_perf.profile_ops_start(self.device)
 
-    def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
-        return torch_perf.profile_stop(self._profiler, self.device, top)
+    def profile_ops_stop(self, top: int = 10) -> list[dict[str, Any]]:
+        return torch_perf.profile_ops_stop(self._profiler, self.device, top)

@@ -45,13 +45,13 @@ def profile_ops(run: Callable[[], float], device: torch.device, top: int = 10) -
     Returns ``run``'s result and ``[{"op", "ms", "calls"}]``, ``ms`` being the op's total
     self time over the profiled steps (device time on a GPU, host time on a CPU).
     """
-    prof = profile_start(device)
+    prof = profile_ops_start(device)
     result = run()
-    return result, profile_stop(prof, device, top)
+    return result, profile_ops_stop(prof, device, top)
 
 
-def profile_start(device: torch.device) -> Any:
-    """Start ``torch.profiler`` (stopped by ``profile_stop``: the training loop's hooks start and stop it)."""
+def profile_ops_start(device: torch.device) -> Any:
+    """Start ``torch.profiler`` (stopped by ``profile_ops_stop``: the training loop's hooks start and stop it)."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -60,7 +60,7 @@ def profile_start(device: torch.device) -> Any:
     return prof
 
 
-def profile_stop(prof: Any, device: torch.device, top: int = 10) -> list[dict[str, Any]]:
+def profile_ops_stop(prof: Any, device: torch.device, top: int = 10) -> list[dict[str, Any]]:
     """Stop the profiler after the device finished; the top ops by self time."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -161,11 +161,11 @@ class Measurement(Protocol):
         """``run()`` under the framework's profiler: its result and the top ops [{"op", "ms", "calls"}]."""
         ...
 
-    def profile_start(self) -> None:
+    def profile_ops_start(self) -> None:
         """Start the framework's profiler (the step hooks start it at the first warm-up step)."""
         ...
 
-    def profile_stop(self, top: int = 10) -> list[dict[str, Any]]:
+    def profile_ops_stop(self, top: int = 10) -> list[dict[str, Any]]:
         """Stop it and return the top ops, as ``profile_ops``."""
         ...
 

@@ -68,7 +68,7 @@ def train_and_evaluate(
     epochs = spec.train.epochs
     epoch_s: list[float] = []
     history: list[dict[str, Any]] = []
-    profiler = (backend.profile_start, backend.profile_stop) if spec.runtime.profile_ops else None
+    profiler = (backend.profile_ops_start, backend.profile_ops_stop) if spec.runtime.profile_ops else None
     steps = StepClock(backend.synchronize, spec.train.batch_size, spec.runtime.warmup_steps,
                       spec.runtime.timed_steps, epochs=epochs, profiler=profiler)  # fmt: skip
     orders = epoch_orders(len(y_train), epochs, seed)
