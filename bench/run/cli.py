@@ -259,7 +259,7 @@ def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) 
         missing = backends.missing_packages(name)
         info = backends.describe(name)
         state = "missing: " + ", ".join(missing) if missing else "installed"
-        print(f"  {name:24s} {info.label:12s} {state}{'' if info.default else ' (not in the default set)'}")
+        print(f"  {name:24s} {info.label:14s} {state}{'' if info.default else ' (not in the default set)'}")
     return 0
 
 
