@@ -1,0 +1,1 @@
+"""The contract everything else depends on and that depends on nothing (framework-free)."""
