@@ -37,5 +37,6 @@ def _neutralise_preprocessing(model: keras.Model) -> None:
         elif isinstance(layer, keras.layers.Normalization):
             mean, variance, count = layer.get_weights()
             layer.set_weights([np.zeros_like(mean), np.full_like(variance, scale**2), count])
+            layer.finalize_state()  # call() reads tensors taken from the weights, not the weights
             return
     raise ValueError(f"{model.name}: the table says it has a Normalization layer, the build has none")

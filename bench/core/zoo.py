@@ -182,7 +182,9 @@ def _rows() -> list[ZooEntry]:
             )
         )  # fmt: skip
     for depth in (16, 19):
-        rows.append(ZooEntry(f"vgg{depth}", f"VGG{depth}", f"torchvision:vgg{depth}", 224, "vgg", "predictions", "classifier.6"))
+        rows.append(
+            ZooEntry(f"vgg{depth}", f"VGG{depth}", f"torchvision:vgg{depth}", 224, "vgg", "predictions", "classifier.6")
+        )
     rows += [
         ZooEntry(
             "inception_v3", "InceptionV3", "torchvision:inception_v3", 299, "inception", "predictions", "fc",
