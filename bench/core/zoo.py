@@ -120,20 +120,18 @@ _TF_SAME = (("pad_type", "same"),)
 
 def _rows() -> list[ZooEntry]:
     rows = []
-    for depth in (50, 101, 152):
-        rows.append(
-            ZooEntry(
-                f"resnet{depth}", f"ResNet{depth}", f"torchvision:resnet{depth}", 224, "resnet", "predictions",
-                "fc", ("keras_conv_bias", "resnet_v1_vs_v1_5", "bn_eps"), bn_eps=1.001e-5,
-            )
-        )  # fmt: skip
-    for depth in (50, 101, 152):
-        rows.append(
-            ZooEntry(
-                f"resnet{depth}_v2", f"ResNet{depth}V2", f"timm:resnetv2_{depth}", 224, "resnet_v2", "predictions",
-                "head.fc", ("keras_conv_bias", "resnet_v2_stride_last_vs_first", "bn_eps"), bn_eps=1.001e-5,
-            )
-        )  # fmt: skip
+    resnets = (  # (id suffix, Keras suffix, torch source, family, torch head, how the strides differ)
+        ("", "", "torchvision:resnet{}", "resnet", "fc", "resnet_v1_vs_v1_5"),
+        ("_v2", "V2", "timm:resnetv2_{}", "resnet_v2", "head.fc", "resnet_v2_stride_last_vs_first"),
+    )
+    for suffix, keras_suffix, torch_source, family, head, strides in resnets:
+        for depth in (50, 101, 152):
+            rows.append(
+                ZooEntry(
+                    f"resnet{depth}{suffix}", f"ResNet{depth}{keras_suffix}", torch_source.format(depth), 224,
+                    family, "predictions", head, ("keras_conv_bias", strides, "bn_eps"), bn_eps=1.001e-5,
+                )
+            )  # fmt: skip
     for depth in (121, 169, 201):
         rows.append(
             ZooEntry(
