@@ -191,11 +191,12 @@ def _converted_difference(tm, km, zoo_id: str, x: np.ndarray) -> tuple[float, np
 
 
 @_rows(PARITY_IDS)
-def test_converted_weights_give_the_same_logits_both_ways(models, request):
+def test_converted_weights_give_the_same_logits_both_ways(models, request, record_property):
     tm, km = models
     zoo_id = request.node.callspec.params["models"]
     x = _images(ZOO[zoo_id].input_size)
     diff, torch_logits = _converted_difference(tm, km, zoo_id, x)
+    record_property("max_abs_logit_diff", diff)  # in --junitxml, for the zoo's table
     # the two images get different logits: the network is alive, not a constant from the head's bias
     assert np.abs(torch_logits[0] - torch_logits[1]).max() > 0.05
     assert diff <= TOLERANCE, f"{zoo_id}: max |torch - keras| logits {diff:.3g}"
