@@ -1,0 +1,208 @@
+"""The zoo: one row per ImageNet architecture that ``keras.applications`` and torchvision/timm both ship.
+
+Framework-free, so the runner parent, reports and tests can read it without importing a framework. The
+builders (``backends/torch/zoo.py``, ``backends/keras/zoo.py``) and the weight converter
+(``backends/zoo_convert.py``) are driven by these rows only: adding an architecture is adding a row.
+
+A row names every way its two builds differ (``differences``, keys of ``DIFFERENCES``). A difference either
+changes the parameter count (``tests/test_zoo.py`` computes each such delta from the built models and checks
+the counts add up exactly), changes the function computed (then the row is not an equal network and no
+logit parity is claimed; the test named after the difference asserts it), or is aligned by the builders
+(then it is neither).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One named way a Keras build differs from its torch counterpart."""
+
+    description: str
+    changes_params: bool  # the parameter counts differ by an amount the test computes from the models
+    changes_function: bool  # with the same weights the two builds still compute different functions
+
+
+DIFFERENCES: dict[str, Difference] = {
+    "keras_conv_bias": Difference(
+        "Keras's convolutions carry biases where torch's have none (before a BatchNorm, so with converted weights "
+        "a zero bias is the same function)",
+        changes_params=True,
+        changes_function=False,
+    ),
+    "resnet_v1_vs_v1_5": Difference(
+        "Keras's ResNet is v1 (a downsampling block strides its first 1x1 conv), torchvision's is v1.5 (it strides "
+        "the 3x3 conv): same parameters, a different function",
+        changes_params=False,
+        changes_function=True,
+    ),
+    "resnet_v2_stride_last_vs_first": Difference(
+        "Keras's ResNetV2 downsamples in the last block of a stage (1x1 max-pool shortcut), timm's in the first "
+        "(strided projection shortcut)",
+        changes_params=False,
+        changes_function=True,
+    ),
+    "bn_eps": Difference(
+        "the libraries' BatchNorm epsilons differ (e.g. Keras 1.001e-5 or 1e-3, torch 1e-5): the torch build uses "
+        "Keras's value (``ZooEntry.bn_eps``), so this is aligned, not a difference in the built models",
+        changes_params=False,
+        changes_function=False,
+    ),
+    "keras_bn_no_scale": Difference(
+        "Keras's BatchNorms have no scale (gamma) where torch's have one: the torch count is larger by those "
+        "gammas; with torch gammas of 1 the functions are the same",
+        changes_params=True,
+        changes_function=False,
+    ),
+    "keras_normalization_stats": Difference(
+        "Keras builds a Rescaling(1/255) + Normalization into the model that cannot be switched off: the Keras "
+        "builder sets the Normalization's variance to 255**-2 so the pair is the identity, and Keras counts the "
+        "Normalization's mean/variance/count as parameters",
+        changes_params=True,
+        changes_function=False,
+    ),
+    "avgpool_count_include_pad": Difference(
+        "torch's 3x3 stride-1 average pools inside the Inception blocks count the zero padding "
+        "(count_include_pad=True), Keras's 'same' pools do not: border pixels differ",
+        changes_params=False,
+        changes_function=True,
+    ),
+    "maxpool_same_vs_symmetric": Difference(
+        "the stride-2 max pools pad symmetrically in torch (padding=1) and TF-'same' (right/bottom only on even "
+        "sizes) in Keras: the windows are shifted by one pixel",
+        changes_params=False,
+        changes_function=True,
+    ),
+    "nasnet_unported": Difference(
+        "timm's NASNet-A Large is a port of the TF graph with its own padding modules and cell wiring; this "
+        "converter's walk does not pair its layers with Keras's, so equality is not proven (not claimed equal)",
+        changes_params=False,
+        changes_function=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One architecture in both ecosystems; strings only, so this module imports no framework."""
+
+    id: str
+    keras: str  # constructor name in keras.applications
+    torch: str  # "torchvision:<fn>" or "timm:<model name>"
+    input_size: int  # the architecture's default (ImageNet) input side, pixels
+    family: str
+    keras_head: str  # the Keras classifier layer's name (Dense, or a 1x1 Conv2D in MobileNet V1/V3)
+    torch_head: str  # dotted path of the torch classifier module (nn.Linear)
+    differences: tuple[str, ...] = ()
+    keras_kwargs: tuple[tuple[str, object], ...] = ()
+    torch_kwargs: tuple[tuple[str, object], ...] = ()
+    bn_eps: float | None = None  # Keras's BatchNorm epsilon, set on every torch BatchNorm when given
+
+    @property
+    def equal_network(self) -> bool:
+        """True when no named difference changes the function: converted weights must give the same logits."""
+        return not any(DIFFERENCES[d].changes_function for d in self.differences)
+
+    @property
+    def torch_library(self) -> str:
+        return self.torch.partition(":")[0]
+
+    @property
+    def torch_name(self) -> str:
+        return self.torch.partition(":")[2]
+
+
+_NO_PREPROCESSING = (("include_preprocessing", False),)
+_TF_SAME = (("pad_type", "same"),)
+
+
+def _rows() -> list[ZooEntry]:
+    rows = []
+    resnets = (  # (id suffix, Keras suffix, torch source, family, torch head, how the strides differ)
+        ("", "", "torchvision:resnet{}", "resnet", "fc", "resnet_v1_vs_v1_5"),
+        ("_v2", "V2", "timm:resnetv2_{}", "resnet_v2", "head.fc", "resnet_v2_stride_last_vs_first"),
+    )
+    for suffix, keras_suffix, torch_source, family, head, strides in resnets:
+        for depth in (50, 101, 152):
+            rows.append(
+                ZooEntry(
+                    f"resnet{depth}{suffix}", f"ResNet{depth}{keras_suffix}", torch_source.format(depth), 224,
+                    family, "predictions", head, ("keras_conv_bias", strides, "bn_eps"), bn_eps=1.001e-5,
+                )
+            )  # fmt: skip
+    for depth in (121, 169, 201):
+        rows.append(
+            ZooEntry(
+                f"densenet{depth}", f"DenseNet{depth}", f"torchvision:densenet{depth}", 224, "densenet",
+                "predictions", "classifier", ("bn_eps",), bn_eps=1.001e-5,
+            )
+        )  # fmt: skip
+    rows += [
+        ZooEntry(
+            "mobilenet", "MobileNet", "timm:mobilenetv1_100", 224, "mobilenet", "conv_preds", "classifier",
+            ("bn_eps",), torch_kwargs=_TF_SAME, bn_eps=1e-3,
+        ),
+        ZooEntry(
+            "mobilenet_v2", "MobileNetV2", "timm:mobilenetv2_100", 224, "mobilenet", "predictions", "classifier",
+            ("bn_eps",), torch_kwargs=_TF_SAME, bn_eps=1e-3,
+        ),
+        ZooEntry(
+            "mobilenet_v3_small", "MobileNetV3Small", "timm:tf_mobilenetv3_small_100", 224, "mobilenet", "logits",
+            "classifier", keras_kwargs=_NO_PREPROCESSING,
+        ),
+        ZooEntry(
+            "mobilenet_v3_large", "MobileNetV3Large", "timm:tf_mobilenetv3_large_100", 224, "mobilenet", "logits",
+            "classifier", keras_kwargs=_NO_PREPROCESSING,
+        ),
+    ]  # fmt: skip
+    for b, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600)):
+        rows.append(
+            ZooEntry(
+                f"efficientnet_b{b}", f"EfficientNetB{b}", f"timm:tf_efficientnet_b{b}", size, "efficientnet",
+                "predictions", "classifier", ("keras_normalization_stats",),
+            )
+        )  # fmt: skip
+    for v, size in (("b0", 224), ("b1", 240), ("b2", 260), ("b3", 300), ("s", 384), ("m", 480), ("l", 480)):
+        rows.append(
+            ZooEntry(
+                f"efficientnetv2_{v}", f"EfficientNetV2{v.upper()}", f"timm:tf_efficientnetv2_{v}", size,
+                "efficientnet_v2", "predictions", "classifier", keras_kwargs=_NO_PREPROCESSING,
+            )
+        )  # fmt: skip
+    for size_name in ("tiny", "small", "base", "large", "xlarge"):
+        rows.append(
+            ZooEntry(
+                f"convnext_{size_name}", f"ConvNeXt{size_name.capitalize().replace('Xl', 'XL')}",
+                f"timm:convnext_{size_name}", 224, "convnext", f"convnext_{size_name}_head_dense", "head.fc",
+                keras_kwargs=_NO_PREPROCESSING,
+            )
+        )  # fmt: skip
+    for depth in (16, 19):
+        rows.append(
+            ZooEntry(f"vgg{depth}", f"VGG{depth}", f"torchvision:vgg{depth}", 224, "vgg", "predictions", "classifier.6")
+        )
+    rows += [
+        ZooEntry(
+            "inception_v3", "InceptionV3", "torchvision:inception_v3", 299, "inception", "predictions", "fc",
+            ("keras_bn_no_scale", "avgpool_count_include_pad"),
+            torch_kwargs=(("aux_logits", False), ("init_weights", True)),
+        ),
+        ZooEntry(
+            "inception_resnet_v2", "InceptionResNetV2", "timm:inception_resnet_v2", 299, "inception",
+            "predictions", "classif", ("keras_bn_no_scale",),
+        ),
+        ZooEntry(
+            "xception", "Xception", "timm:legacy_xception", 299, "xception", "predictions", "fc",
+            ("bn_eps", "maxpool_same_vs_symmetric"), bn_eps=1e-3,
+        ),
+        ZooEntry(
+            "nasnet_large", "NASNetLarge", "timm:nasnetalarge", 331, "nasnet", "predictions", "last_linear",
+            ("nasnet_unported",),
+        ),
+    ]  # fmt: skip
+    return rows
+
+
+ZOO: dict[str, ZooEntry] = {row.id: row for row in _rows()}
