@@ -2,7 +2,8 @@
 
 ``python -m bench.run.rssprobe --backend torch --n 25000 --size 224`` builds an (n, size, size, 3)
 uint8 set (every page written), puts it through the backend's input path for a few batches
-(the batches ``train_epoch`` trains on, augmentation included) and prints one JSON line: the
+(the batches ``train_epoch`` trains on: torch's augmented ones; Keras's uint8 gather, its
+augmentation being the training model's first layers) and prints one JSON line: the
 set's size, the resident memory before it existed and the peak since then (VmHWM, reset first).
 The framework is imported and the path run once on a tiny set first, so the figure is the
 data's, not the imports'.
