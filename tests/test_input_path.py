@@ -213,3 +213,27 @@ def test_a_real_torch_input_path_is_timed_per_batch():
     assert 0 < got["input_step_s"] < 1 and got["input_share"] == got["input_step_s"]
     # 2k for an auto-ranged k = 8, 16, 32, ... (the order cycled past the epoch's 20 batches)
     assert got["input_batches"] in {2 * 8 * 2**i for i in range(9)}
+
+
+def test_keras_tf_pipeline_is_built_once_per_split_and_follows_each_calls_order():
+    """A ``fit`` per epoch reuses one tf.data pipeline (building it traces a function, ~20 ms a time);
+    each call's batches are that call's order, also for an iterator made after the order changed."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (10, 2, 2, 1), dtype=np.uint8)
+    y = np.arange(10, dtype=np.int64)
+    data = keras_input.HostImages(x, y)
+    first, second = rng.permutation(10), rng.permutation(10)
+    ds1 = engine_tf.batches(data, first, 4, y)
+    got1 = [yb.numpy() for _, yb in ds1]
+    ds2 = engine_tf.batches(data, second, 4, y)
+    assert ds2 is ds1 and len(data.pipelines) == 1
+    got2 = [yb.numpy() for _, yb in ds2]
+    assert [len(b) for b in got2] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(got1), first)
+    np.testing.assert_array_equal(np.concatenate(got2), second)
+    xs = np.concatenate([xb.numpy() for xb, _ in engine_tf.batches(data, first, 4, y)])
+    np.testing.assert_array_equal(xs, x[first])
+    engine_tf.batches(data, first, 5, y)  # another batch size is another pipeline
+    assert len(data.pipelines) == 2
+    with pytest.raises(ValueError, match="orders of 10 samples, got 3"):
+        data.pipelines[next(iter(data.pipelines))](np.arange(3))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -40,6 +40,8 @@ class HostImages:
     y: np.ndarray
     scale: np.ndarray | None = None  # (C,) float32; None: x needs no normalisation
     offset: np.ndarray | None = None
+    # input pipelines an engine built over this split, kept with it so a ``fit`` per epoch reuses them
+    pipelines: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.x)
