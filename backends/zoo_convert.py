@@ -26,13 +26,17 @@ A pair whose shapes do not fit raises ``ValueError`` naming both layers, their k
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+# isort: off
+import torch  # before keras: Keras on TensorFlow loaded first makes a later torch import crash
+from torch import nn
 import keras
 import numpy as np
-import torch
-from torch import nn
+# isort: on
 
 from bench.core.zoo import ZOO
 
@@ -294,3 +298,35 @@ def keras_to_torch(keras_model: Any, torch_model: nn.Module, zoo_id: str) -> Non
                 raise _fit_error(zoo_id, pair, t_name, tuple(value.shape), tuple(tensor.shape))
             with torch.no_grad():
                 tensor.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+def convert_file(zoo_id: str, path: Path, n_outputs: int, size: int, out: Path) -> None:
+    """A torch state_dict file of the row's library model -> the Keras library model's variables, in
+    ``model.weights`` order, as ``out`` (.npz, no pickle): what ``backends.keras.zoo`` loads for pretrained."""
+    from backends.keras import zoo as keras_zoo
+    from backends.torch import zoo as torch_zoo
+
+    net = torch_zoo.library_model(zoo_id, n_outputs)
+    torch_zoo.load_state(net, zoo_id, path)
+    lib = keras_zoo.library_model(zoo_id, n_outputs, size)
+    try:
+        torch_to_keras(net, lib, zoo_id)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    np.savez(out, *[keras.ops.convert_to_numpy(v) for v in lib.weights])
+
+
+def main(argv: list[str]) -> int:
+    """``python -m backends.zoo_convert ZOO_ID TORCH_FILE N_OUTPUTS SIZE OUT.npz`` (Keras on its torch engine:
+    the parent may have TensorFlow loaded, and torch must come first in a process with both)."""
+    zoo_id, path, n_outputs, size, out = argv
+    try:
+        convert_file(zoo_id, Path(path), int(n_outputs), int(size), Path(out))
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -107,6 +107,22 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
+def architecture(spec_or_arch_id: Any) -> Architecture:
+    """The architecture of a model spec or id: a catalog entry, or a zoo row (``zoo:<id>``, bench.core.zoo).
+    KeyError naming the known ids otherwise."""
+    arch_id = getattr(spec_or_arch_id, "arch", spec_or_arch_id)
+    if isinstance(arch_id, str) and arch_id.startswith("zoo:"):
+        from bench.core.zoo import ZooError, zoo_architecture  # lazy: the zoo builds on this module
+
+        try:
+            return zoo_architecture(arch_id)
+        except ZooError as e:
+            raise KeyError(str(e)) from None
+    if arch_id not in ARCHITECTURES:
+        raise KeyError(f"unknown model id {arch_id!r} (expected one of: {', '.join(ARCHITECTURES)}, or zoo:<id>)")
+    return ARCHITECTURES[arch_id]
+
+
 Builder = TypeVar("Builder", bound=Callable[..., Any])
 
 
