@@ -29,7 +29,7 @@ from backends.keras.registry import MODELS
 from backends.keras.split import tap
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
-from bench.core.zoo import is_zoo
+from bench.core.zoo import is_zoo, weights_file
 
 ENGINES = {"tensorflow": "engine_tf", "jax": "engine_jax", "torch": "engine_torch"}
 NAMES = {"tensorflow": "keras", "jax": "keras-jax", "torch": "keras-torch"}  # registry names
@@ -67,8 +67,7 @@ class Backend:
 
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
         if is_zoo(model.arch):  # zoo rows: init, and pretrained through the converter, in backends/keras/zoo.py
-            weights = model.weights if model.pretrained else None
-            return keras_zoo.build(model.arch, n_outputs, input_shape, model.init, weights)
+            return keras_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model))
         return MODELS[model.arch](model, input_shape, n_outputs)
 
     def count_params(self, model: keras.Model) -> int:

@@ -14,6 +14,7 @@ logit parity is claimed; the test named after the difference asserts it), or is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bench.core.catalog import Architecture
 
@@ -28,6 +29,7 @@ class Difference:
     changes_params: bool  # the parameter counts differ by an amount the test computes from the models
     changes_function: bool  # with the same weights the two builds still compute different functions
     breaks_conversion: bool = False  # the converter cannot pair the builds' layers: no weights cross over
+    changes_flops: bool = False  # the frameworks' FLOP counters differ by more than 1% because of it
 
 
 DIFFERENCES: dict[str, Difference] = {
@@ -43,12 +45,14 @@ DIFFERENCES: dict[str, Difference] = {
         changes_params=False,
         changes_function=True,
         breaks_conversion=True,
+        changes_flops=True,
     ),
     "resnet_v2_stride_last_vs_first": Difference(
         "Keras's ResNetV2 downsamples in the last block of a stage (1x1 max-pool shortcut), timm's in the first "
         "(strided projection shortcut)",
         changes_params=False,
         changes_function=True,
+        changes_flops=True,
     ),
     "bn_eps": Difference(
         "the libraries' BatchNorm epsilons differ (e.g. Keras 1.001e-5 or 1e-3, torch 1e-5): the torch build uses "
@@ -250,6 +254,17 @@ def checked_input(zoo_id: str, input_shape: tuple[int, int, int]) -> ZooEntry:
 
 def is_zoo(arch: str) -> bool:
     return arch.startswith(PREFIX)
+
+
+def weights_file(model: Any) -> str | None:
+    """The torch state_dict file a zoo model (a ``ModelSpec``) starts from; None for random init. The zoo
+    downloads nothing: ``pretrained`` without ``weights`` (e.g. ``--pretrained`` on a zoo task) is an error."""
+    if not model.pretrained:
+        return None
+    if not model.weights:
+        raise ZooError(f"{model.arch}: pretrained weights come from a local torch state_dict file only: set "
+                       '[model] weights = "/path/to/file" (timm/torchvision keys; docs/zoo.md)')  # fmt: skip
+    return model.weights
 
 
 def convertible(row: ZooEntry) -> bool:
