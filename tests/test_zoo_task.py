@@ -3,7 +3,8 @@ with the catalog's layer names (``backbone`` for Grad-CAM, ``head``), the framew
 agree within 1% or by a named difference, Grad-CAM through the suite's explain code agrees (>= 0.999) with
 converted weights, and one torch weights file initialises both frameworks (``model.pretrained``).
 
-Default: a small subset at small sizes; ``BENCH_ZOO_FULL=1``: FLOPs of every row at its input size.
+Default: a small subset at small sizes; ``BENCH_ZOO_FULL=1``: FLOPs of every row at its input size and
+Grad-CAM at the rows' input size (224).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tests.parity import min_correlation  # noqa: E402
 from tests.test_zoo import _param_delta, _prepare_torch, _torch_count  # noqa: E402
 
 FULL = os.environ.get("BENCH_ZOO_FULL") == "1"
-FLOPS_DEFAULT = ("mobilenet_v3_small", "efficientnet_b0", "densenet121", "resnet50", "xception")
+FLOPS_DEFAULT = ("mobilenet_v3_small", "resnet50", "xception")  # depthwise + SE; a named difference; separable
 HEADS = ("head", "head")  # the task models' classifiers, in both frameworks
 
 
@@ -100,7 +101,7 @@ def _flop_ids():
 @pytest.mark.parametrize("zoo_id", _flop_ids())
 def test_the_frameworks_flop_counters_agree_within_1pct_or_the_difference_is_named(zoo_id):
     entry = ZOO[zoo_id]
-    size = entry.input_size if FULL or zoo_id in ("mobilenet_v3_small", "efficientnet_b0") else 96
+    size = entry.input_size if FULL or zoo_id == "mobilenet_v3_small" else 96
     tb, _, ts = _built(torch_backend, zoo_id, size)
     kb, _, ks = _built(keras_backend, zoo_id, size)
     t, k = tb.forward_flops(ts, (size, size, 3)), kb.forward_flops(ks, (size, size, 3))
@@ -111,16 +112,17 @@ def test_the_frameworks_flop_counters_agree_within_1pct_or_the_difference_is_nam
         assert abs(k / t - 1) <= 0.01, f"{zoo_id}: keras/torch FLOPs {k / t:.4f} and no named difference"
 
 
-@pytest.mark.parametrize(("zoo_id", "size"), [("convnext_tiny", 224), ("densenet121", 224)])
-def test_gradcam_through_the_explain_code_agrees_with_converted_weights(zoo_id, size):
+@pytest.mark.parametrize("zoo_id", ["convnext_tiny", "densenet121"])
+def test_gradcam_through_the_explain_code_agrees_with_converted_weights(zoo_id):
+    size = ZOO[zoo_id].input_size if FULL else 96  # 96 px: a 3x3 last map; BENCH_ZOO_FULL=1: 224
     tb, tm, ts = _built(torch_backend, zoo_id, size)
     kb, km, ks = _built(keras_backend, zoo_id, size)
     x = np.random.default_rng(0).standard_normal((2, size, size, 3)).astype(np.float32)
-    torch_logits = _prepare_torch(tm, km, zoo_id, x, HEADS)  # BatchNorm statistics and biases alive
+    _prepare_torch(tm, km, zoo_id, x, HEADS)  # BatchNorm statistics and biases alive, |logits| <= 1
     zoo_convert.torch_to_keras(tm, km, zoo_id, HEADS)
     td, kd = tb.put(x, np.zeros(2, np.int64)), kb.put(x, np.zeros(2, np.int64))
     logits_t, logits_k = tb.forward(ts, td), kb.forward(ks, kd)
-    np.testing.assert_allclose(logits_t, torch_logits, atol=1e-6)
+    assert np.abs(logits_t[0] - logits_t[1]).max() > 0.05  # alive: the images get different logits
     assert np.abs(logits_t - logits_k).max() <= 1e-4
     columns, signs = metrics.class_score_signs(10, logits_t.argmax(1))
     cams = [explain.backend_gradcam(b, s, d, "backbone", columns, signs, (size, size))
