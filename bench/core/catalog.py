@@ -8,36 +8,9 @@ without importing torch or keras, and each backend registers one builder per id
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-
-@dataclass(frozen=True)
-class Option:
-    """One architecture option: its type, default and (optionally) allowed values."""
-
-    type: type
-    default: Any
-    choices: tuple[Any, ...] = ()
-    help: str = ""
-
-
-@dataclass(frozen=True)
-class Architecture:
-    id: str
-    description: str
-    options: dict[str, Option]
-    last_conv: str  # default Grad-CAM target layer, named the same in both backends
-    head: str  # the final (classifier) layer; its input is the penultimate feature vector
-    # Layers whose post-activation outputs are drawn (feature maps, fully connected activations);
-    # empty for big models, where a picture of every layer would say little.
-    conv_layers: tuple[str, ...] = ()
-    fc_layers: tuple[str, ...] = ()  # hidden ones (the head's logits are not an activation)
-    # where ImageNet weights come from in each library ("" = none: --pretrained is refused)
-    pretrained: str = ""
-    # known differences between the two libraries' builds, carried into every row's notes
-    notes: tuple[str, ...] = ()
-
+from bench.core.architecture import Architecture, Option  # re-exported: the catalog's entries are these
 
 # Initialisations both backends implement identically (rule 3 of DESIGN.md:
 # torch's default is kaiming-uniform(a=sqrt(5)), keras's is glorot-uniform; the

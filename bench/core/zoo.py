@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench.core.catalog import Architecture
+from bench.core.architecture import Architecture
 
 PREFIX = "zoo:"  # a task names a zoo architecture as ``[model] arch = "zoo:<id>"``
 
