@@ -113,7 +113,7 @@ def test_the_frameworks_flop_counters_agree_within_1pct_or_the_difference_is_nam
 
 
 @pytest.mark.parametrize("zoo_id", ["convnext_tiny", "densenet121"])
-def test_gradcam_through_the_explain_code_agrees_with_converted_weights(zoo_id):
+def test_gradcam_through_the_explain_code_agrees_with_converted_weights(zoo_id, record_property):
     size = ZOO[zoo_id].input_size if FULL else 96  # 96 px: a 3x3 last map; BENCH_ZOO_FULL=1: 224
     tb, tm, ts = _built(torch_backend, zoo_id, size)
     kb, km, ks = _built(keras_backend, zoo_id, size)
@@ -127,6 +127,8 @@ def test_gradcam_through_the_explain_code_agrees_with_converted_weights(zoo_id):
     columns, signs = metrics.class_score_signs(10, logits_t.argmax(1))
     cams = [explain.backend_gradcam(b, s, d, "backbone", columns, signs, (size, size))
             for b, s, d in ((tb, ts, td), (kb, ks, kd))]  # fmt: skip
+    record_property("max_abs_logit_diff", float(np.abs(logits_t - logits_k).max()))  # in --junitxml (docs/zoo.md)
+    record_property("gradcam_min_corr", min_correlation(*cams))
     assert min_correlation(*cams) >= 0.999
 
 
