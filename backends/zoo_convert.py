@@ -26,13 +26,17 @@ A pair whose shapes do not fit raises ``ValueError`` naming both layers, their k
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+# isort: off
+import torch  # before keras: Keras on TensorFlow loaded first makes a later torch import crash
+from torch import nn
 import keras
 import numpy as np
-import torch
-from torch import nn
+# isort: on
 
 from bench.core.zoo import ZOO
 
@@ -165,10 +169,12 @@ def _flatten_input(layer: Any) -> tuple[int, int, int] | None:
     return None
 
 
-def pairs(torch_model: nn.Module, keras_model: Any, zoo_id: str) -> list[Pair]:
-    """Every torch module paired with its Keras counterpart, in torch order per kind, the heads last."""
+def pairs(torch_model: nn.Module, keras_model: Any, zoo_id: str, heads: tuple[str, str] | None = None) -> list[Pair]:
+    """Every torch module paired with its Keras counterpart, in torch order per kind, the heads last.
+    ``heads``: (torch, Keras) classifier names when not the library's (the task models' are both ``head``)."""
     entry = ZOO[zoo_id]
-    t_units, k_units = _torch_units(torch_model, entry.torch_head), _keras_units(keras_model, entry.keras_head)
+    torch_head, keras_head = heads or (entry.torch_head, entry.keras_head)
+    t_units, k_units = _torch_units(torch_model, torch_head), _keras_units(keras_model, keras_head)
     out = []
     for kind in sorted(set(t_units) | set(k_units)):
         ts, ks = t_units.get(kind, []), k_units.get(kind, [])
@@ -184,9 +190,9 @@ def pairs(torch_model: nn.Module, keras_model: Any, zoo_id: str) -> list[Pair]:
             if kind == "dense":
                 pair.flatten_hwc = _flatten_input(kl)
             out.append(pair)
-    head_layer = keras_model.get_layer(entry.keras_head)
+    head_layer = keras_model.get_layer(keras_head)
     head_kind = "conv1x1" if isinstance(head_layer, keras.layers.Conv2D) else "dense"
-    head = Pair("head", entry.torch_head, torch_model.get_submodule(entry.torch_head), entry.keras_head, head_layer,
+    head = Pair("head", torch_head, torch_model.get_submodule(torch_head), keras_head, head_layer,
                 _vars(head_layer, "kernel", "bias"), head_kind)  # fmt: skip
     if head_kind == "dense":
         head.flatten_hwc = _flatten_input(head_layer)
@@ -247,9 +253,9 @@ def _fit_error(zoo_id: str, pair: Pair, role: str, got: tuple, want: tuple) -> V
     )
 
 
-def torch_to_keras(torch_model: nn.Module, keras_model: Any, zoo_id: str) -> None:
-    """Copy every torch weight into the Keras model (in place)."""
-    for pair in pairs(torch_model, keras_model, zoo_id):
+def torch_to_keras(torch_model: nn.Module, keras_model: Any, zoo_id: str, heads: tuple[str, str] | None = None) -> None:
+    """Copy every torch weight into the Keras model (in place); ``heads`` as for ``pairs``."""
+    for pair in pairs(torch_model, keras_model, zoo_id, heads):
         arrays = _torch_arrays(pair.torch_module)
         for t_name, role in _roles(pair).items():
             var = pair.keras_vars.get(role)
@@ -270,9 +276,9 @@ def torch_to_keras(torch_model: nn.Module, keras_model: Any, zoo_id: str) -> Non
             var.assign(value.astype(np.float32))
 
 
-def keras_to_torch(keras_model: Any, torch_model: nn.Module, zoo_id: str) -> None:
+def keras_to_torch(keras_model: Any, torch_model: nn.Module, zoo_id: str, heads: tuple[str, str] | None = None) -> None:
     """Copy every Keras weight into the torch model (in place); the inverse of ``torch_to_keras``."""
-    for pair in pairs(torch_model, keras_model, zoo_id):
+    for pair in pairs(torch_model, keras_model, zoo_id, heads):
         tensors = dict(pair.torch_module.named_parameters(recurse=False))
         if isinstance(pair.torch_module, _BN):
             tensors |= {"running_mean": pair.torch_module.running_mean, "running_var": pair.torch_module.running_var}
@@ -294,3 +300,35 @@ def keras_to_torch(keras_model: Any, torch_model: nn.Module, zoo_id: str) -> Non
                 raise _fit_error(zoo_id, pair, t_name, tuple(value.shape), tuple(tensor.shape))
             with torch.no_grad():
                 tensor.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+def convert_file(zoo_id: str, path: Path, n_outputs: int, size: int, out: Path) -> None:
+    """A torch state_dict file of the row's library model -> the Keras library model's variables, in
+    ``model.weights`` order, as ``out`` (.npz, no pickle): what ``backends.keras.zoo`` loads for pretrained."""
+    from backends.keras import zoo as keras_zoo
+    from backends.torch import zoo as torch_zoo
+
+    net = torch_zoo.library_model(zoo_id, n_outputs)
+    torch_zoo.load_state(net, zoo_id, path)
+    lib = keras_zoo.library_model(zoo_id, n_outputs, size)
+    try:
+        torch_to_keras(net, lib, zoo_id)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    np.savez(out, *[keras.ops.convert_to_numpy(v) for v in lib.weights])
+
+
+def main(argv: list[str]) -> int:
+    """``python -m backends.zoo_convert ZOO_ID TORCH_FILE N_OUTPUTS SIZE OUT.npz`` (Keras on its torch engine:
+    the parent may have TensorFlow loaded, and torch must come first in a process with both)."""
+    zoo_id, path, n_outputs, size, out = argv
+    try:
+        convert_file(zoo_id, Path(path), int(n_outputs), int(size), Path(out))
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -29,6 +29,12 @@ CORE_THIRD_PARTY = {
 KNOWN_CYCLES = {}
 # Flat backend modules not yet in a folder of their own: they may import each other.
 FLAT_BACKENDS: dict[str, str] = {}
+# Top-level backend modules that join two backends' folders by design: the ones they may import, and why.
+BRIDGES: dict[str, tuple[str, ...]] = {
+    # its command line (a child process of the Keras backend) converts a torch weights file for Keras: it
+    # builds both frameworks' zoo models, as the converter always needs both (docs/zoo.md)
+    "backends.zoo_convert": ("backends.torch.zoo", "backends.keras.zoo"),
+}
 # Modules of bench/ allowed to write a backend name, and why.
 NAME_ALLOWED = {
     "bench.run.environment": "PACKAGES lists installed package names (torch, keras), not backends",
@@ -146,6 +152,7 @@ def test_backends_import_only_the_core_and_their_own_folder():
                 or (name != "backends" and name.count(".") >= 2 and m.startswith(folder + "."))
                 or (name == "backends" and m.count(".") == 1 and (REPO / m.replace(".", "/") / "__init__.py").exists())
                 or m == folder  # a backend module reads its own description
+                or m in BRIDGES.get(name, ())
             )
             assert ok, f"{name} imports {m}"
 

@@ -54,7 +54,7 @@ def models(request):
     zoo_id = request.param
     torch.manual_seed(0)
     keras.utils.set_random_seed(0)
-    pair = zoo_torch.build(zoo_id, N_CLASSES).eval(), zoo_keras.build(zoo_id, N_CLASSES)
+    pair = zoo_torch.library_model(zoo_id, N_CLASSES).eval(), zoo_keras.library_model(zoo_id, N_CLASSES)
     yield pair
     keras.backend.clear_session()
 
@@ -95,11 +95,12 @@ def _keras_layers(model):
         yield from _keras_layers(layer) if isinstance(layer, keras.Model) else [layer]
 
 
-def _param_delta(difference: str, tm, km, entry) -> int:
+def _param_delta(difference: str, tm, km, entry, heads: tuple[str, str] | None = None) -> int:
     """Keras count minus torch count caused by one named difference, from the libraries' own models (the
-    classifiers left out: they are swapped to the same n_classes head)."""
-    layers = [layer for layer in _keras_layers(km) if layer.name != entry.keras_head]
-    head = tm.get_submodule(entry.torch_head)
+    classifiers left out: they are swapped to the same n_classes head); ``heads`` as in ``zoo_convert.pairs``."""
+    torch_head, keras_head = heads or (entry.torch_head, entry.keras_head)
+    layers = [layer for layer in _keras_layers(km) if layer.name != keras_head]
+    head = tm.get_submodule(torch_head)
     if difference == "keras_conv_bias":
         keras_biases = sum(
             int(np.prod(layer.bias.shape))
@@ -152,15 +153,18 @@ def _torch_logits(model, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
 
 
-def _prepare_torch(tm, km, zoo_id: str, x: np.ndarray) -> np.ndarray:
-    """Randomise the torch model as described at the top, scale its head to |logits| <= 1; its logits."""
+def _prepare_torch(tm, km, zoo_id: str, x: np.ndarray, heads: tuple[str, str] | None = None) -> np.ndarray:
+    """Randomise the torch model as described at the top, scale its head to |logits| <= 1; its logits.
+    ``heads``: the classifiers' names when not the library's (``zoo_convert.pairs``)."""
     gen = torch.Generator().manual_seed(0)
 
     def uniform(t, low, high):
         return torch.rand(t.shape, generator=gen) * (high - low) + low
 
     no_scale = {
-        id(p.torch_module) for p in zoo_convert.pairs(tm, km, zoo_id) if p.kind == "bn" and "gamma" not in p.keras_vars
+        id(p.torch_module)
+        for p in zoo_convert.pairs(tm, km, zoo_id, heads)
+        if p.kind == "bn" and "gamma" not in p.keras_vars
     }
     with torch.no_grad():
         for module in tm.modules():
@@ -177,7 +181,7 @@ def _prepare_torch(tm, km, zoo_id: str, x: np.ndarray) -> np.ndarray:
         tm.train()
         tm(torch.from_numpy(x.transpose(0, 3, 1, 2)))
         tm.eval()
-        head = tm.get_submodule(ZOO[zoo_id].torch_head)
+        head = tm.get_submodule(heads[0] if heads else ZOO[zoo_id].torch_head)
         scale = float(np.abs(_torch_logits(tm, x)).max())
         head.weight /= scale
         head.bias /= scale
@@ -248,7 +252,7 @@ def test_xception_differs_by_maxpool_padding_at_299_and_is_equal_where_every_map
     tm, km = models
     diff, _ = _converted_difference(tm, km, "xception", _images(299))
     assert diff > 1e-3  # 299 -> 147 -> 74: the second max pool reads an even map, torch and TF windows shift
-    small = zoo_keras.build("xception", N_CLASSES, 71)  # 71 -> 33 -> 17 -> 9 -> 5: 'same' pads symmetrically
+    small = zoo_keras.library_model("xception", N_CLASSES, 71)  # 71 -> 33 -> 17 -> 9 -> 5: 'same' pads symmetrically
     x = _images(71)
     zoo_convert.torch_to_keras(tm, small, "xception")
     assert np.abs(_torch_logits(tm, x) - keras.ops.convert_to_numpy(small(x, training=False))).max() <= TOLERANCE

@@ -23,11 +23,13 @@ import numpy as np
 
 from backends.keras import models as _models  # noqa: F401 - registers the builders
 from backends.keras import perf
+from backends.keras import zoo as keras_zoo
 from backends.keras.input import HostImages, augmenter, labels, training_model
 from backends.keras.registry import MODELS
 from backends.keras.split import tap
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.core.zoo import is_zoo, weights_file
 
 ENGINES = {"tensorflow": "engine_tf", "jax": "engine_jax", "torch": "engine_torch"}
 NAMES = {"tensorflow": "keras", "jax": "keras-jax", "torch": "keras-torch"}  # registry names
@@ -64,6 +66,8 @@ class Backend:
         return {"framework": f"keras-{keras.backend.backend()}", **env}
 
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
+        if is_zoo(model.arch):  # zoo rows: init, and pretrained through the converter, in backends/keras/zoo.py
+            return keras_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model))
         return MODELS[model.arch](model, input_shape, n_outputs)
 
     def count_params(self, model: keras.Model) -> int:

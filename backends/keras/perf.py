@@ -27,14 +27,14 @@ def forward_flops(model: keras.Model, input_shape: tuple[int, int, int]) -> floa
     """
     total = 0.0
     for layer in _leaf_layers(model):
-        if isinstance(layer, layers.DepthwiseConv2D):
-            kernel = layer.depthwise_kernel.shape
-        elif isinstance(layer, (layers.Conv2D, layers.Dense)):
-            kernel = layer.kernel.shape
+        if isinstance(layer, layers.SeparableConv2D):  # a depthwise then a 1x1 conv, both at the output positions
+            kernels = [layer.depthwise_kernel.shape, layer.pointwise_kernel.shape]
+        elif isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)):
+            kernels = [layer.kernel.shape]  # DepthwiseConv2D's (kh, kw, C, multiplier) in Keras 3
         else:
             continue
         positions = math.prod(int(d) for d in layer.output.shape[1:-1])  # 1 for a Dense on a vector
-        total += 2.0 * math.prod(int(d) for d in kernel) * positions
+        total += sum(2.0 * math.prod(int(d) for d in kernel) * positions for kernel in kernels)
     return total
 
 

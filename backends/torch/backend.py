@@ -16,9 +16,11 @@ from torch import nn
 from backends.torch import input as torch_input
 from backends.torch import models as torch_models
 from backends.torch import perf as torch_perf
+from backends.torch import zoo as torch_zoo
 from backends.torch.augment import augmenter
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.core.zoo import is_zoo, weights_file
 
 ACTIVATION_TYPES = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU)
 
@@ -121,6 +123,8 @@ class Backend:
         }
 
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
+        if is_zoo(model.arch):  # zoo rows: init and pretrained (one local torch file) in backends/torch/zoo.py
+            return torch_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model)).to(self.device)
         net = torch_models.MODELS[model.arch](model, input_shape, n_outputs)
         torch_models.init_weights(net, model.init)
         if model.pretrained:

@@ -8,36 +8,9 @@ without importing torch or keras, and each backend registers one builder per id
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-
-@dataclass(frozen=True)
-class Option:
-    """One architecture option: its type, default and (optionally) allowed values."""
-
-    type: type
-    default: Any
-    choices: tuple[Any, ...] = ()
-    help: str = ""
-
-
-@dataclass(frozen=True)
-class Architecture:
-    id: str
-    description: str
-    options: dict[str, Option]
-    last_conv: str  # default Grad-CAM target layer, named the same in both backends
-    head: str  # the final (classifier) layer; its input is the penultimate feature vector
-    # Layers whose post-activation outputs are drawn (feature maps, fully connected activations);
-    # empty for big models, where a picture of every layer would say little.
-    conv_layers: tuple[str, ...] = ()
-    fc_layers: tuple[str, ...] = ()  # hidden ones (the head's logits are not an activation)
-    # where ImageNet weights come from in each library ("" = none: --pretrained is refused)
-    pretrained: str = ""
-    # known differences between the two libraries' builds, carried into every row's notes
-    notes: tuple[str, ...] = ()
-
+from bench.core.architecture import Architecture, Option  # re-exported: the catalog's entries are these
 
 # Initialisations both backends implement identically (rule 3 of DESIGN.md:
 # torch's default is kaiming-uniform(a=sqrt(5)), keras's is glorot-uniform; the
@@ -105,6 +78,22 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
     )
 }
+
+
+def architecture(spec_or_arch_id: Any) -> Architecture:
+    """The architecture of a model spec or id: a catalog entry, or a zoo row (``zoo:<id>``, bench.core.zoo).
+    KeyError naming the known ids otherwise."""
+    arch_id = getattr(spec_or_arch_id, "arch", spec_or_arch_id)
+    if isinstance(arch_id, str) and arch_id.startswith("zoo:"):
+        from bench.core.zoo import ZooError, zoo_architecture  # lazy: the zoo builds on this module
+
+        try:
+            return zoo_architecture(arch_id)
+        except ZooError as e:
+            raise KeyError(str(e)) from None
+    if arch_id not in ARCHITECTURES:
+        raise KeyError(f"unknown model id {arch_id!r} (expected one of: {', '.join(ARCHITECTURES)}, or zoo:<id>)")
+    return ARCHITECTURES[arch_id]
 
 
 Builder = TypeVar("Builder", bound=Callable[..., Any])

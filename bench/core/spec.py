@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.core.catalog import ARCHITECTURES, INITS
+from bench.core.catalog import INITS, architecture
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 PROFILES = ("quick", "full")
@@ -259,11 +259,10 @@ def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[A
 
 def _model(table: Any, where: str) -> ModelSpec:
     kwargs, extra = _build(ModelSpec, table, where, extra_ok=True)
-    arch = ARCHITECTURES.get(kwargs["arch"])
-    if arch is None:
-        raise SpecError(
-            f"{where}.arch: unknown model id {kwargs['arch']!r} (expected one of: {', '.join(ARCHITECTURES)})"
-        )
+    try:
+        arch = architecture(kwargs["arch"])
+    except KeyError as e:
+        raise SpecError(f"{where}.arch: {e.args[0]}") from None
     options = {name: opt.default for name, opt in arch.options.items()}
     for key, value in extra.items():
         opt = arch.options.get(key)
@@ -407,11 +406,13 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
             else:
                 value = getattr(getattr(spec, section), name)
             raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
-    arch = ARCHITECTURES[spec.model.arch]
+    arch = architecture(spec.model)
     if spec.model.pretrained and not arch.pretrained:
         raise SpecError(f"{where}: model.pretrained: model {arch.id!r} has no ImageNet weights in the catalog")
     if spec.model.weights and not spec.model.pretrained:
         raise SpecError(f"{where}: model.weights: only used with model.pretrained = true")
+    if spec.model.pretrained and not spec.model.weights and arch.id.startswith("zoo:"):
+        raise SpecError(f"{where}: model.weights: {arch.id} takes pretrained weights from a local torch file only")
     if datasets is None:
         return
     for key, name in [("dataset.name", spec.dataset.name)] + [

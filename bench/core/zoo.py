@@ -14,6 +14,11 @@ logit parity is claimed; the test named after the difference asserts it), or is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from bench.core.architecture import Architecture
+
+PREFIX = "zoo:"  # a task names a zoo architecture as ``[model] arch = "zoo:<id>"``
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,8 @@ class Difference:
     description: str
     changes_params: bool  # the parameter counts differ by an amount the test computes from the models
     changes_function: bool  # with the same weights the two builds still compute different functions
+    breaks_conversion: bool = False  # the converter cannot pair the builds' layers: no weights cross over
+    changes_flops: bool = False  # the frameworks' FLOP counters differ by more than 1% because of it
 
 
 DIFFERENCES: dict[str, Difference] = {
@@ -37,12 +44,15 @@ DIFFERENCES: dict[str, Difference] = {
         "the 3x3 conv): same parameters, a different function",
         changes_params=False,
         changes_function=True,
+        breaks_conversion=True,
+        changes_flops=True,
     ),
     "resnet_v2_stride_last_vs_first": Difference(
         "Keras's ResNetV2 downsamples in the last block of a stage (1x1 max-pool shortcut), timm's in the first "
         "(strided projection shortcut)",
         changes_params=False,
         changes_function=True,
+        changes_flops=True,
     ),
     "bn_eps": Difference(
         "the libraries' BatchNorm epsilons differ (e.g. Keras 1.001e-5 or 1e-3, torch 1e-5): the torch build uses "
@@ -80,6 +90,7 @@ DIFFERENCES: dict[str, Difference] = {
         "converter's walk does not pair its layers with Keras's, so equality is not proven (not claimed equal)",
         changes_params=False,
         changes_function=True,
+        breaks_conversion=True,
     ),
 }
 
@@ -99,6 +110,7 @@ class ZooEntry:
     keras_kwargs: tuple[tuple[str, object], ...] = ()
     torch_kwargs: tuple[tuple[str, object], ...] = ()
     bn_eps: float | None = None  # Keras's BatchNorm epsilon, set on every torch BatchNorm when given
+    min_size: int = 32  # the smallest input side keras.applications accepts (what a sweep at a small size uses)
 
     @property
     def equal_network(self) -> bool:
@@ -187,15 +199,15 @@ def _rows() -> list[ZooEntry]:
         ZooEntry(
             "inception_v3", "InceptionV3", "torchvision:inception_v3", 299, "inception", "predictions", "fc",
             ("keras_bn_no_scale", "avgpool_count_include_pad"),
-            torch_kwargs=(("aux_logits", False), ("init_weights", True)),
+            torch_kwargs=(("aux_logits", False), ("init_weights", True)), min_size=75,
         ),
         ZooEntry(
             "inception_resnet_v2", "InceptionResNetV2", "timm:inception_resnet_v2", 299, "inception",
-            "predictions", "classif", ("keras_bn_no_scale",),
+            "predictions", "classif", ("keras_bn_no_scale",), min_size=75,
         ),
         ZooEntry(
             "xception", "Xception", "timm:legacy_xception", 299, "xception", "predictions", "fc",
-            ("bn_eps", "maxpool_same_vs_symmetric"), bn_eps=1e-3,
+            ("bn_eps", "maxpool_same_vs_symmetric"), bn_eps=1e-3, min_size=71,
         ),
         ZooEntry(
             "nasnet_large", "NASNetLarge", "timm:nasnetalarge", 331, "nasnet", "predictions", "last_linear",
@@ -206,3 +218,81 @@ def _rows() -> list[ZooEntry]:
 
 
 ZOO: dict[str, ZooEntry] = {row.id: row for row in _rows()}
+
+
+ADAPTATIONS = (  # what the task-model builds (backends/<fw>/zoo.py) change in both libraries' models, alike
+    "the library's classifier is replaced by a `head` Dense/Linear of the task's width; `backbone` is the last "
+    "feature map before global pooling (Grad-CAM's layer), the layers between them are the library's own",
+    "BatchNorm momentum set to torch's 0.1 in keras (its default 0.99)",
+    "every convolution and dense kernel re-drawn with the spec's `model.init`, biases zero (no library's default)",
+)
+
+
+class ZooError(ValueError):
+    """An unknown zoo id or an input the row's builds cannot take; the message names the id and what is known."""
+
+
+def entry(zoo_id: str) -> ZooEntry:
+    """The row of ``zoo_id`` (``"zoo:<id>"`` or the bare id); ZooError naming the known ids otherwise."""
+    bare = zoo_id.removeprefix(PREFIX)
+    if bare not in ZOO:
+        raise ZooError(f"unknown zoo architecture {zoo_id!r} (known: {', '.join(PREFIX + z for z in ZOO)})")
+    return ZOO[bare]
+
+
+def checked_input(zoo_id: str, input_shape: tuple[int, int, int]) -> ZooEntry:
+    """The row, once ``input_shape`` (HWC) is one its builds take: square, RGB, at least ``min_size``."""
+    row = entry(zoo_id)
+    h, w, c = input_shape
+    if c != 3 or h != w or h < row.min_size:
+        raise ZooError(
+            f"zoo:{row.id} needs square 3-channel images of at least {row.min_size} px, got {input_shape} "
+            "(set dataset.channels = 3 and dataset.image_size)"
+        )
+    return row
+
+
+def is_zoo(arch: str) -> bool:
+    return arch.startswith(PREFIX)
+
+
+def weights_file(model: Any) -> str | None:
+    """The torch state_dict file a zoo model (a ``ModelSpec``) starts from; None for random init. The zoo
+    downloads nothing: ``pretrained`` without ``weights`` (e.g. ``--pretrained`` on a zoo task) is an error."""
+    if not model.pretrained:
+        return None
+    if not model.weights:
+        raise ZooError(f"{model.arch}: pretrained weights come from a local torch state_dict file only: set "
+                       '[model] weights = "/path/to/file" (timm/torchvision keys; docs/zoo.md)')  # fmt: skip
+    return model.weights
+
+
+def convertible(row: ZooEntry) -> bool:
+    """Whether the converter pairs the row's builds, so one torch weights file can initialise both."""
+    return not any(DIFFERENCES[d].breaks_conversion for d in row.differences)
+
+
+def zoo_architecture(zoo_id: str) -> Architecture:
+    """The catalog's view of a zoo row (contract with ``bench.core.catalog.architecture``): Grad-CAM on the
+    trunk (``backbone``), features at the ``head``'s input, the named differences as the rows' notes."""
+    row = entry(zoo_id)
+    torch_source = row.torch.replace(":", ".models." if row.torch_library == "torchvision" else ".create_model:", 1)
+    notes = [f"{row.id}: {d}: {DIFFERENCES[d].description}" for d in row.differences]
+    notes += [f"{row.id}: {a}" for a in ADAPTATIONS]
+    if not row.equal_network:
+        notes.append(f"{row.id}: not the same network in both libraries (see the differences above)")
+    pretrained = (
+        f"one local torch state_dict of {row.torch} (model.weights): torch loads it, Keras gets it through "
+        "backends/zoo_convert.py"
+        if convertible(row)
+        else ""
+    )
+    return Architecture(
+        id=PREFIX + row.id,
+        description=f"{row.id}: {torch_source} / keras.applications.{row.keras}, library classifier -> head",
+        options={},
+        last_conv="backbone",
+        head="head",
+        pretrained=pretrained,
+        notes=tuple(notes),
+    )

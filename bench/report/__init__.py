@@ -1,7 +1,7 @@
 """From a run's files to what a reader sees: results.csv, summary.md, plots and compare.
 
 ``summary`` writes the report (tables of every backend side by side, then each phase's
-section through ``bench.phases.PHASES``); ``models``, ``transfer``, ``explain_plots``,
+section through ``bench.phases.PHASES``); ``models``, ``zoo`` (the zoo sweep), ``transfer``, ``explain_plots``,
 ``decouple_plots`` draw and describe their parts; ``plotting`` renders plot jobs;
 ``compare`` sets two runs against each other. Modules here read run files through
 ``bench.core`` and may import ``bench.measure``; they import no framework (matplotlib only,

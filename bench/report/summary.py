@@ -14,6 +14,7 @@ from bench.phases import PHASES
 from bench.report.backends import DEFAULT_REFERENCE, colour, label, ordered, ratio_name, reference_missing
 from bench.report.models import sections as model_sections
 from bench.report.plotting import PlotJob, backend_legend, render, save_figure
+from bench.report.zoo import zoo_plot_jobs, zoo_section
 
 # (column, label, number format)
 SUMMARY_METRICS = (
@@ -259,11 +260,12 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     ]
     jobs.append((plot_bars, (df, plot_file(run_dir, "overview"))))
     view = RunView(df, records, run_dir)
+    jobs += zoo_plot_jobs(df, run_dir, reference)
     render(jobs + [job for phase in PHASES for job in phase.plot_jobs(view)])
     notice = incomplete_notice(run_dir, df)
     sections = [section for phase in PHASES if (section := phase.summary_section(view))]  # in PHASES order
     text = summary_markdown(df, env, notice, records, reference) + model_sections(df, records, reference)
-    text += "".join(sections)
+    text += "".join(sections) + zoo_section(df, run_dir, reference)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")

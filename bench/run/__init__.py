@@ -1,6 +1,6 @@
 """Running the suite: the command line, the runner, the warm worker servers and the worker.
 
-``cli`` (and ``data_cli``) parse commands; ``runner`` plans and runs (task, backend, repeat)
+``cli`` (and ``data_cli``, ``zoo_cli``) parse commands; ``runner`` plans and runs (task, backend, repeat)
 rows, each in a process forked by a ``forkserver`` per backend; ``worker`` trains and
 measures one row and runs the phases; ``environment`` records the machine; ``rssprobe``
 and ``gpucheck`` are stand-alone tools (``python -m bench.run.gpucheck``). Modules here

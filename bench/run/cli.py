@@ -19,6 +19,7 @@ from bench.report.summary import terminal_summary, write_reports
 from bench.run import environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.runner import RunOptions, RunStopped, read_plan, resume_suite, run_suite
+from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
 
 FAILED = ("failed", "timeout", "interrupted")
@@ -183,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_list.add_argument("--data-dir", help="also look for dataset files here (as `run --data-dir`)")
     p_list.add_argument("--backend", type=_backends, default=backends.names(), help="backends to list (default: all)")
+    p_zoo = sub.add_parser(
+        "zoo",
+        help="sweep the zoo: inference and training-step throughput of every architecture, per backend",
+        description="One task per zoo architecture (bench/tasks/zoo/sweep.toml) through the usual runner: "
+        "img/s for inference and training steps, MFU, memory, parameters and FLOPs per backend.",
+    )
+    add_zoo_options(p_zoo, _positive)
+    _run_options(p_zoo)
     add_data_parser(sub)
     p_report = sub.add_parser(
         "report",
@@ -265,11 +274,11 @@ def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) 
 
 def with_cli_overrides(tasks: list[TaskSpec], pretrained: bool, profile_ops: bool) -> list[TaskSpec]:
     """Apply --pretrained (to the tasks whose model has ImageNet weights) and --profile-ops."""
-    from bench.core.catalog import ARCHITECTURES
+    from bench.core.catalog import architecture
 
     out = []
     for t in tasks:
-        if pretrained and ARCHITECTURES[t.model.arch].pretrained:
+        if pretrained and architecture(t.model).pretrained:
             t = dataclasses.replace(t, model=dataclasses.replace(t.model, pretrained=True))
         if profile_ops:
             rt = t.runtime
@@ -327,15 +336,17 @@ def stopped(run_dir: Path, e: RunStopped) -> int:
     return 1
 
 
-def cmd_run(task_names: list[str], args: argparse.Namespace) -> int:
+def cmd_run(task_names: list[str], args: argparse.Namespace,
+            make_tasks: typing.Callable[[str], list[TaskSpec]] | None = None) -> int:  # fmt: skip
+    """Run the named tasks, or those ``make_tasks(profile)`` makes (``bench zoo``)."""
     if args.resume:
         return cmd_resume(args)
-    if not task_names:
+    if not task_names and make_tasks is None:
         print("error: name at least one task or TOML file (see `python -m bench list`)", file=sys.stderr)
         return 2
     profile = resolve_profile(args.profile)
     try:
-        tasks: list[TaskSpec] = [load_task(t, profile, registry.DATASETS) for t in task_names]
+        tasks = make_tasks(profile) if make_tasks else [load_task(t, profile, registry.DATASETS) for t in task_names]
         refuse_duplicate_names(tasks)
         tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
@@ -433,4 +444,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_compare(args)
     if args.command == "all":
         return cmd_run(list(builtin_tasks()), args)
+    if args.command == "zoo":
+        return cmd_run([], args, lambda profile: zoo_tasks(args.models, profile, args.image_size, args.batch))
     return cmd_run(args.tasks, args)

@@ -1,0 +1,70 @@
+"""``python -m bench zoo``: inference and training-step throughput of every zoo architecture, per backend.
+
+No runner of its own: one ``TaskSpec`` per architecture is made from the template
+``bench/tasks/zoo/sweep.toml`` (its profile applied, then the sweep's image size and batch), and the
+suite's runner runs them like any task -- warm worker servers, the step clock (first step and warm-up
+excluded), resume, Ctrl-C, a failure as a failed row -- so the rows land in the usual results table and
+``bench report`` / ``bench compare`` read them. ``bench.report.zoo`` adds the sweep's summary section and
+plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable
+
+from bench.core.spec import TASKS_DIR, TaskSpec, load_task
+from bench.core.zoo import PREFIX, ZOO, entry
+
+TEMPLATE = TASKS_DIR / "zoo" / "sweep.toml"
+STEPS_PER_EPOCH = {"quick": 4, "full": 8}  # two epochs: the first step, warm-up, then the timed window
+
+
+def _models(value: str) -> tuple[str, ...]:
+    """--models: comma-separated zoo ids (with or without ``zoo:``), or ``all`` (the table's order)."""
+    if value.strip() == "all":
+        return tuple(ZOO)
+    ids = tuple(v.strip().removeprefix(PREFIX) for v in value.split(",") if v.strip())
+    unknown = [i for i in ids if i not in ZOO]
+    if unknown or not ids:
+        raise argparse.ArgumentTypeError(f"unknown zoo model(s) {unknown or value!r} (choose from "
+                                         f"{', '.join(ZOO)}, or all)")  # fmt: skip
+    return ids
+
+
+def add_zoo_options(p: argparse.ArgumentParser, positive: Callable[[str], int]) -> None:
+    """The sweep's own options (``positive``: the CLI's integer >= 1 type)."""
+    p.add_argument("--models", type=_models, default=tuple(ZOO), metavar="IDS",
+                   help="comma-separated zoo ids (see docs/zoo.md), or all (default: all)")  # fmt: skip
+    p.add_argument(
+        "--image-size",
+        type=positive,
+        metavar="N",
+        help="input side in pixels (default: the profile's: 32 quick, each model's own full); a model whose "
+        "Keras build needs more runs at its minimum (71-75 px for Xception/Inception), as its row says",
+    )
+    p.add_argument("--batch", type=positive, metavar="N", help="training batch size (default: 8 quick, 32 full)")
+
+
+def zoo_tasks(models: tuple[str, ...], profile: str, image_size: int | None, batch: int | None) -> list[TaskSpec]:
+    """One task per architecture, from the template with ``profile`` applied; names ``zoo-<id>``."""
+    template = load_task(TEMPLATE, profile)
+    batch = batch or template.train.batch_size
+    steps = STEPS_PER_EPOCH.get(profile, STEPS_PER_EPOCH["quick"])
+    tasks = []
+    for zoo_id in models:
+        row = entry(zoo_id)
+        size = max(image_size or template.dataset.image_size or row.input_size, row.min_size)
+        dataset = dataclasses.replace(template.dataset, image_size=size, max_train=batch * steps)
+        tasks.append(
+            dataclasses.replace(
+                template,
+                name=f"zoo-{row.id}",
+                description=f"zoo sweep: {row.id} at {size} px, batch {batch}",
+                dataset=dataset,
+                model=dataclasses.replace(template.model, arch=PREFIX + row.id),
+                train=dataclasses.replace(template.train, batch_size=batch),
+            )
+        )
+    return tasks
