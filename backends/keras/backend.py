@@ -21,10 +21,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from backends.keras import models as _models  # noqa: F401 - registers the builders
+from backends.keras import models
 from backends.keras import perf
 from backends.keras.input import HostImages, augmenter, labels, training_model
-from backends.keras.registry import MODELS
 from backends.keras.split import tap
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
@@ -64,7 +63,7 @@ class Backend:
         return {"framework": f"keras-{keras.backend.backend()}", **env}
 
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
-        return MODELS[model.arch](model, input_shape, n_outputs)
+        return models.build(model, input_shape, n_outputs)
 
     def count_params(self, model: keras.Model) -> int:
         return int(model.count_params())

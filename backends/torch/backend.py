@@ -121,7 +121,7 @@ class Backend:
         }
 
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
-        net = torch_models.MODELS[model.arch](model, input_shape, n_outputs)
+        net = torch_models.build(model, input_shape, n_outputs)
         torch_models.init_weights(net, model.init)
         if model.pretrained:
             self.weights_source = torch_models.load_pretrained(net, model)
