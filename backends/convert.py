@@ -67,6 +67,11 @@ def _hwc_to_chw(v: np.ndarray, channels: int, feature_hw: tuple[int, int] | None
     return v.reshape(h, w, channels).transpose(2, 0, 1).reshape(-1)
 
 
+def _contiguous(weights: Weights) -> Weights:
+    """C-ordered copies, 0-d arrays kept 0-d (``np.ascontiguousarray`` makes them 1-d)."""
+    return {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in weights.items()}
+
+
 def torch_to_keras(weights: Weights, feature_hw: tuple[int, int] | None = None) -> Weights:
     """torch ``state_dict`` arrays -> Keras weights named ``layer.kernel`` / ``layer.bias`` / ``layer.gamma`` ..."""
     out: Weights = {}
@@ -90,7 +95,7 @@ def torch_to_keras(weights: Weights, feature_hw: tuple[int, int] | None = None) 
         else:
             raise _refuse(layer, v)
         out[f"{layer}.bias"] = v["bias"]
-    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+    return _contiguous(out)
 
 
 def keras_to_torch(weights: Weights, feature_hw: tuple[int, int] | None = None) -> Weights:
@@ -117,4 +122,4 @@ def keras_to_torch(weights: Weights, feature_hw: tuple[int, int] | None = None) 
         else:
             raise _refuse(layer, v)
         out[f"{layer}.bias"] = v["bias"]
-    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+    return _contiguous(out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from backends import describe
-from bench.core.catalog import ARCHITECTURES
+from bench.core.catalog import architecture
 from bench.core.spec import TaskSpec
 from bench.measure import mfu
 from bench.measure.timing import SyncTimer
@@ -80,7 +80,7 @@ def best_epoch_fields(history: list[dict[str, Any]], spec: TaskSpec) -> dict[str
 
 def row_notes(spec: TaskSpec) -> list[str]:
     """Notes every row of this task carries: the catalog's named library differences, the selection rule."""
-    notes = list(ARCHITECTURES[spec.model.arch].notes)
+    notes = list(architecture(spec.model).notes)
     if spec.eval.select == "best_test":
         notes.append(
             "best_test_acc/best_epoch: the best epoch chosen on the TEST split (optimistic, as the original "

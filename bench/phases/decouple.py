@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from bench.core.catalog import ARCHITECTURES
+from bench.core.catalog import architecture
 from bench.core.phase import PhaseFunctions, RunView, Trained
 from bench.core.record import DECOUPLE_COLUMNS
 from bench.core.spec import DecoupleSpec
@@ -130,7 +130,7 @@ def run(t: Trained) -> dict[str, Any]:
     if not cfg.enabled:
         return {}
     started = time.perf_counter()
-    arch = ARCHITECTURES[t.spec.model.arch]
+    arch = architecture(t.spec.model)
     bs = t.spec.eval.batch_size
     idx = train_subset(len(t.y_train), cfg.max_train, cfg.random_state)
     x_fit, y_fit = t.floats(t.x_train[idx]), t.y_train[idx]

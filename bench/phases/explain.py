@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench.core import metrics
-from bench.core.catalog import ARCHITECTURES
+from bench.core.catalog import architecture
 from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
 from bench.core.preprocess import minmax
 from bench.core.record import EXPLAIN_COLUMNS
@@ -88,7 +88,7 @@ def backend_saliency(backend: Any, state: Any, data: Any, columns: np.ndarray, s
 
 def target_layer(spec: Any) -> str:
     """The spec's ``explain.layer``, or the catalog's last conv layer (named alike in both backends)."""
-    return spec.explain.layer or ARCHITECTURES[spec.model.arch].last_conv
+    return spec.explain.layer or architecture(spec.model).last_conv
 
 
 def picture_indices(y: np.ndarray, n_classes: int, n_images: int) -> np.ndarray:

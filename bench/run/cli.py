@@ -265,11 +265,11 @@ def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) 
 
 def with_cli_overrides(tasks: list[TaskSpec], pretrained: bool, profile_ops: bool) -> list[TaskSpec]:
     """Apply --pretrained (to the tasks whose model has ImageNet weights) and --profile-ops."""
-    from bench.core.catalog import ARCHITECTURES
+    from bench.core.catalog import architecture
 
     out = []
     for t in tasks:
-        if pretrained and ARCHITECTURES[t.model.arch].pretrained:
+        if pretrained and architecture(t.model).pretrained:
             t = dataclasses.replace(t, model=dataclasses.replace(t.model, pretrained=True))
         if profile_ops:
             rt = t.runtime
