@@ -21,8 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from backends.keras import models
-from backends.keras import perf
+from backends.keras import models, perf
 from backends.keras.input import HostImages, augmenter, labels, training_model
 from backends.keras.split import tap
 from bench.core.preprocess import PixelNorm

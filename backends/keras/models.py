@@ -42,10 +42,18 @@ def _layers(layer: Layer, name: str, act: str, init: str) -> list[layers.Layer]:
     match layer:
         case Conv():
             pad = 0 if layer.padding == "valid" else layer.padding
-            padding = [layers.ZeroPadding2D(pad, name=name.replace("conv", "pad"))] if isinstance(pad, int) and pad else []
-            return [*padding, layers.Conv2D(layer.filters, layer.kernel, strides=layer.stride,
-                                            padding="same" if pad == "same" else "valid", activation=activation,
-                                            kernel_initializer=init, name=name)]  # fmt: skip
+            padded = isinstance(pad, int) and pad > 0  # as torch's Conv2d(padding=pad): zeros on every side
+            padding = [layers.ZeroPadding2D(pad, name=name.replace("conv", "pad"))] if padded else []
+            conv = layers.Conv2D(
+                layer.filters,
+                layer.kernel,
+                strides=layer.stride,
+                padding="same" if pad == "same" else "valid",
+                activation=activation,
+                kernel_initializer=init,
+                name=name,
+            )
+            return [*padding, conv]
         case Pool():
             pool = layers.AveragePooling2D if layer.pool == "avg" else layers.MaxPooling2D
             return [pool(layer.size, strides=layer.step, name=name)]

@@ -26,6 +26,7 @@ __all__ = ["ARCHITECTURES", "INITS", "Architecture", "Option", "architecture", "
 # spec always names one, so neither framework's default decides silently).
 INITS = ("glorot_uniform", "he_uniform", "lecun_uniform")
 
+
 def lenet5_layers(activation: str = "relu", pooling: str = "avg", conv1_padding: int = 2) -> list[dict[str, Any]]:
     """LeNet-5 as a layer list; its catalog options are substitutions into it."""
     return [

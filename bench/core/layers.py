@@ -177,7 +177,8 @@ def parse_layer(table: Any, where: str) -> Layer:
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key not in allowed:
-            raise LayerError(f"{where}.{key}: unknown key for a {kind_name} layer (expected one of: {', '.join(allowed)})")
+            expected = ", ".join(allowed)
+            raise LayerError(f"{where}.{key}: unknown key for a {kind_name} layer (expected one of: {expected})")
         field_name = main if key == kind_name else key  # conv = 6 fills filters, dropout = 0.1 rate
         checked = _check_value(kind_name, field_name or key, value, f"{where}.{key}")
         if field_name:
