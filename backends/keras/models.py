@@ -19,28 +19,16 @@ import keras
 from keras import layers
 
 from backends.keras.registry import MODELS, register_model
+from bench.core import layers as core_layers
 from bench.core.catalog import ZOO_PREFIX, Architecture, architecture
-from bench.core.layers import (
-    Activation,
-    BatchNorm,
-    Conv,
-    Dense,
-    Dropout,
-    Flatten,
-    GlobalPool,
-    Layer,
-    Pool,
-    infer_shapes,
-)
-from bench.core.layers import names as layer_names
 from bench.core.spec import ModelSpec
 
 
-def _layers(layer: Layer, name: str, act: str, init: str) -> list[layers.Layer]:
+def _layers(layer: core_layers.Layer, name: str, act: str, init: str) -> list[layers.Layer]:
     """One list layer as Keras layers (a conv with int padding is a ZeroPadding2D ``pad<n>`` + the conv)."""
     activation = None if not act else layer.activation  # type: ignore[union-attr]
     match layer:
-        case Conv():
+        case core_layers.Conv():
             pad = 0 if layer.padding == "valid" else layer.padding
             padded = isinstance(pad, int) and pad > 0  # as torch's Conv2d(padding=pad): zeros on every side
             padding = [layers.ZeroPadding2D(pad, name=name.replace("conv", "pad"))] if padded else []
@@ -54,21 +42,21 @@ def _layers(layer: Layer, name: str, act: str, init: str) -> list[layers.Layer]:
                 name=name,
             )
             return [*padding, conv]
-        case Pool():
+        case core_layers.Pool():
             pool = layers.AveragePooling2D if layer.pool == "avg" else layers.MaxPooling2D
             return [pool(layer.size, strides=layer.step, name=name)]
-        case BatchNorm():  # keras's momentum is the running statistics' own weight: 1 - torch's
+        case core_layers.BatchNorm():  # keras's momentum is the running statistics' own weight: 1 - torch's
             return [layers.BatchNormalization(momentum=1 - layer.momentum, epsilon=layer.eps, name=name)]
-        case Activation():
+        case core_layers.Activation():
             return [layers.Activation(layer.activation, name=name)]
-        case Dropout():
+        case core_layers.Dropout():
             return [layers.Dropout(layer.rate, name=name)]
-        case Flatten():
+        case core_layers.Flatten():
             return [layers.Flatten(name=name)]  # H, W, C order (torch: C, H, W; backends.convert permutes)
-        case GlobalPool():
+        case core_layers.GlobalPool():
             pool = layers.GlobalAveragePooling2D if layer.global_pool == "avg" else layers.GlobalMaxPooling2D
             return [pool(name=name)]
-        case Dense():
+        case core_layers.Dense():
             return [layers.Dense(layer.units, activation=activation, kernel_initializer=init, name=name)]
     raise TypeError(f"not a layer: {layer!r}")
 
@@ -78,9 +66,9 @@ def sequential(arch: Architecture, spec: ModelSpec, input_shape: tuple[int, int,
 
     A conv's or dense's own activation is fused into it (Keras's way; torch builds it as the next module).
     """
-    infer_shapes(arch.layers, input_shape)  # a list that does not fit is refused here, naming its layer
+    core_layers.infer_shapes(arch.layers, input_shape)  # a list that does not fit is refused here, naming its layer
     built = [keras.Input(input_shape)]
-    for layer, (name, act) in zip(arch.layers, layer_names(arch.layers), strict=True):
+    for layer, (name, act) in zip(arch.layers, core_layers.names(arch.layers), strict=True):
         built += _layers(layer, name, act, spec.init)
     built.append(layers.Dense(n_outputs, kernel_initializer=spec.init, name=arch.head))
     return keras.Sequential(built, name=arch.id)

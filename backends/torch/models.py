@@ -20,21 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.core import layers as core_layers
 from bench.core.catalog import ZOO_PREFIX, architecture, model_registry
-from bench.core.layers import (
-    Activation,
-    BatchNorm,
-    Conv,
-    Dense,
-    Dropout,
-    Flatten,
-    GlobalPool,
-    Layer,
-    Pool,
-    head_name,
-    infer_shapes,
-)
-from bench.core.layers import names as layer_names
 from bench.core.spec import ModelSpec
 
 WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"  # a folder holding the libraries' weight files, by their usual names
@@ -83,46 +70,48 @@ class GlobalPooling(nn.Module):
         return self.kind
 
 
-def _module(layer: Layer, shape_in: tuple[int, ...]) -> nn.Module:
+def _module(layer: core_layers.Layer, shape_in: tuple[int, ...]) -> nn.Module:
     """One list layer as a torch module, reading ``shape_in`` (HWC map or features)."""
     width = shape_in[-1]
     match layer:
-        case Conv():
+        case core_layers.Conv():
             padding = 0 if layer.padding == "valid" else layer.padding
             return nn.Conv2d(width, layer.filters, layer.kernel, stride=layer.stride, padding=padding)
-        case Pool():
+        case core_layers.Pool():
             pool = nn.AvgPool2d if layer.pool == "avg" else nn.MaxPool2d
             return pool(layer.size, layer.step)
-        case BatchNorm():
+        case core_layers.BatchNorm():
             norm = nn.BatchNorm2d if len(shape_in) == 3 else nn.BatchNorm1d
             return norm(width, eps=layer.eps, momentum=layer.momentum)
-        case Activation():
+        case core_layers.Activation():
             return StandaloneActivation(layer.activation)
-        case Dropout():
+        case core_layers.Dropout():
             return nn.Dropout(layer.rate)
-        case Flatten():
+        case core_layers.Flatten():
             return nn.Flatten()  # (N, C, H, W) -> C, H, W order; backends.convert permutes the next dense
-        case GlobalPool():
+        case core_layers.GlobalPool():
             return GlobalPooling(layer.global_pool)
-        case Dense():
+        case core_layers.Dense():
             return nn.Linear(width, layer.units)
     raise TypeError(f"not a layer: {layer!r}")
 
 
-def sequential(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], n_outputs: int) -> nn.Sequential:
+def sequential(
+    layers: tuple[core_layers.Layer, ...], input_shape: tuple[int, int, int], n_outputs: int
+) -> nn.Sequential:
     """Any layer list (bench.core.layers) plus its head, named as the catalog names them.
 
     A conv's or dense's own activation is the module right after it (``conv1``, ``act1``), as the backend
     expects; the head is a ``Linear`` of ``n_outputs`` logits. Widths come from the framework-free shape
     inference (which also refuses a list whose shapes do not fit, naming the layer).
     """
-    shapes = (tuple(input_shape), *infer_shapes(layers, input_shape))
+    shapes = (tuple(input_shape), *core_layers.infer_shapes(layers, input_shape))
     modules: list[tuple[str, nn.Module]] = []
-    for layer, (name, act), shape_in in zip(layers, layer_names(layers), shapes, strict=False):
+    for layer, (name, act), shape_in in zip(layers, core_layers.names(layers), shapes, strict=False):
         modules.append((name, _module(layer, shape_in)))
         if act:
             modules.append((act, _MODULES[layer.activation]()))  # type: ignore[union-attr]
-    modules.append((head_name(layers), nn.Linear(shapes[-1][-1], n_outputs)))
+    modules.append((core_layers.head_name(layers), nn.Linear(shapes[-1][-1], n_outputs)))
     return nn.Sequential(OrderedDict(modules))
 
 
