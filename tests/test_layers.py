@@ -24,7 +24,7 @@ from bench.core.layers import (
     parse_layers,
     to_table,
 )
-from bench.core.spec import ModelSpec, SpecError, layer_model, parse_task, spec_from_dict
+from bench.core.spec import ModelSpec, RuntimeSpec, SpecError, layer_model, parse_task, spec_from_dict
 from tests.conftest import import_both_frameworks, only_run_dir, records, run_cli
 from tests.parity import EVERY_KIND, GLOBAL_POOL, model
 
@@ -278,6 +278,30 @@ def test_same_function_as_the_old_builds_in_both_frameworks(spec, shape, logits)
     k, km = _built(keras_backend, spec, shape, 10)
     k.set_weights(km, convert.torch_to_keras(weights))
     np.testing.assert_allclose(np.asarray(km(x, training=False)), logits, atol=1e-4)
+
+
+# sum |w| of each kernel right after configure(seed=0) + build (glorot_uniform) with main's hand-written builders:
+# the generic builders draw the same weights in the same order, so a seeded run starts from the same point
+OLD_INIT_SUMS = {
+    "lenet5": ((28, 28, 1), [14.1084, 126.3474, 2582.0039, 873.0356, 103.6272],
+               [12.6308, 126.7445, 2575.5544, 862.8917, 107.2889]),
+    "cifar_cnn": ((32, 32, 3), [58.3252, 763.8342, 1337.3306, 2435.686, 88.8165],
+                  [58.6609, 766.7097, 1327.9274, 2447.7529, 91.085]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("arch_id", OLD_INIT_SUMS)
+def test_seeded_initial_weights_are_the_old_builds(arch_id):
+    shape, torch_sums, keras_sums = OLD_INIT_SUMS[arch_id]
+    for backend_module, suffix, expected in (
+        (torch_backend, "weight", torch_sums),
+        (keras_backend, "kernel", keras_sums),
+    ):
+        b = backend_module.Backend()
+        b.configure(RuntimeSpec(), seed=0)
+        weights = b.get_weights(b.build(model(arch_id), shape, 10))
+        sums = [float(np.abs(w).sum()) for k, w in weights.items() if k.endswith(f".{suffix}")]
+        np.testing.assert_allclose(sums, expected, atol=2e-3)
 
 
 @pytest.mark.parametrize(("items", "shape"), [(EVERY_KIND, (16, 16, 3)), (GLOBAL_POOL, (12, 12, 1))],
