@@ -57,6 +57,14 @@ LAYERS_ID = "layers"  # the arch id of a task that writes its own [model] layers
 ZOO_PREFIX = "zoo:"  # "zoo:<id>": a row of bench.core.zoo
 
 
+# carried into every row of a list with batch norm (as the big models' notes)
+BN_NOTE = (
+    "batchnorm: keras's parameter count includes the BatchNorm moving mean/variance (non-trainable; torch keeps "
+    "them as buffers); momentum and epsilon are set from the list in both (torch momentum m = keras 1 - m); "
+    "in training torch updates the running variance with the unbiased batch variance, keras with the biased one"
+)
+
+
 def from_layers(
     arch_id: str,
     layer_list: tuple[Layer, ...],
@@ -82,12 +90,6 @@ def from_layers(
         template=template,
     )
 
-
-BN_NOTE = (
-    "batchnorm: keras's parameter count includes the BatchNorm moving mean/variance (non-trainable; torch keeps "
-    "them as buffers); momentum and epsilon are set from the list in both (torch momentum m = keras 1 - m); "
-    "in training torch updates the running variance with the unbiased batch variance, keras with the biased one"
-)
 
 _ACTIVATION = Option(str, "relu", ("relu", "sigmoid", "tanh"))
 
