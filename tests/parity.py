@@ -12,8 +12,9 @@ import numpy as np
 
 from backends import convert
 from bench.core import metrics
-from bench.core.catalog import ARCHITECTURES
-from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+from bench.core.catalog import ARCHITECTURES, architecture
+from bench.core.layers import param_counts
+from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec, layer_model
 from bench.phases import explain
 
 TRAIN = TrainSpec(epochs=1, batch_size=32, lr=1e-3)
@@ -23,6 +24,30 @@ def model(arch: str, **options: Any) -> ModelSpec:
     defaults = {k: o.default for k, o in ARCHITECTURES[arch].options.items()}
     return ModelSpec(arch=arch, options=tuple(sorted({**defaults, **options}.items())))
 
+
+# Every kind of layer, with a batch norm on a map and one on the flattened features, a standalone
+# activation after a conv without one, "same" and int padding, a strided conv and an overlapping pool.
+EVERY_KIND = [
+    {"conv": 8, "kernel": 3, "padding": "same", "activation": "relu"},
+    {"batchnorm": True, "momentum": 0.2, "eps": 1e-3},
+    {"pool": "max", "size": 2},
+    {"conv": 6, "kernel": 3, "stride": 2, "padding": 1},
+    {"batchnorm": True},
+    {"activation": "tanh"},
+    {"pool": "avg", "size": 2, "stride": 1},
+    {"dropout": 0.1},
+    {"flatten": True},
+    {"batchnorm": True},
+    {"dense": 16, "activation": "sigmoid"},
+    {"dropout": 0.2},
+    {"dense": 12},
+]
+GLOBAL_POOL = [
+    {"conv": 4, "kernel": 3, "activation": "relu"},
+    {"conv": 6, "kernel": 3, "padding": 1, "activation": "tanh"},
+    {"global_pool": "max"},
+    {"dense": 8, "activation": "relu"},
+]
 
 CASES = {
     "lenet5-relu-avg": (model("lenet5"), (28, 28, 1), 10),
@@ -34,6 +59,9 @@ CASES = {
     "lenet5-tanh": (model("lenet5", activation="tanh"), (28, 28, 1), 10),
     "cifar_cnn": (model("cifar_cnn"), (32, 32, 3), 10),
     "cifar_cnn-binary": (model("cifar_cnn"), (32, 32, 3), 1),  # one logit, class 0 scored as minus it
+    # task-written layer lists (bench.core.layers): every kind of layer, and a global-pool head
+    "layers-every-kind": (layer_model(EVERY_KIND), (16, 16, 3), 5),
+    "layers-global-pool": (layer_model(GLOBAL_POOL), (12, 12, 1), 3),
 }
 
 
@@ -69,7 +97,8 @@ def compare(torch_side: tuple[Any, Any, Any], keras_side: tuple[Any, Any, Any], 
     td, kd = t.put(x, y), k.put(x, y)
     logits_t, logits_k = t.forward(ts, td), k.forward(ks, kd)
     columns, signs = metrics.class_score_signs(n_outputs, metrics.probabilities(logits_t).argmax(1))
-    layer = ARCHITECTURES[spec.arch].last_conv
+    arch = architecture(spec)
+    layer = arch.last_conv
     act_t, grad_t = t.layer_gradients(ts, td, layer, columns, signs)
     act_k, grad_k = k.layer_gradients(ks, kd, layer, columns, signs)
     cam_t, cam_k = explain.gradcam(act_t, grad_t, shape[:2]), explain.gradcam(act_k, grad_k, shape[:2])
@@ -77,6 +106,8 @@ def compare(torch_side: tuple[Any, Any, Any], keras_side: tuple[Any, Any, Any], 
     sal_k = explain.backend_saliency(k, ks, kd, columns, signs)
     return {
         "params": [t.count_params(tm), k.count_params(km)],
+        # bench.core.layers' own count: (trainable, BatchNorm statistics, which keras counts and torch does not)
+        "expected_params": list(param_counts(arch.layers, shape, n_outputs)) if arch.layers else None,
         "logits_shape": [list(logits_t.shape), list(logits_k.shape)],
         "logits_diff": float(np.abs(logits_t - logits_k).max()),
         "predict_diff": float(np.abs(t.predict(ts, td, 5) - k.predict(ks, kd, 5)).max()),
@@ -90,7 +121,11 @@ def compare(torch_side: tuple[Any, Any, Any], keras_side: tuple[Any, Any, Any], 
 
 def check(res: dict[str, Any], shape: tuple[int, int, int], n_outputs: int) -> None:
     """The parity thresholds: equal parameter counts, logits within 1e-4, maps correlated >= 0.999."""
-    assert res["params"][0] == res["params"][1]
+    if res["expected_params"] is None:
+        assert res["params"][0] == res["params"][1]
+    else:  # torch: the trainable ones; keras: also the BatchNorm moving mean/variance
+        trainable, stats = res["expected_params"]
+        assert res["params"] == [trainable, trainable + stats]
     assert res["logits_shape"] == [[12, n_outputs]] * 2
     assert res["logits_diff"] <= 1e-4 and res["predict_diff"] <= 1e-4
     assert res["act_shape"][0] == res["act_shape"][1] and res["act_shape"][0][0] == 12  # NHWC, post-activation

@@ -21,11 +21,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from backends.keras import models as _models  # noqa: F401 - registers the builders
-from backends.keras import perf
+from backends.keras import models, perf
 from backends.keras import zoo as keras_zoo
 from backends.keras.input import HostImages, augmenter, labels, training_model
-from backends.keras.registry import MODELS
 from backends.keras.split import tap
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
@@ -68,7 +66,7 @@ class Backend:
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
         if is_zoo(model.arch):  # zoo rows: init, and pretrained through the converter, in backends/keras/zoo.py
             return keras_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model))
-        return MODELS[model.arch](model, input_shape, n_outputs)
+        return models.build(model, input_shape, n_outputs)
 
     def count_params(self, model: keras.Model) -> int:
         return int(model.count_params())

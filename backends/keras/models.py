@@ -1,5 +1,8 @@
-"""The catalog models in Keras, one build for every engine: lenet5 and cifar_cnn from keras layers;
-keras.applications ResNet101 and ConvNeXtTiny, no top, plus the task's head.
+"""The catalog models in Keras, one build for every engine: ``build`` (which the backend calls).
+
+Every layer list (lenet5, cifar_cnn, a task's ``[model] layers``) by one generic builder from keras layers
+(``sequential``); ``zoo:`` ids by ``backends.keras.zoo``; keras.applications ResNet101 and ConvNeXtTiny,
+no top, plus the task's head, registered in ``backends.keras.registry``.
 
 The big ones are built flat (``input_tensor=``) rather than nested, so ``model.get_layer("backbone").output``
 is connected to ``model.inputs`` and ``keras.Model(model.inputs, [backbone.output,
@@ -15,52 +18,71 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from backends.keras.registry import register_model
+from backends.keras.registry import MODELS, register_model
+from bench.core import layers as core_layers
+from bench.core.catalog import Architecture, architecture
 from bench.core.spec import ModelSpec
 
 
-def _pool(kind: str, name: str) -> layers.Layer:
-    return layers.AveragePooling2D(2, name=name) if kind == "avg" else layers.MaxPooling2D(2, name=name)
+def _layers(layer: core_layers.Layer, name: str, act: str, init: str) -> list[layers.Layer]:
+    """One list layer as Keras layers (a conv with int padding is a ZeroPadding2D ``pad<n>`` + the conv)."""
+    activation = None if not act else layer.activation  # type: ignore[union-attr]
+    match layer:
+        case core_layers.Conv():
+            pad = 0 if layer.padding == "valid" else layer.padding
+            padded = isinstance(pad, int) and pad > 0  # as torch's Conv2d(padding=pad): zeros on every side
+            padding = [layers.ZeroPadding2D(pad, name=name.replace("conv", "pad"))] if padded else []
+            conv = layers.Conv2D(
+                layer.filters,
+                layer.kernel,
+                strides=layer.stride,
+                padding="same" if pad == "same" else "valid",
+                activation=activation,
+                kernel_initializer=init,
+                name=name,
+            )
+            return [*padding, conv]
+        case core_layers.Pool():
+            pool = layers.AveragePooling2D if layer.pool == "avg" else layers.MaxPooling2D
+            return [pool(layer.size, strides=layer.step, name=name)]
+        case core_layers.BatchNorm():  # keras's momentum is the running statistics' own weight: 1 - torch's
+            return [layers.BatchNormalization(momentum=1 - layer.momentum, epsilon=layer.eps, name=name)]
+        case core_layers.Activation():
+            return [layers.Activation(layer.activation, name=name)]
+        case core_layers.Dropout():
+            return [layers.Dropout(layer.rate, name=name)]
+        case core_layers.Flatten():
+            return [layers.Flatten(name=name)]  # H, W, C order (torch: C, H, W; backends.convert permutes)
+        case core_layers.GlobalPool():
+            pool = layers.GlobalAveragePooling2D if layer.global_pool == "avg" else layers.GlobalMaxPooling2D
+            return [pool(name=name)]
+        case core_layers.Dense():
+            return [layers.Dense(layer.units, activation=activation, kernel_initializer=init, name=name)]
+    raise TypeError(f"not a layer: {layer!r}")
 
 
-@register_model
-def lenet5(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> keras.Model:
-    act, init = spec.option("activation"), spec.init
-    pad = spec.option("conv1_padding")
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            *([layers.ZeroPadding2D(pad, name="pad1")] if pad else []),
-            layers.Conv2D(6, 5, activation=act, kernel_initializer=init, name="conv1"),
-            _pool(spec.option("pooling"), "pool1"),
-            layers.Conv2D(16, 5, activation=act, kernel_initializer=init, name="conv2"),
-            _pool(spec.option("pooling"), "pool2"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(120, activation=act, kernel_initializer=init, name="fc1"),
-            layers.Dense(84, activation=act, kernel_initializer=init, name="fc2"),
-            layers.Dense(n_classes, kernel_initializer=init, name="fc3"),
-        ],
-        name="lenet5",
-    )
+def sequential(arch: Architecture, spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
+    """Any layer list (bench.core.layers) plus its head, the layers named as the catalog names them.
+
+    A conv's or dense's own activation is fused into it (Keras's way; torch builds it as the next module).
+    """
+    core_layers.infer_shapes(arch.layers, input_shape)  # a list that does not fit is refused here, naming its layer
+    built = [keras.Input(input_shape)]
+    for layer, (name, act) in zip(arch.layers, core_layers.names(arch.layers), strict=True):
+        built += _layers(layer, name, act, spec.init)
+    built.append(layers.Dense(n_outputs, kernel_initializer=spec.init, name=arch.head))
+    return keras.Sequential(built, name=arch.id)
 
 
-@register_model
-def cifar_cnn(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> keras.Model:
-    act, init = spec.option("activation"), spec.init
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            layers.Conv2D(32, 3, activation=act, kernel_initializer=init, name="conv1"),
-            layers.MaxPooling2D(2, name="pool1"),
-            layers.Conv2D(64, 3, activation=act, kernel_initializer=init, name="conv2"),
-            layers.MaxPooling2D(2, name="pool2"),
-            layers.Conv2D(64, 3, activation=act, kernel_initializer=init, name="conv3"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(64, activation=act, kernel_initializer=init, name="fc1"),
-            layers.Dense(n_classes, kernel_initializer=init, name="fc2"),
-        ],
-        name="cifar_cnn",
-    )
+def build(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
+    """The spec's model: a layer list (lenet5, cifar_cnn, a task's own) or a big model's builder.
+
+    Zoo rows (``zoo:<id>``) are built by ``Backend.build`` through ``zoo.build``, which initialises and
+    loads them itself."""
+    arch = architecture(spec)
+    if arch.layers:
+        return sequential(arch, spec, input_shape, n_outputs)
+    return MODELS[spec.arch](spec, input_shape, n_outputs)
 
 
 WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"

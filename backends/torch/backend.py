@@ -125,7 +125,7 @@ class Backend:
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
         if is_zoo(model.arch):  # zoo rows: init and pretrained (one local torch file) in backends/torch/zoo.py
             return torch_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model)).to(self.device)
-        net = torch_models.MODELS[model.arch](model, input_shape, n_outputs)
+        net = torch_models.build(model, input_shape, n_outputs)
         torch_models.init_weights(net, model.init)
         if model.pretrained:
             self.weights_source = torch_models.load_pretrained(net, model)

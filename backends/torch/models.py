@@ -1,6 +1,7 @@
-"""The catalog models in PyTorch and their registry (``MODELS``, which the backend reads).
+"""The catalog models in PyTorch: ``build`` (which the backend calls) and the big models' registry (``MODELS``).
 
-The small ones (lenet5, cifar_cnn) from ``torch.nn``; the big ones, torchvision ResNet-101 and timm
+Every layer list (lenet5, cifar_cnn, a task's ``[model] layers``) by one generic builder from ``torch.nn``
+(``sequential``); ``zoo:`` ids by ``backends.torch.zoo``; the big ones, torchvision ResNet-101 and timm
 ConvNeXt-tiny, no top, plus the task's head. Each big one is wrapped so the catalog's layer names hold in both backends:
 ``model.backbone`` is the whole convolutional trunk (its output is the last feature map, Grad-CAM's
 layer) and ``model.head`` is the final ``nn.Linear`` (its input is the penultimate
@@ -19,73 +20,110 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.core.catalog import model_registry
+from bench.core import layers as core_layers
+from bench.core.catalog import architecture, model_registry
 from bench.core.spec import ModelSpec
 
 WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"  # a folder holding the libraries' weight files, by their usual names
 
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
-POOLS: dict[str, Callable[[], nn.Module]] = {
-    "avg": lambda: nn.AvgPool2d(2, 2),
-    "max": lambda: nn.MaxPool2d(2, 2),
+MODELS, register_model = model_registry()  # the big models' builders by catalog id, as timm's @register_model
+
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
 }
-MODELS, register_model = model_registry()  # builders by catalog id, as timm's @register_model; the backend reads it
+_MODULES: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
-def _sequential(features: list[tuple[str, nn.Module]], input_shape: tuple[int, int, int],
-                head: Callable[[int], list[tuple[str, nn.Module]]]) -> nn.Sequential:  # fmt: skip
-    """features -> flatten -> head(width); the flattened width comes from a dry run, not hand arithmetic."""
-    h, w, c = input_shape
-    with torch.no_grad():
-        width = nn.Sequential(OrderedDict(features))(torch.zeros(1, c, h, w)).flatten(1).shape[1]
-    return nn.Sequential(OrderedDict([*features, ("flatten", nn.Flatten()), *head(width)]))
+class StandaloneActivation(nn.Module):
+    """A standalone activation layer of a list.
+
+    Not an ``nn.ReLU`` on purpose: the backend reads a conv's or dense's output after the activation
+    module that follows it, which is right for a fused activation (Keras's ``Conv2D(activation=...)``) but
+    would be wrong here, where Keras's conv output is the one before this layer.
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ACTIVATIONS[self.kind](x)
+
+    def extra_repr(self) -> str:
+        return self.kind
 
 
-@register_model
-def lenet5(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-    act, pool = ACTIVATIONS[spec.option("activation")], POOLS[spec.option("pooling")]
-    c = input_shape[2]
-    features = [
-        ("conv1", nn.Conv2d(c, 6, 5, padding=spec.option("conv1_padding"))),
-        ("act1", act()),
-        ("pool1", pool()),
-        ("conv2", nn.Conv2d(6, 16, 5)),
-        ("act2", act()),
-        ("pool2", pool()),
-    ]
-    return _sequential(
-        features,
-        input_shape,
-        lambda width: [
-            ("fc1", nn.Linear(width, 120)),
-            ("act3", act()),
-            ("fc2", nn.Linear(120, 84)),
-            ("act4", act()),
-            ("fc3", nn.Linear(84, n_classes)),
-        ],
-    )
+class GlobalPooling(nn.Module):
+    """(N, C, H, W) -> (N, C): the mean or max over the map, as Keras's GlobalAverage/MaxPooling2D."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3)) if self.kind == "avg" else x.amax((2, 3))
+
+    def extra_repr(self) -> str:
+        return self.kind
 
 
-@register_model
-def cifar_cnn(spec: ModelSpec, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-    act = ACTIVATIONS[spec.option("activation")]
-    c = input_shape[2]
-    features = [
-        ("conv1", nn.Conv2d(c, 32, 3)),
-        ("act1", act()),
-        ("pool1", nn.MaxPool2d(2, 2)),
-        ("conv2", nn.Conv2d(32, 64, 3)),
-        ("act2", act()),
-        ("pool2", nn.MaxPool2d(2, 2)),
-        ("conv3", nn.Conv2d(64, 64, 3)),
-        ("act3", act()),
-    ]
-    return _sequential(
-        features,
-        input_shape,
-        lambda width: [("fc1", nn.Linear(width, 64)), ("act4", act()), ("fc2", nn.Linear(64, n_classes))],
-    )
+def _module(layer: core_layers.Layer, shape_in: tuple[int, ...]) -> nn.Module:
+    """One list layer as a torch module, reading ``shape_in`` (HWC map or features)."""
+    width = shape_in[-1]
+    match layer:
+        case core_layers.Conv():
+            padding = 0 if layer.padding == "valid" else layer.padding
+            return nn.Conv2d(width, layer.filters, layer.kernel, stride=layer.stride, padding=padding)
+        case core_layers.Pool():
+            pool = nn.AvgPool2d if layer.pool == "avg" else nn.MaxPool2d
+            return pool(layer.size, layer.step)
+        case core_layers.BatchNorm():
+            norm = nn.BatchNorm2d if len(shape_in) == 3 else nn.BatchNorm1d
+            return norm(width, eps=layer.eps, momentum=layer.momentum)
+        case core_layers.Activation():
+            return StandaloneActivation(layer.activation)
+        case core_layers.Dropout():
+            return nn.Dropout(layer.rate)
+        case core_layers.Flatten():
+            return nn.Flatten()  # (N, C, H, W) -> C, H, W order; backends.convert permutes the next dense
+        case core_layers.GlobalPool():
+            return GlobalPooling(layer.global_pool)
+        case core_layers.Dense():
+            return nn.Linear(width, layer.units)
+    raise TypeError(f"not a layer: {layer!r}")
+
+
+def sequential(
+    layers: tuple[core_layers.Layer, ...], input_shape: tuple[int, int, int], n_outputs: int
+) -> nn.Sequential:
+    """Any layer list (bench.core.layers) plus its head, named as the catalog names them.
+
+    A conv's or dense's own activation is the module right after it (``conv1``, ``act1``), as the backend
+    expects; the head is a ``Linear`` of ``n_outputs`` logits. Widths come from the framework-free shape
+    inference (which also refuses a list whose shapes do not fit, naming the layer).
+    """
+    shapes = (tuple(input_shape), *core_layers.infer_shapes(layers, input_shape))
+    modules: list[tuple[str, nn.Module]] = []
+    for layer, (name, act), shape_in in zip(layers, core_layers.names(layers), shapes, strict=False):
+        modules.append((name, _module(layer, shape_in)))
+        if act:
+            modules.append((act, _MODULES[layer.activation]()))  # type: ignore[union-attr]
+    modules.append((core_layers.head_name(layers), nn.Linear(shapes[-1][-1], n_outputs)))
+    return nn.Sequential(OrderedDict(modules))
+
+
+def build(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
+    """The spec's model: a layer list (lenet5, cifar_cnn, a task's own) or a big model's builder.
+
+    Zoo rows (``zoo:<id>``) are built by ``Backend.build`` through ``zoo.build``, which initialises and
+    loads them itself."""
+    arch = architecture(spec)
+    if arch.layers:
+        return sequential(arch.layers, input_shape, n_outputs)
+    return MODELS[spec.arch](spec, input_shape, n_outputs)
 
 
 def init_weights(model: nn.Module, init: str) -> None:

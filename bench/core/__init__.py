@@ -1,6 +1,7 @@
 """The contract everything else depends on, and that depends on nothing of the project.
 
-What a task is (``spec``, ``catalog``, ``architecture``; ``zoo``: the ImageNet architectures of
+What a task is (``spec``, ``catalog`` with ``architecture``: what the suite knows of a model;
+``layers``: small CNNs written once as a list of layers; ``zoo``: the ImageNet architectures of
 both ecosystems), what a backend must do (``backend``: the roles as
 Protocols, and ``BackendInfo``, a backend's framework-free description), what a phase is
 and what it works on (``phase``: the Phase protocol and the ``Trained`` record), the pixel

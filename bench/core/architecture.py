@@ -1,14 +1,16 @@
-"""What an architecture is, for the spec validator and the phases: its options, named layers, weights, notes.
+"""What the rest of the suite knows about a model: ``Architecture`` (and its ``Option``s).
 
-A module of its own so that both the catalog (``bench.core.catalog``) and the zoo table
-(``bench.core.zoo``), which the catalog resolves ``zoo:`` ids through, can build these without
-importing each other both ways.
+Its own module so that the catalog (``bench.core.catalog``) and the zoo (``bench.core.zoo``) can both make
+Architectures while the catalog delegates ``zoo:`` ids to the zoo, without an import cycle between them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from bench.core.layers import Layer
 
 
 @dataclass(frozen=True)
@@ -36,3 +38,8 @@ class Architecture:
     pretrained: str = ""
     # known differences between the two libraries' builds, carried into every row's notes
     notes: tuple[str, ...] = ()
+    # A layer-list model (bench.core.layers): the list every backend builds, without the head. Empty for
+    # a model with builders of its own (resnet101, convnext_tiny, the zoo).
+    layers: tuple[Layer, ...] = ()
+    # the catalog's list as a function of its options (lenet5's activation, pooling, conv1_padding)
+    template: Callable[..., list[dict[str, Any]]] | None = None

@@ -1,48 +1,118 @@
-"""The model catalog: which architecture ids exist and which options each takes.
+"""The model catalog: which architecture ids exist, which options each takes, and how a model is resolved.
 
-Framework-free on purpose: the spec validator checks a task against this table
-without importing torch or keras, and each backend registers one builder per id
-(a test checks both backends cover the whole catalog, with equal parameter counts).
+Framework-free on purpose: the spec validator checks a task against this table without importing torch
+or keras. ``architecture(spec)`` is the one way the suite looks a model up: a catalog id (lenet5 and
+cifar_cnn are layer lists, ``bench.core.layers``, their options substituted in), ``"layers"`` (the task's
+own ``[model] layers = [...]``) or ``"zoo:<id>"`` (delegated to ``bench.core.zoo``). The big models
+(resnet101, convnext_tiny) have a builder per backend, registered with ``model_registry``; every layer
+list is built by each backend's one generic builder.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bench.core.architecture import Architecture, Option  # re-exported: the catalog's entries are these
+from bench.core.architecture import Architecture, Option
+from bench.core.layers import BatchNorm, Conv, Dense, Layer, describe, head_name, parse_layers
+from bench.core.layers import names as layer_names
+
+__all__ = ["ARCHITECTURES", "INITS", "Architecture", "Option", "architecture", "model_registry"]
 
 # Initialisations both backends implement identically (rule 3 of DESIGN.md:
 # torch's default is kaiming-uniform(a=sqrt(5)), keras's is glorot-uniform; the
 # spec always names one, so neither framework's default decides silently).
 INITS = ("glorot_uniform", "he_uniform", "lecun_uniform")
 
+
+def lenet5_layers(activation: str = "relu", pooling: str = "avg", conv1_padding: int = 2) -> list[dict[str, Any]]:
+    """LeNet-5 as a layer list; its catalog options are substitutions into it."""
+    return [
+        {"conv": 6, "kernel": 5, "padding": conv1_padding, "activation": activation},
+        {"pool": pooling, "size": 2},
+        {"conv": 16, "kernel": 5, "activation": activation},
+        {"pool": pooling, "size": 2},
+        {"flatten": True},
+        {"dense": 120, "activation": activation},
+        {"dense": 84, "activation": activation},
+    ]
+
+
+def cifar_cnn_layers(activation: str = "relu") -> list[dict[str, Any]]:
+    """The Keras CIFAR-10 tutorial CNN as a layer list."""
+    return [
+        {"conv": 32, "kernel": 3, "activation": activation},
+        {"pool": "max", "size": 2},
+        {"conv": 64, "kernel": 3, "activation": activation},
+        {"pool": "max", "size": 2},
+        {"conv": 64, "kernel": 3, "activation": activation},
+        {"flatten": True},
+        {"dense": 64, "activation": activation},
+    ]
+
+
+LAYERS_ID = "layers"  # the arch id of a task that writes its own [model] layers = [...]
+ZOO_PREFIX = "zoo:"  # "zoo:<id>": a row of bench.core.zoo
+
+
+# carried into every row of a list with batch norm (as the big models' notes)
+BN_NOTE = (
+    "batchnorm: keras's parameter count includes the BatchNorm moving mean/variance (non-trainable; torch keeps "
+    "them as buffers); momentum and epsilon are set from the list in both (torch momentum m = keras 1 - m); "
+    "in training torch updates the running variance with the unbiased batch variance, keras with the biased one"
+)
+
+
+def from_layers(
+    arch_id: str,
+    layer_list: tuple[Layer, ...],
+    description: str = "",
+    options: dict[str, Option] | None = None,
+    template: Callable[..., list[dict[str, Any]]] | None = None,
+) -> Architecture:
+    """The Architecture of a layer list: Grad-CAM's layer, the drawn layers and the head, from its names."""
+    named = layer_names(layer_list)
+    convs = tuple(n for (n, _), layer in zip(named, layer_list, strict=True) if isinstance(layer, Conv))
+    denses = tuple(n for (n, _), layer in zip(named, layer_list, strict=True) if isinstance(layer, Dense))
+    bn = any(isinstance(layer, BatchNorm) for layer in layer_list)
+    return Architecture(
+        id=arch_id,
+        description=description or f"{len(layer_list)}-layer list: " + " -> ".join(map(describe, layer_list)),
+        options=options or {},
+        last_conv=convs[-1],
+        head=head_name(layer_list),
+        conv_layers=convs,
+        fc_layers=denses,
+        notes=(BN_NOTE,) if bn else (),
+        layers=layer_list,
+        template=template,
+    )
+
+
+_ACTIVATION = Option(str, "relu", ("relu", "sigmoid", "tanh"))
+
 ARCHITECTURES: dict[str, Architecture] = {
     a.id: a
     for a in (
-        Architecture(
-            id="lenet5",
-            description="LeNet-5: conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> 120 -> 84 -> classes",
-            options={
-                "activation": Option(str, "relu", ("relu", "sigmoid", "tanh")),
+        from_layers(
+            "lenet5",
+            parse_layers(lenet5_layers()),
+            "LeNet-5: conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> 120 -> 84 -> classes",
+            {
+                "activation": _ACTIVATION,
                 "pooling": Option(str, "avg", ("avg", "max"), "2x2 pooling, stride 2"),
                 "conv1_padding": Option(int, 2, (0, 2), "2 keeps 28x28 so fc1 sees 16x5x5"),
             },
-            last_conv="conv2",
-            head="fc3",
-            conv_layers=("conv1", "conv2"),
-            fc_layers=("fc1", "fc2"),
+            lenet5_layers,
         ),
-        Architecture(
-            id="cifar_cnn",
-            description="Keras CIFAR-10 tutorial CNN: conv32 -> max -> conv64 -> max -> conv64 -> dense64 -> classes",
-            options={
-                "activation": Option(str, "relu", ("relu", "sigmoid", "tanh")),
-            },
-            last_conv="conv3",
-            head="fc2",
-            conv_layers=("conv1", "conv2", "conv3"),
-            fc_layers=("fc1",),
+        from_layers(
+            "cifar_cnn",
+            parse_layers(cifar_cnn_layers()),
+            "Keras CIFAR-10 tutorial CNN: conv32 -> max -> conv64 -> max -> conv64 -> dense64 -> classes",
+            {"activation": _ACTIVATION},
+            cifar_cnn_layers,
         ),
         Architecture(
             id="resnet101",
@@ -80,37 +150,61 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
-def architecture(spec_or_arch_id: Any) -> Architecture:
-    """The architecture of a model spec or id: a catalog entry, or a zoo row (``zoo:<id>``, bench.core.zoo).
-    KeyError naming the known ids otherwise."""
-    arch_id = getattr(spec_or_arch_id, "arch", spec_or_arch_id)
-    if isinstance(arch_id, str) and arch_id.startswith("zoo:"):
-        from bench.core.zoo import ZooError, zoo_architecture  # lazy: the zoo builds on this module
-
-        try:
-            return zoo_architecture(arch_id)
-        except ZooError as e:
-            raise KeyError(str(e)) from None
-    if arch_id not in ARCHITECTURES:
-        raise KeyError(f"unknown model id {arch_id!r} (expected one of: {', '.join(ARCHITECTURES)}, or zoo:<id>)")
-    return ARCHITECTURES[arch_id]
-
-
 Builder = TypeVar("Builder", bound=Callable[..., Any])
 
 
 def model_registry() -> tuple[dict[str, Callable[..., Any]], Callable[[Builder], Builder]]:
-    """A backend's builder table and its ``@register_model`` decorator (timm's pattern).
+    """A backend's builder table for the big models and its ``@register_model`` decorator (timm's pattern).
 
-    A builder is registered under its function name, which must be a catalog id, so a
-    backend cannot build a model the spec validator does not know.
+    A builder is registered under its function name, which must be a catalog id without a layer list
+    (those are built by each backend's generic builder), so a backend cannot build a model the spec
+    validator does not know.
     """
     models: dict[str, Callable[..., Any]] = {}
 
     def register_model(fn: Builder) -> Builder:
-        if fn.__name__ not in ARCHITECTURES:
-            raise KeyError(f"{fn.__name__!r} is not a catalog id (known: {', '.join(ARCHITECTURES)})")
+        if fn.__name__ not in ARCHITECTURES or ARCHITECTURES[fn.__name__].template is not None:
+            own = [a for a, arch in ARCHITECTURES.items() if arch.template is None]
+            raise KeyError(f"{fn.__name__!r} is not a catalog id with builders of its own (known: {', '.join(own)})")
         models[fn.__name__] = fn
         return fn
 
     return models, register_model
+
+
+def architecture(model: Any) -> Architecture:
+    """The Architecture of a TaskSpec's or ModelSpec's model, or of an arch id (its default options).
+
+    A catalog layer list comes with its options substituted (``layers``, names, Grad-CAM layer); ``"layers"``
+    is the spec's own list; ``"zoo:<id>"`` is ``bench.core.zoo.zoo_architecture(<id>)``. An unknown id is a
+    KeyError that lists the known ones.
+    """
+    model = getattr(model, "model", model)  # a TaskSpec -> its ModelSpec
+    if isinstance(model, str):
+        return _resolve(model, (), ())
+    return _resolve(model.arch, tuple(model.options), tuple(getattr(model, "layers", ())))
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(arch_id: str, options: tuple[tuple[str, Any], ...], tables: tuple[Any, ...]) -> Architecture:
+    if arch_id.startswith(ZOO_PREFIX):
+        from bench.core.zoo import ZooError, zoo_architecture  # lazy: the zoo builds Architectures too
+
+        try:
+            return zoo_architecture(arch_id[len(ZOO_PREFIX) :])
+        except ZooError as e:
+            raise KeyError(str(e)) from None
+    if arch_id == LAYERS_ID:
+        if not tables:
+            raise KeyError(f"model {LAYERS_ID!r} needs its list: [model] layers = [...]")
+        return from_layers(LAYERS_ID, parse_layers([dict(t) for t in tables]))
+    if arch_id not in ARCHITECTURES:
+        raise KeyError(
+            f"unknown model id {arch_id!r} (expected one of: {', '.join(ARCHITECTURES)}, {LAYERS_ID} "
+            f"with [model] layers, or {ZOO_PREFIX}<id>)"
+        )
+    arch = ARCHITECTURES[arch_id]
+    if arch.template is None:
+        return arch
+    values = {**{name: opt.default for name, opt in arch.options.items()}, **dict(options)}
+    return dataclasses.replace(arch, layers=parse_layers(arch.template(**values), f"model {arch_id}"))

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.core.catalog import INITS, architecture
+from bench.core.catalog import INITS, LAYERS_ID, architecture
+from bench.core.layers import LayerError, infer_shapes, parse_layers, to_table
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 PROFILES = ("quick", "full")
@@ -50,9 +51,12 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    arch: str
+    arch: str = ""  # a catalog id, "zoo:<id>", or "layers" (set when the task gives ``layers``)
     init: str = field(default="glorot_uniform", metadata=_choices(*INITS))
     options: tuple[tuple[str, Any], ...] = ()  # architecture options, validated by the catalog
+    # The task's own sequential CNN (bench.core.layers; the head comes from the classes and the loss):
+    # one (key, value) table per layer, every key given (canonical), so it hashes and survives JSON.
+    layers: tuple[tuple[tuple[str, Any], ...], ...] = ()
     # ImageNet weights through each library's own mechanism (big models only); default: random init
     pretrained: bool = False
     weights: str = ""  # a local weights file for pretrained=true (offline machines)
@@ -257,8 +261,34 @@ def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[A
     return kwargs, extra
 
 
+def _layer_list(items: Any, kwargs: dict[str, Any], extra: dict[str, Any], where: str) -> ModelSpec:
+    """``[model] layers = [...]``: the list checked (errors name ``model.layers[i].key``), kept canonical."""
+    if kwargs.get("arch", LAYERS_ID) != LAYERS_ID:
+        raise SpecError(f"{where}.layers: give model.arch = {kwargs['arch']!r} or model.layers, not both")
+    if extra:
+        key = next(iter(extra))
+        raise SpecError(f"{where}.{key}: unknown key for a layer-list model (expected one of: layers, init)")
+    try:
+        return layer_model(items, f"{where}.layers", **kwargs)
+    except LayerError as e:
+        raise SpecError(str(e)) from None
+
+
+def layer_model(items: Any, where: str = "model.layers", **fields: Any) -> ModelSpec:
+    """A ModelSpec of a layer list (TOML tables, checked: a LayerError names ``where[i].key``)."""
+    tables = tuple(tuple(to_table(layer).items()) for layer in parse_layers(items, where))
+    return ModelSpec(**{**fields, "arch": LAYERS_ID, "layers": tables})
+
+
 def _model(table: Any, where: str) -> ModelSpec:
+    items = table.get("layers") if isinstance(table, dict) else None
+    if items is not None:
+        table = {k: v for k, v in table.items() if k != "layers"}
     kwargs, extra = _build(ModelSpec, table, where, extra_ok=True)
+    if items is not None:
+        return _layer_list(items, kwargs, extra, where)
+    if not kwargs.get("arch"):
+        raise SpecError(f"{where}: missing required key arch (a model id) or layers (a list of layer tables)")
     try:
         arch = architecture(kwargs["arch"])
     except KeyError as e:
@@ -407,6 +437,11 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
                 value = getattr(getattr(spec, section), name)
             raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
     arch = architecture(spec.model)
+    if arch.layers and spec.dataset.image_size:  # else the data's own size decides: checked at build
+        try:
+            infer_shapes(arch.layers, (spec.dataset.image_size, spec.dataset.image_size, spec.dataset.channels or 1))
+        except LayerError as e:
+            raise SpecError(f"{where}: {e}") from None
     if spec.model.pretrained and not arch.pretrained:
         raise SpecError(f"{where}: model.pretrained: model {arch.id!r} has no ImageNet weights in the catalog")
     if spec.model.weights and not spec.model.pretrained:
@@ -483,6 +518,10 @@ def spec_from_dict(d: Any) -> TaskSpec:
         options = _pairs(model.pop("options", []), f"{source}: model.options")
         if set(options) & set(model):
             raise SpecError(f"{source}: model.options: repeats a model key ({', '.join(set(options) & set(model))})")
+        if model.get("layers") in ((), []):  # to_dict of a model without a list
+            del model["layers"]
+        elif isinstance(model.get("layers"), (list, tuple)):
+            model["layers"] = [_pairs(t, f"{source}: model.layers[{i}]") for i, t in enumerate(model["layers"])]
         data["model"] = {**model, **options}
     if isinstance(data.get("transfer"), (list, tuple)):
         data["transfer"] = [
