@@ -160,7 +160,7 @@ def test_unknown_ids_and_zoo_ids_resolve_through_one_function(monkeypatch):
     fake = catalog.Architecture(id="zoo:resnet50", description="", options={}, last_conv="x", head="y")
     monkeypatch.setattr(zoo, "zoo_architecture", lambda zoo_id: seen.append(zoo_id) or fake, raising=False)
     catalog._resolve.cache_clear()
-    assert architecture(ModelSpec(arch="zoo:resnet50")) is fake and seen == ["resnet50"]
+    assert architecture(ModelSpec(arch="zoo:resnet50")) is fake and seen == ["zoo:resnet50"]
     catalog._resolve.cache_clear()
 
 

@@ -191,7 +191,7 @@ def _resolve(arch_id: str, options: tuple[tuple[str, Any], ...], tables: tuple[A
         from bench.core.zoo import ZooError, zoo_architecture  # lazy: the zoo builds Architectures too
 
         try:
-            return zoo_architecture(arch_id[len(ZOO_PREFIX) :])
+            return zoo_architecture(arch_id)
         except ZooError as e:
             raise KeyError(str(e)) from None
     if arch_id == LAYERS_ID:
