@@ -34,7 +34,8 @@ def join(ctx: DistContext) -> tuple[torch.device | None, dict[str, Any]]:
         torch.cuda.set_device(device)
     if ctx.master_addr in LOOPBACK:  # gloo otherwise picks the interface the host name resolves to
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    os.environ.update(ctx.torch_env())
+    for key, value in ctx.torch_env().items():  # torchrun's own values (multi-machine launch) win
+        os.environ.setdefault(key, value)
     backend = "nccl" if on_cuda else "gloo"
     dist.init_process_group(
         backend,

@@ -377,9 +377,7 @@ def execute(
         finally:
             workers.close()
             shutil.rmtree(job_dir, ignore_errors=True)
-            state["recorded"] = len(
-                {record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned}
-            )
+            state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned})
             _finalise(run_dir, state, echo, opts.reference)
     if stopped is not None:
         raise RunStopped(f"the run stopped: {stopped}; the rows recorded so far are kept in "
