@@ -30,7 +30,7 @@ from bench.core.results import latest_records, read_json_or_warn, read_records, 
 from bench.measure.stats import rank_test_p
 from bench.report.backends import ordered, ratio_name, reference_missing
 
-KEY = ["task", "backend", "model", "profile"]
+KEY = ["task", "backend", "model", "profile", "workers", "scaling_mode"]  # the last two: data-parallel rows
 COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "p_value", "verdict", "regression"]
 MISSING = "missing"
 
