@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -296,3 +299,37 @@ def test_a_killed_rank_fails_its_row_by_name_and_the_next_row_runs(clean_env, tm
     assert failed["wall_s"] < 30 + distributed.GRACE_S + 30  # bounded: the collective timeout, not forever
     assert ok["status"] == "ok" and ok["workers"] == 2
     assert live_processes(str(run_dir)) == []
+
+
+@linux_only
+def test_ctrl_c_stops_every_rank_and_resume_reruns_the_row(clean_env, tmp_path):
+    """Ctrl-C while both ranks are inside training: exit 130, the row interrupted, no rank left; --resume reruns it."""
+    task = tmp_path / "tiny.toml"
+    task.write_text(DP_TASK.replace("workers = [1, 2]", "workers = [2]\nallreduce_share = false"))
+    out, hold = tmp_path / "results", tmp_path / "hold"
+    hold.mkdir()
+    env = dist_fault_env(clean_env, tmp_path / "site", kill_rank=-1)
+    args = [sys.executable, "-m", "bench", "run", str(task), "--backend", "faultdp", "--out", str(out)]
+    proc = subprocess.Popen(args, cwd=REPO, env={**env, "DIST_HOLD_DIR": str(hold)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not all((hold / f"held-{r}").exists() for r in (0, 1)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    run_dir = only_run_dir(out)
+    (row,) = records(run_dir)
+    assert row["status"] == "interrupted" and row["workers"] == 2, row
+    assert live_processes(str(run_dir)) == []
+    if not os.environ.get("BENCH_SLOW_TESTS"):
+        return  # the resume half trains the row again (set BENCH_SLOW_TESTS=1)
+    resumed = run_cli(["run", "--resume", str(run_dir)], env, timeout=400)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    rows = [r for r in records(run_dir) if r["status"] == "ok"]
+    assert len(rows) == 1 and rows[0]["workers"] == 2
