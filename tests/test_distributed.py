@@ -107,6 +107,14 @@ def test_threads_per_worker_keep_workers_times_threads_within_the_cores():
     assert distributed.threads_per_worker(3, (1, 2), cores=2) == 3  # asked for: kept
 
 
+def test_ranks_run_on_cpu_or_one_gpu_each():
+    assert distributed.ranks_device("cpu", 2, ["GPU 0"]) == "cpu"
+    assert distributed.ranks_device("auto", 2, []) == "cpu"
+    assert distributed.ranks_device("auto", 2, ["GPU 0", "GPU 1"]) == "cuda"
+    with pytest.raises(ValueError, match="2 workers on CUDA need one GPU each; this machine has 1"):
+        distributed.ranks_device("auto", 2, ["GPU 0"])
+
+
 def test_a_data_parallel_row_has_its_own_record_key():
     base = {"task": "t", "backend": "torch", "repeat": 0}
     assert record_key(base) == ("t", "torch", 0)

@@ -38,6 +38,7 @@ from bench.core.record import new_record
 from bench.core.results import json_default
 from bench.core.spec import TaskSpec
 from bench.measure import scaling
+from bench.run import environment
 from bench.run.forkserver import die_with_parent, exit_description, kill_group
 
 LOOPBACK = "127.0.0.1"
@@ -250,11 +251,22 @@ def launch(job: dict[str, Any], workers: int, threads: int, spec: TaskSpec, wher
     raise AssertionError("unreachable")
 
 
+def ranks_device(requested: str, workers: int, gpus: list[str] | None = None) -> str:
+    """ "cuda" (one GPU per rank: local_rank r on GPU r) or "cpu"; ValueError when the GPUs are too few."""
+    found = environment.gpus() if gpus is None and requested != "cpu" else (gpus or [])
+    if requested == "cpu" or (requested == "auto" and not found):
+        return "cpu"
+    if len(found) < workers:
+        raise ValueError(f"{workers} workers on CUDA need one GPU each; this machine has {len(found)} "
+                         "(set runtime.device = \"cpu\" to scale on CPU)")  # fmt: skip
+    return "cuda"
+
+
 def run_row(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: Launch) -> dict[str, Any]:
     """One data-parallel row: the record's fields (rank 0's, the global figures and the all-reduce share)."""
     batch = per_worker_batch(spec.train.batch_size, workers, mode)
     threads = threads_per_worker(spec.distributed.threads_per_worker, spec.distributed.workers or (workers,))
-    device = "cuda" if spec.runtime.device == "cuda" else "cpu"
+    device = ranks_device(spec.runtime.device, workers)
     job = {**job, "dist": {"workers": workers, "mode": mode, "per_worker_batch": batch}}
     started = time.perf_counter()
     results = launch(job, workers, threads, spec, where, local=False, device=device)
@@ -322,9 +334,13 @@ def record(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: 
     if workers == 1:
         rec["scaling_eff"] = 1.0
     else:
-        rec.update(scaling.baseline_fields(rec, baseline(records, rec)))
+        base = baseline(records, rec)
+        rec.update(scaling.baseline_fields(rec, base))
         if rec.get("scaling_eff") is None:
             notes.append("no ok 1-worker row of this task, backend and mode: scaling efficiency not given")
+        elif mode == "strong" and base.get("test_acc") is not None and rec.get("test_acc") is not None:
+            notes.append(f"test acc {rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
+                         "batch (the same batches, gradients averaged: only float rounding differs)")  # fmt: skip
     rec["notes"] = "; ".join(notes) or None
     return rec
 
