@@ -272,7 +272,10 @@ def run_row(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where:
     results = launch(job, workers, threads, spec, where, local=False, device=device)
     out = row_fields(results, workers, mode, batch, threads)
     if workers > 1 and spec.distributed.allreduce_share:
-        local = launch(job, workers, threads, spec, where, local=True, device=device)
+        try:
+            local = launch(job, workers, threads, spec, where, local=True, device=device)
+        except RankFailed as e:
+            raise RankFailed(f"in the no-all-reduce reference run: {e}", e.rank, e.port_in_use) from e
         out.update(share_fields(out, local))
     elif workers > 1:
         out["notes"].append("all-reduce share not measured ([distributed] allreduce_share = false)")
