@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backends.torch import distributed as torch_dist
 from backends.torch import input as torch_input
 from backends.torch import models as torch_models
 from backends.torch import perf as torch_perf
@@ -93,6 +94,7 @@ class Backend:
         # and how much of a split may live there. Everything per model is in the TrainState.
         self.device = torch.device("cpu")
         self.device_data_mb = RuntimeSpec().device_data_mb
+        self.joined = False  # a data-parallel worker: compile wraps the model in DDP
 
     def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
         if runtime.device == "cuda" and not torch.cuda.is_available():
@@ -145,15 +147,25 @@ class Backend:
         else:
             opt = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
         amp = {"mixed_bf16": torch.bfloat16, "mixed_fp16": torch.float16}.get(runtime.precision)
+        ddp = torch_dist.wrap(model, self.device) if self.joined else model  # predict etc. use the bare model
         return TrainState(
             model,
             opt,
             _loss(train.loss),
             augment=augmenter(train.augment),
-            step_model=torch.compile(model) if runtime.torch_compile else model,
+            step_model=torch.compile(ddp) if runtime.torch_compile else ddp,
             autocast_dtype=amp,
             channels_last=runtime.channels_last,
         )
+
+    def join(self, ctx: Any) -> dict[str, Any]:
+        """The ``DataParallel`` role (bench.core.distributed): c10d process group; DDP from ``compile`` on."""
+        device, fields = torch_dist.join(ctx)
+        self.device, self.joined = device or self.device, True
+        return fields
+
+    def leave(self) -> None:
+        torch_dist.leave()
 
     def put(self, x: np.ndarray, y: np.ndarray, norm: PixelNorm | None = None) -> torch_input.Images:
         budget = torch_input.device_budget_bytes(self.device, self.device_data_mb)

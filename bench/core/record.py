@@ -34,6 +34,21 @@ EXPLAIN_COLUMNS = (
     "explain_s",
 )
 
+# Data-parallel rows (issue #15; bench.run.distributed): None in a single-process row.
+DISTRIBUTED_COLUMNS = (
+    "workers",
+    "scaling_mode",
+    "per_worker_batch",
+    "global_batch",
+    "dist_backend",
+    "scaling_eff",
+    "scaling_eff_ci_lo",
+    "scaling_eff_ci_hi",
+    "allreduce_share",
+    "allreduce_source",
+    "local_step_s",
+)
+
 COLUMNS = (
     "run_id",
     "task",
@@ -109,6 +124,7 @@ COLUMNS = (
     *TRANSFER_COLUMNS,
     *DECOUPLE_COLUMNS,
     *EXPLAIN_COLUMNS,
+    *DISTRIBUTED_COLUMNS,
     "peak_host_mb",
     "peak_device_mb",
     "import_s",
@@ -127,6 +143,7 @@ NESTED = (
     "decouple_topk",
     "top_ops",
     "step_img_s",
+    "rank_checksums",  # data-parallel rows: each rank's weight checksum after training
 )
 
 

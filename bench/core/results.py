@@ -113,12 +113,19 @@ def repair_records(run_dir: Path) -> int:
     return len(data) - keep
 
 
-def record_key(record: dict[str, Any]) -> tuple[str, str, int]:
-    return record["task"], record["backend"], int(record["repeat"])
+RowKey = tuple[str, str, int] | tuple[str, str, int, int, str]
+
+
+def record_key(record: dict[str, Any]) -> RowKey:
+    """(task, backend, repeat), plus (workers, scaling_mode) for a data-parallel row (issue #15)."""
+    key = record["task"], record["backend"], int(record["repeat"])
+    if record.get("workers") is None:
+        return key
+    return (*key, int(record["workers"]), str(record.get("scaling_mode")))
 
 
 def latest_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per (task, backend, repeat): the last written (a resume supersedes an interrupted row)."""
+    """One record per row key (``record_key``): the last written (a resume supersedes an interrupted row)."""
     by_key = {record_key(r): r for r in records}
     return [r for r in records if by_key[record_key(r)] is r]
 

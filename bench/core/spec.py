@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.catalog import INITS, LAYERS_ID, architecture
+from bench.core.distributed import SCALING_MODES
 from bench.core.layers import LayerError, infer_shapes, parse_layers, to_table
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
@@ -157,6 +158,21 @@ class RuntimeSpec:
 
 
 @dataclass(frozen=True)
+class DistributedSpec:
+    """Data-parallel scaling rows (issue #15): opt-in; an empty ``workers`` runs the task as one process.
+
+    Each (workers, mode) is a row of its own; ``mode`` is "strong" (train.batch_size is the global
+    batch, split across workers) or "weak" (it is each worker's batch), a string or a list of both.
+    """
+
+    workers: tuple[int, ...] = ()  # e.g. [1, 2]; the 1-worker row is the efficiency's baseline
+    mode: tuple[str, ...] = ("strong",)
+    threads_per_worker: int = 0  # 0 = cores // max(workers): workers x threads <= cores, same in the baseline
+    timeout_s: float = 120.0  # rendezvous / collective timeout: a dead peer fails the row within it
+    allreduce_share: bool = True  # also time the window in workers that never join (see bench.measure.scaling)
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     name: str
     dataset: DatasetSpec
@@ -169,6 +185,7 @@ class TaskSpec:
     decouple: DecoupleSpec = DecoupleSpec()
     transfer: tuple[TransferSpec, ...] = ()
     runtime: RuntimeSpec = RuntimeSpec()
+    distributed: DistributedSpec = DistributedSpec()
     profile: str = ""  # which profile was applied ("" = none)
     source: str = ""  # the TOML file it came from
 
@@ -196,6 +213,7 @@ _SECTIONS = {
     "explain": ExplainSpec,
     "decouple": DecoupleSpec,
     "runtime": RuntimeSpec,
+    "distributed": DistributedSpec,
 }
 
 
@@ -348,6 +366,8 @@ def parse_task(
             continue
         if cls is ModelSpec:
             kwargs[key] = _model(data[key], f"{where}: {key}")
+        elif cls is DistributedSpec:
+            kwargs[key] = _distributed(data[key], f"{where}: {key}")
         else:
             kwargs[key] = cls(**_build(cls, data[key], f"{where}: {key}")[0])
     transfer = data.get("transfer", [])
@@ -436,6 +456,10 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
             else:
                 value = getattr(getattr(spec, section), name)
             raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
+    if "strong" in spec.distributed.mode and any(spec.train.batch_size % w for w in spec.distributed.workers):
+        raise SpecError(f"{where}: train.batch_size: strong scaling splits the global batch "
+                        f"{spec.train.batch_size} into equal shares, which {list(spec.distributed.workers)} "
+                        'workers cannot all do (a multiple of every worker count, or mode = "weak")')  # fmt: skip
     arch = architecture(spec.model)
     if arch.layers and spec.dataset.image_size:  # else the data's own size decides: checked at build
         try:
@@ -455,6 +479,26 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
     ]:
         if name not in datasets:
             raise SpecError(f"{where}: {key}: unknown dataset {name!r} (expected one of: {', '.join(datasets)})")
+
+
+def _distributed(table: Any, where: str) -> DistributedSpec:
+    """[distributed]: ``mode`` may be one string or a list; workers distinct, >= 1; modes known."""
+    if isinstance(table, dict) and isinstance(table.get("mode"), str):
+        table = {**table, "mode": [table["mode"]]}
+    d = DistributedSpec(**_build(DistributedSpec, table, where)[0])
+    checks = [
+        ("workers", all(w >= 1 for w in d.workers) and len(set(d.workers)) == len(d.workers),
+         "distinct integers >= 1", d.workers),
+        ("mode", bool(d.mode) and all(m in SCALING_MODES for m in d.mode) and len(set(d.mode)) == len(d.mode),
+         f"one of {list(SCALING_MODES)} or a list of them", d.mode),
+        ("threads_per_worker", d.threads_per_worker >= 0, "an integer >= 0", d.threads_per_worker),
+        ("timeout_s", d.timeout_s > 0, "a number of seconds > 0", d.timeout_s),
+    ]  # fmt: skip
+    for key, ok, expected, value in checks:
+        if not ok:
+            shown = list(value) if isinstance(value, tuple) else repr(value)
+            raise SpecError(f"{where}.{key}: expected {expected}, got {shown}")
+    return d
 
 
 def _decouple_checks(d: DecoupleSpec) -> list[tuple[str, bool, str]]:

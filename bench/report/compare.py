@@ -71,8 +71,13 @@ def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
         path = results_dir / str(run)
     if not (path / "records.jsonl").is_file():
         raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
-    records = latest_records(read_records(path))
+    records = [{**r, "task": row_task(r)} for r in latest_records(read_records(path))]
     return with_step_samples(keyed(table(records)), records), read_json_or_warn(path / "environment.json")
+
+
+def row_task(r: dict) -> str:
+    """The task as compared: a data-parallel row is its own entry (``task@2w-strong``), never a repeat."""
+    return r["task"] if r.get("workers") is None else f"{r['task']}@{r['workers']}w-{r.get('scaling_mode')}"
 
 
 def with_step_samples(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from bench.core.results import latest_records, read_json_or_warn, read_records, 
 from bench.core.runpaths import plot_file, plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.phases import PHASES
+from bench.report import scaling
 from bench.report.backends import DEFAULT_REFERENCE, colour, label, ordered, ratio_name, reference_missing
 from bench.report.models import sections as model_sections
 from bench.report.plotting import PlotJob, backend_legend, render, save_figure
@@ -249,10 +250,12 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
 
 def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
     """results.csv, summary.md and plots/ from records.jsonl alone; ratios against ``reference``."""
-    records = latest_records(read_records(run_dir))
-    df = table(records)
-    df.to_csv(run_dir / "results.csv.partial", index=False)
+    every = latest_records(read_records(run_dir))
+    df_every = table(every)
+    df_every.to_csv(run_dir / "results.csv.partial", index=False)
     (run_dir / "results.csv.partial").replace(run_dir / "results.csv")
+    records = [r for r in every if r.get("workers") is None]  # data-parallel rows: their own section
+    df = table(records)
     env = read_json_or_warn(run_dir / "environment.json")
     jobs: list[PlotJob] = [
         (plot_curves, ([r for r in records if r["task"] == task], task, plot_file(run_dir, "curves", task)))
@@ -261,11 +264,11 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     jobs.append((plot_bars, (df, plot_file(run_dir, "overview"))))
     view = RunView(df, records, run_dir)
     jobs += zoo_plot_jobs(df, run_dir, reference)
-    render(jobs + [job for phase in PHASES for job in phase.plot_jobs(view)])
-    notice = incomplete_notice(run_dir, df)
+    render(jobs + [job for phase in PHASES for job in phase.plot_jobs(view)] + scaling.plot_jobs(df_every, run_dir))
+    notice = incomplete_notice(run_dir, df_every)
     sections = [section for phase in PHASES if (section := phase.summary_section(view))]  # in PHASES order
     text = summary_markdown(df, env, notice, records, reference) + model_sections(df, records, reference)
-    text += "".join(sections) + zoo_section(df, run_dir, reference)
+    text += "".join(sections) + zoo_section(df, run_dir, reference) + scaling.section(df_every, run_dir)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")
@@ -292,7 +295,9 @@ def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
 
 def terminal_summary(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> str:
     """The side-by-side tables the CLI prints at the end, after one line on what the ratios mean."""
+    df_all = df
     parts, ratios = [], False
+    df, _ = scaling.split(df)  # the data-parallel rows: their own tables, after these
     for task in df.task.unique():
         sbs = side_by_side(df, task, formatted=True, reference=reference)
         parts.append(f"\n== {task} ==")
@@ -303,4 +308,4 @@ def terminal_summary(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> st
             parts.append(f"  {r.backend}: {r.status}: {r.error}")
     head = [f"ratios: <backend>/{reference} of the medians over ok repeats (> 1: a larger figure: better for "
             "accuracy, img/s and MFU, worse for loss, seconds and MB)"]  # fmt: skip
-    return "\n".join(head * ratios + parts)
+    return "\n".join(head * ratios + parts) + scaling.terminal_lines(df_all)

@@ -18,6 +18,7 @@ from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
 from bench.report.summary import terminal_summary, write_reports
 from bench.run import environment
 from bench.run.data_cli import add_data_parser, run_data_command
+from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.runner import RunOptions, RunStopped, read_plan, resume_suite, run_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument("tasks", nargs="*", metavar="TASK_OR_TOML")
     _run_options(p_run)
+    add_distributed_options(p_run)
     p_list = sub.add_parser(
         "list",
         help="list built-in tasks, datasets and backends",
@@ -193,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_zoo_options(p_zoo, _positive)
     _run_options(p_zoo)
     add_data_parser(sub)
+    add_launch_parser(sub)
     p_report = sub.add_parser(
         "report",
         help="regenerate results.csv, summary.md and plots of a run from its records.jsonl",
@@ -349,6 +352,7 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
         tasks = make_tasks(profile) if make_tasks else [load_task(t, profile, registry.DATASETS) for t in task_names]
         refuse_duplicate_names(tasks)
         tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
+        tasks = with_workers(tasks, getattr(args, "workers", None), getattr(args, "scaling", None))
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
     except (SpecError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -442,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_report(args)
     if args.command == "compare":
         return cmd_compare(args)
+    if args.command == "distributed-launch":
+        return cmd_launch(args)
     if args.command == "all":
         return cmd_run(list(builtin_tasks()), args)
     if args.command == "zoo":

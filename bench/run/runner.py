@@ -45,7 +45,7 @@ from bench.core.spec import SpecError, TaskSpec, spec_from_dict
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
 from bench.report.backends import DEFAULT_REFERENCE
-from bench.run import environment
+from bench.run import distributed, environment
 from bench.run.forkserver import Server, ServerGone, exit_description, kill_group
 from datasets import registry
 from datasets.arrays import ArrayDataset
@@ -349,10 +349,11 @@ def execute(
         if os.getloadavg()[0] > 0.75 * (os.cpu_count() or 1):
             echo(f"warning: the machine is busy (1-min load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
                  "timings will be slower and noisier than on an idle machine")  # fmt: skip
-        planned = [(t, b, r) for t in tasks for b in opts.backends for r in range(opts.repeats)]
-        todo = [(t, b, r) for t, b, r in planned if (t.name, b, r) not in done_keys]
+        planned = [(t, b, r, d) for t in tasks for b in opts.backends for r in range(opts.repeats)
+                   for d in _dist_rows(t)]  # fmt: skip
+        todo = [row for row in planned if _key(*row) not in done_keys]
         echo(f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} "
-             f"repeat(s); {len(todo)} of {len(planned)} to run -> {run_dir}")  # fmt: skip
+             f"repeat(s){_dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}")  # fmt: skip
         state: dict[str, Any] = {"planned": len(planned), "state": "running"}
         workers = Workers(job_dir)
         stopped: OSError | None = None
@@ -376,9 +377,7 @@ def execute(
         finally:
             workers.close()
             shutil.rmtree(job_dir, ignore_errors=True)
-            state["recorded"] = len(
-                {record_key(r) for r in read_records(run_dir)} & {(t.name, b, r) for t, b, r in planned}
-            )
+            state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned})
             _finalise(run_dir, state, echo, opts.reference)
     if stopped is not None:
         raise RunStopped(f"the run stopped: {stopped}; the rows recorded so far are kept in "
@@ -399,15 +398,33 @@ def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None],
         echo(f"error: could not write the reports of {run_dir} ({e}); `python -m bench report {run_dir}` redoes them")
 
 
-def _run_all(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
+DistRow = tuple[int, str] | None  # (workers, scaling mode) of a data-parallel row; None: one process
+
+
+def _dist_rows(task: TaskSpec) -> list[DistRow]:
+    """A task's rows per (backend, repeat): one, or one per (workers, mode) of its [distributed] section."""
+    d = task.distributed
+    return [(w, m) for m in d.mode for w in sorted(d.workers)] if d.workers else [None]
+
+
+def _key(task: TaskSpec, backend: str, repeat: int, dist: DistRow) -> tuple:
+    return (task.name, backend, repeat) if dist is None else (task.name, backend, repeat, *dist)
+
+
+def _dist_plan(tasks: list[TaskSpec]) -> str:
+    n = max((len(_dist_rows(t)) for t in tasks), default=1)
+    return f" x up to {n} data-parallel (workers, mode) rows" if n > 1 else ""
+
+
+def _run_all(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
              workers: Workers, echo: Callable[[str], None]) -> None:  # fmt: skip
     """Each pending run in turn, its record appended before the next starts."""
-    needed = [b for b in dict.fromkeys(b for _, b, _ in todo) if not missing_packages(b)]
+    needed = [b for b in dict.fromkeys(b for _, b, _, d in todo if d is None) if not missing_packages(b)]
     if needed:
         echo(f"starting worker servers: importing {', '.join(needed)} once for every run")
         workers.start(needed)
-    for n, (task, backend, repeat, job_base) in enumerate(_jobs(todo, run_dir, opts, env, echo), 1):
-        tag = f"[{n}/{len(todo)}] {task.name} / {backend}"
+    for n, (task, backend, repeat, dist, job_base) in enumerate(_jobs(todo, run_dir, opts, env, echo), 1):
+        tag = f"[{n}/{len(todo)}] {task.name} / {backend}" + (f" / {dist[0]} worker(s), {dist[1]}" if dist else "")
         rec = job_base["record"]
         missing = missing_packages(backend)
         if "error" in job_base:
@@ -417,7 +434,10 @@ def _run_all(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOpti
         else:
             echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
             try:
-                rec = workers.run(job_base, opts.timeout_s, echo)
+                if dist is None:
+                    rec = workers.run(job_base, opts.timeout_s, echo)
+                else:
+                    rec = _run_distributed(job_base, task, dist, run_dir, opts.timeout_s, echo)
             except KeyboardInterrupt:
                 rec.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
                 append_record(run_dir, rec)
@@ -432,17 +452,32 @@ def _run_all(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOpti
         echo(f"{tag}: {_one_line(rec)}")
 
 
-def _jobs(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
+def _run_distributed(job: dict[str, Any], task: TaskSpec, dist: tuple[int, str], run_dir: Path, timeout_s: float,
+                     echo: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """One data-parallel row: its ranks started by bench.run.distributed, their files under .jobs/ and logs/."""
+    rec = job["record"]
+    name = f"{rec['task']}.{rec['backend']}.{rec['repeat']}.w{dist[0]}-{dist[1]}"
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    where = distributed.Launch(run_dir / ".jobs" / name, run_dir / "logs" / name, REPO, env, timeout_s, echo,
+                               f"  [{rec['task']}/{rec['backend']}/w{dist[0]}]")  # fmt: skip
+    return distributed.record(job, task, *dist, where, read_records(run_dir))
+
+
+def _jobs(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
           echo: Callable[[str], None]):  # fmt: skip
     """Yield each pending run with its job, preparing each task's data once, just before its first run."""
     prepared: dict[str, dict[str, Any]] = {}
-    for i, (task, backend, repeat) in enumerate(todo):
+    for i, (task, backend, repeat, dist) in enumerate(todo):
         seed = task.seed if opts.seed is None else opts.seed
         rec = base_record(run_dir.name, task, backend, repeat, seed + repeat)
+        if dist is not None:
+            rec.update(workers=dist[0], scaling_mode=dist[1])
         try:
             list(row_files(run_dir, task.name, backend, repeat))
         except OutsideRunError as e:  # defence in depth: the spec loader refuses such names first
-            yield task, backend, repeat, {"record": rec, "error": f"refused: {e}"}
+            yield task, backend, repeat, dist, {"record": rec, "error": f"refused: {e}"}
             continue
         if task.name not in prepared:
             prepared[task.name] = _prepare_task(task, opts.data_dir, seed, run_dir / ".jobs", echo)
@@ -450,8 +485,8 @@ def _jobs(todo: list[tuple[TaskSpec, str, int]], run_dir: Path, opts: RunOptions
         rec.update(shared.get("fields", {}), git_commit=env.get("git_commit"))
         job = {"record": rec, "spec": task.to_dict(), **{k: v for k, v in shared.items() if k != "fields"}}
         job["artifacts"] = str(run_dir / ARTIFACTS)  # per-row files a phase writes for the report
-        yield task, backend, repeat, job
-        if all(t.name != task.name for t, _, _ in todo[i + 1 :]) and "data" in shared:
+        yield task, backend, repeat, dist, job
+        if all(t.name != task.name for t, *_ in todo[i + 1 :]) and "data" in shared:
             for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:
                 Path(path).unlink(missing_ok=True)  # the last run of this task is done
 
@@ -483,4 +518,9 @@ def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path
 def _one_line(rec: dict[str, Any]) -> str:
     if rec["status"] != "ok":
         return f"{rec['status']}: {rec.get('error')}"
+    if rec.get("workers") is not None:
+        eff, share = rec.get("scaling_eff"), rec.get("allreduce_share")
+        eff_s, share_s = "-" if eff is None else f"{eff:.2f}", "-" if share is None else f"{share:.0%}"
+        return (f"ok  test acc {rec['test_acc']:.4f}  {rec['steady_img_s'] or 0:.0f} img/s (global)  "
+                f"efficiency {eff_s}  all-reduce share {share_s}")  # fmt: skip
     return f"ok  test acc {rec['test_acc']:.4f}  train {rec['train_s']:.1f}s  {rec['throughput_img_s']:.0f} img/s"

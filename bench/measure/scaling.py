@@ -1,0 +1,96 @@
+"""Data-parallel figures, computed once in bench from every rank's step times (issue #15).
+
+A data-parallel step ends when the slowest rank's gradients are averaged, so the global step
+``i`` lasts as long as the longest rank's step ``i`` and trains the images of all ranks' steps
+``i``: ``global_steps`` folds the ranks' series into that one, and ``throughput`` gives its
+steady img/s with the same bootstrap interval as a single-process row (bench.measure.stats).
+
+Scaling efficiency = img/s(N) / (N x img/s(1)), against the 1-worker row of the same task,
+backend and scaling mode with the same threads per worker. Its 95% interval is the percentile
+bootstrap of that ratio of medians, the two rows' step rates resampled independently.
+
+All-reduce share = 1 - t_step(no all-reduce) / t_step(data-parallel): the no-all-reduce time is
+the same window timed in N concurrent workers that never join (same per-worker batches,
+threads and contention, no gradient exchange). Noise can make it slightly negative; it is
+reported as measured, never clipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bench.measure import stats
+
+
+def global_steps(
+    durations: Sequence[Sequence[float]], images: Sequence[Sequence[int]]
+) -> tuple[list[float], list[int]]:
+    """Per step index: the slowest rank's duration and the images of all ranks (ranks cut to the shortest)."""
+    if not durations or len(durations) != len(images):
+        raise ValueError(f"{len(durations)} ranks' step durations but {len(images)} ranks' image counts")
+    n = min(len(d) for d in durations)
+    if any(len(d) != len(i) for d, i in zip(durations, images, strict=True)):
+        raise ValueError("a rank reported a different number of step durations and image counts")
+    d = np.asarray([list(r[:n]) for r in durations], dtype=np.float64).max(axis=0) if n else np.zeros(0)
+    i = np.asarray([list(r[:n]) for r in images], dtype=np.int64).sum(axis=0) if n else np.zeros(0, dtype=np.int64)
+    return d.tolist(), i.tolist()
+
+
+def throughput(durations: Sequence[float], images: Sequence[int]) -> dict[str, Any]:
+    """Steady global img/s with its 95% interval, and the median step time, from global steps."""
+    if not durations:
+        return {}
+    rates = stats.fold(durations, images)
+    ci = stats.median_ci(rates)
+    out: dict[str, Any] = {"steady_step_s": float(np.median(durations)), "step_img_s": rates.tolist(),
+                           "timed_steps": len(durations), "timed_s": float(sum(durations))}  # fmt: skip
+    out["steady_img_s"] = float(np.median(rates)) if ci is None else ci[0]
+    if ci is not None:
+        out.update(steady_img_s_ci_lo=ci[1], steady_img_s_ci_hi=ci[2], steady_img_s_hw_pct=stats.half_width_pct(*ci))
+    return out
+
+
+def efficiency(img_s_n: float, img_s_1: float, workers: int) -> float:
+    """img/s(N) / (N x img/s(1)): 1 is perfect scaling."""
+    if workers < 1 or img_s_1 <= 0:
+        raise ValueError(f"efficiency needs workers >= 1 and a positive 1-worker rate, got {workers}, {img_s_1}")
+    return img_s_n / (workers * img_s_1)
+
+
+def efficiency_ci(
+    rates_n: Sequence[float], rates_1: Sequence[float], workers: int, confidence: float = stats.CONFIDENCE,
+    resamples: int = stats.RESAMPLES, seed: int = stats.SEED,
+) -> tuple[float, float] | None:  # fmt: skip
+    """The percentile bootstrap interval of median(rates_n) / (N x median(rates_1)); None below 2 samples each."""
+    a, b = np.asarray(rates_n, dtype=np.float64), np.asarray(rates_1, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    med_a = np.median(a[rng.integers(0, len(a), size=(resamples, len(a)))], axis=1)
+    med_b = np.median(b[rng.integers(0, len(b), size=(resamples, len(b)))], axis=1)
+    ratio = med_a / (workers * med_b)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(ratio, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def allreduce_share(step_s_dp: float, step_s_local: float) -> float:
+    """1 - t_step(no all-reduce) / t_step(data-parallel): the step's share spent exchanging gradients."""
+    if step_s_dp <= 0 or step_s_local <= 0:
+        raise ValueError(f"step times must be > 0, got {step_s_dp} (data-parallel) and {step_s_local} (local)")
+    return 1.0 - step_s_local / step_s_dp
+
+
+def baseline_fields(row: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
+    """``scaling_eff`` (+ interval) of data-parallel ``row`` against its 1-worker ``base`` row (None: not given)."""
+    n, img_n = row.get("workers"), row.get("steady_img_s")
+    if base is None or not n or img_n is None or not base.get("steady_img_s"):
+        return {}
+    out: dict[str, Any] = {"scaling_eff": efficiency(img_n, base["steady_img_s"], int(n))}
+    ci = efficiency_ci(row.get("step_img_s") or [], base.get("step_img_s") or [], int(n))
+    if ci is not None:
+        out.update(scaling_eff_ci_lo=ci[0], scaling_eff_ci_hi=ci[1])
+    return out

@@ -1,0 +1,131 @@
+"""Data-parallel rows in summary.md: a scaling table and plot per task (issue #15).
+
+A run with ``workers`` rows gets, per task, one table (a row per backend, scaling mode and worker
+count: global img/s with its 95% half-width, efficiency with its interval, all-reduce share,
+accuracy) and one figure: global img/s and efficiency against workers, a line per backend
+(registry colours), solid for strong and dashed for weak scaling. The single-process tables
+never see these rows (``split``): a 2-worker row is not a repeat of the 1-process one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.core.phase import PlotJob
+from bench.core.runpaths import link, plot_file
+from bench.report.backends import colour, label, ordered
+from bench.report.plotting import backend_legend, save_figure
+
+STYLES = {"strong": "-", "weak": "--"}
+
+
+def is_distributed(df: pd.DataFrame) -> pd.Series:
+    """Which rows are data-parallel ones (a ``workers`` count)."""
+    if "workers" not in df:
+        return pd.Series(False, index=df.index)
+    return pd.to_numeric(df["workers"], errors="coerce").notna()
+
+
+def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(single-process rows, data-parallel rows)."""
+    mask = is_distributed(df)
+    return df[~mask], df[mask]
+
+
+def _num(v: object, fmt: str) -> str:
+    return "-" if v is None or pd.isna(v) else format(v, fmt)
+
+
+def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
+    """One task's data-parallel rows, formatted: backend, mode, workers, batches, img/s, efficiency, share, acc."""
+    rows = []
+    sub = dist[dist.task == task]
+    for b in ordered(sub.backend):
+        mine = sub[sub.backend == b]
+        mine = mine.assign(_w=pd.to_numeric(mine.workers, errors="coerce")).sort_values(["scaling_mode", "_w"])
+        for _, r in mine.iterrows():
+            ok = r.status == "ok"
+            hw = (r.steady_img_s_hw_pct or 0) / 100 * (r.steady_img_s or 0) if ok else None
+            eff = _num(r.scaling_eff, ".2f") if ok else "-"
+            if ok and pd.notna(r.scaling_eff_ci_lo):
+                eff += f" [{r.scaling_eff_ci_lo:.2f}, {r.scaling_eff_ci_hi:.2f}]"
+            rows.append({
+                "backend": label(b), "mode": r.scaling_mode, "workers": int(r._w),
+                "batch / worker": _num(r.per_worker_batch, ".0f"), "global batch": _num(r.global_batch, ".0f"),
+                "engine": r.dist_backend or "-",
+                "img/s (global, ± 95%)": f"{_num(r.steady_img_s, ',.1f')} ± {_num(hw, ',.1f')}" if ok else "-",
+                "efficiency [95%]": eff, "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
+                "test acc": _num(r.test_acc, ".4f") if ok else "-",
+                "status": "ok" if ok else f"{r.status}: {r.error}",
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def section(df: pd.DataFrame, run_dir: Path) -> str:
+    """The summary.md section, or "" when the run has no data-parallel rows."""
+    _, dist = split(df)
+    if dist.empty:
+        return ""
+    parts = ["\n## Data-parallel scaling\n",
+             "Each row trains the task on N worker processes with the framework's own engine; img/s is global "
+             "(all workers), with the half-width of its 95% interval. Strong scaling keeps the global batch, "
+             "weak keeps the batch per worker. Efficiency = img/s(N) / (N x img/s(1)) against the 1-worker row "
+             "of the same backend and mode (same threads per worker), with its bootstrap 95% interval. "
+             "All-reduce share = 1 - step time of the same window in N workers that never exchange gradients / "
+             "step time with the exchange. See docs/distributed.md.\n"]  # fmt: skip
+    for task in dist.task.unique():
+        parts.append(f"\n### {task}\n")
+        parts.append(_md(scaling_table(dist, task)) + "\n")
+        path = plot_file(run_dir, "scaling", task)
+        if path.exists():
+            parts.append(f"\n![scaling of {task}]({link(run_dir, path)})\n")
+    return "".join(parts)
+
+
+def plot_jobs(df: pd.DataFrame, run_dir: Path) -> list[PlotJob]:
+    _, dist = split(df)
+    return [(plot_scaling, (dist[dist.task == t], t, plot_file(run_dir, "scaling", t))) for t in dist.task.unique()]
+
+
+def plot_scaling(rows: pd.DataFrame, task: str, path: Path) -> bool:
+    """Global img/s and efficiency against workers: a line per backend and mode."""
+    import matplotlib.pyplot as plt
+
+    ok = rows[rows.status == "ok"].copy()
+    if ok.empty:
+        return False
+    ok["_w"] = pd.to_numeric(ok.workers, errors="coerce")
+    names = ordered(ok.backend)
+    fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for b in names:
+        for mode, style in STYLES.items():
+            sub = ok[(ok.backend == b) & (ok.scaling_mode == mode)].sort_values("_w")
+            if sub.empty:
+                continue
+            ax_t.plot(sub._w, pd.to_numeric(sub.steady_img_s), style, marker="o", color=colour(b))
+            ax_e.plot(sub._w, pd.to_numeric(sub.scaling_eff), style, marker="o", color=colour(b))
+    ax_e.axhline(1.0, color="grey", lw=0.8, ls=":")
+    for ax, title in ((ax_t, f"{task}: global img/s"), (ax_e, "scaling efficiency")):
+        ax.set_xlabel("workers")
+        ax.set_xticks(sorted(ok._w.unique()))
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    ax_e.set_ylim(bottom=0)
+    modes = tuple((m, {"ls": s}) for m, s in STYLES.items() if (ok.scaling_mode == m).any())
+    backend_legend(fig, names, modes)
+    return save_figure(fig, path, dpi=110, tight=False)
+
+
+def terminal_lines(df: pd.DataFrame) -> str:
+    """The scaling tables for the CLI's closing summary ("" without data-parallel rows)."""
+    _, dist = split(df)
+    if dist.empty:
+        return ""
+    return "".join(f"\n== {t}: data-parallel scaling ==\n{_md(scaling_table(dist, t), 'simple')}"
+                   for t in dist.task.unique())  # fmt: skip
+
+
+def _md(table: pd.DataFrame, tablefmt: str = "pipe") -> str:
+    return table.to_markdown(index=False, tablefmt=tablefmt, disable_numparse=True)

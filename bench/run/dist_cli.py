@@ -1,0 +1,88 @@
+"""The command line of data-parallel rows: ``run --workers 1,2 --scaling strong,weak`` and ``distributed-launch``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+import backends
+from bench.core.distributed import SCALING_MODES
+from bench.core.spec import SpecError, TaskSpec, spec_from_dict
+from bench.run import dist_launch
+
+
+def _workers(value: str) -> tuple[int, ...]:
+    """--workers 1,2,4: distinct worker counts >= 1."""
+    try:
+        counts = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated worker counts such as 1,2, got {value!r}") from None
+    if not counts or any(c < 1 for c in counts) or len(set(counts)) < len(counts):
+        raise argparse.ArgumentTypeError(f"expected distinct worker counts >= 1 such as 1,2, got {value!r}")
+    return counts
+
+
+def _modes(value: str) -> tuple[str, ...]:
+    """--scaling strong,weak."""
+    modes = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not modes or any(m not in SCALING_MODES for m in modes) or len(set(modes)) < len(modes):
+        raise argparse.ArgumentTypeError(
+            f"expected {' or '.join(SCALING_MODES)} (or both, comma-separated), got {value!r}"
+        )
+    return modes
+
+
+def add_distributed_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_workers, metavar="N,M",
+                   help="data-parallel rows: train on each of these worker counts (one process per worker on this "
+                   "machine, the framework's own engine); overrides the task's [distributed] workers")  # fmt: skip
+    p.add_argument("--scaling", type=_modes, metavar="MODE",
+                   help="strong (the task's batch is the global batch, split across workers; default) and/or weak "
+                   "(it is each worker's batch), comma-separated")  # fmt: skip
+
+
+def with_workers(
+    tasks: list[TaskSpec], workers: tuple[int, ...] | None, modes: tuple[str, ...] | None
+) -> list[TaskSpec]:
+    """Apply --workers / --scaling to every task, validated as a [distributed] section would be (SpecError)."""
+    if workers is None and modes is None:
+        return tasks
+    out = []
+    for t in tasks:
+        d = t.distributed
+        d = dataclasses.replace(d, workers=workers or d.workers, mode=modes or d.mode)
+        if not d.workers:
+            raise SpecError(f"{t.source}: --scaling needs --workers (or a [distributed] workers list in the task)")
+        out.append(spec_from_dict(dataclasses.replace(t, distributed=d).to_dict()))  # validated like a TOML file
+    return out
+
+
+def add_launch_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "distributed-launch",
+        help="print the per-host commands (torchrun, TF_CONFIG) of a multi-machine data-parallel run",
+        description="Print, for each host, the torchrun command line (c10d rendezvous at the first host) and the "
+        "TF_CONFIG the suite's data-parallel workers use; one worker per host, rank = position in --hosts.",
+    )
+    p.add_argument("--hosts", required=True, help="comma-separated host names; the first is the rendezvous point")
+    p.add_argument("--task", required=True, help="the task (built-in name or TOML file)")
+    p.add_argument("--backend", required=True, choices=backends.names(), help="the backend every host runs")
+    p.add_argument(
+        "--port", type=int, default=dist_launch.DEFAULT_PORT, help="torchrun rendezvous port on the first host"
+    )
+    p.add_argument("--worker-port", type=int, default=dist_launch.WORKER_PORT,
+                   help="each host's worker port (TF gRPC server, JAX coordinator on the first host)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=0, help="threads per worker (0: the framework's default)")
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    try:
+        hosts = dist_launch.parse_hosts(args.hosts)
+        plan = dist_launch.launch_plan(hosts, args.task, port=args.port, worker_port=args.worker_port,
+                                       threads=args.threads)  # fmt: skip
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(dist_launch.render(plan, args.backend))
+    return 0

@@ -1,0 +1,155 @@
+"""One rank of a data-parallel row: ``python -m bench.run.dist_worker JOB.json``, started by bench.run.distributed.
+
+The rank reads who it is from its environment (``DistContext.from_env``: the launcher set it,
+torchrun's variables and TF_CONFIG included), then does what the single-process worker does
+with three differences: ``backend.join(ctx)`` after ``configure``; every epoch trains on this
+rank's shard of the shared order (``shard_order``) in per-worker batches; only rank 0
+evaluates (on the whole test set) and builds the record. Every rank writes its step times and
+a checksum of its weights to ``RESULT_DIR/rank-R.json``; ``backend.leave()`` runs at the end
+and on errors. With ``job["dist"]["local"]`` the rank never joins: the same window timed
+without gradient exchange (the all-reduce share's reference, bench.measure.scaling).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends import describe, load_backend
+from bench.core import metrics
+from bench.core.distributed import DistContext, shard_order
+from bench.core.preprocess import PixelNorm, epoch_orders
+from bench.core.progress import progress
+from bench.core.results import json_default
+from bench.core.spec import TaskSpec, spec_from_dict
+from bench.measure.steady import StepClock
+from bench.run.worker import peak_host_mb
+
+
+def rank_file(result_dir: Path, rank: int) -> Path:
+    return result_dir / f"rank-{rank}.json"
+
+
+def weights_checksum(backend: Any, model: Any) -> float | None:
+    """Sum of every weight (float64): equal on every rank when the replicas stayed in step."""
+    try:
+        return float(sum(np.asarray(w, dtype=np.float64).sum() for w in backend.get_weights(model).values()))
+    except Exception:  # a backend without get_weights for this model: no check, said by None
+        return None
+
+
+def train_rank(backend: Any, spec: TaskSpec, ctx: DistContext, dist: dict[str, Any], data: dict[str, np.ndarray],
+               n_classes: int, seed: int) -> dict[str, Any]:  # fmt: skip
+    """The measured part of one rank; returns its step times, and on rank 0 the record's fields."""
+    chief, local = ctx.is_chief and not dist["local"], bool(dist["local"])
+    say = progress if chief else (lambda _msg: None)
+    out: dict[str, Any] = {}
+    env = backend.configure(spec.runtime, seed)
+    out.update({k: v for k, v in env.items() if k in ("framework", "framework_version", "device", "threads")})
+    out["notes"] = list(env.get("notes", []))
+    if not local:
+        joined = backend.join(ctx)
+        out["dist_backend"] = joined.get("dist_backend")
+        out["notes"] += list(joined.get("notes", []))
+    say(f"rank {ctx.rank}/{ctx.world_size} ready ({out.get('dist_backend') or 'no all-reduce'})")
+    x_train, y_train = data["x_train"], data["y_train"].astype(np.int64)
+    norm = PixelNorm.from_spec(spec.dataset, x_train.shape[-1])
+    train = backend.put(x_train, y_train, norm)
+    model = backend.build(spec.model, tuple(x_train.shape[1:]), spec.n_outputs(n_classes))
+    state = backend.compile(model, spec.train, spec.runtime)
+    out["params"] = backend.count_params(model)
+    batch, epochs = int(dist["per_worker_batch"]), spec.train.epochs
+    steps = StepClock(backend.synchronize, batch, spec.runtime.warmup_steps, spec.runtime.timed_steps,
+                      epochs=epochs, report=say)  # fmt: skip
+    history: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed), start=1):
+        shard = shard_order(order, ctx.rank, ctx.world_size, batch)
+        hooks = steps.start_epoch(len(shard))
+        t0 = time.perf_counter()
+        loss = backend.train_epoch(state, train, shard, batch, hooks)
+        backend.synchronize()
+        steps.end_epoch(time.perf_counter() - t0)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"rank {ctx.rank}: training loss is {loss} in epoch {epoch}: training diverged")
+        history.append({"epoch": epoch, "seconds": time.perf_counter() - t0, "train_loss": loss})
+        say(f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}")
+    out["train_s"] = time.perf_counter() - started
+    out.update(durations=steps.durations, images=steps.images, first_step_s=steps.first_s,
+               checksum=weights_checksum(backend, model))  # fmt: skip
+    if chief:
+        y_test = data["y_test"].astype(np.int64)
+        test = backend.put(data["x_test"], y_test, norm)
+        t0 = time.perf_counter()
+        logits = backend.predict(state, test, spec.eval.batch_size)
+        out["eval_s"] = time.perf_counter() - t0
+        metrics.check_logits(logits, len(y_test), spec.n_outputs(n_classes))
+        out["test_acc"], out["test_loss"] = metrics.accuracy_and_loss(logits, y_test)
+        history[-1].update(test_acc=out["test_acc"], test_loss=out["test_loss"])
+        say(f"test acc {out['test_acc']:.4f}  loss {out['test_loss']:.4f}")
+        out["history"] = history
+        out["peak_device_mb"] = backend.peak_device_mb()
+    return out
+
+
+def run_rank(job: dict[str, Any], ctx: DistContext) -> tuple[int, dict[str, Any]]:
+    """This rank's result (exit code 0), or its error (exit code 1); ``leave`` in every case."""
+    started = time.perf_counter()
+    out: dict[str, Any] = {"rank": ctx.rank, "pid": os.getpid()}
+    backend = None
+    code = 0
+    try:
+        spec = spec_from_dict(job["spec"])
+        spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, threads=ctx.threads))
+        backend = load_backend(job["record"]["backend"])
+        if not job["dist"]["local"] and not callable(getattr(backend, "join", None)):
+            raise NotImplementedError(f"backend {backend.name!r} has no data-parallel role (join/leave)")
+        with np.load(job["data"], allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+        out.update(train_rank(backend, spec, ctx, job["dist"], data, len(job["classes"]), job["record"]["seed"]))
+        out["status"] = "ok"
+    except BaseException as e:  # a rank's failure is reported by the launcher, naming the rank
+        traceback.print_exc()
+        out.update(status="failed", error=f"{type(e).__name__}: {e}")
+        code = 1
+    finally:
+        if backend is not None and callable(getattr(backend, "leave", None)):
+            try:
+                backend.leave()
+            except Exception:
+                traceback.print_exc()
+    out["peak_host_mb"] = peak_host_mb()
+    out["wall_s"] = time.perf_counter() - started
+    if backend is not None:
+        out["known_differences"] = list(describe(backend.name).known_differences)
+    return code, out
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m bench.run.dist_worker JOB.json (with BENCH_DIST_* in the environment)", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text())
+    ctx = DistContext.from_env()
+    if ctx is None:
+        print("error: not started as a data-parallel worker (no BENCH_DIST_RANK in the environment)", file=sys.stderr)
+        return 2
+    code, out = run_rank(job, ctx)
+    path = rank_file(Path(job["result_dir"]), ctx.rank)
+    tmp = path.with_suffix(".partial")
+    tmp.write_text(json.dumps(out, default=json_default))
+    tmp.replace(path)  # the launcher sees a whole result or none
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

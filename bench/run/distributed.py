@@ -1,0 +1,355 @@
+"""The data-parallel launcher: one process per rank on this machine, rendezvous over loopback, one row.
+
+For one (task, backend, repeat, workers, mode) row the runner calls ``run_row``: it picks free
+loopback ports (bind port 0, close, hand out), starts ``workers`` processes of
+``python -m bench.run.dist_worker JOB`` with ``DistContext.to_env()`` in their environment
+(torchrun's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT and TF_CONFIG included) and
+``OMP_NUM_THREADS`` = the threads per worker, each in a process group of its own that dies with
+the runner. It watches them: the first rank that exits without its result fails the row, naming
+the rank, how it ended and its last log lines; the others get ``GRACE_S`` to notice (their
+collectives fail on the closed connection or within ``timeout_s``) and are then killed with
+their groups, so no process is left behind. Ctrl-C and the row's time limit kill them the same
+way. A port taken between choosing and binding it (another program was quicker) is retried
+with fresh ports once; ports given explicitly are checked first and refused by name.
+
+Then, for workers > 1, the same window again in ranks that never join (``local``): the
+all-reduce share's reference (bench.measure.scaling). Rank 0's fields and every rank's step
+times become the row's record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.core.distributed import DistContext, per_worker_batch
+from bench.core.record import new_record
+from bench.core.results import json_default
+from bench.core.spec import TaskSpec
+from bench.measure import scaling
+from bench.run import environment
+from bench.run.forkserver import die_with_parent, exit_description, kill_group
+
+LOOPBACK = "127.0.0.1"
+GRACE_S = 5.0  # after a rank fails, the others' time to fail on their own before they are killed
+POLL_S = 0.05
+PORT_IN_USE = ("address already in use", "eaddrinuse", "errno 98", "failed to bind", "address in use")
+PORT_RETRIES = 1
+
+
+class RankFailed(RuntimeError):
+    """A rank ended without its result; the message names it."""
+
+    def __init__(self, message: str, rank: int, port_in_use: bool = False) -> None:
+        super().__init__(message)
+        self.rank, self.port_in_use = rank, port_in_use
+
+
+class PortInUse(RuntimeError):
+    """A rendezvous port is taken by another program."""
+
+
+def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
+    """``n`` distinct ports the kernel says are free now (all held open while choosing, then released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def check_free(addresses: tuple[str, ...]) -> None:
+    """PortInUse naming the first ``host:port`` another program holds (bind test, released at once)."""
+    for addr in addresses:
+        host, port = addr.rsplit(":", 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT leftover is not "in use"
+            try:
+                s.bind((host, int(port)))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise PortInUse(f"rendezvous port {addr} is already in use by another program") from e
+                raise
+
+
+def threads_per_worker(setting: int, workers: tuple[int, ...], cores: int | None = None) -> int:
+    """``setting`` or, for 0, cores // max(workers): every row of a task, the 1-worker baseline too, uses it."""
+    if setting:
+        return setting
+    return max(1, (cores or os.cpu_count() or 1) // max(workers or (1,)))
+
+
+@dataclass
+class Rank:
+    """One started rank: its process, log and the last lines it printed."""
+
+    rank: int
+    proc: subprocess.Popen
+    log: Path
+    tail: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
+
+
+def _pump(stream: Any, log: Path, tail: list[str], echo: Callable[[str], None] | None, prefix: str) -> None:
+    """Copy a rank's output to its log; show rank 0's ``@@`` progress lines; keep the last lines for errors."""
+    with open(log, "a", encoding="utf-8") as out:
+        for line in stream:
+            with contextlib.suppress(OSError):
+                out.write(line)
+                out.flush()
+            if line.startswith("@@ "):
+                if echo is not None:
+                    echo(f"{prefix} {line[3:].rstrip()}")
+            elif line.strip():
+                tail.append(line.rstrip())
+                del tail[:-20]
+
+
+def start_ranks(job_path: Path, contexts: list[DistContext], env: dict[str, str], cwd: Path, log_dir: Path,
+                echo: Callable[[str], None] | None, prefix: str) -> list[Rank]:  # fmt: skip
+    """One process per context, each in its own session (a group to kill), dying with this process."""
+    ranks: list[Rank] = []
+    try:
+        for ctx in contexts:
+            threads = str(ctx.threads)
+            rank_env = {**env, **ctx.to_env(), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.run.dist_worker", str(job_path)],
+                cwd=cwd, env=rank_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True, errors="replace", start_new_session=True, preexec_fn=die_with_parent,
+            )  # fmt: skip
+            r = Rank(ctx.rank, proc, log_dir / f"rank{ctx.rank}.log")
+            r.pump = threading.Thread(target=_pump, args=(proc.stdout, r.log, r.tail, echo if ctx.rank == 0 else None,
+                                                          prefix), daemon=True)  # fmt: skip
+            r.pump.start()
+            ranks.append(r)
+    except BaseException:
+        stop(ranks)
+        raise
+    return ranks
+
+
+def stop(ranks: list[Rank]) -> None:
+    """Kill every rank's process group and reap it: nothing of the row is left running."""
+    for r in ranks:
+        if r.proc.poll() is None:
+            kill_group(r.proc.pid)
+    for r in ranks:
+        with contextlib.suppress(Exception):
+            r.proc.wait(timeout=10)
+        if r.pump is not None:
+            r.pump.join(timeout=5)
+
+
+def _failure(r: Rank, result_dir: Path) -> RankFailed:
+    code = r.proc.returncode
+    result = _read(result_dir, r.rank)
+    why = result.get("error") if result else None
+    if r.pump is not None:
+        r.pump.join(timeout=2)
+    last = " | ".join(r.tail[-5:])
+    text = f"rank {r.rank} {exit_description(code)}" + (f": {why}" if why else "")
+    text += f"; last output: {last}" if last else ""
+    blob = f"{why or ''} {' '.join(r.tail)}".lower()
+    return RankFailed(text, r.rank, port_in_use=any(p in blob for p in PORT_IN_USE))
+
+
+def _read(result_dir: Path, rank: int) -> dict[str, Any] | None:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads((result_dir / f"rank-{rank}.json").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else None
+    return None
+
+
+def watch(ranks: list[Rank], result_dir: Path, timeout_s: float, grace_s: float = GRACE_S) -> list[dict[str, Any]]:
+    """Wait for every rank; their results by rank. RankFailed (naming the first to fail) or TimeoutError,
+    with every rank stopped either way; KeyboardInterrupt stops them too."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            done = [r for r in ranks if r.proc.poll() is not None]
+            bad = [r for r in done if r.proc.returncode != 0 or _read(result_dir, r.rank) is None]
+            if bad:  # a rank killed by a signal is the cause; a peer's failed collective is its effect
+                first = min(bad, key=lambda r: (r.proc.returncode >= 0, r.rank))
+                end = time.monotonic() + grace_s
+                while time.monotonic() < end and any(r.proc.poll() is None for r in ranks):
+                    time.sleep(POLL_S)
+                raise _failure(first, result_dir)
+            if len(done) == len(ranks):
+                return [_read(result_dir, r.rank) or {} for r in ranks]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"stopped after the per-run limit of {timeout_s:g} s")
+            time.sleep(POLL_S)
+    finally:
+        stop(ranks)
+
+
+def contexts(workers: int, threads: int, timeout_s: float, device: str,
+             addresses: tuple[str, ...] | None = None) -> list[DistContext]:  # fmt: skip
+    """One context per rank on this machine: loopback addresses with free ports unless given."""
+    addrs = addresses or tuple(f"{LOOPBACK}:{p}" for p in free_ports(workers))
+    return [DistContext(rank=r, world_size=workers, addresses=addrs, local_rank=r, threads=threads,
+                        timeout_s=timeout_s, device=device) for r in range(workers)]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where one row's ranks run and how long they may take."""
+
+    job_dir: Path
+    log_dir: Path
+    cwd: Path
+    env: dict[str, str]
+    timeout_s: float
+    echo: Callable[[str], None] | None = None
+    prefix: str = ""
+    addresses: tuple[str, ...] | None = None  # explicit ports (checked, never retried); None: free ones
+
+
+def launch(job: dict[str, Any], workers: int, threads: int, spec: TaskSpec, where: Launch, local: bool,
+           device: str = "cpu") -> list[dict[str, Any]]:  # fmt: skip
+    """Start ``workers`` ranks on ``job`` and return their results; RankFailed / PortInUse / TimeoutError."""
+    kind = "local" if local else "dp"
+    for attempt in range(PORT_RETRIES + 1):
+        ctxs = contexts(workers, threads, spec.distributed.timeout_s, device, where.addresses)
+        if where.addresses is not None:
+            check_free(where.addresses)
+        result_dir = where.job_dir / f"{kind}-{attempt}"
+        result_dir.mkdir(parents=True, exist_ok=True)
+        job_path = result_dir / "job.json"
+        job_path.write_text(json.dumps({**job, "result_dir": str(result_dir), "dist": {**job["dist"], "local": local}},
+                                       default=json_default))  # fmt: skip
+        log_dir = where.log_dir / kind
+        log_dir.mkdir(parents=True, exist_ok=True)
+        ranks = start_ranks(job_path, ctxs, where.env, where.cwd, log_dir, where.echo, where.prefix)
+        try:
+            return watch(ranks, result_dir, where.timeout_s)
+        except RankFailed as e:
+            if not e.port_in_use:
+                raise
+            if where.addresses is not None or attempt == PORT_RETRIES:
+                raise PortInUse(f"{e} (a rendezvous port of {', '.join(ctxs[0].addresses)} was taken by another "
+                                "program before the rank could bind it)") from e  # fmt: skip
+            if where.echo is not None:
+                where.echo(f"{where.prefix} a rendezvous port was taken meanwhile; retrying with fresh ports")
+    raise AssertionError("unreachable")
+
+
+def ranks_device(requested: str, workers: int, gpus: list[str] | None = None) -> str:
+    """ "cuda" (one GPU per rank: local_rank r on GPU r) or "cpu"; ValueError when the GPUs are too few."""
+    found = environment.gpus() if gpus is None and requested != "cpu" else (gpus or [])
+    if requested == "cpu" or (requested == "auto" and not found):
+        return "cpu"
+    if len(found) < workers:
+        raise ValueError(f"{workers} workers on CUDA need one GPU each; this machine has {len(found)} "
+                         "(set runtime.device = \"cpu\" to scale on CPU)")  # fmt: skip
+    return "cuda"
+
+
+def run_row(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: Launch) -> dict[str, Any]:
+    """One data-parallel row: the record's fields (rank 0's, the global figures and the all-reduce share)."""
+    batch = per_worker_batch(spec.train.batch_size, workers, mode)
+    threads = threads_per_worker(spec.distributed.threads_per_worker, spec.distributed.workers or (workers,))
+    device = ranks_device(spec.runtime.device, workers)
+    job = {**job, "dist": {"workers": workers, "mode": mode, "per_worker_batch": batch}}
+    started = time.perf_counter()
+    results = launch(job, workers, threads, spec, where, local=False, device=device)
+    out = row_fields(results, workers, mode, batch, threads)
+    if workers > 1 and spec.distributed.allreduce_share:
+        try:
+            local = launch(job, workers, threads, spec, where, local=True, device=device)
+        except RankFailed as e:
+            raise RankFailed(f"in the no-all-reduce reference run: {e}", e.rank, e.port_in_use) from e
+        out.update(share_fields(out, local))
+    elif workers > 1:
+        out["notes"].append("all-reduce share not measured ([distributed] allreduce_share = false)")
+    out["wall_s"] = time.perf_counter() - started
+    return out
+
+
+def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: int, threads: int) -> dict[str, Any]:
+    """Rank 0's record fields, the global step figures from every rank, and the replicas' agreement."""
+    chief = results[0]
+    keep = ("framework", "framework_version", "device", "params", "dist_backend", "train_s", "first_step_s",
+            "eval_s", "test_acc", "test_loss", "history", "peak_device_mb")  # fmt: skip
+    out: dict[str, Any] = {k: chief.get(k) for k in keep}
+    g = scaling.throughput(*scaling.global_steps([r["durations"] for r in results], [r["images"] for r in results]))
+    out.update(g, workers=workers, scaling_mode=mode, per_worker_batch=batch, global_batch=batch * workers,
+               threads=threads)  # fmt: skip
+    out["peak_host_mb"] = max(r.get("peak_host_mb") or 0 for r in results) or None
+    notes = list(chief.get("notes", [])) + list(chief.get("known_differences", []))
+    notes.append(f"{workers} worker(s) x {threads} thread(s), {mode} scaling: per-worker batch {batch}, "
+                 f"global batch {batch * workers}")  # fmt: skip
+    sums = [r.get("checksum") for r in results]
+    if workers > 1 and None not in sums:
+        spread = max(sums) - min(sums)  # type: ignore[type-var, operator]
+        same = spread <= 1e-6 * max(1.0, abs(sums[0]))  # type: ignore[arg-type]
+        notes.append(f"weights after training {'equal' if same else 'DIFFER'} on every rank (checksum spread "
+                     f"{spread:.3g})")  # fmt: skip
+        out["rank_checksums"] = sums
+    out["notes"] = notes
+    return out
+
+
+def share_fields(dp: dict[str, Any], local: list[dict[str, Any]]) -> dict[str, Any]:
+    """The all-reduce share from the same window in ranks that never joined."""
+    d, i = scaling.global_steps([r["durations"] for r in local], [r["images"] for r in local])
+    if not d or not dp.get("steady_step_s"):
+        return {"allreduce_source": "no timed steps"}
+    t_local = scaling.throughput(d, i)["steady_step_s"]
+    return {"allreduce_share": scaling.allreduce_share(dp["steady_step_s"], t_local), "local_step_s": t_local,
+            "allreduce_source": "same window, workers not joined"}  # fmt: skip
+
+
+def record(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: Launch,
+           records: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """The row's record: ok with its figures (efficiency against the 1-worker row in ``records``), or failed /
+    timeout naming what went wrong. KeyboardInterrupt passes through, every rank stopped."""
+    rec = new_record(**job["record"])
+    rec.update(workers=workers, scaling_mode=mode)
+    started = time.perf_counter()
+    try:
+        fields = run_row(job, spec, workers, mode, where)
+    except TimeoutError as e:
+        rec.update(status="timeout", error=str(e), wall_s=time.perf_counter() - started)
+        return rec
+    except (RankFailed, PortInUse, ValueError, OSError) as e:
+        rec.update(status="failed", error=str(e), wall_s=time.perf_counter() - started)
+        return rec
+    notes = list(job.get("notes", [])) + fields.pop("notes")
+    rec.update(fields, status="ok")
+    if workers == 1:
+        rec["scaling_eff"] = 1.0
+    else:
+        base = baseline(records, rec)
+        rec.update(scaling.baseline_fields(rec, base))
+        if rec.get("scaling_eff") is None:
+            notes.append("no ok 1-worker row of this task, backend and mode: scaling efficiency not given")
+        elif mode == "strong" and base.get("test_acc") is not None and rec.get("test_acc") is not None:
+            notes.append(f"test acc {rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
+                         "batch (the same batches, gradients averaged: only float rounding differs)")  # fmt: skip
+    rec["notes"] = "; ".join(notes) or None
+    return rec
+
+
+def baseline(records: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest ok 1-worker row of ``row``'s task, backend, repeat and scaling mode."""
+    same = [r for r in records if r.get("status") == "ok" and r.get("workers") == 1
+            and all(r.get(k) == row.get(k) for k in ("task", "backend", "repeat", "scaling_mode"))]  # fmt: skip
+    return same[-1] if same else None

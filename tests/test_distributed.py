@@ -1,0 +1,345 @@
+"""Data-parallel rows (issue #15): the arithmetic, the spec and CLI, the launch configs, and real
+2-worker runs through the launcher (rendezvous, teardown, a killed rank, a busy port)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import backends
+from bench.core.distributed import DistContext, per_worker_batch, shard_order
+from bench.core.results import record_key
+from bench.core.spec import SpecError, parse_task
+from bench.measure import scaling
+from bench.run import dist_launch, distributed
+from bench.run.dist_cli import with_workers
+from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
+from tests.dist_fault_backend import dist_fault_env
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc")
+DP_TASK = (
+    TINY_TASK.replace('name = "tiny"', 'name = "tiny-dp"').replace("batch_size = 64", "batch_size = 32")
+    + """
+[runtime]
+warmup_steps = 1
+timed_steps = 2
+[distributed]
+workers = [1, 2]
+timeout_s = 30
+"""
+)
+
+
+def tiny_spec(**distributed: object):
+    import tomllib
+
+    data = tomllib.loads(DP_TASK)
+    data["distributed"] = {**data["distributed"], **distributed}
+    return parse_task(data, source="tiny.toml")
+
+
+# -- arithmetic ------------------------------------------------------------------------------------
+
+
+def test_efficiency_and_allreduce_share_arithmetic():
+    assert scaling.efficiency(180.0, 100.0, 2) == pytest.approx(0.9)
+    assert scaling.efficiency(100.0, 100.0, 1) == 1.0
+    assert scaling.allreduce_share(0.25, 0.2) == pytest.approx(0.2)  # a fifth of the step exchanges gradients
+    assert scaling.allreduce_share(0.2, 0.21) < 0  # noise is reported as measured, never clipped
+    with pytest.raises(ValueError, match="positive 1-worker rate"):
+        scaling.efficiency(1.0, 0.0, 2)
+    with pytest.raises(ValueError, match="step times must be > 0"):
+        scaling.allreduce_share(0.0, 0.1)
+
+
+def test_global_steps_take_the_slowest_rank_and_every_rank_images():
+    d, i = scaling.global_steps([[0.1, 0.3, 0.2], [0.2, 0.1, 0.2, 9.0]], [[16, 16, 16], [16, 16, 16, 16]])
+    assert d == [0.2, 0.3, 0.2] and i == [32, 32, 32]  # cut to the shortest rank
+    t = scaling.throughput(d, i)
+    assert t["steady_step_s"] == pytest.approx(0.2) and t["steady_img_s"] == pytest.approx(160.0)
+    assert t["steady_img_s_ci_lo"] <= t["steady_img_s"] <= t["steady_img_s_ci_hi"]
+    with pytest.raises(ValueError, match="ranks"):
+        scaling.global_steps([[0.1]], [])
+
+
+def test_efficiency_interval_contains_the_figure_and_narrows_with_more_steps():
+    rng = np.random.default_rng(1)
+    few_n, few_1 = rng.normal(180, 10, 20), rng.normal(100, 5, 20)
+    many_n, many_1 = rng.normal(180, 10, 400), rng.normal(100, 5, 400)
+    lo, hi = scaling.efficiency_ci(few_n, few_1, 2)
+    assert lo < np.median(few_n) / (2 * np.median(few_1)) < hi
+    lo2, hi2 = scaling.efficiency_ci(many_n, many_1, 2)
+    assert lo2 < 0.9 < hi2 and hi2 - lo2 < hi - lo
+    assert scaling.efficiency_ci([1.0], [1.0, 2.0], 2) is None
+    row = {"workers": 2, "steady_img_s": 180.0, "step_img_s": list(few_n)}
+    base = {"workers": 1, "steady_img_s": 100.0, "step_img_s": list(few_1)}
+    fields = scaling.baseline_fields(row, base)
+    assert fields["scaling_eff"] == pytest.approx(0.9) and fields["scaling_eff_ci_lo"] < 0.9
+    assert scaling.baseline_fields(row, None) == {}
+
+
+def test_strong_keeps_the_global_batch_weak_the_per_worker_batch():
+    assert [per_worker_batch(64, w, "strong") for w in (1, 2, 4)] == [64, 32, 16]
+    assert [per_worker_batch(64, w, "weak") for w in (1, 2, 4)] == [64, 64, 64]
+    with pytest.raises(ValueError, match="does not split"):
+        per_worker_batch(64, 3, "strong")
+    order = np.random.default_rng(0).permutation(300)
+    shards = [shard_order(order, r, 2, 32) for r in range(2)]
+    assert [len(s) for s in shards] == [128, 128] and not set(shards[0]) & set(shards[1])
+    # strong scaling: the two ranks' k-th batches together are exactly the 1-worker run's k-th global batch
+    one = shard_order(order, 0, 1, 64)
+    assert set(shards[0][:32]) | set(shards[1][:32]) == set(one[:64])
+
+
+def test_threads_per_worker_keep_workers_times_threads_within_the_cores():
+    assert distributed.threads_per_worker(0, (1, 2), cores=2) == 1
+    assert distributed.threads_per_worker(0, (1, 2, 4), cores=16) == 4
+    assert distributed.threads_per_worker(0, (8,), cores=2) == 1
+    assert distributed.threads_per_worker(3, (1, 2), cores=2) == 3  # asked for: kept
+
+
+def test_ranks_run_on_cpu_or_one_gpu_each():
+    assert distributed.ranks_device("cpu", 2, ["GPU 0"]) == "cpu"
+    assert distributed.ranks_device("auto", 2, []) == "cpu"
+    assert distributed.ranks_device("auto", 2, ["GPU 0", "GPU 1"]) == "cuda"
+    with pytest.raises(ValueError, match="2 workers on CUDA need one GPU each; this machine has 1"):
+        distributed.ranks_device("auto", 2, ["GPU 0"])
+
+
+def test_a_data_parallel_row_has_its_own_record_key():
+    base = {"task": "t", "backend": "torch", "repeat": 0}
+    assert record_key(base) == ("t", "torch", 0)
+    assert record_key({**base, "workers": 2, "scaling_mode": "weak"}) == ("t", "torch", 0, 2, "weak")
+    assert record_key({**base, "workers": 2, "scaling_mode": "weak"}) != record_key(
+        {**base, "workers": 1, "scaling_mode": "weak"}
+    )
+
+
+# -- spec and command line -------------------------------------------------------------------------
+
+
+def test_distributed_section_parses_and_round_trips():
+    spec = tiny_spec(mode=["strong", "weak"])
+    assert spec.distributed.workers == (1, 2) and spec.distributed.mode == ("strong", "weak")
+    assert tiny_spec(mode="weak").distributed.mode == ("weak",)
+    from bench.core.spec import spec_from_dict
+
+    assert spec_from_dict(spec.to_dict()).distributed == spec.distributed
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"workers": [0, 2]}, "distributed.workers: expected distinct integers >= 1, got [0, 2]"),
+        ({"workers": [2, 2]}, "distributed.workers: expected distinct integers >= 1"),
+        ({"mode": "linear"}, "distributed.mode: expected one of ['strong', 'weak']"),
+        ({"timeout_s": 0}, "distributed.timeout_s: expected a number of seconds > 0"),
+        ({"threads_per_worker": -1}, "distributed.threads_per_worker: expected an integer >= 0"),
+        ({"nodes": 2}, "distributed.nodes: unknown key"),
+        ({"workers": [1, 3]}, "train.batch_size: strong scaling splits the global batch 32"),
+    ],
+)
+def test_bad_distributed_sections_name_the_key(section, message):
+    with pytest.raises(SpecError, match=None) as e:
+        tiny_spec(**section)
+    assert message in str(e.value)
+
+
+def test_cli_workers_override_and_its_errors(clean_env, tmp_path):
+    spec = tiny_spec()
+    assert with_workers([spec], (2, 4), ("weak",))[0].distributed.workers == (2, 4)
+    with pytest.raises(SpecError, match="strong scaling splits the global batch 32"):
+        with_workers([spec], (1, 3), None)
+    plain = parse_task({k: v for k, v in __import__("tomllib").loads(DP_TASK).items() if k != "distributed"})
+    with pytest.raises(SpecError, match="--scaling needs --workers"):
+        with_workers([plain], None, ("weak",))
+    task = tmp_path / "tiny.toml"
+    task.write_text(DP_TASK)
+    for args, why in ((["--workers", "0,2"], "distinct worker counts >= 1"), (["--workers", "a"], "worker counts"),
+                      (["--scaling", "linear"], "expected strong or weak")):  # fmt: skip
+        proc = run_cli(["run", str(task), "--out", str(tmp_path / "o"), *args], clean_env)
+        assert proc.returncode == 2 and why in proc.stderr, proc.stderr
+    proc = run_cli(["all", "--workers", "2"], clean_env)  # bench all stays single-process
+    assert proc.returncode == 2 and "unrecognized arguments: --workers" in proc.stderr
+
+
+# -- multi-machine launch --------------------------------------------------------------------------
+
+
+def test_launch_plan_gives_torchrun_and_tf_config_per_host():
+    plan = dist_launch.launch_plan(["n0", "n1", "n2"], "cifar10-cnn", port=29400, worker_port=2222, threads=4)
+    assert [h.rank for h in plan] == [0, 1, 2] and [h.host for h in plan] == ["n0", "n1", "n2"]
+    for h in plan:
+        cmd = h.torchrun
+        assert cmd[0] == "torchrun" and cmd[-3:] == ["-m", "bench.run.dist_worker", "JOB.json"]
+        opts = dict(zip(cmd[1:-3:2], cmd[2:-3:2], strict=True))
+        assert opts == {"--nnodes": "3", "--nproc-per-node": "1", "--node-rank": str(h.rank), "--rdzv-backend": "c10d",
+                        "--rdzv-endpoint": "n0:29400", "--rdzv-id": "bench-cifar10-cnn"}  # fmt: skip
+        assert h.tf_config == {"cluster": {"worker": ["n0:2222", "n1:2222", "n2:2222"]},
+                               "task": {"type": "worker", "index": h.rank}}  # fmt: skip
+        ctx = DistContext.from_env(h.env)  # what the worker on that host reads back
+        assert ctx is not None and (ctx.rank, ctx.world_size, ctx.threads) == (h.rank, 3, 4)
+        assert ctx.tf_config() == h.tf_config and ctx.master_addr == "n0"
+    for bad, why in (("", "comma-separated"), ("a,a", "listed twice"), ("a:1,b", "not a host name")):
+        with pytest.raises(ValueError, match=why):
+            dist_launch.parse_hosts(bad)
+
+
+def test_distributed_launch_command_prints_every_host(clean_env):
+    proc = run_cli(["distributed-launch", "--hosts", "alpha,beta", "--task", "cifar10-cnn", "--backend", "torch"],
+                   clean_env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "## host alpha (rank 0)" in out and "## host beta (rank 1)" in out
+    assert out.count("--rdzv-endpoint alpha:29500") == 2 and "--node-rank 1" in out
+    assert """'{"cluster": {"worker": ["alpha:12345", "beta:12345"]}, "task": {"type": "worker", "index": 1}}'""" in out
+
+
+# -- ports -----------------------------------------------------------------------------------------
+
+
+def test_free_ports_are_distinct_and_bindable():
+    ports = distributed.free_ports(4)
+    assert len(set(ports)) == 4
+    distributed.check_free(tuple(f"127.0.0.1:{p}" for p in ports))
+
+
+def test_a_port_already_in_use_is_a_clear_error_before_anything_starts(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        addrs = (f"127.0.0.1:{port}", f"127.0.0.1:{distributed.free_ports(1)[0]}")
+        with pytest.raises(distributed.PortInUse, match=f"rendezvous port 127.0.0.1:{port} is already in use"):
+            distributed.check_free(addrs)
+        where = distributed.Launch(tmp_path / "jobs", tmp_path / "logs", REPO, {}, 30.0, addresses=addrs)
+        job = {"record": {}, "dist": {"workers": 2, "mode": "strong", "per_worker_batch": 16}}
+        with pytest.raises(distributed.PortInUse, match=str(port)):
+            distributed.launch(job, 2, 1, tiny_spec(), where, local=False)
+    assert not (tmp_path / "logs").exists()  # refused before any rank was started
+
+
+# -- real runs -------------------------------------------------------------------------------------
+
+
+def live_processes(marker: str) -> list[int]:
+    """PIDs whose command line mentions ``marker`` (a run directory): what a run may have left behind."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def why_not_joinable(name: str) -> str:
+    """ "" when backend ``name``'s Backend class has ``join`` (the DataParallel role), else why not: checked in a
+    process of its own (each Keras engine must be chosen before keras is first imported)."""
+    missing = backends.missing_packages(name)
+    if missing:
+        return f"not installed: {', '.join(missing)}"
+    code = ("import backends, importlib, os\n"
+            f"info = backends.describe({name!r})\nos.environ.update(dict(info.env))\n"
+            "cls = importlib.import_module(info.module).Backend\n"
+            "print('JOIN' if callable(getattr(cls, 'join', None)) else 'NOJOIN')\n")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        return f"not importable: {proc.stderr.strip().splitlines()[-1:]}"
+    return "" if proc.stdout.strip().endswith("JOIN") and "NOJOIN" not in proc.stdout else "its Backend has no join"
+
+
+@linux_only
+@pytest.mark.parametrize("backend", backends.names())
+def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_env, tmp_path):
+    """1 and 2 workers of each backend with a data-parallel role: ok rows, equal replicas, no process left."""
+    why = why_not_joinable(backend)
+    if why:
+        pytest.skip(f"{backend}: {why}")
+    task = tmp_path / "tiny.toml"
+    task.write_text(DP_TASK)
+    out = tmp_path / "results"
+    proc = run_cli(["run", str(task), "--backend", backend, "--out", str(out)], clean_env, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(out)
+    rows = {r["workers"]: r for r in records(run_dir)}
+    assert sorted(rows) == [1, 2] and all(r["status"] == "ok" for r in rows.values()), rows
+    one, two = rows[1], rows[2]
+    assert (one["per_worker_batch"], one["global_batch"], two["per_worker_batch"], two["global_batch"]) == (
+        32,
+        32,
+        16,
+        32,
+    )
+    assert two["dist_backend"] and two["scaling_mode"] == "strong" and one["scaling_eff"] == 1.0
+    assert two["scaling_eff"] == pytest.approx(two["steady_img_s"] / (2 * one["steady_img_s"]))
+    assert two["allreduce_source"] == "same window, workers not joined" and two["local_step_s"] > 0
+    assert two["allreduce_share"] == pytest.approx(1 - two["local_step_s"] / two["steady_step_s"])
+    sums = two["rank_checksums"]
+    assert len(sums) == 2 and sums[0] == pytest.approx(sums[1], rel=1e-6), sums  # DDP kept the replicas equal
+    # strong scaling, averaged gradients: the same global batches, so the same model up to float rounding
+    assert two["test_acc"] == pytest.approx(one["test_acc"], abs=0.03)
+    summary = (run_dir / "summary.md").read_text()
+    assert "## Data-parallel scaling" in summary and (run_dir / "plots" / "scaling-tiny-dp.png").is_file()
+    assert live_processes(str(run_dir)) == []
+
+
+@linux_only
+def test_a_killed_rank_fails_its_row_by_name_and_the_next_row_runs(clean_env, tmp_path):
+    task = tmp_path / "tiny.toml"
+    task.write_text(DP_TASK.replace("workers = [1, 2]", "workers = [2]\nallreduce_share = false"))
+    out = tmp_path / "results"
+    env = dist_fault_env(clean_env, tmp_path / "site", kill_rank=1)
+    proc = run_cli(["run", str(task), "--backend", "faultdp,torch", "--out", str(out)], env, timeout=400)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # a failed row: exit 1
+    run_dir = only_run_dir(out)
+    rows = {r["backend"]: r for r in records(run_dir)}
+    failed, ok = rows["faultdp"], rows["torch"]
+    assert failed["status"] == "failed" and failed["error"].startswith("rank 1 killed by SIGKILL"), failed["error"]
+    assert failed["wall_s"] < 30 + distributed.GRACE_S + 30  # bounded: the collective timeout, not forever
+    assert ok["status"] == "ok" and ok["workers"] == 2
+    assert live_processes(str(run_dir)) == []
+
+
+@linux_only
+def test_ctrl_c_stops_every_rank_and_resume_reruns_the_row(clean_env, tmp_path):
+    """Ctrl-C while both ranks are inside training: exit 130, the row interrupted, no rank left; --resume reruns it."""
+    task = tmp_path / "tiny.toml"
+    task.write_text(DP_TASK.replace("workers = [1, 2]", "workers = [2]\nallreduce_share = false"))
+    out, hold = tmp_path / "results", tmp_path / "hold"
+    hold.mkdir()
+    env = dist_fault_env(clean_env, tmp_path / "site", kill_rank=-1)
+    args = [sys.executable, "-m", "bench", "run", str(task), "--backend", "faultdp", "--out", str(out)]
+    proc = subprocess.Popen(args, cwd=REPO, env={**env, "DIST_HOLD_DIR": str(hold)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not all((hold / f"held-{r}").exists() for r in (0, 1)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    run_dir = only_run_dir(out)
+    (row,) = records(run_dir)
+    assert row["status"] == "interrupted" and row["workers"] == 2, row
+    assert live_processes(str(run_dir)) == []
+    if not os.environ.get("BENCH_SLOW_TESTS"):
+        return  # the resume half trains the row again (set BENCH_SLOW_TESTS=1)
+    resumed = run_cli(["run", "--resume", str(run_dir)], env, timeout=400)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    rows = [r for r in records(run_dir) if r["status"] == "ok"]
+    assert len(rows) == 1 and rows[0]["workers"] == 2
