@@ -55,7 +55,6 @@ def main(argv: list[str]) -> int:
     args.add_argument("--epochs", type=int, default=1)
     args.add_argument("--die-after-step", action="store_true")
     opt = args.parse_args(argv)
-    import keras; keras.config.disable_traceback_filtering()
 
     from backends import load_backend
     from bench.core.distributed import DistContext, per_worker_batch, shard_order

@@ -58,7 +58,8 @@ class Session:
         if jax.process_count() != ctx.world_size:
             raise RuntimeError(f"jax.distributed has {jax.process_count()} processes, expected {ctx.world_size}")
         self.devices = jax.devices()
-        self.distribution = keras.distribution.DataParallel(devices=self.devices)
+        # bench already sharded (shard_order): each process hands fit its own batch, never re-sharded
+        self.distribution = keras.distribution.DataParallel(devices=self.devices, auto_shard_dataset=False)
         keras.distribution.set_distribution(self.distribution)
         platform = self.devices[0].platform
         self.collectives = "nccl" if platform == "gpu" else jax.config.jax_cpu_collectives_implementation or "gloo"
