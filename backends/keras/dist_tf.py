@@ -13,17 +13,21 @@ would auto-shard the worker's shard again and split its batch between the worker
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras.src.backend.tensorflow import trainer as _keras_tf_trainer
-from tensorflow.python.distribute import collective_all_reduce_strategy as _collective
+from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2 as _coordination_config
+from tensorflow.python.distribute import multi_worker_util as _multi_worker_util
+from tensorflow.python.eager import context as _context
 
 from backends.keras import engine_tf
 from backends.keras.input import HostImages
@@ -32,24 +36,48 @@ from bench.core.distributed import DistContext
 MIRRORED = "mirrored"  # ctx.extra["keras_strategy"]: one process, MirroredStrategy over its GPUs
 
 
-def health_checks(timeout_s: float) -> dict[str, float]:
-    """MultiWorkerMirroredStrategy's peer health checks, bounded by the row's collective timeout.
+def coordination(ctx: DistContext) -> dict[str, float]:
+    """TF's coordination service for the workers, with the row's timeouts instead of TF's defaults.
 
-    Its defaults wait for the cluster forever at start-up (a worker that never comes hangs the
-    row) and ping peers every 30 s, 3 tries of 10 s each. TF exposes these only as class
-    attributes of its strategy extension (TF's own multi-worker tests set them the same way);
-    a process holds one strategy, so setting them before it is created is safe.
+    MultiWorkerMirroredStrategy configures this service itself unless one is configured already,
+    with defaults that let a worker wait for a missing peer at start-up for an hour (measured: a
+    rank whose peer never came still waited after 300 s). Its heartbeat is also how a dead peer is
+    noticed during training (it aborts the survivor's collectives: UnavailableError).
     """
-    interval = max(1.0, min(30.0, timeout_s / 6))
-    settings = {
-        "_check_health_initial_timeout": max(1, int(timeout_s)),  # the rendezvous wait (0 = forever)
-        "_check_health_interval": interval,
-        "_check_health_timeout": max(1, int(interval)),
-        "_check_health_retry_limit": 3,
+    timeouts = {
+        "register_s": max(1.0, ctx.timeout_s),  # every worker must have come by then
+        "heartbeat_s": max(2.0, min(100.0, ctx.timeout_s / 4)),  # a silent peer is dead after this
+        "shutdown_s": max(1.0, ctx.timeout_s),
     }
-    for name, value in settings.items():
-        setattr(_collective.CollectiveAllReduceExtended, name, value)
-    return settings
+    cluster = tf.train.ClusterSpec(ctx.tf_config()["cluster"])
+    _context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=_multi_worker_util.coordination_leader(cluster),
+        cluster_register_timeout_in_ms=int(timeouts["register_s"] * 1000),
+        heartbeat_timeout_in_ms=int(timeouts["heartbeat_s"] * 1000),
+        shutdown_barrier_timeout_in_ms=int(timeouts["shutdown_s"] * 1000),
+        coordinated_jobs=[_coordination_config.CoordinatedJob(name="worker", num_tasks=ctx.world_size)],
+    )
+    return timeouts
+
+
+@contextmanager
+def deadline(seconds: float, message: str) -> Iterator[None]:
+    """End the process if the block has not finished within ``seconds``, saying why on stderr first.
+
+    Creating the strategy connects this worker's eager context to every peer inside one C++ call
+    that holds the GIL and waits for a missing peer without a deadline, whatever the coordination
+    service's register timeout (measured: still waiting after 300 s). No Python thread or signal
+    handler runs meanwhile, so the watchdog is faulthandler's C thread: at the deadline it prints
+    the stack (``Timeout (0:00:05)!`` ... ``MultiWorkerMirroredStrategy``) and exits with status 1.
+    The launcher gets a bounded, explained failure instead of a hang.
+    """
+    print(f"{message}: waiting at most {seconds:g} s (a 'Timeout' below: one never came)", file=sys.stderr, flush=True)
+    faulthandler.dump_traceback_later(seconds, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def fix_step_logs() -> None:
@@ -94,15 +122,15 @@ class Session:
             options = tf.distribute.experimental.CommunicationOptions(
                 implementation=impl.NCCL if nccl else impl.RING, timeout_seconds=ctx.timeout_s
             )
-            self.checks = health_checks(ctx.timeout_s)
+            self.checks = coordination(ctx)
             fix_step_logs()
+            message = (f"rank {ctx.rank}: MultiWorkerMirroredStrategy could not join {','.join(ctx.addresses)} "
+                       f"within {ctx.timeout_s:g} s")  # fmt: skip
             try:
-                self.strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+                with deadline(ctx.timeout_s, f"rank {ctx.rank}: joining {','.join(ctx.addresses)}"):
+                    self.strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
             except (RuntimeError, tf.errors.OpError) as e:
-                raise RuntimeError(
-                    f"rank {ctx.rank}: MultiWorkerMirroredStrategy could not join {','.join(ctx.addresses)} "
-                    f"within {ctx.timeout_s:g} s: {e}"
-                ) from e
+                raise RuntimeError(f"{message}: {e}") from e
             self.dist_backend = "nccl (MultiWorkerMirroredStrategy)" if nccl else "ring (MultiWorkerMirroredStrategy)"
         self.replicas = int(self.strategy.num_replicas_in_sync)
         self.element_spec: Any = None  # of this worker's dataset, for ``adopt``
@@ -133,8 +161,8 @@ class Session:
         ]
         if self.checks:
             notes.append(
-                f"peer health check every {self.checks['_check_health_interval']:g} s "
-                f"(x{self.checks['_check_health_retry_limit']} tries of {self.checks['_check_health_timeout']:g} s)"
+                f"coordination service: workers must come within {self.checks['register_s']:g} s, "
+                f"a peer silent for {self.checks['heartbeat_s']:g} s is dead"
             )
         return {"dist_backend": self.dist_backend, "replicas": self.replicas, "notes": notes}
 
@@ -163,8 +191,9 @@ class Session:
         return np.array(value)
 
     def leave(self) -> None:
-        """Stop the health-check thread. TensorFlow has no call that stops the collective gRPC server: it
-        ends with the process (the worker exits after leave)."""
+        """Stop the strategy's health-check thread, if it runs one. TensorFlow has no call that stops the
+        collective gRPC server or the coordination service: they end with the process (the worker exits
+        after leave; at exit a live peer is waited for at most the shutdown barrier timeout)."""
         stop: Callable[[], None] | None = getattr(self.strategy.extended, "_stop_check_health_thread", None)
         if stop is not None:
             stop()

@@ -7,9 +7,10 @@ torch trainer in torch DDP by hand is not what a Keras user runs. The backend ke
 ``Session`` after ``join``; with none, every hook is the single-process path.
 
 A ``Session`` provides: ``record()`` (the row's dist_backend and notes), ``scope()`` (where
-variables must be created), ``batches(data, order, batch, y)`` (this worker's input for ``fit``), ``adopt(trainer)`` (fit-ready),
-``predict(model, data, batch)`` (every sample, by this worker alone), ``host(value)`` (a variable's
-value as numpy on this worker) and ``leave()``.
+variables must be created), ``adopt(trainer)`` (make a compiled model fit-ready), ``batches(data,
+order, batch, y)`` (this worker's input for ``fit``), ``predict(model, data, batch)`` (every
+sample, by this worker alone), ``host(value)`` (a variable's value as numpy on this worker) and
+``leave()``.
 """
 
 from __future__ import annotations
