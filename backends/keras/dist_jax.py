@@ -11,6 +11,7 @@ the global batch, as one process on all of it would compute them.
 
 from __future__ import annotations
 
+import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -32,6 +33,10 @@ def start(ctx: DistContext) -> None:
     if jax.distributed.is_initialized():
         return
     timeout = max(1, int(ctx.timeout_s))
+    # A coordinator that never answers makes jaxlib end the process (DEADLINE_EXCEEDED, RegisterTask):
+    # bounded, but with no Python error, so say first who waits for what.
+    print(f"rank {ctx.rank}: joining jax.distributed at {ctx.addresses[0]}: waiting at most {timeout} s "
+          f"(a DEADLINE_EXCEEDED below: a worker never came)", file=sys.stderr, flush=True)  # fmt: skip
     try:
         jax.distributed.initialize(
             coordinator_address=ctx.addresses[0],
