@@ -102,10 +102,10 @@ def main(argv: list[str]) -> int:
         backend.leave()
         return 3
     out.update(losses=losses, steps=hooks.ended, steps_begun=hooks.begun, shard=len(shard))
+    backend.leave()  # right after training, on every rank; what follows is this worker's alone
     out["digest"], out["weights"] = weights_digest(backend.get_weights(model))
     logits = backend.predict(state, data, 64)
     out["logits_shape"], out["logits_digest"] = list(logits.shape), hashlib.sha256(logits.tobytes()).hexdigest()
-    backend.leave()
     print("@@probe " + json.dumps(out), flush=True)
     return 0
 

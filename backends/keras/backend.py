@@ -73,9 +73,10 @@ class Backend:
         return self.dist.record()
 
     def leave(self) -> None:
+        """Leave the group. The session stays: ``predict`` and ``get_weights`` keep reading this worker's
+        copy (the model's variables are still the strategy's / global arrays); training ends here."""
         if self.dist is not None:
-            self.dist, dist = None, self.dist
-            dist.leave()
+            self.dist.leave()
 
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
         with distributed.scope(self.dist):  # data-parallel: variables are the strategy's / distribution's

@@ -111,6 +111,9 @@ class Session:
         return np.array(self.local(value, jax.local_devices()[0]))
 
     def leave(self) -> None:
-        """Back to no distribution; disconnect from the coordinator (bounded by ``shutdown_timeout_seconds``)."""
-        keras.distribution.set_distribution(None)
-        jax.distributed.shutdown()
+        """Back to no distribution; disconnect from the coordinator. Its shutdown is a barrier: every rank
+        must call it within ``shutdown_timeout_seconds`` (= timeout_s) of the others, or jaxlib ends the
+        process; so leave right after training on every rank (predict after it is local)."""
+        if jax.distributed.is_initialized():
+            keras.distribution.set_distribution(None)
+            jax.distributed.shutdown()
