@@ -159,6 +159,11 @@ class Session:
             f"keras-tf data-parallel: {type(self.strategy).__name__}, {self.replicas} replicas in sync, "
             f"collective timeout {self.ctx.timeout_s:g} s",
         ]
+        if not isinstance(self.strategy, tf.distribute.MirroredStrategy):
+            notes.append(
+                "keras-tf data-parallel: Keras 3.15 fit fixed for MultiWorkerMirroredStrategy "
+                "(keras-team/keras#20585): model built from the local batch spec, step logs reduced with axis=None"
+            )
         if self.checks:
             notes.append(
                 f"coordination service: workers must come within {self.checks['register_s']:g} s, "
