@@ -75,7 +75,7 @@ class Session:
             f"{jax.process_count()} processes (jax.distributed, {self.collectives} collectives), "
             f"heartbeat timeout bounds a dead peer",
         ]
-        return {"dist_backend": f"{self.collectives} (jax.distributed)", "replicas": len(self.devices), "notes": notes}
+        return {"dist_backend": f"{self.collectives} (jax.distributed)", "notes": notes}
 
     def adopt(self, trainer: keras.Model) -> None:
         """Nothing to adjust: Keras's JAX ``fit`` distributes each process's batch itself."""

@@ -169,7 +169,7 @@ class Session:
                 f"coordination service: workers must come within {self.checks['register_s']:g} s, "
                 f"a peer silent for {self.checks['heartbeat_s']:g} s is dead"
             )
-        return {"dist_backend": self.dist_backend, "replicas": self.replicas, "notes": notes}
+        return {"dist_backend": self.dist_backend, "notes": notes}
 
     def scope(self) -> AbstractContextManager[Any]:
         return self.strategy.scope()
