@@ -24,8 +24,9 @@ from bench.core.distributed import DistContext
 SESSIONS = {"tensorflow": "dist_tf", "jax": "dist_jax"}  # Keras engine -> its data-parallel module
 
 
-class UnsupportedError(RuntimeError):
-    """This backend cannot train data-parallel: the runner records the row as skipped, with this reason."""
+class UnsupportedError(NotImplementedError):
+    """This backend cannot train data-parallel: the runner records the row as skipped, with this reason
+    (a NotImplementedError, so bench catches it without importing a backend)."""
 
 
 def join(engine: str, ctx: DistContext) -> Any:
