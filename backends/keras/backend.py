@@ -21,10 +21,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from backends.keras import models, perf
+from backends.keras import distributed, models, perf
 from backends.keras import zoo as keras_zoo
 from backends.keras.input import HostImages, augmenter, labels, training_model
 from backends.keras.split import tap
+from bench.core.distributed import DistContext
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 from bench.core.zoo import is_zoo, weights_file
@@ -55,23 +56,42 @@ class Backend:
         engine = keras.backend.backend()
         self.name = NAMES[engine]
         self.engine = importlib.import_module(f"backends.keras.{ENGINES[engine]}").Engine()
+        self.dist: Any = None  # the engine's data-parallel session after join (backends.keras.distributed)
 
     def configure(self, runtime: RuntimeSpec, seed: int) -> dict[str, Any]:
         if runtime.precision != "fp32":
             keras.config.set_dtype_policy(runtime.precision.replace("fp16", "float16").replace("bf16", "bfloat16"))
+        distributed.early_start(keras.backend.backend())  # JAX: before configure creates its backends
         env = self.engine.configure(runtime, seed)
         env["knobs"] = {"precision": keras.config.dtype_policy().name, **env["knobs"]}
         return {"framework": f"keras-{keras.backend.backend()}", **env}
 
+    def join(self, ctx: DistContext) -> dict[str, Any]:
+        """Train data-parallel from now on (bench.core.distributed.DataParallel): build, compile, fit in the engine's
+        distribution; ``train_epoch`` gets this worker's shard and batch."""
+        self.dist = distributed.join(keras.backend.backend(), ctx)
+        return self.dist.record()
+
+    def leave(self) -> None:
+        """Leave the group. The session stays: ``predict`` and ``get_weights`` keep reading this worker's
+        copy (the model's variables are still the strategy's / global arrays); training ends here."""
+        if self.dist is not None:
+            self.dist.leave()
+
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
-        if is_zoo(model.arch):  # zoo rows: init, and pretrained through the converter, in backends/keras/zoo.py
-            return keras_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model))
-        return models.build(model, input_shape, n_outputs)
+        with distributed.scope(self.dist):  # data-parallel: variables are the strategy's / distribution's
+            if is_zoo(model.arch):  # zoo rows: init, and pretrained through the converter, in backends/keras/zoo.py
+                return keras_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model))
+            return models.build(model, input_shape, n_outputs)
 
     def count_params(self, model: keras.Model) -> int:
         return int(model.count_params())
 
     def compile(self, model: keras.Model, train: TrainSpec, runtime: RuntimeSpec) -> KerasState:
+        with distributed.scope(self.dist):  # the optimizer's slots live where the model's variables do
+            return self._compile(model, train, runtime)
+
+    def _compile(self, model: keras.Model, train: TrainSpec, runtime: RuntimeSpec) -> KerasState:
         if train.optimizer == "adam":
             opt = keras.optimizers.Adam(
                 learning_rate=train.lr,
@@ -102,8 +122,11 @@ class Backend:
         norm = None if data.scale is None else (data.scale.tobytes(), data.offset.tobytes())
         key = (data.x.dtype.str, data.x.shape[1:], norm)
         if key not in state.trainers:
-            trainer = training_model(state.model, data, state.augment)
-            trainer.compile(**state.compiled)  # the catalog model's optimizer: its slots already exist
+            with distributed.scope(self.dist):
+                trainer = training_model(state.model, data, state.augment)
+                trainer.compile(**state.compiled)  # the catalog model's optimizer: its slots already exist
+            if self.dist is not None:
+                self.dist.adopt(trainer)
             state.trainers[key] = trainer
         return state.trainers[key]
 
@@ -112,6 +135,8 @@ class Backend:
         return HostImages(x, y, None if norm is None else norm.scale, None if norm is None else norm.offset)
 
     def _batches(self, state: KerasState, data: HostImages, order: np.ndarray, batch_size: int) -> Any:
+        if self.dist is not None:  # data-parallel: this worker's shard, batched as it is (no re-sharding)
+            return self.dist.batches(data, order, batch_size, labels(state.model, data.y))
         return self.engine.batches(data, order, batch_size, labels(state.model, data.y))
 
     def prepare_batches(self, state: KerasState, data: HostImages, order: np.ndarray, batch_size: int) -> int:
@@ -130,6 +155,8 @@ class Backend:
         return float(hist.history["loss"][-1])  # a host value: the epoch has finished
 
     def predict(self, state: KerasState, data: HostImages, batch_size: int) -> np.ndarray:
+        if self.dist is not None:  # data-parallel: this worker alone, no collective (any rank may evaluate)
+            return self.dist.predict(self._trainer(state, data), data, batch_size)
         batches = self.engine.batches(data, np.arange(len(data)), batch_size)
         return np.asarray(self._trainer(state, data).predict(batches, verbose=0), dtype=np.float32)
 
@@ -179,9 +206,13 @@ class Backend:
     def get_weights(self, model: keras.Model) -> dict[str, np.ndarray]:
         """Named variables (``layer.kernel`` HWIO, ``layer.bias``), engine-free: for the converter and tests."""
         return {
-            f"{lay.name}.{w.name}": np.array(keras.ops.convert_to_numpy(w.value)) for lay in model.layers
-            for w in lay.weights
+            f"{lay.name}.{w.name}": self._host(w.value) for lay in model.layers for w in lay.weights
         }  # fmt: skip
+
+    def _host(self, value: Any) -> np.ndarray:
+        if self.dist is not None:  # data-parallel: this worker's copy (a JAX global array spans every process)
+            return self.dist.host(value)
+        return np.array(keras.ops.convert_to_numpy(value))
 
     def set_weights(self, model: keras.Model, weights: dict[str, np.ndarray]) -> None:
         variables = {f"{lay.name}.{w.name}": w for lay in model.layers for w in lay.weights}

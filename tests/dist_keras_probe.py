@@ -1,0 +1,114 @@
+"""One Keras data-parallel worker, as the launcher runs it: ``python -m tests.dist_keras_probe BACKEND``.
+
+Started by tests/test_distributed_keras.py with ``DistContext(...).to_env()`` in its environment
+(or none: the 1-worker reference in a plain process). It joins, builds the cifar10-cnn task's model
+on small synthetic images, takes one SGD step on its share of the first global batch, then trains
+``--epochs`` epochs on its ``shard_order`` share, and prints one ``@@probe`` JSON line: the loss
+``fit`` reported, the step count the step hooks saw, a hash of the weights, the dist_backend.
+``--die-after-step`` makes rank 1 kill itself (SIGKILL, as the OOM killer does) after the first step;
+the survivor then prints ``@@error`` with how long its failing collective took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+N_TRAIN, SHAPE, CLASSES = 256, (32, 32, 3), 10
+
+
+class CountSteps:
+    """The worker's StepClock stand-in: counts the optimiser steps ``fit`` ran (bench's hooks)."""
+
+    def __init__(self) -> None:
+        self.begun = self.ended = 0
+
+    def on_step_begin(self, i: int) -> None:
+        self.begun += 1
+
+    def on_step_end(self, i: int) -> None:
+        self.ended += 1
+
+
+def weights_digest(weights: dict[str, np.ndarray]) -> tuple[str, list[float]]:
+    """A bitwise hash of every variable (equal on every rank iff the updates were) and the flat values' head."""
+    h = hashlib.sha256()
+    for name in sorted(weights):
+        h.update(name.encode() + np.ascontiguousarray(weights[name], np.float32).tobytes())
+    flat = np.concatenate([weights[n].ravel() for n in sorted(weights)])
+    return h.hexdigest(), [float(v) for v in flat[:: max(1, len(flat) // 64)]]
+
+
+def main(argv: list[str]) -> int:
+    args = argparse.ArgumentParser()
+    args.add_argument("backend")
+    args.add_argument("--global-batch", type=int, default=32)
+    args.add_argument("--epochs", type=int, default=1)
+    args.add_argument("--die-after-step", action="store_true")
+    opt = args.parse_args(argv)
+
+    from backends import load_backend
+    from bench.core.distributed import DistContext, per_worker_batch, shard_order
+    from bench.core.preprocess import PixelNorm
+    from bench.core.spec import RuntimeSpec, load_task
+
+    ctx = DistContext.from_env()
+    world, rank = (1, 0) if ctx is None else (ctx.world_size, ctx.rank)
+    spec = load_task("cifar10-cnn", profile="quick")
+    # SGD, not Adam: Adam's update hardly changes when gradients are summed instead of averaged.
+    train = dataclasses.replace(spec.train, optimizer="sgd", lr=0.05, batch_size=opt.global_batch)
+    runtime = RuntimeSpec(device="cpu", threads=1)
+    batch = per_worker_batch(train.batch_size, world, "strong")
+
+    backend = load_backend(opt.backend)
+    env = backend.configure(runtime, seed=0)  # the same seed everywhere: the same initial weights
+    joined: dict[str, Any] = backend.join(ctx) if ctx is not None else {"dist_backend": None, "notes": []}
+    rng = np.random.default_rng(0)  # the same data on every rank; each trains on its shard of it
+    x = rng.integers(0, 256, (N_TRAIN, *SHAPE), dtype=np.uint8)
+    y = rng.integers(0, CLASSES, N_TRAIN).astype(np.int64)
+    norm = PixelNorm(np.full(3, 1 / 255, np.float32), np.zeros(3, np.float32))
+    data = backend.put(x, y, norm)
+    model = backend.build(spec.model, SHAPE, CLASSES)
+    state = backend.compile(model, train, runtime)
+    out: dict[str, Any] = {"rank": rank, "world": world, "batch": batch, "threads": env["threads"], **joined}
+
+    first = shard_order(np.arange(train.batch_size), rank, world, batch)  # this rank's part of batch 1
+    hooks = CountSteps()
+    out["first_loss"] = backend.train_epoch(state, data, first, batch, hooks)
+    out["first_steps"] = hooks.ended
+    out["first_digest"], out["first_weights"] = weights_digest(backend.get_weights(model))
+    if opt.die_after_step and rank == 1:
+        print(f"@@died {time.time()!r}", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    order = np.random.default_rng(1).permutation(N_TRAIN)
+    hooks, losses, t0 = CountSteps(), [], time.time()
+    try:
+        for _ in range(opt.epochs):
+            shard = shard_order(order, rank, world, batch)
+            losses.append(backend.train_epoch(state, data, shard, batch, hooks))
+    except Exception as e:  # a dead peer: the collective must fail, not hang
+        print("@@error " + json.dumps({"rank": rank, "error": f"{type(e).__name__}: {e}"[:400], "t": time.time(),
+                                       "t0": t0}), flush=True)  # fmt: skip
+        backend.leave()
+        return 3
+    out.update(losses=losses, steps=hooks.ended, steps_begun=hooks.begun, shard=len(shard))
+    backend.leave()  # right after training, on every rank; what follows is this worker's alone
+    out["digest"], out["weights"] = weights_digest(backend.get_weights(model))
+    logits = backend.predict(state, data, 64)
+    out["logits_shape"], out["logits_digest"] = list(logits.shape), hashlib.sha256(logits.tobytes()).hexdigest()
+    print("@@probe " + json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
