@@ -116,6 +116,9 @@ def run_rank(job: dict[str, Any], ctx: DistContext) -> tuple[int, dict[str, Any]
             data = {k: f[k] for k in f.files}
         out.update(train_rank(backend, spec, ctx, job["dist"], data, len(job["classes"]), job["record"]["seed"]))
         out["status"] = "ok"
+    except NotImplementedError as e:  # no data-parallel engine for this backend: the row is skipped, with why
+        out.update(status="skipped", error=str(e))
+        code = 1
     except BaseException as e:  # a rank's failure is reported by the launcher, naming the rank
         traceback.print_exc()
         out.update(status="failed", error=f"{type(e).__name__}: {e}")

@@ -51,9 +51,10 @@ PORT_RETRIES = 1
 class RankFailed(RuntimeError):
     """A rank ended without its result; the message names it."""
 
-    def __init__(self, message: str, rank: int, port_in_use: bool = False) -> None:
+    def __init__(self, message: str, rank: int, port_in_use: bool = False, unsupported: str = "") -> None:
         super().__init__(message)
         self.rank, self.port_in_use = rank, port_in_use
+        self.unsupported = unsupported  # the backend's reason when it has no data-parallel engine (a skipped row)
 
 
 class PortInUse(RuntimeError):
@@ -167,7 +168,8 @@ def _failure(r: Rank, result_dir: Path) -> RankFailed:
     text = f"rank {r.rank} {exit_description(code)}" + (f": {why}" if why else "")
     text += f"; last output: {last}" if last else ""
     blob = f"{why or ''} {' '.join(r.tail)}".lower()
-    return RankFailed(text, r.rank, port_in_use=any(p in blob for p in PORT_IN_USE))
+    unsupported = str(why) if result and result.get("status") == "skipped" else ""
+    return RankFailed(text, r.rank, port_in_use=any(p in blob for p in PORT_IN_USE), unsupported=unsupported)
 
 
 def _read(result_dir: Path, rank: int) -> dict[str, Any] | None:
@@ -329,7 +331,11 @@ def record(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: 
     except TimeoutError as e:
         rec.update(status="timeout", error=str(e), wall_s=time.perf_counter() - started)
         return rec
-    except (RankFailed, PortInUse, ValueError, OSError) as e:
+    except RankFailed as e:
+        status, error = ("skipped", e.unsupported) if e.unsupported else ("failed", str(e))
+        rec.update(status=status, error=error, wall_s=time.perf_counter() - started)
+        return rec
+    except (PortInUse, ValueError, OSError) as e:
         rec.update(status="failed", error=str(e), wall_s=time.perf_counter() - started)
         return rec
     notes = list(job.get("notes", [])) + fields.pop("notes")
