@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.core.spec import load_task
 from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
 
 
@@ -36,14 +37,15 @@ def test_quick_mnist_run_gives_both_rows_well_above_chance(clean_env, tmp_path: 
     run_dir = only_run_dir(out)
     rows = records(run_dir)
     assert [(r["backend"], r["status"]) for r in rows] == [("torch", "ok"), ("keras", "ok")]
+    epochs = load_task("mnist-lenet5", profile="quick").train.epochs  # the quick profile's, not a copy
     for r in rows:
         assert r["test_acc"] > 0.8, r  # 10 classes: chance is 0.1
         assert r["dataset_source"] == "embedded:sklearn-digits-28x28"
-        assert r["params"] == 61_706 and r["epochs"] == len(r["history"]) == 8
+        assert r["params"] == 61_706 and r["epochs"] == len(r["history"]) == epochs
         assert r["epoch_s_min"] <= r["epoch_s_median"] <= r["epoch_s_max"]
         assert r["throughput_img_s"] == pytest.approx(r["n_train"] / r["epoch_s_median"])
         assert r["train_s"] >= r["first_epoch_s"] + r["epoch_s_min"] * (r["epochs"] - 1) - 1e-9
-        assert sum(r["history"][i]["seconds"] for i in range(8)) == pytest.approx(r["train_s"])
+        assert sum(r["history"][i]["seconds"] for i in range(epochs)) == pytest.approx(r["train_s"])
         assert len(r["confusion_matrix"]) == 10
     assert rows[0]["framework"] == "pytorch" and rows[1]["framework"] == "keras-tensorflow"
     for name in ("records.jsonl", "results.csv", "summary.md", "environment.json", "plots/curves-mnist-lenet5.png"):
@@ -52,7 +54,7 @@ def test_quick_mnist_run_gives_both_rows_well_above_chance(clean_env, tmp_path: 
     assert list(csv.backend) == ["torch", "keras"] and (csv.status == "ok").all()
     summary = (run_dir / "summary.md").read_text()
     assert "keras/torch" in summary and "steady throughput" in summary
-    assert "[1/2] mnist-lenet5 / torch" in proc.stdout and "epoch 8/8" in proc.stdout  # progress shown
+    assert "[1/2] mnist-lenet5 / torch" in proc.stdout and f"epoch {epochs}/{epochs}" in proc.stdout  # progress shown
     check_explain_outputs(run_dir, rows, summary)
 
 
