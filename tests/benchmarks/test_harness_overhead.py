@@ -137,7 +137,8 @@ def test_bench_reaches_the_bare_loop_throughput(benchmark, backend_module, bare)
     benchmark.group = "harness overhead cifar_cnn"
     steady = STEADY[-len(pairs) :]
     benchmark.extra_info.update(ratio_best=best, ratio_median=median, pairs=pairs, steady_img_s=steady)
-    print(f"\n{backend_module.Backend.name}: bench/bare epoch img/s, best rounds {best:.3f}, medians {median:.3f}; "
+    name = backend_module.__name__.split(".")[1]  # backends.<name>.backend
+    print(f"\n{name}: bench/bare epoch img/s, best rounds {best:.3f}, medians {median:.3f}; "
           f"pairs {[(round(a), round(b)) for a, b in pairs]}; "
           f"bench step-window img/s {[round(v) for v in steady]}")  # fmt: skip
     assert best >= MIN_RATIO, f"bench measures {best:.3f} of the bare loop's throughput (pairs: {pairs})"
