@@ -116,6 +116,43 @@ def test_slow_evaluation_copy_and_build_stay_off_the_step_clock(monkeypatch):
     assert fast["timing_notes"] == [] and slow["build_s"] == pytest.approx(30.0)
 
 
+def test_drop_last_trains_whole_batches_and_the_epoch_figure_counts_only_them(monkeypatch):
+    """330 images at batch 32: without drop_last a 10-image step costs a full 50 ms and drags the
+    epoch figure below the steps' 640 img/s; with it every epoch is 10 whole batches, the two agree."""
+    import dataclasses
+
+    fake = BackendInfo(name="fake", module="tests.test_step_clock", framework="fake", requires=())
+    monkeypatch.setitem(backends.BACKENDS, "fake", fake)
+    out = {}
+    for drop_last in (False, True):
+        spec = dataclasses.replace(SPEC, train=dataclasses.replace(SPEC.train, drop_last=drop_last))
+        clock = FakeTime()
+        monkeypatch.setattr(time, "perf_counter", clock)
+        backend = SlowBackend(clock, 0.0, 0.0, 0.0, 0.0)
+        orders = []
+        real = backend.train_epoch
+        backend.train_epoch = lambda *a, real=real, orders=orders, **kw: orders.append(a[2].copy()) or real(*a, **kw)
+        out[drop_last], _ = train_and_evaluate(backend, spec, data(330), CLASSES, 0)
+        out[drop_last]["orders"] = orders
+    kept, full = out[True], out[False]
+    assert [len(o) for o in full["orders"]] == [330] * 3 and [len(o) for o in kept["orders"]] == [320] * 3
+    # the first 320 of the same seeded permutation; the 10 left out differ between epochs
+    assert all(np.array_equal(k, f[:320]) for k, f in zip(kept["orders"], full["orders"], strict=True))
+    assert len({tuple(sorted(set(range(330)) - set(k.tolist()))) for k in kept["orders"]}) == 3
+    assert kept["steady_img_s"] == full["steady_img_s"] == pytest.approx(640.0)
+    assert kept["throughput_img_s"] == pytest.approx(320 / 0.5) and kept["steady_epoch_ratio"] == pytest.approx(1.0)
+    assert full["throughput_img_s"] == pytest.approx(330 / 0.55) and full["steady_epoch_ratio"] > 1.05
+    assert any("each epoch trains 320 of the 330 images (10 whole batches of 32)" in n for n in kept["timing_notes"])
+    assert not any("drop_last" in n for n in full["timing_notes"])
+
+
+def test_drop_last_with_fewer_images_than_a_batch_names_the_key():
+    from bench.core.preprocess import epoch_orders
+
+    with pytest.raises(ValueError, match=r"train\.drop_last: 20 training images make no whole batch of 32"):
+        epoch_orders(20, 2, 0, whole_batches_of=32)
+
+
 @pytest.fixture(scope="module")
 def frameworks():
     from tests.conftest import import_both_frameworks

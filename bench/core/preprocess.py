@@ -56,7 +56,17 @@ def minmax(maps: np.ndarray) -> np.ndarray:
     return np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
 
 
-def epoch_orders(n: int, epochs: int, seed: int) -> list[np.ndarray]:
-    """The per-epoch sample order, one seeded permutation per epoch, shared by both backends."""
+def epoch_orders(n: int, epochs: int, seed: int, whole_batches_of: int = 0) -> list[np.ndarray]:
+    """The per-epoch sample order, one seeded permutation per epoch, shared by both backends.
+
+    ``whole_batches_of`` > 0 (``train.drop_last``) trims each order to a multiple of that batch
+    size: the images dropped differ per epoch, as with a shuffling loader's ``drop_last``.
+    """
     rng = np.random.default_rng([seed, 2])
-    return [rng.permutation(n).astype(np.int64) for _ in range(epochs)]
+    orders = [rng.permutation(n).astype(np.int64) for _ in range(epochs)]
+    if whole_batches_of > 0:
+        keep = n - n % whole_batches_of
+        if keep == 0:
+            raise ValueError(f"train.drop_last: {n} training images make no whole batch of {whole_batches_of}")
+        orders = [o[:keep] for o in orders]
+    return orders

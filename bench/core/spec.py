@@ -85,6 +85,11 @@ class TrainSpec:
     target_acc: float = 0.0  # time-to-accuracy target on the test split; 0 = none
     # training-only augmentation, each framework's own transforms/layers, per image (see AUGMENTATIONS)
     augment: tuple[str, ...] = ()
+    # Trim each epoch's shuffled order to whole batches (torch's DataLoader(drop_last=True),
+    # tf.data's drop_remainder), the same images left out in both backends. Off by default: the
+    # recipes train on every image. A partial last batch runs slower per image (fixed per-step
+    # costs over fewer images), which the epoch figure includes and the step median leaves out.
+    drop_last: bool = False
 
 
 # hflip: random horizontal flip (p=0.5); rotate10: random rotation, uniform in +-10 degrees,

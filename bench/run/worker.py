@@ -71,7 +71,7 @@ def train_and_evaluate(
     profiler = (backend.profile_ops_start, backend.profile_ops_stop) if spec.runtime.profile_ops else None
     steps = StepClock(backend.synchronize, spec.train.batch_size, spec.runtime.warmup_steps,
                       spec.runtime.timed_steps, epochs=epochs, profiler=profiler)  # fmt: skip
-    orders = epoch_orders(len(y_train), epochs, seed)
+    orders = epoch_orders(len(y_train), epochs, seed, spec.train.batch_size if spec.train.drop_last else 0)
     for epoch, order in enumerate(orders, start=1):
         hooks = steps.start_epoch(len(order))
         timer.start()
@@ -98,11 +98,16 @@ def train_and_evaluate(
     history[-1].update(test_acc=out["test_acc"], test_loss=out["test_loss"])
     progress(f"test acc {out['test_acc']:.4f}  loss {out['test_loss']:.4f}")
     out.update(metrics.classification(logits, y_test, classes))
-    out.update(summarize_epochs(epoch_s, len(y_train)))
+    out.update(summarize_epochs(epoch_s, len(orders[0])))  # the images each epoch trained on
     out.update({k: v for k, v in steps.summary().items() if v is not None})  # step-based compile_s wins
     out.update(steady_agreement(out))
     out["history"] = history
     out["timing_notes"] = [n for n in (steps.short_window_note(), agreement_note(out, epochs)) if n]
+    if len(orders[0]) < len(y_train):
+        out["timing_notes"].append(
+            f"train.drop_last: each epoch trains {len(orders[0]):,} of the {len(y_train):,} images "
+            f"({len(orders[0]) // spec.train.batch_size} whole batches of {spec.train.batch_size})"
+        )
     out.update(inputpath.input_fields(backend, state, train, orders[0], spec.train.batch_size, timer, out))
     out.update(perf.best_epoch_fields(history, spec))
     out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))
