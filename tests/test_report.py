@@ -269,3 +269,22 @@ def test_every_report_figure_draws_one_or_four_backends(tmp_path: Path, four_bac
     assert all(drawn.values()), drawn
     sizes = {name: (tmp_path / f"{name}.png").stat().st_size for name in drawn}
     assert min(sizes.values()) > 5000, sizes
+
+
+def test_summary_header_gives_the_wall_time_and_each_backends_measured_matmul_speed():
+    from bench.core.record import new_record
+    from bench.core.results import table
+    from bench.report.summary import speed_lines, summary_markdown
+
+    how = "measured: best of 3 2048x2048 fp32 matmuls"
+    recs = [new_record(task=t, backend=b, repeat=0, status="ok", peak_flops=f, peak_flops_source=how)
+            for t, b, f in [("a", "torch", 70e9), ("b", "torch", 90e9), ("a", "keras", 60e9)]]  # fmt: skip
+    recs.append(new_record(task="c", backend="keras", repeat=0, status="ok", peak_flops=989e12,
+                           peak_flops_source="table: NVIDIA H100 (bf16)"))  # fmt: skip
+    df = table(recs)
+    assert speed_lines(df, 451.4) == [
+        "Wall time 7 min 31 s. Machine speed (the MFU peak, best of 3 2048x2048 fp32 matmuls): "
+        "PyTorch 80 GFLOP/s, Keras (TF) 60 GFLOP/s."
+    ]
+    assert speed_lines(df.iloc[3:], None) == []  # a table peak is not a measurement of this machine
+    assert "Wall time" not in summary_markdown(df, {"run_id": "r"})

@@ -89,13 +89,19 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
     wait_gone([held["pid"], held["server"]])
     rows = read_records(run_dir)
     assert [(r["repeat"], r["status"]) for r in rows] == [(0, "ok"), (1, "interrupted")]
-    assert json.loads((run_dir / "state.json").read_text())["state"] == "interrupted"
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["state"] == "interrupted" and state["wall_s"] > 0
     assert "This run is incomplete (interrupted)" in (run_dir / "summary.md").read_text()
     assert not workers_of(run_dir)
 
     resumed = run_cli(["all", "--resume", str(run_dir)], env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert_complete(run_dir, 3)
+    # the wall time adds the resumed session to the interrupted one, and the summary says it
+    total = json.loads((run_dir / "state.json").read_text())["wall_s"]
+    assert total > state["wall_s"]
+    minutes, seconds = divmod(round(total), 60)
+    assert f"Wall time {minutes} min {seconds} s." in (run_dir / "summary.md").read_text()
     assert len([r for r in read_records(run_dir) if r["repeat"] == 0]) == 1  # the finished row was kept
 
 

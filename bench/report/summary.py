@@ -132,14 +132,32 @@ def markdown_table(sbs: pd.DataFrame, tablefmt: str = "pipe") -> str:
                              disable_numparse=True)  # fmt: skip
 
 
+def speed_lines(df: pd.DataFrame, wall_s: float | None) -> list[str]:
+    """The run's wall time and the machine's measured matmul speed per backend: what a run on another
+    day (a VM's host can be several times slower) is read against."""
+    parts = []
+    if wall_s is not None:
+        minutes, seconds = divmod(round(wall_s), 60)
+        parts.append(f"Wall time {minutes} min {seconds} s.")
+    if "peak_flops_source" in df and len(df):
+        measured = df[df.peak_flops_source.astype(str).str.startswith("measured") & df.peak_flops.notna()]
+        by_backend = measured.groupby("backend", sort=False).peak_flops.median()
+        if len(by_backend):
+            how = measured.peak_flops_source.iloc[0].removeprefix("measured: ")
+            speeds = ", ".join(f"{label(b)} {v / 1e9:,.0f} GFLOP/s" for b, v in by_backend.items())
+            parts.append(f"Machine speed (the MFU peak, {how}): {speeds}.")
+    return [" ".join(parts)] if parts else []
+
+
 def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: list[dict] | None = None,
-                     reference: str = DEFAULT_REFERENCE) -> str:  # fmt: skip
+                     reference: str = DEFAULT_REFERENCE, wall_s: float | None = None) -> str:  # fmt: skip
     lines = [f"# bench run {env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
         f"Machine: {env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpu}; "
         f"Python {env.get('python')}; commit {env.get('git_commit')}.",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".",
+        *speed_lines(df, wall_s),
         "",
         ratio_note(reference) + " Steady epoch figures exclude the first epoch."
         " The steady step throughput is timed inside the one training call per epoch, over every "
@@ -267,7 +285,9 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     render(jobs + [job for phase in PHASES for job in phase.plot_jobs(view)] + scaling.plot_jobs(df_every, run_dir))
     notice = incomplete_notice(run_dir, df_every)
     sections = [section for phase in PHASES if (section := phase.summary_section(view))]  # in PHASES order
-    text = summary_markdown(df, env, notice, records, reference) + model_sections(df, records, reference)
+    wall_s = read_json_or_warn(run_dir / "state.json").get("wall_s")
+    wall_s = wall_s if isinstance(wall_s, (int, float)) and not isinstance(wall_s, bool) else None
+    text = summary_markdown(df, env, notice, records, reference, wall_s) + model_sections(df, records, reference)
     text += "".join(sections) + zoo_section(df, run_dir, reference) + scaling.section(df_every, run_dir)
     tmp = run_dir / "summary.md.partial"
     tmp.write_text(text)

@@ -34,6 +34,7 @@ from bench.core.results import (
     append_record,
     json_default,
     read_json_object,
+    read_json_or_warn,
     read_records,
     record_key,
     repair_records,
@@ -355,6 +356,10 @@ def execute(
         echo(f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} "
              f"repeat(s){_dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}")  # fmt: skip
         state: dict[str, Any] = {"planned": len(planned), "state": "running"}
+        # wall time over every session of the run (a resumed run adds to what its state says)
+        earlier_s = read_json_or_warn(run_dir / STATE).get("wall_s")
+        earlier_s = earlier_s if isinstance(earlier_s, (int, float)) and not isinstance(earlier_s, bool) else 0.0
+        started = time.perf_counter()
         workers = Workers(job_dir)
         stopped: OSError | None = None
         try:
@@ -378,6 +383,7 @@ def execute(
             workers.close()
             shutil.rmtree(job_dir, ignore_errors=True)
             state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned})
+            state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
             _finalise(run_dir, state, echo, opts.reference)
     if stopped is not None:
         raise RunStopped(f"the run stopped: {stopped}; the rows recorded so far are kept in "
