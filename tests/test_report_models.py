@@ -66,6 +66,19 @@ def test_top_ops_per_backend_in_ms_per_step():
     assert "| `a/conv:Conv2D` | 15.00 | 4 |" in text and "x\\|y" in text
 
 
+def test_top_ops_name_the_costliest_node_where_the_profiler_sums_by_type():
+    r = rec("resnet101", "keras", 10.0, 4.0, warmup_steps=2)
+    r["top_ops"] = [{"op": "Conv2DBackpropInput", "ms": 40.0, "calls": 6, "costliest": "m/c5/x:Conv2DBackpropInput",
+                     "costliest_ms": 22.0}, {"op": "MatMul", "ms": 4.0, "calls": 2}]  # fmt: skip
+    text = "\n".join(top_ops([r]))
+    assert "| op | ms per step | calls | costliest node (ms per step) |" in text
+    assert "| `Conv2DBackpropInput` | 20.00 | 6 | `m/c5/x:Conv2DBackpropInput` (11.00) |" in text
+    assert "| `MatMul` | 2.00 | 2 | |" in text
+    torch_row = rec("resnet101", "torch", 10.0, 4.0, warmup_steps=2)
+    torch_row["top_ops"] = [{"op": "aten::mm", "ms": 8.0, "calls": 3}]
+    assert "| `aten::mm` | 4.00 | 3 |\n" in "\n".join(top_ops([torch_row])) + "\n"
+
+
 def test_cli_overrides_apply_pretrained_only_where_weights_exist():
     tasks = [load_task("mnist-lenet5", "quick"), load_task("catsdogs-resnet101", "quick")]
     out = with_cli_overrides(tasks, pretrained=True, profile_ops=True)

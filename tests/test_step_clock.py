@@ -219,3 +219,28 @@ def test_profile_ops_runs_the_profiler_around_the_warmup_steps_inside_the_call(f
     out, _ = train_and_evaluate(frameworks[which].Backend(), spec, data(192), CLASSES, seed=0)
     assert out["top_ops"] and all(op["ms"] > 0 and op["calls"] >= 1 for op in out["top_ops"])
     assert out["timed_steps"] == 6 - 3  # the profiled warm-up steps are not timed
+    if which == 1:  # TensorFlow's per-node events summed per op type, as torch's profiler reports them
+        assert all("/" not in op["op"] and op["costliest_ms"] <= op["ms"] for op in out["top_ops"])
+        assert any(op["op"] == "Conv2DBackpropFilter" for op in out["top_ops"]), out["top_ops"]
+
+
+def test_tensorflow_trace_events_are_summed_per_op_type_with_the_costliest_node(frameworks):
+    from backends.keras.engine_tf import ops_by_type
+
+    events = [
+        ("m/conv5_0/Conv2DBackpropInput:Conv2DBackpropInput", 114_000_000_000),
+        ("m/conv5_2/Conv2DBackpropInput:Conv2DBackpropInput", 76_000_000_000),
+        ("m/conv5_2/Conv2DBackpropInput:Conv2DBackpropInput", 4_000_000_000),  # the same node, a second event
+        ("CpuExecutable::ExecuteAsyncOnStream", 150_000_000_000),
+        ("m/fc/MatMul:MatMul", 1_000_000_000),
+    ]
+    top = ops_by_type(events, top=2)
+    assert top == [
+        {"op": "Conv2DBackpropInput", "ms": 194.0, "calls": 3,
+         "costliest": "m/conv5_0/Conv2DBackpropInput:Conv2DBackpropInput", "costliest_ms": 114.0},
+        {"op": "CpuExecutable::ExecuteAsyncOnStream", "ms": 150.0, "calls": 1,
+         "costliest": "CpuExecutable::ExecuteAsyncOnStream", "costliest_ms": 150.0},
+    ]  # fmt: skip
+    # a node's events add up before the costliest is chosen: 76 + 4 + 46 beats 114
+    more = [*events, ("m/conv5_2/Conv2DBackpropInput:Conv2DBackpropInput", 46_000_000_000)]
+    assert ops_by_type(more)[0]["costliest"] == "m/conv5_2/Conv2DBackpropInput:Conv2DBackpropInput"

@@ -9,7 +9,7 @@ import collections
 import os
 import platform
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -189,10 +189,41 @@ def pipeline_options() -> tf.data.Options:
     return options
 
 
-def profile_ops_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
-    """Stop the profiler; the top ops by kernel time from its trace.
+def op_type(name: str) -> str:
+    """A TF trace event's op type: ``scope/op:Type`` -> ``Type``; runtime events with ``::``
+    (``CpuExecutable::ExecuteAsyncOnStream``, XLA's compiled clusters) stay whole."""
+    return name if "::" in name else name.rsplit(":", 1)[-1]
 
-    Ops are named as TF names them, ``scope/op:Type`` (the scope names the Keras layer).
+
+def ops_by_type(events: Iterable[tuple[str, int]], top: int = 10) -> list[dict[str, Any]]:
+    """(event name, picoseconds) -> the ``top`` op types by total kernel time, each with its costliest node.
+
+    TensorFlow's trace has one event per graph node (``conv5_block1_0_conv/.../Conv2DBackpropInput``),
+    torch's profiler sums per op type (``aten::convolution_backward``): summed by type the two tables
+    compare, and the costliest node still says which Keras layer is to blame.
+    """
+    total: collections.Counter[str] = collections.Counter()
+    calls: collections.Counter[str] = collections.Counter()
+    per_node: collections.Counter[str] = collections.Counter()
+    for name, ps in events:
+        total[op_type(name)] += ps
+        calls[op_type(name)] += 1
+        per_node[name] += ps
+    costliest: dict[str, tuple[str, int]] = {}
+    for name, ps in per_node.items():
+        kind = op_type(name)
+        if ps > costliest.get(kind, ("", -1))[1]:
+            costliest[kind] = (name, ps)
+    return [
+        {"op": kind, "ms": ps / 1e9, "calls": calls[kind], "costliest": costliest[kind][0],
+         "costliest_ms": costliest[kind][1] / 1e9}
+        for kind, ps in total.most_common(top)
+    ]  # fmt: skip
+
+
+def profile_ops_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:
+    """Stop the profiler; the top op types by kernel time from its trace (``ops_by_type``).
+
     On a CPU the kernels are the events of the ``tf_Compute`` threads of the host plane;
     on a GPU the events of the device planes.
     """
@@ -205,8 +236,7 @@ def profile_ops_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list
             raise RuntimeError("the TensorFlow profiler wrote no trace (*.xplane.pb)")
         space = xplane_pb2.XSpace()
         space.ParseFromString(files[-1].read_bytes())
-    total: collections.Counter[str] = collections.Counter()
-    calls: collections.Counter[str] = collections.Counter()
+    events: list[tuple[str, int]] = []
     device_planes = [p for p in space.planes if p.name.startswith("/device:GPU")]
     for plane in device_planes or [p for p in space.planes if p.name == "/host:CPU"]:
         for line in plane.lines:
@@ -216,6 +246,5 @@ def profile_ops_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list
                 name = plane.event_metadata[event.metadata_id].name
                 if name.startswith("ExecutorState::") or (":" not in name and not device_planes):
                     continue  # executor bookkeeping, not an op kernel
-                total[name] += event.duration_ps
-                calls[name] += 1
-    return [{"op": name, "ms": ps / 1e9, "calls": calls[name]} for name, ps in total.most_common(top)]
+                events.append((name, event.duration_ps))
+    return ops_by_type(events, top)

@@ -99,21 +99,29 @@ def top_ops(records: list[dict[str, Any]], top: int = 10) -> list[str]:
     lines = [
         "## Top operations by time (--profile-ops)",
         "",
-        "Measured over the warm-up steps (not the timed ones) with torch.profiler (self time) and the "
-        "TensorFlow profiler (kernel time per op; TF names say which Keras layer).",
+        "Measured over the warm-up steps (not the timed ones) with torch.profiler (self time per op type) "
+        "and the TensorFlow profiler (kernel time summed per op type; the costliest node's name says "
+        "which Keras layer).",
         "",
     ]
+
+    def cell(text: object) -> str:
+        return "`" + str(text).replace("|", "\\|") + "`"
+
     for r in runs:
         steps = r.get("warmup_steps") or 1
+        nodes = any("costliest" in op for op in r["top_ops"])
         lines += [
             f"### {r['task']} / {label(r['backend'])} (repeat {r.get('repeat', 0)})",
             "",
-            "| op | ms per step | calls |",
-            "|---|--:|--:|",
+            "| op | ms per step | calls |" + (" costliest node (ms per step) |" if nodes else ""),
+            "|---|--:|--:|" + ("---|" if nodes else ""),
         ]
         for op in r["top_ops"][:top]:
-            name = str(op["op"]).replace("|", "\\|")
-            lines.append(f"| `{name}` | {op['ms'] / steps:.2f} | {op['calls']} |")
+            row = f"| {cell(op['op'])} | {op['ms'] / steps:.2f} | {op['calls']} |"
+            if nodes:
+                row += f" {cell(op['costliest'])} ({op['costliest_ms'] / steps:.2f}) |" if "costliest" in op else " |"
+            lines.append(row)
         lines.append("")
     return lines
 
