@@ -202,16 +202,18 @@ def ops_by_type(events: Iterable[tuple[str, int]], top: int = 10) -> list[dict[s
     torch's profiler sums per op type (``aten::convolution_backward``): summed by type the two tables
     compare, and the costliest node still says which Keras layer is to blame.
     """
+    per_node: collections.Counter[str] = collections.Counter()
+    node_calls: collections.Counter[str] = collections.Counter()
+    for name, ps in events:
+        per_node[name] += ps
+        node_calls[name] += 1
     total: collections.Counter[str] = collections.Counter()
     calls: collections.Counter[str] = collections.Counter()
-    per_node: collections.Counter[str] = collections.Counter()
-    for name, ps in events:
-        total[op_type(name)] += ps
-        calls[op_type(name)] += 1
-        per_node[name] += ps
     costliest: dict[str, tuple[str, int]] = {}
     for name, ps in per_node.items():
         kind = op_type(name)
+        total[kind] += ps
+        calls[kind] += node_calls[name]
         if ps > costliest.get(kind, ("", -1))[1]:
             costliest[kind] = (name, ps)
     return [

@@ -226,6 +226,12 @@ def read_json_or_warn(path: Path) -> dict[str, Any]:
         return {}
 
 
+def run_wall_s(state_file: Path) -> float | None:
+    """The wall time a run's state.json records over its sessions (``wall_s``), or None if it has none."""
+    value = read_json_or_warn(state_file).get("wall_s")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per record, the scalar columns in their fixed order."""
     df = pd.DataFrame(records, columns=list(COLUMNS))

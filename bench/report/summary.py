@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.phase import RunView
-from bench.core.results import latest_records, read_json_or_warn, read_records, table, warn
+from bench.core.results import latest_records, read_json_or_warn, read_records, run_wall_s, table, warn
 from bench.core.runpaths import plot_file, plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.phases import PHASES
@@ -285,8 +285,7 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     render(jobs + [job for phase in PHASES for job in phase.plot_jobs(view)] + scaling.plot_jobs(df_every, run_dir))
     notice = incomplete_notice(run_dir, df_every)
     sections = [section for phase in PHASES if (section := phase.summary_section(view))]  # in PHASES order
-    wall_s = read_json_or_warn(run_dir / "state.json").get("wall_s")
-    wall_s = wall_s if isinstance(wall_s, (int, float)) and not isinstance(wall_s, bool) else None
+    wall_s = run_wall_s(run_dir / "state.json")
     text = summary_markdown(df, env, notice, records, reference, wall_s) + model_sections(df, records, reference)
     text += "".join(sections) + zoo_section(df, run_dir, reference) + scaling.section(df_every, run_dir)
     tmp = run_dir / "summary.md.partial"

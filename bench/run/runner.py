@@ -34,10 +34,10 @@ from bench.core.results import (
     append_record,
     json_default,
     read_json_object,
-    read_json_or_warn,
     read_records,
     record_key,
     repair_records,
+    run_wall_s,
     warn,
     write_all,
 )
@@ -357,8 +357,7 @@ def execute(
              f"repeat(s){_dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}")  # fmt: skip
         state: dict[str, Any] = {"planned": len(planned), "state": "running"}
         # wall time over every session of the run (a resumed run adds to what its state says)
-        earlier_s = read_json_or_warn(run_dir / STATE).get("wall_s")
-        earlier_s = earlier_s if isinstance(earlier_s, (int, float)) and not isinstance(earlier_s, bool) else 0.0
+        earlier_s = run_wall_s(run_dir / STATE) or 0.0
         started = time.perf_counter()
         workers = Workers(job_dir)
         stopped: OSError | None = None
