@@ -49,7 +49,8 @@ def read_everything(data: bytes, report: bool = True) -> None:
             terminal_summary(df)
             keyed = compare.keyed(df)
             compare.render(compare.compare(keyed, keyed, compare.Thresholds()))
-    foreign = [f"{w.category.__name__}: {w.message}" for w in caught if not issubclass(w.category, RunFileWarning)]
+    foreign = [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught
+               if not issubclass(w.category, RunFileWarning)]  # fmt: skip
     assert not foreign
 
 

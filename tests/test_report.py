@@ -12,6 +12,7 @@ import pytest
 
 from bench.core.record import new_record
 from bench.core.results import append_record, latest_records, read_records, table
+from bench.phases.transfer import transfer_metrics
 from bench.report.backends import colour, label, ordered
 from bench.report.models import sections
 from bench.report.plotting import render
@@ -56,6 +57,21 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path):
     with open(tmp_path / "records.jsonl", "a") as f:
         f.write('{"task": "t", "backe')  # the parent died mid-write
     assert len(read_records(tmp_path)) == 1
+
+
+def test_a_boolean_outside_the_flag_columns_is_named_and_ignored(tmp_path: Path):
+    """``"steady_img_s": true`` (a hand edit) would make the spread's max - min a numpy boolean subtraction;
+    it is dropped with a warning naming file:line and column, and the flags keep their booleans."""
+    from bench.core.results import RunFileWarning
+
+    for r in (rec("torch", 0, steady_img_s=True, channels_last=True), rec("torch", 1, steady_img_s=90.0),
+              rec("torch", 2, steady_img_s=110.0)):  # fmt: skip
+        append_record(tmp_path, r)
+    with pytest.warns(RunFileWarning, match=r"records.jsonl:1: 'steady_img_s' is bool, not a value; ignored"):
+        rows = read_records(tmp_path)
+    assert rows[0]["steady_img_s"] is None and rows[0]["channels_last"] is True
+    steady = side_by_side(table(rows), "t").set_index("metric").loc["steady step throughput (img/s, ± 95% CI)"]
+    assert steady["torch"] == 100.0  # the median of the two readable repeats
 
 
 def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, clean_env):
@@ -235,9 +251,9 @@ def plot_inputs(names: tuple[str, ...]) -> dict:
     for i, b in enumerate(names):
         r = rec(b, 0, throughput_img_s=100.0 + 10 * i, test_acc=0.6 + 0.05 * i, epoch_s_min=0.9, epoch_s_max=1.1)
         r["history"] = [{"epoch": e, "train_loss": 2.0 / (e + i), "test_acc": 0.5 + 0.05 * e} for e in (1, 2, 3)]
-        cm = [[8 - i, 2 + i], [3, 7]]
-        r["transfer"] = [{"dataset": "cifar10", "source": "embedded:x", "n": 20, "acc": 0.7, "acc_restricted": 0.75,
-                          "classes": classes, "confusion_restricted": cm}]  # fmt: skip
+        pred = [0] * (8 - i) + [1] * (2 + i) + [0] * 3 + [1] * 7  # confusion [[8 - i, 2 + i], [3, 7]]
+        m = transfer_metrics(np.eye(2, dtype=np.float32)[pred], np.array([0] * 10 + [1] * 10), classes, [0, 1], classes)
+        r["transfer"] = [{"dataset": "cifar10", "source": "embedded:x", "classes": classes} | m]
         records.append(r)
     x = rng.uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
     maps = {b: {"x": x, "y_true": np.array([0, 1, 0]), "y_pred": np.array([0, i % 2, 1]), "classes": classes,

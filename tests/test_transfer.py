@@ -201,3 +201,35 @@ def test_real_cifar_and_kaggle_map_onto_each_other(shared_data, monkeypatch):
     target, index = load_target(reverse.transfer[0], cat_dog, reverse, None, seed=0)
     assert index == [0, 1] and len(target.test) == 2000  # CIFAR-10's 1,000 cat + 1,000 dog test images
     assert target.source.endswith("cifar10.npz")
+
+
+def _entry() -> dict:
+    m = transfer_metrics(one_hot_logits([3, 9, 5, 5, 1]), np.array([0, 0, 0, 1, 1]), ["cat", "dog"], [3, 5], CIFAR)
+    return {"dataset": "afhq", "source": "stand-in", "classes": ["cat", "dog"], "reported_acc": None} | m
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("dataset", None, "'dataset' is not text"),
+        ("acc", "0.4", "'acc' is not a number"),
+        ("acc_restricted", True, "'acc_restricted' is not a number"),
+        ("classes", [], "'classes' is not a list"),
+        ("confusion_full", [[1, 2]], "'confusion_full' is not a 2 x 10 matrix"),
+        ("confusion_restricted", [[1, "x"], [0, 2]], "'confusion_restricted' is not a 2 x 2 matrix"),
+        ("report", {"cat": {}}, "'report' has no precision"),
+        ("predicted_as", [1, 2], "'predicted_as' is not a class -> count object"),
+    ],
+)
+def test_a_broken_transfer_entry_is_named_and_the_others_still_reported(field, value, named):
+    """A hand-edited records.jsonl: the broken entry is skipped with a RunFileWarning naming row and field;
+    the good entry of the same record is still in the table."""
+    from bench.core.results import RunFileWarning
+    from bench.report.transfer import transfer_markdown
+
+    good, bad = _entry(), _entry() | {field: value}
+    rec = {"task": "cifar10-cnn", "backend": "torch", "repeat": 0, "status": "ok", "transfer": [bad, good]}
+    with pytest.warns(RunFileWarning, match=rf"cifar10-cnn / torch repeat 0: transfer\[0\] {named}"):
+        lines = transfer_markdown([rec])
+    rows = [line for line in "\n".join(lines).splitlines() if line.startswith("| cifar10-cnn")]
+    assert len(rows) == 1 and "40.0%" in rows[0] and "60.0%" in rows[0]  # the good entry: acc 2/5, restricted 3/5

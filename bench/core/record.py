@@ -134,6 +134,9 @@ COLUMNS = (
     "notes",
 )
 
+# The only columns that hold true/false; a boolean anywhere else is a hand edit (and would break arithmetic).
+FLAG_COLUMNS = ("channels_last", "cudnn_benchmark")
+
 NESTED = (
     "history",
     "confusion_matrix",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.record import COLUMNS, renamed
+from bench.core.record import COLUMNS, FLAG_COLUMNS, renamed
 
 RECORDS = "records.jsonl"
 # The fields every reader joins or groups on, with the types they must have.
@@ -149,8 +149,10 @@ def check_record(rec: Any) -> str | None:
 
 
 def bad_values(rec: dict[str, Any]) -> list[str]:
-    """The table columns of ``rec`` that hold no single value (a list, an object), and a ``notes`` that is no text."""
-    bad = [c for c in COLUMNS if isinstance(rec.get(c), list | dict)]
+    """The table columns of ``rec`` that hold no single value (a list, an object) or a boolean where no flag
+    belongs, and a ``notes`` that is no text."""
+    bad = [c for c in COLUMNS if isinstance(rec.get(c), list | dict)
+           or (isinstance(rec.get(c), bool) and c not in FLAG_COLUMNS)]  # fmt: skip
     return bad + (["notes"] if rec.get("notes") is not None and not isinstance(rec["notes"], str) else [])
 
 

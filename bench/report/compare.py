@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.core.results import latest_records, read_json_or_warn, read_records, table
@@ -172,10 +173,11 @@ def metric_row(key: tuple, col: str, better: str, kind: str, va: float, vb: floa
     if col in STEP_BASED:
         skey = tuple(str(k) for k in key)
         p = rank_test_p(a.attrs.get("steps", {}).get(skey, []), b.attrs.get("steps", {}).get(skey, []))
-    v = verdict(_regressed(va, vb, better, kind, t), _interval(intervals(a, col), key),
-                _interval(intervals(b, col), key), p)  # fmt: skip
-    return {"delta": vb - va, "ratio": vb / va if va else None, "p_value": p, "verdict": v,
-            "regression": v == "regression"}  # fmt: skip
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf against inf (a hand edit): no ratio, NaN
+        beyond = _regressed(va, vb, better, kind, t)
+        delta, ratio = vb - va, vb / va if va else None
+    v = verdict(beyond, _interval(intervals(a, col), key), _interval(intervals(b, col), key), p)
+    return {"delta": delta, "ratio": ratio, "p_value": p, "verdict": v, "regression": v == "regression"}
 
 
 def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:

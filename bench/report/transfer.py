@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.core.results import warn
 from bench.core.runpaths import plot_name
 from bench.report.backends import label, ordered
 from bench.report.plotting import save_figure
@@ -20,14 +21,58 @@ def _pct(v: Any) -> str:
     return "-" if v is None or pd.isna(v) else f"{100 * v:.1f}%"
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _counts(m: Any, rows: int, cols: int) -> bool:
+    """``m`` is a ``rows`` x ``cols`` matrix of counts."""
+    return (isinstance(m, list) and len(m) == rows and
+            all(isinstance(row, list) and len(row) == cols and all(_number(v) for v in row) for row in m))  # fmt: skip
+
+
+def entry_problem(t: Any) -> str | None:
+    """Why one entry of a record's ``transfer`` list cannot be reported (a hand-edited or foreign
+    records.jsonl), or None. The shape is ``bench.phases.transfer``'s: what the tables and plots read."""
+    if not isinstance(t, dict):
+        return f"is {type(t).__name__}, not an object"
+    for key in ("dataset", "source"):
+        if not isinstance(t.get(key), str):
+            return f"{key!r} is not text"
+    for key in ("n", "acc", "acc_restricted"):
+        if not _number(t.get(key)):
+            return f"{key!r} is not a number"
+    if t.get("reported_acc") is not None and not _number(t["reported_acc"]):
+        return "'reported_acc' is not a number"
+    classes, seen = t.get("classes"), t.get("predicted_as")
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        return "'classes' is not a list of class names"
+    if not (isinstance(seen, dict) and all(_number(v) for v in seen.values())):
+        return "'predicted_as' is not a class -> count object"
+    if not _counts(t.get("confusion_full"), len(classes), len(seen)):
+        return f"'confusion_full' is not a {len(classes)} x {len(seen)} matrix of counts"
+    if not _counts(t.get("confusion_restricted"), len(classes), len(classes)):
+        return f"'confusion_restricted' is not a {len(classes)} x {len(classes)} matrix of counts"
+    report = t.get("report")
+    scores = ("precision", "recall", "f1-score", "support")
+    per_class = [report.get(c) for c in classes] if isinstance(report, dict) else [None]
+    if not all(isinstance(c, dict) and all(_number(c.get(k)) for k in scores) for c in per_class):
+        return "'report' has no precision/recall/f1-score/support for every class"
+    return None
+
+
 def transfer_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (task, backend, repeat, target) of the ok records that have transfer results;
-    tasks in run order, backends in registry order."""
+    tasks in run order, backends in registry order. An entry that cannot be reported is named and skipped."""
     rows = []
     for r in records:
         if r.get("status") != "ok":
             continue
-        for t in r.get("transfer") or []:
+        for i, t in enumerate(r.get("transfer") or []):
+            problem = entry_problem(t)
+            if problem:
+                warn(f"{r['task']} / {r['backend']} repeat {r['repeat']}: transfer[{i}] {problem}; not reported")
+                continue
             rows.append(
                 {
                     "task": r["task"],
