@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pandas as pd
 import pytest
 
 from bench.core.spec import load_task
-from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
+from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
 
 
 @pytest.fixture
@@ -135,6 +137,21 @@ def test_runs_are_forked_from_one_warm_server_per_backend(clean_env, tiny_task: 
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert len({r["import_s"] for r in rows}) == 1 and rows[0]["import_s"] > 0.5  # one import, on every row
     assert (run_dir / "logs" / "server-torch.log").read_text().count("imported in") == 1
+
+
+def test_the_torch_servers_import_leaves_no_framework_import_to_a_runs_build(clean_env):
+    """torch.optim imports torch._dynamo (seconds) on the first optimizer: the server's import does it, so
+    a forked run's build_s times the build and not an import."""
+    code = (
+        "import sys; from backends import load_backend; from bench.core.spec import load_task\n"
+        "b = load_backend('torch'); spec = load_task('mnist-lenet5', 'quick'); b.configure(spec.runtime, 0)\n"
+        "before = set(sys.modules)\n"
+        "b.compile(b.build(spec.model, (28, 28, 1), 10), spec.train, spec.runtime)\n"
+        "print(sorted(m for m in set(sys.modules) - before if m.startswith('torch')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_a_timeout_kills_the_run_not_its_server(clean_env, tiny_task: Path, tmp_path: Path):

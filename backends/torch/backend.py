@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch._dynamo  # noqa: F401 - see below
 import torch.nn.functional as F
 from torch import nn
 
@@ -23,6 +24,9 @@ from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 from bench.core.zoo import is_zoo, weights_file
 
+# torch.optim imports torch._dynamo when the first optimizer is built: 2.3-2.7 s on the 2-core VM
+# (2026-11-29), which every forked run paid again inside its build_s. Imported here, with the
+# framework, it is paid once per worker server and counted in import_s, as a user's process pays it once.
 ACTIVATION_TYPES = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU)
 
 
