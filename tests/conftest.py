@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,13 @@ def _no_bench_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 def clean_env() -> dict[str, str]:
     """The environment for a subprocess: this process's, already cleaned by ``_no_bench_environment``."""
     return dict(os.environ)
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a child a test interrupts with SIGINT: the default disposition, so Python's
+    KeyboardInterrupt handler is installed. A test run started in the background by a non-interactive
+    shell (``bash .ci/run &``) inherits SIGINT ignored (POSIX), and Python keeps an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ from bench.core.spec import SpecError, parse_task
 from bench.measure import scaling
 from bench.run import dist_launch, distributed
 from bench.run.dist_cli import with_workers
-from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
+from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli, sigint_default
 from tests.dist_fault_backend import dist_fault_env
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc")
@@ -328,7 +328,7 @@ def test_ctrl_c_stops_every_rank_and_resume_reruns_the_row(clean_env, tmp_path):
     env = dist_fault_env(clean_env, tmp_path / "site", kill_rank=-1)
     args = [sys.executable, "-m", "bench", "run", str(task), "--backend", "faultdp", "--out", str(out)]
     proc = subprocess.Popen(args, cwd=REPO, env={**env, "DIST_HOLD_DIR": str(hold)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_default)  # fmt: skip
     try:
         deadline = time.monotonic() + 300
         while not all((hold / f"held-{r}").exists() for r in (0, 1)):

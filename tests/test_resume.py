@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.core.results import latest_records, read_records
-from tests.conftest import REPO, only_run_dir, run_cli
+from tests.conftest import REPO, only_run_dir, run_cli, sigint_default
 from tests.fault_backend import fault_env, wait_for_run
 from tests.test_cli import TINY_TASK
 
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, proces
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_default)  # fmt: skip
 
 
 def workers_of(run_dir: Path) -> list[int]:
