@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.core.record import new_record
@@ -23,7 +24,7 @@ def rec(backend: str, repeat: int, status: str = "ok", **kw) -> dict:
     base = dict(task="t", backend=backend, repeat=repeat, status=status, model="lenet5", dataset="mnist",
                 model_options="{}", dataset_source="embedded:x", n_train=100, n_test=10, epochs=2, batch_size=8,
                 profile="quick")  # fmt: skip
-    r = new_record(**base, **kw)
+    r = new_record(**(base | kw))
     r["history"] = [{"epoch": 1, "seconds": 1.0, "train_loss": 2.0, "test_acc": 0.5}]
     return r
 
@@ -72,6 +73,24 @@ def test_a_boolean_outside_the_flag_columns_is_named_and_ignored(tmp_path: Path)
     assert rows[0]["steady_img_s"] is None and rows[0]["channels_last"] is True
     steady = side_by_side(table(rows), "t").set_index("metric").loc["steady step throughput (img/s, ± 95% CI)"]
     assert steady["torch"] == 100.0  # the median of the two readable repeats
+
+
+def test_rows_are_reported_in_the_plans_order_not_the_order_they_were_written(tmp_path: Path):
+    """A row deleted and rerun with --resume lands last in records.jsonl; results.csv and summary.md put
+    it where plan.json planned it (tasks, then backends, then repeats); a row the plan does not name last."""
+    for task, backend, repeat in (("a", "torch", 0), ("b", "torch", 0), ("b", "keras", 0), ("x", "torch", 0),
+                                  ("a", "keras", 1), ("a", "keras", 0)):  # fmt: skip
+        append_record(tmp_path, rec(backend, repeat, task=task, train_s=1.0))
+    plan = {"tasks": [{"name": "a"}, {"name": "b"}], "options": {"backends": ["torch", "keras"]}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    df = write_reports(tmp_path)
+    order = [("a", "torch", 0), ("a", "keras", 0), ("a", "keras", 1), ("b", "torch", 0), ("b", "keras", 0),
+             ("x", "torch", 0)]  # fmt: skip
+    assert list(zip(df.task, df.backend, df.repeat, strict=True)) == order
+    csv = pd.read_csv(tmp_path / "results.csv")
+    assert list(zip(csv.task, csv.backend, csv.repeat, strict=True)) == order
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.index("\n## a\n") < summary.index("\n## b\n") < summary.index("\n## x\n")
 
 
 def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, clean_env):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -268,7 +269,7 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
 
 def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
     """results.csv, summary.md and plots/ from records.jsonl alone; ratios against ``reference``."""
-    every = latest_records(read_records(run_dir))
+    every = in_plan_order(latest_records(read_records(run_dir)), read_json_or_warn(run_dir / "plan.json"))
     df_every = table(every)
     df_every.to_csv(run_dir / "results.csv.partial", index=False)
     (run_dir / "results.csv.partial").replace(run_dir / "results.csv")
@@ -292,6 +293,25 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     tmp.write_text(text)
     tmp.replace(run_dir / "summary.md")
     return df
+
+
+def in_plan_order(records: list[dict[str, Any]], plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """``records`` in the order plan.json lists their tasks and backends, repeats ascending: a row rerun
+    by ``--resume`` is reported where it was planned, not last. Rows the plan does not name keep their
+    order, after the rest; a plan that names nothing leaves the order as written."""
+    tasks = plan.get("tasks") if isinstance(plan.get("tasks"), list) else []
+    names = [t["name"] for t in tasks if isinstance(t, dict) and isinstance(t.get("name"), str)]
+    options = plan.get("options") if isinstance(plan.get("options"), dict) else {}
+    backends = [b for b in options.get("backends") or [] if isinstance(b, str)]
+    if not names:
+        return records
+    task_at = {name: i for i, name in reversed(list(enumerate(names)))}
+    backend_at = {b: i for i, b in reversed(list(enumerate(backends)))}
+
+    def place(r: dict[str, Any]) -> tuple[int, int, int]:
+        return task_at.get(r["task"], len(names)), backend_at.get(r["backend"], len(backends)), r["repeat"]
+
+    return sorted(records, key=place)  # stable: data-parallel rows of one key stay as written
 
 
 def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
