@@ -93,6 +93,21 @@ def test_rows_are_reported_in_the_plans_order_not_the_order_they_were_written(tm
     assert summary.index("\n## a\n") < summary.index("\n## b\n") < summary.index("\n## x\n")
 
 
+def test_a_note_with_its_own_semicolon_stays_one_note_in_the_summary(tmp_path: Path):
+    """The notes column joins a row's notes with "; ": a note that contains "; " itself (Keras's tf.data note
+    did) was cut into two bullets, the second a dangling "docs/timing.md)"."""
+    from bench.core.record import join_notes, split_notes
+
+    notes = ["keras: tf.data autotuning off (on, it stalls some fit calls; docs/timing.md)", "second note"]
+    assert split_notes(join_notes(notes)) == ["keras: tf.data autotuning off (on, it stalls some fit calls, "
+                                              "docs/timing.md)", "second note"]  # fmt: skip
+    append_record(tmp_path, rec("torch", 0, train_s=1.0, notes=join_notes(notes)))
+    write_reports(tmp_path)
+    bullets = [line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("- ")]
+    assert "- keras: tf.data autotuning off (on, it stalls some fit calls, docs/timing.md)" in bullets
+    assert "- second note" in bullets and not any(b.startswith("- docs/") for b in bullets)
+
+
 def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, clean_env):
     from tests.conftest import run_cli
 

@@ -60,7 +60,7 @@ DESCRIPTIONS: tuple[BackendInfo, ...] = (
     _info("keras", "tensorflow", ("tensorflow", "keras"), "Keras (TF)", True, (
         "keras: model.fit reads uint8 host batches through a tf.data gather, prefetched "
         "(torch: uint8 split on the device, or streamed when over runtime.device_data_mb)",
-        "keras: tf.data autotuning off (on, its thread stalls the end of some fit calls by ~0.85 s; docs/timing.md)",
+        "keras: tf.data autotuning off (on, its thread stalls the end of some fit calls by ~0.85 s, docs/timing.md)",
     )),
     _info("keras-jax", "jax", ("jax", "keras"), "Keras (JAX)", False, (
         "keras-jax: model.fit reads uint8 host batches from a keras.utils.PyDataset (gathered in the training "

@@ -167,6 +167,18 @@ def renamed(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
+NOTE_SEP = "; "  # the notes column: one text, the row's notes joined
+
+
+def join_notes(notes: list[str]) -> str | None:
+    """The ``notes`` column: a note's own "; " becomes ", " so that ``split_notes`` gives the notes back."""
+    return NOTE_SEP.join(n.replace(NOTE_SEP, ", ") for n in notes) or None
+
+
+def split_notes(cell: str) -> list[str]:
+    return cell.split(NOTE_SEP)
+
+
 def new_record(**fields: Any) -> dict[str, Any]:
     """A record with every column present (None where not measured)."""
     unknown = set(fields) - set(COLUMNS) - set(NESTED)

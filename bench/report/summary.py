@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.phase import RunView
+from bench.core.record import split_notes
 from bench.core.results import latest_records, read_json_or_warn, read_records, run_wall_s, table, warn
 from bench.core.runpaths import plot_file, plot_name
 from bench.measure.inputpath import input_bound_warnings
@@ -190,7 +191,7 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: lis
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
         lines += ["", f"![training curves]({plot_name('curves', task)})", ""]
         lines += [line for phase in PHASES for line in phase.task_lines(sub)]
-        notes = sorted({n for cell in sub.notes.dropna() for n in cell.split("; ")})
+        notes = sorted({n for cell in sub.notes.dropna() for n in split_notes(cell)})
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines) + "\n"

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.distributed import DistContext, per_worker_batch
-from bench.core.record import new_record
+from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.spec import TaskSpec
 from bench.measure import scaling
@@ -350,7 +350,7 @@ def record(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: 
         elif mode == "strong" and base.get("test_acc") is not None and rec.get("test_acc") is not None:
             notes.append(f"test acc {rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
                          "batch (the same batches, gradients averaged: only float rounding differs)")  # fmt: skip
-    rec["notes"] = "; ".join(notes) or None
+    rec["notes"] = join_notes(notes)
     return rec
 
 

@@ -24,7 +24,7 @@ from bench.core import metrics
 from bench.core.phase import Trained
 from bench.core.preprocess import PixelNorm, epoch_orders
 from bench.core.progress import progress
-from bench.core.record import new_record
+from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.spec import TaskSpec, spec_from_dict
 from bench.measure import inputpath, perf
@@ -147,7 +147,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         rec.update(status="failed", error=f"{type(e).__name__}: {e}")
     notes = list(job.get("notes", [])) + list(describe(rec["backend"]).known_differences) + perf.row_notes(spec)
     notes += rec.pop("timing_notes", None) or []
-    rec["notes"] = "; ".join(notes) or None
+    rec["notes"] = join_notes(notes)
     rec["peak_host_mb"] = peak_host_mb()
     rec["wall_s"] = time.perf_counter() - started
     return rec
