@@ -122,3 +122,46 @@ def test_a_missing_engine_is_a_skipped_row(clean_env, tiny_task: Path, tmp_path:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (row,) = records(only_run_dir(out))
     assert row["status"] == "skipped" and "No module named jax" in row["error"]
+
+
+def test_cores_for_gives_each_slot_its_own_cores_and_restricts_nothing_it_need_not():
+    from bench.core.cpus import cores_for
+
+    assert cores_for(1, 0, [0, 1]) == [0] and cores_for(1, 1, [0, 1]) == [1]
+    assert cores_for(2, 1, [0, 1, 4, 5]) == [4, 5] and cores_for(2, 2, [0, 1, 4, 5]) == [0, 1]  # wraps round
+    assert cores_for(3, 1, [0, 1, 2, 3]) == [3, 0, 1]
+    assert cores_for(2, 0, [0, 1]) is None and cores_for(4, 0, [0, 1]) is None and cores_for(0, 0, [0, 1]) is None
+
+
+JAX_CPU_USE = """
+import json, os, resource, sys, time
+from backends import load_backend
+from bench.core.spec import RuntimeSpec
+b = load_backend("keras-jax")
+env = b.configure(RuntimeSpec(threads=int(sys.argv[1]), device="cpu"), 0)
+import jax, jax.numpy as jnp
+a = jnp.ones((768, 768)); f = jax.jit(lambda a: (a @ a @ a).sum())
+f(a).block_until_ready()
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+while time.perf_counter() - t0 < 1.5:
+    f(a).block_until_ready()
+r1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - t0
+cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+print(json.dumps({"cores": sorted(os.sched_getaffinity(0)), "threads": env["threads"], "cpu_per_s": cpu / wall,
+                  "knob": env["knobs"]["cpu_cores"]}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_keras_jax_with_one_thread_runs_on_one_core(clean_env):
+    """XLA's CPU pool ignores thread flags and takes every core it may run on: a Keras/JAX row with threads = 1
+    is restricted to one core (a data-parallel worker to its local rank's: ``cores_for``), so it uses one CPU
+    second a second (both cores' worth before, measured 1.98), and records the core it ran on."""
+    env = {k: v for k, v in clean_env.items() if not k.startswith("BENCH_DIST_")}
+    proc = subprocess.run([sys.executable, "-c", JAX_CPU_USE, "1"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    first = sorted(os.sched_getaffinity(0))[0]
+    assert got["cores"] == [first] and got["knob"] == [first] and got["threads"] == 1
+    assert got["cpu_per_s"] < 1.1, got

@@ -1,4 +1,4 @@
-"""The JAX engine's pieces: XLA flags and devices, PyDataset input, jax.grad under jax.jit, synchronisation, memory.
+"""The JAX engine's pieces: XLA's cores and devices, PyDataset input, jax.grad under jax.jit, synchronisation, memory.
 
 Keras on JAX runs ``fit``'s train step under ``jax.jit`` (XLA) always: ``jit_compile=False``
 would run it op by op, which no JAX user does. The op profiler is TensorFlow's only.
@@ -18,6 +18,8 @@ import numpy as np
 
 from backends.keras.input import Batches, HostImages
 from backends.keras.split import class_score, split_at
+from bench.core.cpus import restrict_to_threads
+from bench.core.distributed import DistContext
 
 
 def _values(variables: list[Any]) -> list[Any]:
@@ -41,11 +43,12 @@ class Engine:
         self._model: weakref.ref[keras.Model] | None = None
 
     def configure(self, runtime: Any, seed: int) -> dict[str, Any]:
-        # Flags XLA reads when JAX initialises its backends, which Keras's import has not done yet.
+        # What XLA reads when JAX initialises its backends, which Keras's import has not done yet.
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # grow as needed: the peak means something
-        if runtime.threads:
-            flags = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={runtime.threads}"
-            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+        # XLA's CPU pool takes every core the process may use and ignores thread flags (bench.core.cpus):
+        # the process is restricted to its threads' cores, a data-parallel worker to its own ones.
+        ctx = DistContext.from_env()
+        cores = restrict_to_threads(runtime.threads, ctx.local_rank if ctx else 0) if runtime.threads else None
         if runtime.device == "cpu":
             jax.config.update("jax_platforms", "cpu")
         gpus = [d for d in jax.devices() if d.platform == "gpu"]
@@ -64,6 +67,7 @@ class Engine:
                 "jit_compile": True,
                 "tf32": jax.config.jax_default_matmul_precision or "default",
                 "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                "cpu_cores": cores or sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             },
         }
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch._dynamo  # noqa: F401 - see below
+import torch._dynamo  # see below
 import torch.nn.functional as F
 from torch import nn
 
