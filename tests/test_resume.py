@@ -94,9 +94,13 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
     assert "This run is incomplete (interrupted)" in (run_dir / "summary.md").read_text()
     assert not workers_of(run_dir)
 
+    started = json.loads((run_dir / "environment.json").read_text())
+    (run_dir / "environment.json").write_text(json.dumps(started | {"git_commit": "0000000"}))  # an older commit
     resumed = run_cli(["all", "--resume", str(run_dir)], env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert_complete(run_dir, 3)
+    commits = {r["repeat"]: r["git_commit"] for r in read_records(run_dir)}
+    assert commits[0] == started["git_commit"] and commits[1] == commits[2] != "0000000"  # each session's own
     # the wall time adds the resumed session to the interrupted one, and the summary says it
     total = json.loads((run_dir / "state.json").read_text())["wall_s"]
     assert total > state["wall_s"]

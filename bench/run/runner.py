@@ -298,7 +298,8 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print) -> Path:
          "load_avg_1m": os.getloadavg()[0], "argv": sys.argv}
     )  # fmt: skip
     write_json(env_path, env)
-    return execute(run_dir, tasks, opts, env, echo)
+    # the rows this session runs carry its own commit, not the one the run was started at
+    return execute(run_dir, tasks, opts, env | {"git_commit": env["resumed"][-1]["git_commit"]}, echo)
 
 
 def read_plan(run_dir: Path) -> tuple[list[TaskSpec], RunOptions]:
