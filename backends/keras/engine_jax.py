@@ -67,7 +67,7 @@ class Engine:
                 "jit_compile": True,
                 "tf32": jax.config.jax_default_matmul_precision or "default",
                 "xla_flags": os.environ.get("XLA_FLAGS", ""),
-                "cpu_cores": cores or sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+                "cpu_cores": cores or (sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None),
             },
         }
 

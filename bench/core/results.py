@@ -143,7 +143,7 @@ def check_record(rec: Any) -> str | None:
         if rec.get(key) is not None and not isinstance(rec[key], kind):
             return f"{key!r} is {type(rec[key]).__name__}, not {kind.__name__}"
     for i, h in enumerate(rec.get("history") or []):
-        if not (isinstance(h, dict) and all(_number(h.get(k)) for k in ("epoch", "train_loss"))):
+        if not (isinstance(h, dict) and all(is_number(h.get(k)) for k in ("epoch", "train_loss"))):
             return f"history[{i}] is not an epoch entry with numeric 'epoch' and 'train_loss'"
     return None
 
@@ -156,7 +156,8 @@ def bad_values(rec: dict[str, Any]) -> list[str]:
     return bad + (["notes"] if rec.get("notes") is not None and not isinstance(rec["notes"], str) else [])
 
 
-def _number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """A JSON number (a bool is not one, though Python counts it as an int)."""
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.results import warn
+from bench.core.results import is_number, warn
 from bench.core.runpaths import plot_name
 from bench.report.backends import label, ordered
 from bench.report.plotting import save_figure
@@ -21,14 +21,10 @@ def _pct(v: Any) -> str:
     return "-" if v is None or pd.isna(v) else f"{100 * v:.1f}%"
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
 def _counts(m: Any, rows: int, cols: int) -> bool:
     """``m`` is a ``rows`` x ``cols`` matrix of counts."""
-    return (isinstance(m, list) and len(m) == rows and
-            all(isinstance(row, list) and len(row) == cols and all(_number(v) for v in row) for row in m))  # fmt: skip
+    rows_ok = isinstance(m, list) and len(m) == rows
+    return rows_ok and all(isinstance(r, list) and len(r) == cols and all(is_number(v) for v in r) for r in m)
 
 
 def entry_problem(t: Any) -> str | None:
@@ -40,14 +36,14 @@ def entry_problem(t: Any) -> str | None:
         if not isinstance(t.get(key), str):
             return f"{key!r} is not text"
     for key in ("n", "acc", "acc_restricted"):
-        if not _number(t.get(key)):
+        if not is_number(t.get(key)):
             return f"{key!r} is not a number"
-    if t.get("reported_acc") is not None and not _number(t["reported_acc"]):
+    if t.get("reported_acc") is not None and not is_number(t["reported_acc"]):
         return "'reported_acc' is not a number"
     classes, seen = t.get("classes"), t.get("predicted_as")
     if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
         return "'classes' is not a list of class names"
-    if not (isinstance(seen, dict) and all(_number(v) for v in seen.values())):
+    if not (isinstance(seen, dict) and all(is_number(v) for v in seen.values())):
         return "'predicted_as' is not a class -> count object"
     if not _counts(t.get("confusion_full"), len(classes), len(seen)):
         return f"'confusion_full' is not a {len(classes)} x {len(seen)} matrix of counts"
@@ -56,7 +52,7 @@ def entry_problem(t: Any) -> str | None:
     report = t.get("report")
     scores = ("precision", "recall", "f1-score", "support")
     per_class = [report.get(c) for c in classes] if isinstance(report, dict) else [None]
-    if not all(isinstance(c, dict) and all(_number(c.get(k)) for k in scores) for c in per_class):
+    if not all(isinstance(c, dict) and all(is_number(c.get(k)) for k in scores) for c in per_class):
         return "'report' has no precision/recall/f1-score/support for every class"
     return None
 
