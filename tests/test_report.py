@@ -108,6 +108,17 @@ def test_a_note_with_its_own_semicolon_stays_one_note_in_the_summary(tmp_path: P
     assert "- second note" in bullets and not any(b.startswith("- docs/") for b in bullets)
 
 
+def test_the_overview_whiskers_count_the_images_an_epoch_trained():
+    """With train.drop_last an epoch trains 1,280 of 1,438 images: the whiskers (fastest and slowest steady
+    epoch) use 1,280 as the bar does, not n_train (which put the fast whisker 12% too high)."""
+    from bench.report.summary import epoch_throughput_range
+
+    r = rec("torch", 0, n_train=1438, throughput_img_s=1280 / 0.2, epoch_s_median=0.2, epoch_s_min=0.16,
+            epoch_s_max=0.25, test_acc=0.9)  # fmt: skip
+    g = epoch_throughput_range(table([r])).loc[("t", "torch")]
+    assert g.thr == pytest.approx(6400) and g.fast == pytest.approx(8000) and g.slow == pytest.approx(5120)
+
+
 def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, clean_env):
     from tests.conftest import run_cli
 

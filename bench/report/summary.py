@@ -229,6 +229,20 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     return save_figure(fig, path, dpi=110, tight=False)
 
 
+def epoch_throughput_range(ok: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, backend) of ok rows: median steady throughput ``thr``, the fastest (``fast``) and slowest
+    (``slow``) steady epoch's, and the median test accuracy ``acc``."""
+    ok = ok.copy()
+    for col in ("throughput_img_s", "epoch_s_median", "epoch_s_min", "epoch_s_max", "test_acc"):
+        ok[col] = pd.to_numeric(ok[col], errors="coerce")
+    # the images an epoch trained (throughput x median epoch): fewer than n_train with train.drop_last
+    images = ok.throughput_img_s * ok.epoch_s_median
+    ok["fast"], ok["slow"] = images / ok.epoch_s_min, images / ok.epoch_s_max
+    return ok.groupby(["task", "backend"]).agg(
+        thr=("throughput_img_s", "median"), fast=("fast", "max"), slow=("slow", "min"), acc=("test_acc", "median")
+    )
+
+
 def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     """Steady throughput (bar = median, whiskers = slowest..fastest steady epoch) and test accuracy,
     one bar per backend in registry order."""
@@ -238,15 +252,10 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    ok = df[df.status == "ok"].copy()
+    ok = df[df.status == "ok"]
     if ok.empty:
         return False
-    for col in ("throughput_img_s", "epoch_s_min", "epoch_s_max", "n_train", "test_acc"):
-        ok[col] = pd.to_numeric(ok[col], errors="coerce")
-    ok["fast"], ok["slow"] = ok.n_train / ok.epoch_s_min, ok.n_train / ok.epoch_s_max
-    g = ok.groupby(["task", "backend"]).agg(
-        thr=("throughput_img_s", "median"), fast=("fast", "max"), slow=("slow", "min"), acc=("test_acc", "median")
-    )
+    g = epoch_throughput_range(ok)
     tasks = list(dict.fromkeys(ok.task))
     backends = ordered(ok.backend)
     width = 0.8 / len(backends)
