@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bench.core.preprocess import PixelNorm
+from bench.core.runfiles import make_folder
 from bench.core.runpaths import artifact, link
 from bench.core.spec import TaskSpec
 
@@ -62,7 +63,7 @@ def row_artifact(job: dict[str, Any], kind: str) -> tuple[Path, str] | None:
         return None
     run_dir, rec = Path(job["artifacts"]).parent, job["record"]
     path = artifact(run_dir, rec["task"], rec["backend"], rec["repeat"], kind)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(run_dir, path.parent)
     return path, link(run_dir, path)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.record import COLUMNS, FLAG_COLUMNS, renamed
+from bench.core.runfiles import RunFileError, open_fd, open_file, read_bytes
 
 RECORDS = "records.jsonl"
 # The fields every reader joins or groups on, with the types they must have.
@@ -35,10 +36,6 @@ NESTED_TYPES: dict[str, type] = {
 
 class RunFileWarning(UserWarning):
     """A run file (or a line of it) could not be read and was skipped."""
-
-
-class RunFileError(ValueError):
-    """A run file a command needs is unreadable."""
 
 
 class RecordWriteError(OSError):
@@ -79,7 +76,7 @@ def append_record(run_dir: Path, record: dict[str, Any]) -> None:
     """
     line = (json.dumps(record, default=json_default) + "\n").encode("utf-8")
     path = Path(run_dir) / RECORDS
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_fd(Path(run_dir), path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         size = os.fstat(fd).st_size
         try:
@@ -101,14 +98,15 @@ def repair_records(run_dir: Path) -> int:
     Returns how many bytes were cut.
     """
     path = Path(run_dir) / RECORDS
-    if not path.exists():
+    try:
+        data = read_bytes(Path(run_dir), path)
+    except FileNotFoundError:
         return 0
-    data = path.read_bytes()
     keep = data.rfind(b"\n") + 1
     if keep < len(data):
         line = data.count(b"\n") + 1
         warn(f"{path}:{line}: torn last line ({len(data) - keep} bytes, a write cut short) cut off")
-        with open(path, "r+b") as f:
+        with open_file(Path(run_dir), path, "r+b") as f:
             f.truncate(keep)
     return len(data) - keep
 
@@ -162,7 +160,10 @@ def is_number(v: Any) -> bool:
 
 
 def parse_records(data: bytes, name: str) -> list[dict[str, Any]]:
-    """The usable records in ``data`` (the bytes of ``name``); every other line is warned about, naming name:line."""
+    """The usable records in ``data`` (the bytes of ``name``); every other line is warned about, naming name:line.
+
+    A line that is not one JSON object is searched for whole ones: a record cut short without its
+    newline has the next record glued to its end, and that one is intact."""
     records = []
     lines = data.split(b"\n")
     for n, raw in enumerate(lines, 1):
@@ -170,28 +171,53 @@ def parse_records(data: bytes, name: str) -> list[dict[str, Any]]:
             continue
         torn = n == len(lines)  # no newline after it: the last write did not finish
         try:
-            rec = json.loads(raw.decode("utf-8"))
-            problem = check_record(rec)
-            rec = renamed(rec) if problem is None else rec
+            found = [json.loads(raw.decode("utf-8"))]
         except UnicodeDecodeError as e:
-            problem = f"not UTF-8 ({e.reason} at byte {e.start})"
-        except (ValueError, RecursionError) as e:
-            problem = "torn last line (a write cut short)" if torn else f"not JSON ({e})"
-        if problem:
-            warn(f"{name}:{n}: {problem}; line skipped")
+            warn(f"{name}:{n}: not UTF-8 ({e.reason} at byte {e.start}); line skipped")
             continue
-        for key in bad_values(rec):
-            warn(f"{name}:{n}: {key!r} is {type(rec[key]).__name__}, not a value; ignored")
-            rec[key] = None
-        records.append(rec)
+        except (ValueError, RecursionError) as e:
+            found, dropped = whole_objects(raw.decode("utf-8"))
+            what = "torn last line (a write cut short)" if torn and not found else f"not JSON ({e})"
+            if found:
+                what = f"{len(found)} whole record(s) recovered, {dropped} byte(s) of a cut record dropped"
+            warn(f"{name}:{n}: {what}" + ("" if found else "; line skipped"))
+        for rec in found:
+            problem = check_record(rec)
+            if problem:
+                warn(f"{name}:{n}: {problem}; line skipped" if len(found) == 1 else f"{name}:{n}: {problem}; skipped")
+                continue
+            rec = renamed(rec)
+            for key in bad_values(rec):
+                warn(f"{name}:{n}: {key!r} is {type(rec[key]).__name__}, not a value; ignored")
+                rec[key] = None
+            records.append(rec)
     return records
+
+
+def whole_objects(text: str) -> tuple[list[Any], int]:
+    """The JSON objects in ``text`` that look like records (``check_record`` passes), and how many
+    characters lie outside them. Each ``{`` is tried as a start; a record found is skipped whole."""
+    decoder = json.JSONDecoder()
+    found, kept, at = [], 0, text.find("{")
+    while at != -1:
+        try:
+            obj, end = decoder.raw_decode(text, at)
+        except (ValueError, RecursionError):
+            obj, end = None, at + 1
+        if obj is not None and check_record(obj) is None:
+            found.append(obj)
+            kept += end - at
+        else:
+            end = at + 1  # a nested object, or none: the next "{" may start a record
+        at = text.find("{", end)
+    return found, len(text) - kept
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:
     """All usable records; unreadable lines are skipped with a RunFileWarning naming file:line."""
     path = Path(run_dir) / RECORDS
     try:
-        data = path.read_bytes()
+        data = read_bytes(Path(run_dir), path)
     except FileNotFoundError:
         return []
     except OSError as e:
@@ -202,7 +228,7 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
 def read_json_object(path: Path, missing: Any = None) -> dict[str, Any] | None:
     """A JSON object file (environment.json, state.json, plan.json); RunFileError naming what is wrong."""
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        text = read_bytes(Path(path).parent, Path(path)).decode("utf-8")
     except FileNotFoundError:
         return missing
     except OSError as e:

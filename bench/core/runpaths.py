@@ -8,10 +8,13 @@ does not lie inside its root (``../../x``, an absolute path, a symbolic link out
 
 from __future__ import annotations
 
+import io
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from bench.core.runfiles import read_bytes
 
 
 class OutsideRunError(ValueError):
@@ -87,15 +90,15 @@ def load_artifact(run_dir: Path, rel: str) -> dict[str, Any] | None:
     """
     import numpy as np
 
-    from bench.core.results import warn
+    from bench.core.results import RunFileError, warn
 
     try:
         path = inside(run_dir, rel)
         if not path.is_file():
             return None
-        with np.load(path, allow_pickle=False) as f:
+        with np.load(io.BytesIO(read_bytes(run_dir, path)), allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
-    except (OutsideRunError, OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except (OutsideRunError, RunFileError, OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         warn(f"{run_dir}: artifact {rel!r} skipped: {e}")
         return None
 

@@ -550,11 +550,11 @@ def _pairs(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
-def spec_from_dict(d: Any) -> TaskSpec:
+def spec_from_dict(d: Any, datasets: Collection[str] | None = None) -> TaskSpec:
     """Rebuild a TaskSpec from ``TaskSpec.to_dict()`` (how the runner hands it to a worker and keeps the plan).
 
     The dict goes through the same validation as a TOML file (a plan.json may have been edited since), so a
-    malformed one is a SpecError, never a KeyError or TypeError.
+    malformed one is a SpecError, never a KeyError or TypeError. ``datasets`` as for ``parse_task``.
     """
     if not isinstance(d, dict):
         raise SpecError(f"<job>: expected a task table, got {type(d).__name__}")
@@ -579,4 +579,4 @@ def spec_from_dict(d: Any) -> TaskSpec:
             else t
             for i, t in enumerate(data["transfer"])
         ]
-    return dataclasses.replace(parse_task(data, source=source), profile=profile)
+    return dataclasses.replace(parse_task(data, source=source, datasets=datasets), profile=profile)

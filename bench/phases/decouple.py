@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from bench.core.catalog import architecture
 from bench.core.phase import PhaseFunctions, RunView, Trained
 from bench.core.record import DECOUPLE_COLUMNS
+from bench.core.runfiles import write_atomic
 from bench.core.spec import DecoupleSpec
 from bench.report.decouple_plots import decouple_section
 
@@ -148,20 +149,24 @@ def run(t: Trained) -> dict[str, Any]:
     where = t.artifact("decouple")
     if where is not None:
         path, _ = where
-        np.savez_compressed(
+        write_atomic(
+            path.parent,
             path,
-            head=arch.head,
-            importances=res.importances,
-            top_features=top,
-            top_images=to_display(x_fit[rows.ravel()]).reshape(*rows.shape, *x_fit.shape[1:]),
-            top_labels=y_fit[rows],
-            top_values=np.take_along_axis(f_train[:, top].T, rows, axis=1),
-            inputs=to_display(x_test[shown]),
-            input_labels=t.y_test[shown],
-            classes=np.array(t.classes),
-            conv_layers=np.array(arch.conv_layers, dtype=str),
-            fc_layers=np.array(arch.fc_layers, dtype=str),
-            **{f"act_{name}": a.astype(np.float16) for name, a in acts.items()},
+            lambda f: np.savez_compressed(
+                f,
+                head=arch.head,
+                importances=res.importances,
+                top_features=top,
+                top_images=to_display(x_fit[rows.ravel()]).reshape(*rows.shape, *x_fit.shape[1:]),
+                top_labels=y_fit[rows],
+                top_values=np.take_along_axis(f_train[:, top].T, rows, axis=1),
+                inputs=to_display(x_test[shown]),
+                input_labels=t.y_test[shown],
+                classes=np.array(t.classes),
+                conv_layers=np.array(arch.conv_layers, dtype=str),
+                fc_layers=np.array(arch.fc_layers, dtype=str),
+                **{f"act_{name}": a.astype(np.float16) for name, a in acts.items()},
+            ),
         )
     seconds = time.perf_counter() - started
     print(f"@@ decoupled {f_train.shape[1]} features from {arch.head!r}: RF acc {res.rf_acc:.4f}, "

@@ -25,6 +25,7 @@ from bench.core.catalog import architecture
 from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
 from bench.core.preprocess import minmax
 from bench.core.record import EXPLAIN_COLUMNS
+from bench.core.runfiles import write_atomic
 from bench.measure.timing import SyncTimer
 from bench.report.explain_plots import explain_links, explain_plot_jobs
 
@@ -152,14 +153,18 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     if where is not None:
         path, out["explain_file"] = where
         k = len(drawn)
-        np.savez_compressed(
+        write_atomic(
+            path.parent,
             path,
-            x=x[:k],
-            y_true=y[:k],
-            y_pred=pred[:k],
-            classes=np.asarray(t.classes),
-            layer=np.asarray(layer),
-            **{name: m[:k] for name, m in maps.items()},
+            lambda f: np.savez_compressed(
+                f,
+                x=x[:k],
+                y_true=y[:k],
+                y_pred=pred[:k],
+                classes=np.asarray(t.classes),
+                layer=np.asarray(layer),
+                **{name: m[:k] for name, m in maps.items()},
+            ),
         )
     out["explain_s"] = time.perf_counter() - started  # the whole phase, warm-up and saving included
     cost = [f"forward {out['forward_ms_per_img']:.3f}"] + [

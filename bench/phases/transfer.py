@@ -25,6 +25,7 @@ from bench.core import metrics
 from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
 from bench.core.progress import progress
 from bench.core.record import TRANSFER_COLUMNS
+from bench.core.runfiles import write_atomic
 from bench.core.runpaths import plot_file, task_data
 from bench.core.spec import TaskSpec, TransferSpec
 from bench.report.transfer import plot_transfer, transfer_markdown
@@ -66,7 +67,7 @@ def prepare_targets(
         except (ValueError, KeyError, FileNotFoundError) as e:
             raise ValueError(f"{where}: {e}") from e
         path = task_data(job_dir, task.name, f"transfer{i}")
-        np.savez(path, x=ds.test.x, y=ds.test.y)
+        write_atomic(job_dir, path, lambda f, x=ds.test.x, y=ds.test.y: np.savez(f, x=x, y=y))
         jobs.append(
             {
                 "dataset": target.dataset,

@@ -21,6 +21,7 @@ lost ground on the reference shows even when the two runs ran on different footi
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.results import latest_records, read_json_or_warn, read_records, table
+from bench.core.runfiles import check_run_folder
 from bench.measure.stats import rank_test_p
 from bench.report.backends import ordered, ratio_name, reference_missing
 
@@ -68,10 +70,11 @@ REFERENCE_COLUMNS = ["task", "model", "profile", "metric", "ratio", "a", "b", "b
 def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
     """A run by directory path or by run id under ``results_dir``."""
     path = Path(run)
-    if not (path / "records.jsonl").is_file():
+    if not os.path.lexists(path / "records.jsonl"):
         path = results_dir / str(run)
-    if not (path / "records.jsonl").is_file():
+    if not os.path.lexists(path / "records.jsonl"):
         raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
+    check_run_folder(path)  # links and FIFOs are refused, never followed or waited on
     records = [{**r, "task": row_task(r)} for r in latest_records(read_records(path))]
     return with_step_samples(keyed(table(records)), records), read_json_or_warn(path / "environment.json")
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bench.core.phase import PlotJob
+from bench.core.runfiles import write_atomic
 
 # A figure to draw: a module-level function (it is sent to another process by name) and its
 # arguments; it returns True when it wrote its file, False when it had nothing to draw.
@@ -28,8 +29,8 @@ def save_figure(fig: Any, path: Path, dpi: int = 100, tight: bool = True) -> boo
 
     if tight:
         fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    # plots/NAME.png (runpaths.plot_file): the run folder is two levels up
+    write_atomic(path.parents[1], path, lambda f: fig.savefig(f, dpi=dpi, format="png"))
     plt.close(fig)
     return True
 

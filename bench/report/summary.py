@@ -10,6 +10,7 @@ import pandas as pd
 from bench.core.phase import RunView
 from bench.core.record import split_notes
 from bench.core.results import latest_records, read_json_or_warn, read_records, run_wall_s, table, warn
+from bench.core.runfiles import write_atomic
 from bench.core.runpaths import plot_file, plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.phases import PHASES
@@ -281,8 +282,7 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     """results.csv, summary.md and plots/ from records.jsonl alone; ratios against ``reference``."""
     every = in_plan_order(latest_records(read_records(run_dir)), read_json_or_warn(run_dir / "plan.json"))
     df_every = table(every)
-    df_every.to_csv(run_dir / "results.csv.partial", index=False)
-    (run_dir / "results.csv.partial").replace(run_dir / "results.csv")
+    write_atomic(run_dir, run_dir / "results.csv", df_every.to_csv(index=False).encode())
     records = [r for r in every if r.get("workers") is None]  # data-parallel rows: their own section
     df = table(records)
     env = read_json_or_warn(run_dir / "environment.json")
@@ -299,9 +299,7 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     wall_s = run_wall_s(run_dir / "state.json")
     text = summary_markdown(df, env, notice, records, reference, wall_s) + model_sections(df, records, reference)
     text += "".join(sections) + zoo_section(df, run_dir, reference) + scaling.section(df_every, run_dir)
-    tmp = run_dir / "summary.md.partial"
-    tmp.write_text(text)
-    tmp.replace(run_dir / "summary.md")
+    write_atomic(run_dir, run_dir / "summary.md", text.encode())
     return df
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import backends
 from bench.core.results import RunFileError, RunFileWarning, latest_records, read_records, table
+from bench.core.runfiles import check_run_folder
 from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from bench.report import compare
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
@@ -19,7 +20,7 @@ from bench.report.summary import terminal_summary, write_reports
 from bench.run import environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
-from bench.run.runner import RunOptions, RunStopped, read_plan, resume_suite, run_suite
+from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
 
@@ -64,6 +65,10 @@ def _integer(value: str, low: int, high: int | None = None) -> int:
 
 def _positive(value: str) -> int:
     return _integer(value, 1)
+
+
+def _repeats(value: str) -> int:
+    return _integer(value, 1, MAX_REPEATS)
 
 
 def _seed(value: str) -> int:
@@ -122,7 +127,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         default=environment.REPO / "results",
         help="where results/<run-id>/ is created (default: %(default)s)",
     )
-    p.add_argument("--repeats", type=_positive, default=1, help="runs per (task, backend) (default: 1)")
+    p.add_argument("--repeats", type=_repeats, default=1, help="runs per (task, backend) (default: 1)")
     p.add_argument("--seed", type=_seed, help="override every task's seed")
     p.add_argument(
         "--resume",
@@ -380,10 +385,12 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
 
 def cmd_report(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.run, args.results)
-    if not (run_dir / "records.jsonl").is_file():
-        print(f"error: {args.run}: not a run directory (no records.jsonl)", file=sys.stderr)
-        return 2
     try:
+        if run_dir.is_dir():  # a folder from elsewhere: refused whole before anything is written into it
+            check_run_folder(run_dir)
+        if not (run_dir / "records.jsonl").is_file():
+            print(f"error: {args.run}: not a run directory (no records.jsonl)", file=sys.stderr)
+            return 2
         write_reports(run_dir, args.reference)
     except RunFileError as e:
         print(f"error: {e}", file=sys.stderr)

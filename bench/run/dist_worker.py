@@ -29,6 +29,7 @@ from bench.core.distributed import DistContext, shard_order
 from bench.core.preprocess import PixelNorm, epoch_orders
 from bench.core.progress import progress
 from bench.core.results import json_default
+from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, spec_from_dict
 from bench.measure.steady import StepClock
 from bench.run.worker import peak_host_mb
@@ -147,9 +148,7 @@ def main(argv: list[str]) -> int:
         return 2
     code, out = run_rank(job, ctx)
     path = rank_file(Path(job["result_dir"]), ctx.rank)
-    tmp = path.with_suffix(".partial")
-    tmp.write_text(json.dumps(out, default=json_default))
-    tmp.replace(path)  # the launcher sees a whole result or none
+    write_atomic(path.parent, path, json.dumps(out, default=json_default).encode())  # whole or none
     sys.stdout.flush()
     return code
 

@@ -36,6 +36,7 @@ from typing import Any
 from bench.core.distributed import DistContext, per_worker_batch
 from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
+from bench.core.runfiles import make_folder, open_file, read_bytes, write_atomic
 from bench.core.spec import TaskSpec
 from bench.measure import scaling
 from bench.run import environment
@@ -109,7 +110,7 @@ class Rank:
 
 def _pump(stream: Any, log: Path, tail: list[str], echo: Callable[[str], None] | None, prefix: str) -> None:
     """Copy a rank's output to its log; show rank 0's ``@@`` progress lines; keep the last lines for errors."""
-    with open(log, "a", encoding="utf-8") as out:
+    with open_file(log.parent, log, "a") as out:  # its folder was made by make_folder
         for line in stream:
             with contextlib.suppress(OSError):
                 out.write(line)
@@ -174,7 +175,7 @@ def _failure(r: Rank, result_dir: Path) -> RankFailed:
 
 def _read(result_dir: Path, rank: int) -> dict[str, Any] | None:
     with contextlib.suppress(OSError, ValueError):
-        data = json.loads((result_dir / f"rank-{rank}.json").read_text(encoding="utf-8"))
+        data = json.loads(read_bytes(result_dir, result_dir / f"rank-{rank}.json"))
         return data if isinstance(data, dict) else None
     return None
 
@@ -233,12 +234,11 @@ def launch(job: dict[str, Any], workers: int, threads: int, spec: TaskSpec, wher
         if where.addresses is not None:
             check_free(where.addresses)
         result_dir = where.job_dir / f"{kind}-{attempt}"
-        result_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(where.job_dir.parents[1], result_dir)  # .jobs/ROW/ under the run folder
         job_path = result_dir / "job.json"
-        job_path.write_text(json.dumps({**job, "result_dir": str(result_dir), "dist": {**job["dist"], "local": local}},
-                                       default=json_default))  # fmt: skip
-        log_dir = where.log_dir / kind
-        log_dir.mkdir(parents=True, exist_ok=True)
+        rank_job = {**job, "result_dir": str(result_dir), "dist": {**job["dist"], "local": local}}
+        write_atomic(result_dir, job_path, json.dumps(rank_job, default=json_default).encode())
+        log_dir = make_folder(where.log_dir.parents[1], where.log_dir / kind)  # logs/ROW/KIND
         ranks = start_ranks(job_path, ctxs, where.env, where.cwd, log_dir, where.echo, where.prefix)
         try:
             return watch(ranks, result_dir, where.timeout_s)

@@ -32,6 +32,8 @@ import time
 import traceback
 from pathlib import Path
 
+from bench.core.runfiles import open_file
+
 
 def die_with_parent() -> None:
     """Ask the kernel for SIGKILL when the parent process dies (Linux), so nothing is orphaned."""
@@ -136,7 +138,7 @@ class Server:
     def __init__(self, backend: str, tag: str, env: dict[str, str], cwd: Path, log: Path) -> None:
         self.log = log
         ours, theirs = socket.socketpair()
-        with open(log, "a", encoding="utf-8") as out:
+        with open_file(log.parent, log, "a") as out:  # logs/ is a real folder (runner.execute made it)
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.run.forkserver", backend, str(theirs.fileno()), tag],
                 cwd=cwd,

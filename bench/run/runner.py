@@ -13,9 +13,9 @@ import contextlib
 import errno
 import fcntl
 import json
+import math
 import os
 import secrets
-import shutil
 import signal
 import sys
 import threading
@@ -41,11 +41,20 @@ from bench.core.results import (
     warn,
     write_all,
 )
+from bench.core.runfiles import (
+    check_run_folder,
+    clear_folder,
+    make_folder,
+    open_fd,
+    open_file,
+    read_bytes,
+    write_atomic,
+)
 from bench.core.runpaths import ARTIFACTS, OutsideRunError, job_file, log_file, row_files, task_data
-from bench.core.spec import SpecError, TaskSpec, spec_from_dict
+from bench.core.spec import MAX_SEED, SpecError, TaskSpec, spec_from_dict
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
-from bench.report.backends import DEFAULT_REFERENCE
+from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
 from bench.run import distributed, environment
 from bench.run.forkserver import Server, ServerGone, exit_description, kill_group
 from datasets import registry
@@ -65,6 +74,8 @@ class RunOptions:
     timeout_s: float = 3600.0  # per (task, backend, repeat) run
     reference: str = DEFAULT_REFERENCE  # the backend the report's ratios divide by
 
+
+MAX_REPEATS = 1000  # runs per (task, backend): beyond it a plan is a typo, not a study
 
 # Errors that mean the disk (or the quota, or the file-size limit) will not take more: the run
 # stops, says so, and leaves the row for --resume instead of recording it as a failure of the row.
@@ -217,13 +228,14 @@ class Workers:
         row = (rec["task"], rec["backend"], rec["repeat"])
         job_path, result_path = job_file(self.job_dir, *row, "job"), job_file(self.job_dir, *row, "result")
         job["result"] = str(result_path)
-        job_path.write_text(json.dumps(job, default=json_default))
+        write_atomic(self.job_dir, job_path, json.dumps(job, default=json_default).encode())
         tail: list[str] = []
         started = time.perf_counter()
         srv = self.server(rec["backend"])
         read_fd, write_fd = os.pipe()
         status, code, lost = None, None, None
-        with open(log_file(self.job_dir.parent, ".".join(map(str, row))), "w", encoding="utf-8") as log:
+        log_path = log_file(self.job_dir.parent, ".".join(map(str, row)))
+        with open_file(self.job_dir.parent, log_path, "w") as log:
             stream = os.fdopen(read_fd, encoding="utf-8", errors="replace")
             pump = threading.Thread(target=_pump, args=(stream, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail))
             pump.start()
@@ -249,7 +261,7 @@ class Workers:
         wall = time.perf_counter() - started
         if status is None and code is not None and result_path.exists():
             with contextlib.suppress(ValueError, OSError):
-                result = json.loads(result_path.read_text(encoding="utf-8"))
+                result = json.loads(read_bytes(self.job_dir, result_path))
                 if isinstance(result, dict):
                     return result
             tail.append(f"unreadable result file {result_path.name}")
@@ -283,6 +295,8 @@ def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], Non
 
 def resume_suite(run_dir: Path, echo: Callable[[str], None] = print) -> Path:
     """Run what an interrupted or killed run is missing, with the plan it was started with."""
+    if run_dir.is_dir():  # a folder from elsewhere: no link or FIFO is written through or read
+        check_run_folder(run_dir)
     if not (run_dir / PLAN).is_file():
         raise FileNotFoundError(f"{run_dir} is not a bench run directory (no {PLAN})")
     tasks, opts = read_plan(run_dir)
@@ -303,36 +317,76 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print) -> Path:
 
 
 def read_plan(run_dir: Path) -> tuple[list[TaskSpec], RunOptions]:
-    """The tasks and options a run was started with; RunFileError naming plan.json when unusable."""
+    """The tasks and options a run was started with; RunFileError naming plan.json when unusable.
+
+    plan.json may have been edited since: its tasks go through the task files' validation (known
+    datasets included) and its options through ``plan_options``, before anything runs."""
     path = run_dir / PLAN
     plan = read_json_object(path)
     try:
-        tasks = [spec_from_dict(t) for t in plan["tasks"]]
-        o = plan["options"]
-        opts = RunOptions(**{**o, "backends": tuple(o["backends"]), "out": run_dir.parent})
-        unknown = [b for b in opts.backends if b not in BACKENDS]
-        if unknown or not isinstance(opts.repeats, int) or opts.repeats < 1:
-            raise ValueError(f"backends {list(opts.backends)}, repeats {opts.repeats!r}")
+        if not isinstance(plan, dict) or not isinstance(plan.get("tasks"), list) or not plan["tasks"]:
+            raise ValueError("tasks: expected a non-empty list of task tables")
+        tasks = [spec_from_dict(t, registry.DATASETS) for t in plan["tasks"]]
+        opts = plan_options(plan.get("options"), run_dir.parent)
     except (SpecError, KeyError, TypeError, ValueError, AttributeError) as e:
         raise RunFileError(f"{path}: not a plan this version can run ({type(e).__name__}: {e})") from e
     return tasks, opts
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# plan.json's options: the check each must pass, and what it must be (the command line's own bounds)
+PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "backends": (
+        lambda v: isinstance(v, list) and bool(v) and all(b in BACKENDS for b in v),
+        f"a non-empty list of backends out of {', '.join(BACKENDS)}",
+    ),
+    "data_dir": (lambda v: v is None or isinstance(v, str), "a folder name or null"),
+    "out": (lambda v: True, "ignored: the run folder's parent is used"),
+    "repeats": (lambda v: _is_int(v) and 1 <= v <= MAX_REPEATS, f"an integer in 1..{MAX_REPEATS}"),
+    "seed": (lambda v: v is None or (_is_int(v) and 0 <= v <= MAX_SEED), f"null or an integer in 0..{MAX_SEED}"),
+    "timeout_s": (
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf,
+        "a number of seconds > 0",
+    ),
+    "reference": (lambda v: isinstance(v, str) and not unknown_reference(v), "a registered backend"),
+}
+
+
+def plan_options(o: Any, out: Path) -> RunOptions:
+    """RunOptions from plan.json's ``options``; ValueError naming the first key that is unknown or out of range."""
+    if not isinstance(o, dict):
+        raise ValueError(f"options: expected a table, got {type(o).__name__}")
+    for key, value in o.items():
+        if key not in PLAN_OPTIONS:
+            raise ValueError(f"options.{key}: unknown option (expected: {', '.join(PLAN_OPTIONS)})")
+        check, what = PLAN_OPTIONS[key]
+        if not check(value):
+            raise ValueError(f"options.{key}: must be {what}, got {value!r}")
+    if "backends" not in o:
+        raise ValueError("options.backends: missing")
+    return RunOptions(**{**o, "backends": tuple(o["backends"]), "out": out})
+
+
 def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2, default=json_default))
-    tmp.replace(path)
+    """A run's JSON file (plan, state, environment), whole or not at all, never through a link."""
+    write_atomic(path.parent, path, json.dumps(data, indent=2, default=json_default).encode(), sync=True)
 
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
     """Only one bench process works in a run directory at a time."""
-    with open(run_dir / LOCK, "w") as f:
+    fd = open_fd(run_dir, run_dir / LOCK, os.O_WRONLY | os.O_CREAT)  # never truncated, never a link
+    try:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RuntimeError(f"{run_dir} is in use by another bench process") from None
         yield
+    finally:
+        os.close(fd)
 
 
 def execute(
@@ -364,8 +418,9 @@ def execute(
         stopped: OSError | None = None
         try:
             write_json(run_dir / STATE, state)
-            job_dir.mkdir(exist_ok=True)
-            (run_dir / "logs").mkdir(exist_ok=True)
+            clear_folder(run_dir, job_dir)  # a killed run's job files: nothing in them is read again
+            make_folder(run_dir, job_dir)
+            make_folder(run_dir, run_dir / "logs")
             _run_all(todo, run_dir, opts, env, workers, echo)
             state["state"] = "complete"
         except KeyboardInterrupt:
@@ -381,7 +436,8 @@ def execute(
             raise
         finally:
             workers.close()
-            shutil.rmtree(job_dir, ignore_errors=True)
+            with contextlib.suppress(OSError, ValueError):
+                clear_folder(run_dir, job_dir)
             state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned})
             state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
             _finalise(run_dir, state, echo, opts.reference)
@@ -505,7 +561,8 @@ def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path
         ds = load_task_data(task, data_dir, seed)
         fields = dataset_fields(ds, time.perf_counter() - t0)
         path = task_data(job_dir, task.name)
-        np.savez(path, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
+        arrays = {"x_train": ds.train.x, "y_train": ds.train.y, "x_test": ds.test.x, "y_test": ds.test.y}
+        write_atomic(job_dir, path, lambda f: np.savez(f, **arrays))
         targets = prepare_targets(task, ds, data_dir, seed, job_dir)
     except Exception as e:  # bad data fails this task's rows, not the suite; a full disk stops the suite
         if is_disk_error(e):

@@ -26,6 +26,7 @@ from bench.core.preprocess import PixelNorm, epoch_orders
 from bench.core.progress import progress
 from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
+from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, spec_from_dict
 from bench.measure import inputpath, perf
 from bench.measure.steady import StepClock
@@ -161,10 +162,8 @@ def main(argv: list[str], import_s: float | None = None) -> int:
     job = json.loads(Path(argv[0]).read_text())
     rec = run_job(job)
     rec["import_s"] = import_s
-    result = Path(job["result"])
-    tmp = result.with_suffix(".partial")
-    tmp.write_text(json.dumps(rec, default=json_default))
-    tmp.replace(result)  # the runner sees a whole record or none
+    result = Path(job["result"])  # the runner sees a whole record or none
+    write_atomic(result.parent, result, json.dumps(rec, default=json_default).encode())
     return 0
 
 
