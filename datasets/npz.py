@@ -7,9 +7,13 @@ range of ``classes``. Nothing is pickled.
 
 from __future__ import annotations
 
+import math
+import os
+import stat
 import zipfile
 import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -17,13 +21,126 @@ from datasets.arrays import ArrayDataset, Split
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test", "classes")
 
+# Expansion bound for a compressed member (a zip bomb inflates ~1000x: DEFLATE's ceiling is ~1032x).
+# Measured on ../shared/data: image arrays inflate 1.09x (CIFAR-10), 1.12x (Dogs vs Cats 64), 4.8x (MNIST),
+# label arrays 2x-24x; the embedded stand-ins, saved compressed, 1.1x-2.8x (images), up to 22x (labels).
+MAX_EXPANSION = 100
+# Below this a member is not held to MAX_EXPANSION (memory still bounds it): sorted int64 labels legitimately
+# inflate far more (1M of them, 10 classes: 8 MB from 12 kB, 680x), and 64 MiB per array is harmless.
+SMALL_MEMBER = 64 * 2**20
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
 
 class DatasetFileError(ValueError):
     """A dataset file exists but is not in the cache form; the message says what is wrong."""
 
 
-def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+def available_memory() -> int | None:
+    """Bytes the machine can still give (Linux MemAvailable, else free pages); None where neither is known."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_regular_file(path: Path) -> None:
+    """A present path that is no regular file is an error naming it, never read: opening a FIFO would block,
+    and a folder or a link loop must not pass for an absent file (that would silently use the stand-in)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:  # a link loop, a dangling link, a folder we may not enter
+        raise DatasetFileError(f"{path}: cannot be read: {e.strerror or e}") from None
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise DatasetFileError(f"{path}: is {kind}, not a dataset file (an .npz file)")
+
+
+def _member(zf: zipfile.ZipFile, key: str) -> zipfile.ZipInfo | None:
+    """The zip entry ``np.load(...)[key]`` reads: a bare ``key`` first, else ``key.npy``."""
+    for name in (key, f"{key}.npy"):
+        if name in zf.NameToInfo:
+            return zf.getinfo(name)
+    return None
+
+
+def _check_expansion(path: Path, key: str, info: zipfile.ZipInfo, memory: int | None) -> None:
+    """The zip's own sizes, before a byte is inflated: a member that would fill memory or inflate like a bomb."""
+    if memory is not None and info.file_size > memory:
+        raise DatasetFileError(
+            f"{path}: {key} is {info.file_size:,} bytes uncompressed, more than the {memory:,} bytes of memory "
+            "available: not read"
+        )
+    if info.file_size > SMALL_MEMBER and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
+        raise DatasetFileError(
+            f"{path}: {key} would inflate {info.compress_size:,} compressed bytes to {info.file_size:,} "
+            f"(over {MAX_EXPANSION}x; image data compresses at most ~5x): refused as a zip bomb, not read"
+        )
+
+
+def npy_header(path: Path, key: str, f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and header length of the .npy array ``f`` starts with, reading only its header."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+    except ValueError:
+        raise DatasetFileError(f"{path}: {key}.npy is not a .npy array (no NPY header)") from None
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    try:
+        shape, _, dtype = read_header(f)
+    except ValueError as e:
+        raise DatasetFileError(f"{path}: {key}.npy has an unreadable .npy header: {e}") from None
+    if any(n < 0 for n in shape):
+        raise DatasetFileError(f"{path}: {key}.npy header declares a negative dimension: shape {shape}")
+    return tuple(shape), dtype, f.tell()
+
+
+def _check_declared(path: Path, key: str, f: IO[bytes], file_size: int, total: int, memory: int | None) -> int:
+    """``total`` plus the bytes this member's header declares, refused over ``memory`` or unlike its zip entry."""
+    shape, dtype, header_len = npy_header(path, key, f)
+    declared = math.prod(shape) * dtype.itemsize
+    if memory is not None and total + declared > memory:
+        raise DatasetFileError(
+            f"{path}: {key}.npy header declares {dtype} {shape} ({declared:,} bytes; {total + declared:,} with "
+            f"the arrays before it), more than the {memory:,} bytes of memory available: not loaded"
+        )
+    if not dtype.hasobject and header_len + declared != file_size:  # a pickled array has no fixed size
+        raise DatasetFileError(
+            f"{path}: {key}.npy header declares {dtype} {shape} ({declared:,} bytes of data) but its zip entry "
+            f"holds {file_size - header_len:,} bytes of data"
+        )
+    return total + declared
+
+
+def check_sizes(path: Path, zf: zipfile.ZipFile, memory: int | None) -> None:
+    """Every required array's size, from its zip entry and .npy header, against ``memory`` (bytes; None:
+    unknown) before any is allocated: numpy allocates whatever a header declares, 10^10 images included."""
+    total = 0
+    for key in REQUIRED_KEYS:
+        info = _member(zf, key)
+        if info is None:
+            continue  # np.load names the missing keys
+        _check_expansion(path, key, info, memory)
+        with zf.open(info) as f:
+            total = _check_declared(path, key, f, info.file_size, total, memory)
+
+
+def _load_arrays(path: Path, memory: int | None) -> dict[str, np.ndarray]:
     """The required arrays of an .npz file, each read without pickle; every failure names the file (and array)."""
+    check_regular_file(path)
     try:
         with open(path, "rb") as f:
             head = f.read(16)
@@ -37,22 +154,28 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
             missing = [k for k in REQUIRED_KEYS if k not in f.files]
             if missing:
                 raise DatasetFileError(f"{path}: missing key(s) {', '.join(missing)} (has: {', '.join(f.files)})")
-            arrays = {}
-            for key in REQUIRED_KEYS:
-                try:
-                    arrays[key] = f[key]
-                except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
-                    why = "holds Python objects (pickled data), which are never loaded" if "pickle" in str(e) else e
-                    raise DatasetFileError(f"{path}: array {key} is not readable: {why}") from None
-                if not isinstance(arrays[key], np.ndarray):  # numpy hands back a member without the .npy header raw
-                    raise DatasetFileError(f"{path}: {key}.npy is not a .npy array (no NPY header)")
-            return arrays
+            check_sizes(path, f.zip, memory)
+            return _read_members(path, f)
     except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
         # zipfile: BadZipFile (bad CRC, header), NotImplementedError (a RuntimeError) for an unknown zip version
         # or compression, RuntimeError for an encrypted member; zlib.error for a damaged compressed member
         if isinstance(e, DatasetFileError):
             raise
         raise DatasetFileError(f"{path}: not a readable .npz file: {e}") from None
+
+
+def _read_members(path: Path, f: np.lib.npyio.NpzFile) -> dict[str, np.ndarray]:
+    """Each required array, read without pickle once its size has been checked."""
+    arrays = {}
+    for key in REQUIRED_KEYS:
+        try:
+            arrays[key] = f[key]
+        except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
+            why = "holds Python objects (pickled data), which are never loaded" if "pickle" in str(e) else e
+            raise DatasetFileError(f"{path}: array {key} is not readable: {why}") from None
+        if not isinstance(arrays[key], np.ndarray):  # numpy hands back a member without the .npy header raw
+            raise DatasetFileError(f"{path}: {key}.npy is not a .npy array (no NPY header)")
+    return arrays
 
 
 def _labels(path: Path, key: str, y: np.ndarray, n_images: int, n_classes: int) -> np.ndarray:
@@ -94,7 +217,7 @@ def _class_names(path: Path, classes: np.ndarray) -> tuple[str, ...]:
 def read_npz(path: Path, name: str) -> ArrayDataset:
     """Read and check a dataset file: any file from elsewhere is untrusted, so every way it can be wrong is a
     DatasetFileError naming the file and the array, never a numpy error or a silently wrong dataset."""
-    arrays = _load_arrays(path)
+    arrays = _load_arrays(path, available_memory())
     for split in ("train", "test"):
         _images(path, f"x_{split}", arrays[f"x_{split}"])
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:

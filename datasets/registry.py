@@ -5,8 +5,9 @@ Resolution order for a dataset's cache file ``<file>``: the explicit ``data_dir`
 default ``~/.cache/bench``); within a directory, ``file`` before its ``alternatives``
 (the names ``python -m bench data fetch/import`` write). Pointing ``BENCH_DATA_DIR``
 at ``../shared/data`` makes ``mnist`` and ``cifar10`` resolve to the real files there.
-When no file is found, the dataset's embedded default is used unless the spec says
-``fallback="none"``.
+When no file is there, the dataset's embedded default is used unless the spec says
+``fallback="none"``; something there that is not a readable dataset file (a folder, a
+FIFO, a link loop) is an error naming it, never a reason to fall back.
 """
 
 from __future__ import annotations
@@ -63,30 +64,40 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "bench")
 
 
+def _checked_dir(d: Path, origin: str) -> Path:
+    """``d`` if it is a folder this process can list; `run`, `list` and `data` all refuse it here (exit 2)."""
+    if not os.path.exists(d):
+        raise DatasetNotFound(f"data directory {d} does not exist (from {origin})")
+    if not os.path.isdir(d):
+        raise DatasetNotFound(f"data directory {d} is not a directory (from {origin})")
+    if not os.access(d, os.R_OK | os.X_OK):  # its files would look absent: the embedded stand-in, silently
+        raise DatasetNotFound(f"data directory {d} cannot be read: permission denied (from {origin})")
+    return d
+
+
 def search_dirs(data_dir: str | Path | None = None) -> list[Path]:
     """The directories searched for cache files, in order."""
     dirs = []
     if data_dir:
-        d = Path(data_dir)
-        if not d.is_dir():
-            raise DatasetNotFound(f"data directory {d} does not exist (from --data-dir)")
-        dirs.append(d)
+        dirs.append(_checked_dir(Path(data_dir), "--data-dir"))
     env = os.environ.get("BENCH_DATA_DIR")
     if env:
-        d = Path(env)
-        if not d.is_dir():
-            raise DatasetNotFound(f"data directory {d} does not exist (from BENCH_DATA_DIR)")
-        dirs.append(d)
+        dirs.append(_checked_dir(Path(env), "BENCH_DATA_DIR"))
     dirs.append(default_cache_dir())
     return dirs
 
 
 def find_file(name: str, data_dir: str | Path | None = None) -> Path | None:
+    """The first of the dataset's files present in the search folders. Present is anything at that name (a
+    folder, a FIFO, a link loop: ``read_npz`` refuses it by name); only an absent file means the fallback."""
     info = DATASETS[name]
     for d in search_dirs(data_dir):
         for file in info.files:
-            if (d / file).is_file():
-                return (d / file).resolve()
+            path = d / file
+            if os.path.isfile(path):
+                return path.resolve()
+            if os.path.lexists(path):
+                return path.absolute()  # resolving a link loop would raise
     return None
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from datasets import download, registry
 from datasets.archive import archive_problem
 from datasets.importers import UNPUBLISHED, Imported, import_path
-from datasets.npz import DatasetFileError, read_npz, write_npz
+from datasets.npz import DatasetFileError, check_regular_file, npy_header, read_npz, write_npz
 from datasets.sources import SHARED_CACHE_FROM, SHARED_CACHE_SHA256, SOURCES, Source
 
 # The file fetch/import write when the registry's first name is a specific shared copy.
@@ -238,6 +238,10 @@ def verify_dataset(
     if path is None:
         looked = ", ".join(str(d) for d in registry.search_dirs(data_dir))
         return Verdict(False, [f"FAIL  {dataset}: no cache file to verify (looked in: {looked})"])
+    try:
+        check_regular_file(path)  # before hashing it: a FIFO would block, a folder has no digest
+    except DatasetFileError as e:
+        return Verdict(False, [f"FAIL  {e}"])
     verdict = Verdict(True)
     _check_cache_file(path, verdict)
     try:
@@ -253,14 +257,10 @@ def verify_dataset(
     return verdict
 
 
-def _npz_shape(npz: np.lib.npyio.NpzFile, key: str) -> tuple[int, ...]:
+def _npz_shape(path: Path, npz: np.lib.npyio.NpzFile, key: str) -> tuple[int, ...]:
     """An array's shape from its header, without reading its data (a cache file can be GBs)."""
-    fmt = np.lib.format
     with npz.zip.open(f"{key}.npy") as f:
-        version = fmt.read_magic(f)
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, _ = read_header(f)
-    return tuple(shape)
+        return npy_header(path, key, f)[0]
 
 
 def status(dataset: str, data_dir: str | Path | None = None) -> Status:
@@ -271,12 +271,14 @@ def status(dataset: str, data_dir: str | Path | None = None) -> Status:
 
 def describe(dataset: str, path: Path) -> Status:
     """Size, image count and shape of the cache file at ``path``, from the array headers."""
-    if not zipfile.is_zipfile(path):  # np.load would return a bare .npy array, or refuse a pickle
-        return Status(dataset, path, path.stat().st_size, error="not readable: not an .npz file (a zip of .npy arrays)")
     try:
+        check_regular_file(path)  # before any open: a FIFO would block `data list`
+        size = path.stat().st_size
+        if not zipfile.is_zipfile(path):  # np.load would return a bare .npy array, or refuse a pickle
+            return Status(dataset, path, size, error="not readable: not an .npz file (a zip of .npy arrays)")
         with np.load(path, allow_pickle=False) as npz:
-            n_train, n_test = _npz_shape(npz, "y_train")[0], _npz_shape(npz, "y_test")[0]
-            shape = _npz_shape(npz, "x_train")[1:]
-    except (OSError, ValueError, KeyError) as e:
-        return Status(dataset, path, path.stat().st_size, error=f"not readable: {e}")
-    return Status(dataset, path, path.stat().st_size, n_train, n_test, shape)
+            n_train, n_test = _npz_shape(path, npz, "y_train")[0], _npz_shape(path, npz, "y_test")[0]
+            shape = _npz_shape(path, npz, "x_train")[1:]
+    except (OSError, ValueError, KeyError) as e:  # DatasetFileError names the path, which `data list` shows anyway
+        return Status(dataset, path, error=f"not readable: {str(e).removeprefix(f'{path}: ')}")
+    return Status(dataset, path, size, n_train, n_test, shape)

@@ -64,6 +64,18 @@ def test_an_injected_slowdown_is_flagged_and_fails(tmp_path: Path, clean_env):
     assert run_cli(["compare", str(a), str(b), "--max-slowdown", "0.5"], clean_env).returncode == 0
 
 
+def test_a_markdown_path_that_cannot_be_written_exits_2_before_printing(tmp_path: Path, clean_env):
+    """Checked first: a late failure printed the comparison, a traceback, and exited 1 (CI's "regression")."""
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    missing = tmp_path / "nope" / "cmp.md"
+    cases = ((missing, f"folder {missing.parent} does not exist"), (tmp_path, f"{tmp_path} is a directory"))
+    for target, says in cases:
+        proc = run_cli(["compare", str(a), str(b), "--markdown", str(target)], clean_env)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.count("\n") == 1 and f"argument --markdown: {says}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "nope").exists()
+
+
 def test_accuracy_drop_and_a_failed_row_are_regressions(tmp_path: Path):
     a = make_run(tmp_path / "a")
     dropped = compare(load_run(a, tmp_path)[0], load_run(make_run(tmp_path / "b", acc_drop=0.02), tmp_path)[0],

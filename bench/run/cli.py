@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import typing
 import warnings
@@ -61,6 +62,19 @@ def _integer(value: str, low: int, high: int | None = None) -> int:
         raise argparse.ArgumentTypeError(f"must be >= {low}, got {n}" if high is None else
                                          f"must be an integer in {low}..{high}, got {n}")  # fmt: skip
     return n
+
+
+def _output_file(value: str) -> Path:
+    """A file to write: refused at parse time, before any output (a late failure would exit 1, "regression")."""
+    path = Path(value)
+    folder = path.absolute().parent
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{path} is a directory")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"{path} cannot be written (permission denied)")
+    return path
 
 
 def _positive(value: str) -> int:
@@ -239,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FRAC",
         help="flag peak memory up by more than this fraction (default: %(default)s)",
     )
-    p_cmp.add_argument("--markdown", type=Path, help="also write the comparison to this Markdown file")
+    p_cmp.add_argument("--markdown", type=_output_file, help="also write the comparison to this Markdown file")
     p_cmp.add_argument("--results", type=Path, default=environment.REPO / "results",
                        help="where run ids are looked up (default: %(default)s)")  # fmt: skip
     _add_reference(p_cmp)
@@ -256,6 +270,11 @@ def resolve_profile(requested: str) -> str:
 
 
 def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) -> int:
+    try:
+        registry.search_dirs(data_dir)  # the check `run` makes: a bad --data-dir or BENCH_DATA_DIR, one line
+    except registry.DatasetNotFound as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print("tasks:")
     for name, path in builtin_tasks().items():
         t = load_task(path, datasets=registry.DATASETS)
@@ -425,7 +444,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
               f"max memory growth {t.max_memory_growth:.0%})"]  # fmt: skip
     print("\n".join(lines))
     if args.markdown:
-        args.markdown.write_text("\n".join(lines) + "\n")
+        try:
+            args.markdown.write_text("\n".join(lines) + "\n")
+        except OSError as e:  # checked before, so a full disk or a race: an error, not a "regression"
+            print(f"error: {args.markdown}: {e.strerror or e}", file=sys.stderr)
+            return 2
     return 1 if regressions else 0
 
 
