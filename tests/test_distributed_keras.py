@@ -107,11 +107,17 @@ def test_two_workers_train_their_shards_with_averaged_gradients(backend: str):
     assert two[0]["first_digest"] == two[1]["first_digest"] and two[0]["digest"] == two[1]["digest"]
     # ... and averaged: 2 x 16 images give the 1-worker step on the 32, to float32 summation order
     # (measured <= 5e-10; one SGD step moves these weights ~1e-4, so a summed gradient would be ~1e-4 off).
-    # Later steps stay close, not bitwise: a ReLU input at 0 may flip in one run only (measured after 9
-    # steps: 4e-9 on TF, 2e-9 on JAX; after 17 steps JAX was 5e-4 off, 1e-5 in the loss). 1e-4 is a tenth
-    # of what the 9 steps move these weights.
     np.testing.assert_allclose(two[0]["first_weights"], one["first_weights"], rtol=0, atol=1e-6)
-    np.testing.assert_allclose(two[0]["weights"], one["weights"], rtol=0, atol=1e-4)
+    # Later steps stay close, not bitwise, by an amount each CPU's kernels decide: a ReLU input near 0
+    # may flip in one run only, and oneDNN (AVX-512 Xeons) sums a batch of 16 in another order than one of
+    # 32. Measured after 8 steps: JAX 3e-9; TF 1e-9 on an AMD EPYC, 1.6e-4 on one weight of 65 on a Xeon
+    # (median 4e-8; ratios below: 0.08 and 0.006 there). So the bound is relative to what the 7 steps after the first moved the weights: a
+    # summed or unshared gradient would put the two runs about that far apart (ratios near 1).
+    drift = np.abs(np.asarray(two[0]["weights"]) - np.asarray(one["weights"]))
+    moved = np.abs(np.asarray(one["weights"]) - np.asarray(one["first_weights"]))
+    norm_ratio = np.linalg.norm(drift) / np.linalg.norm(moved)
+    median_ratio = np.median(drift) / np.median(moved)
+    assert norm_ratio < 0.3 and median_ratio < 0.05, (norm_ratio, median_ratio, drift.max())
     # the logged loss is the global batch's on every rank (all-worker mean), as one process computes it
     assert two[0]["first_loss"] == pytest.approx(one["first_loss"], rel=1e-5)
     assert two[0]["losses"] == pytest.approx(one["losses"], rel=1e-4)

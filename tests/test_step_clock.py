@@ -221,7 +221,9 @@ def test_profile_ops_runs_the_profiler_around_the_warmup_steps_inside_the_call(f
     assert out["timed_steps"] == 6 - 3  # the profiled warm-up steps are not timed
     if which == 1:  # TensorFlow's per-node events summed per op type, as torch's profiler reports them
         assert all("/" not in op["op"] and op["costliest_ms"] <= op["ms"] for op in out["top_ops"])
-        assert any(op["op"] == "Conv2DBackpropFilter" for op in out["top_ops"]), out["top_ops"]
+        # a LeNet-5 step's costliest kernels include a convolution's, whatever this CPU's kernels are called
+        # (Eigen: Conv2DBackpropFilter; oneDNN on AVX-512 machines: _MklNativeConv2DBackpropFilterWithBias)
+        assert any("Conv2D" in op["op"] and "conv" in op["costliest"] for op in out["top_ops"]), out["top_ops"]
 
 
 def test_tensorflow_trace_events_are_summed_per_op_type_with_the_costliest_node(frameworks):
