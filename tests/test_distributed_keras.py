@@ -111,8 +111,8 @@ def test_two_workers_train_their_shards_with_averaged_gradients(backend: str):
     # Later steps stay close, not bitwise, by an amount each CPU's kernels decide: a ReLU input near 0
     # may flip in one run only, and oneDNN (AVX-512 Xeons) sums a batch of 16 in another order than one of
     # 32. Measured after 8 steps: JAX 3e-9; TF 1e-9 on an AMD EPYC, 1.6e-4 on one weight of 65 on a Xeon
-    # (median 4e-8; ratios below: 0.08 and 0.006 there). So the bound is relative to what the 7 steps after the first moved the weights: a
-    # summed or unshared gradient would put the two runs about that far apart (ratios near 1).
+    # (median 4e-8; ratios below: 0.08 and 0.006 there). So the bound is relative to what the 7 steps after
+    # the first moved the weights: a summed or unshared gradient puts the runs about that far apart (ratios ~1).
     drift = np.abs(np.asarray(two[0]["weights"]) - np.asarray(one["weights"]))
     moved = np.abs(np.asarray(one["weights"]) - np.asarray(one["first_weights"]))
     norm_ratio = np.linalg.norm(drift) / np.linalg.norm(moved)
