@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -347,3 +348,83 @@ def test_ctrl_c_stops_every_rank_and_resume_reruns_the_row(clean_env, tmp_path):
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     rows = [r for r in records(run_dir) if r["status"] == "ok"]
     assert len(rows) == 1 and rows[0]["workers"] == 2
+
+
+# A sitecustomize for the runner only (ranks have BENCH_DIST_RANK): after each fork of a rank, in the parent,
+# note it in $FORK_MARK_DIR and hold 0.3 s there, where CPython's at-fork handlers run. A Ctrl-C that landed
+# inside one was printed ("Exception ignored in ... _releaseLock") and dropped: the run went on.
+SLOW_FORK = """import os, time
+from pathlib import Path
+if os.environ.get("FORK_MARK_DIR") and "BENCH_DIST_RANK" not in os.environ:
+    def _noted_fork():
+        marks = Path(os.environ["FORK_MARK_DIR"])
+        (marks / f"fork-{len(list(marks.iterdir()))}").touch()
+        time.sleep(0.3)
+    os.register_at_fork(after_in_parent=_noted_fork)
+"""
+
+
+def interrupt_at_fork(env: dict[str, str], tmp_path: Path, workers: int, at: int) -> tuple[int, str, Path]:
+    """Run a ``workers``-rank row and Ctrl-C its whole process group (as a terminal does) while the runner
+    is inside the fork of rank ``at``; the exit code, the output and the run directory."""
+    task = tmp_path / "tiny.toml"
+    text = DP_TASK.replace("workers = [1, 2]", f"workers = [{workers}]\nallreduce_share = false")
+    task.write_text(text.replace("batch_size = 32", f"batch_size = {8 * workers}"))
+    site, marks, out = tmp_path / "site", tmp_path / "forks", tmp_path / "results"
+    site.mkdir()
+    marks.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_FORK)
+    path = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
+    env = {**env, "PYTHONPATH": path, "FORK_MARK_DIR": str(marks), "BENCH_MAX_WORKERS": str(workers)}
+    args = [sys.executable, "-m", "bench", "run", str(task), "--backend", "torch", "--out", str(out)]
+    proc = subprocess.Popen(
+        args,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=sigint_default,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (marks / f"fork-{at}").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.returncode, output, only_run_dir(out)
+
+
+@linux_only
+@pytest.mark.parametrize(("workers", "at"), [(2, 0), (2, 1), (12, 6)])
+def test_ctrl_c_while_ranks_start_stops_the_run_and_every_rank(clean_env, tmp_path, workers, at):
+    """Every time: exit 130, the row interrupted, no rank left, whichever rank's fork the Ctrl-C lands in."""
+    code, output, run_dir = interrupt_at_fork(clean_env, tmp_path, workers, at)
+    assert code == 130, output[-3000:]
+    (row,) = records(run_dir)
+    assert row["status"] == "interrupted" and row["workers"] == workers, row
+    deadline = time.monotonic() + 10  # SIGKILLed groups are reaped by the runner before it exits; /proc may lag
+    while live_processes(str(run_dir)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live_processes(str(run_dir)) == []
+
+
+def test_workers_are_capped_by_the_cores_unless_the_override_allows_more():
+    many = tiny_spec(workers=[1, 4], mode="weak")
+    distributed.check_workers([many], environ={}, cores=4, gpus=[])  # one rank per core: the boundary
+    says = r"tiny\.toml: distributed\.workers: 4 workers is more than this machine's 2 cores .*BENCH_MAX_WORKERS=4"
+    with pytest.raises(SpecError, match=says):
+        distributed.check_workers([many], environ={}, cores=2, gpus=[])
+    distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "4"}, cores=2, gpus=[])
+    with pytest.raises(SpecError, match=r"4 workers is more than BENCH_MAX_WORKERS=3"):
+        distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "3"}, cores=2, gpus=[])
+    with pytest.raises(SpecError, match=r"BENCH_MAX_WORKERS: expected an integer >= 1, got 'lots'"):
+        distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "lots"}, cores=2, gpus=[])
+    with pytest.raises(SpecError, match=r"distributed\.workers: 4 workers on CUDA need one GPU each"):
+        distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "4"}, cores=2, gpus=["GPU 0"])
+    distributed.check_workers([tiny_spec(workers=[])], environ={}, cores=1, gpus=[])  # no data-parallel rows

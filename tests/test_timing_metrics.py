@@ -74,9 +74,20 @@ def test_preprocessing_and_orders():
     assert np.allclose(to_float(x, DatasetSpec(name="cifar10")), 1.0)
     norm = to_float(x, DatasetSpec(name="cifar10", mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 1.0)))
     assert np.allclose(norm[0, 0, 0], [2.0, 1.0, 0.5])
-    a, b = epoch_orders(50, 3, seed=7), epoch_orders(50, 3, seed=7)
+    a, b = list(epoch_orders(50, 3, seed=7)), list(epoch_orders(50, 3, seed=7))
     assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=False))
     assert not np.array_equal(a[0], a[1]) and sorted(a[0]) == list(range(50))
+
+
+def test_epoch_orders_are_made_one_epoch_at_a_time_with_the_same_stream():
+    """10^20 epochs cost nothing until they run (the eager list grew a worker to 4.6 GB), and the orders
+    are the ones the eager list gave (one generator, a permutation per epoch), so results stay comparable."""
+    orders = epoch_orders(1000, 10**20, seed=3)
+    rng = np.random.default_rng([3, 2])
+    for _ in range(3):
+        assert np.array_equal(next(orders), rng.permutation(1000))
+    trimmed = next(epoch_orders(100, 10**20, seed=3, whole_batches_of=32))
+    assert len(trimmed) == 96 and np.array_equal(trimmed, np.random.default_rng([3, 2]).permutation(100)[:96])
 
 
 def test_binary_head_probabilities_and_class_scores():

@@ -21,6 +21,11 @@ POOL_KINDS = ("avg", "max")
 # is 1 - this); one default for both frameworks, never either's own (torch 0.1/1e-5, keras 0.99/1e-3).
 BN_MOMENTUM = 0.1
 BN_EPS = 1e-5
+# Keras built a 2,000-layer list here and ended in a RecursionError at 5,000 (torch built both); plain
+# stacks that train are far shallower (VGG-19: 19 weight layers).
+MAX_LAYERS = 1_000
+MAX_WIDTH = 65_536  # filters, units: a 65,536 x 65,536 dense layer is already 16 GiB of weights
+MAX_SPAN = 2_048  # kernel, size, stride, padding: at most the largest image (spec.MAX_IMAGE_SIZE)
 
 Shape = tuple[int, ...]  # (H, W, C) for a map, (features,) for a vector
 
@@ -119,9 +124,11 @@ def _show(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (str, bool)) else repr(value)
 
 
-def _positive_int(value: Any, where: str) -> int:
+def _positive_int(value: Any, where: str, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise LayerError(f"{where}: expected a positive int, got {_show(value)}")
+    if value > high:
+        raise LayerError(f"{where}: expected a positive int <= {high}, got {_show(value)}")
     return value
 
 
@@ -142,9 +149,11 @@ def _check_value(kind_name: str, key: str, value: Any, where: str) -> Any:
             return _choice(value, ("same", "valid"), where)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise LayerError(f'{where}: expected an int >= 0, "same" or "valid", got {_show(value)}')
+        if value > MAX_SPAN:
+            raise LayerError(f"{where}: expected an int <= {MAX_SPAN}, got {_show(value)}")
         return value
     if key == "stride" and kind_name == "pool":
-        return 0 if value == 0 and not isinstance(value, bool) else _positive_int(value, where)
+        return 0 if value == 0 and not isinstance(value, bool) else _positive_int(value, where, MAX_SPAN)
     if key in ("batchnorm", "flatten"):
         if value is not True:
             raise LayerError(f"{where}: expected true, got {_show(value)}")
@@ -157,7 +166,8 @@ def _check_value(kind_name: str, key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise LayerError(f"{where}: expected a number > 0, got {_show(value)}")
         return float(value)
-    return _positive_int(value, where)  # filters, kernel, stride, size, units
+    high = MAX_WIDTH if key in ("filters", "units") else MAX_SPAN  # kernel, stride, size: MAX_SPAN
+    return _positive_int(value, where, high)
 
 
 def parse_layer(table: Any, where: str) -> Layer:
@@ -195,6 +205,11 @@ def parse_layers(items: Any, where: str = "model.layers") -> tuple[Layer, ...]:
     """A TOML array of tables -> layers. Shapes are checked separately (``infer_shapes``): they need the input."""
     if not isinstance(items, (list, tuple)) or not items:
         raise LayerError(f"{where}: expected a non-empty array of layer tables, got {_show(items)}")
+    if len(items) > MAX_LAYERS:
+        raise LayerError(
+            f"{where}: {len(items):,} layers; at most {MAX_LAYERS:,} (Keras's build recursed past Python's limit "
+            "at 5,000)"
+        )
     layers = tuple(parse_layer(t, f"{where}[{i}]") for i, t in enumerate(items))
     if not any(isinstance(layer, Conv) for layer in layers):
         raise LayerError(f"{where}: needs at least one conv layer (Grad-CAM's and the feature maps' layer)")

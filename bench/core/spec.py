@@ -9,6 +9,7 @@ framework's default decides a compared quantity silently.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 import typing
@@ -26,6 +27,25 @@ PROFILES = ("quick", "full")
 MAX_SEED = 2**31 - 1  # every framework's seed functions accept it (numpy refuses negatives, TF wants int64)
 # A task name becomes part of file names (logs, jobs, results): a short slug, never a path.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+# Upper bounds that refuse, at load, values the type check passes but no machine runs (issue #25).
+MAX_EPOCHS = 10_000  # the recipes train <= 200; each epoch is a history row in the record
+# Large-batch ImageNet training went to 64k; a batch is also at most the training images (check_fits_data):
+# 10^9 trained, then lost the measured row to a 60 GB allocation.
+MAX_BATCH = 65_536
+MAX_IMAGE_SIZE = 2_048  # catalog models train at <= 600 px; 60,000 RGB images at 2,048 px are 750 GB
+MAX_THREADS = 1_024  # beyond any machine's cores; each thread is a stack and a share of the pool
+MAX_STEPS = 1_000_000  # warm-up and timed steps: every step's time is kept in the record
+MAX_DEVICE_DATA_MB = 2**24  # 16 TiB: more than any device holds
+MAX_SUBSET = 2**31 - 1  # dataset.max_train/max_test, decouple.max_train: int32 sample indices
+MAX_RANDOM_STATE = 2**32 - 1  # scikit-learn's and numpy's seed range
+MAX_TREES = 10_000  # decouple.n_estimators: every tree stays in memory (the study used 100)
+MAX_ITER = 1_000_000  # decouple.logreg_max_iter
+MAX_FEATURES = 1_048_576  # decouple.top_k: far above any penultimate layer here (ResNet101: 2,048)
+MAX_DRAWN = 100  # explain.n_images and decouple.top_features/top_images/n_inputs: each is a panel of a figure
+# One machine's rank processes; a run further caps them by its cores or GPUs (bench.run.distributed.check_workers).
+MAX_WORKERS = 1_024
+MAX_TIMEOUT_S = 86_400.0  # a day: a longer collective wait is a hang; inf overflowed every rank's timeout
 
 
 class SpecError(ValueError):
@@ -420,11 +440,15 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
         ("train.eps", spec.train.eps > 0, "a number > 0"),
         ("train.target_acc", 0 <= spec.train.target_acc <= 1, "a number in [0, 1]"),
         ("eval.batch_size", spec.eval.batch_size >= 1, "an integer >= 1"),
+        *_train_bounds(spec.train),
+        ("eval.batch_size", spec.eval.batch_size <= MAX_BATCH, f"an integer in 1..{MAX_BATCH}"),
+        *_explain_checks(spec.explain),
         ("dataset.channels", spec.dataset.channels in (0, 1, 3), "0 (native), 1 or 3"),
         ("dataset.image_size", spec.dataset.image_size >= 0, "an integer >= 0"),
         ("dataset.max_train", spec.dataset.max_train >= 0, "an integer >= 0"),
         ("dataset.max_test", spec.dataset.max_test >= 0, "an integer >= 0"),
         ("dataset.std", all(s > 0 for s in spec.dataset.std), "positive numbers"),
+        *_dataset_bounds(spec.dataset),
         (
             "dataset.mean",
             len(spec.dataset.mean) == len(spec.dataset.std),
@@ -435,6 +459,7 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
         *_decouple_checks(spec.decouple),
         ("runtime.warmup_steps", spec.runtime.warmup_steps >= 0, "an integer >= 0"),
         ("runtime.timed_steps", spec.runtime.timed_steps >= 0, "an integer >= 0"),
+        *_runtime_bounds(spec.runtime),
         (
             "runtime.warmup_steps",
             not spec.runtime.profile_ops or (spec.runtime.warmup_steps >= 1 and spec.runtime.timed_steps >= 1),
@@ -498,6 +523,7 @@ def _distributed(table: Any, where: str) -> DistributedSpec:
          f"one of {list(SCALING_MODES)} or a list of them", d.mode),
         ("threads_per_worker", d.threads_per_worker >= 0, "an integer >= 0", d.threads_per_worker),
         ("timeout_s", d.timeout_s > 0, "a number of seconds > 0", d.timeout_s),
+        *_distributed_bounds(d),
     ]  # fmt: skip
     for key, ok, expected, value in checks:
         if not ok:
@@ -508,11 +534,107 @@ def _distributed(table: Any, where: str) -> DistributedSpec:
 
 def _decouple_checks(d: DecoupleSpec) -> list[tuple[str, bool, str]]:
     positive = ("n_estimators", "logreg_max_iter", "top_features", "top_images", "n_inputs")
+    highest = {
+        "n_estimators": MAX_TREES,
+        "logreg_max_iter": MAX_ITER,
+        "top_features": MAX_DRAWN,
+        "top_images": MAX_DRAWN,
+        "n_inputs": MAX_DRAWN,
+    }
     return [
         ("decouple.max_train", d.max_train >= 0, "an integer >= 0"),
         ("decouple.top_k", all(k >= 1 for k in d.top_k), "integers >= 1"),
         *((f"decouple.{n}", getattr(d, n) >= 1, "an integer >= 1") for n in positive),
+        ("decouple.max_train", d.max_train <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}"),
+        ("decouple.top_k", all(k <= MAX_FEATURES for k in d.top_k), f"integers in 1..{MAX_FEATURES}"),
+        *((f"decouple.{n}", getattr(d, n) <= top, f"an integer in 1..{top}") for n, top in highest.items()),
+        ("decouple.random_state", 0 <= d.random_state <= MAX_RANDOM_STATE, f"an integer in 0..{MAX_RANDOM_STATE}"),
     ]
+
+
+def _finite(x: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> bool:
+    """``x`` in the interval (NaN never is; infinities only where a bound is infinite)."""
+    above = x > low if low_open else x >= low
+    below = x < high if high_open else x <= high
+    return math.isfinite(x) and above and below
+
+
+def _train_bounds(t: TrainSpec) -> list[tuple[str, bool, str]]:
+    """What [train] may hold beyond its types: NaN or inf anywhere was noticed only as divergence, or as
+    torch's own message; epochs and batch are capped (see MAX_EPOCHS, MAX_BATCH)."""
+    return [
+        ("train.epochs", t.epochs <= MAX_EPOCHS, f"an integer in 1..{MAX_EPOCHS}"),
+        (
+            "train.batch_size",
+            t.batch_size <= MAX_BATCH,
+            f"an integer in 1..{MAX_BATCH} (and at most the training images)",
+        ),
+        ("train.lr", math.isfinite(t.lr), "a finite number > 0"),
+        ("train.beta1", _finite(t.beta1, 0, 1, high_open=True), "a number in [0, 1)"),
+        ("train.beta2", _finite(t.beta2, 0, 1, high_open=True), "a number in [0, 1)"),
+        ("train.eps", _finite(t.eps, 0, 1, low_open=True), "a number in (0, 1]"),
+        ("train.momentum", _finite(t.momentum, 0, 1, high_open=True), "a number in [0, 1)"),
+        ("train.weight_decay", _finite(t.weight_decay, 0, 1), "a number in [0, 1]"),
+    ]
+
+
+def _explain_checks(e: ExplainSpec) -> list[tuple[str, bool, str]]:
+    return [
+        ("explain.n_images", 1 <= e.n_images <= MAX_DRAWN, f"an integer in 1..{MAX_DRAWN}"),
+        ("explain.batch_size", 1 <= e.batch_size <= MAX_BATCH, f"an integer in 1..{MAX_BATCH}"),
+    ]
+
+
+def _dataset_bounds(d: DatasetSpec) -> list[tuple[str, bool, str]]:
+    return [
+        ("dataset.image_size", d.image_size <= MAX_IMAGE_SIZE, f"an integer in 0..{MAX_IMAGE_SIZE}"),
+        ("dataset.max_train", d.max_train <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}"),
+        ("dataset.max_test", d.max_test <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}"),
+        ("dataset.std", all(math.isfinite(s) for s in d.std), "finite positive numbers"),
+        ("dataset.mean", all(math.isfinite(m) for m in d.mean), "finite numbers"),
+    ]
+
+
+def _runtime_bounds(r: RuntimeSpec) -> list[tuple[str, bool, str]]:
+    return [
+        ("runtime.threads", r.threads <= MAX_THREADS, f"an integer in 0..{MAX_THREADS}"),
+        ("runtime.device_data_mb", r.device_data_mb <= MAX_DEVICE_DATA_MB, f"an integer in 0..{MAX_DEVICE_DATA_MB}"),
+        ("runtime.warmup_steps", r.warmup_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}"),
+        ("runtime.timed_steps", r.timed_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}"),
+    ]
+
+
+def _distributed_bounds(d: DistributedSpec) -> list[tuple[str, bool, str, Any]]:
+    """Caps that hold on any machine; the run caps workers again by this machine's cores or GPUs."""
+    return [
+        (
+            "workers",
+            all(w <= MAX_WORKERS for w in d.workers),
+            f"integers in 1..{MAX_WORKERS} (one rank process each)",
+            d.workers,
+        ),
+        (
+            "threads_per_worker",
+            d.threads_per_worker <= MAX_THREADS,
+            f"an integer in 0..{MAX_THREADS}",
+            d.threads_per_worker,
+        ),
+        (
+            "timeout_s",
+            _finite(d.timeout_s, 0, MAX_TIMEOUT_S, low_open=True),
+            f"a finite number of seconds in (0, {MAX_TIMEOUT_S:g}]",
+            d.timeout_s,
+        ),
+    ]
+
+
+def check_fits_data(spec: TaskSpec, n_train: int) -> None:
+    """SpecError unless a batch fits the training images: their number is known only once the data is loaded."""
+    if spec.train.batch_size > n_train:
+        raise SpecError(
+            f"{spec.source}: train.batch_size: {spec.train.batch_size} is more than the {n_train} "
+            f"training images (a batch is at most the training set)"
+        )
 
 
 def builtin_tasks() -> dict[str, Path]:
@@ -536,6 +658,10 @@ def load_task(
         raise SpecError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses per level: ~500 nested arrays or tables exhaust Python's stack
+        raise SpecError(
+            f"{path}: not valid TOML: nested too deeply (arrays or tables hundreds of levels deep)"
+        ) from None
     except OSError as e:
         raise SpecError(f"{path}: cannot be read: {e.strerror or e}") from None
     return parse_task(data, source=str(path), profile=profile, datasets=datasets)

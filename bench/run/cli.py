@@ -18,7 +18,7 @@ from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tas
 from bench.report import compare
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
 from bench.report.summary import terminal_summary, write_reports
-from bench.run import environment
+from bench.run import distributed, environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
@@ -377,6 +377,7 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
         refuse_duplicate_names(tasks)
         tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
         tasks = with_workers(tasks, getattr(args, "workers", None), getattr(args, "scaling", None))
+        distributed.check_workers(tasks)  # rank processes this machine can hold, before any starts
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
     except (SpecError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -30,7 +30,7 @@ from bench.core.preprocess import PixelNorm, epoch_orders
 from bench.core.progress import progress
 from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
-from bench.core.spec import TaskSpec, spec_from_dict
+from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure.steady import StepClock
 from bench.run.worker import peak_host_mb
 
@@ -62,6 +62,7 @@ def train_rank(backend: Any, spec: TaskSpec, ctx: DistContext, dist: dict[str, A
         out["notes"] += list(joined.get("notes", []))
     say(f"rank {ctx.rank}/{ctx.world_size} ready ({out.get('dist_backend') or 'no all-reduce'})")
     x_train, y_train = data["x_train"], data["y_train"].astype(np.int64)
+    check_fits_data(spec, len(y_train))
     norm = PixelNorm.from_spec(spec.dataset, x_train.shape[-1])
     train = backend.put(x_train, y_train, norm)
     model = backend.build(spec.model, tuple(x_train.shape[1:]), spec.n_outputs(n_classes))

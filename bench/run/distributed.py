@@ -9,8 +9,10 @@ the runner. It watches them: the first rank that exits without its result fails 
 the rank, how it ended and its last log lines; the others get ``GRACE_S`` to notice (their
 collectives fail on the closed connection or within ``timeout_s``) and are then killed with
 their groups, so no process is left behind. Ctrl-C and the row's time limit kill them the same
-way. A port taken between choosing and binding it (another program was quicker) is retried
-with fresh ports once; ports given explicitly are checked first and refused by name.
+way, a Ctrl-C during a rank's fork included (``sigint_deferred``). A row starts at most one rank
+per core (per GPU on CUDA; ``check_workers``, raised with BENCH_MAX_WORKERS). A port taken
+between choosing and binding it (another program was quicker) is retried with fresh ports once;
+ports given explicitly are checked first and refused by name.
 
 Then, for workers > 1, the same window again in ranks that never join (``local``): the
 all-reduce share's reference (bench.measure.scaling). Rank 0's fields and every rank's step
@@ -20,15 +22,17 @@ times become the row's record.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,7 @@ from bench.core.distributed import DistContext, per_worker_batch
 from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.runfiles import make_folder, open_file, read_bytes, write_atomic
-from bench.core.spec import TaskSpec
+from bench.core.spec import SpecError, TaskSpec
 from bench.measure import scaling
 from bench.run import environment
 from bench.run.forkserver import die_with_parent, exit_description, kill_group
@@ -47,6 +51,9 @@ GRACE_S = 5.0  # after a rank fails, the others' time to fail on their own befor
 POLL_S = 0.05
 PORT_IN_USE = ("address already in use", "eaddrinuse", "errno 98", "failed to bind", "address in use")
 PORT_RETRIES = 1
+# Raises the cap of one rank per core (CPU ranks): each rank is a process with a framework and its own copy
+# of the data, and workers = [1000] started ranks until memory ran out.
+MAX_WORKERS_ENV = "BENCH_MAX_WORKERS"
 
 
 class RankFailed(RuntimeError):
@@ -97,6 +104,50 @@ def threads_per_worker(setting: int, workers: tuple[int, ...], cores: int | None
     return max(1, (cores or os.cpu_count() or 1) // max(workers or (1,)))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), which a run's ranks share."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def worker_cap(environ: Mapping[str, str], cores: int) -> int:
+    """The most ranks a row may start on this machine's CPUs: its cores, or BENCH_MAX_WORKERS when set."""
+    value = environ.get(MAX_WORKERS_ENV, "")
+    if not value:
+        return cores
+    if not value.isdigit() or int(value) < 1:
+        raise SpecError(f"{MAX_WORKERS_ENV}: expected an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def check_workers(
+    tasks: list[TaskSpec],
+    environ: Mapping[str, str] | None = None,
+    cores: int | None = None,
+    gpus: list[str] | None = None,
+) -> None:
+    """SpecError naming ``distributed.workers`` when a task's rows need more ranks than this machine runs:
+    one GPU each on CUDA, one core each on CPU unless BENCH_MAX_WORKERS allows more."""
+    env = os.environ if environ is None else environ
+    for task in tasks:
+        if not task.distributed.workers:
+            continue
+        most = max(task.distributed.workers)
+        try:
+            device = ranks_device(task.runtime.device, most, gpus)
+        except ValueError as e:
+            raise SpecError(f"{task.source}: distributed.workers: {e}") from None
+        cap = worker_cap(env, cores or usable_cores())
+        if device == "cpu" and most > cap:
+            limit = f"{MAX_WORKERS_ENV}={cap}" if env.get(MAX_WORKERS_ENV) else f"this machine's {cap} cores"
+            raise SpecError(
+                f"{task.source}: distributed.workers: {most} workers is more than {limit} (each rank is a process "
+                f"with its own framework and copy of the data); set {MAX_WORKERS_ENV}={most} to start them anyway, "
+                "at the risk of running out of memory"
+            )
+
+
 @dataclass
 class Rank:
     """One started rank: its process, log and the last lines it printed."""
@@ -123,24 +174,64 @@ def _pump(stream: Any, log: Path, tail: list[str], echo: Callable[[str], None] |
                 del tail[:-20]
 
 
-def start_ranks(job_path: Path, contexts: list[DistContext], env: dict[str, str], cwd: Path, log_dir: Path,
-                echo: Callable[[str], None] | None, prefix: str) -> list[Rank]:  # fmt: skip
-    """One process per context, each in its own session (a group to kill), dying with this process."""
-    ranks: list[Rank] = []
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Take a Ctrl-C that comes while a rank is forked, and raise it again once the fork is done. With a
+    ``preexec_fn`` CPython runs its at-fork handlers (logging's lock release) in Python, and a KeyboardInterrupt
+    raised inside one is printed ("Exception ignored in ... _releaseLock") and dropped: the run went on (5 of 6
+    tries here). Blocking the signal is not enough: the kernel hands it to any thread that does not block it."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+    caught: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if caught:
+            signal.raise_signal(signal.SIGINT)  # as the restored handler says: KeyboardInterrupt, here
+
+
+def _spawn(job_path: Path, ctx: DistContext, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """One rank's process, in a session of its own (a group to kill), its output on a pipe."""
+    threads = str(ctx.threads)
+    rank_env = {**env, **ctx.to_env(), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.run.dist_worker", str(job_path)],
+        cwd=cwd,
+        env=rank_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
+
+
+def start_ranks(
+    job_path: Path,
+    contexts: list[DistContext],
+    env: dict[str, str],
+    cwd: Path,
+    log_dir: Path,
+    echo: Callable[[str], None] | None,
+    prefix: str,
+    ranks: list[Rank] | None = None,
+) -> list[Rank]:
+    """One process per context, dying with this process, each added to ``ranks`` as it starts: a caller that
+    passes its list stops every rank started, whatever interrupts the start-up (this function does too)."""
+    ranks = [] if ranks is None else ranks
     try:
         for ctx in contexts:
-            threads = str(ctx.threads)
-            rank_env = {**env, **ctx.to_env(), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.run.dist_worker", str(job_path)],
-                cwd=cwd, env=rank_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, errors="replace", start_new_session=True, preexec_fn=die_with_parent,
-            )  # fmt: skip
-            r = Rank(ctx.rank, proc, log_dir / f"rank{ctx.rank}.log")
-            r.pump = threading.Thread(target=_pump, args=(proc.stdout, r.log, r.tail, echo if ctx.rank == 0 else None,
-                                                          prefix), daemon=True)  # fmt: skip
+            with sigint_deferred():
+                ranks.append(Rank(ctx.rank, _spawn(job_path, ctx, env, cwd), log_dir / f"rank{ctx.rank}.log"))
+            r = ranks[-1]
+            shown = echo if ctx.rank == 0 else None
+            r.pump = threading.Thread(target=_pump, args=(r.proc.stdout, r.log, r.tail, shown, prefix), daemon=True)
             r.pump.start()
-            ranks.append(r)
     except BaseException:
         stop(ranks)
         raise
@@ -239,8 +330,9 @@ def launch(job: dict[str, Any], workers: int, threads: int, spec: TaskSpec, wher
         rank_job = {**job, "result_dir": str(result_dir), "dist": {**job["dist"], "local": local}}
         write_atomic(result_dir, job_path, json.dumps(rank_job, default=json_default).encode())
         log_dir = make_folder(where.log_dir.parents[1], where.log_dir / kind)  # logs/ROW/KIND
-        ranks = start_ranks(job_path, ctxs, where.env, where.cwd, log_dir, where.echo, where.prefix)
-        try:
+        ranks: list[Rank] = []
+        try:  # every rank started is stopped, a Ctrl-C between start-up and the watch included
+            start_ranks(job_path, ctxs, where.env, where.cwd, log_dir, where.echo, where.prefix, ranks)
             return watch(ranks, result_dir, where.timeout_s)
         except RankFailed as e:
             if not e.port_in_use:
@@ -250,6 +342,8 @@ def launch(job: dict[str, Any], workers: int, threads: int, spec: TaskSpec, wher
                                 "program before the rank could bind it)") from e  # fmt: skip
             if where.echo is not None:
                 where.echo(f"{where.prefix} a rendezvous port was taken meanwhile; retrying with fresh ports")
+        finally:
+            stop(ranks)
     raise AssertionError("unreachable")
 
 
@@ -267,6 +361,7 @@ def ranks_device(requested: str, workers: int, gpus: list[str] | None = None) ->
 def run_row(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: Launch) -> dict[str, Any]:
     """One data-parallel row: the record's fields (rank 0's, the global figures and the all-reduce share)."""
     batch = per_worker_batch(spec.train.batch_size, workers, mode)
+    check_workers([dataclasses.replace(spec, distributed=dataclasses.replace(spec.distributed, workers=(workers,)))])
     threads = threads_per_worker(spec.distributed.threads_per_worker, spec.distributed.workers or (workers,))
     device = ranks_device(spec.runtime.device, workers)
     job = {**job, "dist": {"workers": workers, "mode": mode, "per_worker_batch": batch}}

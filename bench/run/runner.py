@@ -51,7 +51,7 @@ from bench.core.runfiles import (
     write_atomic,
 )
 from bench.core.runpaths import ARTIFACTS, OutsideRunError, job_file, log_file, row_files, task_data
-from bench.core.spec import MAX_SEED, SpecError, TaskSpec, spec_from_dict
+from bench.core.spec import MAX_SEED, SpecError, TaskSpec, check_fits_data, spec_from_dict
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
@@ -300,6 +300,7 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print) -> Path:
     if not (run_dir / PLAN).is_file():
         raise FileNotFoundError(f"{run_dir} is not a bench run directory (no {PLAN})")
     tasks, opts = read_plan(run_dir)
+    distributed.check_workers(tasks)  # the machine resuming may have fewer cores than the one that started
     env_path = run_dir / "environment.json"
     try:
         env = read_json_object(env_path, {})
@@ -559,11 +560,15 @@ def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path
     try:
         t0 = time.perf_counter()
         ds = load_task_data(task, data_dir, seed)
+        check_fits_data(task, len(ds.train))  # before the data is saved or any row starts
         fields = dataset_fields(ds, time.perf_counter() - t0)
         path = task_data(job_dir, task.name)
         arrays = {"x_train": ds.train.x, "y_train": ds.train.y, "x_test": ds.test.x, "y_test": ds.test.y}
         write_atomic(job_dir, path, lambda f: np.savez(f, **arrays))
         targets = prepare_targets(task, ds, data_dir, seed, job_dir)
+    except SpecError as e:  # the task asks more than its data holds: its rows fail, each saying so
+        echo(f"{task.name}: {e}")
+        return {"error": str(e)}
     except Exception as e:  # bad data fails this task's rows, not the suite; a full disk stops the suite
         if is_disk_error(e):
             raise

@@ -22,12 +22,12 @@ import numpy as np
 from backends import describe, load_backend
 from bench.core import metrics
 from bench.core.phase import Trained
-from bench.core.preprocess import PixelNorm, epoch_orders
+from bench.core.preprocess import PixelNorm, epoch_length, epoch_orders
 from bench.core.progress import progress
 from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
-from bench.core.spec import TaskSpec, spec_from_dict
+from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure import inputpath, perf
 from bench.measure.steady import StepClock
 from bench.measure.timing import SyncTimer, agreement_note, steady_agreement, summarize_epochs, time_to_target
@@ -53,6 +53,9 @@ def train_and_evaluate(
     t0 = time.perf_counter()
     x_train, x_test = data["x_train"], data["x_test"]  # uint8 until the device: it normalises per batch
     y_train, y_test = data["y_train"].astype(np.int64), data["y_test"].astype(np.int64)
+    check_fits_data(spec, len(y_train))  # the runner checked it too; a job run by hand has not
+    whole_batches_of = spec.train.batch_size if spec.train.drop_last else 0
+    per_epoch = epoch_length(len(y_train), whole_batches_of)  # the images each epoch trains on
     norm = PixelNorm.from_spec(spec.dataset, x_train.shape[-1])
     timer.start()
     train, test = backend.put(x_train, y_train, norm), backend.put(x_test, y_test, norm)
@@ -72,8 +75,9 @@ def train_and_evaluate(
     profiler = (backend.profile_ops_start, backend.profile_ops_stop) if spec.runtime.profile_ops else None
     steps = StepClock(backend.synchronize, spec.train.batch_size, spec.runtime.warmup_steps,
                       spec.runtime.timed_steps, epochs=epochs, profiler=profiler)  # fmt: skip
-    orders = epoch_orders(len(y_train), epochs, seed, spec.train.batch_size if spec.train.drop_last else 0)
-    for epoch, order in enumerate(orders, start=1):
+    first_order = None  # the input-path measurement replays the first epoch's batches
+    for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed, whole_batches_of), start=1):
+        first_order = order if first_order is None else first_order
         hooks = steps.start_epoch(len(order))
         timer.start()
         loss = backend.train_epoch(state, train, order, spec.train.batch_size, hooks)
@@ -99,17 +103,17 @@ def train_and_evaluate(
     history[-1].update(test_acc=out["test_acc"], test_loss=out["test_loss"])
     progress(f"test acc {out['test_acc']:.4f}  loss {out['test_loss']:.4f}")
     out.update(metrics.classification(logits, y_test, classes))
-    out.update(summarize_epochs(epoch_s, len(orders[0])))  # the images each epoch trained on
+    out.update(summarize_epochs(epoch_s, per_epoch))
     out.update({k: v for k, v in steps.summary().items() if v is not None})  # step-based compile_s wins
     out.update(steady_agreement(out))
     out["history"] = history
     out["timing_notes"] = [n for n in (steps.short_window_note(), agreement_note(out, epochs)) if n]
-    if len(orders[0]) < len(y_train):
+    if per_epoch < len(y_train):
         out["timing_notes"].append(
-            f"train.drop_last: each epoch trains {len(orders[0]):,} of the {len(y_train):,} images "
-            f"({len(orders[0]) // spec.train.batch_size} whole batches of {spec.train.batch_size})"
+            f"train.drop_last: each epoch trains {per_epoch:,} of the {len(y_train):,} images "
+            f"({per_epoch // spec.train.batch_size} whole batches of {spec.train.batch_size})"
         )
-    out.update(inputpath.input_fields(backend, state, train, orders[0], spec.train.batch_size, timer, out))
+    out.update(inputpath.input_fields(backend, state, train, first_order, spec.train.batch_size, timer, out))
     out.update(perf.best_epoch_fields(history, spec))
     out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))
     if steps.top_ops is not None:

@@ -1,0 +1,182 @@
+"""Absurd values refused before any work (issue #25): every number of a task has bounds, each refused with a
+SpecError naming the key and accepted at its boundary; layer lists and TOML nesting have a depth limit; a batch
+must fit the training images; the command line says it in one line, exit 2."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.core import spec as S
+from bench.core.layers import MAX_LAYERS, MAX_SPAN, MAX_WIDTH, LayerError, parse_layers
+from bench.core.spec import SpecError, check_fits_data, load_task, parse_task
+from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
+
+MINIMAL = tomllib.loads(TINY_TASK)
+CONV = {"conv": 2, "kernel": 1}
+
+
+def with_(path: str, value: Any, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``base`` (the tiny task) with ``value`` at the dotted ``path``."""
+    doc = {k: dict(v) if isinstance(v, dict) else v for k, v in (base or MINIMAL).items()}
+    *heads, last = path.split(".")
+    node = doc
+    for h in heads:
+        node = node.setdefault(h, {})
+    node[last] = value
+    return doc
+
+
+# (key, refused value, accepted boundary value); the key is what the error names
+BOUNDS = [
+    ("train.epochs", 10**20, S.MAX_EPOCHS),
+    ("train.batch_size", 10**9, S.MAX_BATCH),
+    ("train.lr", math.inf, 10.0),
+    ("train.beta1", math.nan, 0.0),
+    ("train.beta2", 1.0, 0.999999),
+    ("train.eps", math.inf, 1.0),
+    ("train.eps", 2.0, 1e-12),
+    ("train.momentum", 1.0, 0.99),
+    ("train.weight_decay", -0.1, 1.0),
+    ("train.weight_decay", math.nan, 0.0),
+    ("eval.batch_size", S.MAX_BATCH + 1, S.MAX_BATCH),
+    ("explain.batch_size", 0, 1),
+    ("explain.batch_size", S.MAX_BATCH + 1, S.MAX_BATCH),
+    ("explain.n_images", 0, 1),
+    ("explain.n_images", S.MAX_DRAWN + 1, S.MAX_DRAWN),
+    ("dataset.image_size", S.MAX_IMAGE_SIZE + 1, S.MAX_IMAGE_SIZE),
+    ("dataset.max_train", S.MAX_SUBSET + 1, S.MAX_SUBSET),
+    ("dataset.max_test", 2**62, S.MAX_SUBSET),
+    ("runtime.threads", S.MAX_THREADS + 1, S.MAX_THREADS),
+    ("runtime.device_data_mb", S.MAX_DEVICE_DATA_MB + 1, S.MAX_DEVICE_DATA_MB),
+    ("runtime.warmup_steps", S.MAX_STEPS + 1, S.MAX_STEPS),
+    ("runtime.timed_steps", S.MAX_STEPS + 1, S.MAX_STEPS),
+    ("decouple.max_train", S.MAX_SUBSET + 1, S.MAX_SUBSET),
+    ("decouple.top_k", [S.MAX_FEATURES + 1], [S.MAX_FEATURES]),
+    ("decouple.n_estimators", S.MAX_TREES + 1, S.MAX_TREES),
+    ("decouple.logreg_max_iter", S.MAX_ITER + 1, S.MAX_ITER),
+    ("decouple.top_features", S.MAX_DRAWN + 1, S.MAX_DRAWN),
+    ("decouple.top_images", S.MAX_DRAWN + 1, S.MAX_DRAWN),
+    ("decouple.n_inputs", S.MAX_DRAWN + 1, S.MAX_DRAWN),
+    ("decouple.random_state", -1, S.MAX_RANDOM_STATE),
+    ("decouple.random_state", S.MAX_RANDOM_STATE + 1, 0),
+    ("distributed.workers", [S.MAX_WORKERS + 1], [1, S.MAX_WORKERS]),
+    ("distributed.threads_per_worker", S.MAX_THREADS + 1, S.MAX_THREADS),
+    ("distributed.timeout_s", math.inf, S.MAX_TIMEOUT_S),
+    ("distributed.timeout_s", math.nan, 0.5),
+]
+
+
+@pytest.mark.parametrize(("key", "bad", "good"), BOUNDS, ids=[f"{k}={b}" for k, b, _ in BOUNDS])
+def test_a_value_past_its_bound_is_refused_naming_the_key_and_the_bound_is_accepted(key, bad, good):
+    base = with_("distributed.mode", "weak")  # any worker count splits the batch
+    with pytest.raises(SpecError) as e:
+        parse_task(with_(key, bad, base), source="absurd.toml")
+    assert str(e.value).startswith(f"absurd.toml: {key}"), str(e.value)
+    parse_task(with_(key, good, base), source="absurd.toml")
+
+
+def test_dataset_mean_and_std_are_finite():
+    doc = with_("dataset.std", [0.5])
+    for key, bad in (("dataset.std", [math.inf]), ("dataset.mean", [math.nan])):
+        with pytest.raises(SpecError, match=rf"absurd\.toml: {key}: expected finite"):
+            parse_task(with_(key, bad, doc), source="absurd.toml")
+    assert parse_task(with_("dataset.mean", [0.1], doc)).dataset.mean == (0.1,)
+
+
+def test_the_old_messages_below_the_lower_bounds_are_kept():
+    """The new upper bounds sit beside the old checks: the old texts (tests hold them) still come first."""
+    old = [
+        ("train.epochs", 0, "an integer >= 1, got 0"),
+        ("train.lr", math.nan, "a number > 0"),
+        ("train.eps", 0.0, "a number > 0"),
+        ("eval.batch_size", 0, "an integer >= 1"),
+    ]
+    for key, bad, says in old:
+        with pytest.raises(SpecError, match=f"{key}: expected {says}"):
+            parse_task(with_(key, bad), source="absurd.toml")
+
+
+def test_a_batch_larger_than_the_training_images_names_the_key_and_the_count():
+    spec = parse_task(with_("train.batch_size", 301), source="absurd.toml")
+    with pytest.raises(SpecError, match=r"absurd\.toml: train\.batch_size: 301 is more than the 300 training images"):
+        check_fits_data(spec, 300)
+    check_fits_data(spec, 301)
+
+
+# --------------------------------------------------------------------------- depth
+
+
+def test_a_layer_list_longer_than_the_limit_is_refused_naming_the_key():
+    with pytest.raises(LayerError, match=rf"model\.layers: 5,000 layers; at most {MAX_LAYERS:,}"):
+        parse_layers([CONV] * 5000)
+    assert len(parse_layers([CONV] * MAX_LAYERS)) == MAX_LAYERS
+    doc = with_("model", {"layers": [CONV] * (MAX_LAYERS + 1) + [{"flatten": True}]})
+    with pytest.raises(SpecError, match=r"absurd\.toml: model\.layers: 1,002 layers"):
+        parse_task(doc, source="absurd.toml")
+
+
+@pytest.mark.parametrize(
+    ("layer", "key", "high"),
+    [
+        ({"conv": MAX_WIDTH, "kernel": 1}, "conv", MAX_WIDTH),
+        ({"conv": 2, "kernel": MAX_SPAN}, "kernel", MAX_SPAN),
+        ({"conv": 2, "kernel": 1, "stride": MAX_SPAN}, "stride", MAX_SPAN),
+        ({"conv": 2, "kernel": 1, "padding": MAX_SPAN}, "padding", MAX_SPAN),
+        ({"dense": MAX_WIDTH}, "dense", MAX_WIDTH),
+        ({"pool": "max", "size": MAX_SPAN}, "size", MAX_SPAN),
+    ],
+)
+def test_layer_sizes_have_bounds_named_by_index_and_key(layer, key, high):
+    parse_layers([CONV, layer])  # the boundary (shapes are checked later, against the input)
+    with pytest.raises(LayerError, match=rf"model\.layers\[1\]\.{key}: expected an? .*int <= {high}, got {high + 1}"):
+        parse_layers([CONV, {**layer, key: high + 1}])
+
+
+def test_toml_nested_too_deeply_is_not_valid_toml(tmp_path: Path):
+    path = tmp_path / "deep.toml"
+    path.write_text(TINY_TASK + "[model.deep]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(SpecError, match=r"deep\.toml: not valid TOML: nested too deeply"):
+        load_task(path)
+    path.write_text(TINY_TASK.replace("[model]", "[model]\nx = " + "{a = " * 5000 + "1" + "}" * 5000))
+    with pytest.raises(SpecError, match=r"deep\.toml: not valid TOML: nested too deeply"):
+        load_task(path)
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_the_command_line_refuses_absurd_values_in_one_line_exit_2(clean_env, tmp_path: Path):
+    out = tmp_path / "results"
+    dist = TINY_TASK + '[distributed]\nmode = "weak"\n'
+    cases = [
+        (TINY_TASK.replace("epochs = 2", "epochs = 100000000000000000000"), "train.epochs: expected an integer in"),
+        (TINY_TASK.replace("lr = 0.01", "lr = inf"), "train.lr: expected a finite number > 0, got inf"),
+        (TINY_TASK + "[explain]\nbatch_size = 0\n", "explain.batch_size: expected an integer in 1..65536, got 0"),
+        (dist + "workers = [2]\ntimeout_s = inf\n", "distributed.timeout_s: expected a finite number of seconds"),
+        (dist + 'workers = [1000]\n[runtime]\ndevice = "cpu"\n', "distributed.workers: 1000 workers is more than"),
+        (TINY_TASK + "x = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML: nested too deeply"),
+    ]
+    for i, (text, says) in enumerate(cases):
+        path = tmp_path / f"absurd{i}.toml"
+        path.write_text(text)
+        proc = run_cli(["run", str(path), "--out", str(out)], clean_env)
+        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert f"absurd{i}.toml" in proc.stderr and says in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert not out.exists()
+
+
+def test_a_batch_larger_than_the_data_fails_the_row_before_training(clean_env, tmp_path: Path):
+    """The image count is known once the data is loaded: the row fails naming the key, no worker starts."""
+    path = tmp_path / "big-batch.toml"
+    path.write_text(TINY_TASK.replace("batch_size = 64", "batch_size = 301"))
+    proc = run_cli(["run", str(path), "--backend", "torch", "--out", str(tmp_path / "o")], clean_env, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]  # a failed row
+    (row,) = records(only_run_dir(tmp_path / "o"))
+    assert row["status"] == "failed" and "train.batch_size: 301 is more than the 300 training images" in row["error"]
+    assert "epoch 1/" not in proc.stdout and "history" not in row, proc.stdout[-2000:]
