@@ -183,3 +183,34 @@ def test_two_runs_started_at_once_get_their_own_directories(clean_env, tiny: Pat
     assert len(dirs) == 2
     for d in dirs:
         assert len(read_records(d)) == 1 and os.path.basename(d) == read_records(d)[0]["run_id"]
+
+
+def test_ctrl_c_while_a_worker_server_is_forked_stops_the_run_and_leaves_no_server(tmp_path: Path, tiny: Path,
+                                                                                   clean_env):  # fmt: skip
+    """CPython drops a KeyboardInterrupt raised in an at-fork handler (a ``preexec_fn`` makes it run them): a
+    Ctrl-C that lands while a worker server is forked must still stop the run (exit 130) and kill that server."""
+    from tests.test_distributed import SLOW_FORK
+
+    site, marks, out = tmp_path / "site", tmp_path / "forks", tmp_path / "results"
+    site.mkdir()
+    marks.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_FORK)  # each fork of the runner waits 0.3 s in its handler
+    path = os.pathsep.join(p for p in (str(site), clean_env.get("PYTHONPATH", "")) if p)
+    env = {**clean_env, "PYTHONPATH": path, "FORK_MARK_DIR": str(marks)}
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", str(tiny), "--backend", "torch", "--out", str(out)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, preexec_fn=sigint_default)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (marks / "fork-0").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal sends it: to the whole foreground group
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, output
+    run_dir = only_run_dir(out)
+    assert read_records(run_dir) == [] and workers_of(run_dir) == []
+    assert json.loads((run_dir / "state.json").read_text())["state"] == "interrupted"

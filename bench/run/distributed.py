@@ -26,13 +26,12 @@ import dataclasses
 import errno
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from bench.core.runfiles import make_folder, open_file, read_bytes, write_atomic
 from bench.core.spec import SpecError, TaskSpec
 from bench.measure import scaling
 from bench.run import environment
-from bench.run.forkserver import die_with_parent, exit_description, kill_group
+from bench.run.forkserver import die_with_parent, exit_description, kill_group, sigint_deferred
 
 LOOPBACK = "127.0.0.1"
 GRACE_S = 5.0  # after a rank fails, the others' time to fail on their own before they are killed
@@ -172,25 +171,6 @@ def _pump(stream: Any, log: Path, tail: list[str], echo: Callable[[str], None] |
             elif line.strip():
                 tail.append(line.rstrip())
                 del tail[:-20]
-
-
-@contextlib.contextmanager
-def sigint_deferred() -> Iterator[None]:
-    """Take a Ctrl-C that comes while a rank is forked, and raise it again once the fork is done. With a
-    ``preexec_fn`` CPython runs its at-fork handlers (logging's lock release) in Python, and a KeyboardInterrupt
-    raised inside one is printed ("Exception ignored in ... _releaseLock") and dropped: the run went on (5 of 6
-    tries here). Blocking the signal is not enough: the kernel hands it to any thread that does not block it."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
-        yield
-        return
-    caught: list[int] = []
-    old = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-        if caught:
-            signal.raise_signal(signal.SIGINT)  # as the restored handler says: KeyboardInterrupt, here
 
 
 def _spawn(job_path: Path, ctx: DistContext, env: dict[str, str], cwd: Path) -> subprocess.Popen:

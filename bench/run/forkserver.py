@@ -28,8 +28,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.core.runfiles import open_file
@@ -132,25 +134,56 @@ class ServerGone(RuntimeError):
     """The server process ended while a run was in flight (its children die with it)."""
 
 
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Take a Ctrl-C that comes while a child (a rank, a worker server) is forked, and raise it again once the
+    fork is done. With a
+    ``preexec_fn`` CPython runs its at-fork handlers (logging's lock release) in Python, and a KeyboardInterrupt
+    raised inside one is printed ("Exception ignored in ... _releaseLock") and dropped: the run went on (5 of 6
+    tries here). Blocking the signal is not enough: the kernel hands it to any thread that does not block it."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+    caught: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if caught:
+            signal.raise_signal(signal.SIGINT)  # as the restored handler says: KeyboardInterrupt, here
+
+
 class Server:
     """A running server for one backend and the runner's end of its socket."""
 
     def __init__(self, backend: str, tag: str, env: dict[str, str], cwd: Path, log: Path) -> None:
         self.log = log
         ours, theirs = socket.socketpair()
-        with open_file(log.parent, log, "a") as out:  # logs/ is a real folder (runner.execute made it)
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.run.forkserver", backend, str(theirs.fileno()), tag],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,  # Ctrl-C reaches the runner only; it stops the run itself
-                preexec_fn=die_with_parent,
-            )
-        theirs.close()
+        started: list[subprocess.Popen] = []
+        try:
+            with open_file(log.parent, log, "a") as out, sigint_deferred():  # logs/: made by runner.execute
+                started.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "bench.run.forkserver", backend, str(theirs.fileno()), tag],
+                        cwd=cwd,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        pass_fds=(theirs.fileno(),),
+                        start_new_session=True,  # Ctrl-C reaches the runner only; it stops the run itself
+                        preexec_fn=die_with_parent,
+                    )
+                )
+        except KeyboardInterrupt:  # a Ctrl-C during the fork: the server is not left to start on its own
+            for proc in started:
+                kill_group(proc.pid)
+                proc.wait()
+            raise
+        finally:
+            theirs.close()
+        self.proc = started[0]
         self.sock = ours
         self._buf = b""
         self.ready = False
