@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +29,31 @@ lr = 0.01
 """
 
 SHARED_DATA = Path(os.environ.get("BENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (minutes each on 2 cores)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` tests are skipped, saying how to run them, unless ``--slow`` is given."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: minutes on a 2-core CPU; run with pytest --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+# A module marked as a whole (``pytestmark = ... frameworks``) imports torch and TensorFlow when collected:
+# a tier that leaves frameworks out does not collect it at all, which saves those imports (~30 s here).
+WHOLE_MODULE_NEEDS_FRAMEWORKS = re.compile(r"^pytestmark = .*pytest\.mark\.frameworks", re.M)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if "not frameworks" not in (config.getoption("markexpr") or "") or collection_path.suffix != ".py":
+        return None
+    return bool(WHOLE_MODULE_NEEDS_FRAMEWORKS.search(collection_path.read_text(encoding="utf-8"))) or None
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 whose ranks all hold there while ``$DIST_HOLD_DIR`` is set (each touches ``held-RANK`` first).
 
 Registered as ``faultdp`` in every process of a run through a ``sitecustomize`` on PYTHONPATH
-(``dist_fault_env``): the killed-worker test needs a rank to die while its peer is inside a
+(``dist_fault_env``, tests/faults.py): the killed-worker test needs a rank to die while its peer is inside a
 collective, and must create that state rather than race a ``kill`` from outside against it.
 """
 
@@ -15,25 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.torch.backend import Backend as TorchBackend
-
-REPO = Path(__file__).resolve().parent.parent
-SITECUSTOMIZE = f"""import sys
-sys.path.insert(0, {str(REPO)!r})
-import dataclasses
-import backends
-backends.BACKENDS["faultdp"] = dataclasses.replace(
-    backends.describe("torch"), name="faultdp", module="tests.dist_fault_backend", default=False
-)
-"""
-KILL_AT_STEP = 3
-
-
-def dist_fault_env(env: dict[str, str], site: Path, kill_rank: int) -> dict[str, str]:
-    """``env`` for a bench subprocess in which backend ``faultdp`` loses rank ``kill_rank`` mid-epoch."""
-    site.mkdir(parents=True, exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    path = os.pathsep.join(p for p in (str(site), str(REPO), env.get("PYTHONPATH", "")) if p)
-    return dict(env, PYTHONPATH=path, DIST_KILL_RANK=str(kill_rank))
+from tests.faults import KILL_AT_STEP
 
 
 class _KillingHooks:

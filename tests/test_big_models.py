@@ -16,6 +16,8 @@ torch_backend, keras_backend = import_both_frameworks()
 import keras  # noqa: E402
 import torch  # noqa: E402
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 # Measured here and named in the catalog notes: keras's ResNet convolutions have biases, and keras's
 # count includes BatchNorm's moving statistics (torch keeps them as buffers, outside parameters()).
 RESNET101_KERAS_CONV_BIASES = 52_672

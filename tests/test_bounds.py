@@ -171,6 +171,7 @@ def test_the_command_line_refuses_absurd_values_in_one_line_exit_2(clean_env, tm
     assert not out.exists()
 
 
+@pytest.mark.e2e
 def test_a_batch_larger_than_the_data_fails_the_row_before_training(clean_env, tmp_path: Path):
     """The image count is known once the data is loaded: the row fails naming the key, no worker starts."""
     path = tmp_path / "big-batch.toml"

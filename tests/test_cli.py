@@ -32,6 +32,7 @@ def shadow(tmp_path: Path, package: str, body: str) -> str:
     return str(root)
 
 
+@pytest.mark.e2e
 def test_quick_mnist_run_gives_both_rows_well_above_chance(clean_env, tmp_path: Path):
     out = tmp_path / "results"
     proc = run_cli(["run", "mnist-lenet5", "--profile", "quick", "--out", str(out)], clean_env)
@@ -79,6 +80,7 @@ def check_explain_outputs(run_dir: Path, rows: list[dict], summary: str) -> None
     assert "Grad-CAM / forward" in summary
 
 
+@pytest.mark.e2e
 def test_real_mnist_is_used_and_reported(clean_env, shared_data: Path, tmp_path: Path):
     out = tmp_path / "results"
     env = dict(clean_env, BENCH_DATA_DIR=str(shared_data))
@@ -89,6 +91,7 @@ def test_real_mnist_is_used_and_reported(clean_env, shared_data: Path, tmp_path:
     assert row["n_train"] == 10000 and row["test_acc"] > 0.95
 
 
+@pytest.mark.e2e
 def test_a_failing_backend_leaves_the_other_row(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
     env = dict(clean_env, PYTHONPATH=shadow(tmp_path, "keras", "raise RuntimeError('keras exploded on import')"))
@@ -100,6 +103,7 @@ def test_a_failing_backend_leaves_the_other_row(clean_env, tiny_task: Path, tmp_
     assert "keras: failed" in proc.stdout
 
 
+@pytest.mark.e2e
 def test_a_crashing_worker_becomes_a_failed_row(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
     env = dict(clean_env, PYTHONPATH=shadow(tmp_path, "keras", "import os\nos.abort()"))
@@ -110,6 +114,7 @@ def test_a_crashing_worker_becomes_a_failed_row(clean_env, tiny_task: Path, tmp_
     assert proc.returncode == 1
 
 
+@pytest.mark.e2e
 def test_a_missing_framework_is_skipped(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
     env = dict(clean_env, PYTHONPATH=shadow(tmp_path, "tensorflow", "raise ImportError('No module named tensorflow')"))
@@ -120,6 +125,7 @@ def test_a_missing_framework_is_skipped(clean_env, tiny_task: Path, tmp_path: Pa
     assert "No module named tensorflow" in rows[1]["error"]
 
 
+@pytest.mark.e2e
 def test_a_run_over_its_time_limit_is_stopped(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
     proc = run_cli(["run", str(tiny_task), "--backend", "keras", "--timeout", "0.5", "--out", str(out)], clean_env)
@@ -128,6 +134,7 @@ def test_a_run_over_its_time_limit_is_stopped(clean_env, tiny_task: Path, tmp_pa
     assert proc.returncode == 1
 
 
+@pytest.mark.e2e
 def test_runs_are_forked_from_one_warm_server_per_backend(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
     proc = run_cli(["run", str(tiny_task), "--backend", "torch", "--repeats", "3", "--out", str(out)], clean_env)
@@ -139,6 +146,7 @@ def test_runs_are_forked_from_one_warm_server_per_backend(clean_env, tiny_task: 
     assert (run_dir / "logs" / "server-torch.log").read_text().count("imported in") == 1
 
 
+@pytest.mark.frameworks
 def test_the_torch_servers_import_leaves_no_framework_import_to_a_runs_build(clean_env):
     """torch.optim imports torch._dynamo (seconds) on the first optimizer: the server's import does it, so
     a forked run's build_s times the build and not an import."""
@@ -154,6 +162,7 @@ def test_the_torch_servers_import_leaves_no_framework_import_to_a_runs_build(cle
     assert proc.stdout.strip() == "[]"
 
 
+@pytest.mark.e2e
 def test_a_timeout_kills_the_run_not_its_server(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
     run_cli(["run", str(tiny_task), "--backend", "keras", "--repeats", "2", "--timeout", "0.5", "--out", str(out)],
@@ -196,6 +205,7 @@ def test_list_and_help(clean_env):
 
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups")
+@pytest.mark.e2e
 def test_records_are_written_as_each_run_finishes(clean_env, tiny_task: Path, tmp_path: Path):
     """The torch row is on disk even though the keras run after it crashed the worker."""
     out = tmp_path / "results"

@@ -28,6 +28,8 @@ from tests.conftest import TINY_TASK, import_both_frameworks
 torch_backend, keras_backend = import_both_frameworks()
 import torch  # noqa: E402  (after import_both_frameworks: torch first, then tensorflow)
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 BACKENDS = [torch_backend, keras_backend]
 
 
@@ -257,6 +259,7 @@ top_k = [10, 1000]
 )
 
 
+@pytest.mark.e2e
 def test_cli_run_gives_rf_and_logreg_columns_and_pictures(clean_env, tmp_path: Path):
     import pandas as pd
 

@@ -22,7 +22,7 @@ from bench.measure import scaling
 from bench.run import dist_launch, distributed
 from bench.run.dist_cli import with_workers
 from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli, sigint_default
-from tests.dist_fault_backend import dist_fault_env
+from tests.faults import dist_fault_env
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc")
 DP_TASK = (
@@ -264,6 +264,7 @@ NO_DATA_PARALLEL = {"keras-torch": "has no data-parallel engine"}  # backends wh
 
 @linux_only
 @pytest.mark.parametrize("backend", backends.names())
+@pytest.mark.e2e
 def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_env, tmp_path):
     """1 and 2 workers of each backend with a data-parallel role: ok rows, equal replicas, no process left."""
     why = why_not_joinable(backend)
@@ -302,6 +303,7 @@ def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_en
 
 
 @linux_only
+@pytest.mark.e2e
 def test_a_killed_rank_fails_its_row_by_name_and_the_next_row_runs(clean_env, tmp_path):
     task = tmp_path / "tiny.toml"
     task.write_text(DP_TASK.replace("workers = [1, 2]", "workers = [2]\nallreduce_share = false"))
@@ -319,6 +321,7 @@ def test_a_killed_rank_fails_its_row_by_name_and_the_next_row_runs(clean_env, tm
 
 
 @linux_only
+@pytest.mark.e2e
 def test_ctrl_c_stops_every_rank_and_resume_reruns_the_row(clean_env, tmp_path):
     """Ctrl-C while both ranks are inside training: exit 130, the row interrupted, no rank left; --resume reruns it."""
     task = tmp_path / "tiny.toml"
@@ -402,6 +405,7 @@ def interrupt_at_fork(env: dict[str, str], tmp_path: Path, workers: int, at: int
 
 @linux_only
 @pytest.mark.parametrize(("workers", "at"), [(2, 0), (2, 1), (12, 6)])
+@pytest.mark.e2e
 def test_ctrl_c_while_ranks_start_stops_the_run_and_every_rank(clean_env, tmp_path, workers, at):
     """Every time: exit 130, the row interrupted, no rank left, whichever rank's fork the Ctrl-C lands in."""
     code, output, run_dir = interrupt_at_fork(clean_env, tmp_path, workers, at)

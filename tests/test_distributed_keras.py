@@ -27,8 +27,9 @@ import pytest
 from backends.keras import distributed
 from bench.core.distributed import DistContext
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 ROOT = Path(__file__).resolve().parents[1]
-SLOW = os.environ.get("BENCH_SLOW_TESTS") == "1"
 ENGINES = {"keras": "ring (MultiWorkerMirroredStrategy)", "keras-jax": "gloo (jax.distributed)"}
 
 
@@ -130,8 +131,8 @@ def test_two_workers_train_their_shards_with_averaged_gradients(backend: str):
     assert all(group_gone(p.pid) for p in procs)
 
 
-@pytest.mark.parametrize("backend", ["keras", pytest.param("keras-jax", marks=pytest.mark.skipif(
-    not SLOW, reason="JAX's killed-rank run costs ~40 s more (BENCH_SLOW_TESTS=1)"))])  # fmt: skip
+# keras-jax: JAX's killed-rank run costs ~40 s more
+@pytest.mark.parametrize("backend", ["keras", pytest.param("keras-jax", marks=pytest.mark.slow)])
 def test_a_killed_rank_fails_the_survivor_within_the_timeout(backend: str):
     timeout_s = 20.0
     procs = [start(backend, ctx, "--epochs", "500", "--die-after-step") for ctx in ranks(2, timeout_s=timeout_s)]
@@ -146,8 +147,8 @@ def test_a_killed_rank_fails_the_survivor_within_the_timeout(backend: str):
     assert all(group_gone(p.pid) for p in procs)
 
 
-@pytest.mark.parametrize("backend", ["keras", pytest.param("keras-jax", marks=pytest.mark.skipif(
-    not SLOW, reason="one more JAX start-up, ~20 s (BENCH_SLOW_TESTS=1)"))])  # fmt: skip
+# keras-jax: one more JAX start-up, ~20 s
+@pytest.mark.parametrize("backend", ["keras", pytest.param("keras-jax", marks=pytest.mark.slow)])
 def test_a_rank_whose_peer_never_comes_fails_clearly(backend: str):
     ctx = ranks(2, timeout_s=5)[0]  # rank 1 is never started
     t0 = time.time()

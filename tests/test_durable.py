@@ -140,6 +140,7 @@ def test_an_unwritable_out_is_one_line_and_exit_2_before_anything_runs(tmp_path:
     assert "starting worker servers" not in proc.stdout
 
 
+@pytest.mark.e2e
 def test_a_disk_that_fills_mid_run_stops_it_honestly_and_resume_finishes(tmp_path: Path, clean_env):
     spec, out = tmp_path / "tiny.toml", tmp_path / "results"
     spec.write_text(TINY_TASK)

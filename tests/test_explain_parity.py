@@ -15,6 +15,8 @@ from bench.phases import explain
 from tests.conftest import import_both_frameworks
 from tests.parity import CASES, TRAIN, build, check, compare, min_correlation, model
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 torch_backend, keras_backend = import_both_frameworks()
 
 

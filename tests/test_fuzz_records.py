@@ -71,3 +71,17 @@ def test_random_json_lines(values: list):
 def test_well_typed_but_wrong_records(recs: list[dict]):
     data = "\n".join(json.dumps(r) for r in recs).encode() + b"\n"
     read_everything(data)
+
+
+def test_a_data_parallel_key_that_is_not_an_integer_is_named_and_skipped():
+    """Found by the property test above: ``"workers": ""`` reached ``int()`` in the row key."""
+    good = {"task": "t", "backend": "torch", "repeat": 0, "status": "ok", "workers": 2, "scaling_mode": "strong"}
+    data = "\n".join(json.dumps({**good, "workers": w}) for w in ("", 2.5, True, 2)).encode() + b"\n"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recs = parse_records(data, "records.jsonl")
+    assert [r["workers"] for r in recs] == [2]
+    assert [str(w.message) for w in caught] == [
+        f"records.jsonl:{n}: 'workers' is {kind}, not int; line skipped"
+        for n, kind in ((1, "str"), (2, "float"), (3, "bool"))
+    ]

@@ -13,6 +13,7 @@ from bench.run import gpucheck
 from tests.conftest import REPO
 
 
+@pytest.mark.frameworks
 def test_tiny_cpu_run_writes_the_table_with_keras_rows_skipped_when_tensorflow_is_missing(tmp_path, clean_env):
     blocked = tmp_path / "blocked"
     blocked.mkdir()

@@ -22,6 +22,8 @@ from backends.keras import input as keras_input  # noqa: E402
 from backends.torch import augment as torch_augment  # noqa: E402
 from backends.torch import input as torch_input  # noqa: E402
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 IDENTITY = PixelNorm(np.ones(1, np.float32), np.zeros(1, np.float32))
 BACKENDS = ["torch", "keras"]
 

@@ -24,10 +24,7 @@ from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
 ENGINES = ("keras", "keras-jax", "keras-torch")
 
 
-SLOW = pytest.mark.skipif(
-    not os.environ.get("BENCH_SLOW_TESTS"), reason="builds ResNet101 and ConvNeXt on three engines (minutes); "
-    "set BENCH_SLOW_TESTS=1"
-)  # fmt: skip
+SLOW = pytest.mark.slow  # builds ResNet101 and ConvNeXt on three engines (minutes)
 
 
 @cache
@@ -61,6 +58,7 @@ def test_the_descriptions_import_no_framework():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.frameworks
 def test_a_process_with_keras_on_one_engine_refuses_another():
     import keras
 
@@ -72,6 +70,7 @@ def test_a_process_with_keras_on_one_engine_refuses_another():
 
 @pytest.mark.parametrize("name", ENGINES)
 @pytest.mark.parametrize("case", parity.CASES)
+@pytest.mark.frameworks
 def test_converted_weights_give_torchs_logits_and_maps_on_every_engine(name, case):
     """Equal parameter counts; logits within 1e-4 of torch's; Grad-CAM and saliency correlation >= 0.999."""
     out = probe(name)
@@ -81,6 +80,7 @@ def test_converted_weights_give_torchs_logits_and_maps_on_every_engine(name, cas
 
 
 @SLOW
+@pytest.mark.frameworks
 def test_the_big_models_have_one_parameter_count_on_every_engine():
     counts = {name: probe(name, big=True)["big_params"] for name in ENGINES}
     assert counts["keras"] == counts["keras-jax"] == counts["keras-torch"]
@@ -94,6 +94,7 @@ def tiny_task(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.e2e
 def test_the_jax_and_torch_engines_give_ok_rows_end_to_end(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
     proc = run_cli(["run", str(tiny_task), "--backend", "keras-jax,keras-torch", "--out", str(out)], clean_env)
@@ -112,6 +113,7 @@ def test_the_jax_and_torch_engines_give_ok_rows_end_to_end(clean_env, tiny_task:
         assert "op profiler is TensorFlow engine only" in r["notes"]
 
 
+@pytest.mark.e2e
 def test_a_missing_engine_is_a_skipped_row(clean_env, tiny_task: Path, tmp_path: Path):
     shadow = tmp_path / "shadow" / "jax"
     shadow.mkdir(parents=True)
@@ -153,6 +155,7 @@ print(json.dumps({"cores": sorted(os.sched_getaffinity(0)), "threads": env["thre
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+@pytest.mark.frameworks
 def test_keras_jax_with_one_thread_runs_on_one_core(clean_env):
     """XLA's CPU pool ignores thread flags and takes every core it may run on: a Keras/JAX row with threads = 1
     is restricted to one core (a data-parallel worker to its local rank's: ``cores_for``), so it uses one CPU

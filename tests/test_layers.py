@@ -35,6 +35,8 @@ from backends import convert  # noqa: E402
 from backends.keras import zoo as keras_zoo  # noqa: E402
 from backends.torch import zoo as torch_zoo  # noqa: E402
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 LENET = lenet5_layers()
 
 # --------------------------------------------------------------------------- parsing
@@ -375,6 +377,7 @@ top_k = [4]
 """
 
 
+@pytest.mark.e2e
 def test_a_task_written_list_runs_end_to_end_with_explanations(clean_env, tmp_path: Path):
     """One short real run, torch and keras: the list trains, Grad-CAM uses its last conv, feature maps drawn."""
     task = tmp_path / "tiny-layers.toml"

@@ -13,6 +13,8 @@ torch_backend, keras_backend = import_both_frameworks()
 from backends.keras import registry as keras_registry  # noqa: E402
 from backends.torch import models as torch_models  # noqa: E402
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 
 def model(arch: str, **options) -> ModelSpec:
     defaults = {k: o.default for k, o in ARCHITECTURES[arch].options.items()}

@@ -111,6 +111,7 @@ def test_unknown_backend_is_a_key_error_that_names_the_known_ones():
         backends.describe("mxnet")
 
 
+@pytest.mark.frameworks
 def test_load_backend_sets_the_description_env_before_importing(monkeypatch, tmp_path: Path):
     """The module sees the variable at import time, and the instance carries the registry name."""
     import dataclasses

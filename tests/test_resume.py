@@ -16,7 +16,7 @@ import pytest
 
 from bench.core.results import latest_records, read_records
 from tests.conftest import REPO, only_run_dir, run_cli, sigint_default
-from tests.fault_backend import fault_env, wait_for_run
+from tests.faults import fault_env, wait_for_run
 from tests.test_cli import TINY_TASK
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, process groups and /proc")
@@ -74,6 +74,7 @@ def wait_gone(pids: list[int], timeout: float = 20) -> None:
     assert not any(alive(p) for p in pids), f"still alive: {[p for p in pids if alive(p)]}"
 
 
+@pytest.mark.e2e
 def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clean_env, tiny: Path, tmp_path: Path):
     out, faults = tmp_path / "results", tmp_path / "faults"
     env = fault_env(clean_env, faults, {2: "hold"})  # the second run blocks in training until released
@@ -109,6 +110,7 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
     assert len([r for r in read_records(run_dir) if r["repeat"] == 0]) == 1  # the finished row was kept
 
 
+@pytest.mark.e2e
 def test_kill_9_of_the_parent_while_a_run_trains_leaves_a_resumable_run(clean_env, tiny: Path, tmp_path: Path):
     out, faults = tmp_path / "results", tmp_path / "faults"
     env = fault_env(clean_env, faults, {2: "hold"})
@@ -129,6 +131,7 @@ def test_kill_9_of_the_parent_while_a_run_trains_leaves_a_resumable_run(clean_en
     assert_complete(run_dir, 3)
 
 
+@pytest.mark.e2e
 def test_a_run_killed_mid_training_fails_its_row_and_its_server_runs_the_next(clean_env, tiny: Path, tmp_path: Path):
     out, faults = tmp_path / "results", tmp_path / "faults"
     env = fault_env(clean_env, faults, {1: "kill"})  # the first run SIGKILLs itself in its first epoch
@@ -143,6 +146,7 @@ def test_a_run_killed_mid_training_fails_its_row_and_its_server_runs_the_next(cl
     assert (run_dir / "logs" / "server-fault.log").read_text().count("imported in") == 1
 
 
+@pytest.mark.e2e
 def test_kill_9_of_a_worker_server_fails_its_row_and_a_new_server_runs_the_next(clean_env, tiny: Path, tmp_path: Path):
     out, faults = tmp_path / "results", tmp_path / "faults"
     env = fault_env(clean_env, faults, {1: "hold"})
@@ -161,6 +165,7 @@ def test_kill_9_of_a_worker_server_fails_its_row_and_a_new_server_runs_the_next(
     assert json.loads((run_dir / "state.json").read_text())["state"] == "complete"
 
 
+@pytest.mark.e2e
 def test_a_run_in_use_cannot_be_resumed_twice(clean_env, tiny: Path, tmp_path: Path):
     out = tmp_path / "results"
     assert run_cli(["run", str(tiny), "--backend", "torch", "--out", str(out)], clean_env).returncode == 0
@@ -173,6 +178,7 @@ def test_a_run_in_use_cannot_be_resumed_twice(clean_env, tiny: Path, tmp_path: P
     assert proc.returncode == 2 and "not a bench run directory" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_two_runs_started_at_once_get_their_own_directories(clean_env, tiny: Path, tmp_path: Path):
     out = tmp_path / "results"
     procs = [start(["run", str(tiny), "--backend", "torch", "--out", str(out)], clean_env) for _ in range(2)]
@@ -185,6 +191,7 @@ def test_two_runs_started_at_once_get_their_own_directories(clean_env, tiny: Pat
         assert len(read_records(d)) == 1 and os.path.basename(d) == read_records(d)[0]["run_id"]
 
 
+@pytest.mark.e2e
 def test_ctrl_c_while_a_worker_server_is_forked_stops_the_run_and_leaves_no_server(tmp_path: Path, tiny: Path,
                                                                                    clean_env):  # fmt: skip
     """CPython drops a KeyboardInterrupt raised in an at-fork handler (a ``preexec_fn`` makes it run them): a

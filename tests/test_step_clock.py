@@ -96,6 +96,7 @@ class SlowBackend:
         return None
 
 
+@pytest.mark.frameworks
 def test_slow_evaluation_copy_and_build_stay_off_the_step_clock(monkeypatch):
     fake = BackendInfo(name="fake", module="tests.test_step_clock", framework="fake", requires=())
     monkeypatch.setitem(backends.BACKENDS, "fake", fake)  # the worker asks the registry for its knob columns
@@ -116,6 +117,7 @@ def test_slow_evaluation_copy_and_build_stay_off_the_step_clock(monkeypatch):
     assert fast["timing_notes"] == [] and slow["build_s"] == pytest.approx(30.0)
 
 
+@pytest.mark.frameworks
 def test_drop_last_trains_whole_batches_and_the_epoch_figure_counts_only_them(monkeypatch):
     """330 images at batch 32: without drop_last a 10-image step costs a full 50 ms and drags the
     epoch figure below the steps' 640 img/s; with it every epoch is 10 whole batches, the two agree."""
@@ -161,6 +163,7 @@ def frameworks():
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["torch", "keras"])
+@pytest.mark.frameworks
 def test_real_small_run_steady_figure_matches_its_epochs(frameworks, which):
     """LeNet-5 on 640 images, 3 epochs of 20 steps: every step after the warm-up is timed, in one call per epoch.
 
@@ -211,6 +214,7 @@ def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["torch", "keras"])
+@pytest.mark.frameworks
 def test_profile_ops_runs_the_profiler_around_the_warmup_steps_inside_the_call(frameworks, which):
     import dataclasses
 
@@ -226,6 +230,7 @@ def test_profile_ops_runs_the_profiler_around_the_warmup_steps_inside_the_call(f
         assert any("Conv2D" in op["op"] and "conv" in op["costliest"] for op in out["top_ops"]), out["top_ops"]
 
 
+@pytest.mark.frameworks
 def test_tensorflow_trace_events_are_summed_per_op_type_with_the_costliest_node(frameworks):
     from backends.keras.engine_tf import ops_by_type
 

@@ -166,6 +166,7 @@ reported_acc = 0.38
 """
 
 
+@pytest.mark.e2e
 def test_transfer_end_to_end_in_both_backends(clean_env, tmp_path: Path):
     spec = tmp_path / "tiny-catdog.toml"
     spec.write_text(TINY_TRANSFER)

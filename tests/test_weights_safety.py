@@ -16,6 +16,8 @@ from backends.torch import models as torch_models  # noqa: E402
 from backends.torch.models import WeightsRefused, load_pretrained  # noqa: E402
 from bench.core.spec import ModelSpec  # noqa: E402
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 
 class Planted:
     """What an attacker pickles: loading it with pickle enabled calls open(marker, "w"), creating the marker."""

@@ -3,7 +3,7 @@ differences (computed here from the built models), and converted weights give th
 row claims an equal network; where it does not, a test named after the difference shows it.
 
 By default a representative subset runs (one or more rows per family, ConvNeXt-tiny among them);
-``BENCH_ZOO_FULL=1`` runs every row (minutes per big model on a CPU: EfficientNet-B7 at 600 px, ...).
+``pytest --slow`` runs every row (minutes per big model on a CPU: EfficientNet-B7 at 600 px, ...).
 
 Logit parity: torch's BatchNorm statistics are first set to the test images' own statistics (one train-mode
 pass) and every bias/norm weight is randomised, so no layer is a near-identity and activations stay alive;
@@ -34,7 +34,8 @@ from backends import zoo_convert  # noqa: E402
 from backends.keras import zoo as zoo_keras  # noqa: E402
 from backends.torch import zoo as zoo_torch  # noqa: E402
 
-FULL = os.environ.get("BENCH_ZOO_FULL") == "1"  # read at collection: the autouse fixture clears BENCH_*
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 N_CLASSES = 10
 TOLERANCE = 1e-4
 PARITY_DEFAULT = (  # one per kind of layer the converter handles: LayerScale, depthwise + 1x1-conv head + SE,
@@ -42,8 +43,8 @@ PARITY_DEFAULT = (  # one per kind of layer the converter handles: LayerScale, d
     "convnext_tiny", "mobilenet_v3_small", "efficientnet_b0", "densenet121", "inception_resnet_v2", "vgg16",
 )  # fmt: skip
 COUNTS_DEFAULT = (*PARITY_DEFAULT, "resnet50", "resnet50_v2", "inception_v3", "xception")
-PARITY_IDS = [z for z in ZOO if ZOO[z].equal_network and (FULL or z in PARITY_DEFAULT)]
-COUNT_IDS = [z for z in ZOO if FULL or z in COUNTS_DEFAULT]
+PARITY_IDS = [z for z in ZOO if ZOO[z].equal_network]
+COUNT_IDS = list(ZOO)
 _BN = torch.nn.modules.batchnorm._BatchNorm
 
 
@@ -59,8 +60,10 @@ def models(request):
     keras.backend.clear_session()
 
 
-def _rows(ids):
-    return pytest.mark.parametrize("models", ids, indirect=True, ids=ids)
+def _rows(ids, default=COUNTS_DEFAULT):
+    """Parametrise ``models`` over ``ids``; rows outside ``default`` are marked slow (pytest --slow)."""
+    params = [pytest.param(z, id=z, marks=() if z in default else pytest.mark.slow) for z in ids]
+    return pytest.mark.parametrize("models", params, indirect=True)
 
 
 # --- the table itself (framework-free) ---
@@ -196,7 +199,7 @@ def _converted_difference(tm, km, zoo_id: str, x: np.ndarray) -> tuple[float, np
     return float(np.abs(torch_logits - keras_logits).max()), torch_logits
 
 
-@_rows(PARITY_IDS)
+@_rows(PARITY_IDS, PARITY_DEFAULT)
 def test_converted_weights_give_the_same_logits_both_ways(models, request, record_property):
     tm, km = models
     zoo_id = request.node.callspec.params["models"]

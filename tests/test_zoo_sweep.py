@@ -2,13 +2,12 @@
 usual results table, with a summary section and a plot, resumable.
 
 The end-to-end sweep runs the two smallest architectures at 32 px on torch (seconds each); with
-``BENCH_SLOW_TESTS=1`` also on Keras, where the first traced step costs tens of seconds per model.
+``pytest --slow`` also on Keras, where the first traced step costs tens of seconds per model.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 import pandas as pd
 import pytest
@@ -17,7 +16,6 @@ from bench.core.zoo import ZOO
 from bench.run.zoo_cli import zoo_tasks
 from tests.conftest import only_run_dir, run_cli
 
-SLOW = os.environ.get("BENCH_SLOW_TESTS") == "1"  # read at collection: the autouse fixture clears BENCH_*
 MODELS = "mobilenet_v3_small,mobilenet"
 FILLED = ("eval_img_s", "steady_img_s", "mfu", "peak_host_mb", "params", "flops_per_img", "first_step_s")
 
@@ -45,7 +43,8 @@ def _sweep(backends: str, out, env) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-@pytest.mark.parametrize("backends", ["torch,keras"] if SLOW else ["torch"])
+@pytest.mark.parametrize("backends", ["torch", pytest.param("torch,keras", marks=pytest.mark.slow)])
+@pytest.mark.e2e
 def test_a_two_model_sweep_fills_the_table_summary_and_plot_and_resumes(backends, clean_env, tmp_path):
     out = tmp_path / "results"
     _sweep(backends, out, clean_env)

@@ -3,13 +3,12 @@ with the catalog's layer names (``backbone`` for Grad-CAM, ``head``), the framew
 agree within 1% or by a named difference, Grad-CAM through the suite's explain code agrees (>= 0.999) with
 converted weights, and one torch weights file initialises both frameworks (``model.pretrained``).
 
-Default: a small subset at small sizes; ``BENCH_ZOO_FULL=1``: FLOPs of every row at its input size and
+Default: a small subset at small sizes; ``pytest --slow``: FLOPs of every row at its input size and
 Grad-CAM at the rows' input size (224).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,8 @@ from bench.phases import explain  # noqa: E402
 from tests.parity import min_correlation  # noqa: E402
 from tests.test_zoo import _param_delta, _prepare_torch, _torch_count  # noqa: E402
 
-FULL = os.environ.get("BENCH_ZOO_FULL") == "1"
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 FLOPS_DEFAULT = ("mobilenet_v3_small", "resnet50", "xception")  # depthwise + SE; a named difference; separable
 HEADS = ("head", "head")  # the task models' classifiers, in both frameworks
 
@@ -95,13 +95,15 @@ def test_both_backends_build_the_task_model_with_backbone_and_head(zoo_id):
 
 
 def _flop_ids():
-    return [z for z in ZOO if FULL or z in FLOPS_DEFAULT]
+    """Every row; those outside FLOPS_DEFAULT are slow (pytest --slow) and run at their input size."""
+    return [pytest.param(z, marks=() if z in FLOPS_DEFAULT else pytest.mark.slow) for z in ZOO]
 
 
 @pytest.mark.parametrize("zoo_id", _flop_ids())
 def test_the_frameworks_flop_counters_agree_within_1pct_or_the_difference_is_named(zoo_id):
     entry = ZOO[zoo_id]
-    size = entry.input_size if FULL or zoo_id == "mobilenet_v3_small" else max(64, entry.min_size)
+    full = zoo_id not in FLOPS_DEFAULT or zoo_id == "mobilenet_v3_small"
+    size = entry.input_size if full else max(64, entry.min_size)
     tb, _, ts = _built(torch_backend, zoo_id, size)
     kb, _, ks = _built(keras_backend, zoo_id, size)
     t, k = tb.forward_flops(ts, (size, size, 3)), kb.forward_flops(ks, (size, size, 3))
@@ -112,9 +114,9 @@ def test_the_frameworks_flop_counters_agree_within_1pct_or_the_difference_is_nam
         assert abs(k / t - 1) <= 0.01, f"{zoo_id}: keras/torch FLOPs {k / t:.4f} and no named difference"
 
 
+@pytest.mark.parametrize("size", [96, pytest.param(224, marks=pytest.mark.slow)])  # 96 px: a 3x3 last map
 @pytest.mark.parametrize("zoo_id", ["convnext_tiny", "densenet121"])
-def test_gradcam_through_the_explain_code_agrees_with_converted_weights(zoo_id, record_property):
-    size = ZOO[zoo_id].input_size if FULL else 96  # 96 px: a 3x3 last map; BENCH_ZOO_FULL=1: 224
+def test_gradcam_through_the_explain_code_agrees_with_converted_weights(zoo_id, size, record_property):
     tb, tm, ts = _built(torch_backend, zoo_id, size)
     kb, km, ks = _built(keras_backend, zoo_id, size)
     x = np.random.default_rng(0).standard_normal((2, size, size, 3)).astype(np.float32)

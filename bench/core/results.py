@@ -137,6 +137,9 @@ def check_record(rec: Any) -> str | None:
             return f"record without {key!r}"
         if not isinstance(rec[key], types) or isinstance(rec[key], bool):
             return f"{key!r} is {type(rec[key]).__name__}, not {getattr(types, '__name__', types)}"
+    workers = rec.get("workers")  # part of a data-parallel row's key (record_key)
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)):
+        return f"'workers' is {type(workers).__name__}, not int"
     for key, kind in NESTED_TYPES.items():
         if rec.get(key) is not None and not isinstance(rec[key], kind):
             return f"{key!r} is {type(rec[key]).__name__}, not {kind.__name__}"

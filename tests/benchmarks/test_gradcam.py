@@ -27,6 +27,8 @@ pytest.importorskip("pytorch_grad_cam")
 from pytorch_grad_cam import GradCAM  # noqa: E402
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 SHAPES = {"lenet5": (28, 28, 1), "cifar_cnn": (32, 32, 3)}
 N = 32
 

@@ -38,6 +38,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from backends.keras.engine_tf import pipeline_options  # noqa: E402
 
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+
 BATCH, WARMUP, TIMED, REPEATS = 64, 3, 40, 7
 N = (1 + WARMUP + TIMED) * BATCH  # one epoch; epoch 2 is the measured one
 MIN_RATIO = 0.97

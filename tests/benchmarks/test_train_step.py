@@ -15,6 +15,8 @@ from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 from tests.conftest import import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
+
+pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
 BACKENDS = {"torch": torch_backend, "keras": keras_backend}
 SHAPES = {"lenet5": (28, 28, 1), "cifar_cnn": (32, 32, 3)}
 N, BATCH = 512, 64
