@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, log_loss
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -50,11 +49,15 @@ def accuracy_and_loss(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     check_logits(logits, len(y), logits.shape[1])
     probs = probabilities(logits)
     labels = np.arange(probs.shape[1])
+    from sklearn.metrics import accuracy_score, log_loss  # here: importing scikit-learn costs ~3 s (SciPy)
+
     return float(accuracy_score(y, probs.argmax(1))), float(log_loss(y, probs, labels=labels))
 
 
 def classification(logits: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
     """Confusion matrix and per-class report, JSON-ready."""
+    from sklearn.metrics import classification_report, confusion_matrix
+
     pred = probabilities(logits).argmax(1)
     labels = list(range(len(classes)))
     return {

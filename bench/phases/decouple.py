@@ -18,11 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from bench.core.catalog import architecture
@@ -47,16 +42,24 @@ def top_k_sizes(requested: tuple[int, ...], width: int) -> list[int]:
     return sorted({min(k, width) for k in requested} | {width})
 
 
-def _forest(cfg: DecoupleSpec, n_jobs: int) -> RandomForestClassifier:
+def _forest(cfg: DecoupleSpec, n_jobs: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier  # scikit-learn is imported where it runs: ~3-5 s
+
     return RandomForestClassifier(n_estimators=cfg.n_estimators, random_state=cfg.random_state, n_jobs=n_jobs)
 
 
 def _logistic(cfg: DecoupleSpec) -> Any:
     # Standardised: the features' scales differ by layer and activation, and lbfgs converges on them.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=cfg.logreg_max_iter))
 
 
 def _score(model: Any, f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y_test: np.ndarray) -> float:
+    from sklearn.metrics import accuracy_score
+
     return float(accuracy_score(y_test, model.fit(f_train, y_train).predict(f_test)))
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
 from bench.core import metrics
 from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
@@ -93,6 +92,8 @@ def transfer_metrics(
     source model's class for target class ``k``. A one-logit binary head is read as
     two classes (``metrics.probabilities``).
     """
+    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix  # ~3 s: only here
+
     probs = metrics.probabilities(logits)
     n_source = probs.shape[1]
     if len(source_classes) != n_source:
