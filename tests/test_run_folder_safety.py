@@ -101,7 +101,7 @@ def bench_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int
 
 
 def assert_refused(run: Path, command: str, env: dict[str, str], what: Path, kind: str, victim: Path,
-                   capsys: pytest.CaptureFixture[str] | None = None) -> None:  # fmt: skip
+                   capsys: pytest.CaptureFixture[str] | None = None, says: str = "") -> None:  # fmt: skip
     """``command`` on ``run`` exits 2 with one line naming ``what``, writing nothing anywhere. In a subprocess
     under a time limit unless ``capsys`` is given (in-process: for cases that cannot block)."""
     before_run, before_victim = snapshot(run), snapshot(victim)
@@ -112,7 +112,8 @@ def assert_refused(run: Path, command: str, env: dict[str, str], what: Path, kin
         code, _, err = bench_main(COMMANDS[command](run), capsys)
     assert code == 2, (command, err)
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: refused: {what} is {kind}, not "), err
+    expected = f"error: refused: {what} {says}" if says else f"error: refused: {what} is {kind}, not "
+    assert len(lines) == 1 and lines[0].startswith(expected), err
     assert "Traceback" not in err
     assert snapshot(run) == before_run, f"{command} wrote into the run folder"
     assert snapshot(victim) == before_victim, f"{command} wrote through a link"
@@ -327,3 +328,99 @@ def test_an_edited_plan_is_refused_naming_the_key_before_anything_runs(tmp_path:
     (line,) = err.strip().splitlines()
     assert line.startswith(f"error: {run / 'plan.json'}: not a plan this version can run") and text in line, line
     assert snapshot(run) == before
+
+
+# -- the second round of hostile folders ---------------------------------------------------------
+
+
+def test_a_hard_linked_run_file_is_refused_before_a_write_but_compared(tmp_path: Path, clean_env, victim, capsys):
+    run = finished_run(tmp_path / "run")
+    (run / "records.jsonl").unlink()
+    os.link(victim / "file", run / "records.jsonl")  # a resume would append the row to the victim
+    assert_refused(run, "resume", clean_env, run / "records.jsonl", "", victim, capsys, "has 2 hard links")
+    assert (victim / "file").read_text() == "precious\n"
+    code, _, err = bench_main(COMMANDS["compare"](run), capsys)  # reading a hard link writes nothing: allowed
+    assert code == 0 and "Traceback" not in err
+
+
+def test_a_folder_named_like_the_kept_unreadable_environment_is_refused(tmp_path: Path, clean_env, victim, capsys):
+    run = finished_run(tmp_path / "run")
+    (run / "environment.json").write_text("{")
+    (run / "environment.json.unreadable").mkdir()
+    assert_refused(run, "resume", clean_env, run / "environment.json.unreadable", "a folder", victim, capsys)
+
+
+def make_nested(top: Path, name: str, depth: int) -> None:
+    """``top/name/name/...`` ``depth`` deep, made one level at a time through descriptors (no path limit)."""
+    top.mkdir(exist_ok=True)
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir(name, dir_fd=fd)
+        fd, old = os.open(name, os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(fd)
+
+
+def test_folders_nested_thousands_deep_are_walked_without_recursion(tmp_path: Path, capsys):
+    run = finished_run(tmp_path / "run")
+    make_nested(run / "logs", "d", 1500)
+    code, _, err = bench_main(COMMANDS["report"](run), capsys)
+    assert code == 0 and "Traceback" not in err and (run / "summary.md").is_file()
+
+
+def test_a_path_too_long_for_the_system_is_one_line(tmp_path: Path, clean_env, victim, capsys):
+    run = finished_run(tmp_path / "run")
+    make_nested(run, "x" * 200, 30)  # 30 x 200 characters: past PATH_MAX
+    code, _, err = bench_main(COMMANDS["report"](run), capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot be read" in err, err
+
+
+def test_a_run_file_too_large_to_read_is_refused_by_its_size(tmp_path: Path, capsys):
+    run = finished_run(tmp_path / "run")
+    with open(run / "records.jsonl", "r+b") as f:
+        f.truncate(64 << 30)  # sparse: 64 GB claimed, nothing on disk
+    code, _, err = bench_main(COMMANDS["report"](run), capsys)
+    assert code == 2 and f"refused: {run / 'records.jsonl'} is 68,719,476,736 bytes" in err, err
+
+
+def test_a_line_of_nested_openings_is_given_up_on_quickly(tmp_path: Path):
+    """Recovering records from a damaged line tries each "{": bounded work, not the line's length squared."""
+    import time
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "records.jsonl").write_text('{"k":{' * 200_000 + "\n" + json.dumps(row(0)) + "\n")
+    started = time.perf_counter()
+    with pytest.warns(UserWarning, match=":1: not JSON"):
+        assert [r["repeat"] for r in read_records(run)] == [0]
+    assert time.perf_counter() - started < 30
+
+
+def test_integers_past_pythons_digit_limit_are_named_not_a_traceback(tmp_path: Path, capsys):
+    run = finished_run(tmp_path / "run")
+    (run / "state.json").write_text('{"wall_s": 1' + "0" * 5000 + "}")
+    code, _, err = bench_main(COMMANDS["report"](run), capsys)
+    assert code == 0 and f"warning: {run / 'state.json'}: not valid JSON" in err and "Traceback" not in err
+    edit_plan(run, lambda p: None)
+    (run / "plan.json").write_text((run / "plan.json").read_text().replace('"repeats": 1', '"repeats": 1' + "0" * 5000))
+    code, _, err = bench_main(COMMANDS["resume"](run), capsys)
+    assert code == 2 and f"error: {run / 'plan.json'}: not valid JSON" in err, err
+
+
+def test_an_edited_resume_history_is_started_again(tmp_path: Path, capsys):
+    run = finished_run(tmp_path / "run")
+    (run / "environment.json").write_text(json.dumps({"run_id": "r", "resumed": "x"}))
+    code, _, err = bench_main(COMMANDS["resume"](run), capsys)
+    assert code == 0, err
+    assert len(json.loads((run / "environment.json").read_text())["resumed"]) == 1
+
+
+def test_the_out_probe_never_writes_through_a_planted_name(tmp_path: Path, victim: Path):
+    from bench.run.runner import check_writable
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for pid in range(os.getpid() - 5, os.getpid() + 5):  # where the probe's name used to be predictable
+        (out / f".bench-probe-{pid}").symlink_to(victim / "file")
+    check_writable(out)
+    assert (victim / "file").read_text() == "precious\n"

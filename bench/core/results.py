@@ -197,16 +197,27 @@ def parse_records(data: bytes, name: str) -> list[dict[str, Any]]:
     return records
 
 
+# Each "{" of a damaged line is a start to try, and a failed try scans on to where the JSON breaks: a
+# line of nested openings would cost its length squared. A real cut record holds a few hundred "{" (its
+# history, reports, transfer entries); past these budgets the rest of the line is dropped.
+MAX_STARTS, MAX_SCANNED = 4096, 64 << 20
+
+
 def whole_objects(text: str) -> tuple[list[Any], int]:
     """The JSON objects in ``text`` that look like records (``check_record`` passes), and how many
     characters lie outside them. Each ``{`` is tried as a start; a record found is skipped whole."""
     decoder = json.JSONDecoder()
-    found, kept, at = [], 0, text.find("{")
-    while at != -1:
+    found, kept, at, tries, scanned = [], 0, text.find("{"), 0, 0
+    while at != -1 and tries < MAX_STARTS and scanned < MAX_SCANNED:
+        tries += 1
         try:
             obj, end = decoder.raw_decode(text, at)
+        except json.JSONDecodeError as e:
+            obj, end = None, at + 1
+            scanned += e.pos - at
         except (ValueError, RecursionError):
             obj, end = None, at + 1
+            scanned += 1 << 16  # depth-limited: charged as a long scan
         if obj is not None and check_record(obj) is None:
             found.append(obj)
             kept += end - at
@@ -244,6 +255,8 @@ def read_json_object(path: Path, missing: Any = None) -> dict[str, Any] | None:
         raise RunFileError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from e
     except RecursionError as e:
         raise RunFileError(f"{path}: nested too deeply to read") from e
+    except ValueError as e:  # e.g. an integer past Python's 4,300-digit limit
+        raise RunFileError(f"{path}: not valid JSON ({e})") from e
     if not isinstance(data, dict):
         raise RunFileError(f"{path}: expected a JSON object, found {type(data).__name__}")
     return data

@@ -37,10 +37,22 @@ class UnsafeRunFile(RunFileError):
 
 
 # What a run folder holds at its top level (names the suite writes; anything else is left alone).
-FILES = ("plan.json", "state.json", "environment.json", "records.jsonl", ".lock", "results.csv", "summary.md")
+FILES = (
+    "plan.json",
+    "state.json",
+    "environment.json",
+    "environment.json.unreadable",
+    "records.jsonl",
+    ".lock",
+    "results.csv",
+    "summary.md",
+)
 FOLDERS = ("logs", "plots", "artifacts", ".jobs")
 TEMP = ".partial"  # the suffix of a file being written, renamed over its final name when whole
 WHY = "a run folder holds only regular files and folders"
+# The most of a run file read into memory: records.jsonl of the 39-model zoo sweep on two backends is
+# ~10 MB; a sparse 64 GB file must be refused, not read until memory runs out.
+MAX_READ = 1 << 30
 
 
 KINDS = (
@@ -98,27 +110,39 @@ def check_parents(root: Path, path: Path, make: bool = False) -> None:
             raise refuse(here, kind_of(st.st_mode), "a folder")
 
 
+def _unfit(path: Path, st: os.stat_result, writing: bool) -> UnsafeRunFile | None:
+    """Why the file ``st`` describes is not one the suite may open as a run file, or None."""
+    if not stat.S_ISREG(st.st_mode):
+        return refuse(path, kind_of(st.st_mode))
+    if writing and st.st_nlink > 1:  # a hard link: writing it writes the other name's file, wherever that is
+        return UnsafeRunFile(f"refused: {path} has {st.st_nlink} hard links; a run file has one ({WHY})")
+    return None
+
+
 def open_fd(root: Path, path: Path, flags: int, mode: int = 0o644) -> int:
     """A descriptor of the regular file ``path`` inside ``root`` (``os.open`` flags), no link followed.
 
-    UnsafeRunFile when a link, FIFO, device or folder stands there; FileNotFoundError when absent
-    (and not created by the flags)."""
+    UnsafeRunFile when a link (symbolic or hard), FIFO, device or folder stands there; FileNotFoundError
+    when absent (and not created by the flags). O_TRUNC is applied only once the file is known fit."""
     check_parents(root, path, make=bool(flags & os.O_CREAT))
+    writing = bool(flags & (os.O_WRONLY | os.O_RDWR))
     st = _lstat(path)
-    if st is not None and not stat.S_ISREG(st.st_mode):  # never open a device or FIFO at all
-        raise refuse(path, kind_of(st.st_mode))
+    if st is not None and (why := _unfit(path, st, writing)):  # never open a device or FIFO at all
+        raise why
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+        fd = os.open(path, (flags & ~os.O_TRUNC) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENOTDIR):  # a link, folder, FIFO, socket
             st = _lstat(path)
             raise refuse(path, kind_of(st.st_mode) if st else "gone") from None
         raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
+    why = _unfit(path, os.fstat(fd), writing)
+    if why:
         os.close(fd)
-        raise refuse(path, kind_of(st.st_mode))
+        raise why
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    if flags & os.O_TRUNC:
+        os.ftruncate(fd, 0)
     return fd
 
 
@@ -141,10 +165,14 @@ def open_file(root: Path, path: Path, mode: str = "rb") -> Iterator[IO]:
         yield f
 
 
-def read_bytes(root: Path, path: Path) -> bytes:
-    """The bytes of the regular file ``path`` inside ``root``; FileNotFoundError when absent."""
+def read_bytes(root: Path, path: Path, limit: int = MAX_READ) -> bytes:
+    """The bytes of the regular file ``path`` inside ``root``; FileNotFoundError when absent, UnsafeRunFile
+    when it is larger than ``limit`` (checked before reading: a sparse file can claim any size)."""
     with open_file(root, path, "rb") as f:
-        return f.read()
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise UnsafeRunFile(f"refused: {path} is {size:,} bytes, more than the {limit:,} a run file may be")
+        return f.read(limit + 1)
 
 
 def write_atomic(root: Path, path: Path, data: bytes | Callable[[IO[bytes]], object], sync: bool = False) -> None:
@@ -200,11 +228,12 @@ def clear_folder(root: Path, path: Path) -> None:
     shutil.rmtree(path)
 
 
-def check_run_folder(run_dir: Path) -> None:
+def check_run_folder(run_dir: Path, writing: bool = True) -> None:
     """Refuse a run folder holding anything but regular files and folders (UnsafeRunFile naming the first).
 
     Called before a command writes into a folder it did not make (``report``, ``--resume``), so a
-    hostile folder is one line and exit 2 with nothing written, not a traceback halfway through."""
+    hostile folder is one line and exit 2 with nothing written, not a traceback halfway through. A
+    ``writing`` command also refuses hard-linked files (a copy made with ``cp -al`` can be compared)."""
     run_dir = Path(run_dir)
     for name in FILES:
         for candidate in (run_dir / name, run_dir / (name + TEMP)):
@@ -215,12 +244,26 @@ def check_run_folder(run_dir: Path) -> None:
         st = _lstat(run_dir / name)
         if st is not None and not stat.S_ISDIR(st.st_mode):
             raise refuse(run_dir / name, kind_of(st.st_mode), "a folder")
-    for top, dirs, files in os.walk(run_dir, onerror=_raise):  # os.walk does not follow links to folders
-        for name in dirs + files:
-            st = os.lstat(os.path.join(top, name))
-            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-                raise refuse(Path(top) / name, kind_of(st.st_mode), "a regular file or folder")
+    for path, st in _entries(run_dir):
+        if stat.S_ISREG(st.st_mode):
+            if (why := _unfit(path, st, writing)) is not None:
+                raise why
+        elif not stat.S_ISDIR(st.st_mode):
+            raise refuse(path, kind_of(st.st_mode), "a regular file or folder")
 
 
-def _raise(e: OSError) -> None:
-    raise UnsafeRunFile(f"{e.filename}: cannot be read ({e.strerror or e})")
+def _entries(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every entry under ``root`` with its ``lstat``, links not followed; iterative (a folder nested
+    thousands deep is no RecursionError) and a path the system cannot handle is one UnsafeRunFile."""
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                found = [(Path(e.path), e.stat(follow_symlinks=False)) for e in it]
+        except OSError as e:
+            raise UnsafeRunFile(f"refused: {e.filename or folder} cannot be read ({e.strerror or e})") from None
+        for path, st in found:
+            yield path, st
+            if stat.S_ISDIR(st.st_mode):
+                pending.append(path)

@@ -74,7 +74,7 @@ def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
         path = results_dir / str(run)
     if not os.path.lexists(path / "records.jsonl"):
         raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
-    check_run_folder(path)  # links and FIFOs are refused, never followed or waited on
+    check_run_folder(path, writing=False)  # links and FIFOs are refused, never followed or waited on
     records = [{**r, "task": row_task(r)} for r in latest_records(read_records(path))]
     return with_step_samples(keyed(table(records)), records), read_json_or_warn(path / "environment.json")
 

@@ -97,10 +97,10 @@ def is_disk_error(e: BaseException) -> bool:
 def check_writable(out: Path) -> None:
     """Create ``out`` and write, fsync and remove a probe file there; OSError (naming ``out``) when it can't."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over a file-size limit: an EFBIG error, not a killed run
-    probe = out / f".bench-probe-{os.getpid()}"
+    probe = out / f".bench-probe-{os.getpid()}-{secrets.token_hex(4)}"  # not a name planted in advance
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)  # never through a link
         try:
             write_all(fd, b"probe\n" * 512)
             os.fsync(fd)
@@ -308,7 +308,9 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print) -> Path:
         warn(f"{e}; described this machine again (the unreadable file is kept as environment.json.unreadable)")
         env_path.replace(env_path.with_name("environment.json.unreadable"))
         env = {**environment.describe(), "run_id": run_dir.name}
-    env.setdefault("resumed", []).append(
+    if not isinstance(env.get("resumed"), list):  # absent, or edited into something else
+        env["resumed"] = []
+    env["resumed"].append(
         {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": environment.git_commit(),
          "load_avg_1m": os.getloadavg()[0], "argv": sys.argv}
     )  # fmt: skip
