@@ -5,6 +5,7 @@ must fit the training images; the command line says it in one line, exit 2."""
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,32 @@ def test_toml_nested_too_deeply_is_not_valid_toml(tmp_path: Path):
     path.write_text(TINY_TASK.replace("[model]", "[model]\nx = " + "{a = " * 5000 + "1" + "}" * 5000))
     with pytest.raises(SpecError, match=r"deep\.toml: not valid TOML: nested too deeply"):
         load_task(path)
+
+
+def test_an_integer_over_pythons_digit_limit_is_not_valid_toml(tmp_path: Path):
+    """tomllib's int() raised ValueError (a traceback, exit 1) for the 5,001 digits."""
+    path = tmp_path / "digits.toml"
+    path.write_text(TINY_TASK.replace("epochs = 2", "epochs = 1" + "0" * 5000))
+    with pytest.raises(SpecError, match=r"digits\.toml: not valid TOML: Exceeds the limit \(4300 digits\)"):
+        load_task(path)
+
+
+def test_a_task_file_too_large_or_not_a_regular_file_is_refused_before_reading(tmp_path: Path):
+    """Checked with stat first: a 64 GB sparse file raised MemoryError in the read, a FIFO blocks an open."""
+    padded = tmp_path / "padded.toml"
+    padded.write_text(TINY_TASK + "#" * S.MAX_TASK_BYTES + "\n")  # valid TOML, just too long
+    with pytest.raises(SpecError, match=rf"padded\.toml: {padded.stat().st_size:,} bytes is too large for a task"):
+        load_task(padded)
+    huge = tmp_path / "huge.toml"
+    with huge.open("wb") as f:
+        f.truncate(64 << 30)
+    with pytest.raises(SpecError, match=r"huge\.toml: 68,719,476,736 bytes is too large for a task file"):
+        load_task(huge)
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path):
+        with pytest.raises(SpecError, match=rf"{path.name}: not a regular file"):
+            load_task(path)
 
 
 # --------------------------------------------------------------------------- the command line

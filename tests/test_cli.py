@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import tomllib
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 from bench.core.spec import load_task
-from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
+from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli, sigint_default
 
 
 @pytest.fixture
@@ -183,6 +184,41 @@ def test_bad_input_is_a_clear_error_before_any_work(clean_env, tmp_path: Path):
     proc = run_cli(["run", "mnist-lenet5", "--backend", "jax"], clean_env)
     assert proc.returncode == 2 and "unknown backend" in proc.stderr
     assert not out.exists()
+
+
+def test_a_backend_named_twice_runs_once():
+    from bench.run.cli import _backends
+
+    assert _backends("torch,torch") == ("torch",)
+    assert _backends("keras, torch,keras") == ("keras", "torch")  # the first mention's order
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_ctrl_c_during_the_imports_exits_130_without_a_traceback(clean_env):
+    """SIGINT in the first seconds (imports, before the CLI handles it) gave a traceback and exit -2.
+
+    ``-X importtime`` reports each import as it ends: the signal goes once the first ``bench.`` module is
+    imported (inside ``bench/__main__.py``, seconds before ``list`` is done), not after a guessed delay that
+    a busy machine may spend still starting Python.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "bench", "list"],
+        cwd=REPO,
+        env=clean_env,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=sigint_default,
+    )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "| bench." in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    err = "".join(seen) + proc.stderr.read()
+    assert proc.wait(timeout=120) == 130 and "Traceback" not in err, err[-3000:]
+    assert err.rstrip().endswith("interrupted"), err[-3000:]
 
 
 def test_profile_is_chosen_by_the_hardware(monkeypatch, capsys):

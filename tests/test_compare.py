@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from bench.report.compare import (
     reference_ratios,
     render_reference,
 )
+from bench.run import cli
 from tests.conftest import run_cli
 
 ENV = {"cpu": "Xeon", "cores": 2, "gpus": [], "python": "3.11.7", "packages": {"torch": "2.14.1", "keras": "3.15.1"}}
@@ -74,6 +76,28 @@ def test_a_markdown_path_that_cannot_be_written_exits_2_before_printing(tmp_path
         assert proc.returncode == 2 and proc.stdout == "", proc.stderr
         assert proc.stderr.count("\n") == 1 and f"argument --markdown: {says}" in proc.stderr, proc.stderr
     assert not (tmp_path / "nope").exists()
+
+
+def test_a_markdown_path_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path, clean_env):
+    """Opening a FIFO to write waits for a reader: compare hung forever. Refused at parse time, and the
+    final open does not block either (a FIFO put there after the check)."""
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    fifo = tmp_path / "cmp.md"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.md"
+    link.symlink_to(fifo)
+    for target in (fifo, link):
+        proc = run_cli(["compare", str(a), str(b), "--markdown", str(target)], clean_env, timeout=120)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.count("\n") == 1 and f"{target} is not a regular file" in proc.stderr, proc.stderr
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # with a reader the open succeeds: fstat refuses
+    try:
+        with pytest.raises(OSError, match="not a regular file"):
+            cli._write_regular(fifo, "x")
+    finally:
+        os.close(reader)
+    with pytest.raises(OSError):  # no reader: the non-blocking open fails (ENXIO) at once
+        cli._write_regular(fifo, "x")
 
 
 def test_accuracy_drop_and_a_failed_row_are_regressions(tmp_path: Path):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from bench.core.spec import SpecError, builtin_tasks, load_task, parse_task, spec_from_dict
+from bench.core.spec import TASKS_DIR, SpecError, builtin_tasks, load_task, parse_task, spec_from_dict
 from datasets import registry
 
 MINIMAL = {
@@ -36,6 +37,15 @@ def test_builtin_tasks_load_in_every_profile():
             spec = load_task(name, profile)
             assert spec.name == name
             assert spec.profile == (profile or "")
+
+
+def test_every_task_file_under_bench_tasks_loads_in_every_profile():
+    """Examples and the zoo template too: each load now validates the file's every profile."""
+    paths = sorted(TASKS_DIR.rglob("*.toml"))
+    assert {"examples", "zoo"} <= {p.parent.name for p in paths}
+    for path in paths:
+        for profile in (None, "quick", "full"):
+            assert load_task(path, profile, registry.DATASETS).profile == (profile or "")
 
 
 def test_quick_profile_overrides_only_what_it_names():
@@ -89,10 +99,29 @@ def test_errors_name_the_file_and_key(doc, fragment):
 
 
 def test_profile_override_is_validated_too():
+    """Validated whichever profile runs (or none): a bad value is refused before the run that would use it."""
     doc = with_("profiles.quick", {"train": {"batch_size": "big"}})
-    parse_task(doc, source="p.toml")  # the override is not applied without the profile
-    with pytest.raises(SpecError, match=r"train\.batch_size: expected an integer"):
-        parse_task(doc, source="p.toml", profile="quick")
+    for profile in (None, "quick", "full"):
+        with pytest.raises(SpecError, match=r"p\.toml: profiles\.quick\.train\.batch_size: expected an integer"):
+            parse_task(doc, source="p.toml", profile=profile)
+
+
+def test_a_bad_value_that_only_another_profile_uses_is_refused_naming_the_key():
+    """Found by a hostile-input probe: both ran under the quick profile before."""
+    base_only = with_("profiles.quick", {"train": {"epochs": 1}}, with_("train.epochs", 10**20))
+    with pytest.raises(SpecError, match=r"^b\.toml: train\.epochs: expected an integer in 1\.\.10000, got 10+$"):
+        parse_task(base_only, source="b.toml", profile="quick")
+    full_only = with_("profiles.full", {"train": {"lr": math.nan}})
+    with pytest.raises(
+        SpecError, match=r"^f\.toml: profiles\.full\.train\.lr: expected a (finite )?number > 0, got nan"
+    ):
+        parse_task(full_only, source="f.toml", profile="quick")
+    # a base value a profile's own value makes wrong: the base key, and the profile it broke
+    layers = with_(
+        "profiles.full", {"dataset": {"image_size": 2}}, with_("model", {"layers": [{"conv": 2, "kernel": 5}]})
+    )
+    with pytest.raises(SpecError, match=r"\(with \[profiles\.full\] applied\)$"):
+        parse_task(layers, source="l.toml")
 
 
 def test_user_toml_file(tmp_path: Path):

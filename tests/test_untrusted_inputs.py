@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -65,7 +66,17 @@ def bad_runs(tmp_path: Path) -> list[tuple[list[str], str]]:
     latin1 = tmp_path / "latin1.toml"
     latin1.write_bytes(TINY_TASK.replace('"tiny"', '"caf\xe9"').encode("latin-1"))
     twin = write(tmp_path, "twin.toml", TINY_TASK)
+    digits = write(tmp_path, "digits.toml", TINY_TASK.replace("epochs = 2", "epochs = 1" + "0" * 5000))
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    other = write(tmp_path, "other.toml", TINY_TASK + "[profiles.full.train]\nlr = nan\n")  # run under quick
+    out = ["--out", str(tmp_path / "results")]
     return [
+        (["run", str(digits)], "digits.toml: not valid TOML: Exceeds the limit (4300 digits)"),
+        (["run", str(fifo)], "fifo.toml: not a regular file"),
+        (["run", str(other), "--profile", "quick"], "other.toml: profiles.full.train.lr: expected a number > 0"),
+        (["zoo", "--image-size", "100000", *out], "--image-size: must be an integer in 1..2048, got 100000"),
+        (["zoo", "--batch", "65537", *out], "--batch: must be an integer in 1..65536, got 65537"),
         (["run", str(traversal)], "evil.toml: name: expected a short name"),
         (["run", str(absolute)], "abs.toml: name: expected a short name"),
         (["run", str(latin1)], "latin1.toml: not UTF-8 text"),

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
+import stat
 import tomllib
 import typing
 from collections.abc import Collection
@@ -46,6 +48,7 @@ MAX_DRAWN = 100  # explain.n_images and decouple.top_features/top_images/n_input
 # One machine's rank processes; a run further caps them by its cores or GPUs (bench.run.distributed.check_workers).
 MAX_WORKERS = 1_024
 MAX_TIMEOUT_S = 86_400.0  # a day: a longer collective wait is a hang; inf overflowed every rank's timeout
+MAX_TASK_BYTES = 1 << 20  # 1 MiB: the built-in task files are at most 2.6 KB; a 64 GB one was read whole
 
 
 class SpecError(ValueError):
@@ -364,6 +367,9 @@ def parse_task(
 ) -> TaskSpec:
     """Validate a TOML document (already parsed) and apply ``profile`` overrides.
 
+    The base tables and every profile are validated, each as the spec it gives: a bad value that only
+    another profile (or none) uses is refused now, not when that profile runs.
+
     ``datasets``: the dataset names that exist (``datasets.registry.DATASETS``; the core does not import
     the loaders); when given, a task naming another is a SpecError here rather than when its data is loaded.
     """
@@ -376,11 +382,44 @@ def parse_task(
             raise SpecError(f"{source}: profiles.{name}: unknown profile (expected one of: {', '.join(PROFILES)})")
         if not isinstance(profiles[name], dict):
             raise SpecError(f"{source}: profiles.{name}: expected a table of overrides, got {profiles[name]!r}")
-    if profile:
-        if profile not in PROFILES:
-            raise SpecError(f"{source}: unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
-        data = _merge(data, profiles.get(profile, {}))
+    if profile and profile not in PROFILES:
+        raise SpecError(f"{source}: unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
+    asked = profile if profile in profiles else None  # a profile the file leaves out gives the base spec
+    spec = _profile_spec(data, profiles, asked, source, datasets)
+    for other in (None, *profiles):  # every spec the file can give: a bad value in any of them is refused now
+        if other != asked:
+            _profile_spec(data, profiles, other, source, datasets)
+    return dataclasses.replace(spec, profile=profile or "")
 
+
+def _profile_spec(
+    data: dict[str, Any], profiles: dict[str, Any], name: str | None, source: str, datasets: Collection[str] | None
+) -> TaskSpec:
+    """The spec profile ``name`` gives (None: the base tables); an error names ``profiles.NAME.KEY`` when the
+    profile sets the key, else the base key and the profile it broke."""
+    if name is None:
+        return _parse_tables(data, source, datasets)
+    try:
+        return _parse_tables(_merge(data, profiles[name]), source, datasets)
+    except SpecError as e:
+        text = str(e).removeprefix(f"{source}: ")
+        key = re.match(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*", text)
+        if key and _sets(profiles[name], key.group().split(".")):
+            raise SpecError(f"{source}: profiles.{name}.{text}") from None
+        raise SpecError(f"{e} (with [profiles.{name}] applied)") from None
+
+
+def _sets(table: Any, keys: list[str]) -> bool:
+    """Whether the nested ``table`` holds the dotted key ``keys``."""
+    for k in keys:
+        if not isinstance(table, dict) or k not in table:
+            return False
+        table = table[k]
+    return True
+
+
+def _parse_tables(data: dict[str, Any], source: str, datasets: Collection[str] | None) -> TaskSpec:
+    """One spec from the document's tables (profiles already merged in)."""
     where = source
     top = {k: v for k, v in data.items() if k not in _SECTIONS and k != "transfer"}
     kwargs, _ = _build(_TopLevel, top, where)
@@ -411,7 +450,7 @@ def parse_task(
         if len(set(cmap.values())) < len(cmap):
             raise SpecError(f"{where}: transfer[{i}].class_map: two target classes map to the same source class")
         targets.append(TransferSpec(class_map=tuple(cmap.items()), **tk))
-    spec = TaskSpec(transfer=tuple(targets), profile=profile or "", source=source, **kwargs)
+    spec = TaskSpec(transfer=tuple(targets), source=source, **kwargs)
     _check_values(spec, where, datasets)
     return spec
 
@@ -646,25 +685,44 @@ def load_task(
     name_or_path: str | Path, profile: str | None = None, datasets: Collection[str] | None = None
 ) -> TaskSpec:
     """Load a built-in task by name, or a user's TOML file by path."""
-    path = Path(name_or_path)
     builtin = builtin_tasks()
-    if str(name_or_path) in builtin:
-        path = builtin[str(name_or_path)]
-    elif not path.is_file():
-        raise SpecError(f"{name_or_path}: no such task or file (built-in tasks: {', '.join(builtin)})")
+    path = builtin.get(str(name_or_path), Path(name_or_path))
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        raw = _task_bytes(path, builtin)
+    except OSError as e:
+        raise SpecError(f"{path}: cannot be read: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise SpecError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except ValueError as e:  # an integer over Python's 4,300-digit limit: int() refuses it inside tomllib
+        raise SpecError(f"{path}: not valid TOML: {str(e).split(';')[0]}") from None
     except RecursionError:  # tomllib recurses per level: ~500 nested arrays or tables exhaust Python's stack
         raise SpecError(
             f"{path}: not valid TOML: nested too deeply (arrays or tables hundreds of levels deep)"
         ) from None
-    except OSError as e:
-        raise SpecError(f"{path}: cannot be read: {e.strerror or e}") from None
     return parse_task(data, source=str(path), profile=profile, datasets=datasets)
+
+
+def _task_bytes(path: Path, builtin: dict[str, Path]) -> bytes:
+    """The file's bytes, after ``stat`` says it is a regular file of a task file's size: a FIFO would block
+    the open and a 64 GB file the read (MemoryError); the open is non-blocking too, the read bounded."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise SpecError(f"{path}: no such task or file (built-in tasks: {', '.join(builtin)})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SpecError(f"{path}: not a regular file (a task file is a TOML file)")
+    if st.st_size > MAX_TASK_BYTES:
+        raise SpecError(f"{path}: {st.st_size:,} bytes is too large for a task file (at most {MAX_TASK_BYTES:,})")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO swapped in since the stat
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_TASK_BYTES + 1)
+    if len(data) > MAX_TASK_BYTES:  # grew since the stat
+        raise SpecError(f"{path}: too large for a task file (more than {MAX_TASK_BYTES:,} bytes)")
+    return data
 
 
 def _pairs(value: Any, where: str) -> dict[str, Any]:

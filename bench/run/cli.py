@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import math
 import os
+import stat
 import sys
 import typing
 import warnings
@@ -32,7 +34,7 @@ def _backends(value: str) -> tuple[str, ...]:
     """Comma-separated registry names, or ``all`` (every registered backend, in registry order)."""
     if value.strip() == "all":
         return backends.names()
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))  # torch,torch: one row
     unknown = [n for n in names if n not in backends.BACKENDS]
     if unknown or not names:
         known = ", ".join(backends.names())
@@ -70,6 +72,8 @@ def _output_file(value: str) -> Path:
     folder = path.absolute().parent
     if os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"{path} is a directory")
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO's open would wait for a reader forever
+        raise argparse.ArgumentTypeError(f"{path} is not a regular file")
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
@@ -211,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="One task per zoo architecture (bench/tasks/zoo/sweep.toml) through the usual runner: "
         "img/s for inference and training steps, MFU, memory, parameters and FLOPs per backend.",
     )
-    add_zoo_options(p_zoo, _positive)
+    add_zoo_options(p_zoo, _integer)
     _run_options(p_zoo)
     add_data_parser(sub)
     add_launch_parser(sub)
@@ -446,11 +450,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     if args.markdown:
         try:
-            args.markdown.write_text("\n".join(lines) + "\n")
+            _write_regular(args.markdown, "\n".join(lines) + "\n")
         except OSError as e:  # checked before, so a full disk or a race: an error, not a "regression"
             print(f"error: {args.markdown}: {e.strerror or e}", file=sys.stderr)
             return 2
     return 1 if regressions else 0
+
+
+def _write_regular(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` only if it is a regular file: a FIFO put there since the check fails the
+    non-blocking open (no reader) or the ``fstat``, instead of blocking the command forever."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        f.write(text)
 
 
 def show_run_file_warnings() -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from collections.abc import Callable
 
-from bench.core.spec import TASKS_DIR, TaskSpec, load_task
+from bench.core.spec import MAX_BATCH, MAX_IMAGE_SIZE, TASKS_DIR, TaskSpec, load_task
 from bench.core.zoo import PREFIX, ZOO, entry
 
 TEMPLATE = TASKS_DIR / "zoo" / "sweep.toml"
@@ -33,18 +34,20 @@ def _models(value: str) -> tuple[str, ...]:
     return ids
 
 
-def add_zoo_options(p: argparse.ArgumentParser, positive: Callable[[str], int]) -> None:
-    """The sweep's own options (``positive``: the CLI's integer >= 1 type)."""
+def add_zoo_options(p: argparse.ArgumentParser, integer: Callable[[str, int, int], int]) -> None:
+    """The sweep's own options (``integer(value, low, high)``: the CLI's bounded integer type), bounded as a
+    task's dataset.image_size and train.batch_size are: --image-size 100000 failed every row with MemoryError."""
     p.add_argument("--models", type=_models, default=tuple(ZOO), metavar="IDS",
                    help="comma-separated zoo ids (see docs/zoo.md), or all (default: all)")  # fmt: skip
     p.add_argument(
         "--image-size",
-        type=positive,
+        type=functools.partial(integer, low=1, high=MAX_IMAGE_SIZE),
         metavar="N",
         help="input side in pixels (default: the profile's: 32 quick, each model's own full); a model whose "
         "Keras build needs more runs at its minimum (71-75 px for Xception/Inception), as its row says",
     )
-    p.add_argument("--batch", type=positive, metavar="N", help="training batch size (default: 8 quick, 32 full)")
+    batch = functools.partial(integer, low=1, high=MAX_BATCH)
+    p.add_argument("--batch", type=batch, metavar="N", help="training batch size (default: 8 quick, 32 full)")
 
 
 def zoo_tasks(models: tuple[str, ...], profile: str, image_size: int | None, batch: int | None) -> list[TaskSpec]:
