@@ -85,3 +85,15 @@ def test_a_data_parallel_key_that_is_not_an_integer_is_named_and_skipped():
         f"records.jsonl:{n}: 'workers' is {kind}, not int; line skipped"
         for n, kind in ((1, "str"), (2, "float"), (3, "bool"))
     ]
+
+
+def test_text_where_a_number_belongs_is_named_and_ignored():
+    """Found by the property test: ``"peak_flops": "x"`` reached a median in the summary's speed line."""
+    rec = {"task": "t", "backend": "torch", "repeat": 0, "status": "ok", "peak_flops": "x", "model": "lenet5",
+           "peak_flops_source": "measured: fp32 matmul"}  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (parsed,) = parse_records(json.dumps(rec).encode() + b"\n", "records.jsonl")
+        summary_markdown(table([parsed]), {"run_id": "r"})
+    assert parsed["peak_flops"] is None and parsed["model"] == "lenet5"
+    assert [str(w.message) for w in caught] == ["records.jsonl:1: 'peak_flops' is str, not a value; ignored"]

@@ -136,6 +136,15 @@ COLUMNS = (
 
 # The only columns that hold true/false; a boolean anywhere else is a hand edit (and would break arithmetic).
 FLAG_COLUMNS = ("channels_last", "cudnn_benchmark")
+# The columns that hold text; every other scalar column holds a number (or nothing). Checked against every
+# committed record: the report takes medians of the rest, and a string there is an edited file.
+TEXT_COLUMNS = frozenset((
+    "run_id", "task", "profile", "backend", "status", "error", "framework", "framework_version", "device", "model",
+    "model_options", "init", "dataset", "dataset_source", "image_shape", "optimizer", "flops_source",
+    "peak_flops_source", "precision", "compiled", "tf32", "pretrained", "transfer_dataset", "transfer_source",
+    "explain_layer", "explain_file", "scaling_mode", "dist_backend", "allreduce_source", "git_commit", "started_at",
+    "notes",
+))  # fmt: skip
 
 NESTED = (
     "history",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.record import COLUMNS, FLAG_COLUMNS, renamed
+from bench.core.record import COLUMNS, FLAG_COLUMNS, TEXT_COLUMNS, renamed
 from bench.core.runfiles import RunFileError, open_fd, open_file, read_bytes
 
 RECORDS = "records.jsonl"
@@ -150,10 +150,11 @@ def check_record(rec: Any) -> str | None:
 
 
 def bad_values(rec: dict[str, Any]) -> list[str]:
-    """The table columns of ``rec`` that hold no single value (a list, an object) or a boolean where no flag
-    belongs, and a ``notes`` that is no text."""
+    """The table columns of ``rec`` that hold no single value (a list, an object), a boolean where no flag
+    belongs or text where a number belongs, and a ``notes`` that is no text."""
     bad = [c for c in COLUMNS if isinstance(rec.get(c), list | dict)
-           or (isinstance(rec.get(c), bool) and c not in FLAG_COLUMNS)]  # fmt: skip
+           or (isinstance(rec.get(c), bool) and c not in FLAG_COLUMNS)
+           or (isinstance(rec.get(c), str) and c not in TEXT_COLUMNS)]  # fmt: skip
     return bad + (["notes"] if rec.get("notes") is not None and not isinstance(rec["notes"], str) else [])
 
 
