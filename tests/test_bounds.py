@@ -16,6 +16,7 @@ from bench.core import spec as S
 from bench.core.layers import MAX_LAYERS, MAX_SPAN, MAX_WIDTH, LayerError, parse_layers
 from bench.core.spec import SpecError, check_fits_data, load_task, parse_task
 from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
+from tests.test_spec import with_ as spec_with
 
 MINIMAL = tomllib.loads(TINY_TASK)
 CONV = {"conv": 2, "kernel": 1}
@@ -23,13 +24,7 @@ CONV = {"conv": 2, "kernel": 1}
 
 def with_(path: str, value: Any, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """``base`` (the tiny task) with ``value`` at the dotted ``path``."""
-    doc = {k: dict(v) if isinstance(v, dict) else v for k, v in (base or MINIMAL).items()}
-    *heads, last = path.split(".")
-    node = doc
-    for h in heads:
-        node = node.setdefault(h, {})
-    node[last] = value
-    return doc
+    return spec_with(path, value, base or MINIMAL)
 
 
 # (key, refused value, accepted boundary value); the key is what the error names
