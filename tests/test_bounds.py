@@ -203,3 +203,13 @@ def test_a_batch_larger_than_the_data_fails_the_row_before_training(clean_env, t
     (row,) = records(only_run_dir(tmp_path / "o"))
     assert row["status"] == "failed" and "train.batch_size: 301 is more than the 300 training images" in row["error"]
     assert "epoch 1/" not in proc.stdout and "history" not in row, proc.stdout[-2000:]
+
+
+def test_a_layer_list_that_cannot_fit_the_loaded_images_names_the_layer_and_the_size():
+    """With the data's own size the shapes are known only once the data is loaded: checked there, before any row."""
+    spec = parse_task(with_("model", {"layers": [{"conv": 4, "kernel": 40}, {"flatten": True}]}), source="t.toml")
+    check_fits_data(spec, 300, (40, 40, 1))  # the kernel fits a 40 px image
+    with pytest.raises(
+        SpecError, match=r"t\.toml: model\.layers\[0\].*smaller than the kernel \(the images are 28x28x1\)"
+    ):
+        check_fits_data(spec, 300, (28, 28, 1))

@@ -667,13 +667,21 @@ def _distributed_bounds(d: DistributedSpec) -> list[tuple[str, bool, str, Any]]:
     ]
 
 
-def check_fits_data(spec: TaskSpec, n_train: int) -> None:
-    """SpecError unless a batch fits the training images: their number is known only once the data is loaded."""
+def check_fits_data(spec: TaskSpec, n_train: int, image_shape: tuple[int, int, int] | None = None) -> None:
+    """SpecError unless a batch fits the training images and a layer list fits their shape: with the data's
+    own size (``dataset.image_size = 0``) both are known only once the data is loaded."""
     if spec.train.batch_size > n_train:
         raise SpecError(
             f"{spec.source}: train.batch_size: {spec.train.batch_size} is more than the {n_train} "
             f"training images (a batch is at most the training set)"
         )
+    arch = architecture(spec.model)
+    if arch.layers and image_shape is not None:
+        try:
+            infer_shapes(arch.layers, image_shape)
+        except LayerError as e:
+            h, w, c = image_shape
+            raise SpecError(f"{spec.source}: {e} (the images are {h}x{w}x{c})") from None
 
 
 def builtin_tasks() -> dict[str, Path]:

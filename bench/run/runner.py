@@ -562,7 +562,7 @@ def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path
     try:
         t0 = time.perf_counter()
         ds = load_task_data(task, data_dir, seed)
-        check_fits_data(task, len(ds.train))  # before the data is saved or any row starts
+        check_fits_data(task, len(ds.train), ds.image_shape)  # before the data is saved or any row starts
         fields = dataset_fields(ds, time.perf_counter() - t0)
         path = task_data(job_dir, task.name)
         arrays = {"x_train": ds.train.x, "y_train": ds.train.y, "x_test": ds.test.x, "y_test": ds.test.y}
