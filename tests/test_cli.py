@@ -253,6 +253,7 @@ def test_records_are_written_as_each_run_finishes(clean_env, tiny_task: Path, tm
     assert len(lines) == 2 and '"status": "ok"' in lines[0] and "SIGKILL" in lines[1]
 
 
+@pytest.mark.e2e
 def test_a_transfer_class_the_source_lacks_fails_the_rows_and_names_it(clean_env, tmp_path: Path):
     path = tmp_path / "xfer.toml"
     path.write_text(TINY_TASK + '\n[[transfer]]\ndataset = "cifar10"\nclass_map = { airplane = "nine" }\n')

@@ -145,6 +145,7 @@ def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, c
     assert bad.returncode == 2 and "unknown backend 'nope' (choose from torch, keras" in bad.stderr
 
 
+@pytest.mark.e2e
 def test_run_reference_reaches_the_summary_and_the_terminal(clean_env, tmp_path: Path):
     """`run --reference keras` on a torch-only run: the ratio column says why it is empty, in both outputs."""
     from tests.conftest import TINY_TASK, only_run_dir, run_cli
