@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.core.backend import BackendInfo
+from bench.core.knobs import Knob, knob, value
 
 _COMMON = (
     "keras: Adam epsilon is added before bias correction (torch: after)",
@@ -35,9 +36,24 @@ def knob_columns(engine: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]
 
     def columns(knobs: dict[str, Any], spec: Any) -> dict[str, Any]:
         return {"channels_last": None, "compiled": COMPILED[engine](spec.runtime.jit_compile),
-                "tf32": str(knobs.get("tf32")), "cudnn_benchmark": None}  # fmt: skip
+                "tf32": str(knobs.get("tf32")), "cudnn_benchmark": None,
+                "steps_per_execution": spec.runtime.steps_per_execution}  # fmt: skip
 
     return columns
+
+
+# What `bench tune` searches, per engine. steps_per_execution: optimiser steps per compiled call of fit
+# (1 calls back to Python after every step). XLA: TF's jit_compile, always on under JAX (nothing to
+# search), torch.compile on the torch engine. TF32 is on by default in TF and JAX on GPUs.
+_PRECISION = knob("precision", value("fp32"), value("bf16", ("bf16",), precision="mixed_bf16"),
+                  value("fp16", ("fp16",), precision="mixed_fp16"))  # fmt: skip
+_SPE = knob("steps_per_execution", value("1"), value("8", steps_per_execution=8), value("32", steps_per_execution=32))
+KNOB_SPACES: dict[str, tuple[Knob, ...]] = {
+    "tensorflow": (knob("xla", value("off"), value("on", jit_compile=True)), _PRECISION, _SPE,
+                   knob("tf32", value("on"), value("off", ("cuda",), tf32="off"))),
+    "jax": (_PRECISION, _SPE, knob("tf32", value("on"), value("off", ("cuda",), tf32="off"))),
+    "torch": (knob("compile", value("off"), value("on", ("compiler",), jit_compile=True)), _PRECISION, _SPE),
+}  # fmt: skip
 
 
 def _info(name: str, engine: str, requires: tuple[str, ...], display: str, default: bool,
@@ -53,6 +69,7 @@ def _info(name: str, engine: str, requires: tuple[str, ...], display: str, defau
         flop_counter="keras layer walk (conv/dense multiply-adds x2, as torch's counter) forward x3",
         known_differences=_COMMON + notes,
         knob_columns=knob_columns(engine),
+        knob_space=KNOB_SPACES[engine],
     )
 
 

@@ -63,7 +63,8 @@ class Backend:
             keras.config.set_dtype_policy(runtime.precision.replace("fp16", "float16").replace("bf16", "bfloat16"))
         distributed.early_start(keras.backend.backend())  # JAX: before configure creates its backends
         env = self.engine.configure(runtime, seed)
-        env["knobs"] = {"precision": keras.config.dtype_policy().name, **env["knobs"]}
+        env["knobs"] = {"precision": keras.config.dtype_policy().name,
+                        "steps_per_execution": runtime.steps_per_execution, **env["knobs"]}  # fmt: skip
         return {"framework": f"keras-{keras.backend.backend()}", **env}
 
     def join(self, ctx: DistContext) -> dict[str, Any]:
@@ -105,7 +106,8 @@ class Backend:
                 learning_rate=train.lr, momentum=train.momentum, weight_decay=train.weight_decay or None
             )
         compiled = {"optimizer": opt, "loss": LOSSES[train.loss](from_logits=True),
-                    "jit_compile": self.engine.jit_compile(runtime)}  # fmt: skip
+                    "jit_compile": self.engine.jit_compile(runtime),
+                    "steps_per_execution": runtime.steps_per_execution}  # fmt: skip
         model.compile(**compiled)
         # Create Adam's slot variables now, eagerly. Left to fit(), they are created inside the
         # first traced train step, which makes TF trace that step twice (once to create variables,
@@ -146,7 +148,8 @@ class Backend:
     def train_epoch(
         self, state: KerasState, data: HostImages, order: np.ndarray, batch_size: int, hooks: Any = None
     ) -> float:
-        callbacks = [StepHooks(hooks)] if hooks is not None else None
+        spe = int(state.compiled.get("steps_per_execution", 1))
+        callbacks = [StepHooks(hooks, spe)] if hooks is not None else None
         trainer = self._trainer(state, data)
         self.engine.watch(trainer)
         hist = trainer.fit(
@@ -262,21 +265,24 @@ class StepHooks(keras.callbacks.Callback):
     synchronously (it turns off its asynchronous callback dispatch), which on a GPU would drain
     the queue every step -- a sync the bare ``fit`` does not have. The end of the last step is
     ``on_epoch_end``, which Keras calls after reading the epoch's metrics (the step has finished).
-    ``steps_per_execution`` stays 1 (Keras's default): one callback per optimiser step; on the
-    CPU each train step then returns when it has run (TF, torch; JAX dispatches asynchronously and
-    the step clock's synchronize waits for the model's state at window boundaries).
+    With ``steps_per_execution`` = k > 1 (a tuning knob; Keras's default is 1) Keras calls back once
+    per k optimiser steps, with the first batch's index: the hooks then see one "step" covering
+    batches b..b+k-1 (``on_step_begin(b)`` ... ``on_step_end(b+k-1)``), and the step clock counts its
+    images. On the CPU each train call returns when it has run (TF, torch; JAX dispatches
+    asynchronously and the step clock's synchronize waits for the model's state at window boundaries).
     """
 
-    def __init__(self, hooks: Any) -> None:
+    def __init__(self, hooks: Any, steps_per_execution: int = 1) -> None:
         super().__init__()
-        self.hooks, self.step = hooks, -1
+        self.hooks, self.step, self.spe = hooks, -1, steps_per_execution
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
         if self.step >= 0:
-            self.hooks.on_step_end(self.step)
+            self.hooks.on_step_end(batch - 1)
         self.step = batch
         self.hooks.on_step_begin(batch)
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         if self.step >= 0:
-            self.hooks.on_step_end(self.step)
+            last = self.step + self.spe - 1  # the call's last batch: a last group may be short
+            self.hooks.on_step_end(min(last, getattr(self.hooks, "n_steps", last + 1) - 1))

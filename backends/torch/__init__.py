@@ -10,14 +10,29 @@ from __future__ import annotations
 from typing import Any
 
 from bench.core.backend import BackendInfo
+from bench.core.knobs import knob, value
 from bench.core.spec import TaskSpec
+
+# What `bench tune` searches for torch. Compile and layout are one product (inductor picks layouts itself);
+# CUDA graphs ("reduce-overhead") need static shapes and a GPU; TF32 is off for torch's matmuls by default
+# and on in TF and JAX: a knob, so a tuned row never wins by a precision the other side was not offered.
+KNOB_SPACE = (
+    knob("compile", value("off"), value("default", ("compiler",), torch_compile=True, compile_mode="default"),
+         value("max-autotune", ("compiler",), torch_compile=True, compile_mode="max-autotune-no-cudagraphs"),
+         value("reduce-overhead", ("compiler", "cuda"), torch_compile=True, compile_mode="reduce-overhead")),
+    knob("channels_last", value("off"), value("on", channels_last=True)),
+    knob("precision", value("fp32"), value("bf16", ("bf16",), precision="mixed_bf16"),
+         value("fp16", ("fp16",), precision="mixed_fp16")),
+    knob("cudnn_benchmark", value("off"), value("on", ("cuda",), cudnn_benchmark=True)),
+    knob("tf32", value("off"), value("on", ("cuda",), tf32="on")),
+)  # fmt: skip
 
 
 def knob_columns(knobs: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
     """The torch-only knobs as record columns (the full dict stays in the nested ``knobs``)."""
     rt = spec.runtime
     return {
-        "compiled": "torch.compile" if rt.torch_compile else "eager",
+        "compiled": f"torch.compile ({rt.compile_mode})" if rt.torch_compile else "eager",
         "tf32": f"matmul={knobs.get('tf32_matmul')}, cudnn={knobs.get('tf32_cudnn')}",
         "channels_last": rt.channels_last,
         "cudnn_benchmark": rt.cudnn_benchmark,
@@ -34,5 +49,6 @@ DESCRIPTIONS = (
         default=True,
         flop_counter="torch.utils.flop_counter forward x3",
         knob_columns=knob_columns,
+        knob_space=KNOB_SPACE,
     ),
 )

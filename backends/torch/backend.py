@@ -67,6 +67,11 @@ def _class_score(logits: torch.Tensor, columns: np.ndarray, signs: np.ndarray) -
     return (logits.gather(1, cols[:, None])[:, 0] * sign).sum()
 
 
+def _compiled(model: nn.Module, mode: str) -> nn.Module:
+    """torch.compile in ``runtime.compile_mode`` ("default": torch's own default mode)."""
+    return torch.compile(model, mode=None if mode == "default" else mode)  # type: ignore[return-value]
+
+
 def _track(t: torch.Tensor) -> torch.Tensor:
     """Gradients reach a layer's output even when the layers before it are frozen (no grad_fn)."""
     return t if t.requires_grad else t.requires_grad_(True)
@@ -122,6 +127,7 @@ class Backend:
                 "precision": runtime.precision,
                 "channels_last": runtime.channels_last,
                 "torch_compile": runtime.torch_compile,
+                "compile_mode": runtime.compile_mode if runtime.torch_compile else None,
                 "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                 "tf32_cudnn": torch.backends.cudnn.allow_tf32,
                 "cudnn_benchmark": torch.backends.cudnn.benchmark,
@@ -157,7 +163,7 @@ class Backend:
             opt,
             _loss(train.loss),
             augment=augmenter(train.augment),
-            step_model=torch.compile(ddp) if runtime.torch_compile else ddp,
+            step_model=_compiled(ddp, runtime.compile_mode) if runtime.torch_compile else ddp,
             autocast_dtype=amp,
             channels_last=runtime.channels_last,
         )

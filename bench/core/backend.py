@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bench.core.knobs import Knob
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TaskSpec, TrainSpec
 
@@ -44,6 +45,7 @@ class BackendInfo:
     flop_counter: str = ""  # one line: how ``forward_flops`` counts (the record's ``flops_source``)
     known_differences: tuple[str, ...] = ()  # notes every row of this backend carries
     knob_columns: KnobColumns | None = None  # (knobs, spec) -> record columns; None: the common ones only
+    knob_space: tuple[Knob, ...] = ()  # what `bench tune` searches (bench.core.knobs); values[0] = out of the box
 
     @property
     def label(self) -> str:

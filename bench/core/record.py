@@ -112,6 +112,10 @@ COLUMNS = (
     "compiled",
     "tf32",
     "cudnn_benchmark",
+    "steps_per_execution",
+    "config",
+    "base_task",
+    "knob_config",
     "pretrained",
     "best_epoch",
     "best_test_acc",
@@ -143,7 +147,7 @@ TEXT_COLUMNS = frozenset((
     "model_options", "init", "dataset", "dataset_source", "image_shape", "optimizer", "flops_source",
     "peak_flops_source", "precision", "compiled", "tf32", "pretrained", "transfer_dataset", "transfer_source",
     "explain_layer", "explain_file", "scaling_mode", "dist_backend", "allreduce_source", "git_commit", "started_at",
-    "notes",
+    "notes", "config", "base_task", "knob_config",
 ))  # fmt: skip
 
 NESTED = (

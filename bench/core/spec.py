@@ -173,6 +173,13 @@ class RuntimeSpec:
     precision: str = field(default="fp32", metadata=_choices("fp32", "mixed_bf16", "mixed_fp16"))
     channels_last: bool = False  # torch memory layout (keras is always NHWC)
     torch_compile: bool = False
+    # torch.compile's mode when torch_compile is on: "default", "max-autotune-no-cudagraphs" (CPU and GPU),
+    # "reduce-overhead" / "max-autotune" (CUDA graphs: CUDA only)
+    compile_mode: str = field(
+        default="default", metadata=_choices("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
+    )
+    # Keras: optimiser steps per compiled call of fit (its default 1 calls back to Python after every step)
+    steps_per_execution: int = 1
     tf32: str = field(default="default", metadata=_choices("default", "on", "off"))  # GPU matmul/conv in TF32
     cudnn_benchmark: bool = False  # torch cuDNN autotuning
     # Step timing inside the training run (bench.measure.steady): the first step (tracing/compilation)
@@ -216,6 +223,16 @@ class TaskSpec:
     distributed: DistributedSpec = DistributedSpec()
     profile: str = ""  # which profile was applied ("" = none)
     source: str = ""  # the TOML file it came from
+    # Per-backend runtime overrides, ``[knobs.BACKEND]`` tables: ((backend, ((runtime field, value), ...)), ...).
+    # How `bench tune` runs each backend with its own best configuration in one task (``for_backend``).
+    knobs: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    config: str = ""  # the knob configuration's label in a tuning run ("default", "best", "t03"); "" otherwise
+    base: str = ""  # the task a tuning row was derived from ("" = this task itself)
+
+    def for_backend(self, backend: str) -> TaskSpec:
+        """This task as ``backend`` runs it: its ``[knobs.BACKEND]`` overrides applied to ``runtime``."""
+        own = dict(dict(self.knobs).get(backend, ()))
+        return dataclasses.replace(self, runtime=dataclasses.replace(self.runtime, **own)) if own else self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -421,8 +438,10 @@ def _sets(table: Any, keys: list[str]) -> bool:
 def _parse_tables(data: dict[str, Any], source: str, datasets: Collection[str] | None) -> TaskSpec:
     """One spec from the document's tables (profiles already merged in)."""
     where = source
-    top = {k: v for k, v in data.items() if k not in _SECTIONS and k != "transfer"}
+    top = {k: v for k, v in data.items() if k not in _SECTIONS and k not in ("transfer", "knobs")}
     kwargs, _ = _build(_TopLevel, top, where)
+    if "knobs" in data:
+        kwargs["knobs"] = _knobs(data["knobs"], f"{where}: knobs")
     for key, cls in _SECTIONS.items():
         if key not in data:
             if key in ("dataset", "model", "train"):
@@ -462,6 +481,30 @@ class _TopLevel:
     name: str
     description: str = ""
     seed: int = 0
+    config: str = ""
+    base: str = ""
+
+
+def _knobs(table: Any, where: str) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    """``[knobs.BACKEND]``: runtime fields per backend, checked as ``[runtime]`` is (the backend names are
+    checked by the runner, which knows the registry). A ``to_dict`` list of pairs is accepted too."""
+    if isinstance(table, (list, tuple)):
+        table = {b: _pairs(v, f"{where}.{b}") for b, v in _pairs(table, where).items()}
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table of [knobs.BACKEND] tables, got {table!r}")
+    out = []
+    for backend, fields in table.items():
+        if not isinstance(backend, str) or NAME_PATTERN.fullmatch(backend) is None:
+            raise SpecError(f"{where}: {backend!r} is not a backend name")
+        if isinstance(fields, (list, tuple)):
+            fields = _pairs(fields, f"{where}.{backend}")
+        kwargs, _ = _build(RuntimeSpec, fields, f"{where}.{backend}")
+        for key, ok, expected in _runtime_bounds(RuntimeSpec(**kwargs)):
+            name = key.removeprefix("runtime.")
+            if not ok and name in kwargs:
+                raise SpecError(f"{where}.{backend}.{name}: expected {expected}, got {kwargs[name]!r}")
+        out.append((backend, tuple(sorted(kwargs.items()))))
+    return tuple(sorted(out))
 
 
 def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) -> None:
@@ -473,6 +516,8 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
             "a short name of letters, digits, '-', '_', '.' (at most 64, not starting with '.' or '-')",
         ),
         ("seed", 0 <= spec.seed <= MAX_SEED, f"an integer in 0..{MAX_SEED}"),
+        ("config", not spec.config or NAME_PATTERN.fullmatch(spec.config) is not None, "a short label"),
+        ("base", not spec.base or NAME_PATTERN.fullmatch(spec.base) is not None, "a task name"),
         ("train.epochs", spec.train.epochs >= 1, "an integer >= 1"),
         ("train.batch_size", spec.train.batch_size >= 1, "an integer >= 1"),
         ("train.lr", spec.train.lr > 0, "a number > 0"),
@@ -640,6 +685,7 @@ def _runtime_bounds(r: RuntimeSpec) -> list[tuple[str, bool, str]]:
         ("runtime.device_data_mb", r.device_data_mb <= MAX_DEVICE_DATA_MB, f"an integer in 0..{MAX_DEVICE_DATA_MB}"),
         ("runtime.warmup_steps", r.warmup_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}"),
         ("runtime.timed_steps", r.timed_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}"),
+        ("runtime.steps_per_execution", 1 <= r.steps_per_execution <= 1024, "an integer in 1..1024"),
     ]
 
 

@@ -57,6 +57,7 @@ def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec) -> dict[st
         "compiled": None,
         "tf32": None,
         "cudnn_benchmark": None,
+        "steps_per_execution": None,
         "pretrained": f"imagenet ({m.weights or 'library download or $BENCH_WEIGHTS_DIR'})"
         if m.pretrained
         else f"no (random init: {m.init})",

@@ -75,6 +75,7 @@ class StepClock:
         self.profiler, self.profiling = profiler, False
         self.top_ops: list[dict[str, Any]] | None = None
         self.base = 0  # global index of the current call's step 0
+        self.step_first = 0  # the batch index the current step began at
         self.epoch_no = 0
         self.n_images = self.n_steps = 0
         self.first_begin = 0.0
@@ -107,6 +108,7 @@ class StepClock:
 
     # -- the backend's side
     def on_step_begin(self, i: int) -> None:
+        self.step_first = i  # a "step" may cover batches step_first..i of on_step_end (Keras steps_per_execution)
         g = self.base + i
         if g == 0 or (g >= self.window_start and not self.seg_open):
             self.sync()
@@ -127,9 +129,10 @@ class StepClock:
 
     def on_step_end(self, i: int) -> None:
         g, last = self.base + i, i == self.n_steps - 1
-        if self.profiling and (g == self.warmup or last):
+        first = self.base + self.step_first  # the global index of the step's first batch
+        if self.profiling and (g >= self.warmup or last):
             self.top_ops, self.profiling = self.profiler[1](), False  # type: ignore[index]
-        if g == 0:
+        if first == 0:
             self.sync()
             t = self.clock()
             self.first_s = t - self.first_begin
@@ -140,7 +143,7 @@ class StepClock:
                 self.sync()
                 self.seg_open = False
             t = self.clock()
-            size = min(self.batch_size, self.n_images - i * self.batch_size)
+            size = min(self.n_images, (i + 1) * self.batch_size) - self.step_first * self.batch_size
             self.durations.append(t - self.last_end)
             self.images.append(size)
             self.timed_s += t - self.last_end

@@ -14,7 +14,7 @@ from bench.core.runfiles import write_atomic
 from bench.core.runpaths import plot_file, plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.phases import PHASES
-from bench.report import scaling
+from bench.report import scaling, tuning
 from bench.report.backends import DEFAULT_REFERENCE, colour, label, ordered, ratio_name, reference_missing
 from bench.report.models import sections as model_sections
 from bench.report.plotting import PlotJob, backend_legend, render, save_figure
@@ -293,12 +293,14 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     jobs.append((plot_bars, (df, plot_file(run_dir, "overview"))))
     view = RunView(df, records, run_dir)
     jobs += zoo_plot_jobs(df, run_dir, reference)
+    jobs += tuning.plot_jobs(records, run_dir)
     render(jobs + [job for phase in PHASES for job in phase.plot_jobs(view)] + scaling.plot_jobs(df_every, run_dir))
     notice = incomplete_notice(run_dir, df_every)
     sections = [section for phase in PHASES if (section := phase.summary_section(view))]  # in PHASES order
     wall_s = run_wall_s(run_dir / "state.json")
     text = summary_markdown(df, env, notice, records, reference, wall_s) + model_sections(df, records, reference)
     text += "".join(sections) + zoo_section(df, run_dir, reference) + scaling.section(df_every, run_dir)
+    text += tuning.section(records, run_dir)
     write_atomic(run_dir, run_dir / "summary.md", text.encode())
     return df
 

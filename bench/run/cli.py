@@ -1,4 +1,4 @@
-"""``python -m bench all | run | list | report | compare | data``: the suite's command line."""
+"""``python -m bench all | run | tune | zoo | list | report | compare | data``: the suite's command line."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from bench.run import distributed, environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
+from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, parse_duration, tune_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
 
@@ -175,6 +176,33 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     _add_reference(p)
 
 
+def _duration(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_tune_budget(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--budget",
+        dest="tune_budget",
+        type=_duration,
+        default=parse_duration(DEFAULT_TUNE_BUDGET),
+        metavar="DURATION",
+        help=f"wall-clock budget of the whole tuning run (e.g. 600, 20m, 1h; default {DEFAULT_TUNE_BUDGET})",
+    )
+
+
+def _add_best(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--best",
+        action="store_true",
+        help="tune instead of run: each backend at its defaults and at its best (as `bench tune`)",
+    )
+    _add_tune_budget(p)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (the usage itself is one --help away)."""
 
@@ -194,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every built-in task in every backend and print the side-by-side table.",
     )
     _run_options(p_all)
+    _add_best(p_all)
     p_run = sub.add_parser(
         "run",
         help="run named built-in tasks or TOML files",
@@ -202,6 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("tasks", nargs="*", metavar="TASK_OR_TOML")
     _run_options(p_run)
     add_distributed_options(p_run)
+    p_tune = sub.add_parser(
+        "tune",
+        help="each backend at its best: race its performance knobs, then measure default and best afresh",
+        description="For each (task, backend): race every configuration of the backend's knobs this machine can "
+        "run (successive halving on the headline throughput, an accuracy floor against the default), then run the "
+        "default and the winner again in fresh processes; summary.md puts them side by side (docs/tuning.md).",
+    )
+    p_tune.add_argument("tasks", nargs="*", metavar="TASK_OR_TOML")
+    _add_tune_budget(p_tune)
+    p_tune.add_argument(
+        "--knobs",
+        type=lambda v: tuple(dict.fromkeys(x.strip() for x in v.split(",") if x.strip())),
+        default=(),
+        metavar="NAME,...",
+        help="search only these knobs (e.g. precision,compile); the others stay at their defaults (default: all)",
+    )
+    _run_options(p_tune)
     p_list = sub.add_parser(
         "list",
         help="list built-in tasks, datasets and backends",
@@ -217,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_zoo_options(p_zoo, _integer)
     _run_options(p_zoo)
+    _add_best(p_zoo)
     add_data_parser(sub)
     add_launch_parser(sub)
     p_report = sub.add_parser(
@@ -396,11 +443,18 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
         reference=args.reference,
     )
     try:
-        run_dir = run_suite(tasks, opts)
+        if getattr(args, "best", False) or args.command == "tune":
+            check_knob_names(getattr(args, "knobs", ()), opts.backends)
+            run_dir = tune_suite(tasks, opts, args.tune_budget, only=getattr(args, "knobs", ()))
+        else:
+            run_dir = run_suite(tasks, opts)
     except RunStopped as e:
         return stopped(e.run_dir, e)
     except OSError as e:  # --out unwritable: nothing has started
         print(f"error: {e.strerror if e.strerror else e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # --knobs naming no knob of these backends: nothing has started
+        print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -495,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_launch(args)
     if args.command == "all":
         return cmd_run(list(builtin_tasks()), args)
+    if args.command == "tune":
+        return cmd_run(args.tasks, args)
     if args.command == "zoo":
         return cmd_run([], args, lambda profile: zoo_tasks(args.models, profile, args.image_size, args.batch))
     return cmd_run(args.tasks, args)

@@ -109,7 +109,7 @@ def run_rank(job: dict[str, Any], ctx: DistContext) -> tuple[int, dict[str, Any]
     backend = None
     code = 0
     try:
-        spec = spec_from_dict(job["spec"])
+        spec = spec_from_dict(job["spec"]).for_backend(job["record"]["backend"])
         spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, threads=ctx.threads))
         backend = load_backend(job["record"]["backend"])
         if not job["dist"]["local"] and not callable(getattr(backend, "join", None)):

@@ -145,7 +145,16 @@ def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: in
         batch_size=task.train.batch_size,
         target_acc=task.train.target_acc or None,
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        config=task.config or None,
+        base_task=task.base or None,
+        knob_config=knob_text(task, backend),
     )
+
+
+def knob_text(task: TaskSpec, backend: str) -> str | None:
+    """The ``[knobs.BACKEND]`` overrides this row runs with, as one text ("precision=mixed_bf16, ..."), or None."""
+    own = dict(task.knobs).get(backend, ())
+    return ", ".join(f"{k}={v}" for k, v in own) or None
 
 
 def load_task_data(task: TaskSpec, data_dir: str | None, seed: int) -> ArrayDataset:
@@ -393,7 +402,12 @@ def run_lock(run_dir: Path):
 
 
 def execute(
-    run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, env: dict[str, Any], echo: Callable[[str], None]
+    run_dir: Path,
+    tasks: list[TaskSpec],
+    opts: RunOptions,
+    env: dict[str, Any],
+    echo: Callable[[str], None],
+    stop: Callable[[], str | None] | None = None,
 ) -> Path:
     """Run every planned (task, backend, repeat) not yet recorded; each record lands before the next run.
 
@@ -424,7 +438,7 @@ def execute(
             clear_folder(run_dir, job_dir)  # a killed run's job files: nothing in them is read again
             make_folder(run_dir, job_dir)
             make_folder(run_dir, run_dir / "logs")
-            _run_all(todo, run_dir, opts, env, workers, echo)
+            _run_all(todo, run_dir, opts, env, workers, echo, stop)
             state["state"] = "complete"
         except KeyboardInterrupt:
             state["state"] = "interrupted"
@@ -481,9 +495,13 @@ def _dist_plan(tasks: list[TaskSpec]) -> str:
     return f" x up to {n} data-parallel (workers, mode) rows" if n > 1 else ""
 
 
+Stop = Callable[[], str | None]  # why the rows not yet started should not start, or None
+
+
 def _run_all(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
-             workers: Workers, echo: Callable[[str], None]) -> None:  # fmt: skip
-    """Each pending run in turn, its record appended before the next starts."""
+             workers: Workers, echo: Callable[[str], None], stop: Stop | None = None) -> None:  # fmt: skip
+    """Each pending run in turn, its record appended before the next starts; ``stop()`` (the tuner's budget)
+    saying why turns the rows not yet started into skipped ones."""
     needed = [b for b in dict.fromkeys(b for _, b, _, d in todo if d is None) if not missing_packages(b)]
     if needed:
         echo(f"starting worker servers: importing {', '.join(needed)} once for every run")
@@ -492,7 +510,10 @@ def _run_all(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts
         tag = f"[{n}/{len(todo)}] {task.name} / {backend}" + (f" / {dist[0]} worker(s), {dist[1]}" if dist else "")
         rec = job_base["record"]
         missing = missing_packages(backend)
-        if "error" in job_base:
+        why_stop = stop() if stop is not None else None
+        if why_stop:
+            rec.update(status="skipped", error=why_stop)
+        elif "error" in job_base:
             rec.update(status="failed", error=job_base["error"])
         elif missing:
             rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
@@ -544,27 +565,28 @@ def _jobs(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: R
         except OutsideRunError as e:  # defence in depth: the spec loader refuses such names first
             yield task, backend, repeat, dist, {"record": rec, "error": f"refused: {e}"}
             continue
-        if task.name not in prepared:
-            prepared[task.name] = _prepare_task(task, opts.data_dir, seed, run_dir / ".jobs", echo)
-        shared = prepared[task.name]
+        data_key = task.base or task.name  # a tuning run's configurations of one task share its data
+        if data_key not in prepared:
+            prepared[data_key] = _prepare_task(task, opts.data_dir, seed, run_dir / ".jobs", echo, data_key)
+        shared = prepared[data_key]
         rec.update(shared.get("fields", {}), git_commit=env.get("git_commit"))
         job = {"record": rec, "spec": task.to_dict(), **{k: v for k, v in shared.items() if k != "fields"}}
         job["artifacts"] = str(run_dir / ARTIFACTS)  # per-row files a phase writes for the report
         yield task, backend, repeat, dist, job
-        if all(t.name != task.name for t, *_ in todo[i + 1 :]) and "data" in shared:
+        if all((t.base or t.name) != data_key for t, *_ in todo[i + 1 :]) and "data" in shared:
             for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:
                 Path(path).unlink(missing_ok=True)  # the last run of this task is done
 
 
 def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path,
-                  echo: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+                  echo: Callable[[str], None], data_key: str = "") -> dict[str, Any]:  # fmt: skip
     """Load and shape a task's data once and save it for the workers; a failure fails its rows."""
     try:
         t0 = time.perf_counter()
         ds = load_task_data(task, data_dir, seed)
         check_fits_data(task, len(ds.train), ds.image_shape)  # before the data is saved or any row starts
         fields = dataset_fields(ds, time.perf_counter() - t0)
-        path = task_data(job_dir, task.name)
+        path = task_data(job_dir, data_key or task.name)
         arrays = {"x_train": ds.train.x, "y_train": ds.train.y, "x_test": ds.test.x, "y_test": ds.test.y}
         write_atomic(job_dir, path, lambda f: np.savez(f, **arrays))
         targets = prepare_targets(task, ds, data_dir, seed, job_dir)

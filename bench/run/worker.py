@@ -130,7 +130,7 @@ def train_and_evaluate(
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     rec = new_record(**job["record"])
-    spec = spec_from_dict(job["spec"])
+    spec = spec_from_dict(job["spec"]).for_backend(job["record"]["backend"])  # its [knobs.BACKEND], if any
     try:
         backend = load_backend(job["record"]["backend"])
     except ImportError as e:

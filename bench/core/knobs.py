@@ -1,0 +1,106 @@
+"""Performance knobs as data: what each backend can be switched to, and which combinations this machine runs.
+
+A backend declares its knobs beside its description (``BackendInfo.knob_space``), the way timm
+keeps pretrained configs as data: each knob lists its values, the first being what the framework
+does out of the box, and each value says which ``[runtime]`` fields it sets and which machine
+capabilities it needs (``bench.core.capabilities``). ``configurations`` takes the product of the
+knobs (compile and layout are searched together: inductor changes layouts itself, so the two are
+not independent), drops the combinations this machine cannot run with the reason, and labels
+each one so a row says what it ran.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class KnobValue:
+    label: str  # what the row and the report show: "off", "max-autotune", "bf16"
+    runtime: tuple[tuple[str, Any], ...] = ()  # the RuntimeSpec fields this value sets
+    needs: tuple[str, ...] = ()  # capabilities (bench.core.capabilities.CAPABILITIES) it cannot run without
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    values: tuple[KnobValue, ...]  # values[0]: the framework's out-of-the-box behaviour
+
+    @property
+    def default(self) -> KnobValue:
+        return self.values[0]
+
+
+@dataclass(frozen=True)
+class Config:
+    """One point of a backend's knob space: a value per knob."""
+
+    choice: tuple[tuple[str, str], ...]  # (knob, value label), in the space's order
+    runtime: tuple[tuple[str, Any], ...]  # the RuntimeSpec overrides, merged over the knobs
+    changed: tuple[str, ...]  # the knobs set away from their default
+
+    @property
+    def is_default(self) -> bool:
+        return not self.changed
+
+    @property
+    def label(self) -> str:
+        """The knobs that differ from the defaults ("compile=max-autotune-no-cudagraphs, precision=bf16"),
+        or "default"."""
+        return ", ".join(f"{k}={v}" for k, v in self.choice if k in self.changed) or "default"
+
+    def values(self) -> dict[str, str]:
+        return dict(self.choice)
+
+
+def knob(name: str, *values: KnobValue) -> Knob:
+    if not values:
+        raise ValueError(f"knob {name!r} has no values")
+    return Knob(name, tuple(values))
+
+
+def value(label: str, needs: tuple[str, ...] = (), **runtime: Any) -> KnobValue:
+    return KnobValue(label, tuple(sorted(runtime.items())), needs)
+
+
+def configurations(
+    space: tuple[Knob, ...], capabilities: Mapping[str, bool]
+) -> tuple[list[Config], list[tuple[Config, str]]]:
+    """Every combination of ``space``: (runnable here, [(skipped, why)]); the default comes first.
+
+    A knob none of whose non-default values can run here collapses to its default, so its dead
+    combinations are not listed one by one: its values are reported once, as skipped singles.
+    """
+    runnable: list[Config] = []
+    skipped: list[tuple[Config, str]] = []
+    live: list[tuple[Knob, tuple[KnobValue, ...]]] = []
+    for k in space:
+        ok = tuple(v for i, v in enumerate(k.values) if i == 0 or not _missing(v, capabilities))
+        for v in k.values:
+            if v not in ok:
+                single = _config([(k, v)], space)
+                skipped.append((single, f"{k.name}={v.label} needs {', '.join(_missing(v, capabilities))}"))
+        live.append((k, ok))
+    for combo in itertools.product(*(vals for _, vals in live)):
+        runnable.append(_config(list(zip((k for k, _ in live), combo, strict=True)), space))
+    return runnable, skipped
+
+
+def _missing(v: KnobValue, capabilities: Mapping[str, bool]) -> list[str]:
+    return [c for c in v.needs if not capabilities.get(c, False)]
+
+
+def _config(chosen: list[tuple[Knob, KnobValue]], space: tuple[Knob, ...]) -> Config:
+    picked = {k.name: v for k, v in chosen}
+    values = [picked.get(k.name, k.default) for k in space]
+    runtime: dict[str, Any] = {}
+    for v in values:
+        runtime.update(v.runtime)
+    return Config(
+        choice=tuple((k.name, v.label) for k, v in zip(space, values, strict=True)),
+        runtime=tuple(sorted(runtime.items())),
+        changed=tuple(k.name for k, v in zip(space, values, strict=True) if v is not k.default),
+    )

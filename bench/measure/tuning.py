@@ -1,0 +1,175 @@
+"""The tuner's decisions, from measured rows only: who survives a rung, who keeps the accuracy, when compile pays.
+
+Search: successive halving (Jamieson & Talwalkar 2016) with an interval drop. Every runnable
+configuration gets a short training window (rung 0); each rung keeps at most half, by the
+headline throughput, and drops at once any whose 95% interval lies wholly below the leader's;
+survivors train twice as long in the next rung. Why not an F-race: its Friedman test blocks over
+many problem instances, and a (task, backend) pair is one instance; halving also fixes the total
+work in advance, which is what a wall-clock budget needs. The default configuration runs in every
+rung whatever its rank: it is the control the speed-up and the accuracy floor are measured
+against, at the same training length.
+
+Accuracy floor: a configuration may be "best" only if its test accuracy is not worse than the
+default's beyond the noise: where the task has a target accuracy that the default reached, it
+must reach it too; otherwise the difference of the two accuracies must stay within the 95%
+noise of two binomial proportions over the same test images (with repeats, the normal
+interval of the difference of the repeats' means). Every trial of one rung uses the same seed,
+initialisation and batch order, so a configuration that loses accuracy loses it to its numerics.
+
+Break-even: a configuration that pays compile time up front (its first step's excess over the
+default's) saves time on every later step; after ``break_even`` steps the two have trained for
+the same time.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.measure.stats import CONFIDENCE, RESAMPLES, SEED
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One configuration's row in one rung, as the race reads it."""
+
+    config: str  # the configuration's label ("default", "compile=max-autotune, precision=bf16")
+    status: str  # the row's status: only "ok" rows race
+    img_s: float | None = None  # the headline throughput
+    lo: float | None = None  # its 95% interval
+    hi: float | None = None
+    test_acc: float | None = None
+    n_test: int | None = None
+    reached_target: bool | None = None  # None: the task has no target accuracy
+    error: str | None = None
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    kept: list[str]  # in rank order, the default included (it is the control)
+    dropped: dict[str, str]  # config -> why
+    below_floor: dict[str, str]  # config -> why (shown, marked, never chosen)
+    leader: str | None  # the fastest configuration that keeps the accuracy floor
+
+
+def decide(trials: Sequence[Trial], keep: int) -> Decision:
+    """One rung of successive halving: keep at most ``keep`` configurations (plus the default)."""
+    dropped: dict[str, str] = {}
+    ok = []
+    for t in trials:
+        if t.status != "ok" or not t.img_s:
+            dropped[t.config] = f"{t.status}: {t.error or 'no throughput measured'}"
+        else:
+            ok.append(t)
+    default = next((t for t in ok if t.is_default), None)
+    below = {} if default is None else {t.config: why for t in ok if (why := floor_failure(default, t))}
+    eligible = sorted((t for t in ok if t.config not in below), key=lambda t: -(t.img_s or 0.0))
+    leader = eligible[0] if eligible else None
+    kept: list[str] = []
+    for rank, t in enumerate(eligible, 1):
+        if leader is not None and t is not leader and _clearly_below(t, leader):
+            dropped[t.config] = (
+                f"{t.img_s:,.1f} img/s [{t.lo:,.1f}, {t.hi:,.1f}] lies below the leader's interval "
+                f"[{leader.lo:,.1f}, {leader.hi:,.1f}]"
+            )
+        elif len(kept) >= keep:
+            dropped[t.config] = f"halving: rank {rank} of {len(eligible)} by throughput (kept the best {keep})"
+        else:
+            kept.append(t.config)
+    for t in ok:
+        if t.config in below:
+            dropped.setdefault(t.config, f"below the accuracy floor: {below[t.config]}")
+    if default is not None and default.config not in kept:
+        kept.append(default.config)  # the control runs in every rung
+        dropped.pop(default.config, None)
+    return Decision(kept, dropped, below, leader.config if leader else None)
+
+
+def _clearly_below(t: Trial, leader: Trial) -> bool:
+    return None not in (t.hi, leader.lo) and t.hi < leader.lo  # type: ignore[operator]
+
+
+def floor_failure(default: Trial, t: Trial, repeats: tuple[Sequence[float], Sequence[float]] | None = None) -> str:
+    """Why ``t`` loses accuracy against ``default`` beyond the noise, or "" when it keeps it."""
+    if t.is_default or default.test_acc is None or t.test_acc is None:
+        return ""
+    if default.reached_target and t.reached_target is False:
+        return "the default reached the task's target accuracy and this configuration did not"
+    allowed = accuracy_noise(default.test_acc, t.test_acc, default.n_test or 0, repeats)
+    gap = default.test_acc - t.test_acc
+    if gap > allowed:
+        return (
+            f"test accuracy {t.test_acc:.4f} vs the default's {default.test_acc:.4f}: {gap:.4f} lower, "
+            f"noise +-{allowed:.4f}"
+        )
+    return ""
+
+
+def accuracy_noise(
+    p_default: float, p_other: float, n_test: int, repeats: tuple[Sequence[float], Sequence[float]] | None = None
+) -> float:
+    """The 95% half-width of the difference of two accuracies: from the repeats' spread when each side has
+    2 or more, else two binomial proportions over ``n_test`` images each."""
+    if repeats is not None and min(len(repeats[0]), len(repeats[1])) >= 2:
+        a, b = repeats
+        return Z95 * math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+    if n_test <= 0:
+        return math.inf
+    var = (p_default * (1 - p_default) + p_other * (1 - p_other)) / n_test
+    return Z95 * math.sqrt(max(var, 1.0 / n_test**2))  # at least one image's worth when both are 0 or 1
+
+
+def break_even(
+    default_step_s: float | None, best_step_s: float | None, default_first_s: float | None, best_first_s: float | None
+) -> tuple[float | None, int | None]:
+    """(extra up-front seconds, steps after which they are paid back); steps 0 when nothing extra is paid,
+    None when the faster steps never pay it back (or a figure is missing)."""
+    if None in (default_step_s, best_step_s, default_first_s, best_first_s):
+        return None, None
+    extra = max(0.0, best_first_s - default_first_s)  # type: ignore[operator]
+    saved = default_step_s - best_step_s  # type: ignore[operator]
+    if extra == 0.0:
+        return 0.0, 0
+    if saved <= 0:
+        return extra, None
+    return extra, math.ceil(extra / saved)
+
+
+def mean_rate(rates: Sequence[float]) -> float:
+    """Images over time for steps of equal size: the harmonic mean of per-step rates."""
+    r = np.asarray(rates, dtype=np.float64)
+    return float(len(r) / np.sum(1.0 / r))
+
+
+def ratio_ci(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED
+) -> tuple[float, float, float] | None:
+    """(ratio, low, high): throughput ``a`` over throughput ``b`` (images over time of each side's steps), with
+    the percentile bootstrap interval over the two sets of step rates; None with fewer than 2 steps a side."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(x) < 2 or len(y) < 2 or (x <= 0).any() or (y <= 0).any():
+        return None
+    rng = np.random.default_rng(seed)
+    ix = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
+    iy = rng.integers(0, len(y), size=(resamples, len(y)), dtype=np.int32)
+    ratios = (len(x) / (1.0 / x[ix]).sum(1)) / (len(y) / (1.0 / y[iy]).sum(1))
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
+    return mean_rate(x) / mean_rate(y), float(lo), float(hi)
+
+
+def verdict(fast: str, slow: str, ci: tuple[float, float, float] | None) -> str:
+    """ "PyTorch 3.1x [2.9, 3.3] faster than Keras (TF)", or "no significant difference" when the interval holds 1."""
+    if ci is None:
+        return f"{fast} vs {slow}: no interval (too few timed steps)"
+    r, lo, hi = ci
+    if lo <= 1.0 <= hi:
+        return f"no significant difference between {fast} and {slow} ({r:.2f}x [{lo:.2f}, {hi:.2f}])"
+    return f"{fast} {r:.2f}x [{lo:.2f}, {hi:.2f}] faster than {slow}"

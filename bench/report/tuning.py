@@ -1,0 +1,255 @@
+"""The tuning run's section of summary.md and its plot: each backend at its defaults and at its best.
+
+Reads the final rows (``TASK.default`` / ``TASK.best``, the re-measurement in fresh processes)
+and ``tune.json`` (the race: configurations, rungs, what was dropped and why, this machine's
+capabilities). Every figure is computed from those files here, so ``bench report`` redoes it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.core.results import read_json_or_warn
+from bench.core.runpaths import plot_file, plot_name
+from bench.measure.tuning import Trial, break_even, floor_failure, ratio_ci, verdict
+from bench.report.backends import colour, label, ordered
+from bench.report.plotting import PlotJob, backend_legend, save_figure
+
+TUNE_FILE = "tune.json"
+
+
+def tuned_rows(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, list[dict[str, Any]]]]]:
+    """{base task: {backend: {"default"|"best": [ok records]}}} of a tuning run's final rows."""
+    out: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {}
+    for r in records:
+        if r.get("config") in ("default", "best") and r.get("base_task") and r.get("workers") is None:
+            out.setdefault(r["base_task"], {}).setdefault(r["backend"], {}).setdefault(r["config"], []).append(r)
+    return out
+
+
+def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get("status") == "ok" and r.get("steady_img_s")]
+
+
+def _steps(rows: list[dict[str, Any]]) -> list[float]:
+    return [float(v) for r in rows for v in (r.get("step_img_s") or [])]
+
+
+def _median(rows: list[dict[str, Any]], col: str) -> float | None:
+    values = [r[col] for r in rows if isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool)]
+    return float(pd.Series(values).median()) if values else None
+
+
+def _trial(rows: list[dict[str, Any]], config: str) -> Trial:
+    acc = _median(rows, "test_acc")
+    target = rows[0].get("target_acc") if rows else None
+    reached = None if not target else all(r.get("time_to_target_s") is not None for r in rows)
+    n_test = rows[0].get("n_test") if rows else None
+    return Trial(config, "ok", test_acc=acc, n_test=n_test, reached_target=reached, is_default=config == "default")
+
+
+def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """One backend's default vs best: throughputs, speed-up with its interval, floor, compile, break-even."""
+    d, b = _ok(rows.get("default", [])), _ok(rows.get("best", []))
+    if not d or not b:
+        return None
+    speedup = ratio_ci(_steps(b), _steps(d))
+    default, best = _trial(d, "default"), _trial(b, "best")
+    accs = (
+        [r["test_acc"] for r in d if r.get("test_acc") is not None],
+        [r["test_acc"] for r in b if r.get("test_acc") is not None],
+    )
+    floor = floor_failure(default, best, accs) if b[0].get("knob_config") else ""
+    extra, steps = break_even(
+        _median(d, "steady_step_s"), _median(b, "steady_step_s"), _median(d, "first_step_s"), _median(b, "first_step_s")
+    )
+    per_epoch = math.ceil((d[0].get("n_train") or 0) / (d[0].get("batch_size") or 1)) or None
+    return {
+        "default_img_s": _median(d, "steady_img_s"),
+        "best_img_s": _median(b, "steady_img_s"),
+        "default_ci": (_median(d, "steady_img_s_ci_lo"), _median(d, "steady_img_s_ci_hi")),
+        "best_ci": (_median(b, "steady_img_s_ci_lo"), _median(b, "steady_img_s_ci_hi")),
+        "speedup": speedup,
+        "knobs": b[0].get("knob_config") or "the defaults",
+        "default_acc": default.test_acc,
+        "best_acc": best.test_acc,
+        "floor": floor,
+        "compile_extra_s": extra,
+        "break_even_steps": steps,
+        "break_even_epochs": None if steps is None or not per_epoch else steps / per_epoch,
+        "default_steps": _steps(d),
+        "chosen_steps": _steps(d) if floor else _steps(b),  # a best that fails the floor is not chosen
+        "chosen": "default" if floor else "best",
+    }
+
+
+def _fmt_ci(v: float | None, ci: tuple[float | None, float | None]) -> str:
+    if v is None:
+        return "-"
+    lo, hi = ci
+    return f"{v:,.1f}" + (f" [{lo:,.1f}, {hi:,.1f}]" if lo is not None and hi is not None else "")
+
+
+def _break_even_cell(f: dict[str, Any]) -> str:
+    extra, steps, epochs = f["compile_extra_s"], f["break_even_steps"], f["break_even_epochs"]
+    if extra is None:
+        return "-"
+    if steps == 0:
+        return "no extra first-step cost"
+    if steps is None:
+        return f"+{extra:.1f}s never paid back (steps no faster)"
+    return f"+{extra:.1f}s, paid back after {steps:,} steps" + (f" ({epochs:.2f} epochs)" if epochs else "")
+
+
+def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
+    """At defaults and each at its best: the fastest backend against the next, with the ratio's interval."""
+    lines = []
+    for stage, steps_key, what in (("at defaults", "default_steps", ""), ("each at its best", "chosen_steps", "best")):
+        ranked = sorted(
+            ((b, f) for b, f in figures.items() if f[steps_key]),
+            key=lambda bf: -len(bf[1][steps_key]) / sum(1.0 / s for s in bf[1][steps_key]),
+        )
+        if len(ranked) < 2:
+            continue
+        (fb, ff), (sb, sf) = ranked[0], ranked[1]
+        text = verdict(label(fb), label(sb), ratio_ci(ff[steps_key], sf[steps_key]))
+        if what:
+            chosen = "; ".join(
+                f"{label(b)}: {f['knobs'] if f['chosen'] == 'best' else 'the defaults'}" for b, f in ranked
+            )
+            text += f" ({chosen})"
+        lines.append(f"- **{stage}**: {text}")
+    return lines
+
+
+def section(records: list[dict[str, Any]], run_dir: Path) -> str:
+    rows = tuned_rows(records)
+    if not rows:
+        return ""
+    log = read_json_or_warn(run_dir / TUNE_FILE)
+    caps = (log.get("capabilities") or {}).get("how") or {}
+    out = [
+        "## Each framework at its best",
+        "",
+        "Each backend raced the configurations of its own knobs that this machine runs (successive halving on the "
+        "step throughput, an accuracy floor against the default; docs/tuning.md); the winner and the default were "
+        "then trained again, in fresh processes, with the task's recipe: the figures below are that second "
+        "measurement, never the race's. Speed-up: best / default images per second over the timed steps, with "
+        "its 95% bootstrap interval.",
+        "",
+    ]
+    if caps:
+        out += ["This machine: " + "; ".join(f"{k}: {v}" for k, v in caps.items()) + ".", ""]
+    for task, by_backend in rows.items():
+        figures = {b: f for b in ordered(list(by_backend)) if (f := backend_figures(by_backend[b])) is not None}
+        out += [f"### {task}", ""]
+        if figures:
+            table = pd.DataFrame(
+                [
+                    {
+                        "backend": label(b),
+                        "default img/s [95% CI]": _fmt_ci(f["default_img_s"], f["default_ci"]),
+                        "best img/s [95% CI]": _fmt_ci(f["best_img_s"], f["best_ci"]),
+                        "best / default": "-"
+                        if f["speedup"] is None
+                        else "{:.2f}x [{:.2f}, {:.2f}]".format(*f["speedup"]),
+                        "winning knobs": f["knobs"],
+                        "test acc default → best": f"{f['default_acc']:.4f} → {f['best_acc']:.4f}"
+                        if f["default_acc"] is not None and f["best_acc"] is not None
+                        else "-",
+                        "compile cost, break-even": _break_even_cell(f),
+                    }
+                    for b, f in figures.items()
+                ]
+            )
+            out += [table.to_markdown(index=False), ""]
+            out += [*verdict_lines(figures), ""]
+            for b, f in figures.items():
+                if f["floor"]:
+                    out.append(
+                        f"- {label(b)}: the re-measured best fails the accuracy floor ({f['floor']}): "
+                        "its defaults stand in the verdict"
+                    )
+        missing = [b for b in by_backend if b not in figures]
+        for b in missing:
+            bad = [r for rs in by_backend[b].values() for r in rs if r.get("status") != "ok"]
+            why = "; ".join(f"{r.get('config')}: {r.get('status')}: {r.get('error')}" for r in bad) or "no timed steps"
+            out.append(f"- {label(b)}: no default/best comparison ({why})")
+        out += race_lines(log, task)
+        out += ["", f"![default and best]({plot_name('tuned', task)})", ""]
+    return "\n".join(out) + "\n"
+
+
+def race_lines(log: dict[str, Any], task: str) -> list[str]:
+    """What each race did: configurations, skipped ones and why, rungs, the winner, where the trials are."""
+    lines = []
+    for pair in log.get("pairs") or []:
+        if not isinstance(pair, dict) or pair.get("task") != task:
+            continue
+        rungs = pair.get("rungs") or []
+        dropped = sum(len(r.get("dropped") or {}) for r in rungs)
+        floor = sorted({c for r in rungs for c in (r.get("below_floor") or {})})
+        winner = (pair.get("winner") or {}).get("label", "-")
+        lines.append(
+            f"- race, {label(str(pair.get('backend')))}: {len(pair.get('configs') or [])} configurations, "
+            f"{len(rungs)} rung(s) ({', '.join(str(r.get('epochs')) for r in rungs)} epochs), {dropped} dropped"
+            + (f", below the accuracy floor: {'; '.join(floor)}" if floor else "")
+            + f"; winner: {winner}"
+            + (
+                f"; skipped here: {'; '.join(s.get('why', '') for s in pair.get('skipped') or [])}"
+                if pair.get("skipped")
+                else ""
+            )
+            + (f"; {pair['stopped']}" if pair.get("stopped") else "")
+            + (f" (trials: `{rungs[0].get('folder', '')}`...)" if rungs else "")
+        )
+    return lines
+
+
+def plot_tuned(figures: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
+    """Default and best throughput per backend, whiskers = the 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not figures:
+        return False
+    backends = list(figures)
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    x = np.arange(len(backends))
+    for offset, key, ci, hatch in ((-0.2, "default_img_s", "default_ci", ""), (0.2, "best_img_s", "best_ci", "//")):
+        vals = [figures[b][key] or 0 for b in backends]
+        err = [
+            [max(0.0, v - (figures[b][ci][0] or v)) for b, v in zip(backends, vals, strict=True)],
+            [max(0.0, (figures[b][ci][1] or v) - v) for b, v in zip(backends, vals, strict=True)],
+        ]
+        ax.bar(
+            x + offset,
+            vals,
+            0.4,
+            yerr=err,
+            capsize=3,
+            color=[colour(b) for b in backends],
+            hatch=hatch,
+            edgecolor="black",
+            label="best" if hatch else "default",
+        )
+    ax.set_xticks(x, [label(b) for b in backends])
+    ax.set_title(f"{task}: steady training throughput (img/s), default (plain) and best (hatched)")
+    ax.grid(axis="y", alpha=0.3)
+    backend_legend(fig, backends)
+    return save_figure(fig, path, dpi=110, tight=False)
+
+
+def plot_jobs(records: list[dict[str, Any]], run_dir: Path) -> list[PlotJob]:
+    jobs: list[PlotJob] = []
+    for task, by_backend in tuned_rows(records).items():
+        figures = {b: f for b in ordered(list(by_backend)) if (f := backend_figures(by_backend[b])) is not None}
+        jobs.append((plot_tuned, (figures, task, plot_file(run_dir, "tuned", task))))
+    return jobs

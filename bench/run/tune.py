@@ -1,0 +1,311 @@
+"""`bench tune`: each backend at its best, found by a race over its own knobs, then measured afresh.
+
+For each (task, backend): every configuration of the backend's knob space that this machine can
+run (``bench.core.knobs``, ``bench.core.capabilities``) trains the task for a short window
+(rung 0: one epoch); ``bench.measure.tuning.decide`` keeps at most half, by the headline
+throughput, dropping at once whoever's interval lies below the leader's and whoever loses accuracy
+against the default; survivors train twice as long in the next rung, while the budget allows.
+Each rung is an ordinary run of the runner (its own folder under ``trials/``, one fresh worker
+process per configuration, records, logs and a summary of its own), so nothing here times anything.
+
+The race's measurements choose; they are not reported. The winner and the default are then run
+again, in fresh processes, as the task's full training recipe (rows ``TASK.default`` and
+``TASK.best``, the winners as ``[knobs.BACKEND]``): picking the best of many noisy figures and
+reporting that figure would overstate it. The explain, decouple and transfer phases are left out
+of tuning runs: they measure the trained model, not the knobs (``bench run`` measures them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from backends import describe
+from bench.core.capabilities import probe
+from bench.core.knobs import Config, Knob, configurations
+from bench.core.results import latest_records, read_records
+from bench.core.runfiles import make_folder
+from bench.core.spec import TaskSpec
+from bench.measure.tuning import Trial, decide
+from bench.run import environment
+from bench.run.runner import PLAN, RunOptions, execute, new_run_dir, write_json
+
+TUNE_FILE = "tune.json"
+DEFAULT_TUNE_BUDGET = "30m"  # the built-in tasks' races on a 2-core CPU, in four backends (docs/tuning.md)
+RACE_SHARE = 0.7  # of a (task, backend)'s budget, for the race; the rest re-measures default and winner
+MAX_RUNGS = 4  # rung r trains 2**r epochs (capped at the task's own): 1, 2, 4, 8
+# Rung 0 may overrun its share by this factor before configurations are skipped: every configuration
+# deserves one look, and what rung 0 overspends comes out of the later rungs.
+RUNG0_OVERRUN = 1.5
+MIN_TRIAL_TIMEOUT_S = 120.0  # a trial may compile for that long whatever the budget (max-autotune on a CPU)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from "90", "90s", "5m", "1.5h"; ValueError naming the text otherwise."""
+    t = text.strip().lower()
+    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(t[-1:])
+    number = t[:-1] if scale else t
+    try:
+        seconds = float(number) * (scale or 1.0)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 300, 300s, 5m, 1h)") from None
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > 7 * 86_400:
+        raise ValueError(f"{text!r}: a duration must be more than 0 and at most a week")
+    return seconds
+
+
+def searched(space: tuple[Knob, ...], only: tuple[str, ...]) -> tuple[Knob, ...]:
+    """The knobs of ``space`` named in ``only`` (all when empty); the others stay at their defaults."""
+    return tuple(k for k in space if not only or k.name in only)
+
+
+def check_knob_names(only: tuple[str, ...], backends: tuple[str, ...]) -> None:
+    """ValueError naming a ``--knobs`` entry that none of ``backends`` has, with the ones they have."""
+    known = {k.name for b in backends for k in describe(b).knob_space}
+    unknown = [n for n in only if n not in known]
+    if unknown:
+        raise ValueError(
+            f"--knobs: unknown knob(s) {', '.join(unknown)} for {', '.join(backends)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+
+
+def write_plan(folder: Path, tasks: list[TaskSpec], opts: RunOptions) -> None:
+    """plan.json as ``bench.run.runner.run_suite`` writes it: ``--resume`` and ``report`` work on the folder."""
+    write_json(
+        folder / PLAN, {"tasks": [t.to_dict() for t in tasks], "options": {**asdict(opts), "out": str(opts.out)}}
+    )
+
+
+def lean(task: TaskSpec) -> TaskSpec:
+    """The task's training alone: no Grad-CAM, saliency, decoupled features or transfer (see the module doc)."""
+    return dataclasses.replace(
+        task,
+        explain=dataclasses.replace(task.explain, gradcam=False, saliency=False),
+        decouple=dataclasses.replace(task.decouple, enabled=False),
+        transfer=(),
+        runtime=dataclasses.replace(task.runtime, profile_ops=False),
+    )
+
+
+def config_spec(task: TaskSpec, backend_knobs: dict[str, Config], tag: str, epochs: int | None = None) -> TaskSpec:
+    """``task`` as configuration ``tag``: a row name of its own, each backend's knobs as ``[knobs.BACKEND]``."""
+    base = lean(task)
+    name = f"{task.name[: 63 - len(tag)]}.{tag}"
+    knobs = tuple(sorted((b, c.runtime) for b, c in backend_knobs.items() if c.runtime))
+    train = base.train if epochs is None else dataclasses.replace(base.train, epochs=epochs)
+    return dataclasses.replace(base, name=name, config=tag, base=task.name, knobs=knobs, train=train)
+
+
+def trial_of(rec: dict[str, Any], config: Config) -> Trial:
+    target = rec.get("target_acc")
+    return Trial(
+        config=config.label,
+        status=str(rec.get("status")),
+        img_s=rec.get("steady_img_s"),
+        lo=rec.get("steady_img_s_ci_lo"),
+        hi=rec.get("steady_img_s_ci_hi"),
+        test_acc=rec.get("test_acc"),
+        n_test=rec.get("n_test"),
+        reached_target=None if not target else rec.get("time_to_target_s") is not None,
+        error=rec.get("error"),
+        is_default=config.is_default,
+    )
+
+
+TRIAL_FIELDS = (
+    "status",
+    "error",
+    "steady_img_s",
+    "steady_img_s_ci_lo",
+    "steady_img_s_ci_hi",
+    "steady_img_s_hw_pct",
+    "timed_steps",
+    "first_step_s",
+    "compile_s",
+    "test_acc",
+    "time_to_target_s",
+    "wall_s",
+)
+
+
+class Tuner:
+    def __init__(
+        self,
+        run_dir: Path,
+        opts: RunOptions,
+        budget_s: float,
+        env: dict[str, Any],
+        echo: Callable[[str], None],
+        only: tuple[str, ...] = (),
+    ) -> None:
+        self.run_dir, self.opts, self.budget_s, self.env, self.echo = run_dir, opts, budget_s, env, echo
+        self.only = only  # the knobs searched (--knobs); () = every knob of the backend
+        self.started = time.perf_counter()
+        self.log: dict[str, Any] = {"budget_s": budget_s, "race_share": RACE_SHARE, "pairs": []}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def save(self) -> None:
+        self.log["wall_s"] = round(self.elapsed(), 1)
+        write_json(self.run_dir / TUNE_FILE, self.log)
+
+    def race(self, task: TaskSpec, backend: str, budget_s: float, capabilities: dict[str, Any]) -> Config:
+        """Successive halving over ``backend``'s knob space for ``task``; returns the winning configuration."""
+        runnable, skipped = configurations(searched(describe(backend).knob_space, self.only), capabilities)
+        tags = {c.label: f"t{i:02d}" for i, c in enumerate(runnable)}
+        by_label = {c.label: c for c in runnable}
+        entry: dict[str, Any] = {
+            "task": task.name,
+            "backend": backend,
+            "budget_s": round(budget_s, 1),
+            "configs": [
+                {"tag": tags[c.label], "label": c.label, "knobs": c.values(), "runtime": dict(c.runtime)}
+                for c in runnable
+            ],
+            "skipped": [{"label": c.label, "why": why} for c, why in skipped],
+            "rungs": [],
+        }
+        self.log["pairs"].append(entry)
+        self.echo(
+            f"tune {task.name} / {backend}: {len(runnable)} configuration(s), {len(skipped)} skipped here "
+            f"({'; '.join(w for _, w in skipped) or 'none'}); race budget {budget_s:.0f}s"
+        )
+        alive = [c.label for c in runnable]
+        default = runnable[0].label
+        leader = default
+        began = time.perf_counter()
+        timeout = max(MIN_TRIAL_TIMEOUT_S, budget_s / 2)
+        for rung in range(MAX_RUNGS):
+            epochs = min(task.train.epochs, 2**rung)
+            if rung and (epochs == entry["rungs"][-1]["epochs"] or len(alive) <= 1):
+                break  # nothing longer to learn from, or nothing left to race
+            if rung and self._rung_estimate(entry["rungs"][-1], alive) > budget_s - (time.perf_counter() - began):
+                entry["stopped"] = f"rung {rung} would not fit the budget"
+                break
+            specs = [config_spec(task, {backend: by_label[label]}, tags[label], epochs) for label in alive]
+            sub = self.run_dir / "trials" / f"{task.name}.{backend}.r{rung}"
+            one = dataclasses.replace(
+                self.opts, backends=(backend,), repeats=1, timeout_s=min(self.opts.timeout_s, timeout)
+            )
+            deadline = began + budget_s if rung else began + max(budget_s, 0.0) * RUNG0_OVERRUN
+            records = self._run(sub, specs, one, deadline)
+            by_tag = {r.get("config"): r for r in records}
+            trials = [trial_of(by_tag.get(tags[label], {"status": "missing"}), by_label[label]) for label in alive]
+            keep = max(1, math.ceil(len([t for t in trials if not t.is_default]) / 2))
+            decision = decide(trials, keep)
+            entry["rungs"].append(
+                {
+                    "rung": rung,
+                    "epochs": epochs,
+                    "folder": str(sub.relative_to(self.run_dir)),
+                    "trials": [
+                        {
+                            "tag": tags[label],
+                            "label": label,
+                            **{k: by_tag.get(tags[label], {}).get(k) for k in TRIAL_FIELDS},
+                        }
+                        for label in alive
+                    ],
+                    "kept": decision.kept,
+                    "dropped": decision.dropped,
+                    "below_floor": decision.below_floor,
+                    "leader": decision.leader,
+                }
+            )
+            self.save()
+            leader = decision.leader or default
+            alive = decision.kept
+            self.echo(
+                f"tune {task.name} / {backend}: rung {rung} ({epochs} epoch(s)): leader {leader}; "
+                f"{len(decision.kept)} kept, {len(decision.dropped)} dropped"
+            )
+            if len([a for a in alive if a != default]) == 0:
+                break
+        entry["winner"] = {"tag": tags[leader], "label": leader, "runtime": dict(by_label[leader].runtime)}
+        self.save()
+        return by_label[leader]
+
+    def _rung_estimate(self, last: dict[str, Any], alive: list[str]) -> float:
+        """The next rung's wall time: each survivor's last wall time, twice the epochs."""
+        walls = {t["label"]: t.get("wall_s") or 0.0 for t in last["trials"]}
+        return sum(2 * walls.get(label, 0.0) for label in alive)
+
+    def _run(self, folder: Path, specs: list[TaskSpec], opts: RunOptions, deadline: float) -> list[dict[str, Any]]:
+        """One rung: an ordinary run of ``specs`` in ``folder`` (plan, records, logs, summary of its own); the
+        configurations not started by ``deadline`` are skipped rows that say so."""
+
+        def stop() -> str | None:
+            if time.perf_counter() < deadline:
+                return None
+            return "not run: the tuning budget for this (task, backend) was spent before this configuration started"
+
+        make_folder(self.run_dir, folder.parent)
+        make_folder(self.run_dir, folder)
+        write_plan(folder, specs, opts)
+        write_json(folder / "environment.json", self.env)
+        execute(folder, specs, opts, self.env, lambda line: self.echo(f"  {line}"), stop)
+        return latest_records(read_records(folder))
+
+
+def tune_suite(
+    tasks: list[TaskSpec],
+    opts: RunOptions,
+    budget_s: float,
+    echo: Callable[[str], None] = print,
+    only: tuple[str, ...] = (),
+) -> Path:
+    """Race every (task, backend), then run each task's default and best rows in the run folder; returns it."""
+    run_dir = new_run_dir(opts.out)
+    env = environment.describe()
+    env.update(
+        run_id=run_dir.name,
+        argv=sys.argv,
+        profiles=sorted({t.profile for t in tasks}),
+        backends=list(opts.backends),
+        repeats=opts.repeats,
+        tune_budget_s=budget_s,
+    )
+    check_knob_names(only, opts.backends)
+    tuner = Tuner(run_dir, opts, budget_s, env, echo, only)
+    devices = sorted({t.runtime.device for t in tasks})
+    capabilities = probe("cpu" if devices == ["cpu"] else "auto")
+    tuner.log["capabilities"] = capabilities
+    env["capabilities"] = capabilities
+    pairs = [(t, b) for t in tasks for b in opts.backends]
+    share = budget_s * RACE_SHARE / max(1, len(pairs))
+    echo(
+        f"tune: {len(tasks)} task(s) x {len(opts.backends)} backend(s), budget {budget_s:.0f}s "
+        f"(race ~{share:.0f}s per pair, then default and best re-measured in fresh processes) -> {run_dir}"
+    )
+    echo("tune: this machine: " + "; ".join(f"{k}: {v}" for k, v in capabilities["how"].items()))
+    winners: dict[str, dict[str, Config]] = {}
+    for i, (task, backend) in enumerate(pairs):
+        if describe(backend).knob_space:  # what a pair before it left unspent goes to the pairs after it
+            left = (budget_s * RACE_SHARE - tuner.elapsed()) / (len(pairs) - i)
+            winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, max(left, 0.0), capabilities)
+    final = []
+    for task in tasks:
+        final.append(config_spec(task, {}, "default"))
+        final.append(config_spec(task, winners.get(task.name, {}), "best"))
+    tuner.log["final"] = [
+        {"task": t.name, "base": t.base, "config": t.config, "knobs": [list(k) for k in t.knobs]} for t in final
+    ]
+    tuner.save()
+    write_plan(run_dir, final, opts)
+    write_json(run_dir / "environment.json", env)
+    echo(f"tune: the race took {tuner.elapsed():.0f}s; measuring default and best again in fresh processes")
+    try:
+        execute(run_dir, final, opts, env, echo)
+    finally:
+        tuner.save()
+    planned, achieved = budget_s, tuner.elapsed()
+    echo(f"tune: planned {planned:.0f}s, took {achieved:.0f}s ({achieved / planned:.0%} of the budget)")
+    return run_dir
