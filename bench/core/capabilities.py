@@ -81,6 +81,6 @@ def probe(device: str = "auto", cpuinfo: str | None = None, gpu_cc: float | None
         "fp16": "CUDA" if cuda else "CPU: no fp16 training path",
         "compiler": compiler or "no C/C++ compiler on PATH",
     }
-    if cuda and device == "cpu":
+    if cc is not None and device == "cpu":
         how["cuda"] += " (task pinned to the CPU)"
     return {**answers, "how": how}

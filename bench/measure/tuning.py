@@ -139,7 +139,7 @@ def break_even(
         return 0.0, 0
     if saved <= 0:
         return extra, None
-    return extra, math.ceil(extra / saved)
+    return extra, math.ceil(extra / saved - 1e-9)  # 30 / 0.1 is 300.00000000000006 in floats
 
 
 def mean_rate(rates: Sequence[float]) -> float:

@@ -1,0 +1,96 @@
+"""Knob spaces as data: each backend's declaration, the product this machine runs, the capability probe."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import backends
+from bench.core.capabilities import CAPABILITIES, cpu_flags, probe
+from bench.core.knobs import configurations, knob, value
+from bench.core.spec import RuntimeSpec, SpecError, load_task, spec_from_dict
+
+CPU_NO_BF16 = "processor : 0\nflags : fpu sse2 avx2 avx512f\n"
+CPU_AMX = "processor : 0\nflags : fpu avx512f avx512_bf16 amx_bf16 amx_tile\n"
+ALL = dict.fromkeys(CAPABILITIES, True)
+
+
+def test_the_product_of_the_knobs_with_the_default_first_and_labels_that_name_what_changed():
+    space = (
+        knob("compile", value("off"), value("on", torch_compile=True)),
+        knob("precision", value("fp32"), value("bf16", ("bf16",), precision="mixed_bf16")),
+    )
+    runnable, skipped = configurations(space, ALL)
+    assert [c.label for c in runnable] == ["default", "precision=bf16", "compile=on", "compile=on, precision=bf16"]
+    assert runnable[0].is_default and not runnable[3].is_default and skipped == []
+    assert dict(runnable[3].runtime) == {"torch_compile": True, "precision": "mixed_bf16"}
+    assert runnable[1].values() == {"compile": "off", "precision": "bf16"}
+
+
+def test_a_value_this_machine_cannot_run_is_skipped_once_with_the_capability_it_needs():
+    space = (
+        knob("compile", value("off"), value("on", ("compiler",), torch_compile=True)),
+        knob("precision", value("fp32"), value("bf16", ("bf16",), precision="mixed_bf16"),
+             value("fp16", ("fp16", "cuda"), precision="mixed_fp16")),
+    )  # fmt: skip
+    runnable, skipped = configurations(space, {"compiler": True, "bf16": False, "cuda": False, "fp16": False})
+    assert [c.label for c in runnable] == ["default", "compile=on"]
+    assert [why for _, why in skipped] == ["precision=bf16 needs bf16", "precision=fp16 needs fp16, cuda"]
+
+
+@pytest.mark.parametrize("name", backends.names())
+def test_every_backend_declares_a_space_whose_values_are_valid_runtime_fields(name):
+    space = backends.describe(name).knob_space
+    assert space, f"{name} declares no knobs"
+    task = load_task("mnist-lenet5", "quick")
+    runnable, _ = configurations(space, ALL)
+    assert runnable[0].is_default and not runnable[0].runtime  # out of the box sets nothing
+    for c in runnable:  # each configuration goes through the same validation as a task file's [knobs.NAME]
+        spec = spec_from_dict({**task.to_dict(), "knobs": [[name, [list(kv) for kv in c.runtime]]]})
+        rt = spec.for_backend(name).runtime
+        assert all(getattr(rt, k) == v for k, v in c.runtime)
+    assert len({c.label for c in runnable}) == len(runnable)
+
+
+def test_cuda_only_knobs_are_skipped_on_a_cpu_machine_and_offered_on_a_gpu():
+    cpu = probe("auto", cpuinfo=CPU_NO_BF16, gpu_cc=None)
+    gpu = probe("auto", cpuinfo=CPU_NO_BF16, gpu_cc=9.0)
+    torch_space = backends.describe("torch").knob_space
+    on_cpu, skipped = configurations(torch_space, cpu)
+    on_gpu, _ = configurations(torch_space, gpu)
+    assert not any("cudnn_benchmark=on" in c.label or "precision=bf16" in c.label for c in on_cpu)
+    assert {"precision=bf16 needs bf16", "cudnn_benchmark=on needs cuda", "tf32=on needs cuda"} <= {w for _, w in skipped}
+    assert any(c.label == "precision=fp16" for c in on_gpu) and any("reduce-overhead" in c.label for c in on_gpu)
+    assert len(on_gpu) > len(on_cpu)
+
+
+def test_the_probe_reads_bf16_from_cpu_flags_or_the_gpu_and_says_how():
+    assert cpu_flags(CPU_AMX) >= {"amx_bf16", "avx512_bf16"}
+    amx = probe("cpu", cpuinfo=CPU_AMX, gpu_cc=None)
+    assert amx["bf16"] and not amx["cuda"] and not amx["fp16"] and "amx_bf16" in amx["how"]["bf16"]
+    assert not probe("cpu", cpuinfo=CPU_NO_BF16, gpu_cc=None)["bf16"]
+    old_gpu = probe("auto", cpuinfo=CPU_AMX, gpu_cc=7.5)
+    assert old_gpu["cuda"] and old_gpu["fp16"] and not old_gpu["bf16"]  # Turing: no bf16 units, the CPU's don't count
+    pinned = probe("cpu", cpuinfo=CPU_NO_BF16, gpu_cc=9.0)
+    assert not pinned["cuda"] and "pinned to the CPU" in pinned["how"]["cuda"]
+
+
+def test_knob_tables_in_a_task_file_are_checked_like_runtime_and_apply_to_their_backend_only(tmp_path):
+    base = load_task("mnist-lenet5", "quick").to_dict()
+    spec = spec_from_dict({**base, "knobs": {"keras": {"steps_per_execution": 8, "jit_compile": True}}})
+    assert spec.for_backend("keras").runtime.steps_per_execution == 8
+    assert spec.for_backend("keras").runtime.jit_compile and spec.for_backend("torch").runtime == RuntimeSpec()
+    for bad, says in [
+        ({"keras": {"steps_per_execution": 0}}, "knobs.keras.steps_per_execution: expected an integer in 1..1024"),
+        ({"torch": {"compile_mode": "fastest"}}, "knobs.torch.compile_mode: expected one of"),
+        ({"torch": {"bogus": 1}}, "knobs.torch.bogus: unknown key"),
+        ({"../x": {"threads": 1}}, "is not a backend name"),
+        ({"torch": 3}, "knobs.torch: expected a table"),
+    ]:
+        with pytest.raises(SpecError, match=says):
+            spec_from_dict({**base, "knobs": bad})
+    # a round trip through the plan keeps the knobs, the configuration label and the base task
+    tuned = dataclasses.replace(spec, name="mnist-lenet5.best", config="best", base="mnist-lenet5")
+    again = spec_from_dict(tuned.to_dict())
+    assert (again.knobs, again.config, again.base) == (tuned.knobs, "best", "mnist-lenet5")

@@ -1,0 +1,96 @@
+"""`bench tune` end to end: a race in real worker processes, the re-measured default and best rows, the floor."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, only_run_dir, records, run_cli
+
+pytestmark = [pytest.mark.frameworks, pytest.mark.e2e]
+
+TASK = """
+name = "tunetiny"
+[dataset]
+name = "mnist"
+max_train = 512
+max_test = 400
+[model]
+arch = "lenet5"
+[train]
+epochs = 2
+batch_size = 16
+lr = 0.003
+"""
+
+LOSSY_SITECUSTOMIZE = f"""import sys
+sys.path.insert(0, {str(REPO)!r})
+import dataclasses
+import backends
+from bench.core.knobs import knob, value
+backends.BACKENDS["lossy"] = dataclasses.replace(
+    backends.describe("torch"), name="lossy", module="tests.lossy_backend", default=False,
+    knob_space=(knob("freeze", value("off"), value("features", channels_last=True)),),
+)
+"""
+
+
+def lossy_env(env: dict[str, str], site: Path) -> dict[str, str]:
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "sitecustomize.py").write_text(LOSSY_SITECUSTOMIZE)
+    return dict(env, PYTHONPATH=os.pathsep.join(p for p in (str(site), str(REPO), env.get("PYTHONPATH", "")) if p))
+
+
+def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, clean_env):
+    task = tmp_path / "tunetiny.toml"
+    task.write_text(TASK)
+    out = tmp_path / "out"
+    p = run_cli(["tune", str(task), "--backend", "torch,keras", "--knobs", "channels_last,steps_per_execution",
+                 "--budget", "6m", "--out", str(out)], clean_env, timeout=900)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
+    run = only_run_dir(out)
+    log = json.loads((run / "tune.json").read_text())
+    pairs = {pair["backend"]: pair for pair in log["pairs"]}
+    assert [c["label"] for c in pairs["torch"]["configs"]] == ["default", "channels_last=on"]
+    assert [c["label"] for c in pairs["keras"]["configs"]] == ["default", "steps_per_execution=8",
+                                                               "steps_per_execution=32"]  # fmt: skip
+    assert log["capabilities"]["how"]["compiler"]
+    for pair in pairs.values():
+        rung0 = pair["rungs"][0]
+        assert (run / rung0["folder"] / "records.jsonl").is_file()  # each rung is an ordinary run folder
+        assert {tr["label"] for tr in rung0["trials"]} == {c["label"] for c in pair["configs"]}
+        assert pair["winner"]["label"] in {c["label"] for c in pair["configs"]}
+    # the final rows: default and best per backend, in this run folder, trained with the task's recipe
+    rows = {(r["config"], r["backend"]): r for r in records(run)}
+    assert set(rows) == {("default", "torch"), ("best", "torch"), ("default", "keras"), ("best", "keras")}
+    for (config, backend), r in rows.items():
+        assert r["status"] == "ok" and r["base_task"] == "tunetiny" and r["task"] == f"tunetiny.{config}"
+        assert r["epochs"] == 2 and r["explain_file"] is None and r["steady_img_s"] > 0
+    keras_best = pairs["keras"]["winner"]["runtime"]
+    assert rows[("best", "keras")]["steps_per_execution"] == keras_best.get("steps_per_execution", 1)
+    assert rows[("default", "keras")]["steps_per_execution"] == 1 and rows[("default", "torch")]["knob_config"] is None
+    summary = (run / "summary.md").read_text()
+    assert "## Each framework at its best" in summary and "### tunetiny" in summary
+    assert "- **at defaults**:" in summary and "- **each at its best**:" in summary
+    assert "race, PyTorch: 2 configurations" in summary and (run / "plots" / "tuned-tunetiny.png").stat().st_size > 0
+
+
+def test_the_accuracy_floor_refuses_a_faster_configuration_that_really_learns_less(tmp_path, clean_env):
+    task = tmp_path / "tunetiny.toml"
+    task.write_text(TASK.replace("epochs = 2", "epochs = 1").replace("lr = 0.003", "lr = 0.01"))
+    out = tmp_path / "out"
+    env = lossy_env(clean_env, tmp_path / "site")
+    p = run_cli(["tune", str(task), "--backend", "lossy", "--budget", "3m", "--out", str(out)], env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
+    run = only_run_dir(out)
+    (pair,) = json.loads((run / "tune.json").read_text())["pairs"]
+    (rung,) = pair["rungs"]  # one epoch: nothing longer to race
+    trials = {tr["label"]: tr for tr in rung["trials"]}
+    assert trials["freeze=features"]["test_acc"] < trials["default"]["test_acc"] - 0.05
+    assert "lower, noise" in rung["below_floor"]["freeze=features"]
+    assert pair["winner"]["label"] == "default" and rung["leader"] == "default"
+    rows = {r["config"]: r for r in records(run)}
+    assert rows["best"]["knob_config"] is None  # the default won: the best row runs the defaults

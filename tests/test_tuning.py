@@ -1,0 +1,109 @@
+"""The tuner's decisions from measured figures: halving, the interval drop, the accuracy floor, break-even,
+the ratio's interval and the verdict; a step that spans several batches (Keras steps_per_execution)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.measure.steady import StepClock
+from bench.measure.tuning import Trial, accuracy_noise, break_even, decide, floor_failure, mean_rate, ratio_ci, verdict
+from bench.run.tune import parse_duration
+
+
+def t(config, img_s, lo=None, hi=None, acc=0.9, default=False, status="ok", reached=None, n_test=1000):
+    lo = img_s * 0.97 if lo is None and img_s else lo
+    hi = img_s * 1.03 if hi is None and img_s else hi
+    return Trial(config, status, img_s, lo, hi, acc, n_test, reached, None if status == "ok" else "boom", default)
+
+
+def test_halving_keeps_the_best_half_and_the_default_and_drops_the_rest_with_reasons():
+    trials = [t("default", 100, default=True), t("a", 150), t("b", 148), t("c", 120), t("d", 90, status="failed")]
+    d = decide(trials, keep=2)
+    assert d.leader == "a"
+    assert d.kept == ["a", "b", "default"]  # the control always races on
+    assert "lies below the leader's interval" in d.dropped["c"]  # 120 [116, 124] < 150's [145.5, ...]
+    assert d.dropped["d"].startswith("failed: boom")
+    # within the leader's interval and past the half: dropped by rank, not by the interval
+    close = decide([t("default", 100, default=True), t("a", 150), t("b", 149), t("c", 148)], keep=1)
+    assert close.kept == ["a", "default"] and close.dropped["b"].startswith("halving: rank 2 of 4")
+
+
+def test_a_faster_configuration_that_loses_accuracy_is_marked_and_never_leads():
+    trials = [t("default", 100, acc=0.90, default=True), t("fast-but-wrong", 300, acc=0.80), t("ok", 130, acc=0.895)]
+    d = decide(trials, keep=2)
+    assert d.leader == "ok" and "fast-but-wrong" not in d.kept
+    assert "0.1000 lower" in d.below_floor["fast-but-wrong"]
+    assert d.dropped["fast-but-wrong"].startswith("below the accuracy floor")
+    # the task's target decides first: the default reached it, this configuration did not
+    miss = t("x", 200, acc=0.899, reached=False)
+    assert "target accuracy" in floor_failure(t("default", 1, acc=0.9, default=True, reached=True), miss)
+
+
+def test_the_floors_noise_is_binomial_for_one_run_and_from_the_spread_with_repeats():
+    # two accuracies of 0.9 over 1,000 images: 1.96 * sqrt(2 * 0.09 / 1000) = 0.0263
+    assert accuracy_noise(0.9, 0.9, 1000) == pytest.approx(0.02630, abs=1e-4)
+    within, beyond = t("w", 1, acc=0.876), t("b", 1, acc=0.870)
+    default = t("default", 1, acc=0.9, default=True)
+    assert floor_failure(default, within) == "" and floor_failure(default, beyond) != ""
+    # repeats: the normal interval of the difference of the means
+    a, b = [0.90, 0.91, 0.89], [0.85, 0.86, 0.84]
+    expected = 1.959964 * np.sqrt(np.var(a, ddof=1) / 3 + np.var(b, ddof=1) / 3)
+    assert accuracy_noise(0.9, 0.85, 1000, (a, b)) == pytest.approx(expected)
+    assert floor_failure(t("default", 1, acc=0.9, default=True), t("r", 1, acc=0.85), (a, b)) != ""
+
+
+def test_break_even_in_steps_and_its_edge_cases():
+    # 30 s more compile, 0.1 s saved per step: paid back after 300 steps
+    assert break_even(0.5, 0.4, 1.0, 31.0) == (pytest.approx(30.0), 300)
+    assert break_even(0.5, 0.4, 2.0, 1.0) == (0.0, 0)  # no extra cost up front
+    assert break_even(0.4, 0.5, 1.0, 5.0) == (pytest.approx(4.0), None)  # slower steps never pay it back
+    assert break_even(None, 0.4, 1.0, 5.0) == (None, None)
+
+
+def test_the_ratio_is_images_over_time_and_its_interval_holds_the_truth():
+    rng = np.random.default_rng(1)
+    a = 200 * (1 + 0.05 * rng.standard_normal(200))
+    b = 100 * (1 + 0.05 * rng.standard_normal(200))
+    r, lo, hi = ratio_ci(a, b)
+    assert r == pytest.approx(mean_rate(a) / mean_rate(b)) and lo < 2.0 < hi and hi - lo < 0.05
+    assert mean_rate([100.0, 50.0]) == pytest.approx(2 / (1 / 100 + 1 / 50))  # 2 equal steps in 0.03 s
+    same = ratio_ci(a, a[::-1])
+    assert same[1] < 1.0 < same[2]
+    assert ratio_ci([1.0], b) is None
+    assert verdict("PyTorch", "Keras (TF)", (3.1, 2.9, 3.3)) == "PyTorch 3.10x [2.90, 3.30] faster than Keras (TF)"
+    assert verdict("A", "B", same).startswith("no significant difference between A and B")
+
+
+def test_durations_parse_with_units_and_refuse_nonsense():
+    assert [parse_duration(x) for x in ("90", "90s", "5m", "1.5h")] == [90, 90, 300, 5400]
+    for bad in ("", "m", "five", "0", "-3m", "inf", "nan", "8d", "9999h"):
+        with pytest.raises(ValueError, match="duration"):
+            parse_duration(bad)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_step_of_several_batches_counts_all_their_images():
+    """Keras with steps_per_execution = 4 calls back once per 4 batches: begin(0) end(3), begin(4) end(7)..."""
+    c = Clock()
+    clock = StepClock(lambda: None, batch_size=8, warmup=2, min_steps=1, min_seconds=0.0, clock=c,
+                      report=lambda m: None)  # fmt: skip
+    hooks = clock.start_epoch(8 * 18)  # 18 batches: executions of 4, 4, 4, 4 and a last one of 2
+    for first in range(0, 18, 4):
+        last = min(first + 3, 17)
+        hooks.on_step_begin(first)
+        c.now += (last - first + 1) * 0.5 + (10.0 if first == 0 else 0.0)  # 0.5 s a batch, tracing in the first
+        hooks.on_step_end(last)
+    clock.end_epoch(c.now)
+    s = clock.summary()
+    assert s["first_step_s"] == pytest.approx(12.0)  # the first execution is the first step, whole
+    assert s["timed_steps"] == 4 and s["timed_s"] == pytest.approx(7.0)  # 4 + 4 + 4 + 2 batches after it
+    assert s["window_img_s"] == pytest.approx(14 * 8 / 7.0)
+    assert s["steady_img_s"] == pytest.approx(16.0)  # every execution runs 16 img/s, the short last one too
