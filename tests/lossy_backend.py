@@ -2,9 +2,9 @@
 
 Knob ``freeze`` = ``features`` trains the output layer's bias only (every weight keeps its random initial
 value): its backward pass stops at the head, so its steps are faster, and the model learns little more
-than the class frequencies. The value rides on ``runtime.channels_last``, which this backend reads as "freeze" and then leaves
-off (a test backend cannot add fields to RuntimeSpec). Registered as ``lossy`` in a test's subprocesses by
-``LOSSY_SITECUSTOMIZE`` (tests/test_tune_cli.py), as tests/fault_backend.py is.
+than the class frequencies. The value rides on ``runtime.channels_last``, which this backend reads as
+"freeze" and then leaves off (a test backend cannot add fields to RuntimeSpec). Registered as ``lossy``
+in a test's subprocesses by ``LOSSY_SITECUSTOMIZE`` (tests/test_tune_cli.py), as tests/fault_backend.py is.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
     # the final rows: default and best per backend, in this run folder, trained with the task's recipe
     rows = {(r["config"], r["backend"]): r for r in records(run)}
     assert set(rows) == {("default", "torch"), ("best", "torch"), ("default", "keras"), ("best", "keras")}
-    for (config, backend), r in rows.items():
+    for (config, _backend), r in rows.items():
         assert r["status"] == "ok" and r["base_task"] == "tunetiny" and r["task"] == f"tunetiny.{config}"
         assert r["epochs"] == 2 and r["explain_file"] is None and r["steady_img_s"] > 0
     keras_best = pairs["keras"]["winner"]["runtime"]
