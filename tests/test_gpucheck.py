@@ -67,3 +67,13 @@ def test_ratios_and_the_timm_column():
     assert rows[2]["timm_convnext_over_resnet"] == pytest.approx(819.24 / 747.89)
     text = gpucheck.markdown(rows, {"size": {}, "tiny": False}, {"device": "X", "torch": "2"}, 1.0)
     assert "min 0.960 (goal >= 0.97): NOT met" in text
+
+
+def test_the_best_mode_is_each_frameworks_tuned_configuration_and_the_bare_loop_matches_torchs():
+    spec = gpucheck.recipe("convnext_tiny", "best", gpucheck.FULL, "cuda", tiny=False)
+    torch_rt, keras_rt = spec.for_backend("torch").runtime, spec.for_backend("keras").runtime
+    assert (torch_rt.precision, torch_rt.channels_last, torch_rt.torch_compile) == ("mixed_bf16", True, True)
+    assert (keras_rt.precision, keras_rt.jit_compile, keras_rt.torch_compile) == ("mixed_bf16", True, False)
+    assert torch_rt.device == keras_rt.device == "cuda" and torch_rt.timed_steps == gpucheck.FULL.timed
+    plain = gpucheck.recipe("convnext_tiny", "bf16+channels_last", gpucheck.FULL, "cuda", tiny=False)
+    assert plain.knobs == () and plain.runtime.channels_last and not plain.for_backend("torch").runtime.torch_compile

@@ -95,3 +95,13 @@ def test_knob_tables_in_a_task_file_are_checked_like_runtime_and_apply_to_their_
     tuned = dataclasses.replace(spec, name="mnist-lenet5.best", config="best", base="mnist-lenet5")
     again = spec_from_dict(tuned.to_dict())
     assert (again.knobs, again.config, again.base) == (tuned.knobs, "best", "mnist-lenet5")
+
+
+def test_a_knob_table_for_a_backend_that_does_not_exist_is_refused_before_any_work(tmp_path, clean_env):
+    from tests.conftest import TINY_TASK, run_cli
+
+    task = tmp_path / "k.toml"
+    task.write_text(TINY_TASK + "[knobs.pytorch]\nthreads = 1\n")
+    p = run_cli(["run", str(task), "--out", str(tmp_path / "out")], clean_env, timeout=120)
+    assert p.returncode == 2 and "knobs.pytorch: unknown backend (expected one of: torch, keras" in p.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -380,6 +380,16 @@ def refuse_duplicate_names(tasks: list[TaskSpec]) -> None:
         seen[t.name] = t.source
 
 
+def refuse_unknown_knob_backends(tasks: list[TaskSpec]) -> None:
+    """A ``[knobs.NAME]`` table for a backend that does not exist is a typo that would silently change nothing."""
+    for t in tasks:
+        for name, _ in t.knobs:
+            if name not in backends.BACKENDS:
+                raise SpecError(
+                    f"{t.source}: knobs.{name}: unknown backend (expected one of: {', '.join(backends.BACKENDS)})"
+                )
+
+
 def finish(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> int:
     """Print the side-by-side tables; exit 1 when a run failed or timed out."""
     df = table(latest_records(read_records(run_dir)))
@@ -426,6 +436,7 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
     try:
         tasks = make_tasks(profile) if make_tasks else [load_task(t, profile, registry.DATASETS) for t in task_names]
         refuse_duplicate_names(tasks)
+        refuse_unknown_knob_backends(tasks)
         tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
         tasks = with_workers(tasks, getattr(args, "workers", None), getattr(args, "scaling", None))
         distributed.check_workers(tasks)  # rank processes this machine can hold, before any starts

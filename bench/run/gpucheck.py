@@ -1,9 +1,10 @@
 """GPU check: the suite's full recipes against bare hand-written torch loops, ResNet101 and ConvNeXt-tiny.
 
 ``python -m bench.run.gpucheck`` (``tox -e gpu-check``) on a CUDA machine trains, for each model in
-fp32 and in bf16 + channels_last, (1) the suite's full recipe (the built-in task, full profile:
-224 px, batch 32, Adam, flip + rotate, ImageNet normalisation) through the worker's measured
-path, sampling GPU utilisation meanwhile, and (2) a bare loop written here with plain torch that
+fp32, in bf16 + channels_last and in each framework's best configuration ("best": torch bf16 +
+channels_last + torch.compile against Keras XLA + mixed bf16), (1) the suite's full recipe (the
+built-in task, full profile: 224 px, batch 32, Adam, flip + rotate, ImageNet normalisation) through
+the worker's measured path, sampling GPU utilisation meanwhile, and (2) a bare loop written here with plain torch that
 does the same work (uint8 on the device, normalise, flip, rotate, forward, backward, Adam step).
 It writes one Markdown table (and its JSON) with suite / bare throughput (goal >= 0.97), GPU
 utilisation, the suite's input share and the ConvNeXt / ResNet ratio beside timm's published one.
@@ -37,7 +38,18 @@ from bench.run.runner import load_task_data
 from datasets import registry
 
 TASKS = {"resnet101": "catsdogs-resnet101", "convnext_tiny": "catsdogs-convnext-tiny"}
-MODES = {"fp32": ("fp32", False), "bf16+channels_last": ("mixed_bf16", True)}
+# Each mode: the runtime fields every backend gets, then what each backend gets on top ([knobs.BACKEND]).
+# "best": each framework's tuned configuration for these models on a GPU (issue #27): torch bf16 autocast,
+# channels_last and torch.compile (its default mode: max-autotune compiles for minutes per model); Keras
+# mixed bf16 under XLA. The bare torch loop compiles in that mode too, so suite / bare stays like for like.
+MODES: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {
+    "fp32": ({"precision": "fp32", "channels_last": False}, {}),
+    "bf16+channels_last": ({"precision": "mixed_bf16", "channels_last": True}, {}),
+    "best": (
+        {"precision": "mixed_bf16"},
+        {"torch": {"channels_last": True, "torch_compile": True}, "keras": {"jit_compile": True}},
+    ),
+}
 # timm's published training throughput (img/s): AMP (fp16), NHWC, batch 256, 224 px, RTX 3090, torch 1.12,
 # huggingface/pytorch-image-models results/benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv. timm publishes
 # no fp32 training benchmark, so the fp32 rows show none.
@@ -82,7 +94,7 @@ def versions() -> dict[str, str]:
 def recipe(model: str, mode: str, size: Size, device: str, tiny: bool) -> TaskSpec:
     """The built-in task's full profile, with the check's step counts, precision and layout."""
     spec = load_task(TASKS[model], profile="full", datasets=registry.DATASETS)
-    precision, channels_last = MODES[mode]
+    common, per_backend = MODES[mode]
     r = dataclasses.replace
     dataset = r(spec.dataset, max_train=size.n_train, max_test=2 * size.batch_size)
     dataset = r(dataset, image_size=size.image_size) if tiny else dataset
@@ -91,9 +103,9 @@ def recipe(model: str, mode: str, size: Size, device: str, tiny: bool) -> TaskSp
         dataset=dataset,
         train=r(spec.train, epochs=2, batch_size=size.batch_size),
         eval=r(spec.eval, per_epoch=False, batch_size=2 * size.batch_size),
-        runtime=r(spec.runtime, device=device, precision=precision, channels_last=channels_last,
-                  warmup_steps=size.warmup, timed_steps=size.timed),
-    )  # fmt: skip
+        runtime=r(spec.runtime, device=device, warmup_steps=size.warmup, timed_steps=size.timed, **common),
+        knobs=tuple(sorted((b, tuple(sorted(k.items()))) for b, k in per_backend.items())),
+    )
 
 
 class UtilSampler:
@@ -165,6 +177,7 @@ def bare_torch(model_name: str, mode: str, data: dict[str, np.ndarray], spec: Ta
         net = timm.create_model("convnext_tiny", num_classes=2)
     fmt = torch.channels_last if spec.runtime.channels_last else torch.contiguous_format
     net = net.to(dev, memory_format=fmt).train()
+    forward = torch.compile(net) if spec.runtime.torch_compile else net
     opt = torch.optim.Adam(net.parameters(), lr=spec.train.lr, eps=spec.train.eps)
     images = torch.from_numpy(data["x_train"]).to(dev)  # uint8 NHWC
     labels = torch.from_numpy(data["y_train"].astype(np.int64)).to(dev)
@@ -183,7 +196,7 @@ def bare_torch(model_name: str, mode: str, data: dict[str, np.ndarray], spec: Ta
         grid = F.affine_grid(torch.stack([row0, row1], 1), list(xb.shape), align_corners=False)
         xb = F.grid_sample(xb, grid, mode="nearest", align_corners=False).contiguous(memory_format=fmt)
         with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
-            loss = F.cross_entropy(net(xb), labels[pick])
+            loss = F.cross_entropy(forward(xb), labels[pick])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -252,11 +265,11 @@ def check(device: str, tiny: bool, backends: list[str], data_dir: str | None, mo
                     continue
                 t0 = time.perf_counter()
                 try:
-                    fields = suite_run(backend, spec, data, ds.classes, sampler)
+                    fields = suite_run(backend, spec.for_backend(backend), data, ds.classes, sampler)
                     row.update(suite_img_s=fields.get("steady_img_s"), input_share=fields.get("input_share"),
                                util=sampler.median(), util_note=sampler.why)  # fmt: skip
                     if backend == "torch":
-                        row["bare_img_s"] = bare_torch(model, mode, data, spec, size)
+                        row["bare_img_s"] = bare_torch(model, mode, data, spec.for_backend("torch"), size)
                     else:
                         row["note"] = "no bare Keras loop in this check"
                 except Exception as e:  # a failed row, not a failed check
