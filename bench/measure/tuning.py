@@ -142,7 +142,7 @@ def break_even(
     return extra, math.ceil(extra / saved - 1e-9)  # 30 / 0.1 is 300.00000000000006 in floats
 
 
-def mean_rate(rates: Sequence[float]) -> float:
+def mean_rate(rates: Sequence[float] | np.ndarray) -> float:
     """Images over time for steps of equal size: the harmonic mean of per-step rates."""
     r = np.asarray(rates, dtype=np.float64)
     return float(len(r) / np.sum(1.0 / r))
