@@ -64,8 +64,10 @@ def decide(trials: Sequence[Trial], keep: int) -> Decision:
     dropped: dict[str, str] = {}
     ok = []
     for t in trials:
-        if t.status != "ok" or not t.img_s:
-            dropped[t.config] = f"{t.status}: {t.error or 'no throughput measured'}"
+        if t.status != "ok":
+            dropped[t.config] = f"{t.status}: {t.error}"
+        elif not t.img_s:
+            dropped[t.config] = "no timed steps: the rung's training ended within the first step and the warm-up"
         else:
             ok.append(t)
     default = next((t for t in ok if t.is_default), None)

@@ -180,6 +180,12 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
             why = "; ".join(f"{r.get('config')}: {r.get('status')}: {r.get('error')}" for r in bad) or "no timed steps"
             out.append(f"- {label(b)}: no default/best comparison ({why})")
         out += race_lines(log, task)
+        out += [""] + [
+            line
+            for pair in log.get("pairs") or []
+            if isinstance(pair, dict) and pair.get("task") == task
+            for line in race_table(pair)
+        ]
         out += ["", f"![default and best]({plot_name('tuned', task)})", ""]
     return "\n".join(out) + "\n"
 
@@ -208,6 +214,48 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
             + (f" (trials: `{rungs[0].get('folder', '')}`...)" if rungs else "")
         )
     return lines
+
+
+def race_table(pair: dict[str, Any]) -> list[str]:
+    """Every configuration of one race at the last rung it ran in: its figures and what became of it."""
+    last: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for rung in pair.get("rungs") or []:
+        for trial in rung.get("trials") or []:
+            last[trial.get("label")] = (rung, trial)
+    winner = (pair.get("winner") or {}).get("label")
+    rows = []
+    for label_, (rung, trial) in last.items():
+        lo, hi = trial.get("steady_img_s_ci_lo"), trial.get("steady_img_s_ci_hi")
+        if label_ == winner:
+            outcome = "**winner**"
+        elif label_ in (rung.get("below_floor") or {}):
+            outcome = f"below the accuracy floor: {rung['below_floor'][label_]}"
+        elif label_ in (rung.get("dropped") or {}):
+            outcome = f"dropped: {rung['dropped'][label_]}"
+        else:
+            outcome = "raced to the end"
+        acc = trial.get("test_acc")
+        rows.append(
+            {
+                "configuration": label_,
+                "rung (epochs)": f"{rung.get('rung')} ({rung.get('epochs')})",
+                "img/s [95% CI]": _fmt_ci(trial.get("steady_img_s"), (lo, hi)),
+                "first step (s)": "-" if trial.get("first_step_s") is None else f"{trial['first_step_s']:.2f}",
+                "test acc": "-" if acc is None else f"{acc:.4f}",
+                "outcome": outcome,
+            }
+        )
+    if not rows:
+        return []
+    title = f"race, {label(str(pair.get('backend')))}: every configuration at the last rung it ran in"
+    return [
+        "<details><summary>" + title + "</summary>",
+        "",
+        pd.DataFrame(rows).to_markdown(index=False),
+        "",
+        "</details>",
+        "",
+    ]
 
 
 def plot_tuned(figures: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
