@@ -233,15 +233,6 @@ class Backend:
     def matmul(self, n: int, precision: str) -> Any:
         return perf.matmul(n, precision)
 
-    def profile_ops(self, run: Any, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
-        handle = self.engine.profile_ops_start()
-        try:
-            result = run()
-        except BaseException:
-            self.engine.profile_ops_stop(handle, top)
-            raise
-        return result, self.engine.profile_ops_stop(handle, top)
-
     def profile_ops_start(self) -> None:
         self._profile = self.engine.profile_ops_start()
 

@@ -312,9 +312,6 @@ class Backend:
     def matmul(self, n: int, precision: str) -> Callable[[], None]:
         return torch_perf.matmul(n, precision, self.device)
 
-    def profile_ops(self, run: Callable[[], float], top: int = 10) -> tuple[float, list[dict[str, Any]]]:
-        return torch_perf.profile_ops(run, self.device, top)
-
     def profile_ops_start(self) -> None:
         self._profiler = torch_perf.profile_ops_start(self.device)
 

@@ -39,17 +39,6 @@ def matmul(n: int, precision: str, device: torch.device) -> Callable[[], None]:
     return run
 
 
-def profile_ops(run: Callable[[], float], device: torch.device, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
-    """Run ``run`` (a few training steps) under ``torch.profiler``; the top ops by self time.
-
-    Returns ``run``'s result and ``[{"op", "ms", "calls"}]``, ``ms`` being the op's total
-    self time over the profiled steps (device time on a GPU, host time on a CPU).
-    """
-    prof = profile_ops_start(device)
-    result = run()
-    return result, profile_ops_stop(prof, device, top)
-
-
 def profile_ops_start(device: torch.device) -> Any:
     """Start ``torch.profiler`` (stopped by ``profile_ops_stop``: the training loop's hooks start and stop it)."""
     from torch.profiler import ProfilerActivity, profile

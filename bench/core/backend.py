@@ -159,16 +159,12 @@ class Measurement(Protocol):
         """A callable running one n x n matmul in ``precision`` (bench times it for the peak FLOP/s)."""
         ...
 
-    def profile_ops(self, run: Any, top: int = 10) -> tuple[float, list[dict[str, Any]]]:
-        """``run()`` under the framework's profiler: its result and the top ops [{"op", "ms", "calls"}]."""
-        ...
-
     def profile_ops_start(self) -> None:
         """Start the framework's profiler (the step hooks start it at the first warm-up step)."""
         ...
 
     def profile_ops_stop(self, top: int = 10) -> list[dict[str, Any]]:
-        """Stop it and return the top ops, as ``profile_ops``."""
+        """Stop it; the top ops by self time: [{"op", "ms", "calls"}] (device time on a GPU, host time on a CPU)."""
         ...
 
 
