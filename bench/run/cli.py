@@ -20,7 +20,7 @@ from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tas
 from bench.report import compare
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
 from bench.report.summary import terminal_summary, write_reports
-from bench.run import distributed, environment
+from bench.run import budget_cli, distributed, environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every built-in task in every backend and print the side-by-side table.",
     )
     _run_options(p_all)
+    budget_cli.add_budget_option(p_all)
     p_run = sub.add_parser(
         "run",
         help="run named built-in tasks or TOML files",
@@ -386,6 +387,9 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
     except (SpecError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    fitted = None  # `all --budget`: the quick profile's epochs sized to the budget
+    if getattr(args, "budget", None) is not None and profile == "quick":
+        tasks, fitted = budget_cli.fit(tasks, args.backend, args.budget, args.out)
     opts = RunOptions(
         backends=args.backend,
         data_dir=args.data_dir,
@@ -404,7 +408,10 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
         return 2
     except KeyboardInterrupt:
         return 130
-    return finish(run_dir, args.reference)
+    code = finish(run_dir, args.reference)
+    if fitted is not None:
+        budget_cli.report(run_dir, fitted)
+    return code
 
 
 def cmd_report(args: argparse.Namespace) -> int:
