@@ -94,10 +94,9 @@ def fit(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: 
             if tp.n_images > tp.profile_images:
                 t = dataclasses.replace(t, dataset=dataclasses.replace(t.dataset, max_train=tp.n_images))
         resized.append(t)
-    echo(
-        f"budget {_seconds(budget_s)}: this machine's float32 matmul {speed / 1e9:.0f} GFLOP/s (numpy, "
-        f"{CALIBRATION_NOTE}); planned {_seconds(p.planned_s)}"
-    )
+    planned = f"planned {_seconds(p.planned_s)}" + (" for the rows with a measured cost" if p.unknown else "")
+    echo(f"budget {_seconds(budget_s)}: this machine's float32 matmul {speed / 1e9:.0f} GFLOP/s (numpy, "
+         f"{CALIBRATION_NOTE}); {planned if p.tasks else 'no plan: no row has a measured cost yet'}")  # fmt: skip
     for tp in p.tasks:
         size = f"{tp.epochs} epochs (profile {tp.profile_epochs})"
         if tp.n_images > tp.profile_images:
