@@ -146,7 +146,7 @@ def verdict_of(result: pd.DataFrame, metric: str) -> str:
 @pytest.mark.parametrize(
     ("col", "label", "a", "at_limit", "t"),
     [
-        ("steady_img_s", "steady step throughput (img/s)", 110.0, 100.0, Thresholds(max_slowdown=0.1)),
+        ("steady_img_s", "steady throughput, timed window (img/s)", 110.0, 100.0, Thresholds(max_slowdown=0.1)),
         ("mfu", "MFU", 0.22, 0.2, Thresholds(max_slowdown=0.1)),
         ("first_step_s", "first step (s)", 2.0, 2.2, Thresholds(max_slowdown=0.1)),
         ("eval_img_s", "inference (img/s)", 1100.0, 1000.0, Thresholds(max_slowdown=0.1)),
@@ -171,12 +171,12 @@ def test_every_threshold_at_its_boundary(tmp_path: Path, col, label, a, at_limit
 def test_a_slowdown_is_a_regression_only_when_the_intervals_separate(tmp_path: Path):
     a = write(tmp_path / "a", [row("a", **steady(100.0, 2.0))])
     separate = compare(a, write(tmp_path / "b", [row("b", **steady(80.0, 2.0))]), Thresholds())
-    assert verdict_of(separate, "steady step throughput (img/s)") == "regression"
+    assert verdict_of(separate, "steady throughput, timed window (img/s)") == "regression"
     overlap = compare(a, write(tmp_path / "c", [row("c", **steady(80.0, 20.0))]), Thresholds())
-    assert verdict_of(overlap, "steady step throughput (img/s)") == "inconclusive"
+    assert verdict_of(overlap, "steady throughput, timed window (img/s)") == "inconclusive"
     assert not overlap.regression.any()
     small = compare(a, write(tmp_path / "d", [row("d", **steady(95.0, 0.5))]), Thresholds())
-    assert verdict_of(small, "steady step throughput (img/s)") == ""  # separate, but within the threshold
+    assert verdict_of(small, "steady throughput, timed window (img/s)") == ""  # separate, but within the threshold
 
 
 def test_the_rank_test_on_step_throughputs_decides_when_intervals_overlap(tmp_path: Path):
@@ -185,11 +185,11 @@ def test_the_rank_test_on_step_throughputs_decides_when_intervals_overlap(tmp_pa
     a = write(tmp_path / "a", [row("a", **steady(100.0, 30.0, fast))])
     b = write(tmp_path / "b", [row("b", **steady(80.0, 30.0, slow))])
     result = compare(a, b, Thresholds())
-    r = result[result.metric == "steady step throughput (img/s)"].iloc[0]
+    r = result[result.metric == "steady throughput, timed window (img/s)"].iloc[0]
     assert r.p_value < 1e-6 and r.verdict == "regression"
     same = write(tmp_path / "c", [row("c", **steady(80.0, 30.0, list(100 + rng.normal(0, 3, 200))))])
     r = compare(a, same, Thresholds())
-    assert verdict_of(r, "steady step throughput (img/s)") == "inconclusive"
+    assert verdict_of(r, "steady throughput, timed window (img/s)") == "inconclusive"
 
 
 def test_repeats_give_epoch_columns_an_interval(tmp_path: Path):

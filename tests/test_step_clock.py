@@ -206,7 +206,7 @@ def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
         new_record(task="t", backend="keras", repeat=0, status="ok", steady_img_s=50.0, steady_img_s_hw_pct=4.0)
     )
     rows = side_by_side(table(recs), "t", formatted=True).set_index("metric")
-    steady = rows.loc["steady step throughput (img/s, ± 95% CI)"]
+    steady = rows.loc["headline throughput: timed images / window time (img/s, ± 95% CI)"]
     # torch: median of the repeats 100, ± the median of their half-widths (2, 4.4, 2.7 img/s)
     assert steady["torch"] == "100.0 ± 2.7" and steady["keras"] == "50.0 ± 2.0"
     assert rows.loc["step throughput spread between repeats (%)", "torch"] == "20.0"

@@ -8,7 +8,6 @@ import pytest
 
 from bench.measure.steady import StepClock
 from bench.measure.tuning import Trial, accuracy_noise, break_even, decide, floor_failure, mean_rate, ratio_ci, verdict
-from bench.run.tune import parse_duration
 
 
 def t(config, img_s, lo=None, hi=None, acc=0.9, default=False, status="ok", reached=None, n_test=1000):
@@ -75,13 +74,6 @@ def test_the_ratio_is_images_over_time_and_its_interval_holds_the_truth():
     assert verdict("A", "B", same).startswith("no significant difference between A and B")
 
 
-def test_durations_parse_with_units_and_refuse_nonsense():
-    assert [parse_duration(x) for x in ("90", "90s", "5m", "1.5h")] == [90, 90, 300, 5400]
-    for bad in ("", "m", "five", "0", "-3m", "inf", "nan", "8d", "9999h"):
-        with pytest.raises(ValueError, match="duration"):
-            parse_duration(bad)
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -105,5 +97,5 @@ def test_a_step_of_several_batches_counts_all_their_images():
     s = clock.summary()
     assert s["first_step_s"] == pytest.approx(12.0)  # the first execution is the first step, whole
     assert s["timed_steps"] == 4 and s["timed_s"] == pytest.approx(7.0)  # 4 + 4 + 4 + 2 batches after it
-    assert s["window_img_s"] == pytest.approx(14 * 8 / 7.0)
-    assert s["steady_img_s"] == pytest.approx(16.0)  # every execution runs 16 img/s, the short last one too
+    assert s["steady_img_s"] == pytest.approx(14 * 8 / 7.0)  # all timed images over the window's time
+    assert s["median_step_img_s"] == pytest.approx(16.0)  # every execution runs 16 img/s, the short last one too

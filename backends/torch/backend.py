@@ -214,7 +214,7 @@ class Backend:
             else:
                 loss.backward()
                 opt.step()
-            total += loss.detach() * len(yb)
+            total.add_(loss.detach(), alpha=len(yb))  # one in-place op: the loop adds nothing it need not
             if hooks is not None:
                 hooks.on_step_end(step)
         return total.item() / len(order)  # .item() waits for the device

@@ -96,7 +96,7 @@ COLUMNS = (
     "steady_img_s_ci_lo",
     "steady_img_s_ci_hi",
     "steady_img_s_hw_pct",
-    "window_img_s",
+    "median_step_img_s",
     "epoch_overhead_s",
     "steady_epoch_ratio",
     "input_step_s",
@@ -174,10 +174,29 @@ def renamed(rec: dict[str, Any]) -> dict[str, Any]:
         if old in rec:
             value = rec.pop(old)
             rec.setdefault(new, value)
+    old_headline(rec)
     topk = rec.get("decouple_topk")
     if isinstance(topk, list):
         rec["decouple_topk"] = [renamed(t) if isinstance(t, dict) else t for t in topk]
     return rec
+
+
+def old_headline(rec: dict[str, Any]) -> None:
+    """A record from before the headline became the window's mean (it has ``window_img_s``, no
+    ``median_step_img_s``): its ``steady_img_s`` was the median step's, so it moves to
+    ``median_step_img_s`` and the window's mean becomes the headline. Its interval belonged to the
+    median, so the headline of such a row has none (nothing is reported that was not measured)."""
+    window = rec.pop("window_img_s", None)
+    if window is None or "median_step_img_s" in rec:
+        return
+    rec["median_step_img_s"] = rec.get("steady_img_s")
+    rec["steady_img_s"] = window
+    for key in ("steady_img_s_ci_lo", "steady_img_s_ci_hi", "steady_img_s_hw_pct"):
+        rec[key] = None
+    if rec.get("batch_size") and window:
+        rec["steady_step_s"] = rec["batch_size"] / window
+    if rec.get("throughput_img_s") and window:
+        rec["steady_epoch_ratio"] = window / rec["throughput_img_s"]
 
 
 NOTE_SEP = "; "  # the notes column: one text, the row's notes joined

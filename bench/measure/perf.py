@@ -37,7 +37,7 @@ def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int,
         peak = mfu.measured_peak(f"{backend.name}:{precision}", backend.matmul(n, precision), n, timer)
         why = "" if device.startswith("cpu") else f" ({device!r} not in the vendor table for {precision})"
         fields.update(peak_flops=peak, peak_flops_source=f"measured: best of 3 {n}x{n} {precision} matmuls{why}")
-    # the step window's median (trustworthy: no per-call overhead, warm-up excluded); the epochs
+    # the step window's images over its time (no per-call overhead, warm-up excluded); the epochs
     # only when no step was timed
     img_s = out.get("steady_img_s") or out.get("throughput_img_s")
     fields["mfu"] = mfu.mfu(fields["flops_per_img"], img_s, peak)

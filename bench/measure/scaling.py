@@ -3,11 +3,13 @@
 A data-parallel step ends when the slowest rank's gradients are averaged, so the global step
 ``i`` lasts as long as the longest rank's step ``i`` and trains the images of all ranks' steps
 ``i``: ``global_steps`` folds the ranks' series into that one, and ``throughput`` gives its
-steady img/s with the same bootstrap interval as a single-process row (bench.measure.stats).
+steady img/s (images over the window's time) with the same bootstrap interval as a single-process
+row (bench.measure.stats).
 
 Scaling efficiency = img/s(N) / (N x img/s(1)), against the 1-worker row of the same task,
 backend and scaling mode with the same threads per worker. Its 95% interval is the percentile
-bootstrap of that ratio of medians, the two rows' step rates resampled independently.
+bootstrap of that ratio of window throughputs (harmonic means of the step rates), the two rows'
+step rates resampled independently.
 
 All-reduce share = 1 - t_step(no all-reduce) / t_step(data-parallel): the no-all-reduce time is
 the same window timed in N concurrent workers that never join (same per-worker batches,
@@ -40,17 +42,8 @@ def global_steps(
 
 
 def throughput(durations: Sequence[float], images: Sequence[int]) -> dict[str, Any]:
-    """Steady global img/s with its 95% interval, and the median step time, from global steps."""
-    if not durations:
-        return {}
-    rates = stats.fold(durations, images)
-    ci = stats.median_ci(rates)
-    out: dict[str, Any] = {"steady_step_s": float(np.median(durations)), "step_img_s": rates.tolist(),
-                           "timed_steps": len(durations), "timed_s": float(sum(durations))}  # fmt: skip
-    out["steady_img_s"] = float(np.median(rates)) if ci is None else ci[0]
-    if ci is not None:
-        out.update(steady_img_s_ci_lo=ci[1], steady_img_s_ci_hi=ci[2], steady_img_s_hw_pct=stats.half_width_pct(*ci))
-    return out
+    """Steady global img/s with its 95% interval, the median step's and the mean step time, from global steps."""
+    return stats.window_throughput(durations, images)
 
 
 def efficiency(img_s_n: float, img_s_1: float, workers: int) -> float:
@@ -64,14 +57,15 @@ def efficiency_ci(
     rates_n: Sequence[float], rates_1: Sequence[float], workers: int, confidence: float = stats.CONFIDENCE,
     resamples: int = stats.RESAMPLES, seed: int = stats.SEED,
 ) -> tuple[float, float] | None:  # fmt: skip
-    """The percentile bootstrap interval of median(rates_n) / (N x median(rates_1)); None below 2 samples each."""
+    """The percentile bootstrap interval of hmean(rates_n) / (N x hmean(rates_1)); None below 2 samples each."""
     a, b = np.asarray(rates_n, dtype=np.float64), np.asarray(rates_1, dtype=np.float64)
     if len(a) < 2 or len(b) < 2:
         return None
     rng = np.random.default_rng(seed)
-    med_a = np.median(a[rng.integers(0, len(a), size=(resamples, len(a)))], axis=1)
-    med_b = np.median(b[rng.integers(0, len(b), size=(resamples, len(b)))], axis=1)
-    ratio = med_a / (workers * med_b)
+    # the window's throughput over steps of equal images is the harmonic mean of the step rates
+    mean_a = 1 / (1 / a[rng.integers(0, len(a), size=(resamples, len(a)))]).mean(axis=1)
+    mean_b = 1 / (1 / b[rng.integers(0, len(b), size=(resamples, len(b)))]).mean(axis=1)
+    ratio = mean_a / (workers * mean_b)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(ratio, [alpha, 1 - alpha])
     return float(lo), float(hi)

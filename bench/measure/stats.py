@@ -1,4 +1,4 @@
-"""Uncertainty of a timing: bootstrap confidence interval of a median, and a rank test between two runs.
+"""Uncertainty of a timing: bootstrap intervals of a window's throughput and of a median, a rank test.
 
 Both are seeded and vectorised: a bootstrap of 2,000 resamples of at most ``MAX_SAMPLES``
 values takes a few milliseconds, and the same inputs always give the same interval.
@@ -16,8 +16,9 @@ SEED = 0
 CONFIDENCE = 0.95
 
 
-def fold(values: Sequence[float], weights: Sequence[float], limit: int = MAX_SAMPLES) -> np.ndarray:
-    """Rates over small windows of consecutive samples: sum(weights) / sum(values) per window.
+def fold_pairs(values: Sequence[float], weights: Sequence[float],
+               limit: int = MAX_SAMPLES) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(durations, images) of small windows of consecutive samples, those with a positive duration.
 
     ``values`` are step durations and ``weights`` their images. Up to ``limit`` steps each step is
     its own window; beyond, k = ceil(n / limit) consecutive steps form one, which keeps the
@@ -32,7 +33,57 @@ def fold(values: Sequence[float], weights: Sequence[float], limit: int = MAX_SAM
     if k > 1:
         d, w = d[:n].reshape(-1, k).sum(1), w[:n].reshape(-1, k).sum(1)
     keep = d > 0
-    return w[keep] / d[keep]
+    return d[keep], w[keep]
+
+
+def fold(values: Sequence[float], weights: Sequence[float], limit: int = MAX_SAMPLES) -> np.ndarray:
+    """Rates over small windows of consecutive samples: sum(weights) / sum(values) per window (see fold_pairs)."""
+    d, w = fold_pairs(values, weights, limit)
+    return w / d
+
+
+def rate_ci(durations: Sequence[float], images: Sequence[float], confidence: float = CONFIDENCE,
+            resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float, float] | None:  # fmt: skip
+    """(rate, low, high): images over time of the whole window, and the percentile bootstrap interval of it.
+
+    The steps (or fold_pairs' windows) are resampled with replacement and each resample's
+    sum(images) / sum(durations) taken: a slow step weighs by its duration, as in the elapsed
+    time a user waits for. None for fewer than 2 samples.
+    """
+    d, w = fold_pairs(durations, images)
+    if len(d) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(d), size=(resamples, len(d)), dtype=np.int32)
+    rates = w[idx].sum(axis=1) / d[idx].sum(axis=1)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(rates, [alpha, 1 - alpha])
+    return float(w.sum() / d.sum()), float(lo), float(hi)
+
+
+def window_throughput(durations: Sequence[float], images: Sequence[int]) -> dict[str, object]:
+    """The step window's throughput fields, one rule for every timed window (single process or data-parallel).
+
+    ``steady_img_s``, the headline: all timed images over the window's time (what timm's benchmark.py,
+    the Keras benchmarks page and MLPerf quote: a slow step is a real cost of training), with its
+    bootstrap interval over steps. ``median_step_img_s``: the median step's throughput beside it
+    (robust to a burst of load from another process). ``steady_step_s``: the mean step time.
+    """
+    if not len(durations):
+        return {}
+    total_s, total_img = float(sum(durations)), float(sum(images))
+    rates = fold(durations, images)
+    out: dict[str, object] = {"timed_steps": len(durations), "timed_s": total_s, "step_img_s": rates.tolist()}
+    if total_s <= 0:
+        return out
+    img_s = total_img / total_s
+    out.update(steady_img_s=img_s, steady_step_s=total_s / len(durations),
+               median_step_img_s=float(np.median(rates)) if len(rates) else None)  # fmt: skip
+    ci = rate_ci(durations, images)
+    if ci is not None:  # the interval's centre is the folded windows' rate; the headline is every step's
+        out.update(steady_img_s_ci_lo=min(ci[1], img_s), steady_img_s_ci_hi=max(ci[2], img_s),
+                   steady_img_s_hw_pct=half_width_pct(img_s, min(ci[1], img_s), max(ci[2], img_s)))  # fmt: skip
+    return out
 
 
 def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
@@ -49,9 +100,9 @@ def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE, resample
     return float(np.median(x)), float(lo), float(hi)
 
 
-def half_width_pct(median: float, lo: float, hi: float) -> float:
-    """Half the interval's width as a percentage of the median."""
-    return 100.0 * (hi - lo) / 2 / median if median else float("nan")
+def half_width_pct(centre: float, lo: float, hi: float) -> float:
+    """Half the interval's width as a percentage of its centre (the estimate)."""
+    return 100.0 * (hi - lo) / 2 / centre if centre else float("nan")
 
 
 def rank_test_p(a: Sequence[float], b: Sequence[float]) -> float | None:

@@ -9,6 +9,10 @@ its loop, Keras from a callback). ``StepClock`` is those hooks. Global steps, ov
     steps 1..warmup  excluded (and profiled with --profile-ops)
     steps after      the timed window, to the end of the run
 
+The headline ``steady_img_s`` is the window's images over its time (the figure timm's
+benchmark.py, the Keras benchmarks page and MLPerf quote), with a bootstrap interval over
+steps; the median step's throughput is ``median_step_img_s`` beside it (bench.measure.stats).
+
 What a step's duration is: the time between the end of the previous step and the end of
 this one (end to end), not begin -> end. End to end counts everything the loop does per
 step wherever the backend's hooks sit: taking the batch (torch indexes and augments
@@ -172,22 +176,15 @@ class StepClock:
         out: dict[str, Any] = {
             "first_step_s": self.first_s,
             "warmup_steps": self.warmup,
-            "timed_steps": len(self.durations),
-            "timed_s": sum(self.durations) if self.durations else None,
+            "timed_steps": 0,
+            "timed_s": None,
             "epoch_overhead_s": statistics.median(self.overheads) if self.overheads else None,
         }
         if not self.durations:
             return out
-        out["window_img_s"] = sum(self.images) / out["timed_s"]
-        rates = stats.fold(self.durations, self.images)
-        ci = stats.median_ci(rates)
-        median = float(rates[0]) if ci is None else ci[0]
-        out.update(steady_img_s=median, steady_step_s=self.batch_size / median, step_img_s=rates.tolist())
-        if ci is not None:
-            out.update(steady_img_s_ci_lo=ci[1], steady_img_s_ci_hi=ci[2],
-                       steady_img_s_hw_pct=stats.half_width_pct(*ci))  # fmt: skip
+        out.update(stats.window_throughput(self.durations, self.images))
         # one-off cost of the first step (tracing, compilation, warm-up) over a steady one
-        if self.first_s is not None:
+        if self.first_s is not None and out.get("steady_step_s") is not None:
             out["compile_s"] = max(0.0, self.first_s - out["steady_step_s"])
         return out
 

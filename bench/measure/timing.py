@@ -66,7 +66,7 @@ AGREEMENT = 0.05  # the step window and the epochs must agree this closely, or t
 
 
 def steady_agreement(out: dict[str, Any]) -> dict[str, float]:
-    """``steady_epoch_ratio``: the step window's median throughput over the epochs' throughput."""
+    """``steady_epoch_ratio``: the step window's throughput (images / its time) over the epochs' throughput."""
     steady, epoch = out.get("steady_img_s"), out.get("throughput_img_s")
     return {"steady_epoch_ratio": steady / epoch} if steady and epoch else {}
 
@@ -76,8 +76,8 @@ def agreement_note(out: dict[str, Any], n_epochs: int) -> str | None:
 
     An epoch is its steps plus the call's own setup and teardown (``epoch_overhead_s``: Keras's
     ``fit`` builds its iterator / ``tf.data`` pipeline and callbacks, both read the final loss);
-    the step figure is a median, the epoch a total, so a skewed step-time distribution (a
-    burst of load from another process) separates them too (``window_img_s`` is the mean rate).
+    both are totals over time, so what separates them is that overhead, the first step inside a
+    one-epoch run, or steady epochs that differ (a burst of load from another process in one).
     """
     ratio = out.get("steady_epoch_ratio")
     if ratio is None or abs(ratio - 1) <= AGREEMENT:
@@ -87,9 +87,6 @@ def agreement_note(out: dict[str, Any], n_epochs: int) -> str | None:
     if overhead is not None and epoch_s:
         parts.append(f"the call's own setup/teardown outside the steps is {overhead * 1e3:.1f} ms "
                      f"= {overhead / epoch_s:.1%} of an epoch")  # fmt: skip
-    window, steady = out.get("window_img_s"), out.get("steady_img_s")
-    if window and steady:
-        parts.append(f"median/mean step throughput {steady / window:.3f} (slow outlier steps pull the mean)")
     fast, slow = out.get("epoch_s_min"), out.get("epoch_s_max")
     if fast and slow and slow / fast > 1 + AGREEMENT:
         parts.append(f"the steady epochs themselves differ by {slow / fast - 1:.0%} (slowest/fastest)")

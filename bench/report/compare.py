@@ -50,7 +50,7 @@ METRICS = (
     ("train_s", "training time (s)", "lower", "time"),
     ("epoch_s_median", "steady epoch (s)", "lower", "time"),
     ("throughput_img_s", "steady throughput (img/s)", "higher", "time"),
-    ("steady_img_s", "steady step throughput (img/s)", "higher", "time"),
+    ("steady_img_s", "steady throughput, timed window (img/s)", "higher", "time"),
     ("mfu", "MFU", "higher", "time"),
     ("first_step_s", "first step (s)", "lower", "time"),
     ("eval_img_s", "inference (img/s)", "higher", "time"),

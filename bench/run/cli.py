@@ -17,14 +17,15 @@ import backends
 from bench.core.results import RunFileError, RunFileWarning, latest_records, read_records, table
 from bench.core.runfiles import check_run_folder
 from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
+from bench.measure.budget import parse_duration
 from bench.report import compare
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
 from bench.report.summary import terminal_summary, write_reports
-from bench.run import distributed, environment
+from bench.run import budget_cli, distributed, environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
-from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, parse_duration, tune_suite
+from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, tune_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
 
@@ -194,13 +195,15 @@ def _add_tune_budget(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_best(p: argparse.ArgumentParser) -> None:
+def _add_best(p: argparse.ArgumentParser, with_budget: bool = True) -> None:
     p.add_argument(
         "--best",
         action="store_true",
-        help="tune instead of run: each backend at its defaults and at its best (as `bench tune`)",
+        help="tune instead of run: each backend at its defaults and at its best, within --budget (as `bench "
+        "tune`; give it tens of minutes, docs/tuning.md)",
     )
-    _add_tune_budget(p)
+    if with_budget:
+        _add_tune_budget(p)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -222,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every built-in task in every backend and print the side-by-side table.",
     )
     _run_options(p_all)
-    _add_best(p_all)
+    budget_cli.add_budget_option(p_all)
+    _add_best(p_all, with_budget=False)  # `all --best` tunes within the same --budget
     p_run = sub.add_parser(
         "run",
         help="run named built-in tasks or TOML files",
@@ -444,6 +448,10 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
     except (SpecError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    tuning = getattr(args, "best", False) or args.command == "tune"
+    fitted = None  # `all --budget`: the quick profile's epochs sized to the budget (a tuning run races instead)
+    if getattr(args, "budget", None) is not None and profile == "quick" and not tuning:
+        tasks, fitted = budget_cli.fit(tasks, args.backend, args.budget, args.out)
     opts = RunOptions(
         backends=args.backend,
         data_dir=args.data_dir,
@@ -454,9 +462,10 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
         reference=args.reference,
     )
     try:
-        if getattr(args, "best", False) or args.command == "tune":
+        if tuning:
             check_knob_names(getattr(args, "knobs", ()), opts.backends)
-            run_dir = tune_suite(tasks, opts, args.tune_budget, only=getattr(args, "knobs", ()))
+            budget_s = getattr(args, "tune_budget", None) or args.budget
+            run_dir = tune_suite(tasks, opts, budget_s, only=getattr(args, "knobs", ()))
         else:
             run_dir = run_suite(tasks, opts)
     except RunStopped as e:
@@ -469,7 +478,10 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
         return 2
     except KeyboardInterrupt:
         return 130
-    return finish(run_dir, args.reference)
+    code = finish(run_dir, args.reference)
+    if fitted is not None:
+        budget_cli.report(run_dir, fitted)
+    return code
 
 
 def cmd_report(args: argparse.Namespace) -> int:

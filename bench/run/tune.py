@@ -46,20 +46,6 @@ RUNG0_OVERRUN = 1.5
 MIN_TRIAL_TIMEOUT_S = 120.0  # a trial may compile for that long whatever the budget (max-autotune on a CPU)
 
 
-def parse_duration(text: str) -> float:
-    """Seconds from "90", "90s", "5m", "1.5h"; ValueError naming the text otherwise."""
-    t = text.strip().lower()
-    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(t[-1:])
-    number = t[:-1] if scale else t
-    try:
-        seconds = float(number) * (scale or 1.0)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a duration (e.g. 300, 300s, 5m, 1h)") from None
-    if not math.isfinite(seconds) or seconds <= 0 or seconds > 7 * 86_400:
-        raise ValueError(f"{text!r}: a duration must be more than 0 and at most a week")
-    return seconds
-
-
 def searched(space: tuple[Knob, ...], only: tuple[str, ...]) -> tuple[Knob, ...]:
     """The knobs of ``space`` named in ``only`` (all when empty); the others stay at their defaults."""
     return tuple(k for k in space if not only or k.name in only)

@@ -1,0 +1,155 @@
+"""`bench all --budget`: the duration parser, the calibration, the cost model and the plan that fits a budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.core.spec import builtin_tasks, load_task
+from bench.measure import budget
+from bench.measure.budget import RowCost, TaskSize
+from bench.run import budget_cli, cli
+from datasets import registry
+
+GF = 1e9
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("5m", 300), ("300s", 300), ("90", 90), ("1m30s", 90), ("1.5h", 5400)])
+def test_durations_parse(text, seconds):
+    assert budget.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "x", "5 m", "-3", "m", "5mm"])
+def test_a_bad_duration_names_itself(text):
+    with pytest.raises(ValueError, match="is not a duration"):
+        budget.parse_duration(text)
+    with pytest.raises(ValueError, match="more than 0 seconds"):
+        budget.parse_duration("0s")
+
+
+def test_a_bad_budget_on_the_command_line_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["all", "--budget", "5 minutes"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--budget: '5 minutes' is not a duration" in err and len(err.strip().splitlines()) == 1
+
+
+def test_calibration_is_a_matmul_rate_within_its_time():
+    ticks = iter(range(1000))
+    rate = budget.calibrate(seconds=3, n=64, clock=lambda: float(next(ticks)))  # each read 1 "s" later
+    assert rate == pytest.approx(2 * 64**3 / 1.0)  # every product took one tick; the loop stops after 3
+    assert 1e6 < budget.calibrate(seconds=0.05, n=128) < 1e14  # a real product, even on a loaded machine
+
+
+def cost(task="t", backend="torch", flops=100 * GF, fixed=10.0, first=2.0, img_s=1000.0, call=0.0, n=1000,
+         eval_s=0.0, import_s=0.0, data_s=0.0) -> RowCost:  # fmt: skip
+    return RowCost(task, backend, flops, fixed, first, img_s, call, n, eval_s, import_s, data_s)
+
+
+def test_a_row_costs_its_fixed_part_first_step_epochs_and_evaluations_scaled_by_speed():
+    c = cost(fixed=10.0, first=2.0, img_s=1000.0, call=0.1, eval_s=0.5)
+    # 3 epochs of 1000 images at 1000 img/s + 0.1 s per call, 2 evaluations between them
+    assert budget.estimate_row_s(c, 3, 1000, 100 * GF) == pytest.approx(10 + 2 + 3 * 1.1 + 2 * 0.5)
+    assert budget.estimate_row_s(c, 3, 1000, 50 * GF) == pytest.approx(2 * (10 + 2 + 3 * 1.1 + 2 * 0.5))
+
+
+def test_record_to_cost_takes_the_training_calls_and_evaluations_out_of_the_fixed_part():
+    rec = {"task": "t", "backend": "keras", "status": "ok", "wall_s": 30.0, "train_s": 12.0, "first_step_s": 3.0,
+           "steady_img_s": 500.0, "n_train": 2000, "epoch_overhead_s": 0.005, "eval_s": 1.0, "import_s": 9.0,
+           "history": [{"epoch": e, "test_acc": 0.5} for e in (1, 2, 3)]}  # fmt: skip
+    c = RowCost.from_record(rec, 70 * GF)
+    assert c.fixed_s == pytest.approx(30 - 12 - 2 * 1.0) and c.eval_s == 1.0 and c.call_s == 0.005
+    assert c.import_s == 9.0 and c.flops == 70 * GF
+    assert RowCost.from_record({**rec, "status": "failed"}, GF) is None
+    assert RowCost.from_record({**rec, "steady_img_s": "fast"}, GF) is None  # a hand edit is no cost
+
+
+SIZE = TaskSize("t", epochs=10, batch_size=100, warmup_steps=2, timed_steps=20, max_train=None)
+
+
+def test_a_roomy_budget_keeps_the_profile():
+    costs = {("t", "torch"): cost()}  # 10 epochs of 1 s: a 32 s row, windows of ~10 s
+    p = budget.plan([SIZE], ["torch"], costs, 300, 100 * GF)
+    assert p.tasks[0].epochs == 10 and p.fits and p.planned_s == pytest.approx(22.0)
+
+
+def test_a_tight_budget_shrinks_epochs_but_not_below_the_floor_and_says_what_it_needs():
+    costs = {("t", "torch"): cost(), ("t", "keras"): cost(backend="keras", first=20.0, img_s=500.0)}
+    p = budget.plan([SIZE], ["torch", "keras"], costs, 60, 100 * GF)
+    assert p.fits and p.planned_s <= 60 * budget.MARGIN and 2 <= p.tasks[0].epochs < 10
+    # half the speed: the same plan would take twice as long, so fewer epochs
+    slow = budget.plan([SIZE], ["torch", "keras"], costs, 60, 50 * GF)
+    assert slow.tasks[0].epochs < p.tasks[0].epochs or not slow.fits
+    # the floor: 2 epochs hold 20 - 1 - 2 = 17 steps < 20 timed steps, so 3 epochs; keras's first step alone is 20 s
+    tiny = budget.plan([SIZE], ["torch", "keras"], costs, 30, 100 * GF)
+    assert not tiny.fits and tiny.tasks[0].epochs == 3
+    assert tiny.floor_s == pytest.approx((10 + 2 + 3 * 1) + (10 + 20 + 3 * 2))
+
+
+def test_a_fast_machine_gets_more_epochs_until_the_window_lasts_its_goal():
+    costs = {("t", "torch"): cost(img_s=1000.0, n=200)}  # 2 steps an epoch, 0.1 s each at the measured speed
+    size = TaskSize("t", epochs=5, batch_size=100, warmup_steps=0, timed_steps=1, max_train=None)
+    p = budget.plan([size], ["torch"], costs, 300, 100 * GF)
+    # (2 x 16 - 1) steps x 0.1 s = 3.1 s >= the 3 s goal; 15 epochs would give 2.9 s
+    assert p.tasks[0].epochs == 16 and p.tasks[0].windows["torch"] == pytest.approx(3.1)
+    faster = budget.plan([size], ["torch"], costs, 300, 1000 * GF)  # 10x the speed: 0.01 s steps
+    assert faster.tasks[0].epochs == budget.MAX_GROWTH * 5  # never past 4x the profile
+    slow = budget.plan([size], ["torch"], {("t", "torch"): cost(img_s=100.0, n=200)}, 300, 100 * GF)
+    assert slow.tasks[0].epochs == 5  # 1 s steps: 9 timed steps already last the 3 s goal
+
+
+def test_an_epoch_grows_to_dwarf_the_calls_own_overhead_when_the_profile_capped_it():
+    keras = cost(backend="keras", img_s=10_000.0, call=0.005, n=1000)  # 0.1 s epochs, 5 ms per call: 5%
+    size = TaskSize("t", epochs=5, batch_size=100, warmup_steps=2, timed_steps=20, max_train=1000)
+    p = budget.plan([size], ["keras"], {("t", "keras"): keras}, 300, 100 * GF)
+    n = p.tasks[0].n_images
+    assert n % 100 == 0 and keras.call_s / (n / keras.img_s + keras.call_s) <= budget.CALL_SHARE
+    data_bound = TaskSize("t", epochs=5, batch_size=100, warmup_steps=2, timed_steps=20, max_train=5000)
+    assert budget.plan([data_bound], ["keras"], {("t", "keras"): keras}, 300, 100 * GF).tasks[0].n_images == 1000
+
+
+def test_rows_without_a_cost_are_named_and_keep_their_profile():
+    p = budget.plan([SIZE], ["torch", "keras"], {("t", "torch"): cost()}, 300, 100 * GF)
+    assert p.unknown == ["t/keras"] and p.tasks == []
+
+
+def write_run(parent: Path, name: str, flops: float, recs: list[dict]) -> Path:
+    run = parent / name
+    run.mkdir(parents=True)
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (run / "budget.json").write_text(json.dumps({"calibration_flops": flops, "outside_rows_s": 4.0}))
+    return run
+
+
+def rec(task: str, backend: str, img_s: float) -> dict:
+    return {"task": task, "backend": backend, "repeat": 0, "status": "ok", "wall_s": 20.0, "train_s": 10.0,
+            "first_step_s": 1.0, "steady_img_s": img_s, "n_train": 1000}  # fmt: skip
+
+
+def test_costs_come_from_the_newest_calibrated_run_of_each_row(tmp_path):
+    write_run(tmp_path, "20261201-000000-aaaa", 50 * GF, [rec("a", "torch", 100.0), rec("b", "torch", 10.0)])
+    write_run(tmp_path, "20261202-000000-bbbb", 80 * GF, [rec("a", "torch", 200.0)])
+    (tmp_path / "20261203-000000-cccc").mkdir()  # no budget.json: not a cost source
+    costs, outside = budget_cli.measured_costs([tmp_path, tmp_path / "missing"])
+    assert costs["a", "torch"].img_s == 200.0 and costs["a", "torch"].flops == 80 * GF
+    assert costs["b", "torch"].img_s == 10.0 and costs["b", "torch"].flops == 50 * GF
+    assert outside == (4.0, 80 * GF)
+
+
+def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path):
+    tasks = [load_task(p, "quick", registry.DATASETS) for p in builtin_tasks().values()]
+    recs = [rec(t.name, b, 50.0) for t in tasks for b in ("torch", "keras")]
+    write_run(tmp_path, "20261201-000000-aaaa", 1e15, recs)  # measured on a machine ~10,000x this one
+    lines: list[str] = []
+    resized, fitted = budget_cli.fit(tasks, ("torch", "keras"), 300.0, tmp_path, lines.append)
+    plan = fitted["plan"]
+    # every task at its fewest epochs (2, or enough for its timed steps), none above its profile
+    assert [t.train.epochs for t in resized] == [tp.epochs for tp in plan.tasks]
+    assert all(2 <= r.train.epochs <= t.train.epochs for r, t in zip(resized, tasks, strict=True))
+    assert sum(r.train.epochs for r in resized) < sum(t.train.epochs for t in tasks)
+    assert not plan.fits and any(line.startswith("warning: budget 5m00.0s is too small") for line in lines)
+    need = next(line for line in lines if line.startswith("warning"))
+    assert f"--budget {int(plan.floor_s / budget.MARGIN) + 1}s" in need

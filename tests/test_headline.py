@@ -1,0 +1,60 @@
+"""The headline throughput is the timed window's images over its time, with a bootstrap interval over steps;
+the median step's throughput stands beside it; records written before the change still report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.core.record import new_record, renamed
+from bench.core.results import table
+from bench.measure import stats
+from bench.report.summary import side_by_side
+
+
+def test_a_stall_costs_the_headline_its_time_but_leaves_the_median_step():
+    """99 steps of 0.1 s and one 1 s stall (a collection pause): a user waits 10.9 s for 100 batches."""
+    durations, images = [0.1] * 99 + [1.0], [8] * 100
+    out = stats.window_throughput(durations, images)
+    assert out["steady_img_s"] == pytest.approx(800 / 10.9)
+    assert out["median_step_img_s"] == pytest.approx(80.0)
+    assert out["steady_step_s"] == pytest.approx(0.109) and out["timed_s"] == pytest.approx(10.9)
+    assert out["steady_img_s_ci_lo"] <= out["steady_img_s"] <= out["steady_img_s_ci_hi"]
+    # the stall is the interval's whole uncertainty: a resample without it reaches the clean 80 img/s
+    assert out["steady_img_s_ci_hi"] == pytest.approx(80.0)
+
+
+def test_the_interval_holds_the_true_rate_and_narrows_with_more_steps():
+    rng = np.random.default_rng(3)
+    widths = []
+    for n in (30, 300):
+        d = 0.05 * (1 + 0.1 * rng.standard_normal(n))
+        rate, lo, hi = stats.rate_ci(d, [16] * n)
+        assert lo <= rate <= hi and lo < 16 / 0.05 < hi
+        widths.append(stats.half_width_pct(rate, lo, hi))
+    assert widths[1] < widths[0] / 2  # ~1/sqrt(n): 10x the steps, ~3.2x narrower
+    assert stats.rate_ci([0.1], [8]) is None
+    assert stats.rate_ci([0.1, 0.1], [8, 8]) == (pytest.approx(80.0), pytest.approx(80.0), pytest.approx(80.0))
+
+
+def test_unequal_batches_weigh_by_their_images():
+    out = stats.window_throughput([1.0, 1.0, 0.25], [4, 4, 1])  # a last batch of 1 image in 0.25 s
+    assert out["steady_img_s"] == pytest.approx(9 / 2.25) and out["median_step_img_s"] == pytest.approx(4.0)
+
+
+def test_an_old_record_reads_with_the_headline_moved_and_no_borrowed_interval():
+    """Written before the change: steady_img_s was the median step's, window_img_s the mean."""
+    old = {"task": "t", "backend": "torch", "repeat": 0, "status": "ok", "batch_size": 8, "steady_img_s": 50.0,
+           "steady_img_s_ci_lo": 49.0, "steady_img_s_ci_hi": 51.0, "steady_img_s_hw_pct": 2.0,
+           "window_img_s": 40.0, "throughput_img_s": 40.0, "steady_epoch_ratio": 1.25}  # fmt: skip
+    rec = renamed(dict(old))
+    assert rec["steady_img_s"] == 40.0 and rec["median_step_img_s"] == 50.0 and "window_img_s" not in rec
+    assert rec["steady_img_s_ci_lo"] is None and rec["steady_img_s_hw_pct"] is None
+    assert rec["steady_step_s"] == pytest.approx(0.2) and rec["steady_epoch_ratio"] == pytest.approx(1.0)
+    rows = side_by_side(table([rec]), "t", formatted=True).set_index("metric")
+    assert rows.loc["headline throughput: timed images / window time (img/s, ± 95% CI)", "torch"] == "40.0"
+    assert rows.loc["median step throughput (img/s)", "torch"] == "50.0"
+    # a record older still (no window figure) and a new one are left as they are
+    assert renamed({"steady_img_s": 50.0}) == {"steady_img_s": 50.0}
+    new = new_record(task="t", backend="torch", repeat=0, status="ok", steady_img_s=40.0, median_step_img_s=50.0)
+    assert renamed(dict(new)) == new
