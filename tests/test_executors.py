@@ -306,3 +306,26 @@ def test_submitit_runs_the_plan_as_one_job_array_with_the_records_of_a_local_run
     assert_same_content(local_reference, run_dir)
     assert {r["executor"] for r in read_records(run_dir)} == {"slurm"}
     assert not (run_dir / ".jobs").exists()  # submitit's folder went with the run's job files
+
+
+@pytest.mark.e2e
+def test_ctrl_c_cancels_the_job_array_and_leaves_no_job_behind_and_resume_finishes_it(clean_env, tmp_path: Path):
+    pytest.importorskip("submitit")
+    tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
+    tiny.write_text(TINY_TASK)
+    env = fault_env(clean_env, faults, {1: "hold", 2: "hold"})
+    args = ["--backend", "fault", "--repeats", "2", "--executor", "slurm", "--slurm-local"]
+    proc = start(["run", str(tiny), *args, "--out", str(out)], env)
+    try:
+        held = [wait_for_run(faults, k, timeout=180) for k in (1, 2)]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, proc.stdout.read()
+    finally:
+        proc.kill()
+    wait_gone([h[k] for h in held for k in ("pid", "server")])  # the rows and the array jobs that ran them
+    run_dir = only_run_dir(out)
+    assert sorted(r["status"] for r in read_records(run_dir)) == ["interrupted", "interrupted"]
+    assert not (run_dir / ".jobs").exists()
+    resumed = run_cli(["run", "--resume", str(run_dir)], env)  # the plan's executor: the job array again
+    assert resumed.returncode == 0 and "2 of 2 to run" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert [(r["status"], r["executor"]) for r in latest_records(read_records(run_dir))] == [("ok", "slurm")] * 2
