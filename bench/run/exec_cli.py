@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from bench.core.placement import EXECUTORS
+from bench.core.spec import MAX_SLURM_MIN, SLURM_NAME, SLURM_NAME_RULE
 
 MAX_DEVICES = 1024
 
@@ -28,9 +29,16 @@ def _minutes(value: str) -> int:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected whole minutes, got {value!r}") from None
-    if not 1 <= n <= 60 * 24 * 365:
-        raise argparse.ArgumentTypeError(f"must be 1..525600 minutes, got {n}")
+    if not 1 <= n <= MAX_SLURM_MIN:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_SLURM_MIN} minutes, got {n}")
     return n
+
+
+def _slurm_name(value: str) -> str:
+    """A partition or account: it goes into the job script's #SBATCH lines."""
+    if not value or not SLURM_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"expected {SLURM_NAME_RULE}, got {value!r}")
+    return value
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
@@ -51,9 +59,14 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
         "with its own equal share of the cores; without a GPU, the shares of the cores are the devices",
     )
     g.add_argument("--ray-address", metavar="HOST:PORT", help="the Ray cluster (default: $RAY_ADDRESS)")
-    g.add_argument("--slurm-partition", metavar="NAME", help="SLURM partition of the job array")
-    g.add_argument("--slurm-account", metavar="NAME", help="SLURM account charged")
-    g.add_argument("--slurm-time", type=_minutes, metavar="MIN", help="per job (default: --timeout + 5 min)")
+    g.add_argument("--slurm-partition", type=_slurm_name, metavar="NAME", help="SLURM partition of the job array")
+    g.add_argument("--slurm-account", type=_slurm_name, metavar="NAME", help="SLURM account charged")
+    g.add_argument(
+        "--slurm-time",
+        type=_minutes,
+        metavar="MIN",
+        help="per job (default: the task's runtime.slurm_time_min, else --timeout + 5 min)",
+    )
     g.add_argument("--slurm-gpus", action="store_true", help="each job asks for one GPU (default: a whole node)")
     g.add_argument(
         "--slurm-local",

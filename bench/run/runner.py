@@ -49,7 +49,16 @@ from bench.core.runfiles import (
     write_atomic,
 )
 from bench.core.runpaths import ARTIFACT_KINDS, ARTIFACTS, OutsideRunError, artifact, log_file, row_files, task_data
-from bench.core.spec import MAX_SEED, SpecError, TaskSpec, check_fits_data, spec_from_dict
+from bench.core.spec import (
+    MAX_SEED,
+    MAX_SLURM_MIN,
+    SLURM_NAME,
+    SLURM_NAME_RULE,
+    SpecError,
+    TaskSpec,
+    check_fits_data,
+    spec_from_dict,
+)
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
@@ -84,7 +93,6 @@ class RunOptions:
 
 MAX_REPEATS = 1000  # runs per (task, backend): beyond it a plan is a typo, not a study
 MAX_DEVICES = 1024  # device slots on one machine
-MAX_SLURM_MIN = 60 * 24 * 365  # a SLURM job's time limit: beyond a year it is a typo
 
 # Errors that mean the disk (or the quota, or the file-size limit) will not take more: the run
 # stops, says so, and leaves the row for --resume instead of recording it as a failure of the row.
@@ -275,8 +283,14 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
         f"a list of distinct device numbers in 0..{MAX_DEVICES - 1}",
     ),
     "ray_address": (lambda v: v is None or (isinstance(v, str) and 0 < len(v) < 1000), "null or an address"),
-    "slurm_partition": (lambda v: v is None or (isinstance(v, str) and 0 < len(v) < 200), "null or a name"),
-    "slurm_account": (lambda v: v is None or (isinstance(v, str) and 0 < len(v) < 200), "null or a name"),
+    "slurm_partition": (
+        lambda v: v is None or (isinstance(v, str) and bool(SLURM_NAME.fullmatch(v))),
+        "null or " + SLURM_NAME_RULE,
+    ),
+    "slurm_account": (
+        lambda v: v is None or (isinstance(v, str) and bool(SLURM_NAME.fullmatch(v))),
+        "null or " + SLURM_NAME_RULE,
+    ),
     "slurm_time_min": (
         lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_SLURM_MIN),
         f"null or an integer in 1..{MAX_SLURM_MIN}",

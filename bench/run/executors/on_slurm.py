@@ -1,11 +1,13 @@
-"""``slurm``: the plan's rows as one SLURM job array, through submitit (``--slurm-local``: submitit's local
-executor, the same array run as processes on this machine -- how it is tested without a cluster).
+"""``slurm``: the plan's rows as one SLURM job array (one per distinct partition, account and time limit),
+through submitit (``--slurm-local``: submitit's local executor, the same array run as processes on this
+machine -- how it is tested without a cluster).
 
 Each array job runs ``bench.run.executors.remote.run_row``: the worker as a fresh process on its node,
 reading the task's arrays where the driver wrote them (SLURM clusters share a file system; submitit's
 own folder, under the run's ``.jobs/``, needs it too) and returning its record, artifact files and log as
-data. A CPU row asks for a whole node (``--exclusive``), a GPU row for one GPU, so rows never share a
-device. A job that SLURM loses, kills or times out makes its row ``failed`` with submitit's reason;
+data. A CPU row asks for a whole node (``--exclusive``), a GPU row (``--slurm-gpus``) for one GPU, so rows
+never share a device. Partition, account and time limit come from the command line, else from each task's
+``[runtime]``. A job that SLURM loses, kills or times out makes its row ``failed`` with submitit's reason;
 Ctrl-C cancels every job of the array (``scancel``).
 """
 
@@ -47,33 +49,45 @@ class Slurm:
 
     def start(self, backends: list[str], echo: Echo) -> None:
         self.executor = submitit.AutoExecutor(folder=self.folder, cluster="local" if self.opts.slurm_local else None)
-        params: dict[str, Any] = {
-            "timeout_min": self.opts.slurm_time_min or math.ceil(self.opts.timeout_s / 60) + 5,
-            "slurm_array_parallelism": 256,
-        }
-        if self.opts.slurm_partition:
-            params["slurm_partition"] = self.opts.slurm_partition
-        if self.opts.slurm_account:
-            params["slurm_account"] = self.opts.slurm_account
-        if not self.opts.slurm_local:
-            gpus = self.opts.slurm_gpus
-            params.update({"gpus_per_node": 1} if gpus else {"slurm_exclusive": True})
-        self.executor.update_parameters(**params)
-        echo(f"slurm: one job array through submitit ({self.executor.cluster}), files in {self.folder}")
+        echo(f"slurm: job arrays through submitit ({self.executor.cluster}), files in {self.folder}")
 
-    def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
-        todo = list(rows)
-        if not todo:
-            return
+    def _settings(self, row: Row) -> tuple[str, str, int]:
+        """(partition, account, minutes) of a row's job: the command line's, else its task's [runtime]."""
+        rt = row.job["spec"].get("runtime", {})
+        minutes = self.opts.slurm_time_min or rt.get("slurm_time_min") or math.ceil(self.opts.timeout_s / 60) + 5
+        return (
+            self.opts.slurm_partition or rt.get("slurm_partition") or "",
+            self.opts.slurm_account or rt.get("slurm_account") or "",
+            minutes,
+        )
+
+    def _submit(self, rows: list[Row], settings: tuple[str, str, int], timeout_s: float) -> list[Any]:
+        """One job array for ``rows`` (a plan whose tasks all ask for the same settings: one array in all)."""
+        partition, account, minutes = settings
+        params: dict[str, Any] = {"timeout_min": minutes, "slurm_array_parallelism": 256}
+        if partition:
+            params["slurm_partition"] = partition
+        if account:
+            params["slurm_account"] = account
+        if not self.opts.slurm_local:
+            params.update({"gpus_per_node": 1} if self.opts.slurm_gpus else {"slurm_exclusive": True})
+        self.executor.update_parameters(**params)
         path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         before = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = path  # the jobs inherit the submitting environment (sbatch --export=ALL)
         try:
-            jobs = self.executor.map_array(_job, [r.job for r in todo], [timeout_s] * len(todo))
+            return self.executor.map_array(_job, [r.job for r in rows], [timeout_s] * len(rows))
         finally:
             os.environ.pop("PYTHONPATH") if before is None else os.environ.update(PYTHONPATH=before)
-        self.jobs = list(zip(todo, jobs, strict=False))
-        echo(f"slurm: submitted {len(jobs)} row(s) as job array {jobs[0].job_id.split('_')[0]}")
+
+    def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
+        groups: dict[tuple[str, str, int], list[Row]] = {}
+        for row in rows:
+            groups.setdefault(self._settings(row), []).append(row)
+        for settings, todo in groups.items():
+            jobs = self._submit(todo, settings, timeout_s)
+            self.jobs += list(zip(todo, jobs, strict=True))
+            echo(f"slurm: submitted {len(jobs)} row(s) as job array {jobs[0].job_id.split('_')[0]}")
         pending = dict(enumerate(self.jobs))
         while pending:
             finished = [i for i, (_, job) in pending.items() if job.done()]
