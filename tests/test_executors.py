@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from bench.core.results import latest_records, read_records
+from bench.run.executors import Row
 from bench.run.executors.pool import Beside
 from bench.run.executors.remote import cores_text
 from bench.run.runner import RunOptions, plan_options
@@ -158,6 +159,19 @@ def test_beside_counts_the_rows_that_overlapped_on_the_same_node():
     b.end("d", 4.0)
     assert (b.count("b"), b.count("c"), b.count("d")) == (1, 0, 0)
     assert cores_text([0, 1, 2, 3, 8, 10, 11]) == "0-3,8,10-11"
+
+
+def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_path: Path):
+    on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
+    runtime = {"slurm_partition": "cpu", "slurm_account": "lab", "slurm_time_min": 30}
+    row = Row({"record": {}, "spec": {"runtime": runtime}}, "t")
+    flags = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", slurm_partition="gpu", slurm_gpus=True))
+    assert flags.settings(row) == ("gpu", "lab", 30)
+    expected = {"timeout_min": 30, "slurm_array_parallelism": 256, "slurm_partition": "gpu", "slurm_account": "lab"}
+    assert flags.params(flags.settings(row)) == expected | {"gpus_per_node": 1}
+    plain = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", timeout_s=600.5))
+    assert plain.settings(Row({"record": {}, "spec": {}}, "t")) == ("", "", 16)  # the per-run limit + 5 min
+    assert plain.params(("", "", 16)) == {"timeout_min": 16, "slurm_array_parallelism": 256, "slurm_exclusive": True}
 
 
 # -- devices: side by side on this machine, each row on its own cores ---------------------------------------

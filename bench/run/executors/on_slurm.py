@@ -51,7 +51,7 @@ class Slurm:
         self.executor = submitit.AutoExecutor(folder=self.folder, cluster="local" if self.opts.slurm_local else None)
         echo(f"slurm: job arrays through submitit ({self.executor.cluster}), files in {self.folder}")
 
-    def _settings(self, row: Row) -> tuple[str, str, int]:
+    def settings(self, row: Row) -> tuple[str, str, int]:
         """(partition, account, minutes) of a row's job: the command line's, else its task's [runtime]."""
         rt = row.job["spec"].get("runtime", {})
         minutes = self.opts.slurm_time_min or rt.get("slurm_time_min") or math.ceil(self.opts.timeout_s / 60) + 5
@@ -61,8 +61,8 @@ class Slurm:
             minutes,
         )
 
-    def _submit(self, rows: list[Row], settings: tuple[str, str, int], timeout_s: float) -> list[Any]:
-        """One job array for ``rows`` (a plan whose tasks all ask for the same settings: one array in all)."""
+    def params(self, settings: tuple[str, str, int]) -> dict[str, Any]:
+        """submitit's parameters for an array: its settings, and a whole node (CPU rows) or one GPU per job."""
         partition, account, minutes = settings
         params: dict[str, Any] = {"timeout_min": minutes, "slurm_array_parallelism": 256}
         if partition:
@@ -71,7 +71,11 @@ class Slurm:
             params["slurm_account"] = account
         if not self.opts.slurm_local:
             params.update({"gpus_per_node": 1} if self.opts.slurm_gpus else {"slurm_exclusive": True})
-        self.executor.update_parameters(**params)
+        return params
+
+    def _submit(self, rows: list[Row], settings: tuple[str, str, int], timeout_s: float) -> list[Any]:
+        """One job array for ``rows`` (a plan whose tasks all ask for the same settings: one array in all)."""
+        self.executor.update_parameters(**self.params(settings))
         path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         before = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = path  # the jobs inherit the submitting environment (sbatch --export=ALL)
@@ -83,7 +87,7 @@ class Slurm:
     def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
         groups: dict[tuple[str, str, int], list[Row]] = {}
         for row in rows:
-            groups.setdefault(self._settings(row), []).append(row)
+            groups.setdefault(self.settings(row), []).append(row)
         for settings, todo in groups.items():
             jobs = self._submit(todo, settings, timeout_s)
             self.jobs += list(zip(todo, jobs, strict=True))
