@@ -47,9 +47,31 @@ n_images = 2
 )
 # What a row measured that is not a timing: equal whichever executor ran it (floats to rounding: the
 # executors give a row different thread counts)
-CONTENT = ("task", "backend", "repeat", "status", "error", "seed", "model", "params", "dataset", "dataset_source",
-           "n_train", "n_test", "epochs", "batch_size", "test_acc", "test_loss", "confusion_matrix", "feature_dim",
-           "rf_acc", "logreg_acc", "explain_layer", "explain_images", "explain_file")  # fmt: skip
+CONTENT = (
+    "task",
+    "backend",
+    "repeat",
+    "status",
+    "error",
+    "seed",
+    "model",
+    "params",
+    "dataset",
+    "dataset_source",
+    "n_train",
+    "n_test",
+    "epochs",
+    "batch_size",
+    "test_acc",
+    "test_loss",
+    "confusion_matrix",
+    "feature_dim",
+    "rf_acc",
+    "logreg_acc",
+    "explain_layer",
+    "explain_images",
+    "explain_file",
+)
 
 
 def same(a: object, b: object) -> bool:
@@ -77,8 +99,15 @@ def assert_same_content(a: Path, b: Path) -> None:
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_default)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=sigint_default,
+    )
 
 
 def alive(pid: int) -> bool:
@@ -182,8 +211,7 @@ def test_devices_runs_two_rows_side_by_side_each_pinned_to_its_core_and_records_
     tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
     tiny.write_text(TINY_TASK)
     env = fault_env(clean_env, faults, {1: "hold", 2: "hold"})  # both rows hold: they must run at once
-    proc = start(["run", str(tiny), "--backend", "fault", "--repeats", "2", "--devices", "0,1", "--out", str(out)],
-                 env)  # fmt: skip
+    proc = start(["run", str(tiny), "--backend", "fault", "--repeats", "2", "--devices", "0,1", "--out", str(out)], env)
     try:
         held = [wait_for_run(faults, k, timeout=120) for k in (1, 2)]
         cores = [Path(f"/proc/{h['pid']}/status").read_text().split("Cpus_allowed_list:")[1].split()[0] for h in held]
@@ -209,8 +237,9 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     faults = tmp_path_factory.mktemp("ray-faults")
     saved = dict(os.environ)
     os.environ.update(fault_env(dict(os.environ), faults, {}), RAY_USAGE_STATS_ENABLED="0")
-    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0,
-                                                                          "include_dashboard": False})  # fmt: skip
+    cluster = cluster_utils.Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False}
+    )
     try:
         cluster.add_node(num_cpus=1, num_gpus=0)
         cluster.wait_for_nodes()
@@ -233,8 +262,9 @@ def local_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("local")
     (tmp / "tiny.toml").write_text(PHASED_TASK)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
-    proc = run_cli(["run", str(tmp / "tiny.toml"), "--backend", "torch", "--repeats", "2", "--out", str(tmp / "r")],
-                   env)  # fmt: skip
+    proc = run_cli(
+        ["run", str(tmp / "tiny.toml"), "--backend", "torch", "--repeats", "2", "--out", str(tmp / "r")], env
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return only_run_dir(tmp / "r")
 
@@ -243,8 +273,23 @@ def local_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ray_runs_the_plan_with_the_records_of_a_local_run(ray_cluster, local_reference, clean_env, phased, tmp_path):
     address, _ = ray_cluster
     out = tmp_path / "results"
-    proc = run_cli(["run", str(phased), "--backend", "torch", "--repeats", "2", "--executor", "ray",
-                    "--ray-address", address, "--out", str(out)], clean_env)  # fmt: skip
+    proc = run_cli(
+        [
+            "run",
+            str(phased),
+            "--backend",
+            "torch",
+            "--repeats",
+            "2",
+            "--executor",
+            "ray",
+            "--ray-address",
+            address,
+            "--out",
+            str(out),
+        ],
+        clean_env,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run_dir(out)
     assert_same_content(local_reference, run_dir)
@@ -308,12 +353,27 @@ def test_ctrl_c_cancels_the_ray_tasks_and_a_local_resume_runs_what_is_missing(ra
 
 
 @pytest.mark.e2e
-def test_submitit_runs_the_plan_as_one_job_array_with_the_records_of_a_local_run(local_reference, clean_env, phased,
-                                                                                 tmp_path: Path):  # fmt: skip
+def test_submitit_runs_the_plan_as_one_job_array_with_the_records_of_a_local_run(
+    local_reference, clean_env, phased, tmp_path: Path
+):
     pytest.importorskip("submitit")
     out = tmp_path / "results"
-    proc = run_cli(["run", str(phased), "--backend", "torch", "--repeats", "2", "--executor", "slurm",
-                    "--slurm-local", "--out", str(out)], clean_env)  # fmt: skip
+    proc = run_cli(
+        [
+            "run",
+            str(phased),
+            "--backend",
+            "torch",
+            "--repeats",
+            "2",
+            "--executor",
+            "slurm",
+            "--slurm-local",
+            "--out",
+            str(out),
+        ],
+        clean_env,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "as job array" in proc.stdout
     run_dir = only_run_dir(out)
