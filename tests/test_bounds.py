@@ -51,6 +51,10 @@ BOUNDS = [
     ("runtime.device_data_mb", S.MAX_DEVICE_DATA_MB + 1, S.MAX_DEVICE_DATA_MB),
     ("runtime.warmup_steps", S.MAX_STEPS + 1, S.MAX_STEPS),
     ("runtime.timed_steps", S.MAX_STEPS + 1, S.MAX_STEPS),
+    ("runtime.slurm_time_min", S.MAX_SLURM_MIN + 1, S.MAX_SLURM_MIN),
+    ("runtime.slurm_time_min", -1, 0),
+    ("runtime.slurm_partition", "gpu\n#SBATCH --wrap=x", "gpu-a100_2"),  # it goes into the job script
+    ("runtime.slurm_account", "a b", "lab.ml"),
     ("decouple.max_train", S.MAX_SUBSET + 1, S.MAX_SUBSET),
     ("decouple.top_k", [S.MAX_FEATURES + 1], [S.MAX_FEATURES]),
     ("decouple.n_estimators", S.MAX_TREES + 1, S.MAX_TREES),

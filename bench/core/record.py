@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.core.placement import PLACEMENT_COLUMNS
+
 # The scalar columns each phase adds (bench.phases: its ``columns``), in the table's order.
 TRANSFER_COLUMNS = (
     "transfer_dataset",
@@ -131,6 +133,7 @@ COLUMNS = (
     *DISTRIBUTED_COLUMNS,
     "peak_host_mb",
     "peak_device_mb",
+    *PLACEMENT_COLUMNS,
     "import_s",
     "wall_s",
     "git_commit",
@@ -147,7 +150,7 @@ TEXT_COLUMNS = frozenset((
     "model_options", "init", "dataset", "dataset_source", "image_shape", "optimizer", "flops_source",
     "peak_flops_source", "precision", "compiled", "tf32", "pretrained", "transfer_dataset", "transfer_source",
     "explain_layer", "explain_file", "scaling_mode", "dist_backend", "allreduce_source", "git_commit", "started_at",
-    "notes", "config", "base_task", "knob_config",
+    "notes", "config", "base_task", "knob_config", "executor", "node", "placement",
 ))  # fmt: skip
 
 NESTED = (

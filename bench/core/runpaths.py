@@ -51,6 +51,7 @@ def log_file(run_dir: Path, name: str) -> Path:
 
 
 ARTIFACTS = "artifacts"  # the folder of per-row arrays the phases save for the report
+ARTIFACT_KINDS = ("explain", "decouple")  # the phases that save them
 
 
 def artifact_name(task: str, backend: str, repeat: int, kind: str) -> str:
@@ -108,4 +109,4 @@ def row_files(run_dir: Path, task: str, backend: str, repeat: int) -> Iterator[P
     jobs = run_dir / ".jobs"
     yield from (task_data(jobs, task), log_file(run_dir, stem(task, backend, repeat)))
     yield from (job_file(jobs, task, backend, repeat, kind) for kind in ("job", "result"))
-    yield from (artifact(run_dir, task, backend, repeat, kind) for kind in ("explain", "decouple"))
+    yield from (artifact(run_dir, task, backend, repeat, kind) for kind in ARTIFACT_KINDS)

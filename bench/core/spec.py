@@ -38,6 +38,9 @@ MAX_BATCH = 65_536
 MAX_IMAGE_SIZE = 2_048  # catalog models train at <= 600 px; 60,000 RGB images at 2,048 px are 750 GB
 MAX_THREADS = 1_024  # beyond any machine's cores; each thread is a stack and a share of the pool
 MAX_STEPS = 1_000_000  # warm-up and timed steps: every step's time is kept in the record
+MAX_SLURM_MIN = 60 * 24 * 365  # a SLURM job's time limit: beyond a year it is a typo
+# A SLURM partition or account: written into the job script's #SBATCH lines, so no space, newline or quote
+SLURM_NAME = re.compile(r"[A-Za-z0-9_.,-]{0,200}")
 MAX_DEVICE_DATA_MB = 2**24  # 16 TiB: more than any device holds
 MAX_SUBSET = 2**31 - 1  # dataset.max_train/max_test, decouple.max_train: int32 sample indices
 MAX_RANDOM_STATE = 2**32 - 1  # scikit-learn's and numpy's seed range
@@ -190,6 +193,11 @@ class RuntimeSpec:
     profile_ops: bool = False  # top operations by self time with the framework's own profiler
     # torch on CUDA: a training split larger than this (uint8) streams from host memory; 0 = 25% of the device
     device_data_mb: int = 0
+    # Under --executor slurm (docs/executors.md), unless the command line says: the job array's partition and
+    # account ("" = SLURM's default) and each job's time limit in minutes (0 = the per-run timeout + 5 min)
+    slurm_partition: str = ""
+    slurm_account: str = ""
+    slurm_time_min: int = 0
 
 
 @dataclass(frozen=True)
@@ -686,7 +694,13 @@ def _runtime_bounds(r: RuntimeSpec) -> list[tuple[str, bool, str]]:
         ("runtime.warmup_steps", r.warmup_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}"),
         ("runtime.timed_steps", r.timed_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}"),
         ("runtime.steps_per_execution", 1 <= r.steps_per_execution <= 1024, "an integer in 1..1024"),
+        ("runtime.slurm_time_min", 0 <= r.slurm_time_min <= MAX_SLURM_MIN, f"an integer in 0..{MAX_SLURM_MIN}"),
+        ("runtime.slurm_partition", bool(SLURM_NAME.fullmatch(r.slurm_partition)), SLURM_NAME_RULE),
+        ("runtime.slurm_account", bool(SLURM_NAME.fullmatch(r.slurm_account)), SLURM_NAME_RULE),
     ]
+
+
+SLURM_NAME_RULE = "at most 200 letters, digits and _ . , -"
 
 
 def _distributed_bounds(d: DistributedSpec) -> list[tuple[str, bool, str, Any]]:

@@ -17,6 +17,7 @@ from bench.phases import PHASES
 from bench.report import scaling, tuning
 from bench.report.backends import DEFAULT_REFERENCE, colour, label, ordered, ratio_name, reference_missing
 from bench.report.models import sections as model_sections
+from bench.report.placement import placement_warnings
 from bench.report.plotting import PlotJob, backend_legend, render, save_figure
 from bench.report.zoo import zoo_plot_jobs, zoo_section
 
@@ -190,6 +191,7 @@ def summary_markdown(df: pd.DataFrame, env: dict, notice: str = "", records: lis
         if len(sbs):
             lines += [markdown_table(sbs), ""]
         lines += input_bound_warnings(sub.to_dict("records"))
+        lines += placement_warnings(sub.to_dict("records"))
         for _, r in sub[sub.status != "ok"].iterrows():
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
         lines += ["", f"![training curves]({plot_name('curves', task)})", ""]

@@ -24,6 +24,7 @@ from bench.report.summary import terminal_summary, write_reports
 from bench.run import budget_cli, distributed, environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
+from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
 from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, tune_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
@@ -175,6 +176,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         help="per-run limit in seconds; a run over it is stopped and recorded as timeout",
     )
     _add_reference(p)
+    add_executor_options(p)
 
 
 def _duration(value: str) -> float:
@@ -410,10 +412,10 @@ def resolve_run(run: str, results: Path) -> Path:
 def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.resume, args.out)
     try:
-        resume_suite(run_dir)
+        resume_suite(run_dir, where=executor_fields(args))
     except RunStopped as e:
         return stopped(run_dir, e)
-    except (FileNotFoundError, RuntimeError, RunFileError, SpecError) as e:  # SpecError: a bad plan.json task
+    except (FileNotFoundError, RuntimeError, RunFileError, SpecError, ValueError) as e:  # SpecError: a bad plan task
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -445,7 +447,11 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
         tasks = with_workers(tasks, getattr(args, "workers", None), getattr(args, "scaling", None))
         distributed.check_workers(tasks)  # rank processes this machine can hold, before any starts
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
-    except (SpecError, FileNotFoundError) as e:
+        where = executor_fields(args) or {}
+        if where.get("executor", "local") != "local" and any(t.distributed.workers for t in tasks):
+            raise SpecError("data-parallel rows (--workers, [distributed]) start their ranks here: run them "
+                            "with --executor local")  # fmt: skip
+    except (SpecError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     tuning = getattr(args, "best", False) or args.command == "tune"
@@ -460,6 +466,7 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
         seed=args.seed,
         timeout_s=args.timeout,
         reference=args.reference,
+        **where,
     )
     try:
         if tuning:

@@ -18,16 +18,16 @@ import os
 import secrets
 import signal
 import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from backends import BACKENDS, default_names, describe, missing_packages
+from bench.core.placement import EXECUTORS, RowOutcome
 from bench.core.record import new_record
 from bench.core.results import (
     RunFileError,
@@ -46,17 +46,23 @@ from bench.core.runfiles import (
     clear_folder,
     make_folder,
     open_fd,
-    open_file,
-    read_bytes,
     write_atomic,
 )
-from bench.core.runpaths import ARTIFACTS, OutsideRunError, job_file, log_file, row_files, task_data
-from bench.core.spec import MAX_SEED, SpecError, TaskSpec, check_fits_data, spec_from_dict
+from bench.core.runpaths import ARTIFACT_KINDS, ARTIFACTS, OutsideRunError, artifact, log_file, row_files, task_data
+from bench.core.spec import (
+    MAX_SEED,
+    MAX_SLURM_MIN,
+    SLURM_NAME,
+    SLURM_NAME_RULE,
+    SpecError,
+    TaskSpec,
+    check_fits_data,
+    spec_from_dict,
+)
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
-from bench.run import distributed, environment
-from bench.run.forkserver import Server, ServerGone, exit_description, kill_group
+from bench.run import distributed, environment, executors
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
@@ -73,9 +79,20 @@ class RunOptions:
     seed: int | None = None  # overrides each spec's seed
     timeout_s: float = 3600.0  # per (task, backend, repeat) run
     reference: str = DEFAULT_REFERENCE  # the backend the report's ratios divide by
+    # Where the rows run (bench.run.executors): one after another here, side by side on device slots,
+    # on a Ray cluster, or as a SLURM job array; the run's files are written here, by this process only.
+    executor: str = "local"
+    devices: tuple[int, ...] = ()  # devices: the slots (GPU indices; without a GPU, shares of the cores)
+    ray_address: str | None = None  # ray: the cluster (else $RAY_ADDRESS)
+    slurm_partition: str | None = None
+    slurm_account: str | None = None
+    slurm_time_min: int | None = None  # per array job; default: the per-run timeout + 5 min
+    slurm_gpus: bool = False  # each job asks for one GPU (else a whole node, --exclusive)
+    slurm_local: bool = False  # submitit's local executor: the array as processes here (tests, trying it out)
 
 
 MAX_REPEATS = 1000  # runs per (task, backend): beyond it a plan is a typo, not a study
+MAX_DEVICES = 1024  # device slots on one machine
 
 # Errors that mean the disk (or the quota, or the file-size limit) will not take more: the run
 # stops, says so, and leaves the row for --resume instead of recording it as a failure of the row.
@@ -183,109 +200,6 @@ def dataset_fields(ds: ArrayDataset, load_s: float) -> dict[str, Any]:
     }
 
 
-def _pump(stream: Any, log: Any, echo: Callable[[str], None], prefix: str, tail: list[str]) -> None:
-    """Copy worker output to its log; show ``@@`` progress lines; keep the last lines for errors."""
-    for line in stream:
-        if log is not None:
-            try:
-                log.write(line)
-                log.flush()
-            except OSError as e:  # disk full: keep draining the pipe (a full pipe would block the run)
-                tail.append(f"(log not written: {e})")
-                log = None
-        if line.startswith("@@ "):
-            echo(f"{prefix} {line[3:].rstrip()}")
-        elif line.strip():
-            tail.append(line.rstrip())
-            del tail[:-20]
-
-
-class Workers:
-    """The warm worker servers of one run, one per backend (``start`` them together; a dead one restarts)."""
-
-    def __init__(self, job_dir: Path) -> None:
-        self.job_dir = job_dir
-        self.servers: dict[str, Server] = {}
-
-    def server(self, backend: str) -> Server:
-        srv = self.servers.get(backend)
-        if srv is None or not srv.alive():
-            path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-            env = dict(os.environ, PYTHONPATH=path)
-            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            env.setdefault("PYTHONUNBUFFERED", "1")
-            log = log_file(self.job_dir.parent, f"server-{backend}")
-            srv = self.servers[backend] = Server(backend, str(self.job_dir), env, REPO, log)
-        return srv
-
-    def start(self, backends: list[str]) -> None:
-        """Start the servers at once and wait until each has imported its framework (or died trying)."""
-        for b in backends:
-            self.server(b)
-        for b in backends:
-            with contextlib.suppress(ServerGone):  # its runs will report why
-                self.servers[b].wait_ready()
-
-    def close(self) -> None:
-        for srv in self.servers.values():
-            srv.close()
-        self.servers.clear()
-
-    def run(self, job: dict[str, Any], timeout_s: float, echo: Callable[[str], None]) -> dict[str, Any]:
-        """One run in a child of its backend's server: its record, or a failed/timeout/interrupted one."""
-        rec = job["record"]
-        row = (rec["task"], rec["backend"], rec["repeat"])
-        job_path, result_path = job_file(self.job_dir, *row, "job"), job_file(self.job_dir, *row, "result")
-        job["result"] = str(result_path)
-        write_atomic(self.job_dir, job_path, json.dumps(job, default=json_default).encode())
-        tail: list[str] = []
-        started = time.perf_counter()
-        srv = self.server(rec["backend"])
-        read_fd, write_fd = os.pipe()
-        status, code, lost = None, None, None
-        log_path = log_file(self.job_dir.parent, ".".join(map(str, row)))
-        with open_file(self.job_dir.parent, log_path, "w") as log:
-            stream = os.fdopen(read_fd, encoding="utf-8", errors="replace")
-            pump = threading.Thread(target=_pump, args=(stream, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail))
-            pump.start()
-            try:
-                try:
-                    pid = srv.submit(job_path, write_fd)
-                finally:
-                    os.close(write_fd)  # the child holds the only write end now: EOF when it exits
-                try:
-                    code = srv.wait_exit(timeout_s)
-                except TimeoutError:
-                    status = "timeout"
-                    kill_group(pid)
-                    code = srv.wait_exit(None)
-                except KeyboardInterrupt:
-                    kill_group(pid)
-                    raise
-            except ServerGone:
-                lost = srv.death()
-            finally:
-                pump.join()
-                stream.close()
-        wall = time.perf_counter() - started
-        if status is None and code is not None and result_path.exists():
-            with contextlib.suppress(ValueError, OSError):
-                result = json.loads(read_bytes(self.job_dir, result_path))
-                if isinstance(result, dict):
-                    return result
-            tail.append(f"unreadable result file {result_path.name}")
-        failed = new_record(**rec)
-        if status == "timeout":
-            failed.update(status="timeout", error=f"stopped after the per-run limit of {timeout_s:g} s")
-        elif lost:
-            failed.update(status="failed", error=f"no result: {lost}")
-        else:
-            how, last = exit_description(code), " | ".join(tail[-5:])
-            failed.update(status="failed", error=f"worker {how} without a result; last output: {last}")
-        failed["wall_s"] = wall
-        return failed
-
-
 PLAN, STATE, LOCK = "plan.json", "state.json", ".lock"
 KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")  # "interrupted" and missing rows run again
 
@@ -302,13 +216,16 @@ def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], Non
     return execute(run_dir, tasks, opts, env, echo)
 
 
-def resume_suite(run_dir: Path, echo: Callable[[str], None] = print) -> Path:
-    """Run what an interrupted or killed run is missing, with the plan it was started with."""
+def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict[str, Any] | None = None) -> Path:
+    """Run what an interrupted or killed run is missing, with the plan it was started with (``where``:
+    executor fields of RunOptions that replace the plan's, so the rest may run elsewhere)."""
     if run_dir.is_dir():  # a folder from elsewhere: no link or FIFO is written through or read
         check_run_folder(run_dir)
     if not (run_dir / PLAN).is_file():
         raise FileNotFoundError(f"{run_dir} is not a bench run directory (no {PLAN})")
     tasks, opts = read_plan(run_dir)
+    if where:
+        opts = replace(opts, **where)
     distributed.check_workers(tasks)  # the machine resuming may have fewer cores than the one that started
     env_path = run_dir / "environment.json"
     try:
@@ -364,6 +281,31 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a number of seconds > 0",
     ),
     "reference": (lambda v: isinstance(v, str) and not unknown_reference(v), "a registered backend"),
+    "executor": (lambda v: v in EXECUTORS, f"one of {', '.join(EXECUTORS)}"),
+    "devices": (
+        lambda v: (
+            isinstance(v, list)
+            and len(v) <= MAX_DEVICES
+            and all(_is_int(d) and 0 <= d < MAX_DEVICES for d in v)
+            and len(set(v)) == len(v)
+        ),
+        f"a list of distinct device numbers in 0..{MAX_DEVICES - 1}",
+    ),
+    "ray_address": (lambda v: v is None or (isinstance(v, str) and 0 < len(v) < 1000), "null or an address"),
+    "slurm_partition": (
+        lambda v: v is None or (isinstance(v, str) and bool(SLURM_NAME.fullmatch(v))),
+        "null or " + SLURM_NAME_RULE,
+    ),
+    "slurm_account": (
+        lambda v: v is None or (isinstance(v, str) and bool(SLURM_NAME.fullmatch(v))),
+        "null or " + SLURM_NAME_RULE,
+    ),
+    "slurm_time_min": (
+        lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_SLURM_MIN),
+        f"null or an integer in 1..{MAX_SLURM_MIN}",
+    ),
+    "slurm_gpus": (lambda v: isinstance(v, bool), "true or false"),
+    "slurm_local": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 
@@ -379,7 +321,7 @@ def plan_options(o: Any, out: Path) -> RunOptions:
             raise ValueError(f"options.{key}: must be {what}, got {value!r}")
     if "backends" not in o:
         raise ValueError("options.backends: missing")
-    return RunOptions(**{**o, "backends": tuple(o["backends"]), "out": out})
+    return RunOptions(**{**o, "backends": tuple(o["backends"]), "devices": tuple(o.get("devices", ())), "out": out})
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -431,14 +373,14 @@ def execute(
         # wall time over every session of the run (a resumed run adds to what its state says)
         earlier_s = run_wall_s(run_dir / STATE) or 0.0
         started = time.perf_counter()
-        workers = Workers(job_dir)
+        runner = executors.make(opts, run_dir)
         stopped: OSError | None = None
         try:
             write_json(run_dir / STATE, state)
             clear_folder(run_dir, job_dir)  # a killed run's job files: nothing in them is read again
             make_folder(run_dir, job_dir)
             make_folder(run_dir, run_dir / "logs")
-            _run_all(todo, run_dir, opts, env, workers, echo, stop)
+            _run_all(todo, run_dir, opts, env, runner, echo, stop)
             state["state"] = "complete"
         except KeyboardInterrupt:
             state["state"] = "interrupted"
@@ -452,7 +394,7 @@ def execute(
             state.update(state="stopped", error=f"{type(e).__name__}: {e}")
             raise
         finally:
-            workers.close()
+            runner.close()
             with contextlib.suppress(OSError, ValueError):
                 clear_folder(run_dir, job_dir)
             state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned})
@@ -499,43 +441,82 @@ Stop = Callable[[], str | None]  # why the rows not yet started should not start
 
 
 def _run_all(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
-             workers: Workers, echo: Callable[[str], None], stop: Stop | None = None) -> None:  # fmt: skip
-    """Each pending run in turn, its record appended before the next starts; ``stop()`` (the tuner's budget)
-    saying why turns the rows not yet started into skipped ones."""
+             runner: executors.Executor, echo: Callable[[str], None], stop: Stop | None = None) -> None:  # fmt: skip
+    """Every pending run through the executor; this process alone appends each record as it comes back.
+    ``stop()`` (the tuner's budget) saying why turns the rows not yet started into skipped ones.
+
+    Rows that need no executor (failed data, a missing framework, a data-parallel row, which starts
+    its own ranks here) are recorded as they come up; with the local executor that is in plan order."""
     needed = [b for b in dict.fromkeys(b for _, b, _, d in todo if d is None) if not missing_packages(b)]
     if needed:
-        echo(f"starting worker servers: importing {', '.join(needed)} once for every run")
-        workers.start(needed)
-    for n, (task, backend, repeat, dist, job_base) in enumerate(_jobs(todo, run_dir, opts, env, echo), 1):
-        tag = f"[{n}/{len(todo)}] {task.name} / {backend}" + (f" / {dist[0]} worker(s), {dist[1]}" if dist else "")
-        rec = job_base["record"]
-        missing = missing_packages(backend)
-        why_stop = stop() if stop is not None else None
-        if why_stop:
-            rec.update(status="skipped", error=why_stop)
-        elif "error" in job_base:
-            rec.update(status="failed", error=job_base["error"])
-        elif missing:
-            rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
-        else:
-            echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
-            try:
-                if dist is None:
-                    rec = workers.run(job_base, opts.timeout_s, echo)
-                else:
-                    rec = _run_distributed(job_base, task, dist, run_dir, opts.timeout_s, echo)
-            except KeyboardInterrupt:
-                rec.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
-                append_record(run_dir, rec)
-                raise
-            except OSError as e:
-                if is_disk_error(e):  # best effort: mark the row for --resume; the disk may take no more
+        runner.start(needed, echo)
+    count = len(todo)
+
+    def runnable() -> Iterator[executors.Row]:
+        for n, (task, backend, repeat, dist, job) in enumerate(_jobs(todo, run_dir, opts, env, echo,
+                                                                     keep_data=not runner.sequential), 1):  # fmt: skip
+            tag = f"[{n}/{count}] {task.name} / {backend}" + (f" / {dist[0]} worker(s), {dist[1]}" if dist else "")
+            rec, missing = job["record"], missing_packages(backend)
+            why_stop = stop() if stop is not None else None
+            if why_stop:
+                rec.update(status="skipped", error=why_stop)
+            elif "error" in job:
+                rec.update(status="failed", error=job["error"])
+            elif missing:
+                rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
+            elif dist is None:
+                echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
+                yield executors.Row(job, tag)
+                continue
+            else:
+                echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
+                with _marking(lambda rec=rec: [rec], run_dir):
+                    rec = _run_distributed(job, task, dist, run_dir, opts.timeout_s, echo)
+            _land(run_dir, tag, RowOutcome(rec), echo)
+
+    rows = runnable()
+    try:
+        with _marking(lambda: [row.job["record"] for row in runner.running], run_dir):
+            for row, outcome in runner.run(rows, opts.timeout_s, echo):
+                _land(run_dir, row.tag, outcome, echo)
+    finally:
+        rows.close()
+
+
+@contextlib.contextmanager
+def _marking(in_flight: Callable[[], list[dict[str, Any]]], run_dir: Path) -> Iterator[None]:
+    """On Ctrl-C or a full disk inside the block, record the rows then in flight (``in_flight()``: their
+    records) as interrupted, for --resume, and let the exception go on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for rec in in_flight():
+            rec.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+            append_record(run_dir, rec)
+        raise
+    except OSError as e:
+        if is_disk_error(e):  # best effort: the disk may take no more
+            with contextlib.suppress(OSError):
+                for rec in in_flight():
                     rec.update(status="interrupted", error=f"run files could not be written: {e}")
-                    with contextlib.suppress(OSError):
-                        append_record(run_dir, rec)
-                raise
-        append_record(run_dir, rec)
-        echo(f"{tag}: {_one_line(rec)}")
+                    append_record(run_dir, rec)
+        raise
+
+
+def _land(run_dir: Path, tag: str, outcome: RowOutcome, echo: Callable[[str], None]) -> None:
+    """Write a finished row: the files it brought back from another node (artifacts, log), then its record."""
+    rec = outcome.record
+    for name, data in outcome.files.items():
+        for kind in ARTIFACT_KINDS:  # only the files a row may write, at the names it writes them
+            path = artifact(run_dir, rec["task"], rec["backend"], rec["repeat"], kind)
+            if name == path.name:
+                make_folder(run_dir, path.parent)
+                write_atomic(run_dir, path, data)
+    if outcome.log:
+        path = log_file(run_dir, ".".join(map(str, (rec["task"], rec["backend"], rec["repeat"]))))
+        write_atomic(run_dir, path, outcome.log.encode())
+    append_record(run_dir, rec)
+    echo(f"{tag}: {_one_line(rec)}")
 
 
 def _run_distributed(job: dict[str, Any], task: TaskSpec, dist: tuple[int, str], run_dir: Path, timeout_s: float,
@@ -552,8 +533,10 @@ def _run_distributed(job: dict[str, Any], task: TaskSpec, dist: tuple[int, str],
 
 
 def _jobs(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
-          echo: Callable[[str], None]):  # fmt: skip
-    """Yield each pending run with its job, preparing each task's data once, just before its first run."""
+          echo: Callable[[str], None], keep_data: bool = False):  # fmt: skip
+    """Yield each pending run with its job, preparing each task's data once, just before its first run.
+    A task's data file goes once its last run is done, unless ``keep_data`` (rows still running side by
+    side may read it: the run's end clears it)."""
     prepared: dict[str, dict[str, Any]] = {}
     for i, (task, backend, repeat, dist) in enumerate(todo):
         seed = task.seed if opts.seed is None else opts.seed
@@ -573,7 +556,7 @@ def _jobs(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: R
         job = {"record": rec, "spec": task.to_dict(), **{k: v for k, v in shared.items() if k != "fields"}}
         job["artifacts"] = str(run_dir / ARTIFACTS)  # per-row files a phase writes for the report
         yield task, backend, repeat, dist, job
-        if all((t.base or t.name) != data_key for t, *_ in todo[i + 1 :]) and "data" in shared:
+        if not keep_data and all((t.base or t.name) != data_key for t, *_ in todo[i + 1 :]) and "data" in shared:
             for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:
                 Path(path).unlink(missing_ok=True)  # the last run of this task is done
 

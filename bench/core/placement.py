@@ -1,0 +1,40 @@
+"""Where a row ran: the executor's choice of node and device, and what a row run away from the driver returns.
+
+A row that runs on another node (a Ray task, a SLURM array job) comes back to the driver as a
+``RowOutcome``: the worker's record, the artifact files its phases wrote and its log, as data, so the
+driver alone writes the run folder (one writer; records.jsonl is appended by nobody else).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EXECUTORS = ("local", "devices", "ray", "slurm")
+
+# The record columns that say where a row ran (bench.core.record.COLUMNS holds them too).
+PLACEMENT_COLUMNS = ("executor", "node", "placement", "rows_beside")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A row's place: the executor, the node's host name, the device or cores (None: the whole machine)."""
+
+    executor: str
+    node: str
+    where: str | None = None  # "cuda:1 cores 8-15", "cores 0", "ray node 3f2a.. gpu 0", ...
+
+    def fields(self, rows_beside: int) -> dict[str, object]:
+        """The record's placement columns; ``rows_beside``: rows of the same run on its node at the same time."""
+        return {"executor": self.executor, "node": self.node, "placement": self.where, "rows_beside": rows_beside}
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What a row run on a node returns: its record, its artifact files (name -> bytes), its log, its interval."""
+
+    record: dict
+    files: dict[str, bytes] = field(default_factory=dict)
+    log: str = ""
+    placement: Placement | None = None
+    started: float = 0.0  # time.time() on the node: when the worker started and when it ended
+    ended: float = 0.0

@@ -1,0 +1,102 @@
+"""The executor options every command that runs a plan shares (``bench run``, ``all``, ``zoo``, and any other
+built on ``cli._run_options``): where the rows run (bench.run.executors), checked before anything starts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from bench.core.placement import EXECUTORS
+from bench.core.spec import MAX_SLURM_MIN, SLURM_NAME, SLURM_NAME_RULE
+
+MAX_DEVICES = 1024
+
+
+def _devices(value: str) -> tuple[int, ...]:
+    """--devices 0,1,...: distinct device numbers (GPU indices; without a GPU, one share of the cores each)."""
+    try:
+        slots = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated device numbers, got {value!r}") from None
+    if not slots or len(set(slots)) != len(slots) or not all(0 <= d < MAX_DEVICES for d in slots):
+        raise argparse.ArgumentTypeError(f"expected distinct device numbers in 0..{MAX_DEVICES - 1}, got {value!r}")
+    return slots
+
+
+def _minutes(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole minutes, got {value!r}") from None
+    if not 1 <= n <= MAX_SLURM_MIN:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_SLURM_MIN} minutes, got {n}")
+    return n
+
+
+def _slurm_name(value: str) -> str:
+    """A partition or account: it goes into the job script's #SBATCH lines."""
+    if not value or not SLURM_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"expected {SLURM_NAME_RULE}, got {value!r}")
+    return value
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where the rows run (docs/executors.md)")
+    g.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=None,
+        help="local (default: one row after another here), devices (side by side, one per --devices "
+        "slot), ray (a Ray cluster), slurm (one SLURM job array, through submitit); with --resume: "
+        "run the missing rows there instead of where the plan says",
+    )
+    g.add_argument(
+        "--devices",
+        type=_devices,
+        metavar="0,1,...",
+        help="device slots (implies --executor devices): GPU indices (CUDA_VISIBLE_DEVICES), each slot "
+        "with its own equal share of the cores; without a GPU, the shares of the cores are the devices",
+    )
+    g.add_argument("--ray-address", metavar="HOST:PORT", help="the Ray cluster (default: $RAY_ADDRESS)")
+    g.add_argument("--slurm-partition", type=_slurm_name, metavar="NAME", help="SLURM partition of the job array")
+    g.add_argument("--slurm-account", type=_slurm_name, metavar="NAME", help="SLURM account charged")
+    g.add_argument(
+        "--slurm-time",
+        type=_minutes,
+        metavar="MIN",
+        help="per job (default: the task's runtime.slurm_time_min, else --timeout + 5 min)",
+    )
+    g.add_argument("--slurm-gpus", action="store_true", help="each job asks for one GPU (default: a whole node)")
+    g.add_argument(
+        "--slurm-local",
+        action="store_true",
+        help="run the job array with submitit's local executor, as processes on this machine",
+    )
+
+
+def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
+    """RunOptions' executor fields from the command line; None when none was given (a resume keeps the plan's).
+    ValueError naming the option when the choice cannot work."""
+    executor = args.executor or ("devices" if args.devices else None)
+    if executor is None:
+        return None
+    if args.devices and executor != "devices":
+        raise ValueError(f"--devices goes with --executor devices, not {executor}")
+    devices = tuple(args.devices or (0,)) if executor == "devices" else ()
+    if devices and len(devices) > len(os.sched_getaffinity(0)):
+        raise ValueError(
+            f"--devices: {len(devices)} slots need a core each; this process may use {len(os.sched_getaffinity(0))}"
+        )
+    if executor == "ray" and not (args.ray_address or os.environ.get("RAY_ADDRESS")):
+        raise ValueError("--executor ray needs a cluster: --ray-address HOST:PORT or RAY_ADDRESS")
+    return {
+        "executor": executor,
+        "devices": devices,
+        "ray_address": args.ray_address,
+        "slurm_partition": args.slurm_partition,
+        "slurm_account": args.slurm_account,
+        "slurm_time_min": args.slurm_time,
+        "slurm_gpus": args.slurm_gpus,
+        "slurm_local": args.slurm_local,
+    }

@@ -1,0 +1,68 @@
+"""Executors: where the rows of a plan run -- here one after another (``local``), side by side on this
+machine's devices (``devices``), on a Ray cluster (``ray``) or under SLURM (``slurm``, through submitit).
+
+The runner prepares each row's job and appends each record; an executor only runs rows and gives their
+records back, as data, as they finish (``Executor.run``). Every row runs the same worker code
+(``bench.run.worker``), on a device of its own; its record says where (``bench.core.placement``).
+Ray and submitit are imported only by their own modules, which only ``make`` loads: the default
+``local`` path imports neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bench.core.placement import EXECUTORS, RowOutcome
+
+
+@dataclass
+class Row:
+    """One (task, backend, repeat) row ready to run: its job (bench.run.worker's input) and its progress tag."""
+
+    job: dict[str, Any]
+    tag: str
+
+    @property
+    def key(self) -> tuple:
+        rec = self.job["record"]
+        return rec["task"], rec["backend"], rec["repeat"]
+
+
+Echo = Callable[[str], None]
+
+
+class Executor(Protocol):
+    name: str
+    sequential: bool  # True: a row's record is appended before the next row starts (its data may go then)
+
+    def start(self, backends: list[str], echo: Echo) -> None:
+        """Get ready to run rows of ``backends`` (warm servers, a cluster connection)."""
+        ...
+
+    def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
+        """Run ``rows`` (pulled as slots free up) and yield each with its outcome as it finishes.
+        A KeyboardInterrupt leaves ``running`` naming the rows that were in flight."""
+        ...
+
+    @property
+    def running(self) -> list[Row]:
+        """The rows started and not yet given back."""
+        ...
+
+    def close(self) -> None:
+        """Stop what is queued or running and release every process, task or job (also after Ctrl-C)."""
+        ...
+
+
+MODULES = {"local": "local", "devices": "devices", "ray": "on_ray", "slurm": "on_slurm"}
+
+
+def make(opts: Any, run_dir: Any) -> Executor:
+    """The executor ``opts.executor`` names (``bench.run.runner.RunOptions``), for the run in ``run_dir``."""
+    if opts.executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {opts.executor!r} (choose from {', '.join(EXECUTORS)})")
+    module = importlib.import_module(f"{__name__}.{MODULES[opts.executor]}")
+    return module.make(opts, run_dir)

@@ -1,0 +1,49 @@
+"""``local``: the rows one after another on this machine, each forked by its backend's warm worker server.
+
+The default, and the suite's behaviour before executors existed: a row's record is appended before the
+next row starts, so a row never shares the machine with another of its run.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.core.placement import Placement, RowOutcome
+from bench.run.executors import Echo, Row
+from bench.run.workers import Workers
+
+
+class Local:
+    name = "local"
+    sequential = True
+
+    def __init__(self, job_dir: Path) -> None:
+        self.workers = Workers(job_dir)
+        self.placement = Placement(self.name, socket.gethostname())
+        self._running: list[Row] = []
+
+    @property
+    def running(self) -> list[Row]:
+        return list(self._running)
+
+    def start(self, backends: list[str], echo: Echo) -> None:
+        echo(f"starting worker servers: importing {', '.join(backends)} once for every run")
+        self.workers.start(backends)
+
+    def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
+        for row in rows:
+            self._running = [row]
+            rec = self.workers.run(row.job, timeout_s, echo)
+            self._running = []
+            rec.update(self.placement.fields(0))
+            yield row, RowOutcome(rec, placement=self.placement)
+
+    def close(self) -> None:
+        self.workers.close()
+
+
+def make(opts: Any, run_dir: Path) -> Local:
+    return Local(run_dir / ".jobs")

@@ -1,0 +1,107 @@
+"""``ray``: each row a Ray task on an existing cluster (``--ray-address`` or ``RAY_ADDRESS``), alone on its device.
+
+A node with GPUs gives one slot per GPU: its rows ask for one whole GPU (Ray sets the task's
+``CUDA_VISIBLE_DEVICES``) and an equal share of the node's CPUs; a node without gives one slot whose
+row asks for all of its CPUs. Each slot's task is pinned to its node (a hard node-affinity strategy), so
+no two rows of the run ever share a device and the record's node is the one it was planned on.
+The task runs ``bench.run.executors.remote.run_row``: the worker as a fresh process, the task's arrays
+shipped once per task through the object store, the record and artifact files returned as data.
+A task is never retried (``max_retries=0``): a lost worker or node makes the row ``failed`` with
+Ray's reason. Every node needs this checkout at the driver's path (a shared file system or the same
+clone); the tasks find it through ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from bench.core.placement import RowOutcome
+from bench.core.runfiles import read_bytes
+from bench.run.executors import Echo, Row
+from bench.run.executors.pool import SlotPool
+from bench.run.executors.remote import REPO, run_row
+
+
+def _task(job: dict[str, Any], timeout_s: float, extra: str, *blobs: bytes) -> RowOutcome:
+    """The Ray task: one row on this node (the blobs arrive resolved from the object store)."""
+    return run_row(job, list(blobs) if blobs else None, timeout_s, "ray", extra)
+
+
+class RaySlot:
+    def __init__(self, pool: RayPool, node: dict[str, Any], gpu: int | None, cpus: float) -> None:
+        self.pool, self.node, self.gpu, self.cpus = pool, node["NodeManagerHostname"], gpu, cpus
+        self.node_id = node["NodeID"]
+        self.ref: Any = None
+
+    def run_row(self, row: Row, timeout_s: float, echo: Echo) -> RowOutcome:
+        options = {
+            "num_cpus": self.cpus,
+            "num_gpus": 1 if self.gpu is not None else 0,
+            "max_retries": 0,
+            "scheduling_strategy": NodeAffinitySchedulingStrategy(self.node_id, soft=False),
+        }
+        extra = f"node {self.node_id[:8]}"
+        self.ref = self.pool.remote.options(**options).remote(row.job, timeout_s, extra, *self.pool.blobs(row.job))
+        try:
+            return ray.get(self.ref)
+        finally:
+            self.ref = None
+
+    def cancel(self) -> None:
+        if self.ref is not None:
+            ray.cancel(self.ref, force=True)
+
+
+class RayPool(SlotPool):
+    def __init__(self, run_dir: Path, address: str | None) -> None:
+        self.run_dir = run_dir
+        self.address = address or os.environ.get("RAY_ADDRESS")
+        if not self.address:
+            raise ValueError("--executor ray needs a cluster: --ray-address HOST:PORT or RAY_ADDRESS")
+        self._blobs: dict[str, Any] = {}
+        super().__init__("ray", [])
+
+    def start(self, backends: list[str], echo: Echo) -> None:
+        path = os.pathsep.join([str(REPO), "${PYTHONPATH}"])  # Ray expands ${...} from the node's environment
+        ray.init(
+            address=self.address,
+            runtime_env={"env_vars": {"PYTHONPATH": path}},
+            logging_level="ERROR",
+            log_to_driver=False,
+        )
+        self.remote = ray.remote(_task)
+        for node in ray.nodes():
+            if not node.get("Alive"):
+                continue
+            res = node.get("Resources", {})
+            cpus, gpus = res.get("CPU", 0), int(res.get("GPU", 0))
+            if gpus:
+                self.slots += [RaySlot(self, node, g, max(1.0, cpus // gpus)) for g in range(gpus)]
+            elif cpus:
+                self.slots.append(RaySlot(self, node, None, cpus))
+        if not self.slots:
+            raise RuntimeError(f"the Ray cluster at {self.address} has no node with CPUs or GPUs")
+        echo(f"ray cluster {self.address}: {len(self.slots)} slot(s) on {len({s.node_id for s in self.slots})} node(s)")
+
+    def blobs(self, job: dict[str, Any]) -> list[Any]:
+        """Object refs of the job's arrays (data, then transfer targets), each put into the store once."""
+        paths = ([job["data"]] if "data" in job else []) + [t["data"] for t in job.get("transfer", [])]
+        for p in paths:
+            if p not in self._blobs:
+                self._blobs[p] = ray.put(read_bytes(self.run_dir, Path(p)))
+        return [self._blobs[p] for p in paths]
+
+    def close(self) -> None:
+        super().close()
+        self._blobs.clear()
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def make(opts: Any, run_dir: Path) -> RayPool:
+    return RayPool(run_dir, opts.ray_address)

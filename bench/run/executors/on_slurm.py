@@ -1,0 +1,130 @@
+"""``slurm``: the plan's rows as one SLURM job array (one per distinct partition, account and time limit),
+through submitit (``--slurm-local``: submitit's local executor, the same array run as processes on this
+machine -- how it is tested without a cluster).
+
+Each array job runs ``bench.run.executors.remote.run_row``: the worker as a fresh process on its node,
+reading the task's arrays where the driver wrote them (SLURM clusters share a file system; submitit's
+own folder, under the run's ``.jobs/``, needs it too) and returning its record, artifact files and log as
+data. A CPU row asks for a whole node (``--exclusive``), a GPU row (``--slurm-gpus``) for one GPU, so rows
+never share a device. Partition, account and time limit come from the command line, else from each task's
+``[runtime]``. A job that SLURM loses, kills or times out makes its row ``failed`` with submitit's reason;
+Ctrl-C cancels every job of the array (``scancel``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from bench.core.placement import Placement, RowOutcome
+from bench.run.executors import Echo, Row
+from bench.run.executors.pool import Beside
+from bench.run.executors.remote import REPO, no_result, run_row
+
+
+def _job(job: dict[str, Any], timeout_s: float) -> RowOutcome:
+    """One array job: the row on this node, named by SLURM's ids."""
+    ids = [os.environ.get(k) for k in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")]
+    return run_row(job, None, timeout_s, "slurm", f"job {ids[0]}_{ids[1]}" if all(ids) else "")
+
+
+class Slurm:
+    name = "slurm"
+    sequential = False
+
+    def __init__(self, folder: Path, opts: Any) -> None:
+        self.folder, self.opts = folder, opts
+        self.jobs: list[tuple[Row, Any]] = []
+        self.beside = Beside()
+
+    @property
+    def running(self) -> list[Row]:
+        return [row for row, job in self.jobs if not job.done()]
+
+    def start(self, backends: list[str], echo: Echo) -> None:
+        self.executor = submitit.AutoExecutor(folder=self.folder, cluster="local" if self.opts.slurm_local else None)
+        echo(f"slurm: job arrays through submitit ({self.executor.cluster}), files in {self.folder}")
+
+    def settings(self, row: Row) -> tuple[str, str, int]:
+        """(partition, account, minutes) of a row's job: the command line's, else its task's [runtime]."""
+        rt = row.job["spec"].get("runtime", {})
+        minutes = self.opts.slurm_time_min or rt.get("slurm_time_min") or math.ceil(self.opts.timeout_s / 60) + 5
+        return (
+            self.opts.slurm_partition or rt.get("slurm_partition") or "",
+            self.opts.slurm_account or rt.get("slurm_account") or "",
+            minutes,
+        )
+
+    def params(self, settings: tuple[str, str, int]) -> dict[str, Any]:
+        """submitit's parameters for an array: its settings, and a whole node (CPU rows) or one GPU per job."""
+        partition, account, minutes = settings
+        params: dict[str, Any] = {"timeout_min": minutes, "slurm_array_parallelism": 256}
+        if partition:
+            params["slurm_partition"] = partition
+        if account:
+            params["slurm_account"] = account
+        if not self.opts.slurm_local:
+            params.update({"gpus_per_node": 1} if self.opts.slurm_gpus else {"slurm_exclusive": True})
+        return params
+
+    def _submit(self, rows: list[Row], settings: tuple[str, str, int], timeout_s: float) -> list[Any]:
+        """One job array for ``rows`` (a plan whose tasks all ask for the same settings: one array in all)."""
+        self.executor.update_parameters(**self.params(settings))
+        path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        before = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = path  # the jobs inherit the submitting environment (sbatch --export=ALL)
+        try:
+            return self.executor.map_array(_job, [r.job for r in rows], [timeout_s] * len(rows))
+        finally:
+            os.environ.pop("PYTHONPATH") if before is None else os.environ.update(PYTHONPATH=before)
+
+    def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
+        groups: dict[tuple[str, str, int], list[Row]] = {}
+        for row in rows:
+            groups.setdefault(self.settings(row), []).append(row)
+        for settings, todo in groups.items():
+            jobs = self._submit(todo, settings, timeout_s)
+            self.jobs += list(zip(todo, jobs, strict=True))
+            echo(f"slurm: submitted {len(jobs)} row(s) as job array {jobs[0].job_id.split('_')[0]}")
+        pending = dict(enumerate(self.jobs))
+        while pending:
+            finished = [i for i, (_, job) in pending.items() if job.done()]
+            if not finished:
+                time.sleep(0.5)
+            for i in finished:
+                row, job = pending.pop(i)
+                yield row, self._outcome(row, job)
+
+    def _outcome(self, row: Row, job: Any) -> RowOutcome:
+        try:
+            outcome: RowOutcome = job.result()
+        except Exception as e:  # lost, killed, timed out by SLURM, or the job could not start
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            outcome = RowOutcome(
+                no_result(row.job["record"], lost=f"slurm job {job.job_id}: {reason}"),
+                placement=Placement(self.name, "?", f"job {job.job_id}"),
+            )
+        placement = outcome.placement or Placement(self.name, "?")
+        self.beside.start(row.key, placement.node, outcome.started)
+        self.beside.end(row.key, outcome.ended)
+        outcome.record.update(placement.fields(self.beside.count(row.key)))
+        return outcome
+
+    def close(self) -> None:
+        """Cancel every job of the array that has not finished and wait (briefly) until they are gone."""
+        live = [job for _, job in self.jobs if not job.done()]
+        for job in live:
+            job.cancel(check=False)
+        deadline = time.monotonic() + 30
+        while any(not job.done() for job in live) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def make(opts: Any, run_dir: Path) -> Slurm:
+    return Slurm(run_dir / ".jobs" / "slurm", opts)

@@ -1,0 +1,139 @@
+"""One row on a node away from the driver (a Ray task, a SLURM array job): the same worker, its results as data.
+
+The row runs as ``python -m bench.run.worker JOB`` -- the worker the warm servers fork, started fresh
+(its framework import is then part of no timing, as with the servers, and ``import_s`` stays empty) --
+in a scratch folder on the node that mirrors the run folder's layout: ``.jobs/`` with the job file and
+the task's prepared arrays (shipped as bytes, e.g. through Ray's object store, or read where the driver
+wrote them when the node shares its file system), ``artifacts/`` for the phases' files. What comes back
+is a ``RowOutcome``: the record, the artifact files and the log; the driver writes them. Nothing here
+imports a framework, Ray or submitit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.core.placement import Placement, RowOutcome
+from bench.core.record import new_record
+from bench.run.forkserver import die_with_parent, exit_description, kill_group
+
+REPO = Path(__file__).resolve().parents[3]
+LOG_LIMIT = 1 << 20  # bytes of a row's log shipped back: its last MiB (progress lines, a traceback)
+
+
+def no_result(
+    rec: dict[str, Any],
+    *,
+    timeout_s: float | None = None,
+    code: int | None = None,
+    lost: str | None = None,
+    tail: list[str] = (),
+) -> dict[str, Any]:
+    """The row's record when its worker left no result: timed out, lost (server, node, job) or exited early."""
+    failed = new_record(**rec)
+    if timeout_s is not None:
+        failed.update(status="timeout", error=f"stopped after the per-run limit of {timeout_s:g} s")
+    elif lost:
+        failed.update(status="failed", error=f"no result: {lost}")
+    else:
+        how = "ended" if code is None else exit_description(code)
+        failed.update(status="failed", error=f"worker {how} without a result; last output: {' | '.join(tail[-5:])}")
+    return failed
+
+
+def _localise(job: dict[str, Any], jobs: Path, blobs: list[bytes] | None) -> dict[str, Any]:
+    """The job with its data paths in ``jobs`` (blobs written there, in job order: data, then transfer targets)."""
+    job = dict(job)
+    if blobs is None:  # a shared file system: the driver's files are read where they are
+        return job
+    targets = [dict(t) for t in job.get("transfer", [])]
+    holders: list[dict[str, Any]] = [job, *targets] if "data" in job else targets
+    for i, (holder, blob) in enumerate(zip(holders, blobs, strict=True)):
+        path = jobs / f"data{i}.npz"
+        path.write_bytes(blob)
+        holder["data"] = str(path)
+    job["transfer"] = targets
+    return job
+
+
+def where_here(executor: str, extra: str = "") -> Placement:
+    """This node's host name and the devices this process may use (CUDA_VISIBLE_DEVICES, its cores)."""
+    parts = [extra] if extra else []
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if gpus:
+        parts.append(f"cuda {gpus}")
+    if hasattr(os, "sched_getaffinity"):
+        parts.append(f"cores {cores_text(sorted(os.sched_getaffinity(0)))}")
+    return Placement(executor, socket.gethostname(), " ".join(parts) or None)
+
+
+def cores_text(cores: list[int]) -> str:
+    """``0-3,8`` for [0, 1, 2, 3, 8]."""
+    runs: list[list[int]] = []
+    for c in cores:
+        if runs and c == runs[-1][-1] + 1:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def run_row(
+    job: dict[str, Any], blobs: list[bytes] | None, timeout_s: float, executor: str, extra: str = ""
+) -> RowOutcome:
+    """Run one row's worker here and return its outcome (a failed/timeout record when it left no result)."""
+    started = time.time()
+    placement = where_here(executor, extra)
+    with tempfile.TemporaryDirectory(prefix="bench-row-") as scratch:
+        run = Path(scratch) / "run"
+        jobs, artifacts = run / ".jobs", run / "artifacts"
+        jobs.mkdir(parents=True)
+        artifacts.mkdir()
+        job = _localise(job, jobs, blobs)
+        job.update(result=str(jobs / "result.json"), artifacts=str(artifacts))
+        (jobs / "job.json").write_text(json.dumps(job))
+        log_path = run / "row.log"
+        path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.run.worker", str(jobs / "job.json")],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+            try:
+                code, late = proc.wait(timeout=timeout_s), None
+            except subprocess.TimeoutExpired:
+                kill_group(proc.pid)
+                code, late = proc.wait(), timeout_s
+            except BaseException:  # cancelled (Ray, SLURM): the worker goes with it
+                kill_group(proc.pid)
+                proc.wait()
+                raise
+        text = log_path.read_bytes()[-LOG_LIMIT:].decode(errors="replace")
+        result = jobs / "result.json"
+        record = None
+        if late is None and result.is_file():
+            with contextlib.suppress(ValueError):
+                record = json.loads(result.read_text())
+        if not isinstance(record, dict):
+            tail = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("@@ ")]
+            record = no_result(job["record"], timeout_s=late, code=code, tail=tail)
+            record["wall_s"] = time.time() - started
+        files = {p.name: p.read_bytes() for p in artifacts.rglob("*.npz") if p.is_file()}
+    return RowOutcome(record, files, text, placement, started, time.time())

@@ -1,0 +1,134 @@
+"""The warm worker servers of one run (``bench.run.forkserver``), one per backend, and one row run on them.
+
+``Workers`` is how a row runs on this machine: the local executor has one set for the whole run; the
+devices executor one set per device slot, each server started pinned (its cores, its GPU), so every
+row it forks inherits the pinning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.core.results import json_default
+from bench.core.runfiles import open_file, read_bytes, write_atomic
+from bench.core.runpaths import job_file, log_file
+from bench.run import environment
+from bench.run.executors.remote import no_result
+from bench.run.forkserver import Server, ServerGone, kill_group
+
+REPO = environment.REPO
+
+
+def _pump(stream: Any, log: Any, echo: Callable[[str], None], prefix: str, tail: list[str]) -> None:
+    """Copy worker output to its log; show ``@@`` progress lines; keep the last lines for errors."""
+    for line in stream:
+        if log is not None:
+            try:
+                log.write(line)
+                log.flush()
+            except OSError as e:  # disk full: keep draining the pipe (a full pipe would block the run)
+                tail.append(f"(log not written: {e})")
+                log = None
+        if line.startswith("@@ "):
+            echo(f"{prefix} {line[3:].rstrip()}")
+        elif line.strip():
+            tail.append(line.rstrip())
+            del tail[:-20]
+
+
+class Workers:
+    """The warm worker servers of one run, one per backend (``start`` them together; a dead one restarts).
+
+    ``env`` is added to each server's environment (a slot's CUDA_VISIBLE_DEVICES, BENCH_CORES);
+    ``name`` tells one slot's server logs from another's."""
+
+    def __init__(self, job_dir: Path, env: dict[str, str] | None = None, name: str = "") -> None:
+        self.job_dir = job_dir
+        self.env = env or {}
+        self.name = name
+        self.servers: dict[str, Server] = {}
+        self.pid: int | None = None  # the row running now (its process group), for ``cancel``
+
+    def server(self, backend: str) -> Server:
+        srv = self.servers.get(backend)
+        if srv is None or not srv.alive():
+            path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            env = dict(os.environ, PYTHONPATH=path, **self.env)
+            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            env.setdefault("PYTHONUNBUFFERED", "1")
+            log = log_file(self.job_dir.parent, f"server-{backend}{self.name}")
+            srv = self.servers[backend] = Server(backend, str(self.job_dir), env, REPO, log)
+        return srv
+
+    def start(self, backends: list[str]) -> None:
+        """Start the servers at once and wait until each has imported its framework (or died trying)."""
+        for b in backends:
+            self.server(b)
+        for b in backends:
+            with contextlib.suppress(ServerGone):  # its runs will report why
+                self.servers[b].wait_ready()
+
+    def cancel(self) -> None:
+        """Kill the row running now (from another thread; ``run`` then returns its failed record)."""
+        if self.pid is not None:
+            kill_group(self.pid)
+
+    def close(self) -> None:
+        for srv in self.servers.values():
+            srv.close()
+        self.servers.clear()
+
+    def run(self, job: dict[str, Any], timeout_s: float, echo: Callable[[str], None]) -> dict[str, Any]:
+        """One run in a child of its backend's server: its record, or a failed/timeout/interrupted one."""
+        rec = job["record"]
+        row = (rec["task"], rec["backend"], rec["repeat"])
+        job_path, result_path = job_file(self.job_dir, *row, "job"), job_file(self.job_dir, *row, "result")
+        job["result"] = str(result_path)
+        write_atomic(self.job_dir, job_path, json.dumps(job, default=json_default).encode())
+        tail: list[str] = []
+        started = time.perf_counter()
+        srv = self.server(rec["backend"])
+        read_fd, write_fd = os.pipe()
+        status, code, lost = None, None, None
+        log_path = log_file(self.job_dir.parent, ".".join(map(str, row)))
+        with open_file(self.job_dir.parent, log_path, "w") as log:
+            stream = os.fdopen(read_fd, encoding="utf-8", errors="replace")
+            pump = threading.Thread(target=_pump, args=(stream, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail))
+            pump.start()
+            try:
+                try:
+                    pid = self.pid = srv.submit(job_path, write_fd)
+                finally:
+                    os.close(write_fd)  # the child holds the only write end now: EOF when it exits
+                try:
+                    code = srv.wait_exit(timeout_s)
+                except TimeoutError:
+                    status = "timeout"
+                    kill_group(pid)
+                    code = srv.wait_exit(None)
+                except KeyboardInterrupt:
+                    kill_group(pid)
+                    raise
+            except ServerGone:
+                lost = srv.death()
+            finally:
+                self.pid = None
+                pump.join()
+                stream.close()
+        wall = time.perf_counter() - started
+        if status is None and code is not None and result_path.exists():
+            with contextlib.suppress(ValueError, OSError):
+                result = json.loads(read_bytes(self.job_dir, result_path))
+                if isinstance(result, dict):
+                    return result
+            tail.append(f"unreadable result file {result_path.name}")
+        failed = no_result(rec, timeout_s=timeout_s if status == "timeout" else None, code=code, lost=lost, tail=tail)
+        failed["wall_s"] = wall
+        return failed

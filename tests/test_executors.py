@@ -1,0 +1,405 @@
+"""Executors: one plan run one row after another (local), side by side on pinned core slots (devices), on a
+real Ray cluster on loopback and through submitit's local executor -- the same records, resume and reports.
+
+The fast tests check the choice, its refusals and the bookkeeping without starting anything; the e2e ones
+run tiny torch rows (and the ``fault`` backend, tests/faults.py, where a row must hold or be killed).
+One Ray cluster (a head and a second node, one CPU each, started by ``ray.cluster_utils.Cluster``)
+serves the module and is shut down after it: Ray's start costs ~20 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.core.results import latest_records, read_records
+from bench.run.executors import Row
+from bench.run.executors.pool import Beside
+from bench.run.executors.remote import cores_text
+from bench.run.runner import RunOptions, plan_options
+from tests.conftest import REPO, TINY_TASK, only_run_dir, run_cli, sigint_default
+from tests.faults import fault_env, release, wait_for_run
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups, affinity and /proc")
+
+# TINY_TASK with both phases that write artifacts, so the files a remote row sends back are checked too
+PHASED_TASK = (
+    TINY_TASK.replace("epochs = 2", "epochs = 1")
+    + """
+[decouple]
+enabled = true
+n_estimators = 5
+top_k = [10]
+[explain]
+gradcam = true
+layer = "conv2"
+n_images = 2
+"""
+)
+# What a row measured that is not a timing: equal whichever executor ran it (floats to rounding: the
+# executors give a row different thread counts)
+CONTENT = (
+    "task",
+    "backend",
+    "repeat",
+    "status",
+    "error",
+    "seed",
+    "model",
+    "params",
+    "dataset",
+    "dataset_source",
+    "n_train",
+    "n_test",
+    "epochs",
+    "batch_size",
+    "test_acc",
+    "test_loss",
+    "confusion_matrix",
+    "feature_dim",
+    "rf_acc",
+    "logreg_acc",
+    "explain_layer",
+    "explain_images",
+    "explain_file",
+)
+
+
+def same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def content(run_dir: Path) -> list[dict]:
+    rows = sorted(latest_records(read_records(run_dir)), key=lambda r: (r["backend"], r["repeat"]))
+    return [{k: r.get(k) for k in CONTENT} | {"losses": [h["train_loss"] for h in r["history"]]} for r in rows]
+
+
+def assert_same_content(a: Path, b: Path) -> None:
+    ca, cb = content(a), content(b)
+    assert len(ca) == len(cb) == 2 and all(r["status"] == "ok" for r in ca + cb), (ca, cb)
+    for ra, rb in zip(ca, cb, strict=True):
+        differ = {k: (ra[k], rb[k]) for k in ra if not same(ra[k], rb[k])}
+        assert not differ, differ
+    for r in cb:  # the artifact files the records link came back from the node and were written by the driver
+        assert (b / r["explain_file"]).is_file()
+        assert (b / r["explain_file"].replace(".explain.", ".decouple.")).is_file()
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=sigint_default,
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_gone(pids: list[int], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in pids), f"still alive: {[p for p in pids if alive(p)]}"
+
+
+@pytest.fixture
+def phased(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(PHASED_TASK)
+    return path
+
+
+# -- the choice, its refusals, its bookkeeping (nothing started) --------------------------------------------
+
+
+def test_the_local_path_imports_neither_ray_nor_submitit(tmp_path: Path):
+    code = (
+        "import sys; from pathlib import Path; from bench.run import cli, executors; from bench.run.runner import "
+        "RunOptions; cli.build_parser(); "
+        f"ex = executors.make(RunOptions(), Path({str(tmp_path)!r})); "
+        "print(type(ex).__name__, sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'submitit')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["Local", "[]"]
+
+
+def test_executor_options_round_trip_through_plan_json_and_bad_ones_name_the_key(tmp_path: Path):
+    opts = RunOptions(backends=("torch",), executor="devices", devices=(0, 1), slurm_time_min=30)
+    stored = json.loads(json.dumps({**vars_of(opts), "out": "x"}))
+    assert plan_options(stored, tmp_path) == dataclasses.replace(opts, out=tmp_path)
+    assert plan_options({"backends": ["torch"]}, tmp_path).executor == "local"  # a plan from before executors
+    for key, bad in (("executor", "kubernetes"), ("devices", [0, 0]), ("devices", [-1]), ("slurm_time_min", 0)):
+        with pytest.raises(ValueError, match=f"options.{key}: must be"):
+            plan_options({"backends": ["torch"], key: bad}, tmp_path)
+
+
+def vars_of(opts: RunOptions) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(opts).items()}
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--executor", "ray"], "needs a cluster: --ray-address"),
+        (["--devices", "0,0"], "distinct device numbers"),
+        (["--devices", ",".join(map(str, range(len(os.sched_getaffinity(0)) + 1)))], "need a core each"),
+        (["--devices", "0", "--executor", "ray", "--ray-address", "x:1"], "--devices goes with --executor devices"),
+        (["--executor", "devices", "--workers", "1,2"], "data-parallel rows"),
+    ],
+)
+def test_an_executor_that_cannot_work_is_refused_in_one_line_before_anything_runs(args, says, clean_env, tmp_path):
+    env = {k: v for k, v in clean_env.items() if k != "RAY_ADDRESS"}
+    proc = run_cli(["run", "mnist-lenet5", "--out", str(tmp_path / "r"), *args], env)
+    assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_beside_counts_the_rows_that_overlapped_on_the_same_node():
+    b = Beside()
+    b.start("a", "n1", 0.0)
+    b.start("b", "n1", 1.0)
+    b.start("c", "n2", 1.0)  # another node: never counted
+    b.end("a", 2.0)
+    assert b.count("a") == 1  # b still runs
+    b.end("b", 3.0)
+    b.start("d", "n1", 3.0)  # starts as b ends: no overlap
+    b.end("d", 4.0)
+    assert (b.count("b"), b.count("c"), b.count("d")) == (1, 0, 0)
+    assert cores_text([0, 1, 2, 3, 8, 10, 11]) == "0-3,8,10-11"
+
+
+def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_path: Path):
+    on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
+    runtime = {"slurm_partition": "cpu", "slurm_account": "lab", "slurm_time_min": 30}
+    row = Row({"record": {}, "spec": {"runtime": runtime}}, "t")
+    flags = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", slurm_partition="gpu", slurm_gpus=True))
+    assert flags.settings(row) == ("gpu", "lab", 30)
+    expected = {"timeout_min": 30, "slurm_array_parallelism": 256, "slurm_partition": "gpu", "slurm_account": "lab"}
+    assert flags.params(flags.settings(row)) == expected | {"gpus_per_node": 1}
+    plain = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", timeout_s=600.5))
+    assert plain.settings(Row({"record": {}, "spec": {}}, "t")) == ("", "", 16)  # the per-run limit + 5 min
+    assert plain.params(("", "", 16)) == {"timeout_min": 16, "slurm_array_parallelism": 256, "slurm_exclusive": True}
+
+
+# -- devices: side by side on this machine, each row on its own cores ---------------------------------------
+
+
+@pytest.mark.e2e
+def test_devices_runs_two_rows_side_by_side_each_pinned_to_its_core_and_records_it(clean_env, tmp_path: Path):
+    tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
+    tiny.write_text(TINY_TASK)
+    env = fault_env(clean_env, faults, {1: "hold", 2: "hold"})  # both rows hold: they must run at once
+    proc = start(["run", str(tiny), "--backend", "fault", "--repeats", "2", "--devices", "0,1", "--out", str(out)], env)
+    try:
+        held = [wait_for_run(faults, k, timeout=120) for k in (1, 2)]
+        cores = [Path(f"/proc/{h['pid']}/status").read_text().split("Cpus_allowed_list:")[1].split()[0] for h in held]
+        assert sorted(cores) == ["0", "1"], cores  # one core each, not the same one
+        for k in (1, 2):
+            release(faults, k)
+        assert proc.wait(timeout=120) == 0, proc.stdout.read()
+    finally:
+        proc.kill()
+    rows = latest_records(read_records(only_run_dir(out)))
+    assert sorted(r["placement"] for r in rows) == ["cores 0", "cores 1"]
+    assert all(r["executor"] == "devices" and r["rows_beside"] == 1 and r["threads"] == 1 for r in rows), rows
+    assert "**shared node**" in (only_run_dir(out) / "summary.md").read_text()
+
+
+# -- Ray: a real cluster on loopback --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A head and one more node (1 CPU each) whose processes carry the fault backend; its address."""
+    cluster_utils = pytest.importorskip("ray.cluster_utils")
+    faults = tmp_path_factory.mktemp("ray-faults")
+    saved = dict(os.environ)
+    os.environ.update(fault_env(dict(os.environ), faults, {}), RAY_USAGE_STATS_ENABLED="0")
+    cluster = cluster_utils.Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False}
+    )
+    try:
+        cluster.add_node(num_cpus=1, num_gpus=0)
+        cluster.wait_for_nodes()
+        yield cluster.address, faults
+    finally:
+        cluster.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def fresh_faults(faults: Path, plan: dict[int, str], env: dict[str, str]) -> dict[str, str]:
+    for f in faults.glob("r*-*"):  # run-k, release-k of an earlier test
+        f.unlink()
+    return fault_env(env, faults, plan)
+
+
+@pytest.fixture(scope="module")
+def local_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The phased plan (torch, 2 repeats) run by the local executor: what the others must equal."""
+    tmp = tmp_path_factory.mktemp("local")
+    (tmp / "tiny.toml").write_text(PHASED_TASK)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    proc = run_cli(
+        ["run", str(tmp / "tiny.toml"), "--backend", "torch", "--repeats", "2", "--out", str(tmp / "r")], env
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return only_run_dir(tmp / "r")
+
+
+@pytest.mark.e2e
+def test_ray_runs_the_plan_with_the_records_of_a_local_run(ray_cluster, local_reference, clean_env, phased, tmp_path):
+    address, _ = ray_cluster
+    out = tmp_path / "results"
+    proc = run_cli(
+        [
+            "run",
+            str(phased),
+            "--backend",
+            "torch",
+            "--repeats",
+            "2",
+            "--executor",
+            "ray",
+            "--ray-address",
+            address,
+            "--out",
+            str(out),
+        ],
+        clean_env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = only_run_dir(out)
+    assert_same_content(local_reference, run_dir)
+    rows = latest_records(read_records(run_dir))
+    assert {r["executor"] for r in rows} == {"ray"} and len({r["placement"].split()[1] for r in rows}) == 2  # 2 nodes
+    assert all((run_dir / "logs" / f"tiny.torch.{r['repeat']}.log").stat().st_size > 0 for r in rows)
+
+
+@pytest.mark.e2e
+def test_a_ray_worker_killed_mid_row_fails_that_row_the_other_goes_on_and_resume_is_clean(
+    ray_cluster, clean_env, tmp_path: Path
+):
+    address, faults = ray_cluster
+    tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
+    tiny.write_text(TINY_TASK)
+    env = fresh_faults(faults, {1: "hold"}, clean_env)
+    args = ["--backend", "fault", "--repeats", "2", "--executor", "ray", "--ray-address", address]
+    proc = start(["run", str(tiny), *args, "--out", str(out)], env)
+    try:
+        held = wait_for_run(faults, 1, timeout=180)
+        os.kill(held["server"], signal.SIGKILL)  # the Ray worker process running the row (its worker's parent)
+        assert proc.wait(timeout=180) == 1  # a failed row
+    finally:
+        proc.kill()
+    run_dir = only_run_dir(out)
+    rows = sorted(latest_records(read_records(run_dir)), key=lambda r: r["status"])
+    assert [r["status"] for r in rows] == ["failed", "ok"], rows
+    assert "no result:" in rows[0]["error"] and "Worker" in rows[0]["error"], rows[0]["error"]
+    wait_gone([held["pid"]])
+    resumed = run_cli(["run", "--resume", str(run_dir)], env)  # the plan's executor: Ray
+    assert "0 of 2 to run" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert json.loads((run_dir / "state.json").read_text())["state"] == "complete"
+    assert len(read_records(run_dir)) == 2
+
+
+@pytest.mark.e2e
+def test_ctrl_c_cancels_the_ray_tasks_and_a_local_resume_runs_what_is_missing(ray_cluster, clean_env, tmp_path):
+    address, faults = ray_cluster
+    tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
+    tiny.write_text(TINY_TASK)
+    env = fresh_faults(faults, {1: "hold", 2: "hold"}, clean_env)
+    args = ["--backend", "fault", "--repeats", "2", "--executor", "ray", "--ray-address", address]
+    proc = start(["run", str(tiny), *args, "--out", str(out)], env)
+    try:
+        held = [wait_for_run(faults, k, timeout=180) for k in (1, 2)]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, proc.stdout.read()
+    finally:
+        proc.kill()
+    wait_gone([h[k] for h in held for k in ("pid", "server")])  # rows and the Ray workers that ran them
+    run_dir = only_run_dir(out)
+    assert sorted(r["status"] for r in read_records(run_dir)) == ["interrupted", "interrupted"]
+    resumed = run_cli(["run", "--resume", str(run_dir), "--executor", "local"], env)
+    assert resumed.returncode == 0 and "2 of 2 to run" in resumed.stdout, resumed.stdout + resumed.stderr
+    rows = latest_records(read_records(run_dir))
+    assert [(r["status"], r["executor"]) for r in rows] == [("ok", "local")] * 2
+    assert json.loads((run_dir / "state.json").read_text())["state"] == "complete"
+
+
+# -- SLURM through submitit (its local executor: the same job array as processes here) ----------------------
+
+
+@pytest.mark.e2e
+def test_submitit_runs_the_plan_as_one_job_array_with_the_records_of_a_local_run(
+    local_reference, clean_env, phased, tmp_path: Path
+):
+    pytest.importorskip("submitit")
+    out = tmp_path / "results"
+    proc = run_cli(
+        [
+            "run",
+            str(phased),
+            "--backend",
+            "torch",
+            "--repeats",
+            "2",
+            "--executor",
+            "slurm",
+            "--slurm-local",
+            "--out",
+            str(out),
+        ],
+        clean_env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "as job array" in proc.stdout
+    run_dir = only_run_dir(out)
+    assert_same_content(local_reference, run_dir)
+    assert {r["executor"] for r in read_records(run_dir)} == {"slurm"}
+    assert not (run_dir / ".jobs").exists()  # submitit's folder went with the run's job files
+
+
+@pytest.mark.e2e
+def test_ctrl_c_cancels_the_job_array_and_leaves_no_job_behind_and_resume_finishes_it(clean_env, tmp_path: Path):
+    pytest.importorskip("submitit")
+    tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
+    tiny.write_text(TINY_TASK)
+    env = fault_env(clean_env, faults, {1: "hold", 2: "hold"})
+    args = ["--backend", "fault", "--repeats", "2", "--executor", "slurm", "--slurm-local"]
+    proc = start(["run", str(tiny), *args, "--out", str(out)], env)
+    try:
+        held = [wait_for_run(faults, k, timeout=180) for k in (1, 2)]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, proc.stdout.read()
+    finally:
+        proc.kill()
+    wait_gone([h[k] for h in held for k in ("pid", "server")])  # the rows and the array jobs that ran them
+    run_dir = only_run_dir(out)
+    assert sorted(r["status"] for r in read_records(run_dir)) == ["interrupted", "interrupted"]
+    assert not (run_dir / ".jobs").exists()
+    resumed = run_cli(["run", "--resume", str(run_dir)], env)  # the plan's executor: the job array again
+    assert resumed.returncode == 0 and "2 of 2 to run" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert [(r["status"], r["executor"]) for r in latest_records(read_records(run_dir))] == [("ok", "slurm")] * 2
