@@ -23,6 +23,7 @@ from bench.report.summary import terminal_summary, write_reports
 from bench.run import distributed, environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
+from bench.run.history_cli import add_history_parser, run_history_command
 from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
@@ -261,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--results", type=Path, default=environment.REPO / "results",
                        help="where run ids are looked up (default: %(default)s)")  # fmt: skip
     _add_reference(p_cmp)
+    add_history_parser(sub, _threshold)
     return parser
 
 
@@ -493,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_compare(args)
     if args.command == "distributed-launch":
         return cmd_launch(args)
+    if args.command == "history":
+        return run_history_command(args)
     if args.command == "all":
         return cmd_run(list(builtin_tasks()), args)
     if args.command == "zoo":

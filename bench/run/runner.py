@@ -55,7 +55,7 @@ from bench.core.spec import MAX_SEED, SpecError, TaskSpec, check_fits_data, spec
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
-from bench.run import distributed, environment
+from bench.run import distributed, environment, history_cli
 from bench.run.forkserver import Server, ServerGone, exit_description, kill_group
 from datasets import registry
 from datasets.arrays import ArrayDataset
@@ -444,6 +444,8 @@ def execute(
             state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned})
             state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
             _finalise(run_dir, state, echo, opts.reference)
+    if state["state"] == "complete":
+        history_cli.after_run(run_dir, echo)
     if stopped is not None:
         raise RunStopped(f"the run stopped: {stopped}; the rows recorded so far are kept in "
                          f"{run_dir / 'records.jsonl'}; when there is space again, finish it with: "
