@@ -7,9 +7,9 @@
   series' own noise (1.4826 x the median absolute successive difference / sqrt 2, which a step
   or a drift barely moves). The penalty grows with log n, like BIC: noise within the intervals
   fits no step; a step of a few sigma over a few points is found where it is.
-- Drift: a slow change over many runs fits no single step; the Mann-Kendall test (Kendall's tau
-  against the run order) with the Theil-Sen slope reports it when the trend is significant and
-  the change over the series passes a threshold.
+- Drift: a slow change over many runs fits no single step (the fit cuts it into a staircase);
+  the Mann-Kendall test inside the fitted levels, with the Theil-Sen slope over the series, reports
+  it when the trend is significant and the change over the series passes a threshold.
 - Newest point: conbench's lookback z-score, made robust: the newest value against the median of
   up to ``lookback`` points before it (after the last baseline reset), in units of 1.4826 x their
   MAD or of the intervals, whichever is larger. A regression must pass the z threshold and a
@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -59,13 +60,13 @@ def noise(values: np.ndarray) -> float:
 
 
 def steps(
-    values: np.ndarray, sigma: np.ndarray, penalty: float | None = None, min_size: int = 2, min_change: float = 0.01
+    values: np.ndarray, sigma: np.ndarray, penalty: float | None = None, min_size: int = 3, min_change: float = 0.01
 ) -> list[int]:
     """Where each new level starts (indices into ``values``), by the optimal weighted partition.
 
     ``penalty`` (default 3 ln n + 6, in chi-square units) is charged per step; a segment holds at
-    least ``min_size`` points (one outlier is not a level); a step smaller than ``min_change`` of
-    the level (relative) is merged away."""
+    least ``min_size`` points and levels are compared by their medians, so one outlier, however far
+    out, is no level; a step smaller than ``min_change`` of the level (relative) is not reported."""
     x = np.asarray(values, float)
     n = len(x)
     if n < 2 * min_size:
@@ -102,23 +103,39 @@ def material(x: np.ndarray, cuts: list[int], at: int, min_change: float) -> bool
     return abs(after - before) >= min_change * max(abs(before), 1e-12)
 
 
-def drift(values: np.ndarray, min_points: int = 8, p_max: float = 0.01, min_change: float = 0.05) -> Drift | None:
-    """A monotone trend over the series (Mann-Kendall + Theil-Sen), or None when there is none worth saying."""
+def mann_kendall(x: np.ndarray) -> tuple[float, float]:
+    """Mann-Kendall's S (concordant minus discordant pairs in run order) and its variance, ties corrected."""
+    n = len(x)
+    i, j = np.triu_indices(n, 1)
+    _, ties = np.unique(x, return_counts=True)
+    var = (n * (n - 1) * (2 * n + 5) - float((ties * (ties - 1) * (2 * ties + 5)).sum())) / 18
+    return float(np.sign(x[j] - x[i]).sum()), var
+
+
+def drift(
+    values: np.ndarray, cuts: list[int] = (), min_points: int = 8, p_max: float = 0.01, min_change: float = 0.05
+) -> Drift | None:
+    """A monotone trend the steps do not explain, or None when there is none worth saying.
+
+    The Mann-Kendall test runs inside each level the step fit found (``cuts``), its S and variance
+    summed: a clean step leaves no trend inside its levels, a slow drift does (the fit cuts it into
+    a staircase whose treads still slope). The change over the series is the Theil-Sen slope's."""
     x = np.asarray(values, float)
     n = len(x)
     if n < min_points:
         return None
-    i, j = np.triu_indices(n, 1)
-    s = float(np.sign(x[j] - x[i]).sum())
-    _, ties = np.unique(x, return_counts=True)
-    var = (n * (n - 1) * (2 * n + 5) - float((ties * (ties - 1) * (2 * ties + 5)).sum())) / 18
+    edges = [0, *cuts, n]
+    parts = [mann_kendall(x[a:b]) for a, b in itertools.pairwise(edges) if b - a >= 3]
+    s, var = sum(p[0] for p in parts), sum(p[1] for p in parts)
     z = (s - np.sign(s)) / math.sqrt(var) if var > 0 else 0.0
     p = math.erfc(abs(z) / math.sqrt(2))
+    i, j = np.triu_indices(n, 1)
     slope = float(np.median((x[j] - x[i]) / (j - i)))  # Theil-Sen
     change = slope * (n - 1) / (abs(float(np.median(x))) or 1.0)
-    if not (p < p_max and abs(change) >= min_change):
+    if not (p < p_max and abs(change) >= min_change and np.sign(s) == np.sign(slope)):
         return None
-    return Drift(change, s / (n * (n - 1) / 2), p)
+    pairs = sum((b - a) * (b - a - 1) / 2 for a, b in itertools.pairwise(edges) if b - a >= 3)
+    return Drift(change, s / pairs, p)
 
 
 def newest(

@@ -1,5 +1,10 @@
 """Every series of the store through ``changes``: steps with what changed, drift, and the newest point.
 
+The newest point is compared with the points before it since the last annotation or the last step
+whose new level holds ``LEVEL`` points: a regression is flagged on the run that brought it and
+the next few; once it is a level of its own it is a step, printed with what changed, and an
+annotation says it was meant.
+
 A series is one (task, backend, configuration, metric) at one task hash on one machine (raw), or
 on every machine at once in the normalised view, where each value is divided (a rate) or
 multiplied (a time) by its run's calibration. Points are runs, oldest first.
@@ -18,6 +23,7 @@ from bench.history import changes
 from bench.history.annotations import Annotation
 from bench.history.metrics import BY_NAME, Metric
 
+LEVEL = 3  # points a new level needs before the newest point is compared with it alone
 RAW_KEY = ("task", "backend", "config", "metric", "spec_hash", "machine_id")
 NORMALISED_KEY = ("task", "backend", "config", "metric", "spec_hash")
 
@@ -110,9 +116,11 @@ def analyse(key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], 
     for k, at in enumerate(cuts):
         before, after = float(np.median(x[edges[k] : at])), float(np.median(x[at : edges[k + 2]]))
         s.steps.append(Step(at, before, after, what_changed(points.iloc[at - 1], points.iloc[at]), noted.get(at)))
-    s.drift = changes.drift(x) if not cuts else None
-    if len(x) - s.reset >= 2:
-        s.newest = changes.newest(x[s.reset :], sig[s.reset :], metric.higher_is_better, t.lookback, t.z, t.min_change)
+    s.drift = changes.drift(x, cuts)
+    # the newest point's baseline: from the annotation, or from the last step whose level holds 3 points before it
+    start = max([s.reset, *(st.at for st in s.steps if len(x) - 1 - st.at >= LEVEL)])
+    if len(x) - start >= 2:
+        s.newest = changes.newest(x[start:], sig[start:], metric.higher_is_better, t.lookback, t.z, t.min_change)
     return s
 
 

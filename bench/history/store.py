@@ -73,6 +73,7 @@ def check_store(store: Path, create: bool = False) -> Path:
 def add_rows(store: Path, rows: pd.DataFrame) -> Added:
     """Add one run's rows (``rows_of`` / ``run_rows``) unless that run is there already."""
     runs = check_store(store, create=True)
+    files(store)  # a damaged store is said now, not grown on top of
     run_id = str(rows.run_id.iloc[0]) if len(rows) else ""
     if not SAFE_ID.fullmatch(run_id) or rows.run_id.nunique() != 1:
         raise HistoryError(f"rows of one run with a plain run id expected, got {sorted(set(rows.run_id))[:3]}")
@@ -164,5 +165,5 @@ def load(store: Path, normalised: bool = False) -> pd.DataFrame:
     """Every row of the store (or the normalised view), oldest run first."""
     con = connect(store)
     view = "normalised" if normalised else "points"
-    df = con.execute(f"SELECT * FROM {view} ORDER BY run_date, run_id").df()
-    return df.drop(columns=["f"], errors="ignore")
+    df = con.sql(f"SELECT * EXCLUDE (f) FROM {view}" if normalised else f"SELECT * FROM {view}")
+    return df.order("run_date, run_id").to_arrow_table().to_pandas()  # (.df() warns on pandas 3)
