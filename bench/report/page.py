@@ -186,6 +186,13 @@ def task_section(
     return "".join(out)
 
 
+def wall_time(wall_s: float | None) -> str:
+    if wall_s is None:
+        return "Wall time not recorded (state.json has no wall_s: a run from before it was kept)."
+    minutes, seconds = divmod(round(wall_s), 60)
+    return f"Wall time {minutes} min {seconds} s."
+
+
 def legend(names: list[str]) -> str:
     chips = (f'<span style="color:{TAB10[int(colour(b)[1:]) % len(TAB10)]}">■</span> {esc(label(b))}' for b in names)
     return "<p class=small>Backends: " + " &nbsp; ".join(chips) + "</p>"
@@ -200,6 +207,7 @@ def write_page(
     notice: str = "",
     speed: list[str] | None = None,
     reference: str = "",
+    wall_s: float | None = None,
 ) -> Path:
     """Write ``run_dir/index.html``; ``tables`` maps each task to its side-by-side table (numbers, formatted),
     ``columns`` each table's metric label to its record column (for the ratio intervals)."""
@@ -213,7 +221,7 @@ def write_page(
         f'<p class="bad">{esc(notice)}</p>' if notice else "",
         f'<p>{toc} · <a href="#environment">environment</a> · <a href="summary.md">summary.md</a> · '
         f'<a href="results.csv">results.csv</a> · <a href="records.jsonl">records.jsonl</a></p>',
-        "".join(f"<p>{esc(s)}</p>" for s in speed or []),
+        f"<p>{esc(wall_time(wall_s))} {' '.join(esc(s) for s in speed or [])}</p>",
         legend(backends),
         "<p class=small>Click a column to sort. A ratio cell is marked ✱ and coloured when the interval of the "
         "ratio (from both backends' 95% intervals, or the spread of their repeats) excludes 1; grey when it "

@@ -304,7 +304,7 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     tasks = df.task.unique()
     tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}
     columns = {name: col for col, name, _ in SUMMARY_METRICS}
-    write_page(run_dir, df, env, tables, columns, notice, speed_lines(df, wall_s), reference)
+    write_page(run_dir, df, env, tables, columns, notice, speed_lines(df, None), reference, wall_s)
     return df
 
 
