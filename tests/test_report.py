@@ -162,9 +162,8 @@ def test_run_reference_reaches_the_summary_and_the_terminal(clean_env, tmp_path:
     assert json.loads((run_dir / "plan.json").read_text())["options"]["reference"] == "keras"  # --resume keeps it
     # the run's page, and the run in the history beside it (issue #22)
     assert 'id="table-tiny"' in (run_dir / "index.html").read_text()
-    assert (out / "history" / "runs" / f"{run_dir.name}.parquet").is_file() and (
-        out / "history" / "index.html"
-    ).is_file()
+    history = out / "history"
+    assert (history / "runs" / f"{run_dir.name}.parquet").is_file() and (history / "index.html").is_file()
 
 
 def _note_pid(path: Path, draw: bool) -> bool:
