@@ -3,8 +3,8 @@
 Plotly draws the charts; its script is inlined from the installed package (``plotly.offline.get_plotlyjs``),
 so the page opens from disk with no network. The data is one JSON block; charts are drawn when they
 scroll into view (a page of the whole zoo holds hundreds), and the controls pick the metric, the raw
-or normalised view, and regressions only. Each series shows its points with their 95% intervals as
-a band, its steps as markers, and its newest point flagged when the newest-point test calls it a
+or normalised view, and regressions only. Each series shows its points with their 95% intervals (a
+band, and a bar on each point), its steps as markers, and its newest point flagged when the newest-point test calls it a
 regression. Where tuned rows exist (a configuration other than default), a table sets each
 backend's default against its best.
 """
@@ -38,7 +38,11 @@ function traces(list) {
     if (band.length) out.push({x: band.map(p => p[0]).concat(band.map(p => p[0]).reverse()),
       y: band.map(p => p[2]).concat(band.map(p => p[1]).reverse()), fill: 'toself', mode: 'lines',
       line: {width: 0}, fillcolor: s.colour + '33', hoverinfo: 'skip', showlegend: false, name: s.name + ' 95%'});
+    const bars = {type: 'data', symmetric: false, color: s.colour, thickness: 1, width: 3,
+      array: s.y.map((y, i) => fin(s.hi[i]) ? s.hi[i] - y : null),
+      arrayminus: s.y.map((y, i) => fin(s.lo[i]) ? y - s.lo[i] : null)};
     out.push({x: s.x, y: s.y, mode: 'lines+markers', name: s.name, meta: 'points', line: {color: s.colour},
+      error_y: bars,
       customdata: s.run.map((r, i) => [r, s.commit[i]]),
       hovertemplate: '%{y:.4g}<br>run %{customdata[0]}<br>commit %{customdata[1]}<extra>' + s.name + '</extra>'});
     if (s.steps.length) out.push({x: s.steps.map(i => s.x[i]), y: s.steps.map(i => s.y[i]), mode: 'markers',
