@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--results", type=Path, default=environment.REPO / "results",
                        help="where run ids are looked up (default: %(default)s)")  # fmt: skip
     _add_reference(p_cmp)
-    add_history_parser(sub, _threshold)
+    add_history_parser(sub, _threshold, _positive)
     return parser
 
 
@@ -339,7 +339,7 @@ def finish(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> int:
     """Print the side-by-side tables; exit 1 when a run failed or timed out."""
     df = table(latest_records(read_records(run_dir)))
     print(terminal_summary(df, reference))
-    print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, environment.json, plots/, logs/)")
+    print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, index.html, environment.json, plots/, logs/)")
     return 1 if df.status.isin(FAILED).any() else 0
 
 
@@ -421,7 +421,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except RunFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {run_dir}/results.csv, summary.md, plots/")
+    print(f"wrote {run_dir}/results.csv, summary.md, index.html, plots/")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.core.results import RunFileError
@@ -20,8 +21,11 @@ from bench.run import environment
 DEFAULT_STORE = environment.REPO / "results" / "history"
 
 
-def add_history_parser(sub: argparse._SubParsersAction, number: type) -> None:
-    """The ``history`` command and its two sub-commands; ``number`` parses a threshold (>= 0)."""
+def add_history_parser(
+    sub: argparse._SubParsersAction, number: Callable[[str], float], count: Callable[[str], int]
+) -> None:
+    """The ``history`` command and its two sub-commands; ``number`` parses a threshold (>= 0), ``count`` an
+    integer >= 1."""
     p = sub.add_parser(
         "history",
         help="the history of every run: check it for steps and regressions, import runs, annotate",
@@ -47,7 +51,7 @@ def add_history_parser(sub: argparse._SubParsersAction, number: type) -> None:
     )
     p.add_argument(
         "--lookback",
-        type=int,
+        type=count,
         default=check.Thresholds.lookback,
         metavar="N",
         help="points before the newest that form its baseline (%(default)s)",
@@ -116,7 +120,7 @@ def run_history_command(args: argparse.Namespace) -> int:
             return 2
         print(f"annotated run {args.run}: {args.note}")
         return 0
-    t = check.Thresholds(z=args.z, min_change=args.min_change, lookback=max(1, args.lookback))
+    t = check.Thresholds(z=args.z, min_change=args.min_change, lookback=args.lookback)
     try:
         df = store.load(args.store, normalised=args.normalised)
         notes = annotations.read(args.store)
