@@ -184,3 +184,17 @@ def test_the_dashboard_filters_to_regressions_and_shows_the_normalised_view(driv
     )
     assert any("lenet" in r and "best" in r for r in best)
     assert browser.open_page(driver, history / "index.html") == []
+
+
+def test_run_data_in_the_dashboard_is_shown_as_text(driver, tmp_path: Path):
+    """A task name and a commit from records anyone can edit: shown literally, never as markup."""
+    evil = '<b>bold</b><img src=x onerror="document.title=1">'  # plotly reads <b> in titles
+    hist = tmp_path / "history"
+    for i in range(2):
+        store.add_run(hist, make_run(tmp_path, i, {(evil, "torch"): {"steady_img_s": 100.0 + i}}, commit=evil))
+    dashboard.build(hist)
+    assert browser.open_page(driver, hist / "index.html") == []
+    assert len(charts(driver)) == 1
+    assert driver.execute_script("return document.querySelectorAll('#charts img').length") == 0
+    shown = driver.execute_script("return document.querySelector('#charts .gtitle').textContent")
+    assert shown == f"{evil}: steady step throughput (img/s)" and driver.title == "bench history"

@@ -30,6 +30,8 @@ const charts = document.getElementById('charts');
 const metricSel = document.getElementById('metric'), onlyReg = document.getElementById('regressions');
 const viewSel = document.getElementById('view'), filter = document.getElementById('task-filter');
 const drawn = new Set();
+// run data in chart text: plotly reads a few HTML tags in titles and names, so < > & are given as entities
+function txt(s) { return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'); }
 function fin(v) { return v !== null && v !== undefined && isFinite(v); }
 function traces(list) {
   const out = [];
@@ -37,26 +39,26 @@ function traces(list) {
     const band = s.x.map((x, i) => [x, s.lo[i], s.hi[i]]).filter(p => fin(p[1]) && fin(p[2]));
     if (band.length) out.push({x: band.map(p => p[0]).concat(band.map(p => p[0]).reverse()),
       y: band.map(p => p[2]).concat(band.map(p => p[1]).reverse()), fill: 'toself', mode: 'lines',
-      line: {width: 0}, fillcolor: s.colour + '33', hoverinfo: 'skip', showlegend: false, name: s.name + ' 95%'});
+      line: {width: 0}, fillcolor: s.colour + '33', hoverinfo: 'skip', showlegend: false, name: txt(s.name) + ' 95%'});
     const bars = {type: 'data', symmetric: false, color: s.colour, thickness: 1, width: 3,
       array: s.y.map((y, i) => fin(s.hi[i]) ? s.hi[i] - y : null),
       arrayminus: s.y.map((y, i) => fin(s.lo[i]) ? y - s.lo[i] : null)};
-    out.push({x: s.x, y: s.y, mode: 'lines+markers', name: s.name, meta: 'points', line: {color: s.colour},
+    out.push({x: s.x, y: s.y, mode: 'lines+markers', name: txt(s.name), meta: 'points', line: {color: s.colour},
       error_y: bars,
-      customdata: s.run.map((r, i) => [r, s.commit[i]]),
-      hovertemplate: '%{y:.4g}<br>run %{customdata[0]}<br>commit %{customdata[1]}<extra>' + s.name + '</extra>'});
+      customdata: s.run.map((r, i) => [txt(r), txt(s.commit[i])]),
+      hovertemplate: '%{y:.4g}<br>run %{customdata[0]}<br>commit %{customdata[1]}<extra>' + txt(s.name) + '</extra>'});
     if (s.steps.length) out.push({x: s.steps.map(i => s.x[i]), y: s.steps.map(i => s.y[i]), mode: 'markers',
-      name: s.name + ' step', meta: 'steps', marker: {symbol: 'triangle-up', size: 13, color: s.colour,
+      name: txt(s.name) + ' step', meta: 'steps', marker: {symbol: 'triangle-up', size: 13, color: s.colour,
       line: {color: '#000', width: 1}}});
     if (s.regression) out.push({x: [s.x[s.x.length - 1]], y: [s.y[s.y.length - 1]], mode: 'markers',
-      name: s.name + ' regression', meta: 'regression', marker: {symbol: 'x', size: 15, color: '#d00'}});
+      name: txt(s.name) + ' regression', meta: 'regression', marker: {symbol: 'x', size: 15, color: '#d00'}});
   }
   return out;
 }
 function draw(div) {
   const c = D.charts[+div.dataset.i], view = viewSel.value;
   const list = view === 'normalised' ? c.normalised : c.raw;
-  Plotly.react(div, traces(list), {title: {text: c.task + ': ' + c.label + (view === 'normalised' ?
+  Plotly.react(div, traces(list), {title: {text: txt(c.task) + ': ' + c.label + (view === 'normalised' ?
     ' / calibration' : ''), font: {size: 14}}, height: 320, margin: {l: 60, r: 10, t: 40, b: 40},
     xaxis: {type: 'date'}, legend: {orientation: 'h'}}, {displaylogo: false, responsive: true});
   drawn.add(div.id);
