@@ -198,3 +198,17 @@ def test_run_data_in_the_dashboard_is_shown_as_text(driver, tmp_path: Path):
     assert driver.execute_script("return document.querySelectorAll('#charts img').length") == 0
     shown = driver.execute_script("return document.querySelector('#charts .gtitle').textContent")
     assert shown == f"{evil}: steady step throughput (img/s)" and driver.title == "bench history"
+
+
+def test_the_committed_dashboard_holds_the_committed_reference_runs(driver):
+    """results/history-reference/: every reference run in the store once, and its dashboard draws them."""
+    hist = REPO / "results" / "history-reference"
+    runs = sorted(p for p in (REPO / "results" / "reference").iterdir() if (p / "records.jsonl").is_file())
+    rows = store.load(hist)
+    assert sorted(rows.run_id.unique()) == sorted(
+        json.loads((r / "environment.json").read_text())["run_id"] for r in runs
+    )
+    assert browser.open_page(driver, hist / "index.html") == []
+    shown = charts(driver)
+    steady = rows[rows.metric == "steady_img_s"]
+    assert sum(c["points"] for c in shown.values()) == len(steady) and len(shown) == steady.task.nunique()
