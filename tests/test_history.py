@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.core.record import new_record
+from bench.core.results import append_record
 from bench.history import annotations, check, store
 from bench.history.rows import run_rows
 from tests.history_runs import MACHINE, make_run
@@ -48,9 +50,6 @@ def test_a_run_becomes_long_rows_with_its_interval_commit_machine_and_calibratio
 
 def test_repeats_give_their_median_and_an_interval_spanning_them(tmp_path: Path):
     run = make_run(tmp_path, 1, {ROW: {"train_s": 5.0}})
-    from bench.core.record import new_record
-    from bench.core.results import append_record
-
     for rep, v in ((1, 7.0), (2, 6.0)):
         append_record(
             run,
@@ -224,3 +223,9 @@ def test_history_cli_refuses_a_bad_store_in_one_line_exit_2(tmp_path: Path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no history store" in out.stderr
     bad = bench("history", "--store", str(tmp_path / "h"), "import", str(tmp_path))
     assert bad.returncode == 2 and "not a run directory" in bad.stderr
+    failed = tmp_path / "failed-run"
+    failed.mkdir()
+    append_record(failed, new_record(task="t", backend="torch", repeat=0, status="failed", error="boom"))
+    out = bench("history", "--store", str(tmp_path / "h"), "import", str(failed))
+    assert out.returncode == 0 and "nothing added" in out.stdout and (tmp_path / "h" / "index.html").is_file()
+    assert bench("history", "--store", str(tmp_path / "h")).returncode == 0  # an empty store checks clean

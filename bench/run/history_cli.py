@@ -71,21 +71,19 @@ def add_history_parser(
 
 
 def import_runs(store_dir: Path, runs: list[Path]) -> int:
-    for run in runs:
-        try:
+    """Add each run (in order: the runs before a bad one stay added), then rewrite the dashboard."""
+    try:
+        store.check_store(store_dir, create=True)
+        for run in runs:
             added = store.add_run(store_dir, run)
-        except RunFileError as e:  # HistoryError is one: a store refused, or a run that is not one
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        print(
-            f"{run}: "
-            + (
-                f"{added.rows} rows added as run {added.run_id}"
-                if added.new
-                else f"nothing added (run {added.run_id} is in the history already, or has no ok row)"
-            )
-        )
-    print(f"wrote {dashboard.build(store_dir)}")
+            if added.new:
+                print(f"{run}: {added.rows} rows added as run {added.run_id}")
+            else:
+                print(f"{run}: nothing added (run {added.run_id} is in the history already, or has no ok row)")
+        print(f"wrote {dashboard.build(store_dir)}")
+    except RunFileError as e:  # HistoryError is one: a store refused, or a run that is not one
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -98,7 +96,7 @@ def after_run(run_dir: Path, echo=print) -> None:
         if added.new:
             dashboard.build(store_dir)
             echo(f"history: {added.rows} rows added to {store_dir} (dashboard {store_dir / dashboard.PAGE})")
-    except (RunFileError, OSError) as e:
+    except (RunFileError, OSError, ImportError, ValueError) as e:  # ImportError: duckdb or plotly not installed
         echo(f"warning: the run was not added to the history ({e}); `python -m bench history import {run_dir}`")
 
 
