@@ -12,6 +12,8 @@ backend's default against its best.
 from __future__ import annotations
 
 import math
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +196,7 @@ def write_dashboard(
     )
     style = "<style>.chart{height:320px;margin:6px 0;border:1px solid #eee}</style>"
     path = Path(store) / PAGE
-    tmp = path.with_name(PAGE + ".partial")
+    tmp = path.with_name(f".{PAGE}.{os.getpid()}.{secrets.token_hex(4)}.partial")  # two runs finishing at once
     tmp.write_text(page("bench history", style + body, (get_plotlyjs(), SCRIPT)), encoding="utf-8")
     tmp.replace(path)
     return path
