@@ -9,8 +9,10 @@ give values; repeats are summarised by their median, the interval spanning their
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import subprocess
 from datetime import datetime
@@ -110,15 +112,19 @@ def commit_date(commit: str) -> pd.Timestamp:
     return pd.Timestamp(out.stdout.strip()).tz_convert("UTC") if out.returncode == 0 and out.stdout.strip() else pd.NaT
 
 
-def run_date(run_id: str, records: list[dict[str, Any]]) -> pd.Timestamp:
-    """When the run started: its first record's ``started_at``, else the timestamp its id begins with."""
-    stamps = [pd.Timestamp(r["started_at"]) for r in records if isinstance(r.get("started_at"), str)]
+def run_date(run_dir: Path, run_id: str, records: list[dict[str, Any]]) -> pd.Timestamp:
+    """When the run started: its first record's ``started_at``, else the timestamp its id begins with, else
+    when records.jsonl was last written (every point of a series needs a date to be ordered by)."""
+    stamps = []
+    for r in records:
+        with contextlib.suppress(ValueError, TypeError):
+            stamps.append(pd.Timestamp(r["started_at"]).tz_convert("UTC"))
     if stamps:
-        return min(stamps).tz_convert("UTC")
+        return min(stamps)
     try:
         return pd.Timestamp(datetime.strptime(run_id[:15], "%Y%m%d-%H%M%S")).tz_localize("UTC")
     except ValueError:
-        return pd.NaT
+        return pd.Timestamp(os.stat(Path(run_dir) / "records.jsonl").st_mtime, unit="s", tz="UTC")
 
 
 def calibration(records: list[dict[str, Any]]) -> dict[str, float]:
@@ -156,10 +162,10 @@ def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_rows(run_dir: Path) -> pd.DataFrame:
     """The history rows of one run folder (RunFileError when it is not a readable run)."""
     run_dir = Path(run_dir)
-    env = read_json_object(run_dir / "environment.json", {}) or {}
-    records = [r for r in latest_records(read_records(run_dir)) if r.get("status") == "ok"]
     if not (run_dir / "records.jsonl").is_file():
         raise RunFileError(f"{run_dir}: not a run directory (no records.jsonl)")
+    env = read_json_object(run_dir / "environment.json", {}) or {}
+    records = [r for r in latest_records(read_records(run_dir)) if r.get("status") == "ok"]
     run_id = str(
         env.get("run_id") or next((r["run_id"] for r in records if isinstance(r.get("run_id"), str)), run_dir.name)
     )
@@ -170,7 +176,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
     speeds = calibration(records)
     base = {
         "run_id": run_id,
-        "run_date": run_date(run_id, records),
+        "run_date": run_date(run_dir, run_id, records),
         "commit": commit.removesuffix("-dirty"),
         "dirty": commit.endswith("-dirty"),
         "commit_date": commit_date(commit.removesuffix("-dirty")),
