@@ -7,6 +7,8 @@ Sub-packages, in the direction imports may go (tests/test_architecture.py checks
 - ``bench.measure``: clocks, statistics, MFU and the performance columns.
 - ``bench.phases``: transfer, explain, decouple: what runs on the trained model.
 - ``bench.report``: results.csv, summary.md, plots, compare.
+- ``bench.history``: the store of every run, change points and regressions over time, the dashboard;
+  imports ``bench.core`` and ``bench.report`` (the page shell), never a framework.
 - ``bench.run``: command line, runner, worker servers, worker.
 
 ``backends/`` holds one folder per backend and the one registry (``backends/__init__.py``);

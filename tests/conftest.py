@@ -93,7 +93,7 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subpr
 
 
 def only_run_dir(out: Path) -> Path:
-    dirs = [d for d in out.iterdir() if d.is_dir()]
+    dirs = [d for d in out.iterdir() if d.is_dir() and d.name != "history"]  # history: every run so far (#22)
     assert len(dirs) == 1, dirs
     return dirs[0]
 

@@ -42,6 +42,17 @@ NAME_ALLOWED = {
 }
 
 
+# What bench.history may import (its docstring): the contract, the report's page shell and backend labels, itself.
+HISTORY_PROJECT = ("bench.core", "bench.report", "bench.history")
+HISTORY_THIRD_PARTY = {
+    "numpy": "the series",
+    "pandas": "the store's rows",
+    "pyarrow": "checking each Parquet file of the store before DuckDB reads it",
+    "duckdb": "the store's query layer (points, normalised)",
+    "plotly": "the dashboard's charts (its script, inlined)",
+}
+
+
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -155,6 +166,25 @@ def test_backends_import_only_the_core_and_their_own_folder():
                 or m in BRIDGES.get(name, ())
             )
             assert ok, f"{name} imports {m}"
+
+
+def test_history_imports_only_core_report_and_itself_and_no_framework():
+    stdlib = sys.stdlib_module_names | {"__future__"}
+    for name, (project, other) in GRAPH.items():
+        if not name.startswith("bench.history"):
+            continue
+        outside = sorted(m for m in project if not m.startswith(HISTORY_PROJECT))
+        assert outside == [], f"{name} imports {outside}"
+        foreign = sorted(other - stdlib - HISTORY_THIRD_PARTY.keys())
+        assert foreign == [], f"{name} imports {foreign}"
+
+
+def test_only_the_command_line_reaches_the_history():
+    """The history sits after the report in the flow: core, measure, phases and report never import it."""
+    for name, (project, _) in GRAPH.items():
+        if name.startswith(("bench.core", "bench.measure", "bench.phases", "bench.report")):
+            bad = sorted(m for m in project if m.startswith("bench.history"))
+            assert bad == [], f"{name} imports {bad}"
 
 
 def test_bench_reaches_backends_only_through_the_registry():

@@ -132,7 +132,7 @@ def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, c
         append_record(run, r)
     proc = run_cli(["report", str(run)], clean_env)
     assert proc.returncode == 0, proc.stderr
-    for name in ("results.csv", "summary.md", "plots/curves-t.png", "plots/overview.png"):
+    for name in ("results.csv", "summary.md", "index.html", "plots/curves-t.png", "plots/overview.png"):
         assert (run / name).is_file(), name
     assert "| training time (s)" in (run / "summary.md").read_text()
     assert run_cli(["report", str(tmp_path / "missing")], clean_env).returncode == 2
@@ -161,6 +161,10 @@ def test_run_reference_reaches_the_summary_and_the_terminal(clean_env, tmp_path:
     summary = (run_dir / "summary.md").read_text()
     assert re.search(r"^\| training time \(s\) .*\| +no keras row \|$", summary, re.M), summary
     assert json.loads((run_dir / "plan.json").read_text())["options"]["reference"] == "keras"  # --resume keeps it
+    # the run's page, and the run in the history beside it (issue #22)
+    assert 'id="table-tiny"' in (run_dir / "index.html").read_text()
+    history = out / "history"
+    assert (history / "runs" / f"{run_dir.name}.parquet").is_file() and (history / "index.html").is_file()
 
 
 def _note_pid(path: Path, draw: bool) -> bool:

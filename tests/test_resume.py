@@ -185,10 +185,12 @@ def test_two_runs_started_at_once_get_their_own_directories(clean_env, tiny: Pat
     for p in procs:
         p.communicate(timeout=120)
         assert p.returncode == 0
-    dirs = sorted(d for d in out.iterdir() if d.is_dir())
+    dirs = sorted(d for d in out.iterdir() if d.is_dir() and d.name != "history")
     assert len(dirs) == 2
     for d in dirs:
         assert len(read_records(d)) == 1 and os.path.basename(d) == read_records(d)[0]["run_id"]
+    # both finished at once, and both landed in the history beside them (issue #22)
+    assert sorted(p.name for p in (out / "history" / "runs").iterdir()) == [f"{d.name}.parquet" for d in dirs]
 
 
 @pytest.mark.e2e

@@ -46,6 +46,7 @@ FILES = (
     ".lock",
     "results.csv",
     "summary.md",
+    "index.html",
 )
 FOLDERS = ("logs", "plots", "artifacts", ".jobs")
 TEMP = ".partial"  # the suffix of a file being written, renamed over its final name when whole

@@ -17,6 +17,7 @@ from bench.phases import PHASES
 from bench.report import scaling, tuning
 from bench.report.backends import DEFAULT_REFERENCE, colour, label, ordered, ratio_name, reference_missing
 from bench.report.models import sections as model_sections
+from bench.report.page import write_page
 from bench.report.placement import placement_warnings
 from bench.report.plotting import PlotJob, backend_legend, render, save_figure
 from bench.report.zoo import zoo_plot_jobs, zoo_section
@@ -306,6 +307,10 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     text += "".join(sections) + zoo_section(df, run_dir, reference) + scaling.section(df_every, run_dir)
     text += tuning.section(records, run_dir)
     write_atomic(run_dir, run_dir / "summary.md", text.encode())
+    tasks = df.task.unique()
+    tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}
+    columns = {name: col for col, name, _ in SUMMARY_METRICS}
+    write_page(run_dir, df, env, tables, columns, notice, speed_lines(df, None), reference, wall_s)
     return df
 
 

@@ -25,6 +25,7 @@ from bench.run import budget_cli, distributed, environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.exec_cli import add_executor_options, executor_fields
+from bench.run.history_cli import add_history_parser, run_history_command
 from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
 from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, tune_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
@@ -314,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--results", type=Path, default=environment.REPO / "results",
                        help="where run ids are looked up (default: %(default)s)")  # fmt: skip
     _add_reference(p_cmp)
+    add_history_parser(sub, _threshold, _positive)
     return parser
 
 
@@ -400,7 +402,7 @@ def finish(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> int:
     """Print the side-by-side tables; exit 1 when a run failed or timed out."""
     df = table(latest_records(read_records(run_dir)))
     print(terminal_summary(df, reference))
-    print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, environment.json, plots/, logs/)")
+    print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, index.html, environment.json, plots/, logs/)")
     return 1 if df.status.isin(FAILED).any() else 0
 
 
@@ -503,7 +505,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except RunFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {run_dir}/results.csv, summary.md, plots/")
+    print(f"wrote {run_dir}/results.csv, summary.md, index.html, plots/")
     return 0
 
 
@@ -577,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_compare(args)
     if args.command == "distributed-launch":
         return cmd_launch(args)
+    if args.command == "history":
+        return run_history_command(args)
     if args.command == "all":
         return cmd_run(list(builtin_tasks()), args)
     if args.command == "tune":

@@ -62,7 +62,7 @@ from bench.core.spec import (
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
-from bench.run import distributed, environment, executors
+from bench.run import distributed, environment, executors, history_cli
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
@@ -400,6 +400,8 @@ def execute(
             state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned})
             state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
             _finalise(run_dir, state, echo, opts.reference)
+    if state["state"] == "complete":
+        history_cli.after_run(run_dir, echo)
     if stopped is not None:
         raise RunStopped(f"the run stopped: {stopped}; the rows recorded so far are kept in "
                          f"{run_dir / 'records.jsonl'}; when there is space again, finish it with: "

@@ -1,0 +1,163 @@
+"""Change points, drift and the newest-point test on one series (numpy only).
+
+- Steps: the piecewise-constant fit asv uses for its step detection, as an optimal partition
+  (dynamic programming over every split) minimising the weighted squared error plus a penalty per
+  step. A point weighs 1/sigma^2, sigma being its own interval's (half-width / 1.96) or, when the
+  series scatters more than its intervals say (a VM's speed changing from run to run), the
+  series' own noise (1.4826 x the median absolute successive difference / sqrt 2, which a step
+  or a drift barely moves). The penalty grows with log n, like BIC: noise within the intervals
+  fits no step; a step of a few sigma over a few points is found where it is.
+- Drift: a slow change over many runs fits no single step (the fit cuts it into a staircase);
+  the Mann-Kendall test inside the fitted levels, with the Theil-Sen slope over the series, reports
+  it when the trend is significant and the change over the series passes a threshold.
+- Newest point: conbench's lookback z-score, made robust: the newest value against the median of
+  up to ``lookback`` points before it (after the last baseline reset), in units of 1.4826 x their
+  MAD or of the intervals, whichever is larger. A regression must pass the z threshold and a
+  minimum relative change, in the direction that is worse for the metric.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+Z95 = 1.959964
+
+
+@dataclass(frozen=True)
+class Drift:
+    change: float  # relative change over the series by the Theil-Sen line (-0.12: 12% lower at the end)
+    tau: float
+    p: float
+
+
+@dataclass(frozen=True)
+class Newest:
+    z: float  # robust z of the newest point against its baseline (signed: + above)
+    change: float  # relative change against the baseline median
+    baseline: int  # how many points the baseline held
+    regression: bool
+    improvement: bool
+
+
+def sigmas(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Each point's standard error: its interval's (a 95% interval: half-width / 1.96), floored by the series'
+    own successive-difference noise and by a millionth of its scale (so no point weighs infinitely)."""
+    own = (np.asarray(hi, float) - np.asarray(lo, float)) / (2 * Z95)
+    own = np.where(np.isfinite(own) & (own > 0), own, 0.0)
+    floor = noise(values)
+    scale = np.nanmedian(np.abs(values)) if len(values) else 1.0
+    return np.maximum(own, max(floor, 1e-6 * (scale or 1.0)))
+
+
+def noise(values: np.ndarray) -> float:
+    """1.4826 x median |x[i+1] - x[i]| / sqrt 2: the point-to-point noise, robust to a step or a trend."""
+    d = np.abs(np.diff(np.asarray(values, float)))
+    return float(1.4826 * np.median(d) / math.sqrt(2)) if len(d) else 0.0
+
+
+def steps(
+    values: np.ndarray, sigma: np.ndarray, penalty: float | None = None, min_size: int = 3, min_change: float = 0.01
+) -> list[int]:
+    """Where each new level starts (indices into ``values``), by the optimal weighted partition.
+
+    ``penalty`` (default 3 ln n + 6, in chi-square units) is charged per step; a segment holds at
+    least ``min_size`` points and levels are compared by their medians, so one outlier, however far
+    out, is no level; a step smaller than ``min_change`` of the level (relative) is not reported."""
+    x = np.asarray(values, float)
+    n = len(x)
+    if n < 2 * min_size:
+        return []
+    beta = 3 * math.log(n) + 6 if penalty is None else penalty
+    w = 1 / np.asarray(sigma, float) ** 2
+    # prefix sums: a segment's weighted squared error around its weighted mean in O(1)
+    sw, swx, swxx = (np.concatenate([[0.0], np.cumsum(a)]) for a in (w, w * x, w * x * x))
+
+    best = np.full(n + 1, np.inf)
+    best[0] = -beta
+    prev = np.zeros(n + 1, int)
+    for j in range(min_size, n + 1):
+        i = np.arange(0, j - min_size + 1)
+        i = i[(i == 0) | (i >= min_size)]
+        s = sw[j] - sw[i]
+        c = best[i] + (swxx[j] - swxx[i] - (swx[j] - swx[i]) ** 2 / s) + beta
+        k = int(np.argmin(c))
+        best[j], prev[j] = c[k], i[k]
+    cuts, j = [], n
+    while j > 0:
+        j = int(prev[j])
+        if j:
+            cuts.append(j)
+    cuts = sorted(cuts)
+    return [c for c in cuts if material(x, cuts, c, min_change)]
+
+
+def material(x: np.ndarray, cuts: list[int], at: int, min_change: float) -> bool:
+    """Whether the levels either side of the cut ``at`` differ by at least ``min_change`` (relative)."""
+    edges = [0, *cuts, len(x)]
+    k = edges.index(at)
+    before, after = np.median(x[edges[k - 1] : at]), np.median(x[at : edges[k + 1]])
+    return abs(after - before) >= min_change * max(abs(before), 1e-12)
+
+
+def mann_kendall(x: np.ndarray) -> tuple[float, float]:
+    """Mann-Kendall's S (concordant minus discordant pairs in run order) and its variance, ties corrected."""
+    n = len(x)
+    i, j = np.triu_indices(n, 1)
+    _, ties = np.unique(x, return_counts=True)
+    var = (n * (n - 1) * (2 * n + 5) - float((ties * (ties - 1) * (2 * ties + 5)).sum())) / 18
+    return float(np.sign(x[j] - x[i]).sum()), var
+
+
+def drift(
+    values: np.ndarray, cuts: list[int] = (), min_points: int = 8, p_max: float = 0.01, min_change: float = 0.05
+) -> Drift | None:
+    """A monotone trend the steps do not explain, or None when there is none worth saying.
+
+    The Mann-Kendall test runs inside each level the step fit found (``cuts``), its S and variance
+    summed: a clean step leaves no trend inside its levels, a slow drift does (the fit cuts it into
+    a staircase whose treads still slope). The change over the series is the Theil-Sen slope's."""
+    x = np.asarray(values, float)
+    n = len(x)
+    if n < min_points:
+        return None
+    edges = [0, *cuts, n]
+    parts = [mann_kendall(x[a:b]) for a, b in itertools.pairwise(edges) if b - a >= 3]
+    s, var = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    z = (s - np.sign(s)) / math.sqrt(var) if var > 0 else 0.0
+    p = math.erfc(abs(z) / math.sqrt(2))
+    i, j = np.triu_indices(n, 1)
+    slope = float(np.median((x[j] - x[i]) / (j - i)))  # Theil-Sen
+    change = slope * (n - 1) / (abs(float(np.median(x))) or 1.0)
+    if not (p < p_max and abs(change) >= min_change and np.sign(s) == np.sign(slope)):
+        return None
+    pairs = sum((b - a) * (b - a - 1) / 2 for a, b in itertools.pairwise(edges) if b - a >= 3)
+    return Drift(change, s / pairs, p)
+
+
+def newest(
+    values: np.ndarray,
+    sigma: np.ndarray,
+    higher_is_better: bool,
+    lookback: int = 20,
+    z_max: float = 4.0,
+    min_change: float = 0.05,
+) -> Newest | None:
+    """The newest point against up to ``lookback`` points before it; None with no point before it."""
+    x = np.asarray(values, float)
+    if len(x) < 2:
+        return None
+    base, last = x[-lookback - 1 : -1], x[-1]
+    centre = float(np.median(base))
+    mad = 1.4826 * float(np.median(np.abs(base - centre))) if len(base) >= 3 else 0.0
+    spread = max(mad, float(np.median(np.asarray(sigma, float)[-lookback - 1 :])), 1e-12)
+    z = (last - centre) / spread
+    change = (last - centre) / (abs(centre) or 1.0)
+    worse = -z if higher_is_better else z
+    worse_change = -change if higher_is_better else change
+    regression = worse > z_max and worse_change > min_change
+    improvement = -worse > z_max and -worse_change > min_change
+    return Newest(float(z), float(change), len(base), bool(regression), bool(improvement))

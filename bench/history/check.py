@@ -1,0 +1,155 @@
+"""Every series of the store through ``changes``: steps with what changed, drift, and the newest point.
+
+The newest point is compared with the points before it since the last annotation or the last step
+whose new level holds ``LEVEL`` points: a regression is flagged on the run that brought it and
+the next few; once it is a level of its own it is a step, printed with what changed, and an
+annotation says it was meant.
+
+A series is one (task, backend, configuration, metric) at one task hash on one machine (raw), or
+on every machine at once in the normalised view, where each value is divided (a rate) or
+multiplied (a time) by its run's calibration. Points are runs, oldest first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bench.history import changes
+from bench.history.annotations import Annotation
+from bench.history.metrics import BY_NAME, Metric
+
+LEVEL = 3  # points a new level needs before the newest point is compared with it alone
+RAW_KEY = ("task", "backend", "config", "metric", "spec_hash", "machine_id")
+NORMALISED_KEY = ("task", "backend", "config", "metric", "spec_hash")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    z: float = 4.0  # robust z the newest point must pass to be a regression
+    min_change: float = 0.05  # ... and this relative change, in the worse direction
+    lookback: int = 20  # points before the newest that form its baseline
+    min_step: float = 0.01  # a step smaller than this (relative) is not reported
+
+
+@dataclass(frozen=True)
+class Step:
+    at: int  # index of the first point of the new level
+    before: float
+    after: float
+    changed: list[str]
+    note: str | None = None
+
+    @property
+    def change(self) -> float:
+        return (self.after - self.before) / (abs(self.before) or 1.0)
+
+
+@dataclass
+class Series:
+    key: dict[str, str]
+    metric: Metric
+    points: pd.DataFrame  # the rows, oldest first
+    steps: list[Step] = field(default_factory=list)
+    drift: changes.Drift | None = None
+    newest: changes.Newest | None = None
+    reset: int = 0  # the newest point's baseline starts here (an annotation)
+    reset_note: str | None = None
+
+    @property
+    def name(self) -> str:
+        k = self.key
+        where = f" on {self.points.machine.iloc[-1]}" if "machine_id" in k else " (normalised)"
+        return f"{k['task']} / {k['backend']} / {k['config']} / {k['metric']}{where}"
+
+
+def series(df: pd.DataFrame, normalised: bool = False) -> Iterator[tuple[dict[str, str], pd.DataFrame]]:
+    """The store's rows grouped into series, each oldest run first; rows with no value are left out."""
+    key = list(NORMALISED_KEY if normalised else RAW_KEY)
+    df = df[df.value.notna() & df.metric.isin(list(BY_NAME))].sort_values(["run_date", "run_id"], kind="stable")
+    df = df.astype({k: object for k in key}).reset_index(drop=True)
+    for values, rows in sorted(df.groupby(key, dropna=False).indices.items()):
+        yield dict(zip(key, map(str, values), strict=True)), df.take(rows).reset_index(drop=True)
+
+
+def what_changed(a: pd.Series, b: pd.Series) -> list[str]:
+    """What differs between two points' runs: commit, dirty state, package versions, knobs, machine, calibration."""
+    out = []
+    if a.commit != b.commit or a.dirty != b.dirty:
+        out.append(f"commit {a.commit}{'-dirty' * bool(a.dirty)} -> {b.commit}{'-dirty' * bool(b.dirty)}")
+    pa, pb = json.loads(a.packages or "{}"), json.loads(b.packages or "{}")
+    out += [
+        f"{k} {pa.get(k, '-')} -> {pb.get(k, '-')}" for k in sorted(pa.keys() | pb.keys()) if pa.get(k) != pb.get(k)
+    ]
+    ka, kb = json.loads(a.knobs or "{}"), json.loads(b.knobs or "{}")
+    out += [
+        f"knob {k} {ka.get(k, '-')} -> {kb.get(k, '-')}"
+        for k in sorted(ka.keys() | kb.keys())
+        if ka.get(k) != kb.get(k)
+    ]
+    if a.machine_id != b.machine_id:
+        out.append(f"machine {a.machine} -> {b.machine}")
+    ca, cb = a.calibration_gflops, b.calibration_gflops
+    if pd.notna(ca) and pd.notna(cb) and abs(cb / ca - 1) > 0.1:
+        out.append(f"calibration {ca:,.0f} -> {cb:,.0f} GFLOP/s ({cb / ca:.2f}x: the machine's own speed)")
+    return out or ["nothing recorded (same commit, versions, knobs and machine)"]
+
+
+def analyse(key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], t: Thresholds) -> Series:
+    """Steps, drift and the newest-point test of one series."""
+    metric = BY_NAME[key["metric"]]
+    s = Series(key, metric, points)
+    x = points.value.to_numpy(float)
+    sig = changes.sigmas(x, points.lo.to_numpy(float), points.hi.to_numpy(float))
+    runs = list(points.run_id)
+    mine = [a for a in notes if a.applies(key["task"], key["backend"], key["metric"]) and a.run in runs]
+    for a in mine:
+        if runs.index(a.run) >= s.reset:
+            s.reset, s.reset_note = runs.index(a.run), a.note
+    noted = {runs.index(a.run): a.note for a in mine}
+    cuts = changes.steps(x, sig, min_change=t.min_step)
+    edges = [0, *cuts, len(x)]
+    for k, at in enumerate(cuts):
+        before, after = float(np.median(x[edges[k] : at])), float(np.median(x[at : edges[k + 2]]))
+        s.steps.append(Step(at, before, after, what_changed(points.iloc[at - 1], points.iloc[at]), noted.get(at)))
+    s.drift = changes.drift(x, cuts)
+    # the newest point's baseline: from the annotation, or from the last step whose level holds 3 points before it
+    start = max([s.reset, *(st.at for st in s.steps if len(x) - 1 - st.at >= LEVEL)])
+    if len(x) - start >= 2:
+        s.newest = changes.newest(x[start:], sig[start:], metric.higher_is_better, t.lookback, t.z, t.min_change)
+    return s
+
+
+def check(df: pd.DataFrame, notes: list[Annotation], t: Thresholds, normalised: bool = False) -> list[Series]:
+    return [analyse(key, points, notes, t) for key, points in series(df, normalised)]
+
+
+def describe(s: Series) -> list[str]:
+    """What ``bench history`` prints about one series: nothing when it has no step, drift or flag."""
+    lines = []
+    p = s.points
+    for st in s.steps:
+        lines.append(
+            f"  step at run {p.run_id.iloc[st.at]} ({p.run_date.iloc[st.at]:%Y-%m-%d}): "
+            f"{st.before:,.4g} -> {st.after:,.4g} ({st.change:+.1%})" + (f" [{st.note}]" if st.note else "")
+        )
+        lines += [f"    {c}" for c in st.changed]
+    if s.drift:
+        lines.append(
+            f"  drift: {s.drift.change:+.1%} over {len(p)} runs (Kendall tau {s.drift.tau:+.2f}, p {s.drift.p:.1g})"
+        )
+    n = s.newest
+    if n and (n.regression or n.improvement):
+        what = "REGRESSION" if n.regression else "improvement"
+        lines.append(
+            f"  newest run {p.run_id.iloc[-1]}: {what}: {n.change:+.1%} against the median of "
+            f"{n.baseline} run(s) before it (robust z {n.z:+.1f})"
+        )
+        lines += [f"    {c}" for c in what_changed(p.iloc[-2], p.iloc[-1])]
+    if lines and s.reset_note:
+        lines.append(f"  baseline reset at run {p.run_id.iloc[s.reset]}: {s.reset_note}")
+    return [s.name, *lines] if lines else []

@@ -1,0 +1,214 @@
+"""``results/history/index.html``: a trend chart per (task, metric), every backend's series in it, in one file.
+
+Plotly draws the charts; its script is inlined from the installed package (``plotly.offline.get_plotlyjs``),
+so the page opens from disk with no network. The data is one JSON block; charts are drawn when they
+scroll into view (a page of the whole zoo holds hundreds), and the controls pick the metric, the raw
+or normalised view, and regressions only. Each series shows its points with their 95% intervals (a
+band, and a bar on each point), its steps as markers, and its newest point flagged when the newest-point test calls it a
+regression. Where tuned rows exist (a configuration other than default), a table sets each
+backend's default against its best.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.history.check import Series, Thresholds, check
+from bench.history.metrics import BY_NAME, METRICS
+from bench.report.backends import colour, label
+from bench.report.html import TAB10, esc, json_block, page, table
+
+PAGE = "index.html"
+
+SCRIPT = r"""
+const D = JSON.parse(document.getElementById('history-data').textContent);
+const charts = document.getElementById('charts');
+const metricSel = document.getElementById('metric'), onlyReg = document.getElementById('regressions');
+const viewSel = document.getElementById('view'), filter = document.getElementById('task-filter');
+const drawn = new Set();
+// run data in chart text: plotly reads a few HTML tags in titles and names, so < > & are given as entities
+function txt(s) { return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'); }
+function fin(v) { return v !== null && v !== undefined && isFinite(v); }
+function traces(list) {
+  const out = [];
+  for (const s of list) {
+    const band = s.x.map((x, i) => [x, s.lo[i], s.hi[i]]).filter(p => fin(p[1]) && fin(p[2]));
+    if (band.length) out.push({x: band.map(p => p[0]).concat(band.map(p => p[0]).reverse()),
+      y: band.map(p => p[2]).concat(band.map(p => p[1]).reverse()), fill: 'toself', mode: 'lines',
+      line: {width: 0}, fillcolor: s.colour + '33', hoverinfo: 'skip', showlegend: false, name: txt(s.name) + ' 95%'});
+    const bars = {type: 'data', symmetric: false, color: s.colour, thickness: 1, width: 3,
+      array: s.y.map((y, i) => fin(s.hi[i]) ? s.hi[i] - y : null),
+      arrayminus: s.y.map((y, i) => fin(s.lo[i]) ? y - s.lo[i] : null)};
+    out.push({x: s.x, y: s.y, mode: 'lines+markers', name: txt(s.name), meta: 'points', line: {color: s.colour},
+      error_y: bars,
+      customdata: s.run.map((r, i) => [txt(r), txt(s.commit[i])]),
+      hovertemplate: '%{y:.4g}<br>run %{customdata[0]}<br>commit %{customdata[1]}<extra>' + txt(s.name) + '</extra>'});
+    if (s.steps.length) out.push({x: s.steps.map(i => s.x[i]), y: s.steps.map(i => s.y[i]), mode: 'markers',
+      name: txt(s.name) + ' step', meta: 'steps', marker: {symbol: 'triangle-up', size: 13, color: s.colour,
+      line: {color: '#000', width: 1}}});
+    if (s.regression) out.push({x: [s.x[s.x.length - 1]], y: [s.y[s.y.length - 1]], mode: 'markers',
+      name: txt(s.name) + ' regression', meta: 'regression', marker: {symbol: 'x', size: 15, color: '#d00'}});
+  }
+  return out;
+}
+function draw(div) {
+  const c = D.charts[+div.dataset.i], view = viewSel.value;
+  const list = view === 'normalised' ? c.normalised : c.raw;
+  Plotly.react(div, traces(list), {title: {text: txt(c.task) + ': ' + c.label + (view === 'normalised' ?
+    ' / calibration' : ''), font: {size: 14}}, height: 320, margin: {l: 60, r: 10, t: 40, b: 40},
+    xaxis: {type: 'date'}, legend: {orientation: 'h'}}, {displaylogo: false, responsive: true});
+  drawn.add(div.id);
+}
+const seen = new IntersectionObserver(es => es.forEach(e => { if (e.isIntersecting) draw(e.target); }));
+function rebuild() {
+  charts.replaceChildren(); drawn.clear(); seen.disconnect();
+  const view = viewSel.value, text = filter.value.toLowerCase();
+  D.charts.forEach((c, i) => {
+    const list = view === 'normalised' ? c.normalised : c.raw;
+    if (c.metric !== metricSel.value || !list.length || (text && !c.task.toLowerCase().includes(text))) return;
+    if (onlyReg.checked && !list.some(s => s.regression)) return;
+    const div = document.createElement('div'); div.className = 'chart'; div.id = 'chart-' + i; div.dataset.i = i;
+    charts.appendChild(div); seen.observe(div);
+  });
+  document.getElementById('shown').textContent = charts.children.length + ' chart(s)';
+}
+window.renderAll = () => Array.from(charts.children).forEach(d => drawn.has(d.id) || draw(d));
+[metricSel, onlyReg, viewSel].forEach(e => e.addEventListener('change', rebuild));
+filter.addEventListener('input', rebuild);
+rebuild();
+"""
+
+
+def clean(v: Any) -> float | None:
+    return float(v) if v is not None and pd.notna(v) and math.isfinite(float(v)) else None
+
+
+def series_data(s: Series, suffix: str) -> dict[str, Any]:
+    p = s.points
+    config = s.key["config"].removeprefix("default").strip() or s.key["config"]
+    name = label(s.key["backend"]) + ("" if config == "default" else f" [{config}]") + suffix
+    return {
+        "name": name,
+        "colour": TAB10[int(colour(s.key["backend"])[1:]) % len(TAB10)],
+        "x": [t.isoformat() for t in p.run_date],
+        "y": [clean(v) for v in p.value],
+        "lo": [clean(v) for v in p.lo],
+        "hi": [clean(v) for v in p.hi],
+        "run": list(p.run_id),
+        "commit": list(p.commit),
+        "steps": [st.at for st in s.steps],
+        "regression": bool(s.newest and s.newest.regression),
+    }
+
+
+def suffix(s: Series, machines: int, specs: int) -> str:
+    """What tells this series from the others of its chart: the machine's CPU, the task's hash, when they vary."""
+    out = " · " + s.points.machine.iloc[0].split(",")[0] if machines > 1 else ""
+    return out + (f" · task {s.key['spec_hash'][:6]}" if specs > 1 else "")
+
+
+def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, Any]]:
+    """One entry per (task, metric): its raw series (one per backend, configuration, task hash and machine) and
+    its normalised ones (one per backend, configuration and task hash, every machine together)."""
+    grouped: dict[tuple[str, str], dict[str, list[Series]]] = {}
+    for view, group in (("raw", raw), ("normalised", normalised)):
+        for s in group:
+            grouped.setdefault((s.key["task"], s.key["metric"]), {"raw": [], "normalised": []})[view].append(s)
+    charts = []
+    for (task, metric), views in sorted(grouped.items()):
+        chart: dict[str, Any] = {"task": task, "metric": metric, "label": BY_NAME[metric].label}
+        for view, group in views.items():
+            machines = len({s.points.machine_id.iloc[0] for s in group})
+            specs = len({s.key["spec_hash"] for s in group})
+            chart[view] = [series_data(s, suffix(s, machines, specs)) for s in group]
+        charts.append(chart)
+    return charts
+
+
+def default_vs_best(df: pd.DataFrame) -> str:
+    """Per (task, backend, metric) of the newest run with tuned rows: default against the best configuration."""
+    if df.empty or (df.config == "default").all():
+        return "<p>No tuned rows in the history yet: every row ran its backend's default configuration.</p>"
+    rows = []
+    for (task, backend, metric), sub in df[df.metric.isin(list(BY_NAME))].groupby(["task", "backend", "metric"]):
+        runs = sub.groupby("run_id").config.agg(lambda c: (c == "default").any() and (c != "default").any())
+        tuned = [r for r in sub.sort_values("run_date").run_id.unique() if runs.get(r)]
+        if not tuned:
+            continue
+        last = sub[sub.run_id == tuned[-1]]
+        default = last[last.config == "default"].value.iloc[0]
+        others = last[last.config != "default"]
+        best = others.loc[others.value.idxmax() if BY_NAME[metric].higher_is_better else others.value.idxmin()]
+        rows.append(
+            [
+                (task, None, ""),
+                (label(backend), None, ""),
+                (metric, None, ""),
+                (f"{default:,.4g}", default, ""),
+                (f"{best.value:,.4g}", best.value, ""),
+                (best.config, None, ""),
+                (f"{best.value / default:.3f}" if default else "-", best.value / default if default else None, ""),
+                (tuned[-1], None, ""),
+            ]
+        )
+    return table(
+        ["task", "backend", "metric", "default", "best", "best configuration", "best / default", "run"],
+        rows,
+        "default-vs-best",
+    )
+
+
+def write_dashboard(
+    store: Path,
+    df: pd.DataFrame,
+    normalised_df: pd.DataFrame,
+    raw: list[Series],
+    normalised: list[Series],
+    t: Thresholds,
+) -> Path:
+    """Write ``store/index.html`` from the store's rows and their checked series."""
+    from plotly.offline import get_plotlyjs
+
+    charts = chart_data(raw, normalised)
+    present = [m for m in METRICS if any(c["metric"] == m.name for c in charts)]
+    options = "".join(f'<option value="{m.name}">{esc(m.label)}</option>' for m in present)
+    regressions = sum(1 for s in raw + normalised if s.newest and s.newest.regression)
+    runs = df.run_id.nunique() if len(df) else 0
+    body = (
+        f"<h1>bench history</h1><p>{runs} run(s), {df.commit.nunique() if len(df) else 0} commit(s), "
+        f"{df.machine_id.nunique() if len(df) else 0} machine(s), {len(df)} rows; {len(raw)} raw series, "
+        f"{len(normalised)} normalised; newest point flagged as a regression in {regressions} series "
+        f"(robust z > {t.z:g} and worse by > {t.min_change:.0%}). A band is a point's 95% interval, ▲ a step, "
+        "✕ a regressed newest point. Normalised: rates divided and times multiplied by the run's measured matmul "
+        "speed (GFLOP/s), so a slower machine does not read as slower code; runs without a calibration are not in "
+        "that view.</p>"
+        f'<p>metric <select id="metric">{options}</select> view <select id="view"><option value="raw">raw (per '
+        'machine)</option><option value="normalised">normalised (every machine)</option></select> task '
+        '<input id="task-filter" placeholder="filter"> <label><input type="checkbox" id="regressions"> regressions '
+        'only</label> <span id="shown" class="small"></span></p><div id="charts"></div>'
+        "<h2>Default against best</h2>" + default_vs_best(df) + json_block("history-data", {"charts": charts})
+    )
+    style = "<style>.chart{height:320px;margin:6px 0;border:1px solid #eee}</style>"
+    path = Path(store) / PAGE
+    tmp = path.with_name(f".{PAGE}.{os.getpid()}.{secrets.token_hex(4)}.partial")  # two runs finishing at once
+    tmp.write_text(page("bench history", style + body, (get_plotlyjs(), SCRIPT)), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def build(store: Path, t: Thresholds | None = None) -> Path:
+    """Read the store, check every series and write the dashboard."""
+    from bench.history import annotations
+    from bench.history import store as history_store
+
+    t = t or Thresholds()
+    notes = annotations.read(store)
+    df = history_store.load(store)
+    nd = history_store.load(store, normalised=True)
+    return write_dashboard(store, df, nd, check(df, notes, t), check(nd, notes, t, normalised=True), t)

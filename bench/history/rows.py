@@ -1,0 +1,222 @@
+"""A run folder as the history's long rows: one per (run, task, backend, configuration, metric).
+
+Each row carries what a later reader needs to tell a code change from anything else: the run
+and its commit (with a dirty flag) and their dates, the package versions, a hash of the task as
+it ran (a changed task starts a new series instead of reading as a regression), the machine's
+fingerprint and the run's calibration (each framework's measured matmul speed). Only ok rows
+give values; repeats are summarised by their median, the interval spanning theirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.core.results import latest_records, read_json_object, read_records
+from bench.core.runfiles import RunFileError
+from bench.history.metrics import METRICS
+
+REPO = Path(__file__).resolve().parents[2]
+# The columns of a history row, in order, with their pandas dtypes (the store checks files against them).
+SCHEMA: dict[str, str] = {
+    "run_id": "string",
+    "run_date": "datetime64[us, UTC]",
+    "commit": "string",
+    "dirty": "bool",
+    "commit_date": "datetime64[us, UTC]",
+    "task": "string",
+    "backend": "string",
+    "config": "string",
+    "knobs": "string",
+    "metric": "string",
+    "value": "float64",
+    "lo": "float64",
+    "hi": "float64",
+    "repeats": "int64",
+    "spec_hash": "string",
+    "profile": "string",
+    "framework_version": "string",
+    "packages": "string",
+    "machine_id": "string",
+    "machine": "string",
+    "calibration_gflops": "float64",
+}
+# What a row ran, as its record says: the task's hash is taken over these (schema additions to plan.json
+# between commits would otherwise split every series).
+SPEC_FIELDS = (
+    "profile",
+    "model",
+    "model_options",
+    "init",
+    "pretrained",
+    "dataset",
+    "dataset_source",
+    "image_shape",
+    "n_classes",
+    "n_train",
+    "n_test",
+    "optimizer",
+    "lr",
+    "adam_eps",
+    "epochs",
+    "batch_size",
+    "seed",
+    "workers",
+    "scaling_mode",
+    "per_worker_batch",
+    "global_batch",
+)
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def short_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def machine(env: dict[str, Any]) -> tuple[str, str]:
+    """(fingerprint, words): CPU model, cores, memory, GPUs and driver from environment.json."""
+    parts = {k: env.get(k) for k in ("cpu", "cores", "memory_gib", "gpus", "gpu_driver")}
+    gpus = ", ".join(env.get("gpus") or []) or "no GPU"
+    words = f"{env.get('cpu') or '?'}, {env.get('cores') or '?'} cores, {env.get('memory_gib') or '?'} GiB, {gpus}"
+    return short_hash(parts), words
+
+
+def config_of(record: dict[str, Any]) -> tuple[str, str]:
+    """(configuration label, knobs as JSON): a record's ``config`` when it names one (a tuned row), else default."""
+    knobs = record.get("knobs") if isinstance(record.get("knobs"), dict) else {}
+    label = record.get("config") if isinstance(record.get("config"), str) and record.get("config") else "default"
+    if record.get("workers") is not None:
+        label += f" workers={record['workers']} {record.get('scaling_mode') or ''}".rstrip()
+    return label, json.dumps(knobs, sort_keys=True, default=str)
+
+
+def commit_date(commit: str) -> pd.Timestamp:
+    """The commit's date from this checkout's git (NaT when git does not know it)."""
+    if not commit or not re.fullmatch(r"[0-9a-f]{4,40}", commit):
+        return pd.NaT
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "show", "-s", "--format=%cI", commit], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return pd.NaT
+    return pd.Timestamp(out.stdout.strip()).tz_convert("UTC") if out.returncode == 0 and out.stdout.strip() else pd.NaT
+
+
+def run_date(run_dir: Path, run_id: str, records: list[dict[str, Any]]) -> pd.Timestamp:
+    """When the run started: its first record's ``started_at``, else the timestamp its id begins with, else
+    when records.jsonl was last written (every point of a series needs a date to be ordered by)."""
+    stamps = []
+    for r in records:
+        with contextlib.suppress(ValueError, TypeError):
+            stamps.append(pd.Timestamp(r["started_at"]).tz_convert("UTC"))
+    if stamps:
+        return min(stamps)
+    try:
+        return pd.Timestamp(datetime.strptime(run_id[:15], "%Y%m%d-%H%M%S")).tz_localize("UTC")
+    except ValueError:
+        return pd.Timestamp(os.stat(Path(run_dir) / "records.jsonl").st_mtime, unit="s", tz="UTC")
+
+
+def calibration(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Per backend, the median matmul speed (GFLOP/s) the run measured; a backend with none is left out."""
+    speeds: dict[str, list[float]] = {}
+    for r in records:
+        source, peak = r.get("peak_flops_source"), r.get("peak_flops")
+        if isinstance(source, str) and source.startswith("measured") and isinstance(peak, int | float) and peak > 0:
+            speeds.setdefault(r["backend"], []).append(peak / 1e9)
+    return {b: float(pd.Series(v).median()) for b, v in speeds.items()}
+
+
+def number(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and pd.notna(v) else None
+
+
+def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """(metric, value, lo, hi, repeats) of one (task, backend, configuration)'s ok records."""
+    out = []
+    for m in METRICS:
+        values = [v for r in group if (v := number(r.get(m.name))) is not None]
+        if not values:
+            continue
+        lows = [b for r in group if m.lo and (b := number(r.get(m.lo))) is not None]
+        highs = [b for r in group if m.hi and (b := number(r.get(m.hi))) is not None]
+        if len(values) > 1:  # repeats: the interval spans every repeat's value too
+            lows, highs = lows + values, highs + values
+        lo, hi = (min(lows) if lows else None), (max(highs) if highs else None)
+        out.append(
+            {"metric": m.name, "value": float(pd.Series(values).median()), "lo": lo, "hi": hi, "repeats": len(values)}
+        )
+    return out
+
+
+def run_rows(run_dir: Path) -> pd.DataFrame:
+    """The history rows of one run folder (RunFileError when it is not a readable run)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "records.jsonl").is_file():
+        raise RunFileError(f"{run_dir}: not a run directory (no records.jsonl)")
+    env = read_json_object(run_dir / "environment.json", {}) or {}
+    records = [r for r in latest_records(read_records(run_dir)) if r.get("status") == "ok"]
+    run_id = str(
+        env.get("run_id") or next((r["run_id"] for r in records if isinstance(r.get("run_id"), str)), run_dir.name)
+    )
+    if not SAFE_ID.fullmatch(run_id):
+        raise RunFileError(f"{run_dir}: run id {run_id!r} is not a plain name (letters, digits, . _ -)")
+    commit = str(env.get("git_commit") or "")
+    machine_id, machine_words = machine(env)
+    speeds = calibration(records)
+    base = {
+        "run_id": run_id,
+        "run_date": run_date(run_dir, run_id, records),
+        "commit": commit.removesuffix("-dirty"),
+        "dirty": commit.endswith("-dirty"),
+        "commit_date": commit_date(commit.removesuffix("-dirty")),
+        "packages": json.dumps(env.get("packages") or {}, sort_keys=True),
+        "machine_id": machine_id,
+        "machine": machine_words,
+    }
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["task"], r["backend"], config_of(r)[0]), []).append(r)
+    rows = []
+    for (task, backend, config), group in groups.items():
+        first = group[0]
+        spec = {k: first.get(k) for k in SPEC_FIELDS}
+        for m in metric_rows(group):
+            rows.append(
+                {
+                    **base,
+                    "task": task,
+                    "backend": backend,
+                    "config": config,
+                    "knobs": config_of(first)[1],
+                    "spec_hash": short_hash(spec),
+                    "profile": str(first.get("profile") or ""),
+                    "framework_version": str(first.get("framework_version") or ""),
+                    "calibration_gflops": speeds.get(backend),
+                    **m,
+                }
+            )
+    return typed(pd.DataFrame(rows, columns=list(SCHEMA)))
+
+
+def typed(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the store's column types (dates in UTC, numbers as floats)."""
+    df = df.copy()
+    for col, dtype in SCHEMA.items():
+        if dtype.startswith("datetime"):
+            df[col] = pd.to_datetime(df[col], utc=True).astype(dtype)
+        elif dtype == "float64":
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        else:
+            df[col] = df[col].astype(dtype)
+    return df

@@ -1,0 +1,169 @@
+"""The history on disk: ``results/history/runs/<run-id>.parquet``, one immutable file per run, read with DuckDB.
+
+Why Parquet files under DuckDB, not one DuckDB database file: a database file has one writer at a
+time (a second process gets a lock error), and a crash mid-write can damage every run in it. One
+file per run is written whole under a temporary name and then hard-linked to its final name,
+which fails when the name exists: two runs finishing at once both land, the same run imported
+twice adds nothing, and a reader never sees half a file. DuckDB reads every file as one table
+(``points``) and gives the normalised view (``normalised``) in SQL. A file that cannot be read or
+does not hold the history's columns stops every reader with an error naming it; nothing is
+removed or rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from bench.core.runfiles import RunFileError, read_bytes
+from bench.history.metrics import METRICS, PLAIN, RATE
+from bench.history.rows import SAFE_ID, SCHEMA, run_rows, typed
+
+if TYPE_CHECKING:
+    import duckdb
+
+RUNS = "runs"
+MARKER, FORMAT = "STORE.json", 1  # what the folder is and which layout its files have
+
+
+class HistoryError(RunFileError):
+    """The store cannot be read or written as it is; it is left untouched."""
+
+
+@dataclass(frozen=True)
+class Added:
+    run_id: str
+    rows: int
+    new: bool  # False: the run was in the store already and nothing was added
+
+
+def check_store(store: Path, create: bool = False) -> Path:
+    """The store's runs folder; HistoryError for a folder that is not a store of this format."""
+    store = Path(store)
+    marker = store / MARKER
+    if not marker.exists():
+        if not create:
+            if (store / RUNS).exists():
+                raise HistoryError(
+                    f"{store}: a runs folder without {MARKER}: not a history store (partial?); left as it is"
+                )
+            raise HistoryError(f"{store}: no history store here (fill one with `python -m bench history import RUN`)")
+        (store / RUNS).mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError), open(marker, "x", encoding="utf-8") as f:
+            json.dump({"format": FORMAT, "what": "bench history: one Parquet file per run in runs/"}, f)
+    try:
+        fmt = json.loads(read_bytes(store, marker)).get("format")
+    except (OSError, ValueError, AttributeError) as e:
+        raise HistoryError(f"{marker}: unreadable ({e}); the store is left as it is") from None
+    if fmt != FORMAT:
+        raise HistoryError(f"{marker}: format {fmt!r}, this code reads format {FORMAT}; the store is left as it is")
+    if not (store / RUNS).is_dir():
+        raise HistoryError(f"{store}: {RUNS}/ is missing; the store is partial and left as it is")
+    return store / RUNS
+
+
+def add_rows(store: Path, rows: pd.DataFrame) -> Added:
+    """Add one run's rows (``rows_of`` / ``run_rows``) unless that run is there already."""
+    runs = check_store(store, create=True)
+    files(store)  # a damaged store is said now, not grown on top of
+    run_id = str(rows.run_id.iloc[0]) if len(rows) else ""
+    if not SAFE_ID.fullmatch(run_id) or rows.run_id.nunique() != 1:
+        raise HistoryError(f"rows of one run with a plain run id expected, got {sorted(set(rows.run_id))[:3]}")
+    final = runs / f"{run_id}.parquet"
+    if final.exists():
+        return Added(run_id, 0, False)
+    buf = io.BytesIO()
+    typed(rows).to_parquet(buf, index=False)
+    tmp = runs / f".{run_id}.{os.getpid()}.{secrets.token_hex(4)}.partial"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, final)  # atomic and exclusive: of two writers of one run, one lands, the other adds nothing
+        except FileExistsError:
+            return Added(run_id, 0, False)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return Added(run_id, len(rows), True)
+
+
+def add_run(store: Path, run_dir: Path) -> Added:
+    """Add a run folder's rows; a run with no ok row adds nothing (and is said so by rows == 0)."""
+    rows = run_rows(run_dir)
+    if rows.empty:
+        return Added(Path(run_dir).name, 0, False)
+    return add_rows(store, rows)
+
+
+def files(store: Path) -> list[Path]:
+    """Every run file, each checked: readable Parquet with the history's columns (else HistoryError naming it)."""
+    import pyarrow.parquet as pq
+
+    found = sorted(
+        p for p in check_store(store).iterdir() if p.name.endswith(".parquet") and not p.name.startswith(".")
+    )
+    for path in found:
+        if path.is_symlink() or not path.is_file():
+            raise HistoryError(f"{path}: not a regular file; the store is left as it is")
+        try:
+            names = set(pq.read_schema(path).names)
+        except Exception as e:  # pyarrow raises its own kinds for a cut or foreign file
+            raise HistoryError(
+                f"{path}: not a readable history file ({type(e).__name__}: {e}); the store is left "
+                "as it is: move the file away, then import its run again"
+            ) from None
+        missing = sorted(set(SCHEMA) - names)
+        if missing:
+            raise HistoryError(f"{path}: not a history file (no column(s) {', '.join(missing)}); left as it is")
+    return found
+
+
+def connect(store: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the views ``points`` (every row) and ``normalised`` (rates divided and times
+    multiplied by the run's calibration, in GFLOP/s; NULL where the run measured none)."""
+    import duckdb
+
+    con = duckdb.connect()
+    paths = files(store)
+    if not paths:
+        con.execute(f"CREATE VIEW points AS SELECT * FROM ({empty_select()}) WHERE false")
+    else:
+        listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+        try:
+            con.execute(f"CREATE VIEW points AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+            con.execute("SELECT count(*) FROM points").fetchone()
+        except duckdb.Error as e:
+            raise HistoryError(f"{store}: a run file cannot be read ({e}); the store is left as it is") from None
+    factor = " ".join(
+        f"WHEN '{m.name}' THEN {'1.0 / calibration_gflops' if m.kind == RATE else 'calibration_gflops'}"
+        for m in METRICS
+        if m.kind != PLAIN
+    )
+    con.execute(f"""CREATE VIEW normalised AS SELECT * REPLACE (value * f AS value, lo * f AS lo, hi * f AS hi)
+                    FROM (SELECT *, CASE metric {factor} ELSE 1.0 END AS f FROM points)""")
+    return con
+
+
+def empty_select() -> str:
+    casts = {"string": "VARCHAR", "bool": "BOOLEAN", "float64": "DOUBLE", "int64": "BIGINT"}
+    return "SELECT " + ", ".join(f"NULL::{casts.get(t, 'TIMESTAMPTZ')} AS {c}" for c, t in SCHEMA.items())
+
+
+def load(store: Path, normalised: bool = False) -> pd.DataFrame:
+    """Every row of the store (or the normalised view), oldest run first."""
+    con = connect(store)
+    view = "normalised" if normalised else "points"
+    df = con.sql(f"SELECT * EXCLUDE (f) FROM {view}" if normalised else f"SELECT * FROM {view}")
+    return df.order("run_date, run_id").to_arrow_table().to_pandas()  # (.df() warns on pandas 3)

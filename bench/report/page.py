@@ -1,0 +1,243 @@
+"""``index.html`` of a run: the side-by-side tables, every plot, the galleries, notes and environment, in one file.
+
+Written with summary.md (``summary.write_reports``, so also by ``bench report``) from what it is
+handed: the table, the side-by-side tables and the run's files. It opens from disk with no server
+and no network: style and the table-sorting script are inlined, plots are linked relative to the
+run folder (``plots/NAME.png``), so the page and its folder travel together. A ratio cell says
+whether its interval (the runs' 95% intervals, or the spread of repeats) separates from 1.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+
+from bench.core.record import split_notes
+from bench.core.runfiles import write_atomic
+from bench.report.backends import colour, label, ordered
+from bench.report.html import SORT_SCRIPT, TAB10, esc, page, table
+
+PAGE = "index.html"
+# Plots drawn per backend (``KIND-TASK-BACKEND.png``) or per task whose pictures go side by side as galleries.
+GALLERIES = (
+    ("Grad-CAM and saliency", ("gradcam", "saliency")),
+    ("feature maps", ("feature-maps",)),
+    ("top features", ("top-features",)),
+)
+IN_GALLERIES = {kind for _, kinds in GALLERIES for kind in kinds}
+
+
+def plot_names(run_dir: Path) -> list[str]:
+    """The PNG files in ``plots/`` (regular files only: a link there is not shown), sorted."""
+    try:
+        with os.scandir(Path(run_dir) / "plots") as it:
+            return sorted(
+                e.name for e in it if e.name.endswith(".png") and stat.S_ISREG(e.stat(follow_symlinks=False).st_mode)
+            )
+    except OSError:
+        return []
+
+
+def task_of(name: str, tasks: list[str], backends: list[str]) -> tuple[str | None, str, str | None]:
+    """(task, kind, backend) a plot's file name stands for; task None for a run-wide plot (overview, transfer)."""
+    stem = name.removesuffix(".png")
+    for task in sorted(tasks, key=len, reverse=True):
+        kind, sep, rest = stem.partition(f"-{task}")
+        if sep and kind and (rest == "" or rest[1:] in backends):
+            return task, kind, rest[1:] or None
+    return None, stem, None
+
+
+def figure(name: str, caption: str) -> str:
+    src = "plots/" + quote(name)
+    return (
+        f'<figure><a href="{src}"><img src="{src}" alt="{esc(caption)}" loading="eager"></a>'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
+
+
+def interval(ok: pd.DataFrame, backend: str, column: str) -> tuple[float, float] | None:
+    """A backend's interval of ``column``: its runs' 95% interval (medians of the bounds) where the record has
+    one, else the range of its ok repeats when there are two or more; None otherwise."""
+    sub = ok[ok.backend == backend]
+    lo, hi = f"{column}_ci_lo", f"{column}_ci_hi"
+    if lo in sub and hi in sub:
+        bounds = sub[[lo, hi]].apply(pd.to_numeric, errors="coerce").dropna()
+        if len(bounds):
+            return float(bounds[lo].median()), float(bounds[hi].median())
+    values = pd.to_numeric(sub[column], errors="coerce").dropna() if column in sub else pd.Series(dtype=float)
+    return (float(values.min()), float(values.max())) if len(values) >= 2 else None
+
+
+def ratio_cell(text: str, value: Any, a: tuple[float, float] | None, ref: tuple[float, float] | None) -> tuple:
+    """A ratio cell: its class says whether the ratio's interval (from both intervals) excludes 1."""
+    if a is None or ref is None or min(ref) <= 0:
+        return text, value, ""
+    lo, hi = a[0] / ref[1], a[1] / ref[0]
+    sep = hi < 1 or lo > 1
+    mark = " ✱" if sep else ""
+    return f"{text}{mark} [{lo:.3f}, {hi:.3f}]", value, "sep" if sep else "overlap"
+
+
+def task_table(
+    task: str, raw: pd.DataFrame, shown: pd.DataFrame, ok: pd.DataFrame, columns: dict[str, str], reference: str
+) -> str:
+    """One task's side-by-side table: values sortable by their numbers, ratio cells marked by their interval."""
+    if shown.empty:
+        return "<p>No ok row: nothing measured.</p>"
+    names = raw.attrs.get("backends", [])
+    header = ["metric", *[label(b) for b in names], *raw.attrs.get("ratios", [])]
+    rows = []
+    for i in range(len(shown)):
+        col = columns.get(shown.metric.iloc[i], "")
+        row = [(shown.metric.iloc[i], None, "")]
+        row += [(shown[b].iloc[i], num(raw[b].iloc[i]), "") for b in names]
+        for r in raw.attrs.get("ratios", []):
+            backend = r.split("/")[0]
+            row.append(
+                ratio_cell(
+                    shown[r].iloc[i], num(raw[r].iloc[i]), interval(ok, backend, col), interval(ok, reference, col)
+                )
+            )
+        rows.append(row)
+    return table(header, rows, table_id=f"table-{task}")
+
+
+def num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and pd.notna(v) else None
+
+
+def not_ok_table(df: pd.DataFrame) -> str:
+    bad = df[df.status != "ok"]
+    if bad.empty:
+        return ""
+    rows = [
+        [
+            (r.task, None, ""),
+            (r.backend, None, ""),
+            (str(r.repeat), r.repeat, ""),
+            (r.status, None, "bad"),
+            (r.error if isinstance(r.error, str) else "(no reason recorded)", None, ""),
+        ]
+        for r in bad.itertuples()
+    ]
+    return '<h2 id="not-ok">Rows not ok</h2>' + table(
+        ["task", "backend", "repeat", "status", "why"], rows, "not-ok-table"
+    )
+
+
+def environment_section(env: dict[str, Any]) -> str:
+    gpus = ", ".join(env.get("gpus") or []) or "none"
+    items = [
+        ("machine", f"{env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpus}"),
+        ("platform", env.get("platform")),
+        ("Python", env.get("python")),
+        ("commit", env.get("git_commit")),
+        ("command", " ".join(map(str, env.get("argv") or []))),
+        ("1-min load at start", env.get("load_avg_1m_at_start")),
+    ]
+    items += [(f"package {k}", v) for k, v in (env.get("packages") or {}).items()]
+    rows = [[(k, None, ""), (str(v), None, "")] for k, v in items if v not in (None, "")]
+    return '<h2 id="environment">Environment</h2>' + table(["what", "value"], rows, "environment-table", sortable=False)
+
+
+def task_section(
+    task: str,
+    df: pd.DataFrame,
+    tables: tuple[pd.DataFrame, pd.DataFrame],
+    plots: list[tuple],
+    columns: dict[str, str],
+    reference: str,
+) -> str:
+    sub = df[df.task == task]
+    first = sub.iloc[0]
+    out = [
+        f'<h2 id="task-{esc(task)}">{esc(task)}</h2>',
+        f"<p class=small>model <code>{esc(first.model)}</code> {esc(first.model_options)}, dataset "
+        f"<code>{esc(first.dataset)}</code> from <code>{esc(first.dataset_source)}</code>, "
+        f"{esc(first.n_train)} train / {esc(first.n_test)} test, {esc(first.epochs)} epochs, "
+        f"batch {esc(first.batch_size)}, profile "
+        f"<code>{esc(first.profile)}</code>.</p>",
+        task_table(task, *tables, sub[sub.status == "ok"], columns, reference),
+    ]
+    out += [
+        f'<p class="bad">{esc(r.backend)} repeat {esc(r.repeat)}: {esc(r.status)}: {esc(r.error)}</p>'
+        for r in sub[sub.status != "ok"].itertuples()
+    ]
+    mine = [(name, kind, backend) for name, t, kind, backend in plots if t == task]
+    for title, kinds in GALLERIES:
+        pics = [(n, k, b) for n, k, b in mine if k in kinds]
+        if pics:
+            order = {b: i for i, b in enumerate(ordered(b for _, _, b in pics if b))}
+            pics.sort(key=lambda p: (kinds.index(p[1]), order.get(p[2], -1)))  # by kind, then registry order
+            figs = "".join(figure(n, f"{k}: {label(b) if b else 'every backend'}") for n, k, b in pics)
+            out.append(f'<h3>{esc(title)}</h3><div class="gallery">{figs}</div>')
+    rest = [(n, k) for n, k, _ in mine if k not in IN_GALLERIES]
+    if rest:
+        out.append('<h3>Plots</h3><div class="gallery">' + "".join(figure(n, k) for n, k in rest) + "</div>")
+    notes = sorted({n for cell in sub.notes.dropna() for n in split_notes(str(cell))})
+    if notes:
+        out.append("<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
+    return "".join(out)
+
+
+def wall_time(wall_s: float | None) -> str:
+    if wall_s is None:
+        return "Wall time not recorded (state.json has no wall_s: a run from before it was kept)."
+    minutes, seconds = divmod(round(wall_s), 60)
+    return f"Wall time {minutes} min {seconds} s."
+
+
+def legend(names: list[str]) -> str:
+    chips = (f'<span style="color:{TAB10[int(colour(b)[1:]) % len(TAB10)]}">■</span> {esc(label(b))}' for b in names)
+    return "<p class=small>Backends: " + " &nbsp; ".join(chips) + "</p>"
+
+
+def write_page(
+    run_dir: Path,
+    df: pd.DataFrame,
+    env: dict[str, Any],
+    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+    columns: dict[str, str],
+    notice: str = "",
+    speed: list[str] | None = None,
+    reference: str = "",
+    wall_s: float | None = None,
+) -> Path:
+    """Write ``run_dir/index.html``; ``tables`` maps each task to its side-by-side table (numbers, formatted),
+    ``columns`` each table's metric label to its record column (for the ratio intervals)."""
+    run_dir = Path(run_dir)
+    tasks = list(dict.fromkeys(df.task))
+    backends = ordered(df.backend)
+    plots = [(n, *task_of(n, tasks, backends)) for n in plot_names(run_dir)]
+    toc = " · ".join(f'<a href="#task-{esc(t)}">{esc(t)}</a>' for t in tasks)
+    body = [
+        f"<h1>bench run {esc(env.get('run_id') or run_dir.name)}</h1>",
+        f'<p class="bad">{esc(notice)}</p>' if notice else "",
+        f'<p>{toc} · <a href="#environment">environment</a> · <a href="summary.md">summary.md</a> · '
+        f'<a href="results.csv">results.csv</a> · <a href="records.jsonl">records.jsonl</a></p>',
+        f"<p>{esc(wall_time(wall_s))} {' '.join(esc(s) for s in speed or [])}</p>",
+        legend(backends),
+        "<p class=small>Click a column to sort. A ratio cell is marked ✱ and coloured when the interval of the "
+        "ratio (from both backends' 95% intervals, or the spread of their repeats) excludes 1; grey when it "
+        "holds 1; plain when there is no interval.</p>",
+    ]
+    body += [task_section(t, df, tables[t], plots, columns, reference) for t in tasks if t in tables]
+    wide = [n for n, t, _, _ in plots if t is None]
+    if wide:
+        body.append(
+            '<h2 id="run-plots">Run-wide plots</h2><div class="gallery">'
+            + "".join(figure(n, n) for n in wide)
+            + "</div>"
+        )
+    body += [not_ok_table(df), environment_section(env)]
+    path = run_dir / PAGE
+    write_atomic(
+        run_dir, path, page(f"bench run {env.get('run_id') or run_dir.name}", "".join(body), (SORT_SCRIPT,)).encode()
+    )
+    return path

@@ -1,0 +1,144 @@
+"""``python -m bench history [import RUN... | annotate RUN --note TEXT]``: the store, its checks and its dashboard.
+
+Without a sub-command it checks every series of the store (``bench.history.check``), prints each
+step with what changed, each drift and each newest point that moved, and exits 1 when a newest
+point is a regression beyond the thresholds (for CI). ``import`` adds run folders and rewrites the
+dashboard; ``annotate`` resets a baseline with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.core.results import RunFileError
+from bench.history import annotations, check, dashboard, store
+from bench.history.metrics import BY_NAME
+from bench.run import environment
+
+DEFAULT_STORE = environment.REPO / "results" / "history"
+
+
+def add_history_parser(
+    sub: argparse._SubParsersAction, number: Callable[[str], float], count: Callable[[str], int]
+) -> None:
+    """The ``history`` command and its two sub-commands; ``number`` parses a threshold (>= 0), ``count`` an
+    integer >= 1."""
+    p = sub.add_parser(
+        "history",
+        help="the history of every run: check it for steps and regressions, import runs, annotate",
+        description="Check every series of the history store (results/history/) for steps, drift and a regressed "
+        "newest point; exit 1 when a newest point is a regression beyond the thresholds.",
+    )
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="the store folder (default: %(default)s)")
+    p.add_argument("--task", help="only this task's series")
+    p.add_argument("--backend", help="only this backend's series")
+    p.add_argument("--metric", choices=sorted(BY_NAME), help="only this metric's series")
+    p.add_argument(
+        "--normalised",
+        action="store_true",
+        help="check the normalised view (every machine, figures scaled by each run's calibration)",
+    )
+    p.add_argument("--z", type=number, default=check.Thresholds.z, help="robust z a regression passes (%(default)s)")
+    p.add_argument(
+        "--min-change",
+        type=number,
+        default=check.Thresholds.min_change,
+        metavar="FRAC",
+        help="... and the relative change it passes, in the worse direction (%(default)s)",
+    )
+    p.add_argument(
+        "--lookback",
+        type=count,
+        default=check.Thresholds.lookback,
+        metavar="N",
+        help="points before the newest that form its baseline (%(default)s)",
+    )
+    p.add_argument("--verbose", action="store_true", help="also list the series with nothing to say")
+    actions = p.add_subparsers(dest="history_action")
+    p_import = actions.add_parser("import", help="add run folders to the store and rewrite the dashboard")
+    p_import.add_argument("runs", nargs="+", type=Path, metavar="RUN")
+    p_note = actions.add_parser("annotate", help="reset a baseline from a run on, with a note (e.g. 'upgraded TF')")
+    p_note.add_argument("run", metavar="RUN_ID")
+    p_note.add_argument("--note", required=True)
+    for q in (p_import, p_note):
+        q.add_argument("--store", type=Path, default=argparse.SUPPRESS, help="the store folder")
+    for opt in ("--task", "--backend"):
+        p_note.add_argument(opt, default=argparse.SUPPRESS, help=f"only the series of this {opt[2:]}")
+    p_note.add_argument("--metric", choices=sorted(BY_NAME), default=argparse.SUPPRESS)
+
+
+def import_runs(store_dir: Path, runs: list[Path]) -> int:
+    """Add each run (in order: the runs before a bad one stay added), then rewrite the dashboard."""
+    try:
+        store.check_store(store_dir, create=True)
+        for run in runs:
+            added = store.add_run(store_dir, run)
+            if added.new:
+                print(f"{run}: {added.rows} rows added as run {added.run_id}")
+            else:
+                print(f"{run}: nothing added (run {added.run_id} is in the history already, or has no ok row)")
+        print(f"wrote {dashboard.build(store_dir)}")
+    except RunFileError as e:  # HistoryError is one: a store refused, or a run that is not one
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def after_run(run_dir: Path, echo=print) -> None:
+    """Add a completed run to the history beside it (``<out>/history``) and rewrite the dashboard; a failure
+    is said, never raised over the run's own outcome."""
+    store_dir = Path(run_dir).parent / "history"
+    try:
+        added = store.add_run(store_dir, run_dir)
+        if added.new:
+            dashboard.build(store_dir)
+            echo(f"history: {added.rows} rows added to {store_dir} (dashboard {store_dir / dashboard.PAGE})")
+    except (RunFileError, OSError, ImportError, ValueError) as e:  # ImportError: duckdb or plotly not installed
+        echo(f"warning: the run was not added to the history ({e}); `python -m bench history import {run_dir}`")
+
+
+def run_history_command(args: argparse.Namespace) -> int:
+    if args.history_action == "import":
+        return import_runs(args.store, args.runs)
+    if args.history_action == "annotate":
+        note = annotations.Annotation(
+            args.run,
+            args.note,
+            getattr(args, "task", None),
+            getattr(args, "backend", None),
+            getattr(args, "metric", None),
+        )
+        try:
+            annotations.append(args.store, note)
+        except RunFileError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"annotated run {args.run}: {args.note}")
+        return 0
+    t = check.Thresholds(z=args.z, min_change=args.min_change, lookback=args.lookback)
+    try:
+        df = store.load(args.store, normalised=args.normalised)
+        notes = annotations.read(args.store)
+    except RunFileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for col in ("task", "backend", "metric"):
+        if getattr(args, col):
+            df = df[df[col] == getattr(args, col)]
+    found = check.check(df, notes, t, args.normalised)
+    for s in found:
+        lines = check.describe(s) or ([s.name + f": {len(s.points)} point(s), no step"] if args.verbose else [])
+        if lines:
+            print("\n".join(lines))
+    regressions = [s for s in found if s.newest and s.newest.regression]
+    steps = sum(len(s.steps) for s in found)
+    drifts = sum(1 for s in found if s.drift)
+    print(
+        f"{len(found)} series checked ({'normalised' if args.normalised else 'raw, per machine'}): {steps} step(s), "
+        f"{drifts} drift(s), {len(regressions)} regressed newest point(s) (robust z > {t.z:g} and worse by > "
+        f"{t.min_change:.0%})"
+    )
+    return 1 if regressions else 0

@@ -1,0 +1,231 @@
+"""The history store and ``bench history``: rows from run folders, safety of the store, the checks, the CLI."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.core.record import new_record
+from bench.core.results import append_record
+from bench.history import annotations, check, store
+from bench.history.rows import run_rows
+from tests.history_runs import MACHINE, make_run
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = sorted(p for p in (REPO / "results" / "reference").iterdir() if (p / "records.jsonl").is_file())
+ROW = ("lenet", "torch")
+
+
+def bench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def series_runs(root: Path, values: list[float], **kw) -> list[Path]:
+    return [make_run(root, i, {ROW: {"steady_img_s": v, "test_acc": 0.9}}, **kw) for i, v in enumerate(values)]
+
+
+def test_a_run_becomes_long_rows_with_its_interval_commit_machine_and_calibration(tmp_path: Path):
+    run = make_run(
+        tmp_path, 1, {ROW: {"steady_img_s": 1000.0, "train_s": 5.0, "test_acc": 0.9}}, commit="abc1234-dirty"
+    )
+    rows = run_rows(run).set_index("metric")
+    assert set(rows.index) == {"steady_img_s", "train_s", "test_acc"}
+    assert rows.loc["steady_img_s", ["value", "lo", "hi"]].tolist() == pytest.approx([1000, 990, 1010])
+    assert pd.isna(rows.loc["train_s", "lo"])  # no interval recorded: none invented
+    assert rows.commit.iloc[0] == "abc1234" and rows.dirty.all()
+    assert rows.calibration_gflops.iloc[0] == pytest.approx(50.0)
+    assert rows.config.iloc[0] == "default" and rows.machine.iloc[0].startswith("Test CPU 9000, 2 cores")
+    other_machine = make_run(tmp_path, 2, {ROW: {"steady_img_s": 1.0}}, machine={**MACHINE, "cores": 64})
+    other_task = make_run(tmp_path, 3, {ROW: {"steady_img_s": 1.0, "epochs": 5}})
+    assert run_rows(other_machine).machine_id.iloc[0] != rows.machine_id.iloc[0]
+    assert run_rows(other_task).spec_hash.iloc[0] != rows.spec_hash.iloc[0]  # a changed task: a new series
+    assert run_rows(other_machine).spec_hash.iloc[0] == rows.spec_hash.iloc[0]
+
+
+def test_repeats_give_their_median_and_an_interval_spanning_them(tmp_path: Path):
+    run = make_run(tmp_path, 1, {ROW: {"train_s": 5.0}})
+    for rep, v in ((1, 7.0), (2, 6.0)):
+        append_record(
+            run,
+            new_record(
+                task="lenet",
+                backend="torch",
+                repeat=rep,
+                status="ok",
+                train_s=v,
+                epochs=2,
+                model="lenet5",
+                dataset="digits",
+                batch_size=64,
+                profile="quick",
+            ),
+        )
+    r = run_rows(run).set_index("metric").loc["train_s"]
+    assert (r.value, r.lo, r.hi, r.repeats) == (6.0, 5.0, 7.0, 3)
+
+
+def test_importing_a_run_twice_adds_nothing_and_the_normalised_view_divides_rates(tmp_path: Path):
+    hist = tmp_path / "history"
+    run = make_run(tmp_path, 1, {ROW: {"steady_img_s": 1000.0, "train_s": 4.0, "test_acc": 0.9}}, gflops=40.0)
+    first, again = store.add_run(hist, run), store.add_run(hist, run)
+    assert first.new and first.rows == 3 and not again.new and again.rows == 0
+    assert len(store.load(hist)) == 3
+    norm = store.load(hist, normalised=True).set_index("metric")
+    assert norm.loc["steady_img_s", "value"] == pytest.approx(1000 / 40)
+    assert norm.loc["steady_img_s", "hi"] == pytest.approx(1010 / 40)
+    assert norm.loc["train_s", "value"] == pytest.approx(4.0 * 40)  # a time: multiplied
+    assert norm.loc["test_acc", "value"] == pytest.approx(0.9)  # accuracy: as it was
+
+
+def add(args: tuple[str, str, multiprocessing.synchronize.Barrier]) -> bool:
+    hist, run, barrier = args
+    barrier.wait()
+    return store.add_run(Path(hist), Path(run)).new
+
+
+def test_two_runs_finishing_at_once_both_land_and_one_run_added_at_once_twice_lands_once(tmp_path: Path):
+    hist = tmp_path / "history"
+    runs = [make_run(tmp_path, i, {ROW: {"steady_img_s": 100.0 + i}}) for i in range(4)]
+    ctx = multiprocessing.get_context("spawn")
+    for pair in ((runs[0], runs[1]), (runs[2], runs[2])):
+        barrier = ctx.Manager().Barrier(2)
+        with ctx.Pool(2) as pool:
+            new = pool.map(add, [(str(hist), str(r), barrier) for r in pair])
+        assert sorted(new) == ([True, True] if pair[0] != pair[1] else [False, True])
+    assert sorted(store.load(hist).run_id.unique()) == sorted(r.name for r in runs[:3])
+    assert not [p for p in (hist / "runs").iterdir() if p.name.endswith(".partial")]
+
+
+def test_a_corrupt_or_partial_store_is_refused_naming_the_file_and_left_as_it_is(tmp_path: Path):
+    hist = tmp_path / "history"
+    for i in range(2):
+        store.add_run(hist, make_run(tmp_path, i, {ROW: {"steady_img_s": 100.0}}))
+    victim = sorted((hist / "runs").iterdir())[0]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])  # a copy cut short
+    with pytest.raises(store.HistoryError, match=victim.name):
+        store.load(hist)
+    with pytest.raises(store.HistoryError, match=victim.name):  # nothing is added on top of a damaged store
+        store.add_run(hist, make_run(tmp_path, 5, {ROW: {"steady_img_s": 100.0}}))
+    assert victim.read_bytes() == data[: len(data) // 2] and len(list((hist / "runs").iterdir())) == 2
+    victim.write_bytes(b"PAR1 not parquet PAR1")
+    with pytest.raises(store.HistoryError, match="not a readable history file"):
+        store.load(hist)
+    pd.DataFrame({"x": [1]}).to_parquet(victim)
+    with pytest.raises(store.HistoryError, match="no column"):
+        store.load(hist)
+    (hist / store.MARKER).unlink()
+    with pytest.raises(store.HistoryError, match="partial"):
+        store.load(hist)
+    with pytest.raises(store.HistoryError, match="no history store"):
+        store.load(tmp_path / "nothing")
+
+
+def test_a_step_is_printed_with_what_changed_and_an_annotation_resets_the_baseline(tmp_path: Path):
+    hist = tmp_path / "history"
+    runs = series_runs(tmp_path / "a", [100, 101, 99, 100, 100.5, 99.5], commit="aaaa111")
+    runs += [
+        make_run(
+            tmp_path / "a",
+            6 + i,
+            {ROW: {"steady_img_s": v, "test_acc": 0.9}},
+            commit="bbbb222",
+            packages={"torch": "2.15.0", "keras": "3.15.1"},
+        )
+        for i, v in enumerate([80, 81, 79, 80.5])
+    ]
+    for r in runs:
+        store.add_run(hist, r)
+    found = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    (s,) = found
+    (st,) = s.steps
+    assert st.at == 6 and st.change == pytest.approx(-0.2, abs=0.01)
+    assert "commit aaaa111 -> bbbb222" in st.changed and "torch 2.14.1 -> 2.15.0" in st.changed
+    assert not s.newest.regression  # the newest run matches the three before it
+    slow = make_run(tmp_path / "a", 10, {ROW: {"steady_img_s": 60.0, "test_acc": 0.9}}, commit="cccc333")
+    store.add_run(hist, slow)
+    (s,) = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    assert s.newest.regression and s.newest.change == pytest.approx(-0.25, abs=0.02)
+    annotations.append(hist, annotations.Annotation(slow.name, "new data loader", metric="steady_img_s"))
+    notes = annotations.read(hist)
+    (s,) = [s for s in check.check(store.load(hist), notes, check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    assert s.newest is None and s.reset == 10 and s.reset_note == "new data loader"
+
+
+def test_a_slower_machine_is_a_step_in_the_raw_series_and_none_in_the_normalised_view(tmp_path: Path):
+    """The same code on a machine running at 60% of its speed: throughput and calibration both drop."""
+    hist = tmp_path / "history"
+    for i in range(12):
+        slow = 0.6 if i >= 6 else 1.0
+        jitter = 1 + 0.004 * ((i * 7) % 5 - 2)
+        store.add_run(hist, make_run(tmp_path, i, {ROW: {"steady_img_s": 1000 * slow * jitter}}, gflops=50 * slow))
+    raw = check.check(store.load(hist), [], check.Thresholds())
+    norm = check.check(store.load(hist, normalised=True), [], check.Thresholds(), normalised=True)
+    assert [s.at for s in raw[0].steps] == [6]
+    assert "calibration 50 -> 30 GFLOP/s (0.60x: the machine's own speed)" in raw[0].steps[0].changed
+    assert norm[0].steps == [] and not norm[0].newest.regression
+
+
+def test_history_cli_imports_the_reference_runs_and_finds_no_false_regression(tmp_path: Path):
+    hist = tmp_path / "history"
+    out = bench("history", "--store", str(hist), "import", *map(str, REFERENCE))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("rows added as run") == len(REFERENCE)
+    assert (hist / "index.html").stat().st_size > 1_000_000  # plotly's script inlined
+    again = bench("history", "--store", str(hist), "import", str(REFERENCE[0]))
+    assert "nothing added" in again.stdout and len(list((hist / "runs").iterdir())) == len(REFERENCE)
+    checked = bench("history", "--store", str(hist))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "0 regressed newest point(s)" in checked.stdout
+
+
+def test_history_cli_finds_a_planted_regression_on_a_reference_run_and_exits_1(tmp_path: Path):
+    """A reference run's records, re-dated as six later runs of one series; the last at half the throughput."""
+    source = REPO / "results" / "reference" / "20261129-015237-8cb5-all-backends"
+    records = [json.loads(line) for line in (source / "records.jsonl").read_text().splitlines()]
+    env = json.loads((source / "environment.json").read_text())
+    runs = []
+    for i in range(6):
+        run = tmp_path / f"20261201-00000{i}-plnt"
+        run.mkdir()
+        (run / "environment.json").write_text(json.dumps({**env, "run_id": run.name, "git_commit": f"{i}aaaaaa"}))
+        lines = []
+        for r in records:
+            r = {**r, "run_id": run.name, "started_at": f"2026-12-01T00:00:0{i}+0000"}
+            if i == 5 and r["task"] == "cifar10-cnn" and r["backend"] == "keras":
+                for col in ("steady_img_s", "steady_img_s_ci_lo", "steady_img_s_ci_hi"):
+                    r[col] = r[col] / 2
+            lines.append(json.dumps(r))
+        (run / "records.jsonl").write_text("\n".join(lines) + "\n")
+        runs.append(run)
+    hist = tmp_path / "history"
+    assert bench("history", "--store", str(hist), "import", *map(str, runs[:5])).returncode == 0
+    assert bench("history", "--store", str(hist)).returncode == 0
+    assert bench("history", "--store", str(hist), "import", str(runs[5])).returncode == 0
+    out = bench("history", "--store", str(hist), "--metric", "steady_img_s")
+    assert out.returncode == 1, out.stdout
+    assert "cifar10-cnn / keras / default / steady_img_s" in out.stdout and "REGRESSION: -50.0%" in out.stdout
+    assert "commit 4aaaaaa -> 5aaaaaa" in out.stdout and "1 regressed newest point(s)" in out.stdout
+    assert bench("history", "--store", str(hist), "--backend", "torch").returncode == 0
+    noted = bench("history", "--store", str(hist), "annotate", runs[5].name, "--note", "halved on purpose")
+    assert noted.returncode == 0
+    assert bench("history", "--store", str(hist)).returncode == 0
+
+
+def test_history_cli_refuses_a_bad_store_in_one_line_exit_2(tmp_path: Path):
+    out = bench("history", "--store", str(tmp_path / "none"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no history store" in out.stderr
+    bad = bench("history", "--store", str(tmp_path / "h"), "import", str(tmp_path))
+    assert bad.returncode == 2 and "not a run directory" in bad.stderr
+    failed = tmp_path / "failed-run"
+    failed.mkdir()
+    append_record(failed, new_record(task="t", backend="torch", repeat=0, status="failed", error="boom"))
+    out = bench("history", "--store", str(tmp_path / "h"), "import", str(failed))
+    assert out.returncode == 0 and "nothing added" in out.stdout and (tmp_path / "h" / "index.html").is_file()
+    assert bench("history", "--store", str(tmp_path / "h")).returncode == 0  # an empty store checks clean

@@ -1,0 +1,214 @@
+"""Both pages in a real browser (headless Chromium): a run's index.html and the history dashboard.
+
+Each page is opened from disk (file://, no server, no network) and checked: no console error, the
+tables hold the run's rows, each chart holds the store's points, every image and link resolves,
+and the page is not blank. Pages are built from small recorded or synthetic run folders."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import unquote
+
+import pandas as pd
+import pytest
+
+from bench.core.record import new_record
+from bench.core.results import append_record, latest_records, read_records, table
+from bench.history import dashboard, store
+from bench.report.backends import label
+from bench.report.summary import side_by_side, write_reports
+from tests import browser
+from tests.history_runs import MACHINE, make_run
+
+REPO = Path(__file__).resolve().parent.parent
+RECORDED = REPO / "results" / "reference" / "20261129-015237-8cb5-all-backends"  # 4 backends, 2 tasks, plots
+
+
+@pytest.fixture(scope="module")
+def driver():
+    yield from browser.start()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A recorded run of four backends, plus a failed and a skipped row (with a hostile task name in an error)."""
+    run = tmp_path_factory.mktemp("page") / RECORDED.name
+    shutil.copytree(RECORDED, run)
+    append_record(run, new_record(task="cifar10-cnn", backend="keras", repeat=1, status="failed",
+                                  error="RuntimeError: out of memory </td><script>alert(1)</script>"))  # fmt: skip
+    append_record(run, new_record(task="catsdogs-convnext-tiny", backend="keras-jax", repeat=1, status="skipped",
+                                  error="skipped: jax is not installed"))  # fmt: skip
+    write_reports(run)
+    return run
+
+
+def test_the_run_page_holds_every_row_plot_and_link(driver, run_dir: Path):
+    errors = browser.open_page(driver, run_dir / "index.html")
+    assert errors == []
+    df = table(latest_records(read_records(run_dir)))
+    for task in df.task.unique():
+        sbs = side_by_side(df, task)
+        rows = driver.execute_script(f"return document.querySelectorAll('#table-{task} tbody tr').length")
+        head = driver.execute_script(
+            f"return Array.from(document.querySelectorAll('#table-{task} th'), th => th.textContent)"
+        )
+        assert rows == len(sbs) > 10
+        assert head[1:5] == [label(b) for b in sbs.attrs["backends"]] and head[5:] == sbs.attrs["ratios"]
+    bad = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#not-ok-table tbody tr'), r => r.textContent)"
+    )
+    assert len(bad) == 2 and any("out of memory </td><script>alert(1)</script>" in r for r in bad)
+    assert any("jax is not installed" in r for r in bad)
+    images = driver.execute_script(
+        "return Array.from(document.images, i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+    )
+    pngs = sorted(p.name for p in (run_dir / "plots").glob("*.png"))
+    assert sorted(unquote(src).removeprefix("plots/") for src, _ in images) == pngs
+    assert all(ok for _, ok in images), [src for src, ok in images if not ok]
+    links = driver.execute_script(
+        "return Array.from(document.querySelectorAll('a[href]'), a => a.getAttribute('href'))"
+    )
+    ids = set(driver.execute_script("return Array.from(document.querySelectorAll('[id]'), e => e.id)"))
+    for href in links:
+        if href.startswith("#"):
+            assert href[1:] in ids, href
+        else:
+            assert (run_dir / unquote(href)).is_file(), href
+    text = driver.execute_script("return document.body.innerText")
+    assert "Wall time not recorded" in text and "GFLOP/s" in text and "package torch" in text
+    browser.not_blank(driver)
+
+
+def test_a_ratio_cell_says_whether_its_interval_separates_from_one(driver, run_dir: Path):
+    browser.open_page(driver, run_dir / "index.html")
+    cells = driver.execute_script(
+        "return Array.from(document.querySelectorAll('td.sep, td.overlap'), c => [c.className, c.textContent])"
+    )
+    assert {c for c, _ in cells} == {"sep", "overlap"}
+    for cls, text in cells:
+        lo, hi = map(float, re.search(r"\[([\d.]+), ([\d.]+)\]", text).groups())
+        assert (lo > 1 or hi < 1) == (cls == "sep"), text
+
+
+def test_a_table_sorts_by_the_clicked_column(driver, run_dir: Path):
+    browser.open_page(driver, run_dir / "index.html")
+    values = (
+        "return Array.from(document.querySelectorAll('#table-cifar10-cnn tbody tr td:nth-child(2)'), c => c.dataset.v)"
+    )
+    before = driver.execute_script(values)
+    driver.execute_script("document.querySelectorAll('#table-cifar10-cnn th')[1].click()")
+    after = [float(v) for v in driver.execute_script(values) if v is not None]
+    assert after == sorted(after) and len(after) == len([v for v in before if v is not None])
+    driver.execute_script("document.querySelectorAll('#table-cifar10-cnn th')[1].click()")
+    assert [float(v) for v in driver.execute_script(values) if v is not None] == sorted(after, reverse=True)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> Path:
+    """Ten runs of two tasks on two backends: torch's lenet steps down at run 5 and its newest run regresses;
+    runs 7-9 ran on a machine at 60% speed; run 9 also has a tuned torch row."""
+    root = tmp_path_factory.mktemp("history")
+    hist = root / "history"
+    for i in range(10):
+        slow = 0.6 if i >= 7 else 1.0
+        lenet = (800 if i >= 5 else 1000) * (0.5 if i == 9 else 1.0) * (1 + 0.003 * (i % 3))
+        rows = {("lenet", "torch"): {"steady_img_s": lenet * slow, "test_acc": 0.95},
+                ("lenet", "keras"): {"steady_img_s": 700 * slow * (1 + 0.003 * (i % 2)), "test_acc": 0.94},
+                ("cnn", "torch"): {"steady_img_s": 300 * slow, "train_s": 10 / slow}}  # fmt: skip
+        machine = {**MACHINE, "cpu": "Slow CPU"} if slow < 1 else MACHINE
+        run = make_run(root, i, rows, commit=f"{i:07x}", machine=machine, gflops=50 * slow)
+        if i == 9:
+            append_record(run, new_record(task="lenet", backend="torch", repeat=1, status="ok", steady_img_s=900.0,
+                                          model="lenet5", dataset="digits", epochs=2, batch_size=64, profile="quick",
+                                          knobs={"channels_last": True}))  # fmt: skip
+            lines = (run / "records.jsonl").read_text().splitlines()
+            tuned = json.loads(lines[-1]) | {"config": "best"}
+            (run / "records.jsonl").write_text("\n".join([*lines[:-1], json.dumps(tuned)]) + "\n")
+        store.add_run(hist, run)
+    dashboard.build(hist)
+    return hist
+
+
+def charts(driver) -> dict[str, dict[str, int]]:
+    """Per drawn chart (its title): points in its series traces, steps and regression markers."""
+    return driver.execute_script("""
+        window.renderAll();
+        const out = {};
+        for (const d of document.querySelectorAll('#charts .chart')) {
+          const count = m => d.data.filter(t => t.meta === m).reduce((n, t) => n + t.x.length, 0);
+          out[d.layout.title.text] = {points: count('points'), steps: count('steps'), regression: count('regression'),
+                                      series: d.data.filter(t => t.meta === 'points').length};
+        }
+        return out;""")
+
+
+def test_the_dashboard_charts_hold_the_stores_points_steps_and_regression(driver, history: Path):
+    assert browser.open_page(driver, history / "index.html") == []
+    rows = store.load(history)
+    shown = charts(driver)  # the default metric: steady step throughput
+    for task in ("lenet", "cnn"):
+        mine = rows[(rows.task == task) & (rows.metric == "steady_img_s")]
+        got = shown[f"{task}: steady step throughput (img/s)"]
+        assert got["points"] == len(mine)
+        assert got["series"] == mine.groupby(["backend", "config", "machine_id"]).ngroups
+    assert shown["lenet: steady step throughput (img/s)"]["steps"] >= 1
+    assert shown["lenet: steady step throughput (img/s)"]["regression"] == 1
+    assert shown["cnn: steady step throughput (img/s)"]["regression"] == 0
+    browser.not_blank(driver)
+
+
+def test_the_dashboard_filters_to_regressions_and_shows_the_normalised_view(driver, history: Path):
+    browser.open_page(driver, history / "index.html")
+    driver.execute_script("const c = document.getElementById('regressions'); c.checked = true;"
+                          "c.dispatchEvent(new Event('change'))")  # fmt: skip
+    assert list(charts(driver)) == ["lenet: steady step throughput (img/s)"]
+    driver.execute_script("const c = document.getElementById('regressions'); c.checked = false;"
+                          "c.dispatchEvent(new Event('change'));"
+                          "const v = document.getElementById('view'); v.value = 'normalised';"
+                          "v.dispatchEvent(new Event('change'))")  # fmt: skip
+    norm = store.load(history, normalised=True)
+    shown = charts(driver)
+    cnn = norm[(norm.task == "cnn") & (norm.metric == "steady_img_s")]
+    got = shown["cnn: steady step throughput (img/s) / calibration"]
+    # the slower machine's runs fall in line when normalised: one series over both machines, no step
+    assert got == {"points": len(cnn), "steps": 0, "regression": 0, "series": 1}
+    assert pd.Series(cnn.value).round(6).nunique() == 1
+    driver.execute_script("const m = document.getElementById('metric'); m.value = 'train_s';"
+                          "m.dispatchEvent(new Event('change'))")  # fmt: skip
+    assert list(charts(driver)) == ["cnn: training time (s) / calibration"]
+    best = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#default-vs-best tbody tr'), r => r.textContent)"
+    )
+    assert any("lenet" in r and "best" in r for r in best)
+    assert browser.open_page(driver, history / "index.html") == []
+
+
+def test_run_data_in_the_dashboard_is_shown_as_text(driver, tmp_path: Path):
+    """A task name and a commit from records anyone can edit: shown literally, never as markup."""
+    evil = '<b>bold</b><img src=x onerror="document.title=1">'  # plotly reads <b> in titles
+    hist = tmp_path / "history"
+    for i in range(2):
+        store.add_run(hist, make_run(tmp_path, i, {(evil, "torch"): {"steady_img_s": 100.0 + i}}, commit=evil))
+    dashboard.build(hist)
+    assert browser.open_page(driver, hist / "index.html") == []
+    assert len(charts(driver)) == 1
+    assert driver.execute_script("return document.querySelectorAll('#charts img').length") == 0
+    shown = driver.execute_script("return document.querySelector('#charts .gtitle').textContent")
+    assert shown == f"{evil}: steady step throughput (img/s)" and driver.title == "bench history"
+
+
+def test_the_committed_dashboard_holds_the_committed_reference_runs(driver):
+    """results/history-reference/: every reference run in the store once, and its dashboard draws them."""
+    hist = REPO / "results" / "history-reference"
+    runs = sorted(p for p in (REPO / "results" / "reference").iterdir() if (p / "records.jsonl").is_file())
+    rows = store.load(hist)
+    assert sorted(rows.run_id.unique()) == sorted(
+        json.loads((r / "environment.json").read_text())["run_id"] for r in runs
+    )
+    assert browser.open_page(driver, hist / "index.html") == []
+    shown = charts(driver)
+    steady = rows[rows.metric == "steady_img_s"]
+    assert sum(c["points"] for c in shown.values()) == len(steady) and len(shown) == steady.task.nunique()
