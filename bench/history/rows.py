@@ -186,7 +186,8 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
     }
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in records:
-        groups.setdefault((r["task"], r["backend"], config_of(r)[0]), []).append(r)
+        # a tuning run's rows (TASK.default, TASK.best) belong to TASK's series, told apart by their config
+        groups.setdefault((r.get("base_task") or r["task"], r["backend"], config_of(r)[0]), []).append(r)
     rows = []
     for (task, backend, config), group in groups.items():
         first = group[0]

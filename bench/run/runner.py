@@ -350,6 +350,7 @@ def execute(
     env: dict[str, Any],
     echo: Callable[[str], None],
     stop: Callable[[], str | None] | None = None,
+    history: bool = True,
 ) -> Path:
     """Run every planned (task, backend, repeat) not yet recorded; each record lands before the next run.
 
@@ -400,7 +401,7 @@ def execute(
             state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned})
             state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
             _finalise(run_dir, state, echo, opts.reference)
-    if state["state"] == "complete":
+    if state["state"] == "complete" and history:  # a tuning run's rungs stay out of it (bench.run.tune)
         history_cli.after_run(run_dir, echo)
     if stopped is not None:
         raise RunStopped(f"the run stopped: {stopped}; the rows recorded so far are kept in "

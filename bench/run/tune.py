@@ -237,7 +237,7 @@ class Tuner:
         make_folder(self.run_dir, folder)
         write_plan(folder, specs, opts)
         write_json(folder / "environment.json", self.env)
-        execute(folder, specs, opts, self.env, lambda line: self.echo(f"  {line}"), stop)
+        execute(folder, specs, opts, self.env, lambda line: self.echo(f"  {line}"), stop, history=False)
         return latest_records(read_records(folder))
 
 
