@@ -76,6 +76,12 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
     assert "## Each framework at its best" in summary and "### tunetiny" in summary
     assert "- **at defaults**:" in summary and "- **each at its best**:" in summary
     assert "race, PyTorch: 2 configurations" in summary and (run / "plots" / "tuned-tunetiny.png").stat().st_size > 0
+    # the final rows join the task's series in the history beside the run, told apart by config; no rung does
+    from bench.history import store
+
+    hist = store.load(out / "history")
+    assert set(hist.task) == {"tunetiny"} and set(hist.config) == {"default", "best"}
+    assert not (run / "trials" / "history").exists()
 
 
 def test_the_accuracy_floor_refuses_a_faster_configuration_that_really_learns_less(tmp_path, clean_env):

@@ -235,6 +235,16 @@ def race_table(pair: dict[str, Any]) -> list[str]:
         else:
             outcome = "raced to the end"
         acc = trial.get("test_acc")
+        control = next((t for t in rung.get("trials") or [] if t.get("label") == "default"), None)
+        paid = "-"
+        if control is not None and label_ != "default":
+            extra, steps = break_even(
+                control.get("steady_step_s"),
+                trial.get("steady_step_s"),
+                control.get("first_step_s"),
+                trial.get("first_step_s"),
+            )
+            paid = _break_even_cell({"compile_extra_s": extra, "break_even_steps": steps, "break_even_epochs": None})
         rows.append(
             {
                 "configuration": label_,
@@ -242,6 +252,7 @@ def race_table(pair: dict[str, Any]) -> list[str]:
                 "img/s [95% CI]": _fmt_ci(trial.get("steady_img_s"), (lo, hi)),
                 "first step (s)": "-" if trial.get("first_step_s") is None else f"{trial['first_step_s']:.2f}",
                 "test acc": "-" if acc is None else f"{acc:.4f}",
+                "compile cost vs default, break-even": paid,
                 "outcome": outcome,
             }
         )

@@ -114,6 +114,7 @@ TRIAL_FIELDS = (
     "steady_img_s_hw_pct",
     "timed_steps",
     "first_step_s",
+    "steady_step_s",
     "compile_s",
     "test_acc",
     "time_to_target_s",
