@@ -16,8 +16,8 @@ noise of two binomial proportions over the same test images (with repeats, the n
 interval of the difference of the repeats' means). Every trial of one rung uses the same seed,
 initialisation and batch order, so a configuration that loses accuracy loses it to its numerics.
 
-Break-even: a configuration that pays compile time up front (its first step's excess over the
-default's) saves time on every later step; after ``break_even`` steps the two have trained for
+Break-even: a configuration that pays compile time up front (its first-step overhead's excess over
+the default's) saves time on every later image; after ``break_even`` steps the two have trained for
 the same time.
 """
 
@@ -129,19 +129,27 @@ def accuracy_noise(
 
 
 def break_even(
-    default_step_s: float | None, best_step_s: float | None, default_first_s: float | None, best_first_s: float | None
+    default_img_s: float | None,
+    best_img_s: float | None,
+    default_compile_s: float | None,
+    best_compile_s: float | None,
+    batch_size: int,
 ) -> tuple[float | None, int | None]:
-    """(extra up-front seconds, steps after which they are paid back); steps 0 when nothing extra is paid,
-    None when the faster steps never pay it back (or a figure is missing)."""
-    if None in (default_step_s, best_step_s, default_first_s, best_first_s):
+    """(extra up-front seconds, steps of ``batch_size`` after which they are paid back).
+
+    Up front: each side's first-step overhead (``compile_s``: the first step's excess over a steady step,
+    which for Keras with steps_per_execution = k is an execution of k batches, so neither side's first step
+    is counted as work). Saved: per image, 1/default - 1/best throughput. Steps 0 when nothing extra is
+    paid, None when the faster steps never pay it back (or a figure is missing)."""
+    if None in (default_img_s, best_img_s, default_compile_s, best_compile_s) or not default_img_s or not best_img_s:
         return None, None
-    extra = max(0.0, best_first_s - default_first_s)  # type: ignore[operator]
-    saved = default_step_s - best_step_s  # type: ignore[operator]
+    extra = max(0.0, best_compile_s - default_compile_s)  # type: ignore[operator]
     if extra == 0.0:
         return 0.0, 0
-    if saved <= 0:
+    saved_per_image = 1.0 / default_img_s - 1.0 / best_img_s
+    if saved_per_image <= 0:
         return extra, None
-    return extra, math.ceil(extra / saved - 1e-9)  # 30 / 0.1 is 300.00000000000006 in floats
+    return extra, math.ceil(extra / saved_per_image / max(1, batch_size) - 1e-9)  # 30 / 0.1 = 300.00000000000006
 
 
 def mean_rate(rates: Sequence[float] | np.ndarray) -> float:

@@ -65,7 +65,11 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
     )
     floor = floor_failure(default, best, accs) if b[0].get("knob_config") else ""
     extra, steps = break_even(
-        _median(d, "steady_step_s"), _median(b, "steady_step_s"), _median(d, "first_step_s"), _median(b, "first_step_s")
+        _median(d, "steady_img_s"),
+        _median(b, "steady_img_s"),
+        _median(d, "compile_s"),
+        _median(b, "compile_s"),
+        int(d[0].get("batch_size") or 1),
     )
     per_epoch = math.ceil((d[0].get("n_train") or 0) / (d[0].get("batch_size") or 1)) or None
     return {
@@ -96,6 +100,8 @@ def _fmt_ci(v: float | None, ci: tuple[float | None, float | None]) -> str:
 
 def _break_even_cell(f: dict[str, Any]) -> str:
     extra, steps, epochs = f["compile_extra_s"], f["break_even_steps"], f["break_even_epochs"]
+    if f.get("knobs") == "the defaults":
+        return "- (the defaults won: the same configuration twice)"
     if extra is None:
         return "-"
     if steps == 0:
@@ -239,10 +245,11 @@ def race_table(pair: dict[str, Any]) -> list[str]:
         paid = "-"
         if control is not None and label_ != "default":
             extra, steps = break_even(
-                control.get("steady_step_s"),
-                trial.get("steady_step_s"),
-                control.get("first_step_s"),
-                trial.get("first_step_s"),
+                control.get("steady_img_s"),
+                trial.get("steady_img_s"),
+                control.get("compile_s"),
+                trial.get("compile_s"),
+                int(pair.get("batch_size") or 1),
             )
             paid = _break_even_cell({"compile_extra_s": extra, "break_even_steps": steps, "break_even_epochs": None})
         rows.append(

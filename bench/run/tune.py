@@ -152,6 +152,7 @@ class Tuner:
         entry: dict[str, Any] = {
             "task": task.name,
             "backend": backend,
+            "batch_size": task.train.batch_size,
             "budget_s": round(budget_s, 1),
             "configs": [
                 {"tag": tags[c.label], "label": c.label, "knobs": c.values(), "runtime": dict(c.runtime)}
