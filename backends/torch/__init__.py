@@ -34,5 +34,6 @@ DESCRIPTIONS = (
         default=True,
         flop_counter="torch.utils.flop_counter forward x3",
         knob_columns=knob_columns,
+        parity_reference=True,  # its state_dict is the reference layout (backends/torch/parity.py)
     ),
 )
