@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.core.parity import ALIGNMENTS, ParityError, ParityJob, check_alignments, parity_train
 from bench.core.spec import DatasetSpec, ModelSpec, TaskSpec, TrainSpec
 from bench.measure import parity as P
 from bench.run.parity import not_comparable, step_order
+from tests.conftest import run_cli
 
 
 def _weights(seed: int) -> P.Weights:
@@ -101,7 +107,22 @@ def test_what_can_be_checked_is_said_and_the_rest_is_refused_naming_why():
         check_alignments(("adam_eps", "bn_momentum"))
     assert check_alignments(tuple(ALIGNMENTS)) == tuple(ALIGNMENTS)
     job = ParityJob("torch", {}, (8, 8, 1), 2, "d", "o", checkpoints=(1, 5), alignments=("adam_eps",))
-    import dataclasses
-    import json
-
     assert ParityJob.from_dict(json.loads(json.dumps(dataclasses.asdict(job)))) == job
+
+
+def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_model_has_no_check(tmp_path):
+    env = dict(os.environ)
+    bad = run_cli(["parity", "mnist-lenet5", "--align", "adam_eps,bogus"], env)
+    assert bad.returncode == 2 and "unknown alignment(s) ['bogus']" in bad.stderr
+    task = tmp_path / "r50.toml"
+    task.write_text(
+        'name = "r50"\n[dataset]\nname = "mnist"\nchannels = 3\nimage_size = 32\nmax_train = 64\nmax_test = 32\n'
+        '[model]\narch = "zoo:resnet50"\n[train]\nepochs = 1\nbatch_size = 8\nlr = 0.001\n'
+    )
+    out = tmp_path / "out"
+    proc = run_cli(["parity", str(task), "--out", str(out), "--steps", "1,2"], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (csv,) = out.glob("r50-*/parity.csv")
+    row = pd.read_csv(csv).iloc[0]
+    assert row.pair == "all" and row.status.startswith("no check: zoo:resnet50: not the same network")
+    assert "resnet_v1_vs_v1_5" in row.status and "framework" not in proc.stderr

@@ -3,9 +3,10 @@
 Layer-list models convert with ``backends.convert`` (numpy only, any engine). Zoo models convert through
 ``backends.zoo_convert`` against a torch twin of the task model, built once per model: that needs torch in
 the process, imported before TensorFlow (the other order crashes), which ``bench.run.parity_worker`` does
-and an ordinary Keras worker does not (there this raises ``ParityError`` instead). Keras's training conventions are
-what a check aligns to, so ``adam_eps`` and ``bn_running_var`` need nothing here; leaving ``bn_defaults`` out
-gives the BatchNorm layers Keras's own momentum and epsilon, ``dropout_off`` zeroes the dropout rates.
+and an ordinary Keras worker does not (there this raises ``ParityError`` instead). Keras's training
+conventions are what a check aligns to, so ``adam_eps``, ``adam_fp32_bias`` and ``bn_running_var`` need nothing
+here; leaving ``bn_defaults`` out gives the BatchNorm layers Keras's own momentum and epsilon, ``dropout_off``
+zeroes the dropout rates.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The torch backend's ``Parity`` role: its ``state_dict`` is the reference layout; Keras's conventions on request.
 
 Keras's training conventions are the ones a check aligns to (they cannot be switched inside ``fit``), so the
-alignments act here: Adam's epsilon moved inside the bias correction, BatchNorm's running variance updated
-with the biased batch variance (bench.core.parity.ALIGNMENTS).
+alignments act here: Adam's epsilon moved before the bias correction and its bias corrections rounded as
+Keras's float32 ones, BatchNorm's running variance updated with the biased batch variance
+(bench.core.parity.ALIGNMENTS).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,16 +22,27 @@ _BN = nn.modules.batchnorm._BatchNorm
 TORCH_BN = (0.1, 1e-5)  # torch's own BatchNorm momentum and epsilon (its defaults, "as shipped")
 
 
-def keras_adam_eps(opt: torch.optim.Optimizer) -> Callable[[], None]:
-    """Called before each ``opt.step()``: epsilon for step t is eps / sqrt(1 - beta2^t), which makes torch's
-    ``m / (sqrt(v) / sqrt(bc2) + eps_t)`` equal Keras's ``m sqrt(bc2) / (sqrt(v) + eps)`` (same lr / bc1)."""
-    base = [g["eps"] for g in opt.param_groups]
+def keras_adam(opt: torch.optim.Optimizer, eps_inside: bool, fp32_bias: bool) -> Callable[[], None]:
+    """Called before each ``opt.step()``: Keras's Adam step from torch's. Keras updates by
+    ``lr sqrt(bc2') / bc1' * m / (sqrt(v) + eps)``, its bias corrections bc' = 1 - beta^t in float32 (beta
+    rounded to float32 first: 1 - 0.999 is 1.3e-5 off); torch by ``lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)``,
+    bc in float64. With eps_t = eps / sqrt(bc2) (``eps_inside``) and lr_t = lr sqrt(bc2') bc1 / (bc1' sqrt(bc2))
+    (``fp32_bias``) they are equal."""
+    base = [(g["eps"], g["lr"]) for g in opt.param_groups]
     steps = [0]
 
     def before_step() -> None:
         steps[0] += 1
-        for group, eps in zip(opt.param_groups, base, strict=True):
-            group["eps"] = eps / math.sqrt(1 - group["betas"][1] ** steps[0])
+        t = steps[0]
+        for group, (eps, lr) in zip(opt.param_groups, base, strict=True):
+            b1, b2 = group["betas"]
+            bc1, bc2 = 1 - b1**t, 1 - b2**t
+            bc1_k = float(np.float32(1) - np.float32(b1) ** np.float32(t))
+            bc2_k = float(np.float32(1) - np.float32(b2) ** np.float32(t))
+            if eps_inside:
+                group["eps"] = eps / math.sqrt(bc2)
+            if fp32_bias:
+                group["lr"] = lr * math.sqrt(bc2_k) * bc1 / (bc1_k * math.sqrt(bc2))
 
     return before_step
 
@@ -71,9 +84,11 @@ def align(state: Any, alignments: tuple[str, ...]) -> None:
     check_alignments(alignments)
     modules = list(state.model.modules())
     norms = [m for m in modules if isinstance(m, _BN)]
-    adam = "adam_eps" in alignments and isinstance(state.optimizer, torch.optim.Adam)
+    eps_inside, fp32_bias = "adam_eps" in alignments, "adam_fp32_bias" in alignments
+    adam = isinstance(state.optimizer, torch.optim.Adam) and (eps_inside or fp32_bias)
     running_var = BiasedRunningVar(norms) if "bn_running_var" in alignments and norms else None
-    state.before_step = _chain(keras_adam_eps(state.optimizer) if adam else None, running_var and running_var.apply)
+    adam_step = keras_adam(state.optimizer, eps_inside, fp32_bias) if adam else None
+    state.before_step = _chain(adam_step, running_var and running_var.apply)
     for m in modules:
         if isinstance(m, _BN):
             if "bn_defaults" not in alignments:

@@ -17,8 +17,10 @@ from typing import Any
 from bench.core.spec import TrainSpec
 
 ALIGNMENTS: dict[str, str] = {
-    "adam_eps": "Adam's epsilon added inside the bias correction, as Keras does (torch adds it after: torch's "
+    "adam_eps": "Adam's epsilon added before the bias correction, as Keras does (torch adds it after: torch's "
     "step t uses eps / sqrt(1 - beta2^t) instead)",
+    "adam_fp32_bias": "Adam's bias corrections 1 - beta^t in float32 with beta rounded to float32, as Keras computes "
+    "them (torch: float64; 1 - float32(0.999) is 1.3e-5 off, a step-size difference of 6e-6 every step)",
     "bn_running_var": "BatchNorm's running variance updated with the biased batch variance, as Keras does "
     "(torch uses the unbiased one, n / (n - 1) larger)",
     "bn_defaults": "BatchNorm momentum and epsilon the same in both builds, as the suite's builders set them "

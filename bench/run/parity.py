@@ -43,6 +43,7 @@ class Case:
     x: np.ndarray  # float32 NHWC, preprocessed
     y: np.ndarray
     held: np.ndarray  # float32 NHWC: the held-out images whose logits are compared
+    alignments: tuple[str, ...] | None = None  # this case's own; None: the check's
 
 
 @dataclass
@@ -79,7 +80,8 @@ def _job(case: Case, backend: str, folder: Path, label: str, initial: str, check
     return ParityJob(
         backend=backend, spec=case.spec.to_dict(), input_shape=case.input_shape, n_outputs=case.n_outputs,
         data=str(folder / f"{case.name}.{data}.npz"), out=str(folder / f"{case.name}.{label}.npz"), initial=initial,
-        checkpoints=checkpoints, alignments=alignments, seed=case.spec.seed, label=label,
+        checkpoints=checkpoints, alignments=alignments if case.alignments is None else case.alignments,
+        seed=case.spec.seed, label=label,
     )  # fmt: skip
 
 
@@ -120,6 +122,8 @@ def run_check(
 ) -> dict[str, CaseResult]:
     """Train every case in every backend from one init and compare (``folder``: scratch space, kept)."""
     check_alignments(alignments)
+    for c in cases:
+        check_alignments(c.alignments or ())
     folder.mkdir(parents=True, exist_ok=True)
     others = [b for b in backends if b != REFERENCE]
     results = {c.name: CaseResult(c.name) for c in cases}
@@ -135,7 +139,7 @@ def run_check(
         shuffled = measure.shuffled_within_batches(order, c.spec.train.batch_size, c.spec.seed)
         np.savez(folder / f"{c.name}.data-floor.npz", order=shuffled, **arrays)
     ref_jobs = [_job(c, REFERENCE, folder, REFERENCE, "", checkpoints, alignments) for c in cases]
-    failed = _launch(ref_jobs, folder, echo)
+    failed = _launch(ref_jobs, folder, echo) if ref_jobs else {}
     started = []
     for c, job in zip(cases, ref_jobs, strict=True):
         if job.out in failed:
