@@ -34,6 +34,9 @@ BRIDGES: dict[str, tuple[str, ...]] = {
     # its command line (a child process of the Keras backend) converts a torch weights file for Keras: it
     # builds both frameworks' zoo models, as the converter always needs both (docs/zoo.md)
     "backends.zoo_convert": ("backends.torch.zoo", "backends.keras.zoo"),
+    # the training-parity check hands weights over in torch's layout: Keras converts a layer list with the numpy
+    # converter and a zoo model against its torch twin (in bench.run.parity_worker, which imports torch first)
+    "backends.keras.parity": ("backends.convert", "backends.zoo_convert", "backends.torch.zoo"),
 }
 # Modules of bench/ allowed to write a backend name, and why.
 NAME_ALLOWED = {

@@ -40,6 +40,8 @@ BOUNDS = [
     ("train.weight_decay", -0.1, 1.0),
     ("train.weight_decay", math.nan, 0.0),
     ("eval.batch_size", S.MAX_BATCH + 1, S.MAX_BATCH),
+    ("eval.equivalence_margin_pt", 0.0, 100.0),
+    ("eval.equivalence_margin_pt", math.nan, 0.01),
     ("explain.batch_size", 0, 1),
     ("explain.batch_size", S.MAX_BATCH + 1, S.MAX_BATCH),
     ("explain.n_images", 0, 1),

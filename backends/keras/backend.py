@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from backends.keras import distributed, models, perf
+from backends.keras import distributed, models, parity, perf
 from backends.keras import zoo as keras_zoo
 from backends.keras.input import HostImages, augmenter, labels, training_model
 from backends.keras.split import tap
@@ -226,6 +226,15 @@ class Backend:
             if tuple(var.shape) != weights[name].shape:
                 raise ValueError(f"{name}: model has shape {tuple(var.shape)}, weights have {weights[name].shape}")
             var.assign(weights[name])
+
+    def export_weights(self, state: KerasState) -> dict[str, np.ndarray]:
+        return parity.export_weights(self, state.model)
+
+    def import_weights(self, state: KerasState, weights: dict[str, np.ndarray]) -> None:
+        parity.import_weights(self, state.model, weights)
+
+    def align(self, state: KerasState, alignments: tuple[str, ...]) -> None:
+        parity.align(state.model, alignments)
 
     def forward_flops(self, state: KerasState, input_shape: tuple[int, int, int]) -> float:
         return perf.forward_flops(state.model, input_shape)

@@ -50,5 +50,6 @@ DESCRIPTIONS = (
         flop_counter="torch.utils.flop_counter forward x3",
         knob_columns=knob_columns,
         knob_space=KNOB_SPACE,
+        parity_reference=True,  # its state_dict is the reference layout (backends/torch/parity.py)
     ),
 )

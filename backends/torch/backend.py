@@ -17,6 +17,7 @@ from torch import nn
 from backends.torch import distributed as torch_dist
 from backends.torch import input as torch_input
 from backends.torch import models as torch_models
+from backends.torch import parity as torch_parity
 from backends.torch import perf as torch_perf
 from backends.torch import zoo as torch_zoo
 from backends.torch.augment import augmenter
@@ -93,6 +94,7 @@ class TrainState:
     autocast_dtype: torch.dtype | None = None  # mixed precision
     channels_last: bool = False
     scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling, made at the first fp16 step
+    before_step: Callable[[], None] | None = None  # a parity check's Adam epsilon schedule (backends.torch.parity)
 
 
 class Backend:
@@ -213,6 +215,8 @@ class Backend:
                 scaler.update()
             else:
                 loss.backward()
+                if state.before_step is not None:
+                    state.before_step()
                 opt.step()
             total.add_(loss.detach(), alpha=len(yb))  # one in-place op: the loop adds nothing it need not
             if hooks is not None:
@@ -305,6 +309,16 @@ class Backend:
 
     def set_weights(self, model: nn.Module, weights: dict[str, np.ndarray]) -> None:
         model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, strict=True)
+
+    def export_weights(self, state: TrainState) -> dict[str, np.ndarray]:
+        """The reference layout is torch's own: the state_dict as it is."""
+        return self.get_weights(state.model)
+
+    def import_weights(self, state: TrainState, weights: dict[str, np.ndarray]) -> None:
+        self.set_weights(state.model, weights)
+
+    def align(self, state: TrainState, alignments: tuple[str, ...]) -> None:
+        torch_parity.align(state, alignments)
 
     def forward_flops(self, state: TrainState, input_shape: tuple[int, int, int]) -> float:
         return torch_perf.forward_flops(state.model, input_shape, self.device)

@@ -7,7 +7,8 @@ reads no clock: timing, accuracy and everything compared lives in ``bench``, onc
 
 The contract is split into the roles the callers actually use: the worker trains with a
 ``Trainer``; the explain and decouple phases look inside with ``Introspection``; the MFU
-columns and the op profile use ``Measurement``. A backend class implements all three
+columns and the op profile use ``Measurement``; the training-parity check uses ``Parity``. A backend
+class implements all four
 (``Backend``). Training state is the one object ``compile`` returns: whatever a backend
 keeps between calls for a model (optimizer, augmenter, traced functions) lives in it.
 
@@ -46,6 +47,9 @@ class BackendInfo:
     known_differences: tuple[str, ...] = ()  # notes every row of this backend carries
     knob_columns: KnobColumns | None = None  # (knobs, spec) -> record columns; None: the common ones only
     knob_space: tuple[Knob, ...] = ()  # what `bench tune` searches (bench.core.knobs); values[0] = out of the box
+    # The training-parity check's reference (bench.run.parity): its export layout is the one every backend
+    # converts to, its seeded init is where every backend starts, and it runs the one-ulp floor. One backend.
+    parity_reference: bool = False
 
     @property
     def label(self) -> str:
@@ -168,5 +172,26 @@ class Measurement(Protocol):
         ...
 
 
-class Backend(Trainer, Introspection, Measurement, Protocol):
+class Parity(Protocol):
+    """Weights in and out in one reference layout, and the framework's training conventions switched for a check.
+
+    The reference layout is torch's ``state_dict``: names, shapes (OIHW kernels, (out, in) dense weights) and
+    BatchNorm statistics, so weights from any backend compare element by element (bench.run.parity). A
+    backend that cannot hand a model over raises ``bench.core.parity.ParityError`` saying why.
+    """
+
+    def export_weights(self, state: Any) -> dict[str, np.ndarray]:
+        """Every weight and BatchNorm statistic of the state's model, float32 numpy, in the reference layout."""
+        ...
+
+    def import_weights(self, state: Any, weights: dict[str, np.ndarray]) -> None:
+        """Set the model to ``weights`` (reference layout, as ``export_weights`` gives them), exactly."""
+        ...
+
+    def align(self, state: Any, alignments: tuple[str, ...]) -> None:
+        """Train with the conventions ``alignments`` names (bench.core.parity.ALIGNMENTS), the rest as shipped."""
+        ...
+
+
+class Backend(Trainer, Introspection, Measurement, Parity, Protocol):
     """A whole backend: every role. ``backends.load_backend(name)`` returns one."""

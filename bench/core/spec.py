@@ -129,6 +129,9 @@ class EvalSpec:
     per_epoch: bool = True  # evaluate after every epoch (untimed) for training curves
     # "best_test": also report the best epoch on the TEST split (optimistic; what the cat/dog reports did)
     select: str = field(default="last", metadata=_choices("last", "best_test"))
+    # With repeats: how far apart (percentage points of test accuracy) two backends may be and still be called
+    # equivalent (bench.measure.equivalence: two one-sided tests against +-this margin).
+    equivalence_margin_pt: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -534,6 +537,11 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
         ("eval.batch_size", spec.eval.batch_size >= 1, "an integer >= 1"),
         *_train_bounds(spec.train),
         ("eval.batch_size", spec.eval.batch_size <= MAX_BATCH, f"an integer in 1..{MAX_BATCH}"),
+        (
+            "eval.equivalence_margin_pt",
+            _finite(spec.eval.equivalence_margin_pt, 0, 100, low_open=True),
+            "a number of percentage points in (0, 100]",
+        ),
         *_explain_checks(spec.explain),
         ("dataset.channels", spec.dataset.channels in (0, 1, 3), "0 (native), 1 or 3"),
         ("dataset.image_size", spec.dataset.image_size >= 0, "an integer >= 0"),

@@ -14,7 +14,7 @@ from bench.core.runfiles import write_atomic
 from bench.core.runpaths import plot_file, plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.phases import PHASES
-from bench.report import scaling, tuning
+from bench.report import accuracy, scaling, tuning
 from bench.report.backends import DEFAULT_REFERENCE, colour, label, ordered, ratio_name, reference_missing
 from bench.report.models import sections as model_sections
 from bench.report.page import write_page
@@ -306,6 +306,7 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     text = summary_markdown(df, env, notice, records, reference, wall_s) + model_sections(df, records, reference)
     text += "".join(sections) + zoo_section(df, run_dir, reference) + scaling.section(df_every, run_dir)
     text += tuning.section(records, run_dir)
+    text += accuracy.section(df, read_json_or_warn(run_dir / "plan.json"))
     write_atomic(run_dir, run_dir / "summary.md", text.encode())
     tasks = df.task.unique()
     tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}

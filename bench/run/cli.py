@@ -26,6 +26,7 @@ from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.history_cli import add_history_parser, run_history_command
+from bench.run.parity_cli import add_parity_parser, run_parity_command
 from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
 from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, tune_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_best(p_zoo)
     add_data_parser(sub)
     add_launch_parser(sub)
+    add_parity_parser(sub, _backends, backends.names())
     p_report = sub.add_parser(
         "report",
         help="regenerate results.csv, summary.md and plots of a run from its records.jsonl",
@@ -581,6 +583,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_launch(args)
     if args.command == "history":
         return run_history_command(args)
+    if args.command == "parity":
+        return run_parity_command(args)
     if args.command == "all":
         return cmd_run(list(builtin_tasks()), args)
     if args.command == "tune":

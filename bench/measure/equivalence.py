@@ -1,0 +1,136 @@
+"""Accuracy across seeds: a mean with its interval per backend, and for a pair of backends a verdict.
+
+One run's accuracy says little: a different seed (initialisation, order, dropout and augmentation draws) moves
+it by as much as two frameworks are apart. With repeats (one seed each), each backend's accuracy is a sample:
+
+- ``mean_ci``: the mean and its 95% Student-t interval.
+- ``difference``: Welch's t-test of the difference of two means (unequal variances), with its 95% interval.
+- ``tost``: two one-sided Welch tests that the difference lies inside +-``margin`` (equivalence); at 5% it is
+  the same as the difference's 90% interval lying inside the margin.
+- ``verdict``: "equivalent within +-m pt" when TOST says so, else "different: +x pt [lo, hi]" when the
+  difference test does, else "inconclusive: about N more repeats needed", N from the observed spread
+  (``repeats_needed``: the per-backend count at which the test nearest to deciding would reach 80% power).
+
+Accuracies come in as fractions (the record's ``test_acc``); every figure out is in percentage points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+ALPHA = 0.05
+POWER = 0.8
+MAX_REPEATS_NEEDED = 10_000  # beyond this the answer is "practically never", said as such
+
+
+def _pts(values: Sequence[float]) -> np.ndarray:
+    return 100.0 * np.asarray(values, dtype=np.float64)
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float] | None:
+    """(mean, low, high) in points; None for fewer than two values (no spread to go by)."""
+    x = _pts(values)
+    if len(x) < 2:
+        return None
+    m, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
+    h = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1)) * se
+    return m, m - h, m + h
+
+
+def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(mean(b) - mean(a), its standard error, Welch-Satterthwaite degrees of freedom)."""
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else float("inf")
+    return float(b.mean() - a.mean()), se, df
+
+
+@dataclass(frozen=True)
+class Difference:
+    """b minus a, in points: the estimate, its 95% interval and the two-sided p-value that it is zero."""
+
+    diff: float
+    low: float
+    high: float
+    p: float
+
+
+def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
+    xa, xb = _pts(a), _pts(b)
+    d, se, df = _welch(xa, xb)
+    if se == 0:  # no spread at all: the difference is exact
+        return Difference(d, d, d, 1.0 if d == 0 else 0.0)
+    h = float(stats.t.ppf(1 - ALPHA / 2, df)) * se
+    return Difference(d, d - h, d + h, float(2 * stats.t.sf(abs(d) / se, df)))
+
+
+def tost(a: Sequence[float], b: Sequence[float], margin_pt: float) -> float:
+    """p-value of two one-sided tests that -margin < mean(b) - mean(a) < margin (small: equivalent)."""
+    d, se, df = _welch(_pts(a), _pts(b))
+    if se == 0:
+        return 0.0 if abs(d) < margin_pt else 1.0
+    p_low = float(stats.t.sf((d + margin_pt) / se, df))  # H0: d <= -margin
+    p_high = float(stats.t.cdf((d - margin_pt) / se, df))  # H0: d >= margin
+    return max(p_low, p_high)
+
+
+def repeats_needed(sd_pt: float, diff_pt: float, margin_pt: float) -> int:
+    """Repeats per backend at which the nearer test decides with 80% power, if the spread and difference stay
+    as observed (normal approximation): TOST needs (z(1-a) + z(1-b/2))^2 2 sd^2 / (margin - |d|)^2 while
+    |d| < margin; the difference test (z(1-a/2) + z(1-b))^2 2 sd^2 / d^2."""
+    if sd_pt == 0:
+        return 2
+    z = stats.norm.ppf
+    out = []
+    gap = margin_pt - abs(diff_pt)
+    if gap > 0:
+        out.append(2 * (sd_pt * (z(1 - ALPHA) + z(1 - (1 - POWER) / 2)) / gap) ** 2)
+    if diff_pt != 0:
+        out.append(2 * (sd_pt * (z(1 - ALPHA / 2) + z(POWER)) / diff_pt) ** 2)
+    n = min(out) if out else float("inf")
+    return max(2, min(MAX_REPEATS_NEEDED, math.ceil(n))) if math.isfinite(n) else MAX_REPEATS_NEEDED
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A backend pair's accuracy verdict (b against a), in points."""
+
+    kind: str  # equivalent | different | inconclusive | too few repeats
+    margin_pt: float
+    n: tuple[int, int]
+    diff: Difference | None = None
+    p_tost: float | None = None
+    more_repeats: int | None = None
+
+    @property
+    def text(self) -> str:
+        if self.kind == "equivalent":
+            return f"equivalent within ±{self.margin_pt:g} pt"
+        if self.kind == "different" and self.diff is not None:
+            return f"different: {self.diff.diff:+.2f} pt [{self.diff.low:+.2f}, {self.diff.high:+.2f}]"
+        if self.kind == "inconclusive":
+            more = self.more_repeats or 0
+            if more >= MAX_REPEATS_NEEDED:
+                return f"inconclusive: more than {MAX_REPEATS_NEEDED:,} repeats would be needed"
+            return f"inconclusive: about {more} more repeats needed"
+        return "too few repeats (at least 2 per backend)"
+
+
+def verdict(a: Sequence[float], b: Sequence[float], margin_pt: float = 1.0) -> Verdict:
+    """b against a: equivalent (TOST at 5%) before different (Welch at 5%) before inconclusive."""
+    n = (len(a), len(b))
+    if min(n) < 2:
+        return Verdict("too few repeats", margin_pt, n)
+    d = difference(a, b)
+    p = tost(a, b, margin_pt)
+    if p < ALPHA:
+        return Verdict("equivalent", margin_pt, n, d, p)
+    if d.p < ALPHA:
+        return Verdict("different", margin_pt, n, d, p)
+    sd = math.sqrt((np.var(_pts(a), ddof=1) + np.var(_pts(b), ddof=1)) / 2)
+    return Verdict("inconclusive", margin_pt, n, d, p, max(0, repeats_needed(sd, d.diff, margin_pt) - min(n)))

@@ -1,0 +1,153 @@
+"""Training parity's numbers: how far two backends' trajectories are apart, and the fp32 bound they are held to.
+
+Two backends that take the same steps from the same weights still round differently (other kernels, other
+summation orders), and training amplifies a rounding difference as it goes: most where an optimiser
+normalises a gradient that is mostly cancellation (Adam's m / sqrt(v) on a nearly dead unit). How much is
+measured, not guessed: the reference backend runs the same steps a second time with two changes fp32 cannot
+tell from the same computation, every weight moved by one unit in the last place (``ulp_perturbed``) and the
+images of each batch in another order (``shuffled_within_batches``: the same mean loss, summed in another
+order, as another framework's kernels sum it). That pair's distance at each step is the rounding floor; a
+backend pair is within the bound when its largest difference is at most ``FACTOR`` times the largest floor
+seen so far (never less than one ulp of the largest weight or logit, which step 0 needs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+Weights = dict[str, np.ndarray]
+# step -> (weights in the reference layout, held-out logits)
+Trajectory = dict[int, tuple[Weights, np.ndarray]]
+
+EPS32 = float(np.finfo(np.float32).eps)  # 2^-23: one ulp at 1.0
+# Another framework's kernels differ from the floor run by more than one reordering: other blockings, fused
+# ops, other conv algorithms. Measured on the 2-core VM (docs/methodology.md, "Training parity"), aligned pairs
+# stayed within a few floors over 100 steps; 10 leaves room without hiding an unaligned convention (Adam's
+# epsilon placement alone was hundreds of floors after 10 steps).
+FACTOR = 10.0
+
+
+def ulp_perturbed(weights: Weights, seed: int = 0) -> Weights:
+    """Every float weight moved one ulp up or down (a seeded random sign per element); integers kept."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, w in weights.items():
+        if np.issubdtype(w.dtype, np.floating):
+            direction = np.where(rng.random(w.shape) < 0.5, -np.inf, np.inf).astype(w.dtype)
+            out[name] = np.nextafter(w, direction)
+        else:
+            out[name] = w
+    return out
+
+
+def shuffled_within_batches(order: np.ndarray, batch_size: int, seed: int = 0) -> np.ndarray:
+    """The same batches in the same order, each batch's images permuted: equal mean losses, summed otherwise."""
+    rng = np.random.default_rng(seed)
+    out = np.array(order, copy=True)
+    for start in range(0, len(out), batch_size):
+        out[start : start + batch_size] = rng.permutation(out[start : start + batch_size])
+    return out
+
+
+def trajectory(arrays: dict[str, np.ndarray]) -> Trajectory:
+    """A worker's file (``w/<step>/<name>``, ``logits/<step>``) as step -> (weights, logits)."""
+    steps = sorted(int(k.split("/")[1]) for k in arrays if k.startswith("logits/"))
+    out: Trajectory = {}
+    for step in steps:
+        prefix = f"w/{step}/"
+        weights = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+        out[step] = (weights, arrays[f"logits/{step}"])
+    return out
+
+
+def weight_diff(a: Weights, b: Weights) -> float:
+    """Largest absolute difference over every float weight; the two must hold the same names and shapes."""
+    if a.keys() != b.keys():
+        raise ValueError(f"weights differ in names: only in one {sorted(a.keys() ^ b.keys())[:5]}")
+    worst = 0.0
+    for name, x in a.items():
+        if not np.issubdtype(x.dtype, np.floating):
+            continue  # torch's BatchNorm step counter: no Keras twin
+        if x.shape != b[name].shape:
+            raise ValueError(f"{name}: shapes {x.shape} and {b[name].shape}")
+        worst = max(worst, float(np.max(np.abs(x.astype(np.float64) - b[name]), initial=0.0)))
+    return worst
+
+
+def largest(weights: Weights) -> float:
+    return max((float(np.max(np.abs(w), initial=0.0)) for w in weights.values()
+                if np.issubdtype(w.dtype, np.floating)), default=0.0)  # fmt: skip
+
+
+def logit_diff(a: np.ndarray, b: np.ndarray) -> float:
+    if a.shape != b.shape:
+        raise ValueError(f"logits have shapes {a.shape} and {b.shape}")
+    return float(np.max(np.abs(a.astype(np.float64) - b), initial=0.0))
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The tolerance at one step: ``factor`` x the largest rounding floor so far (the floor run's distance)."""
+
+    step: int
+    floor_weight: float
+    floor_logit: float
+    weight: float
+    logit: float
+    factor: float
+
+
+def bounds(reference: Trajectory, floor: Trajectory, factor: float = FACTOR) -> dict[int, Bound]:
+    """Per step: ``factor`` x the largest floor so far (at least one ulp of the largest weight or logit)."""
+    out, worst_w, worst_l = {}, 0.0, 0.0
+    for step in sorted(reference):
+        (w, logits), (fw_, fl_) = reference[step], floor[step]
+        fw, fl = weight_diff(w, fw_), logit_diff(logits, fl_)
+        worst_w = max(worst_w, fw, EPS32 * largest(w))
+        worst_l = max(worst_l, fl, EPS32 * float(np.max(np.abs(logits), initial=0.0)))
+        out[step] = Bound(step, fw, fl, factor * worst_w, factor * worst_l, factor)
+    return out
+
+
+@dataclass(frozen=True)
+class PairDiff:
+    """Two trajectories at one step: their largest weight and logit differences, and whether the bound holds."""
+
+    a: str
+    b: str
+    step: int
+    weight_diff: float
+    logit_diff: float
+    bound: Bound
+
+    @property
+    def within(self) -> bool:
+        return self.weight_diff <= self.bound.weight and self.logit_diff <= self.bound.logit
+
+    @property
+    def ratio(self) -> float:
+        """The difference as a share of the bound, the larger of weights and logits (within: at most 1)."""
+        b = self.bound
+        return max(self.weight_diff / b.weight, self.logit_diff / b.logit) if b.weight and b.logit else 0.0
+
+
+def pair_diffs(runs: dict[str, Trajectory], limits: dict[int, Bound]) -> list[PairDiff]:
+    """Every pair of ``runs`` (in the given order) at every step both reached."""
+    out = []
+    for a, b in combinations(runs, 2):
+        for step in sorted(set(runs[a]) & set(runs[b]) & set(limits)):
+            (wa, la), (wb, lb) = runs[a][step], runs[b][step]
+            out.append(PairDiff(a, b, step, weight_diff(wa, wb), logit_diff(la, lb), limits[step]))
+    return out
+
+
+def growth(diffs: Iterable[PairDiff]) -> dict[tuple[str, str], dict[int, tuple[float, float]]]:
+    """(a, b) -> step -> (weight diff, logit diff): how a pair's distance grows with the steps."""
+    out: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+    for d in diffs:
+        out.setdefault((d.a, d.b), {})[d.step] = (d.weight_diff, d.logit_diff)
+    return out

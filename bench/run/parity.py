@@ -1,0 +1,174 @@
+"""Drive a training-parity check: one process per backend, the same weights and batches, differences in bench.
+
+The reference backend (``BackendInfo.parity_reference``: torch) runs first and exports its seeded initial
+weights; every other backend starts from them, and the reference runs once more from them moved by one ulp,
+each batch's images in another order (the rounding floor, bench.measure.parity). Each backend's process
+(bench.run.parity_worker) takes every case at once, so its framework is imported once. A model whose builds
+are not one network is refused before anything runs (``not_comparable``); a backend that fails a case gives
+it an error line instead of numbers, and the other pairs are still compared.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from backends import BACKENDS
+from bench.core.catalog import architecture
+from bench.core.parity import ALL, CHECKPOINTS, ParityJob, check_alignments
+from bench.core.spec import TaskSpec
+from bench.core.zoo import entry, is_zoo
+from bench.measure import parity as measure
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT_S = 1800.0
+REFERENCE = next(b.name for b in BACKENDS.values() if b.parity_reference)
+FLOOR = f"{REFERENCE}+rounding"  # the reference again, one ulp away and batches summed in another order
+
+
+@dataclass(frozen=True)
+class Case:
+    """One model to check: the task (model, recipe, runtime), its input and the images the steps read."""
+
+    name: str
+    spec: TaskSpec
+    input_shape: tuple[int, int, int]
+    n_outputs: int
+    x: np.ndarray  # float32 NHWC, preprocessed
+    y: np.ndarray
+    held: np.ndarray  # float32 NHWC: the held-out images whose logits are compared
+    alignments: tuple[str, ...] | None = None  # this case's own; None: the check's
+
+
+@dataclass
+class CaseResult:
+    name: str
+    runs: dict[str, measure.Trajectory] = field(default_factory=dict)  # label -> trajectory, backends' order
+    errors: dict[str, str] = field(default_factory=dict)  # label -> why it has no trajectory
+    limits: dict[int, measure.Bound] = field(default_factory=dict)
+    diffs: list[measure.PairDiff] = field(default_factory=list)  # every backend pair (the floor run left out)
+
+
+def not_comparable(spec: TaskSpec) -> str | None:
+    """Why the task's model cannot be checked (its builds are not one network, or no converter exists); None
+    when it can: a layer list, or a zoo row whose builds are equal."""
+    if is_zoo(spec.model.arch):
+        row = entry(spec.model.arch)
+        if not row.equal_network:
+            return f"{spec.model.arch}: not the same network in both libraries ({', '.join(row.differences)})"
+        return None
+    if not architecture(spec.model).layers:
+        return f"{spec.model.arch}: no weight converter for this catalog model (its zoo row, zoo:<id>, has one)"
+    return None
+
+
+def step_order(n: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
+    """Indices for ``steps`` batches: seeded permutations of the ``n`` images, one after another."""
+    rng = np.random.default_rng(seed)
+    need = steps * batch_size
+    return np.concatenate([rng.permutation(n) for _ in range(-(-need // n))])[:need].astype(np.int64)
+
+
+def _job(case: Case, backend: str, folder: Path, label: str, initial: str, checkpoints: tuple[int, ...],
+         alignments: tuple[str, ...], data: str = "data") -> ParityJob:  # fmt: skip
+    return ParityJob(
+        backend=backend, spec=case.spec.to_dict(), input_shape=case.input_shape, n_outputs=case.n_outputs,
+        data=str(folder / f"{case.name}.{data}.npz"), out=str(folder / f"{case.name}.{label}.npz"), initial=initial,
+        checkpoints=checkpoints, alignments=alignments if case.alignments is None else case.alignments,
+        seed=case.spec.seed, label=label,
+    )  # fmt: skip
+
+
+def _launch(jobs: list[ParityJob], folder: Path, echo: Callable[[str], None]) -> dict[str, str]:
+    """Run one backend's jobs in one process; job out path -> error for each that wrote nothing."""
+    paths = []
+    for i, job in enumerate(jobs):
+        path = folder / f"job.{job.label}.{i}.json"
+        path.write_text(json.dumps(asdict(job)))
+        paths.append(str(path))
+    echo(f"parity: {jobs[0].label}: {len(jobs)} case(s)")
+    proc = subprocess.run([sys.executable, "-m", "bench.run.parity_worker", *paths], cwd=REPO, capture_output=True,
+                          text=True, timeout=TIMEOUT_S, check=False)  # fmt: skip
+    failed = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@parity-failed "):
+            out, _, why = line.removeprefix("@@parity-failed ").partition(" ")
+            failed[out] = why
+    for job in jobs:
+        if job.out not in failed and not Path(job.out).is_file():
+            tail = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            failed[job.out] = f"the worker wrote nothing ({tail})"
+    return failed
+
+
+def _read(path: str) -> measure.Trajectory:
+    with np.load(path, allow_pickle=False) as f:
+        return measure.trajectory({k: f[k] for k in f.files})
+
+
+def run_check(
+    cases: Sequence[Case],
+    backends: Sequence[str],
+    folder: Path,
+    checkpoints: tuple[int, ...] = CHECKPOINTS,
+    alignments: tuple[str, ...] = ALL,
+    echo: Callable[[str], None] = print,
+) -> dict[str, CaseResult]:
+    """Train every case in every backend from one init and compare (``folder``: scratch space, kept)."""
+    check_alignments(alignments)
+    for c in cases:
+        check_alignments(c.alignments or ())
+    folder.mkdir(parents=True, exist_ok=True)
+    others = [b for b in backends if b != REFERENCE]
+    results = {c.name: CaseResult(c.name) for c in cases}
+    steps = max(checkpoints)
+    for c in cases:
+        if why := not_comparable(c.spec):
+            results[c.name].errors["all"] = why
+    cases = [c for c in cases if not results[c.name].errors]
+    for c in cases:
+        order = step_order(len(c.x), steps, c.spec.train.batch_size, c.spec.seed)
+        arrays = {"x": c.x.astype(np.float32), "y": c.y, "held": c.held.astype(np.float32)}
+        np.savez(folder / f"{c.name}.data.npz", order=order, **arrays)
+        shuffled = measure.shuffled_within_batches(order, c.spec.train.batch_size, c.spec.seed)
+        np.savez(folder / f"{c.name}.data-floor.npz", order=shuffled, **arrays)
+    ref_jobs = [_job(c, REFERENCE, folder, REFERENCE, "", checkpoints, alignments) for c in cases]
+    failed = _launch(ref_jobs, folder, echo) if ref_jobs else {}
+    started = []
+    for c, job in zip(cases, ref_jobs, strict=True):
+        if job.out in failed:
+            results[c.name].errors[REFERENCE] = failed[job.out]
+            continue
+        initial = _read(job.out)[0][0]
+        np.savez(folder / f"{c.name}.initial.npz", **initial)
+        np.savez(folder / f"{c.name}.initial-ulp.npz", **measure.ulp_perturbed(initial, c.spec.seed))
+        started.append(c)
+    runs = [(REFERENCE, FLOOR, "initial-ulp", "data-floor")] + [(b, b, "initial", "data") for b in others]
+    for backend, label, init, data in runs:
+        jobs = [_job(c, backend, folder, label, str(folder / f"{c.name}.{init}.npz"), checkpoints, alignments, data)
+                for c in started]  # fmt: skip
+        if jobs:
+            for out, why in _launch(jobs, folder, echo).items():
+                results[Path(out).name.split(".")[0]].errors[label] = why
+    for c in started:
+        res = results[c.name]
+        for label in [REFERENCE, FLOOR, *others]:
+            path = folder / f"{c.name}.{label}.npz"
+            if label not in res.errors and path.is_file():
+                res.runs[label] = _read(str(path))
+        if FLOOR in res.runs:
+            res.limits = measure.bounds(res.runs[REFERENCE], res.runs[FLOOR])
+            compared = {k: v for k, v in res.runs.items() if k != FLOOR}
+            res.diffs = measure.pair_diffs(compared, res.limits)
+    return results
+
+
+def task_case(spec: TaskSpec, name: str, x: np.ndarray, y: np.ndarray, held: np.ndarray, n_classes: int) -> Case:
+    """A task's model as a case (its recipe as the check trains it: see bench.core.parity.parity_train)."""
+    return Case(name, spec, tuple(x.shape[1:]), spec.n_outputs(n_classes), x, y, held)  # type: ignore[arg-type]

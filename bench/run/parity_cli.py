@@ -1,0 +1,114 @@
+"""``python -m bench parity TASK``: the training-parity check for a task's model, as a table of columns.
+
+The task's model and recipe (augmentation off), the first ``--images`` training images of its data and 32
+test images held out, every backend from the reference's initial weights (bench.run.parity). Per backend
+pair and checkpoint: the largest weight and held-out logit difference, the fp32 bound and whether the pair
+is within it. A model whose builds are not one network, or that a backend cannot hand over, gets a row that
+says so and the command still exits 0; a task or option that is wrong exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.core.parity import ALIGNMENTS, AS_SHIPPED, CHECKPOINTS, ParityError, check_alignments
+from bench.core.preprocess import PixelNorm
+from bench.core.runfiles import make_folder, write_atomic
+from bench.core.spec import SpecError, load_task
+from bench.report.backends import label
+from bench.run.parity import Case, CaseResult, run_check, task_case
+from bench.run.runner import load_task_data
+from datasets import registry
+
+HELD_OUT = 32
+COLUMNS = ("task", "pair", "step", "max_weight_diff", "max_logit_diff", "bound_weight", "bound_logit", "within",
+           "alignments", "status")  # fmt: skip
+
+
+def add_parity_parser(sub: Any, backends_type: Callable[[str], tuple[str, ...]], default: tuple[str, ...]) -> None:
+    p = sub.add_parser(
+        "parity",
+        help="train the task's model in every backend from one init and compare weights and logits",
+        description="Training parity: the same initial weights, batches and order in every backend, "
+        "augmentation off; the largest weight and held-out logit difference per backend pair after each "
+        "checkpoint, against the fp32 rounding bound (docs/methodology.md).",
+    )
+    p.add_argument("task", metavar="TASK_OR_TOML")
+    p.add_argument("--backend", type=backends_type, default=default, help="backends to compare (default: all)")
+    p.add_argument("--steps", type=_steps, default=CHECKPOINTS, help="checkpoints, e.g. 1,10,100 (the default)")
+    p.add_argument("--images", type=_positive, default=256, help="training images the steps cycle over")
+    p.add_argument("--align", type=_alignments, default=tuple(ALIGNMENTS),
+                   help=f"conventions aligned: all (default), shipped (as the suite's rows), none, or a list of "
+                        f"{', '.join(ALIGNMENTS)}")  # fmt: skip
+    p.add_argument("--data-dir", help="look for dataset files here (as `run --data-dir`)")
+    p.add_argument("--out", type=Path, default=Path("results") / "parity", help="parity.csv and parity.md go in a "
+                   "new folder under it (default: %(default)s)")  # fmt: skip
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number >= 1: {value!r}")
+    return int(value)
+
+
+def _steps(value: str) -> tuple[int, ...]:
+    steps = tuple(_positive(v.strip()) for v in value.split(","))
+    if list(steps) != sorted(set(steps)) or steps[-1] > 100_000:
+        raise argparse.ArgumentTypeError(f"checkpoints must rise and stay <= 100000: {value!r}")
+    return steps
+
+
+def _alignments(value: str) -> tuple[str, ...]:
+    named = {"all": tuple(ALIGNMENTS), "shipped": AS_SHIPPED, "none": ()}
+    if value in named:
+        return named[value]
+    try:
+        return check_alignments(tuple(v.strip() for v in value.split(",") if v.strip()))
+    except ParityError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def task_rows(task: str, result: CaseResult, alignments: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The check's columns: one row per backend pair and checkpoint, or one row per reason it has none."""
+    aligned = ",".join(alignments) or "none"
+    rows = [dict.fromkeys(COLUMNS) | {"task": task, "pair": who, "alignments": aligned, "status": f"no check: {why}"}
+            for who, why in result.errors.items()]  # fmt: skip
+    for d in result.diffs:
+        rows.append({
+            "task": task, "pair": f"{label(d.a)} vs {label(d.b)}", "step": d.step, "max_weight_diff": d.weight_diff,
+            "max_logit_diff": d.logit_diff, "bound_weight": d.bound.weight, "bound_logit": d.bound.logit,
+            "within": d.within, "alignments": aligned, "status": "ok",
+        })  # fmt: skip
+    return rows
+
+
+def case_of(task: str, data_dir: str | None, images: int) -> Case:
+    spec = load_task(task, "quick", registry.DATASETS)
+    ds = load_task_data(spec, data_dir, spec.seed)
+    norm = PixelNorm.from_spec(spec.dataset, ds.image_shape[2])
+    x, held = norm.apply(ds.train.x[:images]), norm.apply(ds.test.x[:HELD_OUT])
+    return task_case(spec, spec.name, x, ds.train.y[:images], held, ds.n_classes)
+
+
+def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = print) -> int:
+    try:
+        case = case_of(args.task, args.data_dir, args.images)
+    except (SpecError, KeyError, ValueError, FileNotFoundError) as e:
+        echo(f"parity: {e}")
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(args.out, args.out / f"{case.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    result = run_check([case], args.backend, folder / "work", args.steps, args.align, echo)[case.name]
+    table = pd.DataFrame(task_rows(case.name, result, args.align), columns=list(COLUMNS))
+    write_atomic(folder, folder / "parity.csv", table.to_csv(index=False).encode())
+    text = table.to_markdown(index=False, floatfmt=".3g")
+    write_atomic(folder, folder / "parity.md", (text + "\n").encode())
+    echo(text)
+    echo(f"parity: {folder}")
+    return 0

@@ -1,0 +1,128 @@
+"""Training parity's framework-free half: the rounding floor, the bound, pair differences, what can be checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.core.parity import ALIGNMENTS, ParityError, ParityJob, check_alignments, parity_train
+from bench.core.spec import DatasetSpec, ModelSpec, TaskSpec, TrainSpec
+from bench.measure import parity as P
+from bench.run.parity import not_comparable, step_order
+from tests.conftest import run_cli
+
+
+def _weights(seed: int) -> P.Weights:
+    rng = np.random.default_rng(seed)
+    return {"conv1.weight": rng.normal(size=(4, 3, 3, 3)).astype(np.float32),
+            "bn1.running_var": rng.random(4).astype(np.float32) + 0.5,
+            "bn1.num_batches_tracked": np.array(7, np.int64)}  # fmt: skip
+
+
+def test_the_ulp_perturbation_moves_every_float_by_exactly_one_ulp_and_keeps_integers():
+    w = _weights(0)
+    p = P.ulp_perturbed(w, seed=3)
+    for name in ("conv1.weight", "bn1.running_var"):
+        steps = np.abs(p[name].astype(np.float64) - w[name]) / np.spacing(np.abs(w[name])).astype(np.float64)
+        assert np.all((steps > 0.49) & (steps < 1.01)), name  # one ulp up or down (half at a power of two)
+        up = p[name] > w[name]
+        assert 0.2 < up.mean() < 0.8  # both directions drawn
+    assert p["bn1.num_batches_tracked"] == 7
+    assert all(np.array_equal(P.ulp_perturbed(w, 3)[k], p[k]) for k in w)  # seeded
+
+
+def test_shuffling_within_batches_keeps_each_batch_and_changes_its_order():
+    order = step_order(50, 12, 8, seed=1)
+    assert len(order) == 96 and set(order) == set(range(50))  # 96 indices from permutations of 50
+    assert sorted(order[:50]) == list(range(50))  # the first 50 are one whole permutation
+    s = P.shuffled_within_batches(order, 8, seed=2)
+    for i in range(0, 96, 8):
+        assert sorted(s[i : i + 8]) == sorted(order[i : i + 8])
+    assert not np.array_equal(s, order)
+
+
+def test_weight_diff_compares_floats_by_name_and_refuses_other_models():
+    a, b = _weights(0), _weights(0)
+    b["conv1.weight"] = b["conv1.weight"].copy()
+    b["conv1.weight"][1, 2, 0, 0] += 0.25
+    b["bn1.num_batches_tracked"] = np.array(0, np.int64)  # Keras has no counter: not compared
+    assert P.weight_diff(a, b) == pytest.approx(0.25, rel=1e-6)
+    with pytest.raises(ValueError, match="differ in names"):
+        P.weight_diff(a, {k: v for k, v in b.items() if k != "bn1.running_var"})
+    with pytest.raises(ValueError, match=r"conv1\.weight: shapes"):
+        P.weight_diff(a, {**b, "conv1.weight": np.zeros((4, 3, 3, 1), np.float32)})
+
+
+def _trajectory(scale: float, seed: int = 0) -> P.Trajectory:
+    """Steps 0, 1, 10 of one model, every value moved by ``scale`` x (step + 1) in a seeded direction."""
+    rng = np.random.default_rng(seed)
+    base, logits = _weights(0), np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
+    out = {}
+    for step in (0, 1, 10):
+        move = scale * (step + 1)
+        w = {k: (v + move * rng.choice([-1, 1], v.shape)).astype(v.dtype) if v.dtype.kind == "f" else v
+             for k, v in base.items()}  # fmt: skip
+        out[step] = (w, (logits + move * rng.choice([-1, 1], logits.shape)).astype(np.float32))
+    return out
+
+
+def test_the_bound_is_factor_times_the_largest_floor_so_far_and_at_least_one_ulp():
+    ref = _trajectory(0.0)
+    floor = _trajectory(1e-6, seed=1)
+    limits = P.bounds(ref, floor, factor=10)
+    assert limits[1].floor_weight == pytest.approx(2e-6, rel=0.05) and limits[1].weight == pytest.approx(2e-5, rel=0.05)
+    assert limits[10].weight == pytest.approx(10 * 11e-6, rel=0.05)
+    assert limits[0].weight >= 10 * P.EPS32 * P.largest(ref[0][0])  # one ulp of the largest weight at least
+    shrinking = {0: floor[10], 1: floor[10], 10: floor[0]}  # a floor that shrinks later keeps its worst so far
+    assert P.bounds(ref, shrinking, 10)[10].weight == pytest.approx(P.bounds(ref, shrinking, 10)[1].weight)
+
+
+def test_pair_diffs_hold_pairs_within_the_bound_and_flag_one_outside():
+    ref, floor = _trajectory(0.0), _trajectory(1e-6, seed=1)
+    limits = P.bounds(ref, floor, factor=10)
+    runs = {"a": ref, "b": _trajectory(3e-6, seed=2), "c": _trajectory(3e-4, seed=3)}
+    diffs = {(d.a, d.b, d.step): d for d in P.pair_diffs(runs, limits)}
+    assert len(diffs) == 9  # 3 pairs x 3 steps
+    assert diffs[("a", "b", 10)].within and diffs[("a", "b", 10)].ratio == pytest.approx(0.3, rel=0.05)
+    assert not diffs[("a", "c", 10)].within and diffs[("a", "c", 10)].ratio > 10
+    assert P.growth(diffs.values())[("a", "c")][1][0] == pytest.approx(6e-4, rel=1e-3)
+
+
+def _spec(arch: str) -> TaskSpec:
+    return TaskSpec("t", DatasetSpec("mnist"), ModelSpec(arch=arch), TrainSpec(1, 8, 1e-3, augment=("hflip",)))
+
+
+def test_what_can_be_checked_is_said_and_the_rest_is_refused_naming_why():
+    assert not_comparable(_spec("lenet5")) is None and not_comparable(_spec("zoo:mobilenet_v2")) is None
+    assert "resnet_v1_vs_v1_5" in not_comparable(_spec("zoo:resnet50"))
+    assert "not the same network" in not_comparable(_spec("zoo:inception_v3"))
+    assert "no weight converter" in not_comparable(_spec("resnet101"))
+    assert parity_train(_spec("lenet5").train).augment == ()
+    with pytest.raises(ParityError, match="unknown alignment"):
+        check_alignments(("adam_eps", "bn_momentum"))
+    assert check_alignments(tuple(ALIGNMENTS)) == tuple(ALIGNMENTS)
+    job = ParityJob("torch", {}, (8, 8, 1), 2, "d", "o", checkpoints=(1, 5), alignments=("adam_eps",))
+    assert ParityJob.from_dict(json.loads(json.dumps(dataclasses.asdict(job)))) == job
+
+
+def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_model_has_no_check(tmp_path):
+    env = dict(os.environ)
+    bad = run_cli(["parity", "mnist-lenet5", "--align", "adam_eps,bogus"], env)
+    assert bad.returncode == 2 and "unknown alignment(s) ['bogus']" in bad.stderr
+    task = tmp_path / "r50.toml"
+    task.write_text(
+        'name = "r50"\n[dataset]\nname = "mnist"\nchannels = 3\nimage_size = 32\nmax_train = 64\nmax_test = 32\n'
+        '[model]\narch = "zoo:resnet50"\n[train]\nepochs = 1\nbatch_size = 8\nlr = 0.001\n'
+    )
+    out = tmp_path / "out"
+    proc = run_cli(["parity", str(task), "--out", str(out), "--steps", "1,2"], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (csv,) = out.glob("r50-*/parity.csv")
+    row = pd.read_csv(csv).iloc[0]
+    assert row.pair == "all" and row.status.startswith("no check: zoo:resnet50: not the same network")
+    assert "resnet_v1_vs_v1_5" in row.status and "framework" not in proc.stderr

@@ -1,0 +1,203 @@
+"""Training parity: from one init, the same batches in the same order, every backend takes the same steps.
+
+One check (bench.run.parity) trains every case below in every backend, one process per backend, and the tests
+read it: weights and held-out logits after 1, 10 and 100 steps against the fp32 bound (bench.measure.parity:
+10x the largest distance of the reference run from itself with one-ulp weights and each batch summed in
+another order). Tiny inputs and models keep it to a few seconds of training per backend.
+
+With a convention left as the framework ships it the pairs part, and the tests named after it show it: Adam's
+epsilon placement at the first step, Keras's float32 bias correction within 100 steps, BatchNorm's unbiased
+running variance in the held-out logits (docs/methodology.md, "Training parity").
+
+The zoo models run at 32 px: all three on every backend for 1 and 10 steps in the slow tier, MobileNetV2 in
+torch and Keras/TF for 1 and 3 steps in the default run.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends import BACKENDS, missing_packages
+from bench.core.catalog import ARCHITECTURES
+from bench.core.parity import ALL
+from bench.core.spec import DatasetSpec, ModelSpec, RuntimeSpec, TaskSpec, TrainSpec, layer_model
+from bench.measure.parity import PairDiff
+from bench.run.parity import FLOOR, REFERENCE, Case, CaseResult, run_check
+
+pytestmark = pytest.mark.frameworks  # its workers import every framework
+
+BACKEND_NAMES = tuple(b for b in BACKENDS if not missing_packages(b))
+# a layer list with batch norm on maps and on the flattened features (BatchNorm1d with batch 16: the running
+# variance's n / (n - 1) is 7%, which "bn_running_var" aligns)
+BN_LIST = [
+    {"conv": 8, "kernel": 3, "padding": "same", "activation": "relu"},
+    {"batchnorm": True},
+    {"pool": "max", "size": 2},
+    {"conv": 8, "kernel": 3, "activation": "relu"},
+    {"batchnorm": True},
+    {"flatten": True},
+    {"dense": 16},
+    {"batchnorm": True},
+    {"activation": "relu"},
+]
+
+
+def catalog(arch: str) -> ModelSpec:
+    defaults = {k: o.default for k, o in ARCHITECTURES[arch].options.items()}
+    return ModelSpec(arch=arch, options=tuple(sorted(defaults.items())))
+
+
+def images(shape: tuple[int, int, int], n_classes: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Learnable images: noise plus a bright band whose row depends on the class; 32 more held out."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, n_classes, n)
+    x = rng.random((n + 32, *shape), dtype=np.float32) * 0.5
+    band = max(1, shape[0] // n_classes)
+    for i, c in enumerate(y):
+        x[i, c * band % shape[0] : c * band % shape[0] + band] += 0.5
+    return x[:n], y, x[n:]
+
+
+def case(name: str, model: ModelSpec, shape: tuple[int, int, int], n_classes: int, optimizer: str,
+         alignments: tuple[str, ...] = ALL) -> Case:  # fmt: skip
+    lr = 0.01 if optimizer == "sgd" else 1e-3
+    spec = TaskSpec(name, DatasetSpec("synthetic"), model, TrainSpec(1, 16, lr, optimizer=optimizer),
+                    runtime=RuntimeSpec(device="cpu", threads=1))  # fmt: skip
+    x, y, held = images(shape, n_classes, 256)
+    return Case(name, spec, shape, n_classes, x, y, held, alignments)
+
+
+MODELS = {
+    "lenet5": (catalog("lenet5"), (16, 16, 1), 10),
+    "cifar_cnn": (catalog("cifar_cnn"), (20, 20, 3), 10),
+    "bn_layers": (layer_model(BN_LIST), (12, 12, 3), 5),
+}
+
+
+def without(name: str) -> tuple[str, ...]:
+    return tuple(a for a in ALL if a != name)
+
+
+CASES = [case(f"{m}-{opt}", *MODELS[m], opt) for opt in ("sgd", "adam") for m in MODELS] + [
+    case("lenet5-adam-eps-unaligned", *MODELS["lenet5"], "adam", without("adam_eps")),
+    case("lenet5-adam-fp32-bias-unaligned", *MODELS["lenet5"], "adam", without("adam_fp32_bias")),
+    case("bn_layers-running-var-unaligned", *MODELS["bn_layers"], "sgd", without("bn_running_var")),
+]
+ZOO_MODELS = ("mobilenet_v2", "densenet121", "convnext_tiny")
+
+
+def zoo_case(zoo_id: str) -> Case:
+    return case(zoo_id, ModelSpec(arch=f"zoo:{zoo_id}"), (32, 32, 3), 4, "adam")
+
+
+def _run(cases: list[Case], backends: tuple[str, ...], checkpoints: tuple[int, ...]) -> dict[str, CaseResult]:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-parity-"))
+    return run_check(cases, backends, folder, checkpoints=checkpoints, echo=lambda _: None)
+
+
+@cache
+def check() -> dict[str, CaseResult]:
+    return _run(CASES, BACKEND_NAMES, (1, 10, 100))
+
+
+def diffs(name: str, up_to: int, result: dict[str, CaseResult] | None = None,
+          backends: tuple[str, ...] = BACKEND_NAMES) -> list[PairDiff]:  # fmt: skip
+    res = (result or check())[name]
+    assert res.errors == {}, res.errors
+    assert set(res.runs) == {*backends, FLOOR}
+    return [d for d in res.diffs if d.step <= up_to]
+
+
+def _show(ds: list[PairDiff]) -> str:
+    return "; ".join(f"{d.a}-{d.b}@{d.step}: w {d.weight_diff:.2g}/{d.bound.weight:.2g} "
+                     f"l {d.logit_diff:.2g}/{d.bound.logit:.2g}" for d in ds)  # fmt: skip
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_with_sgd_every_backend_pair_agrees_within_the_fp32_bound_for_100_steps(model):
+    ds = diffs(f"{model}-sgd", 100)
+    assert len(ds) == 4 * len(BACKEND_NAMES) * (len(BACKEND_NAMES) - 1) // 2  # steps 0, 1, 10, 100 per pair
+    outside = [d for d in ds if not d.within]
+    assert outside == [], _show(outside)
+
+
+@pytest.mark.parametrize("model", ["lenet5", "bn_layers"])
+def test_with_adam_aligned_every_pair_agrees_within_the_fp32_bound_for_100_steps(model):
+    ds = diffs(f"{model}-adam", 100)
+    outside = [d for d in ds if not d.within]
+    assert outside == [], _show(outside)
+
+
+def test_with_adam_the_cifar_cnn_agrees_for_its_first_steps_then_torch_and_keras_part_at_a_dying_channel():
+    """Measured: after 6 equal steps torch and Keras (its three engines alike, to 5e-7 among themselves at step 10)
+    part at step 7 in one conv1 channel whose bias is falling; SGD over the same 100 steps agrees. Not a rounding
+    difference the floor shows, and not found yet (docs/methodology.md): held to step 1 for torch's pairs."""
+    ds = diffs("cifar_cnn-adam", 10)
+    outside = [d for d in ds if not d.within and (d.step <= 1 or REFERENCE not in (d.a, d.b))]
+    assert outside == [], _show(outside)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_trajectories_move_and_start_from_one_set_of_weights(model):
+    """Step 0: every backend holds the reference's weights exactly; training then moves them by far more
+    than the bound (a check of weights that never moved would pass trivially)."""
+    res = check()[f"{model}-sgd"]
+    for d in res.diffs:
+        if d.step == 0:
+            assert d.weight_diff == 0.0 and d.logit_diff <= 1e-4, (d.a, d.b)
+    (w0, _), (w100, _) = res.runs[REFERENCE][0], res.runs[REFERENCE][100]
+    moved = max(float(np.abs(w100[k] - w0[k]).max()) for k in w0 if w0[k].dtype.kind == "f")
+    assert moved > 100 * res.limits[100].weight
+
+
+def test_adams_epsilon_left_where_each_framework_puts_it_is_caught_at_the_first_step():
+    """torch adds epsilon after the bias correction, Keras before: at step 1 Keras's is sqrt(1000) = 31.6x
+    larger, which moves small-gradient weights measurably."""
+    res = check()["lenet5-adam-eps-unaligned"]
+    first = [d for d in res.diffs if d.step == 1 and REFERENCE in (d.a, d.b)]
+    assert first and all(d.weight_diff > 10 * d.bound.weight for d in first), _show(first)
+
+
+def test_kerass_float32_adam_bias_correction_left_in_parts_the_trajectories_within_100_steps():
+    """1 - float32(0.999) is 1.3e-5 off 1 - 0.999: every Keras step is 6e-6 longer than torch's at first. Too
+    small to see after one step, it is amplified as training goes (LeNet-5: 1.9e-2 apart after 100 steps)."""
+    res = check()["lenet5-adam-fp32-bias-unaligned"]
+    torch_pairs = [d for d in res.diffs if REFERENCE in (d.a, d.b)]
+    assert all(d.within for d in torch_pairs if d.step == 1), _show(torch_pairs)
+    assert all(not d.within for d in torch_pairs if d.step == 100), _show(torch_pairs)
+    keras_pairs = [d for d in res.diffs if REFERENCE not in (d.a, d.b)]  # Keras's engines share the convention
+    assert all(d.within for d in keras_pairs), _show(keras_pairs)
+
+
+def test_batchnorms_unbiased_running_variance_in_torch_is_caught_in_the_held_out_logits():
+    """Training itself uses the batch's statistics (the weights still agree); the running variance torch
+    updates with n / (n - 1) shows in the held-out logits, which read it."""
+    res = check()["bn_layers-running-var-unaligned"]
+    first = [d for d in res.diffs if d.step == 1 and REFERENCE in (d.a, d.b)]
+    assert first and all(d.logit_diff > 10 * d.bound.logit for d in first), _show(first)
+
+
+def test_a_zoo_model_crosses_over_exactly_and_takes_the_same_first_steps_in_torch_and_keras():
+    """MobileNetV2 at 32 px (the fast variant of the zoo check): converted through its torch twin, every weight
+    equal at step 0, then within the bound for 3 steps."""
+    backends = tuple(b for b in BACKEND_NAMES if b in ("torch", "keras"))
+    result = _run([zoo_case("mobilenet_v2")], backends, (1, 3))
+    ds = diffs("mobilenet_v2", 3, result, backends)
+    assert [d.weight_diff for d in ds if d.step == 0] == [0.0]
+    outside = [d for d in ds if not d.within]
+    assert outside == [], _show(outside)
+
+
+@pytest.mark.slow
+def test_three_zoo_models_agree_within_the_bound_for_10_steps_on_every_backend():
+    result = _run([zoo_case(z) for z in ZOO_MODELS], BACKEND_NAMES, (1, 10))
+    for zoo_id in ZOO_MODELS:
+        ds = diffs(zoo_id, 10, result)
+        outside = [d for d in ds if not d.within]
+        assert outside == [], f"{zoo_id}: {_show(outside)}"
