@@ -22,7 +22,8 @@ from bench.core.spec import (
     spec_from_dict,
 )
 from bench.phases import decouple
-from bench.report.decouple_plots import decouple_section, mosaic
+from bench.report.decouple_plots import decouple_plot_jobs, decouple_section, mosaic
+from bench.report.plotting import render
 from tests.conftest import TINY_TASK, import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
@@ -199,13 +200,16 @@ def test_phase_on_a_trained_model_writes_fields_arrays_and_pictures(tmp_path: Pa
         assert a["importances"][a["top_features"]].tolist() == sorted(a["importances"], reverse=True)[:5]
 
     rec = {"task": "t", "backend": "torch", "repeat": 0, "status": "ok", "test_acc": 0.9, **fields}
-    text = decouple_section(tmp_path, [rec])
+    jobs = decouple_plot_jobs(tmp_path, [rec])  # drawn through the report's plot jobs, then linked
+    drawn = frozenset(args[-1] for (_, args), ok in zip(jobs, render(jobs), strict=True) if ok)
+    text = decouple_section(tmp_path, [rec], drawn)
     pngs = ["decouple-topk-t.png", "top-features-t-torch.png", "feature-maps-t-torch.png", "fc-activations-t.png"]
     for name in pngs:
         assert (tmp_path / "plots" / name).stat().st_size > 5000, name
         assert f"(plots/{name})" in text
     assert "| 84 (all) |" in text
-    assert decouple_section(tmp_path, [{**rec, "rf_acc": None}]) == ""  # nothing decoupled: no section
+    assert "(plots/" not in decouple_section(tmp_path, [rec], frozenset())  # a picture not drawn is not linked
+    assert decouple_section(tmp_path, [{**rec, "rf_acc": None}], drawn) == ""  # nothing decoupled: no section
     assert decouple.run(SimpleNamespace(spec=parse_task({**MINIMAL}))) == {}  # off by default
 
 

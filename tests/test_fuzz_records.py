@@ -10,12 +10,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.core.phase import RunView
 from bench.core.record import COLUMNS
 from bench.core.results import RunFileWarning, latest_records, parse_records, table
-from bench.phases import transfer
 from bench.report import compare
-from bench.report.summary import summary_markdown, terminal_summary
+from bench.report.sections import SECTIONS, ReportView
+from bench.report.tables import terminal_summary
+from bench.report.text import summary_markdown
 
 # The reader itself is cheap: many examples. The report and compare on top cost ~0.3 s an example on a
 # busy 2-core machine: few examples, of the inputs that get past the reader (well-typed records).
@@ -45,7 +45,8 @@ def read_everything(data: bytes, report: bool = True) -> None:
         df = table(recs)
         if report:
             summary_markdown(df, {"run_id": "fuzz"}, "")
-            transfer.PHASE.summary_section(RunView(df, recs, Path("unused")))  # its section reads records only
+            view = ReportView(df, recs, Path("unused"), df, "torch", {})
+            next(s for s in SECTIONS if s.name == "transfer").text(view)  # its section reads records only
             terminal_summary(df)
             keyed = compare.keyed(df)
             compare.render(compare.compare(keyed, keyed, compare.Thresholds()))

@@ -9,7 +9,7 @@ import pytest
 from bench.core.record import new_record, renamed
 from bench.core.results import table
 from bench.measure import stats
-from bench.report.summary import side_by_side
+from bench.report.tables import side_by_side
 
 
 def test_a_stall_costs_the_headline_its_time_but_leaves_the_median_step():

@@ -19,7 +19,8 @@ from bench.core.record import new_record
 from bench.core.results import append_record, latest_records, read_records, table
 from bench.history import dashboard, store
 from bench.report.backends import label
-from bench.report.summary import side_by_side, write_reports
+from bench.report.summary import write_reports
+from bench.report.tables import side_by_side
 from tests import browser
 from tests.history_runs import MACHINE, make_run
 

@@ -1,6 +1,6 @@
 """The phase contract and the backend registry: what the worker and the report rely on.
 
-Phases declare their columns and their report parts; the registry describes every backend
+Phases declare their columns, and the report registers a section for each; the registry describes every backend
 without importing a framework and sets a backend's environment before importing it; a run
 written before a column was renamed still reports and compares.
 """
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 import backends
-from bench.core.phase import RunView
 from bench.core.record import COLUMNS, NESTED, new_record
 from bench.core.results import append_record, parse_records
 from bench.core.spec import parse_task
 from bench.phases import PHASES
+from bench.report.sections import SECTIONS, ReportView
 from tests.conftest import REPO, run_cli
 
 MINIMAL = {"name": "t", "dataset": {"name": "mnist"}, "model": {"arch": "lenet5"},
@@ -31,19 +31,21 @@ def test_every_phase_is_complete_and_adds_only_record_columns():
     assert [p.name for p in PHASES] == ["transfer", "explain", "decouple"]  # the order the worker runs them
     for phase in PHASES:
         assert phase.columns and set(phase.columns) <= set(COLUMNS) | set(NESTED), phase.name
-        for part in ("run", "task_lines", "summary_section", "plot_jobs"):
-            assert callable(getattr(phase, part)), f"{phase.name}.{part}"
+        assert callable(phase.run), phase.name
     owned = [c for p in PHASES for c in p.columns]
     assert len(owned) == len(set(owned))  # no column claimed by two phases
 
 
-def test_an_empty_run_gives_no_phase_section_and_no_plot(tmp_path: Path):
+def test_every_phase_has_its_report_section_and_an_empty_run_gives_no_text_and_no_plot(tmp_path: Path):
     from bench.core.results import table
 
-    view = RunView(table([]), [], tmp_path)
-    for phase in PHASES:
-        assert phase.summary_section(view) is None, phase.name
-        assert phase.task_lines(view.table) == [], phase.name
+    names = [s.name for s in SECTIONS]
+    assert {p.name for p in PHASES} <= set(names) and len(names) == len(set(names))
+    view = ReportView(table([]), [], tmp_path, table([]), "torch", {})
+    for section in SECTIONS:
+        assert section.text(view) == "", section.name
+        assert section.task_lines(view.table) == [], section.name
+        assert section.plot_jobs(view) == [] or section.name in ("transfer",), section.name
     assert not list(tmp_path.iterdir())  # nothing drawn either
 
 

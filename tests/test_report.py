@@ -17,7 +17,8 @@ from bench.phases.transfer import transfer_metrics
 from bench.report.backends import colour, label, ordered
 from bench.report.models import sections
 from bench.report.plotting import render
-from bench.report.summary import markdown_table, side_by_side, terminal_summary, write_reports
+from bench.report.summary import write_reports
+from bench.report.tables import markdown_table, side_by_side, terminal_summary
 
 
 def rec(backend: str, repeat: int, status: str = "ok", **kw) -> dict:
@@ -112,7 +113,7 @@ def test_a_note_with_its_own_semicolon_stays_one_note_in_the_summary(tmp_path: P
 def test_the_overview_whiskers_count_the_images_an_epoch_trained():
     """With train.drop_last an epoch trains 1,280 of 1,438 images: the whiskers (fastest and slowest steady
     epoch) use 1,280 as the bar does, not n_train (which put the fast whisker 12% too high)."""
-    from bench.report.summary import epoch_throughput_range
+    from bench.report.tables import epoch_throughput_range
 
     r = rec("torch", 0, n_train=1438, throughput_img_s=1280 / 0.2, epoch_s_median=0.2, epoch_s_min=0.16,
             epoch_s_max=0.25, test_acc=0.9)  # fmt: skip
@@ -321,7 +322,7 @@ def plot_inputs(names: tuple[str, ...]) -> dict:
 def test_every_report_figure_draws_one_or_four_backends(tmp_path: Path, four_backends, names):
     from bench.report.decouple_plots import plot_fc_activations, plot_topk
     from bench.report.explain_plots import plot_overlays
-    from bench.report.summary import plot_bars, plot_curves
+    from bench.report.figures import plot_bars, plot_curves
     from bench.report.transfer import plot_transfer
 
     got = plot_inputs(names)
@@ -341,7 +342,7 @@ def test_every_report_figure_draws_one_or_four_backends(tmp_path: Path, four_bac
 def test_summary_header_gives_the_wall_time_and_each_backends_measured_matmul_speed():
     from bench.core.record import new_record
     from bench.core.results import table
-    from bench.report.summary import speed_lines, summary_markdown
+    from bench.report.text import speed_lines, summary_markdown
 
     how = "measured: best of 3 2048x2048 fp32 matmuls"
     recs = [new_record(task=t, backend=b, repeat=0, status="ok", peak_flops=f, peak_flops_source=how)

@@ -197,7 +197,7 @@ def test_real_small_run_steady_figure_matches_its_epochs(frameworks, which):
 def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
     from bench.core.record import new_record
     from bench.core.results import table
-    from bench.report.summary import side_by_side
+    from bench.report.tables import side_by_side
 
     recs = [new_record(task="t", backend="torch", repeat=r, status="ok", steady_img_s=v, steady_img_s_hw_pct=hw,
                        throughput_img_s=95.0, steady_epoch_ratio=v / 95.0)

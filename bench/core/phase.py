@@ -1,16 +1,16 @@
-"""The phase contract: what runs on a trained model after training, and how the report shows it.
+"""The phase contract: what runs on a trained model after training.
 
 The worker trains, then hands every phase in ``bench.phases.PHASES`` the same ``Trained``
-record, in order; each returns record fields (its ``columns``). The report iterates the same
-list for each phase's part of summary.md and its plots, so adding a phase is one module and
-one line in that list, not an edit of the worker and the report. Artifacts a phase saves for
-its plots are named by ``bench.core.runpaths``.
+record, in order; each returns record fields (its ``columns``), so adding a phase is one module
+and one line in that list, not an edit of the worker. How the report shows a phase is the
+report's business (``bench.report.sections``: downstream, it never imports a phase). Artifacts
+a phase saves for its plots are named by ``bench.core.runpaths``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,8 +20,6 @@ from bench.core.preprocess import PixelNorm
 from bench.core.runfiles import make_folder
 from bench.core.runpaths import artifact, link
 from bench.core.spec import TaskSpec
-
-PlotJob = tuple[Callable[..., bool], tuple[Any, ...]]  # (draw function, its arguments); it returns whether it drew
 
 
 @dataclass
@@ -67,17 +65,8 @@ def row_artifact(job: dict[str, Any], kind: str) -> tuple[Path, str] | None:
     return path, link(run_dir, path)
 
 
-@dataclass(frozen=True)
-class RunView:
-    """What a phase's report part reads: the run's table (bench.core.results.table), records and directory."""
-
-    table: Any  # pandas.DataFrame, one row per record
-    records: list[dict[str, Any]]
-    run_dir: Path
-
-
 class Phase(Protocol):
-    """One phase: its name, the record columns it adds, how it runs and how the report shows it."""
+    """One phase: its name, the record columns it adds and how it runs."""
 
     name: str
     columns: tuple[str, ...]  # record fields ``run`` may return (scalar columns and nested fields)
@@ -85,30 +74,6 @@ class Phase(Protocol):
     def run(self, trained: Trained) -> dict[str, Any]:
         """In the worker, after training: record fields (an empty dict when the spec turns the phase off)."""
         ...
-
-    def task_lines(self, rows: Any) -> list[str]:
-        """Markdown lines under one task's table in summary.md (``rows``: that task's part of the table)."""
-        ...
-
-    def summary_section(self, run: RunView) -> str | None:
-        """The phase's own section of summary.md, or None when the run has nothing of it."""
-        ...
-
-    def plot_jobs(self, run: RunView) -> list[PlotJob]:
-        """The plots to draw for this run (rendered in parallel by bench.report.plotting.render)."""
-        ...
-
-
-def _no_lines(rows: Any) -> list[str]:
-    return []
-
-
-def _no_section(run: RunView) -> str | None:
-    return None
-
-
-def _no_plots(run: RunView) -> list[PlotJob]:
-    return []
 
 
 @dataclass(frozen=True)
@@ -118,6 +83,3 @@ class PhaseFunctions:
     name: str
     columns: tuple[str, ...]
     run: Callable[[Trained], dict[str, Any]]
-    task_lines: Callable[[Any], list[str]] = field(default=_no_lines)
-    summary_section: Callable[[RunView], str | None] = field(default=_no_section)
-    plot_jobs: Callable[[RunView], list[PlotJob]] = field(default=_no_plots)

@@ -21,11 +21,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.core.catalog import architecture
-from bench.core.phase import PhaseFunctions, RunView, Trained
+from bench.core.phase import PhaseFunctions, Trained
 from bench.core.record import DECOUPLE_COLUMNS
 from bench.core.runfiles import write_atomic
 from bench.core.spec import DecoupleSpec
-from bench.report.decouple_plots import decouple_section
 
 
 @dataclass(frozen=True)
@@ -185,14 +184,8 @@ def run(t: Trained) -> dict[str, Any]:
     }
 
 
-def _section(run: RunView) -> str | None:
-    """The section, with its plots drawn by bench.report.decouple_plots as it writes it."""
-    return decouple_section(run.run_dir, run.records) or None
-
-
 PHASE = PhaseFunctions(
     name="decouple",
     columns=(*DECOUPLE_COLUMNS, "decouple_topk"),
     run=run,
-    summary_section=_section,
 )

@@ -22,12 +22,11 @@ import numpy as np
 
 from bench.core import metrics
 from bench.core.catalog import architecture
-from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
+from bench.core.phase import PhaseFunctions, Trained
 from bench.core.preprocess import minmax
 from bench.core.record import EXPLAIN_COLUMNS
 from bench.core.runfiles import write_atomic
 from bench.measure.timing import SyncTimer
-from bench.report.explain_plots import explain_links, explain_plot_jobs
 
 # Each call is warmed up once (tracing, allocator), then the calls are timed in interleaved
 # rounds, so a burst of load from elsewhere hits forward and Grad-CAM alike; medians are
@@ -174,14 +173,8 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     return out
 
 
-def _plot_jobs(run: RunView) -> list[PlotJob]:
-    return explain_plot_jobs(run.table, run.run_dir)
-
-
 PHASE = PhaseFunctions(
     name="explain",
     columns=EXPLAIN_COLUMNS,
     run=explain_phase,
-    task_lines=explain_links,
-    plot_jobs=_plot_jobs,
 )

@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 
 from bench.core import metrics
-from bench.core.phase import PhaseFunctions, PlotJob, RunView, Trained
+from bench.core.phase import PhaseFunctions, Trained
 from bench.core.progress import progress
 from bench.core.record import TRANSFER_COLUMNS
 from bench.core.runfiles import write_atomic
-from bench.core.runpaths import plot_file, task_data
+from bench.core.runpaths import task_data
 from bench.core.spec import TaskSpec, TransferSpec
-from bench.report.transfer import plot_transfer, transfer_markdown
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
@@ -147,19 +146,8 @@ def transfer_phase(t: Trained) -> dict[str, Any]:
     }
 
 
-def _section(run: RunView) -> str | None:
-    lines = transfer_markdown(run.records)
-    return "\n".join(lines) + "\n" if lines else None
-
-
-def _plot_jobs(run: RunView) -> list[PlotJob]:
-    return [(plot_transfer, (run.records, plot_file(run.run_dir, "transfer")))]
-
-
 PHASE = PhaseFunctions(
     name="transfer",
     columns=(*TRANSFER_COLUMNS, "transfer"),
     run=transfer_phase,
-    summary_section=_section,
-    plot_jobs=_plot_jobs,
 )

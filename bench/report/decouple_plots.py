@@ -15,7 +15,9 @@ import numpy as np
 
 from bench.core.runpaths import artifact_name, load_artifact, plot_file, plot_name
 from bench.report.backends import colour, label, ordered
-from bench.report.plotting import PlotJob, backend_legend, render, save_figure, tile
+from bench.report.plotting import PlotJob, backend_legend, save_figure, tile
+
+Picture = tuple[int, str, tuple[str, ...], PlotJob]  # (line to insert the link at, alt text, plot name, job)
 
 
 def _plt() -> Any:
@@ -163,11 +165,11 @@ def _fmt(v: Any, fmt: str = ".4f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
-    """Markdown for summary.md (with the PNGs it links written to plots/); empty when nothing was decoupled."""
+def _decouple_parts(run_dir: Path, records: list[dict[str, Any]]) -> tuple[list[str], list[Picture]]:
+    """The section's lines and its pictures (line to link them before, alt text, plot name, job)."""
     done = [r for r in records if r.get("status") == "ok" and r.get("rf_acc") is not None]
     if not done:
-        return ""
+        return [], []
     tasks, order = list(dict.fromkeys(r["task"] for r in done)), ordered(r["backend"] for r in done)
     done.sort(key=lambda r: (tasks.index(r["task"]), order.index(r["backend"]), r["repeat"]))
     lines = [
@@ -187,7 +189,7 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
             f"{_fmt(r['decouple_s'], '.1f')} |"
         )
     lines.append("")
-    pictures: list[tuple[int, str, tuple[str, ...], PlotJob]] = []  # (line to insert the link at, alt, name, job)
+    pictures: list[Picture] = []
     for task in tasks:
         first = {}  # the lowest repeat of each backend
         for r in sorted((r for r in done if r["task"] == task), key=lambda r: r["repeat"]):
@@ -222,10 +224,23 @@ def decouple_section(run_dir: Path, records: list[dict[str, Any]]) -> str:
             pictures.append((at, f"feature maps ({label(b)})", ("feature-maps", task, b), job))
         job = (plot_fc_activations, (arrays, task))
         pictures.append((at, "fully connected activations", ("fc-activations", task), job))
-    drawn = render([(fn, (*args, plot_file(run_dir, *name))) for _, _, name, (fn, args) in pictures])
+    return lines, pictures
+
+
+def decouple_plot_jobs(run_dir: Path, records: list[dict[str, Any]]) -> list[PlotJob]:
+    """Every picture of the section, as plot jobs (the report renders them before it writes the text)."""
+    return [(fn, (*args, plot_file(run_dir, *name))) for _, _, name, (fn, args) in _decouple_parts(run_dir, records)[1]]
+
+
+def decouple_section(run_dir: Path, records: list[dict[str, Any]], drawn: frozenset[Path]) -> str:
+    """Markdown for summary.md, linking the pictures that were drawn (``drawn``: their files); empty when
+    nothing was decoupled."""
+    lines, pictures = _decouple_parts(run_dir, records)
+    if not lines:
+        return ""
     links: dict[int, list[str]] = {}
-    for (at, alt, name, _), ok in zip(pictures, drawn, strict=True):
-        if ok:  # a picture with nothing to draw is not linked
+    for at, alt, name, _ in pictures:
+        if plot_file(run_dir, *name) in drawn:  # a picture with nothing to draw is not linked
             links.setdefault(at, []).extend([f"![{alt}]({plot_name(*name)})", ""])
     out = [ln for i, line in enumerate(lines) for ln in [*links.get(i, []), line]] + links.get(len(lines), [])
     return "\n".join(out) + "\n"

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.core.phase import PlotJob
 from bench.core.runfiles import write_atomic
 
 # A figure to draw: a module-level function (it is sent to another process by name) and its
-# arguments; it returns True when it wrote its file, False when it had nothing to draw.
+# arguments, the last being the file it draws; it returns True when it wrote its file, False when it
+# had nothing to draw.
+PlotJob = tuple[Callable[..., bool], tuple[Any, ...]]
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 100, tight: bool = True) -> bool:

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.core.phase import PlotJob
 from bench.core.runpaths import link, plot_file
 from bench.report.backends import DEFAULT_REFERENCE, colour, label, ordered
-from bench.report.plotting import backend_legend, save_figure
+from bench.report.plotting import PlotJob, backend_legend, save_figure
 
 PREFIX = "zoo:"
 COLUMNS = (  # (header, column, format)

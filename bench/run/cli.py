@@ -20,7 +20,8 @@ from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tas
 from bench.measure.budget import parse_duration
 from bench.report import compare
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
-from bench.report.summary import terminal_summary, write_reports
+from bench.report.summary import write_reports
+from bench.report.tables import terminal_summary
 from bench.run import budget_cli, distributed, environment
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers

@@ -1,0 +1,76 @@
+"""The run's own figures: training curves per task and the overview bars (throughput and accuracy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report.backends import colour, ordered
+from bench.report.plotting import backend_legend, save_figure
+from bench.report.tables import epoch_throughput_range
+
+LINESTYLES = ("-", "--", ":", "-.")  # repeats of one backend: its colour, one line style each
+
+
+def plot_curves(records: list[dict], task: str, path: Path) -> bool:
+    """Per-epoch training loss and test accuracy: a colour per backend, a line style per repeat."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in records if r["task"] == task and r.get("status") == "ok" and r.get("history")]
+    if not runs:
+        return False
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for r in runs:
+        h = r["history"]
+        style = {"color": colour(r["backend"]), "linestyle": LINESTYLES[(r.get("repeat") or 0) % len(LINESTYLES)],
+                 "marker": "o"}  # fmt: skip
+        ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], **style)
+        acc = [(e["epoch"], e["test_acc"]) for e in h if "test_acc" in e]
+        if acc:
+            ax_acc.plot(*zip(*acc, strict=False), **style)
+    ax_loss.set(title=f"{task}: training loss", xlabel="epoch", ylabel="cross-entropy")
+    ax_acc.set(title=f"{task}: test accuracy", xlabel="epoch", ylabel="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    repeats = sorted({r.get("repeat") or 0 for r in runs})
+    styles = tuple((f"repeat {k}", {"linestyle": LINESTYLES[k % len(LINESTYLES)]}) for k in repeats)
+    backend_legend(fig, ordered(r["backend"] for r in runs), styles if len(repeats) > 1 else ())
+    return save_figure(fig, path, dpi=110, tight=False)
+
+
+def plot_bars(df: pd.DataFrame, path: Path) -> bool:
+    """Steady throughput (bar = median, whiskers = slowest..fastest steady epoch) and test accuracy,
+    one bar per backend in registry order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ok = df[df.status == "ok"]
+    if ok.empty:
+        return False
+    g = epoch_throughput_range(ok)
+    tasks = list(dict.fromkeys(ok.task))
+    backends = ordered(ok.backend)
+    width = 0.8 / len(backends)
+    fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 4.3), layout="constrained")
+    for i, b in enumerate(backends):
+        x = np.arange(len(tasks)) + (i - (len(backends) - 1) / 2) * width
+        rows = [g.loc[(t, b)] if (t, b) in g.index else None for t in tasks]
+        thr = [r.thr if r is not None else 0 for r in rows]
+        err = [[max(0, r.thr - r.slow) if r is not None else 0 for r in rows],
+               [max(0, r.fast - r.thr) if r is not None else 0 for r in rows]]  # fmt: skip
+        ax_t.bar(x, thr, width, yerr=err, capsize=3, color=colour(b))
+        ax_a.bar(x, [r.acc if r is not None else 0 for r in rows], width, color=colour(b))
+    for ax, title in ((ax_t, "steady training throughput (img/s)"), (ax_a, "test accuracy")):
+        ax.set_xticks(np.arange(len(tasks)), tasks, rotation=15, ha="right")
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    ax_a.set_ylim(0, 1)
+    backend_legend(fig, backends)
+    return save_figure(fig, path, dpi=110, tight=False)

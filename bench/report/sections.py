@@ -1,0 +1,95 @@
+"""The report's special sections, registered as the phases are: each its lines under a task's table, its own
+part of summary.md and its plot jobs. ``summary.write_reports`` renders every section's plots, then writes
+their texts in ``SECTIONS`` order; adding a section is one entry here, not an edit of the summary.
+
+A section reads the run through ``ReportView`` (tables, records, the run folder, the plan, and which plot
+files this report drew), never by importing a phase: the report sits downstream of the phases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.core.runpaths import plot_file
+from bench.report import accuracy, scaling, tuning
+from bench.report.decouple_plots import decouple_plot_jobs, decouple_section
+from bench.report.explain_plots import explain_links, explain_plot_jobs
+from bench.report.models import sections as model_sections
+from bench.report.plotting import PlotJob
+from bench.report.transfer import plot_transfer, transfer_markdown
+from bench.report.zoo import zoo_plot_jobs, zoo_section
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """What a section reads: the run's tables and records (single-process rows, and every row), its folder."""
+
+    table: pd.DataFrame  # single-process rows (bench.core.results.table)
+    records: list[dict[str, Any]]  # the same rows' records
+    run_dir: Path
+    every: pd.DataFrame  # every row, data-parallel ones too
+    reference: str  # the backend ratios divide by
+    plan: dict[str, Any]  # plan.json ({} when unreadable)
+    drawn: frozenset[Path] = frozenset()  # the plot files this report drew (set before the texts are written)
+
+
+def _no_lines(rows: pd.DataFrame) -> list[str]:
+    return []
+
+
+def _no_text(view: ReportView) -> str:
+    return ""
+
+
+def _no_plots(view: ReportView) -> list[PlotJob]:
+    return []
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    task_lines: Callable[[pd.DataFrame], list[str]] = field(default=_no_lines)  # under one task's table
+    text: Callable[[ReportView], str] = field(default=_no_text)  # its own part of summary.md ("" when none)
+    plot_jobs: Callable[[ReportView], list[PlotJob]] = field(default=_no_plots)
+
+
+def _transfer_text(view: ReportView) -> str:
+    lines = transfer_markdown(view.records)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("models", text=lambda v: model_sections(v.table, v.records, v.reference)),
+    Section(
+        "transfer",
+        text=_transfer_text,
+        plot_jobs=lambda v: [(plot_transfer, (v.records, plot_file(v.run_dir, "transfer")))],
+    ),
+    Section("explain", task_lines=explain_links, plot_jobs=lambda v: explain_plot_jobs(v.table, v.run_dir)),
+    Section(
+        "decouple",
+        text=lambda v: decouple_section(v.run_dir, v.records, v.drawn),
+        plot_jobs=lambda v: decouple_plot_jobs(v.run_dir, v.records),
+    ),
+    Section(
+        "zoo",
+        text=lambda v: zoo_section(v.table, v.run_dir, v.reference),
+        plot_jobs=lambda v: zoo_plot_jobs(v.table, v.run_dir, v.reference),
+    ),
+    Section(
+        "scaling",
+        text=lambda v: scaling.section(v.every, v.run_dir),
+        plot_jobs=lambda v: scaling.plot_jobs(v.every, v.run_dir),
+    ),
+    Section(
+        "tuning",
+        text=lambda v: tuning.section(v.records, v.run_dir),
+        plot_jobs=lambda v: tuning.plot_jobs(v.records, v.run_dir),
+    ),
+    Section("accuracy", text=lambda v: accuracy.section(v.table, v.plan)),
+)

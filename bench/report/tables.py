@@ -1,0 +1,159 @@
+"""The side-by-side tables: each task's metrics, a column per backend and a ratio column per other backend.
+
+``side_by_side`` is the one table summary.md, the terminal, the run page and the tests read; it takes
+medians over ok repeats and says, in a ratio cell the reference cannot fill, why.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.report import scaling
+from bench.report.backends import DEFAULT_REFERENCE, label, ordered, ratio_name, reference_missing
+
+# (column, label, number format)
+SUMMARY_METRICS = (
+    ("test_acc", "test accuracy", ".4f"),
+    ("test_loss", "test loss", ".4f"),
+    ("train_s", "training time (s)", ".2f"),
+    ("epoch_s_median", "steady epoch (s, median)", ".3f"),
+    ("throughput_img_s", "steady throughput (img/s)", ",.0f"),
+    ("steady_img_s", "headline throughput: timed images / window time (img/s, ± 95% CI)", ",.1f"),
+    ("median_step_img_s", "median step throughput (img/s)", ",.1f"),
+    ("steady_img_s_spread_pct", "step throughput spread between repeats (%)", ".1f"),
+    ("steady_epoch_ratio", "step / epoch throughput", ".3f"),
+    ("timed_steps", "timed steps", ",.0f"),
+    ("timed_s", "timed window (s)", ".2f"),
+    ("epoch_overhead_s", "per-epoch call overhead (s)", ".3f"),
+    ("input_share", "input path / step", ".1%"),
+    ("first_epoch_s", "first epoch (s)", ".3f"),
+    ("first_step_s", "first step (s)", ".3f"),
+    ("compile_s", "first-step overhead (s)", ".3f"),
+    ("mfu", "MFU", ".2%"),
+    ("eval_img_s", "inference (img/s)", ",.0f"),
+    ("time_to_target_s", "time to target acc (s)", ".2f"),
+    ("transfer_acc", "transfer acc (all classes)", ".4f"),
+    ("transfer_acc_restricted", "transfer acc (mapped classes)", ".4f"),
+    ("forward_ms_per_img", "forward, explain batch (ms/img)", ".3f"),
+    ("gradcam_ms_per_img", "Grad-CAM (ms/img)", ".3f"),
+    ("gradcam_forward_ratio", "Grad-CAM / forward", ".2f"),
+    ("saliency_ms_per_img", "saliency (ms/img)", ".3f"),
+    ("peak_host_mb", "peak host RSS (MB)", ",.0f"),
+    ("peak_device_mb", "peak device memory (MB)", ",.0f"),
+    ("params", "parameters", ",.0f"),
+)
+
+
+def with_spread(ok: pd.DataFrame) -> pd.DataFrame:
+    """``steady_img_s_spread_pct``: (max - min) / median of the repeats' steady figures, per backend.
+
+    The between-run spread, reported apart from each run's own interval: on a shared machine
+    it is usually the larger of the two. NaN with one repeat.
+    """
+    ok = ok.copy()
+    v = pd.to_numeric(ok["steady_img_s"], errors="coerce")
+    g = v.groupby(ok.backend)
+    spread = 100 * (g.transform("max") - g.transform("min")) / g.transform("median")
+    ok["steady_img_s_spread_pct"] = spread.where(g.transform("count") >= 2)
+    return ok
+
+
+def half_width(ok: pd.DataFrame, backend: str) -> float | None:
+    """The steady figure's 95% half-width: the median over repeats of each run's own half-width."""
+    sub = ok[ok.backend == backend]
+    hw = (pd.to_numeric(sub["steady_img_s_hw_pct"], errors="coerce") / 100 *
+          pd.to_numeric(sub["steady_img_s"], errors="coerce")).dropna()  # fmt: skip
+    return float(hw.median()) if len(hw) else None
+
+
+def side_by_side(df: pd.DataFrame, task: str, formatted: bool = False,
+                 reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:  # fmt: skip
+    """One task's metrics: a column per backend (median over ok repeats, registry order), then one ratio
+    column ``<backend>/<reference>`` per other backend.
+
+    Formatted, a ratio cell the reference cannot fill says why (e.g. "torch failed", "no torch row").
+    """
+    rows_all = df[df.task == task]
+    ok = with_spread(rows_all[rows_all.status == "ok"])
+    names = ordered(rows_all.backend)
+    others = [b for b in names if b != reference]
+    why = reference_missing(rows_all, reference)
+    rows = []
+    for col, metric, fmt in SUMMARY_METRICS:
+        vals = pd.to_numeric(ok[col], errors="coerce").groupby(ok.backend).median()
+        if vals.isna().all():
+            continue
+        row = {"metric": metric, **{b: vals.get(b) for b in names}}
+        base = vals.get(reference)
+        ratios = {b: _ratio(vals.get(b), base) for b in others}
+        if formatted:
+            row = {k: (_fmt(v, fmt) if k != "metric" else v) for k, v in row.items()}
+            if col == "steady_img_s":  # value ± half-width of its 95% interval
+                row.update({b: f"{row[b]} ± {_fmt(half_width(ok, b), fmt)}" for b in names
+                            if half_width(ok, b) is not None})  # fmt: skip
+            ratios = {b: why or _fmt(r, ".3f") for b, r in ratios.items()}
+        row.update({ratio_name(b, reference): r for b, r in ratios.items()})
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out.attrs.update(backends=names, ratios=[ratio_name(b, reference) for b in others])
+    return out
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    """value / base, None when either is missing or the base is 0."""
+    return value / base if base and value is not None and pd.notna(value) else None
+
+
+def _fmt(v: object, fmt: str) -> str:
+    if v is None or pd.isna(v):
+        return "-"
+    return format(v, fmt)
+
+
+def ratio_note(reference: str) -> str:
+    """What the ratio columns mean and which way is better, said once above the tables."""
+    return (
+        f"Ratios are each backend's median over ok repeats divided by {label(reference)}'s (the reference, "
+        f"`--reference {reference}`), one column `<backend>/{reference}` per other backend. Above 1 the backend's "
+        "figure is larger: better in the accuracy, img/s and MFU rows, worse in the loss, seconds and MB rows "
+        "(slower, more memory)."
+    )
+
+
+def markdown_table(sbs: pd.DataFrame, tablefmt: str = "pipe") -> str:
+    """A side-by-side table as text, the backend columns under their display labels."""
+    shown = sbs.rename(columns={b: label(b) for b in sbs.attrs.get("backends", [])})
+    return shown.to_markdown(index=False, tablefmt=tablefmt, colalign=("left",) + ("right",) * (shown.shape[1] - 1),
+                             disable_numparse=True)  # fmt: skip
+
+
+def epoch_throughput_range(ok: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, backend) of ok rows: median steady throughput ``thr``, the fastest (``fast``) and slowest
+    (``slow``) steady epoch's, and the median test accuracy ``acc``."""
+    ok = ok.copy()
+    for col in ("throughput_img_s", "epoch_s_median", "epoch_s_min", "epoch_s_max", "test_acc"):
+        ok[col] = pd.to_numeric(ok[col], errors="coerce")
+    # the images an epoch trained (throughput x median epoch): fewer than n_train with train.drop_last
+    images = ok.throughput_img_s * ok.epoch_s_median
+    ok["fast"], ok["slow"] = images / ok.epoch_s_min, images / ok.epoch_s_max
+    return ok.groupby(["task", "backend"]).agg(
+        thr=("throughput_img_s", "median"), fast=("fast", "max"), slow=("slow", "min"), acc=("test_acc", "median")
+    )
+
+
+def terminal_summary(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> str:
+    """The side-by-side tables the CLI prints at the end, after one line on what the ratios mean."""
+    df_all = df
+    parts, ratios = [], False
+    df, _ = scaling.split(df)  # the data-parallel rows: their own tables, after these
+    for task in df.task.unique():
+        sbs = side_by_side(df, task, formatted=True, reference=reference)
+        parts.append(f"\n== {task} ==")
+        if len(sbs):
+            parts.append(markdown_table(sbs, tablefmt="simple"))
+            ratios = ratios or bool(sbs.attrs["ratios"])
+        for _, r in df[(df.task == task) & (df.status != "ok")].iterrows():
+            parts.append(f"  {r.backend}: {r.status}: {r.error}")
+    head = [f"ratios: <backend>/{reference} of the medians over ok repeats (> 1: a larger figure: better for "
+            "accuracy, img/s and MFU, worse for loss, seconds and MB)"]  # fmt: skip
+    return "\n".join(head * ratios + parts) + scaling.terminal_lines(df_all)

@@ -1,0 +1,101 @@
+"""summary.md's prose: the run's head (machine, packages, speed, what the figures mean) and each task's part."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.core.record import split_notes
+from bench.core.results import read_json_or_warn, warn
+from bench.core.runpaths import plot_name
+from bench.measure.inputpath import input_bound_warnings
+from bench.report.backends import DEFAULT_REFERENCE, label
+from bench.report.placement import placement_warnings
+from bench.report.sections import SECTIONS
+from bench.report.tables import markdown_table, ratio_note, side_by_side
+
+
+def speed_lines(df: pd.DataFrame, wall_s: float | None) -> list[str]:
+    """The run's wall time and the machine's measured matmul speed per backend: what a run on another
+    day (a VM's host can be several times slower) is read against."""
+    parts = []
+    if wall_s is not None:
+        minutes, seconds = divmod(round(wall_s), 60)
+        parts.append(f"Wall time {minutes} min {seconds} s.")
+    if "peak_flops_source" in df and len(df):
+        measured = df[df.peak_flops_source.astype(str).str.startswith("measured") & df.peak_flops.notna()]
+        by_backend = measured.groupby("backend", sort=False).peak_flops.median()
+        if len(by_backend):
+            how = measured.peak_flops_source.iloc[0].removeprefix("measured: ")
+            speeds = ", ".join(f"{label(b)} {v / 1e9:,.0f} GFLOP/s" for b, v in by_backend.items())
+            parts.append(f"Machine speed (the MFU peak, {how}): {speeds}.")
+    return [" ".join(parts)] if parts else []
+
+
+def summary_markdown(
+    df: pd.DataFrame, env: dict, notice: str = "", reference: str = DEFAULT_REFERENCE, wall_s: float | None = None
+) -> str:
+    """summary.md's head and one part per task (table, warnings, failures, curves, each section's lines, notes)."""
+    lines = [f"# bench run {env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
+    gpu = ", ".join(env.get("gpus") or []) or "none"
+    lines += [
+        f"Machine: {env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpu}; "
+        f"Python {env.get('python')}; commit {env.get('git_commit')}.",
+        "Packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".",
+        *speed_lines(df, wall_s),
+        "",
+        ratio_note(reference) + " Steady epoch figures exclude the first epoch."
+        " The headline throughput is timed inside the one training call per epoch, over every "
+        "step after the first step and the warm-up steps (docs/timing.md): the timed images over the window's "
+        "time (as timm, the Keras benchmarks and MLPerf quote) ± the half-width of its 95% bootstrap interval "
+        "over steps; the median step's throughput is its own row; with repeats, the between-run spread too. "
+        "Step / epoch throughput compares it with the epochs, which also pay each training call's own "
+        "setup and teardown (per-epoch call overhead). The first-step overhead is the first step's excess "
+        "over a steady step (tracing, compilation, warm-up).",
+        "",
+        f"![throughput and accuracy]({plot_name('overview')})",
+        "",
+    ]
+    for task in df.task.unique():
+        sub = df[df.task == task]
+        first = sub.iloc[0]
+        lines += [
+            f"## {task}",
+            "",
+            f"Model `{first.model}` {first.model_options}, dataset `{first.dataset}` "
+            f"from `{first.dataset_source}`, {first.n_train} train / {first.n_test} test, "
+            f"{first.epochs} epochs, batch {first.batch_size}, profile `{first.profile}`.",
+            "",
+        ]
+        sbs = side_by_side(df, task, formatted=True, reference=reference)
+        if len(sbs):
+            lines += [markdown_table(sbs), ""]
+        lines += input_bound_warnings(sub.to_dict("records"))
+        lines += placement_warnings(sub.to_dict("records"))
+        for _, r in sub[sub.status != "ok"].iterrows():
+            lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
+        lines += ["", f"![training curves]({plot_name('curves', task)})", ""]
+        lines += [line for section in SECTIONS for line in section.task_lines(sub)]
+        notes = sorted({n for cell in sub.notes.dropna() for n in split_notes(cell)})
+        if len(notes):
+            lines += ["Notes:", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines) + "\n"
+
+
+def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
+    """The line summary.md opens with when state.json says the run did not finish (and why, when it knows)."""
+    state = read_json_or_warn(run_dir / "state.json")
+    planned = state.get("planned")
+    if not isinstance(planned, int) or isinstance(planned, bool) or planned < 1:
+        if state:
+            warn(f"{run_dir / 'state.json'}: no planned number of runs; the run's completeness is not checked")
+        return ""
+    if state.get("state") == "complete" and len(df) >= planned:
+        return ""
+    done = int(df.status.isin(["ok", "skipped", "failed", "timeout"]).sum())
+    why = f" ({state['error']})" if isinstance(state.get("error"), str) else ""
+    return (
+        f"**This run is incomplete ({state.get('state')}{why}): {done} of {planned} runs recorded.** "
+        f"Finish it with `python -m bench all --resume {run_dir}`."
+    )
