@@ -132,11 +132,15 @@ def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, An
 
 
 def default_vs_best(df: pd.DataFrame) -> str:
-    """Per (task, backend, metric) of the newest run with tuned rows: default against the best configuration."""
-    if df.empty or (df.config == "default").all():
+    """Per (task, backend, metric) of the newest run with tuned rows: default against the best configuration.
+
+    A tuned row names a configuration of its own (a data-parallel row's label starts with "default")."""
+    df = df[df.metric.isin(list(BY_NAME)) & ((df.config == "default") | ~df.config.str.startswith("default"))]
+    tuned_keys = df.loc[df.config != "default", ["task", "backend", "metric"]].drop_duplicates()
+    if tuned_keys.empty:
         return "<p>No tuned rows in the history yet: every row ran its backend's default configuration.</p>"
     rows = []
-    for (task, backend, metric), sub in df[df.metric.isin(list(BY_NAME))].groupby(["task", "backend", "metric"]):
+    for (task, backend, metric), sub in df.merge(tuned_keys).groupby(["task", "backend", "metric"]):
         runs = sub.groupby("run_id").config.agg(lambda c: (c == "default").any() and (c != "default").any())
         tuned = [r for r in sub.sort_values("run_date").run_id.unique() if runs.get(r)]
         if not tuned:
