@@ -153,3 +153,22 @@ def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path):
     assert not plan.fits and any(line.startswith("warning: budget 5m00.0s is too small") for line in lines)
     need = next(line for line in lines if line.startswith("warning"))
     assert f"--budget {int(plan.floor_s / budget.MARGIN) + 1}s" in need
+
+
+def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_are_said_and_kept(tmp_path):
+    run = tmp_path / "20261202-000000-dddd"
+    run.mkdir()
+    r = {**rec("t", "torch", 100.0), "epochs": 3, "steady_img_s_hw_pct": 1.234, "steady_epoch_ratio": 1.01,
+         "import_s": 5.0}  # fmt: skip
+    (run / "records.jsonl").write_text(json.dumps(r) + "\n")
+    p = budget.plan([SIZE], ["torch"], {("t", "torch"): cost()}, 300, 100 * GF)
+    lines: list[str] = []
+    fitted = {"started": budget_cli.time.perf_counter() - 42.0, "speed": 100 * GF, "plan": p, "budget_s": 300.0}
+    budget_cli.report(run, fitted, lines.append)
+    assert lines[0].startswith("budget 5m00.0s: planned 22.0s, achieved 42.")
+    assert lines[1] == "  t / torch: 3 epochs, 95% half-width 1.2%, step / epoch 1.010"
+    kept = json.loads((run / "budget.json").read_text())
+    assert kept["calibration_flops"] == 100 * GF and kept["tasks"][0]["epochs"] == 10
+    assert 42 - 20 - 5 <= kept["outside_rows_s"] < 42 - 20 - 5 + 5  # achieved - the row's wall_s - its import
+    costs, outside = budget_cli.measured_costs([tmp_path])  # the run is now a cost source
+    assert costs["t", "torch"].img_s == 100.0 and outside[1] == 100 * GF
