@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from bench.measure import budget
 from bench.measure.budget import RowCost, TaskSize
 from bench.run import budget_cli, cli
 from datasets import registry
+from tests.conftest import REPO
 
 GF = 1e9
 
@@ -172,3 +176,14 @@ def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_ar
     assert 42 - 20 - 5 <= kept["outside_rows_s"] < 42 - 20 - 5 + 5  # achieved - the row's wall_s - its import
     costs, outside = budget_cli.measured_costs([tmp_path])  # the run is now a cost source
     assert costs["t", "torch"].img_s == 100.0 and outside[1] == 100 * GF
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="one core")
+def test_a_process_held_to_one_core_counts_one_and_so_does_its_calibration_blas():
+    """`taskset -c 0 python -m bench all` (the half-speed check): the rows record the cores they may use."""
+    code = ("import os; os.sched_setaffinity(0, [sorted(os.sched_getaffinity(0))[0]]); "
+            "from bench.core.cpus import usable_cores; from threadpoolctl import threadpool_info; import numpy; "
+            "print(usable_cores(), max(i['num_threads'] for i in threadpool_info()), os.cpu_count())")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    cores, blas, machine = map(int, out.stdout.split())
+    assert cores == 1 and blas == 1 and machine >= 2  # numpy's BLAS (the calibration) runs one thread too
