@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from bench.measure import budget
 from bench.measure.budget import RowCost, TaskSize
 from bench.run import budget_cli, cli
 from datasets import registry
+from tests.conftest import REPO
 
 GF = 1e9
 
@@ -153,3 +157,33 @@ def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path):
     assert not plan.fits and any(line.startswith("warning: budget 5m00.0s is too small") for line in lines)
     need = next(line for line in lines if line.startswith("warning"))
     assert f"--budget {int(plan.floor_s / budget.MARGIN) + 1}s" in need
+
+
+def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_are_said_and_kept(tmp_path):
+    run = tmp_path / "20261202-000000-dddd"
+    run.mkdir()
+    r = {**rec("t", "torch", 100.0), "epochs": 3, "steady_img_s_hw_pct": 1.234, "steady_epoch_ratio": 1.01,
+         "import_s": 5.0}  # fmt: skip
+    (run / "records.jsonl").write_text(json.dumps(r) + "\n")
+    p = budget.plan([SIZE], ["torch"], {("t", "torch"): cost()}, 300, 100 * GF)
+    lines: list[str] = []
+    fitted = {"started": budget_cli.time.perf_counter() - 42.0, "speed": 100 * GF, "plan": p, "budget_s": 300.0}
+    budget_cli.report(run, fitted, lines.append)
+    assert lines[0].startswith("budget 5m00.0s: planned 22.0s, achieved 42.")
+    assert lines[1] == "  t / torch: 3 epochs, 95% half-width 1.2%, step / epoch 1.010"
+    kept = json.loads((run / "budget.json").read_text())
+    assert kept["calibration_flops"] == 100 * GF and kept["tasks"][0]["epochs"] == 10
+    assert 42 - 20 - 5 <= kept["outside_rows_s"] < 42 - 20 - 5 + 5  # achieved - the row's wall_s - its import
+    costs, outside = budget_cli.measured_costs([tmp_path])  # the run is now a cost source
+    assert costs["t", "torch"].img_s == 100.0 and outside[1] == 100 * GF
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="one core")
+def test_a_process_held_to_one_core_counts_one_and_so_does_its_calibration_blas():
+    """`taskset -c 0 python -m bench all` (the half-speed check): the rows record the cores they may use."""
+    code = ("import os; os.sched_setaffinity(0, [sorted(os.sched_getaffinity(0))[0]]); "
+            "from bench.core.cpus import usable_cores; from threadpoolctl import threadpool_info; import numpy; "
+            "print(usable_cores(), max(i['num_threads'] for i in threadpool_info()), os.cpu_count())")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    cores, blas, machine = map(int, out.stdout.split())
+    assert cores == 1 and blas == 1 and machine >= 2  # numpy's BLAS (the calibration) runs one thread too

@@ -120,7 +120,8 @@ def test_slow_evaluation_copy_and_build_stay_off_the_step_clock(monkeypatch):
 @pytest.mark.frameworks
 def test_drop_last_trains_whole_batches_and_the_epoch_figure_counts_only_them(monkeypatch):
     """330 images at batch 32: without drop_last a 10-image step costs a full 50 ms and drags the
-    epoch figure below the steps' 640 img/s; with it every epoch is 10 whole batches, the two agree."""
+    epoch figure and the headline below the median step's 640 img/s; with it every epoch is 10 whole
+    batches and all three agree."""
     import dataclasses
 
     fake = BackendInfo(name="fake", module="tests.test_step_clock", framework="fake", requires=())
@@ -141,9 +142,11 @@ def test_drop_last_trains_whole_batches_and_the_epoch_figure_counts_only_them(mo
     # the first 320 of the same seeded permutation; the 10 left out differ between epochs
     assert all(np.array_equal(k, f[:320]) for k, f in zip(kept["orders"], full["orders"], strict=True))
     assert len({tuple(sorted(set(range(330)) - set(k.tolist()))) for k in kept["orders"]}) == 3
-    assert kept["steady_img_s"] == full["steady_img_s"] == pytest.approx(640.0)
+    assert kept["steady_img_s"] == kept["median_step_img_s"] == full["median_step_img_s"] == pytest.approx(640.0)
     assert kept["throughput_img_s"] == pytest.approx(320 / 0.5) and kept["steady_epoch_ratio"] == pytest.approx(1.0)
-    assert full["throughput_img_s"] == pytest.approx(330 / 0.55) and full["steady_epoch_ratio"] > 1.05
+    # the headline is images over time, as the epochs are: the slow 10-image step costs both alike
+    assert full["throughput_img_s"] == pytest.approx(330 / 0.55) and full["steady_img_s"] < 610
+    assert full["steady_epoch_ratio"] == pytest.approx(1.0, abs=0.02)
     assert any("each epoch trains 320 of the 330 images (10 whole batches of 32)" in n for n in kept["timing_notes"])
     assert not any("drop_last" in n for n in full["timing_notes"])
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from backends.keras.input import Batches, HostImages
 from backends.keras.split import class_score, split_at
-from bench.core.cpus import restrict_to_threads
+from bench.core.cpus import restrict_to_threads, usable_cores
 from bench.core.distributed import DistContext
 
 
@@ -62,7 +62,7 @@ class Engine:
         return {
             "framework_version": f"keras {keras.__version__} / jax {jax.__version__}",
             "device": device,
-            "threads": runtime.threads or os.cpu_count(),  # XLA's CPU pool: every core unless set
+            "threads": runtime.threads or usable_cores(),  # XLA's CPU pool: every usable core unless set
             "knobs": {
                 "jit_compile": True,
                 "tf32": jax.config.jax_default_matmul_precision or "default",

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from backends.keras.input import HostImages
 from backends.keras.split import class_score, split_at
+from bench.core.cpus import usable_cores
 
 
 class Engine:
@@ -51,7 +52,7 @@ class Engine:
         return {
             "framework_version": f"keras {keras.__version__} / tensorflow {tf.__version__}",
             "device": device,
-            "threads": intra or os.cpu_count(),  # 0 means TF's default: every core
+            "threads": intra or usable_cores(),  # 0 means TF's default: every core this process may use
             "knobs": {
                 "jit_compile": runtime.jit_compile,
                 "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),

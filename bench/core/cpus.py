@@ -13,6 +13,14 @@ from __future__ import annotations
 import os
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (``taskset`` / a cgroup's cpuset narrow them): what TensorFlow's
+    and XLA's default pools size themselves by, where ``os.cpu_count()`` counts the whole machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def cores_for(threads: int, slot: int, allowed: list[int]) -> list[int] | None:
     """The ``threads`` cores of ``allowed`` that slot ``slot`` (a data-parallel worker's local rank) gets,
     neighbours first and wrapping round; None when ``threads`` covers every allowed core (nothing to restrict)."""

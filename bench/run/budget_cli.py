@@ -120,7 +120,8 @@ def report(run_dir: Path, fitted: dict[str, Any], echo: Callable[[str], None] = 
     achieved = time.perf_counter() - fitted["started"]
     p: budget.Plan = fitted["plan"]
     records = latest_records(read_records(run_dir))
-    echo(f"budget {_seconds(fitted['budget_s'])}: planned {_seconds(p.planned_s)}, achieved {_seconds(achieved)}")
+    planned = f"planned {_seconds(p.planned_s)}" if p.tasks else "no plan (no measured costs)"
+    echo(f"budget {_seconds(fitted['budget_s'])}: {planned}, achieved {_seconds(achieved)}")
     for r in records:
         hw, ratio = r.get("steady_img_s_hw_pct"), r.get("steady_epoch_ratio")
         if r.get("status") == "ok":

@@ -463,6 +463,8 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
     fitted = None  # `all --budget`: the quick profile's epochs sized to the budget (a tuning run races instead)
     if getattr(args, "budget", None) is not None and profile == "quick" and not tuning:
         tasks, fitted = budget_cli.fit(tasks, args.backend, args.budget, args.out)
+    elif getattr(args, "budget", None) is not None:
+        print(f"--budget sizes the quick profile; the {profile} profile runs its recipes as written")
     opts = RunOptions(
         backends=args.backend,
         data_dir=args.data_dir,
