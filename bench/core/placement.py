@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 EXECUTORS = ("local", "devices", "ray", "slurm")
+MAX_DEVICES = 1024  # device slots named on one machine (--devices)
 
 # The record columns that say where a row ran (bench.core.record.COLUMNS holds them too).
 PLACEMENT_COLUMNS = ("executor", "node", "placement", "rows_beside")

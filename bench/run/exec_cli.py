@@ -7,10 +7,8 @@ import argparse
 import os
 from typing import Any
 
-from bench.core.placement import EXECUTORS
+from bench.core.placement import EXECUTORS, MAX_DEVICES
 from bench.core.spec import MAX_SLURM_MIN, SLURM_NAME, SLURM_NAME_RULE
-
-MAX_DEVICES = 1024
 
 
 def _devices(value: str) -> tuple[int, ...]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from backends import BACKENDS, default_names, describe, missing_packages
-from bench.core.placement import EXECUTORS, RowOutcome
+from bench.core.placement import EXECUTORS, MAX_DEVICES, RowOutcome
 from bench.core.record import new_record
 from bench.core.results import (
     RunFileError,
@@ -92,7 +92,6 @@ class RunOptions:
 
 
 MAX_REPEATS = 1000  # runs per (task, backend): beyond it a plan is a typo, not a study
-MAX_DEVICES = 1024  # device slots on one machine
 
 # Errors that mean the disk (or the quota, or the file-size limit) will not take more: the run
 # stops, says so, and leaves the row for --resume instead of recording it as a failure of the row.
