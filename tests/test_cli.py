@@ -145,6 +145,10 @@ def test_runs_are_forked_from_one_warm_server_per_backend(clean_env, tiny_task: 
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert len({r["import_s"] for r in rows}) == 1 and rows[0]["import_s"] > 0.5  # one import, on every row
     assert (run_dir / "logs" / "server-torch.log").read_text().count("imported in") == 1
+    assert [r["seed"] for r in rows] == [0, 1, 2]  # a seed per repeat, recorded: the accuracies are a sample
+    accs = [100 * r["test_acc"] for r in rows]
+    summary = (run_dir / "summary.md").read_text()
+    assert "## Accuracy across seeds" in summary and f"| PyTorch | 3 | 0, 1, 2 | {sum(accs) / 3:.2f} |" in summary
 
 
 @pytest.mark.frameworks

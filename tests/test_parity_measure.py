@@ -126,3 +126,17 @@ def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_
     row = pd.read_csv(csv).iloc[0]
     assert row.pair == "all" and row.status.startswith("no check: zoo:resnet50: not the same network")
     assert "resnet_v1_vs_v1_5" in row.status and "framework" not in proc.stderr
+
+
+@pytest.mark.e2e
+def test_the_parity_command_checks_a_tasks_model_on_its_data_and_writes_the_columns(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli(["parity", "mnist-lenet5", "--backend", "torch,keras", "--steps", "1,2", "--images", "32",
+                    "--out", str(out)], dict(os.environ))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (folder,) = out.glob("mnist-lenet5-*")
+    table = pd.read_csv(folder / "parity.csv")
+    assert list(table.pair) == ["PyTorch vs Keras (TF)"] * 3 and list(table.step) == [0, 1, 2]
+    assert table.max_weight_diff[0] == 0 and table.within.all() and (table.status == "ok").all()
+    assert (table.max_weight_diff[1:] <= table.bound_weight[1:]).all() and table.bound_weight[2] > 0
+    assert "| PyTorch vs Keras (TF) |" in (folder / "parity.md").read_text()

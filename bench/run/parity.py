@@ -154,8 +154,9 @@ def run_check(
         jobs = [_job(c, backend, folder, label, str(folder / f"{c.name}.{init}.npz"), checkpoints, alignments, data)
                 for c in started]  # fmt: skip
         if jobs:
+            case_of = {job.out: c.name for job, c in zip(jobs, started, strict=True)}
             for out, why in _launch(jobs, folder, echo).items():
-                results[Path(out).name.split(".")[0]].errors[label] = why
+                results[case_of[out]].errors[label] = why
     for c in started:
         res = results[c.name]
         for label in [REFERENCE, FLOOR, *others]:
