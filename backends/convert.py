@@ -88,9 +88,10 @@ def torch_to_keras(weights: Weights, feature_hw: tuple[int, int] | None = None) 
                 channels = None
             out[f"{layer}.kernel"] = w.T
         elif set(v) - {_BN_COUNTER} == set(_BN):
-            flat = channels is not None and v["weight"].shape[0] != channels  # over a flattened map's features
+            # over a flattened map's features: the map's channel count, else None
+            flat = channels if channels is not None and v["weight"].shape[0] != channels else None
             for t, k in _BN.items():
-                out[f"{layer}.{k}"] = _chw_to_hwc(v[t], channels, feature_hw) if flat else v[t]  # type: ignore[arg-type]
+                out[f"{layer}.{k}"] = _chw_to_hwc(v[t], flat, feature_hw) if flat is not None else v[t]
             continue
         else:
             raise _refuse(layer, v)
@@ -114,9 +115,9 @@ def keras_to_torch(weights: Weights, feature_hw: tuple[int, int] | None = None) 
                 channels = None
             out[f"{layer}.weight"] = k.T
         elif set(v) == set(_BN.values()):
-            flat = channels is not None and v["gamma"].shape[0] != channels
-            for t, k in _BN.items():
-                out[f"{layer}.{t}"] = _hwc_to_chw(v[k], channels, feature_hw) if flat else v[k]  # type: ignore[arg-type]
+            flat = channels if channels is not None and v["gamma"].shape[0] != channels else None
+            for t, name in _BN.items():
+                out[f"{layer}.{t}"] = _hwc_to_chw(v[name], flat, feature_hw) if flat is not None else v[name]
             out[f"{layer}.{_BN_COUNTER}"] = np.array(0, dtype=np.int64)
             continue
         else:

@@ -165,7 +165,8 @@ def _flatten_input(layer: Any) -> tuple[int, int, int] | None:
     if isinstance(source, keras.layers.Flatten):
         shape = source.input.shape[1:]
         if len(shape) == 3:
-            return tuple(int(s) for s in shape)
+            h, w, c = (int(s) for s in shape)
+            return (h, w, c)
     return None
 
 
@@ -202,7 +203,7 @@ def pairs(torch_model: nn.Module, keras_model: Any, zoo_id: str, heads: tuple[st
 
 def _torch_arrays(module: nn.Module) -> dict[str, np.ndarray]:
     arrays = {n: p.detach().cpu().numpy() for n, p in module.named_parameters(recurse=False)}
-    if isinstance(module, _BN):
+    if isinstance(module, _BN) and module.running_mean is not None and module.running_var is not None:
         arrays["running_mean"] = module.running_mean.cpu().numpy()
         arrays["running_var"] = module.running_var.cpu().numpy()
     return arrays
@@ -227,7 +228,7 @@ def _kernel_to_torch(k: np.ndarray, pair: Pair) -> np.ndarray:
         return k.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
     if pair.kind == "conv":
         return k.transpose(3, 2, 0, 1)
-    w = k.reshape(k.shape[-2:]).T
+    w: np.ndarray = k.reshape(k.shape[-2:]).T
     if pair.flatten_hwc is not None:
         h, wd, c = pair.flatten_hwc
         w = w.reshape(w.shape[0], h, wd, c).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
@@ -279,7 +280,7 @@ def torch_to_keras(torch_model: nn.Module, keras_model: Any, zoo_id: str, heads:
 def keras_to_torch(keras_model: Any, torch_model: nn.Module, zoo_id: str, heads: tuple[str, str] | None = None) -> None:
     """Copy every Keras weight into the torch model (in place); the inverse of ``torch_to_keras``."""
     for pair in pairs(torch_model, keras_model, zoo_id, heads):
-        tensors = dict(pair.torch_module.named_parameters(recurse=False))
+        tensors: dict[str, torch.Tensor | None] = dict(pair.torch_module.named_parameters(recurse=False))
         if isinstance(pair.torch_module, _BN):
             tensors |= {"running_mean": pair.torch_module.running_mean, "running_var": pair.torch_module.running_var}
         for t_name, role in _roles(pair).items():

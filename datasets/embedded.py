@@ -42,7 +42,7 @@ def digits28(seed: int = 0) -> ArrayDataset:
     small = (digits.images * (255.0 / 16.0)).round().astype(np.uint8)
     x = np.zeros((len(small), 28, 28, 1), np.uint8)
     for i, img in enumerate(small):
-        x[i, 4:24, 4:24, 0] = np.asarray(Image.fromarray(img).resize((20, 20), Image.BILINEAR))
+        x[i, 4:24, 4:24, 0] = np.asarray(Image.fromarray(img).resize((20, 20), Image.Resampling.BILINEAR))
     y = digits.target.astype(np.int64)
     tr, te = stratified_split(y, test_fraction=0.2, seed=seed)
     return ArrayDataset(

@@ -92,7 +92,9 @@ def _macos_metadata(parts: tuple[str, ...]) -> bool:
 def find_entries(tree: Tree, dataset: str) -> tuple[list[Entry], int]:
     """The images of ``tree`` in a known layout, and how many other files were ignored."""
     allowed = CLASSES[dataset]
-    entries, roots, unknown = [], set(), Counter()
+    entries: list[Entry] = []
+    roots: set[tuple[str, bool]] = set()
+    unknown: Counter[str] = Counter()
     ignored = 0
     for name in tree.names:
         parts = PurePosixPath(name).parts

@@ -196,7 +196,7 @@ def import_cifar10(tree: Tree, sources: dict[str, Source] | None = None) -> Impo
     parts = {}
     for key, name in files.items():
         parts[key] = read_cifar_batch(_read_checked(tree, name, checks, sources), f"{tree.path}: {name}")
-    classes = CIFAR10_CLASSES
+    classes: tuple[str, ...] = CIFAR10_CLASSES
     meta = str(PurePosixPath(files["test"]).parent / "batches.meta.txt").removeprefix("./")
     if meta in tree.names:
         text = tree.read(meta).decode("ascii", "replace")

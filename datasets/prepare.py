@@ -61,7 +61,7 @@ def resize(x: np.ndarray, size: int) -> np.ndarray:
     out = np.empty((len(x), size, size, x.shape[-1]), np.uint8)
     for i, img in enumerate(x):
         pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
-        out[i] = np.asarray(pil.resize((size, size), Image.BILINEAR)).reshape(size, size, -1)
+        out[i] = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR)).reshape(size, size, -1)
     return out
 
 

@@ -268,6 +268,7 @@ def _render(y: np.ndarray, rng: np.random.Generator, size: int, dom: Domain) -> 
         excess = along - np.clip(along, -half_len, half_len)
         d = np.hypot(dx * sa - dy * ca, excess) - 0.6 * k
         line_d = d if line_d is None else np.minimum(line_d, d, out=line_d)
+    assert blob_d is not None and line_d is not None  # n_slots > 0
     _blend(img, _alpha(blob_d), rng.uniform(0, 255, (n, 3)).astype(np.float32))
     _blend(img, _alpha(line_d), rng.uniform(0, 255, (n, 3)).astype(np.float32))
 

@@ -259,6 +259,7 @@ def verify_dataset(
 
 def _npz_shape(path: Path, npz: np.lib.npyio.NpzFile, key: str) -> tuple[int, ...]:
     """An array's shape from its header, without reading its data (a cache file can be GBs)."""
+    assert npz.zip is not None  # None only once the NpzFile is closed; the caller holds it open
     with npz.zip.open(f"{key}.npy") as f:
         return npy_header(path, key, f)[0]
 

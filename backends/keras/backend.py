@@ -121,7 +121,7 @@ class Backend:
 
     def _trainer(self, state: KerasState, data: HostImages) -> keras.Model:
         """The training model for ``data``'s input (normalise, augment, catalog model), built and compiled once."""
-        norm = None if data.scale is None else (data.scale.tobytes(), data.offset.tobytes())
+        norm = None if data.scale is None or data.offset is None else (data.scale.tobytes(), data.offset.tobytes())
         key = (data.x.dtype.str, data.x.shape[1:], norm)
         if key not in state.trainers:
             with distributed.scope(self.dist):

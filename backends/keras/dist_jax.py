@@ -67,7 +67,8 @@ class Session:
         self.distribution = keras.distribution.DataParallel(devices=self.devices, auto_shard_dataset=False)
         keras.distribution.set_distribution(self.distribution)
         platform = self.devices[0].platform
-        self.collectives = "nccl" if platform == "gpu" else jax.config.jax_cpu_collectives_implementation or "gloo"
+        cpu = jax.config.jax_cpu_collectives_implementation  # type: ignore[attr-defined]  # a jax flag: set at run time, untyped
+        self.collectives = "nccl" if platform == "gpu" else cpu or "gloo"
 
     def record(self) -> dict[str, Any]:
         notes = [

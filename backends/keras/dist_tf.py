@@ -90,7 +90,7 @@ def fix_step_logs() -> None:
     reduction is Keras's own. Installed once, in a data-parallel worker process only.
     """
     original = _keras_tf_trainer.reduce_per_replica
-    if getattr(original, "bench_fixed", False):
+    if getattr(original, "__module__", None) == __name__:  # already this module's reduce_per_replica
         return
 
     def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
@@ -98,7 +98,6 @@ def fix_step_logs() -> None:
             return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return original(values, strategy, reduction)
 
-    reduce_per_replica.bench_fixed = True  # type: ignore[attr-defined]
     _keras_tf_trainer.reduce_per_replica = reduce_per_replica
 
 

@@ -59,13 +59,14 @@ class Engine:
         keras.utils.set_random_seed(seed)
         self.gpu = bool(gpus)
         device = gpus[0].device_kind if gpus else f"cpu ({platform.machine()})"
+        precision = jax.config.jax_default_matmul_precision  # type: ignore[attr-defined]  # set at run time, untyped
         return {
             "framework_version": f"keras {keras.__version__} / jax {jax.__version__}",
             "device": device,
             "threads": runtime.threads or usable_cores(),  # XLA's CPU pool: every usable core unless set
             "knobs": {
                 "jit_compile": True,
-                "tf32": jax.config.jax_default_matmul_precision or "default",
+                "tf32": precision or "default",
                 "xla_flags": os.environ.get("XLA_FLAGS", ""),
                 "cpu_cores": cores or (sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None),
             },

@@ -72,7 +72,7 @@ def training_model(model: keras.Model, data: HostImages, aug: keras.Sequential |
     """
     pixels = keras.Input(data.x.shape[1:], dtype=str(data.x.dtype), name="pixels")
     h = pixels
-    if data.scale is not None:
+    if data.scale is not None and data.offset is not None:  # set together (HostImages)
         h = layers.Rescaling(data.scale.tolist(), data.offset.tolist(), dtype="float32", name="normalise")(h)
     elif h.dtype != "float32":
         h = layers.Identity(dtype="float32", name="to_float")(h)

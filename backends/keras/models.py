@@ -26,7 +26,6 @@ from bench.core.spec import ModelSpec
 
 def _layers(layer: core_layers.Layer, name: str, act: str, init: str) -> list[layers.Layer]:
     """One list layer as Keras layers (a conv with int padding is a ZeroPadding2D ``pad<n>`` + the conv)."""
-    activation = None if not act else layer.activation  # type: ignore[union-attr]
     match layer:
         case core_layers.Conv():
             pad = 0 if layer.padding == "valid" else layer.padding
@@ -37,7 +36,7 @@ def _layers(layer: core_layers.Layer, name: str, act: str, init: str) -> list[la
                 layer.kernel,
                 strides=layer.stride,
                 padding="same" if pad == "same" else "valid",
-                activation=activation,
+                activation=layer.activation if act else None,
                 kernel_initializer=init,
                 name=name,
             )
@@ -57,7 +56,11 @@ def _layers(layer: core_layers.Layer, name: str, act: str, init: str) -> list[la
             pool = layers.GlobalAveragePooling2D if layer.global_pool == "avg" else layers.GlobalMaxPooling2D
             return [pool(name=name)]
         case core_layers.Dense():
-            return [layers.Dense(layer.units, activation=activation, kernel_initializer=init, name=name)]
+            return [
+                layers.Dense(
+                    layer.units, activation=layer.activation if act else None, kernel_initializer=init, name=name
+                )
+            ]
     raise TypeError(f"not a layer: {layer!r}")
 
 

@@ -45,8 +45,8 @@ def _twin(model: keras.Model) -> Any:
                               "(run the check through bench.run.parity_worker)")  # fmt: skip
         from backends.torch import zoo as torch_zoo
 
-        shape = tuple(int(s) for s in model.input_shape[1:])
-        _TWINS[id(model)] = torch_zoo.build(model.name, int(model.output_shape[-1]), shape, "glorot_uniform")  # type: ignore[arg-type]
+        h, w, c = (int(s) for s in model.input_shape[1:])
+        _TWINS[id(model)] = torch_zoo.build(model.name, int(model.output_shape[-1]), (h, w, c), "glorot_uniform")
     return _TWINS[id(model)]
 
 

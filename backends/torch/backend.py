@@ -70,7 +70,10 @@ def _class_score(logits: torch.Tensor, columns: np.ndarray, signs: np.ndarray) -
 
 def _compiled(model: nn.Module, mode: str) -> nn.Module:
     """torch.compile in ``runtime.compile_mode`` ("default": torch's own default mode)."""
-    return torch.compile(model, mode=None if mode == "default" else mode)  # type: ignore[return-value]
+    compiled = torch.compile(model, mode=None if mode == "default" else mode)
+    if not isinstance(compiled, nn.Module):  # a Module compiles to an OptimizedModule; torch types it as a callable
+        raise TypeError(f"torch.compile returned {type(compiled).__name__}, not a module")
+    return compiled
 
 
 def _track(t: torch.Tensor) -> torch.Tensor:

@@ -65,7 +65,7 @@ def to_model_input(data: Images, xb: torch.Tensor,
     """
     xb = xb.permute(0, 3, 1, 2)  # a view
     out = torch.empty(xb.shape, dtype=torch.float32, device=xb.device, memory_format=memory_format)
-    if data.scale is None:
+    if data.scale is None or data.offset is None:  # set together (Images)
         return out.copy_(xb)
     return torch.addcmul(data.offset, xb, data.scale, out=out)
 
@@ -94,8 +94,9 @@ def _streamed(data: Images, order: torch.Tensor, batch_size: int) -> Iterator[tu
     def launch(k: int) -> tuple[torch.Tensor, torch.cuda.Event | None, torch.Tensor]:
         idx = host_order[k * batch_size : (k + 1) * batch_size]
         slot = k % 2
-        if copied[slot] is not None:
-            copied[slot].synchronize()  # the copy that last read this buffer is done
+        last = copied[slot]
+        if last is not None:
+            last.synchronize()  # the copy that last read this buffer is done
         buf = staging[slot][: len(idx)]
         torch.index_select(data.x, 0, idx, out=buf)
         event = None
@@ -110,9 +111,11 @@ def _streamed(data: Images, order: torch.Tensor, batch_size: int) -> Iterator[tu
         return xd, event, order[k * batch_size : (k + 1) * batch_size]
 
     n = -(-len(order) // batch_size)
-    ahead = launch(0) if n else None
+    if not n:
+        return
+    ahead = launch(0)
     for k in range(n):
-        xd, event, idx = ahead  # type: ignore[misc]
+        xd, event, idx = ahead
         if k + 1 < n:
             ahead = launch(k + 1)
         if event is not None:

@@ -16,6 +16,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -109,8 +110,8 @@ def sequential(
     modules: list[tuple[str, nn.Module]] = []
     for layer, (name, act), shape_in in zip(layers, core_layers.names(layers), shapes, strict=False):
         modules.append((name, _module(layer, shape_in)))
-        if act:
-            modules.append((act, _MODULES[layer.activation]()))  # type: ignore[union-attr]
+        if act and isinstance(layer, core_layers.Conv | core_layers.Dense):  # a fused activation (names)
+            modules.append((act, _MODULES[layer.activation]()))
     modules.append((core_layers.head_name(layers), nn.Linear(shapes[-1][-1], n_outputs)))
     return nn.Sequential(OrderedDict(modules))
 
@@ -175,7 +176,8 @@ def convnext_tiny(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs:
 
     if input_shape[2] != 3:
         raise ValueError(f"convnext_tiny needs 3-channel images, got {input_shape} (set dataset.channels = 3)")
-    net = timm.create_model("convnext_tiny", pretrained=False, num_classes=0)
+    # a timm model: its parts are attributes nn.Module's types cannot name
+    net: Any = timm.create_model("convnext_tiny", pretrained=False, num_classes=0)
     trunk = nn.Sequential(net.stem, net.stages, net.norm_pre)
     return TrunkAndHead(trunk, net.num_features, n_outputs, norm=net.head.norm)
 
@@ -188,7 +190,8 @@ def convnext_tiny(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs:
 # file's SHA-256 is checked wherever the library publishes one (torch.hub's convention: a file name ending in
 # "-<hex prefix of its sha256>.<ext>", as torchvision's; the Hugging Face cache keeps a file under its sha256).
 
-_TORCHVISION_FILE = "resnet101-63fe2227.pth"  # ResNet101_Weights.IMAGENET1K_V1 (v1.5 trunk, as built above)
+_TORCHVISION_HASH = "63fe2227"  # the sha256 prefix torchvision publishes in the file name
+_TORCHVISION_FILE = f"resnet101-{_TORCHVISION_HASH}.pth"  # ResNet101_Weights.IMAGENET1K_V1 (v1.5 trunk, as built above)
 _TORCHVISION_URL = f"https://download.pytorch.org/models/{_TORCHVISION_FILE}"
 _TIMM_FILE = "convnext_tiny.safetensors"
 _TIMM_HUB = ("timm/convnext_tiny.in12k_ft_in1k", "model.safetensors")
@@ -295,9 +298,7 @@ def _fetch(arch: str) -> Path:
     if arch == "resnet101":
         dest = _hub_checkpoints() / _TORCHVISION_FILE
         dest.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(
-            _TORCHVISION_URL, str(dest), hash_prefix=_HASH_IN_NAME.search(_TORCHVISION_FILE)[1], progress=False
-        )
+        torch.hub.download_url_to_file(_TORCHVISION_URL, str(dest), hash_prefix=_TORCHVISION_HASH, progress=False)
         return dest
     from huggingface_hub import hf_hub_download
 
@@ -314,11 +315,11 @@ def _resnet_trunk(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     }
 
 
-def _load_convnext(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
+def _load_convnext(net: TrunkAndHead, state: dict[str, torch.Tensor]) -> None:
     import timm
     from timm.models.convnext import checkpoint_filter_fn
 
-    ref = timm.create_model("convnext_tiny", pretrained=False, num_classes=0)
+    ref: Any = timm.create_model("convnext_tiny", pretrained=False, num_classes=0)  # a timm model (see above)
     state = {k: v for k, v in checkpoint_filter_fn(state, ref).items() if not k.startswith("head.fc.")}
     ref.load_state_dict(state, strict=True)
     net.backbone.load_state_dict(nn.Sequential(ref.stem, ref.stages, ref.norm_pre).state_dict(), strict=True)
@@ -332,6 +333,8 @@ def load_pretrained(net: nn.Module, spec: ModelSpec) -> str:
     library's published file is downloaded; whichever it is, its hash is checked where published and it is
     read without pickle (see above). A failed download becomes an error that says how to provide the file.
     """
+    if not isinstance(net, TrunkAndHead):
+        raise TypeError(f"{spec.arch}: pretrained weights load into a catalog big model, got {type(net).__name__}")
     name = _TORCHVISION_FILE if spec.arch == "resnet101" else _TIMM_FILE
     path = _local_file(spec, name)
     try:

@@ -9,7 +9,7 @@ Keras's float32 ones, BatchNorm's running variance updated with the biased batch
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,13 +52,13 @@ class BiasedRunningVar:
     beyond it (m var_biased / (n - 1)); ``apply``, after the backward pass (the forward's autograd graph may
     still hold the running variance), takes it back, leaving (1 - m) rv + m var_biased."""
 
-    def __init__(self, modules: list[nn.Module]) -> None:
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
         self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []
         for m in modules:
             m.register_forward_hook(self._note)
 
     def _note(self, module: nn.Module, args: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
-        if not module.training or module.running_var is None or module.momentum is None:
+        if not isinstance(module, _BN) or not module.training or module.running_var is None or module.momentum is None:
             return
         x = args[0].detach()
         n = x.numel() // x.shape[1]
@@ -76,7 +76,12 @@ def _chain(*steps: Callable[[], None] | None) -> Callable[[], None] | None:
     todo = [s for s in steps if s is not None]
     if not todo:
         return None
-    return lambda: [s() for s in todo] and None
+
+    def run_all() -> None:
+        for s in todo:
+            s()
+
+    return run_all
 
 
 def align(state: Any, alignments: tuple[str, ...]) -> None:
@@ -88,7 +93,7 @@ def align(state: Any, alignments: tuple[str, ...]) -> None:
     adam = isinstance(state.optimizer, torch.optim.Adam) and (eps_inside or fp32_bias)
     running_var = BiasedRunningVar(norms) if "bn_running_var" in alignments and norms else None
     adam_step = keras_adam(state.optimizer, eps_inside, fp32_bias) if adam else None
-    state.before_step = _chain(adam_step, running_var and running_var.apply)
+    state.before_step = _chain(adam_step, running_var.apply if running_var is not None else None)
     for m in modules:
         if isinstance(m, _BN):
             if "bn_defaults" not in alignments:

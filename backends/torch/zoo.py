@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -45,14 +46,19 @@ def library_model(zoo_id: str, n_classes: int, input_size: int | None = None) ->
     return model
 
 
+# A library model (LibraryNet: Any) is a timm or torchvision network: its parts are attributes that differ
+# per family and that nn.Module's types cannot name.
+LibraryNet = Any
+
+
 # torchvision models have no forward_features/forward_head (timm's): their forward, cut at global pooling.
-def _resnet_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _resnet_features(net: LibraryNet, x: torch.Tensor) -> torch.Tensor:
     for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
         x = getattr(net, name)(x)
     return x
 
 
-def _inception_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _inception_features(net: LibraryNet, x: torch.Tensor) -> torch.Tensor:
     x = net._transform_input(x)
     for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
                  "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
@@ -61,7 +67,7 @@ def _inception_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _pooled(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _pooled(net: LibraryNet, x: torch.Tensor) -> torch.Tensor:
     return torch.flatten(net.avgpool(x), 1)
 
 
@@ -76,10 +82,10 @@ _TORCHVISION: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.T
 class ZooNet(nn.Module):
     """The library model ``net`` (classifier removed), ``backbone`` on its last feature map, a fresh ``head``."""
 
-    def __init__(self, zoo_id: str, net: nn.Module, input_shape: tuple[int, int, int], n_outputs: int) -> None:
+    def __init__(self, zoo_id: str, net: LibraryNet, input_shape: tuple[int, int, int], n_outputs: int) -> None:
         super().__init__()
         row = ZOO[zoo_id]
-        self.net = net
+        self.net: LibraryNet = net
         # names, not bound methods: a copied or pickled model must call its own net
         self.timm, self.family = row.torch_library == "timm", row.family
         self.backbone = nn.Identity()  # the trunk's output passes through it: the layer Grad-CAM hooks
@@ -104,7 +110,7 @@ def _device(net: nn.Module) -> torch.device:
     return next(net.parameters()).device
 
 
-def _without_classifier(zoo_id: str, net: nn.Module, input_size: int) -> nn.Module:
+def _without_classifier(zoo_id: str, net: LibraryNet, input_size: int) -> nn.Module:
     """``net`` with its classifier gone (the head replaces it) and, for VGG, its flatten reading the real map
     as Keras's does (torchvision pools any input to 7x7 first, Keras flattens what the trunk gives)."""
     row = ZOO[zoo_id]

@@ -296,9 +296,9 @@ def _output(i: int, layer: Layer, shape: Shape) -> Shape:
         )
     if isinstance(layer, Conv):
         h, w, _ = shape
-        pad = 0 if layer.padding == "valid" else layer.padding
-        if pad == "same":
+        if layer.padding == "same":
             return (h, w, layer.filters)
+        pad = 0 if layer.padding == "valid" else int(layer.padding)
         if min(h, w) + 2 * pad < layer.kernel:
             padded = f" ({h + 2 * pad}x{w + 2 * pad} with padding {pad})" if pad else ""
             raise LayerError(f"{_where(i, layer)}: input is {h}x{w}{padded}, smaller than the kernel")
@@ -335,8 +335,12 @@ def infer_shapes(layers: tuple[Layer, ...], input_shape: tuple[int, int, int]) -
 
 def flatten_input(layers: tuple[Layer, ...], input_shape: tuple[int, int, int]) -> tuple[int, int, int] | None:
     """The (H, W, C) map a Flatten layer reads (the converter's permutation), or None without one."""
-    shapes = (tuple(input_shape), *infer_shapes(layers, input_shape))
-    return next((shapes[i] for i, layer in enumerate(layers) if isinstance(layer, Flatten)), None)  # type: ignore[return-value]
+    shapes = (input_shape, *infer_shapes(layers, input_shape))
+    i = next((i for i, layer in enumerate(layers) if isinstance(layer, Flatten)), None)
+    if i is None:
+        return None
+    h, w, c = shapes[i]  # a Flatten's input is a map (infer_shapes rejects a flat one)
+    return (h, w, c)
 
 
 def param_counts(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], n_outputs: int) -> tuple[int, int]:

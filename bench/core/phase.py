@@ -66,10 +66,15 @@ def row_artifact(job: dict[str, Any], kind: str) -> tuple[Path, str] | None:
 
 
 class Phase(Protocol):
-    """One phase: its name, the record columns it adds and how it runs."""
+    """One phase: its name, the record columns it adds and how it runs (read-only: a frozen dataclass fits)."""
 
-    name: str
-    columns: tuple[str, ...]  # record fields ``run`` may return (scalar columns and nested fields)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Record fields ``run`` may return (scalar columns and nested fields)."""
+        ...
 
     def run(self, trained: Trained) -> dict[str, Any]:
         """In the worker, after training: record fields (an empty dict when the spec turns the phase off)."""

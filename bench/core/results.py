@@ -11,13 +11,15 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import pandas as pd
 
 from bench.core.record import COLUMNS, FLAG_COLUMNS, TEXT_COLUMNS, renamed
 from bench.core.runfiles import RunFileError, open_fd, open_file, read_bytes
+
+T = TypeVar("T")  # what read_json_object returns for a missing file
 
 RECORDS = "records.jsonl"
 # The fields every reader joins or groups on, with the types they must have.
@@ -240,7 +242,13 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
     return parse_records(data, str(path))
 
 
-def read_json_object(path: Path, missing: Any = None) -> dict[str, Any] | None:
+@overload
+def read_json_object(path: Path) -> dict[str, Any] | None: ...
+@overload
+def read_json_object(path: Path, missing: T) -> dict[str, Any] | T: ...
+
+
+def read_json_object(path: Path, missing: Any = None) -> dict[str, Any] | Any:
     """A JSON object file (environment.json, state.json, plan.json); RunFileError naming what is wrong."""
     try:
         text = read_bytes(Path(path).parent, Path(path)).decode("utf-8")

@@ -162,7 +162,7 @@ def open_file(root: Path, path: Path, mode: str = "rb") -> Iterator[IO]:
     flags = MODES[base]
     fd = open_fd(root, path, flags)
     text = "b" not in mode
-    with os.fdopen(fd, mode, **({"encoding": "utf-8", "errors": "replace"} if text else {})) as f:
+    with os.fdopen(fd, mode, encoding="utf-8" if text else None, errors="replace" if text else None) as f:
         yield f
 
 

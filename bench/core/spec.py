@@ -311,7 +311,8 @@ def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[A
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    for key, value in table.items():
+    entries: dict[str, Any] = table  # a TOML or JSON table: its keys are strings
+    for key, value in entries.items():
         key = _RENAMED.get((cls.__name__, key), key)
         f = fields.get(key)
         if f is None or key in ("options",):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,7 +114,7 @@ def mann_kendall(x: np.ndarray) -> tuple[float, float]:
 
 
 def drift(
-    values: np.ndarray, cuts: list[int] = (), min_points: int = 8, p_max: float = 0.01, min_change: float = 0.05
+    values: np.ndarray, cuts: Sequence[int] = (), min_points: int = 8, p_max: float = 0.01, min_change: float = 0.05
 ) -> Drift | None:
     """A monotone trend the steps do not explain, or None when there is none worth saying.
 

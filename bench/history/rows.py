@@ -92,8 +92,11 @@ def machine(env: dict[str, Any]) -> tuple[str, str]:
 
 def config_of(record: dict[str, Any]) -> tuple[str, str]:
     """(configuration label, knobs as JSON): a record's ``config`` when it names one (a tuned row), else default."""
-    knobs = record.get("knobs") if isinstance(record.get("knobs"), dict) else {}
-    label = record.get("config") if isinstance(record.get("config"), str) and record.get("config") else "default"
+    knobs = record.get("knobs")
+    if not isinstance(knobs, dict):
+        knobs = {}
+    config = record.get("config")
+    label = config if isinstance(config, str) and config else "default"
     if record.get("workers") is not None:
         label += f" workers={record['workers']} {record.get('scaling_mode') or ''}".rstrip()
     return label, json.dumps(knobs, sort_keys=True, default=str)

@@ -87,7 +87,9 @@ class RowCost:
         need = ("wall_s", "train_s", "first_step_s", "steady_img_s", "n_train")
         if rec.get("status") != "ok" or any(not _number(rec.get(k)) for k in need):
             return None
-        history = rec.get("history") if isinstance(rec.get("history"), list) else []
+        history = rec.get("history")
+        if not isinstance(history, list):
+            history = []
         evals = sum(1 for h in history[:-1] if isinstance(h, dict) and "test_acc" in h)  # the last is the final one
         eval_s = rec["eval_s"] if evals and _number(rec.get("eval_s")) else 0.0
         return cls(task=rec["task"], backend=rec["backend"], flops=flops,
@@ -99,8 +101,9 @@ class RowCost:
 
 def _number(v: object) -> float | None:
     """``v`` when it is a positive finite number (a record is untrusted input), else None."""
-    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-    return float(v) if ok else None  # type: ignore[arg-type]
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        return None
+    return float(v)
 
 
 @dataclass(frozen=True)

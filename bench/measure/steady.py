@@ -134,8 +134,8 @@ class StepClock:
     def on_step_end(self, i: int) -> None:
         g, last = self.base + i, i == self.n_steps - 1
         first = self.base + self.step_first  # the global index of the step's first batch
-        if self.profiling and (g >= self.warmup or last):
-            self.top_ops, self.profiling = self.profiler[1](), False  # type: ignore[index]
+        if self.profiling and self.profiler is not None and (g >= self.warmup or last):
+            self.top_ops, self.profiling = self.profiler[1](), False
         if first == 0:
             self.sync()
             t = self.clock()

@@ -95,7 +95,7 @@ def decide(trials: Sequence[Trial], keep: int) -> Decision:
 
 
 def _clearly_below(t: Trial, leader: Trial) -> bool:
-    return None not in (t.hi, leader.lo) and t.hi < leader.lo  # type: ignore[operator]
+    return t.hi is not None and leader.lo is not None and t.hi < leader.lo
 
 
 def floor_failure(default: Trial, t: Trial, repeats: tuple[Sequence[float], Sequence[float]] | None = None) -> str:
@@ -141,9 +141,9 @@ def break_even(
     which for Keras with steps_per_execution = k is an execution of k batches, so neither side's first step
     is counted as work). Saved: per image, 1/default - 1/best throughput. Steps 0 when nothing extra is
     paid, None when the faster steps never pay it back (or a figure is missing)."""
-    if None in (default_img_s, best_img_s, default_compile_s, best_compile_s) or not default_img_s or not best_img_s:
+    if not default_img_s or not best_img_s or default_compile_s is None or best_compile_s is None:
         return None, None
-    extra = max(0.0, best_compile_s - default_compile_s)  # type: ignore[operator]
+    extra = max(0.0, best_compile_s - default_compile_s)
     if extra == 0.0:
         return 0.0, 0
     saved_per_image = 1.0 / default_img_s - 1.0 / best_img_s

@@ -78,7 +78,8 @@ def saliency(input_grads: np.ndarray) -> np.ndarray:
 def backend_gradcam(backend: Any, state: Any, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray,
                     size: tuple[int, int]) -> np.ndarray:  # fmt: skip
     """Grad-CAM maps (N, H, W) of a backend's model: its gradients, this module's arithmetic."""
-    return gradcam(*backend.layer_gradients(state, data, layer, columns, signs), size)
+    acts, grads = backend.layer_gradients(state, data, layer, columns, signs)
+    return gradcam(acts, grads, size)
 
 
 def backend_saliency(backend: Any, state: Any, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:

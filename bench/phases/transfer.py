@@ -15,6 +15,7 @@ knows about cats or CIFAR. Three steps, one direction:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def prepare_targets(
         except (ValueError, KeyError, FileNotFoundError) as e:
             raise ValueError(f"{where}: {e}") from e
         path = task_data(job_dir, task.name, f"transfer{i}")
-        write_atomic(job_dir, path, lambda f, x=ds.test.x, y=ds.test.y: np.savez(f, x=x, y=y))
+        write_atomic(job_dir, path, functools.partial(np.savez, x=ds.test.x, y=ds.test.y))
         jobs.append(
             {
                 "dataset": target.dataset,

@@ -20,7 +20,9 @@ DEFAULT_MARGIN_PT = 1.0
 
 def margins(plan: dict[str, Any]) -> dict[str, float]:
     """Task name -> its equivalence margin (points), from plan.json's tasks; unusable entries are left out."""
-    tasks = plan.get("tasks") if isinstance(plan.get("tasks"), list) else []
+    tasks = plan.get("tasks")
+    if not isinstance(tasks, list):
+        tasks = []
     out = {}
     for t in tasks:
         if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("eval"), dict):

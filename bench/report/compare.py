@@ -161,7 +161,8 @@ def verdict(beyond: bool, ia: tuple[float, float] | None, ib: tuple[float, float
     known = [x for x in (ia, ib) if x is not None and not any(pd.isna(v) for v in x)]
     if len(known) < 2 and p is None:
         return "regression"  # no interval on a side: the threshold alone decides
-    separate = len(known) == 2 and (ia[1] < ib[0] or ib[1] < ia[0])  # type: ignore[index]
+    two = ia is not None and ib is not None and len(known) == 2  # an interval (not NaN) on both sides
+    separate = two and ia is not None and ib is not None and (ia[1] < ib[0] or ib[1] < ia[0])
     return "regression" if separate or (p is not None and p < P_VALUE) else "inconclusive"
 
 
@@ -224,7 +225,8 @@ def reference_ratios(a: pd.DataFrame, b: pd.DataFrame, reference: str) -> pd.Dat
                 cells = [why or _ratio_of(m, key, ref, col) for m, why in zip(meds, whys, strict=True)]
                 if all(c is None for c in cells):
                     continue
-                moved = cells[1] / cells[0] if all(isinstance(c, float) for c in cells) and cells[0] else None
+                before, after = cells
+                moved = after / before if isinstance(before, float) and isinstance(after, float) and before else None
                 ratio = ratio_name(backend, reference)
                 rows.append(dict(zip(REFERENCE_COLUMNS, (task, model, profile, labels[col], ratio, *cells, moved),
                                      strict=True)))  # fmt: skip

@@ -191,7 +191,7 @@ def _decouple_parts(run_dir: Path, records: list[dict[str, Any]]) -> tuple[list[
     lines.append("")
     pictures: list[Picture] = []
     for task in tasks:
-        first = {}  # the lowest repeat of each backend
+        first: dict[str, dict[str, Any]] = {}  # the lowest repeat of each backend
         for r in sorted((r for r in done if r["task"] == task), key=lambda r: r["repeat"]):
             first.setdefault(r["backend"], r)
         backends = ordered(first)
@@ -216,7 +216,7 @@ def _decouple_parts(run_dir: Path, records: list[dict[str, Any]]) -> tuple[list[
         pictures.append((at, "top-k accuracy", ("decouple-topk", task), (plot_topk, (first, task))))
         for b, a in arrays.items():
             title = f"{task} / {label(b)}: training images that most activate the forest's top features"
-            job = (plot_top_features, (a, title))
+            job: PlotJob = (plot_top_features, (a, title))
             pictures.append((at, f"top features ({label(b)})", ("top-features", task, b), job))
         for b, a in arrays.items():
             title = f"{task} / {label(b)}: conv feature maps after activation, one tile per channel"

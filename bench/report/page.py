@@ -95,7 +95,7 @@ def task_table(
     rows = []
     for i in range(len(shown)):
         col = columns.get(shown.metric.iloc[i], "")
-        row = [(shown.metric.iloc[i], None, "")]
+        row: list[tuple[Any, float | None, str]] = [(shown.metric.iloc[i], None, "")]
         row += [(shown[b].iloc[i], num(raw[b].iloc[i]), "") for b in names]
         for r in raw.attrs.get("ratios", []):
             backend = r.split("/")[0]

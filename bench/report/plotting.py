@@ -41,12 +41,13 @@ def backend_legend(fig: Any, backends: list[str], styles: tuple[tuple[str, dict[
     """One legend above a figure's panels: a colour per backend (registry label, registry order), then one
     entry per line style (``(text, Line2D keywords)``), so the legend grows with backends + styles, not their
     product. The figure needs ``layout="constrained"`` (the legend is placed outside the panels)."""
+    from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     from bench.report.backends import colour, label
 
-    handles = [Patch(color=colour(b), label=label(b)) for b in backends]
+    handles: list[Artist] = [Patch(color=colour(b), label=label(b)) for b in backends]
     handles += [Line2D([], [], color="black", label=text, **kw) for text, kw in styles]
     fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 5), fontsize=8, frameon=False)
 

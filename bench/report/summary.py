@@ -60,9 +60,13 @@ def in_plan_order(records: list[dict[str, Any]], plan: dict[str, Any]) -> list[d
     """``records`` in the order plan.json lists their tasks and backends, repeats ascending: a row rerun
     by ``--resume`` is reported where it was planned, not last. Rows the plan does not name keep their
     order, after the rest; a plan that names nothing leaves the order as written."""
-    tasks = plan.get("tasks") if isinstance(plan.get("tasks"), list) else []
+    tasks = plan.get("tasks")
+    if not isinstance(tasks, list):
+        tasks = []
     names = [t["name"] for t in tasks if isinstance(t, dict) and isinstance(t.get("name"), str)]
-    options = plan.get("options") if isinstance(plan.get("options"), dict) else {}
+    options = plan.get("options")
+    if not isinstance(options, dict):
+        options = {}
     backends = [b for b in options.get("backends") or [] if isinstance(b, str)]
     if not names:
         return records

@@ -85,7 +85,7 @@ def side_by_side(df: pd.DataFrame, task: str, formatted: bool = False,
             continue
         row = {"metric": metric, **{b: vals.get(b) for b in names}}
         base = vals.get(reference)
-        ratios = {b: _ratio(vals.get(b), base) for b in others}
+        ratios: dict[str, float | str | None] = {b: _ratio(vals.get(b), base) for b in others}
         if formatted:
             row = {k: (_fmt(v, fmt) if k != "metric" else v) for k, v in row.items()}
             if col == "steady_img_s":  # value ± half-width of its 95% interval

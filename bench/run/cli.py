@@ -343,10 +343,10 @@ def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) 
         print(f"  {name:24s} {t.model.arch:10s} {t.dataset.name:9s} {t.description}")
     print("datasets:")
     for name, info in registry.DATASETS.items():
-        path = registry.find_file(name, data_dir)
+        found = registry.find_file(name, data_dir)
         where = (
-            str(path)
-            if path
+            str(found)
+            if found
             else (
                 "embedded default" if info.embedded else f"stand-in: {info.stand_in}" if info.stand_in else "not found"
             )
@@ -355,9 +355,9 @@ def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) 
     print("backends:")
     for name in names or backends.names():
         missing = backends.missing_packages(name)
-        info = backends.describe(name)
+        about = backends.describe(name)
         state = "missing: " + ", ".join(missing) if missing else "installed"
-        print(f"  {name:24s} {info.label:14s} {state}{'' if info.default else ' (not in the default set)'}")
+        print(f"  {name:24s} {about.label:14s} {state}{'' if about.default else ' (not in the default set)'}")
     return 0
 
 

@@ -126,9 +126,10 @@ def run_rank(job: dict[str, Any], ctx: DistContext) -> tuple[int, dict[str, Any]
         out.update(status="failed", error=f"{type(e).__name__}: {e}")
         code = 1
     finally:
-        if backend is not None and callable(getattr(backend, "leave", None)):
+        leave = getattr(backend, "leave", None)  # DataParallel's, when the backend has that role
+        if callable(leave):
             try:
-                backend.leave()
+                leave()
             except Exception:
                 traceback.print_exc()
     out["peak_host_mb"] = peak_host_mb()

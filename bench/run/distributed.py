@@ -374,9 +374,10 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
     notes.append(f"{workers} worker(s) x {threads} thread(s), {mode} scaling: per-worker batch {batch}, "
                  f"global batch {batch * workers}")  # fmt: skip
     sums = [r.get("checksum") for r in results]
-    if workers > 1 and None not in sums:
-        spread = max(sums) - min(sums)  # type: ignore[type-var, operator]
-        same = spread <= 1e-6 * max(1.0, abs(sums[0]))  # type: ignore[arg-type]
+    known = [s for s in sums if s is not None]
+    if workers > 1 and len(known) == len(sums):
+        spread = max(known) - min(known)
+        same = spread <= 1e-6 * max(1.0, abs(known[0]))
         notes.append(f"weights after training {'equal' if same else 'DIFFER'} on every rank (checksum spread "
                      f"{spread:.3g})")  # fmt: skip
         out["rank_checksums"] = sums
@@ -422,7 +423,7 @@ def record(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: 
         rec.update(scaling.baseline_fields(rec, base))
         if rec.get("scaling_eff") is None:
             notes.append("no ok 1-worker row of this task, backend and mode: scaling efficiency not given")
-        elif mode == "strong" and base.get("test_acc") is not None and rec.get("test_acc") is not None:
+        elif mode == "strong" and base and base.get("test_acc") is not None and rec.get("test_acc") is not None:
             notes.append(f"test acc {rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
                          "batch (the same batches, gradients averaged: only float rounding differs)")  # fmt: skip
     rec["notes"] = join_notes(notes)

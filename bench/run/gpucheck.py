@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +112,8 @@ class UtilSampler:
     """GPU utilisation (%) sampled every 100 ms while in use: nvidia-smi's loop, else torch.cuda.utilization."""
 
     def __init__(self, cuda: bool) -> None:
-        self.cuda, self.samples, self.why = cuda, [], ""
+        self.cuda, self.why = cuda, ""
+        self.samples: list[float] = []
 
     @contextmanager
     def sampling(self) -> Iterator[None]:
@@ -125,7 +126,7 @@ class UtilSampler:
         if smi:
             cmd = [smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i", "0", "-lms", "100"]
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-            reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+            reader = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
             reader.start()
             try:
                 yield
@@ -143,8 +144,8 @@ class UtilSampler:
             stop.set()
             thread.join(timeout=10)
 
-    def _read(self, proc: subprocess.Popen) -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
+    def _read(self, lines: Iterable[str]) -> None:
+        for line in lines:
             if line.strip().isdigit():
                 self.samples.append(float(line))
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.core.results import RunFileError
-from bench.history import annotations, check, dashboard, store
+from bench.history import annotations as notes_file  # "annotations" is the __future__ feature
+from bench.history import check, dashboard, store
 from bench.history.metrics import BY_NAME
 from bench.run import environment
 
@@ -104,7 +105,7 @@ def run_history_command(args: argparse.Namespace) -> int:
     if args.history_action == "import":
         return import_runs(args.store, args.runs)
     if args.history_action == "annotate":
-        note = annotations.Annotation(
+        note = notes_file.Annotation(
             args.run,
             args.note,
             getattr(args, "task", None),
@@ -112,7 +113,7 @@ def run_history_command(args: argparse.Namespace) -> int:
             getattr(args, "metric", None),
         )
         try:
-            annotations.append(args.store, note)
+            notes_file.append(args.store, note)
         except RunFileError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -121,7 +122,7 @@ def run_history_command(args: argparse.Namespace) -> int:
     t = check.Thresholds(z=args.z, min_change=args.min_change, lookback=args.lookback)
     try:
         df = store.load(args.store, normalised=args.normalised)
-        notes = annotations.read(args.store)
+        notes = notes_file.read(args.store)
     except RunFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -135,9 +135,9 @@ def run_check(
     for c in cases:
         order = step_order(len(c.x), steps, c.spec.train.batch_size, c.spec.seed)
         arrays = {"x": c.x.astype(np.float32), "y": c.y, "held": c.held.astype(np.float32)}
-        np.savez(folder / f"{c.name}.data.npz", order=order, **arrays)
+        np.savez(folder / f"{c.name}.data.npz", order=order, allow_pickle=False, **arrays)
         shuffled = measure.shuffled_within_batches(order, c.spec.train.batch_size, c.spec.seed)
-        np.savez(folder / f"{c.name}.data-floor.npz", order=shuffled, **arrays)
+        np.savez(folder / f"{c.name}.data-floor.npz", order=shuffled, allow_pickle=False, **arrays)
     ref_jobs = [_job(c, REFERENCE, folder, REFERENCE, "", checkpoints, alignments) for c in cases]
     failed = _launch(ref_jobs, folder, echo) if ref_jobs else {}
     started = []
@@ -146,8 +146,10 @@ def run_check(
             results[c.name].errors[REFERENCE] = failed[job.out]
             continue
         initial = _read(job.out)[0][0]
-        np.savez(folder / f"{c.name}.initial.npz", **initial)
-        np.savez(folder / f"{c.name}.initial-ulp.npz", **measure.ulp_perturbed(initial, c.spec.seed))
+        np.savez(folder / f"{c.name}.initial.npz", allow_pickle=False, **initial)
+        np.savez(
+            folder / f"{c.name}.initial-ulp.npz", allow_pickle=False, **measure.ulp_perturbed(initial, c.spec.seed)
+        )
         started.append(c)
     runs = [(REFERENCE, FLOOR, "initial-ulp", "data-floor")] + [(b, b, "initial", "data") for b in others]
     for backend, label, init, data in runs:
@@ -172,4 +174,4 @@ def run_check(
 
 def task_case(spec: TaskSpec, name: str, x: np.ndarray, y: np.ndarray, held: np.ndarray, n_classes: int) -> Case:
     """A task's model as a case (its recipe as the check trains it: see bench.core.parity.parity_train)."""
-    return Case(name, spec, tuple(x.shape[1:]), spec.n_outputs(n_classes), x, y, held)  # type: ignore[arg-type]
+    return Case(name, spec, tuple(x.shape[1:]), spec.n_outputs(n_classes), x, y, held)

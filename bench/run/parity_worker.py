@@ -48,7 +48,7 @@ def run(job: ParityJob) -> None:
         backend.train_epoch(state, train, order[done * bs : step * bs], bs)
         done = step
         read(step)
-    np.savez(job.out, **out)
+    np.savez(job.out, allow_pickle=False, **out)
 
 
 def main(argv: list[str]) -> int:

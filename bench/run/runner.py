@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import math
 import os
@@ -19,7 +20,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -454,7 +455,7 @@ def _run_all(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts
         runner.start(needed, echo)
     count = len(todo)
 
-    def runnable() -> Iterator[executors.Row]:
+    def runnable() -> Generator[executors.Row, None, None]:
         for n, (task, backend, repeat, dist, job) in enumerate(_jobs(todo, run_dir, opts, env, echo,
                                                                      keep_data=not runner.sequential), 1):  # fmt: skip
             tag = f"[{n}/{count}] {task.name} / {backend}" + (f" / {dist[0]} worker(s), {dist[1]}" if dist else "")
@@ -472,7 +473,7 @@ def _run_all(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts
                 continue
             else:
                 echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
-                with _marking(lambda rec=rec: [rec], run_dir):
+                with _marking(functools.partial(list, [rec]), run_dir):  # this row, bound now
                     rec = _run_distributed(job, task, dist, run_dir, opts.timeout_s, echo)
             _land(run_dir, tag, RowOutcome(rec), echo)
 
@@ -573,7 +574,7 @@ def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path
         fields = dataset_fields(ds, time.perf_counter() - t0)
         path = task_data(job_dir, data_key or task.name)
         arrays = {"x_train": ds.train.x, "y_train": ds.train.y, "x_test": ds.test.x, "y_test": ds.test.y}
-        write_atomic(job_dir, path, lambda f: np.savez(f, **arrays))
+        write_atomic(job_dir, path, lambda f: np.savez(f, allow_pickle=False, **arrays))
         targets = prepare_targets(task, ds, data_dir, seed, job_dir)
     except SpecError as e:  # the task asks more than its data holds: its rows fail, each saying so
         echo(f"{task.name}: {e}")

@@ -113,6 +113,7 @@ def train_and_evaluate(
             f"train.drop_last: each epoch trains {per_epoch:,} of the {len(y_train):,} images "
             f"({per_epoch // spec.train.batch_size} whole batches of {spec.train.batch_size})"
         )
+    assert first_order is not None  # train.epochs >= 1 (the spec's bound)
     out.update(inputpath.input_fields(backend, state, train, first_order, spec.train.batch_size, timer, out))
     out.update(perf.best_epoch_fields(history, spec))
     out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))

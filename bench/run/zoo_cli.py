@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-from collections.abc import Callable
+from typing import Protocol
 
 from bench.core.spec import MAX_BATCH, MAX_IMAGE_SIZE, TASKS_DIR, TaskSpec, load_task
 from bench.core.zoo import PREFIX, ZOO, entry
@@ -34,7 +34,13 @@ def _models(value: str) -> tuple[str, ...]:
     return ids
 
 
-def add_zoo_options(p: argparse.ArgumentParser, integer: Callable[[str, int, int], int]) -> None:
+class BoundedInteger(Protocol):
+    """The CLI's argparse type for an integer in [low, high] (passed by keyword)."""
+
+    def __call__(self, value: str, low: int, high: int | None = None) -> int: ...
+
+
+def add_zoo_options(p: argparse.ArgumentParser, integer: BoundedInteger) -> None:
     """The sweep's own options (``integer(value, low, high)``: the CLI's bounded integer type), bounded as a
     task's dataset.image_size and train.batch_size are: --image-size 100000 failed every row with MemoryError."""
     p.add_argument("--models", type=_models, default=tuple(ZOO), metavar="IDS",

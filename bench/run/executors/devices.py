@@ -50,7 +50,7 @@ class DeviceSlot:
         self.workers.cancel()
 
 
-class Devices(SlotPool):
+class Devices(SlotPool[DeviceSlot]):
     def __init__(self, job_dir: Path, devices: tuple[int, ...]) -> None:
         gpu = bool(environment.gpus())
         cores = slot_cores(len(devices), sorted(os.sched_getaffinity(0)))

@@ -13,6 +13,7 @@ clone); the tasks find it through ``PYTHONPATH``.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ class RaySlot:
             ray.cancel(self.ref, force=True)
 
 
-class RayPool(SlotPool):
+class RayPool(SlotPool[RaySlot]):
     def __init__(self, run_dir: Path, address: str | None) -> None:
         self.run_dir = run_dir
         self.address = address or os.environ.get("RAY_ADDRESS")
@@ -71,7 +72,7 @@ class RayPool(SlotPool):
         ray.init(
             address=self.address,
             runtime_env={"env_vars": {"PYTHONPATH": path}},
-            logging_level="ERROR",
+            logging_level=logging.ERROR,
             log_to_driver=False,
         )
         self.remote = ray.remote(_task)

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from bench.core.placement import Placement, RowOutcome
 from bench.run.executors import Echo, Row
@@ -29,6 +29,9 @@ class Slot(Protocol):
     def cancel(self) -> None:
         """Stop the row running here now (called from the caller's thread while ``run_row`` waits)."""
         ...
+
+
+S = TypeVar("S", bound=Slot)  # an executor's own slot class: its pool reads the slot's own fields
 
 
 @dataclass
@@ -54,12 +57,12 @@ class Beside:
         )
 
 
-class SlotPool:
+class SlotPool(Generic[S]):
     """Run rows on ``slots``, at most one per slot at a time; ``name`` is the executor's."""
 
     sequential = False
 
-    def __init__(self, name: str, slots: list[Slot]) -> None:
+    def __init__(self, name: str, slots: list[S]) -> None:
         self.name = name
         self.slots = slots
         self.beside = Beside()

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ def no_result(
     timeout_s: float | None = None,
     code: int | None = None,
     lost: str | None = None,
-    tail: list[str] = (),
+    tail: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The row's record when its worker left no result: timed out, lost (server, node, job) or exited early."""
     failed = new_record(**rec)
