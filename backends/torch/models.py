@@ -190,9 +190,8 @@ def convnext_tiny(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs:
 # file's SHA-256 is checked wherever the library publishes one (torch.hub's convention: a file name ending in
 # "-<hex prefix of its sha256>.<ext>", as torchvision's; the Hugging Face cache keeps a file under its sha256).
 
-_TORCHVISION_HASH = "63fe2227"  # the sha256 prefix torchvision publishes in the file name
-_TORCHVISION_FILE = f"resnet101-{_TORCHVISION_HASH}.pth"  # ResNet101_Weights.IMAGENET1K_V1 (v1.5 trunk, as built above)
-_TORCHVISION_URL = f"https://download.pytorch.org/models/{_TORCHVISION_FILE}"
+_TORCHVISION_FILE = "resnet101-63fe2227.pth"  # ResNet101_Weights.IMAGENET1K_V1 (v1.5 trunk, as built above)
+_TORCHVISION_URLS = "https://download.pytorch.org/models/"
 _TIMM_FILE = "convnext_tiny.safetensors"
 _TIMM_HUB = ("timm/convnext_tiny.in12k_ft_in1k", "model.safetensors")
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
@@ -206,7 +205,7 @@ class WeightsRefused(RuntimeError):
 def how_to_provide(arch: str) -> str:
     if arch == "resnet101":
         where = (
-            f"download {_TORCHVISION_URL} on a machine with internet and put "
+            f"download {_TORCHVISION_URLS}{_TORCHVISION_FILE} on a machine with internet and put "
             f"it in ${WEIGHTS_ENV}/ or torch's hub cache ({_hub_checkpoints()}/)"
         )
     else:
@@ -298,7 +297,11 @@ def _fetch(arch: str) -> Path:
     if arch == "resnet101":
         dest = _hub_checkpoints() / _TORCHVISION_FILE
         dest.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(_TORCHVISION_URL, str(dest), hash_prefix=_TORCHVISION_HASH, progress=False)
+        published = _HASH_IN_NAME.search(_TORCHVISION_FILE)  # the hash the download must match: the file name's
+        if published is None:
+            raise ValueError(f"{_TORCHVISION_FILE}: no published hash in the file name")
+        url = _TORCHVISION_URLS + _TORCHVISION_FILE
+        torch.hub.download_url_to_file(url, str(dest), hash_prefix=published[1], progress=False)
         return dest
     from huggingface_hub import hf_hub_download
 
