@@ -207,8 +207,7 @@ KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")  # "interrupted" and mis
 def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], None] = print) -> Path:
     """Start a new run directory and run everything in it; returns the run dir."""
     run_dir = new_run_dir(opts.out)
-    plan = {"tasks": [t.to_dict() for t in tasks], "options": {**asdict(opts), "out": str(opts.out)}}
-    write_json(run_dir / PLAN, plan)
+    write_plan(run_dir, tasks, opts)
     env = environment.describe()
     env.update(run_id=run_dir.name, argv=sys.argv, profiles=sorted({t.profile for t in tasks}),
                backends=list(opts.backends), repeats=opts.repeats)  # fmt: skip
@@ -322,6 +321,13 @@ def plan_options(o: Any, out: Path) -> RunOptions:
     if "backends" not in o:
         raise ValueError("options.backends: missing")
     return RunOptions(**{**o, "backends": tuple(o["backends"]), "devices": tuple(o.get("devices", ())), "out": out})
+
+
+def write_plan(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions) -> None:
+    """plan.json: the tasks and options ``--resume`` and ``report`` read back (``read_plan``)."""
+    write_json(
+        run_dir / PLAN, {"tasks": [t.to_dict() for t in tasks], "options": {**asdict(opts), "out": str(opts.out)}}
+    )
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -22,7 +22,6 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from bench.core.runfiles import make_folder
 from bench.core.spec import TaskSpec
 from bench.measure.tuning import Trial, decide
 from bench.run import environment
-from bench.run.runner import PLAN, RunOptions, execute, new_run_dir, write_json
+from bench.run.runner import RunOptions, execute, new_run_dir, write_json, write_plan
 
 TUNE_FILE = "tune.json"
 DEFAULT_TUNE_BUDGET = "30m"  # the built-in tasks' races on a 2-core CPU, in four backends (docs/tuning.md)
@@ -60,13 +59,6 @@ def check_knob_names(only: tuple[str, ...], backends: tuple[str, ...]) -> None:
             f"--knobs: unknown knob(s) {', '.join(unknown)} for {', '.join(backends)} "
             f"(known: {', '.join(sorted(known))})"
         )
-
-
-def write_plan(folder: Path, tasks: list[TaskSpec], opts: RunOptions) -> None:
-    """plan.json as ``bench.run.runner.run_suite`` writes it: ``--resume`` and ``report`` work on the folder."""
-    write_json(
-        folder / PLAN, {"tasks": [t.to_dict() for t in tasks], "options": {**asdict(opts), "out": str(opts.out)}}
-    )
 
 
 def lean(task: TaskSpec) -> TaskSpec:
