@@ -86,6 +86,19 @@ def sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def printed(proc: subprocess.Popen, timeout: float = 30) -> str:
+    """What a started ``proc`` printed (killed first if it still runs), for an assertion's message.
+
+    Read for at most ``timeout`` s: a child the process left behind can hold its output pipe open for
+    ever, and a bare ``proc.stdout.read()`` then waits with it -- that hung CI for an hour once."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        return proc.communicate(timeout=timeout)[0] or ""
+    except subprocess.TimeoutExpired:
+        return f"(its output pipe stayed open {timeout} s after it ended: a child it left behind holds it)"
+
+
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout

@@ -22,7 +22,7 @@ from bench.core.spec import SpecError, parse_task
 from bench.measure import scaling
 from bench.run import dist_launch, distributed
 from bench.run.dist_cli import with_workers
-from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli, sigint_default
+from tests.conftest import REPO, TINY_TASK, only_run_dir, printed, records, run_cli, sigint_default
 from tests.faults import dist_fault_env
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc")
@@ -338,7 +338,7 @@ def test_ctrl_c_stops_every_rank_and_resume_reruns_the_row(clean_env, tmp_path):
     try:
         deadline = time.monotonic() + 300
         while not all((hold / f"held-{r}").exists() for r in (0, 1)):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+            assert proc.poll() is None and time.monotonic() < deadline, printed(proc)
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
@@ -396,7 +396,7 @@ def interrupt_at_fork(env: dict[str, str], tmp_path: Path, workers: int, at: int
     try:
         deadline = time.monotonic() + 300
         while not (marks / f"fork-{at}").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+            assert proc.poll() is None and time.monotonic() < deadline, printed(proc)
             time.sleep(0.01)
         os.killpg(proc.pid, signal.SIGINT)
         output, _ = proc.communicate(timeout=120)

@@ -26,7 +26,7 @@ from bench.run.executors import Row
 from bench.run.executors.pool import Beside
 from bench.run.executors.remote import cores_text
 from bench.run.runner import RunOptions, plan_options
-from tests.conftest import REPO, TINY_TASK, only_run_dir, run_cli, sigint_default
+from tests.conftest import REPO, TINY_TASK, only_run_dir, printed, run_cli, sigint_default
 from tests.faults import fault_env, release, wait_for_run
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups, affinity and /proc")
@@ -218,7 +218,7 @@ def test_devices_runs_two_rows_side_by_side_each_pinned_to_its_core_and_records_
         assert sorted(cores) == ["0", "1"], cores  # one core each, not the same one
         for k in (1, 2):
             release(faults, k)
-        assert proc.wait(timeout=120) == 0, proc.stdout.read()
+        assert proc.wait(timeout=120) == 0, printed(proc)
     finally:
         proc.kill()
     rows = latest_records(read_records(only_run_dir(out)))
@@ -336,7 +336,7 @@ def test_ctrl_c_cancels_the_ray_tasks_and_a_local_resume_runs_what_is_missing(ra
     try:
         held = [wait_for_run(faults, k, timeout=180) for k in (1, 2)]
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 130, proc.stdout.read()
+        assert proc.wait(timeout=120) == 130, printed(proc)
     finally:
         proc.kill()
     wait_gone([h[k] for h in held for k in ("pid", "server")])  # rows and the Ray workers that ran them
@@ -393,7 +393,7 @@ def test_ctrl_c_cancels_the_job_array_and_leaves_no_job_behind_and_resume_finish
     try:
         held = [wait_for_run(faults, k, timeout=180) for k in (1, 2)]
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 130, proc.stdout.read()
+        assert proc.wait(timeout=120) == 130, printed(proc)
     finally:
         proc.kill()
     wait_gone([h[k] for h in held for k in ("pid", "server")])  # the rows and the array jobs that ran them

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +187,32 @@ def test_render_draws_in_other_processes_and_keeps_job_order(tmp_path: Path):
     assert (tmp_path / "1.txt").read_text() == str(os.getpid())
     with pytest.raises(ValueError, match="cannot draw boom"):  # a failing figure is not swallowed
         render([*jobs[:2], (_note_pid, (tmp_path / "boom.txt", True))], processes=2)
+
+
+HELD = threading.Lock()  # held by another thread of the test process while the figures are drawn
+
+
+def _draw_under_lock(path: Path) -> bool:
+    """A plot job that takes a module lock, as matplotlib's, logging's or gRPC's code may."""
+    with HELD:
+        path.write_text(str(os.getpid()))
+    return True
+
+
+@pytest.mark.timeout(120)
+def test_render_draws_while_another_thread_of_the_driver_holds_a_lock(tmp_path: Path):
+    """A driver with other threads (Ray's core worker under --executor ray) must not fork its drawing
+    processes from itself: a child forked while a lock is held inherits it held and waits forever."""
+    release = threading.Event()
+    holder = threading.Thread(target=lambda: (HELD.acquire(), release.wait(), HELD.release()), daemon=True)
+    holder.start()
+    while not HELD.locked():
+        time.sleep(0.01)
+    try:
+        assert render([(_draw_under_lock, (tmp_path / f"{i}.txt",)) for i in range(3)], processes=2) == [True] * 3
+    finally:
+        release.set()
+    assert str(os.getpid()) not in {(tmp_path / f"{i}.txt").read_text() for i in range(3)}
 
 
 # --------------------------------------------------------------------------- N backends, --reference

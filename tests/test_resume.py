@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.core.results import latest_records, read_records
-from tests.conftest import REPO, only_run_dir, run_cli, sigint_default
+from tests.conftest import REPO, only_run_dir, printed, run_cli, sigint_default
 from tests.faults import fault_env, wait_for_run
 from tests.test_cli import TINY_TASK
 
@@ -212,7 +212,7 @@ def test_ctrl_c_while_a_worker_server_is_forked_stops_the_run_and_leaves_no_serv
     try:
         deadline = time.monotonic() + 120
         while not (marks / "fork-0").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+            assert proc.poll() is None and time.monotonic() < deadline, printed(proc)
             time.sleep(0.01)
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal sends it: to the whole foreground group
         output, _ = proc.communicate(timeout=120)

@@ -3,7 +3,12 @@
 The report draws ~50 figures (curves, overlays, feature maps, top-feature grids); one
 matplotlib process needs ~25 s for them on a 2-core machine, a tenth of ``bench all``'s
 budget. Nothing is being measured while the report is written, so ``render`` draws
-the figures in one forked process per core.
+the figures in one process per core.
+
+Those processes fork from a *fork server* (a fresh single-threaded process that imported matplotlib
+once), never from the driver: the driver may hold other threads -- Ray's core worker and its gRPC
+threads under ``--executor ray`` -- and a child forked mid-lock inherits that lock held forever. A
+plain ``fork`` hung a Ray run's report that way after Ctrl-C (the pool waited on a child stuck in a futex).
 """
 
 from __future__ import annotations
@@ -67,12 +72,20 @@ def tile(imgs: np.ndarray, gap: int, gap_top: int) -> np.ndarray:
     return canvas
 
 
+def _agg() -> None:
+    """Each drawing process: the file-only backend (there is no display to open)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def render(jobs: list[PlotJob], processes: int | None = None) -> list[bool]:
-    """Run the plot jobs, in parallel where the platform can fork; results in job order."""
+    """Run the plot jobs, in parallel where the platform has a fork server; results in job order."""
     n = min(len(jobs), processes or os.cpu_count() or 1)
-    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if n <= 1 or "forkserver" not in multiprocessing.get_all_start_methods():
         return [fn(*args) for fn, args in jobs]
-    # fork: the workers start with matplotlib and the arguments' modules already imported
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["matplotlib.pyplot"])  # imported once, in the server; each worker forks with it
+    with ProcessPoolExecutor(n, mp_context=context, initializer=_agg) as pool:
         futures = [pool.submit(fn, *args) for fn, args in jobs]
         return [f.result() for f in futures]
