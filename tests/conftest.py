@@ -93,10 +93,25 @@ def printed(proc: subprocess.Popen, timeout: float = 30) -> str:
     ever, and a bare ``proc.stdout.read()`` then waits with it -- that hung CI for an hour once."""
     if proc.poll() is None:
         proc.kill()
+    if isinstance(getattr(proc, "log", None), Path):  # started by start_cli: its output is in a file
+        proc.wait(timeout)
+        return proc.log.read_text(errors="replace")  # type: ignore[attr-defined]
     try:
         return proc.communicate(timeout=timeout)[0] or ""
     except subprocess.TimeoutExpired:
         return f"(its output pipe stayed open {timeout} s after it ended: a child it left behind holds it)"
+
+
+def start_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``python -m bench ARGS`` started in the background, printing into ``log`` (``printed`` reads it).
+
+    A file, not a pipe: nobody reads a pipe while the test waits, so a chatty run would block on a full
+    one, and a child the run leaves behind keeps a pipe open after the run is gone."""
+    with log.open("w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, stdout=f,
+                                stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_default)  # fmt: skip
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:

@@ -115,6 +115,25 @@ def test_an_epoch_grows_to_dwarf_the_calls_own_overhead_when_the_profile_capped_
     assert budget.plan([data_bound], ["keras"], {("t", "keras"): keras}, 300, 100 * GF).tasks[0].n_images == 1000
 
 
+def test_a_budget_between_the_profiles_and_the_wanted_growth_grows_small_tasks_and_keeps_the_big_ones():
+    """One dial in two stretches: a big task that wants no growth keeps its profile's 10 epochs while a small
+    one grows toward its 3 s window; one factor on the wanted epochs cut the big task to pay for it."""
+    big = TaskSize("big", epochs=10, batch_size=100, warmup_steps=2, timed_steps=20, max_train=None)
+    small = TaskSize("small", epochs=5, batch_size=100, warmup_steps=0, timed_steps=1, max_train=None)
+    costs = {
+        ("big", "torch"): cost("big", fixed=0.0, first=0.0, img_s=100.0),  # 10 s epochs: 100 s at 10
+        ("small", "torch"): cost("small", fixed=0.0, first=0.0, img_s=1000.0, n=200),
+    }  # small: 0.2 s epochs, wants 16 for its 3 s window
+    p = budget.plan([big, small], ["torch"], costs, 102 / budget.MARGIN, 100 * GF)
+    epochs = {t.name: t.epochs for t in p.tasks}
+    assert epochs["big"] == 10 and 5 < epochs["small"] < 16 and p.planned_s <= 102 + 1e-9
+    roomy = budget.plan([big, small], ["torch"], costs, 200, 100 * GF)
+    assert {t.name: t.epochs for t in roomy.tasks} == {"big": 10, "small": 16}
+    tight = budget.plan([big, small], ["torch"], costs, 60 / budget.MARGIN, 100 * GF)  # below the profiles
+    epochs = {t.name: t.epochs for t in tight.tasks}
+    assert 3 <= epochs["big"] < 10 and 2 <= epochs["small"] <= 5 and tight.planned_s <= 60 + 1e-9
+
+
 def test_rows_without_a_cost_are_named_and_keep_their_profile():
     p = budget.plan([SIZE], ["torch", "keras"], {("t", "torch"): cost()}, 300, 100 * GF)
     assert p.unknown == ["t/keras"] and p.tasks == []
@@ -143,7 +162,26 @@ def test_costs_come_from_the_newest_calibrated_run_of_each_row(tmp_path):
     assert outside == (4.0, 80 * GF)
 
 
-def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path):
+def test_a_calibration_within_its_noise_on_the_same_machine_leaves_the_costs_unscaled(tmp_path):
+    """192-268 GFLOP/s within 45 minutes on one idle VM, the rows unchanged: that is noise, not a slower
+    machine. Twice as slow, fewer usable cores (`taskset`: another machine) or another CPU still scale."""
+    here, fewer, there = tmp_path / "here", tmp_path / "fewer", tmp_path / "there"
+    for parent, machine in ((here, budget_cli.machine()), (fewer, {**budget_cli.machine(), "usable_cores": 99}),
+                            (there, None)):  # fmt: skip
+        run = write_run(parent, "20261202-000000-aaaa", 268 * GF, [rec("a", "torch", 100.0)])
+        info = json.loads((run / "budget.json").read_text())
+        (run / "budget.json").write_text(json.dumps({**info, "machine": machine}))
+    assert budget_cli.measured_costs([here], 192 * GF)[0]["a", "torch"].flops == 192 * GF
+    assert budget_cli.measured_costs([here], 192 * GF)[1] == (4.0, 192 * GF)  # the run's outside time too
+    assert budget_cli.measured_costs([here], 130 * GF)[0]["a", "torch"].flops == 268 * GF  # 2x: scaled
+    assert budget_cli.measured_costs([fewer], 192 * GF)[0]["a", "torch"].flops == 268 * GF
+    assert budget_cli.measured_costs([there], 192 * GF)[0]["a", "torch"].flops == 268 * GF
+    assert budget_cli.measured_costs([here])[0]["a", "torch"].flops == 268 * GF  # no speed given: as recorded
+    assert budget.speed_of_costs(268 * GF, 400 * GF, same_machine=True) == 400 * GF  # 1.49x: still noise
+
+
+def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path, monkeypatch):
+    monkeypatch.setattr(budget_cli.environment, "REPO", tmp_path)  # the committed cost runs are not this test's
     tasks = [load_task(p, "quick", registry.DATASETS) for p in builtin_tasks().values()]
     recs = [rec(t.name, b, 50.0) for t in tasks for b in ("torch", "keras")]
     write_run(tmp_path, "20261201-000000-aaaa", 1e15, recs)  # measured on a machine ~10,000x this one
@@ -172,6 +210,7 @@ def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_ar
     assert lines[0].startswith("budget 5m00.0s: planned 22.0s, achieved 42.")
     assert lines[1] == "  t / torch: 3 epochs, 95% half-width 1.2%, step / epoch 1.010"
     kept = json.loads((run / "budget.json").read_text())
+    assert kept["machine"] == budget_cli.machine() and kept["machine"]["usable_cores"] >= 1
     assert kept["calibration_flops"] == 100 * GF and kept["tasks"][0]["epochs"] == 10
     assert 42 - 20 - 5 <= kept["outside_rows_s"] < 42 - 20 - 5 + 5  # achieved - the row's wall_s - its import
     costs, outside = budget_cli.measured_costs([tmp_path])  # the run is now a cost source

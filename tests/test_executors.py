@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,10 +24,11 @@ import pytest
 
 from bench.core.results import latest_records, read_records
 from bench.run.executors import Row
-from bench.run.executors.pool import Beside
+from bench.run.executors import pool as pool_module
+from bench.run.executors.pool import Beside, SlotPool
 from bench.run.executors.remote import cores_text
 from bench.run.runner import RunOptions, plan_options
-from tests.conftest import REPO, TINY_TASK, only_run_dir, printed, run_cli, sigint_default
+from tests.conftest import REPO, TINY_TASK, only_run_dir, printed, run_cli, start_cli
 from tests.faults import fault_env, release, wait_for_run
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups, affinity and /proc")
@@ -96,18 +98,6 @@ def assert_same_content(a: Path, b: Path) -> None:
     for r in cb:  # the artifact files the records link came back from the node and were written by the driver
         assert (b / r["explain_file"]).is_file()
         assert (b / r["explain_file"].replace(".explain.", ".decouple.")).is_file()
-
-
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bench", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=sigint_default,
-    )
 
 
 def alive(pid: int) -> bool:
@@ -190,6 +180,42 @@ def test_beside_counts_the_rows_that_overlapped_on_the_same_node():
     assert cores_text([0, 1, 2, 3, 8, 10, 11]) == "0-3,8,10-11"
 
 
+class BlockingSlot:
+    """A slot whose row waits until it is cancelled (``stubborn``: cancelling does nothing)."""
+
+    node = "here"
+
+    def __init__(self, stubborn: bool = False) -> None:
+        self.cancelled, self.stubborn, self.started = threading.Event(), stubborn, threading.Event()
+
+    def run_row(self, row, timeout_s, echo):
+        self.started.set()
+        self.cancelled.wait(5)
+        raise RuntimeError("cancelled")
+
+    def cancel(self) -> None:
+        if not self.stubborn:
+            self.cancelled.set()
+
+
+@pytest.mark.parametrize("stubborn", [False, True])
+def test_close_waits_for_the_threads_on_cancelled_rows_before_a_connection_may_go(monkeypatch, stubborn):
+    """Ray's driver crashed (SIGSEGV) when ray.shutdown ran under a thread still inside ray.get after Ctrl-C:
+    close returns once every waiting thread has, and says so when one did not within its bound."""
+    monkeypatch.setattr(pool_module, "CLOSE_WAIT_S", 0.5)
+    slots = [BlockingSlot(stubborn), BlockingSlot(stubborn)]
+    pool = SlotPool("test", slots)
+    rows = iter([Row({"record": {"task": "t", "backend": "b", "repeat": k}}, f"row {k}") for k in range(2)])
+    gen = pool.run(rows, 60, lambda _: None)
+    waiter = threading.Thread(target=lambda: next(gen, None), daemon=True)  # the driver, blocked on the rows
+    waiter.start()
+    assert all(s.started.wait(5) for s in slots)
+    started = time.monotonic()
+    pool.close()
+    assert pool.waiting is stubborn and pool.running == []
+    assert time.monotonic() - started < (1.5 if stubborn else 0.4)  # stubborn: the bound, then no longer
+
+
 def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_path: Path):
     on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
     runtime = {"slurm_partition": "cpu", "slurm_account": "lab", "slurm_time_min": 30}
@@ -211,7 +237,11 @@ def test_devices_runs_two_rows_side_by_side_each_pinned_to_its_core_and_records_
     tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
     tiny.write_text(TINY_TASK)
     env = fault_env(clean_env, faults, {1: "hold", 2: "hold"})  # both rows hold: they must run at once
-    proc = start(["run", str(tiny), "--backend", "fault", "--repeats", "2", "--devices", "0,1", "--out", str(out)], env)
+    proc = start_cli(
+        ["run", str(tiny), "--backend", "fault", "--repeats", "2", "--devices", "0,1", "--out", str(out)],
+        env,
+        tmp_path / "run.log",
+    )
     try:
         held = [wait_for_run(faults, k, timeout=120) for k in (1, 2)]
         cores = [Path(f"/proc/{h['pid']}/status").read_text().split("Cpus_allowed_list:")[1].split()[0] for h in held]
@@ -307,7 +337,7 @@ def test_a_ray_worker_killed_mid_row_fails_that_row_the_other_goes_on_and_resume
     tiny.write_text(TINY_TASK)
     env = fresh_faults(faults, {1: "hold"}, clean_env)
     args = ["--backend", "fault", "--repeats", "2", "--executor", "ray", "--ray-address", address]
-    proc = start(["run", str(tiny), *args, "--out", str(out)], env)
+    proc = start_cli(["run", str(tiny), *args, "--out", str(out)], env, tmp_path / "run.log")
     try:
         held = wait_for_run(faults, 1, timeout=180)
         os.kill(held["server"], signal.SIGKILL)  # the Ray worker process running the row (its worker's parent)
@@ -332,7 +362,7 @@ def test_ctrl_c_cancels_the_ray_tasks_and_a_local_resume_runs_what_is_missing(ra
     tiny.write_text(TINY_TASK)
     env = fresh_faults(faults, {1: "hold", 2: "hold"}, clean_env)
     args = ["--backend", "fault", "--repeats", "2", "--executor", "ray", "--ray-address", address]
-    proc = start(["run", str(tiny), *args, "--out", str(out)], env)
+    proc = start_cli(["run", str(tiny), *args, "--out", str(out)], env, tmp_path / "run.log")
     try:
         held = [wait_for_run(faults, k, timeout=180) for k in (1, 2)]
         proc.send_signal(signal.SIGINT)
@@ -389,7 +419,7 @@ def test_ctrl_c_cancels_the_job_array_and_leaves_no_job_behind_and_resume_finish
     tiny.write_text(TINY_TASK)
     env = fault_env(clean_env, faults, {1: "hold", 2: "hold"})
     args = ["--backend", "fault", "--repeats", "2", "--executor", "slurm", "--slurm-local"]
-    proc = start(["run", str(tiny), *args, "--out", str(out)], env)
+    proc = start_cli(["run", str(tiny), *args, "--out", str(out)], env, tmp_path / "run.log")
     try:
         held = [wait_for_run(faults, k, timeout=180) for k in (1, 2)]
         proc.send_signal(signal.SIGINT)

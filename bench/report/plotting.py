@@ -85,7 +85,8 @@ def render(jobs: list[PlotJob], processes: int | None = None) -> list[bool]:
     if n <= 1 or "forkserver" not in multiprocessing.get_all_start_methods():
         return [fn(*args) for fn, args in jobs]
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["matplotlib.pyplot"])  # imported once, in the server; each worker forks with it
+    # imported once, in the server (started at the first render of this process); each worker forks with them
+    context.set_forkserver_preload(["matplotlib.pyplot", *sorted({fn.__module__ for fn, _ in jobs})])
     with ProcessPoolExecutor(n, mp_context=context, initializer=_agg) as pool:
         futures = [pool.submit(fn, *args) for fn, args in jobs]
         return [f.result() for f in futures]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.core.cpus import usable_cores
 from bench.core.results import RunFileError, json_default, latest_records, read_json_or_warn, read_records
 from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec
@@ -47,10 +48,22 @@ def add_budget_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def measured_costs(parents: list[Path]) -> tuple[dict[tuple[str, str], budget.RowCost], tuple[float, float]]:
+def machine() -> dict[str, Any]:
+    """What a calibration's noise band is judged on: the CPU model and the cores this process may use."""
+    return {"cpu": environment.cpu_model(), "usable_cores": usable_cores()}
+
+
+def measured_costs(
+    parents: list[Path], speed: float | None = None
+) -> tuple[dict[tuple[str, str], budget.RowCost], tuple[float, float]]:
     """Each (task, backend)'s cost from the newest run folder (by name: run ids start with the time) under
     ``parents`` that has a ``budget.json`` with a calibration and an ok record of the row; and the newest
-    such run's time outside its rows with its calibration ((0, 1) when there is none)."""
+    such run's time outside its rows with its calibration ((0, 1) when there is none).
+
+    With this machine's ``speed``: a run measured on this machine (its ``budget.json`` says so) whose
+    calibration is within the calibration's noise of ``speed`` counts as measured at ``speed``
+    (bench.measure.budget.speed_of_costs)."""
+    here = machine() if speed is not None else None
     runs = sorted({d for p in parents if p.is_dir() for d in p.iterdir() if (d / BUDGET_FILE).is_file()},
                   key=lambda d: d.name)  # fmt: skip
     costs: dict[tuple[str, str], budget.RowCost] = {}
@@ -60,6 +73,8 @@ def measured_costs(parents: list[Path]) -> tuple[dict[tuple[str, str], budget.Ro
         flops, extra = info.get("calibration_flops"), info.get("outside_rows_s")
         if not isinstance(flops, int | float) or isinstance(flops, bool) or not flops > 0:
             continue
+        if speed is not None:
+            flops = budget.speed_of_costs(float(flops), speed, info.get("machine") == here)
         if isinstance(extra, int | float) and not isinstance(extra, bool) and 0 <= extra < 3600:
             outside = (float(extra), float(flops))
         try:
@@ -81,7 +96,7 @@ def fit(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: 
     """The tasks resized to fit ``budget_s``, and what ``report`` needs afterwards; the plan is printed."""
     started = time.perf_counter()
     speed = budget.calibrate()
-    costs, (outside_s, outside_flops) = measured_costs([out, environment.REPO / "results" / "reference"])
+    costs, (outside_s, outside_flops) = measured_costs([out, environment.REPO / "results" / "reference"], speed)
     sizes = [budget.TaskSize(t.name, t.train.epochs, t.train.batch_size, t.runtime.warmup_steps,
                              t.runtime.timed_steps, t.dataset.max_train or None) for t in tasks]  # fmt: skip
     p = budget.plan(sizes, backends, costs, budget_s, speed, outside_s * outside_flops / speed)
@@ -112,7 +127,10 @@ def fit(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: 
     return resized, {"started": started, "speed": speed, "plan": p, "budget_s": budget_s}
 
 
-CALIBRATION_NOTE = "its ratio to the calibration the costs were measured at scales them"
+CALIBRATION_NOTE = (
+    "its ratio to the calibration the costs were measured at scales them, unless within the calibration's "
+    f"{budget.CALIBRATION_NOISE:g}x noise on the machine they were measured on"
+)
 
 
 def report(run_dir: Path, fitted: dict[str, Any], echo: Callable[[str], None] = print) -> None:
@@ -133,6 +151,7 @@ def report(run_dir: Path, fitted: dict[str, Any], echo: Callable[[str], None] = 
     imports = {r["backend"]: r.get("import_s") or 0.0 for r in records}
     data = {
         "calibration_flops": fitted["speed"],
+        "machine": machine(),
         "calibration": f"numpy float32 {budget.CALIBRATION_N}x{budget.CALIBRATION_N} matmul, best over "
         f"{budget.CALIBRATION_S}s",
         "budget_s": fitted["budget_s"],

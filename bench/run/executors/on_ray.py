@@ -100,7 +100,7 @@ class RayPool(SlotPool[RaySlot]):
     def close(self) -> None:
         super().close()
         self._blobs.clear()
-        if ray.is_initialized():
+        if ray.is_initialized() and not self.waiting:  # never under a thread inside ray.get (a SIGSEGV)
             ray.shutdown()
 
 

@@ -31,6 +31,7 @@ class Slot(Protocol):
         ...
 
 
+CLOSE_WAIT_S = 30.0  # a cancelled row's thread returns within this (a Ray task killed, a job cancelled)
 S = TypeVar("S", bound=Slot)  # an executor's own slot class: its pool reads the slot's own fields
 
 
@@ -67,6 +68,7 @@ class SlotPool(Generic[S]):
         self.slots = slots
         self.beside = Beside()
         self._running: dict[int, Row] = {}  # slot index -> its row
+        self._threads: dict[int, threading.Thread] = {}  # slot index -> the thread waiting on its row
 
     @property
     def running(self) -> list[Row]:
@@ -86,7 +88,9 @@ class SlotPool(Generic[S]):
                 self._running[i] = row
                 self.beside.start(row.key, self.slots[i].node, time.monotonic())
                 echo(f"{row.tag} on {self.slots[i].node} (slot {i})")
-                threading.Thread(target=self._one, args=(i, row, timeout_s, echo, done), daemon=True).start()
+                thread = threading.Thread(target=self._one, args=(i, row, timeout_s, echo, done), daemon=True)
+                self._threads[i] = thread
+                thread.start()
             if not self._running:
                 return
             while True:
@@ -111,7 +115,18 @@ class SlotPool(Generic[S]):
         done.put((i, outcome))
 
     def close(self) -> None:
-        """Cancel the rows in flight (their threads then return)."""
+        """Cancel the rows in flight and wait (up to ``CLOSE_WAIT_S``) for the threads waiting on them to
+        return; ``waiting`` says whether any is left. A connection (Ray's) must not be shut down under a
+        thread still inside one of its calls: that crashed a Ray driver with SIGSEGV after Ctrl-C."""
         for i in list(self._running):
             self.slots[i].cancel()
         self._running.clear()
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        for thread in self._threads.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = {i: t for i, t in self._threads.items() if t.is_alive()}
+
+    @property
+    def waiting(self) -> bool:
+        """A thread still waits on a cancelled row (after ``close``)."""
+        return bool(self._threads)
