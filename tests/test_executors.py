@@ -202,7 +202,7 @@ class BlockingSlot:
 def test_close_waits_for_the_threads_on_cancelled_rows_before_a_connection_may_go(monkeypatch, stubborn):
     """Ray's driver crashed (SIGSEGV) when ray.shutdown ran under a thread still inside ray.get after Ctrl-C:
     close returns once every waiting thread has, and says so when one did not within its bound."""
-    monkeypatch.setattr(pool_module, "CLOSE_WAIT_S", 0.5)
+    monkeypatch.setattr(pool_module, "CLOSE_WAIT_S", 0.5 if stubborn else 30.0)
     slots = [BlockingSlot(stubborn), BlockingSlot(stubborn)]
     pool = SlotPool("test", slots)
     rows = iter([Row({"record": {"task": "t", "backend": "b", "repeat": k}}, f"row {k}") for k in range(2)])
@@ -213,7 +213,8 @@ def test_close_waits_for_the_threads_on_cancelled_rows_before_a_connection_may_g
     started = time.monotonic()
     pool.close()
     assert pool.waiting is stubborn and pool.running == []
-    assert time.monotonic() - started < (1.5 if stubborn else 0.4)  # stubborn: the bound, then no longer
+    waited = time.monotonic() - started
+    assert (0.5 <= waited < 30.0) if stubborn else waited < 30.0  # stubborn: the bound, not for ever; else before it
 
 
 def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_path: Path):

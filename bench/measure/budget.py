@@ -235,21 +235,21 @@ def plan(sizes: Sequence[TaskSize], backends: Sequence[str], costs: dict[tuple[s
     def total(dial: float) -> tuple[float, dict[str, int]]:
         epochs = {}
         for s in known:
-            _, floor, wanted = ranges[s.name]
-            epochs[s.name] = at(dial, floor, min(max(floor, s.epochs), wanted), wanted)
+            _, floor, wanted = ranges[s.name]  # wanted >= max(floor, profile) (_epochs_range)
+            epochs[s.name] = at(dial, floor, max(floor, s.epochs), wanted)
         return shared + sum(estimate_row_s(costs[s.name, b], epochs[s.name], ranges[s.name][0], speed)
                             for s in known for b in backends), epochs  # fmt: skip
 
     target = MARGIN * budget_s
     if total(2.0)[0] <= target:
-        scale = 2.0
+        dial = 2.0
     else:
         lo, hi = 0.0, 2.0
         for _ in range(40):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if total(mid)[0] <= target else (lo, mid)
-        scale = lo
-    epochs = total(scale)[1]
+        dial = lo
+    epochs = total(dial)[1]
     tasks = []
     for s in known:
         n, floor, _ = ranges[s.name]
