@@ -1,4 +1,4 @@
-"""A torch backend for tests whose runs follow a fault script: block in training until released, or die there.
+"""The numpy test backend, following a fault script: block in training until released, or die there.
 
 The tests that say "while a run is training" must create that state, not hope for it: each
 run of this backend that starts training claims the next number k in ``$FAULT_DIR``
@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.torch.backend import Backend as TorchBackend
+from tests.numpy_backend import Backend as NumpyBackend
 
 
-class Backend(TorchBackend):
+class Backend(NumpyBackend):
     _claimed: int | None = None
 
     def train_epoch(self, *args: Any, **kwargs: Any) -> float:

@@ -1,9 +1,11 @@
-"""Planning the faults the fault backends act out, without importing a framework.
+"""The test backends in a bench subprocess, and the faults they act out, planned without importing a framework.
 
+``backend_env`` registers ``numpy`` (tests/numpy_backend.py: a real linear model trained in numpy, for the
+tests of the run machinery) and ``fault`` (the same, following a fault plan) in every process of a run.
 The tests that say "while a run is training" or "when a rank dies" must create that state, not hope for
-it. ``tests/fault_backend.py`` (backend ``fault``) and ``tests/dist_fault_backend.py`` (``faultdp``) are torch
-backends that read these plans in the worker processes; the tests themselves only write the plans and read
-what the runs report back, so they import no framework (the fast test tier collects them cheaply).
+it. ``tests/fault_backend.py`` (backend ``fault``) and ``tests/dist_fault_backend.py`` (``faultdp``, torch:
+a rank dies inside real collectives) read these plans in the worker processes; the tests themselves only
+write the plans and read what the runs report back, so they import no framework.
 """
 
 from __future__ import annotations
@@ -16,22 +18,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SITECUSTOMIZE = f"""import sys
 sys.path.insert(0, {str(REPO)!r})
-import dataclasses
-import backends
-backends.BACKENDS["fault"] = dataclasses.replace(
-    backends.describe("torch"), name="fault", module="tests.fault_backend", default=False
-)
+import tests.numpy_backend
+tests.numpy_backend.register()
 """
+
+
+def backend_env(env: dict[str, str], site: Path) -> dict[str, str]:
+    """``env`` for a bench subprocess that knows the test backends ``numpy`` and ``fault``."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    path = os.pathsep.join(p for p in (str(site), str(REPO), env.get("PYTHONPATH", "")) if p)
+    return dict(env, PYTHONPATH=path)
 
 
 def fault_env(env: dict[str, str], fault_dir: Path, plan: dict[int, str]) -> dict[str, str]:
     """``env`` for a bench subprocess whose ``fault`` backend follows ``plan`` (run number -> hold/kill)."""
-    site = fault_dir / "site"
-    site.mkdir(parents=True, exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    fault_dir.mkdir(parents=True, exist_ok=True)
     (fault_dir / "plan").write_text(json.dumps({str(k): v for k, v in plan.items()}))
-    path = os.pathsep.join(p for p in (str(site), str(REPO), env.get("PYTHONPATH", "")) if p)
-    return dict(env, PYTHONPATH=path, FAULT_DIR=str(fault_dir))
+    return dict(backend_env(env, fault_dir / "site"), FAULT_DIR=str(fault_dir))
 
 
 def wait_for_run(fault_dir: Path, k: int, timeout: float = 180) -> dict[str, int]:

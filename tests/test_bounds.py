@@ -16,6 +16,7 @@ from bench.core import spec as S
 from bench.core.layers import MAX_LAYERS, MAX_SPAN, MAX_WIDTH, LayerError, parse_layers
 from bench.core.spec import SpecError, check_fits_data, load_task, parse_task
 from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
+from tests.faults import backend_env
 from tests.test_spec import with_ as spec_with
 
 MINIMAL = tomllib.loads(TINY_TASK)
@@ -204,7 +205,8 @@ def test_a_batch_larger_than_the_data_fails_the_row_before_training(clean_env, t
     """The image count is known once the data is loaded: the row fails naming the key, no worker starts."""
     path = tmp_path / "big-batch.toml"
     path.write_text(TINY_TASK.replace("batch_size = 64", "batch_size = 301"))
-    proc = run_cli(["run", str(path), "--backend", "torch", "--out", str(tmp_path / "o")], clean_env, timeout=300)
+    env = backend_env(clean_env, tmp_path / "site")
+    proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(tmp_path / "o")], env, timeout=300)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]  # a failed row
     (row,) = records(only_run_dir(tmp_path / "o"))
     assert row["status"] == "failed" and "train.batch_size: 301 is more than the 300 training images" in row["error"]

@@ -16,6 +16,7 @@ import pytest
 
 from bench.core.spec import load_task
 from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli, sigint_default
+from tests.faults import backend_env, fault_env
 
 
 @pytest.fixture
@@ -31,6 +32,12 @@ def shadow(tmp_path: Path, package: str, body: str) -> str:
     (root / package).mkdir(parents=True)
     (root / package / "__init__.py").write_text(body)
     return str(root)
+
+
+def shadowed(env: dict[str, str], tmp_path: Path, package: str, body: str) -> dict[str, str]:
+    """``env`` with the test backends registered (tests/faults.py) and ``package`` replaced by ``body``."""
+    env = backend_env(env, tmp_path / "site")
+    return dict(env, PYTHONPATH=os.pathsep.join((shadow(tmp_path, package, body), env["PYTHONPATH"])))
 
 
 @pytest.mark.e2e
@@ -95,11 +102,11 @@ def test_real_mnist_is_used_and_reported(clean_env, shared_data: Path, tmp_path:
 @pytest.mark.e2e
 def test_a_failing_backend_leaves_the_other_row(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
-    env = dict(clean_env, PYTHONPATH=shadow(tmp_path, "keras", "raise RuntimeError('keras exploded on import')"))
-    proc = run_cli(["run", str(tiny_task), "--out", str(out)], env)
+    env = shadowed(clean_env, tmp_path, "keras", "raise RuntimeError('keras exploded on import')")
+    proc = run_cli(["run", str(tiny_task), "--backend", "numpy,keras", "--out", str(out)], env)
     assert proc.returncode == 1
     rows = records(only_run_dir(out))
-    assert [(r["backend"], r["status"]) for r in rows] == [("torch", "ok"), ("keras", "failed")]
+    assert [(r["backend"], r["status"]) for r in rows] == [("numpy", "ok"), ("keras", "failed")]
     assert "keras exploded on import" in rows[1]["error"]
     assert "keras: failed" in proc.stdout
 
@@ -107,10 +114,10 @@ def test_a_failing_backend_leaves_the_other_row(clean_env, tiny_task: Path, tmp_
 @pytest.mark.e2e
 def test_a_crashing_worker_becomes_a_failed_row(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
-    env = dict(clean_env, PYTHONPATH=shadow(tmp_path, "keras", "import os\nos.abort()"))
-    proc = run_cli(["run", str(tiny_task), "--backend", "keras,torch", "--out", str(out)], env)
+    env = shadowed(clean_env, tmp_path, "keras", "import os\nos.abort()")
+    proc = run_cli(["run", str(tiny_task), "--backend", "keras,numpy", "--out", str(out)], env)
     rows = records(only_run_dir(out))
-    assert [(r["backend"], r["status"]) for r in rows] == [("keras", "failed"), ("torch", "ok")]
+    assert [(r["backend"], r["status"]) for r in rows] == [("keras", "failed"), ("numpy", "ok")]
     assert "killed by SIGABRT" in rows[0]["error"]
     assert proc.returncode == 1
 
@@ -118,18 +125,18 @@ def test_a_crashing_worker_becomes_a_failed_row(clean_env, tiny_task: Path, tmp_
 @pytest.mark.e2e
 def test_a_missing_framework_is_skipped(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
-    env = dict(clean_env, PYTHONPATH=shadow(tmp_path, "tensorflow", "raise ImportError('No module named tensorflow')"))
-    proc = run_cli(["run", str(tiny_task), "--out", str(out)], env)
+    env = shadowed(clean_env, tmp_path, "tensorflow", "raise ImportError('No module named tensorflow')")
+    proc = run_cli(["run", str(tiny_task), "--backend", "numpy,keras", "--out", str(out)], env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = records(only_run_dir(out))
-    assert [(r["backend"], r["status"]) for r in rows] == [("torch", "ok"), ("keras", "skipped")]
+    assert [(r["backend"], r["status"]) for r in rows] == [("numpy", "ok"), ("keras", "skipped")]
     assert "No module named tensorflow" in rows[1]["error"]
 
 
 @pytest.mark.e2e
 def test_a_run_over_its_time_limit_is_stopped(clean_env, tiny_task: Path, tmp_path: Path):
-    out = tmp_path / "results"
-    proc = run_cli(["run", str(tiny_task), "--backend", "keras", "--timeout", "0.5", "--out", str(out)], clean_env)
+    out, env = tmp_path / "results", fault_env(clean_env, tmp_path / "faults", {1: "hold"})  # trains until killed
+    proc = run_cli(["run", str(tiny_task), "--backend", "fault", "--timeout", "0.5", "--out", str(out)], env)
     (row,) = records(only_run_dir(out))
     assert row["status"] == "timeout" and "0.5 s" in row["error"]
     assert proc.returncode == 1
@@ -137,18 +144,19 @@ def test_a_run_over_its_time_limit_is_stopped(clean_env, tiny_task: Path, tmp_pa
 
 @pytest.mark.e2e
 def test_runs_are_forked_from_one_warm_server_per_backend(clean_env, tiny_task: Path, tmp_path: Path):
-    out = tmp_path / "results"
-    proc = run_cli(["run", str(tiny_task), "--backend", "torch", "--repeats", "3", "--out", str(out)], clean_env)
+    out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
+    proc = run_cli(["run", str(tiny_task), "--backend", "numpy", "--repeats", "3", "--out", str(out)], env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run_dir(out)
     rows = records(run_dir)
     assert [r["status"] for r in rows] == ["ok"] * 3
-    assert len({r["import_s"] for r in rows}) == 1 and rows[0]["import_s"] > 0.5  # one import, on every row
-    assert (run_dir / "logs" / "server-torch.log").read_text().count("imported in") == 1
+    assert len({r["import_s"] for r in rows}) == 1 and rows[0]["import_s"] > 0  # one import, on every row
+    assert (run_dir / "logs" / "server-numpy.log").read_text().count("imported in") == 1
     assert [r["seed"] for r in rows] == [0, 1, 2]  # a seed per repeat, recorded: the accuracies are a sample
+    assert all(r["test_acc"] > 0.5 for r in rows) and len({r["test_acc"] for r in rows}) > 1  # 10 classes
     accs = [100 * r["test_acc"] for r in rows]
     summary = (run_dir / "summary.md").read_text()
-    assert "## Accuracy across seeds" in summary and f"| PyTorch | 3 | 0, 1, 2 | {sum(accs) / 3:.2f} |" in summary
+    assert "## Accuracy across seeds" in summary and f"| NumPy (test) | 3 | 0, 1, 2 | {sum(accs) / 3:.2f} |" in summary
 
 
 @pytest.mark.frameworks
@@ -169,12 +177,11 @@ def test_the_torch_servers_import_leaves_no_framework_import_to_a_runs_build(cle
 
 @pytest.mark.e2e
 def test_a_timeout_kills_the_run_not_its_server(clean_env, tiny_task: Path, tmp_path: Path):
-    out = tmp_path / "results"
-    run_cli(["run", str(tiny_task), "--backend", "keras", "--repeats", "2", "--timeout", "0.5", "--out", str(out)],
-            clean_env)  # fmt: skip
+    out, env = tmp_path / "results", fault_env(clean_env, tmp_path / "faults", {1: "hold", 2: "hold"})
+    run_cli(["run", str(tiny_task), "--backend", "fault", "--repeats", "2", "--timeout", "0.5", "--out", str(out)], env)
     run_dir = only_run_dir(out)
     assert [r["status"] for r in records(run_dir)] == ["timeout", "timeout"]
-    assert (run_dir / "logs" / "server-keras.log").read_text().count("imported in") == 1  # not restarted
+    assert (run_dir / "logs" / "server-fault.log").read_text().count("imported in") == 1  # not restarted
 
 
 def test_bad_input_is_a_clear_error_before_any_work(clean_env, tmp_path: Path):
@@ -247,12 +254,10 @@ def test_list_and_help(clean_env):
 @pytest.mark.skipif(os.name != "posix", reason="process groups")
 @pytest.mark.e2e
 def test_records_are_written_as_each_run_finishes(clean_env, tiny_task: Path, tmp_path: Path):
-    """The torch row is on disk even though the keras run after it crashed the worker."""
+    """The first row is on disk even though the keras run after it crashed the worker."""
     out = tmp_path / "results"
-    env = dict(
-        clean_env, PYTHONPATH=shadow(tmp_path, "keras", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
-    )
-    run_cli(["run", str(tiny_task), "--out", str(out)], env)
+    env = shadowed(clean_env, tmp_path, "keras", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    run_cli(["run", str(tiny_task), "--backend", "numpy,keras", "--out", str(out)], env)
     lines = (only_run_dir(out) / "records.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"status": "ok"' in lines[0] and "SIGKILL" in lines[1]
 
@@ -261,7 +266,8 @@ def test_records_are_written_as_each_run_finishes(clean_env, tiny_task: Path, tm
 def test_a_transfer_class_the_source_lacks_fails_the_rows_and_names_it(clean_env, tmp_path: Path):
     path = tmp_path / "xfer.toml"
     path.write_text(TINY_TASK + '\n[[transfer]]\ndataset = "cifar10"\nclass_map = { airplane = "nine" }\n')
-    proc = run_cli(["run", str(path), "--out", str(tmp_path / "r")], clean_env)
+    env = backend_env(clean_env, tmp_path / "site")
+    proc = run_cli(["run", str(path), "--backend", "numpy,fault", "--out", str(tmp_path / "r")], env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     rows = records(only_run_dir(tmp_path / "r"))
     assert [r["status"] for r in rows] == ["failed", "failed"]

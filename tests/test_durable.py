@@ -21,6 +21,7 @@ from bench.core.runpaths import OutsideRunError, inside, plot_name
 from bench.core.spec import parse_task
 from bench.run.runner import RunOptions, run_suite
 from tests.conftest import REPO, TINY_TASK, only_run_dir, run_cli
+from tests.faults import backend_env
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE, /proc")
 
@@ -144,7 +145,8 @@ def test_an_unwritable_out_is_one_line_and_exit_2_before_anything_runs(tmp_path:
 def test_a_disk_that_fills_mid_run_stops_it_honestly_and_resume_finishes(tmp_path: Path, clean_env):
     spec, out = tmp_path / "tiny.toml", tmp_path / "results"
     spec.write_text(TINY_TASK)
-    assert bench(["run", str(spec), "--backend", "torch", "--out", str(out)], clean_env).returncode == 0
+    clean_env = backend_env(clean_env, tmp_path / "site")  # the numpy test backend: the run machinery, not a framework
+    assert bench(["run", str(spec), "--backend", "numpy", "--out", str(out)], clean_env).returncode == 0
     run_dir = only_run_dir(out)
     # The run grows to two repeats; records.jsonl is padded (by a superseded row) to just under the limit
     # set below, so the second run's record is the write that hits it, part way through.

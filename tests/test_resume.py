@@ -16,7 +16,7 @@ import pytest
 
 from bench.core.results import latest_records, read_records
 from tests.conftest import REPO, only_run_dir, printed, run_cli, sigint_default
-from tests.faults import fault_env, wait_for_run
+from tests.faults import backend_env, fault_env, wait_for_run
 from tests.test_cli import TINY_TASK
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, process groups and /proc")
@@ -167,21 +167,21 @@ def test_kill_9_of_a_worker_server_fails_its_row_and_a_new_server_runs_the_next(
 
 @pytest.mark.e2e
 def test_a_run_in_use_cannot_be_resumed_twice(clean_env, tiny: Path, tmp_path: Path):
-    out = tmp_path / "results"
-    assert run_cli(["run", str(tiny), "--backend", "torch", "--out", str(out)], clean_env).returncode == 0
+    out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
+    assert run_cli(["run", str(tiny), "--backend", "numpy", "--out", str(out)], env).returncode == 0
     run_dir = only_run_dir(out)
     with open(run_dir / ".lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
-        proc = run_cli(["all", "--resume", str(run_dir)], clean_env)
+        proc = run_cli(["all", "--resume", str(run_dir)], env)
     assert proc.returncode == 2 and "in use by another bench process" in proc.stderr
-    proc = run_cli(["all", "--resume", str(tmp_path)], clean_env)
+    proc = run_cli(["all", "--resume", str(tmp_path)], env)
     assert proc.returncode == 2 and "not a bench run directory" in proc.stderr
 
 
 @pytest.mark.e2e
 def test_two_runs_started_at_once_get_their_own_directories(clean_env, tiny: Path, tmp_path: Path):
-    out = tmp_path / "results"
-    procs = [start(["run", str(tiny), "--backend", "torch", "--out", str(out)], clean_env) for _ in range(2)]
+    out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
+    procs = [start(["run", str(tiny), "--backend", "numpy", "--out", str(out)], env) for _ in range(2)]
     for p in procs:
         p.communicate(timeout=120)
         assert p.returncode == 0

@@ -19,9 +19,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
-from scipy import stats
+
+
+def _stats() -> ModuleType:
+    """scipy.stats, imported when a verdict is computed: it costs 1.4 s, which every command paid on its start."""
+    from scipy import stats
+
+    return stats
+
 
 ALPHA = 0.05
 POWER = 0.8
@@ -38,7 +46,7 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     if len(x) < 2:
         return None
     m, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
-    h = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1)) * se
+    h = float(_stats().t.ppf(0.5 + confidence / 2, len(x) - 1)) * se
     return m, m - h, m + h
 
 
@@ -65,8 +73,9 @@ def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     d, se, df = _welch(xa, xb)
     if se == 0:  # no spread at all: the difference is exact
         return Difference(d, d, d, 1.0 if d == 0 else 0.0)
-    h = float(stats.t.ppf(1 - ALPHA / 2, df)) * se
-    return Difference(d, d - h, d + h, float(2 * stats.t.sf(abs(d) / se, df)))
+    t = _stats().t
+    h = float(t.ppf(1 - ALPHA / 2, df)) * se
+    return Difference(d, d - h, d + h, float(2 * t.sf(abs(d) / se, df)))
 
 
 def tost(a: Sequence[float], b: Sequence[float], margin_pt: float) -> float:
@@ -74,8 +83,9 @@ def tost(a: Sequence[float], b: Sequence[float], margin_pt: float) -> float:
     d, se, df = _welch(_pts(a), _pts(b))
     if se == 0:
         return 0.0 if abs(d) < margin_pt else 1.0
-    p_low = float(stats.t.sf((d + margin_pt) / se, df))  # H0: d <= -margin
-    p_high = float(stats.t.cdf((d - margin_pt) / se, df))  # H0: d >= margin
+    t = _stats().t
+    p_low = float(t.sf((d + margin_pt) / se, df))  # H0: d <= -margin
+    p_high = float(t.cdf((d - margin_pt) / se, df))  # H0: d >= margin
     return max(p_low, p_high)
 
 
@@ -85,7 +95,7 @@ def repeats_needed(sd_pt: float, diff_pt: float, margin_pt: float) -> int:
     |d| < margin; the difference test (z(1-a/2) + z(1-b))^2 2 sd^2 / d^2."""
     if sd_pt == 0:
         return 2
-    z = stats.norm.ppf
+    z = _stats().norm.ppf
     out = []
     gap = margin_pt - abs(diff_pt)
     if gap > 0:
