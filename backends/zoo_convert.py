@@ -193,8 +193,15 @@ def pairs(torch_model: nn.Module, keras_model: Any, zoo_id: str, heads: tuple[st
             out.append(pair)
     head_layer = keras_model.get_layer(keras_head)
     head_kind = "conv1x1" if isinstance(head_layer, keras.layers.Conv2D) else "dense"
-    head = Pair("head", torch_head, torch_model.get_submodule(torch_head), keras_head, head_layer,
-                _vars(head_layer, "kernel", "bias"), head_kind)  # fmt: skip
+    head = Pair(
+        "head",
+        torch_head,
+        torch_model.get_submodule(torch_head),
+        keras_head,
+        head_layer,
+        _vars(head_layer, "kernel", "bias"),
+        head_kind,
+    )
     if head_kind == "dense":
         head.flatten_hwc = _flatten_input(head_layer)
     out.append(head)

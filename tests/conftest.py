@@ -108,8 +108,15 @@ def start_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
     A file, not a pipe: nobody reads a pipe while the test waits, so a chatty run would block on a full
     one, and a child the run leaves behind keeps a pipe open after the run is gone."""
     with log.open("w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, stdout=f,
-                                stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_default)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench", *args],
+            cwd=REPO,
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=sigint_default,
+        )
     proc.log = log  # type: ignore[attr-defined]
     return proc
 

@@ -97,8 +97,11 @@ def main(argv: list[str]) -> int:
             shard = shard_order(order, rank, world, batch)
             losses.append(backend.train_epoch(state, data, shard, batch, hooks))
     except Exception as e:  # a dead peer: the collective must fail, not hang
-        print("@@error " + json.dumps({"rank": rank, "error": f"{type(e).__name__}: {e}"[:400], "t": time.time(),
-                                       "t0": t0}), flush=True)  # fmt: skip
+        print(
+            "@@error "
+            + json.dumps({"rank": rank, "error": f"{type(e).__name__}: {e}"[:400], "t": time.time(), "t0": t0}),
+            flush=True,
+        )
         backend.leave()
         return 3
     out.update(losses=losses, steps=hooks.ended, steps_begun=hooks.begun, shard=len(shard))

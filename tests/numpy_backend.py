@@ -160,8 +160,9 @@ class Backend:
             velocity += g
             p -= (t.lr * velocity).astype(np.float32)
 
-    def train_epoch(self, state: TrainState, data: Images, order: np.ndarray, batch_size: int,
-                    hooks: Any = None) -> float:  # fmt: skip
+    def train_epoch(
+        self, state: TrainState, data: Images, order: np.ndarray, batch_size: int, hooks: Any = None
+    ) -> float:
         model, binary, total = state.model, state.train.loss == "binary_cross_entropy", 0.0
         for step, (xb, yb) in enumerate(self._batches(data, order, batch_size)):
             if hooks is not None:

@@ -84,8 +84,14 @@ def build(backend: Any, spec: ModelSpec, shape: tuple[int, int, int], n_outputs:
     return b, m, b.compile(m, TRAIN, RuntimeSpec())
 
 
-def compare(torch_side: tuple[Any, Any, Any], keras_side: tuple[Any, Any, Any], direction: str,
-            spec: ModelSpec, shape: tuple[int, int, int], n_outputs: int) -> dict[str, Any]:  # fmt: skip
+def compare(
+    torch_side: tuple[Any, Any, Any],
+    keras_side: tuple[Any, Any, Any],
+    direction: str,
+    spec: ModelSpec,
+    shape: tuple[int, int, int],
+    n_outputs: int,
+) -> dict[str, Any]:
     """Copy the weights one way (bench.convert), then measure how far apart logits and explanations are."""
     (t, tm, ts), (k, km, ks) = torch_side, keras_side
     if direction == "torch->keras":

@@ -122,8 +122,9 @@ def test_pretrained_offline_error_says_how_to_provide_the_file(monkeypatch, tmp_
     with pytest.raises(RuntimeError, match=r"resnet101_weights_tf_dim_ordering_tf_kernels_notop\.h5.*BENCH_WEIGHTS"):
         keras_backend.Backend().build(spec, (32, 32, 3), 2)
     with pytest.raises(FileNotFoundError, match=r"model\.weights"):
-        torch_backend.Backend().build(ModelSpec(arch="resnet101", pretrained=True, weights=str(tmp_path / "no")),
-                                      (32, 32, 3), 2)  # fmt: skip
+        torch_backend.Backend().build(
+            ModelSpec(arch="resnet101", pretrained=True, weights=str(tmp_path / "no")), (32, 32, 3), 2
+        )
 
 
 @pytest.mark.parametrize("backend_module", [torch_backend, keras_backend], ids=["torch", "keras"])
@@ -139,8 +140,11 @@ def test_augmentation_is_per_image_and_training_only(backend_module):
         assert np.array_equal(np.asarray(aug(x, training=False)), x)  # inference: identity
     flipped = out[:, 0, -1, 0] == 1.0
     assert 10 < flipped.sum() < 54  # drawn per image, not once per batch
-    rot = (torch_backend.augmenter(("rotate10",)) if backend_module is torch_backend
-           else keras_backend.augmenter(("rotate10",), seed=0))  # fmt: skip
+    rot = (
+        torch_backend.augmenter(("rotate10",))
+        if backend_module is torch_backend
+        else keras_backend.augmenter(("rotate10",), seed=0)
+    )
     assert rot is not None
 
 

@@ -48,8 +48,19 @@ def test_calibration_is_a_matmul_rate_within_its_time():
     assert 1e6 < budget.calibrate(seconds=0.05, n=128) < 1e14  # a real product, even on a loaded machine
 
 
-def cost(task="t", backend="torch", flops=100 * GF, fixed=10.0, first=2.0, img_s=1000.0, call=0.0, n=1000,
-         eval_s=0.0, import_s=0.0, data_s=0.0) -> RowCost:  # fmt: skip
+def cost(
+    task="t",
+    backend="torch",
+    flops=100 * GF,
+    fixed=10.0,
+    first=2.0,
+    img_s=1000.0,
+    call=0.0,
+    n=1000,
+    eval_s=0.0,
+    import_s=0.0,
+    data_s=0.0,
+) -> RowCost:
     return RowCost(task, backend, flops, fixed, first, img_s, call, n, eval_s, import_s, data_s)
 
 
@@ -61,9 +72,20 @@ def test_a_row_costs_its_fixed_part_first_step_epochs_and_evaluations_scaled_by_
 
 
 def test_record_to_cost_takes_the_training_calls_and_evaluations_out_of_the_fixed_part():
-    rec = {"task": "t", "backend": "keras", "status": "ok", "wall_s": 30.0, "train_s": 12.0, "first_step_s": 3.0,
-           "steady_img_s": 500.0, "n_train": 2000, "epoch_overhead_s": 0.005, "eval_s": 1.0, "import_s": 9.0,
-           "history": [{"epoch": e, "test_acc": 0.5} for e in (1, 2, 3)]}  # fmt: skip
+    rec = {
+        "task": "t",
+        "backend": "keras",
+        "status": "ok",
+        "wall_s": 30.0,
+        "train_s": 12.0,
+        "first_step_s": 3.0,
+        "steady_img_s": 500.0,
+        "n_train": 2000,
+        "epoch_overhead_s": 0.005,
+        "eval_s": 1.0,
+        "import_s": 9.0,
+        "history": [{"epoch": e, "test_acc": 0.5} for e in (1, 2, 3)],
+    }
     c = RowCost.from_record(rec, 70 * GF)
     assert c.fixed_s == pytest.approx(30 - 12 - 2 * 1.0) and c.eval_s == 1.0 and c.call_s == 0.005
     assert c.import_s == 9.0 and c.flops == 70 * GF
@@ -148,8 +170,17 @@ def write_run(parent: Path, name: str, flops: float, recs: list[dict]) -> Path:
 
 
 def rec(task: str, backend: str, img_s: float) -> dict:
-    return {"task": task, "backend": backend, "repeat": 0, "status": "ok", "wall_s": 20.0, "train_s": 10.0,
-            "first_step_s": 1.0, "steady_img_s": img_s, "n_train": 1000}  # fmt: skip
+    return {
+        "task": task,
+        "backend": backend,
+        "repeat": 0,
+        "status": "ok",
+        "wall_s": 20.0,
+        "train_s": 10.0,
+        "first_step_s": 1.0,
+        "steady_img_s": img_s,
+        "n_train": 1000,
+    }
 
 
 def test_costs_come_from_the_newest_calibrated_run_of_each_row(tmp_path):
@@ -166,8 +197,11 @@ def test_a_calibration_within_its_noise_on_the_same_machine_leaves_the_costs_uns
     """192-268 GFLOP/s within 45 minutes on one idle VM, the rows unchanged: that is noise, not a slower
     machine. Twice as slow, fewer usable cores (`taskset`: another machine) or another CPU still scale."""
     here, fewer, there = tmp_path / "here", tmp_path / "fewer", tmp_path / "there"
-    for parent, machine in ((here, budget_cli.machine()), (fewer, {**budget_cli.machine(), "usable_cores": 99}),
-                            (there, None)):  # fmt: skip
+    for parent, machine in (
+        (here, budget_cli.machine()),
+        (fewer, {**budget_cli.machine(), "usable_cores": 99}),
+        (there, None),
+    ):
         run = write_run(parent, "20261202-000000-aaaa", 268 * GF, [rec("a", "torch", 100.0)])
         info = json.loads((run / "budget.json").read_text())
         (run / "budget.json").write_text(json.dumps({**info, "machine": machine}))
@@ -200,8 +234,13 @@ def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path, monkeypatch
 def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_are_said_and_kept(tmp_path):
     run = tmp_path / "20261202-000000-dddd"
     run.mkdir()
-    r = {**rec("t", "torch", 100.0), "epochs": 3, "steady_img_s_hw_pct": 1.234, "steady_epoch_ratio": 1.01,
-         "import_s": 5.0}  # fmt: skip
+    r = {
+        **rec("t", "torch", 100.0),
+        "epochs": 3,
+        "steady_img_s_hw_pct": 1.234,
+        "steady_epoch_ratio": 1.01,
+        "import_s": 5.0,
+    }
     (run / "records.jsonl").write_text(json.dumps(r) + "\n")
     p = budget.plan([SIZE], ["torch"], {("t", "torch"): cost()}, 300, 100 * GF)
     lines: list[str] = []
@@ -220,9 +259,11 @@ def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_ar
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="one core")
 def test_a_process_held_to_one_core_counts_one_and_so_does_its_calibration_blas():
     """`taskset -c 0 python -m bench all` (the half-speed check): the rows record the cores they may use."""
-    code = ("import os; os.sched_setaffinity(0, [sorted(os.sched_getaffinity(0))[0]]); "
-            "from bench.core.cpus import usable_cores; from threadpoolctl import threadpool_info; import numpy; "
-            "print(usable_cores(), max(i['num_threads'] for i in threadpool_info()), os.cpu_count())")  # fmt: skip
+    code = (
+        "import os; os.sched_setaffinity(0, [sorted(os.sched_getaffinity(0))[0]]); "
+        "from bench.core.cpus import usable_cores; from threadpoolctl import threadpool_info; import numpy; "
+        "print(usable_cores(), max(i['num_threads'] for i in threadpool_info()), os.cpu_count())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     cores, blas, machine = map(int, out.stdout.split())
     assert cores == 1 and blas == 1 and machine >= 2  # numpy's BLAS (the calibration) runs one thread too

@@ -27,18 +27,34 @@ from tests.conftest import run_cli
 ENV = {"cpu": "Xeon", "cores": 2, "gpus": [], "python": "3.11.7", "packages": {"torch": "2.14.1", "keras": "3.15.1"}}
 
 
-def make_run(path: Path, slow: float = 1.0, acc_drop: float = 0.0, env: dict | None = None,
-             keras_status: str = "ok") -> Path:  # fmt: skip
+def make_run(
+    path: Path, slow: float = 1.0, acc_drop: float = 0.0, env: dict | None = None, keras_status: str = "ok"
+) -> Path:
     path.mkdir(parents=True)
     for backend, epoch_s in (("torch", 1.0), ("keras", 1.5)):
         for repeat in range(3):
             e = epoch_s * (1 + 0.02 * repeat) * (slow if backend == "torch" else 1)
-            append_record(path, new_record(
-                run_id=path.name, task="mnist-lenet5", backend=backend, repeat=repeat, model="lenet5",
-                profile="quick", status=keras_status if backend == "keras" else "ok", device="cpu", threads=2,
-                train_s=8 * e, epoch_s_median=e, throughput_img_s=1000 / e, eval_img_s=5000.0,
-                test_acc=0.95 - (acc_drop if backend == "keras" else 0), peak_host_mb=800.0, n_train=1000,
-            ))  # fmt: skip
+            append_record(
+                path,
+                new_record(
+                    run_id=path.name,
+                    task="mnist-lenet5",
+                    backend=backend,
+                    repeat=repeat,
+                    model="lenet5",
+                    profile="quick",
+                    status=keras_status if backend == "keras" else "ok",
+                    device="cpu",
+                    threads=2,
+                    train_s=8 * e,
+                    epoch_s_median=e,
+                    throughput_img_s=1000 / e,
+                    eval_img_s=5000.0,
+                    test_acc=0.95 - (acc_drop if backend == "keras" else 0),
+                    peak_host_mb=800.0,
+                    n_train=1000,
+                ),
+            )
     (path / "environment.json").write_text(json.dumps(env or ENV))
     return path
 
@@ -102,11 +118,13 @@ def test_a_markdown_path_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path,
 
 def test_accuracy_drop_and_a_failed_row_are_regressions(tmp_path: Path):
     a = make_run(tmp_path / "a")
-    dropped = compare(load_run(a, tmp_path)[0], load_run(make_run(tmp_path / "b", acc_drop=0.02), tmp_path)[0],
-                      Thresholds())  # fmt: skip
+    dropped = compare(
+        load_run(a, tmp_path)[0], load_run(make_run(tmp_path / "b", acc_drop=0.02), tmp_path)[0], Thresholds()
+    )
     assert list(dropped[dropped.regression].metric) == ["test accuracy"]
-    failed = compare(load_run(a, tmp_path)[0], load_run(make_run(tmp_path / "c", keras_status="failed"),
-                     tmp_path)[0], Thresholds())  # fmt: skip
+    failed = compare(
+        load_run(a, tmp_path)[0], load_run(make_run(tmp_path / "c", keras_status="failed"), tmp_path)[0], Thresholds()
+    )
     (row,) = failed[failed.regression].itertuples()
     assert row.backend == "keras" and row.metric == "status"
 
@@ -123,8 +141,9 @@ def test_environment_differences_are_warned(tmp_path: Path, clean_env):
 
 
 def row(run: str, backend: str = "torch", repeat: int = 0, status: str = "ok", **fields) -> dict:
-    return new_record(run_id=run, task="t", backend=backend, repeat=repeat, model="m", profile="quick",
-                      status=status, **fields)  # fmt: skip
+    return new_record(
+        run_id=run, task="t", backend=backend, repeat=repeat, model="m", profile="quick", status=status, **fields
+    )
 
 
 def write(path: Path, records: list[dict]) -> pd.DataFrame:
@@ -135,8 +154,13 @@ def write(path: Path, records: list[dict]) -> pd.DataFrame:
 
 
 def steady(img_s: float, hw: float, steps: list[float] | None = None, **kw) -> dict:
-    return {"steady_img_s": img_s, "steady_img_s_ci_lo": img_s - hw, "steady_img_s_ci_hi": img_s + hw,
-            "step_img_s": steps or [], **kw}  # fmt: skip
+    return {
+        "steady_img_s": img_s,
+        "steady_img_s_ci_lo": img_s - hw,
+        "steady_img_s_ci_hi": img_s + hw,
+        "step_img_s": steps or [],
+        **kw,
+    }
 
 
 def verdict_of(result: pd.DataFrame, metric: str) -> str:
@@ -203,8 +227,19 @@ def test_repeats_give_epoch_columns_an_interval(tmp_path: Path):
 def test_rows_new_in_b_are_reported_not_flagged(tmp_path: Path, clean_env):
     a = make_run(tmp_path / "a")
     b = make_run(tmp_path / "b")
-    append_record(b, new_record(run_id="b", task="cifar10-cnn", backend="torch", repeat=0, model="cifar_cnn",
-                                profile="quick", status="ok", throughput_img_s=10.0))  # fmt: skip
+    append_record(
+        b,
+        new_record(
+            run_id="b",
+            task="cifar10-cnn",
+            backend="torch",
+            repeat=0,
+            model="cifar_cnn",
+            profile="quick",
+            status="ok",
+            throughput_img_s=10.0,
+        ),
+    )
     result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
     new = result[result.task == "cifar10-cnn"]
     assert len(new) == 1 and new.iloc[0].metric == "status" and not new.iloc[0].regression
@@ -216,13 +251,27 @@ def test_a_side_with_no_ok_row_is_a_status_row_not_a_crash(tmp_path: Path, clean
     a, b = make_run(tmp_path / "a"), tmp_path / "b"
     b.mkdir()
     for backend in ("torch", "keras"):
-        append_record(b, new_record(task="mnist-lenet5", backend=backend, repeat=0, model="lenet5", profile="quick",
-                                    status="failed", error="boom"))  # fmt: skip
+        append_record(
+            b,
+            new_record(
+                task="mnist-lenet5",
+                backend=backend,
+                repeat=0,
+                model="lenet5",
+                profile="quick",
+                status="failed",
+                error="boom",
+            ),
+        )
     back = run_cli(["compare", str(b), str(a)], clean_env)  # the baseline failed, B is fine: no regression
     assert back.returncode == 0 and "no regression" in back.stdout, back.stdout + back.stderr
     assert back.stdout.count("| failed ") == 2
-    append_record(b, new_record(task="new-task", backend="torch", repeat=0, model="lenet5", profile="quick",
-                                status="ok", train_s=1.0))  # fmt: skip
+    append_record(
+        b,
+        new_record(
+            task="new-task", backend="torch", repeat=0, model="lenet5", profile="quick", status="ok", train_s=1.0
+        ),
+    )
     result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
     status = result[result.metric == "status"].set_index(["task", "backend"])
     assert status.loc[("mnist-lenet5", "torch")][["a", "b", "regression"]].tolist() == ["ok", "failed", True]
@@ -258,16 +307,23 @@ def test_each_backend_against_the_reference_in_both_runs(tmp_path: Path, clean_e
 
 def test_a_reference_without_an_ok_row_is_named_in_the_ratio_cells(tmp_path: Path):
     a = make_run(tmp_path / "a")
-    b = write(tmp_path / "b", [row("b", backend="torch", status="failed"),
-                               row("b", backend="keras", epoch_s_median=2.0)])  # fmt: skip
-    a_t = write(tmp_path / "c", [row("c", backend="torch", epoch_s_median=1.0),
-                                 row("c", backend="keras", epoch_s_median=1.5)])  # fmt: skip
+    b = write(
+        tmp_path / "b", [row("b", backend="torch", status="failed"), row("b", backend="keras", epoch_s_median=2.0)]
+    )
+    a_t = write(
+        tmp_path / "c", [row("c", backend="torch", epoch_s_median=1.0), row("c", backend="keras", epoch_s_median=1.5)]
+    )
     ratios = reference_ratios(a_t, b, "torch")
     epoch = ratios[ratios.metric == "steady epoch (s)"].iloc[0]
     assert epoch.a == pytest.approx(1.5) and epoch.b == "torch failed" and epoch["b/a"] is None
     assert "torch failed" in render_reference(ratios) and render_reference(reference_ratios(a_t, b, "keras")) != ""
-    only_a = write(tmp_path / "d", [row("d", backend="torch", epoch_s_median=1.0, test_acc=0.5),
-                                    row("d", backend="keras", epoch_s_median=1.5, test_acc=0.6)])  # fmt: skip
+    only_a = write(
+        tmp_path / "d",
+        [
+            row("d", backend="torch", epoch_s_median=1.0, test_acc=0.5),
+            row("d", backend="keras", epoch_s_median=1.5, test_acc=0.6),
+        ],
+    )
     shown = render_reference(reference_ratios(only_a, a_t, "torch"))  # test accuracy only in A: "-" in B, not nan
     assert "nan" not in shown and re.search(r"\| test accuracy +\| keras/torch \| 1\.200 \| - +\| - +\|", shown), shown
     assert reference_ratios(load_run(a, tmp_path)[0], b, "torch").empty  # no task in both runs: nothing to show

@@ -57,11 +57,21 @@ def head_of(backend_module, state, name: str, features: np.ndarray) -> np.ndarra
 CASES = [
     # arch spec, input shape, n_outputs, {layer: expected NHWC / (N, units) shape without N}, feature width
     (model("lenet5"), (28, 28, 1), 10, {"conv1": (28, 28, 6), "conv2": (10, 10, 16), "fc1": (120,), "fc2": (84,)}, 84),
-    (model("lenet5", activation="sigmoid", conv1_padding=0), (28, 28, 1), 10,
-     {"conv1": (24, 24, 6), "conv2": (8, 8, 16), "fc1": (120,), "fc2": (84,)}, 84),
-    (model("cifar_cnn"), (32, 32, 3), 1, {"conv1": (30, 30, 32), "conv2": (13, 13, 64), "conv3": (4, 4, 64),
-                                          "fc1": (64,)}, 64),
-]  # fmt: skip
+    (
+        model("lenet5", activation="sigmoid", conv1_padding=0),
+        (28, 28, 1),
+        10,
+        {"conv1": (24, 24, 6), "conv2": (8, 8, 16), "fc1": (120,), "fc2": (84,)},
+        84,
+    ),
+    (
+        model("cifar_cnn"),
+        (32, 32, 3),
+        1,
+        {"conv1": (30, 30, 32), "conv2": (13, 13, 64), "conv3": (4, 4, 64), "fc1": (64,)},
+        64,
+    ),
+]
 
 
 @pytest.mark.parametrize("backend_module", BACKENDS, ids=["torch", "keras"])
@@ -141,9 +151,13 @@ def test_forest_and_logistic_regression_find_the_informative_features():
 
 @pytest.mark.parametrize(
     ("requested", "width", "sizes"),
-    [((10, 100, 500, 1000), 84, [10, 84]), ((10, 100, 500, 1000), 2048, [10, 100, 500, 1000, 2048]),
-     ((5, 5, 200), 64, [5, 64]), ((), 30, [30])],
-)  # fmt: skip
+    [
+        ((10, 100, 500, 1000), 84, [10, 84]),
+        ((10, 100, 500, 1000), 2048, [10, 100, 500, 1000, 2048]),
+        ((5, 5, 200), 64, [5, 64]),
+        ((), 30, [30]),
+    ],
+)
 def test_top_k_sizes(requested, width, sizes):
     assert decouple.top_k_sizes(requested, width) == sizes
 
@@ -176,10 +190,14 @@ def test_phase_on_a_trained_model_writes_fields_arrays_and_pictures(tmp_path: Pa
     x_train, y_train = ds.train.x[:400], ds.train.y[:400]  # uint8, as the worker keeps them
     x_test, y_test = ds.test.x[:150], ds.test.y[:150]
     spec = parse_task(
-        {"name": "t", "dataset": {"name": "mnist"}, "model": {"arch": "lenet5"},
-         "train": {"epochs": 3, "batch_size": 32, "lr": 0.003},
-         "decouple": {"enabled": True, "max_train": 300, "top_k": [10, 500], "top_images": 4, "n_inputs": 3}}
-    )  # fmt: skip
+        {
+            "name": "t",
+            "dataset": {"name": "mnist"},
+            "model": {"arch": "lenet5"},
+            "train": {"epochs": 3, "batch_size": 32, "lr": 0.003},
+            "decouple": {"enabled": True, "max_train": 300, "top_k": [10, 500], "top_images": 4, "n_inputs": 3},
+        }
+    )
     b, state = built(torch_backend, spec.model, (28, 28, 1), 10)
     norm = PixelNorm.from_spec(spec.dataset, 1)
     data = b.put(x_train, y_train, norm)

@@ -166,8 +166,11 @@ def test_cli_workers_override_and_its_errors(clean_env, tmp_path):
         with_workers([plain], None, ("weak",))
     task = tmp_path / "tiny.toml"
     task.write_text(DP_TASK)
-    for args, why in ((["--workers", "0,2"], "distinct worker counts >= 1"), (["--workers", "a"], "worker counts"),
-                      (["--scaling", "linear"], "expected strong or weak")):  # fmt: skip
+    for args, why in (
+        (["--workers", "0,2"], "distinct worker counts >= 1"),
+        (["--workers", "a"], "worker counts"),
+        (["--scaling", "linear"], "expected strong or weak"),
+    ):
         proc = run_cli(["run", str(task), "--out", str(tmp_path / "o"), *args], clean_env)
         assert proc.returncode == 2 and why in proc.stderr, proc.stderr
     proc = run_cli(["all", "--workers", "2"], clean_env)  # bench all stays single-process
@@ -184,10 +187,18 @@ def test_launch_plan_gives_torchrun_and_tf_config_per_host():
         cmd = h.torchrun
         assert cmd[0] == "torchrun" and cmd[-3:] == ["-m", "bench.run.dist_worker", "JOB.json"]
         opts = dict(zip(cmd[1:-3:2], cmd[2:-3:2], strict=True))
-        assert opts == {"--nnodes": "3", "--nproc-per-node": "1", "--node-rank": str(h.rank), "--rdzv-backend": "c10d",
-                        "--rdzv-endpoint": "n0:29400", "--rdzv-id": "bench-cifar10-cnn"}  # fmt: skip
-        assert h.tf_config == {"cluster": {"worker": ["n0:2222", "n1:2222", "n2:2222"]},
-                               "task": {"type": "worker", "index": h.rank}}  # fmt: skip
+        assert opts == {
+            "--nnodes": "3",
+            "--nproc-per-node": "1",
+            "--node-rank": str(h.rank),
+            "--rdzv-backend": "c10d",
+            "--rdzv-endpoint": "n0:29400",
+            "--rdzv-id": "bench-cifar10-cnn",
+        }
+        assert h.tf_config == {
+            "cluster": {"worker": ["n0:2222", "n1:2222", "n2:2222"]},
+            "task": {"type": "worker", "index": h.rank},
+        }
         ctx = DistContext.from_env(h.env)  # what the worker on that host reads back
         assert ctx is not None and (ctx.rank, ctx.world_size, ctx.threads) == (h.rank, 3, 4)
         assert ctx.tf_config() == h.tf_config and ctx.master_addr == "n0"
@@ -197,8 +208,9 @@ def test_launch_plan_gives_torchrun_and_tf_config_per_host():
 
 
 def test_distributed_launch_command_prints_every_host(clean_env):
-    proc = run_cli(["distributed-launch", "--hosts", "alpha,beta", "--task", "cifar10-cnn", "--backend", "torch"],
-                   clean_env)  # fmt: skip
+    proc = run_cli(
+        ["distributed-launch", "--hosts", "alpha,beta", "--task", "cifar10-cnn", "--backend", "torch"], clean_env
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "## host alpha (rank 0)" in out and "## host beta (rank 1)" in out
@@ -252,10 +264,12 @@ def why_not_joinable(name: str) -> str:
     missing = backends.missing_packages(name)
     if missing:
         return f"not installed: {', '.join(missing)}"
-    code = ("import backends, importlib, os\n"
-            f"info = backends.describe({name!r})\nos.environ.update(dict(info.env))\n"
-            "cls = importlib.import_module(info.module).Backend\n"
-            "print('JOIN' if callable(getattr(cls, 'join', None)) else 'NOJOIN')\n")  # fmt: skip
+    code = (
+        "import backends, importlib, os\n"
+        f"info = backends.describe({name!r})\nos.environ.update(dict(info.env))\n"
+        "cls = importlib.import_module(info.module).Backend\n"
+        "print('JOIN' if callable(getattr(cls, 'join', None)) else 'NOJOIN')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         return f"not importable: {proc.stderr.strip().splitlines()[-1:]}"
@@ -333,8 +347,15 @@ def test_ctrl_c_stops_every_rank_and_resume_reruns_the_row(clean_env, tmp_path):
     hold.mkdir()
     env = dist_fault_env(clean_env, tmp_path / "site", kill_rank=-1)
     args = [sys.executable, "-m", "bench", "run", str(task), "--backend", "faultdp", "--out", str(out)]
-    proc = subprocess.Popen(args, cwd=REPO, env={**env, "DIST_HOLD_DIR": str(hold)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_default)  # fmt: skip
+    proc = subprocess.Popen(
+        args,
+        cwd=REPO,
+        env={**env, "DIST_HOLD_DIR": str(hold)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=sigint_default,
+    )
     try:
         deadline = time.monotonic() + 300
         while not all((hold / f"held-{r}").exists() for r in (0, 1)):

@@ -86,8 +86,10 @@ def group_gone(pid: int) -> bool:
 
 def ranks(world: int, timeout_s: float, **extra: str) -> list[DistContext]:
     addresses = free_addresses(world)
-    return [DistContext(rank=r, world_size=world, addresses=addresses, timeout_s=timeout_s, extra=extra)
-            for r in range(world)]  # fmt: skip
+    return [
+        DistContext(rank=r, world_size=world, addresses=addresses, timeout_s=timeout_s, extra=extra)
+        for r in range(world)
+    ]
 
 
 @pytest.mark.parametrize("backend", list(ENGINES))

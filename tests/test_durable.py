@@ -37,16 +37,36 @@ def file_size_limit(limit: int):
 
 
 def bench(args: list[str], env: dict[str, str], limit: int | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, capture_output=True, text=True,
-                          env=dict(env, PYTHONDONTWRITEBYTECODE="1"), timeout=600,
-                          preexec_fn=None if limit is None else file_size_limit(limit))  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=dict(env, PYTHONDONTWRITEBYTECODE="1"),
+        timeout=600,
+        preexec_fn=None if limit is None else file_size_limit(limit),
+    )
 
 
 def row(repeat: int = 0, backend: str = "torch", **fields) -> dict:
-    return new_record(run_id="r", task="t", backend=backend, repeat=repeat, status="ok", model="lenet5",
-                      profile="quick", n_train=100, epoch_s_median=1.0, epoch_s_min=1.0, epoch_s_max=1.0,
-                      train_s=2.0, throughput_img_s=100.0, test_acc=0.9,
-                      history=[{"epoch": 1, "seconds": 1.0, "train_loss": 0.5, "test_acc": 0.9}], **fields)  # fmt: skip
+    return new_record(
+        run_id="r",
+        task="t",
+        backend=backend,
+        repeat=repeat,
+        status="ok",
+        model="lenet5",
+        profile="quick",
+        n_train=100,
+        epoch_s_median=1.0,
+        epoch_s_min=1.0,
+        epoch_s_max=1.0,
+        train_s=2.0,
+        throughput_img_s=100.0,
+        test_acc=0.9,
+        history=[{"epoch": 1, "seconds": 1.0, "train_loss": 0.5, "test_acc": 0.9}],
+        **fields,
+    )
 
 
 # -- paths ---------------------------------------------------------------------------------------
@@ -98,13 +118,24 @@ except RecordWriteError as e:
 def test_a_short_write_under_a_file_size_limit_leaves_no_partial_line(tmp_path: Path, clean_env):
     append_record(tmp_path, row())
     before = (tmp_path / "records.jsonl").read_bytes()
-    proc = subprocess.run([sys.executable, "-c", APPEND_UNDER_LIMIT, str(tmp_path)], cwd=REPO, env=clean_env,
-                          capture_output=True, text=True, preexec_fn=file_size_limit(len(before) + 1000))  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", APPEND_UNDER_LIMIT, str(tmp_path)],
+        cwd=REPO,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        preexec_fn=file_size_limit(len(before) + 1000),
+    )
     assert proc.returncode == 3, proc.stdout + proc.stderr  # refused, loudly, not reported as written
     assert "records.jsonl: record not written (File too large)" in proc.stdout
     assert (tmp_path / "records.jsonl").read_bytes() == before  # the 1000 bytes that fitted were cut off again
-    proc = subprocess.run([sys.executable, "-c", APPEND_UNDER_LIMIT, str(tmp_path)], cwd=REPO, env=clean_env,
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", APPEND_UNDER_LIMIT, str(tmp_path)],
+        cwd=REPO,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and [r["repeat"] for r in read_records(tmp_path)] == [0, 1]
 
 
@@ -181,8 +212,15 @@ def broken_run(path: Path) -> Path:
     """A run directory with every kind of unreadable line and file (lines 2-5 and 7 are bad)."""
     path.mkdir(parents=True)
     good = [json.dumps(row()).encode(), json.dumps(row(backend="keras")).encode()]
-    lines = [good[0], b"garbage, not json", b"[1, 2, 3]", json.dumps({"backend": "torch", "repeat": 0}).encode(),
-             b'{"task": "t", "backend": "\xff\xfe"}', good[1], b'{"task": "t", "backend": "torch", "rep']  # fmt: skip
+    lines = [
+        good[0],
+        b"garbage, not json",
+        b"[1, 2, 3]",
+        json.dumps({"backend": "torch", "repeat": 0}).encode(),
+        b'{"task": "t", "backend": "\xff\xfe"}',
+        good[1],
+        b'{"task": "t", "backend": "torch", "rep',
+    ]
     (path / "records.jsonl").write_bytes(b"\n".join(lines))  # the last line torn: no newline after it
     (path / "environment.json").write_text('{"cpu": "x",\n  broken')
     (path / "state.json").write_text("[]")
@@ -196,8 +234,13 @@ def test_report_on_broken_run_files_warns_with_file_and_line_and_keeps_the_rest(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     records = run / "records.jsonl"
-    for line, why in ((2, "not JSON"), (3, "not a JSON object but list"), (4, "record without 'task'"),
-                      (5, "not UTF-8"), (7, "torn last line")):  # fmt: skip
+    for line, why in (
+        (2, "not JSON"),
+        (3, "not a JSON object but list"),
+        (4, "record without 'task'"),
+        (5, "not UTF-8"),
+        (7, "torn last line"),
+    ):
         assert f"warning: {records}:{line}: {why}" in proc.stderr, proc.stderr
     assert f"warning: {run / 'environment.json'}:2: not valid JSON" in proc.stderr
     assert f"warning: {run / 'state.json'}: expected a JSON object, found list" in proc.stderr
@@ -208,8 +251,11 @@ def test_report_on_broken_run_files_warns_with_file_and_line_and_keeps_the_rest(
 def test_resume_on_a_broken_plan_is_exit_2_naming_the_file(tmp_path: Path, clean_env):
     run = broken_run(tmp_path / "run")
     proc = run_cli(["all", "--resume", str(run)], clean_env)
-    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {run / 'plan.json'}:1: not valid JSON " \
-        "(Expecting property name enclosed in double quotes, column 2)"  # fmt: skip
+    assert (
+        proc.returncode == 2
+        and proc.stderr.strip()
+        == f"error: {run / 'plan.json'}:1: not valid JSON (Expecting property name enclosed in double quotes, column 2)"
+    )
     (run / "plan.json").write_text(json.dumps({"tasks": [{"name": 5}], "options": {}}))
     proc = run_cli(["all", "--resume", str(run)], clean_env)
     assert proc.returncode == 2 and f"error: {run / 'plan.json'}: not a plan this version can run" in proc.stderr

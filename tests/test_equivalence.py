@@ -71,19 +71,32 @@ def test_repeats_needed_gives_the_difference_test_80_percent_power():
 
 
 def _rows(task: str, accs: dict[str, list[float]]) -> list[dict]:
-    return [{"task": task, "backend": b, "status": "ok", "test_acc": a, "seed": 7 + i, "repeat": i}
-            for b, values in accs.items() for i, a in enumerate(values)]  # fmt: skip
+    return [
+        {"task": task, "backend": b, "status": "ok", "test_acc": a, "seed": 7 + i, "repeat": i}
+        for b, values in accs.items()
+        for i, a in enumerate(values)
+    ]
 
 
 def test_the_summary_section_gives_each_pair_its_verdict_with_the_tasks_margin():
     df = pd.DataFrame(
-        _rows("t1", {"torch": [0.900, 0.902, 0.899, 0.901], "keras": [0.901, 0.899, 0.900, 0.902],
-                     "keras-jax": [0.85, 0.86, 0.84, 0.85]})
+        _rows(
+            "t1",
+            {
+                "torch": [0.900, 0.902, 0.899, 0.901],
+                "keras": [0.901, 0.899, 0.900, 0.902],
+                "keras-jax": [0.85, 0.86, 0.84, 0.85],
+            },
+        )
         + _rows("t2", {"torch": [0.80, 0.86, 0.83], "keras": [0.84, 0.80, 0.87]})
         + _rows("single", {"torch": [0.9], "keras": [0.8]})
-    )  # fmt: skip
-    plan = {"tasks": [{"name": "t1", "eval": {"equivalence_margin_pt": 1.0}},
-                      {"name": "t2", "eval": {"equivalence_margin_pt": 2.5}}]}  # fmt: skip
+    )
+    plan = {
+        "tasks": [
+            {"name": "t1", "eval": {"equivalence_margin_pt": 1.0}},
+            {"name": "t2", "eval": {"equivalence_margin_pt": 2.5}},
+        ]
+    }
     text = accuracy.section(df, plan)
     assert "### t1" in text and "### t2" in text and "### single" not in text  # one run each: no spread
     assert "- Keras (TF) vs PyTorch: equivalent within ±1 pt" in text

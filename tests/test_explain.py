@@ -66,9 +66,12 @@ def test_pictures_three_per_class_for_two_classes_and_one_per_class_up_to_ten():
 def test_target_layer_defaults_to_the_catalog_last_conv():
     def task(layer: str) -> TaskSpec:
         return TaskSpec(
-            name="t", dataset=DatasetSpec(name="mnist"), model=ModelSpec(arch="cifar_cnn"),
-            train=TrainSpec(epochs=1, batch_size=8, lr=0.1), explain=ExplainSpec(gradcam=True, layer=layer),
-        )  # fmt: skip
+            name="t",
+            dataset=DatasetSpec(name="mnist"),
+            model=ModelSpec(arch="cifar_cnn"),
+            train=TrainSpec(epochs=1, batch_size=8, lr=0.1),
+            explain=ExplainSpec(gradcam=True, layer=layer),
+        )
 
     assert explain.target_layer(task("")) == ARCHITECTURES["cifar_cnn"].last_conv == "conv3"
     assert explain.target_layer(task("conv1")) == "conv1"

@@ -108,9 +108,12 @@ def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_d
     rng = np.random.default_rng(0)
     x8, y = rng.integers(0, 256, (50, 28, 28, 1), dtype=np.uint8), np.arange(50) % 5  # 5 of 10 classes present
     task = TaskSpec(
-        name="t", dataset=DatasetSpec(name="mnist"), model=spec, train=TRAIN,
+        name="t",
+        dataset=DatasetSpec(name="mnist"),
+        model=spec,
+        train=TRAIN,
         explain=ExplainSpec(gradcam=True, saliency=True, target="true", n_images=20, batch_size=16),
-    )  # fmt: skip
+    )
     job = {"artifacts": str(tmp_path / "artifacts"), "record": {"task": "t", "backend": "torch", "repeat": 0}}
     norm = PixelNorm.from_spec(task.dataset, 1)
     x = norm.apply(x8)  # the floats the phase hands the backend

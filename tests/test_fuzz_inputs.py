@@ -47,15 +47,54 @@ VALUES = st.recursive(
     max_leaves=8,
 )
 KEYS = [
-    "name", "seed", "description", "profiles", "profiles.quick", "profiles.full", "profiles.quick.train",
-    "dataset", "dataset.name", "dataset.image_size", "dataset.channels", "dataset.classes", "dataset.mean",
-    "dataset.std", "dataset.max_train", "model", "model.arch", "model.init", "model.activation", "model.pooling",
-    "model.pretrained", "model.weights", "model.options", "train", "train.epochs", "train.batch_size", "train.lr",
-    "train.eps", "train.loss", "train.augment", "train.target_acc", "eval", "eval.batch_size", "eval.select",
-    "explain.n_images", "explain.layer", "decouple", "decouple.top_k", "decouple.max_train", "transfer",
-    "runtime", "runtime.threads", "runtime.device", "runtime.precision", "runtime.warmup_steps", "unknown",
+    "name",
+    "seed",
+    "description",
+    "profiles",
+    "profiles.quick",
+    "profiles.full",
+    "profiles.quick.train",
+    "dataset",
+    "dataset.name",
+    "dataset.image_size",
+    "dataset.channels",
+    "dataset.classes",
+    "dataset.mean",
+    "dataset.std",
+    "dataset.max_train",
+    "model",
+    "model.arch",
+    "model.init",
+    "model.activation",
+    "model.pooling",
+    "model.pretrained",
+    "model.weights",
+    "model.options",
+    "train",
+    "train.epochs",
+    "train.batch_size",
+    "train.lr",
+    "train.eps",
+    "train.loss",
+    "train.augment",
+    "train.target_acc",
+    "eval",
+    "eval.batch_size",
+    "eval.select",
+    "explain.n_images",
+    "explain.layer",
+    "decouple",
+    "decouple.top_k",
+    "decouple.max_train",
+    "transfer",
+    "runtime",
+    "runtime.threads",
+    "runtime.device",
+    "runtime.precision",
+    "runtime.warmup_steps",
+    "unknown",
     "dataset.unknown",
-]  # fmt: skip
+]
 MINIMAL = {
     "name": "t",
     "dataset": {"name": "mnist"},
@@ -96,9 +135,30 @@ def test_any_bytes_in_a_task_file_give_a_spec_or_a_spec_error(scratch: Path, dat
 
 
 TOML_VALUES = st.sampled_from(
-    ['"../../x"', '"/abs"', "-1", "0", "1e400", "nan", "inf", "-inf", '""', "[]", '[1, "a"]', "{}", "{a = 1}",
-     "true", "1979-05-27", "99999999999999999999", '"\\u00e9"', "[[1]]", '["hflip", "hflip"]', '"x"', "1.5"]
-)  # fmt: skip
+    [
+        '"../../x"',
+        '"/abs"',
+        "-1",
+        "0",
+        "1e400",
+        "nan",
+        "inf",
+        "-inf",
+        '""',
+        "[]",
+        '[1, "a"]',
+        "{}",
+        "{a = 1}",
+        "true",
+        "1979-05-27",
+        "99999999999999999999",
+        '"\\u00e9"',
+        "[[1]]",
+        '["hflip", "hflip"]',
+        '"x"',
+        "1.5",
+    ]
+)
 
 
 @FAST
@@ -174,8 +234,9 @@ def test_any_bytes_in_a_dataset_file_give_a_dataset_or_its_error(scratch: Path, 
     only_dataset_errors(path)
 
 
-DTYPES = st.sampled_from([np.uint8, np.int8, np.int64, np.uint64, np.float16, np.float64, np.bool_, "<U3", "S2",
-                          np.complex64, "M8[s]"])  # fmt: skip
+DTYPES = st.sampled_from(
+    [np.uint8, np.int8, np.int64, np.uint64, np.float16, np.float64, np.bool_, "<U3", "S2", np.complex64, "M8[s]"]
+)
 ARRAYS = DTYPES.flatmap(lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=3)))
 
 
@@ -209,8 +270,11 @@ def test_wrong_arrays_in_a_dataset_file_give_a_dataset_or_its_error(
 
 
 @FAST
-@given(positions=st.lists(st.integers(0, 10**6), min_size=1, max_size=4), byte=st.integers(0, 255),
-       compressed=st.booleans())  # fmt: skip
+@given(
+    positions=st.lists(st.integers(0, 10**6), min_size=1, max_size=4),
+    byte=st.integers(0, 255),
+    compressed=st.booleans(),
+)
 def test_a_damaged_dataset_file_gives_its_error(scratch: Path, positions: list[int], byte: int, compressed: bool):
     path = scratch / "data.npz"
     (np.savez_compressed if compressed else np.savez)(path, **good())

@@ -23,8 +23,11 @@ READER = settings(max_examples=150, deadline=None, suppress_health_check=[Health
 PIPELINE = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12)
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.text(max_size=8), inner, max_size=3), max_leaves=12)  # fmt: skip
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
 names = st.sampled_from(["t", "u", "../x", ""]) | st.text(max_size=6)
 # Records a reader must survive: the keys it joins on well typed, every other column anything JSON can hold.
 KEYS = {
@@ -50,8 +53,11 @@ def read_everything(data: bytes, report: bool = True) -> None:
             terminal_summary(df)
             keyed = compare.keyed(df)
             compare.render(compare.compare(keyed, keyed, compare.Thresholds()))
-    foreign = [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught
-               if not issubclass(w.category, RunFileWarning)]  # fmt: skip
+    foreign = [
+        f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
+        for w in caught
+        if not issubclass(w.category, RunFileWarning)
+    ]
     assert not foreign
 
 
@@ -90,8 +96,15 @@ def test_a_data_parallel_key_that_is_not_an_integer_is_named_and_skipped():
 
 def test_text_where_a_number_belongs_is_named_and_ignored():
     """Found by the property test: ``"peak_flops": "x"`` reached a median in the summary's speed line."""
-    rec = {"task": "t", "backend": "torch", "repeat": 0, "status": "ok", "peak_flops": "x", "model": "lenet5",
-           "peak_flops_source": "measured: fp32 matmul"}  # fmt: skip
+    rec = {
+        "task": "t",
+        "backend": "torch",
+        "repeat": 0,
+        "status": "ok",
+        "peak_flops": "x",
+        "model": "lenet5",
+        "peak_flops_source": "measured: fp32 matmul",
+    }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         (parsed,) = parse_records(json.dumps(rec).encode() + b"\n", "records.jsonl")

@@ -56,10 +56,12 @@ def test_ratios_and_the_timm_column():
     rows = [
         {"model": m, "mode": mode, "backend": "torch", "suite_img_s": s, "bare_img_s": b}
         for (m, mode, s, b) in [
-            ("resnet101", "fp32", 100.0, 100.0), ("convnext_tiny", "fp32", 120.0, 125.0),
-            ("resnet101", "bf16+channels_last", 300.0, 290.0), ("convnext_tiny", "bf16+channels_last", 330.0, 330.0),
+            ("resnet101", "fp32", 100.0, 100.0),
+            ("convnext_tiny", "fp32", 120.0, 125.0),
+            ("resnet101", "bf16+channels_last", 300.0, 290.0),
+            ("convnext_tiny", "bf16+channels_last", 330.0, 330.0),
         ]
-    ]  # fmt: skip
+    ]
     gpucheck.add_ratios(rows)
     assert [round(r["suite_over_bare"], 3) for r in rows] == [1.0, 0.96, 1.034, 1.0]
     assert rows[0]["convnext_over_resnet"] == pytest.approx(1.2) and rows[3]["convnext_over_resnet"] == 1.1

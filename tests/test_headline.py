@@ -44,9 +44,20 @@ def test_unequal_batches_weigh_by_their_images():
 
 def test_an_old_record_reads_with_the_headline_moved_and_no_borrowed_interval():
     """Written before the change: steady_img_s was the median step's, window_img_s the mean."""
-    old = {"task": "t", "backend": "torch", "repeat": 0, "status": "ok", "batch_size": 8, "steady_img_s": 50.0,
-           "steady_img_s_ci_lo": 49.0, "steady_img_s_ci_hi": 51.0, "steady_img_s_hw_pct": 2.0,
-           "window_img_s": 40.0, "throughput_img_s": 40.0, "steady_epoch_ratio": 1.25}  # fmt: skip
+    old = {
+        "task": "t",
+        "backend": "torch",
+        "repeat": 0,
+        "status": "ok",
+        "batch_size": 8,
+        "steady_img_s": 50.0,
+        "steady_img_s_ci_lo": 49.0,
+        "steady_img_s_ci_hi": 51.0,
+        "steady_img_s_hw_pct": 2.0,
+        "window_img_s": 40.0,
+        "throughput_img_s": 40.0,
+        "steady_epoch_ratio": 1.25,
+    }
     rec = renamed(dict(old))
     assert rec["steady_img_s"] == 40.0 and rec["median_step_img_s"] == 50.0 and "window_img_s" not in rec
     assert rec["steady_img_s_ci_lo"] is None and rec["steady_img_s_hw_pct"] is None

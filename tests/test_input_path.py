@@ -28,8 +28,9 @@ IDENTITY = PixelNorm(np.ones(1, np.float32), np.zeros(1, np.float32))
 BACKENDS = ["torch", "keras"]
 
 
-def through_input_path(backend: str, x: np.ndarray, names: tuple[str, ...], batch_size: int = 64,
-                       norm: PixelNorm = IDENTITY) -> np.ndarray:  # fmt: skip
+def through_input_path(
+    backend: str, x: np.ndarray, names: tuple[str, ...], batch_size: int = 64, norm: PixelNorm = IDENTITY
+) -> np.ndarray:
     """The batches ``train_epoch`` would train on (order = arange), as NHWC numpy."""
     y = np.zeros(len(x), np.int64)
     order = np.arange(len(x))
@@ -139,8 +140,9 @@ def test_a_split_over_the_device_budget_streams_the_same_batches():
     assert streamed.streamed and not resident.streamed
     assert streamed.x.data_ptr() == torch.from_numpy(x).data_ptr() or np.shares_memory(streamed.x.numpy(), x)
     order = rng.permutation(100)
-    for (a, ya), (b, yb) in zip(torch_input.batches(resident, order, 16, True),
-                                torch_input.batches(streamed, order, 16, True), strict=True):  # fmt: skip
+    for (a, ya), (b, yb) in zip(
+        torch_input.batches(resident, order, 16, True), torch_input.batches(streamed, order, 16, True), strict=True
+    ):
         assert torch.equal(a, b) and torch.equal(ya, yb) and a.is_contiguous(memory_format=torch.channels_last)
     assert torch_input.device_budget_bytes(torch.device("cpu"), 1) == float("inf")  # the CPU is the host
 

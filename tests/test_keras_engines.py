@@ -32,8 +32,11 @@ def probe(name: str, big: bool = False) -> dict[str, Any]:
     """Parity with torch on every small-model case (and with ``big`` the big models' parameter counts), one engine."""
     proc = subprocess.run(
         [sys.executable, "-m", "tests.keras_engine_probe", name, *(["--big"] if big else [])],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@probe ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(lines[-1].removeprefix("@@probe "))
@@ -43,8 +46,11 @@ def test_the_registry_lists_every_engine_in_order_and_defaults_to_torch_and_kera
     assert list(BACKENDS) == ["torch", "keras", "keras-jax", "keras-torch"]
     assert default_names() == ("torch", "keras")
     assert _backends("all") == tuple(BACKENDS) and _backends("keras-jax,torch") == ("keras-jax", "torch")
-    for name, engine, label in (("keras", "tensorflow", "Keras (TF)"), ("keras-jax", "jax", "Keras (JAX)"),
-                                ("keras-torch", "torch", "Keras (torch)")):  # fmt: skip
+    for name, engine, label in (
+        ("keras", "tensorflow", "Keras (TF)"),
+        ("keras-jax", "jax", "Keras (JAX)"),
+        ("keras-torch", "torch", "Keras (torch)"),
+    ):
         info = BACKENDS[name]
         assert info.env == (("KERAS_BACKEND", engine),) and info.framework == f"keras-{engine}"
         assert info.display == label and info.module == "backends.keras.backend" and "keras" in info.requires
@@ -161,8 +167,9 @@ def test_keras_jax_with_one_thread_runs_on_one_core(clean_env):
     is restricted to one core (a data-parallel worker to its local rank's: ``cores_for``), so it uses one CPU
     second a second (both cores' worth before, measured 1.98), and records the core it ran on."""
     env = {k: v for k, v in clean_env.items() if not k.startswith("BENCH_DIST_")}
-    proc = subprocess.run([sys.executable, "-c", JAX_CPU_USE, "1"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", JAX_CPU_USE, "1"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     first = sorted(os.sched_getaffinity(0))[0]

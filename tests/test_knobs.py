@@ -31,9 +31,13 @@ def test_the_product_of_the_knobs_with_the_default_first_and_labels_that_name_wh
 def test_a_value_this_machine_cannot_run_is_skipped_once_with_the_capability_it_needs():
     space = (
         knob("compile", value("off"), value("on", ("compiler",), torch_compile=True)),
-        knob("precision", value("fp32"), value("bf16", ("bf16",), precision="mixed_bf16"),
-             value("fp16", ("fp16", "cuda"), precision="mixed_fp16")),
-    )  # fmt: skip
+        knob(
+            "precision",
+            value("fp32"),
+            value("bf16", ("bf16",), precision="mixed_bf16"),
+            value("fp16", ("fp16", "cuda"), precision="mixed_fp16"),
+        ),
+    )
     runnable, skipped = configurations(space, {"compiler": True, "bf16": False, "cuda": False, "fp16": False})
     assert [c.label for c in runnable] == ["default", "compile=on"]
     assert [why for _, why in skipped] == ["precision=bf16 needs bf16", "precision=fp16 needs fp16, cuda"]

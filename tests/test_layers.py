@@ -46,11 +46,16 @@ LENET = lenet5_layers()
     ("items", "message"),
     [
         ([{"conv": 6, "kernel": "5x5"}], 'model.layers[0].kernel: expected a positive int, got "5x5"'),
-        ([*LENET[:2], {"conv": 6, "dense": 3, "kernel": 3}],
-         "model.layers[2]: more than one layer kind: {'conv', 'dense'}"),
+        (
+            [*LENET[:2], {"conv": 6, "dense": 3, "kernel": 3}],
+            "model.layers[2]: more than one layer kind: {'conv', 'dense'}",
+        ),
         ([LENET[0], {"kernel": 3}], "model.layers[1]: no layer kind among keys {'kernel'}; a layer has exactly one of"),
-        ([{"conv": 6, "kernel": 3, "strides": 2}],
-         "model.layers[0].strides: unknown key for a conv layer (expected one of: conv, kernel, stride, padding, act"),
+        (
+            [{"conv": 6, "kernel": 3, "strides": 2}],
+            "model.layers[0].strides: unknown key for a conv layer (expected one of: conv, kernel, stride, padding, "
+            "act",
+        ),
         ([LENET[0], {"pool": "min"}], 'model.layers[1].pool: expected one of "avg", "max", got "min"'),
         ([LENET[0], {"pool": "max", "activation": "relu"}], "model.layers[1].activation: unknown key for a pool layer"),
         ([*LENET[:3], {"dropout": 1.5}], "model.layers[3].dropout: expected a number in [0, 1), got 1.5"),
@@ -66,7 +71,7 @@ LENET = lenet5_layers()
         ([], "model.layers: expected a non-empty array"),
         ([{"flatten": True}, {"dense": 3}], "model.layers: needs at least one conv layer"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_layer_is_named_by_index_and_key(items, message):
     with pytest.raises(LayerError) as e:
         parse_layers(items)
@@ -75,8 +80,12 @@ def test_a_bad_layer_is_named_by_index_and_key(items, message):
 
 def test_spec_errors_name_the_file_and_the_layer():
     def task(model: dict, image_size: int = 0) -> dict:
-        return {"name": "t", "dataset": {"name": "mnist", "image_size": image_size}, "model": model,
-                "train": {"epochs": 1, "batch_size": 8, "lr": 0.01}}  # fmt: skip
+        return {
+            "name": "t",
+            "dataset": {"name": "mnist", "image_size": image_size},
+            "model": model,
+            "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
+        }
 
     bad = [*LENET[:3], {"conv": 16, "kernel": "5x5"}]
     with pytest.raises(SpecError, match=r"^mine\.toml: model\.layers\[3\]\.kernel: expected a positive int"):
@@ -100,19 +109,34 @@ def test_spec_errors_name_the_file_and_the_layer():
     ("items", "shape", "message"),
     [
         (LENET, (8, 8, 1), "model.layers[2] (conv 16@5x5): input is 4x4, smaller than the kernel"),
-        ([{"conv": 4, "kernel": 5, "padding": 1}], (2, 2, 1),
-         "model.layers[0] (conv 4@5x5): input is 2x2 (4x4 with padding 1)"),
-        ([{"conv": 4, "kernel": 3}, {"dense": 10}, {"flatten": True}], (8, 8, 1),
-         "model.layers[1] (dense 10): input is a 6x6x4 map; add { flatten = true } or { global_pool = \"avg\" }"),
-        ([{"conv": 4, "kernel": 3}, {"flatten": True}, {"dense": 5}, {"flatten": True}], (8, 8, 1),
-         "model.layers[3] (flatten): input is already flat (5 features); flatten once"),
-        ([{"conv": 4, "kernel": 3}, {"global_pool": "avg"}, {"conv": 2, "kernel": 1}], (8, 8, 1),
-         "model.layers[2] (conv 2@1x1): input is already flat (4 features); put it before the flatten"),
-        ([{"conv": 4, "kernel": 3}, {"pool": "max", "size": 4}], (5, 5, 1),
-         "model.layers[1] (max pool 4x4): input is 3x3, smaller than the pooling window"),
+        (
+            [{"conv": 4, "kernel": 5, "padding": 1}],
+            (2, 2, 1),
+            "model.layers[0] (conv 4@5x5): input is 2x2 (4x4 with padding 1)",
+        ),
+        (
+            [{"conv": 4, "kernel": 3}, {"dense": 10}, {"flatten": True}],
+            (8, 8, 1),
+            'model.layers[1] (dense 10): input is a 6x6x4 map; add { flatten = true } or { global_pool = "avg" }',
+        ),
+        (
+            [{"conv": 4, "kernel": 3}, {"flatten": True}, {"dense": 5}, {"flatten": True}],
+            (8, 8, 1),
+            "model.layers[3] (flatten): input is already flat (5 features); flatten once",
+        ),
+        (
+            [{"conv": 4, "kernel": 3}, {"global_pool": "avg"}, {"conv": 2, "kernel": 1}],
+            (8, 8, 1),
+            "model.layers[2] (conv 2@1x1): input is already flat (4 features); put it before the flatten",
+        ),
+        (
+            [{"conv": 4, "kernel": 3}, {"pool": "max", "size": 4}],
+            (5, 5, 1),
+            "model.layers[1] (max pool 4x4): input is 3x3, smaller than the pooling window",
+        ),
         ([{"conv": 4, "kernel": 3}, {"batchnorm": True}], (8, 8, 1), "model.layers: the list ends on a 6x6x4 map"),
     ],
-)  # fmt: skip
+)
 def test_shapes_that_do_not_fit_say_where(items, shape, message):
     with pytest.raises(LayerError) as e:
         infer_shapes(parse_layers(items), shape)
@@ -121,8 +145,21 @@ def test_shapes_that_do_not_fit_say_where(items, shape, message):
 
 def test_shapes_of_every_kind():
     shapes = infer_shapes(parse_layers(EVERY_KIND), (16, 16, 3))
-    assert shapes == ((16, 16, 8), (16, 16, 8), (8, 8, 8), (4, 4, 6), (4, 4, 6), (4, 4, 6), (3, 3, 6), (3, 3, 6),
-                      (54,), (54,), (16,), (16,), (12,))  # fmt: skip
+    assert shapes == (
+        (16, 16, 8),
+        (16, 16, 8),
+        (8, 8, 8),
+        (4, 4, 6),
+        (4, 4, 6),
+        (4, 4, 6),
+        (3, 3, 6),
+        (3, 3, 6),
+        (54,),
+        (54,),
+        (16,),
+        (16,),
+        (12,),
+    )
 
 
 # --------------------------------------------------------------------------- names and catalog facts
@@ -130,8 +167,20 @@ def test_shapes_of_every_kind():
 
 def test_names_are_counted_per_kind_and_the_catalog_keeps_its_old_names():
     assert [n for n, _ in names(parse_layers(EVERY_KIND))] == [
-        "conv1", "bn1", "pool1", "conv2", "bn2", "act2", "pool2", "drop1", "flatten", "bn3", "fc1", "drop2", "fc2",
-    ]  # fmt: skip
+        "conv1",
+        "bn1",
+        "pool1",
+        "conv2",
+        "bn2",
+        "act2",
+        "pool2",
+        "drop1",
+        "flatten",
+        "bn3",
+        "fc1",
+        "drop2",
+        "fc2",
+    ]
     # act1 is conv1's fused relu, act3 fc1's sigmoid: one count for fused and standalone activations
     fused = [a for _, a in names(parse_layers(EVERY_KIND))]
     assert fused == ["act1", "", "", "", "", "", "", "", "", "", "act3", "", ""]
@@ -143,9 +192,13 @@ def test_names_are_counted_per_kind_and_the_catalog_keeps_its_old_names():
         a = architecture(model(arch_id, activation="tanh"))
         assert (a.last_conv, a.head, a.conv_layers, a.fc_layers) == facts
         assert (a.last_conv, a.head, a.conv_layers, a.fc_layers) == (
-            (ARCHITECTURES[arch_id].last_conv, ARCHITECTURES[arch_id].head, ARCHITECTURES[arch_id].conv_layers,
-             ARCHITECTURES[arch_id].fc_layers)
-        )  # fmt: skip
+            (
+                ARCHITECTURES[arch_id].last_conv,
+                ARCHITECTURES[arch_id].head,
+                ARCHITECTURES[arch_id].conv_layers,
+                ARCHITECTURES[arch_id].fc_layers,
+            )
+        )
         assert a.layers and all(layer.activation == "tanh" for layer in a.layers if isinstance(layer, (Conv, Dense)))
     lenet = architecture(model("lenet5", pooling="max", conv1_padding=0)).layers
     assert lenet[0].padding == 0 and lenet[1].pool == "max" and lenet == parse_layers(lenet5_layers("relu", "max", 0))
@@ -166,8 +219,9 @@ def test_unknown_ids_and_zoo_ids_resolve_through_one_function(monkeypatch):
     catalog._resolve.cache_clear()
 
 
-@pytest.mark.parametrize(("backend_module", "zoo_module"), [(torch_backend, torch_zoo), (keras_backend, keras_zoo)],
-                         ids=["torch", "keras"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("backend_module", "zoo_module"), [(torch_backend, torch_zoo), (keras_backend, keras_zoo)], ids=["torch", "keras"]
+)
 def test_backends_hand_zoo_ids_to_their_zoo_builder(monkeypatch, backend_module, zoo_module):
     calls = []
     monkeypatch.setattr(zoo_module, "build", lambda *args: calls.append(args) or SimpleNamespace(to=lambda _: None))
@@ -211,13 +265,31 @@ def test_framework_free_count_equals_both_backends(spec, shape, n_outputs, expec
 
 # main's hand-written torch builders, recorded before they were deleted: state_dict keys and shapes
 OLD_TORCH_STATE = {
-    "lenet5": {"conv1.weight": (6, 1, 5, 5), "conv1.bias": (6,), "conv2.weight": (16, 6, 5, 5), "conv2.bias": (16,),
-               "fc1.weight": (120, 400), "fc1.bias": (120,), "fc2.weight": (84, 120), "fc2.bias": (84,),
-               "fc3.weight": (10, 84), "fc3.bias": (10,)},
-    "cifar_cnn": {"conv1.weight": (32, 3, 3, 3), "conv1.bias": (32,), "conv2.weight": (64, 32, 3, 3),
-                  "conv2.bias": (64,), "conv3.weight": (64, 64, 3, 3), "conv3.bias": (64,), "fc1.weight": (64, 1024),
-                  "fc1.bias": (64,), "fc2.weight": (10, 64), "fc2.bias": (10,)},
-}  # fmt: skip
+    "lenet5": {
+        "conv1.weight": (6, 1, 5, 5),
+        "conv1.bias": (6,),
+        "conv2.weight": (16, 6, 5, 5),
+        "conv2.bias": (16,),
+        "fc1.weight": (120, 400),
+        "fc1.bias": (120,),
+        "fc2.weight": (84, 120),
+        "fc2.bias": (84,),
+        "fc3.weight": (10, 84),
+        "fc3.bias": (10,),
+    },
+    "cifar_cnn": {
+        "conv1.weight": (32, 3, 3, 3),
+        "conv1.bias": (32,),
+        "conv2.weight": (64, 32, 3, 3),
+        "conv2.bias": (64,),
+        "conv3.weight": (64, 64, 3, 3),
+        "conv3.bias": (64,),
+        "fc1.weight": (64, 1024),
+        "fc1.bias": (64,),
+        "fc2.weight": (10, 64),
+        "fc2.bias": (10,),
+    },
+}
 OLD_TORCH_MODULES = {
     "lenet5": "conv1 act1 pool1 conv2 act2 pool2 flatten fc1 act3 fc2 act4 fc3",
     "cifar_cnn": "conv1 act1 pool1 conv2 act2 pool2 conv3 act3 flatten fc1 act4 fc2",
@@ -229,19 +301,39 @@ OLD_KERAS_LAYERS = {
 # main's torch builders' logits for weights N(0, 0.1^2) drawn in state_dict order with default_rng(0), on two
 # images default_rng(1).random: the generic builder must compute the same function
 GOLDEN = {
-    "lenet5-relu-avg": (model("lenet5"), (28, 28, 1), [
-        [-0.283770, 0.251775, 0.300566, -0.047609, -0.363040, 0.005721, 0.157802, 0.173242, -0.135965, -0.136033],
-        [-0.311626, 0.228752, 0.279611, 0.028263, -0.337152, -0.003971, 0.231909, 0.136182, -0.142088, -0.116194]]),
-    "lenet5-sigmoid-max-nopad": (model("lenet5", activation="sigmoid", pooling="max", conv1_padding=0), (28, 28, 1), [
-        [-0.305111, -1.021586, 0.825033, 0.029199, 0.144724, 0.171047, -0.345454, -0.540254, -0.220193, -0.230584],
-        [-0.304224, -1.022369, 0.825176, 0.028728, 0.144099, 0.170832, -0.344637, -0.541260, -0.220802, -0.229568]]),
-    "lenet5-tanh": (model("lenet5", activation="tanh"), (28, 28, 1), [
-        [0.318170, 0.012355, -0.529963, -0.774225, -0.099409, 0.180926, 0.468570, 0.125458, -0.117004, 0.188482],
-        [0.320366, -0.051234, -0.704622, -0.646770, -0.062215, 0.254225, 0.425120, 0.110653, -0.041377, 0.294582]]),
-    "cifar_cnn": (model("cifar_cnn"), (32, 32, 3), [
-        [0.263715, 1.384230, 2.606403, 0.601059, 0.859274, 0.238925, -0.737789, 1.726169, 1.227029, -0.616088],
-        [0.302128, 1.142142, 2.457788, 0.733684, 0.570424, 0.275182, -0.627889, 1.230472, 0.722242, -0.622561]]),
-}  # fmt: skip
+    "lenet5-relu-avg": (
+        model("lenet5"),
+        (28, 28, 1),
+        [
+            [-0.283770, 0.251775, 0.300566, -0.047609, -0.363040, 0.005721, 0.157802, 0.173242, -0.135965, -0.136033],
+            [-0.311626, 0.228752, 0.279611, 0.028263, -0.337152, -0.003971, 0.231909, 0.136182, -0.142088, -0.116194],
+        ],
+    ),
+    "lenet5-sigmoid-max-nopad": (
+        model("lenet5", activation="sigmoid", pooling="max", conv1_padding=0),
+        (28, 28, 1),
+        [
+            [-0.305111, -1.021586, 0.825033, 0.029199, 0.144724, 0.171047, -0.345454, -0.540254, -0.220193, -0.230584],
+            [-0.304224, -1.022369, 0.825176, 0.028728, 0.144099, 0.170832, -0.344637, -0.541260, -0.220802, -0.229568],
+        ],
+    ),
+    "lenet5-tanh": (
+        model("lenet5", activation="tanh"),
+        (28, 28, 1),
+        [
+            [0.318170, 0.012355, -0.529963, -0.774225, -0.099409, 0.180926, 0.468570, 0.125458, -0.117004, 0.188482],
+            [0.320366, -0.051234, -0.704622, -0.646770, -0.062215, 0.254225, 0.425120, 0.110653, -0.041377, 0.294582],
+        ],
+    ),
+    "cifar_cnn": (
+        model("cifar_cnn"),
+        (32, 32, 3),
+        [
+            [0.263715, 1.384230, 2.606403, 0.601059, 0.859274, 0.238925, -0.737789, 1.726169, 1.227029, -0.616088],
+            [0.302128, 1.142142, 2.457788, 0.733684, 0.570424, 0.275182, -0.627889, 1.230472, 0.722242, -0.622561],
+        ],
+    ),
+}
 
 
 def _random_torch_weights(net: torch.nn.Module, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -284,11 +376,17 @@ def test_same_function_as_the_old_builds_in_both_frameworks(spec, shape, logits)
 # sum |w| of each kernel right after configure(seed=0) + build (glorot_uniform) with main's hand-written builders:
 # the generic builders draw the same weights in the same order, so a seeded run starts from the same point
 OLD_INIT_SUMS = {
-    "lenet5": ((28, 28, 1), [14.1084, 126.3474, 2582.0039, 873.0356, 103.6272],
-               [12.6308, 126.7445, 2575.5544, 862.8917, 107.2889]),
-    "cifar_cnn": ((32, 32, 3), [58.3252, 763.8342, 1337.3306, 2435.686, 88.8165],
-                  [58.6609, 766.7097, 1327.9274, 2447.7529, 91.085]),
-}  # fmt: skip
+    "lenet5": (
+        (28, 28, 1),
+        [14.1084, 126.3474, 2582.0039, 873.0356, 103.6272],
+        [12.6308, 126.7445, 2575.5544, 862.8917, 107.2889],
+    ),
+    "cifar_cnn": (
+        (32, 32, 3),
+        [58.3252, 763.8342, 1337.3306, 2435.686, 88.8165],
+        [58.6609, 766.7097, 1327.9274, 2447.7529, 91.085],
+    ),
+}
 
 
 @pytest.mark.parametrize("arch_id", OLD_INIT_SUMS)
@@ -305,8 +403,9 @@ def test_seeded_initial_weights_are_the_old_builds(arch_id):
         np.testing.assert_allclose(sums, expected, atol=2e-3)
 
 
-@pytest.mark.parametrize(("items", "shape"), [(EVERY_KIND, (16, 16, 3)), (GLOBAL_POOL, (12, 12, 1))],
-                         ids=["every-kind", "global-pool"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("items", "shape"), [(EVERY_KIND, (16, 16, 3)), (GLOBAL_POOL, (12, 12, 1))], ids=["every-kind", "global-pool"]
+)
 def test_converted_batch_norm_statistics_give_the_same_logits(items, shape):
     """parity.CASES runs these lists with fresh weights; here every tensor is random, running statistics too."""
     spec = layer_model(items)
@@ -327,8 +426,12 @@ def test_converted_batch_norm_statistics_give_the_same_logits(items, shape):
 
 
 def test_a_layer_list_round_trips_through_the_job_json():
-    data = {"name": "t", "dataset": {"name": "mnist"}, "model": {"layers": EVERY_KIND, "init": "he_uniform"},
-            "train": {"epochs": 1, "batch_size": 8, "lr": 0.01}}  # fmt: skip
+    data = {
+        "name": "t",
+        "dataset": {"name": "mnist"},
+        "model": {"layers": EVERY_KIND, "init": "he_uniform"},
+        "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
+    }
     spec = parse_task(data, source="t.toml")
     assert spec.model.arch == "layers" and spec.model.init == "he_uniform" and hash(spec)
     assert [dict(t) for t in spec.model.layers] == [to_table(layer) for layer in parse_layers(EVERY_KIND)]

@@ -43,10 +43,26 @@ def run_dir(tmp_path_factory) -> Path:
     for rec in latest_records(read_records(run)):
         if rec["task"] == "cifar10-cnn" and rec.get("status") == "ok":
             append_record(run, {**rec, "repeat": 2, "steady_img_s": rec["steady_img_s"] * 1.02})
-    append_record(run, new_record(task="cifar10-cnn", backend="keras", repeat=1, status="failed",
-                                  error="RuntimeError: out of memory </td><script>alert(1)</script>"))  # fmt: skip
-    append_record(run, new_record(task="catsdogs-convnext-tiny", backend="keras-jax", repeat=1, status="skipped",
-                                  error="skipped: jax is not installed"))  # fmt: skip
+    append_record(
+        run,
+        new_record(
+            task="cifar10-cnn",
+            backend="keras",
+            repeat=1,
+            status="failed",
+            error="RuntimeError: out of memory </td><script>alert(1)</script>",
+        ),
+    )
+    append_record(
+        run,
+        new_record(
+            task="catsdogs-convnext-tiny",
+            backend="keras-jax",
+            repeat=1,
+            status="skipped",
+            error="skipped: jax is not installed",
+        ),
+    )
     write_reports(run)
     return run
 
@@ -121,15 +137,30 @@ def history(tmp_path_factory) -> Path:
     for i in range(10):
         slow = 0.6 if i >= 7 else 1.0
         lenet = (800 if i >= 5 else 1000) * (0.5 if i == 9 else 1.0) * (1 + 0.003 * (i % 3))
-        rows = {("lenet", "torch"): {"steady_img_s": lenet * slow, "test_acc": 0.95},
-                ("lenet", "keras"): {"steady_img_s": 700 * slow * (1 + 0.003 * (i % 2)), "test_acc": 0.94},
-                ("cnn", "torch"): {"steady_img_s": 300 * slow, "train_s": 10 / slow}}  # fmt: skip
+        rows = {
+            ("lenet", "torch"): {"steady_img_s": lenet * slow, "test_acc": 0.95},
+            ("lenet", "keras"): {"steady_img_s": 700 * slow * (1 + 0.003 * (i % 2)), "test_acc": 0.94},
+            ("cnn", "torch"): {"steady_img_s": 300 * slow, "train_s": 10 / slow},
+        }
         machine = {**MACHINE, "cpu": "Slow CPU"} if slow < 1 else MACHINE
         run = make_run(root, i, rows, commit=f"{i:07x}", machine=machine, gflops=50 * slow)
         if i == 9:
-            append_record(run, new_record(task="lenet", backend="torch", repeat=1, status="ok", steady_img_s=900.0,
-                                          model="lenet5", dataset="digits", epochs=2, batch_size=64, profile="quick",
-                                          knobs={"channels_last": True}))  # fmt: skip
+            append_record(
+                run,
+                new_record(
+                    task="lenet",
+                    backend="torch",
+                    repeat=1,
+                    status="ok",
+                    steady_img_s=900.0,
+                    model="lenet5",
+                    dataset="digits",
+                    epochs=2,
+                    batch_size=64,
+                    profile="quick",
+                    knobs={"channels_last": True},
+                ),
+            )
             lines = (run / "records.jsonl").read_text().splitlines()
             tuned = json.loads(lines[-1]) | {"config": "best"}
             (run / "records.jsonl").write_text("\n".join([*lines[:-1], json.dumps(tuned)]) + "\n")
@@ -168,13 +199,16 @@ def test_the_dashboard_charts_hold_the_stores_points_steps_and_regression(driver
 
 def test_the_dashboard_filters_to_regressions_and_shows_the_normalised_view(driver, history: Path):
     browser.open_page(driver, history / "index.html")
-    driver.execute_script("const c = document.getElementById('regressions'); c.checked = true;"
-                          "c.dispatchEvent(new Event('change'))")  # fmt: skip
+    driver.execute_script(
+        "const c = document.getElementById('regressions'); c.checked = true;c.dispatchEvent(new Event('change'))"
+    )
     assert list(charts(driver)) == ["lenet: steady step throughput (img/s)"]
-    driver.execute_script("const c = document.getElementById('regressions'); c.checked = false;"
-                          "c.dispatchEvent(new Event('change'));"
-                          "const v = document.getElementById('view'); v.value = 'normalised';"
-                          "v.dispatchEvent(new Event('change'))")  # fmt: skip
+    driver.execute_script(
+        "const c = document.getElementById('regressions'); c.checked = false;"
+        "c.dispatchEvent(new Event('change'));"
+        "const v = document.getElementById('view'); v.value = 'normalised';"
+        "v.dispatchEvent(new Event('change'))"
+    )
     norm = store.load(history, normalised=True)
     shown = charts(driver)
     cnn = norm[(norm.task == "cnn") & (norm.metric == "steady_img_s")]
@@ -182,8 +216,9 @@ def test_the_dashboard_filters_to_regressions_and_shows_the_normalised_view(driv
     # the slower machine's runs fall in line when normalised: one series over both machines, no step
     assert got == {"points": len(cnn), "steps": 0, "regression": 0, "series": 1}
     assert pd.Series(cnn.value).round(6).nunique() == 1
-    driver.execute_script("const m = document.getElementById('metric'); m.value = 'train_s';"
-                          "m.dispatchEvent(new Event('change'))")  # fmt: skip
+    driver.execute_script(
+        "const m = document.getElementById('metric'); m.value = 'train_s';m.dispatchEvent(new Event('change'))"
+    )
     assert list(charts(driver)) == ["cnn: training time (s) / calibration"]
     best = driver.execute_script(
         "return Array.from(document.querySelectorAll('#default-vs-best tbody tr'), r => r.textContent)"

@@ -19,9 +19,11 @@ from tests.conftest import run_cli
 
 def _weights(seed: int) -> P.Weights:
     rng = np.random.default_rng(seed)
-    return {"conv1.weight": rng.normal(size=(4, 3, 3, 3)).astype(np.float32),
-            "bn1.running_var": rng.random(4).astype(np.float32) + 0.5,
-            "bn1.num_batches_tracked": np.array(7, np.int64)}  # fmt: skip
+    return {
+        "conv1.weight": rng.normal(size=(4, 3, 3, 3)).astype(np.float32),
+        "bn1.running_var": rng.random(4).astype(np.float32) + 0.5,
+        "bn1.num_batches_tracked": np.array(7, np.int64),
+    }
 
 
 def test_the_ulp_perturbation_moves_every_float_by_exactly_one_ulp_and_keeps_integers():
@@ -65,8 +67,10 @@ def _trajectory(scale: float, seed: int = 0) -> P.Trajectory:
     out = {}
     for step in (0, 1, 10):
         move = scale * (step + 1)
-        w = {k: (v + move * rng.choice([-1, 1], v.shape)).astype(v.dtype) if v.dtype.kind == "f" else v
-             for k, v in base.items()}  # fmt: skip
+        w = {
+            k: (v + move * rng.choice([-1, 1], v.shape)).astype(v.dtype) if v.dtype.kind == "f" else v
+            for k, v in base.items()
+        }
         out[step] = (w, (logits + move * rng.choice([-1, 1], logits.shape)).astype(np.float32))
     return out
 
@@ -131,8 +135,10 @@ def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_
 @pytest.mark.e2e
 def test_the_parity_command_checks_a_tasks_model_on_its_data_and_writes_the_columns(tmp_path):
     out = tmp_path / "out"
-    proc = run_cli(["parity", "mnist-lenet5", "--backend", "torch,keras", "--steps", "1,2", "--images", "32",
-                    "--out", str(out)], dict(os.environ))  # fmt: skip
+    proc = run_cli(
+        ["parity", "mnist-lenet5", "--backend", "torch,keras", "--steps", "1,2", "--images", "32", "--out", str(out)],
+        dict(os.environ),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (folder,) = out.glob("mnist-lenet5-*")
     table = pd.read_csv(folder / "parity.csv")

@@ -23,8 +23,12 @@ from bench.phases import PHASES
 from bench.report.sections import SECTIONS, ReportView
 from tests.conftest import REPO, run_cli
 
-MINIMAL = {"name": "t", "dataset": {"name": "mnist"}, "model": {"arch": "lenet5"},
-           "train": {"epochs": 1, "batch_size": 8, "lr": 0.01}}  # fmt: skip
+MINIMAL = {
+    "name": "t",
+    "dataset": {"name": "mnist"},
+    "model": {"arch": "lenet5"},
+    "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
+}
 
 
 def test_every_phase_is_complete_and_adds_only_record_columns():
@@ -52,11 +56,23 @@ def test_every_phase_has_its_report_section_and_an_empty_run_gives_no_text_and_n
 def old_decouple_record(task: str, backend: str, repeat: int) -> dict:
     """A record as runs wrote it before the rename: ``lr_acc`` for the logistic regression."""
     rec = new_record(
-        run_id="old", task=task, backend=backend, repeat=repeat, status="ok", model="lenet5", profile="quick",
-        test_acc=0.9, epoch_s_median=1.0, throughput_img_s=1000.0, feature_dim=84, rf_acc=0.8,
-        logreg_acc=0.7, decouple_n_train=200, decouple_s=1.0,
+        run_id="old",
+        task=task,
+        backend=backend,
+        repeat=repeat,
+        status="ok",
+        model="lenet5",
+        profile="quick",
+        test_acc=0.9,
+        epoch_s_median=1.0,
+        throughput_img_s=1000.0,
+        feature_dim=84,
+        rf_acc=0.8,
+        logreg_acc=0.7,
+        decouple_n_train=200,
+        decouple_s=1.0,
         decouple_topk=[{"k": 10, "rf_acc": 0.6, "logreg_acc": 0.5}, {"k": 84, "rf_acc": 0.8, "logreg_acc": 0.7}],
-    )  # fmt: skip
+    )
     rec["lr_acc"] = rec.pop("logreg_acc")
     rec["decouple_topk"] = [
         {"k": t["k"], "rf_acc": t["rf_acc"], "lr_acc": t["logreg_acc"]} for t in rec["decouple_topk"]
@@ -122,8 +138,9 @@ def test_load_backend_sets_the_description_env_before_importing(monkeypatch, tmp
     module.write_text("import os\nSEEN = os.environ.get('PROBE_ENGINE')\nclass Backend:\n    name = 'x'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("PROBE_ENGINE", raising=False)
-    info = dataclasses.replace(backends.describe("torch"), name="probe", module="probe_backend",
-                               env=(("PROBE_ENGINE", "jax"),))  # fmt: skip
+    info = dataclasses.replace(
+        backends.describe("torch"), name="probe", module="probe_backend", env=(("PROBE_ENGINE", "jax"),)
+    )
     monkeypatch.setitem(backends.BACKENDS, "probe", info)
     b = backends.load_backend("probe")
     assert sys.modules["probe_backend"].SEEN == "jax" and os.environ["PROBE_ENGINE"] == "jax"

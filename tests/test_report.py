@@ -24,9 +24,21 @@ from bench.report.tables import markdown_table, side_by_side, terminal_summary
 
 
 def rec(backend: str, repeat: int, status: str = "ok", **kw) -> dict:
-    base = dict(task="t", backend=backend, repeat=repeat, status=status, model="lenet5", dataset="mnist",
-                model_options="{}", dataset_source="embedded:x", n_train=100, n_test=10, epochs=2, batch_size=8,
-                profile="quick")  # fmt: skip
+    base = dict(
+        task="t",
+        backend=backend,
+        repeat=repeat,
+        status=status,
+        model="lenet5",
+        dataset="mnist",
+        model_options="{}",
+        dataset_source="embedded:x",
+        n_train=100,
+        n_test=10,
+        epochs=2,
+        batch_size=8,
+        profile="quick",
+    )
     r = new_record(**(base | kw))
     r["history"] = [{"epoch": 1, "seconds": 1.0, "train_loss": 2.0, "test_acc": 0.5}]
     return r
@@ -68,8 +80,11 @@ def test_a_boolean_outside_the_flag_columns_is_named_and_ignored(tmp_path: Path)
     it is dropped with a warning naming file:line and column, and the flags keep their booleans."""
     from bench.core.results import RunFileWarning
 
-    for r in (rec("torch", 0, steady_img_s=True, channels_last=True), rec("torch", 1, steady_img_s=90.0),
-              rec("torch", 2, steady_img_s=110.0)):  # fmt: skip
+    for r in (
+        rec("torch", 0, steady_img_s=True, channels_last=True),
+        rec("torch", 1, steady_img_s=90.0),
+        rec("torch", 2, steady_img_s=110.0),
+    ):
         append_record(tmp_path, r)
     with pytest.warns(RunFileWarning, match=r"records.jsonl:1: 'steady_img_s' is bool, not a value; ignored"):
         rows = read_records(tmp_path)
@@ -82,14 +97,26 @@ def test_a_boolean_outside_the_flag_columns_is_named_and_ignored(tmp_path: Path)
 def test_rows_are_reported_in_the_plans_order_not_the_order_they_were_written(tmp_path: Path):
     """A row deleted and rerun with --resume lands last in records.jsonl; results.csv and summary.md put
     it where plan.json planned it (tasks, then backends, then repeats); a row the plan does not name last."""
-    for task, backend, repeat in (("a", "torch", 0), ("b", "torch", 0), ("b", "keras", 0), ("x", "torch", 0),
-                                  ("a", "keras", 1), ("a", "keras", 0)):  # fmt: skip
+    for task, backend, repeat in (
+        ("a", "torch", 0),
+        ("b", "torch", 0),
+        ("b", "keras", 0),
+        ("x", "torch", 0),
+        ("a", "keras", 1),
+        ("a", "keras", 0),
+    ):
         append_record(tmp_path, rec(backend, repeat, task=task, train_s=1.0))
     plan = {"tasks": [{"name": "a"}, {"name": "b"}], "options": {"backends": ["torch", "keras"]}}
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     df = write_reports(tmp_path)
-    order = [("a", "torch", 0), ("a", "keras", 0), ("a", "keras", 1), ("b", "torch", 0), ("b", "keras", 0),
-             ("x", "torch", 0)]  # fmt: skip
+    order = [
+        ("a", "torch", 0),
+        ("a", "keras", 0),
+        ("a", "keras", 1),
+        ("b", "torch", 0),
+        ("b", "keras", 0),
+        ("x", "torch", 0),
+    ]
     assert list(zip(df.task, df.backend, df.repeat, strict=True)) == order
     csv = pd.read_csv(tmp_path / "results.csv")
     assert list(zip(csv.task, csv.backend, csv.repeat, strict=True)) == order
@@ -103,8 +130,10 @@ def test_a_note_with_its_own_semicolon_stays_one_note_in_the_summary(tmp_path: P
     from bench.core.record import join_notes, split_notes
 
     notes = ["keras: tf.data autotuning off (on, it stalls some fit calls; docs/timing.md)", "second note"]
-    assert split_notes(join_notes(notes)) == ["keras: tf.data autotuning off (on, it stalls some fit calls, "
-                                              "docs/timing.md)", "second note"]  # fmt: skip
+    assert split_notes(join_notes(notes)) == [
+        "keras: tf.data autotuning off (on, it stalls some fit calls, docs/timing.md)",
+        "second note",
+    ]
     append_record(tmp_path, rec("torch", 0, train_s=1.0, notes=join_notes(notes)))
     write_reports(tmp_path)
     bullets = [line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("- ")]
@@ -117,8 +146,16 @@ def test_the_overview_whiskers_count_the_images_an_epoch_trained():
     epoch) use 1,280 as the bar does, not n_train (which put the fast whisker 12% too high)."""
     from bench.report.tables import epoch_throughput_range
 
-    r = rec("torch", 0, n_train=1438, throughput_img_s=1280 / 0.2, epoch_s_median=0.2, epoch_s_min=0.16,
-            epoch_s_max=0.25, test_acc=0.9)  # fmt: skip
+    r = rec(
+        "torch",
+        0,
+        n_train=1438,
+        throughput_img_s=1280 / 0.2,
+        epoch_s_median=0.2,
+        epoch_s_min=0.16,
+        epoch_s_max=0.25,
+        test_acc=0.9,
+    )
     g = epoch_throughput_range(table([r])).loc[("t", "torch")]
     assert g.thr == pytest.approx(6400) and g.fast == pytest.approx(8000) and g.slow == pytest.approx(5120)
 
@@ -128,10 +165,10 @@ def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, c
 
     run = tmp_path / "run"
     run.mkdir()
-    for r in (rec("torch", 0, train_s=1.0, test_acc=0.9, throughput_img_s=100.0, epoch_s_min=0.9,
-                  epoch_s_max=1.1),
-              rec("keras", 0, train_s=2.0, test_acc=0.8, throughput_img_s=50.0, epoch_s_min=1.9,
-                  epoch_s_max=2.1)):  # fmt: skip
+    for r in (
+        rec("torch", 0, train_s=1.0, test_acc=0.9, throughput_img_s=100.0, epoch_s_min=0.9, epoch_s_max=1.1),
+        rec("keras", 0, train_s=2.0, test_acc=0.8, throughput_img_s=50.0, epoch_s_min=1.9, epoch_s_max=2.1),
+    ):
         append_record(run, r)
     proc = run_cli(["report", str(run)], clean_env)
     assert proc.returncode == 0, proc.stderr
@@ -237,8 +274,10 @@ def four_backends(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def n_records(speeds: dict[str, float], task: str = "t") -> list[dict]:
     """One ok row per backend, listed in reverse (the report must not follow the records' order)."""
-    return [{**rec(b, 0, train_s=100 / v, throughput_img_s=v, test_acc=0.9, epoch_s_min=0.9, epoch_s_max=1.1),
-             "task": task} for b, v in reversed(speeds.items())]  # fmt: skip
+    return [
+        {**rec(b, 0, train_s=100 / v, throughput_img_s=v, test_acc=0.9, epoch_s_min=0.9, epoch_s_max=1.1), "task": task}
+        for b, v in reversed(speeds.items())
+    ]
 
 
 def test_four_backends_in_registry_order_with_one_ratio_column_each(four_backends):
@@ -250,8 +289,13 @@ def test_four_backends_in_registry_order_with_one_ratio_column_each(four_backend
     assert thr["keras/torch"] == pytest.approx(0.5) and thr["keras-jax/torch"] == pytest.approx(0.8)
     text = markdown_table(side_by_side(df, "t", formatted=True))
     head = text.splitlines()[0]
-    for a, b in (("PyTorch", "Keras (TF)"), ("Keras (TF)", "Keras (JAX)"), ("Keras (JAX)", "Keras (torch)"),
-                 ("Keras (torch)", "keras/torch"), ("keras/torch", "keras-jax/torch")):  # fmt: skip
+    for a, b in (
+        ("PyTorch", "Keras (TF)"),
+        ("Keras (TF)", "Keras (JAX)"),
+        ("Keras (JAX)", "Keras (torch)"),
+        ("Keras (torch)", "keras/torch"),
+        ("keras/torch", "keras-jax/torch"),
+    ):
         assert head.index(a) < head.index(b), head  # display labels in registry order, then the ratios
     assert re.search(r"steady throughput \(img/s\) .*\| +0\.500 \| +0\.800 \| +2\.000 \|$", text, re.M), text
 
@@ -267,10 +311,12 @@ def test_reference_keras_divides_every_other_backend_by_keras(four_backends):
 
 
 def test_a_reference_without_an_ok_row_says_why_in_each_ratio_cell(tmp_path: Path):
-    rows = [*n_records({"torch": 100.0, "keras": 50.0}, task="fine"),
-            rec("torch", 0, status="failed", error="out of memory") | {"task": "ref-failed"},
-            *n_records({"keras": 50.0}, task="ref-failed"),
-            *n_records({"keras": 50.0}, task="no-ref")]  # fmt: skip
+    rows = [
+        *n_records({"torch": 100.0, "keras": 50.0}, task="fine"),
+        rec("torch", 0, status="failed", error="out of memory") | {"task": "ref-failed"},
+        *n_records({"keras": 50.0}, task="ref-failed"),
+        *n_records({"keras": 50.0}, task="no-ref"),
+    ]
     df = table(rows)
     fine = side_by_side(df, "fine", formatted=True).set_index("metric")
     assert fine.loc["training time (s)", "keras/torch"] == "2.000"  # 100/50 s against 100/100 s
@@ -296,29 +342,46 @@ def test_an_old_two_backend_run_renders_the_same_cells_as_before():
     assert list(sbs.columns) == ["metric", "torch", "keras", "keras/torch"]
     got = [" ".join(map(str, row)) for row in sbs.itertuples(index=False)]
     assert got == [
-        "test accuracy 0.5000 0.5000 1.000", "test loss 0.7995 0.7609 0.952", "training time (s) 6.64 58.56 8.813",
-        "steady epoch (s, median) 2.160 3.472 1.608", "steady throughput (img/s) 30 18 0.622",
-        "headline throughput: timed images / window time (img/s, ± 95% CI) 30.0 18.8 0.626", "timed steps 4 4 1.000",
-        "first epoch (s) 4.485 55.089 12.283", "first step (s) 0.868 52.179 60.112",
-        "first-step overhead (s) 0.335 51.327 153.341", "MFU 8.78% 6.01% 0.684", "inference (img/s) 399 185 0.464",
-        "forward, explain batch (ms/img) 4.260 8.444 1.982", "Grad-CAM (ms/img) 4.732 8.424 1.780",
-        "Grad-CAM / forward 1.11 1.00 0.898", "peak host RSS (MB) 1,852 2,605 1.406",
+        "test accuracy 0.5000 0.5000 1.000",
+        "test loss 0.7995 0.7609 0.952",
+        "training time (s) 6.64 58.56 8.813",
+        "steady epoch (s, median) 2.160 3.472 1.608",
+        "steady throughput (img/s) 30 18 0.622",
+        "headline throughput: timed images / window time (img/s, ± 95% CI) 30.0 18.8 0.626",
+        "timed steps 4 4 1.000",
+        "first epoch (s) 4.485 55.089 12.283",
+        "first step (s) 0.868 52.179 60.112",
+        "first-step overhead (s) 0.335 51.327 153.341",
+        "MFU 8.78% 6.01% 0.684",
+        "inference (img/s) 399 185 0.464",
+        "forward, explain batch (ms/img) 4.260 8.444 1.982",
+        "Grad-CAM (ms/img) 4.732 8.424 1.780",
+        "Grad-CAM / forward 1.11 1.00 0.898",
+        "peak host RSS (MB) 1,852 2,605 1.406",
         "parameters 42,504,258 42,662,274 1.004",
-    ]  # fmt: skip
+    ]
     head = [c.strip() for c in markdown_table(sbs).splitlines()[0].split("|")[1:-1]]
     assert head == ["metric", "PyTorch", "Keras (TF)", "keras/torch"]
     models = sections(df, records)
-    for line in ("| ResNet101 | PyTorch | 2.16 | 30.0 | 0.533 | 0.9 | 8.78% | 42,504,258 |",
-                 "| ConvNeXt-tiny | Keras (TF) | 3.57 | 17.9 | 0.893 | 23.2 | 3.13% | 27,821,666 |",
-                 "| ratio | PyTorch | Keras (TF) |", "| ConvNeXt-tiny / ResNet101, steady img/s | 1.74 | 0.95 |",
-                 "| keras / torch, steady img/s | 0.63 | 0.34 |",
-                 "| keras / torch, epoch time | 1.61 | 2.87 |"):  # fmt: skip
+    for line in (
+        "| ResNet101 | PyTorch | 2.16 | 30.0 | 0.533 | 0.9 | 8.78% | 42,504,258 |",
+        "| ConvNeXt-tiny | Keras (TF) | 3.57 | 17.9 | 0.893 | 23.2 | 3.13% | 27,821,666 |",
+        "| ratio | PyTorch | Keras (TF) |",
+        "| ConvNeXt-tiny / ResNet101, steady img/s | 1.74 | 0.95 |",
+        "| keras / torch, steady img/s | 0.63 | 0.34 |",
+        "| keras / torch, epoch time | 1.61 | 2.87 |",
+    ):
         assert line in models, line
 
 
 def test_order_labels_and_colours_come_from_the_registry(four_backends):
     assert ordered(["mxnet", "keras-torch", "torch", "alpha", "keras", "torch"]) == [
-        "torch", "keras", "keras-torch", "alpha", "mxnet"]  # fmt: skip
+        "torch",
+        "keras",
+        "keras-torch",
+        "alpha",
+        "mxnet",
+    ]
     assert [label(b) for b in (*FOUR, "mxnet")] == ["PyTorch", "Keras (TF)", "Keras (JAX)", "Keras (torch)", "mxnet"]
     assert [colour(b) for b in FOUR] == ["C0", "C1", "C2", "C3"]  # fixed per backend, whoever else is drawn
     assert colour("mxnet") == colour("mxnet") and colour("mxnet") not in {colour(b) for b in FOUR}
@@ -336,13 +399,34 @@ def plot_inputs(names: tuple[str, ...]) -> dict:
         r["transfer"] = [{"dataset": "cifar10", "source": "embedded:x", "classes": classes} | m]
         records.append(r)
     x = rng.uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
-    maps = {b: {"x": x, "y_true": np.array([0, 1, 0]), "y_pred": np.array([0, i % 2, 1]), "classes": classes,
-                "layer": "conv2", "gradcam": rng.uniform(0, 1, (3, 16, 16)), "saliency": rng.uniform(0, 1, (3, 16, 16))}
-            for i, b in enumerate(names)}  # fmt: skip
-    topk = {b: {"test_acc": 0.8, "decouple_topk": [{"k": k, "rf_acc": 0.5 + k / 200 + i / 50, "logreg_acc": 0.6}
-                                                     for k in (10, 84)]} for i, b in enumerate(names)}  # fmt: skip
-    fc = {b: {"fc_layers": ["fc1"], "act_fc1": rng.uniform(0, 1, (3, 8)), "classes": classes,
-              "input_labels": np.array([0, 1, 0])} for b in names}  # fmt: skip
+    maps = {
+        b: {
+            "x": x,
+            "y_true": np.array([0, 1, 0]),
+            "y_pred": np.array([0, i % 2, 1]),
+            "classes": classes,
+            "layer": "conv2",
+            "gradcam": rng.uniform(0, 1, (3, 16, 16)),
+            "saliency": rng.uniform(0, 1, (3, 16, 16)),
+        }
+        for i, b in enumerate(names)
+    }
+    topk = {
+        b: {
+            "test_acc": 0.8,
+            "decouple_topk": [{"k": k, "rf_acc": 0.5 + k / 200 + i / 50, "logreg_acc": 0.6} for k in (10, 84)],
+        }
+        for i, b in enumerate(names)
+    }
+    fc = {
+        b: {
+            "fc_layers": ["fc1"],
+            "act_fc1": rng.uniform(0, 1, (3, 8)),
+            "classes": classes,
+            "input_labels": np.array([0, 1, 0]),
+        }
+        for b in names
+    }
     return {"records": records, "maps": maps, "topk": topk, "fc": fc}
 
 
@@ -373,10 +457,20 @@ def test_summary_header_gives_the_wall_time_and_each_backends_measured_matmul_sp
     from bench.report.text import speed_lines, summary_markdown
 
     how = "measured: best of 3 2048x2048 fp32 matmuls"
-    recs = [new_record(task=t, backend=b, repeat=0, status="ok", peak_flops=f, peak_flops_source=how)
-            for t, b, f in [("a", "torch", 70e9), ("b", "torch", 90e9), ("a", "keras", 60e9)]]  # fmt: skip
-    recs.append(new_record(task="c", backend="keras", repeat=0, status="ok", peak_flops=989e12,
-                           peak_flops_source="table: NVIDIA H100 (bf16)"))  # fmt: skip
+    recs = [
+        new_record(task=t, backend=b, repeat=0, status="ok", peak_flops=f, peak_flops_source=how)
+        for t, b, f in [("a", "torch", 70e9), ("b", "torch", 90e9), ("a", "keras", 60e9)]
+    ]
+    recs.append(
+        new_record(
+            task="c",
+            backend="keras",
+            repeat=0,
+            status="ok",
+            peak_flops=989e12,
+            peak_flops_source="table: NVIDIA H100 (bf16)",
+        )
+    )
     df = table(recs)
     assert speed_lines(df, 451.4) == [
         "Wall time 7 min 31 s. Machine speed (the MFU peak, best of 3 2048x2048 fp32 matmuls): "

@@ -13,9 +13,22 @@ from bench.run.cli import with_cli_overrides
 
 
 def rec(model: str, backend: str, img_s: float, epoch_s: float, repeat: int = 0, **kw) -> dict:
-    return new_record(task=f"catsdogs-{model}", model=model, backend=backend, status="ok", repeat=repeat,
-                      profile="quick", image_shape="32x32x3", steady_img_s=img_s, epoch_s_median=epoch_s,
-                      steady_step_s=16 / img_s, first_step_s=1.0, mfu=0.1, params=1000, **kw)  # fmt: skip
+    return new_record(
+        task=f"catsdogs-{model}",
+        model=model,
+        backend=backend,
+        status="ok",
+        repeat=repeat,
+        profile="quick",
+        image_shape="32x32x3",
+        steady_img_s=img_s,
+        epoch_s_median=epoch_s,
+        steady_step_s=16 / img_s,
+        first_step_s=1.0,
+        mfu=0.1,
+        params=1000,
+        **kw,
+    )
 
 
 def test_section_has_both_ratios_with_medians_and_spread():
@@ -36,8 +49,11 @@ def test_section_has_both_ratios_with_medians_and_spread():
 
 
 def test_every_backend_gets_a_column_and_a_ratio_row_against_the_reference():
-    records = [rec(m, b, v * f, 1.0) for m, f in (("resnet101", 1.0), ("convnext_tiny", 2.0))
-               for b, v in (("keras", 5.0), ("torch", 10.0), ("mxnet", 20.0))]  # fmt: skip
+    records = [
+        rec(m, b, v * f, 1.0)
+        for m, f in (("resnet101", 1.0), ("convnext_tiny", 2.0))
+        for b, v in (("keras", 5.0), ("torch", 10.0), ("mxnet", 20.0))
+    ]
     records.append(rec("convnext_tiny", "torch", 1.0, 1.0, repeat=1) | {"status": "failed"})  # not counted
     text = "\n".join(resnet_vs_convnext(table(records)))
     assert "| ratio | PyTorch | Keras (TF) | mxnet |" in text  # registry order, an unregistered name last
@@ -68,8 +84,16 @@ def test_top_ops_per_backend_in_ms_per_step():
 
 def test_top_ops_name_the_costliest_node_where_the_profiler_sums_by_type():
     r = rec("resnet101", "keras", 10.0, 4.0, warmup_steps=2)
-    r["top_ops"] = [{"op": "Conv2DBackpropInput", "ms": 40.0, "calls": 6, "costliest": "m/c5/x:Conv2DBackpropInput",
-                     "costliest_ms": 22.0}, {"op": "MatMul", "ms": 4.0, "calls": 2}]  # fmt: skip
+    r["top_ops"] = [
+        {
+            "op": "Conv2DBackpropInput",
+            "ms": 40.0,
+            "calls": 6,
+            "costliest": "m/c5/x:Conv2DBackpropInput",
+            "costliest_ms": 22.0,
+        },
+        {"op": "MatMul", "ms": 4.0, "calls": 2},
+    ]
     text = "\n".join(top_ops([r]))
     assert "| op | ms per step | calls | costliest node (ms per step) |" in text
     assert "| `Conv2DBackpropInput` | 20.00 | 6 | `m/c5/x:Conv2DBackpropInput` (11.00) |" in text

@@ -23,8 +23,15 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, proces
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_default)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=sigint_default,
+    )
 
 
 def workers_of(run_dir: Path) -> list[int]:
@@ -194,8 +201,9 @@ def test_two_runs_started_at_once_get_their_own_directories(clean_env, tiny: Pat
 
 
 @pytest.mark.e2e
-def test_ctrl_c_while_a_worker_server_is_forked_stops_the_run_and_leaves_no_server(tmp_path: Path, tiny: Path,
-                                                                                   clean_env):  # fmt: skip
+def test_ctrl_c_while_a_worker_server_is_forked_stops_the_run_and_leaves_no_server(
+    tmp_path: Path, tiny: Path, clean_env
+):
     """CPython drops a KeyboardInterrupt raised in an at-fork handler (a ``preexec_fn`` makes it run them): a
     Ctrl-C that lands while a worker server is forked must still stop the run (exit 130) and kill that server."""
     from tests.test_distributed import SLOW_FORK
@@ -206,9 +214,16 @@ def test_ctrl_c_while_a_worker_server_is_forked_stops_the_run_and_leaves_no_serv
     (site / "sitecustomize.py").write_text(SLOW_FORK)  # each fork of the runner waits 0.3 s in its handler
     path = os.pathsep.join(p for p in (str(site), clean_env.get("PYTHONPATH", "")) if p)
     env = {**clean_env, "PYTHONPATH": path, "FORK_MARK_DIR": str(marks)}
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", str(tiny), "--backend", "torch", "--out", str(out)],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, preexec_fn=sigint_default)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", str(tiny), "--backend", "torch", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=sigint_default,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (marks / "fork-0").exists():

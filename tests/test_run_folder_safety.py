@@ -100,8 +100,16 @@ def bench_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int
     return code, out, err
 
 
-def assert_refused(run: Path, command: str, env: dict[str, str], what: Path, kind: str, victim: Path,
-                   capsys: pytest.CaptureFixture[str] | None = None, says: str = "") -> None:  # fmt: skip
+def assert_refused(
+    run: Path,
+    command: str,
+    env: dict[str, str],
+    what: Path,
+    kind: str,
+    victim: Path,
+    capsys: pytest.CaptureFixture[str] | None = None,
+    says: str = "",
+) -> None:
     """``command`` on ``run`` exits 2 with one line naming ``what``, writing nothing anywhere. In a subprocess
     under a time limit unless ``capsys`` is given (in-process: for cases that cannot block)."""
     before_run, before_victim = snapshot(run), snapshot(victim)

@@ -26,8 +26,16 @@ class FakeClock:
         self.events.append("sync")
 
 
-def train_call(f: FakeClock, hooks: StepClock, n_images: int, batch: int, step_s: float, setup_s: float = 0.0,
-               gap_s: float = 0.0, first_extra_s: float = 0.0) -> None:  # fmt: skip
+def train_call(
+    f: FakeClock,
+    hooks: StepClock,
+    n_images: int,
+    batch: int,
+    step_s: float,
+    setup_s: float = 0.0,
+    gap_s: float = 0.0,
+    first_extra_s: float = 0.0,
+) -> None:
     """What a backend's train_epoch does: per-call setup, then each step between its two hooks."""
     f.now += setup_s
     for i in range(-(-n_images // batch)):
@@ -54,8 +62,9 @@ def run_epochs(f: FakeClock, clock: StepClock, epochs: int, n_images: int, eval_
 def test_first_step_warmup_and_window_inside_one_call_per_epoch():
     f = FakeClock()
     lines: list[str] = []
-    clock = StepClock(f.sync, batch_size=4, warmup=2, min_steps=3, min_seconds=0.0, clock=f.clock,
-                      report=lines.append, epochs=2)  # fmt: skip
+    clock = StepClock(
+        f.sync, batch_size=4, warmup=2, min_steps=3, min_seconds=0.0, clock=f.clock, report=lines.append, epochs=2
+    )
     seconds = run_epochs(f, clock, 2, 20, step_s=1.0, setup_s=0.5, first_extra_s=100.0)
     assert seconds == pytest.approx([106.0, 6.0])  # epoch times include the call's setup and teardown
     s = clock.summary()
@@ -71,8 +80,9 @@ def test_first_step_warmup_and_window_inside_one_call_per_epoch():
 
 def test_syncs_only_at_window_boundaries():
     f = FakeClock()
-    clock = StepClock(f.sync, batch_size=1, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock,
-                      report=lambda m: None)  # fmt: skip
+    clock = StepClock(
+        f.sync, batch_size=1, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None
+    )
     run_epochs(f, clock, 2, 50, step_s=0.01)
     # first step: begin + end; window: begin of step 2, end of epoch 1; begin and end of epoch 2
     assert f.events.count("sync") == 6
@@ -136,8 +146,9 @@ def test_the_window_keeps_every_step_after_warmup_and_has_an_interval():
 def test_progress_is_throttled_by_time_and_says_steps_rate_and_time_left():
     f = FakeClock()
     lines: list[str] = []
-    clock = StepClock(f.sync, 10, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock, report=lines.append,
-                      epochs=2, every_s=5.0)  # fmt: skip
+    clock = StepClock(
+        f.sync, 10, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock, report=lines.append, epochs=2, every_s=5.0
+    )
     run_epochs(f, clock, 2, 10_000, step_s=0.01)  # 1,000 steps of 10 ms per epoch: 20 s in all
     steps = [line for line in lines if line.startswith("epoch ")]
     assert len(steps) == 3  # one line per 5 s of training (at 5, 10, 15 s), not one per step
@@ -151,8 +162,9 @@ def test_profiler_runs_around_the_warmup_steps_only():
     calls: list[tuple[str, int]] = []
     start = lambda: calls.append(("start", len(f.events)))  # noqa: E731
     stop = lambda: calls.append(("stop", len(f.events))) or [{"op": "conv", "ms": 1.0}]  # noqa: E731
-    clock = StepClock(f.sync, 4, warmup=2, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None,
-                      profiler=(start, stop))  # fmt: skip
+    clock = StepClock(
+        f.sync, 4, warmup=2, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None, profiler=(start, stop)
+    )
     hooks = clock.start_epoch(40)
     seen = []
     for i in range(10):
@@ -223,9 +235,18 @@ def test_driver_reported_gpu_names_find_their_own_entry(device, expected):
 
 
 @pytest.mark.parametrize(
-    "device", ["NVIDIA H100", "Tesla V100", "NVIDIA GeForce RTX 4090 D", "NVIDIA A100-SXM4-40GB MIG 1g.5gb",
-               "NVIDIA GeForce RTX 5090", "AMD Instinct MI300X", "cpu (x86_64)", ""],
-)  # fmt: skip
+    "device",
+    [
+        "NVIDIA H100",
+        "Tesla V100",
+        "NVIDIA GeForce RTX 4090 D",
+        "NVIDIA A100-SXM4-40GB MIG 1g.5gb",
+        "NVIDIA GeForce RTX 5090",
+        "AMD Instinct MI300X",
+        "cpu (x86_64)",
+        "",
+    ],
+)
 def test_unknown_or_ambiguous_devices_fall_back_to_the_measured_peak(device):
     """A bare "H100" could be SXM or PCIe (peaks 30% apart); a MIG slice or a "D" card is not the chip."""
     assert mfu.match_gpu(device) is None and mfu.known_peak(device, "fp32", tf32=True) is None
@@ -247,9 +268,13 @@ def test_mfu_fields_say_where_the_peak_came_from():
             pass
 
     spec = load_task("mnist-lenet5", "quick")
-    out = perf.mfu_fields(FakeBackend(), None, spec, (28, 28, 1),
-                          {"device": "NVIDIA L40S", "knobs": {"tf32_matmul": True}, "steady_img_s": 1000.0,
-                           "throughput_img_s": 10.0})  # fmt: skip
+    out = perf.mfu_fields(
+        FakeBackend(),
+        None,
+        spec,
+        (28, 28, 1),
+        {"device": "NVIDIA L40S", "knobs": {"tf32_matmul": True}, "steady_img_s": 1000.0, "throughput_img_s": 10.0},
+    )
     assert out["peak_flops"] == 183e12 and out["peak_flops_source"] == "vendor table: L40S tf32 (dense)"
     assert out["mfu"] == pytest.approx(3e9 * 1000 / 183e12)  # the step window's figure, not the epochs'
 

@@ -202,9 +202,19 @@ def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
     from bench.core.results import table
     from bench.report.tables import side_by_side
 
-    recs = [new_record(task="t", backend="torch", repeat=r, status="ok", steady_img_s=v, steady_img_s_hw_pct=hw,
-                       throughput_img_s=95.0, steady_epoch_ratio=v / 95.0)
-            for r, (v, hw) in enumerate([(100.0, 2.0), (110.0, 4.0), (90.0, 3.0)])]  # fmt: skip
+    recs = [
+        new_record(
+            task="t",
+            backend="torch",
+            repeat=r,
+            status="ok",
+            steady_img_s=v,
+            steady_img_s_hw_pct=hw,
+            throughput_img_s=95.0,
+            steady_epoch_ratio=v / 95.0,
+        )
+        for r, (v, hw) in enumerate([(100.0, 2.0), (110.0, 4.0), (90.0, 3.0)])
+    ]
     recs.append(
         new_record(task="t", backend="keras", repeat=0, status="ok", steady_img_s=50.0, steady_img_s_hw_pct=4.0)
     )
@@ -221,8 +231,11 @@ def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
 def test_profile_ops_runs_the_profiler_around_the_warmup_steps_inside_the_call(frameworks, which):
     import dataclasses
 
-    spec = dataclasses.replace(SPEC, runtime=dataclasses.replace(SPEC.runtime, profile_ops=True),
-                               train=dataclasses.replace(SPEC.train, epochs=1))  # fmt: skip
+    spec = dataclasses.replace(
+        SPEC,
+        runtime=dataclasses.replace(SPEC.runtime, profile_ops=True),
+        train=dataclasses.replace(SPEC.train, epochs=1),
+    )
     out, _ = train_and_evaluate(frameworks[which].Backend(), spec, data(192), CLASSES, seed=0)
     assert out["top_ops"] and all(op["ms"] > 0 and op["calls"] >= 1 for op in out["top_ops"])
     assert out["timed_steps"] == 6 - 3  # the profiled warm-up steps are not timed
@@ -246,11 +259,21 @@ def test_tensorflow_trace_events_are_summed_per_op_type_with_the_costliest_node(
     ]
     top = ops_by_type(events, top=2)
     assert top == [
-        {"op": "Conv2DBackpropInput", "ms": 194.0, "calls": 3,
-         "costliest": "m/conv5_0/Conv2DBackpropInput:Conv2DBackpropInput", "costliest_ms": 114.0},
-        {"op": "CpuExecutable::ExecuteAsyncOnStream", "ms": 150.0, "calls": 1,
-         "costliest": "CpuExecutable::ExecuteAsyncOnStream", "costliest_ms": 150.0},
-    ]  # fmt: skip
+        {
+            "op": "Conv2DBackpropInput",
+            "ms": 194.0,
+            "calls": 3,
+            "costliest": "m/conv5_0/Conv2DBackpropInput:Conv2DBackpropInput",
+            "costliest_ms": 114.0,
+        },
+        {
+            "op": "CpuExecutable::ExecuteAsyncOnStream",
+            "ms": 150.0,
+            "calls": 1,
+            "costliest": "CpuExecutable::ExecuteAsyncOnStream",
+            "costliest_ms": 150.0,
+        },
+    ]
     # a node's events add up before the costliest is chosen: 76 + 4 + 46 beats 114
     more = [*events, ("m/conv5_2/Conv2DBackpropInput:Conv2DBackpropInput", 46_000_000_000)]
     assert ops_by_type(more)[0]["costliest"] == "m/conv5_2/Conv2DBackpropInput:Conv2DBackpropInput"

@@ -62,11 +62,22 @@ def images(shape: tuple[int, int, int], n_classes: int, n: int) -> tuple[np.ndar
     return x[:n], y, x[n:]
 
 
-def case(name: str, model: ModelSpec, shape: tuple[int, int, int], n_classes: int, optimizer: str,
-         alignments: tuple[str, ...] = ALL) -> Case:  # fmt: skip
+def case(
+    name: str,
+    model: ModelSpec,
+    shape: tuple[int, int, int],
+    n_classes: int,
+    optimizer: str,
+    alignments: tuple[str, ...] = ALL,
+) -> Case:
     lr = 0.01 if optimizer == "sgd" else 1e-3
-    spec = TaskSpec(name, DatasetSpec("synthetic"), model, TrainSpec(1, 16, lr, optimizer=optimizer),
-                    runtime=RuntimeSpec(device="cpu", threads=1))  # fmt: skip
+    spec = TaskSpec(
+        name,
+        DatasetSpec("synthetic"),
+        model,
+        TrainSpec(1, 16, lr, optimizer=optimizer),
+        runtime=RuntimeSpec(device="cpu", threads=1),
+    )
     x, y, held = images(shape, n_classes, 256)
     return Case(name, spec, shape, n_classes, x, y, held, alignments)
 
@@ -106,8 +117,9 @@ def check() -> dict[str, CaseResult]:
     return _run(CASES, BACKEND_NAMES, (1, 10, 100))
 
 
-def diffs(name: str, up_to: int, result: dict[str, CaseResult] | None = None,
-          backends: tuple[str, ...] = BACKEND_NAMES) -> list[PairDiff]:  # fmt: skip
+def diffs(
+    name: str, up_to: int, result: dict[str, CaseResult] | None = None, backends: tuple[str, ...] = BACKEND_NAMES
+) -> list[PairDiff]:
     res = (result or check())[name]
     assert res.errors == {}, res.errors
     assert set(res.runs) == {*backends, FLOOR}
@@ -115,8 +127,10 @@ def diffs(name: str, up_to: int, result: dict[str, CaseResult] | None = None,
 
 
 def _show(ds: list[PairDiff]) -> str:
-    return "; ".join(f"{d.a}-{d.b}@{d.step}: w {d.weight_diff:.2g}/{d.bound.weight:.2g} "
-                     f"l {d.logit_diff:.2g}/{d.bound.logit:.2g}" for d in ds)  # fmt: skip
+    return "; ".join(
+        f"{d.a}-{d.b}@{d.step}: w {d.weight_diff:.2g}/{d.bound.weight:.2g} l {d.logit_diff:.2g}/{d.bound.logit:.2g}"
+        for d in ds
+    )
 
 
 @pytest.mark.parametrize("model", MODELS)

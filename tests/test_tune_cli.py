@@ -48,15 +48,32 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
     task = tmp_path / "tunetiny.toml"
     task.write_text(TASK)
     out = tmp_path / "out"
-    p = run_cli(["tune", str(task), "--backend", "torch,keras", "--knobs", "channels_last,steps_per_execution",
-                 "--budget", "6m", "--out", str(out)], clean_env, timeout=900)  # fmt: skip
+    p = run_cli(
+        [
+            "tune",
+            str(task),
+            "--backend",
+            "torch,keras",
+            "--knobs",
+            "channels_last,steps_per_execution",
+            "--budget",
+            "6m",
+            "--out",
+            str(out),
+        ],
+        clean_env,
+        timeout=900,
+    )
     assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
     run = only_run_dir(out)
     log = json.loads((run / "tune.json").read_text())
     pairs = {pair["backend"]: pair for pair in log["pairs"]}
     assert [c["label"] for c in pairs["torch"]["configs"]] == ["default", "channels_last=on"]
-    assert [c["label"] for c in pairs["keras"]["configs"]] == ["default", "steps_per_execution=8",
-                                                               "steps_per_execution=32"]  # fmt: skip
+    assert [c["label"] for c in pairs["keras"]["configs"]] == [
+        "default",
+        "steps_per_execution=8",
+        "steps_per_execution=32",
+    ]
     assert log["capabilities"]["how"]["compiler"]
     for pair in pairs.values():
         rung0 = pair["rungs"][0]

@@ -88,8 +88,9 @@ class Clock:
 def test_a_step_of_several_batches_counts_all_their_images():
     """Keras with steps_per_execution = 4 calls back once per 4 batches: begin(0) end(3), begin(4) end(7)..."""
     c = Clock()
-    clock = StepClock(lambda: None, batch_size=8, warmup=2, min_steps=1, min_seconds=0.0, clock=c,
-                      report=lambda m: None)  # fmt: skip
+    clock = StepClock(
+        lambda: None, batch_size=8, warmup=2, min_steps=1, min_seconds=0.0, clock=c, report=lambda m: None
+    )
     hooks = clock.start_epoch(8 * 18)  # 18 batches: executions of 4, 4, 4, 4 and a last one of 2
     for first in range(0, 18, 4):
         last = min(first + 3, 17)

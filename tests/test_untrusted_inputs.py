@@ -16,9 +16,22 @@ MINIMAL = tomllib.loads(TINY_TASK)
 
 @pytest.mark.parametrize(
     "name",
-    ["../../../x", "/tmp/x", "/etc/passwd", ".hidden", "", "a/b", "a\\b", "..", "-rf", "x" * 65, "tab\tname",
-     "new\nline", "é"],
-)  # fmt: skip
+    [
+        "../../../x",
+        "/tmp/x",
+        "/etc/passwd",
+        ".hidden",
+        "",
+        "a/b",
+        "a\\b",
+        "..",
+        "-rf",
+        "x" * 65,
+        "tab\tname",
+        "new\nline",
+        "é",
+    ],
+)
 def test_a_task_name_that_is_not_a_short_slug_is_refused_naming_file_and_key(name: str):
     with pytest.raises(SpecError) as e:
         parse_task({**MINIMAL, "name": name}, source="evil.toml")

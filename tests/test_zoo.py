@@ -40,8 +40,13 @@ N_CLASSES = 10
 TOLERANCE = 1e-4
 PARITY_DEFAULT = (  # one per kind of layer the converter handles: LayerScale, depthwise + 1x1-conv head + SE,
     # preprocessing made the identity, dense concatenation, branches + scale-free BatchNorm, flatten
-    "convnext_tiny", "mobilenet_v3_small", "efficientnet_b0", "densenet121", "inception_resnet_v2", "vgg16",
-)  # fmt: skip
+    "convnext_tiny",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "densenet121",
+    "inception_resnet_v2",
+    "vgg16",
+)
 COUNTS_DEFAULT = (*PARITY_DEFAULT, "resnet50", "resnet50_v2", "inception_v3", "xception")
 PARITY_IDS = [z for z in ZOO if ZOO[z].equal_network]
 COUNT_IDS = list(ZOO)

@@ -38,8 +38,24 @@ def test_an_unknown_model_is_a_usage_error_naming_the_known_ones(clean_env):
 
 
 def _sweep(backends: str, out, env) -> None:
-    done = run_cli(["zoo", "--models", MODELS, "--backend", backends, "--image-size", "32", "--batch", "4",
-                    "--profile", "quick", "--out", str(out)], env)  # fmt: skip
+    done = run_cli(
+        [
+            "zoo",
+            "--models",
+            MODELS,
+            "--backend",
+            backends,
+            "--image-size",
+            "32",
+            "--batch",
+            "4",
+            "--profile",
+            "quick",
+            "--out",
+            str(out),
+        ],
+        env,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 

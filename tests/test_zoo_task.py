@@ -127,8 +127,10 @@ def test_gradcam_through_the_explain_code_agrees_with_converted_weights(zoo_id, 
     assert np.abs(logits_t[0] - logits_t[1]).max() > 0.05  # alive: the images get different logits
     assert np.abs(logits_t - logits_k).max() <= 1e-4
     columns, signs = metrics.class_score_signs(10, logits_t.argmax(1))
-    cams = [explain.backend_gradcam(b, s, d, "backbone", columns, signs, (size, size))
-            for b, s, d in ((tb, ts, td), (kb, ks, kd))]  # fmt: skip
+    cams = [
+        explain.backend_gradcam(b, s, d, "backbone", columns, signs, (size, size))
+        for b, s, d in ((tb, ts, td), (kb, ks, kd))
+    ]
     record_property("max_abs_logit_diff", float(np.abs(logits_t - logits_k).max()))  # in --junitxml (docs/zoo.md)
     record_property("gradcam_min_corr", min_correlation(*cams))
     assert min_correlation(*cams) >= 0.999
@@ -169,8 +171,11 @@ def test_a_missing_or_mismatched_weights_file_names_the_file_and_the_first_layer
     other = tmp_path / "mobilenet_v3_large.pth"
     torch.save(torch_zoo.library_model("mobilenet_v3_large", 1000).state_dict(), other)
     for backend_module in (torch_backend, keras_backend):
-        with pytest.raises(Exception, match=rf"{other}: not zoo:mobilenet_v3_small weights: conv_stem\.weight|"
-                                            rf"{other}: not zoo:mobilenet_v3_small weights: .*blocks"):  # fmt: skip
+        with pytest.raises(
+            Exception,
+            match=rf"{other}: not zoo:mobilenet_v3_small weights: conv_stem\.weight|"
+            rf"{other}: not zoo:mobilenet_v3_small weights: .*blocks",
+        ):
             _built(backend_module, "mobilenet_v3_small", 64, pretrained=True, weights=str(other))
         with pytest.raises(FileNotFoundError, match=r"model\.weights: .*nothing\.pth is not a file"):
             _built(backend_module, "mobilenet_v3_small", 64, pretrained=True, weights=str(tmp_path / "nothing.pth"))

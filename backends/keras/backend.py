@@ -63,8 +63,11 @@ class Backend:
             keras.config.set_dtype_policy(runtime.precision.replace("fp16", "float16").replace("bf16", "bfloat16"))
         distributed.early_start(keras.backend.backend())  # JAX: before configure creates its backends
         env = self.engine.configure(runtime, seed)
-        env["knobs"] = {"precision": keras.config.dtype_policy().name,
-                        "steps_per_execution": runtime.steps_per_execution, **env["knobs"]}  # fmt: skip
+        env["knobs"] = {
+            "precision": keras.config.dtype_policy().name,
+            "steps_per_execution": runtime.steps_per_execution,
+            **env["knobs"],
+        }
         return {"framework": f"keras-{keras.backend.backend()}", **env}
 
     def join(self, ctx: DistContext) -> dict[str, Any]:
@@ -105,9 +108,12 @@ class Backend:
             opt = keras.optimizers.SGD(
                 learning_rate=train.lr, momentum=train.momentum, weight_decay=train.weight_decay or None
             )
-        compiled = {"optimizer": opt, "loss": LOSSES[train.loss](from_logits=True),
-                    "jit_compile": self.engine.jit_compile(runtime),
-                    "steps_per_execution": runtime.steps_per_execution}  # fmt: skip
+        compiled = {
+            "optimizer": opt,
+            "loss": LOSSES[train.loss](from_logits=True),
+            "jit_compile": self.engine.jit_compile(runtime),
+            "steps_per_execution": runtime.steps_per_execution,
+        }
         model.compile(**compiled)
         # Create Adam's slot variables now, eagerly. Left to fit(), they are created inside the
         # first traced train step, which makes TF trace that step twice (once to create variables,
@@ -208,9 +214,7 @@ class Backend:
 
     def get_weights(self, model: keras.Model) -> dict[str, np.ndarray]:
         """Named variables (``layer.kernel`` HWIO, ``layer.bias``), engine-free: for the converter and tests."""
-        return {
-            f"{lay.name}.{w.name}": self._host(w.value) for lay in model.layers for w in lay.weights
-        }  # fmt: skip
+        return {f"{lay.name}.{w.name}": self._host(w.value) for lay in model.layers for w in lay.weights}
 
     def _host(self, value: Any) -> np.ndarray:
         if self.dist is not None:  # data-parallel: this worker's copy (a JAX global array spans every process)
@@ -220,8 +224,10 @@ class Backend:
     def set_weights(self, model: keras.Model, weights: dict[str, np.ndarray]) -> None:
         variables = {f"{lay.name}.{w.name}": w for lay in model.layers for w in lay.weights}
         if set(variables) != set(weights):
-            raise KeyError(f"weights do not match the model: missing {sorted(set(variables) - set(weights))}, "
-                           f"unexpected {sorted(set(weights) - set(variables))}")  # fmt: skip
+            raise KeyError(
+                f"weights do not match the model: missing {sorted(set(variables) - set(weights))}, "
+                f"unexpected {sorted(set(weights) - set(variables))}"
+            )
         for name, var in variables.items():
             if tuple(var.shape) != weights[name].shape:
                 raise ValueError(f"{name}: model has shape {tuple(var.shape)}, weights have {weights[name].shape}")

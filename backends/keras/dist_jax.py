@@ -35,8 +35,12 @@ def start(ctx: DistContext) -> None:
     timeout = max(1, int(ctx.timeout_s))
     # A coordinator that never answers makes jaxlib end the process (DEADLINE_EXCEEDED, RegisterTask):
     # bounded, but with no Python error, so say first who waits for what.
-    print(f"rank {ctx.rank}: joining jax.distributed at {ctx.addresses[0]}: waiting at most {timeout} s "
-          f"(a DEADLINE_EXCEEDED below: a worker never came)", file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"rank {ctx.rank}: joining jax.distributed at {ctx.addresses[0]}: waiting at most {timeout} s "
+        f"(a DEADLINE_EXCEEDED below: a worker never came)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         jax.distributed.initialize(
             coordinator_address=ctx.addresses[0],

@@ -123,8 +123,10 @@ class Session:
             )
             self.checks = coordination(ctx)
             fix_step_logs()
-            message = (f"rank {ctx.rank}: MultiWorkerMirroredStrategy could not join {','.join(ctx.addresses)} "
-                       f"within {ctx.timeout_s:g} s")  # fmt: skip
+            message = (
+                f"rank {ctx.rank}: MultiWorkerMirroredStrategy could not join {','.join(ctx.addresses)} "
+                f"within {ctx.timeout_s:g} s"
+            )
             try:
                 with deadline(ctx.timeout_s, f"rank {ctx.rank}: joining {','.join(ctx.addresses)}"):
                     self.strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)

@@ -63,8 +63,9 @@ class Engine:
     def jit_compile(self, runtime: Any) -> bool:
         return runtime.jit_compile
 
-    def batches(self, data: HostImages, order: np.ndarray, batch_size: int,
-                y: np.ndarray | None = None) -> tf.data.Dataset:  # fmt: skip
+    def batches(
+        self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None
+    ) -> tf.data.Dataset:
         return batches(data, order, batch_size, y)
 
     def count_batches(self, ds: tf.data.Dataset) -> int:
@@ -218,10 +219,15 @@ def ops_by_type(events: Iterable[tuple[str, int]], top: int = 10) -> list[dict[s
         if ps > costliest.get(kind, ("", -1))[1]:
             costliest[kind] = (name, ps)
     return [
-        {"op": kind, "ms": ps / 1e9, "calls": calls[kind], "costliest": costliest[kind][0],
-         "costliest_ms": costliest[kind][1] / 1e9}
+        {
+            "op": kind,
+            "ms": ps / 1e9,
+            "calls": calls[kind],
+            "costliest": costliest[kind][0],
+            "costliest_ms": costliest[kind][1] / 1e9,
+        }
         for kind, ps in total.most_common(top)
-    ]  # fmt: skip
+    ]
 
 
 def profile_ops_stop(logdir: tempfile.TemporaryDirectory, top: int = 10) -> list[dict[str, Any]]:

@@ -41,8 +41,10 @@ def _twin(model: keras.Model) -> Any:
         raise ParityError(f"{model.name}: neither a layer list nor a zoo model: no converter to the reference layout")
     if id(model) not in _TWINS:
         if "tensorflow" in sys.modules and "torch" not in sys.modules:
-            raise ParityError(f"zoo:{model.name}: converting needs torch imported before TensorFlow in this process "
-                              "(run the check through bench.run.parity_worker)")  # fmt: skip
+            raise ParityError(
+                f"zoo:{model.name}: converting needs torch imported before TensorFlow in this process "
+                "(run the check through bench.run.parity_worker)"
+            )
         from backends.torch import zoo as torch_zoo
 
         h, w, c = (int(s) for s in model.input_shape[1:])

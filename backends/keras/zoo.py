@@ -126,8 +126,16 @@ def _load_converted(lib: keras.Model, zoo_id: str, n_outputs: int, size: int, pa
         raise FileNotFoundError(f"model.weights: {path} is not a file")
     with tempfile.TemporaryDirectory(prefix="bench-zoo-") as tmp:
         out = Path(tmp) / "weights.npz"
-        cmd = [sys.executable, "-m", "backends.zoo_convert", zoo_id, str(path.resolve()), str(n_outputs), str(size),
-               str(out)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "backends.zoo_convert",
+            zoo_id,
+            str(path.resolve()),
+            str(n_outputs),
+            str(size),
+            str(out),
+        ]
         env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "2"}
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=_REPO, check=False)
         if done.returncode != 0:

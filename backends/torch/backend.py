@@ -186,8 +186,9 @@ class Backend:
         budget = torch_input.device_budget_bytes(self.device, self.device_data_mb)
         return torch_input.put(x, y, self.device, budget, None if norm is None else (norm.scale, norm.offset))
 
-    def _batches(self, state: TrainState, data: torch_input.Images, order: np.ndarray,
-                 batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    def _batches(
+        self, state: TrainState, data: torch_input.Images, order: np.ndarray, batch_size: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return torch_input.batches(data, order, batch_size, state.channels_last, state.augment)
 
     def prepare_batches(self, state: TrainState, data: torch_input.Images, order: np.ndarray, batch_size: int) -> int:
@@ -247,8 +248,9 @@ class Backend:
         )
 
     @torch.no_grad()
-    def _capture(self, model: nn.Module, x: np.ndarray, taps: dict[str, tuple[nn.Module, bool]],
-                 batch_size: int) -> dict[str, np.ndarray]:  # fmt: skip
+    def _capture(
+        self, model: nn.Module, x: np.ndarray, taps: dict[str, tuple[nn.Module, bool]], batch_size: int
+    ) -> dict[str, np.ndarray]:
         """Forward ``x`` in batches, keeping each tap's input (pre-hook) or output; 4-D maps come back NHWC."""
         got: dict[str, list[torch.Tensor]] = {name: [] for name in taps}
 

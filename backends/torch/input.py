@@ -41,8 +41,9 @@ def device_budget_bytes(device: torch.device, device_data_mb: int) -> float:
     return DEFAULT_DEVICE_SHARE * torch.cuda.get_device_properties(device).total_memory
 
 
-def put(x: np.ndarray, y: np.ndarray, device: torch.device, budget: float,
-        norm: tuple[np.ndarray, np.ndarray] | None) -> Images:  # fmt: skip
+def put(
+    x: np.ndarray, y: np.ndarray, device: torch.device, budget: float, norm: tuple[np.ndarray, np.ndarray] | None
+) -> Images:
     """Wrap (never copy on the host) ``x``; move it to ``device`` when it fits ``budget``."""
     xt = torch.from_numpy(np.ascontiguousarray(x))
     streamed = xt.nbytes > budget
@@ -54,8 +55,9 @@ def put(x: np.ndarray, y: np.ndarray, device: torch.device, budget: float,
     return Images(xt, torch.from_numpy(np.asarray(y)).to(device), scale, offset, streamed)
 
 
-def to_model_input(data: Images, xb: torch.Tensor,
-                   memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:  # fmt: skip
+def to_model_input(
+    data: Images, xb: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format
+) -> torch.Tensor:
     """A device batch, NHWC as stored -> NCHW float32 in ``memory_format``, normalised.
 
     One pass: ``addcmul`` reads the uint8 batch once and writes ``x * scale + offset`` straight
@@ -126,9 +128,12 @@ def _streamed(data: Images, order: torch.Tensor, batch_size: int) -> Iterator[tu
 
 
 def batches(
-    data: Images, order: np.ndarray, batch_size: int, channels_last: bool,
+    data: Images,
+    order: np.ndarray,
+    batch_size: int,
+    channels_last: bool,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The model's input batches (x NCHW float, y) in ``order``: gathered, moved, normalised, augmented."""
     device = data.y.device
     order_t = torch.from_numpy(np.asarray(order, np.int64)).to(device)

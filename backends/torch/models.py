@@ -165,8 +165,9 @@ def resnet101(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int
     if input_shape[2] != 3:
         raise ValueError(f"resnet101 needs 3-channel images, got {input_shape} (set dataset.channels = 3)")
     net = torchvision.models.resnet101(weights=None)
-    trunk = nn.Sequential(*(getattr(net, n) for n in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
-                                                      "layer3", "layer4")))  # fmt: skip
+    trunk = nn.Sequential(
+        *(getattr(net, n) for n in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"))
+    )
     return TrunkAndHead(trunk, net.fc.in_features, n_outputs)
 
 

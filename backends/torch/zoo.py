@@ -60,9 +60,26 @@ def _resnet_features(net: LibraryNet, x: torch.Tensor) -> torch.Tensor:
 
 def _inception_features(net: LibraryNet, x: torch.Tensor) -> torch.Tensor:
     x = net._transform_input(x)
-    for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
-                 "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):  # fmt: skip
+    for name in (
+        "Conv2d_1a_3x3",
+        "Conv2d_2a_3x3",
+        "Conv2d_2b_3x3",
+        "maxpool1",
+        "Conv2d_3b_1x1",
+        "Conv2d_4a_3x3",
+        "maxpool2",
+        "Mixed_5b",
+        "Mixed_5c",
+        "Mixed_5d",
+        "Mixed_6a",
+        "Mixed_6b",
+        "Mixed_6c",
+        "Mixed_6d",
+        "Mixed_6e",
+        "Mixed_7a",
+        "Mixed_7b",
+        "Mixed_7c",
+    ):
         x = getattr(net, name)(x)
     return x
 
@@ -173,8 +190,10 @@ def load_state(net: nn.Module, zoo_id: str, path: Path) -> None:
         if key not in own:
             raise ZooError(f"{path}: not zoo:{row.id} weights: {key} is not a layer of {row.torch}")
         if tuple(value.shape) != tuple(own[key].shape):
-            raise ZooError(f"{path}: not zoo:{row.id} weights: {key} has shape {tuple(value.shape)}, "
-                           f"{row.torch} holds {tuple(own[key].shape)}")  # fmt: skip
+            raise ZooError(
+                f"{path}: not zoo:{row.id} weights: {key} has shape {tuple(value.shape)}, "
+                f"{row.torch} holds {tuple(own[key].shape)}"
+            )
     missing = [k for k in own if k not in state]
     if missing:
         raise ZooError(f"{path}: not zoo:{row.id} weights: no tensor for {missing[0]} ({len(missing)} missing)")

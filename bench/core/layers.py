@@ -302,8 +302,11 @@ def _output(i: int, layer: Layer, shape: Shape) -> Shape:
         if min(h, w) + 2 * pad < layer.kernel:
             padded = f" ({h + 2 * pad}x{w + 2 * pad} with padding {pad})" if pad else ""
             raise LayerError(f"{_where(i, layer)}: input is {h}x{w}{padded}, smaller than the kernel")
-        return ((h + 2 * pad - layer.kernel) // layer.stride + 1, (w + 2 * pad - layer.kernel) // layer.stride + 1,
-                layer.filters)  # fmt: skip
+        return (
+            (h + 2 * pad - layer.kernel) // layer.stride + 1,
+            (w + 2 * pad - layer.kernel) // layer.stride + 1,
+            layer.filters,
+        )
     if isinstance(layer, Pool):
         h, w, c = shape
         if min(h, w) < layer.size:

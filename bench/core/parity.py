@@ -68,5 +68,11 @@ class ParityJob:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ParityJob:
-        return cls(**{**d, "input_shape": tuple(d["input_shape"]), "checkpoints": tuple(d["checkpoints"]),
-                      "alignments": tuple(d["alignments"])})  # fmt: skip
+        return cls(
+            **{
+                **d,
+                "input_shape": tuple(d["input_shape"]),
+                "checkpoints": tuple(d["checkpoints"]),
+                "alignments": tuple(d["alignments"]),
+            }
+        )

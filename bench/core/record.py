@@ -145,13 +145,48 @@ COLUMNS = (
 FLAG_COLUMNS = ("channels_last", "cudnn_benchmark")
 # The columns that hold text; every other scalar column holds a number (or nothing). Checked against every
 # committed record: the report takes medians of the rest, and a string there is an edited file.
-TEXT_COLUMNS = frozenset((
-    "run_id", "task", "profile", "backend", "status", "error", "framework", "framework_version", "device", "model",
-    "model_options", "init", "dataset", "dataset_source", "image_shape", "optimizer", "flops_source",
-    "peak_flops_source", "precision", "compiled", "tf32", "pretrained", "transfer_dataset", "transfer_source",
-    "explain_layer", "explain_file", "scaling_mode", "dist_backend", "allreduce_source", "git_commit", "started_at",
-    "notes", "config", "base_task", "knob_config", "executor", "node", "placement",
-))  # fmt: skip
+TEXT_COLUMNS = frozenset(
+    (
+        "run_id",
+        "task",
+        "profile",
+        "backend",
+        "status",
+        "error",
+        "framework",
+        "framework_version",
+        "device",
+        "model",
+        "model_options",
+        "init",
+        "dataset",
+        "dataset_source",
+        "image_shape",
+        "optimizer",
+        "flops_source",
+        "peak_flops_source",
+        "precision",
+        "compiled",
+        "tf32",
+        "pretrained",
+        "transfer_dataset",
+        "transfer_source",
+        "explain_layer",
+        "explain_file",
+        "scaling_mode",
+        "dist_backend",
+        "allreduce_source",
+        "git_commit",
+        "started_at",
+        "notes",
+        "config",
+        "base_task",
+        "knob_config",
+        "executor",
+        "node",
+        "placement",
+    )
+)
 
 NESTED = (
     "history",

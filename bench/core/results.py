@@ -154,9 +154,13 @@ def check_record(rec: Any) -> str | None:
 def bad_values(rec: dict[str, Any]) -> list[str]:
     """The table columns of ``rec`` that hold no single value (a list, an object), a boolean where no flag
     belongs or text where a number belongs, and a ``notes`` that is no text."""
-    bad = [c for c in COLUMNS if isinstance(rec.get(c), list | dict)
-           or (isinstance(rec.get(c), bool) and c not in FLAG_COLUMNS)
-           or (isinstance(rec.get(c), str) and c not in TEXT_COLUMNS)]  # fmt: skip
+    bad = [
+        c
+        for c in COLUMNS
+        if isinstance(rec.get(c), list | dict)
+        or (isinstance(rec.get(c), bool) and c not in FLAG_COLUMNS)
+        or (isinstance(rec.get(c), str) and c not in TEXT_COLUMNS)
+    ]
     return bad + (["notes"] if rec.get("notes") is not None and not isinstance(rec["notes"], str) else [])
 
 

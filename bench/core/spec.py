@@ -588,9 +588,11 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
                 value = getattr(getattr(spec, section), name)
             raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
     if "strong" in spec.distributed.mode and any(spec.train.batch_size % w for w in spec.distributed.workers):
-        raise SpecError(f"{where}: train.batch_size: strong scaling splits the global batch "
-                        f"{spec.train.batch_size} into equal shares, which {list(spec.distributed.workers)} "
-                        'workers cannot all do (a multiple of every worker count, or mode = "weak")')  # fmt: skip
+        raise SpecError(
+            f"{where}: train.batch_size: strong scaling splits the global batch "
+            f"{spec.train.batch_size} into equal shares, which {list(spec.distributed.workers)} "
+            'workers cannot all do (a multiple of every worker count, or mode = "weak")'
+        )
     arch = architecture(spec.model)
     if arch.layers and spec.dataset.image_size:  # else the data's own size decides: checked at build
         try:
@@ -618,14 +620,22 @@ def _distributed(table: Any, where: str) -> DistributedSpec:
         table = {**table, "mode": [table["mode"]]}
     d = DistributedSpec(**_build(DistributedSpec, table, where)[0])
     checks = [
-        ("workers", all(w >= 1 for w in d.workers) and len(set(d.workers)) == len(d.workers),
-         "distinct integers >= 1", d.workers),
-        ("mode", bool(d.mode) and all(m in SCALING_MODES for m in d.mode) and len(set(d.mode)) == len(d.mode),
-         f"one of {list(SCALING_MODES)} or a list of them", d.mode),
+        (
+            "workers",
+            all(w >= 1 for w in d.workers) and len(set(d.workers)) == len(d.workers),
+            "distinct integers >= 1",
+            d.workers,
+        ),
+        (
+            "mode",
+            bool(d.mode) and all(m in SCALING_MODES for m in d.mode) and len(set(d.mode)) == len(d.mode),
+            f"one of {list(SCALING_MODES)} or a list of them",
+            d.mode,
+        ),
         ("threads_per_worker", d.threads_per_worker >= 0, "an integer >= 0", d.threads_per_worker),
         ("timeout_s", d.timeout_s > 0, "a number of seconds > 0", d.timeout_s),
         *_distributed_bounds(d),
-    ]  # fmt: skip
+    ]
     for key, ok, expected, value in checks:
         if not ok:
             shown = list(value) if isinstance(value, tuple) else repr(value)

@@ -53,8 +53,9 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def calibrate(seconds: float = CALIBRATION_S, n: int = CALIBRATION_N,
-              clock: Callable[[], float] = time.perf_counter) -> float:  # fmt: skip
+def calibrate(
+    seconds: float = CALIBRATION_S, n: int = CALIBRATION_N, clock: Callable[[], float] = time.perf_counter
+) -> float:
     """This machine's float32 matmul FLOP/s: the best of as many n x n products as fit in ``seconds``.
 
     The best, not the mean: another process only ever slows a product down, so the fastest is
@@ -98,11 +99,19 @@ class RowCost:
             history = []
         evals = sum(1 for h in history[:-1] if isinstance(h, dict) and "test_acc" in h)  # the last is the final one
         eval_s = rec["eval_s"] if evals and _number(rec.get("eval_s")) else 0.0
-        return cls(task=rec["task"], backend=rec["backend"], flops=flops,
-                   fixed_s=max(0.0, rec["wall_s"] - rec["train_s"] - evals * eval_s), first_s=rec["first_step_s"],
-                   img_s=rec["steady_img_s"], call_s=max(0.0, _number(rec.get("epoch_overhead_s")) or 0.0),
-                   n_train=int(rec["n_train"]), eval_s=eval_s, import_s=_number(rec.get("import_s")) or 0.0,
-                   data_s=_number(rec.get("data_load_s")) or 0.0)  # fmt: skip
+        return cls(
+            task=rec["task"],
+            backend=rec["backend"],
+            flops=flops,
+            fixed_s=max(0.0, rec["wall_s"] - rec["train_s"] - evals * eval_s),
+            first_s=rec["first_step_s"],
+            img_s=rec["steady_img_s"],
+            call_s=max(0.0, _number(rec.get("epoch_overhead_s")) or 0.0),
+            n_train=int(rec["n_train"]),
+            eval_s=eval_s,
+            import_s=_number(rec.get("import_s")) or 0.0,
+            data_s=_number(rec.get("data_load_s")) or 0.0,
+        )
 
 
 def _number(v: object) -> float | None:
@@ -198,14 +207,19 @@ def _epochs_range(size: TaskSize, costs: Sequence[RowCost], n: int, speed: float
     for_steps = math.ceil((1 + size.warmup_steps + size.timed_steps) / steps)
     floor = max(2, min(size.epochs, for_steps))
     wanted = size.epochs
-    while wanted < MAX_GROWTH * size.epochs and any(window_s(c, size, wanted, n, speed) < WINDOW_GOAL_S
-                                                    for c in costs):  # fmt: skip
+    while wanted < MAX_GROWTH * size.epochs and any(window_s(c, size, wanted, n, speed) < WINDOW_GOAL_S for c in costs):
         wanted += 1
     return floor, max(floor, wanted)
 
 
-def plan(sizes: Sequence[TaskSize], backends: Sequence[str], costs: dict[tuple[str, str], RowCost],
-         budget_s: float, speed: float, run_overhead_s: float = 0.0) -> Plan:  # fmt: skip
+def plan(
+    sizes: Sequence[TaskSize],
+    backends: Sequence[str],
+    costs: dict[tuple[str, str], RowCost],
+    budget_s: float,
+    speed: float,
+    run_overhead_s: float = 0.0,
+) -> Plan:
     """Epochs per task so the whole run fits ``MARGIN`` x ``budget_s`` at ``speed`` FLOP/s.
 
     One dial (found by bisection) moves every task together, in two stretches: from 0 to 1 each goes
@@ -217,8 +231,9 @@ def plan(sizes: Sequence[TaskSize], backends: Sequence[str], costs: dict[tuple[s
     """
     unknown = [f"{s.name}/{b}" for s in sizes for b in backends if (s.name, b) not in costs]
     known = [s for s in sizes if all((s.name, b) in costs for b in backends)]
-    shared = sum(max((costs[s.name, b].flops / speed * costs[s.name, b].import_s for s in known), default=0.0)
-                 for b in backends)  # fmt: skip
+    shared = sum(
+        max((costs[s.name, b].flops / speed * costs[s.name, b].import_s for s in known), default=0.0) for b in backends
+    )
     shared += run_overhead_s
     shared += sum(max(costs[s.name, b].data_s * costs[s.name, b].flops / speed for b in backends) for s in known)
     ranges = {}
@@ -237,8 +252,9 @@ def plan(sizes: Sequence[TaskSize], backends: Sequence[str], costs: dict[tuple[s
         for s in known:
             _, floor, wanted = ranges[s.name]  # wanted >= max(floor, profile) (_epochs_range)
             epochs[s.name] = at(dial, floor, max(floor, s.epochs), wanted)
-        return shared + sum(estimate_row_s(costs[s.name, b], epochs[s.name], ranges[s.name][0], speed)
-                            for s in known for b in backends), epochs  # fmt: skip
+        return shared + sum(
+            estimate_row_s(costs[s.name, b], epochs[s.name], ranges[s.name][0], speed) for s in known for b in backends
+        ), epochs
 
     target = MARGIN * budget_s
     if total(2.0)[0] <= target:

@@ -37,7 +37,7 @@ def step_seconds(fields: dict[str, Any], n_train: int, batch_size: int) -> float
 
 def input_fields(
     backend: Any, state: Any, data: Any, order: np.ndarray, batch_size: int, timer: SyncTimer, fields: dict[str, Any]
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """``input_step_s`` (seconds per batch), ``input_batches`` (how many were timed), ``input_share``."""
     if not hasattr(backend, "prepare_batches") or len(order) == 0:
         return {}

@@ -114,9 +114,7 @@ def known_peak(device: str, precision: str, tf32: bool) -> float | None:
 _MEASURED: dict[tuple[str, int], float] = {}
 
 
-def measured_peak(
-    key: str, matmul: Callable[[], None], n: int, timer: SyncTimer, repeats: int = 3
-) -> float:  # fmt: skip
+def measured_peak(key: str, matmul: Callable[[], None], n: int, timer: SyncTimer, repeats: int = 3) -> float:
     """FLOP/s of the fastest of ``repeats`` n x n matmuls (after one untimed warm-up), cached by ``key``."""
     if (key, n) not in _MEASURED:
         matmul()

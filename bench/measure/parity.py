@@ -79,8 +79,10 @@ def weight_diff(a: Weights, b: Weights) -> float:
 
 
 def largest(weights: Weights) -> float:
-    return max((float(np.max(np.abs(w), initial=0.0)) for w in weights.values()
-                if np.issubdtype(w.dtype, np.floating)), default=0.0)  # fmt: skip
+    return max(
+        (float(np.max(np.abs(w), initial=0.0)) for w in weights.values() if np.issubdtype(w.dtype, np.floating)),
+        default=0.0,
+    )
 
 
 def logit_diff(a: np.ndarray, b: np.ndarray) -> float:

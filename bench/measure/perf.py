@@ -15,8 +15,9 @@ from bench.measure import mfu
 from bench.measure.timing import SyncTimer
 
 
-def mfu_fields(backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int, int, int],
-               out: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def mfu_fields(
+    backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int, int, int], out: dict[str, Any]
+) -> dict[str, Any]:
     """flops_per_img, peak_flops (+ where each came from) and mfu for a trained run's steady throughput."""
     forward = backend.forward_flops(state, input_shape)
     fields: dict[str, Any] = {

@@ -54,9 +54,13 @@ def efficiency(img_s_n: float, img_s_1: float, workers: int) -> float:
 
 
 def efficiency_ci(
-    rates_n: Sequence[float], rates_1: Sequence[float], workers: int, confidence: float = stats.CONFIDENCE,
-    resamples: int = stats.RESAMPLES, seed: int = stats.SEED,
-) -> tuple[float, float] | None:  # fmt: skip
+    rates_n: Sequence[float],
+    rates_1: Sequence[float],
+    workers: int,
+    confidence: float = stats.CONFIDENCE,
+    resamples: int = stats.RESAMPLES,
+    seed: int = stats.SEED,
+) -> tuple[float, float] | None:
     """The percentile bootstrap interval of hmean(rates_n) / (N x hmean(rates_1)); None below 2 samples each."""
     a, b = np.asarray(rates_n, dtype=np.float64), np.asarray(rates_1, dtype=np.float64)
     if len(a) < 2 or len(b) < 2:

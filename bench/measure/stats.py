@@ -16,8 +16,9 @@ SEED = 0
 CONFIDENCE = 0.95
 
 
-def fold_pairs(values: Sequence[float], weights: Sequence[float],
-               limit: int = MAX_SAMPLES) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def fold_pairs(
+    values: Sequence[float], weights: Sequence[float], limit: int = MAX_SAMPLES
+) -> tuple[np.ndarray, np.ndarray]:
     """(durations, images) of small windows of consecutive samples, those with a positive duration.
 
     ``values`` are step durations and ``weights`` their images. Up to ``limit`` steps each step is
@@ -42,8 +43,13 @@ def fold(values: Sequence[float], weights: Sequence[float], limit: int = MAX_SAM
     return w / d
 
 
-def rate_ci(durations: Sequence[float], images: Sequence[float], confidence: float = CONFIDENCE,
-            resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float, float] | None:  # fmt: skip
+def rate_ci(
+    durations: Sequence[float],
+    images: Sequence[float],
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> tuple[float, float, float] | None:
     """(rate, low, high): images over time of the whole window, and the percentile bootstrap interval of it.
 
     The steps (or fold_pairs' windows) are resampled with replacement and each resample's
@@ -77,17 +83,24 @@ def window_throughput(durations: Sequence[float], images: Sequence[int]) -> dict
     if total_s <= 0:
         return out
     img_s = total_img / total_s
-    out.update(steady_img_s=img_s, steady_step_s=total_s / len(durations),
-               median_step_img_s=float(np.median(rates)) if len(rates) else None)  # fmt: skip
+    out.update(
+        steady_img_s=img_s,
+        steady_step_s=total_s / len(durations),
+        median_step_img_s=float(np.median(rates)) if len(rates) else None,
+    )
     ci = rate_ci(durations, images)
     if ci is not None:  # the interval's centre is the folded windows' rate; the headline is every step's
-        out.update(steady_img_s_ci_lo=min(ci[1], img_s), steady_img_s_ci_hi=max(ci[2], img_s),
-                   steady_img_s_hw_pct=half_width_pct(img_s, min(ci[1], img_s), max(ci[2], img_s)))  # fmt: skip
+        out.update(
+            steady_img_s_ci_lo=min(ci[1], img_s),
+            steady_img_s_ci_hi=max(ci[2], img_s),
+            steady_img_s_hw_pct=half_width_pct(img_s, min(ci[1], img_s), max(ci[2], img_s)),
+        )
     return out
 
 
-def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
-              seed: int = SEED) -> tuple[float, float, float] | None:  # fmt: skip
+def median_ci(
+    samples: Sequence[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED
+) -> tuple[float, float, float] | None:
     """(median, low, high): the percentile bootstrap interval of the median; None for fewer than 2 samples."""
     x = np.asarray(samples, dtype=np.float64)
     if len(x) < 2:

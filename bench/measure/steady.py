@@ -62,12 +62,18 @@ class StepClock:
     """The per-step hooks of one training run: first step, warm-up, timed window, progress."""
 
     def __init__(
-        self, synchronize: Callable[[], None], batch_size: int, warmup: int, min_steps: int = MIN_STEPS,
-        min_seconds: float = MIN_WINDOW_S, clock: Callable[[], float] | None = None,
-        report: Callable[[str], None] = default_progress, epochs: int = 1,
+        self,
+        synchronize: Callable[[], None],
+        batch_size: int,
+        warmup: int,
+        min_steps: int = MIN_STEPS,
+        min_seconds: float = MIN_WINDOW_S,
+        clock: Callable[[], float] | None = None,
+        report: Callable[[str], None] = default_progress,
+        epochs: int = 1,
         profiler: tuple[Callable[[], None], Callable[[], list[dict[str, Any]]]] | None = None,
         every_s: float = PROGRESS_EVERY_S,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if batch_size < 1 or warmup < 0 or min_steps < 0:
             raise ValueError(f"bad step plan: batch_size={batch_size}, warmup={warmup}, min_steps={min_steps}")
         self.sync, self.report = synchronize, report
@@ -193,6 +199,8 @@ class StepClock:
         n, s = len(self.durations), sum(self.durations)
         if n >= self.min_steps and s >= self.min_seconds:
             return None
-        return (f"timed window short: {n} steps, {s:.2f}s (the rule asks >= {self.min_steps} steps and "
-                f">= {self.min_seconds:g}s): the run has no more steps after the warm-up, and training is "
-                "never extended for the measurement")  # fmt: skip
+        return (
+            f"timed window short: {n} steps, {s:.2f}s (the rule asks >= {self.min_steps} steps and "
+            f">= {self.min_seconds:g}s): the run has no more steps after the warm-up, and training is "
+            "never extended for the measurement"
+        )

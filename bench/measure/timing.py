@@ -85,8 +85,10 @@ def agreement_note(out: dict[str, Any], n_epochs: int) -> str | None:
     parts = []
     overhead, epoch_s = out.get("epoch_overhead_s"), out.get("epoch_s_median")
     if overhead is not None and epoch_s:
-        parts.append(f"the call's own setup/teardown outside the steps is {overhead * 1e3:.1f} ms "
-                     f"= {overhead / epoch_s:.1%} of an epoch")  # fmt: skip
+        parts.append(
+            f"the call's own setup/teardown outside the steps is {overhead * 1e3:.1f} ms "
+            f"= {overhead / epoch_s:.1%} of an epoch"
+        )
     fast, slow = out.get("epoch_s_min"), out.get("epoch_s_max")
     if fast and slow and slow / fast > 1 + AGREEMENT:
         parts.append(f"the steady epochs themselves differ by {slow / fast - 1:.0%} (slowest/fastest)")

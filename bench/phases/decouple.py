@@ -62,8 +62,14 @@ def _score(model: Any, f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndar
     return float(accuracy_score(y_test, model.fit(f_train, y_train).predict(f_test)))
 
 
-def fit_and_rank(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y_test: np.ndarray,
-                 cfg: DecoupleSpec, n_jobs: int = -1) -> Decoupled:  # fmt: skip
+def fit_and_rank(
+    f_train: np.ndarray,
+    y_train: np.ndarray,
+    f_test: np.ndarray,
+    y_test: np.ndarray,
+    cfg: DecoupleSpec,
+    n_jobs: int = -1,
+) -> Decoupled:
     """The forest and the logistic regression on all features, the forest's ranking, then both on the top-k.
 
     BLAS runs single-threaded here: next to a framework's thread pools in the worker, OpenBLAS's
@@ -73,8 +79,9 @@ def fit_and_rank(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y
         return _fit_and_rank(f_train, y_train, f_test, y_test, cfg, n_jobs)
 
 
-def _fit_and_rank(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y_test: np.ndarray,
-                  cfg: DecoupleSpec, n_jobs: int) -> Decoupled:  # fmt: skip
+def _fit_and_rank(
+    f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y_test: np.ndarray, cfg: DecoupleSpec, n_jobs: int
+) -> Decoupled:
     forest = _forest(cfg, n_jobs)
     rf_acc = _score(forest, f_train, y_train, f_test, y_test)
     logreg_acc = _score(_logistic(cfg), f_train, y_train, f_test, y_test)
@@ -171,9 +178,11 @@ def run(t: Trained) -> dict[str, Any]:
             ),
         )
     seconds = time.perf_counter() - started
-    print(f"@@ decoupled {f_train.shape[1]} features from {arch.head!r}: RF acc {res.rf_acc:.4f}, "
-          f"logreg acc {res.logreg_acc:.4f} ({len(idx)} train images, {seconds:.1f}s, features {feature_s:.1f}s)",
-          flush=True)  # fmt: skip
+    print(
+        f"@@ decoupled {f_train.shape[1]} features from {arch.head!r}: RF acc {res.rf_acc:.4f}, "
+        f"logreg acc {res.logreg_acc:.4f} ({len(idx)} train images, {seconds:.1f}s, features {feature_s:.1f}s)",
+        flush=True,
+    )
     return {
         "feature_dim": int(f_train.shape[1]),
         "rf_acc": res.rf_acc,

@@ -75,8 +75,9 @@ def saliency(input_grads: np.ndarray) -> np.ndarray:
     return np.abs(input_grads).max(axis=3)
 
 
-def backend_gradcam(backend: Any, state: Any, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray,
-                    size: tuple[int, int]) -> np.ndarray:  # fmt: skip
+def backend_gradcam(
+    backend: Any, state: Any, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
     """Grad-CAM maps (N, H, W) of a backend's model: its gradients, this module's arithmetic."""
     acts, grads = backend.layer_gradients(state, data, layer, columns, signs)
     return gradcam(acts, grads, size)

@@ -153,8 +153,7 @@ def intervals(df: pd.DataFrame, col: str) -> pd.DataFrame:
     return g[g.n >= 2][["lo", "hi"]]
 
 
-def verdict(beyond: bool, ia: tuple[float, float] | None, ib: tuple[float, float] | None,
-            p: float | None) -> str:  # fmt: skip
+def verdict(beyond: bool, ia: tuple[float, float] | None, ib: tuple[float, float] | None, p: float | None) -> str:
     """'regression' (beyond the threshold and significant), 'inconclusive' (beyond, not significant) or ''."""
     if not beyond:
         return ""
@@ -170,8 +169,9 @@ def _interval(table_: pd.DataFrame, key: tuple) -> tuple[float, float] | None:
     return (table_.loc[key, "lo"], table_.loc[key, "hi"]) if key in table_.index else None
 
 
-def metric_row(key: tuple, col: str, better: str, kind: str, va: float, vb: float, a: pd.DataFrame,
-               b: pd.DataFrame, t: Thresholds) -> dict:  # fmt: skip
+def metric_row(
+    key: tuple, col: str, better: str, kind: str, va: float, vb: float, a: pd.DataFrame, b: pd.DataFrame, t: Thresholds
+) -> dict:
     """One metric's comparison: values, delta, ratio, p-value of the rank test and the verdict."""
     p = None
     if col in STEP_BASED:
@@ -198,8 +198,15 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
             va, vb = ma.loc[key, col], mb.loc[key, col]
             if pd.isna(va) and pd.isna(vb):
                 continue
-            rows.append({**dict(zip(KEY, key, strict=True)), "metric": label, "a": va, "b": vb,
-                         **metric_row(key, col, better, kind, va, vb, a, b, t)})  # fmt: skip
+            rows.append(
+                {
+                    **dict(zip(KEY, key, strict=True)),
+                    "metric": label,
+                    "a": va,
+                    "b": vb,
+                    **metric_row(key, col, better, kind, va, vb, a, b, t),
+                }
+            )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -228,8 +235,9 @@ def reference_ratios(a: pd.DataFrame, b: pd.DataFrame, reference: str) -> pd.Dat
                 before, after = cells
                 moved = after / before if isinstance(before, float) and isinstance(after, float) and before else None
                 ratio = ratio_name(backend, reference)
-                rows.append(dict(zip(REFERENCE_COLUMNS, (task, model, profile, labels[col], ratio, *cells, moved),
-                                     strict=True)))  # fmt: skip
+                rows.append(
+                    dict(zip(REFERENCE_COLUMNS, (task, model, profile, labels[col], ratio, *cells, moved), strict=True))
+                )
     return pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
 
 

@@ -87,8 +87,9 @@ def plot_fc_activations(arrays: dict[str, Any], task: str, path: Path) -> bool:
         return False
     plt = _plt()
     layers = [str(n) for n in arrays[backends[0]]["fc_layers"]]
-    fig, axes = plt.subplots(len(backends), len(layers), figsize=(6 * len(layers), 1.9 * len(backends) + 0.6),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(backends), len(layers), figsize=(6 * len(layers), 1.9 * len(backends) + 0.6), squeeze=False
+    )
     for i, b in enumerate(backends):
         a = arrays[b]
         labels = [f"class {a['classes'][y]}" for y in a["input_labels"]]
@@ -122,11 +123,17 @@ def plot_topk(rows: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
     ks = sorted({t["k"] for r in rows.values() for t in r["decouple_topk"]})
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.minorticks_off()
-    ax.set(title=f"{task}: accuracy on the top-k penultimate features", xlabel="k (most important first)",
-           ylabel="test accuracy")  # fmt: skip
+    ax.set(
+        title=f"{task}: accuracy on the top-k penultimate features",
+        xlabel="k (most important first)",
+        ylabel="test accuracy",
+    )
     ax.grid(alpha=0.3)
-    styles = (("random forest", {"linestyle": "-", "marker": "o"}),
-              ("logistic regression", {"linestyle": "--", "marker": "s"}), ("CNN", {"linestyle": ":"}))  # fmt: skip
+    styles = (
+        ("random forest", {"linestyle": "-", "marker": "o"}),
+        ("logistic regression", {"linestyle": "--", "marker": "s"}),
+        ("CNN", {"linestyle": ":"}),
+    )
     backend_legend(fig, backends, styles)
     _save(fig, path)
     return True
@@ -150,10 +157,22 @@ def plot_top_features(a: Any, title: str, path: Path) -> bool:
         feat = int(a["top_features"][i])
         for j in range(k):
             label = a["classes"][a["top_labels"][i, j]]
-            ax.text(j * (w + gap) + w / 2, i * (h + gap_top) + gap_top - 1, f"{label}: {a['top_values'][i, j]:.3g}",
-                    ha="center", va="bottom", fontsize=7)  # fmt: skip
-        ax.text(-gap, i * (h + gap_top) + gap_top + h / 2, f"#{i + 1}: f{feat}\nimp {a['importances'][feat]:.3f}",
-                ha="right", va="center", fontsize=8)  # fmt: skip
+            ax.text(
+                j * (w + gap) + w / 2,
+                i * (h + gap_top) + gap_top - 1,
+                f"{label}: {a['top_values'][i, j]:.3g}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        ax.text(
+            -gap,
+            i * (h + gap_top) + gap_top + h / 2,
+            f"#{i + 1}: f{feat}\nimp {a['importances'][feat]:.3f}",
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     ax.set_axis_off()
     ax.set_title(f"{title}\n(above each image: its true class: the feature's activation)", fontsize=9)
     fig.tight_layout()

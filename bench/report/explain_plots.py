@@ -74,8 +74,15 @@ def plot_overlays(maps: dict[str, dict[str, np.ndarray]], kind: str, task: str, 
         ax.text(j * (w + gap) + w / 2, gap_top - 1, f"true: {classes[y[j]]}", ha="center", va="bottom", fontsize=9)
         for i, m in enumerate(maps.values(), start=1):
             pred = int(m["y_pred"][j])
-            ax.text(j * (w + gap) + w / 2, i * (h + gap_top) + gap_top - 1, f"pred: {classes[pred]}",
-                    ha="center", va="bottom", fontsize=9, color="black" if pred == y[j] else "red")  # fmt: skip
+            ax.text(
+                j * (w + gap) + w / 2,
+                i * (h + gap_top) + gap_top - 1,
+                f"pred: {classes[pred]}",
+                ha="center",
+                va="bottom",
+                fontsize=9,
+                color="black" if pred == y[j] else "red",
+            )
     ax.set_axis_off()
     layer = str(first["layer"])
     where = f"layer {layer}, " if kind == "gradcam" else ""

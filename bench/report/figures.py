@@ -26,8 +26,11 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for r in runs:
         h = r["history"]
-        style = {"color": colour(r["backend"]), "linestyle": LINESTYLES[(r.get("repeat") or 0) % len(LINESTYLES)],
-                 "marker": "o"}  # fmt: skip
+        style = {
+            "color": colour(r["backend"]),
+            "linestyle": LINESTYLES[(r.get("repeat") or 0) % len(LINESTYLES)],
+            "marker": "o",
+        }
         ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], **style)
         acc = [(e["epoch"], e["test_acc"]) for e in h if "test_acc" in e]
         if acc:
@@ -63,8 +66,10 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
         x = np.arange(len(tasks)) + (i - (len(backends) - 1) / 2) * width
         rows = [g.loc[(t, b)] if (t, b) in g.index else None for t in tasks]
         thr = [r.thr if r is not None else 0 for r in rows]
-        err = [[max(0, r.thr - r.slow) if r is not None else 0 for r in rows],
-               [max(0, r.fast - r.thr) if r is not None else 0 for r in rows]]  # fmt: skip
+        err = [
+            [max(0, r.thr - r.slow) if r is not None else 0 for r in rows],
+            [max(0, r.fast - r.thr) if r is not None else 0 for r in rows],
+        ]
         ax_t.bar(x, thr, width, yerr=err, capsize=3, color=colour(b))
         ax_a.bar(x, [r.acc if r is not None else 0 for r in rows], width, color=colour(b))
     for ax, title in ((ax_t, "steady training throughput (img/s)"), (ax_a, "test accuracy")):

@@ -76,8 +76,10 @@ def resnet_vs_convnext(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> 
         missing = [reference_missing(df[df.model == m], reference) for m in PAIR]
         for b in others:
             for col, what in (("steady_img_s", "steady img/s"), ("epoch_s_median", "epoch time")):
-                cells = [why or _ratio(_median(ok, m, b, col), _median(ok, m, reference, col))
-                         for m, why in zip(PAIR, missing, strict=True)]  # fmt: skip
+                cells = [
+                    why or _ratio(_median(ok, m, b, col), _median(ok, m, reference, col))
+                    for m, why in zip(PAIR, missing, strict=True)
+                ]
                 lines.append(f"| {b} / {reference}, {what} | " + " | ".join(cells) + " |")
     lines += [
         "",

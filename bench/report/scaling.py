@@ -50,15 +50,21 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
             eff = _num(r.scaling_eff, ".2f") if ok else "-"
             if ok and pd.notna(r.scaling_eff_ci_lo):
                 eff += f" [{r.scaling_eff_ci_lo:.2f}, {r.scaling_eff_ci_hi:.2f}]"
-            rows.append({
-                "backend": label(b), "mode": r.scaling_mode, "workers": int(r._w),
-                "batch / worker": _num(r.per_worker_batch, ".0f"), "global batch": _num(r.global_batch, ".0f"),
-                "engine": r.dist_backend or "-",
-                "img/s (global, ± 95%)": f"{_num(r.steady_img_s, ',.1f')} ± {_num(hw, ',.1f')}" if ok else "-",
-                "efficiency [95%]": eff, "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
-                "test acc": _num(r.test_acc, ".4f") if ok else "-",
-                "status": "ok" if ok else f"{r.status}: {r.error}",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "backend": label(b),
+                    "mode": r.scaling_mode,
+                    "workers": int(r._w),
+                    "batch / worker": _num(r.per_worker_batch, ".0f"),
+                    "global batch": _num(r.global_batch, ".0f"),
+                    "engine": r.dist_backend or "-",
+                    "img/s (global, ± 95%)": f"{_num(r.steady_img_s, ',.1f')} ± {_num(hw, ',.1f')}" if ok else "-",
+                    "efficiency [95%]": eff,
+                    "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
+                    "test acc": _num(r.test_acc, ".4f") if ok else "-",
+                    "status": "ok" if ok else f"{r.status}: {r.error}",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -67,13 +73,15 @@ def section(df: pd.DataFrame, run_dir: Path) -> str:
     _, dist = split(df)
     if dist.empty:
         return ""
-    parts = ["\n## Data-parallel scaling\n",
-             "Each row trains the task on N worker processes with the framework's own engine; img/s is global "
-             "(all workers), with the half-width of its 95% interval. Strong scaling keeps the global batch, "
-             "weak keeps the batch per worker. Efficiency = img/s(N) / (N x img/s(1)) against the 1-worker row "
-             "of the same backend and mode (same threads per worker), with its bootstrap 95% interval. "
-             "All-reduce share = 1 - step time of the same window in N workers that never exchange gradients / "
-             "step time with the exchange. See docs/distributed.md.\n"]  # fmt: skip
+    parts = [
+        "\n## Data-parallel scaling\n",
+        "Each row trains the task on N worker processes with the framework's own engine; img/s is global "
+        "(all workers), with the half-width of its 95% interval. Strong scaling keeps the global batch, "
+        "weak keeps the batch per worker. Efficiency = img/s(N) / (N x img/s(1)) against the 1-worker row "
+        "of the same backend and mode (same threads per worker), with its bootstrap 95% interval. "
+        "All-reduce share = 1 - step time of the same window in N workers that never exchange gradients / "
+        "step time with the exchange. See docs/distributed.md.\n",
+    ]
     for task in dist.task.unique():
         parts.append(f"\n### {task}\n")
         parts.append(_md(scaling_table(dist, task)) + "\n")
@@ -122,8 +130,9 @@ def terminal_lines(df: pd.DataFrame) -> str:
     _, dist = split(df)
     if dist.empty:
         return ""
-    return "".join(f"\n== {t}: data-parallel scaling ==\n{_md(scaling_table(dist, t), 'simple')}"
-                   for t in dist.task.unique())  # fmt: skip
+    return "".join(
+        f"\n== {t}: data-parallel scaling ==\n{_md(scaling_table(dist, t), 'simple')}" for t in dist.task.unique()
+    )
 
 
 def _md(table: pd.DataFrame, tablefmt: str = "pipe") -> str:

@@ -61,13 +61,17 @@ def with_spread(ok: pd.DataFrame) -> pd.DataFrame:
 def half_width(ok: pd.DataFrame, backend: str) -> float | None:
     """The steady figure's 95% half-width: the median over repeats of each run's own half-width."""
     sub = ok[ok.backend == backend]
-    hw = (pd.to_numeric(sub["steady_img_s_hw_pct"], errors="coerce") / 100 *
-          pd.to_numeric(sub["steady_img_s"], errors="coerce")).dropna()  # fmt: skip
+    hw = (
+        pd.to_numeric(sub["steady_img_s_hw_pct"], errors="coerce")
+        / 100
+        * pd.to_numeric(sub["steady_img_s"], errors="coerce")
+    ).dropna()
     return float(hw.median()) if len(hw) else None
 
 
-def side_by_side(df: pd.DataFrame, task: str, formatted: bool = False,
-                 reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:  # fmt: skip
+def side_by_side(
+    df: pd.DataFrame, task: str, formatted: bool = False, reference: str = DEFAULT_REFERENCE
+) -> pd.DataFrame:
     """One task's metrics: a column per backend (median over ok repeats, registry order), then one ratio
     column ``<backend>/<reference>`` per other backend.
 
@@ -89,8 +93,9 @@ def side_by_side(df: pd.DataFrame, task: str, formatted: bool = False,
         if formatted:
             row = {k: (_fmt(v, fmt) if k != "metric" else v) for k, v in row.items()}
             if col == "steady_img_s":  # value ± half-width of its 95% interval
-                row.update({b: f"{row[b]} ± {_fmt(half_width(ok, b), fmt)}" for b in names
-                            if half_width(ok, b) is not None})  # fmt: skip
+                row.update(
+                    {b: f"{row[b]} ± {_fmt(half_width(ok, b), fmt)}" for b in names if half_width(ok, b) is not None}
+                )
             ratios = {b: why or _fmt(r, ".3f") for b, r in ratios.items()}
         row.update({ratio_name(b, reference): r for b, r in ratios.items()})
         rows.append(row)
@@ -123,8 +128,9 @@ def ratio_note(reference: str) -> str:
 def markdown_table(sbs: pd.DataFrame, tablefmt: str = "pipe") -> str:
     """A side-by-side table as text, the backend columns under their display labels."""
     shown = sbs.rename(columns={b: label(b) for b in sbs.attrs.get("backends", [])})
-    return shown.to_markdown(index=False, tablefmt=tablefmt, colalign=("left",) + ("right",) * (shown.shape[1] - 1),
-                             disable_numparse=True)  # fmt: skip
+    return shown.to_markdown(
+        index=False, tablefmt=tablefmt, colalign=("left",) + ("right",) * (shown.shape[1] - 1), disable_numparse=True
+    )
 
 
 def epoch_throughput_range(ok: pd.DataFrame) -> pd.DataFrame:
@@ -154,6 +160,8 @@ def terminal_summary(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> st
             ratios = ratios or bool(sbs.attrs["ratios"])
         for _, r in df[(df.task == task) & (df.status != "ok")].iterrows():
             parts.append(f"  {r.backend}: {r.status}: {r.error}")
-    head = [f"ratios: <backend>/{reference} of the medians over ok repeats (> 1: a larger figure: better for "
-            "accuracy, img/s and MFU, worse for loss, seconds and MB)"]  # fmt: skip
+    head = [
+        f"ratios: <backend>/{reference} of the medians over ok repeats (> 1: a larger figure: better for "
+        "accuracy, img/s and MFU, worse for loss, seconds and MB)"
+    ]
     return "\n".join(head * ratios + parts) + scaling.terminal_lines(df_all)

@@ -151,8 +151,7 @@ def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
 
     pairs = list(dict.fromkeys((r["task"], r["target"]) for r in rows))
     backends = ordered(r["backend"] for r in rows)
-    fig, axes = plt.subplots(len(pairs), len(backends), figsize=(3.2 * len(backends), 3.4 * len(pairs)),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(len(pairs), len(backends), figsize=(3.2 * len(backends), 3.4 * len(pairs)), squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()  # a (task, target) a backend has no result for stays blank
     for r in rows:
@@ -166,6 +165,5 @@ def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
         ax.set_yticks(range(len(t["classes"])), t["classes"])
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{r['task']} / {label(r['backend'])}\n-> {t['dataset']}: {_pct(t['acc_restricted'])}",
-                     fontsize=9)  # fmt: skip
+        ax.set_title(f"{r['task']} / {label(r['backend'])}\n-> {t['dataset']}: {_pct(t['acc_restricted'])}", fontsize=9)
     return save_figure(fig, path, dpi=100)

@@ -87,9 +87,13 @@ def zoo_section(df: pd.DataFrame, run_dir: Path, reference: str = DEFAULT_REFERE
             lines.append(f"| {model.removeprefix(PREFIX)} | {label(backend)} | " + " | ".join(cells) + " |")
     train, infer = ratios(rows, reference, "steady_img_s"), ratios(rows, reference, "eval_img_s")
     if train.shape[1]:
-        lines += ["", f"Throughput against {label(reference)} (> 1: faster), training / inference:", "",
-                  "| model | " + " | ".join(label(b) for b in train.columns) + " |",
-                  "|---|" + "--:|" * train.shape[1]]  # fmt: skip
+        lines += [
+            "",
+            f"Throughput against {label(reference)} (> 1: faster), training / inference:",
+            "",
+            "| model | " + " | ".join(label(b) for b in train.columns) + " |",
+            "|---|" + "--:|" * train.shape[1],
+        ]
         for model in train.index:
             cells = [f"{_cell(train.at[model, b], '.2f')} / {_cell(infer.at[model, b], '.2f')}" for b in train]
             lines.append(f"| {model.removeprefix(PREFIX)} | " + " | ".join(cells) + " |")

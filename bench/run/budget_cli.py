@@ -64,8 +64,9 @@ def measured_costs(
     calibration is within the calibration's noise of ``speed`` counts as measured at ``speed``
     (bench.measure.budget.speed_of_costs)."""
     here = machine() if speed is not None else None
-    runs = sorted({d for p in parents if p.is_dir() for d in p.iterdir() if (d / BUDGET_FILE).is_file()},
-                  key=lambda d: d.name)  # fmt: skip
+    runs = sorted(
+        {d for p in parents if p.is_dir() for d in p.iterdir() if (d / BUDGET_FILE).is_file()}, key=lambda d: d.name
+    )
     costs: dict[tuple[str, str], budget.RowCost] = {}
     outside = (0.0, 1.0)
     for run in runs:
@@ -91,14 +92,24 @@ def _seconds(s: float) -> str:
     return f"{int(s // 60)}m{s % 60:04.1f}s" if s >= 60 else f"{s:.1f}s"
 
 
-def fit(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: Path,
-        echo: Callable[[str], None] = print) -> tuple[list[TaskSpec], dict[str, Any]]:  # fmt: skip
+def fit(
+    tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: Path, echo: Callable[[str], None] = print
+) -> tuple[list[TaskSpec], dict[str, Any]]:
     """The tasks resized to fit ``budget_s``, and what ``report`` needs afterwards; the plan is printed."""
     started = time.perf_counter()
     speed = budget.calibrate()
     costs, (outside_s, outside_flops) = measured_costs([out, environment.REPO / "results" / "reference"], speed)
-    sizes = [budget.TaskSize(t.name, t.train.epochs, t.train.batch_size, t.runtime.warmup_steps,
-                             t.runtime.timed_steps, t.dataset.max_train or None) for t in tasks]  # fmt: skip
+    sizes = [
+        budget.TaskSize(
+            t.name,
+            t.train.epochs,
+            t.train.batch_size,
+            t.runtime.warmup_steps,
+            t.runtime.timed_steps,
+            t.dataset.max_train or None,
+        )
+        for t in tasks
+    ]
     p = budget.plan(sizes, backends, costs, budget_s, speed, outside_s * outside_flops / speed)
     by_name = {tp.name: tp for tp in p.tasks}
     resized = []
@@ -110,8 +121,10 @@ def fit(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: 
                 t = dataclasses.replace(t, dataset=dataclasses.replace(t.dataset, max_train=tp.n_images))
         resized.append(t)
     planned = f"planned {_seconds(p.planned_s)}" + (" for the rows with a measured cost" if p.unknown else "")
-    echo(f"budget {_seconds(budget_s)}: this machine's float32 matmul {speed / 1e9:.0f} GFLOP/s (numpy, "
-         f"{CALIBRATION_NOTE}); {planned if p.tasks else 'no plan: no row has a measured cost yet'}")  # fmt: skip
+    echo(
+        f"budget {_seconds(budget_s)}: this machine's float32 matmul {speed / 1e9:.0f} GFLOP/s (numpy, "
+        f"{CALIBRATION_NOTE}); {planned if p.tasks else 'no plan: no row has a measured cost yet'}"
+    )
     for tp in p.tasks:
         size = f"{tp.epochs} epochs (profile {tp.profile_epochs})"
         if tp.n_images > tp.profile_images:
@@ -121,9 +134,11 @@ def fit(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: 
     if p.unknown:
         echo(f"  no measured cost yet for {', '.join(p.unknown)}: as the profile says (this run records it)")
     if not p.fits:
-        echo(f"warning: budget {_seconds(budget_s)} is too small: the rows' irreducible part (imports, first "
-             f"steps, evaluation, phases, the fewest epochs) needs ~{_seconds(p.floor_s)}; run with --budget "
-             f"{int(p.floor_s / budget.MARGIN) + 1}s to fit; going on at the fewest epochs")  # fmt: skip
+        echo(
+            f"warning: budget {_seconds(budget_s)} is too small: the rows' irreducible part (imports, first "
+            f"steps, evaluation, phases, the fewest epochs) needs ~{_seconds(p.floor_s)}; run with --budget "
+            f"{int(p.floor_s / budget.MARGIN) + 1}s to fit; going on at the fewest epochs"
+        )
     return resized, {"started": started, "speed": speed, "plan": p, "budget_s": budget_s}
 
 

@@ -57,8 +57,13 @@ def _reference(value: str) -> str:
 
 
 def _add_reference(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reference", type=_reference, default=DEFAULT_REFERENCE, metavar="BACKEND",
-                   help="the backend the ratio columns divide by (default: %(default)s)")  # fmt: skip
+    p.add_argument(
+        "--reference",
+        type=_reference,
+        default=DEFAULT_REFERENCE,
+        metavar="BACKEND",
+        help="the backend the ratio columns divide by (default: %(default)s)",
+    )
 
 
 def _integer(value: str, low: int, high: int | None = None) -> int:
@@ -67,8 +72,9 @@ def _integer(value: str, low: int, high: int | None = None) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
     if n < low or (high is not None and n > high):
-        raise argparse.ArgumentTypeError(f"must be >= {low}, got {n}" if high is None else
-                                         f"must be an integer in {low}..{high}, got {n}")  # fmt: skip
+        raise argparse.ArgumentTypeError(
+            f"must be >= {low}, got {n}" if high is None else f"must be an integer in {low}..{high}, got {n}"
+        )
     return n
 
 
@@ -282,8 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Regenerate results.csv, summary.md and plots/ of a run from its records.jsonl alone.",
     )
     p_report.add_argument("run", metavar="RUN", help="a run directory or a run id under --results")
-    p_report.add_argument("--results", type=Path, default=environment.REPO / "results",
-                          help="where run ids are looked up (default: %(default)s)")  # fmt: skip
+    p_report.add_argument(
+        "--results",
+        type=Path,
+        default=environment.REPO / "results",
+        help="where run ids are looked up (default: %(default)s)",
+    )
     _add_reference(p_report)
     p_cmp = sub.add_parser(
         "compare",
@@ -315,8 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag peak memory up by more than this fraction (default: %(default)s)",
     )
     p_cmp.add_argument("--markdown", type=_output_file, help="also write the comparison to this Markdown file")
-    p_cmp.add_argument("--results", type=Path, default=environment.REPO / "results",
-                       help="where run ids are looked up (default: %(default)s)")  # fmt: skip
+    p_cmp.add_argument(
+        "--results",
+        type=Path,
+        default=environment.REPO / "results",
+        help="where run ids are looked up (default: %(default)s)",
+    )
     _add_reference(p_cmp)
     add_history_parser(sub, _threshold, _positive)
     return parser
@@ -435,8 +449,9 @@ def stopped(run_dir: Path, e: RunStopped) -> int:
     return 1
 
 
-def cmd_run(task_names: list[str], args: argparse.Namespace,
-            make_tasks: typing.Callable[[str], list[TaskSpec]] | None = None) -> int:  # fmt: skip
+def cmd_run(
+    task_names: list[str], args: argparse.Namespace, make_tasks: typing.Callable[[str], list[TaskSpec]] | None = None
+) -> int:
     """Run the named tasks, or those ``make_tasks(profile)`` makes (``bench zoo``)."""
     if args.resume:
         return cmd_resume(args)
@@ -454,8 +469,9 @@ def cmd_run(task_names: list[str], args: argparse.Namespace,
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
         where = executor_fields(args) or {}
         if where.get("executor", "local") != "local" and any(t.distributed.workers for t in tasks):
-            raise SpecError("data-parallel rows (--workers, [distributed]) start their ranks here: run them "
-                            "with --executor local")  # fmt: skip
+            raise SpecError(
+                "data-parallel rows (--workers, [distributed]) start their ranks here: run them with --executor local"
+            )
     except (SpecError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -533,11 +549,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         verdict += f", {inconclusive} inconclusive change(s)"
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
     if ratios:  # how each backend stands against the reference, in both runs
-        lines += [f"Backends against {args.reference} (ratio of the medians over ok repeats, in A and in B):", "",
-                  ratios, ""]  # fmt: skip
+        lines += [
+            f"Backends against {args.reference} (ratio of the medians over ok repeats, in A and in B):",
+            "",
+            ratios,
+            "",
+        ]
     lines += [f"warning: the runs differ: {w}" for w in warnings]
-    lines += [f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "
-              f"max memory growth {t.max_memory_growth:.0%})"]  # fmt: skip
+    lines += [
+        f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "
+        f"max memory growth {t.max_memory_growth:.0%})"
+    ]
     print("\n".join(lines))
     if args.markdown:
         try:

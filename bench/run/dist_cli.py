@@ -34,12 +34,20 @@ def _modes(value: str) -> tuple[str, ...]:
 
 
 def add_distributed_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=_workers, metavar="N,M",
-                   help="data-parallel rows: train on each of these worker counts (one process per worker on this "
-                   "machine, the framework's own engine); overrides the task's [distributed] workers")  # fmt: skip
-    p.add_argument("--scaling", type=_modes, metavar="MODE",
-                   help="strong (the task's batch is the global batch, split across workers; default) and/or weak "
-                   "(it is each worker's batch), comma-separated")  # fmt: skip
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N,M",
+        help="data-parallel rows: train on each of these worker counts (one process per worker on this "
+        "machine, the framework's own engine); overrides the task's [distributed] workers",
+    )
+    p.add_argument(
+        "--scaling",
+        type=_modes,
+        metavar="MODE",
+        help="strong (the task's batch is the global batch, split across workers; default) and/or weak "
+        "(it is each worker's batch), comma-separated",
+    )
 
 
 def with_workers(
@@ -71,16 +79,21 @@ def add_launch_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--port", type=int, default=dist_launch.DEFAULT_PORT, help="torchrun rendezvous port on the first host"
     )
-    p.add_argument("--worker-port", type=int, default=dist_launch.WORKER_PORT,
-                   help="each host's worker port (TF gRPC server, JAX coordinator on the first host)")  # fmt: skip
+    p.add_argument(
+        "--worker-port",
+        type=int,
+        default=dist_launch.WORKER_PORT,
+        help="each host's worker port (TF gRPC server, JAX coordinator on the first host)",
+    )
     p.add_argument("--threads", type=int, default=0, help="threads per worker (0: the framework's default)")
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
     try:
         hosts = dist_launch.parse_hosts(args.hosts)
-        plan = dist_launch.launch_plan(hosts, args.task, port=args.port, worker_port=args.worker_port,
-                                       threads=args.threads)  # fmt: skip
+        plan = dist_launch.launch_plan(
+            hosts, args.task, port=args.port, worker_port=args.worker_port, threads=args.threads
+        )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

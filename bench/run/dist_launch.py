@@ -45,9 +45,14 @@ def parse_hosts(value: str) -> list[str]:
 
 
 def launch_plan(
-    hosts: list[str], task: str, *, port: int = DEFAULT_PORT, worker_port: int = WORKER_PORT, threads: int = 0,
+    hosts: list[str],
+    task: str,
+    *,
+    port: int = DEFAULT_PORT,
+    worker_port: int = WORKER_PORT,
+    threads: int = 0,
     timeout_s: float = 120.0,
-) -> list[HostLaunch]:  # fmt: skip
+) -> list[HostLaunch]:
     """One entry per host, rank = its position; the first host is the rendezvous point (c10d, chief, coordinator)."""
     if not 1 <= port <= 65535 or not 1 <= worker_port <= 65535:
         raise ValueError(f"ports must be in 1..65535, got {port} and {worker_port}")
@@ -55,11 +60,30 @@ def launch_plan(
     script = ["-m", "bench.run.dist_worker"]
     plan = []
     for rank, host in enumerate(hosts):
-        ctx = DistContext(rank=rank, world_size=n, addresses=tuple(f"{h}:{worker_port}" for h in hosts),
-                          threads=threads or 1, timeout_s=timeout_s)  # fmt: skip
-        torchrun = ["torchrun", "--nnodes", str(n), "--nproc-per-node", "1", "--node-rank", str(rank),
-                    "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{hosts[0]}:{port}", "--rdzv-id", f"bench-{task}",
-                    *script, "JOB.json"]  # fmt: skip
+        ctx = DistContext(
+            rank=rank,
+            world_size=n,
+            addresses=tuple(f"{h}:{worker_port}" for h in hosts),
+            threads=threads or 1,
+            timeout_s=timeout_s,
+        )
+        torchrun = [
+            "torchrun",
+            "--nnodes",
+            str(n),
+            "--nproc-per-node",
+            "1",
+            "--node-rank",
+            str(rank),
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            f"{hosts[0]}:{port}",
+            "--rdzv-id",
+            f"bench-{task}",
+            *script,
+            "JOB.json",
+        ]
         env = {k: v for k, v in ctx.to_env().items() if k.startswith("BENCH_DIST_")}
         plan.append(HostLaunch(host, rank, torchrun, ctx.tf_config(), env))
     return plan
@@ -69,14 +93,19 @@ def render(plan: list[HostLaunch], backend: str) -> str:
     """The plan as text a user can paste: per host, the torchrun line (torch's DDP) and the plain worker line
     with its TF_CONFIG (Keras on TF's MultiWorkerMirroredStrategy; Keras on JAX reads the same BENCH_DIST_*)."""
     endpoint = plan[0].torchrun[plan[0].torchrun.index("--rdzv-endpoint") + 1]
-    lines = [f"# backend {backend}: {len(plan)} host(s), one worker each; torch rendezvous (c10d) at {endpoint}, "
-             f"TF chief / JAX coordinator at {plan[0].tf_config['cluster']['worker'][0]}",
-             "# JOB.json: a rank job file as bench.run.distributed writes it under results/<run>/.jobs/ "
-             "(copy it and the task's prepared data to every host at the same path)"]  # fmt: skip
+    lines = [
+        f"# backend {backend}: {len(plan)} host(s), one worker each; torch rendezvous (c10d) at {endpoint}, "
+        f"TF chief / JAX coordinator at {plan[0].tf_config['cluster']['worker'][0]}",
+        "# JOB.json: a rank job file as bench.run.distributed writes it under results/<run>/.jobs/ "
+        "(copy it and the task's prepared data to every host at the same path)",
+    ]
     for h in plan:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(h.env.items()))
-        lines += ["", f"## host {h.host} (rank {h.rank})",
-                  f"# torch (DistributedDataParallel):\n{env} {shlex.join(h.torchrun)}",
-                  f"# Keras (TF_CONFIG / jax.distributed):\nTF_CONFIG={shlex.quote(json.dumps(h.tf_config))} {env} "
-                  "python -m bench.run.dist_worker JOB.json"]  # fmt: skip
+        lines += [
+            "",
+            f"## host {h.host} (rank {h.rank})",
+            f"# torch (DistributedDataParallel):\n{env} {shlex.join(h.torchrun)}",
+            f"# Keras (TF_CONFIG / jax.distributed):\nTF_CONFIG={shlex.quote(json.dumps(h.tf_config))} {env} "
+            "python -m bench.run.dist_worker JOB.json",
+        ]
     return "\n".join(lines)

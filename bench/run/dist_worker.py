@@ -47,8 +47,15 @@ def weights_checksum(backend: Any, model: Any) -> float | None:
         return None
 
 
-def train_rank(backend: Any, spec: TaskSpec, ctx: DistContext, dist: dict[str, Any], data: dict[str, np.ndarray],
-               n_classes: int, seed: int) -> dict[str, Any]:  # fmt: skip
+def train_rank(
+    backend: Any,
+    spec: TaskSpec,
+    ctx: DistContext,
+    dist: dict[str, Any],
+    data: dict[str, np.ndarray],
+    n_classes: int,
+    seed: int,
+) -> dict[str, Any]:
     """The measured part of one rank; returns its step times, and on rank 0 the record's fields."""
     chief, local = ctx.is_chief and not dist["local"], bool(dist["local"])
     say = progress if chief else (lambda _msg: None)
@@ -69,8 +76,9 @@ def train_rank(backend: Any, spec: TaskSpec, ctx: DistContext, dist: dict[str, A
     state = backend.compile(model, spec.train, spec.runtime)
     out["params"] = backend.count_params(model)
     batch, epochs = int(dist["per_worker_batch"]), spec.train.epochs
-    steps = StepClock(backend.synchronize, batch, spec.runtime.warmup_steps, spec.runtime.timed_steps,
-                      epochs=epochs, report=say)  # fmt: skip
+    steps = StepClock(
+        backend.synchronize, batch, spec.runtime.warmup_steps, spec.runtime.timed_steps, epochs=epochs, report=say
+    )
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
     for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed), start=1):
@@ -85,8 +93,12 @@ def train_rank(backend: Any, spec: TaskSpec, ctx: DistContext, dist: dict[str, A
         history.append({"epoch": epoch, "seconds": time.perf_counter() - t0, "train_loss": loss})
         say(f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}")
     out["train_s"] = time.perf_counter() - started
-    out.update(durations=steps.durations, images=steps.images, first_step_s=steps.first_s,
-               checksum=weights_checksum(backend, model))  # fmt: skip
+    out.update(
+        durations=steps.durations,
+        images=steps.images,
+        first_step_s=steps.first_s,
+        checksum=weights_checksum(backend, model),
+    )
     if chief:
         y_test = data["y_test"].astype(np.int64)
         test = backend.put(data["x_test"], y_test, norm)

@@ -274,12 +274,23 @@ def watch(ranks: list[Rank], result_dir: Path, timeout_s: float, grace_s: float 
         stop(ranks)
 
 
-def contexts(workers: int, threads: int, timeout_s: float, device: str,
-             addresses: tuple[str, ...] | None = None) -> list[DistContext]:  # fmt: skip
+def contexts(
+    workers: int, threads: int, timeout_s: float, device: str, addresses: tuple[str, ...] | None = None
+) -> list[DistContext]:
     """One context per rank on this machine: loopback addresses with free ports unless given."""
     addrs = addresses or tuple(f"{LOOPBACK}:{p}" for p in free_ports(workers))
-    return [DistContext(rank=r, world_size=workers, addresses=addrs, local_rank=r, threads=threads,
-                        timeout_s=timeout_s, device=device) for r in range(workers)]  # fmt: skip
+    return [
+        DistContext(
+            rank=r,
+            world_size=workers,
+            addresses=addrs,
+            local_rank=r,
+            threads=threads,
+            timeout_s=timeout_s,
+            device=device,
+        )
+        for r in range(workers)
+    ]
 
 
 @dataclass(frozen=True)
@@ -296,8 +307,9 @@ class Launch:
     addresses: tuple[str, ...] | None = None  # explicit ports (checked, never retried); None: free ones
 
 
-def launch(job: dict[str, Any], workers: int, threads: int, spec: TaskSpec, where: Launch, local: bool,
-           device: str = "cpu") -> list[dict[str, Any]]:  # fmt: skip
+def launch(
+    job: dict[str, Any], workers: int, threads: int, spec: TaskSpec, where: Launch, local: bool, device: str = "cpu"
+) -> list[dict[str, Any]]:
     """Start ``workers`` ranks on ``job`` and return their results; RankFailed / PortInUse / TimeoutError."""
     kind = "local" if local else "dp"
     for attempt in range(PORT_RETRIES + 1):
@@ -318,8 +330,10 @@ def launch(job: dict[str, Any], workers: int, threads: int, spec: TaskSpec, wher
             if not e.port_in_use:
                 raise
             if where.addresses is not None or attempt == PORT_RETRIES:
-                raise PortInUse(f"{e} (a rendezvous port of {', '.join(ctxs[0].addresses)} was taken by another "
-                                "program before the rank could bind it)") from e  # fmt: skip
+                raise PortInUse(
+                    f"{e} (a rendezvous port of {', '.join(ctxs[0].addresses)} was taken by another "
+                    "program before the rank could bind it)"
+                ) from e
             if where.echo is not None:
                 where.echo(f"{where.prefix} a rendezvous port was taken meanwhile; retrying with fresh ports")
         finally:
@@ -333,8 +347,10 @@ def ranks_device(requested: str, workers: int, gpus: list[str] | None = None) ->
     if requested == "cpu" or (requested == "auto" and not found):
         return "cpu"
     if len(found) < workers:
-        raise ValueError(f"{workers} workers on CUDA need one GPU each; this machine has {len(found)} "
-                         "(set runtime.device = \"cpu\" to scale on CPU)")  # fmt: skip
+        raise ValueError(
+            f"{workers} workers on CUDA need one GPU each; this machine has {len(found)} "
+            '(set runtime.device = "cpu" to scale on CPU)'
+        )
     return "cuda"
 
 
@@ -363,23 +379,39 @@ def run_row(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where:
 def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: int, threads: int) -> dict[str, Any]:
     """Rank 0's record fields, the global step figures from every rank, and the replicas' agreement."""
     chief = results[0]
-    keep = ("framework", "framework_version", "device", "params", "dist_backend", "train_s", "first_step_s",
-            "eval_s", "test_acc", "test_loss", "history", "peak_device_mb")  # fmt: skip
+    keep = (
+        "framework",
+        "framework_version",
+        "device",
+        "params",
+        "dist_backend",
+        "train_s",
+        "first_step_s",
+        "eval_s",
+        "test_acc",
+        "test_loss",
+        "history",
+        "peak_device_mb",
+    )
     out: dict[str, Any] = {k: chief.get(k) for k in keep}
     g = scaling.throughput(*scaling.global_steps([r["durations"] for r in results], [r["images"] for r in results]))
-    out.update(g, workers=workers, scaling_mode=mode, per_worker_batch=batch, global_batch=batch * workers,
-               threads=threads)  # fmt: skip
+    out.update(
+        g, workers=workers, scaling_mode=mode, per_worker_batch=batch, global_batch=batch * workers, threads=threads
+    )
     out["peak_host_mb"] = max(r.get("peak_host_mb") or 0 for r in results) or None
     notes = list(chief.get("notes", [])) + list(chief.get("known_differences", []))
-    notes.append(f"{workers} worker(s) x {threads} thread(s), {mode} scaling: per-worker batch {batch}, "
-                 f"global batch {batch * workers}")  # fmt: skip
+    notes.append(
+        f"{workers} worker(s) x {threads} thread(s), {mode} scaling: per-worker batch {batch}, "
+        f"global batch {batch * workers}"
+    )
     sums = [r.get("checksum") for r in results]
     known = [s for s in sums if s is not None]
     if workers > 1 and len(known) == len(sums):
         spread = max(known) - min(known)
         same = spread <= 1e-6 * max(1.0, abs(known[0]))
-        notes.append(f"weights after training {'equal' if same else 'DIFFER'} on every rank (checksum spread "
-                     f"{spread:.3g})")  # fmt: skip
+        notes.append(
+            f"weights after training {'equal' if same else 'DIFFER'} on every rank (checksum spread {spread:.3g})"
+        )
         out["rank_checksums"] = sums
     out["notes"] = notes
     return out
@@ -391,12 +423,16 @@ def share_fields(dp: dict[str, Any], local: list[dict[str, Any]]) -> dict[str, A
     if not d or not dp.get("steady_step_s"):
         return {"allreduce_source": "no timed steps"}
     t_local = scaling.throughput(d, i)["steady_step_s"]
-    return {"allreduce_share": scaling.allreduce_share(dp["steady_step_s"], t_local), "local_step_s": t_local,
-            "allreduce_source": "same window, workers not joined"}  # fmt: skip
+    return {
+        "allreduce_share": scaling.allreduce_share(dp["steady_step_s"], t_local),
+        "local_step_s": t_local,
+        "allreduce_source": "same window, workers not joined",
+    }
 
 
-def record(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: Launch,
-           records: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+def record(
+    job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: Launch, records: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The row's record: ok with its figures (efficiency against the 1-worker row in ``records``), or failed /
     timeout naming what went wrong. KeyboardInterrupt passes through, every rank stopped."""
     rec = new_record(**job["record"])
@@ -424,14 +460,21 @@ def record(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: 
         if rec.get("scaling_eff") is None:
             notes.append("no ok 1-worker row of this task, backend and mode: scaling efficiency not given")
         elif mode == "strong" and base and base.get("test_acc") is not None and rec.get("test_acc") is not None:
-            notes.append(f"test acc {rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
-                         "batch (the same batches, gradients averaged: only float rounding differs)")  # fmt: skip
+            notes.append(
+                f"test acc {rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
+                "batch (the same batches, gradients averaged: only float rounding differs)"
+            )
     rec["notes"] = join_notes(notes)
     return rec
 
 
 def baseline(records: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
     """The latest ok 1-worker row of ``row``'s task, backend, repeat and scaling mode."""
-    same = [r for r in records if r.get("status") == "ok" and r.get("workers") == 1
-            and all(r.get(k) == row.get(k) for k in ("task", "backend", "repeat", "scaling_mode"))]  # fmt: skip
+    same = [
+        r
+        for r in records
+        if r.get("status") == "ok"
+        and r.get("workers") == 1
+        and all(r.get(k) == row.get(k) for k in ("task", "backend", "repeat", "scaling_mode"))
+    ]
     return same[-1] if same else None

@@ -55,8 +55,19 @@ MODES: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {
 # no fp32 training benchmark, so the fp32 rows show none.
 TIMM_TRAIN_IMG_S = {"resnet101": 747.89, "convnext_tiny": 819.24}
 TIMM_SOURCE = "timm results/benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv (AMP, NHWC, batch 256, RTX 3090)"
-COLUMNS = ("model", "mode", "backend", "suite img/s", "bare img/s", "suite/bare", "GPU util (median)",
-           "input share", "ConvNeXt/ResNet (suite)", "ConvNeXt/ResNet (timm)", "note")  # fmt: skip
+COLUMNS = (
+    "model",
+    "mode",
+    "backend",
+    "suite img/s",
+    "bare img/s",
+    "suite/bare",
+    "GPU util (median)",
+    "input share",
+    "ConvNeXt/ResNet (suite)",
+    "ConvNeXt/ResNet (timm)",
+    "note",
+)
 
 
 @dataclass(frozen=True)
@@ -216,8 +227,9 @@ def bare_torch(model_name: str, mode: str, data: dict[str, np.ndarray], spec: Ta
     return size.timed * bs / (time.perf_counter() - t0)
 
 
-def suite_run(backend_name: str, spec: TaskSpec, data: dict[str, np.ndarray], classes: tuple[str, ...],
-              sampler: UtilSampler) -> dict[str, Any]:  # fmt: skip
+def suite_run(
+    backend_name: str, spec: TaskSpec, data: dict[str, np.ndarray], classes: tuple[str, ...], sampler: UtilSampler
+) -> dict[str, Any]:
     """The worker's measured path (training, step timing, input share) for one backend."""
     from backends import load_backend
     from bench.run.worker import train_and_evaluate
@@ -242,8 +254,14 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
-def check(device: str, tiny: bool, backends: list[str], data_dir: str | None, modes: list[str] | None = None,
-          models: list[str] | None = None) -> tuple[list[dict[str, Any]], dict]:  # fmt: skip
+def check(
+    device: str,
+    tiny: bool,
+    backends: list[str],
+    data_dir: str | None,
+    modes: list[str] | None = None,
+    models: list[str] | None = None,
+) -> tuple[list[dict[str, Any]], dict]:
     import torch  # before TensorFlow, always
 
     cuda = device == "cuda"
@@ -267,8 +285,12 @@ def check(device: str, tiny: bool, backends: list[str], data_dir: str | None, mo
                 t0 = time.perf_counter()
                 try:
                     fields = suite_run(backend, spec.for_backend(backend), data, ds.classes, sampler)
-                    row.update(suite_img_s=fields.get("steady_img_s"), input_share=fields.get("input_share"),
-                               util=sampler.median(), util_note=sampler.why)  # fmt: skip
+                    row.update(
+                        suite_img_s=fields.get("steady_img_s"),
+                        input_share=fields.get("input_share"),
+                        util=sampler.median(),
+                        util_note=sampler.why,
+                    )
                     if backend == "torch":
                         row["bare_img_s"] = bare_torch(model, mode, data, spec.for_backend("torch"), size)
                     else:
@@ -314,10 +336,19 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], info: dict[str, s
     for r in rows:
         util = _fmt(r.get("util"), ".0f") + ("%" if r.get("util") is not None else "")
         note = r.get("note") or r.get("util_note") or ""
-        cells = (r["model"], r["mode"], r["backend"], _fmt(r.get("suite_img_s"), ",.1f"),
-                 _fmt(r.get("bare_img_s"), ",.1f"), _fmt(r.get("suite_over_bare"), ".3f"), util,
-                 _fmt(r.get("input_share"), ".1%"), _fmt(r.get("convnext_over_resnet"), ".3f"),
-                 _fmt(r.get("timm_convnext_over_resnet"), ".3f"), note)  # fmt: skip
+        cells = (
+            r["model"],
+            r["mode"],
+            r["backend"],
+            _fmt(r.get("suite_img_s"), ",.1f"),
+            _fmt(r.get("bare_img_s"), ",.1f"),
+            _fmt(r.get("suite_over_bare"), ".3f"),
+            util,
+            _fmt(r.get("input_share"), ".1%"),
+            _fmt(r.get("convnext_over_resnet"), ".3f"),
+            _fmt(r.get("timm_convnext_over_resnet"), ".3f"),
+            note,
+        )
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     ok = [r["suite_over_bare"] for r in rows if "suite_over_bare" in r]
     if ok:

@@ -75,14 +75,29 @@ def step_order(n: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
     return np.concatenate([rng.permutation(n) for _ in range(-(-need // n))])[:need].astype(np.int64)
 
 
-def _job(case: Case, backend: str, folder: Path, label: str, initial: str, checkpoints: tuple[int, ...],
-         alignments: tuple[str, ...], data: str = "data") -> ParityJob:  # fmt: skip
+def _job(
+    case: Case,
+    backend: str,
+    folder: Path,
+    label: str,
+    initial: str,
+    checkpoints: tuple[int, ...],
+    alignments: tuple[str, ...],
+    data: str = "data",
+) -> ParityJob:
     return ParityJob(
-        backend=backend, spec=case.spec.to_dict(), input_shape=case.input_shape, n_outputs=case.n_outputs,
-        data=str(folder / f"{case.name}.{data}.npz"), out=str(folder / f"{case.name}.{label}.npz"), initial=initial,
-        checkpoints=checkpoints, alignments=alignments if case.alignments is None else case.alignments,
-        seed=case.spec.seed, label=label,
-    )  # fmt: skip
+        backend=backend,
+        spec=case.spec.to_dict(),
+        input_shape=case.input_shape,
+        n_outputs=case.n_outputs,
+        data=str(folder / f"{case.name}.{data}.npz"),
+        out=str(folder / f"{case.name}.{label}.npz"),
+        initial=initial,
+        checkpoints=checkpoints,
+        alignments=alignments if case.alignments is None else case.alignments,
+        seed=case.spec.seed,
+        label=label,
+    )
 
 
 def _launch(jobs: list[ParityJob], folder: Path, echo: Callable[[str], None]) -> dict[str, str]:
@@ -93,8 +108,14 @@ def _launch(jobs: list[ParityJob], folder: Path, echo: Callable[[str], None]) ->
         path.write_text(json.dumps(asdict(job)))
         paths.append(str(path))
     echo(f"parity: {jobs[0].label}: {len(jobs)} case(s)")
-    proc = subprocess.run([sys.executable, "-m", "bench.run.parity_worker", *paths], cwd=REPO, capture_output=True,
-                          text=True, timeout=TIMEOUT_S, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run.parity_worker", *paths],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
     failed = {}
     for line in proc.stdout.splitlines():
         if line.startswith("@@parity-failed "):
@@ -153,8 +174,10 @@ def run_check(
         started.append(c)
     runs = [(REFERENCE, FLOOR, "initial-ulp", "data-floor")] + [(b, b, "initial", "data") for b in others]
     for backend, label, init, data in runs:
-        jobs = [_job(c, backend, folder, label, str(folder / f"{c.name}.{init}.npz"), checkpoints, alignments, data)
-                for c in started]  # fmt: skip
+        jobs = [
+            _job(c, backend, folder, label, str(folder / f"{c.name}.{init}.npz"), checkpoints, alignments, data)
+            for c in started
+        ]
         if jobs:
             case_of = {job.out: c.name for job, c in zip(jobs, started, strict=True)}
             for out, why in _launch(jobs, folder, echo).items():

@@ -27,8 +27,18 @@ from bench.run.runner import load_task_data
 from datasets import registry
 
 HELD_OUT = 32
-COLUMNS = ("task", "pair", "step", "max_weight_diff", "max_logit_diff", "bound_weight", "bound_logit", "within",
-           "alignments", "status")  # fmt: skip
+COLUMNS = (
+    "task",
+    "pair",
+    "step",
+    "max_weight_diff",
+    "max_logit_diff",
+    "bound_weight",
+    "bound_logit",
+    "within",
+    "alignments",
+    "status",
+)
 
 
 def add_parity_parser(sub: Any, backends_type: Callable[[str], tuple[str, ...]], default: tuple[str, ...]) -> None:
@@ -43,12 +53,20 @@ def add_parity_parser(sub: Any, backends_type: Callable[[str], tuple[str, ...]],
     p.add_argument("--backend", type=backends_type, default=default, help="backends to compare (default: all)")
     p.add_argument("--steps", type=_steps, default=CHECKPOINTS, help="checkpoints, e.g. 1,10,100 (the default)")
     p.add_argument("--images", type=_positive, default=256, help="training images the steps cycle over")
-    p.add_argument("--align", type=_alignments, default=tuple(ALIGNMENTS),
-                   help=f"conventions aligned: all (default), shipped (as the suite's rows), none, or a list of "
-                        f"{', '.join(ALIGNMENTS)}")  # fmt: skip
+    p.add_argument(
+        "--align",
+        type=_alignments,
+        default=tuple(ALIGNMENTS),
+        help=f"conventions aligned: all (default), shipped (as the suite's rows), none, or a list of "
+        f"{', '.join(ALIGNMENTS)}",
+    )
     p.add_argument("--data-dir", help="look for dataset files here (as `run --data-dir`)")
-    p.add_argument("--out", type=Path, default=Path("results") / "parity", help="parity.csv and parity.md go in a "
-                   "new folder under it (default: %(default)s)")  # fmt: skip
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results") / "parity",
+        help="parity.csv and parity.md go in a new folder under it (default: %(default)s)",
+    )
 
 
 def _positive(value: str) -> int:
@@ -77,14 +95,25 @@ def _alignments(value: str) -> tuple[str, ...]:
 def task_rows(task: str, result: CaseResult, alignments: tuple[str, ...]) -> list[dict[str, Any]]:
     """The check's columns: one row per backend pair and checkpoint, or one row per reason it has none."""
     aligned = ",".join(alignments) or "none"
-    rows = [dict.fromkeys(COLUMNS) | {"task": task, "pair": who, "alignments": aligned, "status": f"no check: {why}"}
-            for who, why in result.errors.items()]  # fmt: skip
+    rows = [
+        dict.fromkeys(COLUMNS) | {"task": task, "pair": who, "alignments": aligned, "status": f"no check: {why}"}
+        for who, why in result.errors.items()
+    ]
     for d in result.diffs:
-        rows.append({
-            "task": task, "pair": f"{label(d.a)} vs {label(d.b)}", "step": d.step, "max_weight_diff": d.weight_diff,
-            "max_logit_diff": d.logit_diff, "bound_weight": d.bound.weight, "bound_logit": d.bound.logit,
-            "within": d.within, "alignments": aligned, "status": "ok",
-        })  # fmt: skip
+        rows.append(
+            {
+                "task": task,
+                "pair": f"{label(d.a)} vs {label(d.b)}",
+                "step": d.step,
+                "max_weight_diff": d.weight_diff,
+                "max_logit_diff": d.logit_diff,
+                "bound_weight": d.bound.weight,
+                "bound_logit": d.bound.logit,
+                "within": d.within,
+                "alignments": aligned,
+                "status": "ok",
+            }
+        )
     return rows
 
 

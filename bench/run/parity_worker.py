@@ -62,8 +62,9 @@ def main(argv: list[str]) -> int:
         try:
             run(job)
         except Exception as e:
-            print(f"@@parity-failed {job.out} {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-                  flush=True)  # fmt: skip
+            print(
+                f"@@parity-failed {job.out} {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", flush=True
+            )
     return 0
 
 

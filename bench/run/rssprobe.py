@@ -56,10 +56,14 @@ def synthetic(n: int, size: int) -> np.ndarray:
 def run_input_path(backend_name: str, x: np.ndarray, batches: int, batch_size: int) -> None:
     backend = backends.load_backend(backend_name)
     backend.configure(RuntimeSpec(device="cpu"), 0)
-    model = backend.build(ModelSpec(arch="lenet5", options=(("activation", "relu"), ("pooling", "max"),
-                                                             ("conv1_padding", 0))), (32, 32, 3), 2)  # fmt: skip
-    state = backend.compile(model, TrainSpec(epochs=1, batch_size=batch_size, lr=1e-3, augment=("hflip", "rotate10")),
-                            RuntimeSpec())  # fmt: skip
+    model = backend.build(
+        ModelSpec(arch="lenet5", options=(("activation", "relu"), ("pooling", "max"), ("conv1_padding", 0))),
+        (32, 32, 3),
+        2,
+    )
+    state = backend.compile(
+        model, TrainSpec(epochs=1, batch_size=batch_size, lr=1e-3, augment=("hflip", "rotate10")), RuntimeSpec()
+    )
     y = np.zeros(len(x), np.int64)
     data = backend.put(x, y, PixelNorm.from_spec(IMAGENET, 3))
     order = np.random.default_rng(0).permutation(len(x))[: batches * batch_size]
@@ -84,8 +88,16 @@ def main(argv: list[str]) -> int:
     peak = peak_mb(reset)
     uint8_mb = x.nbytes / 2**20
     growth = peak - before
-    fields = {"backend": a.backend, "n": a.n, "size": a.size, "uint8_mb": uint8_mb, "rss_before_mb": before,
-              "peak_mb": peak, "growth_mb": growth, "growth_over_uint8": growth / uint8_mb}  # fmt: skip
+    fields = {
+        "backend": a.backend,
+        "n": a.n,
+        "size": a.size,
+        "uint8_mb": uint8_mb,
+        "rss_before_mb": before,
+        "peak_mb": peak,
+        "growth_mb": growth,
+        "growth_over_uint8": growth / uint8_mb,
+    }
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in fields.items()}))
     return 0
 

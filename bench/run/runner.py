@@ -209,8 +209,13 @@ def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], Non
     run_dir = new_run_dir(opts.out)
     write_plan(run_dir, tasks, opts)
     env = environment.describe()
-    env.update(run_id=run_dir.name, argv=sys.argv, profiles=sorted({t.profile for t in tasks}),
-               backends=list(opts.backends), repeats=opts.repeats)  # fmt: skip
+    env.update(
+        run_id=run_dir.name,
+        argv=sys.argv,
+        profiles=sorted({t.profile for t in tasks}),
+        backends=list(opts.backends),
+        repeats=opts.repeats,
+    )
     write_json(run_dir / "environment.json", env)
     return execute(run_dir, tasks, opts, env, echo)
 
@@ -236,9 +241,13 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict
     if not isinstance(env.get("resumed"), list):  # absent, or edited into something else
         env["resumed"] = []
     env["resumed"].append(
-        {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": environment.git_commit(),
-         "load_avg_1m": os.getloadavg()[0], "argv": sys.argv}
-    )  # fmt: skip
+        {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "git_commit": environment.git_commit(),
+            "load_avg_1m": os.getloadavg()[0],
+            "argv": sys.argv,
+        }
+    )
     write_json(env_path, env)
     # the rows this session runs carry its own commit, not the one the run was started at
     return execute(run_dir, tasks, opts, env | {"git_commit": env["resumed"][-1]["git_commit"]}, echo)
@@ -369,13 +378,18 @@ def execute(
         done_keys = {record_key(r) for r in read_records(run_dir) if r.get("status") in KEPT_ON_RESUME}
         job_dir = run_dir / ".jobs"
         if os.getloadavg()[0] > 0.75 * (os.cpu_count() or 1):
-            echo(f"warning: the machine is busy (1-min load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
-                 "timings will be slower and noisier than on an idle machine")  # fmt: skip
-        planned = [(t, b, r, d) for t in tasks for b in opts.backends for r in range(opts.repeats)
-                   for d in _dist_rows(t)]  # fmt: skip
+            echo(
+                f"warning: the machine is busy (1-min load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
+                "timings will be slower and noisier than on an idle machine"
+            )
+        planned = [
+            (t, b, r, d) for t in tasks for b in opts.backends for r in range(opts.repeats) for d in _dist_rows(t)
+        ]
         todo = [row for row in planned if _key(*row) not in done_keys]
-        echo(f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} "
-             f"repeat(s){_dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}")  # fmt: skip
+        echo(
+            f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} "
+            f"repeat(s){_dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}"
+        )
         state: dict[str, Any] = {"planned": len(planned), "state": "running"}
         # wall time over every session of the run (a resumed run adds to what its state says)
         earlier_s = run_wall_s(run_dir / STATE) or 0.0
@@ -391,8 +405,10 @@ def execute(
             state["state"] = "complete"
         except KeyboardInterrupt:
             state["state"] = "interrupted"
-            echo(f"\ninterrupted: the finished runs are kept in {run_dir / 'records.jsonl'}; "
-                 f"finish with: python -m bench all --resume {run_dir}")  # fmt: skip
+            echo(
+                f"\ninterrupted: the finished runs are kept in {run_dir / 'records.jsonl'}; "
+                f"finish with: python -m bench all --resume {run_dir}"
+            )
             raise
         except OSError as e:  # a run file could not be written (disk full, file-size limit, read-only)
             stopped = e
@@ -410,9 +426,12 @@ def execute(
     if state["state"] == "complete" and history:  # a tuning run's rungs stay out of it (bench.run.tune)
         history_cli.after_run(run_dir, echo)
     if stopped is not None:
-        raise RunStopped(f"the run stopped: {stopped}; the rows recorded so far are kept in "
-                         f"{run_dir / 'records.jsonl'}; when there is space again, finish it with: "
-                         f"python -m bench all --resume {run_dir}", run_dir) from stopped  # fmt: skip
+        raise RunStopped(
+            f"the run stopped: {stopped}; the rows recorded so far are kept in "
+            f"{run_dir / 'records.jsonl'}; when there is space again, finish it with: "
+            f"python -m bench all --resume {run_dir}",
+            run_dir,
+        ) from stopped
     return run_dir
 
 
@@ -449,8 +468,15 @@ def _dist_plan(tasks: list[TaskSpec]) -> str:
 Stop = Callable[[], str | None]  # why the rows not yet started should not start, or None
 
 
-def _run_all(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
-             runner: executors.Executor, echo: Callable[[str], None], stop: Stop | None = None) -> None:  # fmt: skip
+def _run_all(
+    todo: list[tuple[TaskSpec, str, int, DistRow]],
+    run_dir: Path,
+    opts: RunOptions,
+    env: dict[str, Any],
+    runner: executors.Executor,
+    echo: Callable[[str], None],
+    stop: Stop | None = None,
+) -> None:
     """Every pending run through the executor; this process alone appends each record as it comes back.
     ``stop()`` (the tuner's budget) saying why turns the rows not yet started into skipped ones.
 
@@ -462,8 +488,9 @@ def _run_all(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts
     count = len(todo)
 
     def runnable() -> Generator[executors.Row, None, None]:
-        for n, (task, backend, repeat, dist, job) in enumerate(_jobs(todo, run_dir, opts, env, echo,
-                                                                     keep_data=not runner.sequential), 1):  # fmt: skip
+        for n, (task, backend, repeat, dist, job) in enumerate(
+            _jobs(todo, run_dir, opts, env, echo, keep_data=not runner.sequential), 1
+        ):
             tag = f"[{n}/{count}] {task.name} / {backend}" + (f" / {dist[0]} worker(s), {dist[1]}" if dist else "")
             rec, missing = job["record"], missing_packages(backend)
             why_stop = stop() if stop is not None else None
@@ -528,21 +555,40 @@ def _land(run_dir: Path, tag: str, outcome: RowOutcome, echo: Callable[[str], No
     echo(f"{tag}: {_one_line(rec)}")
 
 
-def _run_distributed(job: dict[str, Any], task: TaskSpec, dist: tuple[int, str], run_dir: Path, timeout_s: float,
-                     echo: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+def _run_distributed(
+    job: dict[str, Any],
+    task: TaskSpec,
+    dist: tuple[int, str],
+    run_dir: Path,
+    timeout_s: float,
+    echo: Callable[[str], None],
+) -> dict[str, Any]:
     """One data-parallel row: its ranks started by bench.run.distributed, their files under .jobs/ and logs/."""
     rec = job["record"]
     name = f"{rec['task']}.{rec['backend']}.{rec['repeat']}.w{dist[0]}-{dist[1]}"
     path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    where = distributed.Launch(run_dir / ".jobs" / name, run_dir / "logs" / name, REPO, env, timeout_s, echo,
-                               f"  [{rec['task']}/{rec['backend']}/w{dist[0]}]")  # fmt: skip
+    where = distributed.Launch(
+        run_dir / ".jobs" / name,
+        run_dir / "logs" / name,
+        REPO,
+        env,
+        timeout_s,
+        echo,
+        f"  [{rec['task']}/{rec['backend']}/w{dist[0]}]",
+    )
     return distributed.record(job, task, *dist, where, read_records(run_dir))
 
 
-def _jobs(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: RunOptions, env: dict[str, Any],
-          echo: Callable[[str], None], keep_data: bool = False):  # fmt: skip
+def _jobs(
+    todo: list[tuple[TaskSpec, str, int, DistRow]],
+    run_dir: Path,
+    opts: RunOptions,
+    env: dict[str, Any],
+    echo: Callable[[str], None],
+    keep_data: bool = False,
+):
     """Yield each pending run with its job, preparing each task's data once, just before its first run.
     A task's data file goes once its last run is done, unless ``keep_data`` (rows still running side by
     side may read it: the run's end clears it)."""
@@ -570,8 +616,9 @@ def _jobs(todo: list[tuple[TaskSpec, str, int, DistRow]], run_dir: Path, opts: R
                 Path(path).unlink(missing_ok=True)  # the last run of this task is done
 
 
-def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path,
-                  echo: Callable[[str], None], data_key: str = "") -> dict[str, Any]:  # fmt: skip
+def _prepare_task(
+    task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path, echo: Callable[[str], None], data_key: str = ""
+) -> dict[str, Any]:
     """Load and shape a task's data once and save it for the workers; a failure fails its rows."""
     try:
         t0 = time.perf_counter()
@@ -590,11 +637,15 @@ def _prepare_task(task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path
             raise
         echo(f"{task.name}: dataset: {type(e).__name__}: {e}")
         return {"error": f"dataset: {type(e).__name__}: {e}"}
-    echo(f"{task.name}: {ds.source}, {fields['n_train']} train / {fields['n_test']} test, "
-         f"{fields['image_shape']}, profile {task.profile or '-'}")  # fmt: skip
+    echo(
+        f"{task.name}: {ds.source}, {fields['n_train']} train / {fields['n_test']} test, "
+        f"{fields['image_shape']}, profile {task.profile or '-'}"
+    )
     for t in targets:
-        echo(f"{task.name}: transfer target {t['dataset']}: {t['source']}, {t['n']} {t['split']} images "
-             f"of {'/'.join(t['classes'])}")  # fmt: skip
+        echo(
+            f"{task.name}: transfer target {t['dataset']}: {t['source']}, {t['n']} {t['split']} images "
+            f"of {'/'.join(t['classes'])}"
+        )
     notes = list(ds.notes) + [n for t in targets for n in t["notes"]]
     return {"fields": fields, "data": str(path), "classes": list(ds.classes), "notes": notes, "transfer": targets}
 
@@ -605,6 +656,8 @@ def _one_line(rec: dict[str, Any]) -> str:
     if rec.get("workers") is not None:
         eff, share = rec.get("scaling_eff"), rec.get("allreduce_share")
         eff_s, share_s = "-" if eff is None else f"{eff:.2f}", "-" if share is None else f"{share:.0%}"
-        return (f"ok  test acc {rec['test_acc']:.4f}  {rec['steady_img_s'] or 0:.0f} img/s (global)  "
-                f"efficiency {eff_s}  all-reduce share {share_s}")  # fmt: skip
+        return (
+            f"ok  test acc {rec['test_acc']:.4f}  {rec['steady_img_s'] or 0:.0f} img/s (global)  "
+            f"efficiency {eff_s}  all-reduce share {share_s}"
+        )
     return f"ok  test acc {rec['test_acc']:.4f}  train {rec['train_s']:.1f}s  {rec['throughput_img_s']:.0f} img/s"

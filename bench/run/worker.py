@@ -39,9 +39,13 @@ def peak_host_mb() -> float:
 
 
 def train_and_evaluate(
-    backend: Any, spec: TaskSpec, data: dict[str, np.ndarray], classes: tuple[str, ...], seed: int,
+    backend: Any,
+    spec: TaskSpec,
+    data: dict[str, np.ndarray],
+    classes: tuple[str, ...],
+    seed: int,
     job: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], Trained]:  # fmt: skip
+) -> tuple[dict[str, Any], Trained]:
     """The measured part: identical for every backend, which only does framework work."""
     out: dict[str, Any] = {}
     env = backend.configure(spec.runtime, seed)
@@ -73,8 +77,14 @@ def train_and_evaluate(
     epoch_s: list[float] = []
     history: list[dict[str, Any]] = []
     profiler = (backend.profile_ops_start, backend.profile_ops_stop) if spec.runtime.profile_ops else None
-    steps = StepClock(backend.synchronize, spec.train.batch_size, spec.runtime.warmup_steps,
-                      spec.runtime.timed_steps, epochs=epochs, profiler=profiler)  # fmt: skip
+    steps = StepClock(
+        backend.synchronize,
+        spec.train.batch_size,
+        spec.runtime.warmup_steps,
+        spec.runtime.timed_steps,
+        epochs=epochs,
+        profiler=profiler,
+    )
     first_order = None  # the input-path measurement replays the first epoch's batches
     for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed, whole_batches_of), start=1):
         first_order = order if first_order is None else first_order

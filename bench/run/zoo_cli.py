@@ -29,8 +29,9 @@ def _models(value: str) -> tuple[str, ...]:
     ids = tuple(v.strip().removeprefix(PREFIX) for v in value.split(",") if v.strip())
     unknown = [i for i in ids if i not in ZOO]
     if unknown or not ids:
-        raise argparse.ArgumentTypeError(f"unknown zoo model(s) {unknown or value!r} (choose from "
-                                         f"{', '.join(ZOO)}, or all)")  # fmt: skip
+        raise argparse.ArgumentTypeError(
+            f"unknown zoo model(s) {unknown or value!r} (choose from {', '.join(ZOO)}, or all)"
+        )
     return ids
 
 
@@ -43,8 +44,13 @@ class BoundedInteger(Protocol):
 def add_zoo_options(p: argparse.ArgumentParser, integer: BoundedInteger) -> None:
     """The sweep's own options (``integer(value, low, high)``: the CLI's bounded integer type), bounded as a
     task's dataset.image_size and train.batch_size are: --image-size 100000 failed every row with MemoryError."""
-    p.add_argument("--models", type=_models, default=tuple(ZOO), metavar="IDS",
-                   help="comma-separated zoo ids (see docs/zoo.md), or all (default: all)")  # fmt: skip
+    p.add_argument(
+        "--models",
+        type=_models,
+        default=tuple(ZOO),
+        metavar="IDS",
+        help="comma-separated zoo ids (see docs/zoo.md), or all (default: all)",
+    )
     p.add_argument(
         "--image-size",
         type=functools.partial(integer, low=1, high=MAX_IMAGE_SIZE),

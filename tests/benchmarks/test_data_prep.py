@@ -22,8 +22,9 @@ def test_prepare_subset_and_resize(benchmark):
     ds = _cifar_like()
     benchmark.group = "data-prep"
     benchmark.extra_info.update(n=len(ds.train), image="32x32x3 -> 24x24x3")
-    out = benchmark.pedantic(prepare, args=(ds,), kwargs={"max_train": 2000, "image_size": 24},
-                             rounds=5, warmup_rounds=1)  # fmt: skip
+    out = benchmark.pedantic(
+        prepare, args=(ds,), kwargs={"max_train": 2000, "image_size": 24}, rounds=5, warmup_rounds=1
+    )
     assert out.train.x.shape == (2000, 24, 24, 3)
 
 

@@ -56,8 +56,12 @@ SPEC = parse_task(
 RNG = np.random.default_rng(0)
 X = RNG.random((N, 32, 32, 3), dtype=np.float32)
 Y = RNG.integers(0, 10, N).astype(np.int64)
-DATA = {"x_train": (X * 255).astype(np.uint8), "y_train": Y, "x_test": (X[:256] * 255).astype(np.uint8),
-        "y_test": Y[:256]}  # fmt: skip
+DATA = {
+    "x_train": (X * 255).astype(np.uint8),
+    "y_train": Y,
+    "x_test": (X[:256] * 255).astype(np.uint8),
+    "y_test": Y[:256],
+}
 CLASSES = tuple(str(i) for i in range(10))
 
 
@@ -100,8 +104,11 @@ def bare_fit_img_s() -> float:
     b = keras_backend.Backend()
     b.configure(SPEC.runtime, 0)
     model = b.build(SPEC.model, (32, 32, 3), 10)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-7),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)  # fmt: skip
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-7),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,
+    )
     order = np.random.default_rng(1).permutation(N)
 
     def epoch() -> None:
@@ -140,7 +147,9 @@ def test_bench_reaches_the_bare_loop_throughput(benchmark, backend_module, bare)
     steady = STEADY[-len(pairs) :]
     benchmark.extra_info.update(ratio_best=best, ratio_median=median, pairs=pairs, steady_img_s=steady)
     name = backend_module.__name__.split(".")[1]  # backends.<name>.backend
-    print(f"\n{name}: bench/bare epoch img/s, best rounds {best:.3f}, medians {median:.3f}; "
-          f"pairs {[(round(a), round(b)) for a, b in pairs]}; "
-          f"bench step-window img/s {[round(v) for v in steady]}")  # fmt: skip
+    print(
+        f"\n{name}: bench/bare epoch img/s, best rounds {best:.3f}, medians {median:.3f}; "
+        f"pairs {[(round(a), round(b)) for a, b in pairs]}; "
+        f"bench step-window img/s {[round(v) for v in steady]}"
+    )
     assert best >= MIN_RATIO, f"bench measures {best:.3f} of the bare loop's throughput (pairs: {pairs})"

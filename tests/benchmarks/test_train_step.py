@@ -39,8 +39,13 @@ def test_train_epoch(benchmark, backend_name: str, arch: str):
     b, env, state, data = _setup(backend_name, arch)
     order = np.arange(N)
     benchmark.group = f"train-epoch {arch} n={N} batch={BATCH}"
-    benchmark.extra_info.update(framework_version=env["framework_version"], device=env["device"],
-                                threads=env["threads"], batch_size=BATCH, precision="fp32")  # fmt: skip
+    benchmark.extra_info.update(
+        framework_version=env["framework_version"],
+        device=env["device"],
+        threads=env["threads"],
+        batch_size=BATCH,
+        precision="fp32",
+    )
     # train_epoch returns a host float, so every round ends synchronised
     loss = benchmark.pedantic(b.train_epoch, args=(state, data, order, BATCH), rounds=5, warmup_rounds=1)
     assert np.isfinite(loss)
@@ -51,7 +56,12 @@ def test_train_epoch(benchmark, backend_name: str, arch: str):
 def test_predict(benchmark, backend_name: str, arch: str):
     b, env, state, data = _setup(backend_name, arch)
     benchmark.group = f"predict {arch} n={N}"
-    benchmark.extra_info.update(framework_version=env["framework_version"], device=env["device"],
-                                threads=env["threads"], batch_size=256, precision="fp32")  # fmt: skip
+    benchmark.extra_info.update(
+        framework_version=env["framework_version"],
+        device=env["device"],
+        threads=env["threads"],
+        batch_size=256,
+        precision="fp32",
+    )
     logits = benchmark.pedantic(b.predict, args=(state, data, 256), rounds=5, warmup_rounds=1)
     assert logits.shape == (N, 10)
