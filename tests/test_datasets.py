@@ -34,6 +34,16 @@ def test_embedded_mnist_is_real_digits_in_mnist_form(clean_env):
     assert np.array_equal(digits28(0).train.x, ds.train.x)  # deterministic
 
 
+def test_the_embedded_digits_are_scikit_learns_read_without_importing_it():
+    from sklearn.datasets import load_digits
+
+    from datasets.embedded import _sklearn_digits
+
+    images, target = _sklearn_digits()
+    digits = load_digits()
+    assert np.array_equal(images, digits.images) and np.array_equal(target, digits.target)
+
+
 def test_data_dir_resolution_order(clean_env, tmp_path: Path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
     write_npz(tiny(n=40), a / "mnist.npz")

@@ -217,13 +217,16 @@ def _note_pid(path: Path, draw: bool) -> bool:
 
 def test_render_draws_in_other_processes_and_keeps_job_order(tmp_path: Path):
     jobs = [(_note_pid, (tmp_path / f"{i}.txt", i % 3 == 0)) for i in range(7)]
-    assert render(jobs, processes=2) == [True, False, False, True, False, False, True]
+    assert render(jobs, processes=2, in_process_up_to=0) == [True, False, False, True, False, False, True]
     pids = {(tmp_path / f"{i}.txt").read_text() for i in range(7)}
     assert str(os.getpid()) not in pids and 1 <= len(pids) <= 2
-    assert render(jobs[:2], processes=1) == [True, False]  # one process: drawn here
+    assert render(jobs[:2], processes=1, in_process_up_to=0) == [True, False]  # one process: drawn here
+    assert (tmp_path / "1.txt").read_text() == str(os.getpid())
+    (tmp_path / "1.txt").unlink()
+    assert render(jobs[:2], processes=2) == [True, False]  # a few figures: here too, no pool to start
     assert (tmp_path / "1.txt").read_text() == str(os.getpid())
     with pytest.raises(ValueError, match="cannot draw boom"):  # a failing figure is not swallowed
-        render([*jobs[:2], (_note_pid, (tmp_path / "boom.txt", True))], processes=2)
+        render([*jobs[:2], (_note_pid, (tmp_path / "boom.txt", True))], processes=2, in_process_up_to=0)
 
 
 HELD = threading.Lock()  # held by another thread of the test process while the figures are drawn
@@ -246,7 +249,8 @@ def test_render_draws_while_another_thread_of_the_driver_holds_a_lock(tmp_path: 
     while not HELD.locked():
         time.sleep(0.01)
     try:
-        assert render([(_draw_under_lock, (tmp_path / f"{i}.txt",)) for i in range(3)], processes=2) == [True] * 3
+        jobs = [(_draw_under_lock, (tmp_path / f"{i}.txt",)) for i in range(3)]
+        assert render(jobs, processes=2, in_process_up_to=0) == [True] * 3
     finally:
         release.set()
     assert str(os.getpid()) not in {(tmp_path / f"{i}.txt").read_text() for i in range(3)}

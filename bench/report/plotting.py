@@ -79,10 +79,16 @@ def _agg() -> None:
     matplotlib.use("Agg")
 
 
-def render(jobs: list[PlotJob], processes: int | None = None) -> list[bool]:
+# A pool starts a fresh interpreter that imports matplotlib (1-2 s on 2 cores) before it draws: a run with
+# a handful of figures (a one-task run's curves and tables) draws them sooner here, in this process.
+IN_PROCESS_UP_TO = 8
+
+
+def render(jobs: list[PlotJob], processes: int | None = None, in_process_up_to: int = IN_PROCESS_UP_TO) -> list[bool]:
     """Run the plot jobs, in parallel where the platform has a fork server; results in job order."""
     n = min(len(jobs), processes or os.cpu_count() or 1)
-    if n <= 1 or "forkserver" not in multiprocessing.get_all_start_methods():
+    if n <= 1 or len(jobs) <= in_process_up_to or "forkserver" not in multiprocessing.get_all_start_methods():
+        _agg()
         return [fn(*args) for fn, args in jobs]
     context = multiprocessing.get_context("forkserver")
     # imported once, in the server (started at the first render of this process); each worker forks with them
