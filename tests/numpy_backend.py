@@ -81,6 +81,7 @@ class TrainState:
     train: TrainSpec
     moments: list[list[np.ndarray]] = field(default_factory=list)  # SGD: [velocity]; Adam: [m, v] per param
     steps: int = 0
+    frozen: bool = False  # the weights stay at their initial values, the bias alone trains (tests/lossy_backend.py)
 
 
 def _loss_and_grad(logits: np.ndarray, y: np.ndarray, binary: bool) -> tuple[float, np.ndarray]:
@@ -140,6 +141,8 @@ class Backend:
 
     def _step(self, state: TrainState, grads: list[np.ndarray]) -> None:
         t, params = state.train, state.model.params()
+        if state.frozen:
+            params, grads = params[1:], grads[1:]
         state.steps += 1
         grads = [g + t.weight_decay * p for g, p in zip(grads, params, strict=True)]
         if t.optimizer == "adam":
@@ -168,7 +171,8 @@ class Backend:
             if hooks is not None:
                 hooks.on_step_begin(step)
             loss, dlogits = _loss_and_grad(xb @ model.w.T + model.b, yb, binary)
-            self._step(state, [dlogits.T @ xb, dlogits.sum(axis=0)])
+            dw = np.zeros(0, np.float32) if state.frozen else dlogits.T @ xb  # no weight gradient when frozen
+            self._step(state, [dw, dlogits.sum(axis=0)])
             total += loss * len(yb)
             if hooks is not None:
                 hooks.on_step_end(step)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bench.core.catalog import ARCHITECTURES
+from bench.core.job import Job
 from bench.core.phase import Trained
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import (
@@ -204,7 +205,7 @@ def test_phase_on_a_trained_model_writes_fields_arrays_and_pictures(tmp_path: Pa
     for epoch in range(3):
         b.train_epoch(state, data, np.random.default_rng(epoch).permutation(400), 32)
     artifacts = tmp_path / "artifacts"
-    job = {"artifacts": str(artifacts), "record": {"task": "t", "backend": "torch", "repeat": 0}}
+    job = Job({"task": "t", "backend": "torch", "repeat": 0}, artifacts=str(artifacts))
     t = Trained(b, state, spec, tuple(ds.classes), x_train, y_train, x_test, y_test, data, None, 0, job, norm)
     fields = decouple.run(t)
     assert fields["feature_dim"] == 84 and fields["decouple_n_train"] == 300

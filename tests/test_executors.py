@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.core.job import Job
 from bench.core.results import latest_records, read_records
 from bench.run.executors import Row
 from bench.run.executors import pool as pool_module
@@ -205,7 +206,7 @@ def test_close_waits_for_the_threads_on_cancelled_rows_before_a_connection_may_g
     monkeypatch.setattr(pool_module, "CLOSE_WAIT_S", 0.5 if stubborn else 30.0)
     slots = [BlockingSlot(stubborn), BlockingSlot(stubborn)]
     pool = SlotPool("test", slots)
-    rows = iter([Row({"record": {"task": "t", "backend": "b", "repeat": k}}, f"row {k}") for k in range(2)])
+    rows = iter([Row(Job({"task": "t", "backend": "b", "repeat": k}), f"row {k}") for k in range(2)])
     gen = pool.run(rows, 60, lambda _: None)
     waiter = threading.Thread(target=lambda: next(gen, None), daemon=True)  # the driver, blocked on the rows
     waiter.start()
@@ -220,13 +221,13 @@ def test_close_waits_for_the_threads_on_cancelled_rows_before_a_connection_may_g
 def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_path: Path):
     on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
     runtime = {"slurm_partition": "cpu", "slurm_account": "lab", "slurm_time_min": 30}
-    row = Row({"record": {}, "spec": {"runtime": runtime}}, "t")
+    row = Row(Job({}, spec={"runtime": runtime}), "t")
     flags = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", slurm_partition="gpu", slurm_gpus=True))
     assert flags.settings(row) == ("gpu", "lab", 30)
     expected = {"timeout_min": 30, "slurm_array_parallelism": 256, "slurm_partition": "gpu", "slurm_account": "lab"}
     assert flags.params(flags.settings(row)) == expected | {"gpus_per_node": 1}
     plain = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", timeout_s=600.5))
-    assert plain.settings(Row({"record": {}, "spec": {}}, "t")) == ("", "", 16)  # the per-run limit + 5 min
+    assert plain.settings(Row(Job({}), "t")) == ("", "", 16)  # the per-run limit + 5 min
     assert plain.params(("", "", 16)) == {"timeout_min": 16, "slurm_array_parallelism": 256, "slurm_exclusive": True}
 
 

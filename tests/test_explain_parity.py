@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench.core import metrics
+from bench.core.job import Job
 from bench.phases import explain
 from tests.conftest import import_both_frameworks
 from tests.parity import CASES, TRAIN, build, check, compare, min_correlation, model
@@ -114,7 +115,7 @@ def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_d
         train=TRAIN,
         explain=ExplainSpec(gradcam=True, saliency=True, target="true", n_images=20, batch_size=16),
     )
-    job = {"artifacts": str(tmp_path / "artifacts"), "record": {"task": "t", "backend": "torch", "repeat": 0}}
+    job = Job({"task": "t", "backend": "torch", "repeat": 0}, artifacts=str(tmp_path / "artifacts"))
     norm = PixelNorm.from_spec(task.dataset, 1)
     x = norm.apply(x8)  # the floats the phase hands the backend
     data8 = b.put(x8, y, norm)

@@ -31,8 +31,9 @@ sys.path.insert(0, {str(REPO)!r})
 import dataclasses
 import backends
 from bench.core.knobs import knob, value
+import tests.numpy_backend
 backends.BACKENDS["lossy"] = dataclasses.replace(
-    backends.describe("torch"), name="lossy", module="tests.lossy_backend", default=False,
+    tests.numpy_backend.DESCRIPTION, name="lossy", module="tests.lossy_backend",
     knob_space=(knob("freeze", value("off"), value("features", channels_last=True)),),
 )
 """

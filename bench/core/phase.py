@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bench.core.job import Job
 from bench.core.preprocess import PixelNorm
 from bench.core.runfiles import make_folder
 from bench.core.runpaths import artifact, link
@@ -42,7 +43,7 @@ class Trained:
     train: Any
     test: Any
     seed: int
-    job: dict[str, Any]  # the runner's job (e.g. paths of extra prepared data, where artifacts go)
+    job: Job  # the runner's job (e.g. paths of extra prepared data, where artifacts go)
     norm: PixelNorm  # the spec's uint8 -> float map
 
     def floats(self, x: np.ndarray) -> np.ndarray:
@@ -55,12 +56,12 @@ class Trained:
         return row_artifact(self.job, kind)
 
 
-def row_artifact(job: dict[str, Any], kind: str) -> tuple[Path, str] | None:
-    """``Trained.artifact`` for a job dict: the runner's ``artifacts`` folder and the row's ``record`` keys."""
-    if not job.get("artifacts"):
+def row_artifact(job: Job, kind: str) -> tuple[Path, str] | None:
+    """``Trained.artifact`` for a job: the runner's ``artifacts`` folder and the row's (task, backend, repeat)."""
+    if not job.artifacts:
         return None
-    run_dir, rec = Path(job["artifacts"]).parent, job["record"]
-    path = artifact(run_dir, rec["task"], rec["backend"], rec["repeat"], kind)
+    run_dir = Path(job.artifacts).parent
+    path = artifact(run_dir, *job.key, kind)
     make_folder(run_dir, path.parent)
     return path, link(run_dir, path)
 

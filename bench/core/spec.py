@@ -15,7 +15,7 @@ import re
 import stat
 import tomllib
 import typing
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,24 @@ MAX_TASK_BYTES = 1 << 20  # 1 MiB: the built-in task files are at most 2.6 KB; a
 
 class SpecError(ValueError):
     """A task spec is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One check of a value beyond its type (a range, a choice, a pattern): the one style every section is
+    validated in. ``key`` is what the message names, ``value`` what it shows as got."""
+
+    key: str
+    ok: bool
+    expected: str
+    value: Any
+
+
+def _first_broken(prefix: str, bounds: Iterable[Bound]) -> None:
+    """SpecError for the first bound that does not hold: ``{prefix}{key}: expected {expected}, got {value!r}``."""
+    for b in bounds:
+        if not b.ok:
+            raise SpecError(f"{prefix}{b.key}: expected {b.expected}, got {b.value!r}")
 
 
 def _choices(*values: Any) -> dict[str, Any]:
@@ -323,8 +341,8 @@ def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[A
             raise SpecError(f"{where}.{key}: unknown key (expected one of: {known})")
         v = _coerce(value, hints[key], f"{where}.{key}")
         choices = f.metadata.get("choices")
-        if choices and v not in choices:
-            raise SpecError(f"{where}.{key}: expected one of {list(choices)}, got {v!r}")
+        if choices:
+            _first_broken(f"{where}.", [Bound(key, v in choices, f"one of {list(choices)}", v)])
         kwargs[key] = v
     missing = [
         n
@@ -511,82 +529,77 @@ def _knobs(table: Any, where: str) -> tuple[tuple[str, tuple[tuple[str, Any], ..
         if isinstance(fields, (list, tuple)):
             fields = _pairs(fields, f"{where}.{backend}")
         kwargs, _ = _build(RuntimeSpec, fields, f"{where}.{backend}")
-        for key, ok, expected in _runtime_bounds(RuntimeSpec(**kwargs)):
-            name = key.removeprefix("runtime.")
-            if not ok and name in kwargs:
-                raise SpecError(f"{where}.{backend}.{name}: expected {expected}, got {kwargs[name]!r}")
+        named = (
+            dataclasses.replace(b, key=b.key.removeprefix("runtime.")) for b in _runtime_bounds(RuntimeSpec(**kwargs))
+        )
+        _first_broken(f"{where}.{backend}.", (b for b in named if b.key in kwargs))
         out.append((backend, tuple(sorted(kwargs.items()))))
     return tuple(sorted(out))
 
 
 def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) -> None:
     """Range checks that types alone cannot express."""
-    checks = [
-        (
+    t, d, r = spec.train, spec.dataset, spec.runtime
+    bounds = [
+        Bound(
             "name",
             NAME_PATTERN.fullmatch(spec.name) is not None,
             "a short name of letters, digits, '-', '_', '.' (at most 64, not starting with '.' or '-')",
+            spec.name,
         ),
-        ("seed", 0 <= spec.seed <= MAX_SEED, f"an integer in 0..{MAX_SEED}"),
-        ("config", not spec.config or NAME_PATTERN.fullmatch(spec.config) is not None, "a short label"),
-        ("base", not spec.base or NAME_PATTERN.fullmatch(spec.base) is not None, "a task name"),
-        ("train.epochs", spec.train.epochs >= 1, "an integer >= 1"),
-        ("train.batch_size", spec.train.batch_size >= 1, "an integer >= 1"),
-        ("train.lr", spec.train.lr > 0, "a number > 0"),
-        ("train.eps", spec.train.eps > 0, "a number > 0"),
-        ("train.target_acc", 0 <= spec.train.target_acc <= 1, "a number in [0, 1]"),
-        ("eval.batch_size", spec.eval.batch_size >= 1, "an integer >= 1"),
-        *_train_bounds(spec.train),
-        ("eval.batch_size", spec.eval.batch_size <= MAX_BATCH, f"an integer in 1..{MAX_BATCH}"),
-        (
+        Bound("seed", 0 <= spec.seed <= MAX_SEED, f"an integer in 0..{MAX_SEED}", spec.seed),
+        Bound(
+            "config", not spec.config or NAME_PATTERN.fullmatch(spec.config) is not None, "a short label", spec.config
+        ),
+        Bound("base", not spec.base or NAME_PATTERN.fullmatch(spec.base) is not None, "a task name", spec.base),
+        Bound("train.epochs", t.epochs >= 1, "an integer >= 1", t.epochs),
+        Bound("train.batch_size", t.batch_size >= 1, "an integer >= 1", t.batch_size),
+        Bound("train.lr", t.lr > 0, "a number > 0", t.lr),
+        Bound("train.eps", t.eps > 0, "a number > 0", t.eps),
+        Bound("train.target_acc", 0 <= t.target_acc <= 1, "a number in [0, 1]", t.target_acc),
+        Bound("eval.batch_size", spec.eval.batch_size >= 1, "an integer >= 1", spec.eval.batch_size),
+        *_train_bounds(t),
+        Bound(
+            "eval.batch_size", spec.eval.batch_size <= MAX_BATCH, f"an integer in 1..{MAX_BATCH}", spec.eval.batch_size
+        ),
+        Bound(
             "eval.equivalence_margin_pt",
             _finite(spec.eval.equivalence_margin_pt, 0, 100, low_open=True),
             "a number of percentage points in (0, 100]",
+            spec.eval.equivalence_margin_pt,
         ),
-        *_explain_checks(spec.explain),
-        ("dataset.channels", spec.dataset.channels in (0, 1, 3), "0 (native), 1 or 3"),
-        ("dataset.image_size", spec.dataset.image_size >= 0, "an integer >= 0"),
-        ("dataset.max_train", spec.dataset.max_train >= 0, "an integer >= 0"),
-        ("dataset.max_test", spec.dataset.max_test >= 0, "an integer >= 0"),
-        ("dataset.std", all(s > 0 for s in spec.dataset.std), "positive numbers"),
-        *_dataset_bounds(spec.dataset),
-        (
-            "dataset.mean",
-            len(spec.dataset.mean) == len(spec.dataset.std),
-            f"as many values as dataset.std ({len(spec.dataset.std)})",
-        ),
-        ("runtime.threads", spec.runtime.threads >= 0, "an integer >= 0"),
-        ("runtime.device_data_mb", spec.runtime.device_data_mb >= 0, "an integer >= 0"),
-        *_decouple_checks(spec.decouple),
-        ("runtime.warmup_steps", spec.runtime.warmup_steps >= 0, "an integer >= 0"),
-        ("runtime.timed_steps", spec.runtime.timed_steps >= 0, "an integer >= 0"),
-        *_runtime_bounds(spec.runtime),
-        (
+        *_explain_bounds(spec.explain),
+        Bound("dataset.channels", d.channels in (0, 1, 3), "0 (native), 1 or 3", d.channels),
+        Bound("dataset.image_size", d.image_size >= 0, "an integer >= 0", d.image_size),
+        Bound("dataset.max_train", d.max_train >= 0, "an integer >= 0", d.max_train),
+        Bound("dataset.max_test", d.max_test >= 0, "an integer >= 0", d.max_test),
+        Bound("dataset.std", all(x > 0 for x in d.std), "positive numbers", d.std),
+        *_dataset_bounds(d),
+        Bound("dataset.mean", len(d.mean) == len(d.std), f"as many values as dataset.std ({len(d.std)})", d.mean),
+        Bound("runtime.threads", r.threads >= 0, "an integer >= 0", r.threads),
+        Bound("runtime.device_data_mb", r.device_data_mb >= 0, "an integer >= 0", r.device_data_mb),
+        *_decouple_bounds(spec.decouple),
+        Bound("runtime.warmup_steps", r.warmup_steps >= 0, "an integer >= 0", r.warmup_steps),
+        Bound("runtime.timed_steps", r.timed_steps >= 0, "an integer >= 0", r.timed_steps),
+        *_runtime_bounds(r),
+        Bound(
             "runtime.warmup_steps",
-            not spec.runtime.profile_ops or (spec.runtime.warmup_steps >= 1 and spec.runtime.timed_steps >= 1),
+            not r.profile_ops or (r.warmup_steps >= 1 and r.timed_steps >= 1),
             "an integer >= 1 with runtime.profile_ops (the warm-up steps are the profiled ones; timed_steps >= 1)",
+            r.warmup_steps,
         ),
-        (
+        Bound(
             "train.augment",
-            all(a in AUGMENTATIONS for a in spec.train.augment)
-            and len(set(spec.train.augment)) == len(spec.train.augment),
+            all(a in AUGMENTATIONS for a in t.augment) and len(set(t.augment)) == len(t.augment),
             f"a list of distinct values from {list(AUGMENTATIONS)}",
+            t.augment,
+        ),
+        *(
+            Bound(f"transfer[{i}].reported_acc", 0 <= x.reported_acc <= 1, "a number in [0, 1]", x.reported_acc)
+            for i, x in enumerate(spec.transfer)
         ),
     ]
-    checks += [
-        (f"transfer[{i}].reported_acc", 0 <= t.reported_acc <= 1, "a number in [0, 1]")
-        for i, t in enumerate(spec.transfer)
-    ]
-    for key, ok, expected in checks:
-        if not ok:
-            section, name = key.split(".") if "." in key else ("", key)
-            if not section:
-                value = getattr(spec, name)
-            elif section.startswith("transfer["):
-                value = getattr(spec.transfer[int(section[9:-1])], name)
-            else:
-                value = getattr(getattr(spec, section), name)
-            raise SpecError(f"{where}: {key}: expected {expected}, got {value!r}")
+    _first_broken(f"{where}: ", bounds)
     if "strong" in spec.distributed.mode and any(spec.train.batch_size % w for w in spec.distributed.workers):
         raise SpecError(
             f"{where}: train.batch_size: strong scaling splits the global batch "
@@ -619,31 +632,28 @@ def _distributed(table: Any, where: str) -> DistributedSpec:
     if isinstance(table, dict) and isinstance(table.get("mode"), str):
         table = {**table, "mode": [table["mode"]]}
     d = DistributedSpec(**_build(DistributedSpec, table, where)[0])
-    checks = [
-        (
+    bounds = [
+        Bound(
             "workers",
             all(w >= 1 for w in d.workers) and len(set(d.workers)) == len(d.workers),
             "distinct integers >= 1",
-            d.workers,
+            list(d.workers),
         ),
-        (
+        Bound(
             "mode",
             bool(d.mode) and all(m in SCALING_MODES for m in d.mode) and len(set(d.mode)) == len(d.mode),
             f"one of {list(SCALING_MODES)} or a list of them",
-            d.mode,
+            list(d.mode),
         ),
-        ("threads_per_worker", d.threads_per_worker >= 0, "an integer >= 0", d.threads_per_worker),
-        ("timeout_s", d.timeout_s > 0, "a number of seconds > 0", d.timeout_s),
+        Bound("threads_per_worker", d.threads_per_worker >= 0, "an integer >= 0", d.threads_per_worker),
+        Bound("timeout_s", d.timeout_s > 0, "a number of seconds > 0", d.timeout_s),
         *_distributed_bounds(d),
     ]
-    for key, ok, expected, value in checks:
-        if not ok:
-            shown = list(value) if isinstance(value, tuple) else repr(value)
-            raise SpecError(f"{where}.{key}: expected {expected}, got {shown}")
+    _first_broken(f"{where}.", bounds)
     return d
 
 
-def _decouple_checks(d: DecoupleSpec) -> list[tuple[str, bool, str]]:
+def _decouple_bounds(d: DecoupleSpec) -> list[Bound]:
     positive = ("n_estimators", "logreg_max_iter", "top_features", "top_images", "n_inputs")
     highest = {
         "n_estimators": MAX_TREES,
@@ -653,13 +663,21 @@ def _decouple_checks(d: DecoupleSpec) -> list[tuple[str, bool, str]]:
         "n_inputs": MAX_DRAWN,
     }
     return [
-        ("decouple.max_train", d.max_train >= 0, "an integer >= 0"),
-        ("decouple.top_k", all(k >= 1 for k in d.top_k), "integers >= 1"),
-        *((f"decouple.{n}", getattr(d, n) >= 1, "an integer >= 1") for n in positive),
-        ("decouple.max_train", d.max_train <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}"),
-        ("decouple.top_k", all(k <= MAX_FEATURES for k in d.top_k), f"integers in 1..{MAX_FEATURES}"),
-        *((f"decouple.{n}", getattr(d, n) <= top, f"an integer in 1..{top}") for n, top in highest.items()),
-        ("decouple.random_state", 0 <= d.random_state <= MAX_RANDOM_STATE, f"an integer in 0..{MAX_RANDOM_STATE}"),
+        Bound("decouple.max_train", d.max_train >= 0, "an integer >= 0", d.max_train),
+        Bound("decouple.top_k", all(k >= 1 for k in d.top_k), "integers >= 1", d.top_k),
+        *(Bound(f"decouple.{n}", getattr(d, n) >= 1, "an integer >= 1", getattr(d, n)) for n in positive),
+        Bound("decouple.max_train", d.max_train <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}", d.max_train),
+        Bound("decouple.top_k", all(k <= MAX_FEATURES for k in d.top_k), f"integers in 1..{MAX_FEATURES}", d.top_k),
+        *(
+            Bound(f"decouple.{n}", getattr(d, n) <= top, f"an integer in 1..{top}", getattr(d, n))
+            for n, top in highest.items()
+        ),
+        Bound(
+            "decouple.random_state",
+            0 <= d.random_state <= MAX_RANDOM_STATE,
+            f"an integer in 0..{MAX_RANDOM_STATE}",
+            d.random_state,
+        ),
     ]
 
 
@@ -670,74 +688,92 @@ def _finite(x: float, low: float, high: float, low_open: bool = False, high_open
     return math.isfinite(x) and above and below
 
 
-def _train_bounds(t: TrainSpec) -> list[tuple[str, bool, str]]:
+def _train_bounds(t: TrainSpec) -> list[Bound]:
     """What [train] may hold beyond its types: NaN or inf anywhere was noticed only as divergence, or as
     torch's own message; epochs and batch are capped (see MAX_EPOCHS, MAX_BATCH)."""
     return [
-        ("train.epochs", t.epochs <= MAX_EPOCHS, f"an integer in 1..{MAX_EPOCHS}"),
-        (
+        Bound("train.epochs", t.epochs <= MAX_EPOCHS, f"an integer in 1..{MAX_EPOCHS}", t.epochs),
+        Bound(
             "train.batch_size",
             t.batch_size <= MAX_BATCH,
             f"an integer in 1..{MAX_BATCH} (and at most the training images)",
+            t.batch_size,
         ),
-        ("train.lr", math.isfinite(t.lr), "a finite number > 0"),
-        ("train.beta1", _finite(t.beta1, 0, 1, high_open=True), "a number in [0, 1)"),
-        ("train.beta2", _finite(t.beta2, 0, 1, high_open=True), "a number in [0, 1)"),
-        ("train.eps", _finite(t.eps, 0, 1, low_open=True), "a number in (0, 1]"),
-        ("train.momentum", _finite(t.momentum, 0, 1, high_open=True), "a number in [0, 1)"),
-        ("train.weight_decay", _finite(t.weight_decay, 0, 1), "a number in [0, 1]"),
+        Bound("train.lr", math.isfinite(t.lr), "a finite number > 0", t.lr),
+        Bound("train.beta1", _finite(t.beta1, 0, 1, high_open=True), "a number in [0, 1)", t.beta1),
+        Bound("train.beta2", _finite(t.beta2, 0, 1, high_open=True), "a number in [0, 1)", t.beta2),
+        Bound("train.eps", _finite(t.eps, 0, 1, low_open=True), "a number in (0, 1]", t.eps),
+        Bound("train.momentum", _finite(t.momentum, 0, 1, high_open=True), "a number in [0, 1)", t.momentum),
+        Bound("train.weight_decay", _finite(t.weight_decay, 0, 1), "a number in [0, 1]", t.weight_decay),
     ]
 
 
-def _explain_checks(e: ExplainSpec) -> list[tuple[str, bool, str]]:
+def _explain_bounds(e: ExplainSpec) -> list[Bound]:
     return [
-        ("explain.n_images", 1 <= e.n_images <= MAX_DRAWN, f"an integer in 1..{MAX_DRAWN}"),
-        ("explain.batch_size", 1 <= e.batch_size <= MAX_BATCH, f"an integer in 1..{MAX_BATCH}"),
+        Bound("explain.n_images", 1 <= e.n_images <= MAX_DRAWN, f"an integer in 1..{MAX_DRAWN}", e.n_images),
+        Bound("explain.batch_size", 1 <= e.batch_size <= MAX_BATCH, f"an integer in 1..{MAX_BATCH}", e.batch_size),
     ]
 
 
-def _dataset_bounds(d: DatasetSpec) -> list[tuple[str, bool, str]]:
+def _dataset_bounds(d: DatasetSpec) -> list[Bound]:
     return [
-        ("dataset.image_size", d.image_size <= MAX_IMAGE_SIZE, f"an integer in 0..{MAX_IMAGE_SIZE}"),
-        ("dataset.max_train", d.max_train <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}"),
-        ("dataset.max_test", d.max_test <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}"),
-        ("dataset.std", all(math.isfinite(s) for s in d.std), "finite positive numbers"),
-        ("dataset.mean", all(math.isfinite(m) for m in d.mean), "finite numbers"),
+        Bound("dataset.image_size", d.image_size <= MAX_IMAGE_SIZE, f"an integer in 0..{MAX_IMAGE_SIZE}", d.image_size),
+        Bound("dataset.max_train", d.max_train <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}", d.max_train),
+        Bound("dataset.max_test", d.max_test <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}", d.max_test),
+        Bound("dataset.std", all(math.isfinite(x) for x in d.std), "finite positive numbers", d.std),
+        Bound("dataset.mean", all(math.isfinite(m) for m in d.mean), "finite numbers", d.mean),
     ]
 
 
-def _runtime_bounds(r: RuntimeSpec) -> list[tuple[str, bool, str]]:
+def _runtime_bounds(r: RuntimeSpec) -> list[Bound]:
     return [
-        ("runtime.threads", r.threads <= MAX_THREADS, f"an integer in 0..{MAX_THREADS}"),
-        ("runtime.device_data_mb", r.device_data_mb <= MAX_DEVICE_DATA_MB, f"an integer in 0..{MAX_DEVICE_DATA_MB}"),
-        ("runtime.warmup_steps", r.warmup_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}"),
-        ("runtime.timed_steps", r.timed_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}"),
-        ("runtime.steps_per_execution", 1 <= r.steps_per_execution <= 1024, "an integer in 1..1024"),
-        ("runtime.slurm_time_min", 0 <= r.slurm_time_min <= MAX_SLURM_MIN, f"an integer in 0..{MAX_SLURM_MIN}"),
-        ("runtime.slurm_partition", bool(SLURM_NAME.fullmatch(r.slurm_partition)), SLURM_NAME_RULE),
-        ("runtime.slurm_account", bool(SLURM_NAME.fullmatch(r.slurm_account)), SLURM_NAME_RULE),
+        Bound("runtime.threads", r.threads <= MAX_THREADS, f"an integer in 0..{MAX_THREADS}", r.threads),
+        Bound(
+            "runtime.device_data_mb",
+            r.device_data_mb <= MAX_DEVICE_DATA_MB,
+            f"an integer in 0..{MAX_DEVICE_DATA_MB}",
+            r.device_data_mb,
+        ),
+        Bound("runtime.warmup_steps", r.warmup_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}", r.warmup_steps),
+        Bound("runtime.timed_steps", r.timed_steps <= MAX_STEPS, f"an integer in 0..{MAX_STEPS}", r.timed_steps),
+        Bound(
+            "runtime.steps_per_execution",
+            1 <= r.steps_per_execution <= 1024,
+            "an integer in 1..1024",
+            r.steps_per_execution,
+        ),
+        Bound(
+            "runtime.slurm_time_min",
+            0 <= r.slurm_time_min <= MAX_SLURM_MIN,
+            f"an integer in 0..{MAX_SLURM_MIN}",
+            r.slurm_time_min,
+        ),
+        Bound(
+            "runtime.slurm_partition", bool(SLURM_NAME.fullmatch(r.slurm_partition)), SLURM_NAME_RULE, r.slurm_partition
+        ),
+        Bound("runtime.slurm_account", bool(SLURM_NAME.fullmatch(r.slurm_account)), SLURM_NAME_RULE, r.slurm_account),
     ]
 
 
 SLURM_NAME_RULE = "at most 200 letters, digits and _ . , -"
 
 
-def _distributed_bounds(d: DistributedSpec) -> list[tuple[str, bool, str, Any]]:
+def _distributed_bounds(d: DistributedSpec) -> list[Bound]:
     """Caps that hold on any machine; the run caps workers again by this machine's cores or GPUs."""
     return [
-        (
+        Bound(
             "workers",
             all(w <= MAX_WORKERS for w in d.workers),
             f"integers in 1..{MAX_WORKERS} (one rank process each)",
-            d.workers,
+            list(d.workers),
         ),
-        (
+        Bound(
             "threads_per_worker",
             d.threads_per_worker <= MAX_THREADS,
             f"an integer in 0..{MAX_THREADS}",
             d.threads_per_worker,
         ),
-        (
+        Bound(
             "timeout_s",
             _finite(d.timeout_s, 0, MAX_TIMEOUT_S, low_open=True),
             f"a finite number of seconds in (0, {MAX_TIMEOUT_S:g}]",

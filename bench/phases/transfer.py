@@ -119,7 +119,7 @@ def transfer_metrics(
 
 def transfer_phase(t: Trained) -> dict[str, Any]:
     """Worker phase: predict every prepared target with the trained model; record fields."""
-    targets = t.job.get("transfer") or []
+    targets = t.job.transfer
     results = []
     for target in targets:
         with np.load(target["data"], allow_pickle=False) as f:

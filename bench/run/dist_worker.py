@@ -6,7 +6,7 @@ with three differences: ``backend.join(ctx)`` after ``configure``; every epoch t
 rank's shard of the shared order (``shard_order``) in per-worker batches; only rank 0
 evaluates (on the whole test set) and builds the record. Every rank writes its step times and
 a checksum of its weights to ``RESULT_DIR/rank-R.json``; ``backend.leave()`` runs at the end
-and on errors. With ``job["dist"]["local"]`` the rank never joins: the same window timed
+and on errors. With ``job.dist["local"]`` the rank never joins: the same window timed
 without gradient exchange (the all-reduce share's reference, bench.measure.scaling).
 """
 
@@ -26,6 +26,7 @@ import numpy as np
 from backends import describe, load_backend
 from bench.core import metrics
 from bench.core.distributed import DistContext, shard_order
+from bench.core.job import Job
 from bench.core.preprocess import PixelNorm, epoch_orders
 from bench.core.progress import progress
 from bench.core.results import json_default
@@ -114,21 +115,24 @@ def train_rank(
     return out
 
 
-def run_rank(job: dict[str, Any], ctx: DistContext) -> tuple[int, dict[str, Any]]:
+def run_rank(job: Job, ctx: DistContext) -> tuple[int, dict[str, Any]]:
     """This rank's result (exit code 0), or its error (exit code 1); ``leave`` in every case."""
     started = time.perf_counter()
     out: dict[str, Any] = {"rank": ctx.rank, "pid": os.getpid()}
     backend = None
     code = 0
     try:
-        spec = spec_from_dict(job["spec"]).for_backend(job["record"]["backend"])
+        if job.dist is None:
+            raise ValueError(f"{job.key}: a rank's job names no data-parallel layout (job.dist)")
+        dist = job.dist
+        spec = spec_from_dict(job.spec).for_backend(job.record["backend"])
         spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, threads=ctx.threads))
-        backend = load_backend(job["record"]["backend"])
-        if not job["dist"]["local"] and not callable(getattr(backend, "join", None)):
+        backend = load_backend(job.record["backend"])
+        if not dist["local"] and not callable(getattr(backend, "join", None)):
             raise NotImplementedError(f"backend {backend.name!r} has no data-parallel role (join/leave)")
-        with np.load(job["data"], allow_pickle=False) as f:
+        with np.load(job.data, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
-        out.update(train_rank(backend, spec, ctx, job["dist"], data, len(job["classes"]), job["record"]["seed"]))
+        out.update(train_rank(backend, spec, ctx, dist, data, len(job.classes), job.record["seed"]))
         out["status"] = "ok"
     except NotImplementedError as e:  # no data-parallel engine for this backend: the row is skipped, with why
         out.update(status="skipped", error=str(e))
@@ -155,13 +159,13 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m bench.run.dist_worker JOB.json (with BENCH_DIST_* in the environment)", file=sys.stderr)
         return 2
-    job = json.loads(Path(argv[0]).read_text())
+    job = Job.from_json(json.loads(Path(argv[0]).read_text()))
     ctx = DistContext.from_env()
     if ctx is None:
         print("error: not started as a data-parallel worker (no BENCH_DIST_RANK in the environment)", file=sys.stderr)
         return 2
     code, out = run_rank(job, ctx)
-    path = rank_file(Path(job["result_dir"]), ctx.rank)
+    path = rank_file(Path(job.result_dir), ctx.rank)
     write_atomic(path.parent, path, json.dumps(out, default=json_default).encode())  # whole or none
     sys.stdout.flush()
     return code

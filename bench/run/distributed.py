@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.distributed import DistContext, per_worker_batch
+from bench.core.job import Job
 from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.runfiles import make_folder, open_file, read_bytes, write_atomic
@@ -308,7 +309,7 @@ class Launch:
 
 
 def launch(
-    job: dict[str, Any], workers: int, threads: int, spec: TaskSpec, where: Launch, local: bool, device: str = "cpu"
+    job: Job, workers: int, threads: int, spec: TaskSpec, where: Launch, local: bool, device: str = "cpu"
 ) -> list[dict[str, Any]]:
     """Start ``workers`` ranks on ``job`` and return their results; RankFailed / PortInUse / TimeoutError."""
     kind = "local" if local else "dp"
@@ -319,8 +320,8 @@ def launch(
         result_dir = where.job_dir / f"{kind}-{attempt}"
         make_folder(where.job_dir.parents[1], result_dir)  # .jobs/ROW/ under the run folder
         job_path = result_dir / "job.json"
-        rank_job = {**job, "result_dir": str(result_dir), "dist": {**job["dist"], "local": local}}
-        write_atomic(result_dir, job_path, json.dumps(rank_job, default=json_default).encode())
+        rank_job = dataclasses.replace(job, result_dir=str(result_dir), dist={**(job.dist or {}), "local": local})
+        write_atomic(result_dir, job_path, json.dumps(rank_job.to_json(), default=json_default).encode())
         log_dir = make_folder(where.log_dir.parents[1], where.log_dir / kind)  # logs/ROW/KIND
         ranks: list[Rank] = []
         try:  # every rank started is stopped, a Ctrl-C between start-up and the watch included
@@ -354,13 +355,13 @@ def ranks_device(requested: str, workers: int, gpus: list[str] | None = None) ->
     return "cuda"
 
 
-def run_row(job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: Launch) -> dict[str, Any]:
+def run_row(job: Job, spec: TaskSpec, workers: int, mode: str, where: Launch) -> dict[str, Any]:
     """One data-parallel row: the record's fields (rank 0's, the global figures and the all-reduce share)."""
     batch = per_worker_batch(spec.train.batch_size, workers, mode)
     check_workers([dataclasses.replace(spec, distributed=dataclasses.replace(spec.distributed, workers=(workers,)))])
     threads = threads_per_worker(spec.distributed.threads_per_worker, spec.distributed.workers or (workers,))
     device = ranks_device(spec.runtime.device, workers)
-    job = {**job, "dist": {"workers": workers, "mode": mode, "per_worker_batch": batch}}
+    job = dataclasses.replace(job, dist={"workers": workers, "mode": mode, "per_worker_batch": batch})
     started = time.perf_counter()
     results = launch(job, workers, threads, spec, where, local=False, device=device)
     out = row_fields(results, workers, mode, batch, threads)
@@ -431,11 +432,11 @@ def share_fields(dp: dict[str, Any], local: list[dict[str, Any]]) -> dict[str, A
 
 
 def record(
-    job: dict[str, Any], spec: TaskSpec, workers: int, mode: str, where: Launch, records: list[dict[str, Any]]
+    job: Job, spec: TaskSpec, workers: int, mode: str, where: Launch, records: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The row's record: ok with its figures (efficiency against the 1-worker row in ``records``), or failed /
     timeout naming what went wrong. KeyboardInterrupt passes through, every rank stopped."""
-    rec = new_record(**job["record"])
+    rec = new_record(**job.record)
     rec.update(workers=workers, scaling_mode=mode)
     started = time.perf_counter()
     try:
@@ -450,7 +451,7 @@ def record(
     except (PortInUse, ValueError, OSError) as e:
         rec.update(status="failed", error=str(e), wall_s=time.perf_counter() - started)
         return rec
-    notes = list(job.get("notes", [])) + fields.pop("notes")
+    notes = list(job.notes) + fields.pop("notes")
     rec.update(fields, status="ok")
     if workers == 1:
         rec["scaling_eff"] = 1.0

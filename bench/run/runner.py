@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from backends import BACKENDS, default_names, describe, missing_packages
+from bench.core.job import Job
 from bench.core.placement import EXECUTORS, MAX_DEVICES, RowOutcome
 from bench.core.record import new_record
 from bench.core.results import (
@@ -383,9 +384,13 @@ def execute(
                 "timings will be slower and noisier than on an idle machine"
             )
         planned = [
-            (t, b, r, d) for t in tasks for b in opts.backends for r in range(opts.repeats) for d in _dist_rows(t)
+            PlannedRow(t, b, r, d)
+            for t in tasks
+            for b in opts.backends
+            for r in range(opts.repeats)
+            for d in _dist_rows(t)
         ]
-        todo = [row for row in planned if _key(*row) not in done_keys]
+        todo = [row for row in planned if row.key not in done_keys]
         echo(
             f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} "
             f"repeat(s){_dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}"
@@ -420,7 +425,7 @@ def execute(
             runner.close()
             with contextlib.suppress(OSError, ValueError):
                 clear_folder(run_dir, job_dir)
-            state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {_key(*row) for row in planned})
+            state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {row.key for row in planned})
             state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
             _finalise(run_dir, state, echo, opts.reference)
     if state["state"] == "complete" and history:  # a tuning run's rungs stay out of it (bench.run.tune)
@@ -447,17 +452,33 @@ def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None],
         echo(f"error: could not write the reports of {run_dir} ({e}); `python -m bench report {run_dir}` redoes them")
 
 
-DistRow = tuple[int, str] | None  # (workers, scaling mode) of a data-parallel row; None: one process
+class DataParallel(NamedTuple):
+    """A data-parallel row's layout: its worker processes and how the batch scales with them."""
+
+    workers: int
+    mode: str  # "strong" (the global batch is kept) or "weak" (each worker keeps the task's batch)
 
 
-def _dist_rows(task: TaskSpec) -> list[DistRow]:
+@dataclass(frozen=True)
+class PlannedRow:
+    """One row of the plan: a task in one backend, one repeat, in one process or data-parallel."""
+
+    task: TaskSpec
+    backend: str
+    repeat: int
+    dist: DataParallel | None = None  # None: one process
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """The row's record key (bench.core.results.record_key): what --resume finds done."""
+        base = (self.task.name, self.backend, self.repeat)
+        return base if self.dist is None else (*base, *self.dist)
+
+
+def _dist_rows(task: TaskSpec) -> list[DataParallel | None]:
     """A task's rows per (backend, repeat): one, or one per (workers, mode) of its [distributed] section."""
     d = task.distributed
-    return [(w, m) for m in d.mode for w in sorted(d.workers)] if d.workers else [None]
-
-
-def _key(task: TaskSpec, backend: str, repeat: int, dist: DistRow) -> tuple:
-    return (task.name, backend, repeat) if dist is None else (task.name, backend, repeat, *dist)
+    return [DataParallel(w, m) for m in d.mode for w in sorted(d.workers)] if d.workers else [None]
 
 
 def _dist_plan(tasks: list[TaskSpec]) -> str:
@@ -469,7 +490,7 @@ Stop = Callable[[], str | None]  # why the rows not yet started should not start
 
 
 def _run_all(
-    todo: list[tuple[TaskSpec, str, int, DistRow]],
+    todo: list[PlannedRow],
     run_dir: Path,
     opts: RunOptions,
     env: dict[str, Any],
@@ -482,22 +503,22 @@ def _run_all(
 
     Rows that need no executor (failed data, a missing framework, a data-parallel row, which starts
     its own ranks here) are recorded as they come up; with the local executor that is in plan order."""
-    needed = [b for b in dict.fromkeys(b for _, b, _, d in todo if d is None) if not missing_packages(b)]
+    needed = [b for b in dict.fromkeys(row.backend for row in todo if row.dist is None) if not missing_packages(b)]
     if needed:
         runner.start(needed, echo)
     count = len(todo)
 
     def runnable() -> Generator[executors.Row, None, None]:
-        for n, (task, backend, repeat, dist, job) in enumerate(
-            _jobs(todo, run_dir, opts, env, echo, keep_data=not runner.sequential), 1
-        ):
-            tag = f"[{n}/{count}] {task.name} / {backend}" + (f" / {dist[0]} worker(s), {dist[1]}" if dist else "")
-            rec, missing = job["record"], missing_packages(backend)
+        for n, (row, job) in enumerate(_jobs(todo, run_dir, opts, env, echo, keep_data=not runner.sequential), 1):
+            task, backend, repeat, dist = row.task, row.backend, row.repeat, row.dist
+            tag = f"[{n}/{count}] {task.name} / {backend}"
+            tag += f" / {dist.workers} worker(s), {dist.mode}" if dist else ""
+            rec, missing = job.record, missing_packages(backend)
             why_stop = stop() if stop is not None else None
             if why_stop:
                 rec.update(status="skipped", error=why_stop)
-            elif "error" in job:
-                rec.update(status="failed", error=job["error"])
+            elif job.error:
+                rec.update(status="failed", error=job.error)
             elif missing:
                 rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
             elif dist is None:
@@ -512,7 +533,7 @@ def _run_all(
 
     rows = runnable()
     try:
-        with _marking(lambda: [row.job["record"] for row in runner.running], run_dir):
+        with _marking(lambda: [row.job.record for row in runner.running], run_dir):
             for row, outcome in runner.run(rows, opts.timeout_s, echo):
                 _land(run_dir, row.tag, outcome, echo)
     finally:
@@ -556,16 +577,16 @@ def _land(run_dir: Path, tag: str, outcome: RowOutcome, echo: Callable[[str], No
 
 
 def _run_distributed(
-    job: dict[str, Any],
+    job: Job,
     task: TaskSpec,
-    dist: tuple[int, str],
+    dist: DataParallel,
     run_dir: Path,
     timeout_s: float,
     echo: Callable[[str], None],
 ) -> dict[str, Any]:
     """One data-parallel row: its ranks started by bench.run.distributed, their files under .jobs/ and logs/."""
-    rec = job["record"]
-    name = f"{rec['task']}.{rec['backend']}.{rec['repeat']}.w{dist[0]}-{dist[1]}"
+    rec = job.record
+    name = f"{rec['task']}.{rec['backend']}.{rec['repeat']}.w{dist.workers}-{dist.mode}"
     path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -576,42 +597,52 @@ def _run_distributed(
         env,
         timeout_s,
         echo,
-        f"  [{rec['task']}/{rec['backend']}/w{dist[0]}]",
+        f"  [{rec['task']}/{rec['backend']}/w{dist.workers}]",
     )
-    return distributed.record(job, task, *dist, where, read_records(run_dir))
+    return distributed.record(job, task, dist.workers, dist.mode, where, read_records(run_dir))
 
 
 def _jobs(
-    todo: list[tuple[TaskSpec, str, int, DistRow]],
+    todo: list[PlannedRow],
     run_dir: Path,
     opts: RunOptions,
     env: dict[str, Any],
     echo: Callable[[str], None],
     keep_data: bool = False,
-):
+) -> Iterator[tuple[PlannedRow, Job]]:
     """Yield each pending run with its job, preparing each task's data once, just before its first run.
     A task's data file goes once its last run is done, unless ``keep_data`` (rows still running side by
     side may read it: the run's end clears it)."""
     prepared: dict[str, dict[str, Any]] = {}
-    for i, (task, backend, repeat, dist) in enumerate(todo):
+    for i, row in enumerate(todo):
+        task, backend, repeat = row.task, row.backend, row.repeat
         seed = task.seed if opts.seed is None else opts.seed
         rec = base_record(run_dir.name, task, backend, repeat, seed + repeat)
-        if dist is not None:
-            rec.update(workers=dist[0], scaling_mode=dist[1])
+        if row.dist is not None:
+            rec.update(workers=row.dist.workers, scaling_mode=row.dist.mode)
         try:
             list(row_files(run_dir, task.name, backend, repeat))
         except OutsideRunError as e:  # defence in depth: the spec loader refuses such names first
-            yield task, backend, repeat, dist, {"record": rec, "error": f"refused: {e}"}
+            yield row, Job(rec, error=f"refused: {e}")
             continue
         data_key = task.base or task.name  # a tuning run's configurations of one task share its data
         if data_key not in prepared:
             prepared[data_key] = _prepare_task(task, opts.data_dir, seed, run_dir / ".jobs", echo, data_key)
         shared = prepared[data_key]
         rec.update(shared.get("fields", {}), git_commit=env.get("git_commit"))
-        job = {"record": rec, "spec": task.to_dict(), **{k: v for k, v in shared.items() if k != "fields"}}
-        job["artifacts"] = str(run_dir / ARTIFACTS)  # per-row files a phase writes for the report
-        yield task, backend, repeat, dist, job
-        if not keep_data and all((t.base or t.name) != data_key for t, *_ in todo[i + 1 :]) and "data" in shared:
+        job = Job(
+            rec,
+            spec=task.to_dict(),
+            data=shared.get("data", ""),
+            classes=shared.get("classes", []),
+            notes=shared.get("notes", []),
+            transfer=shared.get("transfer", []),
+            artifacts=str(run_dir / ARTIFACTS),  # per-row files a phase writes for the report
+            error=shared.get("error", ""),
+        )
+        yield row, job
+        later = todo[i + 1 :]
+        if not keep_data and all((r.task.base or r.task.name) != data_key for r in later) and "data" in shared:
             for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:
                 Path(path).unlink(missing_ok=True)  # the last run of this task is done
 

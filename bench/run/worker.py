@@ -21,6 +21,7 @@ import numpy as np
 
 from backends import describe, load_backend
 from bench.core import metrics
+from bench.core.job import Job
 from bench.core.phase import Trained
 from bench.core.preprocess import PixelNorm, epoch_length, epoch_orders
 from bench.core.progress import progress
@@ -44,7 +45,7 @@ def train_and_evaluate(
     data: dict[str, np.ndarray],
     classes: tuple[str, ...],
     seed: int,
-    job: dict[str, Any] | None = None,
+    job: Job | None = None,
 ) -> tuple[dict[str, Any], Trained]:
     """The measured part: identical for every backend, which only does framework work."""
     out: dict[str, Any] = {}
@@ -133,24 +134,24 @@ def train_and_evaluate(
         out["time_to_target_s"] = time_to_target(epoch_s, [h["test_acc"] for h in history], spec.train.target_acc)
     out["peak_device_mb"] = backend.peak_device_mb()
     trained = Trained(
-        backend, state, spec, classes, x_train, y_train, x_test, y_test, train, test, seed, job or {}, norm
+        backend, state, spec, classes, x_train, y_train, x_test, y_test, train, test, seed, job or Job({}), norm
     )
     return out, trained
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
+def run_job(job: Job) -> dict[str, Any]:
     started = time.perf_counter()
-    rec = new_record(**job["record"])
-    spec = spec_from_dict(job["spec"]).for_backend(job["record"]["backend"])  # its [knobs.BACKEND], if any
+    rec = new_record(**job.record)
+    spec = spec_from_dict(job.spec).for_backend(rec["backend"])  # its [knobs.BACKEND], if any
     try:
-        backend = load_backend(job["record"]["backend"])
+        backend = load_backend(rec["backend"])
     except ImportError as e:
-        rec.update(status="skipped", error=f"{job['record']['backend']} backend not importable: {e}")
+        rec.update(status="skipped", error=f"{rec['backend']} backend not importable: {e}")
         return rec
     try:
-        with np.load(job["data"], allow_pickle=False) as f:
+        with np.load(job.data, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
-        fields, trained = train_and_evaluate(backend, spec, data, tuple(job["classes"]), rec["seed"], job)
+        fields, trained = train_and_evaluate(backend, spec, data, tuple(job.classes), rec["seed"], job)
         rec.update(fields)
         for phase in PHASES:  # in order; a phase's failure fails the row, the fields measured before it stay
             try:
@@ -161,7 +162,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as e:  # a failed run is a row, not a crash of the suite
         traceback.print_exc()
         rec.update(status="failed", error=f"{type(e).__name__}: {e}")
-    notes = list(job.get("notes", [])) + list(describe(rec["backend"]).known_differences) + perf.row_notes(spec)
+    notes = list(job.notes) + list(describe(rec["backend"]).known_differences) + perf.row_notes(spec)
     notes += rec.pop("timing_notes", None) or []
     rec["notes"] = join_notes(notes)
     rec["peak_host_mb"] = peak_host_mb()
@@ -174,10 +175,10 @@ def main(argv: list[str], import_s: float | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m bench.run.worker JOB.json", file=sys.stderr)
         return 2
-    job = json.loads(Path(argv[0]).read_text())
+    job = Job.from_json(json.loads(Path(argv[0]).read_text()))
     rec = run_job(job)
     rec["import_s"] = import_s
-    result = Path(job["result"])  # the runner sees a whole record or none
+    result = Path(job.result)  # the runner sees a whole record or none
     write_atomic(result.parent, result, json.dumps(rec, default=json_default).encode())
     return 0
 

@@ -8,6 +8,7 @@ row it forks inherits the pinning.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.core.job import Job
 from bench.core.results import json_default
 from bench.core.runfiles import open_file, read_bytes, write_atomic
 from bench.core.runpaths import job_file, log_file
@@ -85,13 +87,13 @@ class Workers:
             srv.close()
         self.servers.clear()
 
-    def run(self, job: dict[str, Any], timeout_s: float, echo: Callable[[str], None]) -> dict[str, Any]:
+    def run(self, job: Job, timeout_s: float, echo: Callable[[str], None]) -> dict[str, Any]:
         """One run in a child of its backend's server: its record, or a failed/timeout/interrupted one."""
-        rec = job["record"]
+        rec = job.record
         row = (rec["task"], rec["backend"], rec["repeat"])
         job_path, result_path = job_file(self.job_dir, *row, "job"), job_file(self.job_dir, *row, "result")
-        job["result"] = str(result_path)
-        write_atomic(self.job_dir, job_path, json.dumps(job, default=json_default).encode())
+        job = dataclasses.replace(job, result=str(result_path))
+        write_atomic(self.job_dir, job_path, json.dumps(job.to_json(), default=json_default).encode())
         tail: list[str] = []
         started = time.perf_counter()
         srv = self.server(rec["backend"])

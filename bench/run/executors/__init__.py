@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bench.core.job import Job
 from bench.core.placement import EXECUTORS, RowOutcome
 
 
@@ -22,13 +23,12 @@ from bench.core.placement import EXECUTORS, RowOutcome
 class Row:
     """One (task, backend, repeat) row ready to run: its job (bench.run.worker's input) and its progress tag."""
 
-    job: dict[str, Any]
+    job: Job
     tag: str
 
     @property
-    def key(self) -> tuple:
-        rec = self.job["record"]
-        return rec["task"], rec["backend"], rec["repeat"]
+    def key(self) -> tuple[str, str, int]:
+        return self.job.key
 
 
 Echo = Callable[[str], None]

@@ -21,6 +21,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from bench.core.job import Job
 from bench.core.placement import RowOutcome
 from bench.core.runfiles import read_bytes
 from bench.run.executors import Echo, Row
@@ -28,7 +29,7 @@ from bench.run.executors.pool import SlotPool
 from bench.run.executors.remote import REPO, run_row
 
 
-def _task(job: dict[str, Any], timeout_s: float, extra: str, *blobs: bytes) -> RowOutcome:
+def _task(job: Job, timeout_s: float, extra: str, *blobs: bytes) -> RowOutcome:
     """The Ray task: one row on this node (the blobs arrive resolved from the object store)."""
     return run_row(job, list(blobs) if blobs else None, timeout_s, "ray", extra)
 
@@ -89,9 +90,9 @@ class RayPool(SlotPool[RaySlot]):
             raise RuntimeError(f"the Ray cluster at {self.address} has no node with CPUs or GPUs")
         echo(f"ray cluster {self.address}: {len(self.slots)} slot(s) on {len({s.node_id for s in self.slots})} node(s)")
 
-    def blobs(self, job: dict[str, Any]) -> list[Any]:
+    def blobs(self, job: Job) -> list[Any]:
         """Object refs of the job's arrays (data, then transfer targets), each put into the store once."""
-        paths = ([job["data"]] if "data" in job else []) + [t["data"] for t in job.get("transfer", [])]
+        paths = ([job.data] if job.data else []) + [t["data"] for t in job.transfer]
         for p in paths:
             if p not in self._blobs:
                 self._blobs[p] = ray.put(read_bytes(self.run_dir, Path(p)))

@@ -22,13 +22,14 @@ from typing import Any
 
 import submitit
 
+from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
 from bench.run.executors import Echo, Row
 from bench.run.executors.pool import Beside
 from bench.run.executors.remote import REPO, no_result, run_row
 
 
-def _job(job: dict[str, Any], timeout_s: float) -> RowOutcome:
+def _job(job: Job, timeout_s: float) -> RowOutcome:
     """One array job: the row on this node, named by SLURM's ids."""
     ids = [os.environ.get(k) for k in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")]
     return run_row(job, None, timeout_s, "slurm", f"job {ids[0]}_{ids[1]}" if all(ids) else "")
@@ -53,7 +54,7 @@ class Slurm:
 
     def settings(self, row: Row) -> tuple[str, str, int]:
         """(partition, account, minutes) of a row's job: the command line's, else its task's [runtime]."""
-        rt = row.job["spec"].get("runtime", {})
+        rt = row.job.spec.get("runtime", {})
         minutes = self.opts.slurm_time_min or rt.get("slurm_time_min") or math.ceil(self.opts.timeout_s / 60) + 5
         return (
             self.opts.slurm_partition or rt.get("slurm_partition") or "",
@@ -107,7 +108,7 @@ class Slurm:
         except Exception as e:  # lost, killed, timed out by SLURM, or the job could not start
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             outcome = RowOutcome(
-                no_result(row.job["record"], lost=f"slurm job {job.job_id}: {reason}"),
+                no_result(row.job.record, lost=f"slurm job {job.job_id}: {reason}"),
                 placement=Placement(self.name, "?", f"job {job.job_id}"),
             )
         placement = outcome.placement or Placement(self.name, "?")

@@ -99,7 +99,9 @@ class SlotPool(Generic[S]):
                     break
                 except queue.Empty:
                     continue
-            row = self._running.pop(i)
+            row = self._running.pop(i, None)
+            if row is None:  # closed meanwhile (close() from another thread): its rows are given up
+                return
             free.append(i)
             self.beside.end(row.key, time.monotonic())
             placement = outcome.placement or Placement(self.name, self.slots[i].node)
@@ -111,7 +113,7 @@ class SlotPool(Generic[S]):
         try:
             outcome = slot.run_row(row, timeout_s, echo)
         except Exception as e:  # a lost node, task or server: this row fails, the others go on
-            outcome = RowOutcome(no_result(row.job["record"], lost=f"{type(e).__name__}: {e}"))
+            outcome = RowOutcome(no_result(row.job.record, lost=f"{type(e).__name__}: {e}"))
         done.put((i, outcome))
 
     def close(self) -> None:

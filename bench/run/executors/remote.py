@@ -12,6 +12,7 @@ imports a framework, Ray or submitit.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
 from bench.core.record import new_record
 from bench.run.forkserver import die_with_parent, exit_description, kill_group
@@ -51,19 +53,16 @@ def no_result(
     return failed
 
 
-def _localise(job: dict[str, Any], jobs: Path, blobs: list[bytes] | None) -> dict[str, Any]:
+def _localise(job: Job, jobs: Path, blobs: list[bytes] | None) -> Job:
     """The job with its data paths in ``jobs`` (blobs written there, in job order: data, then transfer targets)."""
-    job = dict(job)
     if blobs is None:  # a shared file system: the driver's files are read where they are
-        return job
-    targets = [dict(t) for t in job.get("transfer", [])]
-    holders: list[dict[str, Any]] = [job, *targets] if "data" in job else targets
-    for i, (holder, blob) in enumerate(zip(holders, blobs, strict=True)):
-        path = jobs / f"data{i}.npz"
-        path.write_bytes(blob)
-        holder["data"] = str(path)
-    job["transfer"] = targets
-    return job
+        return dataclasses.replace(job)
+    paths = iter(jobs / f"data{i}.npz" for i in range(len(blobs)))
+    data = str(next(paths)) if job.data else ""
+    targets = [{**t, "data": str(next(paths))} for t in job.transfer]
+    for path, blob in zip([*([data] if data else []), *(t["data"] for t in targets)], blobs, strict=True):
+        Path(path).write_bytes(blob)
+    return dataclasses.replace(job, data=data, transfer=targets)
 
 
 def where_here(executor: str, extra: str = "") -> Placement:
@@ -88,9 +87,7 @@ def cores_text(cores: list[int]) -> str:
     return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
-def run_row(
-    job: dict[str, Any], blobs: list[bytes] | None, timeout_s: float, executor: str, extra: str = ""
-) -> RowOutcome:
+def run_row(job: Job, blobs: list[bytes] | None, timeout_s: float, executor: str, extra: str = "") -> RowOutcome:
     """Run one row's worker here and return its outcome (a failed/timeout record when it left no result)."""
     started = time.time()
     placement = where_here(executor, extra)
@@ -99,9 +96,10 @@ def run_row(
         jobs, artifacts = run / ".jobs", run / "artifacts"
         jobs.mkdir(parents=True)
         artifacts.mkdir()
-        job = _localise(job, jobs, blobs)
-        job.update(result=str(jobs / "result.json"), artifacts=str(artifacts))
-        (jobs / "job.json").write_text(json.dumps(job))
+        job = dataclasses.replace(
+            _localise(job, jobs, blobs), result=str(jobs / "result.json"), artifacts=str(artifacts)
+        )
+        (jobs / "job.json").write_text(json.dumps(job.to_json()))
         log_path = run / "row.log"
         path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
@@ -134,7 +132,7 @@ def run_row(
                 record = json.loads(result.read_text())
         if not isinstance(record, dict):
             tail = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("@@ ")]
-            record = no_result(job["record"], timeout_s=late, code=code, tail=tail)
+            record = no_result(job.record, timeout_s=late, code=code, tail=tail)
             record["wall_s"] = time.time() - started
         files = {p.name: p.read_bytes() for p in artifacts.rglob("*.npz") if p.is_file()}
     return RowOutcome(record, files, text, placement, started, time.time())
