@@ -16,26 +16,29 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SITECUSTOMIZE = f"""import sys
-sys.path.insert(0, {str(REPO)!r})
+SITECUSTOMIZE = """import sys
+sys.path.insert(0, {repo!r})
 import tests.numpy_backend
-tests.numpy_backend.register()
+tests.numpy_backend.register(parity_reference={parity_reference})
 """
 
 
-def backend_env(env: dict[str, str], site: Path) -> dict[str, str]:
-    """``env`` for a bench subprocess that knows the test backends ``numpy`` and ``fault``."""
+def backend_env(env: dict[str, str], site: Path, parity_reference: bool = False) -> dict[str, str]:
+    """``env`` for a bench subprocess that knows the test backends ``numpy`` and ``fault`` (with
+    ``parity_reference``: numpy is the training-parity check's reference, not torch)."""
     site.mkdir(parents=True, exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(repo=str(REPO), parity_reference=parity_reference))
     path = os.pathsep.join(p for p in (str(site), str(REPO), env.get("PYTHONPATH", "")) if p)
     return dict(env, PYTHONPATH=path)
 
 
-def fault_env(env: dict[str, str], fault_dir: Path, plan: dict[int, str]) -> dict[str, str]:
+def fault_env(
+    env: dict[str, str], fault_dir: Path, plan: dict[int, str], parity_reference: bool = False
+) -> dict[str, str]:
     """``env`` for a bench subprocess whose ``fault`` backend follows ``plan`` (run number -> hold/kill)."""
     fault_dir.mkdir(parents=True, exist_ok=True)
     (fault_dir / "plan").write_text(json.dumps({str(k): v for k, v in plan.items()}))
-    return dict(backend_env(env, fault_dir / "site"), FAULT_DIR=str(fault_dir))
+    return dict(backend_env(env, fault_dir / "site", parity_reference), FAULT_DIR=str(fault_dir))
 
 
 def wait_for_run(fault_dir: Path, k: int, timeout: float = 180) -> dict[str, int]:

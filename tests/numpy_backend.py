@@ -40,12 +40,17 @@ DESCRIPTION = BackendInfo(
 )
 
 
-def register() -> None:
-    """Add ``numpy`` and ``fault`` (tests/fault_backend.py) to this process's backend registry."""
+def register(parity_reference: bool = False) -> None:
+    """Add ``numpy`` and ``fault`` (tests/fault_backend.py) to this process's backend registry; with
+    ``parity_reference``, numpy is the training-parity check's reference instead of torch."""
     import backends
 
-    backends.BACKENDS["numpy"] = DESCRIPTION
+    backends.BACKENDS["numpy"] = dataclasses.replace(DESCRIPTION, parity_reference=parity_reference)
     backends.BACKENDS["fault"] = dataclasses.replace(DESCRIPTION, name="fault", module="tests.fault_backend")
+    if parity_reference:
+        for name, info in backends.BACKENDS.items():
+            if info.parity_reference and name != "numpy":
+                backends.BACKENDS[name] = dataclasses.replace(info, parity_reference=False)
 
 
 @dataclass

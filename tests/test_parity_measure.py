@@ -5,16 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from bench.core.parity import ALIGNMENTS, ParityError, ParityJob, check_alignments, parity_train
+from bench.core.results import latest_records, read_records
 from bench.core.spec import DatasetSpec, ModelSpec, TaskSpec, TrainSpec
 from bench.measure import parity as P
 from bench.run.parity import not_comparable, step_order
-from tests.conftest import run_cli
+from tests.conftest import TINY_TASK, only_run_dir, run_cli
 
 
 def _weights(seed: int) -> P.Weights:
@@ -146,3 +148,41 @@ def test_the_parity_command_checks_a_tasks_model_on_its_data_and_writes_the_colu
     assert table.max_weight_diff[0] == 0 and table.within.all() and (table.status == "ok").all()
     assert (table.max_weight_diff[1:] <= table.bound_weight[1:]).all() and table.bound_weight[2] > 0
     assert "| PyTorch vs Keras (TF) |" in (folder / "parity.md").read_text()
+
+
+@pytest.mark.e2e
+def test_a_run_with_parity_steps_puts_each_backends_difference_in_its_rows(clean_env, tmp_path: Path):
+    """`run --parity-steps`: after the rows, the check's columns in every ok row and lines in summary.md; the
+    numpy test backend is the reference here, so no framework is imported (`fault` is the same backend)."""
+    from tests.faults import fault_env
+
+    env = fault_env(clean_env, tmp_path / "faults", {}, parity_reference=True)  # `fault` with nothing to act out
+    task, out = tmp_path / "tiny.toml", tmp_path / "r"
+    task.write_text(TINY_TASK)  # LeNet-5: its builds are one network in every backend (a layer list)
+    proc = run_cli(["run", str(task), "--backend", "numpy,fault", "--parity-steps", "5", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(out)
+    rows = {r["backend"]: r for r in latest_records(read_records(run_dir))}
+    ref, other = rows["numpy"], rows["fault"]
+    assert ref["parity_steps"] == other["parity_steps"] == 5 and "the reference" in ref["parity_note"]
+    assert other["parity_weight_diff"] == other["parity_logit_diff"] == 0.0  # the same code: bit for bit
+    assert other["parity_within"] is True and other["parity_bound_weight"] > 0  # the floor run moved by an ulp
+    assert len(read_records(run_dir)) == 4  # each row once, then once more with its columns
+    summary = (run_dir / "summary.md").read_text()
+    assert "Training parity: 5 step(s) from one init" in summary and "weights 0.00e+00" in summary
+    assert "resumed" not in proc.stdout and run_cli(["run", "--resume", str(run_dir)], env).returncode == 0
+    assert len(read_records(run_dir)) == 4  # a resumed run does not check again what was checked
+
+
+@pytest.mark.e2e
+def test_parity_steps_on_a_model_without_a_converter_says_so_in_every_row(clean_env, tmp_path: Path):
+    from tests.faults import backend_env
+
+    env = backend_env(clean_env, tmp_path / "site", parity_reference=True)
+    task = tmp_path / "tiny.toml"
+    task.write_text(TINY_TASK.replace('arch = "lenet5"', 'arch = "resnet101"'))  # torchvision's and keras's builds
+    proc = run_cli(["run", str(task), "--backend", "numpy", "--parity-steps", "5", "--out", str(tmp_path / "r")], env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (row,) = latest_records(read_records(only_run_dir(tmp_path / "r")))
+    assert row["status"] == "ok" and row["parity_weight_diff"] is None
+    assert "resnet101: no weight converter for this catalog model" in row["parity_note"]

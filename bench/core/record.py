@@ -51,6 +51,19 @@ DISTRIBUTED_COLUMNS = (
     "local_step_s",
 )
 
+# A run's training-parity check (``--parity-steps``, bench.run.parity): each row's backend against the
+# reference from one init, after that many steps; None in a run without it.
+PARITY_COLUMNS = (
+    "parity_steps",
+    "parity_weight_diff",
+    "parity_logit_diff",
+    "parity_bound_weight",
+    "parity_bound_logit",
+    "parity_within",
+    "parity_alignments",
+    "parity_note",
+)
+
 COLUMNS = (
     "run_id",
     "task",
@@ -131,6 +144,7 @@ COLUMNS = (
     *DECOUPLE_COLUMNS,
     *EXPLAIN_COLUMNS,
     *DISTRIBUTED_COLUMNS,
+    *PARITY_COLUMNS,
     "peak_host_mb",
     "peak_device_mb",
     *PLACEMENT_COLUMNS,
@@ -142,7 +156,7 @@ COLUMNS = (
 )
 
 # The only columns that hold true/false; a boolean anywhere else is a hand edit (and would break arithmetic).
-FLAG_COLUMNS = ("channels_last", "cudnn_benchmark")
+FLAG_COLUMNS = ("channels_last", "cudnn_benchmark", "parity_within")
 # The columns that hold text; every other scalar column holds a number (or nothing). Checked against every
 # committed record: the report takes medians of the rest, and a string there is an edited file.
 TEXT_COLUMNS = frozenset(
@@ -185,6 +199,8 @@ TEXT_COLUMNS = frozenset(
         "executor",
         "node",
         "placement",
+        "parity_alignments",
+        "parity_note",
     )
 )
 

@@ -20,6 +20,7 @@ from bench.report import accuracy, scaling, tuning
 from bench.report.decouple_plots import decouple_plot_jobs, decouple_section
 from bench.report.explain_plots import explain_links, explain_plot_jobs
 from bench.report.models import sections as model_sections
+from bench.report.parity import parity_lines
 from bench.report.plotting import PlotJob
 from bench.report.transfer import plot_transfer, transfer_markdown
 from bench.report.zoo import zoo_plot_jobs, zoo_section
@@ -71,6 +72,7 @@ SECTIONS: tuple[Section, ...] = (
         plot_jobs=lambda v: [(plot_transfer, (v.records, plot_file(v.run_dir, "transfer")))],
     ),
     Section("explain", task_lines=explain_links, plot_jobs=lambda v: explain_plot_jobs(v.table, v.run_dir)),
+    Section("parity", task_lines=parity_lines),
     Section(
         "decouple",
         text=lambda v: decouple_section(v.run_dir, v.records, v.drawn),

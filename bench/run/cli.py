@@ -28,7 +28,7 @@ from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_l
 from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.history_cli import add_history_parser, run_history_command
 from bench.run.parity_cli import add_parity_parser, run_parity_command
-from bench.run.runner import MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
+from bench.run.runner import MAX_PARITY_STEPS, MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
 from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, tune_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
@@ -99,6 +99,10 @@ def _positive(value: str) -> int:
 
 def _repeats(value: str) -> int:
     return _integer(value, 1, MAX_REPEATS)
+
+
+def _parity_steps(value: str) -> int:
+    return _integer(value, 1, MAX_PARITY_STEPS)
 
 
 def _seed(value: str) -> int:
@@ -183,6 +187,15 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         type=_seconds,
         default=3600.0,
         help="per-run limit in seconds; a run over it is stopped and recorded as timeout",
+    )
+    p.add_argument(
+        "--parity-steps",
+        type=_parity_steps,
+        default=0,
+        metavar="N",
+        help="after the rows, train each task's model N steps in every backend from one init, conventions "
+        "aligned, and add each backend's largest weight and logit difference against the reference (and the "
+        "fp32 bound) to its rows; a model whose builds differ says so (docs/methodology.md). Default: no check",
     )
     _add_reference(p)
     add_executor_options(p)
@@ -489,8 +502,11 @@ def cmd_run(
         seed=args.seed,
         timeout_s=args.timeout,
         reference=args.reference,
+        parity_steps=0 if tuning else args.parity_steps,
         **where,
     )
+    if tuning and args.parity_steps:
+        print("--parity-steps: not with a tuning run (its rungs are many short runs); run it on the best rows' task")
     try:
         if tuning:
             check_knob_names(getattr(args, "knobs", ()), opts.backends)

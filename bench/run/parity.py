@@ -195,6 +195,30 @@ def run_check(
     return results
 
 
+def row_fields(result: CaseResult, backends: Sequence[str], steps: int, alignments: Sequence[str]) -> dict[str, dict]:
+    """Each backend's parity columns (bench.core.record.PARITY_COLUMNS) from a check of ``steps`` steps: its
+    largest weight and held-out logit difference against the reference, the fp32 bound there, and whether
+    the pair is within it; a note instead of numbers where the check could not compare it."""
+    common = {"parity_steps": steps, "parity_alignments": ",".join(alignments) or "none"}
+    bound = result.limits.get(steps)
+    if bound is not None:
+        common.update(parity_bound_weight=bound.weight, parity_bound_logit=bound.logit)
+    fields: dict[str, dict] = {}
+    for b in backends:
+        why = result.errors.get("all") or result.errors.get(b) or result.errors.get(REFERENCE)
+        if b == REFERENCE and not why:
+            why = result.errors.get(FLOOR) or "the reference: every other backend is compared with it"
+        pair = next((d for d in result.diffs if d.step == steps and {d.a, d.b} == {REFERENCE, b}), None)
+        if b != REFERENCE and pair is None and not why:
+            why = "no trajectory to compare (see the run's log)"
+        fields[b] = {**common, "parity_note": why or ""}
+        if pair is not None:
+            fields[b].update(
+                parity_weight_diff=pair.weight_diff, parity_logit_diff=pair.logit_diff, parity_within=pair.within
+            )
+    return fields
+
+
 def task_case(spec: TaskSpec, name: str, x: np.ndarray, y: np.ndarray, held: np.ndarray, n_classes: int) -> Case:
     """A task's model as a case (its recipe as the check trains it: see bench.core.parity.parity_train)."""
     return Case(name, spec, tuple(x.shape[1:]), spec.n_outputs(n_classes), x, y, held)

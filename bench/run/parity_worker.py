@@ -55,10 +55,15 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m bench.run.parity_worker JOB.json [JOB.json ...]", file=sys.stderr)
         return 2
-    with contextlib.suppress(ImportError):  # torch before TensorFlow in a process that may load both (else segfault)
-        import torch._dynamo  # noqa: F401
-    for path in argv:  # a job that fails is reported and the next one runs: the parent says which and why
-        job = ParityJob.from_dict(json.loads(Path(path).read_text()))
+    from backends import describe
+
+    jobs = [ParityJob.from_dict(json.loads(Path(path).read_text())) for path in argv]
+    if any("tensorflow" in describe(job.backend).requires for job in jobs):
+        with contextlib.suppress(
+            ImportError
+        ):  # torch before TensorFlow in a process that may load both (else segfault)
+            import torch._dynamo  # noqa: F401
+    for job in jobs:  # a job that fails is reported and the next one runs: the parent says which and why
         try:
             run(job)
         except Exception as e:

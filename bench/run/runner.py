@@ -29,12 +29,15 @@ import numpy as np
 
 from backends import BACKENDS, default_names, describe, missing_packages
 from bench.core.job import Job
+from bench.core.parity import ALL as ALL_ALIGNMENTS
 from bench.core.placement import EXECUTORS, MAX_DEVICES, RowOutcome
+from bench.core.preprocess import PixelNorm
 from bench.core.record import new_record
 from bench.core.results import (
     RunFileError,
     append_record,
     json_default,
+    latest_records,
     read_json_object,
     read_records,
     record_key,
@@ -64,7 +67,7 @@ from bench.core.spec import (
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
-from bench.run import distributed, environment, executors, history_cli
+from bench.run import distributed, environment, executors, history_cli, parity
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
@@ -91,9 +94,14 @@ class RunOptions:
     slurm_time_min: int | None = None  # per array job; default: the per-run timeout + 5 min
     slurm_gpus: bool = False  # each job asks for one GPU (else a whole node, --exclusive)
     slurm_local: bool = False  # submitit's local executor: the array as processes here (tests, trying it out)
+    # After the rows: each task's model trained this many steps in every backend of the run from one init,
+    # the differences added to its rows (bench.run.parity, docs/methodology.md); 0: no check.
+    parity_steps: int = 0
 
 
 MAX_REPEATS = 1000  # runs per (task, backend): beyond it a plan is a typo, not a study
+MAX_PARITY_STEPS = 100_000  # as `bench parity --steps`
+PARITY_IMAGES, PARITY_HELD_OUT = 256, 32  # the training images a check's steps cycle over; held-out logits
 
 # Errors that mean the disk (or the quota, or the file-size limit) will not take more: the run
 # stops, says so, and leaves the row for --resume instead of recording it as a failure of the row.
@@ -315,6 +323,10 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "slurm_gpus": (lambda v: isinstance(v, bool), "true or false"),
     "slurm_local": (lambda v: isinstance(v, bool), "true or false"),
+    "parity_steps": (
+        lambda v: _is_int(v) and 0 <= v <= MAX_PARITY_STEPS,
+        f"an integer in 0..{MAX_PARITY_STEPS}",
+    ),
 }
 
 
@@ -407,6 +419,8 @@ def execute(
             make_folder(run_dir, job_dir)
             make_folder(run_dir, run_dir / "logs")
             _run_all(todo, run_dir, opts, env, runner, echo, stop)
+            if opts.parity_steps:
+                _add_parity(run_dir, tasks, opts, echo)
             state["state"] = "complete"
         except KeyboardInterrupt:
             state["state"] = "interrupted"
@@ -574,6 +588,41 @@ def _land(run_dir: Path, tag: str, outcome: RowOutcome, echo: Callable[[str], No
         write_atomic(run_dir, path, outcome.log.encode())
     append_record(run_dir, rec)
     echo(f"{tag}: {_one_line(rec)}")
+
+
+def _add_parity(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], None]) -> None:
+    """``--parity-steps``: after the rows, each task's training-parity check in the backends of its ok rows;
+    its columns go into those rows as records that supersede them, so a resumed run checks only the tasks
+    whose rows lack them."""
+    latest = latest_records(read_records(run_dir))
+    for task in tasks:
+        rows = [r for r in latest if r["task"] == task.name and r.get("status") == "ok" and r.get("workers") is None]
+        if not rows or all(r.get("parity_steps") == opts.parity_steps for r in rows):
+            continue
+        backends = list(dict.fromkeys(r["backend"] for r in rows))
+        echo(f"{task.name}: training parity, {opts.parity_steps} step(s) from one init in {', '.join(backends)}")
+        fields = _parity_fields(task, backends, opts, run_dir / ".jobs" / "parity", echo)
+        for r in rows:
+            append_record(run_dir, {**r, **fields[r["backend"]]})
+
+
+def _parity_fields(
+    task: TaskSpec, backends: list[str], opts: RunOptions, folder: Path, echo: Callable[[str], None]
+) -> dict[str, dict[str, Any]]:
+    """Each backend's parity columns for ``task``; a check that cannot run says why in every row's note."""
+    try:
+        ds = load_task_data(task, opts.data_dir, task.seed if opts.seed is None else opts.seed)
+        norm = PixelNorm.from_spec(task.dataset, ds.image_shape[2])
+        x, held = norm.apply(ds.train.x[:PARITY_IMAGES]), norm.apply(ds.test.x[:PARITY_HELD_OUT])
+        case = parity.task_case(task, task.name, x, ds.train.y[:PARITY_IMAGES], held, ds.n_classes)
+        steps = (opts.parity_steps,)
+        result = parity.run_check([case], backends, folder, steps, ALL_ALIGNMENTS, echo)[task.name]
+        return parity.row_fields(result, backends, opts.parity_steps, ALL_ALIGNMENTS)
+    except Exception as e:  # the rows stand; the check's failure is said in them, a full disk stops the run
+        if is_disk_error(e):
+            raise
+        why = f"the check failed: {type(e).__name__}: {e}"
+        return {b: {"parity_steps": opts.parity_steps, "parity_note": why} for b in backends}
 
 
 def _run_distributed(

@@ -1,0 +1,40 @@
+"""Under a task's table: the run's training-parity check (``--parity-steps``), one line per backend.
+
+The check (bench.run.parity) trains the task's model from one init in every backend and puts each backend's
+largest weight and held-out logit difference against the reference, and the fp32 bound, into its rows
+(bench.core.record.PARITY_COLUMNS); this says them in words, or why a backend has none.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from backends import BACKENDS
+from bench.report.backends import label, ordered
+
+REFERENCE = next((b.name for b in BACKENDS.values() if b.parity_reference), "")
+
+
+def parity_lines(sub: pd.DataFrame) -> list[str]:
+    """summary.md lines for one task's rows; none when the run had no check."""
+    if "parity_steps" not in sub or sub.parity_steps.isna().all():
+        return []
+    checked = sub[(sub.status == "ok") & sub.parity_steps.notna()]
+    first = checked.iloc[0]
+    lines = [
+        f"Training parity: {int(first.parity_steps)} step(s) from one init, the same batches in every backend, "
+        f"conventions aligned ({first.parity_alignments}); the largest difference against {label(REFERENCE)}, "
+        "and the fp32 bound (docs/methodology.md):",
+        "",
+    ]
+    for backend in ordered(checked.backend):
+        r = checked[checked.backend == backend].iloc[0]
+        if pd.isna(r.parity_weight_diff):
+            lines.append(f"- {label(backend)}: {r.parity_note}")
+            continue
+        verdict = "within the bound" if bool(r.parity_within) else "**outside the bound**"
+        lines.append(
+            f"- {label(backend)}: weights {r.parity_weight_diff:.2e} (bound {r.parity_bound_weight:.2e}), "
+            f"held-out logits {r.parity_logit_diff:.2e} (bound {r.parity_bound_logit:.2e}): {verdict}"
+        )
+    return [*lines, ""]
