@@ -233,3 +233,15 @@ def test_precision_and_layout_knobs_take_effect(backend_module):
             assert net.get_layer("conv1").compute_dtype == "bfloat16"
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+def test_a_compiled_big_model_trains(built):
+    """torch.compile of a model that is not a Sequential (every big and zoo model): its compiled wrapper has no
+    len(), so its truth value raised TypeError in train_epoch; dynamo's eager backend traces it here without
+    inductor's minutes of code generation."""
+    t, net, _, _ = built["convnext_tiny"]
+    state = t.compile(net, TrainSpec(epochs=1, batch_size=4, lr=1e-4), RuntimeSpec())
+    state.step_model = torch.compile(net, backend="eager")
+    rng = np.random.default_rng(0)
+    data = t.put(rng.random((8, 32, 32, 3), dtype=np.float32), rng.integers(0, 2, 8))
+    assert np.isfinite(t.train_epoch(state, data, np.arange(8), 4))

@@ -199,7 +199,10 @@ class Backend:
         return n
 
     def train_epoch(self, state: TrainState, data: Any, order: np.ndarray, batch_size: int, hooks: Any = None) -> float:
-        model, opt = state.step_model or state.model, state.optimizer
+        # `is None`, not `or`: a compiled module's truth value asks its module for len(), which only a
+        # Sequential has (ResNet101, ConvNeXt and every zoo model raised TypeError under torch.compile)
+        model = state.step_model if state.step_model is not None else state.model
+        opt = state.optimizer
         model.train()
         total = torch.zeros((), device=self.device)
         amp = state.autocast_dtype
