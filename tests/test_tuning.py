@@ -103,3 +103,41 @@ def test_a_step_of_several_batches_counts_all_their_images():
     assert s["timed_steps"] == 4 and s["timed_s"] == pytest.approx(7.0)  # 4 + 4 + 4 + 2 batches after it
     assert s["steady_img_s"] == pytest.approx(14 * 8 / 7.0)  # all timed images over the window's time
     assert s["median_step_img_s"] == pytest.approx(16.0)  # every execution runs 16 img/s, the short last one too
+
+
+def _final_rows(config: str, step_img_s: list[float], knobs: str | None) -> dict:
+    return {
+        "config": config,
+        "status": "ok",
+        "steady_img_s": float(np.median(step_img_s)),
+        "step_img_s": step_img_s,
+        "test_acc": 0.9,
+        "n_test": 1000,
+        "knob_config": knobs,
+        "batch_size": 8,
+        "n_train": 96,
+    }
+
+
+def test_a_race_winner_the_fresh_processes_do_not_measure_faster_is_not_chosen():
+    """The race picks the fastest of many noisy trials; measured again it may be no faster, or slower, than the
+    defaults: then the defaults stand in the verdict (as for a best that fails the accuracy floor)."""
+    from bench.report.tuning import backend_figures, verdict_lines
+
+    rng = np.random.default_rng(0)
+    steps = {v: list(v * (1 + 0.01 * rng.standard_normal(40))) for v in (10.0, 9.0, 12.0, 5.0)}
+    steps[10.01] = list(10.0 * (1 + 0.01 * rng.standard_normal(40)))  # the default's own speed, drawn again
+
+    def figures(best: float) -> dict:
+        default = [_final_rows("default", steps[10.0], None)]
+        f = backend_figures({"default": default, "best": [_final_rows("best", steps[best], "x=on")]})
+        assert f is not None
+        return f
+
+    slower, same, faster = figures(9.0), figures(10.01), figures(12.0)
+    assert slower["speedup"][2] < 1 and slower["chosen"] == "default" and slower["chosen_steps"] == steps[10.0]
+    assert same["speedup"][1] <= 1 <= same["speedup"][2] and same["chosen"] == "default"
+    assert faster["speedup"][1] > 1 and faster["chosen"] == "best" and faster["chosen_steps"] == steps[12.0]
+    other = {"default_steps": steps[5.0], "chosen_steps": steps[5.0], "chosen": "default", "knobs": "the defaults"}
+    (_, best_line) = verdict_lines({"torch": slower, "keras": other})
+    assert "(PyTorch: the defaults;" in best_line and "2.00x" in best_line  # 10 vs 5 img/s, not 9 vs 5

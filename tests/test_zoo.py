@@ -30,8 +30,8 @@ pytest.importorskip("torchvision")
 pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
-from backends import zoo_convert  # noqa: E402
 from backends.keras import zoo as zoo_keras  # noqa: E402
+from backends.keras import zoo_convert  # noqa: E402
 from backends.torch import zoo as zoo_torch  # noqa: E402
 
 pytestmark = pytest.mark.frameworks  # imports the frameworks when collected

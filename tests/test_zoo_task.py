@@ -25,7 +25,7 @@ pytest.importorskip("timm")
 import keras  # noqa: E402
 import torch  # noqa: E402
 
-from backends import zoo_convert  # noqa: E402
+from backends.keras import zoo_convert  # noqa: E402
 from bench.phases import explain  # noqa: E402
 from tests.parity import min_correlation  # noqa: E402
 from tests.test_zoo import _param_delta, _prepare_torch, _torch_count  # noqa: E402

@@ -1,7 +1,7 @@
 """The Keras backend's ``Parity`` role: weights to and from the reference layout (torch's), and alignments.
 
 Layer-list models convert with ``backends.convert`` (numpy only, any engine). Zoo models convert through
-``backends.zoo_convert`` against a torch twin of the task model, built once per model: that needs torch in
+``backends.keras.zoo_convert`` against a torch twin of the task model, built once per model: that needs torch in
 the process, imported before TensorFlow (the other order crashes), which ``bench.run.parity_worker`` does
 and an ordinary Keras worker does not (there this raises ``ParityError`` instead). Keras's training
 conventions are what a check aligns to, so ``adam_eps``, ``adam_fp32_bias`` and ``bn_running_var`` need nothing
@@ -55,7 +55,7 @@ def _twin(model: keras.Model) -> Any:
 def export_weights(backend: Any, model: keras.Model) -> dict[str, np.ndarray]:
     if isinstance(model, keras.Sequential):
         return convert.keras_to_torch(backend.get_weights(model), feature_hw(model))
-    from backends import zoo_convert
+    from backends.keras import zoo_convert
 
     twin = _twin(model)
     zoo_convert.keras_to_torch(model, twin, model.name, HEADS)
@@ -68,7 +68,7 @@ def import_weights(backend: Any, model: keras.Model, weights: dict[str, np.ndarr
         return
     import torch
 
-    from backends import zoo_convert
+    from backends.keras import zoo_convert
 
     twin = _twin(model)
     twin.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, strict=True)

@@ -119,7 +119,7 @@ def _apply_init(layer: Any, initializer: Any) -> None:
 
 
 def _load_converted(lib: keras.Model, zoo_id: str, n_outputs: int, size: int, path: Path) -> None:
-    """Weights of a torch file into ``lib``, converted in a child process (``python -m backends.zoo_convert``):
+    """Weights of a torch file into ``lib``, converted in a child process (``python -m backends.keras.zoo_convert``):
     the converter needs torch and Keras in one process, and torch imported after TensorFlow crashes, so the
     child runs Keras on its torch engine and hands back the variables in ``lib.weights`` order (numpy)."""
     if not path.is_file():
@@ -129,7 +129,7 @@ def _load_converted(lib: keras.Model, zoo_id: str, n_outputs: int, size: int, pa
         cmd = [
             sys.executable,
             "-m",
-            "backends.zoo_convert",
+            "backends.keras.zoo_convert",
             zoo_id,
             str(path.resolve()),
             str(n_outputs),

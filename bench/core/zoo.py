@@ -2,7 +2,7 @@
 
 Framework-free, so the runner parent, reports and tests can read it without importing a framework. The
 builders (``backends/torch/zoo.py``, ``backends/keras/zoo.py``) and the weight converter
-(``backends/zoo_convert.py``) are driven by these rows only: adding an architecture is adding a row.
+(``backends/keras/zoo_convert.py``) are driven by these rows only: adding an architecture is adding a row.
 
 A row names every way its two builds differ (``differences``, keys of ``DIFFERENCES``). A difference either
 changes the parameter count (``tests/test_zoo.py`` computes each such delta from the built models and checks
@@ -283,7 +283,7 @@ def zoo_architecture(zoo_id: str) -> Architecture:
         notes.append(f"{row.id}: not the same network in both libraries (see the differences above)")
     pretrained = (
         f"one local torch state_dict of {row.torch} (model.weights): torch loads it, Keras gets it through "
-        "backends/zoo_convert.py"
+        "backends/keras/zoo_convert.py"
         if convertible(row)
         else ""
     )

@@ -86,9 +86,17 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         "break_even_steps": steps,
         "break_even_epochs": None if steps is None or not per_epoch else steps / per_epoch,
         "default_steps": _steps(d),
-        "chosen_steps": _steps(d) if floor else _steps(b),  # a best that fails the floor is not chosen
-        "chosen": "default" if floor else "best",
+        # The race picks the fastest of many noisy trials; the fresh processes measure it again. A best that
+        # fails the floor, or that they do not measure faster than the default (the interval's low end at or
+        # below 1), is not chosen: the defaults stand, and no knob is credited with noise.
+        "unproven": _unproven(speedup),
+        "chosen_steps": _steps(d) if floor or _unproven(speedup) else _steps(b),
+        "chosen": "default" if floor or _unproven(speedup) else "best",
     }
+
+
+def _unproven(speedup: tuple[float, float, float] | None) -> bool:
+    return speedup is None or speedup[1] <= 1.0
 
 
 def _fmt_ci(v: float | None, ci: tuple[float | None, float | None]) -> str:
@@ -179,6 +187,12 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
                     out.append(
                         f"- {label(b)}: the re-measured best fails the accuracy floor ({f['floor']}): "
                         "its defaults stand in the verdict"
+                    )
+                elif f["unproven"] and f["knobs"] != "the defaults" and f["speedup"] is not None:
+                    out.append(
+                        f"- {label(b)}: the race's winner ({f['knobs']}) was not measured faster than the defaults "
+                        "when run again in a fresh process (best / default {:.2f}x [{:.2f}, {:.2f}]): its defaults "
+                        "stand in the verdict".format(*f["speedup"])
                     )
         missing = [b for b in by_backend if b not in figures]
         for b in missing:

@@ -327,7 +327,7 @@ def convert_file(zoo_id: str, path: Path, n_outputs: int, size: int, out: Path) 
 
 
 def main(argv: list[str]) -> int:
-    """``python -m backends.zoo_convert ZOO_ID TORCH_FILE N_OUTPUTS SIZE OUT.npz`` (Keras on its torch engine:
+    """``python -m backends.keras.zoo_convert ZOO_ID TORCH_FILE N_OUTPUTS SIZE OUT.npz`` (Keras on its torch engine:
     the parent may have TensorFlow loaded, and torch must come first in a process with both)."""
     zoo_id, path, n_outputs, size, out = argv
     try:
