@@ -58,6 +58,7 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
     if not d or not b:
         return None
     speedup = ratio_ci(_steps(b), _steps(d))
+    unproven = _unproven(speedup)
     default, best = _trial(d, "default"), _trial(b, "best")
     accs = (
         [r["test_acc"] for r in d if r.get("test_acc") is not None],
@@ -89,9 +90,9 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         # The race picks the fastest of many noisy trials; the fresh processes measure it again. A best that
         # fails the floor, or that they do not measure faster than the default (the interval's low end at or
         # below 1), is not chosen: the defaults stand, and no knob is credited with noise.
-        "unproven": _unproven(speedup),
-        "chosen_steps": _steps(d) if floor or _unproven(speedup) else _steps(b),
-        "chosen": "default" if floor or _unproven(speedup) else "best",
+        "unproven": unproven,
+        "chosen_steps": _steps(d) if floor or unproven else _steps(b),
+        "chosen": "default" if floor or unproven else "best",
     }
 
 

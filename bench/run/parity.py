@@ -22,9 +22,11 @@ import numpy as np
 from backends import BACKENDS
 from bench.core.catalog import architecture
 from bench.core.parity import ALL, CHECKPOINTS, ParityJob, check_alignments
+from bench.core.preprocess import PixelNorm
 from bench.core.spec import TaskSpec
 from bench.core.zoo import entry, is_zoo
 from bench.measure import parity as measure
+from datasets.arrays import ArrayDataset
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 1800.0
@@ -217,6 +219,17 @@ def row_fields(result: CaseResult, backends: Sequence[str], steps: int, alignmen
                 parity_weight_diff=pair.weight_diff, parity_logit_diff=pair.logit_diff, parity_within=pair.within
             )
     return fields
+
+
+IMAGES, HELD_OUT = 256, 32  # the training images a task's check cycles over; the held-out images whose logits count
+
+
+def data_case(spec: TaskSpec, ds: ArrayDataset, images: int = IMAGES) -> Case:
+    """A task's model on its loaded data: its first ``images`` training images, ``HELD_OUT`` test images held out,
+    preprocessed by the spec (``bench parity`` and ``run --parity-steps`` build their case here)."""
+    norm = PixelNorm.from_spec(spec.dataset, ds.image_shape[2])
+    x, held = norm.apply(ds.train.x[:images]), norm.apply(ds.test.x[:HELD_OUT])
+    return task_case(spec, spec.name, x, ds.train.y[:images], held, ds.n_classes)
 
 
 def task_case(spec: TaskSpec, name: str, x: np.ndarray, y: np.ndarray, held: np.ndarray, n_classes: int) -> Case:

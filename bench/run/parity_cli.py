@@ -18,15 +18,13 @@ from typing import Any
 import pandas as pd
 
 from bench.core.parity import ALIGNMENTS, AS_SHIPPED, CHECKPOINTS, ParityError, check_alignments
-from bench.core.preprocess import PixelNorm
 from bench.core.runfiles import make_folder, write_atomic
 from bench.core.spec import SpecError, load_task
 from bench.report.backends import label
-from bench.run.parity import Case, CaseResult, run_check, task_case
+from bench.run.parity import IMAGES, Case, CaseResult, data_case, run_check
 from bench.run.runner import load_task_data
 from datasets import registry
 
-HELD_OUT = 32
 COLUMNS = (
     "task",
     "pair",
@@ -52,7 +50,7 @@ def add_parity_parser(sub: Any, backends_type: Callable[[str], tuple[str, ...]],
     p.add_argument("task", metavar="TASK_OR_TOML")
     p.add_argument("--backend", type=backends_type, default=default, help="backends to compare (default: all)")
     p.add_argument("--steps", type=_steps, default=CHECKPOINTS, help="checkpoints, e.g. 1,10,100 (the default)")
-    p.add_argument("--images", type=_positive, default=256, help="training images the steps cycle over")
+    p.add_argument("--images", type=_positive, default=IMAGES, help="training images the steps cycle over")
     p.add_argument(
         "--align",
         type=_alignments,
@@ -119,10 +117,7 @@ def task_rows(task: str, result: CaseResult, alignments: tuple[str, ...]) -> lis
 
 def case_of(task: str, data_dir: str | None, images: int) -> Case:
     spec = load_task(task, "quick", registry.DATASETS)
-    ds = load_task_data(spec, data_dir, spec.seed)
-    norm = PixelNorm.from_spec(spec.dataset, ds.image_shape[2])
-    x, held = norm.apply(ds.train.x[:images]), norm.apply(ds.test.x[:HELD_OUT])
-    return task_case(spec, spec.name, x, ds.train.y[:images], held, ds.n_classes)
+    return data_case(spec, load_task_data(spec, data_dir, spec.seed), images)
 
 
 def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = print) -> int:

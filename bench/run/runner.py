@@ -31,7 +31,6 @@ from backends import BACKENDS, default_names, describe, missing_packages
 from bench.core.job import Job
 from bench.core.parity import ALL as ALL_ALIGNMENTS
 from bench.core.placement import EXECUTORS, MAX_DEVICES, RowOutcome
-from bench.core.preprocess import PixelNorm
 from bench.core.record import new_record
 from bench.core.results import (
     RunFileError,
@@ -101,7 +100,6 @@ class RunOptions:
 
 MAX_REPEATS = 1000  # runs per (task, backend): beyond it a plan is a typo, not a study
 MAX_PARITY_STEPS = 100_000  # as `bench parity --steps`
-PARITY_IMAGES, PARITY_HELD_OUT = 256, 32  # the training images a check's steps cycle over; held-out logits
 
 # Errors that mean the disk (or the quota, or the file-size limit) will not take more: the run
 # stops, says so, and leaves the row for --resume instead of recording it as a failure of the row.
@@ -611,10 +609,9 @@ def _parity_fields(
 ) -> dict[str, dict[str, Any]]:
     """Each backend's parity columns for ``task``; a check that cannot run says why in every row's note."""
     try:
-        ds = load_task_data(task, opts.data_dir, task.seed if opts.seed is None else opts.seed)
-        norm = PixelNorm.from_spec(task.dataset, ds.image_shape[2])
-        x, held = norm.apply(ds.train.x[:PARITY_IMAGES]), norm.apply(ds.test.x[:PARITY_HELD_OUT])
-        case = parity.task_case(task, task.name, x, ds.train.y[:PARITY_IMAGES], held, ds.n_classes)
+        case = parity.data_case(
+            task, load_task_data(task, opts.data_dir, task.seed if opts.seed is None else opts.seed)
+        )
         steps = (opts.parity_steps,)
         result = parity.run_check([case], backends, folder, steps, ALL_ALIGNMENTS, echo)[task.name]
         return parity.row_fields(result, backends, opts.parity_steps, ALL_ALIGNMENTS)
