@@ -186,3 +186,26 @@ def test_parity_steps_on_a_model_without_a_converter_says_so_in_every_row(clean_
     (row,) = latest_records(read_records(only_run_dir(tmp_path / "r")))
     assert row["status"] == "ok" and row["parity_weight_diff"] is None
     assert "resnet101: no weight converter for this catalog model" in row["parity_note"]
+
+
+def test_a_worker_that_dies_is_reported_with_its_signal_and_its_last_own_line():
+    """A segfaulting worker (Keras/JAX importing triton after jaxlib on an Intel Xeon) printed only TensorFlow's
+    banner before; the error now names the signal and skips the absl log lines."""
+    from bench.run.parity import _exit, _last_line
+
+    assert _exit(-11) == "killed by SIGSEGV" and _exit(1) == "exit 1"
+    stderr = "Traceback ...\nValueError: bad\nI0000 00:00:1796 port.cc:153] oneDNN custom operations are on\n"
+    assert _last_line(stderr) == "ValueError: bad"
+    assert _last_line("W0000 00:00:1 x\n") == "no output"
+
+
+def test_a_keras_engine_converting_a_zoo_model_loads_torch_first():
+    from bench.run.parity_worker import _loads_torch_beside
+
+    def job(arch: str) -> ParityJob:
+        return ParityJob("keras-jax", {"model": {"arch": arch}}, (32, 32, 3), 4, "d.npz", "o.npz")
+
+    assert _loads_torch_beside(job("zoo:mobilenet_v2"), ("keras", "jax"))
+    assert not _loads_torch_beside(job("lenet5"), ("keras", "jax"))  # no torch twin: no torch import
+    assert _loads_torch_beside(job("lenet5"), ("keras", "tensorflow"))
+    assert not _loads_torch_beside(job("zoo:mobilenet_v2"), ("torch",))

@@ -10,7 +10,9 @@ epsilon placement at the first step, Keras's float32 bias correction within 100 
 running variance in the held-out logits (docs/methodology.md, "Training parity").
 
 The zoo models run at 32 px: all three on every backend for 1 and 10 steps in the slow tier, ConvNeXt-tiny in
-torch and Keras/TF for 1 and 3 steps in the default run.
+torch and Keras/TF for 1 and 3 steps in the default run. On an Intel Xeon VM (2026-12-02, idle) the slow test took
+551 s and passed: torch 21 s, torch+rounding 22 s, Keras/TF 156 s, Keras/JAX 291 s (XLA compiles every step
+function), Keras/torch 50 s; three MobileNets instead still took 354 s, too long for the default run.
 """
 
 from __future__ import annotations
@@ -108,8 +110,9 @@ def zoo_case(zoo_id: str) -> Case:
 def _run(cases: list[Case], backends: tuple[str, ...], checkpoints: tuple[int, ...]) -> dict[str, CaseResult]:
     import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-parity-"))
-    return run_check(cases, backends, folder, checkpoints=checkpoints, echo=lambda _: None)
+    # the trajectories are read into the result: their files (~2 GB for the three zoo models) go with the folder
+    with tempfile.TemporaryDirectory(prefix="bench-parity-") as folder:
+        return run_check(cases, backends, Path(folder), checkpoints=checkpoints, echo=lambda _: None)
 
 
 @cache

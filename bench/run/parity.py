@@ -10,7 +10,10 @@ it an error line instead of numbers, and the other pairs are still compared.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -125,9 +128,25 @@ def _launch(jobs: list[ParityJob], folder: Path, echo: Callable[[str], None]) ->
             failed[out] = why
     for job in jobs:
         if job.out not in failed and not Path(job.out).is_file():
-            tail = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-            failed[job.out] = f"the worker wrote nothing ({tail})"
+            failed[job.out] = f"the worker wrote nothing ({_exit(proc.returncode)}; {_last_line(proc.stderr)})"
     return failed
+
+
+_ABSL_LOG = re.compile(r"[IWEF]\d{4} ")  # "I0000 00:00:17962 ... port.cc:153] oneDNN custom operations are on"
+
+
+def _exit(code: int) -> str:
+    """``exit 1``, or the signal that ended the worker (``killed by SIGSEGV``)."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit {code}"
+
+
+def _last_line(stderr: str) -> str:
+    """The last line of the worker's stderr that is not a TensorFlow/absl log line (I0000 ..., W0000 ...)."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not _ABSL_LOG.match(ln)]
+    return lines[-1].strip() if lines else "no output"
 
 
 def _read(path: str) -> measure.Trajectory:

@@ -51,6 +51,14 @@ def run(job: ParityJob) -> None:
     np.savez(job.out, allow_pickle=False, **out)
 
 
+def _loads_torch_beside(job: ParityJob, requires: tuple[str, ...]) -> bool:
+    """Whether this job's process may hold torch beside another framework: a TensorFlow engine, or any
+    Keras engine converting a zoo model through its torch twin (torchvision's import then loads torch's
+    _dynamo and triton, which segfaults once TensorFlow or jaxlib is loaded: Keras/JAX on an Intel Xeon)."""
+    zoo = str(job.spec.get("model", {}).get("arch", "")).startswith("zoo:")
+    return "tensorflow" in requires or ("keras" in requires and zoo)
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m bench.run.parity_worker JOB.json [JOB.json ...]", file=sys.stderr)
@@ -58,10 +66,8 @@ def main(argv: list[str]) -> int:
     from backends import describe
 
     jobs = [ParityJob.from_dict(json.loads(Path(path).read_text())) for path in argv]
-    if any("tensorflow" in describe(job.backend).requires for job in jobs):
-        with contextlib.suppress(
-            ImportError
-        ):  # torch before TensorFlow in a process that may load both (else segfault)
+    if any(_loads_torch_beside(job, describe(job.backend).requires) for job in jobs):
+        with contextlib.suppress(ImportError):  # torch and its _dynamo first, else triton's import segfaults
             import torch._dynamo  # noqa: F401
     for job in jobs:  # a job that fails is reported and the next one runs: the parent says which and why
         try:
