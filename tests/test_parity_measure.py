@@ -200,12 +200,13 @@ def test_a_worker_that_dies_is_reported_with_its_signal_and_its_last_own_line():
 
 
 def test_a_keras_engine_converting_a_zoo_model_loads_torch_first():
+    from backends import describe
     from bench.run.parity_worker import _loads_torch_beside
 
     def job(arch: str) -> ParityJob:
         return ParityJob("keras-jax", {"model": {"arch": arch}}, (32, 32, 3), 4, "d.npz", "o.npz")
 
-    assert _loads_torch_beside(job("zoo:mobilenet_v2"), ("keras", "jax"))
-    assert not _loads_torch_beside(job("lenet5"), ("keras", "jax"))  # no torch twin: no torch import
-    assert _loads_torch_beside(job("lenet5"), ("keras", "tensorflow"))
-    assert not _loads_torch_beside(job("zoo:mobilenet_v2"), ("torch",))
+    assert _loads_torch_beside(job("zoo:mobilenet_v2"), describe("keras-jax"))
+    assert not _loads_torch_beside(job("lenet5"), describe("keras-jax"))  # no torch twin: no torch import
+    assert _loads_torch_beside(job("lenet5"), describe("keras"))  # TensorFlow's engine: always
+    assert not _loads_torch_beside(job("zoo:mobilenet_v2"), describe("torch"))  # the reference itself

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.core.backend import BackendInfo
 from bench.core.parity import ParityJob, parity_train
 
 
@@ -51,12 +52,13 @@ def run(job: ParityJob) -> None:
     np.savez(job.out, allow_pickle=False, **out)
 
 
-def _loads_torch_beside(job: ParityJob, requires: tuple[str, ...]) -> bool:
+def _loads_torch_beside(job: ParityJob, info: BackendInfo) -> bool:
     """Whether this job's process may hold torch beside another framework: a TensorFlow engine, or any
-    Keras engine converting a zoo model through its torch twin (torchvision's import then loads torch's
-    _dynamo and triton, which segfaults once TensorFlow or jaxlib is loaded: Keras/JAX on an Intel Xeon)."""
+    backend but the parity reference converting a zoo model through its twin in the reference (torch)
+    build (torchvision's import then loads torch's _dynamo and triton, which segfaults once TensorFlow or
+    jaxlib is loaded: Keras/JAX on an Intel Xeon). ``info``: the backend's description."""
     zoo = str(job.spec.get("model", {}).get("arch", "")).startswith("zoo:")
-    return "tensorflow" in requires or ("keras" in requires and zoo)
+    return "tensorflow" in info.requires or (zoo and not info.parity_reference)
 
 
 def main(argv: list[str]) -> int:
@@ -66,7 +68,7 @@ def main(argv: list[str]) -> int:
     from backends import describe
 
     jobs = [ParityJob.from_dict(json.loads(Path(path).read_text())) for path in argv]
-    if any(_loads_torch_beside(job, describe(job.backend).requires) for job in jobs):
+    if any(_loads_torch_beside(job, describe(job.backend)) for job in jobs):
         with contextlib.suppress(ImportError):  # torch and its _dynamo first, else triton's import segfaults
             import torch._dynamo  # noqa: F401
     for job in jobs:  # a job that fails is reported and the next one runs: the parent says which and why
