@@ -10,10 +10,8 @@ it an error line instead of numbers, and the other pairs are still compared.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +27,7 @@ from bench.core.preprocess import PixelNorm
 from bench.core.spec import TaskSpec
 from bench.core.zoo import entry, is_zoo
 from bench.measure import parity as measure
+from bench.run.forkserver import exit_description
 from datasets.arrays import ArrayDataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,19 +127,12 @@ def _launch(jobs: list[ParityJob], folder: Path, echo: Callable[[str], None]) ->
             failed[out] = why
     for job in jobs:
         if job.out not in failed and not Path(job.out).is_file():
-            failed[job.out] = f"the worker wrote nothing ({_exit(proc.returncode)}; {_last_line(proc.stderr)})"
+            why = f"{exit_description(proc.returncode)}; {_last_line(proc.stderr)}"
+            failed[job.out] = f"the worker wrote nothing ({why})"
     return failed
 
 
 _ABSL_LOG = re.compile(r"[IWEF]\d{4} ")  # "I0000 00:00:17962 ... port.cc:153] oneDNN custom operations are on"
-
-
-def _exit(code: int) -> str:
-    """``exit 1``, or the signal that ended the worker (``killed by SIGSEGV``)."""
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-code).name}"
-    return f"exit {code}"
 
 
 def _last_line(stderr: str) -> str:
