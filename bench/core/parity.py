@@ -25,6 +25,9 @@ ALIGNMENTS: dict[str, str] = {
     "(torch uses the unbiased one, n / (n - 1) larger)",
     "bn_defaults": "BatchNorm momentum and epsilon the same in both builds, as the suite's builders set them "
     "(off: Keras's layers take Keras's defaults, momentum 0.99 and epsilon 1e-3)",
+    "bn_two_pass_var": "BatchNorm's batch variance as the mean of squared deviations from the batch mean, as torch, "
+    "TensorFlow and JAX compute it (Keras's torch engine computes E[x^2] - E[x]^2 in one pass, which loses digits "
+    "where a channel's mean is large against its spread)",
     "dropout_off": "dropout layers pass their input through (their random draws differ between frameworks)",
 }
 ALL = tuple(ALIGNMENTS)

@@ -48,6 +48,7 @@ class Case:
     y: np.ndarray
     held: np.ndarray  # float32 NHWC: the held-out images whose logits are compared
     alignments: tuple[str, ...] | None = None  # this case's own; None: the check's
+    checkpoints: tuple[int, ...] | None = None  # this case's own; None: the check's
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _job(
         data=str(folder / f"{case.name}.{data}.npz"),
         out=str(folder / f"{case.name}.{label}.npz"),
         initial=initial,
-        checkpoints=checkpoints,
+        checkpoints=checkpoints if case.checkpoints is None else case.checkpoints,
         alignments=alignments if case.alignments is None else case.alignments,
         seed=case.spec.seed,
         label=label,
@@ -161,13 +162,12 @@ def run_check(
     folder.mkdir(parents=True, exist_ok=True)
     others = [b for b in backends if b != REFERENCE]
     results = {c.name: CaseResult(c.name) for c in cases}
-    steps = max(checkpoints)
     for c in cases:
         if why := not_comparable(c.spec):
             results[c.name].errors["all"] = why
     cases = [c for c in cases if not results[c.name].errors]
     for c in cases:
-        order = step_order(len(c.x), steps, c.spec.train.batch_size, c.spec.seed)
+        order = step_order(len(c.x), max(c.checkpoints or checkpoints), c.spec.train.batch_size, c.spec.seed)
         arrays = {"x": c.x.astype(np.float32), "y": c.y, "held": c.held.astype(np.float32)}
         np.savez(folder / f"{c.name}.data.npz", order=order, allow_pickle=False, **arrays)
         shuffled = measure.shuffled_within_batches(order, c.spec.train.batch_size, c.spec.seed)
