@@ -277,9 +277,6 @@ def why_not_joinable(name: str) -> str:
     return "" if proc.stdout.strip().endswith("JOIN") and "NOJOIN" not in proc.stdout else "its Backend has no join"
 
 
-NO_DATA_PARALLEL = {"keras-torch": "has no data-parallel engine"}  # backends whose join raises NotImplementedError
-
-
 @linux_only
 @pytest.mark.parametrize("backend", backends.names())
 @pytest.mark.e2e
@@ -295,8 +292,10 @@ def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_en
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = only_run_dir(out)
     rows = {r["workers"]: r for r in records(run_dir)}
-    if backend in NO_DATA_PARALLEL:  # its join refuses: skipped rows saying why, nothing left running
-        assert all(r["status"] == "skipped" and NO_DATA_PARALLEL[backend] in r["error"] for r in rows.values()), rows
+    why = backends.describe(backend).no_data_parallel
+    if why:  # said by its description: skipped rows saying why, no rank started, nothing left running
+        assert "has no data-parallel engine" in why
+        assert all(r["status"] == "skipped" and r["error"] == why and r["wall_s"] == 0.0 for r in rows.values()), rows
         assert sorted(rows) == [1, 2] and live_processes(str(run_dir)) == []
         return
     assert sorted(rows) == [1, 2] and all(r["status"] == "ok" for r in rows.values()), rows

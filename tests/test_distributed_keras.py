@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from backends import describe
 from backends.keras import distributed
 from bench.core.distributed import DistContext
 
@@ -162,5 +163,8 @@ def test_a_rank_whose_peer_never_comes_fails_clearly(backend: str):
 
 def test_keras_on_torch_is_not_supported_with_a_reason():
     ctx = ranks(2, timeout_s=5)[0]
-    with pytest.raises(distributed.UnsupportedError, match="no data-parallel engine"):
+    with pytest.raises(distributed.UnsupportedError, match="no data-parallel engine") as excinfo:
         distributed.join("torch", ctx)
+    # the runner reads the same reason from the description, before starting a rank
+    assert describe("keras-torch").no_data_parallel == str(excinfo.value)
+    assert describe("keras").no_data_parallel == describe("keras-jax").no_data_parallel == ""

@@ -58,6 +58,19 @@ KNOB_SPACES: dict[str, tuple[Knob, ...]] = {
 }  # fmt: skip
 
 
+DATA_PARALLEL_ENGINES = ("tensorflow", "jax")  # Keras engines with a data-parallel session (backends.keras.distributed)
+
+
+def no_data_parallel(engine: str) -> str:
+    """Why Keras on ``engine`` cannot train data-parallel rows; "" where it can."""
+    if engine in DATA_PARALLEL_ENGINES:
+        return ""
+    return (
+        f"Keras on {engine} has no data-parallel engine (keras.distribution is JAX-only, tf.distribute "
+        f"TensorFlow-only): run data-parallel rows with {', '.join(DATA_PARALLEL_ENGINES)}"
+    )
+
+
 def _info(name: str, engine: str, requires: tuple[str, ...], display: str, default: bool,
           notes: tuple[str, ...]) -> BackendInfo:  # fmt: skip
     return BackendInfo(
@@ -72,6 +85,7 @@ def _info(name: str, engine: str, requires: tuple[str, ...], display: str, defau
         known_differences=_COMMON + notes,
         knob_columns=knob_columns(engine),
         knob_space=KNOB_SPACES[engine],
+        no_data_parallel=no_data_parallel(engine),
     )
 
 

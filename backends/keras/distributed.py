@@ -19,6 +19,7 @@ import importlib
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from backends.keras import no_data_parallel
 from bench.core.distributed import DistContext
 
 SESSIONS = {"tensorflow": "dist_tf", "jax": "dist_jax"}  # Keras engine -> its data-parallel module
@@ -32,10 +33,7 @@ class UnsupportedError(NotImplementedError):
 def join(engine: str, ctx: DistContext) -> Any:
     """This worker's ``Session`` on the Keras engine ``engine``; UnsupportedError where there is none."""
     if engine not in SESSIONS:
-        raise UnsupportedError(
-            f"Keras on {engine} has no data-parallel engine (keras.distribution is JAX-only, tf.distribute "
-            f"TensorFlow-only): run data-parallel rows with {', '.join(SESSIONS)}"
-        )
+        raise UnsupportedError(no_data_parallel(engine))
     return importlib.import_module(f"backends.keras.{SESSIONS[engine]}").Session(ctx)
 
 

@@ -50,6 +50,9 @@ class BackendInfo:
     # The training-parity check's reference (bench.run.parity): its export layout is the one every backend
     # converts to, its seeded init is where every backend starts, and it runs the one-ulp floor. One backend.
     parity_reference: bool = False
+    # Why this backend cannot train data-parallel rows ("" when it can): the runner skips them with this reason
+    # before starting any rank (each rank would import the framework only to find it out).
+    no_data_parallel: str = ""
 
     @property
     def label(self) -> str:

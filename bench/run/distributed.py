@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backends import describe
 from bench.core.distributed import DistContext, per_worker_batch
 from bench.core.job import Job
 from bench.core.record import join_notes, new_record
@@ -438,6 +439,9 @@ def record(
     timeout naming what went wrong. KeyboardInterrupt passes through, every rank stopped."""
     rec = new_record(**job.record)
     rec.update(workers=workers, scaling_mode=mode)
+    if why := describe(job.record["backend"]).no_data_parallel:  # known without starting a rank
+        rec.update(status="skipped", error=why, wall_s=0.0)
+        return rec
     started = time.perf_counter()
     try:
         fields = run_row(job, spec, workers, mode, where)
