@@ -58,16 +58,17 @@ KNOB_SPACES: dict[str, tuple[Knob, ...]] = {
 }  # fmt: skip
 
 
-DATA_PARALLEL_ENGINES = ("tensorflow", "jax")  # Keras engines with a data-parallel session (backends.keras.distributed)
+# Keras engine -> its data-parallel session's module (backends.keras.distributed imports it); the others have none
+DATA_PARALLEL_SESSIONS = {"tensorflow": "dist_tf", "jax": "dist_jax"}
 
 
 def no_data_parallel(engine: str) -> str:
     """Why Keras on ``engine`` cannot train data-parallel rows; "" where it can."""
-    if engine in DATA_PARALLEL_ENGINES:
+    if engine in DATA_PARALLEL_SESSIONS:
         return ""
     return (
         f"Keras on {engine} has no data-parallel engine (keras.distribution is JAX-only, tf.distribute "
-        f"TensorFlow-only): run data-parallel rows with {', '.join(DATA_PARALLEL_ENGINES)}"
+        f"TensorFlow-only): run data-parallel rows with {', '.join(DATA_PARALLEL_SESSIONS)}"
     )
 
 

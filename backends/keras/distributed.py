@@ -19,10 +19,8 @@ import importlib
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from backends.keras import no_data_parallel
+from backends.keras import DATA_PARALLEL_SESSIONS, no_data_parallel
 from bench.core.distributed import DistContext
-
-SESSIONS = {"tensorflow": "dist_tf", "jax": "dist_jax"}  # Keras engine -> its data-parallel module
 
 
 class UnsupportedError(NotImplementedError):
@@ -32,9 +30,9 @@ class UnsupportedError(NotImplementedError):
 
 def join(engine: str, ctx: DistContext) -> Any:
     """This worker's ``Session`` on the Keras engine ``engine``; UnsupportedError where there is none."""
-    if engine not in SESSIONS:
-        raise UnsupportedError(no_data_parallel(engine))
-    return importlib.import_module(f"backends.keras.{SESSIONS[engine]}").Session(ctx)
+    if why := no_data_parallel(engine):
+        raise UnsupportedError(why)
+    return importlib.import_module(f"backends.keras.{DATA_PARALLEL_SESSIONS[engine]}").Session(ctx)
 
 
 def scope(session: Any) -> AbstractContextManager[Any]:

@@ -50,6 +50,10 @@ class Case:
     alignments: tuple[str, ...] | None = None  # this case's own; None: the check's
     checkpoints: tuple[int, ...] | None = None  # this case's own; None: the check's
 
+    def steps(self, check: tuple[int, ...]) -> tuple[int, ...]:
+        """The checkpoints this case is read at: its own, else the check's."""
+        return check if self.checkpoints is None else self.checkpoints
+
 
 @dataclass
 class CaseResult:
@@ -98,7 +102,7 @@ def _job(
         data=str(folder / f"{case.name}.{data}.npz"),
         out=str(folder / f"{case.name}.{label}.npz"),
         initial=initial,
-        checkpoints=checkpoints if case.checkpoints is None else case.checkpoints,
+        checkpoints=case.steps(checkpoints),
         alignments=alignments if case.alignments is None else case.alignments,
         seed=case.spec.seed,
         label=label,
@@ -167,7 +171,7 @@ def run_check(
             results[c.name].errors["all"] = why
     cases = [c for c in cases if not results[c.name].errors]
     for c in cases:
-        order = step_order(len(c.x), max(c.checkpoints or checkpoints), c.spec.train.batch_size, c.spec.seed)
+        order = step_order(len(c.x), max(c.steps(checkpoints)), c.spec.train.batch_size, c.spec.seed)
         arrays = {"x": c.x.astype(np.float32), "y": c.y, "held": c.held.astype(np.float32)}
         np.savez(folder / f"{c.name}.data.npz", order=order, allow_pickle=False, **arrays)
         shuffled = measure.shuffled_within_batches(order, c.spec.train.batch_size, c.spec.seed)
