@@ -117,3 +117,20 @@ def test_a_knob_table_for_a_backend_that_does_not_exist_is_refused_before_any_wo
     p = run_cli(["run", str(task), "--out", str(tmp_path / "out")], clean_env, timeout=120)
     assert p.returncode == 2 and "knobs.pytorch: unknown backend (expected one of: torch, keras" in p.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_zoo_searches_only_the_knobs_named_and_knobs_without_best_is_refused(tmp_path, clean_env):
+    """`bench zoo --best --knobs ...` narrows the race as `bench tune --knobs` does; without --best the flag
+    would change nothing, so it is refused before any work, and so is a name no backend has."""
+    from tests.conftest import run_cli
+
+    out = tmp_path / "out"
+    alone = run_cli(["zoo", "--models", "mobilenet", "--knobs", "precision", "--out", str(out)], clean_env, timeout=120)
+    assert alone.returncode == 2 and "--knobs chooses what --best searches: add --best" in alone.stderr
+    typo = run_cli(
+        ["zoo", "--models", "mobilenet", "--best", "--knobs", "precison", "--backend", "torch", "--out", str(out)],
+        clean_env,
+        timeout=120,
+    )
+    assert typo.returncode == 2 and "precison" in typo.stderr
+    assert not out.exists() or not any(out.iterdir())

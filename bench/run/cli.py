@@ -228,6 +228,17 @@ def _add_best(p: argparse.ArgumentParser, with_budget: bool = True) -> None:
     )
     if with_budget:
         _add_tune_budget(p)
+    _add_knobs(p)
+
+
+def _add_knobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--knobs",
+        type=lambda v: tuple(dict.fromkeys(x.strip() for x in v.split(",") if x.strip())),
+        default=(),
+        metavar="NAME,...",
+        help="search only these knobs (e.g. precision,compile); the others stay at their defaults (default: all)",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -268,13 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_tune.add_argument("tasks", nargs="*", metavar="TASK_OR_TOML")
     _add_tune_budget(p_tune)
-    p_tune.add_argument(
-        "--knobs",
-        type=lambda v: tuple(dict.fromkeys(x.strip() for x in v.split(",") if x.strip())),
-        default=(),
-        metavar="NAME,...",
-        help="search only these knobs (e.g. precision,compile); the others stay at their defaults (default: all)",
-    )
+    _add_knobs(p_tune)
     _run_options(p_tune)
     p_list = sub.add_parser(
         "list",
@@ -489,6 +494,9 @@ def cmd_run(
         print(f"error: {e}", file=sys.stderr)
         return 2
     tuning = getattr(args, "best", False) or args.command == "tune"
+    if getattr(args, "knobs", ()) and not tuning:
+        print("error: --knobs chooses what --best searches: add --best", file=sys.stderr)
+        return 2
     fitted = None  # `all --budget`: the quick profile's epochs sized to the budget (a tuning run races instead)
     if getattr(args, "budget", None) is not None and profile == "quick" and not tuning:
         tasks, fitted = budget_cli.fit(tasks, args.backend, args.budget, args.out)
