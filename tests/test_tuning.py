@@ -135,9 +135,9 @@ def test_a_race_winner_the_fresh_processes_do_not_measure_faster_is_not_chosen()
         return f
 
     slower, same, faster = figures(9.0), figures(10.01), figures(12.0)
-    assert slower["speedup"][2] < 1 and slower["chosen"] == "default" and slower["chosen_steps"] == steps[10.0]
+    assert slower["speedup"][2] < 1 and slower["chosen"] == "default" and slower["chosen_steps"] == [steps[10.0]]
     assert same["speedup"][1] <= 1 <= same["speedup"][2] and same["chosen"] == "default"
-    assert faster["speedup"][1] > 1 and faster["chosen"] == "best" and faster["chosen_steps"] == steps[12.0]
+    assert faster["speedup"][1] > 1 and faster["chosen"] == "best" and faster["chosen_steps"] == [steps[12.0]]
     other = {"default_steps": steps[5.0], "chosen_steps": steps[5.0], "chosen": "default", "knobs": "the defaults"}
     (_, best_line) = verdict_lines({"torch": slower, "keras": other})
     assert "(PyTorch: the defaults;" in best_line and "2.00x" in best_line  # 10 vs 5 img/s, not 9 vs 5
@@ -152,10 +152,26 @@ def test_where_the_defaults_won_both_verdicts_read_their_two_fresh_processes_tog
     first, second = (list(v * (1 + 0.01 * rng.standard_normal(40))) for v in (10.0, 12.0))
     f = backend_figures({"default": [_final_rows("default", first, None)], "best": [_final_rows("best", second, None)]})
     assert f is not None and f["chosen"] == "default" and f["knobs"] == "the defaults"
-    assert f["default_steps"] == f["chosen_steps"] == first + second
+    assert f["default_steps"] == f["chosen_steps"] == [first, second]  # two processes, not one pool
     other = {"default_steps": [5.0] * 40, "chosen_steps": [5.0] * 40, "chosen": "default", "knobs": "the defaults"}
     at_defaults, at_best = verdict_lines({"keras": f, "torch": other})
     # the harmonic mean of 40 steps near 10 and 40 near 12, over 5: about 2.18x, in both lines (not 2.0x / 2.4x)
     for line in (at_defaults, at_best):
         ratio = float(line.split("Keras (TF) ")[1].split("x")[0])
         assert 2.1 < ratio < 2.25, line
+
+
+def test_with_several_processes_a_side_the_interval_carries_the_spread_between_them():
+    """Two fresh processes of one configuration ran 10 and 13 img/s, each steady to 2%: their steps pooled give
+    a narrow interval that hides the 30% between them; the two-stage bootstrap (processes, then steps) does not.
+    One process a side is the ordinary bootstrap over steps, unchanged."""
+    rng = np.random.default_rng(3)
+    p10, p13, ref = (list(v * (1 + 0.02 * rng.standard_normal(20))) for v in (10.0, 13.0, 10.0))
+    pooled = ratio_ci(p10 + p13, ref)
+    grouped = ratio_ci([p10, p13], [ref])
+    assert pooled is not None and grouped is not None
+    assert grouped[0] == pytest.approx(pooled[0])  # the same figure: all the steps' images over their time
+    assert grouped[1] < pooled[1] and grouped[2] > pooled[2]
+    assert (grouped[2] - grouped[1]) > 3 * (pooled[2] - pooled[1])
+    assert grouped[1] < 1.02 and grouped[2] > 1.25  # from "the slow process alone" to "the fast one alone"
+    assert ratio_ci([p10], [ref]) == ratio_ci(p10, ref)

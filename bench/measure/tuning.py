@@ -158,21 +158,65 @@ def mean_rate(rates: Sequence[float] | np.ndarray) -> float:
     return float(len(r) / np.sum(1.0 / r))
 
 
+Steps = Sequence[float]
+
+
 def ratio_ci(
-    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED
+    a: Steps | Sequence[Steps],
+    b: Steps | Sequence[Steps],
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
 ) -> tuple[float, float, float] | None:
     """(ratio, low, high): throughput ``a`` over throughput ``b`` (images over time of each side's steps), with
-    the percentile bootstrap interval over the two sets of step rates; None with fewer than 2 steps a side."""
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if len(x) < 2 or len(y) < 2 or (x <= 0).any() or (y <= 0).any():
+    a percentile bootstrap interval; None with fewer than 2 steps a side.
+
+    A side is one process's step rates, or a list of them, one per fresh process. Then the bootstrap is
+    two-stage (the cluster bootstrap): it draws processes with replacement, then steps within each drawn
+    process. Pooling the steps instead would leave the spread between processes out of the interval, and that
+    spread is the larger error here (the same configuration twice: 0.84x and 1.09x, with ±3% intervals each).
+    """
+    xs, ys = _processes(a), _processes(b)
+    if min(sum(map(len, xs)), sum(map(len, ys))) < 2 or any((g <= 0).any() for g in (*xs, *ys)):
         return None
     rng = np.random.default_rng(seed)
-    ix = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
-    iy = rng.integers(0, len(y), size=(resamples, len(y)), dtype=np.int32)
-    ratios = (len(x) / (1.0 / x[ix]).sum(1)) / (len(y) / (1.0 / y[iy]).sum(1))
+    rx, ry = _resampled_rates(xs, rng, resamples), _resampled_rates(ys, rng, resamples)
     alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
-    return mean_rate(x) / mean_rate(y), float(lo), float(hi)
+    lo, hi = np.quantile(rx / ry, [alpha, 1 - alpha])
+    return mean_rate(np.concatenate(xs)) / mean_rate(np.concatenate(ys)), float(lo), float(hi)
+
+
+def pooled_rate(side: Steps | Sequence[Steps]) -> float:
+    """Images over time of all of a side's steps, whichever process ran them."""
+    return mean_rate(np.concatenate(_processes(side)))
+
+
+def _processes(side: Steps | Sequence[Steps]) -> list[np.ndarray]:
+    """One array of step rates per process: a flat list of numbers is one process."""
+    if len(side) and not isinstance(side[0], (int, float, np.floating, np.integer)):
+        groups = [np.asarray(g, dtype=np.float64) for g in side]  # type: ignore[arg-type]  # a list of processes
+    else:
+        groups = [np.asarray(side, dtype=np.float64)]
+    return [g for g in groups if len(g)]
+
+
+def _resampled_rates(groups: list[np.ndarray], rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """Images over time of ``resamples`` bootstrap draws: processes with replacement, then steps within each."""
+    if len(groups) == 1:  # one process: the ordinary bootstrap over its steps
+        (g,) = groups
+        idx = rng.integers(0, len(g), size=(resamples, len(g)), dtype=np.int32)
+        return len(g) / (1.0 / g[idx]).sum(1)
+    chosen = rng.integers(0, len(groups), size=(resamples, len(groups)))
+    steps = np.zeros(resamples)
+    time = np.zeros(resamples)
+    for slot in range(len(groups)):
+        for k, g in enumerate(groups):
+            rows = np.flatnonzero(chosen[:, slot] == k)
+            if rows.size:  # an independent draw of g's steps for every resample that picked g in this slot
+                idx = rng.integers(0, len(g), size=(rows.size, len(g)), dtype=np.int32)
+                time[rows] += (1.0 / g[idx]).sum(1)
+                steps[rows] += len(g)
+    return steps / time
 
 
 def verdict(fast: str, slow: str, ci: tuple[float, float, float] | None) -> str:

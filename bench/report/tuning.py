@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.core.results import read_json_or_warn
 from bench.core.runpaths import plot_file, plot_name
-from bench.measure.tuning import Trial, break_even, floor_failure, ratio_ci, verdict
+from bench.measure.tuning import Trial, break_even, floor_failure, pooled_rate, ratio_ci, verdict
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 
@@ -35,8 +35,9 @@ def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("status") == "ok" and r.get("steady_img_s")]
 
 
-def _steps(rows: list[dict[str, Any]]) -> list[float]:
-    return [float(v) for r in rows for v in (r.get("step_img_s") or [])]
+def _steps(rows: list[dict[str, Any]]) -> list[list[float]]:
+    """Each row's step rates, one list per fresh process (the ratio's bootstrap draws processes, then steps)."""
+    return [[float(v) for v in r.get("step_img_s") or []] for r in rows if r.get("step_img_s")]
 
 
 def _median(rows: list[dict[str, Any]], col: str) -> float | None:
@@ -132,7 +133,7 @@ def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
     for stage, steps_key, what in (("at defaults", "default_steps", ""), ("each at its best", "chosen_steps", "best")):
         ranked = sorted(
             ((b, f) for b, f in figures.items() if f[steps_key]),
-            key=lambda bf: -len(bf[1][steps_key]) / sum(1.0 / s for s in bf[1][steps_key]),
+            key=lambda bf: -pooled_rate(bf[1][steps_key]),
         )
         if len(ranked) < 2:
             continue
