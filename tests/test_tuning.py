@@ -175,3 +175,34 @@ def test_with_several_processes_a_side_the_interval_carries_the_spread_between_t
     assert (grouped[2] - grouped[1]) > 3 * (pooled[2] - pooled[1])
     assert grouped[1] < 1.02 and grouped[2] > 1.25  # from "the slow process alone" to "the fast one alone"
     assert ratio_ci([p10], [ref]) == ratio_ci(p10, ref)
+
+
+def test_a_race_where_nothing_finished_says_the_defaults_stand_and_not_that_they_won():
+    """Keras/JAX on ResNet101 (2026-12-02): every trial, the default's too, ran past its limit. The defaults
+    are then measured as "best", but the race crowned nothing, and the report must not say they won."""
+    from bench.report.tuning import race_lines, race_table
+
+    timeout = "timeout: stopped after the per-run limit of 120 s"
+    pair = {
+        "task": "t",
+        "backend": "keras-jax",
+        "configs": [{"label": "default"}, {"label": "steps_per_execution=8"}],
+        "winner": {"label": "default"},
+        "rungs": [
+            {
+                "rung": 0,
+                "epochs": 1,
+                "folder": "trials/t.keras-jax.r0",
+                "trials": [{"label": "default", "status": "timeout"}, {"label": "steps_per_execution=8"}],
+                "dropped": {"default": timeout, "steps_per_execution=8": timeout},
+                "below_floor": {},
+                "leader": None,
+            }
+        ],
+    }
+    (line,) = race_lines({"pairs": [pair]}, "t")
+    assert "winner: none (no configuration finished a trial: the defaults stand)" in line
+    table = "\n".join(race_table(pair))
+    assert "**winner**" not in table and f"{timeout} (no configuration finished: the defaults stand)" in table
+    pair["rungs"][0].update(leader="default", dropped={"steps_per_execution=8": timeout})
+    assert "winner: default" in race_lines({"pairs": [pair]}, "t")[0] and "**winner**" in "\n".join(race_table(pair))

@@ -117,7 +117,7 @@ def _fmt_ci(v: float | None, ci: tuple[float | None, float | None]) -> str:
 def _break_even_cell(f: dict[str, Any]) -> str:
     extra, steps, epochs = f["compile_extra_s"], f["break_even_steps"], f["break_even_epochs"]
     if f.get("knobs") == "the defaults":
-        return "- (the defaults won: the same configuration twice)"
+        return "- (the defaults, measured twice)"
     if extra is None:
         return "-"
     if steps == 0:
@@ -197,8 +197,11 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
                         "its defaults stand in the verdict"
                     )
                 elif f["knobs"] == "the defaults" and f["speedup"] is not None:
+                    how = (
+                        "won the race" if _finished(_pair(log, task, b)) or not log else "stand: no race trial finished"
+                    )
                     out.append(
-                        f"- {label(b)}: the defaults won the race; measured in two fresh processes they ran "
+                        f"- {label(b)}: the defaults {how}; measured in two fresh processes they ran "
                         "{:.2f}x [{:.2f}, {:.2f}] apart (the spread between processes), and both verdicts read the "
                         "two together".format(*f["speedup"])
                     )
@@ -234,6 +237,8 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
         dropped = sum(len(r.get("dropped") or {}) for r in rungs)
         floor = sorted({c for r in rungs for c in (r.get("below_floor") or {})})
         winner = (pair.get("winner") or {}).get("label", "-")
+        if not _finished(pair):
+            winner = "none (no configuration finished a trial: the defaults stand)"
         lines.append(
             f"- race, {label(str(pair.get('backend')))}: {len(pair.get('configs') or [])} configurations, "
             f"{len(rungs)} rung(s) ({', '.join(str(r.get('epochs')) for r in rungs)} epochs), {dropped} dropped"
@@ -250,6 +255,23 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
     return lines
 
 
+def _finished(pair: dict[str, Any]) -> bool:
+    """Whether the race's last rung had a leader: some configuration trained, timed and kept the floor."""
+    rungs = pair.get("rungs") or []
+    return bool(rungs) and rungs[-1].get("leader") is not None
+
+
+def _pair(log: dict[str, Any], task: str, backend: str) -> dict[str, Any]:
+    return next(
+        (
+            p
+            for p in log.get("pairs") or []
+            if isinstance(p, dict) and (p.get("task"), p.get("backend")) == (task, backend)
+        ),
+        {},
+    )
+
+
 def race_table(pair: dict[str, Any]) -> list[str]:
     """Every configuration of one race at the last rung it ran in: its figures and what became of it."""
     last: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -260,8 +282,11 @@ def race_table(pair: dict[str, Any]) -> list[str]:
     rows = []
     for label_, (rung, trial) in last.items():
         lo, hi = trial.get("steady_img_s_ci_lo"), trial.get("steady_img_s_ci_hi")
-        if label_ == winner:
+        if label_ == winner and rung.get("leader") is not None:
             outcome = "**winner**"
+        elif label_ == winner:  # nothing finished: the defaults stand, without having won anything
+            why = (rung.get("dropped") or {}).get(label_, "no result")
+            outcome = f"{why} (no configuration finished: the defaults stand)"
         elif label_ in (rung.get("below_floor") or {}):
             outcome = f"below the accuracy floor: {rung['below_floor'][label_]}"
         elif label_ in (rung.get("dropped") or {}):
