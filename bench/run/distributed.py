@@ -44,7 +44,7 @@ from bench.core.results import json_default
 from bench.core.runfiles import make_folder, open_file, read_bytes, write_atomic
 from bench.core.spec import SpecError, TaskSpec
 from bench.measure import scaling
-from bench.run import environment
+from bench.run import environment, pipes
 from bench.run.forkserver import die_with_parent, exit_description, kill_group, sigint_deferred
 
 LOOPBACK = "127.0.0.1"
@@ -161,18 +161,9 @@ class Rank:
 
 
 def _pump(stream: Any, log: Path, tail: list[str], echo: Callable[[str], None] | None, prefix: str) -> None:
-    """Copy a rank's output to its log; show rank 0's ``@@`` progress lines; keep the last lines for errors."""
+    """A rank's output into its log (``pipes.pump``); rank 0's ``@@`` progress lines shown."""
     with open_file(log.parent, log, "a") as out:  # its folder was made by make_folder
-        for line in stream:
-            with contextlib.suppress(OSError):
-                out.write(line)
-                out.flush()
-            if line.startswith("@@ "):
-                if echo is not None:
-                    echo(f"{prefix} {line[3:].rstrip()}")
-            elif line.strip():
-                tail.append(line.rstrip())
-                del tail[:-20]
+        pipes.pump(stream, out, tail, echo, prefix)
 
 
 def _spawn(job_path: Path, ctx: DistContext, env: dict[str, str], cwd: Path) -> subprocess.Popen:

@@ -21,28 +21,11 @@ from bench.core.job import Job
 from bench.core.results import json_default
 from bench.core.runfiles import open_file, read_bytes, write_atomic
 from bench.core.runpaths import job_file, log_file
-from bench.run import environment
+from bench.run import environment, pipes
 from bench.run.executors.remote import no_result
 from bench.run.forkserver import Server, ServerGone, kill_group
 
 REPO = environment.REPO
-
-
-def _pump(stream: Any, log: Any, echo: Callable[[str], None], prefix: str, tail: list[str]) -> None:
-    """Copy worker output to its log; show ``@@`` progress lines; keep the last lines for errors."""
-    for line in stream:
-        if log is not None:
-            try:
-                log.write(line)
-                log.flush()
-            except OSError as e:  # disk full: keep draining the pipe (a full pipe would block the run)
-                tail.append(f"(log not written: {e})")
-                log = None
-        if line.startswith("@@ "):
-            echo(f"{prefix} {line[3:].rstrip()}")
-        elif line.strip():
-            tail.append(line.rstrip())
-            del tail[:-20]
 
 
 class Workers:
@@ -102,7 +85,9 @@ class Workers:
         log_path = log_file(self.job_dir.parent, ".".join(map(str, row)))
         with open_file(self.job_dir.parent, log_path, "w") as log:
             stream = os.fdopen(read_fd, encoding="utf-8", errors="replace")
-            pump = threading.Thread(target=_pump, args=(stream, log, echo, f"  [{rec['task']}/{rec['backend']}]", tail))
+            pump = threading.Thread(
+                target=pipes.pump, args=(stream, log, tail, echo, f"  [{rec['task']}/{rec['backend']}]")
+            )
             pump.start()
             try:
                 try:
