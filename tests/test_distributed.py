@@ -17,7 +17,7 @@ from scipy.stats import hmean
 
 import backends
 from bench.core.distributed import DistContext, per_worker_batch, shard_order
-from bench.core.job import Job
+from bench.core.job import DistLayout, Job
 from bench.core.results import record_key
 from bench.core.spec import SpecError, parse_task
 from bench.measure import scaling
@@ -237,7 +237,7 @@ def test_a_port_already_in_use_is_a_clear_error_before_anything_starts(tmp_path)
         with pytest.raises(distributed.PortInUse, match=f"rendezvous port 127.0.0.1:{port} is already in use"):
             distributed.check_free(addrs)
         where = distributed.Launch(tmp_path / "jobs", tmp_path / "logs", REPO, {}, 30.0, addresses=addrs)
-        job = Job({}, dist={"workers": 2, "mode": "strong", "per_worker_batch": 16})
+        job = Job({}, dist=DistLayout(workers=2, mode="strong", per_worker_batch=16))
         with pytest.raises(distributed.PortInUse, match=str(port)):
             distributed.launch(job, 2, 1, tiny_spec(), where, local=False)
     assert not (tmp_path / "logs").exists()  # refused before any rank was started

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.core.job import Job, JobError
+from bench.core.job import DistLayout, Job, JobError
 from tests.conftest import REPO
 
 ROW = {"task": "t", "backend": "numpy", "repeat": 0}
+DIST = {"workers": 2, "mode": "strong", "per_worker_batch": 8}
 
 
 def test_a_job_round_trips_through_json_and_names_its_row():
@@ -22,7 +23,7 @@ def test_a_job_round_trips_through_json_and_names_its_row():
         data="d.npz",
         classes=["a", "b"],
         transfer=[{"data": "x.npz"}],
-        dist={"workers": 2, "mode": "strong", "per_worker_batch": 8, "local": False},
+        dist=DistLayout(workers=2, mode="strong", per_worker_batch=8),
     )
     assert Job.from_json(json.loads(json.dumps(job.to_json()))) == job
     assert job.key == ("t", "numpy", 0)
@@ -37,6 +38,14 @@ def test_a_job_round_trips_through_json_and_names_its_row():
         ({"record": ROW, "data": 7}, "job.data: expected str, got int"),
         ({"record": ROW, "dist": [2]}, "job.dist: expected dict, got list"),
         ({"record": ROW, "classes": "ab"}, "job.classes: expected list, got str"),
+        ({"record": ROW, "dist": {"workers": 2, "mode": "strong"}}, "job.dist has no 'per_worker_batch'"),
+        ({"record": ROW, "dist": {**DIST, "workers": "2"}}, "job.dist.workers: expected int, got str"),
+        ({"record": ROW, "dist": {**DIST, "local": 1}}, "job.dist.local: expected bool, got int"),
+        (
+            {"record": ROW, "dist": {**DIST, "per_worker_batch": True}},
+            "job.dist.per_worker_batch: expected int, got bool",
+        ),
+        ({"record": ROW, "dist": {**DIST, "ranks": 2}}, "unknown job.dist key(s): ranks"),
         ({"record": ROW, "shared": {}}, "unknown job field(s): shared"),
     ],
 )

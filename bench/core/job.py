@@ -19,6 +19,37 @@ class JobError(ValueError):
     """A job file that is not one this version of bench wrote."""
 
 
+@dataclass(frozen=True)
+class DistLayout:
+    """A data-parallel row's layout, as its ranks read it (``bench.run.distributed`` writes it)."""
+
+    workers: int
+    mode: str  # "strong" (the global batch split over the workers) or "weak" (each worker keeps the batch)
+    per_worker_batch: int
+    local: bool = False  # the 1-worker window timed on one rank alone: it never joins a process group
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DistLayout:
+        """The layout a JSON object describes; JobError naming the first key that is missing, unknown or mistyped."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise JobError(f"unknown job.dist key(s): {', '.join(unknown)}")
+        for name, f in known.items():
+            if name not in raw:
+                if f.default is dataclasses.MISSING:
+                    raise JobError(f"job.dist has no {name!r}")
+                continue
+            expected = _DIST_TYPES[name]
+            value = raw[name]
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise JobError(f"job.dist.{name}: expected {expected.__name__}, got {type(value).__name__}")
+        return cls(**raw)
+
+
+_DIST_TYPES: dict[str, type] = {"workers": int, "mode": str, "per_worker_batch": int, "local": bool}
+
+
 @dataclass
 class Job:
     record: dict[str, Any]  # the row's known fields (bench.core.record.base_record, the data's fields)
@@ -30,7 +61,7 @@ class Job:
     artifacts: str = ""  # the run's folder for per-row phase files; "" outside a run (nothing is kept)
     error: str = ""  # why the row cannot start (a refused name, unreadable data): it is never run
     result: str = ""  # where a forked run writes its record (bench.run.workers)
-    dist: dict[str, Any] | None = None  # a data-parallel row: workers, mode, per_worker_batch, local
+    dist: DistLayout | None = None  # a data-parallel row's layout; None for every other row
     result_dir: str = ""  # where a data-parallel rank writes its own result
 
     @property
@@ -56,21 +87,24 @@ class Job:
             expected, optional = _runtime_type(_HINTS[name])
             if not (value is None and optional) and not isinstance(value, expected):
                 raise JobError(f"job.{name}: expected {expected.__name__}, got {type(value).__name__}")
-        for name in ("record", "dist"):
-            if isinstance(raw.get(name), dict) and not all(isinstance(k, str) for k in raw[name]):
-                raise JobError(f"job.{name}: keys must be strings")
+        if not all(isinstance(k, str) for k in raw["record"]):
+            raise JobError("job.record: keys must be strings")
         for key in ("task", "backend", "repeat"):
             if key not in raw["record"]:
                 raise JobError(f"job.record has no {key!r}")
-        return cls(**raw)
+        dist = raw.get("dist")
+        return cls(**{**raw, "dist": None if dist is None else DistLayout.from_json(dist)})
 
 
 def _runtime_type(hint: Any) -> tuple[type, bool]:
-    """The class an annotation checks with isinstance (``dict[str, Any]`` -> dict), and whether None may stand in."""
+    """The class an annotation checks with isinstance (``dict[str, Any]`` -> dict), and whether None may stand in.
+    A nested dataclass arrives as its JSON object (a dict) and is checked by its own ``from_json``."""
     args = typing.get_args(hint)
     optional = type(None) in args
     if optional:
         (hint,) = (a for a in args if a is not type(None))
+    if dataclasses.is_dataclass(hint):
+        return dict, optional
     return typing.get_origin(hint) or hint, optional
 
 

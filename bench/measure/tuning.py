@@ -194,7 +194,7 @@ def pooled_rate(side: Steps | Sequence[Steps]) -> float:
 def _processes(side: Steps | Sequence[Steps]) -> list[np.ndarray]:
     """One array of step rates per process: a flat list of numbers is one process."""
     if len(side) and not isinstance(side[0], (int, float, np.floating, np.integer)):
-        groups = [np.asarray(g, dtype=np.float64) for g in side]  # type: ignore[arg-type]  # a list of processes
+        groups = [np.asarray(g, dtype=np.float64) for g in side]  # a list of processes
     else:
         groups = [np.asarray(side, dtype=np.float64)]
     return [g for g in groups if len(g)]

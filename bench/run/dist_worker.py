@@ -6,7 +6,7 @@ with three differences: ``backend.join(ctx)`` after ``configure``; every epoch t
 rank's shard of the shared order (``shard_order``) in per-worker batches; only rank 0
 evaluates (on the whole test set) and builds the record. Every rank writes its step times and
 a checksum of its weights to ``RESULT_DIR/rank-R.json``; ``backend.leave()`` runs at the end
-and on errors. With ``job.dist["local"]`` the rank never joins: the same window timed
+and on errors. With ``job.dist.local`` the rank never joins: the same window timed
 without gradient exchange (the all-reduce share's reference, bench.measure.scaling).
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 from backends import describe, load_backend
 from bench.core import metrics
 from bench.core.distributed import DistContext, shard_order
-from bench.core.job import Job
+from bench.core.job import DistLayout, Job
 from bench.core.preprocess import PixelNorm, epoch_orders
 from bench.core.progress import progress
 from bench.core.results import json_default
@@ -52,13 +52,13 @@ def train_rank(
     backend: Any,
     spec: TaskSpec,
     ctx: DistContext,
-    dist: dict[str, Any],
+    dist: DistLayout,
     data: dict[str, np.ndarray],
     n_classes: int,
     seed: int,
 ) -> dict[str, Any]:
     """The measured part of one rank; returns its step times, and on rank 0 the record's fields."""
-    chief, local = ctx.is_chief and not dist["local"], bool(dist["local"])
+    chief, local = ctx.is_chief and not dist.local, dist.local
     say = progress if chief else (lambda _msg: None)
     out: dict[str, Any] = {}
     env = backend.configure(spec.runtime, seed)
@@ -76,7 +76,7 @@ def train_rank(
     model = backend.build(spec.model, tuple(x_train.shape[1:]), spec.n_outputs(n_classes))
     state = backend.compile(model, spec.train, spec.runtime)
     out["params"] = backend.count_params(model)
-    batch, epochs = int(dist["per_worker_batch"]), spec.train.epochs
+    batch, epochs = dist.per_worker_batch, spec.train.epochs
     steps = StepClock(
         backend.synchronize, batch, spec.runtime.warmup_steps, spec.runtime.timed_steps, epochs=epochs, report=say
     )
@@ -128,7 +128,7 @@ def run_rank(job: Job, ctx: DistContext) -> tuple[int, dict[str, Any]]:
         spec = spec_from_dict(job.spec).for_backend(job.record["backend"])
         spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, threads=ctx.threads))
         backend = load_backend(job.record["backend"])
-        if not dist["local"] and not callable(getattr(backend, "join", None)):
+        if not dist.local and not callable(getattr(backend, "join", None)):
             raise NotImplementedError(f"backend {backend.name!r} has no data-parallel role (join/leave)")
         with np.load(job.data, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}

@@ -38,7 +38,7 @@ from typing import Any
 
 from backends import describe
 from bench.core.distributed import DistContext, per_worker_batch
-from bench.core.job import Job
+from bench.core.job import DistLayout, Job
 from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.runfiles import make_folder, open_file, read_bytes, write_atomic
@@ -312,7 +312,9 @@ def launch(
         result_dir = where.job_dir / f"{kind}-{attempt}"
         make_folder(where.job_dir.parents[1], result_dir)  # .jobs/ROW/ under the run folder
         job_path = result_dir / "job.json"
-        rank_job = dataclasses.replace(job, result_dir=str(result_dir), dist={**(job.dist or {}), "local": local})
+        if job.dist is None:
+            raise ValueError(f"{job.key}: a data-parallel launch needs the row's layout (job.dist)")
+        rank_job = dataclasses.replace(job, result_dir=str(result_dir), dist=dataclasses.replace(job.dist, local=local))
         write_atomic(result_dir, job_path, json.dumps(rank_job.to_json(), default=json_default).encode())
         log_dir = make_folder(where.log_dir.parents[1], where.log_dir / kind)  # logs/ROW/KIND
         ranks: list[Rank] = []
@@ -353,7 +355,7 @@ def run_row(job: Job, spec: TaskSpec, workers: int, mode: str, where: Launch) ->
     check_workers([dataclasses.replace(spec, distributed=dataclasses.replace(spec.distributed, workers=(workers,)))])
     threads = threads_per_worker(spec.distributed.threads_per_worker, spec.distributed.workers or (workers,))
     device = ranks_device(spec.runtime.device, workers)
-    job = dataclasses.replace(job, dist={"workers": workers, "mode": mode, "per_worker_batch": batch})
+    job = dataclasses.replace(job, dist=DistLayout(workers, mode, batch))
     started = time.perf_counter()
     results = launch(job, workers, threads, spec, where, local=False, device=device)
     out = row_fields(results, workers, mode, batch, threads)
