@@ -42,7 +42,22 @@ MAX_RUNGS = 4  # rung r trains 2**r epochs (capped at the task's own): 1, 2, 4, 
 # Rung 0 may overrun its share by this factor before configurations are skipped: every configuration
 # deserves one look, and what rung 0 overspends comes out of the later rungs.
 RUNG0_OVERRUN = 1.5
+# ... but never into the time kept for the pairs not raced yet: each keeps at least this share of its planned
+# time (the 2026-12-03 zoo tune, 18 pairs, left its last two 0-1 s after earlier rung 0s overran).
+LATER_FLOOR = 0.5
 MIN_TRIAL_TIMEOUT_S = 120.0  # a trial may compile for that long whatever the budget (max-autotune on a CPU)
+
+
+def pair_budget(race_s: float, spent_s: float, index: int, pairs: int) -> tuple[float, float]:
+    """(share, rung-0 limit) in seconds for pair ``index`` of ``pairs`` when the races have ``race_s`` in all and
+    ``spent_s`` is gone: an equal split of what is left (what earlier pairs left unspent goes to the later ones),
+    never under ``LATER_FLOOR`` of the planned equal share; rung 0 may run over the share by ``RUNG0_OVERRUN``,
+    but only into time no later pair keeps."""
+    planned = race_s / max(1, pairs)
+    left = max(0.0, race_s - spent_s)
+    share = max(left / max(1, pairs - index), LATER_FLOOR * planned)
+    kept_for_later = LATER_FLOOR * planned * max(0, pairs - index - 1)
+    return share, max(share, min(share * RUNG0_OVERRUN, left - kept_for_later))
 
 
 def searched(space: tuple[Knob, ...], only: tuple[str, ...]) -> tuple[Knob, ...]:
@@ -136,8 +151,12 @@ class Tuner:
         self.log["wall_s"] = round(self.elapsed(), 1)
         write_json(self.run_dir / TUNE_FILE, self.log)
 
-    def race(self, task: TaskSpec, backend: str, budget_s: float, capabilities: dict[str, Any]) -> Config:
-        """Successive halving over ``backend``'s knob space for ``task``; returns the winning configuration."""
+    def race(
+        self, task: TaskSpec, backend: str, budget_s: float, capabilities: dict[str, Any], rung0_s: float | None = None
+    ) -> Config:
+        """Successive halving over ``backend``'s knob space for ``task``; returns the winning configuration. Rung 0
+        may start configurations until ``rung0_s`` (default: ``RUNG0_OVERRUN`` times ``budget_s``)."""
+        rung0_s = budget_s * RUNG0_OVERRUN if rung0_s is None else rung0_s
         runnable, skipped = configurations(searched(describe(backend).knob_space, self.only), capabilities)
         tags = {c.label: f"t{i:02d}" for i, c in enumerate(runnable)}
         by_label = {c.label: c for c in runnable}
@@ -175,7 +194,7 @@ class Tuner:
             one = dataclasses.replace(
                 self.opts, backends=(backend,), repeats=1, timeout_s=min(self.opts.timeout_s, timeout)
             )
-            deadline = began + budget_s if rung else began + max(budget_s, 0.0) * RUNG0_OVERRUN
+            deadline = began + (budget_s if rung else max(rung0_s, 0.0))
             records = self._run(sub, specs, one, deadline)
             by_tag = {r.get("config"): r for r in records}
             trials = [trial_of(by_tag.get(tags[label], {"status": "missing"}), by_label[label]) for label in alive]
@@ -269,8 +288,8 @@ def tune_suite(
     winners: dict[str, dict[str, Config]] = {}
     for i, (task, backend) in enumerate(pairs):
         if describe(backend).knob_space:  # what a pair before it left unspent goes to the pairs after it
-            left = (budget_s * RACE_SHARE - tuner.elapsed()) / (len(pairs) - i)
-            winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, max(left, 0.0), capabilities)
+            share, rung0 = pair_budget(budget_s * RACE_SHARE, tuner.elapsed(), i, len(pairs))
+            winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, share, capabilities, rung0)
     final = []
     for task in tasks:
         final.append(config_spec(task, {}, "default"))
