@@ -279,10 +279,11 @@ def race_table(pair: dict[str, Any]) -> list[str]:
         for trial in rung.get("trials") or []:
             last[trial.get("label")] = (rung, trial)
     winner = (pair.get("winner") or {}).get("label")
+    finished = _finished(pair)
     rows = []
     for label_, (rung, trial) in last.items():
         lo, hi = trial.get("steady_img_s_ci_lo"), trial.get("steady_img_s_ci_hi")
-        if label_ == winner and rung.get("leader") is not None:
+        if label_ == winner and finished:
             outcome = "**winner**"
         elif label_ == winner:  # nothing finished: the defaults stand, without having won anything
             why = (rung.get("dropped") or {}).get(label_, "no result")
