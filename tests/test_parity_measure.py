@@ -211,3 +211,45 @@ def test_a_keras_engine_converting_a_zoo_model_loads_torch_first():
     assert not _loads_torch_beside(job("lenet5"), describe("keras-jax"))  # no torch twin: no torch import
     assert _loads_torch_beside(job("lenet5"), describe("keras"))  # TensorFlow's engine: always
     assert not _loads_torch_beside(job("zoo:mobilenet_v2"), describe("torch"))  # the reference itself
+
+
+def _case(threads: int) -> object:
+    from bench.core.spec import RuntimeSpec
+    from bench.run.parity import Case
+
+    spec = TaskSpec("t", DatasetSpec("synthetic"), ModelSpec("lenet5"), TrainSpec(1, 16, 0.01),
+                    runtime=RuntimeSpec(device="cpu", threads=threads))  # fmt: skip
+    x = np.zeros((4, 8, 8, 1), np.float32)
+    return Case("t", spec, (8, 8, 1), 2, x, np.zeros(4, np.int64), x)
+
+
+@pytest.mark.parametrize(
+    ("cores", "threads", "expected"),
+    [
+        ([0, 1], 1, [[0], [1]]),  # the check's own cases on the 2-core VM: two backends at a time
+        ([2, 3, 5, 7], 2, [[2, 3], [5, 7]]),
+        ([0, 1], 0, [None]),  # a case on every core: one process at a time, unrestricted
+        ([0, 1], 2, [None]),
+        ([4], 1, [None]),
+    ],
+)
+def test_backends_train_side_by_side_only_on_cores_of_their_own(monkeypatch, cores, threads, expected):
+    from bench.run import parity
+
+    monkeypatch.setattr(parity.os, "sched_getaffinity", lambda _pid: set(cores))
+    assert parity.lanes([_case(threads)]) == expected
+
+
+def test_a_child_handed_cores_runs_on_exactly_those():
+    import subprocess
+    import sys
+
+    first = min(os.sched_getaffinity(0))
+    code = "import os; from bench.core.cpus import restrict_to_handed_cores as r; "
+    code += "print(r(), sorted(os.sched_getaffinity(0)))"
+    env = {**os.environ, "BENCH_CORES": str(first)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"[{first}] [{first}]"
+    env.pop("BENCH_CORES")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.startswith("None ")

@@ -11,7 +11,9 @@ running variance in the held-out logits (docs/methodology.md, "Training parity")
 
 The zoo models run at 32 px: MobileNet, MobileNetV3-small and ConvNeXt-tiny on every backend for 1 and 3 steps in
 the default run (inside the one check: on an Intel Xeon VM, 2026-12-02, idle, the check took 430 s with them and
-163 s without, mostly Keras/JAX's XLA compiles and Keras/TF's tracing); MobileNetV2, DenseNet121 and ConvNeXt-tiny
+163 s without, mostly Keras/JAX's XLA compiles and Keras/TF's tracing; on 2026-12-03, with each backend's cases
+dealt over two processes side by side, one core each (bench.run.parity.lanes), 309 s against 530 s one process at
+a time); MobileNetV2, DenseNet121 and ConvNeXt-tiny
 for 1 and 10 steps in the slow tier (551 s there: torch 21 s, torch+rounding 22 s, Keras/TF 156 s, Keras/JAX 291 s,
 Keras/torch 50 s). Keras's torch engine computes BatchNorm's batch variance in one pass; ``bn_two_pass_var`` aligns
 it, and a test shows what it moves when left out.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import torchvision  # noqa: E402
 
 from backends.torch import models as torch_models  # noqa: E402
 from backends.torch.models import WeightsRefused, load_pretrained  # noqa: E402
+from bench.core import zoo  # noqa: E402
 from bench.core.spec import ModelSpec  # noqa: E402
 
 pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
@@ -50,6 +52,13 @@ def caches(monkeypatch, tmp_path: Path) -> Path:
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     return tmp_path
+
+
+def publish_as(monkeypatch, name: str) -> None:
+    """The zoo table's published torchvision file for resnet101 renamed (a file this test made and hashed)."""
+    row = zoo.ZOO["resnet101"]
+    assert row.torch_weights is not None
+    monkeypatch.setitem(zoo.ZOO, "resnet101", replace(row, torch_weights=replace(row.torch_weights, file=name)))
 
 
 def resnet() -> torch.nn.Module:
@@ -111,7 +120,7 @@ def test_a_genuine_torchvision_file_with_its_hash_in_the_name_loads_equal_weight
         (ModelSpec(arch="resnet101", pretrained=True), caches / "weights" / name),  # found by its library name
     ]:
         shutil.copy(tmp, path)
-        monkeypatch.setattr(torch_models, "_TORCHVISION_FILE", name)
+        publish_as(monkeypatch, name)
         net = resnet()
         assert load_pretrained(net, spec) == f"imagenet ({path}, sha256 verified)"
         assert torch.equal(net.backbone[0].weight, ref.conv1.weight)
@@ -130,7 +139,7 @@ def test_a_download_lands_in_the_hub_cache_with_its_hash_checked_and_is_read_by_
         calls.append(hash_prefix)
         shutil.copy(published, dst)
 
-    monkeypatch.setattr(torch_models, "_TORCHVISION_FILE", name)
+    publish_as(monkeypatch, name)
     monkeypatch.setattr(torch.hub, "download_url_to_file", download)
     net = resnet()
     dest = caches / "torch-home" / "hub" / "checkpoints" / name

@@ -22,6 +22,7 @@ from backends.keras.registry import MODELS, register_model
 from bench.core import layers as core_layers
 from bench.core.catalog import Architecture, architecture
 from bench.core.spec import ModelSpec
+from bench.core.zoo import WeightsSource, entry
 
 
 def _layers(layer: core_layers.Layer, name: str, act: str, init: str) -> list[layers.Layer]:
@@ -89,19 +90,20 @@ def build(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) ->
 
 
 WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"
-_FILES = {  # keras.applications' own no-top file names (what weights="imagenet" downloads)
-    "resnet101": "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "convnext_tiny": "convnext_tiny_notop.h5",
-}
-_URLS = {
-    "resnet101": "https://storage.googleapis.com/tensorflow/keras-applications/resnet/",
-    "convnext_tiny": "https://storage.googleapis.com/tensorflow/keras-applications/convnext/",
-}
+
+
+def source(arch: str) -> WeightsSource:
+    """Where keras.applications publishes the catalog model's ImageNet weights (the zoo table's ``keras_weights``:
+    the file ``weights="imagenet"`` downloads, no top)."""
+    published = entry(arch).keras_weights
+    if published is None:
+        raise ValueError(f"{arch}: the zoo table names no published Keras ImageNet weights for it")
+    return published
 
 
 def how_to_provide(arch: str) -> str:
     return (
-        f"download {_URLS[arch]}{_FILES[arch]} on a machine with internet and put it in ${WEIGHTS_ENV}/ or "
+        f"download {source(arch).where} on a machine with internet and put it in ${WEIGHTS_ENV}/ or "
         f"keras's cache ({Path(keras.config.keras_home() if hasattr(keras.config, 'keras_home') else '~/.keras')}"
         f'/models/), or name the file in the task: [model] weights = "/path/to/file"'
     )
@@ -123,8 +125,8 @@ def _weights_arg(spec: ModelSpec) -> str | None:
             raise FileNotFoundError(f"model.weights: {path} is not a file")
         return str(path)
     folder = os.environ.get(WEIGHTS_ENV)
-    if folder and (Path(folder) / _FILES[spec.arch]).is_file():
-        return str(Path(folder) / _FILES[spec.arch])
+    if folder and (Path(folder) / source(spec.arch).file).is_file():
+        return str(Path(folder) / source(spec.arch).file)
     return "imagenet"
 
 

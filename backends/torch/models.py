@@ -24,6 +24,7 @@ from torch import nn
 from bench.core import layers as core_layers
 from bench.core.catalog import architecture, model_registry
 from bench.core.spec import ModelSpec
+from bench.core.zoo import WeightsSource, entry
 
 WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"  # a folder holding the libraries' weight files, by their usual names
 
@@ -191,10 +192,6 @@ def convnext_tiny(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs:
 # file's SHA-256 is checked wherever the library publishes one (torch.hub's convention: a file name ending in
 # "-<hex prefix of its sha256>.<ext>", as torchvision's; the Hugging Face cache keeps a file under its sha256).
 
-_TORCHVISION_FILE = "resnet101-63fe2227.pth"  # ResNet101_Weights.IMAGENET1K_V1 (v1.5 trunk, as built above)
-_TORCHVISION_URLS = "https://download.pytorch.org/models/"
-_TIMM_FILE = "convnext_tiny.safetensors"
-_TIMM_HUB = ("timm/convnext_tiny.in12k_ft_in1k", "model.safetensors")
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 _SHA256_NAME = re.compile(r"[0-9a-f]{64}")
 
@@ -203,17 +200,20 @@ class WeightsRefused(RuntimeError):
     """A weights file failed its hash or is not a plain tensor file; the message names it and what failed."""
 
 
+def source(arch: str) -> WeightsSource:
+    """Where torch's library publishes the catalog model's ImageNet weights (the zoo table's ``torch_weights``)."""
+    published = entry(arch).torch_weights
+    if published is None:
+        raise ValueError(f"{arch}: the zoo table names no published torch ImageNet weights for it")
+    return published
+
+
 def how_to_provide(arch: str) -> str:
-    if arch == "resnet101":
-        where = (
-            f"download {_TORCHVISION_URLS}{_TORCHVISION_FILE} on a machine with internet and put "
-            f"it in ${WEIGHTS_ENV}/ or torch's hub cache ({_hub_checkpoints()}/)"
-        )
-    else:
-        where = (
-            f"download {_TIMM_HUB[1]} of the Hugging Face repo {_TIMM_HUB[0]} on a machine "
-            f"with internet and save it as ${WEIGHTS_ENV}/{_TIMM_FILE}"
-        )
+    published = source(arch)
+    cache = f" or torch's hub cache ({_hub_checkpoints()}/)" if published.url else ""
+    where = (
+        f"download {published.where} on a machine with internet and put it in ${WEIGHTS_ENV}/{published.file}{cache}"
+    )
     return f'{where}, or name the file in the task: [model] weights = "/path/to/file"'
 
 
@@ -222,7 +222,7 @@ def _hub_checkpoints() -> Path:
 
 
 def _local_file(spec: ModelSpec, default_name: str) -> Path | None:
-    """model.weights, else $BENCH_WEIGHTS_DIR/<the library's file name>, else torch's hub cache (resnet101)."""
+    """model.weights, else $BENCH_WEIGHTS_DIR/<the library's file name>, else torch's hub cache (a url source)."""
     if spec.weights:
         path = Path(spec.weights).expanduser()
         if not path.is_file():
@@ -230,7 +230,7 @@ def _local_file(spec: ModelSpec, default_name: str) -> Path | None:
         return path
     folder = os.environ.get(WEIGHTS_ENV)
     candidates = [Path(folder) / default_name] if folder else []
-    if spec.arch == "resnet101":
+    if source(spec.arch).url:  # where torch.hub's download puts it
         candidates.append(_hub_checkpoints() / default_name)
     return next((p for p in candidates if p.is_file()), None)
 
@@ -295,18 +295,18 @@ def _why(e: Exception) -> str:
 
 def _fetch(arch: str) -> Path:
     """Download the library's published file (the download checks the published hash) into its usual cache."""
-    if arch == "resnet101":
-        dest = _hub_checkpoints() / _TORCHVISION_FILE
+    published = source(arch)
+    if published.url:
+        dest = _hub_checkpoints() / published.file
         dest.parent.mkdir(parents=True, exist_ok=True)
-        published = _HASH_IN_NAME.search(_TORCHVISION_FILE)  # the hash the download must match: the file name's
-        if published is None:
-            raise ValueError(f"{_TORCHVISION_FILE}: no published hash in the file name")
-        url = _TORCHVISION_URLS + _TORCHVISION_FILE
-        torch.hub.download_url_to_file(url, str(dest), hash_prefix=published[1], progress=False)
+        prefix = _HASH_IN_NAME.search(published.file)  # the hash the download must match: the file name's
+        if prefix is None:
+            raise ValueError(f"{published.file}: no published hash in the file name")
+        torch.hub.download_url_to_file(published.url + published.file, str(dest), hash_prefix=prefix[1], progress=False)
         return dest
     from huggingface_hub import hf_hub_download
 
-    return Path(hf_hub_download(*_TIMM_HUB))
+    return Path(hf_hub_download(published.hf_hub, published.hf_file))
 
 
 def _resnet_trunk(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -339,8 +339,7 @@ def load_pretrained(net: nn.Module, spec: ModelSpec) -> str:
     """
     if not isinstance(net, TrunkAndHead):
         raise TypeError(f"{spec.arch}: pretrained weights load into a catalog big model, got {type(net).__name__}")
-    name = _TORCHVISION_FILE if spec.arch == "resnet101" else _TIMM_FILE
-    path = _local_file(spec, name)
+    path = _local_file(spec, source(spec.arch).file)
     try:
         if path is None:
             path = _fetch(spec.arch)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from bench.core.architecture import Architecture, Option
 from bench.core.layers import BatchNorm, Conv, Dense, Layer, describe, head_name, parse_layers
 from bench.core.layers import names as layer_names
+from bench.core.zoo import imagenet_weights
 
 __all__ = ["ARCHITECTURES", "INITS", "Architecture", "Option", "architecture", "model_registry"]
 
@@ -120,7 +121,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             options={},
             last_conv="backbone",  # the whole conv trunk (stem + 4 stages) before global pooling
             head="head",
-            pretrained="torchvision ResNet101_Weights.IMAGENET1K_V1 / keras.applications weights='imagenet'",
+            pretrained=imagenet_weights("resnet101"),
             notes=(
                 "resnet101: keras counts 158,016 parameters more: its convolutions carry biases (52,672; "
                 "torchvision's have none) and its count includes the BatchNorm moving mean/variance (105,344, "
@@ -137,7 +138,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             options={},
             last_conv="backbone",  # stem + 4 stages, before global pooling and the head's LayerNorm
             head="head",
-            pretrained="timm convnext_tiny pretrained=True (Hugging Face hub) / keras.applications weights='imagenet'",
+            pretrained=imagenet_weights("convnext_tiny"),
             notes=(
                 "convnext_tiny: keras's own preprocessing layer is off (include_preprocessing=False); "
                 "the spec's mean/std normalisation is the only preprocessing in both",

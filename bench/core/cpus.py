@@ -42,3 +42,17 @@ def restrict_to_threads(threads: int, slot: int = 0) -> list[int] | None:
     if cores is not None:
         os.sched_setaffinity(0, cores)
     return cores
+
+
+CORES_ENV = "BENCH_CORES"  # "0,1": the cores a child process is handed (a device slot, a parity lane)
+
+
+def restrict_to_handed_cores() -> list[int] | None:
+    """Restrict this process to the cores its parent handed it in ``BENCH_CORES``, before a framework sizes
+    its thread pools; None when none were handed (or the platform cannot restrict)."""
+    cores = os.environ.get(CORES_ENV)
+    if not cores or not hasattr(os, "sched_setaffinity"):
+        return None
+    handed = [int(c) for c in cores.split(",")]
+    os.sched_setaffinity(0, handed)
+    return handed

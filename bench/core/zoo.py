@@ -13,7 +13,7 @@ logit parity is claimed; the test named after the difference asserts it), or is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.core.architecture import Architecture
@@ -96,6 +96,27 @@ DIFFERENCES: dict[str, Difference] = {
 
 
 @dataclass(frozen=True)
+class WeightsSource:
+    """Where one library publishes a row's ImageNet weights: data, as timm's pretrained configs are, so the
+    backends' download and hash code reads the table instead of holding file names of its own."""
+
+    file: str  # the file's usual name: what $BENCH_WEIGHTS_DIR or the library's cache holds
+    url: str = ""  # a direct download: the folder the file name is appended to
+    hf_hub: str = ""  # else a Hugging Face hub repo id, whose file ``hf_file`` is downloaded
+    hf_file: str = ""
+    name: str = ""  # the library's own name for these weights, as its users know them
+
+    def __post_init__(self) -> None:
+        if bool(self.url) == bool(self.hf_hub) or bool(self.hf_hub) != bool(self.hf_file):
+            raise ValueError(f"{self.file}: a weights source is a url or a Hugging Face repo and file, not both")
+
+    @property
+    def where(self) -> str:
+        """Where a person downloads it by hand."""
+        return self.url + self.file if self.url else f"{self.hf_file} of the Hugging Face repo {self.hf_hub}"
+
+
+@dataclass(frozen=True)
 class ZooEntry:
     """One architecture in both ecosystems; strings only, so this module imports no framework."""
 
@@ -111,6 +132,9 @@ class ZooEntry:
     torch_kwargs: tuple[tuple[str, object], ...] = ()
     bn_eps: float | None = None  # Keras's BatchNorm epsilon, set on every torch BatchNorm when given
     min_size: int = 32  # the smallest input side keras.applications accepts (what a sweep at a small size uses)
+    # ImageNet weights each library publishes for the catalog model built on this row (--pretrained downloads them)
+    torch_weights: WeightsSource | None = None
+    keras_weights: WeightsSource | None = None
 
     @property
     def equal_network(self) -> bool:
@@ -217,7 +241,29 @@ def _rows() -> list[ZooEntry]:
     return rows
 
 
-ZOO: dict[str, ZooEntry] = {row.id: row for row in _rows()}
+_KERAS_APPLICATIONS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+IMAGENET = {  # row id -> (torch, Keras) published ImageNet weights, no classifier needed
+    "resnet101": (
+        WeightsSource("resnet101-63fe2227.pth", url="https://download.pytorch.org/models/",
+                      name="torchvision ResNet101_Weights.IMAGENET1K_V1"),
+        WeightsSource("resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5", url=_KERAS_APPLICATIONS + "resnet/",
+                      name="keras.applications weights='imagenet'"),
+    ),
+    "convnext_tiny": (
+        WeightsSource("convnext_tiny.safetensors", hf_hub="timm/convnext_tiny.in12k_ft_in1k",
+                      hf_file="model.safetensors", name="timm convnext_tiny pretrained=True (Hugging Face hub)"),
+        WeightsSource("convnext_tiny_notop.h5", url=_KERAS_APPLICATIONS + "convnext/",
+                      name="keras.applications weights='imagenet'"),
+    ),
+}  # fmt: skip
+
+
+def _with_weights(row: ZooEntry) -> ZooEntry:
+    torch_weights, keras_weights = IMAGENET.get(row.id, (None, None))
+    return replace(row, torch_weights=torch_weights, keras_weights=keras_weights)
+
+
+ZOO: dict[str, ZooEntry] = {row.id: _with_weights(row) for row in _rows()}
 
 
 ADAPTATIONS = (  # what the task-model builds (backends/<fw>/zoo.py) change in both libraries' models, alike
@@ -254,6 +300,13 @@ def checked_input(zoo_id: str, input_shape: tuple[int, int, int]) -> ZooEntry:
 
 def is_zoo(arch: str) -> bool:
     return arch.startswith(PREFIX)
+
+
+def imagenet_weights(row_id: str) -> str:
+    """The published ImageNet weights of a row, as the catalog says them ("" for none)."""
+    row = entry(row_id)
+    sources = [s.name for s in (row.torch_weights, row.keras_weights) if s is not None]
+    return " / ".join(sources)
 
 
 def weights_file(model: Any) -> str | None:

@@ -34,6 +34,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.core.cpus import restrict_to_handed_cores
 from bench.core.runfiles import open_file
 
 
@@ -74,9 +75,7 @@ def _child(job_path: str, out_fd: int, sock: socket.socket, server_pid: int, imp
 def serve(backend: str, fd: int) -> int:
     """Import ``backend`` once, then fork one child per job received on socket ``fd`` until EOF."""
     sock = socket.socket(fileno=fd)
-    cores = os.environ.get("BENCH_CORES")  # a device slot's cores (bench.run.executors.devices)
-    if cores and hasattr(os, "sched_setaffinity"):  # before the framework sizes its thread pools
-        os.sched_setaffinity(0, [int(c) for c in cores.split(",")])
+    restrict_to_handed_cores()  # a device slot's cores (bench.run.executors.devices), before any framework
     started = time.perf_counter()
     from backends import load_backend
     from bench.run import worker  # noqa: F401 - imported here so every child inherits it

@@ -1,20 +1,26 @@
-"""Drive a training-parity check: one process per backend, the same weights and batches, differences in bench.
+"""Drive a training-parity check: processes per backend, the same weights and batches, differences in bench.
 
 The reference backend (``BackendInfo.parity_reference``: torch) runs first and exports its seeded initial
 weights; every other backend starts from them, and the reference runs once more from them moved by one ulp,
 each batch's images in another order (the rounding floor, bench.measure.parity). Each backend's process
-(bench.run.parity_worker) takes every case at once, so its framework is imported once. A model whose builds
-are not one network is refused before anything runs (``not_comparable``); a backend that fails a case gives
-it an error line instead of numbers, and the other pairs are still compared.
+(bench.run.parity_worker) takes many cases at once, so its framework is imported once per process; where the
+cases run at fewer threads than the machine has cores, the cases are dealt over side-by-side processes, each
+on cores of its own (``lanes``: on the 2-core VM the test suite's check took 309 s this way, 530 s one process
+at a time). A model whose builds are not one network is refused before anything runs (``not_comparable``); a
+backend that fails a case gives it an error line instead of numbers, and the other pairs are still compared.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import queue
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +28,7 @@ import numpy as np
 
 from backends import BACKENDS
 from bench.core.catalog import architecture
+from bench.core.cpus import CORES_ENV, cores_for
 from bench.core.parity import ALL, CHECKPOINTS, ParityJob, check_alignments
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import TaskSpec
@@ -109,22 +116,42 @@ def _job(
     )
 
 
-def _launch(jobs: list[ParityJob], folder: Path, echo: Callable[[str], None]) -> dict[str, str]:
-    """Run one backend's jobs in one process; job out path -> error for each that wrote nothing."""
+def lanes(cases: Sequence[Case]) -> list[list[int] | None]:
+    """The processes that may train side by side and each one's cores: as many as the usable cores hold at
+    the cases' ``runtime.threads`` (the check's tests run at 1 thread: two lanes on a 2-core machine). One lane,
+    unrestricted, where a case takes every core (threads 0). Each backend's steps are deterministic at a fixed
+    thread count, so running them side by side changes no number, only the wall time."""
+    threads = max((c.spec.runtime.threads for c in cases), default=0)
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if threads <= 0 or not allowed or threads * 2 > len(allowed):
+        return [None]
+    return [cores_for(threads, slot, allowed) for slot in range(len(allowed) // threads)]
+
+
+def _launch(
+    jobs: list[ParityJob], folder: Path, echo: Callable[[str], None], cores: list[int] | None = None, part: str = ""
+) -> dict[str, str]:
+    """Run one backend's jobs in one process (on ``cores`` when given; ``part``: which share of the backend's
+    cases, "1/2"); job out path -> error for each that wrote nothing."""
     paths = []
-    for i, job in enumerate(jobs):
-        path = folder / f"job.{job.label}.{i}.json"
+    name = f"{jobs[0].label} ({part})" if part else jobs[0].label
+    for job in jobs:
+        path = Path(job.out).with_suffix(".job.json")
         path.write_text(json.dumps(asdict(job)))
         paths.append(str(path))
-    echo(f"parity: {jobs[0].label}: {len(jobs)} case(s)")
+    echo(f"parity: {name}: {len(jobs)} case(s){f' on cores {cores}' if cores else ''}")
+    started = time.perf_counter()
+    env = {**os.environ, CORES_ENV: ",".join(map(str, cores))} if cores else None
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run.parity_worker", *paths],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
         check=False,
     )
+    echo(f"parity: {name}: done in {time.perf_counter() - started:.0f} s")
     failed = {}
     for line in proc.stdout.splitlines():
         if line.startswith("@@parity-failed "):
@@ -176,29 +203,59 @@ def run_check(
         np.savez(folder / f"{c.name}.data.npz", order=order, allow_pickle=False, **arrays)
         shuffled = measure.shuffled_within_batches(order, c.spec.train.batch_size, c.spec.seed)
         np.savez(folder / f"{c.name}.data-floor.npz", order=shuffled, allow_pickle=False, **arrays)
-    ref_jobs = [_job(c, REFERENCE, folder, REFERENCE, "", checkpoints, alignments) for c in cases]
-    failed = _launch(ref_jobs, folder, echo) if ref_jobs else {}
+    free: queue.Queue[list[int] | None] = queue.Queue()
+    for cores in lanes(cases):
+        free.put(cores)
+
+    def side_by_side(runs: list[tuple[str, str, str, str]], cases: list[Case]) -> dict[str, str]:
+        """Every run's cases dealt over as many processes as there are lanes, each process on its lane's cores:
+        one backend alone (Keras/JAX's XLA compiles) takes half the check's time and would leave a lane idle.
+        ``runs``: (backend, label, initial weights ("": the backend's own seeded init), data); returns job out
+        path -> error for each that wrote nothing."""
+        n = free.qsize()
+        parts = [(run, cases[i::n], f"{i + 1}/{n}" if n > 1 else "") for run in runs for i in range(n) if cases[i::n]]
+
+        def launch(run: tuple[str, str, str, str], part: list[Case], tag: str) -> dict[str, str]:
+            backend, label, init, data = run
+            jobs = [
+                _job(c, backend, folder, label, init and str(folder / f"{c.name}.{init}.npz"), checkpoints,
+                     alignments, data)
+                for c in part
+            ]  # fmt: skip
+            cores = free.get()  # a lane's cores; released when its process is done
+            try:
+                return _launch(jobs, folder, echo, cores, tag)
+            finally:
+                free.put(cores)
+
+        failed: dict[str, str] = {}
+        with ThreadPoolExecutor(n) as pool:
+            for part_failed in pool.map(lambda p: launch(*p), parts):
+                failed.update(part_failed)
+        return failed
+
+    def out(c: Case, label: str) -> str:
+        return str(folder / f"{c.name}.{label}.npz")
+
+    failed = side_by_side([(REFERENCE, REFERENCE, "", "data")], cases) if cases else {}
     started = []
-    for c, job in zip(cases, ref_jobs, strict=True):
-        if job.out in failed:
-            results[c.name].errors[REFERENCE] = failed[job.out]
+    for c in cases:
+        if out(c, REFERENCE) in failed:
+            results[c.name].errors[REFERENCE] = failed[out(c, REFERENCE)]
             continue
-        initial = _read(job.out)[0][0]
+        initial = _read(out(c, REFERENCE))[0][0]
         np.savez(folder / f"{c.name}.initial.npz", allow_pickle=False, **initial)
         np.savez(
             folder / f"{c.name}.initial-ulp.npz", allow_pickle=False, **measure.ulp_perturbed(initial, c.spec.seed)
         )
         started.append(c)
     runs = [(REFERENCE, FLOOR, "initial-ulp", "data-floor")] + [(b, b, "initial", "data") for b in others]
-    for backend, label, init, data in runs:
-        jobs = [
-            _job(c, backend, folder, label, str(folder / f"{c.name}.{init}.npz"), checkpoints, alignments, data)
-            for c in started
-        ]
-        if jobs:
-            case_of = {job.out: c.name for job, c in zip(jobs, started, strict=True)}
-            for out, why in _launch(jobs, folder, echo).items():
-                results[case_of[out]].errors[label] = why
+    if started:  # every run from the same initial weights, so in any order and side by side (``lanes``)
+        failed = side_by_side(runs, started)
+        for c in started:
+            for _, label, _, _ in runs:
+                if out(c, label) in failed:
+                    results[c.name].errors[label] = failed[out(c, label)]
     for c in started:
         res = results[c.name]
         for label in [REFERENCE, FLOOR, *others]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.backend import BackendInfo
+from bench.core.cpus import restrict_to_handed_cores
 from bench.core.parity import ParityJob, parity_train
 
 
@@ -65,6 +66,7 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m bench.run.parity_worker JOB.json [JOB.json ...]", file=sys.stderr)
         return 2
+    restrict_to_handed_cores()  # the lane's cores (bench.run.parity.lanes), before any framework is imported
     from backends import describe
 
     jobs = [ParityJob.from_dict(json.loads(Path(path).read_text())) for path in argv]

@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from bench.core.cpus import cores_for
+from bench.core.cpus import CORES_ENV, cores_for
 from bench.core.placement import Placement, RowOutcome
 from bench.run import environment
 from bench.run.executors import Echo, Row
@@ -35,7 +35,7 @@ def slot_cores(n_slots: int, allowed: list[int]) -> list[list[int]]:
 class DeviceSlot:
     def __init__(self, job_dir: Path, index: int, device: int, cores: list[int], gpu: bool) -> None:
         self.node = socket.gethostname()
-        env = {"BENCH_CORES": ",".join(map(str, cores)), "OMP_NUM_THREADS": str(len(cores))}
+        env = {CORES_ENV: ",".join(map(str, cores)), "OMP_NUM_THREADS": str(len(cores))}
         where = f"cores {cores_text(cores)}"
         if gpu:
             env["CUDA_VISIBLE_DEVICES"] = str(device)
