@@ -63,7 +63,12 @@ def test_parameter_counts_match_up_to_the_named_difference(built, arch):
 def test_backbone_and_head_are_named_in_both(built, arch):
     _t, tm, _k, km = built[arch]
     a = ARCHITECTURES[arch]
-    fmap = getattr(tm, a.last_conv)(torch.zeros(2, 3, 32, 32))
+    seen = []
+    hook = getattr(tm, a.last_conv).register_forward_hook(lambda _m, _i, out: seen.append(out))
+    with torch.no_grad():
+        tm.eval()(torch.zeros(2, 3, 32, 32))
+    hook.remove()
+    (fmap,) = seen
     channels = {"resnet101": 2048, "convnext_tiny": 768}[arch]
     assert fmap.shape == (2, channels, 1, 1)
     assert getattr(tm, a.head).in_features == channels and getattr(tm, a.head).out_features == 2
@@ -82,8 +87,9 @@ def test_keras_convnext_has_no_preprocessing_of_its_own(built):
     default = keras.applications.ConvNeXtTiny(include_top=False, weights=None, input_shape=(32, 32, 3))
     assert [layer.name for layer in default.layers if isinstance(layer, preprocessing)]
     # ConvNeXt's head normalises the pooled vector (as timm), not the 4-D map
-    pool = km.get_layer("pool")
-    assert km.get_layer("head").input.shape == pool.output.shape
+    norm = km.get_layer("convnext_tiny_head_layernorm")
+    assert isinstance(norm, keras.layers.LayerNormalization) and len(norm.input.shape) == 2
+    assert km.get_layer("head").input.shape == norm.output.shape == (None, 768)
 
 
 def test_keras_resnet_batchnorm_momentum_matches_torch(built):
@@ -101,7 +107,7 @@ def test_spec_init_replaces_the_libraries_own(built):
     limit = np.sqrt(6 / (768 + 2))
     for w in (w_t, w_k):
         assert np.abs(w).max() <= limit and np.std(w) == pytest.approx(limit / np.sqrt(3), rel=0.1)
-    stem_t = tm.backbone[0][0].weight.detach().numpy()  # 96x3x4x4
+    stem_t = tm.net.stem[0].weight.detach().numpy()  # 96x3x4x4
     stem_k = km.get_layer("convnext_tiny_stem").layers[0].kernel.numpy()
     assert np.std(stem_t) == pytest.approx(np.std(stem_k), rel=0.05)
 
@@ -125,6 +131,34 @@ def test_pretrained_offline_error_says_how_to_provide_the_file(monkeypatch, tmp_
         torch_backend.Backend().build(
             ModelSpec(arch="resnet101", pretrained=True, weights=str(tmp_path / "no")), (32, 32, 3), 2
         )
+
+
+def test_keras_applications_no_top_weights_fill_the_trunk_and_convnexts_head_norm_and_the_head_stays_fresh(
+    tmp_path,
+):
+    """--pretrained on Keras: the published no-top file (here one saved from a seeded no-top build) fills every
+    trunk layer by name; its last LayerNormalization (on the map in the no-top model) becomes the top's norm of
+    the pooled vector, as timm has it; the head is drawn with the spec's init."""
+    from backends.keras.models import big
+
+    keras.utils.set_random_seed(3)
+    notop = keras.applications.ConvNeXtTiny(
+        include_top=False, weights=None, input_shape=(32, 32, 3), include_preprocessing=False
+    )
+    for w in notop.weights:  # every variable away from its initial value, biases and norms included
+        w.assign(w + np.random.default_rng(len(w.path)).normal(0, 0.01, w.shape).astype("float32"))
+    path = tmp_path / "convnext_tiny_notop.weights.h5"
+    notop.save_weights(path)
+    km = big(ModelSpec(arch="convnext_tiny", pretrained=True, weights=str(path)), (32, 32, 3), 2)
+    stem = notop.get_layer("convnext_tiny_stem")
+    built = km.get_layer("convnext_tiny_stem").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(built, stem.get_weights(), strict=True))
+    last_norm = notop.layers[-1]
+    assert isinstance(last_norm, keras.layers.LayerNormalization)
+    norm = km.get_layer("convnext_tiny_head_layernorm").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(norm, last_norm.get_weights(), strict=True))
+    head = km.get_layer("head")
+    assert np.abs(head.kernel.numpy()).max() <= np.sqrt(6 / (768 + 2)) and not head.bias.numpy().any()
 
 
 @pytest.mark.parametrize("backend_module", [torch_backend, keras_backend], ids=["torch", "keras"])

@@ -10,7 +10,6 @@ from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 from tests.conftest import import_both_frameworks
 
 torch_backend, keras_backend = import_both_frameworks()
-from backends.keras import registry as keras_registry  # noqa: E402
 from backends.torch import models as torch_models  # noqa: E402
 
 pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
@@ -21,18 +20,57 @@ def model(arch: str, **options) -> ModelSpec:
     return ModelSpec(arch=arch, options=tuple(sorted({**defaults, **options}.items())))
 
 
-def test_both_backends_cover_the_catalog():
-    """The big models have a builder each; every layer list (lenet5, cifar_cnn) is built by the generic one."""
-    own = {a for a, arch in ARCHITECTURES.items() if not arch.layers}
-    assert own == {"resnet101", "convnext_tiny"}
-    assert set(torch_models.MODELS) == own == set(keras_registry.MODELS)
-    with pytest.raises(KeyError, match="not a catalog id with builders of its own"):
-        torch_models.register_model(lambda: None)  # a lambda is no catalog id
+@pytest.mark.parametrize("arch", ["resnet101", "convnext_tiny"])
+def test_a_big_catalog_model_computes_its_librarys_own_network(arch):
+    """Results unchanged by the move to the zoo: given torchvision's / timm's model's weights (its classifier
+    as the head), the catalog build's logits are that model's own."""
+    from backends.torch import zoo as torch_zoo
+    from bench.core.zoo import ZOO
 
-    def lenet5() -> None: ...
+    torch = pytest.importorskip("torch")
+    lib = torch_zoo.library_model(arch, 2).eval()
+    backend = torch_backend.Backend()
+    backend.configure(RuntimeSpec(), 0)
+    net = backend.build(ModelSpec(arch=arch), (32, 32, 3), 2).eval()
+    state, classifier = lib.state_dict(), ZOO[arch].torch_head + "."
+    net.net.load_state_dict({k: v for k, v in state.items() if not k.startswith(classifier)}, strict=False)
+    net.head.load_state_dict({k.removeprefix(classifier): v for k, v in state.items() if k.startswith(classifier)})
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours, theirs = net(x), lib(x)
+    assert torch.allclose(ours, theirs, rtol=0, atol=1e-5 * float(theirs.abs().max())), (ours, theirs)
 
-    with pytest.raises(KeyError, match="'lenet5' is not a catalog id with builders of its own"):
-        torch_models.register_model(lenet5)
+
+def layout(model) -> list[tuple[str, str, list[tuple[int, ...]]]]:
+    """A Keras model's layers in order: kind, name (without Keras's own numbering) and weight shapes."""
+    return [
+        (type(layer).__name__, layer.name.rstrip("_0123456789"), [tuple(w.shape) for w in layer.weights])
+        for layer in model.layers
+    ]
+
+
+def test_the_big_catalog_models_are_zoo_rows_built_by_the_zoos_builders():
+    """One registry of ImageNet architectures: resnet101 and convnext_tiny are zoo rows under their catalog names,
+    and each backend's catalog build is that row's zoo build (the same layers, names and shapes); every layer
+    list (lenet5, cifar_cnn) is built by the generic builder, which refuses a big model naming its row."""
+    big = {a: arch.zoo for a, arch in ARCHITECTURES.items() if not arch.layers}
+    assert big == {"resnet101": "resnet101", "convnext_tiny": "convnext_tiny"}
+    torch_zoo = pytest.importorskip("backends.torch.zoo")
+    keras_zoo = pytest.importorskip("backends.keras.zoo")
+    t, k = torch_backend.Backend(), keras_backend.Backend()
+    t.configure(RuntimeSpec(), 0)
+    k.configure(RuntimeSpec(), 0)
+    for arch in big:
+        catalog_t = t.build(ModelSpec(arch=arch), (32, 32, 3), 2)
+        row_t = torch_zoo.build(arch, 2, (32, 32, 3), "glorot_uniform")
+        assert {n: v.shape for n, v in catalog_t.state_dict().items()} == {
+            n: v.shape for n, v in row_t.state_dict().items()
+        }
+        catalog_k = k.build(ModelSpec(arch=arch), (32, 32, 3), 2)
+        row_k = keras_zoo.build(arch, 2, (32, 32, 3), "glorot_uniform")
+        assert layout(catalog_k) == layout(row_k)
+    with pytest.raises(ValueError, match=r"resnet101: a big model, built by backends/torch/zoo\.py as zoo row"):
+        torch_models.build(ModelSpec(arch="resnet101"), (32, 32, 3), 2)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")  # torch strictly before tensorflow (the ot
 import torchvision  # noqa: E402
 
 from backends.torch import models as torch_models  # noqa: E402
+from backends.torch import zoo as torch_zoo  # noqa: E402
 from backends.torch.models import WeightsRefused, load_pretrained  # noqa: E402
 from bench.core import zoo  # noqa: E402
 from bench.core.spec import ModelSpec  # noqa: E402
@@ -62,7 +63,7 @@ def publish_as(monkeypatch, name: str) -> None:
 
 
 def resnet() -> torch.nn.Module:
-    return torch_models.resnet101(ModelSpec(arch="resnet101"), (32, 32, 3), 2)
+    return torch_zoo.build("resnet101", 2, (32, 32, 3), "glorot_uniform")
 
 
 def test_the_planted_file_is_hostile(tmp_path: Path):
@@ -123,9 +124,9 @@ def test_a_genuine_torchvision_file_with_its_hash_in_the_name_loads_equal_weight
         publish_as(monkeypatch, name)
         net = resnet()
         assert load_pretrained(net, spec) == f"imagenet ({path}, sha256 verified)"
-        assert torch.equal(net.backbone[0].weight, ref.conv1.weight)
-        assert torch.equal(net.backbone[7][2].conv3.weight, ref.layer4[2].conv3.weight)
-        assert torch.equal(net.backbone[1].running_var, ref.bn1.running_var)
+        assert torch.equal(net.net.conv1.weight, ref.conv1.weight)
+        assert torch.equal(net.net.layer4[2].conv3.weight, ref.layer4[2].conv3.weight)
+        assert torch.equal(net.net.bn1.running_var, ref.bn1.running_var)
 
 
 def test_a_download_lands_in_the_hub_cache_with_its_hash_checked_and_is_read_by_bench(caches: Path, monkeypatch):
@@ -144,7 +145,7 @@ def test_a_download_lands_in_the_hub_cache_with_its_hash_checked_and_is_read_by_
     net = resnet()
     dest = caches / "torch-home" / "hub" / "checkpoints" / name
     assert load_pretrained(net, ModelSpec(arch="resnet101", pretrained=True)) == f"imagenet ({dest}, sha256 verified)"
-    assert calls == [sha_prefix(published)] and torch.equal(net.backbone[0].weight, ref.conv1.weight)
+    assert calls == [sha_prefix(published)] and torch.equal(net.net.conv1.weight, ref.conv1.weight)
 
 
 def test_a_genuine_timm_safetensors_file_loads_equal_weights(caches: Path):
@@ -154,11 +155,11 @@ def test_a_genuine_timm_safetensors_file_loads_equal_weights(caches: Path):
     path = caches / "weights" / "convnext_tiny.safetensors"
     path.parent.mkdir()
     safetensors_torch.save_file(ref.state_dict(), path)
-    net = torch_models.convnext_tiny(ModelSpec(arch="convnext_tiny"), (32, 32, 3), 2)
+    net = torch_zoo.build("convnext_tiny", 2, (32, 32, 3), "glorot_uniform")
     source = load_pretrained(net, ModelSpec(arch="convnext_tiny", pretrained=True))
     assert source == f"imagenet ({path}, no published hash to verify)"
-    assert torch.equal(net.backbone[0][0].weight, ref.stem[0].weight)
-    assert torch.equal(net.norm.weight, ref.head.norm.weight)
+    assert torch.equal(net.net.stem[0].weight, ref.stem[0].weight)
+    assert torch.equal(net.net.head.norm.weight, ref.head.norm.weight)
     path.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{bad}   ")
     with pytest.raises(WeightsRefused, match=rf"^{path}: refused: not a valid safetensors file"):
         load_pretrained(net, ModelSpec(arch="convnext_tiny", pretrained=True))
@@ -191,7 +192,7 @@ def test_a_keras_file_with_a_lambda_layer_runs_no_code(tmp_path: Path):
     pytest.importorskip("tensorflow")
     import keras
 
-    from backends.keras.models import resnet101 as keras_resnet101
+    from backends.keras.models import big
 
     marker = tmp_path / "ran"
     inputs = keras.Input((4,))
@@ -204,7 +205,7 @@ def test_a_keras_file_with_a_lambda_layer_runs_no_code(tmp_path: Path):
         keras.models.load_model(path)  # the library's whole-model loader refuses it by default
     assert not marker.exists()
     with pytest.raises(RuntimeError, match=rf"^{path}: refused as resnet101 ImageNet weights .*nothing in it ran"):
-        keras_resnet101(ModelSpec(arch="resnet101", pretrained=True, weights=str(path)), (32, 32, 3), 2)
+        big(ModelSpec(arch="resnet101", pretrained=True, weights=str(path)), (32, 32, 3), 2)
     assert not marker.exists()
     keras.models.load_model(path, safe_mode=False)  # the control: with safe_mode off, the file runs its code
     assert marker.exists()

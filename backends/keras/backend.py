@@ -25,6 +25,7 @@ from backends.keras import distributed, models, parity, perf
 from backends.keras import zoo as keras_zoo
 from backends.keras.input import HostImages, augmenter, labels, training_model
 from backends.keras.split import tap
+from bench.core.catalog import architecture
 from bench.core.distributed import DistContext
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
@@ -86,6 +87,8 @@ class Backend:
         with distributed.scope(self.dist):  # data-parallel: variables are the strategy's / distribution's
             if is_zoo(model.arch):  # zoo rows: init, and pretrained through the converter, in backends/keras/zoo.py
                 return keras_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model))
+            if architecture(model).zoo:  # the catalog's big models: zoo rows, with keras.applications' weights
+                return models.big(model, input_shape, n_outputs)
             return models.build(model, input_shape, n_outputs)
 
     def count_params(self, model: keras.Model) -> int:

@@ -1,13 +1,10 @@
-"""The catalog models in Keras, one build for every engine: ``build`` (which the backend calls).
+"""The catalog models in Keras, one build for every engine: ``build`` (layer lists) and ``big`` (the big ones).
 
 Every layer list (lenet5, cifar_cnn, a task's ``[model] layers``) by one generic builder from keras layers
-(``sequential``); ``zoo:`` ids by ``backends.keras.zoo``; keras.applications ResNet101 and ConvNeXtTiny,
-no top, plus the task's head, registered in ``backends.keras.registry``.
-
-The big ones are built flat (``input_tensor=``) rather than nested, so ``model.get_layer("backbone").output``
-is connected to ``model.inputs`` and ``keras.Model(model.inputs, [backbone.output,
-model.output])`` works for Grad-CAM. ``backbone`` is an Identity layer on the last
-feature map of the conv trunk; ``head`` is the final Dense layer.
+(``sequential``). The catalog's resnet101 and convnext_tiny are zoo rows under their catalog names
+(``bench.core.zoo``): ``big`` builds them with the zoo's builder (``backends.keras.zoo``: ``backbone`` an
+Identity on the last feature map, connected to ``model.inputs`` for Grad-CAM; ``head`` the final Dense),
+and with ``--pretrained`` loads the trunk keras.applications publishes (the zoo table's ``keras_weights``).
 """
 
 from __future__ import annotations
@@ -18,11 +15,11 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from backends.keras.registry import MODELS, register_model
+from backends.keras import zoo as keras_zoo
 from bench.core import layers as core_layers
 from bench.core.catalog import Architecture, architecture
 from bench.core.spec import ModelSpec
-from bench.core.zoo import WeightsSource, entry
+from bench.core.zoo import WeightsSource, ZooEntry, checked_input, entry
 
 
 def _layers(layer: core_layers.Layer, name: str, act: str, init: str) -> list[layers.Layer]:
@@ -79,14 +76,44 @@ def sequential(arch: Architecture, spec: ModelSpec, input_shape: tuple[int, int,
 
 
 def build(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
-    """The spec's model: a layer list (lenet5, cifar_cnn, a task's own) or a big model's builder.
-
-    Zoo rows (``zoo:<id>``) are built by ``Backend.build`` through ``zoo.build``, which initialises and
-    loads them itself."""
+    """The spec's layer list (lenet5, cifar_cnn, a task's own) as a model; big models are built by ``big``
+    (the catalog's) and ``zoo.build`` (``zoo:<id>``)."""
     arch = architecture(spec)
-    if arch.layers:
-        return sequential(arch, spec, input_shape, n_outputs)
-    return MODELS[spec.arch](spec, input_shape, n_outputs)
+    if not arch.layers:
+        raise ValueError(f"{spec.arch}: a big model, built as zoo row {arch.zoo!r} (models.big, zoo.build)")
+    return sequential(arch, spec, input_shape, n_outputs)
+
+
+def big(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
+    """A big catalog model: its zoo row's build; with ``spec.pretrained`` the trunk holds keras.applications'
+    ImageNet weights and only the head is drawn with the spec's init (else every kernel is)."""
+    row = checked_input(architecture(spec).zoo, input_shape)
+    lib = keras_zoo.library_model(row.id, n_outputs, input_shape[0])
+    if spec.pretrained:
+        _copy_trunk(_application(spec, row, input_shape), lib, row)
+    return keras_zoo.task_model(lib, row.id, n_outputs, spec.init, trunk=not spec.pretrained)
+
+
+def _copy_trunk(notop: keras.Model, lib: keras.Model, row: ZooEntry) -> None:
+    """The weights of keras.applications' no-top model into the library model ``lib`` (with its top), layer by
+    layer name. The no-top ConvNeXt ends in a LayerNormalization of its own name that ``lib`` has in its top
+    (normalising the pooled vector, as timm does): what is left over on each side is paired in order."""
+    own = {layer.name: layer for layer in lib.layers if layer.weights and layer.name != row.keras_head}
+    left = []
+    for layer in notop.layers:
+        if not layer.weights:
+            continue
+        if layer.name in own:
+            own.pop(layer.name).set_weights(layer.get_weights())
+        else:
+            left.append(layer)
+    if len(left) != len(own):
+        raise RuntimeError(
+            f"{row.id}: keras.applications' no-top weights do not pair with the build: "
+            f"{[x.name for x in left]} against {list(own)}"
+        )
+    for layer, target in zip(left, own.values(), strict=True):
+        target.set_weights(layer.get_weights())
 
 
 WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"
@@ -130,13 +157,13 @@ def _weights_arg(spec: ModelSpec) -> str | None:
     return "imagenet"
 
 
-def _application(spec: ModelSpec, fn: keras.Model, inputs: keras.KerasTensor, **kwargs: object) -> keras.Model:
+def _application(spec: ModelSpec, row: ZooEntry, input_shape: tuple[int, int, int]) -> keras.Model:
+    """keras.applications' model of the row without its top, holding the ImageNet weights ``_weights_arg`` names."""
     weights = _weights_arg(spec)
+    constructor = getattr(keras.applications, row.keras)
     try:
-        return fn(include_top=False, weights=weights, input_tensor=inputs, **kwargs)
+        return constructor(include_top=False, weights=weights, input_shape=input_shape, **dict(row.keras_kwargs))
     except Exception as e:  # keras raises plain Exception for a failed download
-        if weights is None:
-            raise
         if weights != "imagenet":
             raise RuntimeError(
                 f"{weights}: refused as {spec.arch} ImageNet weights ({type(e).__name__}: {str(e).splitlines()[0]}); "
@@ -146,56 +173,3 @@ def _application(spec: ModelSpec, fn: keras.Model, inputs: keras.KerasTensor, **
             f"--pretrained: could not get ImageNet weights for {spec.arch} ({type(e).__name__}: {e}); "
             f"this machine may have no access to the download. To use a local copy: {how_to_provide(spec.arch)}"
         ) from e
-
-
-def _apply_init(model: keras.Model, spec: ModelSpec) -> keras.Model:
-    """Re-draw every conv/dense kernel with the spec's initialiser, biases zero (as the torch backend does).
-
-    keras.applications and torchvision/timm each have their own inits; the spec names one so
-    neither library's default decides. With pretrained weights only the head is drawn.
-    """
-    init = keras.initializers.get(spec.init)
-    targets = [model.get_layer("head")] if spec.pretrained else model.layers
-    for layer in targets:
-        if isinstance(layer, (layers.Conv2D, layers.Dense, layers.DepthwiseConv2D)):
-            kernel = layer.depthwise_kernel if isinstance(layer, layers.DepthwiseConv2D) else layer.kernel
-            kernel.assign(init(kernel.shape))
-            if layer.bias is not None:
-                layer.bias.assign(keras.ops.zeros(layer.bias.shape))
-    return model
-
-
-def _check_rgb(arch: str, input_shape: tuple[int, int, int]) -> None:
-    if input_shape[2] != 3:
-        raise ValueError(f"{arch} needs 3-channel images, got {input_shape} (set dataset.channels = 3)")
-
-
-@register_model
-def resnet101(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
-    _check_rgb("resnet101", input_shape)
-    inputs = keras.Input(input_shape)
-    trunk = _application(spec, keras.applications.ResNet101, inputs)
-    for layer in trunk.layers:  # torch's BatchNorm momentum 0.1 is keras's 0.9 (keras's default: 0.99)
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = 0.9
-    x = layers.Identity(name="backbone")(trunk.output)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    out = layers.Dense(n_outputs, name="head")(x)
-    return _apply_init(keras.Model(inputs, out, name="resnet101"), spec)
-
-
-@register_model
-def convnext_tiny(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
-    _check_rgb("convnext_tiny", input_shape)
-    inputs = keras.Input(input_shape)
-    # include_preprocessing=False: the spec's mean/std normalisation is the only preprocessing, as in timm
-    app = _application(spec, keras.applications.ConvNeXtTiny, inputs, include_preprocessing=False)
-    # keras.applications without top ends in a LayerNormalization over the 4-D map; timm (and keras's own
-    # top) normalise AFTER global pooling. So: take the last stage's output, pool, then apply that same
-    # LayerNormalization (its weights come with the pretrained file) to the pooled vector.
-    final_norm = app.layers[-1]
-    x = layers.Identity(name="backbone")(final_norm.input)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    x = final_norm(x)
-    out = layers.Dense(n_outputs, name="head")(x)
-    return _apply_init(keras.Model(inputs, out, name="convnext_tiny"), spec)

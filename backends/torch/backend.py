@@ -21,6 +21,7 @@ from backends.torch import parity as torch_parity
 from backends.torch import perf as torch_perf
 from backends.torch import zoo as torch_zoo
 from backends.torch.augment import augmenter
+from bench.core.catalog import architecture
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
 from bench.core.zoo import is_zoo, weights_file
@@ -140,12 +141,16 @@ class Backend:
         }
 
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
+        row = architecture(model).zoo
         if is_zoo(model.arch):  # zoo rows: init and pretrained (one local torch file) in backends/torch/zoo.py
-            return torch_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model)).to(self.device)
-        net = torch_models.build(model, input_shape, n_outputs)
+            return torch_zoo.build(row, n_outputs, input_shape, model.init, weights_file(model)).to(self.device)
+        if row:  # the catalog's big models are zoo rows; --pretrained brings the weights torch's library publishes
+            big = torch_zoo.build(row, n_outputs, input_shape, model.init)
+            if model.pretrained:
+                self.weights_source = torch_models.load_pretrained(big, model)
+            return big.to(self.device)
+        net = torch_models.build(model, input_shape, n_outputs)  # a layer list (no ImageNet weights to load)
         torch_models.init_weights(net, model.init)
-        if model.pretrained:
-            self.weights_source = torch_models.load_pretrained(net, model)
         return net.to(self.device)
 
     def count_params(self, model: nn.Module) -> int:

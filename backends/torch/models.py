@@ -1,11 +1,9 @@
-"""The catalog models in PyTorch: ``build`` (which the backend calls) and the big models' registry (``MODELS``).
+"""The catalog's layer lists in PyTorch (``build``), the spec's initialisers, and the big models' ImageNet weights.
 
 Every layer list (lenet5, cifar_cnn, a task's ``[model] layers``) by one generic builder from ``torch.nn``
-(``sequential``); ``zoo:`` ids by ``backends.torch.zoo``; the big ones, torchvision ResNet-101 and timm
-ConvNeXt-tiny, no top, plus the task's head. Each big one is wrapped so the catalog's layer names hold in both backends:
-``model.backbone`` is the whole convolutional trunk (its output is the last feature map, Grad-CAM's
-layer) and ``model.head`` is the final ``nn.Linear`` (its input is the penultimate
-feature vector). ImageNet weights come through each library's own mechanism.
+(``sequential``). The big models -- ``zoo:`` ids and the catalog's resnet101 and convnext_tiny, which are zoo
+rows under their catalog names -- are built by ``backends.torch.zoo``; ``load_pretrained`` brings the ImageNet
+weights the zoo table says torchvision or timm publishes into them, read by bench itself (below).
 """
 
 from __future__ import annotations
@@ -16,20 +14,17 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from bench.core import layers as core_layers
-from bench.core.catalog import architecture, model_registry
+from bench.core.catalog import architecture
 from bench.core.spec import ModelSpec
 from bench.core.zoo import WeightsSource, entry
 
 WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"  # a folder holding the libraries' weight files, by their usual names
 
-
-MODELS, register_model = model_registry()  # the big models' builders by catalog id, as timm's @register_model
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -118,14 +113,14 @@ def sequential(
 
 
 def build(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
-    """The spec's model: a layer list (lenet5, cifar_cnn, a task's own) or a big model's builder.
+    """The spec's layer list (lenet5, cifar_cnn, a task's own) as a model.
 
-    Zoo rows (``zoo:<id>``) are built by ``Backend.build`` through ``zoo.build``, which initialises and
-    loads them itself."""
+    The big models (zoo rows, the catalog's resnet101 and convnext_tiny among them) are built by
+    ``Backend.build`` through ``zoo.build``, which initialises and loads them itself."""
     arch = architecture(spec)
-    if arch.layers:
-        return sequential(arch.layers, input_shape, n_outputs)
-    return MODELS[spec.arch](spec, input_shape, n_outputs)
+    if not arch.layers:
+        raise ValueError(f"{spec.arch}: a big model, built by backends/torch/zoo.py as zoo row {arch.zoo!r}")
+    return sequential(arch.layers, input_shape, n_outputs)
 
 
 def init_weights(model: nn.Module, init: str) -> None:
@@ -142,46 +137,6 @@ def init_weights(model: nn.Module, init: str) -> None:
                 raise ValueError(f"unknown init {init!r}")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-
-
-class TrunkAndHead(nn.Module):
-    """backbone (conv trunk) -> global average pool -> optional norm -> flatten -> head (Linear)."""
-
-    def __init__(self, backbone: nn.Module, width: int, n_outputs: int, norm: nn.Module | None = None) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.norm = norm if norm is not None else nn.Identity()  # ConvNeXt's head LayerNorm (after pooling)
-        self.flatten = nn.Flatten()
-        self.head = nn.Linear(width, n_outputs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.flatten(self.norm(self.pool(self.backbone(x)))))
-
-
-@register_model
-def resnet101(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
-    import torchvision
-
-    if input_shape[2] != 3:
-        raise ValueError(f"resnet101 needs 3-channel images, got {input_shape} (set dataset.channels = 3)")
-    net = torchvision.models.resnet101(weights=None)
-    trunk = nn.Sequential(
-        *(getattr(net, n) for n in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"))
-    )
-    return TrunkAndHead(trunk, net.fc.in_features, n_outputs)
-
-
-@register_model
-def convnext_tiny(spec: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
-    import timm
-
-    if input_shape[2] != 3:
-        raise ValueError(f"convnext_tiny needs 3-channel images, got {input_shape} (set dataset.channels = 3)")
-    # a timm model: its parts are attributes nn.Module's types cannot name
-    net: Any = timm.create_model("convnext_tiny", pretrained=False, num_classes=0)
-    trunk = nn.Sequential(net.stem, net.stages, net.norm_pre)
-    return TrunkAndHead(trunk, net.num_features, n_outputs, norm=net.head.norm)
 
 
 # --------------------------------------------------------------------------- ImageNet weights
@@ -309,36 +264,19 @@ def _fetch(arch: str) -> Path:
     return Path(hf_hub_download(published.hf_hub, published.hf_file))
 
 
-def _resnet_trunk(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """torchvision's resnet keys (conv1, layer1, ...) to TrunkAndHead.backbone's (0, 4, ...); fc dropped."""
-    trunk_keys = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
-    return {
-        trunk_keys[k.split(".", 1)[0]] + "." + k.split(".", 1)[1]: v
-        for k, v in state.items()
-        if k.split(".", 1)[0] in trunk_keys
-    }
-
-
-def _load_convnext(net: TrunkAndHead, state: dict[str, torch.Tensor]) -> None:
-    import timm
-    from timm.models.convnext import checkpoint_filter_fn
-
-    ref: Any = timm.create_model("convnext_tiny", pretrained=False, num_classes=0)  # a timm model (see above)
-    state = {k: v for k, v in checkpoint_filter_fn(state, ref).items() if not k.startswith("head.fc.")}
-    ref.load_state_dict(state, strict=True)
-    net.backbone.load_state_dict(nn.Sequential(ref.stem, ref.stages, ref.norm_pre).state_dict(), strict=True)
-    net.norm.load_state_dict(ref.head.norm.state_dict(), strict=True)
-
-
 def load_pretrained(net: nn.Module, spec: ModelSpec) -> str:
-    """Load ImageNet weights into ``net.backbone`` (the head keeps its fresh init); returns where they came from.
+    """Load ImageNet weights into a big catalog model's library network (the head keeps its fresh init);
+    returns where they came from.
 
     A local file (``model.weights``, ``$BENCH_WEIGHTS_DIR``, torch's hub cache) is used first, else the
-    library's published file is downloaded; whichever it is, its hash is checked where published and it is
-    read without pickle (see above). A failed download becomes an error that says how to provide the file.
+    library's published file (the zoo table's ``torch_weights``) is downloaded; whichever it is, its hash is
+    checked where published and it is read without pickle (see above). A failed download becomes an error
+    that says how to provide the file.
     """
-    if not isinstance(net, TrunkAndHead):
-        raise TypeError(f"{spec.arch}: pretrained weights load into a catalog big model, got {type(net).__name__}")
+    from backends.torch.zoo import ZooNet, load_tensors
+
+    if not isinstance(net, ZooNet):
+        raise TypeError(f"{spec.arch}: pretrained weights load into a big model's build, got {type(net).__name__}")
     path = _local_file(spec, source(spec.arch).file)
     try:
         if path is None:
@@ -351,10 +289,8 @@ def load_pretrained(net: nn.Module, spec: ModelSpec) -> str:
     verified = verify_hash(path)
     state = read_state_dict(path)
     try:
-        if spec.arch == "resnet101":
-            net.backbone.load_state_dict(_resnet_trunk(state), strict=True)
-        else:
-            _load_convnext(net, state)
+        load_tensors(net.net, architecture(spec).zoo, state, path)
     except (RuntimeError, KeyError, ValueError) as e:
-        raise WeightsRefused(f"{path}: not {spec.arch} ImageNet weights: {str(e).splitlines()[0]}") from None
+        why = str(e).splitlines()[0].removeprefix(f"{path}: ")
+        raise WeightsRefused(f"{path}: not {spec.arch} ImageNet weights: {why}") from None
     return f"imagenet ({path}{', sha256 verified' if verified else ', no published hash to verify'})"

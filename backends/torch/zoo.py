@@ -167,8 +167,8 @@ def build(
 
 def load_state(net: nn.Module, zoo_id: str, path: Path) -> None:
     """Load a torch state_dict of the row's library model (timm/torchvision keys) into ``net`` (a library
-    model, or a task model's ``net``), its classifier left as it is. A missing file, a key ``net`` lacks or a
-    tensor that does not fit raises naming the file and that first layer. Read without pickle
+    model, or a task model's ``net``), its classifier left as it is: the file a zoo task names for both
+    frameworks, so only rows the converter pairs take one. Read without pickle
     (``backends.torch.models.read_state_dict``)."""
     from backends.torch.models import read_state_dict
 
@@ -177,7 +177,14 @@ def load_state(net: nn.Module, zoo_id: str, path: Path) -> None:
         raise ZooError(f"zoo:{row.id}: no pretrained path (the converter cannot pair its torch and Keras layers)")
     if not path.is_file():
         raise FileNotFoundError(f"model.weights: {path} is not a file")
-    state = read_state_dict(path)
+    load_tensors(net, row.id, read_state_dict(path), path)
+
+
+def load_tensors(net: nn.Module, zoo_id: str, state: dict[str, torch.Tensor], path: Path) -> None:
+    """``state`` (read from ``path``, the library model's keys) into ``net``, the classifier's tensors skipped.
+    A key ``net`` lacks, a tensor that does not fit or one ``net`` has and the file does not raise ZooError
+    naming the file and that first layer."""
+    row = entry(zoo_id)
     skip = (row.torch_head + ".",)
 
     def kept(key: str) -> bool:

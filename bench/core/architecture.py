@@ -43,3 +43,5 @@ class Architecture:
     layers: tuple[Layer, ...] = ()
     # the catalog's list as a function of its options (lenet5's activation, pooling, conv1_padding)
     template: Callable[..., list[dict[str, Any]]] | None = None
+    # the zoo row (bench.core.zoo) whose builds these are: every big model, the catalog's included ("" for a list)
+    zoo: str = ""

@@ -4,8 +4,9 @@ Framework-free on purpose: the spec validator checks a task against this table w
 or keras. ``architecture(spec)`` is the one way the suite looks a model up: a catalog id (lenet5 and
 cifar_cnn are layer lists, ``bench.core.layers``, their options substituted in), ``"layers"`` (the task's
 own ``[model] layers = [...]``) or ``"zoo:<id>"`` (delegated to ``bench.core.zoo``). The big models
-(resnet101, convnext_tiny) have a builder per backend, registered with ``model_registry``; every layer
-list is built by each backend's one generic builder.
+(resnet101, convnext_tiny) are zoo rows under their catalog names (``Architecture.zoo``): one registry of
+ImageNet architectures, built by each backend's zoo builder, with the ImageNet weights each library
+publishes named in the zoo table; every layer list is built by each backend's one generic builder.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from bench.core.architecture import Architecture, Option
 from bench.core.layers import BatchNorm, Conv, Dense, Layer, describe, head_name, parse_layers
 from bench.core.layers import names as layer_names
 from bench.core.zoo import imagenet_weights
 
-__all__ = ["ARCHITECTURES", "INITS", "Architecture", "Option", "architecture", "model_registry"]
+__all__ = ["ARCHITECTURES", "INITS", "Architecture", "Option", "architecture"]
 
 # Initialisations both backends implement identically (rule 3 of DESIGN.md:
 # torch's default is kaiming-uniform(a=sqrt(5)), keras's is glorot-uniform; the
@@ -117,7 +118,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
         Architecture(
             id="resnet101",
-            description="ResNet-101 (torchvision.models.resnet101 / keras.applications.ResNet101), no top + head",
+            description="ResNet-101 (torchvision.models.resnet101 / keras.applications.ResNet101), classifier -> head",
             options={},
             last_conv="backbone",  # the whole conv trunk (stem + 4 stages) before global pooling
             head="head",
@@ -129,12 +130,14 @@ ARCHITECTURES: dict[str, Architecture] = {
                 "resnet101: torchvision is ResNet v1.5 (stride 2 on the 3x3 conv of a downsampling block), "
                 "keras is v1 (stride 2 on the first 1x1 conv)",
                 "resnet101: BatchNorm momentum set to torch's 0.1 in keras (its default 0.99); "
-                "BatchNorm epsilon keras 1.001e-5, torch 1e-5",
+                "BatchNorm epsilon set to keras's 1.001e-5 in torch (its default 1e-5)",
+                "resnet101: built as the zoo row zoo:resnet101 (the library models, their classifier replaced)",
             ),
+            zoo="resnet101",
         ),
         Architecture(
             id="convnext_tiny",
-            description="ConvNeXt-tiny (timm convnext_tiny / keras.applications.ConvNeXtTiny), no top + head",
+            description="ConvNeXt-tiny (timm convnext_tiny / keras.applications.ConvNeXtTiny), classifier -> head",
             options={},
             last_conv="backbone",  # stem + 4 stages, before global pooling and the head's LayerNorm
             head="head",
@@ -145,32 +148,12 @@ ARCHITECTURES: dict[str, Architecture] = {
                 "convnext_tiny: keras builds the depthwise 7x7 convolutions as grouped Conv2D(groups=C), which "
                 "keras's TensorFlow backend runs through XLA on a CPU (tf.function(jit_compile=True): the TF "
                 "profiler shows them as CpuExecutable::ExecuteAsyncOnStream); timm as nn.Conv2d(groups=C)",
+                "convnext_tiny: built as the zoo row zoo:convnext_tiny (the library models, their classifier replaced)",
             ),
+            zoo="convnext_tiny",
         ),
     )
 }
-
-
-Builder = TypeVar("Builder", bound=Callable[..., Any])
-
-
-def model_registry() -> tuple[dict[str, Callable[..., Any]], Callable[[Builder], Builder]]:
-    """A backend's builder table for the big models and its ``@register_model`` decorator (timm's pattern).
-
-    A builder is registered under its function name, which must be a catalog id without a layer list
-    (those are built by each backend's generic builder), so a backend cannot build a model the spec
-    validator does not know.
-    """
-    models: dict[str, Callable[..., Any]] = {}
-
-    def register_model(fn: Builder) -> Builder:
-        if fn.__name__ not in ARCHITECTURES or ARCHITECTURES[fn.__name__].template is not None:
-            own = [a for a, arch in ARCHITECTURES.items() if arch.template is None]
-            raise KeyError(f"{fn.__name__!r} is not a catalog id with builders of its own (known: {', '.join(own)})")
-        models[fn.__name__] = fn
-        return fn
-
-    return models, register_model
 
 
 def architecture(model: Any) -> Architecture:

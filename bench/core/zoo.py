@@ -341,6 +341,7 @@ def zoo_architecture(zoo_id: str) -> Architecture:
         else ""
     )
     return Architecture(
+        zoo=row.id,
         id=PREFIX + row.id,
         description=f"{row.id}: {torch_source} / keras.applications.{row.keras}, library classifier -> head",
         options={},
