@@ -107,7 +107,10 @@ def test_what_can_be_checked_is_said_and_the_rest_is_refused_naming_why():
     assert not_comparable(_spec("lenet5")) is None and not_comparable(_spec("zoo:mobilenet_v2")) is None
     assert "resnet_v1_vs_v1_5" in not_comparable(_spec("zoo:resnet50"))
     assert "not the same network" in not_comparable(_spec("zoo:inception_v3"))
-    assert "no weight converter" in not_comparable(_spec("resnet101"))
+    assert not_comparable(_spec("convnext_tiny")) is None  # the catalog's big models are zoo rows
+    assert not_comparable(_spec("resnet101")) == (
+        "resnet101: not the same network in both libraries (keras_conv_bias, resnet_v1_vs_v1_5, bn_eps)"
+    )
     assert parity_train(_spec("lenet5").train).augment == ()
     with pytest.raises(ParityError, match="unknown alignment"):
         check_alignments(("adam_eps", "bn_momentum"))
@@ -175,7 +178,7 @@ def test_a_run_with_parity_steps_puts_each_backends_difference_in_its_rows(clean
 
 
 @pytest.mark.e2e
-def test_parity_steps_on_a_model_without_a_converter_says_so_in_every_row(clean_env, tmp_path: Path):
+def test_parity_steps_on_a_model_whose_builds_differ_say_so_in_every_row(clean_env, tmp_path: Path):
     from tests.faults import backend_env
 
     env = backend_env(clean_env, tmp_path / "site", parity_reference=True)
@@ -185,7 +188,7 @@ def test_parity_steps_on_a_model_without_a_converter_says_so_in_every_row(clean_
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (row,) = latest_records(read_records(only_run_dir(tmp_path / "r")))
     assert row["status"] == "ok" and row["parity_weight_diff"] is None
-    assert "resnet101: no weight converter for this catalog model" in row["parity_note"]
+    assert "resnet101: not the same network in both libraries (keras_conv_bias, resnet_v1_vs_v1_5" in row["parity_note"]
 
 
 def test_a_worker_that_dies_is_reported_with_its_signal_and_its_last_own_line():
@@ -211,6 +214,8 @@ def test_a_keras_engine_converting_a_zoo_model_loads_torch_first():
     assert not _loads_torch_beside(job("lenet5"), describe("keras-jax"))  # no torch twin: no torch import
     assert _loads_torch_beside(job("lenet5"), describe("keras"))  # TensorFlow's engine: always
     assert not _loads_torch_beside(job("zoo:mobilenet_v2"), describe("torch"))  # the reference itself
+    assert _loads_torch_beside(job("convnext_tiny"), describe("keras-jax"))  # a catalog id for a zoo row
+    assert not _loads_torch_beside(job("layers"), describe("keras-jax"))
 
 
 def _case(threads: int) -> object:

@@ -165,6 +165,15 @@ def test_a_genuine_timm_safetensors_file_loads_equal_weights(caches: Path):
         load_pretrained(net, ModelSpec(arch="convnext_tiny", pretrained=True))
 
 
+def test_a_plain_file_of_another_architecture_is_refused_naming_its_first_foreign_layer(caches: Path):
+    timm = pytest.importorskip("timm")
+    path = caches / "not-resnet.pth"
+    torch.save(timm.create_model("convnext_tiny", pretrained=False, num_classes=0).state_dict(), path)
+    foreign = r"stem\.0\.weight is not a layer of torchvision:resnet101$"
+    with pytest.raises(WeightsRefused, match=rf"^{path}: not resnet101 ImageNet weights: {foreign}"):
+        load_pretrained(resnet(), ModelSpec(arch="resnet101", pretrained=True, weights=str(path)))
+
+
 def test_a_hugging_face_cache_blob_is_checked_against_the_sha256_it_is_stored_under(tmp_path: Path):
     """The hub cache keeps each large file as blobs/<sha256>, linked from snapshots/<rev>/<name>."""
     content = b"weights"

@@ -288,9 +288,10 @@ def load_pretrained(net: nn.Module, spec: ModelSpec) -> str:
         ) from e
     verified = verify_hash(path)
     state = read_state_dict(path)
+    row = architecture(spec).zoo
     try:
-        load_tensors(net.net, architecture(spec).zoo, state, path)
+        load_tensors(net.net, row, state, path)
     except (RuntimeError, KeyError, ValueError) as e:
-        why = str(e).splitlines()[0].removeprefix(f"{path}: ")
+        why = str(e).splitlines()[0].removeprefix(f"{path}: ").removeprefix(f"not zoo:{row} weights: ")
         raise WeightsRefused(f"{path}: not {spec.arch} ImageNet weights: {why}") from None
     return f"imagenet ({path}{', sha256 verified' if verified else ', no published hash to verify'})"

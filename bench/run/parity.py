@@ -32,7 +32,7 @@ from bench.core.cpus import CORES_ENV, cores_for
 from bench.core.parity import ALL, CHECKPOINTS, ParityJob, check_alignments
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import TaskSpec
-from bench.core.zoo import entry, is_zoo
+from bench.core.zoo import entry
 from bench.measure import parity as measure
 from bench.run.forkserver import exit_description
 from datasets.arrays import ArrayDataset
@@ -72,15 +72,17 @@ class CaseResult:
 
 
 def not_comparable(spec: TaskSpec) -> str | None:
-    """Why the task's model cannot be checked (its builds are not one network, or no converter exists); None
-    when it can: a layer list, or a zoo row whose builds are equal."""
-    if is_zoo(spec.model.arch):
-        row = entry(spec.model.arch)
+    """Why the task's model cannot be checked (its builds are not one network); None when it can: a layer list,
+    or a zoo row whose builds are equal (the catalog's big models are zoo rows: convnext_tiny can, resnet101
+    cannot)."""
+    arch = architecture(spec.model)
+    if arch.zoo:
+        row = entry(arch.zoo)
         if not row.equal_network:
             return f"{spec.model.arch}: not the same network in both libraries ({', '.join(row.differences)})"
         return None
-    if not architecture(spec.model).layers:
-        return f"{spec.model.arch}: no weight converter for this catalog model (its zoo row, zoo:<id>, has one)"
+    if not arch.layers:
+        return f"{spec.model.arch}: no weight converter for this model"
     return None
 
 

@@ -55,10 +55,17 @@ def run(job: ParityJob) -> None:
 
 def _loads_torch_beside(job: ParityJob, info: BackendInfo) -> bool:
     """Whether this job's process may hold torch beside another framework: a TensorFlow engine, or any
-    backend but the parity reference converting a zoo model through its twin in the reference (torch)
-    build (torchvision's import then loads torch's _dynamo and triton, which segfaults once TensorFlow or
-    jaxlib is loaded: Keras/JAX on an Intel Xeon). ``info``: the backend's description."""
-    zoo = str(job.spec.get("model", {}).get("arch", "")).startswith("zoo:")
+    backend but the parity reference converting a zoo model (a ``zoo:`` id or a big catalog model) through its
+    twin in the reference (torch) build (torchvision's import then loads torch's _dynamo and triton, which
+    segfaults once TensorFlow or jaxlib is loaded: Keras/JAX on an Intel Xeon). ``info``: the backend's
+    description."""
+    from bench.core.catalog import architecture
+
+    arch = str(job.spec.get("model", {}).get("arch", ""))
+    try:
+        zoo = bool(architecture(arch).zoo)
+    except KeyError:  # "layers" (the task's own list) or an id the worker will refuse itself
+        zoo = False
     return "tensorflow" in info.requires or (zoo and not info.parity_reference)
 
 
