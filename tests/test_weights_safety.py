@@ -15,7 +15,8 @@ import torchvision  # noqa: E402
 
 from backends.torch import models as torch_models  # noqa: E402
 from backends.torch import zoo as torch_zoo  # noqa: E402
-from backends.torch.models import WeightsRefused, load_pretrained  # noqa: E402
+from backends.torch.models import WeightsRefused  # noqa: E402
+from backends.torch.zoo import load_pretrained  # noqa: E402
 from bench.core import zoo  # noqa: E402
 from bench.core.spec import ModelSpec  # noqa: E402
 

@@ -147,7 +147,7 @@ class Backend:
         if row:  # the catalog's big models are zoo rows; --pretrained brings the weights torch's library publishes
             big = torch_zoo.build(row, n_outputs, input_shape, model.init)
             if model.pretrained:
-                self.weights_source = torch_models.load_pretrained(big, model)
+                self.weights_source = torch_zoo.load_pretrained(big, model)
             return big.to(self.device)
         net = torch_models.build(model, input_shape, n_outputs)  # a layer list (no ImageNet weights to load)
         torch_models.init_weights(net, model.init)

@@ -2,8 +2,9 @@
 
 Every layer list (lenet5, cifar_cnn, a task's ``[model] layers``) by one generic builder from ``torch.nn``
 (``sequential``). The big models -- ``zoo:`` ids and the catalog's resnet101 and convnext_tiny, which are zoo
-rows under their catalog names -- are built by ``backends.torch.zoo``; ``load_pretrained`` brings the ImageNet
-weights the zoo table says torchvision or timm publishes into them, read by bench itself (below).
+rows under their catalog names -- are built by ``backends.torch.zoo``, whose ``load_pretrained`` brings the
+ImageNet weights the zoo table says torchvision or timm publishes into them, found, downloaded and read by
+bench itself (below).
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def _hub_checkpoints() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def _local_file(spec: ModelSpec, default_name: str) -> Path | None:
+def local_file(spec: ModelSpec, default_name: str) -> Path | None:
     """model.weights, else $BENCH_WEIGHTS_DIR/<the library's file name>, else torch's hub cache (a url source)."""
     if spec.weights:
         path = Path(spec.weights).expanduser()
@@ -248,7 +249,7 @@ def _why(e: Exception) -> str:
     return (lines[0] if lines else type(e).__name__).split(" was not an allowed global")[0][:200]
 
 
-def _fetch(arch: str) -> Path:
+def fetch(arch: str) -> Path:
     """Download the library's published file (the download checks the published hash) into its usual cache."""
     published = source(arch)
     if published.url:
@@ -262,36 +263,3 @@ def _fetch(arch: str) -> Path:
     from huggingface_hub import hf_hub_download
 
     return Path(hf_hub_download(published.hf_hub, published.hf_file))
-
-
-def load_pretrained(net: nn.Module, spec: ModelSpec) -> str:
-    """Load ImageNet weights into a big catalog model's library network (the head keeps its fresh init);
-    returns where they came from.
-
-    A local file (``model.weights``, ``$BENCH_WEIGHTS_DIR``, torch's hub cache) is used first, else the
-    library's published file (the zoo table's ``torch_weights``) is downloaded; whichever it is, its hash is
-    checked where published and it is read without pickle (see above). A failed download becomes an error
-    that says how to provide the file.
-    """
-    from backends.torch.zoo import ZooNet, load_tensors
-
-    if not isinstance(net, ZooNet):
-        raise TypeError(f"{spec.arch}: pretrained weights load into a big model's build, got {type(net).__name__}")
-    path = _local_file(spec, source(spec.arch).file)
-    try:
-        if path is None:
-            path = _fetch(spec.arch)
-    except Exception as e:  # network and hub clients raise many kinds (HTTP, offline, SSL, hash mismatch)
-        raise RuntimeError(
-            f"--pretrained: could not get ImageNet weights for {spec.arch} ({type(e).__name__}: {e}); "
-            f"this machine may have no access to the download. To use a local copy: {how_to_provide(spec.arch)}"
-        ) from e
-    verified = verify_hash(path)
-    state = read_state_dict(path)
-    row = architecture(spec).zoo
-    try:
-        load_tensors(net.net, row, state, path)
-    except (RuntimeError, KeyError, ValueError) as e:
-        why = str(e).splitlines()[0].removeprefix(f"{path}: ").removeprefix(f"not zoo:{row} weights: ")
-        raise WeightsRefused(f"{path}: not {spec.arch} ImageNet weights: {why}") from None
-    return f"imagenet ({path}{', sha256 verified' if verified else ', no published hash to verify'})"

@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backends.torch import models
+from bench.core.catalog import architecture
+from bench.core.spec import ModelSpec
 from bench.core.zoo import ZOO, ZooError, checked_input, convertible, entry
 
 _BN = nn.modules.batchnorm._BatchNorm
@@ -144,9 +147,7 @@ def _without_classifier(zoo_id: str, net: LibraryNet, input_size: int) -> nn.Mod
 
 def init_weights(model: nn.Module, init: str) -> None:
     """The spec's initialiser on every conv/dense kernel, biases zero (``backends.torch.models.init_weights``)."""
-    from backends.torch.models import init_weights as catalog_init  # lazy: models dispatches zoo ids here
-
-    catalog_init(model, init)
+    models.init_weights(model, init)
 
 
 def build(
@@ -170,14 +171,12 @@ def load_state(net: nn.Module, zoo_id: str, path: Path) -> None:
     model, or a task model's ``net``), its classifier left as it is: the file a zoo task names for both
     frameworks, so only rows the converter pairs take one. Read without pickle
     (``backends.torch.models.read_state_dict``)."""
-    from backends.torch.models import read_state_dict
-
     row = entry(zoo_id)
     if not convertible(row):
         raise ZooError(f"zoo:{row.id}: no pretrained path (the converter cannot pair its torch and Keras layers)")
     if not path.is_file():
         raise FileNotFoundError(f"model.weights: {path} is not a file")
-    load_tensors(net, row.id, read_state_dict(path), path)
+    load_tensors(net, row.id, models.read_state_dict(path), path)
 
 
 def load_tensors(net: nn.Module, zoo_id: str, state: dict[str, torch.Tensor], path: Path) -> None:
@@ -205,3 +204,34 @@ def load_tensors(net: nn.Module, zoo_id: str, state: dict[str, torch.Tensor], pa
     if missing:
         raise ZooError(f"{path}: not zoo:{row.id} weights: no tensor for {missing[0]} ({len(missing)} missing)")
     net.load_state_dict({k: v for k, v in state.items() if kept(k)}, strict=False)
+
+
+def load_pretrained(net: nn.Module, spec: ModelSpec) -> str:
+    """Load ImageNet weights into a big catalog model's library network (the head keeps its fresh init);
+    returns where they came from.
+
+    A local file (``model.weights``, ``$BENCH_WEIGHTS_DIR``, torch's hub cache) is used first, else the
+    library's published file (the zoo table's ``torch_weights``) is downloaded; whichever it is, its hash is
+    checked where published and it is read without pickle (backends.torch.models). A failed download becomes an error
+    that says how to provide the file.
+    """
+    if not isinstance(net, ZooNet):
+        raise TypeError(f"{spec.arch}: pretrained weights load into a big model's build, got {type(net).__name__}")
+    path = models.local_file(spec, models.source(spec.arch).file)
+    try:
+        if path is None:
+            path = models.fetch(spec.arch)
+    except Exception as e:  # network and hub clients raise many kinds (HTTP, offline, SSL, hash mismatch)
+        raise RuntimeError(
+            f"--pretrained: could not get ImageNet weights for {spec.arch} ({type(e).__name__}: {e}); "
+            f"this machine may have no access to the download. To use a local copy: {models.how_to_provide(spec.arch)}"
+        ) from e
+    verified = models.verify_hash(path)
+    state = models.read_state_dict(path)
+    row = architecture(spec).zoo
+    try:
+        load_tensors(net.net, row, state, path)
+    except (RuntimeError, KeyError, ValueError) as e:
+        why = str(e).splitlines()[0].removeprefix(f"{path}: ").removeprefix(f"not zoo:{row} weights: ")
+        raise models.WeightsRefused(f"{path}: not {spec.arch} ImageNet weights: {why}") from None
+    return f"imagenet ({path}{', sha256 verified' if verified else ', no published hash to verify'})"
