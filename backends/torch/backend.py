@@ -143,7 +143,7 @@ class Backend:
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
         row = architecture(model).zoo
         if is_zoo(model.arch):  # zoo rows: init and pretrained (one local torch file) in backends/torch/zoo.py
-            return torch_zoo.build(row, n_outputs, input_shape, model.init, weights_file(model)).to(self.device)
+            return torch_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model)).to(self.device)
         if row:  # the catalog's big models are zoo rows; --pretrained brings the weights torch's library publishes
             big = torch_zoo.build(row, n_outputs, input_shape, model.init)
             if model.pretrained:
