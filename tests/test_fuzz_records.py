@@ -111,3 +111,15 @@ def test_text_where_a_number_belongs_is_named_and_ignored():
         summary_markdown(table([parsed]), {"run_id": "r"})
     assert parsed["peak_flops"] is None and parsed["model"] == "lenet5"
     assert [str(w.message) for w in caught] == ["records.jsonl:1: 'peak_flops' is str, not a value; ignored"]
+
+
+def test_a_parity_check_on_no_finished_row_says_nothing_and_a_finished_one_is_said():
+    """Found by the property test: a run whose only parity-checked row had failed reached ``iloc[0]`` of an
+    empty selection in the summary's parity lines."""
+    base = {"task": "t", "repeat": 0, "model": "lenet5", "parity_steps": 2, "parity_alignments": "adam_eps"}
+    failed = {**base, "backend": "torch", "status": "failed", "parity_weight_diff": 1e-7}
+    ok = {**base, "backend": "torch", "status": "ok", "parity_weight_diff": 1e-7, "parity_logit_diff": 2e-7}
+    ok |= {"parity_bound_weight": 1e-6, "parity_bound_logit": 1e-5, "parity_within": True}
+    assert "Training parity" not in summary_markdown(table([failed]), {"run_id": "r"})
+    said = summary_markdown(table([ok]), {"run_id": "r"})
+    assert "Training parity: 2 step(s)" in said and "weights 1.00e-07 (bound 1.00e-06)" in said

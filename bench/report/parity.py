@@ -16,10 +16,12 @@ REFERENCE = next((b.name for b in BACKENDS.values() if b.parity_reference), "")
 
 
 def parity_lines(sub: pd.DataFrame) -> list[str]:
-    """summary.md lines for one task's rows; none when the run had no check."""
-    if "parity_steps" not in sub or sub.parity_steps.isna().all():
+    """summary.md lines for one task's rows; none when the run had no check (or no finished row has one)."""
+    if "parity_steps" not in sub:
         return []
     checked = sub[(sub.status == "ok") & sub.parity_steps.notna()]
+    if checked.empty:
+        return []
     first = checked.iloc[0]
     lines = [
         f"Training parity: {int(first.parity_steps)} step(s) from one init, the same batches in every backend, "
