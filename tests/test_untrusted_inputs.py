@@ -104,11 +104,37 @@ def bad_runs(tmp_path: Path) -> list[tuple[list[str], str]]:
     ]
 
 
-def test_every_bad_input_exits_2_with_one_line_and_writes_nothing(clean_env, tmp_path: Path):
+# One test per bad input (a process each, ~1.5 s): a parallel tier (pytest -n) spreads them.
+BAD_RUN_IDS = [
+    "digits",
+    "fifo",
+    "other-profile-nan",
+    "zoo-image-size",
+    "zoo-batch",
+    "traversal",
+    "absolute",
+    "latin1",
+    "twin",
+    "timeout-0",
+    "timeout-negative",
+    "timeout-nan",
+    "seed",
+    "max-slowdown",
+    "max-acc-drop",
+    "max-memory-growth",
+]
+
+
+def test_every_bad_input_has_a_case_below(tmp_path: Path):
+    assert len(bad_runs(tmp_path)) == len(BAD_RUN_IDS)
+
+
+@pytest.mark.parametrize("case", range(len(BAD_RUN_IDS)), ids=BAD_RUN_IDS)
+def test_every_bad_input_exits_2_with_one_line_and_writes_nothing(clean_env, tmp_path: Path, case: int):
     out = tmp_path / "results"
-    for args, says in bad_runs(tmp_path):
-        proc = run_cli([*args, "--out", str(out)] if args[0] == "run" else args, clean_env)
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert says in proc.stderr, (args, proc.stderr)
-        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    args, says = bad_runs(tmp_path)[case]
+    proc = run_cli([*args, "--out", str(out)] if args[0] == "run" else args, clean_env)
+    assert proc.returncode == 2, (args, proc.stderr)
+    assert says in proc.stderr, (args, proc.stderr)
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert not out.exists() and not (tmp_path.parent / "escaped").exists()
