@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 import numpy as np
 import pandas as pd
 
-from bench.core.record import COLUMNS, FLAG_COLUMNS, TEXT_COLUMNS, renamed
+from bench.core.record import COLUMNS, FLAG_COLUMNS, NESTED, TEXT_COLUMNS, new_record, renamed
 from bench.core.runfiles import RunFileError, open_fd, open_file, read_bytes
 
 T = TypeVar("T")  # what read_json_object returns for a missing file
@@ -162,6 +162,29 @@ def bad_values(rec: dict[str, Any]) -> list[str]:
         or (isinstance(rec.get(c), str) and c not in TEXT_COLUMNS)
     ]
     return bad + (["notes"] if rec.get("notes") is not None and not isinstance(rec["notes"], str) else [])
+
+
+def checked_answer(answer: dict[str, Any], job_record: dict[str, Any]) -> dict[str, Any]:
+    """A worker's record as it crosses back into the runner: the contract ``check_record`` and ``bad_values``
+    hold for records.jsonl, checked where it is written, not first when a report reads it. A record of
+    another row is a failed row of this one. A field no record has, or a column holding no single value of
+    its kind, fails the row naming it; what else the worker measured is kept (nothing measured is lost)."""
+    problem = check_record(answer)
+    row = [job_record.get(k) for k in ("task", "backend", "repeat")]
+    if problem is None and [answer[k] for k in ("task", "backend", "repeat")] != row:
+        problem = f"a record of row {answer['task']}/{answer['backend']}/{answer['repeat']}, not of this one"
+    if problem:
+        return new_record(**{**job_record, "status": "failed", "error": f"the worker's record is unusable: {problem}"})
+    unknown = sorted(set(answer) - set(COLUMNS) - set(NESTED))
+    bad = bad_values(answer)
+    if not unknown and not bad:
+        return answer
+    kept = {k: v for k, v in answer.items() if k not in unknown}
+    kept.update(dict.fromkeys(bad))
+    why = [f"unknown field(s) {', '.join(unknown)}"] if unknown else []
+    why += [f"no single value of the column's kind in {', '.join(bad)}"] if bad else []
+    error = f"the worker's record broke its contract: {'; '.join(why)}"
+    return {**kept, "status": "failed", "error": "; ".join(e for e in (kept.get("error"), error) if e)}
 
 
 def is_number(v: Any) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.job import Job
-from bench.core.results import json_default
+from bench.core.results import checked_answer, json_default
 from bench.core.runfiles import open_file, read_bytes, write_atomic
 from bench.core.runpaths import job_file, log_file
 from bench.run import environment, pipes
@@ -114,7 +114,7 @@ class Workers:
             with contextlib.suppress(ValueError, OSError):
                 result = json.loads(read_bytes(self.job_dir, result_path))
                 if isinstance(result, dict):
-                    return result
+                    return checked_answer(result, rec)
             tail.append(f"unreadable result file {result_path.name}")
         failed = no_result(rec, timeout_s=timeout_s if status == "timeout" else None, code=code, lost=lost, tail=tail)
         failed["wall_s"] = wall

@@ -27,6 +27,7 @@ from typing import Any
 from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
 from bench.core.record import new_record
+from bench.core.results import checked_answer
 from bench.run.forkserver import die_with_parent, exit_description, kill_group
 
 REPO = Path(__file__).resolve().parents[3]
@@ -130,7 +131,9 @@ def run_row(job: Job, blobs: list[bytes] | None, timeout_s: float, executor: str
         if late is None and result.is_file():
             with contextlib.suppress(ValueError):
                 record = json.loads(result.read_text())
-        if not isinstance(record, dict):
+        if isinstance(record, dict):
+            record = checked_answer(record, job.record)
+        else:
             tail = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("@@ ")]
             record = no_result(job.record, timeout_s=late, code=code, tail=tail)
             record["wall_s"] = time.time() - started
