@@ -483,3 +483,30 @@ def test_summary_header_gives_the_wall_time_and_each_backends_measured_matmul_sp
     ]
     assert speed_lines(df.iloc[3:], None) == []  # a table peak is not a measurement of this machine
     assert "Wall time" not in summary_markdown(df, {"run_id": "r"})
+
+
+def test_the_overview_puts_throughputs_a_thousand_fold_apart_on_a_log_axis(tmp_path: Path):
+    """`bench all` puts LeNet-5 at ~8,000 img/s beside ResNet101 at ~15: on a linear axis its bars are invisible."""
+    from bench.core.record import new_record
+    from bench.report.figures import plot_bars, throughput_scale
+
+    assert throughput_scale([8000.0, 15.0]) == "log" and throughput_scale([2000.0, 1500.0, 0.0]) == "linear"
+    assert throughput_scale([]) == "linear" and throughput_scale([0.0]) == "linear"
+    recs = [
+        new_record(
+            task=t,
+            backend=b,
+            repeat=0,
+            status="ok",
+            throughput_img_s=v,
+            epoch_s_min=1.0,
+            epoch_s_max=1.1,
+            epoch_s_median=1.05,
+            test_acc=0.9,
+            n_train=int(v * 1.05),
+            epochs=2,
+        )
+        for t, b, v in [("lenet", "torch", 8000.0), ("lenet", "keras", 7600.0), ("resnet", "torch", 15.0)]
+    ]
+    assert plot_bars(table(recs), tmp_path / "overview.png")
+    assert (tmp_path / "overview.png").stat().st_size > 5000
