@@ -42,3 +42,20 @@ def test_a_record_of_another_row_or_without_its_keys_is_a_failed_row_of_this_one
     assert broken["error"] == "the worker's record is unusable: 'repeat' is str, not int"
     nested = checked_answer(answer(history={"epoch": 1}), JOB)
     assert nested["error"] == "the worker's record is unusable: 'history' is dict, not list"
+
+
+def test_a_float_where_a_count_belongs_fails_a_workers_row_but_a_count_in_a_number_column_does_not():
+    got = checked_answer(answer(n_train=9999.5, lr=1), JOB)
+    assert got["error"] == "the worker's record broke its contract: no single value of the column's kind in n_train"
+    assert got["n_train"] is None and got["lr"] == 1
+
+
+def test_the_record_declares_every_column_once_with_its_kind_and_the_groups_are_spans_of_it():
+    from bench.core.placement import PLACEMENT_COLUMNS
+    from bench.core.record import FLAG_COLUMNS, KINDS, NESTED, TEXT_COLUMNS, span
+
+    assert span("executor", "rows_beside") == PLACEMENT_COLUMNS
+    assert set(KINDS) == set(COLUMNS) | set(NESTED) and not set(COLUMNS) & set(NESTED)
+    assert FLAG_COLUMNS == ("channels_last", "cudnn_benchmark", "parity_within")
+    assert {"task", "backend", "notes", "precision"} <= TEXT_COLUMNS and "steady_img_s" not in TEXT_COLUMNS
+    assert (KINDS["repeat"], KINDS["steady_img_s"], KINDS["history"]) == ("count", "number", "nested")

@@ -1,220 +1,198 @@
 """The result record: one flat dict per (task, backend, repeat), with a fixed column order.
 
-Scalars become ``results.csv`` columns; the few nested values (per-epoch history,
-confusion matrix, classification report, knobs) stay in ``records.jsonl``.
+``Record`` declares every field once, with its type. Scalars become ``results.csv`` columns; the few
+nested values (per-epoch history, confusion matrix, classification report, knobs) stay in ``records.jsonl``.
 """
 
 from __future__ import annotations
 
+import typing
+from dataclasses import dataclass
 from typing import Any
 
-from bench.core.placement import PLACEMENT_COLUMNS
 
-# The scalar columns each phase adds (bench.phases: its ``columns``), in the table's order.
-TRANSFER_COLUMNS = (
-    "transfer_dataset",
-    "transfer_source",
-    "transfer_n",
-    "transfer_acc",
-    "transfer_acc_restricted",
-)
-DECOUPLE_COLUMNS = (
-    "feature_dim",
-    "rf_acc",
-    "logreg_acc",
-    "decouple_n_train",
-    "decouple_s",
-)
-EXPLAIN_COLUMNS = (
-    "forward_ms_per_img",
-    "gradcam_ms_per_img",
-    "saliency_ms_per_img",
-    "gradcam_forward_ratio",
-    "explain_layer",
-    "explain_images",
-    "explain_file",
-    "explain_s",
-)
+@dataclass(frozen=True)
+class Record:
+    """One row's fields and the type each holds: the one declaration of a record. The table's columns, in
+    order, are its scalar fields; the nested ones stay in records.jsonl. Rows travel as the JSON objects
+    this describes (a worker's answer, a line of records.jsonl, a row of the pandas table); where a worker's
+    record crosses back into the runner it is checked against these types (bench.core.results.checked_answer),
+    and a reader of records.jsonl ignores, naming it, a value of the wrong kind (bench.core.results.bad_values).
+    ``int`` marks a count (a float there is a broken record when a worker writes it); ``float`` any number."""
 
-# Data-parallel rows (issue #15; bench.run.distributed): None in a single-process row.
-DISTRIBUTED_COLUMNS = (
-    "workers",
-    "scaling_mode",
-    "per_worker_batch",
-    "global_batch",
-    "dist_backend",
-    "scaling_eff",
-    "scaling_eff_ci_lo",
-    "scaling_eff_ci_hi",
-    "allreduce_share",
-    "allreduce_source",
-    "local_step_s",
-)
+    run_id: str | None = None
+    task: str | None = None
+    profile: str | None = None
+    backend: str | None = None
+    repeat: int | None = None
+    status: str | None = None
+    error: str | None = None
+    framework: str | None = None
+    framework_version: str | None = None
+    device: str | None = None
+    threads: int | None = None
+    seed: int | None = None
+    model: str | None = None
+    model_options: str | None = None
+    init: str | None = None
+    params: int | None = None
+    dataset: str | None = None
+    dataset_source: str | None = None
+    image_shape: str | None = None
+    n_classes: int | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    adam_eps: float | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    data_load_s: float | None = None
+    data_prep_s: float | None = None
+    build_s: float | None = None
+    train_s: float | None = None
+    first_epoch_s: float | None = None
+    compile_s: float | None = None
+    epoch_s_median: float | None = None
+    epoch_s_min: float | None = None
+    epoch_s_max: float | None = None
+    throughput_img_s: float | None = None
+    first_step_s: float | None = None
+    warmup_steps: int | None = None
+    timed_steps: int | None = None
+    timed_s: float | None = None
+    steady_step_s: float | None = None
+    steady_img_s: float | None = None
+    steady_img_s_ci_lo: float | None = None
+    steady_img_s_ci_hi: float | None = None
+    steady_img_s_hw_pct: float | None = None
+    median_step_img_s: float | None = None
+    epoch_overhead_s: float | None = None
+    steady_epoch_ratio: float | None = None
+    input_step_s: float | None = None
+    input_batches: int | None = None
+    input_share: float | None = None
+    flops_per_img: float | None = None
+    flops_source: str | None = None
+    peak_flops: float | None = None
+    peak_flops_source: str | None = None
+    mfu: float | None = None
+    precision: str | None = None
+    channels_last: bool | None = None
+    compiled: str | None = None
+    tf32: str | None = None
+    cudnn_benchmark: bool | None = None
+    steps_per_execution: int | None = None
+    config: str | None = None
+    base_task: str | None = None
+    knob_config: str | None = None
+    pretrained: str | None = None
+    best_epoch: int | None = None
+    best_test_acc: float | None = None
+    eval_s: float | None = None
+    eval_img_s: float | None = None
+    test_acc: float | None = None
+    test_loss: float | None = None
+    target_acc: float | None = None
+    time_to_target_s: float | None = None
+    # The transfer phase's columns (TRANSFER_COLUMNS).
+    transfer_dataset: str | None = None
+    transfer_source: str | None = None
+    transfer_n: int | None = None
+    transfer_acc: float | None = None
+    transfer_acc_restricted: float | None = None
+    # The decouple phase's (DECOUPLE_COLUMNS).
+    feature_dim: int | None = None
+    rf_acc: float | None = None
+    logreg_acc: float | None = None
+    decouple_n_train: int | None = None
+    decouple_s: float | None = None
+    # The explain phase's (EXPLAIN_COLUMNS).
+    forward_ms_per_img: float | None = None
+    gradcam_ms_per_img: float | None = None
+    saliency_ms_per_img: float | None = None
+    gradcam_forward_ratio: float | None = None
+    explain_layer: str | None = None
+    explain_images: int | None = None
+    explain_file: str | None = None
+    explain_s: float | None = None
+    # A data-parallel row's (DISTRIBUTED_COLUMNS; issue #15, bench.run.distributed): None in a single-process row.
+    workers: int | None = None
+    scaling_mode: str | None = None
+    per_worker_batch: int | None = None
+    global_batch: int | None = None
+    dist_backend: str | None = None
+    scaling_eff: float | None = None
+    scaling_eff_ci_lo: float | None = None
+    scaling_eff_ci_hi: float | None = None
+    allreduce_share: float | None = None
+    allreduce_source: str | None = None
+    local_step_s: float | None = None
+    # The run's training-parity check (PARITY_COLUMNS; --parity-steps): None in a run without it.
+    parity_steps: int | None = None
+    parity_weight_diff: float | None = None
+    parity_logit_diff: float | None = None
+    parity_bound_weight: float | None = None
+    parity_bound_logit: float | None = None
+    parity_within: bool | None = None
+    parity_alignments: str | None = None
+    parity_note: str | None = None
+    peak_host_mb: float | None = None
+    peak_device_mb: float | None = None
+    # Where the row ran (bench.core.placement.PLACEMENT_COLUMNS).
+    executor: str | None = None
+    node: str | None = None
+    placement: str | None = None
+    rows_beside: int | None = None
+    import_s: float | None = None
+    wall_s: float | None = None
+    git_commit: str | None = None
+    started_at: str | None = None
+    notes: str | None = None
+    # Nested values: records.jsonl only, never a table column (NESTED).
+    history: list[dict[str, Any]] | None = None
+    confusion_matrix: list[list[int]] | None = None
+    classification_report: dict[str, Any] | None = None
+    knobs: dict[str, Any] | None = None
+    transfer: list[dict[str, Any]] | None = None
+    decouple_topk: list[dict[str, Any]] | None = None
+    top_ops: list[dict[str, Any]] | None = None
+    step_img_s: list[float] | None = None
+    rank_checksums: list[float] | None = None
 
-# A run's training-parity check (``--parity-steps``, bench.run.parity): each row's backend against the
-# reference from one init, after that many steps; None in a run without it.
-PARITY_COLUMNS = (
-    "parity_steps",
-    "parity_weight_diff",
-    "parity_logit_diff",
-    "parity_bound_weight",
-    "parity_bound_logit",
-    "parity_within",
-    "parity_alignments",
-    "parity_note",
-)
 
-COLUMNS = (
-    "run_id",
-    "task",
-    "profile",
-    "backend",
-    "repeat",
-    "status",
-    "error",
-    "framework",
-    "framework_version",
-    "device",
-    "threads",
-    "seed",
-    "model",
-    "model_options",
-    "init",
-    "params",
-    "dataset",
-    "dataset_source",
-    "image_shape",
-    "n_classes",
-    "n_train",
-    "n_test",
-    "optimizer",
-    "lr",
-    "adam_eps",
-    "epochs",
-    "batch_size",
-    "data_load_s",
-    "data_prep_s",
-    "build_s",
-    "train_s",
-    "first_epoch_s",
-    "compile_s",
-    "epoch_s_median",
-    "epoch_s_min",
-    "epoch_s_max",
-    "throughput_img_s",
-    "first_step_s",
-    "warmup_steps",
-    "timed_steps",
-    "timed_s",
-    "steady_step_s",
-    "steady_img_s",
-    "steady_img_s_ci_lo",
-    "steady_img_s_ci_hi",
-    "steady_img_s_hw_pct",
-    "median_step_img_s",
-    "epoch_overhead_s",
-    "steady_epoch_ratio",
-    "input_step_s",
-    "input_batches",
-    "input_share",
-    "flops_per_img",
-    "flops_source",
-    "peak_flops",
-    "peak_flops_source",
-    "mfu",
-    "precision",
-    "channels_last",
-    "compiled",
-    "tf32",
-    "cudnn_benchmark",
-    "steps_per_execution",
-    "config",
-    "base_task",
-    "knob_config",
-    "pretrained",
-    "best_epoch",
-    "best_test_acc",
-    "eval_s",
-    "eval_img_s",
-    "test_acc",
-    "test_loss",
-    "target_acc",
-    "time_to_target_s",
-    *TRANSFER_COLUMNS,
-    *DECOUPLE_COLUMNS,
-    *EXPLAIN_COLUMNS,
-    *DISTRIBUTED_COLUMNS,
-    *PARITY_COLUMNS,
-    "peak_host_mb",
-    "peak_device_mb",
-    *PLACEMENT_COLUMNS,
-    "import_s",
-    "wall_s",
-    "git_commit",
-    "started_at",
-    "notes",
-)
+def _held() -> dict[str, type]:
+    """The class each field holds besides None (``list[dict[str, Any]] | None`` -> list)."""
+    held = {}
+    for name, hint in typing.get_type_hints(Record).items():
+        (kind,) = (a for a in typing.get_args(hint) if a is not type(None))
+        held[name] = typing.get_origin(kind) or kind
+    return held
 
+
+HELD = _held()
+KINDS = {name: {str: "text", bool: "flag", int: "count", float: "number"}.get(c, "nested") for name, c in HELD.items()}
+COLUMNS = tuple(name for name, kind in KINDS.items() if kind != "nested")  # results.csv's, in this order
+NESTED = tuple(name for name, kind in KINDS.items() if kind == "nested")
 # The only columns that hold true/false; a boolean anywhere else is a hand edit (and would break arithmetic).
-FLAG_COLUMNS = ("channels_last", "cudnn_benchmark", "parity_within")
+FLAG_COLUMNS = tuple(name for name, kind in KINDS.items() if kind == "flag")
 # The columns that hold text; every other scalar column holds a number (or nothing). Checked against every
 # committed record: the report takes medians of the rest, and a string there is an edited file.
-TEXT_COLUMNS = frozenset(
-    (
-        "run_id",
-        "task",
-        "profile",
-        "backend",
-        "status",
-        "error",
-        "framework",
-        "framework_version",
-        "device",
-        "model",
-        "model_options",
-        "init",
-        "dataset",
-        "dataset_source",
-        "image_shape",
-        "optimizer",
-        "flops_source",
-        "peak_flops_source",
-        "precision",
-        "compiled",
-        "tf32",
-        "pretrained",
-        "transfer_dataset",
-        "transfer_source",
-        "explain_layer",
-        "explain_file",
-        "scaling_mode",
-        "dist_backend",
-        "allreduce_source",
-        "git_commit",
-        "started_at",
-        "notes",
-        "config",
-        "base_task",
-        "knob_config",
-        "executor",
-        "node",
-        "placement",
-        "parity_alignments",
-        "parity_note",
-    )
-)
+TEXT_COLUMNS = frozenset(name for name, kind in KINDS.items() if kind == "text")
+COUNT_COLUMNS = frozenset(name for name, kind in KINDS.items() if kind == "count")
 
-NESTED = (
-    "history",
-    "confusion_matrix",
-    "classification_report",
-    "knobs",
-    "transfer",
-    "decouple_topk",
-    "top_ops",
-    "step_img_s",
-    "rank_checksums",  # data-parallel rows: each rank's weight checksum after training
-)
+
+def span(first: str, last: str) -> tuple[str, ...]:
+    """The columns from ``first`` to ``last`` in the record's order: a group declared once, in ``Record``."""
+    return COLUMNS[COLUMNS.index(first) : COLUMNS.index(last) + 1]
+
+
+# The scalar columns each phase adds (bench.phases: its ``columns``), and the other groups, in the table's order.
+TRANSFER_COLUMNS = span("transfer_dataset", "transfer_acc_restricted")
+DECOUPLE_COLUMNS = span("feature_dim", "decouple_s")
+EXPLAIN_COLUMNS = span("forward_ms_per_img", "explain_s")
+DISTRIBUTED_COLUMNS = span("workers", "local_step_s")  # data-parallel rows (issue #15; bench.run.distributed)
+PARITY_COLUMNS = span("parity_steps", "parity_note")  # a run's training-parity check (bench.run.parity)
 
 
 # Columns renamed since (old -> new), in records and in their nested decouple_topk entries: runs written
@@ -267,7 +245,7 @@ def split_notes(cell: str) -> list[str]:
 
 def new_record(**fields: Any) -> dict[str, Any]:
     """A record with every column present (None where not measured)."""
-    unknown = set(fields) - set(COLUMNS) - set(NESTED)
+    unknown = set(fields) - set(KINDS)
     if unknown:
         raise KeyError(f"unknown record field(s): {sorted(unknown)}")
     rec: dict[str, Any] = dict.fromkeys(COLUMNS)

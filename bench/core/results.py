@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 import numpy as np
 import pandas as pd
 
-from bench.core.record import COLUMNS, FLAG_COLUMNS, NESTED, TEXT_COLUMNS, new_record, renamed
+from bench.core.record import COLUMNS, COUNT_COLUMNS, FLAG_COLUMNS, HELD, NESTED, TEXT_COLUMNS, new_record, renamed
 from bench.core.runfiles import RunFileError, open_fd, open_file, read_bytes
 
 T = TypeVar("T")  # what read_json_object returns for a missing file
@@ -24,16 +24,8 @@ T = TypeVar("T")  # what read_json_object returns for a missing file
 RECORDS = "records.jsonl"
 # The fields every reader joins or groups on, with the types they must have.
 REQUIRED: dict[str, type | tuple[type, ...]] = {"task": str, "backend": str, "repeat": int, "status": str}
-# Nested fields the report walks into, with the container type it expects.
-NESTED_TYPES: dict[str, type] = {
-    "history": list,
-    "transfer": list,
-    "decouple_topk": list,
-    "confusion_matrix": list,
-    "classification_report": dict,
-    "knobs": dict,
-    "top_ops": list,
-}
+# Nested fields the report walks into, with the container type it expects (Record's annotation).
+NESTED_TYPES: dict[str, type] = {name: HELD[name] for name in NESTED}
 
 
 class RunFileWarning(UserWarning):
@@ -176,7 +168,7 @@ def checked_answer(answer: dict[str, Any], job_record: dict[str, Any]) -> dict[s
     if problem:
         return new_record(**{**job_record, "status": "failed", "error": f"the worker's record is unusable: {problem}"})
     unknown = sorted(set(answer) - set(COLUMNS) - set(NESTED))
-    bad = bad_values(answer)
+    bad = bad_values(answer) + [c for c in COLUMNS if c in COUNT_COLUMNS and isinstance(answer.get(c), float)]
     if not unknown and not bad:
         return answer
     kept = {k: v for k, v in answer.items() if k not in unknown}
