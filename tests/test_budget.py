@@ -219,6 +219,7 @@ def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path, monkeypatch
     tasks = [load_task(p, "quick", registry.DATASETS) for p in builtin_tasks().values()]
     recs = [rec(t.name, b, 50.0) for t in tasks for b in ("torch", "keras")]
     write_run(tmp_path, "20261201-000000-aaaa", 1e15, recs)  # measured on a machine ~10,000x this one
+    monkeypatch.setattr(budget, "CONFIRM_PAUSE_S", 0.0)
     lines: list[str] = []
     resized, fitted = budget_cli.fit(tasks, ("torch", "keras"), 300.0, tmp_path, lines.append)
     plan = fitted["plan"]
@@ -229,6 +230,24 @@ def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path, monkeypatch
     assert not plan.fits and any(line.startswith("warning: budget 5m00.0s is too small") for line in lines)
     need = next(line for line in lines if line.startswith("warning"))
     assert f"--budget {int(plan.floor_s / budget.MARGIN) + 1}s" in need
+    # this machine read far outside the costs' calibration: the reading was confirmed, and the fastest counts
+    assert len(fitted["readings"]) == 1 + budget.CONFIRM_READINGS and fitted["speed"] == max(fitted["readings"])
+    assert "lay outside that noise, so it was read 4 more times" in lines[0]
+
+
+def test_a_calibration_outside_the_costs_noise_band_is_read_again_and_the_fastest_counts():
+    pauses: list[float] = []
+    later = iter([150 * GF, 90 * GF, 200 * GF, 120 * GF])
+    speed, readings = budget.confirmed(84 * GF, 268 * GF, measure=lambda: next(later), sleep=pauses.append)
+    assert speed == 200 * GF and readings == [84 * GF, 150 * GF, 90 * GF, 200 * GF, 120 * GF]
+    assert pauses == [budget.CONFIRM_PAUSE_S] * budget.CONFIRM_READINGS
+    # within the band, or with no measured cost to compare with: the one reading stands, nothing is read again
+    never = lambda: pytest.fail("read again")  # noqa: E731
+    assert budget.confirmed(190 * GF, 268 * GF, measure=never, sleep=pauses.append) == (190 * GF, [190 * GF])
+    assert budget.confirmed(84 * GF, None, measure=never, sleep=pauses.append) == (84 * GF, [84 * GF])
+    # a machine that really is slow reads slow every time and stays slow
+    slow = iter([80 * GF, 86 * GF, 83 * GF, 85 * GF])
+    assert budget.confirmed(84 * GF, 268 * GF, measure=lambda: next(slow), sleep=lambda s: None)[0] == 86 * GF
 
 
 def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_are_said_and_kept(tmp_path):

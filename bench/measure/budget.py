@@ -72,6 +72,32 @@ def calibrate(
             return 2.0 * n**3 / best
 
 
+# A reading outside the noise band of the costs' calibration is taken again this many times, CONFIRM_PAUSE_S
+# apart, and the fastest counts. Measured (2026-12-03, Intel Xeon VM): one 0.5 s reading gave 84 GFLOP/s where
+# the rows then ran at their usual 180-270 GFLOP/s pace; planned on it, `bench all` cut every task to its fewest
+# epochs (step / epoch 0.89, half-widths 12-16%). A slowdown that lasts seconds is skipped; a slow machine
+# reads slow every time and pays CONFIRM_READINGS x (CALIBRATION_S + CONFIRM_PAUSE_S) once.
+CONFIRM_READINGS = 4
+CONFIRM_PAUSE_S = 0.5
+
+
+def confirmed(
+    speed: float,
+    measured_at: float | None,
+    measure: Callable[[], float] = calibrate,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[float, list[float]]:
+    """``speed``, or the fastest of it and CONFIRM_READINGS more readings when it lies outside the noise band
+    (CALIBRATION_NOISE) of ``measured_at``, the calibration the costs were measured at; and every reading."""
+    readings = [speed]
+    if measured_at is None or max(speed / measured_at, measured_at / speed) <= CALIBRATION_NOISE:
+        return speed, readings
+    for _ in range(CONFIRM_READINGS):
+        sleep(CONFIRM_PAUSE_S)
+        readings.append(measure())
+    return max(readings), readings
+
+
 @dataclass(frozen=True)
 class RowCost:
     """One (task, backend) row as an earlier run measured it, at that run's calibrated speed ``flops``."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -97,8 +98,12 @@ def fit(
 ) -> tuple[list[TaskSpec], dict[str, Any]]:
     """The tasks resized to fit ``budget_s``, and what ``report`` needs afterwards; the plan is printed."""
     started = time.perf_counter()
-    speed = budget.calibrate()
-    costs, (outside_s, outside_flops) = measured_costs([out, environment.REPO / "results" / "reference"], speed)
+    parents = [out, environment.REPO / "results" / "reference"]
+    first = budget.calibrate()
+    raw, _ = measured_costs(parents)  # at the calibrations they were measured at
+    measured_at = statistics.median(c.flops for c in raw.values()) if raw else None
+    speed, readings = budget.confirmed(first, measured_at)
+    costs, (outside_s, outside_flops) = measured_costs(parents, speed)
     sizes = [
         budget.TaskSize(
             t.name,
@@ -121,9 +126,15 @@ def fit(
                 t = dataclasses.replace(t, dataset=dataclasses.replace(t.dataset, max_train=tp.n_images))
         resized.append(t)
     planned = f"planned {_seconds(p.planned_s)}" + (" for the rows with a measured cost" if p.unknown else "")
+    again = (
+        f"; a first reading of {first / 1e9:.0f} lay outside that noise, so it was read {len(readings) - 1} more "
+        f"times: {', '.join(f'{r / 1e9:.0f}' for r in readings[1:])}, the fastest counts"
+        if len(readings) > 1
+        else ""
+    )
     echo(
         f"budget {_seconds(budget_s)}: this machine's float32 matmul {speed / 1e9:.0f} GFLOP/s (numpy, "
-        f"{CALIBRATION_NOTE}); {planned if p.tasks else 'no plan: no row has a measured cost yet'}"
+        f"{CALIBRATION_NOTE}{again}); {planned if p.tasks else 'no plan: no row has a measured cost yet'}"
     )
     for tp in p.tasks:
         size = f"{tp.epochs} epochs (profile {tp.profile_epochs})"
@@ -139,7 +150,7 @@ def fit(
             f"steps, evaluation, phases, the fewest epochs) needs ~{_seconds(p.floor_s)}; run with --budget "
             f"{int(p.floor_s / budget.MARGIN) + 1}s to fit; going on at the fewest epochs"
         )
-    return resized, {"started": started, "speed": speed, "plan": p, "budget_s": budget_s}
+    return resized, {"started": started, "speed": speed, "readings": readings, "plan": p, "budget_s": budget_s}
 
 
 CALIBRATION_NOTE = (
@@ -169,6 +180,7 @@ def report(run_dir: Path, fitted: dict[str, Any], echo: Callable[[str], None] = 
         "machine": machine(),
         "calibration": f"numpy float32 {budget.CALIBRATION_N}x{budget.CALIBRATION_N} matmul, best over "
         f"{budget.CALIBRATION_S}s",
+        "calibration_readings": fitted.get("readings", [fitted["speed"]]),
         "budget_s": fitted["budget_s"],
         "planned_s": p.planned_s,
         "achieved_s": achieved,
