@@ -73,10 +73,9 @@ def calibrate(
 
 
 # A reading outside the noise band of the costs' calibration is taken again this many times, CONFIRM_PAUSE_S
-# apart, and the fastest counts. Measured (2026-12-03, Intel Xeon VM): one 0.5 s reading gave 84 GFLOP/s where
-# the rows then ran at their usual 180-270 GFLOP/s pace; planned on it, `bench all` cut every task to its fewest
-# epochs (step / epoch 0.89, half-widths 12-16%). A slowdown that lasts seconds is skipped; a slow machine
-# reads slow every time and pays CONFIRM_READINGS x (CALIBRATION_S + CONFIRM_PAUSE_S) once.
+# apart, and the fastest counts: one 0.5 s window decides every task's epochs, and readings seconds apart on an
+# idle VM spread 1.4-1.5x (twelve windows, 2026-12-03). A slowdown shorter than the re-reading is skipped; one
+# that lasts longer is what the rows will meet, and scales the plan (a machine that is slow pays ~4 s once).
 CONFIRM_READINGS = 4
 CONFIRM_PAUSE_S = 0.5
 
