@@ -16,7 +16,17 @@ from typing import Any, TypeVar, overload
 import numpy as np
 import pandas as pd
 
-from bench.core.record import COLUMNS, COUNT_COLUMNS, FLAG_COLUMNS, HELD, NESTED, TEXT_COLUMNS, new_record, renamed
+from bench.core.record import (
+    COLUMNS,
+    COUNT_COLUMNS,
+    FLAG_COLUMNS,
+    HELD,
+    KINDS,
+    NESTED,
+    TEXT_COLUMNS,
+    new_record,
+    renamed,
+)
 from bench.core.runfiles import RunFileError, open_fd, open_file, read_bytes
 
 T = TypeVar("T")  # what read_json_object returns for a missing file
@@ -167,7 +177,7 @@ def checked_answer(answer: dict[str, Any], job_record: dict[str, Any]) -> dict[s
         problem = f"a record of row {answer['task']}/{answer['backend']}/{answer['repeat']}, not of this one"
     if problem:
         return new_record(**{**job_record, "status": "failed", "error": f"the worker's record is unusable: {problem}"})
-    unknown = sorted(set(answer) - set(COLUMNS) - set(NESTED))
+    unknown = sorted(set(answer) - set(KINDS))
     bad = bad_values(answer) + [c for c in COLUMNS if c in COUNT_COLUMNS and isinstance(answer.get(c), float)]
     if not unknown and not bad:
         return answer

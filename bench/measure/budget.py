@@ -89,7 +89,7 @@ def confirmed(
     """``speed``, or the fastest of it and CONFIRM_READINGS more readings when it lies outside the noise band
     (CALIBRATION_NOISE) of ``measured_at``, the calibration the costs were measured at; and every reading."""
     readings = [speed]
-    if measured_at is None or max(speed / measured_at, measured_at / speed) <= CALIBRATION_NOISE:
+    if measured_at is None or within_noise(speed, measured_at):
         return speed, readings
     for _ in range(CONFIRM_READINGS):
         sleep(CONFIRM_PAUSE_S)
@@ -208,8 +208,12 @@ class Plan:
 def speed_of_costs(measured_at: float, speed: float, same_machine: bool) -> float:
     """The calibration to scale a cost measured at ``measured_at`` by: ``speed`` itself (no scaling) when
     the two are within a factor CALIBRATION_NOISE of each other on the same machine."""
-    ratio = speed / measured_at
-    return speed if same_machine and max(ratio, 1 / ratio) <= CALIBRATION_NOISE else measured_at
+    return speed if same_machine and within_noise(speed, measured_at) else measured_at
+
+
+def within_noise(a: float, b: float) -> bool:
+    """Whether two calibrations of one machine are within a factor CALIBRATION_NOISE: the same speed, read twice."""
+    return max(a / b, b / a) <= CALIBRATION_NOISE
 
 
 def _images(size: TaskSize, costs: Sequence[RowCost], speed: float) -> int:
