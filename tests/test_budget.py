@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -190,7 +191,7 @@ def test_costs_come_from_the_newest_calibrated_run_of_each_row(tmp_path):
     costs, outside = budget_cli.measured_costs([tmp_path, tmp_path / "missing"])
     assert costs["a", "torch"].img_s == 200.0 and costs["a", "torch"].flops == 80 * GF
     assert costs["b", "torch"].img_s == 10.0 and costs["b", "torch"].flops == 50 * GF
-    assert outside == (4.0, 80 * GF)
+    assert outside == (4.0, 80 * GF, None)  # that run read no one-core calibration
 
 
 def test_a_calibration_within_its_noise_on_the_same_machine_leaves_the_costs_unscaled(tmp_path):
@@ -206,7 +207,7 @@ def test_a_calibration_within_its_noise_on_the_same_machine_leaves_the_costs_uns
         info = json.loads((run / "budget.json").read_text())
         (run / "budget.json").write_text(json.dumps({**info, "machine": machine}))
     assert budget_cli.measured_costs([here], 192 * GF)[0]["a", "torch"].flops == 192 * GF
-    assert budget_cli.measured_costs([here], 192 * GF)[1] == (4.0, 192 * GF)  # the run's outside time too
+    assert budget_cli.measured_costs([here], 192 * GF)[1] == (4.0, 192 * GF, None)  # the run's outside time too
     assert budget_cli.measured_costs([here], 130 * GF)[0]["a", "torch"].flops == 268 * GF  # 2x: scaled
     assert budget_cli.measured_costs([fewer], 192 * GF)[0]["a", "torch"].flops == 268 * GF
     assert budget_cli.measured_costs([there], 192 * GF)[0]["a", "torch"].flops == 268 * GF
@@ -222,17 +223,103 @@ def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path, monkeypatch
     monkeypatch.setattr(budget, "CONFIRM_PAUSE_S", 0.0)
     lines: list[str] = []
     resized, fitted = budget_cli.fit(tasks, ("torch", "keras"), 300.0, tmp_path, lines.append)
-    plan = fitted["plan"]
-    # every task at its fewest epochs (2, or enough for its timed steps), none above its profile
-    assert [t.train.epochs for t in resized] == [tp.epochs for tp in plan.tasks]
-    assert all(2 <= r.train.epochs <= t.train.epochs for r, t in zip(resized, tasks, strict=True))
-    assert sum(r.train.epochs for r in resized) < sum(t.train.epochs for t in tasks)
-    assert not plan.fits and any(line.startswith("warning: budget 5m00.0s is too small") for line in lines)
+    plan = fitted.plan
+    # no task's fewest epochs fit 5 minutes here: every one is left out, the costliest first, and said
+    assert plan.tasks == [] and list(plan.dropped) and set(plan.dropped) == {t.name for t in tasks}
+    assert resized == tasks  # a task left out keeps its profile: the re-plan before it skips its rows
     need = next(line for line in lines if line.startswith("warning"))
-    assert f"--budget {int(plan.floor_s / budget.MARGIN) + 1}s" in need
+    assert need.startswith("warning: budget 5m00.0s is too small for every task")
+    assert f"--budget {int(plan.whole_floor_s / budget.MARGIN) + 1}s to include every task" in need
+    assert all(name in need for name in plan.dropped)
     # this machine read far outside the costs' calibration: the reading was confirmed, and the fastest counts
-    assert len(fitted["readings"]) == 1 + budget.CONFIRM_READINGS and fitted["speed"] == max(fitted["readings"])
+    assert len(fitted.readings) == 1 + budget.CONFIRM_READINGS and fitted.speed.cores == max(fitted.readings)
+    assert fitted.speed.one is not None and fitted.speed.one > 0  # and read on one core
     assert "lay outside that noise, so it was read 4 more times" in lines[0]
+    # the re-plan before the first task says the same: its rows are left out, with the budget that holds them
+    assert fitted.replan is not None
+    why = fitted.replan(tasks[0], [])
+    assert isinstance(why, str) and why.startswith("left out to fit the budget 5m00.0s") and "--budget" in why
+
+
+def test_serial_parts_scale_with_one_core_and_steady_steps_with_every_core():
+    """Held to one core of two (`taskset -c 0`) the matmul on every core halves, on one core it does not:
+    tracing, building and the phases' Python take as long as before, the steady epochs twice as long."""
+    c = cost(fixed=10.0, first=2.0, img_s=1000.0, call=0.1, eval_s=0.5)
+    c = RowCost(**{**c.__dict__, "flops_one": 50 * GF})  # measured at 100 GFLOP/s on two cores, 50 on one
+    one_core = budget.Speed(50 * GF, 50 * GF)
+    assert budget.slowdowns(c, one_core) == (2.0, 1.0)
+    serial, parallel = 10 + 2 + 3 * 0.1, 3 * 1.0 + 2 * 0.5
+    assert budget.estimate_row_s(c, 3, 1000, one_core) == pytest.approx(serial + 2 * parallel)
+    assert budget.estimate_row_s(c, 3, 1000, budget.Speed(100 * GF, 50 * GF)) == pytest.approx(serial + parallel)
+    # a cost (or a machine) without the one-core reading scales everything by the every-core ratio, as before
+    assert budget.estimate_row_s(cost(fixed=10.0, first=2.0), 1, 1000, one_core) == pytest.approx(2 * (10 + 2 + 1))
+    assert budget.Speed(100 * GF, 40 * GF).scaled(2.0) == budget.Speed(50 * GF, 20 * GF)
+
+
+def two_tasks() -> tuple[list[TaskSize], dict[tuple[str, str], RowCost]]:
+    small = TaskSize("small", epochs=10, batch_size=100, warmup_steps=0, timed_steps=5, max_train=None)
+    big = TaskSize("big", epochs=2, batch_size=100, warmup_steps=0, timed_steps=5, max_train=None)
+    costs = {
+        ("small", "torch"): cost("small", fixed=5.0, first=0.5, img_s=1000.0),  # 1 s an epoch
+        ("big", "torch"): cost("big", fixed=20.0, first=120.0, img_s=100.0),  # a 2-minute first step
+    }
+    return [small, big], costs
+
+
+def test_a_budget_too_small_for_every_task_leaves_out_the_costliest_and_plans_the_rest():
+    sizes, costs = two_tasks()
+    p = budget.fitting(sizes, ["torch"], costs, 60, 100 * GF)
+    assert [t.name for t in p.tasks] == ["small"] and list(p.dropped) == ["big"]
+    assert p.dropped["big"] == pytest.approx(20 + 120 + 2 * 10)  # its rows at their fewest epochs
+    assert p.fits and p.planned_s <= 60 * budget.MARGIN and p.tasks[0].epochs == 10  # the rest at its profile
+    assert p.whole_floor_s == pytest.approx(p.dropped["big"] + 5 + 0.5 + 2 * 1)  # what would hold both
+    roomy = budget.fitting(sizes, ["torch"], costs, 600, 100 * GF)
+    assert roomy.dropped == {} and {t.name for t in roomy.tasks} == {"small", "big"}
+    assert budget.fitting(sizes, ["torch"], costs, 5, 100 * GF).tasks == []  # nothing fits: nothing is planned
+
+
+def fitted_for(sizes, costs, budget_s, elapsed_s, lines) -> budget_cli.Fitted:
+    speed = budget.Speed(100 * GF)
+    p = budget.fitting(sizes, ["torch"], costs, budget_s, speed)
+    fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - elapsed_s, speed, [100 * GF], p, budget_s)
+    known = {s.name: s for s in sizes}
+    fitted.replan = budget_cli.Replan(fitted, known, ("torch",), costs, 0.0, "--budget 999s", lines.append)
+    return fitted
+
+
+def spec(name: str, epochs: int):
+    task = load_task(builtin_tasks()["mnist-lenet5"], "quick", registry.DATASETS)
+    return replace(task, name=name, train=replace(task.train, epochs=epochs))
+
+
+def test_before_each_task_the_budget_left_is_planned_again_with_how_fast_the_rows_so_far_ran():
+    sizes, costs = two_tasks()
+    lines: list[str] = []
+    # the big task ran first and took twice its estimate (320 s against 160 s); 30 s of a 400 s budget are left
+    fitted = fitted_for(sizes[::-1], costs, 400, 370, lines)
+    assert fitted.plan.tasks[1].name == "small" and fitted.plan.tasks[1].epochs == 10  # up front: the profile
+    done = [{"task": "big", "backend": "torch", "status": "ok", "wall_s": 320.0, "epochs": 2, "n_train": 1000}]
+    assert fitted.replan is not None
+    now = fitted.replan(spec("small", 10), done)
+    assert not isinstance(now, str) and 2 <= now.train.epochs < 10
+    # 30 s x 0.95 at 2x the estimate: 2 x (5.5 + e x 1 s) <= 28.5 gives e <= 8.75
+    assert now.train.epochs == 8 and lines == [
+        "budget: 30.0s of the budget left, the rows so far ran 2.00x their plan: small 10 -> 8 epochs"
+    ]
+    entry = fitted.replan.log[-1]
+    assert entry["task"] == "small" and entry["factor"] == pytest.approx(2.0) and entry["epochs"] == 8
+    # 5 s left: not even its fewest epochs fit; its rows are left out, saying why
+    late = fitted_for(sizes[::-1], costs, 400, 395, [])
+    assert late.replan is not None
+    why = late.replan(spec("small", 10), done)
+    assert isinstance(why, str) and "left out to fit the budget 6m40.0s" in why and "ran 2.00x their plan" in why
+    # a row that ran faster than planned gives the rest more room; failed rows and other tasks' keys count nothing
+    quick = fitted_for(sizes[::-1], costs, 400, 380, [])
+    assert quick.replan is not None
+    fast = [{**done[0], "wall_s": 80.0}, {"task": "x", "status": "ok", "wall_s": 1e6}, {**done[0], "status": "failed"}]
+    assert quick.replan.factor(fast) == pytest.approx(0.5)
+    assert quick.replan.factor([{**done[0], "wall_s": "a lot"}]) == 1.0
+    assert quick.replan(spec("unplanned", 3), done) == spec("unplanned", 3)  # no measured cost: as it was
 
 
 def test_a_calibration_outside_the_costs_noise_band_is_read_again_and_the_fastest_counts():
@@ -263,16 +350,18 @@ def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_ar
     (run / "records.jsonl").write_text(json.dumps(r) + "\n")
     p = budget.plan([SIZE], ["torch"], {("t", "torch"): cost()}, 300, 100 * GF)
     lines: list[str] = []
-    fitted = {"started": budget_cli.time.perf_counter() - 42.0, "speed": 100 * GF, "plan": p, "budget_s": 300.0}
+    fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - 42.0, budget.Speed(100 * GF, 50 * GF), [], p, 300.0)
     budget_cli.report(run, fitted, lines.append)
     assert lines[0].startswith("budget 5m00.0s: planned 22.0s, achieved 42.")
     assert lines[1] == "  t / torch: 3 epochs, 95% half-width 1.2%, step / epoch 1.010"
     kept = json.loads((run / "budget.json").read_text())
     assert kept["machine"] == budget_cli.machine() and kept["machine"]["usable_cores"] >= 1
     assert kept["calibration_flops"] == 100 * GF and kept["tasks"][0]["epochs"] == 10
+    assert kept["calibration_one_core_flops"] == 50 * GF and kept["replans"] == [] and kept["left_out"] == {}
     assert 42 - 20 - 5 <= kept["outside_rows_s"] < 42 - 20 - 5 + 5  # achieved - the row's wall_s - its import
     costs, outside = budget_cli.measured_costs([tmp_path])  # the run is now a cost source
-    assert costs["t", "torch"].img_s == 100.0 and outside[1] == 100 * GF
+    assert costs["t", "torch"].img_s == 100.0 and outside[1:] == (100 * GF, 50 * GF)
+    assert costs["t", "torch"].flops_one == 50 * GF
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="one core")
@@ -286,3 +375,57 @@ def test_a_process_held_to_one_core_counts_one_and_so_does_its_calibration_blas(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     cores, blas, machine = map(int, out.stdout.split())
     assert cores == 1 and blas == 1 and machine >= 2  # numpy's BLAS (the calibration) runs one thread too
+
+
+TINY = """
+name = "{name}"
+[dataset]
+name = "mnist"
+max_train = 256
+max_test = 128
+[model]
+arch = "lenet5"
+[train]
+epochs = 2
+batch_size = 32
+lr = 0.01
+"""
+
+
+@pytest.mark.e2e
+def test_a_budget_run_leaves_out_the_task_that_cannot_fit_and_sizes_each_task_again_before_it_starts(
+    tmp_path, clean_env
+):
+    """`bench run --budget` end to end (numpy test backend, real worker processes): the plan leaves out the
+    task whose first step alone outlasts the budget, its rows are skipped saying why, the others run at the
+    epochs the re-plan before each gave them, and plan.json and budget.json say what was decided."""
+    from tests.conftest import records, run_cli
+    from tests.faults import backend_env
+
+    out = tmp_path / "out"
+    files = []
+    for name in ("aaa", "huge", "ccc"):
+        (tmp_path / f"{name}.toml").write_text(TINY.format(name=name))
+        files.append(str(tmp_path / f"{name}.toml"))
+    costs = [{**rec(name, "numpy", 1e5), "n_train": 256} for name in ("aaa", "ccc")]
+    costs.append({**rec("huge", "numpy", 1e5), "n_train": 256, "first_step_s": 1e4, "wall_s": 1e4 + 20})
+    source = write_run(out, "20261201-000000-aaaa", budget.calibrate(), costs)
+    info = json.loads((source / "budget.json").read_text())
+    (source / "budget.json").write_text(json.dumps({**info, "machine": budget_cli.machine()}))
+    env = backend_env(clean_env, tmp_path / "site")
+    p = run_cli(["run", *files, "--backend", "numpy", "--budget", "90s", "--out", str(out)], env, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "warning: budget 1m30.0s is too small for every task" in p.stdout and "huge (~" in p.stdout
+    run = next(d for d in out.iterdir() if d.name != source.name and (d / "records.jsonl").is_file())
+    rows = {r["task"]: r for r in records(run)}
+    assert rows["huge"]["status"] == "skipped" and rows["huge"]["error"].startswith("left out to fit the budget")
+    assert "--budget" in rows["huge"]["error"] and "budget: huge: left out" in p.stdout
+    assert rows["aaa"]["status"] == rows["ccc"]["status"] == "ok"
+    kept = json.loads((run / "budget.json").read_text())
+    assert [e["task"] for e in kept["replans"]] == ["aaa", "huge", "ccc"] and "left_out" in kept["replans"][1]
+    assert list(kept["left_out"]) == ["huge"] and kept["calibration_one_core_flops"] > 0
+    plan = {t["name"]: t for t in json.loads((run / "plan.json").read_text())["tasks"]}
+    for name in ("aaa", "ccc"):  # each row ran at its re-plan's epochs, and plan.json (for --resume) says so
+        replanned = next(e for e in kept["replans"] if e["task"] == name)
+        assert rows[name]["epochs"] == replanned["epochs"] == plan[name]["train"]["epochs"] >= 2
+    assert kept["replans"][2]["factor"] > 0 and "left out to fit the budget: huge" in p.stdout

@@ -2,12 +2,21 @@
 
 A row's cost was measured once, by an earlier run (its records: the time outside the training
 calls, the first step, the steady throughput, each call's own overhead) on a machine whose
-speed that run calibrated. The speed is a numpy float32 matmul's FLOP/s (``calibrate``): the
-runner's parent must not import a framework (bench.run.runner), and the plan needs only the
-ratio of this machine's speed now to the speed when the costs were measured, both taken the
-same way, so the gap between numpy's BLAS and a framework's own matmul (the rows' ``peak_flops``)
-cancels. On the same cores and vector units the two move together: a slower clock, fewer
-cores (``taskset``) or a busy machine slow both.
+speed that run calibrated, on every usable core and on one. Steady training steps and evaluations
+use every core and scale with the first; the rest of a row (imports, tracing, building, the
+phases' Python) runs mostly on one thread and scales with the second: held to one core of two
+(`taskset -c 0`), a run's matmul speed halves while its tracing does not, and scaling everything
+by the first over-predicted such a run 1.7x (issue #27).
+
+The speed is a numpy float32 matmul's FLOP/s (``calibrate``): the runner's parent must not
+import a framework (bench.run.runner), and the plan needs only the ratio of this machine's speed
+now to the speed when the costs were measured, both taken the same way, so the gap between
+numpy's BLAS and a framework's own matmul (the rows' ``peak_flops``) cancels. On the same cores
+and vector units the two move together: a slower clock, fewer cores (``taskset``) or a busy
+machine slow both.
+
+A plan is a forecast: the runner asks the budget again before each task (``budget_cli.Replan``),
+with the time left and how much slower or faster than planned the rows so far ran.
 
 Epochs are sized by time, as pyperf calibrates its loops, never by a fixed count: each row's
 timed window should last ``WINDOW_GOAL_S`` and hold ``runtime.timed_steps`` steps, and an epoch
@@ -25,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 WINDOW_GOAL_S = 3.0  # a 5-10% step-to-step spread over >= 3 s of small-model steps: half-width ~1-2%
 CALL_SHARE = 0.02  # the training call's own overhead at most this share of an epoch
@@ -54,13 +64,20 @@ def parse_duration(text: str) -> float:
 
 
 def calibrate(
-    seconds: float = CALIBRATION_S, n: int = CALIBRATION_N, clock: Callable[[], float] = time.perf_counter
+    seconds: float = CALIBRATION_S,
+    n: int = CALIBRATION_N,
+    clock: Callable[[], float] = time.perf_counter,
+    threads: int | None = None,
 ) -> float:
-    """This machine's float32 matmul FLOP/s: the best of as many n x n products as fit in ``seconds``.
+    """This machine's float32 matmul FLOP/s: the best of as many n x n products as fit in ``seconds``,
+    on every usable core, or on ``threads`` BLAS threads.
 
     The best, not the mean: another process only ever slows a product down, so the fastest is
     the least disturbed reading (as bench.measure.mfu.measured_peak takes the best of three).
     """
+    if threads is not None:
+        with threadpool_limits(threads, user_api="blas"):
+            return calibrate(seconds, n, clock)
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     a @ a  # warm-up: thread pool start, page faults
     best, start = math.inf, clock()
@@ -112,18 +129,20 @@ class RowCost:
     eval_s: float = 0.0  # the evaluation after each epoch (eval.per_epoch), between two training calls
     import_s: float = 0.0  # the backend's framework import (once per run, in its worker server)
     data_s: float = 0.0  # the task's data load (once per run)
+    flops_one: float | None = None  # that run's calibration on one core (None: not read; ``flops`` serves)
 
     @classmethod
-    def from_record(cls, rec: dict, flops: float) -> RowCost | None:
-        """From an ok record of a run calibrated at ``flops``; None when a figure it needs is missing."""
+    def from_record(cls, rec: dict, flops: float, flops_one: float | None = None) -> RowCost | None:
+        """From an ok record of a run calibrated at ``flops`` (``flops_one`` on one core); None when a figure
+        it needs is missing."""
         need = ("wall_s", "train_s", "first_step_s", "steady_img_s", "n_train")
-        if rec.get("status") != "ok" or any(not _number(rec.get(k)) for k in need):
+        if rec.get("status") != "ok" or any(not positive(rec.get(k)) for k in need):
             return None
         history = rec.get("history")
         if not isinstance(history, list):
             history = []
         evals = sum(1 for h in history[:-1] if isinstance(h, dict) and "test_acc" in h)  # the last is the final one
-        eval_s = rec["eval_s"] if evals and _number(rec.get("eval_s")) else 0.0
+        eval_s = rec["eval_s"] if evals and positive(rec.get("eval_s")) else 0.0
         return cls(
             task=rec["task"],
             backend=rec["backend"],
@@ -131,15 +150,16 @@ class RowCost:
             fixed_s=max(0.0, rec["wall_s"] - rec["train_s"] - evals * eval_s),
             first_s=rec["first_step_s"],
             img_s=rec["steady_img_s"],
-            call_s=max(0.0, _number(rec.get("epoch_overhead_s")) or 0.0),
+            call_s=max(0.0, positive(rec.get("epoch_overhead_s")) or 0.0),
             n_train=int(rec["n_train"]),
             eval_s=eval_s,
-            import_s=_number(rec.get("import_s")) or 0.0,
-            data_s=_number(rec.get("data_load_s")) or 0.0,
+            import_s=positive(rec.get("import_s")) or 0.0,
+            data_s=positive(rec.get("data_load_s")) or 0.0,
+            flops_one=flops_one,
         )
 
 
-def _number(v: object) -> float | None:
+def positive(v: object) -> float | None:
     """``v`` when it is a positive finite number (a record is untrusted input), else None."""
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
         return None
@@ -158,19 +178,44 @@ class TaskSize:
     max_train: int | None  # the profile's cap on training images (None: the whole split)
 
 
-def estimate_row_s(cost: RowCost, epochs: int, n_images: int, speed: float) -> float:
-    """Seconds the row takes at ``speed`` FLOP/s with ``epochs`` epochs of ``n_images``: its fixed part,
-    the first step, each epoch's images at the steady rate plus the call's own overhead, and the
-    evaluations between epochs."""
-    k = cost.flops / speed  # > 1: this machine is slower now than when the cost was measured
-    per_epoch = n_images / cost.img_s + cost.call_s
-    return k * (cost.fixed_s + cost.first_s + epochs * per_epoch + (epochs - 1) * cost.eval_s)
+@dataclass(frozen=True)
+class Speed:
+    """This machine's calibration now: float32 matmul FLOP/s on every usable core, and on one (None: not read)."""
+
+    cores: float
+    one: float | None = None
+
+    def scaled(self, factor: float) -> Speed:
+        """This speed ``factor`` times slower: what the rows so far measured against their plan."""
+        return Speed(self.cores / factor, None if self.one is None else self.one / factor)
 
 
-def window_s(cost: RowCost, size: TaskSize, epochs: int, n_images: int, speed: float) -> float:
+def _speed(speed: float | Speed) -> Speed:
+    return speed if isinstance(speed, Speed) else Speed(speed)
+
+
+def slowdowns(cost: RowCost, speed: float | Speed) -> tuple[float, float]:
+    """How much slower (> 1) this machine runs the row's parallel parts and its serial parts than when
+    ``cost`` was measured: the ratio of the calibrations on every core, and on one core where both runs
+    read it (else the first again)."""
+    s = _speed(speed)
+    k = cost.flops / s.cores
+    return k, (cost.flops_one / s.one if cost.flops_one and s.one else k)
+
+
+def estimate_row_s(cost: RowCost, epochs: int, n_images: int, speed: float | Speed) -> float:
+    """Seconds the row takes at ``speed`` with ``epochs`` epochs of ``n_images``: its fixed part, the
+    first step and each call's own overhead (serial), each epoch's images at the steady rate and the
+    evaluations between epochs (on every core)."""
+    k, k_one = slowdowns(cost, speed)
+    serial = cost.fixed_s + cost.first_s + epochs * cost.call_s
+    return k_one * serial + k * (epochs * n_images / cost.img_s + (epochs - 1) * cost.eval_s)
+
+
+def window_s(cost: RowCost, size: TaskSize, epochs: int, n_images: int, speed: float | Speed) -> float:
     """The timed window's expected length: every step after the first and the warm-up."""
     steps = epochs * -(-n_images // size.batch_size) - 1 - size.warmup_steps
-    return max(0, steps) * size.batch_size / cost.img_s * cost.flops / speed
+    return max(0, steps) * size.batch_size / cost.img_s * slowdowns(cost, speed)[0]
 
 
 @dataclass
@@ -190,11 +235,13 @@ class TaskPlan:
 @dataclass
 class Plan:
     budget_s: float
-    speed: float
+    speed: float | Speed
     tasks: list[TaskPlan]
     shared_s: float  # imports and data loads, once per run
     unknown: list[str]  # rows without a measured cost: they run as their profile says
     floor_s: float  # the whole run at the fewest epochs: the budget it needs at least
+    dropped: dict[str, float] = field(default_factory=dict)  # tasks left out to fit: each one's rows at the fewest
+    whole_floor_s: float | None = None  # with tasks left out: the floor of the run with every task
 
     @property
     def planned_s(self) -> float:
@@ -216,7 +263,7 @@ def within_noise(a: float, b: float) -> bool:
     return max(a / b, b / a) <= CALIBRATION_NOISE
 
 
-def _images(size: TaskSize, costs: Sequence[RowCost], speed: float) -> int:
+def _images(size: TaskSize, costs: Sequence[RowCost], speed: float | Speed) -> int:
     """Images per epoch: the profile's, raised (up to the cap's MAX_GROWTH, in whole batches) until the
     slowest row's training call overhead is at most CALL_SHARE of an epoch -- only where the profile's cap
     bound the measured run (a split smaller than the cap cannot grow)."""
@@ -228,7 +275,7 @@ def _images(size: TaskSize, costs: Sequence[RowCost], speed: float) -> int:
     return n
 
 
-def _epochs_range(size: TaskSize, costs: Sequence[RowCost], n: int, speed: float) -> tuple[int, int]:
+def _epochs_range(size: TaskSize, costs: Sequence[RowCost], n: int, speed: float | Speed) -> tuple[int, int]:
     """(fewest, wanted) epochs: at least 2 (a steady epoch beside the first) and enough for
     ``timed_steps`` timed steps; wanted: the profile's, or more (up to MAX_GROWTH x) until every row's
     window lasts WINDOW_GOAL_S."""
@@ -246,7 +293,7 @@ def plan(
     backends: Sequence[str],
     costs: dict[tuple[str, str], RowCost],
     budget_s: float,
-    speed: float,
+    speed: float | Speed,
     run_overhead_s: float = 0.0,
 ) -> Plan:
     """Epochs per task so the whole run fits ``MARGIN`` x ``budget_s`` at ``speed`` FLOP/s.
@@ -260,11 +307,15 @@ def plan(
     """
     unknown = [f"{s.name}/{b}" for s in sizes for b in backends if (s.name, b) not in costs]
     known = [s for s in sizes if all((s.name, b) in costs for b in backends)]
+
+    def serial(c: RowCost, seconds: float) -> float:  # imports and data loads run on one thread
+        return seconds * slowdowns(c, speed)[1]
+
     shared = sum(
-        max((costs[s.name, b].flops / speed * costs[s.name, b].import_s for s in known), default=0.0) for b in backends
+        max((serial(costs[s.name, b], costs[s.name, b].import_s) for s in known), default=0.0) for b in backends
     )
     shared += run_overhead_s
-    shared += sum(max(costs[s.name, b].data_s * costs[s.name, b].flops / speed for b in backends) for s in known)
+    shared += sum(max(serial(costs[s.name, b], costs[s.name, b].data_s) for b in backends) for s in known)
     ranges = {}
     for s in known:
         cs = [costs[s.name, b] for b in backends]
@@ -306,3 +357,25 @@ def plan(
             tp.floor_s += estimate_row_s(c, floor, n, speed)
         tasks.append(tp)
     return Plan(budget_s, speed, tasks, shared, unknown, shared + sum(t.floor_s for t in tasks))
+
+
+def fitting(
+    sizes: Sequence[TaskSize],
+    backends: Sequence[str],
+    costs: dict[tuple[str, str], RowCost],
+    budget_s: float,
+    speed: float | Speed,
+    run_overhead_s: float = 0.0,
+) -> Plan:
+    """``plan``, leaving whole tasks out until the rest fits: first the task whose fewest epochs cost the
+    most (one task left out instead of several). A task's rows are left out together: a comparison needs
+    every backend. ``whole_floor_s``: the floor with every task, the budget that would hold them all."""
+    whole = plan(sizes, backends, costs, budget_s, speed, run_overhead_s)
+    p, kept, dropped = whole, list(sizes), {}
+    while not p.fits and p.tasks:
+        worst = max(p.tasks, key=lambda t: t.floor_s)
+        dropped[worst.name] = worst.floor_s
+        kept = [s for s in kept if s.name != worst.name]
+        p = plan(kept, backends, costs, budget_s, speed, run_overhead_s)
+    p.dropped, p.whole_floor_s = dropped, whole.floor_s
+    return p

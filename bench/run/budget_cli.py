@@ -4,9 +4,13 @@ Before the run: calibrate this machine (bench.measure.budget.calibrate, numpy on
 imports no framework), read each row's measured cost from the newest earlier run that recorded
 one (a run folder with ``budget.json``, under ``--out`` or the committed results/reference/),
 plan the epochs (bench.measure.budget.plan) and print it -- with the budget a too-small one
-would need, before anything runs. After: the planned and the achieved wall time, each row's 95%
-half-width and step / epoch ratio, and ``budget.json`` in the run folder (the calibration and
-the run's time outside its rows), which makes this run a cost source for the next.
+would need, before anything runs; a budget too small for every task's fewest epochs leaves out whole
+tasks (the costliest first) and says which, with the budget that would hold them. During: before
+each task starts, ``Replan`` plans the rest again from the time left and how much slower or faster
+than planned the rows so far ran, so a forecast's error is caught up on by the tasks still to come.
+After: the planned and the achieved wall time, each row's 95% half-width and step / epoch ratio,
+and ``budget.json`` in the run folder (the calibrations, the run's time outside its rows, each
+re-plan), which makes this run a cost source for the next.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +43,17 @@ def _duration(value: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_budget_option(p: argparse.ArgumentParser) -> None:
+def add_budget_option(p: argparse.ArgumentParser, default: str | None = DEFAULT_BUDGET) -> None:
+    """``--budget``: ``bench all`` has one by default (its README promise); ``bench run`` only when asked."""
     p.add_argument(
         "--budget",
         type=_duration,
-        default=budget.parse_duration(DEFAULT_BUDGET),
+        default=None if default is None else budget.parse_duration(default),
         metavar="DURATION",
         help="wall-clock budget for the whole run (5m, 300s, 90): the quick profile's epochs are sized "
-        "from this machine's calibrated speed and each row's measured cost to fit it (default: 5m)",
+        "from this machine's calibrated speed and each row's measured cost to fit it, and sized again "
+        "before each task from the time left; tasks that cannot fit are left out, saying why "
+        f"(default: {default or 'none'})",
     )
 
 
@@ -55,36 +63,41 @@ def machine() -> dict[str, Any]:
 
 
 def measured_costs(
-    parents: list[Path], speed: float | None = None
-) -> tuple[dict[tuple[str, str], budget.RowCost], tuple[float, float]]:
+    parents: list[Path], speed: float | budget.Speed | None = None
+) -> tuple[dict[tuple[str, str], budget.RowCost], tuple[float, float, float | None]]:
     """Each (task, backend)'s cost from the newest run folder (by name: run ids start with the time) under
     ``parents`` that has a ``budget.json`` with a calibration and an ok record of the row; and the newest
-    such run's time outside its rows with its calibration ((0, 1) when there is none).
+    such run's time outside its rows with its calibrations ((0, 1, None) when there is none).
 
     With this machine's ``speed``: a run measured on this machine (its ``budget.json`` says so) whose
     calibration is within the calibration's noise of ``speed`` counts as measured at ``speed``
-    (bench.measure.budget.speed_of_costs)."""
-    here = machine() if speed is not None else None
+    (bench.measure.budget.speed_of_costs), on every core and on one alike."""
+    now = budget.Speed(speed) if isinstance(speed, int | float) else speed
+    here = machine() if now is not None else None
     runs = sorted(
         {d for p in parents if p.is_dir() for d in p.iterdir() if (d / BUDGET_FILE).is_file()}, key=lambda d: d.name
     )
     costs: dict[tuple[str, str], budget.RowCost] = {}
-    outside = (0.0, 1.0)
+    outside: tuple[float, float, float | None] = (0.0, 1.0, None)
     for run in runs:
         info = read_json_or_warn(run / BUDGET_FILE)
         flops, extra = info.get("calibration_flops"), info.get("outside_rows_s")
         if not isinstance(flops, int | float) or isinstance(flops, bool) or not flops > 0:
             continue
-        if speed is not None:
-            flops = budget.speed_of_costs(float(flops), speed, info.get("machine") == here)
+        one = info.get("calibration_one_core_flops")
+        one = float(one) if isinstance(one, int | float) and not isinstance(one, bool) and one > 0 else None
+        if now is not None:
+            same = info.get("machine") == here
+            flops = budget.speed_of_costs(float(flops), now.cores, same)
+            one = budget.speed_of_costs(one, now.one, same) if one and now.one else one
         if isinstance(extra, int | float) and not isinstance(extra, bool) and 0 <= extra < 3600:
-            outside = (float(extra), float(flops))
+            outside = (float(extra), float(flops), one)
         try:
             records = latest_records(read_records(run))
         except RunFileError:
             continue
         for rec in records:
-            if rec.get("workers") is None and (cost := budget.RowCost.from_record(rec, float(flops))):
+            if rec.get("workers") is None and (cost := budget.RowCost.from_record(rec, float(flops), one)):
                 costs[cost.task, cost.backend] = cost
     return costs, outside
 
@@ -93,17 +106,30 @@ def _seconds(s: float) -> str:
     return f"{int(s // 60)}m{s % 60:04.1f}s" if s >= 60 else f"{s:.1f}s"
 
 
+@dataclass
+class Fitted:
+    """A budget run's plan and what ``report`` says and keeps after it."""
+
+    started: float  # perf_counter when the budget started counting (before the calibration)
+    speed: budget.Speed
+    readings: list[float]
+    plan: budget.Plan
+    budget_s: float
+    replan: Replan | None = None
+
+
 def fit(
     tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: Path, echo: Callable[[str], None] = print
-) -> tuple[list[TaskSpec], dict[str, Any]]:
+) -> tuple[list[TaskSpec], Fitted]:
     """The tasks resized to fit ``budget_s``, and what ``report`` needs afterwards; the plan is printed."""
     started = time.perf_counter()
     parents = [out, environment.REPO / "results" / "reference"]
     first = budget.calibrate()
     raw, _ = measured_costs(parents)  # at the calibrations they were measured at
     measured_at = statistics.median(c.flops for c in raw.values()) if raw else None
-    speed, readings = budget.confirmed(first, measured_at)
-    costs, (outside_s, outside_flops) = measured_costs(parents, speed)
+    cores, readings = budget.confirmed(first, measured_at)
+    speed = budget.Speed(cores, budget.calibrate(threads=1))
+    costs, outside = measured_costs(parents, speed)
     sizes = [
         budget.TaskSize(
             t.name,
@@ -115,16 +141,10 @@ def fit(
         )
         for t in tasks
     ]
-    p = budget.plan(sizes, backends, costs, budget_s, speed, outside_s * outside_flops / speed)
+    tail_s = _outside_now(outside, speed)
+    p = budget.fitting(sizes, backends, costs, budget_s, speed, tail_s)
     by_name = {tp.name: tp for tp in p.tasks}
-    resized = []
-    for t in tasks:
-        tp = by_name.get(t.name)
-        if tp is not None:
-            t = dataclasses.replace(t, train=dataclasses.replace(t.train, epochs=tp.epochs))
-            if tp.n_images > tp.profile_images:
-                t = dataclasses.replace(t, dataset=dataclasses.replace(t.dataset, max_train=tp.n_images))
-        resized.append(t)
+    resized = [_resized(t, by_name[t.name]) if t.name in by_name else t for t in tasks]
     planned = f"planned {_seconds(p.planned_s)}" + (" for the rows with a measured cost" if p.unknown else "")
     again = (
         f"; a first reading of {first / 1e9:.0f} lay outside that noise, so it was read {len(readings) - 1} more "
@@ -132,9 +152,10 @@ def fit(
         if len(readings) > 1
         else ""
     )
+    one = f", {speed.one / 1e9:.0f} on one core" if speed.one else ""
     echo(
-        f"budget {_seconds(budget_s)}: this machine's float32 matmul {speed / 1e9:.0f} GFLOP/s (numpy, "
-        f"{CALIBRATION_NOTE}{again}); {planned if p.tasks else 'no plan: no row has a measured cost yet'}"
+        f"budget {_seconds(budget_s)}: this machine's float32 matmul {speed.cores / 1e9:.0f} GFLOP/s{one} (numpy, "
+        f"{CALIBRATION_NOTE}{again}); {planned if p.tasks or p.dropped else 'no plan: no row has a measured cost yet'}"
     )
     for tp in p.tasks:
         size = f"{tp.epochs} epochs (profile {tp.profile_epochs})"
@@ -144,13 +165,107 @@ def fit(
         echo(f"  {tp.name}: {size}: {rows}")
     if p.unknown:
         echo(f"  no measured cost yet for {', '.join(p.unknown)}: as the profile says (this run records it)")
-    if not p.fits:
+    needs = f"--budget {int((p.whole_floor_s or p.floor_s) / budget.MARGIN) + 1}s"
+    if p.dropped:
+        left_out = ", ".join(f"{name} (~{_seconds(s)} at its fewest epochs)" for name, s in p.dropped.items())
+        echo(
+            f"warning: budget {_seconds(budget_s)} is too small for every task: the rows' irreducible part "
+            f"(imports, first steps, evaluation, phases, the fewest epochs) needs ~{_seconds(p.whole_floor_s or 0)}; "
+            f"left out unless the rows run faster than planned: {left_out}; run with {needs} to include every task"
+        )
+    elif not p.fits:
         echo(
             f"warning: budget {_seconds(budget_s)} is too small: the rows' irreducible part (imports, first "
-            f"steps, evaluation, phases, the fewest epochs) needs ~{_seconds(p.floor_s)}; run with --budget "
-            f"{int(p.floor_s / budget.MARGIN) + 1}s to fit; going on at the fewest epochs"
+            f"steps, evaluation, phases, the fewest epochs) needs ~{_seconds(p.floor_s)}; run with {needs} to fit; "
+            "going on at the fewest epochs"
         )
-    return resized, {"started": started, "speed": speed, "readings": readings, "plan": p, "budget_s": budget_s}
+    fitted = Fitted(started, speed, readings, p, budget_s)
+    known = {s.name: s for s in sizes if all((s.name, b) in costs for b in backends)}  # as plan() has them
+    fitted.replan = Replan(fitted, known, backends, costs, tail_s, needs, echo)
+    return resized, fitted
+
+
+def _outside_now(outside: tuple[float, float, float | None], speed: budget.Speed) -> float:
+    """The run's own time outside its rows (start, reports; mostly one thread) at this machine's speed."""
+    seconds, flops, one = outside
+    return seconds * (one / speed.one if one and speed.one else flops / speed.cores)
+
+
+def _resized(task: TaskSpec, tp: budget.TaskPlan) -> TaskSpec:
+    """``task`` at the planned epochs, and images per epoch where the plan grew them past the profile's."""
+    task = dataclasses.replace(task, train=dataclasses.replace(task.train, epochs=tp.epochs))
+    if tp.n_images > tp.profile_images:
+        task = dataclasses.replace(task, dataset=dataclasses.replace(task.dataset, max_train=tp.n_images))
+    return task
+
+
+# The rows so far ran this many times their plan, at most or at least: a first row that stalled (a
+# 40 s Keras trace taking 80 s) must not be read as a machine 10x slower for the rest of the run.
+REPLAN_FACTOR_RANGE = (0.5, 4.0)
+
+
+@dataclass
+class Replan:
+    """Before each task starts (bench.run.runner calls it with the run's records so far): the budget left,
+    planned again over the tasks still to run, with the costs scaled by how much slower or faster than
+    planned the rows so far ran (their wall time against their estimate at the epochs they ran). Returns
+    the task at its new epochs, or why its rows are left out (their fewest epochs no longer fit)."""
+
+    fitted: Fitted
+    sizes: dict[str, budget.TaskSize]  # every task with a measured cost, in the run's order
+    backends: tuple[str, ...]
+    costs: dict[tuple[str, str], budget.RowCost]
+    tail_s: float  # the run's own time outside its rows, at this machine's speed
+    needs: str  # the --budget option that would hold every task
+    echo: Callable[[str], None] = print
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def factor(self, done: list[dict[str, Any]]) -> float:
+        """The finished rows' wall time over what the plan's cost model gives for them (1 with none)."""
+        actual = predicted = 0.0
+        for r in done:
+            cost = self.costs.get((str(r.get("task")), str(r.get("backend"))))
+            wall, epochs, n = (budget.positive(r.get(k)) for k in ("wall_s", "epochs", "n_train"))
+            if cost and wall and epochs and n and r.get("status") == "ok" and r.get("workers") is None:
+                actual += wall
+                predicted += budget.estimate_row_s(cost, int(epochs), int(n), self.fitted.speed)
+        if not actual or not predicted:
+            return 1.0
+        low, high = REPLAN_FACTOR_RANGE
+        return min(max(actual / predicted, low), high)
+
+    def __call__(self, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | str:
+        if task.name not in self.sizes:
+            return task  # no measured cost: its profile, as planned
+        names = list(self.sizes)
+        rest = [self.sizes[n] for n in names[names.index(task.name) :]]
+        factor = self.factor(done)
+        left = self.fitted.budget_s - (time.perf_counter() - self.fitted.started)
+        costs = {k: dataclasses.replace(c, import_s=0.0) for k, c in self.costs.items()}  # the imports are behind
+        p = budget.fitting(rest, self.backends, costs, max(left, 0.0), self.fitted.speed.scaled(factor), self.tail_s)
+        entry: dict[str, Any] = {
+            "task": task.name,
+            "left_s": left,
+            "factor": factor,
+            "epochs_before": task.train.epochs,
+        }
+        self.log.append(entry)
+        so_far = f"{_seconds(max(left, 0.0))} of the budget left, the rows so far ran {factor:.2f}x their plan"
+        if task.name in p.dropped:
+            why = (
+                f"left out to fit the budget {_seconds(self.fitted.budget_s)}: its rows need ~"
+                f"{_seconds(p.dropped[task.name])} at their fewest epochs, and {so_far}; run with {self.needs} "
+                "to include every task"
+            )
+            entry["left_out"] = why
+            self.echo(f"budget: {task.name}: {why}")
+            return why
+        tp = next(t for t in p.tasks if t.name == task.name)
+        resized = _resized(task, tp)
+        entry["epochs"] = resized.train.epochs
+        if resized != task:
+            self.echo(f"budget: {so_far}: {task.name} {task.train.epochs} -> {resized.train.epochs} epochs")
+        return resized
 
 
 CALIBRATION_NOTE = (
@@ -159,13 +274,13 @@ CALIBRATION_NOTE = (
 )
 
 
-def report(run_dir: Path, fitted: dict[str, Any], echo: Callable[[str], None] = print) -> None:
+def report(run_dir: Path, fitted: Fitted, echo: Callable[[str], None] = print) -> None:
     """The planned and achieved wall time and each row's half-width; ``budget.json`` for the next run's plan."""
-    achieved = time.perf_counter() - fitted["started"]
-    p: budget.Plan = fitted["plan"]
+    achieved = time.perf_counter() - fitted.started
+    p = fitted.plan
     records = latest_records(read_records(run_dir))
     planned = f"planned {_seconds(p.planned_s)}" if p.tasks else "no plan (no measured costs)"
-    echo(f"budget {_seconds(fitted['budget_s'])}: {planned}, achieved {_seconds(achieved)}")
+    echo(f"budget {_seconds(fitted.budget_s)}: {planned}, achieved {_seconds(achieved)}")
     for r in records:
         hw, ratio = r.get("steady_img_s_hw_pct"), r.get("steady_epoch_ratio")
         if r.get("status") == "ok":
@@ -173,20 +288,26 @@ def report(run_dir: Path, fitted: dict[str, Any], echo: Callable[[str], None] = 
                 f"  {r['task']} / {r['backend']}: {r.get('epochs')} epochs, 95% half-width "
                 f"{'-' if hw is None else f'{hw:.1f}%'}, step / epoch {'-' if ratio is None else f'{ratio:.3f}'}"
             )
+    left_out = sorted({r["task"] for r in records if r.get("status") == "skipped" and "budget" in str(r.get("error"))})
+    if left_out:
+        echo(f"  left out to fit the budget: {', '.join(left_out)}")
     rows_s = sum(r.get("wall_s") or 0.0 for r in records)
     imports = {r["backend"]: r.get("import_s") or 0.0 for r in records}
     data = {
-        "calibration_flops": fitted["speed"],
+        "calibration_flops": fitted.speed.cores,
+        "calibration_one_core_flops": fitted.speed.one,
         "machine": machine(),
         "calibration": f"numpy float32 {budget.CALIBRATION_N}x{budget.CALIBRATION_N} matmul, best over "
-        f"{budget.CALIBRATION_S}s",
-        "calibration_readings": fitted.get("readings", [fitted["speed"]]),
-        "budget_s": fitted["budget_s"],
+        f"{budget.CALIBRATION_S}s, on every usable core and on one BLAS thread",
+        "calibration_readings": fitted.readings,
+        "budget_s": fitted.budget_s,
         "planned_s": p.planned_s,
         "achieved_s": achieved,
         "outside_rows_s": max(0.0, achieved - rows_s - sum(imports.values())),
         "tasks": [dataclasses.asdict(t) for t in p.tasks],
+        "left_out": p.dropped,
         "unknown": p.unknown,
+        "replans": fitted.replan.log if fitted.replan else [],
     }
     try:
         write_atomic(run_dir, run_dir / BUDGET_FILE, json.dumps(data, indent=2, default=json_default).encode())

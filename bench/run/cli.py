@@ -269,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument("tasks", nargs="*", metavar="TASK_OR_TOML")
     _run_options(p_run)
+    budget_cli.add_budget_option(p_run, default=None)
     add_distributed_options(p_run)
     p_tune = sub.add_parser(
         "tune",
@@ -521,7 +522,7 @@ def cmd_run(
             budget_s = getattr(args, "tune_budget", None) or args.budget
             run_dir = tune_suite(tasks, opts, budget_s, only=getattr(args, "knobs", ()))
         else:
-            run_dir = run_suite(tasks, opts)
+            run_dir = run_suite(tasks, opts, resize=fitted.replan if fitted else None)
     except RunStopped as e:
         return stopped(e.run_dir, e)
     except OSError as e:  # --out unwritable: nothing has started

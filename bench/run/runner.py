@@ -211,7 +211,14 @@ PLAN, STATE, LOCK = "plan.json", "state.json", ".lock"
 KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")  # "interrupted" and missing rows run again
 
 
-def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], None] = print) -> Path:
+# Before a task's first row starts: the task as it should run now, or why its rows are left out (the
+# budget's re-plan, bench.run.budget_cli.Replan), given the run's records so far.
+Resize = Callable[[TaskSpec, list[dict[str, Any]]], TaskSpec | str]
+
+
+def run_suite(
+    tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], None] = print, resize: Resize | None = None
+) -> Path:
     """Start a new run directory and run everything in it; returns the run dir."""
     run_dir = new_run_dir(opts.out)
     write_plan(run_dir, tasks, opts)
@@ -224,7 +231,7 @@ def run_suite(tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], Non
         repeats=opts.repeats,
     )
     write_json(run_dir / "environment.json", env)
-    return execute(run_dir, tasks, opts, env, echo)
+    return execute(run_dir, tasks, opts, env, echo, resize=resize)
 
 
 def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict[str, Any] | None = None) -> Path:
@@ -377,6 +384,7 @@ def execute(
     echo: Callable[[str], None],
     stop: Callable[[], str | None] | None = None,
     history: bool = True,
+    resize: Resize | None = None,
 ) -> Path:
     """Run every planned (task, backend, repeat) not yet recorded; each record lands before the next run.
 
@@ -416,7 +424,8 @@ def execute(
             clear_folder(run_dir, job_dir)  # a killed run's job files: nothing in them is read again
             make_folder(run_dir, job_dir)
             make_folder(run_dir, run_dir / "logs")
-            _run_all(todo, run_dir, opts, env, runner, echo, stop)
+            resize = _kept_in_plan(resize, run_dir, tasks, opts) if resize else None
+            _run_all(todo, run_dir, opts, env, runner, echo, stop, resize)
             if opts.parity_steps:
                 _add_parity(run_dir, tasks, opts, echo)
             state["state"] = "complete"
@@ -479,12 +488,28 @@ class PlannedRow:
     backend: str
     repeat: int
     dist: DataParallel | None = None  # None: one process
+    left_out: str = ""  # why the row is skipped without running (the budget's re-plan), or ""
 
     @property
     def key(self) -> tuple[Any, ...]:
         """The row's record key (bench.core.results.record_key): what --resume finds done."""
         base = (self.task.name, self.backend, self.repeat)
         return base if self.dist is None else (*base, *self.dist)
+
+
+def _kept_in_plan(resize: Resize, run_dir: Path, tasks: list[TaskSpec], opts: RunOptions) -> Resize:
+    """``resize``, with plan.json rewritten whenever it changes a task: ``--resume`` runs the task's other
+    rows at the size its first ran at."""
+    current = list(tasks)
+
+    def resized(task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | str:
+        now = resize(task, done)
+        if isinstance(now, TaskSpec) and now != task:
+            current[:] = [now if t.name == task.name else t for t in current]
+            write_plan(run_dir, current, opts)
+        return now
+
+    return resized
 
 
 def _dist_rows(task: TaskSpec) -> list[DataParallel | None]:
@@ -509,9 +534,11 @@ def _run_all(
     runner: executors.Executor,
     echo: Callable[[str], None],
     stop: Stop | None = None,
+    resize: Resize | None = None,
 ) -> None:
     """Every pending run through the executor; this process alone appends each record as it comes back.
-    ``stop()`` (the tuner's budget) saying why turns the rows not yet started into skipped ones.
+    ``stop()`` (the tuner's budget) saying why turns the rows not yet started into skipped ones;
+    ``resize`` (``bench all``'s budget) sets each task's size, or leaves its rows out, before its first row.
 
     Rows that need no executor (failed data, a missing framework, a data-parallel row, which starts
     its own ranks here) are recorded as they come up; with the local executor that is in plan order."""
@@ -521,14 +548,15 @@ def _run_all(
     count = len(todo)
 
     def runnable() -> Generator[executors.Row, None, None]:
-        for n, (row, job) in enumerate(_jobs(todo, run_dir, opts, env, echo, keep_data=not runner.sequential), 1):
+        jobs = _jobs(todo, run_dir, opts, env, echo, keep_data=not runner.sequential, resize=resize)
+        for n, (row, job) in enumerate(jobs, 1):
             task, backend, repeat, dist = row.task, row.backend, row.repeat, row.dist
             tag = f"[{n}/{count}] {task.name} / {backend}"
             tag += f" / {dist.workers} worker(s), {dist.mode}" if dist else ""
             rec, missing = job.record, missing_packages(backend)
             why_stop = stop() if stop is not None else None
-            if why_stop:
-                rec.update(status="skipped", error=why_stop)
+            if why_stop or row.left_out:
+                rec.update(status="skipped", error=why_stop or row.left_out)
             elif job.error:
                 rec.update(status="failed", error=job.error)
             elif missing:
@@ -655,12 +683,27 @@ def _jobs(
     env: dict[str, Any],
     echo: Callable[[str], None],
     keep_data: bool = False,
+    resize: Resize | None = None,
 ) -> Iterator[tuple[PlannedRow, Job]]:
     """Yield each pending run with its job, preparing each task's data once, just before its first run.
     A task's data file goes once its last run is done, unless ``keep_data`` (rows still running side by
-    side may read it: the run's end clears it)."""
+    side may read it: the run's end clears it). ``resize``: asked before a task's first row (the rows
+    before it have landed: the executors pull a row when they can start it)."""
     prepared: dict[str, dict[str, Any]] = {}
+    todo, asked = list(todo), set()
     for i, row in enumerate(todo):
+        if resize is not None and row.task.name not in asked:
+            asked.add(row.task.name)
+            now = resize(row.task, latest_records(read_records(run_dir)))
+            todo[i:] = [
+                r
+                if r.task.name != row.task.name
+                else replace(r, task=now)
+                if isinstance(now, TaskSpec)
+                else replace(r, left_out=now)
+                for r in todo[i:]
+            ]
+            row = todo[i]
         task, backend, repeat = row.task, row.backend, row.repeat
         seed = task.seed if opts.seed is None else opts.seed
         rec = base_record(run_dir.name, task, backend, repeat, seed + repeat)
@@ -670,6 +713,9 @@ def _jobs(
             list(row_files(run_dir, task.name, backend, repeat))
         except OutsideRunError as e:  # defence in depth: the spec loader refuses such names first
             yield row, Job(rec, error=f"refused: {e}")
+            continue
+        if row.left_out:  # no data to prepare: it never runs
+            yield row, Job(rec)
             continue
         data_key = task.base or task.name  # a tuning run's configurations of one task share its data
         if data_key not in prepared:
