@@ -283,7 +283,7 @@ def fitted_for(sizes, costs, budget_s, elapsed_s, lines) -> budget_cli.Fitted:
     p = budget.fitting(sizes, ["torch"], costs, budget_s, speed)
     fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - elapsed_s, speed, [100 * GF], p, budget_s)
     known = {s.name: s for s in sizes}
-    fitted.replan = budget_cli.Replan(fitted, known, ("torch",), costs, 0.0, "--budget 999s", lines.append)
+    fitted.replan = budget_cli.Replan(fitted, known, ("torch",), costs, 0.0, lines.append)
     return fitted
 
 
@@ -313,6 +313,9 @@ def test_before_each_task_the_budget_left_is_planned_again_with_how_fast_the_row
     assert late.replan is not None
     why = late.replan(spec("small", 10), done)
     assert isinstance(why, str) and "left out to fit the budget 6m40.0s" in why and "ran 2.00x their plan" in why
+    # the budget that would have held it: the time spent plus its fewest epochs at the pace the rows ran
+    floor_s = 2 * (5 + 0.5 + 2 * 1.0)
+    assert why.endswith(f"run with --budget {int((395 + floor_s) / budget.MARGIN) + 1}s to include it")
     # a row that ran faster than planned gives the rest more room; failed rows and other tasks' keys count nothing
     quick = fitted_for(sizes[::-1], costs, 400, 380, [])
     assert quick.replan is not None

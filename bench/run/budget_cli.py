@@ -181,7 +181,7 @@ def fit(
         )
     fitted = Fitted(started, speed, readings, p, budget_s)
     known = {s.name: s for s in sizes if all((s.name, b) in costs for b in backends)}  # as plan() has them
-    fitted.replan = Replan(fitted, known, backends, costs, tail_s, needs, echo)
+    fitted.replan = Replan(fitted, known, backends, costs, tail_s, echo)
     return resized, fitted
 
 
@@ -216,7 +216,6 @@ class Replan:
     backends: tuple[str, ...]
     costs: dict[tuple[str, str], budget.RowCost]
     tail_s: float  # the run's own time outside its rows, at this machine's speed
-    needs: str  # the --budget option that would hold every task
     echo: Callable[[str], None] = print
     log: list[dict[str, Any]] = field(default_factory=list)
 
@@ -240,7 +239,8 @@ class Replan:
         names = list(self.sizes)
         rest = [self.sizes[n] for n in names[names.index(task.name) :]]
         factor = self.factor(done)
-        left = self.fitted.budget_s - (time.perf_counter() - self.fitted.started)
+        elapsed = time.perf_counter() - self.fitted.started
+        left = self.fitted.budget_s - elapsed
         costs = {k: dataclasses.replace(c, import_s=0.0) for k, c in self.costs.items()}  # the imports are behind
         p = budget.fitting(rest, self.backends, costs, max(left, 0.0), self.fitted.speed.scaled(factor), self.tail_s)
         entry: dict[str, Any] = {
@@ -252,10 +252,12 @@ class Replan:
         self.log.append(entry)
         so_far = f"{_seconds(max(left, 0.0))} of the budget left, the rows so far ran {factor:.2f}x their plan"
         if task.name in p.dropped:
+            # what would have held every task still to run, at the pace the rows so far ran
+            needs = int((elapsed + (p.whole_floor_s or p.floor_s)) / budget.MARGIN) + 1
             why = (
                 f"left out to fit the budget {_seconds(self.fitted.budget_s)}: its rows need ~"
-                f"{_seconds(p.dropped[task.name])} at their fewest epochs, and {so_far}; run with {self.needs} "
-                "to include every task"
+                f"{_seconds(p.dropped[task.name])} at their fewest epochs, and {so_far}; run with --budget "
+                f"{max(needs, int(self.fitted.budget_s) + 1)}s to include it"
             )
             entry["left_out"] = why
             self.echo(f"budget: {task.name}: {why}")
