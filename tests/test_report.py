@@ -510,3 +510,27 @@ def test_the_overview_puts_throughputs_a_thousand_fold_apart_on_a_log_axis(tmp_p
     ]
     assert plot_bars(table(recs), tmp_path / "overview.png")
     assert (tmp_path / "overview.png").stat().st_size > 5000
+
+
+def test_a_task_left_out_by_the_budget_says_its_data_was_not_loaded_and_links_no_curves(tmp_path: Path):
+    """`bench all --budget` leaves a task out: its rows carry no data fields, which made the column floats
+    ("5000.0 train") for every task and its header "from `nan`, nan train", with a link to curves never drawn."""
+    why = "left out to fit the budget 5m00.0s: ..."
+    left_out = {"dataset_source": None, "n_train": None, "n_test": None, "error": why}
+    rows = [
+        rec("torch", 0, train_s=10.0, test_acc=0.9, n_train=5000, n_test=1000),
+        rec("keras", 0, train_s=12.0, test_acc=0.9, n_train=5000, n_test=1000),
+        rec("torch", 0, status="skipped", task="big", **left_out),
+        rec("keras", 0, status="skipped", task="big", **left_out),
+    ]
+    for r in rows:
+        r["history"] = r["history"] if r["status"] == "ok" else None
+        append_record(tmp_path, r)
+    (tmp_path / "environment.json").write_text(json.dumps({"run_id": "x", "cores": 2}))
+    write_reports(tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "dataset `mnist` from `embedded:x`, 5000 train / 1000 test, 2 epochs, batch 8" in summary
+    assert "dataset `mnist` not loaded (no row ran), 2 epochs, batch 8" in summary and "nan" not in summary
+    assert f"torch repeat 0: **skipped**: {why}" in summary
+    assert "curves-t.png" in summary and "curves-big.png" not in summary
+    assert not (tmp_path / "plots" / "curves-big.png").exists()

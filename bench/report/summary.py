@@ -47,7 +47,8 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     view = dataclasses.replace(view, drawn=drawn)
     notice = incomplete_notice(run_dir, df_every)
     wall_s = run_wall_s(run_dir / "state.json")
-    text = summary_markdown(df, env, notice, reference, wall_s) + "".join(s.text(view) for s in SECTIONS)
+    curves = {t for t in df.task.unique() if plot_file(run_dir, "curves", t) in drawn}
+    text = summary_markdown(df, env, notice, reference, wall_s, curves) + "".join(s.text(view) for s in SECTIONS)
     write_atomic(run_dir, run_dir / "summary.md", text.encode())
     tasks = df.task.unique()
     tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}

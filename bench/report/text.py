@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Collection
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.core.record import split_notes
@@ -34,9 +37,15 @@ def speed_lines(df: pd.DataFrame, wall_s: float | None) -> list[str]:
 
 
 def summary_markdown(
-    df: pd.DataFrame, env: dict, notice: str = "", reference: str = DEFAULT_REFERENCE, wall_s: float | None = None
+    df: pd.DataFrame,
+    env: dict,
+    notice: str = "",
+    reference: str = DEFAULT_REFERENCE,
+    wall_s: float | None = None,
+    curves: Collection[str] | None = None,
 ) -> str:
-    """summary.md's head and one part per task (table, warnings, failures, curves, each section's lines, notes)."""
+    """summary.md's head and one part per task (table, warnings, failures, curves, each section's lines, notes).
+    ``curves``: the tasks whose training curves were drawn (None: every task's)."""
     lines = [f"# bench run {env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
@@ -59,13 +68,18 @@ def summary_markdown(
     ]
     for task in df.task.unique():
         sub = df[df.task == task]
-        first = sub.iloc[0]
+        loaded = sub[sub.n_train.notna()]  # a row left out, or failed before its data, has none
+        first = (loaded if len(loaded) else sub).iloc[0]
+        data = (
+            f"from `{first.dataset_source}`, {_count(first.n_train)} train / {_count(first.n_test)} test"
+            if len(loaded)
+            else "not loaded (no row ran)"
+        )
         lines += [
             f"## {task}",
             "",
-            f"Model `{first.model}` {first.model_options}, dataset `{first.dataset}` "
-            f"from `{first.dataset_source}`, {first.n_train} train / {first.n_test} test, "
-            f"{first.epochs} epochs, batch {first.batch_size}, profile `{first.profile}`.",
+            f"Model `{first.model}` {first.model_options}, dataset `{first.dataset}` {data}, "
+            f"{_count(first.epochs)} epochs, batch {_count(first.batch_size)}, profile `{first.profile}`.",
             "",
         ]
         sbs = side_by_side(df, task, formatted=True, reference=reference)
@@ -75,12 +89,21 @@ def summary_markdown(
         lines += placement_warnings(sub.to_dict("records"))
         for _, r in sub[sub.status != "ok"].iterrows():
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
-        lines += ["", f"![training curves]({plot_name('curves', task)})", ""]
+        lines += [""]
+        if curves is None or task in curves:
+            lines += [f"![training curves]({plot_name('curves', task)})", ""]
         lines += [line for section in SECTIONS for line in section.task_lines(sub)]
         notes = sorted({n for cell in sub.notes.dropna() for n in split_notes(cell)})
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines) + "\n"
+
+
+def _count(v: object) -> str:
+    """A count as a table column holds it (a float when another row lacks it): 5000, not 5000.0; "?" when missing."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool | np.bool_) or v != v:  # numpy's scalars count too
+        return "?"
+    return str(round(v))
 
 
 def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
