@@ -534,3 +534,5 @@ def test_a_task_left_out_by_the_budget_says_its_data_was_not_loaded_and_links_no
     assert f"torch repeat 0: **skipped**: {why}" in summary
     assert "curves-t.png" in summary and "curves-big.png" not in summary
     assert not (tmp_path / "plots" / "curves-big.png").exists()
+    page = (tmp_path / "index.html").read_text()
+    assert "5000 train / 1000 test" in page and "not loaded (no row ran)" in page and "nan" not in page

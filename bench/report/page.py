@@ -21,6 +21,7 @@ from bench.core.record import split_notes
 from bench.core.runfiles import write_atomic
 from bench.report.backends import colour, label, ordered
 from bench.report.html import SORT_SCRIPT, TAB10, esc, page, table
+from bench.report.taskhead import task_head
 
 PAGE = "index.html"
 # Plots drawn per backend (``KIND-TASK-BACKEND.png``) or per task whose pictures go side by side as galleries.
@@ -155,14 +156,17 @@ def task_section(
     reference: str,
 ) -> str:
     sub = df[df.task == task]
-    first = sub.iloc[0]
+    head = task_head(sub)
+    data = (
+        f"from <code>{esc(head.source)}</code>, {esc(head.n_train)} train / {esc(head.n_test)} test"
+        if head.source is not None
+        else "not loaded (no row ran)"
+    )
     out = [
         f'<h2 id="task-{esc(task)}">{esc(task)}</h2>',
-        f"<p class=small>model <code>{esc(first.model)}</code> {esc(first.model_options)}, dataset "
-        f"<code>{esc(first.dataset)}</code> from <code>{esc(first.dataset_source)}</code>, "
-        f"{esc(first.n_train)} train / {esc(first.n_test)} test, {esc(first.epochs)} epochs, "
-        f"batch {esc(first.batch_size)}, profile "
-        f"<code>{esc(first.profile)}</code>.</p>",
+        f"<p class=small>model <code>{esc(head.model)}</code> {esc(head.options)}, dataset "
+        f"<code>{esc(head.dataset)}</code> {data}, {esc(head.epochs)} epochs, batch {esc(head.batch_size)}, "
+        f"profile <code>{esc(head.profile)}</code>.</p>",
         task_table(task, *tables, sub[sub.status == "ok"], columns, reference),
     ]
     out += [

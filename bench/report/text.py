@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Collection
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench.core.record import split_notes
@@ -17,6 +15,7 @@ from bench.report.backends import DEFAULT_REFERENCE, label
 from bench.report.placement import placement_warnings
 from bench.report.sections import SECTIONS
 from bench.report.tables import markdown_table, ratio_note, side_by_side
+from bench.report.taskhead import task_head
 
 
 def speed_lines(df: pd.DataFrame, wall_s: float | None) -> list[str]:
@@ -68,18 +67,17 @@ def summary_markdown(
     ]
     for task in df.task.unique():
         sub = df[df.task == task]
-        loaded = sub[sub.n_train.notna()]  # a row left out, or failed before its data, has none
-        first = (loaded if len(loaded) else sub).iloc[0]
+        head = task_head(sub)
         data = (
-            f"from `{first.dataset_source}`, {_count(first.n_train)} train / {_count(first.n_test)} test"
-            if len(loaded)
+            f"from `{head.source}`, {head.n_train} train / {head.n_test} test"
+            if head.source is not None
             else "not loaded (no row ran)"
         )
         lines += [
             f"## {task}",
             "",
-            f"Model `{first.model}` {first.model_options}, dataset `{first.dataset}` {data}, "
-            f"{_count(first.epochs)} epochs, batch {_count(first.batch_size)}, profile `{first.profile}`.",
+            f"Model `{head.model}` {head.options}, dataset `{head.dataset}` {data}, "
+            f"{head.epochs} epochs, batch {head.batch_size}, profile `{head.profile}`.",
             "",
         ]
         sbs = side_by_side(df, task, formatted=True, reference=reference)
@@ -97,13 +95,6 @@ def summary_markdown(
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines) + "\n"
-
-
-def _count(v: object) -> str:
-    """A count as a table column holds it (a float when another row lacks it): 5000, not 5000.0; "?" when missing."""
-    if not isinstance(v, numbers.Real) or isinstance(v, bool | np.bool_) or v != v:  # numpy's scalars count too
-        return "?"
-    return str(round(v))
 
 
 def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:

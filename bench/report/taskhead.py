@@ -1,0 +1,51 @@
+"""What a task's part of summary.md and index.html opens with: its model, data and size, from its rows.
+
+A row that never ran (left out by the budget, refused, a missing framework) carries no data fields, so
+the facts come from a row that loaded the data; the counts print as integers even when such a row made
+the table's column floats.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TaskHead:
+    model: str
+    options: str
+    dataset: str
+    source: str | None  # where the data came from; None when no row loaded it
+    n_train: str
+    n_test: str
+    epochs: str
+    batch_size: str
+    profile: str
+
+
+def count(v: object) -> str:
+    """A count as a table column holds it: 5000, not 5000.0; "?" when missing (numpy's scalars count too)."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool | np.bool_) or v != v:
+        return "?"
+    return str(round(v))
+
+
+def task_head(rows: pd.DataFrame) -> TaskHead:
+    """The facts of the task whose rows (one task's part of the table) are ``rows``."""
+    loaded = rows[rows.n_train.notna()]
+    first = (loaded if len(loaded) else rows).iloc[0]
+    return TaskHead(
+        model=str(first.model),
+        options=str(first.model_options),
+        dataset=str(first.dataset),
+        source=str(first.dataset_source) if len(loaded) else None,
+        n_train=count(first.n_train),
+        n_test=count(first.n_test),
+        epochs=count(first.epochs),
+        batch_size=count(first.batch_size),
+        profile=str(first.profile),
+    )
