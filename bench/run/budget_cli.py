@@ -242,7 +242,8 @@ class Replan:
         elapsed = time.perf_counter() - self.fitted.started
         left = self.fitted.budget_s - elapsed
         costs = {k: dataclasses.replace(c, import_s=0.0) for k, c in self.costs.items()}  # the imports are behind
-        p = budget.fitting(rest, self.backends, costs, max(left, 0.0), self.fitted.speed.scaled(factor), self.tail_s)
+        speed = self.fitted.speed.scaled(factor)
+        p = budget.fitting(rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor)
         entry: dict[str, Any] = {
             "task": task.name,
             "left_s": left,
@@ -262,7 +263,9 @@ class Replan:
             entry["left_out"] = why
             self.echo(f"budget: {task.name}: {why}")
             return why
-        tp = next(t for t in p.tasks if t.name == task.name)
+        tp = next((t for t in p.tasks if t.name == task.name), None)
+        if tp is None:  # not planned (no cost for one of its backends): as it was
+            return task
         resized = _resized(task, tp)
         entry["epochs"] = resized.train.epochs
         if resized != task:

@@ -695,14 +695,7 @@ def _jobs(
         if resize is not None and row.task.name not in asked:
             asked.add(row.task.name)
             now = resize(row.task, latest_records(read_records(run_dir)))
-            todo[i:] = [
-                r
-                if r.task.name != row.task.name
-                else replace(r, task=now)
-                if isinstance(now, TaskSpec)
-                else replace(r, left_out=now)
-                for r in todo[i:]
-            ]
+            todo[i:] = [_as_resized(r, now) if r.task.name == row.task.name else r for r in todo[i:]]
             row = todo[i]
         task, backend, repeat = row.task, row.backend, row.repeat
         seed = task.seed if opts.seed is None else opts.seed
@@ -737,6 +730,11 @@ def _jobs(
         if not keep_data and all((r.task.base or r.task.name) != data_key for r in later) and "data" in shared:
             for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:
                 Path(path).unlink(missing_ok=True)  # the last run of this task is done
+
+
+def _as_resized(row: PlannedRow, now: TaskSpec | str) -> PlannedRow:
+    """``row`` with its task as ``resize`` sized it, or left out saying why."""
+    return replace(row, task=now) if isinstance(now, TaskSpec) else replace(row, left_out=now)
 
 
 def _prepare_task(
