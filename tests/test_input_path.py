@@ -241,3 +241,28 @@ def test_keras_tf_pipeline_is_built_once_per_split_and_follows_each_calls_order(
     assert len(data.pipelines) == 2
     with pytest.raises(ValueError, match="orders of 10 samples, got 3"):
         data.pipelines[next(iter(data.pipelines))](np.arange(3))
+
+
+def test_a_keras_fit_per_epoch_makes_one_input_iterator_and_gathers_each_batch_once():
+    """With a known length, Keras's epoch iterator made the next epoch's iterator as an epoch ended (inside the
+    last step) and the next ``fit`` threw it away, with the two batches it had prefetched: the TF pipeline's length
+    is left unknown and ``fit`` is told the step count, so each epoch gathers its batches once and no more."""
+    from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+
+    b = keras_backend.Backend()
+    b.configure(RuntimeSpec(), 0)
+    train = TrainSpec(epochs=1, batch_size=32, lr=1e-3)
+    state = b.compile(b.build(ModelSpec(arch="lenet5"), (28, 28, 1), 10), train, RuntimeSpec())
+    x = np.random.default_rng(0).integers(0, 256, (200, 28, 28, 1), dtype=np.uint8)
+    data = b.put(x, np.arange(200, dtype=np.int64) % 10, IDENTITY)
+    made = []
+    real_iter = engine_tf.tf.data.Dataset.__iter__
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine_tf.tf.data.Dataset, "__iter__", lambda ds: made.append(1) or real_iter(ds))
+        for _ in range(3):
+            b.train_epoch(state, data, np.random.default_rng(1).permutation(200), 32)
+    pipeline = next(iter(data.pipelines.values()))
+    assert len(made) == 3  # one iterator per fit (before: two, the second thrown away)
+    assert pipeline.gathers == 3 * 7  # ceil(200 / 32) batches a call: nothing prefetched past the end
+    logits = b.predict(state, data, 64)  # told its steps too: every sample once, in order
+    assert logits.shape == (200, 10) and np.isfinite(logits).all()

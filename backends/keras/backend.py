@@ -162,7 +162,12 @@ class Backend:
         trainer = self._trainer(state, data)
         self.engine.watch(trainer)
         hist = trainer.fit(
-            self._batches(state, data, order, batch_size), epochs=1, shuffle=False, verbose=0, callbacks=callbacks
+            self._batches(state, data, order, batch_size),
+            epochs=1,
+            steps_per_epoch=-(-len(order) // batch_size),  # the input's length is not Keras's to find out
+            shuffle=False,
+            verbose=0,
+            callbacks=callbacks,
         )
         return float(hist.history["loss"][-1])  # a host value: the epoch has finished
 
@@ -170,7 +175,8 @@ class Backend:
         if self.dist is not None:  # data-parallel: this worker alone, no collective (any rank may evaluate)
             return self.dist.predict(self._trainer(state, data), data, batch_size)
         batches = self.engine.batches(data, np.arange(len(data)), batch_size)
-        return np.asarray(self._trainer(state, data).predict(batches, verbose=0), dtype=np.float32)
+        steps = -(-len(data) // batch_size)
+        return np.asarray(self._trainer(state, data).predict(batches, steps=steps, verbose=0), dtype=np.float32)
 
     def layer_input(self, state: KerasState, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
         model = state.model
