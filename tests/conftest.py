@@ -28,6 +28,9 @@ batch_size = 64
 lr = 0.01
 """
 
+# one pytest-xdist worker per core, pinned to it, and a whole-machine phase (tests/lanes.py)
+pytest_plugins = ("tests.lanes",)
+
 SHARED_DATA = Path(os.environ.get("BENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

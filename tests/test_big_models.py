@@ -16,7 +16,8 @@ torch_backend, keras_backend = import_both_frameworks()
 import keras  # noqa: E402
 import torch  # noqa: E402
 
-pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+# imports the frameworks when collected; one lane builds the models once (tests/lanes.py)
+pytestmark = [pytest.mark.frameworks, pytest.mark.xdist_group("big_models")]
 
 # Measured here and named in the catalog notes: keras's ResNet convolutions have biases, and keras's
 # count includes BatchNorm's moving statistics (torch keeps them as buffers, outside parameters()).

@@ -279,6 +279,7 @@ def why_not_joinable(name: str) -> str:
 
 @linux_only
 @pytest.mark.parametrize("backend", backends.names())
+@pytest.mark.whole_machine  # two ranks, a core each (tests/lanes.py)
 @pytest.mark.e2e
 def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_env, tmp_path):
     """1 and 2 workers of each backend with a data-parallel role: ok rows, equal replicas, no process left."""
@@ -320,6 +321,7 @@ def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_en
 
 
 @linux_only
+@pytest.mark.whole_machine  # two ranks, a core each (tests/lanes.py)
 @pytest.mark.e2e
 def test_a_killed_rank_fails_its_row_by_name_and_the_next_row_runs(clean_env, tmp_path):
     task = tmp_path / "tiny.toml"
@@ -338,6 +340,7 @@ def test_a_killed_rank_fails_its_row_by_name_and_the_next_row_runs(clean_env, tm
 
 
 @linux_only
+@pytest.mark.whole_machine  # two ranks, a core each (tests/lanes.py)
 @pytest.mark.e2e
 def test_ctrl_c_stops_every_rank_and_resume_reruns_the_row(clean_env, tmp_path):
     """Ctrl-C while both ranks are inside training: exit 130, the row interrupted, no rank left; --resume reruns it."""
@@ -429,6 +432,7 @@ def interrupt_at_fork(env: dict[str, str], tmp_path: Path, workers: int, at: int
 
 @linux_only
 @pytest.mark.parametrize(("workers", "at"), [(2, 0), (2, 1), (12, 6)])
+@pytest.mark.whole_machine  # two ranks, a core each (tests/lanes.py)
 @pytest.mark.e2e
 def test_ctrl_c_while_ranks_start_stops_the_run_and_every_rank(clean_env, tmp_path, workers, at):
     """Every time: exit 130, the row interrupted, no rank left, whichever rank's fork the Ctrl-C lands in."""

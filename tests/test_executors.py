@@ -32,7 +32,10 @@ from bench.run.runner import RunOptions, plan_options
 from tests.conftest import REPO, TINY_TASK, only_run_dir, printed, run_cli, start_cli
 from tests.faults import fault_env, release, wait_for_run
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups, affinity and /proc")
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="process groups, affinity and /proc"),
+    pytest.mark.xdist_group("executors"),  # one Ray cluster and one local reference run per module, in one lane
+]
 
 # TINY_TASK with both phases that write artifacts, so the files a remote row sends back are checked too
 PHASED_TASK = (
@@ -155,13 +158,17 @@ def vars_of(opts: RunOptions) -> dict:
     [
         (["--executor", "ray"], "needs a cluster: --ray-address"),
         (["--devices", "0,0"], "distinct device numbers"),
-        (["--devices", ",".join(map(str, range(len(os.sched_getaffinity(0)) + 1)))], "need a core each"),
+        (["--devices", "ONE_PER_CORE_AND_ONE_MORE"], "need a core each"),
         (["--devices", "0", "--executor", "ray", "--ray-address", "x:1"], "--devices goes with --executor devices"),
         (["--executor", "devices", "--workers", "1,2"], "data-parallel rows"),
     ],
 )
+@pytest.mark.whole_machine  # its refusals count the cores this process may use
 def test_an_executor_that_cannot_work_is_refused_in_one_line_before_anything_runs(args, says, clean_env, tmp_path):
     env = {k: v for k, v in clean_env.items() if k != "RAY_ADDRESS"}
+    # the cores are counted here, not at collection: there a lane holds one (tests/lanes.py)
+    more = ",".join(map(str, range(len(os.sched_getaffinity(0)) + 1)))
+    args = [more if a == "ONE_PER_CORE_AND_ONE_MORE" else a for a in args]
     proc = run_cli(["run", "mnist-lenet5", "--out", str(tmp_path / "r"), *args], env)
     assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
@@ -234,6 +241,7 @@ def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_pa
 # -- devices: side by side on this machine, each row on its own cores ---------------------------------------
 
 
+@pytest.mark.whole_machine  # two rows side by side, a core each
 @pytest.mark.e2e
 def test_devices_runs_two_rows_side_by_side_each_pinned_to_its_core_and_records_it(clean_env, tmp_path: Path):
     tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"

@@ -74,7 +74,8 @@ def test_a_process_with_keras_on_one_engine_refuses_another():
     assert load_backend("keras").name == "keras"
 
 
-@pytest.mark.parametrize("name", ENGINES)
+# one lane per engine: the probe is cached in the process that ran it
+@pytest.mark.parametrize("name", [pytest.param(e, marks=pytest.mark.xdist_group(f"probe-{e}")) for e in ENGINES])
 @pytest.mark.parametrize("case", parity.CASES)
 @pytest.mark.frameworks
 def test_converted_weights_give_torchs_logits_and_maps_on_every_engine(name, case):
@@ -160,12 +161,15 @@ print(json.dumps({"cores": sorted(os.sched_getaffinity(0)), "threads": env["thre
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no affinity on this platform")
+@pytest.mark.whole_machine  # restricts itself to one core of the two it may use
 @pytest.mark.frameworks
 def test_keras_jax_with_one_thread_runs_on_one_core(clean_env):
     """XLA's CPU pool ignores thread flags and takes every core it may run on: a Keras/JAX row with threads = 1
     is restricted to one core (a data-parallel worker to its local rank's: ``cores_for``), so it uses one CPU
     second a second (both cores' worth before, measured 1.98), and records the core it ran on."""
+    if len(os.sched_getaffinity(0)) < 2:  # read here, not at collection: a lane is pinned to one core (tests/lanes.py)
+        pytest.skip("needs 2 cores")
     env = {k: v for k, v in clean_env.items() if not k.startswith("BENCH_DIST_")}
     proc = subprocess.run(
         [sys.executable, "-c", JAX_CPU_USE, "1"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300

@@ -25,6 +25,7 @@ from tests import browser
 from tests.history_runs import MACHINE, make_run
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.xdist_group("browser")  # one browser and one copied run for the module, in one lane
 RECORDED = REPO / "results" / "reference" / "20261129-015237-8cb5-all-backends"  # 4 backends, 2 tasks, plots
 
 

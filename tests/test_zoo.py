@@ -34,7 +34,8 @@ from backends.keras import zoo as zoo_keras  # noqa: E402
 from backends.keras import zoo_convert  # noqa: E402
 from backends.torch import zoo as zoo_torch  # noqa: E402
 
-pytestmark = pytest.mark.frameworks  # imports the frameworks when collected
+# imports the frameworks when collected; one lane builds each row once (tests/lanes.py)
+pytestmark = [pytest.mark.frameworks, pytest.mark.xdist_group("zoo")]
 
 N_CLASSES = 10
 TOLERANCE = 1e-4

@@ -1,0 +1,112 @@
+"""Lanes: one pytest-xdist worker per core, each pinned to a core of its own, and a whole-machine phase.
+
+Why: most of the suite's time is single-threaded (a ``python -m bench`` process starting, framework imports,
+Keras tracing, XLA compiles), so one pytest process leaves a core idle. Two processes that share both
+cores would instead disturb each other's timed windows. Pinning each worker (and every process it starts:
+affinity is inherited) to its own core gives each test a steady core; every figure the suite asserts is a
+ratio measured inside one run, so a run on one core holds it as well as one on two.
+
+The pin comes before collection, so before any framework is imported: torch's OpenMP pool, TensorFlow's
+and XLA's thread pools size themselves by the cores the process may use when they start, and a pool of two
+threads pinned onto one core afterwards spins against itself (measured: the zoo's module took 218 s in a lane
+pinned after the imports, 83 s pinned before). A check that needs a core count must therefore read it inside
+its test, not when it is collected (a ``skipif`` argument, a parametrisation).
+
+A test marked ``whole_machine`` needs more than one core (two data-parallel ranks that each take one, two
+rows side by side, a check that a run restricts itself to fewer cores than it may use): it waits until
+the other lanes are between tests, runs on every core alone, and the lanes go on after it. A
+readers-writer lock on two files does this (``fcntl.flock``): every test holds the shared lock, a
+whole-machine test the exclusive one, and a turnstile taken first lets a waiting whole-machine test in
+before new lane tests (writer preference, so it cannot starve).
+
+Without xdist (``pytest -n 0``, or a platform with no ``sched_setaffinity``) none of this happens: one
+process runs everything on every core, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Each worker process imports every test module (torch, TensorFlow, Keras, JAX): about 3 GiB resident
+# at the suite's peak. More lanes than that allows would swap, which no core count makes up for.
+GIB_PER_LANE = 3
+
+
+def _usable_cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def _memory_gib() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a lane per core this process may use, as many as memory holds, at least one."""
+    cores = len(_usable_cores()) or (os.cpu_count() or 1)
+    return max(1, min(cores, int(_memory_gib() // GIB_PER_LANE)))
+
+
+def _worker_index(config: pytest.Config) -> int | None:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    return int(str(workerinput["workerid"]).removeprefix("gw"))
+
+
+class Lanes:
+    """This worker's lane: the core it runs on, all the cores there are, and the lock files."""
+
+    def __init__(self, index: int, run_id: str) -> None:
+        self.cores = _usable_cores()
+        self.core = self.cores[index % len(self.cores)]
+        os.sched_setaffinity(0, [self.core])
+        folder = Path(tempfile.gettempdir()) / f"bench-lanes-{run_id}"
+        folder.mkdir(exist_ok=True)
+        self.turnstile = os.open(folder / "turnstile", os.O_RDWR | os.O_CREAT, 0o600)
+        self.machine = os.open(folder / "machine", os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextlib.contextmanager
+    def test(self, whole_machine: bool) -> Iterator[None]:
+        fcntl.flock(self.turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self.machine, fcntl.LOCK_EX if whole_machine else fcntl.LOCK_SH)
+        finally:
+            if not whole_machine:
+                fcntl.flock(self.turnstile, fcntl.LOCK_UN)
+        os.sched_setaffinity(0, self.cores if whole_machine else [self.core])
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, [self.core])
+            fcntl.flock(self.machine, fcntl.LOCK_UN)
+            if whole_machine:
+                fcntl.flock(self.turnstile, fcntl.LOCK_UN)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    index = _worker_index(config)
+    if index is None or not hasattr(os, "sched_setaffinity") or not _usable_cores():
+        return
+    config.stash[LANES] = Lanes(index, str(config.workerinput["testrunuid"]))  # type: ignore[attr-defined]  # set by xdist on its workers
+
+
+LANES = pytest.StashKey[Lanes]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    lanes = item.config.stash.get(LANES, None)
+    if lanes is None:
+        return (yield)
+    with lanes.test(whole_machine=item.get_closest_marker("whole_machine") is not None):
+        return (yield)

@@ -1,0 +1,80 @@
+"""The lanes plugin (tests/lanes.py) in a real pytest-xdist run: a core per worker, a whole-machine test alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no affinity on this platform")
+
+# Each test writes when it ran and on which cores; the lane tests sleep so that they overlap in time.
+# Checked by breaking tests/lanes.py: a whole-machine test taking the shared lock fails this test.
+INNER = """
+import json, os, time
+from pathlib import Path
+import pytest
+
+LOG = Path(os.environ["LANES_LOG"])
+AT_COLLECTION = sorted(os.sched_getaffinity(0))  # where a framework imported here would size its thread pools
+
+def _ran(name, seconds=0.4):
+    start = time.monotonic()
+    cores = sorted(os.sched_getaffinity(0))
+    time.sleep(seconds)
+    with LOG.open("a") as f:
+        f.write(json.dumps({"name": name, "start": start, "end": time.monotonic(), "cores": cores,
+                            "worker": os.environ.get("PYTEST_XDIST_WORKER"), "collected": AT_COLLECTION}) + "\\n")
+
+@pytest.mark.parametrize("i", range(6))
+def test_lane_before(i):
+    _ran(f"lane{i}", 0.15 * (1 + i % 4))  # uneven, so one lane is mid-test when the other reaches a whole test
+
+@pytest.mark.whole_machine
+@pytest.mark.parametrize("i", range(2))
+def test_whole(i):
+    _ran(f"whole{i}")
+
+@pytest.mark.parametrize("i", range(6, 12))
+def test_lane_after(i):
+    _ran(f"lane{i}", 0.15 * (1 + i % 4))
+"""
+
+
+@pytest.mark.whole_machine  # it starts two lanes of its own: on a pinned lane both would share one core
+def test_each_lane_runs_on_a_core_of_its_own_and_a_whole_machine_test_runs_alone_on_every_core(tmp_path: Path):
+    (tmp_path / "test_inner.py").write_text(INNER)
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ("tests.lanes",)\n')
+    log = tmp_path / "log.jsonl"
+    env = {**os.environ, "LANES_LOG": str(log), "PYTHONPATH": str(REPO)}
+    cores = sorted(os.sched_getaffinity(0))  # read here: in a lane only a whole-machine test has every core
+    if len(cores) < 2:
+        pytest.skip("lanes need 2 cores")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "load",
+         "-o", "markers=whole_machine: alone", "-o", "addopts=", "--strict-markers", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    lanes = [r for r in runs if r["name"].startswith("lane")]
+    wholes = [r for r in runs if r["name"].startswith("whole")]
+    assert len(lanes) == 12 and len(wholes) == 2
+    by_worker = {r["worker"]: r["cores"] for r in lanes}
+    assert len(by_worker) == 2 and all(len(c) == 1 for c in by_worker.values()), by_worker
+    assert by_worker["gw0"] != by_worker["gw1"] and {c[0] for c in by_worker.values()} <= set(cores)
+    # pinned before collection: a thread pool sized for two cores and then pinned to one spins against itself
+    assert all(r["collected"] == by_worker[r["worker"]] for r in runs), [(r["worker"], r["collected"]) for r in runs]
+    assert any(a["start"] < b["end"] and b["start"] < a["end"] for a in lanes for b in lanes if a is not b), (
+        "the two lanes never ran at the same time"
+    )
+    for w in wholes:
+        assert w["cores"] == cores, w
+        overlapping = [r["name"] for r in runs if r is not w and r["start"] < w["end"] and w["start"] < r["end"]]
+        assert not overlapping, f"{w['name']} shared the machine with {overlapping}"
