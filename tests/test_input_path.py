@@ -239,7 +239,7 @@ def test_keras_tf_pipeline_is_built_once_per_split_and_follows_each_calls_order(
     np.testing.assert_array_equal(xs, x[first])
     engine_tf.batches(data, first, 5, y)  # another batch size is another pipeline
     assert len(data.pipelines) == 2
-    with pytest.raises(ValueError, match="orders of 10 samples, got 3"):
+    with pytest.raises(ValueError, match=r"reads 1 order\(s\) of 10 samples, got \(1, 3\)"):
         data.pipelines[next(iter(data.pipelines))](np.arange(3))
 
 
@@ -266,3 +266,56 @@ def test_a_keras_fit_per_epoch_makes_one_input_iterator_and_gathers_each_batch_o
     assert pipeline.gathers == 3 * 7  # ceil(200 / 32) batches a call: nothing prefetched past the end
     logits = b.predict(state, data, 64)  # told its steps too: every sample once, in order
     assert logits.shape == (200, 10) and np.isfinite(logits).all()
+
+
+class _EpochEvents:
+    """Hooks as bench.measure.steady.Epochs has them, writing down what the backend calls."""
+
+    n_steps = 7
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.events.append(("begin", epoch))
+
+    def on_epoch_end(self, epoch: int, loss: float) -> None:
+        self.events.append(("end", epoch, loss))
+
+    def on_step_begin(self, i: int) -> None:
+        self.events.append(("step", i))
+
+    def on_step_end(self, i: int) -> None:
+        self.events.append(("step_end", i))
+
+
+def test_one_fit_over_every_epoch_trains_what_a_fit_per_epoch_trains_with_one_input_iterator():
+    """Keras trains a row's epochs in one ``fit(epochs=N)`` (its per-call setup once, as a user pays it): the
+    same batches in the same order, so the same losses and weights as one fit per epoch from the same start;
+    one input iterator for the whole run, each batch gathered once; the epoch hooks around each epoch's steps."""
+    from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
+
+    b = keras_backend.Backend()
+    b.configure(RuntimeSpec(), 0)
+    train = TrainSpec(epochs=3, batch_size=32, lr=1e-3)
+    one, per = (b.compile(b.build(ModelSpec(arch="lenet5"), (28, 28, 1), 10), train, RuntimeSpec()) for _ in "ab")
+    b.import_weights(per, b.export_weights(one))
+    x = np.random.default_rng(0).integers(0, 256, (200, 28, 28, 1), dtype=np.uint8)
+    data = b.put(x, np.arange(200, dtype=np.int64) % 10, IDENTITY)
+    orders = [np.random.default_rng(e).permutation(200) for e in range(3)]
+    per_epoch_losses = [b.train_epoch(per, data, order, 32) for order in orders]
+    hooks, made = _EpochEvents(), []
+    real_iter = engine_tf.tf.data.Dataset.__iter__
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine_tf.tf.data.Dataset, "__iter__", lambda ds: made.append(1) or real_iter(ds))
+        b.train_epochs(one, data, orders, 32, hooks)
+    assert len(made) == 1
+    (pipeline,) = [p for p in data.pipelines.values() if p.epochs == 3]
+    assert pipeline.gathers == 3 * 7
+    steps = [("step", i) if k % 2 == 0 else ("step_end", i) for i in range(7) for k in range(2)]
+    expected = [e for epoch in range(3) for e in [("begin", epoch), *steps, ("end", epoch)]]
+    assert [e[:2] for e in hooks.events] == expected
+    one_fit_losses = [e[2] for e in hooks.events if e[0] == "end"]
+    np.testing.assert_allclose(one_fit_losses, per_epoch_losses, rtol=1e-6)
+    a, c = b.export_weights(one), b.export_weights(per)
+    assert max(float(np.abs(a[k] - c[k]).max()) for k in a) <= 1e-6

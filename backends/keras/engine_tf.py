@@ -137,10 +137,11 @@ def batches(data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray 
     ``fit`` per epoch would otherwise pay every epoch (LeNet-5's epoch is ~0.5 s).
     """
     labels = y if y is not None else np.zeros(len(data.x), np.int8)
-    key = ("tf.data", batch_size, len(order), y is not None, labels.dtype.str, labels.shape[1:])
+    orders = np.atleast_2d(order)  # one row per epoch: one fit over every epoch reads them one after another
+    key = ("tf.data", batch_size, orders.shape, y is not None, labels.dtype.str, labels.shape[1:])
     if key not in data.pipelines:
-        data.pipelines[key] = OrderedBatches(data.x, labels, len(order), batch_size, y is not None)
-    return data.pipelines[key](order)
+        data.pipelines[key] = OrderedBatches(data.x, labels, orders.shape[1], batch_size, y is not None, len(orders))
+    return data.pipelines[key](orders)
 
 
 class OrderedBatches:
@@ -158,14 +159,18 @@ class OrderedBatches:
     wasted); ``fit(epochs=N)`` makes one per epoch, as every call here now does.
     """
 
-    def __init__(self, x: np.ndarray, labels: np.ndarray, n: int, batch_size: int, with_y: bool) -> None:
-        self.order = np.arange(n, dtype=np.int64)
-        self.n, self.batch_size = n, batch_size
+    def __init__(
+        self, x: np.ndarray, labels: np.ndarray, n: int, batch_size: int, with_y: bool, epochs: int = 1
+    ) -> None:
+        self.order = np.tile(np.arange(n, dtype=np.int64), (epochs, 1))
+        self.n, self.batch_size, self.epochs = n, batch_size, epochs
         self.gathers = 0  # batches taken from the host arrays (a test counts the prefetch's waste)
+        n_batches = -(-n // batch_size)  # per epoch: an epoch's last batch may be short
 
         def take(i: np.int64) -> tuple[np.ndarray, np.ndarray]:  # the only host copy: one batch
             self.gathers += 1
-            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            epoch, b = divmod(int(i), n_batches)
+            idx = self.order[epoch, b * batch_size : (b + 1) * batch_size]
             return x[idx], labels[idx]
 
         def load(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor] | tf.Tensor:
@@ -174,15 +179,15 @@ class OrderedBatches:
             yb.set_shape((None, *labels.shape[1:]))
             return (xb, yb) if with_y else xb
 
-        n_batches = -(-n // batch_size)
-        unknown_length = tf.data.Dataset.range(n_batches).filter(lambda i: tf.constant(True))
+        unknown_length = tf.data.Dataset.range(n_batches * epochs).filter(lambda i: tf.constant(True))
         self.dataset = unknown_length.map(load, num_parallel_calls=1).prefetch(2)
         self.dataset = self.dataset.with_options(pipeline_options())
 
     def __call__(self, order: np.ndarray) -> tf.data.Dataset:
-        if len(order) != self.n:
-            raise ValueError(f"this pipeline reads orders of {self.n} samples, got {len(order)}")
-        self.order = np.asarray(order, np.int64)
+        orders = np.atleast_2d(np.asarray(order, np.int64))
+        if orders.shape != (self.epochs, self.n):
+            raise ValueError(f"this pipeline reads {self.epochs} order(s) of {self.n} samples, got {orders.shape}")
+        self.order = orders
         return self.dataset
 
 

@@ -95,12 +95,15 @@ class Batches(keras.utils.PyDataset):
 
     def __init__(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None) -> None:
         super().__init__()
-        self.data, self.order, self.batch_size, self.y = data, np.asarray(order), batch_size, y
+        # one row per epoch: one fit over every epoch reads them one after another (its steps_per_epoch)
+        self.order, self.batch_size, self.data, self.y = np.atleast_2d(np.asarray(order)), batch_size, data, y
+        self.per_epoch = math.ceil(self.order.shape[1] / batch_size)  # an epoch's last batch may be short
 
     def __len__(self) -> int:
-        return math.ceil(len(self.order) / self.batch_size)
+        return len(self.order) * self.per_epoch
 
     def __getitem__(self, i: int) -> Any:
-        idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]
+        epoch, b = divmod(i, self.per_epoch)
+        idx = self.order[epoch, b * self.batch_size : (b + 1) * self.batch_size]
         xb = self.data.x[idx]  # the only host copy: one batch, as the host holds it (uint8)
         return (xb,) if self.y is None else (xb, self.y[idx])

@@ -19,7 +19,7 @@ without importing a framework: each backend folder exports its descriptions
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -107,6 +107,10 @@ class Trainer(Protocol):
         ``hooks`` (bench.measure.steady.StepClock, or None): ``hooks.on_step_begin(i)`` /
         ``hooks.on_step_end(i)`` around each optimiser step, i = the batch's index in this call.
         Returning a host float is the synchronisation point.
+
+        A backend whose framework trains many epochs in one call may also define ``train_epochs(state, data,
+        orders, batch_size, hooks)``: every epoch in that one call, ``hooks.on_epoch_begin(e)`` before epoch e's
+        first step and ``hooks.on_epoch_end(e, loss)`` after its last (``train_epochs`` below is the caller).
         """
         ...
 
@@ -198,3 +202,20 @@ class Parity(Protocol):
 
 class Backend(Trainer, Introspection, Measurement, Parity, Protocol):
     """A whole backend: every role. ``backends.load_backend(name)`` returns one."""
+
+
+def train_epochs(
+    backend: Trainer, state: Any, data: Any, orders: Sequence[np.ndarray], batch_size: int, hooks: Any
+) -> None:
+    """Train one epoch per order, the way the framework trains many: in one call where the backend has one
+    (``train_epochs``: Keras's ``fit(epochs=N)``, whose per-call setup a user pays once, not once per epoch),
+    else one ``train_epoch`` call per epoch (torch's loop has no per-call setup to pay). ``hooks``:
+    ``bench.measure.steady.Epochs``."""
+    own = getattr(backend, "train_epochs", None)
+    if own is not None:
+        own(state, data, orders, batch_size, hooks)
+        return
+    for epoch, order in enumerate(orders):
+        hooks.on_epoch_begin(epoch)
+        loss = backend.train_epoch(state, data, order, batch_size, hooks)
+        hooks.on_epoch_end(epoch, loss)

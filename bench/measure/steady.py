@@ -1,9 +1,10 @@
-"""Step timing inside the one training call per epoch: first step, warm-up, an auto-ranged timed window.
+"""Step timing inside the training calls: first step, warm-up, an auto-ranged timed window.
 
-The worker makes one ``backend.train_epoch(state, data, order, batch_size, hooks)`` call
-per epoch (for Keras one ``model.fit(epochs=1)``, as a user makes it); the backend calls
-``hooks.on_step_begin(i)`` / ``hooks.on_step_end(i)`` around each optimiser step (torch in
-its loop, Keras from a callback). ``StepClock`` is those hooks. Global steps, over epochs:
+The worker trains as a user does (``bench.core.backend.train_epochs``): torch one
+``backend.train_epoch(state, data, order, batch_size, hooks)`` loop per epoch, Keras every epoch in
+one ``model.fit(epochs=N)``; the backend calls ``hooks.on_step_begin(i)`` / ``hooks.on_step_end(i)``
+around each optimiser step (torch in its loop, Keras from a callback) and the epoch hooks around each
+epoch (``Epochs``, below). ``StepClock`` is the step hooks. Global steps, over epochs:
 
     step 0           the first step: tracing / compilation / allocator warm-up (``first_step_s``)
     steps 1..warmup  excluded (and profiled with --profile-ops)
@@ -18,10 +19,10 @@ this one (end to end), not begin -> end. End to end counts everything the loop d
 step wherever the backend's hooks sit: taking the batch (torch indexes and augments
 before ``on_step_begin``; Keras's ``fit`` fetches inside its train function), the loop's
 own bookkeeping and Keras's callback dispatch. The sum of a call's step durations is then
-the call's time minus only its per-call setup and teardown (``fit``'s iterator and
-``tf.data`` creation, the final loss read), which is reported apart as ``epoch_overhead_s``.
-The first timed step of each call is measured from its own (synchronised) begin, so the
-per-epoch evaluation between two calls is never on the clock.
+the epoch's time minus only what it does outside its steps (torch's final loss read, Keras's
+epoch callbacks), which is reported apart as ``epoch_overhead_s``. The first timed step of each
+epoch is measured from its own (synchronised) begin, so the per-epoch evaluation between two
+epochs is never on the clock.
 
 Synchronisation: ``synchronize`` (a device sync on a GPU) runs only at the first step's
 two ends, at the begin of each call's first timed step and at the end of each call's last
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.core.progress import progress as default_progress
@@ -102,16 +103,16 @@ class StepClock:
         self.last_report = -float("inf")
         self.run_begin: float | None = None
 
-    # -- the worker's side: one call per epoch
+    # -- the worker's side (through ``Epochs``): around each epoch
     def start_epoch(self, n_images: int) -> StepClock:
-        """Prepare for one ``train_epoch`` call over ``n_images``; returns the hooks to pass it."""
+        """Prepare for one epoch over ``n_images``; returns the step hooks."""
         self.epoch_no += 1
         self.n_images, self.n_steps = n_images, -(-n_images // self.batch_size)
         self.call_timed = self.base >= self.window_start
         return self
 
     def end_epoch(self, seconds: float) -> None:
-        """The call's wall time (synchronised by the caller): what lies outside its steps is overhead."""
+        """The epoch's wall time (synchronised by the caller): what lies outside its steps is overhead."""
         if self.call_timed and self.n_steps:
             self.overheads.append(seconds - (self.call_end - self.call_begin))
         self.base += self.n_steps
@@ -204,3 +205,41 @@ class StepClock:
             f">= {self.min_seconds:g}s): the run has no more steps after the warm-up, and training is "
             "never extended for the measurement"
         )
+
+
+class Epochs:
+    """The hooks of a whole training run: the backend calls them around each epoch and each step.
+
+    A backend that trains every epoch in one framework call (Keras: one ``fit(epochs=N)``, as a user
+    trains) calls ``on_epoch_begin(e)`` / ``on_epoch_end(e, loss)`` from inside it (a callback); one that
+    trains epoch by epoch is driven by ``bench.core.backend.train_epochs``. An epoch's time runs from its
+    begin to its end, both synchronised (``timer``), so ``after`` -- the worker's evaluation between epochs,
+    its history line -- is in no epoch and never on the step clock. The step hooks are the clock's own
+    bound methods: nothing is added to a step.
+    """
+
+    def __init__(
+        self,
+        clock: StepClock,
+        timer: Any,
+        sizes: Sequence[int],
+        after: Callable[[int, float, float], None],
+    ) -> None:
+        self.clock, self.timer, self.sizes, self.after = clock, timer, list(sizes), after
+        self.on_step_begin, self.on_step_end = clock.on_step_begin, clock.on_step_end
+
+    @property
+    def n_steps(self) -> int:
+        """The current epoch's step count (a Keras callback reads it to close a short last group)."""
+        return self.clock.n_steps
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        """Epoch ``epoch`` (0-based) is about to take its first step."""
+        self.clock.start_epoch(self.sizes[epoch])
+        self.timer.start()
+
+    def on_epoch_end(self, epoch: int, loss: float) -> None:
+        """Its last step has ended; ``loss``: its mean training loss, a host float."""
+        seconds = self.timer.stop()
+        self.clock.end_epoch(seconds)
+        self.after(epoch, loss, seconds)

@@ -45,8 +45,8 @@ def resnet_vs_convnext(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> 
         "## ResNet101 vs ConvNeXt-tiny",
         "",
         "Medians over ok repeats, [min-max] when repeated. Steady img/s is the median step throughput "
-        "over every step after the first step and `warmup_steps` warm-up steps, timed inside the one "
-        "training call per epoch (docs/timing.md); the first step (tracing, compilation, warm-up) is its "
+        "over every step after the first step and `warmup_steps` warm-up steps, timed inside the "
+        "training call(s) (docs/timing.md); the first step (tracing, compilation, warm-up) is its "
         "own column. Tasks: "
         + ", ".join(f"`{t}` ({p}, {s})" for t, p, s in ok[["task", "profile", "image_shape"]].drop_duplicates().values)
         + ".",

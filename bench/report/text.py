@@ -54,12 +54,12 @@ def summary_markdown(
         *speed_lines(df, wall_s),
         "",
         ratio_note(reference) + " Steady epoch figures exclude the first epoch."
-        " The headline throughput is timed inside the one training call per epoch, over every "
+        " The headline throughput is timed inside the training call(s), over every "
         "step after the first step and the warm-up steps (docs/timing.md): the timed images over the window's "
         "time (as timm, the Keras benchmarks and MLPerf quote) ± the half-width of its 95% bootstrap interval "
         "over steps; the median step's throughput is its own row; with repeats, the between-run spread too. "
-        "Step / epoch throughput compares it with the epochs, which also pay each training call's own "
-        "setup and teardown (per-epoch call overhead). The first-step overhead is the first step's excess "
+        "Step / epoch throughput compares it with the epochs, which also pay what an epoch does outside "
+        "its steps (per-epoch call overhead). The first-step overhead is the first step's excess "
         "over a steady step (tracing, compilation, warm-up).",
         "",
         f"![throughput and accuracy]({plot_name('overview')})",

@@ -21,6 +21,7 @@ import numpy as np
 
 from backends import describe, load_backend
 from bench.core import metrics
+from bench.core.backend import train_epochs
 from bench.core.job import Job
 from bench.core.phase import Trained
 from bench.core.preprocess import PixelNorm, epoch_length, epoch_orders
@@ -30,7 +31,7 @@ from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure import inputpath, perf
-from bench.measure.steady import StepClock
+from bench.measure.steady import Epochs, StepClock
 from bench.measure.timing import SyncTimer, agreement_note, steady_agreement, summarize_epochs, time_to_target
 from bench.phases import PHASES
 
@@ -86,24 +87,28 @@ def train_and_evaluate(
         epochs=epochs,
         profiler=profiler,
     )
-    first_order = None  # the input-path measurement replays the first epoch's batches
-    for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed, whole_batches_of), start=1):
-        first_order = order if first_order is None else first_order
-        hooks = steps.start_epoch(len(order))
-        timer.start()
-        loss = backend.train_epoch(state, train, order, spec.train.batch_size, hooks)
-        epoch_s.append(timer.stop())
-        steps.end_epoch(epoch_s[-1])
+    orders = list(epoch_orders(len(y_train), epochs, seed, whole_batches_of))
+
+    def after_epoch(index: int, loss: float, seconds: float) -> None:
+        """Between two epochs (inside Keras's one fit, from its callback): in no epoch, never on the step clock."""
+        epoch = index + 1
+        epoch_s.append(seconds)
         if not np.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss} in epoch {epoch}: training diverged")
-        row: dict[str, Any] = {"epoch": epoch, "seconds": epoch_s[-1], "train_loss": loss}
-        msg = f"epoch {epoch}/{epochs}  {epoch_s[-1]:.2f}s  loss {loss:.4f}"
-        if spec.eval.per_epoch and epoch < epochs:  # between two calls: never on the step clock
+        row: dict[str, Any] = {"epoch": epoch, "seconds": seconds, "train_loss": loss}
+        msg = f"epoch {epoch}/{epochs}  {seconds:.2f}s  loss {loss:.4f}"
+        if spec.eval.per_epoch and epoch < epochs:
             acc, tloss = metrics.accuracy_and_loss(backend.predict(state, test, spec.eval.batch_size), y_test)
             row.update(test_acc=acc, test_loss=tloss)
             msg += f"  test acc {acc:.4f}"
         history.append(row)
         progress(msg)
+
+    hooks = Epochs(steps, timer, [len(o) for o in orders], after_epoch)
+    train_epochs(backend, state, train, orders, spec.train.batch_size, hooks)
+    if len(epoch_s) != epochs:
+        raise RuntimeError(f"the backend trained {len(epoch_s)} of the {epochs} epochs it was given")
+    first_order = orders[0]  # the input-path measurement replays the first epoch's batches
 
     timer.start()
     logits = backend.predict(state, test, spec.eval.batch_size)
@@ -124,7 +129,6 @@ def train_and_evaluate(
             f"train.drop_last: each epoch trains {per_epoch:,} of the {len(y_train):,} images "
             f"({per_epoch // spec.train.batch_size} whole batches of {spec.train.batch_size})"
         )
-    assert first_order is not None  # train.epochs >= 1 (the spec's bound)
     out.update(inputpath.input_fields(backend, state, train, first_order, spec.train.batch_size, timer, out))
     out.update(perf.best_epoch_fields(history, spec))
     out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))
