@@ -188,7 +188,7 @@ class Backend:
         trainer = self._trainer(state, data)
         self.engine.watch(trainer)
         trainer.fit(
-            self.engine.batches(data, np.stack(orders), batch_size, labels(state.model, data.y)),
+            self._batches(state, data, np.stack(orders), batch_size),
             epochs=len(orders),
             steps_per_epoch=-(-sizes.pop() // batch_size),
             shuffle=False,
