@@ -339,3 +339,45 @@ def test_big_model_tasks_carry_the_original_recipe_in_full():
         assert full.dataset.mean == (0.485, 0.456, 0.406) and full.dataset.std == (0.229, 0.224, 0.225)
         quick = load_task(name, "quick")
         assert quick.dataset.image_size <= 64 and quick.runtime.timed_steps >= 1
+
+
+def test_the_step_epoch_ratio_compares_the_same_epochs_so_epochs_that_differ_do_not_move_it():
+    """Four epochs of 10 steps, the second twice as slow (another process's load), no per-call cost:
+    the window (from epoch 1's timed steps on) and the median epoch part by that spread, but steps
+    and epochs over the same epochs agree exactly, and the row says which is which. A per-call
+    setup then moves the ratio by exactly its share, and the note names it."""
+    from bench.measure.timing import agreement_note, spread_note, steady_agreement, summarize_epochs
+
+    for setup_s in (0.0, 0.05):
+        f = FakeClock()
+        clock = StepClock(f.sync, 4, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None)
+        seconds = []
+        for step_s in (1.0, 2.0, 1.0, 1.0):
+            hooks = clock.start_epoch(40)
+            t0 = f.now
+            train_call(f, hooks, 40, 4, step_s=step_s, setup_s=setup_s)
+            seconds.append(f.now - t0)
+            clock.end_epoch(seconds[-1])
+        out = summarize_epochs(seconds, 40)
+        out.update(clock.summary())
+        out.update(steady_agreement(out))
+        # epochs 2-4 lie wholly in the window: 40 s of steps, each epoch 2 setups more
+        assert out["steady_epoch_ratio"] == pytest.approx((40 + 3 * 2 * setup_s) / 40)
+        # the headline: 38 timed steps of 4 images in 8 + 20 + 10 + 10 s; the epoch figure: the median of 20, 10, 10
+        assert out["steady_img_s"] == pytest.approx(152 / 48.0)
+        assert out["throughput_img_s"] == pytest.approx(40 / (10 + 2 * setup_s))
+    assert agreement_note(out, 4) is None  # 1.01x: within the band
+    assert "0.800x the median epoch's throughput: the steady epochs differ by 99%" in (spread_note(out) or "")
+    out["epoch_overhead_s"], out["steady_epoch_ratio"] = 1.0, 1.1  # a call that spends a tenth outside its steps
+    assert "setup/teardown outside the steps is 1000.0 ms" in (agreement_note(out, 4) or "")
+    assert spread_note(out) is None  # the ratio's note explains the row; one cause at a time
+
+
+def test_a_one_epoch_run_falls_back_to_the_window_against_its_only_epoch():
+    from bench.measure.timing import agreement_note, steady_agreement
+
+    out = {"steady_img_s": 120.0, "throughput_img_s": 100.0, "epoch_s_median": 1.0}
+    assert steady_agreement(out) == {"steady_epoch_ratio": pytest.approx(1.2)}
+    out.update(steady_agreement(out))
+    assert "no steady epoch (one epoch only" in (agreement_note(out, 1) or "")
+    assert steady_agreement({"steady_epoch_ratio": 1.0, "steady_img_s": 1.0, "throughput_img_s": 2.0}) == {}

@@ -100,6 +100,7 @@ class StepClock:
         self.call_begin = self.call_end = self.rate_begin = 0.0
         self.call_timed = False  # every step of the current call is in the window
         self.overheads: list[float] = []
+        self.timed_epoch_s: list[tuple[float, float]] = []  # (epoch, its steps) of each epoch wholly in the window
         self.last_report = -float("inf")
         self.run_begin: float | None = None
 
@@ -114,7 +115,9 @@ class StepClock:
     def end_epoch(self, seconds: float) -> None:
         """The epoch's wall time (synchronised by the caller): what lies outside its steps is overhead."""
         if self.call_timed and self.n_steps:
-            self.overheads.append(seconds - (self.call_end - self.call_begin))
+            steps_s = self.call_end - self.call_begin  # the sum of this epoch's step durations
+            self.overheads.append(seconds - steps_s)
+            self.timed_epoch_s.append((seconds, steps_s))
         self.base += self.n_steps
 
     # -- the backend's side
@@ -190,6 +193,11 @@ class StepClock:
         if not self.durations:
             return out
         out.update(stats.window_throughput(self.durations, self.images))
+        # steps against epochs over the same epochs (those wholly in the window): what the epochs
+        # spend outside their steps, never how one epoch differs from another (machine noise)
+        steps_total = sum(steps for _, steps in self.timed_epoch_s)
+        if steps_total > 0:
+            out["steady_epoch_ratio"] = sum(epoch for epoch, _ in self.timed_epoch_s) / steps_total
         # one-off cost of the first step (tracing, compilation, warm-up) over a steady one
         if self.first_s is not None and out.get("steady_step_s") is not None:
             out["compile_s"] = max(0.0, self.first_s - out["steady_step_s"])

@@ -32,7 +32,14 @@ from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure import inputpath, perf
 from bench.measure.steady import Epochs, StepClock
-from bench.measure.timing import SyncTimer, agreement_note, steady_agreement, summarize_epochs, time_to_target
+from bench.measure.timing import (
+    SyncTimer,
+    agreement_note,
+    spread_note,
+    steady_agreement,
+    summarize_epochs,
+    time_to_target,
+)
 from bench.phases import PHASES
 
 
@@ -123,7 +130,7 @@ def train_and_evaluate(
     out.update({k: v for k, v in steps.summary().items() if v is not None})  # step-based compile_s wins
     out.update(steady_agreement(out))
     out["history"] = history
-    out["timing_notes"] = [n for n in (steps.short_window_note(), agreement_note(out, epochs)) if n]
+    out["timing_notes"] = [n for n in (steps.short_window_note(), agreement_note(out, epochs), spread_note(out)) if n]
     if per_epoch < len(y_train):
         out["timing_notes"].append(
             f"train.drop_last: each epoch trains {per_epoch:,} of the {len(y_train):,} images "
