@@ -258,3 +258,14 @@ def test_a_child_handed_cores_runs_on_exactly_those():
     env.pop("BENCH_CORES")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.startswith("None ")
+
+
+def test_a_check_in_stages_refuses_a_run_it_does_not_have_before_training_anything(tmp_path: Path):
+    from bench.run.parity import FLOOR, REFERENCE, ParityCheck
+
+    check = ParityCheck([], [REFERENCE, "keras"], tmp_path, echo=lambda _: None)
+    assert check.labels == [REFERENCE, FLOOR, "keras"]
+    with pytest.raises(ValueError, match=r"no run named \['jax'\] in this check \(runs: torch, torch\+rounding, keras\)"):
+        check.train("jax")
+    assert check.started is None and list(tmp_path.iterdir()) == []  # nothing ran, nothing written
+    assert check.result() == {} and check.trained == {REFERENCE, FLOOR, "keras"}  # no case: nothing to train

@@ -1,6 +1,7 @@
 """Training parity: from one init, the same batches in the same order, every backend takes the same steps.
 
-One check (bench.run.parity) trains every case below in every backend, one process per backend, and the tests
+One check (bench.run.parity) trains every case below in every backend, one process per backend (in two parts, the
+small models and the zoo models, and one test per part and backend: each test a minute or two), and the tests
 read it: weights and held-out logits after 1, 10 and 100 steps against the fp32 bound (bench.measure.parity:
 10x the largest distance of the reference run from itself with one-ulp weights and each batch summed in
 another order). Tiny inputs and models keep it to a few seconds of training per backend.
@@ -21,6 +22,8 @@ it, and a test shows what it moves when left out.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -32,10 +35,10 @@ from bench.core.catalog import ARCHITECTURES
 from bench.core.parity import ALL
 from bench.core.spec import DatasetSpec, ModelSpec, RuntimeSpec, TaskSpec, TrainSpec, layer_model
 from bench.measure.parity import PairDiff
-from bench.run.parity import FLOOR, REFERENCE, Case, CaseResult, run_check
+from bench.run.parity import FLOOR, REFERENCE, Case, CaseResult, ParityCheck, run_check
 
 pytestmark = [pytest.mark.frameworks, pytest.mark.xdist_group("training_parity")]  # its workers import every framework;
-# one lane runs the one check every test here reads (``check``, cached in the process)
+# one lane runs the one check every test here reads (``parity``, cached in the process), one run per test
 
 BACKEND_NAMES = tuple(b for b in BACKENDS if not missing_packages(b))
 # a layer list with batch norm on maps and on the flattened features (BatchNorm1d with batch 16: the running
@@ -109,26 +112,67 @@ def zoo_case(zoo_id: str, alignments: tuple[str, ...] = ALL, checkpoints: tuple[
 # depthwise convolutions (MobileNet), squeeze-excite and hard-swish (MobileNetV3-small), LayerNorm and GELU (ConvNeXt).
 ZOO_FAST = ("mobilenet", "mobilenet_v3_small", "convnext_tiny")
 ZOO_MODELS = ("mobilenet_v2", "densenet121", "convnext_tiny")  # the slow tier's, 1 and 10 steps
-CASES = [
-    *(case(f"{m}-{opt}", *MODELS[m], opt) for opt in ("sgd", "adam") for m in MODELS),
-    case("lenet5-adam-eps-unaligned", *MODELS["lenet5"], "adam", without("adam_eps")),
-    case("lenet5-adam-fp32-bias-unaligned", *MODELS["lenet5"], "adam", without("adam_fp32_bias")),
-    case("bn_layers-running-var-unaligned", *MODELS["bn_layers"], "sgd", without("bn_running_var")),
-    *(zoo_case(z, checkpoints=(1, 3)) for z in ZOO_FAST),
-]
+# two checks, each trained run by run in tests of their own (below): the small models, 100 steps; the zoo models
+CASES = {
+    "small": [
+        *(case(f"{m}-{opt}", *MODELS[m], opt) for opt in ("sgd", "adam") for m in MODELS),
+        case("lenet5-adam-eps-unaligned", *MODELS["lenet5"], "adam", without("adam_eps")),
+        case("lenet5-adam-fp32-bias-unaligned", *MODELS["lenet5"], "adam", without("adam_fp32_bias")),
+        case("bn_layers-running-var-unaligned", *MODELS["bn_layers"], "sgd", without("bn_running_var")),
+    ],
+    "zoo": [zoo_case(z, checkpoints=(1, 3)) for z in ZOO_FAST],
+}
 
 
 def _run(cases: list[Case], backends: tuple[str, ...], checkpoints: tuple[int, ...]) -> dict[str, CaseResult]:
-    import tempfile
-
     # the trajectories are read into the result: their files (~2 GB for the three zoo models) go with the folder
     with tempfile.TemporaryDirectory(prefix="bench-parity-") as folder:
         return run_check(cases, backends, Path(folder), checkpoints=checkpoints, echo=lambda _: None)
 
 
+CHECKS: dict[str, ParityCheck] = {}
+
+
+def parity(part: str) -> ParityCheck:
+    """A check the tests here read, in stages: each run (one backend's process) of each part is a test of its
+    own below, a minute or two each on one core, so that a whole-machine test waiting in the other lane waits
+    for one run, not for the four minutes of the whole check (tests/lanes.py)."""
+    if part not in CHECKS:
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-parity-{part}-"))
+        CHECKS[part] = ParityCheck(CASES[part], BACKEND_NAMES, folder, (1, 10, 100), echo=lambda _: None)
+    return CHECKS[part]
+
+
 @cache
 def check() -> dict[str, CaseResult]:
-    return _run(CASES, BACKEND_NAMES, (1, 10, 100))
+    """Every case compared; trains whatever run no test has trained yet (e.g. under ``-k``)."""
+    return {name: res for part in CASES for name, res in parity(part).result().items()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scratch():
+    """The checks' files (~2 GB of trajectories for the zoo models) live until the module is done."""
+    yield
+    for check_ in CHECKS.values():
+        shutil.rmtree(check_.folder, ignore_errors=True)
+
+
+RUNS = [REFERENCE, FLOOR, *(b for b in BACKEND_NAMES if b != REFERENCE)]
+
+
+@pytest.mark.parametrize("run", RUNS)
+@pytest.mark.parametrize("part", CASES)
+def test_each_run_trains_every_case_to_its_checkpoints_in_a_process_of_its_own(part, run):
+    """The reference first (its seeded initial weights are what every other run starts from, the floor one
+    ulp away), then each backend: every case's trajectory holds step 0 and each checkpoint asked of it."""
+    check_ = parity(part)
+    check_.train(run)
+    assert check_.started is not None and [c.name for c in check_.started] == [c.name for c in CASES[part]]
+    for c in CASES[part]:
+        assert run not in check_.results[c.name].errors, check_.results[c.name].errors[run]
+        with np.load(check_.out(c, run)) as f:  # reads the zip's directory, not the arrays
+            steps = {int(k.split("/")[1]) for k in f.files if k.startswith("logits/")}
+        assert steps == {0, *c.steps((1, 10, 100))}, (c.name, sorted(steps))
 
 
 def diffs(

@@ -180,6 +180,133 @@ def _read(path: str) -> measure.Trajectory:
         return measure.trajectory({k: f[k] for k in f.files})
 
 
+class ParityCheck:
+    """A check in stages, so that each training run can be a step of its own (a test per backend, each
+    short): ``train(label, ...)`` runs those labels' processes (the reference first, whose initial weights
+    the others start from; it is run on demand), ``result()`` trains what is still missing and compares.
+    ``run_check`` is all of it in one call."""
+
+    def __init__(
+        self,
+        cases: Sequence[Case],
+        backends: Sequence[str],
+        folder: Path,
+        checkpoints: tuple[int, ...] = CHECKPOINTS,
+        alignments: tuple[str, ...] = ALL,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        check_alignments(alignments)
+        for c in cases:
+            check_alignments(c.alignments or ())
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.checkpoints, self.alignments, self.echo = folder, checkpoints, alignments, echo
+        self.others = [b for b in backends if b != REFERENCE]
+        self.results = {c.name: CaseResult(c.name) for c in cases}
+        for c in cases:
+            if why := not_comparable(c.spec):
+                self.results[c.name].errors["all"] = why
+        self.cases = [c for c in cases if not self.results[c.name].errors]
+        for c in self.cases:
+            order = step_order(len(c.x), max(c.steps(checkpoints)), c.spec.train.batch_size, c.spec.seed)
+            arrays = {"x": c.x.astype(np.float32), "y": c.y, "held": c.held.astype(np.float32)}
+            np.savez(folder / f"{c.name}.data.npz", order=order, allow_pickle=False, **arrays)
+            shuffled = measure.shuffled_within_batches(order, c.spec.train.batch_size, c.spec.seed)
+            np.savez(folder / f"{c.name}.data-floor.npz", order=shuffled, allow_pickle=False, **arrays)
+        self.started: list[Case] | None = None  # the cases the reference trained (None: not yet run)
+        self.trained: set[str] = set()
+        self.free: queue.Queue[list[int] | None] = queue.Queue()
+        for cores in lanes(self.cases):
+            self.free.put(cores)
+
+    @property
+    def labels(self) -> list[str]:
+        """Every run, in the order ``result`` trains them: the reference, its floor, the other backends."""
+        return [REFERENCE, FLOOR, *self.others]
+
+    def out(self, c: Case, label: str) -> str:
+        return str(self.folder / f"{c.name}.{label}.npz")
+
+    def _side_by_side(self, runs: list[tuple[str, str, str, str]], cases: list[Case]) -> dict[str, str]:
+        """Every run's cases dealt over as many processes as there are lanes, each process on its lane's cores:
+        one backend alone (Keras/JAX's XLA compiles) takes half the check's time and would leave a lane idle.
+        ``runs``: (backend, label, initial weights ("": the backend's own seeded init), data); returns job out
+        path -> error for each that wrote nothing."""
+        n = self.free.qsize()
+        parts = [(run, cases[i::n], f"{i + 1}/{n}" if n > 1 else "") for run in runs for i in range(n) if cases[i::n]]
+
+        def launch(run: tuple[str, str, str, str], part: list[Case], tag: str) -> dict[str, str]:
+            backend, label, init, data = run
+            jobs = [
+                _job(c, backend, self.folder, label, init and str(self.folder / f"{c.name}.{init}.npz"),
+                     self.checkpoints, self.alignments, data)
+                for c in part
+            ]  # fmt: skip
+            cores = self.free.get()  # a lane's cores; released when its process is done
+            try:
+                return _launch(jobs, self.folder, self.echo, cores, tag)
+            finally:
+                self.free.put(cores)
+
+        failed: dict[str, str] = {}
+        with ThreadPoolExecutor(n) as pool:
+            for part_failed in pool.map(lambda p: launch(*p), parts):
+                failed.update(part_failed)
+        return failed
+
+    def _reference(self) -> list[Case]:
+        """Train the reference once; the cases it trained, their initial weights (and one ulp away) saved."""
+        if self.started is not None:
+            return self.started
+        failed = self._side_by_side([(REFERENCE, REFERENCE, "", "data")], self.cases) if self.cases else {}
+        self.started = []
+        for c in self.cases:
+            if self.out(c, REFERENCE) in failed:
+                self.results[c.name].errors[REFERENCE] = failed[self.out(c, REFERENCE)]
+                continue
+            initial = _read(self.out(c, REFERENCE))[0][0]
+            np.savez(self.folder / f"{c.name}.initial.npz", allow_pickle=False, **initial)
+            ulp = measure.ulp_perturbed(initial, c.spec.seed)
+            np.savez(self.folder / f"{c.name}.initial-ulp.npz", allow_pickle=False, **ulp)
+            self.started.append(c)
+        self.trained.add(REFERENCE)
+        return self.started
+
+    def train(self, *labels: str) -> None:
+        """Train these runs (each once), side by side where the lanes allow; every run starts from the
+        reference's initial weights, so in any order."""
+        unknown = [label for label in labels if label not in self.labels]
+        if unknown:
+            raise ValueError(f"no run named {unknown} in this check (runs: {', '.join(self.labels)})")
+        started = self._reference()
+        runs = [
+            (REFERENCE, FLOOR, "initial-ulp", "data-floor") if label == FLOOR else (label, label, "initial", "data")
+            for label in labels
+            if label not in self.trained
+        ]
+        if started and runs:
+            failed = self._side_by_side(runs, started)
+            for c in started:
+                for _, label, _, _ in runs:
+                    if self.out(c, label) in failed:
+                        self.results[c.name].errors[label] = failed[self.out(c, label)]
+        self.trained.update(label for _, label, _, _ in runs)
+
+    def result(self) -> dict[str, CaseResult]:
+        """Every case's trajectories and pair differences; trains any run not yet trained first."""
+        self.train(*[label for label in self.labels if label not in self.trained])
+        for c in self.started or []:
+            res = self.results[c.name]
+            for label in self.labels:
+                path = self.folder / f"{c.name}.{label}.npz"
+                if label not in res.errors and path.is_file():
+                    res.runs[label] = _read(str(path))
+            if FLOOR in res.runs:
+                res.limits = measure.bounds(res.runs[REFERENCE], res.runs[FLOOR])
+                compared = {k: v for k, v in res.runs.items() if k != FLOOR}
+                res.diffs = measure.pair_diffs(compared, res.limits)
+        return self.results
+
+
 def run_check(
     cases: Sequence[Case],
     backends: Sequence[str],
@@ -189,86 +316,7 @@ def run_check(
     echo: Callable[[str], None] = print,
 ) -> dict[str, CaseResult]:
     """Train every case in every backend from one init and compare (``folder``: scratch space, kept)."""
-    check_alignments(alignments)
-    for c in cases:
-        check_alignments(c.alignments or ())
-    folder.mkdir(parents=True, exist_ok=True)
-    others = [b for b in backends if b != REFERENCE]
-    results = {c.name: CaseResult(c.name) for c in cases}
-    for c in cases:
-        if why := not_comparable(c.spec):
-            results[c.name].errors["all"] = why
-    cases = [c for c in cases if not results[c.name].errors]
-    for c in cases:
-        order = step_order(len(c.x), max(c.steps(checkpoints)), c.spec.train.batch_size, c.spec.seed)
-        arrays = {"x": c.x.astype(np.float32), "y": c.y, "held": c.held.astype(np.float32)}
-        np.savez(folder / f"{c.name}.data.npz", order=order, allow_pickle=False, **arrays)
-        shuffled = measure.shuffled_within_batches(order, c.spec.train.batch_size, c.spec.seed)
-        np.savez(folder / f"{c.name}.data-floor.npz", order=shuffled, allow_pickle=False, **arrays)
-    free: queue.Queue[list[int] | None] = queue.Queue()
-    for cores in lanes(cases):
-        free.put(cores)
-
-    def side_by_side(runs: list[tuple[str, str, str, str]], cases: list[Case]) -> dict[str, str]:
-        """Every run's cases dealt over as many processes as there are lanes, each process on its lane's cores:
-        one backend alone (Keras/JAX's XLA compiles) takes half the check's time and would leave a lane idle.
-        ``runs``: (backend, label, initial weights ("": the backend's own seeded init), data); returns job out
-        path -> error for each that wrote nothing."""
-        n = free.qsize()
-        parts = [(run, cases[i::n], f"{i + 1}/{n}" if n > 1 else "") for run in runs for i in range(n) if cases[i::n]]
-
-        def launch(run: tuple[str, str, str, str], part: list[Case], tag: str) -> dict[str, str]:
-            backend, label, init, data = run
-            jobs = [
-                _job(c, backend, folder, label, init and str(folder / f"{c.name}.{init}.npz"), checkpoints,
-                     alignments, data)
-                for c in part
-            ]  # fmt: skip
-            cores = free.get()  # a lane's cores; released when its process is done
-            try:
-                return _launch(jobs, folder, echo, cores, tag)
-            finally:
-                free.put(cores)
-
-        failed: dict[str, str] = {}
-        with ThreadPoolExecutor(n) as pool:
-            for part_failed in pool.map(lambda p: launch(*p), parts):
-                failed.update(part_failed)
-        return failed
-
-    def out(c: Case, label: str) -> str:
-        return str(folder / f"{c.name}.{label}.npz")
-
-    failed = side_by_side([(REFERENCE, REFERENCE, "", "data")], cases) if cases else {}
-    started = []
-    for c in cases:
-        if out(c, REFERENCE) in failed:
-            results[c.name].errors[REFERENCE] = failed[out(c, REFERENCE)]
-            continue
-        initial = _read(out(c, REFERENCE))[0][0]
-        np.savez(folder / f"{c.name}.initial.npz", allow_pickle=False, **initial)
-        np.savez(
-            folder / f"{c.name}.initial-ulp.npz", allow_pickle=False, **measure.ulp_perturbed(initial, c.spec.seed)
-        )
-        started.append(c)
-    runs = [(REFERENCE, FLOOR, "initial-ulp", "data-floor")] + [(b, b, "initial", "data") for b in others]
-    if started:  # every run from the same initial weights, so in any order and side by side (``lanes``)
-        failed = side_by_side(runs, started)
-        for c in started:
-            for _, label, _, _ in runs:
-                if out(c, label) in failed:
-                    results[c.name].errors[label] = failed[out(c, label)]
-    for c in started:
-        res = results[c.name]
-        for label in [REFERENCE, FLOOR, *others]:
-            path = folder / f"{c.name}.{label}.npz"
-            if label not in res.errors and path.is_file():
-                res.runs[label] = _read(str(path))
-        if FLOOR in res.runs:
-            res.limits = measure.bounds(res.runs[REFERENCE], res.runs[FLOOR])
-            compared = {k: v for k, v in res.runs.items() if k != FLOOR}
-            res.diffs = measure.pair_diffs(compared, res.limits)
-    return results
+    return ParityCheck(cases, backends, folder, checkpoints, alignments, echo).result()
 
 
 def row_fields(result: CaseResult, backends: Sequence[str], steps: int, alignments: Sequence[str]) -> dict[str, dict]:
