@@ -17,7 +17,10 @@ rows side by side, a check that a run restricts itself to fewer cores than it ma
 the other lanes are between tests, runs on every core alone, and the lanes go on after it. A
 readers-writer lock on two files does this (``fcntl.flock``): every test holds the shared lock, a
 whole-machine test the exclusive one, and a turnstile taken first lets a waiting whole-machine test in
-before new lane tests (writer preference, so it cannot starve).
+before new lane tests (writer preference, so it cannot starve). While a whole-machine test waits for the
+other lanes' current tests its own lane is idle, so the whole-machine tests are collected last: together at
+the end of the run they wait once, where spread over it each waited for whatever the other lane had started
+(up to a minute or two; the suite has a dozen of them).
 
 Without xdist (``pytest -n 0``, or a platform with no ``sched_setaffinity``) none of this happens: one
 process runs everything on every core, as before.
@@ -101,6 +104,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 LANES = pytest.StashKey[Lanes]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a lane, the whole-machine tests last, in their own order (xdist hands out work in collection order;
+    a test in an ``xdist_group`` still goes with its group, last within it)."""
+    if LANES not in config.stash:
+        return
+    whole = [item for item in items if item.get_closest_marker("whole_machine") is not None]
+    if whole:
+        items[:] = [item for item in items if item.get_closest_marker("whole_machine") is None] + whole
 
 
 @pytest.hookimpl(wrapper=True)

@@ -163,10 +163,10 @@ def vars_of(opts: RunOptions) -> dict:
         (["--executor", "devices", "--workers", "1,2"], "data-parallel rows"),
     ],
 )
-@pytest.mark.whole_machine  # its refusals count the cores this process may use
 def test_an_executor_that_cannot_work_is_refused_in_one_line_before_anything_runs(args, says, clean_env, tmp_path):
     env = {k: v for k, v in clean_env.items() if k != "RAY_ADDRESS"}
-    # the cores are counted here, not at collection: there a lane holds one (tests/lanes.py)
+    # the cores are counted here, not at collection, and the command counts the same ones: a lane's (tests/lanes.py),
+    # which its children inherit, so one device more than this test may use is one more than the command may
     more = ",".join(map(str, range(len(os.sched_getaffinity(0)) + 1)))
     args = [more if a == "ONE_PER_CORE_AND_ONE_MORE" else a for a in args]
     proc = run_cli(["run", "mnist-lenet5", "--out", str(tmp_path / "r"), *args], env)

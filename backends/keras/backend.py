@@ -218,6 +218,11 @@ class Backend:
     def synchronize(self) -> None:
         self.engine.synchronize()
 
+    @property
+    def async_steps(self) -> bool:
+        """Whether a training step returns before its work is done (the engine's: JAX's dispatch)."""
+        return bool(getattr(self.engine, "async_steps", False))
+
     def peak_device_mb(self) -> float | None:
         return self.engine.peak_device_mb()
 

@@ -38,6 +38,9 @@ def _state(model: keras.Model) -> tuple[list[Any], list[Any]]:
 class Engine:
     """Keras on JAX: configure, input batches, gradients, synchronisation, memory (no op profiler)."""
 
+    # a train step returns as soon as it is dispatched; the host runs ahead with no bound (bench.core.backend)
+    async_steps = True
+
     def __init__(self) -> None:
         self.gpu = False
         self._model: weakref.ref[keras.Model] | None = None

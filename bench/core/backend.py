@@ -122,6 +122,13 @@ class Trainer(Protocol):
         """Block until queued device work is finished (called before every clock read)."""
         ...
 
+    # ``async_steps`` (an optional attribute, False when absent; not a protocol member, so no backend must have
+    # it): whether a training step returns to the host before its work is done with no
+    # bound on how far the host runs ahead (JAX's dispatch, measured on the CPU: three steps of a four-step epoch
+    # returned in ~10 ms and the fourth held a second of their work). The step clock then samples its interval
+    # per synchronised stretch (bench.measure.stats.window_throughput). A device queue that blocks the host once
+    # it is full (CUDA) keeps single steps near their work in a steady window, and is not declared.
+
     def peak_device_mb(self) -> float | None:
         """Peak accelerator memory so far, or None on CPU."""
         ...

@@ -14,11 +14,10 @@ RESAMPLES = 2000
 MAX_SAMPLES = 400  # longer series are folded into small windows (see fold) before resampling
 SEED = 0
 CONFIDENCE = 0.95
+Samples = Sequence[float] | np.ndarray  # durations, image counts or rates, as a list or an array
 
 
-def fold_pairs(
-    values: Sequence[float], weights: Sequence[float], limit: int = MAX_SAMPLES
-) -> tuple[np.ndarray, np.ndarray]:
+def fold_pairs(values: Samples, weights: Samples, limit: int = MAX_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
     """(durations, images) of small windows of consecutive samples, those with a positive duration.
 
     ``values`` are step durations and ``weights`` their images. Up to ``limit`` steps each step is
@@ -37,15 +36,15 @@ def fold_pairs(
     return d[keep], w[keep]
 
 
-def fold(values: Sequence[float], weights: Sequence[float], limit: int = MAX_SAMPLES) -> np.ndarray:
+def fold(values: Samples, weights: Samples, limit: int = MAX_SAMPLES) -> np.ndarray:
     """Rates over small windows of consecutive samples: sum(weights) / sum(values) per window (see fold_pairs)."""
     d, w = fold_pairs(values, weights, limit)
     return w / d
 
 
 def rate_ci(
-    durations: Sequence[float],
-    images: Sequence[float],
+    durations: Samples,
+    images: Samples,
     confidence: float = CONFIDENCE,
     resamples: int = RESAMPLES,
     seed: int = SEED,
@@ -67,18 +66,41 @@ def rate_ci(
     return float(w.sum() / d.sum()), float(lo), float(hi)
 
 
-def window_throughput(durations: Sequence[float], images: Sequence[int]) -> dict[str, object]:
+MIN_SEGMENTS = 3  # synced segments an interval needs where single steps are not timed (``segments``)
+
+
+def window_throughput(
+    durations: Sequence[float], images: Sequence[int], segments: Sequence[int] | None = None
+) -> dict[str, object]:
     """The step window's throughput fields, one rule for every timed window (single process or data-parallel).
 
     ``steady_img_s``, the headline: all timed images over the window's time (what timm's benchmark.py,
     the Keras benchmarks page and MLPerf quote: a slow step is a real cost of training), with its
     bootstrap interval over steps. ``median_step_img_s``: the median step's throughput beside it
     (robust to a burst of load from another process). ``steady_step_s``: the mean step time.
+
+    ``segments``: the number of steps in each synchronised stretch of the window, for a backend whose steps
+    return to the host before their work is done (``Backend.async_steps``: JAX dispatches a step and goes on
+    to the next, so one step's host time is its dispatch, the last of a stretch holds the others' work). Its
+    samples are then the stretches, the only spans whose time is the work's: the interval resamples them (at
+    least ``MIN_SEGMENTS``, else none) and no median step is reported. The headline is the same either way.
     """
     if not len(durations):
         return {}
     total_s, total_img = float(sum(durations)), float(sum(images))
-    rates = fold(durations, images)
+    d, w = np.asarray(durations, dtype=np.float64), np.asarray(images, dtype=np.float64)
+    if segments is not None:
+        if sum(segments) != len(d) or any(n < 1 for n in segments):
+            raise ValueError(f"segments {list(segments)} do not cover the {len(d)} timed steps")
+        ends = np.cumsum(segments)[:-1]
+        d = np.array([part.sum() for part in np.split(d, ends)])
+        w = np.array([part.sum() for part in np.split(w, ends)])
+        # each step of a stretch carries the stretch's rate: the per-step series (the tuner's verdicts and the
+        # rank test read it as steps) then has the window's images over time as its harmonic mean
+        n = np.asarray(segments, dtype=np.float64)
+        rates = fold(np.repeat(d / n, segments), np.repeat(w / n, segments))
+    else:
+        rates = fold(d, w)
     out: dict[str, object] = {"timed_steps": len(durations), "timed_s": total_s, "step_img_s": rates.tolist()}
     if total_s <= 0:
         return out
@@ -86,9 +108,9 @@ def window_throughput(durations: Sequence[float], images: Sequence[int]) -> dict
     out.update(
         steady_img_s=img_s,
         steady_step_s=total_s / len(durations),
-        median_step_img_s=float(np.median(rates)) if len(rates) else None,
+        median_step_img_s=float(np.median(rates)) if len(rates) and segments is None else None,
     )
-    ci = rate_ci(durations, images)
+    ci = rate_ci(d, w) if segments is None or len(d) >= MIN_SEGMENTS else None
     if ci is not None:  # the interval's centre is the folded windows' rate; the headline is every step's
         out.update(
             steady_img_s_ci_lo=min(ci[1], img_s),

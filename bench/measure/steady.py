@@ -74,6 +74,7 @@ class StepClock:
         epochs: int = 1,
         profiler: tuple[Callable[[], None], Callable[[], list[dict[str, Any]]]] | None = None,
         every_s: float = PROGRESS_EVERY_S,
+        async_steps: bool = False,
     ) -> None:
         if batch_size < 1 or warmup < 0 or min_steps < 0:
             raise ValueError(f"bad step plan: batch_size={batch_size}, warmup={warmup}, min_steps={min_steps}")
@@ -81,6 +82,9 @@ class StepClock:
         self.clock = clock or time.perf_counter  # looked up now, so a test can substitute the clock
         self.batch_size, self.warmup, self.min_steps, self.min_seconds = batch_size, warmup, min_steps, min_seconds
         self.epochs, self.every_s = epochs, every_s
+        # steps that return before their work is done (Backend.async_steps): sampled per synchronised stretch
+        self.async_steps = async_steps
+        self.segments: list[int] = []  # timed steps per stretch between two synchronised ends
         self.window_start = 1 + warmup  # the first timed global step
         # --profile-ops: (start, stop) of the framework's profiler around the warm-up steps
         self.profiler, self.profiling = profiler, False
@@ -131,6 +135,7 @@ class StepClock:
                 self.first_begin = self.last_report = t
             else:
                 self.seg_open, self.last_end = True, t
+                self.segments.append(0)
         else:
             t = self.clock() if i == 0 else 0.0
         if i == 0:
@@ -160,6 +165,7 @@ class StepClock:
             size = min(self.n_images, (i + 1) * self.batch_size) - self.step_first * self.batch_size
             self.durations.append(t - self.last_end)
             self.images.append(size)
+            self.segments[-1] += 1
             self.timed_s += t - self.last_end
             self.timed_images += size
             self.last_end = t
@@ -192,7 +198,7 @@ class StepClock:
         }
         if not self.durations:
             return out
-        out.update(stats.window_throughput(self.durations, self.images))
+        out.update(stats.window_throughput(self.durations, self.images, self.segments if self.async_steps else None))
         # steps against epochs over the same epochs (those wholly in the window): what the epochs
         # spend outside their steps, never how one epoch differs from another (machine noise)
         steps_total = sum(steps for _, steps in self.timed_epoch_s)
@@ -202,6 +208,21 @@ class StepClock:
         if self.first_s is not None and out.get("steady_step_s") is not None:
             out["compile_s"] = max(0.0, self.first_s - out["steady_step_s"])
         return out
+
+    def async_note(self) -> str | None:
+        """What the interval rests on where single steps are not timed (``async_steps``)."""
+        if not self.async_steps or not self.durations:
+            return None
+        n = len(self.segments)
+        basis = (
+            f"the interval is over its {n} synchronised stretches (one per epoch's timed steps)"
+            if n >= stats.MIN_SEGMENTS
+            else f"{n} synchronised stretch(es) give no interval (it needs {stats.MIN_SEGMENTS})"
+        )
+        return (
+            "steps return before their work is done (asynchronous dispatch): one step's host time is not its "
+            f"work, so no median step is reported and {basis}; the headline is the window's images over its time"
+        )
 
     def short_window_note(self) -> str | None:
         """Why the steady figure is less certain than the rule asks, or None when the window was enough."""

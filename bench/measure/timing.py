@@ -101,18 +101,20 @@ def agreement_note(out: dict[str, Any], n_epochs: int) -> str | None:
     return f"steady (step) throughput is {ratio:.3f}x the epoch throughput: " + ", ".join(parts or ["cause unknown"])
 
 
-def spread_note(out: dict[str, Any]) -> str | None:
+def spread_note(out: dict[str, Any], n_epochs: int) -> str | None:
     """Why the headline and the median epoch's throughput differ by more than ``AGREEMENT`` although
     the steps and the epochs agree: the window begins inside the first epoch and is a mean over
     every epoch after it, the epoch figure is the median of the epochs after the first, so they part
-    by as much as the epochs differ among themselves (another process's load, a frequency change)."""
+    by the first epoch's timed steps and by as much as the epochs differ among themselves (another
+    process's load, a frequency change)."""
     steady, epoch, ratio = out.get("steady_img_s"), out.get("throughput_img_s"), out.get("steady_epoch_ratio")
     if not steady or not epoch or ratio is None or abs(ratio - 1) > AGREEMENT or abs(steady / epoch - 1) <= AGREEMENT:
         return None
+    parts = ["the window also holds the first epoch's steps after the warm-up, which the epoch figure leaves out"]
     fast, slow = out.get("epoch_s_min"), out.get("epoch_s_max")
-    spread = f"the steady epochs differ by {slow / fast - 1:.0%} (slowest/fastest)" if fast and slow else ""
+    if n_epochs > 2 and fast and slow:
+        parts.append(f"the steady epochs differ by {slow / fast - 1:.0%} (slowest/fastest)")
     return (
-        f"the headline (the window's mean, from the first epoch's timed steps on) is {steady / epoch:.3f}x "
-        f"the median epoch's throughput: {spread or 'the epochs differ among themselves'}, while over the "
-        f"same epochs steps and epochs agree ({ratio:.3f}x)"
+        f"the headline (the window's mean) is {steady / epoch:.3f}x the median epoch's throughput: "
+        f"{', '.join(parts)}; over the same epochs steps and epochs agree ({ratio:.3f}x)"
     )

@@ -93,6 +93,7 @@ def train_and_evaluate(
         spec.runtime.timed_steps,
         epochs=epochs,
         profiler=profiler,
+        async_steps=bool(getattr(backend, "async_steps", False)),
     )
     orders = list(epoch_orders(len(y_train), epochs, seed, whole_batches_of))
 
@@ -130,7 +131,8 @@ def train_and_evaluate(
     out.update({k: v for k, v in steps.summary().items() if v is not None})  # step-based compile_s wins
     out.update(steady_agreement(out))
     out["history"] = history
-    out["timing_notes"] = [n for n in (steps.short_window_note(), agreement_note(out, epochs), spread_note(out)) if n]
+    notes = (steps.short_window_note(), steps.async_note(), agreement_note(out, epochs), spread_note(out, epochs))
+    out["timing_notes"] = [n for n in notes if n]
     if per_epoch < len(y_train):
         out["timing_notes"].append(
             f"train.drop_last: each epoch trains {per_epoch:,} of the {len(y_train):,} images "
