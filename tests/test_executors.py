@@ -160,7 +160,10 @@ def vars_of(opts: RunOptions) -> dict:
         (["--devices", "0,0"], "distinct device numbers"),
         (["--devices", "ONE_PER_CORE_AND_ONE_MORE"], "need a core each"),
         (["--devices", "0", "--executor", "ray", "--ray-address", "x:1"], "--devices goes with --executor devices"),
-        (["--executor", "devices", "--workers", "1,2"], "data-parallel rows"),
+        # two workers must first fit this process's cores (a lane has one): the whole machine, for this one
+        pytest.param(
+            ["--executor", "devices", "--workers", "1,2"], "data-parallel rows", marks=pytest.mark.whole_machine
+        ),
     ],
 )
 def test_an_executor_that_cannot_work_is_refused_in_one_line_before_anything_runs(args, says, clean_env, tmp_path):
