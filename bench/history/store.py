@@ -57,8 +57,15 @@ def check_store(store: Path, create: bool = False) -> Path:
                 )
             raise HistoryError(f"{store}: no history store here (fill one with `python -m bench history import RUN`)")
         (store / RUNS).mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError), open(marker, "x", encoding="utf-8") as f:
-            json.dump({"format": FORMAT, "what": "bench history: one Parquet file per run in runs/"}, f)
+        # whole or not at all, and the first creator wins: written under a name of its own, then linked to the
+        # marker's (a second process creating the store at once reads a whole marker, never an empty one)
+        tmp = store / f".{MARKER}.{secrets.token_hex(4)}"
+        tmp.write_text(json.dumps({"format": FORMAT, "what": "bench history: one Parquet file per run in runs/"}))
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, marker)
+        finally:
+            tmp.unlink()
     try:
         fmt = json.loads(read_bytes(store, marker)).get("format")
     except (OSError, ValueError, AttributeError) as e:
