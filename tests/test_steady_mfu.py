@@ -391,6 +391,7 @@ def test_steps_that_return_before_their_work_is_done_are_sampled_per_synchronise
     clock synchronises) holds the others' work. The headline is the same either way; the per-step samples are
     not the work's, so the interval rests on the stretches (3 or more) and there is no median step."""
     from bench.measure import stats
+    from bench.measure.tuning import mean_rate
 
     durations = [0.01, 0.01, 0.98] * 4  # four epochs' stretches of 3 steps, 1 s each
     images = [8] * 12
@@ -401,7 +402,7 @@ def test_steps_that_return_before_their_work_is_done_are_sampled_per_synchronise
     assert plain["steady_img_s_hw_pct"] > 50  # the dispatch times read as a wildly varying step
     assert jax_like["steady_img_s_hw_pct"] == pytest.approx(0.0)  # four equal stretches
     # each step carries its stretch's rate, so the series' harmonic mean is the headline (the tuner reads it)
-    assert perf_mean(jax_like["step_img_s"]) == pytest.approx(24.0)
+    assert mean_rate(jax_like["step_img_s"]) == pytest.approx(24.0)
     two = stats.window_throughput([0.5, 1.5, 0.5, 0.5], [8] * 4, [2, 2])
     assert two["steady_img_s"] == pytest.approx(32 / 3) and two.get("steady_img_s_ci_lo") is None
     with pytest.raises(ValueError, match=r"segments \[2, 1\] do not cover the 4 timed steps"):
@@ -414,9 +415,3 @@ def test_steps_that_return_before_their_work_is_done_are_sampled_per_synchronise
     s = clock.summary()
     assert clock.segments == [3, 5, 5, 5] and s["median_step_img_s"] is None and s["steady_img_s"] == pytest.approx(8.0)
     assert "over its 4 synchronised stretches" in (clock.async_note() or "")
-
-
-def perf_mean(rates: list[float]) -> float:
-    from bench.measure.tuning import mean_rate
-
-    return mean_rate(rates)

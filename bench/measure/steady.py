@@ -103,7 +103,6 @@ class StepClock:
         self.timed_images = 0
         self.call_begin = self.call_end = self.rate_begin = 0.0
         self.call_timed = False  # every step of the current call is in the window
-        self.overheads: list[float] = []
         self.timed_epoch_s: list[tuple[float, float]] = []  # (epoch, its steps) of each epoch wholly in the window
         self.last_report = -float("inf")
         self.run_begin: float | None = None
@@ -119,9 +118,8 @@ class StepClock:
     def end_epoch(self, seconds: float) -> None:
         """The epoch's wall time (synchronised by the caller): what lies outside its steps is overhead."""
         if self.call_timed and self.n_steps:
-            steps_s = self.call_end - self.call_begin  # the sum of this epoch's step durations
-            self.overheads.append(seconds - steps_s)
-            self.timed_epoch_s.append((seconds, steps_s))
+            # the epoch's time and the sum of its step durations: what lies between them is overhead
+            self.timed_epoch_s.append((seconds, self.call_end - self.call_begin))
         self.base += self.n_steps
 
     # -- the backend's side
@@ -194,7 +192,9 @@ class StepClock:
             "warmup_steps": self.warmup,
             "timed_steps": 0,
             "timed_s": None,
-            "epoch_overhead_s": statistics.median(self.overheads) if self.overheads else None,
+            "epoch_overhead_s": (
+                statistics.median(e - s for e, s in self.timed_epoch_s) if self.timed_epoch_s else None
+            ),
         }
         if not self.durations:
             return out

@@ -297,9 +297,8 @@ class ParityCheck:
         for c in self.started or []:
             res = self.results[c.name]
             for label in self.labels:
-                path = self.folder / f"{c.name}.{label}.npz"
-                if label not in res.errors and path.is_file():
-                    res.runs[label] = _read(str(path))
+                if label not in res.errors and Path(self.out(c, label)).is_file():
+                    res.runs[label] = _read(self.out(c, label))
             if FLOOR in res.runs:
                 res.limits = measure.bounds(res.runs[REFERENCE], res.runs[FLOOR])
                 compared = {k: v for k, v in res.runs.items() if k != FLOOR}
