@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,37 @@ lr = 0.01
 
 # one pytest-xdist worker per core, pinned to it, and a whole-machine phase (tests/lanes.py)
 pytest_plugins = ("tests.lanes",)
+
+# JAX's persistent compilation cache, shared by every process of one test session and by none after it: the
+# suite compiles the same small programs again and again in processes of its own (each Keras/JAX model's
+# initialisers, one XLA program per weight shape, and its train step; a data-parallel test's three launches),
+# and XLA compiles are most of Keras/JAX's test time (the engine probe 30 s cold, 11 s with the cache warm, on
+# a 2-core AMD EPYC VM). A session starts cold, as CI does. Rows record the cache (knob ``compilation_cache``,
+# and a note): the suite's Keras/JAX compile times are not a user's first run. ``bench`` itself never sets it.
+XLA_CACHE_VARIABLES = {
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",  # every program, not only those over 1 s
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the process that starts the session (xdist's workers inherit its environment), unless the caller set
+    a cache of their own."""
+    if hasattr(config, "workerinput") or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    folder = tempfile.mkdtemp(prefix="bench-tests-xla-cache-")
+    config.stash[XLA_CACHE] = folder
+    os.environ.update(XLA_CACHE_VARIABLES, JAX_COMPILATION_CACHE_DIR=folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if folder := config.stash.get(XLA_CACHE, None):
+        shutil.rmtree(folder, ignore_errors=True)
+        for name in (*XLA_CACHE_VARIABLES, "JAX_COMPILATION_CACHE_DIR"):
+            os.environ.pop(name, None)
+
+
+XLA_CACHE = pytest.StashKey[str]()
 
 SHARED_DATA = Path(os.environ.get("BENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 

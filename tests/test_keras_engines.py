@@ -121,6 +121,13 @@ def test_the_jax_and_torch_engines_give_ok_rows_end_to_end(clean_env, tiny_task:
     # JAX returns from a step before its work is done: no median step, the interval over synchronised stretches
     assert jax_row["median_step_img_s"] is None and "asynchronous dispatch" in jax_row["notes"]
     assert torch_row["median_step_img_s"] > 0 and "asynchronous dispatch" not in torch_row["notes"]
+    # the suite's processes share JAX's persistent compilation cache (tests/conftest.py): the JAX row records it
+    # and says its compile times may be reads; the cache holds what this run compiled
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    assert jax_row["knobs"].get("compilation_cache") == cache and "compilation_cache" not in torch_row["knobs"]
+    assert ("persistent compilation cache on" in jax_row["notes"]) == bool(cache)
+    assert "persistent compilation cache" not in torch_row["notes"]
+    assert not cache or any(Path(cache).iterdir())
 
 
 @pytest.mark.e2e

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.core.backend import BackendInfo
+from bench.core.backend import BackendInfo, CompileCache
 from bench.core.knobs import Knob, knob, value
 
 _COMMON = (
@@ -58,6 +58,13 @@ KNOB_SPACES: dict[str, tuple[Knob, ...]] = {
 }  # fmt: skip
 
 
+# Each engine's compiler cache between processes: JAX keeps none unless $JAX_COMPILATION_CACHE_DIR names one;
+# torch.compile's inductor keeps one in /tmp by default; TensorFlow's XLA keeps none.
+COMPILE_CACHES = {
+    "jax": CompileCache("JAX_COMPILATION_CACHE_DIR"),
+    "torch": CompileCache("TORCHINDUCTOR_CACHE_DIR", on_when_unset=True),
+}
+
 # Keras engine -> its data-parallel session's module (backends.keras.distributed imports it); the others have none
 DATA_PARALLEL_SESSIONS = {"tensorflow": "dist_tf", "jax": "dist_jax"}
 
@@ -87,6 +94,7 @@ def _info(name: str, engine: str, requires: tuple[str, ...], display: str, defau
         knob_columns=knob_columns(engine),
         knob_space=KNOB_SPACES[engine],
         no_data_parallel=no_data_parallel(engine),
+        compile_cache=COMPILE_CACHES.get(engine, CompileCache()),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.core.backend import BackendInfo
+from bench.core.backend import BackendInfo, CompileCache
 from bench.core.knobs import knob, value
 from bench.core.spec import TaskSpec
 
@@ -39,6 +39,10 @@ def knob_columns(knobs: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
     }
 
 
+# torch.compile's inductor keeps what it compiles in /tmp/torchinductor_$USER unless $TORCHINDUCTOR_CACHE_DIR
+# names a folder, and reads it back in the next process (its FX graph cache, on by default)
+INDUCTOR_CACHE = CompileCache("TORCHINDUCTOR_CACHE_DIR", on_when_unset=True)
+
 DESCRIPTIONS = (
     BackendInfo(
         name="torch",
@@ -51,5 +55,6 @@ DESCRIPTIONS = (
         knob_columns=knob_columns,
         knob_space=KNOB_SPACE,
         parity_reference=True,  # its state_dict is the reference layout (backends/torch/parity.py)
+        compile_cache=INDUCTOR_CACHE,
     ),
 )

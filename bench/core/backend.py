@@ -33,6 +33,14 @@ KnobColumns = Callable[[dict[str, Any], TaskSpec], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class CompileCache:
+    """Where a backend's compiler keeps compiled programs between processes (bench.measure.compile_cache)."""
+
+    variable: str = ""  # the environment variable naming the folder ("" when its compiler keeps none)
+    on_when_unset: bool = False  # whether it keeps one in a default folder when the variable is unset
+
+
+@dataclass(frozen=True)
 class BackendInfo:
     """One registered backend, as the runner, the worker and the report need to know it."""
 
@@ -53,6 +61,9 @@ class BackendInfo:
     # Why this backend cannot train data-parallel rows ("" when it can): the runner skips them with this reason
     # before starting any rank (each rank would import the framework only to find it out).
     no_data_parallel: str = ""
+    # Its compiler's persistent cache: a row that would read the default one gets an empty one of its own, so its
+    # compile time is a first run's; one the user names is kept and recorded (bench.measure.compile_cache).
+    compile_cache: CompileCache = CompileCache()
 
     @property
     def label(self) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 
 from backends import describe, load_backend
 from bench.core import metrics
+from bench.core.backend import CompileCache
 from bench.core.distributed import DistContext, shard_order
 from bench.core.job import DistLayout, Job
 from bench.core.preprocess import PixelNorm, epoch_orders
@@ -32,6 +33,7 @@ from bench.core.progress import progress
 from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
+from bench.measure.compile_cache import compile_cache_note, first_run_compiles
 from bench.measure.steady import StepClock
 from bench.run.worker import peak_host_mb
 
@@ -164,7 +166,14 @@ def main(argv: list[str]) -> int:
     if ctx is None:
         print("error: not started as a data-parallel worker (no BENCH_DIST_RANK in the environment)", file=sys.stderr)
         return 2
-    code, out = run_rank(job, ctx)
+    try:
+        compile_cache = describe(job.record["backend"]).compile_cache
+    except KeyError:  # run_rank fails the rank naming the unknown backend
+        compile_cache = CompileCache()
+    with first_run_compiles(compile_cache) as cache:  # the user's persistent compile cache, or none
+        code, out = run_rank(job, ctx)
+    if note := compile_cache_note(cache):
+        out.setdefault("notes", []).append(note)
     path = rank_file(Path(job.result_dir), ctx.rank)
     write_atomic(path.parent, path, json.dumps(out, default=json_default).encode())  # whole or none
     sys.stdout.flush()

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from bench.core.cpus import restrict_to_handed_cores
 from bench.core.runfiles import open_file
+from bench.measure import compile_cache  # noqa: F401  # the user's environment, before the framework's import
 
 
 def die_with_parent() -> None:

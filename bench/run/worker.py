@@ -31,6 +31,7 @@ from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure import inputpath, perf
+from bench.measure.compile_cache import compile_cache_note, first_run_compiles
 from bench.measure.steady import Epochs, StepClock
 from bench.measure.timing import (
     SyncTimer,
@@ -131,7 +132,12 @@ def train_and_evaluate(
     out.update({k: v for k, v in steps.summary().items() if v is not None})  # step-based compile_s wins
     out.update(steady_agreement(out))
     out["history"] = history
-    notes = (steps.short_window_note(), steps.async_note(), agreement_note(out, epochs), spread_note(out, epochs))
+    notes = (
+        steps.short_window_note(),
+        steps.async_note(),
+        agreement_note(out, epochs),
+        spread_note(out, epochs),
+    )
     out["timing_notes"] = [n for n in notes if n]
     if per_epoch < len(y_train):
         out["timing_notes"].append(
@@ -161,22 +167,27 @@ def run_job(job: Job) -> dict[str, Any]:
     except ImportError as e:
         rec.update(status="skipped", error=f"{rec['backend']} backend not importable: {e}")
         return rec
-    try:
-        with np.load(job.data, allow_pickle=False) as f:
-            data = {k: f[k] for k in f.files}
-        fields, trained = train_and_evaluate(backend, spec, data, tuple(job.classes), rec["seed"], job)
-        rec.update(fields)
-        for phase in PHASES:  # in order; a phase's failure fails the row, the fields measured before it stay
-            try:
-                rec.update(phase.run(trained))
-            except Exception as e:
-                raise RuntimeError(f"{phase.name}: {type(e).__name__}: {e}") from e
-        rec["status"] = "ok"
-    except Exception as e:  # a failed run is a row, not a crash of the suite
-        traceback.print_exc()
-        rec.update(status="failed", error=f"{type(e).__name__}: {e}")
-    notes = list(job.notes) + list(describe(rec["backend"]).known_differences) + perf.row_notes(spec)
+    info = describe(rec["backend"])
+    with first_run_compiles(info.compile_cache) as cache:  # the user's persistent compile cache, or none
+        try:
+            with np.load(job.data, allow_pickle=False) as f:
+                data = {k: f[k] for k in f.files}
+            fields, trained = train_and_evaluate(backend, spec, data, tuple(job.classes), rec["seed"], job)
+            rec.update(fields)
+            for phase in PHASES:  # in order; a phase's failure fails the row, the fields measured before it stay
+                try:
+                    rec.update(phase.run(trained))
+                except Exception as e:
+                    raise RuntimeError(f"{phase.name}: {type(e).__name__}: {e}") from e
+            rec["status"] = "ok"
+        except Exception as e:  # a failed run is a row, not a crash of the suite
+            traceback.print_exc()
+            rec.update(status="failed", error=f"{type(e).__name__}: {e}")
+    if cache and isinstance(rec.get("knobs"), dict):
+        rec["knobs"]["compilation_cache"] = cache
+    notes = list(job.notes) + list(info.known_differences) + perf.row_notes(spec)
     notes += rec.pop("timing_notes", None) or []
+    notes += [n for n in [compile_cache_note(cache)] if n]
     rec["notes"] = join_notes(notes)
     rec["peak_host_mb"] = peak_host_mb()
     rec["wall_s"] = time.perf_counter() - started
