@@ -99,6 +99,12 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+# Set by a framework's import in this process (torch sets $TORCHINDUCTOR_CACHE_DIR to its default folder the first
+# time it looks, here at collection): a subprocess would inherit it as a cache the user named
+# (bench.measure.compile_cache). Read when conftest is imported, before any framework.
+SET_BY_FRAMEWORKS = tuple(name for name in ("TORCHINDUCTOR_CACHE_DIR",) if name not in os.environ)
+
+
 @pytest.fixture(autouse=True)
 def _no_bench_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test starts from the embedded defaults: no BENCH_* variable of the caller's shell or tox
@@ -106,6 +112,8 @@ def _no_bench_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     ~/.cache/bench. A test that wants real data asks for it (``shared_data``) and sets the variable itself."""
     for name in [n for n in os.environ if n.startswith("BENCH_")]:
         monkeypatch.delenv(name)
+    for name in SET_BY_FRAMEWORKS:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "bench-cache"))
 
 
