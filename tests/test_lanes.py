@@ -86,3 +86,18 @@ def test_each_lane_runs_on_a_core_of_its_own_and_a_whole_machine_test_runs_alone
         assert w["cores"] == cores, w
         overlapping = [r["name"] for r in runs if r is not w and r["start"] < w["end"] and w["start"] < r["end"]]
         assert not overlapping, f"{w['name']} shared the machine with {overlapping}"
+
+
+def test_a_lanes_queue_holds_the_long_tests_first_the_short_ones_next_and_the_whole_machine_tests_last():
+    """So the lane work that ends the run, which the whole-machine tests wait for, is short tests."""
+    from tests.lanes import _order
+
+    class Item:
+        def __init__(self, name: str, *marks: str) -> None:
+            self.name, self.marks = name, marks
+
+        def get_closest_marker(self, mark: str) -> str | None:
+            return mark if mark in self.marks else None
+
+    items = [Item("pure"), Item("dp", "whole_machine", "e2e"), Item("fw", "frameworks"), Item("run", "e2e"), Item("p2")]
+    assert [i.name for i in sorted(items, key=_order)] == ["run", "fw", "pure", "p2", "dp"]

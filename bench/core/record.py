@@ -58,6 +58,7 @@ class Record:
     epoch_s_max: float | None = None
     throughput_img_s: float | None = None
     first_step_s: float | None = None
+    new_shape_step_s: float | None = None
     warmup_steps: int | None = None
     timed_steps: int | None = None
     timed_s: float | None = None

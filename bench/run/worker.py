@@ -95,6 +95,7 @@ def train_and_evaluate(
         epochs=epochs,
         profiler=profiler,
         async_steps=bool(getattr(backend, "async_steps", False)),
+        batches_per_step=spec.runtime.steps_per_execution,
     )
     orders = list(epoch_orders(len(y_train), epochs, seed, whole_batches_of))
 
@@ -135,6 +136,7 @@ def train_and_evaluate(
     notes = (
         steps.short_window_note(),
         steps.async_note(),
+        steps.new_shape_note(),
         agreement_note(out, epochs),
         spread_note(out, epochs),
     )
