@@ -121,6 +121,7 @@ def test_partial_last_batch_counts_its_images_and_a_short_window_is_said():
     # the first epoch's short step is the first of its size (a compile for some: off the window); the second's counts
     assert s["timed_steps"] == 3 and s["steady_img_s"] == pytest.approx(10 / 2.5) and s["new_shape_step_s"] == 0.5
     assert "timed window short: 3 steps" in clock.short_window_note()
+    assert clock.new_shape_note() is None  # it took what its images take: no compile, nothing to say
     empty = StepClock(f.sync, 4, warmup=5, clock=f.clock, report=lambda m: None)
     run_epochs(f, empty, 1, 8, step_s=1.0)
     assert empty.summary()["timed_steps"] == 0 and "steady_img_s" not in empty.summary()
@@ -471,6 +472,7 @@ def test_the_first_step_of_a_smaller_last_batch_is_a_compile_kept_off_the_window
     assert s["timed_s"] == pytest.approx(timed_images / 80.0, rel=0.05 if queue else 1e-9)
     assert s["compile_s"] == pytest.approx(1.0 + 3.0, abs=0.05)  # both compiles, over their steady work
     assert "the first step with a batch of 4 images" in (clock.new_shape_note() or "")
+    assert "3.000 s more than its images take" in (clock.new_shape_note() or "") or queue
     if queue:
         assert sum(clock.segments) == 15 and all(n > 0 for n in clock.segments)
 

@@ -251,15 +251,22 @@ class StepClock:
         return out
 
     def new_shape_note(self) -> str | None:
-        """What the window left out: the first step of a batch size not trained before."""
-        if self.new_shape is None:
+        """What the window left out, where it matters: the first step of a batch size not trained before, when its
+        excess over what its images take at the steady rate is 1% of the window or more (a compile; an eager
+        backend's short step costs what its images do, and is left out silently)."""
+        if self.new_shape is None or self.timed_s <= 0:
             return None
         size, seconds = self.new_shape
+        excess = seconds - size * self.timed_s / self.timed_images
+        if excess < 0.01 * self.timed_s:
+            return None
+        share = excess / self.timed_s
+        of_window = f"{share:.0%} of the window" if share < 1 else f"{share:,.1f}x the window"
         return (
-            f"the first step with a batch of {size} images (the epoch's smaller last batch) took {seconds:.3f} s "
-            f"and is kept off the window, as the first step is: a compiler that specialises on shapes compiles "
-            f"it again (its excess over the steady rate is in compile_s); train.drop_last = true trains whole "
-            f"batches only"
+            f"the first step with a batch of {size} images (the epoch's smaller last batch) took {seconds:.3f} s, "
+            f"{excess:.3f} s more than its images take at the steady rate ({of_window}): a compiler that "
+            "specialises on shapes compiled it again, so it is kept off the window as the first step is and its "
+            "excess is in compile_s; train.drop_last = true trains whole batches only"
         )
 
     def async_note(self) -> str | None:
