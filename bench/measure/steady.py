@@ -114,7 +114,10 @@ class StepClock:
         self.call_begin = self.call_end = self.rate_begin = 0.0
         self.call_timed = False  # every step of the current call is in the window
         self.timed_epoch_s: list[tuple[float, float]] = []  # (epoch, its steps) of each epoch wholly in the window
-        self.seen_sizes: set[int] = set()  # the batch sizes trained so far (a new one is a compile: off the window)
+        # the batch sizes trained so far (a new one is a compile: off the window): full batches from the first
+        # step on, and the smaller last batches; ``short_new``: this epoch ends with a batch of a size not yet seen
+        self.seen_sizes: set[int] = {batch_size}
+        self.short, self.short_new = 0, False
         self.new_shape: tuple[int, float] | None = None  # the window's step with a new batch size: (size, seconds)
         self.batches_per_step = max(1, batches_per_step)
         self.last_report = -float("inf")
@@ -125,6 +128,8 @@ class StepClock:
         """Prepare for one epoch over ``n_images``; returns the step hooks."""
         self.epoch_no += 1
         self.n_images, self.n_steps = n_images, -(-n_images // self.batch_size)
+        self.short = n_images - (self.n_steps - 1) * self.batch_size  # the last batch's images
+        self.short_new = self.short not in self.seen_sizes
         self.call_timed = self.base >= self.window_start
         return self
 
@@ -135,18 +140,11 @@ class StepClock:
             self.timed_epoch_s.append((seconds, self.call_end - self.call_begin))
         self.base += self.n_steps
 
-    def _sizes(self, first: int, last: int) -> set[int]:
-        """The batch sizes of batches ``first..last`` of this epoch: ``batch_size``, and the smaller last one."""
-        last = min(last, self.n_steps - 1)
-        short = self.n_images - (self.n_steps - 1) * self.batch_size if last == self.n_steps - 1 else 0
-        full = last - first + 1 - (1 if short else 0)
-        return ({self.batch_size} if full > 0 else set()) | ({short} if short else set())
-
     # -- the backend's side
     def on_step_begin(self, i: int) -> None:
         self.step_first = i  # a "step" may cover batches step_first..i of on_step_end (Keras steps_per_execution)
         g = self.base + i
-        if self.seg_open and self._sizes(i, i + self.batches_per_step - 1) - self.seen_sizes:
+        if self.seg_open and self.short_new and i + self.batches_per_step >= self.n_steps:
             # a new batch size may come: end the stretch here, so the steps queued before it are in the window
             self.sync()
             t = self.clock()
@@ -184,14 +182,14 @@ class StepClock:
             self.rate_begin = self.last_report = t  # progress: the rate since the first step's end
             self.report(f"first step {self.first_s:.2f}s (tracing, compilation, warm-up)")
         elif g >= self.window_start and self.seg_open:
-            new = self._sizes(self.step_first, i) - self.seen_sizes
+            new = last and self.short_new  # the step holds the first batch of this size
             if last or new:
                 self.sync()
                 self.seg_open = not last
             t = self.clock()
             size = min(self.n_images, (i + 1) * self.batch_size) - self.step_first * self.batch_size
             if new:  # a compile for the new shape, not the steady state: off the window, as the first step
-                self.new_shape = (min(new), t - self.last_end)
+                self.new_shape = (self.short, t - self.last_end)
                 if not self.segments[-1]:
                     self.segments.pop()  # a stretch of no timed step
                 self.seg_open = False
@@ -204,7 +202,9 @@ class StepClock:
             self.last_end = t
         else:
             t = self.clock()
-        self.seen_sizes |= self._sizes(self.step_first, i)
+        if last and self.short_new:
+            self.seen_sizes.add(self.short)
+            self.short_new = False
         if last:
             self.call_end = t
         elif t - self.last_report >= self.every_s:
