@@ -55,7 +55,8 @@ def summary_markdown(
         "",
         ratio_note(reference) + " Steady epoch figures exclude the first epoch."
         " The headline throughput is timed inside the training call(s), over every "
-        "step after the first step and the warm-up steps (docs/timing.md): the timed images over the window's "
+        "step after the first step and the warm-up steps, but the first of the epoch's smaller last batch (a "
+        "compile for XLA and torch.compile; docs/timing.md): the timed images over the window's "
         "time (as timm, the Keras benchmarks and MLPerf quote) ± the half-width of its 95% bootstrap interval "
         "over steps; the median step's throughput is its own row; with repeats, the between-run spread too. "
         "Step / epoch throughput compares it with the epochs, which also pay what an epoch does outside "
