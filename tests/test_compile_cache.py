@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,40 @@ def test_the_users_cache_is_kept_and_recorded_and_a_compiler_without_one_is_left
     note = compile_cache_note(named)
     assert note is not None and f"({tmp_path})" in note and "not what a first run pays" in note
     assert compile_cache_note(None) is None
+
+
+IN_A_ROW = f"""
+import os, sys
+from bench.core.backend import CompileCache
+from bench.measure.compile_cache import first_run_compiles
+with first_run_compiles(CompileCache("{VAR}", on_when_unset=True), started_with={{}}):
+    print(os.environ["{VAR}"], flush=True)
+    sys.stdin.read()  # until the test closes it, or kills this process
+"""
+
+
+def test_a_row_killed_before_its_cleanup_leaves_a_folder_the_next_row_removes_and_a_live_rows_is_kept(
+    monkeypatch, tmp_path
+):
+    """A row killed on its timeout gets SIGKILL: its ``finally`` never runs. The next row on the machine removes
+    the folder of a process that is gone, and only that."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(REPO)}
+    rows = [
+        subprocess.Popen([sys.executable, "-c", IN_A_ROW], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    killed, live = (Path(row.stdout.readline().decode().strip()) for row in rows)
+    (killed / "compiled.bin").write_bytes(b"x" * 1000)
+    rows[0].kill()
+    rows[0].communicate()  # reaps it and closes its pipes
+    assert killed.is_dir() and live.is_dir() and killed.parent == live.parent == tmp_path
+    (tmp_path / "bench-compile-cache-notapid-x").mkdir()  # not one of ours: a name we cannot read a pid from
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with first_run_compiles(CompileCache(VAR, on_when_unset=True), started_with={}):
+        mine = Path(os.environ[VAR])
+        assert not killed.exists() and live.is_dir() and mine.parent == tmp_path
+    rows[1].communicate(b"")  # the live row ends as a row does, and removes its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench-compile-cache-notapid-x"]
 
 
 def test_every_backend_whose_compiler_caches_by_default_says_which_variable_moves_it():

@@ -7,6 +7,10 @@ cache by default (its description's ``compile_cache``) gets a new, empty folder 
 row. A cache the user named ($TORCHINDUCTOR_CACHE_DIR, $JAX_COMPILATION_CACHE_DIR) is theirs to keep: the row
 records it (knob ``compilation_cache``) and a note says its compile times may be reads.
 
+A row killed on its timeout (SIGKILL) never reaches the ``finally`` that removes its folder, and a torch.compile
+of a ConvNeXt leaves hundreds of MB there. So each folder's name carries the pid of the process that made it,
+and every row first removes the folders of processes that are gone.
+
 "Named by the user" means set in the environment the process started with: torch sets
 $TORCHINDUCTOR_CACHE_DIR to its default folder itself the first time it looks (in a warm server's import, say),
 so the variable's value later says nothing about who chose it. Every process that trains rows imports this
@@ -20,10 +24,33 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 from bench.core.backend import CompileCache
 
 STARTED_WITH: Mapping[str, str] = dict(os.environ)  # this process's environment before any framework's import
+PREFIX = "bench-compile-cache-"  # then the pid of the process that made it, "-", mkdtemp's random part
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive, and not ours to judge
+        return True
+    return True
+
+
+def remove_orphans(where: Path) -> list[Path]:
+    """Remove the row cache folders under ``where`` whose process is gone (killed before its cleanup ran)."""
+    removed = []
+    for folder in where.glob(f"{PREFIX}*-*"):
+        pid = folder.name[len(PREFIX) :].partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 @contextlib.contextmanager
@@ -34,7 +61,9 @@ def first_run_compiles(cache: CompileCache, started_with: Mapping[str, str] = ST
         yield None
         return
     before = os.environ.get(cache.variable)
-    folder = None if named else tempfile.mkdtemp(prefix="bench-compile-cache-")
+    if not named:
+        remove_orphans(Path(tempfile.gettempdir()))
+    folder = None if named else tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
     os.environ[cache.variable] = named or str(folder)
     try:
         yield named
