@@ -65,6 +65,16 @@ COMPILE_CACHES = {
     "torch": CompileCache("TORCHINDUCTOR_CACHE_DIR", on_when_unset=True),
 }
 
+# What chooses each engine's CPU kernels: TensorFlow's oneDNN ops (on by default on x86 Linux; off with
+# TF_ENABLE_ONEDNN_OPTS=0) and their instruction-set cap, and XLA's flags (--xla_cpu_max_isa); torch as the
+# torch backend (ATen's kernels, oneDNN's convolutions)
+_ONEDNN = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+KERNEL_VARIABLES = {
+    "tensorflow": ("TF_ENABLE_ONEDNN_OPTS", *_ONEDNN, "XLA_FLAGS"),
+    "jax": ("XLA_FLAGS",),
+    "torch": ("ATEN_CPU_CAPABILITY", *_ONEDNN),
+}
+
 # Keras engine -> its data-parallel session's module (backends.keras.distributed imports it); the others have none
 DATA_PARALLEL_SESSIONS = {"tensorflow": "dist_tf", "jax": "dist_jax"}
 
@@ -95,6 +105,7 @@ def _info(name: str, engine: str, requires: tuple[str, ...], display: str, defau
         knob_space=KNOB_SPACES[engine],
         no_data_parallel=no_data_parallel(engine),
         compile_cache=COMPILE_CACHES.get(engine, CompileCache()),
+        kernel_variables=KERNEL_VARIABLES[engine],
     )
 
 

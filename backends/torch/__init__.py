@@ -43,6 +43,10 @@ def knob_columns(knobs: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
 # names a folder, and reads it back in the next process (its FX graph cache, on by default)
 INDUCTOR_CACHE = CompileCache("TORCHINDUCTOR_CACHE_DIR", on_when_unset=True)
 
+# ATen's vectorised kernels (and inductor's generated code) for the best instruction set the CPU has, unless
+# capped (ATEN_CPU_CAPABILITY=avx2); its convolutions run oneDNN, capped by ONEDNN_MAX_CPU_ISA (DNNL_ before 2.0)
+KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
 DESCRIPTIONS = (
     BackendInfo(
         name="torch",
@@ -56,5 +60,6 @@ DESCRIPTIONS = (
         knob_space=KNOB_SPACE,
         parity_reference=True,  # its state_dict is the reference layout (backends/torch/parity.py)
         compile_cache=INDUCTOR_CACHE,
+        kernel_variables=KERNEL_VARIABLES,
     ),
 )

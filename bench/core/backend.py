@@ -64,6 +64,10 @@ class BackendInfo:
     # Its compiler's persistent cache: a row that would read the default one gets an empty one of its own, so its
     # compile time is a first run's; one the user names is kept and recorded (bench.measure.compile_cache).
     compile_cache: CompileCache = CompileCache()
+    # Environment variables that choose which CPU kernels its framework runs (an instruction-set cap, a kernel
+    # library switched off): the run's environment records those that are set (bench.run.environment), as a
+    # row measured on AVX2 kernels of an AVX-512 machine is not that machine's figure.
+    kernel_variables: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

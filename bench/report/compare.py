@@ -62,6 +62,8 @@ METRICS = (
 STEP_BASED = ("steady_img_s", "mfu")
 P_VALUE = 0.05
 ENV_FIELDS = ("cpu", "cores", "gpus", "python")
+# the CPU's vector instructions and the variables that cap a framework's kernels (bench.run.environment)
+RECORDED_SINCE_2026_12 = ("cpu_flags", "kernel_variables")
 # the metrics whose backend/reference ratio is shown for both runs
 REFERENCE_METRICS = ("steady_img_s", "epoch_s_median", "first_step_s", "test_acc")
 REFERENCE_COLUMNS = ["task", "model", "profile", "metric", "ratio", "a", "b", "b/a"]
@@ -255,6 +257,9 @@ def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.Dat
     for field in ENV_FIELDS:
         if env_a.get(field) != env_b.get(field):
             out.append(f"{field} differs: {env_a.get(field)!r} vs {env_b.get(field)!r}")
+    for field in RECORDED_SINCE_2026_12:  # compared where both runs recorded it
+        if field in env_a and field in env_b and env_a[field] != env_b[field]:
+            out.append(f"{field} differs: {env_a[field]!r} vs {env_b[field]!r}")
     pa, pb = env_a.get("packages", {}), env_b.get("packages", {})
     for pkg in sorted(set(pa) | set(pb)):
         if pa.get(pkg) != pb.get(pkg):

@@ -141,7 +141,9 @@ def environment_section(env: dict[str, Any]) -> str:
         ("commit", env.get("git_commit")),
         ("command", " ".join(map(str, env.get("argv") or []))),
         ("1-min load at start", env.get("load_avg_1m_at_start")),
+        ("CPU vector instructions", " ".join(env.get("cpu_flags") or [])),
     ]
+    items += [(f"variable {k}", v) for k, v in (env.get("kernel_variables") or {}).items()]
     items += [(f"package {k}", v) for k, v in (env.get("packages") or {}).items()]
     rows = [[(k, None, ""), (str(v), None, "")] for k, v in items if v not in (None, "")]
     return '<h2 id="environment">Environment</h2>' + table(["what", "value"], rows, "environment-table", sortable=False)

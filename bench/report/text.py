@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,6 +17,18 @@ from bench.report.placement import placement_warnings
 from bench.report.sections import SECTIONS
 from bench.report.tables import markdown_table, ratio_note, side_by_side
 from bench.report.taskhead import task_head
+
+
+def kernel_lines(env: dict[str, Any]) -> list[str]:
+    """The CPU's vector instructions, and any variable that capped a framework's kernels (bench.run.environment)."""
+    lines = [f"CPU vector instructions: {' '.join(flags)}."] if (flags := env.get("cpu_flags")) else []
+    if capped := env.get("kernel_variables"):
+        lines.append(
+            "Kernels chosen by the environment, not only by this CPU: "
+            + ", ".join(f"{k}={v}" for k, v in capped.items())
+            + "."
+        )
+    return lines
 
 
 def speed_lines(df: pd.DataFrame, wall_s: float | None) -> list[str]:
@@ -51,6 +64,7 @@ def summary_markdown(
         f"Machine: {env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpu}; "
         f"Python {env.get('python')}; commit {env.get('git_commit')}.",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".",
+        *kernel_lines(env),
         *speed_lines(df, wall_s),
         "",
         ratio_note(reference) + " Steady epoch figures exclude the first epoch."

@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import backends
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = (
     "torch",
@@ -70,6 +72,37 @@ def memory_gib() -> float | None:
         return None
 
 
+# The CPU's vector instruction sets that choose which kernels the frameworks run (x86: AVX2 and FMA, AVX-512
+# and its VNNI/BF16/FP16 parts, AMX tiles; Arm: NEON/ASIMD, SVE): two machines with one core count and one
+# `cpu` vendor string can differ here, and so can the kernels behind their figures.
+VECTOR_ISA = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
+              "amx_int8", "asimd", "sve", "sve2")  # fmt: skip
+
+
+def vector_isa(cpuinfo: str) -> list[str]:
+    """The entries of VECTOR_ISA that /proc/cpuinfo's flags (x86) or Features (Arm) line lists, in its order."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            found = set(value.split())
+            return [isa for isa in VECTOR_ISA if isa in found]
+    return []
+
+
+def kernel_variables(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables set here that choose a backend's CPU kernels (each description's ``kernel_variables``)."""
+    environ = dict(os.environ) if environ is None else environ
+    names = sorted({name for info in backends.BACKENDS.values() for name in info.kernel_variables})
+    return {name: environ[name] for name in names if name in environ}
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def versions() -> dict[str, str]:
     found = {}
     for name in PACKAGES:
@@ -85,6 +118,8 @@ def describe() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": cpu_model(),
+        "cpu_flags": vector_isa(_cpuinfo()),
+        "kernel_variables": kernel_variables(),
         "cores": os.cpu_count(),
         "memory_gib": round(memory_gib() or 0, 1),
         "gpus": gpus(),
