@@ -172,6 +172,33 @@ def test_a_slower_machine_is_a_step_in_the_raw_series_and_none_in_the_normalised
     assert norm[0].steps == [] and not norm[0].newest.regression
 
 
+def test_a_run_on_capped_kernels_is_another_machine_whose_step_says_so_and_an_uncapped_one_keeps_its_own(
+    tmp_path: Path,
+):
+    """The same CPU, its kernels capped at AVX2 from run 6 on (bench.run.environment's ``kernel_variables``): in
+    the raw view a series of its own (not a regression of the uncapped one); where series join across machines
+    (normalised by calibration, here unchanged), the step names the cap. A run that recorded no cap is the
+    machine it was before the variables were recorded."""
+    hist = tmp_path / "history"
+    capped = {**MACHINE, "kernel_variables": {"ATEN_CPU_CAPABILITY": "avx2"}}
+    for i in range(12):
+        jitter = 1 + 0.004 * ((i * 7) % 5 - 2)
+        env = capped if i >= 6 else {**MACHINE, "kernel_variables": {}, "cpu_flags": ["avx2", "avx512f"]}
+        store.add_run(hist, make_run(tmp_path, i, {ROW: {"steady_img_s": 1000 * (0.7 if i >= 6 else 1) * jitter}},
+                                     machine=env))  # fmt: skip
+    raw = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    assert [len(s.points) for s in raw] == [6, 6] and all(not s.steps and not s.newest.regression for s in raw)
+    norm = check.check(store.load(hist, normalised=True), [], check.Thresholds(), normalised=True)
+    (joined,) = [s for s in norm if s.key["metric"] == "steady_img_s"]
+    assert [s.at for s in joined.steps] == [6]
+    assert (
+        "machine Test CPU 9000, 2 cores, 23.5 GiB, no GPU -> Test CPU 9000, 2 cores, 23.5 GiB, no GPU, kernels "
+        "capped by ATEN_CPU_CAPABILITY=avx2"
+    ) in joined.steps[0].changed
+    before = run_rows(make_run(tmp_path / "old", 1, {ROW: {"steady_img_s": 1.0}}))  # no kernel_variables at all
+    assert before.machine_id.iloc[0] == store.load(hist).sort_values("run_id").machine_id.iloc[0]
+
+
 def test_history_cli_imports_the_reference_runs_and_finds_no_false_regression(tmp_path: Path):
     hist = tmp_path / "history"
     out = bench("history", "--store", str(hist), "import", *map(str, REFERENCE))

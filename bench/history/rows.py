@@ -83,10 +83,16 @@ def short_hash(value: Any) -> str:
 
 
 def machine(env: dict[str, Any]) -> tuple[str, str]:
-    """(fingerprint, words): CPU model, cores, memory, GPUs and driver from environment.json."""
+    """(fingerprint, words): CPU model, cores, memory, GPUs and driver from environment.json, and any variable
+    that capped a framework's kernels (bench.run.environment): a run on AVX2 kernels of an AVX-512 CPU is
+    another machine to its series, whose step says so. Uncapped, the fingerprint is what it was before the
+    variables were recorded."""
     parts = {k: env.get(k) for k in ("cpu", "cores", "memory_gib", "gpus", "gpu_driver")}
     gpus = ", ".join(env.get("gpus") or []) or "no GPU"
     words = f"{env.get('cpu') or '?'}, {env.get('cores') or '?'} cores, {env.get('memory_gib') or '?'} GiB, {gpus}"
+    if capped := env.get("kernel_variables"):
+        parts["kernel_variables"] = capped
+        words += ", kernels capped by " + " ".join(f"{k}={v}" for k, v in sorted(capped.items()))
     return short_hash(parts), words
 
 
