@@ -39,6 +39,45 @@ def test_a_faster_configuration_that_loses_accuracy_is_marked_and_never_leads():
     assert "target accuracy" in floor_failure(t("default", 1, acc=0.9, default=True, reached=True), miss)
 
 
+def test_in_a_rung_shorter_than_the_task_a_configuration_below_the_floor_never_leads_but_races_on():
+    """After one epoch of five, accuracy is mostly the trajectory's noise (channels_last alone, the default's
+    arithmetic, tested 0.053 above the default on the 2026-12-05 AMD tune): bf16 below the floor there is kept
+    by its throughput and judged again in a longer rung; slower than the leader's interval it goes."""
+    trials = [t("default", 100, acc=0.90, default=True), t("bf16", 300, acc=0.80), t("ok", 130, acc=0.895),
+              t("slow-and-wrong", 90, acc=0.80)]  # fmt: skip
+    short = decide(trials, keep=2, final=False)
+    assert short.leader == "ok" and short.kept == ["bf16", "ok", "default"]
+    assert set(short.below_floor) == {"bf16", "slow-and-wrong"} and "bf16" not in short.dropped
+    assert "lies below the leader's interval" in short.dropped["slow-and-wrong"]
+    # the rung of the task's own length: the floor drops, as before
+    full = decide(trials, keep=2, final=True)
+    assert full.leader == "ok" and full.kept == ["ok", "default"]
+    assert full.dropped["bf16"].startswith("below the accuracy floor")
+
+
+def test_the_race_names_a_configuration_below_the_floor_only_where_it_last_ran():
+    from bench.report.tuning import race_lines, race_table
+
+    def trial(label, acc):
+        return {"label": label, "status": "ok", "test_acc": acc, "steady_img_s": 100.0}
+
+    floor = "test accuracy 0.2810 vs the default's 0.3430: 0.0620 lower, noise +-0.0405"
+    pair = {"task": "t", "backend": "keras", "configs": [{"label": "default"}, {"label": "bf16"}, {"label": "xla"}],
+            "winner": {"label": "bf16"},
+            "rungs": [{"rung": 0, "epochs": 1, "folder": "trials/t.keras.r0",
+                       "trials": [trial("default", 0.343), trial("bf16", 0.281), trial("xla", 0.2)],
+                       "kept": ["bf16", "default"], "dropped": {"xla": "below the accuracy floor: x"},
+                       "below_floor": {"bf16": floor, "xla": "x"}, "leader": "default"},
+                      {"rung": 1, "epochs": 2, "folder": "trials/t.keras.r1",
+                       "trials": [trial("default", 0.40), trial("bf16", 0.41)],
+                       "kept": ["bf16", "default"], "dropped": {}, "below_floor": {}, "leader": "bf16"}]}  # fmt: skip
+    (line,) = race_lines({"pairs": [pair]}, "t")
+    assert "below the accuracy floor: xla;" in line and "winner: bf16" in line
+    table = "\n".join(race_table(pair)).splitlines()
+    rows = {row.split("|")[1].strip(): row for row in table if row.startswith("| ")}
+    assert "**winner**" in rows["bf16"] and "below the accuracy floor: x" in rows["xla"]
+
+
 def test_the_floors_noise_is_binomial_for_one_run_and_from_the_spread_with_repeats():
     # two accuracies of 0.9 over 1,000 images: 1.96 * sqrt(2 * 0.09 / 1000) = 0.0263
     assert accuracy_noise(0.9, 0.9, 1000) == pytest.approx(0.02630, abs=1e-4)

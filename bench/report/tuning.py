@@ -235,7 +235,10 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
             continue
         rungs = pair.get("rungs") or []
         dropped = sum(len(r.get("dropped") or {}) for r in rungs)
-        floor = sorted({c for r in rungs for c in (r.get("below_floor") or {})})
+        last = {t.get("label"): r for r in rungs for t in r.get("trials") or []}  # each one's last rung
+        floor = sorted(
+            c for c, r in last.items() if c in (r.get("below_floor") or {})
+        )  # where it last ran: a shorter rung may judge otherwise
         winner = (pair.get("winner") or {}).get("label", "-")
         if not _finished(pair):
             winner = "none (no configuration finished a trial: the defaults stand)"

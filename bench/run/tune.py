@@ -199,7 +199,7 @@ class Tuner:
             by_tag = {r.get("config"): r for r in records}
             trials = [trial_of(by_tag.get(tags[label], {"status": "missing"}), by_label[label]) for label in alive]
             keep = max(1, math.ceil(len([t for t in trials if not t.is_default]) / 2))
-            decision = decide(trials, keep)
+            decision = decide(trials, keep, final=epochs >= task.train.epochs)
             entry["rungs"].append(
                 {
                     "rung": rung,
