@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from bench.core.record import new_record
-from bench.core.results import append_record, latest_records, read_records, table
+from bench.core.results import RunFileWarning, append_record, latest_records, read_records, table
 from bench.phases.transfer import transfer_metrics
 from bench.report.backends import colour, label, ordered
 from bench.report.models import sections
@@ -72,14 +72,13 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path):
     append_record(tmp_path, rec("torch", 0))
     with open(tmp_path / "records.jsonl", "a") as f:
         f.write('{"task": "t", "backe')  # the parent died mid-write
-    assert len(read_records(tmp_path)) == 1
+    with pytest.warns(RunFileWarning, match=r"records\.jsonl:2: torn last line \(a write cut short\); line skipped"):
+        assert len(read_records(tmp_path)) == 1
 
 
 def test_a_boolean_outside_the_flag_columns_is_named_and_ignored(tmp_path: Path):
     """``"steady_img_s": true`` (a hand edit) would make the spread's max - min a numpy boolean subtraction;
     it is dropped with a warning naming file:line and column, and the flags keep their booleans."""
-    from bench.core.results import RunFileWarning
-
     for r in (
         rec("torch", 0, steady_img_s=True, channels_last=True),
         rec("torch", 1, steady_img_s=90.0),
