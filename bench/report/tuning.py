@@ -235,10 +235,9 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
             continue
         rungs = pair.get("rungs") or []
         dropped = sum(len(r.get("dropped") or {}) for r in rungs)
-        last = {t.get("label"): r for r in rungs for t in r.get("trials") or []}  # each one's last rung
-        floor = sorted(
-            c for c, r in last.items() if c in (r.get("below_floor") or {})
-        )  # where it last ran: a shorter rung may judge otherwise
+        # below the floor where it last ran: an earlier, shorter rung may have judged otherwise (bench.measure.tuning)
+        last = {t.get("label"): r for r in rungs for t in r.get("trials") or []}
+        floor = sorted(c for c, r in last.items() if c in (r.get("below_floor") or {}))
         winner = (pair.get("winner") or {}).get("label", "-")
         if not _finished(pair):
             winner = "none (no configuration finished a trial: the defaults stand)"

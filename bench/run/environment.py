@@ -46,13 +46,18 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def cpu_model() -> str:
+def cpuinfo() -> str:
+    """/proc/cpuinfo's text; empty where there is none (macOS, Windows)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
+        return ""
+
+
+def cpu_model() -> str:
+    for line in cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
@@ -80,7 +85,8 @@ VECTOR_ISA = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp
 
 
 def vector_isa(cpuinfo: str) -> list[str]:
-    """The entries of VECTOR_ISA that /proc/cpuinfo's flags (x86) or Features (Arm) line lists, in its order."""
+    """The entries of VECTOR_ISA that /proc/cpuinfo's flags (x86) or Features (Arm) line lists, in VECTOR_ISA's
+    order."""
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
@@ -94,13 +100,6 @@ def kernel_variables(environ: dict[str, str] | None = None) -> dict[str, str]:
     environ = dict(os.environ) if environ is None else environ
     names = sorted({name for info in backends.BACKENDS.values() for name in info.kernel_variables})
     return {name: environ[name] for name in names if name in environ}
-
-
-def _cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
 
 
 def versions() -> dict[str, str]:
@@ -118,7 +117,7 @@ def describe() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": cpu_model(),
-        "cpu_flags": vector_isa(_cpuinfo()),
+        "cpu_flags": vector_isa(cpuinfo()),
         "kernel_variables": kernel_variables(),
         "cores": os.cpu_count(),
         "memory_gib": round(memory_gib() or 0, 1),
