@@ -18,7 +18,8 @@ from bench.history.rows import run_rows
 from tests.history_runs import MACHINE, make_run
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE = sorted(p for p in (REPO / "results" / "reference").iterdir() if (p / "records.jsonl").is_file())
+REFERENCE_DIR = REPO / "results" / "reference"
+REFERENCE = sorted(p for p in REFERENCE_DIR.iterdir() if (p / "records.jsonl").is_file())
 ROW = ("lenet", "torch")
 
 
@@ -46,6 +47,15 @@ def test_a_run_becomes_long_rows_with_its_interval_commit_machine_and_calibratio
     assert run_rows(other_machine).machine_id.iloc[0] != rows.machine_id.iloc[0]
     assert run_rows(other_task).spec_hash.iloc[0] != rows.spec_hash.iloc[0]  # a changed task: a new series
     assert run_rows(other_machine).spec_hash.iloc[0] == rows.spec_hash.iloc[0]
+
+
+def test_the_calibration_is_the_fp32_matmul_and_not_the_bf16_one_a_tuned_row_measured_for_itself():
+    """The 2026-12-05 AMD tune: its best rows in bf16 measured bf16 matmuls (844 GFLOP/s for torch) for their own
+    MFU; the machine's speed is its fp32 rows' (204), which a run on another day is read against."""
+    run = REFERENCE_DIR / "20261205-013320-329a-tune-cifar10-amd-floor"
+    rows = run_rows(run)
+    speeds = rows.groupby("backend").calibration_gflops.first().round().to_dict()
+    assert speeds == {"torch": 204, "keras": 389, "keras-jax": 418, "keras-torch": 201}  # keras-jax: 426 and 409
 
 
 def test_repeats_give_their_median_and_an_interval_spanning_them(tmp_path: Path):

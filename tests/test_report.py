@@ -481,6 +481,14 @@ def test_summary_header_gives_the_wall_time_and_each_backends_measured_matmul_sp
         "PyTorch 80 GFLOP/s, Keras (TF) 60 GFLOP/s."
     ]
     assert speed_lines(df.iloc[3:], None) == []  # a table peak is not a measurement of this machine
+    # a tuned row in bf16 measured a bf16 matmul for its own MFU: its peak is not the machine's speed (the
+    # 2026-12-05 AMD tune's summary said "PyTorch 524 GFLOP/s ... fp32 matmuls", the median of 204 and 844)
+    bf16 = new_record(task="a.best", backend="torch", repeat=0, status="ok", peak_flops=844e9, precision="mixed_bf16",
+                      peak_flops_source="measured: best of 3 2048x2048 mixed_bf16 matmuls")  # fmt: skip
+    fp32 = [{**r, "precision": "fp32"} for r in recs[:1]]
+    assert speed_lines(table([*fp32, bf16, *recs[1:3]]), None) == [
+        "Machine speed (the MFU peak, best of 3 2048x2048 fp32 matmuls): PyTorch 80 GFLOP/s, Keras (TF) 60 GFLOP/s."
+    ]
     assert "Wall time" not in summary_markdown(df, {"run_id": "r"})
 
 

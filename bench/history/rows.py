@@ -24,6 +24,7 @@ import pandas as pd
 from bench.core.results import latest_records, read_json_object, read_records
 from bench.core.runfiles import RunFileError
 from bench.history.metrics import METRICS
+from bench.measure.mfu import machine_speed
 
 REPO = Path(__file__).resolve().parents[2]
 # The columns of a history row, in order, with their pandas dtypes (the store checks files against them).
@@ -137,13 +138,9 @@ def run_date(run_dir: Path, run_id: str, records: list[dict[str, Any]]) -> pd.Ti
 
 
 def calibration(records: list[dict[str, Any]]) -> dict[str, float]:
-    """Per backend, the median matmul speed (GFLOP/s) the run measured; a backend with none is left out."""
-    speeds: dict[str, list[float]] = {}
-    for r in records:
-        source, peak = r.get("peak_flops_source"), r.get("peak_flops")
-        if isinstance(source, str) and source.startswith("measured") and isinstance(peak, int | float) and peak > 0:
-            speeds.setdefault(r["backend"], []).append(peak / 1e9)
-    return {b: float(pd.Series(v).median()) for b, v in speeds.items()}
+    """Per backend, the median fp32 matmul speed (GFLOP/s) the run measured (bench.measure.mfu.machine_speed);
+    a backend with none is left out."""
+    return {b: flops / 1e9 for b, flops in machine_speed(records)[0].items()}
 
 
 def number(v: Any) -> float | None:

@@ -12,6 +12,7 @@ from bench.core.record import split_notes
 from bench.core.results import read_json_or_warn, warn
 from bench.core.runpaths import plot_name
 from bench.measure.inputpath import input_bound_warnings
+from bench.measure.mfu import machine_speed
 from bench.report.backends import DEFAULT_REFERENCE, label
 from bench.report.placement import placement_warnings
 from bench.report.sections import SECTIONS
@@ -39,10 +40,8 @@ def speed_lines(df: pd.DataFrame, wall_s: float | None) -> list[str]:
         minutes, seconds = divmod(round(wall_s), 60)
         parts.append(f"Wall time {minutes} min {seconds} s.")
     if "peak_flops_source" in df and len(df):
-        measured = df[df.peak_flops_source.astype(str).str.startswith("measured") & df.peak_flops.notna()]
-        by_backend = measured.groupby("backend", sort=False).peak_flops.median()
-        if len(by_backend):
-            how = measured.peak_flops_source.iloc[0].removeprefix("measured: ")
+        by_backend, how = machine_speed(df.to_dict("records"))  # fp32 only: a bf16 row's peak is its own
+        if by_backend:
             speeds = ", ".join(f"{label(b)} {v / 1e9:,.0f} GFLOP/s" for b, v in by_backend.items())
             parts.append(f"Machine speed (the MFU peak, {how}): {speeds}.")
     return [" ".join(parts)] if parts else []
