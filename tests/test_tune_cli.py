@@ -93,6 +93,10 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
     summary = (run / "summary.md").read_text()
     assert "## Each framework at its best" in summary and "### tunetiny" in summary
     assert "- **at defaults**:" in summary and "- **each at its best**:" in summary
+    log = json.loads((run / "tune.json").read_text())
+    assert 0 < log["race_s"] < log["wall_s"]  # the race, then the fresh rows
+    minutes, seconds = divmod(round(log["race_s"]), 60)
+    assert f"The race took {f'{minutes} min ' if minutes else ''}{seconds} s of the tune's 6 min 0 s budget" in summary
     assert "race, PyTorch: 2 configurations" in summary and (run / "plots" / "tuned-tunetiny.png").stat().st_size > 0
     # the final rows join the task's series in the history beside the run, told apart by config; no rung does
     from bench.history import store

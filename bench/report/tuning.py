@@ -148,6 +148,11 @@ def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _minutes(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
 def section(records: list[dict[str, Any]], run_dir: Path) -> str:
     rows = tuned_rows(records)
     if not rows:
@@ -166,6 +171,9 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
     ]
     if caps:
         out += ["This machine: " + "; ".join(f"{k}: {v}" for k, v in caps.items()) + ".", ""]
+    if isinstance(race := log.get("race_s"), int | float) and isinstance(budget := log.get("budget_s"), int | float):
+        out += [f"The race took {_minutes(race)} of the tune's {_minutes(budget)} budget; the wall time at the head "
+                "of this summary is the fresh rows' after it.", ""]  # fmt: skip
     for task, by_backend in rows.items():
         figures = {b: f for b in ordered(list(by_backend)) if (f := backend_figures(by_backend[b])) is not None}
         out += [f"### {task}", ""]

@@ -297,6 +297,7 @@ def tune_suite(
     tuner.log["final"] = [
         {"task": t.name, "base": t.base, "config": t.config, "knobs": [list(k) for k in t.knobs]} for t in final
     ]
+    tuner.log["race_s"] = round(tuner.elapsed(), 1)  # what the summary can say before the fresh rows end
     tuner.save()
     write_plan(run_dir, final, opts)
     write_json(run_dir / "environment.json", env)
