@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -319,3 +321,23 @@ def table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per record, the scalar columns in their fixed order."""
     df = pd.DataFrame(records, columns=list(COLUMNS))
     return df
+
+
+def machine_speed(records: Iterable[Mapping[str, Any]]) -> tuple[dict[str, float], str]:
+    """(per backend, the median FLOP/s of the fp32 matmuls its rows measured for their MFU peak; how they were
+    measured; bench.measure.perf): the machine's own speed, what a run on another day is read against. A row in
+    bf16 measured a bf16 matmul for its own peak (4x fp32 on the AMD VM with bf16 instructions: 844 against 204
+    GFLOP/s), and a vendor table's peak is no measurement of this machine: neither is in it. A record older than
+    the precision column was fp32."""
+    speeds: dict[str, list[float]] = {}
+    how = ""
+    for r in records:
+        source, peak, precision = r.get("peak_flops_source"), r.get("peak_flops"), r.get("precision")
+        if not isinstance(source, str) or not source.startswith("measured"):
+            continue
+        if isinstance(precision, str) and precision != "fp32":  # None / NaN: no precision column, fp32
+            continue
+        if isinstance(peak, int | float) and not isinstance(peak, bool) and peak > 0 and peak == peak:
+            speeds.setdefault(str(r.get("backend")), []).append(float(peak))
+            how = how or source.removeprefix("measured: ")
+    return {b: statistics.median(v) for b, v in speeds.items()}, how

@@ -21,10 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.results import latest_records, read_json_object, read_records
+from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
 from bench.history.metrics import METRICS
-from bench.measure.mfu import machine_speed
 
 REPO = Path(__file__).resolve().parents[2]
 # The columns of a history row, in order, with their pandas dtypes (the store checks files against them).
@@ -138,7 +137,7 @@ def run_date(run_dir: Path, run_id: str, records: list[dict[str, Any]]) -> pd.Ti
 
 
 def calibration(records: list[dict[str, Any]]) -> dict[str, float]:
-    """Per backend, the median fp32 matmul speed (GFLOP/s) the run measured (bench.measure.mfu.machine_speed);
+    """Per backend, the median fp32 matmul speed (GFLOP/s) the run measured (bench.core.results.machine_speed);
     a backend with none is left out."""
     return {b: flops / 1e9 for b, flops in machine_speed(records)[0].items()}
 

@@ -14,9 +14,7 @@ synchronising timer (cached per process).
 from __future__ import annotations
 
 import re
-import statistics
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from bench.measure.timing import SyncTimer
 
@@ -134,23 +132,3 @@ def mfu(flops_per_img: float | None, img_s: float | None, peak_flops: float | No
     if not flops_per_img or not img_s or not peak_flops:
         return None
     return flops_per_img * img_s / peak_flops
-
-
-def machine_speed(records: Iterable[Mapping[str, Any]]) -> tuple[dict[str, float], str]:
-    """(per backend, the median FLOP/s of the fp32 matmuls its rows measured for their MFU peak; how they were
-    measured): the machine's own speed, what a run on another day is read against. A row in bf16 measured a bf16
-    matmul for its own peak (4x fp32 on the AMD VM with bf16 instructions: 844 against 204 GFLOP/s), and a
-    vendor table's peak is no measurement of this machine: neither is in it. A record older than the precision
-    column was fp32."""
-    speeds: dict[str, list[float]] = {}
-    how = ""
-    for r in records:
-        source, peak, precision = r.get("peak_flops_source"), r.get("peak_flops"), r.get("precision")
-        if not isinstance(source, str) or not source.startswith("measured"):
-            continue
-        if isinstance(precision, str) and precision != "fp32":  # None / NaN: no precision column, fp32
-            continue
-        if isinstance(peak, int | float) and not isinstance(peak, bool) and peak > 0 and peak == peak:
-            speeds.setdefault(str(r.get("backend")), []).append(float(peak))
-            how = how or source.removeprefix("measured: ")
-    return {b: statistics.median(v) for b, v in speeds.items()}, how

@@ -9,10 +9,9 @@ from typing import Any
 import pandas as pd
 
 from bench.core.record import split_notes
-from bench.core.results import read_json_or_warn, warn
+from bench.core.results import machine_speed, read_json_or_warn, warn
 from bench.core.runpaths import plot_name
 from bench.measure.inputpath import input_bound_warnings
-from bench.measure.mfu import machine_speed
 from bench.report.backends import DEFAULT_REFERENCE, label
 from bench.report.placement import placement_warnings
 from bench.report.sections import SECTIONS
