@@ -39,6 +39,10 @@ DESCRIPTION = BackendInfo(
     known_differences=("numpy test backend: every model is one dense layer on the pixels",),
 )
 
+# What ``configure`` says of the framework on this machine, as torch says which code path its oneMKL took: the
+# worker must carry it into the row's notes
+CONFIGURE_NOTE = f"numpy {np.__version__} computes this row's dense layer"
+
 
 def register(parity_reference: bool = False) -> None:
     """Add ``numpy`` and ``fault`` (tests/fault_backend.py) to this process's backend registry; with
@@ -120,6 +124,7 @@ class Backend:
             "device": f"cpu ({platform.machine()})",
             "threads": runtime.threads or 1,
             "knobs": {"precision": runtime.precision},
+            "notes": [CONFIGURE_NOTE],  # what a framework says of itself here (a torch row: oneMKL's code path)
         }
 
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> Linear:

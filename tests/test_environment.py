@@ -15,6 +15,7 @@ from bench.report.page import environment_section
 from bench.run.environment import kernel_variables, vector_isa
 from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
 from tests.faults import backend_env
+from tests.numpy_backend import CONFIGURE_NOTE
 
 # /proc/cpuinfo's flags lines, cut down: a Xeon with AMX, an AMD EPYC with AVX-512 and no AMX, an AVX2-only CPU
 XEON = (
@@ -70,7 +71,9 @@ def test_a_run_records_the_machines_vector_instructions_and_a_kernel_cap_and_its
     proc = run_cli(["run", str(task), "--backend", "numpy", "--out", str(tmp_path / "o")], env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     run_dir = only_run_dir(tmp_path / "o")
-    assert [r["status"] for r in records(run_dir)] == ["ok"]
+    (row,) = records(run_dir)
+    assert row["status"] == "ok"
+    assert CONFIGURE_NOTE in row["notes"]  # what the backend's configure says reaches the row (torch: oneMKL's path)
     recorded = json.loads((run_dir / "environment.json").read_text())
     cpuinfo = Path("/proc/cpuinfo")
     assert recorded["cpu_flags"] == vector_isa(cpuinfo.read_text() if cpuinfo.is_file() else "")
@@ -80,3 +83,4 @@ def test_a_run_records_the_machines_vector_instructions_and_a_kernel_cap_and_its
     assert ("CPU vector instructions" in page) == bool(recorded["cpu_flags"])
     summary = (run_dir / "summary.md").read_text()
     assert "Kernels chosen by the environment, not only by this CPU: ATEN_CPU_CAPABILITY=avx2." in summary
+    assert f"- {CONFIGURE_NOTE}" in summary

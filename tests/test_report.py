@@ -492,6 +492,30 @@ def test_summary_header_gives_the_wall_time_and_each_backends_measured_matmul_sp
     assert "Wall time" not in summary_markdown(df, {"run_id": "r"})
 
 
+def test_the_header_says_when_the_backends_own_matmuls_are_too_far_apart_for_their_mfu_to_compare():
+    """Each row's MFU is read against its own framework's matmul. On the AVX-512 AMD EPYC, oneMKL's generic path
+    (bench.core.blas) put torch's fp32 matmul at half of TensorFlow's: torch's MFU read twice as high for the same
+    work. The committed AMD tune says so; the boundary is MFU_APART."""
+    from bench.core.record import new_record
+    from bench.core.results import read_records, table
+    from bench.report.text import MFU_APART, apart_sentence, speed_lines
+
+    amd = table(read_records(REPO / "results/reference/20261205-013320-329a-tune-cifar10-amd-floor"))
+    (line,) = speed_lines(amd, None)
+    assert line.endswith(
+        "The backends' own matmuls differ 2.1x on this machine (Keras (torch) slowest, Keras (JAX) fastest), and "
+        "each row's MFU is read against its own framework's: compare MFU within a backend, and the backends by img/s."
+    )
+    how = "measured: best of 3 2048x2048 fp32 matmuls"
+    for fast, apart in [(80e9 * MFU_APART * 1.01, True), (80e9 * MFU_APART * 0.99, False)]:
+        recs = [
+            new_record(task="a", backend=b, repeat=0, status="ok", peak_flops=f, peak_flops_source=how)
+            for b, f in [("torch", 80e9), ("keras", fast)]
+        ]
+        assert ("differ 1.5x" in speed_lines(table(recs), None)[0]) is apart
+    assert apart_sentence({"torch": 80e9}) == []
+
+
 def test_the_overview_puts_throughputs_a_thousand_fold_apart_on_a_log_axis(tmp_path: Path):
     """`bench all` puts LeNet-5 at ~8,000 img/s beside ResNet101 at ~15: on a linear axis its bars are invisible."""
     from bench.core.record import new_record

@@ -19,6 +19,7 @@ from keras.src.backend.torch.core import get_device
 
 from backends.keras.input import Batches, HostImages
 from backends.keras.split import class_score, split_at
+from bench.core.blas import row_note
 
 
 def _tensor(x: np.ndarray) -> torch.Tensor:
@@ -44,10 +45,12 @@ class Engine:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = runtime.tf32 == "on"
         keras.utils.set_random_seed(seed)
         name = torch.cuda.get_device_name(0) if self.gpu else f"cpu ({platform.machine()})"
+        blas = None if self.gpu else row_note("libtorch_cpu", "PyTorch")  # oneMKL's generic path (bench.core.blas)
         return {
             "framework_version": f"keras {keras.__version__} / torch {torch.__version__}",
             "device": name,
             "threads": torch.get_num_threads() or os.cpu_count(),
+            "notes": [blas] if blas else [],
             "knobs": {
                 "jit_compile": runtime.jit_compile,
                 "tf32": torch.backends.cuda.matmul.allow_tf32,

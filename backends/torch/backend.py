@@ -21,6 +21,7 @@ from backends.torch import parity as torch_parity
 from backends.torch import perf as torch_perf
 from backends.torch import zoo as torch_zoo
 from backends.torch.augment import augmenter
+from bench.core.blas import row_note
 from bench.core.catalog import architecture
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TrainSpec
@@ -124,11 +125,13 @@ class Backend:
         torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
         self.device_data_mb = runtime.device_data_mb
         device_name = torch.cuda.get_device_name(self.device) if use_cuda else f"cpu ({platform.machine()})"
+        blas = None if use_cuda else row_note("libtorch_cpu", "PyTorch")  # oneMKL's generic path (bench.core.blas)
         return {
             "framework": "pytorch",
             "framework_version": torch.__version__,
             "device": device_name,
             "threads": torch.get_num_threads(),
+            "notes": [blas] if blas else [],
             "knobs": {
                 "precision": runtime.precision,
                 "channels_last": runtime.channels_last,

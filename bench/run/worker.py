@@ -60,6 +60,7 @@ def train_and_evaluate(
     out: dict[str, Any] = {}
     env = backend.configure(spec.runtime, seed)
     knobs = env.pop("knobs")
+    out["configure_notes"] = env.pop("notes", [])  # what the framework says of itself here (run_job joins them)
     out.update(env, knobs=knobs)
     out.update(perf.knob_columns(backend.name, knobs, spec))
     timer = SyncTimer(backend.synchronize)
@@ -188,6 +189,7 @@ def run_job(job: Job) -> dict[str, Any]:
     if cache and isinstance(rec.get("knobs"), dict):
         rec["knobs"]["compilation_cache"] = cache
     notes = list(job.notes) + list(info.known_differences) + perf.row_notes(spec)
+    notes += rec.pop("configure_notes", None) or []
     notes += rec.pop("timing_notes", None) or []
     notes += [n for n in [compile_cache_note(cache)] if n]
     rec["notes"] = join_notes(notes)
