@@ -59,6 +59,8 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
             "channels_last,steps_per_execution",
             "--budget",
             "6m",
+            "--repeats",  # given: no fresh process is added to a short window (the next test adds them)
+            "1",
             "--out",
             str(out),
         ],
@@ -95,6 +97,7 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
     assert "- **at defaults**:" in summary and "- **each at its best**:" in summary
     log = json.loads((run / "tune.json").read_text())
     assert 0 < log["race_s"] < log["wall_s"]  # the race, then the fresh rows
+    assert "remeasured" not in log and {r["repeat"] for r in rows.values()} == {0}
     minutes, seconds = divmod(round(log["race_s"]), 60)
     assert f"The race took {f'{minutes} min ' if minutes else ''}{seconds} s of the tune's 6 min 0 s budget" in summary
     assert "race, PyTorch: 2 configurations" in summary and (run / "plots" / "tuned-tunetiny.png").stat().st_size > 0
@@ -122,3 +125,42 @@ def test_the_accuracy_floor_refuses_a_faster_configuration_that_really_learns_le
     assert pair["winner"]["label"] == "default" and rung["leader"] == "default"
     rows = {r["config"]: r for r in records(run)}
     assert rows["best"]["knob_config"] is None  # the default won: the best row runs the defaults
+
+
+def test_a_short_timed_window_is_measured_again_in_fresh_processes_and_read_together(tmp_path, clean_env):
+    """Keras/TF's steps_per_execution 32 timed 12 calls in the AMD tune's fresh process (+-30%): a row with a short
+    window gets fresh processes up to MIN_PROCESSES, chosen by the window, and its figure pools them."""
+    from bench.measure.tuning import rate_ci
+    from bench.run.tune import MIN_PROCESSES
+    from tests.faults import backend_env
+
+    task = tmp_path / "tunetiny.toml"
+    task.write_text(TASK.replace("epochs = 2", "epochs = 1"))
+    out = tmp_path / "out"
+    env = backend_env(clean_env, tmp_path / "site")
+    p = run_cli(["tune", str(task), "--backend", "numpy", "--budget", "2m", "--out", str(out)], env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
+    run = only_run_dir(out)
+    rows = records(run)
+    assert sorted((r["config"], r["repeat"], r["seed"]) for r in rows) == [
+        (config, repeat, repeat) for config in ("best", "default") for repeat in range(MIN_PROCESSES)
+    ]  # one seed per fresh process
+    assert all(r["status"] == "ok" and (r["timed_steps"] < 20 or r["timed_s"] < 1.0) for r in rows)
+    log = json.loads((run / "tune.json").read_text())
+    assert [(e["config"], e["processes"], e["added"]) for e in log["remeasured"]] == [
+        ("default", 1, MIN_PROCESSES - 1),
+        ("best", 1, MIN_PROCESSES - 1),
+    ]
+    assert "more fresh process(es)" in p.stdout
+    summary = (run / "summary.md").read_text()
+    assert "- NumPy (test) default: its timed window was short (" in summary
+    assert f"so it was measured in {MIN_PROCESSES} fresh processes in all (2 added after the others" in summary
+    # the table's figure and interval are the processes' steps together, not one process's nor their median
+    pooled = rate_ci([r["step_img_s"] for r in rows if r["config"] == "default"])
+    assert pooled is not None and pooled[1] < pooled[0] < pooled[2]
+    assert "{:,.1f} [{:,.1f}, {:,.1f}]".format(*pooled) in summary
+    # the history took the run once, with every process
+    from bench.history import store
+
+    hist = store.load(out / "history")
+    assert set(hist.config) == {"default", "best"} and set(hist.repeats) == {MIN_PROCESSES}

@@ -216,6 +216,67 @@ def test_with_several_processes_a_side_the_interval_carries_the_spread_between_t
     assert ratio_ci([p10], [ref]) == ratio_ci(p10, ref)
 
 
+def test_a_sides_own_rate_over_several_processes_has_their_spread_in_its_interval():
+    """The tuned table's figure for a configuration measured in several fresh processes (a short window measured
+    again): every step together, and the two-stage interval, from near the slow process to near the fast one."""
+    from bench.measure.tuning import rate_ci
+
+    rng = np.random.default_rng(4)
+    p10, p13 = (list(v * (1 + 0.02 * rng.standard_normal(20))) for v in (10.0, 13.0))
+    both = rate_ci([p10, p13])
+    assert both is not None and both[0] == pytest.approx(mean_rate(p10 + p13))
+    assert both[1] < 10.3 and both[2] > 12.6
+    one = rate_ci([p10])
+    assert one is not None and 9.8 < one[1] < one[0] < one[2] < 10.2  # one process: its steps' spread only
+    assert rate_ci([[5.0]]) is None and rate_ci([]) is None
+
+
+def test_a_short_window_is_chosen_for_fresh_processes_by_its_length_alone():
+    """Which final rows `bench tune` measures again (bench.run.tune): a window under the rule's steps or seconds,
+    in fewer than MIN_PROCESSES processes, none of them failed; never by what the verdict says."""
+    from bench.core.spec import load_task
+    from bench.run.tune import MIN_PROCESSES, config_spec, short_window, short_windows
+
+    assert short_window({"timed_steps": 12, "timed_s": 3.1}, 20)  # Keras's 12 calls of 32 steps
+    assert short_window({"timed_steps": 60, "timed_s": 0.2}, 20)  # enough steps, under a second
+    assert not short_window({"timed_steps": 391, "timed_s": 6.5}, 20)
+    assert not short_window({"timed_steps": None, "timed_s": None}, 20)  # a row that timed nothing
+
+    spec = config_spec(load_task("mnist-lenet5", "quick"), {}, "best")
+
+    def row(repeat, steps, status="ok", backend="keras"):
+        return {"task": "mnist-lenet5.best", "backend": backend, "repeat": repeat, "status": status,
+                "timed_steps": steps, "timed_s": 2.0}  # fmt: skip
+
+    assert [(s.name, b, len(rs)) for s, b, rs in short_windows([row(0, 12)], [spec], ("keras",))] == [
+        ("mnist-lenet5.best", "keras", 1)
+    ]
+    assert short_windows([row(0, 40)], [spec], ("keras",)) == []  # long enough
+    assert short_windows([row(0, 12), row(1, 12, "failed")], [spec], ("keras",)) == []  # a failure is not short
+    assert short_windows([row(r, 12) for r in range(MIN_PROCESSES)], [spec], ("keras",)) == []  # enough processes
+    assert short_windows([row(0, 12, backend="torch")], [spec], ("keras",)) == []  # another backend's row
+
+
+def test_the_summary_says_which_rows_were_measured_again_and_which_the_budget_left_short():
+    from bench.report.tuning import remeasured_lines
+
+    log = {"remeasured": [
+        {"task": "t", "config": "best", "backend": "keras", "windows": "12 steps in 3.10s", "processes": 1, "added": 2},
+        {"task": "t", "config": "default", "backend": "torch", "windows": "15 steps in 0.50s", "processes": 1,
+         "added": 0},
+        {"task": "other", "config": "best", "backend": "keras", "windows": "1 steps in 0.01s", "processes": 1,
+         "added": 2},
+    ]}  # fmt: skip
+    assert remeasured_lines(log, "t") == [
+        "- Keras (TF) best: its timed window was short (12 steps in 3.10s), so it was measured in 3 fresh processes "
+        "in all (2 added after the others, chosen by the window's length, not by the verdict); its figures and "
+        "intervals read them together",
+        "- PyTorch default: its timed window was short (15 steps in 0.50s), and the budget left no time to measure "
+        "it again: `--repeats 3` narrows its interval",
+    ]
+    assert remeasured_lines({}, "t") == []
+
+
 def test_a_race_where_nothing_finished_says_the_defaults_stand_and_not_that_they_won():
     """Keras/JAX on ResNet101 (2026-12-02): every trial, the default's too, ran past its limit. The defaults
     are then measured as "best", but the race crowned nothing, and the report must not say they won."""

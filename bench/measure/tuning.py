@@ -195,6 +195,20 @@ def ratio_ci(
     return mean_rate(np.concatenate(xs)) / mean_rate(np.concatenate(ys)), float(lo), float(hi)
 
 
+def rate_ci(
+    side: Sequence[Steps], confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED
+) -> tuple[float, float, float] | None:
+    """(rate, low, high): images over time of all of a side's steps, one list per fresh process, with the same
+    two-stage bootstrap interval as ``ratio_ci`` (the spread between processes in it); None under 2 steps."""
+    groups = _processes(side)
+    if sum(map(len, groups)) < 2 or any((g <= 0).any() for g in groups):
+        return None
+    rates = _resampled_rates(groups, np.random.default_rng(seed), resamples)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(rates, [alpha, 1 - alpha])
+    return mean_rate(np.concatenate(groups)), float(lo), float(hi)
+
+
 def pooled_rate(side: Steps | Sequence[Steps]) -> float:
     """Images over time of all of a side's steps, whichever process ran them."""
     return mean_rate(np.concatenate(_processes(side)))

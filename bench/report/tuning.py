@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.core.results import read_json_or_warn
 from bench.core.runpaths import plot_file, plot_name
-from bench.measure.tuning import Trial, break_even, floor_failure, pooled_rate, ratio_ci, verdict
+from bench.measure.tuning import Trial, break_even, floor_failure, pooled_rate, rate_ci, ratio_ci, verdict
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 
@@ -80,11 +80,15 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
     same = not b[0].get("knob_config")
     default_steps = _steps(d) + _steps(b) if same else _steps(d)
     keep_defaults = same or bool(floor) or unproven
+    default_img_s, default_ci = _rate(d)
+    best_img_s, best_ci = _rate(b)
     return {
-        "default_img_s": _median(d, "steady_img_s"),
-        "best_img_s": _median(b, "steady_img_s"),
-        "default_ci": (_median(d, "steady_img_s_ci_lo"), _median(d, "steady_img_s_ci_hi")),
-        "best_ci": (_median(b, "steady_img_s_ci_lo"), _median(b, "steady_img_s_ci_hi")),
+        "default_processes": len(d),
+        "best_processes": len(b),
+        "default_img_s": default_img_s,
+        "best_img_s": best_img_s,
+        "default_ci": default_ci,
+        "best_ci": best_ci,
         "speedup": speedup,
         "knobs": b[0].get("knob_config") or "the defaults",
         "default_acc": default.test_acc,
@@ -101,6 +105,15 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         "chosen_steps": default_steps if keep_defaults else _steps(b),
         "chosen": "default" if keep_defaults else "best",
     }
+
+
+def _rate(rows: list[dict[str, Any]]) -> tuple[float | None, tuple[float | None, float | None]]:
+    """A configuration's throughput and its 95% interval: the row's own in one fresh process; over several (a short
+    window measured again, or --repeats), every process's steps together, the spread between processes in the
+    interval (bench.measure.tuning.rate_ci), not the median of each process's interval."""
+    if len(rows) > 1 and (pooled := rate_ci(_steps(rows))) is not None:
+        return pooled[0], (pooled[1], pooled[2])
+    return _median(rows, "steady_img_s"), (_median(rows, "steady_img_s_ci_lo"), _median(rows, "steady_img_s_ci_hi"))
 
 
 def _unproven(speedup: tuple[float, float, float] | None) -> bool:
@@ -209,9 +222,11 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
                         "won the race" if _finished(_pair(log, task, b)) or not log else "stand: no race trial finished"
                     )
                     out.append(
-                        f"- {label(b)}: the defaults {how}; measured in two fresh processes they ran "
-                        "{:.2f}x [{:.2f}, {:.2f}] apart (the spread between processes), and both verdicts read the "
-                        "two together".format(*f["speedup"])
+                        f"- {label(b)}: the defaults {how}; measured as default and as best in fresh processes "
+                        "({} and {}) they ran {:.2f}x [{:.2f}, {:.2f}] apart (the spread between processes), and "
+                        "both verdicts read them together".format(
+                            f["default_processes"], f["best_processes"], *f["speedup"]
+                        )
                     )
                 elif f["unproven"] and f["knobs"] != "the defaults" and f["speedup"] is not None:
                     out.append(
@@ -224,6 +239,7 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
             bad = [r for rs in by_backend[b].values() for r in rs if r.get("status") != "ok"]
             why = "; ".join(f"{r.get('config')}: {r.get('status')}: {r.get('error')}" for r in bad) or "no timed steps"
             out.append(f"- {label(b)}: no default/best comparison ({why})")
+        out += remeasured_lines(log, task)
         out += race_lines(log, task)
         out += [""] + [
             line
@@ -233,6 +249,26 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
         ]
         out += ["", f"![default and best]({plot_name('tuned', task)})", ""]
     return "\n".join(out) + "\n"
+
+
+def remeasured_lines(log: dict[str, Any], task: str) -> list[str]:
+    """The fresh rows measured again because their timed window was short (bench.run.tune.MIN_PROCESSES)."""
+    lines = []
+    for entry in log.get("remeasured") or []:
+        if not isinstance(entry, dict) or entry.get("task") != task:
+            continue
+        added, processes = int(entry.get("added") or 0), int(entry.get("processes") or 0)
+        who = f"{label(str(entry.get('backend')))} {entry.get('config')}"
+        head = f"- {who}: its timed window was short ({entry.get('windows')})"
+        if added:
+            lines.append(
+                f"{head}, so it was measured in {processes + added} fresh processes in all ({added} added after the "
+                "others, chosen by the window's length, not by the verdict); its figures and intervals read them "
+                "together"
+            )
+        else:
+            lines.append(f"{head}, and the budget left no time to measure it again: `--repeats 3` narrows its interval")
+    return lines
 
 
 def race_lines(log: dict[str, Any], task: str) -> list[str]:

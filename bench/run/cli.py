@@ -161,7 +161,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         default=environment.REPO / "results",
         help="where results/<run-id>/ is created (default: %(default)s)",
     )
-    p.add_argument("--repeats", type=_repeats, default=1, help="runs per (task, backend) (default: 1)")
+    p.add_argument(
+        "--repeats",
+        type=_repeats,
+        help="runs per (task, backend) (default: 1; a tuning run adds fresh processes, up to 3 in all, for a "
+        "default or best row whose timed window was short, unless --repeats is given)",
+    )
     p.add_argument("--seed", type=_seed, help="override every task's seed")
     p.add_argument(
         "--resume",
@@ -507,7 +512,7 @@ def cmd_run(
         backends=args.backend,
         data_dir=args.data_dir,
         out=args.out,
-        repeats=args.repeats,
+        repeats=args.repeats or 1,
         seed=args.seed,
         timeout_s=args.timeout,
         reference=args.reference,
@@ -520,7 +525,7 @@ def cmd_run(
         if tuning:
             check_knob_names(getattr(args, "knobs", ()), opts.backends)
             budget_s = getattr(args, "tune_budget", None) or args.budget
-            run_dir = tune_suite(tasks, opts, budget_s, only=getattr(args, "knobs", ()))
+            run_dir = tune_suite(tasks, opts, budget_s, only=getattr(args, "knobs", ()), remeasure=args.repeats is None)
         else:
             run_dir = run_suite(tasks, opts, resize=fitted.replan if fitted else None)
     except RunStopped as e:
