@@ -72,8 +72,8 @@ def generic_path_note(processor: str | None, cpu_flags: Collection[str], framewo
     return (
         f"{framework}'s BLAS (oneMKL) runs its generic code path on this CPU, which has {' and '.join(faster)}: "
         "oneMKL picks its fast kernels by CPU vendor. Its fp32 matmuls (dense layers, and the matmul this row's "
-        "MFU is read against) run below the CPU's speed (about half on an AVX-512 AMD EPYC); convolutions run in "
-        "oneDNN, which is not held back (docs/methodology.md)"
+        "MFU is read against) run below the CPU's speed, about half on an AVX-512 AMD EPYC. Its convolutions run "
+        "in oneDNN, which is not held back (docs/timing.md, MFU peak table)"
     )
 
 
