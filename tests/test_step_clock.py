@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -198,6 +199,40 @@ def test_real_small_run_steady_figure_matches_its_epochs(frameworks, which):
     assert out["steady_epoch_ratio"] > 0.4
     assert out["steady_epoch_ratio"] < 2.0 * out["epoch_s_median"] / (out["epoch_s_median"] - out["epoch_overhead_s"])
     assert out["first_step_s"] > 0 and out["mfu"] > 0
+
+
+@pytest.mark.parametrize("spe", [8, 13])
+@pytest.mark.frameworks
+def test_keras_trains_each_epoch_its_own_batches_whatever_the_steps_per_execution(frameworks, monkeypatch, spe):
+    """13 steps an epoch (392 images, batches of 32, the last of 8) and 4 epochs. Given steps_per_epoch, Keras keeps
+    one iterator across a fit's epochs and runs every execution whole: with 8 steps an execution the epochs trained
+    16, 16, 16 and 4 batches, Keras warned that the input ran out, and the step clock counted images that were not
+    the ones trained (cifar10-cnn with 32: epochs of 96 steps, the fifth of 11). Each epoch must train its 13,
+    read from the optimizer's step counter at each epoch's end; 13 divides the epoch and keeps the one fit."""
+    keras_backend = frameworks[1]
+    backend = keras_backend.Backend()
+    iterations: list[int] = []
+    real_end = keras_backend.StepHooks.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        iterations.append(int(self.model.optimizer.iterations.numpy()))
+        real_end(self, epoch, logs)
+
+    monkeypatch.setattr(keras_backend.StepHooks, "on_epoch_end", on_epoch_end)
+    fits = []
+    real_fit = backend._fit
+    monkeypatch.setattr(backend, "_fit", lambda *a, **kw: fits.append(np.shape(a[2])) or real_fit(*a, **kw))
+    spec = dataclasses.replace(
+        SPEC,
+        train=dataclasses.replace(SPEC.train, epochs=4),
+        runtime=dataclasses.replace(SPEC.runtime, steps_per_execution=spe),
+    )
+    out, _ = train_and_evaluate(backend, spec, data(392), CLASSES, seed=0)
+    assert np.diff([0, *iterations]).tolist() == [13] * 4
+    # a fit per epoch only where the execution does not divide the epoch
+    assert fits == ([(392,)] * 4 if spe == 8 else [(4, 392)])
+    assert [h["epoch"] for h in out["history"]] == [1, 2, 3, 4] and "test_acc" in out["history"][-1]
+    assert out["timed_steps"] > 0 and out["steady_img_s_ci_lo"] <= out["steady_img_s"] <= out["steady_img_s_ci_hi"]
 
 
 def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():

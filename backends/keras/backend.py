@@ -185,15 +185,30 @@ class Backend:
         if len(sizes) != 1:
             raise ValueError(f"every epoch must train on as many images; got {sorted(sizes)}")
         spe = int(state.compiled.get("steps_per_execution", 1))
+        per_epoch = -(-sizes.pop() // batch_size)
+        if per_epoch % spe:
+            # Given steps_per_epoch, Keras keeps one iterator across a fit's epochs and runs every execution whole:
+            # an execution that does not divide the epoch runs on into the next epoch's batches, and the last epoch
+            # runs out of data (cifar10-cnn's 79 steps, steps_per_execution 32: epochs of 96 steps, the fifth of 11,
+            # and step-clock samples whose images were not the ones trained). One fit per epoch ends each epoch
+            # where its data ends, in a shorter last execution, as fit over arrays does.
+            for epoch, order in enumerate(orders):
+                self._fit(state, data, order, batch_size, 1, StepHooks(hooks, spe, first_epoch=epoch))
+            return
+        self._fit(state, data, np.stack(orders), batch_size, len(orders), StepHooks(hooks, spe))
+
+    def _fit(
+        self, state: KerasState, data: HostImages, orders: np.ndarray, batch_size: int, epochs: int, hooks: StepHooks
+    ) -> None:
         trainer = self._trainer(state, data)
         self.engine.watch(trainer)
         trainer.fit(
-            self._batches(state, data, np.stack(orders), batch_size),
-            epochs=len(orders),
-            steps_per_epoch=-(-sizes.pop() // batch_size),
+            self._batches(state, data, orders, batch_size),
+            epochs=epochs,
+            steps_per_epoch=-(-np.atleast_2d(orders).shape[1] // batch_size),
             shuffle=False,
             verbose=0,
-            callbacks=[StepHooks(hooks, spe)],
+            callbacks=[hooks],
         )
 
     def predict(self, state: KerasState, data: HostImages, batch_size: int) -> np.ndarray:
@@ -317,10 +332,11 @@ class StepHooks(keras.callbacks.Callback):
     asynchronously and the step clock's synchronize waits for the model's state at window boundaries).
     """
 
-    def __init__(self, hooks: Any, steps_per_execution: int = 1) -> None:
+    def __init__(self, hooks: Any, steps_per_execution: int = 1, first_epoch: int = 0) -> None:
         super().__init__()
         self.hooks, self.step, self.spe = hooks, -1, steps_per_execution
         self.epochs = hasattr(hooks, "on_epoch_begin")  # bench.measure.steady.Epochs: one fit over every epoch
+        self.first_epoch = first_epoch  # the run's epoch of this fit's first (a fit per epoch: its index)
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
         if self.step >= 0:
@@ -331,11 +347,11 @@ class StepHooks(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self.step = -1  # batch indices start again at 0 in every epoch of one fit
         if self.epochs:
-            self.hooks.on_epoch_begin(epoch)
+            self.hooks.on_epoch_begin(self.first_epoch + epoch)
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         if self.step >= 0:
             last = self.step + self.spe - 1  # the call's last batch: a last group may be short
             self.hooks.on_step_end(min(last, getattr(self.hooks, "n_steps", last + 1) - 1))
         if self.epochs:  # the epoch's mean loss, which Keras has read to the host for its history
-            self.hooks.on_epoch_end(epoch, float((logs or {})["loss"]))
+            self.hooks.on_epoch_end(self.first_epoch + epoch, float((logs or {})["loss"]))
