@@ -118,6 +118,14 @@ def analyse(key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], 
     for a in mine:
         if runs.index(a.run) >= s.reset:
             s.reset, s.reset_note = runs.index(a.run), a.note
+    # another configuration is another baseline, as an annotation makes one: a tuned row's "best" is whichever
+    # configuration won its race (the AMD cifar10-cnn tunes: Keras (torch)'s bf16 three times, then its defaults,
+    # whose memory was flagged +10.6% against bf16's), and no configuration regressed against another
+    knobs = list(points.knobs)
+    for i in range(max(1, s.reset + 1), len(knobs)):
+        if knobs[i] != knobs[i - 1]:
+            changed = [c for c in what_changed(points.iloc[i - 1], points.iloc[i]) if c.startswith("knob ")]
+            s.reset, s.reset_note = i, "its configuration changed (" + "; ".join(changed or ["knobs"]) + ")"
     if len(x) < 2:  # one point: no step, drift or newest-point test (most series of a young store)
         return s
     sig = changes.sigmas(x, points.lo.to_numpy(float), points.hi.to_numpy(float))
