@@ -275,6 +275,12 @@ def test_the_summary_says_which_rows_were_measured_again_and_which_the_budget_le
         "it again: `--repeats 3` narrows its interval",
     ]
     assert remeasured_lines({}, "t") == []
+    # tune.json is a run file: any JSON in it gives a line, never a crash of the report
+    odd = {"remeasured": [{"task": "t", "added": "two", "processes": None}, "x", {"task": "t", "added": True}]}
+    assert [line.startswith("- None None: its timed window was short") for line in remeasured_lines(odd, "t")] == [
+        True,
+        True,
+    ]
 
 
 def test_a_race_where_nothing_finished_says_the_defaults_stand_and_not_that_they_won():

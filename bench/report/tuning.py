@@ -251,13 +251,17 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 def remeasured_lines(log: dict[str, Any], task: str) -> list[str]:
     """The fresh rows measured again because their timed window was short (bench.run.tune.MIN_PROCESSES)."""
     lines = []
     for entry in log.get("remeasured") or []:
         if not isinstance(entry, dict) or entry.get("task") != task:
             continue
-        added, processes = int(entry.get("added") or 0), int(entry.get("processes") or 0)
+        added, processes = _count(entry.get("added")), _count(entry.get("processes"))  # tune.json: any JSON
         who = f"{label(str(entry.get('backend')))} {entry.get('config')}"
         head = f"- {who}: its timed window was short ({entry.get('windows')})"
         if added:
