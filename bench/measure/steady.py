@@ -68,6 +68,12 @@ MIN_STEPS = 20
 PROGRESS_EVERY_S = 5.0  # at most one progress line per this many seconds (time-based throttling)
 
 
+def short_window(steps: int, seconds: float, min_steps: int = MIN_STEPS, min_seconds: float = MIN_WINDOW_S) -> bool:
+    """The window rule: a timed window under ``min_steps`` steps or ``min_seconds`` seconds is short (its row says
+    so; `bench tune` measures such a row again in fresh processes)."""
+    return steps < min_steps or seconds < min_seconds
+
+
 class StepClock:
     """The per-step hooks of one training run: first step, warm-up, timed window, progress."""
 
@@ -287,7 +293,7 @@ class StepClock:
     def short_window_note(self) -> str | None:
         """Why the steady figure is less certain than the rule asks, or None when the window was enough."""
         n, s = len(self.durations), sum(self.durations)
-        if n >= self.min_steps and s >= self.min_seconds:
+        if not short_window(n, s, self.min_steps, self.min_seconds):
             return None
         return (
             f"timed window short: {n} steps, {s:.2f}s (the rule asks >= {self.min_steps} steps and "

@@ -31,7 +31,7 @@ from bench.core.knobs import Config, Knob, configurations
 from bench.core.results import latest_records, read_json_object, read_records
 from bench.core.runfiles import make_folder
 from bench.core.spec import TaskSpec
-from bench.measure.steady import MIN_WINDOW_S
+from bench.measure import steady
 from bench.measure.tuning import Trial, decide
 from bench.run import environment, history_cli
 from bench.run.runner import STATE, RunOptions, execute, new_run_dir, write_json, write_plan
@@ -327,11 +327,11 @@ def tune_suite(
 
 
 def short_window(record: dict[str, Any], min_steps: int) -> bool:
-    """Whether an ok row's timed window is shorter than the window rule asks (bench.measure.steady)."""
+    """Whether an ok row's timed window is shorter than the window rule asks (bench.measure.steady.short_window)."""
     n, seconds = record.get("timed_steps"), record.get("timed_s")
     if not isinstance(n, int) or not isinstance(seconds, int | float):
         return False
-    return n < min_steps or seconds < MIN_WINDOW_S
+    return steady.short_window(n, seconds, min_steps)
 
 
 def short_windows(
