@@ -140,10 +140,31 @@ def test_a_note_with_its_own_semicolon_stays_one_note_in_the_summary(tmp_path: P
     assert "- second note" in bullets and not any(b.startswith("- docs/") for b in bullets)
 
 
-def test_the_overview_whiskers_count_the_images_an_epoch_trained():
-    """With train.drop_last an epoch trains 1,280 of 1,438 images: the whiskers (fastest and slowest steady
-    epoch) use 1,280 as the bar does, not n_train (which put the fast whisker 12% too high)."""
-    from bench.report.tables import epoch_throughput_range
+def test_the_overview_draws_the_tables_headline_with_its_interval():
+    """The bar is the headline the table prints (timed images / window time), the whiskers its 95% interval,
+    medians over repeats as the table's ``value ± half-width``; the median epoch's throughput differs from it by
+    a few % and is not what the table calls the run's throughput."""
+    from bench.report.tables import overview_throughput
+
+    rows = [
+        rec(
+            "torch",
+            k,
+            throughput_img_s=6000.0 + k,
+            steady_img_s=v,
+            steady_img_s_ci_lo=v - 100,
+            steady_img_s_ci_hi=v + 50,
+        )
+        for k, v in enumerate((6200.0, 6400.0, 6300.0))
+    ]
+    g = overview_throughput(table(rows)).loc[("t", "torch")]
+    assert (g.thr, g.lo, g.hi, bool(g.epochs)) == (6300.0, 6200.0, 6350.0, False)
+
+
+def test_an_old_record_without_a_headline_is_drawn_from_its_epochs_counting_the_images_an_epoch_trained():
+    """With train.drop_last an epoch trains 1,280 of 1,438 images: the range (fastest and slowest steady
+    epoch) uses 1,280 as the bar does, not n_train (which put the fast whisker 12% too high)."""
+    from bench.report.tables import overview_throughput
 
     r = rec(
         "torch",
@@ -155,8 +176,10 @@ def test_the_overview_whiskers_count_the_images_an_epoch_trained():
         epoch_s_max=0.25,
         test_acc=0.9,
     )
-    g = epoch_throughput_range(table([r])).loc[("t", "torch")]
-    assert g.thr == pytest.approx(6400) and g.fast == pytest.approx(8000) and g.slow == pytest.approx(5120)
+    r.pop("steady_img_s", None)
+    g = overview_throughput(table([r])).loc[("t", "torch")]
+    assert g.thr == pytest.approx(6400) and g.hi == pytest.approx(8000) and g.lo == pytest.approx(5120)
+    assert bool(g.epochs)
 
 
 def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, clean_env):

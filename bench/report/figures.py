@@ -8,7 +8,7 @@ import pandas as pd
 
 from bench.report.backends import colour, ordered
 from bench.report.plotting import backend_legend, save_figure
-from bench.report.tables import epoch_throughput_range
+from bench.report.tables import overview_throughput
 
 LINESTYLES = ("-", "--", ":", "-.")  # repeats of one backend: its colour, one line style each
 # Throughputs that span more than this factor go on a log axis: `bench all` puts LeNet-5 at ~8,000 img/s beside
@@ -55,8 +55,8 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
 
 
 def plot_bars(df: pd.DataFrame, path: Path) -> bool:
-    """Steady throughput (bar = median, whiskers = slowest..fastest steady epoch) and test accuracy,
-    one bar per backend in registry order."""
+    """The headline training throughput (bar) with its 95% interval (whiskers), and test accuracy: one bar
+    per backend in registry order. A row without a headline (an old record) is drawn hatched from its epochs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +66,7 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     ok = df[df.status == "ok"]
     if ok.empty:
         return False
-    g = epoch_throughput_range(ok)
+    g = overview_throughput(ok)
     tasks = list(dict.fromkeys(ok.task))
     backends = ordered(ok.backend)
     width = 0.8 / len(backends)
@@ -74,17 +74,20 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     for i, b in enumerate(backends):
         x = np.arange(len(tasks)) + (i - (len(backends) - 1) / 2) * width
         rows = [g.loc[(t, b)] if (t, b) in g.index else None for t in tasks]
-        thr = [r.thr if r is not None else 0 for r in rows]
+        thr = [_number(r.thr) if r is not None else 0 for r in rows]
         err = [
-            [max(0, r.thr - r.slow) if r is not None else 0 for r in rows],
-            [max(0, r.fast - r.thr) if r is not None else 0 for r in rows],
+            [max(0, v - _number(r.lo, v)) if r is not None else 0 for v, r in zip(thr, rows, strict=True)],
+            [max(0, _number(r.hi, v) - v) if r is not None else 0 for v, r in zip(thr, rows, strict=True)],
         ]
-        bars = ax_t.bar(x, thr, width, yerr=err, capsize=3, color=colour(b))
+        hatch = ["//" if r is not None and r.epochs else "" for r in rows]
+        bars = ax_t.bar(x, thr, width, yerr=err, capsize=3, color=colour(b), hatch=hatch)
         ax_t.bar_label(bars, labels=[f"{v:,.0f}" if v >= 10 else f"{v:.2g}" if v else "" for v in thr], fontsize=6)
-        ax_a.bar(x, [r.acc if r is not None else 0 for r in rows], width, color=colour(b))
-    scale = throughput_scale(list(g.thr))
+        ax_a.bar(x, [_number(r.acc) if r is not None else 0 for r in rows], width, color=colour(b))
+    scale = throughput_scale([_number(v) for v in g.thr])
     ax_t.set_yscale(scale)
-    throughput_title = "steady training throughput (img/s" + (", log scale)" if scale == "log" else ")")
+    throughput_title = "training throughput, headline ± 95% CI (img/s" + (", log scale)" if scale == "log" else ")")
+    if g.epochs.any():
+        throughput_title += "\nhatched: no headline recorded, the median epoch's (slowest..fastest epoch)"
     for ax, title in ((ax_t, throughput_title), (ax_a, "test accuracy")):
         ax.set_xticks(np.arange(len(tasks)), tasks, rotation=15, ha="right")
         ax.set_title(title)
@@ -92,3 +95,8 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     ax_a.set_ylim(0, 1)
     backend_legend(fig, backends)
     return save_figure(fig, path, dpi=110, tight=False)
+
+
+def _number(v: object, default: float = 0.0) -> float:
+    """A figure to draw: ``default`` for a missing (NaN) one."""
+    return float(v) if isinstance(v, int | float) and v == v else default

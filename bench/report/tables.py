@@ -133,17 +133,37 @@ def markdown_table(sbs: pd.DataFrame, tablefmt: str = "pipe") -> str:
     )
 
 
-def epoch_throughput_range(ok: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, backend) of ok rows: median steady throughput ``thr``, the fastest (``fast``) and slowest
-    (``slow``) steady epoch's, and the median test accuracy ``acc``."""
+def overview_throughput(ok: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, backend) of ok rows, what the overview draws: the headline throughput ``thr`` (timed images
+    over window time, the table's headline) with its 95% interval ``lo``..``hi`` (medians over repeats, as the
+    table's ``value ± half-width``), and the median test accuracy ``acc``. ``epochs``: True where a row has no
+    headline (a record from before the step clock), drawn from its epochs instead: the median epoch's
+    throughput, the slowest and fastest steady epoch as its range."""
     ok = ok.copy()
-    for col in ("throughput_img_s", "epoch_s_median", "epoch_s_min", "epoch_s_max", "test_acc"):
-        ok[col] = pd.to_numeric(ok[col], errors="coerce")
+    for col in (
+        "steady_img_s",
+        "steady_img_s_ci_lo",
+        "steady_img_s_ci_hi",
+        "throughput_img_s",
+        "epoch_s_median",
+        "epoch_s_min",
+        "epoch_s_max",
+        "test_acc",
+    ):
+        ok[col] = pd.to_numeric(ok[col], errors="coerce") if col in ok else float("nan")
     # the images an epoch trained (throughput x median epoch): fewer than n_train with train.drop_last
     images = ok.throughput_img_s * ok.epoch_s_median
-    ok["fast"], ok["slow"] = images / ok.epoch_s_min, images / ok.epoch_s_max
+    headline = ok.steady_img_s.notna()
+    ok["epochs"] = ~headline
+    ok["thr"] = ok.steady_img_s.where(headline, ok.throughput_img_s)
+    ok["lo"] = ok.steady_img_s_ci_lo.where(headline, images / ok.epoch_s_max)
+    ok["hi"] = ok.steady_img_s_ci_hi.where(headline, images / ok.epoch_s_min)
     return ok.groupby(["task", "backend"]).agg(
-        thr=("throughput_img_s", "median"), fast=("fast", "max"), slow=("slow", "min"), acc=("test_acc", "median")
+        thr=("thr", "median"),
+        lo=("lo", "median"),
+        hi=("hi", "median"),
+        acc=("test_acc", "median"),
+        epochs=("epochs", "any"),
     )
 
 
