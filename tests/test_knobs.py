@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 import backends
@@ -134,3 +135,28 @@ def test_the_zoo_searches_only_the_knobs_named_and_knobs_without_best_is_refused
     )
     assert typo.returncode == 2 and "precison" in typo.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.e2e
+@pytest.mark.frameworks
+def test_a_task_that_pins_a_mixed_precision_runs_every_phase_in_both_frameworks(tmp_path, clean_env):
+    """docs/tuning.md tells a user to pin a winner as ``[knobs.BACKEND]``; with ``precision = "mixed_bf16"``
+    Keras's Grad-CAM failed ('Mul' of bfloat16 logits and float32 signs) and the row with it, though
+    `bench tune` never saw it (its rows leave the phases out). The class score is now float32 in every engine."""
+    from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
+
+    task = tmp_path / "bf16.toml"
+    pinned = "".join(f'[knobs.{b}]\nprecision = "mixed_bf16"\n' for b in ("torch", "keras"))
+    task.write_text(TINY_TASK + "[explain]\ngradcam = true\nsaliency = true\n" + pinned)
+    out = tmp_path / "out"
+    p = run_cli(["run", str(task), "--backend", "torch,keras", "--out", str(out)], clean_env)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    rows = records(only_run_dir(out))
+    assert [(r["backend"], r["status"], r["precision"]) for r in rows] == [
+        ("torch", "ok", "mixed_bf16"),
+        ("keras", "ok", "mixed_bf16"),
+    ], [r.get("error") for r in rows]
+    for r in rows:
+        assert r["gradcam_ms_per_img"] > 0 and r["saliency_ms_per_img"] > 0 and r["test_acc"] > 0.2, r
+        with np.load(only_run_dir(out) / r["explain_file"]) as f:
+            assert np.isfinite(f["gradcam"]).all() and f["gradcam"].max() == 1  # maps, not NaN from a bf16 score

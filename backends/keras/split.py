@@ -30,7 +30,11 @@ def split_at(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
 
 
 def class_score(logits: Any, columns: Any, signs: Any) -> Any:
-    """Sum over the batch of sign * logit[column]: each image's score depends on that image alone."""
+    """Sum over the batch of sign * logit[column]: each image's score depends on that image alone.
+
+    In float32 whatever the model computes in: under a mixed policy (``precision = "mixed_bf16"``) the
+    head's logits are bfloat16, and the signs float32."""
+    logits = keras.ops.cast(logits, "float32")
     picked = keras.ops.take_along_axis(logits, keras.ops.expand_dims(columns, 1), axis=1)[:, 0]
     return keras.ops.sum(picked * signs)
 
