@@ -37,6 +37,39 @@ def test_the_interval_holds_the_true_rate_and_narrows_with_more_steps():
     assert stats.rate_ci([0.1, 0.1], [8, 8]) == (pytest.approx(80.0), pytest.approx(80.0), pytest.approx(80.0))
 
 
+def test_steps_are_resampled_in_circular_blocks_of_consecutive_ones():
+    assert [stats.block_length(n) for n in (1, 3, 4, 20, 93, 400)] == [1, 1, 2, 3, 5, 7]
+    rng = np.random.default_rng(0)
+    idx = stats.resample_indices(10, 5000, rng)  # blocks of 2
+    assert idx.shape == (5000, 10)
+    pairs = idx.reshape(5000, 5, 2)
+    assert ((pairs[:, :, 1] - pairs[:, :, 0]) % 10 == 1).all()  # each block two neighbours, wrapping past the end
+    counts = np.bincount(idx.ravel(), minlength=10) / idx.size
+    assert np.allclose(counts, 0.1, atol=0.005)  # circular: the ends are drawn as often as the middle
+    # three steps or fewer: blocks of one, the ordinary bootstrap's draws exactly
+    once = stats.resample_indices(3, 4, np.random.default_rng(1))
+    assert (once == np.random.default_rng(1).integers(0, 3, size=(4, 3), dtype=np.int32)).all()
+
+
+def test_a_machine_whose_speed_drifts_in_stretches_widens_the_interval_the_same_steps_shuffled_would_not():
+    """On a shared VM consecutive steps are alike (its speed drifts over seconds): 200 steps, the first half at
+    0.9x the speed of the second, each step ±3%. Resampled one by one, the interval is that of 200 independent
+    steps; in blocks of consecutive steps it holds the drift. The same steps in random order (no drift) keep
+    the narrow one: the width comes from the order, not from the values."""
+    rng = np.random.default_rng(7)
+    n = 200
+    d = np.r_[np.full(n // 2, 0.1 / 0.9), np.full(n // 2, 0.1)] * (1 + 0.03 * rng.standard_normal(n))
+    _, lo, hi = stats.rate_ci(d, [8] * n)
+    shuffled = stats.rate_ci(rng.permutation(d), [8] * n)
+    assert shuffled is not None
+    assert hi - lo > 1.5 * (shuffled[2] - shuffled[1])
+    # steps with no drift: the blocks change the width little
+    flat = 0.1 * (1 + 0.03 * rng.standard_normal(n))
+    _, flo, fhi = stats.rate_ci(flat, [8] * n)
+    _, slo, shi = stats.rate_ci(rng.permutation(flat), [8] * n)
+    assert 0.75 < (fhi - flo) / (shi - slo) < 1.33
+
+
 def test_unequal_batches_weigh_by_their_images():
     out = stats.window_throughput([1.0, 1.0, 0.25], [4, 4, 1])  # a last batch of 1 image in 0.25 s
     assert out["steady_img_s"] == pytest.approx(9 / 2.25) and out["median_step_img_s"] == pytest.approx(4.0)

@@ -203,15 +203,19 @@ def test_where_the_defaults_won_both_verdicts_read_their_two_fresh_processes_tog
 def test_with_several_processes_a_side_the_interval_carries_the_spread_between_them():
     """Two fresh processes of one configuration ran 10 and 13 img/s, each steady to 2%: their steps pooled give
     a narrow interval that hides the 30% between them; the two-stage bootstrap (processes, then steps) does not.
-    One process a side is the ordinary bootstrap over steps, unchanged."""
+    One process a side is the bootstrap over its steps, unchanged."""
     rng = np.random.default_rng(3)
     p10, p13, ref = (list(v * (1 + 0.02 * rng.standard_normal(20))) for v in (10.0, 13.0, 10.0))
-    pooled = ratio_ci(p10 + p13, ref)
+    mixed = [v for pair in zip(p10, p13, strict=True) for v in pair]  # pooled as if one process's steps alternated
+    pooled = ratio_ci(mixed, ref)
     grouped = ratio_ci([p10, p13], [ref])
     assert pooled is not None and grouped is not None
     assert grouped[0] == pytest.approx(pooled[0])  # the same figure: all the steps' images over their time
     assert grouped[1] < pooled[1] and grouped[2] > pooled[2]
     assert (grouped[2] - grouped[1]) > 3 * (pooled[2] - pooled[1])
+    # pooled in time order (one after the other), the block bootstrap sees part of the step between them
+    in_order = ratio_ci(p10 + p13, ref)
+    assert in_order is not None and pooled[2] - pooled[1] < in_order[2] - in_order[1] < grouped[2] - grouped[1]
     assert grouped[1] < 1.02 and grouped[2] > 1.25  # from "the slow process alone" to "the fast one alone"
     assert ratio_ci([p10], [ref]) == ratio_ci(p10, ref)
 

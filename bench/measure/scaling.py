@@ -61,14 +61,15 @@ def efficiency_ci(
     resamples: int = stats.RESAMPLES,
     seed: int = stats.SEED,
 ) -> tuple[float, float] | None:
-    """The percentile bootstrap interval of hmean(rates_n) / (N x hmean(rates_1)); None below 2 samples each."""
+    """The percentile (block) bootstrap interval of hmean(rates_n) / (N x hmean(rates_1)); None below 2 samples
+    each."""
     a, b = np.asarray(rates_n, dtype=np.float64), np.asarray(rates_1, dtype=np.float64)
     if len(a) < 2 or len(b) < 2:
         return None
     rng = np.random.default_rng(seed)
     # the window's throughput over steps of equal images is the harmonic mean of the step rates
-    mean_a = 1 / (1 / a[rng.integers(0, len(a), size=(resamples, len(a)))]).mean(axis=1)
-    mean_b = 1 / (1 / b[rng.integers(0, len(b), size=(resamples, len(b)))]).mean(axis=1)
+    mean_a = 1 / (1 / a[stats.resample_indices(len(a), resamples, rng)]).mean(axis=1)
+    mean_b = 1 / (1 / b[stats.resample_indices(len(b), resamples, rng)]).mean(axis=1)
     ratio = mean_a / (workers * mean_b)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(ratio, [alpha, 1 - alpha])

@@ -2,6 +2,17 @@
 
 Both are seeded and vectorised: a bootstrap of 2,000 resamples of at most ``MAX_SAMPLES``
 values takes a few milliseconds, and the same inputs always give the same interval.
+
+Steps are not independent draws: a machine's speed drifts in stretches of seconds (a shared VM's
+neighbours, its clock), so consecutive steps are alike. Measured on a 2-core AMD EPYC VM (2026-12-05),
+one process's 30 CIFAR CNN epochs under Keras/TF took 0.79 to 1.19 s in runs of several epochs each,
+and a bootstrap of single steps put that row's interval at ±1.7%, where one of blocks of consecutive
+steps gives ±3.5% (a `bench all` run's 12 rows that day: 1.5-2.3x the single-step half-width).
+Resampling single steps ignores that likeness and makes the interval too narrow, so every bootstrap
+here resamples blocks (``resample_indices``: the circular block bootstrap of Politis and Romano,
+blocks of ``block_length(n)`` = n^(1/3) steps, the order of the block length that estimates a mean's
+variance best, Hall, Horowitz and Jing 1995). It holds what drifts within one window; a drift slower
+than the window is seen only between processes (``--repeats``, and the tuner's two-stage bootstrap).
 """
 
 from __future__ import annotations
@@ -15,6 +26,23 @@ MAX_SAMPLES = 400  # longer series are folded into small windows (see fold) befo
 SEED = 0
 CONFIDENCE = 0.95
 Samples = Sequence[float] | np.ndarray  # durations, image counts or rates, as a list or an array
+
+
+def block_length(n: int) -> int:
+    """Steps per resampled block for a series of ``n``: round(n^(1/3)), at least 1 (400 steps: blocks of 7)."""
+    return max(1, round(n ** (1 / 3)))
+
+
+def resample_indices(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, n) indices of a circular block bootstrap: each row strings together blocks of
+    ``block_length(n)`` consecutive indices from random starts (wrapping past the end, so every index is
+    drawn equally often), cut to ``n``. With blocks of 1 it is the ordinary bootstrap."""
+    b = block_length(n)
+    if b == 1:
+        return rng.integers(0, n, size=(resamples, n), dtype=np.int32)
+    blocks = -(-n // b)
+    starts = rng.integers(0, n, size=(resamples, blocks), dtype=np.int32)
+    return ((starts[:, :, None] + np.arange(b, dtype=np.int32)) % n).reshape(resamples, -1)[:, :n]
 
 
 def fold_pairs(values: Samples, weights: Samples, limit: int = MAX_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
@@ -51,15 +79,15 @@ def rate_ci(
 ) -> tuple[float, float, float] | None:
     """(rate, low, high): images over time of the whole window, and the percentile bootstrap interval of it.
 
-    The steps (or fold_pairs' windows) are resampled with replacement and each resample's
-    sum(images) / sum(durations) taken: a slow step weighs by its duration, as in the elapsed
-    time a user waits for. None for fewer than 2 samples.
+    The steps (or fold_pairs' windows) are resampled in blocks of consecutive ones (``resample_indices``)
+    and each resample's sum(images) / sum(durations) taken: a slow step weighs by its duration, as in
+    the elapsed time a user waits for. None for fewer than 2 samples.
     """
     d, w = fold_pairs(durations, images)
     if len(d) < 2:
         return None
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(d), size=(resamples, len(d)), dtype=np.int32)
+    idx = resample_indices(len(d), resamples, rng)
     rates = w[idx].sum(axis=1) / d[idx].sum(axis=1)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(rates, [alpha, 1 - alpha])
@@ -123,12 +151,13 @@ def window_throughput(
 def median_ci(
     samples: Sequence[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED
 ) -> tuple[float, float, float] | None:
-    """(median, low, high): the percentile bootstrap interval of the median; None for fewer than 2 samples."""
+    """(median, low, high): the percentile (block) bootstrap interval of the median of a series in time
+    order; None for fewer than 2 samples."""
     x = np.asarray(samples, dtype=np.float64)
     if len(x) < 2:
         return None
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
+    idx = resample_indices(len(x), resamples, rng)
     meds = np.median(x[idx], axis=1)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(meds, [alpha, 1 - alpha])

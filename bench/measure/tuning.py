@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.measure import stats
 from bench.measure.stats import CONFIDENCE, RESAMPLES, SEED
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -224,10 +225,11 @@ def _processes(side: Steps | Sequence[Steps]) -> list[np.ndarray]:
 
 
 def _resampled_rates(groups: list[np.ndarray], rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """Images over time of ``resamples`` bootstrap draws: processes with replacement, then steps within each."""
-    if len(groups) == 1:  # one process: the ordinary bootstrap over its steps
+    """Images over time of ``resamples`` bootstrap draws: processes with replacement, then steps within each
+    (in blocks of consecutive steps, ``bench.measure.stats.resample_indices``)."""
+    if len(groups) == 1:  # one process: the (block) bootstrap over its steps
         (g,) = groups
-        idx = rng.integers(0, len(g), size=(resamples, len(g)), dtype=np.int32)
+        idx = stats.resample_indices(len(g), resamples, rng)
         return len(g) / (1.0 / g[idx]).sum(1)
     chosen = rng.integers(0, len(groups), size=(resamples, len(groups)))
     steps = np.zeros(resamples)
@@ -236,7 +238,7 @@ def _resampled_rates(groups: list[np.ndarray], rng: np.random.Generator, resampl
         for k, g in enumerate(groups):
             rows = np.flatnonzero(chosen[:, slot] == k)
             if rows.size:  # an independent draw of g's steps for every resample that picked g in this slot
-                idx = rng.integers(0, len(g), size=(rows.size, len(g)), dtype=np.int32)
+                idx = stats.resample_indices(len(g), rows.size, rng)
                 time[rows] += (1.0 / g[idx]).sum(1)
                 steps[rows] += len(g)
     return steps / time
