@@ -203,7 +203,7 @@ def test_a_slowdown_is_a_regression_only_when_the_intervals_separate(tmp_path: P
     assert verdict_of(small, "steady throughput, timed window (img/s)") == ""  # separate, but within the threshold
 
 
-def test_the_rank_test_on_step_throughputs_decides_when_intervals_overlap(tmp_path: Path):
+def test_the_ratios_bootstrap_on_step_throughputs_decides_when_intervals_overlap(tmp_path: Path):
     rng = np.random.default_rng(0)
     fast, slow = list(100 + rng.normal(0, 3, 200)), list(80 + rng.normal(0, 3, 200))
     a = write(tmp_path / "a", [row("a", **steady(100.0, 30.0, fast))])

@@ -331,3 +331,31 @@ def test_each_pair_keeps_a_share_of_the_race_whatever_the_pairs_before_it_overra
     assert pair_budget(900.0, 1000.0, 2, 3) == (LATER_FLOOR * 300.0, LATER_FLOOR * 300.0)
     # the earlier pairs left time unspent: the last pair may use all of it
     assert pair_budget(900.0, 300.0, 2, 3) == (600.0, 600.0)
+
+
+def test_the_ratios_test_of_equality_holds_a_drift_within_each_run_that_a_test_over_single_steps_does_not():
+    """`bench compare`'s test of equality (``ratio_p``). Two runs at the same speed, each drifting in stretches
+    of 5 steps (±8%, a shared VM) around its steps' ±2%: a test that takes single steps as independent
+    (Mann-Whitney, what compare used until 2026-12-05) calls 40% of such pairs different; the bootstrap of the
+    ratio in blocks of steps 10%. A true 20% slowdown is found every time."""
+    from scipy.stats import mannwhitneyu
+
+    from bench.measure.tuning import ratio_p
+
+    def drifting(rng: np.random.Generator, level: float = 100.0) -> list[float]:
+        stretches = np.repeat(level * (1 + 0.08 * rng.standard_normal(40)), 5)
+        return list(stretches * (1 + 0.02 * rng.standard_normal(200)))
+
+    single = blocks = found = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        a, b = drifting(rng), drifting(rng)
+        single += mannwhitneyu(a, b).pvalue < 0.05
+        p = ratio_p(a, b)
+        assert p is not None and 0 <= p <= 1
+        blocks += p < 0.05
+        slower = ratio_p(a, drifting(rng, 80.0))
+        assert slower is not None
+        found += slower < 0.05
+    assert single >= 12 and blocks <= 6 and found == 40
+    assert ratio_p([1.0], [1.0, 2.0]) is None and ratio_p([[3.0, 3.0], [3.0, 3.0]], [3.0, 3.0]) == 1.0

@@ -1,4 +1,4 @@
-"""Uncertainty of a timing: bootstrap intervals of a window's throughput and of a median, a rank test.
+"""Uncertainty of a timing: bootstrap intervals of a window's throughput and of a median.
 
 Both are seeded and vectorised: a bootstrap of 2,000 resamples of at most ``MAX_SAMPLES``
 values takes a few milliseconds, and the same inputs always give the same interval.
@@ -124,7 +124,7 @@ def window_throughput(
         d = np.array([part.sum() for part in np.split(d, ends)])
         w = np.array([part.sum() for part in np.split(w, ends)])
         # each step of a stretch carries the stretch's rate: the per-step series (the tuner's verdicts and the
-        # rank test read it as steps) then has the window's images over time as its harmonic mean
+        # test of equality read it as steps) then has the window's images over time as its harmonic mean
         n = np.asarray(segments, dtype=np.float64)
         rates = fold(np.repeat(d / n, segments), np.repeat(w / n, segments))
     else:
@@ -167,12 +167,3 @@ def median_ci(
 def half_width_pct(centre: float, lo: float, hi: float) -> float:
     """Half the interval's width as a percentage of its centre (the estimate)."""
     return 100.0 * (hi - lo) / 2 / centre if centre else float("nan")
-
-
-def rank_test_p(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Two-sided Mann-Whitney U p-value that samples ``a`` and ``b`` come from one distribution."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    from scipy.stats import mannwhitneyu
-
-    return float(mannwhitneyu(np.asarray(a, float), np.asarray(b, float), alternative="two-sided").pvalue)

@@ -7,9 +7,10 @@ medians, not single noisy epochs. A key without an ok row on one side is one
 the baseline A lacked one (fixed, or new in B).
 
 A change beyond its threshold is a regression only when it is also significant: the two
-runs' 95% intervals do not overlap (the bootstrap interval of the median step throughput,
-or for other columns the range over >= 2 repeats on each side), or a Mann-Whitney rank test
-on the two runs' step throughputs rejects equality (p < 0.05). Otherwise the verdict is
+runs' 95% intervals do not overlap (the bootstrap interval of the headline throughput,
+or for other columns the range over >= 2 repeats on each side), or the bootstrap of the two
+runs' throughput ratio from their step throughputs (repeats, then blocks of consecutive steps:
+``bench.measure.tuning.ratio_p``) rejects equality (p < 0.05). Otherwise the verdict is
 "inconclusive". A column without any interval (one repeat, no step samples) is judged by
 its threshold alone, as before.
 
@@ -21,6 +22,7 @@ lost ground on the reference shows even when the two runs ran on different footi
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.core.results import latest_records, read_json_or_warn, read_records, table
+from bench.core.results import is_number, latest_records, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
-from bench.measure.stats import rank_test_p
+from bench.measure.tuning import ratio_p
 from bench.report.backends import ordered, ratio_name, reference_missing
 
 KEY = ["task", "backend", "model", "profile"]
@@ -58,7 +60,7 @@ METRICS = (
     ("peak_host_mb", "peak host RSS (MB)", "lower", "memory"),
     ("peak_device_mb", "peak device memory (MB)", "lower", "memory"),
 )
-# columns whose interval and rank test come from the step throughputs (MFU is proportional to them)
+# columns whose interval and test of equality come from the step throughputs (MFU is proportional to them)
 STEP_BASED = ("steady_img_s", "mfu")
 P_VALUE = 0.05
 ENV_FIELDS = ("cpu", "cores", "gpus", "python")
@@ -87,11 +89,16 @@ def row_task(r: dict) -> str:
 
 
 def with_step_samples(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
-    """The ok rows' per-step throughputs (records.jsonl only) kept in ``df.attrs`` for the rank test."""
-    steps: dict[tuple, list[float]] = {}
+    """The ok rows' per-step throughputs (records.jsonl only), a list per repeat, kept in ``df.attrs`` for the
+    test of equality."""
+    steps: dict[tuple, list[list[float]]] = {}
     for r in records:
-        if r.get("status") == "ok" and r.get("step_img_s"):
-            steps.setdefault(tuple("-" if r.get(k) is None else str(r.get(k)) for k in KEY), []).extend(r["step_img_s"])
+        rates = r.get("step_img_s")
+        if not isinstance(rates, list) or not rates or not all(is_number(v) and math.isfinite(v) for v in rates):
+            continue
+        if r.get("status") == "ok":
+            key = tuple("-" if r.get(k) is None else str(r.get(k)) for k in KEY)
+            steps.setdefault(key, []).append([float(v) for v in rates])
     df.attrs["steps"] = steps
     return df
 
@@ -174,11 +181,12 @@ def _interval(table_: pd.DataFrame, key: tuple) -> tuple[float, float] | None:
 def metric_row(
     key: tuple, col: str, better: str, kind: str, va: float, vb: float, a: pd.DataFrame, b: pd.DataFrame, t: Thresholds
 ) -> dict:
-    """One metric's comparison: values, delta, ratio, p-value of the rank test and the verdict."""
+    """One metric's comparison: values, delta, ratio, p-value of the test of equality and the verdict."""
     p = None
     if col in STEP_BASED:
         skey = tuple(str(k) for k in key)
-        p = rank_test_p(a.attrs.get("steps", {}).get(skey, []), b.attrs.get("steps", {}).get(skey, []))
+        steps_a, steps_b = a.attrs.get("steps", {}).get(skey, []), b.attrs.get("steps", {}).get(skey, [])
+        p = ratio_p(steps_a, steps_b) if steps_a and steps_b else None
     with np.errstate(invalid="ignore", divide="ignore"):  # inf against inf (a hand edit): no ratio, NaN
         beyond = _regressed(va, vb, better, kind, t)
         delta, ratio = vb - va, vb / va if va else None

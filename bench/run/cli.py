@@ -575,7 +575,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     regressions = int(result["regression"].sum()) if len(result) else 0
     verdict = f"{regressions} regression(s) beyond the thresholds" if regressions else "no regression"
     inconclusive = int((result["verdict"] == "inconclusive").sum()) if "verdict" in result else 0
-    if inconclusive:  # beyond a threshold, but the intervals overlap and the rank test does not reject
+    if inconclusive:  # beyond a threshold, but the intervals overlap and the ratio's bootstrap does not reject
         verdict += f", {inconclusive} inconclusive change(s)"
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
     if ratios:  # how each backend stands against the reference, in both runs
