@@ -157,36 +157,6 @@ def test_a_budget_between_the_profiles_and_the_wanted_growth_grows_small_tasks_a
     assert 3 <= epochs["big"] < 10 and 2 <= epochs["small"] <= 5 and tight.planned_s <= 60 + 1e-9
 
 
-def test_a_row_whose_interval_would_be_wide_gets_epochs_until_its_expected_half_width_meets_the_goal():
-    """The window lasts its 3 s already, but the cost's run measured a 6% half-width over 9 steps: the
-    interval narrows as 1/sqrt(steps), so the plan grows the task until 6% x sqrt(9 / steps) <= 3%."""
-    size = TaskSize("t", epochs=5, batch_size=100, warmup_steps=0, timed_steps=1, max_train=None)
-    wide = replace(cost(img_s=100.0, n=200), half_width_pct=6.0, timed_steps=9)  # 1 s steps, 2 an epoch
-    p = budget.plan([size], ["torch"], {("t", "torch"): wide}, 300, 100 * GF)
-    # 2 x 19 - 1 = 37 steps: 6 x sqrt(9/37) = 2.96%; 18 epochs give 35 steps and 3.04%
-    assert p.tasks[0].epochs == 19 and p.tasks[0].half_widths["torch"] == pytest.approx(6 * (9 / 37) ** 0.5)
-    assert p.tasks[0].windows["torch"] == pytest.approx(37.0)
-    assert budget_cli._window(p.tasks[0], "torch") == "window ~37.0s, ±~3.0%"  # as the plan prints it
-    # the same row without a recorded half-width: the window alone decides
-    unknown = budget.plan([size], ["torch"], {("t", "torch"): cost(img_s=100.0, n=200)}, 300, 100 * GF)
-    assert unknown.tasks[0].epochs == 5 and unknown.tasks[0].half_widths["torch"] is None
-    # never past MAX_GROWTH x the profile, however wide
-    wider = budget.plan([size], ["torch"], {("t", "torch"): replace(wide, half_width_pct=30.0)}, 300, 100 * GF)
-    assert wider.tasks[0].epochs == budget.MAX_GROWTH * 5
-    # a budget below the growth gives it up first, as it does a window's (the dial's second stretch)
-    tight = budget.plan([size], ["torch"], {("t", "torch"): wide}, (12 + 12) / budget.MARGIN, 100 * GF)
-    assert 5 <= tight.tasks[0].epochs < 19 and tight.planned_s <= 24 + 1e-9
-
-
-def test_record_to_cost_keeps_the_half_width_and_the_steps_it_was_measured_over():
-    r = {**rec("t", "torch", 100.0), "steady_img_s_hw_pct": 4.5, "timed_steps": 21}
-    c = RowCost.from_record(r, GF)
-    assert c is not None and (c.half_width_pct, c.timed_steps) == (4.5, 21)
-    for bad in ({"steady_img_s_hw_pct": None}, {"timed_steps": 0}, {"steady_img_s_hw_pct": "narrow"}):
-        c = RowCost.from_record({**r, **bad}, GF)
-        assert c is not None and budget.half_width_pct(c, SIZE, 10, 1000) is None  # no estimate, no crash
-
-
 def test_rows_without_a_cost_are_named_and_keep_their_profile():
     p = budget.plan([SIZE], ["torch", "keras"], {("t", "torch"): cost()}, 300, 100 * GF)
     assert p.unknown == ["t/keras"] and p.tasks == []
@@ -387,11 +357,6 @@ def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_ar
     budget_cli.report(run, fitted, lines.append)
     assert lines[0].startswith("budget 5m00.0s: planned 22.0s, achieved 42.")
     assert lines[1] == "  t / torch: 3 epochs, 95% half-width 1.2%, step / epoch 1.010"
-    (run / "records.jsonl").write_text(json.dumps({**r, "steady_img_s_hw_pct": 6.1}) + "\n")
-    budget_cli.report(run, fitted, lines.append)  # a row above the interval goal says so
-    assert lines[-1] == "  t / torch: 3 epochs, 95% half-width 6.1% (goal 3%), step / epoch 1.010"
-    (run / "records.jsonl").write_text(json.dumps(r) + "\n")
-    budget_cli.report(run, fitted, lines.append)
     kept = json.loads((run / "budget.json").read_text())
     assert kept["machine"] == budget_cli.machine() and kept["machine"]["usable_cores"] >= 1
     assert kept["calibration_flops"] == 100 * GF and kept["tasks"][0]["epochs"] == 10

@@ -19,12 +19,10 @@ A plan is a forecast: the runner asks the budget again before each task (``budge
 with the time left and how much slower or faster than planned the rows so far ran.
 
 Epochs are sized by time, as pyperf calibrates its loops, never by a fixed count: each row's
-timed window should last ``WINDOW_GOAL_S``, hold ``runtime.timed_steps`` steps and, where the budget
-allows, enough steps for a 95% half-width of ``HALF_WIDTH_GOAL_PCT`` (from the half-width the cost's
-run measured over its own steps), and an epoch should be long enough that the training call's own
-setup and teardown stay under ``CALL_SHARE`` of it (the step / epoch ratio within 0.95-1.05). A task's
-epochs and images per epoch are the same for every backend (one spec, the same data), so a task is
-planned as a whole.
+timed window should last ``WINDOW_GOAL_S`` and hold ``runtime.timed_steps`` steps, and an epoch
+should be long enough that the training call's own setup and teardown stay under
+``CALL_SHARE`` of it (the step / epoch ratio within 0.95-1.05). A task's epochs and images per
+epoch are the same for every backend (one spec, the same data), so a task is planned as a whole.
 """
 
 from __future__ import annotations
@@ -40,10 +38,6 @@ from threadpoolctl import threadpool_limits
 
 WINDOW_GOAL_S = 3.0  # a 5-10% step-to-step spread over >= 3 s of small-model steps: half-width ~1-2%
 CALL_SHARE = 0.02  # the training call's own overhead at most this share of an epoch
-# The headline's 95% half-width a row should reach when the budget allows (issue #12's goal for `bench all`).
-# The interval is a bootstrap over the window's steps, so it narrows as 1/sqrt(steps): on 2026-12-05 a new
-# user's run (2-core AMD EPYC) left Keras's ResNet101 at 6.1% over 21 steps with 2 of its 5 minutes unused.
-HALF_WIDTH_GOAL_PCT = 3.0
 MAX_GROWTH = 4  # epochs (and images per epoch) never grow past this many times the profile's
 MARGIN = 0.95  # plan to this share of the budget: the rest absorbs the estimate's error
 # Four idle calibrations on one 2-core VM within 45 minutes read 192, 205, 218 and 268 GFLOP/s
@@ -136,8 +130,6 @@ class RowCost:
     import_s: float = 0.0  # the backend's framework import (once per run, in its worker server)
     data_s: float = 0.0  # the task's data load (once per run)
     flops_one: float | None = None  # that run's calibration on one core (None: not read; ``flops`` serves)
-    half_width_pct: float | None = None  # that run's 95% half-width of the headline (None: not recorded)
-    timed_steps: int | None = None  # ... over this many timed steps
 
     @classmethod
     def from_record(cls, rec: dict, flops: float, flops_one: float | None = None) -> RowCost | None:
@@ -164,8 +156,6 @@ class RowCost:
             import_s=positive(rec.get("import_s")) or 0.0,
             data_s=positive(rec.get("data_load_s")) or 0.0,
             flops_one=flops_one,
-            half_width_pct=positive(rec.get("steady_img_s_hw_pct")),
-            timed_steps=int(rec["timed_steps"]) if positive(rec.get("timed_steps")) else None,
         )
 
 
@@ -222,23 +212,10 @@ def estimate_row_s(cost: RowCost, epochs: int, n_images: int, speed: float | Spe
     return k_one * serial + k * (epochs * n_images / cost.img_s + (epochs - 1) * cost.eval_s)
 
 
-def timed_steps(size: TaskSize, epochs: int, n_images: int) -> int:
-    """The steps the window times: every step after the first and the warm-up."""
-    return max(0, epochs * -(-n_images // size.batch_size) - 1 - size.warmup_steps)
-
-
 def window_s(cost: RowCost, size: TaskSize, epochs: int, n_images: int, speed: float | Speed) -> float:
-    """The timed window's expected length."""
-    return timed_steps(size, epochs, n_images) * size.batch_size / cost.img_s * slowdowns(cost, speed)[0]
-
-
-def half_width_pct(cost: RowCost, size: TaskSize, epochs: int, n_images: int) -> float | None:
-    """The headline's expected 95% half-width (%) at ``epochs``: the cost's run's own, scaled by
-    1/sqrt(steps) from the steps it timed (a bootstrap over steps); None where that run recorded none."""
-    steps = timed_steps(size, epochs, n_images)
-    if cost.half_width_pct is None or not cost.timed_steps or steps <= 0:
-        return None
-    return cost.half_width_pct * math.sqrt(cost.timed_steps / steps)
+    """The timed window's expected length: every step after the first and the warm-up."""
+    steps = epochs * -(-n_images // size.batch_size) - 1 - size.warmup_steps
+    return max(0, steps) * size.batch_size / cost.img_s * slowdowns(cost, speed)[0]
 
 
 @dataclass
@@ -252,7 +229,6 @@ class TaskPlan:
     profile_images: int
     rows: dict[str, float] = field(default_factory=dict)
     windows: dict[str, float] = field(default_factory=dict)
-    half_widths: dict[str, float | None] = field(default_factory=dict)  # expected, % (None: no measured one)
     floor_s: float = 0.0  # its rows at the fewest epochs the plan allows
 
 
@@ -299,21 +275,15 @@ def _images(size: TaskSize, costs: Sequence[RowCost], speed: float | Speed) -> i
     return n
 
 
-def _short(c: RowCost, size: TaskSize, epochs: int, n: int, speed: float | Speed) -> bool:
-    """Whether the row at ``epochs`` misses a window goal: WINDOW_GOAL_S, or HALF_WIDTH_GOAL_PCT expected."""
-    hw = half_width_pct(c, size, epochs, n)
-    return window_s(c, size, epochs, n, speed) < WINDOW_GOAL_S or (hw is not None and hw > HALF_WIDTH_GOAL_PCT)
-
-
 def _epochs_range(size: TaskSize, costs: Sequence[RowCost], n: int, speed: float | Speed) -> tuple[int, int]:
     """(fewest, wanted) epochs: at least 2 (a steady epoch beside the first) and enough for
     ``timed_steps`` timed steps; wanted: the profile's, or more (up to MAX_GROWTH x) until every row's
-    window lasts WINDOW_GOAL_S and its half-width is expected within HALF_WIDTH_GOAL_PCT."""
+    window lasts WINDOW_GOAL_S."""
     steps = -(-n // size.batch_size)
     for_steps = math.ceil((1 + size.warmup_steps + size.timed_steps) / steps)
     floor = max(2, min(size.epochs, for_steps))
     wanted = size.epochs
-    while wanted < MAX_GROWTH * size.epochs and any(_short(c, size, wanted, n, speed) for c in costs):
+    while wanted < MAX_GROWTH * size.epochs and any(window_s(c, size, wanted, n, speed) < WINDOW_GOAL_S for c in costs):
         wanted += 1
     return floor, max(floor, wanted)
 
@@ -384,7 +354,6 @@ def plan(
             c = costs[s.name, b]
             tp.rows[b] = estimate_row_s(c, tp.epochs, n, speed)
             tp.windows[b] = window_s(c, s, tp.epochs, n, speed)
-            tp.half_widths[b] = half_width_pct(c, s, tp.epochs, n)
             tp.floor_s += estimate_row_s(c, floor, n, speed)
         tasks.append(tp)
     return Plan(budget_s, speed, tasks, shared, unknown, shared + sum(t.floor_s for t in tasks))

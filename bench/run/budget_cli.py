@@ -161,7 +161,7 @@ def fit(
         size = f"{tp.epochs} epochs (profile {tp.profile_epochs})"
         if tp.n_images > tp.profile_images:
             size += f", {tp.n_images:,} images per epoch (profile {tp.profile_images:,})"
-        rows = ", ".join(f"{b} ~{_seconds(s)} ({_window(tp, b)})" for b, s in tp.rows.items())
+        rows = ", ".join(f"{b} ~{_seconds(s)} (window ~{tp.windows[b]:.1f}s)" for b, s in tp.rows.items())
         echo(f"  {tp.name}: {size}: {rows}")
     if p.unknown:
         echo(f"  no measured cost yet for {', '.join(p.unknown)}: as the profile says (this run records it)")
@@ -183,12 +183,6 @@ def fit(
     known = {s.name: s for s in sizes if all((s.name, b) in costs for b in backends)}  # as plan() has them
     fitted.replan = Replan(fitted, known, backends, costs, tail_s, echo)
     return resized, fitted
-
-
-def _window(tp: budget.TaskPlan, backend: str) -> str:
-    """The row's expected window: its length, and its half-width where the cost's run measured one."""
-    hw = tp.half_widths.get(backend)
-    return f"window ~{tp.windows[backend]:.1f}s" + ("" if hw is None else f", ±~{hw:.1f}%")
 
 
 def _outside_now(outside: tuple[float, float, float | None], speed: budget.Speed) -> float:
@@ -295,11 +289,9 @@ def report(run_dir: Path, fitted: Fitted, echo: Callable[[str], None] = print) -
     for r in records:
         hw, ratio = r.get("steady_img_s_hw_pct"), r.get("steady_epoch_ratio")
         if r.get("status") == "ok":
-            goal = budget.HALF_WIDTH_GOAL_PCT
-            over = f" (goal {goal:g}%)" if hw is not None and hw > goal else ""
             echo(
                 f"  {r['task']} / {r['backend']}: {r.get('epochs')} epochs, 95% half-width "
-                f"{'-' if hw is None else f'{hw:.1f}%'}{over}, step / epoch {'-' if ratio is None else f'{ratio:.3f}'}"
+                f"{'-' if hw is None else f'{hw:.1f}%'}, step / epoch {'-' if ratio is None else f'{ratio:.3f}'}"
             )
     left_out = sorted({r["task"] for r in records if r.get("status") == "skipped" and "budget" in str(r.get("error"))})
     if left_out:
