@@ -189,3 +189,32 @@ def test_keras_jax_with_one_thread_runs_on_one_core(clean_env):
     first = sorted(os.sched_getaffinity(0))[0]
     assert got["cores"] == [first] and got["knob"] == [first] and got["threads"] == 1
     assert got["cpu_per_s"] < 1.1, got
+
+
+TORCH_STATIC = """
+import json, torch
+from backends import load_backend
+from bench.core.spec import RuntimeSpec
+from backends.keras.engine_torch import STATIC_SHAPES_NOTE
+engine = load_backend("keras-torch").engine
+out = {}
+for jit in (False, True):
+    got = engine.configure(RuntimeSpec(jit_compile=jit), 0)
+    noted = STATIC_SHAPES_NOTE in got["notes"]
+    out[str(jit)] = [got["knobs"]["compile_shapes"], torch._dynamo.config.automatic_dynamic_shapes, noted]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.frameworks
+def test_keras_on_torch_compiles_static_shapes_under_jit_compile(clean_env):
+    """With torch.compile's automatic dynamic shapes, torch 2.14.1's inductor failed recompiling Keras's LeNet-5
+    train step for a dynamic batch, and every mnist-lenet5 row with `[knobs.keras-torch] jit_compile = true` failed
+    ("cannot determine truth value of Relational"). Under jit_compile the engine turns them off, and says so.
+    In a process of its own: this one has Keras on TensorFlow."""
+    env = dict(clean_env, KERAS_BACKEND="torch")
+    proc = subprocess.run([sys.executable, "-c", TORCH_STATIC], cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["False"] == [None, True, False]  # eager: torch's default, nothing said
+    assert got["True"] == ["static", False, True]

@@ -21,6 +21,11 @@ from backends.keras.input import Batches, HostImages
 from backends.keras.split import class_score, split_at
 from bench.core.blas import row_note
 
+STATIC_SHAPES_NOTE = (
+    "torch.compile (jit_compile) with automatic dynamic shapes off: each batch shape compiles a static graph "
+    "(with them on, torch 2.14.1's inductor failed recompiling Keras's train step for a dynamic batch)"
+)
+
 
 def _tensor(x: np.ndarray) -> torch.Tensor:
     return keras.ops.convert_to_tensor(x)  # on Keras's device
@@ -46,13 +51,23 @@ class Engine:
         keras.utils.set_random_seed(seed)
         name = torch.cuda.get_device_name(0) if self.gpu else f"cpu ({platform.machine()})"
         blas = None if self.gpu else row_note("libtorch_cpu", "PyTorch")  # oneMKL's generic path (bench.core.blas)
+        notes = [blas] if blas else []
+        if runtime.jit_compile:
+            # Keras's torch trainer compiles its train step with torch.compile's defaults, which recompile a
+            # step whose input shape changed with the batch dimension dynamic. With torch 2.14.1 inductor failed
+            # that recompile of LeNet-5's step ("cannot determine truth value of Relational: 1 < s69", in
+            # get_stride_order), and every such row with it. Static: one graph per batch shape (a run has two or
+            # three: the batch, the epoch's last one, the evaluation's), as XLA compiles them.
+            torch._dynamo.config.automatic_dynamic_shapes = False
+            notes.append(STATIC_SHAPES_NOTE)
         return {
             "framework_version": f"keras {keras.__version__} / torch {torch.__version__}",
             "device": name,
             "threads": torch.get_num_threads() or os.cpu_count(),
-            "notes": [blas] if blas else [],
+            "notes": notes,
             "knobs": {
                 "jit_compile": runtime.jit_compile,
+                "compile_shapes": ("static" if runtime.jit_compile else None),
                 "tf32": torch.backends.cuda.matmul.allow_tf32,
             },
         }
