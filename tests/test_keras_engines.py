@@ -201,7 +201,7 @@ out = {}
 for jit in (False, True):
     got = engine.configure(RuntimeSpec(jit_compile=jit), 0)
     noted = STATIC_SHAPES_NOTE in got["notes"]
-    out[str(jit)] = [got["knobs"]["compile_shapes"], torch._dynamo.config.automatic_dynamic_shapes, noted]
+    out[str(jit)] = [got["knobs"].get("compile_shapes"), torch._dynamo.config.automatic_dynamic_shapes, noted]
 print(json.dumps(out))
 """
 

@@ -67,8 +67,10 @@ class Engine:
             "notes": notes,
             "knobs": {
                 "jit_compile": runtime.jit_compile,
-                "compile_shapes": ("static" if runtime.jit_compile else None),
                 "tf32": torch.backends.cuda.matmul.allow_tf32,
+                # only where it applies: an eager row's knobs stay as they were (the history reads a change of
+                # knobs as a change of configuration)
+                **({"compile_shapes": "static"} if runtime.jit_compile else {}),
             },
         }
 

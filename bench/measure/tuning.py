@@ -199,8 +199,8 @@ def ratio_ci(
 def ratio_p(
     a: Steps | Sequence[Steps], b: Steps | Sequence[Steps], resamples: int = RESAMPLES, seed: int = SEED
 ) -> float | None:
-    """The two-sided bootstrap p-value that throughputs ``a`` and ``b`` are equal: twice the share of
-    ``ratio_ci``'s resampled ratios on the far side of 1 from the smaller share (at most 1); None with fewer
+    """The two-sided bootstrap p-value that throughputs ``a`` and ``b`` are equal: twice the smaller of the
+    shares of ``ratio_ci``'s resampled ratios at or below 1 and at or above 1 (at most 1); None with fewer
     than 2 steps a side. The same draws as the interval (processes, then blocks of steps), so the test holds
     the steps' likeness in time, which a rank test over single steps (Mann-Whitney) takes as independence:
     with hundreds of steps it called a few % of drift within a run significant."""
