@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from bench.core.spec import load_task
+from bench.run.runner import plan_rows
 from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli, sigint_default
 from tests.faults import backend_env, fault_env
 
@@ -144,19 +145,44 @@ def test_a_run_over_its_time_limit_is_stopped(clean_env, tiny_task: Path, tmp_pa
 
 @pytest.mark.e2e
 def test_runs_are_forked_from_one_warm_server_per_backend(clean_env, tiny_task: Path, tmp_path: Path):
-    out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
-    proc = run_cli(["run", str(tiny_task), "--backend", "numpy", "--repeats", "3", "--out", str(out)], env)
+    out, env = tmp_path / "results", fault_env(clean_env, tmp_path / "faults", {})  # fault: numpy, no fault planned
+    proc = run_cli(["run", str(tiny_task), "--backend", "numpy,fault", "--repeats", "3", "--out", str(out)], env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run_dir(out)
-    rows = records(run_dir)
+    every = records(run_dir)
+    # the repeats interleave the backends in rounds, every other round reversed (runner.plan_rows)
+    assert [(r["backend"], r["repeat"]) for r in every] == [
+        ("numpy", 0), ("fault", 0), ("fault", 1), ("numpy", 1), ("numpy", 2), ("fault", 2)
+    ]  # fmt: skip
+    for backend in ("numpy", "fault"):  # one import per server, however the rows alternate
+        rows = [r for r in every if r["backend"] == backend]
+        assert len({r["import_s"] for r in rows}) == 1 and rows[0]["import_s"] > 0
+        assert (run_dir / "logs" / f"server-{backend}.log").read_text().count("imported in") == 1
+    rows = [r for r in every if r["backend"] == "numpy"]
     assert [r["status"] for r in rows] == ["ok"] * 3
-    assert len({r["import_s"] for r in rows}) == 1 and rows[0]["import_s"] > 0  # one import, on every row
-    assert (run_dir / "logs" / "server-numpy.log").read_text().count("imported in") == 1
     assert [r["seed"] for r in rows] == [0, 1, 2]  # a seed per repeat, recorded: the accuracies are a sample
     assert all(r["test_acc"] > 0.5 for r in rows) and len({r["test_acc"] for r in rows}) > 1  # 10 classes
     accs = [100 * r["test_acc"] for r in rows]
     summary = (run_dir / "summary.md").read_text()
     assert "## Accuracy across seeds" in summary and f"| NumPy (test) | 3 | 0, 1, 2 | {sum(accs) / 3:.2f} |" in summary
+
+
+def test_repeats_interleave_backends_and_a_tasks_configurations_in_rounds():
+    """Under a drifting machine speed, each round meets every row of a task at about the same time;
+    a tuning run's default and best of one task share their rounds, and tasks still run one after another."""
+    lenet, cnn = load_task("mnist-lenet5", "quick"), load_task("cifar10-cnn", "quick")
+    default = dataclasses.replace(lenet, name="lenet.default", base=lenet.name, config="default")
+    best = dataclasses.replace(lenet, name="lenet.best", base=lenet.name, config="best")
+    rows = plan_rows([default, best, cnn], ("torch", "keras"), 2)
+    d, b, c = "lenet.default", "lenet.best", "cifar10-cnn"
+    assert [(r.task.name, r.backend, r.repeat) for r in rows] == [
+        (d, "torch", 0), (d, "keras", 0), (b, "torch", 0), (b, "keras", 0),  # round 1
+        (b, "keras", 1), (b, "torch", 1), (d, "keras", 1), (d, "torch", 1),  # round 2, reversed
+        (c, "torch", 0), (c, "keras", 0), (c, "keras", 1), (c, "torch", 1),  # the next task
+    ]  # fmt: skip
+    one = plan_rows([cnn], ("torch", "keras"), 1)
+    assert [(r.task.name, r.backend, r.repeat) for r in one] == [(c, "torch", 0), (c, "keras", 0)]  # as ever
+    assert len({r.key for r in rows}) == len(rows)  # every (task, backend, repeat) once
 
 
 @pytest.mark.frameworks

@@ -20,7 +20,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -401,13 +401,7 @@ def execute(
                 f"warning: the machine is busy (1-min load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
                 "timings will be slower and noisier than on an idle machine"
             )
-        planned = [
-            PlannedRow(t, b, r, d)
-            for t in tasks
-            for b in opts.backends
-            for r in range(opts.repeats)
-            for d in _dist_rows(t)
-        ]
+        planned = plan_rows(tasks, opts.backends, opts.repeats)
         todo = [row for row in planned if row.key not in done_keys]
         echo(
             f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} "
@@ -495,6 +489,27 @@ class PlannedRow:
         """The row's record key (bench.core.results.record_key): what --resume finds done."""
         base = (self.task.name, self.backend, self.repeat)
         return base if self.dist is None else (*base, *self.dist)
+
+
+def plan_rows(tasks: Sequence[TaskSpec], backends: Sequence[str], repeats: int) -> list[PlannedRow]:
+    """Every row in the order it runs: task by task (a tuning run's configurations of one task together),
+    and within a task repeat by repeat, each round through every configuration and backend, the order
+    reversed in every other round (A B, B A, A B ...).
+
+    Why: a VM's speed drifts over seconds and minutes (docs/timing.md). Run backend by backend, all of
+    one backend's repeats share one stretch of that drift, and the ratio between backends reads it as a
+    difference between frameworks. Interleaved, every round meets each row at about the same time, and
+    the reversal cancels a steady trend (an ABBA design; Abedi & Brecht's interleaved trials, ICPE 2017).
+    One repeat runs in the order it always did."""
+    groups: dict[str, list[TaskSpec]] = {}
+    for t in tasks:
+        groups.setdefault(t.base or t.name, []).append(t)
+    order: list[PlannedRow] = []
+    for group in groups.values():
+        for r in range(repeats):
+            round_ = [PlannedRow(t, b, r, d) for t in group for b in backends for d in _dist_rows(t)]
+            order += round_[::-1] if r % 2 else round_
+    return order
 
 
 def _kept_in_plan(resize: Resize, run_dir: Path, tasks: list[TaskSpec], opts: RunOptions) -> Resize:
