@@ -38,17 +38,65 @@ def test_the_interval_holds_the_true_rate_and_narrows_with_more_steps():
 
 
 def test_steps_are_resampled_in_circular_blocks_of_consecutive_ones():
-    assert [stats.block_length(n) for n in (1, 3, 4, 20, 93, 400)] == [1, 1, 2, 3, 5, 7]
+    # steps with no dependence: blocks of round(n^(1/3)), the floor; three or fewer: blocks of 1
+    flat = np.random.default_rng(3).standard_normal(400)
+    assert [stats.block_length(flat[:n]) for n in (1, 3, 4, 20, 93, 400)] == [1, 1, 2, 3, 5, 7]
+    assert stats.block_length(np.ones(400)) == 7  # a constant series: nothing to read a dependence from
     rng = np.random.default_rng(0)
-    idx = stats.resample_indices(10, 5000, rng)  # blocks of 2
+    idx = stats.resample_indices(np.ones(10), 5000, rng)  # blocks of 2
     assert idx.shape == (5000, 10)
     pairs = idx.reshape(5000, 5, 2)
     assert ((pairs[:, :, 1] - pairs[:, :, 0]) % 10 == 1).all()  # each block two neighbours, wrapping past the end
     counts = np.bincount(idx.ravel(), minlength=10) / idx.size
     assert np.allclose(counts, 0.1, atol=0.005)  # circular: the ends are drawn as often as the middle
     # three steps or fewer: blocks of one, the ordinary bootstrap's draws exactly
-    once = stats.resample_indices(3, 4, np.random.default_rng(1))
+    once = stats.resample_indices([1.0, 2.0, 3.0], 4, np.random.default_rng(1))
     assert (once == np.random.default_rng(1).integers(0, 3, size=(4, 3), dtype=np.int32)).all()
+
+
+def ar1(phi: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    e = rng.standard_normal(n + 200)
+    x = np.zeros_like(e)
+    for i in range(1, len(e)):
+        x[i] = phi * x[i - 1] + e[i]
+    return x[200:]  # past the start-up
+
+
+@pytest.mark.parametrize("phi", [0.3, 0.7])
+def test_the_block_length_is_politis_and_whites_optimum_for_a_series_whose_optimum_is_known(phi: float):
+    """For an AR(1) series the circular bootstrap's optimal block is known in closed form: with
+    G / g = 2 phi / (1 - phi^2) (the autocovariances' first moment over their sum),
+    b = (3/2 (G / g)^2)^(1/3) n^(1/3): 10.9 steps at phi 0.3 and 28.3 at 0.7 for n = 2000. The estimate's
+    median over 20 series lands within 20% of it (0.69-0.95 of it over 16 seeds: the estimate leans low, as
+    Politis and White's own simulations show); independent steps give 1."""
+    rng, n = np.random.default_rng(0), 2000
+    optimum = (1.5 * (2 * phi / (1 - phi**2)) ** 2) ** (1 / 3) * n ** (1 / 3)
+    estimates = [stats.politis_white(ar1(phi, n, rng)) for _ in range(20)]
+    assert abs(np.median(estimates) / optimum - 1) < 0.2
+    assert stats.politis_white(rng.standard_normal(n)) < 2
+    floor = round(n ** (1 / 3))  # 13: above the optimum at 0.3, below it at 0.7
+    assert (stats.block_length(ar1(phi, n, rng)) > floor) == (optimum > floor)
+
+
+def test_intervals_cover_a_speed_that_drifts_in_stretches_far_more_often_than_with_blocks_of_n_cube_root():
+    """400 steps of a machine whose speed sits at a level within ±8% for stretches of ~20 steps (geometric),
+    each step ±3%: how often does the 95% interval of the rate hold the machine's mean speed? Blocks of
+    round(n^(1/3)) = 7 steps are far shorter than the stretches and held it about 57% of the time in a
+    simulation of 300 such windows (60% of these 80); blocks as long as the series' own dependence about
+    80% (81%). Nothing within one window can see a level it never visited, hence not 95%."""
+    rng, n, windows = np.random.default_rng(5), 400, 80
+    fixed = adaptive = 0
+    for _ in range(windows):
+        levels: list[float] = []
+        while len(levels) < n:
+            levels += [1 + 0.08 * rng.uniform(-1, 1)] * int(rng.geometric(1 / 20))
+        d = 0.1 / (np.array(levels[:n]) * (1 + 0.03 * rng.standard_normal(n)))  # step seconds at 10 steps/s
+        _, lo, hi = stats.rate_ci(d, [1] * n, resamples=1000)
+        adaptive += lo <= 10.0 <= hi
+        idx = ((rng.integers(0, n, (1000, 58))[:, :, None] + np.arange(7)) % n).reshape(1000, -1)[:, :n]
+        lo, hi = np.quantile(n / d[idx].sum(1), [0.025, 0.975])
+        fixed += lo <= 10.0 <= hi
+    assert fixed / windows < 0.7 and adaptive / windows > fixed / windows + 0.15
 
 
 def test_a_machine_whose_speed_drifts_in_stretches_widens_the_interval_the_same_steps_shuffled_would_not():

@@ -401,7 +401,7 @@ def test_steps_that_return_before_their_work_is_done_are_sampled_per_synchronise
     jax_like = stats.window_throughput(durations, images, [3, 3, 3, 3])
     assert plain["steady_img_s"] == jax_like["steady_img_s"] == pytest.approx(24.0)
     assert plain["median_step_img_s"] == pytest.approx(800.0) and jax_like["median_step_img_s"] is None
-    assert plain["steady_img_s_hw_pct"] > 50  # the dispatch times read as a wildly varying step
+    assert plain["steady_img_s_hw_pct"] > 25  # the dispatch times read as a wildly varying step
     assert jax_like["steady_img_s_hw_pct"] == pytest.approx(0.0)  # four equal stretches
     # each step carries its stretch's rate, so the series' harmonic mean is the headline (the tuner reads it)
     assert mean_rate(jax_like["step_img_s"]) == pytest.approx(24.0)

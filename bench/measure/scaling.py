@@ -68,8 +68,8 @@ def efficiency_ci(
         return None
     rng = np.random.default_rng(seed)
     # the window's throughput over steps of equal images is the harmonic mean of the step rates
-    mean_a = 1 / (1 / a[stats.resample_indices(len(a), resamples, rng)]).mean(axis=1)
-    mean_b = 1 / (1 / b[stats.resample_indices(len(b), resamples, rng)]).mean(axis=1)
+    mean_a = 1 / (1 / a[stats.resample_indices(a, resamples, rng)]).mean(axis=1)
+    mean_b = 1 / (1 / b[stats.resample_indices(b, resamples, rng)]).mean(axis=1)
     ratio = mean_a / (workers * mean_b)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(ratio, [alpha, 1 - alpha])

@@ -9,14 +9,19 @@ one process's 30 CIFAR CNN epochs under Keras/TF took 0.79 to 1.19 s in runs of 
 and a bootstrap of single steps put that row's interval at ±1.7%, where one of blocks of consecutive
 steps gives ±3.5% (a `bench all` run's 12 rows that day: 1.5-2.3x the single-step half-width).
 Resampling single steps ignores that likeness and makes the interval too narrow, so every bootstrap
-here resamples blocks (``resample_indices``: the circular block bootstrap of Politis and Romano,
-blocks of ``block_length(n)`` = n^(1/3) steps, the order of the block length that estimates a mean's
-variance best, Hall, Horowitz and Jing 1995). It holds what drifts within one window; a drift slower
-than the window is seen only between processes (``--repeats``, and the tuner's two-stage bootstrap).
+here resamples blocks (``resample_indices``: the circular block bootstrap of Politis and Romano).
+A block must span the stretches the speed drifts in, and those differ by machine and by day, so its
+length is read from the series itself (``block_length``: Politis and White's automatic selection,
+never below n^(1/3) steps, the order of the block length that estimates a mean's variance best, Hall,
+Horowitz and Jing 1995). On 6 of the 12 rows of a 2026-12-05 `bench all` run it chose 18-35 steps where
+n^(1/3) gave 5-7 (docs/timing.md).
+It holds what drifts within one window; a drift slower than the window is seen only between processes
+(``--repeats``, and the tuner's two-stage bootstrap).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,16 +33,57 @@ CONFIDENCE = 0.95
 Samples = Sequence[float] | np.ndarray  # durations, image counts or rates, as a list or an array
 
 
-def block_length(n: int) -> int:
-    """Steps per resampled block for a series of ``n``: round(n^(1/3)), at least 1 (400 steps: blocks of 7)."""
-    return max(1, round(n ** (1 / 3)))
+def block_length(series: Samples) -> int:
+    """Consecutive samples per resampled block for ``series`` (in time order): Politis and White's estimate
+    (``politis_white``), rounded up, and never below round(n^(1/3)) (400 steps: at least 7). Three or
+    fewer samples: blocks of 1, the ordinary bootstrap."""
+    n = len(series)
+    return max(1, round(n ** (1 / 3)), math.ceil(politis_white(series)))
 
 
-def resample_indices(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(resamples, n) indices of a circular block bootstrap: each row strings together blocks of
-    ``block_length(n)`` consecutive indices from random starts (wrapping past the end, so every index is
-    drawn equally often), cut to ``n``. With blocks of 1 it is the ordinary bootstrap."""
-    b = block_length(n)
+def politis_white(series: Samples) -> float:
+    """The circular block bootstrap's block length that minimises the error of its estimate of the mean's
+    variance, estimated from the series' autocovariances (Politis and White 2004, with the correction of
+    Patton, Politis and White 2009), within [1, min(3 sqrt(n), n / 3)].
+
+    The lag after which the autocorrelations stay insignificant (``KN`` in a row within
+    2 sqrt(log10(n) / n)) sets the bandwidth of a flat-top lag window; from it the long-run variance
+    (g) and its first-order bias term (G) give b = (2 G^2 / D)^(1/3) n^(1/3), D = 4/3 g^2. Independent
+    samples give 1; speed that drifts in stretches gives blocks about as long as the stretches."""
+    x = np.asarray(series, dtype=np.float64)
+    n = len(x)
+    if n < 8:  # too few lags to read a dependence from
+        return 1.0
+    x = x - x.mean()
+    kn = max(5, math.ceil(math.sqrt(math.log10(n))))
+    max_lag = math.ceil(math.sqrt(n)) + kn
+    acv = np.array([x[: n - k] @ x[k:] / n for k in range(min(max_lag, n - 1) + 1)])
+    if acv[0] <= 0:  # a constant series
+        return 1.0
+    insignificant = np.abs(acv[1:] / acv[0]) < 2 * math.sqrt(math.log10(n) / n)
+    # the first lag m after which kn autocorrelations in a row are insignificant; else the last significant one
+    runs = [m for m in range(len(insignificant) - kn + 1) if insignificant[m : m + kn].all()]
+    m = runs[0] if runs else int(np.flatnonzero(~insignificant)[-1]) + 1
+    bandwidth = min(2 * m, len(acv) - 1)
+    if bandwidth == 0:
+        return 1.0
+    lags = np.arange(-bandwidth, bandwidth + 1)
+    t = np.abs(lags) / bandwidth
+    window = np.where(t <= 0.5, 1.0, 2.0 * (1.0 - t))  # the flat-top (trapezoid) lag window
+    g = float((window * acv[np.abs(lags)]).sum())
+    big_g = float((window * np.abs(lags) * acv[np.abs(lags)]).sum())
+    if g <= 0:
+        return 1.0
+    b = (2 * big_g**2 / (4 / 3 * g**2)) ** (1 / 3) * n ** (1 / 3)
+    return float(min(max(b, 1.0), math.ceil(min(3 * math.sqrt(n), n / 3))))
+
+
+def resample_indices(series: Samples, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, n) indices into ``series`` for a circular block bootstrap: each row strings together blocks
+    of ``block_length(series)`` consecutive indices from random starts (wrapping past the end, so every index
+    is drawn equally often), cut to n. With blocks of 1 it is the ordinary bootstrap."""
+    n = len(series)
+    b = block_length(series)
     if b == 1:
         return rng.integers(0, n, size=(resamples, n), dtype=np.int32)
     blocks = -(-n // b)
@@ -87,7 +133,7 @@ def rate_ci(
     if len(d) < 2:
         return None
     rng = np.random.default_rng(seed)
-    idx = resample_indices(len(d), resamples, rng)
+    idx = resample_indices(w / d, resamples, rng)  # blocks as long as the rates' drift
     rates = w[idx].sum(axis=1) / d[idx].sum(axis=1)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(rates, [alpha, 1 - alpha])
@@ -157,7 +203,7 @@ def median_ci(
     if len(x) < 2:
         return None
     rng = np.random.default_rng(seed)
-    idx = resample_indices(len(x), resamples, rng)
+    idx = resample_indices(x, resamples, rng)
     meds = np.median(x[idx], axis=1)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(meds, [alpha, 1 - alpha])

@@ -257,7 +257,7 @@ def _resampled_rates(groups: list[np.ndarray], rng: np.random.Generator, resampl
     (in blocks of consecutive steps, ``bench.measure.stats.resample_indices``)."""
     if len(groups) == 1:  # one process: the (block) bootstrap over its steps
         (g,) = groups
-        idx = stats.resample_indices(len(g), resamples, rng)
+        idx = stats.resample_indices(g, resamples, rng)
         return len(g) / (1.0 / g[idx]).sum(1)
     chosen = rng.integers(0, len(groups), size=(resamples, len(groups)))
     steps = np.zeros(resamples)
@@ -266,7 +266,7 @@ def _resampled_rates(groups: list[np.ndarray], rng: np.random.Generator, resampl
         for k, g in enumerate(groups):
             rows = np.flatnonzero(chosen[:, slot] == k)
             if rows.size:  # an independent draw of g's steps for every resample that picked g in this slot
-                idx = stats.resample_indices(len(g), rows.size, rng)
+                idx = stats.resample_indices(g, rows.size, rng)
                 time[rows] += (1.0 / g[idx]).sum(1)
                 steps[rows] += len(g)
     return steps / time
