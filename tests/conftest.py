@@ -177,8 +177,13 @@ def only_run_dir(out: Path) -> Path:
     return dirs[0]
 
 
-def records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+def records(run_dir: Path, phase_errors: bool = False) -> list[dict]:
+    """The run's records. A phase that raised keeps its row ok (``phase_errors``): unless a test expects that,
+    it is a failure here, so a test that checks only ``status == "ok"`` still catches a broken phase."""
+    rows = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    broken = [f"{r.get('task')}/{r.get('backend')}: {r['phase_errors']}" for r in rows if r.get("phase_errors")]
+    assert phase_errors or not broken, f"a phase failed: {broken}"
+    return rows
 
 
 def import_both_frameworks():

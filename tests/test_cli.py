@@ -113,6 +113,41 @@ def test_a_failing_backend_leaves_the_other_row(clean_env, tiny_task: Path, tmp_
 
 
 @pytest.mark.e2e
+def test_a_phase_that_fails_keeps_the_rows_figures_names_the_phase_and_fails_the_run(clean_env, tmp_path: Path):
+    """The numpy backend's one dense layer has no conv layer to look inside: Grad-CAM (explain) and the
+    penultimate features (decouple) raise. The row was trained and tested: it stays ok with its figures, the
+    failed phases are named everywhere a user looks, the run exits 1, and compare calls it a regression."""
+    env = backend_env(clean_env, tmp_path / "site")
+    plain, phased = tmp_path / "plain.toml", tmp_path / "phased" / "tiny.toml"
+    phased.parent.mkdir()
+    plain.write_text(TINY_TASK)
+    phased.write_text(TINY_TASK + "[explain]\ngradcam = true\n[decouple]\nenabled = true\n")
+    assert run_cli(["run", str(plain), "--backend", "numpy", "--out", str(tmp_path / "a")], env).returncode == 0
+    proc = run_cli(["run", str(phased), "--backend", "numpy", "--out", str(tmp_path / "b")], env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run_dir = only_run_dir(tmp_path / "b")
+    (row,) = records(run_dir, phase_errors=True)
+    assert row["status"] == "ok" and row["test_acc"] > 0.5 and row["steady_img_s"] > 0  # measured, kept
+    failed = row["phase_errors"].split(" | ")  # explain failed, and decouple still ran after it (and failed)
+    assert [f.split(":")[0] for f in failed] == ["explain", "decouple"]
+    assert all("NotImplementedError: the numpy test backend's model is one dense layer" in f for f in failed)
+    assert row.get("gradcam_ms_per_img") is None and row.get("rf_acc") is None
+    assert "ok  test acc" in proc.stdout and "FAILED phase explain: NotImplementedError" in proc.stdout
+    assert "numpy repeat 0: ok, but a phase failed: explain: NotImplementedError" in proc.stdout
+    assert "**a phase failed** (the row's training and test figures stand" in (run_dir / "summary.md").read_text()
+    assert "ok, a phase failed" in (run_dir / "index.html").read_text()
+    table = pd.read_csv(run_dir / "results.csv")
+    assert table.status.tolist() == ["ok"] and table.phase_errors[0].startswith("explain: NotImplementedError")
+    # A run whose phase fails where the baseline had none regresses, though every figure is as good
+    a, b = only_run_dir(tmp_path / "a"), run_dir
+    loose = ["--max-slowdown", "0.99", "--max-acc-drop", "1", "--max-memory-growth", "99"]  # figures never regress
+    cmp = run_cli(["compare", str(a), str(b), *loose], env)
+    assert cmp.returncode == 1, cmp.stdout + cmp.stderr
+    (line,) = [x for x in cmp.stdout.splitlines() if "| phases" in x]
+    assert "| ok " in line and "explain: NotImplementedError" in line and "REGRESSION" in line
+
+
+@pytest.mark.e2e
 def test_a_crashing_worker_becomes_a_failed_row(clean_env, tiny_task: Path, tmp_path: Path):
     out = tmp_path / "results"
     env = shadowed(clean_env, tmp_path, "keras", "import os\nos.abort()")

@@ -27,6 +27,7 @@ class Record:
     repeat: int | None = None
     status: str | None = None
     error: str | None = None
+    phase_errors: str | None = None  # "explain: TypeError: ...": phases that raised on an ok row (" | " between)
     framework: str | None = None
     framework_version: str | None = None
     device: str | None = None

@@ -323,6 +323,14 @@ def table(records: list[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
+def phase_failed(df: pd.DataFrame) -> pd.DataFrame:
+    """The ok rows a phase raised on (``phase_errors``): their training and test figures stand, the failed
+    phases' columns are empty, and the run still counts as failed (exit 1, every report lists them)."""
+    if "phase_errors" not in df:
+        return df.iloc[0:0]
+    return df[(df.status == "ok") & df.phase_errors.map(lambda v: isinstance(v, str) and bool(v))]
+
+
 def machine_speed(records: Iterable[Mapping[str, Any]]) -> tuple[dict[str, float], str]:
     """(per backend, the median FLOP/s of the fp32 matmuls its rows measured for their MFU peak; how they were
     measured; bench.measure.perf): the machine's own speed, what a run on another day is read against. A row in

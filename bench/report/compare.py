@@ -4,7 +4,8 @@ Rows are matched on (task, backend, model, profile); repeats are reduced to the
 median of the ok rows first, so a comparison of two ``--repeats 3`` runs compares
 medians, not single noisy epochs. A key without an ok row on one side is one
 ``status`` row: a regression when B has no ok row (failed, missing), not when only
-the baseline A lacked one (fixed, or new in B).
+the baseline A lacked one (fixed, or new in B). A phase that failed on B's ok rows (``phase_errors``) and
+not on A's is a ``phases`` row and a regression; its other metrics are compared as usual.
 
 A change beyond its threshold is a regression only when it is also significant: the two
 runs' 95% intervals do not overlap (the bootstrap interval of the headline throughput,
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.core.results import is_number, latest_records, read_json_or_warn, read_records, table
+from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
 from bench.measure.tuning import ratio_p
 from bench.report.backends import ordered, ratio_name, reference_missing
@@ -118,6 +119,14 @@ def key_status(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
     }
 
 
+def key_phase_errors(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """Per key whose ok rows a phase failed on: their ``phase_errors``, joined."""
+    return {
+        tuple(key): " | ".join(dict.fromkeys(sub.phase_errors.astype(str)))
+        for key, sub in phase_failed(df).groupby(KEY, dropna=False)
+    }
+
+
 def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
     """The one row of a key that lacks an ok row on a side: a regression unless B is ok."""
     a = f"{MISSING} (new in B)" if sa == MISSING else sa
@@ -198,12 +207,17 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     """One row per (key, metric): A, B, B-A, B/A and whether B regressed against A."""
     ma, mb = medians(a), medians(b)
     status_a, status_b = key_status(a), key_status(b)
+    phases_a, phases_b = key_phase_errors(a), key_phase_errors(b)
     rows = []
     for key in in_order(set(status_a) | set(status_b)):
         sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
         if not sa == sb == "ok":
             rows.append(status_row(key, sa, sb))
             continue
+        if key in phases_a or key in phases_b:  # a phase that failed in B and not in A is a regression
+            a_, b_ = phases_a.get(key, "ok"), phases_b.get(key, "ok")
+            row = {**dict(zip(KEY, key, strict=True)), "metric": "phases", "a": a_, "b": b_}
+            rows.append({**row, "regression": key in phases_b and key not in phases_a})
         for col, label, better, kind in METRICS:
             va, vb = ma.loc[key, col], mb.loc[key, col]
             if pd.isna(va) and pd.isna(vb):

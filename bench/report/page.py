@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from bench.core.record import split_notes
+from bench.core.results import phase_failed
 from bench.core.runfiles import write_atomic
 from bench.report.backends import colour, label, ordered
 from bench.report.html import SORT_SCRIPT, TAB10, esc, page, table
@@ -114,8 +115,10 @@ def num(v: Any) -> float | None:
 
 
 def not_ok_table(df: pd.DataFrame) -> str:
+    """The rows that failed, timed out or were skipped, and the ok rows a phase failed on."""
     bad = df[df.status != "ok"]
-    if bad.empty:
+    phases = phase_failed(df)
+    if bad.empty and phases.empty:
         return ""
     rows = [
         [
@@ -126,6 +129,16 @@ def not_ok_table(df: pd.DataFrame) -> str:
             (r.error if isinstance(r.error, str) else "(no reason recorded)", None, ""),
         ]
         for r in bad.itertuples()
+    ]
+    rows += [
+        [
+            (r.task, None, ""),
+            (r.backend, None, ""),
+            (str(r.repeat), r.repeat, ""),
+            ("ok, a phase failed", None, "bad"),
+            (r.phase_errors, None, ""),
+        ]
+        for r in phases.itertuples()
     ]
     return '<h2 id="not-ok">Rows not ok</h2>' + table(
         ["task", "backend", "repeat", "status", "why"], rows, "not-ok-table"
@@ -174,6 +187,11 @@ def task_section(
     out += [
         f'<p class="bad">{esc(r.backend)} repeat {esc(r.repeat)}: {esc(r.status)}: {esc(r.error)}</p>'
         for r in sub[sub.status != "ok"].itertuples()
+    ]
+    out += [
+        f'<p class="bad">{esc(r.backend)} repeat {esc(r.repeat)}: a phase failed (the row\'s training and test '
+        f"figures stand): {esc(r.phase_errors)}</p>"
+        for r in phase_failed(sub).itertuples()
     ]
     mine = [(name, kind, backend) for name, t, kind, backend in plots if t == task]
     for title, kinds in GALLERIES:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.core.results import phase_failed
 from bench.report import scaling
 from bench.report.backends import DEFAULT_REFERENCE, label, ordered, ratio_name, reference_missing
 
@@ -180,6 +181,8 @@ def terminal_summary(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> st
             ratios = ratios or bool(sbs.attrs["ratios"])
         for _, r in df[(df.task == task) & (df.status != "ok")].iterrows():
             parts.append(f"  {r.backend}: {r.status}: {r.error}")
+        for _, r in phase_failed(df[df.task == task]).iterrows():
+            parts.append(f"  {r.backend} repeat {r['repeat']}: ok, but a phase failed: {r.phase_errors}")
     head = [
         f"ratios: <backend>/{reference} of the medians over ok repeats (> 1: a larger figure: better for "
         "accuracy, img/s and MFU, worse for loss, seconds and MB)"

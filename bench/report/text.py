@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.record import split_notes
-from bench.core.results import machine_speed, read_json_or_warn, warn
+from bench.core.results import machine_speed, phase_failed, read_json_or_warn, warn
 from bench.core.runpaths import plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.report.backends import DEFAULT_REFERENCE, label
@@ -123,6 +123,11 @@ def summary_markdown(
         lines += placement_warnings(sub.to_dict("records"))
         for _, r in sub[sub.status != "ok"].iterrows():
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
+        for _, r in phase_failed(sub).iterrows():
+            lines += [
+                f"- {r['backend']} repeat {r['repeat']}: **a phase failed** (the row's training and test figures "
+                f"stand, the phase's columns are empty): {r['phase_errors']}"
+            ]
         lines += [""]
         if curves is None or task in curves:
             lines += [f"![training curves]({plot_name('curves', task)})", ""]

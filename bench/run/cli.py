@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import backends
-from bench.core.results import RunFileError, RunFileWarning, latest_records, read_records, table
+from bench.core.results import RunFileError, RunFileWarning, latest_records, phase_failed, read_records, table
 from bench.core.runfiles import check_run_folder
 from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from bench.measure.budget import parse_duration
@@ -440,11 +440,11 @@ def refuse_unknown_knob_backends(tasks: list[TaskSpec]) -> None:
 
 
 def finish(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> int:
-    """Print the side-by-side tables; exit 1 when a run failed or timed out."""
+    """Print the side-by-side tables; exit 1 when a run failed or timed out, or a phase failed on a row."""
     df = table(latest_records(read_records(run_dir)))
     print(terminal_summary(df, reference))
     print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, index.html, environment.json, plots/, logs/)")
-    return 1 if df.status.isin(FAILED).any() else 0
+    return 1 if df.status.isin(FAILED).any() or len(phase_failed(df)) else 0
 
 
 def resolve_run(run: str, results: Path) -> Path:

@@ -796,4 +796,5 @@ def _one_line(rec: dict[str, Any]) -> str:
             f"ok  test acc {rec['test_acc']:.4f}  {rec['steady_img_s'] or 0:.0f} img/s (global)  "
             f"efficiency {eff_s}  all-reduce share {share_s}"
         )
-    return f"ok  test acc {rec['test_acc']:.4f}  train {rec['train_s']:.1f}s  {rec['throughput_img_s']:.0f} img/s"
+    line = f"ok  test acc {rec['test_acc']:.4f}  train {rec['train_s']:.1f}s  {rec['throughput_img_s']:.0f} img/s"
+    return line + (f"; FAILED phase {rec['phase_errors']}" if rec.get("phase_errors") else "")
