@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from bench.core.spec import load_task
+from bench.report.speedup import WHAT
 from bench.run.runner import plan_rows
 from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli, sigint_default
 from tests.faults import backend_env, fault_env
@@ -69,6 +70,10 @@ def test_quick_mnist_run_gives_both_rows_well_above_chance(clean_env, tmp_path: 
     assert list(csv.backend) == ["torch", "keras"] and (csv.status == "ok").all()
     summary = (run_dir / "summary.md").read_text()
     assert "keras/torch" in summary and "steady throughput" in summary
+    # which trains faster, with the ratio's interval: under the table in the terminal, summary.md and the page
+    (said,) = [line.strip() for line in proc.stdout.splitlines() if "faster than" in line or "no significant" in line]
+    assert "PyTorch" in said and "Keras (TF)" in said and f"**{WHAT}**: {said}" in summary
+    assert f"<b>{WHAT}</b>: {said}" in (run_dir / "index.html").read_text()
     assert "[1/2] mnist-lenet5 / torch" in proc.stdout and f"epoch {epochs}/{epochs}" in proc.stdout  # progress shown
     check_explain_outputs(run_dir, rows, summary)
 

@@ -590,3 +590,49 @@ def test_a_task_left_out_by_the_budget_says_its_data_was_not_loaded_and_links_no
     assert not (tmp_path / "plots" / "curves-big.png").exists()
     page = (tmp_path / "index.html").read_text()
     assert "5000 train / 1000 test" in page and "not loaded (no row ran)" in page and "nan" not in page
+
+
+def test_under_each_table_a_sentence_says_which_backend_trains_faster_and_how_sure():
+    """``speed_verdicts``: the table's headline ratio, with the interval of a bootstrap over repeats and blocks of
+    steps; the faster backend named first; "no significant difference" when the interval holds 1; nothing for
+    a backend or a reference without step samples."""
+    from bench.report.speedup import speed_verdicts
+
+    rng = np.random.default_rng(3)
+
+    def row(task: str, backend: str, level: float, repeat: int = 0, steps: bool = True) -> dict:
+        rates = level * (1 + 0.03 * rng.standard_normal(120))
+        return {
+            "task": task,
+            "backend": backend,
+            "repeat": repeat,
+            "status": "ok",
+            "steady_img_s": float(len(rates) / (1 / rates).sum()) * 1.01,  # weighted by images: a bit off
+            "step_img_s": [float(v) for v in rates] if steps else None,
+        }
+
+    records = [
+        row("a", "torch", 100.0),
+        row("a", "keras", 150.0),
+        row("a", "keras-jax", 70.0),
+        row("a", "keras-torch", 90.0, steps=False),  # an old record: no samples, no sentence
+        row("b", "torch", 100.0),
+        row("b", "keras", 100.5),
+        row("c", "torch", 100.0, steps=False),  # no reference samples: the task gets none
+        row("c", "keras", 200.0),
+        {**row("a", "torch", 100.0), "status": "failed"},  # only ok rows count
+    ]
+    said = speed_verdicts(records, "torch")
+    assert set(said) == {"a", "b"}
+    keras, jax = said["a"]
+    ratio = records[1]["steady_img_s"] / records[0]["steady_img_s"]  # the table's ratio, not the pooled steps'
+    m = re.fullmatch(r"Keras \(TF\) ([\d.]+)x \[([\d.]+), ([\d.]+)\] faster than PyTorch", keras)
+    assert m and m[1] == f"{ratio:.2f}" and float(m[2]) < ratio < float(m[3]) and float(m[3]) - float(m[2]) < 0.1
+    assert re.fullmatch(r"PyTorch 1\.4\dx \[1\.\d\d, 1\.\d\d\] faster than Keras \(JAX\)", jax), jax  # 100 / 70
+    (same,) = said["b"]
+    assert same.startswith("no significant difference between Keras (TF) and PyTorch (1.00x [0.9")
+    # two repeats of torch a process apart (100 and 130 img/s): the spread between processes widens the interval
+    repeats = [row("a", "torch", 100.0), row("a", "torch", 130.0, repeat=1), row("a", "keras", 150.0)]
+    two = speed_verdicts(repeats, "torch")
+    lo, hi = map(float, re.findall(r"\[([\d.]+), ([\d.]+)\]", two["a"][0])[0])
+    assert hi - lo > 0.2

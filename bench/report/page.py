@@ -22,6 +22,7 @@ from bench.core.results import phase_failed
 from bench.core.runfiles import write_atomic
 from bench.report.backends import colour, label, ordered
 from bench.report.html import SORT_SCRIPT, TAB10, esc, page, table
+from bench.report.speedup import WHAT
 from bench.report.taskhead import task_head
 
 PAGE = "index.html"
@@ -169,6 +170,7 @@ def task_section(
     plots: list[tuple],
     columns: dict[str, str],
     reference: str,
+    verdicts: list[str] | None = None,
 ) -> str:
     sub = df[df.task == task]
     head = task_head(sub)
@@ -183,6 +185,7 @@ def task_section(
         f"<code>{esc(head.dataset)}</code> {data}, {esc(head.epochs)} epochs, batch {esc(head.batch_size)}, "
         f"profile <code>{esc(head.profile)}</code>.</p>",
         task_table(task, *tables, sub[sub.status == "ok"], columns, reference),
+        *(f"<p><b>{esc(WHAT)}</b>: {esc(v)}</p>" for v in verdicts or []),
     ]
     out += [
         f'<p class="bad">{esc(r.backend)} repeat {esc(r.repeat)}: {esc(r.status)}: {esc(r.error)}</p>'
@@ -232,9 +235,11 @@ def write_page(
     speed: list[str] | None = None,
     reference: str = "",
     wall_s: float | None = None,
+    verdicts: dict[str, list[str]] | None = None,
 ) -> Path:
     """Write ``run_dir/index.html``; ``tables`` maps each task to its side-by-side table (numbers, formatted),
-    ``columns`` each table's metric label to its record column (for the ratio intervals)."""
+    ``columns`` each table's metric label to its record column (for the ratio intervals), ``verdicts`` each
+    task's sentences on which backend trains faster (``bench.report.speedup``)."""
     run_dir = Path(run_dir)
     tasks = list(dict.fromkeys(df.task))
     backends = ordered(df.backend)
@@ -251,7 +256,8 @@ def write_page(
         "ratio (from both backends' 95% intervals, or the spread of their repeats) excludes 1; grey when it "
         "holds 1; plain when there is no interval.</p>",
     ]
-    body += [task_section(t, df, tables[t], plots, columns, reference) for t in tasks if t in tables]
+    verdicts = verdicts or {}
+    body += [task_section(t, df, tables[t], plots, columns, reference, verdicts.get(t)) for t in tasks if t in tables]
     wide = [n for n, t, _, _ in plots if t is None]
     if wide:
         body.append(

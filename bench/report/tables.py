@@ -168,8 +168,11 @@ def overview_throughput(ok: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def terminal_summary(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> str:
-    """The side-by-side tables the CLI prints at the end, after one line on what the ratios mean."""
+def terminal_summary(
+    df: pd.DataFrame, reference: str = DEFAULT_REFERENCE, verdicts: dict[str, list[str]] | None = None
+) -> str:
+    """The side-by-side tables the CLI prints at the end, after one line on what the ratios mean; under each, its
+    ``verdicts`` (which backend trains faster, ``bench.report.speedup``)."""
     df_all = df
     parts, ratios = [], False
     df, _ = scaling.split(df)  # the data-parallel rows: their own tables, after these
@@ -179,6 +182,7 @@ def terminal_summary(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> st
         if len(sbs):
             parts.append(markdown_table(sbs, tablefmt="simple"))
             ratios = ratios or bool(sbs.attrs["ratios"])
+        parts += [f"  {v}" for v in (verdicts or {}).get(task, [])]
         for _, r in df[(df.task == task) & (df.status != "ok")].iterrows():
             parts.append(f"  {r.backend}: {r.status}: {r.error}")
         for _, r in phase_failed(df[df.task == task]).iterrows():

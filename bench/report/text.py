@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from bench.measure.inputpath import input_bound_warnings
 from bench.report.backends import DEFAULT_REFERENCE, label
 from bench.report.placement import placement_warnings
 from bench.report.sections import SECTIONS
+from bench.report.speedup import WHAT
 from bench.report.tables import markdown_table, ratio_note, side_by_side
 from bench.report.taskhead import task_head
 
@@ -76,9 +77,11 @@ def summary_markdown(
     reference: str = DEFAULT_REFERENCE,
     wall_s: float | None = None,
     curves: Collection[str] | None = None,
+    verdicts: Mapping[str, list[str]] | None = None,
 ) -> str:
-    """summary.md's head and one part per task (table, warnings, failures, curves, each section's lines, notes).
-    ``curves``: the tasks whose training curves were drawn (None: every task's)."""
+    """summary.md's head and one part per task (table, which backend trains faster, warnings, failures, curves,
+    each section's lines, notes). ``curves``: the tasks whose training curves were drawn (None: every task's);
+    ``verdicts``: each task's sentences on which backend trains faster (``bench.report.speedup``)."""
     lines = [f"# bench run {env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
@@ -119,6 +122,8 @@ def summary_markdown(
         sbs = side_by_side(df, task, formatted=True, reference=reference)
         if len(sbs):
             lines += [markdown_table(sbs), ""]
+        if (verdicts or {}).get(task):
+            lines += [*(f"- **{WHAT}**: {v}" for v in (verdicts or {})[task]), ""]
         lines += input_bound_warnings(sub.to_dict("records"))
         lines += placement_warnings(sub.to_dict("records"))
         for _, r in sub[sub.status != "ok"].iterrows():

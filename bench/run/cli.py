@@ -20,6 +20,7 @@ from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tas
 from bench.measure.budget import parse_duration
 from bench.report import compare
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
+from bench.report.speedup import speed_verdicts
 from bench.report.summary import write_reports
 from bench.report.tables import terminal_summary
 from bench.run import budget_cli, distributed, environment
@@ -441,8 +442,9 @@ def refuse_unknown_knob_backends(tasks: list[TaskSpec]) -> None:
 
 def finish(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> int:
     """Print the side-by-side tables; exit 1 when a run failed or timed out, or a phase failed on a row."""
-    df = table(latest_records(read_records(run_dir)))
-    print(terminal_summary(df, reference))
+    latest = latest_records(read_records(run_dir))
+    df = table(latest)
+    print(terminal_summary(df, reference, speed_verdicts(latest, reference)))
     print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, index.html, environment.json, plots/, logs/)")
     return 1 if df.status.isin(FAILED).any() or len(phase_failed(df)) else 0
 

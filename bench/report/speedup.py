@@ -1,0 +1,63 @@
+"""Which backend trains a task faster, by how much, and how sure: a line per backend under each task's table.
+
+The table's ratio column divides the medians of the headline throughputs and says nothing of their noise; the
+page's ratio cells divide the two intervals' ends, a box wider than the ratio's own interval. Here the ratio
+of the headline throughputs (images over time of every timed step) gets its own 95% interval, drawn as
+``bench tune``'s verdicts and ``bench compare``'s test are (``bench.measure.tuning.ratio_ci``: the repeats,
+each a fresh process, then blocks of consecutive steps within each), and a ratio whose interval holds 1 is
+said to be no significant difference. Rows without step samples (older records) give no line.
+
+The bootstrap resamples step rates, whose pooled figure weighs every step alike; the headline weighs each by its
+images, so with an epoch's smaller last batch the two differ by a percent or two. The sentence gives the table's
+ratio, with the bootstrap's interval scaled by the same factor (its relative spread about the table's ratio),
+so the figure under a table is the figure in it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from bench.measure.tuning import ratio_ci, verdict
+from bench.report.backends import label, ordered
+
+WHAT = "training throughput (headline, 95% CI over repeats and blocks of steps)"
+
+
+def _steps(rows: list[dict[str, Any]]) -> list[list[float]]:
+    """Each ok row's step rates: one list per repeat (a fresh process)."""
+    return [[float(v) for v in r["step_img_s"]] for r in rows if r.get("step_img_s")]
+
+
+def _headline(rows: list[dict[str, Any]]) -> float | None:
+    """The table's figure: the median over repeats of the headline throughput."""
+    values = [float(r["steady_img_s"]) for r in rows if isinstance(r.get("steady_img_s"), int | float)]
+    return statistics.median(values) if values else None
+
+
+def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, list[str]]:
+    """Per task, one sentence per backend against ``reference`` (the faster side named first), from the ok
+    single-process rows' step samples; a task whose reference has none gets no sentence."""
+    out: dict[str, list[str]] = {}
+    tasks = dict.fromkeys(r["task"] for r in records)
+    for task in tasks:
+        rows = [r for r in records if r["task"] == task and r.get("status") == "ok" and r.get("workers") is None]
+        by_backend = {b: [r for r in rows if r["backend"] == b] for b in ordered(r["backend"] for r in rows)}
+        base, base_rate = _steps(by_backend.get(reference, [])), _headline(by_backend.get(reference, []))
+        if not base or not base_rate:
+            continue
+        lines = []
+        for backend, mine in by_backend.items():
+            rate = _headline(mine)
+            ci = ratio_ci(_steps(mine), base) if backend != reference and rate else None
+            if ci is None or rate is None:
+                continue
+            ratio = rate / base_rate
+            lo, hi = (ratio * bound / ci[0] for bound in ci[1:])
+            fast, slow = (backend, reference) if ratio >= 1 else (reference, backend)
+            shown = (ratio, lo, hi) if ratio >= 1 else (1 / ratio, 1 / hi, 1 / lo)
+            significant = not ci[1] <= 1.0 <= ci[2]  # decided on the bootstrap's own interval, never the scaled one
+            lines.append(verdict(label(fast), label(slow), shown, significant))
+        if lines:
+            out[task] = lines
+    return out
