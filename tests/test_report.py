@@ -596,7 +596,7 @@ def test_under_each_table_a_sentence_says_which_backend_trains_faster_and_how_su
     """``speed_verdicts``: the table's headline ratio, with the interval of a bootstrap over repeats and blocks of
     steps; the faster backend named first; "no significant difference" when the interval holds 1; nothing for
     a backend or a reference without step samples."""
-    from bench.report.speedup import speed_verdicts
+    from bench.report.speedup import ONE_PROCESS, speed_verdicts
 
     rng = np.random.default_rng(3)
 
@@ -626,13 +626,16 @@ def test_under_each_table_a_sentence_says_which_backend_trains_faster_and_how_su
     assert set(said) == {"a", "b"}
     keras, jax = said["a"]
     ratio = records[1]["steady_img_s"] / records[0]["steady_img_s"]  # the table's ratio, not the pooled steps'
+    keras = keras.removesuffix(f" ({ONE_PROCESS})")  # one repeat each: the sentence says what is not in it
     m = re.fullmatch(r"Keras \(TF\) ([\d.]+)x \[([\d.]+), ([\d.]+)\] faster than PyTorch", keras)
     assert m and m[1] == f"{ratio:.2f}" and float(m[2]) < ratio < float(m[3]) and float(m[3]) - float(m[2]) < 0.1
-    assert re.fullmatch(r"PyTorch 1\.4\dx \[1\.\d\d, 1\.\d\d\] faster than Keras \(JAX\)", jax), jax  # 100 / 70
+    assert re.fullmatch(r"PyTorch 1\.4\dx \[1\.\d\d, 1\.\d\d\] faster than Keras \(JAX\) \(one process.*", jax), jax
     (same,) = said["b"]
     assert same.startswith("no significant difference between Keras (TF) and PyTorch (1.00x [0.9")
     # two repeats of torch a process apart (100 and 130 img/s): the spread between processes widens the interval
     repeats = [row("a", "torch", 100.0), row("a", "torch", 130.0, repeat=1), row("a", "keras", 150.0)]
     two = speed_verdicts(repeats, "torch")
     lo, hi = map(float, re.findall(r"\[([\d.]+), ([\d.]+)\]", two["a"][0])[0])
-    assert hi - lo > 0.2
+    assert hi - lo > 0.2 and ONE_PROCESS in two["a"][0]  # keras still ran once
+    both = speed_verdicts([*repeats, row("a", "keras", 150.0, repeat=1)], "torch")
+    assert ONE_PROCESS not in both["a"][0]

@@ -22,6 +22,9 @@ from bench.measure.tuning import ratio_ci, verdict
 from bench.report.backends import label, ordered
 
 WHAT = "training throughput (headline, 95% CI over repeats and blocks of steps)"
+# A fresh process of the same row runs 5-15% off another on a shared VM (docs/timing.md), more than one window's
+# own interval: a side measured once cannot show it.
+ONE_PROCESS = "one process on a side: the spread between processes is not in the interval; --repeats 3 adds it"
 
 
 def _steps(rows: list[dict[str, Any]]) -> list[list[float]]:
@@ -57,7 +60,10 @@ def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, l
             fast, slow = (backend, reference) if ratio >= 1 else (reference, backend)
             shown = (ratio, lo, hi) if ratio >= 1 else (1 / ratio, 1 / hi, 1 / lo)
             significant = not ci[1] <= 1.0 <= ci[2]  # decided on the bootstrap's own interval, never the scaled one
-            lines.append(verdict(label(fast), label(slow), shown, significant))
+            text = verdict(label(fast), label(slow), shown, significant)
+            if min(len(_steps(mine)), len(base)) < 2:
+                text += f" ({ONE_PROCESS})"
+            lines.append(text)
         if lines:
             out[task] = lines
     return out
