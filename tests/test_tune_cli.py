@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.report.speedup import ONE_PROCESS
 from tests.conftest import REPO, only_run_dir, records, run_cli
 
 pytestmark = [pytest.mark.frameworks, pytest.mark.e2e]
@@ -95,6 +96,8 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
     summary = (run / "summary.md").read_text()
     assert "## Each framework at its best" in summary and "### tunetiny" in summary
     assert "- **at defaults**:" in summary and "- **each at its best**:" in summary
+    (defaults,) = [line for line in summary.splitlines() if line.startswith("- **at defaults**:")]
+    assert ONE_PROCESS in defaults  # --repeats 1: one process a side, and the verdict says what that leaves out
     log = json.loads((run / "tune.json").read_text())
     assert 0 < log["race_s"] < log["wall_s"]  # the race, then the fresh rows
     assert "remeasured" not in log and {r["repeat"] for r in rows.values()} == {0}

@@ -18,6 +18,7 @@ from bench.core.runpaths import plot_file, plot_name
 from bench.measure.tuning import Trial, break_even, floor_failure, pooled_rate, rate_ci, ratio_ci, verdict
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
+from bench.report.speedup import ONE_PROCESS
 
 TUNE_FILE = "tune.json"
 
@@ -152,6 +153,8 @@ def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
             continue
         (fb, ff), (sb, sf) = ranked[0], ranked[1]
         text = verdict(label(fb), label(sb), ratio_ci(ff[steps_key], sf[steps_key]))
+        if min(len(ff[steps_key]), len(sf[steps_key])) < 2:
+            text += f" ({ONE_PROCESS})"
         if what:
             chosen = "; ".join(
                 f"{label(b)}: {f['knobs'] if f['chosen'] == 'best' else 'the defaults'}" for b, f in ranked
