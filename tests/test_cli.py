@@ -223,6 +223,13 @@ def test_repeats_interleave_backends_and_a_tasks_configurations_in_rounds():
     one = plan_rows([cnn], ("torch", "keras"), 1)
     assert [(r.task.name, r.backend, r.repeat) for r in one] == [(c, "torch", 0), (c, "keras", 0)]  # as ever
     assert len({r.key for r in rows}) == len(rows)  # every (task, backend, repeat) once
+    # a reversed round keeps each backend's data-parallel rows in order: 2 workers read the 1-worker row's rate
+    dp = dataclasses.replace(cnn, distributed=dataclasses.replace(cnn.distributed, workers=(2, 1)))
+    shown = [(r.backend, r.repeat, r.dist.workers if r.dist else None) for r in plan_rows([dp], ("torch", "keras"), 2)]
+    assert shown == [
+        ("torch", 0, 1), ("torch", 0, 2), ("keras", 0, 1), ("keras", 0, 2),
+        ("keras", 1, 1), ("keras", 1, 2), ("torch", 1, 1), ("torch", 1, 2),
+    ]  # fmt: skip
 
 
 @pytest.mark.frameworks

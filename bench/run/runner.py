@@ -494,7 +494,7 @@ class PlannedRow:
 def plan_rows(tasks: Sequence[TaskSpec], backends: Sequence[str], repeats: int) -> list[PlannedRow]:
     """Every row in the order it runs: task by task (a tuning run's configurations of one task together),
     and within a task repeat by repeat, each round through every configuration and backend, the order
-    reversed in every other round (A B, B A, A B ...).
+    reversed in every other round (A B, B A, A B ...), each one's data-parallel rows in their own order.
 
     Why: a VM's speed drifts over seconds and minutes (docs/timing.md). Run backend by backend, all of
     one backend's repeats share one stretch of that drift, and the ratio between backends reads it as a
@@ -507,8 +507,10 @@ def plan_rows(tasks: Sequence[TaskSpec], backends: Sequence[str], repeats: int) 
     order: list[PlannedRow] = []
     for group in groups.values():
         for r in range(repeats):
-            round_ = [PlannedRow(t, b, r, d) for t in group for b in backends for d in _dist_rows(t)]
-            order += round_[::-1] if r % 2 else round_
+            units = [(t, b) for t in group for b in backends]
+            # a unit's data-parallel rows keep their order in every round: a row of N workers reads its
+            # efficiency off the 1-worker row of its repeat, which must have landed (bench.run.distributed)
+            order += [PlannedRow(t, b, r, d) for t, b in (units[::-1] if r % 2 else units) for d in _dist_rows(t)]
     return order
 
 
