@@ -41,9 +41,22 @@ def global_steps(
     return d.tolist(), i.tolist()
 
 
-def throughput(durations: Sequence[float], images: Sequence[int]) -> dict[str, Any]:
-    """Steady global img/s with its 95% interval, the median step's and the mean step time, from global steps."""
-    return stats.window_throughput(durations, images)
+def throughput(
+    durations: Sequence[float], images: Sequence[int], segments: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Steady global img/s with its 95% interval, the median step's and the mean step time, from global steps;
+    ``segments``: the synchronised stretches of ranks whose steps return before their work is done (JAX), the
+    samples then (``stats.window_throughput``)."""
+    return stats.window_throughput(durations, images, segments)
+
+
+def rank_segments(segments: Sequence[Sequence[int] | None], steps: int) -> list[int] | None:
+    """The synchronised stretches every rank shares (each syncs at the same steps), covering the ``steps`` global
+    steps; None when a rank times steps one by one or the ranks' stretches differ."""
+    first = segments[0] if segments else None
+    if first is None or any(s is None or list(s) != list(first) for s in segments) or sum(first) != steps:
+        return None
+    return list(first)
 
 
 def efficiency(img_s_n: float, img_s_1: float, workers: int) -> float:
@@ -89,7 +102,10 @@ def baseline_fields(row: dict[str, Any], base: dict[str, Any] | None) -> dict[st
     if base is None or not n or img_n is None or not base.get("steady_img_s"):
         return {}
     out: dict[str, Any] = {"scaling_eff": efficiency(img_n, base["steady_img_s"], int(n))}
-    ci = efficiency_ci(row.get("step_img_s") or [], base.get("step_img_s") or [], int(n))
+    # a ratio of figures that have no interval has none (a JAX row of fewer than 3 synchronised stretches: its
+    # per-step series repeats two stretches' rates, which a bootstrap would read as many samples)
+    given = all(r.get("steady_img_s_ci_lo") is not None for r in (row, base))
+    ci = efficiency_ci(row.get("step_img_s") or [], base.get("step_img_s") or [], int(n)) if given else None
     if ci is not None:
         out.update(scaling_eff_ci_lo=ci[0], scaling_eff_ci_hi=ci[1])
     return out

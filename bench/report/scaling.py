@@ -46,7 +46,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
         mine = mine.assign(_w=pd.to_numeric(mine.workers, errors="coerce")).sort_values(["scaling_mode", "_w"])
         for _, r in mine.iterrows():
             ok = r.status == "ok"
-            hw = (r.steady_img_s_hw_pct or 0) / 100 * (r.steady_img_s or 0) if ok else None
+            hw = r.steady_img_s_hw_pct / 100 * r.steady_img_s if ok and pd.notna(r.steady_img_s_hw_pct) else None
             eff = _num(r.scaling_eff, ".2f") if ok else "-"
             if ok and pd.notna(r.scaling_eff_ci_lo):
                 eff += f" [{r.scaling_eff_ci_lo:.2f}, {r.scaling_eff_ci_hi:.2f}]"
@@ -58,7 +58,9 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                     "batch / worker": _num(r.per_worker_batch, ".0f"),
                     "global batch": _num(r.global_batch, ".0f"),
                     "engine": r.dist_backend or "-",
-                    "img/s (global, ± 95%)": f"{_num(r.steady_img_s, ',.1f')} ± {_num(hw, ',.1f')}" if ok else "-",
+                    "img/s (global, ± 95%)": (
+                        _num(r.steady_img_s, ",.1f") + ("" if hw is None else f" ± {_num(hw, ',.1f')}") if ok else "-"
+                    ),
                     "efficiency [95%]": eff,
                     "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
                     "test acc": _num(r.test_acc, ".4f") if ok else "-",

@@ -79,8 +79,15 @@ def train_rank(
     state = backend.compile(model, spec.train, spec.runtime)
     out["params"] = backend.count_params(model)
     batch, epochs = dist.per_worker_batch, spec.train.epochs
+    async_steps = bool(getattr(backend, "async_steps", False))  # JAX: sampled per synchronised stretch
     steps = StepClock(
-        backend.synchronize, batch, spec.runtime.warmup_steps, spec.runtime.timed_steps, epochs=epochs, report=say
+        backend.synchronize,
+        batch,
+        spec.runtime.warmup_steps,
+        spec.runtime.timed_steps,
+        epochs=epochs,
+        report=say,
+        async_steps=async_steps,
     )
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -96,9 +103,11 @@ def train_rank(
         history.append({"epoch": epoch, "seconds": time.perf_counter() - t0, "train_loss": loss})
         say(f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}")
     out["train_s"] = time.perf_counter() - started
+    out["notes"] += [n for n in [steps.async_note()] if n]
     out.update(
         durations=steps.durations,
         images=steps.images,
+        segments=steps.segments if async_steps else None,
         first_step_s=steps.first_s,
         checksum=weights_checksum(backend, model),
     )

@@ -389,7 +389,8 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         "peak_device_mb",
     )
     out: dict[str, Any] = {k: chief.get(k) for k in keep}
-    g = scaling.throughput(*scaling.global_steps([r["durations"] for r in results], [r["images"] for r in results]))
+    d, i = scaling.global_steps([r["durations"] for r in results], [r["images"] for r in results])
+    g = scaling.throughput(d, i, scaling.rank_segments([r.get("segments") for r in results], len(d)))
     out.update(
         g, workers=workers, scaling_mode=mode, per_worker_batch=batch, global_batch=batch * workers, threads=threads
     )
