@@ -21,10 +21,10 @@ from typing import Any
 from bench.measure.tuning import ratio_ci, verdict
 from bench.report.backends import label, ordered
 
-WHAT = "training throughput (headline, 95% CI over repeats and blocks of steps)"
+WHAT = "headline throughput"  # the table row it reads (summary.md's head says how the interval is drawn)
 # A fresh process of the same row runs 5-15% off another on a shared VM (docs/timing.md), more than one window's
 # own interval: a side measured once cannot show it.
-ONE_PROCESS = "one process on a side: the spread between processes is not in the interval; --repeats 3 adds it"
+ONE_PROCESS = "one process a side: --repeats 3 adds the spread between processes to the interval"
 
 
 def _steps(rows: list[dict[str, Any]]) -> list[list[float]]:
