@@ -28,7 +28,12 @@ ENV = {"cpu": "Xeon", "cores": 2, "gpus": [], "python": "3.11.7", "packages": {"
 
 
 def make_run(
-    path: Path, slow: float = 1.0, acc_drop: float = 0.0, env: dict | None = None, keras_status: str = "ok"
+    path: Path,
+    slow: float = 1.0,
+    acc_drop: float = 0.0,
+    env: dict | None = None,
+    keras_status: str = "ok",
+    recipe: dict | None = None,
 ) -> Path:
     path.mkdir(parents=True)
     for backend, epoch_s in (("torch", 1.0), ("keras", 1.5)):
@@ -53,6 +58,7 @@ def make_run(
                     test_acc=0.95 - (acc_drop if backend == "keras" else 0),
                     peak_host_mb=800.0,
                     n_train=1000,
+                    **{"epochs": 8, "batch_size": 32, **(recipe or {})},
                 ),
             )
     (path / "environment.json").write_text(json.dumps(env or ENV))
@@ -127,6 +133,29 @@ def test_accuracy_drop_and_a_failed_row_are_regressions(tmp_path: Path):
     )
     (row,) = failed[failed.regression].itertuples()
     assert row.backend == "keras" and row.metric == "status"
+
+
+def test_a_recipe_that_differs_is_said_and_the_figures_it_moves_are_not_judged(tmp_path: Path, clean_env):
+    """`bench all` sizes epochs to the machine: two of its runs may differ in epochs alone. Training time and
+    accuracy then move with the epochs and are shown, not judged; the step figures are still judged. Any other
+    recipe change (here the batch size) leaves no figure to judge."""
+    a = make_run(tmp_path / "a")
+    longer = make_run(tmp_path / "b", slow=1.3, acc_drop=0.02, recipe={"epochs": 12})
+    result = compare(load_run(a, tmp_path)[0], load_run(longer, tmp_path)[0], Thresholds())
+    recipe = result[result.metric == "recipe"]
+    assert set(recipe.backend) == {"torch", "keras"} and not recipe.regression.any()
+    assert set(recipe.a) == {"epochs=8"} and set(recipe.b) == {"epochs=12"}
+    flagged = result[result.regression]
+    assert set(flagged.backend) == {"torch"}
+    assert set(flagged.metric) == {"steady epoch (s)", "steady throughput (img/s)"}  # the step figures: judged
+    unjudged = result[result.verdict == "recipe differs"]
+    assert set(unjudged.metric) == {"recipe", "training time (s)", "test accuracy"}
+    proc = run_cli(["compare", str(a), str(longer)], clean_env)
+    assert proc.returncode == 1 and "recipe differs" in proc.stdout and "2 regression(s)" in proc.stdout
+    batch = make_run(tmp_path / "c", slow=1.3, recipe={"batch_size": 64})
+    other = compare(load_run(a, tmp_path)[0], load_run(batch, tmp_path)[0], Thresholds())
+    assert not other.regression.any() and set(other[other.metric == "recipe"].b) == {"batch_size=64"}
+    assert (other.verdict == "recipe differs").all()
 
 
 def test_environment_differences_are_warned(tmp_path: Path, clean_env):

@@ -197,6 +197,33 @@ DISTRIBUTED_COLUMNS = span("workers", "local_step_s")  # data-parallel rows (iss
 PARITY_COLUMNS = span("parity_steps", "parity_note")  # a run's training-parity check (bench.run.parity)
 
 
+# What a row ran, as its record says: the history's series key (bench.history.rows) and what `bench compare`
+# checks two runs share before it calls a change a regression (bench.report.compare).
+RECIPE_FIELDS = (
+    "profile",
+    "model",
+    "model_options",
+    "init",
+    "pretrained",
+    "dataset",
+    "dataset_source",
+    "image_shape",
+    "n_classes",
+    "n_train",
+    "n_test",
+    "optimizer",
+    "lr",
+    "adam_eps",
+    "epochs",
+    "batch_size",
+    "seed",
+    "workers",
+    "scaling_mode",
+    "per_worker_batch",
+    "global_batch",
+)
+
+
 # Columns renamed since (old -> new), in records and in their nested decouple_topk entries: runs written
 # before the rename read as if written after it (bench.core.results.parse_records applies it).
 RENAMED = {"lr_acc": "logreg_acc"}  # "lr" is the learning rate; this is the logistic regression's accuracy

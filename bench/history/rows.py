@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.core.record import RECIPE_FIELDS
 from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
 from bench.history.metrics import METRICS
@@ -50,31 +51,9 @@ SCHEMA: dict[str, str] = {
     "machine": "string",
     "calibration_gflops": "float64",
 }
-# What a row ran, as its record says: the task's hash is taken over these (schema additions to plan.json
-# between commits would otherwise split every series).
-SPEC_FIELDS = (
-    "profile",
-    "model",
-    "model_options",
-    "init",
-    "pretrained",
-    "dataset",
-    "dataset_source",
-    "image_shape",
-    "n_classes",
-    "n_train",
-    "n_test",
-    "optimizer",
-    "lr",
-    "adam_eps",
-    "epochs",
-    "batch_size",
-    "seed",
-    "workers",
-    "scaling_mode",
-    "per_worker_batch",
-    "global_batch",
-)
+# What a row ran, as its record says (bench.core.record.RECIPE_FIELDS): the task's hash is taken over these
+# (schema additions to plan.json between commits would otherwise split every series).
+SPEC_FIELDS = RECIPE_FIELDS
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 

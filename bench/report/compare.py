@@ -5,7 +5,10 @@ median of the ok rows first, so a comparison of two ``--repeats 3`` runs compare
 medians, not single noisy epochs. A key without an ok row on one side is one
 ``status`` row: a regression when B has no ok row (failed, missing), not when only
 the baseline A lacked one (fixed, or new in B). A phase that failed on B's ok rows (``phase_errors``) and
-not on A's is a ``phases`` row and a regression; its other metrics are compared as usual.
+not on A's is a ``phases`` row and a regression; its other metrics are compared as usual. Where the two
+runs ran a key differently (``recipe``: its epochs, batch size, data ...), a ``recipe`` row says how, and the
+figures that move with it are shown but not judged (``bench all`` sizes epochs to the machine: two of its runs
+may differ in epochs alone, and then the step figures are still judged).
 
 A change beyond its threshold is a regression only when it is also significant: the two
 runs' 95% intervals do not overlap (the bootstrap interval of the headline throughput,
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.record import RECIPE_FIELDS
 from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
 from bench.measure.tuning import ratio_p
@@ -61,6 +65,13 @@ METRICS = (
     ("peak_host_mb", "peak host RSS (MB)", "lower", "memory"),
     ("peak_device_mb", "peak device memory (MB)", "lower", "memory"),
 )
+# Two runs of `bench all` on different days may differ in what its budget sizes to the machine (bench.measure.budget:
+# epochs, images per epoch); the figures that move with that size are not judged then, the step figures are. Any
+# other recipe change (batch size, optimiser, data) leaves no figure to judge. The seed is not compared: repeats
+# differ in it by design, and a run's medians over them are what is compared.
+MOVES_WITH = {"epochs": ("train_s", "test_acc"), "n_train": ("train_s", "epoch_s_median", "test_acc")}
+COMPARED_RECIPE = tuple(f for f in RECIPE_FIELDS if f != "seed")
+RECIPE_DIFFERS = "recipe differs"
 # columns whose interval and test of equality come from the step throughputs (MFU is proportional to them)
 STEP_BASED = ("steady_img_s", "mfu")
 P_VALUE = 0.05
@@ -125,6 +136,31 @@ def key_phase_errors(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
         tuple(key): " | ".join(dict.fromkeys(sub.phase_errors.astype(str)))
         for key, sub in phase_failed(df).groupby(KEY, dropna=False)
     }
+
+
+def _plain(v: object) -> str:
+    """A recipe value as text, whichever dtype its column took (2 and 2.0 alike; None and NaN as "-")."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def key_recipes(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, str]]:
+    """Per key with an ok row: what its first ok row ran (``COMPARED_RECIPE``), as text."""
+    ok = df[df.status == "ok"]
+    return {
+        tuple(key): {f: _plain(sub.iloc[0][f]) for f in COMPARED_RECIPE if f in sub}
+        for key, sub in ok.groupby(KEY, dropna=False)
+    }
+
+
+def recipe_row(key: tuple[str, ...], changed: dict[str, tuple[str, str]]) -> dict:
+    """The row that says what the two runs of a key ran differently: never a regression by itself."""
+    sides = [" ".join(f"{f}={v[i]}" for f, v in changed.items()) for i in (0, 1)]
+    return {**dict(zip(KEY, key, strict=True)), "metric": "recipe", "a": sides[0], "b": sides[1],
+            "verdict": RECIPE_DIFFERS, "regression": False}  # fmt: skip
 
 
 def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
@@ -208,6 +244,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     ma, mb = medians(a), medians(b)
     status_a, status_b = key_status(a), key_status(b)
     phases_a, phases_b = key_phase_errors(a), key_phase_errors(b)
+    recipes_a, recipes_b = key_recipes(a), key_recipes(b)
     rows = []
     for key in in_order(set(status_a) | set(status_b)):
         sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
@@ -218,6 +255,13 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
             a_, b_ = phases_a.get(key, "ok"), phases_b.get(key, "ok")
             row = {**dict(zip(KEY, key, strict=True)), "metric": "phases", "a": a_, "b": b_}
             rows.append({**row, "regression": key in phases_b and key not in phases_a})
+        ra, rb = recipes_a.get(key, {}), recipes_b.get(key, {})
+        changed = {f: (ra[f], rb[f]) for f in ra if f in rb and ra[f] != rb[f]}
+        unjudged: set[str] = set()
+        if changed:
+            rows.append(recipe_row(key, changed))
+            sized = set(changed) <= set(MOVES_WITH)
+            unjudged = {c for f in changed for c in MOVES_WITH[f]} if sized else {m[0] for m in METRICS}
         for col, label, better, kind in METRICS:
             va, vb = ma.loc[key, col], mb.loc[key, col]
             if pd.isna(va) and pd.isna(vb):
@@ -229,6 +273,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
                     "a": va,
                     "b": vb,
                     **metric_row(key, col, better, kind, va, vb, a, b, t),
+                    **({"verdict": RECIPE_DIFFERS, "regression": False} if col in unjudged else {}),
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -333,7 +378,7 @@ def render(result: pd.DataFrame) -> str:
     shown = _formatted(result, {"a": _num, "b": _num, "delta": _num, "ratio": _cell, "p_value": _p_value})
     verdicts = shown["verdict"] if "verdict" in shown else pd.Series("", index=shown.index)
     shown["regression"] = [
-        "REGRESSION" if r else ("inconclusive" if v == "inconclusive" else "")
+        "REGRESSION" if r else (v if v in ("inconclusive", RECIPE_DIFFERS) else "")
         for r, v in zip(shown["regression"], verdicts.astype(object).where(verdicts.notna(), ""), strict=True)
     ]
     shown = shown.drop(columns=["verdict"], errors="ignore")
