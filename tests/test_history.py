@@ -43,10 +43,16 @@ def test_a_run_becomes_long_rows_with_its_interval_commit_machine_and_calibratio
     assert rows.calibration_gflops.iloc[0] == pytest.approx(50.0)
     assert rows.config.iloc[0] == "default" and rows.machine.iloc[0].startswith("Test CPU 9000, 2 cores")
     other_machine = make_run(tmp_path, 2, {ROW: {"steady_img_s": 1.0}}, machine={**MACHINE, "cores": 64})
-    other_task = make_run(tmp_path, 3, {ROW: {"steady_img_s": 1.0, "epochs": 5}})
+    other_task = make_run(tmp_path, 3, {ROW: {"steady_img_s": 1.0, "batch_size": 128}})
     assert run_rows(other_machine).machine_id.iloc[0] != rows.machine_id.iloc[0]
     assert run_rows(other_task).spec_hash.iloc[0] != rows.spec_hash.iloc[0]  # a changed task: a new series
     assert run_rows(other_machine).spec_hash.iloc[0] == rows.spec_hash.iloc[0]
+    # other epochs (bench all sizes them to the machine): the step throughput's series goes on, the training
+    # time's and the accuracy's, which move with the epochs, start anew
+    longer = run_rows(make_run(tmp_path, 4, {ROW: {"steady_img_s": 1.0, "train_s": 9.0, "test_acc": 0.9, "epochs": 5}}))
+    before = rows.spec_hash.to_dict()
+    same = {m: h == before[m] for m, h in zip(longer.metric, longer.spec_hash, strict=True)}
+    assert same == {"steady_img_s": True, "train_s": False, "test_acc": False}
 
 
 def test_the_calibration_is_the_fp32_matmul_and_not_the_bf16_one_a_tuned_row_measured_for_itself():

@@ -222,6 +222,20 @@ RECIPE_FIELDS = (
     "per_worker_batch",
     "global_batch",
 )
+# The recipe fields that size a run, and the metrics each moves: another number of epochs changes the training
+# time and what the model learns, not a step's throughput. `bench all` sizes both to the machine and the time
+# left (bench.measure.budget), so two of its runs may differ in them alone: the history keeps a metric's series
+# across such runs when the metric does not move with the field, and `bench compare` judges it.
+MOVES_WITH = {
+    "epochs": ("train_s", "test_acc", "transfer_acc"),
+    "n_train": ("train_s", "epoch_s_median", "test_acc", "transfer_acc", "peak_host_mb", "peak_device_mb"),
+}
+
+
+def recipe_of(record: dict[str, Any], metric: str | None = None) -> dict[str, Any]:
+    """What ``record`` ran (``RECIPE_FIELDS``); for ``metric``, without the size fields it does not move with."""
+    kept = [f for f in RECIPE_FIELDS if metric is None or f not in MOVES_WITH or metric in MOVES_WITH[f]]
+    return {f: record.get(f) for f in kept}
 
 
 # Columns renamed since (old -> new), in records and in their nested decouple_topk entries: runs written

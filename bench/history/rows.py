@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.record import RECIPE_FIELDS
+from bench.core.record import recipe_of
 from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
 from bench.history.metrics import METRICS
@@ -51,9 +51,6 @@ SCHEMA: dict[str, str] = {
     "machine": "string",
     "calibration_gflops": "float64",
 }
-# What a row ran, as its record says (bench.core.record.RECIPE_FIELDS): the task's hash is taken over these
-# (schema additions to plan.json between commits would otherwise split every series).
-SPEC_FIELDS = RECIPE_FIELDS
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -175,7 +172,6 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
     rows = []
     for (task, backend, config), group in groups.items():
         first = group[0]
-        spec = {k: first.get(k) for k in SPEC_FIELDS}
         for m in metric_rows(group):
             rows.append(
                 {
@@ -184,7 +180,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
                     "backend": backend,
                     "config": config,
                     "knobs": config_of(first)[1],
-                    "spec_hash": short_hash(spec),
+                    "spec_hash": short_hash(recipe_of(first, m["metric"])),
                     "profile": str(first.get("profile") or ""),
                     "framework_version": str(first.get("framework_version") or ""),
                     "calibration_gflops": speeds.get(backend),

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.core.record import RECIPE_FIELDS
+from bench.core.record import MOVES_WITH, RECIPE_FIELDS
 from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
 from bench.measure.tuning import ratio_p
@@ -65,11 +65,10 @@ METRICS = (
     ("peak_host_mb", "peak host RSS (MB)", "lower", "memory"),
     ("peak_device_mb", "peak device memory (MB)", "lower", "memory"),
 )
-# Two runs of `bench all` on different days may differ in what its budget sizes to the machine (bench.measure.budget:
-# epochs, images per epoch); the figures that move with that size are not judged then, the step figures are. Any
-# other recipe change (batch size, optimiser, data) leaves no figure to judge. The seed is not compared: repeats
-# differ in it by design, and a run's medians over them are what is compared.
-MOVES_WITH = {"epochs": ("train_s", "test_acc"), "n_train": ("train_s", "epoch_s_median", "test_acc")}
+# Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
+# the figures that move with that size are not judged then, the step figures are. Any other recipe change (batch
+# size, optimiser, data) leaves no figure to judge. The seed is not compared: repeats differ in it by design, and a
+# run's medians over them are what is compared.
 COMPARED_RECIPE = tuple(f for f in RECIPE_FIELDS if f != "seed")
 RECIPE_DIFFERS = "recipe differs"
 # columns whose interval and test of equality come from the step throughputs (MFU is proportional to them)
