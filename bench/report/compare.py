@@ -158,8 +158,8 @@ def key_recipes(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, str]]:
 def recipe_row(key: tuple[str, ...], changed: dict[str, tuple[str, str]]) -> dict:
     """The row that says what the two runs of a key ran differently: never a regression by itself."""
     sides = [" ".join(f"{f}={v[i]}" for f, v in changed.items()) for i in (0, 1)]
-    return {**dict(zip(KEY, key, strict=True)), "metric": "recipe", "a": sides[0], "b": sides[1],
-            "verdict": RECIPE_DIFFERS, "regression": False}  # fmt: skip
+    row = {**dict(zip(KEY, key, strict=True)), "metric": "recipe", "a": sides[0], "b": sides[1]}
+    return {**row, "verdict": RECIPE_DIFFERS, "regression": False}
 
 
 def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:

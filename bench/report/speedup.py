@@ -51,8 +51,8 @@ def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, l
             continue
         lines = []
         for backend, mine in by_backend.items():
-            rate = _headline(mine)
-            ci = ratio_ci(_steps(mine), base) if backend != reference and rate else None
+            rate, steps = _headline(mine), _steps(mine)
+            ci = ratio_ci(steps, base) if backend != reference and rate else None
             if ci is None or rate is None:
                 continue
             ratio = rate / base_rate
@@ -61,7 +61,7 @@ def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, l
             shown = (ratio, lo, hi) if ratio >= 1 else (1 / ratio, 1 / hi, 1 / lo)
             significant = not ci[1] <= 1.0 <= ci[2]  # decided on the bootstrap's own interval, never the scaled one
             text = verdict(label(fast), label(slow), shown, significant)
-            if min(len(_steps(mine)), len(base)) < 2:
+            if min(len(steps), len(base)) < 2:
                 text += f" ({ONE_PROCESS})"
             lines.append(text)
         if lines:
