@@ -129,6 +129,11 @@ def key_status(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
     }
 
 
+def key_columns(key: tuple[str, ...]) -> dict[str, str]:
+    """A result row's (task, backend, model, profile) columns."""
+    return dict(zip(KEY, key, strict=True))
+
+
 def key_phase_errors(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
     """Per key whose ok rows a phase failed on: their ``phase_errors``, joined."""
     return {
@@ -158,14 +163,14 @@ def key_recipes(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, str]]:
 def recipe_row(key: tuple[str, ...], changed: dict[str, tuple[str, str]]) -> dict:
     """The row that says what the two runs of a key ran differently: never a regression by itself."""
     sides = [" ".join(f"{f}={v[i]}" for f, v in changed.items()) for i in (0, 1)]
-    row = {**dict(zip(KEY, key, strict=True)), "metric": "recipe", "a": sides[0], "b": sides[1]}
+    row = {**key_columns(key), "metric": "recipe", "a": sides[0], "b": sides[1]}
     return {**row, "verdict": RECIPE_DIFFERS, "regression": False}
 
 
 def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
     """The one row of a key that lacks an ok row on a side: a regression unless B is ok."""
     a = f"{MISSING} (new in B)" if sa == MISSING else sa
-    return {**dict(zip(KEY, key, strict=True)), "metric": "status", "a": a, "b": sb, "regression": sb != "ok"}
+    return {**key_columns(key), "metric": "status", "a": a, "b": sb, "regression": sb != "ok"}
 
 
 def medians(df: pd.DataFrame) -> pd.DataFrame:
@@ -252,7 +257,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
             continue
         if key in phases_a or key in phases_b:  # a phase that failed in B and not in A is a regression
             a_, b_ = phases_a.get(key, "ok"), phases_b.get(key, "ok")
-            row = {**dict(zip(KEY, key, strict=True)), "metric": "phases", "a": a_, "b": b_}
+            row = {**key_columns(key), "metric": "phases", "a": a_, "b": b_}
             rows.append({**row, "regression": key in phases_b and key not in phases_a})
         ra, rb = recipes_a.get(key, {}), recipes_b.get(key, {})
         changed = {f: (ra[f], rb[f]) for f in ra if f in rb and ra[f] != rb[f]}
@@ -267,7 +272,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
                 continue
             rows.append(
                 {
-                    **dict(zip(KEY, key, strict=True)),
+                    **key_columns(key),
                     "metric": label,
                     "a": va,
                     "b": vb,

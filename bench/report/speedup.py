@@ -27,8 +27,9 @@ WHAT = "headline throughput"  # the table row it reads (summary.md's head says h
 ONE_PROCESS = "one process a side: --repeats 3 adds the spread between processes to the interval"
 
 
-def _steps(rows: list[dict[str, Any]]) -> list[list[float]]:
-    """Each ok row's step rates: one list per repeat (a fresh process)."""
+def process_steps(rows: list[dict[str, Any]]) -> list[list[float]]:
+    """Each row's step rates, one list per fresh process (a repeat): what ``ratio_ci`` draws processes, then steps
+    from."""
     return [[float(v) for v in r["step_img_s"]] for r in rows if r.get("step_img_s")]
 
 
@@ -46,12 +47,12 @@ def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, l
     for task in tasks:
         rows = [r for r in records if r["task"] == task and r.get("status") == "ok" and r.get("workers") is None]
         by_backend = {b: [r for r in rows if r["backend"] == b] for b in ordered(r["backend"] for r in rows)}
-        base, base_rate = _steps(by_backend.get(reference, [])), _headline(by_backend.get(reference, []))
+        base, base_rate = process_steps(by_backend.get(reference, [])), _headline(by_backend.get(reference, []))
         if not base or not base_rate:
             continue
         lines = []
         for backend, mine in by_backend.items():
-            rate, steps = _headline(mine), _steps(mine)
+            rate, steps = _headline(mine), process_steps(mine)
             ci = ratio_ci(steps, base) if backend != reference and rate else None
             if ci is None or rate is None:
                 continue

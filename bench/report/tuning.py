@@ -18,7 +18,7 @@ from bench.core.runpaths import plot_file, plot_name
 from bench.measure.tuning import Trial, break_even, floor_failure, pooled_rate, rate_ci, ratio_ci, verdict
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
-from bench.report.speedup import ONE_PROCESS
+from bench.report.speedup import ONE_PROCESS, process_steps
 
 TUNE_FILE = "tune.json"
 
@@ -34,11 +34,6 @@ def tuned_rows(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, l
 
 def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("status") == "ok" and r.get("steady_img_s")]
-
-
-def _steps(rows: list[dict[str, Any]]) -> list[list[float]]:
-    """Each row's step rates, one list per fresh process (the ratio's bootstrap draws processes, then steps)."""
-    return [[float(v) for v in r.get("step_img_s") or []] for r in rows if r.get("step_img_s")]
 
 
 def _median(rows: list[dict[str, Any]], col: str) -> float | None:
@@ -59,7 +54,7 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
     d, b = _ok(rows.get("default", [])), _ok(rows.get("best", []))
     if not d or not b:
         return None
-    speedup = ratio_ci(_steps(b), _steps(d))
+    speedup = ratio_ci(process_steps(b), process_steps(d))
     unproven = _unproven(speedup)
     default, best = _trial(d, "default"), _trial(b, "best")
     accs = (
@@ -79,7 +74,7 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
     # both verdicts read the two processes together, never the luckier one (the catsdogs-resnet101 reference:
     # Keras/TF's defaults twice, 1.09x [1.05, 1.14] apart, had made "at its best" 1.14x out of 1.04x).
     same = not b[0].get("knob_config")
-    default_steps = _steps(d) + _steps(b) if same else _steps(d)
+    default_steps = process_steps(d) + process_steps(b) if same else process_steps(d)
     keep_defaults = same or bool(floor) or unproven
     default_img_s, default_ci = _rate(d)
     best_img_s, best_ci = _rate(b)
@@ -103,7 +98,7 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         # fails the floor, or that they do not measure faster than the default (the interval's low end at or
         # below 1), is not chosen: the defaults stand, and no knob is credited with noise.
         "unproven": unproven,
-        "chosen_steps": default_steps if keep_defaults else _steps(b),
+        "chosen_steps": default_steps if keep_defaults else process_steps(b),
         "chosen": "default" if keep_defaults else "best",
     }
 
@@ -112,7 +107,7 @@ def _rate(rows: list[dict[str, Any]]) -> tuple[float | None, tuple[float | None,
     """A configuration's throughput and its 95% interval: the row's own in one fresh process; over several (a short
     window measured again, or --repeats), every process's steps together, the spread between processes in the
     interval (bench.measure.tuning.rate_ci), not the median of each process's interval."""
-    if len(rows) > 1 and (pooled := rate_ci(_steps(rows))) is not None:
+    if len(rows) > 1 and (pooled := rate_ci(process_steps(rows))) is not None:
         return pooled[0], (pooled[1], pooled[2])
     return _median(rows, "steady_img_s"), (_median(rows, "steady_img_s_ci_lo"), _median(rows, "steady_img_s_ci_hi"))
 
