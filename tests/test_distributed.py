@@ -131,6 +131,13 @@ def test_threads_per_worker_keep_workers_times_threads_within_the_cores():
     assert distributed.threads_per_worker(0, (1, 2, 4), cores=16) == 4
     assert distributed.threads_per_worker(0, (8,), cores=2) == 1
     assert distributed.threads_per_worker(3, (1, 2), cores=2) == 3  # asked for: kept
+    if hasattr(os, "sched_setaffinity"):  # by default the cores this process may use, not the machine's
+        allowed = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(allowed)})
+        try:
+            assert distributed.threads_per_worker(0, (1,)) == 1
+        finally:
+            os.sched_setaffinity(0, allowed)
 
 
 def test_ranks_run_on_cpu_or_one_gpu_each():

@@ -252,6 +252,20 @@ def test_render_draws_in_other_processes_and_keeps_job_order(tmp_path: Path):
         render([*jobs[:2], (_note_pid, (tmp_path / "boom.txt", True))], processes=2, in_process_up_to=0)
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no process affinity on this platform")
+def test_render_starts_no_pool_where_the_process_may_use_one_core(tmp_path: Path):
+    """Pinned to one core (a test lane, taskset, a container's cpuset), drawing processes would share it and
+    each import matplotlib first: the figures are drawn here, whatever the machine's core count."""
+    jobs = [(_note_pid, (tmp_path / f"{i}.txt", True)) for i in range(3)]
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        assert render(jobs, in_process_up_to=0) == [True] * 3
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert {(tmp_path / f"{i}.txt").read_text() for i in range(3)} == {str(os.getpid())}
+
+
 HELD = threading.Lock()  # held by another thread of the test process while the figures are drawn
 
 

@@ -14,7 +14,6 @@ plain ``fork`` hung a Ray run's report that way after Ctrl-C (the pool waited on
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.core.cpus import usable_cores
 from bench.core.runfiles import write_atomic
 
 # A figure to draw: a module-level function (it is sent to another process by name) and its
@@ -85,8 +85,10 @@ IN_PROCESS_UP_TO = 8
 
 
 def render(jobs: list[PlotJob], processes: int | None = None, in_process_up_to: int = IN_PROCESS_UP_TO) -> list[bool]:
-    """Run the plot jobs, in parallel where the platform has a fork server; results in job order."""
-    n = min(len(jobs), processes or os.cpu_count() or 1)
+    """Run the plot jobs, in parallel where the platform has a fork server; results in job order. As many
+    processes as this process may use cores (its affinity: a pinned test lane, a container's cpuset), not the
+    machine's count: two drawing processes on one core each import matplotlib and draw no sooner."""
+    n = min(len(jobs), processes or usable_cores())
     if n <= 1 or len(jobs) <= in_process_up_to or "forkserver" not in multiprocessing.get_all_start_methods():
         _agg()
         return [fn(*args) for fn, args in jobs]

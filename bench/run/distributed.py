@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import describe
+from bench.core.cpus import usable_cores
 from bench.core.distributed import DistContext, per_worker_batch
 from bench.core.job import DistLayout, Job
 from bench.core.record import join_notes, new_record
@@ -99,17 +100,11 @@ def check_free(addresses: tuple[str, ...]) -> None:
 
 
 def threads_per_worker(setting: int, workers: tuple[int, ...], cores: int | None = None) -> int:
-    """``setting`` or, for 0, cores // max(workers): every row of a task, the 1-worker baseline too, uses it."""
+    """``setting`` or, for 0, cores // max(workers): every row of a task, the 1-worker baseline too, uses it.
+    ``cores``: default, those this process may use (its affinity), not the machine's."""
     if setting:
         return setting
-    return max(1, (cores or os.cpu_count() or 1) // max(workers or (1,)))
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity), which a run's ranks share."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return max(1, (cores or usable_cores()) // max(workers or (1,)))
 
 
 def worker_cap(environ: Mapping[str, str], cores: int) -> int:
