@@ -278,6 +278,31 @@ def test_a_budget_too_small_for_every_task_leaves_out_the_costliest_and_plans_th
     assert budget.fitting(sizes, ["torch"], costs, 5, 100 * GF).tasks == []  # nothing fits: nothing is planned
 
 
+def test_repeats_are_planned_as_processes_each_at_the_planned_epochs():
+    """`bench all --repeats 3`, as the one-process caveat under each table advises: three processes a side fit
+    the same budget at fewer epochs each, where a plan for one process, run three times, overran it threefold."""
+    costs = {("t", "torch"): cost(), ("t", "keras"): cost(backend="keras", first=5.0, img_s=500.0)}
+    one = budget.plan([SIZE], ["torch", "keras"], costs, 120, 100 * GF)
+    three = budget.plan([SIZE], ["torch", "keras"], costs, 120, 100 * GF, repeats=3)
+    assert one.fits and one.tasks[0].epochs >= 10 and 3 * one.planned_s > 120  # one process a side: the profile
+    # three a side: 3 x ((10 + 2 + e) + (10 + 5 + 2e)) <= 114 gives e = 3, the floor (23 steps in 10-step epochs)
+    assert three.fits and three.tasks[0].epochs == 3 and three.tasks[0].repeats == 3
+    assert three.planned_s == pytest.approx(3 * (15 + 21)) and three.planned_s <= 120 * budget.MARGIN
+    assert three.tasks[0].rows == {"torch": pytest.approx(15.0), "keras": pytest.approx(21.0)}  # one process each
+    assert three.floor_s == pytest.approx(3 * one.floor_s)
+    # too tight for three processes at their fewest epochs: left out, with the budget that would hold them
+    tight = budget.fitting([SIZE], ["torch", "keras"], costs, 2 * one.floor_s, 100 * GF, repeats=3)
+    assert tight.tasks == [] and tight.whole_floor_s == pytest.approx(3 * one.floor_s)
+    # the re-plan before a task plans its repeats too: 35 s left hold 3 x (5.5 + e) <= 33.25 s, so 5 epochs
+    sizes, two = two_tasks()
+    speed = budget.Speed(100 * GF)
+    p = budget.fitting(sizes[:1], ["torch"], two, 400, speed, repeats=3)
+    fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - 365, speed, [100 * GF], p, 400)
+    replan = budget_cli.Replan(fitted, {"small": sizes[0]}, ("torch",), two, 0.0, lambda _: None, repeats=3)
+    now = replan(spec("small", 10), [])
+    assert not isinstance(now, str) and now.train.epochs == 5
+
+
 def fitted_for(sizes, costs, budget_s, elapsed_s, lines) -> budget_cli.Fitted:
     speed = budget.Speed(100 * GF)
     p = budget.fitting(sizes, ["torch"], costs, budget_s, speed)
@@ -432,3 +457,35 @@ def test_a_budget_run_leaves_out_the_task_that_cannot_fit_and_sizes_each_task_ag
         replanned = next(e for e in kept["replans"] if e["task"] == name)
         assert rows[name]["epochs"] == replanned["epochs"] == plan[name]["train"]["epochs"] >= 2
     assert kept["replans"][2]["factor"] > 0 and "left out to fit the budget: huge" in p.stdout
+
+
+@pytest.mark.e2e
+def test_a_budget_run_with_repeats_plans_every_process_and_reports_each(tmp_path, clean_env):
+    """`bench run --budget 30s --repeats 3` end to end (numpy test backend): the plan says each row runs three
+    times, every process runs at the re-plan's epochs, and the report after the run names each repeat."""
+    from tests.conftest import records, run_cli
+    from tests.faults import backend_env
+
+    out = tmp_path / "out"
+    (tmp_path / "aaa.toml").write_text(TINY.format(name="aaa").replace("epochs = 2", "epochs = 8"))
+    # measured here: an epoch of 256 images at 256 img/s (1 s), 2 s besides: 10 s a row at the profile's 8 epochs,
+    # which one process a side fits in 30 s and three do not
+    cost_rec = {**rec("aaa", "numpy", 256.0), "n_train": 256, "wall_s": 11.0, "train_s": 10.0}
+    # named after every committed reference run, so that its time outside the rows (4 s) is the one the plan reads
+    source = write_run(out, "20991231-000000-aaaa", budget.calibrate(), [cost_rec])
+    info = json.loads((source / "budget.json").read_text())
+    (source / "budget.json").write_text(json.dumps({**info, "machine": budget_cli.machine()}))
+    env = backend_env(clean_env, tmp_path / "site")
+    cmd = ["run", str(tmp_path / "aaa.toml"), "--backend", "numpy", "--budget", "30s", "--repeats", "3"]
+    p = run_cli([*cmd, "--out", str(out)], env, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    run = next(d for d in out.iterdir() if d.name != source.name and (d / "records.jsonl").is_file())
+    kept = json.loads((run / "budget.json").read_text())
+    (task,) = kept["tasks"]
+    assert task["repeats"] == 3 and kept["planned_s"] <= 30 * budget.MARGIN and 2 <= task["epochs"] < 8
+    assert f"aaa: {task['epochs']} epochs (profile 8): numpy 3 x ~" in p.stdout
+    rows = records(run)
+    assert sorted(r["repeat"] for r in rows) == [0, 1, 2]
+    assert {r["epochs"] for r in rows} == {kept["replans"][0]["epochs"]}
+    for k in (1, 2, 3):
+        assert f"  aaa / numpy (repeat {k}): " in p.stdout

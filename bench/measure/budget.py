@@ -222,7 +222,8 @@ def window_s(cost: RowCost, size: TaskSize, epochs: int, n_images: int, speed: f
 
 @dataclass
 class TaskPlan:
-    """One task's planned size and each of its rows' expected seconds (``rows``: backend -> seconds)."""
+    """One task's planned size and each of its rows' expected seconds (``rows``: backend -> seconds of one
+    process; the task runs ``repeats`` processes per backend, each at these epochs)."""
 
     name: str
     epochs: int
@@ -231,7 +232,8 @@ class TaskPlan:
     profile_images: int
     rows: dict[str, float] = field(default_factory=dict)
     windows: dict[str, float] = field(default_factory=dict)
-    floor_s: float = 0.0  # its rows at the fewest epochs the plan allows
+    floor_s: float = 0.0  # its rows (every repeat) at the fewest epochs the plan allows
+    repeats: int = 1
 
 
 @dataclass
@@ -247,7 +249,7 @@ class Plan:
 
     @property
     def planned_s(self) -> float:
-        return self.shared_s + sum(sum(t.rows.values()) for t in self.tasks)
+        return self.shared_s + sum(t.repeats * sum(t.rows.values()) for t in self.tasks)
 
     @property
     def fits(self) -> bool:
@@ -297,6 +299,7 @@ def plan(
     budget_s: float,
     speed: float | Speed,
     run_overhead_s: float = 0.0,
+    repeats: int = 1,
 ) -> Plan:
     """Epochs per task so the whole run fits ``MARGIN`` x ``budget_s`` at ``speed`` FLOP/s.
 
@@ -305,7 +308,9 @@ def plan(
     windows). So a tight budget first gives up the growth, and only then the profile, and a task that
     wanted no growth keeps its profile while others grow: one factor on the wanted epochs shrank a small
     task's profile to fit a big one's growth. Rows without a measured cost keep the profile.
-    ``run_overhead_s``: the run's own time outside its rows (starting, reports), at this speed.
+    ``run_overhead_s``: the run's own time outside its rows (starting, reports), at this speed. ``repeats``:
+    processes per (task, backend) (``--repeats``), each forked from the backend's warm server, so each costs a
+    row but its import is paid once: three processes a side at fewer epochs, not one at the profile's.
     """
     unknown = [f"{s.name}/{b}" for s in sizes for b in backends if (s.name, b) not in costs]
     known = [s for s in sizes if all((s.name, b) in costs for b in backends)]
@@ -334,7 +339,7 @@ def plan(
         for s in known:
             _, floor, wanted = ranges[s.name]  # wanted >= max(floor, profile) (_epochs_range)
             epochs[s.name] = at(dial, floor, max(floor, s.epochs), wanted)
-        return shared + sum(
+        return shared + repeats * sum(
             estimate_row_s(costs[s.name, b], epochs[s.name], ranges[s.name][0], speed) for s in known for b in backends
         ), epochs
 
@@ -352,11 +357,12 @@ def plan(
     for s in known:
         n, floor, _ = ranges[s.name]
         tp = TaskPlan(s.name, epochs[s.name], s.epochs, n, min(costs[s.name, b].n_train for b in backends))
+        tp.repeats = repeats
         for b in backends:
             c = costs[s.name, b]
             tp.rows[b] = estimate_row_s(c, tp.epochs, n, speed)
             tp.windows[b] = window_s(c, s, tp.epochs, n, speed)
-            tp.floor_s += estimate_row_s(c, floor, n, speed)
+            tp.floor_s += repeats * estimate_row_s(c, floor, n, speed)
         tasks.append(tp)
     return Plan(budget_s, speed, tasks, shared, unknown, shared + sum(t.floor_s for t in tasks))
 
@@ -368,16 +374,17 @@ def fitting(
     budget_s: float,
     speed: float | Speed,
     run_overhead_s: float = 0.0,
+    repeats: int = 1,
 ) -> Plan:
     """``plan``, leaving whole tasks out until the rest fits: first the task whose fewest epochs cost the
     most (one task left out instead of several). A task's rows are left out together: a comparison needs
     every backend. ``whole_floor_s``: the floor with every task, the budget that would hold them all."""
-    whole = plan(sizes, backends, costs, budget_s, speed, run_overhead_s)
+    whole = plan(sizes, backends, costs, budget_s, speed, run_overhead_s, repeats)
     p, kept, dropped = whole, list(sizes), {}
     while not p.fits and p.tasks:
         worst = max(p.tasks, key=lambda t: t.floor_s)
         dropped[worst.name] = worst.floor_s
         kept = [s for s in kept if s.name != worst.name]
-        p = plan(kept, backends, costs, budget_s, speed, run_overhead_s)
+        p = plan(kept, backends, costs, budget_s, speed, run_overhead_s, repeats)
     p.dropped, p.whole_floor_s = dropped, whole.floor_s
     return p

@@ -119,9 +119,15 @@ class Fitted:
 
 
 def fit(
-    tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: Path, echo: Callable[[str], None] = print
+    tasks: list[TaskSpec],
+    backends: tuple[str, ...],
+    budget_s: float,
+    out: Path,
+    echo: Callable[[str], None] = print,
+    repeats: int = 1,
 ) -> tuple[list[TaskSpec], Fitted]:
-    """The tasks resized to fit ``budget_s``, and what ``report`` needs afterwards; the plan is printed."""
+    """The tasks resized to fit ``budget_s`` with ``repeats`` processes per (task, backend), and what ``report``
+    needs afterwards; the plan is printed."""
     started = time.perf_counter()
     parents = [out, environment.REPO / "results" / "reference"]
     first = budget.calibrate()
@@ -142,7 +148,7 @@ def fit(
         for t in tasks
     ]
     tail_s = _outside_now(outside, speed)
-    p = budget.fitting(sizes, backends, costs, budget_s, speed, tail_s)
+    p = budget.fitting(sizes, backends, costs, budget_s, speed, tail_s, repeats)
     by_name = {tp.name: tp for tp in p.tasks}
     resized = [_resized(t, by_name[t.name]) if t.name in by_name else t for t in tasks]
     planned = f"planned {_seconds(p.planned_s)}" + (" for the rows with a measured cost" if p.unknown else "")
@@ -161,7 +167,8 @@ def fit(
         size = f"{tp.epochs} epochs (profile {tp.profile_epochs})"
         if tp.n_images > tp.profile_images:
             size += f", {tp.n_images:,} images per epoch (profile {tp.profile_images:,})"
-        rows = ", ".join(f"{b} ~{_seconds(s)} (window ~{tp.windows[b]:.1f}s)" for b, s in tp.rows.items())
+        each = f"{repeats} x " if repeats > 1 else ""  # one process's row, run that many times
+        rows = ", ".join(f"{b} {each}~{_seconds(s)} (window ~{tp.windows[b]:.1f}s)" for b, s in tp.rows.items())
         echo(f"  {tp.name}: {size}: {rows}")
     if p.unknown:
         echo(f"  no measured cost yet for {', '.join(p.unknown)}: as the profile says (this run records it)")
@@ -181,7 +188,7 @@ def fit(
         )
     fitted = Fitted(started, speed, readings, p, budget_s)
     known = {s.name: s for s in sizes if all((s.name, b) in costs for b in backends)}  # as plan() has them
-    fitted.replan = Replan(fitted, known, backends, costs, tail_s, echo)
+    fitted.replan = Replan(fitted, known, backends, costs, tail_s, echo, repeats=repeats)
     return resized, fitted
 
 
@@ -218,6 +225,7 @@ class Replan:
     tail_s: float  # the run's own time outside its rows, at this machine's speed
     echo: Callable[[str], None] = print
     log: list[dict[str, Any]] = field(default_factory=list)
+    repeats: int = 1  # processes per (task, backend): a task's repeats all run after its re-plan
 
     def factor(self, done: list[dict[str, Any]]) -> float:
         """The finished rows' wall time over what the plan's cost model gives for them (1 with none)."""
@@ -243,7 +251,7 @@ class Replan:
         left = self.fitted.budget_s - elapsed
         costs = {k: dataclasses.replace(c, import_s=0.0) for k, c in self.costs.items()}  # the imports are behind
         speed = self.fitted.speed.scaled(factor)
-        p = budget.fitting(rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor)
+        p = budget.fitting(rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor, self.repeats)
         entry: dict[str, Any] = {
             "task": task.name,
             "left_s": left,
@@ -284,13 +292,19 @@ def report(run_dir: Path, fitted: Fitted, echo: Callable[[str], None] = print) -
     achieved = time.perf_counter() - fitted.started
     p = fitted.plan
     records = latest_records(read_records(run_dir))
-    planned = f"planned {_seconds(p.planned_s)}" if p.tasks else "no plan (no measured costs)"
+    several = max((int(r.get("repeat") or 0) for r in records), default=0) > 0
+    planned = (
+        f"planned {_seconds(p.planned_s)}"
+        if p.tasks
+        else ("every task left out" if p.dropped else "no plan (no measured costs)")
+    )
     echo(f"budget {_seconds(fitted.budget_s)}: {planned}, achieved {_seconds(achieved)}")
     for r in records:
         hw, ratio = r.get("steady_img_s_hw_pct"), r.get("steady_epoch_ratio")
         if r.get("status") == "ok":
+            which = f" (repeat {int(r.get('repeat') or 0) + 1})" if several else ""
             echo(
-                f"  {r['task']} / {r['backend']}: {r.get('epochs')} epochs, 95% half-width "
+                f"  {r['task']} / {r['backend']}{which}: {r.get('epochs')} epochs, 95% half-width "
                 f"{'-' if hw is None else f'{hw:.1f}%'}, step / epoch {'-' if ratio is None else f'{ratio:.3f}'}"
             )
     left_out = sorted({r["task"] for r in records if r.get("status") == "skipped" and "budget" in str(r.get("error"))})

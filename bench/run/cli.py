@@ -507,7 +507,7 @@ def cmd_run(
         return 2
     fitted = None  # `all --budget`: the quick profile's epochs sized to the budget (a tuning run races instead)
     if getattr(args, "budget", None) is not None and profile == "quick" and not tuning:
-        tasks, fitted = budget_cli.fit(tasks, args.backend, args.budget, args.out)
+        tasks, fitted = budget_cli.fit(tasks, args.backend, args.budget, args.out, repeats=args.repeats or 1)
     elif getattr(args, "budget", None) is not None:
         print(f"--budget sizes the quick profile; the {profile} profile runs its recipes as written")
     opts = RunOptions(
