@@ -653,3 +653,44 @@ def test_under_each_table_a_sentence_says_which_backend_trains_faster_and_how_su
     assert hi - lo > 0.2 and ONE_PROCESS in two["a"][0]  # keras still ran once
     both = speed_verdicts([*repeats, row("a", "keras", 150.0, repeat=1)], "torch")
     assert ONE_PROCESS not in both["a"][0]
+    # several processes: the pooled steps' ratio and its own interval, the table's ratio of medians named beside
+    keras = [row("a", "keras", level, repeat=k) for k, level in enumerate((110.0, 112.0, 200.0))]
+    (line,) = speed_verdicts([*(row("a", "torch", 100.0, repeat=k) for k in range(3)), *keras], "torch")["a"]
+    pooled = r"\(the steps of 3 and 3 processes pooled; the table's keras/torch, a ratio of medians over repeats: "
+    m = re.fullmatch(
+        r"Keras \(TF\) ([\d.]+)x \[([\d.]+), ([\d.]+)\] faster than PyTorch " + pooled + r"([\d.]+)\)", line
+    )
+    assert m and 1 < float(m[2]) < float(m[1]) < float(m[3]) and float(m[1]) > 1.25 and float(m[4]) < 1.15, line
+
+
+def test_a_speed_sentence_says_faster_only_beside_an_interval_that_excludes_one():
+    """Whatever the repeats and the spread between processes, the verdict is decided on the interval it shows:
+    the table's ratio of medians and the pooled steps' bootstrap moved apart with three processes a side, and
+    "PyTorch 1.13x [0.94, 1.40] faster" stood under a `bench all --repeats 3` table (2026-12-05)."""
+    from bench.report.speedup import speed_verdicts
+
+    rng = np.random.default_rng(11)
+    said = []
+    for trial in range(40):
+        records = []
+        for backend, level in (("torch", 100.0), ("keras", 100.0 * rng.uniform(0.85, 1.2))):
+            for k in range(int(rng.integers(1, 4))):
+                rates = level * rng.uniform(0.7, 1.3) * (1 + 0.05 * rng.standard_normal(60))
+                headline = float(len(rates) / (1 / rates).sum()) * rng.uniform(0.98, 1.02)
+                steps = [float(v) for v in rates]
+                records.append(
+                    {
+                        "task": "t",
+                        "backend": backend,
+                        "repeat": k,
+                        "status": "ok",
+                        "steady_img_s": headline,
+                        "step_img_s": steps,
+                    }
+                )
+        (line,) = speed_verdicts(records, "torch")["t"]
+        lo = float(re.findall(r"\[([\d.]+), [\d.]+\]", line)[0])
+        faster = not line.startswith("no significant difference")
+        assert faster == (lo > 1.0) and faster == (" faster than " in line), (trial, line)
+        said.append(faster)
+    assert 5 < sum(said) < 35  # both verdicts were exercised

@@ -7,10 +7,13 @@ of the headline throughputs (images over time of every timed step) gets its own 
 each a fresh process, then blocks of consecutive steps within each), and a ratio whose interval holds 1 is
 said to be no significant difference. Rows without step samples (older records) give no line.
 
-The bootstrap resamples step rates, whose pooled figure weighs every step alike; the headline weighs each by its
-images, so with an epoch's smaller last batch the two differ by a percent or two. The sentence gives the table's
-ratio, with the bootstrap's interval scaled by the same factor (its relative spread about the table's ratio),
-so the figure under a table is the figure in it.
+The sentence shows the ratio and interval its verdict is decided on, so a "faster" never stands beside an
+interval that holds 1. With one process a side, that is the table's ratio: the bootstrap resamples step rates,
+whose pooled figure weighs every step alike, where the headline weighs each by its images (an epoch's smaller
+last batch: a percent or two apart), so the bootstrap's interval is scaled by that factor, its relative spread
+about the table's ratio. With several processes on a side the table divides the medians over repeats, another
+estimator (one process 30% off the others moves the pooled steps, not the median), so the sentence gives the
+bootstrap's own ratio of the pooled steps and names the table's beside it.
 """
 
 from __future__ import annotations
@@ -56,15 +59,21 @@ def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, l
             ci = ratio_ci(steps, base) if backend != reference and rate else None
             if ci is None or rate is None:
                 continue
-            ratio = rate / base_rate
-            lo, hi = (ratio * bound / ci[0] for bound in ci[1:])
+            table = rate / base_rate
+            if max(len(steps), len(base)) == 1:  # the table's ratio, the interval's spread about it
+                ratio, lo, hi = table, *(table * bound / ci[0] for bound in ci[1:])
+            else:
+                ratio, lo, hi = ci
             fast, slow = (backend, reference) if ratio >= 1 else (reference, backend)
             shown = (ratio, lo, hi) if ratio >= 1 else (1 / ratio, 1 / hi, 1 / lo)
-            significant = not ci[1] <= 1.0 <= ci[2]  # decided on the bootstrap's own interval, never the scaled one
-            text = verdict(label(fast), label(slow), shown, significant)
-            if min(len(steps), len(base)) < 2:
-                text += f" ({ONE_PROCESS})"
-            lines.append(text)
+            text = verdict(label(fast), label(slow), shown, not lo <= 1.0 <= hi)
+            notes = [ONE_PROCESS] if min(len(steps), len(base)) < 2 else []
+            if max(len(steps), len(base)) > 1:
+                notes.append(
+                    f"the steps of {len(steps)} and {len(base)} processes pooled; the table's {backend}/{reference}, "
+                    f"a ratio of medians over repeats: {table:.3f}"
+                )
+            lines.append(text + (f" ({'; '.join(notes)})" if notes else ""))
         if lines:
             out[task] = lines
     return out
