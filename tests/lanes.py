@@ -108,11 +108,11 @@ LANES = pytest.StashKey[Lanes]()
 
 
 def _order(item: pytest.Item) -> int:
-    """Where a test goes in a lane's queue: end-to-end runs (tens of seconds), then other framework tests, then
-    the framework-free ones (most well under a second), then the whole-machine tests."""
+    """Where a test goes in a lane's queue: end-to-end runs and other long tests (tens of seconds), then other
+    framework tests, then the framework-free ones (most well under a second), then the whole-machine tests."""
     if item.get_closest_marker("whole_machine") is not None:
         return 3
-    if item.get_closest_marker("e2e") is not None:
+    if item.get_closest_marker("e2e") is not None or item.get_closest_marker("long") is not None:
         return 0
     return 1 if item.get_closest_marker("frameworks") is not None else 2
 

@@ -356,8 +356,8 @@ def plan(
     tasks = []
     for s in known:
         n, floor, _ = ranges[s.name]
-        tp = TaskPlan(s.name, epochs[s.name], s.epochs, n, min(costs[s.name, b].n_train for b in backends))
-        tp.repeats = repeats
+        n_profile = min(costs[s.name, b].n_train for b in backends)
+        tp = TaskPlan(s.name, epochs[s.name], s.epochs, n, n_profile, repeats=repeats)
         for b in backends:
             c = costs[s.name, b]
             tp.rows[b] = estimate_row_s(c, tp.epochs, n, speed)
