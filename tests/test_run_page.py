@@ -39,6 +39,35 @@ def test_a_ratio_cell_is_marked_only_when_its_interval_excludes_one():
     text, _, cls = ratio_cell("1.1", 1.1, (108, 112), (98, 102))
     assert cls == "sep" and re.search(r"\[1\.059, 1\.143\]", text)
     assert ratio_cell("1.1", 1.1, None, (98, 102))[2] == ""  # no interval: no claim
+    # a ratio with an interval of its own (the headline's bootstrap) shows that one, not the ends divided
+    text, _, cls = ratio_cell("1.56", 1.56, (140, 170), (95, 105), own=(1.47, 1.66))
+    assert cls == "sep" and text.endswith("[1.470, 1.660]")
+    assert ratio_cell("1.02", 1.02, None, None, own=(0.95, 1.09))[2] == "overlap"
+
+
+def test_the_headline_ratio_cell_shows_the_interval_of_the_sentence_under_the_table(tmp_path: Path):
+    """One process a side: the page's headline cell and the sentence give one interval, the bootstrap's (dividing
+    the ends of the two rows' own intervals gave a wider box beside a narrower sentence)."""
+    import numpy as np
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rng = np.random.default_rng(5)
+    for backend, level in (("torch", 100.0), ("keras", 150.0)):
+        rates = level * (1 + 0.04 * rng.standard_normal(200))
+        headline = float(len(rates) / (1 / rates).sum())
+        fields = dict(steady_img_s=headline, steady_img_s_ci_lo=0.95 * headline, steady_img_s_ci_hi=1.05 * headline)
+        steps = [float(v) for v in rates]
+        append_record(run, new_record(task="t", backend=backend, repeat=0, status="ok", step_img_s=steps, **fields))
+    write_reports(run)
+    page = (run / "index.html").read_text()
+    row = page[page.index("headline throughput: timed images") :]
+    row = row[: row.index("</tr>")]
+    cell = re.search(r"1\.50\d ✱ \[([\d.]+), ([\d.]+)\]", row)
+    said = re.search(r"Keras \(TF\) 1\.50x \[([\d.]+), ([\d.]+)\] faster than PyTorch", page)
+    assert cell and said, row
+    assert [f"{float(v):.2f}" for v in cell.groups()] == list(said.groups())
+    assert float(cell[2]) - float(cell[1]) < 150 * 1.05 / 95 - 150 * 0.95 / 105  # narrower than the ends divided
 
 
 def test_run_data_cannot_close_a_tag_or_the_data_block(tmp_path: Path):

@@ -22,7 +22,7 @@ from bench.core.results import phase_failed
 from bench.core.runfiles import write_atomic
 from bench.report.backends import colour, label, ordered
 from bench.report.html import SORT_SCRIPT, TAB10, esc, page, table
-from bench.report.speedup import WHAT
+from bench.report.speedup import HEADLINE, WHAT, HeadlineRatio
 from bench.report.taskhead import task_head
 
 PAGE = "index.html"
@@ -77,20 +77,39 @@ def interval(ok: pd.DataFrame, backend: str, column: str) -> tuple[float, float]
     return (float(values.min()), float(values.max())) if len(values) >= 2 else None
 
 
-def ratio_cell(text: str, value: Any, a: tuple[float, float] | None, ref: tuple[float, float] | None) -> tuple:
-    """A ratio cell: its class says whether the ratio's interval (from both intervals) excludes 1."""
-    if a is None or ref is None or min(ref) <= 0:
+def ratio_cell(
+    text: str,
+    value: Any,
+    a: tuple[float, float] | None,
+    ref: tuple[float, float] | None,
+    own: tuple[float, float] | None = None,
+) -> tuple:
+    """A ratio cell: its class says whether the ratio's interval excludes 1. The interval is ``own`` where the
+    ratio has one of its own (the headline's bootstrap, as the sentence under the table says it), else the
+    ends of both backends' intervals divided."""
+    if own is not None:
+        lo, hi = own
+    elif a is None or ref is None or min(ref) <= 0:
         return text, value, ""
-    lo, hi = a[0] / ref[1], a[1] / ref[0]
+    else:
+        lo, hi = a[0] / ref[1], a[1] / ref[0]
     sep = hi < 1 or lo > 1
     mark = " ✱" if sep else ""
     return f"{text}{mark} [{lo:.3f}, {hi:.3f}]", value, "sep" if sep else "overlap"
 
 
 def task_table(
-    task: str, raw: pd.DataFrame, shown: pd.DataFrame, ok: pd.DataFrame, columns: dict[str, str], reference: str
+    task: str,
+    raw: pd.DataFrame,
+    shown: pd.DataFrame,
+    ok: pd.DataFrame,
+    columns: dict[str, str],
+    reference: str,
+    ratios: list[HeadlineRatio] | None = None,
 ) -> str:
-    """One task's side-by-side table: values sortable by their numbers, ratio cells marked by their interval."""
+    """One task's side-by-side table: values sortable by their numbers, ratio cells marked by their interval (the
+    headline throughput's, with one process a side, the sentence's own: ``ratios``)."""
+    own = {r.backend: (r.lo, r.hi) for r in ratios or [] if r.one_process_each}
     if shown.empty:
         return "<p>No ok row: nothing measured.</p>"
     names = raw.attrs.get("backends", [])
@@ -102,11 +121,9 @@ def task_table(
         row += [(shown[b].iloc[i], num(raw[b].iloc[i]), "") for b in names]
         for r in raw.attrs.get("ratios", []):
             backend = r.split("/")[0]
-            row.append(
-                ratio_cell(
-                    shown[r].iloc[i], num(raw[r].iloc[i]), interval(ok, backend, col), interval(ok, reference, col)
-                )
-            )
+            headline = own.get(backend) if col == HEADLINE else None
+            a, ref = interval(ok, backend, col), interval(ok, reference, col)
+            row.append(ratio_cell(shown[r].iloc[i], num(raw[r].iloc[i]), a, ref, headline))
         rows.append(row)
     return table(header, rows, table_id=f"table-{task}")
 
@@ -170,7 +187,7 @@ def task_section(
     plots: list[tuple],
     columns: dict[str, str],
     reference: str,
-    verdicts: list[str] | None = None,
+    ratios: list[HeadlineRatio] | None = None,
 ) -> str:
     sub = df[df.task == task]
     head = task_head(sub)
@@ -184,8 +201,8 @@ def task_section(
         f"<p class=small>model <code>{esc(head.model)}</code> {esc(head.options)}, dataset "
         f"<code>{esc(head.dataset)}</code> {data}, {esc(head.epochs)} epochs, batch {esc(head.batch_size)}, "
         f"profile <code>{esc(head.profile)}</code>.</p>",
-        task_table(task, *tables, sub[sub.status == "ok"], columns, reference),
-        *(f"<p><b>{esc(WHAT)}</b>: {esc(v)}</p>" for v in verdicts or []),
+        task_table(task, *tables, sub[sub.status == "ok"], columns, reference, ratios),
+        *(f"<p><b>{esc(WHAT)}</b>: {esc(r.sentence)}</p>" for r in ratios or []),
     ]
     out += [
         f'<p class="bad">{esc(r.backend)} repeat {esc(r.repeat)}: {esc(r.status)}: {esc(r.error)}</p>'
@@ -235,11 +252,11 @@ def write_page(
     speed: list[str] | None = None,
     reference: str = "",
     wall_s: float | None = None,
-    verdicts: dict[str, list[str]] | None = None,
+    ratios: dict[str, list[HeadlineRatio]] | None = None,
 ) -> Path:
     """Write ``run_dir/index.html``; ``tables`` maps each task to its side-by-side table (numbers, formatted),
-    ``columns`` each table's metric label to its record column (for the ratio intervals), ``verdicts`` each
-    task's sentences on which backend trains faster (``bench.report.speedup``)."""
+    ``columns`` each table's metric label to its record column (for the ratio intervals), ``ratios`` each
+    task's headline ratios and the sentences on which backend trains faster (``bench.report.speedup``)."""
     run_dir = Path(run_dir)
     tasks = list(dict.fromkeys(df.task))
     backends = ordered(df.backend)
@@ -253,11 +270,12 @@ def write_page(
         f"<p>{esc(wall_time(wall_s))} {' '.join(esc(s) for s in speed or [])}</p>",
         legend(backends),
         "<p class=small>Click a column to sort. A ratio cell is marked ✱ and coloured when the interval of the "
-        "ratio (from both backends' 95% intervals, or the spread of their repeats) excludes 1; grey when it "
+        "ratio (from both backends' 95% intervals, or the spread of their repeats; the headline throughput's, "
+        "with one process a side, is the interval of the sentence under the table) excludes 1; grey when it "
         "holds 1; plain when there is no interval.</p>",
     ]
-    verdicts = verdicts or {}
-    body += [task_section(t, df, tables[t], plots, columns, reference, verdicts.get(t)) for t in tasks if t in tables]
+    ratios = ratios or {}
+    body += [task_section(t, df, tables[t], plots, columns, reference, ratios.get(t)) for t in tasks if t in tables]
     wide = [n for n, t, _, _ in plots if t is None]
     if wide:
         body.append(

@@ -19,12 +19,14 @@ bootstrap's own ratio of the pooled steps and names the table's beside it.
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from typing import Any
 
 from bench.measure.tuning import ratio_ci, verdict
 from bench.report.backends import label, ordered
 
 WHAT = "headline throughput"  # the table row it reads (summary.md's head says how the interval is drawn)
+HEADLINE = "steady_img_s"  # that row's record column
 # A fresh process of the same row runs 5-15% off another on a shared VM (docs/timing.md), more than one window's
 # own interval: a side measured once cannot show it.
 ONE_PROCESS = "one process a side: --repeats 3 adds the spread between processes to the interval"
@@ -38,14 +40,26 @@ def process_steps(rows: list[dict[str, Any]]) -> list[list[float]]:
 
 def _headline(rows: list[dict[str, Any]]) -> float | None:
     """The table's figure: the median over repeats of the headline throughput."""
-    values = [float(r["steady_img_s"]) for r in rows if isinstance(r.get("steady_img_s"), int | float)]
+    values = [float(r[HEADLINE]) for r in rows if isinstance(r.get(HEADLINE), int | float)]
     return statistics.median(values) if values else None
 
 
-def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, list[str]]:
-    """Per task, one sentence per backend against ``reference`` (the faster side named first), from the ok
-    single-process rows' step samples; a task whose reference has none gets no sentence."""
-    out: dict[str, list[str]] = {}
+@dataclass(frozen=True)
+class HeadlineRatio:
+    """One backend's headline throughput against the reference's, as the sentence under the table gives it."""
+
+    backend: str
+    ratio: float  # backend / reference: the table's with one process a side, else the pooled steps'
+    lo: float
+    hi: float
+    one_process_each: bool  # then ``ratio`` is the table's, and the page's ratio cell shows this interval
+    sentence: str
+
+
+def headline_ratios(records: list[dict[str, Any]], reference: str) -> dict[str, list[HeadlineRatio]]:
+    """Per task, each backend's ratio against ``reference`` with its interval and sentence (the faster side named
+    first), from the ok single-process rows' step samples; a task whose reference has none gets nothing."""
+    out: dict[str, list[HeadlineRatio]] = {}
     tasks = dict.fromkeys(r["task"] for r in records)
     for task in tasks:
         rows = [r for r in records if r["task"] == task and r.get("status") == "ok" and r.get("workers") is None]
@@ -53,14 +67,15 @@ def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, l
         base, base_rate = process_steps(by_backend.get(reference, [])), _headline(by_backend.get(reference, []))
         if not base or not base_rate:
             continue
-        lines = []
+        found = []
         for backend, mine in by_backend.items():
             rate, steps = _headline(mine), process_steps(mine)
             ci = ratio_ci(steps, base) if backend != reference and rate else None
             if ci is None or rate is None:
                 continue
             table = rate / base_rate
-            if max(len(steps), len(base)) == 1:  # the table's ratio, the interval's spread about it
+            one_each = max(len(steps), len(base)) == 1
+            if one_each:  # the table's ratio, the interval's spread about it
                 ratio, lo, hi = table, *(table * bound / ci[0] for bound in ci[1:])
             else:
                 ratio, lo, hi = ci
@@ -68,12 +83,18 @@ def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, l
             shown = (ratio, lo, hi) if ratio >= 1 else (1 / ratio, 1 / hi, 1 / lo)
             text = verdict(label(fast), label(slow), shown, not lo <= 1.0 <= hi)
             notes = [ONE_PROCESS] if min(len(steps), len(base)) < 2 else []
-            if max(len(steps), len(base)) > 1:
+            if not one_each:
                 notes.append(
                     f"the steps of {len(steps)} and {len(base)} processes pooled; the table's {backend}/{reference}, "
                     f"a ratio of medians over repeats: {table:.3f}"
                 )
-            lines.append(text + (f" ({'; '.join(notes)})" if notes else ""))
-        if lines:
-            out[task] = lines
+            sentence = text + (f" ({'; '.join(notes)})" if notes else "")
+            found.append(HeadlineRatio(backend, ratio, lo, hi, one_each, sentence))
+        if found:
+            out[task] = found
     return out
+
+
+def speed_verdicts(records: list[dict[str, Any]], reference: str) -> dict[str, list[str]]:
+    """Per task, the sentences under its table (``headline_ratios``)."""
+    return {task: [r.sentence for r in ratios] for task, ratios in headline_ratios(records, reference).items()}

@@ -22,7 +22,7 @@ from bench.report.figures import plot_bars, plot_curves
 from bench.report.page import write_page
 from bench.report.plotting import PlotJob, render
 from bench.report.sections import SECTIONS, ReportView
-from bench.report.speedup import speed_verdicts
+from bench.report.speedup import headline_ratios
 from bench.report.tables import SUMMARY_METRICS, side_by_side
 from bench.report.text import incomplete_notice, speed_lines, summary_markdown
 
@@ -49,14 +49,15 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     notice = incomplete_notice(run_dir, df_every)
     wall_s = run_wall_s(run_dir / "state.json")
     curves = {t for t in df.task.unique() if plot_file(run_dir, "curves", t) in drawn}
-    verdicts = speed_verdicts(records, reference)
+    ratios = headline_ratios(records, reference)
+    verdicts = {task: [r.sentence for r in found] for task, found in ratios.items()}
     text = summary_markdown(df, env, notice, reference, wall_s, curves, verdicts)
     text += "".join(s.text(view) for s in SECTIONS)
     write_atomic(run_dir, run_dir / "summary.md", text.encode())
     tasks = df.task.unique()
     tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}
     columns = {name: col for col, name, _ in SUMMARY_METRICS}
-    write_page(run_dir, df, env, tables, columns, notice, speed_lines(df, None), reference, wall_s, verdicts)
+    write_page(run_dir, df, env, tables, columns, notice, speed_lines(df, None), reference, wall_s, ratios)
     return df
 
 
