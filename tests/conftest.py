@@ -198,3 +198,16 @@ def import_both_frameworks():
     from backends.keras import backend as keras_backend
 
     return torch_backend, keras_backend
+
+
+def live_processes(marker: str) -> list[int]:
+    """PIDs whose command line mentions ``marker`` (a run directory): what a run may have left behind."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids

@@ -24,7 +24,7 @@ from bench.core.spec import SpecError, parse_task
 from bench.measure import scaling
 from bench.run import dist_launch, distributed
 from bench.run.dist_cli import with_workers
-from tests.conftest import REPO, TINY_TASK, only_run_dir, printed, records, run_cli, sigint_default
+from tests.conftest import REPO, TINY_TASK, live_processes, only_run_dir, printed, records, run_cli, sigint_default
 from tests.faults import dist_fault_env
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc")
@@ -274,19 +274,6 @@ def test_a_port_already_in_use_is_a_clear_error_before_anything_starts(tmp_path)
 
 
 # -- real runs -------------------------------------------------------------------------------------
-
-
-def live_processes(marker: str) -> list[int]:
-    """PIDs whose command line mentions ``marker`` (a run directory): what a run may have left behind."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
 
 
 def _ranks_or_not(name: str) -> Any:  # a pytest.param

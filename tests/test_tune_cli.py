@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.report.speedup import ONE_PROCESS
-from tests.conftest import REPO, only_run_dir, records, run_cli
+from tests.conftest import REPO, live_processes, only_run_dir, records, run_cli
 
 pytestmark = [pytest.mark.frameworks, pytest.mark.e2e]
 
@@ -110,6 +110,12 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
     hist = store.load(out / "history")
     assert set(hist.task) == {"tunetiny"} and set(hist.config) == {"default", "best"}
     assert not (run / "trials" / "history").exists()
+    # every rung and the final rows forked from one warm server per backend, each imported once for the whole tune
+    imports = [line for line in p.stdout.splitlines() if "starting worker servers: importing" in line]
+    assert len(imports) == 2 and all(line.strip().endswith("once for every run") for line in imports), imports
+    assert sorted(line.split("importing ")[1].split(" once")[0] for line in imports) == ["keras", "torch"]
+    assert len(list(run.rglob("server-torch.log"))) == len(list(run.rglob("server-keras.log"))) == 1
+    assert live_processes(str(run)) == []  # and the tune closed them
 
 
 def test_the_accuracy_floor_refuses_a_faster_configuration_that_really_learns_less(tmp_path, clean_env):

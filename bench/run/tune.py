@@ -6,7 +6,8 @@ run (``bench.core.knobs``, ``bench.core.capabilities``) trains the task for a sh
 throughput, dropping at once whoever's interval lies below the leader's and whoever loses accuracy
 against the default; survivors train twice as long in the next rung, while the budget allows.
 Each rung is an ordinary run of the runner (its own folder under ``trials/``, one fresh worker
-process per configuration, records, logs and a summary of its own), so nothing here times anything.
+process per configuration, records, logs and a summary of its own), so nothing here times anything;
+the rungs' worker servers stay warm for the next rung and the final rows (``shared_servers``).
 
 The race's measurements choose; they are not reported. The winner and the default are then run
 again, in fresh processes, as the task's full training recipe (rows ``TASK.default`` and
@@ -35,6 +36,7 @@ from bench.measure import steady
 from bench.measure.tuning import Trial, decide
 from bench.run import environment, history_cli
 from bench.run.runner import STATE, RunOptions, execute, new_run_dir, write_json, write_plan
+from bench.run.workers import shared_servers
 
 TUNE_FILE = "tune.json"
 DEFAULT_TUNE_BUDGET = "30m"  # the built-in tasks' races on a 2-core CPU, in four backends (docs/tuning.md)
@@ -296,29 +298,31 @@ def tune_suite(
         f"(race ~{share:.0f}s per pair, then default and best re-measured in fresh processes) -> {run_dir}"
     )
     echo("tune: this machine: " + "; ".join(f"{k}: {v}" for k, v in capabilities["how"].items()))
-    winners: dict[str, dict[str, Config]] = {}
-    for i, (task, backend) in enumerate(pairs):
-        if describe(backend).knob_space:  # what a pair before it left unspent goes to the pairs after it
-            share, rung0 = pair_budget(budget_s * RACE_SHARE, tuner.elapsed(), i, len(pairs))
-            winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, share, capabilities, rung0)
-    final = []
-    for task in tasks:
-        final.append(config_spec(task, {}, "default"))
-        final.append(config_spec(task, winners.get(task.name, {}), "best"))
-    tuner.log["final"] = [
-        {"task": t.name, "base": t.base, "config": t.config, "knobs": [list(k) for k in t.knobs]} for t in final
-    ]
-    tuner.log["race_s"] = round(tuner.elapsed(), 1)  # what the summary can say before the fresh rows end
-    tuner.save()
-    write_plan(run_dir, final, opts)
-    write_json(run_dir / "environment.json", env)
-    echo(f"tune: the race took {tuner.elapsed():.0f}s; measuring default and best again in fresh processes")
-    try:
-        execute(run_dir, final, opts, env, echo, history=False)  # into the history once, with every process
-        if remeasure:
-            remeasure_short_windows(run_dir, final, opts, env, echo, tuner)
-    finally:
+    # every rung and the final rows are runs of their own: their worker servers stay warm from one to the next
+    with shared_servers():
+        winners: dict[str, dict[str, Config]] = {}
+        for i, (task, backend) in enumerate(pairs):
+            if describe(backend).knob_space:  # what a pair before it left unspent goes to the pairs after it
+                share, rung0 = pair_budget(budget_s * RACE_SHARE, tuner.elapsed(), i, len(pairs))
+                winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, share, capabilities, rung0)
+        final = []
+        for task in tasks:
+            final.append(config_spec(task, {}, "default"))
+            final.append(config_spec(task, winners.get(task.name, {}), "best"))
+        tuner.log["final"] = [
+            {"task": t.name, "base": t.base, "config": t.config, "knobs": [list(k) for k in t.knobs]} for t in final
+        ]
+        tuner.log["race_s"] = round(tuner.elapsed(), 1)  # what the summary can say before the fresh rows end
         tuner.save()
+        write_plan(run_dir, final, opts)
+        write_json(run_dir / "environment.json", env)
+        echo(f"tune: the race took {tuner.elapsed():.0f}s; measuring default and best again in fresh processes")
+        try:
+            execute(run_dir, final, opts, env, echo, history=False)  # into the history once, with every process
+            if remeasure:
+                remeasure_short_windows(run_dir, final, opts, env, echo, tuner)
+        finally:
+            tuner.save()
     if read_json_object(run_dir / STATE, {}).get("state") == "complete":
         history_cli.after_run(run_dir, echo)
     planned, achieved = budget_s, tuner.elapsed()

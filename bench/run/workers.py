@@ -2,7 +2,9 @@
 
 ``Workers`` is how a row runs on this machine: the local executor has one set for the whole run; the
 devices executor one set per device slot, each server started pinned (its cores, its GPU), so every
-row it forks inherits the pinning.
+row it forks inherits the pinning. Inside ``shared_servers()`` (``bench tune``: its rungs and final rows are
+runs of their own) the servers outlive each run and the next run's ``Workers`` with the same environment
+forks from them: one import per backend for the whole tune, not one per rung.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,27 @@ from bench.run.executors.remote import no_result
 from bench.run.forkserver import Server, ServerGone, kill_group
 
 REPO = environment.REPO
+
+# (backend, slot name, extra environment) -> a server kept warm across runs; None outside shared_servers()
+_SHARED: dict[tuple[str, str, tuple[tuple[str, str], ...]], Server] | None = None
+
+
+@contextlib.contextmanager
+def shared_servers() -> Iterator[None]:
+    """Keep every worker server started in this block warm for the runs after it; close them all at its end
+    (a Ctrl-C or an error included). Each row is still a fresh fork of its backend's server after the
+    framework's import, as within one run; nothing a row does reaches the server."""
+    global _SHARED
+    if _SHARED is not None:  # already inside one: the outer block closes them
+        yield
+        return
+    _SHARED = {}
+    try:
+        yield
+    finally:
+        pool, _SHARED = _SHARED, None
+        for srv in pool.values():
+            srv.close()
 
 
 class Workers:
@@ -41,8 +64,20 @@ class Workers:
         self.servers: dict[str, Server] = {}
         self.pid: int | None = None  # the row running now (its process group), for ``cancel``
 
+    def _key(self, backend: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        return backend, self.name, tuple(sorted(self.env.items()))
+
+    def warm(self, backend: str) -> bool:
+        """Whether a live server of ``backend`` is at hand (this run's, or one kept by ``shared_servers``)."""
+        srv = self.servers.get(backend) or (_SHARED or {}).get(self._key(backend))
+        return srv is not None and srv.alive()
+
     def server(self, backend: str) -> Server:
         srv = self.servers.get(backend)
+        if (srv is None or not srv.alive()) and _SHARED is not None:
+            kept = _SHARED.get(self._key(backend))
+            if kept is not None and kept.alive():
+                srv = self.servers[backend] = kept
         if srv is None or not srv.alive():
             path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
             env = dict(os.environ, PYTHONPATH=path, **self.env)
@@ -50,6 +85,8 @@ class Workers:
             env.setdefault("PYTHONUNBUFFERED", "1")
             log = log_file(self.job_dir.parent, f"server-{backend}{self.name}")
             srv = self.servers[backend] = Server(backend, str(self.job_dir), env, REPO, log)
+            if _SHARED is not None:
+                _SHARED[self._key(backend)] = srv
         return srv
 
     def start(self, backends: list[str]) -> None:
@@ -66,8 +103,11 @@ class Workers:
             kill_group(self.pid)
 
     def close(self) -> None:
+        """Close this run's servers, except those ``shared_servers`` keeps for the next run."""
+        kept = list((_SHARED or {}).values())
         for srv in self.servers.values():
-            srv.close()
+            if not any(srv is k for k in kept):
+                srv.close()
         self.servers.clear()
 
     def run(self, job: Job, timeout_s: float, echo: Callable[[str], None]) -> dict[str, Any]:

@@ -30,7 +30,9 @@ class Local:
         return list(self._running)
 
     def start(self, backends: list[str], echo: Echo) -> None:
-        echo(f"starting worker servers: importing {', '.join(backends)} once for every run")
+        cold = [b for b in backends if not self.workers.warm(b)]  # not kept warm by an earlier run (shared_servers)
+        if cold:
+            echo(f"starting worker servers: importing {', '.join(cold)} once for every run")
         self.workers.start(backends)
 
     def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:

@@ -1,0 +1,56 @@
+"""Warm worker servers kept across runs (``bench.run.workers.shared_servers``, what `bench tune`'s rungs use), with
+the numpy test backend's server (no framework: it starts in half a second)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.run.workers import Workers, shared_servers
+from tests.faults import backend_env
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers started here know the numpy backend (a sitecustomize on their PYTHONPATH)."""
+    monkeypatch.setenv("PYTHONPATH", backend_env({}, tmp_path / "site")["PYTHONPATH"])
+
+
+def workers(tmp_path: Path, run: str, **extra: str) -> Workers:
+    """A run folder's Workers (``extra``: what a device slot adds to its servers' environment)."""
+    folder = tmp_path / run
+    (folder / "logs").mkdir(parents=True)
+    (folder / ".jobs").mkdir()
+    return Workers(folder / ".jobs", extra)
+
+
+def test_a_server_outlives_its_run_inside_shared_servers_and_closes_with_the_block(tmp_path: Path):
+    with shared_servers():
+        first = workers(tmp_path, "rung0")
+        first.start(["numpy"])
+        server = first.servers["numpy"]
+        first.close()
+        assert server.alive()  # kept for the next run
+        second = workers(tmp_path, "rung1")
+        assert second.warm("numpy")
+        second.start(["numpy"])
+        assert second.servers["numpy"] is server  # forked from, not started again
+        pinned = workers(tmp_path, "slot", BENCH_CORES="0")
+        assert not pinned.warm("numpy")  # another environment (a device slot's pinning): a server of its own
+        second.close()
+    assert not server.alive()  # closed with the block
+    alone = workers(tmp_path, "plain")  # outside the block a run's servers end with it, as ever
+    alone.start(["numpy"])
+    plain = alone.servers["numpy"]
+    alone.close()
+    assert not plain.alive() and not alone.warm("numpy")
+
+
+def test_ctrl_c_inside_shared_servers_closes_the_servers_it_kept(tmp_path: Path):
+    with pytest.raises(KeyboardInterrupt), shared_servers():
+        run = workers(tmp_path, "rung0")
+        run.start(["numpy"])
+        server = run.servers["numpy"]
+        raise KeyboardInterrupt
+    assert not server.alive()
