@@ -39,7 +39,15 @@ def test_a_server_outlives_its_run_inside_shared_servers_and_closes_with_the_blo
         pinned = workers(tmp_path, "slot", BENCH_CORES="0")
         assert not pinned.warm("numpy")  # another environment (a device slot's pinning): a server of its own
         second.close()
-    assert not server.alive()  # closed with the block
+        server.proc.kill()  # a kept server that died: the next run starts another, and the dead one is let go
+        server.proc.wait()
+        third = workers(tmp_path, "final")
+        assert not third.warm("numpy")
+        third.start(["numpy"])
+        again = third.servers["numpy"]
+        assert again is not server and again.alive() and server.sock.fileno() == -1
+        third.close()
+    assert not server.alive() and not again.alive()  # closed with the block
     alone = workers(tmp_path, "plain")  # outside the block a run's servers end with it, as ever
     alone.start(["numpy"])
     plain = alone.servers["numpy"]

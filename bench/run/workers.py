@@ -86,6 +86,9 @@ class Workers:
             log = log_file(self.job_dir.parent, f"server-{backend}{self.name}")
             srv = self.servers[backend] = Server(backend, str(self.job_dir), env, REPO, log)
             if _SHARED is not None:
+                dead = _SHARED.get(self._key(backend))
+                if dead is not None:  # a kept server that died (its runs said why): its socket goes too
+                    dead.close()
                 _SHARED[self._key(backend)] = srv
         return srv
 
