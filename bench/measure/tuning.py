@@ -272,13 +272,11 @@ def _resampled_rates(groups: list[np.ndarray], rng: np.random.Generator, resampl
     return steps / time
 
 
-def verdict(fast: str, slow: str, ci: tuple[float, float, float] | None, significant: bool | None = None) -> str:
-    """ "PyTorch 3.1x [2.9, 3.3] faster than Keras (TF)", or "no significant difference" when the interval holds 1
-    (or, given, when ``significant`` is False: the test was made on another interval than the one shown)."""
+def verdict(fast: str, slow: str, ci: tuple[float, float, float] | None) -> str:
+    """ "PyTorch 3.1x [2.9, 3.3] faster than Keras (TF)", or "no significant difference" when the interval holds 1."""
     if ci is None:
         return f"{fast} vs {slow}: no interval (too few timed steps)"
     r, lo, hi = ci
-    same = lo <= 1.0 <= hi if significant is None else not significant
-    if same:
+    if lo <= 1.0 <= hi:
         return f"no significant difference between {fast} and {slow} ({r:.2f}x [{lo:.2f}, {hi:.2f}])"
     return f"{fast} {r:.2f}x [{lo:.2f}, {hi:.2f}] faster than {slow}"

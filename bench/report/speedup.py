@@ -81,7 +81,7 @@ def headline_ratios(records: list[dict[str, Any]], reference: str) -> dict[str, 
                 ratio, lo, hi = ci
             fast, slow = (backend, reference) if ratio >= 1 else (reference, backend)
             shown = (ratio, lo, hi) if ratio >= 1 else (1 / ratio, 1 / hi, 1 / lo)
-            text = verdict(label(fast), label(slow), shown, not lo <= 1.0 <= hi)
+            text = verdict(label(fast), label(slow), shown)  # decided on the interval it shows
             notes = [ONE_PROCESS] if min(len(steps), len(base)) < 2 else []
             if not one_each:
                 notes.append(
