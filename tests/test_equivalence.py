@@ -37,7 +37,7 @@ def test_tost_at_5_percent_is_the_90_percent_interval_inside_the_margin():
     rng = np.random.default_rng(1)
     for _ in range(200):
         a, b = rng.normal(0.9, 0.004, 6), rng.normal(0.9 + rng.uniform(-0.012, 0.012), 0.004, 6)
-        d, se, df = eq._welch(np.asarray(a) * 100, np.asarray(b) * 100)
+        d, se, df = eq.welch(np.asarray(a) * 100, np.asarray(b) * 100)
         h90 = stats.t.ppf(0.95, df) * se
         inside = d - h90 > -1 and d + h90 < 1
         assert (eq.tost(a, b, 1.0) < 0.05) == inside

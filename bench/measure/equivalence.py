@@ -24,7 +24,7 @@ from types import ModuleType
 import numpy as np
 
 
-def _stats() -> ModuleType:
+def scipy_stats() -> ModuleType:
     """scipy.stats, imported when a verdict is computed: it costs 1.4 s, which every command paid on its start."""
     from scipy import stats
 
@@ -46,11 +46,11 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     if len(x) < 2:
         return None
     m, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
-    h = float(_stats().t.ppf(0.5 + confidence / 2, len(x) - 1)) * se
+    h = float(scipy_stats().t.ppf(0.5 + confidence / 2, len(x) - 1)) * se
     return m, m - h, m + h
 
 
-def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """(mean(b) - mean(a), its standard error, Welch-Satterthwaite degrees of freedom)."""
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(va + vb)
@@ -70,20 +70,20 @@ class Difference:
 
 def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     xa, xb = _pts(a), _pts(b)
-    d, se, df = _welch(xa, xb)
+    d, se, df = welch(xa, xb)
     if se == 0:  # no spread at all: the difference is exact
         return Difference(d, d, d, 1.0 if d == 0 else 0.0)
-    t = _stats().t
+    t = scipy_stats().t
     h = float(t.ppf(1 - ALPHA / 2, df)) * se
     return Difference(d, d - h, d + h, float(2 * t.sf(abs(d) / se, df)))
 
 
 def tost(a: Sequence[float], b: Sequence[float], margin_pt: float) -> float:
     """p-value of two one-sided tests that -margin < mean(b) - mean(a) < margin (small: equivalent)."""
-    d, se, df = _welch(_pts(a), _pts(b))
+    d, se, df = welch(_pts(a), _pts(b))
     if se == 0:
         return 0.0 if abs(d) < margin_pt else 1.0
-    t = _stats().t
+    t = scipy_stats().t
     p_low = float(t.sf((d + margin_pt) / se, df))  # H0: d <= -margin
     p_high = float(t.cdf((d - margin_pt) / se, df))  # H0: d >= margin
     return max(p_low, p_high)
@@ -95,7 +95,7 @@ def repeats_needed(sd_pt: float, diff_pt: float, margin_pt: float) -> int:
     |d| < margin; the difference test (z(1-a/2) + z(1-b))^2 2 sd^2 / d^2."""
     if sd_pt == 0:
         return 2
-    z = _stats().norm.ppf
+    z = scipy_stats().norm.ppf
     out = []
     gap = margin_pt - abs(diff_pt)
     if gap > 0:

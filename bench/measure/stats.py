@@ -16,7 +16,7 @@ never below n^(1/3) steps, the order of the block length that estimates a mean's
 Horowitz and Jing 1995). On 6 of the 12 rows of a 2026-12-05 `bench all` run it chose 18-35 steps where
 n^(1/3) gave 5-7 (docs/timing.md).
 It holds what drifts within one window; a drift slower than the window is seen only between processes
-(``--repeats``, and the tuner's two-stage bootstrap).
+(``--repeats``, and the tuner's fresh processes: bench.measure.tuning.ratio_ci).
 """
 
 from __future__ import annotations

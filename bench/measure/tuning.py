@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.measure import stats
+from bench.measure.equivalence import scipy_stats, welch
 from bench.measure.stats import CONFIDENCE, RESAMPLES, SEED
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -170,6 +171,17 @@ def mean_rate(rates: Sequence[float] | np.ndarray) -> float:
 
 Steps = Sequence[float]
 
+# Why the processes, not their steps, are the sample once a side has several. A fresh process of the same row
+# runs 5-15% off another on a shared VM (one 36% off), far more than its own steps vary, so the spread between
+# processes is the error that matters, and with 2-5 processes a side it must be read from 2-5 numbers. A
+# bootstrap that draws the processes (then steps within each) reads it as if those few were the population:
+# for two equal sides of 3 processes each with 10% spread between processes, its 95% interval left out 1 in
+# 21% of 300 simulated comparisons (33% with 2 a side, 47% with 1 against 3), so "faster" was said of equal
+# speeds one time in five. Student's t over the processes' log rates (Welch's with several a side) pays for the
+# few draws with its wider quantile: 3-5% in the same simulations (tests/test_tuning.py). A side measured in
+# one process has no spread between processes to read; its steps are all there is (the block bootstrap), and
+# the sentences say so (bench.report.speedup.ONE_PROCESS).
+
 
 def ratio_ci(
     a: Steps | Sequence[Steps],
@@ -178,19 +190,23 @@ def ratio_ci(
     resamples: int = RESAMPLES,
     seed: int = SEED,
 ) -> tuple[float, float, float] | None:
-    """(ratio, low, high): throughput ``a`` over throughput ``b`` (images over time of each side's steps), with
-    a percentile bootstrap interval; None with fewer than 2 steps a side.
+    """(ratio, low, high): throughput ``a`` over throughput ``b``, with its interval; None with fewer than 2
+    steps a side or a step rate that is not positive.
 
-    A side is one process's step rates, or a list of them, one per fresh process. Then the bootstrap is
-    two-stage (the cluster bootstrap): it draws processes with replacement, then steps within each drawn
-    process. Pooling the steps instead would leave the spread between processes out of the interval, and that
-    spread is the larger error here (the same configuration twice: 0.84x and 1.09x, with ±3% intervals each).
+    A side is one process's step rates, or a list of them, one per fresh process. One process a side: the ratio
+    of images over time of each side's steps, with a percentile bootstrap over blocks of consecutive steps. Several
+    on either side: the ratio of the sides' geometric mean process rates (``side_rate``), with Student's t over
+    the processes' log rates (``_over_processes``; why above).
     """
-    drawn = _resampled_ratios(a, b, resamples, seed)
-    if drawn is None:
+    xs, ys = _processes(a), _processes(b)
+    if not _usable(xs, ys):
         return None
-    ratio, ratios = drawn
     alpha = (1 - confidence) / 2
+    if len(xs) > 1 or len(ys) > 1:
+        d, se, df = _over_processes(xs, ys)
+        h = float(scipy_stats().t.ppf(1 - alpha, df)) * se if se > 0 else 0.0
+        return math.exp(d), math.exp(d - h), math.exp(d + h)
+    ratio, ratios = _resampled_ratios(xs[0], ys[0], resamples, seed)
     lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
     return ratio, float(lo), float(hi)
 
@@ -198,49 +214,59 @@ def ratio_ci(
 def ratio_p(
     a: Steps | Sequence[Steps], b: Steps | Sequence[Steps], resamples: int = RESAMPLES, seed: int = SEED
 ) -> float | None:
-    """The two-sided bootstrap p-value that throughputs ``a`` and ``b`` are equal: twice the smaller of the
-    shares of ``ratio_ci``'s resampled ratios at or below 1 and at or above 1 (at most 1); None with fewer
-    than 2 steps a side. The same draws as the interval (processes, then blocks of steps), so the test holds
-    the steps' likeness in time, which a rank test over single steps (Mann-Whitney) takes as independence:
-    with hundreds of steps it called a few % of drift within a run significant."""
-    drawn = _resampled_ratios(a, b, resamples, seed)
-    if drawn is None:
+    """The two-sided p-value that throughputs ``a`` and ``b`` are equal; None where ``ratio_ci`` gives no interval.
+    Several processes on either side: the t-test over processes that ``ratio_ci``'s interval inverts. One process
+    a side: twice the smaller of the shares of the bootstrap's resampled ratios at or below 1 and at or above 1
+    (at most 1), the same draws as the interval (blocks of steps), so the test holds the steps' likeness in time,
+    which a rank test over single steps (Mann-Whitney) takes as independence: with hundreds of steps it called a
+    few % of drift within a run significant."""
+    xs, ys = _processes(a), _processes(b)
+    if not _usable(xs, ys):
         return None
-    r = drawn[1]
+    if len(xs) > 1 or len(ys) > 1:
+        d, se, df = _over_processes(xs, ys)
+        if se == 0:
+            return 1.0 if d == 0 else 0.0
+        return float(2 * scipy_stats().t.sf(abs(d) / se, df))
+    r = _resampled_ratios(xs[0], ys[0], resamples, seed)[1]
     smaller = min(float(np.mean(r <= 1.0)), float(np.mean(r >= 1.0)))
     return min(1.0, 2 * smaller)
-
-
-def _resampled_ratios(
-    a: Steps | Sequence[Steps], b: Steps | Sequence[Steps], resamples: int, seed: int
-) -> tuple[float, np.ndarray] | None:
-    """(a's throughput over b's, ``resamples`` bootstrap draws of that ratio): what ``ratio_ci`` and ``ratio_p``
-    read; None with fewer than 2 steps a side or a step rate that is not positive."""
-    xs, ys = _processes(a), _processes(b)
-    if min(sum(map(len, xs)), sum(map(len, ys))) < 2 or any((g <= 0).any() for g in (*xs, *ys)):
-        return None
-    rng = np.random.default_rng(seed)
-    ratios = _resampled_rates(xs, rng, resamples) / _resampled_rates(ys, rng, resamples)
-    return mean_rate(np.concatenate(xs)) / mean_rate(np.concatenate(ys)), ratios
 
 
 def rate_ci(
     side: Sequence[Steps], confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED
 ) -> tuple[float, float, float] | None:
-    """(rate, low, high): images over time of all of a side's steps, one list per fresh process, with the same
-    two-stage bootstrap interval as ``ratio_ci`` (the spread between processes in it); None under 2 steps."""
+    """(rate, low, high): a side's throughput (``side_rate``) with its interval, one list of step rates per fresh
+    process: over several, Student's t over their log rates, as ``ratio_ci``; in one, the block bootstrap over
+    its steps. None under 2 steps or with a rate that is not positive."""
     groups = _processes(side)
-    if sum(map(len, groups)) < 2 or any((g <= 0).any() for g in groups):
+    if not _usable(groups, groups):
         return None
-    rates = _resampled_rates(groups, np.random.default_rng(seed), resamples)
     alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(rates, [alpha, 1 - alpha])
-    return mean_rate(np.concatenate(groups)), float(lo), float(hi)
+    if len(groups) > 1:
+        logs = np.log(_rates(groups))
+        se = float(logs.std(ddof=1)) / math.sqrt(len(logs))
+        h = float(scipy_stats().t.ppf(1 - alpha, len(logs) - 1)) * se
+        return math.exp(logs.mean()), math.exp(logs.mean() - h), math.exp(logs.mean() + h)
+    (g,) = groups
+    idx = stats.resample_indices(g, resamples, np.random.default_rng(seed))
+    lo, hi = np.quantile(len(g) / (1.0 / g[idx]).sum(1), [alpha, 1 - alpha])
+    return mean_rate(g), float(lo), float(hi)
 
 
-def pooled_rate(side: Steps | Sequence[Steps]) -> float:
-    """Images over time of all of a side's steps, whichever process ran them."""
-    return mean_rate(np.concatenate(_processes(side)))
+def process_rates(side: Steps | Sequence[Steps]) -> np.ndarray:
+    """Each process's throughput: images over time of its steps."""
+    return _rates(_processes(side))
+
+
+def _rates(groups: list[np.ndarray]) -> np.ndarray:
+    return np.array([mean_rate(g) for g in groups])
+
+
+def side_rate(side: Steps | Sequence[Steps]) -> float:
+    """A side's throughput as its interval reads it: one process's images over time; over several fresh processes,
+    the geometric mean of theirs (each process one draw of the machine's state, weighed alike)."""
+    return float(np.exp(np.log(process_rates(side)).mean()))
 
 
 def _processes(side: Steps | Sequence[Steps]) -> list[np.ndarray]:
@@ -252,24 +278,31 @@ def _processes(side: Steps | Sequence[Steps]) -> list[np.ndarray]:
     return [g for g in groups if len(g)]
 
 
-def _resampled_rates(groups: list[np.ndarray], rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """Images over time of ``resamples`` bootstrap draws: processes with replacement, then steps within each
-    (in blocks of consecutive steps, ``bench.measure.stats.resample_indices``)."""
-    if len(groups) == 1:  # one process: the (block) bootstrap over its steps
-        (g,) = groups
-        idx = stats.resample_indices(g, resamples, rng)
-        return len(g) / (1.0 / g[idx]).sum(1)
-    chosen = rng.integers(0, len(groups), size=(resamples, len(groups)))
-    steps = np.zeros(resamples)
-    time = np.zeros(resamples)
-    for slot in range(len(groups)):
-        for k, g in enumerate(groups):
-            rows = np.flatnonzero(chosen[:, slot] == k)
-            if rows.size:  # an independent draw of g's steps for every resample that picked g in this slot
-                idx = stats.resample_indices(g, rows.size, rng)
-                time[rows] += (1.0 / g[idx]).sum(1)
-                steps[rows] += len(g)
-    return steps / time
+def _usable(xs: list[np.ndarray], ys: list[np.ndarray]) -> bool:
+    """At least 2 steps a side, every step rate positive."""
+    return min(sum(map(len, xs)), sum(map(len, ys))) >= 2 and not any((g <= 0).any() for g in (*xs, *ys))
+
+
+def _over_processes(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[float, float, float]:
+    """(log of a's ``side_rate`` over b's, its standard error, degrees of freedom) from the processes' log rates:
+    Welch's t with several processes a side; with one on a side, that side's spread between processes is taken
+    to be the other's (one machine's noise), the pooled t with the other side's degrees of freedom."""
+    a, b = np.log(_rates(xs)), np.log(_rates(ys))
+    if len(a) > 1 and len(b) > 1:
+        diff, se, df = welch(b, a)  # mean(a) - mean(b)
+        return diff, se, df
+    several = a if len(a) > 1 else b
+    se = float(several.std(ddof=1)) * math.sqrt(1 / len(a) + 1 / len(b))
+    return float(a.mean() - b.mean()), se, float(len(several) - 1)
+
+
+def _resampled_ratios(x: np.ndarray, y: np.ndarray, resamples: int, seed: int) -> tuple[float, np.ndarray]:
+    """(one process's throughput over another's, ``resamples`` bootstrap draws of that ratio): blocks of
+    consecutive steps drawn within each (``bench.measure.stats.resample_indices``)."""
+    rng = np.random.default_rng(seed)
+    ia, ib = stats.resample_indices(x, resamples, rng), stats.resample_indices(y, resamples, rng)
+    ratios = (len(x) / (1.0 / x[ia]).sum(1)) / (len(y) / (1.0 / y[ib]).sum(1))
+    return mean_rate(x) / mean_rate(y), ratios
 
 
 def verdict(fast: str, slow: str, ci: tuple[float, float, float] | None) -> str:

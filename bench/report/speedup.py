@@ -2,18 +2,17 @@
 
 The table's ratio column divides the medians of the headline throughputs and says nothing of their noise; the
 page's ratio cells divide the two intervals' ends, a box wider than the ratio's own interval. Here the ratio
-of the headline throughputs (images over time of every timed step) gets its own 95% interval, drawn as
-``bench tune``'s verdicts and ``bench compare``'s test are (``bench.measure.tuning.ratio_ci``: the repeats,
-each a fresh process, then blocks of consecutive steps within each), and a ratio whose interval holds 1 is
-said to be no significant difference. Rows without step samples (older records) give no line.
+of the headline throughputs gets its own 95% interval, drawn as ``bench tune``'s verdicts and ``bench compare``'s
+test are (``bench.measure.tuning.ratio_ci``), and a ratio whose interval holds 1 is said to be no significant
+difference. Rows without step samples (older records) give no line.
 
 The sentence shows the ratio and interval its verdict is decided on, so a "faster" never stands beside an
-interval that holds 1. With one process a side, that is the table's ratio: the bootstrap resamples step rates,
-whose pooled figure weighs every step alike, where the headline weighs each by its images (an epoch's smaller
-last batch: a percent or two apart), so the bootstrap's interval is scaled by that factor, its relative spread
-about the table's ratio. With several processes on a side the table divides the medians over repeats, another
-estimator (one process 30% off the others moves the pooled steps, not the median), so the sentence gives the
-bootstrap's own ratio of the pooled steps and names the table's beside it.
+interval that holds 1. With one process a side, that is the table's ratio: the bootstrap over blocks of steps
+weighs every step alike, where the headline weighs each by its images (an epoch's smaller last batch: a
+percent or two apart), so the bootstrap's interval is scaled by that factor, its relative spread about the
+table's ratio. With several processes on a side the sample is the processes (Student's t over their log
+rates: a bootstrap that draws 3 processes called equal speeds different one time in five), the ratio that of
+their geometric means; the table divides the medians over repeats, another estimator, named beside it.
 """
 
 from __future__ import annotations
@@ -33,8 +32,7 @@ ONE_PROCESS = "one process a side: --repeats 3 adds the spread between processes
 
 
 def process_steps(rows: list[dict[str, Any]]) -> list[list[float]]:
-    """Each row's step rates, one list per fresh process (a repeat): what ``ratio_ci`` draws processes, then steps
-    from."""
+    """Each row's step rates, one list per fresh process (a repeat): what ``ratio_ci`` reads."""
     return [[float(v) for v in r["step_img_s"]] for r in rows if r.get("step_img_s")]
 
 
@@ -49,7 +47,7 @@ class HeadlineRatio:
     """One backend's headline throughput against the reference's, as the sentence under the table gives it."""
 
     backend: str
-    ratio: float  # backend / reference: the table's with one process a side, else the pooled steps'
+    ratio: float  # backend / reference: the table's with one process a side, else the processes' geometric means'
     lo: float
     hi: float
     one_process_each: bool  # then ``ratio`` is the table's, and the page's ratio cell shows this interval
@@ -85,8 +83,8 @@ def headline_ratios(records: list[dict[str, Any]], reference: str) -> dict[str, 
             notes = [ONE_PROCESS] if min(len(steps), len(base)) < 2 else []
             if not one_each:
                 notes.append(
-                    f"the steps of {len(steps)} and {len(base)} processes pooled; the table's {backend}/{reference}, "
-                    f"a ratio of medians over repeats: {table:.3f}"
+                    f"{len(steps)} and {len(base)} processes, the ratio of their geometric means, Student's t over "
+                    f"them; the table's {backend}/{reference}, a ratio of medians over repeats: {table:.3f}"
                 )
             sentence = text + (f" ({'; '.join(notes)})" if notes else "")
             found.append(HeadlineRatio(backend, ratio, lo, hi, one_each, sentence))

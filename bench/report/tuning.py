@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.core.results import read_json_or_warn
 from bench.core.runpaths import plot_file, plot_name
-from bench.measure.tuning import Trial, break_even, floor_failure, pooled_rate, rate_ci, ratio_ci, verdict
+from bench.measure.tuning import Trial, break_even, floor_failure, rate_ci, ratio_ci, side_rate, verdict
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 from bench.report.speedup import ONE_PROCESS, process_steps
@@ -105,10 +105,11 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
 
 def _rate(rows: list[dict[str, Any]]) -> tuple[float | None, tuple[float | None, float | None]]:
     """A configuration's throughput and its 95% interval: the row's own in one fresh process; over several (a short
-    window measured again, or --repeats), every process's steps together, the spread between processes in the
-    interval (bench.measure.tuning.rate_ci), not the median of each process's interval."""
-    if len(rows) > 1 and (pooled := rate_ci(process_steps(rows))) is not None:
-        return pooled[0], (pooled[1], pooled[2])
+    window measured again, or --repeats), the geometric mean of the processes' rates with Student's t over them
+    (bench.measure.tuning.rate_ci): the spread between processes in the interval, not the median of each
+    process's interval."""
+    if len(rows) > 1 and (over := rate_ci(process_steps(rows))) is not None:
+        return over[0], (over[1], over[2])
     return _median(rows, "steady_img_s"), (_median(rows, "steady_img_s_ci_lo"), _median(rows, "steady_img_s_ci_hi"))
 
 
@@ -142,7 +143,7 @@ def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
     for stage, steps_key, what in (("at defaults", "default_steps", ""), ("each at its best", "chosen_steps", "best")):
         ranked = sorted(
             ((b, f) for b, f in figures.items() if f[steps_key]),
-            key=lambda bf: -pooled_rate(bf[1][steps_key]),
+            key=lambda bf: -side_rate(bf[1][steps_key]),
         )
         if len(ranked) < 2:
             continue

@@ -222,16 +222,22 @@ def run_suite(
     """Start a new run directory and run everything in it; returns the run dir."""
     run_dir = new_run_dir(opts.out)
     write_plan(run_dir, tasks, opts)
-    env = environment.describe()
-    env.update(
-        run_id=run_dir.name,
-        argv=sys.argv,
-        profiles=sorted({t.profile for t in tasks}),
-        backends=list(opts.backends),
-        repeats=opts.repeats,
-    )
+    env = run_environment(run_dir, tasks, opts)
     write_json(run_dir / "environment.json", env)
     return execute(run_dir, tasks, opts, env, echo, resize=resize)
+
+
+def run_environment(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, **extra: Any) -> dict[str, Any]:
+    """This machine and software (``environment.describe``) and what identifies the run: environment.json."""
+    return {
+        **environment.describe(),
+        "run_id": run_dir.name,
+        "argv": sys.argv,
+        "profiles": sorted({t.profile for t in tasks}),
+        "backends": list(opts.backends),
+        "repeats": opts.repeats,
+        **extra,
+    }
 
 
 def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict[str, Any] | None = None) -> Path:

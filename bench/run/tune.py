@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,8 +33,8 @@ from bench.core.runfiles import make_folder
 from bench.core.spec import TaskSpec
 from bench.measure import steady
 from bench.measure.tuning import Trial, decide
-from bench.run import environment, history_cli
-from bench.run.runner import STATE, RunOptions, execute, new_run_dir, write_json, write_plan
+from bench.run import history_cli
+from bench.run.runner import STATE, RunOptions, execute, new_run_dir, run_environment, write_json, write_plan
 from bench.run.workers import shared_servers
 
 TUNE_FILE = "tune.json"
@@ -51,10 +50,10 @@ LATER_FLOOR = 0.5
 MIN_TRIAL_TIMEOUT_S = 120.0  # a trial may compile for that long whatever the budget (max-autotune on a CPU)
 # A fresh row whose timed window is shorter than the window rule asks (Keras/TF's steps_per_execution 32 on
 # cifar10-cnn's quick recipe: 12 timed calls, an interval of +-30%, "no significant difference" at its best on the
-# AMD VM) is measured again in fresh processes, up to this many in all, while the tune's budget lasts: the verdict's
-# bootstrap draws processes, then steps (bench.measure.tuning.ratio_ci), and two processes are too few to draw
-# from. Chosen by the window's length alone, never by the verdict: measuring again until a difference shows would
-# make one.
+# AMD VM) is measured again in fresh processes, up to this many in all, while the tune's budget lasts: the verdict
+# then reads the spread between the processes (Student's t over them, bench.measure.tuning.ratio_ci), and from two
+# its quantile of 12.7 leaves an interval too wide to decide anything. Chosen by the window's length alone, never
+# by the verdict: measuring again until a difference shows would make one.
 MIN_PROCESSES = 3
 
 
@@ -276,15 +275,7 @@ def tune_suite(
     ``remeasure``: add fresh processes to a row whose timed window was short (MIN_PROCESSES; off when the user
     chose the repeats)."""
     run_dir = new_run_dir(opts.out)
-    env = environment.describe()
-    env.update(
-        run_id=run_dir.name,
-        argv=sys.argv,
-        profiles=sorted({t.profile for t in tasks}),
-        backends=list(opts.backends),
-        repeats=opts.repeats,
-        tune_budget_s=budget_s,
-    )
+    env = run_environment(run_dir, tasks, opts, tune_budget_s=budget_s)
     check_knob_names(only, opts.backends)
     tuner = Tuner(run_dir, opts, budget_s, env, echo, only)
     devices = sorted({t.runtime.device for t in tasks})

@@ -67,18 +67,22 @@ class Workers:
     def _key(self, backend: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
         return backend, self.name, tuple(sorted(self.env.items()))
 
+    def _live(self, backend: str) -> Server | None:
+        """This run's live server of ``backend``, else a live one ``shared_servers`` kept, else None."""
+        for srv in (self.servers.get(backend), (_SHARED or {}).get(self._key(backend))):
+            if srv is not None and srv.alive():
+                return srv
+        return None
+
     def warm(self, backend: str) -> bool:
         """Whether a live server of ``backend`` is at hand (this run's, or one kept by ``shared_servers``)."""
-        srv = self.servers.get(backend) or (_SHARED or {}).get(self._key(backend))
-        return srv is not None and srv.alive()
+        return self._live(backend) is not None
 
     def server(self, backend: str) -> Server:
-        srv = self.servers.get(backend)
-        if (srv is None or not srv.alive()) and _SHARED is not None:
-            kept = _SHARED.get(self._key(backend))
-            if kept is not None and kept.alive():
-                srv = self.servers[backend] = kept
-        if srv is None or not srv.alive():
+        srv = self._live(backend)
+        if srv is not None:
+            self.servers[backend] = srv
+        else:
             path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
             env = dict(os.environ, PYTHONPATH=path, **self.env)
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
