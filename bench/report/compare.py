@@ -12,9 +12,9 @@ may differ in epochs alone, and then the step figures are still judged).
 
 A change beyond its threshold is a regression only when it is also significant: the two
 runs' 95% intervals do not overlap (the bootstrap interval of the headline throughput,
-or for other columns the range over >= 2 repeats on each side), or the bootstrap of the two
-runs' throughput ratio from their step throughputs (repeats, then blocks of consecutive steps:
-``bench.measure.tuning.ratio_p``) rejects equality (p < 0.05). Otherwise the verdict is
+or for other columns the range over >= 2 repeats on each side), or the test of the two
+runs' throughput ratio rejects equality (p < 0.05; ``bench.measure.tuning.ratio_p``: a bootstrap over blocks
+of consecutive steps with one process a side, Student's t over the processes with repeats). Otherwise the verdict is
 "inconclusive". A column without any interval (one repeat, no step samples) is judged by
 its threshold alone, as before.
 

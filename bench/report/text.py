@@ -98,7 +98,8 @@ def summary_markdown(
         "time (as timm, the Keras benchmarks and MLPerf quote) ± the half-width of its 95% bootstrap interval "
         "over steps; the median step's throughput is its own row; with repeats, the between-run spread too. "
         "Under each table, each backend's headline against the reference's, with the 95% interval of the ratio "
-        "(repeats, then blocks of consecutive steps) and whether it holds 1. "
+        "(blocks of consecutive steps with one process a side; with repeats, Student's t over the processes) and "
+        "whether it holds 1. "
         "Step / epoch throughput compares it with the epochs, which also pay what an epoch does outside "
         "its steps (per-epoch call overhead). The first-step overhead is the first step's excess "
         "over a steady step (tracing, compilation, warm-up).",
