@@ -70,6 +70,39 @@ def test_the_headline_ratio_cell_shows_the_interval_of_the_sentence_under_the_ta
     assert float(cell[2]) - float(cell[1]) < 150 * 1.05 / 95 - 150 * 0.95 / 105  # narrower than the ends divided
 
 
+def test_with_repeats_the_headline_ratio_cell_gives_the_sentences_ratio_interval_and_verdict(tmp_path: Path):
+    """Three processes a side, Keras's 120-160% of torch's: the ends of the repeats' spread divided marked the cell
+    significant above a sentence that found no significant difference (a `bench all --repeats 3` page, catdog-cnn:
+    "1.366 ✱ [1.264, 1.546]" over "1.29x [0.94, 1.75]"). The cell now is the sentence: its ratio, interval and mark."""
+    import numpy as np
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rng = np.random.default_rng(6)
+    for backend, levels in (("torch", (100.0, 103.0, 98.0)), ("keras", (121.0, 126.0, 165.0))):
+        for k, level in enumerate(levels):
+            rates = level * (1 + 0.02 * rng.standard_normal(200))
+            headline = float(len(rates) / (1 / rates).sum())
+            fields = dict(steady_img_s=headline, steady_img_s_ci_lo=0.99 * headline, steady_img_s_ci_hi=1.01 * headline)
+            steps = [float(v) for v in rates]
+            rec = new_record(task="t", backend=backend, repeat=k, status="ok", step_img_s=steps, **fields)
+            append_record(run, rec)
+    write_reports(run)
+    page = (run / "index.html").read_text()
+    row = page[page.index("headline throughput: timed images") :]
+    row = row[: row.index("</tr>")]
+    said = re.search(
+        r"no significant difference between Keras \(TF\) and PyTorch \(([\d.]+)x \[([\d.]+), ([\d.]+)\]\)", page
+    )
+    assert said, page[page.index("headline throughput</b>") :][:400]
+    cell = re.search(r">([\d.]+) \[([\d.]+), ([\d.]+)\]<", row)
+    assert cell and "✱" not in row, row
+    assert [f"{float(v):.2f}" for v in cell.groups()] == list(said.groups())
+    summary = (run / "summary.md").read_text()
+    table = re.search(r"a ratio of medians over repeats: ([\d.]+)\)", summary)  # the table's, named beside it
+    assert table and float(table[1]) == pytest.approx(126 / 100, abs=0.02), summary[-600:]
+
+
 def test_run_data_cannot_close_a_tag_or_the_data_block(tmp_path: Path):
     """Task names, errors and notes come from records anyone can edit: escaped in the page."""
     run = tmp_path / "run"

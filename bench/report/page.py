@@ -108,8 +108,9 @@ def task_table(
     ratios: list[HeadlineRatio] | None = None,
 ) -> str:
     """One task's side-by-side table: values sortable by their numbers, ratio cells marked by their interval (the
-    headline throughput's, with one process a side, the sentence's own: ``ratios``)."""
-    own = {r.backend: (r.lo, r.hi) for r in ratios or [] if r.one_process_each}
+    headline throughput's is the sentence's under the table, ``ratios``: its interval, and with several processes
+    on a side its ratio too, the processes' geometric means', so the page gives one answer)."""
+    sentence = {r.backend: r for r in ratios or []}
     if shown.empty:
         return "<p>No ok row: nothing measured.</p>"
     names = raw.attrs.get("backends", [])
@@ -121,9 +122,13 @@ def task_table(
         row += [(shown[b].iloc[i], num(raw[b].iloc[i]), "") for b in names]
         for r in raw.attrs.get("ratios", []):
             backend = r.split("/")[0]
-            headline = own.get(backend) if col == HEADLINE else None
             a, ref = interval(ok, backend, col), interval(ok, reference, col)
-            row.append(ratio_cell(shown[r].iloc[i], num(raw[r].iloc[i]), a, ref, headline))
+            text, value, own = shown[r].iloc[i], num(raw[r].iloc[i]), None
+            if col == HEADLINE and (h := sentence.get(backend)) is not None:
+                own = (h.lo, h.hi)
+                if not h.one_process_each:  # the table's ratio of medians is another estimator: the sentence's
+                    text, value = f"{h.ratio:.3f}", h.ratio
+            row.append(ratio_cell(text, value, a, ref, own))
         rows.append(row)
     return table(header, rows, table_id=f"table-{task}")
 
@@ -270,8 +275,8 @@ def write_page(
         f"<p>{esc(wall_time(wall_s))} {' '.join(esc(s) for s in speed or [])}</p>",
         legend(backends),
         "<p class=small>Click a column to sort. A ratio cell is marked ✱ and coloured when the interval of the "
-        "ratio (from both backends' 95% intervals, or the spread of their repeats; the headline throughput's, "
-        "with one process a side, is the interval of the sentence under the table) excludes 1; grey when it "
+        "ratio (from both backends' 95% intervals, or the spread of their repeats; the headline throughput's is "
+        "the interval of the sentence under the table, and with repeats its ratio too) excludes 1; grey when it "
         "holds 1; plain when there is no interval.</p>",
     ]
     ratios = ratios or {}

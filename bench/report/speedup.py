@@ -50,7 +50,7 @@ class HeadlineRatio:
     ratio: float  # backend / reference: the table's with one process a side, else the processes' geometric means'
     lo: float
     hi: float
-    one_process_each: bool  # then ``ratio`` is the table's, and the page's ratio cell shows this interval
+    one_process_each: bool  # then ``ratio`` is the table's; the page's headline ratio cell shows ratio and interval
     sentence: str
 
 
