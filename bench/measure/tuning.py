@@ -178,9 +178,9 @@ Steps = Sequence[float]
 # for two equal sides of 3 processes each with 10% spread between processes, its 95% interval left out 1 in
 # 21% of 300 simulated comparisons (33% with 2 a side, 47% with 1 against 3), so "faster" was said of equal
 # speeds one time in five. Student's t over the processes' log rates (Welch's with several a side) pays for the
-# few draws with its wider quantile: 3-5% in the same simulations (tests/test_tuning.py). A side measured in
-# one process has no spread between processes to read; its steps are all there is (the block bootstrap), and
-# the sentences say so (bench.report.speedup.ONE_PROCESS).
+# few draws with its wider quantile: 3-4% in the same simulations (2.7-7.3% of 150 each in tests/test_tuning.py).
+# A side measured in one process has no spread between processes to read; its steps are all there is (the block
+# bootstrap), and the sentences say so (bench.report.speedup.ONE_PROCESS).
 
 
 def ratio_ci(
