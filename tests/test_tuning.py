@@ -312,6 +312,51 @@ def test_a_short_window_is_chosen_for_fresh_processes_by_its_length_alone():
     assert short_windows([row(0, 12, backend="torch")], [spec], ("keras",)) == []  # another backend's row
 
 
+def test_the_partner_of_a_row_measured_again_is_measured_as_often_so_best_over_default_reads_processes_alike():
+    """Keras/TF's winner on the AMD cifar10-cnn tune had a short window and three processes, its defaults one:
+    best / default 1.49x [0.55, 4.07] (2 degrees of freedom), unproven, and its defaults stood in the verdict. The
+    partner (the same task and backend's other configuration) is now measured to as many processes; a partner
+    with a failed process, another backend's rows, and one already measured as often are left as they are."""
+    from bench.core.spec import load_task
+    from bench.report.tuning import remeasured_lines
+    from bench.run.tune import config_spec, partners
+
+    task = load_task("mnist-lenet5", "quick")
+    default, best = config_spec(task, {}, "default"), config_spec(task, {}, "best")
+
+    def row(config, repeat, status="ok", backend="keras"):
+        return {"task": f"mnist-lenet5.{config}", "backend": backend, "repeat": repeat, "status": status}
+
+    records = [row("best", r) for r in range(3)] + [row("default", 0), row("default", 0, backend="torch")]
+    wanted = {("mnist-lenet5", "keras"): 3}
+    found = partners(records, [default, best], ("keras", "torch"), wanted)
+    assert [(s.name, b, len(rows), target) for s, b, rows, target in found] == [("mnist-lenet5.default", "keras", 1, 3)]
+    assert partners([*records, row("default", 1, "failed")], [default, best], ("keras",), wanted) == []
+    assert partners([*records, row("default", 1), row("default", 2)], [default, best], ("keras",), wanted) == []
+    assert partners(records, [default, best], ("keras",), {}) == []  # nothing measured again: nothing to match
+    # best / default over three processes each: each side's own spread (Welch's t), where against one process the
+    # three's spread stood for the one's too: an interval half as wide (here [0.88, 2.34] against [0.53, 3.91])
+    rng = np.random.default_rng(8)
+    fast = [list(v * (1 + 0.02 * rng.standard_normal(40))) for v in (7208.0, 8800.0, 10746.0)]
+    one, three = (
+        [list(6118 * (1 + 0.02 * rng.standard_normal(40)))],
+        [list(v * (1 + 0.02 * rng.standard_normal(40))) for v in (6118.0, 6300.0, 5950.0)],
+    )
+    against_one, against_three = ratio_ci(fast, one), ratio_ci(fast, three)
+    assert against_one is not None and against_three is not None
+    assert against_three[2] / against_three[1] < 0.5 * against_one[2] / against_one[1], (against_one, against_three)
+    log = {"remeasured": [
+        {"task": "t", "config": "default", "backend": "keras", "partner": "best", "processes": 1, "added": 2},
+        {"task": "t", "config": "default", "backend": "torch", "partner": "best", "processes": 1, "added": 0},
+    ]}  # fmt: skip
+    assert remeasured_lines(log, "t") == [
+        "- Keras (TF) default: its best row was measured again (a short window), so this one was measured in 3 "
+        "fresh processes in all (2 added): best / default reads processes against processes",
+        "- PyTorch default: its best row was measured again (a short window), and the budget left no time to "
+        "measure this one as often",
+    ]
+
+
 def test_the_summary_says_which_rows_were_measured_again_and_which_the_budget_left_short():
     from bench.report.tuning import remeasured_lines
 

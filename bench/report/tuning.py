@@ -255,13 +255,23 @@ def _count(value: Any) -> int:
 
 
 def remeasured_lines(log: dict[str, Any], task: str) -> list[str]:
-    """The fresh rows measured again because their timed window was short (bench.run.tune.MIN_PROCESSES)."""
+    """The fresh rows measured again because their timed window was short (bench.run.tune.MIN_PROCESSES), and their
+    partners (the same backend's other configuration) measured as often."""
     lines = []
     for entry in log.get("remeasured") or []:
         if not isinstance(entry, dict) or entry.get("task") != task:
             continue
         added, processes = _count(entry.get("added")), _count(entry.get("processes"))  # tune.json: any JSON
         who = f"{label(str(entry.get('backend')))} {entry.get('config')}"
+        if entry.get("partner"):
+            head = f"- {who}: its {entry.get('partner')} row was measured again (a short window)"
+            lines.append(
+                f"{head}, so this one was measured in {processes + added} fresh processes in all ({added} added): "
+                "best / default reads processes against processes"
+                if added
+                else f"{head}, and the budget left no time to measure this one as often"
+            )
+            continue
         head = f"- {who}: its timed window was short ({entry.get('windows')})"
         if added:
             lines.append(

@@ -345,6 +345,24 @@ def short_windows(
     return out
 
 
+def partners(
+    records: list[dict[str, Any]], final: list[TaskSpec], backends: tuple[str, ...], wanted: dict[tuple[str, str], int]
+) -> list[tuple[TaskSpec, str, list[dict[str, Any]], int]]:
+    """(spec, backend, its ok rows, processes wanted) of each final row whose partner (the same task and backend's
+    other configuration) was measured again for its short window (``wanted``: (task, backend) -> the partner's
+    processes) and that has fewer: best / default then reads processes against processes. A row with a failed
+    process is left as it is."""
+    out = []
+    for spec in final:
+        for backend in backends:
+            target = wanted.get((spec.base, backend), 0)
+            rows = [r for r in records if r.get("task") == spec.name and r.get("backend") == backend]
+            ok = [r for r in rows if r.get("status") == "ok"]
+            if ok and len(ok) == len(rows) < target:
+                out.append((spec, backend, ok, target))
+    return out
+
+
 def remeasure_short_windows(
     run_dir: Path,
     final: list[TaskSpec],
@@ -354,26 +372,58 @@ def remeasure_short_windows(
     tuner: Tuner,
 ) -> None:
     """Measure each short-windowed final row again, in fresh processes (repeats of its own), until it has
-    MIN_PROCESSES or the tune's budget is spent; tune.json's ``remeasured`` says what was added and why."""
-    for spec, backend, rows in short_windows(latest_records(read_records(run_dir)), final, opts.backends):
-        per_process = max(float(r.get("wall_s") or 0.0) for r in rows) or 1.0
-        left = tuner.budget_s - tuner.elapsed()
-        added = max(0, min(MIN_PROCESSES - len(rows), int(left // per_process)))
+    MIN_PROCESSES or the tune's budget is spent, then its partner (the same backend's other configuration) as
+    often: best / default is read over the processes (Student's t), and against one process the three's spread
+    between processes stands for the one's too (on the 2026-12-05 AMD cifar10-cnn tune, Keras/TF's winner at
+    7,208-10,746 img/s in three processes against its defaults' 6,118 in one: 1.49x [0.55, 4.07], unproven);
+    against three, each side's own, about half as wide. tune.json's ``remeasured`` says what was added and why."""
+    short = short_windows(latest_records(read_records(run_dir)), final, opts.backends)
+    shorts = {(spec.name, backend) for spec, backend, _ in short}
+    wanted: dict[tuple[str, str], int] = {}
+    for spec, backend, rows in short:
         steps = ", ".join(f"{r['timed_steps']} steps in {r['timed_s']:.2f}s" for r in rows)
-        tuner.log.setdefault("remeasured", []).append(
-            {
-                "task": spec.base,
-                "config": spec.config,
-                "backend": backend,
-                "windows": steps,
-                "processes": len(rows),
-                "added": added,
-            }
-        )
-        tuner.save()  # before the rows: each run's report reads tune.json
-        if not added:
-            echo(f"tune: {spec.name} / {backend}: timed window short ({steps}); no budget left to measure it again")
+        added = _measure_again(spec, backend, rows, MIN_PROCESSES, {"windows": steps}, tuner)
+        wanted[spec.base, backend] = max(wanted.get((spec.base, backend), 0), len(rows) + added)
+        why = f"timed window short ({steps})"
+        echo(f"tune: {spec.name} / {backend}: {why}; " + (f"{added} more fresh process(es)" if added else NO_BUDGET))
+        if added:
+            _execute_repeats(run_dir, spec, backend, len(rows) + added, opts, env, echo)
+    for spec, backend, rows, target in partners(latest_records(read_records(run_dir)), final, opts.backends, wanted):
+        if (spec.name, backend) in shorts:
             continue
-        echo(f"tune: {spec.name} / {backend}: timed window short ({steps}); {added} more fresh process(es)")
-        more = dataclasses.replace(opts, backends=(backend,), repeats=len(rows) + added, parity_steps=0)
-        execute(run_dir, [spec], more, env, echo, history=False)
+        other = "best" if spec.config == "default" else "default"
+        added = _measure_again(spec, backend, rows, target, {"partner": other}, tuner)
+        why = f"its {other} row was measured in {target} processes"
+        echo(f"tune: {spec.name} / {backend}: {why}; " + (f"{added} more fresh process(es)" if added else NO_BUDGET))
+        if added:
+            _execute_repeats(run_dir, spec, backend, len(rows) + added, opts, env, echo)
+
+
+NO_BUDGET = "no budget left to measure it again"
+
+
+def _measure_again(
+    spec: TaskSpec, backend: str, rows: list[dict[str, Any]], target: int, why: dict[str, str], tuner: Tuner
+) -> int:
+    """How many fresh processes to add to ``rows`` (up to ``target`` in all, as the tune's budget holds), logged in
+    tune.json before the rows run (each run's report reads it)."""
+    per_process = max(float(r.get("wall_s") or 0.0) for r in rows) or 1.0
+    left = tuner.budget_s - tuner.elapsed()
+    added = max(0, min(target - len(rows), int(left // per_process)))
+    entry = {"task": spec.base, "config": spec.config, "backend": backend, **why, "processes": len(rows)}
+    tuner.log.setdefault("remeasured", []).append({**entry, "added": added})
+    tuner.save()
+    return added
+
+
+def _execute_repeats(
+    run_dir: Path,
+    spec: TaskSpec,
+    backend: str,
+    repeats: int,
+    opts: RunOptions,
+    env: dict[str, Any],
+    echo: Callable[[str], None],
+) -> None:
+    more = dataclasses.replace(opts, backends=(backend,), repeats=repeats, parity_steps=0)
+    execute(run_dir, [spec], more, env, echo, history=False)
