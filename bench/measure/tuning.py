@@ -254,19 +254,15 @@ def rate_ci(
     return mean_rate(g), float(lo), float(hi)
 
 
-def process_rates(side: Steps | Sequence[Steps]) -> np.ndarray:
-    """Each process's throughput: images over time of its steps."""
-    return _rates(_processes(side))
-
-
 def _rates(groups: list[np.ndarray]) -> np.ndarray:
+    """Each process's throughput: images over time of its steps."""
     return np.array([mean_rate(g) for g in groups])
 
 
 def side_rate(side: Steps | Sequence[Steps]) -> float:
     """A side's throughput as its interval reads it: one process's images over time; over several fresh processes,
     the geometric mean of theirs (each process one draw of the machine's state, weighed alike)."""
-    return float(np.exp(np.log(process_rates(side)).mean()))
+    return float(np.exp(np.log(_rates(_processes(side))).mean()))
 
 
 def _processes(side: Steps | Sequence[Steps]) -> list[np.ndarray]:
