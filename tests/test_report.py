@@ -713,3 +713,27 @@ def test_a_speed_sentence_says_faster_only_beside_an_interval_that_excludes_one(
         assert faster == (lo > 1.0) and faster == (" faster than " in line), (trial, line)
         said.append(faster)
     assert 5 < sum(said) < 35  # both verdicts were exercised
+
+
+def test_rows_of_one_task_that_trained_on_different_data_are_said_above_its_table(tmp_path: Path):
+    """A run resumed elsewhere before 2026-12-05 could finish a task on other data (QA): its summary and page
+    say so above the table instead of putting the two trainings side by side as one comparison."""
+    rows = [
+        rec("torch", 0, train_s=10.0, dataset_source="file:/data/mnist.npz", n_train=20000),
+        rec("keras", 0, train_s=20.0, dataset_source="embedded:sklearn-digits-28x28", n_train=1438),
+    ]
+    for r in rows:
+        append_record(tmp_path, r)
+    (tmp_path / "environment.json").write_text(json.dumps({"run_id": "x", "cores": 2}))
+    write_reports(tmp_path)
+    said = (
+        "rows trained on different data, so their figures do not compare: file:/data/mnist.npz (20000 train) "
+        "for torch; embedded:sklearn-digits-28x28 (1438 train) for keras."
+    )
+    assert f"**Warning**: {said}" in (tmp_path / "summary.md").read_text()
+    assert f"<b>Warning</b>: {said}" in (tmp_path / "index.html").read_text()
+    (tmp_path / "records.jsonl").unlink()  # one data source: no warning
+    append_record(tmp_path, rows[0])
+    append_record(tmp_path, {**rows[1], "dataset_source": "file:/data/mnist.npz", "n_train": 20000})
+    write_reports(tmp_path)
+    assert "different data" not in (tmp_path / "summary.md").read_text()

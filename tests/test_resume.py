@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.core.results import latest_records, read_records
@@ -238,3 +239,63 @@ def test_ctrl_c_while_a_worker_server_is_forked_stops_the_run_and_leaves_no_serv
     run_dir = only_run_dir(out)
     assert read_records(run_dir) == [] and workers_of(run_dir) == []
     assert json.loads((run_dir / "state.json").read_text())["state"] == "interrupted"
+
+
+def drop_last_record(run_dir: Path) -> None:
+    """The run as a Ctrl-C after its first row leaves it: the second row missing."""
+    lines = (run_dir / "records.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "records.jsonl").write_text("".join(lines[:-1]))
+
+
+@pytest.mark.e2e
+def test_a_resume_trains_on_the_data_the_run_started_with_or_refuses(clean_env, tiny: Path, tmp_path: Path):
+    """QA, 2026-12-05: a run started with BENCH_DATA_DIR and resumed from a shell without it finished its
+    task on the embedded stand-in, and the table put 20,000 MNIST digits beside 1,438 stand-in ones. A
+    relative --data-dir failed a resume started elsewhere, and that failure was recorded for good."""
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(
+        data / "mnist.npz",
+        x_train=rng.integers(0, 256, (400, 28, 28, 1), dtype=np.uint8),
+        y_train=np.arange(400) % 10,
+        x_test=rng.integers(0, 256, (100, 28, 28, 1), dtype=np.uint8),
+        y_test=np.arange(100) % 10,
+        classes=np.array([str(d) for d in range(10)]),
+    )
+    out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
+    started = run_cli(
+        ["run", str(tiny), "--backend", "numpy", "--repeats", "2", "--out", str(out)],
+        {**env, "BENCH_DATA_DIR": str(data)},
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    run_dir = only_run_dir(out)
+    source = f"file:{(data / 'mnist.npz').resolve()}"
+    drop_last_record(run_dir)
+    resumed = run_cli(["all", "--resume", str(run_dir)], env)  # this shell has no BENCH_DATA_DIR
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resume: BENCH_DATA_DIR={data.absolute()} as the run started with (here: (unset))" in resumed.stdout
+    assert [r["dataset_source"] for r in latest_records(read_records(run_dir))] == [source, source]
+
+    # the data moved: the resume stops before the row runs, says why, and records nothing
+    drop_last_record(run_dir)
+    (data / "mnist.npz").rename(tmp_path / "mnist.npz")
+    refused = run_cli(["all", "--resume", str(run_dir)], env)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"tiny: its recorded rows trained on {source} (300 train), this resume finds embedded:" in refused.stderr
+    assert len(read_records(run_dir)) == 1
+    (tmp_path / "mnist.npz").rename(data / "mnist.npz")
+
+    # a relative --data-dir, resumed from another folder (an ignored --data-dir said so)
+    rel = run_cli(
+        ["run", str(tiny), "--backend", "numpy", "--repeats", "2", "--data-dir", "data", "--out", "rel"],
+        env,
+        cwd=tmp_path,
+    )
+    assert rel.returncode == 0, rel.stdout + rel.stderr
+    run_dir = only_run_dir(tmp_path / "rel")
+    drop_last_record(run_dir)
+    again = run_cli(["all", "--resume", str(run_dir), "--data-dir", str(tmp_path)], env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "--resume runs the plan the run started with: --data-dir ignored" in again.stdout
+    assert [r["dataset_source"] for r in latest_records(read_records(run_dir))] == [source, source]

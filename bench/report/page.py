@@ -206,6 +206,7 @@ def task_section(
         f"<p class=small>model <code>{esc(head.model)}</code> {esc(head.options)}, dataset "
         f"<code>{esc(head.dataset)}</code> {data}, {esc(head.epochs)} epochs, batch {esc(head.batch_size)}, "
         f"profile <code>{esc(head.profile)}</code>.</p>",
+        *([f"<p class=bad><b>Warning</b>: {esc(head.mixed_data)}.</p>"] if head.mixed_data else []),
         task_table(task, *tables, sub[sub.status == "ok"], columns, reference, ratios),
         *(f"<p><b>{esc(WHAT)}</b>: {esc(r.sentence)}</p>" for r in ratios or []),
     ]

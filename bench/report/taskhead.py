@@ -25,6 +25,9 @@ class TaskHead:
     epochs: str
     batch_size: str
     profile: str
+    # Rows that loaded different data (a resume elsewhere, by hand; a run refuses it since 2026-12-05): said
+    # above the table, which would otherwise put frameworks trained on different data side by side.
+    mixed_data: str | None = None
 
 
 def count(v: object) -> str:
@@ -48,4 +51,14 @@ def task_head(rows: pd.DataFrame) -> TaskHead:
         epochs=count(first.epochs),
         batch_size=count(first.batch_size),
         profile=str(first.profile),
+        mixed_data=mixed_data(loaded),
     )
+
+
+def mixed_data(loaded: pd.DataFrame) -> str | None:
+    """ "rows trained on different data: <source> (<n> train) for <backends>; ..." when they did, else None."""
+    groups = loaded.groupby([loaded.dataset_source.astype(str), loaded.n_train.map(count)], sort=False).backend
+    if groups.ngroups < 2:
+        return None
+    parts = [f"{src} ({n} train) for {', '.join(dict.fromkeys(map(str, b)))}" for (src, n), b in groups]
+    return "rows trained on different data, so their figures do not compare: " + "; ".join(parts)

@@ -121,6 +121,7 @@ def summary_markdown(
             f"Model `{head.model}` {head.options}, dataset `{head.dataset}` {data}, "
             f"{head.epochs} epochs, batch {head.batch_size}, profile `{head.profile}`.",
             "",
+            *([f"**Warning**: {head.mixed_data}.", ""] if head.mixed_data else []),
         ]
         sbs = side_by_side(df, task, formatted=True, reference=reference)
         if len(sbs):

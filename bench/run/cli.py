@@ -456,6 +456,13 @@ def resolve_run(run: str, results: Path) -> Path:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.resume, args.out)
+    given = [
+        f
+        for f, v in (("--data-dir", args.data_dir), ("--seed", args.seed), ("--repeats", args.repeats))
+        if v is not None
+    ]
+    if given or getattr(args, "tasks", None):
+        print(f"--resume runs the plan the run started with: {', '.join(given) or 'the tasks named'} ignored")
     try:
         resume_suite(run_dir, where=executor_fields(args))
     except RunStopped as e:
@@ -512,7 +519,8 @@ def cmd_run(
         print(f"--budget sizes the quick profile; the {profile} profile runs its recipes as written")
     opts = RunOptions(
         backends=args.backend,
-        data_dir=args.data_dir,
+        data_dir=str(Path(args.data_dir).absolute()) if args.data_dir else None,
+        data_env=str(Path(os.environ["BENCH_DATA_DIR"]).absolute()) if os.environ.get("BENCH_DATA_DIR") else None,
         out=args.out,
         repeats=args.repeats or 1,
         seed=args.seed,

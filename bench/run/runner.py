@@ -77,7 +77,10 @@ REPO = environment.REPO
 @dataclass(frozen=True)
 class RunOptions:
     backends: tuple[str, ...] = field(default_factory=default_names)  # the registry's default set
-    data_dir: str | None = None
+    data_dir: str | None = None  # --data-dir, absolute: a resume from another folder finds the same data
+    # $BENCH_DATA_DIR when the run started (absolute; None: unset). A resume searches it again, whatever its
+    # own shell says, so every row of a task trains on the same data (``plan_data_env``).
+    data_env: str | None = None
     out: Path = REPO / "results"
     repeats: int = 1
     seed: int | None = None  # overrides each spec's seed
@@ -269,8 +272,34 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict
         }
     )
     write_json(env_path, env)
-    # the rows this session runs carry its own commit, not the one the run was started at
-    return execute(run_dir, tasks, opts, env | {"git_commit": env["resumed"][-1]["git_commit"]}, echo)
+    recorded = "data_env" in (
+        (read_json_object(run_dir / PLAN) or {}).get("options") or {}
+    )  # a plan from before: as here
+    with plan_data_env(opts.data_env if recorded else os.environ.get("BENCH_DATA_DIR"), echo):
+        # the rows this session runs carry its own commit, not the one the run was started at
+        return execute(run_dir, tasks, opts, env | {"git_commit": env["resumed"][-1]["git_commit"]}, echo)
+
+
+@contextlib.contextmanager
+def plan_data_env(planned: str | None, echo: Callable[[str], None]) -> Iterator[None]:
+    """$BENCH_DATA_DIR as the run started with, for as long as the resume runs: a shell that lost it (or set
+    another) would otherwise finish a task on other data than its first rows trained on."""
+    here = os.environ.get("BENCH_DATA_DIR")
+    if here == planned:
+        yield
+        return
+    echo(f"resume: BENCH_DATA_DIR={planned or '(unset)'} as the run started with (here: {here or '(unset)'})")
+    if planned is None:
+        del os.environ["BENCH_DATA_DIR"]
+    else:
+        os.environ["BENCH_DATA_DIR"] = planned
+    try:
+        yield
+    finally:
+        if here is None:
+            os.environ.pop("BENCH_DATA_DIR", None)
+        else:
+            os.environ["BENCH_DATA_DIR"] = here
 
 
 def read_plan(run_dir: Path) -> tuple[list[TaskSpec], RunOptions]:
@@ -301,6 +330,7 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
         f"a non-empty list of backends out of {', '.join(BACKENDS)}",
     ),
     "data_dir": (lambda v: v is None or isinstance(v, str), "a folder name or null"),
+    "data_env": (lambda v: v is None or isinstance(v, str), "a folder name or null"),
     "out": (lambda v: True, "ignored: the run folder's parent is used"),
     "repeats": (lambda v: _is_int(v) and 1 <= v <= MAX_REPEATS, f"an integer in 1..{MAX_REPEATS}"),
     "seed": (lambda v: v is None or (_is_int(v) and 0 <= v <= MAX_SEED), f"null or an integer in 0..{MAX_SEED}"),
@@ -736,6 +766,7 @@ def _jobs(
         data_key = task.base or task.name  # a tuning run's configurations of one task share its data
         if data_key not in prepared:
             prepared[data_key] = _prepare_task(task, opts.data_dir, seed, run_dir / ".jobs", echo, data_key)
+            check_same_data(run_dir, data_key, prepared[data_key].get("fields", {}))
         shared = prepared[data_key]
         rec.update(shared.get("fields", {}), git_commit=env.get("git_commit"))
         job = Job(
@@ -753,6 +784,28 @@ def _jobs(
         if not keep_data and all((r.task.base or r.task.name) != data_key for r in later) and "data" in shared:
             for path in [shared["data"], *(t["data"] for t in shared.get("transfer", []))]:
                 Path(path).unlink(missing_ok=True)  # the last run of this task is done
+
+
+class DataChanged(RuntimeError):
+    """A resumed task's data is not what its recorded rows trained on (a moved file, another folder)."""
+
+
+def check_same_data(run_dir: Path, data_key: str, fields: dict[str, Any]) -> None:
+    """Stop a resume, before any of the task's rows run, whose data resolves otherwise than its recorded
+    rows': the table would put frameworks trained on different data side by side. DataChanged says how."""
+    here = (fields.get("dataset_source"), fields.get("n_train"))
+    if here[0] is None:  # the data did not load: the task's rows fail, each saying why
+        return
+    for r in latest_records(read_records(run_dir)):
+        if (r.get("base_task") or r.get("task")) != data_key or r.get("status") != "ok":
+            continue
+        then = (r.get("dataset_source"), r.get("n_train"))
+        if then != here:
+            raise DataChanged(
+                f"{data_key}: its recorded rows trained on {then[0]} ({then[1]} train), this resume finds "
+                f"{here[0]} ({here[1]} train); nothing was run. Make the same data findable (the run's "
+                f"--data-dir and BENCH_DATA_DIR are in {run_dir / PLAN}) and resume again"
+            )
 
 
 def _as_resized(row: PlannedRow, now: TaskSpec | str) -> PlannedRow:
