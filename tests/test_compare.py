@@ -19,6 +19,7 @@ from bench.report.compare import (
     environment_differences,
     load_run,
     reference_ratios,
+    render,
     render_reference,
 )
 from bench.run import cli
@@ -243,6 +244,19 @@ def test_the_ratios_bootstrap_on_step_throughputs_decides_when_intervals_overlap
     same = write(tmp_path / "c", [row("c", **steady(80.0, 30.0, list(100 + rng.normal(0, 3, 200))))])
     r = compare(a, same, Thresholds())
     assert verdict_of(r, "steady throughput, timed window (img/s)") == "inconclusive"
+
+
+def test_an_mfu_that_fell_while_the_throughput_did_not_is_the_peaks_move_not_a_regression(tmp_path: Path):
+    """QA, 2026-12-05: the window's throughput 1.33x, its MFU 0.158 -> 0.110 flagged a regression (exit 1): each
+    row's peak is its own matmul measured on a loaded machine, 255 then 487 GFLOP/s."""
+    a = write(tmp_path / "a", [row("a", **steady(100.0, 2.0, mfu=0.2, peak_flops=255e9))])
+    faster = write(tmp_path / "b", [row("b", **steady(133.0, 2.0, mfu=0.14, peak_flops=487e9))])
+    result = compare(a, faster, Thresholds())
+    assert verdict_of(result, "MFU") == "peak moved" and not result.regression.any()
+    assert "| peak moved" in render(result)
+    slower = write(tmp_path / "c", [row("c", **steady(80.0, 2.0, mfu=0.14, peak_flops=300e9))])
+    result = compare(a, slower, Thresholds())  # the throughput fell too: the MFU row is judged as before
+    assert verdict_of(result, "MFU") == "regression" and result[result.metric == "MFU"].regression.all()
 
 
 def test_repeats_give_epoch_columns_an_interval(tmp_path: Path):

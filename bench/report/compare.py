@@ -15,7 +15,8 @@ runs' 95% intervals do not overlap (the bootstrap interval of the headline throu
 or for other columns the range over >= 2 repeats on each side), or the test of the two
 runs' throughput ratio rejects equality (p < 0.05; ``bench.measure.tuning.ratio_p``: a bootstrap over blocks
 of consecutive steps with one process a side, Student's t over the processes with repeats). Otherwise the verdict is
-"inconclusive". A column without any interval (one repeat, no step samples) is judged by
+"inconclusive". An MFU beyond its threshold whose throughput did not fall is "peak moved" (each row's peak
+is measured: the calibration moved, not the row). A column without any interval (one repeat, no step samples) is judged by
 its threshold alone, as before.
 
 Beside the per-backend table, ``reference_ratios`` shows each backend against a reference
@@ -71,6 +72,11 @@ METRICS = (
 # run's medians over them are what is compared.
 COMPARED_RECIPE = tuple(f for f in RECIPE_FIELDS if f != "seed")
 RECIPE_DIFFERS = "recipe differs"
+# MFU is the timed window's throughput over a peak each row measures (on a CPU, its framework's matmul): an MFU
+# that fell beyond its threshold while that throughput did not fall fell by the peak alone, a calibration
+# that read another speed, not a slower row (QA, 2026-12-05: 1.33x the throughput, "MFU 0.158 -> 0.110
+# REGRESSION", the peaks 255 and 487 GFLOP/s on a loaded machine).
+PEAK_MOVED = "peak moved"
 # columns whose interval and test of equality come from the step throughputs (MFU is proportional to them)
 STEP_BASED = ("steady_img_s", "mfu")
 P_VALUE = 0.05
@@ -270,17 +276,29 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
             va, vb = ma.loc[key, col], mb.loc[key, col]
             if pd.isna(va) and pd.isna(vb):
                 continue
+            judged = metric_row(key, col, better, kind, va, vb, a, b, t)
+            if (
+                col == "mfu"
+                and judged["verdict"]
+                and _did_not_fall(ma.loc[key, "steady_img_s"], mb.loc[key, "steady_img_s"])
+            ):
+                judged |= {"verdict": PEAK_MOVED, "regression": False}
             rows.append(
                 {
                     **key_columns(key),
                     "metric": label,
                     "a": va,
                     "b": vb,
-                    **metric_row(key, col, better, kind, va, vb, a, b, t),
+                    **judged,
                     **({"verdict": RECIPE_DIFFERS, "regression": False} if col in unjudged else {}),
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _did_not_fall(a: float, b: float) -> bool:
+    """B's throughput at least A's, both known."""
+    return bool(pd.notna(a) and pd.notna(b) and b >= a)
 
 
 def in_order(keys: set[tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -382,7 +400,7 @@ def render(result: pd.DataFrame) -> str:
     shown = _formatted(result, {"a": _num, "b": _num, "delta": _num, "ratio": _cell, "p_value": _p_value})
     verdicts = shown["verdict"] if "verdict" in shown else pd.Series("", index=shown.index)
     shown["regression"] = [
-        "REGRESSION" if r else (v if v in ("inconclusive", RECIPE_DIFFERS) else "")
+        "REGRESSION" if r else (v if v in ("inconclusive", RECIPE_DIFFERS, PEAK_MOVED) else "")
         for r, v in zip(shown["regression"], verdicts.astype(object).where(verdicts.notna(), ""), strict=True)
     ]
     shown = shown.drop(columns=["verdict"], errors="ignore")
