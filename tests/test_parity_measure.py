@@ -99,6 +99,24 @@ def test_pair_diffs_hold_pairs_within_the_bound_and_flag_one_outside():
     assert P.growth(diffs.values())[("a", "c")][1][0] == pytest.approx(6e-4, rel=1e-3)
 
 
+def test_a_bound_as_large_as_trainings_own_movement_decides_nothing_and_says_where_rounding_took_over():
+    """QA, 2026-12-05: `bench parity mnist-lenet5` held torch and Keras 7e-7 apart to a bound of 0.2, because
+    the floor run's conv1 bias took an Adam step of the other sign (2 lr) at step 1: a check that could not fail."""
+    ref = _trajectory(1e-3)  # training moves every weight by up to 3e-3 by step 1, 1.2e-2 by step 10
+    floor = {step: ({k: v.copy() for k, v in w.items()}, logits) for step, (w, logits) in ref.items()}
+    assert all(b.decides for b in P.bounds(ref, floor).values())  # a floor of one ulp: every step decides
+    for step in (1, 10):
+        name = next(k for k, v in floor[step][0].items() if v.dtype.kind == "f")
+        floor[step][0][name] = floor[step][0][name] + 0.02  # a whole Adam step of the other sign, kept
+    limits = P.bounds(ref, floor)
+    assert limits[0].decides and not limits[1].decides and not limits[10].decides
+    assert limits[1].moved == pytest.approx(3e-3, rel=1e-3) and limits[1].floor_at == name
+    why = limits[1].why_undecided()
+    assert why.startswith(f"undecided: rounding alone moved {name} by 0.02 by step 1") and "(0.003)" in why
+    diff = P.pair_diffs({"a": ref, "b": ref}, limits)[1]
+    assert diff.within and not diff.bound.decides  # within a bound that decides nothing: no verdict is given
+
+
 def _spec(arch: str) -> TaskSpec:
     return TaskSpec("t", DatasetSpec("mnist"), ModelSpec(arch=arch), TrainSpec(1, 8, 1e-3, augment=("hflip",)))
 
@@ -141,11 +159,23 @@ def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_
 def test_the_parity_command_checks_a_tasks_model_on_its_data_and_writes_the_columns(tmp_path):
     out = tmp_path / "out"
     proc = run_cli(
-        ["parity", "mnist-lenet5", "--backend", "torch,keras", "--steps", "1,2", "--images", "32", "--out", str(out)],
+        # the sigmoid LeNet-5: the ReLU one's floor run can take an Adam step of the other sign (undecided, above)
+        [
+            "parity",
+            "mnist-lenet5-sigmoid",
+            "--backend",
+            "torch,keras",
+            "--steps",
+            "1,2",
+            "--images",
+            "32",
+            "--out",
+            str(out),
+        ],
         dict(os.environ),
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (folder,) = out.glob("mnist-lenet5-*")
+    (folder,) = out.glob("mnist-lenet5-sigmoid-*")
     table = pd.read_csv(folder / "parity.csv")
     assert list(table.pair) == ["PyTorch vs Keras (TF)"] * 3 and list(table.step) == [0, 1, 2]
     assert table.max_weight_diff[0] == 0 and table.within.all() and (table.status == "ok").all()

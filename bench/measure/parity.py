@@ -13,6 +13,7 @@ of the largest weight or logit, which step 0 needs).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import combinations
@@ -66,16 +67,23 @@ def trajectory(arrays: dict[str, np.ndarray]) -> Trajectory:
 
 def weight_diff(a: Weights, b: Weights) -> float:
     """Largest absolute difference over every float weight; the two must hold the same names and shapes."""
+    return largest_diff(a, b)[0]
+
+
+def largest_diff(a: Weights, b: Weights) -> tuple[float, str]:
+    """``weight_diff`` and the name of the weight where it is (the first such; "" when every weight is equal)."""
     if a.keys() != b.keys():
         raise ValueError(f"weights differ in names: only in one {sorted(a.keys() ^ b.keys())[:5]}")
-    worst = 0.0
+    worst, where = 0.0, ""
     for name, x in a.items():
         if not np.issubdtype(x.dtype, np.floating):
             continue  # torch's BatchNorm step counter: no Keras twin
         if x.shape != b[name].shape:
             raise ValueError(f"{name}: shapes {x.shape} and {b[name].shape}")
-        worst = max(worst, float(np.max(np.abs(x.astype(np.float64) - b[name]), initial=0.0)))
-    return worst
+        d = float(np.max(np.abs(x.astype(np.float64) - b[name]), initial=0.0))
+        if d > worst:
+            worst, where = d, name
+    return worst, where
 
 
 def largest(weights: Weights) -> float:
@@ -101,17 +109,43 @@ class Bound:
     weight: float
     logit: float
     factor: float
+    # How far training has moved the reference's weights since step 0 (the largest change of any weight; inf
+    # with no step 0 to measure from), and the weight where the largest floor so far was first seen.
+    moved: float = math.inf
+    floor_at: str = ""
+
+    @property
+    def decides(self) -> bool:
+        """False where the bound admits a difference as large as training's whole movement: rounding alone has
+        taken the two runs apart, and no convention could show beside it. Adam does that at a gradient as
+        small as its rounding error: its first steps move a weight by ``lr`` times the gradient's sign, and
+        the sign is the rounding's (LeNet-5 on the MNIST stand-in, 2026-12-05: the floor run's conv1 bias took
+        a step of the other sign, 0.02 = 2 lr at step 1, and the bound was 0.2 against a Keras difference of
+        9e-10)."""
+        return self.step == 0 or self.weight < self.moved
+
+    def why_undecided(self) -> str:
+        return (
+            f"undecided: rounding alone moved {self.floor_at or 'a weight'} by {self.weight / self.factor:.2g} by step "
+            f"{self.step} (the reference run against itself with the last bit and the sum order changed), so the "
+            f"bound {self.weight:.2g} is as large as training's own movement ({self.moved:.2g}): this case cannot "
+            "tell a convention from rounding (fewer steps, or a case whose gradients are not at rounding level)"
+        )
 
 
 def bounds(reference: Trajectory, floor: Trajectory, factor: float = FACTOR) -> dict[int, Bound]:
     """Per step: ``factor`` x the largest floor so far (at least one ulp of the largest weight or logit)."""
-    out, worst_w, worst_l = {}, 0.0, 0.0
+    out, worst_w, worst_l, worst_at = {}, 0.0, 0.0, ""
+    start = reference.get(0, (None, None))[0]
     for step in sorted(reference):
         (w, logits), (fw_, fl_) = reference[step], floor[step]
-        fw, fl = weight_diff(w, fw_), logit_diff(logits, fl_)
+        (fw, at), fl = largest_diff(w, fw_), logit_diff(logits, fl_)
+        if fw > worst_w:
+            worst_at = at
         worst_w = max(worst_w, fw, EPS32 * largest(w))
         worst_l = max(worst_l, fl, EPS32 * float(np.max(np.abs(logits), initial=0.0)))
-        out[step] = Bound(step, fw, fl, factor * worst_w, factor * worst_l, factor)
+        moved = weight_diff(w, start) if start is not None else math.inf
+        out[step] = Bound(step, fw, fl, factor * worst_w, factor * worst_l, factor, moved, worst_at)
     return out
 
 

@@ -16,8 +16,8 @@ or for other columns the range over >= 2 repeats on each side), or the test of t
 runs' throughput ratio rejects equality (p < 0.05; ``bench.measure.tuning.ratio_p``: a bootstrap over blocks
 of consecutive steps with one process a side, Student's t over the processes with repeats). Otherwise the verdict is
 "inconclusive". An MFU beyond its threshold whose throughput did not fall is "peak moved" (each row's peak
-is measured: the calibration moved, not the row). A column without any interval (one repeat, no step samples) is judged by
-its threshold alone, as before.
+is measured: the calibration moved, not the row). A column without any interval (one repeat, no step
+samples) is judged by its threshold alone, as before.
 
 Beside the per-backend table, ``reference_ratios`` shows each backend against a reference
 backend (``--reference``, default the registry's first, torch) in A and in B. A ratio within

@@ -34,7 +34,10 @@ def parity_lines(sub: pd.DataFrame) -> list[str]:
         if pd.isna(r.parity_weight_diff):
             lines.append(f"- {label(backend)}: {r.parity_note}")
             continue
-        verdict = "within the bound" if bool(r.parity_within) else "**outside the bound**"
+        if pd.isna(r.parity_within):  # the bound could not decide: the note says why
+            verdict = str(r.parity_note)
+        else:
+            verdict = "within the bound" if bool(r.parity_within) else "**outside the bound**"
         lines.append(
             f"- {label(backend)}: weights {r.parity_weight_diff:.2e} (bound {r.parity_bound_weight:.2e}), "
             f"held-out logits {r.parity_logit_diff:.2e} (bound {r.parity_bound_logit:.2e}): {verdict}"

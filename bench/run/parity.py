@@ -336,8 +336,12 @@ def row_fields(result: CaseResult, backends: Sequence[str], steps: int, alignmen
             why = "no trajectory to compare (see the run's log)"
         fields[b] = {**common, "parity_note": why or ""}
         if pair is not None:
+            decides = pair.bound.decides  # else no verdict: the note says why
             fields[b].update(
-                parity_weight_diff=pair.weight_diff, parity_logit_diff=pair.logit_diff, parity_within=pair.within
+                parity_weight_diff=pair.weight_diff,
+                parity_logit_diff=pair.logit_diff,
+                parity_within=pair.within if decides else None,
+                parity_note=why or ("" if decides else pair.bound.why_undecided()),
             )
     return fields
 

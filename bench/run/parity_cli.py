@@ -107,9 +107,9 @@ def task_rows(task: str, result: CaseResult, alignments: tuple[str, ...]) -> lis
                 "max_logit_diff": d.logit_diff,
                 "bound_weight": d.bound.weight,
                 "bound_logit": d.bound.logit,
-                "within": d.within,
+                "within": d.within if d.bound.decides else None,
                 "alignments": aligned,
-                "status": "ok",
+                "status": "ok" if d.bound.decides else "undecided",
             }
         )
     return rows
@@ -132,6 +132,8 @@ def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = p
     table = pd.DataFrame(task_rows(case.name, result, args.align), columns=list(COLUMNS))
     write_atomic(folder, folder / "parity.csv", table.to_csv(index=False).encode())
     text = table.to_markdown(index=False, floatfmt=".3g")
+    undecided = dict.fromkeys(f"step {d.step}: {d.bound.why_undecided()}" for d in result.diffs if not d.bound.decides)
+    text += "".join(f"\n\n{why}" for why in undecided)
     write_atomic(folder, folder / "parity.md", (text + "\n").encode())
     echo(text)
     echo(f"parity: {folder}")
