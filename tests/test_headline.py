@@ -150,3 +150,14 @@ def test_an_old_record_reads_with_the_headline_moved_and_no_borrowed_interval():
     assert renamed({"steady_img_s": 50.0}) == {"steady_img_s": 50.0}
     new = new_record(task="t", backend="torch", repeat=0, status="ok", steady_img_s=40.0, median_step_img_s=50.0)
     assert renamed(dict(new)) == new
+
+
+def test_the_line_printed_as_a_row_finishes_shows_the_headline_the_table_and_verdict_use():
+    """The row's epoch figure differs from its window's; the line a user reads beside the table shows the table's."""
+    from bench.run.runner import _one_line
+
+    rec = new_record(task="t", backend="torch", repeat=0, status="ok", test_acc=0.99, train_s=3.0, steady_img_s=22176.4)
+    rec["throughput_img_s"] = 22425.0
+    assert "22176 img/s (headline)" in _one_line(rec) and "22425" not in _one_line(rec)
+    rec["steady_img_s"] = None  # no timed window: the per-epoch figure, named as such
+    assert "22425 img/s (per epoch)" in _one_line(rec)

@@ -857,5 +857,9 @@ def _one_line(rec: dict[str, Any]) -> str:
             f"ok  test acc {rec['test_acc']:.4f}  {rec['steady_img_s'] or 0:.0f} img/s (global)  "
             f"efficiency {eff_s}  all-reduce share {share_s}"
         )
-    line = f"ok  test acc {rec['test_acc']:.4f}  train {rec['train_s']:.1f}s  {rec['throughput_img_s']:.0f} img/s"
+    # the table's and the verdict's figure; a row with no timed window has only its per-epoch one
+    thr, which = rec.get("steady_img_s"), "headline"
+    if thr is None:
+        thr, which = rec["throughput_img_s"], "per epoch"
+    line = f"ok  test acc {rec['test_acc']:.4f}  train {rec['train_s']:.1f}s  {thr:.0f} img/s ({which})"
     return line + (f"; FAILED phase {rec['phase_errors']}" if rec.get("phase_errors") else "")
