@@ -48,6 +48,16 @@ def test_section_has_both_ratios_with_medians_and_spread():
     assert "| keras / torch, epoch time | 1.43 | 5.00 |" in text
 
 
+def test_the_text_says_the_steady_column_is_the_headline_not_the_median_step():
+    """The column shows steady_img_s (the window's images over its time); a median step figure stays out."""
+    records = [
+        rec(m, "torch", v, 1.0, median_step_img_s=3 * v) for m, v in (("resnet101", 10.0), ("convnext_tiny", 20.0))
+    ]
+    text = "\n".join(resnet_vs_convnext(table(records)))
+    assert "| ResNet101 | PyTorch | 1.00 | 10.0 |" in text and "30.0" not in text
+    assert "Steady img/s is the headline throughput (`steady_img_s`)" in text and "median step" not in text
+
+
 def test_every_backend_gets_a_column_and_a_ratio_row_against_the_reference():
     records = [
         rec(m, b, v * f, 1.0)

@@ -44,10 +44,11 @@ def resnet_vs_convnext(df: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> 
     lines = [
         "## ResNet101 vs ConvNeXt-tiny",
         "",
-        "Medians over ok repeats, [min-max] when repeated. Steady img/s is the median step throughput "
-        "over every step after the first step and `warmup_steps` warm-up steps, timed inside the "
-        "training call(s) (docs/timing.md); the first step (tracing, compilation, warm-up) is its "
-        "own column. Tasks: "
+        "Medians over ok repeats, [min-max] when repeated. Steady img/s is the headline throughput "
+        "(`steady_img_s`): the timed window's images over its time, the window being every step after "
+        "the first step and `warmup_steps` warm-up steps, timed inside the training call(s) "
+        "(docs/timing.md); steady step is the window's mean step time. The first step (tracing, "
+        "compilation, warm-up) is its own column. Tasks: "
         + ", ".join(f"`{t}` ({p}, {s})" for t, p, s in ok[["task", "profile", "image_shape"]].drop_duplicates().values)
         + ".",
         "",
