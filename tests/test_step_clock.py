@@ -264,6 +264,43 @@ def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
     assert rows.loc["step throughput spread between repeats (%)", "keras"] == "-"  # one repeat: no spread
 
 
+def test_a_lopsided_interval_is_shown_by_its_ends_not_as_plus_minus():
+    """806.6 [443, 2,200] (a few slow steps' bootstrap) read "806.6 ± 878.8", a lower end below 0 it does not have;
+    a symmetric interval keeps ± and the data-parallel table follows the same rule."""
+    from bench.core.record import new_record
+    from bench.core.results import table
+    from bench.measure import stats
+    from bench.report import scaling
+    from bench.report.tables import side_by_side
+
+    def row(backend: str, v: float, lo: float, hi: float, **kw) -> dict:
+        hw = stats.half_width_pct(v, lo, hi)
+        return new_record(
+            task="t",
+            backend=backend,
+            repeat=0,
+            status="ok",
+            steady_img_s=v,
+            steady_img_s_ci_lo=lo,
+            steady_img_s_ci_hi=hi,
+            steady_img_s_hw_pct=hw,
+            **kw,
+        )
+
+    recs = [row("torch", 806.6, 443.0, 2200.0), row("keras", 100.0, 98.0, 102.2)]
+    rows = side_by_side(table(recs), "t", formatted=True).set_index("metric")
+    steady = rows.loc["headline throughput: timed images / window time (img/s, ± 95% CI)"]
+    assert steady["torch"] == "806.6 [443.0, 2,200.0]" and steady["keras"] == "100.0 ± 2.1"
+    # the rule's edges: sides 10 and 12.6 (21% of the larger) are lopsided, 10 and 12.4 (19%) are not;
+    # equal sides wider than the figure are (± would reach below 0)
+    assert stats.lopsided(100, 90, 112.6) and not stats.lopsided(100, 90, 112.4)
+    assert stats.lopsided(10, -1, 21) and not stats.lopsided(10, 0, 20) and not stats.lopsided(5, 5, 5)
+    dist = [row(b, *v, workers=2, scaling_mode="strong") for b, v in (("torch", (400.0, 300.0, 9000.0)),)]
+    dist += [row("keras", 100.0, 98.0, 102.0, workers=2, scaling_mode="strong")]
+    cells = list(scaling.scaling_table(table(dist), "t")["img/s (global, ± 95%)"])
+    assert cells == ["400.0 [300.0, 9,000.0]", "100.0 ± 2.0"]
+
+
 @pytest.mark.parametrize("which", [0, 1], ids=["torch", "keras"])
 @pytest.mark.frameworks
 def test_profile_ops_runs_the_profiler_around_the_warmup_steps_inside_the_call(frameworks, which):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.runpaths import link, plot_file
+from bench.measure import stats
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 
@@ -47,6 +48,10 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
         for _, r in mine.iterrows():
             ok = r.status == "ok"
             hw = r.steady_img_s_hw_pct / 100 * r.steady_img_s if ok and pd.notna(r.steady_img_s_hw_pct) else None
+            lo, hi = r.steady_img_s_ci_lo, r.steady_img_s_ci_hi
+            spread = "" if hw is None else f" ± {_num(hw, ',.1f')}"
+            if hw is not None and pd.notna(lo) and pd.notna(hi) and stats.lopsided(r.steady_img_s, lo, hi):
+                spread = f" [{_num(lo, ',.1f')}, {_num(hi, ',.1f')}]"  # ± would misdraw it
             eff = _num(r.scaling_eff, ".2f") if ok else "-"
             if ok and pd.notna(r.scaling_eff_ci_lo):
                 eff += f" [{r.scaling_eff_ci_lo:.2f}, {r.scaling_eff_ci_hi:.2f}]"
@@ -58,9 +63,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                     "batch / worker": _num(r.per_worker_batch, ".0f"),
                     "global batch": _num(r.global_batch, ".0f"),
                     "engine": r.dist_backend or "-",
-                    "img/s (global, ± 95%)": (
-                        _num(r.steady_img_s, ",.1f") + ("" if hw is None else f" ± {_num(hw, ',.1f')}") if ok else "-"
-                    ),
+                    "img/s (global, ± 95%)": _num(r.steady_img_s, ",.1f") + spread if ok else "-",
                     "efficiency [95%]": eff,
                     "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
                     "test acc": _num(r.test_acc, ".4f") if ok else "-",

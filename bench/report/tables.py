@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.core.results import phase_failed
+from bench.measure import stats
 from bench.report import scaling
 from bench.report.backends import DEFAULT_REFERENCE, label, ordered, ratio_name, reference_missing
 
@@ -70,6 +71,25 @@ def half_width(ok: pd.DataFrame, backend: str) -> float | None:
     return float(hw.median()) if len(hw) else None
 
 
+def interval(ok: pd.DataFrame, backend: str) -> tuple[float, float] | None:
+    """The steady figure's 95% interval ends: the medians over repeats of each run's own (as the overview draws)."""
+    sub = ok[ok.backend == backend]
+    ends = [pd.to_numeric(sub[c], errors="coerce").median() for c in ("steady_img_s_ci_lo", "steady_img_s_ci_hi")]
+    return None if any(pd.isna(e) for e in ends) else (float(ends[0]), float(ends[1]))
+
+
+def _with_interval(text: str, value: float | None, ok: pd.DataFrame, backend: str, fmt: str) -> str:
+    """The headline's cell: ``value ± half-width`` for a symmetric interval, ``value [lo, hi]`` for a lopsided one
+    (``stats.lopsided``), the value alone without an interval."""
+    hw = half_width(ok, backend)
+    if hw is None or value is None or pd.isna(value):
+        return text
+    ends = interval(ok, backend)
+    if ends is not None and stats.lopsided(value, *ends):
+        return f"{text} [{_fmt(ends[0], fmt)}, {_fmt(ends[1], fmt)}]"
+    return f"{text} ± {_fmt(hw, fmt)}"
+
+
 def side_by_side(
     df: pd.DataFrame, task: str, formatted: bool = False, reference: str = DEFAULT_REFERENCE
 ) -> pd.DataFrame:
@@ -93,10 +113,8 @@ def side_by_side(
         ratios: dict[str, float | str | None] = {b: _ratio(vals.get(b), base) for b in others}
         if formatted:
             row = {k: (_fmt(v, fmt) if k != "metric" else v) for k, v in row.items()}
-            if col == "steady_img_s":  # value ± half-width of its 95% interval
-                row.update(
-                    {b: f"{row[b]} ± {_fmt(half_width(ok, b), fmt)}" for b in names if half_width(ok, b) is not None}
-                )
+            if col == "steady_img_s":  # value ± half-width of its 95% interval, or its ends where lopsided
+                row.update({b: _with_interval(row[b], vals.get(b), ok, b, fmt) for b in names})
             ratios = {b: why or _fmt(r, ".3f") for b, r in ratios.items()}
         row.update({ratio_name(b, reference): r for b, r in ratios.items()})
         rows.append(row)
@@ -137,7 +155,7 @@ def markdown_table(sbs: pd.DataFrame, tablefmt: str = "pipe") -> str:
 def overview_throughput(ok: pd.DataFrame) -> pd.DataFrame:
     """Per (task, backend) of ok rows, what the overview draws: the headline throughput ``thr`` (timed images
     over window time, the table's headline) with its 95% interval ``lo``..``hi`` (medians over repeats, as the
-    table's ``value ± half-width``), and the median test accuracy ``acc``. ``epochs``: True where a row has no
+    table's ``value [lo, hi]``), and the median test accuracy ``acc``. ``epochs``: True where a row has no
     headline (a record from before the step clock), drawn from its epochs instead: the median epoch's
     throughput, the slowest and fastest steady epoch as its range."""
     ok = ok.copy()
