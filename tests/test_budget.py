@@ -489,3 +489,13 @@ def test_a_budget_run_with_repeats_plans_every_process_and_reports_each(tmp_path
     assert {r["epochs"] for r in rows} == {kept["replans"][0]["epochs"]}
     for k in (1, 2, 3):
         assert f"  aaa / numpy (repeat {k}): " in p.stdout
+
+
+def test_a_fresh_clone_plans_its_first_run_from_the_committed_costs():
+    """README: with no run of its own, ``bench all`` sizes every built-in task's default rows from the committed
+    results/reference/*-budget-costs (the same parents ``fit`` reads), not the profile as written."""
+    import backends
+
+    costs, _ = budget_cli.measured_costs([REPO / "results" / "reference"])
+    rows = {(t, b) for t in builtin_tasks() for b in backends.default_names()}
+    assert rows <= set(costs), f"no committed cost for {sorted(rows - set(costs))}"
