@@ -404,7 +404,10 @@ def test_local_archive_with_a_published_checksum_is_checked_before_parsing(tmp_p
 
 def test_list_and_verify(tmp_path: Path, capsys, clean_env):
     code, out, _ = run(capsys, "list")
-    assert code == 0 and "afhq      not cached" in out and "get it: python -m bench data fetch catsdogs" in out
+    assert code == 0 and "get it: python -m bench data fetch catsdogs" in out
+    # afhq has no embedded default of its own: catsdogs stands in for it, as `bench list` and a run say
+    assert "afhq      not cached (runs use catsdogs in its place)" in out and "runs need it" not in out
+    assert registry.load("afhq").source.endswith("(stand-in for afhq)")
     folder = tmp_path / "digits"
     folder.mkdir()
     for name, a in mnist_arrays().items():

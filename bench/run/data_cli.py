@@ -111,8 +111,13 @@ def cmd_list(data_dir: str | None) -> int:
     registry.search_dirs(data_dir)  # a missing --data-dir is bad input, before any output
     for name, info in registry.DATASETS.items():
         s = store.status(name, data_dir)
-        if s.path is None:
-            fallback = "runs use its embedded stand-in" if info.embedded else "no embedded stand-in: runs need it"
+        if s.path is None:  # what a run loads instead, in datasets.registry.load's order
+            if info.stand_in:
+                fallback = f"runs use {info.stand_in} in its place"
+            elif info.embedded:
+                fallback = "runs use its embedded stand-in"
+            else:
+                fallback = "no embedded stand-in: runs need it"
             print(f"{name:9s} not cached ({fallback}); get it: python -m bench data fetch {name}")
         elif s.error:
             print(f"{name:9s} cached but {s.error}: {s.path}")
