@@ -455,3 +455,25 @@ def test_the_ratios_test_of_equality_holds_a_drift_within_each_run_that_a_test_o
         found += slower < 0.05
     assert single >= 12 and blocks <= 6 and found == 40
     assert ratio_p([1.0], [1.0, 2.0]) is None and ratio_p([[3.0, 3.0], [3.0, 3.0]], [3.0, 3.0]) == 1.0
+
+
+def test_the_tuned_plot_title_fits_its_figure(monkeypatch, tmp_path):
+    """plots/tuned-<task>.png: on one line, the title ran off the figure's right edge ("...best (hatche")."""
+    from bench.core.spec import builtin_tasks
+    from bench.report import tuning as report_tuning
+
+    drawn = []
+    monkeypatch.setattr(report_tuning, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    figure = {"default_img_s": 1000.0, "best_img_s": 1500.0, "default_ci": (950.0, 1050.0), "best_ci": (1400, 1600)}
+    task = max(builtin_tasks(), key=len)  # the longest built-in name
+    assert report_tuning.plot_tuned({"torch": figure, "keras": figure}, task, tmp_path / "plots" / "tuned-t.png")
+    (fig,) = drawn
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    title = fig.axes[0].title
+    box, page = title.get_window_extent(renderer), fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, (title.get_text(), box, page)
+    assert "best (hatched)" in title.get_text()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

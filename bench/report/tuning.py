@@ -420,7 +420,8 @@ def plot_tuned(figures: dict[str, dict[str, Any]], task: str, path: Path) -> boo
             label="best" if hatch else "default",
         )
     ax.set_xticks(x, [label(b) for b in backends])
-    ax.set_title(f"{task}: steady training throughput (img/s), default (plain) and best (hatched)")
+    # two lines: on one, a 7-inch figure cut the title off at "best (hatche"
+    ax.set_title(f"{task}: headline training throughput (img/s, ± 95% CI)\ndefault (plain) and best (hatched)")
     ax.grid(axis="y", alpha=0.3)
     backend_legend(fig, backends)
     return save_figure(fig, path, dpi=110, tight=False)
