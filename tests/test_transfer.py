@@ -234,3 +234,23 @@ def test_a_broken_transfer_entry_is_named_and_the_others_still_reported(field, v
         lines = transfer_markdown([rec])
     rows = [line for line in "\n".join(lines).splitlines() if line.startswith("| cifar10-cnn")]
     assert len(rows) == 1 and "40.0%" in rows[0] and "60.0%" in rows[0]  # the good entry: acc 2/5, restricted 3/5
+
+
+def test_the_plot_names_its_figure_the_mapped_class_accuracy(monkeypatch, tmp_path: Path):
+    """transfer.png's panels draw the mapped classes' confusion matrix: its 60.0% is the table's "acc (mapped
+    classes)", not "acc (all classes)" (40.0%), and the title says so; it fits its panel."""
+    from bench.report import transfer as report_transfer
+
+    drawn = []
+    monkeypatch.setattr(report_transfer, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    rec = {"task": "catsdogs-convnext-tiny", "backend": "torch", "repeat": 0, "status": "ok", "transfer": [_entry()]}
+    assert report_transfer.plot_transfer([rec], tmp_path / "plots" / "transfer.png")
+    (fig,) = drawn
+    fig.canvas.draw()
+    title = fig.axes[0].title
+    assert title.get_text().endswith("-> afhq: acc (mapped classes) 60.0%")
+    box = title.get_window_extent(fig.canvas.get_renderer())
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, (title.get_text(), box)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
