@@ -295,6 +295,7 @@ def test_a_lopsided_interval_is_shown_by_its_ends_not_as_plus_minus():
     # equal sides wider than the figure are (± would reach below 0)
     assert stats.lopsided(100, 90, 112.6) and not stats.lopsided(100, 90, 112.4)
     assert stats.lopsided(10, -1, 21) and not stats.lopsided(10, 0, 20) and not stats.lopsided(5, 5, 5)
+    assert not stats.lopsided(1215.6, 1211.3, 1218.4)  # sides 4.3 and 2.8: 35% apart, but 0.1% of the figure
     dist = [row(b, *v, workers=2, scaling_mode="strong") for b, v in (("torch", (400.0, 300.0, 9000.0)),)]
     dist += [row("keras", 100.0, 98.0, 102.0, workers=2, scaling_mode="strong")]
     cells = list(scaling.scaling_table(table(dist), "t")["img/s (global, ± 95%)"])

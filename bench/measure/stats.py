@@ -216,11 +216,14 @@ def half_width_pct(centre: float, lo: float, hi: float) -> float:
 
 
 LOPSIDED = 0.2  # the two sides of an interval differ by more than this share of the larger: ± would misdraw it
+LOPSIDED_MIN = 0.01  # ... and by more than this share of the figure: 1,215.6 [1,211.3, 1,218.4] reads as ± 3.6
 
 
 def lopsided(centre: float, lo: float, hi: float) -> bool:
     """Whether ``centre ± (hi - lo) / 2`` would misdraw the interval: its sides differ by more than ``LOPSIDED``
-    of the larger, or the half-width exceeds the centre (a bootstrap over a few slow steps gave 806.6 [443, 2,200],
-    which ± wrote as 806.6 ± 878.8, a lower end below 0 that the interval does not have)."""
+    of the larger and by more than ``LOPSIDED_MIN`` of the centre, or the half-width exceeds the centre (a
+    bootstrap over a few slow steps gave 806.6 [443, 2,200], which ± wrote as 806.6 ± 878.8, a lower end below 0
+    that the interval does not have)."""
     below, above = centre - lo, hi - centre
-    return abs(above - below) > LOPSIDED * max(below, above) or (hi - lo) / 2 > centre
+    apart = abs(above - below)
+    return (apart > LOPSIDED * max(below, above) and apart > LOPSIDED_MIN * abs(centre)) or (hi - lo) / 2 > centre
