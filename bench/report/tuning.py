@@ -94,6 +94,7 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         "break_even_steps": steps,
         "break_even_epochs": None if steps is None or not per_epoch else steps / per_epoch,
         "default_steps": default_steps,
+        "defaults_twice": same,  # default_steps holds the "best" rows too: the defaults measured again
         # The race picks the fastest of many noisy trials; the fresh processes measure it again. A best that
         # fails the floor, or that they do not measure faster than the default (the interval's low end at or
         # below 1), is not chosen: the defaults stand, and no knob is credited with noise.
@@ -151,6 +152,14 @@ def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
         text = verdict(label(fb), label(sb), ratio_ci(ff[steps_key], sf[steps_key]))
         if min(len(ff[steps_key]), len(sf[steps_key])) < 2:
             text += f" ({ONE_PROCESS})"
+        else:  # how many processes, and why more than the task's default table holds (its sentence reads those)
+            twice = [label(b) for b, f in ranked[:2] if f.get("defaults_twice") and f[steps_key] is f["default_steps"]]
+            text += f" ({len(ff[steps_key])} and {len(sf[steps_key])} processes" + (
+                f"; {' and '.join(twice)}: the defaults' rows and their second measurement as 'best', read together, "
+                "so this can differ from the sentence under the default table)"
+                if twice
+                else ")"
+            )
         if what:
             chosen = "; ".join(
                 f"{label(b)}: {f['knobs'] if f['chosen'] == 'best' else 'the defaults'}" for b, f in ranked
@@ -262,12 +271,14 @@ def remeasured_lines(log: dict[str, Any], task: str) -> list[str]:
         if not isinstance(entry, dict) or entry.get("task") != task:
             continue
         added, processes = _count(entry.get("added")), _count(entry.get("processes"))  # tune.json: any JSON
+        wanted = _count(entry.get("wanted"))  # 0 in a tune.json from before 2026-12-05: not said then
+        short = f", of the {wanted} wanted: the budget ran out" if added and processes + added < wanted else ""
         who = f"{label(str(entry.get('backend')))} {entry.get('config')}"
         if entry.get("partner"):
             head = f"- {who}: its {entry.get('partner')} row was measured again (a short window)"
             lines.append(
-                f"{head}, so this one was measured in {processes + added} fresh processes in all ({added} added): "
-                "best / default reads processes against processes"
+                f"{head}, so this one was measured in {processes + added} fresh processes in all ({added} added"
+                f"{short}): best / default reads processes against processes"
                 if added
                 else f"{head}, and the budget left no time to measure this one as often"
             )
@@ -276,8 +287,8 @@ def remeasured_lines(log: dict[str, Any], task: str) -> list[str]:
         if added:
             lines.append(
                 f"{head}, so it was measured in {processes + added} fresh processes in all ({added} added after the "
-                "others, chosen by the window's length, not by the verdict); its figures and intervals read them "
-                "together"
+                f"others, chosen by the window's length, not by the verdict{short}); its figures and intervals read "
+                "them together"
             )
         else:
             lines.append(f"{head}, and the budget left no time to measure it again: `--repeats 3` narrows its interval")

@@ -411,6 +411,7 @@ def _measure_again(
     left = tuner.budget_s - tuner.elapsed()
     added = max(0, min(target - len(rows), int(left // per_process)))
     entry = {"task": spec.base, "config": spec.config, "backend": backend, **why, "processes": len(rows)}
+    entry["wanted"] = target  # the report says where the budget stopped short of it
     tuner.log.setdefault("remeasured", []).append({**entry, "added": added})
     tuner.save()
     return added
