@@ -737,3 +737,21 @@ def test_rows_of_one_task_that_trained_on_different_data_are_said_above_its_tabl
     append_record(tmp_path, {**rows[1], "dataset_source": "file:/data/mnist.npz", "n_train": 20000})
     write_reports(tmp_path)
     assert "different data" not in (tmp_path / "summary.md").read_text()
+
+
+def test_a_note_says_which_rows_carry_it_unless_every_row_does(tmp_path: Path):
+    """QA, 2026-12-05: one sentence three times under one table, with three figures and no backend named."""
+    rows = [
+        rec("torch", 0, notes="shared; torch's own"),
+        rec("torch", 1, notes="shared; torch's own"),
+        rec("keras", 0, notes="shared"),
+        rec("keras", 1, notes="shared; the window was short"),
+    ]
+    for r in rows:
+        append_record(tmp_path, r)
+    (tmp_path / "environment.json").write_text(json.dumps({"run_id": "x", "cores": 2}))
+    write_reports(tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    notes = summary[summary.index("Notes:") :].splitlines()[1:4]
+    assert notes == ["- shared", "- Keras (TF) repeat 1: the window was short", "- PyTorch: torch's own"]
+    assert "<li>Keras (TF) repeat 1: the window was short</li>" in (tmp_path / "index.html").read_text()

@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from bench.core.record import split_notes
 from bench.core.results import phase_failed
 from bench.core.runfiles import write_atomic
 from bench.report.backends import colour, label, ordered
 from bench.report.html import SORT_SCRIPT, TAB10, esc, page, table
+from bench.report.notes import attributed_notes
 from bench.report.speedup import HEADLINE, WHAT, HeadlineRatio
 from bench.report.taskhead import task_head
 
@@ -230,7 +230,7 @@ def task_section(
     rest = [(n, k) for n, k, _ in mine if k not in IN_GALLERIES]
     if rest:
         out.append('<h3>Plots</h3><div class="gallery">' + "".join(figure(n, k) for n, k in rest) + "</div>")
-    notes = sorted({n for cell in sub.notes.dropna() for n in split_notes(str(cell))})
+    notes = attributed_notes(sub)
     if notes:
         out.append("<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     return "".join(out)

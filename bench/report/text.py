@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.record import split_notes
 from bench.core.results import machine_speed, phase_failed, read_json_or_warn, warn
 from bench.core.runpaths import plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.report.backends import DEFAULT_REFERENCE, label
+from bench.report.notes import attributed_notes
 from bench.report.placement import placement_warnings
 from bench.report.sections import SECTIONS
 from bench.report.speedup import WHAT
@@ -142,7 +142,7 @@ def summary_markdown(
         if curves is None or task in curves:
             lines += [f"![training curves]({plot_name('curves', task)})", ""]
         lines += [line for section in SECTIONS for line in section.task_lines(sub)]
-        notes = sorted({n for cell in sub.notes.dropna() for n in split_notes(cell)})
+        notes = attributed_notes(sub)
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines) + "\n"
