@@ -516,7 +516,8 @@ def test_summary_header_gives_the_wall_time_and_each_backends_measured_matmul_sp
     )
     df = table(recs)
     assert speed_lines(df, 451.4) == [
-        "Wall time 7 min 31 s. Machine speed (the MFU peak, best of 3 2048x2048 fp32 matmuls): "
+        "Wall time 7 min 31 s, from the first row to the reports (the command's start-up and plan before them not "
+        "counted). Machine speed (the MFU peak, best of 3 2048x2048 fp32 matmuls): "
         "PyTorch 80 GFLOP/s, Keras (TF) 60 GFLOP/s."
     ]
     assert speed_lines(df.iloc[3:], None) == []  # a table peak is not a measurement of this machine

@@ -114,7 +114,10 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
     total = json.loads((run_dir / "state.json").read_text())["wall_s"]
     assert total > state["wall_s"]
     minutes, seconds = divmod(round(total), 60)
-    assert f"Wall time {minutes} min {seconds} s." in (run_dir / "summary.md").read_text()
+    assert (
+        f"Wall time {minutes} min {seconds} s, from the first row to the reports"
+        in (run_dir / "summary.md").read_text()
+    )
     assert len([r for r in read_records(run_dir) if r["repeat"] == 0]) == 1  # the finished row was kept
 
 

@@ -23,7 +23,7 @@ from bench.report.backends import colour, label, ordered
 from bench.report.html import SORT_SCRIPT, TAB10, esc, page, table
 from bench.report.notes import attributed_notes
 from bench.report.speedup import HEADLINE, WHAT, HeadlineRatio
-from bench.report.taskhead import task_head
+from bench.report.taskhead import task_head, wall_time_sentence
 
 PAGE = "index.html"
 # Plots drawn per backend (``KIND-TASK-BACKEND.png``) or per task whose pictures go side by side as galleries.
@@ -239,8 +239,7 @@ def task_section(
 def wall_time(wall_s: float | None) -> str:
     if wall_s is None:
         return "Wall time not recorded (state.json has no wall_s: a run from before it was kept)."
-    minutes, seconds = divmod(round(wall_s), 60)
-    return f"Wall time {minutes} min {seconds} s."
+    return wall_time_sentence(wall_s)
 
 
 def legend(names: list[str]) -> str:

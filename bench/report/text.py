@@ -17,7 +17,7 @@ from bench.report.placement import placement_warnings
 from bench.report.sections import SECTIONS
 from bench.report.speedup import WHAT
 from bench.report.tables import markdown_table, ratio_note, side_by_side
-from bench.report.taskhead import task_head
+from bench.report.taskhead import task_head, wall_time_sentence
 
 
 def kernel_lines(env: dict[str, Any]) -> list[str]:
@@ -37,8 +37,7 @@ def speed_lines(df: pd.DataFrame, wall_s: float | None) -> list[str]:
     day (a VM's host can be several times slower) is read against."""
     parts = []
     if wall_s is not None:
-        minutes, seconds = divmod(round(wall_s), 60)
-        parts.append(f"Wall time {minutes} min {seconds} s.")
+        parts.append(wall_time_sentence(wall_s))
     if "peak_flops_source" in df and len(df):
         by_backend, how = machine_speed(df.to_dict("records"))  # fp32 only: a bf16 row's peak is its own
         if by_backend:
