@@ -19,6 +19,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -473,12 +474,13 @@ def execute(
             state.update(state="stopped", error=f"{type(e).__name__}: {e}")
             raise
         finally:
-            runner.close()
-            with contextlib.suppress(OSError, ValueError):
-                clear_folder(run_dir, job_dir)
-            state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {row.key for row in planned})
-            state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
-            _finalise(run_dir, state, echo, opts.reference)
+            with ctrl_c_held(echo):
+                runner.close()
+                with contextlib.suppress(OSError, ValueError):
+                    clear_folder(run_dir, job_dir)
+                state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {row.key for row in planned})
+                state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
+                _finalise(run_dir, state, echo, opts.reference)
     if state["state"] == "complete" and history:  # a tuning run's rungs stay out of it (bench.run.tune)
         history_cli.after_run(run_dir, echo)
     if stopped is not None:
@@ -489,6 +491,28 @@ def execute(
             run_dir,
         ) from stopped
     return run_dir
+
+
+@contextlib.contextmanager
+def ctrl_c_held(echo: Callable[[str], None]) -> Iterator[None]:
+    """Ctrl-C held off while a run that is ending writes its files: people press it again, and a second press
+    inside the first one's cleanup left state.json saying "running" and no summary (QA, 2026-12-05, three
+    presses 0.3 s apart). The run is ending either way, so a held press only says so; kill still stops it."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        yield
+        return
+    said: list[bool] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        if not said:
+            echo("(the run is ending: writing state.json and the reports first)")
+            said.append(True)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None], reference: str) -> None:
