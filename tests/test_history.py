@@ -99,6 +99,34 @@ def test_importing_a_run_twice_adds_nothing_and_the_normalised_view_divides_rate
     assert norm.loc["test_acc", "value"] == pytest.approx(0.9)  # accuracy: as it was
 
 
+def test_a_dashboard_that_cannot_be_written_leaves_the_run_in_the_store_said_so_and_no_partial_file(
+    tmp_path: Path, monkeypatch
+):
+    """QA, 2026-12-05, under a file-size limit: the store took the run, the dashboard did not, and the run said
+    "the run was not added to the history", beside a 3 MB .index.html.<pid>.<hex>.partial left behind."""
+    import errno
+
+    from bench.history import dashboard
+    from bench.run.history_cli import after_run
+
+    run = make_run(tmp_path, 1, {ROW: {"steady_img_s": 1000.0, "test_acc": 0.9}})
+    hist = tmp_path / "history"
+
+    def full(self: Path, target: Path) -> Path:
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(Path, "replace", full)  # the page written whole, its rename refused
+    said: list[str] = []
+    after_run(run, said.append)
+    monkeypatch.undo()
+    assert len(store.load(hist)) == 2  # the run is in the store ...
+    (line,) = said  # ... and the one line says so, and what failed
+    assert line.startswith(f"history: 2 metric rows of run {run.name} added to {hist}; warning: its dashboard")
+    assert "File too large" in line and f"history import {run}` writes it again" in line
+    assert not [p.name for p in hist.iterdir() if p.name.endswith(".partial")]
+    assert not (hist / dashboard.PAGE).exists()
+
+
 def add(args: tuple[str, str, multiprocessing.synchronize.Barrier]) -> bool:
     hist, run, barrier = args
     barrier.wait()

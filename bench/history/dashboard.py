@@ -209,8 +209,12 @@ def write_dashboard(
     style = "<style>.chart{height:320px;margin:6px 0;border:1px solid #eee}</style>"
     path = Path(store) / PAGE
     tmp = path.with_name(f".{PAGE}.{os.getpid()}.{secrets.token_hex(4)}.partial")  # two runs finishing at once
-    tmp.write_text(page("bench history", style + body, (get_plotlyjs(), SCRIPT)), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(page("bench history", style + body, (get_plotlyjs(), SCRIPT)), encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:  # a full disk: no 3 MB .partial left behind for every failed run
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

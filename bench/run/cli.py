@@ -445,8 +445,12 @@ def finish(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> int:
     latest = latest_records(read_records(run_dir))
     df = table(latest)
     print(terminal_summary(df, reference, speed_verdicts(latest, reference)))
-    print(f"\nwrote {run_dir}/ (records.jsonl, results.csv, summary.md, index.html, environment.json, plots/, logs/)")
+    written = [n for n in RUN_FILES if (run_dir / n.rstrip("/")).exists()]  # a full disk may have kept some out
+    print(f"\nwrote {run_dir}/ ({', '.join(written) or 'nothing'})")
     return 1 if df.status.isin(FAILED).any() or len(phase_failed(df)) else 0
+
+
+RUN_FILES = ("records.jsonl", "results.csv", "summary.md", "index.html", "environment.json", "plots/", "logs/")
 
 
 def resolve_run(run: str, results: Path) -> Path:

@@ -92,13 +92,22 @@ def after_run(run_dir: Path, echo=print) -> None:
     """Add a completed run to the history beside it (``<out>/history``) and rewrite the dashboard; a failure
     is said, never raised over the run's own outcome."""
     store_dir = Path(run_dir).parent / "history"
+    failures = (RunFileError, OSError, ImportError, ValueError)  # ImportError: duckdb or plotly not installed
     try:
         added = store.add_run(store_dir, run_dir)
-        if added.new:
-            dashboard.build(store_dir)
-            echo(f"history: {added.rows} rows added to {store_dir} (dashboard {store_dir / dashboard.PAGE})")
-    except (RunFileError, OSError, ImportError, ValueError) as e:  # ImportError: duckdb or plotly not installed
+    except failures as e:
         echo(f"warning: the run was not added to the history ({e}); `python -m bench history import {run_dir}`")
+        return
+    if not added.new:
+        return
+    rows = f"history: {added.rows} metric rows of run {added.run_id} added to {store_dir}"
+    try:  # the run is in the store by now: a dashboard that fails to write must not say otherwise
+        echo(f"{rows} (dashboard {dashboard.build(store_dir)})")
+    except failures as e:
+        echo(
+            f"{rows}; warning: its dashboard was not rewritten ({e}); "
+            f"`python -m bench history import {run_dir}` writes it again"
+        )
 
 
 def run_history_command(args: argparse.Namespace) -> int:
