@@ -147,7 +147,13 @@ def _load_arrays(path: Path, memory: int | None) -> dict[str, np.ndarray]:
     except OSError as e:
         raise DatasetFileError(f"{path}: cannot be read: {e.strerror or e}") from None
     if not zipfile.is_zipfile(path):
-        kind = "a single .npy array" if head.startswith(b"\x93NUMPY") else "not a zip archive"
+        kind = (
+            "a single .npy array"
+            if head.startswith(b"\x93NUMPY")
+            else "a zip archive cut short (no end record: truncated?)"
+            if head.startswith(b"PK\x03\x04")
+            else "not a zip archive"
+        )
         raise DatasetFileError(f"{path}: not an .npz file (a zip of .npy arrays): {kind}, starts with {head!r}")
     try:
         with np.load(path, allow_pickle=False) as f:

@@ -81,7 +81,10 @@ def test_a_file_that_is_not_a_zip_says_so_in_plain_words(tmp_path: Path):
     bare = tmp_path / "bare.npz"
     with open(bare, "wb") as f:
         np.save(f, np.zeros(3))
-    for path, kind in ((pickled, "not a zip archive"), (bare, "a single .npy array")):
+    cut = tmp_path / "cut.npz"  # a download cut short: the zip's local header, not its end record (QA, 2026-12-05)
+    cut.write_bytes(save(tmp_path).read_bytes()[:200])
+    kinds = ((pickled, "not a zip archive"), (bare, "a single .npy array"), (cut, "a zip archive cut short"))
+    for path, kind in kinds:
         with pytest.raises(DatasetFileError, match=f"not an .npz file \\(a zip of .npy arrays\\): {kind}"):
             read_npz(path, "catsdogs")
         assert describe("catsdogs", path).error == "not readable: not an .npz file (a zip of .npy arrays)"

@@ -564,7 +564,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         if run_dir.is_dir():  # a folder from elsewhere: refused whole before anything is written into it
             check_run_folder(run_dir)
         if not (run_dir / "records.jsonl").is_file():
-            print(f"error: {args.run}: not a run directory (no records.jsonl)", file=sys.stderr)
+            what = "no records.jsonl in it" if run_dir.is_dir() else "no such folder"
+            print(f"error: {args.run}: not a run directory ({run_dir}: {what})", file=sys.stderr)
             return 2
         write_reports(run_dir, args.reference)
     except RunFileError as e:

@@ -250,7 +250,8 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict
     if run_dir.is_dir():  # a folder from elsewhere: no link or FIFO is written through or read
         check_run_folder(run_dir)
     if not (run_dir / PLAN).is_file():
-        raise FileNotFoundError(f"{run_dir} is not a bench run directory (no {PLAN})")
+        what = f"no {PLAN} in it" if run_dir.is_dir() else "no such folder"
+        raise FileNotFoundError(f"{run_dir} is not a bench run directory ({what})")
     tasks, opts = read_plan(run_dir)
     if where:
         opts = replace(opts, **where)
