@@ -114,6 +114,8 @@ def test_prepare_class_subset_channels_and_size():
     assert ds.train.x.shape[1:] == (16, 16, 1)
     with pytest.raises(ValueError, match="no class"):
         prepare(tiny(), classes=("cat",))
+    with pytest.raises(ValueError, match="name one class twice"):  # the spec refuses a repeat; this is the data's
+        prepare(tiny(c=3, size=32, k=10), classes=("5", "3", "5"))
 
 
 def test_channel_and_resize_values():

@@ -84,6 +84,11 @@ def test_roundtrip_through_dict_is_exact():
         (with_("dataset.name", "imagenet"), "dataset.name: unknown dataset 'imagenet'"),
         (with_("dataset.classes", "cat"), "dataset.classes: expected a list of a string"),
         (with_("train.optimizer", "lamb"), "train.optimizer: expected one of ['adam', 'sgd']"),
+        (with_("dataset.classes", ["3"]), "dataset.classes: expected at least 2 distinct class names"),
+        (with_("dataset.classes", ["3", "5", "3"]), "dataset.classes: expected at least 2 distinct class names"),
+        (with_("dataset.fallback", "bogus"), "dataset.fallback: expected one of ['auto', 'none'], got 'bogus'"),
+        (with_("trian", {"epochs": 3}), "my.toml: trian: unknown key (expected one of: name, description, seed,"),
+        (with_("name", 3), "my.toml: name: expected a string, got 3"),
         (with_("train.epochs", 0), "train.epochs: expected an integer >= 1, got 0"),
         (with_("seeed", 1), "seeed: unknown key"),
         (with_("profiles.slow", {}), "profiles.slow: unknown profile"),
@@ -96,6 +101,19 @@ def test_errors_name_the_file_and_key(doc, fragment):
         parse_task(doc, source="my.toml", datasets=registry.DATASETS)
     assert str(e.value).startswith("my.toml")
     assert fragment in str(e.value)
+
+
+def test_a_misspelt_section_lists_every_section_it_could_be():
+    with pytest.raises(SpecError) as e:
+        parse_task(with_("trian", {"epochs": 3}), source="my.toml")
+    known = str(e.value).split("expected one of: ")[1].rstrip(")").split(", ")
+    assert {"dataset", "model", "train", "eval", "explain", "decouple", "transfer", "knobs", "profiles"} <= set(known)
+    assert {"runtime", "distributed", "name", "seed"} <= set(known)
+
+
+def test_two_distinct_classes_and_a_known_fallback_load():
+    spec = parse_task(with_("dataset.fallback", "none", with_("dataset.classes", ["3", "5"])), source="ok.toml")
+    assert (spec.dataset.classes, spec.dataset.fallback) == (("3", "5"), "none")
 
 
 def test_profile_override_is_validated_too():

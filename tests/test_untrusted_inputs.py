@@ -83,6 +83,9 @@ def bad_runs(tmp_path: Path) -> list[tuple[list[str], str]]:
     fifo = tmp_path / "fifo.toml"
     os.mkfifo(fifo)
     other = write(tmp_path, "other.toml", TINY_TASK + "[profiles.full.train]\nlr = nan\n")  # run under quick
+    one_class = write(tmp_path, "one.toml", TINY_TASK.replace("max_train = 300", 'classes = ["3"]\nmax_train = 300'))
+    fallback = write(tmp_path, "fb.toml", TINY_TASK.replace("max_train = 300", 'fallback = "bogus"\nmax_train = 300'))
+    misspelt = write(tmp_path, "trian.toml", TINY_TASK.replace("[train]", "[trian]"))
     out = ["--out", str(tmp_path / "results")]
     return [
         (["run", str(digits)], "digits.toml: not valid TOML: Exceeds the limit (4300 digits)"),
@@ -90,6 +93,9 @@ def bad_runs(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["run", str(other), "--profile", "quick"], "other.toml: profiles.full.train.lr: expected a number > 0"),
         (["zoo", "--image-size", "100000", *out], "--image-size: must be an integer in 1..2048, got 100000"),
         (["zoo", "--batch", "65537", *out], "--batch: must be an integer in 1..65536, got 65537"),
+        (["run", str(one_class)], "one.toml: dataset.classes: expected at least 2 distinct class names"),
+        (["run", str(fallback)], "fb.toml: dataset.fallback: expected one of ['auto', 'none'], got 'bogus'"),
+        (["run", str(misspelt)], f"{misspelt}: trian: unknown key (expected one of: name, description, seed"),
         (["run", str(traversal)], "evil.toml: name: expected a short name"),
         (["run", str(absolute)], "abs.toml: name: expected a short name"),
         (["run", str(latin1)], "latin1.toml: not UTF-8 text"),
@@ -111,6 +117,9 @@ BAD_RUN_IDS = [
     "other-profile-nan",
     "zoo-image-size",
     "zoo-batch",
+    "one-class",
+    "bogus-fallback",
+    "misspelt-section",
     "traversal",
     "absolute",
     "latin1",

@@ -85,13 +85,14 @@ class DatasetSpec:
     name: str
     image_size: int = 0  # 0 keeps the dataset's own size
     channels: int = 0  # 0 keeps the dataset's own channels; 1 or 3 converts
-    classes: tuple[str, ...] = ()  # a subset by class name; empty = all
+    classes: tuple[str, ...] = ()  # a subset by class name, at least 2 distinct; empty = all
     rescale: str = field(default="unit", metadata=_choices("unit", "none"))  # unit: x/255
     mean: tuple[float, ...] = ()  # per-channel, applied after rescale
     std: tuple[float, ...] = ()
     max_train: int = 0  # a seeded random subset; 0 = all
     max_test: int = 0
-    fallback: str = "auto"  # "auto": the dataset's embedded default; "none": real data only
+    # "auto": the dataset's embedded default; "none": real data only
+    fallback: str = field(default="auto", metadata=_choices("auto", "none"))
 
 
 @dataclass(frozen=True)
@@ -321,8 +322,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 _RENAMED = {("DecoupleSpec", "lr_max_iter"): "logreg_max_iter"}  # lr is the learning rate; this is logistic regression
 
 
-def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[Any, dict[str, Any]]:
-    """Build dataclass ``cls`` from a TOML table; unknown keys are errors unless ``extra_ok``."""
+def _build(
+    cls: type, table: Any, where: str, extra_ok: bool = False, at: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Build dataclass ``cls`` from a TOML table; unknown keys are errors unless ``extra_ok``.
+
+    ``at`` precedes each key in a message: ``where.`` by default (``file: train.lr``), ``file: `` for the
+    document's top level, whose keys belong to no section."""
+    at = f"{where}." if at is None else at
     if not isinstance(table, dict):
         raise SpecError(f"{where}: expected a table, got {table!r}")
     hints = typing.get_type_hints(cls)
@@ -338,11 +345,11 @@ def _build(cls: type, table: Any, where: str, extra_ok: bool = False) -> tuple[A
                 extra[key] = value
                 continue
             known = ", ".join(k for k in fields if k not in ("options", "profile", "source"))
-            raise SpecError(f"{where}.{key}: unknown key (expected one of: {known})")
-        v = _coerce(value, hints[key], f"{where}.{key}")
+            raise SpecError(f"{at}{key}: unknown key (expected one of: {known})")
+        v = _coerce(value, hints[key], f"{at}{key}")
         choices = f.metadata.get("choices")
         if choices:
-            _first_broken(f"{where}.", [Bound(key, v in choices, f"one of {list(choices)}", v)])
+            _first_broken(at, [Bound(key, v in choices, f"one of {list(choices)}", v)])
         kwargs[key] = v
     missing = [
         n
@@ -469,7 +476,8 @@ def _parse_tables(data: dict[str, Any], source: str, datasets: Collection[str] |
     """One spec from the document's tables (profiles already merged in)."""
     where = source
     top = {k: v for k, v in data.items() if k not in _SECTIONS and k not in ("transfer", "knobs")}
-    kwargs, _ = _build(_TopLevel, top, where)
+    _check_top_keys(top, where)
+    kwargs, _ = _build(_TopLevel, top, where, at=f"{where}: ")
     if "knobs" in data:
         kwargs["knobs"] = _knobs(data["knobs"], f"{where}: knobs")
     for key, cls in _SECTIONS.items():
@@ -513,6 +521,15 @@ class _TopLevel:
     seed: int = 0
     config: str = ""
     base: str = ""
+
+
+def _check_top_keys(top: dict[str, Any], where: str) -> None:
+    """An unknown top-level key (often a misspelt section, ``[trian]``): the message lists the sections too."""
+    fields = [f.name for f in dataclasses.fields(_TopLevel)]
+    for key in top:
+        if key not in fields:
+            known = ", ".join([*fields, *_SECTIONS, "transfer", "knobs", "profiles"])
+            raise SpecError(f"{where}: {key}: unknown key (expected one of: {known})")
 
 
 def _knobs(table: Any, where: str) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
@@ -722,6 +739,13 @@ def _dataset_bounds(d: DatasetSpec) -> list[Bound]:
         Bound("dataset.max_test", d.max_test <= MAX_SUBSET, f"an integer in 0..{MAX_SUBSET}", d.max_test),
         Bound("dataset.std", all(math.isfinite(x) for x in d.std), "finite positive numbers", d.std),
         Bound("dataset.mean", all(math.isfinite(m) for m in d.mean), "finite numbers", d.mean),
+        # one class trains a model that cannot be wrong; a repeat left an output no image is labelled with
+        Bound(
+            "dataset.classes",
+            not d.classes or (len(d.classes) >= 2 and len(set(d.classes)) == len(d.classes)),
+            "at least 2 distinct class names (or none: all classes)",
+            list(d.classes),
+        ),
     ]
 
 
