@@ -237,10 +237,21 @@ def _add_best(p: argparse.ArgumentParser, with_budget: bool = True) -> None:
     _add_knobs(p)
 
 
+def _knob_names(value: str) -> tuple[str, ...]:
+    """--knobs: comma-separated knob names. None at all (``--knobs ""``) is an error, as ``--backend ""`` is:
+    read as "every knob" it started a 30-minute tune; leaving the option out is how every knob is asked for."""
+    names = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"no knob named in {value!r} (give NAME,..., e.g. precision,compile; leave --knobs out for all)"
+        )
+    return names
+
+
 def _add_knobs(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--knobs",
-        type=lambda v: tuple(dict.fromkeys(x.strip() for x in v.split(",") if x.strip())),
+        type=_knob_names,
         default=(),
         metavar="NAME,...",
         help="search only these knobs (e.g. precision,compile); the others stay at their defaults (default: all)",
