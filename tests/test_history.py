@@ -330,3 +330,25 @@ def test_history_cli_refuses_a_bad_store_in_one_line_exit_2(tmp_path: Path):
     out = bench("history", "--store", str(tmp_path / "h"), "import", str(failed))
     assert out.returncode == 0 and "nothing added" in out.stdout and (tmp_path / "h" / "index.html").is_file()
     assert bench("history", "--store", str(tmp_path / "h")).returncode == 0  # an empty store checks clean
+
+
+def test_history_cli_refuses_a_task_backend_or_run_the_store_does_not_hold_exit_2(tmp_path: Path):
+    """A typo checked no series and printed '0 regressed' with exit 0: a CI regression gate passed on nothing."""
+    hist = tmp_path / "history"
+    runs = series_runs(tmp_path / "a", [100, 101, 99])
+    for r in runs:
+        store.add_run(hist, r)
+    out = bench("history", "--store", str(hist), "--task", "lenett")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stdout + out.stderr
+    assert "--task: no series of task 'lenett'" in out.stderr and "(its tasks: lenet)" in out.stderr
+    out = bench("history", "--store", str(hist), "--task", "lenet", "--backend", "nonsense")
+    assert out.returncode == 2 and "backend 'nonsense' with --task lenet" in out.stderr
+    assert "(its backends: torch)" in out.stderr
+    assert bench("history", "--store", str(hist), "--task", "lenet", "--backend", "torch").returncode == 0
+    noted = bench("history", "--store", str(hist), "annotate", "no-such-run", "--note", "x")
+    assert noted.returncode == 2 and "run 'no-such-run' is not in the history" in noted.stderr
+    assert not (hist / annotations.FILE).exists()
+    assert bench("history", "--store", str(hist), "annotate", runs[-1].name, "--note", "x").returncode == 0
+    empty = tmp_path / "empty"
+    store.check_store(empty, create=True)
+    assert bench("history", "--store", str(empty), "--task", "any").returncode == 0  # nothing to know them by

@@ -12,12 +12,16 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.core.results import RunFileError
 from bench.history import annotations as notes_file  # "annotations" is the __future__ feature
 from bench.history import check, dashboard, store
 from bench.history.metrics import BY_NAME
 from bench.run import environment
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_STORE = environment.REPO / "results" / "history"
 
@@ -110,6 +114,18 @@ def after_run(run_dir: Path, echo=print) -> None:
         )
 
 
+def _unknown(df: pd.DataFrame, col: str, value: str, store_dir: Path, chosen: list[str]) -> str | None:
+    """Why ``--COL VALUE`` selects nothing in a store that has rows (None when it selects some, or the store is
+    empty): a typo checked no series and passed a CI gate. ``df`` is already narrowed by the ``chosen`` filters."""
+    known = sorted(df[col].dropna().unique())
+    if df.empty or value in known:
+        return None
+    among = f" with {' '.join(chosen)}" if chosen else ""
+    return (
+        f"--{col}: no series of {col} {value!r}{among} in the history at {store_dir} (its {col}s: {', '.join(known)})"
+    )
+
+
 def run_history_command(args: argparse.Namespace) -> int:
     if args.history_action == "import":
         return import_runs(args.store, args.runs)
@@ -122,6 +138,14 @@ def run_history_command(args: argparse.Namespace) -> int:
             getattr(args, "metric", None),
         )
         try:
+            known = {path.name.removesuffix(".parquet") for path in store.files(args.store)}
+            if args.run not in known:  # a typo's note would reset no baseline, and say nothing
+                print(
+                    f"error: run {args.run!r} is not in the history at {args.store} (add it first: "
+                    "python -m bench history import RUN_DIR)",
+                    file=sys.stderr,
+                )
+                return 2
             notes_file.append(args.store, note)
         except RunFileError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -135,9 +159,16 @@ def run_history_command(args: argparse.Namespace) -> int:
     except RunFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    chosen: list[str] = []
     for col in ("task", "backend", "metric"):
-        if getattr(args, col):
-            df = df[df[col] == getattr(args, col)]
+        value = getattr(args, col)
+        if value:
+            unknown = _unknown(df, col, value, args.store, chosen)
+            if unknown:
+                print(f"error: {unknown}", file=sys.stderr)
+                return 2
+            df = df[df[col] == value]
+            chosen.append(f"--{col} {value}")
     found = check.check(df, notes, t, args.normalised)
     for s in found:
         lines = check.describe(s) or ([s.name + f": {len(s.points)} point(s), no step"] if args.verbose else [])
