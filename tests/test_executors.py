@@ -241,6 +241,41 @@ def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_pa
     assert plain.params(("", "", 16)) == {"timeout_min": 16, "slurm_array_parallelism": 256, "slurm_exclusive": True}
 
 
+def test_slurm_without_sbatch_is_refused_up_front_unless_slurm_local(clean_env, tmp_path: Path):
+    """submitit's AutoExecutor, finding no SLURM, ran the array here without a word; now only --slurm-local does."""
+    bare = tmp_path / "bin"  # a PATH with python and no sbatch, whatever this machine has
+    bare.mkdir()
+    (bare / "python").symlink_to(sys.executable)
+    env = {**clean_env, "PATH": str(bare)}
+    proc = run_cli(["run", "mnist-lenet5", "--executor", "slurm", "--out", str(tmp_path / "r")], env)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    says = "--executor slurm: SLURM's sbatch and srun were not found on PATH (--slurm-local runs the job array locally)"
+    assert says in proc.stderr, proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_slurm_submits_to_slurm_when_sbatch_is_there_and_a_resumed_plan_without_it_is_refused(
+    monkeypatch, tmp_path: Path
+):
+    on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
+    # a resumed plan's executor is not checked by the command line: start refuses (cmd_resume: exit 2)
+    with pytest.raises(RuntimeError, match="sbatch and srun were not found"):
+        on_slurm.Slurm(tmp_path / "a", RunOptions(executor="slurm")).start([], print)
+    local = on_slurm.Slurm(tmp_path / "b", RunOptions(executor="slurm", slurm_local=True))
+    local.start([], print)
+    assert local.executor.cluster == "local"
+    for command in ("sbatch", "srun"):  # submitit submits with sbatch and will not start without srun
+        (tmp_path / command).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / command).chmod(0o755)
+        if command == "sbatch":
+            with pytest.raises(RuntimeError, match="SLURM's srun was not found on PATH"):
+                on_slurm.Slurm(tmp_path / "a", RunOptions(executor="slurm")).start([], print)
+    cluster = on_slurm.Slurm(tmp_path / "c", RunOptions(executor="slurm"))
+    cluster.start([], print)
+    assert cluster.executor.cluster == "slurm"  # named, not submitit's guess
+
+
 # -- devices: side by side on this machine, each row on its own cores ---------------------------------------
 
 

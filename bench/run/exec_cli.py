@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.core.placement import EXECUTORS, MAX_DEVICES
 from bench.core.spec import MAX_SLURM_MIN, SLURM_NAME, SLURM_NAME_RULE
+from bench.run.executors import no_sbatch
 
 
 def _devices(value: str) -> tuple[int, ...]:
@@ -88,6 +89,8 @@ def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
         )
     if executor == "ray" and not (args.ray_address or os.environ.get("RAY_ADDRESS")):
         raise ValueError("--executor ray needs a cluster: --ray-address HOST:PORT or RAY_ADDRESS")
+    if executor == "slurm" and no_sbatch(args.slurm_local):
+        raise ValueError(no_sbatch(args.slurm_local))
     return {
         "executor": executor,
         "devices": devices,

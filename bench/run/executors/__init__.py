@@ -11,6 +11,7 @@ Ray and submitit are imported only by their own modules, which only ``make`` loa
 from __future__ import annotations
 
 import importlib
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,6 +59,20 @@ class Executor(Protocol):
 
 
 MODULES = {"local": "local", "devices": "devices", "ray": "on_ray", "slurm": "on_slurm"}
+
+
+def no_sbatch(slurm_local: bool) -> str | None:
+    """Why ``--executor slurm`` cannot submit here, or None: submitit's AutoExecutor, finding no SLURM, ran the
+    array on this machine without a word; ``--slurm-local`` is how that is asked for. submitit submits with
+    sbatch and refuses to start without srun."""
+    missing = [] if slurm_local else [c for c in ("sbatch", "srun") if shutil.which(c) is None]
+    if not missing:
+        return None
+    was = "was" if len(missing) == 1 else "were"
+    return (
+        f"--executor slurm: SLURM's {' and '.join(missing)} {was} not found on PATH "
+        "(--slurm-local runs the job array locally)"
+    )
 
 
 def make(opts: Any, run_dir: Any) -> Executor:

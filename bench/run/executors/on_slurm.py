@@ -24,7 +24,7 @@ import submitit
 
 from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
-from bench.run.executors import Echo, Row
+from bench.run.executors import Echo, Row, no_sbatch
 from bench.run.executors.pool import Beside
 from bench.run.executors.remote import REPO, no_result, run_row
 
@@ -49,7 +49,10 @@ class Slurm:
         return [row for row, job in self.jobs if not job.done()]
 
     def start(self, backends: list[str], echo: Echo) -> None:
-        self.executor = submitit.AutoExecutor(folder=self.folder, cluster="local" if self.opts.slurm_local else None)
+        why = no_sbatch(self.opts.slurm_local)  # checked up front too; here for a resumed plan's executor
+        if why:
+            raise RuntimeError(why)
+        self.executor = submitit.AutoExecutor(folder=self.folder, cluster="local" if self.opts.slurm_local else "slurm")
         echo(f"slurm: job arrays through submitit ({self.executor.cluster}), files in {self.folder}")
 
     def settings(self, row: Row) -> tuple[str, str, int]:
