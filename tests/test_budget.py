@@ -241,6 +241,20 @@ def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path, monkeypatch
     assert isinstance(why, str) and why.startswith("left out to fit the budget 5m00.0s") and "--budget" in why
 
 
+def test_a_task_with_no_measured_cost_runs_its_profile_and_no_warning_says_otherwise(tmp_path, monkeypatch):
+    """The run's own time alone (from an earlier run of another task) over the budget printed "too small ...
+    going on at the fewest epochs" after "no plan": the profile's epochs ran, as the plan line had said."""
+    monkeypatch.setattr(budget_cli.environment, "REPO", tmp_path)  # the committed cost runs are not this test's
+    write_run(tmp_path, "20261201-000000-aaaa", 1e15, [rec("other", "torch", 50.0)])  # 4 s outside rows, ~10^4x
+    monkeypatch.setattr(budget, "CONFIRM_PAUSE_S", 0.0)
+    task = spec("custom", 8)
+    lines: list[str] = []
+    resized, fitted = budget_cli.fit([task], ("torch",), 8.0, tmp_path, lines.append)
+    assert fitted.plan.floor_s > 8.0 and not fitted.plan.fits  # the run's own time alone is over the budget
+    assert resized == [task] and lines[0].endswith("no plan: no row has a measured cost yet")
+    assert lines[1:] == ["  no measured cost yet for custom/torch: as the profile says (this run records it)"]
+
+
 def test_serial_parts_scale_with_one_core_and_steady_steps_with_every_core():
     """Held to one core of two (`taskset -c 0`) the matmul on every core halves, on one core it does not:
     tracing, building and the phases' Python take as long as before, the steady epochs twice as long."""
@@ -303,12 +317,12 @@ def test_repeats_are_planned_as_processes_each_at_the_planned_epochs():
     assert not isinstance(now, str) and now.train.epochs == 5
 
 
-def fitted_for(sizes, costs, budget_s, elapsed_s, lines) -> budget_cli.Fitted:
+def fitted_for(sizes, costs, budget_s, elapsed_s, lines, tail_s: float = 0.0) -> budget_cli.Fitted:
     speed = budget.Speed(100 * GF)
     p = budget.fitting(sizes, ["torch"], costs, budget_s, speed)
     fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - elapsed_s, speed, [100 * GF], p, budget_s)
     known = {s.name: s for s in sizes}
-    fitted.replan = budget_cli.Replan(fitted, known, ("torch",), costs, 0.0, lines.append)
+    fitted.replan = budget_cli.Replan(fitted, known, ("torch",), costs, tail_s, lines.append)
     return fitted
 
 
@@ -341,6 +355,18 @@ def test_before_each_task_the_budget_left_is_planned_again_with_how_fast_the_row
     # the budget that would have held it: the time spent plus its fewest epochs at the pace the rows ran
     floor_s = 2 * (5 + 0.5 + 2 * 1.0)
     assert why.endswith(f"run with --budget {int((395 + floor_s) / budget.MARGIN) + 1}s to include it")
+    # the run's own time outside its rows is kept from the time left, and the message says how much
+    kept = fitted_for(sizes[::-1], costs, 400, 379.3, [], tail_s=15.5)
+    assert kept.replan is not None
+    why = kept.replan(spec("small", 10), [])
+    assert isinstance(why, str) and "its rows need ~7.5s at their fewest epochs, and 20.7s of the budget left, " in why
+    assert "15.5s of it kept for the run's own work outside the rows (data loads, reports), the rows so far" in why
+    # and the tasks after it, which the plan kept (the costliest is left out first)
+    first = fitted_for(sizes[::-1], costs, 400, 300, [])
+    assert first.replan is not None
+    why = first.replan(spec("big", 2), [])
+    assert isinstance(why, str) and "~2m40.0s at their fewest epochs, and 1m40.0s of the budget left, " in why
+    assert "7.5s for the 1 task(s) after it at their fewest epochs, the rows so far" in why
     # a row that ran faster than planned gives the rest more room; failed rows and other tasks' keys count nothing
     quick = fitted_for(sizes[::-1], costs, 400, 380, [])
     assert quick.replan is not None

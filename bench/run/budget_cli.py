@@ -172,19 +172,15 @@ def fit(
         echo(f"  {tp.name}: {size}: {rows}")
     if p.unknown:
         echo(f"  no measured cost yet for {', '.join(p.unknown)}: as the profile says (this run records it)")
-    needs = f"--budget {int((p.whole_floor_s or p.floor_s) / budget.MARGIN) + 1}s"
+    # fitting() leaves tasks out until the rest fits: a plan that still does not fit has no task in it, and is
+    # either every task left out (said here) or no measured cost at all, where the profile runs as said above
     if p.dropped:
+        needs = f"--budget {int((p.whole_floor_s or p.floor_s) / budget.MARGIN) + 1}s"
         left_out = ", ".join(f"{name} (~{_seconds(s)} at its fewest epochs)" for name, s in p.dropped.items())
         echo(
             f"warning: budget {_seconds(budget_s)} is too small for every task: the rows' irreducible part "
             f"(imports, first steps, evaluation, phases, the fewest epochs) needs ~{_seconds(p.whole_floor_s or 0)}; "
             f"left out unless the rows run faster than planned: {left_out}; run with {needs} to include every task"
-        )
-    elif not p.fits:
-        echo(
-            f"warning: budget {_seconds(budget_s)} is too small: the rows' irreducible part (imports, first "
-            f"steps, evaluation, phases, the fewest epochs) needs ~{_seconds(p.floor_s)}; run with {needs} to fit; "
-            "going on at the fewest epochs"
         )
     fitted = Fitted(started, speed, readings, p, budget_s)
     known = {s.name: s for s in sizes if all((s.name, b) in costs for b in backends)}  # as plan() has them
@@ -259,14 +255,16 @@ class Replan:
             "epochs_before": task.train.epochs,
         }
         self.log.append(entry)
-        so_far = f"{_seconds(max(left, 0.0))} of the budget left, the rows so far ran {factor:.2f}x their plan"
+        time_left = f"{_seconds(max(left, 0.0))} of the budget left"
+        pace = f"the rows so far ran {factor:.2f}x their plan"
+        so_far = f"{time_left}, {pace}"
         if task.name in p.dropped:
             # what would have held every task still to run, at the pace the rows so far ran
             needs = int((elapsed + (p.whole_floor_s or p.floor_s)) / budget.MARGIN) + 1
             why = (
                 f"left out to fit the budget {_seconds(self.fitted.budget_s)}: its rows need ~"
-                f"{_seconds(p.dropped[task.name])} at their fewest epochs, and {so_far}; run with --budget "
-                f"{max(needs, int(self.fitted.budget_s) + 1)}s to include it"
+                f"{_seconds(p.dropped[task.name])} at their fewest epochs, and {time_left}{_kept(p)}, {pace}; "
+                f"run with --budget {max(needs, int(self.fitted.budget_s) + 1)}s to include it"
             )
             entry["left_out"] = why
             self.echo(f"budget: {task.name}: {why}")
@@ -279,6 +277,18 @@ class Replan:
         if resized != task:
             self.echo(f"budget: {so_far}: {task.name} {task.train.epochs} -> {resized.train.epochs} epochs")
         return resized
+
+
+def _kept(p: budget.Plan) -> str:
+    """What else the time left must hold, so a "left out" adds up: the run's own work outside the rows (it was
+    counted without a word, and 20.7s left read as room for rows of 7.6s) and the tasks still planned after it."""
+    kept = []
+    if p.shared_s >= 0.05:
+        kept.append(f"{_seconds(p.shared_s)} of it kept for the run's own work outside the rows (data loads, reports)")
+    later = sum(t.floor_s for t in p.tasks)
+    if later >= 0.05:
+        kept.append(f"{_seconds(later)} for the {len(p.tasks)} task(s) after it at their fewest epochs")
+    return "".join(f", {k}" for k in kept)
 
 
 CALIBRATION_NOTE = (
