@@ -102,6 +102,7 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
     assert [(r["repeat"], r["status"]) for r in rows] == [(0, "ok"), (1, "interrupted")]
     state = json.loads((run_dir / "state.json").read_text())
     assert state["state"] == "interrupted" and state["wall_s"] > 0
+    assert state["recorded"] == 1  # the interrupted row runs again on --resume: not counted (QA said 2, summary 1)
     assert "This run is incomplete (interrupted)" in (run_dir / "summary.md").read_text()
     assert not workers_of(run_dir)
 

@@ -136,13 +136,21 @@ def _threshold(value: str) -> float:
     return x
 
 
+def _folder(value: str) -> Path:
+    """--out / --results: a folder; an empty one is a usage error (Path("") is the working folder: QA found
+    `--out ""` writing the run and its history there)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty folder name (give a path; . for this folder)")
+    return Path(value)
+
+
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         type=_backends,
         default=backends.default_names(),
         help="comma-separated backends, or all (every registered one; a missing framework gives skipped rows); "
-        "default: %(default)s",
+        f"default: {','.join(backends.default_names())}",
     )
     p.add_argument(
         "--profile",
@@ -158,7 +166,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         default=environment.REPO / "results",
         help="where results/<run-id>/ is created (default: %(default)s)",
     )
@@ -326,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("run", metavar="RUN", help="a run directory or a run id under --results")
     p_report.add_argument(
         "--results",
-        type=Path,
+        type=_folder,
         default=environment.REPO / "results",
         help="where run ids are looked up (default: %(default)s)",
     )
@@ -363,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--markdown", type=_output_file, help="also write the comparison to this Markdown file")
     p_cmp.add_argument(
         "--results",
-        type=Path,
+        type=_folder,
         default=environment.REPO / "results",
         help="where run ids are looked up (default: %(default)s)",
     )

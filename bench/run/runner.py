@@ -479,7 +479,8 @@ def execute(
                 runner.close()
                 with contextlib.suppress(OSError, ValueError):
                     clear_folder(run_dir, job_dir)
-                state["recorded"] = len({record_key(r) for r in read_records(run_dir)} & {row.key for row in planned})
+                kept = {record_key(r) for r in read_records(run_dir) if r.get("status") in KEPT_ON_RESUME}
+                state["recorded"] = len(kept & {row.key for row in planned})  # an interrupted row runs again
                 state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
                 _finalise(run_dir, state, echo, opts.reference)
     if state["state"] == "complete" and history:  # a tuning run's rungs stay out of it (bench.run.tune)
