@@ -352,3 +352,15 @@ def test_history_cli_refuses_a_task_backend_or_run_the_store_does_not_hold_exit_
     empty = tmp_path / "empty"
     store.check_store(empty, create=True)
     assert bench("history", "--store", str(empty), "--task", "any").returncode == 0  # nothing to know them by
+
+
+def test_default_against_best_gives_large_figures_in_plain_digits_and_the_ratio():
+    """QA, 2026-12-05: the dashboard's default-against-best table wrote 3.988e+04 img/s."""
+    from bench.history.dashboard import default_vs_best
+
+    rows = [
+        dict(task="t", backend="torch", metric="steady_img_s", config=c, run_id="r1", run_date="2026-12-05", value=v)
+        for c, v in (("default", 39_880.4), ("best", 43_120.0))
+    ]
+    html = default_vs_best(pd.DataFrame(rows))
+    assert "39,880" in html and "43,120" in html and "1.081" in html and "e+0" not in html

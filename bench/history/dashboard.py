@@ -131,6 +131,11 @@ def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, An
     return charts
 
 
+def _figure(x: float) -> str:
+    """4 significant digits, in plain digits where the figure is large: 39,880, not 3.988e+04."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.4g}"
+
+
 def default_vs_best(df: pd.DataFrame) -> str:
     """Per (task, backend, metric) of the newest run with tuned rows: default against the best configuration.
 
@@ -162,8 +167,8 @@ def default_vs_best(df: pd.DataFrame) -> str:
                 (task, None, ""),
                 (label(backend), None, ""),
                 (metric, None, ""),
-                (f"{d:,.4g}", d, ""),
-                (f"{b.value:,.4g}", b.value, ""),
+                (_figure(d), d, ""),
+                (_figure(b.value), b.value, ""),
                 (b.config, None, ""),
                 (f"{b.value / d:.3f}" if d else "-", b.value / d if d else None, ""),
                 (b.run_id, None, ""),
