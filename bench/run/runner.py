@@ -274,10 +274,10 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict
         }
     )
     write_json(env_path, env)
-    recorded = "data_env" in (
-        (read_json_object(run_dir / PLAN) or {}).get("options") or {}
-    )  # a plan from before: as here
-    with plan_data_env(opts.data_env if recorded else os.environ.get("BENCH_DATA_DIR"), echo):
+    planned = (read_json_object(run_dir / PLAN) or {}).get("options") or {}
+    # a plan from before 2026-12-05 kept no data_env: its data is searched as this shell says
+    data_env = opts.data_env if "data_env" in planned else os.environ.get("BENCH_DATA_DIR")
+    with plan_data_env(data_env, echo):
         # the rows this session runs carry its own commit, not the one the run was started at
         return execute(run_dir, tasks, opts, env | {"git_commit": env["resumed"][-1]["git_commit"]}, echo)
 
