@@ -487,3 +487,24 @@ def test_a_short_batch_already_trained_in_the_warm_up_is_an_ordinary_step_in_the
     plain = StepClock(f.sync, 8, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None)
     run_epochs(f, plain, 2, 40, step_s=0.1)  # whole batches only: nothing left out
     assert plain.summary()["timed_steps"] == 10 - 2 and plain.new_shape is None
+
+
+@pytest.mark.parametrize(
+    ("knobs", "tf32"),
+    [
+        ({"tf32_matmul": False, "tf32_cudnn": True}, True),  # torch's default: cuDNN's convolutions in TF32
+        ({"tf32_matmul": False, "tf32_cudnn": False}, False),  # torch, tf32 = "off"
+        ({"tf32": False, "tf32_cudnn": True}, True),  # Keras on torch, on a GPU
+        ({"tf32": True}, True),  # Keras on TensorFlow (its default on Ampere)
+        ({"tf32": False}, False),
+        ({"tf32": "highest"}, False),  # Keras on JAX, tf32 = "off": fp32
+        ({"tf32": "tensorfloat32"}, True),
+        ({"tf32": "default"}, True),  # JAX's own default lets XLA use TF32 on the GPU
+        ({}, False),
+    ],
+)
+def test_the_peak_is_tf32s_wherever_a_row_may_have_run_tf32_whatever_its_engine_calls_it(knobs, tf32):
+    """QA, 2026-12-05: bool("highest") put Keras/JAX's fp32 rows against TF32's peak (MFU 8x too low on an A100),
+    and torch's default CNN, its convolutions in TF32, against fp32's (MFU 1.54)."""
+    assert perf.ran_tf32(knobs) is tf32
+    assert mfu.known_peak("NVIDIA A100-SXM4-80GB", "fp32", perf.ran_tf32(knobs)) == (156e12 if tf32 else 19.5e12)

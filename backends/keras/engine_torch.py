@@ -68,6 +68,9 @@ class Engine:
             "knobs": {
                 "jit_compile": runtime.jit_compile,
                 "tf32": torch.backends.cuda.matmul.allow_tf32,
+                # convolutions: torch's default lets cuDNN run them in TF32 (the MFU's peak reads it); on a GPU only,
+                # so a CPU row's knobs stay as they were
+                **({"tf32_cudnn": torch.backends.cudnn.allow_tf32} if torch.cuda.is_available() else {}),
                 # only where it applies: an eager row's knobs stay as they were (the history reads a change of
                 # knobs as a change of configuration)
                 **({"compile_shapes": "static"} if runtime.jit_compile else {}),

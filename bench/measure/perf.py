@@ -14,6 +14,24 @@ from bench.core.spec import TaskSpec
 from bench.measure import mfu
 from bench.measure.timing import SyncTimer
 
+# JAX's default matmul precision, as engine_jax records it: "highest" is fp32; "tensorfloat32" and JAX's own
+# default (XLA's, which lets TF32 run fp32 matmuls and convolutions on NVIDIA Ampere and later) are not.
+JAX_FP32_PRECISIONS = ("highest", "float32")
+
+
+def ran_tf32(knobs: dict[str, Any]) -> bool:
+    """Whether the row's fp32 matmuls or convolutions may have run in TF32, read from the knobs each engine records:
+    torch's ``tf32_matmul`` / ``tf32_cudnn`` (either: torch's own default runs convolutions in TF32, and a CNN's
+    FLOPs are mostly those), Keras/TF's and Keras/torch's bool ``tf32``, Keras/JAX's precision name. Where TF32
+    may have run, the peak is TF32's: an MFU read against fp32's came out above 1 (QA, 2026-12-05: 1.54 for a
+    torch default CNN on an A100); and ``bool("highest")`` had put Keras/JAX's fp32 rows against TF32's peak."""
+    if "tf32_matmul" in knobs or "tf32_cudnn" in knobs:
+        return any(knobs.get(k) is True for k in ("tf32_matmul", "tf32_cudnn", "tf32"))
+    value = knobs.get("tf32", False)
+    if isinstance(value, str):
+        return value.lower() not in JAX_FP32_PRECISIONS
+    return bool(value)
+
 
 def mfu_fields(
     backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int, int, int], out: dict[str, Any]
@@ -26,7 +44,7 @@ def mfu_fields(
     }
     precision = spec.runtime.precision
     knobs = out.get("knobs") or {}
-    tf32 = bool(knobs.get("tf32_matmul", knobs.get("tf32", False)))
+    tf32 = ran_tf32(knobs)
     device = str(out.get("device", ""))
     peak = mfu.known_peak(device, precision, tf32)
     if peak is not None:
