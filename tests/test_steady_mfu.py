@@ -419,6 +419,34 @@ def test_steps_that_return_before_their_work_is_done_are_sampled_per_synchronise
     assert "over its 4 synchronised stretches" in (clock.async_note() or "")
 
 
+def test_an_asynchronous_rows_verdicts_read_its_stretches_as_the_samples_and_are_wrong_about_one_in_twenty():
+    """QA, 2026-12-05: each step of a stretch carries the stretch's rate, and the verdicts read those as so many
+    independent steps: two Keras/JAX rows of one speed, 3 stretches each 5% apart, were called different 38% of
+    the time (57% with 2 stretches). Read per stretch (``stats.samples``, Student's t) it is about 5%, and a
+    row's own interval over its stretches covers the true rate about 95% of the time (the bootstrap: 66-81%)."""
+    from bench.measure import stats
+    from bench.measure.tuning import ratio_ci
+    from bench.report.speedup import process_steps
+
+    rng = np.random.default_rng(11)
+
+    def row(stretches: int = 3, steps: int = 40) -> dict:
+        rates = 1000.0 * np.exp(0.05 * rng.standard_normal(stretches))  # the drift between stretches
+        durations = np.repeat(16 / rates, steps)  # 16 images a step, at its stretch's rate
+        return stats.window_throughput(list(durations), [16] * len(durations), [steps] * stretches)
+
+    rows = [row() for _ in range(400)]
+    assert rows[0]["step_segments"] == [40, 40, 40] and len(process_steps(rows[:1])) == 3
+    called = 0
+    for a, b in zip(rows[::2], rows[1::2], strict=True):
+        r = ratio_ci(process_steps([a]), process_steps([b]))
+        assert r is not None
+        called += not (r[1] <= 1.0 <= r[2])
+    assert called <= 20, called  # 200 comparisons: ~10 expected at 5%; the old reading called ~76 different
+    covered = sum(r["steady_img_s_ci_lo"] <= 1000.0 <= r["steady_img_s_ci_hi"] for r in rows)
+    assert covered >= 360, covered  # ~380 of 400 expected at 95%
+
+
 class QueueClock(FakeClock):
     """A backend whose steps return before their work is done (JAX): a step queues its work and returns at once;
     a sync waits for the queue."""

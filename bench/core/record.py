@@ -160,6 +160,9 @@ class Record:
     decouple_topk: list[dict[str, Any]] | None = None
     top_ops: list[dict[str, Any]] | None = None
     step_img_s: list[float] | None = None
+    # where steps are dispatched asynchronously (Keras/JAX): the timed steps of each synchronised stretch, whose
+    # steps all carry the stretch's rate in step_img_s; the stretches are the samples (bench.measure.stats.samples)
+    step_segments: list[int] | None = None
     rank_checksums: list[float] | None = None
 
 

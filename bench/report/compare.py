@@ -38,6 +38,7 @@ import pandas as pd
 from bench.core.record import MOVES_WITH, RECIPE_FIELDS
 from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
+from bench.measure.stats import samples
 from bench.measure.tuning import ratio_p
 from bench.report.backends import ordered, ratio_name, reference_missing
 
@@ -115,7 +116,10 @@ def with_step_samples(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
             continue
         if r.get("status") == "ok":
             key = tuple("-" if r.get(k) is None else str(r.get(k)) for k in KEY)
-            steps.setdefault(key, []).append([float(v) for v in rates])
+            segments = r.get("step_segments")
+            steps.setdefault(key, []).extend(
+                samples([float(v) for v in rates], segments if isinstance(segments, list) else None)
+            )
     df.attrs["steps"] = steps
     return df
 

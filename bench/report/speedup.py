@@ -21,6 +21,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from bench.measure.stats import samples
 from bench.measure.tuning import ratio_ci, verdict
 from bench.report.backends import label, ordered
 
@@ -32,8 +33,13 @@ ONE_PROCESS = "one process a side: --repeats 3 adds the spread between processes
 
 
 def process_steps(rows: list[dict[str, Any]]) -> list[list[float]]:
-    """Each row's step rates, one list per fresh process (a repeat): what ``ratio_ci`` reads."""
-    return [[float(v) for v in r["step_img_s"]] for r in rows if r.get("step_img_s")]
+    """Each row's step rates, one list per fresh process (a repeat), or per synchronised stretch where its steps
+    were dispatched asynchronously (``stats.samples``): what ``ratio_ci`` reads."""
+    out = []
+    for r in rows:
+        if r.get("step_img_s"):
+            out += samples([float(v) for v in r["step_img_s"]], r.get("step_segments"))
+    return out
 
 
 def _headline(rows: list[dict[str, Any]]) -> float | None:
