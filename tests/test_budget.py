@@ -34,6 +34,13 @@ def test_a_bad_duration_names_itself(text):
         budget.parse_duration("0s")
 
 
+@pytest.mark.parametrize("text", ["1h30", "5m30"])
+def test_a_bare_number_after_a_unit_is_refused_not_read_as_seconds(text):
+    """QA, 2026-12-05: "1h30" was 1 h 30 s; a user writing it means 1 h 30 min at least as often."""
+    with pytest.raises(ValueError, match="a number after h or m needs its unit"):
+        budget.parse_duration(text)
+
+
 def test_a_bad_budget_on_the_command_line_is_one_line_and_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["all", "--budget", "5 minutes"])

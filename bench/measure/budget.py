@@ -59,6 +59,8 @@ def parse_duration(text: str) -> float:
     parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", s)
     if not s or parts is None or not any(parts.groups()):
         raise ValueError(f"{text!r} is not a duration (e.g. 5m, 300s, 90, 1m30s)")
+    if (parts.group(1) or parts.group(2)) and parts.group(3) and not s.endswith("s"):  # "1h30": 30 s or 30 min?
+        raise ValueError(f"{text!r}: a number after h or m needs its unit (e.g. 1h30m, 5m30s)")
     seconds = sum(float(v) * u for v, u in zip(parts.groups(), (units["h"], units["m"], units["s"]), strict=True) if v)
     if not 0 < seconds < math.inf:
         raise ValueError(f"{text!r}: a budget must be more than 0 seconds")
