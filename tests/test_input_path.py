@@ -193,6 +193,11 @@ def test_input_time_per_batch_is_the_slope_so_a_calls_fixed_cost_drops_out():
     got = input_fields(Backend(), None, None, np.arange(64 * 32), 32, timer, {"steady_step_s": 0.2})
     assert got["input_step_s"] == pytest.approx(0.01) and got["input_share"] == pytest.approx(0.05)
     assert got["input_batches"] == 16  # k = 8 already took >= MIN_SECONDS; then 2k
+    # Keras's steps_per_execution 8: a timed step is 8 batches (1.6 s), a batch's step still 0.2 s (160 img/s)
+    executions = input_fields(
+        Backend(), None, None, np.arange(64 * 32), 32, timer, {"steady_step_s": 1.6, "steady_img_s": 160.0}
+    )
+    assert executions["input_share"] == pytest.approx(0.05)  # read against the 8-batch step: 0.006 (QA, 2026-12-05)
     short = input_fields(Backend(), None, None, np.arange(4 * 32), 32, timer, {"epoch_s_median": 0.8})
     # An epoch of 4 batches is read round again (k = 8, 2k = 16 batches), so the slope still drops the
     # per-call cost; the mean of its 4 batches would have read 85 ms per batch, 8.5x the true cost.
