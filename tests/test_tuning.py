@@ -52,6 +52,13 @@ def test_a_faster_configuration_that_loses_accuracy_is_marked_and_never_leads():
     assert "target accuracy" in floor_failure(t("default", 1, acc=0.9, default=True, reached=True), miss)
 
 
+def test_a_default_whose_rung_timed_no_step_still_holds_the_floor_and_races_on():
+    """QA, 2026-12-05: the default untimed in a rung (its training ended within the warm-up) left the accuracy
+    floor off and itself out of the next rung, so a configuration half as accurate led."""
+    d = decide([t("default", None, acc=0.90, default=True), t("bf16", 300, acc=0.50), t("ok", 130, acc=0.9)], keep=1)
+    assert d.leader == "ok" and "bf16" in d.below_floor and d.kept == ["ok", "default"]
+
+
 def test_in_a_rung_shorter_than_the_task_a_configuration_below_the_floor_never_leads_but_races_on():
     """After one epoch of five, accuracy is mostly the trajectory's noise (channels_last alone, the default's
     arithmetic, tested 0.053 above the default on the 2026-12-05 AMD tune): bf16 below the floor there is kept

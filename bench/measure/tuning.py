@@ -80,7 +80,9 @@ def decide(trials: Sequence[Trial], keep: int, final: bool = True) -> Decision:
             dropped[t.config] = "no timed steps: the rung's training ended within the first step and the warm-up"
         else:
             ok.append(t)
-    default = next((t for t in ok if t.is_default), None)
+    # The control: the default that trained, timed or not (a rung too short for its window still measured its
+    # accuracy): untimed, it had left the floor off and the default out of the next rung (QA, 2026-12-05).
+    default = next((t for t in trials if t.is_default and t.status == "ok"), None)
     below = {} if default is None else {t.config: why for t in ok if (why := floor_failure(default, t))}
     eligible = sorted((t for t in ok if t.config not in below), key=lambda t: -(t.img_s or 0.0))
     leader = eligible[0] if eligible else None
