@@ -307,6 +307,10 @@ def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_en
         assert sorted(rows) == [1, 2] and live_processes(str(run_dir)) == []
         return
     assert sorted(rows) == [1, 2] and all(r["status"] == "ok" for r in rows.values()), rows
+    # where each ran, as every row says (QA, 2026-12-05: executor, node and placement were empty here)
+    assert [(r["executor"], r["placement"], r["rows_beside"]) for r in rows.values()] == [
+        ("local", f"{w} rank processes", 0) for w in rows
+    ]
     one, two = rows[1], rows[2]
     assert (one["per_worker_batch"], one["global_batch"], two["per_worker_batch"], two["global_batch"]) == (
         32,

@@ -305,3 +305,19 @@ def test_a_resume_trains_on_the_data_the_run_started_with_or_refuses(clean_env, 
     assert again.returncode == 0, again.stdout + again.stderr
     assert "--resume runs the plan the run started with: --data-dir ignored" in again.stdout
     assert [r["dataset_source"] for r in latest_records(read_records(run_dir))] == [source, source]
+
+
+@pytest.mark.e2e
+def test_a_resume_that_would_send_data_parallel_rows_to_another_executor_is_refused(clean_env, tiny, tmp_path):
+    """QA, 2026-12-05: resumed with --executor ray, an interrupted data-parallel row ran nowhere, and the run said
+    complete. A fresh run refuses that choice up front; so does a resume now, before it touches the run."""
+    out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
+    assert run_cli(["run", str(tiny), "--backend", "numpy", "--out", str(out)], env).returncode == 0
+    run_dir = only_run_dir(out)
+    plan = json.loads((run_dir / "plan.json").read_text())
+    plan["tasks"][0]["distributed"]["workers"] = [2]  # as a `--workers 2` run plans it
+    (run_dir / "plan.json").write_text(json.dumps(plan))
+    state = (run_dir / "state.json").read_text()
+    proc = run_cli(["all", "--resume", str(run_dir), "--devices", "0"], env)
+    assert proc.returncode == 2 and "data-parallel rows" in proc.stderr and "--executor local" in proc.stderr
+    assert (run_dir / "state.json").read_text() == state  # untouched

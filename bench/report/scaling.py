@@ -62,7 +62,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                     "workers": int(r._w),
                     "batch / worker": _num(r.per_worker_batch, ".0f"),
                     "global batch": _num(r.global_batch, ".0f"),
-                    "engine": r.dist_backend or "-",
+                    "engine": r.dist_backend if isinstance(r.dist_backend, str) and r.dist_backend else "-",
                     "img/s (global, ± 95%)": _num(r.steady_img_s, ",.1f") + spread if ok else "-",
                     "efficiency [95%]": eff,
                     "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",

@@ -29,7 +29,16 @@ from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_l
 from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.history_cli import add_history_parser, run_history_command
 from bench.run.parity_cli import add_parity_parser, run_parity_command
-from bench.run.runner import MAX_PARITY_STEPS, MAX_REPEATS, RunOptions, RunStopped, read_plan, resume_suite, run_suite
+from bench.run.runner import (
+    MAX_PARITY_STEPS,
+    MAX_REPEATS,
+    RunOptions,
+    RunStopped,
+    check_data_parallel_here,
+    read_plan,
+    resume_suite,
+    run_suite,
+)
 from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, tune_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
@@ -524,10 +533,7 @@ def cmd_run(
         distributed.check_workers(tasks)  # rank processes this machine can hold, before any starts
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
         where = executor_fields(args) or {}
-        if where.get("executor", "local") != "local" and any(t.distributed.workers for t in tasks):
-            raise SpecError(
-                "data-parallel rows (--workers, [distributed]) start their ranks here: run them with --executor local"
-            )
+        check_data_parallel_here(tasks, where.get("executor", "local"))
     except (SpecError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from typing import Any
 
 from bench.core.placement import EXECUTORS, MAX_DEVICES
@@ -74,10 +75,41 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+# the options that only one executor reads
+EXECUTOR_OPTIONS = {
+    "--ray-address": "ray",
+    "--slurm-partition": "slurm",
+    "--slurm-account": "slurm",
+    "--slurm-time": "slurm",
+    "--slurm-gpus": "slurm",
+    "--slurm-local": "slurm",
+}
+RAY_CONNECT_S = 5.0
+
+
+def unreachable(address: str) -> str | None:
+    """Why a Ray cluster at ``HOST:PORT`` (or ``ray://HOST:PORT``) cannot be reached, or None: ray.init retries
+    an address that answers nothing for minutes, printing "Timed out while waiting for GCS" once a minute (QA,
+    2026-12-05: still trying after 400 s, its run folder left "running"). Other forms (auto) are Ray's to read."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_S).close()
+    except OSError as e:
+        return (
+            f"--executor ray: nothing answers at {address} ({e.strerror or e}); is the cluster up (ray start --head)?"
+        )
+    return None
+
+
 def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
     """RunOptions' executor fields from the command line; None when none was given (a resume keeps the plan's).
     ValueError naming the option when the choice cannot work."""
     executor = args.executor or ("devices" if args.devices else None)
+    for flag, needs in EXECUTOR_OPTIONS.items():  # QA: --ray-address alone ran every row here without a word
+        if getattr(args, flag[2:].replace("-", "_"), None) and executor != needs:
+            raise ValueError(f"{flag} goes with --executor {needs}" + (f", not {executor}" if executor else ""))
     if executor is None:
         return None
     if args.devices and executor != "devices":
@@ -89,6 +121,8 @@ def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
         )
     if executor == "ray" and not (args.ray_address or os.environ.get("RAY_ADDRESS")):
         raise ValueError("--executor ray needs a cluster: --ray-address HOST:PORT or RAY_ADDRESS")
+    if executor == "ray" and (why := unreachable(args.ray_address or os.environ["RAY_ADDRESS"])):
+        raise ValueError(why)
     if executor == "slurm" and no_sbatch(args.slurm_local):
         raise ValueError(no_sbatch(args.slurm_local))
     return {

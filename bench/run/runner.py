@@ -18,6 +18,7 @@ import math
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -31,7 +32,7 @@ import numpy as np
 from backends import BACKENDS, default_names, describe, missing_packages
 from bench.core.job import Job
 from bench.core.parity import ALL as ALL_ALIGNMENTS
-from bench.core.placement import EXECUTORS, MAX_DEVICES, RowOutcome
+from bench.core.placement import EXECUTORS, MAX_DEVICES, Placement, RowOutcome
 from bench.core.record import new_record
 from bench.core.results import (
     RunFileError,
@@ -255,6 +256,7 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict
     tasks, opts = read_plan(run_dir)
     if where:
         opts = replace(opts, **where)
+        check_data_parallel_here(tasks, opts.executor)  # QA: a resume through Ray ran none and said complete
     distributed.check_workers(tasks)  # the machine resuming may have fewer cores than the one that started
     env_path = run_dir / "environment.json"
     try:
@@ -302,6 +304,14 @@ def plan_data_env(planned: str | None, echo: Callable[[str], None]) -> Iterator[
             os.environ.pop("BENCH_DATA_DIR", None)
         else:
             os.environ["BENCH_DATA_DIR"] = here
+
+
+def check_data_parallel_here(tasks: Sequence[TaskSpec], executor: str) -> None:
+    """SpecError where a data-parallel row would go to another executor: its ranks start on this machine."""
+    if executor != "local" and any(t.distributed.workers for t in tasks):
+        raise SpecError(
+            "data-parallel rows (--workers, [distributed]) start their ranks here: run them with --executor local"
+        )
 
 
 def read_plan(run_dir: Path) -> tuple[list[TaskSpec], RunOptions]:
@@ -648,6 +658,8 @@ def _run_all(
                 echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
                 with _marking(functools.partial(list, [rec]), run_dir):  # this row, bound now
                     rec = _run_distributed(job, task, dist, run_dir, opts.timeout_s, echo)
+                # where it ran, as every row says (its ranks on this machine, nothing beside them)
+                rec.update(Placement("local", socket.gethostname(), f"{dist.workers} rank processes").fields(0))
             _land(run_dir, tag, RowOutcome(rec), echo)
 
     rows = runnable()
