@@ -170,6 +170,15 @@ def test_environment_differences_are_warned(tmp_path: Path, clean_env):
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
 
 
+def test_runs_through_different_executors_say_so_and_why_host_memory_differs(tmp_path: Path):
+    """QA, 2026-12-05: every row's peak host RSS a regression between a local run and the same run through Ray
+    (a fresh process holds its framework's import; a forked row shares its server's), and no word why."""
+    a = write(tmp_path / "a", [row("a", executor="local", peak_host_mb=600.0)])
+    b = write(tmp_path / "b", [row("b", executor="ray", peak_host_mb=900.0)])
+    (warning,) = [w for w in environment_differences({}, {}, a, b) if w.startswith("executor")]
+    assert warning.startswith("executor differs: ['local'] vs ['ray']: a row run in a fresh process")
+
+
 def row(run: str, backend: str = "torch", repeat: int = 0, status: str = "ok", **fields) -> dict:
     return new_record(
         run_id=run, task="t", backend=backend, repeat=repeat, model="m", profile="quick", status=status, **fields

@@ -357,12 +357,20 @@ def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.Dat
     for pkg in sorted(set(pa) | set(pb)):
         if pa.get(pkg) != pb.get(pkg):
             out.append(f"{pkg} differs: {pa.get(pkg)} vs {pb.get(pkg)}")
-    for col in ("device", "threads"):
+    for col in ("device", "threads", "executor"):
+        if col not in a or col not in b:
+            continue
         va = set(a[a.status == "ok"][col].dropna().astype(str))
         vb = set(b[b.status == "ok"][col].dropna().astype(str))
         if va != vb:
-            out.append(f"{col} differs: {sorted(va)} vs {sorted(vb)}")
+            why = EXECUTOR_WHY if col == "executor" and {"ray", "slurm"} & (va ^ vb) else ""
+            out.append(f"{col} differs: {sorted(va)} vs {sorted(vb)}{why}")
     return out
+
+
+# A row started fresh on its node (Ray, SLURM) counts its framework's import in its peak RSS; a row forked from a
+# warm worker server (local, devices) shares the server's (QA, 2026-12-05: 270-405 MB apart for one row).
+EXECUTOR_WHY = ": a row run in a fresh process (ray, slurm) peaks 0.3-0.4 GB higher in host RSS than a forked one"
 
 
 def _num(v: object) -> object:
