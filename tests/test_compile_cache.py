@@ -137,3 +137,19 @@ def test_torch_compile_in_a_row_compiles_where_a_second_process_would_have_read_
     assert out["named"] is None and out["fresh"] == {"fxgraph_cache_miss": 1}, out
     assert out["set_by_torch"] is not None  # why "named by the user" is read from the environment at the start
     assert describe("torch").compile_cache.on_when_unset
+
+
+def test_a_nodes_row_folders_left_by_a_cancelled_row_are_removed_by_the_next_and_a_live_ones_kept(tmp_path):
+    """QA, 2026-12-05: Ray's forced cancel (Ctrl-C) kills a row's process before its scratch folder's cleanup,
+    which left a copy of the row's data on the node for each one; the next row removes those of dead processes."""
+    from bench.measure.compile_cache import remove_orphans
+    from bench.run.executors.remote import SCRATCH_PREFIX
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"{SCRATCH_PREFIX}{int(gone.stdout)}-abc"
+    live = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
+    for folder in (dead, live):
+        (folder / "run" / ".jobs").mkdir(parents=True)
+        (folder / "run" / ".jobs" / "data0.npz").write_bytes(b"x" * 1000)
+    assert remove_orphans(tmp_path, SCRATCH_PREFIX) == [dead]
+    assert not dead.exists() and live.is_dir()

@@ -42,11 +42,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_orphans(where: Path) -> list[Path]:
-    """Remove the row cache folders under ``where`` whose process is gone (killed before its cleanup ran)."""
+def remove_orphans(where: Path, prefix: str = PREFIX) -> list[Path]:
+    """Remove the folders ``<prefix><pid>-...`` under ``where`` whose process is gone (killed before its cleanup
+    ran): a row's compile cache, or a row's scratch folder on a node (``bench.run.executors.remote``)."""
     removed = []
-    for folder in where.glob(f"{PREFIX}*-*"):
-        pid = folder.name[len(PREFIX) :].partition("-")[0]
+    for folder in where.glob(f"{prefix}*-*"):
+        pid = folder.name[len(prefix) :].partition("-")[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)

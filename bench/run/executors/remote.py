@@ -28,6 +28,7 @@ from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
 from bench.core.record import new_record
 from bench.core.results import checked_answer
+from bench.measure.compile_cache import remove_orphans
 from bench.run.forkserver import die_with_parent, exit_description, kill_group
 
 REPO = Path(__file__).resolve().parents[3]
@@ -88,11 +89,18 @@ def cores_text(cores: list[int]) -> str:
     return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
+SCRATCH_PREFIX = "bench-row-"
+
+
 def run_row(job: Job, blobs: list[bytes] | None, timeout_s: float, executor: str, extra: str = "") -> RowOutcome:
     """Run one row's worker here and return its outcome (a failed/timeout record when it left no result)."""
     started = time.time()
     placement = where_here(executor, extra)
-    with tempfile.TemporaryDirectory(prefix="bench-row-") as scratch:
+    # A row cancelled by force (Ray's cancel kills this process) never runs the folder's cleanup, which left each
+    # cancelled row's data copy behind (QA, 2026-12-05): the folder carries this process's pid, and each row first
+    # removes those of processes that are gone.
+    remove_orphans(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch:
         run = Path(scratch) / "run"
         jobs, artifacts = run / ".jobs", run / "artifacts"
         jobs.mkdir(parents=True)
