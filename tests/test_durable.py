@@ -194,7 +194,8 @@ def test_a_disk_that_fills_mid_run_stops_it_honestly_and_resume_finishes(tmp_pat
     assert (run_dir / "records.jsonl").stat().st_size == size  # no partial line
     assert [(r["repeat"], r["status"]) for r in read_records(run_dir)] == [(0, "ok"), (1, "interrupted")]
     state = json.loads((run_dir / "state.json").read_text())
-    assert state["state"] == "stopped" and "File too large" in state["error"] and state["recorded"] == 2
+    # recorded: the rows a resume keeps; the interrupted one runs again (summary.md counts so too)
+    assert state["state"] == "stopped" and "File too large" in state["error"] and state["recorded"] == 1
     assert not (run_dir / ".jobs").exists()
     assert "This run is incomplete (stopped (" in (run_dir / "summary.md").read_text()
 
