@@ -756,3 +756,19 @@ def test_a_note_says_which_rows_carry_it_unless_every_row_does(tmp_path: Path):
     notes = summary[summary.index("Notes:") :].splitlines()[1:4]
     assert notes == ["- shared", "- Keras (TF) repeat 1: the window was short", "- PyTorch: torch's own"]
     assert "<li>Keras (TF) repeat 1: the window was short</li>" in (tmp_path / "index.html").read_text()
+
+
+def test_repeats_of_one_backend_that_ran_on_other_threads_or_executors_are_said():
+    """QA, 2026-12-05: a --devices run resumed with --executor local pooled a repeat pinned to one core (1 thread)
+    with one on the whole machine (2) into one median and one interval, and no line said so."""
+    from bench.report.placement import placement_warnings
+
+    rows = [
+        rec("torch", 0, threads=1, executor="devices"),
+        rec("torch", 1, threads=2, executor="local"),
+        rec("keras", 0, threads=2, executor="local"),
+        rec("keras", 1, threads=2, executor="local"),
+    ]
+    (line,) = placement_warnings(rows)
+    assert line.startswith("- **repeats ran differently**: torch's repeats ran on different threads or executors")
+    assert "repeat 0: 1 threads, devices, repeat 1: 2 threads, local" in line

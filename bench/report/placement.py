@@ -21,6 +21,16 @@ def placement_warnings(rows: list[dict[str, Any]]) -> list[str]:
             f"- **different devices**: the rows of this comparison ran on {len(kinds)} kinds of device "
             f"({each}); their ratios compare the devices as much as the frameworks"
         )
+    for backend in dict.fromkeys(r["backend"] for r in ok):  # repeats of one backend pooled into one figure
+        mine = [r for r in ok if r["backend"] == backend]
+        threads = {r.get("threads") for r in mine if isinstance(r.get("threads"), int)}
+        executors = {e for r in mine if (e := _text(r.get("executor")))}
+        if len(threads) > 1 or len(executors) > 1:
+            each = ", ".join(f"repeat {r['repeat']}: {r.get('threads')} threads, {r.get('executor')}" for r in mine)
+            lines.append(
+                f"- **repeats ran differently**: {backend}'s repeats ran on different threads or executors ({each}: "
+                "a run resumed elsewhere); their median and interval pool unlike measurements"
+            )
     for r in ok:
         n = r.get("rows_beside")
         if isinstance(n, int | float) and n > 0:
