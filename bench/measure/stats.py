@@ -188,7 +188,7 @@ def window_throughput(
         ci = rate_ci(d, w)
     else:
         out["step_segments"] = list(segments)
-        ci = stretch_ci(w / d) if len(d) >= MIN_SEGMENTS else None
+        ci = log_t_interval(w / d) if len(d) >= MIN_SEGMENTS else None
     if ci is not None:  # the interval's centre is the folded windows' rate; the headline is every step's
         out.update(
             steady_img_s_ci_lo=min(ci[1], img_s),
@@ -198,10 +198,10 @@ def window_throughput(
     return out
 
 
-def stretch_ci(rates: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """(geometric mean, low, high) of a few stretches' rates: Student's t over their log rates. A percentile
-    bootstrap of 3-6 values cannot reach its 95% (with 3 it covers at most 3/4: the QA audit of 2026-12-05
-    measured 66-81%), and these are the only samples an asynchronous backend's window has."""
+def log_t_interval(rates: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(geometric mean, low, high) of a few independent rates (fresh processes, an asynchronous backend's
+    synchronised stretches): Student's t over their log rates. A percentile bootstrap of 3-6 values cannot reach
+    its 95% (with 3 it covers at most 3/4: the QA audit of 2026-12-05 measured 66-81% for stretches)."""
     from bench.measure.equivalence import scipy_stats  # scipy loads only where an interval needs it
 
     logs = np.log(rates)

@@ -249,12 +249,9 @@ def rate_ci(
     groups = _processes(side)
     if not _usable(groups, groups):
         return None
-    alpha = (1 - confidence) / 2
     if len(groups) > 1:
-        logs = np.log(_rates(groups))
-        se = float(logs.std(ddof=1)) / math.sqrt(len(logs))
-        h = float(scipy_stats().t.ppf(1 - alpha, len(logs) - 1)) * se
-        return math.exp(logs.mean()), math.exp(logs.mean() - h), math.exp(logs.mean() + h)
+        return stats.log_t_interval(_rates(groups), confidence)
+    alpha = (1 - confidence) / 2
     (g,) = groups
     idx = stats.resample_indices(g, resamples, np.random.default_rng(seed))
     lo, hi = np.quantile(len(g) / (1.0 / g[idx]).sum(1), [alpha, 1 - alpha])

@@ -1,4 +1,5 @@
-"""What a task's part of summary.md and index.html opens with: its model, data and size, from its rows.
+"""What summary.md and index.html both open with: each task's model, data and size, from its rows (and the run's
+wall-time sentence, so the two outputs say it alike).
 
 A row that never ran (left out by the budget, refused, a missing framework) carries no data fields, so
 the facts come from a row that loaded the data; the counts print as integers even when such a row made
