@@ -324,6 +324,68 @@ def test_repeats_are_planned_as_processes_each_at_the_planned_epochs():
     assert not isinstance(now, str) and now.train.epochs == 5
 
 
+def test_without_repeats_the_budget_gives_the_cheapest_tasks_three_processes_a_side_at_their_profile():
+    """`bench all` with no --repeats: one process a side left every speed verdict blind to the spread between
+    processes. The budget now buys three a side for the tasks it holds at their profile's epochs, cheapest first;
+    a budget that cannot keep the profile keeps one process, and a task left out gets no more processes."""
+    sizes, costs = two_tasks()  # small: 5.5 s + 1 s an epoch (profile 10 epochs: 15.5 s); big: 160 s at 2 epochs
+    roomy = budget.with_processes(sizes, ["torch"], costs, 230, 100 * GF)
+    # small three times (46.5 s) and big once (160 s) fit 0.95 x 230 s; big three times would not
+    assert roomy.repeats == {"small": budget.PROCESSES_A_SIDE, "big": 1} and roomy.dial >= 1
+    assert roomy.planned_s == pytest.approx(3 * 15.5 + 160) and roomy.tasks[0].epochs == 10  # the profile kept
+    assert roomy.floor_s == pytest.approx(3 * (5.5 + 2) + 160)
+    # 200 s hold both once at the profile (175.5 s) but not small three times (206.5 s): one process a side
+    tight = budget.with_processes(sizes, ["torch"], costs, 200, 100 * GF)
+    assert tight.repeats == {"small": 1, "big": 1} and tight.planned_s == pytest.approx(175.5)
+    # below the profile for one process a side: no more processes, the epochs shrink as before
+    short = budget.with_processes(sizes, ["torch"], costs, 180, 100 * GF)
+    assert short.repeats == {"small": 1, "big": 1} and short.dial < 1 and short.tasks[0].epochs < 10
+    # big left out: the rest runs once, as fitting() plans it
+    left = budget.with_processes(sizes, ["torch"], costs, 60, 100 * GF)
+    assert list(left.dropped) == ["big"] and left.repeats == {"small": 1}
+    # the sentence says which tasks run three times and why
+    said = budget_cli.processes_sentence(roomy)
+    assert said.startswith("3 processes a side for small (the spread between fresh processes decides")
+    assert said.endswith("once: big (the budget holds no more at the profile's epochs)")
+    assert budget_cli.processes_sentence(tight).startswith("one process a side: the budget holds no 3 a side")
+
+
+def test_a_replan_short_of_time_runs_a_task_once_rather_than_leave_a_task_out():
+    """Before a task starts, the time left may no longer hold the processes the first plan gave it: the re-plan
+    takes the task with several processes whose rows cost the most back to one, before it leaves any task out;
+    the runner then records the repeats beyond it as skipped, saying why."""
+    from bench.run.runner import Fewer, _as_resized, plan_rows
+
+    sizes, costs = two_tasks()
+    # 180 s: small three times (3 x 7.5 s at its fewest epochs) beside big (160 s) is over; once, it fits
+    p = budget.fewer_processes(sizes, ["torch"], costs, 180, 100 * GF, 0.0, {"small": 3})
+    assert p.dropped == {} and p.repeats == {"small": 1, "big": 1}
+    assert list(budget.fitting(sizes, ["torch"], costs, 180, 100 * GF, 0.0, {"small": 3}).dropped) == ["big"]
+    lines: list[str] = []
+    speed = budget.Speed(100 * GF)
+    first = budget.with_processes(sizes, ["torch"], costs, 400, speed)
+    assert first.repeats == {"small": 3, "big": 1}
+    fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - 220, speed, [100 * GF], first, 400)  # 180 s left
+    replan = budget_cli.Replan(
+        fitted, {s.name: s for s in sizes}, ("torch",), costs, 0.0, lines.append, repeats=first.repeats
+    )
+    task = spec("small", 10)
+    now = replan(task, [])
+    assert isinstance(now, Fewer) and now.processes == 1 and now.task.train.epochs >= 2
+    assert now.why.startswith("left out to fit the budget 6m40.0s: small runs 1 process(es) a side of the 3 planned")
+    assert replan.log[-1]["processes"] == 1 and lines[-1] == f"budget: {now.why}"
+    rows = [_as_resized(r, now) for r in plan_rows([task], ("torch", "numpy"), 1, {"small": 3})]
+    assert [(r.backend, r.repeat) for r in rows] == [
+        ("torch", 0), ("numpy", 0), ("numpy", 1), ("torch", 1), ("torch", 2), ("numpy", 2)
+    ]  # fmt: skip
+    assert [r.left_out == now.why for r in rows] == [False, False, True, True, True, True]
+    assert all(r.task == now.task for r in rows)
+    # an explicit --repeats (an int) is kept as asked: that re-plan leaves a task out instead
+    asked = budget_cli.Replan(fitted, {s.name: s for s in sizes}, ("torch",), costs, 0.0, lines.append, repeats=3)
+    assert not isinstance(asked(task, []), Fewer | str)
+    assert str(asked(spec("big", 2), [])).startswith("left out to fit the budget")
+
+
 def fitted_for(sizes, costs, budget_s, elapsed_s, lines, tail_s: float = 0.0) -> budget_cli.Fitted:
     speed = budget.Speed(100 * GF)
     p = budget.fitting(sizes, ["torch"], costs, budget_s, speed)
@@ -522,6 +584,39 @@ def test_a_budget_run_with_repeats_plans_every_process_and_reports_each(tmp_path
     assert {r["epochs"] for r in rows} == {kept["replans"][0]["epochs"]}
     for k in (1, 2, 3):
         assert f"  aaa / numpy (repeat {k}): " in p.stdout
+
+
+@pytest.mark.e2e
+def test_a_budget_run_without_repeats_runs_the_cheap_task_three_times_and_the_costly_one_once(tmp_path, clean_env):
+    """`bench run --budget` with no --repeats (as `bench all` runs), end to end on the numpy test backend: the plan
+    says which task runs three processes a side and why, plan.json keeps it for --resume, and the rows land so."""
+    from tests.conftest import records, run_cli
+    from tests.faults import backend_env
+
+    out = tmp_path / "out"
+    (tmp_path / "aaa.toml").write_text(TINY.format(name="aaa").replace("epochs = 2", "epochs = 12"))
+    (tmp_path / "bbb.toml").write_text(TINY.format(name="bbb"))
+    # aaa: 14 s a row at its 12 epochs; bbb: 103 s once (100 s outside its training). With the 4 s outside the
+    # rows, 4 + 3 x 14 + 103 = 149 s fit 0.95 x 200 s, bbb three times (355 s) would not: a margin for a machine
+    # whose calibration now reads 0.55-1.25x the one below (the best of three, as the run's is confirmed)
+    cost_a = {**rec("aaa", "numpy", 256.0), "n_train": 256, "wall_s": 11.0, "train_s": 10.0}
+    cost_b = {**rec("bbb", "numpy", 256.0), "n_train": 256, "wall_s": 110.0, "train_s": 10.0}
+    speed = max(budget.calibrate() for _ in range(3))
+    source = write_run(out, "20991231-000000-aaaa", speed, [cost_a, cost_b])
+    info = json.loads((source / "budget.json").read_text())
+    (source / "budget.json").write_text(json.dumps({**info, "machine": budget_cli.machine()}))
+    env = backend_env(clean_env, tmp_path / "site")
+    files = [str(tmp_path / "aaa.toml"), str(tmp_path / "bbb.toml")]
+    p = run_cli(["run", *files, "--backend", "numpy", "--budget", "200s", "--out", str(out)], env, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "  3 processes a side for aaa (the spread between fresh processes decides" in p.stdout, p.stdout[:2000]
+    assert "once: bbb" in p.stdout and "aaa: 12 epochs (profile 12): numpy 3 x ~" in p.stdout
+    assert "x 1-3 repeats (per task)" in p.stdout and "aaa / numpy (repeat 3/3)" in p.stdout
+    run = next(d for d in out.iterdir() if d.name != source.name and (d / "records.jsonl").is_file())
+    assert json.loads((run / "plan.json").read_text())["options"]["task_repeats"] == {"aaa": 3}
+    rows = records(run)
+    assert sorted((r["task"], r["repeat"]) for r in rows) == [("aaa", 0), ("aaa", 1), ("aaa", 2), ("bbb", 0)]
+    assert {r["status"] for r in rows} == {"ok"} and json.loads((run / "state.json").read_text())["planned"] == 4
 
 
 def test_a_fresh_clone_plans_its_first_run_from_the_committed_costs():

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +42,10 @@ WINDOW_GOAL_S = 3.0
 CALL_SHARE = 0.02  # the training call's own overhead at most this share of an epoch
 MAX_GROWTH = 4  # epochs (and images per epoch) never grow past this many times the profile's
 MARGIN = 0.95  # plan to this share of the budget: the rest absorbs the estimate's error
+# Fresh processes a side when the budget holds them (``with_processes``): a process of a row runs 5-15% off
+# another on a shared VM, which no single window shows, and Student's t over the processes' log rates reads
+# that spread from 3 (95% quantile 2.78 at 2 degrees of freedom; 2 processes give 12.7: no verdict decides).
+PROCESSES_A_SIDE = 3
 # Four idle calibrations on one 2-core VM within 45 minutes read 192, 205, 218 and 268 GFLOP/s
 # (2026-12-02) while the same rows ran at the same speed: a 1.4x spread of noise. On the machine the costs
 # were measured on (CPU model and usable cores: `taskset` changes the machine), a ratio within this factor
@@ -248,6 +252,13 @@ class Plan:
     floor_s: float  # the whole run at the fewest epochs: the budget it needs at least
     dropped: dict[str, float] = field(default_factory=dict)  # tasks left out to fit: each one's rows at the fewest
     whole_floor_s: float | None = None  # with tasks left out: the floor of the run with every task
+    # where the one dial stands (``plan``): 0 every task at its fewest epochs, 1 at its profile's, 2 at its wanted
+    dial: float = 2.0
+
+    @property
+    def repeats(self) -> dict[str, int]:
+        """Processes per (task, backend) of each planned task."""
+        return {t.name: t.repeats for t in self.tasks}
 
     @property
     def planned_s(self) -> float:
@@ -301,7 +312,7 @@ def plan(
     budget_s: float,
     speed: float | Speed,
     run_overhead_s: float = 0.0,
-    repeats: int = 1,
+    repeats: int | Mapping[str, int] = 1,
 ) -> Plan:
     """Epochs per task so the whole run fits ``MARGIN`` x ``budget_s`` at ``speed`` FLOP/s.
 
@@ -311,9 +322,11 @@ def plan(
     wanted no growth keeps its profile while others grow: one factor on the wanted epochs shrank a small
     task's profile to fit a big one's growth. Rows without a measured cost keep the profile.
     ``run_overhead_s``: the run's own time outside its rows (starting, reports), at this speed. ``repeats``:
-    processes per (task, backend) (``--repeats``), each forked from the backend's warm server, so each costs a
-    row but its import is paid once: three processes a side at fewer epochs, not one at the profile's.
+    processes per (task, backend) (``--repeats``; a mapping: per task, 1 for a task it does not name), each forked
+    from the backend's warm server, so each costs a row but its import is paid once: three processes a side at
+    fewer epochs, not one at the profile's.
     """
+    reps = _repeats_of(repeats)
     unknown = [f"{s.name}/{b}" for s in sizes for b in backends if (s.name, b) not in costs]
     known = [s for s in sizes if all((s.name, b) in costs for b in backends)]
 
@@ -341,8 +354,10 @@ def plan(
         for s in known:
             _, floor, wanted = ranges[s.name]  # wanted >= max(floor, profile) (_epochs_range)
             epochs[s.name] = at(dial, floor, max(floor, s.epochs), wanted)
-        return shared + repeats * sum(
-            estimate_row_s(costs[s.name, b], epochs[s.name], ranges[s.name][0], speed) for s in known for b in backends
+        return shared + sum(
+            reps(s.name) * estimate_row_s(costs[s.name, b], epochs[s.name], ranges[s.name][0], speed)
+            for s in known
+            for b in backends
         ), epochs
 
     target = MARGIN * budget_s
@@ -359,14 +374,21 @@ def plan(
     for s in known:
         n, floor, _ = ranges[s.name]
         n_profile = min(costs[s.name, b].n_train for b in backends)
-        tp = TaskPlan(s.name, epochs[s.name], s.epochs, n, n_profile, repeats=repeats)
+        tp = TaskPlan(s.name, epochs[s.name], s.epochs, n, n_profile, repeats=reps(s.name))
         for b in backends:
             c = costs[s.name, b]
             tp.rows[b] = estimate_row_s(c, tp.epochs, n, speed)
             tp.windows[b] = window_s(c, s, tp.epochs, n, speed)
-            tp.floor_s += repeats * estimate_row_s(c, floor, n, speed)
+            tp.floor_s += tp.repeats * estimate_row_s(c, floor, n, speed)
         tasks.append(tp)
-    return Plan(budget_s, speed, tasks, shared, unknown, shared + sum(t.floor_s for t in tasks))
+    return Plan(budget_s, speed, tasks, shared, unknown, shared + sum(t.floor_s for t in tasks), dial=dial)
+
+
+def _repeats_of(repeats: int | Mapping[str, int]) -> Callable[[str], int]:
+    """A task's processes a side: ``repeats`` itself, or its entry in the mapping (1 where it names none)."""
+    if isinstance(repeats, int):
+        return lambda name: repeats
+    return lambda name: repeats.get(name, 1)
 
 
 def fitting(
@@ -376,7 +398,7 @@ def fitting(
     budget_s: float,
     speed: float | Speed,
     run_overhead_s: float = 0.0,
-    repeats: int = 1,
+    repeats: int | Mapping[str, int] = 1,
 ) -> Plan:
     """``plan``, leaving whole tasks out until the rest fits: first the task whose fewest epochs cost the
     most (one task left out instead of several). A task's rows are left out together: a comparison needs
@@ -390,3 +412,58 @@ def fitting(
         p = plan(kept, backends, costs, budget_s, speed, run_overhead_s, repeats)
     p.dropped, p.whole_floor_s = dropped, whole.floor_s
     return p
+
+
+def with_processes(
+    sizes: Sequence[TaskSize],
+    backends: Sequence[str],
+    costs: dict[tuple[str, str], RowCost],
+    budget_s: float,
+    speed: float | Speed,
+    run_overhead_s: float = 0.0,
+    processes: int = PROCESSES_A_SIDE,
+) -> Plan:
+    """``fitting`` with one process a side, then ``processes`` a side for each task the budget still holds at its
+    profile's epochs or more, the cheapest task first.
+
+    Why: which backend trains faster is decided between fresh processes (PROCESSES_A_SIDE), and one process a
+    side leaves the verdict blind to their spread; a task's profile epochs come first (its accuracy is what the
+    profile was chosen for), more processes next, longer windows (the wanted growth) last. A task without a
+    measured cost runs once, at its profile."""
+    p = fitting(sizes, backends, costs, budget_s, speed, run_overhead_s)
+    if p.dropped or p.dial < 1 or processes <= 1:
+        return p
+    kept = [s for s in sizes if s.name in p.repeats]
+    repeats: dict[str, int] = {}
+    for tp in sorted(p.tasks, key=lambda t: sum(t.rows.values())):
+        trial = plan(kept, backends, costs, budget_s, speed, run_overhead_s, {**repeats, tp.name: processes})
+        if trial.dial < 1:  # the next cheapest costs more still
+            break
+        repeats[tp.name], p = processes, trial
+    p.whole_floor_s = p.floor_s
+    return p
+
+
+def fewer_processes(
+    sizes: Sequence[TaskSize],
+    backends: Sequence[str],
+    costs: dict[tuple[str, str], RowCost],
+    budget_s: float,
+    speed: float | Speed,
+    run_overhead_s: float,
+    repeats: Mapping[str, int],
+) -> Plan:
+    """``fitting`` at ``repeats`` (per task, as ``with_processes`` chose them); where that leaves a task out, the
+    task with more than one process a side whose rows cost the most at their fewest epochs runs once instead,
+    until no task is left out or every task runs once: a task run once beats a task not run."""
+    reps = dict(repeats)
+    while True:
+        p = fitting(sizes, backends, costs, budget_s, speed, run_overhead_s, reps)
+        several = {s.name for s in sizes if reps.get(s.name, 1) > 1}
+        if not p.dropped or not several:
+            return p
+        whole = plan(sizes, backends, costs, budget_s, speed, run_overhead_s, reps)
+        costly = [t for t in whole.tasks if t.name in several]
+        if not costly:
+            return p
+        reps[max(costly, key=lambda t: t.floor_s).name] = 1

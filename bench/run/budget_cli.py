@@ -31,6 +31,7 @@ from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec
 from bench.measure import budget
 from bench.run import environment
+from bench.run.runner import Fewer
 
 BUDGET_FILE = "budget.json"
 DEFAULT_BUDGET = "5m"
@@ -124,10 +125,11 @@ def fit(
     budget_s: float,
     out: Path,
     echo: Callable[[str], None] = print,
-    repeats: int = 1,
+    repeats: int | None = 1,
 ) -> tuple[list[TaskSpec], Fitted]:
     """The tasks resized to fit ``budget_s`` with ``repeats`` processes per (task, backend), and what ``report``
-    needs afterwards; the plan is printed."""
+    needs afterwards (``Fitted.plan.repeats``: each task's processes); the plan is printed. ``repeats`` None
+    (no ``--repeats`` given): as many processes a side as the budget holds (``budget.with_processes``)."""
     started = time.perf_counter()
     parents = [out, environment.REPO / "results" / "reference"]
     first = budget.calibrate()
@@ -148,7 +150,10 @@ def fit(
         for t in tasks
     ]
     tail_s = _outside_now(outside, speed)
-    p = budget.fitting(sizes, backends, costs, budget_s, speed, tail_s, repeats)
+    if repeats is None:
+        p = budget.with_processes(sizes, backends, costs, budget_s, speed, tail_s)
+    else:
+        p = budget.fitting(sizes, backends, costs, budget_s, speed, tail_s, repeats)
     by_name = {tp.name: tp for tp in p.tasks}
     resized = [_resized(t, by_name[t.name]) if t.name in by_name else t for t in tasks]
     planned = f"planned {_seconds(p.planned_s)}" + (" for the rows with a measured cost" if p.unknown else "")
@@ -167,11 +172,13 @@ def fit(
         size = f"{tp.epochs} epochs (profile {tp.profile_epochs})"
         if tp.n_images > tp.profile_images:
             size += f", {tp.n_images:,} images per epoch (profile {tp.profile_images:,})"
-        each = f"{repeats} x " if repeats > 1 else ""  # one process's row, run that many times
+        each = f"{tp.repeats} x " if tp.repeats > 1 else ""  # one process's row, run that many times
         rows = ", ".join(f"{b} {each}~{_seconds(s)} (window ~{tp.windows[b]:.1f}s)" for b, s in tp.rows.items())
         echo(f"  {tp.name}: {size}: {rows}")
     if p.unknown:
         echo(f"  no measured cost yet for {', '.join(p.unknown)}: as the profile says (this run records it)")
+    if repeats is None and p.tasks:
+        echo(f"  {processes_sentence(p)}")
     # fitting() leaves tasks out until the rest fits: a plan that still does not fit has no task in it, and is
     # either every task left out (said here) or no measured cost at all, where the profile runs as said above
     if p.dropped:
@@ -184,8 +191,24 @@ def fit(
         )
     fitted = Fitted(started, speed, readings, p, budget_s)
     known = {s.name: s for s in sizes if all((s.name, b) in costs for b in backends)}  # as plan() has them
-    fitted.replan = Replan(fitted, known, backends, costs, tail_s, echo, repeats=repeats)
+    chosen: int | dict[str, int] = p.repeats if repeats is None else repeats
+    fitted.replan = Replan(fitted, known, backends, costs, tail_s, echo, repeats=chosen)
     return resized, fitted
+
+
+def processes_sentence(p: budget.Plan) -> str:
+    """Which tasks run several processes a side and why, when the budget chose them (no ``--repeats``)."""
+    several = [t.name for t in p.tasks if t.repeats > 1]
+    once = [t.name for t in p.tasks if t.repeats == 1]
+    n = max((t.repeats for t in p.tasks), default=1)
+    why = "the spread between fresh processes decides which backend is faster"
+    if not several:
+        return (
+            f"one process a side: the budget holds no {budget.PROCESSES_A_SIDE} a side at the profile's epochs "
+            f"(--repeats {budget.PROCESSES_A_SIDE} asks for them; {why})"
+        )
+    rest = f"; once: {', '.join(once)} (the budget holds no more at the profile's epochs)" if once else ""
+    return f"{n} processes a side for {', '.join(several)} ({why}){rest}"
 
 
 def _outside_now(outside: tuple[float, float, float | None], speed: budget.Speed) -> float:
@@ -212,7 +235,8 @@ class Replan:
     """Before each task starts (bench.run.runner calls it with the run's records so far): the budget left,
     planned again over the tasks still to run, with the costs scaled by how much slower or faster than
     planned the rows so far ran (their wall time against their estimate at the epochs they ran). Returns
-    the task at its new epochs, or why its rows are left out (their fewest epochs no longer fit)."""
+    the task at its new epochs (``Fewer`` when it runs fewer processes a side than planned, rather than be left
+    out), or why its rows are left out (their fewest epochs no longer fit)."""
 
     fitted: Fitted
     sizes: dict[str, budget.TaskSize]  # every task with a measured cost, in the run's order
@@ -221,7 +245,9 @@ class Replan:
     tail_s: float  # the run's own time outside its rows, at this machine's speed
     echo: Callable[[str], None] = print
     log: list[dict[str, Any]] = field(default_factory=list)
-    repeats: int = 1  # processes per (task, backend): a task's repeats all run after its re-plan
+    # processes per (task, backend): a task's repeats all run after its re-plan. Per task where the budget chose
+    # them (no --repeats): a re-plan may then run a task once rather than leave it out (budget.fewer_processes)
+    repeats: int | dict[str, int] = 1
 
     def factor(self, done: list[dict[str, Any]]) -> float:
         """The finished rows' wall time over what the plan's cost model gives for them (1 with none)."""
@@ -237,7 +263,7 @@ class Replan:
         low, high = REPLAN_FACTOR_RANGE
         return min(max(actual / predicted, low), high)
 
-    def __call__(self, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | str:
+    def __call__(self, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | Fewer | str:
         if task.name not in self.sizes:
             return task  # no measured cost: its profile, as planned
         names = list(self.sizes)
@@ -247,7 +273,12 @@ class Replan:
         left = self.fitted.budget_s - elapsed
         costs = {k: dataclasses.replace(c, import_s=0.0) for k, c in self.costs.items()}  # the imports are behind
         speed = self.fitted.speed.scaled(factor)
-        p = budget.fitting(rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor, self.repeats)
+        if isinstance(self.repeats, dict):
+            p = budget.fewer_processes(
+                rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor, self.repeats
+            )
+        else:
+            p = budget.fitting(rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor, self.repeats)
         entry: dict[str, Any] = {
             "task": task.name,
             "left_s": left,
@@ -276,6 +307,15 @@ class Replan:
         entry["epochs"] = resized.train.epochs
         if resized != task:
             self.echo(f"budget: {so_far}: {task.name} {task.train.epochs} -> {resized.train.epochs} epochs")
+        planned = self.repeats.get(task.name, 1) if isinstance(self.repeats, dict) else self.repeats
+        if tp.repeats < planned:
+            why = (
+                f"left out to fit the budget {_seconds(self.fitted.budget_s)}: {task.name} runs {tp.repeats} "
+                f"process(es) a side of the {planned} planned ({so_far}), rather than leave a task out"
+            )
+            entry["processes"] = tp.repeats
+            self.echo(f"budget: {why}")
+            return Fewer(resized, tp.repeats, why)
         return resized
 
 

@@ -182,8 +182,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--repeats",
         type=_repeats,
-        help="runs per (task, backend) (default: 1; a tuning run adds fresh processes, up to 3 in all, for a "
-        "default or best row whose timed window was short, unless --repeats is given)",
+        help="runs per (task, backend), each a fresh process (default: 1; with --budget, as `bench all` has, 3 "
+        "for each task the budget holds at its profile's epochs, the cheapest first; a tuning run adds fresh "
+        "processes, up to 3 in all, for a default or best row whose timed window was short)",
     )
     p.add_argument("--seed", type=_seed, help="override every task's seed")
     p.add_argument(
@@ -543,7 +544,7 @@ def cmd_run(
         return 2
     fitted = None  # `all --budget`: the quick profile's epochs sized to the budget (a tuning run races instead)
     if getattr(args, "budget", None) is not None and profile == "quick" and not tuning:
-        tasks, fitted = budget_cli.fit(tasks, args.backend, args.budget, args.out, repeats=args.repeats or 1)
+        tasks, fitted = budget_cli.fit(tasks, args.backend, args.budget, args.out, repeats=args.repeats)
     elif getattr(args, "budget", None) is not None:
         print(f"--budget sizes the quick profile; the {profile} profile runs its recipes as written")
     opts = RunOptions(
@@ -552,6 +553,8 @@ def cmd_run(
         data_env=str(Path(os.environ["BENCH_DATA_DIR"]).absolute()) if os.environ.get("BENCH_DATA_DIR") else None,
         out=args.out,
         repeats=args.repeats or 1,
+        # without --repeats, the budget chose each task's processes a side (budget.with_processes)
+        task_repeats={n: r for n, r in fitted.plan.repeats.items() if r > 1} if fitted and args.repeats is None else {},
         seed=args.seed,
         timeout_s=args.timeout,
         reference=args.reference,

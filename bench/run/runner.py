@@ -85,6 +85,9 @@ class RunOptions:
     data_env: str | None = None
     out: Path = REPO / "results"
     repeats: int = 1
+    # processes per (task, backend) for the tasks named, where the budget chose them (bench.measure.budget
+    # .with_processes); the others run ``repeats``
+    task_repeats: dict[str, int] = field(default_factory=dict)
     seed: int | None = None  # overrides each spec's seed
     timeout_s: float = 3600.0  # per (task, backend, repeat) run
     reference: str = DEFAULT_REFERENCE  # the backend the report's ratios divide by
@@ -218,7 +221,19 @@ KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")  # "interrupted" and mis
 
 # Before a task's first row starts: the task as it should run now, or why its rows are left out (the
 # budget's re-plan, bench.run.budget_cli.Replan), given the run's records so far.
-Resize = Callable[[TaskSpec, list[dict[str, Any]]], TaskSpec | str]
+@dataclass(frozen=True)
+class Fewer:
+    """A task a budget's re-plan runs in fewer processes a side than planned: its repeats from ``processes`` on
+    are left out, saying ``why`` (recorded as skipped, as a task left out is)."""
+
+    task: TaskSpec
+    processes: int
+    why: str
+
+
+# Before a task's first row, with the records so far: the task as it should run (resized, maybe in fewer
+# processes a side), or why its rows are left out (``bench all``'s budget: bench.run.budget_cli.Replan).
+Resize = Callable[[TaskSpec, list[dict[str, Any]]], TaskSpec | Fewer | str]
 
 
 def run_suite(
@@ -241,6 +256,7 @@ def run_environment(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, **ex
         "profiles": sorted({t.profile for t in tasks}),
         "backends": list(opts.backends),
         "repeats": opts.repeats,
+        "task_repeats": opts.task_repeats,
         **extra,
     }
 
@@ -345,6 +361,10 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data_env": (lambda v: v is None or isinstance(v, str), "a folder name or null"),
     "out": (lambda v: True, "ignored: the run folder's parent is used"),
     "repeats": (lambda v: _is_int(v) and 1 <= v <= MAX_REPEATS, f"an integer in 1..{MAX_REPEATS}"),
+    "task_repeats": (
+        lambda v: isinstance(v, dict) and all(_is_int(n) and 1 <= n <= MAX_REPEATS for n in v.values()),
+        f"a table of task names to integers in 1..{MAX_REPEATS}",
+    ),
     "seed": (lambda v: v is None or (_is_int(v) and 0 <= v <= MAX_SEED), f"null or an integer in 0..{MAX_SEED}"),
     "timeout_s": (
         lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf,
@@ -449,11 +469,11 @@ def execute(
                 f"warning: the machine is busy (1-min load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
                 "timings will be slower and noisier than on an idle machine"
             )
-        planned = plan_rows(tasks, opts.backends, opts.repeats)
+        planned = plan_rows(tasks, opts.backends, opts.repeats, opts.task_repeats)
         todo = [row for row in planned if row.key not in done_keys]
         echo(
-            f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x {opts.repeats} "
-            f"repeat(s){_dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}"
+            f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x "
+            f"{_repeats_plan(tasks, opts)}{_dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}"
         )
         state: dict[str, Any] = {"planned": len(planned), "state": "running"}
         # wall time over every session of the run (a resumed run adds to what its state says)
@@ -563,7 +583,19 @@ class PlannedRow:
         return base if self.dist is None else (*base, *self.dist)
 
 
-def plan_rows(tasks: Sequence[TaskSpec], backends: Sequence[str], repeats: int) -> list[PlannedRow]:
+def repeats_of(opts: RunOptions, task: TaskSpec) -> int:
+    """The processes per backend ``task`` runs (a tuning run's configurations count as their base task)."""
+    return opts.task_repeats.get(task.base or task.name, opts.repeats)
+
+
+def _repeats_plan(tasks: Sequence[TaskSpec], opts: RunOptions) -> str:
+    counts = sorted({repeats_of(opts, t) for t in tasks})
+    return f"{counts[0]} repeat(s)" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} repeats (per task)"
+
+
+def plan_rows(
+    tasks: Sequence[TaskSpec], backends: Sequence[str], repeats: int, task_repeats: dict[str, int] | None = None
+) -> list[PlannedRow]:
     """Every row in the order it runs: task by task (a tuning run's configurations of one task together),
     and within a task repeat by repeat, each round through every configuration and backend, the order
     reversed in every other round (A B, B A, A B ...), each one's data-parallel rows in their own order.
@@ -572,13 +604,14 @@ def plan_rows(tasks: Sequence[TaskSpec], backends: Sequence[str], repeats: int) 
     one backend's repeats share one stretch of that drift, and the ratio between backends reads it as a
     difference between frameworks. Interleaved, every round meets each row at about the same time, and
     the reversal cancels a steady trend (an ABBA design; Abedi & Brecht's interleaved trials, ICPE 2017).
-    One repeat runs in the order it always did."""
+    One repeat runs in the order it always did. ``task_repeats``: the repeats of the tasks it names (by their
+    base name), instead of ``repeats``."""
     groups: dict[str, list[TaskSpec]] = {}
     for t in tasks:
         groups.setdefault(t.base or t.name, []).append(t)
     order: list[PlannedRow] = []
-    for group in groups.values():
-        for r in range(repeats):
+    for name, group in groups.items():
+        for r in range((task_repeats or {}).get(name, repeats)):
             units = [(t, b) for t in group for b in backends]
             # a unit's data-parallel rows keep their order in every round: a row of N workers reads its
             # efficiency off the 1-worker row of its repeat, which must have landed (bench.run.distributed)
@@ -591,10 +624,11 @@ def _kept_in_plan(resize: Resize, run_dir: Path, tasks: list[TaskSpec], opts: Ru
     rows at the size its first ran at."""
     current = list(tasks)
 
-    def resized(task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | str:
+    def resized(task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | Fewer | str:
         now = resize(task, done)
-        if isinstance(now, TaskSpec) and now != task:
-            current[:] = [now if t.name == task.name else t for t in current]
+        spec = now.task if isinstance(now, Fewer) else now
+        if isinstance(spec, TaskSpec) and spec != task:
+            current[:] = [spec if t.name == task.name else t for t in current]
             write_plan(run_dir, current, opts)
         return now
 
@@ -651,11 +685,11 @@ def _run_all(
             elif missing:
                 rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
             elif dist is None:
-                echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
+                echo(f"{tag} (repeat {repeat + 1}/{repeats_of(opts, task)})")
                 yield executors.Row(job, tag)
                 continue
             else:
-                echo(f"{tag} (repeat {repeat + 1}/{opts.repeats})")
+                echo(f"{tag} (repeat {repeat + 1}/{repeats_of(opts, task)})")
                 with _marking(functools.partial(list, [rec]), run_dir):  # this row, bound now
                     rec = _run_distributed(job, task, dist, run_dir, opts.timeout_s, echo)
                 # where it ran, as every row says (its ranks on this machine, nothing beside them)
@@ -846,8 +880,10 @@ def check_same_data(run_dir: Path, data_key: str, fields: dict[str, Any]) -> Non
             )
 
 
-def _as_resized(row: PlannedRow, now: TaskSpec | str) -> PlannedRow:
-    """``row`` with its task as ``resize`` sized it, or left out saying why."""
+def _as_resized(row: PlannedRow, now: TaskSpec | Fewer | str) -> PlannedRow:
+    """``row`` with its task as ``resize`` sized it, or left out saying why (a repeat beyond ``Fewer``'s count)."""
+    if isinstance(now, Fewer):
+        return replace(row, task=now.task, left_out=now.why if row.repeat >= now.processes else "")
     return replace(row, task=now) if isinstance(now, TaskSpec) else replace(row, left_out=now)
 
 
