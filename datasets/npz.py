@@ -108,6 +108,24 @@ def npy_header(path: Path, key: str, f: IO[bytes]) -> tuple[tuple[int, ...], np.
     return tuple(shape), dtype, f.tell()
 
 
+def image_shape(path: Path) -> tuple[int, int, int] | None:
+    """(H, W, C) of the file's training images, from ``x_train``'s .npy header alone (no image is read: a cache
+    file can be GBs). None where the header cannot say: reading the file (``read_npz``) names what is wrong."""
+    try:
+        check_regular_file(path)
+        with zipfile.ZipFile(path) as zf:
+            info = _member(zf, "x_train")
+            if info is None:
+                return None
+            with zf.open(info) as f:
+                shape = npy_header(path, "x_train", f)[0]
+    except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error):
+        return None
+    if len(shape) != 4 or shape[3] not in (1, 3) or 0 in shape[1:]:
+        return None
+    return (shape[1], shape[2], shape[3])
+
+
 def _check_declared(path: Path, key: str, f: IO[bytes], file_size: int, total: int, memory: int | None) -> int:
     """``total`` plus the bytes this member's header declares, refused over ``memory`` or unlike its zip entry."""
     shape, dtype, header_len = npy_header(path, key, f)

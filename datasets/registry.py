@@ -19,6 +19,7 @@ from pathlib import Path
 
 from datasets import embedded
 from datasets.arrays import ArrayDataset
+from datasets.npz import image_shape as file_image_shape
 from datasets.npz import read_npz
 
 
@@ -34,6 +35,9 @@ class DatasetInfo:
     embedded: Callable[[int], ArrayDataset] | None = None  # offline default, by seed
     alternatives: tuple[str, ...] = ()  # other cache-file names, e.g. written by `bench data import`
     stand_in: str = ""  # another dataset used when this one has no file (before any embedded default)
+    # (H, W, C) of the embedded default's images: a task's layer list is checked against it before anything
+    # starts, without making the images (tests/test_datasets.py checks it against ``embedded``)
+    embedded_shape: tuple[int, int, int] | None = None
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -44,14 +48,23 @@ class DatasetInfo:
 DATASETS: dict[str, DatasetInfo] = {
     d.name: d
     for d in (
-        DatasetInfo("mnist", "mnist.npz", "MNIST handwritten digits, 28x28 grey, 10 classes", embedded.digits28),
-        DatasetInfo("cifar10", "cifar10.npz", "CIFAR-10, 32x32 RGB, 10 classes", embedded.shapes10),
+        DatasetInfo(
+            "mnist",
+            "mnist.npz",
+            "MNIST handwritten digits, 28x28 grey, 10 classes",
+            embedded.digits28,
+            embedded_shape=(28, 28, 1),
+        ),
+        DatasetInfo(
+            "cifar10", "cifar10.npz", "CIFAR-10, 32x32 RGB, 10 classes", embedded.shapes10, embedded_shape=(32, 32, 3)
+        ),
         DatasetInfo(
             "catsdogs",
             "kaggle_dogs_vs_cats_64.npz",
             "Kaggle Dogs vs. Cats (Microsoft Asirra), RGB, 2 classes",
             embedded.shapes_catdog,
             alternatives=("catsdogs.npz",),  # the full PetImages set or an ImageFolder, imported
+            embedded_shape=(64, 64, 3),
         ),
         # No copy of AFHQ can be had on these machines: the Kaggle cat/dog set (or its
         # embedded stand-in) takes its place, and the row's dataset_source says so.
@@ -122,3 +135,18 @@ def load(name: str, data_dir: str | Path | None = None, fallback: str = "auto", 
             f"or get it with `python -m bench data fetch {name}` / `data import {name} PATH`"
         )
     return info.embedded(seed)
+
+
+def image_shape(name: str, data_dir: str | Path | None = None, fallback: str = "auto") -> tuple[int, int, int] | None:
+    """(H, W, C) of the images ``load`` would give, known without loading any: the file's own header, else the
+    stand-in's or the embedded default's shape. None where it cannot be known so (an unreadable file, no data
+    allowed): ``load`` then says why."""
+    info = DATASETS[name]
+    path = find_file(name, data_dir)
+    if path is not None:
+        return file_image_shape(path)
+    if info.stand_in and fallback != "none":
+        return image_shape(info.stand_in, data_dir, fallback)
+    if fallback == "none" or info.embedded is None:
+        return None
+    return info.embedded_shape

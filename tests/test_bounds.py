@@ -15,8 +15,10 @@ import pytest
 from bench.core import spec as S
 from bench.core.layers import MAX_LAYERS, MAX_SPAN, MAX_WIDTH, LayerError, parse_layers
 from bench.core.spec import SpecError, check_fits_data, load_task, parse_task
+from datasets.npz import write_npz
 from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
 from tests.faults import backend_env
+from tests.test_datasets import tiny
 from tests.test_spec import with_ as spec_with
 
 MINIMAL = tomllib.loads(TINY_TASK)
@@ -213,8 +215,35 @@ def test_a_batch_larger_than_the_data_fails_the_row_before_training(clean_env, t
     assert "epoch 1/" not in proc.stdout and "history" not in row, proc.stdout[-2000:]
 
 
+def test_a_layer_list_that_cannot_fit_the_datasets_images_is_refused_before_the_run_starts(clean_env, tmp_path: Path):
+    """Without dataset.image_size the images keep the dataset's own size, known before loading (the embedded
+    default's, or a file's header): `bench run` refuses the list in one line, exit 2, before any worker or
+    run folder, naming the layer and the size."""
+    shrinking = (
+        '[model]\nlayers = [{ conv = 6, kernel = 5 }, { pool = "max", size = 2 }, { conv = 16, kernel = 5 }, '
+        '{ pool = "max", size = 2 }, { conv = 32, kernel = 5 }, { flatten = true }]\n'
+    )
+    big_kernel = "[model]\nlayers = [{ conv = 4, kernel = 20 }, { flatten = true }]\n"  # fits 28 px, not 12
+    small = tmp_path / "data"
+    write_npz(tiny(size=12), small / "mnist.npz")
+    fit = "smaller than the kernel (the images are"
+    cases = [
+        (shrinking, [], f"model.layers[4] (conv 32@5x5): input is 4x4, {fit} 28x28x1)"),
+        (big_kernel, ["--data-dir", str(small)], f"model.layers[0] (conv 4@20x20): input is 12x12, {fit} 12x12x1)"),
+    ]
+    out = tmp_path / "results"
+    for i, (model, extra, says) in enumerate(cases):
+        path = tmp_path / f"unfit{i}.toml"
+        path.write_text(TINY_TASK.replace('[model]\narch = "lenet5"\n', model))
+        proc = run_cli(["run", str(path), "--backend", "torch", "--out", str(out), *extra], clean_env)
+        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert proc.stderr.strip() == f"error: {path}: {says}", proc.stderr
+        assert "worker" not in proc.stdout, proc.stdout
+    assert not out.exists()  # no run folder, no records
+
+
 def test_a_layer_list_that_cannot_fit_the_loaded_images_names_the_layer_and_the_size():
-    """With the data's own size the shapes are known only once the data is loaded: checked there, before any row."""
+    """Checked again once the data is loaded (a file whose header could not say its shape), before any row."""
     spec = parse_task(with_("model", {"layers": [{"conv": 4, "kernel": 40}, {"flatten": True}]}), source="t.toml")
     check_fits_data(spec, 300, (40, 40, 1))  # the kernel fits a 40 px image
     with pytest.raises(

@@ -98,6 +98,18 @@ def test_shared_data_resolves_to_the_real_files(clean_env, shared_data: Path):
         assert registry.find_file("cifar10", shared_data) is not None
 
 
+def test_the_image_shape_is_known_without_loading_as_load_would_give_it(clean_env, tmp_path: Path):
+    """What a task's layer list is checked against before a run starts (bench.run.runner.check_images_fit)."""
+    for name in registry.DATASETS:  # the embedded defaults (afhq: its stand-in's), as declared in the registry
+        assert registry.image_shape(name) == registry.load(name).image_shape, name
+    write_npz(tiny(size=12, c=3), tmp_path / "mnist.npz")  # a file decides, from its header: not MNIST's 28x28x1
+    assert registry.image_shape("mnist", data_dir=tmp_path) == (12, 12, 3)
+    assert registry.image_shape("mnist", fallback="none") is None  # no data at all: loading says so
+    assert registry.image_shape("afhq", fallback="none") is None
+    (tmp_path / "cifar10.npz").write_bytes(b"not a zip")  # unreadable: loading names what is wrong
+    assert registry.image_shape("cifar10", data_dir=tmp_path) is None
+
+
 def test_subsample_is_stratified_and_seeded():
     s = Split(np.zeros((1000, 2, 2, 1), np.uint8), np.repeat(np.arange(10), 100))
     a = subsample(s, 105, np.random.default_rng(1))

@@ -35,6 +35,7 @@ from bench.run.runner import (
     RunOptions,
     RunStopped,
     check_data_parallel_here,
+    check_images_fit,
     read_plan,
     resume_suite,
     run_suite,
@@ -533,6 +534,7 @@ def cmd_run(
         tasks = with_workers(tasks, getattr(args, "workers", None), getattr(args, "scaling", None))
         distributed.check_workers(tasks)  # rank processes this machine can hold, before any starts
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
+        check_images_fit(tasks, args.data_dir)  # a layer list that cannot take the images, before any worker
         where = executor_fields(args) or {}
         check_data_parallel_here(tasks, where.get("executor", "local"))
     except (SpecError, FileNotFoundError, ValueError) as e:

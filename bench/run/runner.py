@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from backends import BACKENDS, default_names, describe, missing_packages
+from bench.core.catalog import architecture
 from bench.core.job import Job
 from bench.core.parity import ALL as ALL_ALIGNMENTS
 from bench.core.placement import EXECUTORS, MAX_DEVICES, Placement, RowOutcome
@@ -63,6 +64,7 @@ from bench.core.spec import (
     SpecError,
     TaskSpec,
     check_fits_data,
+    check_fits_image,
     spec_from_dict,
 )
 from bench.phases.transfer import prepare_targets
@@ -328,6 +330,20 @@ def check_data_parallel_here(tasks: Sequence[TaskSpec], executor: str) -> None:
         raise SpecError(
             "data-parallel rows (--workers, [distributed]) start their ranks here: run them with --executor local"
         )
+
+
+def check_images_fit(tasks: Sequence[TaskSpec], data_dir: str | None) -> None:
+    """SpecError where a task's layer list cannot take its images, before any worker starts: their shape is
+    the dataset's own (its file's header or its embedded default: ``registry.image_shape``) after the spec's
+    image_size and channels. Where that shape is not known before loading, ``_prepare_task`` checks it."""
+    for task in tasks:
+        d = task.dataset
+        if not architecture(task.model).layers or d.name not in registry.DATASETS:  # unknown: refused at load
+            continue
+        native = registry.image_shape(d.name, data_dir, d.fallback)
+        if native is not None:
+            h, w, c = native
+            check_fits_image(task, (d.image_size or h, d.image_size or w, d.channels or c))
 
 
 def read_plan(run_dir: Path) -> tuple[list[TaskSpec], RunOptions]:
