@@ -242,6 +242,19 @@ def test_a_layer_list_that_cannot_fit_the_datasets_images_is_refused_before_the_
     assert not out.exists()  # no run folder, no records
 
 
+def test_an_unknown_grad_cam_layer_is_refused_before_the_run_starts_listing_the_layers(clean_env, tmp_path: Path):
+    path = tmp_path / "cam.toml"
+    path.write_text(TINY_TASK + '[explain]\ngradcam = true\nlayer = "conv9"\n')
+    out = tmp_path / "results"
+    proc = run_cli(["run", str(path), "--backend", "torch", "--out", str(out)], clean_env)
+    assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    assert proc.stderr.strip() == (
+        f"error: {path}: explain.layer: expected a layer of 'lenet5' with a map for Grad-CAM to read "
+        "(one of: conv1, pool1, conv2, pool2), got 'conv9'"
+    ), proc.stderr
+    assert "worker" not in proc.stdout and not out.exists()
+
+
 def test_a_layer_list_that_cannot_fit_the_loaded_images_names_the_layer_and_the_size():
     """Checked again once the data is loaded (a file whose header could not say its shape), before any row."""
     spec = parse_task(with_("model", {"layers": [{"conv": 4, "kernel": 40}, {"flatten": True}]}), source="t.toml")

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from bench.core import metrics
+from bench.core.catalog import architecture
 from bench.core.job import Job
+from bench.core.layers import infer_shapes, map_layers
 from bench.phases import explain
 from tests.conftest import import_both_frameworks
 from tests.parity import CASES, TRAIN, build, check, compare, min_correlation, model
@@ -42,6 +44,24 @@ def test_layer_contract_and_binary_sign(backend):
     np.testing.assert_allclose(g0, -g1, atol=1e-7)  # class 0's score is minus the logit
     with pytest.raises(KeyError, match="no layer 'conv9'"):
         b.layer_gradients(state, data, "conv9", *ones)
+
+
+@pytest.mark.parametrize("backend", [torch_backend, keras_backend], ids=["torch", "keras"])
+def test_every_layer_the_spec_lets_grad_cam_read_is_a_map_in_both_builds(backend):
+    """bench.core.layers.map_layers, what a task's explain.layer is checked against at load, names layers that
+    both builds have and that give Grad-CAM a map (batch norm, standalone activation, pool and dropout too)."""
+    spec, shape, n_outputs = CASES["layers-every-kind"]
+    layers = architecture(spec).layers
+    b, _, state = build(backend, spec, shape, n_outputs)
+    x = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
+    data = b.put(x, np.zeros(2, dtype=np.int64))
+    signs = metrics.class_score_signs(n_outputs, np.zeros(2))
+    maps = map_layers(layers)
+    assert maps == ("conv1", "bn1", "pool1", "conv2", "bn2", "act2", "pool2", "drop1")
+    for name, out in zip(maps, infer_shapes(layers, shape), strict=False):
+        act, grad = b.layer_gradients(state, data, name, *signs)
+        assert act.shape == grad.shape == (2, *out), name
+        assert explain.gradcam(act, grad, shape[:2]).shape == (2, *shape[:2])
 
 
 def test_our_gradcam_equals_pytorch_grad_cam():

@@ -168,3 +168,29 @@ def test_dataset_names_are_checked_against_the_names_given():
     assert parse_task(doc).dataset.name == "imagenet"  # not checked here; loading it fails later, naming it
     with pytest.raises(SpecError, match=r"unknown dataset 'imagenet' \(expected one of: mnist, cifar10\)"):
         parse_task(doc, source="my.toml", datasets=("mnist", "cifar10"))
+
+
+def test_an_explain_layer_the_model_lacks_is_refused_at_load_listing_the_layers_grad_cam_can_read():
+    """A layer list's names are known without a framework (bench.core.layers.names): an unknown one, or one
+    whose output is a vector (no map for Grad-CAM), is a SpecError naming the key and the valid names."""
+    assert parse_task(with_("explain.layer", "pool2")).explain.layer == "pool2"
+    for bad in ("conv9", "fc1", "act1", "flatten"):  # act1: conv1's fused relu, inside conv1 in Keras
+        with pytest.raises(SpecError) as e:
+            parse_task(with_("explain.layer", bad), source="t.toml")
+        assert str(e.value) == (
+            "t.toml: explain.layer: expected a layer of 'lenet5' with a map for Grad-CAM to read "
+            f"(one of: conv1, pool1, conv2, pool2), got {bad!r}"
+        )
+    own = with_(
+        "model",
+        {"layers": [{"conv": 4, "kernel": 3}, {"batchnorm": True}, {"activation": "relu"}, {"global_pool": "avg"}]},
+    )
+    with pytest.raises(SpecError, match=r"'layers' with a map .*\(one of: conv1, bn1, act1\), got 'conv2'"):
+        parse_task(with_("explain.layer", "conv2", own))
+    # a profile that names another model is checked against that model's layers
+    cifar = with_("explain.layer", "conv3", with_("model.arch", "cifar_cnn"))
+    profiled = with_("profiles", {"quick": {"model": {"arch": "lenet5"}}}, cifar)
+    with pytest.raises(SpecError, match=r"explain\.layer: .*'lenet5'.*got 'conv3' \(with \[profiles\.quick\]"):
+        parse_task(profiled)
+    # a big model's layers are named by each library: checked when it runs, not here
+    assert parse_task(with_("explain.layer", "layer4", with_("model.arch", "resnet101"))).explain.layer == "layer4"

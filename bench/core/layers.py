@@ -272,6 +272,14 @@ def head_name(layers: tuple[Layer, ...]) -> str:
     return f"fc{sum(isinstance(layer, Dense) for layer in layers) + 1}"
 
 
+def map_layers(layers: tuple[Layer, ...]) -> tuple[str, ...]:
+    """The layers whose output is a map (every one before the flatten or global_pool), by name: those Grad-CAM
+    can read (``explain.layer``). A fused activation (``act1`` after ``conv1``) is no layer of its own in
+    Keras; its conv's name gives the map after it in every backend."""
+    end = next((i for i, layer in enumerate(layers) if isinstance(layer, (Flatten, GlobalPool))), len(layers))
+    return tuple(name for name, _ in names(layers)[:end])
+
+
 # --------------------------------------------------------------------------- shapes and parameters
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.core.catalog import INITS, LAYERS_ID, architecture
 from bench.core.distributed import SCALING_MODES
-from bench.core.layers import LayerError, infer_shapes, parse_layers, to_table
+from bench.core.layers import LayerError, infer_shapes, map_layers, parse_layers, to_table
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 PROFILES = ("quick", "full")
@@ -630,6 +630,11 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
             infer_shapes(arch.layers, (spec.dataset.image_size, spec.dataset.image_size, spec.dataset.channels or 1))
         except LayerError as e:
             raise SpecError(f"{where}: {e}") from None
+    if spec.explain.layer and arch.layers:  # a big model's layers are named by each library: checked as it runs
+        maps = map_layers(arch.layers)
+        ok = spec.explain.layer in maps
+        expected = f"a layer of {arch.id!r} with a map for Grad-CAM to read (one of: {', '.join(maps)})"
+        _first_broken(f"{where}: ", [Bound("explain.layer", ok, expected, spec.explain.layer)])
     if spec.model.pretrained and not arch.pretrained:
         raise SpecError(f"{where}: model.pretrained: model {arch.id!r} has no ImageNet weights in the catalog")
     if spec.model.weights and not spec.model.pretrained:
