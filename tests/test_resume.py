@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -190,6 +191,33 @@ def test_a_run_in_use_cannot_be_resumed_twice(clean_env, tiny: Path, tmp_path: P
     assert proc.returncode == 2 and "in use by another bench process" in proc.stderr
     proc = run_cli(["all", "--resume", str(tmp_path)], env)
     assert proc.returncode == 2 and "not a bench run directory" in proc.stderr
+
+
+def test_report_on_a_run_still_in_progress_says_so_writes_nothing_and_suggests_no_resume(clean_env, tmp_path: Path):
+    """While another bench process runs a run (it holds the lock; state.json says "running"), `report` says the
+    run is in progress and that its reports come when it ends, and writes none: they would say "incomplete,
+    finish it with --resume", and --resume would say "in use". Without the lock (a killed run) it reports."""
+    run_dir = tmp_path / "20261124-105144-9bcb"
+    shutil.copytree(REPO / "results/reference" / run_dir.name, run_dir)
+    for name in ("summary.md", "results.csv", "index.html"):
+        (run_dir / name).unlink(missing_ok=True)
+    (run_dir / "state.json").write_text(json.dumps({"planned": 8, "state": "running"}))
+    records = (run_dir / "records.jsonl").read_bytes()
+    done = sum(r["status"] in ("ok", "skipped", "failed", "timeout") for r in latest_records(read_records(run_dir)))
+    with open(run_dir / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        proc = run_cli(["report", str(run_dir)], clean_env)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.startswith(
+        f"error: {run_dir}: the run is still in progress: another bench process is running it "
+        f"({done} of 8 runs recorded so far). It writes results.csv, summary.md and index.html when it ends"
+    ), proc.stderr
+    assert "--resume" not in proc.stdout + proc.stderr
+    assert not any((run_dir / n).exists() for n in ("summary.md", "results.csv", "index.html"))
+    assert (run_dir / "records.jsonl").read_bytes() == records
+    proc = run_cli(["report", str(run_dir)], clean_env)  # no process holds it: killed, and --resume finishes it
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"Finish it with `python -m bench all --resume {run_dir}`" in (run_dir / "summary.md").read_text()
 
 
 @pytest.mark.e2e

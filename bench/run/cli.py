@@ -37,7 +37,9 @@ from bench.run.runner import (
     check_data_parallel_here,
     check_images_fit,
     read_plan,
+    recorded_so_far,
     resume_suite,
+    run_in_progress,
     run_suite,
 )
 from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, tune_suite
@@ -596,6 +598,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not (run_dir / "records.jsonl").is_file():
             what = "no records.jsonl in it" if run_dir.is_dir() else "no such folder"
             print(f"error: {args.run}: not a run directory ({run_dir}: {what})", file=sys.stderr)
+            return 2
+        if run_in_progress(run_dir):  # its reports would say "incomplete" and be overwritten when it ends
+            so_far = recorded_so_far(run_dir)
+            print(
+                f"error: {args.run}: the run is still in progress: another bench process is running it"
+                f"{f' ({so_far} so far)' if so_far else ''}. It writes results.csv, summary.md and index.html "
+                f"when it ends; `python -m bench report {args.run}` can be run after that",
+                file=sys.stderr,
+            )
             return 2
         write_reports(run_dir, args.reference)
     except RunFileError as e:

@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -458,6 +459,37 @@ def run_lock(run_dir: Path):
         yield
     finally:
         os.close(fd)
+
+
+def run_in_progress(run_dir: Path) -> bool:
+    """Whether another bench process is running ``run_dir`` now: it holds the lock ``run_lock`` takes. Probed by
+    taking the lock shared for an instant (a --resume starting in that instant is told the run is in use)."""
+    try:
+        fd = open_fd(run_dir, run_dir / LOCK, os.O_RDONLY)  # never created here: no lock file, no run ever held it
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # and with it the shared lock
+    return False
+
+
+def recorded_so_far(run_dir: Path) -> str:
+    """How far a run has come, as state.json and records.jsonl say it ("3 of 8 runs recorded"), read only (a
+    live run appends to them); "" where they cannot say."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a line the run is appending as it is read: the run's to finish
+        try:
+            planned = read_json_object(run_dir / STATE, {}).get("planned")
+            done = sum(r.get("status") in KEPT_ON_RESUME for r in latest_records(read_records(run_dir)))
+        except RunFileError:
+            return ""
+    if not isinstance(planned, int) or isinstance(planned, bool):
+        return ""
+    return f"{done} of {planned} runs recorded"
 
 
 def execute(
