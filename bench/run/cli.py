@@ -546,9 +546,14 @@ def cmd_run(
     if getattr(args, "knobs", ()) and not tuning:
         print("error: --knobs chooses what --best searches: add --best", file=sys.stderr)
         return 2
-    fitted = None  # `all --budget`: the quick profile's epochs sized to the budget (a tuning run races instead)
+    fitted, auto = None, False  # `all --budget`: the quick profile sized to the budget (a tuning run races instead)
     if getattr(args, "budget", None) is not None and profile == "quick" and not tuning:
-        tasks, fitted = budget_cli.fit(tasks, args.backend, args.budget, args.out, repeats=args.repeats)
+        # no --repeats: the budget chooses each task's processes a side, but not a data-parallel row's (its ranks'
+        # cost is not in the plan's cost model)
+        auto = args.repeats is None and not any(t.distributed.workers for t in tasks)
+        tasks, fitted = budget_cli.fit(
+            tasks, args.backend, args.budget, args.out, repeats=None if auto else args.repeats or 1
+        )
     elif getattr(args, "budget", None) is not None:
         print(f"--budget sizes the quick profile; the {profile} profile runs its recipes as written")
     opts = RunOptions(
@@ -558,7 +563,7 @@ def cmd_run(
         out=args.out,
         repeats=args.repeats or 1,
         # without --repeats, the budget chose each task's processes a side (budget.with_processes)
-        task_repeats={n: r for n, r in fitted.plan.repeats.items() if r > 1} if fitted and args.repeats is None else {},
+        task_repeats={n: r for n, r in fitted.plan.repeats.items() if r > 1} if fitted and auto else {},
         seed=args.seed,
         timeout_s=args.timeout,
         reference=args.reference,
