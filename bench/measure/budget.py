@@ -421,49 +421,40 @@ def with_processes(
     budget_s: float,
     speed: float | Speed,
     run_overhead_s: float = 0.0,
+    start: Mapping[str, int] | None = None,
     processes: int = PROCESSES_A_SIDE,
 ) -> Plan:
-    """``fitting`` with one process a side, then ``processes`` a side for each task the budget still holds at its
-    profile's epochs or more, the cheapest task first.
+    """Each task's processes a side as the budget holds them, from ``start`` (per task; None: one each):
+
+    1. where ``start`` does not fit with every task at its profile's epochs, the task with several processes
+       whose rows cost the most at their fewest epochs runs once instead, until it does or every task runs
+       once (a task run once beats a task cut below its profile, or left out);
+    2. then ``processes`` a side for each task the budget still holds at its profile's epochs or more, the
+       cheapest task first.
 
     Why: which backend trains faster is decided between fresh processes (PROCESSES_A_SIDE), and one process a
     side leaves the verdict blind to their spread; a task's profile epochs come first (its accuracy is what the
     profile was chosen for), more processes next, longer windows (the wanted growth) last. A task without a
-    measured cost runs once, at its profile."""
-    p = fitting(sizes, backends, costs, budget_s, speed, run_overhead_s)
+    measured cost runs once, at its profile. The re-plan before each task calls this again with the counts
+    planned so far (bench.run.budget_cli.Replan): a run faster than planned gives more tasks three, a slower one
+    fewer."""
+    reps = dict(start or {})
+    while True:
+        p = fitting(sizes, backends, costs, budget_s, speed, run_overhead_s, reps)
+        whole = plan(sizes, backends, costs, budget_s, speed, run_overhead_s, reps)
+        several = [t for t in whole.tasks if t.repeats > 1]
+        if not (p.dropped or p.dial < 1) or not several:
+            break
+        reps[max(several, key=lambda t: t.floor_s).name] = 1
     if p.dropped or p.dial < 1 or processes <= 1:
         return p
     kept = [s for s in sizes if s.name in p.repeats]
-    repeats: dict[str, int] = {}
-    for tp in sorted(p.tasks, key=lambda t: sum(t.rows.values())):
-        trial = plan(kept, backends, costs, budget_s, speed, run_overhead_s, {**repeats, tp.name: processes})
+    for tp in sorted(p.tasks, key=lambda t: sum(t.rows.values()) / t.repeats):
+        if tp.repeats >= processes:
+            continue
+        trial = plan(kept, backends, costs, budget_s, speed, run_overhead_s, {**reps, tp.name: processes})
         if trial.dial < 1:  # the next cheapest costs more still
             break
-        repeats[tp.name], p = processes, trial
+        reps[tp.name], p = processes, trial
     p.whole_floor_s = p.floor_s
     return p
-
-
-def fewer_processes(
-    sizes: Sequence[TaskSize],
-    backends: Sequence[str],
-    costs: dict[tuple[str, str], RowCost],
-    budget_s: float,
-    speed: float | Speed,
-    run_overhead_s: float,
-    repeats: Mapping[str, int],
-) -> Plan:
-    """``fitting`` at ``repeats`` (per task, as ``with_processes`` chose them); where that leaves a task out, the
-    task with more than one process a side whose rows cost the most at their fewest epochs runs once instead,
-    until no task is left out or every task runs once: a task run once beats a task not run."""
-    reps = dict(repeats)
-    while True:
-        p = fitting(sizes, backends, costs, budget_s, speed, run_overhead_s, reps)
-        several = {s.name for s in sizes if reps.get(s.name, 1) > 1}
-        if not p.dropped or not several:
-            return p
-        whole = plan(sizes, backends, costs, budget_s, speed, run_overhead_s, reps)
-        costly = [t for t in whole.tasks if t.name in several]
-        if not costly:
-            return p
-        reps[max(costly, key=lambda t: t.floor_s).name] = 1

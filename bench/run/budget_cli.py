@@ -31,7 +31,7 @@ from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec
 from bench.measure import budget
 from bench.run import environment
-from bench.run.runner import Fewer
+from bench.run.runner import Processes
 
 BUDGET_FILE = "budget.json"
 DEFAULT_BUDGET = "5m"
@@ -104,6 +104,8 @@ def measured_costs(
 
 
 def _seconds(s: float) -> str:
+    """1m05.0s; rounded to the tenth first, so 179.96 s reads 3m00.0s, not 2m60.0s."""
+    s = round(s, 1)
     return f"{int(s // 60)}m{s % 60:04.1f}s" if s >= 60 else f"{s:.1f}s"
 
 
@@ -245,9 +247,15 @@ class Replan:
     tail_s: float  # the run's own time outside its rows, at this machine's speed
     echo: Callable[[str], None] = print
     log: list[dict[str, Any]] = field(default_factory=list)
-    # processes per (task, backend): a task's repeats all run after its re-plan. Per task where the budget chose
-    # them (no --repeats): a re-plan may then run a task once rather than leave it out (budget.fewer_processes)
+    # processes per (task, backend) as the run's rows were planned: a task's repeats all run after its re-plan.
+    # Per task where the budget chose them (no --repeats): the re-plan chooses again (budget.with_processes),
+    # from ``forecast``, the newest plan's counts for the tasks still to run
     repeats: int | dict[str, int] = 1
+    forecast: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.repeats, dict) and not self.forecast:
+            self.forecast = dict(self.repeats)
 
     def factor(self, done: list[dict[str, Any]]) -> float:
         """The finished rows' wall time over what the plan's cost model gives for them (1 with none)."""
@@ -263,7 +271,7 @@ class Replan:
         low, high = REPLAN_FACTOR_RANGE
         return min(max(actual / predicted, low), high)
 
-    def __call__(self, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | Fewer | str:
+    def __call__(self, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | Processes | str:
         if task.name not in self.sizes:
             return task  # no measured cost: its profile, as planned
         names = list(self.sizes)
@@ -274,10 +282,13 @@ class Replan:
         costs = {k: dataclasses.replace(c, import_s=0.0) for k, c in self.costs.items()}  # the imports are behind
         speed = self.fitted.speed.scaled(factor)
         if isinstance(self.repeats, dict):
-            p = budget.fewer_processes(
-                rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor, self.repeats
+            before = self.repeats.get(task.name, 1)
+            p = budget.with_processes(
+                rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor, start=self.forecast
             )
+            self.forecast.update(p.repeats)
         else:
+            before = self.repeats
             p = budget.fitting(rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor, self.repeats)
         entry: dict[str, Any] = {
             "task": task.name,
@@ -305,18 +316,15 @@ class Replan:
             return task
         resized = _resized(task, tp)
         entry["epochs"] = resized.train.epochs
+        changes = []
         if resized != task:
-            self.echo(f"budget: {so_far}: {task.name} {task.train.epochs} -> {resized.train.epochs} epochs")
-        planned = self.repeats.get(task.name, 1) if isinstance(self.repeats, dict) else self.repeats
-        if tp.repeats < planned:
-            why = (
-                f"left out to fit the budget {_seconds(self.fitted.budget_s)}: {task.name} runs {tp.repeats} "
-                f"process(es) a side of the {planned} planned ({so_far}), rather than leave a task out"
-            )
+            changes.append(f"{task.train.epochs} -> {resized.train.epochs} epochs")
+        if tp.repeats != before:
+            changes.append(f"{before} -> {tp.repeats} processes a side")
             entry["processes"] = tp.repeats
-            self.echo(f"budget: {why}")
-            return Fewer(resized, tp.repeats, why)
-        return resized
+        if changes:
+            self.echo(f"budget: {so_far}: {task.name} {', '.join(changes)}")
+        return Processes(resized, tp.repeats) if tp.repeats != before else resized
 
 
 def _kept(p: budget.Plan) -> str:

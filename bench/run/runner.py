@@ -225,18 +225,18 @@ KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")  # "interrupted" and mis
 # Before a task's first row starts: the task as it should run now, or why its rows are left out (the
 # budget's re-plan, bench.run.budget_cli.Replan), given the run's records so far.
 @dataclass(frozen=True)
-class Fewer:
-    """A task a budget's re-plan runs in fewer processes a side than planned: its repeats from ``processes`` on
-    are left out, saying ``why`` (recorded as skipped, as a task left out is)."""
+class Processes:
+    """A task a budget's re-plan runs in another number of processes a side than its rows were planned with
+    (more: the rows so far ran faster than planned; fewer: the time left no longer holds them): its rows are
+    planned again, and plan.json and state.json say so."""
 
     task: TaskSpec
     processes: int
-    why: str
 
 
-# Before a task's first row, with the records so far: the task as it should run (resized, maybe in fewer
-# processes a side), or why its rows are left out (``bench all``'s budget: bench.run.budget_cli.Replan).
-Resize = Callable[[TaskSpec, list[dict[str, Any]]], TaskSpec | Fewer | str]
+# Before a task's first row, with the records so far: the task as it should run (resized, maybe in another
+# number of processes a side), or why its rows are left out (``bench all``'s budget: budget_cli.Replan).
+Resize = Callable[[TaskSpec, list[dict[str, Any]]], TaskSpec | Processes | str]
 
 
 def run_suite(
@@ -534,7 +534,7 @@ def execute(
             clear_folder(run_dir, job_dir)  # a killed run's job files: nothing in them is read again
             make_folder(run_dir, job_dir)
             make_folder(run_dir, run_dir / "logs")
-            resize = _kept_in_plan(resize, run_dir, tasks, opts) if resize else None
+            resize = _kept_in_plan(resize, run_dir, tasks, opts, planned, state) if resize else None
             _run_all(todo, run_dir, opts, env, runner, echo, stop, resize)
             if opts.parity_steps:
                 _add_parity(run_dir, tasks, opts, echo)
@@ -623,6 +623,7 @@ class PlannedRow:
     repeat: int
     dist: DataParallel | None = None  # None: one process
     left_out: str = ""  # why the row is skipped without running (the budget's re-plan), or ""
+    of: int = 1  # the repeats its task runs per backend ("repeat 2/3")
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -659,25 +660,47 @@ def plan_rows(
         groups.setdefault(t.base or t.name, []).append(t)
     order: list[PlannedRow] = []
     for name, group in groups.items():
-        for r in range((task_repeats or {}).get(name, repeats)):
+        n = (task_repeats or {}).get(name, repeats)
+        for r in range(n):
             units = [(t, b) for t in group for b in backends]
             # a unit's data-parallel rows keep their order in every round: a row of N workers reads its
             # efficiency off the 1-worker row of its repeat, which must have landed (bench.run.distributed)
-            order += [PlannedRow(t, b, r, d) for t, b in (units[::-1] if r % 2 else units) for d in _dist_rows(t)]
+            order += [PlannedRow(t, b, r, d, of=n) for t, b in (units[::-1] if r % 2 else units) for d in _dist_rows(t)]
     return order
 
 
-def _kept_in_plan(resize: Resize, run_dir: Path, tasks: list[TaskSpec], opts: RunOptions) -> Resize:
-    """``resize``, with plan.json rewritten whenever it changes a task: ``--resume`` runs the task's other
-    rows at the size its first ran at."""
-    current = list(tasks)
+def replanned_rows(rows: list[PlannedRow], task: TaskSpec, backends: Sequence[str], processes: int) -> None:
+    """``rows`` (in place) with ``task``'s rows planned again for ``processes`` repeats, where its first row was."""
+    mine = [i for i, r in enumerate(rows) if r.task.name == task.name]
+    if not mine:
+        return
+    rows[mine[0] :] = plan_rows([task], backends, processes) + [r for r in rows[mine[0] :] if r.task.name != task.name]
 
-    def resized(task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | Fewer | str:
+
+def _kept_in_plan(
+    resize: Resize,
+    run_dir: Path,
+    tasks: list[TaskSpec],
+    opts: RunOptions,
+    planned: list[PlannedRow],
+    state: dict[str, Any],
+) -> Resize:
+    """``resize``, with plan.json rewritten whenever it changes a task (``--resume`` runs the task's other rows at
+    the size its first ran at, and as many of them), and the run's ``planned`` rows and state.json's count with
+    it when it changes the task's processes a side."""
+    current, counts = list(tasks), dict(opts.task_repeats)
+
+    def resized(task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | Processes | str:
         now = resize(task, done)
-        spec = now.task if isinstance(now, Fewer) else now
-        if isinstance(spec, TaskSpec) and spec != task:
+        spec = now.task if isinstance(now, Processes) else now
+        if isinstance(now, Processes):
+            counts[task.name] = now.processes
+            replanned_rows(planned, now.task, opts.backends, now.processes)
+            state["planned"] = len(planned)
+            write_json(run_dir / STATE, state)
+        if isinstance(spec, TaskSpec) and (spec != task or isinstance(now, Processes)):
             current[:] = [spec if t.name == task.name else t for t in current]
-            write_plan(run_dir, current, opts)
+            write_plan(run_dir, current, replace(opts, task_repeats=counts))
         return now
 
     return resized
@@ -716,13 +739,13 @@ def _run_all(
     needed = [b for b in dict.fromkeys(row.backend for row in todo if row.dist is None) if not missing_packages(b)]
     if needed:
         runner.start(needed, echo)
-    count = len(todo)
+    todo = list(todo)  # a budget's re-plan may plan a task's rows again (``_jobs``): the count follows it
 
     def runnable() -> Generator[executors.Row, None, None]:
         jobs = _jobs(todo, run_dir, opts, env, echo, keep_data=not runner.sequential, resize=resize)
         for n, (row, job) in enumerate(jobs, 1):
             task, backend, repeat, dist = row.task, row.backend, row.repeat, row.dist
-            tag = f"[{n}/{count}] {task.name} / {backend}"
+            tag = f"[{n}/{len(todo)}] {task.name} / {backend}"
             tag += f" / {dist.workers} worker(s), {dist.mode}" if dist else ""
             rec, missing = job.record, missing_packages(backend)
             why_stop = stop() if stop is not None else None
@@ -733,11 +756,11 @@ def _run_all(
             elif missing:
                 rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
             elif dist is None:
-                echo(f"{tag} (repeat {repeat + 1}/{repeats_of(opts, task)})")
+                echo(f"{tag} (repeat {repeat + 1}/{row.of})")
                 yield executors.Row(job, tag)
                 continue
             else:
-                echo(f"{tag} (repeat {repeat + 1}/{repeats_of(opts, task)})")
+                echo(f"{tag} (repeat {repeat + 1}/{row.of})")
                 with _marking(functools.partial(list, [rec]), run_dir):  # this row, bound now
                     rec = _run_distributed(job, task, dist, run_dir, opts.timeout_s, echo)
                 # where it ran, as every row says (its ranks on this machine, nothing beside them)
@@ -861,14 +884,18 @@ def _jobs(
     """Yield each pending run with its job, preparing each task's data once, just before its first run.
     A task's data file goes once its last run is done, unless ``keep_data`` (rows still running side by
     side may read it: the run's end clears it). ``resize``: asked before a task's first row (the rows
-    before it have landed: the executors pull a row when they can start it)."""
+    before it have landed: the executors pull a row when they can start it); ``todo`` is changed in place
+    where it plans the task's rows again (``Processes``), so the caller's count follows."""
     prepared: dict[str, dict[str, Any]] = {}
-    todo, asked = list(todo), set()
-    for i, row in enumerate(todo):
+    asked: set[str] = set()
+    for i, row in enumerate(todo):  # todo may grow or shrink past i: enumerate reads it as it goes
         if resize is not None and row.task.name not in asked:
             asked.add(row.task.name)
             now = resize(row.task, latest_records(read_records(run_dir)))
-            todo[i:] = [_as_resized(r, now) if r.task.name == row.task.name else r for r in todo[i:]]
+            if isinstance(now, Processes):
+                replanned_rows(todo, now.task, opts.backends, now.processes)
+            else:
+                todo[i:] = [_as_resized(r, now) if r.task.name == row.task.name else r for r in todo[i:]]
             row = todo[i]
         task, backend, repeat = row.task, row.backend, row.repeat
         seed = task.seed if opts.seed is None else opts.seed
@@ -928,10 +955,8 @@ def check_same_data(run_dir: Path, data_key: str, fields: dict[str, Any]) -> Non
             )
 
 
-def _as_resized(row: PlannedRow, now: TaskSpec | Fewer | str) -> PlannedRow:
-    """``row`` with its task as ``resize`` sized it, or left out saying why (a repeat beyond ``Fewer``'s count)."""
-    if isinstance(now, Fewer):
-        return replace(row, task=now.task, left_out=now.why if row.repeat >= now.processes else "")
+def _as_resized(row: PlannedRow, now: TaskSpec | str) -> PlannedRow:
+    """``row`` with its task as ``resize`` sized it, or left out saying why."""
     return replace(row, task=now) if isinstance(now, TaskSpec) else replace(row, left_out=now)
 
 
