@@ -7,9 +7,11 @@ steady img/s (images over the window's time) with the same bootstrap interval as
 row (bench.measure.stats).
 
 Scaling efficiency = img/s(N) / (N x img/s(1)), against the 1-worker row of the same task,
-backend and scaling mode with the same threads per worker. Its 95% interval is the percentile
-bootstrap of that ratio of window throughputs (harmonic means of the step rates), the two rows'
-step rates resampled independently.
+backend and scaling mode with the same threads per worker. Its 95% interval, for rows timed step by
+step, is the percentile bootstrap of that ratio of window throughputs (harmonic means of the step
+rates), the two rows' step rates resampled independently. Where either row was timed in synchronised
+stretches (``step_segments``: Keras on JAX), the stretches are the samples, as everywhere else such a
+row is read (``stats.samples``): Welch's t over the two rows' log stretch rates (``efficiency_ci``).
 
 All-reduce share = 1 - t_step(no all-reduce) / t_step(data-parallel): the no-all-reduce time is
 the same window timed in N concurrent workers that never join (same per-worker batches,
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.measure import stats
+from bench.measure import stats, tuning
 
 
 def global_steps(
@@ -73,9 +75,29 @@ def efficiency_ci(
     confidence: float = stats.CONFIDENCE,
     resamples: int = stats.RESAMPLES,
     seed: int = stats.SEED,
+    segments_n: Sequence[int] | None = None,
+    segments_1: Sequence[int] | None = None,
 ) -> tuple[float, float] | None:
-    """The percentile (block) bootstrap interval of hmean(rates_n) / (N x hmean(rates_1)); None below 2 samples
-    each."""
+    """The 95% interval of img/s(N) / (N x img/s(1)) from the two rows' step rates; None below 2 samples a side.
+
+    Rows timed step by step: the percentile (block) bootstrap of hmean(rates_n) / (N x hmean(rates_1)).
+    ``segments_n`` / ``segments_1``: a row's synchronised stretches, each of whose steps carries the stretch's
+    rate. Then every stretch is one sample (``stats.samples``) and the interval is ``tuning.ratio_ci``'s over
+    them divided by N: the two rows are independent samples of a few rates each (3-6 stretches, their spreads
+    unequal: gloo's jitter is in the N-worker row only), so the ratio is the difference of their mean log rates
+    with Welch's t, whose wider quantile pays for the few draws; a bootstrap of 3-6 values cannot reach its 95%
+    (``stats.log_t_interval``), and one over the per-step copies took each stretch for dozens of steps. The
+    interval is then of the ratio of the stretches' geometric mean rates. A row with fewer than
+    ``stats.MIN_SEGMENTS`` stretches, or whose series does not map onto its stretches, gives none."""
+    if segments_n or segments_1:
+        sides = []
+        for rates, segments in ((rates_n, segments_n), (rates_1, segments_1)):
+            groups = stats.samples(rates, segments)
+            if segments and (len(groups) != len(segments) or len(groups) < stats.MIN_SEGMENTS):
+                return None  # too few stretches, or a series folded past them: no interval rather than a wrong one
+            sides.append(groups)
+        ci = tuning.ratio_ci(sides[0], sides[1], confidence, resamples, seed)
+        return None if ci is None else (ci[1] / workers, ci[2] / workers)
     a, b = np.asarray(rates_n, dtype=np.float64), np.asarray(rates_1, dtype=np.float64)
     if len(a) < 2 or len(b) < 2:
         return None
@@ -105,7 +127,13 @@ def baseline_fields(row: dict[str, Any], base: dict[str, Any] | None) -> dict[st
     # a ratio of figures that have no interval has none (a JAX row of fewer than 3 synchronised stretches: its
     # per-step series repeats two stretches' rates, which a bootstrap would read as many samples)
     given = all(r.get("steady_img_s_ci_lo") is not None for r in (row, base))
-    ci = efficiency_ci(row.get("step_img_s") or [], base.get("step_img_s") or [], int(n)) if given else None
+    segments = row.get("step_segments"), base.get("step_segments")
+    rates = row.get("step_img_s") or [], base.get("step_img_s") or []
+    ci = efficiency_ci(*rates, int(n), segments_n=segments[0], segments_1=segments[1]) if given else None
+    if ci is not None and any(segments):
+        # the stretches' interval is of their geometric means' ratio; the figure is the windows' images over time:
+        # widened to hold it, as a row's own interval over its stretches is (stats.window_throughput)
+        ci = min(ci[0], out["scaling_eff"]), max(ci[1], out["scaling_eff"])
     if ci is not None:
         out.update(scaling_eff_ci_lo=ci[0], scaling_eff_ci_hi=ci[1])
     return out
