@@ -6,7 +6,8 @@ on small synthetic images, takes one SGD step on its share of the first global b
 ``--epochs`` epochs on its ``shard_order`` share, and prints one ``@@probe`` JSON line: the loss
 ``fit`` reported, the step count the step hooks saw, a hash of the weights, the dist_backend.
 ``--die-after-step`` makes rank 1 kill itself (SIGKILL, as the OOM killer does) after the first step;
-the survivor then prints ``@@error`` with how long its failing collective took.
+the survivor then prints ``@@error`` with how long its failing collective took. ``--count-compiles`` (JAX):
+how many times the train step was compiled, in ``train_step_compiles``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,24 @@ class CountSteps:
         self.ended += 1
 
 
+def count_compiles(name: str) -> list[str]:
+    """The compiles of ``jit(name)`` from now on, as JAX logs them (``jax_log_compiles``): a list that grows."""
+    import logging
+
+    import jax
+
+    seen: list[str] = []
+
+    class Count(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith(f"Finished XLA compilation of jit({name})"):
+                seen.append(record.getMessage())
+
+    logging.getLogger("jax").addHandler(Count())
+    jax.config.update("jax_log_compiles", True)
+    return seen
+
+
 def weights_digest(weights: dict[str, np.ndarray]) -> tuple[str, list[float]]:
     """A bitwise hash of every variable (equal on every rank iff the updates were) and the flat values' head."""
     h = hashlib.sha256()
@@ -54,6 +73,7 @@ def main(argv: list[str]) -> int:
     args.add_argument("--global-batch", type=int, default=32)
     args.add_argument("--epochs", type=int, default=1)
     args.add_argument("--die-after-step", action="store_true")
+    args.add_argument("--count-compiles", action="store_true")
     opt = args.parse_args(argv)
 
     from backends import load_backend
@@ -81,6 +101,7 @@ def main(argv: list[str]) -> int:
     state = backend.compile(model, train, runtime)
     out: dict[str, Any] = {"rank": rank, "world": world, "batch": batch, "threads": env["threads"], **joined}
 
+    compiles = count_compiles("train_step") if opt.count_compiles else None
     first = shard_order(np.arange(train.batch_size), rank, world, batch)  # this rank's part of batch 1
     hooks = CountSteps()
     out["first_loss"] = backend.train_epoch(state, data, first, batch, hooks)
@@ -105,6 +126,7 @@ def main(argv: list[str]) -> int:
         backend.leave()
         return 3
     out.update(losses=losses, steps=hooks.ended, steps_begun=hooks.begun, shard=len(shard))
+    out["train_step_compiles"] = None if compiles is None else len(compiles)
     backend.leave()  # right after training, on every rank; what follows is this worker's alone
     out["digest"], out["weights"] = weights_digest(backend.get_weights(model))
     logits = backend.predict(state, data, 64)

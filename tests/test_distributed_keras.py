@@ -134,6 +134,18 @@ def test_two_workers_train_their_shards_with_averaged_gradients(backend: str):
     assert all(group_gone(p.pid) for p in procs)
 
 
+def test_a_one_worker_jax_row_compiles_its_train_step_once():
+    """Keras 3.15's DataParallel over one device left the state uncommitted, so jit compiled the train step again
+    at step 1 and at the next epoch's first step (fit's metrics reset), inside the 1-worker row's timed window:
+    its headline read 25-40% low (backends.keras.dist_jax.Session.adopt). A mesh of 2 devices compiles once."""
+    (ctx,) = ranks(1, timeout_s=120)
+    rc, out = finish(start("keras-jax", ctx, "--epochs", "2", "--count-compiles"), timeout=600)
+    assert rc == 0, out[-3000:]
+    probe = line(out, "probe")
+    assert probe["dist_backend"] == ENGINES["keras-jax"] and probe["steps"] == 2 * 256 // 32
+    assert probe["train_step_compiles"] == 1  # 3 before: the first fit's step, and twice in the first epoch
+
+
 # keras-jax: JAX's killed-rank run costs ~40 s more
 @pytest.mark.parametrize("backend", ["keras", pytest.param("keras-jax", marks=pytest.mark.slow)])
 def test_a_killed_rank_fails_the_survivor_within_the_timeout(backend: str):
