@@ -159,6 +159,60 @@ def test_progress_is_throttled_by_time_and_says_steps_rate_and_time_left():
     assert reads == 2 * 1000 + 3  # progress reads no extra clock: it uses the step's own timestamp
 
 
+def executions(f: FakeClock, hooks: StepClock, n_batches: int, k: int, batch_s: float, first_extra_s: float) -> None:
+    """What Keras's fit does with steps_per_execution k (backends/keras StepHooks): one callback pair per execution,
+    begin at its first batch, end at its last; an epoch that k does not divide ends in a shorter execution."""
+    for first in range(0, n_batches, k):
+        last = min(first + k, n_batches) - 1
+        hooks.on_step_begin(first)
+        f.now += (last - first + 1) * batch_s + (first_extra_s if hooks.base + first == 0 else 0.0)
+        hooks.on_step_end(last)
+
+
+@pytest.mark.parametrize(
+    ("k", "warmup", "left_out"),
+    [(1, 3, 3), (4, 0, 0), (4, 2, 4), (4, 4, 4), (4, 5, 8), (8, 2, 8)],
+)
+def test_the_warmup_leaves_out_at_least_its_batches_in_whole_executions(k, warmup, left_out):
+    """With steps_per_execution k a step is an execution of k batches: the first step is the first execution, and
+    the warm-up the executions after it that hold at least ``warmup`` batches. Counted in global batch indices, the
+    window used to open at the first execution beginning at or after batch 1 + warmup: with k = 4 and a warm-up
+    of 2 that was batch 4, the second execution, so no warm-up was left out at all."""
+    f = FakeClock()
+    clock = StepClock(
+        f.sync, 2, warmup=warmup, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None, batches_per_step=k
+    )
+    hooks = clock.start_epoch(2 * 48)  # 48 whole batches of 2 images
+    executions(f, hooks, 48, k, batch_s=0.5, first_extra_s=10.0)
+    clock.end_epoch(f.now)
+    s = clock.summary()
+    assert s["first_step_s"] == pytest.approx(k * 0.5 + 10.0)  # the first execution, whole
+    assert s["warmup_batches"] == left_out and left_out >= warmup and left_out % k == 0
+    assert s["timed_steps"] * k == 48 - k - left_out and s["timed_s"] == pytest.approx((48 - k - left_out) * 0.5)
+    assert s["steady_img_s"] == pytest.approx(4.0)  # 2 images in 0.5 s: nothing of the first execution in it
+    note = clock.warmup_note()
+    assert note is None if k == 1 else f"the warm-up the {left_out} batches after it" in note
+
+
+def test_the_warmup_in_whole_executions_when_each_epoch_ends_in_a_shorter_one():
+    """13 batches an epoch with 8 an execution: a fit per epoch runs executions of 8 and 5 (backends/keras). The
+    first execution is batches 0..7; a warm-up of 2 asks batches 8 and 9, which the epoch's second execution (8..12)
+    holds, so the window opens with the next epoch, 5 batches left out."""
+    f = FakeClock()
+    clock = StepClock(
+        f.sync, 4, warmup=2, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None, batches_per_step=8
+    )
+    for _ in range(3):
+        hooks = clock.start_epoch(4 * 13)
+        t0 = f.now
+        executions(f, hooks, 13, 8, batch_s=0.25, first_extra_s=5.0)
+        clock.end_epoch(f.now - t0)
+    s = clock.summary()
+    assert s["warmup_batches"] == 5 and s["timed_steps"] == 4  # executions of 8, 5, 8, 5 batches
+    assert s["timed_s"] == pytest.approx(26 * 0.25) and s["steady_img_s"] == pytest.approx(16.0)
+    assert "first execution (8 batches)" in clock.warmup_note()
+
+
 def test_profiler_runs_around_the_warmup_steps_only():
     f = FakeClock()
     calls: list[tuple[str, int]] = []

@@ -161,8 +161,9 @@ def test_a_step_of_several_batches_counts_all_their_images():
     clock.end_epoch(c.now)
     s = clock.summary()
     assert s["first_step_s"] == pytest.approx(12.0)  # the first execution is the first step, whole
-    assert s["timed_steps"] == 4 and s["timed_s"] == pytest.approx(7.0)  # 4 + 4 + 4 + 2 batches after it
-    assert s["steady_img_s"] == pytest.approx(14 * 8 / 7.0)  # all timed images over the window's time
+    # the warm-up's 2 batches rounded up to the next whole execution (batches 4..7); then 4 + 4 + 2 batches timed
+    assert s["warmup_batches"] == 4 and s["timed_steps"] == 3 and s["timed_s"] == pytest.approx(5.0)
+    assert s["steady_img_s"] == pytest.approx(10 * 8 / 5.0)  # all timed images over the window's time
     assert s["median_step_img_s"] == pytest.approx(16.0)  # every execution runs 16 img/s, the short last one too
 
 

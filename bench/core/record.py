@@ -61,6 +61,7 @@ class Record:
     first_step_s: float | None = None
     new_shape_step_s: float | None = None
     warmup_steps: int | None = None
+    warmup_batches: int | None = None  # batches between the first step and the window (whole Keras executions)
     timed_steps: int | None = None
     timed_s: float | None = None
     steady_step_s: float | None = None

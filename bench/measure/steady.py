@@ -101,7 +101,13 @@ class StepClock:
         # steps that return before their work is done (Backend.async_steps): sampled per synchronised stretch
         self.async_steps = async_steps
         self.segments: list[int] = []  # timed steps per stretch between two synchronised ends
-        self.window_start = 1 + warmup  # the first timed global step
+        # the first global batch the window may begin at: after the first step and ``warmup`` batches more. With
+        # Keras's steps_per_execution k the first step is the first execution (k batches), so this is set again
+        # where it ends, and the window opens at the first execution that begins at or after it: the warm-up is
+        # ``warmup`` batches rounded up to whole executions
+        self.window_start = 1 + warmup
+        self.first_batches: int | None = None  # batches the first step trained (k with steps_per_execution k)
+        self.window_opened: int | None = None  # the global batch the window began at
         # --profile-ops: (start, stop) of the framework's profiler around the warm-up steps
         self.profiler, self.profiling = profiler, False
         self.top_ops: list[dict[str, Any]] | None = None
@@ -166,6 +172,8 @@ class StepClock:
             else:
                 self.seg_open, self.last_end = True, t
                 self.segments.append(0)
+                if self.window_opened is None:
+                    self.window_opened = g
         else:
             t = self.clock() if i == 0 else 0.0
         if i == 0:
@@ -185,6 +193,8 @@ class StepClock:
             self.sync()
             t = self.clock()
             self.first_s = t - self.first_begin
+            self.first_batches = g + 1
+            self.window_start = g + 1 + self.warmup  # the warm-up counts batches after the first execution's last
             self.rate_begin = self.last_report = t  # progress: the rate since the first step's end
             self.report(f"first step {self.first_s:.2f}s (tracing, compilation, warm-up)")
         elif g >= self.window_start and self.seg_open:
@@ -232,6 +242,7 @@ class StepClock:
         out: dict[str, Any] = {
             "first_step_s": self.first_s,
             "warmup_steps": self.warmup,
+            "warmup_batches": self.warmup_batches(),
             "timed_steps": 0,
             "timed_s": None,
             "epoch_overhead_s": (
@@ -255,6 +266,25 @@ class StepClock:
                 size, seconds = self.new_shape
                 out["compile_s"] += max(0.0, seconds - size / out["steady_img_s"])
         return out
+
+    def warmup_batches(self) -> int | None:
+        """The batches trained between the first step and the window (None when no window began): ``warmup`` with
+        one batch a step, ``warmup`` rounded up to whole executions with Keras's steps_per_execution."""
+        if self.window_opened is None or self.first_batches is None:
+            return None
+        return self.window_opened - self.first_batches
+
+    def warmup_note(self) -> str | None:
+        """What the first step and the warm-up held where a step is several batches (steps_per_execution > 1)."""
+        left_out = self.warmup_batches()
+        if self.batches_per_step == 1 or left_out is None or self.first_batches is None:
+            return None
+        k = self.batches_per_step
+        return (
+            f"steps_per_execution {k}: a step is one execution of up to {k} batches, so the first step was the first "
+            f"execution ({self.first_batches} batches) and the warm-up the {left_out} batches after it "
+            f"(warmup_steps = {self.warmup} rounded up to whole executions), all off the window"
+        )
 
     def new_shape_note(self) -> str | None:
         """What the window left out, where it matters: the first step of a batch size not trained before, when its

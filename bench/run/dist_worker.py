@@ -88,6 +88,7 @@ def train_rank(
         epochs=epochs,
         report=say,
         async_steps=async_steps,
+        batches_per_step=spec.runtime.steps_per_execution,
     )
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -103,7 +104,7 @@ def train_rank(
         history.append({"epoch": epoch, "seconds": time.perf_counter() - t0, "train_loss": loss})
         say(f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}")
     out["train_s"] = time.perf_counter() - started
-    out["notes"] += [n for n in [steps.async_note()] if n]
+    out["notes"] += [n for n in [steps.warmup_note(), steps.async_note()] if n]
     out.update(
         durations=steps.durations,
         images=steps.images,

@@ -137,6 +137,7 @@ def train_and_evaluate(
     out["history"] = history
     notes = (
         steps.short_window_note(),
+        steps.warmup_note(),
         steps.async_note(),
         steps.new_shape_note(),
         agreement_note(out, epochs),
