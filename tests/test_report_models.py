@@ -90,6 +90,9 @@ def test_top_ops_per_backend_in_ms_per_step():
     text = "\n".join(top_ops([r]))
     assert "### catsdogs-resnet101 / Keras (TF)" in text
     assert "| `a/conv:Conv2D` | 15.00 | 4 |" in text and "x\\|y" in text
+    # Keras with steps_per_execution 8 and a warm-up of 2: the profile held one whole execution, 8 optimiser steps
+    r.update(steps_per_execution=8, profiled_batches=8)
+    assert "| `a/conv:Conv2D` | 3.75 | 4 |" in "\n".join(top_ops([r]))
 
 
 def test_top_ops_name_the_costliest_node_where_the_profiler_sums_by_type():

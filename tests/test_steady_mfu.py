@@ -229,6 +229,38 @@ def test_profiler_runs_around_the_warmup_steps_only():
         hooks.on_step_end(i)
     assert seen[0] == [] and seen[1] == ["start"] and seen[3] == ["start", "stop"]
     assert clock.top_ops == [{"op": "conv", "ms": 1.0}]
+    assert clock.profiled_batches == 2
+
+
+@pytest.mark.parametrize(("k", "warmup", "profiled"), [(4, 2, 4), (4, 5, 8), (8, 1, 8)])
+def test_the_profiler_runs_around_the_warmup_executions_with_steps_per_execution(k, warmup, profiled):
+    """With steps_per_execution k there is no callback at batch 1: the profiler used to start never. It runs from the
+    begin of the execution after the first to the end of the warm-up's last, and says how many batches it held."""
+    f = FakeClock()
+    calls: list[tuple[str, int]] = []
+    batch = [0]  # the batch the hooks are at
+
+    def start() -> None:
+        calls.append(("start", batch[0]))
+
+    def stop() -> list[dict]:
+        calls.append(("stop", batch[0]))
+        return [{"op": "conv", "ms": 1.0}]
+
+    quiet = lambda m: None  # noqa: E731
+    clock = StepClock(f.sync, 2, warmup, 1, 0.0, f.clock, quiet, profiler=(start, stop), batches_per_step=k)
+    hooks = clock.start_epoch(2 * 48)
+    for first in range(0, 48, k):
+        batch[0] = first
+        hooks.on_step_begin(first)
+        f.now += 1.0
+        batch[0] = first + k - 1
+        hooks.on_step_end(first + k - 1)
+    clock.end_epoch(f.now)
+    # started at the second execution's begin, stopped at the end of the last one before the window
+    assert calls == [("start", k), ("stop", k + profiled - 1)]
+    assert clock.top_ops == [{"op": "conv", "ms": 1.0}] and clock.profiled_batches == profiled
+    assert clock.summary()["warmup_batches"] == profiled
 
 
 def test_mfu_arithmetic():

@@ -306,19 +306,20 @@ def test_a_lopsided_interval_is_shown_by_its_ends_not_as_plus_minus():
     assert cells == ["400.0 [300.0, 9,000.0]", "100.0 ± 2.0"]
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["torch", "keras"])
+@pytest.mark.parametrize(("which", "spe"), [(0, 1), (1, 1), (1, 2)], ids=["torch", "keras", "keras-spe2"])
 @pytest.mark.frameworks
-def test_profile_ops_runs_the_profiler_around_the_warmup_steps_inside_the_call(frameworks, which):
-    import dataclasses
-
+def test_profile_ops_runs_the_profiler_around_the_warmup_steps_inside_the_call(frameworks, which, spe):
+    """6 batches, a warm-up of 2. With steps_per_execution 2 Keras calls back at batches 0, 2 and 4 only: the
+    profiler, started at batch 1, never ran; it profiles the execution after the first (batches 2 and 3)."""
     spec = dataclasses.replace(
         SPEC,
-        runtime=dataclasses.replace(SPEC.runtime, profile_ops=True),
+        runtime=dataclasses.replace(SPEC.runtime, profile_ops=True, steps_per_execution=spe),
         train=dataclasses.replace(SPEC.train, epochs=1),
     )
     out, _ = train_and_evaluate(frameworks[which].Backend(), spec, data(192), CLASSES, seed=0)
     assert out["top_ops"] and all(op["ms"] > 0 and op["calls"] >= 1 for op in out["top_ops"])
-    assert out["timed_steps"] == 6 - 3  # the profiled warm-up steps are not timed
+    assert out["profiled_batches"] == out["warmup_batches"] == 2
+    assert out["timed_steps"] * spe == 6 - spe - 2  # the first step and the profiled warm-up are not timed
     if which == 1:  # TensorFlow's per-node events summed per op type, as torch's profiler reports them
         assert all("/" not in op["op"] and op["costliest_ms"] <= op["ms"] for op in out["top_ops"])
         # a LeNet-5 step's costliest kernels include a convolution's, whatever this CPU's kernels are called

@@ -62,6 +62,7 @@ class Record:
     new_shape_step_s: float | None = None
     warmup_steps: int | None = None
     warmup_batches: int | None = None  # batches between the first step and the window (whole Keras executions)
+    profiled_batches: int | None = None  # --profile-ops: the optimiser steps its top_ops' times are summed over
     timed_steps: int | None = None
     timed_s: float | None = None
     steady_step_s: float | None = None

@@ -7,7 +7,9 @@ around each optimiser step (torch in its loop, Keras from a callback) and the ep
 epoch (``Epochs``, below). ``StepClock`` is the step hooks. Global steps, over epochs:
 
     step 0           the first step: tracing / compilation / allocator warm-up (``first_step_s``)
-    steps 1..warmup  excluded (and profiled with --profile-ops)
+    steps 1..warmup  excluded (and profiled with --profile-ops); with Keras's steps_per_execution k a step is
+                     an execution of k batches: step 0 is the first execution, and the warm-up the executions
+                     after it that hold at least ``warmup`` batches
     steps after      the timed window, to the end of the run, but for a step with a batch size the run has
                      not trained before (``new_shape_step_s``)
 
@@ -108,9 +110,10 @@ class StepClock:
         self.window_start = 1 + warmup
         self.first_batches: int | None = None  # batches the first step trained (k with steps_per_execution k)
         self.window_opened: int | None = None  # the global batch the window began at
-        # --profile-ops: (start, stop) of the framework's profiler around the warm-up steps
+        # --profile-ops: (start, stop) of the framework's profiler around the warm-up steps (whole executions)
         self.profiler, self.profiling = profiler, False
         self.top_ops: list[dict[str, Any]] | None = None
+        self.profiled_batches: int | None = None  # the optimiser steps the profile holds (its ops' ms are over them)
         self.base = 0  # global index of the current call's step 0
         self.step_first = 0  # the batch index the current step began at
         self.epoch_no = 0
@@ -180,15 +183,18 @@ class StepClock:
             self.call_begin = self.rate_begin = t
             if self.run_begin is None:
                 self.run_begin = t
-        if self.profiler is not None and g == 1 and g <= self.warmup:
+        if self.profiler is not None and self.warmup and g == self.first_batches:
+            # the first warm-up step: with steps_per_execution k the execution after the first, whole
             self.profiler[0]()
             self.profiling = True
 
     def on_step_end(self, i: int) -> None:
         g, last = self.base + i, i == self.n_steps - 1
         first = self.base + self.step_first  # the global index of the step's first batch
-        if self.profiling and self.profiler is not None and (g >= self.warmup or last):
+        if self.profiling and self.profiler is not None and (g + 1 >= self.window_start or last):
+            # the warm-up's last step (its last execution), or the epoch's: the evaluation after it is not profiled
             self.top_ops, self.profiling = self.profiler[1](), False
+            self.profiled_batches = g + 1 - (self.first_batches or 0)
         if first == 0:
             self.sync()
             t = self.clock()

@@ -102,7 +102,8 @@ def top_ops(records: list[dict[str, Any]], top: int = 10) -> list[str]:
     lines = [
         "## Top operations by time (--profile-ops)",
         "",
-        "Measured over the warm-up steps (not the timed ones) with torch.profiler (self time per op type) "
+        "Measured over the warm-up steps (not the timed ones; Keras's steps_per_execution: whole executions, "
+        "the times per optimiser step) with torch.profiler (self time per op type) "
         "and the TensorFlow profiler (kernel time summed per op type; the costliest node's name says "
         "which Keras layer).",
         "",
@@ -112,7 +113,7 @@ def top_ops(records: list[dict[str, Any]], top: int = 10) -> list[str]:
         return "`" + str(text).replace("|", "\\|") + "`"
 
     for r in runs:
-        steps = r.get("warmup_steps") or 1
+        steps = r.get("profiled_batches") or r.get("warmup_steps") or 1  # optimiser steps (Keras: not executions)
         nodes = any("costliest" in op for op in r["top_ops"])
         lines += [
             f"### {r['task']} / {label(r['backend'])} (repeat {r.get('repeat', 0)})",

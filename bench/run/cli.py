@@ -206,8 +206,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile-ops",
         action="store_true",
-        help="profile the warm-up steps with torch.profiler / the TensorFlow profiler; the top 10 ops per "
-        "backend go into records.jsonl (top_ops) and summary.md",
+        help="profile the warm-up steps (Keras's steps_per_execution: whole executions) with torch.profiler / the "
+        "TensorFlow profiler; the top 10 ops per backend go into records.jsonl (top_ops) and summary.md",
     )
     p.add_argument(
         "--timeout",

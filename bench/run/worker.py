@@ -153,7 +153,7 @@ def train_and_evaluate(
     out.update(perf.best_epoch_fields(history, spec))
     out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))
     if steps.top_ops is not None:
-        out["top_ops"] = steps.top_ops
+        out["top_ops"], out["profiled_batches"] = steps.top_ops, steps.profiled_batches
     if spec.train.target_acc and all("test_acc" in h for h in history):
         out["time_to_target_s"] = time_to_target(epoch_s, [h["test_acc"] for h in history], spec.train.target_acc)
     out["peak_device_mb"] = backend.peak_device_mb()
