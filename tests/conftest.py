@@ -146,11 +146,13 @@ def printed(proc: subprocess.Popen, timeout: float = 30) -> str:
         return f"(its output pipe stayed open {timeout} s after it ended: a child it left behind holds it)"
 
 
-def start_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_cli(args: list[str], env: dict[str, str], log: Path, group: bool = False) -> subprocess.Popen:
     """``python -m bench ARGS`` started in the background, printing into ``log`` (``printed`` reads it).
 
     A file, not a pipe: nobody reads a pipe while the test waits, so a chatty run would block on a full
-    one, and a child the run leaves behind keeps a pipe open after the run is gone."""
+    one, and a child the run leaves behind keeps a pipe open after the run is gone. ``group``: in a process
+    group of its own, which ``os.killpg(proc.pid, SIGINT)`` interrupts as a terminal's Ctrl-C does (every
+    process of the foreground group, the run's children that stayed in it too)."""
     with log.open("w") as f:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench", *args],
@@ -160,6 +162,7 @@ def start_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
             stderr=subprocess.STDOUT,
             text=True,
             preexec_fn=sigint_default,
+            process_group=0 if group else None,
         )
     proc.log = log  # type: ignore[attr-defined]
     return proc

@@ -141,10 +141,18 @@ def test_the_local_path_imports_neither_ray_nor_submitit(tmp_path: Path):
 
 def test_executor_options_round_trip_through_plan_json_and_bad_ones_name_the_key(tmp_path: Path):
     opts = RunOptions(backends=("torch",), executor="devices", devices=(0, 1), slurm_time_min=30)
+    opts = dataclasses.replace(opts, slurm_array_parallelism=4)
     stored = json.loads(json.dumps({**vars_of(opts), "out": "x"}))
     assert plan_options(stored, tmp_path) == dataclasses.replace(opts, out=tmp_path)
     assert plan_options({"backends": ["torch"]}, tmp_path).executor == "local"  # a plan from before executors
-    for key, bad in (("executor", "kubernetes"), ("devices", [0, 0]), ("devices", [-1]), ("slurm_time_min", 0)):
+    bad_ones = (
+        ("executor", "kubernetes"),
+        ("devices", [0, 0]),
+        ("devices", [-1]),
+        ("slurm_time_min", 0),
+        ("slurm_array_parallelism", 0),
+    )
+    for key, bad in bad_ones:
         with pytest.raises(ValueError, match=f"options.{key}: must be"):
             plan_options({"backends": ["torch"], key: bad}, tmp_path)
 
@@ -160,6 +168,8 @@ def vars_of(opts: RunOptions) -> dict:
         (["--devices", "0,0"], "distinct device numbers"),
         (["--devices", "ONE_PER_CORE_AND_ONE_MORE"], "need a core each"),
         (["--devices", "0", "--executor", "ray", "--ray-address", "x:1"], "--devices goes with --executor devices"),
+        (["--slurm-array-parallelism", "2"], "--slurm-array-parallelism goes with --executor slurm"),
+        (["--executor", "slurm", "--slurm-local", "--slurm-array-parallelism", "0"], "must be 1..1000 jobs"),
         # two workers must first fit this process's cores (a lane has one): the whole machine, for this one
         pytest.param(
             ["--executor", "devices", "--workers", "1,2"], "data-parallel rows", marks=pytest.mark.whole_machine
@@ -236,9 +246,16 @@ def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_pa
     assert flags.settings(row) == ("gpu", "lab", 30)
     expected = {"timeout_min": 30, "slurm_array_parallelism": 256, "slurm_partition": "gpu", "slurm_account": "lab"}
     assert flags.params(flags.settings(row)) == expected | {"gpus_per_node": 1}
-    plain = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", timeout_s=600.5))
+    plain = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", timeout_s=600.5, slurm_array_parallelism=8))
     assert plain.settings(Row(Job({}), "t")) == ("", "", 16)  # the per-run limit + 5 min
-    assert plain.params(("", "", 16)) == {"timeout_min": 16, "slurm_array_parallelism": 256, "slurm_exclusive": True}
+    assert plain.params(("", "", 16)) == {"timeout_min": 16, "slurm_array_parallelism": 8, "slurm_exclusive": True}
+    # on this machine one row at a time, as the local executor runs them, unless asked; its own throttle
+    here = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", slurm_local=True))
+    assert here.parallelism == 1 and here.params(("cpu", "lab", 16)) == {"timeout_min": 16}
+    assert (
+        on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", slurm_local=True, slurm_array_parallelism=3)).parallelism
+        == 3
+    )
 
 
 def test_slurm_without_sbatch_is_refused_up_front_unless_slurm_local(clean_env, tmp_path: Path):
@@ -453,7 +470,7 @@ def test_submitit_runs_the_plan_as_one_job_array_with_the_records_of_a_local_run
         clean_env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "as job array" in proc.stdout
+    assert "the job array runs here, 1 row(s) at a time" in proc.stdout
     run_dir = only_run_dir(out)
     assert_same_content(local_reference, run_dir)
     assert {r["executor"] for r in read_records(run_dir)} == {"slurm"}
@@ -461,22 +478,54 @@ def test_submitit_runs_the_plan_as_one_job_array_with_the_records_of_a_local_run
 
 
 @pytest.mark.e2e
-def test_ctrl_c_cancels_the_job_array_and_leaves_no_job_behind_and_resume_finishes_it(clean_env, tmp_path: Path):
+def test_the_local_job_array_runs_as_many_rows_at_once_as_asked_and_each_counts_the_other(clean_env, tmp_path):
+    """submitit's local executor ignores slurm_array_parallelism and started every job at once; and a row's
+    rows_beside counted only the rows finished before it, so the first of two rows side by side said 0."""
     pytest.importorskip("submitit")
     tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
     tiny.write_text(TINY_TASK)
     env = fault_env(clean_env, faults, {1: "hold", 2: "hold"})
-    args = ["--backend", "fault", "--repeats", "2", "--executor", "slurm", "--slurm-local"]
-    proc = start_cli(["run", str(tiny), *args, "--out", str(out)], env, tmp_path / "run.log")
+    args = ["--backend", "fault", "--repeats", "3", "--executor", "slurm", "--slurm-local"]
+    proc = start_cli(
+        ["run", str(tiny), *args, "--slurm-array-parallelism", "2", "--out", str(out)], env, tmp_path / "log"
+    )
     try:
-        held = [wait_for_run(faults, k, timeout=180) for k in (1, 2)]
-        proc.send_signal(signal.SIGINT)
+        for k in (1, 2):  # both held at once: two at a time
+            wait_for_run(faults, k, timeout=180)
+        assert not (faults / "run-3").exists()  # and not three: the third waits for a free slot
+        for k in (1, 2):
+            release(faults, k)
+        assert proc.wait(timeout=180) == 0, printed(proc)
+    finally:
+        proc.kill()
+    rows = {r["repeat"]: r for r in read_records(only_run_dir(out))}
+    assert [rows[k]["status"] for k in range(3)] == ["ok"] * 3
+    assert rows[0]["rows_beside"] == rows[1]["rows_beside"] == 1  # whichever ended first, the other was there
+
+
+@pytest.mark.e2e
+def test_ctrl_c_cancels_the_job_array_and_leaves_no_job_behind_and_resume_finishes_it(clean_env, tmp_path: Path):
+    """A terminal's Ctrl-C reaches the whole foreground process group: submitit started each job's controller
+    in it, and every controller printed KeyboardInterrupt tracebacks under the run's "interrupted" message."""
+    pytest.importorskip("submitit")
+    tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
+    tiny.write_text(TINY_TASK)
+    env = fault_env(clean_env, faults, {1: "hold"})  # the first row holds; the resume's rows are runs 2 and 3
+    args = ["--backend", "fault", "--repeats", "2", "--executor", "slurm", "--slurm-local"]
+    proc = start_cli(["run", str(tiny), *args, "--out", str(out)], env, tmp_path / "run.log", group=True)
+    try:
+        held = [wait_for_run(faults, 1, timeout=180)]
+        assert not (faults / "run-2").exists()  # one row at a time on this machine, as the local executor runs them
+        os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=120) == 130, printed(proc)
     finally:
         proc.kill()
-    wait_gone([h[k] for h in held for k in ("pid", "server")])  # the rows and the array jobs that ran them
+    said = printed(proc)
+    assert "interrupted: the finished runs are kept in" in said and "--resume" in said, said
+    assert "Traceback" not in said and "KeyboardInterrupt" not in said, said
+    wait_gone([h[k] for h in held for k in ("pid", "server")])  # the row and the array job that ran it
     run_dir = only_run_dir(out)
-    assert sorted(r["status"] for r in read_records(run_dir)) == ["interrupted", "interrupted"]
+    assert [r["status"] for r in read_records(run_dir)] == ["interrupted"]  # the second had not started
     assert not (run_dir / ".jobs").exists()
     resumed = run_cli(["run", "--resume", str(run_dir)], env)  # the plan's executor: the job array again
     assert resumed.returncode == 0 and "2 of 2 to run" in resumed.stdout, resumed.stdout + resumed.stderr

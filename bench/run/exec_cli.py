@@ -9,7 +9,7 @@ import socket
 from typing import Any
 
 from bench.core.placement import EXECUTORS, MAX_DEVICES
-from bench.core.spec import MAX_SLURM_MIN, SLURM_NAME, SLURM_NAME_RULE
+from bench.core.spec import MAX_ARRAY_PARALLELISM, MAX_SLURM_MIN, SLURM_NAME, SLURM_NAME_RULE
 from bench.run.executors import no_sbatch
 
 
@@ -31,6 +31,16 @@ def _minutes(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected whole minutes, got {value!r}") from None
     if not 1 <= n <= MAX_SLURM_MIN:
         raise argparse.ArgumentTypeError(f"must be 1..{MAX_SLURM_MIN} minutes, got {n}")
+    return n
+
+
+def _parallelism(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of jobs, got {value!r}") from None
+    if not 1 <= n <= MAX_ARRAY_PARALLELISM:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_ARRAY_PARALLELISM} jobs, got {n}")
     return n
 
 
@@ -71,7 +81,15 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--slurm-local",
         action="store_true",
-        help="run the job array with submitit's local executor, as processes on this machine",
+        help="run the job array with submitit's local executor, as processes on this machine (one row at a time, "
+        "as --executor local, unless --slurm-array-parallelism says more)",
+    )
+    g.add_argument(
+        "--slurm-array-parallelism",
+        type=_parallelism,
+        metavar="N",
+        help="jobs of the array running at a time (submitit's slurm_array_parallelism; default: 256 under SLURM, "
+        "where each job has a node or a GPU of its own, 1 with --slurm-local)",
     )
 
 
@@ -83,6 +101,7 @@ EXECUTOR_OPTIONS = {
     "--slurm-time": "slurm",
     "--slurm-gpus": "slurm",
     "--slurm-local": "slurm",
+    "--slurm-array-parallelism": "slurm",
 }
 RAY_CONNECT_S = 5.0
 
@@ -134,4 +153,5 @@ def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
         "slurm_time_min": args.slurm_time,
         "slurm_gpus": args.slurm_gpus,
         "slurm_local": args.slurm_local,
+        "slurm_array_parallelism": args.slurm_array_parallelism,
     }

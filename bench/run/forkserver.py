@@ -39,11 +39,11 @@ from bench.core.runfiles import open_file
 from bench.measure import compile_cache  # noqa: F401  # the user's environment, before the framework's import
 
 
-def die_with_parent() -> None:
-    """Ask the kernel for SIGKILL when the parent process dies (Linux), so nothing is orphaned."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel for ``sig`` (SIGKILL) when the parent process dies (Linux), so nothing is orphaned."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(1, sig)  # PR_SET_PDEATHSIG
 
 
 # -- server side (``python -m bench.run.forkserver BACKEND FD TAG``) ------------------------------

@@ -58,6 +58,7 @@ from bench.core.runfiles import (
 )
 from bench.core.runpaths import ARTIFACT_KINDS, ARTIFACTS, OutsideRunError, artifact, log_file, row_files, task_data
 from bench.core.spec import (
+    MAX_ARRAY_PARALLELISM,
     MAX_SEED,
     MAX_SLURM_MIN,
     SLURM_NAME,
@@ -104,6 +105,9 @@ class RunOptions:
     slurm_time_min: int | None = None  # per array job; default: the per-run timeout + 5 min
     slurm_gpus: bool = False  # each job asks for one GPU (else a whole node, --exclusive)
     slurm_local: bool = False  # submitit's local executor: the array as processes here (tests, trying it out)
+    # jobs of an array at a time (submitit's slurm_array_parallelism); None: 256 under SLURM, where each job has a
+    # node or a GPU of its own, and 1 with slurm_local, as the local executor runs rows on this machine
+    slurm_array_parallelism: int | None = None
     # After the rows: each task's model trained this many steps in every backend of the run from one init,
     # the differences added to its rows (bench.run.parity, docs/methodology.md); 0: no check.
     parity_steps: int = 0
@@ -413,6 +417,10 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "slurm_gpus": (lambda v: isinstance(v, bool), "true or false"),
     "slurm_local": (lambda v: isinstance(v, bool), "true or false"),
+    "slurm_array_parallelism": (
+        lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_ARRAY_PARALLELISM),
+        f"null or an integer in 1..{MAX_ARRAY_PARALLELISM}",
+    ),
     "parity_steps": (
         lambda v: _is_int(v) and 0 <= v <= MAX_PARITY_STEPS,
         f"an integer in 0..{MAX_PARITY_STEPS}",

@@ -9,30 +9,84 @@ data. A CPU row asks for a whole node (``--exclusive``), a GPU row (``--slurm-gp
 never share a device. Partition, account and time limit come from the command line, else from each task's
 ``[runtime]``. A job that SLURM loses, kills or times out makes its row ``failed`` with submitit's reason;
 Ctrl-C cancels every job of the array (``scancel``).
+
+Under ``--slurm-local`` the rows share this machine, so they run as the local executor runs them, one at a time
+(``--slurm-array-parallelism N``: N at a time): submitit's local executor ignores ``slurm_array_parallelism``
+and started every job of the array at once, each on every core. Each job's controller runs in a session of its
+own, its output in submitit's folder: a terminal's Ctrl-C reaches the driver alone, which cancels the jobs, and
+no controller prints its KeyboardInterrupt over the run's own "interrupted" message.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import submitit
+from submitit.local.local import LocalJob
 
 from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
 from bench.run.executors import Echo, Row, no_sbatch
 from bench.run.executors.pool import Beside
 from bench.run.executors.remote import REPO, no_result, run_row
+from bench.run.forkserver import die_with_parent
 
 
 def _job(job: Job, timeout_s: float) -> RowOutcome:
     """One array job: the row on this node, named by SLURM's ids."""
     ids = [os.environ.get(k) for k in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")]
     return run_row(job, None, timeout_s, "slurm", f"job {ids[0]}_{ids[1]}" if all(ids) else "")
+
+
+ARRAY_PARALLELISM = 256  # jobs of an array at a time on a cluster, where each has a node or a GPU of its own
+
+
+class LocalArray(submitit.LocalExecutor):
+    """submitit's local executor with each job's controller (``python -m submitit.local._local``) started in a
+    session of its own, its output in the job folder. submitit starts it in the driver's process group with the
+    driver's terminal: a Ctrl-C reached every controller as well as the driver, and each printed two
+    KeyboardInterrupt tracebacks (the second from the cancel that followed) under the run's own message. The
+    controller's environment is submitit's own (``start_controller``, submitit 1.5.4, pinned), but for
+    ``CUDA_VISIBLE_DEVICES``, left as the driver's (submitit's names the GPUs asked for: none), as a local row sees."""
+
+    cluster = "local"
+
+    def _submit_command(self, command: str) -> LocalJob:
+        env = {
+            **os.environ,
+            "SUBMITIT_LOCAL_NTASKS": "1",
+            "SUBMITIT_LOCAL_COMMAND": command,
+            "SUBMITIT_LOCAL_TIMEOUT_S": str(int(60 * self.parameters.get("timeout_min", 2.0))),
+            "SUBMITIT_LOCAL_SIGNAL_DELAY_S": str(int(self.parameters.get("signal_delay_s", 30))),
+            "SUBMITIT_LOCAL_NODEID": "0",
+            "SUBMITIT_LOCAL_JOB_NUM_NODES": "1",
+            "SUBMITIT_STDERR_TO_STDOUT": "",
+            "SUBMITIT_EXECUTOR": "local",
+            "SUBMITIT_LOCAL_WITH_SHELL": "",
+        }
+        with open(self.folder / "controllers.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "submitit.local._local", str(self.folder)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                # out of the driver's group, it would outlive a driver killed outright: the driver's end is then
+                # a cancel (SIGINT, as job.cancel sends), which stops the job and its row
+                preexec_fn=functools.partial(die_with_parent, signal.SIGINT),
+            )
+        return LocalJob(folder=self.folder, job_id=str(process.pid), process=process, tasks=[0])
 
 
 class Slurm:
@@ -43,6 +97,8 @@ class Slurm:
         self.folder, self.opts = folder, opts
         self.jobs: list[tuple[Row, Any]] = []
         self.beside = Beside()
+        # jobs at a time: on this machine (--slurm-local) one, as the local executor runs rows, unless asked
+        self.parallelism = opts.slurm_array_parallelism or (1 if opts.slurm_local else ARRAY_PARALLELISM)
 
     @property
     def running(self) -> list[Row]:
@@ -52,7 +108,9 @@ class Slurm:
         why = no_sbatch(self.opts.slurm_local)  # checked up front too; here for a resumed plan's executor
         if why:
             raise RuntimeError(why)
-        self.executor = submitit.AutoExecutor(folder=self.folder, cluster="local" if self.opts.slurm_local else "slurm")
+        self.executor: Any = (
+            LocalArray(self.folder) if self.opts.slurm_local else submitit.AutoExecutor(self.folder, "slurm")
+        )
         echo(f"slurm: job arrays through submitit ({self.executor.cluster}), files in {self.folder}")
 
     def settings(self, row: Row) -> tuple[str, str, int]:
@@ -68,7 +126,9 @@ class Slurm:
     def params(self, settings: tuple[str, str, int]) -> dict[str, Any]:
         """submitit's parameters for an array: its settings, and a whole node (CPU rows) or one GPU per job."""
         partition, account, minutes = settings
-        params: dict[str, Any] = {"timeout_min": minutes, "slurm_array_parallelism": 256}
+        if self.opts.slurm_local:  # submitit's local executor reads the time limit only (the throttle is run_here's)
+            return {"timeout_min": minutes}
+        params: dict[str, Any] = {"timeout_min": minutes, "slurm_array_parallelism": self.parallelism}
         if partition:
             params["slurm_partition"] = partition
         if account:
@@ -89,6 +149,9 @@ class Slurm:
             os.environ.pop("PYTHONPATH") if before is None else os.environ.update(PYTHONPATH=before)
 
     def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
+        if self.opts.slurm_local:
+            yield from self.run_here(rows, timeout_s, echo)
+            return
         groups: dict[tuple[str, str, int], list[Row]] = {}
         for row in rows:
             groups.setdefault(self.settings(row), []).append(row)
@@ -105,6 +168,34 @@ class Slurm:
                 row, job = pending.pop(i)
                 yield row, self._outcome(row, job)
 
+    def run_here(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
+        """``--slurm-local``: the array's jobs on this machine, ``parallelism`` at a time, each row submitted as a
+        job when one ends. A job's span starts in ``beside`` when it is submitted (its node is this one), so a row
+        that ends while others run counts them; the job's own start and end replace it when its outcome comes."""
+        node = socket.gethostname()
+        echo(f"slurm: the job array runs here, {self.parallelism} row(s) at a time (--slurm-array-parallelism)")
+        live: dict[int, tuple[Row, Any]] = {}
+        more = True
+        while True:
+            while more and len(live) < self.parallelism:
+                row = next(rows, None)
+                if row is None:
+                    more = False
+                    break
+                job = self._submit([row], self.settings(row), timeout_s)[0]
+                self.beside.start(row.key, node, time.time())
+                self.jobs.append((row, job))
+                live[len(self.jobs)] = (row, job)
+                echo(f"slurm: {row.tag} as local job {job.job_id}")
+            if not live:
+                return
+            finished = [i for i, (_, job) in live.items() if job.done()]
+            if not finished:
+                time.sleep(0.2)
+            for i in finished:
+                row, job = live.pop(i)
+                yield row, self._outcome(row, job)
+
     def _outcome(self, row: Row, job: Any) -> RowOutcome:
         try:
             outcome: RowOutcome = job.result()
@@ -115,8 +206,11 @@ class Slurm:
                 placement=Placement(self.name, "?", f"job {job.job_id}"),
             )
         placement = outcome.placement or Placement(self.name, "?")
-        self.beside.start(row.key, placement.node, outcome.started)
-        self.beside.end(row.key, outcome.ended)
+        if outcome.started or row.key not in self.beside.spans:  # the job's own span
+            self.beside.start(row.key, placement.node, outcome.started)
+            self.beside.end(row.key, outcome.ended)
+        else:  # a local job that left no result: its span since it was submitted, ended now
+            self.beside.end(row.key, time.time())
         outcome.record.update(placement.fields(self.beside.count(row.key)))
         return outcome
 
