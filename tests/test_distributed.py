@@ -171,9 +171,21 @@ def test_efficiency_of_rows_timed_in_stretches_is_sampled_per_stretch_and_covers
     # one row timed step by step (its ranks' stretches differed): it is one draw beside the other's stretches
     mixed = scaling.efficiency_ci(dp["step_img_s"], base["step_img_s"], 2, segments_1=segs[1])
     assert mixed is not None and mixed[1] - mixed[0] > 0
-    # fewer stretches than an interval needs, or a series folded past its stretches (over 400 steps): none
+    # fewer stretches than an interval needs, or a series that does not map onto its stretches: none
     for rates, segments in ((base["step_img_s"][:80], [40, 40]), (base["step_img_s"][:60], [40, 40, 40])):
         assert scaling.efficiency_ci(dp["step_img_s"], rates, 2, segments_n=segs[0], segments_1=segments) is None
+    # a record of before 2026-12-06, over 400 steps folded across its stretches: read per stretch where a whole
+    # fold window lies inside one (the 2-step stretch holds none), none below 3 stretches so read
+    base_rates = np.array([450.0, 500.0, 520.0, 480.0])
+    for stretches, expected in (([2, 299, 300, 299], 3), ([2, 2, 449, 449], 2)):
+        old_series = stats.fold(np.repeat(32 / base_rates, stretches), np.repeat(np.full(4, 32.0), stretches))
+        assert len(stats.stretch_rates(list(old_series), stretches) or []) == expected
+        got = scaling.efficiency_ci(dp["step_img_s"], list(old_series), 2, segments_n=segs[0], segments_1=stretches)
+        if expected < stats.MIN_SEGMENTS:
+            assert got is None
+        else:
+            _, rlo, rhi = tuning.ratio_ci(stats.samples(dp["step_img_s"], segs[0]), [[r] for r in base_rates[1:]])
+            assert got == pytest.approx((rlo / 2, rhi / 2), rel=1e-9)
 
 
 def test_strong_keeps_the_global_batch_weak_the_per_worker_batch():

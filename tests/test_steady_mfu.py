@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.core.spec import EvalSpec, SpecError, load_task, parse_task
@@ -531,6 +532,124 @@ def test_an_asynchronous_rows_verdicts_read_its_stretches_as_the_samples_and_are
     assert called <= 20, called  # 200 comparisons: ~10 expected at 5%; the old reading called ~76 different
     covered = sum(r["steady_img_s_ci_lo"] <= 1000.0 <= r["steady_img_s_ci_hi"] for r in rows)
     assert covered >= 360, covered  # ~380 of 400 expected at 95%
+
+
+def stretch_row(rates: np.ndarray, steps: int) -> dict:
+    """A stretch-timed row (Keras/JAX) through the real window rule: ``steps`` steps of 16 images a stretch, at
+    each stretch's rate."""
+    from bench.measure import stats
+
+    durations = np.repeat(16 / rates, steps)
+    return stats.window_throughput(list(durations), [16] * len(durations), [steps] * len(rates))
+
+
+def test_a_long_stretch_timed_row_keeps_one_sample_per_stretch_everywhere():
+    """Past 400 timed steps the series is thinned within stretches, never across: 1,000 steps in 5 stretches give
+    5 samples to the speed sentence, the tuner, ``bench compare`` and the efficiency interval, and the same verdict
+    as the same stretches at 80 steps each. Until 2026-12-06 the per-step copies were folded across stretches
+    (333 values against segments of 1,000 steps), read as one run of 333 steps: a 4.8% wide ratio interval where
+    the stretches give 11%, and no efficiency interval."""
+    from bench.measure import scaling, stats
+    from bench.measure.tuning import ratio_ci
+    from bench.report.compare import with_step_samples
+    from bench.report.speedup import process_steps
+
+    rng = np.random.default_rng(1)
+    ra, rb = (1000.0 * np.exp(0.05 * rng.standard_normal(5)) for _ in range(2))
+    a, b, short_a, short_b = stretch_row(ra, 200), stretch_row(rb, 200), stretch_row(ra, 80), stretch_row(rb, 80)
+    assert a["timed_steps"] == 1000 and len(a["step_img_s"]) <= stats.MAX_SAMPLES + 5
+    assert a["step_segments"] == [67] * 5 and sum(a["step_segments"]) == len(a["step_img_s"])  # entries, not steps
+    assert short_a["step_segments"] == [80] * 5  # up to 400 steps: one entry a step, as before
+    assert stats.stretch_rates(a["step_img_s"], a["step_segments"]) == pytest.approx(ra, rel=1e-12)
+    assert len(process_steps([a])) == 5
+    frame = with_step_samples(pd.DataFrame(), [{**a, "status": "ok", "task": "t", "backend": "keras-jax"}])
+    assert [len(groups) for groups in frame.attrs["steps"].values()] == [5]
+    long_ci, short_ci = (
+        ratio_ci(process_steps([a]), process_steps([b])),
+        ratio_ci(process_steps([short_a]), process_steps([short_b])),
+    )
+    assert long_ci == pytest.approx(short_ci, rel=1e-9)
+    assert (long_ci[2] - long_ci[1]) / long_ci[0] > 0.08  # five stretches 5% apart: ~11% wide
+    segs = {"segments_n": a["step_segments"], "segments_1": b["step_segments"]}
+    short_segs = {"segments_n": short_a["step_segments"], "segments_1": short_b["step_segments"]}
+    eff = scaling.efficiency_ci(a["step_img_s"], b["step_img_s"], 2, **segs)
+    assert eff == pytest.approx(scaling.efficiency_ci(short_a["step_img_s"], short_b["step_img_s"], 2, **short_segs))
+    # the headline and its own interval never read the series: as before
+    assert a["steady_img_s"] == pytest.approx(short_a["steady_img_s"])
+    assert a["steady_img_s_ci_lo"] == pytest.approx(short_a["steady_img_s_ci_lo"])
+
+
+def test_rows_timed_step_by_step_and_short_stretch_timed_rows_record_the_series_they_did():
+    """Only stretch-timed rows past 400 steps changed: a row timed step by step records its steps (folded past 400)
+    and its steps are its sample; a stretch-timed row up to 400 steps records each step's copy of its stretch's
+    rate, as the pre-2026-12-06 rule computed it, bit for bit."""
+    from bench.measure import stats
+    from bench.report.speedup import process_steps
+
+    rng = np.random.default_rng(4)
+    for n in (50, 400, 1001):
+        d, w = rng.uniform(0.01, 0.03, n), rng.integers(8, 17, n)
+        out = stats.window_throughput(list(d), list(w))
+        assert out["step_img_s"] == stats.fold(d, w).tolist() and "step_segments" not in out
+        lo, hi = stats.rate_ci(d, w)[1:]
+        assert (out["steady_img_s_ci_lo"], out["steady_img_s_ci_hi"]) == (
+            min(lo, out["steady_img_s"]),
+            max(hi, out["steady_img_s"]),
+        )
+        assert process_steps([{**out}]) == [out["step_img_s"]]
+    d, w, segments = rng.uniform(0.01, 0.03, 400), rng.integers(8, 17, 400), [7, 193, 200]
+    ends = np.cumsum(segments)[:-1]
+    sd, sw = (np.array([p.sum() for p in np.split(x.astype(np.float64), ends)]) for x in (d, w))
+    n = np.asarray(segments, dtype=np.float64)
+    out = stats.window_throughput(list(d), list(w), segments)
+    assert out["step_img_s"] == stats.fold(np.repeat(sd / n, segments), np.repeat(sw / n, segments)).tolist()
+    assert out["step_segments"] == segments
+
+
+def test_long_stretch_timed_rows_of_one_speed_are_called_different_about_one_time_in_twenty():
+    """200 pairs of rows of one speed, 1,000 steps in 5 stretches each, 5% apart: read per stretch about 5% are
+    called different; the series read as steps (how such rows were read until 2026-12-06) called 61 (30%)."""
+    from bench.measure import stats
+    from bench.measure.tuning import ratio_ci
+    from bench.report.speedup import process_steps
+
+    rng = np.random.default_rng(2)
+    called = called_as_steps = 0
+    for _ in range(200):
+        a, b = (stretch_row(1000.0 * np.exp(0.05 * rng.standard_normal(5)), 200) for _ in range(2))
+        r = ratio_ci(process_steps([a]), process_steps([b]))
+        assert r is not None
+        called += not (r[1] <= 1.0 <= r[2])
+        # the series as folded before: each step's copy of its stretch's rate, in windows of 3 steps across stretches
+        old_a, old_b = (
+            stats.fold(
+                np.repeat(16 / np.asarray(stats.stretch_rates(x["step_img_s"], x["step_segments"])), 200), [16] * 1000
+            )
+            for x in (a, b)
+        )
+        s = ratio_ci(list(old_a), list(old_b), resamples=400)  # coarser quantiles, a tenth of the time
+        called_as_steps += not (s[1] <= 1.0 <= s[2])
+    assert called <= 20, called  # ~10 expected at 5% (15 here)
+    assert called_as_steps >= 40, called_as_steps  # 61 of 200 (30%): far above the 5% a 95% interval allows
+
+
+def test_records_of_long_stretch_timed_rows_written_before_the_fix_are_read_per_stretch():
+    """Before 2026-12-06 the per-step copies were folded in windows of k = ceil(steps / 400) consecutive steps
+    across stretches, ``step_segments`` in steps. A window wholly inside a stretch is its rate: each stretch is
+    read from its first such window; a stretch too short to hold one (a partial first epoch) gives no sample.
+    A series that maps neither way is read as its steps, as before."""
+    from bench.measure import stats
+
+    rates = np.array([900.0, 1000.0, 1100.0, 950.0, 1050.0])
+    segments = [2, 249, 250, 250, 249]  # 1,000 steps: k = 3, 333 windows; the 2-step stretch holds none
+    n = np.asarray(segments, dtype=np.float64)
+    d, w = 16 * n / rates, 16 * n  # each stretch's time and images
+    folded = stats.fold(np.repeat(d / n, segments), np.repeat(w / n, segments))  # what window_throughput recorded
+    assert len(folded) == 333
+    assert stats.stretch_rates(list(folded), segments) == pytest.approx(rates[1:], rel=1e-12)
+    assert stats.samples(list(folded), segments) == [[pytest.approx(r, rel=1e-12)] for r in rates[1:]]
+    assert stats.samples(list(folded[:300]), segments) == [list(folded[:300])]  # neither shape: its steps
+    assert stats.stretch_rates([1.0, 2.0], None) is None and stats.stretch_rates([1.0, 2.0], [1, 0, 1]) is None
 
 
 class QueueClock(FakeClock):

@@ -162,8 +162,9 @@ class Record:
     decouple_topk: list[dict[str, Any]] | None = None
     top_ops: list[dict[str, Any]] | None = None
     step_img_s: list[float] | None = None
-    # where steps are dispatched asynchronously (Keras/JAX): the timed steps of each synchronised stretch, whose
-    # steps all carry the stretch's rate in step_img_s; the stretches are the samples (bench.measure.stats.samples)
+    # where steps are dispatched asynchronously (Keras/JAX): the entries of step_img_s each synchronised stretch
+    # holds, all its rate: one per timed step up to 400 steps, beyond one per k = ceil(steps / 400) of the
+    # stretch's steps (before 2026-12-06: its steps); the stretches are the samples (bench.measure.stats.samples)
     step_segments: list[int] | None = None
     rank_checksums: list[float] | None = None
 

@@ -88,14 +88,15 @@ def efficiency_ci(
     with Welch's t, whose wider quantile pays for the few draws; a bootstrap of 3-6 values cannot reach its 95%
     (``stats.log_t_interval``), and one over the per-step copies took each stretch for dozens of steps. The
     interval is then of the ratio of the stretches' geometric mean rates. A row with fewer than
-    ``stats.MIN_SEGMENTS`` stretches, or whose series does not map onto its stretches, gives none."""
+    ``stats.MIN_SEGMENTS`` stretches read (``stats.stretch_rates``), or whose series does not map onto its
+    stretches, gives none."""
     if segments_n or segments_1:
         sides = []
         for rates, segments in ((rates_n, segments_n), (rates_1, segments_1)):
-            groups = stats.samples(rates, segments)
-            if segments and (len(groups) != len(segments) or len(groups) < stats.MIN_SEGMENTS):
-                return None  # too few stretches, or a series folded past them: no interval rather than a wrong one
-            sides.append(groups)
+            per_stretch = stats.stretch_rates(rates, segments) if segments else None
+            if segments and (per_stretch is None or len(per_stretch) < stats.MIN_SEGMENTS):
+                return None  # too few stretches, or a series that does not map: no interval rather than a wrong one
+            sides.append(stats.samples(rates, segments))
         ci = tuning.ratio_ci(sides[0], sides[1], confidence, resamples, seed)
         return None if ci is None else (ci[1] / workers, ci[2] / workers)
     a, b = np.asarray(rates_n, dtype=np.float64), np.asarray(rates_1, dtype=np.float64)

@@ -156,8 +156,9 @@ def window_throughput(
     ``segments``: the number of steps in each synchronised stretch of the window, for a backend whose steps
     return to the host before their work is done (``Backend.async_steps``: JAX dispatches a step and goes on
     to the next, so one step's host time is its dispatch, the last of a stretch holds the others' work). Its
-    samples are then the stretches, the only spans whose time is the work's: the interval resamples them (at
+    samples are then the stretches, the only spans whose time is the work's: the interval is over them (at
     least ``MIN_SEGMENTS``, else none) and no median step is reported. The headline is the same either way.
+    ``step_img_s`` is then ``stretch_series``'s and ``step_segments`` the entries of it each stretch holds.
     """
     if not len(durations):
         return {}
@@ -169,10 +170,7 @@ def window_throughput(
         ends = np.cumsum(segments)[:-1]
         d = np.array([part.sum() for part in np.split(d, ends)])
         w = np.array([part.sum() for part in np.split(w, ends)])
-        # each step of a stretch carries the stretch's rate: the per-step series (the tuner's verdicts and the
-        # test of equality read it as steps) then has the window's images over time as its harmonic mean
-        n = np.asarray(segments, dtype=np.float64)
-        rates = fold(np.repeat(d / n, segments), np.repeat(w / n, segments))
+        rates, entries = stretch_series(d, w, segments)
     else:
         rates = fold(d, w)
     out: dict[str, object] = {"timed_steps": len(durations), "timed_s": total_s, "step_img_s": rates.tolist()}
@@ -187,7 +185,7 @@ def window_throughput(
     if segments is None:
         ci = rate_ci(d, w)
     else:
-        out["step_segments"] = list(segments)
+        out["step_segments"] = entries
         ci = log_t_interval(w / d) if len(d) >= MIN_SEGMENTS else None
     if ci is not None:  # the interval's centre is the folded windows' rate; the headline is every step's
         out.update(
@@ -196,6 +194,29 @@ def window_throughput(
             steady_img_s_hw_pct=half_width_pct(img_s, min(ci[1], img_s), max(ci[2], img_s)),
         )
     return out
+
+
+def stretch_series(
+    durations: np.ndarray, images: np.ndarray, segments: Sequence[int], limit: int = MAX_SAMPLES
+) -> tuple[np.ndarray, list[int]]:
+    """(series, entries per stretch): each synchronised stretch's rate (its images over its time), repeated once per
+    step up to ``limit`` steps in all, beyond once per k = ceil(n / limit) steps of the stretch (rounded up: a
+    stretch shorter than k keeps one entry), so the series stays within about ``limit`` values plus one a stretch.
+
+    ``durations`` and ``images`` are the stretches' sums, ``segments`` their steps. The series is thinned within
+    each stretch, never across two: ``samples`` finds each stretch's rate at the start of its entries whatever the
+    window's length. Until 2026-12-06 the per-step copies were folded like single steps (``fold``): past 400 steps
+    the windows crossed stretches and no longer lined up with the stretches' steps, and every verdict read such a
+    row (a Keras/JAX full profile: ~4,700 steps) as one run of independent steps, its intervals far too narrow.
+    Up to ``limit`` steps the series is the one recorded before, each step carrying its stretch's rate, so its
+    harmonic mean is the window's images over time (the tuner reads it)."""
+    steps = np.asarray(segments, dtype=np.int64)
+    keep = durations > 0  # a stretch of no time has no rate (the fold dropped its steps)
+    n = steps[keep].astype(np.float64)
+    rates = (images[keep] / n) / (durations[keep] / n)  # as each step's copy was: bit for bit the series of before
+    k = max(1, -(-int(steps.sum()) // limit))
+    entries = [-(-int(m) // k) for m in steps[keep]]
+    return np.repeat(rates, entries), entries
 
 
 def log_t_interval(rates: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
@@ -214,12 +235,42 @@ def log_t_interval(rates: np.ndarray, confidence: float = CONFIDENCE) -> tuple[f
 def samples(rates: Sequence[float], segments: Sequence[int] | None = None) -> list[list[float]]:
     """A row's step rates as the verdicts' samples (``bench.measure.tuning.ratio_ci``): its steps, one process's,
     or, where its steps were timed in synchronised stretches (``segments``), one sample per stretch, each its
-    own draw: the stretch's rate repeated once per step read as that many independent steps, and Keras/JAX rows
-    of equal speed were called different in 26-57% of simulated comparisons (QA, 2026-12-05)."""
-    if not segments or not all(type(n) is int and n > 0 for n in segments) or sum(segments) != len(rates):
-        return [list(rates)]
+    own draw (``stretch_rates``): the stretch's rate repeated once per step read as that many independent steps,
+    and Keras/JAX rows of equal speed were called different in 26-57% of simulated comparisons (QA, 2026-12-05).
+    A series that does not map onto its stretches is read as its steps, as before."""
+    per_stretch = stretch_rates(rates, segments)
+    return [list(rates)] if per_stretch is None else [[r] for r in per_stretch]
+
+
+FOLDED_AT = 400  # MAX_SAMPLES when stretch-timed rows' series were folded across stretches (until 2026-12-06)
+
+
+def stretch_rates(rates: Sequence[float], segments: Sequence[int] | None) -> list[float] | None:
+    """The rate of each synchronised stretch from a row's ``step_img_s`` and ``step_segments``; None where the row
+    was timed step by step or its series does not map onto its stretches.
+
+    ``segments`` counts each stretch's entries of the series (``stretch_series``), which begin with its rate.
+    A record written before 2026-12-06 with more than 400 timed steps holds the per-step copies folded in windows
+    of k = ceil(steps / 400) consecutive steps (a ragged tail dropped) and ``segments`` in steps: a window wholly
+    inside a stretch is exactly its rate, one crossing two is a mix of both, so each stretch's rate is read from
+    its first whole window. A stretch of fewer than 2k - 1 steps may have none (the first, partial epoch) and
+    gives no sample: the other stretches are still independent draws, where reading the folded series as steps
+    took the row's few stretches for hundreds of independent samples."""
+    if not segments or not all(type(n) is int and n > 0 for n in segments):
+        return None
     starts = np.concatenate([[0], np.cumsum(segments)[:-1]]).astype(int)
-    return [[float(rates[i])] for i in starts]
+    if sum(segments) == len(rates):
+        return [float(rates[i]) for i in starts]
+    steps = sum(segments)
+    k = -(-steps // FOLDED_AT)
+    if k < 2 or len(rates) != steps // k:  # not the old fold's shape: nothing to derive the stretches from
+        return None
+    found = []
+    for start, n in zip(starts, segments, strict=True):
+        first = -(-int(start) // k)  # the first window that begins inside the stretch
+        if (first + 1) * k <= start + n and first < len(rates):
+            found.append(float(rates[first]))
+    return found or None
 
 
 def median_ci(
