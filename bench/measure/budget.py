@@ -415,15 +415,10 @@ def fitting(
 
 
 def with_processes(
-    sizes: Sequence[TaskSize],
-    backends: Sequence[str],
-    costs: dict[tuple[str, str], RowCost],
-    budget_s: float,
-    speed: float | Speed,
-    run_overhead_s: float = 0.0,
-    start: Mapping[str, int] | None = None,
+    sizes: Sequence[TaskSize], backends: Sequence[str], costs: dict[tuple[str, str], RowCost], budget_s: float,
+    speed: float | Speed, run_overhead_s: float = 0.0, start: Mapping[str, int] | None = None,
     processes: int = PROCESSES_A_SIDE,
-) -> Plan:
+) -> Plan:  # fmt: skip
     """Each task's processes a side as the budget holds them, from ``start`` (per task; None: one each):
 
     1. where ``start`` does not fit with every task at its profile's epochs, the task with several processes
