@@ -116,15 +116,10 @@ def test_ranks_that_dispatch_asynchronously_are_sampled_per_synchronised_stretch
 def test_rows_timed_step_by_step_keep_the_bootstrap_of_their_steps():
     """Rows without stretches: the interval is the block bootstrap of the harmonic means' ratio, as before stretches
     were read (the same draws: the same interval)."""
-    from bench.measure import stats
 
     rng = np.random.default_rng(3)
     a, b = rng.normal(180, 10, 60), rng.normal(100, 5, 60)
-    draw = np.random.default_rng(stats.SEED)
-    ratio = hmean(a[stats.resample_indices(a, stats.RESAMPLES, draw)], axis=1) / (
-        2 * hmean(b[stats.resample_indices(b, stats.RESAMPLES, draw)], axis=1)
-    )
-    expected = tuple(np.quantile(ratio, [0.025, 0.975]))
+    expected = step_bootstrap(a, b, 2)
     assert scaling.efficiency_ci(a, b, 2) == pytest.approx(expected, rel=1e-12)
     row = {"workers": 2, "steady_img_s": hmean(a) * 60, "step_img_s": list(a), "steady_img_s_ci_lo": 1.0}
     base = {"workers": 1, "steady_img_s": hmean(b) * 30, "step_img_s": list(b), "steady_img_s_ci_lo": 1.0}
@@ -132,6 +127,19 @@ def test_rows_timed_step_by_step_keep_the_bootstrap_of_their_steps():
     assert (fields["scaling_eff_ci_lo"], fields["scaling_eff_ci_hi"]) == pytest.approx(expected, rel=1e-12)
     none = {**row, "step_segments": None}, {**base, "step_segments": None}  # a record's empty field: the same
     assert scaling.baseline_fields(*none) == fields
+
+
+def step_bootstrap(a: np.ndarray, b: np.ndarray, workers: int) -> tuple[float, float]:
+    """The block bootstrap of hmean(a) / (workers x hmean(b)) over steps: efficiency_ci's reading of step-timed
+    rows, and what it read the per-step copies of stretch-timed rows with before their stretches were samples."""
+    from bench.measure import stats
+
+    draw = np.random.default_rng(stats.SEED)
+    ratio = hmean(a[stats.resample_indices(a, stats.RESAMPLES, draw)], axis=1) / (
+        workers * hmean(b[stats.resample_indices(b, stats.RESAMPLES, draw)], axis=1)
+    )
+    lo, hi = np.quantile(ratio, [0.025, 0.975])
+    return float(lo), float(hi)
 
 
 def test_efficiency_of_rows_timed_in_stretches_is_sampled_per_stretch_and_covers_about_95_percent():
@@ -156,9 +164,10 @@ def test_efficiency_of_rows_timed_in_stretches_is_sampled_per_stretch_and_covers
         lo, hi = fields["scaling_eff_ci_lo"], fields["scaling_eff_ci_hi"]
         assert lo <= fields["scaling_eff"] <= hi  # the interval holds the figure it stands beside
         covered_now += lo <= true_eff <= hi
-        old = scaling.efficiency_ci(dp["step_img_s"], base["step_img_s"], 2)  # the per-step copies as steps
-        assert old is not None
+        old = step_bootstrap(np.asarray(dp["step_img_s"]), np.asarray(base["step_img_s"]), 2)  # copies as steps
         covered_by_steps += old[0] <= true_eff <= old[1]
+        # a record without its segments (written before them) reads its runs of copies as the stretches
+        assert scaling.efficiency_ci(dp["step_img_s"], base["step_img_s"], 2) == pytest.approx((lo, hi))
     assert covered_now >= 180, covered_now  # ~190 expected at 95% (193 here)
     assert covered_by_steps < 150, covered_by_steps  # the step reading: 129 of 200 (65%), far too narrow
 

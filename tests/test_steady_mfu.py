@@ -652,6 +652,34 @@ def test_records_of_long_stretch_timed_rows_written_before_the_fix_are_read_per_
     assert stats.stretch_rates([1.0, 2.0], None) is None and stats.stretch_rates([1.0, 2.0], [1, 0, 1]) is None
 
 
+def test_records_written_before_step_segments_read_their_runs_of_copies_as_stretches():
+    """Records of stretch-timed rows written before ``step_segments`` (2026-12-05) hold each stretch's rate once per
+    step, exact copies, and no segments: their runs of equal rates are the stretches, so `bench report`, `compare`
+    and the scaling interval read one sample per stretch from them too (the committed reference runs' Keras/JAX
+    rows: 391 steps in runs of 75-79). A series timed step by step has no such runs and is read as its steps."""
+    from bench.measure import scaling, stats
+
+    rates = [7000.0, 7400.0, 6900.0, 7200.0, 7100.0]
+    legacy = np.repeat(rates, [75, 79, 79, 79, 79]).tolist()
+    assert stats.stretch_rates(legacy, None) == rates
+    assert stats.samples(legacy, None) == [[r] for r in rates]
+    # a folded record's windows that crossed two stretches are single mixed values between the runs: dropped
+    folded = [*[7000.0] * 40, 7210.0, *[7400.0] * 40, 7150.0, *[6900.0] * 40]
+    assert stats.stretch_rates(folded, None) == [7000.0, 7400.0, 6900.0]
+    steps = np.random.default_rng(0).normal(7000, 300, 391).tolist()  # a torch row: no two rates alike
+    assert stats.stretch_rates(steps, None) is None and stats.samples(steps, None) == [steps]
+    # mostly steps with a few repeats (a coarse clock): still its steps
+    coarse = [*steps[:300], *[7000.0] * 91]
+    assert stats.stretch_rates(coarse, None) is None
+    # the scaling interval reads a legacy data-parallel pair per stretch too: as wide as the same stretches recorded
+    # with their segments, and none from a pair of 2 stretches
+    two = np.repeat([3.2 * r for r in rates], [75, 79, 79, 79, 79]).tolist()
+    segs = [75, 79, 79, 79, 79]
+    with_segments = scaling.efficiency_ci(two, legacy, 4, segments_n=segs, segments_1=segs)
+    assert with_segments is not None and scaling.efficiency_ci(two, legacy, 4) == pytest.approx(with_segments)
+    assert scaling.efficiency_ci(two[:154], legacy[:154], 4) is None
+
+
 class QueueClock(FakeClock):
     """A backend whose steps return before their work is done (JAX): a step queues its work and returns at once;
     a sync waits for the queue."""

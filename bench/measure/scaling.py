@@ -90,11 +90,12 @@ def efficiency_ci(
     interval is then of the ratio of the stretches' geometric mean rates. A row with fewer than
     ``stats.MIN_SEGMENTS`` stretches read (``stats.stretch_rates``), or whose series does not map onto its
     stretches, gives none."""
-    if segments_n or segments_1:
+    rows = ((rates_n, segments_n), (rates_1, segments_1))
+    per_stretch = [stats.stretch_rates(rates, segments) for rates, segments in rows]  # a record before
+    if segments_n or segments_1 or any(p is not None for p in per_stretch):  # step_segments: its runs of copies
         sides = []
-        for rates, segments in ((rates_n, segments_n), (rates_1, segments_1)):
-            per_stretch = stats.stretch_rates(rates, segments) if segments else None
-            if segments and (per_stretch is None or len(per_stretch) < stats.MIN_SEGMENTS):
+        for (rates, segments), found in zip(rows, per_stretch, strict=True):
+            if (segments or found is not None) and (found is None or len(found) < stats.MIN_SEGMENTS):
                 return None  # too few stretches, or a series that does not map: no interval rather than a wrong one
             sides.append(stats.samples(rates, segments))
         ci = tuning.ratio_ci(sides[0], sides[1], confidence, resamples, seed)

@@ -256,6 +256,8 @@ def stretch_rates(rates: Sequence[float], segments: Sequence[int] | None) -> lis
     its first whole window. A stretch of fewer than 2k - 1 steps may have none (the first, partial epoch) and
     gives no sample: the other stretches are still independent draws, where reading the folded series as steps
     took the row's few stretches for hundreds of independent samples."""
+    if segments is None:
+        return repeated_runs(rates)
     if not segments or not all(type(n) is int and n > 0 for n in segments):
         return None
     starts = np.concatenate([[0], np.cumsum(segments)[:-1]]).astype(int)
@@ -271,6 +273,28 @@ def stretch_rates(rates: Sequence[float], segments: Sequence[int] | None) -> lis
         if (first + 1) * k <= start + n and first < len(rates):
             found.append(float(rates[first]))
     return found or None
+
+
+LEGACY_RUN_SHARE = 0.75  # at least this share of a record's entries in runs of equal rates: its stretches repeated
+
+
+def repeated_runs(rates: Sequence[float]) -> list[float] | None:
+    """The stretch rates of a record written before ``step_segments`` (2026-12-05): a stretch-timed row's series
+    then held each stretch's rate once per step, exact copies, so its runs of 2 or more equal values are its
+    stretches (a single value between two runs: a fold window that crossed them, dropped). None for a row timed
+    step by step: rates from a nanosecond clock are not equal twice in a row, so it has no such runs; a series
+    with fewer than LEGACY_RUN_SHARE of its entries in runs is read as steps, as before."""
+    values = [float(r) for r in rates]
+    runs: list[tuple[float, int]] = []
+    for v in values:
+        if runs and runs[-1][0] == v:
+            runs[-1] = (v, runs[-1][1] + 1)
+        else:
+            runs.append((v, 1))
+    long = [(v, n) for v, n in runs if n >= 2]
+    if not values or sum(n for _, n in long) < LEGACY_RUN_SHARE * len(values):
+        return None
+    return [v for v, _ in long]
 
 
 def median_ci(
