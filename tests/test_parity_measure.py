@@ -141,6 +141,13 @@ def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_
     env = dict(os.environ)
     bad = run_cli(["parity", "mnist-lenet5", "--align", "adam_eps,bogus"], env)
     assert bad.returncode == 2 and "unknown alignment(s) ['bogus']" in bad.stderr
+    # an --out that cannot be a folder (a file on its path): one line and exit 2, not a traceback, no check run
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    unwritable = run_cli(["parity", "mnist-lenet5", "--steps", "1", "--out", str(blocked / "out")], env)
+    said = unwritable.stdout + unwritable.stderr
+    assert unwritable.returncode == 2 and f"--out {blocked / 'out'}: Not a directory" in said, said
+    assert "Traceback" not in said and "parity: torch" not in said
     task = tmp_path / "r50.toml"
     task.write_text(
         'name = "r50"\n[dataset]\nname = "mnist"\nchannels = 3\nimage_size = 32\nmax_train = 64\nmax_test = 32\n'

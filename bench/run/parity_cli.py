@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.parity import ALIGNMENTS, AS_SHIPPED, CHECKPOINTS, ParityError, check_alignments
-from bench.core.runfiles import make_folder, write_atomic
+from bench.core.runfiles import RunFileError, make_folder, write_atomic
 from bench.core.spec import SpecError, load_task
 from bench.report.backends import label
 from bench.run.parity import IMAGES, Case, CaseResult, data_case, run_check
@@ -126,8 +126,12 @@ def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = p
     except (SpecError, KeyError, ValueError, FileNotFoundError) as e:
         echo(f"parity: {e}")
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    folder = make_folder(args.out, args.out / f"{case.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:  # --out unwritable (a file on its path, no permission): one line before any backend starts
+        args.out.mkdir(parents=True, exist_ok=True)
+        folder = make_folder(args.out, args.out / f"{case.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    except (OSError, RunFileError) as e:
+        echo(f"parity: --out {args.out}: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
+        return 2
     result = run_check([case], args.backend, folder / "work", args.steps, args.align, echo)[case.name]
     table = pd.DataFrame(task_rows(case.name, result, args.align), columns=list(COLUMNS))
     write_atomic(folder, folder / "parity.csv", table.to_csv(index=False).encode())
