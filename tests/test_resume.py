@@ -349,3 +349,33 @@ def test_a_resume_that_would_send_data_parallel_rows_to_another_executor_is_refu
     proc = run_cli(["all", "--resume", str(run_dir), "--devices", "0"], env)
     assert proc.returncode == 2 and "data-parallel rows" in proc.stderr and "--executor local" in proc.stderr
     assert (run_dir / "state.json").read_text() == state  # untouched
+
+
+@pytest.mark.e2e
+def test_ctrl_c_in_a_tunes_race_points_at_no_rung_folder_and_resume_says_to_start_again(
+    clean_env, tiny: Path, tmp_path: Path
+):
+    """Ctrl-C while a tune raced told the user to `--resume` the rung's folder under trials/ (which finishes that
+    rung as an ordinary run, not the tune), and `--resume` of the tune's folder then said "not a bench run
+    directory" (QA, 2026-12-06): the line now says a race is not resumed, and so does --resume, exit 2."""
+    out, faults = tmp_path / "results", tmp_path / "faults"
+    env = fault_env(clean_env, faults, {1: "hold"})  # the race's first trial blocks in training
+    site = faults / "site" / "sitecustomize.py"  # the fault backend with a knob to race
+    site.write_text(
+        site.read_text()
+        + "import dataclasses, backends\nfrom bench.core.knobs import knob, value\n"
+        + 'backends.BACKENDS["fault"] = dataclasses.replace(backends.BACKENDS["fault"], knob_space=(knob("freeze", '
+        + 'value("off"), value("features", channels_last=True)),))\n'
+    )
+    proc = start(["tune", str(tiny), "--backend", "fault", "--budget", "10m", "--out", str(out)], env)
+    held = wait_for_run(faults, 1)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    wait_gone([held["pid"], held["server"]])
+    run_dir = only_run_dir(out)
+    assert (run_dir / "tune.json").is_file() and not (run_dir / "plan.json").exists()
+    assert "--resume" not in output and "trials" in output  # the rung's records are kept, and said where
+    assert "a tune stopped in its race has nothing to resume" in output and "start the tune again" in output
+    resumed = run_cli(["tune", "--resume", str(run_dir)], env)
+    assert resumed.returncode == 2 and "start the tune again" in resumed.stderr, resumed.stdout + resumed.stderr

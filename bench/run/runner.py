@@ -268,12 +268,21 @@ def run_environment(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, **ex
     }
 
 
+TUNE_FILE = "tune.json"  # bench.run.tune's log of its race (the runner does not import the tuner)
+RACE_NOT_RESUMED = (
+    "a tune stopped in its race has nothing to resume (the race only chooses the configurations its default "
+    "and best rows then measure, and its plan is written after it): start the tune again"
+)
+
+
 def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict[str, Any] | None = None) -> Path:
     """Run what an interrupted or killed run is missing, with the plan it was started with (``where``:
     executor fields of RunOptions that replace the plan's, so the rest may run elsewhere)."""
     if run_dir.is_dir():  # a folder from elsewhere: no link or FIFO is written through or read
         check_run_folder(run_dir)
     if not (run_dir / PLAN).is_file():
+        if (run_dir / TUNE_FILE).is_file():  # a tune stopped in its race: plan.json is written after it
+            raise FileNotFoundError(f"{run_dir}: {RACE_NOT_RESUMED}")
         what = f"no {PLAN} in it" if run_dir.is_dir() else "no such folder"
         raise FileNotFoundError(f"{run_dir} is not a bench run directory ({what})")
     tasks, opts = read_plan(run_dir)
@@ -509,11 +518,14 @@ def execute(
     stop: Callable[[], str | None] | None = None,
     history: bool = True,
     resize: Resize | None = None,
+    after_interrupt: str | None = None,
 ) -> Path:
     """Run every planned (task, backend, repeat) not yet recorded; each record lands before the next run.
 
     state.json always ends as complete, interrupted (Ctrl-C) or stopped (a file could not be
     written: RunStopped, with the reason); a kill -9 leaves "running", which --resume takes over.
+    ``after_interrupt``: what Ctrl-C's line tells the user to do, where resuming this folder is not it (a rung
+    of a tune's race); by default the ``--resume`` command.
     """
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over a file-size limit: EFBIG, handled below
     with run_lock(run_dir):
@@ -551,7 +563,7 @@ def execute(
             state["state"] = "interrupted"
             echo(
                 f"\ninterrupted: the finished runs are kept in {run_dir / 'records.jsonl'}; "
-                f"finish with: python -m bench all --resume {run_dir}"
+                + (after_interrupt or f"finish with: python -m bench all --resume {run_dir}")
             )
             raise
         except OSError as e:  # a run file could not be written (disk full, file-size limit, read-only)

@@ -34,10 +34,19 @@ from bench.core.spec import TaskSpec
 from bench.measure import steady
 from bench.measure.tuning import Trial, decide
 from bench.run import history_cli
-from bench.run.runner import STATE, RunOptions, execute, new_run_dir, run_environment, write_json, write_plan
+from bench.run.runner import (
+    RACE_NOT_RESUMED,
+    STATE,
+    TUNE_FILE,
+    RunOptions,
+    execute,
+    new_run_dir,
+    run_environment,
+    write_json,
+    write_plan,
+)
 from bench.run.workers import shared_servers
 
-TUNE_FILE = "tune.json"
 DEFAULT_TUNE_BUDGET = "30m"  # the built-in tasks' races on a 2-core CPU, in four backends (docs/tuning.md)
 RACE_SHARE = 0.7  # of a (task, backend)'s budget, for the race; the rest re-measures default and winner
 MAX_RUNGS = 4  # rung r trains 2**r epochs (capped at the task's own): 1, 2, 4, 8
@@ -259,7 +268,16 @@ class Tuner:
         make_folder(self.run_dir, folder)
         write_plan(folder, specs, opts)
         write_json(folder / "environment.json", self.env)
-        execute(folder, specs, opts, self.env, lambda line: self.echo(f"  {line}"), stop, history=False)
+        execute(
+            folder,
+            specs,
+            opts,
+            self.env,
+            lambda line: self.echo(f"  {line}"),
+            stop,
+            history=False,
+            after_interrupt=RACE_NOT_RESUMED,  # resuming the rung's folder would finish the rung, not the tune
+        )
         return latest_records(read_records(folder))
 
 
@@ -282,6 +300,7 @@ def tune_suite(
     capabilities = probe("cpu" if devices == ["cpu"] else "auto")
     tuner.log["capabilities"] = capabilities
     env["capabilities"] = capabilities
+    tuner.save()  # from the start: a tune stopped in its race is known as one (--resume says what to do)
     pairs = [(t, b) for t in tasks for b in opts.backends]
     share = budget_s * RACE_SHARE / max(1, len(pairs))
     echo(
