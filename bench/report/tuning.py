@@ -150,16 +150,22 @@ def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
             continue
         (fb, ff), (sb, sf) = ranked[0], ranked[1]
         text = verdict(label(fb), label(sb), ratio_ci(ff[steps_key], sf[steps_key]))
-        if min(len(ff[steps_key]), len(sf[steps_key])) < 2:
-            text += f" ({ONE_PROCESS})"
-        else:  # how many processes, and why more than the task's default table holds (its sentence reads those)
+        counts = len(ff[steps_key]), len(sf[steps_key])
+        notes = [ONE_PROCESS] if min(counts) < 2 else []  # as the sentence under a task's table says it
+        if max(counts) > 1:  # how many processes, and why more than the task's default table holds (its sentence
+            # reads those): with the defaults measured twice on one side and once on the other, the line said only
+            # "one process a side" beside a ratio that was not the table's (QA, 2026-12-06)
             twice = [label(b) for b, f in ranked[:2] if f.get("defaults_twice") and f[steps_key] is f["default_steps"]]
-            text += f" ({len(ff[steps_key])} and {len(sf[steps_key])} processes" + (
-                f"; {' and '.join(twice)}: the defaults' rows and their second measurement as 'best', read together, "
-                "so this can differ from the sentence under the default table)"
-                if twice
-                else ")"
+            notes.append(
+                f"{counts[0]} and {counts[1]} processes"
+                + (
+                    f"; {' and '.join(twice)}: the defaults' rows and their second measurement as 'best', read "
+                    "together, so this can differ from the sentence under the default table"
+                    if twice
+                    else ""
+                )
             )
+        text += f" ({'; '.join(notes)})"
         if what:
             chosen = "; ".join(
                 f"{label(b)}: {f['knobs'] if f['chosen'] == 'best' else 'the defaults'}" for b, f in ranked
