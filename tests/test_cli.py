@@ -277,6 +277,28 @@ def test_a_backend_named_twice_runs_once():
     assert _backends("keras, torch,keras") == ("keras", "torch")  # the first mention's order
 
 
+def test_all_best_without_a_budget_tunes_within_the_tunes_default_not_bench_alls():
+    """`all --best` shares `all`'s --budget; left out, it was `bench all`'s 5 minutes: six tasks raced 18 s a pair,
+    and the run said "--budget sizes the quick profile" (QA, 2026-12-06). Given, it is the tune's either way."""
+    from bench.measure.budget import parse_duration
+    from bench.run import budget_cli
+    from bench.run.cli import build_parser, resolve_budget
+    from bench.run.tune import DEFAULT_TUNE_BUDGET
+
+    def budget(*argv: str, tuning: bool) -> float | None:
+        args = build_parser().parse_args(list(argv))
+        resolve_budget(args, tuning)
+        return getattr(args, "budget", None)
+
+    assert budget("all", "--best", tuning=True) == parse_duration(DEFAULT_TUNE_BUDGET) > 300
+    assert budget("all", tuning=False) == parse_duration(budget_cli.DEFAULT_BUDGET)
+    assert (
+        budget("all", "--best", "--budget", "2m", tuning=True) == budget("all", "--budget", "2m", tuning=False) == 120
+    )
+    assert budget("run", "x", tuning=False) is None  # `bench run` has no budget unless asked
+    assert budget("tune", "x", tuning=True) is None  # `bench tune` has its own option (dest tune_budget)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="signals")
 def test_ctrl_c_during_the_imports_exits_130_without_a_traceback(clean_env):
     """SIGINT in the first seconds (imports, before the CLI handles it) gave a traceback and exit -2.

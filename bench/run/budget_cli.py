@@ -44,18 +44,23 @@ def _duration(value: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_budget_option(p: argparse.ArgumentParser, default: str | None = DEFAULT_BUDGET) -> None:
-    """``--budget``: ``bench all`` has one by default (its README promise); ``bench run`` only when asked."""
+def add_budget_option(
+    p: argparse.ArgumentParser, default: str | None = DEFAULT_BUDGET, best_default: str | None = None
+) -> None:
+    """``--budget``: ``bench all`` has one by default (its README promise); ``bench run`` only when asked. Left
+    out, the option reads None: the command applies ``default``, or with ``--best`` ``best_default`` (the tune's:
+    ``all --best`` had raced six tasks in ``bench all``'s 5 minutes, 18 s a pair, QA 2026-12-06)."""
     p.add_argument(
         "--budget",
         type=_duration,
-        default=None if default is None else budget.parse_duration(default),
+        default=None,
         metavar="DURATION",
         help="wall-clock budget for the whole run (5m, 300s, 90): the quick profile's epochs are sized "
         "from this machine's calibrated speed and each row's measured cost to fit it, and sized again "
         "before each task from the time left; tasks that cannot fit are left out, saying why "
-        f"(default: {default or 'none'})",
+        f"(default: {default or 'none'}" + (f"; with --best, the tune's: {best_default}" if best_default else "") + ")",
     )
+    p.set_defaults(budget_default=default, best_budget_default=best_default)
 
 
 def machine() -> dict[str, Any]:

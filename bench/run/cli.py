@@ -298,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every built-in task in every backend and print the side-by-side table.",
     )
     _run_options(p_all)
-    budget_cli.add_budget_option(p_all)
-    _add_best(p_all, with_budget=False)  # `all --best` tunes within the same --budget
+    budget_cli.add_budget_option(p_all, best_default=DEFAULT_TUNE_BUDGET)
+    _add_best(p_all, with_budget=False)  # `all --best` tunes within the same --budget (the tune's default)
     p_run = sub.add_parser(
         "run",
         help="run named built-in tasks or TOML files",
@@ -518,6 +518,14 @@ def stopped(run_dir: Path, e: RunStopped) -> int:
     return 1
 
 
+def resolve_budget(args: argparse.Namespace, tuning: bool) -> None:
+    """``--budget`` left out (None): the command's default, or with ``--best`` the tune's (``all --best`` had
+    raced six tasks in ``bench all``'s 5 minutes, 18 s a pair, and said "--budget sizes the quick profile")."""
+    if hasattr(args, "budget") and args.budget is None:
+        default = getattr(args, "best_budget_default" if tuning else "budget_default", None)
+        args.budget = parse_duration(default) if default else None
+
+
 def cmd_run(
     task_names: list[str], args: argparse.Namespace, make_tasks: typing.Callable[[str], list[TaskSpec]] | None = None
 ) -> int:
@@ -546,6 +554,7 @@ def cmd_run(
     if getattr(args, "knobs", ()) and not tuning:
         print("error: --knobs chooses what --best searches: add --best", file=sys.stderr)
         return 2
+    resolve_budget(args, tuning)
     fitted, auto = None, False  # `all --budget`: the quick profile sized to the budget (a tuning run races instead)
     if getattr(args, "budget", None) is not None and profile == "quick" and not tuning:
         # no --repeats: the budget chooses each task's processes a side, but not a data-parallel row's (its ranks'
@@ -554,7 +563,7 @@ def cmd_run(
         tasks, fitted = budget_cli.fit(
             tasks, args.backend, args.budget, args.out, repeats=None if auto else args.repeats or 1
         )
-    elif getattr(args, "budget", None) is not None:
+    elif getattr(args, "budget", None) is not None and not tuning:  # a tune's budget is its race's and rows'
         print(f"--budget sizes the quick profile; the {profile} profile runs its recipes as written")
     opts = RunOptions(
         backends=args.backend,
