@@ -507,3 +507,29 @@ def test_the_tuned_plot_title_fits_its_figure(monkeypatch, tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_the_terminal_gets_the_tunes_verdicts_with_the_defaults_standing_where_the_best_was_not_faster(tmp_path):
+    """The terminal printed the TASK.best table's sentence, which compares the best rows as they ran (PyTorch's
+    slower winner included): "each at its best" was said only in summary.md (QA, 2026-12-06)."""
+    from bench.report.tuning import terminal_lines
+
+    rng = np.random.default_rng(4)
+
+    def rows(backend: str, config: str, level: float, knobs: str | None) -> dict:
+        steps = list(level * (1 + 0.01 * rng.standard_normal(40)))
+        return {**_final_rows(config, steps, knobs), "backend": backend, "base_task": "t", "task": f"t.{config}"}
+
+    records = [
+        rows("torch", "default", 10.0, None),
+        rows("torch", "best", 9.0, "x=on"),  # the race's winner, slower measured again: the defaults stand
+        rows("keras", "default", 20.0, None),
+        rows("keras", "best", 20.0, None),
+    ]
+    lines = terminal_lines(records, tmp_path)
+    assert lines[1] == "== t: each framework at its best (summary.md, docs/tuning.md) =="
+    (best,) = [line for line in lines if line.startswith("  each at its best:")]
+    assert "(Keras (TF): the defaults; PyTorch: the defaults)" in best and "**" not in best
+    assert 1.9 < float(re.search(r"([\d.]+)x \[", best)[1]) < 2.1  # 20 over PyTorch's defaults' 10, not over 9
+    assert any(line.startswith("  PyTorch: the race's winner (x=on) was not measured faster") for line in lines)
+    assert terminal_lines([{**records[0], "config": None}], tmp_path) == []  # not a tuning run: nothing

@@ -224,30 +224,7 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
                 ]
             )
             out += [table.to_markdown(index=False), ""]
-            out += [*verdict_lines(figures), ""]
-            for b, f in figures.items():
-                if f["floor"]:
-                    out.append(
-                        f"- {label(b)}: the re-measured best fails the accuracy floor ({f['floor']}): "
-                        "its defaults stand in the verdict"
-                    )
-                elif f["knobs"] == "the defaults" and f["speedup"] is not None:
-                    how = (
-                        "won the race" if _finished(_pair(log, task, b)) or not log else "stand: no race trial finished"
-                    )
-                    out.append(
-                        f"- {label(b)}: the defaults {how}; measured as default and as best in fresh processes "
-                        "({} and {}) they ran {:.2f}x [{:.2f}, {:.2f}] apart (the spread between processes), and "
-                        "both verdicts read them together".format(
-                            f["default_processes"], f["best_processes"], *f["speedup"]
-                        )
-                    )
-                elif f["unproven"] and f["knobs"] != "the defaults" and f["speedup"] is not None:
-                    out.append(
-                        f"- {label(b)}: the race's winner ({f['knobs']}) was not measured faster than the defaults "
-                        "when run again in a fresh process (best / default {:.2f}x [{:.2f}, {:.2f}]): its defaults "
-                        "stand in the verdict".format(*f["speedup"])
-                    )
+            out += [*verdict_lines(figures), "", *stand_lines(figures, log, task)]
         missing = [b for b in by_backend if b not in figures]
         for b in missing:
             bad = [r for rs in by_backend[b].values() for r in rs if r.get("status") != "ok"]
@@ -263,6 +240,47 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
         ]
         out += ["", f"![default and best]({plot_name('tuned', task)})", ""]
     return "\n".join(out) + "\n"
+
+
+def stand_lines(figures: dict[str, dict[str, Any]], log: dict[str, Any], task: str) -> list[str]:
+    """Per backend, why its defaults stand in the verdict at its best, where they do."""
+    out = []
+    for b, f in figures.items():
+        if f["floor"]:
+            out.append(
+                f"- {label(b)}: the re-measured best fails the accuracy floor ({f['floor']}): "
+                "its defaults stand in the verdict"
+            )
+        elif f["knobs"] == "the defaults" and f["speedup"] is not None:
+            how = "won the race" if _finished(_pair(log, task, b)) or not log else "stand: no race trial finished"
+            out.append(
+                f"- {label(b)}: the defaults {how}; measured as default and as best in fresh processes "
+                "({} and {}) they ran {:.2f}x [{:.2f}, {:.2f}] apart (the spread between processes), and "
+                "both verdicts read them together".format(f["default_processes"], f["best_processes"], *f["speedup"])
+            )
+        elif f["unproven"] and f["knobs"] != "the defaults" and f["speedup"] is not None:
+            out.append(
+                f"- {label(b)}: the race's winner ({f['knobs']}) was not measured faster than the defaults "
+                "when run again in a fresh process (best / default {:.2f}x [{:.2f}, {:.2f}]): its defaults "
+                "stand in the verdict".format(*f["speedup"])
+            )
+    return out
+
+
+def terminal_lines(records: list[dict[str, Any]], run_dir: Path) -> list[str]:
+    """The tune's verdicts for the terminal, per task: the ``TASK.best`` table's sentence compares the best rows as
+    they ran, where a winner the fresh processes did not measure faster (or below the floor) is not chosen; only
+    summary.md said so (QA, 2026-12-06: "17.69x faster" under the table, 12.89x in the verdict)."""
+    rows = tuned_rows(records)
+    log = read_json_or_warn(run_dir / TUNE_FILE) if rows else {}
+    out = []
+    for task, by_backend in rows.items():
+        figures = {b: f for b in ordered(list(by_backend)) if (f := backend_figures(by_backend[b])) is not None}
+        lines = [*verdict_lines(figures), *stand_lines(figures, log, task)]
+        if lines:
+            out += ["", f"== {task}: each framework at its best (summary.md, docs/tuning.md) ==", ""]
+            out += ["  " + line.removeprefix("- ").replace("**", "") for line in lines]
+    return out
 
 
 def _count(value: Any) -> int:

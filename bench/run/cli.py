@@ -19,6 +19,7 @@ from bench.core.runfiles import check_run_folder
 from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from bench.measure.budget import parse_duration
 from bench.report import compare
+from bench.report import tuning as tuning_report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
 from bench.report.speedup import speed_verdicts
 from bench.report.summary import write_reports
@@ -599,6 +600,8 @@ def cmd_run(
     except KeyboardInterrupt:
         return 130
     code = finish(run_dir, args.reference)
+    if tuning:  # what the tune found, as summary.md says it: the .best table's sentence reads the rows as they ran
+        print("\n".join(tuning_report.terminal_lines(latest_records(read_records(run_dir)), run_dir)))
     if fitted is not None:
         budget_cli.report(run_dir, fitted)
     return code
