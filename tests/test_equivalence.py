@@ -118,4 +118,7 @@ def test_the_summary_section_gives_each_pair_its_verdict_with_the_tasks_margin()
     assert "equivalence margin ±2.5 pt" in text and "inconclusive: about" in text
     assert "| PyTorch | 4 | 7, 8, 9, 10 | 90.05 |" in text
     assert accuracy.section(df[df.task == "single"], plan) == ""
+    # one backend with repeats: its interval, and no "Pairs" heading over an empty list (QA, 2026-12-06)
+    one = accuracy.section(pd.DataFrame(_rows("t3", {"keras": [0.96, 0.955]})), plan)
+    assert "| Keras (TF) | 2 | 7, 8 | 95.75 |" in one and "Pairs" not in one
     assert accuracy.margins({"tasks": [{"name": "x", "eval": {"equivalence_margin_pt": -1}}, "junk"]}) == {}

@@ -52,6 +52,8 @@ def task_lines(sub: pd.DataFrame, margin_pt: float) -> list[str]:
         mean = f"{ci[0]:.2f}" if ci else f"{100 * values[0]:.2f}" if values else "-"
         interval = f"[{ci[1]:.2f}, {ci[2]:.2f}]" if ci else "-"
         lines.append(f"| {label(b)} | {len(values)} | {seeds} | {mean} | {interval} |")
+    if len(acc) < 2:  # one backend (a tune's rows of one, a run of one): its interval, and no pair to judge
+        return [*lines, ""]
     lines += ["", f"Pairs (second minus first; equivalence margin ±{margin_pt:g} pt):", ""]
     for a, b in combinations(acc, 2):
         v = verdict(acc[a], acc[b], margin_pt)
