@@ -143,10 +143,14 @@ def test_a_note_with_its_own_semicolon_stays_one_note_in_the_summary(tmp_path: P
 
 
 def test_the_overview_draws_the_tables_headline_with_its_interval():
-    """The bar is the headline the table prints (timed images / window time), the whiskers its 95% interval,
-    medians over repeats as the table's ``value ± half-width``; the median epoch's throughput differs from it by
-    a few % and is not what the table calls the run's throughput."""
-    from bench.report.tables import overview_throughput
+    """The bar is the headline the table prints (timed images / window time), the whiskers its 95% interval as the
+    table's cell has it: one run's own, and over repeats Student's t over the processes (the medians of each run's
+    own ends hid the spread between them); the median epoch's throughput differs from it by a few % and is not
+    what the table calls the run's throughput."""
+    import numpy as np
+
+    from bench.measure import stats
+    from bench.report.tables import overview_throughput, side_by_side
 
     rows = [
         rec(
@@ -160,7 +164,14 @@ def test_the_overview_draws_the_tables_headline_with_its_interval():
         for k, v in enumerate((6200.0, 6400.0, 6300.0))
     ]
     g = overview_throughput(table(rows)).loc[("t", "torch")]
-    assert (g.thr, g.lo, g.hi, bool(g.epochs)) == (6300.0, 6200.0, 6350.0, False)
+    _, lo, hi = stats.log_t_interval(np.array([6200.0, 6400.0, 6300.0]))  # t(2 df) = 4.30: 6,055-6,554
+    assert (g.thr, g.lo, g.hi, bool(g.epochs)) == (6300.0, pytest.approx(lo), pytest.approx(hi), False)
+    assert lo < 6100 and hi > 6500  # wider than any run's own (6,200-6,350 at their medians)
+    sbs = side_by_side(table(rows), "t", formatted=True).set_index("metric")
+    cell = next(sbs.torch[m] for m in sbs.index if m.startswith("headline throughput"))
+    assert cell == f"6,300.0 ± {(hi - lo) / 2:,.1f}"  # the table's cell: the same interval
+    one = overview_throughput(table(rows[:1])).loc[("t", "torch")]  # one run: its own interval
+    assert (one.thr, one.lo, one.hi) == (6200.0, 6100.0, 6250.0)
 
 
 def test_an_old_record_without_a_headline_is_drawn_from_its_epochs_counting_the_images_an_epoch_trained():

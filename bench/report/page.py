@@ -23,6 +23,7 @@ from bench.report.backends import colour, label, ordered
 from bench.report.html import SORT_SCRIPT, TAB10, esc, page, table
 from bench.report.notes import attributed_notes
 from bench.report.speedup import HEADLINE, WHAT, HeadlineRatio
+from bench.report.tables import headline_interval
 from bench.report.taskhead import task_head, wall_time_sentence
 
 PAGE = "index.html"
@@ -65,9 +66,12 @@ def figure(name: str, caption: str) -> str:
 
 
 def interval(ok: pd.DataFrame, backend: str, column: str) -> tuple[float, float] | None:
-    """A backend's interval of ``column``: its runs' 95% interval (medians of the bounds) where the record has
+    """A backend's interval of ``column``: the headline's as the table has it (``tables.headline_interval``); for
+    another column its runs' 95% interval (medians of the bounds) where the record has
     one, else the range of its ok repeats when there are two or more; None otherwise."""
     sub = ok[ok.backend == backend]
+    if column == HEADLINE:  # one run's own; over repeats, the processes' (as the table's cell)
+        return headline_interval(sub)
     lo, hi = f"{column}_ci_lo", f"{column}_ci_hi"
     if lo in sub and hi in sub:
         bounds = sub[[lo, hi]].apply(pd.to_numeric, errors="coerce").dropna()
