@@ -59,6 +59,19 @@ def test_a_default_whose_rung_timed_no_step_still_holds_the_floor_and_races_on()
     assert d.leader == "ok" and "bf16" in d.below_floor and d.kept == ["ok", "default"]
 
 
+def test_a_configuration_a_short_rung_timed_nothing_of_races_on_and_the_tasks_own_length_drops_it():
+    """QA, 2026-12-06: Keras's steps_per_execution 8 and 32 were dropped in every first rung on small data ("no
+    timed steps": an epoch of fewer steps than that is one execution, all of it warm-up). Unmeasured is not
+    slow: in a rung shorter than the task it races on, beyond the halving's count; in the task's own length it
+    is dropped, saying why."""
+    trials = [t("default", 100, default=True), t("spe=8", None), t("spe=32", None), t("a", 150), t("b", 120)]
+    short = decide(trials, keep=1, final=False)
+    assert short.leader == "a" and short.kept == ["a", "spe=8", "spe=32", "default"]
+    assert "spe=8" not in short.dropped and short.dropped["b"]
+    full = decide(trials, keep=1, final=True)
+    assert full.kept == ["a", "default"] and full.dropped["spe=32"].startswith("no timed steps: the task's")
+
+
 def test_in_a_rung_shorter_than_the_task_a_configuration_below_the_floor_never_leads_but_races_on():
     """After one epoch of five, accuracy is mostly the trajectory's noise (channels_last alone, the default's
     arithmetic, tested 0.053 above the default on the 2026-12-05 AMD tune): bf16 below the floor there is kept

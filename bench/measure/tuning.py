@@ -72,12 +72,17 @@ def decide(trials: Sequence[Trial], keep: int, final: bool = True) -> Decision:
     rung trains as long as the task does, so a configuration below the accuracy floor is dropped; in a shorter
     rung it never leads but may race on by its throughput."""
     dropped: dict[str, str] = {}
-    ok = []
+    ok, untimed = [], []
     for t in trials:
         if t.status != "ok":
             dropped[t.config] = f"{t.status}: {t.error}"
+        elif not t.img_s and final:
+            dropped[t.config] = "no timed steps: the task's training ended within the first step and the warm-up"
         elif not t.img_s:
-            dropped[t.config] = "no timed steps: the rung's training ended within the first step and the warm-up"
+            # a rung shorter than the task timed nothing of it (steps_per_execution 32 over epochs of 20 steps:
+            # an epoch is one execution, all of it warm-up): unmeasured is not slow, so it races on in a longer
+            # rung (QA, 2026-12-06: Keras's largest steps_per_execution were dropped in every first rung)
+            untimed.append(t.config)
         else:
             ok.append(t)
     # The control: the default that trained, timed or not (a rung too short for its window still measured its
@@ -101,6 +106,7 @@ def decide(trials: Sequence[Trial], keep: int, final: bool = True) -> Decision:
     for t in ok:
         if t.config in below and t.config not in kept:
             dropped.setdefault(t.config, f"below the accuracy floor: {below[t.config]}")
+    kept += [c for c in untimed if c not in kept]
     if default is not None and default.config not in kept:
         kept.append(default.config)  # the control runs in every rung
         dropped.pop(default.config, None)
