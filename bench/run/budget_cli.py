@@ -242,8 +242,8 @@ class Replan:
     """Before each task starts (bench.run.runner calls it with the run's records so far): the budget left,
     planned again over the tasks still to run, with the costs scaled by how much slower or faster than
     planned the rows so far ran (their wall time against their estimate at the epochs they ran). Returns
-    the task at its new epochs (``Fewer`` when it runs fewer processes a side than planned, rather than be left
-    out), or why its rows are left out (their fewest epochs no longer fit)."""
+    the task at its new epochs (``Processes`` where it now runs another number of processes a side than its
+    rows were planned with), or why its rows are left out (their fewest epochs no longer fit)."""
 
     fitted: Fitted
     sizes: dict[str, budget.TaskSize]  # every task with a measured cost, in the run's order
