@@ -29,7 +29,10 @@ WHAT = "headline throughput"  # the table row it reads (summary.md's head says h
 HEADLINE = "steady_img_s"  # that row's record column
 # A fresh process of the same row runs 5-15% off another on a shared VM (docs/timing.md), more than one window's
 # own interval: a side measured once cannot show it.
-ONE_PROCESS = "one process a side: --repeats 3 adds the spread between processes to the interval"
+ONE_PROCESS = (
+    "one process a side: --repeats 3, or a --budget that holds three processes a side, adds the spread between "
+    "processes to the interval"
+)
 
 
 def process_steps(rows: list[dict[str, Any]]) -> list[list[float]]:
