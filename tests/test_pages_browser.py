@@ -105,6 +105,28 @@ def test_the_run_page_holds_every_row_plot_and_link(driver, run_dir: Path):
     browser.not_blank(driver)
 
 
+def test_the_run_page_shows_every_section_of_summary_md(driver, tmp_path: Path):
+    """A tune's verdicts, accuracy across seeds and the training-parity lines, as summary.md has them, on the page
+    a reader opens: its headings hold summary.md's, its text each verdict and parity line, every picture loads."""
+    from tests.test_run_page import all_sections_run, headings
+
+    run = all_sections_run(tmp_path / "sections")
+    assert browser.open_page(driver, run / "index.html") == []
+    summary = (run / "summary.md").read_text()
+    shown = driver.execute_script("return Array.from(document.querySelectorAll('h1, h2, h3, h4'), h => h.textContent)")
+    md, _ = headings(summary, "")
+    assert set(md) <= set(shown), set(md) - set(shown)
+    text = driver.execute_script("return document.body.innerText")
+    lines = re.findall(r"^- \*\*(at defaults|each at its best)\*\*: (.+)$", summary, re.M)
+    lines += [("", ln) for ln in re.findall(r"^- (Keras \(TF\): weights .+)$", summary, re.M)]
+    assert len(lines) == 3
+    for stage, line in lines:
+        assert (f"{stage}: {line}" if stage else line) in text
+    images = driver.execute_script("return Array.from(document.images, i => i.complete && i.naturalWidth > 0)")
+    assert images and all(images)
+    browser.not_blank(driver)
+
+
 def test_a_ratio_cell_says_whether_its_interval_separates_from_one(driver, run_dir: Path):
     browser.open_page(driver, run_dir / "index.html")
     cells = driver.execute_script(

@@ -129,3 +129,117 @@ def test_a_linked_plot_is_not_shown(tmp_path: Path):
     from bench.report.page import plot_names
 
     assert plot_names(run) == []
+
+
+def all_sections_run(run: Path) -> Path:
+    """A small run whose summary.md has the special sections QA found missing from the page: a tune's default and
+    best rows (verdicts at defaults and each at its best), three seeded repeats a side (accuracy across seeds) and a
+    task with the training-parity check's columns (--parity-steps)."""
+    import numpy as np
+
+    run.mkdir()
+    (run / "environment.json").write_text(json.dumps({"run_id": run.name}))
+    rng = np.random.default_rng(3)
+    base = dict(model="lenet5", dataset="mnist", n_train=96, n_test=100, epochs=1, batch_size=8, profile="quick")
+    for backend, level in (("torch", 100.0), ("keras", 150.0)):
+        for config, speed, knobs in (("default", 1.0, None), ("best", 1.3, "x=on")):
+            for repeat in range(3):
+                steps = [float(v) for v in level * speed * (1 + 0.03 * rng.standard_normal(60))]
+                record = new_record(
+                    task=f"t.{config}",
+                    base_task="t",
+                    config=config,
+                    knob_config=knobs,
+                    backend=backend,
+                    repeat=repeat,
+                    seed=repeat,
+                    status="ok",
+                    step_img_s=steps,
+                    steady_img_s=float(np.mean(steps)),
+                    test_acc=0.9 + 0.01 * repeat + (0.005 if backend == "keras" else 0.0),
+                    **base,
+                )
+                append_record(run, record)
+    for backend, diff in (("torch", 0.0), ("keras", 2.5e-7)):
+        parity = dict(
+            parity_steps=4,
+            parity_weight_diff=diff,
+            parity_logit_diff=2 * diff,
+            parity_bound_weight=1e-5,
+            parity_bound_logit=3e-5,
+            parity_within=True,
+            parity_alignments="Adam eps 1e-8",
+        )
+        row = new_record(task="p", backend=backend, repeat=0, seed=0, status="ok", train_s=1.0, **base, **parity)
+        append_record(run, row)
+    write_reports(run)
+    return run
+
+
+def headings(markdown: str, page: str) -> tuple[list[str], list[str]]:
+    """Every heading of summary.md and of index.html, as text."""
+    import html
+
+    md = [re.sub(r"^#+ ", "", line) for line in markdown.splitlines() if re.match(r"#{1,6} ", line)]
+    return md, [html.unescape(re.sub(r"<[^>]+>", "", h)) for h in re.findall(r"<h[1-6][^>]*>(.*?)</h[1-6]>", page)]
+
+
+def test_the_page_has_every_section_of_summary_md_with_its_numbers(tmp_path: Path):
+    """QA: index.html, "the same" as summary.md, had no tuning verdicts, no accuracy across seeds and no parity lines.
+    Every heading of summary.md is a heading of the page (a section added to one cannot be missing from the
+    other), and the sections' figures are the same text."""
+    run = all_sections_run(tmp_path / "run")
+    summary, page = (run / "summary.md").read_text(), (run / "index.html").read_text()
+    md, html_headings = headings(summary, page)
+    assert {"Each framework at its best", "Accuracy across seeds"} <= set(md)
+    assert set(md) <= set(html_headings), set(md) - set(html_headings)
+    text = re.sub(r"<[^>]+>", "", page).replace("&#x27;", "'")  # the page's words, as a reader sees them
+    verdicts = re.findall(r"- \*\*(at defaults|each at its best)\*\*: (.+)", summary)
+    assert len(verdicts) == 2
+    for stage, line in verdicts:
+        assert f"{stage}: {line}" in text
+        assert re.search(r"\d\.\d\dx \[\d\.\d\d, \d\.\d\d\]", line), line  # a ratio with its interval, on both
+    accuracy = [ln for ln in summary.splitlines() if ln.startswith("| Keras (TF) | 3 | 0, 1, 2 |")]
+    assert len(accuracy) == 2  # t.default and t.best
+    for row in accuracy:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert "<td>" + "</td><td>".join(cells) + "</td>" in page
+    parity = [ln.removeprefix("- ") for ln in summary.splitlines() if ln.startswith("- Keras (TF): weights ")]
+    assert parity == [
+        "Keras (TF): weights 2.50e-07 (bound 1.00e-05), held-out logits 5.00e-07 (bound 3.00e-05): within the bound"
+    ]
+    assert f"<li>{parity[0]}</li>" in page
+    assert "Training parity: 4 step(s) from one init" in text
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert len(images) == len(set(images)) and "plots/tuned-t.png" in images  # each plot once, the tune's too
+
+
+def test_a_sections_markdown_on_the_page_is_escaped_and_shows_only_drawn_plots_once():
+    from bench.report.html import markdown_html
+
+    evil = "<img src=x onerror=alert(1)>"
+    text = "\n".join(
+        [
+            f"## {evil}",
+            f"- **{evil}**: `{evil}`",
+            "",
+            "| a | b |",
+            "|:--|--:|",
+            f"| {evil} | 1 |",
+            "",
+            f"<details><summary>{evil}</summary>",
+            "</details>",
+            "![drawn](plots/a.png)",
+            "",
+            "![again](plots/a.png)",
+            "![missing](plots/b.png)",
+            "![other](plots/c.png)",
+        ]
+    )
+    shown: set[str] = set()
+    out = markdown_html(text, ["a.png", "c.png"], shown)
+    assert evil not in out and out.count("&lt;img src=x onerror=alert(1)&gt;") == 5
+    assert "<details><summary>" in out and "<b>" in out and "<code>" in out and "<td>1</td>" in out
+    assert re.findall(r'<img src="([^"]+)"', out) == ["plots/a.png", "plots/c.png"] and shown == {"a.png", "c.png"}
+    assert out.count('<div class="gallery">') == 1  # pictures one after the other, side by side
+    assert markdown_html("![drawn](plots/a.png)", ["a.png"], shown) == ""  # already on the page

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import html
 import json
+import re
+from collections.abc import Collection
 from typing import Any
+from urllib.parse import quote
 
 # matplotlib's tab10, which the PNG plots use ("C0".. "C9" in bench.report.backends.colour)
 TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -74,3 +77,111 @@ def table(header: list[str], rows: list[list[tuple[str, Any, str]]], table_id: s
 def cell_attrs(value: Any, cls: str) -> str:
     attrs = f' data-v="{esc(value)}"' if value is not None else ""
     return attrs + (f' class="{esc(cls)}"' if cls else "")
+
+
+def figure(name: str, caption: str) -> str:
+    """A plot of the run's ``plots/`` folder, linked to its file."""
+    src = "plots/" + quote(name)
+    return (
+        f'<figure><a href="{src}"><img src="{src}" alt="{esc(caption)}" loading="eager"></a>'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
+
+
+# The Markdown that summary.md's sections write, and no more: headings, paragraphs, "- " lists, pipe tables (as
+# pandas/tabulate write them), a picture alone on its line, our own <details><summary> lines, **bold** and `code`.
+# Everything is escaped first: section text carries record text (errors, notes, task names) anyone can edit.
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(plots/([^)\s]+)\)")
+_INLINE = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*")
+_RULE = re.compile(r"\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?")
+_DETAILS = re.compile(r"<details><summary>(.*)</summary>")
+
+
+def inline(text: str) -> str:
+    """One line of Markdown text as escaped HTML, with its `code` and **bold** spans."""
+    out, at = [], 0
+    for m in _INLINE.finditer(text):
+        out.append(esc(text[at : m.start()]))
+        out.append(f"<code>{esc(m[1])}</code>" if m[1] is not None else f"<b>{inline(m[2])}</b>")
+        at = m.end()
+    return "".join(out) + esc(text[at:])
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().removeprefix("|").removesuffix("|").split("|")]
+
+
+def _md_table(lines: list[str]) -> str:
+    head = "".join(f"<th>{inline(c)}</th>" for c in _cells(lines[0]))
+    rows = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in _cells(line)) + "</tr>" for line in lines[2:])
+    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+def markdown_html(text: str, plots: Collection[str], shown: set[str]) -> str:
+    """summary.md's Markdown of a section as HTML for a run's page. A picture is shown when ``plots`` (the run's
+    plot files) holds it and ``shown`` (the pictures already on the page, updated here) does not: each plot once,
+    and none that was not drawn; pictures one after the other go side by side."""
+    out: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    gallery: list[str] = []  # figures waiting to go side by side
+    para: list[str] = []
+    items: list[str] = []
+
+    def flush() -> None:
+        if para:
+            out.append(f"<p>{inline(' '.join(para))}</p>")
+            para.clear()
+        if items:
+            out.append("<ul>" + "".join(f"<li>{inline(t)}</li>" for t in items) + "</ul>")
+            items.clear()
+
+    def flush_gallery() -> None:
+        if gallery:
+            out.append('<div class="gallery">' + "".join(gallery) + "</div>")
+            gallery.clear()
+
+    while i < len(lines):
+        line = lines[i].rstrip()
+        i += 1
+        if not line.strip():
+            flush()
+            continue
+        if image := _IMAGE.fullmatch(line.strip()):
+            flush()
+            name = image[2]
+            if name in plots and name not in shown:
+                shown.add(name)
+                gallery.append(figure(name, image[1]))
+            continue
+        flush_gallery()
+        if heading := re.fullmatch(r"(#{1,6}) (.*)", line):
+            flush()
+            level = len(heading[1])
+            out.append(f"<h{level}>{inline(heading[2])}</h{level}>")
+        elif line.startswith("|") and i < len(lines) and _RULE.fullmatch(lines[i].strip()):
+            flush()
+            block = [line]
+            while i < len(lines) and lines[i].startswith("|"):
+                block.append(lines[i])
+                i += 1
+            out.append(_md_table(block))
+        elif details := _DETAILS.fullmatch(line):
+            flush()
+            out.append(f"<details><summary>{inline(details[1])}</summary>")
+        elif line == "</details>":
+            flush()
+            out.append("</details>")
+        elif line.startswith("- "):
+            if para:
+                flush()
+            items.append(line[2:])
+        elif items and line.startswith("  "):  # a list item's continuation
+            items[-1] += " " + line.strip()
+        else:
+            if items:
+                flush()
+            para.append(line.strip())
+    flush()
+    flush_gallery()
+    return "".join(out)

@@ -13,15 +13,15 @@ import os
 import stat
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 
 from bench.core.results import phase_failed
 from bench.core.runfiles import write_atomic
 from bench.report.backends import colour, label, ordered
-from bench.report.html import SORT_SCRIPT, TAB10, esc, page, table
+from bench.report.html import SORT_SCRIPT, TAB10, esc, figure, markdown_html, page, table
 from bench.report.notes import attributed_notes
+from bench.report.sections import task_lines
 from bench.report.speedup import HEADLINE, WHAT, HeadlineRatio
 from bench.report.tables import headline_interval
 from bench.report.taskhead import task_head, wall_time_sentence
@@ -55,14 +55,6 @@ def task_of(name: str, tasks: list[str], backends: list[str]) -> tuple[str | Non
         if sep and kind and (rest == "" or rest[1:] in backends):
             return task, kind, rest[1:] or None
     return None, stem, None
-
-
-def figure(name: str, caption: str) -> str:
-    src = "plots/" + quote(name)
-    return (
-        f'<figure><a href="{src}"><img src="{src}" alt="{esc(caption)}" loading="eager"></a>'
-        f"<figcaption>{esc(caption)}</figcaption></figure>"
-    )
 
 
 def interval(ok: pd.DataFrame, backend: str, column: str) -> tuple[float, float] | None:
@@ -197,7 +189,10 @@ def task_section(
     columns: dict[str, str],
     reference: str,
     ratios: list[HeadlineRatio] | None = None,
+    shown: set[str] | None = None,
 ) -> str:
+    """One task's part of the page; ``shown``: the plots already on the page (updated with the ones shown here)."""
+    shown = set() if shown is None else shown
     sub = df[df.task == task]
     head = task_head(sub)
     data = (
@@ -223,7 +218,8 @@ def task_section(
         f"figures stand): {esc(r.phase_errors)}</p>"
         for r in phase_failed(sub).itertuples()
     ]
-    mine = [(name, kind, backend) for name, t, kind, backend in plots if t == task]
+    mine = [(name, kind, backend) for name, t, kind, backend in plots if t == task and name not in shown]
+    shown.update(name for name, *_ in mine)
     for title, kinds in GALLERIES:
         pics = [(n, k, b) for n, k, b in mine if k in kinds]
         if pics:
@@ -234,6 +230,9 @@ def task_section(
     rest = [(n, k) for n, k, _ in mine if k not in IN_GALLERIES]
     if rest:
         out.append('<h3>Plots</h3><div class="gallery">' + "".join(figure(n, k) for n, k in rest) + "</div>")
+    # the sections' lines under the table, as summary.md has them after its curves (the training-parity check;
+    # the overlays they link are in the galleries above)
+    out.append(markdown_html("\n".join(task_lines(sub)), [n for n, *_ in plots], shown))
     notes = attributed_notes(sub)
     if notes:
         out.append("<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
@@ -262,10 +261,13 @@ def write_page(
     reference: str = "",
     wall_s: float | None = None,
     ratios: dict[str, list[HeadlineRatio]] | None = None,
+    sections: list[str] | None = None,
 ) -> Path:
     """Write ``run_dir/index.html``; ``tables`` maps each task to its side-by-side table (numbers, formatted),
     ``columns`` each table's metric label to its record column (for the ratio intervals), ``ratios`` each
-    task's headline ratios and the sentences on which backend trains faster (``bench.report.speedup``)."""
+    task's headline ratios and the sentences on which backend trains faster (``bench.report.speedup``), ``sections``
+    the special sections' parts of summary.md (``bench.report.sections.texts``), shown here as HTML after the tasks:
+    each picture they link is shown there, once, and not again among the run-wide plots."""
     run_dir = Path(run_dir)
     tasks = list(dict.fromkeys(df.task))
     backends = ordered(df.backend)
@@ -284,8 +286,13 @@ def write_page(
         "holds 1; plain when there is no interval.</p>",
     ]
     ratios = ratios or {}
-    body += [task_section(t, df, tables[t], plots, columns, reference, ratios.get(t)) for t in tasks if t in tables]
-    wide = [n for n, t, _, _ in plots if t is None]
+    shown: set[str] = set()
+    body += [
+        task_section(t, df, tables[t], plots, columns, reference, ratios.get(t), shown) for t in tasks if t in tables
+    ]
+    names = [n for n, *_ in plots]
+    body += [markdown_html(text, names, shown) for text in sections or []]
+    wide = [n for n, t, _, _ in plots if t is None and n not in shown]
     if wide:
         body.append(
             '<h2 id="run-plots">Run-wide plots</h2><div class="gallery">'

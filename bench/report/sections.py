@@ -1,6 +1,7 @@
 """The report's special sections, registered as the phases are: each its lines under a task's table, its own
 part of summary.md and its plot jobs. ``summary.write_reports`` renders every section's plots, then writes
-their texts in ``SECTIONS`` order; adding a section is one entry here, not an edit of the summary.
+their texts in ``SECTIONS`` order, into summary.md and (the same text as HTML) into index.html; adding a section is
+one entry here, not an edit of the summary or the page.
 
 A section reads the run through ``ReportView`` (tables, records, the run folder, the plan, and which plot
 files this report drew), never by importing a phase: the report sits downstream of the phases.
@@ -95,3 +96,15 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section("accuracy", text=lambda v: accuracy.section(v.table, v.plan)),
 )
+
+
+def task_lines(rows: pd.DataFrame) -> list[str]:
+    """Every section's lines under one task's table (``rows``: the task's rows), in ``SECTIONS`` order: summary.md
+    and index.html both show these."""
+    return [line for section in SECTIONS for line in section.task_lines(rows)]
+
+
+def texts(view: ReportView) -> list[str]:
+    """Every section's own part of summary.md, in ``SECTIONS`` order ("" for a section with nothing to say): summary.md
+    appends them, index.html shows the same text as HTML."""
+    return [section.text(view) for section in SECTIONS]

@@ -3,7 +3,7 @@
 What it writes comes from ``tables`` (the side-by-side tables), ``text`` (summary.md's head and each
 task's part), ``figures`` (curves, overview) and the special sections registered in
 ``bench.report.sections.SECTIONS`` (models, phases, zoo, scaling, tuning, accuracy across seeds),
-each its own text and plot jobs; ``page`` writes index.html from the same tables.
+each its own text and plot jobs; ``page`` writes index.html from the same tables and the same section texts.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bench.report.backends import DEFAULT_REFERENCE
 from bench.report.figures import plot_bars, plot_curves
 from bench.report.page import write_page
 from bench.report.plotting import PlotJob, render
-from bench.report.sections import SECTIONS, ReportView
+from bench.report.sections import SECTIONS, ReportView, texts
 from bench.report.speedup import headline_ratios
 from bench.report.tables import SUMMARY_METRICS, side_by_side
 from bench.report.text import incomplete_notice, speed_lines, summary_markdown
@@ -52,12 +52,13 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     ratios = headline_ratios(records, reference)
     verdicts = {task: [r.sentence for r in found] for task, found in ratios.items()}
     text = summary_markdown(df, env, notice, reference, wall_s, curves, verdicts)
-    text += "".join(s.text(view) for s in SECTIONS)
+    sections = texts(view)
+    text += "".join(sections)
     write_atomic(run_dir, run_dir / "summary.md", text.encode())
     tasks = df.task.unique()
     tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}
     columns = {name: col for col, name, _ in SUMMARY_METRICS}
-    write_page(run_dir, df, env, tables, columns, notice, speed_lines(df, None), reference, wall_s, ratios)
+    write_page(run_dir, df, env, tables, columns, notice, speed_lines(df, None), reference, wall_s, ratios, sections)
     return df
 
 

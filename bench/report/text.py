@@ -14,7 +14,7 @@ from bench.measure.inputpath import input_bound_warnings
 from bench.report.backends import DEFAULT_REFERENCE, label
 from bench.report.notes import attributed_notes
 from bench.report.placement import placement_warnings
-from bench.report.sections import SECTIONS
+from bench.report.sections import task_lines
 from bench.report.speedup import WHAT
 from bench.report.tables import markdown_table, ratio_note, side_by_side
 from bench.report.taskhead import task_head, wall_time_sentence
@@ -143,7 +143,7 @@ def summary_markdown(
         lines += [""]
         if curves is None or task in curves:
             lines += [f"![training curves]({plot_name('curves', task)})", ""]
-        lines += [line for section in SECTIONS for line in section.task_lines(sub)]
+        lines += task_lines(sub)
         notes = attributed_notes(sub)
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
