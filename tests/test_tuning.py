@@ -546,3 +546,27 @@ def test_the_terminal_gets_the_tunes_verdicts_with_the_defaults_standing_where_t
     assert 1.9 < float(re.search(r"([\d.]+)x \[", best)[1]) < 2.1  # 20 over PyTorch's defaults' 10, not over 9
     assert any(line.startswith("  PyTorch: the race's winner (x=on) was not measured faster") for line in lines)
     assert terminal_lines([{**records[0], "config": None}], tmp_path) == []  # not a tuning run: nothing
+
+
+def test_the_tuning_section_names_the_interval_method_each_speed_up_used():
+    """summary.md called every best / default interval a bootstrap; with several processes on a side ratio_ci is
+    Student's t over the processes (QA). The words come from ci_method, which follows ratio_ci's own branch."""
+    from bench.measure.tuning import BOOTSTRAP, ci_method
+    from bench.report.tuning import backend_figures, method_lines
+
+    rng = np.random.default_rng(2)
+
+    def rows(config: str, level: float, n: int) -> list[dict]:
+        knobs = "x=on" if config == "best" else None
+        return [_final_rows(config, list(level * (1 + 0.02 * rng.standard_normal(40))), knobs) for _ in range(n)]
+
+    one = backend_figures({"default": rows("default", 10.0, 1), "best": rows("best", 12.0, 1)})
+    three = backend_figures({"default": rows("default", 10.0, 3), "best": rows("best", 12.0, 1)})
+    assert one is not None and three is not None
+    assert one["speedup_method"] == BOOTSTRAP == ci_method([1.0, 2.0], [1.0, 2.0])
+    assert three["speedup_method"] == "Student's t over the log rates of the fresh processes"
+    (line,) = method_lines({"torch": one, "keras": three})
+    assert (
+        f"{BOOTSTRAP}: PyTorch" in line and "Student's t over the log rates of the fresh processes: Keras (TF)" in line
+    )
+    assert "bootstrap" not in method_lines({"keras": three})[0]

@@ -215,7 +215,7 @@ def ratio_ci(
     if not _usable(xs, ys):
         return None
     alpha = (1 - confidence) / 2
-    if len(xs) > 1 or len(ys) > 1:
+    if _several(xs, ys):
         d, se, df = _over_processes(xs, ys)
         h = float(scipy_stats().t.ppf(1 - alpha, df)) * se if se > 0 else 0.0
         return math.exp(d), math.exp(d - h), math.exp(d + h)
@@ -255,13 +255,28 @@ def rate_ci(
     groups = _processes(side)
     if not _usable(groups, groups):
         return None
-    if len(groups) > 1:
+    if _several(groups):
         return stats.log_t_interval(_rates(groups), confidence)
     alpha = (1 - confidence) / 2
     (g,) = groups
     idx = stats.resample_indices(g, resamples, np.random.default_rng(seed))
     lo, hi = np.quantile(len(g) / (1.0 / g[idx]).sum(1), [alpha, 1 - alpha])
     return mean_rate(g), float(lo), float(hi)
+
+
+BOOTSTRAP = "a bootstrap over blocks of consecutive steps (one process a side)"
+
+
+def ci_method(*sides: Steps | Sequence[Steps], groups: str = "processes") -> str:
+    """In words, the interval ``ratio_ci`` (two sides) or ``rate_ci`` (one) gives for these sides, so a report names
+    the method it used, not one it assumed; ``groups``: what the caller's lists of step rates are (processes, or
+    the synchronised stretches of asynchronously dispatched steps)."""
+    return f"Student's t over the log rates of the {groups}" if _several(*map(_processes, sides)) else BOOTSTRAP
+
+
+def _several(*sides: list[np.ndarray]) -> bool:
+    """Whether some side holds several processes: then the processes are the sample, not one process's steps."""
+    return any(len(side) > 1 for side in sides)
 
 
 def _rates(groups: list[np.ndarray]) -> np.ndarray:

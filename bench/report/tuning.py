@@ -15,7 +15,16 @@ import pandas as pd
 
 from bench.core.results import read_json_or_warn
 from bench.core.runpaths import plot_file, plot_name
-from bench.measure.tuning import Trial, break_even, floor_failure, rate_ci, ratio_ci, side_rate, verdict
+from bench.measure.tuning import (
+    Trial,
+    break_even,
+    ci_method,
+    floor_failure,
+    rate_ci,
+    ratio_ci,
+    side_rate,
+    verdict,
+)
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 from bench.report.speedup import ONE_PROCESS, process_steps
@@ -86,6 +95,7 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         "default_ci": default_ci,
         "best_ci": best_ci,
         "speedup": speedup,
+        "speedup_method": ci_method(process_steps(b), process_steps(d), groups=_groups(d + b)),
         "knobs": b[0].get("knob_config") or "the defaults",
         "default_acc": default.test_acc,
         "best_acc": best.test_acc,
@@ -102,6 +112,15 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         "chosen_steps": default_steps if keep_defaults else process_steps(b),
         "chosen": "default" if keep_defaults else "best",
     }
+
+
+def _groups(rows: list[dict[str, Any]]) -> str:
+    """What ``process_steps`` of these rows holds one list of step rates per: fresh processes, or synchronised
+    stretches where a row's steps were dispatched asynchronously (``bench.measure.stats.samples``)."""
+    stretches = any(len(process_steps([r])) > 1 for r in rows)
+    if len(rows) > 2:  # a default and a best row are one process a side
+        return "synchronised stretches of the fresh processes" if stretches else "fresh processes"
+    return "synchronised stretches (steps dispatched asynchronously)" if stretches else "processes"
 
 
 def _rate(rows: list[dict[str, Any]]) -> tuple[float | None, tuple[float | None, float | None]]:
@@ -193,7 +212,7 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
         "step throughput, an accuracy floor against the default; docs/tuning.md); the winner and the default were "
         "then trained again, in fresh processes, with the task's recipe: the figures below are that second "
         "measurement, never the race's. Speed-up: best / default images per second over the timed steps, with "
-        "its 95% bootstrap interval.",
+        "its 95% interval (the method under each task's table).",
         "",
     ]
     if caps:
@@ -223,7 +242,7 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
                     for b, f in figures.items()
                 ]
             )
-            out += [table.to_markdown(index=False), ""]
+            out += [table.to_markdown(index=False), "", *method_lines(figures), ""]
             out += [*verdict_lines(figures), "", *stand_lines(figures, log, task)]
         missing = [b for b in by_backend if b not in figures]
         for b in missing:
@@ -240,6 +259,23 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
         ]
         out += ["", f"![default and best]({plot_name('tuned', task)})", ""]
     return "\n".join(out) + "\n"
+
+
+def method_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
+    """How the best / default intervals of a task's table were computed, backends grouped by method: one process
+    a side is the bootstrap over its steps, several on a side Student's t over the processes (``ci_method``)."""
+    by_method: dict[str, list[str]] = {}
+    for b, f in figures.items():
+        if f["speedup"] is not None:
+            by_method.setdefault(f["speedup_method"], []).append(label(b))
+    if not by_method:
+        return []
+    return [
+        "Intervals of best / default: "
+        + "; ".join(f"{method}: {', '.join(names)}" for method, names in by_method.items())
+        + ". With several processes on a side, that side's img/s interval is Student's t over its processes too; "
+        "with one, the row's own (the headline's)."
+    ]
 
 
 def stand_lines(figures: dict[str, dict[str, Any]], log: dict[str, Any], task: str) -> list[str]:
