@@ -162,6 +162,24 @@ def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_
     assert "resnet_v1_vs_v1_5" in row.status and "framework" not in proc.stderr
 
 
+def test_the_parity_command_says_when_images_asks_more_than_the_task_holds(tmp_path):
+    """--images above the task's training images was capped silently (QA); the data decides the count (a stand-in
+    or max_train), so the check runs on what there is and says so, on the terminal and in parity.md."""
+    task = tmp_path / "r50.toml"  # a model with no check: no framework starts, the data is still loaded
+    task.write_text(
+        'name = "r50"\n[dataset]\nname = "mnist"\nchannels = 3\nimage_size = 32\nmax_train = 64\nmax_test = 32\n'
+        '[model]\narch = "zoo:resnet50"\n[train]\nepochs = 1\nbatch_size = 8\nlr = 0.001\n'
+    )
+    out = tmp_path / "out"
+    said = "parity: --images 1000: r50's training data holds 64 images: the steps cycle over those 64"
+    proc = run_cli(["parity", str(task), "--out", str(out), "--steps", "1", "--images", "1000"], dict(os.environ))
+    assert proc.returncode == 0 and said in proc.stdout, proc.stdout + proc.stderr
+    (md,) = out.glob("r50-*/parity.md")
+    assert said in md.read_text()
+    proc = run_cli(["parity", str(task), "--out", str(out), "--steps", "1", "--images", "64"], dict(os.environ))
+    assert proc.returncode == 0 and "--images 64" not in proc.stdout, proc.stdout + proc.stderr
+
+
 @pytest.mark.e2e
 def test_the_parity_command_checks_a_tasks_model_on_its_data_and_writes_the_columns(tmp_path):
     out = tmp_path / "out"

@@ -1,10 +1,10 @@
 """``python -m bench parity TASK``: the training-parity check for a task's model, as a table of columns.
 
-The task's model and recipe (augmentation off), the first ``--images`` training images of its data and 32
-test images held out, every backend from the reference's initial weights (bench.run.parity). Per backend
-pair and checkpoint: the largest weight and held-out logit difference, the fp32 bound and whether the pair
-is within it. A model whose builds are not one network, or that a backend cannot hand over, gets a row that
-says so and the command still exits 0; a task or option that is wrong exits 2.
+The task's model and recipe (augmentation off), the first ``--images`` training images of its data (all of them,
+said in a line, where it holds fewer) and 32 test images held out, every backend from the reference's initial
+weights (bench.run.parity). Per backend pair and checkpoint: the largest weight and held-out logit difference,
+the fp32 bound and whether the pair is within it. A model whose builds are not one network, or that a backend
+cannot hand over, gets a row that says so and the command still exits 0; a task or option that is wrong exits 2.
 """
 
 from __future__ import annotations
@@ -50,7 +50,12 @@ def add_parity_parser(sub: Any, backends_type: Callable[[str], tuple[str, ...]],
     p.add_argument("task", metavar="TASK_OR_TOML")
     p.add_argument("--backend", type=backends_type, default=default, help="backends to compare (default: all)")
     p.add_argument("--steps", type=_steps, default=CHECKPOINTS, help="checkpoints, e.g. 1,10,100 (the default)")
-    p.add_argument("--images", type=_positive, default=IMAGES, help="training images the steps cycle over")
+    p.add_argument(
+        "--images",
+        type=_positive,
+        default=IMAGES,
+        help="training images the steps cycle over (all the task's, said in a line, where it holds fewer)",
+    )
     p.add_argument(
         "--align",
         type=_alignments,
@@ -132,12 +137,22 @@ def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = p
     except (OSError, RunFileError) as e:
         echo(f"parity: --out {args.out}: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
         return 2
+    # The task's data decides how many images there are (an embedded stand-in or max_train may hold fewer than
+    # asked, and the user cannot know which before loading): the check runs on what there is, and says so.
+    capped = (
+        f"parity: --images {args.images}: {case.name}'s training data holds {len(case.x)} images: the steps cycle "
+        f"over those {len(case.x)}"
+        if len(case.x) < args.images
+        else ""
+    )
+    if capped:
+        echo(capped)
     result = run_check([case], args.backend, folder / "work", args.steps, args.align, echo)[case.name]
     table = pd.DataFrame(task_rows(case.name, result, args.align), columns=list(COLUMNS))
     write_atomic(folder, folder / "parity.csv", table.to_csv(index=False).encode())
     text = table.to_markdown(index=False, floatfmt=".3g")
     undecided = dict.fromkeys(f"step {d.step}: {d.bound.why_undecided()}" for d in result.diffs if not d.bound.decides)
-    text += "".join(f"\n\n{why}" for why in undecided)
+    text += "".join(f"\n\n{why}" for why in undecided) + (f"\n\n{capped}" if capped else "")
     write_atomic(folder, folder / "parity.md", (text + "\n").encode())
     echo(text)
     echo(f"parity: {folder}")
