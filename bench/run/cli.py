@@ -555,6 +555,13 @@ def cmd_run(
     if getattr(args, "knobs", ()) and not tuning:
         print("error: --knobs chooses what --best searches: add --best", file=sys.stderr)
         return 2
+    if tuning and args.parity_steps:  # refused as --knobs without --best is: an option the command would not honour
+        print(
+            "error: --parity-steps: not with a tuning run (its rungs are many short runs); run it on the best rows' "
+            "task with `bench run TASK --parity-steps N`",
+            file=sys.stderr,
+        )
+        return 2
     resolve_budget(args, tuning)
     fitted, auto = None, False  # `all --budget`: the quick profile sized to the budget (a tuning run races instead)
     if getattr(args, "budget", None) is not None and profile == "quick" and not tuning:
@@ -577,11 +584,9 @@ def cmd_run(
         seed=args.seed,
         timeout_s=args.timeout,
         reference=args.reference,
-        parity_steps=0 if tuning else args.parity_steps,
+        parity_steps=args.parity_steps,  # 0 in a tuning run (refused above)
         **where,
     )
-    if tuning and args.parity_steps:
-        print("--parity-steps: not with a tuning run (its rungs are many short runs); run it on the best rows' task")
     try:
         if tuning:
             check_knob_names(getattr(args, "knobs", ()), opts.backends)
