@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -297,6 +298,46 @@ def test_all_best_without_a_budget_tunes_within_the_tunes_default_not_bench_alls
     )
     assert budget("run", "x", tuning=False) is None  # `bench run` has no budget unless asked
     assert budget("tune", "x", tuning=True) is None  # `bench tune` has its own option (dest tune_budget)
+
+
+def test_a_tune_budget_below_re_measuring_the_defaults_is_refused_before_anything_starts(tmp_path, clean_env):
+    """`bench tune --budget 1s` skipped every race configuration and ran at thousands of % of its budget (QA). An
+    earlier run under --out measured the row (at a calibration 1e4 times this machine's or more, so the floor is
+    far above any budget here): refused in one line, exit 2, with the budget a tune would need; no run folder."""
+    from bench.core.record import new_record
+    from bench.core.results import append_record
+
+    task = tmp_path / "tiny.toml"
+    task.write_text(TINY_TASK)
+    out = tmp_path / "results"
+    earlier = out / "20000101-000000-aaaa"
+    earlier.mkdir(parents=True)
+    (earlier / "budget.json").write_text('{"calibration_flops": 1e16}')
+    fields = dict(wall_s=5.0, train_s=4.0, first_step_s=0.5, steady_img_s=1000.0, n_train=300)
+    append_record(earlier, new_record(task="tiny", backend="torch", repeat=0, status="ok", **fields))
+    proc = run_cli(["tune", str(task), "--backend", "torch", "--budget", "30m", "--out", str(out)], clean_env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    line = re.search(
+        r"error: --budget 1800s is less than the tune needs at least: .* ~(\d+)s .* --budget (\d+)s$", proc.stderr
+    )
+    assert line and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    floor, would = map(int, line.groups())
+    assert floor > 1800 and would >= 2 * floor  # the defaults alone, then the race and the best rows on top
+    assert sorted(p.name for p in out.iterdir()) == [earlier.name]  # nothing started
+
+
+def test_a_tune_whose_rows_no_run_measured_says_at_the_start_that_its_floor_is_unknown(tmp_path, capsys):
+    from bench.core.spec import load_task
+    from bench.run.cli import tune_budget_holds
+    from datasets import registry
+
+    task = tmp_path / "tiny.toml"
+    task.write_text(TINY_TASK.replace('name = "tiny"', 'name = "never-measured"', 1))
+    spec = load_task(str(task), "quick", registry.DATASETS)
+    assert tune_budget_holds([spec], ("torch",), 1.0, tmp_path / "results")
+    said = capsys.readouterr().out
+    assert "no earlier run measured never-measured in torch: whether --budget 1s holds" in said
+    assert "is not known before they run" in said
 
 
 @pytest.mark.skipif(os.name != "posix", reason="signals")

@@ -220,6 +220,14 @@ def estimate_row_s(cost: RowCost, epochs: int, n_images: int, speed: float | Spe
     return k_one * serial + k * (epochs * n_images / cost.img_s + (epochs - 1) * cost.eval_s)
 
 
+def training_floor_s(cost: RowCost, epochs: int, n_images: int, speed: float | Speed) -> float:
+    """Seconds the row's training alone takes at ``speed`` at the least: its first step and each epoch's images at
+    the steady rate, with nothing of what ``estimate_row_s`` adds around them (imports, data, build, evaluation,
+    phases), so a budget under it cannot hold the row whatever those cost."""
+    k, k_one = slowdowns(cost, speed)
+    return k_one * cost.first_s + k * epochs * n_images / cost.img_s
+
+
 def window_s(cost: RowCost, size: TaskSize, epochs: int, n_images: int, speed: float | Speed) -> float:
     """The timed window's expected length: every step after the first and the warm-up."""
     steps = epochs * -(-n_images // size.batch_size) - 1 - size.warmup_steps

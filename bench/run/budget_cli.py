@@ -108,6 +108,28 @@ def measured_costs(
     return costs, outside
 
 
+def tune_floor(tasks: list[TaskSpec], backends: tuple[str, ...], out: Path) -> tuple[float, list[tuple[str, str]]]:
+    """The least a tune of ``tasks`` in ``backends`` needs: each (task, backend)'s default row trained once again in
+    a fresh process (bench.run.tune: the defaults' re-measurement, before any race or best row), the training
+    alone (``budget.training_floor_s``), from the costs earlier runs measured at this machine's calibration now;
+    and the (task, backend) pairs no earlier run measured, whose part is not known before they run."""
+    raw, _ = measured_costs([out, environment.REPO / "results" / "reference"])
+    if not any((t.name, b) in raw for t in tasks for b in backends):  # nothing to scale: no calibration
+        return 0.0, [(t.name, b) for t in tasks for b in backends]
+    speed = budget.Speed(budget.calibrate(), budget.calibrate(threads=1))
+    costs, _ = measured_costs([out, environment.REPO / "results" / "reference"], speed)
+    floor, unknown = 0.0, []
+    for t in tasks:
+        for b in backends:
+            cost = costs.get((t.name, b))
+            if cost is None:
+                unknown.append((t.name, b))
+                continue
+            images = min(cost.n_train, t.dataset.max_train) if t.dataset.max_train else cost.n_train
+            floor += budget.training_floor_s(cost, t.train.epochs, images, speed)
+    return floor, unknown
+
+
 def _seconds(s: float) -> str:
     """1m05.0s; rounded to the tenth first, so 179.96 s reads 3m00.0s, not 2m60.0s."""
     s = round(s, 1)

@@ -43,7 +43,7 @@ from bench.run.runner import (
     run_in_progress,
     run_suite,
 )
-from bench.run.tune import DEFAULT_TUNE_BUDGET, check_knob_names, tune_suite
+from bench.run.tune import DEFAULT_TUNE_BUDGET, RACE_SHARE, check_knob_names, tune_suite
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
 
@@ -591,6 +591,8 @@ def cmd_run(
         if tuning:
             check_knob_names(getattr(args, "knobs", ()), opts.backends)
             budget_s = getattr(args, "tune_budget", None) or args.budget
+            if not tune_budget_holds(tasks, opts.backends, budget_s, args.out, opts.repeats):
+                return 2
             run_dir = tune_suite(tasks, opts, budget_s, only=getattr(args, "knobs", ()), remeasure=args.repeats is None)
         else:
             run_dir = run_suite(tasks, opts, resize=fitted.replan if fitted else None)
@@ -610,6 +612,34 @@ def cmd_run(
     if fitted is not None:
         budget_cli.report(run_dir, fitted)
     return code
+
+
+def tune_budget_holds(
+    tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: Path, repeats: int = 1
+) -> bool:
+    """Whether ``budget_s`` can hold a tune at all, said before it starts: refused (one line) below what the defaults'
+    re-measurement alone trains, as earlier runs measured the rows (a 1 s budget skipped every race configuration
+    and ran at thousands of % of itself); where no run measured a row, the start says its part is not known.
+    ``repeats``: the fresh processes each default row is measured in (--repeats)."""
+    floor, unknown = budget_cli.tune_floor(tasks, backends, out)
+    floor *= repeats
+    if floor > budget_s:
+        # the race has RACE_SHARE of the budget; the default and best rows (each ~ the floor) share the rest
+        would = math.ceil(2 * floor / (1 - RACE_SHARE))
+        print(
+            f"error: --budget {budget_s:.0f}s is less than the tune needs at least: re-measuring the defaults alone "
+            f"trains ~{floor:.0f}s on this machine (the rows' costs as earlier runs measured them); a tune that races "
+            f"and measures its best rows needs about --budget {would}s",
+            file=sys.stderr,
+        )
+        return False
+    if unknown:
+        rows = ", ".join(f"{t} in {b}" for t, b in unknown)
+        print(
+            f"tune: no earlier run measured {rows}: whether --budget {budget_s:.0f}s holds even re-measuring their "
+            "defaults is not known before they run (the end says how much of the budget the tune took)"
+        )
+    return True
 
 
 def cmd_report(args: argparse.Namespace) -> int:
