@@ -36,7 +36,11 @@ KEYS = {
     "repeat": st.integers(-3, 3),
     "status": st.sampled_from(["ok", "failed", "timeout", "interrupted", "?"]),
 }
-OTHER = [c for c in (*COLUMNS, "history", "transfer", "decouple_topk", "confusion_matrix") if c not in KEYS]
+OTHER = [
+    c
+    for c in (*COLUMNS, "history", "transfer", "decouple_topk", "confusion_matrix", "classification_report")
+    if c not in KEYS
+]
 records = st.fixed_dictionaries(KEYS, optional=dict.fromkeys(OTHER, json_values))
 
 
@@ -49,7 +53,8 @@ def read_everything(data: bytes, report: bool = True) -> None:
         if report:
             summary_markdown(df, {"run_id": "fuzz"}, "")
             view = ReportView(df, recs, Path("unused"), df, "torch", {})
-            next(s for s in SECTIONS if s.name == "transfer").text(view)  # its section reads records only
+            for name in ("transfer", "confusion"):  # these sections read records only
+                next(s for s in SECTIONS if s.name == name).text(view)
             terminal_summary(df)
             keyed = compare.keyed(df)
             compare.render(compare.compare(keyed, keyed, compare.Thresholds()))

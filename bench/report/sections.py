@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.core.runpaths import plot_file
 from bench.report import accuracy, scaling, tuning
+from bench.report.confusion import confusion_markdown, confusion_plot_jobs
 from bench.report.decouple_plots import decouple_plot_jobs, decouple_section
 from bench.report.explain_plots import explain_links, explain_plot_jobs
 from bench.report.models import sections as model_sections
@@ -60,6 +61,11 @@ class Section:
     plot_jobs: Callable[[ReportView], list[PlotJob]] = field(default=_no_plots)
 
 
+def _confusion_text(view: ReportView) -> str:
+    lines = confusion_markdown(view.records, view.run_dir, view.drawn)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def _transfer_text(view: ReportView) -> str:
     lines = transfer_markdown(view.records)
     return "\n".join(lines) + "\n" if lines else ""
@@ -67,6 +73,11 @@ def _transfer_text(view: ReportView) -> str:
 
 SECTIONS: tuple[Section, ...] = (
     Section("models", text=lambda v: model_sections(v.table, v.records, v.reference)),
+    Section(
+        "confusion",
+        text=_confusion_text,
+        plot_jobs=lambda v: confusion_plot_jobs(v.records, v.run_dir),
+    ),
     Section(
         "transfer",
         text=_transfer_text,

@@ -1,0 +1,68 @@
+"""The report's test-set confusion matrix and classification report (each task's own test split, per backend)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.core import metrics
+from bench.core.results import RunFileWarning, append_record
+from bench.report.confusion import confusion_markdown
+from bench.report.summary import write_reports
+from tests.test_report import rec
+
+
+def digits_classification() -> dict:
+    """A real classifier's test predictions: logistic regression on scikit-learn's 8x8 digits, 300 test images."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=200).fit(x[:300], y[:300])  # few training images: some mistakes to count
+    logits = model.decision_function(x[-300:])
+    return metrics.classification(logits, y[-300:], tuple(f"d{k}" for k in range(10)))
+
+
+def test_summary_and_plot_show_the_test_confusion_matrix_and_a_report_that_agrees(tmp_path: Path):
+    """The lab's confusion matrix and classification report reach summary.md and plots/: the matrix rows add up to
+    the test images, the stated accuracy is its diagonal, and each printed precision/recall is the matrix's."""
+    c = digits_classification()
+    cm = np.array(c["confusion_matrix"])
+    acc = np.trace(cm) / cm.sum()
+    assert 0.5 < acc < 1.0  # a real matrix with mistakes off the diagonal
+    run = tmp_path / "run"
+    run.mkdir()
+    for backend in ("torch", "keras"):
+        append_record(run, rec(backend, 0, train_s=1.0, test_acc=float(acc), n_test=300, **c))
+    write_reports(run)
+    summary = (run / "summary.md").read_text()
+    part = summary.split("## Test-set confusion matrices", 1)[1].split("\n## ", 1)[0]
+    assert f"t / PyTorch: {np.trace(cm)} of 300 test images right, accuracy {acc:.4f}" in part
+    rows = re.findall(r"^\| (d\d) \| ((?:\d+ \| ){10})(\d+) \|$", part, re.M)
+    assert len(rows) == 20  # ten classes, two backends
+    for name, counts, total in rows[:10]:
+        k = int(name[1:])
+        assert [int(v) for v in counts.split(" | ")[:-1] if v.strip()] == cm[k].tolist()
+        assert int(total) == cm[k].sum()
+    for k in range(10):
+        precision, recall = cm[k, k] / max(cm[:, k].sum(), 1), cm[k, k] / cm[k].sum()
+        assert f"| d{k} | {precision:.3f} | {recall:.3f} |" in part
+    assert "| macro avg |" in part
+    assert "![test-set confusion matrices, t](plots/confusion-t.png)" in part
+    assert (run / "plots" / "confusion-t.png").is_file()
+    assert "plots/confusion-t.png" in (run / "index.html").read_text()
+
+
+def test_a_matrix_that_does_not_match_its_classes_is_named_and_left_out(tmp_path: Path):
+    """A hand-edited records.jsonl: the broken row is named; the other backend's matrix is still shown."""
+    good = rec("torch", 0, **digits_classification())
+    bad = rec("keras", 0, **digits_classification())
+    bad["confusion_matrix"] = bad["confusion_matrix"][:9]
+    with pytest.warns(RunFileWarning, match=r"t / keras repeat 0: 'confusion_matrix' is not a 10 x 10 matrix"):
+        text = "\n".join(confusion_markdown([good, bad], tmp_path, frozenset()))
+    assert "t / PyTorch:" in text and "Keras" not in text
+    zoo = rec("torch", 0, task="zoo-resnet50", model="zoo:resnet50", **digits_classification())
+    assert "zoo-resnet50" not in "\n".join(confusion_markdown([good, zoo], tmp_path, frozenset()))  # the sweep's
