@@ -254,3 +254,24 @@ def test_the_plot_names_its_figure_the_mapped_class_accuracy(monkeypatch, tmp_pa
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_the_classification_report_is_shown_under_the_matrix_it_is_read_from():
+    """summary.md's transfer report is scikit-learn's over the mapped classes: it follows the mapped classes'
+    matrix (whose rows give its recalls), and the all-classes matrix above says its own accuracy."""
+    import re
+
+    from bench.report.transfer import transfer_markdown
+
+    t = _entry()
+    rec = {"task": "cifar10-cnn", "backend": "torch", "repeat": 0, "status": "ok", "transfer": [t]}
+    text = "\n".join(transfer_markdown([rec]))
+    assert "on afhq, confusion matrix (all classes, acc 40.0%):" in text
+    mapped = text.split("on afhq, mapped classes (cat/dog outputs only, acc 60.0%):", 1)[1]
+    matrix = dict(re.findall(r"^\| (cat|dog) \| (\d+ \| \d+) \|$", mapped, re.M))
+    assert set(matrix) == {"cat", "dog"}
+    recalls = dict(re.findall(r"^\| (cat|dog) \| [\d.]+ \| ([\d.]+) \|", mapped, re.M))
+    for k, name in enumerate(("cat", "dog")):
+        row = [int(v) for v in matrix[name].split(" | ")]
+        assert row == t["confusion_restricted"][k]
+        assert float(recalls[name]) == pytest.approx(row[k] / sum(row), abs=5e-4)
