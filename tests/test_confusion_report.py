@@ -66,3 +66,27 @@ def test_a_matrix_that_does_not_match_its_classes_is_named_and_left_out(tmp_path
     assert "t / PyTorch:" in text and "Keras" not in text
     zoo = rec("torch", 0, task="zoo-resnet50", model="zoo:resnet50", **digits_classification())
     assert "zoo-resnet50" not in "\n".join(confusion_markdown([good, zoo], tmp_path, frozenset()))  # the sweep's
+
+
+def test_the_lab_reports_accuracy_stands_beside_ours_with_why_a_quick_run_differs():
+    """A task's eval.reported_acc reaches its record and summary.md: each backend's gap in points, and a quick
+    profile (or stand-in data) is named as the reason the figures do not compare yet; a full run on the real
+    data is compared plainly."""
+    from bench.core.results import table
+    from bench.core.spec import load_task
+    from bench.report.reported import reported_lines
+    from bench.run.runner import base_record
+
+    assert base_record("r", load_task("cifar10-cnn", "quick"), "torch", 0, 0)["reported_acc"] == pytest.approx(0.708)
+    assert base_record("r", load_task("catdog-cnn", "quick"), "torch", 0, 0)["reported_acc"] is None  # none named
+    quick = dict(profile="quick", epochs=5, n_train=5000, dataset_source="file:/d/cifar10.npz", reported_acc=0.708)
+    rows = table([rec("torch", 0, test_acc=0.47, **quick), rec("keras", 0, test_acc=0.469, **quick)])
+    (line, _) = reported_lines(rows)
+    assert "70.80% test accuracy; this run: PyTorch 47.00% (-23.80 pt), Keras (TF) 46.90% (-23.90 pt)." in line
+    assert "profile `quick` (5 epochs on 5000 training images)" in line
+    full = quick | dict(profile="full", epochs=10, n_train=50000)
+    (line, _) = reported_lines(table([rec("torch", 0, test_acc=0.712, **full)]))
+    assert line.endswith("PyTorch 71.20% (+0.40 pt).")
+    stand_in = full | dict(dataset_source="embedded:shapes-10")
+    assert "embedded stand-in" in reported_lines(table([rec("torch", 0, test_acc=0.9, **stand_in)]))[0]
+    assert reported_lines(table([rec("torch", 0, test_acc=0.9)])) == []  # a task that names no figure

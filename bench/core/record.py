@@ -98,6 +98,7 @@ class Record:
     test_acc: float | None = None
     test_loss: float | None = None
     target_acc: float | None = None
+    reported_acc: float | None = None  # the task's eval.reported_acc: what the original experiment saw
     time_to_target_s: float | None = None
     # The transfer phase's columns (TRANSFER_COLUMNS).
     transfer_dataset: str | None = None

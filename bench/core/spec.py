@@ -152,6 +152,9 @@ class EvalSpec:
     # With repeats: how far apart (percentage points of test accuracy) two backends may be and still be called
     # equivalent (bench.measure.equivalence: two one-sided tests against +-this margin).
     equivalence_margin_pt: float = 1.0
+    # The test accuracy the original experiment (a lab report) saw with the full recipe, shown beside ours in
+    # summary.md with what this run's profile changed; 0 = none.
+    reported_acc: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -586,6 +589,7 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
             "a number of percentage points in (0, 100]",
             spec.eval.equivalence_margin_pt,
         ),
+        Bound("eval.reported_acc", 0 <= spec.eval.reported_acc <= 1, "a number in [0, 1]", spec.eval.reported_acc),
         *_explain_bounds(spec.explain),
         Bound("dataset.channels", d.channels in (0, 1, 3), "0 (native), 1 or 3", d.channels),
         Bound("dataset.image_size", d.image_size >= 0, "an integer >= 0", d.image_size),

@@ -24,6 +24,7 @@ from bench.report.explain_plots import explain_links, explain_plot_jobs
 from bench.report.models import sections as model_sections
 from bench.report.parity import parity_lines
 from bench.report.plotting import PlotJob
+from bench.report.reported import reported_lines
 from bench.report.transfer import plot_transfer, transfer_markdown
 from bench.report.zoo import zoo_plot_jobs, zoo_section
 
@@ -72,6 +73,7 @@ def _transfer_text(view: ReportView) -> str:
 
 
 SECTIONS: tuple[Section, ...] = (
+    Section("reported", task_lines=reported_lines),
     Section("models", text=lambda v: model_sections(v.table, v.records, v.reference)),
     Section(
         "confusion",

@@ -183,6 +183,7 @@ def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: in
         epochs=task.train.epochs,
         batch_size=task.train.batch_size,
         target_acc=task.train.target_acc or None,
+        reported_acc=task.eval.reported_acc or None,
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         config=task.config or None,
         base_task=task.base or None,
