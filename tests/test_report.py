@@ -783,3 +783,22 @@ def test_repeats_of_one_backend_that_ran_on_other_threads_or_executors_are_said(
     (line,) = placement_warnings(rows)
     assert line.startswith("- **repeats ran differently**: torch's repeats ran on different threads or executors")
     assert "repeat 0: 1 threads, devices, repeat 1: 2 threads, local" in line
+
+
+def test_training_curves_tick_whole_epochs_only(monkeypatch, tmp_path: Path):
+    """A 3-epoch run's curves (the quick catdog-cnn) had ticks at epoch 1.25, 1.5, ...: every tick is a whole epoch."""
+    from bench.report import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    r = rec("torch", 0)
+    r["history"] = [{"epoch": e, "seconds": 1.0, "train_loss": 1.0 / e, "test_acc": 0.5 + 0.05 * e} for e in (1, 2, 3)]
+    assert figures.plot_curves([r], "t", tmp_path / "curves.png")
+    (fig,) = drawn
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

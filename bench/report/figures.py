@@ -28,6 +28,7 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     runs = [r for r in records if r["task"] == task and r.get("status") == "ok" and r.get("history")]
     if not runs:
@@ -48,6 +49,7 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     ax_acc.set(title=f"{task}: test accuracy", xlabel="epoch", ylabel="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no "epoch 1.25" ticks
     repeats = sorted({r.get("repeat") or 0 for r in runs})
     styles = tuple((f"repeat {k}", {"linestyle": LINESTYLES[k % len(LINESTYLES)]}) for k in repeats)
     backend_legend(fig, ordered(r["backend"] for r in runs), styles if len(repeats) > 1 else ())
