@@ -89,3 +89,61 @@ def test_interleaved_medians_warm_up_once_then_alternate_rounds():
     assert order[:4] == ["a", "b", "a", "b"] and order == ["a", "b"] * (rounds + 1)
     assert explain.MIN_ROUNDS <= rounds <= explain.MAX_ROUNDS
     assert seconds == {"a": 1.0, "b": 1.0} and results == {"a": "A", "b": "B"}
+
+
+class _OneByOne:
+    """A backend whose Grad-CAM layer has a 1x1 output, as ConvNeXt-tiny's trunk at 32 px."""
+
+    def layer_gradients(self, state, data, layer, columns, signs):
+        rng = np.random.default_rng(0)
+        return rng.standard_normal((3, 1, 1, 8)), rng.standard_normal((3, 1, 1, 8))
+
+
+def test_a_one_by_one_layer_gives_flat_maps_and_says_its_size():
+    """The quick ConvNeXt's Grad-CAM overlays were blank with nothing saying why: the phase now learns the layer's
+    size, and a 1x1 layer's maps are flat (one value per image) whatever the gradients."""
+    seen: dict = {}
+    maps = explain.backend_gradcam(_OneByOne(), None, None, "backbone", np.zeros(3, int), np.ones(3), (32, 32), seen)
+    assert seen["hw"] == (1, 1)
+    assert maps.shape == (3, 32, 32) and np.ptp(maps, axis=(1, 2)).max() == 0
+
+
+def test_the_report_marks_flat_maps_and_names_a_one_by_one_layer(monkeypatch, tmp_path):
+    """Each flat panel of the overlay figure says "flat map"; summary.md says which backend's layer was 1x1."""
+    import pandas as pd
+
+    from bench.report import explain_plots
+
+    drawn = []
+    monkeypatch.setattr(explain_plots, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    rng = np.random.default_rng(1)
+    common = {"x": rng.random((2, 8, 8, 3)), "y_true": np.array([0, 1]), "classes": np.array(["cat", "dog"])}
+    flat = common | {"y_pred": np.array([0, 1]), "layer": np.asarray("backbone"), "gradcam": np.zeros((2, 8, 8))}
+    spatial = flat | {"gradcam": rng.random((2, 8, 8))}
+    assert explain_plots.plot_overlays({"torch": spatial, "keras": flat}, "gradcam", "t", tmp_path / "g.png")
+    (fig,) = drawn
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("flat map") == 2  # Keras's two panels, none of torch's
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    rows = pd.DataFrame(
+        [
+            {
+                "task": "t",
+                "backend": b,
+                "status": "ok",
+                "explain_layer": "backbone",
+                "gradcam_layer_hw": hw,
+                "image_shape": "32x32x3",
+                "profile": "quick",
+                "explain_file": "a.npz",
+                "gradcam_ms_per_img": 1.0,
+            }
+            for b, hw in (("torch", "7x7"), ("keras", "1x1"))
+        ]
+    )
+    lines = explain_plots.explain_links(rows)
+    flat_lines = [line for line in lines if "1x1" in line]
+    assert len(flat_lines) == 1 and flat_lines[0].startswith("- Grad-CAM (Keras (TF)): layer `backbone` has a 1x1")
+    assert "32x32x3, profile `quick`" in flat_lines[0]

@@ -143,6 +143,8 @@ def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_d
     out = explain.explain_phase(trained)
 
     assert out["explain_layer"] == "conv2" and out["explain_images"] == 16
+    acts, _ = b.layer_gradients(state, b.put(x[:4], y[:4]), "conv2", *metrics.class_score_signs(10, y[:4]))
+    assert out["gradcam_layer_hw"] == f"{acts.shape[1]}x{acts.shape[2]}" and acts.shape[1] > 1  # the layer's map
     assert out["gradcam_forward_ratio"] == pytest.approx(out["gradcam_ms_per_img"] / out["forward_ms_per_img"])
     assert out["saliency_ms_per_img"] > 0 and out["explain_file"] == "artifacts/t.torch.0.explain.npz"
     with np.load(tmp_path / out["explain_file"]) as f:

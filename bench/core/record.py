@@ -118,6 +118,7 @@ class Record:
     saliency_ms_per_img: float | None = None
     gradcam_forward_ratio: float | None = None
     explain_layer: str | None = None
+    gradcam_layer_hw: str | None = None  # the Grad-CAM layer's output size, "HxW" ("1x1": the maps are flat)
     explain_images: int | None = None
     explain_file: str | None = None
     explain_s: float | None = None

@@ -76,10 +76,20 @@ def saliency(input_grads: np.ndarray) -> np.ndarray:
 
 
 def backend_gradcam(
-    backend: Any, state: Any, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray, size: tuple[int, int]
+    backend: Any,
+    state: Any,
+    data: Any,
+    layer: str,
+    columns: np.ndarray,
+    signs: np.ndarray,
+    size: tuple[int, int],
+    seen: dict[str, Any] | None = None,
 ) -> np.ndarray:
-    """Grad-CAM maps (N, H, W) of a backend's model: its gradients, this module's arithmetic."""
+    """Grad-CAM maps (N, H, W) of a backend's model: its gradients, this module's arithmetic. ``seen["hw"]`` gets
+    the layer's spatial size: a 1x1 output (ConvNeXt's trunk at 32 px) leaves one value per image, a flat map."""
     acts, grads = backend.layer_gradients(state, data, layer, columns, signs)
+    if seen is not None:
+        seen["hw"] = acts.shape[1:3]
     return gradcam(acts, grads, size)
 
 
@@ -140,12 +150,15 @@ def explain_phase(t: Trained) -> dict[str, Any]:
     columns, signs = metrics.class_score_signs(logits.shape[1], pred if spec.target == "predicted" else y)
     size = x.shape[1:3]
     calls: dict[str, Callable[[], Any]] = {"forward": lambda: backend.forward(state, data)}
+    seen: dict[str, Any] = {}
     if spec.gradcam:
-        calls["gradcam"] = lambda: backend_gradcam(backend, state, data, layer, columns, signs, size)
+        calls["gradcam"] = lambda: backend_gradcam(backend, state, data, layer, columns, signs, size, seen)
     if spec.saliency:
         calls["saliency"] = lambda: backend_saliency(backend, state, data, columns, signs)
     seconds, results = interleaved_medians(calls, timer)
     out: dict[str, Any] = {"explain_layer": layer, "explain_images": n}
+    if "hw" in seen:
+        out["gradcam_layer_hw"] = "x".join(str(v) for v in seen["hw"])
     out.update({f"{name}_ms_per_img": 1000 * s / n for name, s in seconds.items()})
     if spec.gradcam and seconds["forward"] > 0:
         out["gradcam_forward_ratio"] = seconds["gradcam"] / seconds["forward"]

@@ -73,6 +73,9 @@ def plot_overlays(maps: dict[str, dict[str, np.ndarray]], kind: str, task: str, 
     for j in range(n):
         ax.text(j * (w + gap) + w / 2, gap_top - 1, f"true: {classes[y[j]]}", ha="center", va="bottom", fontsize=9)
         for i, m in enumerate(maps.values(), start=1):
+            if np.ptp(m[kind][j]) == 0:  # nothing highlighted: say so, not an empty-looking overlay
+                top = i * (h + gap_top) + gap_top
+                ax.text(j * (w + gap) + w / 2, top + h / 2, "flat map", ha="center", va="center", fontsize=8, color="w")
             pred = int(m["y_pred"][j])
             ax.text(
                 j * (w + gap) + w / 2,
@@ -108,4 +111,21 @@ def explain_links(sub: pd.DataFrame) -> list[str]:
         f"![{KINDS[k][0]} overlays]({plot_name(k, task)})\n"
         for k in KINDS
         if f"{k}_ms_per_img" in sub and sub[f"{k}_ms_per_img"].notna().any()
-    ] + [""]
+    ] + [*flat_layer_lines(sub), ""]
+
+
+def flat_layer_lines(sub: pd.DataFrame) -> list[str]:
+    """A line per backend whose Grad-CAM layer had a 1x1 output: its maps are flat by construction, not a bug."""
+    if "gradcam_layer_hw" not in sub:
+        return []
+    ok = sub[(sub.status == "ok") & (sub.gradcam_layer_hw == "1x1")]
+    lines = []
+    for b in ordered(ok.backend):
+        r = ok[ok.backend == b].iloc[0]
+        size = f"{r.image_shape}, " if isinstance(r.get("image_shape"), str) else ""
+        lines.append(
+            f"- Grad-CAM ({label(b)}): layer `{r.explain_layer}` has a 1x1 output at this input size ({size}"
+            f'profile `{r.profile}`): one value per image, so its maps are flat ("flat map"); a larger input, as '
+            "the full profile's, gives the layer a spatial map."
+        )
+    return [*lines, ""] if lines else []
