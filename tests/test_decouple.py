@@ -165,7 +165,11 @@ def test_top_k_sizes(requested, width, sizes):
 
 def test_image_choices():
     y = np.array([3, 1, 1, 0, 3, 2, 0])
-    assert decouple.picture_inputs(y, 5).tolist() == [3, 1, 5, 0, 2]  # first of classes 0..3, then the next
+    assert decouple.picture_inputs(y, 5).tolist() == [3, 1, 5, 0]  # the first of each class, never two of one
+    assert decouple.picture_inputs(y, 2).tolist() == [3, 1]  # the first n classes
+    cats_first = np.array([0, 0, 0, 0, 1, 0, 1, 1])  # a cat/dog test set's first five: 4 cats, 1 dog
+    assert y[decouple.picture_inputs(y, 5)].tolist() == [0, 1, 2, 3]
+    assert cats_first[decouple.picture_inputs(cats_first, 5)].tolist() == [0, 1]
     feats = np.array([[0.0, 5], [3, 1], [2, 9], [1, 0]])
     assert decouple.most_activating(feats, np.array([1, 0]), 2).tolist() == [[2, 0], [1, 2]]
     sub = decouple.train_subset(100, 30, seed=42)
@@ -215,6 +219,7 @@ def test_phase_on_a_trained_model_writes_fields_arrays_and_pictures(tmp_path: Pa
     with np.load(artifacts / "t.torch.0.decouple.npz") as a:
         assert a["top_images"].shape == (5, 4, 28, 28, 1) and a["top_images"].dtype == np.uint8
         assert a["act_conv2"].shape == (3, 10, 10, 16) and a["inputs"].shape == (3, 28, 28, 1)
+        assert a["input_labels"].tolist() == [0, 1, 2]  # one test image per class, in class order
         assert np.all(np.diff(a["top_values"], axis=1) <= 0)  # highest activation first
         assert a["importances"][a["top_features"]].tolist() == sorted(a["importances"], reverse=True)[:5]
 

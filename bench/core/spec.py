@@ -180,7 +180,7 @@ class DecoupleSpec:
     logreg_max_iter: int = 1000  # LogisticRegression (on standardised features)
     top_features: int = 5  # features whose most activating training images are drawn
     top_images: int = 10  # images per such feature
-    n_inputs: int = 5  # test inputs whose feature maps and fully connected activations are drawn
+    n_inputs: int = 5  # classes (one test image each) whose feature maps and fully connected activations are drawn
 
 
 @dataclass(frozen=True)

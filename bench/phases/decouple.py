@@ -112,11 +112,9 @@ def train_subset(n: int, max_train: int, seed: int) -> np.ndarray:
 
 
 def picture_inputs(y: np.ndarray, n: int) -> np.ndarray:
-    """The first image of each class (then the next ones): the same inputs for every backend."""
-    firsts = [int(np.flatnonzero(y == c)[0]) for c in np.unique(y)]
-    taken = set(firsts)
-    rest = [i for i in range(len(y)) if i not in taken]
-    return np.array((firsts + rest)[:n], dtype=np.int64)
+    """One test image per class, the first of each, for the first ``n`` classes in class order: the same
+    inputs for every backend. Never two of a class: the first five of a cat/dog test set were 4 cats, 1 dog."""
+    return np.array([int(np.flatnonzero(y == c)[0]) for c in np.unique(y)[:n]], dtype=np.int64)
 
 
 def to_display(x: np.ndarray) -> np.ndarray:

@@ -101,7 +101,8 @@ def plot_fc_activations(arrays: dict[str, Any], task: str, path: Path) -> bool:
             fig.colorbar(im, ax=axes[i, j], fraction=0.03)
     for ax in axes[-1]:
         ax.set_xlabel("unit")
-    fig.suptitle(f"{task}: fully connected activations", fontsize=10)
+    what = "one test image per class, the same in every backend"
+    fig.suptitle(f"{task}: fully connected activations ({what})", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
     return True
@@ -238,7 +239,10 @@ def _decouple_parts(run_dir: Path, records: list[dict[str, Any]]) -> tuple[list[
             job: PlotJob = (plot_top_features, (a, title))
             pictures.append((at, f"top features ({label(b)})", ("top-features", task, b), job))
         for b, a in arrays.items():
-            title = f"{task} / {label(b)}: conv feature maps after activation, one tile per channel"
+            title = (
+                f"{task} / {label(b)}: conv feature maps after activation, one tile per channel\n"
+                "(one test image per class, the first of each, the same in every backend)"
+            )
             job = (plot_feature_maps, (a, title))
             pictures.append((at, f"feature maps ({label(b)})", ("feature-maps", task, b), job))
         job = (plot_fc_activations, (arrays, task))
