@@ -88,5 +88,43 @@ def test_the_lab_reports_accuracy_stands_beside_ours_with_why_a_quick_run_differ
     (line, _) = reported_lines(table([rec("torch", 0, test_acc=0.712, **full)]))
     assert line.endswith("PyTorch 71.20% (+0.40 pt).")
     stand_in = full | dict(dataset_source="embedded:shapes-10")
+    assert "the profile sets" not in line
     assert "embedded stand-in" in reported_lines(table([rec("torch", 0, test_acc=0.9, **stand_in)]))[0]
     assert reported_lines(table([rec("torch", 0, test_acc=0.9)])) == []  # a task that names no figure
+
+
+def test_the_lab_report_line_names_every_setting_the_quick_profile_changes():
+    """mnist-lenet5-sigmoid's quick profile trains at another lr and batch size as well as on fewer images: the
+    line names them all with the full recipe's values, from the record alone (the spec survives the plan's JSON)."""
+    import json
+
+    from bench.core.results import table
+    from bench.core.spec import load_task, spec_from_dict
+    from bench.report.reported import reported_lines
+    from bench.run.runner import base_record
+
+    quick = load_task("mnist-lenet5-sigmoid", "quick")
+    assert spec_from_dict(json.loads(json.dumps(quick.to_dict()))) == quick  # how workers and resume get it
+    full = load_task("mnist-lenet5-sigmoid", "full")
+    assert {k for k, _, _ in quick.profile_changes} == {
+        "dataset.max_train",
+        "dataset.max_test",
+        "train.lr",
+        "train.batch_size",
+    }  # epochs = 30 in both; target_acc is when a row is timed, not what it learns
+    assert full.profile_changes == () and base_record("r", full, "torch", 0, 0)["profile_changes"] is None
+    fields = base_record("r", quick, "torch", 0, 0)
+    assert fields["lr"] == 0.003 and fields["batch_size"] == 64
+    row = {k: fields[k] for k in ("profile", "epochs", "lr", "batch_size", "reported_acc", "profile_changes")}
+    rows = table([rec("torch", 0, test_acc=0.95, n_train=10000, dataset_source="file:/d/mnist.npz", **row)])
+    (line, _) = reported_lines(rows)
+    for part in (
+        "profile `quick` (30 epochs on 10000 training images; the profile sets",
+        "train.lr 0.003 (full recipe: 0.01)",
+        "train.batch_size 64 (full recipe: 512)",
+        "dataset.max_train 10000 (full recipe: all)",
+        "dataset.max_test 2000 (full recipe: all)",
+    ):
+        assert part in line, part
+    drop = load_task("mnist-lenet5", "quick")
+    assert "train.drop_last true (full recipe: false)" in base_record("r", drop, "torch", 0, 0)["profile_changes"]

@@ -99,6 +99,9 @@ class Record:
     test_loss: float | None = None
     target_acc: float | None = None
     reported_acc: float | None = None  # the task's eval.reported_acc: what the original experiment saw
+    # What the row's profile sets apart from the full recipe ("train.lr 0.003 (full recipe: 0.01), ..."; the
+    # TaskSpec's profile_changes): named beside reported_acc as what keeps the two figures apart
+    profile_changes: str | None = None
     time_to_target_s: float | None = None
     # The transfer phase's columns (TRANSFER_COLUMNS).
     transfer_dataset: str | None = None

@@ -15,7 +15,7 @@ import re
 import stat
 import tomllib
 import typing
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,6 +262,10 @@ class TaskSpec:
     knobs: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     config: str = ""  # the knob configuration's label in a tuning run ("default", "best", "t03"); "" otherwise
     base: str = ""  # the task a tuning row was derived from ("" = this task itself)
+    # What the applied profile sets apart from the full recipe's (the file's ``full`` profile, or its base tables
+    # where it has none): ((dotted key, this spec's value, the full recipe's value), ...) over RECIPE_KEYS; what
+    # summary.md names when it sets a row's accuracy beside the lab report's. () for the full recipe itself.
+    profile_changes: tuple[tuple[str, Any, Any], ...] = ()
 
     def for_backend(self, backend: str) -> TaskSpec:
         """This task as ``backend`` runs it: its ``[knobs.BACKEND]`` overrides applied to ``runtime``."""
@@ -443,11 +447,57 @@ def parse_task(
     if profile and profile not in PROFILES:
         raise SpecError(f"{source}: unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
     asked = profile if profile in profiles else None  # a profile the file leaves out gives the base spec
-    spec = _profile_spec(data, profiles, asked, source, datasets)
+    specs = {asked: _profile_spec(data, profiles, asked, source, datasets)}
     for other in (None, *profiles):  # every spec the file can give: a bad value in any of them is refused now
-        if other != asked:
-            _profile_spec(data, profiles, other, source, datasets)
-    return dataclasses.replace(spec, profile=profile or "")
+        if other not in specs:
+            specs[other] = _profile_spec(data, profiles, other, source, datasets)
+    spec, full = specs[asked], specs["full" if "full" in profiles else None]
+    return dataclasses.replace(spec, profile=profile or "", profile_changes=recipe_changes(spec, full))
+
+
+# The settings that decide what a model learns, so what can keep its accuracy from the full recipe's: every field
+# of these sections but the train.target_acc threshold (when a row is timed, not what it trains), and how the
+# reported epoch is chosen.
+RECIPE_KEYS = (
+    *(f"dataset.{f.name}" for f in dataclasses.fields(DatasetSpec)),
+    *(f"model.{f.name}" for f in dataclasses.fields(ModelSpec)),
+    *(f"train.{f.name}" for f in dataclasses.fields(TrainSpec) if f.name != "target_acc"),
+    "eval.select",
+)
+# What 0 means for a recipe setting that reads 0 as "not set" (their fields' comments)
+_ZERO_MEANS = {
+    "dataset.max_train": "all",
+    "dataset.max_test": "all",
+    "dataset.image_size": "the dataset's own",
+    "dataset.channels": "the dataset's own",
+}
+
+
+def recipe_changes(spec: TaskSpec, full: TaskSpec) -> tuple[tuple[str, Any, Any], ...]:
+    """The RECIPE_KEYS where ``spec`` differs from ``full``: (dotted key, spec's value, full's value), in order."""
+    out = []
+    for key in RECIPE_KEYS:
+        section, name = key.split(".")
+        mine, theirs = getattr(getattr(spec, section), name), getattr(getattr(full, section), name)
+        if mine != theirs:
+            out.append((key, mine, theirs))
+    return tuple(out)
+
+
+def describe_changes(changes: Iterable[Sequence[Any]]) -> str:
+    """``profile_changes`` as one text: "train.lr 0.003 (full recipe: 0.01), dataset.max_train 10000 (full
+    recipe: all)"; empty when there are none."""
+
+    def shown(key: str, v: Any) -> str:
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(shown("", x) for x in v) + "]"
+        if isinstance(v, bool):
+            return str(v).lower()  # as the TOML file writes it
+        if v == 0 and key in _ZERO_MEANS:
+            return _ZERO_MEANS[key]
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{key} {shown(key, mine)} (full recipe: {shown(key, full)})" for key, mine, full in changes)
 
 
 def _profile_spec(
@@ -911,7 +961,14 @@ def spec_from_dict(d: Any, datasets: Collection[str] | None = None) -> TaskSpec:
     source, profile = d.get("source", "<job>"), d.get("profile", "")
     if not isinstance(source, str) or not isinstance(profile, str) or profile not in ("", *PROFILES):
         raise SpecError(f"<job>: source and profile must be strings, got {source!r}, {profile!r}")
-    data = {k: v for k, v in d.items() if k not in ("source", "profile")}
+    data = {k: v for k, v in d.items() if k not in ("source", "profile", "profile_changes")}
+    changes = d.get("profile_changes", [])
+    if not isinstance(changes, (list, tuple)) or not all(
+        isinstance(c, (list, tuple)) and len(c) == 3 and c[0] in RECIPE_KEYS for c in changes
+    ):
+        raise SpecError(
+            f"{source}: profile_changes: expected a list of [recipe key, value, full value], got {changes!r}"
+        )
     if isinstance(data.get("model"), dict):
         model = dict(data["model"])
         options = _pairs(model.pop("options", []), f"{source}: model.options")
@@ -929,4 +986,12 @@ def spec_from_dict(d: Any, datasets: Collection[str] | None = None) -> TaskSpec:
             else t
             for i, t in enumerate(data["transfer"])
         ]
-    return dataclasses.replace(parse_task(data, source=source, datasets=datasets), profile=profile)
+    spec = parse_task(data, source=source, datasets=datasets)
+    return dataclasses.replace(
+        spec, profile=profile, profile_changes=tuple((k, _frozen(a), _frozen(b)) for k, a, b in changes)
+    )
+
+
+def _frozen(v: Any) -> Any:
+    """A JSON value with its lists as tuples again (as the spec's dataclasses hold them)."""
+    return tuple(_frozen(x) for x in v) if isinstance(v, (list, tuple)) else v

@@ -2,7 +2,8 @@
 what this run did differently that can explain a gap (a smaller profile, stand-in data).
 
 Reads the rows' ``reported_acc`` (the task's ``eval.reported_acc``), ``test_acc``, ``profile``, ``epochs``,
-``n_train``, ``dataset_source`` and ``pretrained``: a report rebuilt from records.jsonl says the same.
+``n_train``, ``profile_changes``, ``dataset_source`` and ``pretrained``: a report rebuilt from records.jsonl says
+the same.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ def reported_lines(sub: pd.DataFrame) -> list[str]:
     line = f"- **lab report**: {100 * reported:.2f}% test accuracy; this run{repeats}: {', '.join(ours)}."
     why = []
     if str(first.profile) != "full":
+        changes = first.get("profile_changes")  # every setting the profile changes, not only the sizes
+        sets = f"; the profile sets {changes}" if isinstance(changes, str) and changes else ""
         why.append(
-            f"profile `{first.profile}` ({count(first.epochs)} epochs on {count(first.n_train)} training images), "
-            "while the report's figure is the full recipe's (`--profile full`)"
+            f"profile `{first.profile}` ({count(first.epochs)} epochs on {count(first.n_train)} training images"
+            f"{sets}), while the report's figure is the full recipe's (`--profile full`)"
         )
     if str(first.dataset_source).startswith("embedded:"):
         why.append(f"the data are an embedded stand-in (`{first.dataset_source}`), not the report's dataset")

@@ -67,6 +67,7 @@ from bench.core.spec import (
     TaskSpec,
     check_fits_data,
     check_fits_image,
+    describe_changes,
     spec_from_dict,
 )
 from bench.phases.transfer import prepare_targets
@@ -184,6 +185,7 @@ def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: in
         batch_size=task.train.batch_size,
         target_acc=task.train.target_acc or None,
         reported_acc=task.eval.reported_acc or None,
+        profile_changes=describe_changes(task.profile_changes) or None,
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         config=task.config or None,
         base_task=task.base or None,
