@@ -70,6 +70,21 @@ def test_ratios_use_medians_of_ok_repeats(tmp_path: Path):
     assert (tmp_path / "plots" / "curves-t.png").stat().st_size > 1000
 
 
+def test_summary_and_page_are_titled_with_the_run_folders_name(tmp_path: Path):
+    """No environment.json (a copied or hand-made run folder), or one naming another run: both titles say the
+    folder's name (summary.md's read "bench run " with nothing after it)."""
+    run = tmp_path / "20260101-000000-ab12"
+    run.mkdir()
+    append_record(run, rec("torch", 0, train_s=1.0))
+    for env in (None, {"run_id": "renamed-from", "cores": 2}):
+        if env is not None:
+            (run / "environment.json").write_text(json.dumps(env))
+        write_reports(run)
+        assert (run / "summary.md").read_text().splitlines()[0] == f"# bench run {run.name}"
+        page = (run / "index.html").read_text()
+        assert f"<title>bench run {run.name}</title>" in page and f"<h1>bench run {run.name}</h1>" in page
+
+
 def test_a_torn_last_line_is_ignored(tmp_path: Path):
     append_record(tmp_path, rec("torch", 0))
     with open(tmp_path / "records.jsonl", "a") as f:

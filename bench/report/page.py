@@ -274,7 +274,7 @@ def write_page(
     plots = [(n, *task_of(n, tasks, backends)) for n in plot_names(run_dir)]
     toc = " · ".join(f'<a href="#task-{esc(t)}">{esc(t)}</a>' for t in tasks)
     body = [
-        f"<h1>bench run {esc(env.get('run_id') or run_dir.name)}</h1>",
+        f"<h1>bench run {esc(run_dir.name)}</h1>",  # the folder's name, as summary.md's title
         f'<p class="bad">{esc(notice)}</p>' if notice else "",
         f'<p>{toc} · <a href="#environment">environment</a> · <a href="summary.md">summary.md</a> · '
         f'<a href="results.csv">results.csv</a> · <a href="records.jsonl">records.jsonl</a></p>',
@@ -301,7 +301,5 @@ def write_page(
         )
     body += [not_ok_table(df), environment_section(env)]
     path = run_dir / PAGE
-    write_atomic(
-        run_dir, path, page(f"bench run {env.get('run_id') or run_dir.name}", "".join(body), (SORT_SCRIPT,)).encode()
-    )
+    write_atomic(run_dir, path, page(f"bench run {run_dir.name}", "".join(body), (SORT_SCRIPT,)).encode())
     return path

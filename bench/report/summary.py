@@ -51,7 +51,7 @@ def write_reports(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> pd.DataF
     curves = {t for t in df.task.unique() if plot_file(run_dir, "curves", t) in drawn}
     ratios = headline_ratios(records, reference)
     verdicts = {task: [r.sentence for r in found] for task, found in ratios.items()}
-    text = summary_markdown(df, env, notice, reference, wall_s, curves, verdicts)
+    text = summary_markdown(df, env, notice, reference, wall_s, curves, verdicts, run_dir.name)
     sections = texts(view)
     text += "".join(sections)
     write_atomic(run_dir, run_dir / "summary.md", text.encode())

@@ -77,11 +77,13 @@ def summary_markdown(
     wall_s: float | None = None,
     curves: Collection[str] | None = None,
     verdicts: Mapping[str, list[str]] | None = None,
+    run_name: str = "",
 ) -> str:
     """summary.md's head and one part per task (table, which backend trains faster, warnings, failures, curves,
     each section's lines, notes). ``curves``: the tasks whose training curves were drawn (None: every task's);
-    ``verdicts``: each task's sentences on which backend trains faster (``bench.report.speedup``)."""
-    lines = [f"# bench run {env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
+    ``verdicts``: each task's sentences on which backend trains faster (``bench.report.speedup``); ``run_name``:
+    the run folder's name, the title (as index.html's), else environment.json's run_id."""
+    lines = [f"# bench run {run_name or env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
         f"Machine: {env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpu}; "
