@@ -121,4 +121,10 @@ def test_the_summary_section_gives_each_pair_its_verdict_with_the_tasks_margin()
     # one backend with repeats: its interval, and no "Pairs" heading over an empty list (QA, 2026-12-06)
     one = accuracy.section(pd.DataFrame(_rows("t3", {"keras": [0.96, 0.955]})), plan)
     assert "| Keras (TF) | 2 | 7, 8 | 95.75 |" in one and "Pairs" not in one
+    # a row without a seed (a failed start, an older record) turns the column into floats: still "0, 1"
+    mixed = pd.DataFrame([*_rows("t4", {"torch": [0.9, 0.91]}), {"task": "t4", "backend": "keras", "status": "ok"}])
+    mixed["seed"] = [0, 1, None]
+    assert mixed.seed.dtype == float
+    assert "| PyTorch | 2 | 0, 1 | 90.50 |" in accuracy.section(mixed, plan)
+    assert accuracy._seed(float("nan")) == "-"
     assert accuracy.margins({"tasks": [{"name": "x", "eval": {"equivalence_margin_pt": -1}}, "junk"]}) == {}

@@ -39,6 +39,11 @@ def _accuracies(sub: pd.DataFrame) -> dict[str, list[float]]:
     return {b: acc[ok.backend == b].dropna().tolist() for b in ordered(ok.backend)}
 
 
+def _seed(value: Any) -> str:
+    """A seed as the integer it is: one row without a seed makes pandas hold the column as floats ("0.0")."""
+    return "-" if pd.isna(value) else str(int(value))
+
+
 def task_lines(sub: pd.DataFrame, margin_pt: float) -> list[str]:
     """One task's table of backends and its list of pair verdicts; [] without repeats to go by."""
     acc = _accuracies(sub)
@@ -47,7 +52,7 @@ def task_lines(sub: pd.DataFrame, margin_pt: float) -> list[str]:
     lines = ["| backend | repeats | seeds | test accuracy, mean (pt) | 95% interval (pt) |", "|---|---|---|---|---|"]
     ok = sub[sub.status == "ok"]
     for b, values in acc.items():
-        seeds = ", ".join(str(s) for s in ok[ok.backend == b]["seed"].tolist())
+        seeds = ", ".join(_seed(s) for s in ok[ok.backend == b]["seed"].tolist())
         ci = mean_ci(values)
         mean = f"{ci[0]:.2f}" if ci else f"{100 * values[0]:.2f}" if values else "-"
         interval = f"[{ci[1]:.2f}, {ci[2]:.2f}]" if ci else "-"
