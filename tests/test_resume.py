@@ -97,7 +97,7 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
         time.sleep(0.2)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
-    assert "--resume" in output
+    assert f"finish with: python -m bench run --resume {run_dir}" in output  # the command that ran
     wait_gone([held["pid"], held["server"]])
     rows = read_records(run_dir)
     assert [(r["repeat"], r["status"]) for r in rows] == [(0, "ok"), (1, "interrupted")]
@@ -109,7 +109,7 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
 
     started = json.loads((run_dir / "environment.json").read_text())
     (run_dir / "environment.json").write_text(json.dumps(started | {"git_commit": "0000000"}))  # an older commit
-    resumed = run_cli(["all", "--resume", str(run_dir)], env)
+    resumed = run_cli(["run", "--resume", str(run_dir)], env)  # what the line said
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert_complete(run_dir, 3)
     commits = {r["repeat"]: r["git_commit"] for r in read_records(run_dir)}
@@ -123,6 +123,40 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
         in (run_dir / "summary.md").read_text()
     )
     assert len([r for r in read_records(run_dir) if r["repeat"] == 0]) == 1  # the finished row was kept
+
+
+@pytest.mark.parametrize("command", ["zoo", "run", "all", "tune"])
+def test_ctrl_c_names_the_command_that_was_running_with_resume(command, tmp_path: Path, monkeypatch):
+    """QA: after `bench run` or `bench zoo`, Ctrl-C's line said `python -m bench all --resume RUN` (which resumes
+    any run, but reads as running every built-in task): it names the command that ran, as summary.md does."""
+    from bench.core.spec import parse_task
+    from bench.run import runner
+
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_run_all", pressed)
+    task = parse_task(
+        {
+            "name": "t",
+            "dataset": {"name": "mnist"},
+            "model": {"arch": "lenet5"},
+            "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
+        }
+    )
+    opts = runner.RunOptions(backends=("torch",), out=tmp_path)
+    run_dir = runner.new_run_dir(tmp_path)
+    runner.write_plan(run_dir, [task], opts)
+    said: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(run_dir, [task], opts, {"command": command}, said.append, history=False)
+    assert f"finish with: python -m bench {command} --resume {run_dir}" in "\n".join(said)
+    assert json.loads((run_dir / "state.json").read_text())["command"] == command
+    assert f"Finish it with `python -m bench {command} --resume {run_dir}`" in (run_dir / "summary.md").read_text()
+    said.clear()
+    with pytest.raises(KeyboardInterrupt):  # no command known (or a state.json edited): `run`, right for every run
+        runner.execute(run_dir, [task], opts, {"command": "report; rm -rf"}, said.append, history=False)
+    assert f"finish with: python -m bench run --resume {run_dir}" in "\n".join(said)
 
 
 @pytest.mark.e2e
@@ -217,7 +251,8 @@ def test_report_on_a_run_still_in_progress_says_so_writes_nothing_and_suggests_n
     assert (run_dir / "records.jsonl").read_bytes() == records
     proc = run_cli(["report", str(run_dir)], clean_env)  # no process holds it: killed, and --resume finishes it
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"Finish it with `python -m bench all --resume {run_dir}`" in (run_dir / "summary.md").read_text()
+    # a state.json naming no command (a run from before it did): `run --resume`, which finishes any run
+    assert f"Finish it with `python -m bench run --resume {run_dir}`" in (run_dir / "summary.md").read_text()
 
 
 @pytest.mark.e2e

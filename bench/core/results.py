@@ -311,6 +311,15 @@ def read_json_or_warn(path: Path) -> dict[str, Any]:
         return {}
 
 
+RUN_COMMANDS = ("all", "run", "tune", "zoo")  # the commands that run a folder's rows: each one's --resume finishes any
+
+
+def resume_command(run_dir: Path, command: Any = "run") -> str:
+    """The line that finishes ``run_dir``: ``command`` (the one that ran it: state.json's ``command``) with --resume.
+    Every run command resumes any run with the run's own plan, so one that is not a run command reads `run`."""
+    return f"python -m bench {command if command in RUN_COMMANDS else 'run'} --resume {run_dir}"
+
+
 def run_wall_s(state_file: Path) -> float | None:
     """The wall time a run's state.json records over its sessions (``wall_s``), or None if it has none."""
     value = read_json_or_warn(state_file).get("wall_s")

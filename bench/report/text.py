@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.results import machine_speed, phase_failed, read_json_or_warn, warn
+from bench.core.results import machine_speed, phase_failed, read_json_or_warn, resume_command, warn
 from bench.core.runpaths import plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.report.backends import DEFAULT_REFERENCE, label
@@ -166,5 +166,5 @@ def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
     why = f" ({state['error']})" if isinstance(state.get("error"), str) else ""
     return (
         f"**This run is incomplete ({state.get('state')}{why}): {done} of {planned} runs recorded.** "
-        f"Finish it with `python -m bench all --resume {run_dir}`."
+        f"Finish it with `{resume_command(run_dir, state.get('command'))}`."
     )

@@ -501,7 +501,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if given or getattr(args, "tasks", None):
         print(f"--resume runs the plan the run started with: {', '.join(given) or 'the tasks named'} ignored")
     try:
-        resume_suite(run_dir, where=executor_fields(args))
+        resume_suite(run_dir, where=executor_fields(args), command=args.command)
     except RunStopped as e:
         return stopped(run_dir, e)
     except (FileNotFoundError, RuntimeError, RunFileError, SpecError, ValueError) as e:  # SpecError: a bad plan task
@@ -593,9 +593,10 @@ def cmd_run(
             budget_s = getattr(args, "tune_budget", None) or args.budget
             if not tune_budget_holds(tasks, opts.backends, budget_s, args.out, opts.repeats):
                 return 2
-            run_dir = tune_suite(tasks, opts, budget_s, only=getattr(args, "knobs", ()), remeasure=args.repeats is None)
+            only, remeasure = getattr(args, "knobs", ()), args.repeats is None
+            run_dir = tune_suite(tasks, opts, budget_s, only=only, remeasure=remeasure, command=args.command)
         else:
-            run_dir = run_suite(tasks, opts, resize=fitted.replan if fitted else None)
+            run_dir = run_suite(tasks, opts, resize=fitted.replan if fitted else None, command=args.command)
     except RunStopped as e:
         return stopped(e.run_dir, e)
     except OSError as e:  # --out unwritable: nothing has started

@@ -37,6 +37,7 @@ from bench.core.parity import ALL as ALL_ALIGNMENTS
 from bench.core.placement import EXECUTORS, MAX_DEVICES, Placement, RowOutcome
 from bench.core.record import new_record
 from bench.core.results import (
+    RUN_COMMANDS,
     RunFileError,
     append_record,
     json_default,
@@ -45,6 +46,7 @@ from bench.core.results import (
     read_records,
     record_key,
     repair_records,
+    resume_command,
     run_wall_s,
     warn,
     write_all,
@@ -247,12 +249,17 @@ Resize = Callable[[TaskSpec, list[dict[str, Any]]], TaskSpec | Processes | str]
 
 
 def run_suite(
-    tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], None] = print, resize: Resize | None = None
+    tasks: list[TaskSpec],
+    opts: RunOptions,
+    echo: Callable[[str], None] = print,
+    resize: Resize | None = None,
+    command: str = "run",
 ) -> Path:
-    """Start a new run directory and run everything in it; returns the run dir."""
+    """Start a new run directory and run everything in it; returns the run dir. ``command``: the CLI command
+    running it (`all`, `run`, `zoo`), which Ctrl-C's line names with --resume."""
     run_dir = new_run_dir(opts.out)
     write_plan(run_dir, tasks, opts)
-    env = run_environment(run_dir, tasks, opts)
+    env = run_environment(run_dir, tasks, opts, command=command)
     write_json(run_dir / "environment.json", env)
     return execute(run_dir, tasks, opts, env, echo, resize=resize)
 
@@ -278,9 +285,12 @@ RACE_NOT_RESUMED = (
 )
 
 
-def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict[str, Any] | None = None) -> Path:
+def resume_suite(
+    run_dir: Path, echo: Callable[[str], None] = print, where: dict[str, Any] | None = None, command: str = "run"
+) -> Path:
     """Run what an interrupted or killed run is missing, with the plan it was started with (``where``:
-    executor fields of RunOptions that replace the plan's, so the rest may run elsewhere)."""
+    executor fields of RunOptions that replace the plan's, so the rest may run elsewhere; ``command``: the CLI
+    command resuming it, which a second Ctrl-C's line names)."""
     if run_dir.is_dir():  # a folder from elsewhere: no link or FIFO is written through or read
         check_run_folder(run_dir)
     if not (run_dir / PLAN).is_file():
@@ -316,7 +326,8 @@ def resume_suite(run_dir: Path, echo: Callable[[str], None] = print, where: dict
     data_env = opts.data_env if "data_env" in planned else os.environ.get("BENCH_DATA_DIR")
     with plan_data_env(data_env, echo):
         # the rows this session runs carry its own commit, not the one the run was started at
-        return execute(run_dir, tasks, opts, env | {"git_commit": env["resumed"][-1]["git_commit"]}, echo)
+        this_session = {"git_commit": env["resumed"][-1]["git_commit"], "command": command}
+        return execute(run_dir, tasks, opts, env | this_session, echo)
 
 
 @contextlib.contextmanager
@@ -528,7 +539,8 @@ def execute(
     state.json always ends as complete, interrupted (Ctrl-C) or stopped (a file could not be
     written: RunStopped, with the reason); a kill -9 leaves "running", which --resume takes over.
     ``after_interrupt``: what Ctrl-C's line tells the user to do, where resuming this folder is not it (a rung
-    of a tune's race); by default the ``--resume`` command.
+    of a tune's race); by default the ``--resume`` line of the command running it (``env["command"]``, also
+    kept in state.json for summary.md's line).
     """
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over a file-size limit: EFBIG, handled below
     with run_lock(run_dir):
@@ -546,7 +558,8 @@ def execute(
             f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x "
             f"{_repeats_plan(tasks, opts)}{_dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}"
         )
-        state: dict[str, Any] = {"planned": len(planned), "state": "running"}
+        command = env.get("command") if env.get("command") in RUN_COMMANDS else "run"
+        state: dict[str, Any] = {"planned": len(planned), "state": "running", "command": command}
         # wall time over every session of the run (a resumed run adds to what its state says)
         earlier_s = run_wall_s(run_dir / STATE) or 0.0
         started = time.perf_counter()
@@ -566,7 +579,7 @@ def execute(
             state["state"] = "interrupted"
             echo(
                 f"\ninterrupted: the finished runs are kept in {run_dir / 'records.jsonl'}; "
-                + (after_interrupt or f"finish with: python -m bench all --resume {run_dir}")
+                + (after_interrupt or f"finish with: {resume_command(run_dir, command)}")
             )
             raise
         except OSError as e:  # a run file could not be written (disk full, file-size limit, read-only)
@@ -590,7 +603,7 @@ def execute(
         raise RunStopped(
             f"the run stopped: {stopped}; the rows recorded so far are kept in "
             f"{run_dir / 'records.jsonl'}; when there is space again, finish it with: "
-            f"python -m bench all --resume {run_dir}",
+            f"{resume_command(run_dir, command)}",
             run_dir,
         ) from stopped
     return run_dir

@@ -288,12 +288,13 @@ def tune_suite(
     echo: Callable[[str], None] = print,
     only: tuple[str, ...] = (),
     remeasure: bool = True,
+    command: str = "tune",
 ) -> Path:
     """Race every (task, backend), then run each task's default and best rows in the run folder; returns it.
     ``remeasure``: add fresh processes to a row whose timed window was short (MIN_PROCESSES; off when the user
     chose the repeats)."""
     run_dir = new_run_dir(opts.out)
-    env = run_environment(run_dir, tasks, opts, tune_budget_s=budget_s)
+    env = run_environment(run_dir, tasks, opts, tune_budget_s=budget_s, command=command)
     check_knob_names(only, opts.backends)
     tuner = Tuner(run_dir, opts, budget_s, env, echo, only)
     devices = sorted({t.runtime.device for t in tasks})
