@@ -197,6 +197,28 @@ def test_efficiency_of_rows_timed_in_stretches_is_sampled_per_stretch_and_covers
             assert got == pytest.approx((rlo / 2, rhi / 2), rel=1e-9)
 
 
+def test_a_rank_and_its_row_record_the_warm_up_batches_as_a_single_process_row_does():
+    """QA: data-parallel rows carried the steps_per_execution warm-up note but not ``warmup_batches`` (nor
+    ``warmup_steps``): rank 0 gives the clock's figures and the row keeps them, beside the note that cites them."""
+    import dataclasses
+
+    from bench.run.dist_worker import train_rank
+    from tests.numpy_backend import Backend
+
+    spec = tiny_spec()
+    spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, steps_per_execution=4, warmup_steps=3))
+    rng = np.random.default_rng(0)
+    data = {"x_train": rng.integers(0, 255, (96, 6, 6, 1), dtype=np.uint8), "y_train": rng.integers(0, 3, 96)}
+    ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
+    out = train_rank(Backend(), spec, ctx, DistLayout(1, "strong", 4, local=True), data, 3, seed=0)
+    # the numpy backend calls the clock once a batch: the 3 warm-up batches are 3, as the note says
+    assert (out["warmup_steps"], out["warmup_batches"]) == (3, 3)
+    assert any("the warm-up the 3 batches after it" in n for n in out["notes"]), out["notes"]
+    ranks = [{**out, "durations": [0.1, 0.1], "images": [16, 16]}, {**out, "rank": 1, "warmup_batches": None}]
+    row = distributed.row_fields(ranks, 2, "strong", 4, 1)
+    assert (row["warmup_steps"], row["warmup_batches"]) == (3, 3)  # rank 0's, as its other fields
+
+
 def test_strong_keeps_the_global_batch_weak_the_per_worker_batch():
     assert [per_worker_batch(64, w, "strong") for w in (1, 2, 4)] == [64, 32, 16]
     assert [per_worker_batch(64, w, "weak") for w in (1, 2, 4)] == [64, 64, 64]

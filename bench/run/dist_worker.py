@@ -110,6 +110,9 @@ def train_rank(
         images=steps.images,
         segments=steps.segments if async_steps else None,
         first_step_s=steps.first_s,
+        # as a single-process row records them: the warm-up asked for and the batches it was (steps_per_execution)
+        warmup_steps=steps.warmup,
+        warmup_batches=steps.warmup_batches(),
         checksum=weights_checksum(backend, model),
     )
     if chief:

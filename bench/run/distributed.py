@@ -377,6 +377,8 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         "dist_backend",
         "train_s",
         "first_step_s",
+        "warmup_steps",
+        "warmup_batches",
         "eval_s",
         "test_acc",
         "test_loss",
