@@ -242,6 +242,38 @@ def test_a_layer_list_that_cannot_fit_the_datasets_images_is_refused_before_the_
     assert not out.exists()  # no run folder, no records
 
 
+def test_a_resume_refuses_a_layer_list_that_cannot_fit_the_plans_images_before_anything_starts(
+    clean_env, tmp_path: Path
+):
+    """`--resume` runs `bench run`'s up-front check too: a run started on 28 px MNIST whose data file is 12 px
+    now (replaced since) is refused in the same line, exit 2, before the run folder is touched (it failed one
+    row per backend, each after its worker had started)."""
+    from bench.run import runner
+
+    path = tmp_path / "unfit.toml"
+    path.write_text(
+        TINY_TASK.replace(
+            '[model]\narch = "lenet5"\n', "[model]\nlayers = [{ conv = 4, kernel = 20 }, { flatten = true }]\n"
+        )
+    )
+    data = tmp_path / "data"
+    write_npz(tiny(size=28), data / "mnist.npz")
+    task = load_task(path, None, None)
+    runner.check_images_fit([task], str(data))  # what the run started on fits the kernel
+    out = tmp_path / "results"
+    run_dir = runner.new_run_dir(out)
+    runner.write_plan(run_dir, [task], runner.RunOptions(backends=("torch",), out=out, data_dir=str(data)))
+    write_npz(tiny(size=12), data / "mnist.npz")  # the file the plan names, replaced
+    before = sorted(p.name for p in run_dir.iterdir())
+    for command in ("run", "all"):
+        proc = run_cli([command, "--resume", str(run_dir)], clean_env)
+        assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+        says = "model.layers[0] (conv 4@20x20): input is 12x12, smaller than the kernel (the images are 12x12x1)"
+        assert proc.stderr.strip() == f"error: {path}: {says}", proc.stderr
+        assert "worker" not in proc.stdout, proc.stdout
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # no environment.json, state.json or records
+
+
 def test_an_unknown_grad_cam_layer_is_refused_before_the_run_starts_listing_the_layers(clean_env, tmp_path: Path):
     path = tmp_path / "cam.toml"
     path.write_text(TINY_TASK + '[explain]\ngradcam = true\nlayer = "conv9"\n')

@@ -303,6 +303,18 @@ def resume_suite(
         opts = replace(opts, **where)
         check_data_parallel_here(tasks, opts.executor)  # QA: a resume through Ray ran none and said complete
     distributed.check_workers(tasks)  # the machine resuming may have fewer cores than the one that started
+    planned = (read_json_object(run_dir / PLAN) or {}).get("options") or {}
+    # a plan from before 2026-12-05 kept no data_env: its data is searched as this shell says
+    data_env = opts.data_env if "data_env" in planned else os.environ.get("BENCH_DATA_DIR")
+    with plan_data_env(data_env, echo):
+        # as `bench run` checks before it starts: a layer list that cannot take the images the plan's data has
+        # now (a dataset file replaced since, a plan edited) is a SpecError here, not a failed row per backend
+        check_images_fit(tasks, opts.data_dir)
+        return _resume(run_dir, tasks, opts, echo, command)
+
+
+def _resume(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, echo: Callable[[str], None], command: str) -> Path:
+    """resume_suite's run, once its checks passed: environment.json says this session, then the missing rows run."""
     env_path = run_dir / "environment.json"
     try:
         env = read_json_object(env_path, {})
@@ -321,13 +333,9 @@ def resume_suite(
         }
     )
     write_json(env_path, env)
-    planned = (read_json_object(run_dir / PLAN) or {}).get("options") or {}
-    # a plan from before 2026-12-05 kept no data_env: its data is searched as this shell says
-    data_env = opts.data_env if "data_env" in planned else os.environ.get("BENCH_DATA_DIR")
-    with plan_data_env(data_env, echo):
-        # the rows this session runs carry its own commit, not the one the run was started at
-        this_session = {"git_commit": env["resumed"][-1]["git_commit"], "command": command}
-        return execute(run_dir, tasks, opts, env | this_session, echo)
+    # the rows this session runs carry its own commit, not the one the run was started at
+    this_session = {"git_commit": env["resumed"][-1]["git_commit"], "command": command}
+    return execute(run_dir, tasks, opts, env | this_session, echo)
 
 
 @contextlib.contextmanager
