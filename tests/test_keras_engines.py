@@ -152,6 +152,31 @@ def test_cores_for_gives_each_slot_its_own_cores_and_restricts_nothing_it_need_n
     assert cores_for(2, 0, [0, 1]) is None and cores_for(4, 0, [0, 1]) is None and cores_for(0, 0, [0, 1]) is None
 
 
+@pytest.mark.frameworks
+def test_a_keras_jax_rows_window_holds_no_compile(clean_env):
+    """QA, 2026-12-06: Keras on JAX compiles the ops that read its metrics (jit(equal), jit(_where),
+    jit(true_divide)) at the end of the first epoch, and that compile sat in the first synchronised stretch, a
+    sample of the row's interval (mnist-lenet5 quick: 1,476-1,910 img/s against medians of 4,378-6,270 for the
+    others). A real row under JAX's compile log: no program is compiled while a timed step is on the clock, and
+    those of the first epoch's end are in its last step, kept off the window (so the probe does see them)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.jax_window_probe"],
+        cwd=REPO,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@probe ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = json.loads(lines[-1].removeprefix("@@probe "))
+    assert got["in_window"] == [], got
+    assert "jit(true_divide)" in got["in_first_epoch_end"] and got["epoch_end_step_s"] > 0, got
+    # three epochs of four steps: step 0, one warm-up step, one timed, the last off the window; then 4 and 4
+    assert got["segments"] == [1, 4, 4] and got["timed_steps"] == 9, got
+    assert any("the first epoch's last step (64 images)" in n for n in got["notes"]), got["notes"]
+
+
 JAX_CPU_USE = """
 import json, os, resource, sys, time
 from backends import load_backend

@@ -502,7 +502,9 @@ def test_steps_that_return_before_their_work_is_done_are_sampled_per_synchronise
     clock.async_steps = True
     run_epochs(f, clock, 4, 40, step_s=1.0)
     s = clock.summary()
-    assert clock.segments == [3, 5, 5, 5] and s["median_step_img_s"] is None and s["steady_img_s"] == pytest.approx(8.0)
+    # the first epoch: step 0, one warm-up step, two timed, and its last step off the window (its end is the run's
+    # first: test_the_first_end_of_an_epoch_is_off_an_asynchronous_window)
+    assert clock.segments == [2, 5, 5, 5] and s["median_step_img_s"] is None and s["steady_img_s"] == pytest.approx(8.0)
     assert "over its 4 synchronised stretches" in (clock.async_note() or "")
 
 
@@ -736,6 +738,51 @@ def test_the_first_step_of_a_smaller_last_batch_is_a_compile_kept_off_the_window
     assert "3.000 s more than its images take" in (clock.new_shape_note() or "") or queue
     if queue:
         assert sum(clock.segments) == 15 and all(n > 0 for n in clock.segments)
+
+
+def end_of_epoch_compiles(f: FakeClock, clock: StepClock, epochs: int, end_s: float, queue: bool) -> None:
+    """Epochs of five steps of 8 images, 0.1 s of work each; after the last step's dispatch, the epoch's end runs
+    on the host (Keras reads its metrics) and the first time compiles for ``end_s`` (XLA, for each eager op)."""
+    for e in range(epochs):
+        hooks = clock.start_epoch(40)
+        t0 = f.now
+        for i in range(5):
+            hooks.on_step_begin(i)
+            if isinstance(f, QueueClock) and queue:
+                f.queued += 0.1
+                f.now += 0.001  # the host returns at once
+            else:
+                f.now += 0.1
+            if i == 4 and e == 0:
+                f.now += end_s  # the end of the first epoch: compiles on the host, before Keras's on_epoch_end
+            hooks.on_step_end(i)
+        clock.end_epoch(f.now - t0)
+
+
+@pytest.mark.parametrize("queue", [False, True], ids=["steps-synchronous", "steps-asynchronous"])
+def test_the_first_end_of_an_epoch_is_off_an_asynchronous_window(queue):
+    """QA, 2026-12-06: Keras on JAX compiles the ops that read its metrics at the end of the first epoch (jit(equal),
+    jit(_where), jit(true_divide): 25-60 ms each), inside the stretch that ends there, and each stretch is a sample
+    of the row's interval (mnist-lenet5 quick: a first stretch of 1,476-1,910 img/s against medians of 4,378-6,270).
+    Where steps return early, that step is off the window (its excess in compile_s); where they run when called it
+    is one timed step among many, as before."""
+    f = QueueClock()
+    clock = StepClock(f.sync, 8, warmup=1, min_steps=1, min_seconds=0.0, clock=f.clock, report=lambda m: None)
+    clock.async_steps = queue
+    end_of_epoch_compiles(f, clock, 4, end_s=0.5, queue=queue)
+    s = clock.summary()
+    if not queue:  # unchanged: steps 2-4 of the first epoch and every later step are timed, the compile with them
+        assert s["timed_steps"] == 18 and s["epoch_end_step_s"] is None
+        assert s["timed_s"] == pytest.approx(18 * 0.1 + 0.5) and clock.async_note() is None
+        return
+    assert clock.segments == [2, 5, 5, 5] and s["timed_steps"] == 17
+    starts = np.cumsum([0, *clock.segments[:-1]])
+    rates = [8 * n / sum(clock.durations[a : a + n]) for a, n in zip(starts, clock.segments, strict=True)]
+    assert rates == pytest.approx([80.0] * 4, rel=0.02)  # the first stretch as fast as the others
+    assert s["epoch_end_step_s"] == pytest.approx(0.1 + 0.5, abs=0.01)
+    assert s["compile_s"] == pytest.approx(0.5, abs=0.01)  # the step's excess over its images at the steady rate
+    assert "the first epoch's last step (8 images) took 0.60" in (clock.async_note() or "")
+    assert s["new_shape_step_s"] is None and clock.new_shape_note() is None
 
 
 def test_a_short_batch_already_trained_in_the_warm_up_is_an_ordinary_step_in_the_window():

@@ -60,6 +60,7 @@ class Record:
     throughput_img_s: float | None = None
     first_step_s: float | None = None
     new_shape_step_s: float | None = None
+    epoch_end_step_s: float | None = None  # async steps: the first epoch's last step, off the window
     warmup_steps: int | None = None
     warmup_batches: int | None = None  # batches between the first step and the window (whole Keras executions)
     profiled_batches: int | None = None  # --profile-ops: the optimiser steps its top_ops' times are summed over

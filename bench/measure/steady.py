@@ -11,7 +11,8 @@ epoch (``Epochs``, below). ``StepClock`` is the step hooks. Global steps, over e
                      an execution of k batches: step 0 is the first execution, and the warm-up the executions
                      after it that hold at least ``warmup`` batches
     steps after      the timed window, to the end of the run, but for a step with a batch size the run has
-                     not trained before (``new_shape_step_s``)
+                     not trained before (``new_shape_step_s``) and, where steps return before their work is done,
+                     the first epoch's last step (``epoch_end_step_s``)
 
 A compiler that specialises a program on its input shapes (XLA under JAX and under TensorFlow's
 jit_compile, torch.compile, tf.function's tracing) compiles again for the epoch's smaller last batch the
@@ -20,6 +21,17 @@ first time it comes: measured on the committed 2026-12-02 cifar10-cnn tune (5,00
 median step of 1,367. Such a step is a compile, not the steady state: it is kept off the window as the
 first step is, and the clock synchronises before it, so that the steps queued before it (a backend
 whose steps return early) stay in the window and its own time is its own.
+
+The first epoch's end is first-time work too. Keras reads its metrics there (``Mean.result()``: a few eager
+ops), and under JAX each eager op is an XLA program compiled the first time it runs: jit(equal), jit(_where)
+and jit(true_divide), 25-60 ms each on the 2-core VM (2026-12-06, ``JAX_LOG_COMPILES``). A backend whose
+steps return before their work is done (``async_steps``: Keras on JAX) is timed in synchronised stretches,
+one per epoch, each a sample of the row's interval, and the stretch that ended at the first epoch's end held
+those compiles: mnist-lenet5 quick's first stretch read 1,476-1,910 img/s against medians of 4,378-6,270 for
+the others. So for such a backend the first epoch's last step is kept off the window as a new batch size's
+is (the clock synchronises before it, times it apart and adds its excess to ``compile_s``); where that step
+is also the first of a new batch size, it is that step. A backend whose steps run when called has the same
+work in one step among many, sampled alone, and is timed as before.
 
 The headline ``steady_img_s`` is the window's images over its time (the figure timm's
 benchmark.py, the Keras benchmarks page and MLPerf quote), with a bootstrap interval over
@@ -134,6 +146,10 @@ class StepClock:
         self.seen_sizes: set[int] = {batch_size}
         self.short, self.short_new = 0, False
         self.new_shape: tuple[int, float] | None = None  # the window's step with a new batch size: (size, seconds)
+        # ``end_new``: this epoch's end is the run's first and the steps return early (async_steps): its last step
+        # holds the end-of-epoch work run for the first time (XLA compiling the metrics' eager ops), off the window
+        self.end_new = False
+        self.epoch_end: tuple[int, float] | None = None  # that step when in the window: (images, seconds)
         self.batches_per_step = max(1, batches_per_step)
         self.last_report = -float("inf")
         self.run_begin: float | None = None
@@ -145,6 +161,7 @@ class StepClock:
         self.n_images, self.n_steps = n_images, -(-n_images // self.batch_size)
         self.short = n_images - (self.n_steps - 1) * self.batch_size  # the last batch's images
         self.short_new = self.short not in self.seen_sizes
+        self.end_new = self.async_steps and self.epoch_no == 1
         self.call_timed = self.base >= self.window_start
         return self
 
@@ -159,8 +176,9 @@ class StepClock:
     def on_step_begin(self, i: int) -> None:
         self.step_first = i  # a "step" may cover batches step_first..i of on_step_end (Keras steps_per_execution)
         g = self.base + i
-        if self.seg_open and self.short_new and i + self.batches_per_step >= self.n_steps:
-            # a new batch size may come: end the stretch here, so the steps queued before it are in the window
+        if self.seg_open and (self.short_new or self.end_new) and i + self.batches_per_step >= self.n_steps:
+            # a new batch size or the first epoch's end may come: end the stretch here, so the steps queued
+            # before it are in the window
             self.sync()
             t = self.clock()
             if self.segments and self.segments[-1]:
@@ -204,14 +222,18 @@ class StepClock:
             self.rate_begin = self.last_report = t  # progress: the rate since the first step's end
             self.report(f"first step {self.first_s:.2f}s (tracing, compilation, warm-up)")
         elif g >= self.window_start and self.seg_open:
-            new = last and self.short_new  # the step holds the first batch of this size
+            # the step holds the first batch of this size, or the run's first end of an epoch (async_steps)
+            new = last and (self.short_new or self.end_new)
             if last or new:
                 self.sync()
                 self.seg_open = not last
             t = self.clock()
             size = min(self.n_images, (i + 1) * self.batch_size) - self.step_first * self.batch_size
             if new:  # a compile for the new shape, not the steady state: off the window, as the first step
-                self.new_shape = (self.short, t - self.last_end)
+                if self.short_new:
+                    self.new_shape = (self.short, t - self.last_end)
+                else:  # the first end of an epoch: Keras's metrics, read once an epoch, compiled the first time
+                    self.epoch_end = (size, t - self.last_end)
                 if not self.segments[-1]:
                     self.segments.pop()  # a stretch of no timed step
                 self.seg_open = False
@@ -228,7 +250,7 @@ class StepClock:
             self.seen_sizes.add(self.short)
             self.short_new = False
         if last:
-            self.call_end = t
+            self.call_end, self.end_new = t, False
         elif t - self.last_report >= self.every_s:
             self._progress(i, t)
 
@@ -255,6 +277,7 @@ class StepClock:
                 statistics.median(e - s for e, s in self.timed_epoch_s) if self.timed_epoch_s else None
             ),
             "new_shape_step_s": None if self.new_shape is None else self.new_shape[1],
+            "epoch_end_step_s": None if self.epoch_end is None else self.epoch_end[1],
         }
         if not self.durations:
             return out
@@ -268,8 +291,7 @@ class StepClock:
         # step of a new batch size over what its images take at the steady rate
         if self.first_s is not None and out.get("steady_step_s") is not None:
             out["compile_s"] = max(0.0, self.first_s - out["steady_step_s"])
-            if self.new_shape is not None:
-                size, seconds = self.new_shape
+            for size, seconds in (s for s in (self.new_shape, self.epoch_end) if s is not None):
                 out["compile_s"] += max(0.0, seconds - size / out["steady_img_s"])
         return out
 
@@ -324,6 +346,20 @@ class StepClock:
         return (
             "steps return before their work is done (asynchronous dispatch): one step's host time is not its "
             f"work, so no median step is reported and {basis}; the headline is the window's images over its time"
+            + self._epoch_end_sentence()
+        )
+
+    def _epoch_end_sentence(self) -> str:
+        """What the first epoch's last step held, where it was kept off the window (``async_steps``)."""
+        if self.epoch_end is None:
+            return ""
+        size, seconds = self.epoch_end
+        steady = size * self.timed_s / self.timed_images if self.timed_images else 0.0
+        return (
+            f"; the first epoch's last step ({size} images) took {seconds:.3f} s where its images take {steady:.3f} s "
+            "at the steady rate: it holds the first end of an epoch, where Keras reads its metrics and the engine "
+            "compiles those ops the first time, so it is kept off the window as the first step is and its excess is "
+            "in compile_s (docs/timing.md)"
         )
 
     def short_window_note(self) -> str | None:
