@@ -27,19 +27,21 @@ ENGINES = ("keras", "keras-jax", "keras-torch")
 SLOW = pytest.mark.slow  # builds ResNet101 and ConvNeXt on three engines (minutes)
 
 
-@cache
-def probe(name: str, big: bool = False) -> dict[str, Any]:
-    """Parity with torch on every small-model case (and with ``big`` the big models' parameter counts), one engine."""
+def run_probe(args: list[str], timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``python -m <args>`` in its own process (an engine other than Keras/TF never loads in pytest's): the JSON of
+    its last ``@@probe`` line."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.keras_engine_probe", name, *(["--big"] if big else [])],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
+        [sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@probe ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(lines[-1].removeprefix("@@probe "))
+
+
+@cache
+def probe(name: str, big: bool = False) -> dict[str, Any]:
+    """Parity with torch on every small-model case (and with ``big`` the big models' parameter counts), one engine."""
+    return run_probe(["tests.keras_engine_probe", name, *(["--big"] if big else [])], timeout=900)
 
 
 def test_the_registry_lists_every_engine_in_order_and_defaults_to_torch_and_keras():
@@ -159,17 +161,7 @@ def test_a_keras_jax_rows_window_holds_no_compile(clean_env):
     sample of the row's interval (mnist-lenet5 quick: 1,476-1,910 img/s against medians of 4,378-6,270 for the
     others). A real row under JAX's compile log: no program is compiled while a timed step is on the clock, and
     those of the first epoch's end are in its last step, kept off the window (so the probe does see them)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.jax_window_probe"],
-        cwd=REPO,
-        env=clean_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@probe ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
-    got = json.loads(lines[-1].removeprefix("@@probe "))
+    got = run_probe(["tests.jax_window_probe"], timeout=600, env=clean_env)
     assert got["in_window"] == [], got
     assert "jit(true_divide)" in got["in_first_epoch_end"] and got["epoch_end_step_s"] > 0, got
     # three epochs of four steps: step 0, one warm-up step, one timed, the last off the window; then 4 and 4
