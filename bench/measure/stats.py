@@ -21,6 +21,7 @@ It holds what drifts within one window; a drift slower than the window is seen o
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -285,12 +286,7 @@ def repeated_runs(rates: Sequence[float]) -> list[float] | None:
     step by step: rates from a nanosecond clock are not equal twice in a row, so it has no such runs; a series
     with fewer than LEGACY_RUN_SHARE of its entries in runs is read as steps, as before."""
     values = [float(r) for r in rates]
-    runs: list[tuple[float, int]] = []
-    for v in values:
-        if runs and runs[-1][0] == v:
-            runs[-1] = (v, runs[-1][1] + 1)
-        else:
-            runs.append((v, 1))
+    runs = [(v, len(list(group))) for v, group in itertools.groupby(values)]
     long = [(v, n) for v, n in runs if n >= 2]
     if not values or sum(n for _, n in long) < LEGACY_RUN_SHARE * len(values):
         return None
