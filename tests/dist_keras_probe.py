@@ -7,7 +7,9 @@ on small synthetic images, takes one SGD step on its share of the first global b
 ``fit`` reported, the step count the step hooks saw, a hash of the weights, the dist_backend.
 ``--die-after-step`` makes rank 1 kill itself (SIGKILL, as the OOM killer does) after the first step;
 the survivor then prints ``@@error`` with how long its failing collective took. ``--count-compiles`` (JAX):
-how many times the train step was compiled, in ``train_step_compiles``.
+how many times the train step was compiled, in ``train_step_compiles``. ``--train-rank``: the same epochs through
+bench's own rank (bench.run.dist_worker.train_rank, its step clock on the Keras callbacks), printing ``@@rank``
+with the record fields it gives.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def main(argv: list[str]) -> int:
     args.add_argument("--epochs", type=int, default=1)
     args.add_argument("--die-after-step", action="store_true")
     args.add_argument("--count-compiles", action="store_true")
+    args.add_argument("--train-rank", action="store_true")
     opt = args.parse_args(argv)
 
     from backends import load_backend
@@ -90,6 +93,8 @@ def main(argv: list[str]) -> int:
     batch = per_worker_batch(train.batch_size, world, "strong")
 
     backend = load_backend(opt.backend)
+    if opt.train_rank:
+        return train_rank(backend, dataclasses.replace(spec, train=train), ctx, opt.epochs)
     env = backend.configure(runtime, seed=0)  # the same seed everywhere: the same initial weights
     joined: dict[str, Any] = backend.join(ctx) if ctx is not None else {"dist_backend": None, "notes": []}
     rng = np.random.default_rng(0)  # the same data on every rank; each trains on its shard of it
@@ -132,6 +137,28 @@ def main(argv: list[str]) -> int:
     logits = backend.predict(state, data, 64)
     out["logits_shape"], out["logits_digest"] = list(logits.shape), hashlib.sha256(logits.tobytes()).hexdigest()
     print("@@probe " + json.dumps(out), flush=True)
+    return 0
+
+
+def train_rank(backend: Any, spec: Any, ctx: Any, epochs: int) -> int:
+    """``epochs`` through bench.run.dist_worker.train_rank (which configures and joins), the clock's fields printed."""
+    from bench.core.job import DistLayout
+    from bench.core.spec import RuntimeSpec
+    from bench.run.dist_worker import train_rank as bench_rank
+
+    runtime = RuntimeSpec(device="cpu", threads=1, warmup_steps=1, timed_steps=1)
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=epochs), runtime=runtime)
+    world = 1 if ctx is None else ctx.world_size
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (N_TRAIN, *SHAPE), dtype=np.uint8)
+    data = {"x_train": x, "y_train": rng.integers(0, CLASSES, N_TRAIN), "x_test": x[:64], "y_test": np.zeros(64)}
+    layout = DistLayout(world, "strong", spec.train.batch_size // world)
+    try:
+        out = bench_rank(backend, spec, ctx, layout, data, CLASSES, seed=0)
+    finally:
+        backend.leave()
+    keep = ("epoch_end_step_s", "new_shape_step_s", "first_step_s", "notes", "durations")
+    print("@@rank " + json.dumps({k: out.get(k) for k in keep}), flush=True)
     return 0
 
 

@@ -219,6 +219,30 @@ def test_a_rank_and_its_row_record_the_warm_up_batches_as_a_single_process_row_d
     assert (row["warmup_steps"], row["warmup_batches"]) == (3, 3)  # rank 0's, as its other fields
 
 
+def test_a_rank_whose_steps_return_early_records_the_first_epochs_last_step_kept_off_its_window():
+    """Data-parallel Keras/JAX rows kept the first epoch's last step off the window (it holds the metrics' first
+    compiles) but recorded neither its time nor a note that cited it: rank 0 now gives ``epoch_end_step_s`` (and
+    ``new_shape_step_s``) as a single-process row does, and the row keeps them. Steps that run when called: None."""
+    from bench.run.dist_worker import train_rank
+    from tests.numpy_backend import Backend
+
+    class Early(Backend):
+        async_steps = True  # as Keras on JAX says of its steps (backends.keras.engine_jax)
+
+    rng = np.random.default_rng(0)
+    data = {"x_train": rng.integers(0, 255, (96, 6, 6, 1), dtype=np.uint8), "y_train": rng.integers(0, 3, 96)}
+    ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
+    layout = DistLayout(1, "strong", 4, local=True)  # 24 steps an epoch: the first epoch's end is in the window
+    early = train_rank(Early(), tiny_spec(), ctx, layout, data, 3, seed=0)
+    assert early["epoch_end_step_s"] > 0 and early["new_shape_step_s"] is None
+    assert any("the first epoch's last step (4 images) took" in n for n in early["notes"]), early["notes"]
+    assert len(early["durations"]) == 2 * 24 - 1 - 1 - 1  # the first step, a warm-up step and that one off it
+    on_time = train_rank(Backend(), tiny_spec(), ctx, layout, data, 3, seed=0)
+    assert on_time["epoch_end_step_s"] is None and len(on_time["durations"]) == 2 * 24 - 1 - 1
+    row = distributed.row_fields([early, {**early, "rank": 1, "epoch_end_step_s": 9.0}], 2, "strong", 4, 1)
+    assert row["epoch_end_step_s"] == early["epoch_end_step_s"] and row["new_shape_step_s"] is None  # rank 0's
+
+
 def test_strong_keeps_the_global_batch_weak_the_per_worker_batch():
     assert [per_worker_batch(64, w, "strong") for w in (1, 2, 4)] == [64, 32, 16]
     assert [per_worker_batch(64, w, "weak") for w in (1, 2, 4)] == [64, 64, 64]

@@ -146,6 +146,19 @@ def test_a_one_worker_jax_row_compiles_its_train_step_once():
     assert probe["train_step_compiles"] == 1  # 3 before: the first fit's step, and twice in the first epoch
 
 
+def test_a_jax_rank_keeps_the_first_epochs_end_off_its_window_and_records_it():
+    """Keras on JAX compiles its metrics' eager ops at the first end of an epoch: bench's rank keeps that step off
+    the window, as a single-process row does, and now records its time (``epoch_end_step_s``), which a data-parallel
+    row had dropped. 8 steps an epoch: the first, a warm-up step, 5 timed, then that one."""
+    (ctx,) = ranks(1, timeout_s=120)
+    rc, out = finish(start("keras-jax", ctx, "--epochs", "2", "--train-rank"), timeout=600)
+    assert rc == 0, out[-3000:]
+    rank = line(out, "rank")
+    assert rank["epoch_end_step_s"] > 0 and rank["new_shape_step_s"] is None, rank
+    assert len(rank["durations"]) == 2 * 8 - 3  # the first, the warm-up's and the first epoch's last: off
+    assert any("the first epoch's last step (32 images) took" in n for n in rank["notes"]), rank["notes"]
+
+
 # keras-jax: JAX's killed-rank run costs ~40 s more
 @pytest.mark.parametrize("backend", ["keras", pytest.param("keras-jax", marks=pytest.mark.slow)])
 def test_a_killed_rank_fails_the_survivor_within_the_timeout(backend: str):

@@ -276,8 +276,7 @@ class StepClock:
             "epoch_overhead_s": (
                 statistics.median(e - s for e, s in self.timed_epoch_s) if self.timed_epoch_s else None
             ),
-            "new_shape_step_s": None if self.new_shape is None else self.new_shape[1],
-            "epoch_end_step_s": None if self.epoch_end is None else self.epoch_end[1],
+            **self.off_window(),
         }
         if not self.durations:
             return out
@@ -294,6 +293,14 @@ class StepClock:
             for size, seconds in (s for s in (self.new_shape, self.epoch_end) if s is not None):
                 out["compile_s"] += max(0.0, seconds - size / out["steady_img_s"])
         return out
+
+    def off_window(self) -> dict[str, float | None]:
+        """The steps after the warm-up kept off the window (a new batch size's first, the first epoch's last where
+        steps return early), each timed apart: a record field each, in a single-process row and a rank alike."""
+        return {
+            "new_shape_step_s": None if self.new_shape is None else self.new_shape[1],
+            "epoch_end_step_s": None if self.epoch_end is None else self.epoch_end[1],
+        }
 
     def warmup_batches(self) -> int | None:
         """The batches trained between the first step and the window (None when no window began): ``warmup`` with

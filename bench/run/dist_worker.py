@@ -104,7 +104,7 @@ def train_rank(
         history.append({"epoch": epoch, "seconds": time.perf_counter() - t0, "train_loss": loss})
         say(f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}")
     out["train_s"] = time.perf_counter() - started
-    out["notes"] += [n for n in [steps.warmup_note(), steps.async_note()] if n]
+    out["notes"] += [n for n in [steps.warmup_note(), steps.async_note(), steps.new_shape_note()] if n]
     out.update(
         durations=steps.durations,
         images=steps.images,
@@ -113,6 +113,7 @@ def train_rank(
         # as a single-process row records them: the warm-up asked for and the batches it was (steps_per_execution)
         warmup_steps=steps.warmup,
         warmup_batches=steps.warmup_batches(),
+        **steps.off_window(),  # the steps kept off the window, timed apart, as a single-process row has them
         checksum=weights_checksum(backend, model),
     )
     if chief:

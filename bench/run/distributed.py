@@ -377,6 +377,8 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         "dist_backend",
         "train_s",
         "first_step_s",
+        "new_shape_step_s",
+        "epoch_end_step_s",
         "warmup_steps",
         "warmup_batches",
         "eval_s",
