@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -99,6 +100,93 @@ def test_record_to_cost_takes_the_training_calls_and_evaluations_out_of_the_fixe
     assert c.import_s == 9.0 and c.flops == 70 * GF
     assert RowCost.from_record({**rec, "status": "failed"}, GF) is None
     assert RowCost.from_record({**rec, "steady_img_s": "fast"}, GF) is None  # a hand edit is no cost
+
+
+def test_the_steps_a_record_kept_off_its_window_are_one_off_costs_and_say_how_its_clock_counts():
+    """A record's new batch size's first step and, on Keras/JAX, its first epoch's last are timed apart from the
+    window (``new_shape_step_s``, ``epoch_end_step_s``): their time is in train_s at no steady rate, so the cost
+    counts them with the first step. Such a row's steps return early (so does one timed in stretches), and a Keras
+    row's steps_per_execution says how many batches its clock counted as a step."""
+    rec = {
+        "task": "t",
+        "backend": "keras-jax",
+        "status": "ok",
+        "wall_s": 30.0,
+        "train_s": 12.0,
+        "first_step_s": 3.0,
+        "steady_img_s": 500.0,
+        "n_train": 2000,
+        "epoch_end_step_s": 0.25,
+        "new_shape_step_s": 0.5,
+        "steps_per_execution": 8,
+    }
+    c = RowCost.from_record(rec, 70 * GF)
+    assert c.first_s == pytest.approx(3.75) and c.async_steps and c.steps_per_execution == 8
+    plain = {k: v for k, v in rec.items() if k not in ("epoch_end_step_s", "new_shape_step_s", "steps_per_execution")}
+    c = RowCost.from_record(plain, 70 * GF)
+    assert c.first_s == 3.0 and not c.async_steps and c.steps_per_execution == 1
+    assert RowCost.from_record({**plain, "step_segments": [3, 5]}, 70 * GF).async_steps  # timed in stretches
+    assert RowCost.from_record({**plain, "steps_per_execution": None}, 70 * GF).steps_per_execution == 1  # torch's
+
+
+def clock_window(n: int, bs: int, epochs: int, warmup: int, k: int, early: bool, drop_last: bool) -> tuple[int, int]:
+    """(steps, images) the step clock times, driven as the worker and Keras drive it: one call per epoch, a callback
+    pair per execution of k batches (begin at its first batch, end at its last), each epoch's last shorter."""
+    from bench.measure.steady import StepClock
+
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 0.01
+        return now[0]
+
+    clock = StepClock(lambda: None, bs, warmup, 1, 0.0, tick, lambda _: None, epochs, async_steps=early,
+                      batches_per_step=k)  # fmt: skip
+    per_epoch = n - n % bs if drop_last else n
+    batches = -(-per_epoch // bs)
+    for _ in range(epochs):
+        hooks = clock.start_epoch(per_epoch)
+        for first in range(0, batches, k):
+            hooks.on_step_begin(first)
+            hooks.on_step_end(min(first + k, batches) - 1)
+        clock.end_epoch(1.0)
+    return len(clock.durations), sum(clock.images)
+
+
+@pytest.mark.parametrize("k", [1, 4, 8, 32])
+@pytest.mark.parametrize("early", [False, True], ids=["steps-on-time", "steps-return-early"])
+def test_the_plans_window_counts_steps_and_images_as_the_step_clock_does(k, early):
+    """The plan's window (``budget.window``) against the clock itself, for every shape of epoch: whole or ragged
+    batches, drop_last, warm-ups within or past the first epoch, steps_per_execution k (a step is an execution:
+    ``timed_steps`` counts them; the plan counted batches, and with k = 32 a row's fewest epochs held a 32nd of its
+    timed steps), and steps that return early (the first epoch's last off the window: the plan counted it)."""
+    for n, bs, warmup, epochs, drop_last in itertools.product((40, 44, 52, 300), (4, 8), (0, 2, 5), (1, 3), (0, 1)):
+        size = TaskSize("t", epochs, bs, warmup, timed_steps=1, max_train=None, drop_last=bool(drop_last))
+        c = replace(cost(backend="keras", n=n), async_steps=early, steps_per_execution=k)
+        assert budget.window(c, size, epochs, n) == clock_window(n, bs, epochs, warmup, k, early, bool(drop_last)), (
+            n,
+            bs,
+            warmup,
+            epochs,
+            drop_last,
+        )
+
+
+def test_the_fewest_epochs_hold_the_timed_steps_as_executions_and_without_the_first_epochs_end():
+    """timed_steps 19 at 10 batches an epoch, a warm-up of 2: one batch a step, 3 epochs (27 timed); Keras with
+    steps_per_execution 4 runs 3 executions an epoch (4, 4, 2), two before the window: 3E - 2 >= 19 gives 7 epochs;
+    where its steps return early the first epoch's last is off the window too: 3E - 3 >= 19 gives 8."""
+    size = TaskSize("t", epochs=10, batch_size=100, warmup_steps=2, timed_steps=19, max_train=None)
+
+    def fewest(**row: object) -> int:
+        c = replace(cost(backend="keras", fixed=0.0, first=0.0), **row)
+        return budget.plan([size], ["keras"], {("t", "keras"): c}, 1.0, 100 * GF).tasks[0].epochs  # below the floor
+
+    assert fewest() == 3 and fewest(steps_per_execution=4) == 7 and fewest(steps_per_execution=4, async_steps=True) == 8
+    # the window's length: its images at the steady rate, less the first epoch's last step (2 batches) off it
+    on_time, early = (replace(cost(backend="keras"), steps_per_execution=4, async_steps=a) for a in (False, True))
+    assert budget.window_s(on_time, size, 7, 1000, 100 * GF) == pytest.approx((7 * 1000 - 800) / 1000)
+    assert budget.window_s(early, size, 7, 1000, 100 * GF) == pytest.approx((7 * 1000 - 800 - 200) / 1000)
 
 
 SIZE = TaskSize("t", epochs=10, batch_size=100, warmup_steps=2, timed_steps=20, max_train=None)
@@ -234,6 +322,7 @@ def test_fit_resizes_the_builtin_tasks_and_prints_the_plan(tmp_path, monkeypatch
     # no task's fewest epochs fit 5 minutes here: every one is left out, the costliest first, and said
     assert plan.tasks == [] and list(plan.dropped) and set(plan.dropped) == {t.name for t in tasks}
     assert resized == tasks  # a task left out keeps its profile: the re-plan before it skips its rows
+    assert fitted.replan is not None and fitted.replan.sizes["mnist-lenet5"].drop_last  # whole batches: no short one
     need = next(line for line in lines if line.startswith("warning"))
     assert need.startswith("warning: budget 5m00.0s is too small for every task")
     assert f"--budget {int(plan.whole_floor_s / budget.MARGIN) + 1}s to include every task" in need

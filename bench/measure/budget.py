@@ -122,6 +122,9 @@ def confirmed(
     return max(readings), readings
 
 
+OFF_WINDOW_STEPS = ("new_shape_step_s", "epoch_end_step_s")  # a record's steps timed apart (bench.measure.steady)
+
+
 @dataclass(frozen=True)
 class RowCost:
     """One (task, backend) row as an earlier run measured it, at that run's calibrated speed ``flops``."""
@@ -138,11 +141,18 @@ class RowCost:
     import_s: float = 0.0  # the backend's framework import (once per run, in its worker server)
     data_s: float = 0.0  # the task's data load (once per run)
     flops_one: float | None = None  # that run's calibration on one core (None: not read; ``flops`` serves)
+    # steps that return before their work is done (Keras on JAX): the step clock keeps the first epoch's last off
+    # the window (``window``). Read from the record: its ``epoch_end_step_s``, or its window timed in stretches
+    async_steps: bool = False
+    # batches a step: Keras's steps_per_execution where the record has it (a step is then one execution)
+    steps_per_execution: int = 1
 
     @classmethod
     def from_record(cls, rec: dict, flops: float, flops_one: float | None = None) -> RowCost | None:
         """From an ok record of a run calibrated at ``flops`` (``flops_one`` on one core); None when a figure
-        it needs is missing."""
+        it needs is missing. The steps the clock kept off the window and timed apart (a new batch size's first,
+        the first epoch's last where steps return early) are one-off costs, as the first step is: ``first_s``
+        holds them (their time is in ``train_s`` but at no steady rate)."""
         need = ("wall_s", "train_s", "first_step_s", "steady_img_s", "n_train")
         if rec.get("status") != "ok" or any(not positive(rec.get(k)) for k in need):
             return None
@@ -156,7 +166,7 @@ class RowCost:
             backend=rec["backend"],
             flops=flops,
             fixed_s=max(0.0, rec["wall_s"] - rec["train_s"] - evals * eval_s),
-            first_s=rec["first_step_s"],
+            first_s=rec["first_step_s"] + sum(positive(rec.get(k)) or 0.0 for k in OFF_WINDOW_STEPS),
             img_s=rec["steady_img_s"],
             call_s=max(0.0, positive(rec.get("epoch_overhead_s")) or 0.0),
             n_train=int(rec["n_train"]),
@@ -164,6 +174,8 @@ class RowCost:
             import_s=positive(rec.get("import_s")) or 0.0,
             data_s=positive(rec.get("data_load_s")) or 0.0,
             flops_one=flops_one,
+            async_steps=positive(rec.get("epoch_end_step_s")) is not None or isinstance(rec.get("step_segments"), list),
+            steps_per_execution=int(positive(rec.get("steps_per_execution")) or 1),
         )
 
 
@@ -181,9 +193,10 @@ class TaskSize:
     name: str
     epochs: int
     batch_size: int
-    warmup_steps: int
-    timed_steps: int  # the window's minimum step count
+    warmup_steps: int  # batches, rounded up to whole executions (``RowCost.steps_per_execution``)
+    timed_steps: int  # the window's minimum step count: steps as the clock counts them (``window``)
     max_train: int | None  # the profile's cap on training images (None: the whole split)
+    drop_last: bool = False  # train.drop_last: each epoch trains whole batches only
 
 
 @dataclass(frozen=True)
@@ -228,10 +241,34 @@ def training_floor_s(cost: RowCost, epochs: int, n_images: int, speed: float | S
     return k_one * cost.first_s + k * epochs * n_images / cost.img_s
 
 
+def window(cost: RowCost, size: TaskSize, epochs: int, n_images: int) -> tuple[int, int]:
+    """(steps, images) of the row's timed window, counted as the step clock counts them (bench.measure.steady), so
+    that ``timed_steps`` and the window's length mean there what they mean in the row's record: a step is one
+    execution of ``steps_per_execution`` batches (Keras; one batch elsewhere), an epoch's last one shorter where they
+    do not divide it; off the window are the first, the warm-up's (those that begin before ``warmup_steps``
+    batches after the first's end), and the first epoch's last where it begins after them and holds a batch size
+    not trained before (the epoch's smaller last batch: a compile) or, where steps return before their work is done
+    (``RowCost.async_steps``), the first end of an epoch (``epoch_end_step_s``). Counted in batches (until
+    2026-12-06), the fewest epochs of a Keras row with steps_per_execution k held about a k-th of its timed steps."""
+    bs = size.batch_size
+    n = n_images - n_images % bs if size.drop_last and n_images >= bs else n_images
+    batches = -(-n // bs)
+    k = max(1, cost.steps_per_execution)
+    per_epoch = -(-batches // k)  # executions an epoch, the last one shorter where k does not divide it
+    opens = min(k, batches) + size.warmup_steps  # the first global batch an execution may begin the window at
+    off_steps = off_images = 0
+    for e in range(min(epochs, -(-opens // batches))):  # the epochs the first execution and the warm-up reach into
+        begun = min(per_epoch, -(-(opens - e * batches) // k))
+        off_steps, off_images = off_steps + begun, off_images + min(begun * k * bs, n)
+    last = (per_epoch - 1) * k  # the first epoch's last execution begins at this batch
+    if last >= opens and (cost.async_steps or n % bs):
+        off_steps, off_images = off_steps + 1, off_images + n - last * bs
+    return max(0, epochs * per_epoch - off_steps), max(0, epochs * n - off_images)
+
+
 def window_s(cost: RowCost, size: TaskSize, epochs: int, n_images: int, speed: float | Speed) -> float:
-    """The timed window's expected length: every step after the first and the warm-up."""
-    steps = epochs * -(-n_images // size.batch_size) - 1 - size.warmup_steps
-    return max(0, steps) * size.batch_size / cost.img_s * slowdowns(cost, speed)[0]
+    """The timed window's expected length: its images (``window``) at the steady rate."""
+    return window(cost, size, epochs, n_images)[1] / cost.img_s * slowdowns(cost, speed)[0]
 
 
 @dataclass
@@ -301,12 +338,13 @@ def _images(size: TaskSize, costs: Sequence[RowCost], speed: float | Speed) -> i
 
 
 def _epochs_range(size: TaskSize, costs: Sequence[RowCost], n: int, speed: float | Speed) -> tuple[int, int]:
-    """(fewest, wanted) epochs: at least 2 (a steady epoch beside the first) and enough for
-    ``timed_steps`` timed steps; wanted: the profile's, or more (up to MAX_GROWTH x) until every row's
-    window lasts WINDOW_GOAL_S."""
-    steps = -(-n // size.batch_size)
-    for_steps = math.ceil((1 + size.warmup_steps + size.timed_steps) / steps)
-    floor = max(2, min(size.epochs, for_steps))
+    """(fewest, wanted) epochs: at least 2 (a steady epoch beside the first) and enough for every row's
+    ``timed_steps`` timed steps (as its clock counts them: ``window``); wanted: the profile's, or more
+    (up to MAX_GROWTH x) until every row's window lasts WINDOW_GOAL_S."""
+    for_steps = 1
+    while for_steps < size.epochs and any(window(c, size, for_steps, n)[0] < size.timed_steps for c in costs):
+        for_steps += 1
+    floor = max(2, for_steps)
     wanted = size.epochs
     while wanted < MAX_GROWTH * size.epochs and any(window_s(c, size, wanted, n, speed) < WINDOW_GOAL_S for c in costs):
         wanted += 1

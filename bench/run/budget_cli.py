@@ -175,6 +175,7 @@ def fit(
             t.runtime.warmup_steps,
             t.runtime.timed_steps,
             t.dataset.max_train or None,
+            t.train.drop_last,
         )
         for t in tasks
     ]
