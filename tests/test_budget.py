@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.core.spec import builtin_tasks, load_task
+from bench.core.spec import TaskSpec, builtin_tasks, load_task
 from bench.measure import budget
 from bench.measure.budget import RowCost, TaskSize
 from bench.run import budget_cli, cli
+from bench.run.runner import Processes
 from datasets import registry
 from tests.conftest import REPO
 
@@ -363,7 +364,10 @@ def test_serial_parts_scale_with_one_core_and_steady_steps_with_every_core():
     assert budget.estimate_row_s(c, 3, 1000, budget.Speed(100 * GF, 50 * GF)) == pytest.approx(serial + parallel)
     # a cost (or a machine) without the one-core reading scales everything by the every-core ratio, as before
     assert budget.estimate_row_s(cost(fixed=10.0, first=2.0), 1, 1000, one_core) == pytest.approx(2 * (10 + 2 + 1))
-    assert budget.Speed(100 * GF, 40 * GF).scaled(2.0) == budget.Speed(50 * GF, 20 * GF)
+    # a re-plan's pace slows both parts alike (RowCost.at_pace; Speed.scaled did it for every backend at once)
+    slow = c.at_pace(2.0)
+    assert budget.estimate_row_s(slow, 3, 1000, one_core) == pytest.approx(2 * (serial + 2 * parallel))
+    assert cost().at_pace(2.0).flops_one is None
 
 
 def two_tasks() -> tuple[list[TaskSize], dict[tuple[str, str], RowCost]]:
@@ -536,13 +540,82 @@ def test_before_each_task_the_budget_left_is_planned_again_with_how_fast_the_row
     why = first.replan(spec("big", 2), [])
     assert isinstance(why, str) and "~2m40.0s at their fewest epochs, and 1m40.0s of the budget left, " in why
     assert "7.5s for the 1 task(s) after it at their fewest epochs, the rows so far" in why
-    # a row that ran faster than planned gives the rest more room; failed rows and other tasks' keys count nothing
+    # a row that ran faster than planned is said so, and the rest is planned at its own estimate (the time it saved
+    # is in the time left: test_a_replan_after_rows_faster_than_planned_ends_within_the_budget); failed rows and
+    # other tasks' keys count nothing
     quick = fitted_for(sizes[::-1], costs, 400, 380, [])
     assert quick.replan is not None
     fast = [{**done[0], "wall_s": 80.0}, {"task": "x", "status": "ok", "wall_s": 1e6}, {**done[0], "status": "failed"}]
-    assert quick.replan.factor(fast) == pytest.approx(0.5)
+    assert quick.replan.factor(fast) == pytest.approx(0.5) and quick.replan.paces(fast) == {"torch": 1.0}
     assert quick.replan.factor([{**done[0], "wall_s": "a lot"}]) == 1.0
     assert quick.replan(spec("unplanned", 3), done) == spec("unplanned", 3)  # no measured cost: as it was
+
+
+def test_a_replan_after_rows_faster_than_planned_ends_within_the_budget():
+    """A fresh clone's `bench all` ended at 5 min 0.3 s against 5 min: its rows so far ran 0.58-0.67x their plan,
+    the re-plan sized the last tasks at that one pace, and they ran nearer their own estimate. Here the big task's
+    rows ran 0.58x and 0.67x (129.7 s of 205 planned); the last task, cut to 3 epochs up front, then runs at its own
+    estimate. At the pace the big rows ran (0.63x) the re-plan gave it its profile's 10 epochs, 213 s in the 170.3 s
+    left (342.7 s in all); the rows to come are planned at their own estimate now, 7 epochs, and still get the time
+    the fast rows saved."""
+    backends = ("torch", "keras")
+    big = TaskSize("big", epochs=2, batch_size=100, warmup_steps=0, timed_steps=5, max_train=None)
+    last = TaskSize("last", epochs=10, batch_size=100, warmup_steps=0, timed_steps=5, max_train=None)
+    costs = {  # every epoch 10 s (1,000 images at 100 img/s); big 85 s and 120 s at its 2 epochs
+        ("big", "torch"): cost("big", "torch", fixed=60.0, first=5.0, img_s=100.0),
+        ("big", "keras"): cost("big", "keras", fixed=80.0, first=20.0, img_s=100.0),
+        ("last", "torch"): cost("last", "torch", fixed=5.0, first=1.0, img_s=100.0),
+        ("last", "keras"): cost("last", "keras", fixed=5.0, first=2.0, img_s=100.0),
+    }
+    speed = budget.Speed(100 * GF)
+    first = budget.with_processes([big, last], backends, costs, 300, speed)
+    planned = {t.name: t.epochs for t in first.tasks}
+    assert planned == {"big": 2, "last": 3} and first.repeats == {"big": 1, "last": 1}  # 205 + 13 + 20e <= 285
+    ran = {"torch": 0.58, "keras": 0.67}
+    done = [
+        {"task": "big", "backend": b, "status": "ok", "epochs": 2, "n_train": 1000,
+         "wall_s": ran[b] * budget.estimate_row_s(costs["big", b], 2, 1000, speed)}
+        for b in backends
+    ]  # fmt: skip
+    elapsed = sum(r["wall_s"] for r in done)
+    lines: list[str] = []
+    fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - elapsed, speed, [100 * GF], first, 300)
+    replan = budget_cli.Replan(
+        fitted, {"big": big, "last": last}, backends, costs, 0.0, lines.append, repeats=dict(first.repeats)
+    )
+    now = replan(spec("last", 3), done)
+    task, processes = (now.task, now.processes) if isinstance(now, Processes) else (now, 1)
+    assert isinstance(task, TaskSpec)
+    took = processes * sum(budget.estimate_row_s(costs["last", b], task.train.epochs, 1000, speed) for b in backends)
+    assert elapsed + took <= 300, (task.train.epochs, processes, elapsed + took)
+    assert (task.train.epochs, processes) == (7, 1)  # 13 + 20e <= 0.95 x 170.3: the time the fast rows saved
+    assert replan.log[-1]["factor"] == pytest.approx(129.7 / 205) and replan.log[-1]["paces"] == {
+        "torch": 1.0, "keras": 1.0
+    }  # fmt: skip
+    assert lines == [
+        "budget: 2m50.3s of the budget left, the rows so far ran 0.63x their plan (the rest planned at 1.00x): "
+        "last 3 -> 7 epochs"
+    ]
+
+
+def test_each_backends_rows_to_come_are_planned_at_the_pace_its_own_rows_ran():
+    """A backend that ran slower than planned is read as that much slower for its rows to come, not the other's: the
+    one pace over every row planned both at their mean. A backend with no row finished yet takes every row's."""
+    sizes, costs = two_tasks()
+    costs = {**costs, **{(t, "keras"): replace(c, backend="keras") for (t, _), c in costs.items()}}
+    speed = budget.Speed(100 * GF)
+    p = budget.fitting(sizes, ["torch", "keras"], costs, 1000, speed)
+    fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - 200, speed, [100 * GF], p, 1000)
+    replan = budget_cli.Replan(fitted, {s.name: s for s in sizes}, ("torch", "keras"), costs, 0.0, lambda _: None)
+    row = {"task": "big", "status": "ok", "epochs": 2, "n_train": 1000}
+    done = [{**row, "backend": "torch", "wall_s": 160.0}, {**row, "backend": "keras", "wall_s": 240.0}]  # 1x, 1.5x
+    assert replan.factor(done) == pytest.approx(1.25)
+    assert replan.paces(done) == {"torch": pytest.approx(1.0), "keras": pytest.approx(1.5)}
+    assert replan.paces(done[1:]) == {"torch": pytest.approx(1.5), "keras": pytest.approx(1.5)}  # none of torch's
+    failed = {**done[0], "status": "failed"}  # a failed torch row is none of torch's either
+    assert replan.paces([failed, done[1]]) == {"torch": pytest.approx(1.5), "keras": pytest.approx(1.5)}
+    replan(spec("small", 10), done)
+    assert replan.log[-1]["paces"] == {"torch": pytest.approx(1.0), "keras": pytest.approx(1.5)}
 
 
 def test_a_calibration_outside_the_costs_noise_band_is_read_again_and_the_fastest_counts():
@@ -700,7 +773,7 @@ def test_a_budget_run_without_repeats_runs_the_cheap_task_three_times_and_the_co
     (tmp_path / "bbb.toml").write_text(TINY.format(name="bbb"))
     # aaa: 14 s a row at its 12 epochs; bbb: 203 s once (200 s outside its training). With the 4 s outside the
     # rows, 4 + 3 x 14 + 203 = 249 s fit 0.95 x 320 s, and bbb three times would not, even when the re-plan before
-    # it reads the rows so far at the fastest pace it believes (REPLAN_FACTOR_RANGE: 2x faster, 3 x 103 s)
+    # it: the rows to come are planned at their own estimate at the fastest (Replan.paces)
     cost_a = {**rec("aaa", "numpy", 256.0), "n_train": 256, "wall_s": 11.0, "train_s": 10.0}
     cost_b = {**rec("bbb", "numpy", 256.0), "n_train": 256, "wall_s": 210.0, "train_s": 10.0}
     speed = max(budget.calibrate() for _ in range(3))

@@ -16,7 +16,8 @@ and vector units the two move together: a slower clock, fewer cores (``taskset``
 machine slow both.
 
 A plan is a forecast: the runner asks the budget again before each task (``budget_cli.Replan``),
-with the time left and how much slower or faster than planned the rows so far ran.
+with the time left and how much slower than planned each backend's rows so far ran (never faster: a pace
+faster than the estimate, carried over to the last tasks, overran a 5-minute run).
 
 Epochs are sized by time, as pyperf calibrates its loops, never by a fixed count: each row's
 timed window should last ``WINDOW_GOAL_S`` and hold ``runtime.timed_steps`` steps, and an epoch
@@ -31,7 +32,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -147,6 +148,12 @@ class RowCost:
     # batches a step: Keras's steps_per_execution where the record has it (a step is then one execution)
     steps_per_execution: int = 1
 
+    def at_pace(self, pace: float) -> RowCost:
+        """This cost ``pace`` times slower everywhere (as measured on a machine that much faster): the re-plan's
+        rows to come at the pace their backend's rows so far ran (bench.run.budget_cli.Replan.paces)."""
+        one = None if self.flops_one is None else self.flops_one * pace
+        return replace(self, flops=self.flops * pace, flops_one=one)
+
     @classmethod
     def from_record(cls, rec: dict, flops: float, flops_one: float | None = None) -> RowCost | None:
         """From an ok record of a run calibrated at ``flops`` (``flops_one`` on one core); None when a figure
@@ -205,10 +212,6 @@ class Speed:
 
     cores: float
     one: float | None = None
-
-    def scaled(self, factor: float) -> Speed:
-        """This speed ``factor`` times slower: what the rows so far measured against their plan."""
-        return Speed(self.cores / factor, None if self.one is None else self.one / factor)
 
 
 def _speed(speed: float | Speed) -> Speed:

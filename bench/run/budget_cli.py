@@ -256,17 +256,18 @@ def _resized(task: TaskSpec, tp: budget.TaskPlan) -> TaskSpec:
 
 
 # The rows so far ran this many times their plan, at most or at least: a first row that stalled (a
-# 40 s Keras trace taking 80 s) must not be read as a machine 10x slower for the rest of the run.
+# 40 s Keras trace taking 80 s) must not be read as a machine 10x slower for the rest of the run. The pace the
+# rows still to run are planned at is never under 1 (``Replan.paces``): the low end bounds what is said.
 REPLAN_FACTOR_RANGE = (0.5, 4.0)
 
 
 @dataclass
 class Replan:
     """Before each task starts (bench.run.runner calls it with the run's records so far): the budget left,
-    planned again over the tasks still to run, with the costs scaled by how much slower or faster than
-    planned the rows so far ran (their wall time against their estimate at the epochs they ran). Returns
-    the task at its new epochs (``Processes`` where it now runs another number of processes a side than its
-    rows were planned with), or why its rows are left out (their fewest epochs no longer fit)."""
+    planned again over the tasks still to run, each backend's costs at its pace (``paces``: how much slower
+    than planned its rows so far ran; never faster than their own estimate). Returns the task at its new epochs
+    (``Processes`` where it now runs another number of processes a side than its rows were planned with), or
+    why its rows are left out (their fewest epochs no longer fit)."""
 
     fitted: Fitted
     sizes: dict[str, budget.TaskSize]  # every task with a measured cost, in the run's order
@@ -285,48 +286,68 @@ class Replan:
         if isinstance(self.repeats, dict) and not self.forecast:
             self.forecast = dict(self.repeats)
 
-    def factor(self, done: list[dict[str, Any]]) -> float:
-        """The finished rows' wall time over what the plan's cost model gives for them (1 with none)."""
+    def factor(self, done: list[dict[str, Any]], backend: str | None = None) -> float:
+        """The finished rows' (``backend``'s, or every backend's) wall time over what the plan's cost model gives
+        for them, within REPLAN_FACTOR_RANGE (1 with none)."""
+        low, high = REPLAN_FACTOR_RANGE
+        ratio = self._ratio(done, backend)
+        return 1.0 if ratio is None else min(max(ratio, low), high)
+
+    def _ratio(self, done: list[dict[str, Any]], backend: str | None) -> float | None:
         actual = predicted = 0.0
         for r in done:
             cost = self.costs.get((str(r.get("task")), str(r.get("backend"))))
             wall, epochs, n = (budget.positive(r.get(k)) for k in ("wall_s", "epochs", "n_train"))
+            if backend is not None and r.get("backend") != backend:
+                continue
             if cost and wall and epochs and n and r.get("status") == "ok" and r.get("workers") is None:
                 actual += wall
                 predicted += budget.estimate_row_s(cost, int(epochs), int(n), self.fitted.speed)
-        if not actual or not predicted:
-            return 1.0
-        low, high = REPLAN_FACTOR_RANGE
-        return min(max(actual / predicted, low), high)
+        return actual / predicted if actual and predicted else None
+
+    def paces(self, done: list[dict[str, Any]]) -> dict[str, float]:
+        """Each backend's pace: how many times their estimate its rows still to run are planned to take.
+
+        Its own finished rows' ``factor`` (every backend's where it has none yet), but never under 1. Per backend:
+        a backend's rows share its framework's costs (imports, tracing, kernels), and one that runs slow must not
+        cut another's epochs. Never under 1: a pace faster than the estimate is a bet that the rows to come run as
+        much faster as those behind, and it lost where it counted most: a fresh clone's ``bench all`` ran its rows
+        at 0.58-0.67x their plan, the re-plan sized the last tasks at that one pace, they ran nearer their own
+        estimate, and the run ended at 5 min 0.3 s against 5 min. The time fast rows saved is in the time left
+        all the same, and the re-plan spends it at the rows' own estimate; slower than planned still reads as a
+        slower machine, whose rows to come are planned slower."""
+        every = self.factor(done)
+        own = {b: self.factor(done, b) if self._ratio(done, b) is not None else every for b in self.backends}
+        return {b: max(1.0, f) for b, f in own.items()}
 
     def __call__(self, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | Processes | str:
         if task.name not in self.sizes:
             return task  # no measured cost: its profile, as planned
         names = list(self.sizes)
         rest = [self.sizes[n] for n in names[names.index(task.name) :]]
-        factor = self.factor(done)
+        factor, paces = self.factor(done), self.paces(done)
         elapsed = time.perf_counter() - self.fitted.started
         left = self.fitted.budget_s - elapsed
-        costs = {k: dataclasses.replace(c, import_s=0.0) for k, c in self.costs.items()}  # the imports are behind
-        speed = self.fitted.speed.scaled(factor)
+        # the imports are behind; each backend's rows at its pace
+        costs = {k: dataclasses.replace(c.at_pace(paces.get(k[1], 1.0)), import_s=0.0) for k, c in self.costs.items()}
+        speed, tail_s = self.fitted.speed, self.tail_s * max(1.0, factor)  # the run's own work: every row's pace
         if isinstance(self.repeats, dict):
             before = self.repeats.get(task.name, 1)
-            p = budget.with_processes(
-                rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor, start=self.forecast
-            )
+            p = budget.with_processes(rest, self.backends, costs, max(left, 0.0), speed, tail_s, start=self.forecast)
             self.forecast.update(p.repeats)
         else:
             before = self.repeats
-            p = budget.fitting(rest, self.backends, costs, max(left, 0.0), speed, self.tail_s * factor, self.repeats)
+            p = budget.fitting(rest, self.backends, costs, max(left, 0.0), speed, tail_s, self.repeats)
         entry: dict[str, Any] = {
             "task": task.name,
             "left_s": left,
             "factor": factor,
+            "paces": paces,
             "epochs_before": task.train.epochs,
         }
         self.log.append(entry)
         time_left = f"{_seconds(max(left, 0.0))} of the budget left"
-        pace = f"the rows so far ran {factor:.2f}x their plan"
+        pace = f"the rows so far ran {factor:.2f}x their plan{_planned_at(factor, paces)}"
         so_far = f"{time_left}, {pace}"
         if task.name in p.dropped:
             # what would have held every task still to run, at the pace the rows so far ran
@@ -353,6 +374,15 @@ class Replan:
         if changes:
             self.echo(f"budget: {so_far}: {task.name} {', '.join(changes)}")
         return Processes(resized, tp.repeats) if tp.repeats != before else resized
+
+
+def _planned_at(factor: float, paces: dict[str, float]) -> str:
+    """The pace the rows to come are planned at, where it is not the one the rows so far ran at (``Replan.paces``)."""
+    if all(p == factor for p in paces.values()):
+        return ""
+    if len(set(paces.values())) == 1:
+        return f" (the rest planned at {next(iter(paces.values())):.2f}x)"
+    return f" (the rest planned at {', '.join(f'{b} {p:.2f}x' for b, p in paces.items())})"
 
 
 def _kept(p: budget.Plan) -> str:
