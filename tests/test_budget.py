@@ -108,24 +108,12 @@ def test_the_steps_a_record_kept_off_its_window_are_one_off_costs_and_say_how_it
     window (``new_shape_step_s``, ``epoch_end_step_s``): their time is in train_s at no steady rate, so the cost
     counts them with the first step. Such a row's steps return early (so does one timed in stretches), and a Keras
     row's steps_per_execution says how many batches its clock counted as a step."""
-    rec = {
-        "task": "t",
-        "backend": "keras-jax",
-        "status": "ok",
-        "wall_s": 30.0,
-        "train_s": 12.0,
-        "first_step_s": 3.0,
-        "steady_img_s": 500.0,
-        "n_train": 2000,
-        "epoch_end_step_s": 0.25,
-        "new_shape_step_s": 0.5,
-        "steps_per_execution": 8,
-    }
-    c = RowCost.from_record(rec, 70 * GF)
-    assert c.first_s == pytest.approx(3.75) and c.async_steps and c.steps_per_execution == 8
-    plain = {k: v for k, v in rec.items() if k not in ("epoch_end_step_s", "new_shape_step_s", "steps_per_execution")}
+    plain = rec("t", "keras-jax", 500.0)  # a first step of 1 s
+    off = {"epoch_end_step_s": 0.25, "new_shape_step_s": 0.5, "steps_per_execution": 8}
+    c = RowCost.from_record({**plain, **off}, 70 * GF)
+    assert c.first_s == pytest.approx(1.75) and c.async_steps and c.steps_per_execution == 8
     c = RowCost.from_record(plain, 70 * GF)
-    assert c.first_s == 3.0 and not c.async_steps and c.steps_per_execution == 1
+    assert c.first_s == 1.0 and not c.async_steps and c.steps_per_execution == 1
     assert RowCost.from_record({**plain, "step_segments": [3, 5]}, 70 * GF).async_steps  # timed in stretches
     assert RowCost.from_record({**plain, "steps_per_execution": None}, 70 * GF).steps_per_execution == 1  # torch's
 
