@@ -127,6 +127,42 @@ def test_the_run_page_shows_every_section_of_summary_md(driver, tmp_path: Path):
     browser.not_blank(driver)
 
 
+def follow_contents(driver) -> list[str]:
+    """Click each link of the page's contents line, from the top of the page: each changes location.hash to its
+    target and brings that heading into view. The ids linked, in order."""
+    from selenium.webdriver.common.by import By
+
+    links = driver.find_elements(By.CSS_SELECTOR, "#contents a")
+    hrefs = [a.get_attribute("href").partition("#")[2] for a in links]
+    assert hrefs, "no contents line"
+    for link, target in zip(links, hrefs, strict=True):
+        driver.execute_script("window.scrollTo(0, 0); history.replaceState(null, '', location.pathname)")
+        link.click()
+        where = driver.execute_script(
+            "const e = document.getElementById(arguments[0]); if (!e) return null;"
+            "const r = e.getBoundingClientRect(); return [location.hash, r.top, r.bottom, innerHeight];",
+            target,
+        )
+        assert where is not None, f"#{target}: no element has that id"
+        hash_, top, bottom, height = where
+        assert hash_ == f"#{target}" and top >= -1 and bottom <= height + 1, (target, where)
+    return hrefs
+
+
+def test_the_run_pages_contents_line_takes_the_reader_to_each_part(driver, run_dir: Path, tmp_path: Path):
+    """The contents line links every part heading the page has and no other; a click on one scrolls to it."""
+    from tests.test_run_page import all_sections_run
+
+    for page in (run_dir / "index.html", all_sections_run(tmp_path / "sections") / "index.html"):
+        assert browser.open_page(driver, page) == []
+        parts = driver.execute_script("return Array.from(document.querySelectorAll('h2'), h => h.id)")
+        linked = follow_contents(driver)
+        assert linked == parts and "environment" in linked
+        # the last part starts below the first screen: following its link scrolled the page
+        assert driver.execute_script("return scrollY") > 0
+    assert {"sec-each-framework-at-its-best", "sec-accuracy-across-seeds"} <= set(linked)
+
+
 def test_a_ratio_cell_says_whether_its_interval_separates_from_one(driver, run_dir: Path):
     browser.open_page(driver, run_dir / "index.html")
     cells = driver.execute_script(
@@ -248,6 +284,12 @@ def test_the_dashboard_filters_to_regressions_and_shows_the_normalised_view(driv
     )
     assert any("lenet" in r and "best" in r for r in best)
     assert browser.open_page(driver, history / "index.html") == []
+
+
+def test_the_dashboards_contents_line_reaches_the_table_below_the_charts(driver, history: Path):
+    assert browser.open_page(driver, history / "index.html") == []
+    assert follow_contents(driver) == ["trends", "default-against-best"]
+    assert driver.execute_script("return document.getElementById('default-vs-best') !== null")
 
 
 def test_run_data_in_the_dashboard_is_shown_as_text(driver, tmp_path: Path):

@@ -243,3 +243,41 @@ def test_a_sections_markdown_on_the_page_is_escaped_and_shows_only_drawn_plots_o
     assert re.findall(r'<img src="([^"]+)"', out) == ["plots/a.png", "plots/c.png"] and shown == {"a.png", "c.png"}
     assert out.count('<div class="gallery">') == 1  # pictures one after the other, side by side
     assert markdown_html("![drawn](plots/a.png)", ["a.png"], shown) == ""  # already on the page
+
+
+def contents_and_headings(page: str) -> tuple[list[str], list[str]]:
+    """The ids the page's contents line links, and the ids of its part headings (<h2>), in page order."""
+    nav = re.search(r'<nav id="contents">(.*?)</nav>', page)
+    return re.findall(r'href="#([^"]+)"', nav[1] if nav else ""), re.findall(r'<h2 id="([^"]+)"', page)
+
+
+def test_the_contents_line_links_each_part_the_page_has_and_no_other(tmp_path: Path):
+    """Tasks, the sections summary.md has (a tune's verdicts, accuracy across seeds), run-wide plots, environment: each
+    linked once, in page order; a part the run lacks (rows not ok, transfer, zoo) is not in the list."""
+    run = all_sections_run(tmp_path / "sections")
+    linked, parts = contents_and_headings((run / "index.html").read_text())
+    assert linked == parts and len(set(linked)) == len(linked)
+    assert linked[:3] == ["task-t.default", "task-t.best", "task-p"]
+    assert {"sec-each-framework-at-its-best", "sec-accuracy-across-seeds", "environment"} <= set(linked)
+    assert "not-ok" not in linked and not any("transfer" in i or "zoo" in i for i in linked)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    append_record(plain, new_record(task="t", backend="torch", repeat=0, status="ok", train_s=1.0))
+    append_record(plain, new_record(task="t", backend="keras", repeat=0, status="failed", error="boom"))
+    write_reports(plain)
+    linked, parts = contents_and_headings((plain / "index.html").read_text())
+    assert linked == parts and [i for i in linked if i not in ("run-plots",)] == ["task-t", "not-ok", "environment"]
+
+
+def test_a_contents_entry_from_section_text_has_a_safe_unique_id_and_escaped_label():
+    from bench.report.html import Contents, markdown_html
+
+    evil = '"><img src=x onerror=alert(1)>'
+    contents = Contents()
+    out = markdown_html(f"## {evil}\n\n## {evil}\n\n### not listed", [], set(), contents)
+    nav = contents.html()
+    assert evil not in out + nav and nav.count("&lt;img src=x onerror=alert(1)&gt;") == 2
+    ids = [i for i, _ in contents.entries]
+    assert ids == ["sec-img-src-x-onerror-alert-1", "sec-img-src-x-onerror-alert-1-2"]
+    assert all(re.fullmatch(r"[a-z0-9-]+", i) for i in ids) and re.findall(r'<h2 id="([^"]+)"', out) == ids
+    assert "<h3>not listed</h3>" in out and Contents().html() == ""

@@ -22,7 +22,7 @@ import pandas as pd
 from bench.history.check import Series, Thresholds, check
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report.backends import colour, label
-from bench.report.html import TAB10, esc, json_block, page, table
+from bench.report.html import TAB10, Contents, esc, json_block, page, table
 
 PAGE = "index.html"
 
@@ -197,6 +197,15 @@ def write_dashboard(
     options = "".join(f'<option value="{m.name}">{esc(m.label)}</option>' for m in present)
     regressions = sum(1 for s in raw + normalised if s.newest and s.newest.regression)
     runs = df.run_id.nunique() if len(df) else 0
+    contents = Contents()  # the charts can be hundreds: a link reaches the table below them
+    charts_part = (
+        contents.heading("Trends", "trends")
+        + f'<p>metric <select id="metric">{options}</select> view <select id="view"><option value="raw">raw (per '
+        'machine)</option><option value="normalised">normalised (every machine)</option></select> task '
+        '<input id="task-filter" placeholder="filter"> <label><input type="checkbox" id="regressions"> regressions '
+        'only</label> <span id="shown" class="small"></span></p><div id="charts"></div>'
+    )
+    best_part = contents.heading("Default against best", "default-against-best") + default_vs_best(df)
     body = (
         f"<h1>bench history</h1><p>{runs} run(s), {df.commit.nunique() if len(df) else 0} commit(s), "
         f"{df.machine_id.nunique() if len(df) else 0} machine(s), {len(df)} rows; {len(raw)} raw series, "
@@ -204,12 +213,7 @@ def write_dashboard(
         f"(robust z > {t.z:g} and worse by > {t.min_change:.0%}). A band is a point's 95% interval, ▲ a step, "
         "✕ a regressed newest point. Normalised: rates divided and times multiplied by the run's measured matmul "
         "speed (GFLOP/s), so a slower machine does not read as slower code; runs without a calibration are not in "
-        "that view.</p>"
-        f'<p>metric <select id="metric">{options}</select> view <select id="view"><option value="raw">raw (per '
-        'machine)</option><option value="normalised">normalised (every machine)</option></select> task '
-        '<input id="task-filter" placeholder="filter"> <label><input type="checkbox" id="regressions"> regressions '
-        'only</label> <span id="shown" class="small"></span></p><div id="charts"></div>'
-        "<h2>Default against best</h2>" + default_vs_best(df) + json_block("history-data", {"charts": charts})
+        "that view.</p>" + contents.html() + charts_part + best_part + json_block("history-data", {"charts": charts})
     )
     style = "<style>.chart{height:320px;margin:6px 0;border:1px solid #eee}</style>"
     path = Path(store) / PAGE

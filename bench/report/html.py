@@ -12,6 +12,7 @@ import html
 import json
 import re
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +28,7 @@ tr:nth-child(even) td{background:#fafafa}.sep{background:#fff0b3!important;font-
 .overlap{color:#777}.bad{color:#b00}.small{color:#555;font-size:.9em}
 .gallery{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
 .gallery figure{margin:0;flex:1 1 300px;max-width:100%}.gallery img{max-width:100%;border:1px solid #eee}
-figcaption{font-size:.85em;color:#555}code{background:#f3f3f3;padding:0 3px}
+figcaption{font-size:.85em;color:#555}code{background:#f3f3f3;padding:0 3px}nav{margin:.8em 0}
 """
 
 SORT_SCRIPT = """
@@ -61,6 +62,34 @@ def page(title: str, body: str, scripts: tuple[str, ...] = ()) -> str:
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
         f"<body>{body}{inline}</body></html>\n"
     )
+
+
+@dataclass
+class Contents:
+    """A page's contents list, filled as its parts' headings are written: it links just the parts the page has."""
+
+    entries: list[tuple[str, str]] = field(default_factory=list)  # (id, the heading as escaped HTML)
+
+    def heading(self, label: str, ident: str) -> str:
+        """An ``<h2>`` of ``label`` (escaped HTML) listed in the contents, its id ``ident`` (with -2, -3... when
+        the page has that id already)."""
+        taken = {i for i, _ in self.entries}
+        unique, n = ident, 1
+        while unique in taken:
+            n += 1
+            unique = f"{ident}-{n}"
+        self.entries.append((unique, label))
+        return f'<h2 id="{esc(unique)}">{label}</h2>'
+
+    def html(self) -> str:
+        """The list as one line of links ("" when the page has no part)."""
+        links = " · ".join(f'<a href="#{esc(i)}">{label}</a>' for i, label in self.entries)
+        return f'<nav id="contents"><b>Contents</b>: {links}</nav>' if links else ""
+
+
+def slug(text: str) -> str:
+    """An id made of a heading's words: letters, digits and dashes only, so no heading text can break out of it."""
+    return "sec-" + (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "part")
 
 
 def table(header: list[str], rows: list[list[tuple[str, Any, str]]], table_id: str = "", sortable: bool = True) -> str:
@@ -117,10 +146,11 @@ def _md_table(lines: list[str]) -> str:
     return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
-def markdown_html(text: str, plots: Collection[str], shown: set[str]) -> str:
+def markdown_html(text: str, plots: Collection[str], shown: set[str], contents: Contents | None = None) -> str:
     """summary.md's Markdown of a section as HTML for a run's page. A picture is shown when ``plots`` (the run's
     plot files) holds it and ``shown`` (the pictures already on the page, updated here) does not: each plot once,
-    and none that was not drawn; pictures one after the other go side by side."""
+    and none that was not drawn; pictures one after the other go side by side. Each ``## `` heading is listed in
+    ``contents`` when given."""
     out: list[str] = []
     lines = text.splitlines()
     i = 0
@@ -158,7 +188,10 @@ def markdown_html(text: str, plots: Collection[str], shown: set[str]) -> str:
         if heading := re.fullmatch(r"(#{1,6}) (.*)", line):
             flush()
             level = len(heading[1])
-            out.append(f"<h{level}>{inline(heading[2])}</h{level}>")
+            if level == 2 and contents is not None:
+                out.append(contents.heading(inline(heading[2]), slug(heading[2])))
+            else:
+                out.append(f"<h{level}>{inline(heading[2])}</h{level}>")
         elif line.startswith("|") and i < len(lines) and _RULE.fullmatch(lines[i].strip()):
             flush()
             block = [line]

@@ -19,7 +19,7 @@ import pandas as pd
 from bench.core.results import phase_failed
 from bench.core.runfiles import write_atomic
 from bench.report.backends import colour, label, ordered
-from bench.report.html import SORT_SCRIPT, TAB10, esc, figure, markdown_html, page, table
+from bench.report.html import SORT_SCRIPT, TAB10, Contents, esc, figure, markdown_html, page, table
 from bench.report.notes import attributed_notes
 from bench.report.sections import task_lines
 from bench.report.speedup import HEADLINE, WHAT, HeadlineRatio
@@ -133,8 +133,9 @@ def num(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and pd.notna(v) else None
 
 
-def not_ok_table(df: pd.DataFrame) -> str:
-    """The rows that failed, timed out or were skipped, and the ok rows a phase failed on."""
+def not_ok_table(df: pd.DataFrame, contents: Contents | None = None) -> str:
+    """The rows that failed, timed out or were skipped, and the ok rows a phase failed on; its heading listed in
+    ``contents``."""
     bad = df[df.status != "ok"]
     phases = phase_failed(df)
     if bad.empty and phases.empty:
@@ -159,12 +160,12 @@ def not_ok_table(df: pd.DataFrame) -> str:
         ]
         for r in phases.itertuples()
     ]
-    return '<h2 id="not-ok">Rows not ok</h2>' + table(
+    return (contents or Contents()).heading("Rows not ok", "not-ok") + table(
         ["task", "backend", "repeat", "status", "why"], rows, "not-ok-table"
     )
 
 
-def environment_section(env: dict[str, Any]) -> str:
+def environment_section(env: dict[str, Any], contents: Contents | None = None) -> str:
     gpus = ", ".join(env.get("gpus") or []) or "none"
     items = [
         ("machine", f"{env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpus}"),
@@ -178,7 +179,8 @@ def environment_section(env: dict[str, Any]) -> str:
     items += [(f"variable {k}", v) for k, v in (env.get("kernel_variables") or {}).items()]
     items += [(f"package {k}", v) for k, v in (env.get("packages") or {}).items()]
     rows = [[(k, None, ""), (str(v), None, "")] for k, v in items if v not in (None, "")]
-    return '<h2 id="environment">Environment</h2>' + table(["what", "value"], rows, "environment-table", sortable=False)
+    heading = (contents or Contents()).heading("Environment", "environment")
+    return heading + table(["what", "value"], rows, "environment-table", sortable=False)
 
 
 def task_section(
@@ -190,8 +192,10 @@ def task_section(
     reference: str,
     ratios: list[HeadlineRatio] | None = None,
     shown: set[str] | None = None,
+    contents: Contents | None = None,
 ) -> str:
-    """One task's part of the page; ``shown``: the plots already on the page (updated with the ones shown here)."""
+    """One task's part of the page; ``shown``: the plots already on the page (updated with the ones shown here);
+    its heading listed in ``contents``."""
     shown = set() if shown is None else shown
     sub = df[df.task == task]
     head = task_head(sub)
@@ -201,7 +205,7 @@ def task_section(
         else "not loaded (no row ran)"
     )
     out = [
-        f'<h2 id="task-{esc(task)}">{esc(task)}</h2>',
+        (contents or Contents()).heading(esc(task), f"task-{task}"),
         f"<p class=small>model <code>{esc(head.model)}</code> {esc(head.options)}, dataset "
         f"<code>{esc(head.dataset)}</code> {data}, {esc(head.epochs)} epochs, batch {esc(head.batch_size)}, "
         f"profile <code>{esc(head.profile)}</code>.</p>",
@@ -267,39 +271,41 @@ def write_page(
     ``columns`` each table's metric label to its record column (for the ratio intervals), ``ratios`` each
     task's headline ratios and the sentences on which backend trains faster (``bench.report.speedup``), ``sections``
     the special sections' parts of summary.md (``bench.report.sections.texts``), shown here as HTML after the tasks:
-    each picture they link is shown there, once, and not again among the run-wide plots."""
+    each picture they link is shown there, once, and not again among the run-wide plots. A contents line at the top
+    links each part's heading the page has (tasks, sections, run-wide plots, rows not ok, environment)."""
     run_dir = Path(run_dir)
     tasks = list(dict.fromkeys(df.task))
     backends = ordered(df.backend)
     plots = [(n, *task_of(n, tasks, backends)) for n in plot_names(run_dir)]
-    toc = " · ".join(f'<a href="#task-{esc(t)}">{esc(t)}</a>' for t in tasks)
+    ratios = ratios or {}
+    shown: set[str] = set()
+    contents = Contents()  # filled as the parts below are written: it lists just the ones this page has
+    parts = [
+        task_section(t, df, tables[t], plots, columns, reference, ratios.get(t), shown, contents)
+        for t in tasks
+        if t in tables
+    ]
+    names = [n for n, *_ in plots]
+    parts += [markdown_html(text, names, shown, contents) for text in sections or []]
+    wide = [n for n, t, _, _ in plots if t is None and n not in shown]
+    if wide:
+        gallery = "".join(figure(n, n) for n in wide)
+        parts.append(contents.heading("Run-wide plots", "run-plots") + f'<div class="gallery">{gallery}</div>')
+    parts += [not_ok_table(df, contents), environment_section(env, contents)]
     body = [
         f"<h1>bench run {esc(run_dir.name)}</h1>",  # the folder's name, as summary.md's title
         f'<p class="bad">{esc(notice)}</p>' if notice else "",
-        f'<p>{toc} · <a href="#environment">environment</a> · <a href="summary.md">summary.md</a> · '
-        f'<a href="results.csv">results.csv</a> · <a href="records.jsonl">records.jsonl</a></p>',
+        contents.html(),
+        '<p>Files: <a href="summary.md">summary.md</a> · <a href="results.csv">results.csv</a> · '
+        '<a href="records.jsonl">records.jsonl</a></p>',
         f"<p>{esc(wall_time(wall_s))} {' '.join(esc(s) for s in speed or [])}</p>",
         legend(backends),
         "<p class=small>Click a column to sort. A ratio cell is marked ✱ and coloured when the interval of the "
         "ratio (from both backends' 95% intervals, or the spread of their repeats; the headline throughput's is "
         "the interval of the sentence under the table, and with repeats its ratio too) excludes 1; grey when it "
         "holds 1; plain when there is no interval.</p>",
+        *parts,
     ]
-    ratios = ratios or {}
-    shown: set[str] = set()
-    body += [
-        task_section(t, df, tables[t], plots, columns, reference, ratios.get(t), shown) for t in tasks if t in tables
-    ]
-    names = [n for n, *_ in plots]
-    body += [markdown_html(text, names, shown) for text in sections or []]
-    wide = [n for n, t, _, _ in plots if t is None and n not in shown]
-    if wide:
-        body.append(
-            '<h2 id="run-plots">Run-wide plots</h2><div class="gallery">'
-            + "".join(figure(n, n) for n in wide)
-            + "</div>"
-        )
-    body += [not_ok_table(df), environment_section(env)]
     path = run_dir / PAGE
     write_atomic(run_dir, path, page(f"bench run {run_dir.name}", "".join(body), (SORT_SCRIPT,)).encode())
     return path
