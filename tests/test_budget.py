@@ -169,7 +169,9 @@ def test_the_fewest_epochs_hold_the_timed_steps_as_executions_and_without_the_fi
 
     def fewest(**row: object) -> int:
         c = replace(cost(backend="keras", fixed=0.0, first=0.0), **row)
-        return budget.plan([size], ["keras"], {("t", "keras"): c}, 1.0, 100 * GF).tasks[0].epochs  # below the floor
+        return (
+            budget.plan(budget.PlanInputs([size], ["keras"], {("t", "keras"): c}, 1.0, 100 * GF)).tasks[0].epochs
+        )  # below the floor
 
     assert fewest() == 3 and fewest(steps_per_execution=4) == 7 and fewest(steps_per_execution=4, async_steps=True) == 8
     # the window's length: its images at the steady rate, less the first epoch's last step (2 batches) off it
@@ -183,19 +185,19 @@ SIZE = TaskSize("t", epochs=10, batch_size=100, warmup_steps=2, timed_steps=20, 
 
 def test_a_roomy_budget_keeps_the_profile():
     costs = {("t", "torch"): cost()}  # 10 epochs of 1 s: a 32 s row, windows of ~10 s
-    p = budget.plan([SIZE], ["torch"], costs, 300, 100 * GF)
+    p = budget.plan(budget.PlanInputs([SIZE], ["torch"], costs, 300, 100 * GF))
     assert p.tasks[0].epochs == 10 and p.fits and p.planned_s == pytest.approx(22.0)
 
 
 def test_a_tight_budget_shrinks_epochs_but_not_below_the_floor_and_says_what_it_needs():
     costs = {("t", "torch"): cost(), ("t", "keras"): cost(backend="keras", first=20.0, img_s=500.0)}
-    p = budget.plan([SIZE], ["torch", "keras"], costs, 60, 100 * GF)
+    p = budget.plan(budget.PlanInputs([SIZE], ["torch", "keras"], costs, 60, 100 * GF))
     assert p.fits and p.planned_s <= 60 * budget.MARGIN and 2 <= p.tasks[0].epochs < 10
     # half the speed: the same plan would take twice as long, so fewer epochs
-    slow = budget.plan([SIZE], ["torch", "keras"], costs, 60, 50 * GF)
+    slow = budget.plan(budget.PlanInputs([SIZE], ["torch", "keras"], costs, 60, 50 * GF))
     assert slow.tasks[0].epochs < p.tasks[0].epochs or not slow.fits
     # the floor: 2 epochs hold 20 - 1 - 2 = 17 steps < 20 timed steps, so 3 epochs; keras's first step alone is 20 s
-    tiny = budget.plan([SIZE], ["torch", "keras"], costs, 30, 100 * GF)
+    tiny = budget.plan(budget.PlanInputs([SIZE], ["torch", "keras"], costs, 30, 100 * GF))
     assert not tiny.fits and tiny.tasks[0].epochs == 3
     assert tiny.floor_s == pytest.approx((10 + 2 + 3 * 1) + (10 + 20 + 3 * 2))
 
@@ -203,23 +205,24 @@ def test_a_tight_budget_shrinks_epochs_but_not_below_the_floor_and_says_what_it_
 def test_a_fast_machine_gets_more_epochs_until_the_window_lasts_its_goal():
     costs = {("t", "torch"): cost(img_s=1000.0, n=200)}  # 2 steps an epoch, 0.1 s each at the measured speed
     size = TaskSize("t", epochs=5, batch_size=100, warmup_steps=0, timed_steps=1, max_train=None)
-    p = budget.plan([size], ["torch"], costs, 300, 100 * GF)
+    p = budget.plan(budget.PlanInputs([size], ["torch"], costs, 300, 100 * GF))
     # (2 x 16 - 1) steps x 0.1 s = 3.1 s >= the 3 s goal; 15 epochs would give 2.9 s
     assert p.tasks[0].epochs == 16 and p.tasks[0].windows["torch"] == pytest.approx(3.1)
-    faster = budget.plan([size], ["torch"], costs, 300, 1000 * GF)  # 10x the speed: 0.01 s steps
+    faster = budget.plan(budget.PlanInputs([size], ["torch"], costs, 300, 1000 * GF))  # 10x the speed: 0.01 s steps
     assert faster.tasks[0].epochs == budget.MAX_GROWTH * 5  # never past 4x the profile
-    slow = budget.plan([size], ["torch"], {("t", "torch"): cost(img_s=100.0, n=200)}, 300, 100 * GF)
+    slow = budget.plan(budget.PlanInputs([size], ["torch"], {("t", "torch"): cost(img_s=100.0, n=200)}, 300, 100 * GF))
     assert slow.tasks[0].epochs == 5  # 1 s steps: 9 timed steps already last the 3 s goal
 
 
 def test_an_epoch_grows_to_dwarf_the_calls_own_overhead_when_the_profile_capped_it():
     keras = cost(backend="keras", img_s=10_000.0, call=0.005, n=1000)  # 0.1 s epochs, 5 ms per call: 5%
     size = TaskSize("t", epochs=5, batch_size=100, warmup_steps=2, timed_steps=20, max_train=1000)
-    p = budget.plan([size], ["keras"], {("t", "keras"): keras}, 300, 100 * GF)
+    p = budget.plan(budget.PlanInputs([size], ["keras"], {("t", "keras"): keras}, 300, 100 * GF))
     n = p.tasks[0].n_images
     assert n % 100 == 0 and keras.call_s / (n / keras.img_s + keras.call_s) <= budget.CALL_SHARE
     data_bound = TaskSize("t", epochs=5, batch_size=100, warmup_steps=2, timed_steps=20, max_train=5000)
-    assert budget.plan([data_bound], ["keras"], {("t", "keras"): keras}, 300, 100 * GF).tasks[0].n_images == 1000
+    bound = budget.plan(budget.PlanInputs([data_bound], ["keras"], {("t", "keras"): keras}, 300, 100 * GF))
+    assert bound.tasks[0].n_images == 1000
 
 
 def test_a_budget_between_the_profiles_and_the_wanted_growth_grows_small_tasks_and_keeps_the_big_ones():
@@ -231,18 +234,19 @@ def test_a_budget_between_the_profiles_and_the_wanted_growth_grows_small_tasks_a
         ("big", "torch"): cost("big", fixed=0.0, first=0.0, img_s=100.0),  # 10 s epochs: 100 s at 10
         ("small", "torch"): cost("small", fixed=0.0, first=0.0, img_s=1000.0, n=200),
     }  # small: 0.2 s epochs, wants 16 for its 3 s window
-    p = budget.plan([big, small], ["torch"], costs, 102 / budget.MARGIN, 100 * GF)
+    p = budget.plan(budget.PlanInputs([big, small], ["torch"], costs, 102 / budget.MARGIN, 100 * GF))
     epochs = {t.name: t.epochs for t in p.tasks}
     assert epochs["big"] == 10 and 5 < epochs["small"] < 16 and p.planned_s <= 102 + 1e-9
-    roomy = budget.plan([big, small], ["torch"], costs, 200, 100 * GF)
+    roomy = budget.plan(budget.PlanInputs([big, small], ["torch"], costs, 200, 100 * GF))
     assert {t.name: t.epochs for t in roomy.tasks} == {"big": 10, "small": 16}
-    tight = budget.plan([big, small], ["torch"], costs, 60 / budget.MARGIN, 100 * GF)  # below the profiles
+    # below the profiles
+    tight = budget.plan(budget.PlanInputs([big, small], ["torch"], costs, 60 / budget.MARGIN, 100 * GF))
     epochs = {t.name: t.epochs for t in tight.tasks}
     assert 3 <= epochs["big"] < 10 and 2 <= epochs["small"] <= 5 and tight.planned_s <= 60 + 1e-9
 
 
 def test_rows_without_a_cost_are_named_and_keep_their_profile():
-    p = budget.plan([SIZE], ["torch", "keras"], {("t", "torch"): cost()}, 300, 100 * GF)
+    p = budget.plan(budget.PlanInputs([SIZE], ["torch", "keras"], {("t", "torch"): cost()}, 300, 100 * GF))
     assert p.unknown == ["t/keras"] and p.tasks == []
 
 
@@ -370,22 +374,23 @@ def two_tasks() -> tuple[list[TaskSize], dict[tuple[str, str], RowCost]]:
 
 def test_a_budget_too_small_for_every_task_leaves_out_the_costliest_and_plans_the_rest():
     sizes, costs = two_tasks()
-    p = budget.fitting(sizes, ["torch"], costs, 60, 100 * GF)
+    p = budget.fitting(budget.PlanInputs(sizes, ["torch"], costs, 60, 100 * GF))
     assert [t.name for t in p.tasks] == ["small"] and list(p.dropped) == ["big"]
     assert p.dropped["big"] == pytest.approx(20 + 120 + 2 * 10)  # its rows at their fewest epochs
     assert p.fits and p.planned_s <= 60 * budget.MARGIN and p.tasks[0].epochs == 10  # the rest at its profile
     assert p.whole_floor_s == pytest.approx(p.dropped["big"] + 5 + 0.5 + 2 * 1)  # what would hold both
-    roomy = budget.fitting(sizes, ["torch"], costs, 600, 100 * GF)
+    roomy = budget.fitting(budget.PlanInputs(sizes, ["torch"], costs, 600, 100 * GF))
     assert roomy.dropped == {} and {t.name for t in roomy.tasks} == {"small", "big"}
-    assert budget.fitting(sizes, ["torch"], costs, 5, 100 * GF).tasks == []  # nothing fits: nothing is planned
+    nothing = budget.fitting(budget.PlanInputs(sizes, ["torch"], costs, 5, 100 * GF))
+    assert nothing.tasks == []  # nothing fits: nothing is planned
 
 
 def test_repeats_are_planned_as_processes_each_at_the_planned_epochs():
     """`bench all --repeats 3`, as the one-process caveat under each table advises: three processes a side fit
     the same budget at fewer epochs each, where a plan for one process, run three times, overran it threefold."""
     costs = {("t", "torch"): cost(), ("t", "keras"): cost(backend="keras", first=5.0, img_s=500.0)}
-    one = budget.plan([SIZE], ["torch", "keras"], costs, 120, 100 * GF)
-    three = budget.plan([SIZE], ["torch", "keras"], costs, 120, 100 * GF, repeats=3)
+    one = budget.plan(budget.PlanInputs([SIZE], ["torch", "keras"], costs, 120, 100 * GF))
+    three = budget.plan(budget.PlanInputs([SIZE], ["torch", "keras"], costs, 120, 100 * GF), repeats=3)
     assert one.fits and one.tasks[0].epochs >= 10 and 3 * one.planned_s > 120  # one process a side: the profile
     # three a side: 3 x ((10 + 2 + e) + (10 + 5 + 2e)) <= 114 gives e = 3, the floor (23 steps in 10-step epochs)
     assert three.fits and three.tasks[0].epochs == 3 and three.tasks[0].repeats == 3
@@ -393,12 +398,12 @@ def test_repeats_are_planned_as_processes_each_at_the_planned_epochs():
     assert three.tasks[0].rows == {"torch": pytest.approx(15.0), "keras": pytest.approx(21.0)}  # one process each
     assert three.floor_s == pytest.approx(3 * one.floor_s)
     # too tight for three processes at their fewest epochs: left out, with the budget that would hold them
-    tight = budget.fitting([SIZE], ["torch", "keras"], costs, 2 * one.floor_s, 100 * GF, repeats=3)
+    tight = budget.fitting(budget.PlanInputs([SIZE], ["torch", "keras"], costs, 2 * one.floor_s, 100 * GF), repeats=3)
     assert tight.tasks == [] and tight.whole_floor_s == pytest.approx(3 * one.floor_s)
     # the re-plan before a task plans its repeats too: 35 s left hold 3 x (5.5 + e) <= 33.25 s, so 5 epochs
     sizes, two = two_tasks()
     speed = budget.Speed(100 * GF)
-    p = budget.fitting(sizes[:1], ["torch"], two, 400, speed, repeats=3)
+    p = budget.fitting(budget.PlanInputs(sizes[:1], ["torch"], two, 400, speed), repeats=3)
     fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - 365, speed, [100 * GF], p, 400)
     replan = budget_cli.Replan(fitted, {"small": sizes[0]}, ("torch",), two, 0.0, lambda _: None, repeats=3)
     now = replan(spec("small", 10), [])
@@ -410,19 +415,19 @@ def test_without_repeats_the_budget_gives_the_cheapest_tasks_three_processes_a_s
     processes. The budget now buys three a side for the tasks it holds at their profile's epochs, cheapest first;
     a budget that cannot keep the profile keeps one process, and a task left out gets no more processes."""
     sizes, costs = two_tasks()  # small: 5.5 s + 1 s an epoch (profile 10 epochs: 15.5 s); big: 160 s at 2 epochs
-    roomy = budget.with_processes(sizes, ["torch"], costs, 230, 100 * GF)
+    roomy = budget.with_processes(budget.PlanInputs(sizes, ["torch"], costs, 230, 100 * GF))
     # small three times (46.5 s) and big once (160 s) fit 0.95 x 230 s; big three times would not
     assert roomy.repeats == {"small": budget.PROCESSES_A_SIDE, "big": 1} and roomy.dial >= 1
     assert roomy.planned_s == pytest.approx(3 * 15.5 + 160) and roomy.tasks[0].epochs == 10  # the profile kept
     assert roomy.floor_s == pytest.approx(3 * (5.5 + 2) + 160)
     # 200 s hold both once at the profile (175.5 s) but not small three times (206.5 s): one process a side
-    tight = budget.with_processes(sizes, ["torch"], costs, 200, 100 * GF)
+    tight = budget.with_processes(budget.PlanInputs(sizes, ["torch"], costs, 200, 100 * GF))
     assert tight.repeats == {"small": 1, "big": 1} and tight.planned_s == pytest.approx(175.5)
     # below the profile for one process a side: no more processes, the epochs shrink as before
-    short = budget.with_processes(sizes, ["torch"], costs, 180, 100 * GF)
+    short = budget.with_processes(budget.PlanInputs(sizes, ["torch"], costs, 180, 100 * GF))
     assert short.repeats == {"small": 1, "big": 1} and short.dial < 1 and short.tasks[0].epochs < 10
     # big left out: the rest runs once, as fitting() plans it
-    left = budget.with_processes(sizes, ["torch"], costs, 60, 100 * GF)
+    left = budget.with_processes(budget.PlanInputs(sizes, ["torch"], costs, 60, 100 * GF))
     assert list(left.dropped) == ["big"] and left.repeats == {"small": 1}
     # the sentence says which tasks run three times and why
     said = budget_cli.processes_sentence(roomy)
@@ -440,12 +445,13 @@ def test_the_replan_before_each_task_gives_it_more_processes_or_fewer_with_the_t
 
     sizes, costs = two_tasks()
     # 180 s: small three times (3 x 7.5 s at its fewest epochs) beside big (160 s) is over; once, it fits
-    p = budget.with_processes(sizes, ["torch"], costs, 180, 100 * GF, 0.0, start={"small": 3})
+    p = budget.with_processes(budget.PlanInputs(sizes, ["torch"], costs, 180, 100 * GF, 0.0), start={"small": 3})
     assert p.dropped == {} and p.repeats == {"small": 1, "big": 1}
-    assert list(budget.fitting(sizes, ["torch"], costs, 180, 100 * GF, 0.0, {"small": 3}).dropped) == ["big"]
+    kept = budget.fitting(budget.PlanInputs(sizes, ["torch"], costs, 180, 100 * GF, 0.0), {"small": 3})
+    assert list(kept.dropped) == ["big"]
     lines: list[str] = []
     speed = budget.Speed(100 * GF)
-    first = budget.with_processes(sizes, ["torch"], costs, 400, speed)
+    first = budget.with_processes(budget.PlanInputs(sizes, ["torch"], costs, 400, speed))
     assert first.repeats == {"small": 3, "big": 1}
 
     def replan(elapsed_s: float, planned: dict[str, int] | int) -> budget_cli.Replan:
@@ -480,7 +486,7 @@ def test_the_replan_before_each_task_gives_it_more_processes_or_fewer_with_the_t
 
 def fitted_for(sizes, costs, budget_s, elapsed_s, lines, tail_s: float = 0.0) -> budget_cli.Fitted:
     speed = budget.Speed(100 * GF)
-    p = budget.fitting(sizes, ["torch"], costs, budget_s, speed)
+    p = budget.fitting(budget.PlanInputs(sizes, ["torch"], costs, budget_s, speed))
     fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - elapsed_s, speed, [100 * GF], p, budget_s)
     known = {s.name: s for s in sizes}
     fitted.replan = budget_cli.Replan(fitted, known, ("torch",), costs, tail_s, lines.append)
@@ -556,7 +562,7 @@ def test_a_replan_after_rows_faster_than_planned_ends_within_the_budget():
         ("last", "keras"): cost("last", "keras", fixed=5.0, first=2.0, img_s=100.0),
     }
     speed = budget.Speed(100 * GF)
-    first = budget.with_processes([big, last], backends, costs, 300, speed)
+    first = budget.with_processes(budget.PlanInputs([big, last], backends, costs, 300, speed))
     planned = {t.name: t.epochs for t in first.tasks}
     assert planned == {"big": 2, "last": 3} and first.repeats == {"big": 1, "last": 1}  # 205 + 13 + 20e <= 285
     ran = {"torch": 0.58, "keras": 0.67}
@@ -592,7 +598,7 @@ def test_each_backends_rows_to_come_are_planned_at_the_pace_its_own_rows_ran():
     sizes, costs = two_tasks()
     costs = {**costs, **{(t, "keras"): replace(c, backend="keras") for (t, _), c in costs.items()}}
     speed = budget.Speed(100 * GF)
-    p = budget.fitting(sizes, ["torch", "keras"], costs, 1000, speed)
+    p = budget.fitting(budget.PlanInputs(sizes, ["torch", "keras"], costs, 1000, speed))
     fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - 200, speed, [100 * GF], p, 1000)
     replan = budget_cli.Replan(fitted, {s.name: s for s in sizes}, ("torch", "keras"), costs, 0.0, lambda _: None)
     row = {"task": "big", "status": "ok", "epochs": 2, "n_train": 1000}
@@ -632,7 +638,7 @@ def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_ar
         "import_s": 5.0,
     }
     (run / "records.jsonl").write_text(json.dumps(r) + "\n")
-    p = budget.plan([SIZE], ["torch"], {("t", "torch"): cost()}, 300, 100 * GF)
+    p = budget.plan(budget.PlanInputs([SIZE], ["torch"], {("t", "torch"): cost()}, 300, 100 * GF))
     lines: list[str] = []
     fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - 42.0, budget.Speed(100 * GF, 50 * GF), [], p, 300.0)
     budget_cli.report(run, fitted, lines.append)

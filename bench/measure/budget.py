@@ -354,16 +354,22 @@ def _epochs_range(size: TaskSize, costs: Sequence[RowCost], n: int, speed: float
     return floor, max(floor, wanted)
 
 
-def plan(
-    sizes: Sequence[TaskSize],
-    backends: Sequence[str],
-    costs: dict[tuple[str, str], RowCost],
-    budget_s: float,
-    speed: float | Speed,
-    run_overhead_s: float = 0.0,
-    repeats: int | Mapping[str, int] = 1,
-) -> Plan:
-    """Epochs per task so the whole run fits ``MARGIN`` x ``budget_s`` at ``speed`` FLOP/s.
+@dataclass(frozen=True)
+class PlanInputs:
+    """What every plan of a run is made from (``plan``, ``fitting``, ``with_processes`` take it whole): the tasks,
+    the backends, the rows' measured costs, the budget, this machine's speed and the run's own time outside its
+    rows (starting, reports) at that speed."""
+
+    sizes: Sequence[TaskSize]
+    backends: Sequence[str]
+    costs: dict[tuple[str, str], RowCost]
+    budget_s: float
+    speed: float | Speed
+    run_overhead_s: float = 0.0
+
+
+def plan(inputs: PlanInputs, repeats: int | Mapping[str, int] = 1) -> Plan:
+    """Epochs per task so the whole run fits ``MARGIN`` x ``inputs.budget_s`` at ``inputs.speed`` FLOP/s.
 
     One dial (found by bisection) moves every task together, in two stretches: from 0 to 1 each goes
     from its fewest epochs to its profile's, from 1 to 2 from the profile's to its wanted (longer
@@ -375,6 +381,8 @@ def plan(
     from the backend's warm server, so each costs a row but its import is paid once: three processes a side at
     fewer epochs, not one at the profile's.
     """
+    sizes, backends, costs, speed = inputs.sizes, inputs.backends, inputs.costs, inputs.speed
+    budget_s, run_overhead_s = inputs.budget_s, inputs.run_overhead_s
     reps = _repeats_of(repeats)
     unknown = [f"{s.name}/{b}" for s in sizes for b in backends if (s.name, b) not in costs]
     known = [s for s in sizes if all((s.name, b) in costs for b in backends)]
@@ -440,34 +448,24 @@ def _repeats_of(repeats: int | Mapping[str, int]) -> Callable[[str], int]:
     return lambda name: repeats.get(name, 1)
 
 
-def fitting(
-    sizes: Sequence[TaskSize],
-    backends: Sequence[str],
-    costs: dict[tuple[str, str], RowCost],
-    budget_s: float,
-    speed: float | Speed,
-    run_overhead_s: float = 0.0,
-    repeats: int | Mapping[str, int] = 1,
-) -> Plan:
+def fitting(inputs: PlanInputs, repeats: int | Mapping[str, int] = 1) -> Plan:
     """``plan``, leaving whole tasks out until the rest fits: first the task whose fewest epochs cost the
     most (one task left out instead of several). A task's rows are left out together: a comparison needs
     every backend. ``whole_floor_s``: the floor with every task, the budget that would hold them all."""
-    whole = plan(sizes, backends, costs, budget_s, speed, run_overhead_s, repeats)
-    p, kept, dropped = whole, list(sizes), {}
+    whole = plan(inputs, repeats)
+    p, kept, dropped = whole, list(inputs.sizes), {}
     while not p.fits and p.tasks:
         worst = max(p.tasks, key=lambda t: t.floor_s)
         dropped[worst.name] = worst.floor_s
         kept = [s for s in kept if s.name != worst.name]
-        p = plan(kept, backends, costs, budget_s, speed, run_overhead_s, repeats)
+        p = plan(replace(inputs, sizes=kept), repeats)
     p.dropped, p.whole_floor_s = dropped, whole.floor_s
     return p
 
 
 def with_processes(
-    sizes: Sequence[TaskSize], backends: Sequence[str], costs: dict[tuple[str, str], RowCost], budget_s: float,
-    speed: float | Speed, run_overhead_s: float = 0.0, start: Mapping[str, int] | None = None,
-    processes: int = PROCESSES_A_SIDE,
-) -> Plan:  # fmt: skip
+    inputs: PlanInputs, start: Mapping[str, int] | None = None, processes: int = PROCESSES_A_SIDE
+) -> Plan:
     """Each task's processes a side as the budget holds them, from ``start`` (per task; None: one each):
 
     1. where ``start`` does not fit with every task at its profile's epochs, the task with several processes
@@ -484,19 +482,19 @@ def with_processes(
     fewer."""
     reps = dict(start or {})
     while True:
-        p = fitting(sizes, backends, costs, budget_s, speed, run_overhead_s, reps)
-        whole = plan(sizes, backends, costs, budget_s, speed, run_overhead_s, reps)
+        p = fitting(inputs, reps)
+        whole = plan(inputs, reps)
         several = [t for t in whole.tasks if t.repeats > 1]
         if not (p.dropped or p.dial < 1) or not several:
             break
         reps[max(several, key=lambda t: t.floor_s).name] = 1
     if p.dropped or p.dial < 1 or processes <= 1:
         return p
-    kept = [s for s in sizes if s.name in p.repeats]
+    kept = replace(inputs, sizes=[s for s in inputs.sizes if s.name in p.repeats])
     for tp in sorted(p.tasks, key=lambda t: sum(t.rows.values()) / t.repeats):
         if tp.repeats >= processes:
             continue
-        trial = plan(kept, backends, costs, budget_s, speed, run_overhead_s, {**reps, tp.name: processes})
+        trial = plan(kept, {**reps, tp.name: processes})
         if trial.dial < 1:  # the next cheapest costs more still
             break
         reps[tp.name], p = processes, trial

@@ -180,10 +180,8 @@ def fit(
         for t in tasks
     ]
     tail_s = _outside_now(outside, speed)
-    if repeats is None:
-        p = budget.with_processes(sizes, backends, costs, budget_s, speed, tail_s)
-    else:
-        p = budget.fitting(sizes, backends, costs, budget_s, speed, tail_s, repeats)
+    inputs = budget.PlanInputs(sizes, backends, costs, budget_s, speed, tail_s)
+    p = budget.with_processes(inputs) if repeats is None else budget.fitting(inputs, repeats)
     by_name = {tp.name: tp for tp in p.tasks}
     resized = [_resized(t, by_name[t.name]) if t.name in by_name else t for t in tasks]
     planned = f"planned {_seconds(p.planned_s)}" + (" for the rows with a measured cost" if p.unknown else "")
@@ -331,13 +329,14 @@ class Replan:
         # the imports are behind; each backend's rows at its pace
         costs = {k: dataclasses.replace(c.at_pace(paces.get(k[1], 1.0)), import_s=0.0) for k, c in self.costs.items()}
         speed, tail_s = self.fitted.speed, self.tail_s * max(1.0, factor)  # the run's own work: every row's pace
+        inputs = budget.PlanInputs(rest, self.backends, costs, max(left, 0.0), speed, tail_s)
         if isinstance(self.repeats, dict):
             before = self.repeats.get(task.name, 1)
-            p = budget.with_processes(rest, self.backends, costs, max(left, 0.0), speed, tail_s, start=self.forecast)
+            p = budget.with_processes(inputs, start=self.forecast)
             self.forecast.update(p.repeats)
         else:
             before = self.repeats
-            p = budget.fitting(rest, self.backends, costs, max(left, 0.0), speed, tail_s, self.repeats)
+            p = budget.fitting(inputs, self.repeats)
         entry: dict[str, Any] = {
             "task": task.name,
             "left_s": left,
