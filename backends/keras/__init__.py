@@ -20,7 +20,7 @@ _COMMON = (
     "keras: normalisation and augmentation are the training model's first layers, float32, inside the train step "
     "(Keras's placement for GPUs); its input path is a uint8 gather (torch: normalise + augment on the device "
     "before the step, in its input path)",
-)  # fmt: skip
+)
 
 
 # How each engine runs fit's train step, from the spec's runtime.jit_compile (see engine_*.jit_compile).
@@ -35,9 +35,13 @@ def knob_columns(engine: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]
     """Keras's knob columns: NHWC throughout (no channels_last), no cudnn.benchmark; the engine's compiler."""
 
     def columns(knobs: dict[str, Any], spec: Any) -> dict[str, Any]:
-        return {"channels_last": None, "compiled": COMPILED[engine](spec.runtime.jit_compile),
-                "tf32": str(knobs.get("tf32")), "cudnn_benchmark": None,
-                "steps_per_execution": spec.runtime.steps_per_execution}  # fmt: skip
+        return {
+            "channels_last": None,
+            "compiled": COMPILED[engine](spec.runtime.jit_compile),
+            "tf32": str(knobs.get("tf32")),
+            "cudnn_benchmark": None,
+            "steps_per_execution": spec.runtime.steps_per_execution,
+        }
 
     return columns
 
@@ -45,8 +49,12 @@ def knob_columns(engine: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]
 # What `bench tune` searches, per engine. steps_per_execution: optimiser steps per compiled call of fit
 # (1 calls back to Python after every step). XLA: TF's jit_compile, always on under JAX (nothing to
 # search), torch.compile on the torch engine. TF32 is on by default in TF and JAX on GPUs.
-_PRECISION = knob("precision", value("fp32"), value("bf16", ("bf16",), precision="mixed_bf16"),
-                  value("fp16", ("fp16",), precision="mixed_fp16"))  # fmt: skip
+_PRECISION = knob(
+    "precision",
+    value("fp32"),
+    value("bf16", ("bf16",), precision="mixed_bf16"),
+    value("fp16", ("fp16",), precision="mixed_fp16"),
+)
 _SPE = knob("steps_per_execution", value("1"), value("8", steps_per_execution=8), value("32", steps_per_execution=32))
 KNOB_SPACES: dict[str, tuple[Knob, ...]] = {
     "tensorflow": (knob("xla", value("off"), value("on", jit_compile=True)), _PRECISION, _SPE,
@@ -89,8 +97,9 @@ def no_data_parallel(engine: str) -> str:
     )
 
 
-def _info(name: str, engine: str, requires: tuple[str, ...], display: str, default: bool,
-          notes: tuple[str, ...]) -> BackendInfo:  # fmt: skip
+def _info(
+    name: str, engine: str, requires: tuple[str, ...], display: str, default: bool, notes: tuple[str, ...]
+) -> BackendInfo:
     return BackendInfo(
         name=name,
         module="backends.keras.backend",

@@ -315,8 +315,10 @@ def weights_file(model: Any) -> str | None:
     if not model.pretrained:
         return None
     if not model.weights:
-        raise ZooError(f"{model.arch}: pretrained weights come from a local torch state_dict file only: set "
-                       '[model] weights = "/path/to/file" (timm/torchvision keys; docs/zoo.md)')  # fmt: skip
+        raise ZooError(
+            f"{model.arch}: pretrained weights come from a local torch state_dict file only: set "
+            '[model] weights = "/path/to/file" (timm/torchvision keys; docs/zoo.md)'
+        )
     return model.weights
 
 

@@ -218,8 +218,11 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
     if caps:
         out += ["This machine: " + "; ".join(f"{k}: {v}" for k, v in caps.items()) + ".", ""]
     if isinstance(race := log.get("race_s"), int | float) and isinstance(budget := log.get("budget_s"), int | float):
-        out += [f"The race took {_minutes(race)} of the tune's {_minutes(budget)} budget; the wall time at the head "
-                "of this summary is the fresh rows' after it.", ""]  # fmt: skip
+        out += [
+            f"The race took {_minutes(race)} of the tune's {_minutes(budget)} budget; the wall time at the head "
+            "of this summary is the fresh rows' after it.",
+            "",
+        ]
     for task, by_backend in rows.items():
         figures = {b: f for b in ordered(list(by_backend)) if (f := backend_figures(by_backend[b])) is not None}
         out += [f"### {task}", ""]

@@ -80,8 +80,20 @@ def memory_gib() -> float | None:
 # The CPU's vector instruction sets that choose which kernels the frameworks run (x86: AVX2 and FMA, AVX-512
 # and its VNNI/BF16/FP16 parts, AMX tiles; Arm: NEON/ASIMD, SVE): two machines with one core count and one
 # `cpu` vendor string can differ here, and so can the kernels behind their figures.
-VECTOR_ISA = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
-              "amx_int8", "asimd", "sve", "sve2")  # fmt: skip
+VECTOR_ISA = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+    "sve",
+    "sve2",
+)
 
 
 def vector_isa(cpuinfo: str) -> list[str]:

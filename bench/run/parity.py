@@ -237,10 +237,18 @@ class ParityCheck:
         def launch(run: tuple[str, str, str, str], part: list[Case], tag: str) -> dict[str, str]:
             backend, label, init, data = run
             jobs = [
-                _job(c, backend, self.folder, label, init and str(self.folder / f"{c.name}.{init}.npz"),
-                     self.checkpoints, self.alignments, data)
+                _job(
+                    c,
+                    backend,
+                    self.folder,
+                    label,
+                    init and str(self.folder / f"{c.name}.{init}.npz"),
+                    self.checkpoints,
+                    self.alignments,
+                    data,
+                )
                 for c in part
-            ]  # fmt: skip
+            ]
             cores = self.free.get()  # a lane's cores; released when its process is done
             try:
                 return _launch(jobs, self.folder, self.echo, cores, tag)
