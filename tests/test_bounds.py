@@ -16,7 +16,7 @@ from bench.core import spec as S
 from bench.core.layers import MAX_LAYERS, MAX_SPAN, MAX_WIDTH, LayerError, parse_layers
 from bench.core.spec import SpecError, check_fits_data, load_task, parse_task
 from datasets.npz import write_npz
-from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
+from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
 from tests.faults import backend_env
 from tests.test_datasets import tiny
 from tests.test_spec import with_ as spec_with
@@ -285,6 +285,30 @@ def test_an_unknown_grad_cam_layer_is_refused_before_the_run_starts_listing_the_
         "(one of: conv1, pool1, conv2, pool2), got 'conv9'"
     ), proc.stderr
     assert "worker" not in proc.stdout and not out.exists()
+
+
+def test_a_big_models_grad_cam_layer_that_a_backend_does_not_name_is_refused_before_the_run_starts(
+    clean_env, tmp_path: Path
+):
+    """Big models (zoo rows) name their layers per library, and a wrong name failed each row's explain phase
+    after it trained, other rows' training before it: refused at load now, framework-free, naming the layer and
+    the task file, before any worker or run folder (the one map both builds name: the catalog's ``backbone``)."""
+    builtin = (REPO / "bench/tasks/catsdogs-resnet101.toml").read_text()
+    out = tmp_path / "results"
+    for arch, layer in (("resnet101", "layer4"), ("zoo:convnext_tiny", "stages.3")):
+        path = tmp_path / f"cam-{layer}.toml"
+        path.write_text(
+            builtin.replace('arch = "resnet101"', f'arch = "{arch}"').replace(
+                "[explain]\n", f'[explain]\nlayer = "{layer}"\n'
+            )
+        )
+        proc = run_cli(["run", str(path), "--backend", "torch,keras", "--out", str(out)], clean_env)
+        assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+        assert proc.stderr.strip() == (
+            f"error: {path}: explain.layer: expected 'backbone', the map of {arch!r} that every backend names "
+            f"alike (each library names its other layers its own way), got {layer!r} (with [profiles.quick] applied)"
+        ), proc.stderr
+        assert "worker" not in proc.stdout and not out.exists()
 
 
 def test_a_layer_list_that_cannot_fit_the_loaded_images_names_the_layer_and_the_size():

@@ -192,5 +192,18 @@ def test_an_explain_layer_the_model_lacks_is_refused_at_load_listing_the_layers_
     profiled = with_("profiles", {"quick": {"model": {"arch": "lenet5"}}}, cifar)
     with pytest.raises(SpecError, match=r"explain\.layer: .*'lenet5'.*got 'conv3' \(with \[profiles\.quick\]"):
         parse_task(profiled)
-    # a big model's layers are named by each library: checked when it runs, not here
-    assert parse_task(with_("explain.layer", "layer4", with_("model.arch", "resnet101"))).explain.layer == "layer4"
+
+
+def test_a_big_models_explain_layer_is_the_one_map_every_backend_names_alike():
+    """A big model's layers are named by each library (torchvision's ``layer4`` sits in the torch build's
+    ``net``, Keras's is ``conv5_block3_out``): the one map name both builds share is the catalog's
+    ``backbone``, so any other is refused at load, naming it, rather than failing a row after others trained."""
+    for arch in ("resnet101", "convnext_tiny", "zoo:mobilenet_v2"):
+        assert parse_task(with_("explain.layer", "backbone", with_("model.arch", arch))).explain.layer == "backbone"
+        for bad in ("layer4", "net.layer4", "conv5_block3_out", "head", "conv2"):
+            with pytest.raises(SpecError) as e:
+                parse_task(with_("explain.layer", bad, with_("model.arch", arch)), source="t.toml")
+            assert str(e.value) == (
+                f"t.toml: explain.layer: expected 'backbone', the map of {arch!r} that every backend names alike "
+                f"(each library names its other layers its own way), got {bad!r}"
+            )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.core.architecture import Architecture
 from bench.core.catalog import INITS, LAYERS_ID, architecture
 from bench.core.distributed import SCALING_MODES
 from bench.core.layers import LayerError, infer_shapes, map_layers, parse_layers, to_table
@@ -685,11 +686,8 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
             infer_shapes(arch.layers, (spec.dataset.image_size, spec.dataset.image_size, spec.dataset.channels or 1))
         except LayerError as e:
             raise SpecError(f"{where}: {e}") from None
-    if spec.explain.layer and arch.layers:  # a big model's layers are named by each library: checked as it runs
-        maps = map_layers(arch.layers)
-        ok = spec.explain.layer in maps
-        expected = f"a layer of {arch.id!r} with a map for Grad-CAM to read (one of: {', '.join(maps)})"
-        _first_broken(f"{where}: ", [Bound("explain.layer", ok, expected, spec.explain.layer)])
+    if spec.explain.layer:
+        _first_broken(f"{where}: ", [_explain_layer(spec.explain.layer, arch)])
     if spec.model.pretrained and not arch.pretrained:
         raise SpecError(f"{where}: model.pretrained: model {arch.id!r} has no ImageNet weights in the catalog")
     if spec.model.weights and not spec.model.pretrained:
@@ -784,6 +782,22 @@ def _train_bounds(t: TrainSpec) -> list[Bound]:
         Bound("train.momentum", _finite(t.momentum, 0, 1, high_open=True), "a number in [0, 1)", t.momentum),
         Bound("train.weight_decay", _finite(t.weight_decay, 0, 1), "a number in [0, 1]", t.weight_decay),
     ]
+
+
+def _explain_layer(layer: str, arch: Architecture) -> Bound:
+    """``explain.layer`` against the layers every backend names alike, so it is refused at load, not after
+    other rows trained: a layer list's map layers (bench.core.layers), or a big model's ``last_conv``. Each
+    library names a big model's other layers its own way (torchvision's ``layer4`` is inside the torch build's
+    ``net``, Keras's ``conv5_block3_out`` is no torch name): any other name fails in at least one backend."""
+    if arch.layers:
+        maps = map_layers(arch.layers)
+        expected = f"a layer of {arch.id!r} with a map for Grad-CAM to read (one of: {', '.join(maps)})"
+        return Bound("explain.layer", layer in maps, expected, layer)
+    expected = (
+        f"{arch.last_conv!r}, the map of {arch.id!r} that every backend names alike (each library names its "
+        "other layers its own way)"
+    )
+    return Bound("explain.layer", layer == arch.last_conv, expected, layer)
 
 
 def _explain_bounds(e: ExplainSpec) -> list[Bound]:
