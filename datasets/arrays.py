@@ -6,6 +6,7 @@ runner can hand both backends byte-identical arrays.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,26 @@ class Split:
 
     def take(self, index: np.ndarray) -> Split:
         return Split(self.x[index], self.y[index])
+
+
+@dataclass(frozen=True)
+class ClassCounts:
+    """A split's images per class, with the names a task's ``dataset.classes`` may call them: what a run checks
+    its batch size against before it loads an image (a file's label array, an embedded default's table)."""
+
+    classes: tuple[str, ...]
+    counts: tuple[int, ...]
+    stands_for: tuple[str, ...] = ()
+
+    def selected(self, names: Sequence[str]) -> int | None:
+        """Images of the classes ``names`` (all of them when empty), each found as ``ArrayDataset.class_index``
+        finds it (its own name first); None where one is not there: loading the data says so."""
+        if not names:
+            return sum(self.counts)
+        index = {n: i for i, n in enumerate(self.stands_for)} | {n: i for i, n in enumerate(self.classes)}
+        if any(n not in index for n in names):
+            return None
+        return sum(self.counts[i] for i in {index[n] for n in names})
 
 
 @dataclass(frozen=True)

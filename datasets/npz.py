@@ -17,7 +17,7 @@ from typing import IO
 
 import numpy as np
 
-from datasets.arrays import ArrayDataset, Split
+from datasets.arrays import ArrayDataset, ClassCounts, Split
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test", "classes")
 
@@ -124,6 +124,32 @@ def image_shape(path: Path) -> tuple[int, int, int] | None:
     if len(shape) != 4 or shape[3] not in (1, 3) or 0 in shape[1:]:
         return None
     return (shape[1], shape[2], shape[3])
+
+
+def train_counts(path: Path) -> ClassCounts | None:
+    """The file's training images per class, from ``y_train`` and ``classes`` alone (no image is read: a cache
+    file can be GBs), each array held to the same size checks as ``read_npz``'s. None where these two cannot
+    say: reading the file names what is wrong."""
+    memory = available_memory()
+    try:
+        check_regular_file(path)
+        if not zipfile.is_zipfile(path):
+            return None
+        with np.load(path, allow_pickle=False) as f:
+            total = 0
+            for key in ("y_train", "classes"):
+                info = _member(f.zip, key)
+                if info is None:
+                    return None
+                _check_expansion(path, key, info, memory)
+                with f.zip.open(info) as member:
+                    total = _check_declared(path, key, member, info.file_size, total, memory)
+            classes = _class_names(path, f["classes"])
+            y = np.asarray(f["y_train"])
+            labels = _labels(path, "y_train", y, len(y) if y.ndim == 1 else -1, len(classes))
+    except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error):
+        return None
+    return ClassCounts(classes, tuple(int(n) for n in np.bincount(labels, minlength=len(classes))))
 
 
 def _check_declared(path: Path, key: str, f: IO[bytes], file_size: int, total: int, memory: int | None) -> int:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from datasets import embedded
-from datasets.arrays import ArrayDataset
+from datasets.arrays import ArrayDataset, ClassCounts
 from datasets.npz import image_shape as file_image_shape
-from datasets.npz import read_npz
+from datasets.npz import read_npz, train_counts
+from datasets.shapes import CLASSES as SHAPES
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -38,6 +39,9 @@ class DatasetInfo:
     # (H, W, C) of the embedded default's images: a task's layer list is checked against it before anything
     # starts, without making the images (tests/test_datasets.py checks it against ``embedded``)
     embedded_shape: tuple[int, int, int] | None = None
+    # its training images per class, by the names a task's dataset.classes may give them: a batch is checked
+    # against them before anything starts, without making the images (tests/test_datasets.py checks them too)
+    embedded_train: ClassCounts | None = None
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -54,9 +58,16 @@ DATASETS: dict[str, DatasetInfo] = {
             "MNIST handwritten digits, 28x28 grey, 10 classes",
             embedded.digits28,
             embedded_shape=(28, 28, 1),
+            # the 80% of each class of scikit-learn's digits that embedded.stratified_split keeps for training
+            embedded_train=ClassCounts(tuple("0123456789"), (142, 146, 142, 146, 145, 146, 145, 143, 139, 144)),
         ),
         DatasetInfo(
-            "cifar10", "cifar10.npz", "CIFAR-10, 32x32 RGB, 10 classes", embedded.shapes10, embedded_shape=(32, 32, 3)
+            "cifar10",
+            "cifar10.npz",
+            "CIFAR-10, 32x32 RGB, 10 classes",
+            embedded.shapes10,
+            embedded_shape=(32, 32, 3),
+            embedded_train=ClassCounts(SHAPES, (500,) * 10, embedded.CIFAR10_CLASSES),  # 5,000, balanced
         ),
         DatasetInfo(
             "catsdogs",
@@ -65,6 +76,7 @@ DATASETS: dict[str, DatasetInfo] = {
             embedded.shapes_catdog,
             alternatives=("catsdogs.npz",),  # the full PetImages set or an ImageFolder, imported
             embedded_shape=(64, 64, 3),
+            embedded_train=ClassCounts(("ring", "h_stripes"), (1000, 1000), ("cat", "dog")),  # 2,000, balanced
         ),
         # No copy of AFHQ can be had on these machines: the Kaggle cat/dog set (or its
         # embedded stand-in) takes its place, and the row's dataset_source says so.
@@ -127,14 +139,47 @@ def load(name: str, data_dir: str | Path | None = None, fallback: str = "auto", 
         why = f"{name} not found: {info.stand_in} ({ds.source}) stands in for it"
         return replace(ds, source=f"{ds.source} (stand-in for {name})", notes=(*ds.notes, why))
     if fallback == "none" or info.embedded is None:
-        looked = ", ".join(str(d / file) for d in search_dirs(data_dir) for file in info.files)
-        why = "the spec says fallback='none'" if info.embedded else "it has no embedded default"
-        raise DatasetNotFound(
-            f"dataset {name!r} not found (looked in: {looked}) and {why}; "
-            f"set BENCH_DATA_DIR or --data-dir to a folder holding {' or '.join(info.files)}, "
-            f"or get it with `python -m bench data fetch {name}` / `data import {name} PATH`"
-        )
+        raise _not_found(info, data_dir)
     return info.embedded(seed)
+
+
+def _not_found(info: DatasetInfo, data_dir: str | Path | None) -> DatasetNotFound:
+    looked = ", ".join(str(d / file) for d in search_dirs(data_dir) for file in info.files)
+    why = "the spec says fallback='none'" if info.embedded else "it has no embedded default"
+    return DatasetNotFound(
+        f"dataset {info.name!r} not found (looked in: {looked}) and {why}; "
+        f"set BENCH_DATA_DIR or --data-dir to a folder holding {' or '.join(info.files)}, "
+        f"or get it with `python -m bench data fetch {info.name}` / `data import {info.name} PATH`"
+    )
+
+
+def check_found(name: str, data_dir: str | Path | None = None, fallback: str = "auto") -> None:
+    """DatasetNotFound, as ``load`` would raise it, where ``name`` has neither a file nor a stand-in nor an
+    embedded default it may use: a run says so before it starts, not when the task's turn comes."""
+    info = DATASETS[name]
+    if find_file(name, data_dir) is not None:
+        return
+    if info.stand_in and fallback != "none":
+        check_found(info.stand_in, data_dir, fallback)
+    elif fallback == "none" or info.embedded is None:
+        raise _not_found(info, data_dir)
+
+
+def train_count(
+    name: str, data_dir: str | Path | None = None, fallback: str = "auto", classes: tuple[str, ...] = ()
+) -> int | None:
+    """How many training images ``load`` gives, of the classes ``classes`` (all when empty), known without
+    loading any: the file's labels, else the stand-in's or the embedded default's table. None where they cannot
+    say (an unreadable file, a class not there, no data allowed): ``load`` then says why."""
+    info = DATASETS[name]
+    path = find_file(name, data_dir)
+    if path is not None:
+        counts = train_counts(path)
+    elif info.stand_in and fallback != "none":
+        return train_count(info.stand_in, data_dir, fallback, classes)
+    else:
+        counts = None if fallback == "none" else info.embedded_train
+    return None if counts is None else counts.selected(classes)
 
 
 def image_shape(name: str, data_dir: str | Path | None = None, fallback: str = "auto") -> tuple[int, int, int] | None:

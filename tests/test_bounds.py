@@ -15,8 +15,9 @@ import pytest
 from bench.core import spec as S
 from bench.core.layers import MAX_LAYERS, MAX_SPAN, MAX_WIDTH, LayerError, parse_layers
 from bench.core.spec import SpecError, check_fits_data, load_task, parse_task
+from bench.run.datacheck import check_task_data
 from datasets.npz import write_npz
-from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
+from tests.conftest import REPO, TINY_TASK, run_cli
 from tests.faults import backend_env
 from tests.test_datasets import tiny
 from tests.test_spec import with_ as spec_with
@@ -202,17 +203,82 @@ def test_the_command_line_refuses_absurd_values_in_one_line_exit_2(clean_env, tm
     assert not out.exists()
 
 
-@pytest.mark.e2e
-def test_a_batch_larger_than_the_data_fails_the_row_before_training(clean_env, tmp_path: Path):
-    """The image count is known once the data is loaded: the row fails naming the key, no worker starts."""
-    path = tmp_path / "big-batch.toml"
-    path.write_text(TINY_TASK.replace("batch_size = 64", "batch_size = 301"))
-    env = backend_env(clean_env, tmp_path / "site")
-    proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(tmp_path / "o")], env, timeout=300)
-    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]  # a failed row
-    (row,) = records(only_run_dir(tmp_path / "o"))
-    assert row["status"] == "failed" and "train.batch_size: 301 is more than the 300 training images" in row["error"]
-    assert "epoch 1/" not in proc.stdout and "history" not in row, proc.stdout[-2000:]
+def test_a_batch_larger_than_the_training_images_or_data_not_there_is_refused_before_the_run_starts(
+    clean_env, tmp_path: Path
+):
+    """The training images a task gets are counted from the data's labels or tables (no image loaded) and an
+    absent dataset the task allows no stand-in for is found absent, before any worker or run folder: one line
+    each, exit 2, naming the task file and the key (each failed the task's rows when its turn came)."""
+    data = tmp_path / "data"
+    write_npz(tiny(n=80, k=10), data / "mnist.npz")  # 8 images of each of 10 classes
+    bare = backend_env(clean_env, tmp_path / "site")  # no BENCH_DATA_DIR: the embedded digits, 1,438 of them
+    env = dict(bare, BENCH_DATA_DIR=str(data))
+    subset = TINY_TASK.replace("max_train = 300", 'max_train = 300\nclasses = ["1", "3"]')
+    strict = TINY_TASK.replace("max_train = 300", 'max_train = 300\nfallback = "none"')
+    target = strict + '[[transfer]]\ndataset = "cifar10"\nclass_map = { "3" = "3" }\n'
+    cases = [
+        (TINY_TASK.replace("batch_size = 64", "batch_size = 301"), bare, "301 is more than the 300 training"),
+        (TINY_TASK.replace("batch_size = 64", "batch_size = 81"), env, "81 is more than the 80 training"),
+        (subset, env, "64 is more than the 16 training"),  # the two classes' images of the file
+        (strict, bare, "dataset.name: dataset 'mnist' not found (looked in: "),
+        (target, env, "transfer[0].dataset: dataset 'cifar10' not found (looked in: "),
+    ]
+    out = tmp_path / "results"
+    for i, (text, run_env, says) in enumerate(cases):
+        path = tmp_path / f"data{i}.toml"
+        path.write_text(text)
+        proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(out)], run_env)
+        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert proc.stderr.startswith(f"error: {path}: "), proc.stderr
+        assert says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "worker" not in proc.stdout, proc.stdout
+    assert "and the spec says fallback='none'; set BENCH_DATA_DIR or --data-dir" in proc.stderr
+    assert not out.exists()  # no run folder, no records
+    path.write_text(TINY_TASK.replace("batch_size = 64", "batch_size = 80"))  # all 80 images: one batch fits
+    check_task_data([load_task(path, None, None)], str(data))
+
+
+def test_a_batch_the_loaded_data_cannot_fill_fails_the_tasks_rows_before_any_trains(tmp_path: Path):
+    """Checked again once the data is loaded (a file changed after the up-front check): the task's rows fail,
+    each naming the key and the count, and nothing is saved for a worker."""
+    from bench.run import runner
+
+    spec = parse_task(with_("train.batch_size", 301), source="absurd.toml")
+    said: list[str] = []
+    prepared = runner._prepare_task(spec, None, 0, tmp_path / ".jobs", said.append)
+    why = (
+        "absurd.toml: train.batch_size: 301 is more than the 300 training images (a batch is at most the training set)"
+    )
+    assert prepared == {"error": why} and said == [f"tiny: {why}"]
+    assert not (tmp_path / ".jobs").exists()
+
+
+def test_a_resume_refuses_a_batch_or_data_its_plan_cannot_have_now_before_anything_starts(clean_env, tmp_path: Path):
+    """`--resume` checks as `bench run` does, with the plan's data: a file cut to fewer images than a batch since
+    the run started, or gone where the task allows no stand-in, is one line, exit 2, the run folder untouched."""
+    from bench.run import runner
+
+    data, out = tmp_path / "data", tmp_path / "results"
+    for i, (change, says) in enumerate(
+        [
+            (lambda: write_npz(tiny(n=40), data / "mnist.npz"), "train.batch_size: 64 is more than the 40 training"),
+            (lambda: (data / "mnist.npz").unlink(), "dataset.name: dataset 'mnist' not found (looked in: "),
+        ]
+    ):
+        write_npz(tiny(n=80), data / "mnist.npz")
+        path = tmp_path / f"plan{i}.toml"
+        path.write_text(TINY_TASK.replace("max_train = 300", 'max_train = 300\nfallback = "none"'))
+        task = load_task(path, None, None)
+        check_task_data([task], str(data))  # what the run started on: 80 images
+        run_dir = runner.new_run_dir(out)
+        runner.write_plan(run_dir, [task], runner.RunOptions(backends=("numpy",), out=out, data_dir=str(data)))
+        change()
+        before = sorted(p.name for p in run_dir.iterdir())
+        proc = run_cli(["run", "--resume", str(run_dir)], backend_env(clean_env, tmp_path / "site"))
+        assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+        assert proc.stderr.startswith(f"error: {path}: {says}") and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert "worker" not in proc.stdout, proc.stdout
+        assert sorted(p.name for p in run_dir.iterdir()) == before  # no environment.json, state.json or records
 
 
 def test_a_layer_list_that_cannot_fit_the_datasets_images_is_refused_before_the_run_starts(clean_env, tmp_path: Path):
@@ -225,7 +291,7 @@ def test_a_layer_list_that_cannot_fit_the_datasets_images_is_refused_before_the_
     )
     big_kernel = "[model]\nlayers = [{ conv = 4, kernel = 20 }, { flatten = true }]\n"  # fits 28 px, not 12
     small = tmp_path / "data"
-    write_npz(tiny(size=12), small / "mnist.npz")
+    write_npz(tiny(n=80, size=12), small / "mnist.npz")  # 80 images: a batch of 64 fits
     fit = "smaller than the kernel (the images are"
     cases = [
         (shrinking, [], f"model.layers[4] (conv 32@5x5): input is 4x4, {fit} 28x28x1)"),
@@ -257,13 +323,13 @@ def test_a_resume_refuses_a_layer_list_that_cannot_fit_the_plans_images_before_a
         )
     )
     data = tmp_path / "data"
-    write_npz(tiny(size=28), data / "mnist.npz")
+    write_npz(tiny(n=80, size=28), data / "mnist.npz")  # 80 images: a batch of 64 fits
     task = load_task(path, None, None)
-    runner.check_images_fit([task], str(data))  # what the run started on fits the kernel
+    check_task_data([task], str(data))  # what the run started on fits the kernel
     out = tmp_path / "results"
     run_dir = runner.new_run_dir(out)
     runner.write_plan(run_dir, [task], runner.RunOptions(backends=("torch",), out=out, data_dir=str(data)))
-    write_npz(tiny(size=12), data / "mnist.npz")  # the file the plan names, replaced
+    write_npz(tiny(n=80, size=12), data / "mnist.npz")  # the file the plan names, replaced
     before = sorted(p.name for p in run_dir.iterdir())
     for command in ("run", "all"):
         proc = run_cli([command, "--resume", str(run_dir)], clean_env)

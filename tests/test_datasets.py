@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from datasets import registry
-from datasets.arrays import ArrayDataset, Split
+from datasets.arrays import ArrayDataset, ClassCounts, Split
 from datasets.embedded import digits28
 from datasets.npz import DatasetFileError, read_npz, write_npz
 from datasets.prepare import convert_channels, prepare, resize, subsample
@@ -99,7 +99,7 @@ def test_shared_data_resolves_to_the_real_files(clean_env, shared_data: Path):
 
 
 def test_the_image_shape_is_known_without_loading_as_load_would_give_it(clean_env, tmp_path: Path):
-    """What a task's layer list is checked against before a run starts (bench.run.runner.check_images_fit)."""
+    """What a task's layer list is checked against before a run starts (bench.run.datacheck.check_images_fit)."""
     for name in registry.DATASETS:  # the embedded defaults (afhq: its stand-in's), as declared in the registry
         assert registry.image_shape(name) == registry.load(name).image_shape, name
     write_npz(tiny(size=12, c=3), tmp_path / "mnist.npz")  # a file decides, from its header: not MNIST's 28x28x1
@@ -108,6 +108,45 @@ def test_the_image_shape_is_known_without_loading_as_load_would_give_it(clean_en
     assert registry.image_shape("afhq", fallback="none") is None
     (tmp_path / "cifar10.npz").write_bytes(b"not a zip")  # unreadable: loading names what is wrong
     assert registry.image_shape("cifar10", data_dir=tmp_path) is None
+
+
+def test_the_training_count_is_known_without_loading_as_load_and_prepare_would_give_it(clean_env, tmp_path: Path):
+    """What a task's batch size is checked against before a run starts (bench.run.datacheck): the embedded
+    defaults' tables (afhq: its stand-in's) are what the generators make, at any seed; a file's labels decide."""
+    for name in registry.DATASETS:
+        for seed in (0, 1):
+            ds = registry.load(name, seed=seed)
+            assert registry.train_count(name) == len(ds.train), name
+            if table := registry.DATASETS[name].embedded_train:  # the table is the generator's, class by class
+                counts = tuple(np.bincount(ds.train.y, minlength=len(ds.classes)).tolist())
+                assert table == ClassCounts(ds.classes, counts, ds.stands_for), name
+            picked = ds.stands_for[:2] or ds.classes[:2]  # a subset by the names a task gives (cat, dog)
+            kept = prepare(ds, classes=picked)
+            assert registry.train_count(name, classes=picked) == len(kept.train), (name, picked)
+            assert registry.train_count(name, classes=ds.classes[-2:]) == len(
+                prepare(ds, classes=ds.classes[-2:]).train
+            )
+    assert registry.train_count("mnist", classes=("3", "x")) is None  # a class not there: loading says so
+    write_npz(tiny(n=40, k=4), tmp_path / "mnist.npz")  # a file decides: 40 images, 10 of each of 4 classes
+    assert registry.train_count("mnist", data_dir=tmp_path) == 40
+    assert registry.train_count("mnist", data_dir=tmp_path, classes=("1", "3")) == 20
+    assert registry.train_count("mnist", fallback="none") is None  # no data at all: loading says so
+    assert registry.train_count("afhq", fallback="none") is None
+    (tmp_path / "cifar10.npz").write_bytes(b"not a zip")  # unreadable: loading names what is wrong
+    assert registry.train_count("cifar10", data_dir=tmp_path) is None
+
+
+def test_a_dataset_with_nothing_to_load_is_said_before_loading_as_load_says_it(clean_env, tmp_path: Path):
+    for name in registry.DATASETS:
+        registry.check_found(name)  # an embedded default (afhq: its stand-in's)
+    write_npz(tiny(), tmp_path / "mnist.npz")
+    registry.check_found("mnist", tmp_path, fallback="none")
+    for name in ("cifar10", "afhq"):
+        with pytest.raises(registry.DatasetNotFound) as said:
+            registry.check_found(name, tmp_path, fallback="none")
+        with pytest.raises(registry.DatasetNotFound) as loading:
+            registry.load(name, tmp_path, fallback="none")
+        assert str(said.value) == str(loading.value) and f"dataset {name!r} not found (looked in" in str(said.value)
 
 
 def test_subsample_is_stratified_and_seeded():

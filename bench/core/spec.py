@@ -680,7 +680,7 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
             'workers cannot all do (a multiple of every worker count, or mode = "weak")'
         )
     arch = architecture(spec.model)
-    # else the data's own size decides: checked before the run starts (bench.run.runner.check_images_fit)
+    # else the data's own size decides: checked before the run starts (bench.run.datacheck.check_images_fit)
     if arch.layers and spec.dataset.image_size:
         try:
             infer_shapes(arch.layers, (spec.dataset.image_size, spec.dataset.image_size, spec.dataset.channels or 1))
@@ -896,7 +896,7 @@ def check_fits_data(spec: TaskSpec, n_train: int, image_shape: tuple[int, int, i
 def check_fits_image(spec: TaskSpec, image_shape: tuple[int, int, int]) -> None:
     """SpecError unless the task's layer list (if its model is one) takes images of ``image_shape`` (H, W, C):
     checked before a run starts where the shape is known without loading the data (a dataset file's header,
-    an embedded default: bench.run.runner.check_images_fit), and again once the data is loaded."""
+    an embedded default: bench.run.datacheck.check_images_fit), and again once the data is loaded."""
     arch = architecture(spec.model)
     if arch.layers:
         try:

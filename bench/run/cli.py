@@ -26,6 +26,7 @@ from bench.report.summary import write_reports
 from bench.report.tables import terminal_summary
 from bench.run import budget_cli, distributed, environment
 from bench.run.data_cli import add_data_parser, run_data_command
+from bench.run.datacheck import check_task_data
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.history_cli import add_history_parser, run_history_command
@@ -36,7 +37,6 @@ from bench.run.runner import (
     RunOptions,
     RunStopped,
     check_data_parallel_here,
-    check_images_fit,
     read_plan,
     recorded_so_far,
     resume_suite,
@@ -545,7 +545,7 @@ def cmd_run(
         tasks = with_workers(tasks, getattr(args, "workers", None), getattr(args, "scaling", None))
         distributed.check_workers(tasks)  # rank processes this machine can hold, before any starts
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
-        check_images_fit(tasks, args.data_dir)  # a layer list that cannot take the images, before any worker
+        check_task_data(tasks, args.data_dir)  # data absent, a batch or a layer list it cannot take: before any worker
         where = executor_fields(args) or {}
         check_data_parallel_here(tasks, where.get("executor", "local"))
     except (SpecError, FileNotFoundError, ValueError) as e:

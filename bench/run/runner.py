@@ -31,7 +31,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from backends import BACKENDS, default_names, describe, missing_packages
-from bench.core.catalog import architecture
 from bench.core.job import Job
 from bench.core.parity import ALL as ALL_ALIGNMENTS
 from bench.core.placement import EXECUTORS, MAX_DEVICES, Placement, RowOutcome
@@ -68,7 +67,6 @@ from bench.core.spec import (
     SpecError,
     TaskSpec,
     check_fits_data,
-    check_fits_image,
     describe_changes,
     spec_from_dict,
 )
@@ -76,6 +74,7 @@ from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
 from bench.run import distributed, environment, executors, history_cli, parity
+from bench.run.datacheck import check_task_data
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
@@ -307,9 +306,9 @@ def resume_suite(
     # a plan from before 2026-12-05 kept no data_env: its data is searched as this shell says
     data_env = opts.data_env if "data_env" in planned else os.environ.get("BENCH_DATA_DIR")
     with plan_data_env(data_env, echo):
-        # as `bench run` checks before it starts: a layer list that cannot take the images the plan's data has
-        # now (a dataset file replaced since, a plan edited) is a SpecError here, not a failed row per backend
-        check_images_fit(tasks, opts.data_dir)
+        # as `bench run` checks before it starts: data that cannot be had, a batch or a layer list it cannot
+        # take now (a dataset file replaced since, a plan edited) is a SpecError here, not a failed row per backend
+        check_task_data(tasks, opts.data_dir)
         return _resume(run_dir, tasks, opts, echo, command)
 
 
@@ -366,20 +365,6 @@ def check_data_parallel_here(tasks: Sequence[TaskSpec], executor: str) -> None:
         raise SpecError(
             "data-parallel rows (--workers, [distributed]) start their ranks here: run them with --executor local"
         )
-
-
-def check_images_fit(tasks: Sequence[TaskSpec], data_dir: str | None) -> None:
-    """SpecError where a task's layer list cannot take its images, before any worker starts: their shape is
-    the dataset's own (its file's header or its embedded default: ``registry.image_shape``) after the spec's
-    image_size and channels. Where that shape is not known before loading, ``_prepare_task`` checks it."""
-    for task in tasks:
-        d = task.dataset
-        if not architecture(task.model).layers or d.name not in registry.DATASETS:  # unknown: refused at load
-            continue
-        native = registry.image_shape(d.name, data_dir, d.fallback)
-        if native is not None:
-            h, w, c = native
-            check_fits_image(task, (d.image_size or h, d.image_size or w, d.channels or c))
 
 
 def read_plan(run_dir: Path) -> tuple[list[TaskSpec], RunOptions]:

@@ -1,0 +1,57 @@
+"""A run's tasks held against their data before any worker starts (`bench run`, `all`, `tune`, `--resume`).
+
+What the data's files and tables say without loading an image: that each dataset can be had (a file, a stand-in,
+or an embedded default the task allows), that a batch fits the training images, that a layer list takes their
+shape. Each is a SpecError naming the task file and the key, so the command exits 2 with one line and nothing
+started: found only when the task's turn came, they failed its rows after other tasks had trained. Where the
+data cannot say (an unreadable file), loading it says why and the task's rows fail (``runner._prepare_task``,
+which checks the batch and the shape again on the loaded data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench.core.catalog import architecture
+from bench.core.spec import SpecError, TaskSpec, check_fits_data, check_fits_image
+from datasets import registry
+
+
+def check_task_data(tasks: Sequence[TaskSpec], data_dir: str | None) -> None:
+    """Every check of this module on every task, in the order a task's data is prepared."""
+    for task in tasks:
+        if task.dataset.name in registry.DATASETS:  # an unknown name is refused at load, naming the known ones
+            check_found(task, data_dir)
+            check_batch_fits(task, data_dir)
+            check_images_fit(task, data_dir)
+
+
+def check_found(task: TaskSpec, data_dir: str | None) -> None:
+    """SpecError where the task's dataset or a transfer target has nothing ``registry.load`` may use: no file,
+    and ``dataset.fallback = "none"`` (which targets follow too) or no embedded default."""
+    for key, name in [("dataset.name", task.dataset.name)] + [
+        (f"transfer[{i}].dataset", t.dataset) for i, t in enumerate(task.transfer) if t.dataset in registry.DATASETS
+    ]:
+        try:
+            registry.check_found(name, data_dir, task.dataset.fallback)
+        except registry.DatasetNotFound as e:
+            raise SpecError(f"{task.source}: {key}: {e}") from None
+
+
+def check_batch_fits(task: TaskSpec, data_dir: str | None) -> None:
+    """SpecError where ``train.batch_size`` is more than the training images the task gets: the data's count of
+    its classes (``registry.train_count``), at most ``dataset.max_train`` (``datasets.prepare.subsample``)."""
+    d = task.dataset
+    n = registry.train_count(d.name, data_dir, d.fallback, d.classes)
+    if n is not None:
+        check_fits_data(task, min(n, d.max_train) if d.max_train else n)
+
+
+def check_images_fit(task: TaskSpec, data_dir: str | None) -> None:
+    """SpecError where the task's layer list cannot take its images: their shape is the dataset's own (its file's
+    header or its embedded default: ``registry.image_shape``) after the spec's image_size and channels."""
+    d = task.dataset
+    native = registry.image_shape(d.name, data_dir, d.fallback) if architecture(task.model).layers else None
+    if native is not None:
+        h, w, c = native
+        check_fits_image(task, (d.image_size or h, d.image_size or w, d.channels or c))
