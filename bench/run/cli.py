@@ -31,6 +31,7 @@ from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_l
 from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.history_cli import add_history_parser, run_history_command
 from bench.run.parity_cli import add_parity_parser, run_parity_command
+from bench.run.runlock import run_in_progress
 from bench.run.runner import (
     MAX_PARITY_STEPS,
     MAX_REPEATS,
@@ -40,7 +41,6 @@ from bench.run.runner import (
     read_plan,
     recorded_so_far,
     resume_suite,
-    run_in_progress,
     run_suite,
 )
 from bench.run.tune import DEFAULT_TUNE_BUDGET, RACE_SHARE, check_knob_names, tune_suite

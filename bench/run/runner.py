@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import functools
 import json
 import math
@@ -54,7 +53,6 @@ from bench.core.runfiles import (
     check_run_folder,
     clear_folder,
     make_folder,
-    open_fd,
     write_atomic,
 )
 from bench.core.runpaths import ARTIFACT_KINDS, ARTIFACTS, OutsideRunError, artifact, log_file, row_files, task_data
@@ -75,6 +73,7 @@ from bench.report import summary as report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
 from bench.run import distributed, environment, executors, history_cli, parity
 from bench.run.datacheck import check_task_data
+from bench.run.runlock import run_lock
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
@@ -226,7 +225,7 @@ def dataset_fields(ds: ArrayDataset, load_s: float) -> dict[str, Any]:
     }
 
 
-PLAN, STATE, LOCK = "plan.json", "state.json", ".lock"
+PLAN, STATE = "plan.json", "state.json"
 KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")  # "interrupted" and missing rows run again
 
 
@@ -469,36 +468,6 @@ def write_plan(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions) -> None:
 def write_json(path: Path, data: Any) -> None:
     """A run's JSON file (plan, state, environment), whole or not at all, never through a link."""
     write_atomic(path.parent, path, json.dumps(data, indent=2, default=json_default).encode(), sync=True)
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path):
-    """Only one bench process works in a run directory at a time."""
-    fd = open_fd(run_dir, run_dir / LOCK, os.O_WRONLY | os.O_CREAT)  # never truncated, never a link
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"{run_dir} is in use by another bench process") from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def run_in_progress(run_dir: Path) -> bool:
-    """Whether another bench process is running ``run_dir`` now: it holds the lock ``run_lock`` takes. Probed by
-    taking the lock shared for an instant (a --resume starting in that instant is told the run is in use)."""
-    try:
-        fd = open_fd(run_dir, run_dir / LOCK, os.O_RDONLY)  # never created here: no lock file, no run ever held it
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # and with it the shared lock
-    return False
 
 
 def recorded_so_far(run_dir: Path) -> str:
