@@ -219,10 +219,12 @@ def test_a_run_in_use_cannot_be_resumed_twice(clean_env, tiny: Path, tmp_path: P
     out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
     assert run_cli(["run", str(tiny), "--backend", "numpy", "--out", str(out)], env).returncode == 0
     run_dir = only_run_dir(out)
+    described = (run_dir / "environment.json").read_bytes()
     with open(run_dir / ".lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         proc = run_cli(["all", "--resume", str(run_dir)], env)
     assert proc.returncode == 2 and "in use by another bench process" in proc.stderr
+    assert (run_dir / "environment.json").read_bytes() == described  # no "resumed" entry for a refused resume
     proc = run_cli(["all", "--resume", str(tmp_path)], env)
     assert proc.returncode == 2 and "not a bench run directory" in proc.stderr
 

@@ -330,10 +330,10 @@ def _resume(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, echo: Callab
             "argv": sys.argv,
         }
     )
-    write_json(env_path, env)
     # the rows this session runs carry its own commit, not the one the run was started at
     this_session = {"git_commit": env["resumed"][-1]["git_commit"], "command": command}
-    return execute(run_dir, tasks, opts, env | this_session, echo)
+    # written once the run is ours: a resume refused as "in use" leaves environment.json as the running run has it
+    return execute(run_dir, tasks, opts, env | this_session, echo, locked=lambda: write_json(env_path, env))
 
 
 @contextlib.contextmanager
@@ -495,6 +495,7 @@ def execute(
     history: bool = True,
     resize: Resize | None = None,
     after_interrupt: str | None = None,
+    locked: Callable[[], None] | None = None,
 ) -> Path:
     """Run every planned (task, backend, repeat) not yet recorded; each record lands before the next run.
 
@@ -502,10 +503,12 @@ def execute(
     written: RunStopped, with the reason); a kill -9 leaves "running", which --resume takes over.
     ``after_interrupt``: what Ctrl-C's line tells the user to do, where resuming this folder is not it (a rung
     of a tune's race); by default the ``--resume`` line of the command running it (``env["command"]``, also
-    kept in state.json for summary.md's line).
+    kept in state.json for summary.md's line). ``locked``: what to write once the run folder's lock is held.
     """
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over a file-size limit: EFBIG, handled below
     with run_lock(run_dir):
+        if locked:
+            locked()
         repair_records(run_dir)
         done_keys = {record_key(r) for r in read_records(run_dir) if r.get("status") in KEPT_ON_RESUME}
         job_dir = run_dir / ".jobs"
