@@ -157,7 +157,7 @@ def train_rank(backend: Any, spec: Any, ctx: Any, epochs: int) -> int:
         out = bench_rank(backend, spec, ctx, layout, data, CLASSES, seed=0)
     finally:
         backend.leave()
-    keep = ("epoch_end_step_s", "new_shape_step_s", "first_step_s", "notes", "durations")
+    keep = ("epoch_end_step_s", "new_shape_step_s", "first_step_s", "compile_s", "notes", "durations")
     print("@@rank " + json.dumps({k: out.get(k) for k in keep}), flush=True)
     return 0
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ from bench.core.spec import SpecError, parse_task
 from bench.measure import scaling
 from bench.run import dist_launch, distributed
 from bench.run.dist_cli import with_workers
+from bench.run.dist_worker import train_rank
 from tests.conftest import REPO, TINY_TASK, live_processes, only_run_dir, printed, records, run_cli, sigint_default
 from tests.faults import dist_fault_env
 
@@ -197,50 +199,123 @@ def test_efficiency_of_rows_timed_in_stretches_is_sampled_per_stretch_and_covers
             assert got == pytest.approx((rlo / 2, rhi / 2), rel=1e-9)
 
 
-def test_a_rank_and_its_row_record_the_warm_up_batches_as_a_single_process_row_does():
+@pytest.fixture
+def numpy_backend(monkeypatch):
+    """The numpy test backend's description in this process's registry (a rank reads its knob columns there), and
+    one with Keras's ``steps_per_execution`` knob column; returns the Backend class."""
+    from tests import numpy_backend
+
+    def executions(knobs: dict, spec: Any) -> dict:
+        return {"steps_per_execution": spec.runtime.steps_per_execution}
+
+    monkeypatch.setitem(backends.BACKENDS, "numpy", numpy_backend.DESCRIPTION)
+    keras_like = dataclasses.replace(numpy_backend.DESCRIPTION, name="numpy-spe", knob_columns=executions)
+    monkeypatch.setitem(backends.BACKENDS, "numpy-spe", keras_like)
+    return numpy_backend.Backend
+
+
+def rank_data(n: int = 96) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {"x_train": rng.integers(0, 255, (n, 6, 6, 1), dtype=np.uint8), "y_train": rng.integers(0, 3, n)}
+
+
+@pytest.mark.parametrize("knob", [False, True], ids=["one-batch-a-step", "steps_per_execution-knob"])
+def test_a_rank_and_its_row_record_the_warm_up_batches_as_a_single_process_row_does(numpy_backend, knob):
     """QA: data-parallel rows carried the steps_per_execution warm-up note but not ``warmup_batches`` (nor
-    ``warmup_steps``): rank 0 gives the clock's figures and the row keeps them, beside the note that cites them."""
-    import dataclasses
-
-    from bench.run.dist_worker import train_rank
-    from tests.numpy_backend import Backend
-
+    ``warmup_steps``): rank 0 gives the clock's figures and the row keeps them, beside the note that cites them. The
+    note is for a backend whose description has the steps_per_execution knob (Keras's); one that trains a batch a
+    step (torch's, numpy's) is told nothing of executions whatever the task's runtime.steps_per_execution."""
+    backend = numpy_backend()
+    if knob:
+        backend.name = "numpy-spe"
     spec = tiny_spec()
     spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, steps_per_execution=4, warmup_steps=3))
-    rng = np.random.default_rng(0)
-    data = {"x_train": rng.integers(0, 255, (96, 6, 6, 1), dtype=np.uint8), "y_train": rng.integers(0, 3, 96)}
     ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
-    out = train_rank(Backend(), spec, ctx, DistLayout(1, "strong", 4, local=True), data, 3, seed=0)
-    # the numpy backend calls the clock once a batch: the 3 warm-up batches are 3, as the note says
+    out = train_rank(backend, spec, ctx, DistLayout(1, "strong", 4, local=True), rank_data(), 3, seed=0)
+    # the numpy backend calls the clock once a batch: the 3 warm-up batches are 3
     assert (out["warmup_steps"], out["warmup_batches"]) == (3, 3)
-    assert any("the warm-up the 3 batches after it" in n for n in out["notes"]), out["notes"]
+    noted = [n for n in out["notes"] if "steps_per_execution" in n]
+    assert any("the warm-up the 3 batches after it" in n for n in noted) if knob else noted == [], out["notes"]
     ranks = [{**out, "durations": [0.1, 0.1], "images": [16, 16]}, {**out, "rank": 1, "warmup_batches": None}]
     row = distributed.row_fields(ranks, 2, "strong", 4, 1)
     assert (row["warmup_steps"], row["warmup_batches"]) == (3, 3)  # rank 0's, as its other fields
 
 
-def test_a_rank_whose_steps_return_early_records_the_first_epochs_last_step_kept_off_its_window():
+def test_a_rank_whose_steps_return_early_records_the_first_epochs_last_step_kept_off_its_window(numpy_backend):
     """Data-parallel Keras/JAX rows kept the first epoch's last step off the window (it holds the metrics' first
     compiles) but recorded neither its time nor a note that cited it: rank 0 now gives ``epoch_end_step_s`` (and
     ``new_shape_step_s``) as a single-process row does, and the row keeps them. Steps that run when called: None."""
-    from bench.run.dist_worker import train_rank
-    from tests.numpy_backend import Backend
 
-    class Early(Backend):
+    class Early(numpy_backend):
         async_steps = True  # as Keras on JAX says of its steps (backends.keras.engine_jax)
 
-    rng = np.random.default_rng(0)
-    data = {"x_train": rng.integers(0, 255, (96, 6, 6, 1), dtype=np.uint8), "y_train": rng.integers(0, 3, 96)}
     ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
     layout = DistLayout(1, "strong", 4, local=True)  # 24 steps an epoch: the first epoch's end is in the window
-    early = train_rank(Early(), tiny_spec(), ctx, layout, data, 3, seed=0)
+    early = train_rank(Early(), tiny_spec(), ctx, layout, rank_data(), 3, seed=0)
     assert early["epoch_end_step_s"] > 0 and early["new_shape_step_s"] is None
     assert any("the first epoch's last step (4 images) took" in n for n in early["notes"]), early["notes"]
     assert len(early["durations"]) == 2 * 24 - 1 - 1 - 1  # the first step, a warm-up step and that one off it
-    on_time = train_rank(Backend(), tiny_spec(), ctx, layout, data, 3, seed=0)
+    on_time = train_rank(numpy_backend(), tiny_spec(), ctx, layout, rank_data(), 3, seed=0)
     assert on_time["epoch_end_step_s"] is None and len(on_time["durations"]) == 2 * 24 - 1 - 1
     row = distributed.row_fields([early, {**early, "rank": 1, "epoch_end_step_s": 9.0}], 2, "strong", 4, 1)
     assert row["epoch_end_step_s"] == early["epoch_end_step_s"] and row["new_shape_step_s"] is None  # rank 0's
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["steps-run-when-called", "steps-return-early"])
+def test_a_data_parallel_row_records_compile_s_as_a_single_process_row_does(numpy_backend, monkeypatch, early):
+    """QA: a data-parallel row recorded its first step but no ``compile_s``, which a single-process row has (the first
+    step's excess over a steady step, and that of each step kept off the window over what its images take at the
+    steady rate). A rank now gives its clock's summary, as the single-process worker records it, and the row keeps
+    rank 0's; the scaling table shows it. On a fake clock: every step takes 10 ms, the run's first 1 s more, and
+    where steps return early the first epoch's last (kept off the window) 0.3 s more."""
+    clock = FakeTime()
+    monkeypatch.setattr(time, "perf_counter", clock)  # the step clock and the rank's epochs read it
+
+    class Timed(numpy_backend):
+        async_steps = early
+        steps = 0
+
+        def train_epoch(self, state, data, order, batch_size, hooks=None):
+            last = -(-len(order) // batch_size) - 1
+            first_epoch = self.steps == 0
+
+            class Hooks:
+                def on_step_begin(_, i):
+                    hooks.on_step_begin(i)
+
+                def on_step_end(_, i):
+                    clock.now += 0.010 + (1.0 if self.steps == 0 else 0.0)
+                    clock.now += 0.3 if early and first_epoch and i == last else 0.0
+                    self.steps += 1
+                    hooks.on_step_end(i)
+
+            return super().train_epoch(state, data, order, batch_size, Hooks())
+
+    ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
+    rank = train_rank(Timed(), tiny_spec(), ctx, DistLayout(1, "strong", 4, local=True), rank_data(), 3, seed=0)
+    assert rank["first_step_s"] == pytest.approx(1.01) and rank["epoch_end_step_s"] == (
+        pytest.approx(0.31) if early else None
+    )
+    # 1.01 s against a steady 10 ms step; the kept-off step's 0.31 s against its 4 images at 400 img/s
+    assert rank["compile_s"] == pytest.approx(1.0 + (0.3 if early else 0.0))
+    other = {**rank, "rank": 1, "compile_s": 5.0}
+    row = distributed.row_fields([rank, other], 2, "strong", 4, 1)
+    assert row["compile_s"] == rank["compile_s"]  # rank 0's, as its first step
+    from bench.core.record import new_record
+    from bench.core.results import table
+    from bench.report import scaling as scaling_report
+
+    rec = new_record(task="t", backend="numpy", repeat=0, status="ok", workers=2, scaling_mode="strong")
+    shown = scaling_report.scaling_table(table([{**rec, **row}]), "t")
+    assert list(shown["first-step overhead (s)"]) == [f"{rank['compile_s']:.3f}"]
 
 
 def test_strong_keeps_the_global_batch_weak_the_per_worker_batch():
@@ -456,8 +531,11 @@ def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_en
     assert len(sums) == 2 and sums[0] == pytest.approx(sums[1], rel=1e-6), sums  # DDP kept the replicas equal
     # strong scaling, averaged gradients: the same global batches, so the same model up to float rounding
     assert two["test_acc"] == pytest.approx(one["test_acc"], abs=0.03)
+    # the first step's excess over a steady one, as a single-process row records it (rank 0's), in the table too
+    assert one["compile_s"] >= 0 and two["compile_s"] >= 0, (one, two)
     summary = (run_dir / "summary.md").read_text()
     assert "## Data-parallel scaling" in summary and (run_dir / "plots" / "scaling-tiny-dp.png").is_file()
+    assert "first-step overhead (s)" in summary
     assert live_processes(str(run_dir)) == []
 
 

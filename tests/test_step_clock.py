@@ -152,6 +152,53 @@ def test_drop_last_trains_whole_batches_and_the_epoch_figure_counts_only_them(mo
     assert not any("each epoch trains" in n for n in full["timing_notes"])
 
 
+def test_a_backend_without_steps_per_execution_is_timed_a_batch_a_step_whatever_the_task_asks(monkeypatch):
+    """runtime.steps_per_execution is a task-level key that only Keras acts on (its knob column); the worker handed it
+    to the step clock for every backend, so a torch row of a task that set 4 was synchronised at each of its epochs'
+    last 4 steps where a new batch size may come and noted "a step is one execution of up to 4 batches". The clock
+    now takes the batches a step from the backend's knob columns: 330 images in batches of 32 (a last one of 10)."""
+    executions = {"steps_per_execution": 0}
+
+    def columns(knobs, spec):
+        executions["steps_per_execution"] = spec.runtime.steps_per_execution
+        return dict(executions)
+
+    for name, own in (("fake", None), ("fake-spe", columns)):  # torch's description, and Keras's knob column
+        info = BackendInfo(name=name, module="tests.test_step_clock", framework="fake", requires=(), knob_columns=own)
+        monkeypatch.setitem(backends.BACKENDS, name, info)
+
+    class Counting(SlowBackend):
+        syncs, training = 0, False  # the syncs inside the epochs' calls (the MFU's peak is measured once a process)
+
+        def synchronize(self):
+            self.syncs += self.training
+
+        def train_epoch(self, *args, **kw):
+            self.training = True
+            try:
+                return super().train_epoch(*args, **kw)
+            finally:
+                self.training = False
+
+    out = {}
+    for name, spe in (("fake", 1), ("fake", 4), ("fake-spe", 4)):
+        clock = FakeTime()
+        monkeypatch.setattr(time, "perf_counter", clock)
+        backend = Counting(clock, 0.0, 0.0, 0.0, 0.0)
+        backend.name = name
+        spec = dataclasses.replace(SPEC, runtime=dataclasses.replace(SPEC.runtime, steps_per_execution=spe))
+        out[name, spe], _ = train_and_evaluate(backend, spec, data(330), CLASSES, 0)
+        out[name, spe]["syncs"] = backend.syncs
+    one, four, keras_like = out["fake", 1], out["fake", 4], out["fake-spe", 4]
+    same = ("syncs", "timed_steps", "warmup_batches", "steady_img_s", "compile_s", "timing_notes")
+    assert {k: four[k] for k in same} == {k: one[k] for k in same}
+    assert four["steps_per_execution"] is None and not any("execution" in n for n in four["timing_notes"])
+    # where the description has the knob, the clock counts executions: the row says so, and syncs before each
+    # epoch's last 4 steps while the short batch is new
+    assert keras_like["steps_per_execution"] == 4 and keras_like["syncs"] > one["syncs"]
+    assert any("steps_per_execution 4: a step is one execution" in n for n in keras_like["timing_notes"])
+
+
 def test_drop_last_with_fewer_images_than_a_batch_names_the_key():
     from bench.core.preprocess import epoch_orders
 

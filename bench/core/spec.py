@@ -208,7 +208,8 @@ class RuntimeSpec:
     compile_mode: str = field(
         default="default", metadata=_choices("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
     )
-    # Keras: optimiser steps per compiled call of fit (its default 1 calls back to Python after every step)
+    # Keras: optimiser steps per compiled call of fit (its default 1 calls back to Python after every step); a backend
+    # whose description has no such knob column (torch) trains a batch a step whatever it says (perf.batches_per_step)
     steps_per_execution: int = 1
     tf32: str = field(default="default", metadata=_choices("default", "on", "off"))  # GPU matmul/conv in TF32
     cudnn_benchmark: bool = False  # torch cuDNN autotuning

@@ -87,6 +87,16 @@ def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec) -> dict[st
     return columns
 
 
+def batches_per_step(columns: dict[str, Any]) -> int:
+    """The batches one step of the step clock covers, from the row's knob columns (``knob_columns``): Keras's
+    ``steps_per_execution`` k (it calls back once an execution of k batches), 1 where the backend's description has
+    no such knob. torch trains and calls the clock once a batch whatever the task's runtime.steps_per_execution:
+    read from the spec, a torch row of a task that set it had its epochs' last steps synchronised and a note that
+    called its warm-up "executions"."""
+    k = columns.get("steps_per_execution")
+    return int(k) if k else 1
+
+
 def best_epoch_fields(history: list[dict[str, Any]], spec: TaskSpec) -> dict[str, Any]:
     """eval.select = "best_test": the epoch with the best TEST accuracy, as the cat/dog reports selected it."""
     if spec.eval.select != "best_test":

@@ -80,6 +80,18 @@ MIN_WINDOW_S = 1.0
 # (rank 6..15 for a 95% interval), and at a 5% step-to-step spread the half-width is ~2-3%.
 MIN_STEPS = 20
 PROGRESS_EVERY_S = 5.0  # at most one progress line per this many seconds (time-based throttling)
+# The record fields of what the window leaves out (``StepClock.summary``): the first step, the warm-up asked for and
+# the batches it was, the steps after it timed apart, and ``compile_s``, their excess over a steady step. A
+# data-parallel rank gives these of its own window and its row keeps rank 0's (bench.run.dist_worker): a rank's step
+# ends with the all-reduce, so its window's steady step is the row's, to within the ranks' jitter.
+OFF_WINDOW_FIELDS = (
+    "first_step_s",
+    "warmup_steps",
+    "warmup_batches",
+    "new_shape_step_s",
+    "epoch_end_step_s",
+    "compile_s",
+)
 
 
 def short_window(steps: int, seconds: float, min_steps: int = MIN_STEPS, min_seconds: float = MIN_WINDOW_S) -> bool:

@@ -2,7 +2,7 @@
 
 A run with ``workers`` rows gets, per task, one table (a row per backend, scaling mode and worker
 count: global img/s with its 95% half-width, efficiency with its interval, all-reduce share,
-accuracy) and one figure: global img/s and efficiency against workers, a line per backend
+first-step overhead, accuracy) and one figure: global img/s and efficiency against workers, a line per backend
 (registry colours), solid for strong and dashed for weak scaling. The single-process tables
 never see these rows (``split``): a 2-worker row is not a repeat of the 1-process one.
 """
@@ -66,6 +66,9 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                     "img/s (global, ± 95%)": _num(r.steady_img_s, ",.1f") + spread if ok else "-",
                     "efficiency [95%]": eff,
                     "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
+                    # rank 0's first step (and steps kept off the window) over a steady step, as the single-process
+                    # tables' "first-step overhead": a data-parallel row is in none of them
+                    "first-step overhead (s)": _num(r.compile_s, ".3f") if ok else "-",
                     "test acc": _num(r.test_acc, ".4f") if ok else "-",
                     "status": "ok" if ok else f"{r.status}: {r.error}",
                 }
@@ -85,7 +88,8 @@ def section(df: pd.DataFrame, run_dir: Path) -> str:
         "weak keeps the batch per worker. Efficiency = img/s(N) / (N x img/s(1)) against the 1-worker row "
         "of the same backend and mode (same threads per worker), with its bootstrap 95% interval. "
         "All-reduce share = 1 - step time of the same window in N workers that never exchange gradients / "
-        "step time with the exchange. See docs/distributed.md.\n",
+        "step time with the exchange. First-step overhead = rank 0's first step (and the steps kept off the window) "
+        "over a steady step of its window, as a single-process row's (compile_s). See docs/distributed.md.\n",
     ]
     for task in dist.task.unique():
         parts.append(f"\n### {task}\n")

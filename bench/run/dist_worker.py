@@ -33,8 +33,9 @@ from bench.core.progress import progress
 from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
+from bench.measure import perf
 from bench.measure.compile_cache import compile_cache_note, first_run_compiles
-from bench.measure.steady import StepClock
+from bench.measure.steady import OFF_WINDOW_FIELDS, StepClock
 from bench.run.worker import peak_host_mb
 
 
@@ -88,7 +89,7 @@ def train_rank(
         epochs=epochs,
         report=say,
         async_steps=async_steps,
-        batches_per_step=spec.runtime.steps_per_execution,
+        batches_per_step=perf.batches_per_step(perf.knob_columns(backend.name, env.get("knobs", {}), spec)),
     )
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -105,15 +106,12 @@ def train_rank(
         say(f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}")
     out["train_s"] = time.perf_counter() - started
     out["notes"] += [n for n in [steps.warmup_note(), steps.async_note(), steps.new_shape_note()] if n]
+    clock = steps.summary()  # the single-process row's own figures, from the same code
     out.update(
         durations=steps.durations,
         images=steps.images,
         segments=steps.segments if async_steps else None,
-        first_step_s=steps.first_s,
-        # as a single-process row records them: the warm-up asked for and the batches it was (steps_per_execution)
-        warmup_steps=steps.warmup,
-        warmup_batches=steps.warmup_batches(),
-        **steps.off_window(),  # the steps kept off the window, timed apart, as a single-process row has them
+        **{k: clock.get(k) for k in OFF_WINDOW_FIELDS},
         checksum=weights_checksum(backend, model),
     )
     if chief:

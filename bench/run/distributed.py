@@ -45,6 +45,7 @@ from bench.core.results import json_default
 from bench.core.runfiles import make_folder, open_file, read_bytes, write_atomic
 from bench.core.spec import SpecError, TaskSpec
 from bench.measure import scaling
+from bench.measure.steady import OFF_WINDOW_FIELDS
 from bench.run import environment, pipes
 from bench.run.forkserver import die_with_parent, exit_description, kill_group, sigint_deferred
 
@@ -376,11 +377,7 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         "params",
         "dist_backend",
         "train_s",
-        "first_step_s",
-        "new_shape_step_s",
-        "epoch_end_step_s",
-        "warmup_steps",
-        "warmup_batches",
+        *OFF_WINDOW_FIELDS,  # the first step, the warm-up and compile_s: rank 0's, as a single-process row's
         "eval_s",
         "test_acc",
         "test_loss",

@@ -63,7 +63,8 @@ def train_and_evaluate(
     knobs = env.pop("knobs")
     out["configure_notes"] = env.pop("notes", [])  # what the framework says of itself here (run_job joins them)
     out.update(env, knobs=knobs)
-    out.update(perf.knob_columns(backend.name, knobs, spec))
+    columns = perf.knob_columns(backend.name, knobs, spec)
+    out.update(columns)
     timer = SyncTimer(backend.synchronize)
 
     t0 = time.perf_counter()
@@ -97,7 +98,7 @@ def train_and_evaluate(
         epochs=epochs,
         profiler=profiler,
         async_steps=bool(getattr(backend, "async_steps", False)),
-        batches_per_step=spec.runtime.steps_per_execution,
+        batches_per_step=perf.batches_per_step(columns),  # what the backend does, not what the task asked
     )
     orders = list(epoch_orders(len(y_train), epochs, seed, whole_batches_of))
 
