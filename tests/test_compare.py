@@ -179,6 +179,29 @@ def test_runs_through_different_executors_say_so_and_why_host_memory_differs(tmp
     assert warning.startswith("executor differs: ['local'] vs ['ray']: a row run in a fresh process")
 
 
+def test_the_rows_footing_is_compared_over_the_keys_ok_in_both_runs(tmp_path: Path):
+    """QA, 2026-12-06: against a run whose one row failed before it chose a device, compare warned "device differs:
+    ['cpu (x86_64)'] vs []" (and threads, executor); and a backend in one run only set its threads against the
+    other's. Those are no difference of footing: the rows compared are the keys ok on both sides."""
+    footing = {"device": "cpu (x86_64)", "threads": 2, "executor": "local"}
+    a = write(tmp_path / "a", [row("a", **footing), row("a", backend="keras", **{**footing, "threads": 1})])
+    failed = write(tmp_path / "b", [row("b", status="failed"), row("b", backend="keras", status="failed")])
+    torch_only = write(tmp_path / "c", [row("c", **footing)])
+    assert environment_differences({}, {}, a, failed) == [] and environment_differences({}, {}, a, torch_only) == []
+    moved = write(tmp_path / "d", [row("d", **{**footing, "device": "cuda:0 (H100)"})])
+    assert environment_differences({}, {}, a, moved) == ["device differs: ['cpu (x86_64)'] vs ['cuda:0 (H100)']"]
+
+
+def test_runs_without_the_reference_backend_print_no_reference_table(tmp_path: Path, clean_env):
+    """QA, 2026-12-06: two runs of keras alone printed "Backends against torch" over rows of "no torch row" in both
+    runs: no ratio to show. A row with a ratio on one side still shows the other side's reason."""
+    runs = [tmp_path / "a", tmp_path / "b"]
+    a, b = (write(p, [row(p.name, backend="keras", epoch_s_median=1.5, test_acc=0.5)]) for p in runs)
+    assert reference_ratios(a, b, "torch").empty and render_reference(reference_ratios(a, b, "torch")) == ""
+    proc = run_cli(["compare", *map(str, runs)], clean_env)
+    assert proc.returncode == 0 and "Backends against" not in proc.stdout and "no torch row" not in proc.stdout
+
+
 def row(run: str, backend: str = "torch", repeat: int = 0, status: str = "ok", **fields) -> dict:
     return new_record(
         run_id=run, task="t", backend=backend, repeat=repeat, model="m", profile="quick", status=status, **fields

@@ -49,7 +49,8 @@ def test_the_kernel_variables_are_those_the_backends_name_and_only_those_that_ar
 def test_compare_warns_of_other_kernels_and_says_nothing_of_a_run_that_did_not_record_them():
     env = {"cpu": "AMD EPYC", "cores": 2, "gpus": [], "python": "3.11.7", "cpu_flags": vector_isa(EPYC)}
     capped = {**env, "kernel_variables": {"ATEN_CPU_CAPABILITY": "avx2"}}
-    empty = pd.DataFrame({"status": ["ok"], "device": ["cpu"], "threads": [2]})  # rows on the same footing
+    key = {"task": ["t"], "backend": ["torch"], "model": ["m"], "profile": ["quick"]}  # as load_run's tables
+    empty = pd.DataFrame({**key, "status": ["ok"], "device": ["cpu"], "threads": [2]})  # rows on the same footing
     assert environment_differences({**env, "kernel_variables": {}}, capped, empty, empty) == [
         "kernel_variables differs: {} vs {'ATEN_CPU_CAPABILITY': 'avx2'}"
     ]

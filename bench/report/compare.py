@@ -325,7 +325,7 @@ def reference_ratios(a: pd.DataFrame, b: pd.DataFrame, reference: str) -> pd.Dat
             key, ref = (task, backend, model, profile), (task, reference, model, profile)
             for col in REFERENCE_METRICS:
                 cells = [why or _ratio_of(m, key, ref, col) for m, why in zip(meds, whys, strict=True)]
-                if all(c is None for c in cells):
+                if not any(isinstance(c, float) for c in cells):  # no ratio on either side (a run of keras alone)
                     continue
                 before, after = cells
                 moved = after / before if isinstance(before, float) and isinstance(after, float) and before else None
@@ -357,15 +357,24 @@ def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.Dat
     for pkg in sorted(set(pa) | set(pb)):
         if pa.get(pkg) != pb.get(pkg):
             out.append(f"{pkg} differs: {pa.get(pkg)} vs {pb.get(pkg)}")
+    # the rows' own footing, over the keys ok in both runs: a row that failed before it chose a device records none,
+    # and a backend in one run only has threads of its own (QA, 2026-12-06: "device differs: ['cpu (x86_64)'] vs []"
+    # against a run whose one row failed)
+    both = {k for k, v in key_status(a).items() if v == "ok"} & {k for k, v in key_status(b).items() if v == "ok"}
     for col in ("device", "threads", "executor"):
         if col not in a or col not in b:
             continue
-        va = set(a[a.status == "ok"][col].dropna().astype(str))
-        vb = set(b[b.status == "ok"][col].dropna().astype(str))
+        va, vb = (set(_ok_rows(df, both)[col].dropna().astype(str)) for df in (a, b))
         if va != vb:
             why = EXECUTOR_WHY if col == "executor" and {"ray", "slurm"} & (va ^ vb) else ""
             out.append(f"{col} differs: {sorted(va)} vs {sorted(vb)}{why}")
     return out
+
+
+def _ok_rows(df: pd.DataFrame, keys: set[tuple[str, ...]]) -> pd.DataFrame:
+    """``df``'s ok rows whose key is one of ``keys``."""
+    ok = df[df.status == "ok"]
+    return ok[np.array([k in keys for k in ok[KEY].itertuples(index=False, name=None)], dtype=bool)]
 
 
 # A row started fresh on its node (Ray, SLURM) counts its framework's import in its peak RSS; a row forked from a
