@@ -402,3 +402,12 @@ def test_a_reference_without_an_ok_row_is_named_in_the_ratio_cells(tmp_path: Pat
     shown = render_reference(reference_ratios(only_a, a_t, "torch"))  # test accuracy only in A: "-" in B, not nan
     assert "nan" not in shown and re.search(r"\| test accuracy +\| keras/torch \| 1\.200 \| - +\| - +\|", shown), shown
     assert reference_ratios(load_run(a, tmp_path)[0], b, "torch").empty  # no task in both runs: nothing to show
+
+
+def test_a_run_with_no_environment_is_said_once_not_field_by_field(tmp_path: Path, clean_env):
+    """QA: a run folder without environment.json read as some 14 "X differs: ... vs None" warnings."""
+    frame = load_run(make_run(tmp_path / "a"), tmp_path)[0]
+    assert environment_differences(ENV, {}, frame, frame) == [
+        "environment unknown for the second run (B): no readable environment.json; machines and packages not compared"
+    ]
+    assert environment_differences({}, ENV, frame, frame)[0].startswith("environment unknown for the first run (A)")

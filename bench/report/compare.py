@@ -345,8 +345,13 @@ def _ratio_of(m: pd.DataFrame, key: tuple, ref: tuple, col: str) -> float | None
 
 
 def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
-    """Human-readable warnings: the two runs did not run on the same footing."""
+    """Human-readable warnings: the two runs did not run on the same footing. A run with no environment.json
+    (or an unreadable one) is said once, not as every field it lacks."""
     out = []
+    if bool(env_a) != bool(env_b):
+        which = "the first run (A)" if not env_a else "the second run (B)"
+        out.append(f"environment unknown for {which}: no readable environment.json; machines and packages not compared")
+        env_a = env_b = {}
     for field in ENV_FIELDS:
         if env_a.get(field) != env_b.get(field):
             out.append(f"{field} differs: {env_a.get(field)!r} vs {env_b.get(field)!r}")
