@@ -364,3 +364,19 @@ def test_default_against_best_gives_large_figures_in_plain_digits_and_the_ratio(
     ]
     html = default_vs_best(pd.DataFrame(rows))
     assert "39,880" in html and "43,120" in html and "1.081" in html and "e+0" not in html
+
+
+def test_an_unfinished_run_is_not_imported_so_its_resume_adds_it_whole(tmp_path: Path):
+    """QA, 2026-12-06: `history import results/2*` took an interrupted run's first rows; its --resume then
+    finished it, found the run id in the store and added nothing, silently: its other rows never landed."""
+    hist = tmp_path / "history"
+    run = make_run(tmp_path, 1, {ROW: {"steady_img_s": 1000.0, "test_acc": 0.9}})
+    (run / "state.json").write_text(json.dumps({"planned": 2, "state": "interrupted", "command": "all"}))
+    out = bench("history", "--store", str(hist), "import", str(run))
+    assert out.returncode == 0, out.stderr
+    assert f"{run}: not added: the run is interrupted" in out.stdout
+    assert f"finish it first: python -m bench all --resume {run}" in out.stdout
+    assert store.load(hist).empty
+    (run / "state.json").write_text(json.dumps({"planned": 2, "state": "complete", "command": "all"}))
+    out = bench("history", "--store", str(hist), "import", str(run))
+    assert "2 rows added" in out.stdout and len(store.load(hist)) == 2

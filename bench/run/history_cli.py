@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.core.results import RunFileError
+from bench.core.results import RunFileError, read_json_object, resume_command
 from bench.history import annotations as notes_file  # "annotations" is the __future__ feature
 from bench.history import check, dashboard, store
 from bench.history.metrics import BY_NAME
@@ -75,11 +75,25 @@ def add_history_parser(
     p_note.add_argument("--metric", choices=sorted(BY_NAME), default=argparse.SUPPRESS)
 
 
+def unfinished(run: Path) -> str | None:
+    """Why a run folder is not added yet: its state.json says it is running, interrupted or stopped (None when
+    it is complete or from before runs kept a state). A run is added once, so an unfinished run's rows would
+    stand for it for good, and the --resume that finishes it would add nothing."""
+    state = read_json_object(Path(run) / "state.json", {})
+    if state.get("state") in (None, "complete"):
+        return None
+    finish = resume_command(run, state.get("command"))
+    return f"{run}: not added: the run is {state['state']} (a run is added once, whole); finish it first: {finish}"
+
+
 def import_runs(store_dir: Path, runs: list[Path]) -> int:
     """Add each run (in order: the runs before a bad one stay added), then rewrite the dashboard."""
     try:
         store.check_store(store_dir, create=True)
         for run in runs:
+            if why := unfinished(run):
+                print(why)
+                continue
             added = store.add_run(store_dir, run)
             if added.new:
                 print(f"{run}: {added.rows} rows added as run {added.run_id}")
