@@ -380,3 +380,23 @@ def test_an_unfinished_run_is_not_imported_so_its_resume_adds_it_whole(tmp_path:
     (run / "state.json").write_text(json.dumps({"planned": 2, "state": "complete", "command": "all"}))
     out = bench("history", "--store", str(hist), "import", str(run))
     assert "2 rows added" in out.stdout and len(store.load(hist)) == 2
+
+
+def test_an_annotation_naming_a_task_backend_or_metric_its_run_does_not_hold_is_refused_exit_2(tmp_path: Path):
+    """QA, 2026-12-06: `annotate RUN --task mnist-lenet55` was written and said "annotated": a note on no series of
+    its run resets no baseline, and the regression it was meant to explain stayed flagged."""
+    hist = tmp_path / "history"
+    runs = series_runs(tmp_path / "a", [100, 101])
+    for r in runs:
+        store.add_run(hist, r)
+    run = runs[-1].name
+    out = bench("history", "--store", str(hist), "annotate", run, "--note", "x", "--task", "lenett")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stdout + out.stderr
+    assert f"--task: no series of task 'lenett' with run {run}" in out.stderr and "(its tasks: lenet)" in out.stderr
+    out = bench("history", "--store", str(hist), "annotate", run, "--note", "x", "--backend", "kers")
+    assert out.returncode == 2 and "(its backends: torch)" in out.stderr
+    out = bench("history", "--store", str(hist), "annotate", run, "--note", "x", "--metric", "scaling_eff")
+    assert out.returncode == 2 and "metric 'scaling_eff'" in out.stderr
+    assert not (hist / annotations.FILE).exists()
+    ok = bench("history", "--store", str(hist), "annotate", run, "--note", "x", "--task", "lenet", "--backend", "torch")
+    assert ok.returncode == 0 and len(annotations.read(hist)) == 1

@@ -140,6 +140,21 @@ def _unknown(df: pd.DataFrame, col: str, value: str, store_dir: Path, chosen: li
     )
 
 
+def _narrow(
+    df: pd.DataFrame, args: argparse.Namespace, store_dir: Path, chosen: list[str]
+) -> tuple[pd.DataFrame, str | None]:
+    """``df`` narrowed to the ``--task``, ``--backend`` and ``--metric`` given, or why one of them selects nothing."""
+    for col in ("task", "backend", "metric"):
+        value = getattr(args, col, None)
+        if value:
+            unknown = _unknown(df, col, value, store_dir, chosen)
+            if unknown:
+                return df, unknown
+            df = df[df[col] == value]
+            chosen = [*chosen, f"--{col} {value}"]
+    return df, None
+
+
 def run_history_command(args: argparse.Namespace) -> int:
     if args.history_action == "import":
         return import_runs(args.store, args.runs)
@@ -160,6 +175,12 @@ def run_history_command(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 2
+            # a typo'd --task/--backend/--metric names no series of the run: its note would reset nothing either
+            df = store.load(args.store)
+            _, unknown = _narrow(df[df.run_id == args.run], args, args.store, [f"run {args.run}"])
+            if unknown:
+                print(f"error: {unknown}", file=sys.stderr)
+                return 2
             notes_file.append(args.store, note)
         except RunFileError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -173,16 +194,10 @@ def run_history_command(args: argparse.Namespace) -> int:
     except RunFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    chosen: list[str] = []
-    for col in ("task", "backend", "metric"):
-        value = getattr(args, col)
-        if value:
-            unknown = _unknown(df, col, value, args.store, chosen)
-            if unknown:
-                print(f"error: {unknown}", file=sys.stderr)
-                return 2
-            df = df[df[col] == value]
-            chosen.append(f"--{col} {value}")
+    df, unknown = _narrow(df, args, args.store, [])
+    if unknown:
+        print(f"error: {unknown}", file=sys.stderr)
+        return 2
     found = check.check(df, notes, t, args.normalised)
     for s in found:
         lines = check.describe(s) or ([s.name + f": {len(s.points)} point(s), no step"] if args.verbose else [])
