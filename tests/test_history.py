@@ -400,3 +400,26 @@ def test_an_annotation_naming_a_task_backend_or_metric_its_run_does_not_hold_is_
     assert not (hist / annotations.FILE).exists()
     ok = bench("history", "--store", str(hist), "annotate", run, "--note", "x", "--task", "lenet", "--backend", "torch")
     assert ok.returncode == 0 and len(annotations.read(hist)) == 1
+
+
+def test_nothing_added_says_why_the_run_in_the_store_already_or_no_ok_row(tmp_path: Path):
+    """QA, 2026-12-06: "nothing added (... is in the history already, or has no ok row)" left the reader to guess,
+    and a completed run whose id the store held already (imported unfinished) was added to nothing silently."""
+    from bench.run.history_cli import after_run
+
+    hist = tmp_path / "history"
+    run = make_run(tmp_path, 1, {ROW: {"steady_img_s": 1000.0}})
+    store.add_run(hist, run)
+    out = bench("history", "--store", str(hist), "import", str(run))
+    assert f"nothing added (run {run.name}: it is in the history already)" in out.stdout
+    said: list[str] = []
+    after_run(run, said.append)
+    assert said == [f"history: nothing added to {hist}: run {run.name} was there already, as it was then"]
+    failed = tmp_path / "failed-run"
+    failed.mkdir()
+    append_record(failed, new_record(task="t", backend="torch", repeat=0, status="failed", error="boom"))
+    out = bench("history", "--store", str(hist), "import", str(failed))
+    assert out.returncode == 0 and "nothing added (run failed-run: it has no ok row)" in out.stdout
+    said.clear()
+    after_run(failed, said.append)
+    assert said == []  # a run with no ok row adds nothing, as every failed run does: no line

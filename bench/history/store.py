@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import duckdb
 
 RUNS = "runs"
+ALREADY = "it is in the history already"
 MARKER, FORMAT = "STORE.json", 1  # what the folder is and which layout its files have
 
 
@@ -42,7 +43,8 @@ class HistoryError(RunFileError):
 class Added:
     run_id: str
     rows: int
-    new: bool  # False: the run was in the store already and nothing was added
+    new: bool  # False: nothing was added ...
+    why: str = ""  # ... and why: the run is in the store already, or it has no ok row
 
 
 def check_store(store: Path, create: bool = False) -> Path:
@@ -86,7 +88,7 @@ def add_rows(store: Path, rows: pd.DataFrame) -> Added:
         raise HistoryError(f"rows of one run with a plain run id expected, got {sorted(set(rows.run_id))[:3]}")
     final = runs / f"{run_id}.parquet"
     if final.exists():
-        return Added(run_id, 0, False)
+        return Added(run_id, 0, False, ALREADY)
     buf = io.BytesIO()
     typed(rows).to_parquet(buf, index=False)
     tmp = runs / f".{run_id}.{os.getpid()}.{secrets.token_hex(4)}.partial"
@@ -99,7 +101,7 @@ def add_rows(store: Path, rows: pd.DataFrame) -> Added:
         try:
             os.link(tmp, final)  # atomic and exclusive: of two writers of one run, one lands, the other adds nothing
         except FileExistsError:
-            return Added(run_id, 0, False)
+            return Added(run_id, 0, False, ALREADY)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -110,7 +112,7 @@ def add_run(store: Path, run_dir: Path) -> Added:
     """Add a run folder's rows; a run with no ok row adds nothing (and is said so by rows == 0)."""
     rows = run_rows(run_dir)
     if rows.empty:
-        return Added(Path(run_dir).name, 0, False)
+        return Added(Path(run_dir).name, 0, False, "it has no ok row")
     return add_rows(store, rows)
 
 

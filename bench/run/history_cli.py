@@ -98,7 +98,7 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
             if added.new:
                 print(f"{run}: {added.rows} rows added as run {added.run_id}")
             else:
-                print(f"{run}: nothing added (run {added.run_id} is in the history already, or has no ok row)")
+                print(f"{run}: nothing added (run {added.run_id}: {added.why})")
         print(f"wrote {dashboard.build(store_dir)}")
     except RunFileError as e:  # HistoryError is one: a store refused, or a run that is not one
         print(f"error: {e}", file=sys.stderr)
@@ -117,6 +117,8 @@ def after_run(run_dir: Path, echo=print) -> None:
         echo(f"warning: the run was not added to the history ({e}); `python -m bench history import {run_dir}`")
         return
     if not added.new:
+        if added.why == store.ALREADY:  # imported while unfinished, before import passed such runs over
+            echo(f"history: nothing added to {store_dir}: run {added.run_id} was there already, as it was then")
         return
     rows = f"history: {added.rows} metric rows of run {added.run_id} added to {store_dir}"
     try:  # the run is in the store by now: a dashboard that fails to write must not say otherwise
