@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 from typing import Any
 
@@ -106,13 +107,16 @@ EXECUTOR_OPTIONS = {
 RAY_CONNECT_S = 5.0
 
 
-def unreachable(address: str) -> str | None:
+def unreachable(address: str, flag: str = "--ray-address") -> str | None:
     """Why a Ray cluster at ``HOST:PORT`` (or ``ray://HOST:PORT``) cannot be reached, or None: ray.init retries
     an address that answers nothing for minutes, printing "Timed out while waiting for GCS" once a minute (QA,
-    2026-12-05: still trying after 400 s, its run folder left "running"). Other forms (auto) are Ray's to read."""
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not host or not port.isdigit():
+    2026-12-05: still trying after 400 s, its run folder left "running"). ``auto`` is Ray's to find; any other
+    form is refused here, where Ray refused it once the run folder was made (QA, 2026-12-06)."""
+    if address == "auto":
         return None
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not (sep and host and re.fullmatch(r"[0-9]{1,5}", port) and 0 < int(port) < 65536):
+        return f"{flag}: expected HOST:PORT, ray://HOST:PORT or auto, got {address!r}"
     try:
         socket.create_connection((host, int(port)), timeout=RAY_CONNECT_S).close()
     except OSError as e:
@@ -140,7 +144,8 @@ def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
         )
     if executor == "ray" and not (args.ray_address or os.environ.get("RAY_ADDRESS")):
         raise ValueError("--executor ray needs a cluster: --ray-address HOST:PORT or RAY_ADDRESS")
-    if executor == "ray" and (why := unreachable(args.ray_address or os.environ["RAY_ADDRESS"])):
+    flag = "--ray-address" if args.ray_address else "RAY_ADDRESS"
+    if executor == "ray" and (why := unreachable(args.ray_address or os.environ["RAY_ADDRESS"], flag)):
         raise ValueError(why)
     if executor == "slurm" and no_sbatch(args.slurm_local):
         raise ValueError(no_sbatch(args.slurm_local))
