@@ -187,6 +187,19 @@ def test_an_executor_that_cannot_work_is_refused_in_one_line_before_anything_run
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
 
 
+def test_a_ray_cluster_that_cannot_be_found_is_bad_input_not_a_full_disk(monkeypatch, tmp_path: Path):
+    """QA, 2026-12-06: `--ray-address auto` with no cluster ran ray.init's ConnectionError, an OSError, into the
+    disk-full path: exit 1, "... when there is space again, finish it with: ... --resume"."""
+    from bench.run.executors import on_ray
+
+    def no_cluster(**kw):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(on_ray.ray, "init", no_cluster)
+    with pytest.raises(ValueError, match=r"^--executor ray: no Ray cluster to join at auto \(Could not find any"):
+        on_ray.RayPool(tmp_path, "auto").start(["torch"], print)
+
+
 def test_beside_counts_the_rows_that_overlapped_on_the_same_node():
     b = Beside()
     b.start("a", "n1", 0.0)

@@ -70,12 +70,15 @@ class RayPool(SlotPool[RaySlot]):
 
     def start(self, backends: list[str], echo: Echo) -> None:
         path = os.pathsep.join([str(REPO), "${PYTHONPATH}"])  # Ray expands ${...} from the node's environment
-        ray.init(
-            address=self.address,
-            runtime_env={"env_vars": {"PYTHONPATH": path}},
-            logging_level=logging.ERROR,
-            log_to_driver=False,
-        )
+        try:
+            ray.init(
+                address=self.address,
+                runtime_env={"env_vars": {"PYTHONPATH": path}},
+                logging_level=logging.ERROR,
+                log_to_driver=False,
+            )
+        except ConnectionError as e:  # an OSError: the run said "when there is space again, finish it with ..."
+            raise ValueError(f"--executor ray: no Ray cluster to join at {self.address} ({e})") from None
         self.remote = ray.remote(_task)
         for node in ray.nodes():
             if not node.get("Alive"):
