@@ -162,6 +162,16 @@ def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_
     assert "resnet_v1_vs_v1_5" in row.status and "framework" not in proc.stderr
 
 
+def test_the_parity_command_refuses_a_backend_list_with_nothing_to_compare(tmp_path):
+    """QA, 2026-12-06: `parity TASK --backend torch` trained torch and its floor, printed an empty table and exited
+    0: every backend is compared with the reference, so the reference alone compares nothing."""
+    out = tmp_path / "out"
+    proc = run_cli(["parity", "mnist-lenet5", "--backend", "torch", "--out", str(out)], dict(os.environ))
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "--backend torch: every backend is compared with torch" in said, said
+    assert "parity: torch" not in said and not out.exists()
+
+
 def test_the_parity_command_says_when_images_asks_more_than_the_task_holds(tmp_path):
     """--images above the task's training images was capped silently (QA); the data decides the count (a stand-in
     or max_train), so the check runs on what there is and says so, on the terminal and in parity.md."""

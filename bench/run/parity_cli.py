@@ -21,7 +21,7 @@ from bench.core.parity import ALIGNMENTS, AS_SHIPPED, CHECKPOINTS, ParityError, 
 from bench.core.runfiles import RunFileError, make_folder, write_atomic
 from bench.core.spec import SpecError, load_task
 from bench.report.backends import label
-from bench.run.parity import IMAGES, Case, CaseResult, data_case, run_check
+from bench.run.parity import IMAGES, REFERENCE, Case, CaseResult, data_case, run_check
 from bench.run.runner import load_task_data
 from datasets import registry
 
@@ -126,6 +126,12 @@ def case_of(task: str, data_dir: str | None, images: int) -> Case:
 
 
 def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = print) -> int:
+    if not [b for b in args.backend if b != REFERENCE]:  # QA: trained the reference twice, then an empty table
+        echo(
+            f"parity: --backend {','.join(args.backend)}: every backend is compared with {REFERENCE}, which always "
+            f"runs: name another (e.g. --backend {REFERENCE},keras)"
+        )
+        return 2
     try:
         case = case_of(args.task, args.data_dir, args.images)
     except (SpecError, KeyError, ValueError, FileNotFoundError) as e:
