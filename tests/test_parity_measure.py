@@ -146,7 +146,7 @@ def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_
     blocked.write_text("")
     unwritable = run_cli(["parity", "mnist-lenet5", "--steps", "1", "--out", str(blocked / "out")], env)
     said = unwritable.stdout + unwritable.stderr
-    assert unwritable.returncode == 2 and f"--out {blocked / 'out'}: Not a directory" in said, said
+    assert unwritable.returncode == 2 and f"error: parity: --out {blocked / 'out'}: Not a directory" in said, said
     assert "Traceback" not in said and "parity: torch" not in said
     task = tmp_path / "r50.toml"
     task.write_text(
@@ -170,6 +170,19 @@ def test_the_parity_command_refuses_a_backend_list_with_nothing_to_compare(tmp_p
     said = proc.stdout + proc.stderr
     assert proc.returncode == 2 and "--backend torch: every backend is compared with torch" in said, said
     assert "parity: torch" not in said and not out.exists()
+
+
+def test_the_parity_commands_bad_input_is_one_error_line_on_stderr(tmp_path):
+    """QA, 2026-12-06: `parity nope` said "parity: nope: no such task" on stdout (2>/dev/null kept it, a pipe to a
+    file hid it), where every other command says "error: ..." on stderr."""
+    for args, says in (
+        (["nope"], "error: parity: nope: no such task or file"),
+        (["mnist-lenet5", "--backend", "torch"], "error: parity: --backend torch: every backend"),
+        (["mnist-lenet5", "--data-dir", str(tmp_path / "none")], "error: parity: data directory"),
+    ):
+        proc = run_cli(["parity", *args, "--out", str(tmp_path / "out")], dict(os.environ))
+        assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+        assert proc.stderr.startswith(says) and proc.stderr.count("\n") == 1, proc.stderr
 
 
 def test_the_parity_command_says_when_images_asks_more_than_the_task_holds(tmp_path):

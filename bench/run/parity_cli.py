@@ -10,6 +10,7 @@ cannot hand over, gets a row that says so and the command still exits 0; a task 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -125,24 +126,27 @@ def case_of(task: str, data_dir: str | None, images: int) -> Case:
     return data_case(spec, load_task_data(spec, data_dir, spec.seed), images)
 
 
+def refuse(why: str) -> int:
+    """Bad input: one line on stderr, as every command says it (QA: this one said it on stdout), exit 2."""
+    print(f"error: parity: {why}", file=sys.stderr)
+    return 2
+
+
 def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = print) -> int:
     if not [b for b in args.backend if b != REFERENCE]:  # QA: trained the reference twice, then an empty table
-        echo(
-            f"parity: --backend {','.join(args.backend)}: every backend is compared with {REFERENCE}, which always "
-            f"runs: name another (e.g. --backend {REFERENCE},keras)"
+        return refuse(
+            f"--backend {','.join(args.backend)}: every backend is compared with {REFERENCE}, which always runs: "
+            f"name another (e.g. --backend {REFERENCE},keras)"
         )
-        return 2
     try:
         case = case_of(args.task, args.data_dir, args.images)
     except (SpecError, KeyError, ValueError, FileNotFoundError) as e:
-        echo(f"parity: {e}")
-        return 2
+        return refuse(str(e))
     try:  # --out unwritable (a file on its path, no permission): one line before any backend starts
         args.out.mkdir(parents=True, exist_ok=True)
         folder = make_folder(args.out, args.out / f"{case.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     except (OSError, RunFileError) as e:
-        echo(f"parity: --out {args.out}: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
-        return 2
+        return refuse(f"--out {args.out}: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
     # The task's data decides how many images there are (an embedded stand-in or max_train may hold fewer than
     # asked, and the user cannot know which before loading): the check runs on what there is, and says so.
     capped = (
