@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,7 @@ from bench.core.results import latest_records, read_records
 from bench.core.spec import DatasetSpec, ModelSpec, TaskSpec, TrainSpec
 from bench.measure import parity as P
 from bench.run.parity import not_comparable, step_order
-from tests.conftest import TINY_TASK, only_run_dir, run_cli
+from tests.conftest import REPO, TINY_TASK, only_run_dir, run_cli
 
 
 def _weights(seed: int) -> P.Weights:
@@ -348,3 +352,51 @@ def test_a_check_in_stages_refuses_a_run_it_does_not_have_before_training_anythi
         check.train("jax")
     assert check.started is None and list(tmp_path.iterdir()) == []  # nothing ran, nothing written
     assert check.result() == {} and check.trained == {REFERENCE, FLOOR, "keras"}  # no case: nothing to train
+
+
+HANG_WORKER = """import os, sys, time
+if "bench.run.parity_worker" in sys.orig_argv:
+    open({pid!r}, "w").write(str(os.getpid()))
+    time.sleep(120)
+"""
+LAUNCH = """from pathlib import Path
+from bench.core.parity import ParityJob
+from bench.run.parity import _launch
+_launch([ParityJob("numpy", {{}}, (8, 8, 1), 2, "d", {out!r})], Path({folder!r}), print)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG")
+def test_a_parity_worker_dies_with_the_check_that_started_it(tmp_path: Path):
+    """QA, 2026-12-06: `bench parity` stopped by SIGTERM (a CI job cancelled) left its backend's worker training
+    on, orphaned, for as long as its steps took (up to TIMEOUT_S): the run's own workers die with their parents."""
+    site, pid_file = tmp_path / "site", tmp_path / "worker.pid"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(HANG_WORKER.format(pid=str(pid_file)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(REPO)]))
+    code = LAUNCH.format(out=str(tmp_path / "o.npz"), folder=str(tmp_path))
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    worker = 0
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(worker), "the parity worker outlived the check that started it"
+    finally:
+        parent.kill()
+        if worker and alive(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its new parent to reap it does not)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False

@@ -34,7 +34,7 @@ from bench.core.preprocess import PixelNorm
 from bench.core.spec import TaskSpec
 from bench.core.zoo import entry
 from bench.measure import parity as measure
-from bench.run.forkserver import exit_description
+from bench.run.forkserver import die_with_parent, exit_description
 from datasets.arrays import ArrayDataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,6 +152,7 @@ def _launch(
         text=True,
         timeout=TIMEOUT_S,
         check=False,
+        preexec_fn=die_with_parent,  # a check stopped by a signal leaves no backend training on (QA, 2026-12-06)
     )
     echo(f"parity: {name}: done in {time.perf_counter() - started:.0f} s")
     failed = {}
