@@ -423,3 +423,17 @@ def test_nothing_added_says_why_the_run_in_the_store_already_or_no_ok_row(tmp_pa
     said.clear()
     after_run(failed, said.append)
     assert said == []  # a run with no ok row adds nothing, as every failed run does: no line
+
+
+def test_two_series_of_one_task_are_told_apart_by_their_profile_and_task_hash(tmp_path: Path):
+    """QA, 2026-12-06: `history --verbose` printed "cifar10-cnn / keras / default / steady_img_s on AMD EPYC..."
+    twice, with 4 points and with 1: one series per task hash, named alike (the dashboard's legend says which)."""
+    hist = tmp_path / "history"
+    for i, profile in enumerate(["quick", "quick", "full"]):
+        store.add_run(hist, make_run(tmp_path, i, {ROW: {"steady_img_s": 100.0, "profile": profile}}))
+    out = bench("history", "--store", str(hist), "--metric", "steady_img_s", "--verbose")
+    lines = [line for line in out.stdout.splitlines() if line.endswith("point(s), no step")]
+    assert len(lines) == 2 and len({line.split(" on ")[0] for line in lines}) == 2, out.stdout
+    quick, full = sorted(lines, key=lambda line: "full" in line)
+    assert "lenet / torch / default / steady_img_s [quick profile, task " in quick and "2 point(s)" in quick
+    assert "[full profile, task " in full and "1 point(s)" in full

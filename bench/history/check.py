@@ -64,7 +64,9 @@ class Series:
     def name(self) -> str:
         k = self.key
         where = f" on {self.points.machine.iloc[-1]}" if "machine_id" in k else " (normalised)"
-        return f"{k['task']} / {k['backend']} / {k['config']} / {k['metric']}{where}"
+        # a task that ran as it was and as changed (another profile, epochs, batch) is two series: said apart
+        spec = f" [{self.points.profile.iloc[-1] or 'no'} profile, task {k['spec_hash'][:6]}]"
+        return f"{k['task']} / {k['backend']} / {k['config']} / {k['metric']}{spec}{where}"
 
 
 def series(df: pd.DataFrame, normalised: bool = False) -> Iterator[tuple[dict[str, str], pd.DataFrame]]:
