@@ -423,3 +423,22 @@ def test_a_backend_whose_packages_are_absent_is_skipped_without_a_worker(monkeyp
     (row,) = records(run_dir)
     assert row["status"] == "skipped" and row["error"] == "not installed: no_such_pkg"
     assert not list((run_dir / "logs").iterdir())  # no worker was started
+
+
+def test_output_into_a_closed_pipe_ends_quietly_not_in_a_traceback(clean_env):
+    """QA, 2026-12-06: `python -m bench history --verbose | head -1` printed a BrokenPipeError traceback."""
+    read, write = os.pipe()
+    os.close(read)  # the reader gone before a line is written: the first write fails, every time
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench", "history", "--store", str(REPO / "results" / "history-reference")],
+            cwd=REPO,
+            env=clean_env,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr[-3000:]
