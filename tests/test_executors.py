@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -214,6 +215,34 @@ def test_beside_counts_the_rows_that_overlapped_on_the_same_node():
     assert cores_text([0, 1, 2, 3, 8, 10, 11]) == "0-3,8,10-11"
 
 
+def test_a_streamed_row_yields_its_progress_lines_as_they_come_then_its_outcome_and_raises_what_it_raised():
+    """A Ray row's task (``streamed``): each line is out before the row ends (the next waits for it to be read)."""
+    from bench.core.placement import RowOutcome
+    from bench.run.executors.remote import streamed
+
+    read = threading.Event()
+
+    def row(say):
+        say("  [t/b] epoch 1/2")
+        assert read.wait(5), "the first line was not read while the row ran"
+        say("  [t/b] epoch 2/2")
+        return RowOutcome({"status": "ok"})
+
+    items = streamed(row)
+    assert next(items) == "  [t/b] epoch 1/2"
+    read.set()
+    assert [*items] == ["  [t/b] epoch 2/2", RowOutcome({"status": "ok"})]
+
+    def lost(say):
+        say("  [t/b] epoch 1/2")
+        raise OSError("node gone")
+
+    items = streamed(lost)
+    assert next(items) == "  [t/b] epoch 1/2"
+    with pytest.raises(OSError, match="node gone"):
+        next(items)
+
+
 class BlockingSlot:
     """A slot whose row waits until it is cancelled (``stubborn``: cancelling does nothing)."""
 
@@ -404,6 +433,38 @@ def test_ray_runs_the_plan_with_the_records_of_a_local_run(ray_cluster, local_re
     rows = latest_records(read_records(run_dir))
     assert {r["executor"] for r in rows} == {"ray"} and len({r["placement"].split()[1] for r in rows}) == 2  # 2 nodes
     assert all((run_dir / "logs" / f"tiny.torch.{r['repeat']}.log").stat().st_size > 0 for r in rows)
+
+
+@pytest.mark.e2e
+def test_a_ray_row_shows_its_progress_on_the_driver_while_it_runs_and_no_ray_noise(ray_cluster, clean_env, tmp_path):
+    """QA, 2026-12-06: nothing was printed between a Ray row's "on HOST (slot 0)" and its result line (a torch row
+    ran 76 s in silence): each progress line now comes back through Ray as the worker prints it, shown as a
+    local row's, while Ray's own worker output stays off the driver."""
+    address, faults = ray_cluster
+    tiny, out, log = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "run.log"
+    tiny.write_text(TINY_TASK)  # 2 epochs
+    env = fresh_faults(faults, {1: "hold-epoch-2"}, clean_env)  # the row waits after its first epoch
+    args = ["--backend", "fault", "--executor", "ray", "--ray-address", address, "--out", str(out)]
+    proc = start_cli(["run", str(tiny), *args], env, log)
+    try:
+        wait_for_run(faults, 1, timeout=180)
+        deadline = time.monotonic() + 60
+        while "[tiny/fault] epoch 1/2" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        held = log.read_text()
+        assert "  [tiny/fault] epoch 1/2 " in held and "epoch 2/2" not in held, held  # shown while the row runs
+        release(faults, 1)
+        assert proc.wait(timeout=180) == 0, printed(proc)
+    finally:
+        proc.kill()
+    said = log.read_text().splitlines()
+    started = next(i for i, ln in enumerate(said) if "tiny / fault on " in ln and "(slot " in ln)
+    lines = [ln for ln in said[started + 1 :] if ln.startswith("  [tiny/fault] ")]  # the first step's time too
+    ends = [m[1] for ln in lines if (m := re.match(r"  \[tiny/fault\] epoch (\d/2)  [\d.]+s  loss ", ln))]
+    assert ends == ["1/2", "2/2"] and lines[-1].startswith("  [tiny/fault] test acc"), said
+    result = next(i for i, ln in enumerate(said) if ln.startswith("[1/1] tiny / fault: "))
+    assert said.index(lines[-1]) < result  # every progress line before the row's result line
+    assert not [ln for ln in said if re.search(r"\bpid=\d|\b(INFO|WARNING)\b", ln)], said  # Ray's own lines
 
 
 @pytest.mark.e2e

@@ -12,6 +12,11 @@ from typing import IO
 TAIL_LINES = 20  # what an error message quotes of a child's last output
 
 
+def row_prefix(rec: dict) -> str:
+    """What a row's progress lines start with on the terminal, wherever the row runs: ``  [task/backend]``."""
+    return f"  [{rec['task']}/{rec['backend']}]"
+
+
 def pump(
     stream: Iterable[str], log: IO[str] | None, tail: list[str], echo: Callable[[str], None] | None, prefix: str
 ) -> None:

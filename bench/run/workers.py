@@ -132,9 +132,7 @@ class Workers:
         log_path = log_file(self.job_dir.parent, ".".join(map(str, row)))
         with open_file(self.job_dir.parent, log_path, "w") as log:
             stream = os.fdopen(read_fd, encoding="utf-8", errors="replace")
-            pump = threading.Thread(
-                target=pipes.pump, args=(stream, log, tail, echo, f"  [{rec['task']}/{rec['backend']}]")
-            )
+            pump = threading.Thread(target=pipes.pump, args=(stream, log, tail, echo, pipes.row_prefix(rec)))
             pump.start()
             try:
                 try:

@@ -5,7 +5,10 @@ A node with GPUs gives one slot per GPU: its rows ask for one whole GPU (Ray set
 row asks for all of its CPUs. Each slot's task is pinned to its node (a hard node-affinity strategy), so
 no two rows of the run ever share a device and the record's node is the one it was planned on.
 The task runs ``bench.run.executors.remote.run_row``: the worker as a fresh process, the task's arrays
-shipped once per task through the object store, the record and artifact files returned as data.
+shipped once per task through the object store, the record and artifact files returned as data. The task is
+a generator (a Ray streaming generator): the row's progress lines come back to the driver one by one as the
+worker prints them, and the driver shows them as a local row's are. Ray's own worker output stays off the
+driver (``log_to_driver=False``).
 A task is never retried (``max_retries=0``): a lost worker or node makes the row ``failed`` with
 Ray's reason. Every node needs this checkout at the driver's path (a shared file system or the same
 clone); the tasks find it through ``PYTHONPATH``.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +30,13 @@ from bench.core.placement import RowOutcome
 from bench.core.runfiles import read_bytes
 from bench.run.executors import Echo, Row
 from bench.run.executors.pool import SlotPool
-from bench.run.executors.remote import REPO, run_row
+from bench.run.executors.remote import REPO, run_row, streamed
 
 
-def _task(job: Job, timeout_s: float, extra: str, *blobs: bytes) -> RowOutcome:
-    """The Ray task: one row on this node (the blobs arrive resolved from the object store)."""
-    return run_row(job, list(blobs) if blobs else None, timeout_s, "ray", extra)
+def _task(job: Job, timeout_s: float, extra: str, *blobs: bytes) -> Iterator[str | RowOutcome]:
+    """The Ray task: one row on this node (the blobs arrive resolved from the object store), a generator: each
+    progress line of the row goes to the driver as the worker prints it, then the row's outcome."""
+    yield from streamed(lambda say: run_row(job, list(blobs) if blobs else None, timeout_s, "ray", extra, say))
 
 
 class RaySlot:
@@ -50,7 +55,12 @@ class RaySlot:
         extra = f"node {self.node_id[:8]}"
         self.ref = self.pool.remote.options(**options).remote(row.job, timeout_s, extra, *self.pool.blobs(row.job))
         try:
-            return ray.get(self.ref)
+            for ref in self.ref:  # the row's progress lines as they come, its outcome last
+                item = ray.get(ref)
+                if isinstance(item, RowOutcome):
+                    return item
+                echo(item)
+            raise RuntimeError("the Ray task ended without the row's outcome")
         finally:
             self.ref = None
 

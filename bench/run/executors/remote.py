@@ -5,8 +5,9 @@ The row runs as ``python -m bench.run.worker JOB`` -- the worker the warm server
 in a scratch folder on the node that mirrors the run folder's layout: ``.jobs/`` with the job file and
 the task's prepared arrays (shipped as bytes, e.g. through Ray's object store, or read where the driver
 wrote them when the node shares its file system), ``artifacts/`` for the phases' files. What comes back
-is a ``RowOutcome``: the record, the artifact files and the log; the driver writes them. Nothing here
-imports a framework, Ray or submitit.
+is a ``RowOutcome``: the record, the artifact files and the log; the driver writes them. The worker's
+progress lines can be handed on as it prints them (``streamed``: a Ray task yields them to the driver).
+Nothing here imports a framework, Ray or submitit.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import contextlib
 import dataclasses
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from bench.core.placement import Placement, RowOutcome
 from bench.core.record import new_record
 from bench.core.results import checked_answer
 from bench.measure.compile_cache import remove_orphans
+from bench.run import pipes
 from bench.run.forkserver import die_with_parent, exit_description, kill_group
 
 REPO = Path(__file__).resolve().parents[3]
@@ -92,8 +96,29 @@ def cores_text(cores: list[int]) -> str:
 SCRATCH_PREFIX = "bench-row-"
 
 
-def run_row(job: Job, blobs: list[bytes] | None, timeout_s: float, executor: str, extra: str = "") -> RowOutcome:
-    """Run one row's worker here and return its outcome (a failed/timeout record when it left no result)."""
+def _wait(proc: subprocess.Popen, timeout_s: float) -> tuple[int, float | None]:
+    """The worker's exit code, and ``timeout_s`` when it was stopped at the limit (else None)."""
+    try:
+        return proc.wait(timeout=timeout_s), None
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid)
+        return proc.wait(), timeout_s
+    except BaseException:  # cancelled (Ray, SLURM): the worker goes with it
+        kill_group(proc.pid)
+        proc.wait()
+        raise
+
+
+def run_row(
+    job: Job,
+    blobs: list[bytes] | None,
+    timeout_s: float,
+    executor: str,
+    extra: str = "",
+    progress: Callable[[str], None] | None = None,
+) -> RowOutcome:
+    """Run one row's worker here and return its outcome (a failed/timeout record when it left no result).
+    ``progress`` is handed each of the worker's progress lines as it prints them, prefixed as a local row's."""
     started = time.time()
     placement = where_here(executor, extra)
     # A row cancelled by force (Ray's cancel kills this process) never runs the folder's cleanup, which left each
@@ -113,26 +138,26 @@ def run_row(job: Job, blobs: list[bytes] | None, timeout_s: float, executor: str
         path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.run.worker", str(jobs / "job.json")],
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+        tail: list[str] = []
+        read_fd, write_fd = os.pipe()  # read as it comes (the log, the progress lines), as a local row's output is
+        with open(log_path, "w") as log, os.fdopen(read_fd, encoding="utf-8", errors="replace") as stream:
+            pump = threading.Thread(target=pipes.pump, args=(stream, log, tail, progress, pipes.row_prefix(job.record)))
+            pump.start()
             try:
-                code, late = proc.wait(timeout=timeout_s), None
-            except subprocess.TimeoutExpired:
-                kill_group(proc.pid)
-                code, late = proc.wait(), timeout_s
-            except BaseException:  # cancelled (Ray, SLURM): the worker goes with it
-                kill_group(proc.pid)
-                proc.wait()
-                raise
+                with os.fdopen(write_fd, "wb") as out:  # the worker holds the only write end: EOF when it exits
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "bench.run.worker", str(jobs / "job.json")],
+                        cwd=REPO,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=die_with_parent,
+                    )
+                code, late = _wait(proc, timeout_s)
+            finally:
+                pump.join()
         text = log_path.read_bytes()[-LOG_LIMIT:].decode(errors="replace")
         result = jobs / "result.json"
         record = None
@@ -142,8 +167,32 @@ def run_row(job: Job, blobs: list[bytes] | None, timeout_s: float, executor: str
         if isinstance(record, dict):
             record = checked_answer(record, job.record)
         else:
-            tail = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("@@ ")]
             record = no_result(job.record, timeout_s=late, code=code, tail=tail)
             record["wall_s"] = time.time() - started
         files = {p.name: p.read_bytes() for p in artifacts.rglob("*.npz") if p.is_file()}
     return RowOutcome(record, files, text, placement, started, time.time())
+
+
+def streamed(run: Callable[[Callable[[str], None]], RowOutcome]) -> Iterator[str | RowOutcome]:
+    """``run(progress)`` (a ``run_row``) in a thread, each progress line yielded as it comes, then the outcome: a
+    Ray task that is a generator streams each of its yields to the driver at once, so a row's progress reaches
+    the driver through Ray itself (a real cluster's nodes share no disk with it). An exception is raised here."""
+    lines: queue.Queue[str | None] = queue.Queue()
+    ended: list[RowOutcome | BaseException] = []
+
+    def row() -> None:
+        try:
+            ended.append(run(lines.put))
+        except BaseException as e:  # raised in the caller's thread below
+            ended.append(e)
+        finally:
+            lines.put(None)
+
+    thread = threading.Thread(target=row, daemon=True)  # the worker's parent: it dies with this process
+    thread.start()
+    while (line := lines.get()) is not None:
+        yield line
+    thread.join()
+    if isinstance(ended[0], BaseException):
+        raise ended[0]
+    yield ended[0]
