@@ -1,7 +1,8 @@
 """The test backends in a bench subprocess, and the faults they act out, planned without importing a framework.
 
 ``backend_env`` registers ``numpy`` (tests/numpy_backend.py: a real linear model trained in numpy, for the
-tests of the run machinery) and ``fault`` (the same, following a fault plan) in every process of a run.
+tests of the run machinery), ``fault`` (the same, following a fault plan) and ``lossy`` (tests/lossy_backend.py:
+the same, its weights frozen under the task's ``runtime.channels_last``) in every process of a run.
 The tests that say "while a run is training" or "when a rank dies" must create that state, not hope for
 it. ``tests/fault_backend.py`` (backend ``fault``) and ``tests/dist_fault_backend.py`` (``faultdp``, torch:
 a rank dies inside real collectives) read these plans in the worker processes; the tests themselves only

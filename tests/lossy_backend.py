@@ -4,7 +4,8 @@ Knob ``freeze`` = ``features`` trains the output layer's bias only (the weights 
 values): its steps compute no weight gradient, so they are faster, and the model learns little more than the
 class frequencies. The value rides on ``runtime.channels_last``, which this backend reads as "freeze" (a
 test backend cannot add fields to RuntimeSpec). Registered as ``lossy`` in a test's subprocesses by
-``LOSSY_SITECUSTOMIZE`` (tests/test_tune_cli.py), as tests/fault_backend.py is.
+``LOSSY_SITECUSTOMIZE`` (tests/test_tune_cli.py, with the knob), and by ``tests.faults.backend_env`` (no knob: a
+task's ``channels_last`` sets it; the training-parity tests' pair that leaves its bound).
 """
 
 from __future__ import annotations

@@ -45,12 +45,16 @@ CONFIGURE_NOTE = f"numpy {np.__version__} computes this row's dense layer"
 
 
 def register(parity_reference: bool = False) -> None:
-    """Add ``numpy`` and ``fault`` (tests/fault_backend.py) to this process's backend registry; with
+    """Add ``numpy``, ``fault`` (tests/fault_backend.py) and ``lossy`` (tests/lossy_backend.py: with the task's
+    ``runtime.channels_last``, its weights never train) to this process's backend registry; with
     ``parity_reference``, numpy is the training-parity check's reference instead of torch."""
     import backends
 
     backends.BACKENDS["numpy"] = dataclasses.replace(DESCRIPTION, parity_reference=parity_reference)
     backends.BACKENDS["fault"] = dataclasses.replace(DESCRIPTION, name="fault", module="tests.fault_backend")
+    backends.BACKENDS["lossy"] = dataclasses.replace(
+        DESCRIPTION, name="lossy", module="tests.lossy_backend", display="lossy (test)"
+    )
     if parity_reference:
         for name, info in backends.BACKENDS.items():
             if info.parity_reference and name != "numpy":

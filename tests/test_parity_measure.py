@@ -207,6 +207,34 @@ def test_the_parity_command_says_when_images_asks_more_than_the_task_holds(tmp_p
     assert proc.returncode == 0 and "--images 64" not in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_the_parity_command_exits_1_naming_a_pair_outside_its_bound_unless_conventions_are_left_apart(
+    clean_env, tmp_path: Path
+):
+    """QA, 2026-12-06: `bench parity` exited 0 with a pair outside its bound (only the table's `within` said False).
+    The numpy test backend is the reference; `lossy` is the same code whose weights never train under the task's
+    channels_last, so it leaves the reference at the first step; `fault` is the same code, bit for bit."""
+    from tests.faults import fault_env
+
+    env = fault_env(clean_env, tmp_path / "faults", {}, parity_reference=True)  # `fault` with nothing to act out
+    task, out = tmp_path / "tiny.toml", tmp_path / "out"
+    task.write_text(TINY_TASK + "[runtime]\nchannels_last = true\n")
+    args = ["parity", str(task), "--steps", "1,2", "--images", "64", "--out", str(out)]
+    apart = run_cli([*args, "--backend", "numpy,lossy,fault"], env)
+    said = apart.stdout.splitlines()
+    assert apart.returncode == 1, apart.stdout[-3000:] + apart.stderr[-3000:]
+    assert said[-1].startswith("parity: outside the fp32 bound: NumPy (test) vs lossy (test) from step 1 ("), said
+    assert "NumPy (test) vs NumPy (test)" not in said[-1] and "no check" not in apart.stdout  # fault: within
+    (md,) = out.glob("tiny-*/parity.md")
+    assert md.read_text().rstrip().endswith(said[-1])
+    shipped = run_cli([*args, "--backend", "numpy,lossy", "--align", "none"], env)  # apart is expected there
+    last = shipped.stdout.splitlines()[-1]
+    assert shipped.returncode == 0 and "NumPy (test) vs lossy (test) from step 1" in last, shipped.stdout[-3000:]
+    assert "expected with --align none" in last and "exits 0" in last
+    same = run_cli([*args, "--backend", "numpy,fault"], env)
+    assert same.returncode == 0 and "outside" not in same.stdout, same.stdout[-3000:] + same.stderr[-3000:]
+    assert "| NumPy (test) vs NumPy (test) |      2 |" in same.stdout and "no check" not in same.stdout
+
+
 @pytest.mark.e2e
 def test_the_parity_command_checks_a_tasks_model_on_its_data_and_writes_the_columns(tmp_path):
     out = tmp_path / "out"
