@@ -288,16 +288,55 @@ def test_a_run_with_parity_steps_puts_each_backends_difference_in_its_rows(clean
 
 
 @pytest.mark.e2e
+def test_a_run_with_parity_steps_says_each_tasks_verdict_under_its_table_on_the_terminal(clean_env, tmp_path: Path):
+    """QA, 2026-12-06: `run --parity-steps` wrote its verdict to summary.md alone; an outside pair went unseen on the
+    terminal. `lossy` (its weights frozen by the task's channels_last) leaves the numpy reference; `fault` does not."""
+    from tests.faults import fault_env
+
+    env = fault_env(clean_env, tmp_path / "faults", {}, parity_reference=True)  # `fault` with nothing to act out
+    task, out = tmp_path / "tiny.toml", tmp_path / "r"
+    task.write_text(TINY_TASK.replace("epochs = 2", "epochs = 1") + "[runtime]\nchannels_last = true\n")
+    args = ["run", str(task), "--backend", "numpy,fault,lossy", "--parity-steps", "3", "--out", str(out)]
+    proc = run_cli(args, env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]  # the rows' status: the check says its own
+    said = proc.stdout.splitlines()
+    table = said.index("== tiny ==")
+    (verdict,) = [i for i, ln in enumerate(said) if "training parity, 3 step(s) against NumPy (test): " in ln]
+    assert table < verdict < next(i for i, ln in enumerate(said) if ln.startswith("wrote ")), said  # under it
+    line = said[verdict]
+    assert "NumPy (test): within the bound (weights 0.00e+00 / " in line, line  # fault: the same code, bit for bit
+    assert "lossy (test): OUTSIDE the bound (weights " in line, line
+    assert line.index("within") < line.index("OUTSIDE") and "\n" not in line
+
+
+def test_parity_steps_with_no_backend_but_the_reference_is_refused_before_anything_runs(tmp_path: Path):
+    """QA, 2026-12-06: `run --backend torch --parity-steps N` trained torch and its floor for nothing: every backend
+    is compared with the reference, as `bench parity --backend torch` says it (the same line)."""
+    out = tmp_path / "out"
+    proc = run_cli(
+        ["run", "mnist-lenet5", "--backend", "torch", "--parity-steps", "3", "--out", str(out)], dict(os.environ)
+    )
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+    assert proc.stderr == (
+        "error: --parity-steps: --backend torch: every backend is compared with torch, which always runs: name another "
+        "(e.g. --backend torch,keras)\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.e2e
 def test_parity_steps_on_a_model_whose_builds_differ_say_so_in_every_row(clean_env, tmp_path: Path):
     from tests.faults import backend_env
 
     env = backend_env(clean_env, tmp_path / "site", parity_reference=True)
     task = tmp_path / "tiny.toml"
     task.write_text(TINY_TASK.replace('arch = "lenet5"', 'arch = "resnet101"'))  # torchvision's and keras's builds
-    proc = run_cli(["run", str(task), "--backend", "numpy", "--parity-steps", "5", "--out", str(tmp_path / "r")], env)
+    args = ["run", str(task), "--backend", "numpy,lossy", "--parity-steps", "5", "--out", str(tmp_path / "r")]
+    proc = run_cli(args, env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (row,) = latest_records(read_records(only_run_dir(tmp_path / "r")))
-    assert row["status"] == "ok" and row["parity_weight_diff"] is None
+    rows = latest_records(read_records(only_run_dir(tmp_path / "r")))
+    assert len(rows) == 2 and all(r["status"] == "ok" and r["parity_weight_diff"] is None for r in rows)
+    row = rows[0]
     assert "resnet101: not the same network in both libraries (keras_conv_bias, resnet_v1_vs_v1_5" in row["parity_note"]
 
 

@@ -15,11 +15,16 @@ from bench.report.backends import label, ordered
 REFERENCE = next((b.name for b in BACKENDS.values() if b.parity_reference), "")
 
 
+def _checked(sub: pd.DataFrame) -> pd.DataFrame:
+    """One task's finished rows that carry the check's columns (none when the run had no check)."""
+    if "parity_steps" not in sub:
+        return sub.iloc[:0]
+    return sub[(sub.status == "ok") & sub.parity_steps.notna()]
+
+
 def parity_lines(sub: pd.DataFrame) -> list[str]:
     """summary.md lines for one task's rows; none when the run had no check (or no finished row has one)."""
-    if "parity_steps" not in sub:
-        return []
-    checked = sub[(sub.status == "ok") & sub.parity_steps.notna()]
+    checked = _checked(sub)
     if checked.empty:
         return []
     first = checked.iloc[0]
@@ -43,3 +48,29 @@ def parity_lines(sub: pd.DataFrame) -> list[str]:
             f"held-out logits {r.parity_logit_diff:.2e} (bound {r.parity_bound_logit:.2e}): {verdict}"
         )
     return [*lines, ""]
+
+
+def parity_verdict(sub: pd.DataFrame) -> str:
+    """The terminal's line under one task's table: each backend's verdict against the reference, in words ("" when
+    the run had no check). summary.md alone said it, so an outside pair went unseen by whoever read the terminal."""
+    checked = _checked(sub)
+    parts = []
+    for backend in ordered(checked.backend):
+        r = checked[checked.backend == backend].iloc[0]
+        if backend == REFERENCE:
+            continue
+        if pd.isna(r.parity_weight_diff):
+            parts.append(f"{label(backend)}: no check ({r.parity_note})")
+        elif pd.isna(r.parity_within):
+            parts.append(f"{label(backend)}: undecided (rounding alone moves it as far as training: summary.md)")
+        else:
+            said = "within the bound" if bool(r.parity_within) else "OUTSIDE the bound"
+            parts.append(
+                f"{label(backend)}: {said} (weights {r.parity_weight_diff:.2e} / {r.parity_bound_weight:.2e}, "
+                f"logits {r.parity_logit_diff:.2e} / {r.parity_bound_logit:.2e})"
+            )
+    if not parts:
+        return ""
+    return f"training parity, {int(checked.iloc[0].parity_steps)} step(s) against {label(REFERENCE)}: " + "; ".join(
+        parts
+    )

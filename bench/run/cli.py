@@ -21,6 +21,7 @@ from bench.measure.budget import parse_duration
 from bench.report import compare
 from bench.report import tuning as tuning_report
 from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
+from bench.report.parity import parity_verdict
 from bench.report.speedup import speed_verdicts
 from bench.report.summary import write_reports
 from bench.report.tables import terminal_summary
@@ -30,6 +31,7 @@ from bench.run.datacheck import check_task_data
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.history_cli import add_history_parser, run_history_command
+from bench.run.parity import nothing_to_compare
 from bench.run.parity_cli import add_parity_parser, run_parity_command
 from bench.run.runlock import run_in_progress
 from bench.run.runner import (
@@ -223,7 +225,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="after the rows, train each task's model N steps in every backend from one init, conventions "
         "aligned, and add each backend's largest weight and logit difference against the reference (and the "
-        "fp32 bound) to its rows; a model whose builds differ says so (docs/methodology.md). Default: no check",
+        "fp32 bound) to its rows, and each task's verdict in a line under its table; a model whose builds differ "
+        "says so (docs/methodology.md). Needs a backend besides the reference. Default: no check",
     )
     _add_reference(p)
     add_executor_options(p)
@@ -477,7 +480,11 @@ def finish(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> int:
     """Print the side-by-side tables; exit 1 when a run failed or timed out, or a phase failed on a row."""
     latest = latest_records(read_records(run_dir))
     df = table(latest)
-    print(terminal_summary(df, reference, speed_verdicts(latest, reference)))
+    verdicts = speed_verdicts(latest, reference)
+    for task in df.task.unique():  # --parity-steps: its verdict under the table too, not in summary.md alone
+        if line := parity_verdict(df[df.task == task]):
+            verdicts.setdefault(task, []).append(line)
+    print(terminal_summary(df, reference, verdicts))
     written = [n for n in RUN_FILES if (run_dir / n.rstrip("/")).exists()]  # a full disk may have kept some out
     print(f"\nwrote {run_dir}/ ({', '.join(written) or 'nothing'})")
     return 1 if df.status.isin(FAILED).any() or len(phase_failed(df)) else 0
@@ -535,6 +542,9 @@ def cmd_run(
         return cmd_resume(args)
     if not task_names and make_tasks is None:
         print("error: name at least one task or TOML file (see `python -m bench list`)", file=sys.stderr)
+        return 2
+    if args.parity_steps and (why := nothing_to_compare(args.backend)):  # QA: trained torch and its floor for nothing
+        print(f"error: --parity-steps: {why}", file=sys.stderr)
         return 2
     profile = resolve_profile(args.profile)
     try:

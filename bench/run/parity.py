@@ -43,6 +43,18 @@ REFERENCE = next(b.name for b in BACKENDS.values() if b.parity_reference)
 FLOOR = f"{REFERENCE}+rounding"  # the reference again, one ulp away and batches summed in another order
 
 
+def nothing_to_compare(backends: Sequence[str]) -> str | None:
+    """Why a check in ``backends`` would compare nothing (the reference alone: every backend is compared with it,
+    and it always runs), said as ``bench parity --backend`` and ``run --parity-steps`` refuse it; None otherwise."""
+    if any(b != REFERENCE for b in backends):
+        return None
+    other = next((b.name for b in BACKENDS.values() if b.default and b.name != REFERENCE), "another")
+    return (
+        f"--backend {','.join(backends)}: every backend is compared with {REFERENCE}, which always runs: "
+        f"name another (e.g. --backend {REFERENCE},{other})"
+    )
+
+
 @dataclass(frozen=True)
 class Case:
     """One model to check: the task (model, recipe, runtime), its input and the images the steps read."""

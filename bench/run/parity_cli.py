@@ -25,7 +25,7 @@ from bench.core.runfiles import RunFileError, make_folder, write_atomic
 from bench.core.spec import SpecError, load_task
 from bench.measure.parity import PairDiff
 from bench.report.backends import label
-from bench.run.parity import IMAGES, REFERENCE, Case, CaseResult, data_case, run_check
+from bench.run.parity import IMAGES, Case, CaseResult, data_case, nothing_to_compare, run_check
 from bench.run.runner import load_task_data
 from datasets import registry
 
@@ -137,11 +137,8 @@ def refuse(why: str) -> int:
 
 
 def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = print) -> int:
-    if not [b for b in args.backend if b != REFERENCE]:  # QA: trained the reference twice, then an empty table
-        return refuse(
-            f"--backend {','.join(args.backend)}: every backend is compared with {REFERENCE}, which always runs: "
-            f"name another (e.g. --backend {REFERENCE},keras)"
-        )
+    if why := nothing_to_compare(args.backend):  # QA: trained the reference twice, then an empty table
+        return refuse(why)
     try:
         case = case_of(args.task, args.data_dir, args.images)
     except (SpecError, KeyError, ValueError, FileNotFoundError) as e:

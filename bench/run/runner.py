@@ -823,6 +823,9 @@ def _add_parity(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, echo: Ca
         if not rows or all(r.get("parity_steps") == opts.parity_steps for r in rows):
             continue
         backends = list(dict.fromkeys(r["backend"] for r in rows))
+        if parity.nothing_to_compare(backends):  # the other backends' rows failed: the reference alone, for nothing
+            echo(f"{task.name}: training parity: no ok row but {parity.REFERENCE}'s, nothing to compare it with")
+            continue
         echo(f"{task.name}: training parity, {opts.parity_steps} step(s) from one init in {', '.join(backends)}")
         fields = _parity_fields(task, backends, opts, run_dir / ".jobs" / "parity", echo)
         for r in rows:
