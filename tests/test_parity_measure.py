@@ -309,6 +309,21 @@ def test_a_run_with_parity_steps_says_each_tasks_verdict_under_its_table_on_the_
     assert line.index("within") < line.index("OUTSIDE") and "\n" not in line
 
 
+@pytest.mark.e2e
+def test_parity_steps_skip_a_task_whose_rows_besides_the_references_all_failed(clean_env, tmp_path: Path):
+    """The reference alone has nothing to be compared with: its check would train it and its floor for nothing."""
+    from tests.faults import fault_env
+
+    env = fault_env(clean_env, tmp_path / "faults", {1: "kill"}, parity_reference=True)  # the fault row dies
+    task, out = tmp_path / "tiny.toml", tmp_path / "r"
+    task.write_text(TINY_TASK.replace("epochs = 2", "epochs = 1"))
+    proc = run_cli(["run", str(task), "--backend", "numpy,fault", "--parity-steps", "3", "--out", str(out)], env)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # the failed row
+    assert "tiny: training parity: no ok row but numpy's, nothing to compare it with" in proc.stdout, proc.stdout
+    assert "parity: numpy" not in proc.stdout and "training parity, " not in proc.stdout
+    assert all(r.get("parity_steps") is None for r in latest_records(read_records(only_run_dir(out))))
+
+
 def test_parity_steps_with_no_backend_but_the_reference_is_refused_before_anything_runs(tmp_path: Path):
     """QA, 2026-12-06: `run --backend torch --parity-steps N` trained torch and its floor for nothing: every backend
     is compared with the reference, as `bench parity --backend torch` says it (the same line)."""
