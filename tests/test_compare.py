@@ -14,6 +14,7 @@ import pytest
 from bench.core.record import new_record
 from bench.core.results import append_record
 from bench.report.compare import (
+    METRICS,
     Thresholds,
     compare,
     environment_differences,
@@ -22,8 +23,11 @@ from bench.report.compare import (
     render,
     render_reference,
 )
+from bench.report.tables import WORDS
 from bench.run import cli
 from tests.conftest import run_cli
+
+STEADY, EPOCH = WORDS["steady_img_s"], WORDS["epoch_s_median"]  # summary.md's words, which compare prints
 
 ENV = {"cpu": "Xeon", "cores": 2, "gpus": [], "python": "3.11.7", "packages": {"torch": "2.14.1", "keras": "3.15.1"}}
 
@@ -79,8 +83,8 @@ def test_an_injected_slowdown_is_flagged_and_fails(tmp_path: Path, clean_env):
     result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds(max_slowdown=0.1))
     flagged = result[result.regression]
     assert set(flagged.backend) == {"torch"}
-    assert set(flagged.metric) == {"training time (s)", "steady epoch (s)", "steady throughput (img/s)"}
-    row = result[(result.backend == "torch") & (result.metric == "steady epoch (s)")].iloc[0]
+    assert set(flagged.metric) == {"training time (s)", EPOCH, "steady throughput (img/s)"}
+    row = result[(result.backend == "torch") & (result.metric == EPOCH)].iloc[0]
     assert abs(row.ratio - 1.3) < 1e-9 and abs(row.delta - 0.306) < 1e-9  # medians: 1.02 -> 1.326
     proc = run_cli(["compare", str(a), str(b), "--markdown", str(tmp_path / "cmp.md")], clean_env)
     assert proc.returncode == 1 and "3 regression(s)" in proc.stdout and "REGRESSION" in proc.stdout
@@ -148,7 +152,7 @@ def test_a_recipe_that_differs_is_said_and_the_figures_it_moves_are_not_judged(t
     assert set(recipe.a) == {"epochs=8"} and set(recipe.b) == {"epochs=12"}
     flagged = result[result.regression]
     assert set(flagged.backend) == {"torch"}
-    assert set(flagged.metric) == {"steady epoch (s)", "steady throughput (img/s)"}  # the step figures: judged
+    assert set(flagged.metric) == {EPOCH, "steady throughput (img/s)"}  # the step figures: judged
     unjudged = result[result.verdict == "recipe differs"]
     assert set(unjudged.metric) == {"recipe", "training time (s)", "test accuracy"}
     proc = run_cli(["compare", str(a), str(longer)], clean_env)
@@ -232,12 +236,12 @@ def verdict_of(result: pd.DataFrame, metric: str) -> str:
 @pytest.mark.parametrize(
     ("col", "label", "a", "at_limit", "t"),
     [
-        ("steady_img_s", "steady throughput, timed window (img/s)", 110.0, 100.0, Thresholds(max_slowdown=0.1)),
+        ("steady_img_s", STEADY, 110.0, 100.0, Thresholds(max_slowdown=0.1)),
         ("mfu", "MFU", 0.22, 0.2, Thresholds(max_slowdown=0.1)),
         ("first_step_s", "first step (s)", 2.0, 2.2, Thresholds(max_slowdown=0.1)),
         ("eval_img_s", "inference (img/s)", 1100.0, 1000.0, Thresholds(max_slowdown=0.1)),
         ("train_s", "training time (s)", 10.0, 11.0, Thresholds(max_slowdown=0.1)),
-        ("epoch_s_median", "steady epoch (s)", 1.0, 1.1, Thresholds(max_slowdown=0.1)),
+        ("epoch_s_median", EPOCH, 1.0, 1.1, Thresholds(max_slowdown=0.1)),
         ("throughput_img_s", "steady throughput (img/s)", 110.0, 100.0, Thresholds(max_slowdown=0.1)),
         ("peak_host_mb", "peak host RSS (MB)", 800.0, 1000.0, Thresholds(max_memory_growth=0.25)),
         ("peak_device_mb", "peak device memory (MB)", 800.0, 1000.0, Thresholds(max_memory_growth=0.25)),
@@ -249,7 +253,8 @@ def test_every_threshold_at_its_boundary(tmp_path: Path, col, label, a, at_limit
     base = write(tmp_path / "a", [row("a", **{col: a})])
     at = compare(base, write(tmp_path / "b", [row("b", **{col: at_limit})]), t)
     assert verdict_of(at, label) == ""
-    worse = at_limit - 1e-4 * abs(at_limit) if label.endswith(("img/s)", "MFU", "accuracy")) else at_limit * 1.0001
+    higher = {m[0]: m[2] == "higher" for m in METRICS}[col]
+    worse = at_limit - 1e-4 * abs(at_limit) if higher else at_limit * 1.0001
     beyond = compare(base, write(tmp_path / "c", [row("c", **{col: worse})]), t)
     assert verdict_of(beyond, label) == "regression" and beyond[beyond.metric == label].regression.all()
 
@@ -257,12 +262,12 @@ def test_every_threshold_at_its_boundary(tmp_path: Path, col, label, a, at_limit
 def test_a_slowdown_is_a_regression_only_when_the_intervals_separate(tmp_path: Path):
     a = write(tmp_path / "a", [row("a", **steady(100.0, 2.0))])
     separate = compare(a, write(tmp_path / "b", [row("b", **steady(80.0, 2.0))]), Thresholds())
-    assert verdict_of(separate, "steady throughput, timed window (img/s)") == "regression"
+    assert verdict_of(separate, STEADY) == "regression"
     overlap = compare(a, write(tmp_path / "c", [row("c", **steady(80.0, 20.0))]), Thresholds())
-    assert verdict_of(overlap, "steady throughput, timed window (img/s)") == "inconclusive"
+    assert verdict_of(overlap, STEADY) == "inconclusive"
     assert not overlap.regression.any()
     small = compare(a, write(tmp_path / "d", [row("d", **steady(95.0, 0.5))]), Thresholds())
-    assert verdict_of(small, "steady throughput, timed window (img/s)") == ""  # separate, but within the threshold
+    assert verdict_of(small, STEADY) == ""  # separate, but within the threshold
 
 
 def test_the_ratios_bootstrap_on_step_throughputs_decides_when_intervals_overlap(tmp_path: Path):
@@ -271,11 +276,11 @@ def test_the_ratios_bootstrap_on_step_throughputs_decides_when_intervals_overlap
     a = write(tmp_path / "a", [row("a", **steady(100.0, 30.0, fast))])
     b = write(tmp_path / "b", [row("b", **steady(80.0, 30.0, slow))])
     result = compare(a, b, Thresholds())
-    r = result[result.metric == "steady throughput, timed window (img/s)"].iloc[0]
+    r = result[result.metric == STEADY].iloc[0]
     assert r.p_value < 1e-6 and r.verdict == "regression"
     same = write(tmp_path / "c", [row("c", **steady(80.0, 30.0, list(100 + rng.normal(0, 3, 200))))])
     r = compare(a, same, Thresholds())
-    assert verdict_of(r, "steady throughput, timed window (img/s)") == "inconclusive"
+    assert verdict_of(r, STEADY) == "inconclusive"
 
 
 def test_an_mfu_that_fell_while_the_throughput_did_not_is_the_peaks_move_not_a_regression(tmp_path: Path):
@@ -294,9 +299,9 @@ def test_an_mfu_that_fell_while_the_throughput_did_not_is_the_peaks_move_not_a_r
 def test_repeats_give_epoch_columns_an_interval(tmp_path: Path):
     a = write(tmp_path / "a", [row("a", repeat=i, epoch_s_median=v) for i, v in enumerate((1.0, 1.3, 1.6))])
     spread = write(tmp_path / "b", [row("b", repeat=i, epoch_s_median=v) for i, v in enumerate((1.2, 1.5, 1.8))])
-    assert verdict_of(compare(a, spread, Thresholds()), "steady epoch (s)") == "inconclusive"
+    assert verdict_of(compare(a, spread, Thresholds()), EPOCH) == "inconclusive"
     apart = write(tmp_path / "c", [row("c", repeat=i, epoch_s_median=v) for i, v in enumerate((1.7, 1.8, 1.9))])
-    assert verdict_of(compare(a, apart, Thresholds()), "steady epoch (s)") == "regression"
+    assert verdict_of(compare(a, apart, Thresholds()), EPOCH) == "regression"
 
 
 def test_rows_new_in_b_are_reported_not_flagged(tmp_path: Path, clean_env):
@@ -367,13 +372,13 @@ def test_each_backend_against_the_reference_in_both_runs(tmp_path: Path, clean_e
     a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b", slow=1.3)  # B: torch 30% slower, keras unchanged
     ra, rb = load_run(a, tmp_path)[0], load_run(b, tmp_path)[0]
     ratios = reference_ratios(ra, rb, "torch").set_index(["ratio", "metric"])
-    epoch = ratios.loc[("keras/torch", "steady epoch (s)")]
+    epoch = ratios.loc[("keras/torch", EPOCH)]
     assert epoch.a == pytest.approx(1.5) and epoch.b == pytest.approx(1.5 / 1.3)
     assert epoch["b/a"] == pytest.approx(1 / 1.3)  # keras gained on torch
     assert set(ratios.index.get_level_values("ratio")) == {"keras/torch"}
     by_keras = reference_ratios(ra, rb, "keras")
     assert set(by_keras.ratio) == {"torch/keras"}
-    assert by_keras[by_keras.metric == "steady epoch (s)"].iloc[0].b == pytest.approx(1.3 / 1.5)
+    assert by_keras[by_keras.metric == EPOCH].iloc[0].b == pytest.approx(1.3 / 1.5)
     proc = run_cli(["compare", str(a), str(b), "--reference", "keras"], clean_env)
     assert "Backends against keras" in proc.stdout and "| torch/keras |" in proc.stdout, proc.stdout
     bad = run_cli(["compare", str(a), str(b), "--reference", "nope"], clean_env)
@@ -389,7 +394,7 @@ def test_a_reference_without_an_ok_row_is_named_in_the_ratio_cells(tmp_path: Pat
         tmp_path / "c", [row("c", backend="torch", epoch_s_median=1.0), row("c", backend="keras", epoch_s_median=1.5)]
     )
     ratios = reference_ratios(a_t, b, "torch")
-    epoch = ratios[ratios.metric == "steady epoch (s)"].iloc[0]
+    epoch = ratios[ratios.metric == EPOCH].iloc[0]
     assert epoch.a == pytest.approx(1.5) and epoch.b == "torch failed" and epoch["b/a"] is None
     assert "torch failed" in render_reference(ratios) and render_reference(reference_ratios(a_t, b, "keras")) != ""
     only_a = write(

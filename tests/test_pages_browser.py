@@ -20,12 +20,13 @@ from bench.core.results import append_record, latest_records, read_records, tabl
 from bench.history import dashboard, store
 from bench.report.backends import label
 from bench.report.summary import write_reports
-from bench.report.tables import side_by_side
+from bench.report.tables import WORDS, side_by_side
 from tests import browser
 from tests.history_runs import MACHINE, make_run
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.xdist_group("browser")  # one browser and one copied run for the module, in one lane
+HEADLINE = WORDS["steady_img_s"]  # the dashboard's default metric, named as summary.md names it
 RECORDED = REPO / "results" / "reference" / "20261129-015237-8cb5-all-backends"  # 4 backends, 2 tasks, plots
 
 
@@ -244,15 +245,15 @@ def charts(driver) -> dict[str, dict[str, int]]:
 def test_the_dashboard_charts_hold_the_stores_points_steps_and_regression(driver, history: Path):
     assert browser.open_page(driver, history / "index.html") == []
     rows = store.load(history)
-    shown = charts(driver)  # the default metric: steady step throughput
+    shown = charts(driver)  # the default metric: the headline throughput
     for task in ("lenet", "cnn"):
         mine = rows[(rows.task == task) & (rows.metric == "steady_img_s")]
-        got = shown[f"{task}: steady step throughput (img/s)"]
+        got = shown[f"{task}: {HEADLINE}"]
         assert got["points"] == len(mine)
         assert got["series"] == mine.groupby(["backend", "config", "machine_id"]).ngroups
-    assert shown["lenet: steady step throughput (img/s)"]["steps"] >= 1
-    assert shown["lenet: steady step throughput (img/s)"]["regression"] == 1
-    assert shown["cnn: steady step throughput (img/s)"]["regression"] == 0
+    assert shown[f"lenet: {HEADLINE}"]["steps"] >= 1
+    assert shown[f"lenet: {HEADLINE}"]["regression"] == 1
+    assert shown[f"cnn: {HEADLINE}"]["regression"] == 0
     browser.not_blank(driver)
 
 
@@ -261,7 +262,7 @@ def test_the_dashboard_filters_to_regressions_and_shows_the_normalised_view(driv
     driver.execute_script(
         "const c = document.getElementById('regressions'); c.checked = true;c.dispatchEvent(new Event('change'))"
     )
-    assert list(charts(driver)) == ["lenet: steady step throughput (img/s)"]
+    assert list(charts(driver)) == [f"lenet: {HEADLINE}"]
     driver.execute_script(
         "const c = document.getElementById('regressions'); c.checked = false;"
         "c.dispatchEvent(new Event('change'));"
@@ -271,14 +272,14 @@ def test_the_dashboard_filters_to_regressions_and_shows_the_normalised_view(driv
     norm = store.load(history, normalised=True)
     shown = charts(driver)
     cnn = norm[(norm.task == "cnn") & (norm.metric == "steady_img_s")]
-    got = shown["cnn: steady step throughput (img/s) / calibration"]
+    got = shown[f"cnn: {HEADLINE} / calibration"]
     # the slower machine's runs fall in line when normalised: one series over both machines, no step
     assert got == {"points": len(cnn), "steps": 0, "regression": 0, "series": 1}
     assert pd.Series(cnn.value).round(6).nunique() == 1
     driver.execute_script(
         "const m = document.getElementById('metric'); m.value = 'train_s';m.dispatchEvent(new Event('change'))"
     )
-    assert list(charts(driver)) == ["cnn: training time (s) / calibration"]
+    assert list(charts(driver)) == [f"cnn: {WORDS['train_s']} / calibration"]
     best = driver.execute_script(
         "return Array.from(document.querySelectorAll('#default-vs-best tbody tr'), r => r.textContent)"
     )
@@ -303,7 +304,7 @@ def test_run_data_in_the_dashboard_is_shown_as_text(driver, tmp_path: Path):
     assert len(charts(driver)) == 1
     assert driver.execute_script("return document.querySelectorAll('#charts img').length") == 0
     shown = driver.execute_script("return document.querySelector('#charts .gtitle').textContent")
-    assert shown == f"{evil}: steady step throughput (img/s)" and driver.title == "bench history"
+    assert shown == f"{evil}: {HEADLINE}" and driver.title == "bench history"
 
 
 def test_the_committed_dashboard_holds_the_committed_reference_runs(driver, tmp_path: Path):

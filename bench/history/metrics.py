@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.report.tables import WORDS
+
 RATE, TIME, PLAIN = 1, -1, 0  # what normalising does: divide by the calibration, multiply, nothing
 
 
@@ -22,21 +24,22 @@ class Metric:
     kind: int = PLAIN
     lo: str | None = None  # the record columns of the interval's bounds
     hi: str | None = None
-    label: str = ""
+    label: str = ""  # summary.md's words for the figure (``WORDS``)
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("steady_img_s", True, RATE, "steady_img_s_ci_lo", "steady_img_s_ci_hi", "steady step throughput (img/s)"),
-    Metric("throughput_img_s", True, RATE, label="steady epoch throughput (img/s)"),
-    Metric("eval_img_s", True, RATE, label="inference (img/s)"),
-    Metric("train_s", False, TIME, label="training time (s)"),
-    Metric("epoch_s_median", False, TIME, "epoch_s_min", "epoch_s_max", "steady epoch (s)"),
-    Metric("compile_s", False, TIME, label="first-step overhead (s)"),
-    Metric("gradcam_ms_per_img", False, TIME, label="Grad-CAM (ms/img)"),
-    Metric("test_acc", True, label="test accuracy"),
-    Metric("transfer_acc", True, label="transfer accuracy"),
-    Metric("mfu", True, label="MFU"),
-    Metric("peak_host_mb", False, label="peak host RSS (MB)"),
+    Metric("steady_img_s", True, RATE, "steady_img_s_ci_lo", "steady_img_s_ci_hi", WORDS["steady_img_s"]),
+    Metric("throughput_img_s", True, RATE, label=WORDS["throughput_img_s"]),
+    Metric("eval_img_s", True, RATE, label=WORDS["eval_img_s"]),
+    Metric("train_s", False, TIME, label=WORDS["train_s"]),
+    Metric("epoch_s_median", False, TIME, "epoch_s_min", "epoch_s_max", WORDS["epoch_s_median"]),
+    Metric("compile_s", False, TIME, label=WORDS["compile_s"]),
+    Metric("gradcam_ms_per_img", False, TIME, label=WORDS["gradcam_ms_per_img"]),
+    Metric("test_acc", True, label=WORDS["test_acc"]),
+    Metric("transfer_acc", True, label=WORDS["transfer_acc"]),
+    Metric("mfu", True, label=WORDS["mfu"]),
+    Metric("peak_host_mb", False, label=WORDS["peak_host_mb"]),
+    # not a row of the task's table: the scaling section's figure title (bench.report.scaling)
     Metric("scaling_eff", True, PLAIN, "scaling_eff_ci_lo", "scaling_eff_ci_hi", "scaling efficiency"),
 )
 BY_NAME = {m.name: m for m in METRICS}

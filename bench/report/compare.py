@@ -41,6 +41,7 @@ from bench.core.runfiles import check_run_folder
 from bench.measure.stats import samples
 from bench.measure.tuning import ratio_p
 from bench.report.backends import ordered, ratio_name, reference_missing
+from bench.report.tables import WORDS
 
 KEY = ["task", "backend", "model", "profile"]
 COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "p_value", "verdict", "regression"]
@@ -54,18 +55,18 @@ class Thresholds:
     max_memory_growth: float = 0.25  # peak memory up by more than this fraction
 
 
-# (column, label, which way is better, which threshold applies)
+# (column, label, which way is better, which threshold applies); the labels are summary.md's (``WORDS``)
 METRICS = (
-    ("train_s", "training time (s)", "lower", "time"),
-    ("epoch_s_median", "steady epoch (s)", "lower", "time"),
-    ("throughput_img_s", "steady throughput (img/s)", "higher", "time"),
-    ("steady_img_s", "steady throughput, timed window (img/s)", "higher", "time"),
-    ("mfu", "MFU", "higher", "time"),
-    ("first_step_s", "first step (s)", "lower", "time"),
-    ("eval_img_s", "inference (img/s)", "higher", "time"),
-    ("test_acc", "test accuracy", "higher", "accuracy"),
-    ("peak_host_mb", "peak host RSS (MB)", "lower", "memory"),
-    ("peak_device_mb", "peak device memory (MB)", "lower", "memory"),
+    ("train_s", WORDS["train_s"], "lower", "time"),
+    ("epoch_s_median", WORDS["epoch_s_median"], "lower", "time"),
+    ("throughput_img_s", WORDS["throughput_img_s"], "higher", "time"),
+    ("steady_img_s", WORDS["steady_img_s"], "higher", "time"),
+    ("mfu", WORDS["mfu"], "higher", "time"),
+    ("first_step_s", WORDS["first_step_s"], "lower", "time"),
+    ("eval_img_s", WORDS["eval_img_s"], "higher", "time"),
+    ("test_acc", WORDS["test_acc"], "higher", "accuracy"),
+    ("peak_host_mb", WORDS["peak_host_mb"], "lower", "memory"),
+    ("peak_device_mb", WORDS["peak_device_mb"], "lower", "memory"),
 )
 # Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
 # the figures that move with that size are not judged then, the step figures are. Any other recipe change (batch

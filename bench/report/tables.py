@@ -44,6 +44,10 @@ SUMMARY_METRICS = (
     ("peak_device_mb", "peak device memory (MB)", ",.0f"),
     ("params", "parameters", ",.0f"),
 )
+# The words summary.md and the run's page give each figure: `bench compare` and the history dashboard name a
+# figure with the same words, so one name is one figure everywhere (QA, 2026-12-06: the history's "steady step
+# throughput" was the headline, not summary.md's "median step throughput").
+WORDS = {column: words for column, words, _ in SUMMARY_METRICS}
 
 
 def with_spread(ok: pd.DataFrame) -> pd.DataFrame:
