@@ -15,6 +15,9 @@ from bench.core.record import new_record
 from bench.core.results import append_record
 from bench.report.compare import (
     METRICS,
+    MIN_TIME_DELTA_S,
+    STILL_FAILING,
+    TIME_FLOOR,
     Thresholds,
     compare,
     environment_differences,
@@ -416,3 +419,71 @@ def test_a_run_with_no_environment_is_said_once_not_field_by_field(tmp_path: Pat
         "environment unknown for the second run (B): no readable environment.json; machines and packages not compared"
     ]
     assert environment_differences({}, ENV, frame, frame)[0].startswith("environment unknown for the first run (A)")
+
+
+def test_a_time_difference_under_the_floor_is_not_judged(tmp_path: Path, capsys):
+    """QA, 2026-12-06: with one repeat, training 2 ms -> 2.5 ms and a first step 0.4 -> 0.9 ms were regressions on
+    their threshold alone. Their seconds moved by less than the floor: not judged, and the command exits 0; the
+    epoch throughput and inference are judged by the seconds they were measured as. The same changes at 100x the
+    seconds (beyond the floor), or with the floor at 0, are regressions."""
+
+    def times(scale: float, slower: float) -> dict:
+        epoch = 0.002 * scale * slower
+        return {
+            "train_s": 2 * epoch,
+            "epoch_s_median": epoch,
+            "throughput_img_s": 64 / epoch,
+            "first_step_s": 0.0004 * scale * slower**4,
+            "eval_s": 0.001 * scale * slower,
+            "eval_img_s": 100 / (0.001 * scale * slower),
+        }
+
+    timed = [m for m in METRICS if m[0] in ("train_s", "epoch_s_median", "throughput_img_s", "first_step_s")]
+    labels = [m[1] for m in timed] + [WORDS["eval_img_s"]]
+    runs = {name: tmp_path / name for name in ("a", "b", "a100", "b100")}
+    small = compare(
+        write(runs["a"], [row("a", **times(1, 1))]), write(runs["b"], [row("b", **times(1, 1.25))]), Thresholds()
+    )
+    assert [verdict_of(small, m) for m in labels] == [TIME_FLOOR] * len(labels) and not small.regression.any()
+    assert "under the time floor" in render(small) and "REGRESSION" not in render(small)
+    no_floor = compare(
+        load_run(runs["a"], tmp_path)[0], load_run(runs["b"], tmp_path)[0], Thresholds(min_time_delta_s=0)
+    )
+    assert [verdict_of(no_floor, m) for m in labels] == ["regression"] * len(labels)
+    large = compare(
+        write(runs["a100"], [row("a", **times(100, 1))]),
+        write(runs["b100"], [row("b", **times(100, 1.25))]),
+        Thresholds(),
+    )
+    assert [verdict_of(large, m) for m in labels] == ["regression"] * len(labels)
+
+    assert cli.main(["compare", str(runs["a"]), str(runs["b"])]) == 0
+    out = capsys.readouterr().out
+    assert "no regression" in out and f"time floor {MIN_TIME_DELTA_S * 1e3:g} ms" in out
+    assert cli.main(["compare", str(runs["a"]), str(runs["b"]), "--min-time-delta", "0"]) == 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as bad:
+        cli.main(["compare", str(runs["a"]), str(runs["b"]), "--min-time-delta", "-0.01"])
+    assert bad.value.code == 2 and "--min-time-delta: must be >= 0, got -0.01" in capsys.readouterr().err
+
+
+def test_a_row_failed_in_both_runs_is_still_failing_not_a_regression_and_still_exits_1(tmp_path: Path, capsys):
+    """QA, 2026-12-06: `bench compare A A` with a failed row in A said "1 regression(s)". B failing where A failed
+    too is not a regression B brought, but a guard must not pass on it: "still failing", exit 1. Failing in B
+    alone stays a regression."""
+    ok, failed = row("a", train_s=1.0), row("a", backend="keras", status="failed", error="boom")
+    a = tmp_path / "a"
+    write(a, [ok, failed])
+    result = compare(load_run(a, tmp_path)[0], load_run(a, tmp_path)[0], Thresholds())
+    status = result[result.metric == "status"].iloc[0]
+    got = status[["backend", "a", "b", "verdict", "regression"]].tolist()
+    assert got == ["keras", "failed", "failed", STILL_FAILING, False]
+    assert cli.main(["compare", str(a), str(a)]) == 1
+    out = capsys.readouterr().out
+    assert "| still failing" in out and "REGRESSION" not in out
+    assert "no regression, 1 row(s) still failing, as in A" in out
+    b = tmp_path / "b"
+    write(b, [row("b", train_s=1.0, backend="keras"), row("b", status="failed", error="boom")])
+    assert cli.main(["compare", str(a), str(b)]) == 1  # torch: newly failing; keras: fixed
+    out = capsys.readouterr().out
+    assert "1 regression(s) beyond the thresholds" in out and "still failing" not in out

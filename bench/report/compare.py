@@ -3,8 +3,9 @@
 Rows are matched on (task, backend, model, profile); repeats are reduced to the
 median of the ok rows first, so a comparison of two ``--repeats 3`` runs compares
 medians, not single noisy epochs. A key without an ok row on one side is one
-``status`` row: a regression when B has no ok row (failed, missing), not when only
-the baseline A lacked one (fixed, or new in B). A phase that failed on B's ok rows (``phase_errors``) and
+``status`` row: a regression when B has no ok row (failed, missing) and A had one, not when only
+the baseline A lacked one (fixed, or new in B); "still failing" when neither has one (not a regression B
+brought, but the command still exits 1). A phase that failed on B's ok rows (``phase_errors``) and
 not on A's is a ``phases`` row and a regression; its other metrics are compared as usual. Where the two
 runs ran a key differently (``recipe``: its epochs, batch size, data ...), a ``recipe`` row says how, and the
 figures that move with it are shown but not judged (``bench all`` sizes epochs to the machine: two of its runs
@@ -17,7 +18,8 @@ runs' throughput ratio rejects equality (p < 0.05; ``bench.measure.tuning.ratio_
 of consecutive steps with one process a side, Student's t over the processes with repeats). Otherwise the verdict is
 "inconclusive". An MFU beyond its threshold whose throughput did not fall is "peak moved" (each row's peak
 is measured: the calibration moved, not the row). A column without any interval (one repeat, no step
-samples) is judged by its threshold alone, as before.
+samples) is judged by its threshold alone, as before. A time figure whose seconds moved by no more than an absolute
+floor (``MIN_TIME_DELTA_S``, the VM's scheduler noise) is not judged at all: "under the time floor".
 
 Beside the per-backend table, ``reference_ratios`` shows each backend against a reference
 backend (``--reference``, default the registry's first, torch) in A and in B. A ratio within
@@ -48,11 +50,19 @@ COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "p_value", "verdict", "re
 MISSING = "missing"
 
 
+# A time difference this small is the machine's, not the code's (docs/timing.md#bench-compare): on the 2-core VM
+# shared with other jobs the process is off the CPU in whole 4 ms scheduler ticks, up to 12 ms at a time, and one
+# 1.5 ms piece of work timed 400 times took up to 13.6 ms, two timings of it up to 12.0 ms apart; the clock itself
+# steps in 40 ns. 20 ms is above the largest of those.
+MIN_TIME_DELTA_S = 0.020
+
+
 @dataclass(frozen=True)
 class Thresholds:
     max_slowdown: float = 0.10  # time up / throughput down by more than this fraction
     max_acc_drop: float = 0.01  # absolute accuracy drop
     max_memory_growth: float = 0.25  # peak memory up by more than this fraction
+    min_time_delta_s: float = MIN_TIME_DELTA_S  # a time figure whose seconds moved less is not judged
 
 
 # (column, label, which way is better, which threshold applies); the labels are summary.md's (``WORDS``)
@@ -68,6 +78,19 @@ METRICS = (
     ("peak_host_mb", WORDS["peak_host_mb"], "lower", "memory"),
     ("peak_device_mb", WORDS["peak_device_mb"], "lower", "memory"),
 )
+# The seconds a time figure was measured as (an epoch throughput is the images over the median epoch, inference the
+# test images over eval_s): where the two runs' seconds differ by no more than ``Thresholds.min_time_delta_s``, the
+# figure is not judged (TIME_FLOOR). The headline and MFU are judged by their intervals over an auto-ranged window.
+SECONDS = {
+    "train_s": "train_s",
+    "epoch_s_median": "epoch_s_median",
+    "throughput_img_s": "epoch_s_median",
+    "first_step_s": "first_step_s",
+    "eval_img_s": "eval_s",
+}
+TIME_FLOOR = "under the time floor"
+# B failed where A failed too: not a regression B brought, but a guard must not pass on a failed row (exit 1)
+STILL_FAILING = "still failing"
 # Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
 # the figures that move with that size are not judged then, the step figures are. Any other recipe change (batch
 # size, optimiser, data) leaves no figure to judge. The seed is not compared: repeats differ in it by design, and a
@@ -179,15 +202,19 @@ def recipe_row(key: tuple[str, ...], changed: dict[str, tuple[str, str]]) -> dic
 
 
 def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
-    """The one row of a key that lacks an ok row on a side: a regression unless B is ok."""
+    """The one row of a key that lacks an ok row on a side: a regression when B lost the ok row A had (or never
+    ran it), "still failing" when A had none either (not B's doing, but still a failure: the command exits 1)."""
     a = f"{MISSING} (new in B)" if sa == MISSING else sa
-    return {**key_columns(key), "metric": "status", "a": a, "b": sb, "regression": sb != "ok"}
+    still = sb != "ok" and sa not in ("ok", MISSING)
+    row = {**key_columns(key), "metric": "status", "a": a, "b": sb, "regression": sb != "ok" and not still}
+    return {**row, "verdict": STILL_FAILING} if still else row
 
 
 def medians(df: pd.DataFrame) -> pd.DataFrame:
+    """Per key, the median over its ok repeats of each compared figure and of the seconds it was measured as."""
     ok = df[df.status == "ok"]
-    cols = [m[0] for m in METRICS]
-    values = ok[KEY + cols].copy()
+    cols = list(dict.fromkeys([*(m[0] for m in METRICS), *SECONDS.values()]))
+    values = ok.reindex(columns=KEY + cols)
     values[cols] = values[cols].apply(pd.to_numeric, errors="coerce").astype("float64")  # also when empty
     return values.groupby(KEY, dropna=False)[cols].median()
 
@@ -288,6 +315,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
                 and _did_not_fall(ma.loc[key, "steady_img_s"], mb.loc[key, "steady_img_s"])
             ):
                 judged |= {"verdict": PEAK_MOVED, "regression": False}
+            if judged["verdict"] and col in SECONDS and _under_floor(ma.loc[key], mb.loc[key], SECONDS[col], t):
+                judged |= {"verdict": TIME_FLOOR, "regression": False}
             rows.append(
                 {
                     **key_columns(key),
@@ -299,6 +328,12 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _under_floor(a: pd.Series, b: pd.Series, seconds: str, t: Thresholds) -> bool:
+    """The two runs' seconds behind a time figure, both known, differ by no more than the floor."""
+    sa, sb = a[seconds], b[seconds]
+    return bool(pd.notna(sa) and pd.notna(sb) and abs(sb - sa) <= t.min_time_delta_s * (1 + 1e-9))
 
 
 def _did_not_fall(a: float, b: float) -> bool:
@@ -427,7 +462,9 @@ def render(result: pd.DataFrame) -> str:
     shown = _formatted(result, {"a": _num, "b": _num, "delta": _num, "ratio": _cell, "p_value": _p_value})
     verdicts = shown["verdict"] if "verdict" in shown else pd.Series("", index=shown.index)
     shown["regression"] = [
-        "REGRESSION" if r else (v if v in ("inconclusive", RECIPE_DIFFERS, PEAK_MOVED) else "")
+        "REGRESSION"
+        if r
+        else (v if v in ("inconclusive", RECIPE_DIFFERS, PEAK_MOVED, TIME_FLOOR, STILL_FAILING) else "")
         for r, v in zip(shown["regression"], verdicts.astype(object).where(verdicts.notna(), ""), strict=True)
     ]
     shown = shown.drop(columns=["verdict"], errors="ignore")

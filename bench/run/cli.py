@@ -385,6 +385,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FRAC",
         help="flag peak memory up by more than this fraction (default: %(default)s)",
     )
+    p_cmp.add_argument(
+        "--min-time-delta",
+        type=_threshold,
+        default=compare.MIN_TIME_DELTA_S,
+        metavar="SECONDS",
+        help="leave a time figure unjudged when its seconds moved by no more than this: the scheduler's noise "
+        "(default: %(default)s)",
+    )
     p_cmp.add_argument("--markdown", type=_output_file, help="also write the comparison to this Markdown file")
     p_cmp.add_argument(
         "--results",
@@ -686,13 +694,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except (FileNotFoundError, RunFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    t = compare.Thresholds(args.max_slowdown, args.max_acc_drop, args.max_memory_growth)
+    t = compare.Thresholds(args.max_slowdown, args.max_acc_drop, args.max_memory_growth, args.min_time_delta)
     result = compare.compare(a, b, t)
     warnings = compare.environment_differences(env_a, env_b, a, b)
     text = compare.render(result)
     ratios = compare.render_reference(compare.reference_ratios(a, b, args.reference))
     regressions = int(result["regression"].sum()) if len(result) else 0
+    failing = int((result["verdict"] == compare.STILL_FAILING).sum())  # failed in A too: still exit 1
     verdict = f"{regressions} regression(s) beyond the thresholds" if regressions else "no regression"
+    if failing:
+        verdict += f", {failing} row(s) still failing, as in A"
     inconclusive = int((result["verdict"] == "inconclusive").sum()) if "verdict" in result else 0
     if inconclusive:  # beyond a threshold, but the intervals overlap and the ratio's bootstrap does not reject
         verdict += f", {inconclusive} inconclusive change(s)"
@@ -707,7 +718,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lines += [f"warning: the runs differ: {w}" for w in warnings]
     lines += [
         f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "
-        f"max memory growth {t.max_memory_growth:.0%})"
+        f"max memory growth {t.max_memory_growth:.0%}, time floor {t.min_time_delta_s * 1e3:g} ms)"
     ]
     print("\n".join(lines))
     if args.markdown:
@@ -716,7 +727,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except OSError as e:  # checked before, so a full disk or a race: an error, not a "regression"
             print(f"error: {args.markdown}: {e.strerror or e}", file=sys.stderr)
             return 2
-    return 1 if regressions else 0
+    return 1 if regressions or failing else 0
 
 
 def _write_regular(path: Path, text: str) -> None:
