@@ -23,10 +23,12 @@ def make_run(
     packages: dict[str, str] | None = None,
     machine: dict[str, Any] | None = None,
     gflops: float | None = 50.0,
+    started: datetime | None = None,
 ) -> Path:
-    """Run number ``n`` (its id and start a day after run n-1) with one ok record per (task, backend) in ``rows``,
-    each holding the given fields (``steady_img_s`` gets a +-1% 95% interval unless the fields set one)."""
-    started = START + timedelta(days=n)
+    """Run number ``n`` (its id and start a day after run n-1, unless ``started`` says when) with one ok record per
+    (task, backend) in ``rows``, each holding the given fields (``steady_img_s`` gets a +-1% 95% interval unless
+    the fields set one)."""
+    started = started or START + timedelta(days=n)
     run_id = f"{started:%Y%m%d-%H%M%S}-{n:04x}"
     run_dir = Path(root) / run_id
     run_dir.mkdir(parents=True)

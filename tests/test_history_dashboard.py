@@ -4,9 +4,20 @@ tests/test_pages_browser.py opens the page itself; these check the data it is dr
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from bench.history import store
+from bench.history.check import Thresholds, check
+from bench.history.dashboard import chart_data, time_axis
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report import compare
-from bench.report.tables import SUMMARY_METRICS
+from bench.report.tables import SUMMARY_METRICS, WORDS
+from tests.history_runs import make_run
+
+AT = pd.Timestamp("2026-12-06 02:55:43.9995", tz="UTC")  # the QA's one run
 
 
 def test_each_figure_has_one_name_the_words_summary_md_gives_it():
@@ -22,3 +33,46 @@ def test_each_figure_has_one_name_the_words_summary_md_gives_it():
     assert BY_NAME["steady_img_s"].label != words["median_step_img_s"]
     others = [m.label for m in METRICS if m.name not in words]  # scaling efficiency: the scaling section's words
     assert others == ["scaling efficiency"] and not set(others) & set(words.values())
+
+
+def span(axis: dict) -> tuple[pd.Timestamp, pd.Timestamp]:
+    lo, hi = axis["range"]
+    return pd.Timestamp(lo), pd.Timestamp(hi)
+
+
+def test_one_run_is_dated_a_day_either_side_with_a_tick_a_day():
+    """QA, 2026-12-06: plotly spanned one run's axis over a millisecond, ticked "02:55:43.9995"."""
+    axis = time_axis([AT, AT])  # two series of one run: one instant
+    assert span(axis) == (AT - timedelta(days=1), AT + timedelta(days=1))
+    assert axis["dtick"] == 86_400_000 and pd.Timestamp(axis["tick0"]) == pd.Timestamp("2026-12-06", tz="UTC")
+    assert axis["tickformat"] == "%b %-d, %Y"
+
+
+def test_runs_minutes_apart_get_an_hour_and_runs_months_apart_their_span():
+    """At least an hour in view, centred (plotly then ticks in minutes, never seconds); a span past that keeps
+    plotly's ticks, padded by 5% each side so no point sits on the frame."""
+    close = [AT, AT + timedelta(minutes=7), AT + timedelta(minutes=14)]
+    lo, hi = span(time_axis(close))
+    assert hi - lo == timedelta(hours=1) and lo - close[0] == close[-1] - hi and "dtick" not in time_axis(close)
+    far = [AT, AT + timedelta(days=100)]
+    assert span(time_axis(far)) == (AT - timedelta(days=5), AT + timedelta(days=105))
+    assert time_axis(far).keys() == {"range"}
+
+
+def test_each_chart_carries_its_label_and_a_time_axis_per_view(tmp_path: Path):
+    """The chart data the page draws: summary.md's words for the metric, and an axis over each view's own runs
+    (a run without a calibration is in the raw view only)."""
+    hist = tmp_path / "history"
+    for n, gflops in ((0, None), (3, 50.0)):
+        fields = {"steady_img_s": 100.0 + n, "train_s": 10.0}
+        store.add_run(hist, make_run(tmp_path, n, {("cnn", "torch"): fields}, gflops=gflops))
+    notes, t = [], Thresholds()
+    raw = check(store.load(hist), notes, t)
+    normalised = check(store.load(hist, normalised=True), notes, t, normalised=True)
+    charts = {(c["task"], c["metric"]): c for c in chart_data(raw, normalised)}
+    assert charts.keys() == {("cnn", "steady_img_s"), ("cnn", "train_s")}
+    steady = charts["cnn", "steady_img_s"]
+    assert steady["label"] == WORDS["steady_img_s"] and charts["cnn", "train_s"]["label"] == WORDS["train_s"]
+    first, last = (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=n) for n in (0, 3))
+    assert span(steady["xaxis"]["raw"]) == (first - timedelta(hours=3.6), last + timedelta(hours=3.6))
+    assert span(steady["xaxis"]["normalised"]) == (last - timedelta(days=1), last + timedelta(days=1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -255,6 +256,71 @@ def test_the_dashboard_charts_hold_the_stores_points_steps_and_regression(driver
     assert shown[f"lenet: {HEADLINE}"]["regression"] == 1
     assert shown[f"cnn: {HEADLINE}"]["regression"] == 0
     browser.not_blank(driver)
+    assert_laid_out(layout(driver))
+
+
+def layout(driver) -> dict[str, dict]:
+    """Per drawn chart (its title): the page boxes [left, top, right, bottom] of the chart, its plot area, its date
+    labels (and their text), its legend and each legend entry (and its name's text)."""
+    return driver.execute_script("""
+        window.renderAll();
+        const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+        const out = {};
+        for (const d of document.querySelectorAll('#charts .chart')) {
+          const dates = Array.from(d.querySelectorAll('.xtick text'));
+          out[d.layout.title.text] = {chart: box(d), plot: box(d.querySelector('.nsewdrag')), dates: dates.map(box),
+            labels: dates.map(t => t.textContent), legend: box(d.querySelector('.legend .bg')),
+            entries: Array.from(d.querySelectorAll('.legend .traces'), box),
+            names: Array.from(d.querySelectorAll('.legend .legendtext'), box)};
+        }
+        return out;""")
+
+
+def overlap(a: list[float], b: list[float]) -> bool:
+    """Two boxes share more than a pixel's edge."""
+    return a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1
+
+
+def inside(a: list[float], b: list[float]) -> bool:
+    return a[0] >= b[0] - 1 and a[1] >= b[1] - 1 and a[2] <= b[2] + 1 and a[3] <= b[3] + 1
+
+
+def assert_laid_out(charts: dict[str, dict]) -> None:
+    """QA, 2026-12-06: legends overlapped the date labels, and a long legend scrolled in a plot squeezed to a
+    strip. Each chart: its date labels clear of its legend and inside the chart, every legend entry shown whole
+    (none scrolled away) and clear of the others, the plot area still 200 px tall."""
+    assert charts
+    for title, c in charts.items():
+        assert c["dates"] and c["entries"], title
+        assert not any(overlap(d, c["legend"]) for d in c["dates"]), (title, c["labels"])
+        assert all(inside(d, c["chart"]) for d in c["dates"]), (title, c["labels"])
+        assert all(inside(e, c["legend"]) for e in c["entries"]) and inside(c["legend"], c["chart"]), title
+        names = c["names"]
+        assert not any(overlap(a, b) for i, a in enumerate(names) for b in names[i + 1 :]), title
+        assert c["plot"][3] - c["plot"][1] >= 200, (title, c["plot"])
+
+
+def test_the_time_axis_of_one_run_is_dated_and_of_runs_minutes_apart_in_minutes(driver, tmp_path: Path):
+    """QA, 2026-12-06: a store of one run drew its axis over a millisecond, ticked "02:55:43.9995". One run: ticks
+    are dates. Runs 7 minutes apart: hours and minutes, never seconds."""
+    one, close = tmp_path / "one" / "history", tmp_path / "close" / "history"
+    at = datetime(2026, 12, 6, 2, 55, 43, 999500, tzinfo=UTC)
+    store.add_run(one, make_run(tmp_path, 0, {("cnn", "torch"): {"steady_img_s": 100.0}}, started=at))
+    for i in range(3):
+        started = at + timedelta(minutes=7 * i)
+        store.add_run(
+            close, make_run(tmp_path, i + 1, {("cnn", "torch"): {"steady_img_s": 100.0 + i}}, started=started)
+        )
+    date = r"[A-Z][a-z]{2} \d{1,2}, \d{4}"  # "Dec 6, 2026"
+    labels = {}
+    for hist, tick in ((one, date), (close, rf"\d\d:\d\d({date})?")):  # plotly heads the first time with its date
+        dashboard.build(hist)
+        assert browser.open_page(driver, hist / "index.html") == []
+        (chart,) = layout(driver).values()
+        labels[hist] = chart["labels"]
+        assert labels[hist] and all(re.fullmatch(tick, t) for t in labels[hist]), labels[hist]
+        assert_laid_out({hist.parent.name: chart})
+    assert "Dec 6, 2026" in labels[one] and labels[close][0].endswith("Dec 6, 2026"), labels
 
 
 def test_the_dashboard_filters_to_regressions_and_shows_the_normalised_view(driver, history: Path):
@@ -323,3 +389,4 @@ def test_the_committed_dashboard_holds_the_committed_reference_runs(driver, tmp_
     shown = charts(driver)
     steady = rows[rows.metric == "steady_img_s"]
     assert sum(c["points"] for c in shown.values()) == len(steady) and len(shown) == steady.task.nunique()
+    assert_laid_out(layout(driver))  # its legends of up to 38 series, Nov 24 to Dec 5

@@ -5,7 +5,8 @@ so the page opens from disk with no network. The data is one JSON block; charts 
 scroll into view (a page of the whole zoo holds hundreds), and the controls pick the metric, the raw
 or normalised view, and regressions only. Each series shows its points with their 95% intervals (a
 band, and a bar on each point), its steps as markers, and its newest point flagged when the newest-point test calls it a
-regression. Where tuned rows exist (a configuration other than default), a table sets each
+regression. The time axis is set from the run dates (``time_axis``), not left to plotly, and the legend has a margin
+of its own below the date labels. Where tuned rows exist (a configuration other than default), a table sets each
 backend's default against its best.
 """
 
@@ -25,6 +26,8 @@ from bench.report.backends import colour, label
 from bench.report.html import TAB10, Contents, esc, json_block, page, table
 
 PAGE = "index.html"
+DAY = pd.Timedelta(days=1)
+MIN_SPAN = pd.Timedelta(hours=1)  # the least a time axis shows: ~10 ticks of 5 minutes
 
 SCRIPT = r"""
 const D = JSON.parse(document.getElementById('history-data').textContent);
@@ -50,19 +53,36 @@ function traces(list) {
       customdata: s.run.map((r, i) => [txt(r), txt(s.commit[i])]),
       hovertemplate: '%{y:.4g}<br>run %{customdata[0]}<br>commit %{customdata[1]}<extra>' + txt(s.name) + '</extra>'});
     if (s.steps.length) out.push({x: s.steps.map(i => s.x[i]), y: s.steps.map(i => s.y[i]), mode: 'markers',
-      name: txt(s.name) + ' step', meta: 'steps', marker: {symbol: 'triangle-up', size: 13, color: s.colour,
-      line: {color: '#000', width: 1}}});
+      name: txt(s.name) + ' step', meta: 'steps', showlegend: false,
+      marker: {symbol: 'triangle-up', size: 13, color: s.colour, line: {color: '#000', width: 1}}});
     if (s.regression) out.push({x: [s.x[s.x.length - 1]], y: [s.y[s.y.length - 1]], mode: 'markers',
-      name: txt(s.name) + ' regression', meta: 'regression', marker: {symbol: 'x', size: 15, color: '#d00'}});
+      name: txt(s.name) + ' regression', meta: 'regression', showlegend: false,
+      marker: {symbol: 'x', size: 15, color: '#d00'}});
   }
   return out;
+}
+// The legend: an entry per series (a step and a regression are explained above the charts), in as many
+// columns of equal width as its widest name allows, below the axis in a margin of its own (yref 'container':
+// plotly reserves its height apart from the date labels', which it overlapped at y -0.1), the chart growing by
+// a row of it so the plot keeps its height.
+const ruler = document.createElement('canvas').getContext('2d');
+ruler.font = '12px "Open Sans", verdana, arial, sans-serif';  // plotly's legend font
+const PLOT = 320, ROW = 21, MARGIN = {l: 60, r: 10};
+function legendColumns(div, list) {
+  const widest = Math.max(...list.map(s => ruler.measureText(s.name).width)) + 50;  // the line, its marker, gaps
+  const width = Math.max(div.clientWidth, 300) - MARGIN.l - MARGIN.r;
+  return Math.max(1, Math.min(list.length, Math.floor(width / widest)));
 }
 function draw(div) {
   const c = D.charts[+div.dataset.i], view = viewSel.value;
   const list = view === 'normalised' ? c.normalised : c.raw;
+  const cols = legendColumns(div, list), height = PLOT + Math.ceil(list.length / cols) * ROW;
+  div.style.height = height + 'px';
   Plotly.react(div, traces(list), {title: {text: txt(c.task) + ': ' + c.label + (view === 'normalised' ?
-    ' / calibration' : ''), font: {size: 14}}, height: 320, margin: {l: 60, r: 10, t: 40, b: 40},
-    xaxis: {type: 'date'}, legend: {orientation: 'h'}}, {displaylogo: false, responsive: true});
+    ' / calibration' : ''), font: {size: 14}}, height: height, margin: {...MARGIN, t: 40, b: 10},
+    xaxis: {type: 'date', automargin: true, ...c.xaxis[view]}, yaxis: {automargin: true},
+    legend: {orientation: 'h', x: 0, xanchor: 'left', yref: 'container', y: 0, yanchor: 'bottom',
+      entrywidth: 1 / cols, entrywidthmode: 'fraction'}}, {displaylogo: false, responsive: true});
   drawn.add(div.id);
 }
 const seen = new IntersectionObserver(es => es.forEach(e => { if (e.isIntersecting) draw(e.target); }));
@@ -107,6 +127,24 @@ def series_data(s: Series, suffix: str) -> dict[str, Any]:
     }
 
 
+def time_axis(dates: list[pd.Timestamp]) -> dict[str, Any]:
+    """A chart's time axis (plotly ``xaxis`` settings) over its points' run dates.
+
+    Left to plotly, one run's axis spanned a millisecond, ticked "23:59:59.9995". One instant: the day either side,
+    a tick a day, as dates. Runs minutes apart: at least an hour in view, so a tick is never finer than minutes
+    and the points stay apart. Runs days or months apart: their span and 5% each side, plotly's date ticks."""
+    lo, hi = min(dates), max(dates)
+    if lo == hi:
+        return {
+            "range": [(lo - DAY).isoformat(), (hi + DAY).isoformat()],
+            "tick0": lo.normalize().isoformat(),
+            "dtick": DAY / pd.Timedelta(milliseconds=1),
+            "tickformat": "%b %-d, %Y",
+        }
+    pad = max((hi - lo) * 0.05, (MIN_SPAN - (hi - lo)) / 2)
+    return {"range": [(lo - pad).isoformat(), (hi + pad).isoformat()]}
+
+
 def suffix(s: Series, machines: int, specs: int) -> str:
     """What tells this series from the others of its chart: the machine's CPU, the task's hash, when they vary."""
     out = " · " + s.points.machine.iloc[0].split(",")[0] if machines > 1 else ""
@@ -122,11 +160,13 @@ def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, An
             grouped.setdefault((s.key["task"], s.key["metric"]), {"raw": [], "normalised": []})[view].append(s)
     charts = []
     for (task, metric), views in sorted(grouped.items()):
-        chart: dict[str, Any] = {"task": task, "metric": metric, "label": BY_NAME[metric].label}
+        chart: dict[str, Any] = {"task": task, "metric": metric, "label": BY_NAME[metric].label, "xaxis": {}}
         for view, group in views.items():
             machines = len({s.points.machine_id.iloc[0] for s in group})
             specs = len({s.key["spec_hash"] for s in group})
             chart[view] = [series_data(s, suffix(s, machines, specs)) for s in group]
+            if group:
+                chart["xaxis"][view] = time_axis([t for s in group for t in s.points.run_date])
         charts.append(chart)
     return charts
 
