@@ -243,6 +243,68 @@ def test_a_streamed_row_yields_its_progress_lines_as_they_come_then_its_outcome_
         next(items)
 
 
+def test_a_progress_file_gives_the_driver_each_whole_line_once_as_it_grows(tmp_path: Path):
+    """A SLURM job's progress lines reach the driver through a file both see: a line half written waits for its
+    end, none is read twice, and a file the job cannot write never stops its row."""
+    from bench.run.executors.follow import ProgressFile, Tail
+
+    path = tmp_path / "row0.txt"
+    tail, say = Tail(path), ProgressFile(path)
+    assert tail.new_lines() == []  # the job has not started
+    say("  [t/b] epoch 1/2")
+    assert tail.new_lines() == ["  [t/b] epoch 1/2"] and tail.new_lines() == []
+    with open(path, "a") as f:  # a line caught half written
+        f.write("  [t/b] epoch 2")
+    assert tail.new_lines() == []
+    with open(path, "a") as f:
+        f.write("/2\n  [t/b] test acc")
+    assert tail.new_lines() == ["  [t/b] epoch 2/2"]
+    say(" 0.5")
+    assert tail.new_lines() == ["  [t/b] test acc 0.5"] and tail.new_lines() == []
+    lost = ProgressFile(tmp_path / "gone" / "row1.txt")
+    lost("  [t/b] epoch 1/2")  # no folder: given up, nothing raised into the thread draining the worker's output
+    assert lost.broken
+
+
+def test_a_slurm_jobs_progress_is_shown_while_it_runs_and_its_last_lines_before_its_outcome(monkeypatch, tmp_path):
+    """The loop that waits on the array shows each job's new progress lines: while it runs (every FOLLOW_S), and
+    all that is left once it is done, before its outcome is given back, whatever FOLLOW_S says."""
+    on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
+    from bench.core.placement import RowOutcome
+    from bench.run.executors.follow import ProgressFile
+
+    monkeypatch.setattr(on_slurm, "FOLLOW_S", 3600.0)  # after the first read, only a done job's file is read
+    slurm = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", slurm_local=True))
+    slurm.progress = tmp_path
+    shown: list[str] = []
+
+    class Job1:
+        job_id, calls, shown_when_done = "1", 0, None
+
+        def __init__(self, path: str) -> None:
+            self.say = ProgressFile(Path(path))
+
+        def done(self) -> bool:
+            self.calls += 1
+            if self.calls == 1:
+                self.say("  [t/b] epoch 1/2")
+                return False
+            if self.calls == 2:
+                self.shown_when_done = list(shown)
+                self.say("  [t/b] epoch 2/2")
+                self.say("  [t/b] test acc 0.5")
+            return True
+
+    jobs: list[Job1] = []
+    monkeypatch.setattr(slurm, "_submit", lambda rows, *_: jobs.extend(Job1(p) for p in slurm._tails(rows)) or jobs)
+    monkeypatch.setattr(slurm, "_outcome", lambda row, job: RowOutcome({"status": "ok"}))
+    rows = iter([Row(Job({"task": "t", "backend": "b", "repeat": 0}), "[1/1] t / b")])
+    for _ in slurm.run(rows, 60, shown.append):
+        shown.append("(outcome)")
+    assert jobs[0].shown_when_done[-1] == "  [t/b] epoch 1/2"  # shown while the job ran
+    assert shown[-4:] == ["  [t/b] epoch 1/2", "  [t/b] epoch 2/2", "  [t/b] test acc 0.5", "(outcome)"], shown
+
+
 class BlockingSlot:
     """A slot whose row waits until it is cancelled (``stubborn``: cancelling does nothing)."""
 
@@ -435,17 +497,10 @@ def test_ray_runs_the_plan_with_the_records_of_a_local_run(ray_cluster, local_re
     assert all((run_dir / "logs" / f"tiny.torch.{r['repeat']}.log").stat().st_size > 0 for r in rows)
 
 
-@pytest.mark.e2e
-def test_a_ray_row_shows_its_progress_on_the_driver_while_it_runs_and_no_ray_noise(ray_cluster, clean_env, tmp_path):
-    """QA, 2026-12-06: nothing was printed between a Ray row's "on HOST (slot 0)" and its result line (a torch row
-    ran 76 s in silence): each progress line now comes back through Ray as the worker prints it, shown as a
-    local row's, while Ray's own worker output stays off the driver."""
-    address, faults = ray_cluster
-    tiny, out, log = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "run.log"
-    tiny.write_text(TINY_TASK)  # 2 epochs
-    env = fresh_faults(faults, {1: "hold-epoch-2"}, clean_env)  # the row waits after its first epoch
-    args = ["--backend", "fault", "--executor", "ray", "--ray-address", address, "--out", str(out)]
-    proc = start_cli(["run", str(tiny), *args], env, log)
+def held_row_progress(args: list[str], env: dict[str, str], faults: Path, log: Path) -> list[str]:
+    """What a run of one ``fault`` row planned ``hold-epoch-2`` printed, once its first epoch's progress line was
+    seen while the row waited after that epoch (and no later one), and the row released."""
+    proc = start_cli(args, env, log)
     try:
         wait_for_run(faults, 1, timeout=180)
         deadline = time.monotonic() + 60
@@ -457,13 +512,33 @@ def test_a_ray_row_shows_its_progress_on_the_driver_while_it_runs_and_no_ray_noi
         assert proc.wait(timeout=180) == 0, printed(proc)
     finally:
         proc.kill()
-    said = log.read_text().splitlines()
-    started = next(i for i, ln in enumerate(said) if "tiny / fault on " in ln and "(slot " in ln)
-    lines = [ln for ln in said[started + 1 :] if ln.startswith("  [tiny/fault] ")]  # the first step's time too
+    return log.read_text().splitlines()
+
+
+def assert_progress_once_before_result(said: list[str], started: str) -> None:
+    """The row's progress lines after the line that says it ``started``: each epoch's, then its test accuracy,
+    each once, all before the row's result line."""
+    begun = next(i for i, ln in enumerate(said) if started in ln)
+    lines = [ln for ln in said[begun + 1 :] if ln.startswith("  [tiny/fault] ")]  # the first step's time too
     ends = [m[1] for ln in lines if (m := re.match(r"  \[tiny/fault\] epoch (\d/2)  [\d.]+s  loss ", ln))]
     assert ends == ["1/2", "2/2"] and lines[-1].startswith("  [tiny/fault] test acc"), said
+    assert len(set(lines)) == len(lines), said  # none twice
     result = next(i for i, ln in enumerate(said) if ln.startswith("[1/1] tiny / fault: "))
-    assert said.index(lines[-1]) < result  # every progress line before the row's result line
+    assert said.index(lines[-1]) < result, said  # every progress line before the row's result line
+
+
+@pytest.mark.e2e
+def test_a_ray_row_shows_its_progress_on_the_driver_while_it_runs_and_no_ray_noise(ray_cluster, clean_env, tmp_path):
+    """QA, 2026-12-06: nothing was printed between a Ray row's "on HOST (slot 0)" and its result line (a torch row
+    ran 76 s in silence): each progress line now comes back through Ray as the worker prints it, shown as a
+    local row's, while Ray's own worker output stays off the driver."""
+    address, faults = ray_cluster
+    tiny, out, log = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "run.log"
+    tiny.write_text(TINY_TASK)  # 2 epochs
+    env = fresh_faults(faults, {1: "hold-epoch-2"}, clean_env)  # the row waits after its first epoch
+    args = ["--backend", "fault", "--executor", "ray", "--ray-address", address, "--out", str(out)]
+    said = held_row_progress(["run", str(tiny), *args], env, faults, log)
+    assert_progress_once_before_result(said, "tiny / fault on ")
     assert not [ln for ln in said if re.search(r"\bpid=\d|\b(INFO|WARNING)\b", ln)], said  # Ray's own lines
 
 
@@ -575,6 +650,21 @@ def test_the_local_job_array_runs_as_many_rows_at_once_as_asked_and_each_counts_
     rows = {r["repeat"]: r for r in read_records(only_run_dir(out))}
     assert [rows[k]["status"] for k in range(3)] == ["ok"] * 3
     assert rows[0]["rows_beside"] == rows[1]["rows_beside"] == 1  # whichever ended first, the other was there
+
+
+@pytest.mark.e2e
+def test_a_slurm_row_shows_its_progress_on_the_driver_while_its_job_runs(clean_env, tmp_path: Path):
+    """QA, 2026-12-06: nothing was printed between a job's "as local job N" and its row's result line (the job
+    kept the worker's output to the row's log): the job appends each progress line to a file of its own in
+    submitit's folder, which the loop waiting on the array follows."""
+    pytest.importorskip("submitit")
+    tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
+    tiny.write_text(TINY_TASK)  # 2 epochs
+    env = fault_env(clean_env, faults, {1: "hold-epoch-2"})  # the row waits after its first epoch
+    args = ["--backend", "fault", "--executor", "slurm", "--slurm-local", "--out", str(out)]
+    said = held_row_progress(["run", str(tiny), *args], env, faults, tmp_path / "run.log")
+    assert_progress_once_before_result(said, "tiny / fault as local job ")
+    assert not (only_run_dir(out) / ".jobs").exists()  # the progress files went with submitit's folder
 
 
 @pytest.mark.e2e

@@ -5,7 +5,9 @@ machine -- how it is tested without a cluster).
 Each array job runs ``bench.run.executors.remote.run_row``: the worker as a fresh process on its node,
 reading the task's arrays where the driver wrote them (SLURM clusters share a file system; submitit's
 own folder, under the run's ``.jobs/``, needs it too) and returning its record, artifact files and log as
-data. A CPU row asks for a whole node (``--exclusive``), a GPU row (``--slurm-gpus``) for one GPU, so rows
+data. Its progress lines go to a file of its own in submitit's folder as the worker prints them; the loop that
+waits on the array reads what is new (``follow``) and shows it as a local row's, before the row's result line.
+A CPU row asks for a whole node (``--exclusive``), a GPU row (``--slurm-gpus``) for one GPU, so rows
 never share a device. Partition, account and time limit come from the command line, else from each task's
 ``[runtime]``. A job that SLURM loses, kills or times out makes its row ``failed`` with submitit's reason;
 Ctrl-C cancels every job of the array (``scancel``).
@@ -26,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,18 +40,21 @@ from submitit.local.local import LocalJob
 from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
 from bench.run.executors import Echo, Row, no_sbatch
+from bench.run.executors.follow import ProgressFile, Tail
 from bench.run.executors.pool import Beside
 from bench.run.executors.remote import REPO, no_result, run_row
 from bench.run.forkserver import die_with_parent
 
 
-def _job(job: Job, timeout_s: float) -> RowOutcome:
-    """One array job: the row on this node, named by SLURM's ids."""
+def _job(job: Job, timeout_s: float, progress: str) -> RowOutcome:
+    """One array job: the row on this node, named by SLURM's ids, its progress lines appended to ``progress``."""
     ids = [os.environ.get(k) for k in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")]
-    return run_row(job, None, timeout_s, "slurm", f"job {ids[0]}_{ids[1]}" if all(ids) else "")
+    extra = f"job {ids[0]}_{ids[1]}" if all(ids) else ""
+    return run_row(job, None, timeout_s, "slurm", extra, ProgressFile(Path(progress)))
 
 
 ARRAY_PARALLELISM = 256  # jobs of an array at a time on a cluster, where each has a node or a GPU of its own
+FOLLOW_S = 1.0  # how often the running jobs' progress files are read (each an open on the shared file system)
 
 
 class LocalArray(submitit.LocalExecutor):
@@ -96,6 +102,8 @@ class Slurm:
     def __init__(self, folder: Path, opts: Any) -> None:
         self.folder, self.opts = folder, opts
         self.jobs: list[tuple[Row, Any]] = []
+        self.tails: dict[tuple, Tail] = {}  # row key -> its job's progress file, read so far
+        self.follow_at = 0.0  # when the running jobs' progress files are read next (time.monotonic)
         self.beside = Beside()
         # jobs at a time: on this machine (--slurm-local) one, as the local executor runs rows, unless asked
         self.parallelism = opts.slurm_array_parallelism or (1 if opts.slurm_local else ARRAY_PARALLELISM)
@@ -112,6 +120,9 @@ class Slurm:
             LocalArray(self.folder) if self.opts.slurm_local else submitit.AutoExecutor(self.folder, "slurm")
         )
         echo(f"slurm: job arrays through submitit ({self.executor.cluster}), files in {self.folder}")
+        # this driver's own: a job that a driver killed outright left running never writes into a resume's files
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.progress = Path(tempfile.mkdtemp(prefix="progress-", dir=self.folder))
 
     def settings(self, row: Row) -> tuple[str, str, int]:
         """(partition, account, minutes) of a row's job: the command line's, else its task's [runtime]."""
@@ -144,9 +155,29 @@ class Slurm:
         before = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = path  # the jobs inherit the submitting environment (sbatch --export=ALL)
         try:
-            return self.executor.map_array(_job, [r.job for r in rows], [timeout_s] * len(rows))
+            return self.executor.map_array(_job, [r.job for r in rows], [timeout_s] * len(rows), self._tails(rows))
         finally:
             os.environ.pop("PYTHONPATH") if before is None else os.environ.update(PYTHONPATH=before)
+
+    def _tails(self, rows: list[Row]) -> list[str]:
+        """Each row's progress file, followed from its start."""
+        paths = []
+        for row in rows:
+            path = self.progress / f"row{len(self.tails)}.txt"
+            self.tails[row.key] = Tail(path)
+            paths.append(str(path))
+        return paths
+
+    def _finished(self, live: dict[int, tuple[Row, Any]], echo: Echo) -> list[int]:
+        """The live jobs that are done. Every ``FOLLOW_S``, and whenever a job is done, each live job's new progress
+        lines are shown first: a done job's last lines (its file complete) come before its result line."""
+        done = [i for i, (_, job) in live.items() if job.done()]
+        if done or time.monotonic() >= self.follow_at:
+            self.follow_at = time.monotonic() + FOLLOW_S
+            for row, _ in live.values():
+                for line in self.tails[row.key].new_lines():
+                    echo(line)
+        return done
 
     def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
         if self.opts.slurm_local:
@@ -161,7 +192,7 @@ class Slurm:
             echo(f"slurm: submitted {len(jobs)} row(s) as job array {jobs[0].job_id.split('_')[0]}")
         pending = dict(enumerate(self.jobs))
         while pending:
-            finished = [i for i, (_, job) in pending.items() if job.done()]
+            finished = self._finished(pending, echo)
             if not finished:
                 time.sleep(0.5)
             for i in finished:
@@ -189,7 +220,7 @@ class Slurm:
                 echo(f"slurm: {row.tag} as local job {job.job_id}")
             if not live:
                 return
-            finished = [i for i, (_, job) in live.items() if job.done()]
+            finished = self._finished(live, echo)
             if not finished:
                 time.sleep(0.2)
             for i in finished:
