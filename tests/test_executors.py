@@ -305,6 +305,44 @@ def test_a_slurm_jobs_progress_is_shown_while_it_runs_and_its_last_lines_before_
     assert shown[-4:] == ["  [t/b] epoch 1/2", "  [t/b] epoch 2/2", "  [t/b] test acc 0.5", "(outcome)"], shown
 
 
+def test_a_cluster_jobs_new_state_is_said_once_as_sacct_reports_it(monkeypatch, tmp_path):
+    """A row queued on a cluster said nothing between "submitted" and its result: each state sacct reports
+    (through submitit's watcher) that the row's job has not been seen in yet gets a line, a running job its node;
+    UNKNOWN (sacct has not heard of it) and the end (the result line says it) none."""
+    on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
+    from bench.core.placement import RowOutcome
+
+    monkeypatch.setattr(on_slurm, "FOLLOW_S", 0.0)
+    monkeypatch.setattr(on_slurm.time, "sleep", lambda _: None)
+    slurm = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm"))
+    slurm.progress = tmp_path
+    states = iter(["UNKNOWN", "PENDING", "PENDING", "RUNNING", "RUNNING", "COMPLETED"])
+
+    class Queued:
+        job_id, state = "77_0", "UNKNOWN"
+
+        def done(self) -> bool:
+            self.state = next(states)
+            return self.state == "COMPLETED"
+
+        def get_info(self, mode: str) -> dict[str, str]:
+            assert mode == "cache"  # the watcher's last sacct answer: no call of its own
+            return {"State": self.state, "NodeList": "node12"}
+
+    monkeypatch.setattr(slurm, "_submit", lambda rows, *_: [slurm._tails(rows) and Queued()])
+    monkeypatch.setattr(slurm, "_outcome", lambda row, job: RowOutcome({"status": "ok"}))
+    shown: list[str] = []
+    rows = iter([Row(Job({"task": "t", "backend": "b", "repeat": 0}), "[1/1] t / b")])
+    for _ in slurm.run(rows, 60, shown.append):
+        shown.append("(outcome)")
+    assert shown == [
+        "slurm: submitted 1 row(s) as job array 77",
+        "slurm: [1/1] t / b pending (job 77_0)",
+        "slurm: [1/1] t / b running on node12 (job 77_0)",
+        "(outcome)",
+    ]
+
+
 class BlockingSlot:
     """A slot whose row waits until it is cancelled (``stubborn``: cancelling does nothing)."""
 

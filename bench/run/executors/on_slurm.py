@@ -54,6 +54,9 @@ def _job(job: Job, timeout_s: float, progress: str) -> RowOutcome:
 
 
 ARRAY_PARALLELISM = 256  # jobs of an array at a time on a cluster, where each has a node or a GPU of its own
+# the states of a job not yet ended that a line says (sacct's words); its end is the row's result line, and UNKNOWN
+# (sacct has not heard of the job yet) says nothing
+SHOWN_STATES = ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "PREEMPTED")
 FOLLOW_S = 1.0  # how often the running jobs' progress files are read (each an open on the shared file system)
 
 
@@ -104,6 +107,7 @@ class Slurm:
         self.jobs: list[tuple[Row, Any]] = []
         self.tails: dict[tuple, Tail] = {}  # row key -> its job's progress file, read so far
         self.follow_at = 0.0  # when the running jobs' progress files are read next (time.monotonic)
+        self.states: dict[tuple, str] = {}  # row key -> its job's SLURM state as last shown (a cluster's array)
         self.beside = Beside()
         # jobs at a time: on this machine (--slurm-local) one, as the local executor runs rows, unless asked
         self.parallelism = opts.slurm_array_parallelism or (1 if opts.slurm_local else ARRAY_PARALLELISM)
@@ -174,10 +178,23 @@ class Slurm:
         done = [i for i, (_, job) in live.items() if job.done()]
         if done or time.monotonic() >= self.follow_at:
             self.follow_at = time.monotonic() + FOLLOW_S
-            for row, _ in live.values():
+            for i, (row, job) in live.items():
+                if not self.opts.slurm_local and i not in done:
+                    self._state(row, job, echo)
                 for line in self.tails[row.key].new_lines():
                     echo(line)
         return done
+
+    def _state(self, row: Row, job: Any, echo: Echo) -> None:
+        """A line when a cluster's job is seen in a new state (``SHOWN_STATES``: queued, running on its node): a
+        row queued for an hour said nothing after "submitted". submitit's watcher asks sacct about the whole array
+        in one call, at most every few seconds, whichever job is asked; its node is read from that cache."""
+        state = str(job.state)
+        if state in SHOWN_STATES and state != self.states.get(row.key):
+            self.states[row.key] = state
+            node = job.get_info(mode="cache").get("NodeList") if state == "RUNNING" else None
+            where = f" on {node}" if node and node not in ("None assigned", "(null)") else ""
+            echo(f"slurm: {row.tag} {state.lower()}{where} (job {job.job_id})")
 
     def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
         if self.opts.slurm_local:
