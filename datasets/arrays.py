@@ -43,15 +43,27 @@ class ClassCounts:
     counts: tuple[int, ...]
     stands_for: tuple[str, ...] = ()
 
+    def index(self, name: str) -> int | None:
+        """The class ``name`` is, found as ``ArrayDataset.class_index`` finds it (its own name first); None where
+        the data has no such class."""
+        if name in self.classes:
+            return self.classes.index(name)
+        return self.stands_for.index(name) if name in self.stands_for else None
+
+    def named(self) -> str:
+        """The classes as ``ArrayDataset.class_index``'s error lists them: what a task may call them."""
+        also = f" standing for {list(self.stands_for)}" if self.stands_for else ""
+        return f"{list(self.classes)}{also}"
+
     def selected(self, names: Sequence[str]) -> int | None:
-        """Images of the classes ``names`` (all of them when empty), each found as ``ArrayDataset.class_index``
-        finds it (its own name first); None where one is not there: loading the data says so."""
+        """Images of the classes ``names`` (all of them when empty), each found as ``index`` finds it; None where
+        one is not there (``bench.run.datacheck`` refuses the task then, naming it)."""
         if not names:
             return sum(self.counts)
-        index = {n: i for i, n in enumerate(self.stands_for)} | {n: i for i, n in enumerate(self.classes)}
-        if any(n not in index for n in names):
+        index = [self.index(n) for n in names]
+        if None in index:
             return None
-        return sum(self.counts[i] for i in {index[n] for n in names})
+        return sum(self.counts[i] for i in {i for i in index if i is not None})
 
 
 @dataclass(frozen=True)

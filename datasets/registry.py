@@ -171,15 +171,21 @@ def train_count(
     """How many training images ``load`` gives, of the classes ``classes`` (all when empty), known without
     loading any: the file's labels, else the stand-in's or the embedded default's table. None where they cannot
     say (an unreadable file, a class not there, no data allowed): ``load`` then says why."""
+    counts = class_counts(name, data_dir, fallback)
+    return None if counts is None else counts.selected(classes)
+
+
+def class_counts(name: str, data_dir: str | Path | None = None, fallback: str = "auto") -> ClassCounts | None:
+    """The training images per class ``load`` gives, with the names a task may call the classes, known without
+    loading any: the file's labels, else the stand-in's or the embedded default's table. None where they cannot
+    say (an unreadable file, no data allowed): ``load`` then says why."""
     info = DATASETS[name]
     path = find_file(name, data_dir)
     if path is not None:
-        counts = train_counts(path)
-    elif info.stand_in and fallback != "none":
-        return train_count(info.stand_in, data_dir, fallback, classes)
-    else:
-        counts = None if fallback == "none" else info.embedded_train
-    return None if counts is None else counts.selected(classes)
+        return train_counts(path)
+    if info.stand_in and fallback != "none":
+        return class_counts(info.stand_in, data_dir, fallback)
+    return None if fallback == "none" else info.embedded_train
 
 
 def image_shape(name: str, data_dir: str | Path | None = None, fallback: str = "auto") -> tuple[int, int, int] | None:

@@ -238,6 +238,50 @@ def test_a_batch_larger_than_the_training_images_or_data_not_there_is_refused_be
     check_task_data([load_task(path, None, None)], str(data))
 
 
+def test_a_class_the_data_does_not_have_is_refused_before_the_run_starts(clean_env, tmp_path: Path):
+    """dataset.classes and a transfer's class_map are held against the data's class names (a file's, the embedded
+    default's and what it stands for) before any worker or run folder: one line, exit 2, naming the task file and
+    the key. Each failed the task's rows once its data was loaded, with neither file nor key in the message."""
+    data = tmp_path / "data"
+    write_npz(tiny(n=80, k=4), data / "mnist.npz")  # a file decides: classes 0..3 only
+    bare = backend_env(clean_env, tmp_path / "site")  # no BENCH_DATA_DIR: the embedded stand-ins
+    env = dict(bare, BENCH_DATA_DIR=str(data))
+
+    def classes(names: str) -> str:
+        return TINY_TASK.replace("max_train = 300", f"max_train = 300\nclasses = [{names}]")
+
+    def transfer(pairs: str) -> str:
+        return f'[[transfer]]\ndataset = "cifar10"\nclass_map = {{ {pairs} }}\n'
+
+    cases = [
+        (classes('"1", "eleven"'), bare, "dataset.classes: 'mnist' has no class 'eleven' (has: ['0', '1', "),
+        (classes('"2", "7"'), env, "dataset.classes: 'mnist' has no class '7' (has: ['0', '1', '2', '3'])"),
+        (TINY_TASK + transfer('kat = "3"'), bare, "transfer[0].class_map: 'cifar10' has no class 'kat' (has: ['disk'"),
+        (
+            classes('"1", "3"') + transfer('cat = "5"'),
+            bare,
+            "transfer[0].class_map.cat: the model is not trained on a class '5' (its classes: ['1', '3'])",
+        ),
+    ]
+    out = tmp_path / "results"
+    for i, (text, run_env, says) in enumerate(cases):
+        path = tmp_path / f"classes{i}.toml"
+        path.write_text(text)
+        proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(out)], run_env)
+        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert proc.stderr.startswith(f"error: {path}: {says}"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "worker" not in proc.stdout, proc.stderr
+    assert not out.exists()  # no run folder, no records
+    # accepted: the classes the data has, by their own names or by what a stand-in stands for (cifar10's cat)
+    for text, data_dir in [
+        (classes('"1", "3"') + transfer('cat = "3"'), None),
+        (TINY_TASK + transfer('cat = "3", dog = "5"'), None),
+        (classes('"0", "1", "2", "3"'), str(data)),  # 80 images: a batch of 64 fits
+    ]:
+        path.write_text(text)
+        check_task_data([load_task(path, None, None)], data_dir)
+
+
 def test_a_batch_the_loaded_data_cannot_fill_fails_the_tasks_rows_before_any_trains(tmp_path: Path):
     """Checked again once the data is loaded (a file changed after the up-front check): the task's rows fail,
     each naming the key and the count, and nothing is saved for a worker."""

@@ -126,7 +126,7 @@ def test_the_training_count_is_known_without_loading_as_load_and_prepare_would_g
             assert registry.train_count(name, classes=ds.classes[-2:]) == len(
                 prepare(ds, classes=ds.classes[-2:]).train
             )
-    assert registry.train_count("mnist", classes=("3", "x")) is None  # a class not there: loading says so
+    assert registry.train_count("mnist", classes=("3", "x")) is None  # a class not there: datacheck says so
     write_npz(tiny(n=40, k=4), tmp_path / "mnist.npz")  # a file decides: 40 images, 10 of each of 4 classes
     assert registry.train_count("mnist", data_dir=tmp_path) == 40
     assert registry.train_count("mnist", data_dir=tmp_path, classes=("1", "3")) == 20

@@ -1,11 +1,11 @@
 """A run's tasks held against their data before any worker starts (`bench run`, `all`, `tune`, `--resume`).
 
 What the data's files and tables say without loading an image: that each dataset can be had (a file, a stand-in,
-or an embedded default the task allows), that a batch fits the training images, that a layer list takes their
-shape. Each is a SpecError naming the task file and the key, so the command exits 2 with one line and nothing
-started: found only when the task's turn came, they failed its rows after other tasks had trained. Where the
-data cannot say (an unreadable file), loading it says why and the task's rows fail (``runner._prepare_task``,
-which checks the batch and the shape again on the loaded data).
+or an embedded default the task allows), that the classes a task names are there, that a batch fits the training
+images, that a layer list takes their shape. Each is a SpecError naming the task file and the key, so the command
+exits 2 with one line and nothing started: found only when the task's turn came, they failed its rows after other
+tasks had trained. Where the data cannot say (an unreadable file), loading it says why and the task's rows fail
+(``runner._prepare_task``, which checks the batch and the shape again on the loaded data).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from bench.core.catalog import architecture
 from bench.core.spec import SpecError, TaskSpec, check_fits_data, check_fits_image
 from datasets import registry
+from datasets.arrays import ClassCounts
 
 
 def check_task_data(tasks: Sequence[TaskSpec], data_dir: str | None) -> None:
@@ -22,6 +23,7 @@ def check_task_data(tasks: Sequence[TaskSpec], data_dir: str | None) -> None:
     for task in tasks:
         if task.dataset.name in registry.DATASETS:  # an unknown name is refused at load, naming the known ones
             check_found(task, data_dir)
+            check_classes(task, data_dir)
             check_batch_fits(task, data_dir)
             check_images_fit(task, data_dir)
 
@@ -36,6 +38,41 @@ def check_found(task: TaskSpec, data_dir: str | None) -> None:
             registry.check_found(name, data_dir, task.dataset.fallback)
         except registry.DatasetNotFound as e:
             raise SpecError(f"{task.source}: {key}: {e}") from None
+
+
+def check_classes(task: TaskSpec, data_dir: str | None) -> None:
+    """SpecError where ``dataset.classes`` names a class the data does not have, or a transfer's ``class_map`` a
+    class its target does not have or the trained model does not predict: the data's class names
+    (``registry.class_counts``). Found when the data was loaded, each failed the task's rows instead."""
+    d = task.dataset
+    source = registry.class_counts(d.name, data_dir, d.fallback)
+    if source is not None:
+        for name in d.classes:
+            if source.index(name) is None:
+                raise SpecError(
+                    f"{task.source}: dataset.classes: {d.name!r} has no class {name!r} (has: {source.named()})"
+                )
+    for i, t in enumerate(task.transfer):
+        target = registry.class_counts(t.dataset, data_dir, d.fallback) if t.dataset in registry.DATASETS else None
+        for target_class, source_class in t.class_map:
+            if target is not None and target.index(target_class) is None:
+                raise SpecError(
+                    f"{task.source}: transfer[{i}].class_map: {t.dataset!r} has no class {target_class!r} "
+                    f"(has: {target.named()})"
+                )
+            if source is not None and not _trained_on(source, d.classes, source_class):
+                kept = list(d.classes) if d.classes else source.named()
+                raise SpecError(
+                    f"{task.source}: transfer[{i}].class_map.{target_class}: the model is not trained on a class "
+                    f"{source_class!r} (its classes: {kept})"
+                )
+
+
+def _trained_on(source: ClassCounts, classes: tuple[str, ...], name: str) -> bool:
+    """Whether the model trained on ``classes`` of ``source`` (all when empty) predicts class ``name``, found as
+    the transfer phase finds it (``ArrayDataset.class_index`` on the source's kept classes)."""
+    i = source.index(name)
+    return i is not None and (not classes or i in {source.index(c) for c in classes})
 
 
 def check_batch_fits(task: TaskSpec, data_dir: str | None) -> None:
