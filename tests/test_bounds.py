@@ -352,6 +352,43 @@ def test_a_layer_list_that_cannot_fit_the_datasets_images_is_refused_before_the_
     assert not out.exists()  # no run folder, no records
 
 
+def test_images_a_big_model_cannot_take_are_refused_before_the_run_starts(clean_env, tmp_path: Path):
+    """A zoo row's builds take square RGB images of at least the row's side (bench.core.zoo.checked_input): what
+    the spec fixes is refused when the task is loaded, the data's own channels and size (MNIST's 28x28x1) before
+    any worker or run folder, one line naming the file and the key. Each failed every row in the backend's build."""
+    zoo = '[model]\narch = "zoo:mobilenet_v3_small"\n'
+    task = TINY_TASK.replace('[model]\narch = "lenet5"\n', zoo)
+
+    def with_dataset(lines: str) -> str:
+        return task.replace("max_train = 300", f"max_train = 300\n{lines}")
+
+    small = "dataset.image_size: expected at least 32: the smallest side zoo:mobilenet_v3_small takes"
+    cases = [
+        (
+            task,
+            "dataset.channels: expected 3: zoo:mobilenet_v3_small takes RGB images (the images are 28x28x1), got 1",
+        ),
+        (with_dataset("channels = 3"), f"{small} (the images are 28x28x3), got 28"),
+        (with_dataset("channels = 3\nimage_size = 16"), f"{small}, got 16"),  # at load
+        (with_dataset("channels = 1\nimage_size = 64"), "dataset.channels: expected 3: zoo:mobilenet_v3_small takes"),
+    ]
+    env, out = backend_env(clean_env, tmp_path / "site"), tmp_path / "results"
+    for i, (text, says) in enumerate(cases):
+        path = tmp_path / f"zoo{i}.toml"
+        path.write_text(text)
+        proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(out)], env)
+        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert proc.stderr.startswith(f"error: {path}: {says}"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "worker" not in proc.stdout, proc.stderr
+    assert not out.exists()  # no run folder, no records
+    with pytest.raises(SpecError, match=r"dataset\.image_size: expected at least 32: the smallest side resnet101"):
+        parse_task(
+            with_("dataset.image_size", 16, tomllib.loads((S.TASKS_DIR / "catsdogs-resnet101.toml").read_text()))
+        )
+    path.write_text(with_dataset("channels = 3\nimage_size = 32"))  # the row's smallest side: accepted
+    check_task_data([load_task(path, None, None)], None)
+
+
 def test_a_resume_refuses_a_layer_list_that_cannot_fit_the_plans_images_before_anything_starts(
     clean_env, tmp_path: Path
 ):

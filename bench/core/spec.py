@@ -24,6 +24,7 @@ from bench.core.architecture import Architecture
 from bench.core.catalog import INITS, LAYERS_ID, architecture
 from bench.core.distributed import SCALING_MODES
 from bench.core.layers import LayerError, infer_shapes, map_layers, parse_layers, to_table
+from bench.core.zoo import entry as zoo_entry
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 PROFILES = ("quick", "full")
@@ -687,6 +688,9 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
             infer_shapes(arch.layers, (spec.dataset.image_size, spec.dataset.image_size, spec.dataset.channels or 1))
         except LayerError as e:
             raise SpecError(f"{where}: {e}") from None
+    if arch.zoo:  # what the spec fixes of the images; the data's own channels and size: check_fits_image
+        size = spec.dataset.image_size
+        _first_broken(f"{where}: ", _zoo_input(arch, (size, size, spec.dataset.channels)))
     if spec.explain.layer:
         _first_broken(f"{where}: ", [_explain_layer(spec.explain.layer, arch)])
     if spec.model.pretrained and not arch.pretrained:
@@ -801,6 +805,21 @@ def _explain_layer(layer: str, arch: Architecture) -> Bound:
     return Bound("explain.layer", layer == arch.last_conv, expected, layer)
 
 
+def _zoo_input(arch: Architecture, shape: tuple[int, int, int], shown: bool = False) -> list[Bound]:
+    """A big model's images (its zoo row's builds, ``bench.core.zoo.checked_input``) of ``shape`` (H, W, C; 0 where
+    the data's own decides, which passes): RGB, square, at least the row's minimum side. ``shown``: name the shape."""
+    h, w, c = shape
+    least = zoo_entry(arch.zoo).min_size
+    said = f" (the images are {h}x{w}x{c})" if shown else ""
+    return [
+        Bound("dataset.channels", c in (0, 3), f"3: {arch.id} takes RGB images{said}", c),
+        Bound("dataset.image_size", h == w, f"a size: {arch.id} takes square images{said}", 0),
+        Bound(
+            "dataset.image_size", h == 0 or h >= least, f"at least {least}: the smallest side {arch.id} takes{said}", h
+        ),
+    ]
+
+
 def _explain_bounds(e: ExplainSpec) -> list[Bound]:
     return [
         Bound("explain.n_images", 1 <= e.n_images <= MAX_DRAWN, f"an integer in 1..{MAX_DRAWN}", e.n_images),
@@ -895,10 +914,13 @@ def check_fits_data(spec: TaskSpec, n_train: int, image_shape: tuple[int, int, i
 
 
 def check_fits_image(spec: TaskSpec, image_shape: tuple[int, int, int]) -> None:
-    """SpecError unless the task's layer list (if its model is one) takes images of ``image_shape`` (H, W, C):
-    checked before a run starts where the shape is known without loading the data (a dataset file's header,
-    an embedded default: bench.run.datacheck.check_images_fit), and again once the data is loaded."""
+    """SpecError unless the task's model takes images of ``image_shape`` (H, W, C): a layer list their shape, a big
+    model (a zoo row's builds) their channels and size. Checked before a run starts where the shape is known
+    without loading the data (a dataset file's header, an embedded default: bench.run.datacheck.check_images_fit),
+    and again once the data is loaded; found by a backend's build instead, it failed every row."""
     arch = architecture(spec.model)
+    if arch.zoo:
+        _first_broken(f"{spec.source}: ", _zoo_input(arch, image_shape, shown=True))
     if arch.layers:
         try:
             infer_shapes(arch.layers, image_shape)
