@@ -389,6 +389,35 @@ def test_images_a_big_model_cannot_take_are_refused_before_the_run_starts(clean_
     check_task_data([load_task(path, None, None)], None)
 
 
+def test_a_mean_and_std_without_a_value_per_channel_are_refused_before_the_run_starts(clean_env, tmp_path: Path):
+    """dataset.mean/std hold one value per channel of the images the task gets (bench.core.preprocess.PixelNorm):
+    refused when the task is loaded where the spec sets the channels (or no image has that many), else before any
+    worker or run folder from the data's own (MNIST's one), one line naming the file and the key. Each failed every
+    row once the data was loaded (`dataset.mean/std have 3/3 values for 1 channels`, no file named)."""
+
+    def norm(mean: str, more: str = "") -> str:
+        std = mean.replace("0.5", "0.25")
+        return TINY_TASK.replace("max_train = 300", f"max_train = 300\nmean = [{mean}]\nstd = [{std}]\n{more}")
+
+    cases = [
+        (norm("0.5, 0.5, 0.5"), "dataset.mean: expected 1 value, one per channel (the images are 28x28x1), got (0.5, "),
+        (norm("0.5, 0.5"), "dataset.mean: expected 1 or 3 values, one per channel, got (0.5, 0.5)"),  # at load
+        (norm("0.5", "channels = 3"), "dataset.mean: expected 3 values, one per channel, got (0.5,)"),  # at load
+    ]
+    env, out = backend_env(clean_env, tmp_path / "site"), tmp_path / "results"
+    for i, (text, says) in enumerate(cases):
+        path = tmp_path / f"norm{i}.toml"
+        path.write_text(text)
+        proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(out)], env)
+        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert proc.stderr.startswith(f"error: {path}: {says}"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "worker" not in proc.stdout, proc.stderr
+    assert not out.exists()  # no run folder, no records
+    for text in (norm("0.5"), norm("0.5, 0.5, 0.5", "channels = 3")):  # a value per channel: accepted
+        path.write_text(text)
+        check_task_data([load_task(path, None, None)], None)
+
+
 def test_a_resume_refuses_a_layer_list_that_cannot_fit_the_plans_images_before_anything_starts(
     clean_env, tmp_path: Path
 ):

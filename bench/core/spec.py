@@ -651,6 +651,7 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
         Bound("dataset.std", all(x > 0 for x in d.std), "positive numbers", d.std),
         *_dataset_bounds(d),
         Bound("dataset.mean", len(d.mean) == len(d.std), f"as many values as dataset.std ({len(d.std)})", d.mean),
+        _channel_values(d, d.channels),
         Bound("runtime.threads", r.threads >= 0, "an integer >= 0", r.threads),
         Bound("runtime.device_data_mb", r.device_data_mb >= 0, "an integer >= 0", r.device_data_mb),
         *_decouple_bounds(spec.decouple),
@@ -827,6 +828,19 @@ def _explain_bounds(e: ExplainSpec) -> list[Bound]:
     ]
 
 
+def _channel_values(d: DatasetSpec, channels: int, shown: str = "") -> Bound:
+    """``dataset.mean`` (and std, as many) holds one value per channel of the images (``PixelNorm``): ``channels``,
+    or 1 or 3 where the data's own decide (0). ``shown``: the images' shape, for the message."""
+    fits = len(d.mean) in ((channels,) if channels else (1, 3))
+    said = f" (the images are {shown})" if shown else ""
+    per = (
+        f"{channels} value{'s' * (channels > 1)}, one per channel{said}"
+        if channels
+        else "1 or 3 values, one per channel"
+    )
+    return Bound("dataset.mean", not d.mean or fits, per, d.mean)
+
+
 def _dataset_bounds(d: DatasetSpec) -> list[Bound]:
     return [
         Bound("dataset.image_size", d.image_size <= MAX_IMAGE_SIZE, f"an integer in 0..{MAX_IMAGE_SIZE}", d.image_size),
@@ -914,11 +928,14 @@ def check_fits_data(spec: TaskSpec, n_train: int, image_shape: tuple[int, int, i
 
 
 def check_fits_image(spec: TaskSpec, image_shape: tuple[int, int, int]) -> None:
-    """SpecError unless the task's model takes images of ``image_shape`` (H, W, C): a layer list their shape, a big
-    model (a zoo row's builds) their channels and size. Checked before a run starts where the shape is known
-    without loading the data (a dataset file's header, an embedded default: bench.run.datacheck.check_images_fit),
-    and again once the data is loaded; found by a backend's build instead, it failed every row."""
+    """SpecError unless the task takes images of ``image_shape`` (H, W, C): dataset.mean/std a value per channel,
+    a layer list their shape, a big model (a zoo row's builds) their channels and size. Checked before a run starts
+    where the shape is known without loading the data (a dataset file's header, an embedded default:
+    bench.run.datacheck.check_images_fit), and again once the data is loaded; found by a backend instead, each
+    failed every row."""
     arch = architecture(spec.model)
+    h, w, c = image_shape
+    _first_broken(f"{spec.source}: ", [_channel_values(spec.dataset, c, f"{h}x{w}x{c}")])
     if arch.zoo:
         _first_broken(f"{spec.source}: ", _zoo_input(arch, image_shape, shown=True))
     if arch.layers:

@@ -85,12 +85,12 @@ def check_batch_fits(task: TaskSpec, data_dir: str | None) -> None:
 
 
 def check_images_fit(task: TaskSpec, data_dir: str | None) -> None:
-    """SpecError where the task's model cannot take its images (a layer list their shape, a big model their channels
-    or size): their shape is the dataset's own (its file's header or its embedded default: ``registry.image_shape``)
-    after the spec's image_size and channels."""
+    """SpecError where the task cannot take its images (dataset.mean/std their channels, a layer list their shape,
+    a big model their channels or size): their shape is the dataset's own (its file's header or its embedded
+    default: ``registry.image_shape``) after the spec's image_size and channels."""
     d = task.dataset
     arch = architecture(task.model)
-    native = registry.image_shape(d.name, data_dir, d.fallback) if arch.layers or arch.zoo else None
+    native = registry.image_shape(d.name, data_dir, d.fallback) if arch.layers or arch.zoo or d.mean else None
     if native is not None:
         h, w, c = native
         check_fits_image(task, (d.image_size or h, d.image_size or w, d.channels or c))
