@@ -47,6 +47,10 @@ def unsafe_reason(name: str) -> str | None:
 class Tree(ABC):
     """Regular files of a local copy by POSIX-style relative name; subclasses read them."""
 
+    # The folders a member's name sits in beyond its own path: a folder's name, so that the folder itself can be a
+    # layout's named folder (``PetImages/`` given as ``~/PetImages``); an archive's members carry theirs.
+    outer: tuple[str, ...] = ()
+
     def __init__(self, path: Path, names: list[str]) -> None:
         self.path = path
         self.names = sorted(names)
@@ -81,6 +85,7 @@ class DirTree(Tree):
             if p.is_file():
                 names.append(p.relative_to(path).as_posix())
         super().__init__(path, names)
+        self.outer = (self._root.name,)
 
     def _check_link(self, path: Path, p: Path) -> None:
         target = p.resolve()

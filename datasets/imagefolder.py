@@ -97,8 +97,9 @@ def find_entries(tree: Tree, dataset: str) -> tuple[list[Entry], int]:
     unknown: Counter[str] = Counter()
     ignored = 0
     for name in tree.names:
-        parts = PurePosixPath(name).parts
-        if len(parts) < 3 or PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES or _macos_metadata(parts):
+        own = PurePosixPath(name).parts
+        parts = (*tree.outer, *own)  # a folder's own name counts: `import catsdogs ~/PetImages`
+        if len(parts) < 3 or PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES or _macos_metadata(own):
             ignored += 1  # README files, Thumbs.db, macOS ._ forks, ...
             continue
         group, folder = parts[-3], parts[-2]

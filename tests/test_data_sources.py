@@ -384,6 +384,27 @@ def test_import_from_local_directories(tmp_path: Path, capsys, clean_env):
     assert ds.train.x.shape == (6, 10, 10, 3) and ds.train.x[0, 5, 5].tolist() == [0, 200, 0]
 
 
+def test_import_of_the_petimages_folder_itself_as_the_docs_show_it(tmp_path: Path, capsys, clean_env):
+    """`bench data import catsdogs ~/PetImages` (docs/data.md): the folder given is PetImages/ itself, its Cat/ and
+    Dog/ right under it. Its members were named from inside it (`Cat/1.jpg`), so no PetImages/ was found and the
+    import was refused ('no images found in PetImages/{Cat,Dog}/'); the folder above it imported."""
+    pets = tmp_path / "home" / "PetImages"
+    for cls, colour in (("Cat", (220, 0, 0)), ("Dog", (0, 0, 220))):
+        (pets / cls).mkdir(parents=True)
+        for i in range(5):
+            (pets / cls / f"{i}.jpg").write_bytes(image(colour))
+    for folder in (pets, pets.parent):
+        code, out, err = run(capsys, "import", "catsdogs", str(folder), "--size", "8")
+        assert code == 0, err
+        assert "no published split: 20% of each class held out" in out
+        ds = registry.load("catsdogs", fallback="none")
+        assert ds.classes == ("cat", "dog") and (len(ds.train), len(ds.test)) == (8, 2)
+        assert ds.train.x[0, ..., 0].min() > 150 and ds.train.x[-1, ..., 2].min() > 150  # red cats, blue dogs
+    other = pets.rename(tmp_path / "home" / "MyPets")  # Cat/ and Dog/ in a folder of no layout: still refused
+    code, _, err = run(capsys, "import", "catsdogs", str(other))
+    assert code == 2 and "no images found in PetImages/{Cat,Dog}/" in err, err
+
+
 def test_local_archive_with_a_published_checksum_is_checked_before_parsing(tmp_path: Path):
     folder = tmp_path / "mnist"  # the real table: our fixture .gz files are not the published ones
     folder.mkdir()
