@@ -257,6 +257,16 @@ def test_a_class_the_data_does_not_have_is_refused_before_the_run_starts(clean_e
         (classes('"1", "eleven"'), bare, "dataset.classes: 'mnist' has no class 'eleven' (has: ['0', '1', "),
         (classes('"2", "7"'), env, "dataset.classes: 'mnist' has no class '7' (has: ['0', '1', '2', '3'])"),
         (TINY_TASK + transfer('kat = "3"'), bare, "transfer[0].class_map: 'cifar10' has no class 'kat' (has: ['disk'"),
+        (  # a binary head on all ten classes; with three named, the task is refused at load
+            TINY_TASK.replace("lr = 0.01", 'lr = 0.01\nloss = "binary_cross_entropy"'),
+            bare,
+            "train.loss: binary_cross_entropy needs exactly 2 classes, the data has 10",
+        ),
+        (
+            classes('"1", "3", "5"').replace("lr = 0.01", 'lr = 0.01\nloss = "binary_cross_entropy"'),
+            bare,
+            "train.loss: expected cross_entropy with 3 classes (binary_cross_entropy needs exactly 2), got 'binary_",
+        ),
         (
             classes('"1", "3"') + transfer('cat = "5"'),
             bare,

@@ -665,6 +665,12 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
             r.warmup_steps,
         ),
         Bound(
+            "train.loss",
+            t.loss != "binary_cross_entropy" or len(d.classes) in (0, 2),
+            f"cross_entropy with {len(d.classes)} classes (binary_cross_entropy needs exactly 2)",
+            t.loss,
+        ),
+        Bound(
             "train.augment",
             all(a in AUGMENTATIONS for a in t.augment) and len(set(t.augment)) == len(t.augment),
             f"a list of distinct values from {list(AUGMENTATIONS)}",

@@ -41,9 +41,9 @@ def check_found(task: TaskSpec, data_dir: str | None) -> None:
 
 
 def check_classes(task: TaskSpec, data_dir: str | None) -> None:
-    """SpecError where ``dataset.classes`` names a class the data does not have, or a transfer's ``class_map`` a
-    class its target does not have or the trained model does not predict: the data's class names
-    (``registry.class_counts``). Found when the data was loaded, each failed the task's rows instead."""
+    """SpecError where ``dataset.classes`` names a class the data does not have (or a binary loss gets other than
+    two), or a transfer's ``class_map`` a class its target does not have or the trained model does not predict: the
+    data's class names (``registry.class_counts``). Found when the data was loaded, each failed the task's rows."""
     d = task.dataset
     source = registry.class_counts(d.name, data_dir, d.fallback)
     if source is not None:
@@ -52,6 +52,7 @@ def check_classes(task: TaskSpec, data_dir: str | None) -> None:
                 raise SpecError(
                     f"{task.source}: dataset.classes: {d.name!r} has no class {name!r} (has: {source.named()})"
                 )
+        task.n_outputs(len(d.classes) or len(source.classes))  # a binary head needs two classes
     for i, t in enumerate(task.transfer):
         target = registry.class_counts(t.dataset, data_dir, d.fallback) if t.dataset in registry.DATASETS else None
         for target_class, source_class in t.class_map:
