@@ -203,6 +203,23 @@ def test_the_command_line_refuses_absurd_values_in_one_line_exit_2(clean_env, tm
     assert not out.exists()
 
 
+def refused_before_the_run(cases: list[tuple[str, dict[str, str], str]], tmp_path: Path) -> tuple[Path, str]:
+    """Each (task file text, environment, part of the message) refused by `bench run`: exit 2, one line naming the
+    file, before any worker or run folder. The last task file's path (to write an accepted task to) and its line."""
+    out = tmp_path / "results"
+    path, said = tmp_path, ""
+    for i, (text, env, says) in enumerate(cases):
+        path = tmp_path / f"refused{i}.toml"
+        path.write_text(text)
+        proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(out)], env)
+        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
+        said = proc.stderr
+        assert said.startswith(f"error: {path}: ") and says in said, said
+        assert len(said.strip().splitlines()) == 1 and "worker" not in proc.stdout, said
+    assert not out.exists()  # no run folder, no records
+    return path, said
+
+
 def test_a_batch_larger_than_the_training_images_or_data_not_there_is_refused_before_the_run_starts(
     clean_env, tmp_path: Path
 ):
@@ -223,17 +240,8 @@ def test_a_batch_larger_than_the_training_images_or_data_not_there_is_refused_be
         (strict, bare, "dataset.name: dataset 'mnist' not found (looked in: "),
         (target, env, "transfer[0].dataset: dataset 'cifar10' not found (looked in: "),
     ]
-    out = tmp_path / "results"
-    for i, (text, run_env, says) in enumerate(cases):
-        path = tmp_path / f"data{i}.toml"
-        path.write_text(text)
-        proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(out)], run_env)
-        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
-        assert proc.stderr.startswith(f"error: {path}: "), proc.stderr
-        assert says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-        assert "worker" not in proc.stdout, proc.stdout
-    assert "and the spec says fallback='none'; set BENCH_DATA_DIR or --data-dir" in proc.stderr
-    assert not out.exists()  # no run folder, no records
+    path, said = refused_before_the_run(cases, tmp_path)
+    assert "and the spec says fallback='none'; set BENCH_DATA_DIR or --data-dir" in said
     path.write_text(TINY_TASK.replace("batch_size = 64", "batch_size = 80"))  # all 80 images: one batch fits
     check_task_data([load_task(path, None, None)], str(data))
 
@@ -273,15 +281,7 @@ def test_a_class_the_data_does_not_have_is_refused_before_the_run_starts(clean_e
             "transfer[0].class_map.cat: the model is not trained on a class '5' (its classes: ['1', '3'])",
         ),
     ]
-    out = tmp_path / "results"
-    for i, (text, run_env, says) in enumerate(cases):
-        path = tmp_path / f"classes{i}.toml"
-        path.write_text(text)
-        proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(out)], run_env)
-        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
-        assert proc.stderr.startswith(f"error: {path}: {says}"), proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1 and "worker" not in proc.stdout, proc.stderr
-    assert not out.exists()  # no run folder, no records
+    path, _ = refused_before_the_run(cases, tmp_path)
     # accepted: the classes the data has, by their own names or by what a stand-in stands for (cifar10's cat)
     for text, data_dir in [
         (classes('"1", "3"') + transfer('cat = "3"'), None),
@@ -382,15 +382,8 @@ def test_images_a_big_model_cannot_take_are_refused_before_the_run_starts(clean_
         (with_dataset("channels = 3\nimage_size = 16"), f"{small}, got 16"),  # at load
         (with_dataset("channels = 1\nimage_size = 64"), "dataset.channels: expected 3: zoo:mobilenet_v3_small takes"),
     ]
-    env, out = backend_env(clean_env, tmp_path / "site"), tmp_path / "results"
-    for i, (text, says) in enumerate(cases):
-        path = tmp_path / f"zoo{i}.toml"
-        path.write_text(text)
-        proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(out)], env)
-        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
-        assert proc.stderr.startswith(f"error: {path}: {says}"), proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1 and "worker" not in proc.stdout, proc.stderr
-    assert not out.exists()  # no run folder, no records
+    env = backend_env(clean_env, tmp_path / "site")
+    path, _ = refused_before_the_run([(text, env, says) for text, says in cases], tmp_path)
     with pytest.raises(SpecError, match=r"dataset\.image_size: expected at least 32: the smallest side resnet101"):
         parse_task(
             with_("dataset.image_size", 16, tomllib.loads((S.TASKS_DIR / "catsdogs-resnet101.toml").read_text()))
@@ -414,15 +407,8 @@ def test_a_mean_and_std_without_a_value_per_channel_are_refused_before_the_run_s
         (norm("0.5, 0.5"), "dataset.mean: expected 1 or 3 values, one per channel, got (0.5, 0.5)"),  # at load
         (norm("0.5", "channels = 3"), "dataset.mean: expected 3 values, one per channel, got (0.5,)"),  # at load
     ]
-    env, out = backend_env(clean_env, tmp_path / "site"), tmp_path / "results"
-    for i, (text, says) in enumerate(cases):
-        path = tmp_path / f"norm{i}.toml"
-        path.write_text(text)
-        proc = run_cli(["run", str(path), "--backend", "numpy", "--out", str(out)], env)
-        assert proc.returncode == 2, (says, proc.stdout[-2000:], proc.stderr[-2000:])
-        assert proc.stderr.startswith(f"error: {path}: {says}"), proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1 and "worker" not in proc.stdout, proc.stderr
-    assert not out.exists()  # no run folder, no records
+    env = backend_env(clean_env, tmp_path / "site")
+    path, _ = refused_before_the_run([(text, env, says) for text, says in cases], tmp_path)
     for text in (norm("0.5"), norm("0.5, 0.5, 0.5", "channels = 3")):  # a value per channel: accepted
         path.write_text(text)
         check_task_data([load_task(path, None, None)], None)
