@@ -151,6 +151,18 @@ def _choose_splits(entries: list[Entry], notes: list[str], where: str) -> tuple[
     return "train", None
 
 
+def _check_two_classes(tree: Tree, dataset: str, counts: Counter[str], decoded: bool = False) -> None:
+    """LayoutError where the images hold fewer than two classes: a one-class "dataset" imported with exit 0 and
+    trained a classifier that cannot be wrong (a PetImages tree with Cat/ renamed, or every Dog image corrupt)."""
+    if len(counts) < 2:
+        had = ", ".join(f"{c} ({n} images)" for c, n in sorted(counts.items())) or "none"
+        what = "decoded" if decoded else "found"
+        raise LayoutError(
+            f"{tree.path}: images of one class only {what} ({had}); a classifier needs two or more of "
+            f"{', '.join(CLASSES[dataset])}"
+        )
+
+
 def import_images(tree: Tree, dataset: str, size: int, *, progress: bool = True) -> Decoded:
     """Decode every image of ``tree`` into ``dataset``'s canonical form at ``size`` x ``size``."""
     entries, ignored = find_entries(tree, dataset)
@@ -160,6 +172,7 @@ def import_images(tree: Tree, dataset: str, size: int, *, progress: bool = True)
     train_split, test_split = _choose_splits(entries, notes, str(tree.path))
     present = {e.label for e in entries}
     classes = tuple(c for c in CLASSES[dataset] if c in present)
+    _check_two_classes(tree, dataset, Counter(e.label for e in entries if e.split in (train_split, test_split)))
     used = [e for e in entries if e.split in (train_split, test_split)]
     used.sort(key=lambda e: (e.split, classes.index(e.label), _natural(e.name)))
 
@@ -177,6 +190,7 @@ def import_images(tree: Tree, dataset: str, size: int, *, progress: bool = True)
     y = np.array([classes.index(e.label) for e in used], np.int64)
     split = np.array([e.split for e in used])
     x, y, split = x[keep], y[keep], split[keep]
+    _check_two_classes(tree, dataset, Counter(classes[i] for i in y), decoded=True)
     if test_split is None:
         tr, te = stratified_split(y, HOLDOUT, seed=0)
         tr, te = np.sort(tr), np.sort(te)

@@ -490,3 +490,22 @@ def test_data_commands_import_no_framework():
     code = "import sys, bench.run.data_cli, datasets.store; print(sorted({'torch', 'tensorflow'} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_an_image_tree_of_one_class_is_refused_found_or_decoded(tmp_path: Path, capsys, clean_env):
+    """QA: a PetImages tree whose Dog/ folder was renamed (or whose dog images are all corrupt) imported as a
+    one-class dataset, exit 0: a classifier trained on it cannot be wrong. Refused, naming what it found."""
+    pets = tmp_path / "PetImages"
+    (pets / "Cat").mkdir(parents=True)
+    (pets / "Doggies").mkdir()
+    for i in range(5):
+        (pets / "Cat" / f"{i}.jpg").write_bytes(image((220, 0, 0)))
+        (pets / "Doggies" / f"{i}.jpg").write_bytes(image((0, 0, 220)))
+    code, _, err = run(capsys, "import", "catsdogs", str(pets), "--size", "8")
+    assert code == 2 and "images of one class only found (cat (5 images)); a classifier needs two" in err, err
+    (pets / "Doggies").rename(pets / "Dog")
+    for f in (pets / "Dog").iterdir():
+        f.write_bytes(b"not a jpeg")
+    code, _, err = run(capsys, "import", "catsdogs", str(pets), "--size", "8")
+    assert code == 2 and "images of one class only decoded (cat (5 images))" in err, err
+    assert not (registry.default_cache_dir() / "catsdogs.npz").exists()  # nothing written
