@@ -421,9 +421,10 @@ def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) 
         print(f"error: {e}", file=sys.stderr)
         return 2
     print("tasks:")
-    for name, path in builtin_tasks().items():
-        t = load_task(path, datasets=registry.DATASETS)
-        print(f"  {name:24s} {t.model.arch:10s} {t.dataset.name:9s} {t.description}")
+    tasks = {name: load_task(path, datasets=registry.DATASETS) for name, path in builtin_tasks().items()}
+    arch_w = max((len(t.model.arch) for t in tasks.values()), default=0)  # convnext_tiny overran a fixed column
+    for name, t in tasks.items():
+        print(f"  {name:24s} {t.model.arch:{arch_w}s} {t.dataset.name:9s} {t.description}")
     print("datasets:")
     for name, info in registry.DATASETS.items():
         found = registry.find_file(name, data_dir)
