@@ -16,12 +16,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from datasets import embedded
 from datasets.arrays import ArrayDataset, ClassCounts
 from datasets.npz import image_shape as file_image_shape
 from datasets.npz import read_npz, train_counts
 from datasets.shapes import CLASSES as SHAPES
+
+T = TypeVar("T")
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -179,25 +182,31 @@ def class_counts(name: str, data_dir: str | Path | None = None, fallback: str = 
     """The training images per class ``load`` gives, with the names a task may call the classes, known without
     loading any: the file's labels, else the stand-in's or the embedded default's table. None where they cannot
     say (an unreadable file, no data allowed): ``load`` then says why."""
-    info = DATASETS[name]
-    path = find_file(name, data_dir)
-    if path is not None:
-        return train_counts(path)
-    if info.stand_in and fallback != "none":
-        return class_counts(info.stand_in, data_dir, fallback)
-    return None if fallback == "none" else info.embedded_train
+    return _known(name, data_dir, fallback, train_counts, lambda info: info.embedded_train)
 
 
 def image_shape(name: str, data_dir: str | Path | None = None, fallback: str = "auto") -> tuple[int, int, int] | None:
     """(H, W, C) of the images ``load`` would give, known without loading any: the file's own header, else the
     stand-in's or the embedded default's shape. None where it cannot be known so (an unreadable file, no data
     allowed): ``load`` then says why."""
+    return _known(
+        name, data_dir, fallback, file_image_shape, lambda info: None if info.embedded is None else info.embedded_shape
+    )
+
+
+def _known(
+    name: str,
+    data_dir: str | Path | None,
+    fallback: str,
+    from_file: Callable[[Path], T | None],
+    from_default: Callable[[DatasetInfo], T | None],
+) -> T | None:
+    """What ``from_file`` reads of the file ``load`` would use, else of the stand-in's, else ``from_default`` of
+    the embedded default: the order ``load`` itself follows, so a check up front reads the data a run gets."""
     info = DATASETS[name]
     path = find_file(name, data_dir)
     if path is not None:
-        return file_image_shape(path)
+        return from_file(path)
     if info.stand_in and fallback != "none":
-        return image_shape(info.stand_in, data_dir, fallback)
-    if fallback == "none" or info.embedded is None:
-        return None
-    return info.embedded_shape
+        return _known(info.stand_in, data_dir, fallback, from_file, from_default)
+    return None if fallback == "none" else from_default(info)
