@@ -31,3 +31,9 @@ def test_every_command_runs_through_the_envs_python(env: str):
     allowed = set(section(env).get("allowlist_externals", "").split())
     for cmd in commands(env):
         assert cmd[0] == "python" or cmd[0] in allowed, f"[{section(env).name}] runs {cmd[0]!r}: use python -m"
+
+
+def test_the_header_names_every_env():
+    """The comment at the top of tox.ini is the list of envs a reader sees: `fast` was missing from it."""
+    header = "\n".join(line for line in (REPO / "tox.ini").read_text().splitlines() if line.startswith("#"))
+    assert [env for env in ENVS if f"tox -e {env} " not in header.replace("\n", " \n")] == []
