@@ -79,3 +79,41 @@ def test_the_best_mode_is_each_frameworks_tuned_configuration_and_the_bare_loop_
     assert torch_rt.device == keras_rt.device == "cuda" and torch_rt.timed_steps == gpucheck.FULL.timed
     plain = gpucheck.recipe("convnext_tiny", "bf16+channels_last", gpucheck.FULL, "cuda", tiny=False)
     assert plain.knobs == () and plain.runtime.channels_last and not plain.for_backend("torch").runtime.torch_compile
+
+
+@pytest.mark.frameworks  # torch, in the subprocess
+def test_without_a_cuda_device_the_check_is_refused_in_one_line_and_writes_nothing(tmp_path, clean_env):
+    """`tox -e gpu-check` on a CPU machine: bad input as argparse's errors are (it exited 1), before any training."""
+    out = tmp_path / "gc"
+    env = clean_env | {"CUDA_VISIBLE_DEVICES": ""}  # no device, whatever machine runs the test
+    cmd = [sys.executable, "-m", "bench.run.gpucheck", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines() == [
+        "error: gpu-check: --device cuda but torch sees no CUDA device (use --device cpu --tiny)"
+    ]
+    assert not out.exists()
+
+
+def test_an_unknown_mode_is_refused_before_anything_runs(tmp_path, capsys):
+    assert gpucheck.main(["--device", "cpu", "--tiny", "--modes", "fp32,fp8", "--out", str(tmp_path / "gc")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: gpu-check: unknown ['fp8'] (known: fp32, bf16+channels_last, best)"
+    ]
+    assert not (tmp_path / "gc").exists()
+
+
+def test_a_failed_row_fails_the_check_and_the_table_is_still_written(tmp_path, monkeypatch, capsys):
+    """A row that raised is noted in the table and the other rows go on, but the check exits 1: it exited 0."""
+    ok = {"model": "resnet101", "mode": "fp32", "backend": "torch", "suite_img_s": 10.0, "bare_img_s": 10.0}
+    bad = {"model": "resnet101", "mode": "fp32", "backend": "keras", "note": "failed: RuntimeError: out of memory"}
+    monkeypatch.setattr(gpucheck, "check", lambda *a, **k: ([ok, bad], {"size": {}, "tiny": True}))
+    monkeypatch.setattr(gpucheck, "versions", lambda: {"device": "cpu (x86_64)"})
+    out = tmp_path / "gc"
+    assert gpucheck.main(["--device", "cpu", "--tiny", "--out", str(out)]) == 1
+    assert "failed: RuntimeError: out of memory" in (out / "gpu-check.md").read_text()
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "gpu-check: 1 row(s) failed: resnet101 fp32 keras (their notes are in the table)"
+    )
+    monkeypatch.setattr(gpucheck, "check", lambda *a, **k: ([ok], {"size": {}, "tiny": True}))
+    assert gpucheck.main(["--device", "cpu", "--tiny", "--out", str(out)]) == 0

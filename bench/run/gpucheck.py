@@ -37,6 +37,11 @@ from bench.core.spec import TaskSpec, load_task
 from bench.run.runner import load_task_data
 from datasets import registry
 
+
+class Refused(Exception):
+    """Nothing can be measured as asked (no CUDA device, an unknown name): one line, exit 2, nothing written."""
+
+
 TASKS = {"resnet101": "catsdogs-resnet101", "convnext_tiny": "catsdogs-convnext-tiny"}
 # Each mode: the runtime fields every backend gets, then what each backend gets on top ([knobs.BACKEND]).
 # "best": each framework's tuned configuration for these models on a GPU (issue #27): torch bf16 autocast,
@@ -266,7 +271,7 @@ def check(
 
     cuda = device == "cuda"
     if cuda and not torch.cuda.is_available():
-        raise SystemExit("gpu-check: --device cuda but torch sees no CUDA device (use --device cpu --tiny)")
+        raise Refused("--device cuda but torch sees no CUDA device (use --device cpu --tiny)")
     size = TINY if tiny else FULL
     sampler = UtilSampler(cuda)
     keras_why = keras_skip_reason(backends)
@@ -360,7 +365,7 @@ def _names(arg: str, known: Any) -> list[str]:
     names = [n.strip() for n in arg.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"gpu-check: unknown {unknown} (known: {', '.join(known)})")
+        raise Refused(f"unknown {unknown} (known: {', '.join(known)})")
     return names
 
 
@@ -375,15 +380,22 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", type=Path, default=Path("results/gpu-check"))
     a = p.parse_args(argv)
     started = time.perf_counter()
-    modes, models = _names(a.modes, MODES), _names(a.models, TASKS)
-    rows, meta = check(a.device, a.tiny, _names(a.backends, ("torch", "keras")), a.data_dir, modes, models)
+    try:
+        modes, models = _names(a.modes, MODES), _names(a.models, TASKS)
+        rows, meta = check(a.device, a.tiny, _names(a.backends, ("torch", "keras")), a.data_dir, modes, models)
+    except Refused as e:  # exit 1 and a `SystemExit` message before: as bad input as argparse's own errors
+        print(f"error: gpu-check: {e}", file=sys.stderr)
+        return 2
     info = versions()
     text = markdown(rows, meta, info, time.perf_counter() - started)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "gpu-check.md").write_text(text)
     (a.out / "gpu-check.json").write_text(json.dumps({"rows": rows, "meta": meta, "versions": info}, indent=1))
     print(text)
-    return 0
+    failed = [f"{r['model']} {r['mode']} {r['backend']}" for r in rows if r.get("note", "").startswith("failed:")]
+    if failed:  # the table holds the rest; a check with a failed row is no pass (it exited 0)
+        print(f"gpu-check: {len(failed)} row(s) failed: {', '.join(failed)} (their notes are in the table)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
