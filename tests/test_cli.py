@@ -406,15 +406,16 @@ def test_records_are_written_as_each_run_finishes(clean_env, tiny_task: Path, tm
 
 
 @pytest.mark.e2e
-def test_a_transfer_class_the_source_lacks_fails_the_rows_and_names_it(clean_env, tmp_path: Path):
+def test_a_transfer_class_the_source_lacks_is_refused_before_any_row(clean_env, tmp_path: Path):
+    """It failed every row once the data loaded (exit 1); now refused up front (bench.run.datacheck), naming
+    the file, the key and the model's classes, and no run folder is made."""
     path = tmp_path / "xfer.toml"
     path.write_text(TINY_TASK + '\n[[transfer]]\ndataset = "cifar10"\nclass_map = { airplane = "nine" }\n')
     env = backend_env(clean_env, tmp_path / "site")
     proc = run_cli(["run", str(path), "--backend", "numpy,fault", "--out", str(tmp_path / "r")], env)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    rows = records(only_run_dir(tmp_path / "r"))
-    assert [r["status"] for r in rows] == ["failed", "failed"]
-    assert "transfer[0] (cifar10): dataset 'mnist' has no class 'nine'" in rows[0]["error"]
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{path}: transfer[0].class_map.airplane: the model is not trained on a class 'nine'" in proc.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_backend_whose_packages_are_absent_is_skipped_without_a_worker(monkeypatch, tmp_path: Path, clean_env):

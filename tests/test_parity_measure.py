@@ -345,7 +345,8 @@ def test_parity_steps_on_a_model_whose_builds_differ_say_so_in_every_row(clean_e
 
     env = backend_env(clean_env, tmp_path / "site", parity_reference=True)
     task = tmp_path / "tiny.toml"
-    task.write_text(TINY_TASK.replace('arch = "lenet5"', 'arch = "resnet101"'))  # torchvision's and keras's builds
+    big = TINY_TASK.replace('arch = "lenet5"', 'arch = "resnet101"')  # torchvision's and keras's builds
+    task.write_text(big.replace("max_test = 100", "max_test = 100\nchannels = 3\nimage_size = 32"))  # RGB, as they take
     args = ["run", str(task), "--backend", "numpy,lossy", "--parity-steps", "5", "--out", str(tmp_path / "r")]
     proc = run_cli(args, env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
