@@ -362,6 +362,26 @@ def test_a_data_parallel_row_has_its_own_record_key():
     )
 
 
+def test_a_row_with_no_timed_steps_says_so_not_that_the_1_worker_row_is_missing(monkeypatch, tmp_path):
+    """QA: a weak-scaling task whose epochs are one step each (200 images, batch 128) gave ok rows with no steady
+    rate; the 2-worker row's note said there was no ok 1-worker row, beside one, and its line read "0 img/s"."""
+    from bench.run.runner import _one_line
+
+    fields = {"steady_img_s": None, "test_acc": 0.4, "notes": []}
+    monkeypatch.setattr(distributed, "run_row", lambda *a: dict(fields))
+    job = Job({"task": "t", "backend": "torch", "repeat": 0})
+    base = {"task": "t", "backend": "torch", "repeat": 0, "scaling_mode": "weak", "workers": 1, "status": "ok"}
+    where = distributed.Launch(tmp_path, tmp_path, tmp_path, {}, 60.0)  # unused: run_row is the fake's
+    for one_rate in (None, 500.0):
+        rec = distributed.record(job, tiny_spec(), 2, "weak", where, [{**base, "steady_img_s": one_rate}])
+        assert rec["status"] == "ok" and rec.get("scaling_eff") is None
+        assert "no ok 1-worker row" not in rec["notes"] and "no timed steps in this row" in rec["notes"], rec["notes"]
+        assert ("the 1-worker row" in rec["notes"]) == (one_rate is None)
+        assert "0 img/s" not in _one_line(rec) and "no timed steps" in _one_line(rec), _one_line(rec)
+    rec = distributed.record(job, tiny_spec(), 2, "weak", where, [])
+    assert "no ok 1-worker row of this task, backend and mode" in rec["notes"]
+
+
 # -- spec and command line -------------------------------------------------------------------------
 
 

@@ -453,7 +453,7 @@ def record(
         base = baseline(records, rec)
         rec.update(scaling.baseline_fields(rec, base))
         if rec.get("scaling_eff") is None:
-            notes.append("no ok 1-worker row of this task, backend and mode: scaling efficiency not given")
+            notes.append(no_efficiency(rec, base))
         elif mode == "strong" and base and base.get("test_acc") is not None and rec.get("test_acc") is not None:
             notes.append(
                 f"test acc {rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
@@ -461,6 +461,15 @@ def record(
             )
     rec["notes"] = join_notes(notes)
     return rec
+
+
+def no_efficiency(row: dict[str, Any], base: dict[str, Any] | None) -> str:
+    """Why ``row`` has no scaling efficiency: no 1-worker row to divide by, or a row of the two with no rate (every
+    step was the first or warm-up: an epoch of one or two steps)."""
+    if base is None:
+        return "no ok 1-worker row of this task, backend and mode: scaling efficiency not given"
+    which = [name for name, r in (("this row", row), ("the 1-worker row", base)) if not r.get("steady_img_s")]
+    return f"no timed steps in {' and '.join(which)} (each step was the first or warm-up): scaling efficiency not given"
 
 
 def baseline(records: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:

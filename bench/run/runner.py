@@ -1004,10 +1004,9 @@ def _one_line(rec: dict[str, Any]) -> str:
     if rec.get("workers") is not None:
         eff, share = rec.get("scaling_eff"), rec.get("allreduce_share")
         eff_s, share_s = "-" if eff is None else f"{eff:.2f}", "-" if share is None else f"{share:.0%}"
-        return (
-            f"ok  test acc {rec['test_acc']:.4f}  {rec['steady_img_s'] or 0:.0f} img/s (global)  "
-            f"efficiency {eff_s}  all-reduce share {share_s}"
-        )
+        # no timed window (every step was the first or warm-up): no rate, which is not 0 img/s
+        img_s = "no timed steps" if rec.get("steady_img_s") is None else f"{rec['steady_img_s']:.0f} img/s (global)"
+        return f"ok  test acc {rec['test_acc']:.4f}  {img_s}  efficiency {eff_s}  all-reduce share {share_s}"
     # the table's and the verdict's figure; a row with no timed window has only its per-epoch one
     thr, which = rec.get("steady_img_s"), "headline"
     if thr is None:
