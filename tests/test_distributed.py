@@ -353,6 +353,31 @@ def test_ranks_run_on_cpu_or_one_gpu_each():
         distributed.ranks_device("auto", 2, ["GPU 0"])
 
 
+def test_with_repeats_the_scaling_table_pairs_each_row_with_its_own_1_worker_row():
+    """QA: `--workers 1,2 --repeats 2` printed two 1-worker and two 2-worker rows alike, with no repeat: the
+    efficiencies could not be told apart or recomputed from the table. Each repeat's rows now sit together, named."""
+    from bench.core.record import new_record
+    from bench.core.results import table
+    from bench.report import scaling as scaling_report
+
+    def row(repeat: int, workers: int, img_s: float) -> dict[str, Any]:
+        rec = new_record(task="t", backend="torch", repeat=repeat, status="ok", workers=workers, steady_img_s=img_s)
+        return {**rec, "scaling_mode": "strong", "scaling_eff": 1.0}
+
+    rates = {(0, 1): 500.0, (1, 1): 800.0, (0, 2): 900.0, (1, 2): 960.0}
+    rows = [row(r, w, v) for (r, w), v in rates.items()]
+    for r in rows:
+        if r["workers"] == 2:
+            r["scaling_eff"] = scaling.efficiency(r["steady_img_s"], rates[(r["repeat"], 1)], 2)
+    shown = scaling_report.scaling_table(table(rows), "t")
+    assert list(zip(shown["repeat"], shown["workers"], strict=True)) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    for one, two in ((0, 1), (2, 3)):  # each 2-worker row's efficiency from the row above it
+        img = [float(shown["img/s (global, ± 95%)"][i].replace(",", "")) for i in (one, two)]
+        assert shown["efficiency [95%]"][two] == f"{img[1] / (2 * img[0]):.2f}"
+    single = scaling_report.scaling_table(table([r for r in rows if r["repeat"] == 0]), "t")
+    assert "repeat" not in single.columns  # one repeat: the table as before
+
+
 def test_a_data_parallel_row_has_its_own_record_key():
     base = {"task": "t", "backend": "torch", "repeat": 0}
     assert record_key(base) == ("t", "torch", 0)

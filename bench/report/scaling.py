@@ -42,9 +42,12 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     """One task's data-parallel rows, formatted: backend, mode, workers, batches, img/s, efficiency, share, acc."""
     rows = []
     sub = dist[dist.task == task]
+    # with repeats, each N-worker row's efficiency is against its own repeat's 1-worker row: show which is which
+    several = "repeat" in sub and sub["repeat"].nunique() > 1
+    order = ["scaling_mode", "repeat", "_w"] if several else ["scaling_mode", "_w"]
     for b in ordered(sub.backend):
         mine = sub[sub.backend == b]
-        mine = mine.assign(_w=pd.to_numeric(mine.workers, errors="coerce")).sort_values(["scaling_mode", "_w"])
+        mine = mine.assign(_w=pd.to_numeric(mine.workers, errors="coerce")).sort_values(order)
         for _, r in mine.iterrows():
             ok = r.status == "ok"
             hw = r.steady_img_s_hw_pct / 100 * r.steady_img_s if ok and pd.notna(r.steady_img_s_hw_pct) else None
@@ -60,6 +63,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                     "backend": label(b),
                     "mode": r.scaling_mode,
                     "workers": int(r._w),
+                    **({"repeat": int(r["repeat"])} if several else {}),
                     "batch / worker": _num(r.per_worker_batch, ".0f"),
                     "global batch": _num(r.global_batch, ".0f"),
                     "engine": r.dist_backend if isinstance(r.dist_backend, str) and r.dist_backend else "-",
