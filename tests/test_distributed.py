@@ -378,6 +378,16 @@ def test_with_repeats_the_scaling_table_pairs_each_row_with_its_own_1_worker_row
     assert "repeat" not in single.columns  # one repeat: the table as before
 
 
+def test_a_backend_without_data_parallel_names_the_backends_with_it_as_backend_takes_them():
+    """QA: keras-torch's skipped rows said "run data-parallel rows with tensorflow, jax": engines, which --backend
+    refuses. The reason names backend ids, each registered and able to run data-parallel rows."""
+    why = [backends.describe(n).no_data_parallel for n in backends.names()]
+    told = [w.split("--backend ", 1)[1].split(",") for w in why if w]
+    assert told, "no backend without data-parallel rows to check"
+    for names in told:
+        assert names and all(n in backends.names() and not backends.describe(n).no_data_parallel for n in names), names
+
+
 def test_a_data_parallel_row_has_its_own_record_key():
     base = {"task": "t", "backend": "torch", "repeat": 0}
     assert record_key(base) == ("t", "torch", 0)

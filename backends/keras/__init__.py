@@ -87,13 +87,20 @@ KERNEL_VARIABLES = {
 DATA_PARALLEL_SESSIONS = {"tensorflow": "dist_tf", "jax": "dist_jax"}
 
 
+def backend_name(engine: str) -> str:
+    """The backend id of Keras on ``engine`` (what --backend takes): keras is TensorFlow's."""
+    return "keras" if engine == "tensorflow" else f"keras-{engine}"
+
+
 def no_data_parallel(engine: str) -> str:
-    """Why Keras on ``engine`` cannot train data-parallel rows; "" where it can."""
+    """Why Keras on ``engine`` cannot train data-parallel rows; "" where it can. Names the backends that can as
+    --backend takes them (the engines' names are not backend ids)."""
     if engine in DATA_PARALLEL_SESSIONS:
         return ""
     return (
         f"Keras on {engine} has no data-parallel engine (keras.distribution is JAX-only, tf.distribute "
-        f"TensorFlow-only): run data-parallel rows with {', '.join(DATA_PARALLEL_SESSIONS)}"
+        f"TensorFlow-only): run data-parallel rows with --backend "
+        f"{','.join(backend_name(e) for e in DATA_PARALLEL_SESSIONS)}"
     )
 
 
