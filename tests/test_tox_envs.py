@@ -54,8 +54,11 @@ def test_a_regression_tox_e_bench_finds_is_found_again_on_the_next_run(tmp_path,
         assert program == "python" and "tests/benchmarks" in args
         args = [one if a == "tests/benchmarks" else a for a in args if a != "{posargs}"]
         extra = ["-p", "no:cacheprovider", f"--benchmark-storage={storage}"]
+        # as from a shell: in a test lane the xdist worker's PYTEST_XDIST_* variables made pytest-benchmark in the
+        # child read xdist as on, disable benchmarks and refuse --benchmark-only (exit 4)
+        env = {k: v for k, v in clean_env.items() if not k.startswith("PYTEST_")}
         return subprocess.run(
-            [sys.executable, *args, *extra], cwd=REPO, env=clean_env, capture_output=True, text=True, timeout=300
+            [sys.executable, *args, *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
         )
 
     baseline = run("bench-baseline")
