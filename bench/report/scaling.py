@@ -90,7 +90,9 @@ def section(df: pd.DataFrame, run_dir: Path) -> str:
         "Each row trains the task on N worker processes with the framework's own engine; img/s is global "
         "(all workers), with the half-width of its 95% interval. Strong scaling keeps the global batch, "
         "weak keeps the batch per worker. Efficiency = img/s(N) / (N x img/s(1)) against the 1-worker row "
-        "of the same backend and mode (same threads per worker), with its bootstrap 95% interval. "
+        "of the same backend and mode (same threads per worker), with its 95% interval: a block bootstrap of "
+        "the two rows' step rates, or, for rows timed in synchronised stretches (Keras on JAX), Welch's t over "
+        f"the stretches' log rates, and none with fewer than {stats.MIN_SEGMENTS} stretches a side. "
         "All-reduce share = 1 - step time of the same window in N workers that never exchange gradients / "
         "step time with the exchange. First-step overhead = rank 0's first step (and the steps kept off the window) "
         "over a steady step of its window, as a single-process row's (compile_s). See docs/distributed.md.\n",
