@@ -23,8 +23,10 @@ def check_task_data(tasks: Sequence[TaskSpec], data_dir: str | None) -> None:
     for task in tasks:
         if task.dataset.name in registry.DATASETS:  # an unknown name is refused at load, naming the known ones
             check_found(task, data_dir)
-            check_classes(task, data_dir)
-            check_batch_fits(task, data_dir)
+            d = task.dataset
+            counts = registry.class_counts(d.name, data_dir, d.fallback)  # its labels, read once for both checks
+            check_classes(task, counts, data_dir)
+            check_batch_fits(task, counts)
             check_images_fit(task, data_dir)
 
 
@@ -40,12 +42,12 @@ def check_found(task: TaskSpec, data_dir: str | None) -> None:
             raise SpecError(f"{task.source}: {key}: {e}") from None
 
 
-def check_classes(task: TaskSpec, data_dir: str | None) -> None:
+def check_classes(task: TaskSpec, source: ClassCounts | None, data_dir: str | None) -> None:
     """SpecError where ``dataset.classes`` names a class the data does not have (or a binary loss gets other than
     two), or a transfer's ``class_map`` a class its target does not have or the trained model does not predict: the
-    data's class names (``registry.class_counts``). Found when the data was loaded, each failed the task's rows."""
+    data's class names (``source``: the dataset's ``registry.class_counts``, the transfer targets' read here). Found
+    when the data was loaded, each failed the task's rows."""
     d = task.dataset
-    source = registry.class_counts(d.name, data_dir, d.fallback)
     if source is not None:
         for name in d.classes:
             if source.index(name) is None:
@@ -76,11 +78,12 @@ def _trained_on(source: ClassCounts, classes: tuple[str, ...], name: str) -> boo
     return i is not None and (not classes or i in {source.index(c) for c in classes})
 
 
-def check_batch_fits(task: TaskSpec, data_dir: str | None) -> None:
+def check_batch_fits(task: TaskSpec, counts: ClassCounts | None) -> None:
     """SpecError where ``train.batch_size`` is more than the training images the task gets: the data's count of
-    its classes (``registry.train_count``), at most ``dataset.max_train`` (``datasets.prepare.subsample``)."""
+    its classes (``counts``: the dataset's ``registry.class_counts``), at most ``dataset.max_train``
+    (``datasets.prepare.subsample``)."""
     d = task.dataset
-    n = registry.train_count(d.name, data_dir, d.fallback, d.classes)
+    n = None if counts is None else counts.selected(d.classes)
     if n is not None:
         check_fits_data(task, min(n, d.max_train) if d.max_train else n)
 
