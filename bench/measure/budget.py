@@ -16,8 +16,8 @@ and vector units the two move together: a slower clock, fewer cores (``taskset``
 machine slow both.
 
 A plan is a forecast: the runner asks the budget again before each task (``budget_cli.Replan``),
-with the time left and how much slower than planned each backend's rows so far ran (never faster: a pace
-faster than the estimate, carried over to the last tasks, overran a 5-minute run).
+with the time left and how much slower or faster than planned each backend's slowest task so far ran,
+keeping the first plan's reserve (``1 - MARGIN`` of the budget) whole to the end.
 
 Epochs are sized by time, as pyperf calibrates its loops, never by a fixed count: each row's
 timed window should last ``WINDOW_GOAL_S`` and hold ``runtime.timed_steps`` steps, and an epoch
@@ -366,10 +366,14 @@ class PlanInputs:
     budget_s: float
     speed: float | Speed
     run_overhead_s: float = 0.0
+    # seconds kept back from the budget besides MARGIN's share: a re-plan keeps the first plan's reserve whole
+    # (bench.run.budget_cli.Replan), since the error of what is left does not shrink with the time left
+    reserve_s: float = 0.0
 
 
 def plan(inputs: PlanInputs, repeats: int | Mapping[str, int] = 1) -> Plan:
-    """Epochs per task so the whole run fits ``MARGIN`` x ``inputs.budget_s`` at ``inputs.speed`` FLOP/s.
+    """Epochs per task so the whole run fits ``MARGIN`` x ``inputs.budget_s`` (at most ``budget_s - reserve_s``) at
+    ``inputs.speed`` FLOP/s.
 
     One dial (found by bisection) moves every task together, in two stretches: from 0 to 1 each goes
     from its fewest epochs to its profile's, from 1 to 2 from the profile's to its wanted (longer
@@ -417,7 +421,7 @@ def plan(inputs: PlanInputs, repeats: int | Mapping[str, int] = 1) -> Plan:
             for b in backends
         ), epochs
 
-    target = MARGIN * budget_s
+    target = min(MARGIN * budget_s, budget_s - inputs.reserve_s)
     if total(2.0)[0] <= target:
         dial = 2.0
     else:
