@@ -447,6 +447,32 @@ def test_bad_distributed_sections_name_the_key(section, message):
     assert message in str(e.value)
 
 
+def test_a_distributed_section_without_worker_counts_is_refused_naming_the_key(clean_env, tmp_path):
+    """QA: ``[distributed] mode = "weak"`` with no ``workers`` (or ``workers = []``) ran single-process rows and
+    said nothing. The section asks for data-parallel rows: without counts it is refused as any bad key is, and a
+    task without the section (its ``to_dict`` carries an empty one) still round-trips."""
+    import tomllib
+
+    from bench.core.spec import spec_from_dict
+
+    data = tomllib.loads(DP_TASK)
+    for section, got in (({"mode": "weak"}, "got no workers key"), ({"mode": "weak", "workers": []}, "workers = []")):
+        with pytest.raises(SpecError) as e:
+            parse_task({**data, "distributed": section}, source="tiny.toml")
+        assert str(e.value).startswith("tiny.toml: distributed.workers: expected worker counts") and got in str(e.value)
+    quick = {"quick": {"distributed": {"workers": []}}}  # a profile that empties the counts is named
+    with pytest.raises(SpecError, match=r"tiny\.toml: profiles\.quick\.distributed\.workers: expected worker counts"):
+        parse_task({**data, "profiles": quick}, source="tiny.toml")
+    plain = parse_task({k: v for k, v in data.items() if k != "distributed"}, source="tiny.toml")
+    assert plain.distributed.workers == () and spec_from_dict(plain.to_dict()) == plain
+    task = tmp_path / "mode-only.toml"
+    task.write_text(DP_TASK.replace("workers = [1, 2]\n", 'mode = "weak"\n'))
+    proc = run_cli(["run", str(task), "--out", str(tmp_path / "o")], clean_env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"{task}: distributed.workers: expected worker counts" in proc.stderr
+    assert not (tmp_path / "o").exists()  # refused before a run folder
+
+
 def test_cli_workers_override_and_its_errors(clean_env, tmp_path):
     spec = tiny_spec()
     assert with_workers([spec], (2, 4), ("weak",))[0].distributed.workers == (2, 4)
@@ -733,4 +759,5 @@ def test_workers_are_capped_by_the_cores_unless_the_override_allows_more():
         distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "lots"}, cores=2, gpus=[])
     with pytest.raises(SpecError, match=r"distributed\.workers: 4 workers on CUDA need one GPU each"):
         distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "4"}, cores=2, gpus=["GPU 0"])
-    distributed.check_workers([tiny_spec(workers=[])], environ={}, cores=1, gpus=[])  # no data-parallel rows
+    plain = dataclasses.replace(many, distributed=type(many.distributed)())  # a task without [distributed]
+    distributed.check_workers([plain], environ={}, cores=1, gpus=[])  # no data-parallel rows

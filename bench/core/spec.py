@@ -231,7 +231,8 @@ class RuntimeSpec:
 
 @dataclass(frozen=True)
 class DistributedSpec:
-    """Data-parallel scaling rows (issue #15): opt-in; an empty ``workers`` runs the task as one process.
+    """Data-parallel scaling rows (issue #15): opt-in; a task without the section runs as one process, and a
+    section must name its worker counts (one with ``mode`` alone ran single-process rows, silently).
 
     Each (workers, mode) is a row of its own; ``mode`` is "strong" (train.batch_size is the global
     batch, split across workers) or "weak" (it is each worker's batch), a string or a list of both.
@@ -738,6 +739,13 @@ def _distributed(table: Any, where: str) -> DistributedSpec:
         *_distributed_bounds(d),
     ]
     _first_broken(f"{where}.", bounds)
+    if not d.workers:  # every key of the section configures data-parallel rows: without counts it ran none, silently
+        given = "workers = []" if "workers" in table else "no workers key"
+        raise SpecError(
+            f"{where}.workers: expected worker counts such as [1, 2] (a [distributed] section asks for data-parallel "
+            f"rows, one per count, which --workers may override; leave the section out for single-process rows), "
+            f"got {given}"
+        )
     return d
 
 
@@ -1029,6 +1037,9 @@ def spec_from_dict(d: Any, datasets: Collection[str] | None = None) -> TaskSpec:
         raise SpecError(
             f"{source}: profile_changes: expected a list of [recipe key, value, full value], got {changes!r}"
         )
+    dist = data.get("distributed")
+    if isinstance(dist, dict) and dist.get("workers") in ((), []):  # to_dict of a single-process task
+        del data["distributed"]
     if isinstance(data.get("model"), dict):
         model = dict(data["model"])
         options = _pairs(model.pop("options", []), f"{source}: model.options")
