@@ -261,6 +261,42 @@ def test_a_rank_whose_steps_return_early_records_the_first_epochs_last_step_kept
     assert row["epoch_end_step_s"] == early["epoch_end_step_s"] and row["new_shape_step_s"] is None  # rank 0's
 
 
+def test_a_rank_whose_shard_is_under_one_batch_records_the_batch_it_trained(numpy_backend):
+    """QA: weak scaling of 96 images at 64 a worker on 2 workers gives each rank 48 images, under one batch: every
+    epoch was one step of 48 images a rank, but the row recorded the nominal 64 (global 128, more than the
+    training set). The rank now trains and reports its share as its batch, and the row records it, saying why."""
+    backend, spec = numpy_backend(), tiny_spec()
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=4))  # a step an epoch: 2 timed
+    layout = DistLayout(2, "weak", 64, local=True)  # local: the ranks time the same window without joining
+    ranks = [
+        train_rank(
+            backend,
+            spec,
+            DistContext(rank=r, world_size=2, addresses=("127.0.0.1:1", "127.0.0.1:2")),
+            layout,
+            rank_data(96),
+            3,
+            seed=0,
+        )
+        for r in range(2)
+    ]
+    assert [r["per_worker_batch"] for r in ranks] == [48, 48] and set(ranks[0]["images"]) == {48}
+    row = distributed.row_fields(ranks, 2, "weak", 64, 1)
+    assert (row["per_worker_batch"], row["global_batch"]) == (48, 96)
+    assert any("share of the 96 training images (48) is under one per-worker batch of 64" in n for n in row["notes"])
+    assert any("per-worker batch 48, global batch 96" in n for n in row["notes"]), row["notes"]
+    whole = train_rank(
+        backend,
+        spec,
+        DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",)),
+        DistLayout(1, "weak", 64, local=True),
+        rank_data(96),
+        3,
+        seed=0,
+    )
+    assert whole["per_worker_batch"] == 64 and not any("under one per-worker batch" in n for n in whole["notes"])
+
+
 class FakeTime:
     def __init__(self) -> None:
         self.now = 1000.0

@@ -131,6 +131,13 @@ def shard_order(order: np.ndarray, rank: int, world_size: int, batch: int) -> np
     return np.asarray(order[rank::world_size][:share], dtype=np.int64)
 
 
+def shard_batch(n_images: int, world_size: int, batch: int) -> int:
+    """The batch a rank steps on: ``batch``, or the rank's whole share where the order is too short for one
+    batch per rank (``shard_order`` keeps that share: every epoch is one step of it). Weak scaling only: a
+    strong-scaling share always holds a batch, the global batch being at most the training set."""
+    return min(batch, n_images // world_size)
+
+
 class DataParallel(Protocol):
     """The optional role a backend implements to train data-parallel on its framework's own engine.
 

@@ -26,7 +26,7 @@ import numpy as np
 from backends import describe, load_backend
 from bench.core import metrics
 from bench.core.backend import CompileCache
-from bench.core.distributed import DistContext, shard_order
+from bench.core.distributed import DistContext, shard_batch, shard_order
 from bench.core.job import DistLayout, Job
 from bench.core.preprocess import PixelNorm, epoch_orders
 from bench.core.progress import progress
@@ -79,7 +79,13 @@ def train_rank(
     model = backend.build(spec.model, tuple(x_train.shape[1:]), spec.n_outputs(n_classes))
     state = backend.compile(model, spec.train, spec.runtime)
     out["params"] = backend.count_params(model)
-    batch, epochs = dist.per_worker_batch, spec.train.epochs
+    batch, epochs = shard_batch(len(y_train), ctx.world_size, dist.per_worker_batch), spec.train.epochs
+    out["per_worker_batch"] = batch  # the row records the batch trained, not the nominal one
+    if batch < dist.per_worker_batch:
+        out["notes"].append(
+            f"each rank's share of the {len(y_train)} training images ({batch}) is under one per-worker batch of "
+            f"{dist.per_worker_batch}: every epoch was one step of {batch} images a rank, the batch this row records"
+        )
     async_steps = bool(getattr(backend, "async_steps", False))  # JAX: sampled per synchronised stretch
     steps = StepClock(
         backend.synchronize,

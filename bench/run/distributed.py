@@ -370,6 +370,7 @@ def run_row(job: Job, spec: TaskSpec, workers: int, mode: str, where: Launch) ->
 def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: int, threads: int) -> dict[str, Any]:
     """Rank 0's record fields, the global step figures from every rank, and the replicas' agreement."""
     chief = results[0]
+    batch = chief.get("per_worker_batch") or batch  # a shard under one batch trains smaller ones (shard_batch)
     keep = (
         "framework",
         "framework_version",
