@@ -18,10 +18,11 @@ import pytest
 from scipy.stats import hmean
 
 import backends
+from bench.core.cpus import usable_cores
 from bench.core.distributed import DistContext, per_worker_batch, shard_order
 from bench.core.job import DistLayout, Job
 from bench.core.results import record_key
-from bench.core.spec import SpecError, parse_task
+from bench.core.spec import MAX_WORKERS, SpecError, parse_task
 from bench.measure import scaling
 from bench.run import dist_launch, distributed
 from bench.run.dist_cli import with_workers
@@ -526,6 +527,18 @@ def test_cli_workers_override_and_its_errors(clean_env, tmp_path):
     ):
         proc = run_cli(["run", str(task), "--out", str(tmp_path / "o"), *args], clean_env)
         assert proc.returncode == 2 and why in proc.stderr, proc.stderr
+    # QA: `--workers 3` on a 2-core machine was refused naming distributed.workers, a key the user never wrote
+    too_many = usable_cores() + 1  # weak scaling: any count splits the batch
+    for args, says in (
+        (["--workers", str(too_many), "--scaling", "weak"], f"error: --workers: {too_many} workers is more than"),
+        (
+            ["--workers", str(MAX_WORKERS + 1)],
+            f"--workers: expected distinct worker counts >= 1 (at most {MAX_WORKERS:,})",
+        ),
+    ):
+        proc = run_cli(["run", str(task), "--out", str(tmp_path / "o"), *args], clean_env)
+        assert proc.returncode == 2 and "distributed.workers" not in proc.stderr, proc.stderr
+        assert says in proc.stderr.splitlines()[-1], proc.stderr
     proc = run_cli(["all", "--workers", "2"], clean_env)  # bench all stays single-process
     assert proc.returncode == 2 and "unrecognized arguments: --workers" in proc.stderr
 
@@ -795,5 +808,10 @@ def test_workers_are_capped_by_the_cores_unless_the_override_allows_more():
         distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "lots"}, cores=2, gpus=[])
     with pytest.raises(SpecError, match=r"distributed\.workers: 4 workers on CUDA need one GPU each"):
         distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "4"}, cores=2, gpus=["GPU 0"])
+    with pytest.raises(SpecError) as e:  # the counts came from the command line: the error names the flag
+        distributed.check_workers([many], environ={}, cores=2, gpus=[], flag="--workers")
+    assert str(e.value).startswith("--workers: 4 workers is more than this machine's 2 cores"), str(e.value)
+    with pytest.raises(SpecError, match=r"^--workers: 4 workers on CUDA need one GPU each"):
+        distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "4"}, cores=2, gpus=["GPU 0"], flag="--workers")
     plain = dataclasses.replace(many, distributed=type(many.distributed)())  # a task without [distributed]
     distributed.check_workers([plain], environ={}, cores=1, gpus=[])  # no data-parallel rows

@@ -8,18 +8,21 @@ import sys
 
 import backends
 from bench.core.distributed import SCALING_MODES
-from bench.core.spec import SpecError, TaskSpec, spec_from_dict
+from bench.core.spec import MAX_WORKERS, SpecError, TaskSpec, spec_from_dict
 from bench.run import dist_launch
 
 
 def _workers(value: str) -> tuple[int, ...]:
-    """--workers 1,2,4: distinct worker counts >= 1."""
+    """--workers 1,2,4: distinct worker counts in 1..MAX_WORKERS (checked here, so the error names --workers,
+    not the spec key the counts go into)."""
     try:
         counts = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated worker counts such as 1,2, got {value!r}") from None
-    if not counts or any(c < 1 for c in counts) or len(set(counts)) < len(counts):
-        raise argparse.ArgumentTypeError(f"expected distinct worker counts >= 1 such as 1,2, got {value!r}")
+    if not counts or any(not 1 <= c <= MAX_WORKERS for c in counts) or len(set(counts)) < len(counts):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct worker counts >= 1 (at most {MAX_WORKERS:,}) such as 1,2, got {value!r}"
+        )
     return counts
 
 

@@ -123,23 +123,26 @@ def check_workers(
     environ: Mapping[str, str] | None = None,
     cores: int | None = None,
     gpus: list[str] | None = None,
+    flag: str = "",
 ) -> None:
     """SpecError naming ``distributed.workers`` when a task's rows need more ranks than this machine runs:
-    one GPU each on CUDA, one core each on CPU unless BENCH_MAX_WORKERS allows more."""
+    one GPU each on CUDA, one core each on CPU unless BENCH_MAX_WORKERS allows more. ``flag``: the command-line
+    option the counts came from (``--workers``), named instead: that is what the user typed."""
     env = os.environ if environ is None else environ
     for task in tasks:
         if not task.distributed.workers:
             continue
         most = max(task.distributed.workers)
+        given = flag or f"{task.source}: distributed.workers"
         try:
             device = ranks_device(task.runtime.device, most, gpus)
         except ValueError as e:
-            raise SpecError(f"{task.source}: distributed.workers: {e}") from None
+            raise SpecError(f"{given}: {e}") from None
         cap = worker_cap(env, cores or usable_cores())
         if device == "cpu" and most > cap:
             limit = f"{MAX_WORKERS_ENV}={cap}" if env.get(MAX_WORKERS_ENV) else f"this machine's {cap} cores"
             raise SpecError(
-                f"{task.source}: distributed.workers: {most} workers is more than {limit} (each rank is a process "
+                f"{given}: {most} workers is more than {limit} (each rank is a process "
                 f"with its own framework and copy of the data); set {MAX_WORKERS_ENV}={most} to start them anyway, "
                 "at the risk of running out of memory"
             )
