@@ -382,6 +382,57 @@ def test_threads_per_worker_keep_workers_times_threads_within_the_cores():
             os.sched_setaffinity(0, allowed)
 
 
+def test_threads_past_the_cores_are_printed_before_the_run_and_noted_in_the_row_and_summary(
+    monkeypatch, tmp_path, clean_env
+):
+    """QA: an explicit threads_per_worker that, times the workers, is more threads than cores ran without a word,
+    its img/s and efficiency timing threads waiting for cores. The run now says so before it starts, the row's notes
+    carry it, and summary.md's scaling section warns under the task's table."""
+    assert scaling.oversubscription(2, 1, 2) is None and scaling.oversubscription(1, 2, 2) is None  # fits
+    assert scaling.oversubscription(2, 2, 2).startswith(scaling.OVERSUBSCRIBED + "2 worker(s) x 2 thread(s) = 4")
+    assert scaling.oversubscription(1, 3, 2) is not None  # one rank of 3 threads on 2 cores is oversubscribed too
+    assert distributed.oversubscription_notes([tiny_spec()], cores=2) == []  # 0: cores // max(workers) each
+    (line,) = distributed.oversubscription_notes([tiny_spec(threads_per_worker=2)], cores=2)
+    assert line.startswith("tiny.toml: 2 workers x 2 thread(s) = 4 threads on this machine's 2 cores") and (
+        "distributed.threads_per_worker = 2" in line
+    )
+    (line,) = distributed.oversubscription_notes([tiny_spec(workers=[4], mode="weak")], cores=2)  # BENCH_MAX_WORKERS
+    assert "4 workers x 1 thread(s) = 4 threads" in line and "BENCH_MAX_WORKERS" in line
+
+    # the row: run_row with its ranks faked, on a 2-core machine
+    rank = {"durations": [0.1, 0.1], "images": [16, 16], "notes": [], "checksum": 1.0}
+    monkeypatch.setattr(distributed, "launch", lambda *a, **k: [dict(rank), dict(rank)])
+    monkeypatch.setattr(distributed, "usable_cores", lambda: 2)
+    spec = tiny_spec(threads_per_worker=2, allreduce_share=False)
+    spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, device="cpu"))
+    where = distributed.Launch(tmp_path, tmp_path, tmp_path, {}, 60.0)  # unused: launch is the fake's
+    job = Job({"task": "tiny-dp", "backend": "torch", "repeat": 0})
+    notes = distributed.run_row(job, spec, 2, "strong", where)["notes"]
+    assert [n for n in notes if n.startswith(scaling.OVERSUBSCRIBED)] == [scaling.oversubscription(2, 2, 2)]
+    one = dataclasses.replace(spec, distributed=dataclasses.replace(spec.distributed, threads_per_worker=1))
+    fits = distributed.run_row(job, one, 2, "strong", where)
+    assert not any(n.startswith(scaling.OVERSUBSCRIBED) for n in fits["notes"])
+
+    from bench.core.record import join_notes, new_record
+    from bench.core.results import table
+    from bench.report import scaling as scaling_report
+
+    def row(workers: int, notes: list[str]) -> dict[str, Any]:
+        rec = new_record(task="tiny-dp", backend="torch", repeat=0, status="ok", workers=workers, steady_img_s=9.0)
+        return {**rec, "scaling_mode": "strong", "notes": join_notes(["1 worker(s) x 2 thread(s)", *notes])}
+
+    text = scaling_report.section(table([row(1, []), row(2, notes)]), tmp_path)
+    warned = [ln for ln in text.splitlines() if "**oversubscribed**" in ln]
+    assert len(warned) == 1 and "2 worker(s), strong scaling: 2 worker(s) x 2 thread(s) = 4 threads" in warned[0]
+
+    # the command line says it before any row runs (here the data folder is refused next: nothing runs)
+    task = tmp_path / "tiny.toml"
+    task.write_text(DP_TASK.replace("timeout_s = 30", f"timeout_s = 30\nthreads_per_worker = {usable_cores()}"))
+    args = ["run", str(task), "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "absent")]
+    proc = run_cli(args, clean_env)
+    assert proc.returncode == 2 and f"note: {task}: 2 workers x {usable_cores()} thread(s)" in proc.stdout, proc.stdout
+
+
 def test_ranks_run_on_cpu_or_one_gpu_each():
     assert distributed.ranks_device("cpu", 2, ["GPU 0"]) == "cpu"
     assert distributed.ranks_device("auto", 2, []) == "cpu"

@@ -28,6 +28,19 @@ import numpy as np
 
 from bench.measure import stats, tuning
 
+OVERSUBSCRIBED = "oversubscribed: "  # the note's opening, which summary.md's scaling section looks for
+
+
+def oversubscription(workers: int, threads: int, cores: int) -> str | None:
+    """The row's note when its ranks run more threads than the cores they may use (an explicit threads_per_worker,
+    or more ranks than cores under BENCH_MAX_WORKERS); None when workers x threads fits the cores."""
+    if workers * threads <= cores:
+        return None
+    return (
+        f"{OVERSUBSCRIBED}{workers} worker(s) x {threads} thread(s) = {workers * threads} threads on {cores} cores: "
+        "threads waited for cores, so this row's img/s and scaling efficiency include that wait"
+    )
+
 
 def global_steps(
     durations: Sequence[Sequence[float]], images: Sequence[Sequence[int]]

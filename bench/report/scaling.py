@@ -2,8 +2,9 @@
 
 A run with ``workers`` rows gets, per task, one table (a row per backend, scaling mode and worker
 count: global img/s with its 95% half-width, efficiency with its interval, all-reduce share,
-first-step overhead, accuracy) and one figure: global img/s and efficiency against workers, a line per backend
-(registry colours), solid for strong and dashed for weak scaling. The single-process tables
+first-step overhead, accuracy), under it a warning per row whose ranks ran more threads than cores,
+and one figure: global img/s and efficiency against workers, a line per backend (registry colours),
+solid for strong and dashed for weak scaling. The single-process tables
 never see these rows (``split``): a 2-worker row is not a repeat of the 1-process one.
 """
 
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.core.record import split_notes
 from bench.core.runpaths import link, plot_file
 from bench.measure import stats
+from bench.measure.scaling import OVERSUBSCRIBED
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 
@@ -80,6 +83,20 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def oversubscribed(dist: pd.DataFrame, task: str) -> list[str]:
+    """A warning line per row of ``task`` whose ranks ran more threads than cores (its note says so): its img/s and
+    efficiency include threads waiting for cores, which nothing in the table shows."""
+    lines = []
+    for _, r in dist[dist.task == task].iterrows():
+        notes = split_notes(str(r.notes)) if isinstance(r.get("notes"), str) else []
+        for note in (n for n in notes if n.startswith(OVERSUBSCRIBED)):
+            lines.append(
+                f"- **oversubscribed**: {label(r.backend)} repeat {int(r['repeat'])}, {int(r.workers)} worker(s), "
+                f"{r.scaling_mode} scaling: {note.removeprefix(OVERSUBSCRIBED)}"
+            )
+    return lines
+
+
 def section(df: pd.DataFrame, run_dir: Path) -> str:
     """The summary.md section, or "" when the run has no data-parallel rows."""
     _, dist = split(df)
@@ -100,6 +117,8 @@ def section(df: pd.DataFrame, run_dir: Path) -> str:
     for task in dist.task.unique():
         parts.append(f"\n### {task}\n")
         parts.append(_md(scaling_table(dist, task)) + "\n")
+        if warnings := oversubscribed(dist, task):
+            parts.append("\n" + "\n".join(warnings) + "\n")
         path = plot_file(run_dir, "scaling", task)
         if path.exists():
             parts.append(f"\n![scaling of {task}]({link(run_dir, path)})\n")

@@ -564,6 +564,8 @@ def cmd_run(
         tasks = with_workers(tasks, getattr(args, "workers", None), getattr(args, "scaling", None))
         # rank processes this machine can hold, before any starts; the error names --workers where it gave them
         distributed.check_workers(tasks, flag="--workers" if getattr(args, "workers", None) else "")
+        for line in distributed.oversubscription_notes(tasks):
+            print(f"note: {line}")
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work
         check_task_data(tasks, args.data_dir)  # data absent, a batch or a layer list it cannot take: before any worker
         where = executor_fields(args) or {}

@@ -148,6 +148,30 @@ def check_workers(
             )
 
 
+def oversubscription_notes(tasks: list[TaskSpec], cores: int | None = None) -> list[str]:
+    """A line per task whose largest row runs more threads than the cores this process may use: printed before
+    the run, each row's note (``scaling.oversubscription``) says it again in its record."""
+    cores = cores or usable_cores()
+    out = []
+    for task in tasks:
+        d = task.distributed
+        if not d.workers:
+            continue
+        most, threads = max(d.workers), threads_per_worker(d.threads_per_worker, d.workers, cores)
+        if most * threads > cores:
+            why = (
+                f"distributed.threads_per_worker = {threads}; 0 keeps workers x threads within the cores"
+                if d.threads_per_worker
+                else f"more workers than cores ({MAX_WORKERS_ENV})"
+            )
+            out.append(
+                f"{task.source}: {most} workers x {threads} thread(s) = {most * threads} threads on this machine's "
+                f"{cores} cores ({why}): the rows that oversubscribe the cores time threads waiting for them, as "
+                "their notes and summary.md say"
+            )
+    return out
+
+
 @dataclass
 class Rank:
     """One started rank: its process, log and the last lines it printed."""
@@ -358,6 +382,8 @@ def run_row(job: Job, spec: TaskSpec, workers: int, mode: str, where: Launch) ->
     started = time.perf_counter()
     results = launch(job, workers, threads, spec, where, local=False, device=device)
     out = row_fields(results, workers, mode, batch, threads)
+    if note := scaling.oversubscription(workers, threads, usable_cores()):
+        out["notes"].append(note)
     if workers > 1 and spec.distributed.allreduce_share:
         try:
             local = launch(job, workers, threads, spec, where, local=True, device=device)
