@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 import pandas as pd
 import pytest
+from selenium.webdriver.support.wait import WebDriverWait
 
 from bench.core.record import new_record
 from bench.core.results import append_record, latest_records, read_records, table
@@ -293,11 +294,52 @@ def assert_laid_out(charts: dict[str, dict]) -> None:
     for title, c in charts.items():
         assert c["dates"] and c["entries"], title
         assert not any(overlap(d, c["legend"]) for d in c["dates"]), (title, c["labels"])
+        assert not overlap(c["plot"], c["legend"]), (title, c["plot"], c["legend"])
         assert all(inside(d, c["chart"]) for d in c["dates"]), (title, c["labels"])
         assert all(inside(e, c["legend"]) for e in c["entries"]) and inside(c["legend"], c["chart"]), title
         names = c["names"]
         assert not any(overlap(a, b) for i, a in enumerate(names) for b in names[i + 1 :]), title
         assert c["plot"][3] - c["plot"][1] >= 200, (title, c["plot"])
+
+
+def test_a_legend_reflows_when_the_window_narrows(driver, tmp_path: Path):
+    """QA, 2026-12-06: the legend's columns were counted once, at draw time, so a window made narrower later squeezed
+    them into each other. Twelve series (four backends on three machines) drawn wide, then the window narrowed:
+    fewer columns, every name clear of the others, the plot and the dates."""
+    hist = tmp_path / "history"
+    backends = ("torch", "keras", "keras-jax", "keras-torch")
+    for i in range(6):
+        machine = {**MACHINE, "cpu": f"Machine number {i % 3} with a long model name, 2 cores"}
+        rows = {("cnn", b): {"steady_img_s": 100.0 + i + k} for k, b in enumerate(backends)}
+        store.add_run(hist, make_run(tmp_path, i, rows, machine=machine))
+    dashboard.build(hist)
+    wide = driver.get_window_size()
+    try:
+        assert browser.open_page(driver, hist / "index.html") == []
+        (before,) = layout(driver).values()
+        assert_laid_out({"wide": before})
+        driver.set_window_size(560, wide["height"])
+        # plotly resizes the plot on the window's resize event, a moment later: wait for the chart to be redrawn
+        # at its new width before measuring
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script(RESIZED))
+        driver.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")
+        (after,) = layout(driver).values()
+        assert after["chart"][2] - after["chart"][0] < (before["chart"][2] - before["chart"][0]) / 2
+        assert len(after["names"]) == len(before["names"]) == 12
+        assert rows_of(after["names"]) > rows_of(before["names"])
+        assert_laid_out({"narrow": after})
+    finally:
+        driver.set_window_size(wide["width"], wide["height"])
+
+
+RESIZED = """const d = document.querySelector('#charts .chart');
+    return d._fullLayout !== undefined && Math.abs(d._fullLayout.width - d.clientWidth) < 2
+      && d.querySelector('.main-svg').getBoundingClientRect().width <= d.clientWidth + 1;"""
+
+
+def rows_of(names: list[list[float]]) -> int:
+    """How many rows of the legend its entries' boxes sit in (their distinct tops)."""
+    return len({round(n[1]) for n in names})
 
 
 def test_the_time_axis_of_one_run_is_dated_and_of_runs_minutes_apart_in_minutes(driver, tmp_path: Path):

@@ -4,10 +4,11 @@ Plotly draws the charts; its script is inlined from the installed package (``plo
 so the page opens from disk with no network. The data is one JSON block; charts are drawn when they
 scroll into view (a page of the whole zoo holds hundreds), and the controls pick the metric, the raw
 or normalised view, and regressions only. Each series shows its points with their 95% intervals (a
-band, and a bar on each point), its steps as markers, and its newest point flagged when the newest-point test calls it a
-regression. The time axis is set from the run dates (``time_axis``), not left to plotly, and the legend has a margin
-of its own below the date labels. Where tuned rows exist (a configuration other than default), a table sets each
-backend's default against its best.
+band, and a bar on each point), its steps as markers, and its newest point flagged when the newest-point test
+calls it a regression. The time axis is set from the run dates (``time_axis``), not left to plotly, and the
+legend has a margin of its own below the date labels, its columns counted again when the window is resized.
+Where tuned rows exist (a configuration other than default), a table sets each backend's default against its
+best.
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ function legendColumns(div, list) {
   const width = Math.max(div.clientWidth, 300) - MARGIN.l - MARGIN.r;
   return Math.max(1, Math.min(list.length, Math.floor(width / widest)));
 }
+function shown(div) {
+  const c = D.charts[+div.dataset.i];
+  return viewSel.value === 'normalised' ? c.normalised : c.raw;
+}
 function draw(div) {
-  const c = D.charts[+div.dataset.i], view = viewSel.value;
-  const list = view === 'normalised' ? c.normalised : c.raw;
+  const c = D.charts[+div.dataset.i], view = viewSel.value, list = shown(div);
   const cols = legendColumns(div, list), height = PLOT + Math.ceil(list.length / cols) * ROW;
-  div.style.height = height + 'px';
+  div.style.height = height + 'px'; div.dataset.cols = cols;
   Plotly.react(div, traces(list), {title: {text: txt(c.task) + ': ' + c.label + (view === 'normalised' ?
     ' / calibration' : ''), font: {size: 14}}, height: height, margin: {...MARGIN, t: 40, b: 10},
     xaxis: {type: 'date', automargin: true, ...c.xaxis[view]}, yaxis: {automargin: true},
@@ -85,6 +89,12 @@ function draw(div) {
       entrywidth: 1 / cols, entrywidthmode: 'fraction'}}, {displaylogo: false, responsive: true});
   drawn.add(div.id);
 }
+// The columns are counted for the width a chart has when drawn: a window made narrower (or wider) later draws
+// again each chart whose legend now fits another number of columns, once the resizing pauses for a frame.
+let resizing = 0;
+window.addEventListener('resize', () => { cancelAnimationFrame(resizing); resizing = requestAnimationFrame(() => {
+  for (const d of charts.children) if (drawn.has(d.id) && +d.dataset.cols !== legendColumns(d, shown(d))) draw(d);
+}); });
 const seen = new IntersectionObserver(es => es.forEach(e => { if (e.isIntersecting) draw(e.target); }));
 function rebuild() {
   charts.replaceChildren(); drawn.clear(); seen.disconnect();
