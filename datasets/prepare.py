@@ -27,9 +27,9 @@ def select_classes(ds: ArrayDataset, names: tuple[str, ...]) -> ArrayDataset:
         return Split(s.x[keep], lut[s.y[keep]])
 
     stands_for = tuple(ds.stands_for[i] for i in old) if ds.stands_for else ()
-    return replace(
-        ds, train=sub(ds.train), test=sub(ds.test), classes=tuple(ds.classes[i] for i in old), stands_for=stands_for
-    )
+    classes = tuple(ds.classes[i] for i in old)
+    kept = ds.names.keep(names)  # what a name of this data is stays what it was on the whole data
+    return replace(ds, train=sub(ds.train), test=sub(ds.test), classes=classes, stands_for=stands_for, selected=kept)
 
 
 def subsample(split: Split, n: int, rng: np.random.Generator) -> Split:

@@ -9,7 +9,9 @@ import pytest
 
 from bench.core.spec import SpecError, load_task, parse_task
 from bench.phases.transfer import load_target, transfer_metrics
+from bench.run.datacheck import check_task_data
 from datasets import embedded, registry
+from datasets.arrays import ArrayDataset, ClassCounts, Split
 from datasets.prepare import prepare
 from datasets.shapes import CLEAN, CLUTTERED, make_shapes
 from tests.conftest import only_run_dir, records, run_cli
@@ -82,8 +84,62 @@ def test_unknown_class_in_the_map_is_named():
         }
     )
     source = prepare(registry.load("cifar10", seed=0), max_test=10, seed=0)
-    with pytest.raises(ValueError, match="no class 'kitten'"):
+    with pytest.raises(ValueError, match=r"not trained on a class 'kitten' \(its classes: \['disk', "):
         load_target(task.transfer[0], source, task, None, seed=0)
+
+
+AMBIGUOUS = ("a", "b", "c"), ("b", "x", "y")  # class 0, "a", stands for "b": class 1's own name
+
+
+def ambiguous(seed: int) -> ArrayDataset:
+    """Three classes of four 32x32 images each, whose class 0 stands for a name that is class 1's own."""
+    y = np.repeat(np.arange(3), 4)
+    x = np.random.default_rng(seed).integers(0, 255, (12, 32, 32, 3), dtype=np.uint8)
+    classes, stands_for = AMBIGUOUS
+    return ArrayDataset("ambiguous", Split(x, y), Split(x, y), classes, "embedded:test", (), stands_for)
+
+
+@pytest.mark.parametrize(
+    ("kept", "source_class", "output"),
+    [
+        (("a", "c"), "b", None),  # class 1's own name, left out: not class 0, which only stands for "b"
+        (("b", "c"), "b", 0),
+        (("b", "c"), "x", 0),  # class 1's stand-in name
+        (("c", "a"), "y", 0),
+        ((), "b", 1),
+    ],
+)
+def test_a_name_resolves_alike_up_front_and_in_transfer(monkeypatch, kept, source_class, output):
+    """A class name that is one class's own and another's stand-in name: the up-front check (bench.run.datacheck,
+    from the label table) and the transfer phase (from the loaded, subset data) name the same model output, or
+    both refuse it. With dataset.classes = [a, c], "b" was refused up front (class 1, not trained on) and mapped
+    to class 0 in transfer, whose subset had forgotten that "b" is another class's own name."""
+    classes, stands_for = AMBIGUOUS
+    counts = ClassCounts(classes, (4, 4, 4), stands_for)
+    info = registry.DatasetInfo(
+        "ambiguous", "ambiguous.npz", "test", ambiguous, embedded_shape=(32, 32, 3), embedded_train=counts
+    )
+    monkeypatch.setitem(registry.DATASETS, "ambiguous", info)
+    monkeypatch.setenv("BENCH_CACHE", "/nonexistent-bench-cache")  # no file of that name: the embedded default
+    task = parse_task(
+        {
+            "name": "t",
+            "dataset": {"name": "ambiguous", "classes": list(kept)},
+            "model": {"arch": "cifar_cnn"},
+            "train": {"epochs": 1, "batch_size": 2, "lr": 0.01},
+            "transfer": [{"dataset": "ambiguous", "class_map": {"c": source_class}}],
+        },
+        datasets=registry.DATASETS,
+    )
+    source = prepare(registry.load("ambiguous"), classes=kept)
+    if output is None:
+        with pytest.raises(SpecError, match=f"not trained on a class '{source_class}'"):
+            check_task_data([task], None)
+        with pytest.raises(ValueError, match=f"not trained on a class '{source_class}'"):
+            load_target(task.transfer[0], source, task, None, seed=0)
+    else:
+        check_task_data([task], None)
+        assert load_target(task.transfer[0], source, task, None, seed=0)[1] == [output]
 
 
 @pytest.mark.parametrize(

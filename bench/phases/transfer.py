@@ -15,6 +15,7 @@ knows about cats or CIFAR. Three steps, one direction:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,17 @@ def load_target(
 ) -> tuple[ArrayDataset, list[int]]:
     """The target's images of the mapped classes, shaped like the source's; and each one's source class index.
 
-    Class names resolve by their own name or by what a stand-in stands for, on both sides.
+    Class names resolve by their own name or by what a stand-in stands for, on both sides; a source name as
+    ``bench.run.datacheck`` resolved it up front (``ClassNames``, over every class of the source's data).
     """
     ds = registry.load(target.dataset, data_dir=data_dir, fallback=task.dataset.fallback, seed=seed)
     names = tuple(t for t, _ in target.class_map)
-    source_index = [source.class_index(s) for _, s in target.class_map]
+    source_index = [source.names.output(s) for _, s in target.class_map]
     h, w, c = source.image_shape
     if h != w:
         raise ValueError(f"transfer needs square source images, the source is {h}x{w}")
     if target.split == "train":  # evaluate on the target's training images: swap them into the test slot
-        ds = ArrayDataset(ds.name, ds.test, ds.train, ds.classes, ds.source, ds.notes, ds.stands_for)
+        ds = dataclasses.replace(ds, train=ds.test, test=ds.train)
     shaped = prepare(ds, classes=names, max_test=task.dataset.max_test, channels=c, image_size=h, seed=seed)
     if len(shaped.test) == 0:
         raise ValueError(f"target {target.dataset!r} has no {target.split} images of classes {list(names)}")

@@ -50,32 +50,25 @@ def check_classes(task: TaskSpec, source: ClassCounts | None, data_dir: str | No
     d = task.dataset
     if source is not None:
         for name in d.classes:
-            if source.index(name) is None:
+            if source.names.find(name) is None:
                 raise SpecError(
-                    f"{task.source}: dataset.classes: {d.name!r} has no class {name!r} (has: {source.named()})"
+                    f"{task.source}: dataset.classes: {d.name!r} has no class {name!r} (has: {source.names.named()})"
                 )
         task.n_outputs(len(d.classes) or len(source.classes))  # a binary head needs two classes
+    trained = None if source is None else source.names.keep(d.classes)  # the model's outputs, as transfer finds them
     for i, t in enumerate(task.transfer):
         target = registry.class_counts(t.dataset, data_dir, d.fallback) if t.dataset in registry.DATASETS else None
         for target_class, source_class in t.class_map:
-            if target is not None and target.index(target_class) is None:
+            if target is not None and target.names.find(target_class) is None:
                 raise SpecError(
                     f"{task.source}: transfer[{i}].class_map: {t.dataset!r} has no class {target_class!r} "
-                    f"(has: {target.named()})"
+                    f"(has: {target.names.named()})"
                 )
-            if source is not None and not _trained_on(source, d.classes, source_class):
-                kept = list(d.classes) if d.classes else source.named()
-                raise SpecError(
-                    f"{task.source}: transfer[{i}].class_map.{target_class}: the model is not trained on a class "
-                    f"{source_class!r} (its classes: {kept})"
-                )
-
-
-def _trained_on(source: ClassCounts, classes: tuple[str, ...], name: str) -> bool:
-    """Whether the model trained on ``classes`` of ``source`` (all when empty) predicts class ``name``, found as
-    the transfer phase finds it (``ArrayDataset.class_index`` on the source's kept classes)."""
-    i = source.index(name)
-    return i is not None and (not classes or i in {source.index(c) for c in classes})
+            if trained is not None:
+                try:
+                    trained.output(source_class)
+                except ValueError as e:
+                    raise SpecError(f"{task.source}: transfer[{i}].class_map.{target_class}: {e}") from None
 
 
 def check_batch_fits(task: TaskSpec, counts: ClassCounts | None) -> None:
