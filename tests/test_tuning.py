@@ -349,6 +349,30 @@ def test_a_short_window_is_chosen_for_fresh_processes_by_its_length_alone():
     assert short_windows([row(0, 12, backend="torch")], [spec], ("keras",)) == []  # another backend's row
 
 
+def test_every_configuration_a_tune_races_trains_the_batch_and_data_its_task_was_checked_with():
+    """`bench tune` checks each task against its data once, before any worker (bench.run.datacheck: the batch at
+    most the training images, the classes, the images' shape), and not each configuration it races: no knob can
+    change what that check reads. Every configuration of every backend's knob space, at a rung's epochs and as a
+    final row, trains the task's dataset, model and batch; only the epochs and the runtime knobs differ."""
+    import dataclasses
+
+    from backends import BACKENDS
+    from bench.core.capabilities import CAPABILITIES
+    from bench.core.knobs import configurations
+    from bench.core.spec import load_task
+    from bench.run.tune import config_spec
+
+    task = load_task("mnist-lenet5", "quick")
+    for name, info in BACKENDS.items():
+        runnable, skipped = configurations(info.knob_space, dict.fromkeys(CAPABILITIES, True))
+        assert len(runnable) > 1 and not skipped, name
+        for config in runnable:
+            for epochs in (1, None):  # rung 0, and the final row at the task's own epochs
+                spec = config_spec(task, {name: config}, "t00", epochs).for_backend(name)
+                assert (spec.dataset, spec.model) == (task.dataset, task.model), (name, config.label)
+                assert dataclasses.replace(spec.train, epochs=task.train.epochs) == task.train, (name, config.label)
+
+
 def test_the_partner_of_a_row_measured_again_is_measured_as_often_so_best_over_default_reads_processes_alike():
     """Keras/TF's winner on the AMD cifar10-cnn tune had a short window and three processes, its defaults one:
     best / default 1.49x [0.55, 4.07] (2 degrees of freedom), unproven, and its defaults stood in the verdict. The
