@@ -52,6 +52,55 @@ def test_tiny_cpu_run_writes_the_table_with_keras_rows_skipped_when_tensorflow_i
     assert "tiny CPU mode" in table and "Data: " in table
 
 
+@pytest.mark.frameworks  # torch, in the subprocess
+def test_a_check_with_no_backend_that_can_run_is_refused_in_one_line_and_writes_nothing(tmp_path, clean_env):
+    """`--backends keras` where TensorFlow is missing: every row was skipped, the check wrote its table and exited 0
+    (and ran the torch rows it was not asked for). Nothing can be measured: said in one line, exit 2, as no CUDA."""
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "tensorflow.py").write_text('raise ImportError("no tensorflow on this GPU box")\n')
+    env = clean_env | {"PYTHONPATH": os.pathsep.join([str(blocked), str(REPO)])}
+    out = tmp_path / "gc"
+    cmd = [sys.executable, "-m", "bench.run.gpucheck", "--device", "cpu", "--tiny", "--backends", "keras"]
+    proc = subprocess.run([*cmd, "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines() == [
+        "error: gpu-check: nothing to measure: torch: not asked for (--backends); "
+        "keras: tensorflow not importable (ImportError: no tensorflow on this GPU box)"
+    ]
+    assert not out.exists() and "@@ gpu-check" not in proc.stdout  # no row trained
+
+
+def test_only_the_backends_asked_for_run_and_none_of_them_is_nothing_to_measure():
+    skipped = {"torch": gpucheck.NOT_ASKED, "keras": None}
+    assert gpucheck.nothing_to_measure(skipped) is None  # keras runs: torch's rows say they were not asked for
+    assert gpucheck.nothing_to_measure({"torch": None, "keras": "skipped: tensorflow not importable (x)"}) is None
+    both = {"torch": gpucheck.NOT_ASKED, "keras": gpucheck.keras_skip_reason([])}
+    assert gpucheck.nothing_to_measure(both) == (
+        "nothing to measure: torch: not asked for (--backends); keras: not asked for (--backends)"
+    )
+
+
+def test_a_check_that_measured_nothing_fails_saying_why(tmp_path, monkeypatch, capsys):
+    """No row with a throughput is no pass, whatever the rows say (it exited 0 with every row skipped)."""
+    rows = [
+        {"model": "resnet101", "mode": "fp32", "backend": "torch", "note": "failed: RuntimeError: out of memory"},
+        {"model": "resnet101", "mode": "fp32", "backend": "keras", "note": "skipped: tensorflow not importable (x)"},
+    ]
+    monkeypatch.setattr(gpucheck, "check", lambda *a, **k: (rows, {"size": {}, "tiny": True}))
+    monkeypatch.setattr(gpucheck, "versions", lambda: {"device": "cpu (x86_64)"})
+    assert gpucheck.main(["--device", "cpu", "--tiny", "--out", str(tmp_path / "gc")]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "gpu-check: nothing was measured: torch: failed: RuntimeError: out of memory; "
+        "keras: skipped: tensorflow not importable (x)"
+    )
+    monkeypatch.setattr(gpucheck, "check", lambda *a, **k: (rows[1:], {"size": {}, "tiny": True}))
+    assert gpucheck.main(["--device", "cpu", "--tiny", "--out", str(tmp_path / "gc")]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "gpu-check: nothing was measured: keras: skipped: tensorflow not importable (x)"
+    )
+
+
 def test_ratios_and_the_timm_column():
     rows = [
         {"model": m, "mode": mode, "backend": "torch", "suite_img_s": s, "bare_img_s": b}

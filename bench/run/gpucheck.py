@@ -245,14 +245,27 @@ def suite_run(
     return fields
 
 
+NOT_ASKED = "not asked for (--backends)"
+
+
 def keras_skip_reason(backends: list[str]) -> str | None:
     if "keras" not in backends:
-        return "not asked for (--backends)"
+        return NOT_ASKED
     try:
         import tensorflow  # noqa: F401
     except Exception as e:  # ImportError, or a broken install
         return f"skipped: tensorflow not importable ({type(e).__name__}: {e})"
     return None
+
+
+def nothing_to_measure(skipped: dict[str, str | None]) -> str | None:
+    """Why no row would be measured (every backend left out or unable to run: ``--backends keras`` without
+    TensorFlow wrote a table of skipped rows and passed), or None while one backend runs."""
+    if any(why is None for why in skipped.values()):
+        return None
+    return "nothing to measure: " + "; ".join(
+        f"{b}: {why.removeprefix('skipped: ')}" for b, why in skipped.items() if why
+    )
 
 
 def _fmt(v: Any, spec: str) -> str:
@@ -272,9 +285,11 @@ def check(
     cuda = device == "cuda"
     if cuda and not torch.cuda.is_available():
         raise Refused("--device cuda but torch sees no CUDA device (use --device cpu --tiny)")
+    skipped = {"torch": None if "torch" in backends else NOT_ASKED, "keras": keras_skip_reason(backends)}
+    if why := nothing_to_measure(skipped):
+        raise Refused(why)
     size = TINY if tiny else FULL
     sampler = UtilSampler(cuda)
-    keras_why = keras_skip_reason(backends)
     rows: list[dict[str, Any]] = []
     for model in models or list(TASKS):
         for mode in modes or list(MODES):
@@ -284,8 +299,8 @@ def check(
             source = f"{ds.source}, {len(ds.train)} train images at {ds.image_shape[0]} px"
             for backend in ("torch", "keras"):
                 row: dict[str, Any] = {"model": model, "mode": mode, "backend": backend, "data": source}
-                if backend == "keras" and keras_why:
-                    rows.append(row | {"note": keras_why})
+                if why := skipped[backend]:
+                    rows.append(row | {"note": why})
                     continue
                 t0 = time.perf_counter()
                 try:
@@ -395,6 +410,10 @@ def main(argv: list[str]) -> int:
     failed = [f"{r['model']} {r['mode']} {r['backend']}" for r in rows if r.get("note", "").startswith("failed:")]
     if failed:  # the table holds the rest; a check with a failed row is no pass (it exited 0)
         print(f"gpu-check: {len(failed)} row(s) failed: {', '.join(failed)} (their notes are in the table)")
+    if not any(r.get("suite_img_s") for r in rows):  # nor is one that measured nothing (it exited 0 too)
+        why = dict.fromkeys(f"{r['backend']}: {r.get('note') or 'no throughput'}" for r in rows)
+        print(f"gpu-check: nothing was measured: {'; '.join(why) or 'no rows'}")
+        return 1
     return 1 if failed else 0
 
 
