@@ -1,4 +1,5 @@
-"""The docs' relative links resolve: each target file exists and each ``#anchor`` is a heading in it.
+"""The docs' relative links resolve: each target file exists and each ``#anchor`` is a heading in it; CI runs
+the README's install and test commands.
 
 docs/tasks.md once linked ``docs/zoo.md`` from inside docs/, which GitHub resolves to docs/docs/zoo.md.
 """
@@ -6,6 +7,8 @@ docs/tasks.md once linked ``docs/zoo.md`` from inside docs/, which GitHub resolv
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -52,3 +55,44 @@ def test_every_relative_link_resolves_from_its_page(page: Path):
         elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
             broken.append(f"{target} (no heading #{anchor} in {dest.relative_to(REPO)})")
     assert not broken, f"{page.relative_to(REPO)}: " + "; ".join(broken)
+
+
+def readme_commands() -> tuple[str, str]:
+    """The README's install and test commands: the lines of its "Install, run, test" block whose comments say
+    "install" and "the test suite"."""
+    block = FENCE.findall((REPO / "README.md").read_text(encoding="utf-8").split("## Install, run, test", 1)[1])[0]
+    lines = [line.partition("#") for line in block.strip("`\n").splitlines()]
+    install = [cmd.strip() for cmd, _, comment in lines if comment.strip().startswith("install")]
+    test = [cmd.strip() for cmd, _, comment in lines if comment.strip().startswith("the test suite")]
+    assert len(install) == len(test) == 1, f"README: expected one install and one test command, got {install} {test}"
+    return install[0], test[0]
+
+
+STUB = '#!/bin/sh\nprintf \'%s\\n\' "${0##*/} $*" >> "$CI_RAN"\n'
+
+
+@pytest.mark.parametrize("browser", [True, False], ids=["browser-installed", "no-browser"])
+def test_ci_runs_exactly_the_readmes_install_and_test_commands(tmp_path: Path, browser: bool):
+    """The rule (README: "CI runs exactly these two commands"): .ci/run runs the README's install and test commands
+    and nothing else but installing the system packages tests need (apt-get). It runs here with every command it
+    may call a stub that records its arguments, and nothing else on PATH: any other program fails it."""
+    install, test = readme_commands()
+    stubs, ran = tmp_path / "bin", tmp_path / "ran"
+    stubs.mkdir()
+    names = {install.split()[0], test.split()[0], "apt-get", *(("chromium", "chromedriver") if browser else ())}
+    for name in names:
+        (stubs / name).write_text(STUB)
+        (stubs / name).chmod(0o755)
+    dirname = shutil.which("dirname")
+    assert dirname, "no dirname on PATH"
+    (stubs / "dirname").symlink_to(dirname)  # .ci/run's `cd "$(dirname "$0")/.."`
+    env = {"PATH": str(stubs), "CI_RAN": str(ran)}
+    proc = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(REPO / ".ci" / "run")], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    commands = [line.strip() for line in ran.read_text().splitlines()]
+    system = [c for c in commands if c.startswith("apt-get ")]
+    assert [c for c in commands if c not in system] == [install, test]
+    assert all(c.split()[1] in ("update", "install") for c in system), system
+    assert bool(system) != browser  # the browser the page tests open, installed only where it is missing
