@@ -477,6 +477,48 @@ def test_a_parity_worker_dies_with_the_check_that_started_it(tmp_path: Path):
             os.kill(worker, signal.SIGKILL)
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc")
+def test_ctrl_c_to_the_parity_command_alone_stops_its_worker_and_exits_130(clean_env, tmp_path: Path):
+    """QA, 2026-12-06: a SIGINT to `bench parity` alone (`kill -INT PID`; a terminal's Ctrl-C reaches its workers
+    too) waited for the running worker to finish its steps, up to TIMEOUT_S, before it exited. It stops the worker
+    and exits 130, saying so as `bench run` does. The numpy test backend is the reference, so no framework loads;
+    the worker waits an hour, so a check that waits for it fails."""
+    from tests.conftest import printed, start_cli
+    from tests.faults import backend_env
+
+    env = backend_env(clean_env, tmp_path / "site", parity_reference=True)
+    pid_file, site = tmp_path / "worker.pid", tmp_path / "site" / "sitecustomize.py"
+    site.write_text(site.read_text() + HANG_WORKER.format(pid=str(pid_file)).replace("sleep(120)", "sleep(3600)"))
+    task, out = tmp_path / "tiny.toml", tmp_path / "out"
+    task.write_text(TINY_TASK)
+    args = ["parity", str(task), "--backend", "numpy,fault", "--steps", "1", "--images", "64", "--out", str(out)]
+    proc = start_cli(args, env, tmp_path / "log")  # its own group is the test's: the signal goes to it alone
+    worker = 0
+    try:
+        deadline = time.monotonic() + 120
+        while not (pid_file.is_file() and pid_file.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, printed(proc)
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=60)  # a guard against a hang: the worker would run on for an hour
+        except subprocess.TimeoutExpired:
+            pytest.fail("bench parity still waits on its worker after SIGINT: " + printed(proc)[-2000:])
+        said = printed(proc)
+        assert code == 130 and "Traceback" not in said, said[-3000:]
+        (folder,) = out.glob("tiny-*")
+        assert said.rstrip().splitlines()[-1] == (
+            f"interrupted: parity: nothing compared; the runs that finished are kept in {folder / 'work'}"
+        )
+        assert not alive(worker), "the worker outlived the interrupted check"  # stopped and reaped, not orphaned
+        assert not (folder / "parity.csv").exists()
+    finally:
+        proc.kill()
+        if worker and alive(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie waiting for its new parent to reap it does not)."""
     try:

@@ -18,11 +18,13 @@ import queue
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from subprocess import PIPE
 
 import numpy as np
 
@@ -142,39 +144,82 @@ def lanes(cases: Sequence[Case]) -> list[list[int] | None]:
     return [cores_for(threads, slot, allowed) for slot in range(len(allowed) // threads)]
 
 
+class Workers:
+    """The check's running worker processes, so that a Ctrl-C stops them: the lanes wait on their workers in
+    threads, and a SIGINT to the check alone (``kill -INT``; a terminal's Ctrl-C reaches the workers too) waited
+    for every worker to finish its steps, up to ``TIMEOUT_S`` (QA, 2026-12-06). ``stop`` kills each (SIGKILL, as a
+    run's row is on Ctrl-C: what a worker has not written is lost either way) and starts none after."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: set[subprocess.Popen[str]] = set()
+        self.stopped = False
+
+    def start(self, cmd: list[str], env: dict[str, str] | None) -> subprocess.Popen[str] | None:
+        """The worker, started and known here; None once the check is stopping."""
+        with self.lock:  # held while it forks: a stop that comes meanwhile finds it
+            if self.stopped:
+                return None
+            # die_with_parent: a check stopped by a signal leaves no backend training on (QA, 2026-12-06)
+            proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=PIPE, stderr=PIPE, text=True, preexec_fn=die_with_parent
+            )
+            self.running.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen[str]) -> None:
+        with self.lock:
+            self.running.discard(proc)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            for proc in self.running:
+                proc.kill()
+
+
 def _launch(
-    jobs: list[ParityJob], folder: Path, echo: Callable[[str], None], cores: list[int] | None = None, part: str = ""
+    jobs: list[ParityJob],
+    folder: Path,
+    echo: Callable[[str], None],
+    cores: list[int] | None = None,
+    part: str = "",
+    workers: Workers | None = None,
 ) -> dict[str, str]:
     """Run one backend's jobs in one process (on ``cores`` when given; ``part``: which share of the backend's
-    cases, "1/2"); job out path -> error for each that wrote nothing."""
+    cases, "1/2"; ``workers``: the check's, which a Ctrl-C stops); job out path -> error for each that wrote
+    nothing."""
     paths = []
     name = f"{jobs[0].label} ({part})" if part else jobs[0].label
     for job in jobs:
         path = Path(job.out).with_suffix(".job.json")
         path.write_text(json.dumps(asdict(job)))
         paths.append(str(path))
+    workers = workers or Workers()
+    env = {**os.environ, CORES_ENV: ",".join(map(str, cores))} if cores else None
+    proc = workers.start([sys.executable, "-m", "bench.run.parity_worker", *paths], env)
+    if proc is None:
+        return dict.fromkeys((job.out for job in jobs), "not started: the check was stopped")
     echo(f"parity: {name}: {len(jobs)} case(s){f' on cores {cores}' if cores else ''}")
     started = time.perf_counter()
-    env = {**os.environ, CORES_ENV: ",".join(map(str, cores))} if cores else None
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.run.parity_worker", *paths],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-        preexec_fn=die_with_parent,  # a check stopped by a signal leaves no backend training on (QA, 2026-12-06)
-    )
-    echo(f"parity: {name}: done in {time.perf_counter() - started:.0f} s")
+    try:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:  # as subprocess.run(timeout=) raises it, the worker killed first
+        proc.kill()
+        proc.communicate()
+        raise
+    finally:
+        workers.done(proc)
+    if not workers.stopped:
+        echo(f"parity: {name}: done in {time.perf_counter() - started:.0f} s")
     failed = {}
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith("@@parity-failed "):
             out, _, why = line.removeprefix("@@parity-failed ").partition(" ")
             failed[out] = why
     for job in jobs:
         if job.out not in failed and not Path(job.out).is_file():
-            why = f"{exit_description(proc.returncode)}; {_last_line(proc.stderr)}"
+            why = f"{exit_description(proc.returncode)}; {_last_line(stderr)}"
             failed[job.out] = f"the worker wrote nothing ({why})"
     return failed
 
@@ -230,6 +275,7 @@ class ParityCheck:
         self.free: queue.Queue[list[int] | None] = queue.Queue()
         for cores in lanes(self.cases):
             self.free.put(cores)
+        self.workers = Workers()
 
     @property
     def labels(self) -> list[str]:
@@ -264,14 +310,18 @@ class ParityCheck:
             ]
             cores = self.free.get()  # a lane's cores; released when its process is done
             try:
-                return _launch(jobs, self.folder, self.echo, cores, tag)
+                return _launch(jobs, self.folder, self.echo, cores, tag, self.workers)
             finally:
                 self.free.put(cores)
 
         failed: dict[str, str] = {}
         with ThreadPoolExecutor(n) as pool:
-            for part_failed in pool.map(lambda p: launch(*p), parts):
-                failed.update(part_failed)
+            try:
+                for part_failed in pool.map(lambda p: launch(*p), parts):
+                    failed.update(part_failed)
+            except BaseException:  # Ctrl-C (or a lane that raised): the pool's exit waits on every worker
+                self.workers.stop()
+                raise
         return failed
 
     def _reference(self) -> list[Case]:

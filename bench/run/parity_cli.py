@@ -6,7 +6,8 @@ weights (bench.run.parity). Per backend pair and checkpoint: the largest weight 
 the fp32 bound and whether the pair is within it. A pair outside its bound with every convention aligned (the
 default) exits 1, said in a last line naming the pair and the step; with some left as shipped (``--align none``)
 the line says so and the command exits 0. A model whose builds are not one network, or that a backend
-cannot hand over, gets a row that says so and the command still exits 0; a task or option that is wrong exits 2.
+cannot hand over, gets a row that says so and the command still exits 0; a task or option that is wrong exits 2;
+Ctrl-C stops every backend's worker and exits 130.
 """
 
 from __future__ import annotations
@@ -158,7 +159,11 @@ def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = p
     )
     if capped:
         echo(capped)
-    result = run_check([case], args.backend, folder / "work", args.steps, args.align, echo)[case.name]
+    try:
+        result = run_check([case], args.backend, folder / "work", args.steps, args.align, echo)[case.name]
+    except KeyboardInterrupt:  # as `bench run` says it; the workers are stopped (bench.run.parity.Workers)
+        echo(f"\ninterrupted: parity: nothing compared; the runs that finished are kept in {folder / 'work'}")
+        return 130
     table = pd.DataFrame(task_rows(case.name, result, args.align), columns=list(COLUMNS))
     write_atomic(folder, folder / "parity.csv", table.to_csv(index=False).encode())
     text = table.to_markdown(index=False, floatfmt=".3g")
