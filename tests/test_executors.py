@@ -142,7 +142,7 @@ def test_the_local_path_imports_neither_ray_nor_submitit(tmp_path: Path):
 
 def test_executor_options_round_trip_through_plan_json_and_bad_ones_name_the_key(tmp_path: Path):
     opts = RunOptions(backends=("torch",), executor="devices", devices=(0, 1), slurm_time_min=30)
-    opts = dataclasses.replace(opts, slurm_array_parallelism=4)
+    opts = dataclasses.replace(opts, slurm_array_parallelism=4, slurm_follow_s=2.5)
     stored = json.loads(json.dumps({**vars_of(opts), "out": "x"}))
     assert plan_options(stored, tmp_path) == dataclasses.replace(opts, out=tmp_path)
     assert plan_options({"backends": ["torch"]}, tmp_path).executor == "local"  # a plan from before executors
@@ -152,6 +152,10 @@ def test_executor_options_round_trip_through_plan_json_and_bad_ones_name_the_key
         ("devices", [-1]),
         ("slurm_time_min", 0),
         ("slurm_array_parallelism", 0),
+        ("slurm_follow_s", 0),
+        ("slurm_follow_s", -1.0),
+        ("slurm_follow_s", "5"),
+        ("slurm_follow_s", True),
     )
     for key, bad in bad_ones:
         with pytest.raises(ValueError, match=f"options.{key}: must be"):
@@ -171,6 +175,16 @@ def vars_of(opts: RunOptions) -> dict:
         (["--devices", "0", "--executor", "ray", "--ray-address", "x:1"], "--devices goes with --executor devices"),
         (["--slurm-array-parallelism", "2"], "--slurm-array-parallelism goes with --executor slurm"),
         (["--executor", "slurm", "--slurm-local", "--slurm-array-parallelism", "0"], "must be 1..1000 jobs"),
+        (["--slurm-follow", "5"], "--slurm-follow goes with --executor slurm"),
+        (
+            ["--executor", "slurm", "--slurm-local", "--slurm-follow", "0"],
+            "--slurm-follow: must be a number of seconds > 0",
+        ),
+        (["--executor", "slurm", "--slurm-local", "--slurm-follow", "nan"], "--slurm-follow: must be a number of"),
+        (
+            ["--executor", "slurm", "--slurm-local", "--slurm-follow", "1s"],
+            "--slurm-follow: expected seconds, got '1s'",
+        ),
         # two workers must first fit this process's cores (a lane has one): the whole machine, for this one
         pytest.param(
             ["--executor", "devices", "--workers", "1,2"], "data-parallel rows", marks=pytest.mark.whole_machine
@@ -303,6 +317,38 @@ def test_a_slurm_jobs_progress_is_shown_while_it_runs_and_its_last_lines_before_
         shown.append("(outcome)")
     assert jobs[0].shown_when_done[-1] == "  [t/b] epoch 1/2"  # shown while the job ran
     assert shown[-4:] == ["  [t/b] epoch 1/2", "  [t/b] epoch 2/2", "  [t/b] test acc 0.5", "(outcome)"], shown
+
+
+def test_the_driver_reads_the_running_jobs_progress_files_at_the_pace_slurm_follow_sets(monkeypatch, tmp_path):
+    """Each read of a running job's progress file is an open on the cluster's shared file system: once a second
+    (FOLLOW_S) for every running job unless --slurm-follow sets a slower (or faster) pace."""
+    on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
+    from bench.run.executors.follow import ProgressFile
+
+    assert on_slurm.Slurm(tmp_path, RunOptions(executor="slurm")).follow_s == on_slurm.FOLLOW_S == 1.0
+    clock = type("Clock", (), {"now": 100.0, "monotonic": lambda self: self.now, "sleep": time.sleep})()
+    monkeypatch.setattr(on_slurm, "time", clock)  # on_slurm's clock alone
+    slurm = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", slurm_local=True, slurm_follow_s=30.0))
+    slurm.progress = tmp_path
+    row = Row(Job({"task": "t", "backend": "b", "repeat": 0}), "[1/1] t / b")
+    say = ProgressFile(Path(slurm._tails([row])[0]))
+
+    class Running:
+        def done(self) -> bool:
+            return False
+
+    shown: list[str] = []
+
+    def read_at(now: float) -> list[str]:
+        clock.now = now
+        slurm._finished({1: (row, Running())}, shown.append)
+        return shown
+
+    say("  [t/b] epoch 1/3")
+    assert read_at(100.0) == ["  [t/b] epoch 1/3"]  # the first pass reads every file
+    say("  [t/b] epoch 2/3")
+    assert read_at(129.0) == ["  [t/b] epoch 1/3"]  # not read again before 30 s have passed
+    assert read_at(130.0) == ["  [t/b] epoch 1/3", "  [t/b] epoch 2/3"]
 
 
 def test_a_cluster_jobs_new_state_is_said_once_as_sacct_reports_it(monkeypatch, tmp_path):

@@ -4,6 +4,7 @@ built on ``cli._run_options``): where the rows run (bench.run.executors), checke
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import socket
@@ -43,6 +44,17 @@ def _parallelism(value: str) -> int:
     if not 1 <= n <= MAX_ARRAY_PARALLELISM:
         raise argparse.ArgumentTypeError(f"must be 1..{MAX_ARRAY_PARALLELISM} jobs, got {n}")
     return n
+
+
+def _seconds(value: str) -> float:
+    """--slurm-follow: a number of seconds > 0 (the pace of the driver's reads of the jobs' progress files)."""
+    try:
+        s = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+    if not 0 < s < math.inf:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {value!r}")
+    return s
 
 
 def _slurm_name(value: str) -> str:
@@ -92,6 +104,13 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
         help="jobs of the array running at a time (submitit's slurm_array_parallelism; default: 256 under SLURM, "
         "where each job has a node or a GPU of its own, 1 with --slurm-local)",
     )
+    g.add_argument(
+        "--slurm-follow",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how often the driver reads each running job's progress file, one open on the shared file system "
+        "each (default: 1; slower on a large cluster's NFS, the rows' progress lines then come later)",
+    )
 
 
 # the options that only one executor reads
@@ -103,6 +122,7 @@ EXECUTOR_OPTIONS = {
     "--slurm-gpus": "slurm",
     "--slurm-local": "slurm",
     "--slurm-array-parallelism": "slurm",
+    "--slurm-follow": "slurm",
 }
 RAY_CONNECT_S = 5.0
 
@@ -159,4 +179,5 @@ def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
         "slurm_gpus": args.slurm_gpus,
         "slurm_local": args.slurm_local,
         "slurm_array_parallelism": args.slurm_array_parallelism,
+        "slurm_follow_s": args.slurm_follow,
     }

@@ -109,6 +109,9 @@ class RunOptions:
     # jobs of an array at a time (submitit's slurm_array_parallelism); None: 256 under SLURM, where each job has a
     # node or a GPU of its own, and 1 with slurm_local, as the local executor runs rows on this machine
     slurm_array_parallelism: int | None = None
+    # seconds between the driver's reads of each running job's progress file (an open on the shared file system
+    # each); None: on_slurm.FOLLOW_S
+    slurm_follow_s: float | None = None
     # After the rows: each task's model trained this many steps in every backend of the run from one init,
     # the differences added to its rows (bench.run.parity, docs/methodology.md); 0: no check.
     parity_steps: int = 0
@@ -435,6 +438,10 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "slurm_array_parallelism": (
         lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_ARRAY_PARALLELISM),
         f"null or an integer in 1..{MAX_ARRAY_PARALLELISM}",
+    ),
+    "slurm_follow_s": (
+        lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf),
+        "null or a number of seconds > 0",
     ),
     "parity_steps": (
         lambda v: _is_int(v) and 0 <= v <= MAX_PARITY_STEPS,

@@ -58,6 +58,7 @@ ARRAY_PARALLELISM = 256  # jobs of an array at a time on a cluster, where each h
 # (sacct has not heard of the job yet) says nothing
 SHOWN_STATES = ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "PREEMPTED")
 FOLLOW_S = 1.0  # how often the running jobs' progress files are read (each an open on the shared file system)
+# unless --slurm-follow says otherwise
 
 
 class LocalArray(submitit.LocalExecutor):
@@ -107,6 +108,7 @@ class Slurm:
         self.jobs: list[tuple[Row, Any]] = []
         self.tails: dict[tuple, Tail] = {}  # row key -> its job's progress file, read so far
         self.follow_at = 0.0  # when the running jobs' progress files are read next (time.monotonic)
+        self.follow_s = opts.slurm_follow_s or FOLLOW_S  # and how often (--slurm-follow)
         self.states: dict[tuple, str] = {}  # row key -> its job's SLURM state as last shown (a cluster's array)
         self.beside = Beside()
         # jobs at a time: on this machine (--slurm-local) one, as the local executor runs rows, unless asked
@@ -173,11 +175,11 @@ class Slurm:
         return paths
 
     def _finished(self, live: dict[int, tuple[Row, Any]], echo: Echo) -> list[int]:
-        """The live jobs that are done. Every ``FOLLOW_S``, and whenever a job is done, each live job's new progress
+        """The live jobs that are done. Every ``follow_s``, and whenever a job is done, each live job's new progress
         lines are shown first: a done job's last lines (its file complete) come before its result line."""
         done = [i for i, (_, job) in live.items() if job.done()]
         if done or time.monotonic() >= self.follow_at:
-            self.follow_at = time.monotonic() + FOLLOW_S
+            self.follow_at = time.monotonic() + self.follow_s
             for i, (row, job) in live.items():
                 if not self.opts.slurm_local and i not in done:
                     self._state(row, job, echo)
