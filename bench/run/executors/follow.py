@@ -4,7 +4,8 @@ submitit's folder): the job appends each line as the worker prints it, the drive
 The writer opens, appends and closes the file for each line, the reader opens it afresh for each read: a
 shared file system such as NFS promises a reader on another node what a writer has closed by the time the
 reader opens the file (close-to-open), not what is still in an open file's cache. Lines are few (one per
-epoch), so this costs nothing that counts.
+epoch), so the writing costs nothing that counts; the reading is one open per running job per interval
+(``--slurm-follow``, 1 s by default: a big cluster's file server may want it longer).
 """
 
 from __future__ import annotations
