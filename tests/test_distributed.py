@@ -594,6 +594,50 @@ def test_cli_workers_override_and_its_errors(clean_env, tmp_path):
     assert proc.returncode == 2 and "unrecognized arguments: --workers" in proc.stderr
 
 
+def test_a_batch_the_worker_counts_cannot_split_is_refused_naming_what_the_user_gave(clean_env, tmp_path):
+    """QA: `bench run TASK --workers 3` (strong scaling by default, a batch of 32) was refused suggesting
+    `mode = "weak"`, a task-file key, to a user who typed options. Where the command line set the counts or the mode
+    (it overrides the file), the error names --workers and suggests --scaling weak; a task file's counts keep the
+    file's words. The task records which keys the options set, through its dict (plan.json, a rank's job) too."""
+    import argparse
+
+    from bench.core.spec import OPTIONS, spec_from_dict
+    from bench.run.dist_cli import add_distributed_options
+
+    with pytest.raises(SpecError) as e:  # the file's counts and mode
+        tiny_spec(workers=[1, 3])
+    assert "which [1, 3] workers cannot all do" in str(e.value) and str(e.value).endswith('or mode = "weak")')
+    assert "--" not in str(e.value)
+    spec = tiny_spec()
+    with pytest.raises(SpecError) as e:  # --workers 1,3
+        with_workers([spec], (1, 3), None)
+    assert str(e.value).startswith("tiny.toml: train.batch_size: strong scaling splits the global batch 32")
+    assert "which --workers 1,3 cannot all do (a multiple of every worker count, or --scaling weak)" in str(e.value)
+    assert "mode =" not in str(e.value)
+    with pytest.raises(SpecError) as e:  # the file's counts, --scaling strong over the file's weak
+        with_workers([tiny_spec(workers=[1, 3], mode="weak")], None, ("strong",))
+    assert "which [1, 3] workers cannot all do (a multiple of every worker count, or --scaling weak)" in str(e.value)
+    weak = with_workers([spec], (1, 3), ("weak",))[0]  # the way out the error gives
+    assert weak.flags == ("distributed.mode", "distributed.workers") and spec.flags == ()
+    assert with_workers([spec], (2,), None)[0].flags == ("distributed.workers",)
+    assert spec_from_dict(weak.to_dict()) == weak  # plan.json and a rank's job keep them
+    old = {k: v for k, v in weak.to_dict().items() if k != "flags"}  # a plan written before they were kept
+    assert spec_from_dict(old).flags == ()
+    for bad in ("distributed.workers", ["train.batch_size"], ["distributed.mode"] * 2, [["distributed.mode"]]):
+        with pytest.raises(SpecError, match=r"tiny\.toml: flags: expected a list of distinct keys"):
+            spec_from_dict({**weak.to_dict(), "flags": bad})
+    parser = argparse.ArgumentParser()
+    add_distributed_options(parser)
+    assert set(OPTIONS.values()) <= set(parser._option_string_actions)  # the options the errors name exist
+
+    task = tmp_path / "tiny.toml"
+    task.write_text(DP_TASK)
+    proc = run_cli(["run", str(task), "--out", str(tmp_path / "o"), "--workers", "3"], clean_env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "which --workers 3 cannot all do (a multiple of every worker count, or --scaling weak)" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
 # -- multi-machine launch --------------------------------------------------------------------------
 
 

@@ -53,6 +53,9 @@ MAX_FEATURES = 1_048_576  # decouple.top_k: far above any penultimate layer here
 MAX_DRAWN = 100  # explain.n_images and decouple.top_features/top_images/n_inputs: each is a panel of a figure
 # One machine's rank processes; a run further caps them by its cores or GPUs (bench.run.distributed.check_workers).
 MAX_WORKERS = 1_024
+# Spec keys a `bench run` option overrides (bench.run.dist_cli), and the option: an error about a value the command
+# line gave names the option, what the user typed, not a key of the task file (TaskSpec.flags)
+OPTIONS = {"distributed.workers": "--workers", "distributed.mode": "--scaling"}
 MAX_TIMEOUT_S = 86_400.0  # a day: a longer collective wait is a hang; inf overflowed every rank's timeout
 MAX_TASK_BYTES = 1 << 20  # 1 MiB: the built-in task files are at most 2.6 KB; a 64 GB one was read whole
 
@@ -270,6 +273,13 @@ class TaskSpec:
     # where it has none): ((dotted key, this spec's value, the full recipe's value), ...) over RECIPE_KEYS; what
     # summary.md names when it sets a row's accuracy beside the lab report's. () for the full recipe itself.
     profile_changes: tuple[tuple[str, Any, Any], ...] = ()
+    # The keys of OPTIONS the command line set (bench.run.dist_cli.with_workers), kept in plan.json: an error names
+    # the option for these (``named``), on --resume too
+    flags: tuple[str, ...] = ()
+
+    def named(self, key: str) -> str:
+        """``key`` as an error names it: the command-line option that set it, else the task file's key."""
+        return OPTIONS[key] if key in self.flags else f"{self.source}: {key}"
 
     def for_backend(self, backend: str) -> TaskSpec:
         """This task as ``backend`` runs it: its ``[knobs.BACKEND]`` overrides applied to ``runtime``."""
@@ -429,7 +439,11 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_task(
-    data: dict[str, Any], source: str = "<spec>", profile: str | None = None, datasets: Collection[str] | None = None
+    data: dict[str, Any],
+    source: str = "<spec>",
+    profile: str | None = None,
+    datasets: Collection[str] | None = None,
+    flags: tuple[str, ...] = (),
 ) -> TaskSpec:
     """Validate a TOML document (already parsed) and apply ``profile`` overrides.
 
@@ -438,6 +452,7 @@ def parse_task(
 
     ``datasets``: the dataset names that exist (``datasets.registry.DATASETS``; the core does not import
     the loaders); when given, a task naming another is a SpecError here rather than when its data is loaded.
+    ``flags``: the keys the command line set (``TaskSpec.flags``), which its errors name as options.
     """
     data = dict(data)
     profiles = data.pop("profiles", {})
@@ -451,10 +466,10 @@ def parse_task(
     if profile and profile not in PROFILES:
         raise SpecError(f"{source}: unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
     asked = profile if profile in profiles else None  # a profile the file leaves out gives the base spec
-    specs = {asked: _profile_spec(data, profiles, asked, source, datasets)}
+    specs = {asked: _profile_spec(data, profiles, asked, source, datasets, flags)}
     for other in (None, *profiles):  # every spec the file can give: a bad value in any of them is refused now
         if other not in specs:
-            specs[other] = _profile_spec(data, profiles, other, source, datasets)
+            specs[other] = _profile_spec(data, profiles, other, source, datasets, flags)
     spec, full = specs[asked], specs["full" if "full" in profiles else None]
     return dataclasses.replace(spec, profile=profile or "", profile_changes=recipe_changes(spec, full))
 
@@ -505,14 +520,19 @@ def describe_changes(changes: Iterable[Sequence[Any]]) -> str:
 
 
 def _profile_spec(
-    data: dict[str, Any], profiles: dict[str, Any], name: str | None, source: str, datasets: Collection[str] | None
+    data: dict[str, Any],
+    profiles: dict[str, Any],
+    name: str | None,
+    source: str,
+    datasets: Collection[str] | None,
+    flags: tuple[str, ...] = (),
 ) -> TaskSpec:
     """The spec profile ``name`` gives (None: the base tables); an error names ``profiles.NAME.KEY`` when the
     profile sets the key, else the base key and the profile it broke."""
     if name is None:
-        return _parse_tables(data, source, datasets)
+        return _parse_tables(data, source, datasets, flags)
     try:
-        return _parse_tables(_merge(data, profiles[name]), source, datasets)
+        return _parse_tables(_merge(data, profiles[name]), source, datasets, flags)
     except SpecError as e:
         text = str(e).removeprefix(f"{source}: ")
         key = re.match(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*", text)
@@ -530,7 +550,9 @@ def _sets(table: Any, keys: list[str]) -> bool:
     return True
 
 
-def _parse_tables(data: dict[str, Any], source: str, datasets: Collection[str] | None) -> TaskSpec:
+def _parse_tables(
+    data: dict[str, Any], source: str, datasets: Collection[str] | None, flags: tuple[str, ...] = ()
+) -> TaskSpec:
     """One spec from the document's tables (profiles already merged in)."""
     where = source
     top = {k: v for k, v in data.items() if k not in _SECTIONS and k not in ("transfer", "knobs")}
@@ -565,7 +587,7 @@ def _parse_tables(data: dict[str, Any], source: str, datasets: Collection[str] |
         if len(set(cmap.values())) < len(cmap):
             raise SpecError(f"{where}: transfer[{i}].class_map: two target classes map to the same source class")
         targets.append(TransferSpec(class_map=tuple(cmap.items()), **tk))
-    spec = TaskSpec(transfer=tuple(targets), source=source, **kwargs)
+    spec = TaskSpec(transfer=tuple(targets), source=source, flags=flags, **kwargs)
     _check_values(spec, where, datasets)
     return spec
 
@@ -684,11 +706,7 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
     ]
     _first_broken(f"{where}: ", bounds)
     if "strong" in spec.distributed.mode and any(spec.train.batch_size % w for w in spec.distributed.workers):
-        raise SpecError(
-            f"{where}: train.batch_size: strong scaling splits the global batch "
-            f"{spec.train.batch_size} into equal shares, which {list(spec.distributed.workers)} "
-            'workers cannot all do (a multiple of every worker count, or mode = "weak")'
-        )
+        raise SpecError(f"{where}: train.batch_size: {_unsplit_batch(spec)}")
     arch = architecture(spec.model)
     # else the data's own size decides: checked before the run starts (bench.run.datacheck.check_images_fit)
     if arch.layers and spec.dataset.image_size:
@@ -714,6 +732,23 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
     ]:
         if name not in datasets:
             raise SpecError(f"{where}: {key}: unknown dataset {name!r} (expected one of: {', '.join(datasets)})")
+
+
+def _unsplit_batch(spec: TaskSpec) -> str:
+    """Why strong scaling cannot split the batch, with the counts and the way out as the user gave them: the
+    command line's options where it set the counts or the mode (it overrides the file), else the file's keys."""
+    d = spec.distributed
+    by_option = "distributed.workers" in spec.flags
+    counts = (
+        f"{OPTIONS['distributed.workers']} {','.join(map(str, d.workers))}"
+        if by_option
+        else f"{list(d.workers)} workers"
+    )
+    weak = f"{OPTIONS['distributed.mode']} weak" if spec.flags else 'mode = "weak"'
+    return (
+        f"strong scaling splits the global batch {spec.train.batch_size} into equal shares, which {counts} cannot "
+        f"all do (a multiple of every worker count, or {weak})"
+    )
 
 
 def _distributed(table: Any, where: str) -> DistributedSpec:
@@ -1029,7 +1064,14 @@ def spec_from_dict(d: Any, datasets: Collection[str] | None = None) -> TaskSpec:
     source, profile = d.get("source", "<job>"), d.get("profile", "")
     if not isinstance(source, str) or not isinstance(profile, str) or profile not in ("", *PROFILES):
         raise SpecError(f"<job>: source and profile must be strings, got {source!r}, {profile!r}")
-    data = {k: v for k, v in d.items() if k not in ("source", "profile", "profile_changes")}
+    data = {k: v for k, v in d.items() if k not in ("source", "profile", "profile_changes", "flags")}
+    flags = d.get("flags", [])  # a plan.json from before 2026-12-06 has none: its counts are named as file keys
+    if (
+        not isinstance(flags, (list, tuple))
+        or not all(isinstance(f, str) and f in OPTIONS for f in flags)
+        or len(set(flags)) < len(flags)
+    ):
+        raise SpecError(f"{source}: flags: expected a list of distinct keys out of {list(OPTIONS)}, got {flags!r}")
     changes = d.get("profile_changes", [])
     if not isinstance(changes, (list, tuple)) or not all(
         isinstance(c, (list, tuple)) and len(c) == 3 and c[0] in RECIPE_KEYS for c in changes
@@ -1057,7 +1099,7 @@ def spec_from_dict(d: Any, datasets: Collection[str] | None = None) -> TaskSpec:
             else t
             for i, t in enumerate(data["transfer"])
         ]
-    spec = parse_task(data, source=source, datasets=datasets)
+    spec = parse_task(data, source=source, datasets=datasets, flags=tuple(flags))
     return dataclasses.replace(
         spec, profile=profile, profile_changes=tuple((k, _frozen(a), _frozen(b)) for k, a, b in changes)
     )

@@ -56,7 +56,8 @@ def add_distributed_options(p: argparse.ArgumentParser) -> None:
 def with_workers(
     tasks: list[TaskSpec], workers: tuple[int, ...] | None, modes: tuple[str, ...] | None
 ) -> list[TaskSpec]:
-    """Apply --workers / --scaling to every task, validated as a [distributed] section would be (SpecError)."""
+    """Apply --workers / --scaling to every task, validated as a [distributed] section would be (SpecError); the
+    task records which keys they set (``TaskSpec.flags``), so its errors name the options, not the file's keys."""
     if workers is None and modes is None:
         return tasks
     out = []
@@ -65,7 +66,9 @@ def with_workers(
         d = dataclasses.replace(d, workers=workers or d.workers, mode=modes or d.mode)
         if not d.workers:
             raise SpecError(f"{t.source}: --scaling needs --workers (or a [distributed] workers list in the task)")
-        out.append(spec_from_dict(dataclasses.replace(t, distributed=d).to_dict()))  # validated like a TOML file
+        given = {"distributed.workers": workers, "distributed.mode": modes}
+        flags = tuple(sorted({*t.flags, *(key for key, value in given.items() if value)}))
+        out.append(spec_from_dict(dataclasses.replace(t, distributed=d, flags=flags).to_dict()))  # as a TOML file
     return out
 
 
