@@ -903,10 +903,40 @@ def test_workers_are_capped_by_the_cores_unless_the_override_allows_more():
         distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "lots"}, cores=2, gpus=[])
     with pytest.raises(SpecError, match=r"distributed\.workers: 4 workers on CUDA need one GPU each"):
         distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "4"}, cores=2, gpus=["GPU 0"])
-    with pytest.raises(SpecError) as e:  # the counts came from the command line: the error names the flag
-        distributed.check_workers([many], environ={}, cores=2, gpus=[], flag="--workers")
+    flagged = with_workers([many], (1, 4), None)  # the counts came from the command line: the error names the flag
+    with pytest.raises(SpecError) as e:
+        distributed.check_workers(flagged, environ={}, cores=2, gpus=[])
     assert str(e.value).startswith("--workers: 4 workers is more than this machine's 2 cores"), str(e.value)
     with pytest.raises(SpecError, match=r"^--workers: 4 workers on CUDA need one GPU each"):
-        distributed.check_workers([many], environ={"BENCH_MAX_WORKERS": "4"}, cores=2, gpus=["GPU 0"], flag="--workers")
+        distributed.check_workers(flagged, environ={"BENCH_MAX_WORKERS": "4"}, cores=2, gpus=["GPU 0"])
     plain = dataclasses.replace(many, distributed=type(many.distributed)())  # a task without [distributed]
     distributed.check_workers([plain], environ={}, cores=1, gpus=[])  # no data-parallel rows
+
+
+def test_a_resumed_run_names_where_its_worker_counts_came_from(clean_env, tmp_path):
+    """QA: --resume on a machine that cannot hold the run's ranks named ``distributed.workers`` though the counts
+    came from --workers: plan.json did not say where they came from. It keeps the keys the command line set
+    (``TaskSpec.flags``), so the resume names --workers; a plan written before it still resumes, naming the key."""
+    import json
+
+    from bench.run import runner
+
+    out = tmp_path / "results"
+    run_dir = runner.new_run_dir(out)
+    tasks = with_workers([tiny_spec()], (1, 2), ("weak",))
+    runner.write_plan(run_dir, tasks, runner.RunOptions(backends=("torch",), out=out))
+    plan = json.loads((run_dir / "plan.json").read_text())
+    assert plan["tasks"][0]["flags"] == ["distributed.mode", "distributed.workers"]
+    assert runner.read_plan(run_dir)[0] == tasks
+    env = {**clean_env, "BENCH_MAX_WORKERS": "1"}  # the machine resuming runs fewer ranks than the plan's 2
+    proc = run_cli(["run", "--resume", str(run_dir)], env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: --workers: 2 workers is more than BENCH_MAX_WORKERS=1"), proc.stderr
+    for task in plan["tasks"]:  # as a plan.json written before 2026-12-06 has it
+        del task["flags"]
+    (run_dir / "plan.json").write_text(json.dumps(plan))
+    (old,) = runner.read_plan(run_dir)[0]
+    assert old == dataclasses.replace(tasks[0], flags=())
+    proc = run_cli(["run", "--resume", str(run_dir)], env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: tiny.toml: distributed.workers: 2 workers is more than"), proc.stderr

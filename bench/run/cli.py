@@ -563,7 +563,7 @@ def cmd_run(
         tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
         tasks = with_workers(tasks, getattr(args, "workers", None), getattr(args, "scaling", None))
         # rank processes this machine can hold, before any starts; the error names --workers where it gave them
-        distributed.check_workers(tasks, flag="--workers" if getattr(args, "workers", None) else "")
+        distributed.check_workers(tasks)
         for line in distributed.oversubscription_notes(tasks):
             print(f"note: {line}")
         registry.search_dirs(args.data_dir)  # a mistyped --data-dir fails before any work

@@ -123,17 +123,16 @@ def check_workers(
     environ: Mapping[str, str] | None = None,
     cores: int | None = None,
     gpus: list[str] | None = None,
-    flag: str = "",
 ) -> None:
-    """SpecError naming ``distributed.workers`` when a task's rows need more ranks than this machine runs:
-    one GPU each on CUDA, one core each on CPU unless BENCH_MAX_WORKERS allows more. ``flag``: the command-line
-    option the counts came from (``--workers``), named instead: that is what the user typed."""
+    """SpecError naming where the counts came from (``distributed.workers``, or ``--workers`` where the command line
+    gave them, on --resume too: ``TaskSpec.flags``) when a task's rows need more ranks than this machine runs: one
+    GPU each on CUDA, one core each on CPU unless BENCH_MAX_WORKERS allows more."""
     env = os.environ if environ is None else environ
     for task in tasks:
         if not task.distributed.workers:
             continue
         most = max(task.distributed.workers)
-        given = flag or f"{task.source}: distributed.workers"
+        given = task.named("distributed.workers")
         try:
             device = ranks_device(task.runtime.device, most, gpus)
         except ValueError as e:
