@@ -433,6 +433,64 @@ def test_threads_past_the_cores_are_printed_before_the_run_and_noted_in_the_row_
     assert proc.returncode == 2 and f"note: {task}: 2 workers x {usable_cores()} thread(s)" in proc.stdout, proc.stdout
 
 
+def test_a_rows_own_findings_are_shown_under_its_tasks_scaling_table(monkeypatch, tmp_path):
+    """QA: a row's data-parallel findings (its ranks' weights DIFFER, its accuracy against 1 worker, why it has no
+    efficiency) reached results.csv and records.jsonl only: a reader of summary.md's or index.html's scaling table
+    could not tell that a row's replicas had drifted apart. Each row with findings now has a line under the table,
+    in the table's order, naming the row; the notes every row carries (the engine, the layout) stay in results.csv.
+    The rows are made as the runner makes them: ``row_fields`` from the ranks' results, ``record`` against the
+    1-worker row (its launch faked)."""
+    from bench.core.record import split_notes
+    from bench.core.results import append_record
+    from bench.report.summary import write_reports
+
+    def ranks(workers: int, checksums: list[float]) -> list[dict[str, Any]]:
+        chief = {"durations": [0.1] * 4, "images": [16] * 4, "notes": ["engine: gloo at 127.0.0.1:1"], "test_acc": 0.5}
+        return [{**chief, "checksum": c} for c in checksums[:workers]]
+
+    made: dict[tuple[int, str], list[dict[str, Any]]] = {
+        (1, "strong"): ranks(1, [3.0]),
+        (2, "strong"): [{**r, "test_acc": 0.51} for r in ranks(2, [3.0, 3.5])],  # the replicas drifted apart
+        (2, "weak"): ranks(2, [3.0, 3.0]),  # no 1-worker weak row: no efficiency
+    }
+    spec = tiny_spec(mode=["strong", "weak"], allreduce_share=False)
+    monkeypatch.setattr(
+        distributed, "run_row", lambda job, spec, w, mode, where: distributed.row_fields(made[(w, mode)], w, mode, 8, 1)
+    )
+    where = distributed.Launch(tmp_path, tmp_path, tmp_path, {}, 60.0)  # unused: run_row is the fake's
+    job = Job({"task": "tiny-dp", "backend": "torch", "repeat": 0})
+    rows: list[dict[str, Any]] = []
+    for workers, mode in made:
+        rows.append(distributed.record(job, spec, workers, mode, where, rows))
+    findings = {
+        (r["workers"], r["scaling_mode"]): [n for n in split_notes(r["notes"]) if n.startswith(scaling.FINDINGS)]
+        for r in rows
+    }
+    assert findings[(1, "strong")] == []
+    assert [n.split(" (")[0] for n in findings[(2, "strong")]] == [
+        "weights after training DIFFER on every rank",
+        "test acc +0.0100 against 1 worker at the same global batch",
+    ]
+    assert findings[(2, "weak")][1].startswith("scaling efficiency not given: no ok 1-worker row")
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for r in rows:
+        append_record(run, r)
+    write_reports(run)
+    summary = (run / "summary.md").read_text()
+    section = summary[summary.index("### tiny-dp") :]
+    shown = section.split("\nNotes:\n", 1)[1].split("\n\n")[0].splitlines()
+    assert shown == [
+        "- PyTorch, 2 worker(s), strong scaling: " + "; ".join(findings[(2, "strong")]),
+        "- PyTorch, 2 worker(s), weak scaling: " + "; ".join(findings[(2, "weak")]),
+    ], shown
+    assert section.index("| PyTorch") < section.index("\nNotes:\n")  # under the table
+    assert "engine: gloo" not in section and "per-worker batch 8, global batch" not in section
+    page = (run / "index.html").read_text()
+    assert "weights after training DIFFER on every rank" in page and "scaling efficiency not given" in page
+
+
 def test_ranks_run_on_cpu_or_one_gpu_each():
     assert distributed.ranks_device("cpu", 2, ["GPU 0"]) == "cpu"
     assert distributed.ranks_device("auto", 2, []) == "cpu"

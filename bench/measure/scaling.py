@@ -29,6 +29,15 @@ import numpy as np
 from bench.measure import stats, tuning
 
 OVERSUBSCRIBED = "oversubscribed: "  # the note's opening, which summary.md's scaling section looks for
+# The openings of the notes that are a row's own data-parallel findings (bench.run.distributed, dist_worker):
+# summary.md's scaling section shows them under the task's table. A row's other notes (its engine, the framework's
+# known differences) are its single-process rows' too, and stay in results.csv.
+REPLICAS = "weights after training "  # equal or DIFFER on every rank
+AGAINST_ONE = "test acc "  # the difference from the 1-worker row's
+NO_EFFICIENCY = "scaling efficiency not given: "
+SMALL_SHARD = "each rank's share of the "  # a shard under one per-worker batch
+NO_SHARE = "all-reduce share not measured"
+FINDINGS = (REPLICAS, AGAINST_ONE, NO_EFFICIENCY, SMALL_SHARD, NO_SHARE)
 
 
 def oversubscription(workers: int, threads: int, cores: int) -> str | None:

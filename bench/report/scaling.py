@@ -2,10 +2,12 @@
 
 A run with ``workers`` rows gets, per task, one table (a row per backend, scaling mode and worker
 count: global img/s with its 95% half-width, efficiency with its interval, all-reduce share,
-first-step overhead, accuracy), under it a warning per row whose ranks ran more threads than cores,
-and one figure: global img/s and efficiency against workers, a line per backend (registry colours),
-solid for strong and dashed for weak scaling. The single-process tables
-never see these rows (``split``): a 2-worker row is not a repeat of the 1-process one.
+first-step overhead, accuracy); under it a warning per row whose ranks ran more threads than cores
+and each row's own findings (its ranks' weights equal or not, its accuracy against 1 worker, why it
+has no efficiency: ``scaling.FINDINGS``; results.csv has every note); and one figure: global img/s
+and efficiency against workers, a line per backend (registry colours), solid for strong and dashed
+for weak scaling. The single-process tables never see these rows (``split``): a 2-worker row is not
+a repeat of the 1-process one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandas as pd
 from bench.core.record import split_notes
 from bench.core.runpaths import link, plot_file
 from bench.measure import stats
-from bench.measure.scaling import OVERSUBSCRIBED
+from bench.measure.scaling import FINDINGS, OVERSUBSCRIBED
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 
@@ -41,59 +43,86 @@ def _num(v: object, fmt: str) -> str:
     return "-" if v is None or pd.isna(v) else format(v, fmt)
 
 
+def _several_repeats(sub: pd.DataFrame) -> bool:
+    return "repeat" in sub and sub["repeat"].nunique() > 1
+
+
+def _in_order(dist: pd.DataFrame, task: str) -> pd.DataFrame:
+    """``task``'s rows as its table lists them: by backend, then mode, repeat and workers (``_w``)."""
+    sub = dist[dist.task == task]
+    order = ["scaling_mode", "repeat", "_w"] if _several_repeats(sub) else ["scaling_mode", "_w"]
+    parts = [sub[sub.backend == b] for b in ordered(sub.backend)]
+    return pd.concat([p.assign(_w=pd.to_numeric(p.workers, errors="coerce")).sort_values(order) for p in parts])
+
+
 def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     """One task's data-parallel rows, formatted: backend, mode, workers, batches, img/s, efficiency, share, acc."""
     rows = []
-    sub = dist[dist.task == task]
     # with repeats, each N-worker row's efficiency is against its own repeat's 1-worker row: show which is which
-    several = "repeat" in sub and sub["repeat"].nunique() > 1
-    order = ["scaling_mode", "repeat", "_w"] if several else ["scaling_mode", "_w"]
-    for b in ordered(sub.backend):
-        mine = sub[sub.backend == b]
-        mine = mine.assign(_w=pd.to_numeric(mine.workers, errors="coerce")).sort_values(order)
-        for _, r in mine.iterrows():
-            ok = r.status == "ok"
-            hw = r.steady_img_s_hw_pct / 100 * r.steady_img_s if ok and pd.notna(r.steady_img_s_hw_pct) else None
-            lo, hi = r.steady_img_s_ci_lo, r.steady_img_s_ci_hi
-            spread = "" if hw is None else f" ± {_num(hw, ',.1f')}"
-            if hw is not None and pd.notna(lo) and pd.notna(hi) and stats.lopsided(r.steady_img_s, lo, hi):
-                spread = f" [{_num(lo, ',.1f')}, {_num(hi, ',.1f')}]"  # ± would misdraw it
-            eff = _num(r.scaling_eff, ".2f") if ok else "-"
-            if ok and pd.notna(r.scaling_eff_ci_lo):
-                eff += f" [{r.scaling_eff_ci_lo:.2f}, {r.scaling_eff_ci_hi:.2f}]"
-            rows.append(
-                {
-                    "backend": label(b),
-                    "mode": r.scaling_mode,
-                    "workers": int(r._w),
-                    **({"repeat": int(r["repeat"])} if several else {}),
-                    "batch / worker": _num(r.per_worker_batch, ".0f"),
-                    "global batch": _num(r.global_batch, ".0f"),
-                    "engine": r.dist_backend if isinstance(r.dist_backend, str) and r.dist_backend else "-",
-                    "img/s (global, ± 95%)": _num(r.steady_img_s, ",.1f") + spread if ok else "-",
-                    "efficiency [95%]": eff,
-                    "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
-                    # rank 0's first step (and steps kept off the window) over a steady step, as the single-process
-                    # tables' "first-step overhead": a data-parallel row is in none of them
-                    "first-step overhead (s)": _num(r.compile_s, ".3f") if ok else "-",
-                    "test acc": _num(r.test_acc, ".4f") if ok else "-",
-                    "status": "ok" if ok else f"{r.status}: {r.error}",
-                }
-            )
+    several = _several_repeats(dist[dist.task == task])
+    for _, r in _in_order(dist, task).iterrows():
+        ok = r.status == "ok"
+        hw = r.steady_img_s_hw_pct / 100 * r.steady_img_s if ok and pd.notna(r.steady_img_s_hw_pct) else None
+        lo, hi = r.steady_img_s_ci_lo, r.steady_img_s_ci_hi
+        spread = "" if hw is None else f" ± {_num(hw, ',.1f')}"
+        if hw is not None and pd.notna(lo) and pd.notna(hi) and stats.lopsided(r.steady_img_s, lo, hi):
+            spread = f" [{_num(lo, ',.1f')}, {_num(hi, ',.1f')}]"  # ± would misdraw it
+        eff = _num(r.scaling_eff, ".2f") if ok else "-"
+        if ok and pd.notna(r.scaling_eff_ci_lo):
+            eff += f" [{r.scaling_eff_ci_lo:.2f}, {r.scaling_eff_ci_hi:.2f}]"
+        rows.append(
+            {
+                "backend": label(r.backend),
+                "mode": r.scaling_mode,
+                "workers": int(r._w),
+                **({"repeat": int(r["repeat"])} if several else {}),
+                "batch / worker": _num(r.per_worker_batch, ".0f"),
+                "global batch": _num(r.global_batch, ".0f"),
+                "engine": r.dist_backend if isinstance(r.dist_backend, str) and r.dist_backend else "-",
+                "img/s (global, ± 95%)": _num(r.steady_img_s, ",.1f") + spread if ok else "-",
+                "efficiency [95%]": eff,
+                "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
+                # rank 0's first step (and steps kept off the window) over a steady step, as the single-process
+                # tables' "first-step overhead": a data-parallel row is in none of them
+                "first-step overhead (s)": _num(r.compile_s, ".3f") if ok else "-",
+                "test acc": _num(r.test_acc, ".4f") if ok else "-",
+                "status": "ok" if ok else f"{r.status}: {r.error}",
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def _who(r: pd.Series, several: bool) -> str:
+    """A row of the table in words: "PyTorch, 2 worker(s), strong scaling" (its repeat where there are several)."""
+    repeat = f" repeat {int(r['repeat'])}" if several else ""
+    return f"{label(r.backend)}{repeat}, {int(r.workers)} worker(s), {r.scaling_mode} scaling"
+
+
+def _notes(r: pd.Series) -> list[str]:
+    return split_notes(r.notes) if isinstance(r.get("notes"), str) else []
 
 
 def oversubscribed(dist: pd.DataFrame, task: str) -> list[str]:
     """A warning line per row of ``task`` whose ranks ran more threads than cores (its note says so): its img/s and
     efficiency include threads waiting for cores, which nothing in the table shows."""
+    several = _several_repeats(dist[dist.task == task])
+    return [
+        f"- **oversubscribed**: {_who(r, several)}: {note.removeprefix(OVERSUBSCRIBED)}"
+        for _, r in _in_order(dist, task).iterrows()
+        for note in _notes(r)
+        if note.startswith(OVERSUBSCRIBED)
+    ]
+
+
+def findings(dist: pd.DataFrame, task: str) -> list[str]:
+    """A line per row of ``task`` with findings of its own (``scaling.FINDINGS``: its ranks' weights equal or DIFFER,
+    its accuracy against 1 worker, why it has no efficiency, ...), in the table's order: they were in results.csv
+    only, and a reader of the table could not tell that a row's replicas had drifted apart."""
+    several = _several_repeats(dist[dist.task == task])
     lines = []
-    for _, r in dist[dist.task == task].iterrows():
-        notes = split_notes(str(r.notes)) if isinstance(r.get("notes"), str) else []
-        for note in (n for n in notes if n.startswith(OVERSUBSCRIBED)):
-            lines.append(
-                f"- **oversubscribed**: {label(r.backend)} repeat {int(r['repeat'])}, {int(r.workers)} worker(s), "
-                f"{r.scaling_mode} scaling: {note.removeprefix(OVERSUBSCRIBED)}"
-            )
+    for _, r in _in_order(dist, task).iterrows():
+        if mine := [n for n in _notes(r) if n.startswith(FINDINGS)]:
+            lines.append(f"- {_who(r, several)}: {'; '.join(mine)}")
     return lines
 
 
@@ -119,6 +148,8 @@ def section(df: pd.DataFrame, run_dir: Path) -> str:
         parts.append(_md(scaling_table(dist, task)) + "\n")
         if warnings := oversubscribed(dist, task):
             parts.append("\n" + "\n".join(warnings) + "\n")
+        if lines := findings(dist, task):
+            parts.append("\nNotes:\n" + "\n".join(lines) + "\n")
         path = plot_file(run_dir, "scaling", task)
         if path.exists():
             parts.append(f"\n![scaling of {task}]({link(run_dir, path)})\n")

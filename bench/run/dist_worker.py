@@ -35,6 +35,7 @@ from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure import perf
 from bench.measure.compile_cache import compile_cache_note, first_run_compiles
+from bench.measure.scaling import SMALL_SHARD
 from bench.measure.steady import OFF_WINDOW_FIELDS, StepClock
 from bench.run.worker import peak_host_mb
 
@@ -83,7 +84,7 @@ def train_rank(
     out["per_worker_batch"] = batch  # the row records the batch trained, not the nominal one
     if batch < dist.per_worker_batch:
         out["notes"].append(
-            f"each rank's share of the {len(y_train)} training images ({batch}) is under one per-worker batch of "
+            f"{SMALL_SHARD}{len(y_train)} training images ({batch}) is under one per-worker batch of "
             f"{dist.per_worker_batch}: every epoch was one step of {batch} images a rank, the batch this row records"
         )
     async_steps = bool(getattr(backend, "async_steps", False))  # JAX: sampled per synchronised stretch

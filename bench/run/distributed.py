@@ -390,7 +390,7 @@ def run_row(job: Job, spec: TaskSpec, workers: int, mode: str, where: Launch) ->
             raise RankFailed(f"in the no-all-reduce reference run: {e}", e.rank, e.port_in_use) from e
         out.update(share_fields(out, local))
     elif workers > 1:
-        out["notes"].append("all-reduce share not measured ([distributed] allreduce_share = false)")
+        out["notes"].append(f"{scaling.NO_SHARE} ([distributed] allreduce_share = false)")
     out["wall_s"] = time.perf_counter() - started
     return out
 
@@ -430,9 +430,7 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
     if workers > 1 and len(known) == len(sums):
         spread = max(known) - min(known)
         same = spread <= 1e-6 * max(1.0, abs(known[0]))
-        notes.append(
-            f"weights after training {'equal' if same else 'DIFFER'} on every rank (checksum spread {spread:.3g})"
-        )
+        notes.append(f"{scaling.REPLICAS}{'equal' if same else 'DIFFER'} on every rank (checksum spread {spread:.3g})")
         out["rank_checksums"] = sums
     out["notes"] = notes
     return out
@@ -485,7 +483,7 @@ def record(
             notes.append(no_efficiency(rec, base))
         elif mode == "strong" and base and base.get("test_acc") is not None and rec.get("test_acc") is not None:
             notes.append(
-                f"test acc {rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
+                f"{scaling.AGAINST_ONE}{rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
                 "batch (the same batches, gradients averaged: only float rounding differs)"
             )
     rec["notes"] = join_notes(notes)
@@ -496,9 +494,9 @@ def no_efficiency(row: dict[str, Any], base: dict[str, Any] | None) -> str:
     """Why ``row`` has no scaling efficiency: no 1-worker row to divide by, or a row of the two with no rate (every
     step was the first or warm-up: an epoch of one or two steps)."""
     if base is None:
-        return "no ok 1-worker row of this task, backend and mode: scaling efficiency not given"
+        return f"{scaling.NO_EFFICIENCY}no ok 1-worker row of this task, backend and mode"
     which = [name for name, r in (("this row", row), ("the 1-worker row", base)) if not r.get("steady_img_s")]
-    return f"no timed steps in {' and '.join(which)} (each step was the first or warm-up): scaling efficiency not given"
+    return f"{scaling.NO_EFFICIENCY}no timed steps in {' and '.join(which)} (each step was the first or warm-up)"
 
 
 def baseline(records: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
