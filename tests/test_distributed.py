@@ -696,6 +696,49 @@ def test_a_batch_the_worker_counts_cannot_split_is_refused_naming_what_the_user_
     assert not (tmp_path / "o").exists()
 
 
+def test_weak_scaling_with_fewer_training_images_than_workers_is_refused_before_a_rank_starts(clean_env, tmp_path):
+    """QA: weak scaling gives each rank every ``workers``-th training image; with fewer images than workers a rank's
+    shard was empty, unguarded. The run is refused up front (exit 2, one line, no run folder), naming the counts
+    where they were given (--workers or distributed.workers) and the numbers; one image a rank is enough."""
+    from bench.core.spec import check_fits_data, load_task
+    from bench.run.datacheck import check_task_data
+    from datasets.npz import write_npz
+    from tests.test_datasets import tiny
+
+    spec = tiny_spec(workers=[1, 3], mode="weak")
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=1))
+    check_fits_data(spec, 3)  # one image a rank
+    assert len(shard_order(np.arange(3), 2, 3, 1)) == 1 and len(shard_order(np.arange(2), 2, 3, 1)) == 0
+    with pytest.raises(SpecError) as e:
+        check_fits_data(spec, 2)
+    assert str(e.value) == (
+        "tiny.toml: distributed.workers: weak scaling shares the 2 training images of task tiny-dp between the "
+        "workers, and 3 workers would leave a rank none (at most 2 workers)"
+    )
+    strong = dataclasses.replace(spec, distributed=dataclasses.replace(spec.distributed, mode=("strong",)))
+    with pytest.raises(SpecError, match=r"train\.batch_size: 3 is more than the 2 training images"):
+        check_fits_data(dataclasses.replace(strong, train=dataclasses.replace(spec.train, batch_size=3)), 2)
+
+    data = tmp_path / "data"
+    write_npz(tiny(n=80, size=28), data / "mnist.npz")
+    task = tmp_path / "few.toml"
+    task.write_text(DP_TASK.replace("max_train = 300", "max_train = 2").replace("batch_size = 32", "batch_size = 2"))
+    in_file = tmp_path / "few-weak.toml"
+    in_file.write_text(task.read_text().replace("workers = [1, 2]", 'workers = [1, 3]\nmode = "weak"'))
+    with pytest.raises(SpecError, match=rf"^{in_file}: distributed\.workers: weak scaling shares the 2 training"):
+        check_task_data([load_task(in_file, None, None)], str(data))
+    env = {**clean_env, "BENCH_MAX_WORKERS": "4"}  # past the cores check: the data's is the one refused
+    out = tmp_path / "o"
+    args = ["run", str(task), "--out", str(out), "--data-dir", str(data), "--workers", "1,3", "--scaling", "weak"]
+    proc = run_cli(args, env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: --workers: weak scaling shares the 2 training images of task tiny-dp"), (
+        proc.stderr
+    )
+    assert "3 workers would leave a rank none (at most 2 workers)" in proc.stderr
+    assert not out.exists()  # refused before a run folder or a rank
+
+
 # -- multi-machine launch --------------------------------------------------------------------------
 
 

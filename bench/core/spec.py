@@ -965,12 +965,21 @@ def _distributed_bounds(d: DistributedSpec) -> list[Bound]:
 
 
 def check_fits_data(spec: TaskSpec, n_train: int, image_shape: tuple[int, int, int] | None = None) -> None:
-    """SpecError unless a batch fits the training images and a layer list fits their shape: with the data's
-    own size (``dataset.image_size = 0``) both are known only once the data is loaded."""
+    """SpecError unless a batch fits the training images, each weak-scaling worker gets one (``shard_order`` gives a
+    rank every ``workers``-th image: with fewer images than workers a rank had none) and a layer list fits their
+    shape: with the data's own size (``dataset.image_size = 0``) these are known only once the data is loaded.
+    Strong scaling needs no such check: its global batch, at most the images, splits into the counts."""
     if spec.train.batch_size > n_train:
         raise SpecError(
             f"{spec.source}: train.batch_size: {spec.train.batch_size} is more than the {n_train} "
             f"training images (a batch is at most the training set)"
+        )
+    d = spec.distributed
+    if "weak" in d.mode and d.workers and max(d.workers) > n_train:
+        raise SpecError(
+            f"{spec.named('distributed.workers')}: weak scaling shares the {n_train} training images of task "
+            f"{spec.name} between the workers, and {max(d.workers)} workers would leave a rank none (at most "
+            f"{n_train} workers)"
         )
     if image_shape is not None:
         check_fits_image(spec, image_shape)
