@@ -56,6 +56,19 @@ class ClassNames:
             return self.classes.index(name)
         return self.stands_for.index(name) if name in self.stands_for else None
 
+    def twice(self, names: Sequence[str]) -> tuple[str, str] | None:
+        """The first two of ``names`` that are one class (each found as ``find`` finds it: "cat" and Shapes-10's
+        "ring" that stands for it, or one name repeated); None where each names a class of its own. A task's
+        classes are its model's outputs: two names of one class left an output no image is labelled with."""
+        seen: dict[int, str] = {}
+        for name in names:
+            i = self.find(name)
+            if i is not None and i in seen:
+                return seen[i], name
+            if i is not None:
+                seen[i] = name
+        return None
+
     def index(self, name: str) -> int | None:
         """The model output that predicts class ``name``: its class's place among the kept ones; None where the
         data has no such class or the task left it out."""

@@ -17,8 +17,8 @@ from datasets.arrays import ArrayDataset, Split
 def select_classes(ds: ArrayDataset, names: tuple[str, ...]) -> ArrayDataset:
     """Keep only ``names`` (own or stood-for class names) and relabel them 0..k-1 in the given order."""
     old = np.array([ds.class_index(n) for n in names])
-    if len(set(old.tolist())) < len(old):  # a class by its own and its stood-for name: the spec cannot see it
-        raise ValueError(f"dataset {ds.name!r}: classes {list(names)} name one class twice")
+    if twice := ds.names.twice(names):  # refused up front (bench.run.datacheck); the data may have changed since
+        raise ValueError(f"dataset {ds.name!r}: classes {twice[0]!r} and {twice[1]!r} name one class twice")
     lut = np.full(len(ds.classes), -1, np.int64)
     lut[old] = np.arange(len(names))
 

@@ -4,6 +4,7 @@ must fit the training images; the command line says it in one line, exit 2."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tomllib
@@ -249,7 +250,9 @@ def test_a_batch_larger_than_the_training_images_or_data_not_there_is_refused_be
 def test_a_class_the_data_does_not_have_is_refused_before_the_run_starts(clean_env, tmp_path: Path):
     """dataset.classes and a transfer's class_map are held against the data's class names (a file's, the embedded
     default's and what it stands for) before any worker or run folder: one line, exit 2, naming the task file and
-    the key. Each failed the task's rows once its data was loaded, with neither file nor key in the message."""
+    the key. Each failed the task's rows once its data was loaded, with neither file nor key in the message; so did
+    dataset.classes naming one class twice, by its own name and by the one it stands for (the CIFAR-10 stand-in's
+    "ring" is "cat"), after the workers had started."""
     data = tmp_path / "data"
     write_npz(tiny(n=80, k=4), data / "mnist.npz")  # a file decides: classes 0..3 only
     bare = backend_env(clean_env, tmp_path / "site")  # no BENCH_DATA_DIR: the embedded stand-ins
@@ -261,7 +264,15 @@ def test_a_class_the_data_does_not_have_is_refused_before_the_run_starts(clean_e
     def transfer(pairs: str) -> str:
         return f'[[transfer]]\ndataset = "cifar10"\nclass_map = {{ {pairs} }}\n'
 
+    def on_cifar10(names: str) -> str:
+        return classes(names).replace('name = "mnist"', 'name = "cifar10"')
+
     cases = [
+        (
+            on_cifar10('"dog", "cat", "ring"'),
+            bare,
+            "dataset.classes: 'cat' and 'ring' name one class of 'cifar10' twice (has: ['disk', ",
+        ),
         (classes('"1", "eleven"'), bare, "dataset.classes: 'mnist' has no class 'eleven' (has: ['0', '1', "),
         (classes('"2", "7"'), env, "dataset.classes: 'mnist' has no class '7' (has: ['0', '1', '2', '3'])"),
         (TINY_TASK + transfer('kat = "3"'), bare, "transfer[0].class_map: 'cifar10' has no class 'kat' (has: ['disk'"),
@@ -287,9 +298,15 @@ def test_a_class_the_data_does_not_have_is_refused_before_the_run_starts(clean_e
         (classes('"1", "3"') + transfer('cat = "3"'), None),
         (TINY_TASK + transfer('cat = "3", dog = "5"'), None),
         (classes('"0", "1", "2", "3"'), str(data)),  # 80 images: a batch of 64 fits
+        (on_cifar10('"cat", "h_stripes"'), None),  # two classes, one by what it stands for, one by its own name
     ]:
         path.write_text(text)
         check_task_data([load_task(path, None, None)], data_dir)
+    # a name repeated as written is the spec's to refuse (bench.core.spec); the data's check refuses it too
+    task = load_task(path, None, None)
+    again = dataclasses.replace(task, dataset=dataclasses.replace(task.dataset, classes=("cat", "dog", "cat")))
+    with pytest.raises(SpecError, match=r"dataset\.classes: 'cat' and 'cat' name one class of 'cifar10' twice"):
+        check_task_data([again], None)
 
 
 def test_a_batch_the_loaded_data_cannot_fill_fails_the_tasks_rows_before_any_trains(tmp_path: Path):

@@ -43,10 +43,11 @@ def check_found(task: TaskSpec, data_dir: str | None) -> None:
 
 
 def check_classes(task: TaskSpec, source: ClassCounts | None, data_dir: str | None) -> None:
-    """SpecError where ``dataset.classes`` names a class the data does not have (or a binary loss gets other than
-    two), or a transfer's ``class_map`` a class its target does not have or the trained model does not predict: the
-    data's class names (``source``: the dataset's ``registry.class_counts``, the transfer targets' read here). Found
-    when the data was loaded, each failed the task's rows."""
+    """SpecError where ``dataset.classes`` names a class the data does not have or one class twice (by its own
+    name and by what it stands for), or a binary loss gets other than two, or a transfer's ``class_map`` a class its
+    target does not have or the trained model does not predict: the data's class names (``source``: the dataset's
+    ``registry.class_counts``, the transfer targets' read here). Found when the data was loaded, each failed the
+    task's rows."""
     d = task.dataset
     if source is not None:
         for name in d.classes:
@@ -54,6 +55,11 @@ def check_classes(task: TaskSpec, source: ClassCounts | None, data_dir: str | No
                 raise SpecError(
                     f"{task.source}: dataset.classes: {d.name!r} has no class {name!r} (has: {source.names.named()})"
                 )
+        if twice := source.names.twice(d.classes):  # "cat" and the stand-in's "ring" are one class: one output
+            raise SpecError(
+                f"{task.source}: dataset.classes: {twice[0]!r} and {twice[1]!r} name one class of {d.name!r} twice "
+                f"(has: {source.names.named()})"
+            )
         task.n_outputs(len(d.classes) or len(source.classes))  # a binary head needs two classes
     trained = None if source is None else source.names.keep(d.classes)  # the model's outputs, as transfer finds them
     for i, t in enumerate(task.transfer):
