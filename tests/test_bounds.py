@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -350,6 +351,32 @@ def test_a_resume_refuses_a_batch_or_data_its_plan_cannot_have_now_before_anythi
         assert proc.stderr.startswith(f"error: {path}: {says}") and len(proc.stderr.splitlines()) == 1, proc.stderr
         assert "worker" not in proc.stdout, proc.stdout
         assert sorted(p.name for p in run_dir.iterdir()) == before  # no environment.json, state.json or records
+
+
+def test_tune_and_all_best_refuse_a_batch_larger_than_the_training_images_before_anything_starts(
+    clean_env, tmp_path: Path
+):
+    """`bench tune` and `bench all --best` hold their tasks against the data as `bench run` does, before the race:
+    one line naming the task file and the key, exit 2, no run folder (checked by hand until now). A knob cannot
+    change the batch (tests/test_tuning.py), so this one check covers every configuration the tune would race."""
+    data = tmp_path / "data"
+    write_npz(tiny(n=40), data / "mnist.npz")  # 40 training images: fewer than a built-in mnist task's batch
+    env = backend_env(clean_env, tmp_path / "site")  # no BENCH_DATA_DIR: the embedded digits for `tune`
+    big = tmp_path / "big.toml"
+    big.write_text(TINY_TASK.replace("batch_size = 64", "batch_size = 301"))
+    out = tmp_path / "results"
+    for argv, says in [
+        (["tune", str(big)], re.escape(f"error: {big}: train.batch_size: 301 is more than the 300 training images")),
+        (
+            ["all", "--best", "--data-dir", str(data)],  # the built-in tasks, their budget the tune's default
+            r"error: \S+/bench/tasks/[\w.-]+\.toml: train\.batch_size: \d+ is more than the 40 training images",
+        ),
+    ]:
+        proc = run_cli([*argv, "--backend", "numpy", "--out", str(out)], env)
+        assert proc.returncode == 2, (argv, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert re.match(says, proc.stderr) and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "worker" not in proc.stdout and "tune:" not in proc.stdout, proc.stdout  # no server, no race
+    assert not out.exists()  # no run folder, no tune file, no records
 
 
 def test_a_layer_list_that_cannot_fit_the_datasets_images_is_refused_before_the_run_starts(clean_env, tmp_path: Path):
