@@ -303,6 +303,18 @@ def test_a_class_the_data_does_not_have_is_refused_before_the_run_starts(clean_e
     ]:
         path.write_text(text)
         check_task_data([load_task(path, None, None)], data_dir)
+    # a transfer's class_map naming one target class twice (refused once the target was loaded) or mapping two
+    # target classes to one source class by two of its names (it ran, scoring both against one output)
+    for text, says in [
+        (TINY_TASK + transfer('cat = "1", ring = "2"'), "'cat' and 'ring' name one class of 'cifar10' twice"),
+        (
+            on_cifar10('"dog", "cat", "bird"') + transfer('dog = "cat", deer = "ring"'),
+            r"two target classes map to the same source class \('cat' and 'ring' are one class of 'cifar10'\)",
+        ),
+    ]:
+        path.write_text(text)
+        with pytest.raises(SpecError, match=rf"{path}: transfer\[0\]\.class_map: {says}"):
+            check_task_data([load_task(path, None, None)], None)
     # a name repeated as written is the spec's to refuse (bench.core.spec); the data's check refuses it too
     task = load_task(path, None, None)
     again = dataclasses.replace(task, dataset=dataclasses.replace(task.dataset, classes=("cat", "dog", "cat")))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from bench.core.catalog import architecture
 from bench.core.spec import SpecError, TaskSpec, check_fits_data, check_fits_image
 from datasets import registry
-from datasets.arrays import ClassCounts
+from datasets.arrays import ClassCounts, ClassNames
 
 
 def check_task_data(tasks: Sequence[TaskSpec], data_dir: str | None) -> None:
@@ -44,10 +44,9 @@ def check_found(task: TaskSpec, data_dir: str | None) -> None:
 
 def check_classes(task: TaskSpec, source: ClassCounts | None, data_dir: str | None) -> None:
     """SpecError where ``dataset.classes`` names a class the data does not have or one class twice (by its own
-    name and by what it stands for), or a binary loss gets other than two, or a transfer's ``class_map`` a class its
-    target does not have or the trained model does not predict: the data's class names (``source``: the dataset's
-    ``registry.class_counts``, the transfer targets' read here). Found when the data was loaded, each failed the
-    task's rows."""
+    name and by what it stands for), or a binary loss gets other than two, or a transfer's ``class_map`` fails
+    ``check_class_map``: the data's class names (``source``: the dataset's ``registry.class_counts``). Found when
+    the data was loaded, each failed the task's rows."""
     d = task.dataset
     if source is not None:
         for name in d.classes:
@@ -64,17 +63,37 @@ def check_classes(task: TaskSpec, source: ClassCounts | None, data_dir: str | No
     trained = None if source is None else source.names.keep(d.classes)  # the model's outputs, as transfer finds them
     for i, t in enumerate(task.transfer):
         target = registry.class_counts(t.dataset, data_dir, d.fallback) if t.dataset in registry.DATASETS else None
-        for target_class, source_class in t.class_map:
-            if target is not None and target.names.find(target_class) is None:
-                raise SpecError(
-                    f"{task.source}: transfer[{i}].class_map: {t.dataset!r} has no class {target_class!r} "
-                    f"(has: {target.names.named()})"
-                )
-            if trained is not None:
-                try:
-                    trained.output(source_class)
-                except ValueError as e:
-                    raise SpecError(f"{task.source}: transfer[{i}].class_map.{target_class}: {e}") from None
+        check_class_map(task, i, None if target is None else target.names, trained)
+
+
+def check_class_map(task: TaskSpec, i: int, target: ClassNames | None, trained: ClassNames | None) -> None:
+    """SpecError where ``transfer[i].class_map`` names a class its target does not have, or one twice (by its own
+    name and by what it stands for: refused once the target was loaded, after the workers started), or a source
+    class the trained model does not predict, or maps two target classes to one source class by two of its names
+    (the spec refuses one name written twice; this ran, scoring both against one output). ``target``: the target's
+    class names, ``trained``: the model's outputs; either None where the data cannot say."""
+    t = task.transfer[i]
+    for target_class, source_class in t.class_map:
+        if target is not None and target.find(target_class) is None:
+            raise SpecError(
+                f"{task.source}: transfer[{i}].class_map: {t.dataset!r} has no class {target_class!r} "
+                f"(has: {target.named()})"
+            )
+        if trained is not None:
+            try:
+                trained.output(source_class)
+            except ValueError as e:
+                raise SpecError(f"{task.source}: transfer[{i}].class_map.{target_class}: {e}") from None
+    if target is not None and (twice := target.twice([c for c, _ in t.class_map])):
+        raise SpecError(
+            f"{task.source}: transfer[{i}].class_map: {twice[0]!r} and {twice[1]!r} name one class of "
+            f"{t.dataset!r} twice (has: {target.named()})"
+        )
+    if trained is not None and (twice := trained.twice([c for _, c in t.class_map])):
+        raise SpecError(
+            f"{task.source}: transfer[{i}].class_map: two target classes map to the same source class "
+            f"({twice[0]!r} and {twice[1]!r} are one class of {task.dataset.name!r})"
+        )
 
 
 def check_batch_fits(task: TaskSpec, counts: ClassCounts | None) -> None:
