@@ -147,3 +147,26 @@ def test_the_report_marks_flat_maps_and_names_a_one_by_one_layer(monkeypatch, tm
     flat_lines = [line for line in lines if "1x1" in line]
     assert len(flat_lines) == 1 and flat_lines[0].startswith("- Grad-CAM (Keras (TF)): layer `backbone` has a 1x1")
     assert "32x32x3, profile `quick`" in flat_lines[0]
+
+
+@pytest.mark.parametrize(
+    ("target", "whose"), [(None, "predicted class"), ("predicted", "predicted class"), ("true", "true class")]
+)
+def test_the_overlay_title_says_whose_class_the_maps_explain(monkeypatch, tmp_path, target, whose):
+    """A task with explain.target = "true" drew overlays titled "predicted class": the title now reads the target
+    the phase saved (an artifact from before it was saved: the default, predicted)."""
+    from bench.report import explain_plots
+
+    drawn = []
+    monkeypatch.setattr(explain_plots, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    rng = np.random.default_rng(2)
+    maps = {"x": rng.random((2, 8, 8, 1)), "y_true": np.array([0, 1]), "y_pred": np.array([1, 1])}
+    maps |= {"classes": np.array(["0", "1"]), "layer": np.asarray("conv1"), "gradcam": rng.random((2, 8, 8))}
+    if target:
+        maps["target"] = np.asarray(target)
+    assert explain_plots.plot_overlays({"torch": maps}, "gradcam", "t", tmp_path / "g.png")
+    (fig,) = drawn
+    assert fig.get_suptitle() == f"t: Grad-CAM (layer conv1, {whose}; red = wrong prediction)"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

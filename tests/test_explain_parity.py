@@ -156,3 +156,4 @@ def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_d
         true_cam = explain.backend_gradcam(b, state, data, "conv2", *metrics.class_score_signs(10, y[drawn]), (28, 28))
         np.testing.assert_allclose(f["gradcam"], true_cam, atol=1e-5)  # the label's map, not the prediction's
         assert f["saliency"].shape == (10, 28, 28) and f["x"].shape == (10, 28, 28, 1)
+        assert str(f["target"]) == "true"  # the figure's title says whose class the maps explain

@@ -177,6 +177,7 @@ def explain_phase(t: Trained) -> dict[str, Any]:
                 y_pred=pred[:k],
                 classes=np.asarray(t.classes),
                 layer=np.asarray(layer),
+                target=np.asarray(spec.target),  # whose class the maps explain, for the figure's title
                 **{name: m[:k] for name, m in maps.items()},
             ),
         )

@@ -89,7 +89,8 @@ def plot_overlays(maps: dict[str, dict[str, np.ndarray]], kind: str, task: str, 
     ax.set_axis_off()
     layer = str(first["layer"])
     where = f"layer {layer}, " if kind == "gradcam" else ""
-    fig.suptitle(f"{task}: {title} ({where}predicted class; red = wrong prediction)", fontsize=11)
+    whose = "true class" if str(first.get("target", "predicted")) == "true" else "predicted class"
+    fig.suptitle(f"{task}: {title} ({where}{whose}; red = wrong prediction)", fontsize=11)
     return save_figure(fig, path, dpi=90)
 
 
