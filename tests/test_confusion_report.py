@@ -128,3 +128,48 @@ def test_the_lab_report_line_names_every_setting_the_quick_profile_changes():
         assert part in line, part
     drop = load_task("mnist-lenet5", "quick")
     assert "train.drop_last true (full recipe: false)" in base_record("r", drop, "torch", 0, 0)["profile_changes"]
+
+
+def test_a_quick_run_of_a_task_with_no_quick_profile_is_the_full_recipe_not_a_reason_for_the_gap(tmp_path):
+    """A student's own task file with no [profiles] ran as `quick` (no GPU) exactly as `--profile full` would,
+    yet the lab-report line said "Not comparable as it stands: profile `quick` ..., while the report's figure is
+    the full recipe's": the record now says the profile changed nothing ("") and the line names no such reason."""
+    from bench.core.results import table
+    from bench.core.spec import load_task
+    from bench.report.reported import reported_lines
+    from bench.run.runner import base_record
+
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'name = "mine"\n[dataset]\nname = "mnist"\nmax_train = 3000\n[model]\narch = "lenet5"\n'
+        "[train]\nepochs = 3\nbatch_size = 128\nlr = 0.001\n[eval]\nreported_acc = 0.9843\n"
+    )
+    fields = base_record("r", load_task(str(path), "quick"), "torch", 0, 0)
+    assert fields["profile"] == "quick" and fields["profile_changes"] == ""
+    row = {k: fields[k] for k in ("profile", "epochs", "reported_acc", "profile_changes")}
+    rows = table([rec("torch", 0, test_acc=0.9, n_train=3000, dataset_source="file:/d/mnist.npz", **row)])
+    (line, _) = reported_lines(rows)
+    assert line.endswith("PyTorch 90.00% (-8.43 pt).") and "Not comparable" not in line
+    old = rows.assign(profile_changes=None)  # a record from before profile_changes: the profile may be the reason
+    assert "Not comparable as it stands: profile `quick`" in reported_lines(old)[0]
+
+
+def test_the_budgets_epochs_and_images_are_named_among_the_profiles_changes():
+    """`bench all --budget` sizes a quick task's epochs (and images) by time: the lab-report line named only
+    what the profile file sets, not the epochs the budget chose; and a size back at the full recipe's is none."""
+    from bench.core.spec import RECIPE_KEYS, load_task, with_recipe
+    from bench.measure.budget import TaskPlan
+    from bench.run.budget_cli import _resized
+
+    quick = load_task("mnist-lenet5-sigmoid", "quick")  # its quick profile keeps the full recipe's 30 epochs
+    assert "train.epochs" not in {k for k, _, _ in quick.profile_changes}
+    planned = TaskPlan(
+        "mnist-lenet5-sigmoid", epochs=12, profile_epochs=quick.train.epochs, n_images=20000, profile_images=10000
+    )
+    resized = _resized(quick, planned)
+    changes = {k: (mine, full) for k, mine, full in resized.profile_changes}
+    assert resized.train.epochs == 12 and changes["train.epochs"] == (12, 30)
+    assert resized.dataset.max_train == 20000 and changes["dataset.max_train"] == (20000, 0)
+    assert [k for k, _, _ in resized.profile_changes] == [k for k in RECIPE_KEYS if k in changes]
+    back = with_recipe(resized, "train", epochs=30)  # the full recipe's own: no longer a change
+    assert "train.epochs" not in {k for k, _, _ in back.profile_changes} and back.train.epochs == 30

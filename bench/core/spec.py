@@ -503,6 +503,20 @@ def recipe_changes(spec: TaskSpec, full: TaskSpec) -> tuple[tuple[str, Any, Any]
     return tuple(out)
 
 
+def with_recipe(spec: TaskSpec, section: str, **values: Any) -> TaskSpec:
+    """``spec`` with recipe fields of ``section`` set (the budget's epochs and images), its ``profile_changes``
+    kept true: a value apart from the full recipe's is named as the profile's own are, one back at it is not."""
+    changes = {k: (mine, full) for k, mine, full in spec.profile_changes}
+    for name, value in values.items():
+        key = f"{section}.{name}"
+        full = changes[key][1] if key in changes else getattr(getattr(spec, section), name)  # unchanged: the full's
+        changes.pop(key, None)
+        if value != full:
+            changes[key] = (value, full)
+    spec = dataclasses.replace(spec, **{section: dataclasses.replace(getattr(spec, section), **values)})
+    return dataclasses.replace(spec, profile_changes=tuple((k, *changes[k]) for k in RECIPE_KEYS if k in changes))
+
+
 def describe_changes(changes: Iterable[Sequence[Any]]) -> str:
     """``profile_changes`` as one text: "train.lr 0.003 (full recipe: 0.01), dataset.max_train 10000 (full
     recipe: all)"; empty when there are none."""

@@ -31,8 +31,8 @@ def reported_lines(sub: pd.DataFrame) -> list[str]:
     repeats = " (median of the ok repeats)" if ok.duplicated("backend").any() else ""
     line = f"- **lab report**: {100 * reported:.2f}% test accuracy; this run{repeats}: {', '.join(ours)}."
     why = []
-    if str(first.profile) != "full":
-        changes = first.get("profile_changes")  # every setting the profile changes, not only the sizes
+    changes = first.get("profile_changes")  # every setting the profile changes, not only the sizes
+    if str(first.profile) != "full" and changes != "":  # "": it changes none, the full recipe ran
         sets = f"; the profile sets {changes}" if isinstance(changes, str) and changes else ""
         why.append(
             f"profile `{first.profile}` ({count(first.epochs)} epochs on {count(first.n_train)} training images"

@@ -28,7 +28,7 @@ from typing import Any
 from bench.core.cpus import usable_cores
 from bench.core.results import RunFileError, json_default, latest_records, read_json_or_warn, read_records
 from bench.core.runfiles import write_atomic
-from bench.core.spec import TaskSpec
+from bench.core.spec import TaskSpec, with_recipe
 from bench.measure import budget
 from bench.run import environment
 from bench.run.runner import Processes
@@ -247,10 +247,8 @@ def _outside_now(outside: tuple[float, float, float | None], speed: budget.Speed
 
 def _resized(task: TaskSpec, tp: budget.TaskPlan) -> TaskSpec:
     """``task`` at the planned epochs, and images per epoch where the plan grew them past the profile's."""
-    task = dataclasses.replace(task, train=dataclasses.replace(task.train, epochs=tp.epochs))
-    if tp.n_images > tp.profile_images:
-        task = dataclasses.replace(task, dataset=dataclasses.replace(task.dataset, max_train=tp.n_images))
-    return task
+    task = with_recipe(task, "train", epochs=tp.epochs)
+    return with_recipe(task, "dataset", max_train=tp.n_images) if tp.n_images > tp.profile_images else task
 
 
 # The rows so far ran this many times their plan, at most or at least: a first row that stalled (a
@@ -375,7 +373,7 @@ class Replan:
         resized = _resized(task, tp)
         entry["epochs"] = resized.train.epochs
         changes = []
-        if resized != task:
+        if (resized.train, resized.dataset) != (task.train, task.dataset):  # its sizes, not only what names them
             changes.append(f"{task.train.epochs} -> {resized.train.epochs} epochs")
         if tp.repeats != before:
             changes.append(f"{before} -> {tp.repeats} processes a side")

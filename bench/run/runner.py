@@ -188,7 +188,9 @@ def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: in
         batch_size=task.train.batch_size,
         target_acc=task.train.target_acc or None,
         reported_acc=task.eval.reported_acc or None,
-        profile_changes=describe_changes(task.profile_changes) or None,
+        # "" where a smaller profile changes no recipe setting (a task file with no [profiles.quick]): its
+        # accuracy is the full recipe's; None for the full profile
+        profile_changes=None if task.profile == "full" else describe_changes(task.profile_changes),
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         config=task.config or None,
         base_task=task.base or None,
