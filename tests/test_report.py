@@ -817,3 +817,20 @@ def test_training_curves_tick_whole_epochs_only(monkeypatch, tmp_path: Path):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_a_one_epoch_task_reads_1_epoch_in_summary_page_and_lab_report_line(tmp_path: Path):
+    """A task at one epoch (a student's quick copy of a big model's task, or a budget's fewest) read "1 epochs"
+    in the task's header line of summary.md and index.html and in its lab-report line."""
+    from bench.report.taskhead import epochs
+
+    assert (epochs(1), epochs(5), epochs(None)) == ("1 epoch", "5 epochs", "? epochs")
+    for b in ("torch", "keras"):
+        r = rec(b, 0, train_s=10.0, test_acc=0.5, n_train=48, n_test=48, epochs=1, reported_acc=0.98)
+        append_record(tmp_path, r | {"profile": "quick", "dataset_source": "file:/d/catsdogs.npz"})
+    (tmp_path / "environment.json").write_text(json.dumps({"run_id": "x", "cores": 2}))
+    write_reports(tmp_path)
+    summary, page = (tmp_path / "summary.md").read_text(), (tmp_path / "index.html").read_text()
+    assert "48 train / 48 test, 1 epoch, batch 8" in summary and "48 train / 48 test, 1 epoch, batch 8" in page
+    assert "profile `quick` (1 epoch on 48 training images" in summary
+    assert "1 epochs" not in summary + page

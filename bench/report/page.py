@@ -207,7 +207,7 @@ def task_section(
     out = [
         (contents or Contents()).heading(esc(task), f"task-{task}"),
         f"<p class=small>model <code>{esc(head.model)}</code> {esc(head.options)}, dataset "
-        f"<code>{esc(head.dataset)}</code> {data}, {esc(head.epochs)} epochs, batch {esc(head.batch_size)}, "
+        f"<code>{esc(head.dataset)}</code> {data}, {esc(head.epochs)}, batch {esc(head.batch_size)}, "
         f"profile <code>{esc(head.profile)}</code>.</p>",
         *([f"<p class=bad><b>Warning</b>: {esc(head.mixed_data)}.</p>"] if head.mixed_data else []),
         task_table(task, *tables, sub[sub.status == "ok"], columns, reference, ratios),

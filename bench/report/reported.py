@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.report.backends import label, ordered
-from bench.report.taskhead import count
+from bench.report.taskhead import count, epochs
 
 
 def reported_lines(sub: pd.DataFrame) -> list[str]:
@@ -35,7 +35,7 @@ def reported_lines(sub: pd.DataFrame) -> list[str]:
     if str(first.profile) != "full" and changes != "":  # "": it changes none, the full recipe ran
         sets = f"; the profile sets {changes}" if isinstance(changes, str) and changes else ""
         why.append(
-            f"profile `{first.profile}` ({count(first.epochs)} epochs on {count(first.n_train)} training images"
+            f"profile `{first.profile}` ({epochs(first.epochs)} on {count(first.n_train)} training images"
             f"{sets}), while the report's figure is the full recipe's (`--profile full`)"
         )
     if str(first.dataset_source).startswith("embedded:"):

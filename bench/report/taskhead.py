@@ -23,7 +23,7 @@ class TaskHead:
     source: str | None  # where the data came from; None when no row loaded it
     n_train: str
     n_test: str
-    epochs: str
+    epochs: str  # "1 epoch", "5 epochs"
     batch_size: str
     profile: str
     # Rows that loaded different data (a resume elsewhere, by hand; a run refuses it since 2026-12-05): said
@@ -38,6 +38,12 @@ def count(v: object) -> str:
     return str(round(v))
 
 
+def epochs(v: object) -> str:
+    """A row's epochs as a sentence says them: "1 epoch", "5 epochs" ("? epochs" when missing)."""
+    n = count(v)
+    return f"{n} epoch" if n == "1" else f"{n} epochs"
+
+
 def task_head(rows: pd.DataFrame) -> TaskHead:
     """The facts of the task whose rows (one task's part of the table) are ``rows``."""
     loaded = rows[rows.n_train.notna()]
@@ -49,7 +55,7 @@ def task_head(rows: pd.DataFrame) -> TaskHead:
         source=str(first.dataset_source) if len(loaded) else None,
         n_train=count(first.n_train),
         n_test=count(first.n_test),
-        epochs=count(first.epochs),
+        epochs=epochs(first.epochs),
         batch_size=count(first.batch_size),
         profile=str(first.profile),
         mixed_data=mixed_data(loaded),

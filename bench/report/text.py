@@ -124,7 +124,7 @@ def summary_markdown(
             f"## {task}",
             "",
             f"Model `{head.model}` {head.options}, dataset `{head.dataset}` {data}, "
-            f"{head.epochs} epochs, batch {head.batch_size}, profile `{head.profile}`.",
+            f"{head.epochs}, batch {head.batch_size}, profile `{head.profile}`.",
             "",
             *([f"**Warning**: {head.mixed_data}.", ""] if head.mixed_data else []),
         ]
