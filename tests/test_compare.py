@@ -388,6 +388,19 @@ def test_each_backend_against_the_reference_in_both_runs(tmp_path: Path, clean_e
     assert bad.returncode == 2 and "unknown backend 'nope' (choose from torch, keras" in bad.stderr
 
 
+def test_without_reference_compare_divides_by_a_backend_both_runs_have(tmp_path: Path, clean_env):
+    """Runs of keras and keras-jax, no torch, no --reference: keras-jax against keras, as each run's summary.md
+    has it, rather than no table at all (every ratio against torch would be missing)."""
+    for name, jax_s in (("a", 1.0), ("b", 2.0)):
+        rows = [row(name, backend="keras", epoch_s_median=1.5), row(name, backend="keras-jax", epoch_s_median=jax_s)]
+        write(tmp_path / name, rows)
+    proc = run_cli(["compare", str(tmp_path / "a"), str(tmp_path / "b")], clean_env)
+    assert "Backends against keras" in proc.stdout and "no torch row" not in proc.stdout, proc.stdout + proc.stderr
+    assert re.search(r"\| keras-jax/keras \| 0\.667 \| 1\.333 \| 2\.000 \|", proc.stdout), proc.stdout
+    named = run_cli(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--reference", "torch"], clean_env)
+    assert "Backends against" not in named.stdout, named.stdout  # --reference torch kept: no ratio to show
+
+
 def test_a_reference_without_an_ok_row_is_named_in_the_ratio_cells(tmp_path: Path):
     a = make_run(tmp_path / "a")
     b = write(

@@ -18,7 +18,7 @@ import pytest
 from bench.core.record import new_record
 from bench.core.results import RunFileWarning, append_record, latest_records, read_records, table
 from bench.phases.transfer import transfer_metrics
-from bench.report.backends import colour, label, ordered
+from bench.report.backends import colour, label, ordered, reference_of
 from bench.report.models import sections
 from bench.report.plotting import render
 from bench.report.summary import write_reports
@@ -258,6 +258,29 @@ def test_run_reference_reaches_the_summary_and_the_terminal(clean_env, tmp_path:
     assert (history / "runs" / f"{run_dir.name}.parquet").is_file() and (history / "index.html").is_file()
 
 
+@pytest.mark.e2e
+def test_run_of_one_backend_without_reference_has_no_ratio_column(clean_env, tmp_path: Path):
+    """`run --backend numpy` alone (no --reference): no `numpy/torch` column reading "no torch row" on every
+    line; summary.md says a ratio needs two backends, and the plan leaves the choice to the report."""
+    from tests.conftest import TINY_TASK, only_run_dir, run_cli
+    from tests.faults import backend_env
+
+    task = tmp_path / "tiny.toml"
+    task.write_text(TINY_TASK)
+    out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
+    proc = run_cli(["run", str(task), "--backend", "numpy", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no torch row" not in proc.stdout and "ratios:" not in proc.stdout, proc.stdout
+    assert "numpy/torch" not in proc.stdout and "training time (s)" in proc.stdout, proc.stdout
+    run_dir = only_run_dir(out)
+    summary = (run_dir / "summary.md").read_text()
+    assert "no torch row" not in summary and "numpy/torch" not in summary, summary
+    assert re.search(r"^\| training time \(s\) +\| +[0-9.]+ \|$", summary, re.M), summary  # one value, no ratio
+    assert "No ratio columns: a ratio needs two backends" in summary
+    assert json.loads((run_dir / "plan.json").read_text())["options"]["reference"] is None
+    assert "numpy/torch" not in (run_dir / "index.html").read_text()
+
+
 def _note_pid(path: Path, draw: bool) -> bool:
     """A stand-in plot job: writes which process ran it; returns whether it 'drew'."""
     path.write_text(str(os.getpid()))
@@ -377,6 +400,32 @@ def test_reference_keras_divides_every_other_backend_by_keras(four_backends):
     assert sbs.loc["training time (s)", "keras-jax/keras"] == pytest.approx((100 / 80) / (100 / 50))
     out = terminal_summary(df, reference="keras")
     assert out.splitlines()[0].startswith("ratios: <backend>/keras") and "torch/keras" in out
+
+
+def test_without_reference_the_first_backend_the_run_has_is_the_reference(four_backends):
+    assert reference_of(["keras-jax", "keras", "torch"]) == "torch"  # the registry's first, whatever the order
+    assert reference_of(["keras-torch", "keras-jax"]) == "keras-jax"  # torch not run: a backend that ran
+    assert reference_of(["keras-jax"], "torch") == "torch"  # --reference named: kept, run or not
+    assert reference_of([]) == next(iter(__import__("backends").BACKENDS))
+
+
+def test_a_one_backend_run_reports_no_ratio_column_and_says_why(tmp_path: Path, four_backends):
+    for r in n_records({"keras": 50.0}):
+        append_record(tmp_path, r)
+    write_reports(tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "keras/torch" not in summary and "no torch row" not in summary, summary
+    assert "No ratio columns: a ratio needs two backends, and this run has Keras (TF)'s rows alone" in summary
+    assert "Ratios are each backend's median" not in summary
+    two = tmp_path / "two"
+    two.mkdir()
+    for r in n_records({"keras": 50.0, "keras-jax": 100.0}):
+        append_record(two, r)
+    write_reports(two)  # torch not run: the other backend against the registry's first that ran
+    summary = (two / "summary.md").read_text()
+    assert re.search(r"^\| training time \(s\) +\| +2\.00 \| +1\.00 \| +0\.500 \|$", summary, re.M), summary
+    assert "keras-jax/keras" in summary and "no torch row" not in summary
+    assert "divided by Keras (TF)'s" in summary
 
 
 def test_a_reference_without_an_ok_row_says_why_in_each_ratio_cell(tmp_path: Path):

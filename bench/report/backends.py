@@ -4,8 +4,9 @@ Every table, summary section and plot lists the backends a run has in the regist
 (``backends.BACKENDS``), labels them with the registry's ``display`` and draws each in its own
 colour, the same in every figure. A run file may name a backend this checkout no longer has:
 it comes after the registered ones, alphabetically, under its raw name. Ratios divide each
-backend's figure by the reference backend's: the registry's first (torch) unless ``--reference``
-names another. Only the registry knows backend names; nothing here spells one.
+backend's figure by the reference backend's: the one ``--reference`` names, else the registry's first
+backend the run has rows of (torch when it ran), so a run of one backend has no ratio column. Only the
+registry knows backend names; nothing here spells one.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def colour(name: str) -> str:
 def ratio_name(backend: str, reference: str) -> str:
     """The ratio column of ``backend`` against the reference, in registry names (as --backend spells them)."""
     return f"{backend}/{reference}"
+
+
+def reference_of(names: Iterable[str], reference: str | None = None) -> str:
+    """The backend ratios divide by: ``reference`` where ``--reference`` named one (a backend the run lacks too:
+    its ratio cells say so), else the registry's first among ``names``, the run's rows of any status (a failed
+    torch row still says "torch failed"). A run of ``--backend keras`` alone is then its own reference: no ratio
+    column, rather than one reading "no torch row" on every line."""
+    return reference or next(iter(ordered(names)), DEFAULT_REFERENCE)
 
 
 def unknown_reference(name: str) -> str | None:

@@ -6,6 +6,8 @@ medians over ok repeats and says, in a ratio cell the reference cannot fill, why
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 from bench.core.results import phase_failed
@@ -161,8 +163,14 @@ def _fmt(v: object, fmt: str) -> str:
     return format(v, fmt)
 
 
-def ratio_note(reference: str) -> str:
-    """What the ratio columns mean and which way is better, said once above the tables."""
+def ratio_note(reference: str, names: Iterable[str]) -> str:
+    """What the ratio columns mean and which way is better, said once above the tables; where ``names`` (the
+    run's backends) has none but the reference, that there are none and why."""
+    if not [b for b in names if b != reference]:
+        return (
+            f"No ratio columns: a ratio needs two backends, and this run has {label(reference)}'s rows alone "
+            "(`--backend` takes a comma-separated list)."
+        )
     return (
         f"Ratios are each backend's median over ok repeats divided by {label(reference)}'s (the reference, "
         f"`--reference {reference}`), one column `<backend>/{reference}` per other backend. Above 1 the backend's "

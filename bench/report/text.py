@@ -92,7 +92,7 @@ def summary_markdown(
         *kernel_lines(env),
         *speed_lines(df, wall_s),
         "",
-        ratio_note(reference) + " Steady epoch figures exclude the first epoch."
+        ratio_note(reference, df.backend) + " Steady epoch figures exclude the first epoch."
         " The headline throughput is timed inside the training call(s), over every "
         "step after the first step and the warm-up steps, but the first of the epoch's smaller last batch (a "
         "compile for XLA and torch.compile; docs/timing.md): the timed images over the window's "

@@ -20,7 +20,7 @@ from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tas
 from bench.measure.budget import parse_duration
 from bench.report import compare
 from bench.report import tuning as tuning_report
-from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
+from bench.report.backends import reference_of, unknown_reference
 from bench.report.parity import parity_verdict
 from bench.report.speedup import speed_verdicts
 from bench.report.summary import write_reports
@@ -76,9 +76,9 @@ def _add_reference(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reference",
         type=_reference,
-        default=DEFAULT_REFERENCE,
         metavar="BACKEND",
-        help="the backend the ratio columns divide by (default: %(default)s)",
+        help="the backend the ratio columns divide by (default: the first of "
+        f"{', '.join(backends.BACKENDS)} the run has rows of; a run of one backend has no ratio column)",
     )
 
 
@@ -485,10 +485,12 @@ def refuse_unknown_knob_backends(tasks: list[TaskSpec]) -> None:
                 )
 
 
-def finish(run_dir: Path, reference: str = DEFAULT_REFERENCE) -> int:
-    """Print the side-by-side tables; exit 1 when a run failed or timed out, or a phase failed on a row."""
+def finish(run_dir: Path, reference: str | None = None) -> int:
+    """Print the side-by-side tables; exit 1 when a run failed or timed out, or a phase failed on a row.
+    ``reference``: --reference (None: as summary.md chooses it, ``reference_of``)."""
     latest = latest_records(read_records(run_dir))
     df = table(latest)
+    reference = reference_of(df.backend, reference)
     verdicts = speed_verdicts(latest, reference)
     for task in df.task.unique():  # --parity-steps: its verdict under the table too, not in summary.md alone
         if line := parity_verdict(df[df.task == task]):
@@ -702,7 +704,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare.compare(a, b, t)
     warnings = compare.environment_differences(env_a, env_b, a, b)
     text = compare.render(result)
-    ratios = compare.render_reference(compare.reference_ratios(a, b, args.reference))
+    reference = reference_of([*a.backend, *b.backend], args.reference)  # as each run's own summary chooses it
+    ratios = compare.render_reference(compare.reference_ratios(a, b, reference))
     regressions = int(result["regression"].sum()) if len(result) else 0
     failing = int((result["verdict"] == compare.STILL_FAILING).sum())  # failed in A too: still exit 1
     verdict = f"{regressions} regression(s) beyond the thresholds" if regressions else "no regression"
@@ -714,7 +717,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
     if ratios:  # how each backend stands against the reference, in both runs
         lines += [
-            f"Backends against {args.reference} (ratio of the medians over ok repeats, in A and in B):",
+            f"Backends against {reference} (ratio of the medians over ok repeats, in A and in B):",
             "",
             ratios,
             "",

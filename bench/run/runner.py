@@ -70,7 +70,7 @@ from bench.core.spec import (
 )
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
-from bench.report.backends import DEFAULT_REFERENCE, unknown_reference
+from bench.report.backends import unknown_reference
 from bench.run import distributed, environment, executors, history_cli, parity
 from bench.run.datacheck import check_task_data
 from bench.run.runlock import run_lock
@@ -95,7 +95,8 @@ class RunOptions:
     task_repeats: dict[str, int] = field(default_factory=dict)
     seed: int | None = None  # overrides each spec's seed
     timeout_s: float = 3600.0  # per (task, backend, repeat) run
-    reference: str = DEFAULT_REFERENCE  # the backend the report's ratios divide by
+    # the backend the report's ratios divide by: --reference; None: the registry's first the run has rows of
+    reference: str | None = None
     # Where the rows run (bench.run.executors): one after another here, side by side on device slots,
     # on a Ray cluster, or as a SLURM job array; the run's files are written here, by this process only.
     executor: str = "local"
@@ -411,7 +412,10 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf,
         "a number of seconds > 0",
     ),
-    "reference": (lambda v: isinstance(v, str) and not unknown_reference(v), "a registered backend"),
+    "reference": (
+        lambda v: v is None or (isinstance(v, str) and not unknown_reference(v)),
+        "null or a registered backend",
+    ),
     "executor": (lambda v: v in EXECUTORS, f"one of {', '.join(EXECUTORS)}"),
     "devices": (
         lambda v: (
@@ -605,7 +609,7 @@ def ctrl_c_held(echo: Callable[[str], None]) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None], reference: str) -> None:
+def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None], reference: str | None) -> None:
     """Write the final state.json and the reports; a failure here is said, not raised over the run's own outcome."""
     try:
         write_json(run_dir / STATE, state)
