@@ -219,3 +219,31 @@ def test_a_keras_file_with_a_lambda_layer_runs_no_code(tmp_path: Path):
     assert not marker.exists()
     keras.models.load_model(path, safe_mode=False)  # the control: with safe_mode off, the file runs its code
     assert marker.exists()
+
+
+@pytest.mark.parametrize("env", [{}, {"TORCH_HOME": "th"}, {"XDG_CACHE_HOME": "xdg"}])
+def test_the_runners_check_looks_in_torch_hubs_own_folder(monkeypatch, tmp_path: Path, env: dict[str, str]):
+    """bench.run.weightscheck finds torch.hub's cached file without importing torch: the folder it computes is
+    torch's own, whichever variables choose it."""
+    from backends.torch import hub_dir
+
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    for var, name in env.items():
+        monkeypatch.setenv(var, str(tmp_path / name))
+    assert hub_dir() == Path(torch.hub.get_dir())
+
+
+def test_the_runners_check_looks_in_keras_own_cache(tmp_path: Path):
+    """keras.utils.get_file's folder for keras.applications' weights, as the check computes it without Keras."""
+    pytest.importorskip("tensorflow")
+    from keras.src.backend.config import keras_home
+
+    from backends.keras import cached
+    from backends.keras import keras_home as described
+
+    assert described() == Path(keras_home())
+    row = zoo.ZOO["resnet101"]
+    assert row.keras_weights is not None
+    path = Path(keras_home()).expanduser() / "models" / row.keras_weights.file
+    assert (cached(row.keras_weights) == path) is path.is_file()

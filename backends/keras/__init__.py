@@ -9,11 +9,14 @@ augmentation, the batches of the JAX and torch engines), ``perf`` (FLOP count, m
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from bench.core.backend import BackendInfo, CompileCache
+from bench.core.backend import BackendInfo, CompileCache, PretrainedLookup
 from bench.core.knobs import Knob, knob, value
+from bench.core.zoo import WeightsSource, ZooEntry
 
 _COMMON = (
     "keras: Adam epsilon is added before bias correction (torch: after)",
@@ -104,6 +107,40 @@ def no_data_parallel(engine: str) -> str:
     )
 
 
+# Where the workers find a big model's published ImageNet weights, said without importing Keras: the runner's
+# parent refuses a run no row could get weights for (bench.run.weightscheck). keras.applications downloads with
+# keras.utils.get_file, which first returns its cache's copy.
+def keras_home() -> Path:
+    """``keras.config``'s home as Keras sets it at import: ``$KERAS_HOME``, else ``~/.keras`` (``/tmp/.keras``
+    where the home folder is not writable)."""
+    if "KERAS_HOME" in os.environ:
+        return Path(os.environ["KERAS_HOME"])
+    base = os.path.expanduser("~")
+    return Path(base if os.access(base, os.W_OK) else "/tmp") / ".keras"
+
+
+def published(row: ZooEntry) -> WeightsSource | None:
+    return row.keras_weights
+
+
+def cached(source: WeightsSource) -> Path | None:
+    """``get_file``'s cache file: ``<home>/models/<file>``, under ``/tmp/.keras`` where the home exists and is
+    not writable (a home Keras has yet to make holds nothing)."""
+    base = keras_home().expanduser()
+    if base.is_dir() and not os.access(base, os.W_OK):
+        base = Path("/tmp/.keras")
+    path = base / "models" / source.file
+    return path if path.is_file() else None
+
+
+def origin(source: WeightsSource) -> str:
+    """The URL ``keras.applications`` requests (the zoo table's row holds its folder)."""
+    return source.url + source.file
+
+
+PUBLISHED = PretrainedLookup(published, cached, origin)
+
+
 def _info(
     name: str, engine: str, requires: tuple[str, ...], display: str, default: bool, notes: tuple[str, ...]
 ) -> BackendInfo:
@@ -122,6 +159,7 @@ def _info(
         no_data_parallel=no_data_parallel(engine),
         compile_cache=COMPILE_CACHES.get(engine, CompileCache()),
         kernel_variables=KERNEL_VARIABLES[engine],
+        pretrained=PUBLISHED,
     )
 
 

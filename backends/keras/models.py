@@ -9,7 +9,6 @@ and with ``--pretrained`` loads the trunk keras.applications publishes (the zoo 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import keras
@@ -19,7 +18,7 @@ from backends.keras import zoo as keras_zoo
 from bench.core import layers as core_layers
 from bench.core.catalog import Architecture, architecture
 from bench.core.spec import ModelSpec
-from bench.core.zoo import WeightsSource, ZooEntry, checked_input, entry
+from bench.core.zoo import WEIGHTS_ENV, WeightsSource, ZooEntry, checked_input, entry, in_weights_dir
 
 
 def _layers(layer: core_layers.Layer, name: str, act: str, init: str) -> list[layers.Layer]:
@@ -116,9 +115,6 @@ def _copy_trunk(notop: keras.Model, lib: keras.Model, row: ZooEntry) -> None:
         target.set_weights(layer.get_weights())
 
 
-WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"
-
-
 def source(arch: str) -> WeightsSource:
     """Where keras.applications publishes the catalog model's ImageNet weights (the zoo table's ``keras_weights``:
     the file ``weights="imagenet"`` downloads, no top)."""
@@ -151,10 +147,8 @@ def _weights_arg(spec: ModelSpec) -> str | None:
         if not path.is_file():
             raise FileNotFoundError(f"model.weights: {path} is not a file")
         return str(path)
-    folder = os.environ.get(WEIGHTS_ENV)
-    if folder and (Path(folder) / source(spec.arch).file).is_file():
-        return str(Path(folder) / source(spec.arch).file)
-    return "imagenet"
+    found = in_weights_dir(source(spec.arch).file)
+    return str(found) if found else "imagenet"  # "imagenet": keras.utils.get_file, its cache's copy first
 
 
 def _application(spec: ModelSpec, row: ZooEntry, input_shape: tuple[int, int, int]) -> keras.Model:

@@ -7,11 +7,14 @@ parent process): it must not import torch.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-from bench.core.backend import BackendInfo, CompileCache
+from bench.core.backend import BackendInfo, CompileCache, PretrainedLookup
 from bench.core.knobs import knob, value
 from bench.core.spec import TaskSpec
+from bench.core.zoo import WeightsSource, ZooEntry
 
 # What `bench tune` searches for torch. Compile and layout are one product (inductor picks layouts itself);
 # CUDA graphs ("reduce-overhead") need static shapes and a GPU; TF32 is off for torch's matmuls by default
@@ -47,6 +50,49 @@ INDUCTOR_CACHE = CompileCache("TORCHINDUCTOR_CACHE_DIR", on_when_unset=True)
 # capped (ATEN_CPU_CAPABILITY=avx2); its convolutions run oneDNN, capped by ONEDNN_MAX_CPU_ISA (DNNL_ before 2.0)
 KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 
+
+# Where the worker finds a big model's published ImageNet weights, said without importing torch: the runner's
+# parent refuses a run no row could get weights for (bench.run.weightscheck), and ``models`` reads the same folder.
+def hub_dir() -> Path:
+    """``torch.hub.get_dir()`` as torch computes it (nothing here calls ``set_dir``): ``$TORCH_HOME/hub``,
+    ``$TORCH_HOME`` defaulting to ``$XDG_CACHE_HOME/torch`` and that to ``~/.cache``."""
+    home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    return Path(os.path.expanduser(home)) / "hub"
+
+
+def published(row: ZooEntry) -> WeightsSource | None:
+    return row.torch_weights
+
+
+def cached(source: WeightsSource) -> Path | None:
+    """The copy the download would return without the network: torch.hub's checkpoint of a url source, the
+    Hugging Face cache's snapshot of a hub file (``hf_hub_download`` falls back to it when offline)."""
+    if source.url:
+        path = hub_dir() / "checkpoints" / source.file
+        return path if path.is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(source.hf_hub, source.hf_file)
+    return Path(found) if isinstance(found, str) else None
+
+
+def origin(source: WeightsSource) -> str:
+    """The URL ``models.fetch`` requests; LookupError where the Hugging Face client cannot download at all."""
+    if source.url:
+        return source.url + source.file
+    try:
+        from huggingface_hub import constants, hf_hub_url
+    except ImportError:
+        raise LookupError("downloading it needs the huggingface_hub package") from None
+    if constants.HF_HUB_OFFLINE:
+        raise LookupError("HF_HUB_OFFLINE is set")
+    return hf_hub_url(source.hf_hub, source.hf_file)
+
+
+PUBLISHED = PretrainedLookup(published, cached, origin)
+
 DESCRIPTIONS = (
     BackendInfo(
         name="torch",
@@ -61,5 +107,6 @@ DESCRIPTIONS = (
         parity_reference=True,  # its state_dict is the reference layout (backends/torch/parity.py)
         compile_cache=INDUCTOR_CACHE,
         kernel_variables=KERNEL_VARIABLES,
+        pretrained=PUBLISHED,
     ),
 )

@@ -10,7 +10,6 @@ bench itself (below).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,13 +18,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from backends.torch import hub_dir
 from bench.core import layers as core_layers
 from bench.core.catalog import architecture
 from bench.core.spec import ModelSpec
-from bench.core.zoo import WeightsSource, entry
-
-WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"  # a folder holding the libraries' weight files, by their usual names
-
+from bench.core.zoo import WEIGHTS_ENV, WeightsSource, entry, in_weights_dir
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -174,7 +171,7 @@ def how_to_provide(arch: str) -> str:
 
 
 def _hub_checkpoints() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    return hub_dir() / "checkpoints"  # torch.hub.get_dir()'s, as the runner's check computes it without torch
 
 
 def local_file(spec: ModelSpec, default_name: str) -> Path | None:
@@ -184,11 +181,8 @@ def local_file(spec: ModelSpec, default_name: str) -> Path | None:
         if not path.is_file():
             raise FileNotFoundError(f"model.weights: {path} is not a file")
         return path
-    folder = os.environ.get(WEIGHTS_ENV)
-    candidates = [Path(folder) / default_name] if folder else []
-    if source(spec.arch).url:  # where torch.hub's download puts it
-        candidates.append(_hub_checkpoints() / default_name)
-    return next((p for p in candidates if p.is_file()), None)
+    hub = _hub_checkpoints() / default_name  # where torch.hub's download puts it
+    return in_weights_dir(default_name) or (hub if source(spec.arch).url and hub.is_file() else None)
 
 
 def _sha256(path: Path) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,6 +29,7 @@ import numpy as np
 from bench.core.knobs import Knob
 from bench.core.preprocess import PixelNorm
 from bench.core.spec import ModelSpec, RuntimeSpec, TaskSpec, TrainSpec
+from bench.core.zoo import WeightsSource, ZooEntry
 
 KnobColumns = Callable[[dict[str, Any], TaskSpec], dict[str, Any]]
 
@@ -38,6 +40,19 @@ class CompileCache:
 
     variable: str = ""  # the environment variable naming the folder ("" when its compiler keeps none)
     on_when_unset: bool = False  # whether it keeps one in a default folder when the variable is unset
+
+
+@dataclass(frozen=True)
+class PretrainedLookup:
+    """How a backend's worker gets a catalog big model's published ImageNet weights (``--pretrained`` without
+    ``model.weights``): ``$BENCH_WEIGHTS_DIR/<file>`` (``zoo.in_weights_dir``), else its library's download,
+    which returns the library cache's copy first. Said without importing the framework, so `bench run` refuses
+    weights no row could get before any worker starts (``bench.run.weightscheck``)."""
+
+    published: Callable[[ZooEntry], WeightsSource | None]  # the zoo row's weights this backend loads
+    cached: Callable[[WeightsSource], Path | None]  # the library cache's copy its download returns (None: none)
+    # the URL its download requests; LookupError saying why where it cannot download at all
+    origin: Callable[[WeightsSource], str]
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,8 @@ class BackendInfo:
     # library switched off): the run's environment records those that are set (bench.run.environment), as a
     # row measured on AVX2 kernels of an AVX-512 machine is not that machine's figure.
     kernel_variables: tuple[str, ...] = ()
+    # Where its worker gets --pretrained's ImageNet weights (None: not said; nothing is checked before it runs)
+    pretrained: PretrainedLookup | None = None
 
     @property
     def label(self) -> str:

@@ -13,12 +13,15 @@ logit parity is claimed; the test named after the difference asserts it), or is 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from bench.core.architecture import Architecture
 
 PREFIX = "zoo:"  # a task names a zoo architecture as ``[model] arch = "zoo:<id>"``
+WEIGHTS_ENV = "BENCH_WEIGHTS_DIR"  # a folder holding the libraries' weight files, by their usual names
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,14 @@ class WeightsSource:
     def where(self) -> str:
         """Where a person downloads it by hand."""
         return self.url + self.file if self.url else f"{self.hf_file} of the Hugging Face repo {self.hf_hub}"
+
+
+def in_weights_dir(file: str) -> Path | None:
+    """``$BENCH_WEIGHTS_DIR/<file>`` where it is a file: the first place every backend looks for published
+    weights (after ``model.weights``), and where an offline machine's user puts them."""
+    folder = os.environ.get(WEIGHTS_ENV)
+    path = Path(folder) / file if folder else None
+    return path if path is not None and path.is_file() else None
 
 
 @dataclass(frozen=True)

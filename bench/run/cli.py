@@ -46,6 +46,7 @@ from bench.run.runner import (
     run_suite,
 )
 from bench.run.tune import DEFAULT_TUNE_BUDGET, RACE_SHARE, check_knob_names, tune_suite
+from bench.run.weightscheck import check_pretrained
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
 
@@ -203,7 +204,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "--pretrained",
         action="store_true",
         help="start the models that have ImageNet weights (resnet101, convnext_tiny) from them, through each "
-        "library's own mechanism; offline, put the weight files in $BENCH_WEIGHTS_DIR (the error says which). "
+        "library's own mechanism; offline, put the weight files in $BENCH_WEIGHTS_DIR (refused before any "
+        "worker starts where neither a file nor the download is there; the error says which). "
         "Default: random init, recorded in the `pretrained` column",
     )
     p.add_argument(
@@ -572,6 +574,8 @@ def cmd_run(
         check_task_data(tasks, args.data_dir)  # data absent, a batch or a layer list it cannot take: before any worker
         where = executor_fields(args) or {}
         check_data_parallel_here(tasks, where.get("executor", "local"))
+        # --pretrained weights no row could get here (no file, no download): before any worker, as the data
+        check_pretrained(tasks, args.backend, where.get("executor", "local"))
     except (SpecError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
