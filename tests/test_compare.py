@@ -299,6 +299,27 @@ def test_an_mfu_that_fell_while_the_throughput_did_not_is_the_peaks_move_not_a_r
     assert verdict_of(result, "MFU") == "regression" and result[result.metric == "MFU"].regression.all()
 
 
+def test_an_mfu_is_no_more_a_regression_than_its_throughput(tmp_path: Path):
+    """QA, 2026-12-06, two runs of one row on a loaded VM: the throughput 0.914x (within the 10% threshold, p = 0.18)
+    and MFU 0.505x, its peak 256 then 463 GFLOP/s, read "REGRESSION" beside that same p-value: MFU's interval (the
+    row's throughput interval over its own peak) did not overlap A's. A throughput within its threshold leaves the
+    rest of the fall to the peak; one beyond it but not significant leaves MFU inconclusive too."""
+    rng = np.random.default_rng(0)
+
+    def steps(rate: float) -> list[float]:
+        return list(rate + rng.normal(0, 0.1 * rate, 60))
+
+    a = write(tmp_path / "a", [row("a", **steady(100.0, 2.0, steps(100.0), mfu=0.27, peak_flops=256e9))])
+    within = write(tmp_path / "b", [row("b", **steady(91.4, 2.0, steps(91.4), mfu=0.135, peak_flops=463e9))])
+    result = compare(a, within, Thresholds())
+    assert verdict_of(result, STEADY) == "" and verdict_of(result, "MFU") == "peak moved"
+    assert not result.regression.any()
+    unsure = write(tmp_path / "c", [row("c", **steady(85.0, 20.0, mfu=0.12, peak_flops=463e9))])  # no steps: no p
+    result = compare(a, unsure, Thresholds())
+    assert verdict_of(result, STEADY) == "inconclusive" and verdict_of(result, "MFU") == "inconclusive"
+    assert not result.regression.any()
+
+
 def test_repeats_give_epoch_columns_an_interval(tmp_path: Path):
     a = write(tmp_path / "a", [row("a", repeat=i, epoch_s_median=v) for i, v in enumerate((1.0, 1.3, 1.6))])
     spread = write(tmp_path / "b", [row("b", repeat=i, epoch_s_median=v) for i, v in enumerate((1.2, 1.5, 1.8))])

@@ -16,10 +16,11 @@ runs' 95% intervals do not overlap (the bootstrap interval of the headline throu
 or for other columns the range over >= 2 repeats on each side), or the test of the two
 runs' throughput ratio rejects equality (p < 0.05; ``bench.measure.tuning.ratio_p``: a bootstrap over blocks
 of consecutive steps with one process a side, Student's t over the processes with repeats). Otherwise the verdict is
-"inconclusive". An MFU beyond its threshold whose throughput did not fall is "peak moved" (each row's peak
-is measured: the calibration moved, not the row). A column without any interval (one repeat, no step
-samples) is judged by its threshold alone, as before. A time figure whose seconds moved by no more than an absolute
-floor (``MIN_TIME_DELTA_S``, the VM's scheduler noise) is not judged at all: "under the time floor".
+"inconclusive". An MFU beyond its threshold whose throughput did not pass its own is "peak moved" (each row's
+peak is measured: the calibration moved, not the row), and inconclusive where the throughput's change was. A
+column without any interval (one repeat, no step samples) is judged by its threshold alone, as before. A time
+figure whose seconds moved by no more than an absolute floor (``MIN_TIME_DELTA_S``, the VM's scheduler noise)
+is not judged at all: "under the time floor".
 
 Beside the per-backend table, ``reference_ratios`` shows each backend against a reference
 backend (``--reference``, default the registry's first, torch) in A and in B. A ratio within
@@ -98,7 +99,7 @@ STILL_FAILING = "still failing"
 COMPARED_RECIPE = tuple(f for f in RECIPE_FIELDS if f != "seed")
 RECIPE_DIFFERS = "recipe differs"
 # MFU is the timed window's throughput over a peak each row measures (on a CPU, its framework's matmul): an MFU
-# that fell beyond its threshold while that throughput did not fall fell by the peak alone, a calibration
+# that fell beyond its threshold while that throughput did not pass its own fell by the peak, a calibration
 # that read another speed, not a slower row (QA, 2026-12-05: 1.33x the throughput, "MFU 0.158 -> 0.110
 # REGRESSION", the peaks 255 and 487 GFLOP/s on a loaded machine).
 PEAK_MOVED = "peak moved"
@@ -304,17 +305,15 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
             rows.append(recipe_row(key, changed))
             sized = set(changed) <= set(MOVES_WITH)
             unjudged = {c for f in changed for c in MOVES_WITH[f]} if sized else {m[0] for m in METRICS}
+        said: dict[str, str] = {}  # each column's verdict so far (the headline's, for MFU's)
         for col, label, better, kind in METRICS:
             va, vb = ma.loc[key, col], mb.loc[key, col]
             if pd.isna(va) and pd.isna(vb):
                 continue
             judged = metric_row(key, col, better, kind, va, vb, a, b, t)
-            if (
-                col == "mfu"
-                and judged["verdict"]
-                and _did_not_fall(ma.loc[key, "steady_img_s"], mb.loc[key, "steady_img_s"])
-            ):
-                judged |= {"verdict": PEAK_MOVED, "regression": False}
+            said[col] = judged["verdict"]
+            if col == "mfu" and judged["verdict"] and "steady_img_s" in said:
+                judged |= mfu_as_throughput(said["steady_img_s"])
             if judged["verdict"] and col in SECONDS and _under_floor(ma.loc[key], mb.loc[key], SECONDS[col], t):
                 judged |= {"verdict": TIME_FLOOR, "regression": False}
             rows.append(
@@ -336,9 +335,16 @@ def _under_floor(a: pd.Series, b: pd.Series, seconds: str, t: Thresholds) -> boo
     return bool(pd.notna(sa) and pd.notna(sb) and abs(sb - sa) <= t.min_time_delta_s * (1 + 1e-9))
 
 
-def _did_not_fall(a: float, b: float) -> bool:
-    """B's throughput at least A's, both known."""
-    return bool(pd.notna(a) and pd.notna(b) and b >= a)
+def mfu_as_throughput(throughput: str) -> dict:
+    """MFU's verdict where it passed its threshold, from the headline throughput's (``throughput``) in the same rows:
+    MFU is that throughput over a peak each row measures, so it regressed only where the throughput did. A throughput
+    that did not pass its threshold (rose, or fell by less) leaves the rest of MFU's fall to the peak: "peak moved";
+    one that passed it without significance leaves MFU "inconclusive" too (QA, 2026-12-06: two runs of one row,
+    the throughput 0.914x with p = 0.18 and MFU 0.505x from peaks of 256 and 463 GFLOP/s, read "MFU ... 0.184
+    REGRESSION": its interval, each row's throughput interval over its own peak, did not overlap A's)."""
+    if throughput == "regression":
+        return {}
+    return {"verdict": throughput or PEAK_MOVED, "regression": False}
 
 
 def in_order(keys: set[tuple[str, ...]]) -> list[tuple[str, ...]]:
