@@ -521,3 +521,24 @@ def test_a_row_failed_in_both_runs_is_still_failing_not_a_regression_and_still_e
     assert cli.main(["compare", str(a), str(b)]) == 1  # torch: newly failing; keras: fixed
     out = capsys.readouterr().out
     assert "1 regression(s) beyond the thresholds" in out and "still failing" not in out
+
+
+def test_a_regression_with_no_interval_on_a_side_says_it_was_judged_by_its_threshold_alone(tmp_path: Path, clean_env):
+    """QA, 2026-12-06: two runs of one small task a minute apart on the loaded 2-core VM, one repeat each, gave five
+    "REGRESSION"s (training time, steady epoch, first step, inference: no interval) beside a headline the test
+    found no difference in, and exit 1, the table not saying which had been tested. They are still regressions
+    (the documented rule), now marked, and the last line says how many and what tests them; with repeats the
+    same slowdown is tested, and nothing is marked."""
+    a = write(tmp_path / "a", [row("a", train_s=10.0, epoch_s_median=1.0)])
+    b = write(tmp_path / "b", [row("b", train_s=13.0, epoch_s_median=1.3)])
+    shown = render(compare(a, b, Thresholds()))
+    assert shown.count("REGRESSION (threshold alone)") == 2, shown
+    proc = run_cli(["compare", str(tmp_path / "a"), str(tmp_path / "b")], clean_env)
+    assert proc.returncode == 1
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("2 regression(s)") and "2 of them by the threshold alone" in last, last
+    assert "--repeats 3" in last
+    tested = run_cli(
+        ["compare", str(make_run(tmp_path / "ra")), str(make_run(tmp_path / "rb", slow=1.3))], clean_env
+    ).stdout
+    assert "REGRESSION" in tested and "threshold alone" not in tested

@@ -47,7 +47,8 @@ from bench.report.backends import ordered, ratio_name, reference_missing
 from bench.report.tables import WORDS
 
 KEY = ["task", "backend", "model", "profile"]
-COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "p_value", "verdict", "regression"]
+# threshold_alone: a regression judged with no interval on a side (one repeat, no step samples), said as such
+COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "p_value", "verdict", "regression", "threshold_alone"]
 MISSING = "missing"
 
 
@@ -90,6 +91,10 @@ SECONDS = {
     "eval_img_s": "eval_s",
 }
 TIME_FLOOR = "under the time floor"
+# A regression with no interval on a side: one repeat has none for its training time, epochs, first step,
+# inference and accuracy, so noise beyond a threshold reads as a regression (QA, 2026-12-06: two runs of one small
+# task a minute apart on the loaded 2-core VM, 5 such "regressions", exit 1); the table and the last line say so
+THRESHOLD_ALONE = "threshold alone"
 # B failed where A failed too: not a regression B brought, but a guard must not pass on a failed row (exit 1)
 STILL_FAILING = "still failing"
 # Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
@@ -278,8 +283,17 @@ def metric_row(
     with np.errstate(invalid="ignore", divide="ignore"):  # inf against inf (a hand edit): no ratio, NaN
         beyond = _regressed(va, vb, better, kind, t)
         delta, ratio = vb - va, vb / va if va else None
-    v = verdict(beyond, _interval(intervals(a, col), key), _interval(intervals(b, col), key), p)
-    return {"delta": delta, "ratio": ratio, "p_value": p, "verdict": v, "regression": v == "regression"}
+    ia, ib = _interval(intervals(a, col), key), _interval(intervals(b, col), key)
+    v = verdict(beyond, ia, ib, p)
+    alone = v == "regression" and p is None and not (_known(ia) and _known(ib))
+    return {"delta": delta, "ratio": ratio, "p_value": p, "verdict": v, "regression": v == "regression"} | (
+        {"threshold_alone": True} if alone else {}
+    )
+
+
+def _known(interval_: tuple[float, float] | None) -> bool:
+    """An interval with both ends (not NaN)."""
+    return interval_ is not None and not any(pd.isna(v) for v in interval_)
 
 
 def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
@@ -462,17 +476,30 @@ def render_reference(ratios: pd.DataFrame) -> str:
     return _formatted(ratios, {"a": _cell, "b": _cell, "b/a": _cell}).to_markdown(index=False, disable_numparse=True)
 
 
+def untested(result: pd.DataFrame) -> str:
+    """The last line's clause on the regressions judged by their threshold alone ("" when none): noise beyond a
+    threshold passes for a regression there, and only repeats give those figures an interval."""
+    alone = int((result["regression"] & result["threshold_alone"].eq(True)).sum()) if len(result) else 0
+    if not alone:
+        return ""
+    return (
+        f"; {alone} of them by the {THRESHOLD_ALONE}: one repeat a side gives those figures no interval, so "
+        "noise passes for them too (--repeats 3 in both runs tests them)"
+    )
+
+
 def render(result: pd.DataFrame) -> str:
     if result.empty:
         return "(nothing to compare: no rows in either run)"
     shown = _formatted(result, {"a": _num, "b": _num, "delta": _num, "ratio": _cell, "p_value": _p_value})
     verdicts = shown["verdict"] if "verdict" in shown else pd.Series("", index=shown.index)
+    alone = shown["threshold_alone"].eq(True) if "threshold_alone" in shown else pd.Series(False, index=shown.index)
     shown["regression"] = [
-        "REGRESSION"
+        (f"REGRESSION ({THRESHOLD_ALONE})" if a else "REGRESSION")
         if r
         else (v if v in ("inconclusive", RECIPE_DIFFERS, PEAK_MOVED, TIME_FLOOR, STILL_FAILING) else "")
-        for r, v in zip(shown["regression"], verdicts.astype(object).where(verdicts.notna(), ""), strict=True)
+        for r, v, a in zip(shown["regression"], verdicts.astype(object).where(verdicts.notna(), ""), alone, strict=True)
     ]
-    shown = shown.drop(columns=["verdict"], errors="ignore")
+    shown = shown.drop(columns=["verdict", "threshold_alone"], errors="ignore")
     shown = shown.astype(object).where(shown.notna(), "-")  # fillna("-") on a float column warns in pandas
     return shown.to_markdown(index=False, disable_numparse=True)

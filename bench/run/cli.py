@@ -730,6 +730,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lines += [
         f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "
         f"max memory growth {t.max_memory_growth:.0%}, time floor {t.min_time_delta_s * 1e3:g} ms)"
+        + compare.untested(result)
     ]
     print("\n".join(lines))
     if args.markdown:
