@@ -450,3 +450,22 @@ def test_output_into_a_closed_pipe_ends_quietly_not_in_a_traceback(clean_env):
     finally:
         os.close(write)
     assert proc.returncode == 141 and proc.stderr == "", proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("command", [["run", "mnist-lenet5"], ["tune", "mnist-lenet5"], ["all", "--best"]])
+def test_a_reference_the_run_does_not_train_is_refused_before_anything_runs(tmp_path: Path, command):
+    """QA, 2026-12-06: `tune mnist-lenet5 --reference keras-jax` (torch and keras) started its race, and every ratio
+    cell of its report would have read "no keras-jax row". Refused in one line, exit 2, nothing written; a
+    reference among the backends, and the default one without torch (a run of Keras alone), still run."""
+    out = tmp_path / "out"
+    proc = run_cli([*command, "--reference", "keras-jax", "--out", str(out)], dict(os.environ))
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+    assert proc.stderr == (
+        "error: --reference keras-jax: not one of the backends this run trains (--backend torch,keras), so every "
+        "ratio would read 'no keras-jax row': add it to --backend, or name one of them\n"
+    )
+    assert not out.exists()
+    from bench.run.cli import reference_not_run
+
+    assert reference_not_run("keras", ("torch", "keras")) is None
+    assert reference_not_run("torch", ("keras",)) is None

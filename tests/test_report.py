@@ -238,20 +238,21 @@ def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, c
 
 @pytest.mark.e2e
 def test_run_reference_reaches_the_summary_and_the_terminal(clean_env, tmp_path: Path):
-    """`run --reference keras` on a run without keras: the ratio column says why it is empty, in both outputs."""
+    """`run --reference fault` where the fault backend's row dies: the ratio column says why it is empty, in both
+    outputs. (A reference the run does not train at all is refused before it starts: tests/test_cli.py.)"""
     from tests.conftest import TINY_TASK, only_run_dir, run_cli
-    from tests.faults import backend_env
+    from tests.faults import fault_env
 
     task = tmp_path / "tiny.toml"
     task.write_text(TINY_TASK)
-    out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
-    proc = run_cli(["run", str(task), "--backend", "numpy", "--reference", "keras", "--out", str(out)], env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "ratios: <backend>/keras" in proc.stdout and "no keras row" in proc.stdout
+    out, env = tmp_path / "results", fault_env(clean_env, tmp_path / "fault", {1: "kill"})
+    proc = run_cli(["run", str(task), "--backend", "numpy,fault", "--reference", "fault", "--out", str(out)], env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the fault row failed
+    assert "ratios: <backend>/fault" in proc.stdout and "fault failed" in proc.stdout
     run_dir = only_run_dir(out)
     summary = (run_dir / "summary.md").read_text()
-    assert re.search(r"^\| training time \(s\) .*\| +no keras row \|$", summary, re.M), summary
-    assert json.loads((run_dir / "plan.json").read_text())["options"]["reference"] == "keras"  # --resume keeps it
+    assert re.search(r"^\| training time \(s\) .*\| +fault failed \|$", summary, re.M), summary
+    assert json.loads((run_dir / "plan.json").read_text())["options"]["reference"] == "fault"  # --resume keeps it
     # the run's page, and the run in the history beside it (issue #22)
     assert 'id="table-tiny"' in (run_dir / "index.html").read_text()
     history = out / "history"

@@ -532,6 +532,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return finish(run_dir, read_plan(run_dir)[1].reference)  # the plan's reference, as summary.md's
 
 
+def reference_not_run(reference: str, backends: tuple[str, ...]) -> str | None:
+    """Why a ``--reference`` the run does not train is refused (None when it trains it, or it is the default): every
+    ratio cell of the run would read "no X row" (QA, 2026-12-06: `tune ... --reference keras-jax` with torch and
+    keras started its race). The default reference stays allowed: a run of Keras alone has no torch to divide by."""
+    if reference == DEFAULT_REFERENCE or reference in backends:
+        return None
+    return (
+        f"--reference {reference}: not one of the backends this run trains (--backend {','.join(backends)}), so "
+        f"every ratio would read 'no {reference} row': add it to --backend, or name one of them"
+    )
+
+
 def stopped(run_dir: Path, e: RunStopped) -> int:
     """A run that could not write its files: what it has, then the one line that says why (exit 1)."""
     finish(run_dir)
@@ -558,6 +570,9 @@ def cmd_run(
         return 2
     if args.parity_steps and (why := nothing_to_compare(args.backend)):  # QA: trained torch and its floor for nothing
         print(f"error: --parity-steps: {why}", file=sys.stderr)
+        return 2
+    if why := reference_not_run(args.reference, args.backend):
+        print(f"error: {why}", file=sys.stderr)
         return 2
     profile = resolve_profile(args.profile)
     try:
