@@ -456,7 +456,7 @@ def test_output_into_a_closed_pipe_ends_quietly_not_in_a_traceback(clean_env):
 def test_a_reference_the_run_does_not_train_is_refused_before_anything_runs(tmp_path: Path, command):
     """QA, 2026-12-06: `tune mnist-lenet5 --reference keras-jax` (torch and keras) started its race, and every ratio
     cell of its report would have read "no keras-jax row". Refused in one line, exit 2, nothing written; a
-    reference among the backends, and the default one without torch (a run of Keras alone), still run."""
+    reference among the backends, and none given (a run of Keras alone divides by nothing: no ratio column), run."""
     out = tmp_path / "out"
     proc = run_cli([*command, "--reference", "keras-jax", "--out", str(out)], dict(os.environ))
     assert proc.returncode == 2 and proc.stdout == "", proc.stdout
@@ -468,4 +468,5 @@ def test_a_reference_the_run_does_not_train_is_refused_before_anything_runs(tmp_
     from bench.run.cli import reference_not_run
 
     assert reference_not_run("keras", ("torch", "keras")) is None
-    assert reference_not_run("torch", ("keras",)) is None
+    assert reference_not_run(None, ("keras",)) is None
+    assert reference_not_run("torch", ("keras",)) is not None  # named, and not trained

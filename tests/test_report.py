@@ -884,3 +884,44 @@ def test_a_one_epoch_task_reads_1_epoch_in_summary_page_and_lab_report_line(tmp_
     assert "48 train / 48 test, 1 epoch, batch 8" in summary and "48 train / 48 test, 1 epoch, batch 8" in page
     assert "profile `quick` (1 epoch on 48 training images" in summary
     assert "1 epochs" not in summary + page
+
+
+def test_what_each_backend_ran_as_is_said_under_its_table_and_in_the_terminal(tmp_path: Path):
+    """QA, 2026-12-06: a tune's `TASK.best` table put PyTorch in bf16 and channels_last beside Keras in fp32 with 8
+    steps per execution, and neither summary.md, the page nor the terminal said so under it (results.csv did).
+    TF32 and cudnn.benchmark are said on a GPU only (a CPU has neither, whatever a framework's flag says)."""
+    from bench.report.configuration import configuration_text
+
+    cpu = dict(device="cpu (x86_64)", threads=2, train_s=1.0)
+    rows = [
+        rec("torch", 0, precision="mixed_bf16", compiled="eager", channels_last=True, tf32="matmul=False", **cpu),
+        rec("keras", 0, precision="fp32", compiled="tf.function (no XLA)", steps_per_execution=8, tf32="True", **cpu),
+    ]
+    said = configuration_text(table(rows))
+    assert said.startswith(
+        "PyTorch: mixed_bf16, eager, channels_last, 2 thread(s); "
+        "Keras (TF): fp32, tf.function (no XLA), 8 step(s) per execution, 2 thread(s)"
+    ), said
+    assert "different precisions" in said and "TF32" not in said
+    for r in rows:
+        append_record(tmp_path, r)
+    write_reports(tmp_path)
+    assert f"- **as run**: {said}" in (tmp_path / "summary.md").read_text()
+    assert "<b>as run</b>: PyTorch: mixed_bf16" in (tmp_path / "index.html").read_text()
+    gpu = [rec("torch", 0, precision="fp32", device="NVIDIA H100 80GB HBM3", tf32="matmul=False, cudnn=True")]
+    gpu.append(rec("keras", 0, precision="fp32", device="NVIDIA H100 80GB HBM3", tf32="True"))
+    on_gpu = configuration_text(table(gpu))
+    assert "PyTorch: fp32, TF32 matmul=False, cudnn=True" in on_gpu and "Keras (TF): fp32, TF32 True" in on_gpu
+    assert "different precisions" not in on_gpu
+    assert configuration_text(table([rec("torch", 0, status="failed", precision="fp32")])) == ""
+
+
+def test_the_terminal_says_what_each_backend_ran_as(tmp_path: Path, capsys):
+    cpu = dict(device="cpu (x86_64)", threads=2, train_s=1.0, precision="fp32")
+    for r in (rec("torch", 0, compiled="eager", **cpu), rec("keras", 0, steps_per_execution=8, **cpu)):
+        append_record(tmp_path, r)
+    from bench.run.cli import finish
+
+    finish(tmp_path)
+    out = capsys.readouterr().out
+    assert "  as run: PyTorch: fp32, eager, 2 thread(s); Keras (TF): fp32, 8 step(s) per execution, 2 thread(s)" in out

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.core.runpaths import plot_file
 from bench.report import accuracy, scaling, tuning
+from bench.report.configuration import configuration_lines
 from bench.report.confusion import confusion_markdown, confusion_plot_jobs
 from bench.report.decouple_plots import decouple_plot_jobs, decouple_section
 from bench.report.explain_plots import explain_links, explain_plot_jobs
@@ -73,6 +74,7 @@ def _transfer_text(view: ReportView) -> str:
 
 
 SECTIONS: tuple[Section, ...] = (
+    Section("configuration", task_lines=configuration_lines),
     Section("reported", task_lines=reported_lines),
     Section("models", text=lambda v: model_sections(v.table, v.records, v.reference)),
     Section(

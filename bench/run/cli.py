@@ -21,6 +21,8 @@ from bench.measure.budget import parse_duration
 from bench.report import compare
 from bench.report import tuning as tuning_report
 from bench.report.backends import reference_of, unknown_reference
+from bench.report.configuration import WORDS as AS_RUN
+from bench.report.configuration import configuration_text
 from bench.report.parity import parity_verdict
 from bench.report.speedup import speed_verdicts
 from bench.report.summary import write_reports
@@ -497,6 +499,8 @@ def finish(run_dir: Path, reference: str | None = None) -> int:
     for task in df.task.unique():  # --parity-steps: its verdict under the table too, not in summary.md alone
         if line := parity_verdict(df[df.task == task]):
             verdicts.setdefault(task, []).append(line)
+        if said := configuration_text(df[df.task == task]):  # what each backend ran as, as summary.md says it
+            verdicts.setdefault(task, []).append(f"{AS_RUN}: {said}")
     print(terminal_summary(df, reference, verdicts))
     written = [n for n in RUN_FILES if (run_dir / n.rstrip("/")).exists()]  # a full disk may have kept some out
     print(f"\nwrote {run_dir}/ ({', '.join(written) or 'nothing'})")
@@ -532,11 +536,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return finish(run_dir, read_plan(run_dir)[1].reference)  # the plan's reference, as summary.md's
 
 
-def reference_not_run(reference: str, backends: tuple[str, ...]) -> str | None:
-    """Why a ``--reference`` the run does not train is refused (None when it trains it, or it is the default): every
+def reference_not_run(reference: str | None, backends: tuple[str, ...]) -> str | None:
+    """Why a ``--reference`` the run does not train is refused (None when it trains it, or none was given): every
     ratio cell of the run would read "no X row" (QA, 2026-12-06: `tune ... --reference keras-jax` with torch and
-    keras started its race). The default reference stays allowed: a run of Keras alone has no torch to divide by."""
-    if reference == DEFAULT_REFERENCE or reference in backends:
+    keras started its race). Not given, ratios divide by the first backend the run has (``reference_of``)."""
+    if reference is None or reference in backends:
         return None
     return (
         f"--reference {reference}: not one of the backends this run trains (--backend {','.join(backends)}), so "
