@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -265,6 +266,39 @@ def test_a_run_on_capped_kernels_is_another_machine_whose_step_says_so_and_an_un
     ) in joined.steps[0].changed
     before = run_rows(make_run(tmp_path / "old", 1, {ROW: {"steady_img_s": 1.0}}))  # no kernel_variables at all
     assert before.machine_id.iloc[0] == store.load(hist).sort_values("run_id").machine_id.iloc[0]
+
+
+def test_a_run_restricted_to_fewer_cores_is_another_machine_whose_words_say_so(tmp_path: Path):
+    """QA, 2026-12-06: a run under `taskset -c 0` on the 2-core VM (each framework on 1 thread: torch 18x faster
+    there, Keras 0.8x) joined the 2-core runs' series, nothing in its machine or knobs saying why it moved. Its
+    environment.json records the cores it was restricted to (bench.run.environment.restricted_cores): a series of
+    its own, its words saying so; an unrestricted run's fingerprint is the one it had before."""
+    hist = tmp_path / "history"
+    restricted = {**MACHINE, "usable_cores": 1}
+    for i in range(8):
+        env = restricted if i >= 4 else MACHINE
+        store.add_run(hist, make_run(tmp_path, i, {ROW: {"steady_img_s": 1000.0 * (3 if i >= 4 else 1)}}, machine=env))
+    raw = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    assert [len(s.points) for s in raw] == [4, 4] and all(not s.newest.regression for s in raw)
+    words = set(store.load(hist).machine)
+    assert words == {
+        "Test CPU 9000, 2 cores, 23.5 GiB, no GPU",
+        "Test CPU 9000, 2 cores, 23.5 GiB, no GPU, the run on 1 of them",
+    }
+    before = run_rows(make_run(tmp_path / "old", 1, {ROW: {"steady_img_s": 1.0}}))
+    assert before.machine_id.iloc[0] == store.load(hist).sort_values("run_id").machine_id.iloc[0]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores to restrict a process to one")
+def test_environment_records_the_cores_a_restricted_run_may_use_and_nothing_otherwise():
+    from bench.run.environment import restricted_cores
+
+    probe = "import os; os.sched_setaffinity(0, {0}); from bench.run.environment import restricted_cores; " + (
+        "print(restricted_cores())"
+    )
+    pinned = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert pinned.stdout.strip() == "{'usable_cores': 1}", pinned.stderr
+    assert restricted_cores() == {} or restricted_cores()["usable_cores"] < (os.cpu_count() or 0)
 
 
 def test_history_cli_imports_the_reference_runs_and_finds_no_false_regression(tmp_path: Path):

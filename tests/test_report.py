@@ -925,3 +925,14 @@ def test_the_terminal_says_what_each_backend_ran_as(tmp_path: Path, capsys):
     finish(tmp_path)
     out = capsys.readouterr().out
     assert "  as run: PyTorch: fp32, eager, 2 thread(s); Keras (TF): fp32, 8 step(s) per execution, 2 thread(s)" in out
+
+
+def test_the_head_says_when_the_run_was_restricted_to_fewer_cores_than_the_machine_has(tmp_path: Path):
+    """A `taskset -c 0` run on the 2-core VM read "AMD EPYC (2 cores, ...)", its rows on 1 thread each."""
+    append_record(tmp_path, rec("torch", 0, train_s=1.0))
+    env = {"run_id": "x", "cpu": "AMD EPYC", "cores": 2, "memory_gib": 23.5}
+    for extra, words in (({}, "(2 cores, 23.5 GiB)"), ({"usable_cores": 1}, "(2 cores, this run on 1 of them")):
+        (tmp_path / "environment.json").write_text(json.dumps(env | extra))
+        write_reports(tmp_path)
+        assert f"Machine: AMD EPYC {words}" in (tmp_path / "summary.md").read_text()
+        assert f"AMD EPYC {words}" in (tmp_path / "index.html").read_text()

@@ -59,16 +59,19 @@ def short_hash(value: Any) -> str:
 
 
 def machine(env: dict[str, Any]) -> tuple[str, str]:
-    """(fingerprint, words): CPU model, cores, memory, GPUs and driver from environment.json, and any variable
-    that capped a framework's kernels (bench.run.environment): a run on AVX2 kernels of an AVX-512 CPU is
-    another machine to its series, whose step says so. Uncapped, the fingerprint is what it was before the
-    variables were recorded."""
+    """(fingerprint, words): CPU model, cores, memory, GPUs and driver from environment.json, any variable that
+    capped a framework's kernels, and the cores the run was restricted to (bench.run.environment): a run on AVX2
+    kernels of an AVX-512 CPU, or under ``taskset`` on 1 of 2 cores, is another machine to its series, whose step
+    says so. Uncapped and unrestricted, the fingerprint is what it was before these were recorded."""
     parts = {k: env.get(k) for k in ("cpu", "cores", "memory_gib", "gpus", "gpu_driver")}
     gpus = ", ".join(env.get("gpus") or []) or "no GPU"
     words = f"{env.get('cpu') or '?'}, {env.get('cores') or '?'} cores, {env.get('memory_gib') or '?'} GiB, {gpus}"
     if capped := env.get("kernel_variables"):
         parts["kernel_variables"] = capped
         words += ", kernels capped by " + " ".join(f"{k}={v}" for k, v in sorted(capped.items()))
+    if usable := env.get("usable_cores"):  # taskset / a cpuset: the frameworks' threads are sized by these
+        parts["usable_cores"] = usable
+        words += f", the run on {usable} of them"
     return short_hash(parts), words
 
 

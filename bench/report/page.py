@@ -24,7 +24,7 @@ from bench.report.notes import attributed_notes
 from bench.report.sections import task_lines
 from bench.report.speedup import HEADLINE, WHAT, HeadlineRatio
 from bench.report.tables import headline_interval
-from bench.report.taskhead import task_head, wall_time_sentence
+from bench.report.taskhead import machine_words, task_head, wall_time_sentence
 
 PAGE = "index.html"
 # Plots drawn per backend (``KIND-TASK-BACKEND.png``) or per task whose pictures go side by side as galleries.
@@ -168,7 +168,7 @@ def not_ok_table(df: pd.DataFrame, contents: Contents | None = None) -> str:
 def environment_section(env: dict[str, Any], contents: Contents | None = None) -> str:
     gpus = ", ".join(env.get("gpus") or []) or "none"
     items = [
-        ("machine", f"{env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpus}"),
+        ("machine", f"{machine_words(env)}, GPU: {gpus}"),
         ("platform", env.get("platform")),
         ("Python", env.get("python")),
         ("commit", env.get("git_commit")),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,3 +80,12 @@ def wall_time_sentence(wall_s: float) -> str:
         f"Wall time {minutes} min {seconds} s, from the first row to the reports (the command's start-up and plan "
         "before them not counted)."
     )
+
+
+def machine_words(env: dict[str, Any]) -> str:
+    """The machine as summary.md's head and the page's environment name it: CPU, cores (and the cores a run was
+    restricted to, by taskset or a cpuset: environment.json's ``usable_cores``, its frameworks' threads sized by
+    them), memory."""
+    usable = env.get("usable_cores")
+    restricted = f", this run on {usable} of them (taskset or a cpuset)" if usable else ""
+    return f"{env.get('cpu')} ({env.get('cores')} cores{restricted}, {env.get('memory_gib')} GiB)"

@@ -17,7 +17,7 @@ from bench.report.placement import placement_warnings
 from bench.report.sections import task_lines
 from bench.report.speedup import WHAT
 from bench.report.tables import markdown_table, ratio_note, side_by_side
-from bench.report.taskhead import task_head, wall_time_sentence
+from bench.report.taskhead import machine_words, task_head, wall_time_sentence
 
 
 def kernel_lines(env: dict[str, Any]) -> list[str]:
@@ -86,8 +86,7 @@ def summary_markdown(
     lines = [f"# bench run {run_name or env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
-        f"Machine: {env.get('cpu')} ({env.get('cores')} cores, {env.get('memory_gib')} GiB), GPU: {gpu}; "
-        f"Python {env.get('python')}; commit {env.get('git_commit')}.",
+        f"Machine: {machine_words(env)}, GPU: {gpu}; Python {env.get('python')}; commit {env.get('git_commit')}.",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".",
         *kernel_lines(env),
         *speed_lines(df, wall_s),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import backends
+from bench.core.cpus import usable_cores
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = (
@@ -125,6 +126,19 @@ def versions() -> dict[str, str]:
 
 
 def describe() -> dict[str, Any]:
+    return {**_describe(), **restricted_cores()}
+
+
+def restricted_cores() -> dict[str, int]:
+    """``usable_cores`` where this process may run on fewer cores than the machine has (``taskset``, a cgroup's
+    cpuset), else nothing: each framework sizes its threads by them, so such a run is another machine to the
+    history (bench.history.rows.machine) and says so in summary.md; an unrestricted run's environment.json (and its
+    history fingerprint) is what it was before this was recorded."""
+    usable, cores = usable_cores(), os.cpu_count() or 0
+    return {"usable_cores": usable} if usable < cores else {}
+
+
+def _describe() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
