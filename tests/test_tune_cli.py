@@ -136,6 +136,27 @@ def test_the_accuracy_floor_refuses_a_faster_configuration_that_really_learns_le
     assert rows["best"]["knob_config"] is None  # the default won: the best row runs the defaults
 
 
+def test_a_short_window_the_budget_left_no_time_for_is_said_in_the_summary(tmp_path, clean_env):
+    """QA, 2026-12-06: a tune whose budget was spent before a short-windowed best row could be measured again logged
+    it in tune.json ("added": 0) after the fresh rows had written their reports, and ran nothing that rewrote them:
+    summary.md and the page never said the row was left short."""
+    from tests.faults import backend_env
+
+    task = tmp_path / "tunetiny.toml"
+    task.write_text(TASK.replace("epochs = 2", "epochs = 1"))
+    out = tmp_path / "out"
+    env = backend_env(clean_env, tmp_path / "site")
+    p = run_cli(["tune", str(task), "--backend", "numpy", "--budget", "1s", "--out", str(out)], env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
+    run = only_run_dir(out)
+    log = json.loads((run / "tune.json").read_text())
+    assert [(e["config"], e["added"]) for e in log["remeasured"]] == [("default", 0), ("best", 0)]
+    summary = (run / "summary.md").read_text()
+    said = "its timed window was short ("
+    assert summary.count(said) == 2 and "the budget left no time to measure it again" in summary, summary
+    assert said in (run / "index.html").read_text()
+
+
 def test_a_short_timed_window_is_measured_again_in_fresh_processes_and_read_together(tmp_path, clean_env):
     """Keras/TF's steps_per_execution 32 timed 12 calls in the AMD tune's fresh process (+-30%): a row with a short
     window gets fresh processes up to MIN_PROCESSES, chosen by the window, and its figure pools them."""

@@ -33,6 +33,7 @@ from bench.core.runfiles import make_folder
 from bench.core.spec import TaskSpec
 from bench.measure import steady
 from bench.measure.tuning import Trial, decide
+from bench.report.summary import write_reports
 from bench.run import history_cli
 from bench.run.runner import (
     RACE_NOT_RESUMED,
@@ -332,6 +333,11 @@ def tune_suite(
             execute(run_dir, final, opts, env, echo, history=False)  # into the history once, with every process
             if remeasure:
                 remeasure_short_windows(run_dir, final, opts, env, echo, tuner)
+                if any(e.get("added") == 0 for e in tuner.log.get("remeasured") or []):
+                    # a row the budget left short ran nothing, so no run rewrote the reports after it was logged:
+                    # summary.md and the page did not say it (QA, 2026-12-06; tune.json alone did)
+                    tuner.save()
+                    write_reports(run_dir, opts.reference)
         finally:
             tuner.save()
     if read_json_object(run_dir / STATE, {}).get("state") == "complete":
