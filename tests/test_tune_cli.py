@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -136,19 +138,30 @@ def test_the_accuracy_floor_refuses_a_faster_configuration_that_really_learns_le
     assert rows["best"]["knob_config"] is None  # the default won: the best row runs the defaults
 
 
-def test_a_short_window_the_budget_left_no_time_for_is_said_in_the_summary(tmp_path, clean_env):
-    """QA, 2026-12-06: a tune whose budget was spent before a short-windowed best row could be measured again logged
-    it in tune.json ("added": 0) after the fresh rows had written their reports, and ran nothing that rewrote them:
-    summary.md and the page never said the row was left short."""
+class Tuned(NamedTuple):
+    proc: subprocess.CompletedProcess
+    run: Path
+    out: Path
+
+
+def one_epoch_numpy_tune(tmp_path: Path, env: dict[str, str], budget: str) -> Tuned:
+    """A tune of the one-epoch tiny task in the numpy test backend (every row's timed window short), exit 0."""
     from tests.faults import backend_env
 
     task = tmp_path / "tunetiny.toml"
     task.write_text(TASK.replace("epochs = 2", "epochs = 1"))
     out = tmp_path / "out"
-    env = backend_env(clean_env, tmp_path / "site")
-    p = run_cli(["tune", str(task), "--backend", "numpy", "--budget", "1s", "--out", str(out)], env, timeout=600)
+    cmd = ["tune", str(task), "--backend", "numpy", "--budget", budget, "--out", str(out)]
+    p = run_cli(cmd, backend_env(env, tmp_path / "site"), timeout=600)
     assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
-    run = only_run_dir(out)
+    return Tuned(p, only_run_dir(out), out)
+
+
+def test_a_short_window_the_budget_left_no_time_for_is_said_in_the_summary(tmp_path, clean_env):
+    """QA, 2026-12-06: a tune whose budget was spent before a short-windowed best row could be measured again logged
+    it in tune.json ("added": 0) after the fresh rows had written their reports, and ran nothing that rewrote them:
+    summary.md and the page never said the row was left short."""
+    run = one_epoch_numpy_tune(tmp_path, clean_env, "1s").run
     log = json.loads((run / "tune.json").read_text())
     assert [(e["config"], e["added"]) for e in log["remeasured"]] == [("default", 0), ("best", 0)]
     summary = (run / "summary.md").read_text()
@@ -162,15 +175,9 @@ def test_a_short_timed_window_is_measured_again_in_fresh_processes_and_read_toge
     window gets fresh processes up to MIN_PROCESSES, chosen by the window, and its figure pools them."""
     from bench.measure.tuning import rate_ci
     from bench.run.tune import MIN_PROCESSES
-    from tests.faults import backend_env
 
-    task = tmp_path / "tunetiny.toml"
-    task.write_text(TASK.replace("epochs = 2", "epochs = 1"))
-    out = tmp_path / "out"
-    env = backend_env(clean_env, tmp_path / "site")
-    p = run_cli(["tune", str(task), "--backend", "numpy", "--budget", "2m", "--out", str(out)], env, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
-    run = only_run_dir(out)
+    tuned = one_epoch_numpy_tune(tmp_path, clean_env, "2m")
+    p, run, out = tuned.proc, tuned.run, tuned.out
     rows = records(run)
     assert sorted((r["config"], r["repeat"], r["seed"]) for r in rows) == [
         (config, repeat, repeat) for config in ("best", "default") for repeat in range(MIN_PROCESSES)
