@@ -429,7 +429,8 @@ def test_threads_past_the_cores_are_printed_before_the_run_and_noted_in_the_row_
     task = tmp_path / "tiny.toml"
     task.write_text(DP_TASK.replace("timeout_s = 30", f"timeout_s = 30\nthreads_per_worker = {usable_cores()}"))
     args = ["run", str(task), "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "absent")]
-    proc = run_cli(args, clean_env)
+    # an xdist lane holds one core, which alone would refuse the 2 workers before the note (check_workers)
+    proc = run_cli(args, {**clean_env, "BENCH_MAX_WORKERS": "2"})
     assert proc.returncode == 2 and f"note: {task}: 2 workers x {usable_cores()} thread(s)" in proc.stdout, proc.stdout
 
 
