@@ -487,7 +487,7 @@ def test_the_replan_before_each_task_gives_it_more_processes_or_fewer_with_the_t
     # once, and still short of its profile's epochs (15.5 s + 160 s > 0.95 x 180 s): fewer epochs too
     assert isinstance(now, Processes) and now.processes == 1 and 2 <= now.task.train.epochs < 10
     assert fewer.log[-1]["processes"] == 1 and lines[-1].endswith(", 3 -> 1 processes a side")
-    assert budget_cli._seconds(179.96) == "3m00.0s" and budget_cli._seconds(59.96) == "1m00.0s"  # not 2m60.0s
+    assert budget_cli.as_time(179.96) == "3m00.0s" and budget_cli.as_time(59.96) == "1m00.0s"  # not 2m60.0s
     # the runner's rows: small's three rounds (A B, B A, A B) become one, where its first row was
     rows = plan_rows([task, spec("other", 2)], ("torch", "numpy"), 1, {"small": 3})
     replanned_rows(rows, now.task, ("torch", "numpy"), now.processes)

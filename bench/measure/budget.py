@@ -236,14 +236,6 @@ def estimate_row_s(cost: RowCost, epochs: int, n_images: int, speed: float | Spe
     return k_one * serial + k * (epochs * n_images / cost.img_s + (epochs - 1) * cost.eval_s)
 
 
-def training_floor_s(cost: RowCost, epochs: int, n_images: int, speed: float | Speed) -> float:
-    """Seconds the row's training alone takes at ``speed`` at the least: its first step and each epoch's images at
-    the steady rate, with nothing of what ``estimate_row_s`` adds around them (imports, data, build, evaluation,
-    phases), so a budget under it cannot hold the row whatever those cost."""
-    k, k_one = slowdowns(cost, speed)
-    return k_one * cost.first_s + k * epochs * n_images / cost.img_s
-
-
 def window(cost: RowCost, size: TaskSize, epochs: int, n_images: int) -> tuple[int, int]:
     """(steps, images) of the row's timed window, counted as the step clock counts them (bench.measure.steady), so
     that ``timed_steps`` and the window's length mean there what they mean in the row's record: a step is one
@@ -340,14 +332,19 @@ def _images(size: TaskSize, costs: Sequence[RowCost], speed: float | Speed) -> i
     return n
 
 
-def _epochs_range(size: TaskSize, costs: Sequence[RowCost], n: int, speed: float | Speed) -> tuple[int, int]:
-    """(fewest, wanted) epochs: at least 2 (a steady epoch beside the first) and enough for every row's
-    ``timed_steps`` timed steps (as its clock counts them: ``window``); wanted: the profile's, or more
-    (up to MAX_GROWTH x) until every row's window lasts WINDOW_GOAL_S."""
+def fewest_epochs(size: TaskSize, costs: Sequence[RowCost], n: int) -> int:
+    """The fewest epochs a row is a measurement at: 2 (a steady epoch beside the first), or enough for every row's
+    ``timed_steps`` timed steps (as its clock counts them: ``window``), up to the profile's."""
     for_steps = 1
     while for_steps < size.epochs and any(window(c, size, for_steps, n)[0] < size.timed_steps for c in costs):
         for_steps += 1
-    floor = max(2, for_steps)
+    return max(2, for_steps)
+
+
+def _epochs_range(size: TaskSize, costs: Sequence[RowCost], n: int, speed: float | Speed) -> tuple[int, int]:
+    """(fewest, wanted) epochs: ``fewest_epochs``; wanted: the profile's, or more (up to MAX_GROWTH x) until every
+    row's window lasts WINDOW_GOAL_S."""
+    floor = fewest_epochs(size, costs, n)
     wanted = size.epochs
     while wanted < MAX_GROWTH * size.epochs and any(window_s(c, size, wanted, n, speed) < WINDOW_GOAL_S for c in costs):
         wanted += 1

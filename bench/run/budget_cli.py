@@ -108,29 +108,20 @@ def measured_costs(
     return costs, outside
 
 
-def tune_floor(tasks: list[TaskSpec], backends: tuple[str, ...], out: Path) -> tuple[float, list[tuple[str, str]]]:
-    """The least a tune of ``tasks`` in ``backends`` needs: each (task, backend)'s default row trained once again in
-    a fresh process (bench.run.tune: the defaults' re-measurement, before any race or best row), the training
-    alone (``budget.training_floor_s``), from the costs earlier runs measured at this machine's calibration now;
-    and the (task, backend) pairs no earlier run measured, whose part is not known before they run."""
-    raw, _ = measured_costs([out, environment.REPO / "results" / "reference"])
-    if not any((t.name, b) in raw for t in tasks for b in backends):  # nothing to scale: no calibration
-        return 0.0, [(t.name, b) for t in tasks for b in backends]
-    speed = budget.Speed(budget.calibrate(), budget.calibrate(threads=1))
-    costs, _ = measured_costs([out, environment.REPO / "results" / "reference"], speed)
-    floor, unknown = 0.0, []
-    for t in tasks:
-        for b in backends:
-            cost = costs.get((t.name, b))
-            if cost is None:
-                unknown.append((t.name, b))
-                continue
-            images = min(cost.n_train, t.dataset.max_train) if t.dataset.max_train else cost.n_train
-            floor += budget.training_floor_s(cost, t.train.epochs, images, speed)
-    return floor, unknown
+def task_size(t: TaskSpec) -> budget.TaskSize:
+    """What a plan may change of ``t`` and the goals it keeps (its epochs, images per epoch, window)."""
+    return budget.TaskSize(
+        t.name,
+        t.train.epochs,
+        t.train.batch_size,
+        t.runtime.warmup_steps,
+        t.runtime.timed_steps,
+        t.dataset.max_train or None,
+        t.train.drop_last,
+    )
 
 
-def _seconds(s: float) -> str:
+def as_time(s: float) -> str:
     """1m05.0s; rounded to the tenth first, so 179.96 s reads 3m00.0s, not 2m60.0s."""
     s = round(s, 1)
     return f"{int(s // 60)}m{s % 60:04.1f}s" if s >= 60 else f"{s:.1f}s"
@@ -167,24 +158,13 @@ def fit(
     cores, readings = budget.confirmed(first, measured_at)
     speed = budget.Speed(cores, budget.calibrate(threads=1))
     costs, outside = measured_costs(parents, speed)
-    sizes = [
-        budget.TaskSize(
-            t.name,
-            t.train.epochs,
-            t.train.batch_size,
-            t.runtime.warmup_steps,
-            t.runtime.timed_steps,
-            t.dataset.max_train or None,
-            t.train.drop_last,
-        )
-        for t in tasks
-    ]
+    sizes = [task_size(t) for t in tasks]
     tail_s = _outside_now(outside, speed)
     inputs = budget.PlanInputs(sizes, backends, costs, budget_s, speed, tail_s)
     p = budget.with_processes(inputs) if repeats is None else budget.fitting(inputs, repeats)
     by_name = {tp.name: tp for tp in p.tasks}
     resized = [_resized(t, by_name[t.name]) if t.name in by_name else t for t in tasks]
-    planned = f"planned {_seconds(p.planned_s)}" + (" for the rows with a measured cost" if p.unknown else "")
+    planned = f"planned {as_time(p.planned_s)}" + (" for the rows with a measured cost" if p.unknown else "")
     again = (
         f"; a first reading of {first / 1e9:.0f} lay outside that noise, so it was read {len(readings) - 1} more "
         f"times: {', '.join(f'{r / 1e9:.0f}' for r in readings[1:])}, the fastest counts"
@@ -193,7 +173,7 @@ def fit(
     )
     one = f", {speed.one / 1e9:.0f} on one core" if speed.one else ""
     echo(
-        f"budget {_seconds(budget_s)}: this machine's float32 matmul {speed.cores / 1e9:.0f} GFLOP/s{one} (numpy, "
+        f"budget {as_time(budget_s)}: this machine's float32 matmul {speed.cores / 1e9:.0f} GFLOP/s{one} (numpy, "
         f"{CALIBRATION_NOTE}{again}); {planned if p.tasks or p.dropped else 'no plan: no row has a measured cost yet'}"
     )
     for tp in p.tasks:
@@ -201,7 +181,7 @@ def fit(
         if tp.n_images > tp.profile_images:
             size += f", {tp.n_images:,} images per epoch (profile {tp.profile_images:,})"
         each = f"{tp.repeats} x " if tp.repeats > 1 else ""  # one process's row, run that many times
-        rows = ", ".join(f"{b} {each}~{_seconds(s)} (window ~{tp.windows[b]:.1f}s)" for b, s in tp.rows.items())
+        rows = ", ".join(f"{b} {each}~{as_time(s)} (window ~{tp.windows[b]:.1f}s)" for b, s in tp.rows.items())
         echo(f"  {tp.name}: {size}: {rows}")
     if p.unknown:
         echo(f"  no measured cost yet for {', '.join(p.unknown)}: as the profile says (this run records it)")
@@ -211,10 +191,10 @@ def fit(
     # either every task left out (said here) or no measured cost at all, where the profile runs as said above
     if p.dropped:
         needs = f"--budget {int((p.whole_floor_s or p.floor_s) / budget.MARGIN) + 1}s"
-        left_out = ", ".join(f"{name} (~{_seconds(s)} at its fewest epochs)" for name, s in p.dropped.items())
+        left_out = ", ".join(f"{name} (~{as_time(s)} at its fewest epochs)" for name, s in p.dropped.items())
         echo(
-            f"warning: budget {_seconds(budget_s)} is too small for every task: the rows' irreducible part "
-            f"(imports, first steps, evaluation, phases, the fewest epochs) needs ~{_seconds(p.whole_floor_s or 0)}; "
+            f"warning: budget {as_time(budget_s)} is too small for every task: the rows' irreducible part "
+            f"(imports, first steps, evaluation, phases, the fewest epochs) needs ~{as_time(p.whole_floor_s or 0)}; "
             f"left out unless the rows run faster than planned: {left_out}; run with {needs} to include every task"
         )
     fitted = Fitted(started, speed, readings, p, budget_s)
@@ -353,15 +333,15 @@ class Replan:
             "epochs_before": task.train.epochs,
         }
         self.log.append(entry)
-        time_left = f"{_seconds(max(left, 0.0))} of the budget left"
+        time_left = f"{as_time(max(left, 0.0))} of the budget left"
         pace = f"the rows so far ran {factor:.2f}x their plan{_planned_at(factor, paces)}"
         so_far = f"{time_left}, {pace}"
         if task.name in p.dropped:
             # what would have held every task still to run, at the pace the rows so far ran
             needs = int((elapsed + (p.whole_floor_s or p.floor_s)) / budget.MARGIN) + 1
             why = (
-                f"left out to fit the budget {_seconds(self.fitted.budget_s)}: its rows need ~"
-                f"{_seconds(p.dropped[task.name])} at their fewest epochs, and {time_left}{_kept(p)}, {pace}; "
+                f"left out to fit the budget {as_time(self.fitted.budget_s)}: its rows need ~"
+                f"{as_time(p.dropped[task.name])} at their fewest epochs, and {time_left}{_kept(p)}, {pace}; "
                 f"run with --budget {max(needs, int(self.fitted.budget_s) + 1)}s to include it"
             )
             entry["left_out"] = why
@@ -397,10 +377,10 @@ def _kept(p: budget.Plan) -> str:
     counted without a word, and 20.7s left read as room for rows of 7.6s) and the tasks still planned after it."""
     kept = []
     if p.shared_s >= 0.05:
-        kept.append(f"{_seconds(p.shared_s)} of it kept for the run's own work outside the rows (data loads, reports)")
+        kept.append(f"{as_time(p.shared_s)} of it kept for the run's own work outside the rows (data loads, reports)")
     later = sum(t.floor_s for t in p.tasks)
     if later >= 0.05:
-        kept.append(f"{_seconds(later)} for the {len(p.tasks)} task(s) after it at their fewest epochs")
+        kept.append(f"{as_time(later)} for the {len(p.tasks)} task(s) after it at their fewest epochs")
     return "".join(f", {k}" for k in kept)
 
 
@@ -417,11 +397,11 @@ def report(run_dir: Path, fitted: Fitted, echo: Callable[[str], None] = print) -
     records = latest_records(read_records(run_dir))
     several = max((int(r.get("repeat") or 0) for r in records), default=0) > 0
     planned = (
-        f"planned {_seconds(p.planned_s)}"
+        f"planned {as_time(p.planned_s)}"
         if p.tasks
         else ("every task left out" if p.dropped else "no plan (no measured costs)")
     )
-    echo(f"budget {_seconds(fitted.budget_s)}: {planned}, achieved {_seconds(achieved)}")
+    echo(f"budget {as_time(fitted.budget_s)}: {planned}, achieved {as_time(achieved)}")
     for r in records:
         hw, ratio = r.get("steady_img_s_hw_pct"), r.get("steady_epoch_ratio")
         if r.get("status") == "ok":

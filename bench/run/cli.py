@@ -48,6 +48,7 @@ from bench.run.runner import (
     run_suite,
 )
 from bench.run.tune import DEFAULT_TUNE_BUDGET, RACE_SHARE, check_knob_names, tune_suite
+from bench.run.tune_budget import TuneBudget, needed_s, plan_lines, plan_tune
 from bench.run.weightscheck import check_pretrained
 from bench.run.zoo_cli import add_zoo_options, zoo_tasks
 from datasets import registry
@@ -638,10 +639,11 @@ def cmd_run(
         if tuning:
             check_knob_names(getattr(args, "knobs", ()), opts.backends)
             budget_s = getattr(args, "tune_budget", None) or args.budget
-            if not tune_budget_holds(tasks, opts.backends, budget_s, args.out, opts.repeats):
+            if (tb := tune_plan(tasks, opts.backends, budget_s, args.out, opts.repeats)) is None:
                 return 2
+            tasks = [t for t in tasks if t.name not in tb.whole.left_out]
             only, remeasure = getattr(args, "knobs", ()), args.repeats is None
-            run_dir = tune_suite(tasks, opts, budget_s, only=only, remeasure=remeasure, command=args.command)
+            run_dir = tune_suite(tasks, opts, budget_s, only=only, remeasure=remeasure, command=args.command, plan=tb)
         else:
             run_dir = run_suite(tasks, opts, resize=fitted.replan if fitted else None, command=args.command)
     except RunStopped as e:
@@ -662,32 +664,30 @@ def cmd_run(
     return code
 
 
-def tune_budget_holds(
+def tune_plan(
     tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: Path, repeats: int = 1
-) -> bool:
-    """Whether ``budget_s`` can hold a tune at all, said before it starts: refused (one line) below what the defaults'
-    re-measurement alone trains, as earlier runs measured the rows (a 1 s budget skipped every race configuration
-    and ran at thousands of % of itself); where no run measured a row, the start says its part is not known.
-    ``repeats``: the fresh processes each default row is measured in (--repeats)."""
-    floor, unknown = budget_cli.tune_floor(tasks, backends, out)
-    floor *= repeats
-    if floor > budget_s:
-        # the race has RACE_SHARE of the budget; the default and best rows (each ~ the floor) share the rest
-        would = math.ceil(2 * floor / (1 - RACE_SHARE))
+) -> TuneBudget | None:
+    """The tune's plan, said before it starts (bench.run.tune_budget); None, refused in one line, where ``budget_s``
+    cannot hold even one task's default and best rows at their fewest epochs, as earlier runs measured the rows (a
+    1 s budget skipped every race configuration and ran at thousands of % of itself). Where no run measured a row,
+    the start says its part is not known before the race measures it. ``repeats``: the fresh processes of each row."""
+    tb = plan_tune(tasks, backends, budget_s, out, repeats, RACE_SHARE)
+    if tb.whole.left_out and not tb.whole.epochs:
         print(
-            f"error: --budget {budget_s:.0f}s is less than the tune needs at least: re-measuring the defaults alone "
-            f"trains ~{floor:.0f}s on this machine (the rows' costs as earlier runs measured them); a tune that races "
-            f"and measures its best rows needs about --budget {would}s",
+            f"error: --budget {budget_s:.0f}s is less than the tune needs at least: its default and best rows at "
+            f"their fewest epochs take ~{tb.whole.whole_floor_s:.0f}s on this machine (the rows' costs as earlier "
+            f"runs measured them); run with about --budget {needed_s(0.0, tb.whole.whole_floor_s)}s",
             file=sys.stderr,
         )
-        return False
-    if unknown:
-        rows = ", ".join(f"{t} in {b}" for t, b in unknown)
+        return None
+    print("\n".join(plan_lines(tb)))
+    if tb.whole.unknown:
+        rows = ", ".join(r.replace("/", " in ") for r in tb.whole.unknown)
         print(
-            f"tune: no earlier run measured {rows}: whether --budget {budget_s:.0f}s holds even re-measuring their "
-            "defaults is not known before they run (the end says how much of the budget the tune took)"
+            f"tune: no earlier run measured {rows}: whether --budget {budget_s:.0f}s holds their default and best "
+            "rows is not known before the race measures them (the end says how much of the budget the tune took)"
         )
-    return True
+    return tb
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ from bench.run.runner import (
     write_json,
     write_plan,
 )
+from bench.run.tune_budget import FreshResize, TuneBudget, race_costs, unplanned
 from bench.run.workers import shared_servers
 
 DEFAULT_TUNE_BUDGET = "30m"  # the built-in tasks' races on a 2-core CPU, in four backends (docs/tuning.md)
@@ -290,10 +291,12 @@ def tune_suite(
     only: tuple[str, ...] = (),
     remeasure: bool = True,
     command: str = "tune",
+    plan: TuneBudget | None = None,
 ) -> Path:
     """Race every (task, backend), then run each task's default and best rows in the run folder; returns it.
     ``remeasure``: add fresh processes to a row whose timed window was short (MIN_PROCESSES; off when the user
-    chose the repeats)."""
+    chose the repeats). ``plan``: the race's seconds and the fresh rows' costs (bench.run.tune_budget.plan_tune;
+    None: RACE_SHARE of the budget, the fresh rows at the recipe)."""
     run_dir = new_run_dir(opts.out)
     env = run_environment(run_dir, tasks, opts, tune_budget_s=budget_s, command=command)
     check_knob_names(only, opts.backends)
@@ -304,7 +307,9 @@ def tune_suite(
     env["capabilities"] = capabilities
     tuner.save()  # from the start: a tune stopped in its race is known as one (--resume says what to do)
     pairs = [(t, b) for t in tasks for b in opts.backends]
-    share = budget_s * RACE_SHARE / max(1, len(pairs))
+    race_s = plan.race_s if plan else budget_s * RACE_SHARE
+    tuner.log["race_budget_s"] = round(race_s, 1)
+    share = race_s / max(1, len(pairs))
     echo(
         f"tune: {len(tasks)} task(s) x {len(opts.backends)} backend(s), budget {budget_s:.0f}s "
         f"(race ~{share:.0f}s per pair, then default and best re-measured in fresh processes) -> {run_dir}"
@@ -315,7 +320,7 @@ def tune_suite(
         winners: dict[str, dict[str, Config]] = {}
         for i, (task, backend) in enumerate(pairs):
             if describe(backend).knob_space:  # what a pair before it left unspent goes to the pairs after it
-                share, rung0 = pair_budget(budget_s * RACE_SHARE, tuner.elapsed(), i, len(pairs))
+                share, rung0 = pair_budget(race_s, tuner.elapsed(), i, len(pairs))
                 winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, share, capabilities, rung0)
         final = []
         for task in tasks:
@@ -329,8 +334,13 @@ def tune_suite(
         write_plan(run_dir, final, opts)
         write_json(run_dir / "environment.json", env)
         echo(f"tune: the race took {tuner.elapsed():.0f}s; measuring default and best again in fresh processes")
+        tb = plan or unplanned(tasks, opts.backends, budget_s, opts.repeats)
+        resize = FreshResize(tb, tuner.started, race_costs(run_dir, tuner.log["pairs"], tb.speed), echo)
         try:
-            execute(run_dir, final, opts, env, echo, history=False)  # into the history once, with every process
+            # into the history once, with every process; each task's epochs sized to what the race left
+            execute(run_dir, final, opts, env, echo, history=False, resize=resize)
+            final = [resize.sized.get(t.name, t) for t in final]  # the short windows' repeats: at the same epochs
+            tuner.log["fresh_plans"] = resize.log
             if remeasure:
                 remeasure_short_windows(run_dir, final, opts, env, echo, tuner)
                 if any(e.get("added") == 0 for e in tuner.log.get("remeasured") or []):
@@ -342,8 +352,12 @@ def tune_suite(
             tuner.save()
     if read_json_object(run_dir / STATE, {}).get("state") == "complete":
         history_cli.after_run(run_dir, echo)
-    planned, achieved = budget_s, tuner.elapsed()
-    echo(f"tune: planned {planned:.0f}s, took {achieved:.0f}s ({achieved / planned:.0%} of the budget)")
+    achieved = tuner.elapsed()
+    planned = race_s + (plan.fresh.planned_s if plan and plan.fresh.epochs else budget_s - race_s)
+    echo(
+        f"tune: budget {budget_s:.0f}s, planned {planned:.0f}s (race {race_s:.0f}s), took {achieved:.0f}s "
+        f"({achieved / budget_s:.0%} of the budget)"
+    )
     return run_dir
 
 

@@ -1,0 +1,192 @@
+"""A tune within its ``--budget``: the race and the fresh default and best rows planned from measured costs.
+
+Before the tune (``plan_tune``): the fresh rows' cost from the newest earlier run that measured each row (the
+figures ``bench all --budget`` plans with, bench.run.budget_cli.measured_costs), at this machine's calibration; a
+budget that cannot hold even one task's fresh rows at their fewest epochs is refused, one that cannot hold them all
+leaves out the costliest tasks, saying the budget that would hold them (as ``bench all`` does). The race gets
+RACE_SHARE of the budget, less where the fresh rows' floors need more than the rest.
+
+After the race (``FreshResize``, asked by the runner before each fresh task's first row): the race's own rows
+ran the default and the winner on this machine minutes before, under its load, so they are the costs now; the
+fresh rows are sized to what is left (bench.measure.tune_plan), at the pace the fresh rows so far ran. Until
+2026-12-07 they ran the full recipe whatever was left: a 4-minute tune took 10 min 25 s (259%).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.core.results import latest_records, read_records
+from bench.core.spec import TaskSpec, with_recipe
+from bench.measure import budget
+from bench.measure.tune_plan import CONFIGS, FreshInputs, FreshPlan, plan_fresh
+from bench.run import budget_cli, environment
+
+Costs = dict[tuple[str, str, str], budget.RowCost]  # (task, backend, config) -> its cost
+NO_CALIBRATION = budget.Speed(1.0, 1.0)  # no earlier cost to scale: the race's costs are at the speed now
+
+
+@dataclass
+class TuneBudget:
+    """The tune's plan: ``whole``, the fresh rows within the whole budget (which tasks it leaves out), ``fresh``,
+    within what the race leaves them (their epochs as planned now), and the race's seconds."""
+
+    budget_s: float
+    speed: budget.Speed
+    sizes: list[budget.TaskSize]
+    backends: tuple[str, ...]
+    processes: int  # fresh processes of each (task, backend, config): --repeats
+    costs: Costs  # the earlier runs' (config "default")
+    whole: FreshPlan
+    fresh: FreshPlan
+    race_s: float
+
+
+def plan_tune(
+    tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: Path, processes: int, race_share: float
+) -> TuneBudget:
+    """The plan of a tune of ``tasks`` from the costs earlier runs measured (none: every row unknown)."""
+    parents = [out, environment.REPO / "results" / "reference"]
+    raw, _ = budget_cli.measured_costs(parents)
+    speed, costs = NO_CALIBRATION, {}
+    if any((t.name, b) in raw for t in tasks for b in backends):  # something to scale: calibrate this machine
+        speed = budget.Speed(budget.calibrate(), budget.calibrate(threads=1))
+        costs = {(*k, CONFIGS[0]): c for k, c in budget_cli.measured_costs(parents, speed)[0].items()}
+    sizes = [budget_cli.task_size(t) for t in tasks]
+    inputs = FreshInputs(sizes, backends, costs, processes, budget.MARGIN * budget_s, speed)
+    whole = plan_fresh(inputs)
+    floor = sum(whole.floor_s[n] for n in whole.epochs)
+    reserve = min(whole.planned_s, max(floor, (1 - race_share) * budget.MARGIN * budget_s))
+    kept = [s for s in sizes if s.name not in whole.left_out]
+    fresh = plan_fresh(dataclasses.replace(inputs, sizes=kept, available_s=reserve))
+    race_s = max(0.0, min(race_share * budget_s, budget.MARGIN * budget_s - reserve))
+    return TuneBudget(budget_s, speed, kept, backends, processes, costs, whole, fresh, race_s)
+
+
+def unplanned(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, processes: int) -> TuneBudget:
+    """A tune with no plan before it (no earlier cost read): the race's share of the budget, then the fresh rows
+    sized from the race's costs alone."""
+    sizes = [budget_cli.task_size(t) for t in tasks]
+    none = plan_fresh(FreshInputs(sizes, backends, {}, processes, 0.0, NO_CALIBRATION))
+    return TuneBudget(budget_s, NO_CALIBRATION, sizes, backends, processes, {}, none, none, 0.0)
+
+
+def needed_s(elapsed: float, floor_s: float) -> int:
+    """The ``--budget`` that holds ``floor_s`` of fresh rows after ``elapsed`` seconds, MARGIN kept."""
+    return int((elapsed + floor_s) / budget.MARGIN) + 1
+
+
+def plan_lines(tb: TuneBudget) -> list[str]:
+    """What the tune says of its plan before it starts."""
+    s = budget_cli.as_time
+    lines = [f"tune: budget {s(tb.budget_s)}: race ~{s(tb.race_s)}, then default and best measured again"]
+    for name, epochs in tb.fresh.epochs.items():
+        recipe = tb.fresh.recipe[name]
+        lines.append(
+            f"  {name}: default and best at {epochs} epochs (recipe {recipe}), ~{s(tb.fresh.rows_s[name])} in "
+            f"{len(tb.backends)} backend(s) x {tb.processes} process(es); sized again from the race's rows"
+        )
+    if tb.whole.left_out:
+        left = ", ".join(f"{n} (~{s(f)} at its fewest epochs)" for n, f in tb.whole.left_out.items())
+        lines.append(
+            f"warning: budget {s(tb.budget_s)} cannot hold every task's default and best rows even at their fewest "
+            f"epochs; left out: {left}; run with --budget {needed_s(0.0, tb.whole.whole_floor_s)}s to include them"
+        )
+    return lines
+
+
+def race_costs(run_dir: Path, pairs: list[dict[str, Any]], speed: budget.Speed) -> Costs:
+    """Each raced (task, backend)'s default and winner as the race ran them, from the longest rung each ran ok in
+    (tune.json's ``pairs``): measured on this machine now, so at ``speed``. The servers were warm: no import."""
+    out: Costs = {}
+    for pair in pairs:
+        winner = (pair.get("winner") or {}).get("label")
+        for config, label in (("default", "default"), ("best", winner)):
+            for rung in reversed(pair.get("rungs") or []):
+                trial = next((t for t in rung.get("trials") or [] if t.get("label") == label), None)
+                if trial is None or trial.get("status") != "ok":
+                    continue
+                recs = latest_records(read_records(run_dir / rung["folder"]))
+                rec = next((r for r in recs if r.get("config") == trial.get("tag")), None)
+                cost = budget.RowCost.from_record(rec or {}, speed.cores, speed.one)
+                if cost is not None:
+                    out[pair["task"], pair["backend"], config] = dataclasses.replace(cost, import_s=0.0, data_s=0.0)
+                    break
+    return out
+
+
+@dataclass
+class FreshResize:
+    """Before each fresh task's first row (``bench.run.runner.Resize``): its epochs, planned with the tasks after
+    it from the time left, the race's costs and the pace the fresh rows so far ran; its default and best rows train
+    the same epochs. Or why it is left out. ``sized``: the specs as they ran (the short-window repeats reuse them)."""
+
+    tb: TuneBudget
+    started: float  # perf_counter when the tune's budget started counting
+    race: Costs
+    echo: Callable[[str], None] = print
+    decided: dict[str, int | str] = field(default_factory=dict)
+    sized: dict[str, TaskSpec] = field(default_factory=dict)
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def costs(self) -> Costs:
+        return {**self.tb.costs, **self.race}
+
+    def pace(self, done: list[dict[str, Any]]) -> float:
+        """The fresh rows so far: their wall time over their estimate, within budget_cli.REPLAN_FACTOR_RANGE."""
+        costs, actual, predicted = self.costs(), 0.0, 0.0
+        for r in done:
+            key = (str(r.get("base_task")), str(r.get("backend")), str(r.get("config")))
+            wall, epochs, n = (budget.positive(r.get(k)) for k in ("wall_s", "epochs", "n_train"))
+            cost = costs.get(key) or costs.get((*key[:2], CONFIGS[0]))
+            if cost and wall and epochs and n and r.get("status") == "ok":
+                actual += wall
+                predicted += budget.estimate_row_s(cost, int(epochs), int(n), self.tb.speed)
+        low, high = budget_cli.REPLAN_FACTOR_RANGE
+        return 1.0 if not (actual and predicted) else min(max(actual / predicted, low), high)
+
+    def __call__(self, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | str:
+        base = task.base or task.name
+        if base not in self.decided:
+            self._plan(base, done)
+        epochs = self.decided.setdefault(base, task.train.epochs)  # no cost known: its recipe
+        if isinstance(epochs, str):
+            return epochs
+        resized = with_recipe(task, "train", epochs=epochs) if epochs != task.train.epochs else task
+        self.sized[task.name] = resized
+        return resized
+
+    def _plan(self, base: str, done: list[dict[str, Any]]) -> None:
+        names = [s.name for s in self.tb.sizes]
+        if base not in names:  # not planned: its recipe
+            return
+        rest = [s for s in self.tb.sizes if s.name not in self.decided and names.index(s.name) >= names.index(base)]
+        pace = self.pace(done)
+        costs = {k: c.at_pace(pace) for k, c in self.costs().items()}
+        elapsed = time.perf_counter() - self.started
+        left = self.tb.budget_s - elapsed
+        available = max(0.0, left - (1 - budget.MARGIN) * self.tb.budget_s)  # the first plan's reserve, kept whole
+        inputs = FreshInputs(rest, self.tb.backends, costs, self.tb.processes, available, self.tb.speed)
+        p = plan_fresh(inputs)
+        s = budget_cli.as_time
+        entry: dict[str, Any] = {"task": base, "left_s": round(left, 1), "pace": round(pace, 3)}
+        self.log.append(entry)
+        if base in p.left_out:
+            why = (
+                f"left out to fit the budget {s(self.tb.budget_s)}: its default and best rows need ~"
+                f"{s(p.left_out[base])} at their fewest epochs, and {s(max(left, 0.0))} of the budget is left; "
+                f"run with --budget {max(needed_s(elapsed, p.whole_floor_s), int(self.tb.budget_s) + 1)}s to include it"
+            )
+            self.decided[base] = entry["left_out"] = why
+            self.echo(f"tune: budget: {base}: {why}")
+        elif base in p.epochs:
+            self.decided[base] = entry["epochs"] = p.epochs[base]
+            self.echo(
+                f"tune: budget: {s(max(left, 0.0))} left, the rows measured at {pace:.2f}x their cost: {base}'s "
+                f"default and best at {p.epochs[base]} epochs (recipe {p.recipe[base]}), ~{s(p.rows_s[base])}"
+            )

@@ -1,0 +1,137 @@
+"""`bench tune --budget` binds: the fresh default and best rows sized to what the race leaves (QA, 2026-12-07: a
+4-minute tune took 10 min 25 s, its fresh rows at the full recipe whatever was left)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.core.spec import load_task
+from bench.measure import budget
+from bench.measure.budget import TaskSize
+from bench.measure.tune_plan import FreshInputs, plan_fresh
+from bench.run import budget_cli
+from bench.run.tune import config_spec
+from bench.run.tune_budget import FreshResize, TuneBudget, race_costs
+from datasets import registry
+from tests.test_budget import SPEED, TINY, at_fixed_speed, cost, rec, write_run
+
+SIZE = TaskSize("t", epochs=12, batch_size=32, warmup_steps=2, timed_steps=20, max_train=None)
+# 1 s an epoch of 256 images, 2 s besides (fixed and first step): 14 s a row at the recipe's 12 epochs
+ROW = cost("t", "numpy", flops=SPEED, fixed=1.0, first=1.0, img_s=256.0, n=256)
+
+
+def fresh(available: float, sizes=(SIZE,), costs=None, processes: int = 1):
+    costs = {("t", "numpy", "default"): ROW} if costs is None else costs
+    return plan_fresh(FreshInputs(list(sizes), ["numpy"], costs, processes, available, SPEED))
+
+
+def test_the_fresh_rows_keep_the_recipe_where_it_fits_and_are_sized_down_to_fit_where_not():
+    fewest = budget.fewest_epochs(SIZE, [ROW], 256)
+    assert 2 <= fewest < 12  # 8 batches an epoch: a few epochs hold the window's 20 timed steps
+    roomy = fresh(100.0)
+    assert roomy.epochs == {"t": 12} and roomy.planned_s == pytest.approx(2 * 14.0)  # default and best
+    tight = fresh(20.0)
+    assert fewest <= tight.epochs["t"] < 12 and tight.planned_s <= 20.0
+    assert tight.epochs["t"] == (20 - 2 * 2) // 2  # the most epochs two rows of 2 s + 1 s an epoch fit in 20 s
+    assert fresh(60.0, processes=3).epochs["t"] < 12  # three processes of each row: 84 s at the recipe
+    assert tight.floor_s["t"] == pytest.approx(2 * (2 + fewest)) and not tight.left_out
+
+
+def test_a_faster_best_measured_by_the_race_leaves_room_for_more_epochs():
+    race_best = cost("t", "numpy", flops=SPEED, fixed=1.0, first=1.0, img_s=1024.0, n=256)
+    both = {("t", "numpy", "default"): ROW, ("t", "numpy", "best"): race_best}
+    assert fresh(20.0, costs=both).epochs["t"] > fresh(20.0).epochs["t"]
+
+
+def test_tasks_whose_floors_do_not_fit_are_left_out_the_costliest_first_and_one_without_a_cost_is_named():
+    huge = TaskSize("huge", epochs=2, batch_size=32, warmup_steps=0, timed_steps=1, max_train=None)
+    costs = {
+        ("t", "numpy", "default"): ROW,
+        ("huge", "numpy", "default"): cost("huge", "numpy", flops=SPEED, fixed=500.0, first=1.0, n=256),
+    }
+    other = TaskSize("mine", epochs=3, batch_size=32, warmup_steps=0, timed_steps=1, max_train=None)
+    p = fresh(40.0, sizes=(SIZE, huge, other), costs=costs)
+    assert list(p.left_out) == ["huge"] and p.left_out["huge"] > 1000 and set(p.epochs) == {"t"}
+    assert p.whole_floor_s == pytest.approx(p.floor_s["t"] + p.floor_s["huge"]) and p.unknown == ["mine/numpy"]
+    assert fresh(1.0).left_out and not fresh(1.0).epochs
+
+
+def tiny_task(tmp_path: Path, epochs: int = 12):
+    path = tmp_path / "t.toml"
+    path.write_text(TINY.format(name="t").replace("epochs = 2", f"epochs = {epochs}"))
+    return load_task(str(path), "quick", registry.DATASETS)
+
+
+def test_the_race_rows_are_the_costs_and_default_and_best_train_the_same_epochs_or_are_left_out_together(tmp_path):
+    """After the race, each fresh task is sized from the race's own rows (the winner's as the best's cost) and the
+    time left, before its default row; its best row runs the same epochs (the accuracy floor compares them)."""
+    rung = tmp_path / "trials" / "t.numpy.r0"
+    rung.mkdir(parents=True)
+    rows = [
+        {**rec(f"t.{tag}", "numpy", img), "config": tag, "n_train": 256} for tag, img in (("t00", 256), ("t01", 1e3))
+    ]
+    (rung / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    trials = [{"tag": "t00", "label": "default", "status": "ok"}, {"tag": "t01", "label": "x=on", "status": "ok"}]
+    pair = {
+        "task": "t",
+        "backend": "numpy",
+        "winner": {"label": "x=on"},
+        "rungs": [{"folder": str(rung), "trials": trials}],
+    }
+    race = race_costs(tmp_path, [pair], budget.Speed(SPEED, SPEED))
+    assert race["t", "numpy", "default"].img_s == 256 and race["t", "numpy", "best"].img_s == 1e3
+    task = tiny_task(tmp_path)
+    specs = [config_spec(task, {}, c) for c in ("default", "best")]
+    empty = fresh(0.0, costs={})
+    tb = TuneBudget(
+        100.0, budget.Speed(SPEED, SPEED), [budget_cli.task_size(task)], ("numpy",), 1, {}, empty, empty, 0.0
+    )
+    lines: list[str] = []
+    sized = FreshResize(tb, time.perf_counter() - 20.0, race, lines.append)  # 80 s of 100 left
+    default = sized(specs[0], [])
+    assert isinstance(default, type(task)) and 2 <= default.train.epochs <= 12
+    assert sized(specs[1], []).train.epochs == default.train.epochs and "default and best at" in lines[0]
+    late = FreshResize(tb, time.perf_counter() - 99.0, race, lines.append)  # 1 s left: not even the floors
+    why = late(specs[0], [])
+    assert isinstance(why, str) and why.startswith("left out to fit the budget") and late(specs[1], []) == why
+    needs = int(re.search(r"--budget (\d+)s", why).group(1))
+    assert needs > 100
+
+
+@pytest.mark.e2e
+def test_a_tune_whose_fresh_rows_would_overrun_at_their_recipe_is_sized_down_and_ends_within_its_budget(
+    tmp_path, clean_env
+):
+    """`bench tune --budget 40s` of a 12-epoch task whose rows an earlier run measured at 2 s an epoch (numpy test
+    backend, real worker processes): default and best at the recipe would take ~52 s, so the plan says fewer epochs,
+    both rows train them, and the end says planned and achieved, within the budget."""
+    from tests.conftest import records, run_cli
+
+    out = tmp_path / "out"
+    task = tmp_path / "t.toml"
+    task.write_text(TINY.format(name="t").replace("epochs = 2", "epochs = 12"))
+    cost_rec = {**rec("t", "numpy", 128.0), "n_train": 256, "wall_s": 11.0, "train_s": 10.0}
+    source = write_run(out, "20991231-000000-aaaa", SPEED, [cost_rec])
+    info = json.loads((source / "budget.json").read_text())
+    (source / "budget.json").write_text(json.dumps({**info, "machine": budget_cli.machine()}))
+    env = at_fixed_speed(clean_env, tmp_path / "site")
+    cmd = ["tune", str(task), "--backend", "numpy", "--budget", "40s", "--repeats", "1", "--out", str(out)]
+    p = run_cli(cmd, env, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    planned = re.search(r"  t: default and best at (\d+) epochs \(recipe 12\)", p.stdout)
+    assert planned and int(planned.group(1)) < 12, p.stdout[:2000]
+    run = next(d for d in out.iterdir() if d.is_dir() and d.name not in (source.name, "history"))
+    log = json.loads((run / "tune.json").read_text())
+    (sized,) = log["fresh_plans"]
+    assert 2 <= sized["epochs"] < 12
+    rows = records(run)
+    assert {(r["config"], r["epochs"], r["status"]) for r in rows} == {
+        (c, sized["epochs"], "ok") for c in ("default", "best")
+    }
+    end = re.search(r"tune: budget 40s, planned (\d+)s \(race \d+s\), took (\d+)s \((\d+)% of the budget\)", p.stdout)
+    assert end and int(end.group(1)) <= 40 and int(end.group(2)) <= 40, p.stdout[-2000:]
