@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import backends
 from bench.core.capabilities import CAPABILITIES, cpu_flags, probe
-from bench.core.knobs import configurations, knob, value
+from bench.core.knobs import configurations, cpu_threads, knob, value
 from bench.core.spec import RuntimeSpec, SpecError, load_task, spec_from_dict
+from tests.conftest import REPO
 
 CPU_NO_BF16 = "processor : 0\nflags : fpu sse2 avx2 avx512f\n"
 CPU_AMX = "processor : 0\nflags : fpu avx512f avx512_bf16 amx_bf16 amx_tile\n"
@@ -42,6 +46,59 @@ def test_a_value_this_machine_cannot_run_is_skipped_once_with_the_capability_it_
     runnable, skipped = configurations(space, {"compiler": True, "bf16": False, "cuda": False, "fp16": False})
     assert [c.label for c in runnable] == ["default", "compile=on"]
     assert [why for _, why in skipped] == ["precision=bf16 needs bf16", "precision=fp16 needs fp16, cuda"]
+
+
+def test_a_knob_raced_alone_adds_one_configuration_per_value_with_the_others_at_their_defaults():
+    """threads in the product would double every rung 0 (torch's 12 on a CPU with bf16, 24 with it): raced
+    alone, each of its values is one more configuration, with every other knob at its default."""
+    space = (
+        knob("compile", value("off"), value("on", torch_compile=True)),
+        knob("precision", value("fp32"), value("bf16", precision="mixed_bf16")),
+        cpu_threads(16),
+    )
+    runnable, skipped = configurations(space, ALL)
+    assert [c.label for c in runnable] == [
+        "default",
+        "precision=bf16",
+        "compile=on",
+        "compile=on, precision=bf16",
+        "threads=1",
+        "threads=8",
+    ]
+    assert dict(runnable[-1].runtime) == {"threads": 8} and runnable[-1].changed == ("threads",) and skipped == []
+    assert runnable[2].values()["threads"] == "default" and "threads" not in dict(runnable[2].runtime)
+
+
+@pytest.mark.parametrize(("cores", "counts"), [(1, []), (2, ["1"]), (3, ["1"]), (4, ["1", "2"]), (16, ["1", "8"])])
+def test_the_threads_knob_offers_one_and_half_the_usable_cores_where_each_is_another_count(cores, counts):
+    """The framework's own count (every usable core in TF and XLA) first; 1 and half the cores where they differ
+    from it and from each other: a 2-core machine races 1 against the default, a 1-core machine nothing."""
+    threads = cpu_threads(cores)
+    assert threads.alone and threads.default.label == "default" and not threads.default.runtime
+    assert [v.label for v in threads.values[1:]] == counts
+    assert all(dict(v.runtime) == {"threads": int(v.label)} and v.needs == ("cpu",) for v in threads.values[1:])
+
+
+@pytest.mark.parametrize("name", backends.names())
+def test_every_backend_races_the_cpu_threads_knob_alone(name):
+    """Every backend's framework applies runtime.threads (torch's and Keras-on-torch's set_num_threads,
+    TensorFlow's intra- and inter-op pools, the JAX process's cores), so each declares the shared knob, sized by
+    the cores the process that described it may use (a test lane's may differ from this test's: not compared)."""
+    (threads,) = [k for k in backends.describe(name).knob_space if k.name == "threads"]
+    assert any(threads == cpu_threads(cores) for cores in range(1, 1025)), threads
+
+
+def test_on_a_gpu_the_threads_knob_is_skipped_saying_so_as_a_cuda_only_knob_is_on_a_cpu():
+    """On a GPU the host threads only feed the device: the values are skipped singles that name the capability."""
+    space = (*(k for k in backends.describe("torch").knob_space if k.name != "threads"), cpu_threads(4))
+    cpu = probe("cpu", cpuinfo=CPU_NO_BF16, gpu_cc=None)
+    gpu = probe("auto", cpuinfo=CPU_NO_BF16, gpu_cc=9.0)
+    assert cpu["cpu"] and not gpu["cpu"] and "GPU" in gpu["how"]["cpu"]
+    on_cpu, _ = configurations(space, cpu)
+    on_gpu, skipped = configurations(space, gpu)
+    assert [c.label for c in on_cpu if "threads" in c.changed] == ["threads=1", "threads=2"]
+    assert not any("threads" in c.changed for c in on_gpu)
+    assert {"threads=1 needs cpu", "threads=2 needs cpu"} <= {why for _, why in skipped}
 
 
 @pytest.mark.parametrize("name", backends.names())
@@ -135,6 +192,44 @@ def test_the_zoo_searches_only_the_knobs_named_and_knobs_without_best_is_refused
     )
     assert typo.returncode == 2 and "precison" in typo.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+# As a worker server does (bench.run.forkserver): import the backend, then configure a row's runtime in the process
+# that trains it. A count no framework defaults to here (one over the usable cores), so a setting that did not take
+# reads as the default.
+THREADS_APPLIED = """
+import json, sys
+from backends import load_backend
+from bench.core.cpus import usable_cores
+from bench.core.spec import RuntimeSpec
+n = usable_cores() + 1
+backend = load_backend(sys.argv[1])
+env = backend.configure(RuntimeSpec(threads=n, device="cpu"), 0)
+got = {"n": n, "row": env["threads"]}
+if sys.argv[1] == "keras":
+    import tensorflow as tf
+    tf.constant(1.0) + 1.0  # the context starts with the pools configure set
+    got["pools"] = [tf.config.threading.get_intra_op_parallelism_threads(),
+                    tf.config.threading.get_inter_op_parallelism_threads()]
+else:
+    import torch
+    torch.ones(8) + 1
+    got["pools"] = [torch.get_num_threads()]
+print(json.dumps(got))
+"""
+
+
+@pytest.mark.frameworks
+@pytest.mark.parametrize("name", ["torch", "keras", "keras-torch"])
+def test_the_threads_knob_sets_the_frameworks_pools_in_a_worker_that_imported_it_before(name, clean_env):
+    """A tune's rows fork from a server that imported the framework once: TensorFlow's intra- and inter-op pools can
+    be set only before its first op, torch's intra-op pool at any time. The row's threads column is the count set.
+    (Keras on JAX restricts the process's cores instead: tests/test_keras_engines.py.)"""
+    cmd = [sys.executable, "-c", THREADS_APPLIED, name]
+    proc = subprocess.run(cmd, cwd=REPO, env=clean_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["row"] == got["n"] and set(got["pools"]) == {got["n"]}, got
 
 
 @pytest.mark.e2e

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.backend import BackendInfo, CompileCache, PretrainedLookup
-from bench.core.knobs import Knob, knob, value
+from bench.core.cpus import usable_cores
+from bench.core.knobs import Knob, cpu_threads, knob, value
 from bench.core.zoo import WeightsSource, ZooEntry
 
 _COMMON = (
@@ -51,7 +52,10 @@ def knob_columns(engine: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]
 
 # What `bench tune` searches, per engine. steps_per_execution: optimiser steps per compiled call of fit
 # (1 calls back to Python after every step). XLA: TF's jit_compile, always on under JAX (nothing to
-# search), torch.compile on the torch engine. TF32 is on by default in TF and JAX on GPUs.
+# search), torch.compile on the torch engine. TF32 is on by default in TF and JAX on GPUs. threads (CPU only), as
+# each engine applies runtime.threads in its fresh worker before the framework's first op: TensorFlow's intra- and
+# inter-op pools, the cores the JAX process may run on (XLA's pool ignores thread flags: bench.core.cpus), torch's
+# set_num_threads.
 _PRECISION = knob(
     "precision",
     value("fp32"),
@@ -59,13 +63,14 @@ _PRECISION = knob(
     value("fp16", ("fp16",), precision="mixed_fp16"),
 )
 _SPE = knob("steps_per_execution", value("1"), value("8", steps_per_execution=8), value("32", steps_per_execution=32))
+_THREADS = cpu_threads(usable_cores())
 KNOB_SPACES: dict[str, tuple[Knob, ...]] = {
     "tensorflow": (knob("xla", value("off"), value("on", jit_compile=True)), _PRECISION, _SPE,
-                   knob("tf32", value("on"), value("off", ("cuda",), tf32="off"))),
-    "jax": (_PRECISION, _SPE, knob("tf32", value("on"), value("off", ("cuda",), tf32="off"))),
+                   knob("tf32", value("on"), value("off", ("cuda",), tf32="off")), _THREADS),
+    "jax": (_PRECISION, _SPE, knob("tf32", value("on"), value("off", ("cuda",), tf32="off")), _THREADS),
     # no steps_per_execution: Keras 3.15's torch trainer refuses any value but 1 (ValueError in fit; 8 of
     # 12 configurations of the 2026-12-02 reference tune failed on it)
-    "torch": (knob("compile", value("off"), value("on", ("compiler",), jit_compile=True)), _PRECISION),
+    "torch": (knob("compile", value("off"), value("on", ("compiler",), jit_compile=True)), _PRECISION, _THREADS),
 }  # fmt: skip
 
 

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.backend import BackendInfo, CompileCache, PretrainedLookup
-from bench.core.knobs import knob, value
+from bench.core.cpus import usable_cores
+from bench.core.knobs import cpu_threads, knob, value
 from bench.core.spec import TaskSpec
 from bench.core.zoo import WeightsSource, ZooEntry
 
 # What `bench tune` searches for torch. Compile and layout are one product (inductor picks layouts itself);
 # CUDA graphs ("reduce-overhead") need static shapes and a GPU; TF32 is off for torch's matmuls by default
 # and on in TF and JAX: a knob, so a tuned row never wins by a precision the other side was not offered.
+# threads: torch.set_num_threads (the intra-op pool; its default is the physical cores), on the CPU only.
 KNOB_SPACE = (
     knob("compile", value("off"), value("default", ("compiler",), torch_compile=True, compile_mode="default"),
          value("max-autotune", ("compiler",), torch_compile=True, compile_mode="max-autotune-no-cudagraphs"),
@@ -28,6 +30,7 @@ KNOB_SPACE = (
          value("fp16", ("fp16",), precision="mixed_fp16")),
     knob("cudnn_benchmark", value("off"), value("on", ("cuda",), cudnn_benchmark=True)),
     knob("tf32", value("off"), value("on", ("cuda",), tf32="on")),
+    cpu_threads(usable_cores()),
 )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ row. The answers are recorded with the tuning run (``tune.json``), with how each
 - ``fp16``: half precision with loss scaling, offered on CUDA only (a CPU has no fast fp16 path
   in these frameworks' training kernels).
 - ``compiler``: a C/C++ compiler on PATH: torch.compile's inductor generates C++ on the CPU.
+- ``cpu``: the rows train on the CPU (no ``cuda``): what a CPU-only knob (the threads a row trains on) needs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-CAPABILITIES = ("cuda", "bf16", "fp16", "compiler")
+CAPABILITIES = ("cuda", "bf16", "fp16", "compiler", "cpu")
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -70,6 +71,7 @@ def probe(device: str = "auto", cpuinfo: str | None = None, gpu_cc: float | None
         "bf16": (cc is not None and cc >= 8.0) if cuda else bool(cpu_bf16),
         "fp16": cuda,
         "compiler": compiler is not None,
+        "cpu": not cuda,
     }
     how = {
         "cuda": f"GPU compute capability {cc}" if cc is not None else "no NVIDIA GPU (nvidia-smi)",
@@ -80,6 +82,7 @@ def probe(device: str = "auto", cpuinfo: str | None = None, gpu_cc: float | None
         ),
         "fp16": "CUDA" if cuda else "CPU: no fp16 training path",
         "compiler": compiler or "no C/C++ compiler on PATH",
+        "cpu": "the rows train on the CPU" if not cuda else "the rows train on the GPU",
     }
     if cc is not None and device == "cpu":
         how["cuda"] += " (task pinned to the CPU)"

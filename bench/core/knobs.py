@@ -6,7 +6,8 @@ does out of the box, and each value says which ``[runtime]`` fields it sets and 
 capabilities it needs (``bench.core.capabilities``). ``configurations`` takes the product of the
 knobs (compile and layout are searched together: inductor changes layouts itself, so the two are
 not independent), drops the combinations this machine cannot run with the reason, and labels
-each one so a row says what it ran.
+each one so a row says what it ran. A knob marked ``alone`` is raced with every other knob at its default: one
+configuration per value rather than a product that multiplies the race (``cpu_threads``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class KnobValue:
 class Knob:
     name: str
     values: tuple[KnobValue, ...]  # values[0]: the framework's out-of-the-box behaviour
+    alone: bool = False  # raced with the other knobs at their defaults, not in their product
 
     @property
     def default(self) -> KnobValue:
@@ -56,10 +58,10 @@ class Config:
         return dict(self.choice)
 
 
-def knob(name: str, *values: KnobValue) -> Knob:
+def knob(name: str, *values: KnobValue, alone: bool = False) -> Knob:
     if not values:
         raise ValueError(f"knob {name!r} has no values")
-    return Knob(name, tuple(values))
+    return Knob(name, tuple(values), alone)
 
 
 def value(label: str, needs: tuple[str, ...] = (), **runtime: Any) -> KnobValue:
@@ -72,7 +74,8 @@ def configurations(
     """Every combination of ``space``: (runnable here, [(skipped, why)]); the default comes first.
 
     A knob none of whose non-default values can run here collapses to its default, so its dead
-    combinations are not listed one by one: its values are reported once, as skipped singles.
+    combinations are not listed one by one: its values are reported once, as skipped singles. An
+    ``alone`` knob's other values follow the product, each with every other knob at its default.
     """
     runnable: list[Config] = []
     skipped: list[tuple[Config, str]] = []
@@ -84,9 +87,23 @@ def configurations(
                 single = _config([(k, v)], space)
                 skipped.append((single, f"{k.name}={v.label} needs {', '.join(_missing(v, capabilities))}"))
         live.append((k, ok))
-    for combo in itertools.product(*(vals for _, vals in live)):
-        runnable.append(_config(list(zip((k for k, _ in live), combo, strict=True)), space))
+    crossed = [(k, vals) for k, vals in live if not k.alone]
+    for combo in itertools.product(*(vals for _, vals in crossed)):
+        runnable.append(_config(list(zip((k for k, _ in crossed), combo, strict=True)), space))
+    runnable += [_config([(k, v)], space) for k, vals in live if k.alone for v in vals[1:]]
     return runnable, skipped
+
+
+def cpu_threads(cores: int) -> Knob:
+    """The CPU threads a row trains on (``runtime.threads``): the framework's own count, 1, and half of ``cores``
+    (the cores this process may use) where that is another count. CPU only: on a GPU the host's threads only feed it.
+
+    The framework's own is every usable core in TensorFlow and XLA, torch's physical cores; on a loaded 2-core VM
+    PyTorch ran 900-1,500 img/s on 2 intra-op threads and 16,700 on 1 (a QA pass), and no knob raced it. Raced
+    ``alone``: in the product it would double every backend's rung 0 (docs/tuning.md says why that is the trade).
+    """
+    counts = sorted({n for n in (1, cores // 2) if 1 <= n < cores})
+    return knob("threads", value("default"), *(value(str(n), ("cpu",), threads=n) for n in counts), alone=True)
 
 
 def _missing(v: KnobValue, capabilities: Mapping[str, bool]) -> list[str]:
