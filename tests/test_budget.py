@@ -28,7 +28,7 @@ def test_durations_parse(text, seconds):
     assert budget.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "x", "5 m", "-3", "m", "5mm"])
+@pytest.mark.parametrize("text", ["", "x", "5 m", "m", "5mm"])
 def test_a_bad_duration_names_itself(text):
     with pytest.raises(ValueError, match="is not a duration"):
         budget.parse_duration(text)
@@ -49,6 +49,24 @@ def test_a_bad_budget_on_the_command_line_is_one_line_and_exit_2(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "--budget: '5 minutes' is not a duration" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["--budget", "-5m"], ["--budget=-5m"], ["--budget", "-3"], ["--budget", "-.5h"]])
+@pytest.mark.parametrize("command", [["all"], ["tune", "x.toml"], ["run", "x.toml"]])
+def test_a_negative_budget_says_a_budget_must_be_positive_not_expected_one_argument(capsys, command, argv):
+    """QA: `--budget -5m` read as an option missing its value ("expected one argument"); `--budget=-5m` as "not a
+    duration". Either way: one line saying a budget must be positive, exit 2."""
+    with pytest.raises(SystemExit) as e:
+        cli.main([*command, *argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--budget: '-" in err and "a budget must be positive" in err and len(err.strip().splitlines()) == 1
+
+
+def test_only_a_budget_option_takes_a_signed_value_and_not_after_a_double_dash():
+    assert cli.join_signed_values(["--budget", "-5m", "--best"]) == ["--budget=-5m", "--best"]
+    assert cli.join_signed_values(["--best", "-5m"]) == ["--best", "-5m"]
+    assert cli.join_signed_values(["--", "--budget", "-5m"]) == ["--", "--budget", "-5m"]
 
 
 def test_calibration_is_a_matmul_rate_within_its_time():

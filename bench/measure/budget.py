@@ -60,6 +60,8 @@ CALIBRATION_S = 0.5  # the calibration's own time: the best of as many matmuls a
 def parse_duration(text: str) -> float:
     """Seconds from "5m", "300s", "90" (seconds), "1m30s", "1.5h"; ValueError naming the text otherwise."""
     s = text.strip().lower()
+    if s.startswith("-"):
+        raise ValueError(f"{text!r}: a budget must be positive (e.g. 5m, 300s, 90)")
     units = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
     parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", s)
     if not s or parts is None or not any(parts.groups()):

@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import math
 import os
+import re
 import stat
 import sys
 import typing
@@ -286,6 +287,23 @@ def _add_knobs(p: argparse.ArgumentParser) -> None:
         metavar="NAME,...",
         help="search only these knobs (e.g. precision,compile); the others stay at their defaults (default: all)",
     )
+
+
+# options whose value may start with "-" and a digit: argparse reads "--budget -5m" as an option missing its value
+# ("expected one argument", QA); joined as "--budget=-5m", the value reaches parse_duration, which says what is wrong
+_SIGNED_VALUE_OPTIONS = ("--budget",)
+_SIGNED = re.compile(r"-[\d.]")
+
+
+def join_signed_values(argv: typing.Sequence[str]) -> list[str]:
+    """``argv`` with each ``--budget -5m`` written ``--budget=-5m``, so a negative value is one argparse reads."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _SIGNED_VALUE_OPTIONS and _SIGNED.match(arg) and "--" not in out:
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 class _Parser(argparse.ArgumentParser):
@@ -786,7 +804,7 @@ def show_run_file_warnings() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     show_run_file_warnings()
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(join_signed_values(sys.argv[1:] if argv is None else argv))
     if args.command == "list":
         return cmd_list(args.data_dir, args.backend)
     if args.command == "data":
