@@ -719,12 +719,21 @@ def test_under_each_table_a_sentence_says_which_backend_trains_faster_and_how_su
     assert set(said) == {"a", "b"}
     keras, jax = said["a"]
     ratio = records[1]["steady_img_s"] / records[0]["steady_img_s"]  # the table's ratio, not the pooled steps'
-    keras = keras.removesuffix(f" ({ONE_PROCESS})")  # one repeat each: the sentence says what is not in it
+    # one repeat each of 120 steps: the sentence names the bootstrap and says what is not in it
+    keras = keras.removesuffix(f" (a bootstrap over blocks of consecutive steps; {ONE_PROCESS})")
     m = re.fullmatch(r"Keras \(TF\) ([\d.]+)x \[([\d.]+), ([\d.]+)\] faster than PyTorch", keras)
     assert m and m[1] == f"{ratio:.2f}" and float(m[2]) < ratio < float(m[3]) and float(m[3]) - float(m[2]) < 0.1
-    assert re.fullmatch(r"PyTorch 1\.4\dx \[1\.\d\d, 1\.\d\d\] faster than Keras \(JAX\) \(one process.*", jax), jax
+    assert re.fullmatch(
+        r"PyTorch 1\.4\dx \[1\.\d\d, 1\.\d\d\] faster than Keras \(JAX\) \(a bootstrap .*; one process.*", jax
+    ), jax
     (same,) = said["b"]
     assert same.startswith("no significant difference between Keras (TF) and PyTorch (1.00x [0.9")
+    # a side of fewer than 20 timed steps (Keras's steps_per_execution 32): read by Student's t over its steps, and
+    # its sentence says so, not only the best / default lines (QA, 2026-12-06)
+    few = [row("d", "torch", 100.0), {**row("d", "keras", 150.0), "step_img_s": [150.0, 140.0, 160.0, 155.0]}]
+    (short,) = speed_verdicts(few, "torch")["d"]
+    assert short.endswith(f" (Student's t over the log step rates of a side of fewer than 20 steps; {ONE_PROCESS})")
+    assert "bootstrap" not in short
     # two repeats of torch a process apart (100 and 130 img/s): the spread between processes widens the interval
     repeats = [row("a", "torch", 100.0), row("a", "torch", 130.0, repeat=1), row("a", "keras", 150.0)]
     two = speed_verdicts(repeats, "torch")

@@ -238,7 +238,8 @@ def test_where_the_defaults_won_both_verdicts_read_their_two_fresh_processes_tog
     for line in (at_defaults, at_best):
         ratio = float(re.search(r"([\d.]+)x \[", line)[1])
         assert 2.1 < ratio < 2.25 and line.startswith("- **"), line
-        assert "(2 and 2 processes; Keras (TF): the defaults' rows and their second measurement as 'best'" in line
+        told = "(Student's t over the log rates of the processes; 2 and 2 processes; Keras (TF): the defaults' rows"
+        assert f"{told} and their second measurement as 'best'" in line
     # against one process (the other backend's race winner measured once, its defaults standing as the default
     # row alone): the line said only "one process a side" beside 2.19x where the default table says 2.0x (QA,
     # 2026-12-06); now it also names the processes and why the two differ
@@ -248,7 +249,11 @@ def test_where_the_defaults_won_both_verdicts_read_their_two_fresh_processes_tog
         assert "2 and 1 processes; Keras (TF): the defaults' rows and their second measurement as 'best'" in line
     ten = {"default_steps": [first], "chosen_steps": [first], "chosen": "default", "knobs": "the defaults"}
     (alone, _) = verdict_lines({"keras": ten, "torch": one})
-    assert alone.endswith(f"({ONE_PROCESS})")  # one process a side: the bootstrap over steps, said as before
+    assert alone.endswith(f"(a bootstrap over blocks of consecutive steps; {ONE_PROCESS})")  # one process a side
+    # a side of four timed steps: Student's t over its steps, named in the verdict as in the best / default lines
+    four = {"default_steps": [first[:4]], "chosen_steps": [first[:4]], "chosen": "default", "knobs": "the defaults"}
+    for line in verdict_lines({"keras": four, "torch": one}):
+        assert "(Student's t over the log step rates of a side of fewer than 20 steps; one process a side:" in line
 
 
 def test_with_several_processes_a_side_the_interval_carries_the_spread_between_them():

@@ -266,8 +266,9 @@ def rate_ci(
     return mean_rate(g), float(lo), float(hi)
 
 
-BOOTSTRAP = "a bootstrap over blocks of consecutive steps (one process a side)"
-FEW = f"Student's t over the log step rates of a side of fewer than {stats.FEW_STEPS} steps (one process a side)"
+ONE_SIDE = " (one process a side)"
+BOOTSTRAP = f"a bootstrap over blocks of consecutive steps{ONE_SIDE}"
+FEW = f"Student's t over the log step rates of a side of fewer than {stats.FEW_STEPS} steps{ONE_SIDE}"
 
 
 def ci_method(*sides: Steps | Sequence[Steps], groups: str = "processes") -> str:
@@ -278,6 +279,12 @@ def ci_method(*sides: Steps | Sequence[Steps], groups: str = "processes") -> str
     if _several(*processes):
         return f"Student's t over the log rates of the {groups}"
     return FEW if _few_steps(*processes) else BOOTSTRAP
+
+
+def verdict_method(*sides: Steps | Sequence[Steps]) -> str:
+    """``ci_method`` for a verdict line, whose own note says "one process a side" (``bench.report.speedup``): the
+    short-window t named where it was used, not only in the best / default lines (QA, 2026-12-06)."""
+    return ci_method(*sides).removesuffix(ONE_SIDE)
 
 
 def _few_steps(*sides: list[np.ndarray]) -> bool:

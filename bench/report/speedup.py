@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.measure.stats import samples
-from bench.measure.tuning import ratio_ci, verdict
+from bench.measure.tuning import ratio_ci, verdict, verdict_method
 from bench.report.backends import label, ordered
 
 WHAT = "headline throughput"  # the table row it reads (summary.md's head says how the interval is drawn)
@@ -89,7 +89,8 @@ def headline_ratios(records: list[dict[str, Any]], reference: str) -> dict[str, 
             fast, slow = (backend, reference) if ratio >= 1 else (reference, backend)
             shown = (ratio, lo, hi) if ratio >= 1 else (1 / ratio, 1 / hi, 1 / lo)
             text = verdict(label(fast), label(slow), shown)  # decided on the interval it shows
-            notes = [ONE_PROCESS] if min(len(steps), len(base)) < 2 else []
+            notes = [verdict_method(steps, base)] if one_each else []  # several: Student's t, said below
+            notes += [ONE_PROCESS] if min(len(steps), len(base)) < 2 else []
             if not one_each:
                 notes.append(
                     f"{len(steps)} and {len(base)} processes, the ratio of their geometric means, Student's t over "

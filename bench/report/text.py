@@ -11,6 +11,7 @@ import pandas as pd
 from bench.core.results import machine_speed, phase_failed, read_json_or_warn, resume_command, warn
 from bench.core.runpaths import plot_name
 from bench.measure.inputpath import input_bound_warnings
+from bench.measure.stats import FEW_STEPS
 from bench.report.backends import DEFAULT_REFERENCE, label
 from bench.report.notes import attributed_notes
 from bench.report.placement import placement_warnings
@@ -102,8 +103,9 @@ def summary_markdown(
         "the processes' rates (the spread between fresh processes, which no single window shows); the median "
         "step's throughput is its own row; with repeats, the between-run spread too. "
         "Under each table, each backend's headline against the reference's, with the 95% interval of the ratio "
-        "(blocks of consecutive steps with one process a side; with repeats, Student's t over the processes) and "
-        "whether it holds 1. "
+        "(blocks of consecutive steps with one process a side, Student's t over the steps' log rates where a "
+        f"side has fewer than {FEW_STEPS}; with repeats, Student's t over the processes; each sentence names its "
+        "method) and whether it holds 1. "
         "Step / epoch throughput compares it with the epochs, which also pay what an epoch does outside "
         "its steps (per-epoch call overhead). The first-step overhead is the first step's excess "
         "over a steady step (tracing, compilation, warm-up).",

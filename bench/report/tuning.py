@@ -24,6 +24,7 @@ from bench.measure.tuning import (
     ratio_ci,
     side_rate,
     verdict,
+    verdict_method,
 )
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
@@ -170,7 +171,8 @@ def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
         (fb, ff), (sb, sf) = ranked[0], ranked[1]
         text = verdict(label(fb), label(sb), ratio_ci(ff[steps_key], sf[steps_key]))
         counts = len(ff[steps_key]), len(sf[steps_key])
-        notes = [ONE_PROCESS] if min(counts) < 2 else []  # as the sentence under a task's table says it
+        notes = [verdict_method(ff[steps_key], sf[steps_key])]  # the interval's method, as the table's sentence
+        notes += [ONE_PROCESS] if min(counts) < 2 else []  # says it
         if max(counts) > 1:  # how many processes, and why more than the task's default table holds (its sentence
             # reads those): with the defaults measured twice on one side and once on the other, the line said only
             # "one process a side" beside a ratio that was not the table's (QA, 2026-12-06)
