@@ -152,6 +152,36 @@ def test_drop_last_trains_whole_batches_and_the_epoch_figure_counts_only_them(mo
     assert not any("each epoch trains" in n for n in full["timing_notes"])
 
 
+def test_tf32_and_cudnn_benchmark_are_recorded_on_a_gpu_and_not_applicable_on_a_cpu(monkeypatch):
+    """results.csv said "matmul=False, cudnn=True" and cudnn.benchmark False for a CPU row, flags a CPU never reads
+    (QA): a CPU row records them as None (an empty cell), as a backend without the knob does; a GPU row keeps them."""
+
+    def columns(knobs, spec):
+        return {"tf32": "matmul=False, cudnn=True", "cudnn_benchmark": False, "compiled": "eager"}
+
+    info = BackendInfo(
+        name="fake-gpu", module="tests.test_step_clock", framework="fake", requires=(), knob_columns=columns
+    )
+    monkeypatch.setitem(backends.BACKENDS, "fake-gpu", info)
+
+    class OnDevice(SlowBackend):
+        name, device = "fake-gpu", ""
+
+        def configure(self, runtime, seed):
+            return {**super().configure(runtime, seed), "device": self.device}
+
+    out = {}
+    for device in ("cpu (x86_64)", "NVIDIA H100 80GB HBM3"):
+        clock = FakeTime()
+        monkeypatch.setattr(time, "perf_counter", clock)
+        backend = OnDevice(clock, 0.0, 0.0, 0.0, 0.0)
+        backend.device = device
+        out[device], _ = train_and_evaluate(backend, SPEC, data(64), CLASSES, 0)
+    cpu, gpu = out["cpu (x86_64)"], out["NVIDIA H100 80GB HBM3"]
+    assert cpu["tf32"] is None and cpu["cudnn_benchmark"] is None and cpu["compiled"] == "eager"
+    assert gpu["tf32"] == "matmul=False, cudnn=True" and gpu["cudnn_benchmark"] is False
+
+
 def test_a_backend_without_steps_per_execution_is_timed_a_batch_a_step_whatever_the_task_asks(monkeypatch):
     """runtime.steps_per_execution is a task-level key that only Keras acts on (its knob column); the worker handed it
     to the step clock for every backend, so a torch row of a task that set 4 was synchronised at each of its epochs'

@@ -63,11 +63,17 @@ def mfu_fields(
     return fields
 
 
-def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
+# settings of NVIDIA GPUs alone: on a CPU a framework's flag still reads True (torch's cudnn.allow_tf32, TF's
+# TF32), and results.csv said "matmul=False, cudnn=True" for a CPU row where it means nothing (QA)
+GPU_ONLY_COLUMNS = ("tf32", "cudnn_benchmark")
+
+
+def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec, device: str = "") -> dict[str, Any]:
     """The performance knobs as flat columns (the full dict stays in the nested ``knobs``).
 
     The common ones here; what only some backends have (compiled, tf32, channels_last, cudnn_benchmark)
-    from the backend's own description (``BackendInfo.knob_columns``), None where it has no such knob.
+    from the backend's own description (``BackendInfo.knob_columns``), None where it has no such knob, and
+    ``GPU_ONLY_COLUMNS`` None on a CPU ``device`` (the backend's ``configure``'s: "cpu (x86_64)").
     """
     m = spec.model
     columns: dict[str, Any] = {
@@ -84,6 +90,8 @@ def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec) -> dict[st
     own = describe(backend).knob_columns
     if own is not None:
         columns.update(own(knobs, spec))
+    if device.startswith("cpu"):
+        columns.update(dict.fromkeys(GPU_ONLY_COLUMNS))
     return columns
 
 

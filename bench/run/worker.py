@@ -63,7 +63,7 @@ def train_and_evaluate(
     knobs = env.pop("knobs")
     out["configure_notes"] = env.pop("notes", [])  # what the framework says of itself here (run_job joins them)
     out.update(env, knobs=knobs)
-    columns = perf.knob_columns(backend.name, knobs, spec)
+    columns = perf.knob_columns(backend.name, knobs, spec, str(out.get("device", "")))
     out.update(columns)
     timer = SyncTimer(backend.synchronize)
 
