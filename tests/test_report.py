@@ -236,6 +236,32 @@ def test_report_command_rebuilds_everything_from_records_alone(tmp_path: Path, c
     assert bad.returncode == 2 and "unknown backend 'nope' (choose from torch, keras" in bad.stderr
 
 
+def test_report_without_reference_uses_the_one_the_run_was_started_with(tmp_path: Path, capsys):
+    """QA: `bench report RUN` of a run made with `--reference keras` re-reported it against torch. Without the option
+    the plan's reference holds; the option still overrides it; a plan without one (older runs), or naming no
+    registered backend, falls back to the registry's first backend the run has."""
+    from bench.run import cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for r in (rec("torch", 0, train_s=1.0), rec("keras", 0, train_s=2.0)):
+        append_record(run, r)
+
+    def ratio_column(options: dict, *argv: str) -> str:
+        (run / "plan.json").write_text(json.dumps({"tasks": [], "options": options}))
+        assert cli.main(["report", str(run), *argv]) == 0
+        capsys.readouterr()
+        head = re.search(r"^\| metric +\|.*\| +(\S+/\S+) \|$", (run / "summary.md").read_text(), re.M)
+        assert head, (run / "summary.md").read_text()
+        return head[1]
+
+    assert ratio_column({"backends": ["torch", "keras"], "reference": "keras"}) == "torch/keras"
+    assert ratio_column({"backends": ["torch", "keras"], "reference": "keras"}, "--reference", "torch") == "keras/torch"
+    assert ratio_column({"backends": ["torch", "keras"]}) == "keras/torch"  # an older plan: the default rule
+    assert ratio_column({"backends": ["torch", "keras"], "reference": None}) == "keras/torch"
+    assert ratio_column({"reference": "gone"}) == "keras/torch"
+
+
 @pytest.mark.e2e
 def test_run_reference_reaches_the_summary_and_the_terminal(clean_env, tmp_path: Path):
     """`run --reference fault` where the fault backend's row dies: the ratio column says why it is empty, in both

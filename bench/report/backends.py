@@ -4,15 +4,17 @@ Every table, summary section and plot lists the backends a run has in the regist
 (``backends.BACKENDS``), labels them with the registry's ``display`` and draws each in its own
 colour, the same in every figure. A run file may name a backend this checkout no longer has:
 it comes after the registered ones, alphabetically, under its raw name. Ratios divide each
-backend's figure by the reference backend's: the one ``--reference`` names, else the registry's first
-backend the run has rows of (torch when it ran), so a run of one backend has no ratio column. Only the
-registry knows backend names; nothing here spells one.
+backend's figure by the reference backend's: the one ``--reference`` names (``bench report`` without it:
+the one the run was started with, from plan.json), else the registry's first backend the run has rows of
+(torch when it ran), so a run of one backend has no ratio column. Only the registry knows backend names;
+nothing here spells one.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -53,6 +55,15 @@ def reference_of(names: Iterable[str], reference: str | None = None) -> str:
     torch row still says "torch failed"). A run of ``--backend keras`` alone is then its own reference: no ratio
     column, rather than one reading "no torch row" on every line."""
     return reference or next(iter(ordered(names)), DEFAULT_REFERENCE)
+
+
+def planned_reference(plan: dict[str, Any]) -> str | None:
+    """The ``--reference`` a run was started with (plan.json's ``options.reference``), or None where it had none
+    (an older plan, or one not naming a registered backend): ``bench report RUN`` without ``--reference`` had
+    re-reported a ``--reference keras`` run against torch."""
+    options = plan.get("options")
+    name = options.get("reference") if isinstance(options, dict) else None
+    return name if isinstance(name, str) and unknown_reference(name) is None else None
 
 
 def unknown_reference(name: str) -> str | None:

@@ -17,7 +17,7 @@ import pandas as pd
 from bench.core.results import latest_records, read_json_or_warn, read_records, run_wall_s, table
 from bench.core.runfiles import write_atomic
 from bench.core.runpaths import plot_file
-from bench.report.backends import reference_of
+from bench.report.backends import planned_reference, reference_of
 from bench.report.figures import plot_bars, plot_curves
 from bench.report.page import write_page
 from bench.report.plotting import PlotJob, render
@@ -28,12 +28,12 @@ from bench.report.text import incomplete_notice, speed_lines, summary_markdown
 
 
 def write_reports(run_dir: Path, reference: str | None = None) -> pd.DataFrame:
-    """results.csv, summary.md and plots/ from records.jsonl alone; ratios against ``reference`` (None: as
-    ``reference_of`` chooses from the run's rows)."""
+    """results.csv, summary.md and plots/ from records.jsonl alone; ratios against ``reference`` (None: the one
+    plan.json says the run was started with, else as ``reference_of`` chooses from the run's rows)."""
     plan = read_json_or_warn(run_dir / "plan.json")
     every = in_plan_order(latest_records(read_records(run_dir)), plan)
     df_every = table(every)
-    reference = reference_of(df_every.backend, reference)
+    reference = reference_of(df_every.backend, reference or planned_reference(plan))
     write_atomic(run_dir, run_dir / "results.csv", df_every.to_csv(index=False).encode())
     records = [r for r in every if r.get("workers") is None]  # data-parallel rows: their own section
     df = table(records)

@@ -77,12 +77,13 @@ def _reference(value: str) -> str:
     return value
 
 
-def _add_reference(p: argparse.ArgumentParser) -> None:
+def _add_reference(p: argparse.ArgumentParser, default: str = "") -> None:
+    """``--reference``; ``default``: how a command without it chooses, before the registry's order."""
     p.add_argument(
         "--reference",
         type=_reference,
         metavar="BACKEND",
-        help="the backend the ratio columns divide by (default: the first of "
+        help=f"the backend the ratio columns divide by (default: {default}the first of "
         f"{', '.join(backends.BACKENDS)} the run has rows of; a run of one backend has no ratio column)",
     )
 
@@ -378,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=environment.REPO / "results",
         help="where run ids are looked up (default: %(default)s)",
     )
-    _add_reference(p_report)
+    _add_reference(p_report, "the one the run was started with (its plan.json), else ")
     p_cmp = sub.add_parser(
         "compare",
         help="compare two runs metric by metric; exit 1 on a regression",
