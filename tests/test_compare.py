@@ -542,3 +542,37 @@ def test_a_regression_with_no_interval_on_a_side_says_it_was_judged_by_its_thres
         ["compare", str(make_run(tmp_path / "ra")), str(make_run(tmp_path / "rb", slow=1.3))], clean_env
     ).stdout
     assert "REGRESSION" in tested and "threshold alone" not in tested
+
+
+def test_runs_that_share_no_task_are_refused_in_one_line_not_all_regressions(tmp_path: Path, capsys):
+    """QA: the sigmoid LeNet run compared with the ReLU one flagged every row of A "missing" from B, a REGRESSION
+    each, exit 1. With no (task, backend) row in both there is nothing to compare: one line naming each run's
+    tasks, exit 2. Where some are shared, a task only in A stays a regression, and the output says which tasks
+    only one run has."""
+
+    def of(task: str, backend: str = "torch", **fields) -> dict:
+        return {**row("r", backend, **fields), "task": task}
+
+    relu = [of("mnist-lenet5", train_s=1.0), of("mnist-lenet5", "keras", train_s=2.0)]
+    sigmoid = [of("mnist-lenet5-sigmoid", train_s=1.0)]
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a, relu)
+    write(b, sigmoid)
+    assert cli.main(["compare", str(a), str(b)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: {a} and {b}: the runs share no task to compare"), err
+    assert "A has mnist-lenet5 (torch, keras); B has mnist-lenet5-sigmoid (torch)" in err
+    other_backend = tmp_path / "keras-only"
+    write(other_backend, [of("mnist-lenet5-sigmoid", "keras", train_s=1.0)])
+    assert cli.main(["compare", str(b), str(other_backend)]) == 2  # the same task, no backend in common
+    assert "A has mnist-lenet5-sigmoid (torch); B has mnist-lenet5-sigmoid (keras)" in capsys.readouterr().err
+    both = tmp_path / "both"
+    write(both, [of("mnist-lenet5", train_s=1.0), of("cifar10-cnn", train_s=1.0)])
+    assert cli.main(["compare", str(a), str(both)]) == 1  # keras's mnist-lenet5 row is missing from B: as before
+    out = capsys.readouterr().out
+    assert "Only in B, new (not judged): cifar10-cnn (torch)" in out and "Only in A" not in out
+    assert "1 regression(s)" in out
+    assert cli.main(["compare", str(both), str(a)]) == 1  # cifar10-cnn missing from B: a regression, as before
+    out = capsys.readouterr().out
+    assert "Only in A, missing from B (a regression each): cifar10-cnn (torch)" in out and "Only in B" not in out

@@ -5,7 +5,9 @@ median of the ok rows first, so a comparison of two ``--repeats 3`` runs compare
 medians, not single noisy epochs. A key without an ok row on one side is one
 ``status`` row: a regression when B has no ok row (failed, missing) and A had one, not when only
 the baseline A lacked one (fixed, or new in B); "still failing" when neither has one (not a regression B
-brought, but the command still exits 1). A phase that failed on B's ok rows (``phase_errors``) and
+brought, but the command still exits 1). The tasks only one run has are named under the table
+(``one_sided_lines``); runs with no (task, backend) in common are not compared (``nothing_in_common``).
+A phase that failed on B's ok rows (``phase_errors``) and
 not on A's is a ``phases`` row and a regression; its other metrics are compared as usual. Where the two
 runs ran a key differently (``recipe``: its epochs, batch size, data ...), a ``recipe`` row says how, and the
 figures that move with it are shown but not judged (``bench all`` sizes epochs to the machine: two of its runs
@@ -365,6 +367,36 @@ def in_order(keys: set[tuple[str, ...]]) -> list[tuple[str, ...]]:
     """Keys sorted by task, then backend in registry order, then model and profile."""
     backends = ordered(k[1] for k in keys)
     return sorted(keys, key=lambda k: (k[0], backends.index(k[1]), *k[2:]))
+
+
+def run_tasks(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Each task a run has rows of (any status), sorted, with its backends in registry order."""
+    return {task: ordered(df.backend[df.task == task]) for task in sorted(set(df.task))}
+
+
+def _tasks_text(tasks: dict[str, list[str]]) -> str:
+    return ", ".join(f"{t} ({', '.join(b)})" for t, b in tasks.items()) or "no rows"
+
+
+def nothing_in_common(a: pd.DataFrame, b: pd.DataFrame) -> str | None:
+    """Why the runs cannot be compared at all, or None: no (task, backend) row in both. Every row of A was then
+    "missing" from B, a REGRESSION each (QA: the sigmoid LeNet run compared with the ReLU one), where the user had
+    named the wrong run."""
+    shared = set(zip(a.task, a.backend, strict=True)) & set(zip(b.task, b.backend, strict=True))
+    if shared or (a.empty and b.empty):  # two empty runs: the table says "nothing to compare" as before
+        return None
+    return (
+        f"the runs share no task to compare (no (task, backend) row in both): A has {_tasks_text(run_tasks(a))}; "
+        f"B has {_tasks_text(run_tasks(b))}"
+    )
+
+
+def one_sided_lines(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """The tasks only one run has, said in words under the table (its status rows alone, among many, had not)."""
+    ta, tb = run_tasks(a), run_tasks(b)
+    only_a, only_b = {t: v for t, v in ta.items() if t not in tb}, {t: v for t, v in tb.items() if t not in ta}
+    lines = [f"Only in A, missing from B (a regression each): {_tasks_text(only_a)}"] if only_a else []
+    return lines + ([f"Only in B, new (not judged): {_tasks_text(only_b)}"] if only_b else [])
 
 
 def reference_ratios(a: pd.DataFrame, b: pd.DataFrame, reference: str) -> pd.DataFrame:

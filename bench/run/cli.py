@@ -742,6 +742,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except (FileNotFoundError, RunFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if (why := compare.nothing_in_common(a, b)) is not None:
+        print(f"error: {args.run_a} and {args.run_b}: {why}", file=sys.stderr)
+        return 2
     t = compare.Thresholds(args.max_slowdown, args.max_acc_drop, args.max_memory_growth, args.min_time_delta)
     result = compare.compare(a, b, t)
     warnings = compare.environment_differences(env_a, env_b, a, b)
@@ -757,6 +760,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if inconclusive:  # beyond a threshold, but the intervals overlap and the ratio's bootstrap does not reject
         verdict += f", {inconclusive} inconclusive change(s)"
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
+    lines += [*(one_sided := compare.one_sided_lines(a, b)), *([""] if one_sided else [])]
     if ratios:  # how each backend stands against the reference, in both runs
         lines += [
             f"Backends against {reference} (ratio of the medians over ok repeats, in A and in B):",
