@@ -137,3 +137,44 @@ def test_run_refuses_before_any_worker_starts(clean_env, tmp_path: Path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "no ImageNet weights for resnet101" in lines[0]
     assert f"$BENCH_WEIGHTS_DIR/{TORCH_FILE}" in lines[0] and f"$BENCH_WEIGHTS_DIR/{KERAS_FILE}" in lines[0]
     assert "worker" not in proc.stdout and not out.exists(), proc.stdout
+
+
+@pytest.mark.parametrize("arch", ["resnet101", "zoo:convnext_tiny"])
+def test_model_weights_is_read_from_the_task_files_folder_with_home_expanded_for_every_model(
+    caches, tmp_path, monkeypatch, arch
+):
+    """QA: a zoo model did not expand `~`, a catalog big model did, and both read a relative path from the repository
+    (where workers run), not from the task file. One rule now (``zoo.weights_path``), applied when the task file is
+    parsed: `~` expanded, a relative path from the task file's folder, made absolute, so the up-front check, the
+    workers and plan.json (a --resume rebuilds the spec from it) read the same file wherever the command ran."""
+    from bench.core.spec import spec_from_dict
+
+    home, tasks = tmp_path / "home", tmp_path / "tasks"
+    (tasks / "w").mkdir(parents=True)
+    home.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the user's working directory: neither the task's nor the repository
+
+    def task(weights: str) -> Path:
+        path = tasks / "t.toml"
+        path.write_text(
+            'name = "t"\n[dataset]\nname = "cifar10"\nchannels = 3\nimage_size = 32\n'
+            f'[model]\narch = "{arch}"\npretrained = true\nweights = "{weights}"\n'
+            "[train]\nepochs = 1\nbatch_size = 4\nlr = 1e-3\n"
+            f'[profiles.quick.model]\nweights = "{weights}"\n'  # the same file in both profiles: no recipe change
+        )
+        return path
+
+    for weights, file in (("w/x.pth", tasks / "w" / "x.pth"), ("~/x.pth", home / "x.pth")):
+        spec = load_task(task(weights), "quick")
+        assert spec.model.weights == str(file) and not spec.profile_changes, (weights, spec.model.weights)
+        assert spec_from_dict(spec.to_dict()).model.weights == str(file)  # plan.json, as --resume reads it
+        assert zoo.weights_path(spec.model.weights) == file
+        if arch.startswith("zoo:"):
+            assert zoo.weights_file(spec.model) == str(file)  # what the zoo workers load
+        with pytest.raises(SpecError, match=rf"model\.weights: {file} is not a file"):
+            check_pretrained([spec], BOTH)
+        file.write_bytes(b"w")
+        check_pretrained([spec], BOTH)
+    assert zoo.weights_path("~/y.pth", "/elsewhere") == home / "y.pth"

@@ -18,7 +18,7 @@ from backends.keras import zoo as keras_zoo
 from bench.core import layers as core_layers
 from bench.core.catalog import Architecture, architecture
 from bench.core.spec import ModelSpec
-from bench.core.zoo import WEIGHTS_ENV, WeightsSource, ZooEntry, checked_input, entry, in_weights_dir
+from bench.core.zoo import WEIGHTS_ENV, WeightsSource, ZooEntry, checked_input, entry, in_weights_dir, weights_path
 
 
 def _layers(layer: core_layers.Layer, name: str, act: str, init: str) -> list[layers.Layer]:
@@ -143,7 +143,7 @@ def _weights_arg(spec: ModelSpec) -> str | None:
     if not spec.pretrained:
         return None
     if spec.weights:
-        path = Path(spec.weights).expanduser()
+        path = weights_path(spec.weights)
         if not path.is_file():
             raise FileNotFoundError(f"model.weights: {path} is not a file")
         return str(path)

@@ -22,7 +22,7 @@ from backends.torch import hub_dir
 from bench.core import layers as core_layers
 from bench.core.catalog import architecture
 from bench.core.spec import ModelSpec
-from bench.core.zoo import WEIGHTS_ENV, WeightsSource, entry, in_weights_dir
+from bench.core.zoo import WEIGHTS_ENV, WeightsSource, entry, in_weights_dir, weights_path
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -177,7 +177,7 @@ def _hub_checkpoints() -> Path:
 def local_file(spec: ModelSpec, default_name: str) -> Path | None:
     """model.weights, else $BENCH_WEIGHTS_DIR/<the library's file name>, else torch's hub cache (a url source)."""
     if spec.weights:
-        path = Path(spec.weights).expanduser()
+        path = weights_path(spec.weights)
         if not path.is_file():
             raise FileNotFoundError(f"model.weights: {path} is not a file")
         return path

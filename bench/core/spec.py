@@ -25,6 +25,7 @@ from bench.core.catalog import INITS, LAYERS_ID, architecture
 from bench.core.distributed import SCALING_MODES
 from bench.core.layers import LayerError, infer_shapes, map_layers, parse_layers, to_table
 from bench.core.zoo import entry as zoo_entry
+from bench.core.zoo import weights_path
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 PROFILES = ("quick", "full")
@@ -444,6 +445,7 @@ def parse_task(
     profile: str | None = None,
     datasets: Collection[str] | None = None,
     flags: tuple[str, ...] = (),
+    folder: Path | None = None,
 ) -> TaskSpec:
     """Validate a TOML document (already parsed) and apply ``profile`` overrides.
 
@@ -453,6 +455,8 @@ def parse_task(
     ``datasets``: the dataset names that exist (``datasets.registry.DATASETS``; the core does not import
     the loaders); when given, a task naming another is a SpecError here rather than when its data is loaded.
     ``flags``: the keys the command line set (``TaskSpec.flags``), which its errors name as options.
+    ``folder``: the task file's, from which a relative ``model.weights`` is read (``zoo.weights_path``): made
+    absolute here, so the up-front check, the workers (run from the repository) and plan.json agree.
     """
     data = dict(data)
     profiles = data.pop("profiles", {})
@@ -470,8 +474,18 @@ def parse_task(
     for other in (None, *profiles):  # every spec the file can give: a bad value in any of them is refused now
         if other not in specs:
             specs[other] = _profile_spec(data, profiles, other, source, datasets, flags)
+    if folder is not None:
+        specs = {name: _weights_from(s, folder) for name, s in specs.items()}
     spec, full = specs[asked], specs["full" if "full" in profiles else None]
     return dataclasses.replace(spec, profile=profile or "", profile_changes=recipe_changes(spec, full))
+
+
+def _weights_from(spec: TaskSpec, folder: Path) -> TaskSpec:
+    """``spec`` with its ``model.weights`` absolute, a relative one read from ``folder``."""
+    if not spec.model.weights:
+        return spec
+    model = dataclasses.replace(spec.model, weights=str(weights_path(spec.model.weights, folder)))
+    return dataclasses.replace(spec, model=model)
 
 
 # The settings that decide what a model learns, so what can keep its accuracy from the full recipe's: every field
@@ -1045,7 +1059,7 @@ def load_task(
         raise SpecError(
             f"{path}: not valid TOML: nested too deeply (arrays or tables hundreds of levels deep)"
         ) from None
-    return parse_task(data, source=str(path), profile=profile, datasets=datasets)
+    return parse_task(data, source=str(path), profile=profile, datasets=datasets, folder=path.parent)
 
 
 def _task_bytes(path: Path, builtin: dict[str, Path]) -> bytes:

@@ -119,6 +119,13 @@ class WeightsSource:
         return self.url + self.file if self.url else f"{self.hf_file} of the Hugging Face repo {self.hf_hub}"
 
 
+def weights_path(weights: str, folder: str | Path = ".") -> Path:
+    """The one reading of ``model.weights`` (zoo and catalog models alike): ``~`` expanded, a relative path
+    relative to ``folder`` (the task file's, when the spec is parsed), made absolute. Zoo models had not expanded
+    ``~`` and both read a relative path from the repository, where workers run, not from the task file."""
+    return Path(os.path.abspath(Path(folder).expanduser() / Path(weights).expanduser()))
+
+
 def in_weights_dir(file: str) -> Path | None:
     """``$BENCH_WEIGHTS_DIR/<file>`` where it is a file: the first place every backend looks for published
     weights (after ``model.weights``), and where an offline machine's user puts them."""
@@ -330,7 +337,7 @@ def weights_file(model: Any) -> str | None:
             f"{model.arch}: pretrained weights come from a local torch state_dict file only: set "
             '[model] weights = "/path/to/file" (timm/torchvision keys; docs/zoo.md)'
         )
-    return model.weights
+    return str(weights_path(model.weights))
 
 
 def convertible(row: ZooEntry) -> bool:

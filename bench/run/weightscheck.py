@@ -16,14 +16,13 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from backends import BACKENDS, missing_packages
 from bench.core.backend import PretrainedLookup
 from bench.core.catalog import architecture
 from bench.core.spec import SpecError, TaskSpec
-from bench.core.zoo import WEIGHTS_ENV, WeightsSource, entry, in_weights_dir, is_zoo
+from bench.core.zoo import WEIGHTS_ENV, WeightsSource, entry, in_weights_dir, is_zoo, weights_path
 from bench.run.environment import REPO
 
 HERE = ("local", "devices")  # the executors whose rows run on this machine
@@ -47,8 +46,8 @@ def check_pretrained(tasks: Sequence[TaskSpec], backends: Sequence[str], executo
 def _missing(task: TaskSpec, backends: Sequence[str], asked: dict[str, str | None]) -> str | None:
     """Why ``task``'s rows could not get their weights (None: every row can)."""
     m = task.model
-    if m.weights:  # the worker's own reading of it: relative to the repository, where workers run
-        path = REPO / (Path(m.weights) if is_zoo(m.arch) else Path(m.weights).expanduser())
+    if m.weights:  # the worker's own reading of it (absolute since the task file was parsed; workers run at REPO)
+        path = weights_path(m.weights, REPO)
         return None if path.is_file() else f"model.weights: {path} is not a file"
     row = architecture(m).zoo
     if not row or is_zoo(m.arch):  # a zoo id without model.weights: the spec refused it
