@@ -247,3 +247,19 @@ def test_the_runners_check_looks_in_keras_own_cache(tmp_path: Path):
     assert row.keras_weights is not None
     path = Path(keras_home()).expanduser() / "models" / row.keras_weights.file
     assert (cached(row.keras_weights) == path) is path.is_file()
+
+
+def test_the_keras_offline_message_names_the_cache_keras_uses_and_the_file(monkeypatch, tmp_path: Path):
+    """QA: the row's error said "keras's cache (~/.keras/models/)" with $KERAS_HOME set elsewhere, and
+    "$BENCH_WEIGHTS_DIR/" without the file's name: now the folder Keras's get_file uses (``models_dir``, from
+    ``keras_home``: Keras's own, test_the_runners_check_looks_in_keras_own_cache) and the file, in each place."""
+    pytest.importorskip("tensorflow")
+    from backends.keras import models as keras_models
+
+    (tmp_path / "kh").mkdir()
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(tmp_path / "w"))
+    file = keras_models.source("resnet101").file
+    said = keras_models.how_to_provide("resnet101")
+    assert f"Keras's cache as {tmp_path}/kh/models/{file}," in said and "~/.keras" not in said, said
+    assert f"$BENCH_WEIGHTS_DIR/{file} ({tmp_path}/w/{file})" in said, said

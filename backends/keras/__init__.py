@@ -128,13 +128,18 @@ def published(row: ZooEntry) -> WeightsSource | None:
     return row.keras_weights
 
 
-def cached(source: WeightsSource) -> Path | None:
-    """``get_file``'s cache file: ``<home>/models/<file>``, under ``/tmp/.keras`` where the home exists and is
-    not writable (a home Keras has yet to make holds nothing)."""
+def models_dir() -> Path:
+    """``get_file``'s folder for keras.applications' files: ``<home>/models``, under ``/tmp/.keras`` where the home
+    exists and is not writable (a home Keras has yet to make holds nothing, and Keras makes it at import)."""
     base = keras_home().expanduser()
     if base.is_dir() and not os.access(base, os.W_OK):
         base = Path("/tmp/.keras")
-    path = base / "models" / source.file
+    return base / "models"
+
+
+def cached(source: WeightsSource) -> Path | None:
+    """``get_file``'s cache file: ``models_dir()/<file>``."""
+    path = models_dir() / source.file
     return path if path.is_file() else None
 
 

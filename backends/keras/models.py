@@ -9,11 +9,13 @@ and with ``--pretrained`` loads the trunk keras.applications publishes (the zoo 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import keras
 from keras import layers
 
+from backends.keras import models_dir
 from backends.keras import zoo as keras_zoo
 from bench.core import layers as core_layers
 from bench.core.catalog import Architecture, architecture
@@ -125,10 +127,14 @@ def source(arch: str) -> WeightsSource:
 
 
 def how_to_provide(arch: str) -> str:
+    """Where a local copy of the published file goes, each place with the file's name: the Keras cache as Keras
+    resolves it ($KERAS_HOME respected; the message had said ~/.keras whatever it was set to)."""
+    file = source(arch).file
+    folder = os.environ.get(WEIGHTS_ENV)
+    mine = f"${WEIGHTS_ENV}/{file}" + (f" ({Path(folder) / file})" if folder else "")
     return (
-        f"download {source(arch).where} on a machine with internet and put it in ${WEIGHTS_ENV}/ or "
-        f"keras's cache ({Path(keras.config.keras_home() if hasattr(keras.config, 'keras_home') else '~/.keras')}"
-        f'/models/), or name the file in the task: [model] weights = "/path/to/file"'
+        f"download {source(arch).where} on a machine with internet and put it in {mine} or Keras's cache as "
+        f'{models_dir() / file}, or name the file in the task: [model] weights = "/path/to/file"'
     )
 
 
