@@ -37,7 +37,8 @@ BUDGET_FILE = "budget.json"
 DEFAULT_BUDGET = "5m"
 
 
-def _duration(value: str) -> float:
+def duration(value: str) -> float:
+    """A ``--budget`` DURATION as argparse's type: a bad one is the parser's one-line error (exit 2)."""
     try:
         return budget.parse_duration(value)
     except ValueError as e:
@@ -52,7 +53,7 @@ def add_budget_option(
     ``all --best`` had raced six tasks in ``bench all``'s 5 minutes, 18 s a pair, QA 2026-12-06)."""
     p.add_argument(
         "--budget",
-        type=_duration,
+        type=duration,
         default=None,
         metavar="DURATION",
         help="wall-clock budget for the whole run (5m, 300s, 90): the quick profile's epochs are sized "

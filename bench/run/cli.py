@@ -239,18 +239,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     add_executor_options(p)
 
 
-def _duration(value: str) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _add_tune_budget(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--budget",
         dest="tune_budget",
-        type=_duration,
+        type=budget_cli.duration,
         default=parse_duration(DEFAULT_TUNE_BUDGET),
         metavar="DURATION",
         help=f"wall-clock budget of the whole tuning run (e.g. 600, 20m, 1h; default {DEFAULT_TUNE_BUDGET})",
@@ -749,7 +742,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare.compare(a, b, t)
     warnings = compare.environment_differences(env_a, env_b, a, b)
     text = compare.render(result)
-    reference = reference_of([*a.backend, *b.backend], args.reference)  # as each run's own summary chooses it
+    # the default rule over both runs, not either plan's --reference (bench report's): the two may differ
+    reference = reference_of([*a.backend, *b.backend], args.reference)
     ratios = compare.render_reference(compare.reference_ratios(a, b, reference))
     regressions = int(result["regression"].sum()) if len(result) else 0
     failing = int((result["verdict"] == compare.STILL_FAILING).sum())  # failed in A too: still exit 1
