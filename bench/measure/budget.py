@@ -16,7 +16,7 @@ and vector units the two move together: a slower clock, fewer cores (``taskset``
 machine slow both.
 
 A plan is a forecast: the runner asks the budget again before each task (``budget_cli.Replan``),
-with the time left and how much slower or faster than planned each backend's slowest task so far ran,
+with the time left and how much slower or faster than planned each backend's rows so far ran,
 keeping the first plan's reserve (``1 - MARGIN`` of the budget) whole to the end.
 
 Epochs are sized by time, as pyperf calibrates its loops, never by a fixed count: each row's
