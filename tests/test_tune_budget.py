@@ -1,4 +1,4 @@
-"""`bench tune --budget` binds: the fresh default and best rows sized to what the race leaves (QA, 2026-12-07: a
+"""`bench tune --budget` binds: the fresh default and best rows sized to what the race leaves (QA, 2026-12-06: a
 4-minute tune took 10 min 25 s, its fresh rows at the full recipe whatever was left)."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A tune's ``--budget`` is a promise about wall time, as ``bench all --budget``'s is (bench.measure.budget): the race
 chooses, the fresh rows measure, and neither may run past it. The fresh rows ran the task's full recipe whatever
-was left, and a 4-minute tune took 10 min 25 s (QA, 2026-12-07: load made PyTorch's default row take 227 s).
+was left, and a 4-minute tune took 10 min 25 s (QA, 2026-12-06: load made PyTorch's default row take 227 s).
 Here they are planned from measured costs (an earlier run's before the race, the race's own rows after it) at the
 task's own epochs where those fit, fewer where not, never fewer than ``budget.fewest_epochs`` (the floor of a
 measurement the budget planner keeps) and never more than the recipe's: a tune reports the recipe, it does not

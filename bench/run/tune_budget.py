@@ -9,7 +9,7 @@ RACE_SHARE of the budget, less where the fresh rows' floors need more than the r
 After the race (``FreshResize``, asked by the runner before each fresh task's first row): the race's own rows
 ran the default and the winner on this machine minutes before, under its load, so they are the costs now; the
 fresh rows are sized to what is left (bench.measure.tune_plan), at the pace the fresh rows so far ran. Until
-2026-12-07 they ran the full recipe whatever was left: a 4-minute tune took 10 min 25 s (259%).
+2026-12-06 they ran the full recipe whatever was left: a 4-minute tune took 10 min 25 s (259%).
 """
 
 from __future__ import annotations
