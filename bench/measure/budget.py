@@ -31,8 +31,9 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -193,6 +194,18 @@ def positive(v: object) -> float | None:
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
         return None
     return float(v)
+
+
+def wall_over_estimate(rows: Iterable[tuple[RowCost | None, dict[str, Any]]], speed: float | Speed) -> float | None:
+    """The ok ``rows``' wall time over what their costs estimate at the epochs and images they ran (None with
+    none): how much slower than planned a run's rows ran, for the re-plans of ``bench all`` and of a tune."""
+    actual = predicted = 0.0
+    for cost, r in rows:
+        wall, epochs, n = (positive(r.get(k)) for k in ("wall_s", "epochs", "n_train"))
+        if cost and wall and epochs and n and r.get("status") == "ok":
+            actual += wall
+            predicted += estimate_row_s(cost, int(epochs), int(n), speed)
+    return actual / predicted if actual and predicted else None
 
 
 @dataclass(frozen=True)
@@ -421,14 +434,7 @@ def plan(inputs: PlanInputs, repeats: int | Mapping[str, int] = 1) -> Plan:
         ), epochs
 
     target = min(MARGIN * budget_s, budget_s - inputs.reserve_s)
-    if total(2.0)[0] <= target:
-        dial = 2.0
-    else:
-        lo, hi = 0.0, 2.0
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if total(mid)[0] <= target else (lo, mid)
-        dial = lo
+    dial = largest_dial(lambda d: total(d)[0], target, 2.0)
     epochs = total(dial)[1]
     tasks = []
     for s in known:
@@ -442,6 +448,18 @@ def plan(inputs: PlanInputs, repeats: int | Mapping[str, int] = 1) -> Plan:
             tp.floor_s += tp.repeats * estimate_row_s(c, floor, n, speed)
         tasks.append(tp)
     return Plan(budget_s, speed, tasks, shared, unknown, shared + sum(t.floor_s for t in tasks), dial=dial)
+
+
+def largest_dial(seconds: Callable[[float], float], target: float, top: float) -> float:
+    """The largest dial in [0, ``top``] whose ``seconds`` (rising with the dial) fit ``target``: ``top`` where it
+    fits, else by bisection (0 where nothing does: the floors, which the caller weighs)."""
+    if seconds(top) <= target:
+        return top
+    lo, hi = 0.0, top
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if seconds(mid) <= target else (lo, mid)
+    return lo
 
 
 def _repeats_of(repeats: int | Mapping[str, int]) -> Callable[[str], int]:

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bench.measure.budget import RowCost, Speed, TaskSize, estimate_row_s, fewest_epochs
+from bench.measure.budget import RowCost, Speed, TaskSize, estimate_row_s, fewest_epochs, largest_dial
 
 CONFIGS = ("default", "best")  # the fresh rows of each (task, backend)
 
@@ -60,8 +60,8 @@ def _cost(inputs: FreshInputs, task: str, backend: str, config: str = CONFIGS[0]
 
 def plan_fresh(inputs: FreshInputs) -> FreshPlan:
     """Each task's epochs for its fresh rows within ``inputs.available_s``: one dial moves every task together from
-    its fewest epochs to its recipe's (bisection, as ``budget.plan`` does), after leaving out the tasks whose
-    floors do not fit, the costliest first."""
+    its fewest epochs to its recipe's (``budget.largest_dial``, as in ``budget.plan``), after leaving out the tasks
+    whose floors do not fit, the costliest first."""
     unknown = [f"{s.name}/{b}" for s in inputs.sizes for b in inputs.backends if not _cost(inputs, s.name, b)]
     known = [s for s in inputs.sizes if all(_cost(inputs, s.name, b) for b in inputs.backends)]
     rows = {s.name: [c for b in inputs.backends for k in CONFIGS if (c := _cost(inputs, s.name, b, k))] for s in known}
@@ -84,13 +84,7 @@ def plan_fresh(inputs: FreshInputs) -> FreshPlan:
     def total(dial: float) -> float:
         return sum(seconds(s.name, at(s, dial)) for s in kept)
 
-    dial = 1.0
-    if total(1.0) > inputs.available_s:
-        lo, hi = 0.0, 1.0
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if total(mid) <= inputs.available_s else (lo, mid)
-        dial = lo
+    dial = largest_dial(total, inputs.available_s, 1.0)
     epochs = {s.name: at(s, dial) for s in kept}
     return FreshPlan(
         epochs=epochs,

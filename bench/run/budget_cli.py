@@ -271,16 +271,9 @@ class Replan:
         return 1.0 if ratio is None else min(max(ratio, low), high)
 
     def _ratio(self, done: list[dict[str, Any]], backend: str | None) -> float | None:
-        actual = predicted = 0.0
-        for r in done:
-            cost = self.costs.get((str(r.get("task")), str(r.get("backend"))))
-            wall, epochs, n = (budget.positive(r.get(k)) for k in ("wall_s", "epochs", "n_train"))
-            if backend is not None and r.get("backend") != backend:
-                continue
-            if cost and wall and epochs and n and r.get("status") == "ok" and r.get("workers") is None:
-                actual += wall
-                predicted += budget.estimate_row_s(cost, int(epochs), int(n), self.fitted.speed)
-        return actual / predicted if actual and predicted else None
+        rows = [r for r in done if r.get("workers") is None and (backend is None or r.get("backend") == backend)]
+        costed = ((self.costs.get((str(r.get("task")), str(r.get("backend")))), r) for r in rows)
+        return budget.wall_over_estimate(costed, self.fitted.speed)
 
     def paces(self, done: list[dict[str, Any]]) -> dict[str, float]:
         """Each backend's pace: how many times their estimate its rows still to run are planned to take.

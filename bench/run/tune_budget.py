@@ -139,16 +139,15 @@ class FreshResize:
 
     def pace(self, done: list[dict[str, Any]]) -> float:
         """The fresh rows so far: their wall time over their estimate, within budget_cli.REPLAN_FACTOR_RANGE."""
-        costs, actual, predicted = self.costs(), 0.0, 0.0
-        for r in done:
+        costs = self.costs()
+
+        def cost(r: dict[str, Any]) -> budget.RowCost | None:
             key = (str(r.get("base_task")), str(r.get("backend")), str(r.get("config")))
-            wall, epochs, n = (budget.positive(r.get(k)) for k in ("wall_s", "epochs", "n_train"))
-            cost = costs.get(key) or costs.get((*key[:2], CONFIGS[0]))
-            if cost and wall and epochs and n and r.get("status") == "ok":
-                actual += wall
-                predicted += budget.estimate_row_s(cost, int(epochs), int(n), self.tb.speed)
+            return costs.get(key) or costs.get((*key[:2], CONFIGS[0]))
+
+        ratio = budget.wall_over_estimate(((cost(r), r) for r in done), self.tb.speed)
         low, high = budget_cli.REPLAN_FACTOR_RANGE
-        return 1.0 if not (actual and predicted) else min(max(actual / predicted, low), high)
+        return 1.0 if ratio is None else min(max(ratio, low), high)
 
     def __call__(self, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | str:
         base = task.base or task.name
