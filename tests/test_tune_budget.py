@@ -135,3 +135,20 @@ def test_a_tune_whose_fresh_rows_would_overrun_at_their_recipe_is_sized_down_and
     }
     end = re.search(r"tune: budget 40s, planned (\d+)s \(race \d+s\), took (\d+)s \((\d+)% of the budget\)", p.stdout)
     assert end and int(end.group(1)) <= 40 and int(end.group(2)) <= 40, p.stdout[-2000:]
+
+
+def test_the_short_windows_extra_processes_keep_the_budgets_reserve():
+    """A short window's extra fresh processes are sized to what is left less the reserve the fresh rows' plans keep
+    (MARGIN of the budget): 20 s left of 100 is 15 s to spend, which holds no 18 s process (it held one before)."""
+    from types import SimpleNamespace
+
+    from bench.run.tune import _measure_again
+    from bench.run.tune_budget import spendable_s
+
+    tuner = SimpleNamespace(budget_s=100.0, elapsed=lambda: 80.0, log={}, save=lambda: None)
+    spec = SimpleNamespace(base="t", config="default")
+    assert spendable_s(100.0, 80.0) == pytest.approx(budget.MARGIN * 100.0 - 80.0)
+    assert _measure_again(spec, "numpy", [{"wall_s": 18.0}], 3, {}, tuner) == 0
+    assert tuner.log["remeasured"][-1]["added"] == 0
+    roomy = SimpleNamespace(budget_s=100.0, elapsed=lambda: 40.0, log={}, save=lambda: None)
+    assert _measure_again(spec, "numpy", [{"wall_s": 18.0}], 3, {}, roomy) == 2  # 55 s to spend: two more of 18 s

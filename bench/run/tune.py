@@ -46,7 +46,7 @@ from bench.run.runner import (
     write_json,
     write_plan,
 )
-from bench.run.tune_budget import FreshResize, TuneBudget, race_costs, unplanned
+from bench.run.tune_budget import FreshResize, TuneBudget, race_costs, spendable_s, unplanned
 from bench.run.workers import shared_servers
 
 DEFAULT_TUNE_BUDGET = "30m"  # the built-in tasks' races on a 2-core CPU, in four backends (docs/tuning.md)
@@ -445,10 +445,11 @@ NO_BUDGET = "no budget left to measure it again"
 def _measure_again(
     spec: TaskSpec, backend: str, rows: list[dict[str, Any]], target: int, why: dict[str, str], tuner: Tuner
 ) -> int:
-    """How many fresh processes to add to ``rows`` (up to ``target`` in all, as the tune's budget holds), logged in
-    tune.json before the rows run (each run's report reads it)."""
+    """How many fresh processes to add to ``rows`` (up to ``target`` in all, as the tune's budget holds, its reserve
+    kept: ``spendable_s``, as the fresh rows' plans keep it), logged in tune.json before the rows run (each run's
+    report reads it)."""
     per_process = max(float(r.get("wall_s") or 0.0) for r in rows) or 1.0
-    left = tuner.budget_s - tuner.elapsed()
+    left = spendable_s(tuner.budget_s, tuner.elapsed())
     added = max(0, min(target - len(rows), int(left // per_process)))
     entry = {"task": spec.base, "config": spec.config, "backend": backend, **why, "processes": len(rows)}
     entry["wanted"] = target  # the report says where the budget stopped short of it

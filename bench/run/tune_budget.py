@@ -76,6 +76,12 @@ def unplanned(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float,
     return TuneBudget(budget_s, NO_CALIBRATION, sizes, backends, processes, {}, none, none, 0.0)
 
 
+def spendable_s(budget_s: float, elapsed: float) -> float:
+    """What is left of ``budget_s`` after ``elapsed`` seconds for more rows: the plan's reserve (1 - MARGIN of the
+    budget, for the estimate's error and the run's end) kept whole, as every plan of a tune keeps it."""
+    return max(0.0, budget.MARGIN * budget_s - elapsed)
+
+
 def needed_s(elapsed: float, floor_s: float) -> int:
     """The ``--budget`` that holds ``floor_s`` of fresh rows after ``elapsed`` seconds, MARGIN kept."""
     return int((elapsed + floor_s) / budget.MARGIN) + 1
@@ -169,7 +175,7 @@ class FreshResize:
         costs = {k: c.at_pace(pace) for k, c in self.costs().items()}
         elapsed = time.perf_counter() - self.started
         left = self.tb.budget_s - elapsed
-        available = max(0.0, left - (1 - budget.MARGIN) * self.tb.budget_s)  # the first plan's reserve, kept whole
+        available = spendable_s(self.tb.budget_s, elapsed)
         inputs = FreshInputs(rest, self.tb.backends, costs, self.tb.processes, available, self.tb.speed)
         p = plan_fresh(inputs)
         s = budget_cli.as_time
