@@ -152,3 +152,22 @@ def test_the_short_windows_extra_processes_keep_the_budgets_reserve():
     assert tuner.log["remeasured"][-1]["added"] == 0
     roomy = SimpleNamespace(budget_s=100.0, elapsed=lambda: 40.0, log={}, save=lambda: None)
     assert _measure_again(spec, "numpy", [{"wall_s": 18.0}], 3, {}, roomy) == 2  # 55 s to spend: two more of 18 s
+
+
+def test_a_machine_slow_in_the_race_too_is_corrected_once_the_pace_reads_only_what_the_fresh_rows_ran_off_the_race():
+    """The race's costs carry the load (4x slower than the earlier run's): fresh rows that ran at the race's costs
+    give a pace of 1.0, so the next task is planned at the race's costs, not at 4x them; rows 2x slower than the race
+    give 2.0."""
+    earlier = {("t", "numpy", "default"): ROW}
+    loaded = cost("t", "numpy", flops=SPEED, fixed=1.0, first=1.0, img_s=64.0, n=256)
+    race = {("t", "numpy", "default"): loaded, ("t", "numpy", "best"): loaded}
+    empty = fresh(0.0, costs={})
+    tb = TuneBudget(100.0, budget.Speed(SPEED, SPEED), [SIZE], ("numpy",), 1, earlier, empty, empty, 0.0)
+    resize = FreshResize(tb, time.perf_counter(), race, lambda _: None)
+    wall = budget.estimate_row_s(loaded, 4, 256, tb.speed)
+    done = [
+        {"base_task": "t", "backend": "numpy", "config": c, "status": "ok", "epochs": 4, "n_train": 256}
+        for c in ("default", "best")
+    ]
+    assert resize.pace([{**r, "wall_s": wall} for r in done]) == pytest.approx(1.0)
+    assert resize.pace([{**r, "wall_s": 2 * wall} for r in done]) == pytest.approx(2.0)

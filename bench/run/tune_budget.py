@@ -144,7 +144,13 @@ class FreshResize:
         return {**self.tb.costs, **self.race}
 
     def pace(self, done: list[dict[str, Any]]) -> float:
-        """The fresh rows so far: their wall time over their estimate, within budget_cli.REPLAN_FACTOR_RANGE."""
+        """The fresh rows so far: their wall time over their estimate, within budget_cli.REPLAN_FACTOR_RANGE.
+
+        The estimate is from the costs the plan multiplies the pace onto (``costs``: the race's, measured on this
+        machine minutes before, under its load), so the pace holds only what the fresh rows ran off those costs: a
+        machine that was slow or loaded in the race too is in the costs already and reads 1.0 here, corrected once.
+        Measured against the earlier runs' calibrated costs instead, the load would be in the pace as well, and a
+        slow machine's rows planned at its slowness twice."""
         costs = self.costs()
 
         def cost(r: dict[str, Any]) -> budget.RowCost | None:
