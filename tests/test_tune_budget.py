@@ -171,3 +171,25 @@ def test_a_machine_slow_in_the_race_too_is_corrected_once_the_pace_reads_only_wh
     ]
     assert resize.pace([{**r, "wall_s": wall} for r in done]) == pytest.approx(1.0)
     assert resize.pace([{**r, "wall_s": 2 * wall} for r in done]) == pytest.approx(2.0)
+
+
+def test_the_tunes_took_counts_from_before_its_calibration_and_says_that_part(tmp_path, monkeypatch):
+    """The budget starts counting before the plan's calibration (as bench all's does): the tune's "took" holds it,
+    so planned against achieved is the whole command's, and tune.json says how much of it was the plan."""
+    from bench.run import tune_budget
+    from bench.run.tune import Tuner
+
+    readings: list[float] = []
+
+    def calibrate(threads: int | None = None) -> float:
+        readings.append(time.perf_counter())
+        return SPEED
+
+    monkeypatch.setattr(budget, "calibrate", calibrate)
+    monkeypatch.setattr(budget_cli, "measured_costs", lambda parents, speed=None: ({("t", "numpy"): ROW}, None))
+    task = tiny_task(tmp_path)
+    tb = tune_budget.plan_tune([task], ("numpy",), 100.0, tmp_path, 1, 0.7)
+    assert readings and tb.started <= min(readings)
+    tuner = Tuner(tmp_path, None, 100.0, {}, lambda _: None, (), tb.started)  # type: ignore[arg-type]
+    assert tuner.started == tb.started and tuner.plan_s >= max(readings) - tb.started
+    assert tuner.elapsed() >= tuner.plan_s and tuner.log["plan_s"] == round(tuner.plan_s, 1)

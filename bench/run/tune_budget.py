@@ -45,12 +45,16 @@ class TuneBudget:
     whole: FreshPlan
     fresh: FreshPlan
     race_s: float
+    # perf_counter when the budget started counting: before the calibration, which is the tune's time too (as
+    # ``bench all --budget``'s Fitted.started); the tune's "took" counts from it
+    started: float = field(default_factory=time.perf_counter)
 
 
 def plan_tune(
     tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: Path, processes: int, race_share: float
 ) -> TuneBudget:
     """The plan of a tune of ``tasks`` from the costs earlier runs measured (none: every row unknown)."""
+    started = time.perf_counter()
     parents = [out, environment.REPO / "results" / "reference"]
     raw, _ = budget_cli.measured_costs(parents)
     speed, costs = NO_CALIBRATION, {}
@@ -65,7 +69,7 @@ def plan_tune(
     kept = [s for s in sizes if s.name not in whole.left_out]
     fresh = plan_fresh(dataclasses.replace(inputs, sizes=kept, available_s=reserve))
     race_s = max(0.0, min(race_share * budget_s, budget.MARGIN * budget_s - reserve))
-    return TuneBudget(budget_s, speed, kept, backends, processes, costs, whole, fresh, race_s)
+    return TuneBudget(budget_s, speed, kept, backends, processes, costs, whole, fresh, race_s, started)
 
 
 def unplanned(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, processes: int) -> TuneBudget:
