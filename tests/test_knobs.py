@@ -255,3 +255,23 @@ def test_a_task_that_pins_a_mixed_precision_runs_every_phase_in_both_frameworks(
         assert r["gradcam_ms_per_img"] > 0 and r["saliency_ms_per_img"] > 0 and r["test_acc"] > 0.2, r
         with np.load(only_run_dir(out) / r["explain_file"]) as f:
             assert np.isfinite(f["gradcam"]).all() and f["gradcam"].max() == 1  # maps, not NaN from a bf16 score
+
+
+def test_the_threads_knob_is_sized_by_the_cores_of_the_device_slot_a_row_runs_in(monkeypatch):
+    """16 usable cores in two ``--executor devices`` slots: each row runs on 8, so "half the cores" is 4, not 8 (the
+    slot's every core, the default's count); the local executor's rows keep the knob as the backend declares it."""
+    import os
+
+    from bench.core.knobs import threads_for
+    from bench.run.runner import RunOptions
+    from bench.run.tune import race_space, row_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    slots = RunOptions(executor="devices", devices=(0, 1))
+    assert row_cores(slots) == 8 and row_cores(RunOptions()) is None
+    (threads,) = [k for k in race_space("torch", (), row_cores(slots)) if k.name == "threads"]
+    assert [v.label for v in threads.values] == ["default", "1", "4"]
+    declared = backends.describe("torch").knob_space
+    assert threads_for(declared, None) == declared and race_space("torch", ("threads",), None) == tuple(
+        k for k in declared if k.name == "threads"
+    )

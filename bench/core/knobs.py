@@ -106,6 +106,15 @@ def cpu_threads(cores: int) -> Knob:
     return knob("threads", value("default"), *(value(str(n), ("cpu",), threads=n) for n in counts), alone=True)
 
 
+def threads_for(space: tuple[Knob, ...], cores: int | None) -> tuple[Knob, ...]:
+    """``space`` with its threads knob sized to ``cores``, the cores a row gets where they are not the tuning
+    process's (an ``--executor devices`` slot's share: a backend declares its knob by this process's usable cores,
+    and on 16 cores in two slots of 8 its "half" was 8, the slot's every core); None: the space as declared."""
+    if cores is None:
+        return space
+    return tuple(cpu_threads(cores) if k.name == "threads" else k for k in space)
+
+
 def _missing(v: KnobValue, capabilities: Mapping[str, bool]) -> list[str]:
     return [c for c in v.needs if not capabilities.get(c, False)]
 

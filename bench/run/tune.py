@@ -27,7 +27,7 @@ from typing import Any
 
 from backends import describe
 from bench.core.capabilities import probe
-from bench.core.knobs import Config, Knob, configurations
+from bench.core.knobs import Config, Knob, configurations, threads_for
 from bench.core.results import latest_records, read_json_object, read_records
 from bench.core.runfiles import make_folder
 from bench.core.spec import TaskSpec
@@ -35,6 +35,7 @@ from bench.measure import steady
 from bench.measure.tuning import Trial, decide
 from bench.report.summary import write_reports
 from bench.run import history_cli
+from bench.run.executors.devices import slot_share
 from bench.run.runner import (
     RACE_NOT_RESUMED,
     STATE,
@@ -83,6 +84,18 @@ def pair_budget(race_s: float, spent_s: float, index: int, pairs: int) -> tuple[
 def searched(space: tuple[Knob, ...], only: tuple[str, ...]) -> tuple[Knob, ...]:
     """The knobs of ``space`` named in ``only`` (all when empty); the others stay at their defaults."""
     return tuple(k for k in space if not only or k.name in only)
+
+
+def row_cores(opts: RunOptions) -> int | None:
+    """The cores each row gets where they are not this process's usable cores: with ``--executor devices``, its
+    slot's share (bench.run.executors.devices); None elsewhere (the rows run on this process's cores)."""
+    return slot_share(len(opts.devices) or 1) if opts.executor == "devices" else None
+
+
+def race_space(backend: str, only: tuple[str, ...], cores: int | None) -> tuple[Knob, ...]:
+    """The knobs a race of ``backend`` searches (``searched``), its threads knob sized to the cores each row gets
+    (``row_cores``): "half the cores" is half a slot's where the rows run in slots."""
+    return searched(threads_for(describe(backend).knob_space, cores), only)
 
 
 def check_knob_names(only: tuple[str, ...], backends: tuple[str, ...]) -> None:
@@ -182,7 +195,7 @@ class Tuner:
         """Successive halving over ``backend``'s knob space for ``task``; returns the winning configuration. Rung 0
         may start configurations until ``rung0_s`` (default: ``RUNG0_OVERRUN`` times ``budget_s``)."""
         rung0_s = budget_s * RUNG0_OVERRUN if rung0_s is None else rung0_s
-        runnable, skipped = configurations(searched(describe(backend).knob_space, self.only), capabilities)
+        runnable, skipped = configurations(race_space(backend, self.only, row_cores(self.opts)), capabilities)
         tags = {c.label: f"t{i:02d}" for i, c in enumerate(runnable)}
         by_label = {c.label: c for c in runnable}
         entry: dict[str, Any] = {

@@ -32,6 +32,11 @@ def slot_cores(n_slots: int, allowed: list[int]) -> list[list[int]]:
     return [cores_for(share, i, allowed) or list(allowed) for i in range(n_slots)]
 
 
+def slot_share(n_slots: int) -> int:
+    """The cores each of ``n_slots`` slots gets of those this process may use (``slot_cores``)."""
+    return len(slot_cores(n_slots, sorted(os.sched_getaffinity(0)))[0])
+
+
 class DeviceSlot:
     def __init__(self, job_dir: Path, index: int, device: int, cores: list[int], gpu: bool) -> None:
         self.node = socket.gethostname()
