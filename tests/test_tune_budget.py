@@ -103,14 +103,11 @@ def test_the_race_rows_are_the_costs_and_default_and_best_train_the_same_epochs_
     assert needs > 100
 
 
-@pytest.mark.e2e
-def test_a_tune_whose_fresh_rows_would_overrun_at_their_recipe_is_sized_down_and_ends_within_its_budget(
-    tmp_path, clean_env
-):
+def sized_tune(tmp_path: Path, clean_env: dict[str, str]):
     """`bench tune --budget 40s` of a 12-epoch task whose rows an earlier run measured at 2 s an epoch (numpy test
-    backend, real worker processes): default and best at the recipe would take ~52 s, so the plan says fewer epochs,
-    both rows train them, and the end says planned and achieved, within the budget."""
-    from tests.conftest import records, run_cli
+    backend, real worker processes): default and best at the recipe would take ~52 s. (its output, --out, run
+    folder, environment)."""
+    from tests.conftest import run_cli
 
     out = tmp_path / "out"
     task = tmp_path / "t.toml"
@@ -123,9 +120,21 @@ def test_a_tune_whose_fresh_rows_would_overrun_at_their_recipe_is_sized_down_and
     cmd = ["tune", str(task), "--backend", "numpy", "--budget", "40s", "--repeats", "1", "--out", str(out)]
     p = run_cli(cmd, env, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    run = next(d for d in out.iterdir() if d.is_dir() and d.name not in (source.name, "history"))
+    return p, out, run, env
+
+
+@pytest.mark.e2e
+def test_a_tune_whose_fresh_rows_would_overrun_at_their_recipe_is_sized_down_and_ends_within_its_budget(
+    tmp_path, clean_env
+):
+    """The plan says fewer epochs than the recipe's 12, both rows train them, and the end says planned and
+    achieved, within the budget (``sized_tune``)."""
+    from tests.conftest import records
+
+    p, _, run, _ = sized_tune(tmp_path, clean_env)
     planned = re.search(r"  t: default and best at (\d+) epochs \(recipe 12\)", p.stdout)
     assert planned and int(planned.group(1)) < 12, p.stdout[:2000]
-    run = next(d for d in out.iterdir() if d.is_dir() and d.name not in (source.name, "history"))
     log = json.loads((run / "tune.json").read_text())
     (sized,) = log["fresh_plans"]
     assert 2 <= sized["epochs"] < 12
@@ -135,6 +144,32 @@ def test_a_tune_whose_fresh_rows_would_overrun_at_their_recipe_is_sized_down_and
     }
     end = re.search(r"tune: budget 40s, planned (\d+)s \(race \d+s\), took (\d+)s \((\d+)% of the budget\)", p.stdout)
     assert end and int(end.group(1)) <= 40 and int(end.group(2)) <= 40, p.stdout[-2000:]
+
+
+@pytest.mark.e2e
+def test_a_sized_tune_resumed_keeps_its_plan_and_budget_and_runs_only_the_row_it_is_missing(tmp_path, clean_env):
+    """A sized tune stopped after its default row (its best row's record gone): `tune --resume` races nothing again,
+    keeps the default row as it ran, and trains the best at the epochs the plan sized, within the budget's plan."""
+    from tests.conftest import records, run_cli
+
+    _, out, run, env = sized_tune(tmp_path, clean_env)
+    plan, log = (run / "plan.json").read_text(), (run / "tune.json").read_text()
+    (sized,) = json.loads(log)["fresh_plans"]
+    lines = (run / "records.jsonl").read_text().splitlines()
+    (run / "records.jsonl").write_text("".join(f"{x}\n" for x in lines if json.loads(x)["config"] != "best"))
+    default = records(run)
+    trials = sorted(str(f.relative_to(run)) for f in (run / "trials").rglob("*"))
+    p = run_cli(["tune", "--resume", str(run), "--out", str(out)], env, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "1 of 2 to run" in p.stdout, p.stdout[-2000:]
+    after = records(run)
+    assert [r for r in after if r["config"] == "default"] == default  # not run again
+    assert [(r["config"], r["epochs"], r["status"]) for r in after if r["config"] == "best"] == [
+        ("best", sized["epochs"], "ok")
+    ]
+    assert sized["epochs"] < 12  # the plan's, not the recipe's
+    assert (run / "plan.json").read_text() == plan and (run / "tune.json").read_text() == log  # budget 40 s kept
+    assert sorted(str(f.relative_to(run)) for f in (run / "trials").rglob("*")) == trials  # no rung raced again
 
 
 def test_the_short_windows_extra_processes_keep_the_budgets_reserve():
