@@ -228,3 +228,27 @@ def test_the_tunes_took_counts_from_before_its_calibration_and_says_that_part(tm
     tuner = Tuner(tmp_path, None, 100.0, {}, lambda _: None, (), tb.started)  # type: ignore[arg-type]
     assert tuner.started == tb.started and tuner.plan_s >= max(readings) - tb.started
     assert tuner.elapsed() >= tuner.plan_s and tuner.log["plan_s"] == round(tuner.plan_s, 1)
+
+
+def test_a_tune_stopped_in_its_default_row_has_its_best_row_sized_in_plan_json_too(tmp_path):
+    """plan.json is what --resume runs: once the default row of a task is sized, its best row is written at the
+    same epochs (it was left at the recipe's 12 until its own turn, so a tune stopped in the default row resumed
+    the best at 12 against a default of fewer)."""
+    from bench.run.runner import RunOptions, _kept_in_plan, plan_rows
+
+    task = tiny_task(tmp_path)
+    specs = [config_spec(task, {}, c) for c in ("default", "best")]
+    empty = fresh(0.0, costs={})
+    tb = TuneBudget(
+        100.0, budget.Speed(SPEED, SPEED), [budget_cli.task_size(task)], ("numpy",), 1, {}, empty, empty, 0.0
+    )
+    resize = FreshResize(tb, time.perf_counter() - 80.0, {("t", "numpy", "default"): ROW}, lambda _: None)
+    opts = RunOptions(backends=("numpy",), out=tmp_path)
+    resized = _kept_in_plan(resize, tmp_path, specs, opts, plan_rows(specs, opts.backends, 1), {})
+    default = resized(specs[0], [])
+    assert isinstance(default, type(task)) and default.train.epochs < 12
+    planned = json.loads((tmp_path / "plan.json").read_text())["tasks"]
+    assert [(t["name"], t["train"]["epochs"]) for t in planned] == [
+        ("t.default", default.train.epochs),
+        ("t.best", default.train.epochs),
+    ]

@@ -248,7 +248,9 @@ class Processes:
 
 
 # Before a task's first row, with the records so far: the task as it should run (resized, maybe in another
-# number of processes a side), or why its rows are left out (``bench all``'s budget: budget_cli.Replan).
+# number of processes a side), or why its rows are left out (``bench all``'s budget: budget_cli.Replan). A tune's
+# configurations of one task (one ``base``) are sized together (bench.run.tune_budget.FreshResize), so the resize
+# of one is asked for its siblings then too, for plan.json (``_kept_in_plan``).
 Resize = Callable[[TaskSpec, list[dict[str, Any]]], TaskSpec | Processes | str]
 
 
@@ -701,7 +703,9 @@ def _kept_in_plan(
 ) -> Resize:
     """``resize``, with plan.json rewritten whenever it changes a task (``--resume`` runs the task's other rows at
     the size its first ran at, and as many of them), and the run's ``planned`` rows and state.json's count with
-    it when it changes the task's processes a side."""
+    it when it changes the task's processes a side. A tune's other configurations of the task's ``base`` are
+    written as sized with it: a tune stopped in its default row had its best row at the full recipe in plan.json,
+    and ``--resume`` trained it there, the accuracy floor comparing rows of different epochs."""
     current, counts = list(tasks), dict(opts.task_repeats)
 
     def resized(task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | Processes | str:
@@ -713,9 +717,16 @@ def _kept_in_plan(
             state["planned"] = len(planned)
             write_json(run_dir / STATE, state)
         if isinstance(spec, TaskSpec) and (spec != task or isinstance(now, Processes)):
-            current[:] = [spec if t.name == task.name else t for t in current]
+            current[:] = [spec if t.name == task.name else _sibling(t, task, done) for t in current]
             write_plan(run_dir, current, replace(opts, task_repeats=counts))
         return now
+
+    def _sibling(t: TaskSpec, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec:
+        """``t`` as sized now where it is another configuration of ``task``'s base (a tune's), else as it is."""
+        if not task.base or t.base != task.base:
+            return t
+        now = resize(t, done)
+        return now if isinstance(now, TaskSpec) else t
 
     return resized
 
