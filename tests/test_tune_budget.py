@@ -252,3 +252,20 @@ def test_a_tune_stopped_in_its_default_row_has_its_best_row_sized_in_plan_json_t
         ("t.default", default.train.epochs),
         ("t.best", default.train.epochs),
     ]
+
+
+def test_the_fresh_rows_are_planned_at_the_epochs_of_the_plan_before_the_race_until_sized_again(tmp_path):
+    """plan.json's fresh rows, before each task's turn, hold the epochs the plan before the race gave it (a tune
+    stopped before a task's turn resumed it at the full recipe); a task the plan has no epochs for keeps its own."""
+    task = tiny_task(tmp_path)
+    planned = fresh(20.0)
+    assert planned.epochs["t"] < 12
+    tb = TuneBudget(100.0, budget.Speed(SPEED, SPEED), [SIZE], ("numpy",), 1, {}, planned, planned, 0.0)
+    best = tb.as_planned(config_spec(task, {}, "best"))
+    assert (
+        best.train.epochs == planned.epochs["t"] and ("train.epochs", planned.epochs["t"], 12) in best.profile_changes
+    )
+    unknown = TuneBudget(
+        100.0, budget.Speed(SPEED, SPEED), [SIZE], ("numpy",), 1, {}, planned, fresh(0.0, costs={}), 0.0
+    )
+    assert unknown.as_planned(config_spec(task, {}, "best")).train.epochs == 12

@@ -341,9 +341,10 @@ def tune_suite(
                 share, rung0 = pair_budget(race_s, tuner.elapsed(), i, len(pairs))
                 winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, share, capabilities, rung0)
         final = []
-        for task in tasks:
+        for task in tasks:  # at the plan's epochs until sized again: what --resume runs (TuneBudget.as_planned)
             final.append(config_spec(task, {}, "default"))
             final.append(config_spec(task, winners.get(task.name, {}), "best"))
+        final = [plan.as_planned(t) for t in final] if plan else final
         tuner.log["final"] = [
             {"task": t.name, "base": t.base, "config": t.config, "knobs": [list(k) for k in t.knobs]} for t in final
         ]

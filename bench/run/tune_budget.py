@@ -49,6 +49,13 @@ class TuneBudget:
     # ``bench all --budget``'s Fitted.started); the tune's "took" counts from it
     started: float = field(default_factory=time.perf_counter)
 
+    def as_planned(self, spec: TaskSpec) -> TaskSpec:
+        """A fresh row's spec at the epochs the plan before the race gave its task (``fresh``), as plan.json holds it
+        until the task is sized again (``FreshResize``): a tune stopped before a task's turn resumes it within the
+        plan, not at the full recipe. A task the plan has no epochs for (no cost known) keeps its recipe."""
+        epochs = self.fresh.epochs.get(spec.base or spec.name)
+        return spec if epochs is None or epochs == spec.train.epochs else with_recipe(spec, "train", epochs=epochs)
+
 
 def plan_tune(
     tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, out: Path, processes: int, race_share: float
