@@ -620,6 +620,26 @@ def test_a_distributed_section_without_worker_counts_is_refused_naming_the_key(c
     assert not (tmp_path / "o").exists()  # refused before a run folder
 
 
+def test_a_mode_only_distributed_section_is_taken_with_workers_from_the_command_line(clean_env, tmp_path):
+    """A ``[distributed]`` section with ``mode`` and no ``workers`` was refused even under ``--workers``, which
+    gives the counts (and overrides the section's): taken then, the mode kept; without the flag still refused."""
+    from bench.core.spec import load_task
+
+    task = tmp_path / "mode-only.toml"
+    task.write_text(DP_TASK.replace("workers = [1, 2]\n", 'mode = "weak"\n'))
+    with pytest.raises(SpecError, match=r"distributed\.workers: expected worker counts"):
+        load_task(task)
+    spec = with_workers([load_task(task, flags=("distributed.workers",))], (1, 2), None)[0]
+    assert spec.distributed.workers == (1, 2) and spec.distributed.mode == ("weak",)
+    # through the command line: past the spec to the next check (a --data-dir that is not there), nothing run
+    missing = tmp_path / "no-data"
+    proc = run_cli(
+        ["run", str(task), "--out", str(tmp_path / "o"), "--workers", "1", "--data-dir", str(missing)], clean_env
+    )
+    assert proc.returncode == 2 and str(missing) in proc.stderr, proc.stderr
+    assert "distributed.workers" not in proc.stderr
+
+
 def test_cli_workers_override_and_its_errors(clean_env, tmp_path):
     spec = tiny_spec()
     assert with_workers([spec], (2, 4), ("weak",))[0].distributed.workers == (2, 4)

@@ -596,7 +596,7 @@ def _parse_tables(
         if cls is ModelSpec:
             kwargs[key] = _model(data[key], f"{where}: {key}")
         elif cls is DistributedSpec:
-            kwargs[key] = _distributed(data[key], f"{where}: {key}")
+            kwargs[key] = _distributed(data[key], f"{where}: {key}", "distributed.workers" in flags)
         else:
             kwargs[key] = cls(**_build(cls, data[key], f"{where}: {key}")[0])
     transfer = data.get("transfer", [])
@@ -779,8 +779,9 @@ def _unsplit_batch(spec: TaskSpec) -> str:
     )
 
 
-def _distributed(table: Any, where: str) -> DistributedSpec:
-    """[distributed]: ``mode`` may be one string or a list; workers distinct, >= 1; modes known."""
+def _distributed(table: Any, where: str, counts_given: bool = False) -> DistributedSpec:
+    """[distributed]: ``mode`` may be one string or a list; workers distinct, >= 1; modes known. No counts is
+    refused unless ``counts_given``: ``--workers`` gives them (its values replace the section's)."""
     if isinstance(table, dict) and isinstance(table.get("mode"), str):
         table = {**table, "mode": [table["mode"]]}
     d = DistributedSpec(**_build(DistributedSpec, table, where)[0])
@@ -802,7 +803,8 @@ def _distributed(table: Any, where: str) -> DistributedSpec:
         *_distributed_bounds(d),
     ]
     _first_broken(f"{where}.", bounds)
-    if not d.workers:  # every key of the section configures data-parallel rows: without counts it ran none, silently
+    # every key of the section configures data-parallel rows: without counts it ran none, silently
+    if not d.workers and not counts_given:
         given = "workers = []" if "workers" in table else "no workers key"
         raise SpecError(
             f"{where}.workers: expected worker counts such as [1, 2] (a [distributed] section asks for data-parallel "
@@ -1038,9 +1040,13 @@ def builtin_tasks() -> dict[str, Path]:
 
 
 def load_task(
-    name_or_path: str | Path, profile: str | None = None, datasets: Collection[str] | None = None
+    name_or_path: str | Path,
+    profile: str | None = None,
+    datasets: Collection[str] | None = None,
+    flags: tuple[str, ...] = (),
 ) -> TaskSpec:
-    """Load a built-in task by name, or a user's TOML file by path."""
+    """Load a built-in task by name, or a user's TOML file by path. ``flags``: the keys the command line sets
+    (``TaskSpec.flags``): a [distributed] section without workers is taken when ``--workers`` gives them."""
     builtin = builtin_tasks()
     path = builtin.get(str(name_or_path), Path(name_or_path))
     try:
@@ -1059,7 +1065,7 @@ def load_task(
         raise SpecError(
             f"{path}: not valid TOML: nested too deeply (arrays or tables hundreds of levels deep)"
         ) from None
-    return parse_task(data, source=str(path), profile=profile, datasets=datasets, folder=path.parent)
+    return parse_task(data, source=str(path), profile=profile, datasets=datasets, flags=flags, folder=path.parent)
 
 
 def _task_bytes(path: Path, builtin: dict[str, Path]) -> bytes:

@@ -593,7 +593,9 @@ def cmd_run(
         return 2
     profile = resolve_profile(args.profile)
     try:
-        tasks = make_tasks(profile) if make_tasks else [load_task(t, profile, registry.DATASETS) for t in task_names]
+        flags = ("distributed.workers",) if getattr(args, "workers", None) else ()  # counts from --workers
+        sets = registry.DATASETS
+        tasks = make_tasks(profile) if make_tasks else [load_task(t, profile, sets, flags) for t in task_names]
         refuse_duplicate_names(tasks)
         refuse_unknown_knob_backends(tasks)
         tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
