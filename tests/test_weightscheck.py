@@ -178,3 +178,24 @@ def test_model_weights_is_read_from_the_task_files_folder_with_home_expanded_for
         file.write_bytes(b"w")
         check_pretrained([spec], BOTH)
     assert zoo.weights_path("~/y.pth", "/elsewhere") == home / "y.pth"
+
+
+def test_a_resume_whose_weights_file_is_gone_is_refused_up_front(clean_env, tmp_path):
+    """`--resume` had not held the plan's --pretrained tasks against their weights: a model.weights file removed
+    since the run started failed each backend's row once the workers had started. Refused now as `bench run`
+    refuses it: exit 2, one line naming the file, the run's files as they were."""
+    from bench.run.runner import RunOptions, write_plan
+
+    weights, run_dir = tmp_path / "w.pth", tmp_path / "results" / "20261206-000000-abcd"
+    weights.write_bytes(b"w")
+    run_dir.mkdir(parents=True)
+    write_plan(run_dir, pretrained(weights=str(weights)), RunOptions(backends=("torch",)))
+    records = run_dir / "records.jsonl"
+    records.write_text('{"task": "catsdogs-resnet101", "backend": "torch", "status": "ok"}\n')
+    kept = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    weights.unlink()
+    proc = run_cli(["run", "--resume", str(run_dir)], clean_env, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"model.weights: {weights} is not a file" in lines[0]
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == kept

@@ -74,6 +74,7 @@ from bench.report.backends import unknown_reference
 from bench.run import distributed, environment, executors, history_cli, parity
 from bench.run.datacheck import check_task_data
 from bench.run.runlock import run_lock
+from bench.run.weightscheck import check_pretrained
 from datasets import registry
 from datasets.arrays import ArrayDataset
 from datasets.prepare import prepare
@@ -309,6 +310,8 @@ def resume_suite(
         opts = replace(opts, **where)
         check_data_parallel_here(tasks, opts.executor)  # QA: a resume through Ray ran none and said complete
     distributed.check_workers(tasks)  # the machine resuming may have fewer cores than the one that started
+    # as `bench run` checks: a weights file gone since (or this machine offline) is refused before any worker
+    check_pretrained(tasks, opts.backends, opts.executor)
     planned = (read_json_object(run_dir / PLAN) or {}).get("options") or {}
     # a plan from before 2026-12-05 kept no data_env: its data is searched as this shell says
     data_env = opts.data_env if "data_env" in planned else os.environ.get("BENCH_DATA_DIR")
