@@ -199,3 +199,23 @@ def test_a_resume_whose_weights_file_is_gone_is_refused_up_front(clean_env, tmp_
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and f"model.weights: {weights} is not a file" in lines[0]
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == kept
+
+
+def test_an_old_plans_relative_model_weights_is_read_from_the_repository_as_its_first_rows_read_it(tmp_path):
+    """A plan.json from before 2026-12-06 may keep a relative model.weights (plans since keep it absolute). Its
+    first rows' workers read it from the repository, where they run: a resume makes it absolute from there, so
+    the rows it adds load the same file whatever folder a worker runs in, and the up-front check names that file."""
+    import json
+
+    from bench.run.runner import PLAN, RunOptions, read_plan, write_plan
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_plan(run_dir, pretrained(weights=str(tmp_path / "w.pth")), RunOptions(backends=("torch",)))
+    plan = json.loads((run_dir / PLAN).read_text())
+    plan["tasks"][0]["model"]["weights"] = "weights/w.pth"  # as the old parser kept it
+    (run_dir / PLAN).write_text(json.dumps(plan))
+    (task,), _ = read_plan(run_dir)
+    assert task.model.weights == str(REPO / "weights" / "w.pth")
+    with pytest.raises(SpecError, match=rf"model\.weights: {REPO}/weights/w\.pth is not a file"):
+        check_pretrained([task], BOTH)

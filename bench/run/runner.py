@@ -68,6 +68,7 @@ from bench.core.spec import (
     describe_changes,
     spec_from_dict,
 )
+from bench.core.zoo import weights_path
 from bench.phases.transfer import prepare_targets
 from bench.report import summary as report
 from bench.report.backends import unknown_reference
@@ -387,11 +388,22 @@ def read_plan(run_dir: Path) -> tuple[list[TaskSpec], RunOptions]:
     try:
         if not isinstance(plan, dict) or not isinstance(plan.get("tasks"), list) or not plan["tasks"]:
             raise ValueError("tasks: expected a non-empty list of task tables")
-        tasks = [spec_from_dict(t, registry.DATASETS) for t in plan["tasks"]]
+        tasks = [_weights_as_run(spec_from_dict(t, registry.DATASETS)) for t in plan["tasks"]]
         opts = plan_options(plan.get("options"), run_dir.parent)
     except (SpecError, KeyError, TypeError, ValueError, AttributeError) as e:
         raise RunFileError(f"{path}: not a plan this version can run ({type(e).__name__}: {e})") from e
     return tasks, opts
+
+
+def _weights_as_run(task: TaskSpec) -> TaskSpec:
+    """``task`` with a relative ``model.weights`` (a plan.json from before 2026-12-06; plans since keep it
+    absolute) made absolute from the repository: the folder its first rows' workers read it from, so a resume
+    finishes the run on the file they loaded (not the task file's neighbour, which may be another or none), and
+    the up-front check and every worker, wherever it runs, name that one file."""
+    w = task.model.weights
+    if not w or Path(w).expanduser().is_absolute():
+        return task
+    return replace(task, model=replace(task.model, weights=str(weights_path(w, environment.REPO))))
 
 
 def _is_int(v: Any) -> bool:
