@@ -507,9 +507,11 @@ def test_ctrl_c_to_the_parity_command_alone_stops_its_worker_and_exits_130(clean
             pytest.fail("bench parity still waits on its worker after SIGINT: " + printed(proc)[-2000:])
         said = printed(proc)
         assert code == 130 and "Traceback" not in said, said[-3000:]
-        (folder,) = out.glob("tiny-*")
+        (folder,) = out.glob("tiny-*")  # set apart as interrupted: no listing takes it for a finished check
+        assert folder.name.endswith("-interrupted") and (folder / "work").is_dir()
         assert said.rstrip().splitlines()[-1] == (
-            f"interrupted: parity: nothing compared; the runs that finished are kept in {folder / 'work'}"
+            f"interrupted: parity: nothing compared; its folder is kept as {folder} (the runs that finished are in "
+            "its work/)"
         )
         assert not alive(worker), "the worker outlived the interrupted check"  # stopped and reaped, not orphaned
         assert not (folder / "parity.csv").exists()

@@ -7,7 +7,7 @@ the fp32 bound and whether the pair is within it. A pair outside its bound with 
 default) exits 1, said in a last line naming the pair and the step; with some left as shipped (``--align none``)
 the line says so and the command exits 0. A model whose builds are not one network, or that a backend
 cannot hand over, gets a row that says so and the command still exits 0; a task or option that is wrong exits 2;
-Ctrl-C stops every backend's worker and exits 130.
+Ctrl-C stops every backend's worker, renames the check's folder ``<name>-interrupted`` and exits 130.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = p
     try:
         result = run_check([case], args.backend, folder / "work", args.steps, args.align, echo)[case.name]
     except KeyboardInterrupt:  # as `bench run` says it; the workers are stopped (bench.run.parity.Workers)
-        echo(f"\ninterrupted: parity: nothing compared; the runs that finished are kept in {folder / 'work'}")
+        echo(f"\ninterrupted: parity: nothing compared; {set_apart(folder)}")
         return 130
     table = pd.DataFrame(task_rows(case.name, result, args.align), columns=list(COLUMNS))
     write_atomic(folder, folder / "parity.csv", table.to_csv(index=False).encode())
@@ -176,6 +176,20 @@ def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = p
     if last:
         echo(last)
     return code
+
+
+INTERRUPTED = "-interrupted"  # the suffix of a stopped check's folder: no parity.csv, and named so in a listing
+
+
+def set_apart(folder: Path) -> str:
+    """The folder of a check stopped before its table, renamed ``<name>-interrupted`` so no listing takes it for
+    a finished check (the runs that finished are kept in its work/); what became of it, as the last line says."""
+    done = folder.with_name(folder.name + INTERRUPTED)
+    try:
+        folder.rename(done)
+    except OSError as e:
+        return f"{folder} could not be renamed {done.name} ({e.strerror or e}): it is not a finished check"
+    return f"its folder is kept as {done} (the runs that finished are in its work/)"
 
 
 def verdict(result: CaseResult, alignments: tuple[str, ...]) -> tuple[str, int]:
