@@ -306,3 +306,18 @@ def new_record(**fields: Any) -> dict[str, Any]:
     rec: dict[str, Any] = dict.fromkeys(COLUMNS)
     rec.update(fields)
     return rec
+
+
+# the engines' raw TF32 flags in a record's nested ``knobs`` (torch's two, Keras's one or JAX's precision name)
+TF32_KNOBS = ("tf32", "tf32_matmul", "tf32_cudnn")
+
+
+def on_cpu(device: str) -> bool:
+    """Whether a backend's ``configure`` named a CPU ("cpu (x86_64)")."""
+    return device.startswith("cpu")
+
+
+def device_knobs(knobs: dict[str, Any], device: str) -> dict[str, Any]:
+    """The nested ``knobs`` as a record keeps them: on a CPU without the TF32 flags, as its flat ``tf32`` column
+    is empty (the nested dict had kept torch's ``tf32_cudnn=True`` beside an empty column)."""
+    return {k: v for k, v in knobs.items() if k not in TF32_KNOBS} if on_cpu(device) else knobs

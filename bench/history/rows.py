@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.record import recipe_of
+from bench.core.record import device_knobs, recipe_of
 from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
 from bench.history.metrics import METRICS
@@ -80,6 +80,8 @@ def config_of(record: dict[str, Any]) -> tuple[str, str]:
     knobs = record.get("knobs")
     if not isinstance(knobs, dict):
         knobs = {}
+    # a CPU row's TF32 flags, kept until 2026-12-06, are not a configuration: its series goes on across that commit
+    knobs = device_knobs(knobs, str(record.get("device") or ""))
     config = record.get("config")
     label = config if isinstance(config, str) and config else "default"
     if record.get("workers") is not None:

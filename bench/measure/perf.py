@@ -10,6 +10,7 @@ from typing import Any
 
 from backends import describe
 from bench.core.catalog import architecture
+from bench.core.record import on_cpu
 from bench.core.spec import TaskSpec
 from bench.measure import mfu
 from bench.measure.timing import SyncTimer
@@ -90,7 +91,7 @@ def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec, device: st
     own = describe(backend).knob_columns
     if own is not None:
         columns.update(own(knobs, spec))
-    if device.startswith("cpu"):
+    if on_cpu(device):
         columns.update(dict.fromkeys(GPU_ONLY_COLUMNS))
     return columns
 

@@ -27,7 +27,7 @@ from bench.core.job import Job
 from bench.core.phase import Trained
 from bench.core.preprocess import PixelNorm, epoch_length, epoch_orders
 from bench.core.progress import progress
-from bench.core.record import join_notes, new_record
+from bench.core.record import device_knobs, join_notes, new_record
 from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
@@ -62,8 +62,9 @@ def train_and_evaluate(
     env = backend.configure(spec.runtime, seed)
     knobs = env.pop("knobs")
     out["configure_notes"] = env.pop("notes", [])  # what the framework says of itself here (run_job joins them)
-    out.update(env, knobs=knobs)
-    columns = perf.knob_columns(backend.name, knobs, spec, str(out.get("device", "")))
+    device = str(env.get("device", ""))
+    out.update(env, knobs=device_knobs(knobs, device))
+    columns = perf.knob_columns(backend.name, knobs, spec, device)
     out.update(columns)
     timer = SyncTimer(backend.synchronize)
 
