@@ -576,3 +576,29 @@ def test_runs_that_share_no_task_are_refused_in_one_line_not_all_regressions(tmp
     assert cli.main(["compare", str(both), str(a)]) == 1  # cifar10-cnn missing from B: a regression, as before
     out = capsys.readouterr().out
     assert "Only in A, missing from B (a regression each): cifar10-cnn (torch)" in out and "Only in B" not in out
+
+
+def test_compare_divides_by_the_plans_reference_where_they_agree_and_says_which_where_they_differ(
+    tmp_path: Path, clean_env
+):
+    """compare took the default rule over both runs, not the plans' --reference (each run's summary.md's): two
+    `--reference keras` runs were shown against torch. Both plans naming one: that one; differing: the default,
+    said in one line; --reference still chooses."""
+    import json
+
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b", slow=1.3)
+    for run in (a, b):
+        (run / "plan.json").write_text(json.dumps({"options": {"reference": "keras"}}))
+    agree = run_cli(["compare", str(a), str(b)], clean_env)
+    assert "Backends against keras" in agree.stdout and "| torch/keras |" in agree.stdout, agree.stdout
+    assert "note:" not in agree.stdout
+    (b / "plan.json").write_text(json.dumps({"options": {}}))
+    differ = run_cli(["compare", str(a), str(b)], clean_env)
+    notes = [line for line in differ.stdout.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: A's plan --reference keras, B's plan no --reference: ratios against torch, the default over both "
+        "runs (choose with --reference)"
+    ], differ.stdout
+    assert "Backends against torch" in differ.stdout and "| keras/torch |" in differ.stdout
+    named = run_cli(["compare", str(a), str(b), "--reference", "keras"], clean_env)
+    assert "Backends against keras" in named.stdout and "note:" not in named.stdout

@@ -25,7 +25,8 @@ figure whose seconds moved by no more than an absolute floor (``MIN_TIME_DELTA_S
 is not judged at all: "under the time floor".
 
 Beside the per-backend table, ``reference_ratios`` shows each backend against a reference
-backend (``--reference``, default the registry's first, torch) in A and in B. A ratio within
+backend (``--reference``; without it the one both plans name, else the registry's first that the runs have,
+said in a line where the plans differ: ``compared_reference``) in A and in B. A ratio within
 one run cancels what its backends share (the machine, its load), so a backend that gained or
 lost ground on the reference shows even when the two runs ran on different footing.
 """
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +47,7 @@ from bench.core.results import is_number, latest_records, phase_failed, read_jso
 from bench.core.runfiles import check_run_folder
 from bench.measure.stats import samples
 from bench.measure.tuning import ratio_p
-from bench.report.backends import ordered, ratio_name, reference_missing
+from bench.report.backends import ordered, planned_reference, ratio_name, reference_missing, reference_of
 from bench.report.tables import WORDS
 
 KEY = ["task", "backend", "model", "profile"]
@@ -121,14 +123,20 @@ REFERENCE_METRICS = ("steady_img_s", "epoch_s_median", "first_step_s", "test_acc
 REFERENCE_COLUMNS = ["task", "model", "profile", "metric", "ratio", "a", "b", "b/a"]
 
 
-def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
-    """A run by directory path or by run id under ``results_dir``."""
+def run_path(run: str | Path, results_dir: Path) -> Path:
+    """A run's folder by directory path or by run id under ``results_dir``; links and FIFOs refused."""
     path = Path(run)
     if not os.path.lexists(path / "records.jsonl"):
         path = results_dir / str(run)
     if not os.path.lexists(path / "records.jsonl"):
         raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
     check_run_folder(path, writing=False)  # links and FIFOs are refused, never followed or waited on
+    return path
+
+
+def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """A run by directory path or by run id under ``results_dir``."""
+    path = run_path(run, results_dir)
     records = [{**r, "task": row_task(r)} for r in latest_records(read_records(path))]
     return with_step_samples(keyed(table(records)), records), read_json_or_warn(path / "environment.json")
 
@@ -397,6 +405,26 @@ def one_sided_lines(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     only_a, only_b = {t: v for t, v in ta.items() if t not in tb}, {t: v for t, v in tb.items() if t not in ta}
     lines = [f"Only in A, missing from B (a regression each): {_tasks_text(only_a)}"] if only_a else []
     return lines + ([f"Only in B, new (not judged): {_tasks_text(only_b)}"] if only_b else [])
+
+
+def run_reference(run: str | Path, results_dir: Path) -> str | None:
+    """The ``--reference`` the run was started with (its plan.json's), or None."""
+    return planned_reference(read_json_or_warn(run_path(run, results_dir) / "plan.json"))
+
+
+def compared_reference(names: Iterable[str], planned: tuple[str | None, str | None]) -> tuple[str, str]:
+    """The backend both runs' ratios divide by, with no ``--reference``: the one both plans name (``planned``: A's
+    and B's ``planned_reference``; compare had taken the default rule over both, so a ``--reference keras`` pair
+    was shown against torch), else the default rule over both runs' backends. The one line that says which, where
+    the plans differ ('' where they agree)."""
+    a, b = planned
+    if a == b:
+        return reference_of(names, a), ""
+    reference = reference_of(names)
+    said = ", ".join(
+        f"{side}'s plan {f'--reference {r}' if r else 'no --reference'}" for side, r in zip("AB", planned, strict=True)
+    )
+    return reference, f"note: {said}: ratios against {reference}, the default over both runs (choose with --reference)"
 
 
 def reference_ratios(a: pd.DataFrame, b: pd.DataFrame, reference: str) -> pd.DataFrame:

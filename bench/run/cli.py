@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=environment.REPO / "results",
         help="where run ids are looked up (default: %(default)s)",
     )
-    _add_reference(p_cmp)
+    _add_reference(p_cmp, "the one both runs were started with (their plan.json), where they agree, else ")
     add_history_parser(sub, _threshold, _positive)
     return parser
 
@@ -744,8 +744,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare.compare(a, b, t)
     warnings = compare.environment_differences(env_a, env_b, a, b)
     text = compare.render(result)
-    # the default rule over both runs, not either plan's --reference (bench report's): the two may differ
-    reference = reference_of([*a.backend, *b.backend], args.reference)
+    names, note = [*a.backend, *b.backend], ""
+    if args.reference:
+        reference = reference_of(names, args.reference)
+    else:  # the plans' --reference where they agree (as each run's summary.md), else the default: said in a line
+        planned = (compare.run_reference(args.run_a, args.results), compare.run_reference(args.run_b, args.results))
+        reference, note = compare.compared_reference(names, planned)
     ratios = compare.render_reference(compare.reference_ratios(a, b, reference))
     regressions = int(result["regression"].sum()) if len(result) else 0
     failing = int((result["verdict"] == compare.STILL_FAILING).sum())  # failed in A too: still exit 1
@@ -759,6 +763,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lines += [*(one_sided := compare.one_sided_lines(a, b)), *([""] if one_sided else [])]
     if ratios:  # how each backend stands against the reference, in both runs
         lines += [
+            *([note] if note else []),
             f"Backends against {reference} (ratio of the medians over ok repeats, in A and in B):",
             "",
             ratios,
