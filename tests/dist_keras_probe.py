@@ -9,7 +9,7 @@ on small synthetic images, takes one SGD step on its share of the first global b
 the survivor then prints ``@@error`` with how long its failing collective took. ``--count-compiles`` (JAX):
 how many times the train step was compiled, in ``train_step_compiles``. ``--train-rank``: the same epochs through
 bench's own rank (bench.run.dist_worker.train_rank, its step clock on the Keras callbacks), printing ``@@rank``
-with the record fields it gives.
+with the record fields it gives (and the compiles, with ``--count-compiles``).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
 
     backend = load_backend(opt.backend)
     if opt.train_rank:
-        return train_rank(backend, dataclasses.replace(spec, train=train), ctx, opt.epochs)
+        return train_rank(backend, dataclasses.replace(spec, train=train), ctx, opt.epochs, opt.count_compiles)
     env = backend.configure(runtime, seed=0)  # the same seed everywhere: the same initial weights
     joined: dict[str, Any] = backend.join(ctx) if ctx is not None else {"dist_backend": None, "notes": []}
     rng = np.random.default_rng(0)  # the same data on every rank; each trains on its shard of it
@@ -140,8 +140,9 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def train_rank(backend: Any, spec: Any, ctx: Any, epochs: int) -> int:
-    """``epochs`` through bench.run.dist_worker.train_rank (which configures and joins), the clock's fields printed."""
+def train_rank(backend: Any, spec: Any, ctx: Any, epochs: int, counting: bool) -> int:
+    """``epochs`` through bench.run.dist_worker.train_rank (which configures and joins), the clock's fields printed
+    (with ``--count-compiles``, the train step's compiles in that row too)."""
     from bench.core.job import DistLayout
     from bench.core.spec import RuntimeSpec
     from bench.run.dist_worker import train_rank as bench_rank
@@ -153,12 +154,14 @@ def train_rank(backend: Any, spec: Any, ctx: Any, epochs: int) -> int:
     x = rng.integers(0, 256, (N_TRAIN, *SHAPE), dtype=np.uint8)
     data = {"x_train": x, "y_train": rng.integers(0, CLASSES, N_TRAIN), "x_test": x[:64], "y_test": np.zeros(64)}
     layout = DistLayout(world, "strong", spec.train.batch_size // world)
+    compiles = count_compiles("train_step") if counting else None
     try:
         out = bench_rank(backend, spec, ctx, layout, data, CLASSES, seed=0)
     finally:
         backend.leave()
-    keep = ("epoch_end_step_s", "new_shape_step_s", "first_step_s", "compile_s", "notes", "durations")
-    print("@@rank " + json.dumps({k: out.get(k) for k in keep}), flush=True)
+    keep = ("epoch_end_step_s", "new_shape_step_s", "first_step_s", "compile_s", "notes", "durations", "dist_backend")
+    got = {k: out.get(k) for k in keep} | {"train_step_compiles": None if compiles is None else len(compiles)}
+    print("@@rank " + json.dumps(got), flush=True)
     return 0
 
 

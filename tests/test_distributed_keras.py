@@ -134,26 +134,36 @@ def test_two_workers_train_their_shards_with_averaged_gradients(backend: str):
     assert all(group_gone(p.pid) for p in procs)
 
 
-def test_a_one_worker_jax_row_compiles_its_train_step_once():
+@pytest.fixture(scope="module")
+def jax_one_worker_row() -> dict[str, Any]:
+    """One 1-worker Keras/JAX rank through bench's own row (``--train-rank``), two epochs of 8 steps, its train step's
+    compiles counted: both tests below read it (one JAX process, where each started its own, ~20 s apiece)."""
+    (ctx,) = ranks(1, timeout_s=120)
+    rc, out = finish(start("keras-jax", ctx, "--epochs", "2", "--train-rank", "--count-compiles"), timeout=600)
+    assert rc == 0, out[-3000:]
+    return dict(line(out, "rank"))
+
+
+ONE_WORKER = pytest.mark.xdist_group("dist-keras-jax-one-worker")  # the tests that read that row: one lane, one run
+
+
+@ONE_WORKER
+def test_a_one_worker_jax_row_compiles_its_train_step_once(jax_one_worker_row: dict[str, Any]):
     """Keras 3.15's DataParallel over one device left the state uncommitted, so jit compiled the train step again
     at step 1 and at the next epoch's first step (fit's metrics reset), inside the 1-worker row's timed window:
     its headline read 25-40% low (backends.keras.dist_jax.Session.adopt). A mesh of 2 devices compiles once."""
-    (ctx,) = ranks(1, timeout_s=120)
-    rc, out = finish(start("keras-jax", ctx, "--epochs", "2", "--count-compiles"), timeout=600)
-    assert rc == 0, out[-3000:]
-    probe = line(out, "probe")
-    assert probe["dist_backend"] == ENGINES["keras-jax"] and probe["steps"] == 2 * 256 // 32
-    assert probe["train_step_compiles"] == 1  # 3 before: the first fit's step, and twice in the first epoch
+    rank = jax_one_worker_row
+    assert rank["dist_backend"] == ENGINES["keras-jax"]
+    assert len(rank["durations"]) + 3 == 2 * 256 // 32  # every step ran: 13 timed, 3 kept off the window
+    assert rank["train_step_compiles"] == 1  # 3 before: the first step, then step 1 and the second epoch's first
 
 
-def test_a_jax_rank_keeps_the_first_epochs_end_off_its_window_and_records_it():
+@ONE_WORKER
+def test_a_jax_rank_keeps_the_first_epochs_end_off_its_window_and_records_it(jax_one_worker_row: dict[str, Any]):
     """Keras on JAX compiles its metrics' eager ops at the first end of an epoch: bench's rank keeps that step off
     the window, as a single-process row does, and now records its time (``epoch_end_step_s``), which a data-parallel
     row had dropped. 8 steps an epoch: the first, a warm-up step, 5 timed, then that one."""
-    (ctx,) = ranks(1, timeout_s=120)
-    rc, out = finish(start("keras-jax", ctx, "--epochs", "2", "--train-rank"), timeout=600)
-    assert rc == 0, out[-3000:]
-    rank = line(out, "rank")
+    rank = jax_one_worker_row
     assert rank["epoch_end_step_s"] > 0 and rank["new_shape_step_s"] is None, rank
     assert len(rank["durations"]) == 2 * 8 - 3  # the first, the warm-up's and the first epoch's last: off
     # and their excess over the steady rate is in compile_s, as a single-process row's: the first step compiles
