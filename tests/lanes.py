@@ -20,7 +20,7 @@ whole-machine test the exclusive one, and a turnstile taken first lets a waiting
 before new lane tests (writer preference, so it cannot starve). While a whole-machine test waits for the
 other lanes' current tests its own lane is idle, so the whole-machine tests are collected last: together at
 the end of the run they wait once, where spread over it each waited for whatever the other lane had started
-(up to a minute or two; the suite has a dozen of them). That one wait is for the other lane's last tests, so
+(up to a minute or two; the suite has several). That one wait is for the other lane's last tests, so
 the long tests (end-to-end runs) are collected first and the short ones (framework-free) after them.
 
 Without xdist (``pytest -n 0``, or a platform with no ``sched_setaffinity``) none of this happens: one

@@ -906,15 +906,15 @@ def test_a_killed_rank_fails_its_row_by_name_and_the_next_row_runs(clean_env, tm
 
 
 @linux_only
-@pytest.mark.whole_machine  # two ranks, a core each (tests/lanes.py)
 @pytest.mark.e2e
 def test_ctrl_c_stops_every_rank_and_resume_reruns_the_row(clean_env, tmp_path):
-    """Ctrl-C while both ranks are inside training: exit 130, the row interrupted, no rank left; --resume reruns it."""
+    """Ctrl-C while both ranks are inside training: exit 130, the row interrupted, no rank left; --resume reruns it.
+    Nothing here is timed, so it runs in a lane: its two ranks share the lane's core (BENCH_MAX_WORKERS)."""
     task = tmp_path / "tiny.toml"
     task.write_text(DP_TASK.replace("workers = [1, 2]", "workers = [2]\nallreduce_share = false"))
     out, hold = tmp_path / "results", tmp_path / "hold"
     hold.mkdir()
-    env = dist_fault_env(clean_env, tmp_path / "site", kill_rank=-1)
+    env = {**dist_fault_env(clean_env, tmp_path / "site", kill_rank=-1), "BENCH_MAX_WORKERS": "2"}
     args = [sys.executable, "-m", "bench", "run", str(task), "--backend", "faultdp", "--out", str(out)]
     proc = subprocess.Popen(
         args,
@@ -998,10 +998,10 @@ def interrupt_at_fork(env: dict[str, str], tmp_path: Path, workers: int, at: int
 
 @linux_only
 @pytest.mark.parametrize(("workers", "at"), [(2, 0), (2, 1), (12, 6)])
-@pytest.mark.whole_machine  # two ranks, a core each (tests/lanes.py)
 @pytest.mark.e2e
 def test_ctrl_c_while_ranks_start_stops_the_run_and_every_rank(clean_env, tmp_path, workers, at):
-    """Every time: exit 130, the row interrupted, no rank left, whichever rank's fork the Ctrl-C lands in."""
+    """Every time: exit 130, the row interrupted, no rank left, whichever rank's fork the Ctrl-C lands in. No rank
+    trains, so it runs in a lane: the ranks share its core (BENCH_MAX_WORKERS, as 12 ranks share two cores)."""
     code, output, run_dir = interrupt_at_fork(clean_env, tmp_path, workers, at)
     assert code == 130, output[-3000:]
     (row,) = records(run_dir)
