@@ -227,6 +227,26 @@ def test_a_configuration_change_starts_a_new_baseline_and_is_no_regression(tmp_p
     assert s.newest is not None and s.newest.regression and s.reset == 0
 
 
+def test_a_change_of_the_rows_threads_is_named_and_starts_a_new_baseline(tmp_path: Path):
+    """QA 2026-12-06: a task's `[runtime] threads = 1` made a loaded VM's LeNet-5 17x faster, and `bench history`
+    named only the calibration for it (the record's threads were not in the store). The threads are a knob: their
+    change is said and starts a baseline; a row stored without them (before 2026-12-06) is no change."""
+    hist = tmp_path / "history"
+
+    def run(n: int, value: float, **fields) -> Path:
+        return make_run(tmp_path / "a", n, {ROW: {"steady_img_s": value, "test_acc": 0.9, **fields}})
+
+    store.add_run(hist, run(0, 100))  # stored before threads were kept
+    for n, v in enumerate([101, 99, 100], start=1):
+        store.add_run(hist, run(n, v, threads=2))
+    (s,) = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    assert s.reset == 0 and s.reset_note is None
+    store.add_run(hist, run(4, 60, threads=1))
+    (s,) = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    assert s.newest is None and s.reset == 4
+    assert s.reset_note == "its configuration changed (knob threads 2 -> 1)"
+
+
 def test_a_slower_machine_is_a_step_in_the_raw_series_and_none_in_the_normalised_view(tmp_path: Path):
     """The same code on a machine running at 60% of its speed: throughput and calibration both drop."""
     hist = tmp_path / "history"

@@ -87,6 +87,24 @@ def series(df: pd.DataFrame, normalised: bool = False) -> Iterator[tuple[dict[st
         start = end
 
 
+# knobs a stored row may lack (rows stored before 2026-12-06 kept no threads): compared only where both runs have them,
+# so a store's older rows do not read as a configuration change against the newer ones
+RECORDED_SINCE = ("threads",)
+
+
+def knob_changes(a: str | None, b: str | None) -> list[str]:
+    """The knobs that differ between two rows' knobs JSON, "knob NAME A -> B" each."""
+    ka, kb = json.loads(a or "{}"), json.loads(b or "{}")
+    for k in RECORDED_SINCE:
+        if (k in ka) != (k in kb):
+            ka.pop(k, None), kb.pop(k, None)
+    return [
+        f"knob {k} {ka.get(k, '-')} -> {kb.get(k, '-')}"
+        for k in sorted(ka.keys() | kb.keys())
+        if ka.get(k) != kb.get(k)
+    ]
+
+
 def what_changed(a: pd.Series, b: pd.Series) -> list[str]:
     """What differs between two points' runs: commit, dirty state, package versions, knobs, machine, calibration."""
     out = []
@@ -96,12 +114,7 @@ def what_changed(a: pd.Series, b: pd.Series) -> list[str]:
     out += [
         f"{k} {pa.get(k, '-')} -> {pb.get(k, '-')}" for k in sorted(pa.keys() | pb.keys()) if pa.get(k) != pb.get(k)
     ]
-    ka, kb = json.loads(a.knobs or "{}"), json.loads(b.knobs or "{}")
-    out += [
-        f"knob {k} {ka.get(k, '-')} -> {kb.get(k, '-')}"
-        for k in sorted(ka.keys() | kb.keys())
-        if ka.get(k) != kb.get(k)
-    ]
+    out += knob_changes(a.knobs, b.knobs)
     if a.machine_id != b.machine_id:
         out.append(f"machine {a.machine} -> {b.machine}")
     ca, cb = a.calibration_gflops, b.calibration_gflops
@@ -125,9 +138,8 @@ def analyse(key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], 
     # whose memory was flagged +10.6% against bf16's), and no configuration regressed against another
     knobs = list(points.knobs)
     for i in range(max(1, s.reset + 1), len(knobs)):
-        if knobs[i] != knobs[i - 1]:
-            changed = [c for c in what_changed(points.iloc[i - 1], points.iloc[i]) if c.startswith("knob ")]
-            s.reset, s.reset_note = i, "its configuration changed (" + "; ".join(changed or ["knobs"]) + ")"
+        if changed := knob_changes(knobs[i - 1], knobs[i]):
+            s.reset, s.reset_note = i, "its configuration changed (" + "; ".join(changed) + ")"
     if len(x) < 2:  # one point: no step, drift or newest-point test (most series of a young store)
         return s
     sig = changes.sigmas(x, points.lo.to_numpy(float), points.hi.to_numpy(float))
