@@ -247,6 +247,20 @@ def test_a_change_of_the_rows_threads_is_named_and_starts_a_new_baseline(tmp_pat
     assert s.reset_note == "its configuration changed (knob threads 2 -> 1)"
 
 
+def test_a_configuration_change_at_the_newest_run_is_said_with_its_values(tmp_path: Path):
+    """QA 2026-12-06: a newest run whose knobs changed starts a baseline, and `bench history` printed nothing of it,
+    a 7x change included; it says the change once, as the run lands, with the values either side."""
+    hist = tmp_path / "history"
+    for n, (v, threads) in enumerate([(100, 2), (101, 2), (99, 2), (60, 1)]):
+        store.add_run(hist, make_run(tmp_path / "a", n, {ROW: {"steady_img_s": v, "threads": threads}}))
+    (s,) = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    (line,) = check.describe(s)[1:]
+    assert "a new baseline, not judged: its configuration changed (knob threads 2 -> 1): 99 -> 60 (-39.4%)" in line
+    store.add_run(hist, make_run(tmp_path / "a", 4, {ROW: {"steady_img_s": 61, "threads": 1}}))
+    (s,) = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    assert check.describe(s) == []  # said once: the next run is judged against the new baseline
+
+
 def test_a_slower_machine_is_a_step_in_the_raw_series_and_none_in_the_normalised_view(tmp_path: Path):
     """The same code on a machine running at 60% of its speed: throughput and calibration both drop."""
     hist = tmp_path / "history"

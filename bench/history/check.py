@@ -59,6 +59,7 @@ class Series:
     newest: changes.Newest | None = None
     reset: int = 0  # the newest point's baseline starts here (an annotation)
     reset_note: str | None = None
+    reconfigured: bool = False  # the baseline starts where the row's knobs changed (not at an annotation)
 
     @property
     def name(self) -> str:
@@ -140,6 +141,7 @@ def analyse(key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], 
     for i in range(max(1, s.reset + 1), len(knobs)):
         if changed := knob_changes(knobs[i - 1], knobs[i]):
             s.reset, s.reset_note = i, "its configuration changed (" + "; ".join(changed) + ")"
+            s.reconfigured = True
     if len(x) < 2:  # one point: no step, drift or newest-point test (most series of a young store)
         return s
     sig = changes.sigmas(x, points.lo.to_numpy(float), points.hi.to_numpy(float))
@@ -185,4 +187,10 @@ def describe(s: Series) -> list[str]:
         lines += [f"    {c}" for c in what_changed(p.iloc[-2], p.iloc[-1])]
     if lines and s.reset_note:
         lines.append(f"  baseline reset at run {p.run_id.iloc[s.reset]}: {s.reset_note}")
+    elif s.reconfigured and s.reset == len(p) - 1:  # said once, as it lands: a new baseline is judged against nothing
+        a, b = p.value.iloc[-2], p.value.iloc[-1]
+        lines.append(
+            f"  newest run {p.run_id.iloc[-1]}: a new baseline, not judged: {s.reset_note}: {a:,.4g} -> {b:,.4g}"
+            + (f" ({b / a - 1:+.1%})" if a else "")
+        )
     return [s.name, *lines] if lines else []
