@@ -160,6 +160,8 @@ def test_a_recipe_that_differs_is_said_and_the_figures_it_moves_are_not_judged(t
     assert set(unjudged.metric) == {"recipe", "training time (s)", "test accuracy"}
     proc = run_cli(["compare", str(a), str(longer)], clean_env)
     assert proc.returncode == 1 and "recipe differs" in proc.stdout and "2 regression(s)" in proc.stdout
+    last = proc.stdout.strip().splitlines()[-1]  # the verdict says what it left out, not a bare pass
+    assert "4 figure(s) not judged: the recipe differs (training time (s), test accuracy)" in last
     batch = make_run(tmp_path / "c", slow=1.3, recipe={"batch_size": 64})
     other = compare(load_run(a, tmp_path)[0], load_run(batch, tmp_path)[0], Thresholds())
     assert not other.regression.any() and set(other[other.metric == "recipe"].b) == {"batch_size=64"}

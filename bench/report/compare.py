@@ -536,6 +536,17 @@ def render_reference(ratios: pd.DataFrame) -> str:
     return _formatted(ratios, {"a": _cell, "b": _cell, "b/a": _cell}).to_markdown(index=False, disable_numparse=True)
 
 
+def unjudged(result: pd.DataFrame) -> str:
+    """The last line's clause on the figures a recipe change left unjudged ("" when none): "no regression" alone
+    read as a pass where fewer epochs had cost 11 points of accuracy (QA, 2026-12-06)."""
+    if "verdict" not in result:
+        return ""
+    moved = result[(result["verdict"] == RECIPE_DIFFERS) & (result["metric"] != "recipe")]
+    if moved.empty:
+        return ""
+    return f", {len(moved)} figure(s) not judged: the recipe differs ({', '.join(dict.fromkeys(moved.metric))})"
+
+
 def untested(result: pd.DataFrame) -> str:
     """The last line's clause on the regressions judged by their threshold alone ("" when none): noise beyond a
     threshold passes for a regression there, and only repeats give those figures an interval."""

@@ -759,6 +759,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     inconclusive = int((result["verdict"] == "inconclusive").sum()) if "verdict" in result else 0
     if inconclusive:  # beyond a threshold, but the intervals overlap and the ratio's bootstrap does not reject
         verdict += f", {inconclusive} inconclusive change(s)"
+    verdict += compare.unjudged(result)
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
     lines += [*(one_sided := compare.one_sided_lines(a, b)), *([""] if one_sided else [])]
     if ratios:  # how each backend stands against the reference, in both runs
