@@ -76,3 +76,19 @@ def test_each_chart_carries_its_label_and_a_time_axis_per_view(tmp_path: Path):
     first, last = (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=n) for n in (0, 3))
     assert span(steady["xaxis"]["raw"]) == (first - timedelta(hours=3.6), last + timedelta(hours=3.6))
     assert span(steady["xaxis"]["normalised"]) == (last - timedelta(days=1), last + timedelta(days=1))
+
+
+def test_a_backends_series_in_one_chart_are_drawn_apart(tmp_path: Path):
+    """QA 2026-12-06: a batch size changed in the task file put a second PyTorch series (another task hash) in the
+    chart, the same colour, line and dots as the first, the legend's words all that told them apart. Each series
+    of a backend gets its own dash and marker; another backend's first series is drawn as any first one."""
+    hist = tmp_path / "history"
+    for n, batch in enumerate([128, 128, 16]):
+        rows = {("cnn", b): {"steady_img_s": 100.0, "batch_size": batch} for b in ("torch", "keras")}
+        store.add_run(hist, make_run(tmp_path, n, rows))
+    raw = check(store.load(hist), [], Thresholds())
+    (chart,) = [c for c in chart_data(raw, []) if c["metric"] == "steady_img_s"]
+    styles = {(s["name"].split(" · ")[0], s["dash"], s["symbol"]) for s in chart["raw"]}
+    assert len(chart["raw"]) == 4 and len(styles) == 4
+    for backend in ("PyTorch", "Keras (TF)"):
+        assert {(d, m) for b, d, m in styles if b == backend} == {("solid", "circle"), ("dash", "square")}

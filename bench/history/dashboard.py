@@ -29,6 +29,9 @@ from bench.report.html import TAB10, Contents, esc, json_block, page, table
 PAGE = "index.html"
 DAY = pd.Timedelta(days=1)
 MIN_SPAN = pd.Timedelta(hours=1)  # the least a time axis shows: ~10 ticks of 5 minutes
+# a backend's series in one chart, told apart (plotly's names); not ▲ or ✕, which mark a step and a regression
+DASHES = ("solid", "dash", "dot", "dashdot")
+SYMBOLS = ("circle", "square", "diamond", "cross")
 
 SCRIPT = r"""
 const D = JSON.parse(document.getElementById('history-data').textContent);
@@ -49,7 +52,8 @@ function traces(list) {
     const bars = {type: 'data', symmetric: false, color: s.colour, thickness: 1, width: 3,
       array: s.y.map((y, i) => fin(s.hi[i]) ? s.hi[i] - y : null),
       arrayminus: s.y.map((y, i) => fin(s.lo[i]) ? y - s.lo[i] : null)};
-    out.push({x: s.x, y: s.y, mode: 'lines+markers', name: txt(s.name), meta: 'points', line: {color: s.colour},
+    out.push({x: s.x, y: s.y, mode: 'lines+markers', name: txt(s.name), meta: 'points',
+      line: {color: s.colour, dash: s.dash}, marker: {symbol: s.symbol, size: 7},
       error_y: bars,
       customdata: s.run.map((r, i) => [txt(r), txt(s.commit[i])]),
       hovertemplate: '%{y:.4g}<br>run %{customdata[0]}<br>commit %{customdata[1]}<extra>' + txt(s.name) + '</extra>'});
@@ -161,6 +165,16 @@ def suffix(s: Series, machines: int, specs: int) -> str:
     return out + (f" · task {s.key['spec_hash'][:6]}" if specs > 1 else "")
 
 
+def styled(data: list[dict[str, Any]], group: list[Series]) -> list[dict[str, Any]]:
+    """Each series of a backend its own line dash and marker: a backend's series share its colour, and two of its
+    task hashes (a batch size changed) were told apart by the legend's words alone, both solid lines of dots."""
+    nth: dict[str, int] = {}
+    for d, s in zip(data, group, strict=True):
+        k = nth[s.key["backend"]] = nth.get(s.key["backend"], -1) + 1
+        d["dash"], d["symbol"] = DASHES[k % len(DASHES)], SYMBOLS[k % len(SYMBOLS)]
+    return data
+
+
 def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, Any]]:
     """One entry per (task, metric): its raw series (one per backend, configuration, task hash and machine) and
     its normalised ones (one per backend, configuration and task hash, every machine together)."""
@@ -174,7 +188,7 @@ def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, An
         for view, group in views.items():
             machines = len({s.points.machine_id.iloc[0] for s in group})
             specs = len({s.key["spec_hash"] for s in group})
-            chart[view] = [series_data(s, suffix(s, machines, specs)) for s in group]
+            chart[view] = styled([series_data(s, suffix(s, machines, specs)) for s in group], group)
             if group:
                 chart["xaxis"][view] = time_axis([t for s in group for t in s.points.run_date])
         charts.append(chart)
