@@ -481,6 +481,25 @@ def test_slurm_submits_to_slurm_when_sbatch_is_there_and_a_resumed_plan_without_
     assert cluster.executor.cluster == "slurm"  # named, not submitit's guess
 
 
+def test_the_job_script_sbatch_gets_asks_for_what_the_options_say(monkeypatch, tmp_path: Path):
+    """The script submitit hands to sbatch (no cluster runs here, so no other test reads it): the partition, account
+    and time of the options, and one GPU (--slurm-gpus) or a whole node per job, as docs/executors.md says."""
+    on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
+    for command in ("sbatch", "srun"):
+        (tmp_path / command).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / command).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    for gpus, asks in ((True, "#SBATCH --gpus-per-node=1"), (False, "#SBATCH --exclusive")):
+        opts = RunOptions(executor="slurm", slurm_partition="gpu", slurm_account="lab", slurm_gpus=gpus)
+        slurm = on_slurm.Slurm(tmp_path / f"jobs-{gpus}", opts)
+        slurm.start([], print)
+        slurm.executor.update_parameters(**slurm.params(("gpu", "lab", 30)))
+        lines = slurm.executor._executor._make_submission_file_text("python -m x", "u").splitlines()
+        for line in ("#SBATCH --partition=gpu", "#SBATCH --account=lab", "#SBATCH --time=30", asks):
+            assert line in lines, (line, lines)
+        assert ("#SBATCH --exclusive" in lines) != gpus and any(line.startswith("srun ") for line in lines)
+
+
 # -- devices: side by side on this machine, each row on its own cores ---------------------------------------
 
 
