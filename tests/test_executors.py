@@ -202,6 +202,44 @@ def test_an_executor_that_cannot_work_is_refused_in_one_line_before_anything_run
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
 
 
+def serve_once(reply: bytes) -> tuple[int, threading.Thread]:
+    """A server on a free loopback port that answers its first connection with ``reply`` and closes; its port."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        with server, server.accept()[0] as conn:
+            conn.recv(64)
+            conn.sendall(reply)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return server.getsockname()[1], thread
+
+
+def test_a_ray_address_where_a_web_server_answers_is_refused_before_the_run(clean_env, tmp_path: Path):
+    """QA 2026-12-06: an address where something other than Ray listens (a web server, the dashboard's port) passed
+    the connect check, and ray.init retried it for minutes ("Timed out while waiting for GCS"), its run folder made.
+    It is refused in one line, exit 2; a server answering as gRPC does (a SETTINGS frame) is taken for Ray's."""
+    from bench.run.exec_cli import unreachable
+
+    port, thread = serve_once(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+    out = tmp_path / "r"
+    proc = run_cli(
+        ["run", "mnist-lenet5", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}", "--out", str(out)],
+        clean_env,
+        timeout=60,  # ray.init's minutes of retries: a failure, not a wait
+    )
+    thread.join(5)
+    says = f"--executor ray: 127.0.0.1:{port} answers but is not a Ray cluster (no gRPC there)"
+    assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists()
+    port, thread = serve_once(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))  # an HTTP/2 server's first frame: SETTINGS
+    assert unreachable(f"127.0.0.1:{port}") is None
+    thread.join(5)
+
+
 def test_a_ray_cluster_that_cannot_be_found_is_bad_input_not_a_full_disk(monkeypatch, tmp_path: Path):
     """QA, 2026-12-06: `--ray-address auto` with no cluster ran ray.init's ConnectionError, an OSError, into the
     disk-full path: exit 1, "... when there is space again, finish it with: ... --resume"."""

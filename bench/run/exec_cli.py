@@ -125,6 +125,10 @@ EXECUTOR_OPTIONS = {
     "--slurm-follow": "slurm",
 }
 RAY_CONNECT_S = 5.0
+# HTTP/2's client preface and an empty SETTINGS frame: a Ray GCS (or a ray:// client server) is a gRPC server and
+# answers with a SETTINGS frame (type 4, the frame header's fourth byte); a web server, the dashboard or anything else
+# answers otherwise or not at all
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 
 
 def unreachable(address: str, flag: str = "--ray-address") -> str | None:
@@ -138,12 +142,35 @@ def unreachable(address: str, flag: str = "--ray-address") -> str | None:
     if not (sep and host and re.fullmatch(r"[0-9]{1,5}", port) and 0 < int(port) < 65536):
         return f"{flag}: expected HOST:PORT, ray://HOST:PORT or auto, got {address!r}"
     try:
-        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_S).close()
+        conn = socket.create_connection((host, int(port)), timeout=RAY_CONNECT_S)
     except OSError as e:
         return (
             f"--executor ray: nothing answers at {address} ({e.strerror or e}); is the cluster up (ray start --head)?"
         )
-    return None
+    return (
+        None
+        if speaks_grpc(conn)
+        else (
+            f"--executor ray: {address} answers but is not a Ray cluster (no gRPC there); give the address "
+            "ray start --head prints (HEAD:6379), not the dashboard's"
+        )
+    )
+
+
+def speaks_grpc(conn: socket.socket) -> bool:
+    """Whether the server on ``conn`` (closed here) answers HTTP/2 as gRPC does: ray.init, given an address where a
+    web server listens, retried for minutes printing "Timed out while waiting for GCS" (QA, 2026-12-06), its run
+    folder made."""
+    with conn:
+        try:
+            conn.settimeout(RAY_CONNECT_S)
+            conn.sendall(HTTP2_HELLO)
+            head = b""
+            while len(head) < 4 and (got := conn.recv(4 - len(head))):
+                head += got
+        except OSError:
+            return False
+    return len(head) == 4 and head[3] == 4
 
 
 def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
