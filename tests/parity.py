@@ -59,6 +59,7 @@ CASES = {
     "lenet5-tanh": (model("lenet5", activation="tanh"), (28, 28, 1), 10),
     "cifar_cnn": (model("cifar_cnn"), (32, 32, 3), 10),
     "cifar_cnn-binary": (model("cifar_cnn"), (32, 32, 3), 1),  # one logit, class 0 scored as minus it
+    "mnist_cnn": (model("mnist_cnn"), (28, 28, 1), 10),
     # task-written layer lists (bench.core.layers): every kind of layer, and a global-pool head
     "layers-every-kind": (layer_model(EVERY_KIND), (16, 16, 3), 5),
     "layers-global-pool": (layer_model(GLOBAL_POOL), (12, 12, 1), 3),

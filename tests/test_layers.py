@@ -241,6 +241,9 @@ COUNT_CASES = {
     # 32*(27+1) + 64*(32*9+1) + 64*(64*9+1) + 64*(64*4*4+1) + 10*(64+1) = 122,570
     "cifar_cnn": (model("cifar_cnn"), (32, 32, 3), 10, 122_570),
     "cifar_cnn-binary": (model("cifar_cnn"), (32, 32, 3), 1, 122_570 - 9 * 65),
+    # 32*(9+1) + 64*(32*9+1) + 128*(64*12*12+1) + 10*(128+1) = 1,199,882 (pytorch/examples mnist's count)
+    "mnist_cnn": (model("mnist_cnn"), (28, 28, 1), 10, 1_199_882),
+    "mnist_cnn-binary": (model("mnist_cnn"), (28, 28, 1), 1, 1_199_882 - 9 * 129),
     "every-kind": (layer_model(EVERY_KIND), (16, 16, 3), 5, None),
     "global-pool": (layer_model(GLOBAL_POOL), (12, 12, 1), 3, 4 * 10 + 6 * (4 * 9 + 1) + 8 * 7 + 3 * 9),
 }

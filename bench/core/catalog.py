@@ -55,6 +55,19 @@ def cifar_cnn_layers(activation: str = "relu") -> list[dict[str, Any]]:
     ]
 
 
+def mnist_cnn_layers(activation: str = "relu") -> list[dict[str, Any]]:
+    """The MNIST example CNN both frameworks ship (pytorch/examples mnist/main.py, Keras's mnist_cnn.py)."""
+    return [
+        {"conv": 32, "kernel": 3, "activation": activation},
+        {"conv": 64, "kernel": 3, "activation": activation},
+        {"pool": "max", "size": 2},
+        {"dropout": 0.25},
+        {"flatten": True},
+        {"dense": 128, "activation": activation},
+        {"dropout": 0.5},
+    ]
+
+
 LAYERS_ID = "layers"  # the arch id of a task that writes its own [model] layers = [...]
 ZOO_PREFIX = "zoo:"  # "zoo:<id>": a row of bench.core.zoo
 
@@ -115,6 +128,14 @@ ARCHITECTURES: dict[str, Architecture] = {
             "Keras CIFAR-10 tutorial CNN: conv32 -> max -> conv64 -> max -> conv64 -> dense64 -> classes",
             {"activation": _ACTIVATION},
             cifar_cnn_layers,
+        ),
+        from_layers(
+            "mnist_cnn",
+            parse_layers(mnist_cnn_layers()),
+            "the PyTorch and Keras MNIST example CNN: conv32 -> conv64 -> max -> drop .25 -> dense128 -> drop .5 "
+            "-> classes",
+            {"activation": _ACTIVATION},
+            mnist_cnn_layers,
         ),
         Architecture(
             id="resnet101",
