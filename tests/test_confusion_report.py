@@ -173,3 +173,29 @@ def test_the_budgets_epochs_and_images_are_named_among_the_profiles_changes():
     assert [k for k, _, _ in resized.profile_changes] == [k for k in RECIPE_KEYS if k in changes]
     back = with_recipe(resized, "train", epochs=30)  # the full recipe's own: no longer a change
     assert "train.epochs" not in {k for k, _, _ in back.profile_changes} and back.train.epochs == 30
+
+
+def test_macro_f1_averages_each_test_class_f1_unweighted_and_leaves_out_absent_classes():
+    """Labels 0,0,0,1 predicted 0,0,1,1: class 0 F1 = 2*1*(2/3)/(1+2/3) = 0.8, class 1 F1 = 2*0.5*1/1.5 = 2/3, so
+    macro-F1 0.7333 where accuracy is 0.75 and the support-weighted F1 0.7667; a third class that neither the labels
+    nor the predictions hold is left out (scored 0 it would give 0.4889)."""
+    logits = np.array([[2.0, 0.0, -1.0], [1.0, 0.0, -1.0], [0.0, 1.0, -1.0], [0.0, 3.0, -1.0]])
+    y = np.array([0, 0, 0, 1])
+    out = metrics.classification(logits, y, ("a", "b", "c"))
+    assert out["test_macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    assert out["test_macro_f1"] == pytest.approx(out["classification_report"]["macro avg"]["f1-score"] * 3 / 2)
+    # a binary head: its one logit scores class 1 (positive: class 1), the same predictions as above
+    binary = metrics.classification(np.array([[-2.0], [-1.0], [1.0], [3.0]]), y, ("cat", "dog"))
+    assert binary["test_macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    # a model that always says the majority class: accuracy 0.75, macro-F1 (6/7 + 0) / 2
+    always = metrics.classification(np.tile([1.0, 0.0], (4, 1)), y, ("cat", "dog"))
+    assert always["test_macro_f1"] == pytest.approx(3 / 7)
+
+
+def test_the_summary_table_shows_each_backends_median_macro_f1_and_its_ratio(tmp_path: Path):
+    for backend, repeat, f1 in (("torch", 0, 0.60), ("torch", 1, 0.80), ("torch", 2, 0.70), ("keras", 0, 0.63)):
+        append_record(tmp_path, rec(backend, repeat, test_acc=0.9, test_macro_f1=f1))
+    write_reports(tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    row = next(line for line in summary.splitlines() if line.startswith("| test macro-F1"))
+    assert [c.strip() for c in row.strip("|").split("|")] == ["test macro-F1", "0.7000", "0.6300", "0.900"]

@@ -54,13 +54,24 @@ def accuracy_and_loss(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(accuracy_score(y, probs.argmax(1))), float(log_loss(y, probs, labels=labels))
 
 
+def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    """The unweighted mean of the per-class F1 over the classes the test labels hold: accuracy's companion where
+    the classes are unbalanced (a model that never predicts a rare class keeps a high accuracy, not a high F1).
+    A class absent from ``y`` is left out rather than scored 0, so a test subset without it does not lower it."""
+    from sklearn.metrics import f1_score
+
+    present = np.unique(y).tolist()
+    return float(f1_score(y, pred, labels=present, average="macro", zero_division=0))
+
+
 def classification(logits: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
-    """Confusion matrix and per-class report, JSON-ready."""
+    """Macro-F1 (``test_macro_f1``), the confusion matrix and the per-class report, JSON-ready."""
     from sklearn.metrics import classification_report, confusion_matrix
 
     pred = probabilities(logits).argmax(1)
     labels = list(range(len(classes)))
     return {
+        "test_macro_f1": macro_f1(y, pred),
         "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
         "classification_report": classification_report(
             y, pred, labels=labels, target_names=list(classes), output_dict=True, zero_division=0

@@ -98,6 +98,7 @@ class Record:
     eval_img_s: float | None = None
     test_acc: float | None = None
     test_loss: float | None = None
+    test_macro_f1: float | None = None  # per-class F1 averaged over the test labels' classes (bench.core.metrics)
     target_acc: float | None = None
     reported_acc: float | None = None  # the task's eval.reported_acc: what the original experiment saw
     # What the row's profile sets apart from the full recipe ("train.lr 0.003 (full recipe: 0.01), ..."; the

@@ -19,6 +19,7 @@ from bench.report.backends import DEFAULT_REFERENCE, label, ordered, ratio_name,
 SUMMARY_METRICS = (
     ("test_acc", "test accuracy", ".4f"),
     ("test_loss", "test loss", ".4f"),
+    ("test_macro_f1", "test macro-F1", ".4f"),
     ("train_s", "training time (s)", ".2f"),
     ("epoch_s_median", "steady epoch (s, median)", ".3f"),
     ("throughput_img_s", "steady throughput (img/s)", ",.0f"),
@@ -174,7 +175,7 @@ def ratio_note(reference: str, names: Iterable[str]) -> str:
     return (
         f"Ratios are each backend's median over ok repeats divided by {label(reference)}'s (the reference, "
         f"`--reference {reference}`), one column `<backend>/{reference}` per other backend. Above 1 the backend's "
-        "figure is larger: better in the accuracy, img/s and MFU rows, worse in the loss, seconds and MB rows "
+        "figure is larger: better in the accuracy, F1, img/s and MFU rows, worse in the loss, seconds and MB rows "
         "(slower, more memory)."
     )
 
@@ -246,6 +247,6 @@ def terminal_summary(
             parts.append(f"  {r.backend} repeat {r['repeat']}: ok, but a phase failed: {r.phase_errors}")
     head = [
         f"ratios: <backend>/{reference} of the medians over ok repeats (> 1: a larger figure: better for "
-        "accuracy, img/s and MFU, worse for loss, seconds and MB)"
+        "accuracy, F1, img/s and MFU, worse for loss, seconds and MB)"
     ]
     return "\n".join(head * ratios + parts) + scaling.terminal_lines(df_all)
