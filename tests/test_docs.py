@@ -57,6 +57,17 @@ def test_every_relative_link_resolves_from_its_page(page: Path):
     assert not broken, f"{page.relative_to(REPO)}: " + "; ".join(broken)
 
 
+REPO_PATH = re.compile(r"`((?:bench|backends|datasets|tests)/[\w/.\-]+\.(?:py|toml|txt|md))`")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_file_a_page_names_in_code_is_in_the_repository(page: Path):
+    """The Extending recipes send a new developer to files by name (`bench/core/catalog.py`): a moved or renamed
+    file must take its docs along."""
+    missing = sorted({m for m in REPO_PATH.findall(page.read_text(encoding="utf-8")) if not (REPO / m).exists()})
+    assert not missing, f"{page.relative_to(REPO)} names files that are not in the repository: {', '.join(missing)}"
+
+
 def readme_commands() -> tuple[str, str]:
     """The README's install and test commands: the lines of its "Install, run, test" block whose comments say
     "install" and "the test suite"."""
