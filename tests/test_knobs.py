@@ -275,3 +275,30 @@ def test_the_threads_knob_is_sized_by_the_cores_of_the_device_slot_a_row_runs_in
     assert threads_for(declared, None) == declared and race_space("torch", ("threads",), None) == tuple(
         k for k in declared if k.name == "threads"
     )
+
+
+def test_under_ray_or_slurm_the_threads_knobs_half_is_resolved_by_the_cores_of_the_worker_the_row_runs_in(monkeypatch):
+    """Rows under ``--executor ray`` / ``slurm`` run on machines the tune cannot see: "half the cores" is raced as
+    ``half`` (``runtime.threads_share``), which the row's worker resolves by its own usable cores (``for_backend``),
+    not half the tuning process's 4; the local executor keeps the count sized here."""
+    import os
+
+    from bench.core.spec import RuntimeSpec, TaskSpec
+    from bench.run.runner import RunOptions
+    from bench.run.tune import REMOTE_EXECUTORS, race_space, row_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    for executor in REMOTE_EXECUTORS:
+        remote = RunOptions(executor=executor)
+        assert row_cores(remote) is None
+        (threads,) = [k for k in race_space("torch", (), None, remote=True) if k.name == "threads"]
+        assert [v.label for v in threads.values] == ["default", "1", "half"]
+        assert dict(threads.values[2].runtime) == {"threads_share": "half"}
+    task = dataclasses.replace(
+        TaskSpec(name="t", dataset=None, model=None, train=None),  # type: ignore[arg-type]  # only runtime is read
+        knobs=(("torch", (("threads_share", "half"),)),),
+    )
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)  # the worker's cores
+    assert task.for_backend("torch").runtime.threads == 32 and task.for_backend("keras").runtime == RuntimeSpec()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert task.for_backend("torch").runtime.threads == 1

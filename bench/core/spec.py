@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.core.architecture import Architecture
 from bench.core.catalog import INITS, LAYERS_ID, architecture
+from bench.core.cpus import usable_cores
 from bench.core.distributed import SCALING_MODES
 from bench.core.layers import LayerError, infer_shapes, map_layers, parse_layers, to_table
 from bench.core.zoo import entry as zoo_entry
@@ -203,6 +204,9 @@ class TransferSpec:
 class RuntimeSpec:
     device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))
     threads: int = 0  # 0 = each framework's default, recorded per row
+    # "half": threads = half the cores of the process the row runs in, resolved there (``for_backend``, in the row's
+    # worker): bench tune's threads knob under --executor ray / slurm, whose rows run on machines the tune cannot see
+    threads_share: str = field(default="", metadata=_choices("", "half"))
     jit_compile: bool = False  # Keras XLA; "auto" is off on CPU and slower here when on
     # Performance knobs; each default is the framework's out-of-the-box behaviour, recorded per row.
     precision: str = field(default="fp32", metadata=_choices("fp32", "mixed_bf16", "mixed_fp16"))
@@ -285,7 +289,10 @@ class TaskSpec:
     def for_backend(self, backend: str) -> TaskSpec:
         """This task as ``backend`` runs it: its ``[knobs.BACKEND]`` overrides applied to ``runtime``."""
         own = dict(dict(self.knobs).get(backend, ()))
-        return dataclasses.replace(self, runtime=dataclasses.replace(self.runtime, **own)) if own else self
+        runtime = dataclasses.replace(self.runtime, **own) if own else self.runtime
+        if runtime.threads_share == "half":  # resolved by the cores of the process this runs in: the row's worker
+            runtime = dataclasses.replace(runtime, threads=max(1, usable_cores() // 2))
+        return dataclasses.replace(self, runtime=runtime) if runtime is not self.runtime else self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -92,10 +92,14 @@ def row_cores(opts: RunOptions) -> int | None:
     return slot_share(len(opts.devices) or 1) if opts.executor == "devices" else None
 
 
-def race_space(backend: str, only: tuple[str, ...], cores: int | None) -> tuple[Knob, ...]:
+REMOTE_EXECUTORS = ("ray", "slurm")  # the rows run on machines this process cannot see
+
+
+def race_space(backend: str, only: tuple[str, ...], cores: int | None, remote: bool = False) -> tuple[Knob, ...]:
     """The knobs a race of ``backend`` searches (``searched``), its threads knob sized to the cores each row gets
-    (``row_cores``): "half the cores" is half a slot's where the rows run in slots."""
-    return searched(threads_for(describe(backend).knob_space, cores), only)
+    (``row_cores``): "half the cores" is half a slot's where the rows run in slots, and with ``remote`` (ray,
+    slurm) half the cores of the worker each row runs in, resolved there."""
+    return searched(threads_for(describe(backend).knob_space, cores, remote), only)
 
 
 def check_knob_names(only: tuple[str, ...], backends: tuple[str, ...]) -> None:
@@ -195,7 +199,9 @@ class Tuner:
         """Successive halving over ``backend``'s knob space for ``task``; returns the winning configuration. Rung 0
         may start configurations until ``rung0_s`` (default: ``RUNG0_OVERRUN`` times ``budget_s``)."""
         rung0_s = budget_s * RUNG0_OVERRUN if rung0_s is None else rung0_s
-        runnable, skipped = configurations(race_space(backend, self.only, row_cores(self.opts)), capabilities)
+        runnable, skipped = configurations(
+            race_space(backend, self.only, row_cores(self.opts), self.opts.executor in REMOTE_EXECUTORS), capabilities
+        )
         tags = {c.label: f"t{i:02d}" for i, c in enumerate(runnable)}
         by_label = {c.label: c for c in runnable}
         entry: dict[str, Any] = {
