@@ -181,13 +181,16 @@ def test_tf32_and_cudnn_benchmark_are_recorded_on_a_gpu_and_not_applicable_on_a_
     cpu, gpu = out["cpu (x86_64)"], out["NVIDIA H100 80GB HBM3"]
     assert cpu["tf32"] is None and cpu["cudnn_benchmark"] is None and cpu["compiled"] == "eager"
     assert gpu["tf32"] == "matmul=False, cudnn=True" and gpu["cudnn_benchmark"] is False
-    # the nested knobs agree with the flat columns: no TF32 flag on a CPU (it kept tf32_cudnn=True), all on a GPU
-    assert cpu["knobs"] == {"cudnn_benchmark": False}
+    # the nested knobs agree with the flat columns: no TF32 or cuDNN flag on a CPU (it kept tf32_cudnn=True and
+    # cudnn_benchmark beside empty columns), all on a GPU
+    assert cpu["knobs"] == {}
     assert gpu["knobs"] == {"tf32_matmul": False, "tf32_cudnn": True, "tf32": True, "cudnn_benchmark": False}
     from bench.history.rows import config_of  # a CPU series goes on across the change: its old rows read the same
 
     old_cpu = {**cpu, "knobs": {"tf32_matmul": False, "tf32_cudnn": True, "cudnn_benchmark": False}}
-    assert config_of(old_cpu) == config_of(cpu) and config_of(gpu) != config_of({**gpu, "knobs": cpu["knobs"]})
+    older_cpu = {**cpu, "knobs": {"cudnn_benchmark": False}}  # as the TF32 change alone left them
+    assert config_of(old_cpu) == config_of(older_cpu) == config_of(cpu)
+    assert config_of(gpu) != config_of({**gpu, "knobs": {"tf32_matmul": False, "tf32_cudnn": True, "tf32": True}})
 
 
 def test_a_backend_without_steps_per_execution_is_timed_a_batch_a_step_whatever_the_task_asks(monkeypatch):

@@ -309,8 +309,9 @@ def new_record(**fields: Any) -> dict[str, Any]:
     return rec
 
 
-# the engines' raw TF32 flags in a record's nested ``knobs`` (torch's two, Keras's one or JAX's precision name)
-TF32_KNOBS = ("tf32", "tf32_matmul", "tf32_cudnn")
+# the engines' raw GPU-only flags in a record's nested ``knobs``: TF32 (torch's two, Keras's one or JAX's precision
+# name) and torch's cuDNN autotuning, each a flat column left empty on a CPU (bench.measure.perf.GPU_ONLY_COLUMNS)
+GPU_KNOBS = ("tf32", "tf32_matmul", "tf32_cudnn", "cudnn_benchmark")
 
 
 def on_cpu(device: str) -> bool:
@@ -319,6 +320,7 @@ def on_cpu(device: str) -> bool:
 
 
 def device_knobs(knobs: dict[str, Any], device: str) -> dict[str, Any]:
-    """The nested ``knobs`` as a record keeps them: on a CPU without the TF32 flags, as its flat ``tf32`` column
-    is empty (the nested dict had kept torch's ``tf32_cudnn=True`` beside an empty column)."""
-    return {k: v for k, v in knobs.items() if k not in TF32_KNOBS} if on_cpu(device) else knobs
+    """The nested ``knobs`` as a record keeps them: on a CPU without the TF32 and cuDNN flags, as its flat ``tf32``
+    and ``cudnn_benchmark`` columns are empty (the nested dict had kept torch's ``tf32_cudnn=True`` and
+    ``cudnn_benchmark`` beside empty columns)."""
+    return {k: v for k, v in knobs.items() if k not in GPU_KNOBS} if on_cpu(device) else knobs

@@ -81,7 +81,8 @@ def config_of(record: dict[str, Any]) -> tuple[str, str]:
     The row's CPU threads are a knob too (a task's ``[runtime] threads``, a tune's thread count): the record keeps
     them beside its knobs, and a series whose threads changed would otherwise name no cause for its step."""
     knobs = dict(record["knobs"]) if isinstance(record.get("knobs"), dict) else {}
-    # a CPU row's TF32 flags, kept until 2026-12-06, are not a configuration: its series goes on across that commit
+    # a CPU row's TF32 and cudnn_benchmark flags, kept until 2026-12-06, are not a configuration: its series goes on
+    # across that commit
     knobs = device_knobs(knobs, str(record.get("device") or ""))
     if isinstance(record.get("threads"), int) and not isinstance(record["threads"], bool):
         knobs.setdefault("threads", record["threads"])
