@@ -448,6 +448,27 @@ def test_images_a_big_model_cannot_take_are_refused_before_the_run_starts(clean_
     check_task_data([load_task(path, None, None)], None)
 
 
+def test_the_task_files_check_and_the_zoo_build_refuse_the_same_images():
+    """One rule (bench.core.zoo.input_fits): a shape the task file's check passes is one the build takes, and one
+    it refuses the build refuses; 0 (the data's own decides) passes the file's check and only it."""
+    from bench.core.catalog import architecture
+    from bench.core.zoo import ZooError, checked_input
+
+    arch = architecture("zoo:mobilenet_v3_small")
+    for shape in [(32, 32, 3), (224, 224, 3), (31, 31, 3), (32, 40, 3), (32, 32, 1), (64, 64, 4), (16, 16, 1)]:
+        file_ok = all(b.ok for b in S._zoo_input(arch, shape))
+        try:
+            checked_input(arch.zoo, shape)
+            built = True
+        except ZooError as e:
+            built = False
+            assert "needs square 3-channel images of at least 32 px" in str(e), e
+        assert file_ok == built, shape
+    assert all(b.ok for b in S._zoo_input(arch, (0, 0, 0)))
+    with pytest.raises(ZooError):
+        checked_input(arch.zoo, (0, 0, 3))
+
+
 def test_a_mean_and_std_without_a_value_per_channel_are_refused_before_the_run_starts(clean_env, tmp_path: Path):
     """dataset.mean/std hold one value per channel of the images the task gets (bench.core.preprocess.PixelNorm):
     refused when the task is loaded where the spec sets the channels (or no image has that many), else before any

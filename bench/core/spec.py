@@ -26,7 +26,7 @@ from bench.core.cpus import usable_cores
 from bench.core.distributed import SCALING_MODES
 from bench.core.layers import LayerError, infer_shapes, map_layers, parse_layers, to_table
 from bench.core.zoo import entry as zoo_entry
-from bench.core.zoo import weights_path
+from bench.core.zoo import input_fits, weights_path
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 PROFILES = ("quick", "full")
@@ -893,17 +893,17 @@ def _explain_layer(layer: str, arch: Architecture) -> Bound:
 
 
 def _zoo_input(arch: Architecture, shape: tuple[int, int, int], shown: bool = False) -> list[Bound]:
-    """A big model's images (its zoo row's builds, ``bench.core.zoo.checked_input``) of ``shape`` (H, W, C; 0 where
-    the data's own decides, which passes): RGB, square, at least the row's minimum side. ``shown``: name the shape."""
+    """A big model's images of ``shape`` (H, W, C; 0 where the data's own decides, which passes): RGB, square, at
+    least the row's minimum side, by the rule its builds check (``bench.core.zoo.input_fits``). ``shown``: name the
+    shape."""
     h, w, c = shape
-    least = zoo_entry(arch.zoo).min_size
+    row = zoo_entry(arch.zoo)
+    rgb, square, big = input_fits(row, shape)
     said = f" (the images are {h}x{w}x{c})" if shown else ""
     return [
-        Bound("dataset.channels", c in (0, 3), f"3: {arch.id} takes RGB images{said}", c),
-        Bound("dataset.image_size", h == w, f"a size: {arch.id} takes square images{said}", 0),
-        Bound(
-            "dataset.image_size", h == 0 or h >= least, f"at least {least}: the smallest side {arch.id} takes{said}", h
-        ),
+        Bound("dataset.channels", rgb, f"3: {arch.id} takes RGB images{said}", c),
+        Bound("dataset.image_size", square, f"a size: {arch.id} takes square images{said}", 0),
+        Bound("dataset.image_size", big, f"at least {row.min_size}: the smallest side {arch.id} takes{said}", h),
     ]
 
 

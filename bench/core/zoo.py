@@ -304,11 +304,18 @@ def entry(zoo_id: str) -> ZooEntry:
     return ZOO[bare]
 
 
+def input_fits(row: ZooEntry, shape: tuple[int, int, int]) -> tuple[bool, bool, bool]:
+    """Whether images of ``shape`` (HWC) are what the row's builds take: (RGB, square, at least ``min_size``). The
+    one rule for the build (``checked_input``) and the task file's check (bench.core.spec), where 0 is a size or
+    channel count the data's own decides, which passes until the data is read."""
+    h, w, c = shape
+    return c in (0, 3), h == w, h == 0 or h >= row.min_size
+
+
 def checked_input(zoo_id: str, input_shape: tuple[int, int, int]) -> ZooEntry:
     """The row, once ``input_shape`` (HWC) is one its builds take: square, RGB, at least ``min_size``."""
     row = entry(zoo_id)
-    h, w, c = input_shape
-    if c != 3 or h != w or h < row.min_size:
+    if not all(input_fits(row, input_shape)) or 0 in input_shape:
         raise ZooError(
             f"zoo:{row.id} needs square 3-channel images of at least {row.min_size} px, got {input_shape} "
             "(set dataset.channels = 3 and dataset.image_size)"
