@@ -168,20 +168,11 @@ def check_found(name: str, data_dir: str | Path | None = None, fallback: str = "
         raise _not_found(info, data_dir)
 
 
-def train_count(
-    name: str, data_dir: str | Path | None = None, fallback: str = "auto", classes: tuple[str, ...] = ()
-) -> int | None:
-    """How many training images ``load`` gives, of the classes ``classes`` (all when empty), known without
-    loading any: the file's labels, else the stand-in's or the embedded default's table. None where they cannot
-    say (an unreadable file, a class not there, no data allowed): ``load`` then says why."""
-    counts = class_counts(name, data_dir, fallback)
-    return None if counts is None else counts.selected(classes)
-
-
 def class_counts(name: str, data_dir: str | Path | None = None, fallback: str = "auto") -> ClassCounts | None:
     """The training images per class ``load`` gives, with the names a task may call the classes, known without
-    loading any: the file's labels, else the stand-in's or the embedded default's table. None where they cannot
-    say (an unreadable file, no data allowed): ``load`` then says why."""
+    loading any (``ClassCounts.selected`` counts a task's classes: bench.run.datacheck's batch check): the file's
+    labels, else the stand-in's or the embedded default's table. None where they cannot say (an unreadable file, no
+    data allowed): ``load`` then says why."""
     return _known(name, data_dir, fallback, train_counts, lambda info: info.embedded_train)
 
 

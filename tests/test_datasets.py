@@ -111,30 +111,34 @@ def test_the_image_shape_is_known_without_loading_as_load_would_give_it(clean_en
     assert registry.image_shape("cifar10", data_dir=tmp_path) is None
 
 
+def train_count(name: str, data_dir: Path | None = None, fallback: str = "auto", classes: tuple[str, ...] = ()):
+    """The count bench.run.datacheck.check_batch_fits reads: ``class_counts``, of the task's classes."""
+    counts = registry.class_counts(name, data_dir, fallback)
+    return None if counts is None else counts.selected(classes)
+
+
 def test_the_training_count_is_known_without_loading_as_load_and_prepare_would_give_it(clean_env, tmp_path: Path):
     """What a task's batch size is checked against before a run starts (bench.run.datacheck): the embedded
     defaults' tables (afhq: its stand-in's) are what the generators make, at any seed; a file's labels decide."""
     for name in registry.DATASETS:
         for seed in (0, 1):
             ds = registry.load(name, seed=seed)
-            assert registry.train_count(name) == len(ds.train), name
+            assert train_count(name) == len(ds.train), name
             if table := registry.DATASETS[name].embedded_train:  # the table is the generator's, class by class
                 counts = tuple(np.bincount(ds.train.y, minlength=len(ds.classes)).tolist())
                 assert table == ClassCounts(ds.classes, counts, ds.stands_for), name
             picked = ds.stands_for[:2] or ds.classes[:2]  # a subset by the names a task gives (cat, dog)
             kept = prepare(ds, classes=picked)
-            assert registry.train_count(name, classes=picked) == len(kept.train), (name, picked)
-            assert registry.train_count(name, classes=ds.classes[-2:]) == len(
-                prepare(ds, classes=ds.classes[-2:]).train
-            )
-    assert registry.train_count("mnist", classes=("3", "x")) is None  # a class not there: datacheck says so
+            assert train_count(name, classes=picked) == len(kept.train), (name, picked)
+            assert train_count(name, classes=ds.classes[-2:]) == len(prepare(ds, classes=ds.classes[-2:]).train)
+    assert train_count("mnist", classes=("3", "x")) is None  # a class not there: datacheck says so
     write_npz(tiny(n=40, k=4), tmp_path / "mnist.npz")  # a file decides: 40 images, 10 of each of 4 classes
-    assert registry.train_count("mnist", data_dir=tmp_path) == 40
-    assert registry.train_count("mnist", data_dir=tmp_path, classes=("1", "3")) == 20
-    assert registry.train_count("mnist", fallback="none") is None  # no data at all: loading says so
-    assert registry.train_count("afhq", fallback="none") is None
+    assert train_count("mnist", data_dir=tmp_path) == 40
+    assert train_count("mnist", data_dir=tmp_path, classes=("1", "3")) == 20
+    assert train_count("mnist", fallback="none") is None  # no data at all: loading says so
+    assert train_count("afhq", fallback="none") is None
     (tmp_path / "cifar10.npz").write_bytes(b"not a zip")  # unreadable: loading names what is wrong
-    assert registry.train_count("cifar10", data_dir=tmp_path) is None
+    assert train_count("cifar10", data_dir=tmp_path) is None
 
 
 def test_a_dataset_with_nothing_to_load_is_said_before_loading_as_load_says_it(clean_env, tmp_path: Path):
