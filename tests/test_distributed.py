@@ -215,9 +215,56 @@ def numpy_backend(monkeypatch):
     return numpy_backend.Backend
 
 
+CLASSES = ("a", "b", "c")
+
+
 def rank_data(n: int = 96) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     return {"x_train": rng.integers(0, 255, (n, 6, 6, 1), dtype=np.uint8), "y_train": rng.integers(0, 3, n)}
+
+
+def learnable_data(n: int, n_test: int) -> dict[str, np.ndarray]:
+    """Images whose bright columns tell their class, most of the time (class c: columns 2c and 2c + 1, in noise)."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, n + n_test)
+    x = rng.normal(100, 60, (n + n_test, 6, 6, 1))
+    for i, c in enumerate(y):
+        x[i, :, 2 * c : 2 * c + 2] += 40
+    x = np.clip(x, 0, 255).astype(np.uint8)
+    return {"x_train": x[:n], "y_train": y[:n], "x_test": x[n:], "y_test": y[n:]}
+
+
+def test_a_data_parallel_row_carries_the_single_process_rows_test_set_evaluation(numpy_backend):
+    """Issue: rank 0 of a data-parallel row computed its test accuracy and loss itself, so the row had no confusion
+    matrix, classification report nor macro-F1. It now evaluates as the single-process worker does
+    (bench.run.evaluate), and the row keeps every field: on 1 worker, trained on the same batches as a 1-process row,
+    its figures are that row's, and its matrix agrees with its accuracy and macro-F1 (recomputed here from it)."""
+    from bench.run.evaluate import EVAL_FIELDS
+    from bench.run.worker import train_and_evaluate
+
+    class Joins(numpy_backend):
+        def join(self, ctx: DistContext) -> dict[str, Any]:
+            return {"dist_backend": "none (test)"}
+
+    spec, data = tiny_spec(), learnable_data(96, 60)  # 96 = 3 batches of 32: both train every image, alike
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=6))
+    ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
+    rank = train_rank(Joins(), spec, ctx, DistLayout(1, "strong", 32), data, CLASSES, seed=0)
+    row = distributed.row_fields([rank], 1, "strong", 32, 1)
+    single, _ = train_and_evaluate(numpy_backend(), spec, data, CLASSES, seed=0)
+    assert all(row.get(k) is not None for k in EVAL_FIELDS), {k: row.get(k) for k in EVAL_FIELDS}
+    assert 0.5 < row["test_acc"] < 1  # above chance, some errors: off-diagonal counts to get right
+    for k in ("test_acc", "test_loss", "test_macro_f1"):
+        assert row[k] == pytest.approx(single[k], rel=1e-9), k
+    assert row["confusion_matrix"] == single["confusion_matrix"]
+    assert row["classification_report"] == single["classification_report"]  # from the same predictions
+    cm = np.array(row["confusion_matrix"])
+    assert cm.sum() == 60 and cm.sum(axis=1).tolist() == np.bincount(data["y_test"], minlength=3).tolist()
+    assert np.trace(cm) / cm.sum() == pytest.approx(row["test_acc"])
+    recall, precision = np.diag(cm) / cm.sum(axis=1), np.diag(cm) / cm.sum(axis=0)
+    f1 = 2 * precision * recall / (precision + recall)
+    assert row["test_macro_f1"] == pytest.approx(f1.mean())
+    assert row["history"][-1]["test_acc"] == row["test_acc"] and row["eval_img_s"] > 0
 
 
 @pytest.mark.parametrize("knob", [False, True], ids=["one-batch-a-step", "steps_per_execution-knob"])
@@ -232,7 +279,7 @@ def test_a_rank_and_its_row_record_the_warm_up_batches_as_a_single_process_row_d
     spec = tiny_spec()
     spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, steps_per_execution=4, warmup_steps=3))
     ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
-    out = train_rank(backend, spec, ctx, DistLayout(1, "strong", 4, local=True), rank_data(), 3, seed=0)
+    out = train_rank(backend, spec, ctx, DistLayout(1, "strong", 4, local=True), rank_data(), CLASSES, seed=0)
     # the numpy backend calls the clock once a batch: the 3 warm-up batches are 3
     assert (out["warmup_steps"], out["warmup_batches"]) == (3, 3)
     noted = [n for n in out["notes"] if "steps_per_execution" in n]
@@ -252,11 +299,11 @@ def test_a_rank_whose_steps_return_early_records_the_first_epochs_last_step_kept
 
     ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
     layout = DistLayout(1, "strong", 4, local=True)  # 24 steps an epoch: the first epoch's end is in the window
-    early = train_rank(Early(), tiny_spec(), ctx, layout, rank_data(), 3, seed=0)
+    early = train_rank(Early(), tiny_spec(), ctx, layout, rank_data(), CLASSES, seed=0)
     assert early["epoch_end_step_s"] > 0 and early["new_shape_step_s"] is None
     assert any("the first epoch's last step (4 images) took" in n for n in early["notes"]), early["notes"]
     assert len(early["durations"]) == 2 * 24 - 1 - 1 - 1  # the first step, a warm-up step and that one off it
-    on_time = train_rank(numpy_backend(), tiny_spec(), ctx, layout, rank_data(), 3, seed=0)
+    on_time = train_rank(numpy_backend(), tiny_spec(), ctx, layout, rank_data(), CLASSES, seed=0)
     assert on_time["epoch_end_step_s"] is None and len(on_time["durations"]) == 2 * 24 - 1 - 1
     row = distributed.row_fields([early, {**early, "rank": 1, "epoch_end_step_s": 9.0}], 2, "strong", 4, 1)
     assert row["epoch_end_step_s"] == early["epoch_end_step_s"] and row["new_shape_step_s"] is None  # rank 0's
@@ -276,7 +323,7 @@ def test_a_rank_whose_shard_is_under_one_batch_records_the_batch_it_trained(nump
             DistContext(rank=r, world_size=2, addresses=("127.0.0.1:1", "127.0.0.1:2")),
             layout,
             rank_data(96),
-            3,
+            CLASSES,
             seed=0,
         )
         for r in range(2)
@@ -292,7 +339,7 @@ def test_a_rank_whose_shard_is_under_one_batch_records_the_batch_it_trained(nump
         DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",)),
         DistLayout(1, "weak", 64, local=True),
         rank_data(96),
-        3,
+        CLASSES,
         seed=0,
     )
     assert whole["per_worker_batch"] == 64 and not any("under one per-worker batch" in n for n in whole["notes"])
@@ -337,7 +384,7 @@ def test_a_data_parallel_row_records_compile_s_as_a_single_process_row_does(nump
             return super().train_epoch(state, data, order, batch_size, Hooks())
 
     ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
-    rank = train_rank(Timed(), tiny_spec(), ctx, DistLayout(1, "strong", 4, local=True), rank_data(), 3, seed=0)
+    rank = train_rank(Timed(), tiny_spec(), ctx, DistLayout(1, "strong", 4, local=True), rank_data(), CLASSES, seed=0)
     assert rank["first_step_s"] == pytest.approx(1.01) and rank["epoch_end_step_s"] == (
         pytest.approx(0.31) if early else None
     )
@@ -878,6 +925,11 @@ def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_en
     assert len(sums) == 2 and sums[0] == pytest.approx(sums[1], rel=1e-6), sums  # DDP kept the replicas equal
     # strong scaling, averaged gradients: the same global batches, so the same model up to float rounding
     assert two["test_acc"] == pytest.approx(one["test_acc"], abs=0.03)
+    for row in (one, two):  # rank 0's evaluation, the single-process row's fields (bench.run.evaluate)
+        cm = np.array(row["confusion_matrix"])
+        assert cm.shape == (10, 10) and cm.sum() == 100 and np.trace(cm) / 100 == pytest.approx(row["test_acc"])
+        assert row["classification_report"]["accuracy"] == pytest.approx(row["test_acc"])
+        assert 0 <= row["test_macro_f1"] <= 1 and row["eval_img_s"] > 0
     # the first step's excess over a steady one, as a single-process row records it (rank 0's), in the table too
     assert one["compile_s"] >= 0 and two["compile_s"] >= 0, (one, two)
     summary = (run_dir / "summary.md").read_text()

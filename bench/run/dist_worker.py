@@ -4,10 +4,11 @@ The rank reads who it is from its environment (``DistContext.from_env``: the lau
 torchrun's variables and TF_CONFIG included), then does what the single-process worker does
 with three differences: ``backend.join(ctx)`` after ``configure``; every epoch trains on this
 rank's shard of the shared order (``shard_order``) in per-worker batches; only rank 0
-evaluates (on the whole test set) and builds the record. Every rank writes its step times and
-a checksum of its weights to ``RESULT_DIR/rank-R.json``; ``backend.leave()`` runs at the end
-and on errors. With ``job.dist.local`` the rank never joins: the same window timed
-without gradient exchange (the all-reduce share's reference, bench.measure.scaling).
+evaluates (on the whole test set, by the single-process worker's ``bench.run.evaluate``) and builds
+the record. Every rank writes its step times and a checksum of its weights to
+``RESULT_DIR/rank-R.json``; ``backend.leave()`` runs at the end and on errors. With
+``job.dist.local`` the rank never joins: the same window timed without gradient exchange (the
+all-reduce share's reference, bench.measure.scaling).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from backends import describe, load_backend
-from bench.core import metrics
 from bench.core.backend import CompileCache
 from bench.core.distributed import DistContext, shard_batch, shard_order
 from bench.core.job import DistLayout, Job
@@ -37,6 +37,8 @@ from bench.measure import perf
 from bench.measure.compile_cache import compile_cache_note, first_run_compiles
 from bench.measure.scaling import SMALL_SHARD
 from bench.measure.steady import OFF_WINDOW_FIELDS, StepClock
+from bench.measure.timing import SyncTimer
+from bench.run.evaluate import evaluate
 from bench.run.worker import peak_host_mb
 
 
@@ -58,7 +60,7 @@ def train_rank(
     ctx: DistContext,
     dist: DistLayout,
     data: dict[str, np.ndarray],
-    n_classes: int,
+    classes: tuple[str, ...],
     seed: int,
 ) -> dict[str, Any]:
     """The measured part of one rank; returns its step times, and on rank 0 the record's fields."""
@@ -77,7 +79,8 @@ def train_rank(
     check_fits_data(spec, len(y_train))
     norm = PixelNorm.from_spec(spec.dataset, x_train.shape[-1])
     train = backend.put(x_train, y_train, norm)
-    model = backend.build(spec.model, tuple(x_train.shape[1:]), spec.n_outputs(n_classes))
+    n_outputs = spec.n_outputs(len(classes))
+    model = backend.build(spec.model, tuple(x_train.shape[1:]), n_outputs)
     state = backend.compile(model, spec.train, spec.runtime)
     out["params"] = backend.count_params(model)
     batch, epochs = shard_batch(len(y_train), ctx.world_size, dist.per_worker_batch), spec.train.epochs
@@ -121,16 +124,12 @@ def train_rank(
         **{k: clock.get(k) for k in OFF_WINDOW_FIELDS},
         checksum=weights_checksum(backend, model),
     )
-    if chief:
+    if chief:  # the single-process worker's evaluation, so the row carries the same test-set fields
         y_test = data["y_test"].astype(np.int64)
         test = backend.put(data["x_test"], y_test, norm)
-        t0 = time.perf_counter()
-        logits = backend.predict(state, test, spec.eval.batch_size)
-        out["eval_s"] = time.perf_counter() - t0
-        metrics.check_logits(logits, len(y_test), spec.n_outputs(n_classes))
-        out["test_acc"], out["test_loss"] = metrics.accuracy_and_loss(logits, y_test)
+        timer = SyncTimer(backend.synchronize)
+        out.update(evaluate(backend, state, test, y_test, classes, n_outputs, spec.eval.batch_size, timer))
         history[-1].update(test_acc=out["test_acc"], test_loss=out["test_loss"])
-        say(f"test acc {out['test_acc']:.4f}  loss {out['test_loss']:.4f}")
         out["history"] = history
         out["peak_device_mb"] = backend.peak_device_mb()
     return out
@@ -153,7 +152,7 @@ def run_rank(job: Job, ctx: DistContext) -> tuple[int, dict[str, Any]]:
             raise NotImplementedError(f"backend {backend.name!r} has no data-parallel role (join/leave)")
         with np.load(job.data, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
-        out.update(train_rank(backend, spec, ctx, dist, data, len(job.classes), job.record["seed"]))
+        out.update(train_rank(backend, spec, ctx, dist, data, tuple(job.classes), job.record["seed"]))
         out["status"] = "ok"
     except NotImplementedError as e:  # no data-parallel engine for this backend: the row is skipped, with why
         out.update(status="skipped", error=str(e))

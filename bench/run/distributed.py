@@ -47,6 +47,7 @@ from bench.core.spec import SpecError, TaskSpec
 from bench.measure import scaling
 from bench.measure.steady import OFF_WINDOW_FIELDS
 from bench.run import environment, pipes
+from bench.run.evaluate import EVAL_FIELDS
 from bench.run.forkserver import die_with_parent, exit_description, kill_group, sigint_deferred
 
 LOOPBACK = "127.0.0.1"
@@ -407,9 +408,7 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         "dist_backend",
         "train_s",
         *OFF_WINDOW_FIELDS,  # the first step, the warm-up and compile_s: rank 0's, as a single-process row's
-        "eval_s",
-        "test_acc",
-        "test_loss",
+        *EVAL_FIELDS,  # rank 0's test-set evaluation, the single-process row's fields
         "history",
         "peak_device_mb",
     )

@@ -43,6 +43,7 @@ from bench.measure.timing import (
     time_to_target,
 )
 from bench.phases import PHASES
+from bench.run.evaluate import evaluate
 
 
 def peak_host_mb() -> float:
@@ -124,15 +125,8 @@ def train_and_evaluate(
         raise RuntimeError(f"the backend trained {len(epoch_s)} of the {epochs} epochs it was given")
     first_order = orders[0]  # the input-path measurement replays the first epoch's batches
 
-    timer.start()
-    logits = backend.predict(state, test, spec.eval.batch_size)
-    out["eval_s"] = timer.stop()
-    out["eval_img_s"] = len(y_test) / out["eval_s"] if out["eval_s"] > 0 else None
-    metrics.check_logits(logits, len(y_test), n_outputs)
-    out["test_acc"], out["test_loss"] = metrics.accuracy_and_loss(logits, y_test)
+    out.update(evaluate(backend, state, test, y_test, classes, n_outputs, spec.eval.batch_size, timer))
     history[-1].update(test_acc=out["test_acc"], test_loss=out["test_loss"])
-    progress(f"test acc {out['test_acc']:.4f}  loss {out['test_loss']:.4f}")
-    out.update(metrics.classification(logits, y_test, classes))
     out.update(summarize_epochs(epoch_s, per_epoch))
     out.update({k: v for k, v in steps.summary().items() if v is not None})  # step-based compile_s wins
     out.update(steady_agreement(out))
