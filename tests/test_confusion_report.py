@@ -68,6 +68,36 @@ def test_a_matrix_that_does_not_match_its_classes_is_named_and_left_out(tmp_path
     assert "zoo-resnet50" not in "\n".join(confusion_markdown([good, zoo], tmp_path, frozenset()))  # the sweep's
 
 
+def test_data_parallel_rows_get_a_matrix_each_named_by_workers_and_their_macro_f1_in_the_scaling_table(
+    tmp_path: Path,
+):
+    """A data-parallel row now carries the single-process row's test-set evaluation (bench.run.evaluate): the section
+    shows each worker count's matrix under its own name, after the backend's single-process row, each with its own
+    counts, the plot a panel each, and the scaling table gives each row's macro-F1 beside its accuracy."""
+    run = tmp_path / "run"
+    run.mkdir()
+    c = digits_classification()
+    worse = dict(c, confusion_matrix=np.roll(np.array(c["confusion_matrix"]), 1, axis=1).tolist())  # another model
+    dp = dict(scaling_mode="strong", per_worker_batch=8, global_batch=8, steady_img_s=100.0, dist_backend="gloo")
+    append_record(run, rec("torch", 0, train_s=1.0, n_test=300, **c))
+    append_record(run, rec("torch", 0, workers=2, **dp, test_acc=0.5, **dict(worse, test_macro_f1=0.4567)))
+    append_record(run, rec("torch", 0, workers=1, **dp, test_acc=0.9, **dict(c, test_macro_f1=0.8765)))
+    write_reports(run)
+    summary = (run / "summary.md").read_text()
+    part = summary.split("## Test-set confusion matrices", 1)[1].split("\n## ", 1)[0]
+    heads = re.findall(r"^(t / PyTorch[^:]*): (\d+) of 300 test images right", part, re.M)
+    cm, rolled = np.array(c["confusion_matrix"]), np.array(worse["confusion_matrix"])
+    assert heads == [
+        ("t / PyTorch", str(np.trace(cm))),
+        ("t / PyTorch, 1 worker(s), strong", str(np.trace(cm))),
+        ("t / PyTorch, 2 worker(s), strong", str(np.trace(rolled))),
+    ]
+    assert f"| d0 | {' | '.join(str(v) for v in rolled[0])} | {rolled[0].sum()} |" in part.split(heads[2][0])[1]
+    assert (run / "plots" / "confusion-t.png").is_file()
+    scaling = summary.split("## Data-parallel scaling", 1)[1]
+    assert "test macro-F1" in scaling and "0.8765" in scaling and "0.4567" in scaling
+
+
 def test_the_lab_reports_accuracy_stands_beside_ours_with_why_a_quick_run_differs():
     """A task's eval.reported_acc reaches its record and summary.md: each backend's gap in points, and a quick
     profile (or stand-in data) is named as the reason the figures do not compare yet; a full run on the real

@@ -1,4 +1,5 @@
-"""The "Test-set confusion matrices" part of summary.md and its plots: each task's own test split, per backend.
+"""The "Test-set confusion matrices" part of summary.md and its plots: each task's own test split, per backend
+(and per data-parallel row: one per worker count and scaling mode).
 
 Reads only the records' ``confusion_matrix`` and ``classification_report`` (computed once in
 ``bench.core.metrics.classification`` from the test predictions), so ``bench report RUN`` redraws them.
@@ -47,22 +48,38 @@ def problem(record: dict[str, Any]) -> str | None:
     return None
 
 
+def _row(r: dict[str, Any]) -> tuple[str, str, int, str]:
+    """A record's place in the section: task, backend, and a data-parallel row's worker count and mode (0, "": none)."""
+    workers = r.get("workers")
+    count = workers if isinstance(workers, int) and not isinstance(workers, bool) else 0  # JSON's workers: an int
+    return r["task"], r["backend"], count, str(r.get("scaling_mode") or "")
+
+
+def _workers(r: dict[str, Any]) -> str:
+    """A data-parallel row's words after its backend, ", 2 worker(s), strong"; "" for a single-process row."""
+    _, _, workers, mode = _row(r)
+    return f", {workers} worker(s), {mode}" if workers else ""
+
+
 def confusion_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The first ok repeat of each (task, backend) with a confusion matrix, zoo architectures' rows aside; tasks in
-    run order, backends in registry order. A record whose matrix or report cannot be shown is named and skipped."""
-    first: dict[tuple[str, str], dict[str, Any]] = {}
+    """The first ok repeat of each (task, backend) with a confusion matrix, and of each data-parallel (task, backend,
+    workers, mode), zoo architectures' rows aside; tasks in run order, backends in registry order, a backend's
+    single-process row before its data-parallel ones. A record whose matrix or report cannot be shown is named and
+    skipped."""
+    first: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     for r in sorted((r for r in records if r.get("status") == "ok"), key=lambda r: r.get("repeat") or 0):
         zoo = str(r.get("model")).startswith(ZOO)
-        if zoo or r.get("confusion_matrix") is None or (r["task"], r["backend"]) in first:
+        if zoo or r.get("confusion_matrix") is None or _row(r) in first:
             continue
         why = problem(r)
         if why:
-            warn(f"{r['task']} / {r['backend']} repeat {r.get('repeat')}: {why}; its confusion matrix is not reported")
+            where = f"{r['task']} / {r['backend']}{_workers(r)} repeat {r.get('repeat')}"
+            warn(f"{where}: {why}; its confusion matrix is not reported")
             continue
-        first[(r["task"], r["backend"])] = r
-    tasks = list(dict.fromkeys(t for t, _ in first))
-    backends = ordered(b for _, b in first)
-    return sorted(first.values(), key=lambda r: (tasks.index(r["task"]), backends.index(r["backend"])))
+        first[_row(r)] = r
+    tasks = list(dict.fromkeys(k[0] for k in first))
+    backends = ordered(k[1] for k in first)
+    return sorted(first.values(), key=lambda r: (tasks.index(r["task"]), backends.index(r["backend"]), _row(r)[2:]))
 
 
 def _matrix_md(names: list[str], cm: list[list[Any]]) -> list[str]:
@@ -92,8 +109,9 @@ def confusion_markdown(records: list[dict[str, Any]], run_dir: Path, drawn: froz
     lines = [
         "## Test-set confusion matrices",
         "",
-        "Each task's own test split, first repeat of each backend: rows are the true classes, columns the "
-        "predicted ones; the accuracy is the diagonal over all images, and the classification report "
+        "Each task's own test split, first repeat of each backend (and of each data-parallel row: its worker "
+        "count and scaling mode, rank 0's model evaluated as a single-process row's): rows are the true classes, "
+        "columns the predicted ones; the accuracy is the diagonal over all images, and the classification report "
         "(scikit-learn) is read from the same predictions.",
         "",
     ]
@@ -102,7 +120,7 @@ def confusion_markdown(records: list[dict[str, Any]], run_dir: Path, drawn: froz
         total = sum(sum(row) for row in cm)
         right = sum(cm[i][i] for i in range(len(names)))
         acc = f"{right / total:.4f}" if total else "-"
-        where = f"{r['task']} / {label(r['backend'])}"
+        where = f"{r['task']} / {label(r['backend'])}{_workers(r)}"
         lines += [f"{where}: {right:.0f} of {total:.0f} test images right, accuracy {acc}", ""]
         if len(names) <= MAX_MD_CLASSES:
             lines += [*_matrix_md(names, cm), ""]
@@ -143,7 +161,7 @@ def plot_confusion(rows: list[dict[str, Any]], task: str, path: Path) -> bool:
         ax.set_ylabel("true")
         total = int(cm.sum())
         acc = f"{np.trace(cm) / total:.1%}" if total else "-"
-        ax.set_title(f"{label(r['backend'])}: acc {acc} of {total}", fontsize=10)
+        ax.set_title(f"{label(r['backend'])}{_workers(r)}: acc {acc} of {total}", fontsize=10)
     fig.suptitle(f"{task}: test-set confusion matrix", fontsize=11)
     return save_figure(fig, path, dpi=100)
 

@@ -56,7 +56,7 @@ def _in_order(dist: pd.DataFrame, task: str) -> pd.DataFrame:
 
 
 def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
-    """One task's data-parallel rows, formatted: backend, mode, workers, batches, img/s, efficiency, share, acc."""
+    """One task's data-parallel rows, formatted: backend, mode, workers, batches, img/s, efficiency, share, acc, F1."""
     rows = []
     # with repeats, each N-worker row's efficiency is against its own repeat's 1-worker row: show which is which
     several = _several_repeats(dist[dist.task == task])
@@ -86,6 +86,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                 # tables' "first-step overhead": a data-parallel row is in none of them
                 "first-step overhead (s)": _num(r.compile_s, ".3f") if ok else "-",
                 "test acc": _num(r.test_acc, ".4f") if ok else "-",
+                "test macro-F1": _num(r.get("test_macro_f1"), ".4f") if ok else "-",  # rank 0's, as test acc
                 "status": "ok" if ok else f"{r.status}: {r.error}",
             }
         )

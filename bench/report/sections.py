@@ -41,6 +41,7 @@ class ReportView:
     reference: str  # the backend ratios divide by
     plan: dict[str, Any]  # plan.json ({} when unreadable)
     drawn: frozenset[Path] = frozenset()  # the plot files this report drew (set before the texts are written)
+    every_records: list[dict[str, Any]] = field(default_factory=list)  # every row's records (as ``every``)
 
 
 def _no_lines(rows: pd.DataFrame) -> list[str]:
@@ -64,7 +65,7 @@ class Section:
 
 
 def _confusion_text(view: ReportView) -> str:
-    lines = confusion_markdown(view.records, view.run_dir, view.drawn)
+    lines = confusion_markdown(view.every_records, view.run_dir, view.drawn)  # data-parallel rows too
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -80,7 +81,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "confusion",
         text=_confusion_text,
-        plot_jobs=lambda v: confusion_plot_jobs(v.records, v.run_dir),
+        plot_jobs=lambda v: confusion_plot_jobs(v.every_records, v.run_dir),
     ),
     Section(
         "transfer",

@@ -43,7 +43,7 @@ def write_reports(run_dir: Path, reference: str | None = None) -> pd.DataFrame:
         for task in df.task.unique()
     ]
     jobs.append((plot_bars, (df, plot_file(run_dir, "overview"))))
-    view = ReportView(df, records, run_dir, df_every, reference, plan)
+    view = ReportView(df, records, run_dir, df_every, reference, plan, every_records=every)
     jobs += [job for section in SECTIONS for job in section.plot_jobs(view)]
     # every plot job's last argument is the file it draws; a section links only the ones drawn
     drawn = frozenset(args[-1] for (_, args), ok in zip(jobs, render(jobs), strict=True) if ok and args)
