@@ -156,7 +156,7 @@ def train_rank(backend: Any, spec: Any, ctx: Any, epochs: int, counting: bool) -
     layout = DistLayout(world, "strong", spec.train.batch_size // world)
     compiles = count_compiles("train_step") if counting else None
     try:
-        out = bench_rank(backend, spec, ctx, layout, data, CLASSES, seed=0)
+        out = bench_rank(backend, spec, ctx, layout, data, tuple(str(c) for c in range(CLASSES)), seed=0)
     finally:
         backend.leave()
     keep = ("epoch_end_step_s", "new_shape_step_s", "first_step_s", "compile_s", "notes", "durations", "dist_backend")
