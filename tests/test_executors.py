@@ -142,7 +142,7 @@ def test_the_local_path_imports_neither_ray_nor_submitit(tmp_path: Path):
 
 def test_executor_options_round_trip_through_plan_json_and_bad_ones_name_the_key(tmp_path: Path):
     opts = RunOptions(backends=("torch",), executor="devices", devices=(0, 1), slurm_time_min=30)
-    opts = dataclasses.replace(opts, slurm_array_parallelism=4, slurm_follow_s=2.5)
+    opts = dataclasses.replace(opts, slurm_array_parallelism=4, slurm_follow_s=2.5, slurm_cpus=8)
     stored = json.loads(json.dumps({**vars_of(opts), "out": "x"}))
     assert plan_options(stored, tmp_path) == dataclasses.replace(opts, out=tmp_path)
     assert plan_options({"backends": ["torch"]}, tmp_path).executor == "local"  # a plan from before executors
@@ -152,6 +152,8 @@ def test_executor_options_round_trip_through_plan_json_and_bad_ones_name_the_key
         ("devices", [-1]),
         ("slurm_time_min", 0),
         ("slurm_array_parallelism", 0),
+        ("slurm_cpus", 0),
+        ("slurm_cpus", 8.5),
         ("slurm_follow_s", 0),
         ("slurm_follow_s", -1.0),
         ("slurm_follow_s", "5"),
@@ -176,6 +178,9 @@ def vars_of(opts: RunOptions) -> dict:
         (["--slurm-array-parallelism", "2"], "--slurm-array-parallelism goes with --executor slurm"),
         (["--executor", "slurm", "--slurm-local", "--slurm-array-parallelism", "0"], "must be 1..1000 jobs"),
         (["--slurm-follow", "5"], "--slurm-follow goes with --executor slurm"),
+        (["--slurm-cpus", "8"], "--slurm-cpus goes with --executor slurm"),
+        (["--executor", "slurm", "--slurm-local", "--slurm-cpus", "0"], "--slurm-cpus: must be 1..4096 CPUs, got 0"),
+        (["--executor", "slurm", "--slurm-local", "--slurm-cpus", "8x"], "--slurm-cpus: expected a whole number"),
         (
             ["--executor", "slurm", "--slurm-local", "--slurm-follow", "0"],
             "--slurm-follow: must be a number of seconds > 0",
@@ -468,10 +473,12 @@ def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_pa
     on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
     runtime = {"slurm_partition": "cpu", "slurm_account": "lab", "slurm_time_min": 30}
     row = Row(Job({}, spec={"runtime": runtime}), "t")
-    flags = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", slurm_partition="gpu", slurm_gpus=True))
+    # --slurm-cpus given: sinfo is not asked (the default's test fakes it: a machine here may have a real one)
+    opts = RunOptions(executor="slurm", slurm_partition="gpu", slurm_gpus=True, slurm_cpus=6)
+    flags = on_slurm.Slurm(tmp_path, opts)
     assert flags.settings(row) == ("gpu", "lab", 30)
     expected = {"timeout_min": 30, "slurm_array_parallelism": 256, "slurm_partition": "gpu", "slurm_account": "lab"}
-    assert flags.params(flags.settings(row)) == expected | {"gpus_per_node": 1}
+    assert flags.params(flags.settings(row)) == expected | {"gpus_per_node": 1, "cpus_per_task": 6}
     plain = on_slurm.Slurm(tmp_path, RunOptions(executor="slurm", timeout_s=600.5, slurm_array_parallelism=8))
     assert plain.settings(Row(Job({}), "t")) == ("", "", 16)  # the per-run limit + 5 min
     assert plain.params(("", "", 16)) == {"timeout_min": 16, "slurm_array_parallelism": 8, "slurm_exclusive": True}
@@ -536,6 +543,48 @@ def test_the_job_script_sbatch_gets_asks_for_what_the_options_say(monkeypatch, t
         for line in ("#SBATCH --partition=gpu", "#SBATCH --account=lab", "#SBATCH --time=30", asks):
             assert line in lines, (line, lines)
         assert ("#SBATCH --exclusive" in lines) != gpus and any(line.startswith("srun ") for line in lines)
+
+
+def _job_script(on_slurm, folder: Path, opts: RunOptions, partition: str = "gpu") -> list[str]:
+    """The #SBATCH lines of the script submitit would hand sbatch for ``opts``' array on ``partition``."""
+    slurm = on_slurm.Slurm(folder, opts)
+    said: list[str] = []
+    slurm.start([], said.append)
+    slurm.executor.update_parameters(**slurm.params((partition, "", 30)))
+    text = slurm.executor._executor._make_submission_file_text("python -m x", "u")
+    return [line for line in text.splitlines() if line.startswith("#SBATCH")] + said
+
+
+@pytest.mark.parametrize(
+    ("sinfo", "cpus"),
+    [
+        # two kinds of node in the partition: the least share, so that every node can run a job
+        ("64 gpu:a100:4(S:0-1)\n48 gpu:8\n", 6),
+        ("32 (null)\n", None),  # no GPU named: the documented default
+        (None, None),  # no sinfo (it fails): the same
+    ],
+)
+def test_a_gpu_job_asks_for_its_share_of_the_nodes_cpus(monkeypatch, tmp_path: Path, sinfo, cpus):
+    """Without --cpus-per-task SLURM gives a job its default, often one CPU, and a GPU row's framework threads and
+    data pipeline were sized to it (QA, 2026-12-06). A GPU job asks the partition's CPUs per GPU as sinfo says (as
+    a Ray GPU task asks), else CPUS_PER_GPU, saying which; --slurm-cpus sets it for either kind of job."""
+    on_slurm = pytest.importorskip("bench.run.executors.on_slurm")
+    fake = {"sbatch": "exit 1", "srun": "exit 1", "sinfo": f"printf '{sinfo}'" if sinfo else "exit 1"}
+    for command, body in fake.items():
+        (tmp_path / command).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / command).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    lines = _job_script(on_slurm, tmp_path / "a", RunOptions(executor="slurm", slurm_gpus=True))
+    want = cpus or on_slurm.CPUS_PER_GPU
+    assert f"#SBATCH --cpus-per-task={want}" in lines, lines
+    assert any(f"each job asks {want}" in line and "--slurm-cpus" in line for line in lines), lines
+    for gpus in (True, False):
+        opts = RunOptions(executor="slurm", slurm_gpus=gpus, slurm_cpus=3)
+        lines = _job_script(on_slurm, tmp_path / f"b{gpus}", opts)
+        assert "#SBATCH --cpus-per-task=3" in lines and not any("each job asks" in line for line in lines), lines
+    # a whole node (--exclusive) without --slurm-cpus: SLURM's own, no guess
+    lines = _job_script(on_slurm, tmp_path / "c", RunOptions(executor="slurm"))
+    assert not any("--cpus-per-task" in line for line in lines), lines
 
 
 # -- devices: side by side on this machine, each row on its own cores ---------------------------------------

@@ -43,6 +43,7 @@ MAX_IMAGE_SIZE = 2_048  # catalog models train at <= 600 px; 60,000 RGB images a
 MAX_THREADS = 1_024  # beyond any machine's cores; each thread is a stack and a share of the pool
 MAX_STEPS = 1_000_000  # warm-up and timed steps: every step's time is kept in the record
 MAX_SLURM_MIN = 60 * 24 * 365  # a SLURM job's time limit: beyond a year it is a typo
+MAX_SLURM_CPUS = 4_096  # CPUs one SLURM job asks for (--slurm-cpus): beyond the largest nodes, a typo
 MAX_ARRAY_PARALLELISM = 1_000  # jobs of one SLURM array at a time (SLURM's default MaxArraySize is 1,001)
 # A SLURM partition or account: written into the job script's #SBATCH lines, so no space, newline or quote
 SLURM_NAME = re.compile(r"[A-Za-z0-9_.,-]{0,200}")

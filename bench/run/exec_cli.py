@@ -11,7 +11,7 @@ import socket
 from typing import Any
 
 from bench.core.placement import EXECUTORS, MAX_DEVICES
-from bench.core.spec import MAX_ARRAY_PARALLELISM, MAX_SLURM_MIN, SLURM_NAME, SLURM_NAME_RULE
+from bench.core.spec import MAX_ARRAY_PARALLELISM, MAX_SLURM_CPUS, MAX_SLURM_MIN, SLURM_NAME, SLURM_NAME_RULE
 from bench.run.executors import no_sbatch
 
 
@@ -43,6 +43,17 @@ def _parallelism(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number of jobs, got {value!r}") from None
     if not 1 <= n <= MAX_ARRAY_PARALLELISM:
         raise argparse.ArgumentTypeError(f"must be 1..{MAX_ARRAY_PARALLELISM} jobs, got {n}")
+    return n
+
+
+def _cpus(value: str) -> int:
+    """--slurm-cpus: CPUs per job, 1..MAX_SLURM_CPUS (it goes into the job script's --cpus-per-task)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of CPUs, got {value!r}") from None
+    if not 1 <= n <= MAX_SLURM_CPUS:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_SLURM_CPUS} CPUs, got {n}")
     return n
 
 
@@ -92,6 +103,13 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--slurm-gpus", action="store_true", help="each job asks for one GPU (default: a whole node)")
     g.add_argument(
+        "--slurm-cpus",
+        type=_cpus,
+        metavar="N",
+        help="CPUs each job asks for (--cpus-per-task; default with --slurm-gpus: the partition's CPUs per GPU as "
+        "sinfo says, as Ray's GPU rows ask, else 4; without it: the whole node's)",
+    )
+    g.add_argument(
         "--slurm-local",
         action="store_true",
         help="run the job array with submitit's local executor, as processes on this machine (one row at a time, "
@@ -120,6 +138,7 @@ EXECUTOR_OPTIONS = {
     "--slurm-account": "slurm",
     "--slurm-time": "slurm",
     "--slurm-gpus": "slurm",
+    "--slurm-cpus": "slurm",
     "--slurm-local": "slurm",
     "--slurm-array-parallelism": "slurm",
     "--slurm-follow": "slurm",
@@ -204,6 +223,7 @@ def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
         "slurm_account": args.slurm_account,
         "slurm_time_min": args.slurm_time,
         "slurm_gpus": args.slurm_gpus,
+        "slurm_cpus": args.slurm_cpus,
         "slurm_local": args.slurm_local,
         "slurm_array_parallelism": args.slurm_array_parallelism,
         "slurm_follow_s": args.slurm_follow,

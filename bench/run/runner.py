@@ -59,6 +59,7 @@ from bench.core.runpaths import ARTIFACT_KINDS, ARTIFACTS, OutsideRunError, arti
 from bench.core.spec import (
     MAX_ARRAY_PARALLELISM,
     MAX_SEED,
+    MAX_SLURM_CPUS,
     MAX_SLURM_MIN,
     SLURM_NAME,
     SLURM_NAME_RULE,
@@ -108,6 +109,9 @@ class RunOptions:
     slurm_account: str | None = None
     slurm_time_min: int | None = None  # per array job; default: the per-run timeout + 5 min
     slurm_gpus: bool = False  # each job asks for one GPU (else a whole node, --exclusive)
+    # CPUs per job (--cpus-per-task); None: with slurm_gpus the partition's CPUs per GPU (on_slurm.cpus_per_gpu),
+    # else SLURM's own (a whole node's under --exclusive)
+    slurm_cpus: int | None = None
     slurm_local: bool = False  # submitit's local executor: the array as processes here (tests, trying it out)
     # jobs of an array at a time (submitit's slurm_array_parallelism); None: 256 under SLURM, where each job has a
     # node or a GPU of its own, and 1 with slurm_local, as the local executor runs rows on this machine
@@ -457,6 +461,10 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
         f"null or an integer in 1..{MAX_SLURM_MIN}",
     ),
     "slurm_gpus": (lambda v: isinstance(v, bool), "true or false"),
+    "slurm_cpus": (
+        lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_SLURM_CPUS),
+        f"null or an integer in 1..{MAX_SLURM_CPUS}",
+    ),
     "slurm_local": (lambda v: isinstance(v, bool), "true or false"),
     "slurm_array_parallelism": (
         lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_ARRAY_PARALLELISM),

@@ -8,9 +8,11 @@ own folder, under the run's ``.jobs/``, needs it too) and returning its record, 
 data. Its progress lines go to a file of its own in submitit's folder as the worker prints them; the loop that
 waits on the array reads what is new (``follow``) and shows it as a local row's, before the row's result line.
 A CPU row asks for a whole node (``--exclusive``), a GPU row (``--slurm-gpus``) for one GPU, so rows
-never share a device. Partition, account and time limit come from the command line, else from each task's
-``[runtime]``. A job that SLURM loses, kills or times out makes its row ``failed`` with submitit's reason;
-Ctrl-C cancels every job of the array (``scancel``).
+never share a device, and its share of the node's CPUs (``cpus_per_gpu``, as a Ray GPU row asks; ``--slurm-cpus``
+says otherwise): without ``--cpus-per-task`` SLURM gives a job its default, often one CPU, and the row's framework
+threads and data pipeline were sized to it. Partition, account and time limit come from the command line, else
+from each task's ``[runtime]``. A job that SLURM loses, kills or times out makes its row ``failed`` with
+submitit's reason; Ctrl-C cancels every job of the array (``scancel``).
 
 Under ``--slurm-local`` the rows share this machine, so they run as the local executor runs them, one at a time
 (``--slurm-array-parallelism N``: N at a time): submitit's local executor ignores ``slurm_array_parallelism``
@@ -24,6 +26,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -57,8 +60,29 @@ ARRAY_PARALLELISM = 256  # jobs of an array at a time on a cluster, where each h
 # the states of a job not yet ended that a line says (sacct's words); its end is the row's result line, and UNKNOWN
 # (sacct has not heard of the job yet) says nothing
 SHOWN_STATES = ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "PREEMPTED")
+CPUS_PER_GPU = 4  # a GPU job's CPUs where sinfo does not say the partition's CPUs and GPUs (docs/executors.md)
+SINFO_S = 30.0  # sinfo asks slurmctld once; a controller that does not answer in this long leaves CPUS_PER_GPU
 FOLLOW_S = 1.0  # how often the running jobs' progress files are read (each an open on the shared file system)
 # unless --slurm-follow says otherwise
+
+
+def cpus_per_gpu(partition: str) -> int | None:
+    """A GPU job's CPUs as Ray's GPU tasks ask (``on_ray``): a node's CPUs over its GPUs, the least over the
+    partition's nodes (``sinfo``, its default partition for ""), so every node can run the job; None where sinfo
+    fails or names no GPU."""
+    command = ["sinfo", "--noheader", "--format=%c %G"] + ([f"--partition={partition}"] if partition else [])
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=SINFO_S, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    shares = []
+    for line in out.splitlines():
+        cpus, _, gres = line.strip().partition(" ")
+        # GRES as sinfo writes it: gpu:4, gpu:a100:4, gpu:a100:4(S:0-1), several comma-separated
+        gpus = sum(int(m.group(1)) for m in re.finditer(r"(?:^|,)gpu(?::[^:,()]+)*?:(\d+)", gres))
+        if cpus.isdigit() and gpus:
+            shares.append(max(1, int(cpus) // gpus))
+    return min(shares) if shares else None
 
 
 class LocalArray(submitit.LocalExecutor):
@@ -109,6 +133,8 @@ class Slurm:
         self.tails: dict[tuple, Tail] = {}  # row key -> its job's progress file, read so far
         self.follow_at = 0.0  # when the running jobs' progress files are read next (time.monotonic)
         self.follow_s = opts.slurm_follow_s or FOLLOW_S  # and how often (--slurm-follow)
+        self.cpus: dict[str, int] = {}  # partition -> a GPU job's CPUs (gpu_cpus), sinfo asked once each
+        self.echo: Echo = print  # start's
         self.states: dict[tuple, str] = {}  # row key -> its job's SLURM state as last shown (a cluster's array)
         self.beside = Beside()
         # jobs at a time: on this machine (--slurm-local) one, as the local executor runs rows, unless asked
@@ -125,6 +151,7 @@ class Slurm:
         self.executor: Any = (
             LocalArray(self.folder) if self.opts.slurm_local else submitit.AutoExecutor(self.folder, "slurm")
         )
+        self.echo = echo
         echo(f"slurm: job arrays through submitit ({self.executor.cluster}), files in {self.folder}")
         # this driver's own: a job that a driver killed outright left running never writes into a resume's files
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -150,9 +177,24 @@ class Slurm:
             params["slurm_partition"] = partition
         if account:
             params["slurm_account"] = account
-        if not self.opts.slurm_local:
-            params.update({"gpus_per_node": 1} if self.opts.slurm_gpus else {"slurm_exclusive": True})
+        params.update({"gpus_per_node": 1} if self.opts.slurm_gpus else {"slurm_exclusive": True})
+        cpus = self.opts.slurm_cpus or (self.gpu_cpus(partition) if self.opts.slurm_gpus else None)
+        if cpus:
+            params["cpus_per_task"] = cpus
         return params
+
+    def gpu_cpus(self, partition: str) -> int:
+        """A GPU job's CPUs on ``partition`` without --slurm-cpus: ``cpus_per_gpu``, else ``CPUS_PER_GPU``, said."""
+        if partition not in self.cpus:
+            cpus = cpus_per_gpu(partition)
+            where = f"partition {partition}" if partition else "the default partition"
+            if cpus is None:
+                cpus = CPUS_PER_GPU
+                self.echo(f"slurm: sinfo did not say {where}'s CPUs per GPU; each job asks {cpus} (--slurm-cpus N)")
+            else:
+                self.echo(f"slurm: each job asks {cpus} CPUs, {where}'s CPUs per GPU (--slurm-cpus N)")
+            self.cpus[partition] = cpus
+        return self.cpus[partition]
 
     def _submit(self, rows: list[Row], settings: tuple[str, str, int], timeout_s: float) -> list[Any]:
         """One job array for ``rows`` (a plan whose tasks all ask for the same settings: one array in all)."""
