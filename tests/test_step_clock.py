@@ -362,7 +362,9 @@ def test_summary_prints_value_with_half_width_and_the_spread_between_repeats():
 
 def test_a_lopsided_interval_is_shown_by_its_ends_not_as_plus_minus():
     """806.6 [443, 2,200] (a few slow steps' bootstrap) read "806.6 ± 878.8", a lower end below 0 it does not have;
-    a symmetric interval keeps ± and the data-parallel table follows the same rule."""
+    a symmetric interval keeps ±, but not in a row where another backend's is lopsided: one row reads one way (QA,
+    2026-12-06: "7,030.1 ± 709.6" beside "[6,439.2, 9,864.8]"). The data-parallel table, a row per backend and
+    worker count, follows the rule cell by cell."""
     from bench.core.record import new_record
     from bench.core.results import table
     from bench.measure import stats
@@ -386,7 +388,10 @@ def test_a_lopsided_interval_is_shown_by_its_ends_not_as_plus_minus():
     recs = [row("torch", 806.6, 443.0, 2200.0), row("keras", 100.0, 98.0, 102.2)]
     rows = side_by_side(table(recs), "t", formatted=True).set_index("metric")
     steady = rows.loc["headline throughput: timed images / window time (img/s, ± 95% CI)"]
-    assert steady["torch"] == "806.6 [443.0, 2,200.0]" and steady["keras"] == "100.0 ± 2.1"
+    assert steady["torch"] == "806.6 [443.0, 2,200.0]" and steady["keras"] == "100.0 [98.0, 102.2]"
+    recs = [row("torch", 806.6, 790.0, 823.2), row("keras", 100.0, 98.0, 102.2)]  # neither lopsided: both ±
+    steady = side_by_side(table(recs), "t", formatted=True).set_index("metric").loc[steady.name]
+    assert steady["torch"] == "806.6 ± 16.6" and steady["keras"] == "100.0 ± 2.1"
     # the rule's edges: sides 10 and 12.6 (21% of the larger) are lopsided, 10 and 12.4 (19%) are not;
     # equal sides wider than the figure are (± would reach below 0)
     assert stats.lopsided(100, 90, 112.6) and not stats.lopsided(100, 90, 112.4)

@@ -108,14 +108,20 @@ def headline_interval(rows: pd.DataFrame) -> tuple[float, float] | None:
     return None if any(pd.isna(e) for e in ends) else (float(ends[0]), float(ends[1]))
 
 
-def _with_interval(text: str, value: float | None, ok: pd.DataFrame, backend: str, fmt: str) -> str:
-    """The headline's cell: ``value ± half-width`` for a symmetric interval, ``value [lo, hi]`` for a lopsided one
-    (``stats.lopsided``), the value alone without an interval."""
+def _lopsided(value: float | None, ok: pd.DataFrame, backend: str) -> bool:
+    """Whether ``backend``'s headline interval is lopsided (``stats.lopsided``): ± would misdraw it."""
+    ends = interval(ok, backend)
+    return ends is not None and value is not None and pd.notna(value) and stats.lopsided(value, *ends)
+
+
+def _with_interval(text: str, value: float | None, ok: pd.DataFrame, backend: str, fmt: str, ends_: bool) -> str:
+    """The headline's cell: ``value ± half-width``, or ``value [lo, hi]`` where ``ends_`` (a row in which any
+    backend's interval is lopsided shows every backend's ends), the value alone without an interval."""
     hw = half_width(ok, backend)
     if hw is None or value is None or pd.isna(value):
         return text
     ends = interval(ok, backend)
-    if ends is not None and stats.lopsided(value, *ends):
+    if ends is not None and ends_:
         return f"{text} [{_fmt(ends[0], fmt)}, {_fmt(ends[1], fmt)}]"
     return f"{text} ± {_fmt(hw, fmt)}"
 
@@ -143,8 +149,10 @@ def side_by_side(
         ratios: dict[str, float | str | None] = {b: _ratio(vals.get(b), base) for b in others}
         if formatted:
             row = {k: (_fmt(v, fmt) if k != "metric" else v) for k, v in row.items()}
-            if col == "steady_img_s":  # value ± half-width of its 95% interval, or its ends where lopsided
-                row.update({b: _with_interval(row[b], vals.get(b), ok, b, fmt) for b in names})
+            if col == "steady_img_s":  # value ± half-width of its 95% interval, or, in one row read one way, every
+                # backend's ends where any is lopsided (QA: "7,030.1 ± 709.6" beside "[6,439.2, 9,864.8]")
+                ends = any(_lopsided(vals.get(b), ok, b) for b in names)
+                row.update({b: _with_interval(row[b], vals.get(b), ok, b, fmt, ends) for b in names})
             ratios = {b: why or _fmt(r, ".3f") for b, r in ratios.items()}
         row.update({ratio_name(b, reference): r for b, r in ratios.items()})
         rows.append(row)
