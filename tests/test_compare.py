@@ -21,6 +21,7 @@ from bench.report.compare import (
     Thresholds,
     compare,
     environment_differences,
+    load_lines,
     load_run,
     reference_ratios,
     render,
@@ -177,6 +178,30 @@ def test_environment_differences_are_warned(tmp_path: Path, clean_env):
     assert "warning: the runs differ: torch differs" in proc.stdout
     proc = run_cli(["compare", str(a), str(tmp_path / "nope")], clean_env)
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
+
+
+def test_a_run_timed_on_a_machine_loaded_beyond_its_cores_is_said_in_one_line(tmp_path: Path, clean_env):
+    """QA, 2026-12-06: two identical runs, both at load 7.7 on 2 cores, read 3.3x apart, a significant regression
+    with no word of the load. Each row keeps its node's load as its window ended; compare says when either run's
+    rows ran beyond their cores (the most loaded row), and an old run's rows without it fall back to the load at
+    its start. The exit status is the verdict's, as before."""
+    quiet, loaded = row("a", load_avg_1m_end=1.2, node_cores=2), row("b", load_avg_1m_end=7.7, node_cores=2)
+    a = write(tmp_path / "a", [quiet, row("a", backend="keras", load_avg_1m_end=1.9, node_cores=2)])
+    b = write(tmp_path / "b", [loaded, row("b", backend="keras", load_avg_1m_end=3.0, node_cores=2)])
+    said = "B's rows ran at load 7.7 on 2 cores: a slowdown may be the machine's"
+    assert load_lines(a, b, {}, {}) == [said] and load_lines(a, a, {}, {}) == []
+    old = write(tmp_path / "old", [row("old")])  # before the field: the start's load, where environment.json has it
+    busy = {"load_avg_1m_at_start": 7.7, "cores": 2}
+    (line,) = load_lines(old, a, busy, {})
+    assert line.startswith("A's rows started at load 7.7 on 2 cores") and "recorded no load of their own" in line
+    assert load_lines(old, a, {}, {}) == [] and load_lines(old, a, {**busy, "load_avg_1m_at_start": 1.5}, {}) == []
+    # through the command: an identical pair passes with the line, a slowdown still fails with it
+    first, same = make_run(tmp_path / "c"), make_run(tmp_path / "d", env={**ENV, "load_avg_1m_at_start": 7.7})
+    proc = run_cli(["compare", str(first), str(same)], clean_env)
+    assert proc.returncode == 0 and "warning: B's rows started at load 7.7 on 2 cores" in proc.stdout, proc.stdout
+    slow = make_run(tmp_path / "e", slow=1.3, env={**ENV, "load_avg_1m_at_start": 7.7})
+    proc = run_cli(["compare", str(first), str(slow), "--max-slowdown", "0.1"], clean_env)
+    assert proc.returncode == 1 and "warning: B's rows started at load 7.7" in proc.stdout
 
 
 def test_runs_through_different_executors_say_so_and_why_host_memory_differs(tmp_path: Path):

@@ -4,6 +4,8 @@ cap which kernels a framework runs (bench.run.environment), shown on the run pag
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -75,6 +77,8 @@ def test_a_run_records_the_machines_vector_instructions_and_a_kernel_cap_and_its
     (row,) = records(run_dir)
     assert row["status"] == "ok"
     assert CONFIGURE_NOTE in row["notes"]  # what the backend's configure says reaches the row (torch: oneMKL's path)
+    # the row's node as its window ended, which bench compare reads (tests/test_compare.py)
+    assert row["node_cores"] == os.cpu_count() and 0 <= row["load_avg_1m_end"] < math.inf
     recorded = json.loads((run_dir / "environment.json").read_text())
     cpuinfo = Path("/proc/cpuinfo")
     assert recorded["cpu_flags"] == vector_isa(cpuinfo.read_text() if cpuinfo.is_file() else "")

@@ -155,6 +155,10 @@ class Record:
     node: str | None = None
     placement: str | None = None
     rows_beside: int | None = None
+    # The row's node as its training window ended: its 1-min load average and os.cpu_count() (environment.json
+    # keeps the driver's load at the run's start alone, and a run on a loaded machine read as a regression)
+    load_avg_1m_end: float | None = None
+    node_cores: int | None = None
     import_s: float | None = None
     wall_s: float | None = None
     git_commit: str | None = None

@@ -492,6 +492,31 @@ def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.Dat
     return out
 
 
+def load_lines(a: pd.DataFrame, b: pd.DataFrame, env_a: dict, env_b: dict) -> list[str]:
+    """One line per run whose rows were timed on a machine loaded beyond its cores: two identical runs at load 7.7
+    on 2 cores read 3.3x apart, a "significant regression" with no word of the load (QA, 2026-12-06). Each row's
+    own figure (``load_avg_1m_end``, its node at the end of its window), the most loaded row named; a run whose
+    rows recorded none (before 2026-12-06) falls back to its environment.json's load at the start."""
+    out = []
+    for name, df, env in (("A", a, env_a), ("B", b, env_b)):
+        ok = df[df.status == "ok"] if "status" in df else df
+        cols = ("load_avg_1m_end", "node_cores")
+        rows = ok[list(cols)].apply(pd.to_numeric, errors="coerce").dropna() if set(cols) <= set(ok) else None
+        if rows is not None and len(rows):
+            worst = rows.iloc[int(np.argmax(rows.load_avg_1m_end / rows.node_cores))]
+            load, cores, when = worst.load_avg_1m_end, int(worst.node_cores), "ran"
+        elif isinstance(env.get("load_avg_1m_at_start"), int | float) and isinstance(env.get("cores"), int):
+            load, cores, when = env["load_avg_1m_at_start"], env["cores"], "started"
+        else:
+            continue
+        if cores > 0 and load > cores:
+            out.append(
+                f"{name}'s rows {when} at load {load:.1f} on {cores} cores: a slowdown may be the machine's"
+                + ("" if when == "ran" else " (its rows recorded no load of their own)")
+            )
+    return out
+
+
 def _ok_rows(df: pd.DataFrame, keys: set[tuple[str, ...]]) -> pd.DataFrame:
     """``df``'s ok rows whose key is one of ``keys``."""
     ok = df[df.status == "ok"]

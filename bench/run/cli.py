@@ -771,6 +771,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "",
         ]
     lines += [f"warning: the runs differ: {w}" for w in warnings]
+    lines += [f"warning: {w}" for w in compare.load_lines(a, b, env_a, env_b)]  # said, the exit status as it was
     lines += [
         f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "
         f"max memory growth {t.max_memory_growth:.0%}, time floor {t.min_time_delta_s * 1e3:g} ms)"
