@@ -26,35 +26,28 @@ def _devices(value: str) -> tuple[int, ...]:
     return slots
 
 
-def _minutes(value: str) -> int:
+def _whole(value: str, most: int, unit: str, expected: str) -> int:
+    """A whole number in 1..``most`` of ``unit`` (the option's own words in ``expected``), else the one line."""
     try:
         n = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole minutes, got {value!r}") from None
-    if not 1 <= n <= MAX_SLURM_MIN:
-        raise argparse.ArgumentTypeError(f"must be 1..{MAX_SLURM_MIN} minutes, got {n}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from None
+    if not 1 <= n <= most:
+        raise argparse.ArgumentTypeError(f"must be 1..{most} {unit}, got {n}")
     return n
+
+
+def _minutes(value: str) -> int:
+    return _whole(value, MAX_SLURM_MIN, "minutes", "whole minutes")
 
 
 def _parallelism(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of jobs, got {value!r}") from None
-    if not 1 <= n <= MAX_ARRAY_PARALLELISM:
-        raise argparse.ArgumentTypeError(f"must be 1..{MAX_ARRAY_PARALLELISM} jobs, got {n}")
-    return n
+    return _whole(value, MAX_ARRAY_PARALLELISM, "jobs", "a whole number of jobs")
 
 
 def _cpus(value: str) -> int:
-    """--slurm-cpus: CPUs per job, 1..MAX_SLURM_CPUS (it goes into the job script's --cpus-per-task)."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of CPUs, got {value!r}") from None
-    if not 1 <= n <= MAX_SLURM_CPUS:
-        raise argparse.ArgumentTypeError(f"must be 1..{MAX_SLURM_CPUS} CPUs, got {n}")
-    return n
+    """--slurm-cpus: CPUs per job (it goes into the job script's --cpus-per-task)."""
+    return _whole(value, MAX_SLURM_CPUS, "CPUs", "a whole number of CPUs")
 
 
 def _seconds(value: str) -> float:
