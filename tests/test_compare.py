@@ -283,7 +283,7 @@ def test_every_threshold_at_its_boundary(tmp_path: Path, col, label, a, at_limit
     base = write(tmp_path / "a", [row("a", **{col: a})])
     at = compare(base, write(tmp_path / "b", [row("b", **{col: at_limit})]), t)
     assert verdict_of(at, label) == ""
-    higher = {m[0]: m[2] == "higher" for m in METRICS}[col]
+    higher = {m.column: m.higher_is_better for m in METRICS}[col]
     worse = at_limit - 1e-4 * abs(at_limit) if higher else at_limit * 1.0001
     beyond = compare(base, write(tmp_path / "c", [row("c", **{col: worse})]), t)
     assert verdict_of(beyond, label) == "regression" and beyond[beyond.metric == label].regression.all()
@@ -499,8 +499,8 @@ def test_a_time_difference_under_the_floor_is_not_judged(tmp_path: Path, capsys)
             "eval_img_s": 100 / (0.001 * scale * slower),
         }
 
-    timed = [m for m in METRICS if m[0] in ("train_s", "epoch_s_median", "throughput_img_s", "first_step_s")]
-    labels = [m[1] for m in timed] + [WORDS["eval_img_s"]]
+    timed = [m for m in METRICS if m.column in ("train_s", "epoch_s_median", "throughput_img_s", "first_step_s")]
+    labels = [m.words for m in timed] + [WORDS["eval_img_s"]]
     runs = {name: tmp_path / name for name in ("a", "b", "a100", "b100")}
     small = compare(
         write(runs["a"], [row("a", **times(1, 1))]), write(runs["b"], [row("b", **times(1, 1.25))]), Thresholds()

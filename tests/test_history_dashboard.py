@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.core.metric_table import TABLE
 from bench.history import store
 from bench.history.check import Thresholds, check
 from bench.history.dashboard import chart_data, time_axis
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report import compare
-from bench.report.tables import SUMMARY_METRICS, WORDS
+from bench.report.tables import WORDS
 from tests.history_runs import make_run
 
 AT = pd.Timestamp("2026-12-06 02:55:43.9995", tz="UTC")  # the QA's one run
@@ -24,14 +25,14 @@ def test_each_figure_has_one_name_the_words_summary_md_gives_it():
     """QA, 2026-12-06: the history called the headline (``steady_img_s``) "steady step throughput", easy to read as
     summary.md's "median step throughput", another figure. The history and `bench compare` name every figure
     summary.md's table shows with the table's words, and no two figures share a name."""
-    words = {column: text for column, text, _ in SUMMARY_METRICS}
+    words = {m.column: m.words for m in TABLE}
     assert len(set(words.values())) == len(words)
-    shown = [m for m in METRICS if m.name in words]
-    assert {m.name: m.label for m in shown} == {m.name: words[m.name] for m in shown}
-    assert {col: text for col, text, *_ in compare.METRICS} == {col: words[col] for col, *_ in compare.METRICS}
-    assert BY_NAME["steady_img_s"].label.startswith("headline throughput")
-    assert BY_NAME["steady_img_s"].label != words["median_step_img_s"]
-    others = [m.label for m in METRICS if m.name not in words]  # scaling efficiency: the scaling section's words
+    shown = [m for m in METRICS if m.column in words]
+    assert {m.column: m.words for m in shown} == {m.column: words[m.column] for m in shown}
+    assert {m.column: m.words for m in compare.METRICS} == {m.column: words[m.column] for m in compare.METRICS}
+    assert BY_NAME["steady_img_s"].words.startswith("headline throughput")
+    assert BY_NAME["steady_img_s"].words != words["median_step_img_s"]
+    others = [m.words for m in METRICS if m.column not in words]  # scaling efficiency: the scaling section's words
     assert others == ["scaling efficiency"] and not set(others) & set(words.values())
 
 

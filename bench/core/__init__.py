@@ -6,7 +6,8 @@ both ecosystems), what a backend must do (``backend``: the roles as
 Protocols, and ``BackendInfo``, a backend's framework-free description), what a phase is
 and what it works on (``phase``: the Phase protocol and the ``Trained`` record), the pixel
 map both backends apply (``preprocess``), the record's columns (``record``), the one
-implementation of every metric (``metrics``: the worker and the phases both score with it),
+implementation of every metric (``metrics``: the worker and the phases both score with it), the one
+description of each results figure the reports show or judge (``metric_table``),
 the run files (``results``: records.jsonl written by ``bench.run``, read by ``bench.report``)
 and every path inside a run (``runpaths``). Modules here import only each other, the
 standard library, numpy, pandas (the results table) and scikit-learn (metrics): never a

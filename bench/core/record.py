@@ -10,6 +10,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from bench.core.metric_table import METRICS
+
 
 @dataclass(frozen=True)
 class Record:
@@ -239,14 +241,13 @@ RECIPE_FIELDS = (
     "per_worker_batch",
     "global_batch",
 )
-# The recipe fields that size a run, and the metrics each moves: another number of epochs changes the training
-# time and what the model learns, not a step's throughput. `bench all` sizes both to the machine and the time
-# left (bench.measure.budget), so two of its runs may differ in them alone: the history keeps a metric's series
-# across such runs when the metric does not move with the field, and `bench compare` judges it.
-MOVES_WITH = {
-    "epochs": ("train_s", "test_acc", "transfer_acc"),
-    "n_train": ("train_s", "epoch_s_median", "test_acc", "transfer_acc", "peak_host_mb", "peak_device_mb"),
-}
+# The recipe fields that size a run, and the metrics each moves (each metric says which: ``Metric.moves_with`` in
+# bench.core.metric_table): another number of epochs changes the training time and what the model learns, not a
+# step's throughput. `bench all` sizes both to the machine and the time left (bench.measure.budget), so two of its
+# runs may differ in them alone: the history keeps a metric's series across such runs when the metric does not move
+# with the field, and `bench compare` judges it.
+SIZE_FIELDS = ("epochs", "n_train")
+MOVES_WITH = {f: tuple(m.column for m in METRICS if f in m.moves_with) for f in SIZE_FIELDS}
 
 
 def recipe_of(record: dict[str, Any], metric: str | None = None) -> dict[str, Any]:

@@ -155,7 +155,9 @@ def analyse(key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], 
     # the newest point's baseline: from the annotation, or from the last step whose level holds 3 points before it
     start = max([s.reset, *(st.at for st in s.steps if len(x) - 1 - st.at >= LEVEL)])
     if len(x) - start >= 2:
-        s.newest = changes.newest(x[start:], sig[start:], metric.higher_is_better, t.lookback, t.z, t.min_change)
+        s.newest = changes.newest(
+            x[start:], sig[start:], metric.higher_is_better is True, t.lookback, t.z, t.min_change
+        )
     return s
 
 

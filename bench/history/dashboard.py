@@ -184,7 +184,7 @@ def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, An
             grouped.setdefault((s.key["task"], s.key["metric"]), {"raw": [], "normalised": []})[view].append(s)
     charts = []
     for (task, metric), views in sorted(grouped.items()):
-        chart: dict[str, Any] = {"task": task, "metric": metric, "label": BY_NAME[metric].label, "xaxis": {}}
+        chart: dict[str, Any] = {"task": task, "metric": metric, "label": BY_NAME[metric].words, "xaxis": {}}
         for view, group in views.items():
             machines = len({s.points.machine_id.iloc[0] for s in group})
             specs = len({s.key["spec_hash"] for s in group})
@@ -257,8 +257,8 @@ def write_dashboard(
     from plotly.offline import get_plotlyjs
 
     charts = chart_data(raw, normalised)
-    present = [m for m in METRICS if any(c["metric"] == m.name for c in charts)]
-    options = "".join(f'<option value="{m.name}">{esc(m.label)}</option>' for m in present)
+    present = [m for m in METRICS if any(c["metric"] == m.column for c in charts)]
+    options = "".join(f'<option value="{m.column}">{esc(m.words)}</option>' for m in present)
     regressions = sum(1 for s in raw + normalised if s.newest and s.newest.regression)
     runs = df.run_id.nunique() if len(df) else 0
     contents = Contents()  # the charts can be hundreds: a link reaches the table below them

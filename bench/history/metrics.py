@@ -8,38 +8,17 @@ Accuracy, memory and MFU (already a share of the measured peak) are not normalis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from bench.report.tables import WORDS
+from bench.core import metric_table
+from bench.core.metric_table import FOLLOWED, Metric
 
 RATE, TIME, PLAIN = 1, -1, 0  # what normalising does: divide by the calibration, multiply, nothing
 
-
-@dataclass(frozen=True)
-class Metric:
-    """One followed column: which way is better, how it normalises, and its interval's columns if any."""
-
-    name: str
-    higher_is_better: bool
-    kind: int = PLAIN
-    lo: str | None = None  # the record columns of the interval's bounds
-    hi: str | None = None
-    label: str = ""  # summary.md's words for the figure (``WORDS``)
+# The followed figures, in the history's order, each with its words, better direction and interval columns
+# (bench.core.metric_table: ``Metric.followed``)
+METRICS: tuple[Metric, ...] = FOLLOWED
+BY_NAME = {m.column: m for m in METRICS}
 
 
-METRICS: tuple[Metric, ...] = (
-    Metric("steady_img_s", True, RATE, "steady_img_s_ci_lo", "steady_img_s_ci_hi", WORDS["steady_img_s"]),
-    Metric("throughput_img_s", True, RATE, label=WORDS["throughput_img_s"]),
-    Metric("eval_img_s", True, RATE, label=WORDS["eval_img_s"]),
-    Metric("train_s", False, TIME, label=WORDS["train_s"]),
-    Metric("epoch_s_median", False, TIME, "epoch_s_min", "epoch_s_max", WORDS["epoch_s_median"]),
-    Metric("compile_s", False, TIME, label=WORDS["compile_s"]),
-    Metric("gradcam_ms_per_img", False, TIME, label=WORDS["gradcam_ms_per_img"]),
-    Metric("test_acc", True, label=WORDS["test_acc"]),
-    Metric("transfer_acc", True, label=WORDS["transfer_acc"]),
-    Metric("mfu", True, label=WORDS["mfu"]),
-    Metric("peak_host_mb", False, label=WORDS["peak_host_mb"]),
-    # not a row of the task's table: the scaling section's figure title (bench.report.scaling)
-    Metric("scaling_eff", True, PLAIN, "scaling_eff_ci_lo", "scaling_eff_ci_hi", "scaling efficiency"),
-)
-BY_NAME = {m.name: m for m in METRICS}
+def normalising(m: Metric) -> int:
+    """What normalising does to ``m``: a rate divides by the calibration (RATE), a time multiplies (TIME)."""
+    return {metric_table.RATE: RATE, metric_table.TIME: TIME}.get(m.kind, PLAIN)

@@ -135,7 +135,7 @@ def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """(metric, value, lo, hi, repeats) of one (task, backend, configuration)'s ok records."""
     out = []
     for m in METRICS:
-        values = [v for r in group if (v := number(r.get(m.name))) is not None]
+        values = [v for r in group if (v := number(r.get(m.column))) is not None]
         if not values:
             continue
         lows = [b for r in group if m.lo and (b := number(r.get(m.lo))) is not None]
@@ -144,7 +144,7 @@ def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
             lows, highs = lows + values, highs + values
         lo, hi = (min(lows) if lows else None), (max(highs) if highs else None)
         out.append(
-            {"metric": m.name, "value": float(pd.Series(values).median()), "lo": lo, "hi": hi, "repeats": len(values)}
+            {"metric": m.column, "value": float(pd.Series(values).median()), "lo": lo, "hi": hi, "repeats": len(values)}
         )
     return out
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bench.core.runfiles import RunFileError, read_bytes
-from bench.history.metrics import METRICS, PLAIN, RATE
+from bench.history.metrics import METRICS, PLAIN, RATE, normalising
 from bench.history.rows import SAFE_ID, SCHEMA, run_rows, typed
 
 if TYPE_CHECKING:
@@ -156,9 +156,9 @@ def connect(store: Path) -> duckdb.DuckDBPyConnection:
         except duckdb.Error as e:
             raise HistoryError(f"{store}: a run file cannot be read ({e}); the store is left as it is") from None
     factor = " ".join(
-        f"WHEN '{m.name}' THEN {'1.0 / calibration_gflops' if m.kind == RATE else 'calibration_gflops'}"
+        f"WHEN '{m.column}' THEN {'1.0 / calibration_gflops' if normalising(m) == RATE else 'calibration_gflops'}"
         for m in METRICS
-        if m.kind != PLAIN
+        if normalising(m) != PLAIN
     )
     con.execute(f"""CREATE VIEW normalised AS SELECT * REPLACE (value * f AS value, lo * f AS lo, hi * f AS hi)
                     FROM (SELECT *, CASE metric {factor} ELSE 1.0 END AS f FROM points)""")

@@ -42,13 +42,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, Metric
 from bench.core.record import MOVES_WITH, RECIPE_FIELDS
 from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
 from bench.measure.stats import samples
 from bench.measure.tuning import ratio_p
 from bench.report.backends import ordered, planned_reference, ratio_name, reference_missing, reference_of
-from bench.report.tables import WORDS
 
 KEY = ["task", "backend", "model", "profile"]
 # threshold_alone: a regression judged with no interval on a side (one repeat, no step samples), said as such
@@ -71,29 +71,17 @@ class Thresholds:
     min_time_delta_s: float = MIN_TIME_DELTA_S  # a time figure whose seconds moved less is not judged
 
 
-# (column, label, which way is better, which threshold applies); the labels are summary.md's (``WORDS``)
-METRICS = (
-    ("train_s", WORDS["train_s"], "lower", "time"),
-    ("epoch_s_median", WORDS["epoch_s_median"], "lower", "time"),
-    ("throughput_img_s", WORDS["throughput_img_s"], "higher", "time"),
-    ("steady_img_s", WORDS["steady_img_s"], "higher", "time"),
-    ("mfu", WORDS["mfu"], "higher", "time"),
-    ("first_step_s", WORDS["first_step_s"], "lower", "time"),
-    ("eval_img_s", WORDS["eval_img_s"], "higher", "time"),
-    ("test_acc", WORDS["test_acc"], "higher", "accuracy"),
-    ("peak_host_mb", WORDS["peak_host_mb"], "lower", "memory"),
-    ("peak_device_mb", WORDS["peak_device_mb"], "lower", "memory"),
-)
+# The compared figures, in compare's row order, each with its words, better direction and kind
+# (bench.core.metric_table: ``Metric.compared``); the words are summary.md's (``WORDS``)
+METRICS = COMPARED
+# The threshold each kind of figure is judged by: an accuracy's absolute drop, memory's growth, and for rates,
+# times and MFU the slowdown
+THRESHOLD = {ACCURACY: "accuracy", MEMORY: "memory"}
 # The seconds a time figure was measured as (an epoch throughput is the images over the median epoch, inference the
-# test images over eval_s): where the two runs' seconds differ by no more than ``Thresholds.min_time_delta_s``, the
-# figure is not judged (TIME_FLOOR). The headline and MFU are judged by their intervals over an auto-ranged window.
-SECONDS = {
-    "train_s": "train_s",
-    "epoch_s_median": "epoch_s_median",
-    "throughput_img_s": "epoch_s_median",
-    "first_step_s": "first_step_s",
-    "eval_img_s": "eval_s",
-}
+# test images over eval_s: ``Metric.seconds``): where the two runs' seconds differ by no more than
+# ``Thresholds.min_time_delta_s``, the figure is not judged (TIME_FLOOR). The headline and MFU are judged by their
+# intervals over an auto-ranged window.
+SECONDS = {m.column: m.seconds for m in METRICS if m.seconds}
 TIME_FLOOR = "under the time floor"
 # A regression with no interval on a side: one repeat has none for its training time, epochs, first step,
 # inference and accuracy, so noise beyond a threshold reads as a regression (QA, 2026-12-06: two runs of one small
@@ -229,10 +217,15 @@ def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
 def medians(df: pd.DataFrame) -> pd.DataFrame:
     """Per key, the median over its ok repeats of each compared figure and of the seconds it was measured as."""
     ok = df[df.status == "ok"]
-    cols = list(dict.fromkeys([*(m[0] for m in METRICS), *SECONDS.values()]))
+    cols = list(dict.fromkeys([*(m.column for m in METRICS), *SECONDS.values()]))
     values = ok.reindex(columns=KEY + cols)
     values[cols] = values[cols].apply(pd.to_numeric, errors="coerce").astype("float64")  # also when empty
     return values.groupby(KEY, dropna=False)[cols].median()
+
+
+def better(m: Metric) -> str:
+    """Which way ``m`` is better: "higher" or "lower"."""
+    return "higher" if m.higher_is_better else "lower"
 
 
 def _regressed(a: float, b: float, better: str, kind: str, t: Thresholds) -> bool:
@@ -328,13 +321,14 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
         if changed:
             rows.append(recipe_row(key, changed))
             sized = set(changed) <= set(MOVES_WITH)
-            unjudged = {c for f in changed for c in MOVES_WITH[f]} if sized else {m[0] for m in METRICS}
+            unjudged = {c for f in changed for c in MOVES_WITH[f]} if sized else {m.column for m in METRICS}
         said: dict[str, str] = {}  # each column's verdict so far (the headline's, for MFU's)
-        for col, label, better, kind in METRICS:
+        for m in METRICS:
+            col = m.column
             va, vb = ma.loc[key, col], mb.loc[key, col]
             if pd.isna(va) and pd.isna(vb):
                 continue
-            judged = metric_row(key, col, better, kind, va, vb, a, b, t)
+            judged = metric_row(key, col, better(m), THRESHOLD.get(m.kind, "time"), va, vb, a, b, t)
             said[col] = judged["verdict"]
             if col == "mfu" and judged["verdict"] and "steady_img_s" in said:
                 judged |= mfu_as_throughput(said["steady_img_s"])
@@ -343,7 +337,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
             rows.append(
                 {
                     **key_columns(key),
-                    "metric": label,
+                    "metric": m.words,
                     "a": va,
                     "b": vb,
                     **judged,
@@ -431,7 +425,7 @@ def reference_ratios(a: pd.DataFrame, b: pd.DataFrame, reference: str) -> pd.Dat
     """Per (task, model, profile) in both runs, other backend and metric: backend/reference of the medians in A
     and in B, and how that ratio moved (B/A). A side whose reference has no ok row says why instead of a number."""
     meds = [medians(a), medians(b)]
-    labels = {m[0]: m[1] for m in METRICS}
+    labels = {m.column: m.words for m in METRICS}
     groups = sorted(set.intersection(*({(k[0], k[2], k[3]) for k in key_status(df)} for df in (a, b))))
     rows = []
     for task, model, profile in groups:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.core.metric_table import TABLE
 from bench.core.results import latest_records, read_json_or_warn, read_records, run_wall_s, table
 from bench.core.runfiles import write_atomic
 from bench.core.runpaths import plot_file
@@ -23,7 +24,7 @@ from bench.report.page import write_page
 from bench.report.plotting import PlotJob, render
 from bench.report.sections import SECTIONS, ReportView, texts
 from bench.report.speedup import headline_ratios
-from bench.report.tables import SUMMARY_METRICS, side_by_side
+from bench.report.tables import side_by_side
 from bench.report.text import incomplete_notice, speed_lines, summary_markdown
 
 
@@ -59,7 +60,7 @@ def write_reports(run_dir: Path, reference: str | None = None) -> pd.DataFrame:
     write_atomic(run_dir, run_dir / "summary.md", text.encode())
     tasks = df.task.unique()
     tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}
-    columns = {name: col for col, name, _ in SUMMARY_METRICS}
+    columns = {m.words: m.column for m in TABLE}
     write_page(run_dir, df, env, tables, columns, notice, speed_lines(df, None), reference, wall_s, ratios, sections)
     return df
 

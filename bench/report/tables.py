@@ -10,47 +10,18 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from bench.core.metric_table import TABLE
 from bench.core.results import phase_failed
 from bench.measure import stats
 from bench.report import scaling
 from bench.report.backends import DEFAULT_REFERENCE, label, ordered, ratio_name, reference_missing
 
-# (column, label, number format)
-SUMMARY_METRICS = (
-    ("test_acc", "test accuracy", ".4f"),
-    ("test_loss", "test loss", ".4f"),
-    ("test_macro_f1", "test macro-F1", ".4f"),
-    ("train_s", "training time (s)", ".2f"),
-    ("epoch_s_median", "steady epoch (s, median)", ".3f"),
-    ("throughput_img_s", "steady throughput (img/s)", ",.0f"),
-    ("steady_img_s", "headline throughput: timed images / window time (img/s, ± 95% CI)", ",.1f"),
-    ("median_step_img_s", "median step throughput (img/s)", ",.1f"),
-    ("steady_img_s_spread_pct", "step throughput spread between repeats (%)", ".1f"),
-    ("steady_epoch_ratio", "step / epoch throughput", ".3f"),
-    ("timed_steps", "timed steps", ",.0f"),
-    ("timed_s", "timed window (s)", ".2f"),
-    ("epoch_overhead_s", "per-epoch call overhead (s)", ".3f"),
-    ("input_share", "input path / step", ".1%"),
-    ("first_epoch_s", "first epoch (s)", ".3f"),
-    ("first_step_s", "first step (s)", ".3f"),
-    ("compile_s", "first-step overhead (s)", ".3f"),
-    ("mfu", "MFU", ".2%"),
-    ("eval_img_s", "inference (img/s)", ",.0f"),
-    ("time_to_target_s", "time to target acc (s)", ".2f"),
-    ("transfer_acc", "transfer acc (all classes)", ".4f"),
-    ("transfer_acc_restricted", "transfer acc (mapped classes)", ".4f"),
-    ("forward_ms_per_img", "forward, explain batch (ms/img)", ".3f"),
-    ("gradcam_ms_per_img", "Grad-CAM (ms/img)", ".3f"),
-    ("gradcam_forward_ratio", "Grad-CAM / forward", ".2f"),
-    ("saliency_ms_per_img", "saliency (ms/img)", ".3f"),
-    ("peak_host_mb", "peak host RSS (MB)", ",.0f"),
-    ("peak_device_mb", "peak device memory (MB)", ",.0f"),
-    ("params", "parameters", ",.0f"),
-)
 # The words summary.md and the run's page give each figure: `bench compare` and the history dashboard name a
 # figure with the same words, so one name is one figure everywhere (QA, 2026-12-06: the history's "steady step
 # throughput" was the headline, not summary.md's "median step throughput").
-WORDS = {column: words for column, words, _ in SUMMARY_METRICS}
+WORDS = {m.column: m.words for m in TABLE}
+# Which way a ratio above 1 points, in the note above the tables and the terminal's heading (``BETTER``'s kinds)
+LARGER_BETTER, LARGER_WORSE = "accuracy, F1, img/s and MFU", "loss, seconds and MB"
 
 
 def with_spread(ok: pd.DataFrame) -> pd.DataFrame:
@@ -140,7 +111,8 @@ def side_by_side(
     others = [b for b in names if b != reference]
     why = reference_missing(rows_all, reference)
     rows = []
-    for col, metric, fmt in SUMMARY_METRICS:
+    for m in TABLE:  # the table's rows, in order (bench.core.metric_table)
+        col, metric, fmt = m.column, m.words, m.fmt or ""
         vals = pd.to_numeric(ok[col], errors="coerce").groupby(ok.backend).median()
         if vals.isna().all():
             continue
@@ -183,8 +155,7 @@ def ratio_note(reference: str, names: Iterable[str]) -> str:
     return (
         f"Ratios are each backend's median over ok repeats divided by {label(reference)}'s (the reference, "
         f"`--reference {reference}`), one column `<backend>/{reference}` per other backend. Above 1 the backend's "
-        "figure is larger: better in the accuracy, F1, img/s and MFU rows, worse in the loss, seconds and MB rows "
-        "(slower, more memory)."
+        f"figure is larger: better in the {LARGER_BETTER} rows, worse in the {LARGER_WORSE} rows (slower, more memory)."
     )
 
 
@@ -255,6 +226,6 @@ def terminal_summary(
             parts.append(f"  {r.backend} repeat {r['repeat']}: ok, but a phase failed: {r.phase_errors}")
     head = [
         f"ratios: <backend>/{reference} of the medians over ok repeats (> 1: a larger figure: better for "
-        "accuracy, F1, img/s and MFU, worse for loss, seconds and MB)"
+        f"{LARGER_BETTER}, worse for {LARGER_WORSE})"
     ]
     return "\n".join(head * ratios + parts) + scaling.terminal_lines(df_all)
