@@ -231,6 +231,9 @@ def test_backends_hand_zoo_ids_to_their_zoo_builder(monkeypatch, backend_module,
 
 # --------------------------------------------------------------------------- parameter counts and builds
 
+# The parameter counts of the catalog's layer models: framework-free and in both builds, the one list of them
+# (tests/test_models.py::test_parameter_counts_match held lenet5, its sigmoid-max and no-padding forms and cifar_cnn
+# again until 2026-12-06; its two-class cifar_cnn is cifar_cnn-2 here)
 COUNT_CASES = {
     # LeNet-5, 28x28 (conv1 pads 2): 6*(25+1) + 16*(6*25+1) + 120*(16*5*5+1) + 84*(120+1) + 10*(84+1) = 61,706
     "lenet5": (model("lenet5"), (28, 28, 1), 10, 61_706),
@@ -240,6 +243,7 @@ COUNT_CASES = {
     "lenet5-nopad": (model("lenet5", conv1_padding=0), (28, 28, 1), 10, 61_706 - 120 * 16 * (25 - 16)),
     # 32*(27+1) + 64*(32*9+1) + 64*(64*9+1) + 64*(64*4*4+1) + 10*(64+1) = 122,570
     "cifar_cnn": (model("cifar_cnn"), (32, 32, 3), 10, 122_570),
+    "cifar_cnn-2": (model("cifar_cnn"), (32, 32, 3), 2, 122_570 - 8 * 65),
     "cifar_cnn-binary": (model("cifar_cnn"), (32, 32, 3), 1, 122_570 - 9 * 65),
     # 32*(9+1) + 64*(32*9+1) + 128*(64*12*12+1) + 10*(128+1) = 1,199,882 (pytorch/examples mnist's count)
     "mnist_cnn": (model("mnist_cnn"), (28, 28, 1), 10, 1_199_882),
