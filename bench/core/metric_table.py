@@ -3,7 +3,8 @@
 The side-by-side table (``bench.report.tables``), ``bench compare`` (``bench.report.compare``), the history
 (``bench.history.metrics``) and the recipe hash (``bench.core.record.MOVES_WITH``) all read ``METRICS``: a new
 results column is one ``Metric`` here, and which way it is better follows from its kind, said once in ``BETTER``.
-Until 2026-12-06 a column was described in four registries and two sentences (adding ``test_macro_f1`` meant reading all six).
+Until 2026-12-06 a column was described in four registries and two sentences (adding ``test_macro_f1`` meant
+reading all six).
 """
 
 from __future__ import annotations
