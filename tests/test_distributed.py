@@ -234,6 +234,29 @@ def learnable_data(n: int, n_test: int) -> dict[str, np.ndarray]:
     return {"x_train": x[:n], "y_train": y[:n], "x_test": x[n:], "y_test": y[n:]}
 
 
+def test_a_data_parallel_row_records_rank_0s_node_load_as_its_window_ended(numpy_backend, monkeypatch):
+    """A data-parallel row kept no ``load_avg_1m_end`` nor ``node_cores`` (the single-process row has kept them since
+    2026-12-06), so bench compare and bench history could not say a DP row was timed on a loaded machine. Rank 0
+    takes them by the single-process worker's own helper (bench.core.placement.node_load) and the row keeps them."""
+    import os
+
+    class Joins(numpy_backend):
+        def join(self, ctx: DistContext) -> dict[str, Any]:
+            return {"dist_backend": "none (test)"}
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.7, 5.0, 3.0))  # the 1-min figure, not the 5 or 15
+    spec, data = tiny_spec(), learnable_data(64, 20)
+    addresses = ("127.0.0.1:1", "127.0.0.1:2")
+    chief, other = (
+        train_rank(Joins(), spec, DistContext(r, 2, addresses), DistLayout(2, "strong", 16), data, CLASSES, seed=0)
+        for r in range(2)
+    )
+    assert (chief["load_avg_1m_end"], chief["node_cores"]) == (7.7, os.cpu_count())
+    assert "load_avg_1m_end" not in other  # rank 0's node is the row's, as its record is
+    row = distributed.row_fields([chief, other], 2, "strong", 16, 1)
+    assert (row["load_avg_1m_end"], row["node_cores"]) == (7.7, os.cpu_count())
+
+
 def test_a_data_parallel_row_carries_the_single_process_rows_test_set_evaluation(numpy_backend):
     """Issue: rank 0 of a data-parallel row computed its test accuracy and loss itself, so the row had no confusion
     matrix, classification report nor macro-F1. It now evaluates as the single-process worker does

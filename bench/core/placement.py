@@ -7,6 +7,7 @@ driver alone writes the run folder (one writer; records.jsonl is appended by nob
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 EXECUTORS = ("local", "devices", "ray", "slurm")
@@ -14,6 +15,15 @@ MAX_DEVICES = 1024  # device slots named on one machine (--devices)
 
 # The record columns that say where a row ran (bench.core.record.COLUMNS holds them too).
 PLACEMENT_COLUMNS = ("executor", "node", "placement", "rows_beside")
+# The record columns of how busy the row's node was as its training window ended (``node_load``).
+LOAD_COLUMNS = ("load_avg_1m_end", "node_cores")
+
+
+def node_load() -> dict[str, float | int | None]:
+    """This node's 1-min load average now and its cores: taken as a row's training window ends, by the
+    single-process worker and by rank 0 of a data-parallel row, so bench compare and bench history can say when
+    a row was timed on a machine loaded beyond its cores (environment.json keeps the driver's load at the start)."""
+    return dict(zip(LOAD_COLUMNS, (os.getloadavg()[0], os.cpu_count()), strict=True))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from backends import describe, load_backend
 from bench.core.backend import CompileCache
 from bench.core.distributed import DistContext, shard_batch, shard_order
 from bench.core.job import DistLayout, Job
+from bench.core.placement import node_load
 from bench.core.preprocess import PixelNorm, epoch_orders
 from bench.core.progress import progress
 from bench.core.results import json_default
@@ -115,6 +116,8 @@ def train_rank(
         history.append({"epoch": epoch, "seconds": time.perf_counter() - t0, "train_loss": loss})
         say(f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}")
     out["train_s"] = time.perf_counter() - started
+    if chief:  # the node's load as the window ended, as the single-process worker records it (the row is rank 0's)
+        out.update(node_load())
     out["notes"] += [n for n in [steps.warmup_note(), steps.async_note(), steps.new_shape_note()] if n]
     clock = steps.summary()  # the single-process row's own figures, from the same code
     out.update(

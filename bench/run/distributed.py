@@ -40,6 +40,7 @@ from backends import describe
 from bench.core.cpus import usable_cores
 from bench.core.distributed import DistContext, per_worker_batch
 from bench.core.job import DistLayout, Job
+from bench.core.placement import LOAD_COLUMNS
 from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.runfiles import make_folder, open_file, read_bytes, write_atomic
@@ -409,6 +410,7 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         "train_s",
         *OFF_WINDOW_FIELDS,  # the first step, the warm-up and compile_s: rank 0's, as a single-process row's
         *EVAL_FIELDS,  # rank 0's test-set evaluation, the single-process row's fields
+        *LOAD_COLUMNS,  # rank 0's node as its window ended
         "history",
         "peak_device_mb",
     )

@@ -11,7 +11,6 @@ phase after it an ``ok`` record that names it in ``phase_errors``.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 import time
@@ -26,6 +25,7 @@ from bench.core import metrics
 from bench.core.backend import train_epochs
 from bench.core.job import Job
 from bench.core.phase import Trained
+from bench.core.placement import node_load
 from bench.core.preprocess import PixelNorm, epoch_length, epoch_orders
 from bench.core.progress import progress
 from bench.core.record import device_knobs, join_notes, new_record
@@ -122,8 +122,7 @@ def train_and_evaluate(
 
     hooks = Epochs(steps, timer, [len(o) for o in orders], after_epoch)
     train_epochs(backend, state, train, orders, spec.train.batch_size, hooks)
-    # how busy the node was over the window just timed: bench compare says when it was beyond its cores
-    out["load_avg_1m_end"], out["node_cores"] = os.getloadavg()[0], os.cpu_count()
+    out.update(node_load())  # how busy the node was over the window just timed (bench compare, bench history)
     if len(epoch_s) != epochs:
         raise RuntimeError(f"the backend trained {len(epoch_s)} of the {epochs} epochs it was given")
     first_order = orders[0]  # the input-path measurement replays the first epoch's batches
