@@ -505,3 +505,82 @@ def test_two_series_of_one_task_are_told_apart_by_their_profile_and_task_hash(tm
     quick, full = sorted(lines, key=lambda line: "full" in line)
     assert "lenet / torch / default / steady_img_s [quick profile, task " in quick and "2 point(s)" in quick
     assert "[full profile, task " in full and "1 point(s)" in full
+
+
+def steady_series(s: list[check.Series]) -> check.Series:
+    (one,) = [x for x in s if x.key["metric"] == "steady_img_s"]
+    return one
+
+
+def test_a_verdict_at_a_run_timed_beyond_its_cores_says_so_and_judges_as_before(tmp_path: Path):
+    """QA, 2026-12-06: a run at load 7.7 on 2 cores read 3.3x slower than its twin, and bench history reported its
+    regression like any other. The store keeps each row's load as its window ended (its most loaded repeat's, per
+    core) and the verdict at such a run says so in one clause; what is flagged, and the exit status, are as before."""
+    quiet = {"load_avg_1m_end": 1.0, "node_cores": 2}  # busy, but not beyond its cores: nothing said
+
+    def store_of(name: str, last: dict) -> Path:
+        hist = tmp_path / name / "history"
+        for n, v in enumerate([100, 101, 99, 100, 100.5, 99.5]):
+            store.add_run(hist, make_run(tmp_path / name, n, {ROW: {"steady_img_s": v, **quiet}}))
+        store.add_run(hist, make_run(tmp_path / name, 6, {ROW: {"steady_img_s": 60.0, **last}}))
+        return hist
+
+    loaded, calm = store_of("loaded", {"load_avg_1m_end": 7.7, "node_cores": 2}), store_of("calm", quiet)
+    s, c = (steady_series(check.check(store.load(h), [], check.Thresholds())) for h in (loaded, calm))
+    assert s.newest.regression and c.newest.regression and s.newest.z == pytest.approx(c.newest.z)
+    said = [line for line in check.describe(s) if "newest run" in line]
+    assert said == [line + ", timed at load 7.7 on 2 cores" for line in check.describe(c) if "newest run" in line]
+    assert not any("timed at" in line for line in check.describe(c))
+    proc = bench("history", "--store", str(loaded))
+    assert proc.returncode == 1 and "(robust z -" in proc.stdout and "timed at load 7.7 on 2 cores" in proc.stdout
+    # a step at a loaded run says so too; the run before it, quiet, is not the step's
+    steps = tmp_path / "steps"
+    for n, v in enumerate([100, 101, 99, 100, 80, 81, 79, 80.5]):
+        load = {"load_avg_1m_end": 7.7 if n == 4 else 1.0, "node_cores": 2}
+        store.add_run(steps / "history", make_run(steps, n, {ROW: {"steady_img_s": v, **load}}))
+    s = steady_series(check.check(store.load(steps / "history"), [], check.Thresholds()))
+    assert [st.at for st in s.steps] == [4]
+    (line,) = [line for line in check.describe(s) if "step at run" in line]
+    assert line.endswith("100 -> 80.25 (-19.8%), timed at load 7.7 on 2 cores")
+
+
+def test_a_rows_load_is_its_most_loaded_repeats_per_core():
+    from bench.history.rows import most_loaded
+
+    repeats = [{"load_avg_1m_end": 7.7, "node_cores": 8}, {"load_avg_1m_end": 3.0, "node_cores": 2}, {}]
+    assert most_loaded(repeats) == {"load_avg_1m_end": 3.0, "node_cores": 2}  # 1.5 a core, not 0.96
+    assert most_loaded([{}, {"load_avg_1m_end": 7.7}]) == {"load_avg_1m_end": None, "node_cores": None}
+
+
+def test_a_store_from_before_the_load_was_kept_reads_and_judges_as_before(tmp_path: Path):
+    """Run files written before 2026-12-06 have no load columns. The store reads them as empty, a run file beside
+    them that has the columns included: no migration, no new store format, nothing rewritten; their series are
+    judged as the same runs stored now are, and the committed reference store still reads."""
+    from bench.history.rows import ADDED, typed
+
+    values = [100, 101, 99, 100, 100.5, 99.5, 60]
+    runs = [make_run(tmp_path / "runs", n, {ROW: {"steady_img_s": v}}) for n, v in enumerate(values)]
+    old, now = tmp_path / "old", tmp_path / "now"
+    runs_dir = store.check_store(old, create=True)
+    for r in runs:  # as the store's code before 2026-12-06 wrote them
+        rows = typed(run_rows(r)).drop(columns=list(ADDED))
+        rows.to_parquet(runs_dir / f"{rows.run_id.iloc[0]}.parquet", index=False)
+        store.add_run(now, r)
+    a, b = store.load(old), store.load(now)
+    assert set(ADDED) <= set(a.columns) and a[list(ADDED)].isna().all().all()
+    assert [check.describe(s) for s in check.check(a, [], check.Thresholds())] == [
+        check.describe(s) for s in check.check(b, [], check.Thresholds())
+    ]
+    assert steady_series(check.check(a, [], check.Thresholds())).newest.regression
+    # a newer run beside the old files: its load read, theirs empty
+    store.add_run(
+        old, make_run(tmp_path / "runs", 7, {ROW: {"steady_img_s": 59, "load_avg_1m_end": 7.7, "node_cores": 2}})
+    )
+    mixed = store.load(old)
+    assert mixed.load_avg_1m_end.notna().sum() == 1 and mixed.node_cores.max() == 2
+    assert any(
+        "timed at load 7.7 on 2 cores" in line
+        for line in check.describe(steady_series(check.check(mixed, [], check.Thresholds())))
+    )
+    reference = store.load(REPO / "results" / "history-reference")
+    assert len(reference) and reference[list(ADDED)].isna().all().all()

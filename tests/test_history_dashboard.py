@@ -93,3 +93,17 @@ def test_a_backends_series_in_one_chart_are_drawn_apart(tmp_path: Path):
     assert len(chart["raw"]) == 4 and len(styles) == 4
     for backend in ("PyTorch", "Keras (TF)"):
         assert {(d, m) for b, d, m in styles if b == backend} == {("solid", "circle"), ("dash", "square")}
+
+
+def test_a_point_timed_beyond_its_cores_says_so_in_its_hover(tmp_path: Path):
+    """The dashboard's hover names a run's load where it was timed on a machine loaded beyond its cores, in bench
+    history's words (tests/test_pages_browser.py hovers it); a run within its cores, or stored without it, says
+    nothing."""
+    hist = tmp_path / "history"
+    for n, load in enumerate([None, 1.0, 7.7]):
+        fields = {"steady_img_s": 100.0} | ({"load_avg_1m_end": load, "node_cores": 2} if load else {})
+        store.add_run(hist, make_run(tmp_path, n, {("cnn", "torch"): fields}))
+    raw = check(store.load(hist), [], Thresholds())
+    (chart,) = [c for c in chart_data(raw, []) if c["metric"] == "steady_img_s"]
+    (series,) = chart["raw"]
+    assert series["load"] == ["", "", "timed at load 7.7 on 2 cores"]

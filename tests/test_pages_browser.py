@@ -415,6 +415,37 @@ def test_run_data_in_the_dashboard_is_shown_as_text(driver, tmp_path: Path):
     assert shown == f"{evil}: {HEADLINE}" and driver.title == "bench history"
 
 
+HOVER = """window.renderAll();
+    const d = document.querySelector('#charts .chart'), curve = d.data.findIndex(t => t.meta === 'points');
+    Plotly.Fx.hover(d, [{curveNumber: curve, pointNumber: arguments[0]}]);
+    const box = d.querySelector('.hoverlayer .hovertext text.nums');
+    return box ? Array.from(box.querySelectorAll('tspan.line'), t => t.textContent) : [];"""
+
+
+def test_the_dashboards_hover_says_a_run_was_timed_beyond_its_cores(driver, tmp_path: Path):
+    """Hovering a point names its run and commit, and, where its run was timed on a machine loaded beyond its cores,
+    that load on a line of its own (bench history's clause); a run within its cores says nothing of it."""
+    hist = tmp_path / "history"
+    runs = [
+        make_run(tmp_path, i, {("cnn", "torch"): {"steady_img_s": 100.0 + i, "load_avg_1m_end": load, "node_cores": 2}})
+        for i, load in enumerate([1.0, 7.7])
+    ]
+    for run in runs:
+        store.add_run(hist, run)
+    dashboard.build(hist)
+    assert browser.open_page(driver, hist / "index.html") == []
+    # plotly lets a hover through every 50 ms or so: hovered again until the point's own label is up
+    shown = [WebDriverWait(driver, 10).until(lambda d, i=i: hover_lines(d, i, runs[i].name)) for i in range(2)]
+    assert shown[0][1:] == [f"run {runs[0].name}", "commit abc1234"], shown  # [0]: the value
+    assert shown[1][1:] == [f"run {runs[1].name}", "commit abc1234", "timed at load 7.7 on 2 cores"], shown
+
+
+def hover_lines(driver, point: int, run_id: str) -> list[str] | None:
+    """The hover label's lines of the chart's ``point`` (its only series), None until its run's label is shown."""
+    lines = driver.execute_script(HOVER, point)
+    return lines if f"run {run_id}" in lines else None
+
+
 def test_the_committed_dashboard_holds_the_committed_reference_runs(driver, tmp_path: Path):
     """results/history-reference/: every reference run in the store once, and the dashboard built from it draws
     them."""

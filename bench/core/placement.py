@@ -26,6 +26,17 @@ def node_load() -> dict[str, float | int | None]:
     return dict(zip(LOAD_COLUMNS, (os.getloadavg()[0], os.cpu_count()), strict=True))
 
 
+def beyond_cores(load: float | None, cores: float | None) -> bool:
+    """Whether a node's load average passed its cores: runnable work queued for every core, so a row timed then
+    shared its cores (two identical runs at load 7.7 on 2 cores read 3.3x apart, QA 2026-12-06)."""
+    return load is not None and cores is not None and cores > 0 and load > cores
+
+
+def load_words(load: float, cores: float) -> str:
+    """'load 7.7 on 2 cores': bench compare's and bench history's words for it."""
+    return f"load {load:.1f} on {int(cores)} cores"
+
+
 @dataclass(frozen=True)
 class Placement:
     """A row's place: the executor, the node's host name, the device or cores (None: the whole machine)."""

@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.core.placement import beyond_cores, load_words
 from bench.history import changes
 from bench.history.annotations import Annotation
 from bench.history.metrics import BY_NAME, Metric
+from bench.history.rows import number
 
 LEVEL = 3  # points a new level needs before the newest point is compared with it alone
 RAW_KEY = ("task", "backend", "config", "metric", "spec_hash", "machine_id")
@@ -165,6 +168,21 @@ def check(df: pd.DataFrame, notes: list[Annotation], t: Thresholds, normalised: 
     return [analyse(key, points, notes, t) for key, points in series(df, normalised)]
 
 
+def timed_under_load(load: Any, cores: Any) -> str:
+    """'timed at load 7.7 on 2 cores' when a point's run was timed on a machine loaded beyond its cores, else ''.
+
+    Said beside a step or a flag, which it leaves as they are: a run at load 7.7 on 2 cores read 3.3x slower than
+    its twin (QA, 2026-12-06); a row stored without the load (before 2026-12-06) says nothing."""
+    load, cores = number(load), number(cores)
+    return f"timed at {load_words(load, cores)}" if load is not None and cores and beyond_cores(load, cores) else ""
+
+
+def load_clause(point: pd.Series) -> str:
+    """The point's ``timed_under_load`` as a clause of a verdict's line."""
+    words = timed_under_load(point.get("load_avg_1m_end"), point.get("node_cores"))
+    return f", {words}" if words else ""
+
+
 def describe(s: Series) -> list[str]:
     """What ``bench history`` prints about one series: nothing when it has no step, drift or flag."""
     lines = []
@@ -172,7 +190,8 @@ def describe(s: Series) -> list[str]:
     for st in s.steps:
         lines.append(
             f"  step at run {p.run_id.iloc[st.at]} ({p.run_date.iloc[st.at]:%Y-%m-%d}): "
-            f"{st.before:,.4g} -> {st.after:,.4g} ({st.change:+.1%})" + (f" [{st.note}]" if st.note else "")
+            f"{st.before:,.4g} -> {st.after:,.4g} ({st.change:+.1%}){load_clause(p.iloc[st.at])}"
+            + (f" [{st.note}]" if st.note else "")
         )
         lines += [f"    {c}" for c in st.changed]
     if s.drift:
@@ -184,7 +203,7 @@ def describe(s: Series) -> list[str]:
         what = "REGRESSION" if n.regression else "improvement"
         lines.append(
             f"  newest run {p.run_id.iloc[-1]}: {what}: {n.change:+.1%} against the median of "
-            f"{n.baseline} run(s) before it (robust z {n.z:+.1f})"
+            f"{n.baseline} run(s) before it (robust z {n.z:+.1f}){load_clause(p.iloc[-1])}"
         )
         lines += [f"    {c}" for c in what_changed(p.iloc[-2], p.iloc[-1])]
     if lines and s.reset_note:

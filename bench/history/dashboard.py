@@ -21,7 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.history.check import Series, Thresholds, check
+from bench.core.placement import LOAD_COLUMNS
+from bench.history.check import Series, Thresholds, check, timed_under_load
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report.backends import colour, label
 from bench.report.html import TAB10, Contents, esc, json_block, page, table
@@ -55,8 +56,9 @@ function traces(list) {
     out.push({x: s.x, y: s.y, mode: 'lines+markers', name: txt(s.name), meta: 'points',
       line: {color: s.colour, dash: s.dash}, marker: {symbol: s.symbol, size: 7},
       error_y: bars,
-      customdata: s.run.map((r, i) => [txt(r), txt(s.commit[i])]),
-      hovertemplate: '%{y:.4g}<br>run %{customdata[0]}<br>commit %{customdata[1]}<extra>' + txt(s.name) + '</extra>'});
+      customdata: s.run.map((r, i) => [txt(r), txt(s.commit[i]), s.load[i] ? '<br>' + txt(s.load[i]) : '']),
+      hovertemplate: '%{y:.4g}<br>run %{customdata[0]}<br>commit %{customdata[1]}%{customdata[2]}<extra>' +
+        txt(s.name) + '</extra>'});
     if (s.steps.length) out.push({x: s.steps.map(i => s.x[i]), y: s.steps.map(i => s.y[i]), mode: 'markers',
       name: txt(s.name) + ' step', meta: 'steps', showlegend: false,
       marker: {symbol: 'triangle-up', size: 13, color: s.colour, line: {color: '#000', width: 1}}});
@@ -125,6 +127,7 @@ def clean(v: Any) -> float | None:
 
 def series_data(s: Series, suffix: str) -> dict[str, Any]:
     p = s.points
+    none = [None] * len(p)  # points read without the store's load columns
     config = s.key["config"].removeprefix("default").strip() or s.key["config"]
     name = label(s.key["backend"]) + ("" if config == "default" else f" [{config}]") + suffix
     return {
@@ -136,6 +139,10 @@ def series_data(s: Series, suffix: str) -> dict[str, Any]:
         "hi": [clean(v) for v in p.hi],
         "run": list(p.run_id),
         "commit": list(p.commit),
+        # the hover's last line where the run was timed on a machine loaded beyond its cores (bench history's clause)
+        "load": [
+            timed_under_load(*lc) for lc in zip(p.get(LOAD_COLUMNS[0], none), p.get(LOAD_COLUMNS[1], none), strict=True)
+        ],
         "steps": [st.at for st in s.steps],
         "regression": bool(s.newest and s.newest.regression),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import numbers
 import os
 import re
 import subprocess
@@ -19,8 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from bench.core.placement import LOAD_COLUMNS
 from bench.core.record import device_knobs, recipe_of
 from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
@@ -50,7 +53,14 @@ SCHEMA: dict[str, str] = {
     "machine_id": "string",
     "machine": "string",
     "calibration_gflops": "float64",
+    # the most loaded of the row's repeats as its window ended (bench.core.placement.node_load): a step or a regression
+    # at a run timed beyond its cores is said so; empty where the records kept none (before 2026-12-06)
+    "load_avg_1m_end": "float64",
+    "node_cores": "Int64",
 }
+# Columns added after the store's first files: a file written before has none, and reads them as empty (DuckDB
+# reads the files by column name), so a new column needs no migration, no new store format and no file rewritten.
+ADDED = ("load_avg_1m_end", "node_cores")
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -128,7 +138,8 @@ def calibration(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def number(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and pd.notna(v) else None
+    """``v`` as a float where it is a number (a record's, or numpy's from the store's rows), else None."""
+    return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) and pd.notna(v) else None
 
 
 def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -147,6 +158,17 @@ def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {"metric": m.column, "value": float(pd.Series(values).median()), "lo": lo, "hi": hi, "repeats": len(values)}
         )
     return out
+
+
+def most_loaded(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """The load and cores of the group's most loaded repeat (load per core), None each where none recorded both."""
+    pairs = [
+        (load, int(cores))
+        for r in group
+        if (load := number(r.get("load_avg_1m_end"))) is not None and (cores := number(r.get("node_cores")))
+    ]
+    load, cores = max(pairs, key=lambda p: p[0] / p[1], default=(None, None))
+    return dict(zip(LOAD_COLUMNS, (load, cores), strict=True))
 
 
 def run_rows(run_dir: Path) -> pd.DataFrame:
@@ -193,6 +215,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
                     "profile": str(first.get("profile") or ""),
                     "framework_version": str(first.get("framework_version") or ""),
                     "calibration_gflops": speeds.get(backend),
+                    **most_loaded(group),
                     **m,
                 }
             )

@@ -25,7 +25,7 @@ import pandas as pd
 
 from bench.core.runfiles import RunFileError, read_bytes
 from bench.history.metrics import METRICS, PLAIN, RATE, normalising
-from bench.history.rows import SAFE_ID, SCHEMA, run_rows, typed
+from bench.history.rows import ADDED, SAFE_ID, SCHEMA, run_rows, typed
 
 if TYPE_CHECKING:
     import duckdb
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 RUNS = "runs"
 ALREADY = "it is in the history already"
 MARKER, FORMAT = "STORE.json", 1  # what the folder is and which layout its files have
+# DuckDB's type of each pandas dtype of the store's columns but the dates (TIMESTAMPTZ)
+SQL_TYPES = {"string": "VARCHAR", "bool": "BOOLEAN", "float64": "DOUBLE", "int64": "BIGINT", "Int64": "BIGINT"}
 
 
 class HistoryError(RunFileError):
@@ -133,7 +135,7 @@ def files(store: Path) -> list[Path]:
                 f"{path}: not a readable history file ({type(e).__name__}: {e}); the store is left "
                 "as it is: move the file away, then import its run again"
             ) from None
-        missing = sorted(set(SCHEMA) - names)
+        missing = sorted(set(SCHEMA) - set(ADDED) - names)  # a file from before a column was added lacks it
         if missing:
             raise HistoryError(f"{path}: not a history file (no column(s) {', '.join(missing)}); left as it is")
     return found
@@ -151,7 +153,11 @@ def connect(store: Path) -> duckdb.DuckDBPyConnection:
     else:
         listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
         try:
-            con.execute(f"CREATE VIEW points AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+            con.execute(f"CREATE VIEW stored AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+            have = {row[0] for row in con.execute("DESCRIBE stored").fetchall()}
+            # a column no file has yet (all older than it) reads NULL, as a file without it does beside one with it
+            absent = "".join(f", NULL::{SQL_TYPES[SCHEMA[c]]} AS {c}" for c in ADDED if c not in have)
+            con.execute(f"CREATE VIEW points AS SELECT *{absent} FROM stored")
             con.execute("SELECT count(*) FROM points").fetchone()
         except duckdb.Error as e:
             raise HistoryError(f"{store}: a run file cannot be read ({e}); the store is left as it is") from None
@@ -166,8 +172,7 @@ def connect(store: Path) -> duckdb.DuckDBPyConnection:
 
 
 def empty_select() -> str:
-    casts = {"string": "VARCHAR", "bool": "BOOLEAN", "float64": "DOUBLE", "int64": "BIGINT"}
-    return "SELECT " + ", ".join(f"NULL::{casts.get(t, 'TIMESTAMPTZ')} AS {c}" for c, t in SCHEMA.items())
+    return "SELECT " + ", ".join(f"NULL::{SQL_TYPES.get(t, 'TIMESTAMPTZ')} AS {c}" for c, t in SCHEMA.items())
 
 
 def load(store: Path, normalised: bool = False) -> pd.DataFrame:

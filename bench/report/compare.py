@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, Metric
+from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words
 from bench.core.record import MOVES_WITH, RECIPE_FIELDS
 from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
@@ -494,8 +495,8 @@ def load_lines(a: pd.DataFrame, b: pd.DataFrame, env_a: dict, env_b: dict) -> li
     out = []
     for name, df, env in (("A", a, env_a), ("B", b, env_b)):
         ok = df[df.status == "ok"] if "status" in df else df
-        cols = ("load_avg_1m_end", "node_cores")
-        rows = ok[list(cols)].apply(pd.to_numeric, errors="coerce").dropna() if set(cols) <= set(ok) else None
+        numeric = ok[list(LOAD_COLUMNS)].apply(pd.to_numeric, errors="coerce") if set(LOAD_COLUMNS) <= set(ok) else None
+        rows = numeric.dropna() if numeric is not None else None
         if rows is not None and len(rows):
             worst = rows.iloc[int(np.argmax(rows.load_avg_1m_end / rows.node_cores))]
             load, cores, when = worst.load_avg_1m_end, int(worst.node_cores), "ran"
@@ -503,9 +504,9 @@ def load_lines(a: pd.DataFrame, b: pd.DataFrame, env_a: dict, env_b: dict) -> li
             load, cores, when = env["load_avg_1m_at_start"], env["cores"], "started"
         else:
             continue
-        if cores > 0 and load > cores:
+        if beyond_cores(load, cores):
             out.append(
-                f"{name}'s rows {when} at load {load:.1f} on {cores} cores: a slowdown may be the machine's"
+                f"{name}'s rows {when} at {load_words(load, cores)}: a slowdown may be the machine's"
                 + ("" if when == "ran" else " (its rows recorded no load of their own)")
             )
     return out
