@@ -229,3 +229,38 @@ def test_the_summary_table_shows_each_backends_median_macro_f1_and_its_ratio(tmp
     summary = (tmp_path / "summary.md").read_text()
     row = next(line for line in summary.splitlines() if line.startswith("| test macro-F1"))
     assert [c.strip() for c in row.strip("|").split("|")] == ["test macro-F1", "0.7000", "0.6300", "0.900"]
+
+
+@pytest.mark.parametrize("classes, panels", [(10, 2), (10, 1), (2, 3)])
+def test_the_confusion_plot_keeps_every_axis_label_inside_the_picture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, classes: int, panels: int
+):
+    """QA: the 10-class plot's "predicted" sat half under the PNG's bottom edge (square panels, rotated ticks and a
+    suptitle in a figure one title high): each panel's axis labels and title are drawn inside the saved picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from bench.report.confusion import plot_confusion
+
+    y = np.arange(40 * classes) % classes
+    logits = np.eye(classes)[(y + (np.arange(y.size) % 7 == 0)) % classes]  # one in seven a class off
+    c = metrics.classification(logits, y, tuple(f"c{k}" for k in range(classes)))
+    rows = [rec(b, 0, **c) for b in ("torch", "keras", "jax")[:panels]]
+    inside: list[bool] = []
+    save = Figure.savefig
+
+    def spy(fig: Figure, *args, **kwargs):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        for ax in fig.axes:
+            for text in (ax.xaxis.label, ax.yaxis.label, ax.title):
+                box = text.get_window_extent(renderer)
+                inside.append(box.x0 >= 0 and box.y0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    (tmp_path / "plots").mkdir()
+    assert plot_confusion(rows, "t", tmp_path / "plots" / "confusion-t.png")
+    assert len(inside) == 3 * panels and all(inside)

@@ -145,8 +145,8 @@ def plot_confusion(rows: list[dict[str, Any]], task: str, path: Path) -> bool:
     import numpy as np
 
     n = len(class_names(mine[0]) or [])
-    side = max(3.2, 0.45 * n + 1.6)
-    fig, axes = plt.subplots(1, len(mine), figsize=(side * len(mine), side + 0.4), squeeze=False)
+    side = max(3.2, 0.45 * n + 1.6)  # a square panel; the height adds the suptitle, the title and rotated ticks
+    fig, axes = plt.subplots(1, len(mine), figsize=(side * len(mine), side + 0.9), squeeze=False)
     for ax, r in zip(axes[0], mine, strict=True):
         names = class_names(r) or []
         cm = np.asarray(r["confusion_matrix"])
