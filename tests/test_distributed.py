@@ -589,7 +589,7 @@ def test_with_repeats_the_scaling_table_pairs_each_row_with_its_own_1_worker_row
     shown = scaling_report.scaling_table(table(rows), "t")
     assert list(zip(shown["repeat"], shown["workers"], strict=True)) == [(0, 1), (0, 2), (1, 1), (1, 2)]
     for one, two in ((0, 1), (2, 3)):  # each 2-worker row's efficiency from the row above it
-        img = [float(shown["img/s (global, ± 95%)"][i].replace(",", "")) for i in (one, two)]
+        img = [float(shown[scaling_report.IMG_S][i].replace(",", "")) for i in (one, two)]
         assert shown["efficiency [95%]"][two] == f"{img[1] / (2 * img[0]):.2f}"
     single = scaling_report.scaling_table(table([r for r in rows if r["repeat"] == 0]), "t")
     assert "repeat" not in single.columns  # one repeat: the table as before

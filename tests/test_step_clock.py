@@ -399,8 +399,10 @@ def test_a_lopsided_interval_is_shown_by_its_ends_not_as_plus_minus():
     assert not stats.lopsided(1215.6, 1211.3, 1218.4)  # sides 4.3 and 2.8: 35% apart, but 0.1% of the figure
     dist = [row(b, *v, workers=2, scaling_mode="strong") for b, v in (("torch", (400.0, 300.0, 9000.0)),)]
     dist += [row("keras", 100.0, 98.0, 102.0, workers=2, scaling_mode="strong")]
-    cells = list(scaling.scaling_table(table(dist), "t")["img/s (global, ± 95%)"])
-    assert cells == ["400.0 [300.0, 9,000.0]", "100.0 ± 2.0"]
+    cells = list(scaling.scaling_table(table(dist), "t")[scaling.IMG_S])
+    assert cells == ["400.0 [300.0, 9,000.0]", "100.0 [98.0, 102.0]"]  # the column reads one way, as the row does
+    dist[0].update(steady_img_s_ci_lo=390.0, steady_img_s_ci_hi=410.0, steady_img_s_hw_pct=2.5)  # neither lopsided
+    assert list(scaling.scaling_table(table(dist), "t")[scaling.IMG_S]) == ["400.0 ± 10.0", "100.0 ± 2.0"]
 
 
 @pytest.mark.parametrize(("which", "spe"), [(0, 1), (1, 1), (1, 2)], ids=["torch", "keras", "keras-spe2"])

@@ -55,18 +55,30 @@ def _in_order(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     return pd.concat([p.assign(_w=pd.to_numeric(p.workers, errors="coerce")).sort_values(order) for p in parts])
 
 
+IMG_S = "img/s (global, 95%)"  # ± its half-width, or its ends [lo, hi] (``scaling_table``)
+
+
+def _interval(r: pd.Series) -> tuple[float, float] | None:
+    """An ok row's headline interval, or None."""
+    lo, hi = r.steady_img_s_ci_lo, r.steady_img_s_ci_hi
+    return (lo, hi) if r.status == "ok" and pd.notna(r.steady_img_s) and pd.notna(lo) and pd.notna(hi) else None
+
+
 def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     """One task's data-parallel rows, formatted: backend, mode, workers, batches, img/s, efficiency, share, acc, F1."""
     rows = []
     # with repeats, each N-worker row's efficiency is against its own repeat's 1-worker row: show which is which
     several = _several_repeats(dist[dist.task == task])
-    for _, r in _in_order(dist, task).iterrows():
+    shown = _in_order(dist, task)
+    # the column reads one way: where any row's interval is lopsided (± would misdraw it), every row shows its ends
+    # (QA: "277.4 [214.6, 358.6]" sat above "419.0 ± 39.5", as the side-by-side headline row did before e7c41e2)
+    ends = any(_interval(r) is not None and stats.lopsided(r.steady_img_s, *_interval(r)) for _, r in shown.iterrows())
+    for _, r in shown.iterrows():
         ok = r.status == "ok"
         hw = r.steady_img_s_hw_pct / 100 * r.steady_img_s if ok and pd.notna(r.steady_img_s_hw_pct) else None
-        lo, hi = r.steady_img_s_ci_lo, r.steady_img_s_ci_hi
         spread = "" if hw is None else f" ± {_num(hw, ',.1f')}"
-        if hw is not None and pd.notna(lo) and pd.notna(hi) and stats.lopsided(r.steady_img_s, lo, hi):
-            spread = f" [{_num(lo, ',.1f')}, {_num(hi, ',.1f')}]"  # ± would misdraw it
+        if hw is not None and ends and (both := _interval(r)) is not None:
+            spread = f" [{_num(both[0], ',.1f')}, {_num(both[1], ',.1f')}]"
         eff = _num(r.scaling_eff, ".2f") if ok else "-"
         if ok and pd.notna(r.scaling_eff_ci_lo):
             eff += f" [{r.scaling_eff_ci_lo:.2f}, {r.scaling_eff_ci_hi:.2f}]"
@@ -79,7 +91,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                 "batch / worker": _num(r.per_worker_batch, ".0f"),
                 "global batch": _num(r.global_batch, ".0f"),
                 "engine": r.dist_backend if isinstance(r.dist_backend, str) and r.dist_backend else "-",
-                "img/s (global, ± 95%)": _num(r.steady_img_s, ",.1f") + spread if ok else "-",
+                IMG_S: _num(r.steady_img_s, ",.1f") + spread if ok else "-",
                 "efficiency [95%]": eff,
                 "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
                 # rank 0's first step (and steps kept off the window) over a steady step, as the single-process
@@ -135,7 +147,8 @@ def section(df: pd.DataFrame, run_dir: Path) -> str:
     parts = [
         "\n## Data-parallel scaling\n",
         "Each row trains the task on N worker processes with the framework's own engine; img/s is global "
-        "(all workers), with the half-width of its 95% interval. Strong scaling keeps the global batch, "
+        "(all workers), with its 95% interval: ± its half-width, or, where any row's interval is lopsided, every "
+        "row's ends [lo, hi]. Strong scaling keeps the global batch, "
         "weak keeps the batch per worker. Efficiency = img/s(N) / (N x img/s(1)) against the 1-worker row "
         "of the same backend and mode (same threads per worker), with its 95% interval: a block bootstrap of "
         "the two rows' step rates, or, for rows timed in synchronised stretches (Keras on JAX), Welch's t over "
