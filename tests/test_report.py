@@ -105,7 +105,7 @@ def test_a_boolean_outside_the_flag_columns_is_named_and_ignored(tmp_path: Path)
     with pytest.warns(RunFileWarning, match=r"records.jsonl:1: 'steady_img_s' is bool, not a value; ignored"):
         rows = read_records(tmp_path)
     assert rows[0]["steady_img_s"] is None and rows[0]["channels_last"] is True
-    label = "headline throughput: timed images / window time (img/s, ± 95% CI)"
+    label = "headline throughput: timed images / window time (img/s, 95% CI)"
     steady = side_by_side(table(rows), "t").set_index("metric").loc[label]
     assert steady["torch"] == 100.0  # the median of the two readable repeats
 
@@ -492,7 +492,7 @@ def test_an_old_two_backend_run_renders_the_same_cells_as_before():
         "training time (s) 6.64 58.56 8.813",
         "steady epoch (s, median) 2.160 3.472 1.608",
         "steady throughput (img/s) 30 18 0.622",
-        "headline throughput: timed images / window time (img/s, ± 95% CI) 30.0 18.8 0.626",
+        "headline throughput: timed images / window time (img/s, 95% CI) 30.0 18.8 0.626",
         "timed steps 4 4 1.000",
         "first epoch (s) 4.485 55.089 12.283",
         "first step (s) 0.868 52.179 60.112",

@@ -63,7 +63,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "steady_img_s",
-        "headline throughput: timed images / window time (img/s, ± 95% CI)",
+        "headline throughput: timed images / window time (img/s, 95% CI)",
         ",.1f",
         RATE,
         "steady_img_s_ci_lo",
