@@ -72,7 +72,8 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     shown = _in_order(dist, task)
     # the column reads one way: where any row's interval is lopsided (± would misdraw it), every row shows its ends
     # (QA: "277.4 [214.6, 358.6]" sat above "419.0 ± 39.5", as the side-by-side headline row did before e7c41e2)
-    ends = any(_interval(r) is not None and stats.lopsided(r.steady_img_s, *_interval(r)) for _, r in shown.iterrows())
+    intervals = [(r.steady_img_s, both) for _, r in shown.iterrows() if (both := _interval(r)) is not None]
+    ends = any(stats.lopsided(value, *both) for value, both in intervals)
     for _, r in shown.iterrows():
         ok = r.status == "ok"
         hw = r.steady_img_s_hw_pct / 100 * r.steady_img_s if ok and pd.notna(r.steady_img_s_hw_pct) else None
