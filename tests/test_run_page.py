@@ -281,3 +281,19 @@ def test_a_contents_entry_from_section_text_has_a_safe_unique_id_and_escaped_lab
     assert ids == ["sec-img-src-x-onerror-alert-1", "sec-img-src-x-onerror-alert-1-2"]
     assert all(re.fullmatch(r"[a-z0-9-]+", i) for i in ids) and re.findall(r'<h2 id="([^"]+)"', out) == ids
     assert "<h3>not listed</h3>" in out and Contents().html() == ""
+
+
+def test_every_table_on_the_page_scrolls_in_its_own_box(tmp_path: Path):
+    """QA: a 10-class confusion matrix at 560 px and the scaling table at 1200 px ran past the page's edge, and the
+    whole page scrolled sideways, its text too. Every table, the side-by-side ones and those from summary.md's
+    sections, sits alone in a box the style lets scroll."""
+    from bench.report.html import STYLE
+
+    run = all_sections_run(tmp_path / "run")
+    page = (run / "index.html").read_text()
+    tables = re.findall(r"(.{0,20})<table\b", page)
+    closes = re.findall(r"</table>(.{0,6})", page)
+    assert len(tables) >= 5 and len(closes) == len(tables)
+    assert all(before.endswith('<div class="wide">') for before in tables), tables
+    assert all(after == "</div>" for after in closes), closes
+    assert ".wide{overflow-x:auto;max-width:100%}" in STYLE

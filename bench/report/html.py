@@ -29,6 +29,7 @@ tr:nth-child(even) td{background:#fafafa}.sep{background:#fff0b3!important;font-
 .gallery{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
 .gallery figure{margin:0;flex:1 1 300px;max-width:100%}.gallery img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}code{background:#f3f3f3;padding:0 3px}nav{margin:.8em 0}
+.wide{overflow-x:auto;max-width:100%}
 """
 
 SORT_SCRIPT = """
@@ -100,7 +101,13 @@ def table(header: list[str], rows: list[list[tuple[str, Any, str]]], table_id: s
     )
     ident = f' id="{esc(table_id)}"' if table_id else ""
     kind = "sortable" if sortable else ""
-    return f'<table{ident} class="{kind}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return scrolled(f'<table{ident} class="{kind}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+
+
+def scrolled(table_html: str) -> str:
+    """A table in a box that scrolls sideways: a 10-class confusion matrix at 560 px, or the scaling table at
+    1200, ran past the page's edge and the whole page scrolled (its text too)."""
+    return f'<div class="wide">{table_html}</div>'
 
 
 def cell_attrs(value: Any, cls: str) -> str:
@@ -143,7 +150,7 @@ def _cells(line: str) -> list[str]:
 def _md_table(lines: list[str]) -> str:
     head = "".join(f"<th>{inline(c)}</th>" for c in _cells(lines[0]))
     rows = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in _cells(line)) + "</tr>" for line in lines[2:])
-    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    return scrolled(f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
 
 
 def markdown_html(text: str, plots: Collection[str], shown: set[str], contents: Contents | None = None) -> str:
