@@ -605,6 +605,40 @@ def test_a_backend_without_data_parallel_names_the_backends_with_it_as_backend_t
         assert names and all(n in backends.names() and not backends.describe(n).no_data_parallel for n in names), names
 
 
+@pytest.mark.parametrize(
+    ("model", "said"),
+    [
+        ({"arch": "lenet5"}, "only float rounding differs"),
+        ({"arch": "mnist_cnn"}, "dropout draws differ per rank, and float rounding"),
+        (
+            {"layers": [{"conv": 4, "kernel": 3}, {"batchnorm": True}, {"flatten": True}, {"dropout": 0.5}]},
+            "dropout draws differ per rank, BatchNorm normalises each worker's share of the batch, and float rounding",
+        ),
+    ],
+    ids=["lenet5", "mnist_cnn", "layers-bn-dropout"],
+)
+def test_a_strong_rows_accuracy_note_names_what_besides_rounding_tells_it_from_one_worker(
+    monkeypatch, tmp_path, model: dict[str, Any], said: str
+):
+    """QA: mnist_cnn's 2-worker strong row scored 4.7 points above its 1-worker row, and its note said "the same
+    batches, gradients averaged: only float rounding differs"; its two dropouts draw per rank (docs/distributed.md:
+    dropout and BatchNorm are the exceptions). The note names what the row's model has."""
+    import tomllib
+
+    data = tomllib.loads(DP_TASK)
+    data["model"] = model
+    spec = parse_task(data, source="tiny.toml")
+    monkeypatch.setattr(distributed, "run_row", lambda *a: {"steady_img_s": 90.0, "test_acc": 0.861, "notes": []})
+    base = {"task": "t", "backend": "torch", "repeat": 0, "scaling_mode": "strong", "workers": 1, "status": "ok"}
+    base |= {"steady_img_s": 60.0, "test_acc": 0.814}
+    where = distributed.Launch(tmp_path, tmp_path, tmp_path, {}, 60.0)  # unused: run_row is the fake's
+    rec = distributed.record(Job({"task": "t", "backend": "torch", "repeat": 0}), spec, 2, "strong", where, [base])
+    assert (
+        f"test acc +0.0470 against 1 worker at the same global batch (the same batches, gradients averaged: {said})"
+        in (rec["notes"])
+    ), rec["notes"]
+
+
 def test_a_data_parallel_row_has_its_own_record_key():
     base = {"task": "t", "backend": "torch", "repeat": 0}
     assert record_key(base) == ("t", "torch", 0)

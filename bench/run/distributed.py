@@ -37,9 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from backends import describe
+from bench.core.architecture import Architecture
+from bench.core.catalog import architecture
 from bench.core.cpus import usable_cores
 from bench.core.distributed import DistContext, per_worker_batch
 from bench.core.job import DistLayout, Job
+from bench.core.layers import BatchNorm, Dropout
 from bench.core.placement import LOAD_COLUMNS
 from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
@@ -485,10 +488,24 @@ def record(
         elif mode == "strong" and base and base.get("test_acc") is not None and rec.get("test_acc") is not None:
             notes.append(
                 f"{scaling.AGAINST_ONE}{rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
-                "batch (the same batches, gradients averaged: only float rounding differs)"
+                f"batch (the same batches, gradients averaged: {what_differs(architecture(spec))})"
             )
     rec["notes"] = join_notes(notes)
     return rec
+
+
+def what_differs(arch: Architecture) -> str:
+    """What, besides the batches and averaged gradients a strong-scaling row shares with its 1-worker row, tells
+    their models apart (docs/distributed.md): float rounding, each rank's own dropout draws, each worker's BatchNorm
+    over its own share of the batch. QA: an mnist_cnn row 4.7 points off its 1-worker row (its two dropouts, 15
+    steps) said "only float rounding differs". A zoo model's layers are not listed here: both are named as possible."""
+    if not arch.layers:
+        return "float rounding, and dropout draws and BatchNorm batches per rank where the model has them"
+    kinds = {type(layer) for layer in arch.layers}
+    parts = (["dropout draws differ per rank"] if Dropout in kinds else []) + (
+        ["BatchNorm normalises each worker's share of the batch"] if BatchNorm in kinds else []
+    )
+    return ", ".join([*parts, "and float rounding"]) if parts else "only float rounding differs"
 
 
 def no_efficiency(row: dict[str, Any], base: dict[str, Any] | None) -> str:
