@@ -297,3 +297,11 @@ def test_every_table_on_the_page_scrolls_in_its_own_box(tmp_path: Path):
     assert all(before.endswith('<div class="wide">') for before in tables), tables
     assert all(after == "</div>" for after in closes), closes
     assert ".wide{overflow-x:auto;max-width:100%}" in STYLE
+
+
+def test_the_environment_table_gives_the_load_as_the_runs_warning_does():
+    """QA: the page's environment table said "1-min load at start 1.7138671875" (os.getloadavg's float as stored)."""
+    from bench.report.page import environment_section
+
+    text = re.sub(r"<[^>]+>", " ", environment_section({"load_avg_1m_at_start": 1.7138671875}))
+    assert re.search(r"1-min load at start\s+1\.7\s", text) and "1.713" not in text, text

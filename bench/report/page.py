@@ -165,6 +165,11 @@ def not_ok_table(df: pd.DataFrame, contents: Contents | None = None) -> str:
     )
 
 
+def _load(value: Any) -> Any:
+    """A load average as the run's warning says it (1.7, not os.getloadavg's 1.7138671875)."""
+    return f"{value:.1f}" if isinstance(value, float) else value
+
+
 def environment_section(env: dict[str, Any], contents: Contents | None = None) -> str:
     gpus = ", ".join(env.get("gpus") or []) or "none"
     items = [
@@ -173,7 +178,7 @@ def environment_section(env: dict[str, Any], contents: Contents | None = None) -
         ("Python", env.get("python")),
         ("commit", env.get("git_commit")),
         ("command", " ".join(map(str, env.get("argv") or []))),
-        ("1-min load at start", env.get("load_avg_1m_at_start")),
+        ("1-min load at start", _load(env.get("load_avg_1m_at_start"))),
         ("CPU vector instructions", " ".join(env.get("cpu_flags") or [])),
     ]
     items += [(f"variable {k}", v) for k, v in (env.get("kernel_variables") or {}).items()]
