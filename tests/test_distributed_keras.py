@@ -85,6 +85,14 @@ def group_gone(pid: int) -> bool:
     return False
 
 
+def drift_ratios(weights: list[float], one: dict[str, Any]) -> tuple[float, float]:
+    """How far ``weights`` are from the 1-worker run's at the end, as a share of how far that run's steps after
+    the first moved them: the norms' ratio and the medians' (a bound that scales with what the steps did)."""
+    drift = np.abs(np.asarray(weights) - np.asarray(one["weights"]))
+    moved = np.abs(np.asarray(one["weights"]) - np.asarray(one["first_weights"]))
+    return float(np.linalg.norm(drift) / np.linalg.norm(moved)), float(np.median(drift) / np.median(moved))
+
+
 def ranks(world: int, timeout_s: float, **extra: str) -> list[DistContext]:
     addresses = free_addresses(world)
     return [
@@ -113,24 +121,29 @@ def test_two_workers_train_their_shards_with_averaged_gradients(backend: str):
     # (measured <= 5e-10; one SGD step moves these weights ~1e-4, so a summed gradient would be ~1e-4 off).
     np.testing.assert_allclose(two[0]["first_weights"], one["first_weights"], rtol=0, atol=1e-6)
     # Later steps stay close, not bitwise, by an amount each CPU's kernels decide: a ReLU input near 0
-    # may flip in one run only, and oneDNN (AVX-512 Xeons) sums a batch of 16 in another order than one of
-    # 32. Measured after 8 steps: JAX 3e-9; TF 1e-9 on an AMD EPYC, 1.6e-4 on one weight of 65 on a Xeon
-    # (median 4e-8; ratios below: 0.08 and 0.006 there). So the bound is relative to what the 7 steps after
-    # the first moved the weights: a summed or unshared gradient puts the runs about that far apart (ratios ~1).
-    drift = np.abs(np.asarray(two[0]["weights"]) - np.asarray(one["weights"]))
-    moved = np.abs(np.asarray(one["weights"]) - np.asarray(one["first_weights"]))
-    norm_ratio = np.linalg.norm(drift) / np.linalg.norm(moved)
-    median_ratio = np.median(drift) / np.median(moved)
-    assert norm_ratio < 0.3 and median_ratio < 0.05, (norm_ratio, median_ratio, drift.max())
-    # the logged loss is the global batch's on every rank (all-worker mean), as one process computes it
+    # may flip in one run only, and oneDNN (AVX-512) sums a batch of 16 in another order than one of 32.
+    # Measured after 8 steps: JAX 3e-9; TF 1.6e-4 on one weight of 65, on a Xeon and (2026-12-06) on an AMD
+    # EPYC alike (median 4e-8; ratios below: 0.08 and 0.006). So the bound is relative to what the 7 steps
+    # after the first moved the weights: a summed or unshared gradient puts the runs about that far apart.
+    norm_ratio, median_ratio = drift_ratios(two[0]["weights"], one)
+    assert norm_ratio < 0.3 and median_ratio < 0.05, (norm_ratio, median_ratio)
+    # the logged loss is the global batch's on every rank (all-worker mean): the ranks log the same bits (one
+    # shard's mean would differ by the shards' sampling, ~1e-3), and at the first step, where the weights are
+    # the one process's, what one process computes (one forward pass: float32 summation order only)
+    assert two[0]["first_loss"] == two[1]["first_loss"] and two[0]["losses"] == two[1]["losses"]
     assert two[0]["first_loss"] == pytest.approx(one["first_loss"], rel=1e-5)
-    assert two[0]["losses"] == pytest.approx(one["losses"], rel=1e-4)
+    # The epoch's loss is read on weights that drifted as above: 6.3e-5 relative at the TF norm ratio of 0.08
+    # (EPYC, 2026-12-06), so ~2.5e-4 at the weights' bound of 0.3; 1e-3 holds that and still parts a summed
+    # (2x) loss. A fixed 1e-4 (before) was 1.6x this CPU's figure, not an argued bound.
+    assert two[0]["losses"] == pytest.approx(one["losses"], rel=1e-3)
     assert two[0]["logits_shape"] == [256, 10] and two[0]["logits_digest"] == two[1]["logits_digest"]
     if backend == "keras":
         mirrored = line(results[3][1], "probe")
         assert mirrored["dist_backend"] == "reduce-to-one (MirroredStrategy)"
         assert "MirroredStrategy, 1 replicas in sync" in mirrored["notes"][0]
-        np.testing.assert_allclose(mirrored["weights"], one["weights"], rtol=0, atol=1e-5)
+        # the same batch of 32 on one replica: the same math, the bits up to the kernels TF picks under the
+        # strategy (bitwise on the EPYC; a fixed 1e-5, as before, assumed every CPU's kernels match it too)
+        assert drift_ratios(mirrored["weights"], one)[0] < 0.05, drift_ratios(mirrored["weights"], one)
     assert all(group_gone(p.pid) for p in procs)
 
 
