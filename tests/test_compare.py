@@ -13,6 +13,7 @@ import pytest
 
 from bench.core.record import new_record
 from bench.core.results import append_record
+from bench.report import tables
 from bench.report.compare import (
     METRICS,
     MIN_TIME_DELTA_S,
@@ -629,3 +630,33 @@ def test_compare_divides_by_the_plans_reference_where_they_agree_and_says_which_
     assert "Backends against torch" in differ.stdout and "| keras/torch |" in differ.stdout
     named = run_cli(["compare", str(a), str(b), "--reference", "keras"], clean_env)
     assert "Backends against keras" in named.stdout and "note:" not in named.stdout
+
+
+def test_each_figure_is_shown_in_its_registry_format_as_the_side_by_side_table_shows_it(tmp_path: Path):
+    """QA, 2026-12-06: compare's a/b columns read MFU 0.4683 where the results table read 46.83%, and "1,389"
+    beside "173.57". Each compared figure's a, b and delta now take its entry's format (``Metric.fmt``): an a cell
+    is the side-by-side table's cell of the same run (the headline without its interval)."""
+    values = {"train_s": 173.574, "epoch_s_median": 0.81234, "throughput_img_s": 1389.2, "steady_img_s": 12345.67}
+    values |= {"mfu": 0.468312, "first_step_s": 0.12345, "eval_img_s": 5432.1, "test_acc": 0.91234}
+    values |= {"test_macro_f1": 0.90123, "peak_host_mb": 812.4, "peak_device_mb": 1500.0}
+    runs = []
+    for name, scale in (("a", 1.0), ("b", 1.02)):
+        (tmp_path / name).mkdir()
+        row = {c: v * scale for c, v in values.items()}
+        append_record(tmp_path / name, new_record(run_id=name, task="t", backend="torch", repeat=0, status="ok", **row))
+        runs.append(load_run(tmp_path / name, tmp_path)[0])
+    result = compare(*runs, Thresholds())
+    assert set(result.metric) == {m.words for m in METRICS}
+    cells = {
+        parts[5]: (parts[6], parts[7], parts[8])
+        for line in render(result).splitlines()[2:]
+        if len(parts := [c.strip() for c in line.split("|")]) > 8
+    }
+    table = tables.side_by_side(runs[0], "t", formatted=True).set_index("metric")
+    for m in METRICS:
+        a, b, delta = cells[m.words]
+        assert a == table.loc[m.words, "torch"].split(" ± ")[0] == format(values[m.column], m.fmt or ""), m.words
+        assert b == format(values[m.column] * 1.02, m.fmt or "") and delta == format(
+            values[m.column] * 1.02 - values[m.column], m.fmt or ""
+        )
+    assert cells["MFU"][0] == "46.83%"

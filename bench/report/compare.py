@@ -523,10 +523,16 @@ def _ok_rows(df: pd.DataFrame, keys: set[tuple[str, ...]]) -> pd.DataFrame:
 EXECUTOR_WHY = ": a row run in a fresh process (ray, slurm) peaks 0.3-0.4 GB higher in host RSS than a forked one"
 
 
-def _num(v: object) -> object:
-    if not isinstance(v, float) or pd.isna(v):
+# Each compared figure's number format, by the words its rows carry: the side-by-side table's (``Metric.fmt``), so
+# compare reads as that table does (QA, 2026-12-06: MFU 0.4683 where the table shows 46.83%, "1,389" beside "173.57")
+FORMATS = {m.words: m.fmt for m in METRICS if m.fmt}
+
+
+def _figure(v: object, fmt: str | None) -> object:
+    """A figure in its registry format; text (a status, a recipe) and a missing one as they are."""
+    if not isinstance(v, float) or pd.isna(v) or fmt is None:
         return v
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}" if abs(v) >= 10 else f"{v:.4g}"
+    return format(v, fmt)
 
 
 def _cell(v: object) -> object:
@@ -582,7 +588,10 @@ def untested(result: pd.DataFrame) -> str:
 def render(result: pd.DataFrame) -> str:
     if result.empty:
         return "(nothing to compare: no rows in either run)"
-    shown = _formatted(result, {"a": _num, "b": _num, "delta": _num, "ratio": _cell, "p_value": _p_value})
+    shown = _formatted(result, {"ratio": _cell, "p_value": _p_value})
+    formats = result["metric"].map(FORMATS)
+    for col in ("a", "b", "delta"):  # each row's figures in its own format (a delta too: MFU's in points of %)
+        shown[col] = [_figure(v, f if isinstance(f, str) else None) for v, f in zip(result[col], formats, strict=True)]
     verdicts = shown["verdict"] if "verdict" in shown else pd.Series("", index=shown.index)
     alone = shown["threshold_alone"].eq(True) if "threshold_alone" in shown else pd.Series(False, index=shown.index)
     shown["regression"] = [
