@@ -660,3 +660,23 @@ def test_each_figure_is_shown_in_its_registry_format_as_the_side_by_side_table_s
             values[m.column] * 1.02 - values[m.column], m.fmt or ""
         )
     assert cells["MFU"][0] == "46.83%"
+
+
+def test_a_macro_f1_drop_is_judged_as_an_accuracy_drop_is_and_not_where_the_epochs_differ(tmp_path: Path):
+    """QA, 2026-12-06: test macro-F1 was recorded but not compared. It is now a row after test accuracy, judged by the
+    same absolute threshold (--max-acc-drop), and, read off the same predictions, moves with the epochs and images
+    per epoch as accuracy does: shown, not judged, where those differ."""
+
+    def run(name: str, f1: float, epochs: int = 8) -> pd.DataFrame:
+        (tmp_path / name).mkdir()
+        row = dict(test_acc=0.9, test_macro_f1=f1, peak_host_mb=800.0, epochs=epochs, n_train=1000)
+        append_record(tmp_path / name, new_record(run_id=name, task="t", backend="torch", repeat=0, status="ok", **row))
+        return load_run(tmp_path / name, tmp_path)[0]
+
+    a = run("a", 0.88)
+    dropped = compare(a, run("b", 0.85), Thresholds(max_acc_drop=0.02))
+    assert list(dropped.metric) == ["test accuracy", "test macro-F1", WORDS["peak_host_mb"]]
+    assert list(dropped[dropped.regression].metric) == ["test macro-F1"]
+    assert not compare(a, run("c", 0.86), Thresholds(max_acc_drop=0.02)).regression.any()  # at the threshold
+    fewer = compare(a, run("d", 0.5, epochs=4), Thresholds(max_acc_drop=0.02)).set_index("metric")
+    assert fewer.loc["test macro-F1", "verdict"] == "recipe differs" and not fewer.regression.any()

@@ -44,7 +44,9 @@ _SIZED = ("epochs", "n_train")  # a figure that moves with the epochs and the im
 METRICS: tuple[Metric, ...] = (
     Metric("test_acc", "test accuracy", ".4f", ACCURACY, moves_with=_SIZED, compared=8, followed=8),
     Metric("test_loss", "test loss", ".4f", LOSS),
-    Metric("test_macro_f1", "test macro-F1", ".4f", ACCURACY),
+    # judged as test accuracy is (the same threshold, --max-acc-drop), and moved by what moves it: both are read off
+    # one model's test-set predictions, which more epochs or images per epoch change
+    Metric("test_macro_f1", "test macro-F1", ".4f", ACCURACY, moves_with=_SIZED, compared=9),
     Metric("train_s", "training time (s)", ".2f", TIME, moves_with=_SIZED, seconds="train_s", compared=1, followed=4),
     Metric(
         "epoch_s_median",
@@ -90,8 +92,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("gradcam_ms_per_img", "Grad-CAM (ms/img)", ".3f", TIME, followed=7),
     Metric("gradcam_forward_ratio", "Grad-CAM / forward", ".2f"),
     Metric("saliency_ms_per_img", "saliency (ms/img)", ".3f", TIME),
-    Metric("peak_host_mb", "peak host RSS (MB)", ",.0f", MEMORY, moves_with=("n_train",), compared=9, followed=11),
-    Metric("peak_device_mb", "peak device memory (MB)", ",.0f", MEMORY, moves_with=("n_train",), compared=10),
+    Metric("peak_host_mb", "peak host RSS (MB)", ",.0f", MEMORY, moves_with=("n_train",), compared=10, followed=11),
+    Metric("peak_device_mb", "peak device memory (MB)", ",.0f", MEMORY, moves_with=("n_train",), compared=11),
     Metric("params", "parameters", ",.0f"),
     # not a row of the task's table: the scaling section's figure title (bench.report.scaling)
     Metric("scaling_eff", "scaling efficiency", None, SHARE, "scaling_eff_ci_lo", "scaling_eff_ci_hi", followed=12),
