@@ -85,6 +85,31 @@ def test_summary_and_page_are_titled_with_the_run_folders_name(tmp_path: Path):
         assert f"<title>bench run {run.name}</title>" in page and f"<h1>bench run {run.name}</h1>" in page
 
 
+def test_a_run_of_data_parallel_rows_alone_says_nothing_of_the_tables_it_has_none_of(tmp_path: Path):
+    """QA, 2026-12-06: a run with only data-parallel rows (the numpy test backend's) had an empty "Backends:" line and
+    the ratio-cell hint on its page, and summary.md the side-by-side tables' note ("No ratio columns: ... rows
+    alone") and a link to an overview plot never drawn: each is left out there, and kept beside a table of two."""
+    dp = dict(scaling_mode="strong", per_worker_batch=8, global_batch=8, dist_backend="gloo", train_s=1.0)
+    for name, single in (("dp", ()), ("both", ("torch", "keras"))):
+        run = tmp_path / name
+        run.mkdir()
+        for backend in single:
+            append_record(run, rec(backend, 0, train_s=1.0, test_acc=0.9, steady_img_s=100.0))
+        for workers in (1, 2):
+            append_record(run, rec("numpy", 0, workers=workers, **dp, steady_img_s=100.0, test_acc=0.9))
+        write_reports(run)
+        summary, page = (run / "summary.md").read_text(), (run / "index.html").read_text()
+        assert "## Data-parallel scaling" in summary and "Click a column to sort." in page
+        said = [
+            "Ratios are each backend's median" in summary,
+            "plots/overview.png" in summary,
+            "<p class=small>Backends: " in page,
+            "A ratio cell is marked" in page,
+        ]
+        assert said == [bool(single)] * 4, (name, said)
+        assert "No ratio columns" not in summary
+
+
 def test_a_torn_last_line_is_ignored(tmp_path: Path):
     append_record(tmp_path, rec("torch", 0))
     with open(tmp_path / "records.jsonl", "a") as f:
@@ -444,6 +469,7 @@ def test_a_one_backend_run_reports_no_ratio_column_and_says_why(tmp_path: Path, 
     assert "keras/torch" not in summary and "no torch row" not in summary, summary
     assert "No ratio columns: a ratio needs two backends, and this run has Keras (TF)'s rows alone" in summary
     assert "Ratios are each backend's median" not in summary
+    assert "A ratio cell is marked" not in (tmp_path / "index.html").read_text()  # no ratio cell to read
     two = tmp_path / "two"
     two.mkdir()
     for r in n_records({"keras": 50.0, "keras-jax": 100.0}):
@@ -453,6 +479,7 @@ def test_a_one_backend_run_reports_no_ratio_column_and_says_why(tmp_path: Path, 
     assert re.search(r"^\| training time \(s\) +\| +2\.00 \| +1\.00 \| +0\.500 \|$", summary, re.M), summary
     assert "keras-jax/keras" in summary and "no torch row" not in summary
     assert "divided by Keras (TF)'s" in summary
+    assert "A ratio cell is marked" in (two / "index.html").read_text()
 
 
 def test_a_reference_without_an_ok_row_says_why_in_each_ratio_cell(tmp_path: Path):

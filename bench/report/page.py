@@ -259,6 +259,20 @@ def legend(names: list[str]) -> str:
     return "<p class=small>Backends: " + " &nbsp; ".join(chips) + "</p>"
 
 
+# how to read a ratio cell: said where a task's table has ratio columns (not for a run of one backend, or of
+# data-parallel rows alone: QA, 2026-12-06)
+RATIO_HINT = (
+    " A ratio cell is marked ✱ and coloured when the interval of the ratio (from both backends' 95% intervals, or the "
+    "spread of their repeats; the headline throughput's is the interval of the sentence under the table, and with "
+    "repeats its ratio too) excludes 1; grey when it holds 1; plain when there is no interval."
+)
+
+
+def has_ratios(tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> bool:
+    """Whether any task's side-by-side table has rows and ratio columns (the cells ``RATIO_HINT`` reads)."""
+    return any(len(raw) and raw.attrs.get("ratios") for raw, _ in tables.values())
+
+
 def write_page(
     run_dir: Path,
     df: pd.DataFrame,
@@ -304,11 +318,8 @@ def write_page(
         '<p>Files: <a href="summary.md">summary.md</a> · <a href="results.csv">results.csv</a> · '
         '<a href="records.jsonl">records.jsonl</a></p>',
         f"<p>{esc(wall_time(wall_s))} {' '.join(esc(s) for s in speed or [])}</p>",
-        legend(backends),
-        "<p class=small>Click a column to sort. A ratio cell is marked ✱ and coloured when the interval of the "
-        "ratio (from both backends' 95% intervals, or the spread of their repeats; the headline throughput's is "
-        "the interval of the sentence under the table, and with repeats its ratio too) excludes 1; grey when it "
-        "holds 1; plain when there is no interval.</p>",
+        legend(backends) if backends else "",  # a run of data-parallel rows alone: no single-process backend
+        f"<p class=small>Click a column to sort.{RATIO_HINT if has_ratios(tables) else ''}</p>",
         *parts,
     ]
     path = run_dir / PAGE

@@ -54,7 +54,8 @@ def write_reports(run_dir: Path, reference: str | None = None) -> pd.DataFrame:
     curves = {t for t in df.task.unique() if plot_file(run_dir, "curves", t) in drawn}
     ratios = headline_ratios(records, reference)
     verdicts = {task: [r.sentence for r in found] for task, found in ratios.items()}
-    text = summary_markdown(df, env, notice, reference, wall_s, curves, verdicts, run_dir.name)
+    overview = plot_file(run_dir, "overview") in drawn
+    text = summary_markdown(df, env, notice, reference, wall_s, curves, verdicts, run_dir.name, overview)
     sections = texts(view)
     text += "".join(sections)
     write_atomic(run_dir, run_dir / "summary.md", text.encode())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +79,13 @@ def summary_markdown(
     curves: Collection[str] | None = None,
     verdicts: Mapping[str, list[str]] | None = None,
     run_name: str = "",
+    overview: bool = True,
 ) -> str:
     """summary.md's head and one part per task (table, which backend trains faster, warnings, failures, curves,
     each section's lines, notes). ``curves``: the tasks whose training curves were drawn (None: every task's);
     ``verdicts``: each task's sentences on which backend trains faster (``bench.report.speedup``); ``run_name``:
-    the run folder's name, the title (as index.html's), else environment.json's run_id."""
+    the run folder's name, the title (as index.html's), else environment.json's run_id; ``overview``: whether the
+    overview plot was drawn (a run with no ok single-process row has none to link)."""
     lines = [f"# bench run {run_name or env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
@@ -92,27 +94,12 @@ def summary_markdown(
         *kernel_lines(env),
         *speed_lines(df, wall_s),
         "",
-        ratio_note(reference, df.backend) + " Steady epoch figures exclude the first epoch."
-        " The headline throughput is timed inside the training call(s), over every "
-        "step after the first step and the warm-up steps, but the first of the epoch's smaller last batch (a "
-        "compile for XLA and torch.compile; docs/timing.md): the timed images over the window's "
-        "time (as timm, the Keras benchmarks and MLPerf quote) ± the half-width of its 95% bootstrap interval "
-        "over steps (over synchronised stretches, Student's t, where steps are dispatched asynchronously), or "
-        "the interval's ends [lo, hi] where its sides differ by more than 20% (and 1% of the value) or it is "
-        "wider than the value; with repeats, the table shows their median, and its interval is Student's t over "
-        "the processes' rates (the spread between fresh processes, which no single window shows); the median "
-        "step's throughput is its own row; with repeats, the between-run spread too. "
-        "Under each table, each backend's headline against the reference's, with the 95% interval of the ratio "
-        "(blocks of consecutive steps with one process a side, Student's t over the steps' log rates where a "
-        f"side has fewer than {FEW_STEPS}; with repeats, Student's t over the processes; each sentence names its "
-        "method) and whether it holds 1. "
-        "Step / epoch throughput compares it with the epochs, which also pay what an epoch does outside "
-        "its steps (per-epoch call overhead). The first-step overhead is the first step's excess "
-        "over a steady step (tracing, compilation, warm-up).",
-        "",
-        f"![throughput and accuracy]({plot_name('overview')})",
-        "",
     ]
+    # how to read the side-by-side tables: said where there is one (a run of data-parallel rows alone has none, and
+    # had this note, "No ratio columns: ... numpy's rows alone", over its scaling tables; QA, 2026-12-06)
+    if (df.status == "ok").any():
+        lines += [table_note(reference, df.backend), ""]
+    lines += [f"![throughput and accuracy]({plot_name('overview')})", ""] if overview else []
     for task in df.task.unique():
         sub = df[df.task == task]
         head = task_head(sub)
@@ -151,6 +138,29 @@ def summary_markdown(
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines) + "\n"
+
+
+def table_note(reference: str, names: Iterable[str]) -> str:
+    """The paragraph above the side-by-side tables: what the ratio columns, the headline and its interval mean."""
+    return (
+        ratio_note(reference, names) + " Steady epoch figures exclude the first epoch."
+        " The headline throughput is timed inside the training call(s), over every "
+        "step after the first step and the warm-up steps, but the first of the epoch's smaller last batch (a "
+        "compile for XLA and torch.compile; docs/timing.md): the timed images over the window's "
+        "time (as timm, the Keras benchmarks and MLPerf quote) ± the half-width of its 95% bootstrap interval "
+        "over steps (over synchronised stretches, Student's t, where steps are dispatched asynchronously), or "
+        "the interval's ends [lo, hi] where its sides differ by more than 20% (and 1% of the value) or it is "
+        "wider than the value; with repeats, the table shows their median, and its interval is Student's t over "
+        "the processes' rates (the spread between fresh processes, which no single window shows); the median "
+        "step's throughput is its own row; with repeats, the between-run spread too. "
+        "Under each table, each backend's headline against the reference's, with the 95% interval of the ratio "
+        "(blocks of consecutive steps with one process a side, Student's t over the steps' log rates where a "
+        f"side has fewer than {FEW_STEPS}; with repeats, Student's t over the processes; each sentence names its "
+        "method) and whether it holds 1. "
+        "Step / epoch throughput compares it with the epochs, which also pay what an epoch does outside "
+        "its steps (per-epoch call overhead). The first-step overhead is the first step's excess "
+        "over a steady step (tracing, compilation, warm-up)."
+    )
 
 
 def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
