@@ -545,7 +545,7 @@ def test_a_verdict_at_a_run_timed_beyond_its_cores_says_so_and_judges_as_before(
 
 
 def test_a_rows_load_is_its_most_loaded_repeats_per_core():
-    from bench.history.rows import most_loaded
+    from bench.core.placement import most_loaded
 
     repeats = [{"load_avg_1m_end": 7.7, "node_cores": 8}, {"load_avg_1m_end": 3.0, "node_cores": 2}, {}]
     assert most_loaded(repeats) == {"load_avg_1m_end": 3.0, "node_cores": 2}  # 1.5 a core, not 0.96

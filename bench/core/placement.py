@@ -7,8 +7,12 @@ driver alone writes the run folder (one writer; records.jsonl is appended by nob
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 EXECUTORS = ("local", "devices", "ray", "slurm")
 MAX_DEVICES = 1024  # device slots named on one machine (--devices)
@@ -24,6 +28,23 @@ def node_load() -> dict[str, float | int | None]:
     single-process worker and by rank 0 of a data-parallel row, so bench compare and bench history can say when
     a row was timed on a machine loaded beyond its cores (environment.json keeps the driver's load at the start)."""
     return dict(zip(LOAD_COLUMNS, (os.getloadavg()[0], os.cpu_count()), strict=True))
+
+
+def _real(v: Any) -> float | None:
+    """``v`` as a float where it is a finite number (a record's, numpy's, a table cell's), else None."""
+    return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v)) else None
+
+
+def most_loaded(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The load and cores (``LOAD_COLUMNS``) of the most loaded of ``rows`` by load per core, None each where no row
+    recorded both: a run's, or a history row's repeats', worst moment is what a verdict beside it names."""
+    pairs = [
+        (load, int(cores))
+        for r in rows
+        if (load := _real(r.get("load_avg_1m_end"))) is not None and (cores := _real(r.get("node_cores")))
+    ]
+    load, cores = max(pairs, key=lambda p: p[0] / p[1], default=(None, None))
+    return dict(zip(LOAD_COLUMNS, (load, cores), strict=True))
 
 
 def beyond_cores(load: float | None, cores: float | None) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.placement import LOAD_COLUMNS
+from bench.core.placement import most_loaded
 from bench.core.record import device_knobs, recipe_of
 from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
@@ -158,17 +158,6 @@ def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {"metric": m.column, "value": float(pd.Series(values).median()), "lo": lo, "hi": hi, "repeats": len(values)}
         )
     return out
-
-
-def most_loaded(group: list[dict[str, Any]]) -> dict[str, Any]:
-    """The load and cores of the group's most loaded repeat (load per core), None each where none recorded both."""
-    pairs = [
-        (load, int(cores))
-        for r in group
-        if (load := number(r.get("load_avg_1m_end"))) is not None and (cores := number(r.get("node_cores")))
-    ]
-    load, cores = max(pairs, key=lambda p: p[0] / p[1], default=(None, None))
-    return dict(zip(LOAD_COLUMNS, (load, cores), strict=True))
 
 
 def run_rows(run_dir: Path) -> pd.DataFrame:

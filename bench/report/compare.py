@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, Metric
-from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words
+from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words, most_loaded
 from bench.core.record import MOVES_WITH, RECIPE_FIELDS
 from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
@@ -495,11 +495,9 @@ def load_lines(a: pd.DataFrame, b: pd.DataFrame, env_a: dict, env_b: dict) -> li
     out = []
     for name, df, env in (("A", a, env_a), ("B", b, env_b)):
         ok = df[df.status == "ok"] if "status" in df else df
-        numeric = ok[list(LOAD_COLUMNS)].apply(pd.to_numeric, errors="coerce") if set(LOAD_COLUMNS) <= set(ok) else None
-        rows = numeric.dropna() if numeric is not None else None
-        if rows is not None and len(rows):
-            worst = rows.iloc[int(np.argmax(rows.load_avg_1m_end / rows.node_cores))]
-            load, cores, when = worst.load_avg_1m_end, int(worst.node_cores), "ran"
+        worst = most_loaded(ok.reindex(columns=list(LOAD_COLUMNS)).to_dict("records"))
+        if worst["node_cores"]:
+            load, cores, when = worst["load_avg_1m_end"], worst["node_cores"], "ran"
         elif isinstance(env.get("load_avg_1m_at_start"), int | float) and isinstance(env.get("cores"), int):
             load, cores, when = env["load_avg_1m_at_start"], env["cores"], "started"
         else:
