@@ -6,13 +6,16 @@ docs/tasks.md once linked ``docs/zoo.md`` from inside docs/, which GitHub resolv
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from bench.core.spec import DecoupleSpec, ExplainSpec
 from tests.conftest import REPO
 
 PAGES = sorted([REPO / "README.md", REPO / "results" / "README.md", *(REPO / "docs").glob("*.md")])
@@ -107,3 +110,32 @@ def test_ci_runs_exactly_the_readmes_install_and_test_commands(tmp_path: Path, b
     assert [c for c in commands if c not in system] == [install, test]
     assert all(c.split()[1] in ("update", "install") for c in system), system
     assert bool(system) != browser  # the browser the page tests open, installed only where it is missing
+
+
+def test_the_phase_keys_block_shows_each_keys_default():
+    """docs/experiments.md's block "The task keys of the phases, with their defaults" showed `gradcam = true` and
+    `saliency = true`, whose defaults are false: a key shown at another value than its default must say so in its
+    comment ("off unless set")."""
+    text = (REPO / "docs" / "experiments.md").read_text(encoding="utf-8")
+    block = re.search(r"## The task keys of the phases, with their defaults\s+```toml\n(.*?)```", text, re.S)
+    assert block, "docs/experiments.md: no toml block under 'The task keys of the phases, with their defaults'"
+    shown = tomllib.loads(block.group(1))
+    said_otherwise = set(re.findall(r"^(\w+) = .*#.*off unless set", block.group(1), re.M))
+    wrong = []
+    for section, spec in (("explain", ExplainSpec), ("decouple", DecoupleSpec)):
+        defaults = {f.name: f.default for f in dataclasses.fields(spec)}
+        for key, value in shown[section].items():
+            assert key in defaults, f"docs/experiments.md: {section}.{key} is no key of {spec.__name__}"
+            default = list(defaults[key]) if isinstance(defaults[key], tuple) else defaults[key]
+            if value != default and key not in said_otherwise:
+                wrong.append(f"{section}.{key} = {value!r} (default {default!r})")
+    assert not wrong, "docs/experiments.md shows as defaults: " + ", ".join(wrong)
+
+
+def test_the_layout_in_tasks_md_names_every_package_of_bench():
+    """docs/tasks.md's "Layout of the repository" left out bench/history/ once it was added."""
+    text = (REPO / "docs" / "tasks.md").read_text(encoding="utf-8").split("## Layout of the repository", 1)[1]
+    layout = FENCE.findall(text)[0]
+    packages = sorted(p.parent.name for p in (REPO / "bench").glob("*/__init__.py"))
+    missing = [p for p in packages if not re.search(rf"^  {p}/", layout, re.M)]
+    assert not missing, f"docs/tasks.md's layout leaves out bench/{', bench/'.join(missing)}"
