@@ -6,8 +6,11 @@ docs/tasks.md once linked ``docs/zoo.md`` from inside docs/, which GitHub resolv
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import re
+import shlex
 import shutil
 import subprocess
 import tomllib
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench.core.spec import DecoupleSpec, ExplainSpec
+from bench.run.cli import build_parser
 from tests.conftest import REPO
 
 PAGES = sorted([REPO / "README.md", REPO / "results" / "README.md", *(REPO / "docs").glob("*.md")])
@@ -139,3 +143,43 @@ def test_the_layout_in_tasks_md_names_every_package_of_bench():
     packages = sorted(p.parent.name for p in (REPO / "bench").glob("*/__init__.py"))
     missing = [p for p in packages if not re.search(rf"^  {p}/", layout, re.M)]
     assert not missing, f"docs/tasks.md's layout leaves out bench/{', bench/'.join(missing)}"
+
+
+BENCH_COMMAND = re.compile(r"python -m bench ([a-z][^`#|\n]*)")
+STAND_IN = re.compile(r"\[|\.\.\.|…|\b(N|DURATION|RUN|TASK|TASK_OR_TOML)\b")  # syntax, not a command line
+
+
+def doc_commands() -> list[tuple[str, list[str]]]:
+    """Every whole `python -m bench ...` command line the pages show, as ("page:line", argv); lines written
+    with stand-ins (`[options]`, `RUN`, `N`) and a command named alone in prose left out."""
+    found = []
+    for page in PAGES:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            for m in BENCH_COMMAND.finditer(line):
+                args = m.group(1).strip().rstrip(".,;:)")
+                try:
+                    argv = shlex.split(args)
+                except ValueError:
+                    continue
+                if STAND_IN.search(args) or "/" in argv[0] or (len(argv) == 1 and argv[0] != "list"):
+                    continue
+                found.append((f"{page.relative_to(REPO)}:{number}", argv))
+    return found
+
+
+def test_every_bench_command_a_page_shows_parses():
+    """A renamed or dropped option must take the docs along: each command line a page shows is parsed by the
+    real parser (nothing runs)."""
+    parser = build_parser()
+    commands = doc_commands()
+    assert len(commands) > 20, commands  # the pages show dozens: the pattern still finds them
+    refused = []
+    for where, argv in commands:
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                parser.parse_args(argv)
+        except SystemExit as e:
+            if e.code:
+                refused.append(f"{where}: {' '.join(argv)}: {err.getvalue().strip().splitlines()[-1]}")
+    assert not refused, "\n".join(refused)
