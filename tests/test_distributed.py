@@ -288,6 +288,82 @@ def test_a_data_parallel_row_carries_the_single_process_rows_test_set_evaluation
     f1 = 2 * precision * recall / (precision + recall)
     assert row["test_macro_f1"] == pytest.approx(f1.mean())
     assert row["history"][-1]["test_acc"] == row["test_acc"] and row["eval_img_s"] > 0
+    # every epoch's test accuracy and loss, the last rank 0's whole-set evaluation, the others its scored part (all)
+    assert [h["test_acc"] for h in row["history"]] == pytest.approx([h["test_acc"] for h in single["history"]])
+    assert [h["test_loss"] for h in row["history"]] == pytest.approx([h["test_loss"] for h in single["history"]])
+    assert len({h["test_acc"] for h in row["history"]}) > 1  # the curve moves: not one figure copied to every epoch
+
+
+def test_a_rows_per_epoch_test_figures_are_its_ranks_parts_summed():
+    """Each rank scores a contiguous part of the test set (sizes within one image); the row's epoch figures are the
+    parts' sums over the whole set, not a mean of the ranks' accuracies (unequal parts weigh by their images)."""
+    from bench.core.distributed import ScoredPart, combine_parts, eval_part
+
+    parts = [eval_part(10, r, 3) for r in range(3)]
+    assert [(p.start, p.stop) for p in parts] == [(0, 3), (3, 6), (6, 10)]
+    assert eval_part(1, 0, 2) == slice(0, 0) and eval_part(1, 1, 2) == slice(0, 1)  # a rank may have none
+    ranks = [
+        [ScoredPart(1, 3, 3, 0.3), ScoredPart(2, 3, 1, 3.0)],
+        [ScoredPart(1, 1, 0, 2.0), ScoredPart(2, 1, 1, 0.2), ScoredPart(3, 1, 1, 0.1)],  # epoch 3: rank 1 only
+    ]
+    got = combine_parts(ranks)
+    assert got.keys() == {1, 2}  # an epoch a rank did not score is left out
+    assert got[1] == pytest.approx((3 / 4, 2.3 / 4)) and got[2] == pytest.approx((2 / 4, 3.2 / 4))
+    assert combine_parts([[ScoredPart(1, 0, 0, 0.0)]]) == {}  # no image scored: no figure
+
+
+def test_parts_scored_apart_add_up_to_the_whole_sets_figures():
+    from bench.core import metrics
+
+    rng = np.random.default_rng(3)
+    logits, y = rng.normal(size=(11, 4)), rng.integers(0, 4, 11)
+    sums = [metrics.score_sums(logits[a:b], y[a:b]) for a, b in ((0, 2), (2, 7), (7, 11))]  # class 3 absent in one
+    acc, loss = metrics.accuracy_and_loss(logits, y)
+    assert sum(s[0] for s in sums) == 11 and sum(s[1] for s in sums) / 11 == pytest.approx(acc)
+    assert sum(s[2] for s in sums) / 11 == pytest.approx(loss)
+    assert acc == np.mean(logits.argmax(1) == y)
+
+
+@pytest.mark.parametrize("per_epoch", [True, False])
+def test_every_rank_scores_its_part_after_each_epoch_but_the_last(numpy_backend, per_epoch):
+    """A 2-worker row has a test accuracy in every epoch's history, from both ranks' parts (each predicts only its
+    own part: no rank idles while another evaluates), and its time to target over rank 0's epoch seconds; with
+    eval.per_epoch = false only the last epoch, rank 0's whole-set evaluation, has one, and no time to target."""
+    from bench.measure.timing import target_fields
+
+    predicted: list[int] = []
+
+    class Joins(numpy_backend):
+        def join(self, ctx: DistContext) -> dict[str, Any]:
+            return {"dist_backend": "none (test)"}
+
+        def predict(self, state: Any, data: Any, batch_size: int) -> np.ndarray:
+            logits = super().predict(state, data, batch_size)
+            predicted.append(len(logits))
+            return logits
+
+    spec, data = tiny_spec(), learnable_data(64, 21)
+    spec = dataclasses.replace(
+        spec,
+        train=dataclasses.replace(spec.train, epochs=3, target_acc=0.01),
+        eval=dataclasses.replace(spec.eval, per_epoch=per_epoch),
+    )
+    addresses = ("127.0.0.1:1", "127.0.0.1:2")
+    ranks = [
+        train_rank(Joins(), spec, DistContext(r, 2, addresses), DistLayout(2, "strong", 16), data, CLASSES, seed=0)
+        for r in range(2)
+    ]
+    row = distributed.row_fields(ranks, 2, "strong", 16, 1)
+    scored = [h for h in row["history"] if "test_acc" in h]
+    target = target_fields(row["history"], spec.train.target_acc)
+    if not per_epoch:
+        assert [h["epoch"] for h in scored] == [3] and target == {} and predicted == [21]
+        return
+    assert [h["epoch"] for h in scored] == [1, 2, 3] and predicted == [10, 10, 21, 11, 11]  # rank 0, then 1
+    for h in row["history"][:2]:
+        parts = [p for r in ranks for p in r["scored_parts"] if p["epoch"] == h["epoch"]]
+        assert h["test_acc"] == pytest.approx(sum(p["correct"] for p in parts) / 21)
+    assert target == {"time_to_target_s": pytest.approx(row["history"][0]["seconds"])}  # reached after epoch 1
 
 
 @pytest.mark.parametrize("knob", [False, True], ids=["one-batch-a-step", "steps_per_execution-knob"])

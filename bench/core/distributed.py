@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -129,6 +129,41 @@ def shard_order(order: np.ndarray, rank: int, world_size: int, batch: int) -> np
     steps = len(order) // world_size // batch * batch  # equal length on every rank
     share = len(order) // world_size if steps == 0 else steps
     return np.asarray(order[rank::world_size][:share], dtype=np.int64)
+
+
+def eval_part(n_images: int, rank: int, world_size: int) -> slice:
+    """This rank's contiguous part of an ``n_images`` test set for the per-epoch evaluation: parts of nearly equal
+    size (they differ by one image at most), so no rank waits long for another at the next all-reduce."""
+    return slice(n_images * rank // world_size, n_images * (rank + 1) // world_size)
+
+
+@dataclass(frozen=True)
+class ScoredPart:
+    """One rank's evaluation of its ``eval_part`` after one epoch, in sums: the ranks' parts add up to the whole
+    test set's figures (bench.run.distributed.row_fields), the replicas holding equal weights."""
+
+    epoch: int
+    n: int  # images in the part
+    correct: int  # of them, predicted right (top-1)
+    loss_sum: float  # their cross-entropy, summed
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ScoredPart:
+        return cls(int(d["epoch"]), int(d["n"]), int(d["correct"]), float(d["loss_sum"]))
+
+
+def combine_parts(ranks: Sequence[Sequence[ScoredPart]]) -> dict[int, tuple[float, float]]:
+    """Per epoch that every rank scored: (accuracy, mean cross-entropy) over all the ranks' parts together."""
+    by_epoch: dict[int, list[ScoredPart]] = {}
+    for parts in ranks:
+        for p in parts:
+            by_epoch.setdefault(p.epoch, []).append(p)
+    out = {}
+    for epoch, parts in sorted(by_epoch.items()):
+        n = sum(p.n for p in parts)
+        if len(parts) == len(ranks) and n:
+            out[epoch] = (sum(p.correct for p in parts) / n, sum(p.loss_sum for p in parts) / n)
+    return out
 
 
 def shard_batch(n_images: int, world_size: int, batch: int) -> int:

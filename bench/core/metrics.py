@@ -46,12 +46,20 @@ def check_logits(logits: np.ndarray, n: int, n_outputs: int) -> None:
 
 def accuracy_and_loss(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Top-1 accuracy and mean cross-entropy of ``logits`` against integer labels ``y``."""
+    n, correct, loss_sum = score_sums(logits, y)
+    return correct / n, loss_sum / n
+
+
+def score_sums(logits: np.ndarray, y: np.ndarray) -> tuple[int, int, float]:
+    """(images, correct top-1, summed cross-entropy): the sum form ``accuracy_and_loss`` divides, which parts of a
+    test set scored apart (a data-parallel row's ranks) add up to the whole set's figures."""
     check_logits(logits, len(y), logits.shape[1])
     probs = probabilities(logits)
     labels = np.arange(probs.shape[1])
-    from sklearn.metrics import accuracy_score, log_loss  # here: importing scikit-learn costs ~3 s (SciPy)
+    from sklearn.metrics import log_loss  # here: importing scikit-learn costs ~3 s (SciPy)
 
-    return float(accuracy_score(y, probs.argmax(1))), float(log_loss(y, probs, labels=labels))
+    correct = int(np.count_nonzero(probs.argmax(1) == y))
+    return len(y), correct, float(log_loss(y, probs, labels=labels, normalize=False))
 
 
 def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:

@@ -62,6 +62,15 @@ def time_to_target(epoch_s: Sequence[float], accuracies: Sequence[float], target
     return None
 
 
+def target_fields(history: Sequence[dict[str, Any]], target: float | None) -> dict[str, float | None]:
+    """``time_to_target_s`` over a row's epochs (their ``seconds``, evaluation left out) where the task sets
+    ``train.target_acc`` and every epoch has a test accuracy: a single-process row's and a data-parallel one's."""
+    if not target or not history or not all("test_acc" in h for h in history):
+        return {}
+    seconds, accuracies = [h["seconds"] for h in history], [h["test_acc"] for h in history]
+    return {"time_to_target_s": time_to_target(seconds, accuracies, target)}
+
+
 AGREEMENT = 0.05  # the step window and the epochs must agree this closely, or the row says why
 
 

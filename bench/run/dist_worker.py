@@ -3,9 +3,12 @@
 The rank reads who it is from its environment (``DistContext.from_env``: the launcher set it,
 torchrun's variables and TF_CONFIG included), then does what the single-process worker does
 with three differences: ``backend.join(ctx)`` after ``configure``; every epoch trains on this
-rank's shard of the shared order (``shard_order``) in per-worker batches; only rank 0
-evaluates (on the whole test set, by the single-process worker's ``bench.run.evaluate``) and builds
-the record. Every rank writes its step times and a checksum of its weights to
+rank's shard of the shared order (``shard_order``) in per-worker batches; after each epoch but the
+last (``eval.per_epoch``) every rank scores its own contiguous part of the test set (``eval_part``,
+in sums the launcher adds up: rank 0 alone would hold the others at the next all-reduce), and after
+the last only rank 0 evaluates (on the whole test set, by the single-process worker's
+``bench.run.evaluate``) and builds the record. Every rank writes its step times, its scored parts
+and a checksum of its weights to
 ``RESULT_DIR/rank-R.json``; ``backend.leave()`` runs at the end and on errors. With
 ``job.dist.local`` the rank never joins: the same window timed without gradient exchange (the
 all-reduce share's reference, bench.measure.scaling).
@@ -25,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from backends import describe, load_backend
+from bench.core import metrics
 from bench.core.backend import CompileCache
-from bench.core.distributed import DistContext, shard_batch, shard_order
+from bench.core.distributed import DistContext, ScoredPart, eval_part, shard_batch, shard_order
 from bench.core.job import DistLayout, Job
 from bench.core.placement import node_load
 from bench.core.preprocess import PixelNorm, epoch_orders
@@ -53,6 +57,14 @@ def weights_checksum(backend: Any, model: Any) -> float | None:
         return float(sum(np.asarray(w, dtype=np.float64).sum() for w in backend.get_weights(model).values()))
     except Exception:  # a backend without get_weights for this model: no check, said by None
         return None
+
+
+def score_part(backend: Any, state: Any, test: Any, y: np.ndarray, epoch: int, batch_size: int) -> ScoredPart:
+    """This rank's part of the test set scored after ``epoch``, in sums (none to predict in an empty part)."""
+    if not len(y):
+        return ScoredPart(epoch, 0, 0, 0.0)
+    n, correct, loss_sum = metrics.score_sums(backend.predict(state, test, batch_size), y)
+    return ScoredPart(epoch, n, correct, loss_sum)
 
 
 def train_rank(
@@ -103,6 +115,15 @@ def train_rank(
         batches_per_step=perf.batches_per_step(perf.knob_columns(backend.name, env.get("knobs", {}), spec)),
     )
     history: list[dict[str, Any]] = []
+    # every rank of a joined row scores its part after each epoch but the last; the no-exchange reference does not
+    per_epoch = spec.eval.per_epoch and epochs > 1 and not local
+    y_part, test_part = np.zeros(0, dtype=np.int64), None
+    if per_epoch:  # its part on the device once, before training, as the single-process worker puts its test set
+        part = eval_part(len(data["y_test"]), ctx.rank, ctx.world_size)
+        y_part = data["y_test"][part].astype(np.int64)
+        test_part = backend.put(data["x_test"][part], y_part, norm) if len(y_part) else None
+    scored: list[ScoredPart] = []
+    eval_s = 0.0  # the per-epoch evaluations' time: between epochs, in no epoch and not in train_s
     started = time.perf_counter()
     for epoch, order in enumerate(epoch_orders(len(y_train), epochs, seed), start=1):
         shard = shard_order(order, ctx.rank, ctx.world_size, batch)
@@ -115,7 +136,12 @@ def train_rank(
             raise FloatingPointError(f"rank {ctx.rank}: training loss is {loss} in epoch {epoch}: training diverged")
         history.append({"epoch": epoch, "seconds": time.perf_counter() - t0, "train_loss": loss})
         say(f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}")
-    out["train_s"] = time.perf_counter() - started
+        if per_epoch and epoch < epochs:  # the last epoch: rank 0's whole-set evaluation, below
+            t1 = time.perf_counter()
+            scored.append(score_part(backend, state, test_part, y_part, epoch, spec.eval.batch_size))
+            eval_s += time.perf_counter() - t1
+    out["train_s"] = time.perf_counter() - started - eval_s
+    out["scored_parts"] = [dataclasses.asdict(p) for p in scored]
     if chief:  # the node's load as the window ended, as the single-process worker records it (the row is rank 0's)
         out.update(node_load())
     out["notes"] += [n for n in [steps.warmup_note(), steps.async_note(), steps.new_shape_note()] if n]

@@ -40,7 +40,7 @@ from backends import describe
 from bench.core.architecture import Architecture
 from bench.core.catalog import architecture
 from bench.core.cpus import usable_cores
-from bench.core.distributed import DistContext, per_worker_batch
+from bench.core.distributed import DistContext, ScoredPart, combine_parts, per_worker_batch
 from bench.core.job import DistLayout, Job
 from bench.core.layers import BatchNorm, Dropout
 from bench.core.placement import LOAD_COLUMNS
@@ -48,8 +48,9 @@ from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.runfiles import make_folder, open_file, read_bytes, write_atomic
 from bench.core.spec import SpecError, TaskSpec
-from bench.measure import scaling
+from bench.measure import perf, scaling
 from bench.measure.steady import OFF_WINDOW_FIELDS
+from bench.measure.timing import target_fields
 from bench.run import environment, pipes
 from bench.run.evaluate import EVAL_FIELDS
 from bench.run.forkserver import die_with_parent, exit_description, kill_group, sigint_deferred
@@ -386,6 +387,8 @@ def run_row(job: Job, spec: TaskSpec, workers: int, mode: str, where: Launch) ->
     started = time.perf_counter()
     results = launch(job, workers, threads, spec, where, local=False, device=device)
     out = row_fields(results, workers, mode, batch, threads)
+    out.update(target_fields(out.get("history") or [], spec.train.target_acc))
+    out.update(perf.best_epoch_fields(out.get("history") or [], spec))
     if note := scaling.oversubscription(workers, threads, usable_cores()):
         out["notes"].append(note)
     if workers > 1 and spec.distributed.allreduce_share:
@@ -418,6 +421,7 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         "peak_device_mb",
     )
     out: dict[str, Any] = {k: chief.get(k) for k in keep}
+    out["history"] = per_epoch_test(chief.get("history"), results)
     d, i = scaling.global_steps([r["durations"] for r in results], [r["images"] for r in results])
     g = scaling.throughput(d, i, scaling.rank_segments([r.get("segments") for r in results], len(d)))
     out.update(
@@ -438,6 +442,21 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         out["rank_checksums"] = sums
     out["notes"] = notes
     return out
+
+
+def per_epoch_test(history: list[dict[str, Any]] | None, results: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Rank 0's history with each epoch's test accuracy and loss over the whole test set, summed from every rank's
+    scored part (``combine_parts``); the last epoch keeps rank 0's whole-set evaluation."""
+    if history is None:
+        return None
+    parts = [[ScoredPart.from_json(p) for p in r.get("scored_parts") or []] for r in results]
+    combined = combine_parts(parts)
+    return [
+        {**h, "test_acc": combined[h["epoch"]][0], "test_loss": combined[h["epoch"]][1]}
+        if h["epoch"] in combined and "test_acc" not in h
+        else h
+        for h in history
+    ]
 
 
 def share_fields(dp: dict[str, Any], local: list[dict[str, Any]]) -> dict[str, Any]:

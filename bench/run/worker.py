@@ -41,7 +41,7 @@ from bench.measure.timing import (
     spread_note,
     steady_agreement,
     summarize_epochs,
-    time_to_target,
+    target_fields,
 )
 from bench.phases import PHASES
 from bench.run.evaluate import evaluate
@@ -152,8 +152,7 @@ def train_and_evaluate(
     out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))
     if steps.top_ops is not None:
         out["top_ops"], out["profiled_batches"] = steps.top_ops, steps.profiled_batches
-    if spec.train.target_acc and all("test_acc" in h for h in history):
-        out["time_to_target_s"] = time_to_target(epoch_s, [h["test_acc"] for h in history], spec.train.target_acc)
+    out.update(target_fields(history, spec.train.target_acc))
     out["peak_device_mb"] = backend.peak_device_mb()
     trained = Trained(
         backend, state, spec, classes, x_train, y_train, x_test, y_test, train, test, seed, job or Job({}), norm
