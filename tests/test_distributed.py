@@ -1024,7 +1024,7 @@ def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_en
     if missing := backends.missing_packages(backend):
         pytest.skip(f"{backend}: not installed: {', '.join(missing)}")
     task = tmp_path / "tiny.toml"
-    task.write_text(DP_TASK)
+    task.write_text(DP_TASK.replace("lr = 0.01", "lr = 0.01\ntarget_acc = 0.05"))  # reached: 10 classes, 2 epochs
     out = tmp_path / "results"
     why = backends.describe(backend).no_data_parallel
     # one without ranks runs in a lane, on one core: the plan's check of 2 workers against the cores comes first
@@ -1063,6 +1063,15 @@ def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_en
         assert cm.shape == (10, 10) and cm.sum() == 100 and np.trace(cm) / 100 == pytest.approx(row["test_acc"])
         assert row["classification_report"]["accuracy"] == pytest.approx(row["test_acc"])
         assert 0 <= row["test_macro_f1"] <= 1 and row["eval_img_s"] > 0
+    for row in (one, two):  # every epoch's test accuracy (the first summed from the ranks' parts), time to target
+        assert [h["epoch"] for h in row["history"] if "test_acc" in h] == [1, 2], row["history"]
+        first = row["history"][0]["seconds"]
+        reached = [
+            s
+            for s, h in zip((first, first + row["history"][1]["seconds"]), row["history"], strict=True)
+            if h["test_acc"] >= 0.05
+        ]
+        assert row["time_to_target_s"] == pytest.approx(reached[0]), (row["history"], row["time_to_target_s"])
     # the first step's excess over a steady one, as a single-process row records it (rank 0's), in the table too
     assert one["compile_s"] >= 0 and two["compile_s"] >= 0, (one, two)
     summary = (run_dir / "summary.md").read_text()
