@@ -302,3 +302,69 @@ def test_under_ray_or_slurm_the_threads_knobs_half_is_resolved_by_the_cores_of_t
     assert task.for_backend("torch").runtime.threads == 32 and task.for_backend("keras").runtime == RuntimeSpec()
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert task.for_backend("torch").runtime.threads == 1
+
+
+@pytest.mark.parametrize("cores", range(1, 10))
+def test_a_race_under_slurm_whose_worker_cores_are_known_never_names_one_thread_count_twice(monkeypatch, cores):
+    """``--slurm-cpus N`` (or ``--slurm-local``: this machine's) says the cores each row's worker has: the threads
+    knob's values, resolved there, are distinct counts (the default: every core), so no configuration is raced twice;
+    ray's nodes are not known at plan time, so its knob keeps ``half`` (``duplicated`` finds what that leaves)."""
+    import os
+
+    from bench.core.spec import TaskSpec
+    from bench.run.runner import RunOptions
+    from bench.run.tune import race_space, row_cores
+
+    def counts(opts: RunOptions) -> list[int]:
+        (threads,) = [k for k in race_space("torch", (), row_cores(opts), remote=True) if k.name == "threads"]
+        task = TaskSpec(name="t", dataset=None, model=None, train=None)  # type: ignore[arg-type]  # runtime alone
+        ran = []
+        for v in threads.values:
+            own = dataclasses.replace(task, knobs=(("torch", v.runtime),)).for_backend("torch").runtime.threads
+            ran.append(own or cores)  # 0: the framework's own count, every core of the worker
+        return ran
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)  # the worker's
+    for opts in (RunOptions(executor="slurm", slurm_cpus=cores), RunOptions(executor="slurm", slurm_local=True)):
+        ran = counts(opts)
+        assert len(ran) == len(set(ran)) and set(ran) == {1, max(1, cores // 2), cores}, (opts, ran)
+    assert len(counts(RunOptions(executor="ray"))) == 3  # default, 1, half: unknown until the rows ran
+
+
+def test_a_ray_race_whose_worker_resolved_half_to_another_count_times_it_once(monkeypatch, tmp_path):
+    """Under ray the cores of a row's node are known once it ran: on a 2-core worker "half" ran 1 thread, as
+    ``threads=1`` did. The trial says whose it was (``duplicate_of``) and the verdict counts it once: its own
+    figure never leads (here the faster by noise) and does not widen the halving."""
+    import os
+
+    from bench.report.tuning import race_lines
+    from bench.run.runner import RunOptions
+    from bench.run.tune import Tuner
+    from tests.test_tune_budget import tiny_task
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)  # the worker's 2 cores
+    speed = {"t00": 900.0, "t01": 1000.0, "t02": 1010.0}  # by tag: default, 1, half (the fastest by noise alone)
+
+    def rows(folder, specs, opts, deadline):  # each row as its worker would record it
+        out = []
+        for spec in specs:
+            threads = spec.for_backend("torch").runtime.threads or 2
+            img = speed[spec.config]
+            out.append(
+                {"config": spec.config, "status": "ok", "threads": threads, "steady_img_s": img}
+                | {"steady_img_s_ci_lo": img - 50, "steady_img_s_ci_hi": img + 50, "test_acc": 0.9, "n_test": 128}
+            )
+        return out
+
+    tuner = Tuner(tmp_path, RunOptions(executor="ray", backends=("torch",)), 600.0, {}, lambda _: None, ("threads",))
+    monkeypatch.setattr(tuner, "_run", rows)
+    winner = tuner.race(tiny_task(tmp_path, epochs=2), "torch", 600.0, {"cpu": True})
+    pair = tuner.log["pairs"][0]
+    assert [c["label"] for c in pair["configs"]] == ["default", "threads=1", "threads=half"]
+    first = pair["rungs"][0]
+    half = next(t for t in first["trials"] if t["label"] == "threads=half")
+    assert half["duplicate_of"] == "threads=1" and half["threads"] == 1
+    assert "counted once" in first["dropped"]["threads=half"] and "threads=half" not in first["kept"]
+    assert winner.label == "threads=1" and all("threads=half" not in r["kept"] for r in pair["rungs"])
+    (line,) = race_lines(tuner.log, pair["task"])
+    assert "2 configurations (threads=half ran as threads=1: counted once)" in line, line

@@ -106,26 +106,30 @@ def cpu_threads(cores: int) -> Knob:
     return knob("threads", value("default"), *(value(str(n), ("cpu",), threads=n) for n in counts), alone=True)
 
 
-def row_threads() -> Knob:
+def row_threads(cores: int | None = None) -> Knob:
     """The threads knob for rows on machines this process cannot see (``--executor ray`` / ``slurm``): 1, and half
     the cores of the worker the row runs in, resolved there (``runtime.threads_share``, ``TaskSpec.for_backend``);
-    sized here, "half" would be half the tuning process's cores whatever the row's machine has."""
-    return knob(
-        "threads",
-        value("default"),
-        value("1", ("cpu",), threads=1),
-        value("half", ("cpu",), threads_share="half"),
-        alone=True,
-    )
+    sized here, "half" would be half the tuning process's cores whatever the row's machine has. ``cores``: the
+    worker's cores where the tune knows them (``--slurm-cpus``): a value that would run another's count is left
+    out, as ``cpu_threads`` leaves it (on 2 or 3 cores "half" is 1; on 1, "1" is every core), so a race never
+    times one configuration twice; where they are not known, the race finds it from the rows
+    (``bench.run.tune.duplicated``)."""
+    values = [value("default")]
+    if cores is None or cores > 1:
+        values.append(value("1", ("cpu",), threads=1))
+    if cores is None or cores // 2 > 1:
+        values.append(value("half", ("cpu",), threads_share="half"))
+    return knob("threads", *values, alone=True)
 
 
 def threads_for(space: tuple[Knob, ...], cores: int | None, remote: bool = False) -> tuple[Knob, ...]:
     """``space`` with its threads knob sized to ``cores``, the cores a row gets where they are not the tuning
     process's (an ``--executor devices`` slot's share: a backend declares its knob by this process's usable cores,
     and on 16 cores in two slots of 8 its "half" was 8, the slot's every core), or with ``remote`` (the rows run on
-    other machines) resolved in each row's worker (``row_threads``); None: the space as declared."""
+    other machines) resolved in each row's worker (``row_threads``, ``cores`` there the worker's where known);
+    None and not remote: the space as declared."""
     if remote:
-        return tuple(row_threads() if k.name == "threads" else k for k in space)
+        return tuple(row_threads(cores) if k.name == "threads" else k for k in space)
     if cores is None:
         return space
     return tuple(cpu_threads(cores) if k.name == "threads" else k for k in space)

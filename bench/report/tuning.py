@@ -367,16 +367,21 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
         if not isinstance(pair, dict) or pair.get("task") != task:
             continue
         rungs = pair.get("rungs") or []
-        dropped = sum(len(r.get("dropped") or {}) for r in rungs)
         # below the floor where it last ran: an earlier, shorter rung may have judged otherwise (bench.measure.tuning)
         last = {t.get("label"): r for r in rungs for t in r.get("trials") or []}
         floor = sorted(c for c, r in last.items() if c in (r.get("below_floor") or {}))
+        # a configuration whose worker ran another's (bench.run.tune.duplicated) is one configuration, not two
+        twins = {
+            t.get("label"): t["duplicate_of"] for r in rungs for t in r.get("trials") or [] if t.get("duplicate_of")
+        }
+        dropped = sum(len(set(r.get("dropped") or {}) - set(twins)) for r in rungs)
         winner = (pair.get("winner") or {}).get("label", "-")
         if not _finished(pair):
             winner = "none (no configuration finished a trial: the defaults stand)"
         lines.append(
-            f"- race, {label(str(pair.get('backend')))}: {len(pair.get('configs') or [])} configurations, "
-            f"{len(rungs)} rung(s) ({', '.join(str(r.get('epochs')) for r in rungs)} epochs), {dropped} dropped"
+            f"- race, {label(str(pair.get('backend')))}: {len(pair.get('configs') or []) - len(twins)} configurations"
+            + (f" ({'; '.join(f'{a} ran as {b}' for a, b in twins.items())}: counted once)" if twins else "")
+            + f", {len(rungs)} rung(s) ({', '.join(str(r.get('epochs')) for r in rungs)} epochs), {dropped} dropped"
             + (f", below the accuracy floor: {'; '.join(floor)}" if floor else "")
             + f"; winner: {winner}"
             + (

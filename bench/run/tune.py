@@ -27,6 +27,7 @@ from typing import Any
 
 from backends import describe
 from bench.core.capabilities import probe
+from bench.core.cpus import usable_cores
 from bench.core.knobs import Config, Knob, configurations, threads_for
 from bench.core.results import latest_records, read_json_object, read_records
 from bench.core.runfiles import make_folder
@@ -88,8 +89,14 @@ def searched(space: tuple[Knob, ...], only: tuple[str, ...]) -> tuple[Knob, ...]
 
 def row_cores(opts: RunOptions) -> int | None:
     """The cores each row gets where they are not this process's usable cores: with ``--executor devices``, its
-    slot's share (bench.run.executors.devices); None elsewhere (the rows run on this process's cores)."""
-    return slot_share(len(opts.devices) or 1) if opts.executor == "devices" else None
+    slot's share (bench.run.executors.devices); under slurm, the cores each job asks (``--slurm-cpus``), or under
+    ``--slurm-local`` this machine's, where the jobs run; None elsewhere (the rows run on this process's cores, or
+    under ray on nodes whose cores the plan does not know: ``duplicated`` finds what that leaves)."""
+    if opts.executor == "devices":
+        return slot_share(len(opts.devices) or 1)
+    if opts.executor == "slurm":
+        return usable_cores() if opts.slurm_local else opts.slurm_cpus
+    return None
 
 
 REMOTE_EXECUTORS = ("ray", "slurm")  # the rows run on machines this process cannot see
@@ -100,6 +107,30 @@ def race_space(backend: str, only: tuple[str, ...], cores: int | None, remote: b
     (``row_cores``): "half the cores" is half a slot's where the rows run in slots, and with ``remote`` (ray,
     slurm) half the cores of the worker each row runs in, resolved there."""
     return searched(threads_for(describe(backend).knob_space, cores, remote), only)
+
+
+THREAD_FIELDS = ("threads", "threads_share")  # the runtime fields of the threads knob (bench.core.knobs)
+
+
+def duplicated(alive: list[str], by_label: dict[str, Config], records: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """label -> the configuration it ran as: a configuration whose threads its row's worker resolved
+    (``threads_share``: half that worker's cores) and whose record ran the thread count of an earlier one of
+    ``alive`` with the same other knobs (a 2-core worker's "half" is 1). Known only once the rows ran (ray's nodes),
+    so the race counts it once: the verdict reads the earlier, and the trial says whose it was."""
+    seen: dict[tuple[Any, ...], str] = {}
+    out: dict[str, str] = {}
+    for label in alive:
+        rec = records.get(label) or {}
+        threads = rec.get("threads")
+        if rec.get("status") != "ok" or not isinstance(threads, int) or isinstance(threads, bool):
+            continue
+        runtime = dict(by_label[label].runtime)
+        key = (tuple((k, v) for k, v in sorted(runtime.items()) if k not in THREAD_FIELDS), threads)
+        if key in seen and runtime.get("threads_share"):
+            out[label] = seen[key]
+        else:
+            seen.setdefault(key, label)
+    return out
 
 
 def check_knob_names(only: tuple[str, ...], backends: tuple[str, ...]) -> None:
@@ -163,6 +194,7 @@ TRIAL_FIELDS = (
     "test_acc",
     "time_to_target_s",
     "wall_s",
+    "threads",  # what the row ran on: a worker-resolved "half" says its count (``duplicated``)
 )
 
 
@@ -241,9 +273,18 @@ class Tuner:
             deadline = began + (budget_s if rung else max(rung0_s, 0.0))
             records = self._run(sub, specs, one, deadline)
             by_tag = {r.get("config"): r for r in records}
-            trials = [trial_of(by_tag.get(tags[label], {"status": "missing"}), by_label[label]) for label in alive]
+            same = duplicated(alive, by_label, {label: by_tag.get(tags[label], {}) for label in alive})
+            trials = [
+                trial_of(by_tag.get(tags[label], {"status": "missing"}), by_label[label])
+                for label in alive
+                if label not in same
+            ]
             keep = max(1, math.ceil(len([t for t in trials if not t.is_default]) / 2))
             decision = decide(trials, keep, final=epochs >= task.train.epochs)
+            dropped = decision.dropped | {
+                label: f"ran as {twin} did ({by_tag[tags[label]].get('threads')} thread(s) on its worker): counted once"
+                for label, twin in same.items()
+            }
             entry["rungs"].append(
                 {
                     "rung": rung,
@@ -254,11 +295,12 @@ class Tuner:
                             "tag": tags[label],
                             "label": label,
                             **{k: by_tag.get(tags[label], {}).get(k) for k in TRIAL_FIELDS},
+                            **({"duplicate_of": same[label]} if label in same else {}),
                         }
                         for label in alive
                     ],
                     "kept": decision.kept,
-                    "dropped": decision.dropped,
+                    "dropped": dropped,
                     "below_floor": decision.below_floor,
                     "leader": decision.leader,
                 }
@@ -269,6 +311,7 @@ class Tuner:
             self.echo(
                 f"tune {task.name} / {backend}: rung {rung} ({epochs} epoch(s)): leader {leader}; "
                 f"{len(decision.kept)} kept, {len(decision.dropped)} dropped"
+                + "".join(f"; {label} ran as {twin} did, counted once" for label, twin in same.items())
             )
             if len([a for a in alive if a != default]) == 0:
                 break
