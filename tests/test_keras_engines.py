@@ -208,6 +208,36 @@ def test_keras_jax_with_one_thread_runs_on_one_core(clean_env):
     assert got["cpu_per_s"] < 1.1, got
 
 
+def test_a_pool_sized_by_the_cores_says_it_ran_on_them_and_not_on_a_count_above_them(monkeypatch):
+    """XLA's CPU pool ignores thread settings: what it ran on is the cores the process may use, whatever was asked;
+    a count above them is said in a note, as is one the cores could not be narrowed to."""
+    from bench.core.cpus import pool_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert pool_threads(0) == (2, None) and pool_threads(2) == (2, None)
+    threads, note = pool_threads(8)
+    assert threads == 2 and note is not None and "8 asked" in note and "2 core(s)" in note
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)  # restrict_to_threads(1) narrowed
+    assert pool_threads(1) == (1, None)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no affinity on this platform")
+@pytest.mark.frameworks
+def test_keras_jax_asked_for_more_threads_than_cores_records_the_cores_it_ran_on(clean_env):
+    """A Keras/JAX row asked for more threads than its process's cores: XLA's pool ran on the cores (nothing adds
+    any), so the record's ``threads`` is their count and its notes say what was asked; it once said the ask."""
+    cores = len(os.sched_getaffinity(0))
+    env = {k: v for k, v in clean_env.items() if not k.startswith("BENCH_DIST_")}
+    code = JAX_CPU_USE.replace('"knob": env', '"notes": env.get("notes", []), "knob": env')
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(cores + 3)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["threads"] == len(got["cores"]) == cores, got
+    assert any(f"{cores + 3} asked" in n for n in got["notes"]), got
+
+
 TORCH_STATIC = """
 import json, torch
 from backends import load_backend

@@ -18,7 +18,7 @@ import numpy as np
 
 from backends.keras.input import Batches, HostImages
 from backends.keras.split import class_score, split_at
-from bench.core.cpus import restrict_to_threads, usable_cores
+from bench.core.cpus import pool_threads, restrict_to_threads
 from bench.core.distributed import DistContext
 
 
@@ -63,10 +63,12 @@ class Engine:
         self.gpu = bool(gpus)
         device = gpus[0].device_kind if gpus else f"cpu ({platform.machine()})"
         precision = jax.config.jax_default_matmul_precision  # type: ignore[attr-defined]  # set at run time, untyped
+        threads, note = pool_threads(runtime.threads)  # what XLA's pool ran on: the cores, not the count asked
         return {
             "framework_version": f"keras {keras.__version__} / jax {jax.__version__}",
             "device": device,
-            "threads": runtime.threads or usable_cores(),  # XLA's CPU pool: every usable core unless set
+            "threads": threads,
+            "notes": [note] if note else [],
             "knobs": {
                 "jit_compile": True,
                 "tf32": precision or "default",

@@ -21,6 +21,19 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def pool_threads(asked: int) -> tuple[int, str | None]:
+    """(threads, note) of a pool sized by this process's cores (XLA's CPU pool, which ignores thread settings): it
+    runs on every core the process may use, ``restrict_to_threads`` having narrowed them to ``asked`` where it could;
+    the note says so where ``asked`` (``runtime.threads``) is another count: above the cores, nothing adds any."""
+    cores = usable_cores()
+    if not asked or asked == cores:
+        return cores, None
+    return cores, (
+        f"threads: {asked} asked, ran on the {cores} core(s) this process may use "
+        "(XLA's CPU pool sizes itself by them and ignores thread settings)"
+    )
+
+
 def cores_for(threads: int, slot: int, allowed: list[int]) -> list[int] | None:
     """The ``threads`` cores of ``allowed`` that slot ``slot`` (a data-parallel worker's local rank) gets,
     neighbours first and wrapping round; None when ``threads`` covers every allowed core (nothing to restrict)."""
