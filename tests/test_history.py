@@ -544,6 +544,36 @@ def test_a_verdict_at_a_run_timed_beyond_its_cores_says_so_and_judges_as_before(
     assert line.endswith("100 -> 80.25 (-19.8%), timed at load 7.7 on 2 cores")
 
 
+def test_an_old_runs_rows_without_a_load_read_its_start_load_as_bench_compare_reads_it(tmp_path: Path):
+    """Rows recorded before 2026-12-06 kept no load of their own; bench compare then reads the run's environment.json
+    load at its start, and bench history reads it too (one helper, ``bench.core.placement.run_load``): a regression
+    at such a run says it started beyond its cores, in words that say whose figure it is; the verdict is as before."""
+    from bench.core.placement import run_load
+    from bench.report.compare import load_lines
+
+    hist = tmp_path / "history"
+    for n, v in enumerate([100, 101, 99, 100, 100.5, 99.5]):
+        store.add_run(hist, make_run(tmp_path, n, {ROW: {"steady_img_s": v}}))
+    old = make_run(tmp_path, 6, {ROW: {"steady_img_s": 60.0}}, machine={**MACHINE, "load_avg_1m_at_start": 7.7})
+    store.add_run(hist, old)
+    s = steady_series(check.check(store.load(hist), [], check.Thresholds()))
+    (line,) = [line for line in check.describe(s) if "newest run" in line]
+    said = "started at load 7.7 on 2 cores (its rows recorded no load of their own)"
+    assert s.newest.regression and line.endswith(f", {said}"), line
+    assert not any("started at" in line for line in check.describe(s) if "newest run" not in line)
+    # the same figure bench compare names for the run, from the same helper
+    env = json.loads((old / "environment.json").read_text())
+    assert run_load([{}], env) == {"load_avg_1m_end": 7.7, "node_cores": 2, "load_at": "start"}
+    rows = pd.DataFrame([{"status": "ok", "load_avg_1m_end": None, "node_cores": None}])
+    assert load_lines(rows, rows, env, {}) == [
+        "A's rows started at load 7.7 on 2 cores: a slowdown may be the machine's "
+        "(its rows recorded no load of their own)"
+    ]
+    # a row's own load, where it kept one, is what both read
+    own = {"load_avg_1m_end": 3.0, "node_cores": 2}
+    assert run_load([own], env) == {**own, "load_at": "end"}
+
+
 def test_a_rows_load_is_its_most_loaded_repeats_per_core():
     from bench.core.placement import most_loaded
 

@@ -47,6 +47,20 @@ def most_loaded(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return dict(zip(LOAD_COLUMNS, (load, cores), strict=True))
 
 
+def run_load(rows: Iterable[Mapping[str, Any]], env: Mapping[str, Any]) -> dict[str, Any]:
+    """The load a run's ``rows`` were timed at, for bench compare and bench history alike: the most loaded row's own
+    (``most_loaded``; ``load_at`` "end", its node as its window ended); where no row recorded one (before
+    2026-12-06), the run's environment.json (``env``) load at its start and its cores (``load_at`` "start"); None
+    each where neither says."""
+    worst = most_loaded(rows)
+    if worst["node_cores"]:
+        return {**worst, "load_at": "end"}
+    load, cores = _real(env.get("load_avg_1m_at_start")), env.get("cores")
+    if load is not None and isinstance(cores, int) and not isinstance(cores, bool) and cores > 0:
+        return dict(zip(LOAD_COLUMNS, (load, cores), strict=True)) | {"load_at": "start"}
+    return dict.fromkeys((*LOAD_COLUMNS, "load_at"))
+
+
 def beyond_cores(load: float | None, cores: float | None) -> bool:
     """Whether a node's load average passed its cores: runnable work queued for every core, so a row timed then
     shared its cores (two identical runs at load 7.7 on 2 cores read 3.3x apart, QA 2026-12-06)."""

@@ -168,18 +168,23 @@ def check(df: pd.DataFrame, notes: list[Annotation], t: Thresholds, normalised: 
     return [analyse(key, points, notes, t) for key, points in series(df, normalised)]
 
 
-def timed_under_load(load: Any, cores: Any) -> str:
+def timed_under_load(load: Any, cores: Any, at: Any = None) -> str:
     """'timed at load 7.7 on 2 cores' when a point's run was timed on a machine loaded beyond its cores, else ''.
 
     Said beside a step or a flag, which it leaves as they are: a run at load 7.7 on 2 cores read 3.3x slower than
-    its twin (QA, 2026-12-06); a row stored without the load (before 2026-12-06) says nothing."""
+    its twin (QA, 2026-12-06). ``at`` "start": the rows kept no load of their own (before 2026-12-06), the figure
+    is the run's at its start (``bench.core.placement.run_load``), and the words say so; none at all says nothing."""
     load, cores = number(load), number(cores)
-    return f"timed at {load_words(load, cores)}" if load is not None and cores and beyond_cores(load, cores) else ""
+    if load is None or not cores or not beyond_cores(load, cores):
+        return ""
+    if isinstance(at, str) and at == "start":  # a store cell may be pd.NA, whose == is no bool
+        return f"started at {load_words(load, cores)} (its rows recorded no load of their own)"
+    return f"timed at {load_words(load, cores)}"
 
 
 def load_clause(point: pd.Series) -> str:
     """The point's ``timed_under_load`` as a clause of a verdict's line."""
-    words = timed_under_load(point.get("load_avg_1m_end"), point.get("node_cores"))
+    words = timed_under_load(point.get("load_avg_1m_end"), point.get("node_cores"), point.get("load_at"))
     return f", {words}" if words else ""
 
 

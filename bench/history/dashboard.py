@@ -141,7 +141,7 @@ def series_data(s: Series, suffix: str) -> dict[str, Any]:
         "commit": list(p.commit),
         # the hover's last line where the run was timed on a machine loaded beyond its cores (bench history's clause)
         "load": [
-            timed_under_load(*lc) for lc in zip(p.get(LOAD_COLUMNS[0], none), p.get(LOAD_COLUMNS[1], none), strict=True)
+            timed_under_load(*lc) for lc in zip(*(p.get(c, none) for c in (*LOAD_COLUMNS, "load_at")), strict=True)
         ],
         "steps": [st.at for st in s.steps],
         "regression": bool(s.newest and s.newest.regression),

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.placement import most_loaded
+from bench.core.placement import run_load
 from bench.core.record import device_knobs, recipe_of
 from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
@@ -57,10 +57,13 @@ SCHEMA: dict[str, str] = {
     # at a run timed beyond its cores is said so; empty where the records kept none (before 2026-12-06)
     "load_avg_1m_end": "float64",
     "node_cores": "Int64",
+    # "end": the rows' own load (above); "start": where they kept none, the run's environment.json's load at its start
+    # and its cores (bench.core.placement.run_load, as bench compare reads it); empty in files before 2026-12-07
+    "load_at": "string",
 }
 # Columns added after the store's first files: a file written before has none, and reads them as empty (DuckDB
 # reads the files by column name), so a new column needs no migration, no new store format and no file rewritten.
-ADDED = ("load_avg_1m_end", "node_cores")
+ADDED = ("load_avg_1m_end", "node_cores", "load_at")
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -204,7 +207,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
                     "profile": str(first.get("profile") or ""),
                     "framework_version": str(first.get("framework_version") or ""),
                     "calibration_gflops": speeds.get(backend),
-                    **most_loaded(group),
+                    **run_load(group, env),
                     **m,
                 }
             )

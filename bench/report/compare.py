@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, Metric
-from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words, most_loaded
+from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words, run_load
 from bench.core.record import MOVES_WITH, RECIPE_FIELDS
 from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
@@ -495,17 +495,13 @@ def load_lines(a: pd.DataFrame, b: pd.DataFrame, env_a: dict, env_b: dict) -> li
     out = []
     for name, df, env in (("A", a, env_a), ("B", b, env_b)):
         ok = df[df.status == "ok"] if "status" in df else df
-        worst = most_loaded(ok.reindex(columns=list(LOAD_COLUMNS)).to_dict("records"))
-        if worst["node_cores"]:
-            load, cores, when = worst["load_avg_1m_end"], worst["node_cores"], "ran"
-        elif isinstance(env.get("load_avg_1m_at_start"), int | float) and isinstance(env.get("cores"), int):
-            load, cores, when = env["load_avg_1m_at_start"], env["cores"], "started"
-        else:
-            continue
+        seen = run_load(ok.reindex(columns=list(LOAD_COLUMNS)).to_dict("records"), env)
+        load, cores = seen["load_avg_1m_end"], seen["node_cores"]
         if beyond_cores(load, cores):
+            own = seen["load_at"] == "end"
             out.append(
-                f"{name}'s rows {when} at {load_words(load, cores)}: a slowdown may be the machine's"
-                + ("" if when == "ran" else " (its rows recorded no load of their own)")
+                f"{name}'s rows {'ran' if own else 'started'} at {load_words(load, cores)}: a slowdown may be the "
+                "machine's" + ("" if own else " (its rows recorded no load of their own)")
             )
     return out
 
