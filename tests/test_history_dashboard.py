@@ -12,7 +12,7 @@ import pandas as pd
 from bench.core.metric_table import TABLE
 from bench.history import store
 from bench.history.check import Thresholds, check
-from bench.history.dashboard import chart_data, time_axis
+from bench.history.dashboard import MIN_SPAN, chart_data, time_axis
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report import compare
 from bench.report.tables import WORDS
@@ -41,12 +41,15 @@ def span(axis: dict) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(lo), pd.Timestamp(hi)
 
 
-def test_one_run_is_dated_a_day_either_side_with_a_tick_a_day():
-    """QA, 2026-12-06: plotly spanned one run's axis over a millisecond, ticked "02:55:43.9995"."""
+def test_one_run_gets_the_hour_around_it_as_runs_minutes_apart_do():
+    """QA, 2026-12-06: plotly spanned one run's axis over a millisecond, ticked "02:55:43.9995"; then a day either
+    side, in which a chart of one run (a data-parallel task's) showed its points as a line down the middle of two
+    days. One instant is padded as runs minutes apart are: the least span in view, centred on it."""
     axis = time_axis([AT, AT])  # two series of one run: one instant
-    assert span(axis) == (AT - timedelta(days=1), AT + timedelta(days=1))
-    assert axis["dtick"] == 86_400_000 and pd.Timestamp(axis["tick0"]) == pd.Timestamp("2026-12-06", tz="UTC")
-    assert axis["tickformat"] == "%b %-d, %Y"
+    lo, hi = span(axis)
+    assert hi - lo == MIN_SPAN and AT - lo == hi - AT and axis.keys() == {"range"}
+    close = [AT - timedelta(minutes=1), AT + timedelta(minutes=1)]
+    assert span(time_axis(close)) == (lo, hi)  # the same window as two runs either side of it
 
 
 def test_runs_minutes_apart_get_an_hour_and_runs_months_apart_their_span():
@@ -76,7 +79,7 @@ def test_each_chart_carries_its_label_and_a_time_axis_per_view(tmp_path: Path):
     assert steady["label"] == WORDS["steady_img_s"] and charts["cnn", "train_s"]["label"] == WORDS["train_s"]
     first, last = (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=n) for n in (0, 3))
     assert span(steady["xaxis"]["raw"]) == (first - timedelta(hours=3.6), last + timedelta(hours=3.6))
-    assert span(steady["xaxis"]["normalised"]) == (last - timedelta(days=1), last + timedelta(days=1))
+    assert span(steady["xaxis"]["normalised"]) == (last - MIN_SPAN / 2, last + MIN_SPAN / 2)  # one run: its hour
 
 
 def test_a_backends_series_in_one_chart_are_drawn_apart(tmp_path: Path):

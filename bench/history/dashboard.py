@@ -28,7 +28,6 @@ from bench.report.backends import colour, label
 from bench.report.html import TAB10, Contents, esc, json_block, page, table
 
 PAGE = "index.html"
-DAY = pd.Timedelta(days=1)
 MIN_SPAN = pd.Timedelta(hours=1)  # the least a time axis shows: ~10 ticks of 5 minutes
 # a backend's series in one chart, told apart (plotly's names); not ▲ or ✕, which mark a step and a regression
 DASHES = ("solid", "dash", "dot", "dashdot")
@@ -151,17 +150,12 @@ def series_data(s: Series, suffix: str) -> dict[str, Any]:
 def time_axis(dates: list[pd.Timestamp]) -> dict[str, Any]:
     """A chart's time axis (plotly ``xaxis`` settings) over its points' run dates.
 
-    Left to plotly, one run's axis spanned a millisecond, ticked "23:59:59.9995". One instant: the day either side,
-    a tick a day, as dates. Runs minutes apart: at least an hour in view, so a tick is never finer than minutes
-    and the points stay apart. Runs days or months apart: their span and 5% each side, plotly's date ticks."""
+    Left to plotly, one run's axis spanned a millisecond, ticked "23:59:59.9995". Runs at one instant (a chart of
+    one run, as a data-parallel task's often is) or minutes apart: an hour in view, centred on them, so a tick is
+    never finer than minutes (one run's axis had spanned two days, ticked in dates, its points alone in the middle
+    of it: the padding of runs minutes apart is the one that fits them). Runs days or months apart: their span and
+    5% each side, plotly's date ticks."""
     lo, hi = min(dates), max(dates)
-    if lo == hi:
-        return {
-            "range": [(lo - DAY).isoformat(), (hi + DAY).isoformat()],
-            "tick0": lo.normalize().isoformat(),
-            "dtick": DAY / pd.Timedelta(milliseconds=1),
-            "tickformat": "%b %-d, %Y",
-        }
     pad = max((hi - lo) * 0.05, (MIN_SPAN - (hi - lo)) / 2)
     return {"range": [(lo - pad).isoformat(), (hi + pad).isoformat()]}
 
