@@ -685,6 +685,29 @@ def test_the_header_says_when_the_backends_own_matmuls_are_too_far_apart_for_the
     assert apart_sentence({"torch": 80e9}) == []
 
 
+def test_the_header_says_which_backends_mfu_peak_was_measured_on_a_machine_loaded_beyond_its_cores():
+    """A peak measured while the node's load passed its cores reads low and MFU against it high (Keras at 77-89% on
+    a loaded 2-core VM): summary.md's speed line names the backend and the load, its most loaded row's."""
+    from bench.core.record import new_record
+    from bench.core.results import table
+    from bench.report.text import speed_lines
+
+    peak = {"peak_flops": 80e9, "peak_flops_source": "measured: best of 3 2048x2048 fp32 matmuls", "node_cores": 2}
+    recs = [
+        new_record(task=t, backend=b, repeat=0, status="ok", peak_flops_load=load, **peak)
+        for t, b, load in [("a", "torch", 1.2), ("a", "keras", 3.1), ("b", "keras", 7.7)]
+    ]
+    (line,) = speed_lines(table(recs), None)
+    assert line.endswith(
+        "MFU peak measured on a machine loaded beyond its cores (Keras (TF)'s at load 7.7 on 2 cores): the matmuls "
+        "shared the cores, so that peak reads low and MFU against it high; read those rows by img/s."
+    ), line
+    calm = [{**r, "peak_flops_load": 1.5} for r in recs]
+    assert "loaded beyond" not in speed_lines(table(calm), None)[0]
+    old = [{k: v for k, v in r.items() if k != "peak_flops_load"} for r in recs]  # recorded before the field
+    assert "loaded beyond" not in speed_lines(table(old), None)[0]
+
+
 def test_the_overview_puts_throughputs_a_thousand_fold_apart_on_a_log_axis(tmp_path: Path):
     """`bench all` puts LeNet-5 at ~8,000 img/s beside ResNet101 at ~15: on a linear axis its bars are invisible."""
     from bench.core.record import new_record

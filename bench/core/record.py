@@ -83,6 +83,9 @@ class Record:
     flops_source: str | None = None
     peak_flops: float | None = None
     peak_flops_source: str | None = None
+    # the node's 1-min load average as a measured peak's matmuls ended (bench.measure.mfu.measured_load): beyond
+    # node_cores, the peak reads low and MFU high, and the row's notes say so; None for a vendor table's peak
+    peak_flops_load: float | None = None
     mfu: float | None = None
     precision: str | None = None
     channels_last: bool | None = None

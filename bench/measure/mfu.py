@@ -13,9 +13,11 @@ synchronising timer (cached per process).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 
+from bench.core.placement import beyond_cores, load_words
 from bench.measure.timing import SyncTimer
 
 TRAIN_FLOPS_PER_FORWARD = 3
@@ -111,11 +113,13 @@ def known_peak(device: str, precision: str, tf32: bool) -> float | None:
     return peak * 1e12 if peak is not None else None
 
 
-_MEASURED: dict[tuple[str, int], float] = {}
+# (key, n) -> (FLOP/s, the node's 1-min load average as its matmuls ended)
+_MEASURED: dict[tuple[str, int], tuple[float, float]] = {}
 
 
 def measured_peak(key: str, matmul: Callable[[], None], n: int, timer: SyncTimer, repeats: int = 3) -> float:
-    """FLOP/s of the fastest of ``repeats`` n x n matmuls (after one untimed warm-up), cached by ``key``."""
+    """FLOP/s of the fastest of ``repeats`` n x n matmuls (after one untimed warm-up), cached by ``key``, with the
+    node's load as they ended (``measured_load``)."""
     if (key, n) not in _MEASURED:
         matmul()
         best = float("inf")
@@ -123,8 +127,27 @@ def measured_peak(key: str, matmul: Callable[[], None], n: int, timer: SyncTimer
             timer.start()
             matmul()
             best = min(best, timer.stop())
-        _MEASURED[(key, n)] = 2.0 * n**3 / best
-    return _MEASURED[(key, n)]
+        _MEASURED[(key, n)] = (2.0 * n**3 / best, os.getloadavg()[0])
+    return _MEASURED[(key, n)][0]
+
+
+def measured_load(key: str, n: int) -> float | None:
+    """The node's 1-min load average as ``measured_peak``'s matmuls for (key, n) ended; None before they ran. On
+    a machine loaded beyond its cores the matmuls shared them, so the peak reads low and MFU against it high (Keras
+    rows at 77-89% on a loaded 2-core VM)."""
+    got = _MEASURED.get((key, n))
+    return got[1] if got else None
+
+
+def loaded_peak_note(load: object, cores: object) -> str | None:
+    """The row's note where its measured peak (``measured_load``: ``load``) was taken on a node loaded beyond its
+    ``cores``: its MFU is then not the figure to read unqualified."""
+    if not isinstance(load, int | float) or not isinstance(cores, int | float) or not beyond_cores(load, cores):
+        return None
+    return (
+        f"MFU: its peak was measured at {load_words(load, cores)}: the matmuls shared the cores, so the peak reads "
+        "low and MFU high (read img/s; MFU compares rows measured on a machine within its cores)"
+    )
 
 
 def mfu(flops_per_img: float | None, img_s: float | None, peak_flops: float | None) -> float | None:

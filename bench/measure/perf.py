@@ -54,9 +54,11 @@ def mfu_fields(
     else:
         n = 2048 if device.startswith("cpu") else 8192
         timer = SyncTimer(backend.synchronize)
-        peak = mfu.measured_peak(f"{backend.name}:{precision}", backend.matmul(n, precision), n, timer)
+        key = f"{backend.name}:{precision}"
+        peak = mfu.measured_peak(key, backend.matmul(n, precision), n, timer)
         why = "" if device.startswith("cpu") else f" ({device!r} not in the vendor table for {precision})"
         fields.update(peak_flops=peak, peak_flops_source=f"measured: best of 3 {n}x{n} {precision} matmuls{why}")
+        fields["peak_flops_load"] = mfu.measured_load(key, n)  # a loaded node's peak reads low (loaded_peak_note)
     # the step window's images over its time (no per-call overhead, warm-up excluded); the epochs
     # only when no step was timed
     img_s = out.get("steady_img_s") or out.get("throughput_img_s")

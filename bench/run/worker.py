@@ -34,6 +34,7 @@ from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure import inputpath, perf
 from bench.measure.compile_cache import compile_cache_note, first_run_compiles
+from bench.measure.mfu import loaded_peak_note
 from bench.measure.steady import Epochs, StepClock
 from bench.measure.timing import (
     SyncTimer,
@@ -206,6 +207,7 @@ def run_job(job: Job) -> dict[str, Any]:
     notes += rec.pop("configure_notes", None) or []
     notes += rec.pop("timing_notes", None) or []
     notes += [n for n in [compile_cache_note(cache)] if n]
+    notes += [n for n in [loaded_peak_note(rec.get("peak_flops_load"), rec.get("node_cores"))] if n]
     rec["notes"] = join_notes(notes)
     rec["peak_host_mb"] = peak_host_mb()
     rec["wall_s"] = time.perf_counter() - started
