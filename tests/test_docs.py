@@ -6,6 +6,7 @@ docs/tasks.md once linked ``docs/zoo.md`` from inside docs/, which GitHub resolv
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import io
@@ -183,3 +184,122 @@ def test_every_bench_command_a_page_shows_parses():
             if e.code:
                 refused.append(f"{where}: {' '.join(argv)}: {err.getvalue().strip().splitlines()[-1]}")
     assert not refused, "\n".join(refused)
+
+
+def _duration_s(text: str) -> float:
+    """'5m', '30 min', '2 minutes', '0.020 s' -> seconds."""
+    m = re.fullmatch(r"([\d.]+)\s*(\w*)", text.strip())
+    assert m, f"not a figure: {text!r}"
+    return float(m.group(1)) * (60 if m.group(2).startswith("m") and m.group(2) != "ms" else 1)
+
+
+def _constants() -> list[tuple[str, str, float]]:
+    """(page, the sentence with the figure as its one group, the code's value): the defaults, thresholds and
+    formula constants the pages state, read from where the code keeps them."""
+    from bench.core.parity import CHECKPOINTS
+    from bench.core.spec import EvalSpec, RuntimeSpec
+    from bench.history.check import Thresholds
+    from bench.measure import budget, parity, steady
+    from bench.report.compare import MIN_TIME_DELTA_S
+    from bench.run import budget_cli, tune
+    from bench.run.parity import HELD_OUT, IMAGES
+
+    runtime, evaluation = RuntimeSpec(), EvalSpec()
+    return [
+        ("timing.md", r"`runtime\.timed_steps` steps \(default (\d+)\)", runtime.timed_steps),
+        ("timing.md", r"`MIN_WINDOW_S` = ([\d.]+) s", steady.MIN_WINDOW_S),
+        ("timing.md", r"all --budget DURATION` \(default `(\w+)`", _duration_s(budget_cli.DEFAULT_BUDGET)),
+        ("timing.md", r"a ratio within ([\d.]+)x \(`CALIBRATION_NOISE`\)", budget.CALIBRATION_NOISE),
+        ("timing.md", r"is read (\d+) more times", budget.CONFIRM_READINGS),
+        ("timing.md", r"until every row's timed window lasts (\d+) s\s+\(`WINDOW_GOAL_S`", budget.WINDOW_GOAL_S),
+        ("timing.md", r"`PROCESSES_A_SIDE` \((\d+)\)", budget.PROCESSES_A_SIDE),
+        ("timing.md", r"\(`--min-time-delta`, default ([\d.]+ s)\)", MIN_TIME_DELTA_S),
+        ("timing.md", r"at most one line per (\d+) s", steady.PROGRESS_EVERY_S),
+        ("tuning.md", r"`--budget` \(default (\d+ min)", _duration_s(tune.DEFAULT_TUNE_BUDGET)),
+        ("tuning.md", r"The race gets (\d+)% of the budget", 100 * tune.RACE_SHARE),
+        ("tuning.md", r"the pair's share is ([\d.]+) times\s+spent", tune.RUNG0_OVERRUN),
+        ("tuning.md", r"\(at least (\d+ minutes): torch\.compile", tune.MIN_TRIAL_TIMEOUT_S),
+        ("tuning.md", r"until it has (three) in all \(`MIN_PROCESSES`", tune.MIN_PROCESSES),
+        ("tuning.md", r"each keeps at least (half) its planned share", tune.LATER_FLOOR),
+        ("history.md", r"\[--z ([\d.]+)\]", Thresholds.z),
+        ("history.md", r"\[--min-change ([\d.]+)\]", Thresholds.min_change),
+        ("history.md", r"\[--lookback (\d+)\]", Thresholds.lookback),
+        ("history.md", r"a step under (\d+)% is not reported", 100 * Thresholds.min_step),
+        ("methodology.md", r"at most \*\*(\d+) x the largest floor so far\*\*", parity.FACTOR),
+        ("methodology.md", r"\(default 1, 10 and (100) steps\)", CHECKPOINTS[-1]),
+        ("methodology.md", r"training images \((\d+) by\s+default\)", IMAGES),
+        ("methodology.md", r"the logits of (\d+) held-out images", HELD_OUT),
+        ("methodology.md", r"equivalence_margin_pt`, default (\d+) point", evaluation.equivalence_margin_pt),
+    ]
+
+
+WORDS = {"three": 3.0, "half": 0.5}
+
+
+def test_the_defaults_and_thresholds_the_pages_state_are_the_codes():
+    """The pages state the code's constants in prose ("the window must reach ... `MIN_WINDOW_S` = 1 s", "the
+    race gets 70% of the budget"): a changed constant must take its sentence along."""
+    wrong = []
+    for page, pattern, value in _constants():
+        text = (REPO / "docs" / page).read_text(encoding="utf-8")
+        m = re.search(pattern, text)
+        assert m, f"docs/{page}: no sentence matching {pattern!r}"
+        said = m.group(1)
+        shown = WORDS[said] if said in WORDS else _duration_s(said)
+        if shown != pytest.approx(float(value)):
+            wrong.append(f"docs/{page}: {m.group(0)!r} says {said}, the code {value}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_history_md_lists_the_followed_metrics_in_their_order():
+    """docs/history.md names the history's series (the metric table's `followed` entries): a metric added to or
+    dropped from the series must take the page along."""
+    from bench.core.metric_table import METRICS
+
+    text = (REPO / "docs" / "history.md").read_text(encoding="utf-8")
+    listed = re.search(r"The followed metrics \(.*?\): (.*?), each with the direction", text, re.S)
+    assert listed, "docs/history.md: no 'The followed metrics' sentence"
+    followed = [m.column for m in sorted((m for m in METRICS if m.followed is not None), key=lambda m: m.followed)]
+    assert re.findall(r"`(\w+)`", listed.group(1)) == followed
+
+
+def test_zoo_md_table_is_the_zoo_table():
+    """docs/zoo.md's architecture table (id, torch and Keras builds, input size, equal, named differences) is
+    bench/core/zoo.py's, row for row."""
+    from bench.core.zoo import DIFFERENCES, ZOO
+
+    text = (REPO / "docs" / "zoo.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if re.match(r"\| \w+ \| (torchvision|timm):", line)]
+    shown = {}
+    for line in rows:
+        zoo_id, torch, keras, size, equal, differences = [c.strip() for c in line.strip("|").split("|")][:6]
+        shown[zoo_id] = (torch, keras, int(size), equal == "yes", tuple(re.findall(r"`(\w+)`", differences)))
+    table = {e.id: (e.torch, e.keras, e.input_size, e.equal_network, tuple(e.differences)) for e in ZOO.values()}
+    assert shown == table
+    keys = re.findall(r"^\| `(\w+)` \|", text, re.M)
+    assert keys == list(DIFFERENCES), "docs/zoo.md's table of differences is not bench/core/zoo.py's DIFFERENCES"
+
+
+def test_the_readmes_backend_defaults_are_each_commands_own():
+    """The README's Commands block listed `--backend ... (default: torch,keras)` right under `bench parity`,
+    whose default is every backend: each default it shows must be the default of the commands it is shown for."""
+    from backends import BACKENDS
+
+    block = FENCE.findall((REPO / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1])[0]
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+
+    def default(command: str) -> str:
+        action = next(a for a in sub.choices[command]._actions if "--backend" in a.option_strings)
+        return ",".join(action.default)
+
+    parity = re.search(r"^python -m bench parity \S+ \[--backend (\S+)\]", block, re.M)
+    assert parity, "README: the parity line shows no [--backend ...] default"
+    assert (parity.group(1) == "all" and default("parity") == ",".join(BACKENDS)) or parity.group(1) == default(
+        "parity"
+    )
+    heading = re.search(r"^Options of ([\w, ]+):\n((?:  .*\n)+)", block, re.M)
+    assert heading, "README: no 'Options of ...:' heading over the shared options"
+    shown = re.search(r"--backend .*\(default: ([\w,-]+)\)", heading.group(2))
+    assert shown, "README: the shared options show no --backend default"
+    commands = re.split(r",\s*|\s+and\s+", heading.group(1))
+    assert [c for c in commands if default(c) != shown.group(1)] == []
