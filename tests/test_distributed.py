@@ -366,6 +366,87 @@ def test_every_rank_scores_its_part_after_each_epoch_but_the_last(numpy_backend,
     assert target == {"time_to_target_s": pytest.approx(row["history"][0]["seconds"])}  # reached after epoch 1
 
 
+def _evaluating_ranks(backend: type, epochs: int = 3) -> list[dict[str, Any]]:
+    """Both ranks of a joined 2-worker row of ``backend`` that scores its parts after each epoch but the last."""
+    spec, data = tiny_spec(), learnable_data(64, 21)
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=epochs))
+    addresses = ("127.0.0.1:1", "127.0.0.1:2")
+    layout = DistLayout(2, "strong", 8)  # 4 steps of 4 images an epoch, a rank
+    return [train_rank(backend(), spec, DistContext(r, 2, addresses), layout, data, CLASSES, seed=0) for r in range(2)]
+
+
+def test_the_ranks_meet_after_each_per_epoch_evaluation_before_the_next_epochs_clock(numpy_backend):
+    """Issue: the wait for the slowest rank's evaluation landed in the next epoch's first all-reduce (52-161 ms
+    against 7-15 ms steps, 2-worker torch lenet5), so in the steady window and rank 0's epoch seconds. Each rank now
+    calls its backend's barrier after scoring its part and before the next epoch starts; every step is timed."""
+    events: list[str] = []
+
+    class Meets(numpy_backend):
+        def join(self, ctx: DistContext) -> dict[str, Any]:
+            return {"dist_backend": "none (test)"}
+
+        def train_epoch(self, *args: Any, **kwargs: Any) -> float:
+            events.append("train")
+            return super().train_epoch(*args, **kwargs)
+
+        def predict(self, state: Any, data: Any, batch_size: int) -> np.ndarray:
+            events.append("predict")
+            return super().predict(state, data, batch_size)
+
+        def barrier(self) -> None:
+            events.append("barrier")
+
+    ranks = _evaluating_ranks(Meets)
+    meets = ["train", "predict", "barrier"] * 2 + ["train"]  # each rank's, then rank 0's whole-set evaluation
+    assert events == [*meets, "predict", *meets]
+    for rank in ranks:  # 12 steps: the first and one warm-up step off the window, no other
+        assert len(rank["durations"]) == 12 - 2 and not any("did not meet" in n for n in rank["notes"])
+
+
+def test_a_rank_whose_backend_cannot_meet_keeps_each_first_step_after_an_evaluation_off_its_window(numpy_backend):
+    """The fallback: a backend with no barrier leaves the wait in the next epoch's first step, which the clock keeps
+    off the window (timed apart, as a new batch size's first step) and the row's notes say so."""
+
+    class Joins(numpy_backend):
+        def join(self, ctx: DistContext) -> dict[str, Any]:
+            return {"dist_backend": "none (test)"}
+
+    ranks = _evaluating_ranks(Joins)
+    for rank in ranks:  # 12 steps: the first, one warm-up step and the first of epochs 2 and 3 off the window
+        assert len(rank["durations"]) == 12 - 2 - 2
+        assert any("did not meet after each per-epoch evaluation" in n and "2 epoch(s)" in n for n in rank["notes"])
+    one_epoch = _evaluating_ranks(Joins, epochs=1)  # no per-epoch evaluation: nothing held
+    assert len(one_epoch[0]["durations"]) == 4 - 2 and not any("did not meet" in n for n in one_epoch[0]["notes"])
+
+
+def test_replicas_are_judged_on_their_trainable_weights_and_batchnorm_statistics_are_explained():
+    """Issue: the checksum summed get_weights, BatchNorm's running statistics included, which under torch DDP each
+    rank updates from its own batch: a BatchNorm model's 2-worker row read "replicas DIFFER" (spread 0.061, measured)
+    though its trainable weights were equal. The checksum is now the trainable weights'; the rest is summed apart."""
+    from bench.run.dist_worker import weights_checksums
+
+    class Bn:
+        def __init__(self, offset: float) -> None:
+            self.offset = offset
+
+        def get_weights(self, model: Any) -> dict[str, np.ndarray]:
+            return {"w": np.ones(3), "bn.running_mean": np.full(2, self.offset)}
+
+        def trainable_names(self, model: Any) -> list[str]:
+            return ["w"]
+
+    ranks = [weights_checksums(Bn(offset), None) for offset in (0.5, 0.25)]
+    assert ranks == [{"checksum": 3.0, "state_checksum": 1.0}, {"checksum": 3.0, "state_checksum": 0.5}]
+    note = distributed.replicas_note(ranks)
+    assert note is not None and note.startswith("weights after training equal on every rank")
+    assert "BatchNorm's running statistics) is each rank's own (spread 0.5)" in note
+    drifted = distributed.replicas_note([ranks[0], {**ranks[1], "checksum": 3.5}])
+    assert drifted is not None and drifted.startswith("weights after training DIFFER on every rank")
+    plain = distributed.replicas_note([{"checksum": 3.0, "state_checksum": None}] * 2)
+    assert plain is not None and "BatchNorm" not in plain
+    assert distributed.replicas_note([{"checksum": 3.0}, {"checksum": None}]) is None  # a rank could not say
+
+
 @pytest.mark.parametrize("knob", [False, True], ids=["one-batch-a-step", "steps_per_execution-knob"])
 def test_a_rank_and_its_row_record_the_warm_up_batches_as_a_single_process_row_does(numpy_backend, knob):
     """QA: data-parallel rows carried the steps_per_execution warm-up note but not ``warmup_batches`` (nor

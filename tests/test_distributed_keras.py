@@ -147,6 +147,30 @@ def test_two_workers_train_their_shards_with_averaged_gradients(backend: str):
     assert all(group_gone(p.pid) for p in procs)
 
 
+@pytest.mark.parametrize("backend", ["torch", *ENGINES])
+def test_a_ranks_barrier_returns_only_when_every_rank_has_come(backend: str, tmp_path: Path):
+    """The ranks meet after each per-epoch evaluation (bench.run.dist_worker.meet) so the slowest rank's evaluation
+    is waited for between epochs, not in the next epoch's first step: each backend's ``barrier`` is a real one (torch
+    c10d's; JAX's sync_global_devices; TF an all-reduce in the strategy's replicas). Rank 1 comes late on purpose."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_DIST_") and k != "TF_CONFIG"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-u", "-m", "tests.dist_meet_probe", backend, str(tmp_path)],
+            cwd=ROOT,
+            env=env | ctx.to_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        for ctx in ranks(2, timeout_s=120)
+    ]
+    results = [finish(p, timeout=300) for p in procs]
+    assert [rc for rc, _ in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
+    assert [line(out, "met") for _, out in results] == [["came-0", "came-1"]] * 2
+    assert all(group_gone(p.pid) for p in procs)
+
+
 @pytest.fixture(scope="module")
 def jax_one_worker_row() -> dict[str, Any]:
     """One 1-worker Keras/JAX rank through bench's own row (``--train-rank``), two epochs of 8 steps, its train step's

@@ -77,6 +77,11 @@ class Backend:
         self.dist = distributed.join(keras.backend.backend(), ctx)
         return self.dist.record()
 
+    def barrier(self) -> None:
+        """The workers meet (after the per-epoch evaluation: the next epoch's first all-reduce waits for none)."""
+        if self.dist is not None:
+            self.dist.barrier()
+
     def leave(self) -> None:
         """Leave the group. The session stays: ``predict`` and ``get_weights`` keep reading this worker's
         copy (the model's variables are still the strategy's / global arrays); training ends here."""
@@ -269,6 +274,10 @@ class Backend:
     def get_weights(self, model: keras.Model) -> dict[str, np.ndarray]:
         """Named variables (``layer.kernel`` HWIO, ``layer.bias``), engine-free: for the converter and tests."""
         return {f"{lay.name}.{w.name}": self._host(w.value) for lay in model.layers for w in lay.weights}
+
+    def trainable_names(self, model: keras.Model) -> list[str]:
+        """The keys of ``get_weights`` that training updates: not BatchNorm's moving mean and variance."""
+        return [f"{lay.name}.{w.name}" for lay in model.layers for w in lay.trainable_weights]
 
     def _host(self, value: Any) -> np.ndarray:
         if self.dist is not None:  # data-parallel: this worker's copy (a JAX global array spans every process)

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import keras
 import numpy as np
+from jax.experimental import multihost_utils
 
 from backends.keras.input import Batches, HostImages
 from bench.core.distributed import DistContext
@@ -149,6 +150,10 @@ class Session:
 
     def host(self, value: Any) -> np.ndarray:
         return np.array(self.local(value, jax.local_devices()[0]))
+
+    def barrier(self) -> None:
+        """Return when every process has called it: JAX's own (a tiny all-reduce over every process's devices)."""
+        multihost_utils.sync_global_devices("bench: the ranks meet")
 
     def leave(self) -> None:
         """Back to no distribution; disconnect from the coordinator. Its shutdown is a barrier: every rank

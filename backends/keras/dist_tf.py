@@ -135,6 +135,7 @@ class Session:
             self.dist_backend = "nccl (MultiWorkerMirroredStrategy)" if nccl else "ring (MultiWorkerMirroredStrategy)"
         self.replicas = int(self.strategy.num_replicas_in_sync)
         self.element_spec: Any = None  # of this worker's dataset, for ``adopt``
+        self._meet: Any = None  # ``barrier``'s traced all-reduce, made at its first call
 
     def adopt(self, trainer: keras.Model) -> None:
         """Let ``fit`` build ``trainer``'s loss and metrics from this worker's batch shapes.
@@ -195,6 +196,13 @@ class Session:
 
     def host(self, value: Any) -> np.ndarray:
         return np.array(value)
+
+    def barrier(self) -> None:
+        """Return when every worker has called it: a one-number all-reduce in every replica, the strategy's own
+        collective (not ``strategy.reduce``, which Keras 3.15 misuses for scalars; nor ``fit``'s build path)."""
+        if self._meet is None:
+            self._meet = tf.function(lambda: tf.distribute.get_replica_context().all_reduce("SUM", tf.ones(())))
+        self.strategy.run(self._meet)
 
     def leave(self) -> None:
         """Stop the strategy's health-check thread, if it runs one. TensorFlow has no call that stops the

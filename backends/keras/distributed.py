@@ -9,8 +9,8 @@ torch trainer in torch DDP by hand is not what a Keras user runs. The backend ke
 A ``Session`` provides: ``record()`` (the row's dist_backend and notes), ``scope()`` (where
 variables must be created), ``adopt(trainer)`` (make a compiled model fit-ready), ``batches(data,
 order, batch, y)`` (this worker's input for ``fit``), ``predict(model, data, batch)`` (every
-sample, by this worker alone), ``host(value)`` (a variable's value as numpy on this worker) and
-``leave()``.
+sample, by this worker alone), ``host(value)`` (a variable's value as numpy on this worker),
+``barrier()`` (return when every worker has called it) and ``leave()``.
 """
 
 from __future__ import annotations

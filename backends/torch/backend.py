@@ -187,6 +187,10 @@ class Backend:
         self.device, self.joined = device or self.device, True
         return fields
 
+    def barrier(self) -> None:
+        """The ranks meet (after the per-epoch evaluation: the next epoch's first all-reduce waits for none)."""
+        torch_dist.barrier(self.device if self.device.type == "cuda" else None)
+
     def leave(self) -> None:
         torch_dist.leave()
 
@@ -322,6 +326,10 @@ class Backend:
 
     def get_weights(self, model: nn.Module) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+    def trainable_names(self, model: nn.Module) -> list[str]:
+        """The keys of ``get_weights`` that are parameters: not BatchNorm's running statistics (buffers)."""
+        return [name for name, p in model.named_parameters() if p.requires_grad]
 
     def set_weights(self, model: nn.Module, weights: dict[str, np.ndarray]) -> None:
         model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, strict=True)

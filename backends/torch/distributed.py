@@ -61,7 +61,6 @@ def leave() -> None:
             dist.destroy_process_group()
 
 
-def checksum(model: nn.Module) -> float:
-    """Sum of every parameter (float64): equal on every rank when DDP kept the replicas in step."""
-    with torch.no_grad():
-        return float(sum(p.detach().double().sum().item() for p in model.parameters()))
+def barrier(device: torch.device | None) -> None:
+    """Return when every rank has called it (c10d's barrier; nccl on this rank's GPU, as DDP runs there)."""
+    dist.barrier(device_ids=[device.index] if device is not None and device.type == "cuda" else None)

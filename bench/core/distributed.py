@@ -181,7 +181,10 @@ class DataParallel(Protocol):
     strategy's scope, sharded by the distribution) and ``train_epoch(state, data, order,
     batch_size, hooks)`` trains on exactly this worker's ``order`` (from ``shard_order``) in
     batches of ``batch_size`` (the per-worker batch), averaging gradients across workers every
-    step; ``predict`` still returns every sample it is given (the chief evaluates). ``leave``
+    step; ``predict`` still returns every sample it is given (the chief evaluates). ``barrier``
+    returns when every worker has called it: the worker calls it after each per-epoch evaluation, so
+    the wait for the slowest rank's part is there, between epochs, and not in the next epoch's first
+    step (a backend without one: that step is kept off the window, with a note). ``leave``
     tears the process group down and must return within ``timeout_s`` when a peer has died.
     The all-reduce share needs nothing more from a backend: bench times the same window in
     ``world_size`` concurrent workers that never join (same batches, threads and contention,
@@ -191,5 +194,7 @@ class DataParallel(Protocol):
     def join(self, ctx: DistContext) -> dict[str, Any]:
         """Join the group; return record fields: ``dist_backend`` (gloo, nccl, ring, grpc, ...), ``notes``."""
         ...
+
+    def barrier(self) -> None: ...
 
     def leave(self) -> None: ...

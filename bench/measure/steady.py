@@ -162,6 +162,10 @@ class StepClock:
         # holds the end-of-epoch work run for the first time (XLA compiling the metrics' eager ops), off the window
         self.end_new = False
         self.epoch_end: tuple[int, float] | None = None  # that step when in the window: (images, seconds)
+        # the next epoch's first step waits for other ranks' work between epochs (a data-parallel rank whose backend
+        # cannot meet the others after its per-epoch evaluation): ``hold_next_first``; off the window, timed apart
+        self.hold_next, self.hold_first = False, False
+        self.held: list[float] = []
         self.batches_per_step = max(1, batches_per_step)
         self.last_report = -float("inf")
         self.run_begin: float | None = None
@@ -174,8 +178,13 @@ class StepClock:
         self.short = n_images - (self.n_steps - 1) * self.batch_size  # the last batch's images
         self.short_new = self.short not in self.seen_sizes
         self.end_new = self.async_steps and self.epoch_no == 1
+        self.hold_first, self.hold_next = self.hold_next, False
         self.call_timed = self.base >= self.window_start
         return self
+
+    def hold_next_first(self) -> None:
+        """Keep the next epoch's first step off the window: it holds a wait for other ranks, not a steady step."""
+        self.hold_next = True
 
     def end_epoch(self, seconds: float) -> None:
         """The epoch's wall time (synchronised by the caller): what lies outside its steps is overhead."""
@@ -236,12 +245,18 @@ class StepClock:
         elif g >= self.window_start and self.seg_open:
             # the step holds the first batch of this size, or the run's first end of an epoch (async_steps)
             new = last and (self.short_new or self.end_new)
-            if last or new:
+            held = self.hold_first and self.step_first == 0 and not new
+            if last or new or held:
                 self.sync()
                 self.seg_open = not last
             t = self.clock()
             size = min(self.n_images, (i + 1) * self.batch_size) - self.step_first * self.batch_size
-            if new:  # a compile for the new shape, not the steady state: off the window, as the first step
+            if held:  # the wait for the slowest rank: timed apart; the next step opens a stretch of its own
+                self.held.append(t - self.last_end)
+                if not self.segments[-1]:
+                    self.segments.pop()
+                self.seg_open = False
+            elif new:  # a compile for the new shape, not the steady state: off the window, as the first step
                 if self.short_new:
                     self.new_shape = (self.short, t - self.last_end)
                 else:  # the first end of an epoch: Keras's metrics, read once an epoch, compiled the first time
@@ -350,6 +365,16 @@ class StepClock:
             f"{excess:.3f} s more than its images take at the steady rate ({of_window}): a compiler that "
             "specialises on shapes compiled it again, so it is kept off the window as the first step is and its "
             "excess is in compile_s; train.drop_last = true trains whole batches only"
+        )
+
+    def held_note(self) -> str | None:
+        """What the window left out where the ranks could not meet between epochs (``hold_next_first``)."""
+        if not self.held:
+            return None
+        return (
+            f"the ranks did not meet after each per-epoch evaluation (the backend has no barrier): the first step of "
+            f"the {len(self.held)} epoch(s) after one in the window, which waits for the slowest rank's evaluation "
+            f"(median {statistics.median(self.held):.3f} s), was kept off the window; it is in the epoch's seconds"
         )
 
     def async_note(self) -> str | None:

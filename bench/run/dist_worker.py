@@ -7,8 +7,9 @@ rank's shard of the shared order (``shard_order``) in per-worker batches; after 
 last (``eval.per_epoch``) every rank scores its own contiguous part of the test set (``eval_part``,
 in sums the launcher adds up: rank 0 alone would hold the others at the next all-reduce), and after
 the last only rank 0 evaluates (on the whole test set, by the single-process worker's
-``bench.run.evaluate``) and builds the record. Every rank writes its step times, its scored parts
-and a checksum of its weights to
+``bench.run.evaluate``) and builds the record. After each per-epoch evaluation the ranks meet
+(``backend.barrier``), so none waits for another inside the next epoch's clock. Every rank writes its
+step times, its scored parts and checksums of its trainable weights and of the rest of its state to
 ``RESULT_DIR/rank-R.json``; ``backend.leave()`` runs at the end and on errors. With
 ``job.dist.local`` the rank never joins: the same window timed without gradient exchange (the
 all-reduce share's reference, bench.measure.scaling).
@@ -51,12 +52,34 @@ def rank_file(result_dir: Path, rank: int) -> Path:
     return result_dir / f"rank-{rank}.json"
 
 
-def weights_checksum(backend: Any, model: Any) -> float | None:
-    """Sum of every weight (float64): equal on every rank when the replicas stayed in step."""
+def meet(backend: Any) -> bool:
+    """Wait for every rank (the backend's ``barrier``), so the slowest rank's evaluation is waited for here, between
+    epochs, not in the next epoch's first all-reduce (52-161 ms against 7-15 ms steps, 2-worker torch lenet5:
+    docs/distributed.md); False where the backend has no barrier."""
+    barrier = getattr(backend, "barrier", None)
+    if not callable(barrier):
+        return False
+    barrier()
+    return True
+
+
+def weights_checksums(backend: Any, model: Any) -> dict[str, float | None]:
+    """Sums (float64) of the trainable weights (``checksum``: equal on every rank when the replicas stayed in step)
+    and of the model's other state (``state_checksum``, None where it has none): BatchNorm's running statistics,
+    which under torch DDP each rank updates from its own batch (DDP broadcasts rank 0's at the start of each forward,
+    so after the last step they differ), are no sign of replicas drifting apart. None where the backend cannot say."""
     try:
-        return float(sum(np.asarray(w, dtype=np.float64).sum() for w in backend.get_weights(model).values()))
+        weights = backend.get_weights(model)
+        names = getattr(backend, "trainable_names", None)
+        trainable = set(names(model) if callable(names) else weights)
     except Exception:  # a backend without get_weights for this model: no check, said by None
-        return None
+        return {"checksum": None, "state_checksum": None}
+
+    def total(keys: list[str]) -> float:
+        return float(sum(np.asarray(weights[k], dtype=np.float64).sum() for k in keys))
+
+    rest = [k for k in weights if k not in trainable]
+    return {"checksum": total([k for k in weights if k in trainable]), "state_checksum": total(rest) if rest else None}
 
 
 def score_part(backend: Any, state: Any, test: Any, y: np.ndarray, epoch: int, batch_size: int) -> ScoredPart:
@@ -139,19 +162,22 @@ def train_rank(
         if per_epoch and epoch < epochs:  # the last epoch: rank 0's whole-set evaluation, below
             t1 = time.perf_counter()
             scored.append(score_part(backend, state, test_part, y_part, epoch, spec.eval.batch_size))
+            if not meet(backend):  # no barrier: the next epoch's first step holds the wait, off the window
+                steps.hold_next_first()
             eval_s += time.perf_counter() - t1
     out["train_s"] = time.perf_counter() - started - eval_s
     out["scored_parts"] = [dataclasses.asdict(p) for p in scored]
     if chief:  # the node's load as the window ended, as the single-process worker records it (the row is rank 0's)
         out.update(node_load())
-    out["notes"] += [n for n in [steps.warmup_note(), steps.async_note(), steps.new_shape_note()] if n]
+    notes = [steps.warmup_note(), steps.async_note(), steps.new_shape_note(), steps.held_note()]
+    out["notes"] += [n for n in notes if n]
     clock = steps.summary()  # the single-process row's own figures, from the same code
     out.update(
         durations=steps.durations,
         images=steps.images,
         segments=steps.segments if async_steps else None,
         **{k: clock.get(k) for k in OFF_WINDOW_FIELDS},
-        checksum=weights_checksum(backend, model),
+        **weights_checksums(backend, model),
     )
     if chief:  # the single-process worker's evaluation, so the row carries the same test-set fields
         y_test = data["y_test"].astype(np.int64)

@@ -433,15 +433,40 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         f"{workers} worker(s) x {threads} thread(s), {mode} scaling: per-worker batch {batch}, "
         f"global batch {batch * workers}"
     )
-    sums = [r.get("checksum") for r in results]
-    known = [s for s in sums if s is not None]
-    if workers > 1 and len(known) == len(sums):
-        spread = max(known) - min(known)
-        same = spread <= 1e-6 * max(1.0, abs(known[0]))
-        notes.append(f"{scaling.REPLICAS}{'equal' if same else 'DIFFER'} on every rank (checksum spread {spread:.3g})")
-        out["rank_checksums"] = sums
+    if workers > 1 and (replicas := replicas_note(results)):
+        notes.append(replicas)
+        out["rank_checksums"] = [r.get("checksum") for r in results]
     out["notes"] = notes
     return out
+
+
+def _spread(sums: list[float | None]) -> tuple[float, bool] | None:
+    """(max - min, equal to float rounding) of every rank's sum, or None where a rank has none."""
+    known = [s for s in sums if s is not None]
+    if not known or len(known) != len(sums):
+        return None
+    spread = max(known) - min(known)
+    return spread, spread <= 1e-6 * max(1.0, abs(known[0]))
+
+
+def replicas_note(results: list[dict[str, Any]]) -> str | None:
+    """Whether the ranks' trainable weights are equal after training, and where the rest of their state (BatchNorm's
+    running statistics) differs, why that is expected: until 2026-12-06 the checksum summed both, and a BatchNorm
+    model's torch 2-worker row read DIFFER (spread 0.061) though its trainable weights were equal."""
+    trainable = _spread([r.get("checksum") for r in results])
+    if trainable is None:
+        return None
+    spread, same = trainable
+    verdict = "equal" if same else "DIFFER"
+    note = f"{scaling.REPLICAS}{verdict} on every rank (trainable weights' checksum spread {spread:.3g})"
+    state = _spread([r.get("state_checksum") for r in results])
+    if state is not None and not state[1]:
+        note += (
+            f"; the non-trainable state (BatchNorm's running statistics) is each rank's own (spread {state[0]:.3g}): "
+            "each rank updates it from its own batch (torch DDP broadcasts rank 0's at the start of each forward), "
+            "and the row evaluates rank 0's"
+        )
+    return note
 
 
 def per_epoch_test(history: list[dict[str, Any]] | None, results: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
