@@ -752,6 +752,26 @@ def test_with_repeats_the_scaling_table_pairs_each_row_with_its_own_1_worker_row
     assert "repeat" not in single.columns  # one repeat: the table as before
 
 
+def test_the_scaling_table_gives_the_time_to_target_where_the_task_has_a_target():
+    """Data-parallel rows have per-epoch test figures and a time to target (2026-12-06), which the scaling table did
+    not show. It does where the task has a target (the metric registry's words and format); "not reached" for an ok
+    row that never got there; no column for a task without a target."""
+    from bench.core.metric_table import BY_COLUMN
+    from bench.core.record import new_record
+    from bench.core.results import table
+    from bench.report import scaling as scaling_report
+
+    def row(workers: int, seconds: float | None, target: float | None) -> dict[str, Any]:
+        rec = new_record(task="t", backend="torch", repeat=0, status="ok", workers=workers, steady_img_s=100.0)
+        return {**rec, "scaling_mode": "strong", "target_acc": target, "time_to_target_s": seconds}
+
+    column = BY_COLUMN["time_to_target_s"].words
+    shown = scaling_report.scaling_table(table([row(1, 12.345, 0.9), row(2, None, 0.9)]), "t")
+    assert list(shown[column]) == ["12.35", "not reached"]
+    assert list(shown.columns).index(column) == list(shown.columns).index("test acc") + 1
+    assert column not in scaling_report.scaling_table(table([row(1, None, None), row(2, None, None)]), "t").columns
+
+
 def test_a_backend_without_data_parallel_names_the_backends_with_it_as_backend_takes_them():
     """QA: keras-torch's skipped rows said "run data-parallel rows with tensorflow, jax": engines, which --backend
     refuses. The reason names backend ids, each registered and able to run data-parallel rows."""

@@ -935,6 +935,56 @@ def test_repeats_of_one_backend_that_ran_on_other_threads_or_executors_are_said(
     assert "repeat 0: 1 threads, devices, repeat 1: 2 threads, local" in line
 
 
+def test_data_parallel_curves_are_named_and_marked_by_their_workers_and_mode(monkeypatch, tmp_path: Path):
+    """Issue: a data-parallel row's curves were drawn in its backend's colour only, as a single-process row's are:
+    a 2-worker curve could not be told from the 1-process one. Each curve is named ("PyTorch x2 (strong)") and has a
+    marker per way of training, which the legend lists ("1 process", "x2 (strong)", ...)."""
+    from bench.report import figures
+    from bench.report.backends import label
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    history = [{"epoch": e, "seconds": 1.0, "train_loss": 1.0 / e, "test_acc": 0.5 + 0.05 * e} for e in (1, 2)]
+    runs = [
+        {**rec("torch", 0), "history": history},
+        {**rec("torch", 0), "history": history, "workers": 2, "scaling_mode": "strong"},
+        {**rec("torch", 0), "history": history, "workers": 2, "scaling_mode": "weak"},
+    ]
+    assert figures.plot_curves(runs, "t", tmp_path / "curves.png")
+    (fig,) = drawn
+    lines = fig.axes[1].get_lines()  # the test accuracy panel
+    name = label("torch")
+    assert [ln.get_label() for ln in lines] == [name, f"{name} x2 (strong)", f"{name} x2 (weak)"]
+    assert len({ln.get_marker() for ln in lines}) == 3 and len({ln.get_color() for ln in lines}) == 1
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == [name, "1 process", "x2 (strong)", "x2 (weak)"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_a_tasks_curves_figure_is_given_its_data_parallel_rows_too(monkeypatch, tmp_path: Path):
+    """The run's curves of a task are drawn from every row of it, a data-parallel row's included (the scaling tables
+    keep those rows apart; their curves are marked by workers): before, write_reports handed it single-process rows."""
+    from bench.core.results import append_record
+    from bench.report import summary
+    from bench.report.figures import plot_curves
+
+    given: list[list[dict]] = []
+
+    def render(jobs: list, **_: object) -> list[bool]:
+        given.extend(args[0] for fn, args in jobs if fn is plot_curves)
+        return [False] * len(jobs)
+
+    monkeypatch.setattr(summary, "render", render)
+    history = [{"epoch": 1, "seconds": 1.0, "train_loss": 1.0, "test_acc": 0.5}]
+    append_record(tmp_path, {**rec("torch", 0), "history": history})
+    append_record(tmp_path, {**rec("torch", 0), "history": history, "workers": 2, "scaling_mode": "strong"})
+    summary.write_reports(tmp_path)
+    (records,) = given
+    assert sorted(str(r.get("workers")) for r in records) == ["2", "None"]
+
+
 def test_training_curves_tick_whole_epochs_only(monkeypatch, tmp_path: Path):
     """A 3-epoch run's curves (the quick catdog-cnn) had ticks at epoch 1.25, 1.5, ...: every tick is a whole epoch."""
     from bench.report import figures

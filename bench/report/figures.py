@@ -6,11 +6,32 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.report.backends import colour, ordered
+from bench.report.backends import colour, label, ordered
 from bench.report.plotting import backend_legend, save_figure
 from bench.report.tables import overview_throughput
 
 LINESTYLES = ("-", "--", ":", "-.")  # repeats of one backend: its colour, one line style each
+# a marker per way of training: "o" one process; the data-parallel layouts (workers, scaling mode) the others, in order
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def layout(r: dict) -> tuple[int, str] | None:
+    """A data-parallel row's (workers, scaling mode); None for a single-process row."""
+    workers = r.get("workers")
+    return None if workers is None or pd.isna(workers) else (int(workers), str(r.get("scaling_mode") or "strong"))
+
+
+def layout_words(where: tuple[int, str] | None) -> str:
+    """ "x2 (strong)" for a data-parallel layout, "1 process" for none."""
+    return "1 process" if where is None else f"x{where[0]} ({where[1]})"
+
+
+def curve_label(r: dict) -> str:
+    """A curve's name: "PyTorch" for a single-process row, "PyTorch x2 (strong)" for a data-parallel one."""
+    where = layout(r)
+    return label(r["backend"]) if where is None else f"{label(r['backend'])} {layout_words(where)}"
+
+
 # Throughputs that span more than this factor go on a log axis: `bench all` puts LeNet-5 at ~8,000 img/s beside
 # ResNet101 at ~15, whose bars a linear axis draws at a thousandth of its height, invisible.
 LOG_SPREAD = 20.0
@@ -23,7 +44,8 @@ def throughput_scale(values: list[float]) -> str:
 
 
 def plot_curves(records: list[dict], task: str, path: Path) -> bool:
-    """Per-epoch training loss and test accuracy: a colour per backend, a line style per repeat."""
+    """Per-epoch training loss and test accuracy: a colour per backend, a line style per repeat, a marker per way of
+    training (one process, or a data-parallel row's workers and scaling mode: "PyTorch x2 (strong)")."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,12 +56,16 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     if not runs:
         return False
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    # data-parallel rows: a marker per (workers, mode), so a 2-worker curve is not read as a 1-process one
+    layouts = [None, *sorted({w for r in runs if (w := layout(r)) is not None})]
+    markers = {w: MARKERS[i % len(MARKERS)] for i, w in enumerate(layouts)}
     for r in runs:
         h = r["history"]
         style = {
             "color": colour(r["backend"]),
             "linestyle": LINESTYLES[(r.get("repeat") or 0) % len(LINESTYLES)],
-            "marker": "o",
+            "marker": markers[layout(r)],
+            "label": curve_label(r),
         }
         ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], **style)
         acc = [(e["epoch"], e["test_acc"]) for e in h if "test_acc" in e]
@@ -52,7 +78,13 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no "epoch 1.25" ticks
     repeats = sorted({r.get("repeat") or 0 for r in runs})
     styles = tuple((f"repeat {k}", {"linestyle": LINESTYLES[k % len(LINESTYLES)]}) for k in repeats)
-    backend_legend(fig, ordered(r["backend"] for r in runs), styles if len(repeats) > 1 else ())
+    drawn = [w for w in layouts if any(layout(r) == w for r in runs)]
+    ways = tuple((layout_words(w), {"marker": markers[w], "linestyle": ""}) for w in drawn)
+    backend_legend(
+        fig,
+        ordered(r["backend"] for r in runs),
+        (ways if len(layouts) > 1 else ()) + (styles if len(repeats) > 1 else ()),
+    )
     return save_figure(fig, path, dpi=110, tight=False)
 
 

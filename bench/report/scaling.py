@@ -2,11 +2,12 @@
 
 A run with ``workers`` rows gets, per task, one table (a row per backend, scaling mode and worker
 count: global img/s with its 95% half-width, efficiency with its interval, all-reduce share,
-first-step overhead, accuracy); under it a warning per row whose ranks ran more threads than cores
-and each row's own findings (its ranks' weights equal or not, its accuracy against 1 worker, why it
-has no efficiency: ``scaling.FINDINGS``; results.csv has every note); and one figure: global img/s
-and efficiency against workers, a line per backend (registry colours), solid for strong and dashed
-for weak scaling. The single-process tables never see these rows (``split``): a 2-worker row is not
+first-step overhead, accuracy, and where the task has a target accuracy the time to reach it);
+under it a warning per row whose ranks ran more threads than cores and each row's own findings
+(its ranks' weights equal or not, its accuracy against 1 worker, why it has no efficiency:
+``scaling.FINDINGS``; results.csv has every note); and one figure: global img/s and efficiency
+against workers, a line per backend (registry colours), solid for strong and dashed for weak
+scaling. The single-process tables never see these rows (``split``): a 2-worker row is not
 a repeat of the 1-process one.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.core.metric_table import BY_COLUMN
 from bench.core.record import split_notes
 from bench.core.runpaths import link, plot_file
 from bench.measure import stats
@@ -55,6 +57,23 @@ def _in_order(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     return pd.concat([p.assign(_w=pd.to_numeric(p.workers, errors="coerce")).sort_values(order) for p in parts])
 
 
+TO_TARGET = BY_COLUMN["time_to_target_s"]  # the column's words and format, as the single-process tables have them
+
+
+def _has_target(dist: pd.DataFrame, task: str) -> bool:
+    return "target_acc" in dist and bool(
+        pd.to_numeric(dist[dist.task == task].target_acc, errors="coerce").notna().any()
+    )
+
+
+def _to_target(r: pd.Series) -> str:
+    """Rank 0's seconds to the task's target accuracy; "not reached" for an ok row that never got there."""
+    if r.status != "ok":
+        return "-"
+    seconds = r.get("time_to_target_s")
+    return "not reached" if seconds is None or pd.isna(seconds) else _num(seconds, TO_TARGET.fmt or "")
+
+
 IMG_S = "img/s (global, 95%)"  # ± its half-width, or its ends [lo, hi] (``scaling_table``)
 
 
@@ -69,6 +88,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     rows = []
     # with repeats, each N-worker row's efficiency is against its own repeat's 1-worker row: show which is which
     several = _several_repeats(dist[dist.task == task])
+    target = _has_target(dist, task)  # time to target where the task has one: per-epoch test figures since 2026-12-06
     shown = _in_order(dist, task)
     # the column reads one way: where any row's interval is lopsided (± would misdraw it), every row shows its ends
     # (QA: "277.4 [214.6, 358.6]" sat above "419.0 ± 39.5", as the side-by-side headline row did before e7c41e2)
@@ -99,6 +119,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                 # tables' "first-step overhead": a data-parallel row is in none of them
                 "first-step overhead (s)": _num(r.compile_s, ".3f") if ok else "-",
                 "test acc": _num(r.test_acc, ".4f") if ok else "-",
+                **({TO_TARGET.words: _to_target(r)} if target else {}),
                 "test macro-F1": _num(r.get("test_macro_f1"), ".4f") if ok else "-",  # rank 0's, as test acc
                 "status": "ok" if ok else f"{r.status}: {r.error}",
             }
