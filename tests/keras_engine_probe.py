@@ -28,6 +28,7 @@ def main(argv: list[str]) -> int:
         torch_side = parity.build(torch_backend, spec, shape, n_outputs)
         keras_side = parity.build(keras_backend, spec, shape, n_outputs)
         out["cases"][case] = parity.compare(torch_side, keras_side, "torch->keras", spec, shape, n_outputs)
+    out["throwaway"] = [throwaway(keras_backend, how) for how in ("build", "build_to_import")]
     for precision in ("fp32", "mixed_bf16"):  # the peak-FLOP matmul, read back on every engine
         keras_backend.matmul(64, precision)()
     out["matmul"] = "ok"
@@ -38,6 +39,27 @@ def main(argv: list[str]) -> int:
             out["big_params"][arch] = keras_backend.count_params(built)
     print("@@probe " + json.dumps(out))
     return 0
+
+
+def throwaway(backend: Any, how: str) -> dict[str, Any]:
+    """LeNet-5 built ``how`` from seed 0: its weights as drawn (flat), the names of those an import then set, and
+    the process's next draw."""
+    import keras
+    import numpy as np
+
+    from bench.core.spec import RuntimeSpec
+    from tests import parity
+
+    spec, shape, n_outputs = parity.CASES["lenet5-relu-avg"]
+    backend.configure(RuntimeSpec(), seed=0)
+    state = backend.compile(getattr(backend, how)(spec, shape, n_outputs), parity.TRAIN, RuntimeSpec())
+    drawn = backend.export_weights(state)
+    backend.import_weights(state, {k: np.full_like(v, 0.5) for k, v in drawn.items()})
+    return {
+        "drawn": {k: v.ravel().tolist() for k, v in drawn.items()},
+        "imported": sorted(k for k, v in backend.export_weights(state).items() if (v == 0.5).all()),
+        "after": np.asarray(keras.random.uniform((5,))).tolist(),
+    }
 
 
 if __name__ == "__main__":

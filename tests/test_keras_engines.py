@@ -265,3 +265,19 @@ def test_keras_on_torch_compiles_static_shapes_under_jit_compile(clean_env):
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["False"] == [None, True, False]  # eager: torch's default, nothing said
     assert got["True"] == ["static", False, True]
+
+
+@pytest.mark.parametrize("name", [pytest.param(e, marks=pytest.mark.xdist_group(f"probe-{e}")) for e in ENGINES])
+@pytest.mark.frameworks
+def test_a_build_whose_weights_are_imported_draws_cheaply_on_jax_and_keeps_the_seeded_stream(name):
+    """bench.run.parity_worker builds a model it imports weights into with ``build_to_import``: on JAX its draws use
+    the threefry that compiles in a quarter of the time (each initialiser shape is a program of its own), so they
+    differ from ``build``'s; on the other engines they are ``build``'s. Every weight is then the imported one, and
+    the draws after it (a dropout seed, a pretrained model's head) are the ones ``build`` leaves."""
+    built, cheap = probe(name)["throwaway"]
+    kernels = [k for k in built["drawn"] if k.endswith("weight")]
+    assert kernels and built["drawn"].keys() == cheap["drawn"].keys()
+    assert all(len(built["drawn"][k]) == len(cheap["drawn"][k]) for k in kernels)
+    assert all((built["drawn"][k] != cheap["drawn"][k]) == (name == "keras-jax") for k in kernels), name
+    assert built["imported"] == cheap["imported"] == sorted(built["drawn"])  # every weight is the imported one
+    assert built["after"] == cheap["after"]  # the process's seeded stream moved alike

@@ -96,6 +96,11 @@ class Backend:
                 return models.big(model, input_shape, n_outputs)
             return models.build(model, input_shape, n_outputs)
 
+    def build_to_import(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
+        """``build``, its initial draws thrown away (``import_weights`` follows): drawn the engine's cheap way."""
+        with self.engine.throwaway_draws():
+            return self.build(model, input_shape, n_outputs)
+
     def count_params(self, model: keras.Model) -> int:
         return int(model.count_params())
 

@@ -6,6 +6,7 @@ Everything else (model, training, FLOP count) is the engine-free Keras code in t
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import platform
 import tempfile
@@ -62,6 +63,10 @@ class Engine:
 
     def jit_compile(self, runtime: Any) -> bool:
         return runtime.jit_compile
+
+    def throwaway_draws(self) -> contextlib.AbstractContextManager[Any]:
+        """Draws nobody keeps cost nothing to compile here: as any other (engine_jax's differ)."""
+        return contextlib.nullcontext()
 
     def batches(
         self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None

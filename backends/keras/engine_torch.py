@@ -7,6 +7,7 @@ profiler is TensorFlow's only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from collections.abc import Callable
@@ -79,6 +80,10 @@ class Engine:
 
     def jit_compile(self, runtime: Any) -> bool:
         return runtime.jit_compile
+
+    def throwaway_draws(self) -> contextlib.AbstractContextManager[Any]:
+        """Draws nobody keeps cost nothing to compile here: as any other (engine_jax's differ)."""
+        return contextlib.nullcontext()
 
     def batches(self, data: HostImages, order: np.ndarray, batch_size: int, y: np.ndarray | None = None) -> Batches:
         return Batches(data, order, batch_size, y)

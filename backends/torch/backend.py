@@ -156,6 +156,10 @@ class Backend:
         torch_models.init_weights(net, model.init)
         return net.to(self.device)
 
+    def build_to_import(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> nn.Module:
+        """As ``build``: torch's initialisers cost nothing to compile, and drawing them keeps the seeded stream."""
+        return self.build(model, input_shape, n_outputs)
+
     def count_params(self, model: nn.Module) -> int:
         return sum(p.numel() for p in model.parameters())
 

@@ -226,6 +226,11 @@ class Parity(Protocol):
     backend that cannot hand a model over raises ``bench.core.parity.ParityError`` saying why.
     """
 
+    def build_to_import(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> Any:
+        """``build`` for a model whose every weight ``import_weights`` sets next: its initial values are thrown
+        away, so a backend may draw them another, cheaper way (Keras on JAX: bench.run.parity_worker)."""
+        ...
+
     def export_weights(self, state: Any) -> dict[str, np.ndarray]:
         """Every weight and BatchNorm statistic of the state's model, float32 numpy, in the reference layout."""
         ...
