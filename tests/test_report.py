@@ -110,6 +110,34 @@ def test_a_run_of_data_parallel_rows_alone_says_nothing_of_the_tables_it_has_non
         assert "No ratio columns" not in summary
 
 
+def test_a_task_of_data_parallel_rows_alone_has_its_curves_model_and_target_in_its_scaling_section(tmp_path: Path):
+    """QA, 2026-12-06: `run cifar10-cnn --workers 1,2` drew no training curves (they were drawn per task of the
+    single-process table, which has none of these rows), said nothing of the task's model and data (the task's part
+    of summary.md is the single-process table's), and its "time to target acc" read "not reached" with the target
+    said nowhere; its scaling table came after a confusion matrix per row. Its scaling section gives the task's line,
+    the target and the curves; a task with a single-process part keeps them there, and its section none of them."""
+    dp = dict(scaling_mode="strong", per_worker_batch=8, global_batch=8, dist_backend="gloo", train_s=1.0)
+    history = [{"epoch": e, "seconds": 1.0, "train_loss": 1.0 / e, "test_acc": 0.4 + 0.1 * e} for e in (1, 2)]
+    for name, single in (("dp", False), ("both", True)):
+        run = tmp_path / name
+        run.mkdir()
+        if single:
+            append_record(run, {**rec("torch", 0, train_s=1.0, test_acc=0.6), "history": history})
+        for workers in (1, 2):
+            r = rec("torch", 0, workers=workers, **dp, steady_img_s=100.0, test_acc=0.6, target_acc=0.55)
+            append_record(run, {**r, "history": history, "time_to_target_s": 2.0})
+        write_reports(run)
+        assert (run / "plots" / "curves-t.png").stat().st_size > 1000
+        summary, page = (run / "summary.md").read_text(), (run / "index.html").read_text()
+        scaling = summary[summary.index("## Data-parallel scaling") :]
+        assert ("![training curves of t](plots/curves-t.png)" in scaling) is not single
+        assert summary.count("plots/curves-t.png") == 1 and page.count('src="plots/curves-t.png"') == 1
+        assert ("Model `lenet5` {}, dataset `mnist` from `embedded:x`, 100 train / 10 test" in scaling) is not single
+        assert "Target test accuracy 0.55 (`train.target_acc`)" in scaling
+        confusion = summary.find("## Test-set confusion matrices")
+        assert confusion == -1 or confusion > summary.index("## Data-parallel scaling")
+
+
 def test_a_torn_last_line_is_ignored(tmp_path: Path):
     append_record(tmp_path, rec("torch", 0))
     with open(tmp_path / "records.jsonl", "a") as f:

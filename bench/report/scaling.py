@@ -8,11 +8,13 @@ under it a warning per row whose ranks ran more threads than cores and each row'
 ``scaling.FINDINGS``; results.csv has every note); and one figure: global img/s and efficiency
 against workers, a line per backend (registry colours), solid for strong and dashed for weak
 scaling. The single-process tables never see these rows (``split``): a 2-worker row is not
-a repeat of the 1-process one.
+a repeat of the 1-process one. A task with data-parallel rows alone has no part of summary.md of its own: its
+section says what it trained (model, data, epochs) and links its training curves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +26,7 @@ from bench.measure import stats
 from bench.measure.scaling import FINDINGS, OVERSUBSCRIBED
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
+from bench.report.taskhead import task_head
 
 STYLES = {"strong": "-", "weak": "--"}
 
@@ -60,9 +63,25 @@ def _in_order(dist: pd.DataFrame, task: str) -> pd.DataFrame:
 TO_TARGET = BY_COLUMN["time_to_target_s"]  # the column's words and format, as the single-process tables have them
 
 
+def _targets(dist: pd.DataFrame, task: str) -> list[float]:
+    """The target accuracies (``train.target_acc``) of ``task``'s rows, each once."""
+    if "target_acc" not in dist:
+        return []
+    return sorted(set(pd.to_numeric(dist[dist.task == task].target_acc, errors="coerce").dropna()))
+
+
 def _has_target(dist: pd.DataFrame, task: str) -> bool:
-    return "target_acc" in dist and bool(
-        pd.to_numeric(dist[dist.task == task].target_acc, errors="coerce").notna().any()
+    return bool(_targets(dist, task))
+
+
+def target_line(dist: pd.DataFrame, task: str) -> str | None:
+    """Which accuracy the time to target is to (QA: the column read "not reached" and nothing said of what)."""
+    targets = _targets(dist, task)
+    if not targets:
+        return None
+    return (
+        f"Target test accuracy {' / '.join(format(t, 'g') for t in targets)} (`train.target_acc`): the time to it is "
+        "rank 0's epoch seconds until the epoch's test accuracy, the ranks' parts summed, reached it."
     )
 
 
@@ -161,9 +180,10 @@ def findings(dist: pd.DataFrame, task: str) -> list[str]:
     return lines
 
 
-def section(df: pd.DataFrame, run_dir: Path) -> str:
-    """The summary.md section, or "" when the run has no data-parallel rows."""
-    _, dist = split(df)
+def section(df: pd.DataFrame, run_dir: Path, drawn: Collection[Path] = frozenset()) -> str:
+    """The summary.md section, or "" when the run has no data-parallel rows. A task with no single-process row has no
+    part of its own in summary.md: its model, data and training curves (among ``drawn``) are given here."""
+    single, dist = split(df)
     if dist.empty:
         return ""
     parts = [
@@ -181,7 +201,12 @@ def section(df: pd.DataFrame, run_dir: Path) -> str:
     ]
     for task in dist.task.unique():
         parts.append(f"\n### {task}\n")
-        parts.append(_md(scaling_table(dist, task)) + "\n")
+        alone = not (single.task == task).any()  # no part of its own above: what it trained on is said here
+        if alone:
+            parts.append(f"\n{task_head(dist[dist.task == task]).markdown()}\n")
+        if target := target_line(dist, task):
+            parts.append(f"\n{target}\n")
+        parts.append("\n" + _md(scaling_table(dist, task)) + "\n")
         if warnings := oversubscribed(dist, task):
             parts.append("\n" + "\n".join(warnings) + "\n")
         if lines := findings(dist, task):
@@ -189,6 +214,8 @@ def section(df: pd.DataFrame, run_dir: Path) -> str:
         path = plot_file(run_dir, "scaling", task)
         if path.exists():
             parts.append(f"\n![scaling of {task}]({link(run_dir, path)})\n")
+        if alone and (curves := plot_file(run_dir, "curves", task)) in drawn:
+            parts.append(f"\n![training curves of {task}]({link(run_dir, curves)})\n")
     return "".join(parts)
 
 

@@ -78,6 +78,13 @@ SECTIONS: tuple[Section, ...] = (
     Section("configuration", task_lines=configuration_lines),
     Section("reported", task_lines=reported_lines),
     Section("models", text=lambda v: model_sections(v.table, v.records, v.reference)),
+    # before the confusion matrices: a scaling run's page opened on a 10x10 matrix per row, its scaling table
+    # below them (QA, 2026-12-06)
+    Section(
+        "scaling",
+        text=lambda v: scaling.section(v.every, v.run_dir, v.drawn),
+        plot_jobs=lambda v: scaling.plot_jobs(v.every, v.run_dir),
+    ),
     Section(
         "confusion",
         text=_confusion_text,
@@ -99,11 +106,6 @@ SECTIONS: tuple[Section, ...] = (
         "zoo",
         text=lambda v: zoo_section(v.table, v.run_dir, v.reference),
         plot_jobs=lambda v: zoo_plot_jobs(v.table, v.run_dir, v.reference),
-    ),
-    Section(
-        "scaling",
-        text=lambda v: scaling.section(v.every, v.run_dir),
-        plot_jobs=lambda v: scaling.plot_jobs(v.every, v.run_dir),
     ),
     Section(
         "tuning",

@@ -39,9 +39,11 @@ def write_reports(run_dir: Path, reference: str | None = None) -> pd.DataFrame:
     records = [r for r in every if r.get("workers") is None]  # data-parallel rows: their own section
     df = table(records)
     env = read_json_or_warn(run_dir / "environment.json")
-    jobs: list[PlotJob] = [  # every row of the task: a data-parallel row's curves too, marked by its workers
+    # every row of the task: a data-parallel row's curves too, marked by its workers; a task of data-parallel rows
+    # alone has its curves too (its scaling section links them)
+    jobs: list[PlotJob] = [
         (plot_curves, ([r for r in every if r["task"] == task], task, plot_file(run_dir, "curves", task)))
-        for task in df.task.unique()
+        for task in df_every.task.unique()
     ]
     jobs.append((plot_bars, (df, plot_file(run_dir, "overview"))))
     view = ReportView(df, records, run_dir, df_every, reference, plan, every_records=every)

@@ -31,6 +31,19 @@ class TaskHead:
     # above the table, which would otherwise put frameworks trained on different data side by side.
     mixed_data: str | None = None
 
+    def markdown(self) -> str:
+        """The task's line in summary.md: "Model `lenet5` {...}, dataset `mnist` from `file:...`, 5000 train / 1000
+        test, 3 epochs, batch 64, profile `quick`." (a task's part, or its scaling section where it has no part)."""
+        data = (
+            f"from `{self.source}`, {self.n_train} train / {self.n_test} test"
+            if self.source is not None
+            else "not loaded (no row ran)"
+        )
+        return (
+            f"Model `{self.model}` {self.options}, dataset `{self.dataset}` {data}, {self.epochs}, "
+            f"batch {self.batch_size}, profile `{self.profile}`."
+        )
+
 
 def count(v: object) -> str:
     """A count as a table column holds it: 5000, not 5000.0; "?" when missing (numpy's scalars count too)."""

@@ -126,16 +126,10 @@ def summary_markdown(
     for task in df.task.unique():
         sub = df[df.task == task]
         head = task_head(sub)
-        data = (
-            f"from `{head.source}`, {head.n_train} train / {head.n_test} test"
-            if head.source is not None
-            else "not loaded (no row ran)"
-        )
         lines += [
             f"## {task}",
             "",
-            f"Model `{head.model}` {head.options}, dataset `{head.dataset}` {data}, "
-            f"{head.epochs}, batch {head.batch_size}, profile `{head.profile}`.",
+            head.markdown(),
             "",
             *([f"**Warning**: {head.mixed_data}.", ""] if head.mixed_data else []),
         ]
