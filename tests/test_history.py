@@ -275,6 +275,35 @@ def test_a_slower_machine_is_a_step_in_the_raw_series_and_none_in_the_normalised
     assert norm[0].steps == [] and not norm[0].newest.regression
 
 
+def test_a_matmul_peak_measured_under_load_calibrates_nothing_and_its_import_says_so(tmp_path: Path, capsys):
+    """Since 2026-12-06 a row records the node's load as its peak's matmuls ended (``peak_flops_load``): beyond its
+    cores they shared them, the peak reads low, and the normalised view (img/s / calibration) read the run high by as
+    much. Such a peak is no calibration: a backend's calm peaks calibrate it alone; a backend with none is out of the
+    normalised view, and the import says why."""
+    from bench.run.history_cli import after_run, import_runs
+
+    hist = tmp_path / "history"
+    # torch: its peak under load (it reads 20 GFLOP/s); keras: one loaded at 20 and a repeat's calm one at 50
+    torch_loaded = {"steady_img_s": 1000.0, "peak_flops_load": 5.0, "node_cores": 2}
+    keras_loaded = {"steady_img_s": 900.0, "peak_flops_load": 4.0, "node_cores": 2}
+    run = make_run(tmp_path / "runs", 1, {ROW: torch_loaded, ("lenet", "keras"): keras_loaded}, gflops=20)
+    keras = json.loads((run / "records.jsonl").read_text().splitlines()[1])
+    append_record(run, {**keras, "repeat": 1, "peak_flops": 50e9, "peak_flops_load": 1.0})
+    speeds = run_rows(run).groupby("backend").calibration_gflops.first()
+    assert pd.isna(speeds["torch"]) and speeds["keras"] == pytest.approx(50.0)
+    assert import_runs(hist, [run]) == 0
+    said = capsys.readouterr().out
+    assert "torch's matmul peak was measured at load 5.0 on 2 cores, beyond its cores: no calibration" in said
+    assert "keras's" not in said  # a calm peak calibrates it
+    norm = store.load(hist, normalised=True)
+    assert set(norm.dropna(subset=["calibration_gflops"]).backend) == {"keras"}
+    lines: list[str] = []
+    after_run(make_run(tmp_path / "runs", 2, {ROW: torch_loaded}, gflops=20), echo=lines.append)
+    assert "rows are not in the normalised view" in lines[0]
+    after_run(make_run(tmp_path / "runs", 3, {ROW: {"steady_img_s": 1000.0}}), echo=lines.append)
+    assert "normalised view" not in lines[1]  # a peak of no recorded load: as before
+
+
 def test_a_run_on_capped_kernels_is_another_machine_whose_step_says_so_and_an_uncapped_one_keeps_its_own(
     tmp_path: Path,
 ):

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.placement import run_load
+from bench.core.placement import beyond_cores, load_words, run_load
 from bench.core.record import device_knobs, recipe_of
 from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
@@ -134,10 +134,38 @@ def run_date(run_dir: Path, run_id: str, records: list[dict[str, Any]]) -> pd.Ti
         return pd.Timestamp(os.stat(Path(run_dir) / "records.jsonl").st_mtime, unit="s", tz="UTC")
 
 
+def loaded_peak(record: dict[str, Any]) -> bool:
+    """Whether ``record``'s matmul peak was measured on a node loaded beyond its cores (``peak_flops_load``, kept since
+    2026-12-06): its matmuls shared the cores, so it reads low, and a rate divided by it high."""
+    return beyond_cores(number(record.get("peak_flops_load")), number(record.get("node_cores")))
+
+
 def calibration(records: list[dict[str, Any]]) -> dict[str, float]:
-    """Per backend, the median fp32 matmul speed (GFLOP/s) the run measured (bench.core.results.machine_speed);
-    a backend with none is left out."""
-    return {b: flops / 1e9 for b, flops in machine_speed(records)[0].items()}
+    """Per backend, the median fp32 matmul speed (GFLOP/s) the run measured (bench.core.results.machine_speed) on a
+    node within its cores; a backend with none is left out, and so its rows out of the normalised view: a peak
+    measured under load reads low (``loaded_peak``), and the view would read the run's img/s high by as much."""
+    return {b: flops / 1e9 for b, flops in machine_speed([r for r in records if not loaded_peak(r)])[0].items()}
+
+
+def uncalibrated(records: list[dict[str, Any]]) -> list[str]:
+    """Why a backend that measured a peak has no calibration, one phrase each: its every peak was measured under load
+    ("torch's matmul peak was measured at load 3.1 on 2 cores")."""
+    kept = calibration(records)
+    out = []
+    for backend in machine_speed(records)[0]:
+        if backend in kept:
+            continue
+        loads = [
+            (load, cores)
+            for r in records
+            if r.get("backend") == backend
+            and loaded_peak(r)
+            and (load := number(r.get("peak_flops_load"))) is not None
+            and (cores := number(r.get("node_cores")))
+        ]
+        load, cores = max(loads, key=lambda lc: lc[0] / lc[1])  # the most loaded, as bench compare names a run's
+        out.append(f"{backend}'s matmul peak was measured at {load_words(load, cores)}")
+    return out
 
 
 def number(v: Any) -> float | None:
@@ -163,13 +191,18 @@ def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def ok_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's ok records, each row's latest: what its history rows are made of."""
+    return [r for r in latest_records(read_records(run_dir)) if r.get("status") == "ok"]
+
+
 def run_rows(run_dir: Path) -> pd.DataFrame:
     """The history rows of one run folder (RunFileError when it is not a readable run)."""
     run_dir = Path(run_dir)
     if not (run_dir / "records.jsonl").is_file():
         raise RunFileError(f"{run_dir}: not a run directory (no records.jsonl)")
     env = read_json_object(run_dir / "environment.json", {}) or {}
-    records = [r for r in latest_records(read_records(run_dir)) if r.get("status") == "ok"]
+    records = ok_records(run_dir)
     run_id = str(
         env.get("run_id") or next((r["run_id"] for r in records if isinstance(r.get("run_id"), str)), run_dir.name)
     )

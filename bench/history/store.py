@@ -13,6 +13,7 @@ removed or rewritten.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -25,7 +26,7 @@ import pandas as pd
 
 from bench.core.runfiles import RunFileError, read_bytes
 from bench.history.metrics import METRICS, PLAIN, RATE, normalising
-from bench.history.rows import ADDED, SAFE_ID, SCHEMA, run_rows, typed
+from bench.history.rows import ADDED, SAFE_ID, SCHEMA, ok_records, run_rows, typed, uncalibrated
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,6 +48,8 @@ class Added:
     rows: int
     new: bool  # False: nothing was added ...
     why: str = ""  # ... and why: the run is in the store already, or it has no ok row
+    # added: why a backend's rows are not in the normalised view (its matmul peak measured under load), "" when none
+    uncalibrated: str = ""
 
 
 def check_store(store: Path, create: bool = False) -> Path:
@@ -115,7 +118,14 @@ def add_run(store: Path, run_dir: Path) -> Added:
     rows = run_rows(run_dir)
     if rows.empty:
         return Added(Path(run_dir).name, 0, False, "it has no ok row")
-    return add_rows(store, rows)
+    added = add_rows(store, rows)
+    if added.new and (why := uncalibrated(ok_records(run_dir))):
+        return dataclasses.replace(
+            added,
+            uncalibrated="; ".join(why) + ", beyond its cores: no calibration (its matmuls shared the cores and read "
+            "low), so those rows are not in the normalised view",
+        )
+    return added
 
 
 def files(store: Path) -> list[Path]:

@@ -96,7 +96,7 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
                 continue
             added = store.add_run(store_dir, run)
             if added.new:
-                print(f"{run}: {added.rows} rows added as run {added.run_id}")
+                print(f"{run}: {added.rows} rows added as run {added.run_id}" + _uncalibrated(added))
             else:
                 print(f"{run}: nothing added (run {added.run_id}: {added.why})")
         print(f"wrote {dashboard.build(store_dir)}")
@@ -104,6 +104,11 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _uncalibrated(added: store.Added) -> str:
+    """Why some of the rows added are not in the normalised view ("; torch's matmul peak was measured at ...")."""
+    return f"; {added.uncalibrated}" if added.uncalibrated else ""
 
 
 def after_run(run_dir: Path, echo=print) -> None:
@@ -120,7 +125,7 @@ def after_run(run_dir: Path, echo=print) -> None:
         if added.why == store.ALREADY:  # imported while unfinished, before import passed such runs over
             echo(f"history: nothing added to {store_dir}: run {added.run_id} was there already, as it was then")
         return
-    rows = f"history: {added.rows} metric rows of run {added.run_id} added to {store_dir}"
+    rows = f"history: {added.rows} metric rows of run {added.run_id} added to {store_dir}{_uncalibrated(added)}"
     try:  # the run is in the store by now: a dashboard that fails to write must not say otherwise
         echo(f"{rows} (dashboard {dashboard.build(store_dir)})")
     except failures as e:
