@@ -138,6 +138,44 @@ def test_a_task_of_data_parallel_rows_alone_has_its_curves_model_and_target_in_i
         assert confusion == -1 or confusion > summary.index("## Data-parallel scaling")
 
 
+def test_the_scaling_figure_draws_each_points_95_percent_interval(monkeypatch, tmp_path: Path):
+    """QA, 2026-12-06: the scaling table gives img/s and efficiency with their intervals, the figure drew the points
+    alone. Each point has its interval's bar (none where the row has no interval: the 1-worker row's efficiency)."""
+    from bench.core.results import table
+    from bench.report import scaling
+
+    drawn = []
+    monkeypatch.setattr(scaling, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    dp = dict(scaling_mode="strong", per_worker_batch=8, global_batch=8, dist_backend="gloo")
+    rows = [
+        rec("torch", 0, workers=1, **dp, steady_img_s=100.0, steady_img_s_ci_lo=90.0, steady_img_s_ci_hi=104.0),
+        rec(
+            "torch",
+            0,
+            workers=2,
+            **dp,
+            steady_img_s=150.0,
+            steady_img_s_ci_lo=140.0,
+            steady_img_s_ci_hi=170.0,
+            scaling_eff=0.75,
+            scaling_eff_ci_lo=0.7,
+            scaling_eff_ci_hi=0.8,
+        ),
+    ]
+    rows[0]["scaling_eff"] = 1.0
+    assert scaling.plot_scaling(table(rows), "t", tmp_path / "s.png")
+    (fig,) = drawn
+    spans = []
+    for ax in fig.axes[:2]:
+        (container,) = ax.containers
+        (bars,) = container.lines[2]
+        spans.append([tuple(seg[:, 1].round(3)) for seg in bars.get_segments()])
+    assert spans == [[(90.0, 104.0), (140.0, 170.0)], [(1.0, 1.0), (0.7, 0.8)]]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
 def test_a_torn_last_line_is_ignored(tmp_path: Path):
     append_record(tmp_path, rec("torch", 0))
     with open(tmp_path / "records.jsonl", "a") as f:

@@ -224,8 +224,17 @@ def plot_jobs(df: pd.DataFrame, run_dir: Path) -> list[PlotJob]:
     return [(plot_scaling, (dist[dist.task == t], t, plot_file(run_dir, "scaling", t))) for t in dist.task.unique()]
 
 
+def _error_bars(rows: pd.DataFrame, column: str) -> list[list[float]]:
+    """``column``'s 95% interval per row as matplotlib's (below, above) distances, 0 where a row has none (the table
+    shows them; the figure drew the points alone, QA 2026-12-06)."""
+    value = pd.to_numeric(rows[column], errors="coerce")
+    lo = pd.to_numeric(rows.get(f"{column}_ci_lo", pd.Series(index=rows.index, dtype=float)), errors="coerce")
+    hi = pd.to_numeric(rows.get(f"{column}_ci_hi", pd.Series(index=rows.index, dtype=float)), errors="coerce")
+    return [(value - lo).clip(lower=0).fillna(0).tolist(), (hi - value).clip(lower=0).fillna(0).tolist()]
+
+
 def plot_scaling(rows: pd.DataFrame, task: str, path: Path) -> bool:
-    """Global img/s and efficiency against workers: a line per backend and mode."""
+    """Global img/s and efficiency against workers, each point with its 95% interval: a line per backend and mode."""
     import matplotlib.pyplot as plt
 
     ok = rows[rows.status == "ok"].copy()
@@ -239,8 +248,11 @@ def plot_scaling(rows: pd.DataFrame, task: str, path: Path) -> bool:
             sub = ok[(ok.backend == b) & (ok.scaling_mode == mode)].sort_values("_w")
             if sub.empty:
                 continue
-            ax_t.plot(sub._w, pd.to_numeric(sub.steady_img_s), style, marker="o", color=colour(b))
-            ax_e.plot(sub._w, pd.to_numeric(sub.scaling_eff), style, marker="o", color=colour(b))
+            for ax, column in ((ax_t, "steady_img_s"), (ax_e, "scaling_eff")):  # each with the table's 95% interval
+                value = pd.to_numeric(sub[column], errors="coerce")
+                ax.errorbar(
+                    sub._w, value, yerr=_error_bars(sub, column), fmt=style, marker="o", color=colour(b), capsize=3
+                )
     ax_e.axhline(1.0, color="grey", lw=0.8, ls=":")
     for ax, title in ((ax_t, f"{task}: global img/s"), (ax_e, "scaling efficiency")):
         ax.set_xlabel("workers")
