@@ -445,6 +445,12 @@ def test_replicas_are_judged_on_their_trainable_weights_and_batchnorm_statistics
     plain = distributed.replicas_note([{"checksum": 3.0, "state_checksum": None}] * 2)
     assert plain is not None and "BatchNorm" not in plain
     assert distributed.replicas_note([{"checksum": 3.0}, {"checksum": None}]) is None  # a rank could not say
+    # QA: a Keras/TF row's note gave torch DDP's broadcast as its reason; each engine gives its own
+    said = {
+        n: distributed.replicas_note(ranks, backends.describe(n).dp_batchnorm.running_stats) for n in ("torch", "keras")
+    }
+    assert "(spread 0.5) (torch DDP broadcasts rank 0's" in str(said["torch"])
+    assert "MultiWorkerMirroredStrategy does not make them agree" in str(said["keras"]) and "torch" not in said["keras"]
 
 
 @pytest.mark.parametrize("knob", [False, True], ids=["one-batch-a-step", "steps_per_execution-knob"])
@@ -782,34 +788,41 @@ def test_a_backend_without_data_parallel_names_the_backends_with_it_as_backend_t
         assert names and all(n in backends.names() and not backends.describe(n).no_data_parallel for n in names), names
 
 
+BN_DROPOUT = {"layers": [{"conv": 4, "kernel": 3}, {"batchnorm": True}, {"flatten": True}, {"dropout": 0.5}]}
+
+
 @pytest.mark.parametrize(
-    ("model", "said"),
+    ("model", "backend", "said"),
     [
-        ({"arch": "lenet5"}, "only float rounding differs"),
-        ({"arch": "mnist_cnn"}, "dropout draws differ per rank, and float rounding"),
+        ({"arch": "lenet5"}, "torch", "only float rounding differs"),
+        ({"arch": "mnist_cnn"}, "torch", "dropout draws differ per rank, and float rounding"),
         (
-            {"layers": [{"conv": 4, "kernel": 3}, {"batchnorm": True}, {"flatten": True}, {"dropout": 0.5}]},
+            BN_DROPOUT,
+            "torch",
             "dropout draws differ per rank, BatchNorm normalises each worker's share of the batch, and float rounding",
         ),
+        (BN_DROPOUT, "keras-jax", "dropout draws differ per rank, and float rounding"),
+        ({"arch": "resnet101"}, "keras-jax", "float rounding, and dropout draws per rank where the model has them"),
     ],
-    ids=["lenet5", "mnist_cnn", "layers-bn-dropout"],
+    ids=["lenet5", "mnist_cnn", "layers-bn-dropout", "keras-jax-bn-dropout", "keras-jax-zoo"],
 )
 def test_a_strong_rows_accuracy_note_names_what_besides_rounding_tells_it_from_one_worker(
-    monkeypatch, tmp_path, model: dict[str, Any], said: str
+    monkeypatch, tmp_path, model: dict[str, Any], backend: str, said: str
 ):
     """QA: mnist_cnn's 2-worker strong row scored 4.7 points above its 1-worker row, and its note said "the same
     batches, gradients averaged: only float rounding differs"; its two dropouts draw per rank (docs/distributed.md:
-    dropout and BatchNorm are the exceptions). The note names what the row's model has."""
+    dropout and BatchNorm are the exceptions). The note names what the row's model has. Keras on JAX takes
+    BatchNorm's statistics over the global batch, as 1 worker does (QA 2026-12-06: its note named BatchNorm too)."""
     import tomllib
 
     data = tomllib.loads(DP_TASK)
     data["model"] = model
     spec = parse_task(data, source="tiny.toml")
     monkeypatch.setattr(distributed, "run_row", lambda *a: {"steady_img_s": 90.0, "test_acc": 0.861, "notes": []})
-    base = {"task": "t", "backend": "torch", "repeat": 0, "scaling_mode": "strong", "workers": 1, "status": "ok"}
+    base = {"task": "t", "backend": backend, "repeat": 0, "scaling_mode": "strong", "workers": 1, "status": "ok"}
     base |= {"steady_img_s": 60.0, "test_acc": 0.814}
     where = distributed.Launch(tmp_path, tmp_path, tmp_path, {}, 60.0)  # unused: run_row is the fake's
-    rec = distributed.record(Job({"task": "t", "backend": "torch", "repeat": 0}), spec, 2, "strong", where, [base])
+    rec = distributed.record(Job({"task": "t", "backend": backend, "repeat": 0}), spec, 2, "strong", where, [base])
     assert (
         f"test acc +0.0470 against 1 worker at the same global batch (the same batches, gradients averaged: {said})"
         in (rec["notes"])

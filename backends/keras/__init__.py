@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.core.backend import BackendInfo, CompileCache, PretrainedLookup
+from bench.core.backend import PER_WORKER_BATCHNORM, BackendInfo, CompileCache, DataParallelBatchNorm, PretrainedLookup
 from bench.core.cpus import usable_cores
 from bench.core.knobs import Knob, cpu_threads, knob, value
 from bench.core.zoo import WeightsSource, ZooEntry
@@ -100,6 +100,21 @@ def backend_name(engine: str) -> str:
     return "keras" if engine == "tensorflow" else f"keras-{engine}"
 
 
+# BatchNorm under each engine's data-parallel training, as measured (2026-12-06, a quick 2-worker row of
+# bench/tasks/examples/mnist-lenet5-seed-variant.toml; docs/distributed.md): TensorFlow's
+# MultiWorkerMirroredStrategy leaves each worker its own moving statistics (spread 0.318, trainable weights equal);
+# on JAX the model is one SPMD program over the global batch, whose mean XLA takes across the shards: the moving
+# statistics are one copy, equal on every rank, and the 2-device batch statistics are the 1-device ones to float
+# rounding (a batch whose halves differ by 5 in mean)
+DP_BATCHNORM = {
+    "tensorflow": DataParallelBatchNorm(
+        running_stats="each worker updates its own from its share of the batch, and MultiWorkerMirroredStrategy "
+        "does not make them agree"
+    ),
+    "jax": DataParallelBatchNorm(global_batch=True),
+}
+
+
 def no_data_parallel(engine: str) -> str:
     """Why Keras on ``engine`` cannot train data-parallel rows; "" where it can. Names the backends that can as
     --backend takes them (the engines' names are not backend ids)."""
@@ -167,6 +182,7 @@ def _info(
         knob_columns=knob_columns(engine),
         knob_space=KNOB_SPACES[engine],
         no_data_parallel=no_data_parallel(engine),
+        dp_batchnorm=DP_BATCHNORM.get(engine, PER_WORKER_BATCHNORM),
         compile_cache=COMPILE_CACHES.get(engine, CompileCache()),
         kernel_variables=KERNEL_VARIABLES[engine],
         pretrained=PUBLISHED,

@@ -56,6 +56,22 @@ class PretrainedLookup:
 
 
 @dataclass(frozen=True)
+class DataParallelBatchNorm:
+    """How a backend's data-parallel engine treats BatchNorm (docs/distributed.md; measured on the seed-variant
+    example, 2026-12-06): which batch its statistics are taken over, and why each rank's running statistics are its
+    own after training. Said in a 2-worker row's notes, which read the same words for every engine before (a Keras/TF
+    row's named torch DDP's broadcast)."""
+
+    # True: the statistics are the global batch's, as the 1-worker row's (Keras on JAX: XLA's mean over the sharded
+    # batch, a SyncBatchNorm); False: each worker normalises its own share of the batch
+    global_batch: bool = False
+    running_stats: str = ""  # why each rank's running statistics differ after training ("" where they cannot)
+
+
+PER_WORKER_BATCHNORM = DataParallelBatchNorm()  # each worker's share, no reason given: a backend that says nothing
+
+
+@dataclass(frozen=True)
 class BackendInfo:
     """One registered backend, as the runner, the worker and the report need to know it."""
 
@@ -76,6 +92,7 @@ class BackendInfo:
     # Why this backend cannot train data-parallel rows ("" when it can): the runner skips them with this reason
     # before starting any rank (each rank would import the framework only to find it out).
     no_data_parallel: str = ""
+    dp_batchnorm: DataParallelBatchNorm = PER_WORKER_BATCHNORM  # BatchNorm under its data-parallel engine
     # Its compiler's persistent cache: a row that would read the default one gets an empty one of its own, so its
     # compile time is a first run's; one the user names is kept and recorded (bench.measure.compile_cache).
     compile_cache: CompileCache = CompileCache()

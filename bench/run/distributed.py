@@ -38,6 +38,7 @@ from typing import Any
 
 from backends import describe
 from bench.core.architecture import Architecture
+from bench.core.backend import PER_WORKER_BATCHNORM, DataParallelBatchNorm
 from bench.core.catalog import architecture
 from bench.core.cpus import usable_cores
 from bench.core.distributed import DistContext, ScoredPart, combine_parts, per_worker_batch
@@ -386,7 +387,7 @@ def run_row(job: Job, spec: TaskSpec, workers: int, mode: str, where: Launch) ->
     job = dataclasses.replace(job, dist=DistLayout(workers, mode, batch))
     started = time.perf_counter()
     results = launch(job, workers, threads, spec, where, local=False, device=device)
-    out = row_fields(results, workers, mode, batch, threads)
+    out = row_fields(results, workers, mode, batch, threads, describe(job.record["backend"]).dp_batchnorm)
     out.update(target_fields(out.get("history") or [], spec.train.target_acc))
     out.update(perf.best_epoch_fields(out.get("history") or [], spec))
     if note := scaling.oversubscription(workers, threads, usable_cores()):
@@ -403,8 +404,16 @@ def run_row(job: Job, spec: TaskSpec, workers: int, mode: str, where: Launch) ->
     return out
 
 
-def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: int, threads: int) -> dict[str, Any]:
-    """Rank 0's record fields, the global step figures from every rank, and the replicas' agreement."""
+def row_fields(
+    results: list[dict[str, Any]],
+    workers: int,
+    mode: str,
+    batch: int,
+    threads: int,
+    batchnorm: DataParallelBatchNorm = PER_WORKER_BATCHNORM,
+) -> dict[str, Any]:
+    """Rank 0's record fields, the global step figures from every rank, and the replicas' agreement (``batchnorm``:
+    the engine's, which says why the ranks' BatchNorm statistics differ)."""
     chief = results[0]
     batch = chief.get("per_worker_batch") or batch  # a shard under one batch trains smaller ones (shard_batch)
     keep = (
@@ -433,7 +442,7 @@ def row_fields(results: list[dict[str, Any]], workers: int, mode: str, batch: in
         f"{workers} worker(s) x {threads} thread(s), {mode} scaling: per-worker batch {batch}, "
         f"global batch {batch * workers}"
     )
-    if workers > 1 and (replicas := replicas_note(results)):
+    if workers > 1 and (replicas := replicas_note(results, batchnorm.running_stats)):
         notes.append(replicas)
         out["rank_checksums"] = [r.get("checksum") for r in results]
     out["notes"] = notes
@@ -449,10 +458,11 @@ def _spread(sums: list[float | None]) -> tuple[float, bool] | None:
     return spread, spread <= 1e-6 * max(1.0, abs(known[0]))
 
 
-def replicas_note(results: list[dict[str, Any]]) -> str | None:
+def replicas_note(results: list[dict[str, Any]], why: str = "") -> str | None:
     """Whether the ranks' trainable weights are equal after training, and where the rest of their state (BatchNorm's
-    running statistics) differs, why that is expected: until 2026-12-06 the checksum summed both, and a BatchNorm
-    model's torch 2-worker row read DIFFER (spread 0.061) though its trainable weights were equal."""
+    running statistics) differs, why that is expected (``why``: the engine's reason, ``DataParallelBatchNorm``): until
+    2026-12-06 the checksum summed both, and a BatchNorm model's torch 2-worker row read DIFFER (spread 0.061) though
+    its trainable weights were equal."""
     trainable = _spread([r.get("checksum") for r in results])
     if trainable is None:
         return None
@@ -461,10 +471,10 @@ def replicas_note(results: list[dict[str, Any]]) -> str | None:
     note = f"{scaling.REPLICAS}{verdict} on every rank (trainable weights' checksum spread {spread:.3g})"
     state = _spread([r.get("state_checksum") for r in results])
     if state is not None and not state[1]:
+        reason = f" ({why})" if why else ""
         note += (
-            f"; the non-trainable state (BatchNorm's running statistics) is each rank's own (spread {state[0]:.3g}): "
-            "each rank updates it from its own batch (torch DDP broadcasts rank 0's at the start of each forward), "
-            "and the row evaluates rank 0's"
+            f", and the non-trainable state (BatchNorm's running statistics) is each rank's own (spread "
+            f"{state[0]:.3g}){reason}: the row evaluates rank 0's"
         )
     return note
 
@@ -532,22 +542,26 @@ def record(
         elif mode == "strong" and base and base.get("test_acc") is not None and rec.get("test_acc") is not None:
             notes.append(
                 f"{scaling.AGAINST_ONE}{rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
-                f"batch (the same batches, gradients averaged: {what_differs(architecture(spec))})"
+                f"batch (the same batches, gradients averaged: "
+                f"{what_differs(architecture(spec), describe(job.record['backend']).dp_batchnorm)})"
             )
     rec["notes"] = join_notes(notes)
     return rec
 
 
-def what_differs(arch: Architecture) -> str:
+def what_differs(arch: Architecture, batchnorm: DataParallelBatchNorm = PER_WORKER_BATCHNORM) -> str:
     """What, besides the batches and averaged gradients a strong-scaling row shares with its 1-worker row, tells
     their models apart (docs/distributed.md): float rounding, each rank's own dropout draws, each worker's BatchNorm
-    over its own share of the batch. QA: an mnist_cnn row 4.7 points off its 1-worker row (its two dropouts, 15
-    steps) said "only float rounding differs". A zoo model's layers are not listed here: both are named as possible."""
+    over its own share of the batch where the engine's (``batchnorm``) is not over the global batch (Keras on JAX's
+    is, as 1 worker's). QA: an mnist_cnn row 4.7 points off its 1-worker row (its two dropouts, 15 steps) said "only
+    float rounding differs". A zoo model's layers are not listed here: both are named as possible."""
+    local_bn = not batchnorm.global_batch
     if not arch.layers:
-        return "float rounding, and dropout draws and BatchNorm batches per rank where the model has them"
+        which = "dropout draws and BatchNorm batches" if local_bn else "dropout draws"
+        return f"float rounding, and {which} per rank where the model has them"
     kinds = {type(layer) for layer in arch.layers}
     parts = (["dropout draws differ per rank"] if Dropout in kinds else []) + (
-        ["BatchNorm normalises each worker's share of the batch"] if BatchNorm in kinds else []
+        ["BatchNorm normalises each worker's share of the batch"] if BatchNorm in kinds and local_bn else []
     )
     return ", ".join([*parts, "and float rounding"]) if parts else "only float rounding differs"
 
