@@ -366,6 +366,33 @@ def test_every_rank_scores_its_part_after_each_epoch_but_the_last(numpy_backend,
     assert target == {"time_to_target_s": pytest.approx(row["history"][0]["seconds"])}  # reached after epoch 1
 
 
+def test_rank_0s_progress_line_shows_its_parts_accuracy_after_each_epoch_but_the_last(numpy_backend, capsys):
+    """QA: a data-parallel row's progress line per epoch showed only "rank-0 shard loss", though every rank scores
+    its part of the test set after each epoch: a user watching a long scaling run saw no accuracy. Rank 0's line now
+    gives its part's accuracy (from the sums it keeps), said to be the part's; the last epoch's figure is the whole
+    set's evaluation, as a single-process row prints it; the other rank prints nothing."""
+
+    class Joins(numpy_backend):
+        def join(self, ctx: DistContext) -> dict[str, Any]:
+            return {"dist_backend": "none (test)"}
+
+    spec, data = tiny_spec(), learnable_data(64, 21)
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=3))
+    addresses = ("127.0.0.1:1", "127.0.0.1:2")
+    said, ranks = [], []
+    for r in range(2):
+        ranks.append(
+            train_rank(Joins(), spec, DistContext(r, 2, addresses), DistLayout(2, "strong", 16), data, CLASSES, 0)
+        )
+        said.append([line for line in capsys.readouterr().out.splitlines() if line.startswith("@@ epoch")])
+    chief, parts = said[0], ranks[0]["scored_parts"]
+    assert said[1] == [] and len(chief) == 3 and [p["epoch"] for p in parts] == [1, 2]
+    for line, part in zip(chief[:2], parts, strict=True):
+        assert "rank-0 shard loss" in line and f"test acc (rank 0's part, {part['n']} of 21) " in line
+        assert float(line.rsplit(" ", 1)[1]) == pytest.approx(part["correct"] / part["n"], abs=5e-5)
+    assert "test acc" not in chief[2]  # the last epoch's figure: rank 0's whole-set evaluation, its own line
+
+
 def _evaluating_ranks(backend: type, epochs: int = 3) -> list[dict[str, Any]]:
     """Both ranks of a joined 2-worker row of ``backend`` that scores its parts after each epoch but the last."""
     spec, data = tiny_spec(), learnable_data(64, 21)

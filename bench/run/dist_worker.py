@@ -5,7 +5,8 @@ torchrun's variables and TF_CONFIG included), then does what the single-process 
 with three differences: ``backend.join(ctx)`` after ``configure``; every epoch trains on this
 rank's shard of the shared order (``shard_order``) in per-worker batches; after each epoch but the
 last (``eval.per_epoch``) every rank scores its own contiguous part of the test set (``eval_part``,
-in sums the launcher adds up: rank 0 alone would hold the others at the next all-reduce), and after
+in sums the launcher adds up: rank 0 alone would hold the others at the next all-reduce; rank 0's progress
+line shows its part's accuracy), and after
 the last only rank 0 evaluates (on the whole test set, by the single-process worker's
 ``bench.run.evaluate``) and builds the record. After each per-epoch evaluation the ranks meet
 (``backend.barrier``), so none waits for another inside the next epoch's clock. Every rank writes its
@@ -90,6 +91,15 @@ def score_part(backend: Any, state: Any, test: Any, y: np.ndarray, epoch: int, b
     return ScoredPart(epoch, n, correct, loss_sum)
 
 
+def part_accuracy(part: ScoredPart, n_test: int) -> str:
+    """Rank 0's progress line's accuracy on its part of the test set (its sums are there already): a long scaling
+    run shows progress as a single-process row's "test acc" does, said to be the part's (the row's epoch figure
+    sums every rank's parts); "" for an empty part."""
+    if not part.n:
+        return ""
+    return f"  test acc (rank 0's part, {part.n:,} of {n_test:,}) {part.correct / part.n:.4f}"
+
+
 def train_rank(
     backend: Any,
     spec: TaskSpec,
@@ -158,13 +168,15 @@ def train_rank(
         if not np.isfinite(loss):
             raise FloatingPointError(f"rank {ctx.rank}: training loss is {loss} in epoch {epoch}: training diverged")
         history.append({"epoch": epoch, "seconds": time.perf_counter() - t0, "train_loss": loss})
-        say(f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}")
+        msg = f"epoch {epoch}/{epochs}  {history[-1]['seconds']:.2f}s  rank-0 shard loss {loss:.4f}"
         if per_epoch and epoch < epochs:  # the last epoch: rank 0's whole-set evaluation, below
             t1 = time.perf_counter()
             scored.append(score_part(backend, state, test_part, y_part, epoch, spec.eval.batch_size))
+            msg += part_accuracy(scored[-1], len(data["y_test"]))
             if not meet(backend):  # no barrier: the next epoch's first step holds the wait, off the window
                 steps.hold_next_first()
             eval_s += time.perf_counter() - t1
+        say(msg)
     out["train_s"] = time.perf_counter() - started - eval_s
     out["scored_parts"] = [dataclasses.asdict(p) for p in scored]
     if chief:  # the node's load as the window ended, as the single-process worker records it (the row is rank 0's)
