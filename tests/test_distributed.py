@@ -856,6 +856,34 @@ def test_a_strong_rows_accuracy_note_names_what_besides_rounding_tells_it_from_o
     ), rec["notes"]
 
 
+@pytest.mark.parametrize("workers", [(), (1, 2)])
+def test_only_a_task_with_single_process_rows_loads_its_transfer_set_and_carries_its_note(tmp_path: Path, workers):
+    """QA: data-parallel rows carried the transfer set's stand-in note ("afhq not found: catsdogs ... stands in for
+    it") and the runner loaded that set for them, though they never run the transfer phase. A task whose rows are all
+    data-parallel now loads no transfer target and its rows carry only their own data's notes; a single-process
+    row still gets the target and its note."""
+    from bench.core.spec import load_task
+    from bench.run import runner
+
+    task = load_task("cifar10-cnn", "quick")  # transfer to afhq; no data files here: its stand-in, with a note
+    task = dataclasses.replace(
+        task,
+        dataset=dataclasses.replace(task.dataset, max_train=64, max_test=16),
+        distributed=dataclasses.replace(task.distributed, workers=workers),
+    )
+    said: list[str] = []
+    (tmp_path / ".jobs").mkdir()  # as the run's folder has it
+    rows = runner.plan_rows([task], ["torch"], 1)
+    jobs = [job for _, job in runner._jobs(rows, tmp_path, runner.RunOptions(), {}, said.append, keep_data=True)]
+    assert len(jobs) == max(1, len(workers)) and all(not job.error for job in jobs), said
+    loaded = any("transfer target afhq" in line for line in said)
+    for job in jobs:
+        noted = any("afhq not found" in n for n in job.notes)
+        assert any("stand-in for CIFAR-10" in n for n in job.notes)  # the data it trains on is still said
+        assert (loaded, noted, len(job.transfer)) == ((True, True, 1) if not workers else (False, False, 0))
+    assert bool(list((tmp_path / ".jobs").glob("*transfer*"))) == (not workers)
+
+
 def test_a_data_parallel_row_has_its_own_record_key():
     base = {"task": "t", "backend": "torch", "repeat": 0}
     assert record_key(base) == ("t", "torch", 0)

@@ -963,17 +963,21 @@ def _jobs(
             continue
         data_key = task.base or task.name  # a tuning run's configurations of one task share its data
         if data_key not in prepared:
-            prepared[data_key] = _prepare_task(task, opts.data_dir, seed, run_dir / ".jobs", echo, data_key)
+            # transfer targets only for a task with a single-process row to come: data-parallel rows never run the
+            # transfer phase, and a row should not carry a note (a stand-in dataset) about data it never used
+            transfer = any((r.task.base or r.task.name) == data_key and r.dist is None for r in todo[i:])
+            prepared[data_key] = _prepare_task(task, opts.data_dir, seed, run_dir / ".jobs", echo, data_key, transfer)
             check_same_data(run_dir, data_key, prepared[data_key].get("fields", {}))
         shared = prepared[data_key]
         rec.update(shared.get("fields", {}), git_commit=env.get("git_commit"))
+        targets = shared.get("transfer", []) if row.dist is None else []
         job = Job(
             rec,
             spec=task.to_dict(),
             data=shared.get("data", ""),
             classes=shared.get("classes", []),
-            notes=shared.get("notes", []),
-            transfer=shared.get("transfer", []),
+            notes=shared.get("notes", []) + [n for t in targets for n in t["notes"]],
+            transfer=targets,
             artifacts=str(run_dir / ARTIFACTS),  # per-row files a phase writes for the report
             error=shared.get("error", ""),
         )
@@ -1012,9 +1016,16 @@ def _as_resized(row: PlannedRow, now: TaskSpec | str) -> PlannedRow:
 
 
 def _prepare_task(
-    task: TaskSpec, data_dir: str | None, seed: int, job_dir: Path, echo: Callable[[str], None], data_key: str = ""
+    task: TaskSpec,
+    data_dir: str | None,
+    seed: int,
+    job_dir: Path,
+    echo: Callable[[str], None],
+    data_key: str = "",
+    transfer: bool = True,
 ) -> dict[str, Any]:
-    """Load and shape a task's data once and save it for the workers; a failure fails its rows."""
+    """Load and shape a task's data once and save it for the workers, and its transfer targets where ``transfer``;
+    a failure fails its rows. ``notes``: the task's data's own (each target's are in its entry)."""
     try:
         t0 = time.perf_counter()
         ds = load_task_data(task, data_dir, seed)
@@ -1023,7 +1034,7 @@ def _prepare_task(
         path = task_data(job_dir, data_key or task.name)
         arrays = {"x_train": ds.train.x, "y_train": ds.train.y, "x_test": ds.test.x, "y_test": ds.test.y}
         write_atomic(job_dir, path, lambda f: np.savez(f, allow_pickle=False, **arrays))
-        targets = prepare_targets(task, ds, data_dir, seed, job_dir)
+        targets = prepare_targets(task, ds, data_dir, seed, job_dir) if transfer else []
     except SpecError as e:  # the task asks more than its data holds: its rows fail, each saying so
         echo(f"{task.name}: {e}")
         return {"error": str(e)}
@@ -1041,8 +1052,13 @@ def _prepare_task(
             f"{task.name}: transfer target {t['dataset']}: {t['source']}, {t['n']} {t['split']} images "
             f"of {'/'.join(t['classes'])}"
         )
-    notes = list(ds.notes) + [n for t in targets for n in t["notes"]]
-    return {"fields": fields, "data": str(path), "classes": list(ds.classes), "notes": notes, "transfer": targets}
+    return {
+        "fields": fields,
+        "data": str(path),
+        "classes": list(ds.classes),
+        "notes": list(ds.notes),
+        "transfer": targets,
+    }
 
 
 def _one_line(rec: dict[str, Any]) -> str:
