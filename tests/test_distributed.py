@@ -815,6 +815,11 @@ def test_a_backend_without_data_parallel_names_the_backends_with_it_as_backend_t
         assert names and all(n in backends.names() and not backends.describe(n).no_data_parallel for n in names), names
 
 
+# Keras on JAX: one mask over the global batch (tests/test_distributed_keras.py measures it), not each rank's own
+JAX_DROPOUT = (
+    "dropout draws one mask over the global batch, as 1 worker does, but on its images in another order, each rank's "
+    "shard in turn, so an image meets another draw unless each rank's batch is one image"
+)
 BN_DROPOUT = {"layers": [{"conv": 4, "kernel": 3}, {"batchnorm": True}, {"flatten": True}, {"dropout": 0.5}]}
 
 
@@ -828,10 +833,29 @@ BN_DROPOUT = {"layers": [{"conv": 4, "kernel": 3}, {"batchnorm": True}, {"flatte
             "torch",
             "dropout draws differ per rank, BatchNorm normalises each worker's share of the batch, and float rounding",
         ),
-        (BN_DROPOUT, "keras-jax", "dropout draws differ per rank, and float rounding"),
-        ({"arch": "resnet101"}, "keras-jax", "float rounding, and dropout draws per rank where the model has them"),
+        (
+            BN_DROPOUT,
+            "keras",
+            "dropout draws differ per rank, BatchNorm normalises each worker's share of the batch, and float rounding",
+        ),
+        (BN_DROPOUT, "keras-jax", f"{JAX_DROPOUT}, and float rounding"),
+        ({"arch": "resnet101"}, "keras-jax", f"float rounding, and where the model has them: {JAX_DROPOUT}"),
+        (
+            {"arch": "resnet101"},
+            "torch",
+            "float rounding, and where the model has them: dropout draws differ per rank, BatchNorm normalises each "
+            "worker's share of the batch",
+        ),
     ],
-    ids=["lenet5", "mnist_cnn", "layers-bn-dropout", "keras-jax-bn-dropout", "keras-jax-zoo"],
+    ids=[
+        "lenet5",
+        "mnist_cnn",
+        "layers-bn-dropout",
+        "keras-bn-dropout",
+        "keras-jax-bn-dropout",
+        "keras-jax-zoo",
+        "zoo",
+    ],
 )
 def test_a_strong_rows_accuracy_note_names_what_besides_rounding_tells_it_from_one_worker(
     monkeypatch, tmp_path, model: dict[str, Any], backend: str, said: str
@@ -839,7 +863,8 @@ def test_a_strong_rows_accuracy_note_names_what_besides_rounding_tells_it_from_o
     """QA: mnist_cnn's 2-worker strong row scored 4.7 points above its 1-worker row, and its note said "the same
     batches, gradients averaged: only float rounding differs"; its two dropouts draw per rank (docs/distributed.md:
     dropout and BatchNorm are the exceptions). The note names what the row's model has. Keras on JAX takes
-    BatchNorm's statistics over the global batch, as 1 worker does (QA 2026-12-06: its note named BatchNorm too)."""
+    BatchNorm's statistics over the global batch, as 1 worker does (QA 2026-12-06: its note named BatchNorm too), and
+    draws one dropout mask over the global batch, not one per rank (QA: its note said "differ per rank")."""
     import tomllib
 
     data = tomllib.loads(DP_TASK)

@@ -243,3 +243,47 @@ def test_keras_on_torch_is_not_supported_with_a_reason():
     # the runner reads the same reason from the description, before starting a rank
     assert describe("keras-torch").no_data_parallel == str(excinfo.value)
     assert describe("keras").no_data_parallel == describe("keras-jax").no_data_parallel == ""
+
+
+DROPOUT_MASKS = """
+import jax, keras, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+def masks(devices):
+    keras.utils.set_random_seed(0)  # as every rank of a row and its 1-worker row are seeded
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.5)])
+    x = jax.device_put(np.ones((8, 3), np.float32), NamedSharding(jax.sharding.Mesh(devices, ("batch",)), P("batch")))
+    ntv = [v.value for v in model.non_trainable_variables]  # the seed generator's state, replicated
+    step = jax.jit(lambda ntv, x: model.stateless_call([], ntv, x, training=True))
+    out = []
+    for _ in range(3):
+        y, ntv = step(ntv, x)
+        out.append((np.asarray(y)[:, 0] > 0).astype(int).tolist())
+    return out
+
+print(json.dumps({"devices": len(jax.devices()), "one": masks(jax.devices()[:1]), "two": masks(jax.devices())}))
+"""
+
+
+def test_keras_on_jax_draws_one_dropout_mask_over_the_global_batch_as_one_worker_does():
+    """QA: a Keras/JAX strong row's accuracy note said "dropout draws differ per rank". Its train step is one SPMD
+    program over the global batch: dropout draws one mask over it from the replicated seed state. On 2 devices (one
+    process, XLA's host devices) the masks are 1 device's, step after step; what differs from the 1-worker row is the
+    images under them, its batch reordered (each rank's shard in turn), and the backend's description says that."""
+    from bench.core.distributed import shard_order
+
+    env = dict(os.environ, KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import json\n" + DROPOUT_MASKS], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["devices"] == 2 and got["one"] == got["two"]
+    assert len({tuple(m) for m in got["one"]}) > 1 and 0 < sum(got["one"][0]) < 8  # real draws, advancing
+    order = np.random.default_rng(0).permutation(16)  # one step of 8, 1 worker against 2 x 4
+    global_batch = np.concatenate([shard_order(order, r, 2, 4)[:4] for r in range(2)])
+    assert sorted(global_batch) == sorted(order[:8]) and (global_batch != order[:8]).any()
+    said = describe("keras-jax").dp_dropout
+    assert "one mask over the global batch" in said and "per rank" not in said
+    assert describe("keras").dp_dropout == describe("torch").dp_dropout == "dropout draws differ per rank"

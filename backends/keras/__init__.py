@@ -14,7 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.core.backend import PER_WORKER_BATCHNORM, BackendInfo, CompileCache, DataParallelBatchNorm, PretrainedLookup
+from bench.core.backend import (
+    PER_RANK_DROPOUT,
+    PER_WORKER_BATCHNORM,
+    BackendInfo,
+    CompileCache,
+    DataParallelBatchNorm,
+    PretrainedLookup,
+)
 from bench.core.cpus import usable_cores
 from bench.core.knobs import Knob, cpu_threads, knob, value
 from bench.core.zoo import WeightsSource, ZooEntry
@@ -113,6 +120,13 @@ DP_BATCHNORM = {
     ),
     "jax": DataParallelBatchNorm(global_batch=True),
 }
+# Keras on JAX: one SPMD program over the global batch, so dropout draws one mask over it from the replicated seed
+# state, the 1-worker row's mask (measured: 2 devices' masks are 1 device's, step by step, same seed); the global
+# batch holds 1 worker's images reordered (each rank's shard in turn: every W-th image), so most meet another draw
+DP_DROPOUT = {
+    "jax": "dropout draws one mask over the global batch, as 1 worker does, but on its images in another order, "
+    "each rank's shard in turn, so an image meets another draw unless each rank's batch is one image",
+}
 
 
 def no_data_parallel(engine: str) -> str:
@@ -183,6 +197,7 @@ def _info(
         knob_space=KNOB_SPACES[engine],
         no_data_parallel=no_data_parallel(engine),
         dp_batchnorm=DP_BATCHNORM.get(engine, PER_WORKER_BATCHNORM),
+        dp_dropout=DP_DROPOUT.get(engine, PER_RANK_DROPOUT),
         compile_cache=COMPILE_CACHES.get(engine, CompileCache()),
         kernel_variables=KERNEL_VARIABLES[engine],
         pretrained=PUBLISHED,

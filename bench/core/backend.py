@@ -69,6 +69,9 @@ class DataParallelBatchNorm:
 
 
 PER_WORKER_BATCHNORM = DataParallelBatchNorm()  # each worker's share, no reason given: a backend that says nothing
+# Dropout under data-parallel training, as a strong-scaling row's accuracy note says it: each rank draws its own masks
+# (torch DDP, tf.distribute), so its images meet other draws than in the 1-worker row; a backend that says nothing
+PER_RANK_DROPOUT = "dropout draws differ per rank"
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class BackendInfo:
     # before starting any rank (each rank would import the framework only to find it out).
     no_data_parallel: str = ""
     dp_batchnorm: DataParallelBatchNorm = PER_WORKER_BATCHNORM  # BatchNorm under its data-parallel engine
+    dp_dropout: str = PER_RANK_DROPOUT  # dropout under it: what differs from 1 worker's draws (docs/distributed.md)
     # Its compiler's persistent cache: a row that would read the default one gets an empty one of its own, so its
     # compile time is a first run's; one the user names is kept and recorded (bench.measure.compile_cache).
     compile_cache: CompileCache = CompileCache()

@@ -38,7 +38,7 @@ from typing import Any
 
 from backends import describe
 from bench.core.architecture import Architecture
-from bench.core.backend import PER_WORKER_BATCHNORM, DataParallelBatchNorm
+from bench.core.backend import PER_RANK_DROPOUT, PER_WORKER_BATCHNORM, DataParallelBatchNorm
 from bench.core.catalog import architecture
 from bench.core.cpus import usable_cores
 from bench.core.distributed import DistContext, ScoredPart, combine_parts, per_worker_batch
@@ -530,7 +530,7 @@ def record(
     except (PortInUse, ValueError, OSError) as e:
         rec.update(status="failed", error=str(e), wall_s=time.perf_counter() - started)
         return rec
-    notes = list(job.notes) + fields.pop("notes")
+    notes, info = list(job.notes) + fields.pop("notes"), describe(job.record["backend"])
     rec.update(fields, status="ok")
     if workers == 1:
         rec["scaling_eff"] = 1.0
@@ -543,26 +543,27 @@ def record(
             notes.append(
                 f"{scaling.AGAINST_ONE}{rec['test_acc'] - base['test_acc']:+.4f} against 1 worker at the same global "
                 f"batch (the same batches, gradients averaged: "
-                f"{what_differs(architecture(spec), describe(job.record['backend']).dp_batchnorm)})"
+                f"{what_differs(architecture(spec), info.dp_batchnorm, info.dp_dropout)})"
             )
     rec["notes"] = join_notes(notes)
     return rec
 
 
-def what_differs(arch: Architecture, batchnorm: DataParallelBatchNorm = PER_WORKER_BATCHNORM) -> str:
+def what_differs(
+    arch: Architecture, batchnorm: DataParallelBatchNorm = PER_WORKER_BATCHNORM, dropout: str = PER_RANK_DROPOUT
+) -> str:
     """What, besides the batches and averaged gradients a strong-scaling row shares with its 1-worker row, tells
-    their models apart (docs/distributed.md): float rounding, each rank's own dropout draws, each worker's BatchNorm
-    over its own share of the batch where the engine's (``batchnorm``) is not over the global batch (Keras on JAX's
-    is, as 1 worker's). QA: an mnist_cnn row 4.7 points off its 1-worker row (its two dropouts, 15 steps) said "only
-    float rounding differs". A zoo model's layers are not listed here: both are named as possible."""
+    their models apart (docs/distributed.md): float rounding, the engine's dropout draws (``dropout``: each rank's own,
+    or Keras on JAX's one mask over a reordered global batch), each worker's BatchNorm over its own share of the batch
+    where the engine's (``batchnorm``) is not over the global batch (Keras on JAX's is, as 1 worker's). QA: an
+    mnist_cnn row 4.7 points off its 1-worker row (its two dropouts, 15 steps) said "only float rounding differs". A
+    zoo model's layers are not listed here: both are named as possible."""
     local_bn = not batchnorm.global_batch
+    bn = "BatchNorm normalises each worker's share of the batch"
     if not arch.layers:
-        which = "dropout draws and BatchNorm batches" if local_bn else "dropout draws"
-        return f"float rounding, and {which} per rank where the model has them"
+        return f"float rounding, and where the model has them: {dropout}" + (f", {bn}" if local_bn else "")
     kinds = {type(layer) for layer in arch.layers}
-    parts = (["dropout draws differ per rank"] if Dropout in kinds else []) + (
-        ["BatchNorm normalises each worker's share of the batch"] if BatchNorm in kinds and local_bn else []
-    )
+    parts = ([dropout] if Dropout in kinds else []) + ([bn] if BatchNorm in kinds and local_bn else [])
     return ", ".join([*parts, "and float rounding"]) if parts else "only float rounding differs"
 
 
