@@ -9,7 +9,8 @@ on small synthetic images, takes one SGD step on its share of the first global b
 the survivor then prints ``@@error`` with how long its failing collective took. ``--count-compiles`` (JAX):
 how many times the train step was compiled, in ``train_step_compiles``. ``--train-rank``: the same epochs through
 bench's own rank (bench.run.dist_worker.train_rank, its step clock on the Keras callbacks), printing ``@@rank``
-with the record fields it gives (and the compiles, with ``--count-compiles``).
+with the record fields it gives (and the compiles, with ``--count-compiles``). ``--meet DIR``: after training, the
+ranks meet (``backend.barrier``) as tests/dist_meet_probe.py has them meet (rank 1 late), in ``met``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +79,7 @@ def main(argv: list[str]) -> int:
     args.add_argument("--die-after-step", action="store_true")
     args.add_argument("--count-compiles", action="store_true")
     args.add_argument("--train-rank", action="store_true")
+    args.add_argument("--meet", type=Path, default=None)
     opt = args.parse_args(argv)
 
     from backends import load_backend
@@ -132,6 +135,8 @@ def main(argv: list[str]) -> int:
         return 3
     out.update(losses=losses, steps=hooks.ended, steps_begun=hooks.begun, shard=len(shard))
     out["train_step_compiles"] = None if compiles is None else len(compiles)
+    if opt.meet is not None and ctx is not None:  # in this process: two more Keras processes a backend cost ~10 s
+        out["met"] = meet(backend, rank, opt.meet)
     backend.leave()  # right after training, on every rank; what follows is this worker's alone
     out["digest"], out["weights"] = weights_digest(backend.get_weights(model))
     logits = backend.predict(state, data, 64)
@@ -163,6 +168,17 @@ def train_rank(backend: Any, spec: Any, ctx: Any, epochs: int, counting: bool) -
     got = {k: out.get(k) for k in keep} | {"train_step_compiles": None if compiles is None else len(compiles)}
     print("@@rank " + json.dumps(got), flush=True)
     return 0
+
+
+def meet(backend: Any, rank: int, folder: Path) -> list[str]:
+    """The marks of the ranks that had come when this rank's ``barrier`` returned (rank 1 comes late)."""
+    from tests.dist_meet_probe import COME_LATE_S
+
+    if rank:
+        time.sleep(COME_LATE_S)
+    (folder / f"came-{rank}").touch()
+    backend.barrier()
+    return sorted(p.name for p in folder.iterdir())
 
 
 if __name__ == "__main__":

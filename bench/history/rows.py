@@ -58,7 +58,7 @@ SCHEMA: dict[str, str] = {
     "load_avg_1m_end": "float64",
     "node_cores": "Int64",
     # "end": the rows' own load (above); "start": where they kept none, the run's environment.json's load at its start
-    # and its cores (bench.core.placement.run_load, as bench compare reads it); empty in files before 2026-12-07
+    # and its cores (bench.core.placement.run_load, as bench compare reads it); empty in earlier files
     "load_at": "string",
 }
 # Columns added after the store's first files: a file written before has none, and reads them as empty (DuckDB
