@@ -47,6 +47,12 @@ def most_loaded(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return dict(zip(LOAD_COLUMNS, (load, cores), strict=True))
 
 
+def peak_load(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The most loaded of ``rows``' matmul peaks (``peak_flops_load`` on ``node_cores``), as ``most_loaded`` reads
+    their windows': the MFU sentence of summary.md and the history's uncalibrated backends name it."""
+    return most_loaded({"load_avg_1m_end": r.get("peak_flops_load"), "node_cores": r.get("node_cores")} for r in rows)
+
+
 def run_load(rows: Iterable[Mapping[str, Any]], env: Mapping[str, Any]) -> dict[str, Any]:
     """The load a run's ``rows`` were timed at, for bench compare and bench history alike: the most loaded row's own
     (``most_loaded``; ``load_at`` "end", its node as its window ended); where no row recorded one (before

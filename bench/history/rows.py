@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.placement import beyond_cores, load_words, run_load
+from bench.core.placement import beyond_cores, load_words, peak_load, run_load
 from bench.core.record import device_knobs, recipe_of
 from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
@@ -155,16 +155,10 @@ def uncalibrated(records: list[dict[str, Any]]) -> list[str]:
     for backend in machine_speed(records)[0]:
         if backend in kept:
             continue
-        loads = [
-            (load, cores)
-            for r in records
-            if r.get("backend") == backend
-            and loaded_peak(r)
-            and (load := number(r.get("peak_flops_load"))) is not None
-            and (cores := number(r.get("node_cores")))
-        ]
-        load, cores = max(loads, key=lambda lc: lc[0] / lc[1])  # the most loaded, as bench compare names a run's
-        out.append(f"{backend}'s matmul peak was measured at {load_words(load, cores)}")
+        worst = peak_load(r for r in records if r.get("backend") == backend and loaded_peak(r))
+        out.append(
+            f"{backend}'s matmul peak was measured at {load_words(worst['load_avg_1m_end'], worst['node_cores'])}"
+        )
     return out
 
 

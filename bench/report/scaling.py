@@ -70,10 +70,6 @@ def _targets(dist: pd.DataFrame, task: str) -> list[float]:
     return sorted(set(pd.to_numeric(dist[dist.task == task].target_acc, errors="coerce").dropna()))
 
 
-def _has_target(dist: pd.DataFrame, task: str) -> bool:
-    return bool(_targets(dist, task))
-
-
 def target_line(dist: pd.DataFrame, task: str) -> str | None:
     """Which accuracy the time to target is to (QA: the column read "not reached" and nothing said of what)."""
     targets = _targets(dist, task)
@@ -107,7 +103,9 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     rows = []
     # with repeats, each N-worker row's efficiency is against its own repeat's 1-worker row: show which is which
     several = _several_repeats(dist[dist.task == task])
-    target = _has_target(dist, task)  # time to target where the task has one: per-epoch test figures since 2026-12-06
+    target = bool(
+        _targets(dist, task)
+    )  # time to target where the task has one: per-epoch test figures since 2026-12-06
     shown = _in_order(dist, task)
     # the column reads one way: where any row's interval is lopsided (± would misdraw it), every row shows its ends
     # (QA: "277.4 [214.6, 358.6]" sat above "419.0 ± 39.5", as the side-by-side headline row did before e7c41e2)
