@@ -13,6 +13,9 @@ rates), the two rows' step rates resampled independently. Where either row was t
 stretches (``step_segments``: Keras on JAX), the stretches are the samples, as everywhere else such a
 row is read (``stats.samples``): Welch's t over the two rows' log stretch rates (``efficiency_ci``).
 
+Time-to-target speed-up = time_to_target_s(1) / time_to_target_s(N), against the same 1-worker row
+(``baseline``): how many times sooner N workers reach the task's ``train.target_acc`` than one did.
+
 All-reduce share = 1 - t_step(no all-reduce) / t_step(data-parallel): the no-all-reduce time is
 the same window timed in N concurrent workers that never join (same per-worker batches,
 threads and contention, no gradient exchange). Noise can make it slightly negative; it is
@@ -21,8 +24,9 @@ reported as measured, never clipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -140,6 +144,31 @@ def allreduce_share(step_s_dp: float, step_s_local: float) -> float:
     if step_s_dp <= 0 or step_s_local <= 0:
         raise ValueError(f"step times must be > 0, got {step_s_dp} (data-parallel) and {step_s_local} (local)")
     return 1.0 - step_s_local / step_s_dp
+
+
+Row = TypeVar("Row", bound=Mapping[str, Any])  # a record: a dict when measured, a table row's dict in the report
+
+
+def baseline(records: Sequence[Row], row: Mapping[str, Any]) -> Row | None:
+    """The latest ok 1-worker row of ``row``'s task, backend, repeat and scaling mode: what its efficiency (when it
+    is measured) and its time-to-target speed-up (when the report is written) are against."""
+    same = [
+        r
+        for r in records
+        if r.get("status") == "ok"
+        and r.get("workers") == 1
+        and all(r.get(k) == row.get(k) for k in ("task", "backend", "repeat", "scaling_mode"))
+    ]
+    return same[-1] if same else None
+
+
+def target_speedup(row: Mapping[str, Any], base: Mapping[str, Any] | None) -> float | None:
+    """``base``'s time_to_target_s / ``row``'s; None where either has none (it never reached the target, or its
+    epochs had no test figures) or there is no 1-worker row."""
+    one, here = (base or {}).get("time_to_target_s"), row.get("time_to_target_s")
+    if one is None or here is None or math.isnan(one) or math.isnan(here) or here <= 0:
+        return None
+    return float(one / here)
 
 
 def baseline_fields(row: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -43,9 +44,30 @@ def throughput_scale(values: list[float]) -> str:
     return "log" if positive and max(positive) > LOG_SPREAD * min(positive) else "linear"
 
 
+def time_series(history: list[dict]) -> tuple[list[float], list[float]]:
+    """(training seconds so far, test accuracy) at each epoch with a test accuracy: the epochs' ``seconds``
+    summed up to it, evaluation left out, as ``time_to_target_s`` counts them. Empty where an epoch has no seconds."""
+    if any(e.get("seconds") is None for e in history):
+        return [], []
+    elapsed, seconds, accuracy = 0.0, [], []
+    for e in history:
+        elapsed += float(e["seconds"])
+        if "test_acc" in e:
+            seconds.append(elapsed)
+            accuracy.append(float(e["test_acc"]))
+    return seconds, accuracy
+
+
+def targets(runs: list[dict]) -> list[float]:
+    """The rows' target accuracies (``train.target_acc``, which each record carries), each once; none for 0/None."""
+    return sorted({float(t) for r in runs if (t := r.get("target_acc"))})
+
+
 def plot_curves(records: list[dict], task: str, path: Path) -> bool:
-    """Per-epoch training loss and test accuracy: a colour per backend, a line style per repeat, a marker per way of
-    training (one process, or a data-parallel row's workers and scaling mode: "PyTorch x2 (strong)")."""
+    """Per-epoch training loss and test accuracy, and test accuracy against training seconds (which backend reaches
+    an accuracy first: the time-to-train view) with the task's target accuracy as a line: a colour per backend, a
+    line style per repeat, a marker per way of training (one process, or a data-parallel row's workers and scaling
+    mode: "PyTorch x2 (strong)")."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,13 +77,17 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     runs = [r for r in records if r["task"] == task and r.get("status") == "ok" and r.get("history")]
     if not runs:
         return False
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    # the time panel under the two epoch panels, as wide as both: three side by side shrank every label to half
+    # its size where summary.md is read (~900 px wide)
+    fig = plt.figure(figsize=(10, 7), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    ax_loss, ax_acc, ax_time = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])
     # data-parallel rows: a marker per (workers, mode), so a 2-worker curve is not read as a 1-process one
     layouts = [None, *sorted({w for r in runs if (w := layout(r)) is not None})]
     markers = {w: MARKERS[i % len(MARKERS)] for i, w in enumerate(layouts)}
     for r in runs:
         h = r["history"]
-        style = {
+        style: dict[str, Any] = {
             "color": colour(r["backend"]),
             "linestyle": LINESTYLES[(r.get("repeat") or 0) % len(LINESTYLES)],
             "marker": markers[layout(r)],
@@ -71,10 +97,30 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
         acc = [(e["epoch"], e["test_acc"]) for e in h if "test_acc" in e]
         if acc:
             ax_acc.plot(*zip(*acc, strict=False), **style)
+        seconds, accuracy = time_series(h)
+        if seconds:
+            ax_time.plot(seconds, accuracy, **style)
+    for target in targets(runs):
+        ax_time.axhline(target, color="black", lw=0.9, alpha=0.6, label=f"target {target:g}")
+        ax_time.annotate(
+            f"target {target:g}",
+            (0.995, target),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1},  # legible over a curve
+        )
     ax_loss.set(title=f"{task}: training loss", xlabel="epoch", ylabel="cross-entropy")
     ax_acc.set(title=f"{task}: test accuracy", xlabel="epoch", ylabel="accuracy")
-    for ax in (ax_loss, ax_acc):
+    ax_time.set(
+        title=f"{task}: test accuracy against training time (evaluation left out)",
+        xlabel="training seconds so far (the epochs' seconds summed)",
+        ylabel="accuracy",
+    )
+    for ax in (ax_loss, ax_acc, ax_time):
         ax.grid(alpha=0.3)
+    for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no "epoch 1.25" ticks
     repeats = sorted({r.get("repeat") or 0 for r in runs})
     styles = tuple((f"repeat {k}", {"linestyle": LINESTYLES[k % len(LINESTYLES)]}) for k in repeats)

@@ -23,7 +23,7 @@ from bench.core.metric_table import BY_COLUMN
 from bench.core.record import split_notes
 from bench.core.runpaths import link, plot_file
 from bench.measure import stats
-from bench.measure.scaling import FINDINGS, OVERSUBSCRIBED
+from bench.measure.scaling import FINDINGS, OVERSUBSCRIBED, baseline, target_speedup
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 from bench.report.taskhead import task_head
@@ -81,6 +81,17 @@ def target_line(dist: pd.DataFrame, task: str) -> str | None:
     )
 
 
+# Not a record column (so not in bench.core.metric_table, whose entries are): drawn here from the row and its
+# 1-worker row, paired as its efficiency was when measured (``baseline``), so a run recorded before it has it too.
+SPEEDUP = "time-to-target speed-up"
+
+
+def _speedup(r: pd.Series, rows: list[dict]) -> str:
+    """The 1-worker row's time to target over this row's ("-" where either has none: "not reached" says why)."""
+    row = r.to_dict()
+    return _num(target_speedup(row, baseline(rows, row)), ".2f") if r.status == "ok" else "-"
+
+
 def _to_target(r: pd.Series) -> str:
     """Rank 0's seconds to the task's target accuracy; "not reached" for an ok row that never got there."""
     if r.status != "ok":
@@ -107,6 +118,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
         _targets(dist, task)
     )  # time to target where the task has one: per-epoch test figures since 2026-12-06
     shown = _in_order(dist, task)
+    records = dist.to_dict("records")  # what each row's 1-worker row is looked for among
     # the column reads one way: where any row's interval is lopsided (± would misdraw it), every row shows its ends
     # (QA: "277.4 [214.6, 358.6]" sat above "419.0 ± 39.5", as the side-by-side headline row did before e7c41e2)
     intervals = [(r.steady_img_s, both) for _, r in shown.iterrows() if (both := _interval(r)) is not None]
@@ -136,7 +148,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                 # tables' "first-step overhead": a data-parallel row is in none of them
                 "first-step overhead (s)": _num(r.compile_s, ".3f") if ok else "-",
                 "test acc": _num(r.test_acc, ".4f") if ok else "-",
-                **({TO_TARGET.words: _to_target(r)} if target else {}),
+                **({TO_TARGET.words: _to_target(r), SPEEDUP: _speedup(r, records)} if target else {}),
                 "test macro-F1": _num(r.get("test_macro_f1"), ".4f") if ok else "-",  # rank 0's, as test acc
                 "status": "ok" if ok else f"{r.status}: {r.error}",
             }

@@ -535,7 +535,7 @@ def record(
     if workers == 1:
         rec["scaling_eff"] = 1.0
     else:
-        base = baseline(records, rec)
+        base = scaling.baseline(records, rec)
         rec.update(scaling.baseline_fields(rec, base))
         if rec.get("scaling_eff") is None:
             notes.append(no_efficiency(rec, base))
@@ -574,15 +574,3 @@ def no_efficiency(row: dict[str, Any], base: dict[str, Any] | None) -> str:
         return f"{scaling.NO_EFFICIENCY}no ok 1-worker row of this task, backend and mode"
     which = [name for name, r in (("this row", row), ("the 1-worker row", base)) if not r.get("steady_img_s")]
     return f"{scaling.NO_EFFICIENCY}no timed steps in {' and '.join(which)} (each step was the first or warm-up)"
-
-
-def baseline(records: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
-    """The latest ok 1-worker row of ``row``'s task, backend, repeat and scaling mode."""
-    same = [
-        r
-        for r in records
-        if r.get("status") == "ok"
-        and r.get("workers") == 1
-        and all(r.get(k) == row.get(k) for k in ("task", "backend", "repeat", "scaling_mode"))
-    ]
-    return same[-1] if same else None
