@@ -1070,6 +1070,72 @@ def test_training_curves_tick_whole_epochs_only(monkeypatch, tmp_path: Path):
     plt.close(fig)
 
 
+def _time_panel(monkeypatch, tmp_path: Path, runs: list[dict]):
+    """The curves figure's third panel (test accuracy against training seconds), drawn from ``runs``."""
+    from bench.report import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    assert figures.plot_curves(runs, "t", tmp_path / "curves.png")
+    (fig,) = drawn
+    assert len(fig.axes) == 3
+    return fig, fig.axes[2]
+
+
+def test_accuracy_against_training_seconds_sums_the_epochs_and_draws_the_tasks_target(monkeypatch, tmp_path: Path):
+    """The time-to-train view: each curve's x is its epochs' seconds summed up to the epoch (an epoch without a test
+    figure counts its seconds, draws no point), its y the epoch's test accuracy; the record's target accuracy is a
+    horizontal line labelled with its value. Each curve keeps its backend's colour, its repeat's line style."""
+    import itertools
+
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    runs = []
+    for backend, repeat in (("torch", 0), ("keras", 0), ("torch", 1)):
+        seconds = rng.uniform(0.5, 3.0, 4).tolist()
+        history = [{"epoch": e + 1, "seconds": s, "train_loss": 1.0 / (e + 1)} for e, s in enumerate(seconds)]
+        for e in (0, 2, 3):  # epoch 2 has no test figure
+            history[e]["test_acc"] = float(rng.uniform(0.3, 0.95))
+        runs.append({**rec(backend, repeat), "history": history, "target_acc": 0.8})
+    fig, ax = _time_panel(monkeypatch, tmp_path, runs)
+    target = [ln for ln in ax.get_lines() if ln.get_label().startswith("target")]
+    curves = [ln for ln in ax.get_lines() if ln not in target]
+    assert len(curves) == len(runs)
+    for line, r in zip(curves, runs, strict=True):
+        elapsed = list(itertools.accumulate(e["seconds"] for e in r["history"]))
+        kept = [i for i, e in enumerate(r["history"]) if "test_acc" in e]
+        assert list(line.get_xdata()) == pytest.approx([elapsed[i] for i in kept])
+        assert list(line.get_ydata()) == pytest.approx([r["history"][i]["test_acc"] for i in kept])
+        assert line.get_color() == colour(r["backend"])
+    assert curves[0].get_linestyle() != curves[2].get_linestyle()  # torch's two repeats
+    (line,) = target
+    assert set(line.get_ydata()) == {0.8} and line.get_label() == "target 0.8"
+    assert "target 0.8" in [t.get_text() for t in ax.texts]
+    plt.close(fig)
+
+
+def test_a_task_without_a_target_draws_no_target_line(monkeypatch, tmp_path: Path):
+    """No ``target_acc`` (None, or 0: the spec's "none") on the records: the time panel has the curves alone."""
+    import matplotlib.pyplot as plt
+
+    history = [{"epoch": e, "seconds": 1.0 + e, "train_loss": 1.0 / e, "test_acc": 0.5 + 0.1 * e} for e in (1, 2)]
+    runs = [{**rec("torch", 0), "history": history, "target_acc": None}, {**rec("keras", 0), "history": history}]
+    runs[1]["target_acc"] = 0.0
+    fig, ax = _time_panel(monkeypatch, tmp_path, runs)
+    assert [ln.get_label() for ln in ax.get_lines()] == [label("torch"), label("keras")]
+    assert len(ax.texts) == 0
+    plt.close(fig)
+
+
+def test_an_epoch_without_seconds_gives_no_time_curve():
+    """An epoch without its seconds would shift every later point: no time series rather than a wrong one."""
+    from bench.report.figures import time_series
+
+    assert time_series([{"epoch": 1, "seconds": 2.0, "test_acc": 0.5}, {"epoch": 2, "test_acc": 0.6}]) == ([], [])
+    assert time_series([{"epoch": 1, "seconds": 2.0, "test_acc": 0.5}, {"epoch": 2, "seconds": 0.5}]) == ([2.0], [0.5])
+
+
 def test_a_one_epoch_task_reads_1_epoch_in_summary_page_and_lab_report_line(tmp_path: Path):
     """A task at one epoch (a student's quick copy of a big model's task, or a budget's fewest) read "1 epochs"
     in the task's header line of summary.md and index.html and in its lab-report line."""

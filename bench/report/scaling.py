@@ -2,9 +2,9 @@
 
 A run with ``workers`` rows gets, per task, one table (a row per backend, scaling mode and worker
 count: global img/s with its 95% half-width, efficiency with its interval, all-reduce share,
-first-step overhead, accuracy, and where the task has a target accuracy the time to reach it);
-under it a warning per row whose ranks ran more threads than cores and each row's own findings
-(its ranks' weights equal or not, its accuracy against 1 worker, why it has no efficiency:
+first-step overhead, accuracy, and where the task has a target accuracy the time to reach it and its
+speed-up against the 1-worker row); under it a warning per row whose ranks ran more threads than cores and
+each row's own findings (its ranks' weights equal or not, its accuracy against 1 worker, why it has no efficiency:
 ``scaling.FINDINGS``; results.csv has every note); and one figure: global img/s and efficiency
 against workers, a line per backend (registry colours), solid for strong and dashed for weak
 scaling. The single-process tables never see these rows (``split``): a 2-worker row is not
@@ -77,7 +77,8 @@ def target_line(dist: pd.DataFrame, task: str) -> str | None:
         return None
     return (
         f"Target test accuracy {' / '.join(format(t, 'g') for t in targets)} (`train.target_acc`): the time to it is "
-        "rank 0's epoch seconds until the epoch's test accuracy, the ranks' parts summed, reached it."
+        "rank 0's epoch seconds until the epoch's test accuracy, the ranks' parts summed, reached it; its speed-up "
+        "is the 1-worker row's time over this row's (the 1-worker row its efficiency is against)."
     )
 
 
