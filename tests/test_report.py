@@ -1112,6 +1112,20 @@ def test_accuracy_against_training_seconds_sums_the_epochs_and_draws_the_tasks_t
     (line,) = target
     assert set(line.get_ydata()) == {0.8} and line.get_label() == "target 0.8"
     assert "target 0.8" in [t.get_text() for t in ax.texts]
+    lo, hi = ax.get_ylim()
+    assert lo < 0.8 < hi
+    plt.close(fig)
+
+
+def test_a_target_above_every_accuracy_is_in_view_with_room_for_its_label(monkeypatch, tmp_path: Path):
+    """A data-parallel row of the reference run ended at 0.489 under its 0.5 target: the line sat on the panel's top
+    edge, its label cut through by it. The panel now reaches past the highest target."""
+    import matplotlib.pyplot as plt
+
+    history = [{"epoch": e, "seconds": 1.0, "train_loss": 1.0 / e, "test_acc": 0.40 + 0.02 * e} for e in (1, 2, 3)]
+    fig, ax = _time_panel(monkeypatch, tmp_path, [{**rec("torch", 0), "history": history, "target_acc": 0.5}])
+    lo, hi = ax.get_ylim()
+    assert hi - 0.5 > 0.05 * (hi - lo), (lo, hi)
     plt.close(fig)
 
 

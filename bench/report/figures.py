@@ -100,7 +100,7 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
         seconds, accuracy = time_series(h)
         if seconds:
             ax_time.plot(seconds, accuracy, **style)
-    for target in targets(runs):
+    for target in (goals := targets(runs)):
         ax_time.axhline(target, color="black", lw=0.9, alpha=0.6, label=f"target {target:g}")
         ax_time.annotate(
             f"target {target:g}",
@@ -111,6 +111,9 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
             fontsize=8,
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1},  # legible over a curve
         )
+    if goals:  # room above the highest line for its label, which the axes' top edge cut through
+        lo, hi = ax_time.get_ylim()  # the lines' values included
+        ax_time.set_ylim(lo, max(hi, max(goals) + 0.08 * (hi - lo)))
     ax_loss.set(title=f"{task}: training loss", xlabel="epoch", ylabel="cross-entropy")
     ax_acc.set(title=f"{task}: test accuracy", xlabel="epoch", ylabel="accuracy")
     ax_time.set(
