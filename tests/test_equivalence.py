@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -10,7 +12,9 @@ import pytest
 from scipy import stats
 
 from bench.measure import equivalence as eq
+from bench.measure import student
 from bench.report import accuracy
+from tests.conftest import REPO
 
 
 def test_the_mean_interval_is_students_t_in_points():
@@ -18,6 +22,34 @@ def test_the_mean_interval_is_students_t_in_points():
     half = 4.302653 * 2.0 / math.sqrt(3)  # t(0.975, 2) x sd 2 pt / sqrt(3)
     assert mean == pytest.approx(92.0) and lo == pytest.approx(92 - half, abs=1e-4) and hi == pytest.approx(92 + half)
     assert eq.mean_ci([0.9]) is None
+
+
+@pytest.mark.parametrize("df", [1, 2, 3.7, 10, 1e6, math.inf])
+def test_the_t_and_normal_functions_are_scipy_statss(df):
+    for q in (0.025, 0.2, 0.5, 0.9, 0.975):
+        assert student.t_ppf(q, df) == pytest.approx(stats.t.ppf(q, df), rel=1e-12, abs=1e-12)
+        assert student.norm_ppf(q) == pytest.approx(stats.norm.ppf(q), rel=1e-12)
+    for x in (-4.0, -0.5, 0.0, 1.2, 3.0):
+        assert student.t_sf(x, df) == pytest.approx(stats.t.sf(x, df), rel=1e-12, abs=1e-15)
+        assert student.t_cdf(x, df) == pytest.approx(stats.t.cdf(x, df), rel=1e-12, abs=1e-15)
+
+
+def test_intervals_and_verdicts_leave_scipy_stats_unimported():
+    """scipy.stats cost every run with repeats and every tune 0.4-1 s (3 s on a busy VM) of its report, for
+    quantiles scipy.special gives: a fresh process computes each interval and test without it."""
+    code = """import sys
+import numpy as np
+from bench.measure import equivalence as eq, stats, tuning
+eq.verdict([0.90, 0.91, 0.93], [0.92, 0.90, 0.95], 1.0)
+eq.repeats_needed(1.0, 0.3, 1.0)
+stats.log_t_interval(np.array([10.0, 11.0, 12.5]))
+xs, ys = [[10.0, 10.5, 9.8], [10.2, 10.1]], [[11.0, 11.5, 10.8], [11.2, 11.3]]
+assert tuning.ratio_ci(xs, ys) is not None and tuning.ratio_p(xs, ys) is not None
+assert "scipy.special" in sys.modules, "nothing computed a quantile"
+assert "scipy.stats" not in sys.modules, "scipy.stats imported"
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_the_difference_test_is_welchs_and_its_interval_covers_the_truth():

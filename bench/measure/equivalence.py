@@ -19,17 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
 
 import numpy as np
 
-
-def scipy_stats() -> ModuleType:
-    """scipy.stats, imported when a verdict is computed: it costs 1.4 s, which every command paid on its start."""
-    from scipy import stats
-
-    return stats
-
+from bench.measure.student import norm_ppf, t_cdf, t_ppf, t_sf
 
 ALPHA = 0.05
 POWER = 0.8
@@ -46,7 +39,7 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     if len(x) < 2:
         return None
     m, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
-    h = float(scipy_stats().t.ppf(0.5 + confidence / 2, len(x) - 1)) * se
+    h = t_ppf(0.5 + confidence / 2, len(x) - 1) * se
     return m, m - h, m + h
 
 
@@ -73,9 +66,8 @@ def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     d, se, df = welch(xa, xb)
     if se == 0:  # no spread at all: the difference is exact
         return Difference(d, d, d, 1.0 if d == 0 else 0.0)
-    t = scipy_stats().t
-    h = float(t.ppf(1 - ALPHA / 2, df)) * se
-    return Difference(d, d - h, d + h, float(2 * t.sf(abs(d) / se, df)))
+    h = t_ppf(1 - ALPHA / 2, df) * se
+    return Difference(d, d - h, d + h, 2 * t_sf(abs(d) / se, df))
 
 
 def tost(a: Sequence[float], b: Sequence[float], margin_pt: float) -> float:
@@ -83,9 +75,8 @@ def tost(a: Sequence[float], b: Sequence[float], margin_pt: float) -> float:
     d, se, df = welch(_pts(a), _pts(b))
     if se == 0:
         return 0.0 if abs(d) < margin_pt else 1.0
-    t = scipy_stats().t
-    p_low = float(t.sf((d + margin_pt) / se, df))  # H0: d <= -margin
-    p_high = float(t.cdf((d - margin_pt) / se, df))  # H0: d >= margin
+    p_low = t_sf((d + margin_pt) / se, df)  # H0: d <= -margin
+    p_high = t_cdf((d - margin_pt) / se, df)  # H0: d >= margin
     return max(p_low, p_high)
 
 
@@ -98,7 +89,6 @@ def repeats_needed(sd_pt: float, diff_pt: float, margin_pt: float) -> int:
     needed" (QA, 2026-12-06)."""
     if sd_pt == 0:
         return 2
-    t = scipy_stats().t
     tests = []
     if (gap := margin_pt - abs(diff_pt)) > 0:
         tests.append((gap, 1 - ALPHA, 1 - (1 - POWER) / 2))
@@ -106,9 +96,9 @@ def repeats_needed(sd_pt: float, diff_pt: float, margin_pt: float) -> int:
         tests.append((abs(diff_pt), 1 - ALPHA / 2, POWER))
     best = MAX_REPEATS_NEEDED
     for gap, p1, p2 in tests:
-        z = scipy_stats().norm.ppf
-        n = max(2, math.ceil(2 * (sd_pt * (z(p1) + z(p2)) / gap) ** 2))  # the normal count: t's is never below
-        while n < best and n < 2 * (sd_pt * (t.ppf(p1, 2 * n - 2) + t.ppf(p2, 2 * n - 2)) / gap) ** 2:
+        # the normal count: t's is never below
+        n = max(2, math.ceil(2 * (sd_pt * (norm_ppf(p1) + norm_ppf(p2)) / gap) ** 2))
+        while n < best and n < 2 * (sd_pt * (t_ppf(p1, 2 * n - 2) + t_ppf(p2, 2 * n - 2)) / gap) ** 2:
             n += 1
         best = min(best, n)
     return best

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bench.measure.student import t_ppf
+
 RESAMPLES = 2000
 MAX_SAMPLES = 400  # longer series are folded into small windows (see fold) before resampling
 SEED = 0
@@ -235,11 +237,9 @@ def log_t_interval(rates: np.ndarray, confidence: float = CONFIDENCE) -> tuple[f
     """(geometric mean, low, high) of a few independent rates (fresh processes, an asynchronous backend's
     synchronised stretches): Student's t over their log rates. A percentile bootstrap of 3-6 values cannot reach
     its 95% (with 3 it covers at most 3/4: the QA audit of 2026-12-05 measured 66-81% for stretches)."""
-    from bench.measure.equivalence import scipy_stats  # scipy loads only where an interval needs it
-
     logs = np.log(rates)
     se = float(logs.std(ddof=1)) / math.sqrt(len(logs))
-    h = float(scipy_stats().t.ppf(1 - (1 - confidence) / 2, len(logs) - 1)) * se
+    h = t_ppf(1 - (1 - confidence) / 2, len(logs) - 1) * se
     m = float(logs.mean())
     return math.exp(m), math.exp(m - h), math.exp(m + h)
 
@@ -247,10 +247,8 @@ def log_t_interval(rates: np.ndarray, confidence: float = CONFIDENCE) -> tuple[f
 def t_about(rate: float, rates: Samples, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
     """(rate, low, high): Student's t interval of a few steps' log rates, about ``rate`` (the window's images over its
     time, the headline, not their geometric mean: a stalled step weighs by its duration there)."""
-    from bench.measure.equivalence import scipy_stats
-
     logs = np.log(np.asarray(rates, dtype=np.float64))
-    h = float(scipy_stats().t.ppf(1 - (1 - confidence) / 2, len(logs) - 1)) * float(logs.std(ddof=1))
+    h = t_ppf(1 - (1 - confidence) / 2, len(logs) - 1) * float(logs.std(ddof=1))
     h /= math.sqrt(len(logs))
     return rate, rate * math.exp(-h), rate * math.exp(h)
 

@@ -37,8 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.measure import stats
-from bench.measure.equivalence import scipy_stats, welch
+from bench.measure.equivalence import welch
 from bench.measure.stats import CONFIDENCE, RESAMPLES, SEED
+from bench.measure.student import t_ppf, t_sf
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -145,7 +146,7 @@ def accuracy_noise(
         if va + vb == 0:
             return 0.0
         df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-        return float(scipy_stats().t.ppf(0.975, df)) * math.sqrt(va + vb)
+        return t_ppf(0.975, df) * math.sqrt(va + vb)
     if n_test <= 0:
         return math.inf
     var = (p_default * (1 - p_default) + p_other * (1 - p_other)) / n_test
@@ -217,7 +218,7 @@ def ratio_ci(
     alpha = (1 - confidence) / 2
     if _several(xs, ys) or _few_steps(xs, ys):
         d, se, df = _over_steps(xs[0], ys[0], resamples, seed) if _few_steps(xs, ys) else _over_processes(xs, ys)
-        h = float(scipy_stats().t.ppf(1 - alpha, df)) * se if se > 0 else 0.0
+        h = t_ppf(1 - alpha, df) * se if se > 0 else 0.0
         return math.exp(d), math.exp(d - h), math.exp(d + h)
     ratio, ratios = _resampled_ratios(xs[0], ys[0], resamples, seed)
     lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
@@ -240,7 +241,7 @@ def ratio_p(
         d, se, df = _over_steps(xs[0], ys[0], resamples, seed) if _few_steps(xs, ys) else _over_processes(xs, ys)
         if se == 0:
             return 1.0 if d == 0 else 0.0
-        return float(2 * scipy_stats().t.sf(abs(d) / se, df))
+        return 2 * t_sf(abs(d) / se, df)
     r = _resampled_ratios(xs[0], ys[0], resamples, seed)[1]
     smaller = min(float(np.mean(r <= 1.0)), float(np.mean(r >= 1.0)))
     return min(1.0, 2 * smaller)
