@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -103,12 +107,24 @@ def test_the_race_rows_are_the_costs_and_default_and_best_train_the_same_epochs_
     assert needs > 100
 
 
-def sized_tune(tmp_path: Path, clean_env: dict[str, str]):
-    """`bench tune --budget 40s` of a 12-epoch task whose rows an earlier run measured at 2 s an epoch (numpy test
-    backend, real worker processes): default and best at the recipe would take ~52 s. (its output, --out, run
-    folder, environment)."""
-    from tests.conftest import run_cli
+class SizedTune(NamedTuple):
+    proc: subprocess.CompletedProcess
+    out: Path
+    run: Path
+    env: dict[str, str]
 
+
+@pytest.fixture(scope="module")
+def sized(tmp_path_factory: pytest.TempPathFactory) -> SizedTune:
+    """`bench tune --budget 40s` of a 12-epoch task whose rows an earlier run measured at 2 s an epoch (numpy test
+    backend, real worker processes): default and best at the recipe would take ~52 s. Run once for the module's
+    tests (one lane: ``SIZED``), which read it; the resume test resumes a copy. Its environment is cleaned as
+    ``_no_bench_environment`` cleans a test's: a module's fixture is set up before that one."""
+    from tests.conftest import SET_BY_FRAMEWORKS, run_cli
+
+    tmp_path = tmp_path_factory.mktemp("sized")
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_") and k not in SET_BY_FRAMEWORKS}
+    clean_env["BENCH_CACHE"] = str(tmp_path / "bench-cache")
     out = tmp_path / "out"
     task = tmp_path / "t.toml"
     task.write_text(TINY.format(name="t").replace("epochs = 2", "epochs = 12"))
@@ -121,18 +137,22 @@ def sized_tune(tmp_path: Path, clean_env: dict[str, str]):
     p = run_cli(cmd, env, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     run = next(d for d in out.iterdir() if d.is_dir() and d.name not in (source.name, "history"))
-    return p, out, run, env
+    return SizedTune(p, out, run, env)
 
 
+SIZED = pytest.mark.xdist_group("sized-tune")  # the tests that read that tune: one lane, one tune
+
+
+@SIZED
 @pytest.mark.e2e
 def test_a_tune_whose_fresh_rows_would_overrun_at_their_recipe_is_sized_down_and_ends_within_its_budget(
-    tmp_path, clean_env
+    sized: SizedTune,
 ):
     """The plan says fewer epochs than the recipe's 12, both rows train them, and the end says planned and
-    achieved, within the budget (``sized_tune``)."""
+    achieved, within the budget (``sized``)."""
     from tests.conftest import records
 
-    p, _, run, _ = sized_tune(tmp_path, clean_env)
+    p, run = sized.proc, sized.run
     planned = re.search(r"  t: default and best at (\d+) epochs \(recipe 12\)", p.stdout)
     assert planned and int(planned.group(1)) < 12, p.stdout[:2000]
     log = json.loads((run / "tune.json").read_text())
@@ -146,13 +166,16 @@ def test_a_tune_whose_fresh_rows_would_overrun_at_their_recipe_is_sized_down_and
     assert end and int(end.group(1)) <= 40 and int(end.group(2)) <= 40, p.stdout[-2000:]
 
 
+@SIZED
 @pytest.mark.e2e
-def test_a_sized_tune_resumed_keeps_its_plan_and_budget_and_runs_only_the_row_it_is_missing(tmp_path, clean_env):
+def test_a_sized_tune_resumed_keeps_its_plan_and_budget_and_runs_only_the_row_it_is_missing(sized: SizedTune, tmp_path):
     """A sized tune stopped after its default row (its best row's record gone): `tune --resume` races nothing again,
     keeps the default row as it ran, and trains the best at the epochs the plan sized, within the budget's plan."""
     from tests.conftest import records, run_cli
 
-    _, out, run, env = sized_tune(tmp_path, clean_env)
+    out, env = tmp_path / "out", sized.env
+    shutil.copytree(sized.out, out)  # the other test reads the tune as it ended
+    run = out / sized.run.name
     plan, log = (run / "plan.json").read_text(), (run / "tune.json").read_text()
     (sized,) = json.loads(log)["fresh_plans"]
     lines = (run / "records.jsonl").read_text().splitlines()
