@@ -1,9 +1,10 @@
 """Student's t and the normal distribution's quantiles and tails, from scipy.special.
 
-Every interval and verdict needs only these, and ``scipy.stats`` cost a command 0.4-1 s of CPU to import (its
-distributions' docstrings are built at import; on a 2-core VM shared with other work, 3 s), where
-``scipy.special`` costs about 0.1 s: each run with repeats and every tune's report paid it. The functions
-are the same ones scipy.stats.t and .norm call (``stdtrit``, ``stdtr``, ``ndtri``), imported when first used.
+Every interval and verdict needs only these, and ``scipy.stats`` cost a command about 0.4 s of CPU more to import
+than ``scipy.special`` (its distributions' docstrings are built at import; 1-3 s on the 2-core VM shared with other
+work): a `bench report` of a run with repeats took 1.8 s of CPU with it, 1.5 s without, and a tune pays it in
+several reports. The functions are the ones scipy.stats.t and .norm call (``stdtrit``, ``stdtr``, ``ndtri``),
+imported when first used.
 """
 
 from __future__ import annotations
