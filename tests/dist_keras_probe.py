@@ -10,7 +10,9 @@ the survivor then prints ``@@error`` with how long its failing collective took. 
 how many times the train step was compiled, in ``train_step_compiles``. ``--train-rank``: the same epochs through
 bench's own rank (bench.run.dist_worker.train_rank, its step clock on the Keras callbacks), printing ``@@rank``
 with the record fields it gives (and the compiles, with ``--count-compiles``). ``--meet DIR``: after training, the
-ranks meet (``backend.barrier``) as tests/dist_meet_probe.py has them meet (rank 1 late), in ``met``.
+ranks meet (``backend.barrier``) as tests/dist_meet_probe.py has them meet (rank 1 late), in ``met``. ``--dropout``
+(JAX): a Dropout layer's training outputs on one global batch, over the ranks' mesh (``dropout_mesh``) and, after
+leaving, on this process's one device (``dropout_one``).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def main(argv: list[str]) -> int:
     args.add_argument("--count-compiles", action="store_true")
     args.add_argument("--train-rank", action="store_true")
     args.add_argument("--meet", type=Path, default=None)
+    args.add_argument("--dropout", action="store_true")
     opt = args.parse_args(argv)
 
     from backends import load_backend
@@ -137,7 +140,11 @@ def main(argv: list[str]) -> int:
     out["train_step_compiles"] = None if compiles is None else len(compiles)
     if opt.meet is not None and ctx is not None:  # in this process: two more Keras processes a backend cost ~10 s
         out["met"] = meet(backend, rank, opt.meet)
+    if opt.dropout:
+        out["dropout_mesh"] = dropout_outputs(world, rank)
     backend.leave()  # right after training, on every rank; what follows is this worker's alone
+    if opt.dropout:
+        out["dropout_one"] = dropout_outputs(1, 0)  # no distribution now: 1 worker's computation
     out["digest"], out["weights"] = weights_digest(backend.get_weights(model))
     logits = backend.predict(state, data, 64)
     out["logits_shape"], out["logits_digest"] = list(logits.shape), hashlib.sha256(logits.tobytes()).hexdigest()
@@ -179,6 +186,36 @@ def meet(backend: Any, rank: int, folder: Path) -> list[str]:
     (folder / f"came-{rank}").touch()
     backend.barrier()
     return sorted(p.name for p in folder.iterdir())
+
+
+def dropout_outputs(world: int, rank: int) -> list[list[list[float]]]:
+    """Dropout (rate 0.5) in training mode on one global batch of 8 distinct rows, three calls from seed 0 (its
+    seed state advancing), run as a Keras/JAX train step runs it: one jitted program over every process's devices,
+    each process feeding its share of the batch (rank 0's rows first); with ``world`` 1, this process's device on
+    the whole batch. The global outputs (a kept value is twice its input, a dropped one 0)."""
+    import jax
+    import keras
+    from jax.experimental import multihost_utils
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    x = np.arange(1, 8 * 16 + 1, dtype=np.float32).reshape(8, 16)
+    keras.utils.set_random_seed(0)  # as every rank of a row and its 1-worker row are seeded
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dropout(0.5)])
+    ntv = [v.value for v in model.non_trainable_variables]  # the seed generator's state (replicated over the mesh)
+    if world == 1:
+        batch = jax.device_put(x, jax.local_devices()[0])
+    else:
+        sharding = NamedSharding(Mesh(np.array(jax.devices()), ("batch",)), P("batch"))
+        share = len(x) // world
+        batch = jax.make_array_from_process_local_data(sharding, x[rank * share : (rank + 1) * share])
+    step = jax.jit(lambda ntv, x: model.stateless_call([], ntv, x, training=True))
+    out = []
+    for _ in range(3):
+        y, ntv = step(ntv, batch)
+        y = np.asarray(y) if y.is_fully_addressable else multihost_utils.process_allgather(y, tiled=True)
+        out.append(np.asarray(y).tolist())
+    return out
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+ZOO_DRAWS = "mobilenet"  # the zoo's smallest convertible row: its build draws the fewest initialiser shapes
+
 
 def main(argv: list[str]) -> int:
     import torch._dynamo  # noqa: F401 - torch (with _dynamo) strictly before tensorflow: the other order segfaults
@@ -29,6 +31,8 @@ def main(argv: list[str]) -> int:
         keras_side = parity.build(keras_backend, spec, shape, n_outputs)
         out["cases"][case] = parity.compare(torch_side, keras_side, "torch->keras", spec, shape, n_outputs)
     out["throwaway"] = [throwaway(keras_backend, how) for how in ("build", "build_to_import")]
+    if name == "keras-jax":  # the engine whose throwaway draws differ (the others' are a null context)
+        out["zoo_draws"] = zoo_draws(keras_backend)
     for precision in ("fp32", "mixed_bf16"):  # the peak-FLOP matmul, read back on every engine
         keras_backend.matmul(64, precision)()
     out["matmul"] = "ok"
@@ -60,6 +64,53 @@ def throwaway(backend: Any, how: str) -> dict[str, Any]:
         "imported": sorted(k for k, v in backend.export_weights(state).items() if (v == 0.5).all()),
         "after": np.asarray(keras.random.uniform((5,))).tolist(),
     }
+
+
+def zoo_draws(backend: Any, zoo_id: str = ZOO_DRAWS) -> dict[str, Any]:
+    """``zoo_id`` built from seed 0 for 10 classes (a fresh head), random-init and from a torch weights file, each
+    with the engine's throwaway draws and with them turned off (a null context): a digest of every weight and how
+    often the build took the throwaway draws."""
+    import contextlib
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    import keras
+    import numpy as np
+    import torch
+
+    from backends.torch import zoo as torch_zoo
+    from bench.core.spec import ModelSpec, RuntimeSpec
+
+    real, out = backend.engine.throwaway_draws, {}
+    with tempfile.TemporaryDirectory(prefix="bench-probe-") as tmp:
+        path = Path(tmp) / f"{zoo_id}.pth"
+        torch.manual_seed(1)
+        torch.save(torch_zoo.library_model(zoo_id, 1000).state_dict(), path)
+        for pretrained in (False, True):
+            for cheap in (True, False):
+                taken: list[int] = []
+
+                def spy(cheap: bool = cheap, taken: list[int] = taken) -> Any:
+                    taken.append(1)
+                    return real() if cheap else contextlib.nullcontext()
+
+                backend.engine.throwaway_draws = spy
+                backend.configure(RuntimeSpec(), seed=0)
+                weights = str(path) if pretrained else ""
+                model = backend.build(
+                    ModelSpec(arch=f"zoo:{zoo_id}", pretrained=pretrained, weights=weights), (32, 32, 3), 10
+                )
+                digests = {
+                    f"{i}:{v.path}": hashlib.sha1(np.asarray(keras.ops.convert_to_numpy(v)).tobytes()).hexdigest()
+                    for i, v in enumerate(model.weights)
+                }
+                out[f"{'pretrained' if pretrained else 'random'}-{'cheap' if cheap else 'off'}"] = {
+                    "taken": len(taken),
+                    "weights": digests,
+                }
+    backend.engine.throwaway_draws = real
+    return out
 
 
 if __name__ == "__main__":

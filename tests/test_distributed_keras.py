@@ -104,7 +104,9 @@ def ranks(world: int, timeout_s: float, **extra: str) -> list[DistContext]:
 @pytest.mark.parametrize("backend", list(ENGINES))
 def test_two_workers_train_their_shards_with_averaged_gradients(backend: str, tmp_path: Path):
     # after training the two ranks also meet (``--meet``: the barrier test below, in these processes)
-    procs = [start(backend, ctx, "--epochs", "1", "--meet", str(tmp_path)) for ctx in ranks(2, timeout_s=120)]
+    # keras-jax: and their dropout on one global batch (``--dropout``: the claim of dp_dropout, in these processes)
+    dropout = ["--dropout"] if backend == "keras-jax" else []
+    procs = [start(backend, ctx, "--epochs", "1", "--meet", str(tmp_path), *dropout) for ctx in ranks(2, timeout_s=120)]
     procs.append(start(backend, None, "--epochs", "1"))  # the 1-worker reference: one plain process, same batch
     if backend == "keras":  # MirroredStrategy, one process (on a CPU: one replica): runs, and changes nothing
         procs.append(start(backend, ranks(1, timeout_s=120, keras_strategy="mirrored")[0], "--epochs", "1"))
@@ -139,6 +141,11 @@ def test_two_workers_train_their_shards_with_averaged_gradients(backend: str, tm
     # (2x) loss. A fixed 1e-4 (before) was 1.6x this CPU's figure, not an argued bound.
     assert two[0]["losses"] == pytest.approx(one["losses"], rel=1e-3)
     assert two[0]["logits_shape"] == [256, 10] and two[0]["logits_digest"] == two[1]["logits_digest"]
+    if backend == "keras-jax":  # describe("keras-jax").dp_dropout: one mask over the global batch, as 1 worker draws
+        mesh = two[0]["dropout_mesh"]
+        assert mesh == two[1]["dropout_mesh"] == two[0]["dropout_one"] == two[1]["dropout_one"]
+        kept = [(np.asarray(y) > 0).astype(int) for y in mesh]
+        assert all(0 < m.sum() < m.size for m in kept) and (kept[0] != kept[1]).any()  # real draws, advancing
     if backend == "keras":
         mirrored = line(results[3][1], "probe")
         assert mirrored["dist_backend"] == "reduce-to-one (MirroredStrategy)"

@@ -281,3 +281,19 @@ def test_a_build_whose_weights_are_imported_draws_cheaply_on_jax_and_keeps_the_s
     assert all((built["drawn"][k] != cheap["drawn"][k]) == (name == "keras-jax") for k in kernels), name
     assert built["imported"] == cheap["imported"] == sorted(built["drawn"])  # every weight is the imported one
     assert built["after"] == cheap["after"]  # the process's seeded stream moved alike
+
+
+@pytest.mark.xdist_group("probe-keras-jax")
+@pytest.mark.frameworks
+def test_a_pretrained_zoo_build_draws_its_trunk_cheaply_on_jax_and_its_head_and_random_rows_as_before():
+    """A pretrained zoo row's library model is overwritten by the converter, weight for weight: on JAX it is drawn
+    the engine's throwaway way, once per build, and every weight ends as it did with that path off: the trunk the
+    file's, the fresh head (10 classes, not the library's 1000) the seeded draws it had. A random-init row's draws
+    are its training start: it never takes the path, and its weights are the real draws."""
+    got = probe("keras-jax")["zoo_draws"]
+    assert got["random-cheap"]["taken"] == got["random-off"]["taken"] == 0
+    assert got["pretrained-cheap"]["taken"] == got["pretrained-off"]["taken"] == 1
+    assert got["random-cheap"]["weights"] == got["random-off"]["weights"]
+    assert got["pretrained-cheap"]["weights"] == got["pretrained-off"]["weights"]
+    heads = [n for n in got["pretrained-off"]["weights"] if n.split(":")[1].startswith("head/")]
+    assert len(heads) == 2, heads  # the head's kernel and bias are among the weights compared

@@ -91,7 +91,9 @@ class Backend:
     def build(self, model: ModelSpec, input_shape: tuple[int, int, int], n_outputs: int) -> keras.Model:
         with distributed.scope(self.dist):  # data-parallel: variables are the strategy's / distribution's
             if is_zoo(model.arch):  # zoo rows: init, and pretrained through the converter, in backends/keras/zoo.py
-                return keras_zoo.build(model.arch, n_outputs, input_shape, model.init, weights_file(model))
+                return keras_zoo.build(
+                    model.arch, n_outputs, input_shape, model.init, weights_file(model), self.engine.throwaway_draws
+                )
             if architecture(model).zoo:  # the catalog's big models: zoo rows, with keras.applications' weights
                 return models.big(model, input_shape, n_outputs)
             return models.build(model, input_shape, n_outputs)

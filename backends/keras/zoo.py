@@ -8,10 +8,12 @@ the layers between them the library's own -- the names the torch build (``backen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +74,23 @@ def _top(model: keras.Model, head_name: str) -> tuple[Any, list[Any]]:
 
 
 def build(
-    zoo_id: str, n_outputs: int, input_shape: tuple[int, int, int], init: str, weights: str | Path | None = None
+    zoo_id: str,
+    n_outputs: int,
+    input_shape: tuple[int, int, int],
+    init: str,
+    weights: str | Path | None = None,
+    throwaway: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> keras.Model:
     """The task model of zoo row ``zoo_id`` (``"zoo:<id>"`` or bare) for HWC ``input_shape``: ``init`` on every
     kernel (biases zero), BatchNorm momentum torch's 0.1 (Keras's 0.99 otherwise). With ``weights`` (a torch
     state_dict file of the row's library model) the trunk comes from that file through the converter and
-    only the head is drawn with ``init``."""
+    only the head is drawn with ``init``. ``throwaway`` (the engine's ``throwaway_draws``) draws the library
+    model's initial values then, as the converter overwrites every one of them; the head's draws come after
+    it, the seeded ones, and a random-init row's draws are its training start, so it keeps the real ones."""
     row = checked_input(zoo_id, input_shape)
     h = input_shape[0]
-    lib = library_model(row.id, n_outputs, h)
+    with throwaway() if weights else contextlib.nullcontext():
+        lib = library_model(row.id, n_outputs, h)
     if weights:
         _load_converted(lib, row.id, n_outputs, h, Path(weights))
     return task_model(lib, row.id, n_outputs, init, trunk=not weights)
