@@ -121,7 +121,8 @@ DP_BATCHNORM = {
     "jax": DataParallelBatchNorm(global_batch=True),
 }
 # Keras on JAX: one SPMD program over the global batch, so dropout draws one mask over it from the replicated seed
-# state, the 1-worker row's mask (measured: 2 devices' masks are 1 device's, step by step, same seed); the global
+# state, the 1-worker row's mask (measured: 2 devices' masks are 1 device's, step by step, same seed, in one process
+# and in 2 jax.distributed processes each feeding its half of the batch: tests/test_distributed_keras.py); the global
 # batch holds 1 worker's images reordered (each rank's shard in turn: every W-th image), so most meet another draw
 DP_DROPOUT = {
     "jax": "dropout draws one mask over the global batch, as 1 worker does, but on its images in another order, "
