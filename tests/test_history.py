@@ -227,6 +227,24 @@ def test_a_configuration_change_starts_a_new_baseline_and_is_no_regression(tmp_p
     assert s.newest is not None and s.newest.regression and s.reset == 0
 
 
+def test_a_third_run_far_from_two_that_agree_is_a_regression_though_no_interval_scales_it(tmp_path: Path):
+    """QA, 2026-12-06: a planted bug took one backend's test accuracy from 0.964, 0.964 to 0.096 and `bench history`
+    said nothing: the newest run's own jump was in the noise it was judged in (half of the two successive differences'
+    median), so no series of 2 or 3 runs without intervals could be flagged. Two runs before it set the noise now; one
+    run before it still judges nothing (its jump is all the scale there is)."""
+    hist = tmp_path / "history"
+    for n, acc in enumerate([0.964, 0.964, 0.096]):
+        store.add_run(hist, make_run(tmp_path / "a", n, {ROW: {"steady_img_s": 100.0, "test_acc": acc}}))
+    (s,) = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "test_acc"]
+    assert s.newest is not None and s.newest.regression and s.newest.baseline == 2
+    assert "REGRESSION: -90.0% against the median of 2 run(s)" in "\n".join(check.describe(s))
+    two = tmp_path / "two"
+    for n, acc in enumerate([0.964, 0.096]):
+        store.add_run(two, make_run(tmp_path / "b", n, {ROW: {"steady_img_s": 100.0, "test_acc": acc}}))
+    (s,) = [s for s in check.check(store.load(two), [], check.Thresholds()) if s.key["metric"] == "test_acc"]
+    assert s.newest is not None and not s.newest.regression
+
+
 def test_a_change_of_the_rows_threads_is_named_and_starts_a_new_baseline(tmp_path: Path):
     """QA 2026-12-06: a task's `[runtime] threads = 1` made a loaded VM's LeNet-5 17x faster, and `bench history`
     named only the calibration for it (the record's threads were not in the store). The threads are a knob: their
