@@ -680,3 +680,41 @@ def test_a_macro_f1_drop_is_judged_as_an_accuracy_drop_is_and_not_where_the_epoc
     assert not compare(a, run("c", 0.86), Thresholds(max_acc_drop=0.02)).regression.any()  # at the threshold
     fewer = compare(a, run("d", 0.5, epochs=4), Thresholds(max_acc_drop=0.02)).set_index("metric")
     assert fewer.loc["test macro-F1", "verdict"] == "recipe differs" and not fewer.regression.any()
+
+
+def test_two_layer_lists_of_one_task_name_are_another_recipe_not_a_regression(tmp_path: Path):
+    """QA, 2026-12-06: a task's own layer list recorded model_options "{}", so a list of conv 32/64 filters compared
+    with the same task name's conv 6/16 (4x the weights, 7.8x the training time) read as 12 REGRESSIONs, and the
+    history kept both in one series. The list is in model_options now: a recipe row, nothing judged, another hash."""
+    from bench.core.record import recipe_of
+    from bench.core.spec import parse_task
+    from bench.run.runner import base_record
+
+    def task(filters: tuple[int, int]):
+        layers = [
+            {"conv": filters[0], "kernel": 5, "padding": 2, "activation": "relu"},
+            {"pool": "avg", "size": 2},
+            {"conv": filters[1], "kernel": 5, "activation": "relu"},
+            {"flatten": True},
+        ]
+        data = {
+            "name": "my-cnn",
+            "dataset": {"name": "mnist"},
+            "model": {"layers": layers},
+            "train": {"epochs": 2, "batch_size": 32, "lr": 0.01},
+        }
+        return parse_task(data, "my-cnn.toml")
+
+    small, wide = base_record("a", task((6, 16)), "torch", 0, 0), base_record("b", task((32, 64)), "torch", 0, 0)
+    assert small["model"] == wide["model"] == "layers" and small["model_options"] != wide["model_options"]
+    assert '"conv": 32' in wide["model_options"] and recipe_of(small) != recipe_of(wide)
+    records = {}
+    for name, rec, epoch_s in (("a", small, 1.0), ("b", wide, 7.8)):
+        path = tmp_path / name
+        path.mkdir()
+        timed = {"status": "ok", "train_s": 2 * epoch_s, "epoch_s_median": epoch_s, "test_acc": 0.95}
+        append_record(path, {**rec, **timed})
+        records[name] = load_run(path, tmp_path)[0]
+    result = compare(records["a"], records["b"], Thresholds())
+    assert not result.regression.any() and (result.verdict == "recipe differs").all()
+    assert '"conv": 32' in result[result.metric == "recipe"].b.iloc[0]

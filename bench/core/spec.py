@@ -119,6 +119,13 @@ class ModelSpec:
     def option(self, name: str) -> Any:
         return dict(self.options)[name]
 
+    def recorded_options(self) -> dict[str, Any]:
+        """What a record keeps as ``model_options`` (a recipe field: bench compare's recipe row, the history's task
+        hash): the options, and a task's own layer list whole. Until 2026-12-06 a layer list recorded "{}", so two
+        lists of one task name (conv 6/16 and 32/64 filters, 4x the weights) were one series and compare called the
+        wider one's every time figure a REGRESSION."""
+        return {**dict(self.options), **({"layers": [dict(t) for t in self.layers]} if self.layers else {})}
+
 
 @dataclass(frozen=True)
 class TrainSpec:

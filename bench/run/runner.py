@@ -185,7 +185,7 @@ def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: in
         seed=seed,
         framework=describe(backend).framework,
         model=task.model.arch,
-        model_options=json.dumps(dict(task.model.options), sort_keys=True),
+        model_options=json.dumps(task.model.recorded_options(), sort_keys=True),
         init=task.model.init,
         dataset=task.dataset.name,
         optimizer=task.train.optimizer,
