@@ -254,7 +254,10 @@ def test_the_dashboard_charts_hold_the_stores_points_steps_and_regression(driver
         assert got["points"] == len(mine)
         assert got["series"] == mine.groupby(["backend", "config", "machine_id"]).ngroups
     assert shown[f"lenet: {HEADLINE}"]["steps"] >= 1
-    assert shown[f"lenet: {HEADLINE}"]["regression"] == 1
+    # a ✕ on each torch series' newest point: run 6, a step not yet 3 runs old on the first machine, and run 9 at half
+    # the two runs before it on the slow one (until QA, 2026-12-06, run 9's own jump was in the noise it was judged
+    # in, and that ✕ was missing)
+    assert shown[f"lenet: {HEADLINE}"]["regression"] == 2
     assert shown[f"cnn: {HEADLINE}"]["regression"] == 0
     browser.not_blank(driver)
     assert_laid_out(layout(driver))

@@ -46,11 +46,12 @@ class Newest:
 
 def sigmas(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, noise_of: np.ndarray | None = None) -> np.ndarray:
     """Each point's standard error: its interval's (a 95% interval: half-width / 1.96), floored by the series'
-    own successive-difference noise (of ``noise_of`` where given: the newest-point test's points before the newest)
-    and by a millionth of its scale (so no point weighs infinitely)."""
+    own successive-difference noise (where ``noise_of`` is given, the newest-point test's points before the newest,
+    the smaller of the two: the newest's own jump, or a step before it, would hide it) and by a millionth of its
+    scale (so no point weighs infinitely)."""
     own = (np.asarray(hi, float) - np.asarray(lo, float)) / (2 * Z95)
     own = np.where(np.isfinite(own) & (own > 0), own, 0.0)
-    floor = noise(values if noise_of is None else noise_of)
+    floor = noise(values) if noise_of is None else min(noise(values), noise(noise_of))
     scale = np.nanmedian(np.abs(values)) if len(values) else 1.0
     return np.maximum(own, max(floor, 1e-6 * (scale or 1.0)))
 

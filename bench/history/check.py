@@ -158,10 +158,11 @@ def analyse(key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], 
     # the newest point's baseline: from the annotation, or from the last step whose level holds 3 points before it
     start = max([s.reset, *(st.at for st in s.steps if len(x) - 1 - st.at >= LEVEL)])
     if len(x) - start >= 2:
-        # the noise the newest point is judged in is the points' before it, once two runs or more stand there: with
-        # its own jump counted, 3 runs without intervals could flag nothing (QA, 2026-12-06: the test accuracy 0.964,
-        # 0.964 and then 0.096 of a planted bug passed). One run before it gives no noise to judge in: its own jump
-        # stays the scale, so a change against a single run is no regression (the runs a day apart would be)
+        # the noise the newest point is judged in leaves its own jump out, once two runs or more stand before it
+        # (the smaller of the two estimates: a step among those runs would hide it as well): with its jump counted,
+        # 3 runs without intervals could flag nothing (QA, 2026-12-06: the test accuracy 0.964, 0.964 and then 0.096
+        # of a planted bug passed). One run before it gives no noise: its jump stays the scale, and a change against a
+        # single run is no regression (the reference store's runs a day apart would be)
         lo, hi = points.lo.to_numpy(float), points.hi.to_numpy(float)
         sig_newest = changes.sigmas(x, lo, hi, noise_of=x[:-1] if len(x) - start >= 3 else None)
         s.newest = changes.newest(
