@@ -104,7 +104,7 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section(
         "zoo",
-        text=lambda v: zoo_section(v.table, v.run_dir, v.reference),
+        text=lambda v: zoo_section(v.table, v.run_dir, v.reference, v.drawn),
         plot_jobs=lambda v: zoo_plot_jobs(v.table, v.run_dir, v.reference),
     ),
     Section(

@@ -25,12 +25,14 @@ from bench.report.plotting import PlotJob, render
 from bench.report.sections import SECTIONS, ReportView, texts
 from bench.report.speedup import headline_ratios
 from bench.report.tables import side_by_side
-from bench.report.text import incomplete_notice, speed_lines, summary_markdown
+from bench.report.text import incomplete_notice, speed_lines, summary_markdown, unplotted_line
 
 
-def write_reports(run_dir: Path, reference: str | None = None) -> pd.DataFrame:
-    """results.csv, summary.md and plots/ from records.jsonl alone; ratios against ``reference`` (None: the one
-    plan.json says the run was started with, else as ``reference_of`` chooses from the run's rows)."""
+def write_reports(run_dir: Path, reference: str | None = None, figures: bool = True) -> pd.DataFrame:
+    """results.csv, summary.md, index.html and plots/ from records.jsonl alone; ratios against ``reference`` (None:
+    the one plan.json says the run was started with, else as ``reference_of`` chooses from the run's rows).
+    ``figures``: draw the plots; without them (a run started so: a tune's rungs) nothing links one, and summary.md
+    and index.html say that `bench report` draws them."""
     plan = read_json_or_warn(run_dir / "plan.json")
     every = in_plan_order(latest_records(read_records(run_dir)), plan)
     df_every = table(every)
@@ -49,7 +51,11 @@ def write_reports(run_dir: Path, reference: str | None = None) -> pd.DataFrame:
     view = ReportView(df, records, run_dir, df_every, reference, plan, every_records=every)
     jobs += [job for section in SECTIONS for job in section.plot_jobs(view)]
     # every plot job's last argument is the file it draws; a section links only the ones drawn
-    drawn = frozenset(args[-1] for (_, args), ok in zip(jobs, render(jobs), strict=True) if ok and args)
+    drawn = (
+        frozenset(args[-1] for (_, args), ok in zip(jobs, render(jobs), strict=True) if ok and args)
+        if figures
+        else frozenset()
+    )
     view = dataclasses.replace(view, drawn=drawn)
     notice = incomplete_notice(run_dir, df_every)
     wall_s = run_wall_s(run_dir / "state.json")
@@ -57,14 +63,16 @@ def write_reports(run_dir: Path, reference: str | None = None) -> pd.DataFrame:
     ratios = headline_ratios(records, reference)
     verdicts = {task: [r.sentence for r in found] for task, found in ratios.items()}
     overview = plot_file(run_dir, "overview") in drawn
-    text = summary_markdown(df, env, notice, reference, wall_s, curves, verdicts, run_dir.name, overview)
+    note = "" if figures else unplotted_line(run_dir)
+    text = summary_markdown(df, env, notice, reference, wall_s, curves, verdicts, run_dir.name, overview, note)
     sections = texts(view)
     text += "".join(sections)
     write_atomic(run_dir, run_dir / "summary.md", text.encode())
     tasks = df.task.unique()
     tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}
     columns = {m.words: m.column for m in TABLE}
-    write_page(run_dir, df, env, tables, columns, notice, speed_lines(df, None), reference, wall_s, ratios, sections)
+    speed = speed_lines(df, None)
+    write_page(run_dir, df, env, tables, columns, notice, speed, reference, wall_s, ratios, sections, note)
     return df
 
 

@@ -101,13 +101,16 @@ def summary_markdown(
     verdicts: Mapping[str, list[str]] | None = None,
     run_name: str = "",
     overview: bool = True,
+    note: str = "",
 ) -> str:
     """summary.md's head and one part per task (table, which backend trains faster, warnings, failures, curves,
     each section's lines, notes). ``curves``: the tasks whose training curves were drawn (None: every task's);
     ``verdicts``: each task's sentences on which backend trains faster (``bench.report.speedup``); ``run_name``:
     the run folder's name, the title (as index.html's), else environment.json's run_id; ``overview``: whether the
-    overview plot was drawn (a run with no ok single-process row has none to link)."""
+    overview plot was drawn (a run with no ok single-process row has none to link); ``note``: a line under the
+    notice (``unplotted_line``)."""
     lines = [f"# bench run {run_name or env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
+    lines += [note, ""] if note else []
     gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
         f"Machine: {machine_words(env)}, GPU: {gpu}; Python {env.get('python')}; commit {env.get('git_commit')}.",
@@ -175,6 +178,14 @@ def table_note(reference: str, names: Iterable[str]) -> str:
         "Step / epoch throughput compares it with the epochs, which also pay what an epoch does outside "
         "its steps (per-epoch call overhead). The first-step overhead is the first step's excess "
         "over a steady step (tracing, compilation, warm-up)."
+    )
+
+
+def unplotted_line(run_dir: Path) -> str:
+    """The line a report written without its figures opens with (``summary.write_reports``, ``figures=False``)."""
+    return (
+        "This report was written without its figures (training curves, confusion matrices and the rest), as the run "
+        f"was started: a tune's rungs draw none, out of its budget. `python -m bench report {run_dir}` draws them."
     )
 
 

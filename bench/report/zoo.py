@@ -8,6 +8,7 @@ then each backend against the reference per architecture.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,11 @@ def ratios(rows: pd.DataFrame, reference: str, column: str) -> pd.DataFrame:
     return wide.drop(columns=reference).div(wide[reference], axis=0)
 
 
-def zoo_section(df: pd.DataFrame, run_dir: Path, reference: str = DEFAULT_REFERENCE) -> str:
-    """summary.md's "Zoo sweep" section, or "" when the run has no zoo rows."""
+def zoo_section(
+    df: pd.DataFrame, run_dir: Path, reference: str = DEFAULT_REFERENCE, drawn: Collection[Path] = frozenset()
+) -> str:
+    """summary.md's "Zoo sweep" section, or "" when the run has no zoo rows; its plot linked where ``drawn`` holds
+    it (a report without figures, as a `bench zoo --best` race's rungs write, draws none)."""
     rows = zoo_rows(df)
     if rows.empty:
         return ""
@@ -97,7 +101,9 @@ def zoo_section(df: pd.DataFrame, run_dir: Path, reference: str = DEFAULT_REFERE
         for model in train.index:
             cells = [f"{_cell(train.at[model, b], '.2f')} / {_cell(infer.at[model, b], '.2f')}" for b in train]
             lines.append(f"| {model.removeprefix(PREFIX)} | " + " | ".join(cells) + " |")
-    lines += ["", f"![zoo sweep]({link(run_dir, plot_file(run_dir, 'zoo'))})", ""]
+    if (plot := plot_file(run_dir, "zoo")) in drawn:
+        lines += ["", f"![zoo sweep]({link(run_dir, plot)})"]
+    lines += [""]
     return "\n".join(lines)
 
 

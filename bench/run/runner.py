@@ -122,6 +122,10 @@ class RunOptions:
     # After the rows: each task's model trained this many steps in every backend of the run from one init,
     # the differences added to its rows (bench.run.parity, docs/methodology.md); 0: no check.
     parity_steps: int = 0
+    # Whether the run's report draws its figures (curves, confusion matrices, Grad-CAM overlays, ...): a tune's
+    # rungs do not (bench.run.tune), whose plots no one reads and whose reports are written between rungs, out of
+    # the tune's --budget; `bench report RUN` draws them all.
+    figures: bool = True
 
 
 MAX_REPEATS = 1000  # runs per (task, backend): beyond it a plan is a typo, not a study
@@ -478,6 +482,7 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: _is_int(v) and 0 <= v <= MAX_PARITY_STEPS,
         f"an integer in 0..{MAX_PARITY_STEPS}",
     ),
+    "figures": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 
@@ -599,7 +604,7 @@ def execute(
                 kept = {record_key(r) for r in read_records(run_dir) if r.get("status") in KEPT_ON_RESUME}
                 state["recorded"] = len(kept & {row.key for row in planned})  # an interrupted row runs again
                 state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
-                _finalise(run_dir, state, echo, opts.reference)
+                _finalise(run_dir, state, echo, opts)
     if state["state"] == "complete" and history:  # a tuning run's rungs stay out of it (bench.run.tune)
         history_cli.after_run(run_dir, echo)
     if stopped is not None:
@@ -634,14 +639,15 @@ def ctrl_c_held(echo: Callable[[str], None]) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None], reference: str | None) -> None:
-    """Write the final state.json and the reports; a failure here is said, not raised over the run's own outcome."""
+def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None], opts: RunOptions) -> None:
+    """Write the final state.json and the reports (their figures as ``opts.figures`` says); a failure here is said,
+    not raised over the run's own outcome."""
     try:
         write_json(run_dir / STATE, state)
     except OSError as e:
         echo(f"error: could not write {run_dir / STATE} ({e}); it may still say 'running'")
     try:
-        report.write_reports(run_dir, reference)
+        report.write_reports(run_dir, opts.reference, figures=opts.figures)
     except OSError as e:
         echo(f"error: could not write the reports of {run_dir} ({e}); `python -m bench report {run_dir}` redoes them")
 
