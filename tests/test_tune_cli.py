@@ -127,18 +127,20 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
     minutes, seconds = divmod(round(log["race_s"]), 60)
     assert f"The race took {f'{minutes} min ' if minutes else ''}{seconds} s of the tune's 6 min 0 s budget" in summary
     assert "race, PyTorch: 2 configurations" in summary and (run / "plots" / "tuned-tunetiny.png").stat().st_size > 0
-    # a rung's report has no figures and says what draws them; the tune's own report is whole, linking no rung's
+    # a rung's report has no figures or page and says what writes them; the tune's own is whole, linking no rung's
     for pair in pairs.values():
         for rung in pair["rungs"]:
             folder = run / rung["folder"]
-            assert (folder / "results.csv").is_file() and (folder / "index.html").is_file()
-            assert not (folder / "plots").exists()
-            assert f"`python -m bench report {folder}` draws them" in (folder / "summary.md").read_text()
+            assert (folder / "results.csv").is_file() and (folder / "summary.md").is_file()
+            assert not (folder / "plots").exists() and not (folder / "index.html").exists()
+            assert f"`python -m bench report {folder}` writes them" in (folder / "summary.md").read_text()
     linked = set(re.findall(r"!\[[^\]]*\]\(([^)]+)\)", summary))
     expected = {"overview", "tuned-tunetiny", "curves-tunetiny.default", "curves-tunetiny.best"}
     expected |= {"confusion-tunetiny.default", "confusion-tunetiny.best"}
     assert {f"plots/{name}.png" for name in expected} <= linked and all((run / n).is_file() for n in linked)
-    assert "without its figures" not in summary and "trials/" not in (run / "index.html").read_text()
+    assert "bench report" not in summary  # the tune's own report is whole
+    page = (run / "index.html").read_text()  # it names each race's trials folder, and links into none
+    assert "trials/" in page and not re.search(r"""(href|src)=["']trials/""", page)
     # the final rows join the task's series in the history beside the run, told apart by config; no rung does
     from bench.history import store
 

@@ -19,7 +19,7 @@ import pandas as pd
 from bench.core.results import phase_failed
 from bench.core.runfiles import write_atomic
 from bench.report.backends import colour, label, ordered
-from bench.report.html import SORT_SCRIPT, TAB10, Contents, esc, figure, inline, markdown_html, page, table
+from bench.report.html import SORT_SCRIPT, TAB10, Contents, esc, figure, markdown_html, page, table
 from bench.report.notes import attributed_notes
 from bench.report.sections import task_lines
 from bench.report.speedup import HEADLINE, WHAT, HeadlineRatio
@@ -285,15 +285,13 @@ def write_page(
     wall_s: float | None = None,
     ratios: dict[str, list[HeadlineRatio]] | None = None,
     sections: list[str] | None = None,
-    note: str = "",
 ) -> Path:
     """Write ``run_dir/index.html``; ``tables`` maps each task to its side-by-side table (numbers, formatted),
     ``columns`` each table's metric label to its record column (for the ratio intervals), ``ratios`` each
     task's headline ratios and the sentences on which backend trains faster (``bench.report.speedup``), ``sections``
     the special sections' parts of summary.md (``bench.report.sections.texts``), shown here as HTML after the tasks:
     each picture they link is shown there, once, and not again among the run-wide plots. A contents line at the top
-    links each part's heading the page has (tasks, sections, run-wide plots, rows not ok, environment). ``note``: a
-    line under the notice (summary.md's, ``bench.report.text.unplotted_line``)."""
+    links each part's heading the page has (tasks, sections, run-wide plots, rows not ok, environment)."""
     run_dir = Path(run_dir)
     tasks = list(dict.fromkeys(df.task))
     backends = ordered(df.backend)
@@ -316,7 +314,6 @@ def write_page(
     body = [
         f"<h1>bench run {esc(run_dir.name)}</h1>",  # the folder's name, as summary.md's title
         f'<p class="bad">{esc(notice)}</p>' if notice else "",
-        f"<p>{inline(note)}</p>" if note else "",
         contents.html(),
         '<p>Files: <a href="summary.md">summary.md</a> · <a href="results.csv">results.csv</a> · '
         '<a href="records.jsonl">records.jsonl</a></p>',

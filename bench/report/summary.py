@@ -28,11 +28,12 @@ from bench.report.tables import side_by_side
 from bench.report.text import incomplete_notice, speed_lines, summary_markdown, unplotted_line
 
 
-def write_reports(run_dir: Path, reference: str | None = None, figures: bool = True) -> pd.DataFrame:
+def write_reports(run_dir: Path, reference: str | None = None, full: bool = True) -> pd.DataFrame:
     """results.csv, summary.md, index.html and plots/ from records.jsonl alone; ratios against ``reference`` (None:
     the one plan.json says the run was started with, else as ``reference_of`` chooses from the run's rows).
-    ``figures``: draw the plots; without them (a run started so: a tune's rungs) nothing links one, and summary.md
-    and index.html say that `bench report` draws them."""
+    ``full``: the plots and index.html too; without them (a run started so: a tune's rungs, whose 13-configuration
+    rung of mnist-lenet5 drew 27 figures, and whose page was half of what was left) summary.md links no picture and
+    says that `bench report` writes them."""
     plan = read_json_or_warn(run_dir / "plan.json")
     every = in_plan_order(latest_records(read_records(run_dir)), plan)
     df_every = table(every)
@@ -53,7 +54,7 @@ def write_reports(run_dir: Path, reference: str | None = None, figures: bool = T
     # every plot job's last argument is the file it draws; a section links only the ones drawn
     drawn = (
         frozenset(args[-1] for (_, args), ok in zip(jobs, render(jobs), strict=True) if ok and args)
-        if figures
+        if full
         else frozenset()
     )
     view = dataclasses.replace(view, drawn=drawn)
@@ -63,16 +64,17 @@ def write_reports(run_dir: Path, reference: str | None = None, figures: bool = T
     ratios = headline_ratios(records, reference)
     verdicts = {task: [r.sentence for r in found] for task, found in ratios.items()}
     overview = plot_file(run_dir, "overview") in drawn
-    note = "" if figures else unplotted_line(run_dir)
+    note = "" if full else unplotted_line(run_dir)
     text = summary_markdown(df, env, notice, reference, wall_s, curves, verdicts, run_dir.name, overview, note)
     sections = texts(view)
     text += "".join(sections)
     write_atomic(run_dir, run_dir / "summary.md", text.encode())
-    tasks = df.task.unique()
-    tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}
-    columns = {m.words: m.column for m in TABLE}
-    speed = speed_lines(df, None)
-    write_page(run_dir, df, env, tables, columns, notice, speed, reference, wall_s, ratios, sections, note)
+    if full:
+        tasks = df.task.unique()
+        tables = {t: (side_by_side(df, t, reference=reference), side_by_side(df, t, True, reference)) for t in tasks}
+        columns = {m.words: m.column for m in TABLE}
+        speed = speed_lines(df, None)
+        write_page(run_dir, df, env, tables, columns, notice, speed, reference, wall_s, ratios, sections)
     return df
 
 

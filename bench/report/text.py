@@ -182,10 +182,11 @@ def table_note(reference: str, names: Iterable[str]) -> str:
 
 
 def unplotted_line(run_dir: Path) -> str:
-    """The line a report written without its figures opens with (``summary.write_reports``, ``figures=False``)."""
+    """The line a report written without its figures and page opens with (``summary.write_reports``, ``full=False``)."""
     return (
-        "This report was written without its figures (training curves, confusion matrices and the rest), as the run "
-        f"was started: a tune's rungs draw none, out of its budget. `python -m bench report {run_dir}` draws them."
+        "This report was written without its figures (training curves, confusion matrices and the rest) and its "
+        "index.html, as the run was started: a tune writes none for its rungs, out of its budget. "
+        f"`python -m bench report {run_dir}` writes them."
     )
 
 

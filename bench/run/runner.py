@@ -122,10 +122,11 @@ class RunOptions:
     # After the rows: each task's model trained this many steps in every backend of the run from one init,
     # the differences added to its rows (bench.run.parity, docs/methodology.md); 0: no check.
     parity_steps: int = 0
-    # Whether the run's report draws its figures (curves, confusion matrices, Grad-CAM overlays, ...): a tune's
-    # rungs do not (bench.run.tune), whose plots no one reads and whose reports are written between rungs, out of
-    # the tune's --budget; `bench report RUN` draws them all.
-    figures: bool = True
+    # Whether the run's report is written whole: its figures (curves, confusion matrices, Grad-CAM overlays, ...)
+    # and index.html beside records.jsonl, results.csv and summary.md. A tune's rungs are not (bench.run.tune): no
+    # one reads their plots or pages, and their reports are written between rungs, out of the tune's --budget;
+    # `bench report RUN` writes the rest.
+    full_report: bool = True
 
 
 MAX_REPEATS = 1000  # runs per (task, backend): beyond it a plan is a typo, not a study
@@ -482,7 +483,7 @@ PLAN_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: _is_int(v) and 0 <= v <= MAX_PARITY_STEPS,
         f"an integer in 0..{MAX_PARITY_STEPS}",
     ),
-    "figures": (lambda v: isinstance(v, bool), "true or false"),
+    "full_report": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 
@@ -640,14 +641,14 @@ def ctrl_c_held(echo: Callable[[str], None]) -> Iterator[None]:
 
 
 def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None], opts: RunOptions) -> None:
-    """Write the final state.json and the reports (their figures as ``opts.figures`` says); a failure here is said,
-    not raised over the run's own outcome."""
+    """Write the final state.json and the reports (whole or not as ``opts.full_report`` says); a failure here is
+    said, not raised over the run's own outcome."""
     try:
         write_json(run_dir / STATE, state)
     except OSError as e:
         echo(f"error: could not write {run_dir / STATE} ({e}); it may still say 'running'")
     try:
-        report.write_reports(run_dir, opts.reference, figures=opts.figures)
+        report.write_reports(run_dir, opts.reference, full=opts.full_report)
     except OSError as e:
         echo(f"error: could not write the reports of {run_dir} ({e}); `python -m bench report {run_dir}` redoes them")
 

@@ -267,12 +267,11 @@ class Tuner:
                 break
             specs = [config_spec(task, {backend: by_label[label]}, tags[label], epochs) for label in alive]
             sub = self.run_dir / "trials" / f"{task.name}.{backend}.r{rung}"
-            # no figures in a rung's report: no one reads its plots, and drawing them (5 reports, 30 figures in a
-            # two-backend race of tests/test_tune_cli.py) took about a third of this process's time between rungs,
-            # out of the budget; the tune's own report says the races, `bench report RUNG` draws a rung's plots
-            one = dataclasses.replace(
-                self.opts, backends=(backend,), repeats=1, timeout_s=min(self.opts.timeout_s, timeout), figures=False
-            )
+            # a rung's report without figures or index.html: no one reads them, and they were most of this process's
+            # time between rungs, out of the budget (docs/tuning.md); the tune's own report says what each race did,
+            # and `bench report RUNG` writes the rest
+            limit = min(self.opts.timeout_s, timeout)
+            one = dataclasses.replace(self.opts, backends=(backend,), repeats=1, timeout_s=limit, full_report=False)
             deadline = began + (budget_s if rung else max(rung0_s, 0.0))
             records = self._run(sub, specs, one, deadline)
             by_tag = {r.get("config"): r for r in records}
