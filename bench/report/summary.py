@@ -31,9 +31,9 @@ from bench.report.text import incomplete_notice, speed_lines, summary_markdown, 
 def write_reports(run_dir: Path, reference: str | None = None, full: bool = True) -> pd.DataFrame:
     """results.csv, summary.md, index.html and plots/ from records.jsonl alone; ratios against ``reference`` (None:
     the one plan.json says the run was started with, else as ``reference_of`` chooses from the run's rows).
-    ``full``: the plots and index.html too; without them (a run started so: a tune's rungs, whose 13-configuration
-    rung of mnist-lenet5 drew 27 figures, and whose page was half of what was left) summary.md links no picture and
-    says that `bench report` writes them."""
+    ``full``: the plots and index.html too; without them (a run started so: a tune's rungs, where a 13-configuration
+    rung of mnist-lenet5 drew 21-23 figures, and the page was more than half of what was left) summary.md links no
+    picture and says that `bench report` writes them."""
     plan = read_json_or_warn(run_dir / "plan.json")
     every = in_plan_order(latest_records(read_records(run_dir)), plan)
     df_every = table(every)
