@@ -686,7 +686,7 @@ def test_two_layer_lists_of_one_task_name_are_another_recipe_not_a_regression(tm
     """QA, 2026-12-06: a task's own layer list recorded model_options "{}", so a list of conv 32/64 filters compared
     with the same task name's conv 6/16 (4x the weights, 7.8x the training time) read as 12 REGRESSIONs, and the
     history kept both in one series. The list is in model_options now: a recipe row, nothing judged, another hash."""
-    from bench.core.record import recipe_of
+    from bench.core.recipe import recipe_of
     from bench.core.spec import parse_task
     from bench.run.runner import base_record
 

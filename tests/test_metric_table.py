@@ -9,7 +9,8 @@ import pandas as pd
 
 from bench.core import metric_table
 from bench.core.metric_table import BETTER, BY_COLUMN, COMPARED, FOLLOWED, METRICS, TABLE
-from bench.core.record import KINDS, SIZE_FIELDS, new_record, recipe_of
+from bench.core.recipe import recipe_of
+from bench.core.record import KINDS, SIZE_FIELDS, new_record
 from bench.core.results import append_record
 from bench.history import metrics as history
 from bench.history.rows import metric_rows

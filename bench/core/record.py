@@ -50,6 +50,9 @@ class Record:
     adam_eps: float | None = None
     epochs: int | None = None
     batch_size: int | None = None
+    # the task spec's other recipe settings (loss, momentum, normalisation, augmentation ...), JSON: every field
+    # bench.core.recipe derives from the spec that no column above holds; None in a record from before 2026-12-06
+    recipe: str | None = None
     data_load_s: float | None = None
     data_prep_s: float | None = None
     build_s: float | None = None
@@ -219,8 +222,10 @@ DISTRIBUTED_COLUMNS = span("workers", "local_step_s")  # data-parallel rows (iss
 PARITY_COLUMNS = span("parity_steps", "parity_note")  # a run's training-parity check (bench.run.parity)
 
 
-# What a row ran, as its record says: the history's series key (bench.history.rows) and what `bench compare`
-# checks two runs share before it calls a change a regression (bench.report.compare).
+# The record's own columns of what a row ran, the recipe before 2026-12-06; bench.core.recipe adds the rest of the
+# spec's settings (its ``recipe`` column) and says which spec field each of these holds. Together they are the
+# history's series key (bench.history.rows) and what `bench compare` checks two runs share before it calls a change a
+# regression (bench.report.compare).
 RECIPE_FIELDS = (
     "profile",
     "model",
@@ -251,12 +256,6 @@ RECIPE_FIELDS = (
 # with the field, and `bench compare` judges it.
 SIZE_FIELDS = ("epochs", "n_train")
 MOVES_WITH = {f: tuple(m.column for m in METRICS if f in m.moves_with) for f in SIZE_FIELDS}
-
-
-def recipe_of(record: dict[str, Any], metric: str | None = None) -> dict[str, Any]:
-    """What ``record`` ran (``RECIPE_FIELDS``); for ``metric``, without the size fields it does not move with."""
-    kept = [f for f in RECIPE_FIELDS if metric is None or f not in MOVES_WITH or metric in MOVES_WITH[f]]
-    return {f: record.get(f) for f in kept}
 
 
 # Columns renamed since (old -> new), in records and in their nested decouple_topk entries: runs written

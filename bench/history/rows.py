@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from bench.core.placement import beyond_cores, load_words, peak_load, run_load
-from bench.core.record import device_knobs, recipe_of
+from bench.core.recipe import recipe_of
+from bench.core.record import device_knobs
 from bench.core.results import latest_records, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
 from bench.history.metrics import METRICS

@@ -33,6 +33,7 @@ lost ground on the reference shows even when the two runs ran on different footi
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterable
@@ -44,7 +45,8 @@ import pandas as pd
 
 from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, Metric
 from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words, run_load
-from bench.core.record import MOVES_WITH, RECIPE_FIELDS
+from bench.core.recipe import moved, recipe_differences
+from bench.core.record import RECIPE_FIELDS
 from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
 from bench.core.runfiles import check_run_folder
 from bench.measure.stats import samples
@@ -91,9 +93,10 @@ THRESHOLD_ALONE = "threshold alone"
 # B failed where A failed too: not a regression B brought, but a guard must not pass on a failed row (exit 1)
 STILL_FAILING = "still failing"
 # Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
-# the figures that move with that size are not judged then, the step figures are. Any other recipe change (batch
-# size, optimiser, data) leaves no figure to judge. The seed is not compared: repeats differ in it by design, and a
-# run's medians over them are what is compared.
+# the figures that move with that size are not judged then, the step figures are, and a phase's settings leave its
+# own figures unjudged (bench.core.recipe.MOVES). Any other recipe change (batch size, optimiser, data, loss,
+# momentum, normalisation, augmentation: every training setting of the spec) leaves no figure to judge. The seed is
+# not compared: repeats differ in it by design, and a run's medians over them are what is compared.
 COMPARED_RECIPE = tuple(f for f in RECIPE_FIELDS if f != "seed")
 RECIPE_DIFFERS = "recipe differs"
 # MFU is the timed window's throughput over a peak each row measures (on a CPU, its framework's matmul): an MFU
@@ -190,13 +193,27 @@ def _plain(v: object) -> str:
     return str(v)
 
 
-def key_recipes(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, str]]:
-    """Per key with an ok row: what its first ok row ran (``COMPARED_RECIPE``), as text."""
+def key_recipes(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, object]]:
+    """Per key with an ok row: its first ok row's recipe cells (``COMPARED_RECIPE`` and the spec's other settings,
+    the ``recipe`` column: bench.core.recipe)."""
     ok = df[df.status == "ok"]
-    return {
-        tuple(key): {f: _plain(sub.iloc[0][f]) for f in COMPARED_RECIPE if f in sub}
-        for key, sub in ok.groupby(KEY, dropna=False)
-    }
+    cols = [c for c in (*COMPARED_RECIPE, "recipe") if c in ok]
+    return {tuple(key): {c: sub.iloc[0][c] for c in cols} for key, sub in ok.groupby(KEY, dropna=False)}
+
+
+def _shown(v: object) -> str:
+    """A recorded spec value as text ("-" where the record has none: written before the field was recorded)."""
+    if v is None:
+        return "-"
+    return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+
+
+def recipe_changes(ra: dict[str, object], rb: dict[str, object]) -> dict[str, tuple[str, str]]:
+    """What two rows ran differently, each side as text: their recipe columns (2 and 2.0 alike), then the spec's
+    other settings by their dotted keys ("train.momentum"), a setting at its default on both sides not at all."""
+    own = {f: (_plain(ra[f]), _plain(rb[f])) for f in COMPARED_RECIPE if f in ra and f in rb}
+    spec = {k: (_shown(a), _shown(b)) for k, (a, b) in recipe_differences(ra, rb).items()}
+    return {f: v for f, v in own.items() if v[0] != v[1]} | spec
 
 
 def recipe_row(key: tuple[str, ...], changed: dict[str, tuple[str, str]]) -> dict:
@@ -316,13 +333,11 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
             a_, b_ = phases_a.get(key, "ok"), phases_b.get(key, "ok")
             row = {**key_columns(key), "metric": "phases", "a": a_, "b": b_}
             rows.append({**row, "regression": key in phases_b and key not in phases_a})
-        ra, rb = recipes_a.get(key, {}), recipes_b.get(key, {})
-        changed = {f: (ra[f], rb[f]) for f in ra if f in rb and ra[f] != rb[f]}
+        changed = recipe_changes(recipes_a.get(key, {}), recipes_b.get(key, {}))
         unjudged: set[str] = set()
-        if changed:
+        if changed:  # each changed field leaves the figures it moves unjudged (all of them, for most)
             rows.append(recipe_row(key, changed))
-            sized = set(changed) <= set(MOVES_WITH)
-            unjudged = {c for f in changed for c in MOVES_WITH[f]} if sized else {m.column for m in METRICS}
+            unjudged = {c for f in changed for c in (moved(f) or [m.column for m in METRICS])}
         said: dict[str, str] = {}  # each column's verdict so far (the headline's, for MFU's)
         for m in METRICS:
             col = m.column

@@ -33,6 +33,7 @@ from backends import BACKENDS, default_names, describe, missing_packages
 from bench.core.job import Job
 from bench.core.parity import ALL as ALL_ALIGNMENTS
 from bench.core.placement import EXECUTORS, MAX_DEVICES, Placement, RowOutcome
+from bench.core.recipe import recorded_recipe
 from bench.core.record import new_record
 from bench.core.results import (
     RUN_COMMANDS,
@@ -198,6 +199,7 @@ def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: in
         adam_eps=task.train.eps,
         epochs=task.train.epochs,
         batch_size=task.train.batch_size,
+        recipe=recorded_recipe(task),
         target_acc=task.train.target_acc or None,
         reported_acc=task.eval.reported_acc or None,
         # "" where a smaller profile changes no recipe setting (a task file with no [profiles.quick]): its
