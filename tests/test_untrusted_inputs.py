@@ -119,6 +119,17 @@ def bad_runs(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["compare", "a", "b", "--max-slowdown", "-0.1"], "--max-slowdown: must be >= 0, got -0.1"),
         (["compare", "a", "b", "--max-acc-drop", "-1"], "--max-acc-drop: must be >= 0, got -1"),
         (["compare", "a", "b", "--max-memory-growth", "x"], "--max-memory-growth: expected a number, got 'x'"),
+        # a threshold that cannot be meant: accuracy is in [0, 1], a fraction given as a percentage, inf (no gate)
+        (["compare", "a", "b", "--max-acc-drop", "2"], "--max-acc-drop: must be in [0, 1]: accuracy is a fraction"),
+        (["compare", "a", "b", "--max-acc-drop", "inf"], "--max-acc-drop: must be finite, got inf"),
+        (
+            ["compare", "a", "b", "--max-slowdown", "50"],
+            "--max-slowdown: must be a fraction in [0, 1] (0.1 = 10%), got 50: write 0.5 for 50%",
+        ),
+        (["compare", "a", "b", "--max-memory-growth", "1.5"], "--max-memory-growth: must be a fraction in [0, 1]"),
+        (["compare", "a", "b", "--min-time-delta", "inf"], "--min-time-delta: must be finite, got inf"),
+        (["history", "--min-change", "5"], "--min-change: must be a fraction in [0, 1] (0.1 = 10%), got 5"),
+        (["history", "--z", "inf"], "--z: must be finite, got inf"),
     ]
 
 
@@ -160,6 +171,13 @@ BAD_RUN_IDS = [
     "max-slowdown",
     "max-acc-drop",
     "max-memory-growth",
+    "max-acc-drop-over-1",
+    "max-acc-drop-inf",
+    "max-slowdown-percent",
+    "max-memory-growth-over-1",
+    "min-time-delta-inf",
+    "history-min-change-over-1",
+    "history-z-inf",
 ]
 
 

@@ -150,10 +150,36 @@ def _seconds(value: str) -> float:
 
 
 def _threshold(value: str) -> float:
-    """A regression threshold: >= 0 (a negative one would flag every unchanged metric)."""
+    """A regression threshold: >= 0 (a negative one would flag every unchanged metric) and finite (inf turned its
+    gate off without a word)."""
     x = _number(value)
     if x < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    if x == math.inf:
+        raise argparse.ArgumentTypeError(f"must be finite, got {value} (it would judge nothing)")
+    return x
+
+
+def _fraction(value: str) -> float:
+    """A relative threshold (0.1 = 10%), at most 1: a figure twice as slow or as large. 50 had let a figure move
+    51-fold unflagged, where 50% (0.5) was meant; no guard means more than doubling."""
+    x = _threshold(value)
+    if x > 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a fraction in [0, 1] (0.1 = 10%), got {value}: write {x / 100:g} for {value}%"
+        )
+    return x
+
+
+def _accuracy_drop(value: str) -> float:
+    """An absolute accuracy drop: accuracy is in [0, 1], so a threshold above 1 turns the gate off without a word
+    (2 or inf were accepted); 1 itself is the one explicit way to leave accuracy unjudged."""
+    x = _threshold(value)
+    if x > 1:
+        raise argparse.ArgumentTypeError(
+            f"must be in [0, 1]: accuracy is a fraction (0.01 = 1 point), got {value}"
+            + (f"; write {x / 100:g} for {value} points" if x <= 100 else "")
+        )
     return x
 
 
@@ -383,24 +409,24 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("run_b", metavar="RUN_B", help="the run checked against it")
     p_cmp.add_argument(
         "--max-slowdown",
-        type=_threshold,
+        type=_fraction,
         default=0.10,
         metavar="FRAC",
-        help="flag time/throughput worse by more than this fraction (default: %(default)s)",
+        help="flag time/throughput worse by more than this fraction, in [0, 1] (default: %(default)s)",
     )
     p_cmp.add_argument(
         "--max-acc-drop",
-        type=_threshold,
+        type=_accuracy_drop,
         default=0.01,
         metavar="ABS",
-        help="flag a test-accuracy drop larger than this (default: %(default)s)",
+        help="flag a test-accuracy drop larger than this, in [0, 1]: 0.01 is one point (default: %(default)s)",
     )
     p_cmp.add_argument(
         "--max-memory-growth",
-        type=_threshold,
+        type=_fraction,
         default=0.25,
         metavar="FRAC",
-        help="flag peak memory up by more than this fraction (default: %(default)s)",
+        help="flag peak memory up by more than this fraction, in [0, 1] (default: %(default)s)",
     )
     p_cmp.add_argument(
         "--min-time-delta",
@@ -418,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where run ids are looked up (default: %(default)s)",
     )
     _add_reference(p_cmp, "the one both runs were started with (their plan.json), where they agree, else ")
-    add_history_parser(sub, _threshold, _positive)
+    add_history_parser(sub, _threshold, _positive, _fraction)
     return parser
 
 

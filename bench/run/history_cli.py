@@ -27,10 +27,13 @@ DEFAULT_STORE = environment.REPO / "results" / "history"
 
 
 def add_history_parser(
-    sub: argparse._SubParsersAction, number: Callable[[str], float], count: Callable[[str], int]
+    sub: argparse._SubParsersAction,
+    number: Callable[[str], float],
+    count: Callable[[str], int],
+    fraction: Callable[[str], float],
 ) -> None:
-    """The ``history`` command and its two sub-commands; ``number`` parses a threshold (>= 0), ``count`` an
-    integer >= 1."""
+    """The ``history`` command and its two sub-commands; ``number`` parses a threshold (finite, >= 0), ``count`` an
+    integer >= 1, ``fraction`` a relative threshold in [0, 1]."""
     p = sub.add_parser(
         "history",
         help="the history of every run: check it for steps and regressions, import runs, annotate",
@@ -49,7 +52,7 @@ def add_history_parser(
     p.add_argument("--z", type=number, default=check.Thresholds.z, help="robust z a regression passes (%(default)s)")
     p.add_argument(
         "--min-change",
-        type=number,
+        type=fraction,
         default=check.Thresholds.min_change,
         metavar="FRAC",
         help="... and the relative change it passes, in the worse direction (%(default)s)",
