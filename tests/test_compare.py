@@ -718,3 +718,38 @@ def test_two_layer_lists_of_one_task_name_are_another_recipe_not_a_regression(tm
     result = compare(records["a"], records["b"], Thresholds())
     assert not result.regression.any() and (result.verdict == "recipe differs").all()
     assert '"conv": 32' in result[result.metric == "recipe"].b.iloc[0]
+
+
+def test_an_interrupted_run_compares_the_rows_that_landed_and_says_it_stopped(tmp_path: Path, clean_env):
+    """B stopped by Ctrl-C (state.json "interrupted", the row then running recorded "interrupted", the rest never
+    run: the runner's own format, tests/test_resume.py makes one for real): each key it never measured was "missing",
+    a REGRESSION, with no word of the state. Its landed rows are compared; the others are "not run", not judged; a
+    line says how to finish it, and a guard still does not pass on it (exit 1)."""
+    a = make_run(tmp_path / "a")
+    append_record(a, new_record(run_id="a", task="other", backend="torch", repeat=0, status="ok", train_s=1.0))
+    b = make_run(tmp_path / "b", keras_status="interrupted")
+    state = {"planned": 9, "state": "interrupted", "command": "run", "recorded": 3, "wall_s": 12.0}
+    (b / "state.json").write_text(json.dumps(state))
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds(), b_state="interrupted")
+    status = result[result.metric == "status"].set_index("task")
+    assert status.loc["mnist-lenet5", "verdict"] == "not run" and status.loc["other", "verdict"] == "not run"
+    assert status.loc["mnist-lenet5", "b"] == "interrupted (interrupted)" and not result.regression.any()
+    assert set(result[result.metric != "status"].backend) == {"torch"}  # the landed rows: compared
+    proc = run_cli(["compare", str(a), str(b)], clean_env)
+    assert proc.returncode == 1 and "REGRESSION" not in proc.stdout, proc.stdout
+    lines = proc.stdout.splitlines()
+    assert "threads differs" not in proc.stdout  # A's row of "other" holds no threads: its column is floats
+    assert "Only in A, not run in B (B is interrupted: not judged): other (torch)" in lines
+    assert (
+        f"warning: B is interrupted, 3 of 9 planned rows recorded; finish it with: python -m bench run --resume {b}"
+        in lines
+    )
+    assert lines[-1].startswith("no regression, B is interrupted: only the rows that landed are compared, 2 not run")
+    (b / "state.json").write_text(json.dumps({**state, "state": "complete"}))  # the same rows in a finished run
+    proc = run_cli(["compare", str(a), str(b)], clean_env)
+    assert proc.returncode == 1 and proc.stdout.count("REGRESSION") == 2 and "not run" not in proc.stdout
+    # an interrupted baseline is said; its rows are what they are (a row B has and it lacks is new, not judged)
+    early = make_run(tmp_path / "early", keras_status="interrupted")
+    (early / "state.json").write_text(json.dumps(state))
+    proc = run_cli(["compare", str(early), str(make_run(tmp_path / "c"))], clean_env)
+    assert proc.returncode == 0 and "warning: A is interrupted, 3 of 9 planned rows recorded" in proc.stdout

@@ -106,6 +106,7 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
     assert state["recorded"] == 1  # the interrupted row runs again on --resume: not counted (QA said 2, summary 1)
     assert "This run is incomplete (interrupted)" in (run_dir / "summary.md").read_text()
     assert not workers_of(run_dir)
+    stopped = shutil.copytree(run_dir, tmp_path / "stopped")  # the interrupted run, compared with its end below
 
     started = json.loads((run_dir / "environment.json").read_text())
     (run_dir / "environment.json").write_text(json.dumps(started | {"git_commit": "0000000"}))  # an older commit
@@ -123,6 +124,15 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
         in (run_dir / "summary.md").read_text()
     )
     assert len([r for r in read_records(run_dir) if r["repeat"] == 0]) == 1  # the finished row was kept
+    # compared with the run it became, the interrupted run's landed repeat is compared (its figures judged as any
+    # one repeat's: no status row, no "missing" for the two it lacks), a line says it is interrupted and how to
+    # finish it, and a guard does not pass on it (exit 1)
+    cmp = run_cli(["compare", str(run_dir), str(stopped)], env)
+    assert cmp.returncode == 1 and "| status" not in cmp.stdout and "missing" not in cmp.stdout, cmp.stdout
+    assert "threads differs" not in cmp.stdout  # its interrupted row (no threads) made them floats: "1" vs "1.0"
+    finish = f"finish it with: python -m bench run --resume {stopped}"
+    assert f"warning: B is interrupted, 1 of 3 planned rows recorded; {finish}" in cmp.stdout, cmp.stdout
+    assert "B is interrupted: only the rows that landed are compared (" in cmp.stdout.rstrip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("command", ["zoo", "run", "all", "tune"])

@@ -47,7 +47,15 @@ from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, Metric
 from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words, run_load
 from bench.core.recipe import moved, recipe_differences
 from bench.core.record import RECIPE_FIELDS
-from bench.core.results import is_number, latest_records, phase_failed, read_json_or_warn, read_records, table
+from bench.core.results import (
+    is_number,
+    latest_records,
+    phase_failed,
+    read_json_or_warn,
+    read_records,
+    resume_command,
+    table,
+)
 from bench.core.runfiles import check_run_folder
 from bench.measure.stats import samples
 from bench.measure.tuning import ratio_p
@@ -92,6 +100,10 @@ TIME_FLOOR = "under the time floor"
 THRESHOLD_ALONE = "threshold alone"
 # B failed where A failed too: not a regression B brought, but a guard must not pass on a failed row (exit 1)
 STILL_FAILING = "still failing"
+# A row B never ran (or was running) because B stopped before it (Ctrl-C, a full disk, a kill): its state.json says
+# so. Not a regression (nothing was measured), but a guard must not pass on rows that did not run (exit 1); the rows
+# that landed are compared as usual. Until 2026-12-06 each was "missing", a REGRESSION, with no word of the state.
+NOT_RUN = "not run"
 # Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
 # the figures that move with that size are not judged then, the step figures are, and a phase's settings leave its
 # own figures unjudged (bench.core.recipe.MOVES). Any other recipe change (batch size, optimiser, data, loss,
@@ -124,6 +136,31 @@ def run_path(run: str | Path, results_dir: Path) -> Path:
         raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
     check_run_folder(path, writing=False)  # links and FIFOs are refused, never followed or waited on
     return path
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A run whose state.json says it did not finish (interrupted, stopped, or still running / killed)."""
+
+    state: str
+    recorded: object  # the planned rows it has a kept record of, and how many it planned (state.json's)
+    planned: object
+    resume: str  # the line that finishes it
+
+    def words(self, side: str) -> str:
+        counts = f", {self.recorded} of {self.planned} planned rows recorded" if self.planned is not None else ""
+        return f"{side} is {self.state}{counts}; finish it with: {self.resume}"
+
+
+def unfinished(run: str | Path, results_dir: Path) -> Unfinished | None:
+    """The run's state when its state.json says it did not finish; None when complete (or from before states)."""
+    path = run_path(run, results_dir)
+    state = read_json_or_warn(path / "state.json")
+    if state.get("state") in (None, "complete"):
+        return None
+    return Unfinished(
+        str(state["state"]), state.get("recorded"), state.get("planned"), resume_command(path, state.get("command"))
+    )
 
 
 def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
@@ -232,6 +269,12 @@ def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
     return {**row, "verdict": STILL_FAILING} if still else row
 
 
+def not_run_row(key: tuple[str, ...], sa: str, sb: str, state: str) -> dict:
+    """A key B has no measured row of because B stopped before it ran or while it ran (``state``)."""
+    b = f"{MISSING} ({state})" if sb == MISSING else f"{sb} ({state})"
+    return {**key_columns(key), "metric": "status", "a": sa, "b": b, "verdict": NOT_RUN, "regression": False}
+
+
 def medians(df: pd.DataFrame) -> pd.DataFrame:
     """Per key, the median over its ok repeats of each compared figure and of the seconds it was measured as."""
     ok = df[df.status == "ok"]
@@ -317,8 +360,9 @@ def _known(interval_: tuple[float, float] | None) -> bool:
     return interval_ is not None and not any(pd.isna(v) for v in interval_)
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
-    """One row per (key, metric): A, B, B-A, B/A and whether B regressed against A."""
+def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds, b_state: str | None = None) -> pd.DataFrame:
+    """One row per (key, metric): A, B, B-A, B/A and whether B regressed against A. ``b_state``: B's state where
+    it did not finish (``unfinished``): a key it has no measured row of is "not run", not a regression."""
     ma, mb = medians(a), medians(b)
     status_a, status_b = key_status(a), key_status(b)
     phases_a, phases_b = key_phase_errors(a), key_phase_errors(b)
@@ -326,6 +370,9 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     rows = []
     for key in in_order(set(status_a) | set(status_b)):
         sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
+        if b_state and sb in (MISSING, "interrupted"):
+            rows.append(not_run_row(key, sa, sb, b_state))
+            continue
         if not sa == sb == "ok":
             rows.append(status_row(key, sa, sb))
             continue
@@ -409,11 +456,13 @@ def nothing_in_common(a: pd.DataFrame, b: pd.DataFrame) -> str | None:
     )
 
 
-def one_sided_lines(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
-    """The tasks only one run has, said in words under the table (its status rows alone, among many, had not)."""
+def one_sided_lines(a: pd.DataFrame, b: pd.DataFrame, b_state: str | None = None) -> list[str]:
+    """The tasks only one run has, said in words under the table (its status rows alone, among many, had not);
+    ``b_state``: B did not finish, so A's tasks it lacks were not run, not lost."""
     ta, tb = run_tasks(a), run_tasks(b)
     only_a, only_b = {t: v for t, v in ta.items() if t not in tb}, {t: v for t, v in tb.items() if t not in ta}
-    lines = [f"Only in A, missing from B (a regression each): {_tasks_text(only_a)}"] if only_a else []
+    lost = f"not run in B (B is {b_state}: not judged)" if b_state else "missing from B (a regression each)"
+    lines = [f"Only in A, {lost}: {_tasks_text(only_a)}"] if only_a else []
     return lines + ([f"Only in B, new (not judged): {_tasks_text(only_b)}"] if only_b else [])
 
 
@@ -495,7 +544,8 @@ def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.Dat
     for col in ("device", "threads", "executor"):
         if col not in a or col not in b:
             continue
-        va, vb = (set(_ok_rows(df, both)[col].dropna().astype(str)) for df in (a, b))
+        # as text the way the recipe is (a run with an interrupted row holds its threads as floats: "1" vs "1.0")
+        va, vb = ({_plain(v) for v in _ok_rows(df, both)[col].dropna()} for df in (a, b))
         if va != vb:
             why = EXECUTOR_WHY if col == "executor" and {"ray", "slurm"} & (va ^ vb) else ""
             out.append(f"{col} differs: {sorted(va)} vs {sorted(vb)}{why}")
@@ -606,7 +656,7 @@ def render(result: pd.DataFrame) -> str:
     shown["regression"] = [
         (f"REGRESSION ({THRESHOLD_ALONE})" if a else "REGRESSION")
         if r
-        else (v if v in ("inconclusive", RECIPE_DIFFERS, PEAK_MOVED, TIME_FLOOR, STILL_FAILING) else "")
+        else (v if v in ("inconclusive", RECIPE_DIFFERS, PEAK_MOVED, TIME_FLOOR, STILL_FAILING, NOT_RUN) else "")
         for r, v, a in zip(shown["regression"], verdicts.astype(object).where(verdicts.notna(), ""), alone, strict=True)
     ]
     shown = shown.drop(columns=["verdict", "threshold_alone"], errors="ignore")

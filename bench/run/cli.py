@@ -760,6 +760,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         a, env_a = compare.load_run(args.run_a, args.results)
         b, env_b = compare.load_run(args.run_b, args.results)
+        stopped = {side: compare.unfinished(run, args.results) for side, run in (("A", args.run_a), ("B", args.run_b))}
     except (FileNotFoundError, RunFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -767,7 +768,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"error: {args.run_a} and {args.run_b}: {why}", file=sys.stderr)
         return 2
     t = compare.Thresholds(args.max_slowdown, args.max_acc_drop, args.max_memory_growth, args.min_time_delta)
-    result = compare.compare(a, b, t)
+    b_state = stopped["B"].state if stopped["B"] else None
+    result = compare.compare(a, b, t, b_state)
     warnings = compare.environment_differences(env_a, env_b, a, b)
     text = compare.render(result)
     names, note = [*a.backend, *b.backend], ""
@@ -785,9 +787,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     inconclusive = int((result["verdict"] == "inconclusive").sum()) if "verdict" in result else 0
     if inconclusive:  # beyond a threshold, but the intervals overlap and the ratio's bootstrap does not reject
         verdict += f", {inconclusive} inconclusive change(s)"
+    not_run = int((result["verdict"] == compare.NOT_RUN).sum()) if "verdict" in result else 0
+    if b_state:  # the rows that landed are compared; a guard does not pass on a run that stopped (exit 1)
+        verdict += f", B is {b_state}: only the rows that landed are compared" + (
+            f", {not_run} not run" if not_run else ""
+        )
     verdict += compare.unjudged(result)
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
-    lines += [*(one_sided := compare.one_sided_lines(a, b)), *([""] if one_sided else [])]
+    lines += [*(one_sided := compare.one_sided_lines(a, b, b_state)), *([""] if one_sided else [])]
     if ratios:  # how each backend stands against the reference, in both runs
         lines += [
             *([note] if note else []),
@@ -796,6 +803,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             ratios,
             "",
         ]
+    lines += [f"warning: {u.words(side)}" for side, u in stopped.items() if u]  # the rows that landed are compared
     lines += [f"warning: the runs differ: {w}" for w in warnings]
     lines += [f"warning: {w}" for w in compare.load_lines(a, b, env_a, env_b)]  # said, the exit status as it was
     lines += [
@@ -810,7 +818,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except OSError as e:  # checked before, so a full disk or a race: an error, not a "regression"
             print(f"error: {args.markdown}: {e.strerror or e}", file=sys.stderr)
             return 2
-    return 1 if regressions or failing else 0
+    return 1 if regressions or failing or b_state else 0
 
 
 def _write_regular(path: Path, text: str) -> None:
