@@ -5,11 +5,12 @@ left off it (normalisation, loss, momentum, weight decay, augmentation ...) comp
 one read as a REGRESSION in compare and stayed in one history series. Now every field of every spec section is
 recipe unless this module says otherwise, field by field: held by a record column of its own (``COLUMN``), moving
 only some figures (``MOVES``), or not recipe at all (``EXCLUDED``, each with its reason). A field added to the spec
-later is recipe by default, and tests/test_recipe.py fails until it is placed.
+later is recipe by default (recorded, compared, hashed) until it is placed otherwise; tests/test_recipe.py walks the
+spec's dataclasses and checks that each field is in exactly one place, each exclusion with its reason.
 
 The recipe fields without a column of their own travel in one record column, ``recipe`` (JSON, every value the
 row ran, defaults included). A field at its spec default is left out of the hash and of compare's check: a record
-written before these fields were recorded (no ``recipe``) ran the defaults as far as it can tell, so it hashes and
+written before these fields were recorded (no ``recipe``) is taken to have run the defaults, so it hashes and
 compares as it did, and a field added later starts no new series where it keeps its default.
 """
 
