@@ -16,7 +16,7 @@ from bench.core.recipe import COLUMN, EXCLUDED, MOVES, RECORDED, recipe_of, reco
 from bench.core.record import COLUMNS, RECIPE_FIELDS
 from bench.core.results import append_record
 from bench.history.rows import run_rows
-from bench.report.compare import RECIPE_DIFFERS, Thresholds, compare, load_run
+from bench.report.compare import RECIPE_DIFFERS, Thresholds, compare, load_run, unrecorded_lines
 from bench.run.runner import base_record
 from tests.conftest import run_cli
 from tests.history_runs import make_run
@@ -111,8 +111,10 @@ def test_runs_apart_in_a_training_or_data_setting_are_another_recipe_and_another
 
 def test_a_record_from_before_hashes_and_compares_as_it_did(tmp_path: Path, clean_env):
     """A record without the ``recipe`` column (every run before 2026-12-06, the reference store's) hashes as its
-    record columns did, and a record of today at the defaults hashes and compares the same: the series go on. One
-    that sets a field apart from its default is another recipe, the old side shown as "-" (not recorded)."""
+    record columns did, and a record of today at the defaults hashes and compares the same: the series go on.
+    Against one of today that sets a field apart from its default, the old record's setting is unknown, not
+    different (a built-in task's own normalisation ran then too): compared on the recipe columns alone, judged, and
+    a line says so; two records of today apart in it are another recipe."""
     today = base_record("b", _task(), "torch", 0, 0)
     old = {k: v for k, v in today.items() if k != "recipe"}
     legacy = {f: old.get(f) for f in RECIPE_FIELDS}
@@ -124,12 +126,18 @@ def test_a_record_from_before_hashes_and_compares_as_it_did(tmp_path: Path, clea
     apart = base_record(
         "c", _task(train={"loss": "binary_cross_entropy"}, dataset={"classes": ["0", "1"]}), "torch", 0, 0
     )
-    result = compare(
-        load_run(run_old, tmp_path)[0], load_run(_run(tmp_path / "c", apart, 1.0), tmp_path)[0], Thresholds()
-    )
-    recipe = result[result.metric == "recipe"].iloc[0]
-    assert "train.loss=-" in recipe.a.split() and "train.loss=binary_cross_entropy" in recipe.b.split()
-    assert 'dataset.classes=["0","1"]' in recipe.b.split()
+    run_apart = _run(tmp_path / "c", apart, 3.0)  # 3x the training time, 15 points lower
+    old_df, apart_df = load_run(run_old, tmp_path)[0], load_run(run_apart, tmp_path)[0]
+    result = compare(old_df, apart_df, Thresholds())
+    assert "recipe" not in set(result.metric) and result.regression.any()  # judged on the recipe columns
+    line = unrecorded_lines(old_df, apart_df)
+    assert len(line) == 1 and line[0].startswith("run A was written before") and not unrecorded_lines(old_df, old_df)
+    proc = run_cli(["compare", str(run_old), str(run_apart)], clean_env)
+    assert proc.returncode == 1 and "warning: run A was written before" in proc.stdout
+    today_apart = compare(load_run(run_today, tmp_path)[0], apart_df, Thresholds())
+    recipe = today_apart[today_apart.metric == "recipe"].iloc[0]
+    assert "train.loss=cross_entropy" in recipe.a.split() and "train.loss=binary_cross_entropy" in recipe.b.split()
+    assert 'dataset.classes=["0","1"]' in recipe.b.split() and not today_apart.regression.any()
 
 
 def test_a_phase_setting_starts_its_own_figures_anew_and_leaves_training_judged(tmp_path: Path, clean_env):

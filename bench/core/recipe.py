@@ -187,9 +187,19 @@ def recipe_of(record: dict[str, Any], metric: str | None = None) -> dict[str, An
     return own | {k: v for k, v in set_apart(record).items() if _moves(k, metric)}
 
 
+def records_recipe(record: dict[str, Any]) -> bool:
+    """Whether ``record`` says what it ran beyond its recipe columns (written since the ``recipe`` column was)."""
+    return isinstance(record.get("recipe"), str)
+
+
 def recipe_differences(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """The recorded recipe fields two records ran differently: (A's value, B's), None where a record has none
-    recorded (written before the field was). A field absent from one side counts as its default there."""
+    """The recorded recipe fields two records ran differently: (A's value, B's). A field absent from one side's
+    ``recipe`` counts as its default there (added to the spec since). A record written before the column was says
+    nothing of these fields: unknown, not different (a built-in task that sets one apart from its default, such as
+    a rescale of 1/255, ran it then too), so two such records are compared on their recipe columns alone, as before
+    (``unrecorded_line`` says so)."""
+    if not (records_recipe(a) and records_recipe(b)):
+        return {}
     ra, rb = recorded(a), recorded(b)
     out = {}
     for k in dict.fromkeys([*set_apart(a), *set_apart(b)]):

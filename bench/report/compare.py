@@ -45,7 +45,7 @@ import pandas as pd
 
 from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, Metric
 from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words, run_load
-from bench.core.recipe import moved, recipe_differences
+from bench.core.recipe import moved, recipe_differences, records_recipe
 from bench.core.record import RECIPE_FIELDS
 from bench.core.results import (
     is_number,
@@ -550,6 +550,21 @@ def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.Dat
             why = EXECUTOR_WHY if col == "executor" and {"ray", "slurm"} & (va ^ vb) else ""
             out.append(f"{col} differs: {sorted(va)} vs {sorted(vb)}{why}")
     return out
+
+
+def unrecorded_lines(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """A line where one run's ok rows were written before the spec's other settings were recorded (the ``recipe``
+    column, 2026-12-06) and the other's were: those settings are unknown on that side, and the two are compared
+    on their recipe columns alone (``bench.core.recipe.recipe_differences``)."""
+    has = ["recipe" in df and any(records_recipe({"recipe": v}) for v in df[df.status == "ok"].recipe) for df in (a, b)]
+    if has[0] == has[1]:
+        return []
+    which = "A" if not has[0] else "B"
+    return [
+        f"run {which} was written before a row recorded its spec's other settings (normalisation, loss, momentum, "
+        "augmentation, ...): they are taken to be the other run's, and the runs are compared on the recipe columns "
+        "alone (model, data, optimiser, lr, epochs, batch, seed)"
+    ]
 
 
 def load_lines(a: pd.DataFrame, b: pd.DataFrame, env_a: dict, env_b: dict) -> list[str]:

@@ -805,6 +805,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ]
     lines += [f"warning: {u.words(side)}" for side, u in stopped.items() if u]  # the rows that landed are compared
     lines += [f"warning: the runs differ: {w}" for w in warnings]
+    lines += [f"warning: {w}" for w in compare.unrecorded_lines(a, b)]
     lines += [f"warning: {w}" for w in compare.load_lines(a, b, env_a, env_b)]  # said, the exit status as it was
     lines += [
         f"{verdict} (max slowdown {t.max_slowdown:.0%}, max accuracy drop {t.max_acc_drop}, "
