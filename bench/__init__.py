@@ -27,4 +27,6 @@ bench.convert -> backends.convert; backends.torch_<x> -> backends.torch.<x>; new
 Names that moved: bench.worker.Trained -> bench.core.phase.Trained; bench.explain.minmax ->
 bench.core.preprocess.minmax; bench.worker.KNOWN_DIFFERENCES, bench.perf.FLOPS_SOURCES and the backend
 branches of bench.perf.knob_columns -> each backend's BackendInfo (backends.describe(name)).
+bench.run.runner's options and plan, resume, task data and run-folder names -> bench.run.plan, resume,
+task_data, runfolder (each name in docs/module-map.txt).
 """

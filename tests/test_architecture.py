@@ -224,6 +224,18 @@ def test_only_the_command_line_reaches_the_history():
             assert bad == [], f"{name} imports {bad}"
 
 
+# A run's modules (bench/run/__init__.py), each importing only those after it: the plan, the task's data and the run
+# folder are read and made without the execution (the command line's checks, the budget, the tuner), and a resume
+# calls the runner, never the other way.
+RUN_FLOW = ("bench.run.resume", "bench.run.runner", "bench.run.task_data", "bench.run.plan", "bench.run.runfolder")
+
+
+def test_a_runs_modules_import_one_way():
+    for i, name in enumerate(RUN_FLOW):
+        before = sorted(m for m in GRAPH[name][0] if m in RUN_FLOW[: i + 1])
+        assert before == [], f"{name} imports {before}: the flow is {' -> '.join(RUN_FLOW)}"
+
+
 def test_bench_reaches_backends_only_through_the_registry():
     for name, (project, _) in GRAPH.items():
         if name.startswith("bench"):

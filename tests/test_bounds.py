@@ -325,11 +325,11 @@ def test_a_class_the_data_does_not_have_is_refused_before_the_run_starts(clean_e
 def test_a_batch_the_loaded_data_cannot_fill_fails_the_tasks_rows_before_any_trains(tmp_path: Path):
     """Checked again once the data is loaded (a file changed after the up-front check): the task's rows fail,
     each naming the key and the count, and nothing is saved for a worker."""
-    from bench.run import runner
+    from bench.run import task_data
 
     spec = parse_task(with_("train.batch_size", 301), source="absurd.toml")
     said: list[str] = []
-    prepared = runner._prepare_task(spec, None, 0, tmp_path / ".jobs", said.append)
+    prepared = task_data.prepare_task(spec, None, 0, tmp_path / ".jobs", said.append)
     why = (
         "absurd.toml: train.batch_size: 301 is more than the 300 training images (a batch is at most the training set)"
     )
@@ -340,7 +340,7 @@ def test_a_batch_the_loaded_data_cannot_fill_fails_the_tasks_rows_before_any_tra
 def test_a_resume_refuses_a_batch_or_data_its_plan_cannot_have_now_before_anything_starts(clean_env, tmp_path: Path):
     """`--resume` checks as `bench run` does, with the plan's data: a file cut to fewer images than a batch since
     the run started, or gone where the task allows no stand-in, is one line, exit 2, the run folder untouched."""
-    from bench.run import runner
+    from bench.run import plan, runfolder
 
     data, out = tmp_path / "data", tmp_path / "results"
     for i, (change, says) in enumerate(
@@ -354,8 +354,8 @@ def test_a_resume_refuses_a_batch_or_data_its_plan_cannot_have_now_before_anythi
         path.write_text(TINY_TASK.replace("max_train = 300", 'max_train = 300\nfallback = "none"'))
         task = load_task(path, None, None)
         check_task_data([task], str(data))  # what the run started on: 80 images
-        run_dir = runner.new_run_dir(out)
-        runner.write_plan(run_dir, [task], runner.RunOptions(backends=("numpy",), out=out, data_dir=str(data)))
+        run_dir = runfolder.new_run_dir(out)
+        plan.write_plan(run_dir, [task], plan.RunOptions(backends=("numpy",), out=out, data_dir=str(data)))
         change()
         before = sorted(p.name for p in run_dir.iterdir())
         proc = run_cli(["run", "--resume", str(run_dir)], backend_env(clean_env, tmp_path / "site"))
@@ -497,7 +497,7 @@ def test_a_resume_refuses_a_layer_list_that_cannot_fit_the_plans_images_before_a
     """`--resume` runs `bench run`'s up-front check too: a run started on 28 px MNIST whose data file is 12 px
     now (replaced since) is refused in the same line, exit 2, before the run folder is touched (it failed one
     row per backend, each after its worker had started)."""
-    from bench.run import runner
+    from bench.run import plan, runfolder
 
     path = tmp_path / "unfit.toml"
     path.write_text(
@@ -510,8 +510,8 @@ def test_a_resume_refuses_a_layer_list_that_cannot_fit_the_plans_images_before_a
     task = load_task(path, None, None)
     check_task_data([task], str(data))  # what the run started on fits the kernel
     out = tmp_path / "results"
-    run_dir = runner.new_run_dir(out)
-    runner.write_plan(run_dir, [task], runner.RunOptions(backends=("torch",), out=out, data_dir=str(data)))
+    run_dir = runfolder.new_run_dir(out)
+    plan.write_plan(run_dir, [task], plan.RunOptions(backends=("torch",), out=out, data_dir=str(data)))
     write_npz(tiny(n=80, size=12), data / "mnist.npz")  # the file the plan names, replaced
     before = sorted(p.name for p in run_dir.iterdir())
     for command in ("run", "all"):

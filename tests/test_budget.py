@@ -16,7 +16,7 @@ from bench.core.spec import builtin_tasks, load_task
 from bench.measure import budget
 from bench.measure.budget import RowCost, TaskSize
 from bench.run import budget_cli, cli
-from bench.run.runner import Processes
+from bench.run.plan import Processes
 from datasets import registry
 from tests.conftest import REPO
 
@@ -480,7 +480,7 @@ def test_the_replan_before_each_task_gives_it_more_processes_or_fewer_with_the_t
     faster than planned) or fewer: the re-plan chooses again, and the runner plans the task's rows again. Short of
     time, the task with several processes whose rows cost the most runs once before any task is cut below its
     profile or left out."""
-    from bench.run.runner import Processes, plan_rows, replanned_rows
+    from bench.run.plan import Processes, plan_rows, replanned_rows
 
     sizes, costs = two_tasks()
     # 180 s: small three times (3 x 7.5 s at its fewest epochs) beside big (160 s) is over; once, it fits

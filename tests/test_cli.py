@@ -17,7 +17,7 @@ import pytest
 
 from bench.core.spec import load_task
 from bench.report.speedup import WHAT
-from bench.run.runner import plan_rows
+from bench.run.plan import plan_rows
 from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli, sigint_default
 from tests.faults import backend_env, fault_env
 
@@ -198,7 +198,7 @@ def test_runs_are_forked_from_one_warm_server_per_backend(clean_env, tiny_task: 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run_dir(out)
     every = records(run_dir)
-    # the repeats interleave the backends in rounds, every other round reversed (runner.plan_rows)
+    # the repeats interleave the backends in rounds, every other round reversed (plan.plan_rows)
     assert [(r["backend"], r["repeat"]) for r in every] == [
         ("numpy", 0), ("fault", 0), ("fault", 1), ("numpy", 1), ("numpy", 2), ("fault", 2)
     ]  # fmt: skip
@@ -429,7 +429,8 @@ def test_a_backend_whose_packages_are_absent_is_skipped_without_a_worker(monkeyp
     """The parent checks with find_spec (no framework import) and writes a skipped row."""
     import backends
     from bench.core.spec import parse_task
-    from bench.run.runner import RunOptions, run_suite
+    from bench.run.plan import RunOptions
+    from bench.run.runner import run_suite
 
     absent = dataclasses.replace(backends.describe("keras"), requires=("no_such_pkg",))
     monkeypatch.setitem(backends.BACKENDS, "keras", absent)

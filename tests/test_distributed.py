@@ -888,7 +888,7 @@ def test_only_a_task_with_single_process_rows_loads_its_transfer_set_and_carries
     data-parallel now loads no transfer target and its rows carry only their own data's notes; a single-process
     row still gets the target and its note."""
     from bench.core.spec import load_task
-    from bench.run import runner
+    from bench.run import plan, runner
 
     task = load_task("cifar10-cnn", "quick")  # transfer to afhq; no data files here: its stand-in, with a note
     task = dataclasses.replace(
@@ -898,8 +898,8 @@ def test_only_a_task_with_single_process_rows_loads_its_transfer_set_and_carries
     )
     said: list[str] = []
     (tmp_path / ".jobs").mkdir()  # as the run's folder has it
-    rows = runner.plan_rows([task], ["torch"], 1)
-    jobs = [job for _, job in runner._jobs(rows, tmp_path, runner.RunOptions(), {}, said.append, keep_data=True)]
+    rows = plan.plan_rows([task], ["torch"], 1)
+    jobs = [job for _, job in runner._jobs(rows, tmp_path, plan.RunOptions(), {}, said.append, keep_data=True)]
     assert len(jobs) == max(1, len(workers)) and all(not job.error for job in jobs), said
     loaded = any("transfer target afhq" in line for line in said)
     for job in jobs:
@@ -1429,15 +1429,16 @@ def test_a_resumed_run_names_where_its_worker_counts_came_from(clean_env, tmp_pa
     (``TaskSpec.flags``), so the resume names --workers; a plan written before it still resumes, naming the key."""
     import json
 
-    from bench.run import runner
+    from bench.run.plan import RunOptions, read_plan, write_plan
+    from bench.run.runfolder import new_run_dir
 
     out = tmp_path / "results"
-    run_dir = runner.new_run_dir(out)
+    run_dir = new_run_dir(out)
     tasks = with_workers([tiny_spec()], (1, 2), ("weak",))
-    runner.write_plan(run_dir, tasks, runner.RunOptions(backends=("torch",), out=out))
+    write_plan(run_dir, tasks, RunOptions(backends=("torch",), out=out))
     plan = json.loads((run_dir / "plan.json").read_text())
     assert plan["tasks"][0]["flags"] == ["distributed.mode", "distributed.workers"]
-    assert runner.read_plan(run_dir)[0] == tasks
+    assert read_plan(run_dir)[0] == tasks
     env = {**clean_env, "BENCH_MAX_WORKERS": "1"}  # the machine resuming runs fewer ranks than the plan's 2
     proc = run_cli(["run", "--resume", str(run_dir)], env)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
@@ -1445,7 +1446,7 @@ def test_a_resumed_run_names_where_its_worker_counts_came_from(clean_env, tmp_pa
     for task in plan["tasks"]:  # as a plan.json written before 2026-12-06 has it
         del task["flags"]
     (run_dir / "plan.json").write_text(json.dumps(plan))
-    (old,) = runner.read_plan(run_dir)[0]
+    (old,) = read_plan(run_dir)[0]
     assert old == dataclasses.replace(tasks[0], flags=())
     proc = run_cli(["run", "--resume", str(run_dir)], env)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr

@@ -19,7 +19,8 @@ from bench.core.record import new_record
 from bench.core.results import append_record, read_records
 from bench.core.runpaths import OutsideRunError, inside, plot_name
 from bench.core.spec import parse_task
-from bench.run.runner import RunOptions, run_suite
+from bench.run.plan import RunOptions
+from bench.run.runner import run_suite
 from tests.conftest import REPO, TINY_TASK, only_run_dir, run_cli
 from tests.faults import backend_env
 

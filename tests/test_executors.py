@@ -29,7 +29,7 @@ from bench.run.executors import Row
 from bench.run.executors import pool as pool_module
 from bench.run.executors.pool import Beside, SlotPool
 from bench.run.executors.remote import cores_text
-from bench.run.runner import RunOptions, plan_options
+from bench.run.plan import RunOptions, plan_options
 from tests.conftest import REPO, TINY_TASK, only_run_dir, printed, run_cli, start_cli
 from tests.faults import fault_env, release, wait_for_run
 
@@ -131,7 +131,7 @@ def phased(tmp_path: Path) -> Path:
 
 def test_the_local_path_imports_neither_ray_nor_submitit(tmp_path: Path):
     code = (
-        "import sys; from pathlib import Path; from bench.run import cli, executors; from bench.run.runner import "
+        "import sys; from pathlib import Path; from bench.run import cli, executors; from bench.run.plan import "
         "RunOptions; cli.build_parser(); "
         f"ex = executors.make(RunOptions(), Path({str(tmp_path)!r})); "
         "print(type(ex).__name__, sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'submitit')))"

@@ -263,7 +263,7 @@ def test_the_threads_knob_is_sized_by_the_cores_of_the_device_slot_a_row_runs_in
     import os
 
     from bench.core.knobs import threads_for
-    from bench.run.runner import RunOptions
+    from bench.run.plan import RunOptions
     from bench.run.tune import race_space, row_cores
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
@@ -284,7 +284,7 @@ def test_under_ray_or_slurm_the_threads_knobs_half_is_resolved_by_the_cores_of_t
     import os
 
     from bench.core.spec import RuntimeSpec, TaskSpec
-    from bench.run.runner import RunOptions
+    from bench.run.plan import RunOptions
     from bench.run.tune import REMOTE_EXECUTORS, race_space, row_cores
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
@@ -312,7 +312,7 @@ def test_a_race_under_slurm_whose_worker_cores_are_known_never_names_one_thread_
     import os
 
     from bench.core.spec import TaskSpec
-    from bench.run.runner import RunOptions
+    from bench.run.plan import RunOptions
     from bench.run.tune import race_space, row_cores
 
     def counts(opts: RunOptions) -> list[int]:
@@ -338,7 +338,7 @@ def test_a_ray_race_whose_worker_resolved_half_to_another_count_times_it_once(mo
     import os
 
     from bench.report.tuning import race_lines
-    from bench.run.runner import RunOptions
+    from bench.run.plan import RunOptions
     from bench.run.tune import Tuner
     from tests.test_tune_budget import tiny_task
 

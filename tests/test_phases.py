@@ -158,6 +158,6 @@ def test_backend_all_is_every_registered_backend(clean_env):
 
 
 def test_run_options_default_to_the_registry_defaults():
-    from bench.run.runner import RunOptions
+    from bench.run.plan import RunOptions
 
     assert RunOptions().backends == backends.default_names()

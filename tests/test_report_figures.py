@@ -13,7 +13,7 @@ from bench.core import metrics
 from bench.core.results import append_record
 from bench.report.summary import write_reports
 from bench.run import cli, runner
-from bench.run.runner import RunOptions, plan_options
+from bench.run.plan import RunOptions, plan_options
 from tests.test_report import rec
 
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")  # a Markdown picture: its file

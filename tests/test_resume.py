@@ -140,7 +140,7 @@ def test_ctrl_c_names_the_command_that_was_running_with_resume(command, tmp_path
     """QA: after `bench run` or `bench zoo`, Ctrl-C's line said `python -m bench all --resume RUN` (which resumes
     any run, but reads as running every built-in task): it names the command that ran, as summary.md does."""
     from bench.core.spec import parse_task
-    from bench.run import runner
+    from bench.run import plan, runfolder, runner
 
     def pressed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -154,9 +154,9 @@ def test_ctrl_c_names_the_command_that_was_running_with_resume(command, tmp_path
             "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
         }
     )
-    opts = runner.RunOptions(backends=("torch",), out=tmp_path)
-    run_dir = runner.new_run_dir(tmp_path)
-    runner.write_plan(run_dir, [task], opts)
+    opts = plan.RunOptions(backends=("torch",), out=tmp_path)
+    run_dir = runfolder.new_run_dir(tmp_path)
+    plan.write_plan(run_dir, [task], opts)
     said: list[str] = []
     with pytest.raises(KeyboardInterrupt):
         runner.execute(run_dir, [task], opts, {"command": command}, said.append, history=False)

@@ -21,7 +21,7 @@ from bench.core.record import new_record
 from bench.core.results import append_record, read_records
 from bench.core.spec import parse_task
 from bench.run import cli
-from bench.run.runner import RunOptions
+from bench.run.plan import RunOptions
 from tests.conftest import TINY_TASK, run_cli
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="O_NOFOLLOW, FIFOs and device nodes")
@@ -449,7 +449,7 @@ def test_an_edited_resume_history_is_started_again(tmp_path: Path, capsys):
 
 
 def test_the_out_probe_never_writes_through_a_planted_name(tmp_path: Path, victim: Path):
-    from bench.run.runner import check_writable
+    from bench.run.runfolder import check_writable
 
     out = tmp_path / "out"
     out.mkdir()

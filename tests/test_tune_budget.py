@@ -257,7 +257,7 @@ def test_a_tune_stopped_in_its_default_row_has_its_best_row_sized_in_plan_json_t
     """plan.json is what --resume runs: once the default row of a task is sized, its best row is written at the
     same epochs (it was left at the recipe's 12 until its own turn, so a tune stopped in the default row resumed
     the best at 12 against a default of fewer)."""
-    from bench.run.runner import RunOptions, _kept_in_plan, plan_rows
+    from bench.run.plan import RunOptions, kept_in_plan, plan_rows
 
     task = tiny_task(tmp_path)
     specs = [config_spec(task, {}, c) for c in ("default", "best")]
@@ -267,7 +267,7 @@ def test_a_tune_stopped_in_its_default_row_has_its_best_row_sized_in_plan_json_t
     )
     resize = FreshResize(tb, time.perf_counter() - 80.0, {("t", "numpy", "default"): ROW}, lambda _: None)
     opts = RunOptions(backends=("numpy",), out=tmp_path)
-    resized = _kept_in_plan(resize, tmp_path, specs, opts, plan_rows(specs, opts.backends, 1), {})
+    resized = kept_in_plan(resize, tmp_path, specs, opts, plan_rows(specs, opts.backends, 1), {})
     default = resized(specs[0], [])
     assert isinstance(default, type(task)) and default.train.epochs < 12
     planned = json.loads((tmp_path / "plan.json").read_text())["tasks"]

@@ -184,7 +184,7 @@ def test_a_resume_whose_weights_file_is_gone_is_refused_up_front(clean_env, tmp_
     """`--resume` had not held the plan's --pretrained tasks against their weights: a model.weights file removed
     since the run started failed each backend's row once the workers had started. Refused now as `bench run`
     refuses it: exit 2, one line naming the file, the run's files as they were."""
-    from bench.run.runner import RunOptions, write_plan
+    from bench.run.plan import RunOptions, write_plan
 
     weights, run_dir = tmp_path / "w.pth", tmp_path / "results" / "20261206-000000-abcd"
     weights.write_bytes(b"w")
@@ -207,7 +207,8 @@ def test_an_old_plans_relative_model_weights_is_read_from_the_repository_as_its_
     the rows it adds load the same file whatever folder a worker runs in, and the up-front check names that file."""
     import json
 
-    from bench.run.runner import PLAN, RunOptions, read_plan, write_plan
+    from bench.run.plan import RunOptions, read_plan, write_plan
+    from bench.run.runfolder import PLAN
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -31,7 +31,7 @@ from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, with_recipe
 from bench.measure import budget
 from bench.run import environment
-from bench.run.runner import Processes
+from bench.run.plan import Processes
 
 BUDGET_FILE = "budget.json"
 DEFAULT_BUDGET = "5m"

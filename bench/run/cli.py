@@ -36,18 +36,11 @@ from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.history_cli import add_history_parser, run_history_command
 from bench.run.parity import nothing_to_compare
 from bench.run.parity_cli import add_parity_parser, run_parity_command
+from bench.run.plan import MAX_PARITY_STEPS, MAX_REPEATS, RunOptions, check_data_parallel_here, read_plan
+from bench.run.resume import recorded_so_far, resume_suite
+from bench.run.runfolder import RunStopped
 from bench.run.runlock import run_in_progress
-from bench.run.runner import (
-    MAX_PARITY_STEPS,
-    MAX_REPEATS,
-    RunOptions,
-    RunStopped,
-    check_data_parallel_here,
-    read_plan,
-    recorded_so_far,
-    resume_suite,
-    run_suite,
-)
+from bench.run.runner import run_suite
 from bench.run.tune import DEFAULT_TUNE_BUDGET, RACE_SHARE, check_knob_names, tune_suite
 from bench.run.tune_budget import TuneBudget, needed_s, plan_lines, plan_tune
 from bench.run.weightscheck import check_pretrained

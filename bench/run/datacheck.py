@@ -5,7 +5,7 @@ or an embedded default the task allows), that the classes a task names are there
 images, that a layer list takes their shape. Each is a SpecError naming the task file and the key, so the command
 exits 2 with one line and nothing started: found only when the task's turn came, they failed its rows after other
 tasks had trained. Where the data cannot say (an unreadable file), loading it says why and the task's rows fail
-(``runner._prepare_task``, which checks the batch and the shape again on the loaded data).
+(``task_data.prepare_task``, which checks the batch and the shape again on the loaded data).
 """
 
 from __future__ import annotations

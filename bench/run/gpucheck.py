@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from bench.core.spec import TaskSpec, load_task
-from bench.run.runner import load_task_data
+from bench.run.task_data import load_task_data
 from datasets import registry
 
 

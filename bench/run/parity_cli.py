@@ -27,7 +27,7 @@ from bench.core.spec import SpecError, load_task
 from bench.measure.parity import PairDiff
 from bench.report.backends import label
 from bench.run.parity import IMAGES, Case, CaseResult, data_case, nothing_to_compare, run_check
-from bench.run.runner import load_task_data
+from bench.run.task_data import load_task_data
 from datasets import registry
 
 COLUMNS = (

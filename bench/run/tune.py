@@ -37,17 +37,10 @@ from bench.measure.tuning import Trial, decide
 from bench.report.summary import write_reports
 from bench.run import history_cli
 from bench.run.executors.devices import slot_share
-from bench.run.runner import (
-    RACE_NOT_RESUMED,
-    STATE,
-    TUNE_FILE,
-    RunOptions,
-    execute,
-    new_run_dir,
-    run_environment,
-    write_json,
-    write_plan,
-)
+from bench.run.plan import RunOptions, write_plan
+from bench.run.resume import RACE_NOT_RESUMED, TUNE_FILE
+from bench.run.runfolder import STATE, new_run_dir, write_json
+from bench.run.runner import execute, run_environment
 from bench.run.tune_budget import FreshResize, TuneBudget, race_costs, spendable_s, unplanned
 from bench.run.workers import shared_servers
 

@@ -139,7 +139,7 @@ def race_costs(run_dir: Path, pairs: list[dict[str, Any]], speed: budget.Speed) 
 
 @dataclass
 class FreshResize:
-    """Before each fresh task's first row (``bench.run.runner.Resize``): its epochs, planned with the tasks after
+    """Before each fresh task's first row (``bench.run.plan.Resize``): its epochs, planned with the tasks after
     it from the time left, the race's costs and the pace the fresh rows so far ran; its default and best rows train
     the same epochs. Or why it is left out. ``sized``: the specs as they ran (the short-window repeats reuse them)."""
 

@@ -76,7 +76,7 @@ def no_sbatch(slurm_local: bool) -> str | None:
 
 
 def make(opts: Any, run_dir: Any) -> Executor:
-    """The executor ``opts.executor`` names (``bench.run.runner.RunOptions``), for the run in ``run_dir``."""
+    """The executor ``opts.executor`` names (``bench.run.plan.RunOptions``), for the run in ``run_dir``."""
     if opts.executor not in EXECUTORS:
         raise ValueError(f"unknown executor {opts.executor!r} (choose from {', '.join(EXECUTORS)})")
     module = importlib.import_module(f"{__name__}.{MODULES[opts.executor]}")
