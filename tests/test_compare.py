@@ -15,6 +15,7 @@ from bench.core.record import new_record
 from bench.core.results import append_record
 from bench.report import tables
 from bench.report.compare import (
+    MACHINE_DIFFERS,
     METRICS,
     MIN_TIME_DELTA_S,
     STILL_FAILING,
@@ -24,9 +25,11 @@ from bench.report.compare import (
     environment_differences,
     load_lines,
     load_run,
+    machine_differences,
     reference_ratios,
     render,
     render_reference,
+    run_planned,
 )
 from bench.report.tables import WORDS
 from bench.run import cli
@@ -753,3 +756,49 @@ def test_an_interrupted_run_compares_the_rows_that_landed_and_says_it_stopped(tm
     (early / "state.json").write_text(json.dumps(state))
     proc = run_cli(["compare", str(early), str(make_run(tmp_path / "c"))], clean_env)
     assert proc.returncode == 0 and "warning: A is interrupted, 3 of 9 planned rows recorded" in proc.stdout
+
+
+def test_runs_on_other_machines_show_their_speed_figures_unjudged_and_still_judge_accuracy(tmp_path: Path, clean_env):
+    """QA, 2026-12-06: the Intel Xeon reference run against a run of the same code on the AMD EPYC VM read every
+    time and throughput figure a "REGRESSION (threshold alone)", exit 1, the machines named only in a warning under
+    the table. Another CPU (or core count, GPU) moves every speed figure: they are shown as "machine differs" and not
+    judged, the last line says so; accuracy is still judged, and on one machine the same slowdown still fails."""
+    amd = {**ENV, "cpu": "AMD EPYC"}
+    a, slow = make_run(tmp_path / "a"), make_run(tmp_path / "b", slow=1.3, env=amd)
+    frames = [load_run(p, tmp_path)[0] for p in (a, slow)]
+    assert machine_differences(ENV, amd, *frames) == ["cpu differs: 'Xeon' vs 'AMD EPYC'"]
+    assert machine_differences(ENV, {**ENV, "python": "3.12.1"}, *frames) == []  # not another machine
+    result = compare(*frames, Thresholds(), other_machine=True)
+    assert not result.regression.any()
+    speed = {"training time (s)", EPOCH, "steady throughput (img/s)", "inference (img/s)"}
+    assert set(result[result.verdict == MACHINE_DIFFERS].metric) == speed
+    proc = run_cli(["compare", str(a), str(slow)], clean_env)
+    last = proc.stdout.strip().splitlines()[-1]
+    assert proc.returncode == 0 and last.startswith("no regression, 8 speed figure(s) not judged: the machines differ")
+    assert "machine differs" in proc.stdout and "warning: the runs differ: cpu differs" in proc.stdout
+    dropped = make_run(tmp_path / "c", slow=1.3, acc_drop=0.05, env=amd)  # accuracy: judged across machines too
+    proc = run_cli(["compare", str(a), str(dropped)], clean_env)
+    assert proc.returncode == 1 and "1 regression(s)" in proc.stdout, proc.stdout
+    same = run_cli(["compare", str(a), str(make_run(tmp_path / "d", slow=1.3))], clean_env)
+    assert same.returncode == 1 and "machine differs" not in same.stdout
+
+
+def test_a_task_b_never_planned_is_not_run_in_b_not_a_regression(tmp_path: Path, clean_env):
+    """QA, 2026-12-06: a student's run of two of the reference run's four tasks compared with it read a REGRESSION
+    for each (task, backend) of the two it was never asked to run, exit 1. A task B's plan.json does not name is
+    "not run in B" and not judged; one it names and has no row of (interrupted, lost) is still a regression, and so
+    is any missing row of a run without a plan."""
+    a = tmp_path / "a"
+    write(a, [{**row("a", backend=b_, train_s=1.0), "task": t} for t in ("t", "u") for b_ in ("torch", "keras")])
+    b = tmp_path / "b"
+    write(b, [{**row("b", backend=b_, train_s=1.0), "task": "t"} for b_ in ("torch", "keras")])
+    plan = {"tasks": [{"name": "t"}], "options": {"backends": ["torch", "keras"]}}
+    assert cli.main(["compare", str(a), str(b)]) == 1  # no plan: missing rows are regressions, as before
+    (b / "plan.json").write_text(json.dumps(plan))
+    assert run_planned(b, tmp_path) == {("t", "torch"), ("t", "keras")}
+    proc = run_cli(["compare", str(a), str(b)], clean_env)
+    assert proc.returncode == 0 and proc.stdout.count("not run in B") == 3, proc.stdout
+    assert "Only in A, not run in B (B's plan did not name them; not judged): u (torch, keras)" in proc.stdout
+    (b / "plan.json").write_text(json.dumps({**plan, "tasks": [{"name": "t"}, {"name": "u"}]}))
+    proc = run_cli(["compare", str(a), str(b)], clean_env)  # planned and not recorded: lost, a regression each
+    assert proc.returncode == 1 and "Only in A, missing from B (a regression each): u (torch, keras)" in proc.stdout

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, Metric
+from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, RATE, SHARE, TIME, Metric
 from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words, run_load
 from bench.core.recipe import moved, recipe_differences, records_recipe
 from bench.core.record import RECIPE_FIELDS
@@ -104,6 +104,10 @@ STILL_FAILING = "still failing"
 # so. Not a regression (nothing was measured), but a guard must not pass on rows that did not run (exit 1); the rows
 # that landed are compared as usual. Until 2026-12-06 each was "missing", a REGRESSION, with no word of the state.
 NOT_RUN = "not run"
+# A's row, of a task or backend B's plan never named: B was not asked to run it, so its absence is not B's regression
+# (QA, 2026-12-06: a student's run of two of the reference run's four tasks read four REGRESSIONs, exit 1). A row
+# that B planned and has no record of (interrupted, lost) is still one.
+NOT_PLANNED = "not run in B"
 # Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
 # the figures that move with that size are not judged then, the step figures are, and a phase's settings leave its
 # own figures unjudged (bench.core.recipe.MOVES). Any other recipe change (batch size, optimiser, data, loss,
@@ -118,8 +122,16 @@ RECIPE_DIFFERS = "recipe differs"
 PEAK_MOVED = "peak moved"
 # columns whose interval and test of equality come from the step throughputs (MFU is proportional to them)
 STEP_BASED = ("steady_img_s", "mfu")
+# Two runs on different machines (another CPU, core count, GPU, kernels, device): the speed figures (times, rates,
+# MFU) differ by the machine, not the code, so they are shown and not judged; accuracy and memory still are. The
+# backend/reference ratios under the table cancel the machine. QA, 2026-12-06: the Intel Xeon reference against a
+# run on the AMD EPYC VM read every time figure of every row "REGRESSION (threshold alone)", exit 1, the machines
+# named only in a warning under the table.
+MACHINE_DIFFERS = "machine differs"
+SPEED_KINDS = (TIME, RATE, SHARE)
+MACHINE_FIELDS = ("cpu", "cores", "gpus")
 P_VALUE = 0.05
-ENV_FIELDS = ("cpu", "cores", "gpus", "python")
+ENV_FIELDS = (*MACHINE_FIELDS, "python")
 # the CPU's vector instructions and the variables that cap a framework's kernels (bench.run.environment)
 RECORDED_SINCE_2026_12 = ("cpu_flags", "kernel_variables")
 # the metrics whose backend/reference ratio is shown for both runs
@@ -260,10 +272,14 @@ def recipe_row(key: tuple[str, ...], changed: dict[str, tuple[str, str]]) -> dic
     return {**row, "verdict": RECIPE_DIFFERS, "regression": False}
 
 
-def status_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
+def status_row(key: tuple[str, ...], sa: str, sb: str, planned_b: set[tuple[str, str]] | None = None) -> dict:
     """The one row of a key that lacks an ok row on a side: a regression when B lost the ok row A had (or never
-    ran it), "still failing" when A had none either (not B's doing, but still a failure: the command exits 1)."""
+    ran it), "still failing" when A had none either (not B's doing, but still a failure: the command exits 1).
+    ``planned_b``: the (task, backend) pairs B's plan named, where known; a key missing from B outside them was not
+    run in B, not judged."""
     a = f"{MISSING} (new in B)" if sa == MISSING else sa
+    if sb == MISSING and not_planned(key, planned_b):
+        return {**key_columns(key), "metric": "status", "a": a, "b": sb, "verdict": NOT_PLANNED, "regression": False}
     still = sb != "ok" and sa not in ("ok", MISSING)
     row = {**key_columns(key), "metric": "status", "a": a, "b": sb, "regression": sb != "ok" and not still}
     return {**row, "verdict": STILL_FAILING} if still else row
@@ -273,6 +289,22 @@ def not_run_row(key: tuple[str, ...], sa: str, sb: str, state: str) -> dict:
     """A key B has no measured row of because B stopped before it ran or while it ran (``state``)."""
     b = f"{MISSING} ({state})" if sb == MISSING else f"{sb} ({state})"
     return {**key_columns(key), "metric": "status", "a": sa, "b": b, "verdict": NOT_RUN, "regression": False}
+
+
+def not_planned(key: tuple[str, ...], planned: set[tuple[str, str]] | None) -> bool:
+    """The key's task (a data-parallel row's ``task@2w-...`` by its task) and backend are not among ``planned``."""
+    return planned is not None and (key[0].split("@")[0], key[1]) not in planned
+
+
+def run_planned(run: str | Path, results_dir: Path) -> set[tuple[str, str]] | None:
+    """The (task, backend) pairs the run's plan.json named, or None where it has no readable plan (not known)."""
+    plan = read_json_or_warn(run_path(run, results_dir) / "plan.json")
+    tasks, options = plan.get("tasks"), plan.get("options")
+    backends = options.get("backends") if isinstance(options, dict) else None
+    if not isinstance(tasks, list) or not isinstance(backends, list):
+        return None
+    names = [t.get("name") for t in tasks if isinstance(t, dict)]
+    return {(n, b) for n in names for b in backends if isinstance(n, str) and isinstance(b, str)}
 
 
 def medians(df: pd.DataFrame) -> pd.DataFrame:
@@ -360,10 +392,20 @@ def _known(interval_: tuple[float, float] | None) -> bool:
     return interval_ is not None and not any(pd.isna(v) for v in interval_)
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds, b_state: str | None = None) -> pd.DataFrame:
+def compare(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    t: Thresholds,
+    b_state: str | None = None,
+    other_machine: bool = False,
+    planned_b: set[tuple[str, str]] | None = None,
+) -> pd.DataFrame:
     """One row per (key, metric): A, B, B-A, B/A and whether B regressed against A. ``b_state``: B's state where
-    it did not finish (``unfinished``): a key it has no measured row of is "not run", not a regression."""
+    it did not finish (``unfinished``): a key it has no measured row of is "not run", not a regression.
+    ``other_machine``: the runs ran on different machines (``machine_differences``), so the speed figures are
+    shown, not judged. ``planned_b``: the (task, backend) pairs B's plan named (``run_planned``), where known."""
     ma, mb = medians(a), medians(b)
+    speed = {m.column for m in METRICS if m.kind in SPEED_KINDS} if other_machine else set()
     status_a, status_b = key_status(a), key_status(b)
     phases_a, phases_b = key_phase_errors(a), key_phase_errors(b)
     recipes_a, recipes_b = key_recipes(a), key_recipes(b)
@@ -374,7 +416,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds, b_state: str | None
             rows.append(not_run_row(key, sa, sb, b_state))
             continue
         if not sa == sb == "ok":
-            rows.append(status_row(key, sa, sb))
+            rows.append(status_row(key, sa, sb, planned_b))
             continue
         if key in phases_a or key in phases_b:  # a phase that failed in B and not in A is a regression
             a_, b_ = phases_a.get(key, "ok"), phases_b.get(key, "ok")
@@ -405,6 +447,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, t: Thresholds, b_state: str | None
                     "b": vb,
                     **judged,
                     **({"verdict": RECIPE_DIFFERS, "regression": False} if col in unjudged else {}),
+                    **({"verdict": MACHINE_DIFFERS, "regression": False} if col in speed - unjudged else {}),
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -456,13 +499,20 @@ def nothing_in_common(a: pd.DataFrame, b: pd.DataFrame) -> str | None:
     )
 
 
-def one_sided_lines(a: pd.DataFrame, b: pd.DataFrame, b_state: str | None = None) -> list[str]:
+def one_sided_lines(
+    a: pd.DataFrame, b: pd.DataFrame, b_state: str | None = None, planned_b: set[tuple[str, str]] | None = None
+) -> list[str]:
     """The tasks only one run has, said in words under the table (its status rows alone, among many, had not);
-    ``b_state``: B did not finish, so A's tasks it lacks were not run, not lost."""
+    ``b_state``: B did not finish, so A's tasks it lacks were not run, not lost; those B's plan never named
+    (``planned_b``) apart, as not run in B."""
     ta, tb = run_tasks(a), run_tasks(b)
     only_a, only_b = {t: v for t, v in ta.items() if t not in tb}, {t: v for t, v in tb.items() if t not in ta}
-    lost = f"not run in B (B is {b_state}: not judged)" if b_state else "missing from B (a regression each)"
-    lines = [f"Only in A, {lost}: {_tasks_text(only_a)}"] if only_a else []
+    unasked = {t: v for t, v in only_a.items() if all(not_planned((t, x), planned_b) for x in v)}
+    lost = {t: v for t, v in only_a.items() if t not in unasked}
+    said = f"not run in B (B is {b_state}: not judged)" if b_state else "missing from B (a regression each)"
+    lines = [f"Only in A, {said}: {_tasks_text(lost)}"] if lost else []
+    if unasked:
+        lines.append(f"Only in A, not run in B (B's plan did not name them; not judged): {_tasks_text(unasked)}")
     return lines + ([f"Only in B, new (not judged): {_tasks_text(only_b)}"] if only_b else [])
 
 
@@ -567,6 +617,16 @@ def unrecorded_lines(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     ]
 
 
+def machine_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """What makes the two runs' machines differ (``MACHINE_FIELDS``, the kernels and cores a run was held to, the rows'
+    device), as ``environment_differences`` words it; [] on one machine or where a run has no environment.json."""
+    fields = ("cpu differs", "cores differs", "gpus differs", "cpu_flags differs", "kernel_variables differs")
+    said = [w for w in environment_differences(env_a, env_b, a, b) if w.startswith((*fields, "device differs"))]
+    if env_a and env_b and env_a.get("usable_cores") != env_b.get("usable_cores"):
+        said.append(f"usable_cores differs: {env_a.get('usable_cores')!r} vs {env_b.get('usable_cores')!r}")
+    return said
+
+
 def load_lines(a: pd.DataFrame, b: pd.DataFrame, env_a: dict, env_b: dict) -> list[str]:
     """One line per run whose rows were timed on a machine loaded beyond its cores: two identical runs at load 7.7
     on 2 cores read 3.3x apart, a "significant regression" with no word of the load (QA, 2026-12-06). Each row's
@@ -642,9 +702,14 @@ def unjudged(result: pd.DataFrame) -> str:
     if "verdict" not in result:
         return ""
     moved = result[(result["verdict"] == RECIPE_DIFFERS) & (result["metric"] != "recipe")]
-    if moved.empty:
-        return ""
-    return f", {len(moved)} figure(s) not judged: the recipe differs ({', '.join(dict.fromkeys(moved.metric))})"
+    machine = result[result["verdict"] == MACHINE_DIFFERS]
+    said = f", {len(moved)} figure(s) not judged: the recipe differs ({', '.join(dict.fromkeys(moved.metric))})"
+    return (said if len(moved) else "") + (
+        f", {len(machine)} speed figure(s) not judged: the machines differ (the backends' ratios within each run "
+        "compare across machines)"
+        if len(machine)
+        else ""
+    )
 
 
 def untested(result: pd.DataFrame) -> str:
@@ -659,6 +724,10 @@ def untested(result: pd.DataFrame) -> str:
     )
 
 
+# the verdicts that are not a regression and are said in the table's last column
+SAID = ("inconclusive", RECIPE_DIFFERS, MACHINE_DIFFERS, PEAK_MOVED, TIME_FLOOR, STILL_FAILING, NOT_RUN, NOT_PLANNED)
+
+
 def render(result: pd.DataFrame) -> str:
     if result.empty:
         return "(nothing to compare: no rows in either run)"
@@ -669,9 +738,7 @@ def render(result: pd.DataFrame) -> str:
     verdicts = shown["verdict"] if "verdict" in shown else pd.Series("", index=shown.index)
     alone = shown["threshold_alone"].eq(True) if "threshold_alone" in shown else pd.Series(False, index=shown.index)
     shown["regression"] = [
-        (f"REGRESSION ({THRESHOLD_ALONE})" if a else "REGRESSION")
-        if r
-        else (v if v in ("inconclusive", RECIPE_DIFFERS, PEAK_MOVED, TIME_FLOOR, STILL_FAILING, NOT_RUN) else "")
+        (f"REGRESSION ({THRESHOLD_ALONE})" if a else "REGRESSION") if r else (v if v in SAID else "")
         for r, v, a in zip(shown["regression"], verdicts.astype(object).where(verdicts.notna(), ""), alone, strict=True)
     ]
     shown = shown.drop(columns=["verdict", "threshold_alone"], errors="ignore")

@@ -762,8 +762,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 2
     t = compare.Thresholds(args.max_slowdown, args.max_acc_drop, args.max_memory_growth, args.min_time_delta)
     b_state = stopped["B"].state if stopped["B"] else None
-    result = compare.compare(a, b, t, b_state)
     warnings = compare.environment_differences(env_a, env_b, a, b)
+    planned_b = compare.run_planned(args.run_b, args.results)
+    other_machine = bool(compare.machine_differences(env_a, env_b, a, b))
+    result = compare.compare(a, b, t, b_state, other_machine, planned_b)
     text = compare.render(result)
     names, note = [*a.backend, *b.backend], ""
     if args.reference:
@@ -787,7 +789,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
     verdict += compare.unjudged(result)
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
-    lines += [*(one_sided := compare.one_sided_lines(a, b, b_state)), *([""] if one_sided else [])]
+    lines += [*(one_sided := compare.one_sided_lines(a, b, b_state, planned_b)), *([""] if one_sided else [])]
     if ratios:  # how each backend stands against the reference, in both runs
         lines += [
             *([note] if note else []),
