@@ -292,24 +292,36 @@ def test_a_broken_transfer_entry_is_named_and_the_others_still_reported(field, v
     assert len(rows) == 1 and "40.0%" in rows[0] and "60.0%" in rows[0]  # the good entry: acc 2/5, restricted 3/5
 
 
-def test_the_plot_names_its_figure_the_mapped_class_accuracy(monkeypatch, tmp_path: Path):
+def test_the_plot_names_its_figure_the_mapped_class_accuracy_and_what_stood_in(monkeypatch, tmp_path: Path):
     """transfer.png's panels draw the mapped classes' confusion matrix: its 60.0% is the table's "acc (mapped
-    classes)", not "acc (all classes)" (40.0%), and the title says so; it fits its panel."""
+    classes)", not "acc (all classes)" (40.0%), and the title says so; it fits its panel. QA, 2026-12-06: the
+    panel said "-> afhq" over Kaggle's cat/dog photos (no AFHQ file: catsdogs stood in); it names the stand-in's
+    file (or embedded set) on a line of its own, and a real target as it is."""
     from bench.report import transfer as report_transfer
 
     drawn = []
     monkeypatch.setattr(report_transfer, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
-    rec = {"task": "catsdogs-convnext-tiny", "backend": "torch", "repeat": 0, "status": "ok", "transfer": [_entry()]}
+    kaggle = "file:/work/shared/data/kaggle_dogs_vs_cats_64.npz (stand-in for afhq)"
+    rec = {"task": "cifar10-cnn", "backend": "torch", "repeat": 0, "status": "ok", "transfer": [_entry()]}
+    rec["transfer"][0]["source"] = kaggle
     assert report_transfer.plot_transfer([rec], tmp_path / "plots" / "transfer.png")
     (fig,) = drawn
     fig.canvas.draw()
     title = fig.axes[0].title
-    assert title.get_text().endswith("-> afhq: acc (mapped classes) 60.0%")
+    expected = "-> afhq\n(stand-in: kaggle_dogs_vs_cats_64.npz)\nacc (mapped classes) 60.0%"
+    assert title.get_text().endswith(expected), title.get_text()
     box = title.get_window_extent(fig.canvas.get_renderer())
     assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, (title.get_text(), box)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+    words = report_transfer.target_words
+    embedded = "embedded:procedural-shapes-catdog-clean (stand-in for afhq)"
+    assert words({"dataset": "afhq", "source": embedded}) == "afhq\n(stand-in: procedural-shapes-catdog-clean)"
+    assert words({"dataset": "cifar10", "source": "embedded:procedural-shapes10"}) == (
+        "cifar10\n(stand-in: procedural-shapes10)"
+    )
+    assert words({"dataset": "cifar10", "source": "file:/data/cifar10.npz"}) == "cifar10"
 
 
 def test_the_classification_report_is_shown_under_the_matrix_it_is_read_from():

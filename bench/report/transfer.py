@@ -148,6 +148,20 @@ def transfer_markdown(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+STAND_IN = " (stand-in for "
+
+
+def target_words(t: dict[str, Any]) -> str:
+    """The target as a plot names it: its dataset, and on a line of its own what stood in for it. A panel read alone
+    said "-> afhq" over Kaggle's cat/dog photos (QA, 2026-12-06); the table beside it says so in its source column."""
+    source = str(t.get("source") or "")
+    if source.startswith("embedded:"):
+        return f"{t['dataset']}\n(stand-in: {source.split(STAND_IN)[0].removeprefix('embedded:')})"
+    if STAND_IN in source:
+        return f"{t['dataset']}\n(stand-in: {Path(source.split(STAND_IN)[0].removeprefix('file:')).name})"
+    return str(t["dataset"])
+
+
 def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
     """Confusion matrices (mapped classes) of every first-repeat transfer result: one row of panels per
     (task, target), one column per backend in registry order, each titled with its mapped-class accuracy."""
@@ -162,7 +176,7 @@ def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
 
     pairs = list(dict.fromkeys((r["task"], r["target"]) for r in rows))
     backends = ordered(r["backend"] for r in rows)
-    fig, axes = plt.subplots(len(pairs), len(backends), figsize=(3.2 * len(backends), 3.4 * len(pairs)), squeeze=False)
+    fig, axes = plt.subplots(len(pairs), len(backends), figsize=(3.6 * len(backends), 3.6 * len(pairs)), squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()  # a (task, target) a backend has no result for stays blank
     for r in rows:
@@ -178,6 +192,6 @@ def plot_transfer(records: list[dict[str, Any]], path: Path) -> bool:
         ax.set_ylabel("true")
         # the matrix's own figure: accuracy over the mapped classes (the table's "acc (mapped classes)"), named so
         # that it is not read as the all-classes one beside it
-        where = f"{r['task']} / {label(r['backend'])}\n-> {t['dataset']}"
-        ax.set_title(f"{where}: acc (mapped classes) {_pct(t['acc_restricted'])}", fontsize=9)
+        where = f"{r['task']} / {label(r['backend'])}\n-> {target_words(t)}"
+        ax.set_title(f"{where}\nacc (mapped classes) {_pct(t['acc_restricted'])}", fontsize=9)
     return save_figure(fig, path, dpi=100)
