@@ -1217,3 +1217,23 @@ def test_the_head_says_when_the_run_was_restricted_to_fewer_cores_than_the_machi
         write_reports(tmp_path)
         assert f"Machine: AMD EPYC {words}" in (tmp_path / "summary.md").read_text()
         assert f"AMD EPYC {words}" in (tmp_path / "index.html").read_text()
+
+
+def test_the_fc_activations_title_fits_a_one_layer_figure(tmp_path: Path, monkeypatch):
+    """QA, 2026-12-06: cifar10-cnn has one fully connected layer before its head, so its figure is one panel (6
+    inches) wide, and its title read "10-cnn: fully connected activations (one test image per class, the same in
+    every back", cut at both ends. The title fits the figure."""
+    from bench.report import decouple_plots
+
+    drawn = []
+    monkeypatch.setattr(decouple_plots, "_save", lambda fig, path: drawn.append(fig))
+    assert decouple_plots.plot_fc_activations(plot_inputs(("torch", "keras"))["fc"], "cifar10-cnn", tmp_path / "f.png")
+    (fig,) = drawn
+    fig.canvas.draw()
+    title = fig._suptitle
+    box = title.get_window_extent(fig.canvas.get_renderer())
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, (title.get_text(), box, fig.bbox)
+    assert "cifar10-cnn: fully connected activations" in title.get_text()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

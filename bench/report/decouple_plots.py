@@ -102,7 +102,8 @@ def plot_fc_activations(arrays: dict[str, Any], task: str, path: Path) -> bool:
     for ax in axes[-1]:
         ax.set_xlabel("unit")
     what = "one test image per class, the same in every backend"
-    fig.suptitle(f"{task}: fully connected activations ({what})", fontsize=10)
+    # two lines: on one, a model with one fc layer (the CIFAR CNN's 6-inch figure) cut its title at both ends
+    fig.suptitle(f"{task}: fully connected activations\n({what})", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
     return True
