@@ -1237,3 +1237,35 @@ def test_the_fc_activations_title_fits_a_one_layer_figure(tmp_path: Path, monkey
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_a_speed_sentence_whose_rows_ran_on_a_machine_loaded_beyond_its_cores_says_so():
+    """QA, 2026-12-06: the full mnist-lenet5 recipe on the shared 2-core VM read "Keras (TF) 9.26x [6.01, 12.53]
+    faster than PyTorch" (the idle Xeon reference: PyTorch the faster), its rows timed at load 4.1 and 5.0 on 2
+    cores, and nothing under the table said so. The sentence names each loaded side's load; within the cores it
+    says nothing of load."""
+    from bench.report.speedup import speed_verdicts
+
+    def row(backend: str, level: float, load: float) -> dict:
+        rates = [level * (1 + 0.01 * (i % 5)) for i in range(60)]
+        return {
+            "task": "a",
+            "backend": backend,
+            "repeat": 0,
+            "status": "ok",
+            "steady_img_s": level,
+            "step_img_s": rates,
+            "load_avg_1m_end": load,
+            "node_cores": 2,
+        }
+
+    (busy,) = speed_verdicts([row("torch", 2000.0, 4.1), row("keras", 19000.0, 5.03)], "torch")["a"]
+    assert busy.startswith("Keras (TF) 9.50x")
+    assert busy.endswith(
+        "; timed on a machine loaded beyond its cores (Keras (TF) at load 5.0 on 2 cores, PyTorch at load 4.1 on 2 "
+        "cores): the ratio may be the machine's)"
+    ), busy
+    (one,) = speed_verdicts([row("torch", 2000.0, 1.9), row("keras", 19000.0, 3.5)], "torch")["a"]
+    assert "(Keras (TF) at load 3.5 on 2 cores)" in one and "PyTorch at" not in one
+    (quiet,) = speed_verdicts([row("torch", 2000.0, 2.2), row("keras", 1900.0, 2.9)], "torch")["a"]
+    assert "load" not in quiet

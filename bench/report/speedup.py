@@ -21,6 +21,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from bench.core.placement import beyond_cores, load_words, most_loaded
 from bench.measure.stats import samples
 from bench.measure.tuning import ratio_ci, verdict, verdict_method
 from bench.report.backends import label, ordered
@@ -33,6 +34,21 @@ ONE_PROCESS = (
     "one process a side: --repeats 3, or a --budget that holds three processes a side, adds the spread between "
     "processes to the interval"
 )
+
+
+def loaded(rows: dict[str, list[dict[str, Any]]]) -> str | None:
+    """The note on a ratio whose rows (per backend) were timed on a machine loaded beyond its cores, or None. QA,
+    2026-12-06: the full mnist-lenet5 recipe on the shared 2-core VM read "Keras (TF) 9.26x [6.01, 12.53] faster
+    than PyTorch" (577.7 s against 62.6 s; the reference Xeon run: 63 s against 92 s), its rows at load 4.1 and
+    5.0 on 2 cores, and neither line nor table said so: other jobs take each side's cores by their own amount."""
+    said = []
+    for backend, mine in rows.items():
+        worst = most_loaded(mine)
+        if beyond_cores(worst["load_avg_1m_end"], worst["node_cores"]):
+            said.append(f"{label(backend)} at {load_words(worst['load_avg_1m_end'], worst['node_cores'])}")
+    if not said:
+        return None
+    return f"timed on a machine loaded beyond its cores ({', '.join(said)}): the ratio may be the machine's"
 
 
 def process_steps(rows: list[dict[str, Any]]) -> list[list[float]]:
@@ -96,6 +112,8 @@ def headline_ratios(records: list[dict[str, Any]], reference: str) -> dict[str, 
                     f"{len(steps)} and {len(base)} processes, the ratio of their geometric means, Student's t over "
                     f"them; the table's {backend}/{reference}, a ratio of medians over repeats: {table:.3f}"
                 )
+            busy = loaded({b: by_backend[b] for b in (backend, reference)})
+            notes += [busy] if busy else []
             sentence = text + (f" ({'; '.join(notes)})" if notes else "")
             found.append(HeadlineRatio(backend, ratio, lo, hi, one_each, sentence))
         if found:
