@@ -228,6 +228,11 @@ def test_the_rows_footing_is_compared_over_the_keys_ok_in_both_runs(tmp_path: Pa
     assert environment_differences({}, {}, a, failed) == [] and environment_differences({}, {}, a, torch_only) == []
     moved = write(tmp_path / "d", [row("d", **{**footing, "device": "cuda:0 (H100)"})])
     assert environment_differences({}, {}, a, moved) == ["device differs: ['cpu (x86_64)'] vs ['cuda:0 (H100)']"]
+    # QA, 2026-12-06: the 12-day-old reference run, its records from before the executor field, against today's run
+    # warned "executor differs: [] vs ['local']": a side that recorded none is not compared
+    before = [row("old", device="cpu (x86_64)", threads=2), row("old", backend="keras", threads=1)]
+    old = write(tmp_path / "old", before)
+    assert environment_differences({}, {}, old, a) == [] and environment_differences({}, {}, a, old) == []
 
 
 def test_runs_without_the_reference_backend_print_no_reference_table(tmp_path: Path, clean_env):

@@ -589,14 +589,15 @@ def environment_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.Dat
             out.append(f"{pkg} differs: {pa.get(pkg)} vs {pb.get(pkg)}")
     # the rows' own footing, over the keys ok in both runs: a row that failed before it chose a device records none,
     # and a backend in one run only has threads of its own (QA, 2026-12-06: "device differs: ['cpu (x86_64)'] vs []"
-    # against a run whose one row failed)
+    # against a run whose one row failed); nor against records from before the field (QA, 2026-12-06: the 12-day-old
+    # reference run against today's, "executor differs: [] vs ['local']")
     both = {k for k, v in key_status(a).items() if v == "ok"} & {k for k, v in key_status(b).items() if v == "ok"}
     for col in ("device", "threads", "executor"):
         if col not in a or col not in b:
             continue
         # as text the way the recipe is (a run with an interrupted row holds its threads as floats: "1" vs "1.0")
         va, vb = ({_plain(v) for v in _ok_rows(df, both)[col].dropna()} for df in (a, b))
-        if va != vb:
+        if va != vb and va and vb:  # a side whose ok rows recorded none (records before the field) is not compared
             why = EXECUTOR_WHY if col == "executor" and {"ray", "slurm"} & (va ^ vb) else ""
             out.append(f"{col} differs: {sorted(va)} vs {sorted(vb)}{why}")
     return out
