@@ -773,6 +773,11 @@ def test_runs_on_other_machines_show_their_speed_figures_unjudged_and_still_judg
     frames = [load_run(p, tmp_path)[0] for p in (a, slow)]
     assert machine_differences(ENV, amd, *frames) == ["cpu differs: 'Xeon' vs 'AMD EPYC'"]
     assert machine_differences(ENV, {**ENV, "python": "3.12.1"}, *frames) == []  # not another machine
+    # usable_cores where both recorded it: a run from before it (none) on the same machine is not another machine
+    assert machine_differences({**ENV, "usable_cores": 2}, {**ENV, "usable_cores": 1}, *frames) == [
+        "usable_cores differs: 2 vs 1"
+    ]
+    assert machine_differences(ENV, {**ENV, "usable_cores": 2}, *frames) == []
     result = compare(*frames, Thresholds(), other_machine=True)
     assert not result.regression.any()
     speed = {"training time (s)", EPOCH, "steady throughput (img/s)", "inference (img/s)"}

@@ -623,7 +623,10 @@ def machine_differences(env_a: dict, env_b: dict, a: pd.DataFrame, b: pd.DataFra
     device), as ``environment_differences`` words it; [] on one machine or where a run has no environment.json."""
     fields = ("cpu differs", "cores differs", "gpus differs", "cpu_flags differs", "kernel_variables differs")
     said = [w for w in environment_differences(env_a, env_b, a, b) if w.startswith((*fields, "device differs"))]
-    if env_a and env_b and env_a.get("usable_cores") != env_b.get("usable_cores"):
+    # where both recorded it (since 2026-12-06): a run from before against one of today on the same machine is no
+    # other machine, or its speed figures would all go unjudged
+    cores = [env.get("usable_cores") for env in (env_a, env_b)]
+    if None not in cores and cores[0] != cores[1]:
         said.append(f"usable_cores differs: {env_a.get('usable_cores')!r} vs {env_b.get('usable_cores')!r}")
     return said
 
