@@ -91,6 +91,13 @@ def load_words(load: float, cores: float) -> str:
     return f"load {load:.1f} on {int(cores)} cores"
 
 
+def loaded_words(worst: Mapping[str, Any]) -> str | None:
+    """``load_words`` of a most loaded row (``most_loaded``, ``peak_load``) where it was beyond its cores, else None:
+    what a sentence names per backend (the speed verdict's load, summary.md's MFU peak)."""
+    load, cores = worst["load_avg_1m_end"], worst["node_cores"]
+    return load_words(load, cores) if beyond_cores(load, cores) else None
+
+
 @dataclass(frozen=True)
 class Placement:
     """A row's place: the executor, the node's host name, the device or cores (None: the whole machine)."""

@@ -52,6 +52,7 @@ def log_file(run_dir: Path, name: str) -> Path:
 
 ARTIFACTS = "artifacts"  # the folder of per-row arrays the phases save for the report
 ARTIFACT_KINDS = ("explain", "decouple")  # the phases that save them
+TUNE_FILE = "tune.json"  # a tune's log of its race (bench.run.tune writes it; resume and the report read it)
 
 
 def artifact_name(task: str, backend: str, repeat: int, kind: str) -> str:

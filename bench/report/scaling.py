@@ -115,9 +115,8 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
     rows = []
     # with repeats, each N-worker row's efficiency is against its own repeat's 1-worker row: show which is which
     several = _several_repeats(dist[dist.task == task])
-    target = bool(
-        _targets(dist, task)
-    )  # time to target where the task has one: per-epoch test figures since 2026-12-06
+    # time to target where the task has one: per-epoch test figures since 2026-12-06
+    target = bool(_targets(dist, task))
     shown = _in_order(dist, task)
     records = dist.to_dict("records")  # what each row's 1-worker row is looked for among
     # the column reads one way: where any row's interval is lopsided (± would misdraw it), every row shows its ends

@@ -21,7 +21,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from bench.core.placement import beyond_cores, load_words, most_loaded
+from bench.core.placement import loaded_words, most_loaded
 from bench.measure.stats import samples
 from bench.measure.tuning import ratio_ci, verdict, verdict_method
 from bench.report.backends import label, ordered
@@ -43,9 +43,8 @@ def loaded(rows: dict[str, list[dict[str, Any]]]) -> str | None:
     5.0 on 2 cores, and neither line nor table said so: other jobs take each side's cores by their own amount."""
     said = []
     for backend, mine in rows.items():
-        worst = most_loaded(mine)
-        if beyond_cores(worst["load_avg_1m_end"], worst["node_cores"]):
-            said.append(f"{label(backend)} at {load_words(worst['load_avg_1m_end'], worst['node_cores'])}")
+        if words := loaded_words(most_loaded(mine)):
+            said.append(f"{label(backend)} at {words}")
     if not said:
         return None
     return f"timed on a machine loaded beyond its cores ({', '.join(said)}): the ratio may be the machine's"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.placement import beyond_cores, load_words, peak_load
+from bench.core.placement import loaded_words, peak_load
 from bench.core.results import machine_speed, phase_failed, read_json_or_warn, resume_command, warn
 from bench.core.runpaths import plot_name
 from bench.measure.inputpath import input_bound_warnings
@@ -57,10 +57,8 @@ def loaded_peak_sentence(records: list[dict[str, Any]]) -> list[str]:
     said = []
     for backend in sorted({str(r.get("backend")) for r in records}):
         mine = [r for r in records if str(r.get("backend")) == backend]
-        worst = peak_load(mine)
-        load, cores = worst["load_avg_1m_end"], worst["node_cores"]
-        if beyond_cores(load, cores):
-            said.append(f"{label(backend)}'s at {load_words(load, cores)}")
+        if words := loaded_words(peak_load(mine)):
+            said.append(f"{label(backend)}'s at {words}")
     if not said:
         return []
     return [

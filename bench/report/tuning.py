@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.results import read_json_or_warn
-from bench.core.runpaths import plot_file, plot_name
+from bench.core.runpaths import TUNE_FILE, plot_file, plot_name
 from bench.measure.tuning import (
     Trial,
     break_even,
@@ -29,8 +29,6 @@ from bench.measure.tuning import (
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 from bench.report.speedup import ONE_PROCESS, process_steps
-
-TUNE_FILE = "tune.json"
 
 
 def tuned_rows(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, list[dict[str, Any]]]]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.core.results import RunFileError, latest_records, read_json_object, read_records, warn
 from bench.core.runfiles import check_run_folder
+from bench.core.runpaths import TUNE_FILE
 from bench.core.spec import TaskSpec
 from bench.run import distributed, environment
 from bench.run.datacheck import check_task_data
@@ -27,7 +28,6 @@ from bench.run.runner import execute
 from bench.run.task_data import plan_data_env
 from bench.run.weightscheck import check_pretrained
 
-TUNE_FILE = "tune.json"  # bench.run.tune's log of its race (the runner does not import the tuner)
 RACE_NOT_RESUMED = (
     "a tune stopped in its race has nothing to resume (the race only chooses the configurations its default "
     "and best rows then measure, and its plan is written after it): start the tune again"

@@ -31,6 +31,7 @@ from bench.core.cpus import usable_cores
 from bench.core.knobs import Config, Knob, configurations, threads_for
 from bench.core.results import latest_records, read_json_object, read_records
 from bench.core.runfiles import make_folder
+from bench.core.runpaths import TUNE_FILE
 from bench.core.spec import TaskSpec
 from bench.measure import steady
 from bench.measure.tuning import Trial, decide
@@ -38,7 +39,7 @@ from bench.report.summary import write_reports
 from bench.run import history_cli
 from bench.run.executors.devices import slot_share
 from bench.run.plan import RunOptions, write_plan
-from bench.run.resume import RACE_NOT_RESUMED, TUNE_FILE
+from bench.run.resume import RACE_NOT_RESUMED
 from bench.run.runfolder import STATE, new_run_dir, write_json
 from bench.run.runner import execute, run_environment
 from bench.run.tune_budget import FreshResize, TuneBudget, race_costs, spendable_s, unplanned
