@@ -1070,6 +1070,44 @@ def test_training_curves_tick_whole_epochs_only(monkeypatch, tmp_path: Path):
     plt.close(fig)
 
 
+def test_a_long_runs_curves_draw_about_twenty_markers_each_ends_included(monkeypatch, tmp_path: Path):
+    """A 63-epoch run's curves drew a marker per epoch, a smear hiding the line and its style: each curve draws 20
+    (matplotlib's markevery), its first and last point among them; a short run's curves mark every epoch."""
+    import io
+    import xml.etree.ElementTree as ET
+
+    import matplotlib.pyplot as plt
+
+    from bench.report import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+
+    def curves(epochs: int) -> tuple[list[int], list]:
+        """(the markers each curve draws in the figure's SVG, a tick's single one left out; each curve's markevery)."""
+        r = rec("torch", 0)
+        r["history"] = [
+            {"epoch": e, "seconds": 1.0, "train_loss": 1.0 / e, "test_acc": 0.9 - 0.5 / e} for e in range(1, epochs + 1)
+        ]
+        assert figures.plot_curves([r], "t", tmp_path / "curves.png")
+        fig = drawn.pop()
+        svg = io.BytesIO()
+        fig.savefig(svg, format="svg")
+        lines = fig.axes[0].get_lines() + fig.axes[1].get_lines() + fig.axes[2].get_lines()
+        plt.close(fig)
+        marks = [
+            sum(1 for u in g.iter() if u.tag.endswith("}use"))
+            for g in ET.fromstring(svg.getvalue()).iter()
+            if g.get("id", "").startswith("line2d_")
+        ]
+        return sorted(m for m in marks if m > 1), [ln.get_markevery() for ln in lines]
+
+    drawn_marks, every = curves(63)
+    assert drawn_marks == [20, 20, 20]  # the loss, the accuracy and the accuracy against seconds
+    assert all(m[0] == 0 and m[-1] == 62 and len(m) == 20 for m in every)
+    assert curves(12) == ([12, 12, 12], [None, None, None])
+
+
 def _time_panel(monkeypatch, tmp_path: Path, runs: list[dict]):
     """The curves figure's third panel (test accuracy against training seconds), drawn from ``runs``."""
     from bench.report import figures

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bench.report.backends import colour, label, ordered
@@ -14,6 +15,16 @@ from bench.report.tables import overview_throughput
 LINESTYLES = ("-", "--", ":", "-.")  # repeats of one backend: its colour, one line style each
 # a marker per way of training: "o" one process; the data-parallel layouts (workers, scaling mode) the others, in order
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# markers a curve draws at most: one per epoch crowded a 63-epoch curve into a smear that hid its line and its style
+MARKS = 20
+
+
+def markevery(n: int) -> list[int] | None:
+    """Which of a curve's ``n`` points carry a marker: every one up to MARKS, else MARKS spread evenly with the
+    first and last among them (the final epoch's figure is the one read)."""
+    if n <= MARKS:
+        return None
+    return sorted({int(i) for i in np.linspace(0, n - 1, MARKS).round()})
 
 
 def layout(r: dict) -> tuple[int, str] | None:
@@ -93,13 +104,13 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
             "marker": markers[layout(r)],
             "label": curve_label(r),
         }
-        ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], **style)
+        ax_loss.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], markevery=markevery(len(h)), **style)
         acc = [(e["epoch"], e["test_acc"]) for e in h if "test_acc" in e]
         if acc:
-            ax_acc.plot(*zip(*acc, strict=False), **style)
+            ax_acc.plot(*zip(*acc, strict=False), markevery=markevery(len(acc)), **style)
         seconds, accuracy = time_series(h)
         if seconds:
-            ax_time.plot(seconds, accuracy, **style)
+            ax_time.plot(seconds, accuracy, markevery=markevery(len(seconds)), **style)
     for target in (goals := targets(runs)):
         ax_time.axhline(target, color="black", lw=0.9, alpha=0.6, label=f"target {target:g}")
         ax_time.annotate(
