@@ -621,22 +621,38 @@ def test_devices_runs_two_rows_side_by_side_each_pinned_to_its_core_and_records_
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
-    """A head and one more node (1 CPU each) whose processes carry the fault backend; its address."""
+    """A head and one more node (1 CPU each) whose processes carry the fault backend; its address, the faults
+    folder and the ``ray://`` address of the head's Ray Client server."""
     cluster_utils = pytest.importorskip("ray.cluster_utils")
     faults = tmp_path_factory.mktemp("ray-faults")
     saved = dict(os.environ)
     os.environ.update(fault_env(dict(os.environ), faults, {}), RAY_USAGE_STATS_ENABLED="0")
+    client_port = free_port()
     cluster = cluster_utils.Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False}
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "num_gpus": 0,
+            "include_dashboard": False,
+            "ray_client_server_port": client_port,
+        },
     )
     try:
         cluster.add_node(num_cpus=1, num_gpus=0)
         cluster.wait_for_nodes()
-        yield cluster.address, faults
+        yield cluster.address, faults, f"ray://{cluster.address.rsplit(':', 1)[0]}:{client_port}"
     finally:
         cluster.shutdown()
         os.environ.clear()
         os.environ.update(saved)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS's pick)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        return server.getsockname()[1]
 
 
 def fresh_faults(faults: Path, plan: dict[int, str], env: dict[str, str]) -> dict[str, str]:
@@ -660,7 +676,7 @@ def local_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.e2e
 def test_ray_runs_the_plan_with_the_records_of_a_local_run(ray_cluster, local_reference, clean_env, phased, tmp_path):
-    address, _ = ray_cluster
+    address, _, _ = ray_cluster
     out = tmp_path / "results"
     proc = run_cli(
         [
@@ -722,7 +738,7 @@ def test_a_ray_row_shows_its_progress_on_the_driver_while_it_runs_and_no_ray_noi
     """QA, 2026-12-06: nothing was printed between a Ray row's "on HOST (slot 0)" and its result line (a torch row
     ran 76 s in silence): each progress line now comes back through Ray as the worker prints it, shown as a
     local row's, while Ray's own worker output stays off the driver."""
-    address, faults = ray_cluster
+    address, faults, _ = ray_cluster
     tiny, out, log = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "run.log"
     tiny.write_text(TINY_TASK)  # 2 epochs
     env = fresh_faults(faults, {1: "hold-epoch-2"}, clean_env)  # the row waits after its first epoch
@@ -733,10 +749,31 @@ def test_a_ray_row_shows_its_progress_on_the_driver_while_it_runs_and_no_ray_noi
 
 
 @pytest.mark.e2e
+def test_a_ray_client_address_runs_the_rows_and_says_their_progress_is_in_their_logs(
+    ray_cluster, clean_env, tmp_path: Path
+):
+    """QA, 2026-12-06: through Ray Client (``ray://HOST:PORT``, an address the docs accept) every row failed, "no
+    result: TypeError: 'ClientObjectRef' object is not iterable": Ray Client runs no streaming generator, which
+    the task became to stream its progress lines. It runs the row whole there, and says where its lines are."""
+    _, faults, client = ray_cluster
+    tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
+    tiny.write_text(TINY_TASK)
+    env = fresh_faults(faults, {}, clean_env)
+    args = ["run", str(tiny), "--backend", "fault", "--executor", "ray", "--ray-address", client, "--out", str(out)]
+    proc = run_cli(args, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "through Ray Client (ray://), a row's progress lines are in its log" in proc.stdout, proc.stdout
+    run_dir = only_run_dir(out)
+    [row] = latest_records(read_records(run_dir))
+    assert (row["status"], row["executor"]) == ("ok", "ray") and row["placement"].startswith("node "), row
+    assert "epoch 2/2" in (run_dir / "logs" / "tiny.fault.0.log").read_text()
+
+
+@pytest.mark.e2e
 def test_a_ray_worker_killed_mid_row_fails_that_row_the_other_goes_on_and_resume_is_clean(
     ray_cluster, clean_env, tmp_path: Path
 ):
-    address, faults = ray_cluster
+    address, faults, _ = ray_cluster
     tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
     tiny.write_text(TINY_TASK)
     env = fresh_faults(faults, {1: "hold"}, clean_env)
@@ -761,7 +798,7 @@ def test_a_ray_worker_killed_mid_row_fails_that_row_the_other_goes_on_and_resume
 
 @pytest.mark.e2e
 def test_ctrl_c_cancels_the_ray_tasks_and_a_local_resume_runs_what_is_missing(ray_cluster, clean_env, tmp_path):
-    address, faults = ray_cluster
+    address, faults, _ = ray_cluster
     tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
     tiny.write_text(TINY_TASK)
     env = fresh_faults(faults, {1: "hold", 2: "hold"}, clean_env)

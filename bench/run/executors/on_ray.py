@@ -39,6 +39,12 @@ def _task(job: Job, timeout_s: float, extra: str, *blobs: bytes) -> Iterator[str
     yield from streamed(lambda say: run_row(job, list(blobs) if blobs else None, timeout_s, "ray", extra, say))
 
 
+def _whole_task(job: Job, timeout_s: float, extra: str, *blobs: bytes) -> RowOutcome:
+    """The Ray task through Ray Client (``ray://``), which cannot run a streaming generator ("'ClientObjectRef'
+    object is not iterable" failed every row): the row's outcome alone, its progress lines in its log."""
+    return run_row(job, list(blobs) if blobs else None, timeout_s, "ray", extra)
+
+
 class RaySlot:
     def __init__(self, pool: RayPool, node: dict[str, Any], gpu: int | None, cpus: float) -> None:
         self.pool, self.node, self.gpu, self.cpus = pool, node["NodeManagerHostname"], gpu, cpus
@@ -53,7 +59,15 @@ class RaySlot:
             "scheduling_strategy": NodeAffinitySchedulingStrategy(self.node_id, soft=False),
         }
         extra = f"node {self.node_id[:8]}"
-        self.ref = self.pool.remote.options(**options).remote(row.job, timeout_s, extra, *self.pool.blobs(row.job))
+        args = (row.job, timeout_s, extra, *self.pool.blobs(row.job))
+        if self.pool.client:
+            self.ref = self.pool.whole.options(**options).remote(*args)
+            try:
+                outcome: RowOutcome = ray.get(self.ref)
+                return outcome
+            finally:
+                self.ref = None
+        self.ref = self.pool.remote.options(**options).remote(*args)
         try:
             for ref in self.ref:  # the row's progress lines as they come, its outcome last
                 item = ray.get(ref)
@@ -76,6 +90,7 @@ class RayPool(SlotPool[RaySlot]):
         if not self.address:
             raise ValueError("--executor ray needs a cluster: --ray-address HOST:PORT or RAY_ADDRESS")
         self._blobs: dict[str, Any] = {}
+        self.client = self.address.startswith("ray://")  # Ray Client: no streaming generators (_whole_task)
         super().__init__("ray", [])
 
     def start(self, backends: list[str], echo: Echo) -> None:
@@ -89,7 +104,7 @@ class RayPool(SlotPool[RaySlot]):
             )
         except ConnectionError as e:  # an OSError: the run said "when there is space again, finish it with ..."
             raise ValueError(f"--executor ray: no Ray cluster to join at {self.address} ({e})") from None
-        self.remote = ray.remote(_task)
+        self.remote, self.whole = ray.remote(_task), ray.remote(_whole_task)
         for node in ray.nodes():
             if not node.get("Alive"):
                 continue
@@ -102,6 +117,8 @@ class RayPool(SlotPool[RaySlot]):
         if not self.slots:
             raise RuntimeError(f"the Ray cluster at {self.address} has no node with CPUs or GPUs")
         echo(f"ray cluster {self.address}: {len(self.slots)} slot(s) on {len({s.node_id for s in self.slots})} node(s)")
+        if self.client:
+            echo("ray: through Ray Client (ray://), a row's progress lines are in its log, not shown as it runs")
 
     def blobs(self, job: Job) -> list[Any]:
         """Object refs of the job's arrays (data, then transfer targets), each put into the store once."""
