@@ -614,6 +614,8 @@ def test_devices_runs_two_rows_side_by_side_each_pinned_to_its_core_and_records_
     assert sorted(r["placement"] for r in rows) == ["cores 0", "cores 1"]
     assert all(r["executor"] == "devices" and r["rows_beside"] == 1 and r["threads"] == 1 for r in rows), rows
     assert "**shared node**" in (only_run_dir(out) / "summary.md").read_text()
+    said = (tmp_path / "run.log").read_text()  # the two rows' progress lines interleave: each says which it is
+    assert "  [tiny/fault] epoch 2/2 " in said and "  [tiny/fault #2] epoch 2/2 " in said, said
 
 
 # -- Ray: a real cluster on loopback --------------------------------------------------------------------------

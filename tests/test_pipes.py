@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from bench.run.pipes import TAIL_LINES, pump
+from bench.run.pipes import TAIL_LINES, pump, row_prefix
 
 
 class _FullDisk(io.StringIO):
@@ -29,3 +29,9 @@ def test_a_log_that_cannot_be_written_is_said_once_and_the_pipe_still_drains():
     assert tail[0] == "(log not written: [Errno 28] No space left on device)"
     assert tail[1:] == [f"line {i}" for i in range(5)] and shown == ["> done"]  # every line read
     pump(iter(["@@ rank 1 progress\n"]), None, tail, None, ">")  # a rank whose progress is not shown
+
+
+def test_a_repeats_progress_lines_say_which_repeat_they_are():
+    """Repeats run side by side under devices, Ray and SLURM: their progress lines must differ."""
+    rows = [{"task": "t", "backend": "torch", "repeat": r} for r in (0, 1, 2)]
+    assert [row_prefix(r) for r in rows] == ["  [t/torch]", "  [t/torch #2]", "  [t/torch #3]"]

@@ -13,8 +13,11 @@ TAIL_LINES = 20  # what an error message quotes of a child's last output
 
 
 def row_prefix(rec: dict) -> str:
-    """What a row's progress lines start with on the terminal, wherever the row runs: ``  [task/backend]``."""
-    return f"  [{rec['task']}/{rec['backend']}]"
+    """What a row's progress lines start with on the terminal, wherever the row runs: ``  [task/backend]``, and
+    ``#N`` for the Nth repeat after the first: repeats run side by side (devices, Ray, a SLURM array), and their
+    lines were the same (QA, 2026-12-06: two rows' "epoch 5/19" lines interleaved, which was which unknown)."""
+    repeat = rec.get("repeat") or 0
+    return f"  [{rec['task']}/{rec['backend']}{f' #{repeat + 1}' if repeat else ''}]"
 
 
 def pump(
