@@ -822,6 +822,30 @@ def test_ctrl_c_cancels_the_ray_tasks_and_a_local_resume_runs_what_is_missing(ra
     assert json.loads((run_dir / "state.json").read_text())["state"] == "complete"
 
 
+@pytest.mark.e2e
+def test_sigterm_cancels_the_ray_tasks_as_ctrl_c_does(ray_cluster, clean_env, tmp_path: Path):
+    """QA, 2026-12-06: ray.init sets a SIGTERM handler of its own: a SIGTERM to the driver printed a C++ stack
+    dump and left state.json "running", no record of the row in flight. The run takes it as Ctrl-C (exit 143)."""
+    address, faults, _ = ray_cluster
+    tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
+    tiny.write_text(TINY_TASK)
+    env = fresh_faults(faults, {1: "hold"}, clean_env)
+    args = ["--backend", "fault", "--executor", "ray", "--ray-address", address, "--out", str(out)]
+    proc = start_cli(["run", str(tiny), *args], env, tmp_path / "run.log")
+    try:
+        held = wait_for_run(faults, 1, timeout=180)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 143, printed(proc)
+    finally:
+        proc.kill()
+    wait_gone([held["pid"], held["server"]])  # the row and the Ray worker that ran it
+    said = (tmp_path / "run.log").read_text()
+    assert "terminated (SIGTERM): the finished runs are kept in " in said and "SIGTERM received" not in said, said
+    run_dir = only_run_dir(out)
+    assert [r["status"] for r in read_records(run_dir)] == ["interrupted"]
+    assert json.loads((run_dir / "state.json").read_text())["state"] == "interrupted"
+
+
 # -- SLURM through submitit (its local executor: the same job array as processes here) ----------------------
 
 

@@ -84,6 +84,25 @@ def wait_gone(pids: list[int], timeout: float = 20) -> None:
 
 
 @pytest.mark.e2e
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_says_how_to_finish_it(clean_env, tiny: Path, tmp_path: Path):
+    """QA, 2026-12-06: SIGTERM (kill, timeout, a scheduler's limit on the driver's job) ended the driver at once:
+    state.json said "running", nothing was said, the row in flight had no record, and a SLURM array's jobs ran on
+    with no driver. It now takes Ctrl-C's way out, exit 143."""
+    out, faults = tmp_path / "results", tmp_path / "faults"
+    env = fault_env(clean_env, faults, {1: "hold"})
+    proc = start(["run", str(tiny), "--backend", "fault", "--repeats", "2", "--out", str(out)], env)
+    held = wait_for_run(faults, 1)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, output
+    run_dir = only_run_dir(out)
+    assert f"terminated (SIGTERM): the finished runs are kept in {run_dir / 'records.jsonl'}; finish with: " in output
+    wait_gone([held["pid"], held["server"]])
+    assert [(r["status"], r["error"]) for r in read_records(run_dir)] == [("interrupted", "terminated (SIGTERM)")]
+    assert json.loads((run_dir / "state.json").read_text())["state"] == "interrupted"
+
+
+@pytest.mark.e2e
 def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clean_env, tiny: Path, tmp_path: Path):
     out, faults = tmp_path / "results", tmp_path / "faults"
     env = fault_env(clean_env, faults, {2: "hold"})  # the second run blocks in training until released

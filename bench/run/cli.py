@@ -28,7 +28,7 @@ from bench.report.parity import parity_verdict
 from bench.report.speedup import speed_verdicts
 from bench.report.summary import write_reports
 from bench.report.tables import terminal_summary
-from bench.run import budget_cli, distributed, environment
+from bench.run import budget_cli, distributed, environment, stopsignal
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.datacheck import check_task_data
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
@@ -563,8 +563,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     except (FileNotFoundError, RuntimeError, RunFileError, SpecError, ValueError) as e:  # SpecError: a bad plan task
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during the run (stopsignal)
+        return stopsignal.exit_code(e)
     return finish(run_dir, read_plan(run_dir)[1].reference)  # the plan's reference, as summary.md's
 
 
@@ -687,8 +687,8 @@ def cmd_run(
     except ValueError as e:  # --knobs naming no knob of these backends: nothing has started
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during the run (stopsignal)
+        return stopsignal.exit_code(e)
     code = finish(run_dir, args.reference)
     if tuning:  # what the tune found, as summary.md says it: the .best table's sentence reads the rows as they ran
         print("\n".join(tuning_report.terminal_lines(latest_records(read_records(run_dir)), run_dir)))

@@ -46,7 +46,7 @@ from bench.core.runfiles import clear_folder, make_folder, write_atomic
 from bench.core.runpaths import ARTIFACT_KINDS, ARTIFACTS, OutsideRunError, artifact, log_file, row_files
 from bench.core.spec import TaskSpec, describe_changes
 from bench.report import summary as report
-from bench.run import distributed, environment, executors, history_cli, parity
+from bench.run import distributed, environment, executors, history_cli, parity, stopsignal
 from bench.run.plan import (
     KEPT_ON_RESUME,
     DataParallel,
@@ -156,7 +156,7 @@ def execute(
     kept in state.json for summary.md's line). ``locked``: what to write once the run folder's lock is held.
     """
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over a file-size limit: EFBIG, handled below
-    with run_lock(run_dir):
+    with run_lock(run_dir), stopsignal.sigterm_as_ctrl_c():
         if locked:
             locked()
         repair_records(run_dir)
@@ -190,10 +190,11 @@ def execute(
             if opts.parity_steps:
                 _add_parity(run_dir, tasks, opts, echo)
             state["state"] = "complete"
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (stopsignal)
             state["state"] = "interrupted"
             echo(
-                f"\ninterrupted: the finished runs are kept in {run_dir / 'records.jsonl'}; "
+                f"\n{'terminated (SIGTERM)' if isinstance(e, stopsignal.Terminated) else 'interrupted'}: "
+                f"the finished runs are kept in {run_dir / 'records.jsonl'}; "
                 + (after_interrupt or f"finish with: {resume_command(run_dir, command)}")
             )
             raise
@@ -239,11 +240,12 @@ def ctrl_c_held(echo: Callable[[str], None]) -> Iterator[None]:
             echo("(the run is ending: writing state.json and the reports first)")
             said.append(True)
 
-    previous = signal.signal(signal.SIGINT, hold)
+    previous = signal.signal(signal.SIGINT, hold), signal.signal(signal.SIGTERM, hold)  # SIGTERM: stopsignal
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in zip((signal.SIGINT, signal.SIGTERM), previous, strict=True):
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)  # None: set outside Python
 
 
 def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None], opts: RunOptions) -> None:
@@ -281,6 +283,7 @@ def _run_all(
     needed = [b for b in dict.fromkeys(row.backend for row in todo if row.dist is None) if not missing_packages(b)]
     if needed:
         runner.start(needed, echo)
+        stopsignal.take_sigterm()  # ray.init sets a handler of its own (a C++ stack dump, then the process gone)
     todo = list(todo)  # a budget's re-plan may plan a task's rows again (``_jobs``): the count follows it
 
     def runnable() -> Generator[executors.Row, None, None]:
@@ -324,9 +327,9 @@ def _marking(in_flight: Callable[[], list[dict[str, Any]]], run_dir: Path) -> It
     records) as interrupted, for --resume, and let the exception go on."""
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         for rec in in_flight():
-            rec.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+            rec.update(status="interrupted", error=stopsignal.how(e))
             append_record(run_dir, rec)
         raise
     except OSError as e:
