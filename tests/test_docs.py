@@ -198,7 +198,7 @@ def _constants() -> list[tuple[str, str, float]]:
     formula constants the pages state, read from where the code keeps them."""
     from bench.core.parity import CHECKPOINTS
     from bench.core.spec import EvalSpec, RuntimeSpec
-    from bench.history.check import Thresholds
+    from bench.history.check import MIN_POOL, Thresholds
     from bench.measure import budget, parity, steady
     from bench.report.compare import MIN_TIME_DELTA_S
     from bench.run import budget_cli, tune
@@ -225,6 +225,7 @@ def _constants() -> list[tuple[str, str, float]]:
         ("history.md", r"\[--min-change ([\d.]+)\]", Thresholds.min_change),
         ("history.md", r"\[--lookback (\d+)\]", Thresholds.lookback),
         ("history.md", r"a step under (\d+)% is not reported", 100 * Thresholds.min_step),
+        ("history.md", r"A pool is used from (\d+) changes or more \(`MIN_POOL`", MIN_POOL),
         ("methodology.md", r"at most \*\*(\d+) x the largest floor so far\*\*", parity.FACTOR),
         ("methodology.md", r"\(default 1, 10 and (100) steps\)", CHECKPOINTS[-1]),
         ("methodology.md", r"training images \((\d+) by\s+default\)", IMAGES),

@@ -81,3 +81,15 @@ def test_the_newest_point_uses_only_the_lookback_window():
     assert not changes.newest(x, np.full(len(x), 0.5), True, lookback=10).regression
     assert changes.newest(x, np.full(len(x), 0.5), True, lookback=10).baseline == 10
     assert changes.newest(np.array([1.0]), np.array([0.1]), True) is None
+
+
+def test_a_pooled_noise_floors_the_newest_points_scale_and_only_where_it_is_the_larger():
+    """A training time 10.0, 10.1 then 11.0 in its own noise (one successive difference, 0.105) is z 9; in a pooled
+    noise of 5% of the baseline's median (0.50) it is z 1.9; a pool under its own noise changes nothing."""
+    x, sig = np.array([10.0, 10.1, 11.0]), np.full(3, changes.noise(np.array([10.0, 10.1])))
+    own = changes.newest(x, sig, higher_is_better=False)
+    assert own is not None and own.regression and not own.pooled and own.z == pytest.approx(0.95 / sig[0])
+    pooled = changes.newest(x, sig, higher_is_better=False, pooled=0.05)
+    assert pooled is not None and pooled.pooled and not pooled.regression
+    assert pooled.z == pytest.approx(0.95 / (0.05 * 10.05)) and pooled.change == own.change
+    assert changes.newest(x, sig, higher_is_better=False, pooled=0.001) == own

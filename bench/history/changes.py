@@ -12,8 +12,9 @@
   it when the trend is significant and the change over the series passes a threshold.
 - Newest point: conbench's lookback z-score, made robust: the newest value against the median of
   up to ``lookback`` points before it (after the last baseline reset), in units of 1.4826 x their
-  MAD or of the intervals, whichever is larger. A regression must pass the z threshold and a
-  minimum relative change, in the direction that is worse for the metric.
+  MAD or of the intervals, whichever is larger, floored by the metric's pooled run-to-run noise
+  (``pooled``, relative: a scale from a series' own few points is nearly unknown). A regression must
+  pass the z threshold and a minimum relative change, in the direction that is worse for the metric.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Newest:
     baseline: int  # how many points the baseline held
     regression: bool
     improvement: bool
+    pooled: bool = False  # the metric's pooled run-to-run noise set the scale (larger than the series' own)
 
 
 def sigmas(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, noise_of: np.ndarray | None = None) -> np.ndarray:
@@ -148,19 +150,25 @@ def newest(
     lookback: int = 20,
     z_max: float = 4.0,
     min_change: float = 0.05,
+    pooled: float = 0.0,
 ) -> Newest | None:
-    """The newest point against up to ``lookback`` points before it; None with no point before it."""
+    """The newest point against up to ``lookback`` points before it; None with no point before it.
+
+    ``pooled``: a relative noise the scale is at least (times the baseline's median), the metric's run-to-run
+    noise pooled over many series: two close runs say little of how far a third may swing."""
     x = np.asarray(values, float)
     if len(x) < 2:
         return None
     base, last = x[-lookback - 1 : -1], x[-1]
     centre = float(np.median(base))
     mad = 1.4826 * float(np.median(np.abs(base - centre))) if len(base) >= 3 else 0.0
-    spread = max(mad, float(np.median(np.asarray(sigma, float)[-lookback - 1 :])), 1e-12)
+    own = max(mad, float(np.median(np.asarray(sigma, float)[-lookback - 1 :])), 1e-12)
+    floor = pooled * abs(centre)
+    spread = max(own, floor)
     z = (last - centre) / spread
     change = (last - centre) / (abs(centre) or 1.0)
     worse = -z if higher_is_better else z
     worse_change = -change if higher_is_better else change
     regression = worse > z_max and worse_change > min_change
     improvement = -worse > z_max and -worse_change > min_change
-    return Newest(float(z), float(change), len(base), bool(regression), bool(improvement))
+    return Newest(float(z), float(change), len(base), bool(regression), bool(improvement), floor > own)

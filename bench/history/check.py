@@ -8,11 +8,16 @@ annotation says it was meant.
 A series is one (task, backend, configuration, metric) at one task hash on one machine (raw), or
 on every machine at once in the normalised view, where each value is divided (a rate) or
 multiplied (a time) by its run's calibration. Points are runs, oldest first.
+
+The newest point's scale is floored by its metric's run-to-run noise pooled over every series of the
+metric on the machine (``pools``): a series of a few runs knows its own noise hardly at all (10.0 s,
+10.1 s and a VM's 11.0 s read z 9 on one successive difference), the metric's many series know it well.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +34,9 @@ from bench.history.rows import number
 LEVEL = 3  # points a new level needs before the newest point is compared with it alone
 RAW_KEY = ("task", "backend", "config", "metric", "spec_hash", "machine_id")
 NORMALISED_KEY = ("task", "backend", "config", "metric", "spec_hash")
+POOL_KEY = {False: ("metric", "machine_id"), True: ("metric",)}  # what a noise is pooled over: raw, normalised
+# run-to-run changes a pool needs to floor a scale: from fewer its median is as uncertain as a short series' own
+MIN_POOL = 10
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,16 @@ class Step:
         return (self.after - self.before) / (abs(self.before) or 1.0)
 
 
+@dataclass(frozen=True)
+class Pool:
+    """A metric's relative run-to-run noise on one machine (raw) or on every machine (normalised), from all its
+    series: 1.4826 x the median |x[i+1] - x[i]| / |(x[i+1] + x[i]) / 2| / sqrt 2 over their successive runs."""
+
+    noise: float
+    changes: int  # the successive differences it is the median of
+    series: int  # the series they came from
+
+
 @dataclass
 class Series:
     key: dict[str, str]
@@ -63,6 +81,7 @@ class Series:
     reset: int = 0  # the newest point's baseline starts here (an annotation)
     reset_note: str | None = None
     reconfigured: bool = False  # the baseline starts where the row's knobs changed (not at an annotation)
+    pool: Pool | None = None  # the metric's pooled run-to-run noise, where its pool is large enough
 
     @property
     def name(self) -> str:
@@ -127,10 +146,12 @@ def what_changed(a: pd.Series, b: pd.Series) -> list[str]:
     return out or ["nothing recorded (same commit, versions, knobs and machine)"]
 
 
-def analyse(key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], t: Thresholds) -> Series:
-    """Steps, drift and the newest-point test of one series."""
+def analyse(
+    key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], t: Thresholds, pool: Pool | None = None
+) -> Series:
+    """Steps, drift and the newest-point test of one series (its scale floored by ``pool``'s noise)."""
     metric = BY_NAME[key["metric"]]
-    s = Series(key, metric, points)
+    s = Series(key, metric, points, pool=pool)
     x = points.value.to_numpy(float)
     runs = list(points.run_id)
     mine = [a for a in notes if a.applies(key["task"], key["backend"], key["metric"]) and a.run in runs]
@@ -166,13 +187,71 @@ def analyse(key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], 
         lo, hi = points.lo.to_numpy(float), points.hi.to_numpy(float)
         sig_newest = changes.sigmas(x, lo, hi, noise_of=x[:-1] if len(x) - start >= 3 else None)
         s.newest = changes.newest(
-            x[start:], sig_newest[start:], metric.higher_is_better is True, t.lookback, t.z, t.min_change
+            x[start:],
+            sig_newest[start:],
+            metric.higher_is_better is True,
+            t.lookback,
+            t.z,
+            t.min_change,
+            pooled=pool.noise if pool else 0.0,
         )
     return s
 
 
-def check(df: pd.DataFrame, notes: list[Annotation], t: Thresholds, normalised: bool = False) -> list[Series]:
-    return [analyse(key, points, notes, t) for key, points in series(df, normalised)]
+def pools(df: pd.DataFrame, notes: list[Annotation], normalised: bool = False) -> dict[tuple[str, ...], Pool]:
+    """Each metric's run-to-run noise per machine (``POOL_KEY``), pooled over every series' successive runs; only
+    the pools of ``MIN_POOL`` differences or more. Left out: a difference into a series' newest run (the runs being
+    judged would set their own scale: a commit slowing every series at once would hide itself), and one across a
+    baseline reset (the row's knobs changed, an annotation). One across a step stays: one difference per step,
+    which the median barely feels."""
+    key, by = list(NORMALISED_KEY if normalised else RAW_KEY), list(POOL_KEY[normalised])
+    d = df[df.value.notna() & df.metric.isin(list(BY_NAME))]
+    if len(d) < 2:
+        return {}
+    d = d.assign(series_no=d.groupby(key, dropna=False, sort=False).ngroup().to_numpy())
+    d = d.sort_values(["series_no", "run_date", "run_id"], kind="stable")  # each series oldest first, as ``series``
+    sid, x = d.series_no.to_numpy(), d.value.to_numpy(float)
+    a, b = x[:-1], x[1:]  # pair j: rows j and j + 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(b - a) / np.abs((a + b) / 2)
+    newest = np.append(sid[2:] != sid[1:-1], True)  # row j + 1 is its series' last
+    keep = (sid[1:] == sid[:-1]) & ~newest & np.isfinite(rel)
+    knobs = d.knobs.fillna("").to_numpy(object)
+    for j in np.flatnonzero(keep & (knobs[1:] != knobs[:-1])):  # few: compared as the baseline compares them
+        keep[j] = not knob_changes(knobs[j], knobs[j + 1])
+    later = {c: d[c].to_numpy(object)[1:] for c in ("run_id", "task", "backend", "metric")}
+    for note in notes:
+        hit = later["run_id"] == note.run
+        for col, want in (("task", note.task), ("backend", note.backend), ("metric", note.metric)):
+            if want is not None:
+                hit &= later[col] == want
+        keep &= ~hit
+    diffs = pd.DataFrame(
+        {"rel": rel[keep], "series": sid[1:][keep], **{c: d[c].to_numpy(object)[1:][keep] for c in by}}
+    )
+    agg = diffs.groupby(by, dropna=False).agg(median=("rel", "median"), n=("rel", "size"), series=("series", "nunique"))
+    agg = agg[agg.n >= MIN_POOL].reset_index()
+    return {
+        tuple(str(r[c]) for c in by): Pool(1.4826 * float(r["median"]) / math.sqrt(2), int(r["n"]), int(r["series"]))
+        for r in agg.to_dict("records")
+    }
+
+
+def check(
+    df: pd.DataFrame,
+    notes: list[Annotation],
+    t: Thresholds,
+    normalised: bool = False,
+    pooled_from: pd.DataFrame | None = None,
+) -> list[Series]:
+    """Every series of ``df`` analysed, each newest point's scale floored by its metric's pool, pooled over
+    ``pooled_from`` (the whole store where ``df`` is narrowed to a task, backend or metric: a filter must not
+    change a verdict)."""
+    found = pools(df if pooled_from is None else pooled_from, notes, normalised)
+    by = POOL_KEY[normalised]
+    return [
+        analyse(key, points, notes, t, found.get(tuple(key[c] for c in by))) for key, points in series(df, normalised)
+    ]
 
 
 def timed_under_load(load: Any, cores: Any, at: Any = None) -> str:
@@ -195,6 +274,18 @@ def load_clause(point: pd.Series) -> str:
     return f", {words}" if words else ""
 
 
+def pool_clause(s: Series) -> str:
+    """' in the metric's run-to-run noise on this machine, 4.1% from 37 changes in 9 series' where the pool set
+    the newest point's scale, else ''."""
+    if not (s.pool and s.newest and s.newest.pooled):
+        return ""
+    where = "on this machine" if "machine_id" in s.key else "on every machine"
+    return (
+        f" in the metric's run-to-run noise {where}, {s.pool.noise:.1%} from {s.pool.changes} changes in "
+        f"{s.pool.series} series"
+    )
+
+
 def describe(s: Series) -> list[str]:
     """What ``bench history`` prints about one series: nothing when it has no step, drift or flag."""
     lines = []
@@ -215,7 +306,7 @@ def describe(s: Series) -> list[str]:
         what = "REGRESSION" if n.regression else "improvement"
         lines.append(
             f"  newest run {p.run_id.iloc[-1]}: {what}: {n.change:+.1%} against the median of "
-            f"{n.baseline} run(s) before it (robust z {n.z:+.1f}){load_clause(p.iloc[-1])}"
+            f"{n.baseline} run(s) before it (robust z {n.z:+.1f}{pool_clause(s)}){load_clause(p.iloc[-1])}"
         )
         lines += [f"    {c}" for c in what_changed(p.iloc[-2], p.iloc[-1])]
     if lines and s.reset_note:

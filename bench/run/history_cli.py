@@ -204,11 +204,12 @@ def run_history_command(args: argparse.Namespace) -> int:
     except RunFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    df, unknown = _narrow(df, args, args.store, [])
+    narrowed, unknown = _narrow(df, args, args.store, [])
     if unknown:
         print(f"error: {unknown}", file=sys.stderr)
         return 2
-    found = check.check(df, notes, t, args.normalised)
+    # each metric's run-to-run noise is pooled over the whole store: --task must not change a series' verdict
+    found = check.check(narrowed, notes, t, args.normalised, pooled_from=df)
     for s in found:
         lines = check.describe(s) or ([s.name + f": {len(s.points)} point(s), no step"] if args.verbose else [])
         if lines:
