@@ -851,4 +851,8 @@ def test_a_fresh_clone_plans_its_first_run_from_the_committed_costs():
 
     costs, _ = budget_cli.measured_costs([REPO / "results" / "reference"])
     rows = {(t, b) for t in builtin_tasks() for b in backends.default_names()}
-    assert rows <= set(costs), f"no committed cost for {sorted(rows - set(costs))}"
+    assert rows <= set(costs), (
+        f"no committed cost for {sorted(rows - set(costs))}: a new built-in task needs one (`bench all` plans from "
+        "it), from `python -m bench all --budget 10m --out results/reference` on an idle machine, its run folder "
+        "renamed *-budget-costs (docs/tasks.md, Extending)"
+    )

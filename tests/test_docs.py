@@ -304,3 +304,13 @@ def test_the_readmes_backend_defaults_are_each_commands_own():
     assert shown, "README: the shared options show no --backend default"
     commands = re.split(r",\s*|\s+and\s+", heading.group(1))
     assert [c for c in commands if default(c) != shown.group(1)] == []
+
+
+def test_the_readmes_task_table_lists_every_builtin_task():
+    """A built-in task is a TOML file in bench/tasks/ (``bench all`` runs it): the README's table of them is where a
+    user learns the names, and nothing held it to the folder (a QA trial's new task ran in ``bench all`` unlisted)."""
+    from bench.core.spec import builtin_tasks
+
+    text = (REPO / "README.md").read_text(encoding="utf-8").split("## Install", 1)[0]
+    listed = re.findall(r"^\| `([\w-]+)` \| [^|]*\| [^|]*\| [^|]*\|$", text, re.M)
+    assert sorted(listed) == sorted(builtin_tasks()), "README.md's task table is not bench/tasks/*.toml"
