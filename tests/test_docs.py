@@ -314,3 +314,19 @@ def test_the_readmes_task_table_lists_every_builtin_task():
     text = (REPO / "README.md").read_text(encoding="utf-8").split("## Install", 1)[0]
     listed = re.findall(r"^\| `([\w-]+)` \| [^|]*\| [^|]*\| [^|]*\|$", text, re.M)
     assert sorted(listed) == sorted(builtin_tasks()), "README.md's task table is not bench/tasks/*.toml"
+
+
+def test_the_pages_count_of_zoo_architectures_is_the_zoo_tables():
+    """README.md and docs/tasks.md say how many architectures the zoo has: a row added to bench/core/zoo.py must
+    reach them (docs/zoo.md, Adding a row)."""
+    from bench.core.zoo import ZOO
+
+    said = {
+        page: re.findall(r"(\d+) ImageNet architectures|any of (\d+) rows", (REPO / page).read_text(encoding="utf-8"))
+        for page in ("README.md", "docs/tasks.md")
+    }
+    for page, counts in said.items():
+        numbers = {int(a or b) for a, b in counts}
+        assert numbers == {len(ZOO)}, (
+            f"{page} says {sorted(numbers)} zoo architectures; bench/core/zoo.py has {len(ZOO)}"
+        )
