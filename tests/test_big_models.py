@@ -270,6 +270,43 @@ def test_precision_and_layout_knobs_take_effect(backend_module):
         keras.config.set_dtype_policy("float32")
 
 
+# torch's knobs dict as every row had it before the fused_optimizer knob (the history's series key)
+TORCH_KNOBS_BEFORE_FUSED = {
+    "precision",
+    "channels_last",
+    "torch_compile",
+    "compile_mode",
+    "tf32_matmul",
+    "tf32_cudnn",
+    "cudnn_benchmark",
+}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_the_fused_optimizer_knob_runs_torchs_fused_kernel_and_takes_the_same_steps(optimizer):
+    """``runtime.fused_optimizer`` (a torch knob of `bench tune`): the optimiser is built with ``fused=True`` (torch's
+    own choice on a CPU is a loop over the tensors), the row's knobs say so (a default row's knobs, the history's
+    series key, do not name it), and three steps from one init end at the same weights as the default's within
+    float32 rounding: a faster kernel, not another training."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, 32)
+    train = TrainSpec(epochs=1, batch_size=8, lr=1e-2, optimizer=optimizer, momentum=0.9)
+    weights = {}
+    for fused in (False, True):
+        rt = RuntimeSpec(fused_optimizer=fused)
+        b = torch_backend.Backend()
+        env = b.configure(rt, 0)
+        net = b.build(ModelSpec(arch="cifar_cnn", options=(("activation", "relu"),)), (32, 32, 3), 10)
+        state = b.compile(net, train, rt)
+        assert env["knobs"].get("fused_optimizer", False) is fused and bool(state.optimizer.defaults["fused"]) is fused
+        # a default row's knobs, the history's series key, are what they were before the knob existed
+        assert fused or set(env["knobs"]) == TORCH_KNOBS_BEFORE_FUSED
+        b.train_epoch(state, b.put(x, y), np.arange(24), 8)
+        weights[fused] = [p.detach().clone() for p in net.parameters()]
+    moved = max(float((a - p0).abs().max()) for a, p0 in zip(weights[False], weights[True], strict=True))
+    assert moved < 1e-4, moved
+
+
 def test_a_compiled_big_model_trains(built):
     """torch.compile of a model that is not a Sequential (every big and zoo model): its compiled wrapper has no
     len(), so its truth value raised TypeError in train_epoch; dynamo's eager backend traces it here without

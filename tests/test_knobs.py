@@ -368,3 +368,13 @@ def test_a_ray_race_whose_worker_resolved_half_to_another_count_times_it_once(mo
     assert winner.label == "threads=1" and all("threads=half" not in r["kept"] for r in pair["rungs"])
     (line,) = race_lines(tuner.log, pair["task"])
     assert "2 configurations (threads=half ran as threads=1: counted once)" in line, line
+
+
+@pytest.mark.parametrize("name", backends.names())
+def test_every_field_a_knob_sets_is_filed_as_a_knob_not_recipe(name):
+    """bench/core/recipe.py takes a spec field it does not place as recipe: a knob's field left there would make a
+    tuned row another recipe for compare and the history (docs/tuning.md, Adding a knob)."""
+    from bench.core.recipe import EXCLUDED
+
+    fields = {k for knob in backends.describe(name).knob_space for v in knob.values for k, _ in v.runtime}
+    assert fields and not {f for f in fields if f"runtime.{f}" not in EXCLUDED}

@@ -1233,6 +1233,10 @@ def test_what_each_backend_ran_as_is_said_under_its_table_and_in_the_terminal(tm
     assert "PyTorch: fp32, TF32 matmul=False, cudnn=True" in on_gpu and "Keras (TF): fp32, TF32 True" in on_gpu
     assert "different precisions" not in on_gpu
     assert configuration_text(table([rec("torch", 0, status="failed", precision="fp32")])) == ""
+    # the fused optimiser (a torch knob) is said when on; off is torch's own choice, not a setting to read
+    fused = [rec("torch", 0, precision="fp32", compiled="eager", fused_optimizer=v, **cpu) for v in (True, False)]
+    assert configuration_text(table(fused[:1])) == "PyTorch: fp32, eager, 2 thread(s), fused optimiser"
+    assert configuration_text(table(fused[1:])) == "PyTorch: fp32, eager, 2 thread(s)"
 
 
 def test_the_terminal_says_what_each_backend_ran_as(tmp_path: Path, capsys):

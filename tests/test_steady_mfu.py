@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import backends
+from bench.core.record import new_record
 from bench.core.spec import EvalSpec, SpecError, load_task, parse_task
 from bench.measure import mfu, perf
 from bench.measure.steady import StepClock
@@ -420,8 +422,20 @@ def test_knob_columns_default_to_out_of_the_box_and_follow_the_spec():
     t = perf.knob_columns("torch", {"tf32_matmul": False, "tf32_cudnn": True}, spec)
     assert t["precision"] == "fp32" and t["compiled"] == "eager" and t["channels_last"] is False
     assert t["pretrained"] == "no (random init: glorot_uniform)"
+    assert t["fused_optimizer"] is False
     k = perf.knob_columns("keras", {"tf32": True}, spec)
-    assert k["compiled"] == "tf.function (no XLA)" and k["channels_last"] is None and k["cudnn_benchmark"] is None
+    assert k["compiled"] == "tf.function (no XLA)" and k["steps_per_execution"] == 1
+    # torch's knobs are no names in Keras's description: its record holds None for them, as the worker makes it
+    row = new_record(**k)
+    assert row["channels_last"] is None and row["cudnn_benchmark"] is None and row["fused_optimizer"] is None
+
+
+def test_every_knob_column_a_backend_sets_is_a_record_column():
+    """A backend's knob columns become its record's fields (``new_record`` refuses another name): a new knob's
+    column is a ``Record`` field and its backend's entry."""
+    spec = load_task("mnist-lenet5", "quick")
+    for name in backends.names():
+        new_record(**perf.knob_columns(name, {}, spec))
 
 
 BASE = {"name": "t", "dataset": {"name": "catsdogs"}, "train": {"epochs": 1, "batch_size": 4, "lr": 0.1}}

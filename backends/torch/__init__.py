@@ -20,6 +20,10 @@ from bench.core.zoo import WeightsSource, ZooEntry
 # What `bench tune` searches for torch. Compile and layout are one product (inductor picks layouts itself);
 # CUDA graphs ("reduce-overhead") need static shapes and a GPU; TF32 is off for torch's matmuls by default
 # and on in TF and JAX: a knob, so a tuned row never wins by a precision the other side was not offered.
+# fused_optimizer: Adam's / SGD's fused kernel over every parameter tensor at once, where torch's own choice on a CPU is
+# a Python loop over the tensors: its cost grows with the tensors, not their size (docs/tuning.md: 1 thread, the loaded
+# 2-core VM, 2026-12-06: ResNet-18's 62 tensors, 32 px, batch 32, Adam 87 ms -> 16 ms, the step 318 -> 247 ms; LeNet-5's
+# 10, 0.9 -> 0.5 ms of a 73 ms step: nothing to win there).
 # threads: torch.set_num_threads (the intra-op pool; its default is the physical cores), on the CPU only.
 KNOB_SPACE = (
     knob("compile", value("off"), value("default", ("compiler",), torch_compile=True, compile_mode="default"),
@@ -30,6 +34,7 @@ KNOB_SPACE = (
          value("fp16", ("fp16",), precision="mixed_fp16")),
     knob("cudnn_benchmark", value("off"), value("on", ("cuda",), cudnn_benchmark=True)),
     knob("tf32", value("off"), value("on", ("cuda",), tf32="on")),
+    knob("fused_optimizer", value("off"), value("on", fused_optimizer=True), alone=True),
     cpu_threads(usable_cores()),
 )  # fmt: skip
 
@@ -42,6 +47,7 @@ def knob_columns(knobs: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
         "tf32": f"matmul={knobs.get('tf32_matmul')}, cudnn={knobs.get('tf32_cudnn')}",
         "channels_last": rt.channels_last,
         "cudnn_benchmark": rt.cudnn_benchmark,
+        "fused_optimizer": rt.fused_optimizer,
     }
 
 

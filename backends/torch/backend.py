@@ -140,6 +140,9 @@ class Backend:
                 "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                 "tf32_cudnn": torch.backends.cudnn.allow_tf32,
                 "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                # said only when on: the history's series key is these knobs (bench.history.rows.config_of), and a
+                # key every default row gained would have started every torch series anew
+                **({"fused_optimizer": True} if runtime.fused_optimizer else {}),
             },
         }
 
@@ -167,12 +170,20 @@ class Backend:
         if runtime.channels_last:
             model.to(memory_format=torch.channels_last)  # in place: the model handed in is the one trained
         params = model.parameters()
+        fused = {"fused": True} if runtime.fused_optimizer else {}  # else torch's own choice (None: not False)
         if train.optimizer == "adam":
             opt: torch.optim.Optimizer = torch.optim.Adam(
-                params, lr=train.lr, betas=(train.beta1, train.beta2), eps=train.eps, weight_decay=train.weight_decay
+                params,
+                lr=train.lr,
+                betas=(train.beta1, train.beta2),
+                eps=train.eps,
+                weight_decay=train.weight_decay,
+                **fused,
             )
         else:
-            opt = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+            opt = torch.optim.SGD(
+                params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay, **fused
+            )
         amp = {"mixed_bf16": torch.bfloat16, "mixed_fp16": torch.float16}.get(runtime.precision)
         ddp = torch_dist.wrap(model, self.device) if self.joined else model  # predict etc. use the bare model
         return TrainState(

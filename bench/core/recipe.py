@@ -98,6 +98,7 @@ EXCLUDED = {
     "runtime.steps_per_execution": _KNOB,
     "runtime.tf32": _KNOB,
     "runtime.cudnn_benchmark": _KNOB,
+    "runtime.fused_optimizer": _KNOB,
     "runtime.device_data_mb": _KNOB + " (where the training split lives)",
     "runtime.warmup_steps": _CLOCK,
     "runtime.timed_steps": _CLOCK,

@@ -95,6 +95,7 @@ class Record:
     compiled: str | None = None
     tf32: str | None = None
     cudnn_benchmark: bool | None = None
+    fused_optimizer: bool | None = None  # torch: the optimiser's fused kernel (runtime.fused_optimizer)
     steps_per_execution: int | None = None
     config: str | None = None
     base_task: str | None = None

@@ -230,6 +230,9 @@ class RuntimeSpec:
     steps_per_execution: int = 1
     tf32: str = field(default="default", metadata=_choices("default", "on", "off"))  # GPU matmul/conv in TF32
     cudnn_benchmark: bool = False  # torch cuDNN autotuning
+    # torch: the optimiser's fused kernel (Adam/SGD fused=True), one kernel over every parameter tensor; torch's own
+    # choice is a loop over the tensors on a CPU (foreach kernels on CUDA)
+    fused_optimizer: bool = False
     # Step timing inside the training run (bench.measure.steady): the first step (tracing/compilation)
     # and warmup_steps are excluded; every later step is timed, and the window must reach at
     # least timed_steps steps (and bench.measure.steady.MIN_WINDOW_S seconds) or the row says it is short.

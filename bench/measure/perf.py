@@ -74,18 +74,15 @@ GPU_ONLY_COLUMNS = ("tf32", "cudnn_benchmark")
 def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec, device: str = "") -> dict[str, Any]:
     """The performance knobs as flat columns (the full dict stays in the nested ``knobs``).
 
-    The common ones here; what only some backends have (compiled, tf32, channels_last, cudnn_benchmark)
-    from the backend's own description (``BackendInfo.knob_columns``), None where it has no such knob, and
-    ``GPU_ONLY_COLUMNS`` None on a CPU ``device`` (the backend's ``configure``'s: "cpu (x86_64)").
+    The common ones here; what only some backends have (compiled, tf32, channels_last, cudnn_benchmark,
+    fused_optimizer, ...) from the backend's own description (``BackendInfo.knob_columns``) alone: a backend without
+    such a knob leaves the column out and its record holds None (``new_record``), so a new knob column is a ``Record``
+    field and its backend's entry, not a name here and in every other backend too; ``GPU_ONLY_COLUMNS`` None on a CPU
+    ``device`` (the backend's ``configure``'s: "cpu (x86_64)").
     """
     m = spec.model
     columns: dict[str, Any] = {
         "precision": spec.runtime.precision,
-        "channels_last": None,
-        "compiled": None,
-        "tf32": None,
-        "cudnn_benchmark": None,
-        "steps_per_execution": None,
         "pretrained": f"imagenet ({m.weights or 'library download or $BENCH_WEIGHTS_DIR'})"
         if m.pretrained
         else f"no (random init: {m.init})",

@@ -22,6 +22,7 @@ SETTINGS: tuple[tuple[str, Any], ...] = (
     ("channels_last", lambda v: "channels_last" if v else "channels_first (NCHW)"),
     ("steps_per_execution", lambda v: f"{int(v)} step(s) per execution"),
     ("threads", lambda v: f"{int(v)} thread(s)"),
+    ("fused_optimizer", lambda v: "fused optimiser" if v else ""),  # said when on: off is torch's own choice
 )
 GPU_SETTINGS: tuple[tuple[str, Any], ...] = (
     ("tf32", lambda v: f"TF32 {v}"),
@@ -42,7 +43,7 @@ def _settings(rows: pd.DataFrame) -> list[str]:
     for col, words in SETTINGS + (GPU_SETTINGS if gpu else ()):
         if col not in rows:
             continue
-        values = list(dict.fromkeys(words(v) for v in rows[col] if _given(v)))
+        values = list(dict.fromkeys(w for v in rows[col] if _given(v) and (w := words(v))))
         if values:
             out.append("/".join(values))
     return out
