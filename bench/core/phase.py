@@ -1,9 +1,9 @@
 """The phase contract: what runs on a trained model after training.
 
 The worker trains, then hands every phase in ``bench.phases.PHASES`` the same ``Trained``
-record, in order; each returns record fields (its ``columns``), so adding a phase is one module
-and one line in that list, not an edit of the worker. How the report shows a phase is the
-report's business (``bench.report.sections``: downstream, it never imports a phase). Artifacts
+record, in order; each returns record fields (its ``columns``, each a ``Record`` field), so adding a phase
+is one module and one line in that list, not an edit of the worker. How the report shows a phase is the
+report's business (a ``bench.report.sections.Section`` of its name: downstream, it never imports a phase). Artifacts
 a phase saves for its plots are named by ``bench.core.runpaths``.
 """
 
