@@ -771,10 +771,41 @@ def test_a_ray_client_address_runs_the_rows_and_says_their_progress_is_in_their_
     assert "epoch 2/2" in (run_dir / "logs" / "tiny.fault.0.log").read_text()
 
 
+def assert_lost_then_run_again(proc: subprocess.Popen, run_dir: Path, env: dict[str, str], error: str) -> None:
+    """A run (``proc``, ended) that lost one of its two rows with its worker, node or job: the row is recorded
+    lost, the run's end names the --resume that runs it again, the run is not in the history yet; the resume
+    runs it alone, and the report and the history then hold each row once."""
+    said = printed(proc)
+    rows = sorted(latest_records(read_records(run_dir)), key=lambda r: r["status"])
+    assert [(r["status"], r["lost"]) for r in rows] == [("failed", True), ("ok", None)], rows
+    assert rows[0]["error"].startswith(f"no result: {error}"), rows[0]["error"]
+    again = f"`python -m bench run --resume {run_dir}` runs it again"
+    assert f"1 row was lost with its worker, node or job, not by a failure of its own: {again}" in said, said
+    assert "failed (lost, not its own failure: --resume runs it again): no result: " in said, said
+    assert f"history: {run_dir}: not added yet: 1 row was lost" in said, said
+    assert "**This run is incomplete:** 1 row was lost" in (run_dir / "summary.md").read_text()
+    resumed = run_cli(["run", "--resume", str(run_dir)], env)  # the plan's executor
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0 and "1 of 2 to run (1 lost with their worker, node or job)" in out, out
+    assert json.loads((run_dir / "state.json").read_text())["recorded"] == 2
+    assert sorted((r["status"], r["lost"]) for r in latest_records(read_records(run_dir))) == [("ok", None)] * 2
+    assert len(read_records(run_dir)) == 3  # the lost row's record stays, superseded
+    assert (run_dir / "results.csv").read_text().count("\n") == 3 and "incomplete" not in (
+        run_dir / "summary.md"
+    ).read_text()
+    assert f"metric rows of run {run_dir.name} added to" in out, out
+    import pandas as pd
+
+    [stored] = (run_dir.parent / "history").rglob(f"{run_dir.name}*.parquet")
+    assert set(pd.read_parquet(stored).repeats) == {2}  # both repeats once each, not the lost one beside them
+
+
 @pytest.mark.e2e
-def test_a_ray_worker_killed_mid_row_fails_that_row_the_other_goes_on_and_resume_is_clean(
+def test_a_ray_worker_killed_mid_row_loses_that_row_the_other_goes_on_and_resume_runs_it_again(
     ray_cluster, clean_env, tmp_path: Path
 ):
+    """QA, 2026-12-06: a row lost with its Ray worker was recorded failed and kept: `--resume` said "0 of 2 to
+    run" and "complete", and a node lost mid-sweep meant starting again. It runs again, as an interrupted row."""
     address, faults, _ = ray_cluster
     tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
     tiny.write_text(TINY_TASK)
@@ -787,15 +818,8 @@ def test_a_ray_worker_killed_mid_row_fails_that_row_the_other_goes_on_and_resume
         assert proc.wait(timeout=180) == 1  # a failed row
     finally:
         proc.kill()
-    run_dir = only_run_dir(out)
-    rows = sorted(latest_records(read_records(run_dir)), key=lambda r: r["status"])
-    assert [r["status"] for r in rows] == ["failed", "ok"], rows
-    assert "no result:" in rows[0]["error"] and "Worker" in rows[0]["error"], rows[0]["error"]
     wait_gone([held["pid"]])
-    resumed = run_cli(["run", "--resume", str(run_dir)], env)  # the plan's executor: Ray
-    assert "0 of 2 to run" in resumed.stdout, resumed.stdout + resumed.stderr
-    assert json.loads((run_dir / "state.json").read_text())["state"] == "complete"
-    assert len(read_records(run_dir)) == 2
+    assert_lost_then_run_again(proc, only_run_dir(out), env, "WorkerCrashedError: ")
 
 
 @pytest.mark.e2e
@@ -918,6 +942,26 @@ def test_a_slurm_row_shows_its_progress_on_the_driver_while_its_job_runs(clean_e
     said = held_row_progress(["run", str(tiny), *args], env, faults, tmp_path / "run.log")
     assert_progress_once_before_result(said, "tiny / fault as local job ")
     assert not (only_run_dir(out) / ".jobs").exists()  # the progress files went with submitit's folder
+
+
+@pytest.mark.e2e
+def test_a_slurm_job_lost_mid_row_loses_that_row_and_resume_runs_it_again(clean_env, tmp_path: Path):
+    """A job that dies under its row (a node lost, a preemption, an scancel by the cluster: here its process
+    killed) leaves submitit no result; the row is lost, not failed by itself, and --resume runs it again."""
+    pytest.importorskip("submitit")
+    tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
+    tiny.write_text(TINY_TASK)
+    env = fault_env(clean_env, faults, {1: "hold"})
+    args = ["--backend", "fault", "--repeats", "2", "--executor", "slurm", "--slurm-local"]
+    proc = start_cli(["run", str(tiny), *args, "--out", str(out)], env, tmp_path / "run.log")
+    try:
+        held = wait_for_run(faults, 1, timeout=180)
+        os.kill(held["server"], signal.SIGKILL)  # the array job's process that runs the row (its worker's parent)
+        assert proc.wait(timeout=180) == 1, printed(proc)  # a failed row
+    finally:
+        proc.kill()
+    wait_gone([held["pid"]])
+    assert_lost_then_run_again(proc, only_run_dir(out), env, "slurm job ")
 
 
 @pytest.mark.e2e

@@ -188,6 +188,117 @@ def test_ctrl_c_names_the_command_that_was_running_with_resume(command, tmp_path
     assert f"finish with: python -m bench run --resume {run_dir}" in "\n".join(said)
 
 
+def test_a_row_lost_with_its_worker_node_or_job_runs_again_on_resume_and_its_own_failure_does_not():
+    """Whether --resume keeps a row is read from its record as written where the record is made
+    (``no_result``): lost with its worker, node or job (``lost=``) it runs again, as an interrupted row does;
+    its own failure, its timeout, and a lost row of a record from before the ``lost`` field are kept."""
+    from bench.core.record import new_record
+    from bench.core.results import kept_on_resume, lost_line, lost_row, table
+    from bench.run.executors.remote import no_result
+
+    base = new_record(task="t", backend="torch", repeat=0, status="running")
+    lost = no_result(base, lost="WorkerCrashedError: the worker died unexpectedly")
+    own = no_result(base, code=1, tail=["Traceback (most recent call last):", "ValueError: a bad layer"])
+    timeout = no_result(base, timeout_s=5.0)
+    interrupted = {**base, "status": "interrupted", "error": "interrupted (Ctrl-C)"}
+    old = {k: v for k, v in lost.items() if k != "lost"}  # records.jsonl of a run from before the field
+    assert (lost["status"], lost["lost"], own["lost"], timeout["lost"]) == ("failed", True, None, None)
+    cases = {
+        "lost": lost,
+        "own": own,
+        "timeout": timeout,
+        "interrupted": interrupted,
+        "old": old,
+        "ok": base | {"status": "ok"},
+    }
+    assert {k: kept_on_resume(r) for k, r in cases.items()} == {
+        "lost": False,
+        "own": True,
+        "timeout": True,
+        "interrupted": False,
+        "old": True,
+        "ok": True,
+    }
+    assert [k for k, r in cases.items() if lost_row(r)] == ["lost"]
+    # as the reports read it: a table row (pandas' own bools, NaN where a record had none)
+    assert [lost_row(r) for r in table([lost, own, old]).to_dict("records")] == [True, False, False]
+    assert [lost_row(r) for r in table([lost]).to_dict("records")] == [True]
+    rerun = {**base, "status": "ok"}
+    assert latest_records([lost, rerun]) == [rerun]  # the report, the history and compare read the new row alone
+    line = lost_line([lost, own, old], Path("results/R"), "all")
+    assert line == (
+        "1 row was lost with its worker, node or job, not by a failure of its own: "
+        "`python -m bench all --resume results/R` runs it again"
+    )
+    assert lost_line([lost, lost], Path("R")).startswith("2 rows were lost with their worker, node or job, not by")
+    assert lost_line([own, timeout, old], Path("R")) == ""
+
+
+def test_resume_runs_the_lost_rows_again_and_every_reader_counts_them_as_not_recorded(tmp_path: Path, monkeypatch):
+    """QA, 2026-12-06: a row lost with its Ray worker, node or SLURM job was kept as failed: `--resume` said "0 of
+    2 to run", state "complete", and a lost node meant starting the sweep again. The resume's plan line, state.json,
+    the in-progress count, summary.md and the history's import now count a lost row as not recorded yet."""
+    from bench.core.record import new_record
+    from bench.core.results import append_record, table
+    from bench.core.spec import parse_task
+    from bench.report.text import incomplete_notice
+    from bench.run import history_cli, plan, resume, runfolder, runner
+    from bench.run.executors.remote import no_result
+
+    task = parse_task(
+        {
+            "name": "t",
+            "dataset": {"name": "mnist"},
+            "model": {"arch": "lenet5"},
+            "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
+        }
+    )
+    opts = plan.RunOptions(backends=("torch",), repeats=5, out=tmp_path, full_report=False)
+    run_dir = runfolder.new_run_dir(tmp_path)
+    plan.write_plan(run_dir, [task], opts)
+
+    def rec(repeat: int) -> dict:
+        return runner.base_record(run_dir.name, task, "torch", repeat, repeat)
+
+    lost = no_result(rec(0), lost="WorkerCrashedError: the worker died unexpectedly")
+    for r in (
+        lost,
+        no_result(rec(1), code=1, tail=["Traceback (most recent call last):", "ValueError: a bad layer"]),
+        no_result(rec(2), timeout_s=5.0),
+        {**rec(3), "status": "interrupted", "error": "interrupted (Ctrl-C)"},
+        {k: v for k, v in no_result(rec(4), lost="NodeDiedError").items() if k != "lost"},  # before the field
+    ):
+        append_record(run_dir, r)
+    runfolder.write_json(run_dir / runfolder.STATE, {"planned": 5, "state": "complete", "command": "all"})
+    assert resume.recorded_so_far(run_dir) == "3 of 5 runs recorded"
+    every = table(latest_records(read_records(run_dir)))
+    assert incomplete_notice(run_dir, every) == (
+        "**This run is incomplete:** 1 row was lost with its worker, node or job, not by a failure of its own: "
+        f"`python -m bench all --resume {run_dir}` runs it again."
+    )
+    assert "not added yet: 1 row was lost with its worker" in (history_cli.unfinished(run_dir) or "")
+
+    ran: list[int] = []
+
+    def run_all(todo, run_dir, *args, **kwargs):
+        for row in todo:
+            ran.append(row.repeat)
+            append_record(run_dir, new_record(**{**rec(row.repeat), "status": "skipped", "error": "not run here"}))
+
+    monkeypatch.setattr(runner, "_run_all", run_all)
+    said: list[str] = []
+    runner.execute(run_dir, [task], opts, {"command": "all"}, said.append, history=False)
+    assert ran == [0, 3], said
+    assert "; 2 of 5 to run (1 lost with their worker, node or job) -> " in "\n".join(said), said
+    state = json.loads((run_dir / "state.json").read_text())
+    assert (state["state"], state["recorded"]) == ("complete", 5)
+    assert resume.recorded_so_far(run_dir) == "5 of 5 runs recorded"
+    assert incomplete_notice(run_dir, table(latest_records(read_records(run_dir)))) == ""
+    assert history_cli.unfinished(run_dir) is None
+    latest = sorted((r["repeat"], r["status"]) for r in latest_records(read_records(run_dir)))
+    assert latest == [(0, "skipped"), (1, "failed"), (2, "timeout"), (3, "skipped"), (4, "failed")]  # the new row wins
+
+
 @pytest.mark.e2e
 def test_kill_9_of_the_parent_while_a_run_trains_leaves_a_resumable_run(clean_env, tiny: Path, tmp_path: Path):
     out, faults = tmp_path / "results", tmp_path / "faults"
@@ -241,6 +352,13 @@ def test_kill_9_of_a_worker_server_fails_its_row_and_a_new_server_runs_the_next(
     assert wait_for_run(faults, 2)["server"] != held["server"]  # a new server ran the next one
     assert (run_dir / "logs" / "server-fault.log").read_text().count("imported in") == 2
     assert json.loads((run_dir / "state.json").read_text())["state"] == "complete"
+    # lost with its server, not by a failure of its own: the run's end says so, and --resume runs it again
+    assert rows[0]["lost"] is True and rows[1]["lost"] is None
+    again = f"`python -m bench run --resume {run_dir}` runs it again"
+    assert f"1 row was lost with its worker, node or job, not by a failure of its own: {again}" in output, output
+    resumed = run_cli(["run", "--resume", str(run_dir)], env)
+    assert resumed.returncode == 0 and "1 of 2 to run (1 lost with their worker, node or job)" in resumed.stdout
+    assert_complete(run_dir, 2)
 
 
 @pytest.mark.e2e

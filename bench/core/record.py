@@ -30,6 +30,10 @@ class Record:
     status: str | None = None
     error: str | None = None
     phase_errors: str | None = None  # "explain: TypeError: ...": phases that raised on an ok row (" | " between)
+    # True: a failed row lost with its worker, node or job (a Ray worker or node died, SLURM lost or cancelled the
+    # job, a local worker server died), not by a failure of its own: --resume runs it again, as an interrupted one
+    # (bench.core.results.kept_on_resume). None otherwise, and in every record from before 2026-12-06 (kept).
+    lost: bool | None = None
     framework: str | None = None
     framework_version: str | None = None
     device: str | None = None

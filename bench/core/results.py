@@ -128,8 +128,26 @@ def record_key(record: dict[str, Any]) -> RowKey:
     return (*key, int(record["workers"]), str(record.get("scaling_mode")))
 
 
+# The statuses whose rows --resume keeps; an interrupted row, a missing one and a lost one (``lost_row``) run again.
+KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")
+
+
+def lost_row(rec: Mapping[str, Any]) -> bool:
+    """Whether the row was lost with its worker, node or job (its record's ``lost``, set where the record is made:
+    bench.run.executors.remote.no_result), the infrastructure's failure and not the row's own."""
+    v = rec.get("lost")
+    return isinstance(v, bool | np.bool_) and bool(v)
+
+
+def kept_on_resume(rec: Mapping[str, Any]) -> bool:
+    """Whether --resume leaves ``rec``'s row as recorded. A row lost with its worker, node or job is run again, as
+    an interrupted one: until 2026-12-06 it was kept as failed, and after a node died mid-sweep `--resume` said "0
+    of 2 to run". A record from before the ``lost`` field has none and is kept as it was then."""
+    return rec.get("status") in KEPT_ON_RESUME and not lost_row(rec)
+
+
 def latest_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per row key (``record_key``): the last written (a resume supersedes an interrupted row)."""
+    """One record per row key (``record_key``): the last written (a resume supersedes an interrupted or lost row)."""
     by_key = {record_key(r): r for r in records}
     return [r for r in records if by_key[record_key(r)] is r]
 
@@ -318,6 +336,18 @@ def resume_command(run_dir: Path, command: Any = "run") -> str:
     """The line that finishes ``run_dir``: ``command`` (the one that ran it: state.json's ``command``) with --resume.
     Every run command resumes any run with the run's own plan, so one that is not a run command reads `run`."""
     return f"python -m bench {command if command in RUN_COMMANDS else 'run'} --resume {run_dir}"
+
+
+def lost_line(records: Iterable[Mapping[str, Any]], run_dir: Path, command: Any = "run") -> str:
+    """How many of ``records`` (the latest of each row) were lost with their worker, node or job, and the line that
+    runs them again (``resume_command``); "" when none was. Said where a run ends and atop its summary, as an
+    interrupted run's --resume line is: a lost row is no failure of the row's own."""
+    n = sum(lost_row(r) for r in records)
+    if not n:
+        return ""
+    rows, its, them = ("1 row was", "its", "it") if n == 1 else (f"{n} rows were", "their", "them")
+    again = f"`{resume_command(run_dir, command)}` runs {them} again"
+    return f"{rows} lost with {its} worker, node or job, not by a failure of {its} own: {again}"
 
 
 def run_wall_s(state_file: Path) -> float | None:

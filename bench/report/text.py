@@ -9,7 +9,15 @@ from typing import Any
 import pandas as pd
 
 from bench.core.placement import loaded_words, peak_load
-from bench.core.results import machine_speed, phase_failed, read_json_or_warn, resume_command, warn
+from bench.core.results import (
+    kept_on_resume,
+    lost_line,
+    machine_speed,
+    phase_failed,
+    read_json_or_warn,
+    resume_command,
+    warn,
+)
 from bench.core.runpaths import plot_name
 from bench.measure.inputpath import input_bound_warnings
 from bench.measure.stats import FEW_STEPS
@@ -189,16 +197,19 @@ def unplotted_line(run_dir: Path) -> str:
 
 
 def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
-    """The line summary.md opens with when state.json says the run did not finish (and why, when it knows)."""
+    """The line summary.md opens with when state.json says the run did not finish (and why, when it knows), or
+    when rows of it were lost with their worker, node or job (their --resume line)."""
     state = read_json_or_warn(run_dir / "state.json")
     planned = state.get("planned")
     if not isinstance(planned, int) or isinstance(planned, bool) or planned < 1:
         if state:
             warn(f"{run_dir / 'state.json'}: no planned number of runs; the run's completeness is not checked")
         return ""
+    rows = df.to_dict("records")
     if state.get("state") == "complete" and len(df) >= planned:
-        return ""
-    done = int(df.status.isin(["ok", "skipped", "failed", "timeout"]).sum())
+        lost = lost_line(rows, run_dir, state.get("command"))
+        return f"**This run is incomplete:** {lost}." if lost else ""
+    done = sum(kept_on_resume(r) for r in rows)
     why = f" ({state['error']})" if isinstance(state.get("error"), str) else ""
     return (
         f"**This run is incomplete ({state.get('state')}{why}): {done} of {planned} runs recorded.** "

@@ -15,7 +15,16 @@ import warnings
 from pathlib import Path
 
 import backends
-from bench.core.results import RunFileError, RunFileWarning, latest_records, phase_failed, read_records, table
+from bench.core.results import (
+    RunFileError,
+    RunFileWarning,
+    latest_records,
+    lost_line,
+    phase_failed,
+    read_json_or_warn,
+    read_records,
+    table,
+)
 from bench.core.runfiles import check_run_folder
 from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from bench.measure.budget import parse_duration
@@ -38,7 +47,7 @@ from bench.run.parity import nothing_to_compare
 from bench.run.parity_cli import add_parity_parser, run_parity_command
 from bench.run.plan import MAX_PARITY_STEPS, MAX_REPEATS, RunOptions, check_data_parallel_here, read_plan
 from bench.run.resume import recorded_so_far, resume_suite
-from bench.run.runfolder import RunStopped
+from bench.run.runfolder import STATE, RunStopped
 from bench.run.runlock import run_in_progress
 from bench.run.runner import run_suite
 from bench.run.tune import DEFAULT_TUNE_BUDGET, RACE_SHARE, check_knob_names, tune_suite
@@ -536,6 +545,8 @@ def finish(run_dir: Path, reference: str | None = None) -> int:
     print(terminal_summary(df, reference, verdicts))
     written = [n for n in RUN_FILES if (run_dir / n.rstrip("/")).exists()]  # a full disk may have kept some out
     print(f"\nwrote {run_dir}/ ({', '.join(written) or 'nothing'})")
+    if lost := lost_line(latest, run_dir, read_json_or_warn(run_dir / STATE).get("command")):
+        print(lost)
     return 1 if df.status.isin(FAILED).any() or len(phase_failed(df)) else 0
 
 

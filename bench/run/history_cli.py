@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.core.results import RunFileError, read_json_object, resume_command
+from bench.core.results import RunFileError, latest_records, lost_line, read_json_object, read_records, resume_command
 from bench.history import annotations as notes_file  # "annotations" is the __future__ feature
 from bench.history import check, dashboard, store
 from bench.history.metrics import BY_NAME
@@ -79,12 +79,14 @@ def add_history_parser(
 
 
 def unfinished(run: Path) -> str | None:
-    """Why a run folder is not added yet: its state.json says it is running, interrupted or stopped (None when
-    it is complete or from before runs kept a state). A run is added once, so an unfinished run's rows would
-    stand for it for good, and the --resume that finishes it would add nothing."""
+    """Why a run folder is not added yet: its state.json says it is running, interrupted or stopped, or rows of it
+    were lost with their worker, node or job (None when it is complete or from before runs kept a state). A run is
+    added once, so an unfinished run's rows would stand for it for good, and the --resume that finishes it (or
+    runs its lost rows again) would add nothing."""
     state = read_json_object(Path(run) / "state.json", {})
     if state.get("state") in (None, "complete"):
-        return None
+        lost = lost_line(latest_records(read_records(Path(run))), Path(run), state.get("command"))
+        return f"{run}: not added yet: {lost}, and adds the run (a run is added once, whole)" if lost else None
     finish = resume_command(run, state.get("command"))
     return f"{run}: not added: the run is {state['state']} (a run is added once, whole); finish it first: {finish}"
 
@@ -120,6 +122,9 @@ def after_run(run_dir: Path, echo=print) -> None:
     store_dir = Path(run_dir).parent / "history"
     failures = (RunFileError, OSError, ImportError, ValueError)  # ImportError: duckdb or plotly not installed
     try:
+        if why := unfinished(run_dir):  # rows lost: the resume that runs them again adds the run, whole
+            echo(f"history: {why}")
+            return
         added = store.add_run(store_dir, run_dir)
     except failures as e:
         echo(f"warning: the run was not added to the history ({e}); `python -m bench history import {run_dir}`")

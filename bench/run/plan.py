@@ -83,9 +83,6 @@ class RunOptions:
     full_report: bool = True
 
 
-KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")  # "interrupted" and missing rows run again
-
-
 # Before a task's first row starts: the task as it should run now, or why its rows are left out (the
 # budget's re-plan, bench.run.budget_cli.Replan), given the run's records so far.
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.core.results import RunFileError, latest_records, read_json_object, read_records, warn
+from bench.core.results import RunFileError, kept_on_resume, latest_records, read_json_object, read_records, warn
 from bench.core.runfiles import check_run_folder
 from bench.core.runpaths import TUNE_FILE
 from bench.core.spec import TaskSpec
 from bench.run import distributed, environment
 from bench.run.datacheck import check_task_data
-from bench.run.plan import KEPT_ON_RESUME, RunOptions, check_data_parallel_here, read_plan
+from bench.run.plan import RunOptions, check_data_parallel_here, read_plan
 from bench.run.runfolder import PLAN, STATE, write_json
 from bench.run.runner import execute
 from bench.run.task_data import plan_data_env
@@ -96,7 +96,7 @@ def recorded_so_far(run_dir: Path) -> str:
         warnings.simplefilter("ignore")  # a line the run is appending as it is read: the run's to finish
         try:
             planned = read_json_object(run_dir / STATE, {}).get("planned")
-            done = sum(r.get("status") in KEPT_ON_RESUME for r in latest_records(read_records(run_dir)))
+            done = sum(kept_on_resume(r) for r in latest_records(read_records(run_dir)))
         except RunFileError:
             return ""
     if not isinstance(planned, int) or isinstance(planned, bool):

@@ -35,7 +35,9 @@ from bench.core.record import new_record
 from bench.core.results import (
     RUN_COMMANDS,
     append_record,
+    kept_on_resume,
     latest_records,
+    lost_row,
     read_records,
     record_key,
     repair_records,
@@ -48,7 +50,6 @@ from bench.core.spec import TaskSpec, describe_changes
 from bench.report import summary as report
 from bench.run import distributed, environment, executors, history_cli, parity, stopsignal
 from bench.run.plan import (
-    KEPT_ON_RESUME,
     DataParallel,
     PlannedRow,
     Processes,
@@ -160,7 +161,9 @@ def execute(
         if locked:
             locked()
         repair_records(run_dir)
-        done_keys = {record_key(r) for r in read_records(run_dir) if r.get("status") in KEPT_ON_RESUME}
+        recorded = read_records(run_dir)
+        done_keys = {record_key(r) for r in recorded if kept_on_resume(r)}
+        lost = {record_key(r) for r in latest_records(recorded) if lost_row(r)}  # run again, and said so
         job_dir = run_dir / ".jobs"
         if os.getloadavg()[0] > 0.75 * (os.cpu_count() or 1):
             echo(
@@ -169,9 +172,12 @@ def execute(
             )
         planned = plan_rows(tasks, opts.backends, opts.repeats, opts.task_repeats)
         todo = [row for row in planned if row.key not in done_keys]
+        rerun = sum(row.key in lost for row in todo)
         echo(
             f"run {run_dir.name}: {len(tasks)} task(s) x {len(opts.backends)} backend(s) x "
-            f"{repeats_plan(tasks, opts)}{dist_plan(tasks)}; {len(todo)} of {len(planned)} to run -> {run_dir}"
+            f"{repeats_plan(tasks, opts)}{dist_plan(tasks)}; {len(todo)} of {len(planned)} to run"
+            + (f" ({rerun} lost with their worker, node or job)" if rerun else "")
+            + f" -> {run_dir}"
         )
         command = env.get("command") if env.get("command") in RUN_COMMANDS else "run"
         state: dict[str, Any] = {"planned": len(planned), "state": "running", "command": command}
@@ -209,8 +215,8 @@ def execute(
                 runner.close()
                 with contextlib.suppress(OSError, ValueError):
                     clear_folder(run_dir, job_dir)
-                kept = {record_key(r) for r in read_records(run_dir) if r.get("status") in KEPT_ON_RESUME}
-                state["recorded"] = len(kept & {row.key for row in planned})  # an interrupted row runs again
+                kept = {record_key(r) for r in read_records(run_dir) if kept_on_resume(r)}
+                state["recorded"] = len(kept & {row.key for row in planned})  # an interrupted or lost row runs again
                 state["wall_s"] = round(earlier_s + time.perf_counter() - started, 1)
                 _finalise(run_dir, state, echo, opts)
     if state["state"] == "complete" and history:  # a tuning run's rungs stay out of it (bench.run.tune)
@@ -491,6 +497,8 @@ def _as_resized(row: PlannedRow, now: TaskSpec | str) -> PlannedRow:
 
 
 def _one_line(rec: dict[str, Any]) -> str:
+    if lost_row(rec):
+        return f"{rec['status']} (lost, not its own failure: --resume runs it again): {rec.get('error')}"
     if rec["status"] != "ok":
         return f"{rec['status']}: {rec.get('error')}"
     if rec.get("workers") is not None:

@@ -47,12 +47,13 @@ def no_result(
     lost: str | None = None,
     tail: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The row's record when its worker left no result: timed out, lost (server, node, job) or exited early."""
+    """The row's record when its worker left no result: timed out, lost (server, node, job: ``lost`` says what,
+    and the record's ``lost`` field marks it for --resume to run again) or exited early."""
     failed = new_record(**rec)
     if timeout_s is not None:
         failed.update(status="timeout", error=f"stopped after the per-run limit of {timeout_s:g} s")
     elif lost:
-        failed.update(status="failed", error=f"no result: {lost}")
+        failed.update(status="failed", error=f"no result: {lost}", lost=True)  # --resume runs it again
     else:
         how = "ended" if code is None else exit_description(code)
         failed.update(status="failed", error=f"worker {how} without a result; last output: {' | '.join(tail[-5:])}")
