@@ -18,6 +18,7 @@ from bench.report.compare import (
     MACHINE_DIFFERS,
     METRICS,
     MIN_TIME_DELTA_S,
+    NOT_RUN_LOST,
     STILL_FAILING,
     TIME_FLOOR,
     Thresholds,
@@ -33,6 +34,7 @@ from bench.report.compare import (
 )
 from bench.report.tables import WORDS
 from bench.run import cli
+from bench.run.executors.remote import no_result
 from tests.conftest import run_cli
 
 STEADY, EPOCH = WORDS["steady_img_s"], WORDS["epoch_s_median"]  # summary.md's words, which compare prints
@@ -761,6 +763,53 @@ def test_an_interrupted_run_compares_the_rows_that_landed_and_says_it_stopped(tm
     (early / "state.json").write_text(json.dumps(state))
     proc = run_cli(["compare", str(early), str(make_run(tmp_path / "c"))], clean_env)
     assert proc.returncode == 0 and "warning: A is interrupted, 3 of 9 planned rows recorded" in proc.stdout
+
+
+def test_a_row_lost_with_its_worker_is_not_run_in_b_and_no_baseline_in_a(tmp_path: Path, clean_env):
+    """A row lost with its worker, node or job (record ``lost: true``, as the executors write it) is no failure of the
+    code compared, and `--resume` runs it again. Until 2026-12-06 compare read it as failed: a REGRESSION in B, and
+    "still failing" against a failed B. Lost in B: "not run (lost)", the --resume line in a warning, exit 1 as for
+    an interrupted B; lost in A: "no baseline", B's row judged as a row new in B (a failure of B's own is still a
+    regression). A key with a repeat that failed by itself is a failure, lost repeats beside it or not."""
+    lost = "WorkerCrashedError: the worker died"
+    a = tmp_path / "a"
+    write(a, [row("a", train_s=1.0), row("a", backend="keras", train_s=1.0)])
+    b = tmp_path / "b"
+    write(b, [row("b", train_s=1.0), no_result(row("b", backend="keras"), lost=lost)])
+    (b / "state.json").write_text(json.dumps({"planned": 2, "state": "complete", "command": "run", "recorded": 2}))
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    status = result[result.metric == "status"].iloc[0]
+    got = status[["backend", "a", "b", "verdict", "regression"]].tolist()
+    assert got == ["keras", "ok", "lost", NOT_RUN_LOST, False]
+    proc = run_cli(["compare", str(a), str(b)], clean_env)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 1 and "REGRESSION" not in proc.stdout, proc.stdout
+    assert f"not by a failure of its own: `python -m bench run --resume {b}` runs it again" in lines[-2]
+    assert lines[-2].startswith("warning: B: 1 row was lost with its worker, node or job")
+    assert lines[-1].startswith("no regression, 1 row(s) of B lost with their worker, node or job: not run")
+    # lost in A: no baseline; B's ok row is fine (exit 0), B's own failure is a regression, not "still failing"
+    back = run_cli(["compare", str(b), str(a)], clean_env)
+    assert back.returncode == 0 and "| no baseline (lost in A)" in back.stdout, back.stdout
+    assert "warning: A: 1 row was lost" in back.stdout and "a lost row is no baseline" in back.stdout
+    failed = tmp_path / "failed"
+    write(failed, [row("f", train_s=1.0), row("f", backend="keras", status="failed", error="boom")])
+    result = compare(load_run(b, tmp_path)[0], load_run(failed, tmp_path)[0], Thresholds())
+    status = result[result.metric == "status"].iloc[0]
+    assert status[["a", "b", "regression"]].tolist() == ["lost", "failed", True] and pd.isna(status.verdict)
+    assert cli.main(["compare", str(b), str(failed)]) == 1
+    # lost on both sides: not run; a key with ok repeats beside a lost one is compared on them, and still exit 1
+    assert verdict_of(compare(*(load_run(b, tmp_path)[0],) * 2, Thresholds()), "status") == NOT_RUN_LOST
+    mixed = tmp_path / "mixed"
+    keras = [row("m", backend="keras", train_s=1.0), no_result(row("m", backend="keras", repeat=1), lost=lost)]
+    write(mixed, [row("m", train_s=1.0), *keras])
+    result = compare(load_run(a, tmp_path)[0], load_run(mixed, tmp_path)[0], Thresholds())
+    assert "status" not in set(result.metric) and not result.regression.any()
+    proc = run_cli(["compare", str(a), str(mixed)], clean_env)
+    assert proc.returncode == 1 and "1 row(s) of B lost with their worker, node or job: not run" in proc.stdout
+    own = tmp_path / "own"  # a repeat that failed by itself: the code's failure, whatever was lost beside it
+    write(own, [row("o", train_s=1.0), {**keras[1], "repeat": 0, "lost": None, "error": "boom"}, keras[1]])
+    result = compare(load_run(a, tmp_path)[0], load_run(own, tmp_path)[0], Thresholds())
+    assert result[result.metric == "status"].regression.tolist() == [True]
 
 
 def test_runs_on_other_machines_show_their_speed_figures_unjudged_and_still_judge_accuracy(tmp_path: Path, clean_env):

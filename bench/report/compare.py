@@ -5,7 +5,10 @@ median of the ok rows first, so a comparison of two ``--repeats 3`` runs compare
 medians, not single noisy epochs. A key without an ok row on one side is one
 ``status`` row: a regression when B has no ok row (failed, missing) and A had one, not when only
 the baseline A lacked one (fixed, or new in B); "still failing" when neither has one (not a regression B
-brought, but the command still exits 1). The tasks only one run has are named under the table
+brought, but the command still exits 1). A key whose rows were lost with their worker, node or job (``lost``:
+bench.core.results.lost_row) failed by no fault of the code compared: lost in B, it is "not run (lost)", as an
+interrupted row is, and the command exits 1 (``--resume`` runs it again); lost in A, it is no baseline, and B's
+row of it is judged as a row new in B. The tasks only one run has are named under the table
 (``one_sided_lines``); runs with no (task, backend) in common are not compared (``nothing_in_common``).
 A phase that failed on B's ok rows (``phase_errors``) and
 not on A's is a ``phases`` row and a regression; its other metrics are compared as usual. Where the two
@@ -50,6 +53,8 @@ from bench.core.record import RECIPE_FIELDS
 from bench.core.results import (
     is_number,
     latest_records,
+    lost_line,
+    lost_row,
     phase_failed,
     read_json_or_warn,
     read_records,
@@ -108,6 +113,14 @@ NOT_RUN = "not run"
 # (QA, 2026-12-06: a student's run of two of the reference run's four tasks read four REGRESSIONs, exit 1). A row
 # that B planned and has no record of (interrupted, lost) is still one.
 NOT_PLANNED = "not run in B"
+# A key whose rows were lost with their worker, node or job (a Ray worker or node died, SLURM lost the job, a worker
+# server was killed: bench.core.results.lost_row), the rest, if any, interrupted: --resume runs them again. Lost in
+# B, nothing was measured: "not run (lost)", not a regression, and a guard does not pass on it (exit 1), as on an
+# interrupted B. Lost in A, there is no baseline: "no baseline", B's row judged as a row new in B is. Until
+# 2026-12-06 a lost row was a failed one: a REGRESSION in B, "still failing" against a failed B.
+LOST = "lost"
+NOT_RUN_LOST = "not run (lost)"
+NO_BASELINE = "no baseline (lost in A)"
 # Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
 # the figures that move with that size are not judged then, the step figures are, and a phase's settings leave its
 # own figures unjudged (bench.core.recipe.MOVES). Any other recipe change (batch size, optimiser, data, loss,
@@ -213,11 +226,32 @@ def keyed(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def key_status(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
-    """Per key: "ok" when it has an ok row, else its rows' statuses joined (e.g. "failed")."""
+    """Per key: "ok" when it has an ok row, else its rows' statuses joined (e.g. "failed"), a row lost with its
+    worker, node or job as "lost" (its record's status is "failed")."""
+    lost = [lost_row({"lost": v}) for v in df["lost"]] if "lost" in df else [False] * len(df)
+    status = pd.Series([LOST if x else s for x, s in zip(lost, df.status.astype(str), strict=True)], index=df.index)
     return {
-        tuple(key): "ok" if "ok" in set(sub.status) else "/".join(sorted(set(sub.status.astype(str))))
-        for key, sub in df.groupby(KEY, dropna=False)
+        tuple(key): "ok" if "ok" in set(sub) else "/".join(sorted(set(sub)))
+        for key, sub in status.groupby([df[k] for k in KEY], dropna=False)
     }
+
+
+def lost_key(status: str) -> bool:
+    """A key status (``key_status``) of rows that --resume runs again, at least one lost with its worker, node or
+    job and the rest interrupted: no row of the code's own failing."""
+    parts = set(status.split("/"))
+    return LOST in parts and parts <= {LOST, "interrupted"}
+
+
+def lost_rows(df: pd.DataFrame) -> int:
+    """How many of a run's rows (the latest record of each) were lost with their worker, node or job."""
+    return sum(lost_row({"lost": v}) for v in df["lost"]) if "lost" in df else 0
+
+
+def lost_words(run: str | Path, results_dir: Path, df: pd.DataFrame) -> str:
+    """The run's ``lost_line`` (its lost rows and the --resume of the command that ran it), "" when none was lost."""
+    path = run_path(run, results_dir)
+    return lost_line(df.to_dict("records"), path, read_json_or_warn(path / "state.json").get("command"))
 
 
 def key_columns(key: tuple[str, ...]) -> dict[str, str]:
@@ -276,19 +310,27 @@ def status_row(key: tuple[str, ...], sa: str, sb: str, planned_b: set[tuple[str,
     """The one row of a key that lacks an ok row on a side: a regression when B lost the ok row A had (or never
     ran it), "still failing" when A had none either (not B's doing, but still a failure: the command exits 1).
     ``planned_b``: the (task, backend) pairs B's plan named, where known; a key missing from B outside them was not
-    run in B, not judged."""
+    run in B, not judged. A key lost in A (``lost_key``) is no baseline: B's row is judged as a row new in B."""
+    baseless = lost_key(sa)
     a = f"{MISSING} (new in B)" if sa == MISSING else sa
     if sb == MISSING and not_planned(key, planned_b):
         return {**key_columns(key), "metric": "status", "a": a, "b": sb, "verdict": NOT_PLANNED, "regression": False}
-    still = sb != "ok" and sa not in ("ok", MISSING)
+    still = sb != "ok" and sa not in ("ok", MISSING) and not baseless
     row = {**key_columns(key), "metric": "status", "a": a, "b": sb, "regression": sb != "ok" and not still}
-    return {**row, "verdict": STILL_FAILING} if still else row
+    verdict = STILL_FAILING if still else NO_BASELINE if baseless and sb == "ok" else None
+    return {**row, "verdict": verdict} if verdict else row
 
 
 def not_run_row(key: tuple[str, ...], sa: str, sb: str, state: str) -> dict:
     """A key B has no measured row of because B stopped before it ran or while it ran (``state``)."""
     b = f"{MISSING} ({state})" if sb == MISSING else f"{sb} ({state})"
     return {**key_columns(key), "metric": "status", "a": sa, "b": b, "verdict": NOT_RUN, "regression": False}
+
+
+def lost_in_b_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
+    """A key whose rows B lost with their worker, node or job (``lost_key``): nothing was measured, --resume runs
+    them again."""
+    return {**key_columns(key), "metric": "status", "a": sa, "b": sb, "verdict": NOT_RUN_LOST, "regression": False}
 
 
 def not_planned(key: tuple[str, ...], planned: set[tuple[str, str]] | None) -> bool:
@@ -412,6 +454,9 @@ def compare(
     rows = []
     for key in in_order(set(status_a) | set(status_b)):
         sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
+        if lost_key(sb):  # not the code's failure: not run, as an interrupted row
+            rows.append(lost_in_b_row(key, sa, sb))
+            continue
         if b_state and sb in (MISSING, "interrupted"):
             rows.append(not_run_row(key, sa, sb, b_state))
             continue
@@ -729,7 +774,18 @@ def untested(result: pd.DataFrame) -> str:
 
 
 # the verdicts that are not a regression and are said in the table's last column
-SAID = ("inconclusive", RECIPE_DIFFERS, MACHINE_DIFFERS, PEAK_MOVED, TIME_FLOOR, STILL_FAILING, NOT_RUN, NOT_PLANNED)
+SAID = (
+    "inconclusive",
+    RECIPE_DIFFERS,
+    MACHINE_DIFFERS,
+    PEAK_MOVED,
+    TIME_FLOOR,
+    STILL_FAILING,
+    NOT_RUN,
+    NOT_PLANNED,
+    NOT_RUN_LOST,
+    NO_BASELINE,
+)
 
 
 def render(result: pd.DataFrame) -> str:

@@ -765,6 +765,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         a, env_a = compare.load_run(args.run_a, args.results)
         b, env_b = compare.load_run(args.run_b, args.results)
         stopped = {side: compare.unfinished(run, args.results) for side, run in (("A", args.run_a), ("B", args.run_b))}
+        lost = {
+            side: compare.lost_words(run, args.results, df)
+            for side, run, df in (("A", args.run_a, a), ("B", args.run_b, b))
+        }
     except (FileNotFoundError, RunFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -798,6 +802,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         verdict += f", B is {b_state}: only the rows that landed are compared" + (
             f", {not_run} not run" if not_run else ""
         )
+    if lost_b := compare.lost_rows(b):  # not the code's failure; a guard does not pass on rows that did not run
+        verdict += f", {lost_b} row(s) of B lost with their worker, node or job: not run"
     verdict += compare.unjudged(result)
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
     lines += [*(one_sided := compare.one_sided_lines(a, b, b_state, planned_b)), *([""] if one_sided else [])]
@@ -810,6 +816,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "",
         ]
     lines += [f"warning: {u.words(side)}" for side, u in stopped.items() if u]  # the rows that landed are compared
+    if lost["A"]:  # a lost baseline row: B's is judged as a row new in B
+        lines.append(f"warning: A: {lost['A']}; a lost row is no baseline, B's row is not judged against it")
+    lines += [f"warning: B: {lost['B']}"] if lost["B"] else []
     lines += [f"warning: the runs differ: {w}" for w in warnings]
     lines += [f"warning: {w}" for w in compare.unrecorded_lines(a, b)]
     lines += [f"warning: {w}" for w in compare.load_lines(a, b, env_a, env_b)]  # said, the exit status as it was
@@ -825,7 +834,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except OSError as e:  # checked before, so a full disk or a race: an error, not a "regression"
             print(f"error: {args.markdown}: {e.strerror or e}", file=sys.stderr)
             return 2
-    return 1 if regressions or failing or b_state else 0
+    return 1 if regressions or failing or b_state or lost_b else 0
 
 
 def _write_regular(path: Path, text: str) -> None:
