@@ -194,6 +194,44 @@ def test_the_zoo_searches_only_the_knobs_named_and_knobs_without_best_is_refused
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_a_knob_no_chosen_backend_has_is_refused_naming_whose_it_is_and_one_some_lack_is_said_once(tmp_path, clean_env):
+    """`bench tune TASK --backend keras --knobs fused_optimizer` (torch's knob) read "unknown knob", as a typo does:
+    the refusal names the backends that have it (exit 2, one line, nothing made). A knob only some of the chosen
+    backends have is not refused: each backend that lacks it is said once, searching the others named, or with
+    none of them, no race (its best row runs its defaults: a race of the defaults alone was run, and "won")."""
+    from bench.run.tune import check_knob_names, knob_lines, unraced
+    from tests.conftest import run_cli
+
+    out = tmp_path / "out"
+    cmd = ["tune", "mnist-lenet5", "--backend", "keras", "--knobs", "fused_optimizer", "--out", str(out)]
+    p = run_cli(cmd, clean_env, timeout=120)
+    assert p.returncode == 2 and not out.exists(), p.stdout + p.stderr
+    assert p.stderr.splitlines() == [
+        "error: --knobs: fused_optimizer is a knob of torch, not of keras "
+        "(the knobs of keras: precision, steps_per_execution, tf32, threads, xla)"
+    ]
+    with pytest.raises(ValueError, match=r"compile is a knob of torch and keras-torch, not of keras or keras-jax"):
+        check_knob_names(("compile",), ("keras", "keras-jax"))
+    with pytest.raises(
+        ValueError, match=r"^--knobs: precison is no backend's knob \(the knobs of torch: channels_last, compile,"
+    ):
+        check_knob_names(("precison",), ("torch",))
+    check_knob_names(("fused_optimizer",), ("torch", "keras"))  # torch has it: not refused
+    assert knob_lines(("fused_optimizer",), ("torch", "keras")) == [
+        "tune: keras: --knobs fused_optimizer is a knob of torch, none of its own; no race, its best row runs its "
+        "defaults"
+    ]
+    assert unraced(("fused_optimizer",), ("torch", "keras")) == {
+        "keras": "--knobs fused_optimizer is a knob of torch, none of its own"
+    }
+    assert knob_lines(("fused_optimizer", "precision"), ("torch", "keras")) == [
+        "tune: keras: searches precision of --knobs; fused_optimizer is a knob of torch"
+    ]
+    assert unraced(("fused_optimizer", "precision"), ("torch", "keras")) == {}
+    assert knob_lines(("precision",), ("torch", "keras")) == [] == knob_lines((), ("torch", "keras"))
+    assert unraced((), ("torch", "keras")) == {}  # no --knobs: every knob of each
+
+
 # As a worker server does (bench.run.forkserver): import the backend, then configure a row's runtime in the process
 # that trains it. A count no framework defaults to here (one over the usable cores), so a setting that did not take
 # reads as the default.

@@ -85,6 +85,11 @@ def test_tune_races_the_knobs_and_reports_default_and_best_remeasured(tmp_path, 
         timeout=900,
     )
     assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
+    # each knob named is one backend's: said once for the other, which races its own
+    assert [line for line in p.stdout.splitlines() if line.startswith("tune:") and "--knobs" in line] == [
+        "tune: torch: searches channels_last of --knobs; steps_per_execution is a knob of keras",
+        "tune: keras: searches steps_per_execution of --knobs; channels_last is a knob of torch",
+    ]
     run = only_run_dir(out)
     log = json.loads((run / "tune.json").read_text())
     pairs = {pair["backend"]: pair for pair in log["pairs"]}
@@ -203,6 +208,50 @@ def test_the_threads_knob_is_raced_alone_and_the_best_row_runs_and_says_the_coun
     assert rows["best"]["threads"] == FAST_THREADS and rows["best"]["knob_config"] == "threads=2"
     summary = (run / "summary.md").read_text()
     assert f"NumPy (test): fp32, {FAST_THREADS} thread(s)" in summary, summary
+
+
+# threaded (knobs layout and threads) beside lossy (knob freeze), each named apart in the reports
+TWO_SITECUSTOMIZE = (
+    THREADED_SITECUSTOMIZE
+    + """backends.BACKENDS["threaded"] = dataclasses.replace(
+    backends.BACKENDS["threaded"], display="threaded (test)"
+)
+backends.BACKENDS["lossy"] = dataclasses.replace(
+    tests.numpy_backend.DESCRIPTION, name="lossy", module="tests.lossy_backend", display="lossy (test)",
+    knob_space=(knob("freeze", value("off"), value("features", channels_last=True)),),
+)
+"""
+)
+
+
+def test_a_knob_only_some_backends_have_is_said_once_and_a_backend_with_none_of_them_runs_no_race(tmp_path, clean_env):
+    """`--backend torch,keras --knobs fused_optimizer`: keras has none of the knobs named, and said nothing of it; its
+    race was of its defaults alone, one configuration, and the summary said "the defaults won the race". The start
+    says it once, the backend has no race (nothing to choose), and the report says why its defaults stand."""
+    task = tmp_path / "tunetiny.toml"
+    task.write_text(TASK.replace("epochs = 2", "epochs = 1"))
+    out = tmp_path / "out"
+    env = lossy_env(clean_env, tmp_path / "site", TWO_SITECUSTOMIZE)
+    cmd = ["tune", str(task), "--backend", "threaded,lossy", "--knobs", "layout", "--budget", "10s", "--repeats", "1"]
+    p = run_cli([*cmd, "--out", str(out)], env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
+    said = "tune: lossy: --knobs layout is a knob of threaded, none of its own; no race, its best row runs its defaults"
+    assert [line for line in p.stdout.splitlines() if line.startswith("tune:") and "--knobs" in line] == [said]
+    assert "  lossy (test): the defaults stand: no race (--knobs layout" in p.stdout  # and why, at the end
+    run = only_run_dir(out)
+    log = json.loads((run / "tune.json").read_text())
+    why = "--knobs layout is a knob of threaded, none of its own"
+    assert [pair["backend"] for pair in log["pairs"]] == ["threaded"] and not (
+        run / "trials" / "tunetiny.lossy.r0"
+    ).exists()
+    assert log["unraced"] == {"lossy": why}
+    assert [c["label"] for c in log["pairs"][0]["configs"]] == ["default", "layout=on"]
+    rows = {(r["config"], r["backend"]): r for r in records(run)}
+    assert rows[("best", "lossy")]["knob_config"] is None and rows[("default", "lossy")]["status"] == "ok"
+    summary = (run / "summary.md").read_text()
+    assert f"- race, lossy (test): none ({why}); its best row runs its defaults" in summary.splitlines(), summary
+    assert f"- lossy (test): the defaults stand: no race ({why}); measured as default and as best" in summary
+    assert "lossy (test): the defaults won the race" not in summary
 
 
 class Tuned(NamedTuple):

@@ -291,7 +291,13 @@ def stand_lines(figures: dict[str, dict[str, Any]], log: dict[str, Any], task: s
                 "its defaults stand in the verdict"
             )
         elif f["knobs"] == "the defaults" and f["speedup"] is not None:
-            how = "won the race" if _finished(_pair(log, task, b)) or not log else "stand: no race trial finished"
+            how = (
+                f"stand: no race ({why})"
+                if (why := _unraced(log).get(b))
+                else "won the race"
+                if _finished(_pair(log, task, b)) or not log
+                else "stand: no race trial finished"
+            )
             out.append(
                 f"- {label(b)}: the defaults {how}; measured as default and as best in fresh processes "
                 "({} and {}) they ran {:.2f}x [{:.2f}, {:.2f}] apart (the spread between processes), and "
@@ -359,8 +365,9 @@ def remeasured_lines(log: dict[str, Any], task: str) -> list[str]:
 
 
 def race_lines(log: dict[str, Any], task: str) -> list[str]:
-    """What each race did: configurations, skipped ones and why, rungs, the winner, where the trials are."""
-    lines = []
+    """What each race did: configurations, skipped ones and why, rungs, the winner, where the trials are; and each
+    backend that had none to run (``--knobs`` named none of its knobs: bench.run.tune.unraced)."""
+    lines = [f"- race, {label(b)}: none ({why}); its best row runs its defaults" for b, why in _unraced(log).items()]
     for pair in log.get("pairs") or []:
         if not isinstance(pair, dict) or pair.get("task") != task:
             continue
@@ -391,6 +398,12 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
             + (f" (trials: `{rungs[0].get('folder', '')}`...)" if rungs else "")
         )
     return lines
+
+
+def _unraced(log: dict[str, Any]) -> dict[str, str]:
+    """The backends the tune raced nothing of, each with why (tune.json's ``unraced``; none in a tune before it)."""
+    said = log.get("unraced")
+    return {str(b): str(why) for b, why in said.items()} if isinstance(said, dict) else {}
 
 
 def _finished(pair: dict[str, Any]) -> bool:

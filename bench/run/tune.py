@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backends import describe
+from backends import describe, names
 from bench.core.capabilities import probe
 from bench.core.cpus import usable_cores
 from bench.core.knobs import Config, Knob, configurations, threads_for
@@ -127,15 +127,62 @@ def duplicated(alive: list[str], by_label: dict[str, Config], records: dict[str,
     return out
 
 
+def knob_owners(knob: str, backends: tuple[str, ...]) -> list[str]:
+    """The ones of ``backends`` that declare ``knob`` (``BackendInfo.knob_space``), in their order."""
+    return [b for b in backends if any(k.name == knob for k in describe(b).knob_space)]
+
+
+def _listed(backends: list[str], last: str = "and") -> str:
+    """ "torch", "torch and keras", "torch, keras and keras-jax"."""
+    return f" {last} ".join(x for x in (", ".join(backends[:-1]), backends[-1]) if x) if backends else "none"
+
+
 def check_knob_names(only: tuple[str, ...], backends: tuple[str, ...]) -> None:
-    """ValueError naming a ``--knobs`` entry that none of ``backends`` has, with the ones they have."""
-    known = {k.name for b in backends for k in describe(b).knob_space}
-    unknown = [n for n in only if n not in known]
-    if unknown:
-        raise ValueError(
-            f"--knobs: unknown knob(s) {', '.join(unknown)} for {', '.join(backends)} "
-            f"(known: {', '.join(sorted(known))})"
-        )
+    """ValueError naming a ``--knobs`` entry that none of ``backends`` has: whose knob it is (QA, 2026-12-06:
+    ``--backend keras --knobs fused_optimizer`` read "unknown knob", though torch has it), or that no backend has it,
+    and the knobs ``backends`` have."""
+    unknown = [n for n in only if not knob_owners(n, backends)]
+    if not unknown:
+        return
+    whose = [
+        f"{n} is a knob of {_listed(owners)}, not of {_listed(list(backends), 'or')}"
+        if (owners := knob_owners(n, names()))
+        else f"{n} is no backend's knob"
+        for n in unknown
+    ]
+    known = sorted({k.name for b in backends for k in describe(b).knob_space})
+    raise ValueError(
+        f"--knobs: {'; '.join(whose)} (the knobs of {_listed(list(backends))}: {', '.join(known) or 'none'})"
+    )
+
+
+def _others(only: tuple[str, ...], backend: str, backends: tuple[str, ...]) -> list[str]:
+    """The ``--knobs`` entries ``backend`` lacks, each as whose knob it is among ``backends``."""
+    return [f"{n} is a knob of {_listed(knob_owners(n, backends))}" for n in only if not knob_owners(n, (backend,))]
+
+
+def unraced(only: tuple[str, ...], backends: tuple[str, ...]) -> dict[str, str]:
+    """The ones of ``backends`` of whose knobs ``--knobs`` (``only``) names none, each with why. Their race would be
+    of the defaults alone, one configuration the defaults "won" (until 2026-12-06 it ran, said nothing of why, and
+    the summary said the defaults won it): they have none, and their best row runs the defaults."""
+    return {
+        b: f"--knobs {'; '.join(_others(only, b, backends))}, none of its own"
+        for b in backends
+        if only and not searched(describe(b).knob_space, only)
+    }
+
+
+def knob_lines(only: tuple[str, ...], backends: tuple[str, ...]) -> list[str]:
+    """What the tune's start says, once, of each backend that lacks some of the knobs ``--knobs`` names: which it
+    searches, or that it has no race (its best row is its defaults); [] when every backend has every knob named."""
+    none = unraced(only, backends)
+    return [
+        f"tune: {b}: {none[b]}; no race, its best row runs its defaults"
+        if b in none
+        else f"tune: {b}: searches {', '.join(n for n in only if knob_owners(n, (b,)))} of --knobs; {'; '.join(lacks)}"
+        for b in backends
+        if (lacks := _others(only, b, backends))
+    ]
 
 
 def lean(task: TaskSpec) -> TaskSpec:
@@ -369,7 +416,9 @@ def tune_suite(
     tuner.log["capabilities"] = capabilities
     env["capabilities"] = capabilities
     tuner.save()  # from the start: a tune stopped in its race is known as one (--resume says what to do)
-    pairs = [(t, b) for t in tasks for b in opts.backends]
+    # the pairs with a knob to race: a backend without one, or with none of --knobs, runs its defaults as best
+    tuner.log["unraced"] = unraced(only, opts.backends)
+    pairs = [(t, b) for t in tasks for b in opts.backends if searched(describe(b).knob_space, only)]
     race_s = plan.race_s if plan else budget_s * RACE_SHARE
     tuner.log["race_budget_s"] = round(race_s, 1)
     share = race_s / max(1, len(pairs))
@@ -377,14 +426,15 @@ def tune_suite(
         f"tune: {len(tasks)} task(s) x {len(opts.backends)} backend(s), budget {budget_s:.0f}s "
         f"(race ~{share:.0f}s per pair, then default and best re-measured in fresh processes) -> {run_dir}"
     )
+    for line in knob_lines(only, opts.backends):  # said once: a knob some backends lack is not searched by them
+        echo(line)
     echo("tune: this machine: " + "; ".join(f"{k}: {v}" for k, v in capabilities["how"].items()))
     # every rung and the final rows are runs of their own: their worker servers stay warm from one to the next
     with shared_servers():
         winners: dict[str, dict[str, Config]] = {}
-        for i, (task, backend) in enumerate(pairs):
-            if describe(backend).knob_space:  # what a pair before it left unspent goes to the pairs after it
-                share, rung0 = pair_budget(race_s, tuner.elapsed(), i, len(pairs))
-                winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, share, capabilities, rung0)
+        for i, (task, backend) in enumerate(pairs):  # what a pair before it left unspent goes to the pairs after it
+            share, rung0 = pair_budget(race_s, tuner.elapsed(), i, len(pairs))
+            winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, share, capabilities, rung0)
         final = []
         for task in tasks:  # at the plan's epochs until sized again: what --resume runs (TuneBudget.as_planned)
             final.append(config_spec(task, {}, "default"))
