@@ -34,7 +34,7 @@ from backends import BACKENDS, missing_packages
 from bench.core.catalog import ARCHITECTURES
 from bench.core.parity import ALL
 from bench.core.spec import DatasetSpec, ModelSpec, RuntimeSpec, TaskSpec, TrainSpec, layer_model
-from bench.measure.parity import PairDiff
+from bench.measure.parity import Bound, PairDiff
 from bench.run.parity import FLOOR, REFERENCE, Case, CaseResult, ParityCheck, run_check
 
 pytestmark = [pytest.mark.frameworks, pytest.mark.xdist_group("training_parity")]  # its workers import every framework;
@@ -192,18 +192,24 @@ def _show(ds: list[PairDiff]) -> str:
 
 
 # Where one engine parts from the others on some CPUs, measured: (model, engine) -> the last step its pairs are held
-# to. bn_layers with SGD on a 2-core AMD EPYC VM (2026-12-02): Keras on TensorFlow alone left the other three engines
-# between steps 10 and 100 (weights 0.01 apart at step 100, against a bound of 1.2e-5), while torch, Keras/JAX and
-# Keras/torch stayed within the bound of each other; on the Intel Xeon VM every pair held to step 100. Why is not
-# yet known (TensorFlow's oneDNN kernels differ between the two CPUs); docs/methodology.md says so.
-# MobileNetV3-small with Adam on the same AMD VM (2026-12-04): Keras/JAX alone moved 130 of its 1.53M weights
+# to. MobileNetV3-small with Adam on a 2-core AMD EPYC VM (2026-12-04): Keras/JAX alone moved 130 of its 1.53M weights
 # by more than the bound at step 1 (at most 1.8e-3 against 1.2e-3; 69 of them in the last squeeze-excite
 # block's reduce conv, some the other way from torch: Adam's first step is lr * sign(g) for a gradient well above
 # epsilon, so a gradient that differs near zero moves its weight by up to 2 * lr), while Keras/TF and the floor
 # moved none and one; the held-out logits still agreed within the bound (1.9e-6 against 3.8e-6), and every
 # pair held for 3 steps on the Intel VM. XLA's CPU kernels differ between the two CPUs; the exact op is not
 # known. The pair's weights are held to step 0 (the exact crossover) and its logits to step 1.
-PARTS_AFTER = {("bn_layers", "keras"): 10, ("mobilenet_v3_small", "keras-jax"): 0}
+PARTS_AFTER = {("mobilenet_v3_small", "keras-jax"): 0}
+
+# A knife edge: after this step ONE engine, whichever the CPU's rounding tips, may part from the rest, which must
+# still agree with each other. bn_layers with SGD held every pair for 100 steps on the Intel Xeon VM; on a 2-core AMD
+# EPYC VM (2026-12-02) Keras on TensorFlow alone left the other three between steps 10 and 100, and on another AMD
+# EPYC VM (model 17, 2026-12-06) Keras on JAX alone did, Keras/TF then within 1.7e-6 of torch: both times the one
+# engine's weights 0.0101 apart at step 100 against a bound of 9.5e-6-1.2e-5, the other three within it of each
+# other. The same distance whichever engine parts is one discrete event (a unit tipping one way) that rounding
+# decides, not a convention one engine gets wrong (that shows at step 1: Adam's epsilon left unaligned, 3,680
+# floors). A test naming the engine held on one CPU and failed on the next (#26): it names none.
+ONE_MAY_PART_AFTER = {"bn_layers": 10}
 
 
 def _held_to(model: str, d: PairDiff) -> bool:
@@ -211,12 +217,37 @@ def _held_to(model: str, d: PairDiff) -> bool:
     return all(d.step <= PARTS_AFTER.get((model, b), d.step) for b in (d.a, d.b))
 
 
+def _all_but_one_agree(outside: list[PairDiff]) -> bool:
+    """Whether the pairs outside the bound at one step all involve one engine (the rest agree with each other)."""
+    return bool(set.intersection(*({d.a, d.b} for d in outside))) if outside else True
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_with_sgd_every_backend_pair_agrees_within_the_fp32_bound_for_100_steps_or_as_measured_per_cpu(model):
     ds = diffs(f"{model}-sgd", 100)
     assert len(ds) == 4 * len(BACKEND_NAMES) * (len(BACKEND_NAMES) - 1) // 2  # steps 0, 1, 10, 100 per pair
     outside = [d for d in ds if not d.within and _held_to(model, d)]
+    after = ONE_MAY_PART_AFTER.get(model)
+    if after is not None:
+        late = [d for d in outside if d.step > after]
+        for step in {d.step for d in late}:
+            at = [d for d in late if d.step == step]
+            assert _all_but_one_agree(at), f"more than one engine parted at step {step}: {_show(at)}"
+        outside = [d for d in outside if d.step <= after]
     assert outside == [], _show(outside)
+
+
+def test_one_engine_parting_is_told_from_two():
+    """The knife-edge rule above: pairs outside the bound that share one engine are one engine parting; pairs
+    that share none (two engines each off on its own) are not."""
+
+    def pair(a: str, b: str) -> PairDiff:
+        return PairDiff(a, b, 100, 0.01, 0.01, Bound(100, 1e-6, 1e-6, 1e-5, 1e-5, 10.0, 1.0))
+
+    one = [pair("torch", "keras-jax"), pair("keras", "keras-jax"), pair("keras-jax", "keras-torch")]
+    assert _all_but_one_agree(one) and _all_but_one_agree([]) and _all_but_one_agree(one[:1])
+    assert not _all_but_one_agree([pair("torch", "keras"), pair("keras-jax", "keras-torch")])
+    assert not _all_but_one_agree([*one, pair("torch", "keras")])
 
 
 @pytest.mark.parametrize("model", ["lenet5", "bn_layers"])
