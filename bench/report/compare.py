@@ -228,8 +228,9 @@ def keyed(df: pd.DataFrame) -> pd.DataFrame:
 def key_status(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
     """Per key: "ok" when it has an ok row, else its rows' statuses joined (e.g. "failed"), a row lost with its
     worker, node or job as "lost" (its record's status is "failed")."""
-    lost = [lost_row({"lost": v}) for v in df["lost"]] if "lost" in df else [False] * len(df)
-    status = pd.Series([LOST if x else s for x, s in zip(lost, df.status.astype(str), strict=True)], index=df.index)
+    status = pd.Series(
+        [LOST if x else s for x, s in zip(lost_mask(df), df.status.astype(str), strict=True)], index=df.index
+    )
     return {
         tuple(key): "ok" if "ok" in set(sub) else "/".join(sorted(set(sub)))
         for key, sub in status.groupby([df[k] for k in KEY], dropna=False)
@@ -243,9 +244,14 @@ def lost_key(status: str) -> bool:
     return LOST in parts and parts <= {LOST, "interrupted"}
 
 
+def lost_mask(df: pd.DataFrame) -> list[bool]:
+    """Per row of ``df``: whether it was lost with its worker, node or job (``lost_row``; no column: none was)."""
+    return [lost_row({"lost": v}) for v in df["lost"]] if "lost" in df else [False] * len(df)
+
+
 def lost_rows(df: pd.DataFrame) -> int:
     """How many of a run's rows (the latest record of each) were lost with their worker, node or job."""
-    return sum(lost_row({"lost": v}) for v in df["lost"]) if "lost" in df else 0
+    return sum(lost_mask(df))
 
 
 def lost_words(run: str | Path, results_dir: Path, df: pd.DataFrame) -> str:
