@@ -33,10 +33,10 @@ from bench.run.plan import RunOptions, plan_options
 from tests.conftest import REPO, TINY_TASK, only_run_dir, printed, run_cli, start_cli
 from tests.faults import fault_env, release, wait_for_run
 
-pytestmark = [
-    pytest.mark.skipif(sys.platform != "linux", reason="process groups, affinity and /proc"),
-    pytest.mark.xdist_group("executors"),  # one Ray cluster and one local reference run per module, in one lane
-]
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups, affinity and /proc")
+# the tests that read the module's one Ray cluster or its one local reference run, in one lane (each costs ~20 s);
+# the others go wherever a lane is free
+SHARES_FIXTURES = pytest.mark.xdist_group("executors")
 
 # TINY_TASK with both phases that write artifacts, so the files a remote row sends back are checked too
 PHASED_TASK = (
@@ -704,6 +704,7 @@ def local_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return only_run_dir(tmp / "r")
 
 
+@SHARES_FIXTURES
 @pytest.mark.e2e
 def test_ray_runs_the_plan_with_the_records_of_a_local_run(ray_cluster, local_reference, clean_env, phased, tmp_path):
     address, _, _ = ray_cluster
@@ -763,6 +764,7 @@ def assert_progress_once_before_result(said: list[str], started: str) -> None:
     assert said.index(lines[-1]) < result, said  # every progress line before the row's result line
 
 
+@SHARES_FIXTURES
 @pytest.mark.e2e
 def test_a_ray_row_shows_its_progress_on_the_driver_while_it_runs_and_no_ray_noise(ray_cluster, clean_env, tmp_path):
     """QA, 2026-12-06: nothing was printed between a Ray row's "on HOST (slot 0)" and its result line (a torch row
@@ -778,6 +780,7 @@ def test_a_ray_row_shows_its_progress_on_the_driver_while_it_runs_and_no_ray_noi
     assert not [ln for ln in said if re.search(r"\bpid=\d|\b(INFO|WARNING)\b", ln)], said  # Ray's own lines
 
 
+@SHARES_FIXTURES
 @pytest.mark.e2e
 def test_a_ray_client_address_runs_the_rows_and_says_their_progress_is_in_their_logs(
     ray_cluster, clean_env, tmp_path: Path
@@ -828,6 +831,7 @@ def assert_lost_then_run_again(proc: subprocess.Popen, run_dir: Path, env: dict[
     assert set(pd.read_parquet(stored).repeats) == {2}  # both repeats once each, not the lost one beside them
 
 
+@SHARES_FIXTURES
 @pytest.mark.e2e
 def test_a_ray_worker_killed_mid_row_loses_that_row_the_other_goes_on_and_resume_runs_it_again(
     ray_cluster, clean_env, tmp_path: Path
@@ -850,6 +854,7 @@ def test_a_ray_worker_killed_mid_row_loses_that_row_the_other_goes_on_and_resume
     assert_lost_then_run_again(proc, only_run_dir(out), env, "WorkerCrashedError: ")
 
 
+@SHARES_FIXTURES
 @pytest.mark.e2e
 def test_ctrl_c_cancels_the_ray_tasks_and_a_local_resume_runs_what_is_missing(ray_cluster, clean_env, tmp_path):
     address, faults, _ = ray_cluster
@@ -874,6 +879,7 @@ def test_ctrl_c_cancels_the_ray_tasks_and_a_local_resume_runs_what_is_missing(ra
     assert json.loads((run_dir / "state.json").read_text())["state"] == "complete"
 
 
+@SHARES_FIXTURES
 @pytest.mark.e2e
 def test_sigterm_cancels_the_ray_tasks_as_ctrl_c_does(ray_cluster, clean_env, tmp_path: Path):
     """QA, 2026-12-06: ray.init sets a SIGTERM handler of its own: a SIGTERM to the driver printed a C++ stack
@@ -901,6 +907,7 @@ def test_sigterm_cancels_the_ray_tasks_as_ctrl_c_does(ray_cluster, clean_env, tm
 # -- SLURM through submitit (its local executor: the same job array as processes here) ----------------------
 
 
+@SHARES_FIXTURES
 @pytest.mark.e2e
 def test_submitit_runs_the_plan_as_one_job_array_with_the_records_of_a_local_run(
     local_reference, clean_env, phased, tmp_path: Path

@@ -102,3 +102,23 @@ def test_a_lanes_queue_holds_the_long_tests_first_the_short_ones_next_and_the_wh
     items = [Item("pure"), Item("dp", "whole_machine", "e2e"), Item("fw", "frameworks"), Item("run", "e2e"), Item("p2")]
     items.append(Item("mypy", "long"))  # framework-free, but tens of seconds: with the runs
     assert [i.name for i in sorted(items, key=_order)] == ["run", "mypy", "fw", "pure", "p2", "dp"]
+
+
+def test_a_whole_machine_test_in_an_xdist_group_is_refused_at_collection(tmp_path: Path):
+    """xdist deals its groups out first: a whole-machine test in one would wait mid-run for the other lane."""
+    (tmp_path / "test_inner.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.xdist_group('shared')\ndef test_grouped():\n    pass\n\n"
+        "@pytest.mark.whole_machine\n@pytest.mark.xdist_group('shared')\ndef test_whole_grouped():\n    pass\n\n"
+        "@pytest.mark.whole_machine\ndef test_whole_alone():\n    pass\n"
+    )
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ("tests.lanes",)\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+         "-o", "markers=whole_machine: alone", "-o", "addopts=", "--strict-markers", str(tmp_path)],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
+    assert "a whole_machine test may not be in an xdist_group" in out and "test_whole_grouped" in out, out
+    assert "test_whole_alone" not in out.split("xdist_group")[-1], out
