@@ -62,6 +62,13 @@ def score_sums(logits: np.ndarray, y: np.ndarray) -> tuple[int, int, float]:
     return len(y), correct, float(log_loss(y, probs, labels=labels, normalize=False))
 
 
+def preload() -> None:
+    """Import what every row's evaluation imports where it is used (scikit-learn's metrics, and SciPy with them),
+    now: a worker server calls this before it forks its rows, so each row inherits them instead of importing them
+    again in its own process (1.0-1.6 s of every row's wall time on the 2-core AMD VM, 2026-12-06)."""
+    import sklearn.metrics  # noqa: F401
+
+
 def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
     """The unweighted mean of the per-class F1 over the classes the test labels hold: accuracy's companion where
     the classes are unbalanced (a model that never predicts a rare class keeps a high accuracy, not a high F1).
