@@ -305,3 +305,23 @@ def test_the_environment_table_gives_the_load_as_the_runs_warning_does():
 
     text = re.sub(r"<[^>]+>", " ", environment_section({"load_avg_1m_at_start": 1.7138671875}))
     assert re.search(r"1-min load at start\s+1\.7\s", text) and "1.713" not in text, text
+
+
+def test_the_page_says_what_summary_md_warns_under_a_tasks_table(tmp_path: Path):
+    """QA, 2026-12-06: summary.md warned under mnist-lenet5's table that PyTorch's input path took 13% of a step
+    (input-bound?), and the run's page, "the same, sortable, with every plot", left that line out, as it left out
+    rows on different devices and on a shared node: a reader of the page took the ratios at face value."""
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = (
+        ("torch", dict(input_share=0.3, input_step_s=0.0125, device="cpu")),
+        ("keras", dict(input_share=0.01, input_step_s=0.0004, device="NVIDIA H100", node="n1", rows_beside=1)),
+    )
+    for backend, fields in rows:
+        append_record(run, new_record(task="t", backend=backend, repeat=0, status="ok", **fields))
+    write_reports(run)
+    page = (run / "index.html").read_text()
+    summary = (run / "summary.md").read_text()
+    for words in ("input-bound?", "30% of a steady step (12.50 ms per batch)", "different devices", "shared node"):
+        assert words in summary and words in page, words
+    assert "keras repeat 0: the input path" not in page  # 1% is under the bar: no line

@@ -25,6 +25,7 @@ from bench.report.sections import task_lines
 from bench.report.speedup import HEADLINE, WHAT, HeadlineRatio
 from bench.report.tables import headline_interval
 from bench.report.taskhead import machine_words, task_head, wall_time_sentence
+from bench.report.text import task_warnings
 
 PAGE = "index.html"
 # Plots drawn per backend (``KIND-TASK-BACKEND.png``) or per task whose pictures go side by side as galleries.
@@ -217,6 +218,7 @@ def task_section(
         *([f"<p class=bad><b>Warning</b>: {esc(head.mixed_data)}.</p>"] if head.mixed_data else []),
         task_table(task, *tables, sub[sub.status == "ok"], columns, reference, ratios),
         *(f"<p><b>{esc(WHAT)}</b>: {esc(r.sentence)}</p>" for r in ratios or []),
+        markdown_html("\n".join(task_warnings(sub)), [], shown),  # summary.md's warnings, which it lacked (QA)
     ]
     out += [
         f'<p class="bad">{esc(r.backend)} repeat {esc(r.repeat)}: {esc(r.status)}: {esc(r.error)}</p>'

@@ -145,8 +145,7 @@ def summary_markdown(
             lines += [markdown_table(sbs), ""]
         if (verdicts or {}).get(task):
             lines += [*(f"- **{WHAT}**: {v}" for v in (verdicts or {})[task]), ""]
-        lines += input_bound_warnings(sub.to_dict("records"))
-        lines += placement_warnings(sub.to_dict("records"))
+        lines += task_warnings(sub)
         for _, r in sub[sub.status != "ok"].iterrows():
             lines += [f"- {r['backend']} repeat {r['repeat']}: **{r['status']}**: {r['error']}"]
         for _, r in phase_failed(sub).iterrows():
@@ -162,6 +161,13 @@ def summary_markdown(
         if len(notes):
             lines += ["Notes:", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines) + "\n"
+
+
+def task_warnings(sub: pd.DataFrame) -> list[str]:
+    """The lines under a task's table that say where its comparison may not hold (an input-bound row, rows on
+    different devices, a shared node, unlike repeats): summary.md's and index.html's alike."""
+    rows = sub.to_dict("records")
+    return input_bound_warnings(rows) + placement_warnings(rows)
 
 
 def table_note(reference: str, names: Iterable[str]) -> str:
