@@ -36,6 +36,7 @@ def main(argv: list[str]) -> int:
     for precision in ("fp32", "mixed_bf16"):  # the peak-FLOP matmul, read back on every engine
         keras_backend.matmul(64, precision)()
     out["matmul"] = "ok"
+    out["seeding"] = seeding(name)
     if big:
         keras_backend.configure(RuntimeSpec(), seed=0)
         for arch in ("resnet101", "convnext_tiny"):
@@ -43,6 +44,26 @@ def main(argv: list[str]) -> int:
             out["big_params"][arch] = keras_backend.count_params(built)
     print("@@probe " + json.dumps(out))
     return 0
+
+
+def seeding(name: str) -> dict[str, Any]:
+    """Whether this engine's rows so far imported TensorFlow (``backends.keras.seeding``), and the draws after its
+    seeding against those after Keras's own ``set_random_seed`` (which imports TensorFlow where it can: so second)."""
+    import random
+
+    import keras
+    import numpy as np
+
+    from backends.keras.seeding import set_random_seed
+
+    def draws() -> list[Any]:
+        return [np.asarray(keras.random.uniform((3,))).tolist(), np.random.rand(2).tolist(), random.random()]
+
+    imported = "tensorflow" in sys.modules
+    set_random_seed(7, tensorflow=name == "keras")
+    ours = draws()
+    keras.utils.set_random_seed(7)
+    return {"tensorflow_imported": imported, "same_draws": ours == draws()}
 
 
 def throwaway(backend: Any, how: str) -> dict[str, Any]:

@@ -283,6 +283,17 @@ def test_a_build_whose_weights_are_imported_draws_cheaply_on_jax_and_keeps_the_s
     assert built["after"] == cheap["after"]  # the process's seeded stream moved alike
 
 
+@pytest.mark.parametrize("name", [pytest.param(e, marks=pytest.mark.xdist_group(f"probe-{e}")) for e in ENGINES])
+@pytest.mark.frameworks
+def test_only_the_tensorflow_engine_imports_tensorflow_and_every_engine_seeds_as_keras_does(name):
+    """keras.utils.set_random_seed imports TensorFlow wherever it is installed, to seed it: every Keras/JAX and
+    Keras/torch row did, inside its own process (about 6 s of wall time and ~430 MB of peak host RSS a row on the
+    2-core VM, 2026-12-06). Their engines seed Keras without it, and the draws after seeding are Keras's own."""
+    got = probe(name)["seeding"]
+    assert got["tensorflow_imported"] == (name == "keras"), got  # the probe's whole process: builds, parity, matmuls
+    assert got["same_draws"], got
+
+
 @pytest.mark.xdist_group("probe-keras-jax")
 @pytest.mark.frameworks
 def test_a_pretrained_zoo_build_draws_its_trunk_cheaply_on_jax_and_its_head_and_random_rows_as_before():

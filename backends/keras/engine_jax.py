@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from backends.keras.input import Batches, HostImages
+from backends.keras.seeding import set_random_seed
 from backends.keras.split import class_score, split_at
 from bench.core.cpus import pool_threads, restrict_to_threads
 from bench.core.distributed import DistContext
@@ -60,7 +61,7 @@ class Engine:
             raise RuntimeError("runtime.device='cuda' but JAX sees no GPU (a CUDA jaxlib is a separate install)")
         if runtime.tf32 != "default":  # JAX's name for TF32 matmuls/convs: precision "tensorfloat32" vs "highest"
             jax.config.update("jax_default_matmul_precision", "tensorfloat32" if runtime.tf32 == "on" else "highest")
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed, tensorflow=False)
         self.gpu = bool(gpus)
         device = gpus[0].device_kind if gpus else f"cpu ({platform.machine()})"
         precision = jax.config.jax_default_matmul_precision  # type: ignore[attr-defined]  # set at run time, untyped

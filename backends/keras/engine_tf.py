@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from backends.keras.input import HostImages
+from backends.keras.seeding import set_random_seed
 from backends.keras.split import class_score, split_at
 from bench.core.cpus import usable_cores
 
@@ -41,7 +42,7 @@ class Engine:
             tf.config.threading.set_inter_op_parallelism_threads(runtime.threads)
         for gpu in gpus:  # allocate as needed, so the peak-memory reading means something
             tf.config.experimental.set_memory_growth(gpu, True)
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed, tensorflow=True)
         if runtime.tf32 != "default":
             tf.config.experimental.enable_tensor_float_32_execution(runtime.tf32 == "on")
         self.gpu = bool(gpus)

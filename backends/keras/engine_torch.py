@@ -19,6 +19,7 @@ import torch
 from keras.src.backend.torch.core import get_device
 
 from backends.keras.input import Batches, HostImages
+from backends.keras.seeding import set_random_seed
 from backends.keras.split import class_score, split_at
 from bench.core.blas import row_note
 
@@ -49,7 +50,7 @@ class Engine:
             torch.set_num_threads(runtime.threads)
         if runtime.tf32 != "default":
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = runtime.tf32 == "on"
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed, tensorflow=False)
         name = torch.cuda.get_device_name(0) if self.gpu else f"cpu ({platform.machine()})"
         blas = None if self.gpu else row_note("libtorch_cpu", "PyTorch")  # oneMKL's generic path (bench.core.blas)
         notes = [blas] if blas else []
