@@ -218,6 +218,46 @@ def test_a_race_winner_the_fresh_processes_do_not_measure_faster_is_not_chosen()
     assert "(PyTorch: the defaults;" in best_line and "2.00x" in best_line  # 10 vs 5 img/s, not 9 vs 5
 
 
+def _ratio(line: str) -> float:
+    return float(re.search(r"([\d.]+)x \[", line)[1])
+
+
+def test_a_verdict_whose_rows_ran_on_a_machine_loaded_beyond_its_cores_says_so():
+    """QA, 2026-12-06: a tune of mnist-lenet5 on the shared 2-core VM read "at defaults: Keras (TF) 11.68x [8.12,
+    15.70] faster than PyTorch", its rows timed at load 5.8-6.1 on 2 cores (the race had run PyTorch's defaults 3.2x
+    faster minutes before); the sentence under the default table named that load, the verdicts did not. Each
+    verdict names the load of the rows it read: at defaults the default rows', at its best the chosen ones'."""
+    from bench.report.tuning import backend_figures, verdict_lines
+
+    rng = np.random.default_rng(5)
+
+    def row(config: str, level: float, knobs: str | None, load: float) -> dict:
+        steps = list(level * (1 + 0.01 * rng.standard_normal(40)))
+        return {**_final_rows(config, steps, knobs), "load_avg_1m_end": load, "node_cores": 2}
+
+    def figures(default: float, best: float, loads: tuple[float, float]) -> dict:
+        f = backend_figures(
+            {"default": [row("default", default, None, loads[0])], "best": [row("best", best, "x=on", loads[1])]}
+        )
+        assert f is not None
+        return f
+
+    torch = figures(1.0, 4.0, (5.8, 1.5))  # its best (4x its defaults) timed calm, its defaults at load 5.8
+    keras = figures(10.0, 10.0, (6.1, 1.9))  # its best no faster: its defaults stand, at load 6.1
+    at_defaults, at_best = verdict_lines({"torch": torch, "keras": keras})
+    assert at_defaults.startswith("- **at defaults**: Keras (TF) ") and 9.5 < _ratio(at_defaults) < 10.5, at_defaults
+    assert at_defaults.endswith(
+        "; timed on a machine loaded beyond its cores (Keras (TF) at load 6.1 on 2 cores, PyTorch at load 5.8 on 2 "
+        "cores): the ratio may be the machine's)"
+    ), at_defaults
+    # at its best: Keras's defaults (load 6.1) against PyTorch's best (calm): only Keras is named
+    assert 2.3 < _ratio(at_best) < 2.7, at_best  # Keras's defaults, 10 img/s, over PyTorch's best, 4
+    assert "(Keras (TF) at load 6.1 on 2 cores): the ratio may be the machine's)" in at_best, at_best
+    assert "PyTorch at load" not in at_best
+    calm = verdict_lines({"torch": figures(1.0, 4.0, (1.5, 1.2)), "keras": figures(10.0, 10.0, (1.9, 0.4))})
+    assert all("load" not in line for line in calm), calm
+
+
 def test_where_the_defaults_won_both_verdicts_read_their_two_fresh_processes_together():
     """The "best" row of a backend whose defaults won is the default configuration measured again: taking it
     alone as "at its best" would credit that backend with the luckier of two processes."""

@@ -28,7 +28,7 @@ from bench.measure.tuning import (
 )
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure
-from bench.report.speedup import ONE_PROCESS, process_steps
+from bench.report.speedup import ONE_PROCESS, loaded, process_steps
 
 
 def tuned_rows(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, list[dict[str, Any]]]]]:
@@ -82,7 +82,8 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
     # both verdicts read the two processes together, never the luckier one (the catsdogs-resnet101 reference:
     # Keras/TF's defaults twice, 1.09x [1.05, 1.14] apart, had made "at its best" 1.14x out of 1.04x).
     same = not b[0].get("knob_config")
-    default_steps = process_steps(d) + process_steps(b) if same else process_steps(d)
+    default_rows = d + b if same else d
+    default_steps = process_steps(default_rows)
     keep_defaults = same or bool(floor) or unproven
     default_img_s, default_ci = _rate(d)
     best_img_s, best_ci = _rate(b)
@@ -110,6 +111,9 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         "unproven": unproven,
         "chosen_steps": default_steps if keep_defaults else process_steps(b),
         "chosen": "default" if keep_defaults else "best",
+        # the rows each verdict reads, for the load they were timed at (``verdict_lines``)
+        "default_rows": default_rows,
+        "chosen_rows": default_rows if keep_defaults else b,
     }
 
 
@@ -184,6 +188,12 @@ def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
                     else ""
                 )
             )
+        # the load the two sides were timed at, as the sentence under a task's table names it: a verdict on a machine
+        # loaded beyond its cores said nothing of it where that sentence did (QA, 2026-12-06: "at defaults: Keras
+        # (TF) 11.68x faster" at load 6 on 2 cores, the race's PyTorch defaults 3.2x faster minutes before)
+        rows_key = steps_key.replace("_steps", "_rows")
+        busy = loaded({b: f.get(rows_key) or [] for b, f in ranked[:2]})
+        notes += [busy] if busy else []
         text += f" ({'; '.join(notes)})"
         if what:
             chosen = "; ".join(
