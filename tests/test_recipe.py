@@ -132,6 +132,13 @@ def test_a_record_from_before_hashes_and_compares_as_it_did(tmp_path: Path, clea
     assert "recipe" not in set(result.metric) and result.regression.any()  # judged on the recipe columns
     line = unrecorded_lines(old_df, apart_df)
     assert len(line) == 1 and line[0].startswith("run A was written before") and not unrecorded_lines(old_df, old_df)
+    # a run of today whose rows were all skipped (a tune's fresh rows the budget left out) compares no figure: it is
+    # not "written before" (QA, 2026-12-06), whichever side it is on
+    skipped = tmp_path / "skipped"
+    skipped.mkdir()
+    append_record(skipped, {**today, "status": "skipped", "error": "left out to fit the budget"})
+    skipped_df = load_run(skipped, tmp_path)[0]
+    assert unrecorded_lines(skipped_df, apart_df) == [] and unrecorded_lines(apart_df, skipped_df) == []
     proc = run_cli(["compare", str(run_old), str(run_apart)], clean_env)
     assert proc.returncode == 1 and "warning: run A was written before" in proc.stdout
     today_apart = compare(load_run(run_today, tmp_path)[0], apart_df, Thresholds())
