@@ -618,6 +618,13 @@ def test_default_against_best_gives_large_figures_in_plain_digits_and_the_ratio(
     ]
     html = default_vs_best(pd.DataFrame(rows))
     assert "39,880" in html and "43,120" in html and "1.081" in html and "e+0" not in html
+    # QA, 2026-12-06: the table named its figures by their record columns ("steady_img_s", "mfu 0.3297") where the
+    # charts above it, summary.md and compare give their words and formats
+    mfu = [{**r, "metric": "mfu", "value": v} for r, v in zip(rows, (0.3297, 0.2438), strict=True)]
+    html = default_vs_best(pd.DataFrame(rows + mfu))
+    assert "headline throughput: timed images / window time (img/s, 95% CI)" in html and "steady_img_s" not in html
+    assert "<td>MFU</td>" in html and ">32.97%<" in html and ">24.38%<" in html and ">0.3297<" not in html
+    assert ">39,880.4<" in html  # the headline's own format (its sort key, data-v, stays the number)
 
 
 def test_an_unfinished_run_is_not_imported_so_its_resume_adds_it_whole(tmp_path: Path):

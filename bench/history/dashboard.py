@@ -196,8 +196,11 @@ def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, An
     return charts
 
 
-def _figure(x: float) -> str:
-    """4 significant digits, in plain digits where the figure is large: 39,880, not 3.988e+04."""
+def _figure(x: float, fmt: str | None = None) -> str:
+    """In the metric's own format where it has one (``Metric.fmt``: MFU 32.97%, as the run's pages show it), else 4
+    significant digits, in plain digits where the figure is large: 39,880, not 3.988e+04."""
+    if fmt:
+        return format(x, fmt)
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.4g}"
 
 
@@ -227,13 +230,14 @@ def default_vs_best(df: pd.DataFrame) -> str:
         if (task, backend, metric) not in best.index:
             continue  # no tuned configuration of that run measured this metric
         b = best.loc[(task, backend, metric)]
-        rows.append(
+        m = BY_NAME[metric]  # its words and format, as the charts, summary.md and compare give them (QA, 2026-12-06:
+        rows.append(  # this table alone said "steady_img_s", and MFU 0.3297 beside the run page's 32.97%)
             [
                 (task, None, ""),
                 (label(backend), None, ""),
-                (metric, None, ""),
-                (_figure(d), d, ""),
-                (_figure(b.value), b.value, ""),
+                (m.words, None, ""),
+                (_figure(d, m.fmt), d, ""),
+                (_figure(b.value, m.fmt), b.value, ""),
                 (b.config, None, ""),
                 (f"{b.value / d:.3f}" if d else "-", b.value / d if d else None, ""),
                 (b.run_id, None, ""),
