@@ -625,6 +625,12 @@ def test_default_against_best_gives_large_figures_in_plain_digits_and_the_ratio(
     assert "headline throughput: timed images / window time (img/s, 95% CI)" in html and "steady_img_s" not in html
     assert "<td>MFU</td>" in html and ">32.97%<" in html and ">24.38%<" in html and ">0.3297<" not in html
     assert ">39,880.4<" in html  # the headline's own format (its sort key, data-v, stays the number)
+    # and what the best ran apart from the default: every tuned row of a tune is config "best", which said nothing
+    knobs = {"default": '{"precision": "fp32", "threads": 2}', "best": '{"precision": "fp32", "threads": 1}'}
+    html = default_vs_best(pd.DataFrame([{**r, "knobs": knobs[r["config"]]} for r in rows]))
+    assert "<td>best: knob threads 2 -&gt; 1</td>" in html, html
+    html = default_vs_best(pd.DataFrame([{**r, "knobs": knobs["default"]} for r in rows]))
+    assert "<td>best: the defaults</td>" in html, html  # its defaults won the race, measured again
 
 
 def test_an_unfinished_run_is_not_imported_so_its_resume_adds_it_whole(tmp_path: Path):

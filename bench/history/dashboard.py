@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.placement import LOAD_COLUMNS
-from bench.history.check import Series, Thresholds, check, timed_under_load
+from bench.history.check import Series, Thresholds, check, knob_changes, timed_under_load
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report.backends import colour, label
 from bench.report.html import TAB10, Contents, esc, json_block, page, table
@@ -223,6 +223,8 @@ def default_vs_best(df: pd.DataFrame) -> str:
     higher = last.metric.map(lambda m: BY_NAME[m].higher_is_better)
     last = last.assign(score=last.value.where(higher, -last.value))
     default = last[last.is_default].groupby(key).value.first(skipna=False)
+    knobs = last.knobs if "knobs" in last else pd.Series(None, index=last.index, dtype=object)
+    default_knobs = knobs[last.is_default].groupby([last[k] for k in key]).first()
     others = last[last.is_tuned & last.score.notna()]
     best = others.loc[others.groupby(key).score.idxmax()].set_index(key)
     rows = []
@@ -238,7 +240,7 @@ def default_vs_best(df: pd.DataFrame) -> str:
                 (m.words, None, ""),
                 (_figure(d, m.fmt), d, ""),
                 (_figure(b.value, m.fmt), b.value, ""),
-                (b.config, None, ""),
+                (_configuration(b.config, default_knobs.get((task, backend, metric)), b.get("knobs")), None, ""),
                 (f"{b.value / d:.3f}" if d else "-", b.value / d if d else None, ""),
                 (b.run_id, None, ""),
             ]
@@ -248,6 +250,15 @@ def default_vs_best(df: pd.DataFrame) -> str:
         rows,
         "default-vs-best",
     )
+
+
+def _configuration(config: str, default: str | None, best: str | None) -> str:
+    """A tuned row's configuration and the knobs it ran apart from the default row's ("best: knob threads 2 -> 1"):
+    a tune's every such row is config "best", which alone said nothing of what won (QA, 2026-12-06); where the knobs
+    are the default's (its defaults won the race, measured again), that."""
+    if not isinstance(default, str) or not isinstance(best, str):
+        return config  # a store row without knobs: its configuration's name is all there is
+    return f"{config}: {'; '.join(changed)}" if (changed := knob_changes(default, best)) else f"{config}: the defaults"
 
 
 def write_dashboard(
