@@ -774,6 +774,39 @@ def test_the_header_says_which_backends_mfu_peak_was_measured_on_a_machine_loade
     assert "loaded beyond" not in speed_lines(table(old), None)[0]
 
 
+def test_the_overviews_throughput_values_stand_clear_of_their_whiskers_and_inside_the_frame(tmp_path, monkeypatch):
+    """QA, 2026-12-06: each bar's value was written on its whisker's cap, the highest one on the axes' top edge too
+    ("13,184" over a [7,014, 19,645] whisker, the frame and the 20,000 gridline through it)."""
+    from bench.core.record import new_record
+    from bench.report import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    recs = [
+        new_record(
+            task="lenet", backend=b, repeat=0, status="ok", steady_img_s=v, steady_img_s_ci_lo=lo, steady_img_s_ci_hi=hi
+        )
+        for b, v, lo, hi in [("torch", 1616.9, 323.3, 9115.1), ("keras", 13183.8, 7013.7, 19645.0)]
+    ]
+    assert figures.plot_bars(table(recs), tmp_path / "plots" / "overview.png")
+    (fig,) = drawn
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if t.get_text()]
+    caps = [line for line in ax.lines if line.get_marker() == "_"]  # the whiskers' caps
+    assert [t.get_text() for t in labels] == ["1,617", "13,184"] and len(caps) == 4
+    for text in labels:
+        box = text.get_window_extent(renderer)
+        assert ax.bbox.y0 < box.y0 and box.y1 < ax.bbox.y1, (text.get_text(), box, ax.bbox)  # inside the frame
+        for cap in caps:  # a cap under the value's width: its line not within 2 px of the text's box
+            ((cx, cy),) = ax.transData.transform(cap.get_xydata())
+            assert not (box.x0 <= cx <= box.x1 and box.y0 - 2 <= cy <= box.y1 + 2), (text.get_text(), box, cy)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
 def test_the_overview_puts_throughputs_a_thousand_fold_apart_on_a_log_axis(tmp_path: Path):
     """`bench all` puts LeNet-5 at ~8,000 img/s beside ResNet101 at ~15: on a linear axis its bars are invisible."""
     from bench.core.record import new_record

@@ -175,10 +175,15 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
         ]
         hatch = ["//" if r is not None and r.epochs else "" for r in rows]
         bars = ax_t.bar(x, thr, width, yerr=err, capsize=3, color=colour(b), hatch=hatch)
-        ax_t.bar_label(bars, labels=[f"{v:,.0f}" if v >= 10 else f"{v:.2g}" if v else "" for v in thr], fontsize=6)
+        # above its whisker's cap, not on it (padding, in points), with room above the highest (``margins`` below)
+        labels = [f"{v:,.0f}" if v >= 10 else f"{v:.2g}" if v else "" for v in thr]
+        ax_t.bar_label(bars, labels=labels, fontsize=6, padding=2)
         ax_a.bar(x, [_number(r.acc) if r is not None else 0 for r in rows], width, color=colour(b))
     scale = throughput_scale([_number(v) for v in g.thr])
     ax_t.set_yscale(scale)
+    # the values are written above the whiskers: without headroom the highest ran into the frame and its gridline
+    # (QA, 2026-12-06: "13,184" on the cap of a [7,014, 19,645] whisker, at the axes' top)
+    ax_t.margins(y=0.12)
     throughput_title = "training throughput, headline ± 95% CI (img/s" + (", log scale)" if scale == "log" else ")")
     if g.epochs.any():
         throughput_title += "\nhatched: no headline recorded, the median epoch's (slowest..fastest epoch)"
