@@ -253,6 +253,31 @@ def test_the_tunes_took_counts_from_before_its_calibration_and_says_that_part(tm
     assert tuner.elapsed() >= tuner.plan_s and tuner.log["plan_s"] == round(tuner.plan_s, 1)
 
 
+def test_the_plan_counts_the_frameworks_imports_the_race_pays_before_anything_else(tmp_path, monkeypatch):
+    """QA, 2026-12-06: `bench tune --budget 5s` was refused naming `--budget 35s`, the default and best rows' floor
+    alone; a 35 s tune then spent 17 s starting its worker servers (importing PyTorch and TensorFlow) in a race of a
+    few seconds, and left those rows out (26.7 s, 17 s left): it measured nothing. The import, once a backend, is in
+    the plan as `bench all`'s has it: a budget that holds the rows' floor but not the import too is refused, and
+    the race's seconds hold the import."""
+    from bench.run import tune_budget
+
+    monkeypatch.setattr(budget, "calibrate", lambda threads=None: SPEED)
+    imported = cost("t", "numpy", flops=SPEED, fixed=1.0, first=1.0, img_s=256.0, n=256, import_s=20.0)
+    monkeypatch.setattr(budget_cli, "measured_costs", lambda parents, speed=None: ({("t", "numpy"): imported}, None))
+    task = tiny_task(tmp_path)
+
+    def plan(budget_s: float) -> TuneBudget:
+        return tune_budget.plan_tune([task], ("numpy",), budget_s, tmp_path, 1, 0.7)
+
+    floor = plan(1000.0).whole.whole_floor_s
+    short = plan((floor + 10.0) / budget.MARGIN)  # holds the rows' floor, not the 20 s import before them
+    assert short.whole.left_out and not short.whole.epochs  # refused (bench.run.cli.tune_plan)
+    assert plan(1000.0).imports_s == pytest.approx(20.0)  # once for the backend, at the speed it was measured at
+    enough = plan((floor + 25.0) / budget.MARGIN)
+    assert enough.whole.epochs and enough.race_s >= enough.imports_s
+    assert enough.race_s + enough.fresh.planned_s <= budget.MARGIN * enough.budget_s + 1e-6
+
+
 def test_a_tune_stopped_in_its_default_row_has_its_best_row_sized_in_plan_json_too(tmp_path):
     """plan.json is what --resume runs: once the default row of a task is sized, its best row is written at the
     same epochs (it was left at the recipe's 12 until its own turn, so a tune stopped in the default row resumed

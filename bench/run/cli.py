@@ -719,8 +719,9 @@ def tune_plan(
     if tb.whole.left_out and not tb.whole.epochs:
         print(
             f"error: --budget {budget_s:.0f}s is less than the tune needs at least: its default and best rows at "
-            f"their fewest epochs take ~{tb.whole.whole_floor_s:.0f}s on this machine (the rows' costs as earlier "
-            f"runs measured them); run with about --budget {needed_s(0.0, tb.whole.whole_floor_s)}s",
+            f"their fewest epochs take ~{tb.whole.whole_floor_s:.0f}s on this machine, after ~{tb.imports_s:.0f}s "
+            "importing the frameworks (the costs as earlier runs measured them); run with about --budget "
+            f"{needed_s(0.0, tb.whole.whole_floor_s + tb.imports_s)}s",
             file=sys.stderr,
         )
         return None

@@ -48,6 +48,9 @@ class TuneBudget:
     # perf_counter when the budget started counting: before the calibration, which is the tune's time too (as
     # ``bench all --budget``'s Fitted.started); the tune's "took" counts from it
     started: float = field(default_factory=time.perf_counter)
+    # the frameworks' imports, once a backend (``imports_s``): the race's first rung starts its worker server, which
+    # every later rung and the fresh rows fork from warm; in the race's seconds, never in the fresh rows'
+    imports_s: float = 0.0
 
     def as_planned(self, spec: TaskSpec) -> TaskSpec:
         """A fresh row's spec at the epochs the plan before the race gave its task (``fresh``), as plan.json holds it
@@ -69,14 +72,34 @@ def plan_tune(
         speed = budget.Speed(budget.calibrate(), budget.calibrate(threads=1))
         costs = {(*k, CONFIGS[0]): c for k, c in budget_cli.measured_costs(parents, speed)[0].items()}
     sizes = [budget_cli.task_size(t) for t in tasks]
-    inputs = FreshInputs(sizes, backends, costs, processes, budget.MARGIN * budget_s, speed)
+    imports = imports_s(costs, [t.name for t in tasks], backends, speed)
+    inputs = FreshInputs(sizes, backends, costs, processes, max(0.0, budget.MARGIN * budget_s - imports), speed)
     whole = plan_fresh(inputs)
     floor = sum(whole.floor_s[n] for n in whole.epochs)
     reserve = min(whole.planned_s, max(floor, (1 - race_share) * budget.MARGIN * budget_s))
     kept = [s for s in sizes if s.name not in whole.left_out]
     fresh = plan_fresh(dataclasses.replace(inputs, sizes=kept, available_s=reserve))
     race_s = max(0.0, min(race_share * budget_s, budget.MARGIN * budget_s - reserve))
-    return TuneBudget(budget_s, speed, kept, backends, processes, costs, whole, fresh, race_s, started)
+    return TuneBudget(budget_s, speed, kept, backends, processes, costs, whole, fresh, race_s, started, imports)
+
+
+def imports_s(costs: Costs, tasks: list[str], backends: tuple[str, ...], speed: budget.Speed) -> float:
+    """Each backend's framework import, once, as earlier runs measured it (``RowCost.import_s``) on one thread at this
+    machine's speed, as ``bench all``'s plan counts it. The tune pays it in its race, whose first rung starts the
+    backend's worker server, however little of the race is left: a plan without it (QA, 2026-12-06) refused
+    `--budget 5s` naming `--budget 35s`, and a 35 s tune spent 17 s importing PyTorch and TensorFlow, then left its
+    default and best rows out (26.7 s, 17 s left), measuring nothing."""
+    return sum(
+        max(
+            (
+                c.import_s * budget.slowdowns(c, speed)[1]
+                for (t, b, _), c in costs.items()
+                if b == backend and t in tasks
+            ),
+            default=0.0,
+        )
+        for backend in backends
+    )
 
 
 def unplanned(tasks: list[TaskSpec], backends: tuple[str, ...], budget_s: float, processes: int) -> TuneBudget:
@@ -112,7 +135,8 @@ def plan_lines(tb: TuneBudget) -> list[str]:
         left = ", ".join(f"{n} (~{s(f)} at its fewest epochs)" for n, f in tb.whole.left_out.items())
         lines.append(
             f"warning: budget {s(tb.budget_s)} cannot hold every task's default and best rows even at their fewest "
-            f"epochs; left out: {left}; run with --budget {needed_s(0.0, tb.whole.whole_floor_s)}s to include them"
+            f"epochs; left out: {left}; run with --budget {needed_s(0.0, tb.whole.whole_floor_s + tb.imports_s)}s to "
+            "include them"
         )
     return lines
 
