@@ -47,7 +47,8 @@ def load_backend(name: str) -> Backend:
     """Set the backend's environment, import its module (and so its framework), instantiate it.
 
     The environment must be in place before the framework's first import in this process: a
-    process that already imported Keras under another engine cannot switch (checked here).
+    process that already imported Keras under another engine cannot switch (checked here). The
+    description's ``kept_out`` packages are made unimportable first, where not imported yet.
     The instance's ``name`` is the registry name, whichever class serves it.
     """
     info = describe(name)
@@ -56,6 +57,9 @@ def load_backend(name: str) -> Backend:
         if key == "KERAS_BACKEND" and keras is not None and keras.backend.backend() != value:
             raise RuntimeError(f"{name}: keras is already imported with KERAS_BACKEND={keras.backend.backend()!r}")
         os.environ[key] = value
+    for package in info.kept_out:
+        if package not in sys.modules:  # imported already (a process that needs it): it stays
+            sys.modules[package] = None  # type: ignore[assignment]  # "import package" raises ImportError
     backend = importlib.import_module(info.module).Backend()
     backend.name = name
     return backend

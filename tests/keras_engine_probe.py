@@ -37,6 +37,7 @@ def main(argv: list[str]) -> int:
         keras_backend.matmul(64, precision)()
     out["matmul"] = "ok"
     out["seeding"] = seeding(name)
+    out["jax_imported"] = sys.modules.get("jax") is not None  # the whole process's: builds, parity, matmuls
     if big:
         keras_backend.configure(RuntimeSpec(), seed=0)
         for arch in ("resnet101", "convnext_tiny"):

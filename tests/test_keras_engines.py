@@ -294,6 +294,18 @@ def test_only_the_tensorflow_engine_imports_tensorflow_and_every_engine_seeds_as
     assert got["same_draws"], got
 
 
+@pytest.mark.parametrize("name", [pytest.param(e, marks=pytest.mark.xdist_group(f"probe-{e}")) for e in ENGINES])
+@pytest.mark.frameworks
+def test_only_the_jax_engine_imports_jax(name):
+    """Keras 3.15 and TensorFlow import JAX at their own import wherever it is installed: every Keras/TF and
+    Keras/torch row held its ~320 modules (35-48 MB of a tiny MNIST row's peak host RSS on the 2-core VM,
+    2026-12-06). Their descriptions keep it out (``kept_out``), and the probe's whole process still trains, converts
+    weights and runs the matmuls without it."""
+    got = probe(name)
+    assert got["jax_imported"] == (name == "keras-jax"), got["jax_imported"]
+    assert got["matmul"] == "ok"
+
+
 @pytest.mark.xdist_group("probe-keras-jax")
 @pytest.mark.frameworks
 def test_a_pretrained_zoo_build_draws_its_trunk_cheaply_on_jax_and_its_head_and_random_rows_as_before():

@@ -180,6 +180,13 @@ def origin(source: WeightsSource) -> str:
 PUBLISHED = PretrainedLookup(published, cached, origin)
 
 
+# JAX where the engine is not JAX: Keras 3.15 imports it at its own import wherever it is installed (its orbax
+# checkpoint callback patches jax.monitoring), and so does TensorFlow (TFLite's JAX entry), each going on without it
+# when it is not. In a Keras/TF or Keras/torch row that was JAX's ~320 modules, 35-48 MB of a tiny MNIST row's peak
+# host RSS (2026-12-06, the 2-core AMD VM), which no other backend's row holds; nothing of theirs calls JAX.
+KEPT_OUT = {"tensorflow": ("jax", "jaxlib"), "torch": ("jax", "jaxlib")}
+
+
 def _info(
     name: str, engine: str, requires: tuple[str, ...], display: str, default: bool, notes: tuple[str, ...]
 ) -> BackendInfo:
@@ -189,6 +196,7 @@ def _info(
         framework=f"keras-{engine}",
         requires=requires,
         env=(("KERAS_BACKEND", engine),),
+        kept_out=KEPT_OUT.get(engine, ()),
         display=display,
         default=default,
         flop_counter="keras layer walk (conv/dense multiply-adds x2, as torch's counter) forward x3",

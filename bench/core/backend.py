@@ -83,6 +83,10 @@ class BackendInfo:
     framework: str  # the record's ``framework`` column: "pytorch", "keras-tensorflow", ...
     requires: tuple[str, ...]  # top-level packages it needs (found with importlib.util.find_spec, not imported)
     env: tuple[tuple[str, str], ...] = ()  # set in os.environ before ``module`` is imported (e.g. KERAS_BACKEND)
+    # Top-level packages its framework imports only because they are installed, for another backend, and never
+    # uses in this one: ``backends.load_backend`` keeps them out of the process (the ImportError the framework
+    # expects where they are not installed), so its rows' import time and peak host RSS are its own framework's.
+    kept_out: tuple[str, ...] = ()
     display: str = ""  # short label for tables and plots ("PyTorch", "Keras (TF)"); the name when empty
     default: bool = False  # in the default backend set of ``run`` / ``all``
     flop_counter: str = ""  # one line: how ``forward_flops`` counts (the record's ``flops_source``)
