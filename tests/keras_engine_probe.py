@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
     out["matmul"] = "ok"
     out["seeding"] = seeding(name)
     out["jax_imported"] = sys.modules.get("jax") is not None  # the whole process's: builds, parity, matmuls
+    out["one_pass_variance"] = one_pass_variance()
     if big:
         keras_backend.configure(RuntimeSpec(), seed=0)
         for arch in ("resnet101", "convnext_tiny"):
@@ -45,6 +46,19 @@ def main(argv: list[str]) -> int:
             out["big_params"][arch] = keras_backend.count_params(built)
     print("@@probe " + json.dumps(out))
     return 0
+
+
+def one_pass_variance() -> bool:
+    """Whether the engine's ``keras.ops.moments`` (BatchNorm's batch statistics) computes the variance in one pass,
+    E[x^2] - E[x]^2: float32 values of mean 1e4 and spread 1 leave it far off, where the mean of squared deviations
+    is within float32's rounding."""
+    import keras
+    import numpy as np
+
+    x = (1e4 + np.random.default_rng(0).standard_normal((256, 4))).astype(np.float32)
+    _, variance = keras.ops.moments(keras.ops.convert_to_tensor(x), axes=[0])
+    exact = x.astype(np.float64).var(axis=0)
+    return bool(np.max(np.abs(np.asarray(keras.ops.convert_to_numpy(variance)) - exact) / exact) > 1e-2)
 
 
 def seeding(name: str) -> dict[str, Any]:

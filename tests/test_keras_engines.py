@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from backends import BACKENDS, default_names, load_backend
+from backends import keras as keras_descriptions
 from bench.run.cli import _backends
 from tests import parity
 from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
@@ -304,6 +305,16 @@ def test_only_the_jax_engine_imports_jax(name):
     got = probe(name)
     assert got["jax_imported"] == (name == "keras-jax"), got["jax_imported"]
     assert got["matmul"] == "ok"
+
+
+@pytest.mark.parametrize("name", [pytest.param(e, marks=pytest.mark.xdist_group(f"probe-{e}")) for e in ENGINES])
+@pytest.mark.frameworks
+def test_a_rows_notes_say_its_engines_batchnorm_variance_is_one_pass_where_it_is(name):
+    """Keras's torch engine computes BatchNorm's batch variance as E[x^2] - E[x]^2, the other engines (and torch) as
+    the mean of squared deviations: a difference the rows train with (the parity check aligns it), which no row's
+    notes said. The note stands where the engine's own moments are one-pass, and only there."""
+    noted = BACKENDS[name].known_differences.count(keras_descriptions.ONE_PASS_VARIANCE) == 1
+    assert noted == probe(name)["one_pass_variance"] == (name == "keras-torch")
 
 
 @pytest.mark.xdist_group("probe-keras-jax")

@@ -212,6 +212,16 @@ def _info(
     )
 
 
+# Keras's torch engine's ops.moments (keras/src/backend/torch/nn.py, "faster but less numerically stable"); on
+# TensorFlow and JAX, as in torch, the batch variance is the mean of squared deviations. The training-parity
+# check aligns it (bn_two_pass_var, docs/methodology.md); a row trains as Keras ships it, so its notes say it.
+ONE_PASS_VARIANCE = (
+    "keras-torch: a BatchNorm layer's batch variance in training is E[x^2] - E[x]^2, in one pass (torch, and Keras on "
+    "TensorFlow and JAX: the mean of squared deviations): in float32 it loses digits where a channel's mean is "
+    "large against its spread (MobileNetV3-small's first Adam step moved up to 2 x lr from the other engines')"
+)
+
+
 DESCRIPTIONS: tuple[BackendInfo, ...] = (
     _info("keras", "tensorflow", ("tensorflow", "keras"), "Keras (TF)", True, (
         "keras: model.fit reads uint8 host batches through a tf.data gather, prefetched "
@@ -227,5 +237,6 @@ DESCRIPTIONS: tuple[BackendInfo, ...] = (
         "keras-torch: model.fit reads uint8 host batches from a keras.utils.PyDataset (gathered in the training "
         "thread, no prefetch); eager torch unless jit_compile (torch.compile)",
         "keras-torch: op profiler is TensorFlow engine only",
+        ONE_PASS_VARIANCE,
     )),
 )  # fmt: skip
