@@ -459,3 +459,40 @@ def test_tensorflow_trace_events_are_summed_per_op_type_with_the_costliest_node(
     # a node's events add up before the costliest is chosen: 76 + 4 + 46 beats 114
     more = [*events, ("m/conv5_2/Conv2DBackpropInput:Conv2DBackpropInput", 46_000_000_000)]
     assert ops_by_type(more)[0]["costliest"] == "m/conv5_2/Conv2DBackpropInput:Conv2DBackpropInput"
+
+
+class ShapeCompilingBackend(SlowBackend):
+    """Its predict compiles a batch shape the first time it sees it (2 s: XLA's, tf.function's tracing), then
+    predicts a batch in 10 ms."""
+
+    def __init__(self, clock: FakeTime) -> None:
+        super().__init__(clock, 0.0, 0.0, 0.0, 0.0)
+        self.compiled: set[int] = set()
+
+    def predict(self, state, data, batch_size):
+        n = len(data[0])
+        for start in range(0, n, batch_size):
+            shape = min(batch_size, n - start)
+            self.t.now += 0.010 + 2.0 * (shape not in self.compiled)
+            self.compiled.add(shape)
+        return np.zeros((n, 10), np.float32)
+
+
+@pytest.mark.frameworks
+@pytest.mark.parametrize(("per_epoch", "epochs"), [(True, 3), (False, 3), (True, 1)])
+def test_the_timed_evaluation_is_a_warm_one_whether_or_not_an_evaluation_came_before_it(monkeypatch, per_epoch, epochs):
+    """A compiler's first prediction of each batch shape is a compile: with evaluations between epochs the final,
+    timed one predicts warm; without them (``eval.per_epoch`` off, or one epoch) it was the row's first and its
+    time held the compile of every shape, which a Keras row pays (tf.function, XLA) and an eager torch row does not.
+    64 test images in batches of 24: 24, 24, 16, so 30 ms of predicting however the row got there."""
+    fake = BackendInfo(name="fake", module="tests.test_step_clock", framework="fake", requires=())
+    monkeypatch.setitem(backends.BACKENDS, "fake", fake)
+    spec = dataclasses.replace(
+        SPEC,
+        train=dataclasses.replace(SPEC.train, epochs=epochs),
+        eval=dataclasses.replace(SPEC.eval, per_epoch=per_epoch, batch_size=24),
+    )
+    clock = FakeTime()
+    monkeypatch.setattr(time, "perf_counter", clock)
+    out, _ = train_and_evaluate(ShapeCompilingBackend(clock), spec, data(320), CLASSES, 0)
+    assert out["eval_s"] == pytest.approx(0.030) and out["eval_img_s"] == pytest.approx(64 / 0.030)

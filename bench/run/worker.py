@@ -45,7 +45,7 @@ from bench.measure.timing import (
     target_fields,
 )
 from bench.phases import PHASES
-from bench.run.evaluate import evaluate
+from bench.run.evaluate import evaluate, warm_up
 
 
 def peak_host_mb() -> float:
@@ -128,6 +128,8 @@ def train_and_evaluate(
         raise RuntimeError(f"the backend trained {len(epoch_s)} of the {epochs} epochs it was given")
     first_order = orders[0]  # the input-path measurement replays the first epoch's batches
 
+    if not (spec.eval.per_epoch and epochs > 1):  # no evaluation between epochs has predicted yet
+        warm_up(backend, state, x_test, y_test, norm, spec.eval.batch_size)
     out.update(evaluate(backend, state, test, y_test, classes, n_outputs, spec.eval.batch_size, timer))
     history[-1].update(test_acc=out["test_acc"], test_loss=out["test_loss"])
     out.update(summarize_epochs(epoch_s, per_epoch))
