@@ -942,6 +942,26 @@ def test_under_each_table_a_sentence_says_which_backend_trains_faster_and_how_su
     assert line.startswith("no significant difference between Keras (TF) and PyTorch"), line
 
 
+def test_a_speed_sentence_counts_a_stretch_timed_rows_stretches_as_stretches_not_processes():
+    """A Keras/JAX row is timed in synchronised stretches, one per epoch, each a sample of its interval: run once
+    beside a torch row run once, its sentence read "6 and 1 processes" (QA, 2026-12-06), where one process ran a
+    side. Rows timed step by step keep the short "3 and 3 processes"."""
+    from bench.report.speedup import speed_verdicts
+
+    rng = np.random.default_rng(5)
+    torch_rates = [float(v) for v in 100 * (1 + 0.03 * rng.standard_normal(60))]
+    torch = {"task": "t", "backend": "torch", "repeat": 0, "status": "ok", "steady_img_s": 100.0}
+    stretches = [150.0, 140.0, 155.0, 148.0, 152.0, 146.0]  # each stretch's rate, then its other 9 steps' entries
+    jax = {"task": "t", "backend": "keras-jax", "repeat": 0, "status": "ok", "steady_img_s": 148.0}
+    jax.update(step_img_s=[r for r in stretches for _ in range(10)], step_segments=[10] * 6)
+    (line,) = speed_verdicts([{**torch, "step_img_s": torch_rates}, jax], "torch")["t"]
+    assert "Keras (JAX)'s 6 synchronised stretches of 1 process and PyTorch's 1 process, the ratio" in line, line
+    assert "6 and 1 processes" not in line
+    two = [{**jax, "repeat": 1}, jax, *({**torch, "repeat": k, "step_img_s": torch_rates} for k in range(3))]
+    (line,) = speed_verdicts(two, "torch")["t"]
+    assert "Keras (JAX)'s 12 synchronised stretches of 2 processes and PyTorch's 3 processes, the ratio" in line, line
+
+
 def test_a_speed_sentence_says_faster_only_beside_an_interval_that_excludes_one():
     """Whatever the repeats and the spread between processes, the verdict is decided on the interval it shows:
     the table's ratio of medians and the pooled steps' bootstrap moved apart with three processes a side, and

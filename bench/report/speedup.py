@@ -60,6 +60,20 @@ def process_steps(rows: list[dict[str, Any]]) -> list[list[float]]:
     return out
 
 
+def _samples(*sides: tuple[str, list[dict[str, Any]], list[list[float]]]) -> str:
+    """What each side's samples (a side: its backend, its rows and their ``process_steps``) are, in words: "3 and 3
+    processes", or, where a side was timed in synchronised stretches, "Keras (JAX)'s 6 synchronised stretches of 1
+    process and PyTorch's 1 process": such a row run once read "6 and 1 processes" (QA, 2026-12-06)."""
+    counts = [(len(drawn), sum(1 for r in rows if r.get("step_img_s"))) for _, rows, drawn in sides]
+    if all(n == processes for n, processes in counts):
+        return f"{' and '.join(str(n) for n, _ in counts)} processes"
+    said = []
+    for (backend, _, _), (n, processes) in zip(sides, counts, strict=True):
+        words = f"{processes} process{'es' * (processes != 1)}"
+        said.append(f"{label(backend)}'s {words if n == processes else f'{n} synchronised stretches of {words}'}")
+    return " and ".join(said)
+
+
 def _headline(rows: list[dict[str, Any]]) -> float | None:
     """The table's figure: the median over repeats of the headline throughput."""
     values = [float(r[HEADLINE]) for r in rows if isinstance(r.get(HEADLINE), int | float)]
@@ -107,8 +121,9 @@ def headline_ratios(records: list[dict[str, Any]], reference: str) -> dict[str, 
             notes = [verdict_method(steps, base)] if one_each else []  # several: Student's t, said below
             notes += [ONE_PROCESS] if min(len(steps), len(base)) < 2 else []
             if not one_each:
+                sides = _samples((backend, mine, steps), (reference, by_backend[reference], base))
                 notes.append(
-                    f"{len(steps)} and {len(base)} processes, the ratio of their geometric means, Student's t over "
+                    f"{sides}, the ratio of their geometric means, Student's t over "
                     f"them; the table's {backend}/{reference}, a ratio of medians over repeats: {table:.3f}"
                 )
             busy = loaded({b: by_backend[b] for b in (backend, reference)})
