@@ -118,3 +118,26 @@ def test_training_reduces_loss_and_predicts_logits(backend_module, loss):
     assert acc > 0.8
     assert test_loss < losses[0] * 0.5  # bench reads the head the way the framework trained it
     assert b.peak_device_mb() is None
+
+
+def test_a_mixed_precision_torch_row_predicts_at_its_precision():
+    """Keras predicts under its dtype policy, so a Keras ``mixed_bf16`` row's evaluation runs in bfloat16; torch's
+    autocast was on in its training steps only, so a torch ``mixed_bf16`` row's evaluation ran in float32: its
+    ``eval_img_s`` timed other work than Keras's (LeNet-5 on 1,000 MNIST test images, 2-core AMD VM, 2026-12-06:
+    23,000 img/s in float32, 38,000 under autocast) and its ``test_acc`` another precision than it trained in.
+    ``predict`` gives the model's logits under the row's autocast, not its float32 ones."""
+    import torch
+
+    b = torch_backend.Backend()
+    b.configure(RuntimeSpec(precision="mixed_bf16"), seed=0)
+    net = b.build(model("lenet5"), (28, 28, 1), 10)
+    state = b.compile(net, TrainSpec(epochs=1, batch_size=16, lr=0.01), RuntimeSpec(precision="mixed_bf16"))
+    x = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
+    data = b.put(x, np.zeros(16, np.int64))
+    got = b.predict(state, data, 16)
+    with torch.no_grad():
+        fp32 = net(b._inputs(data)).float().numpy()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = net(b._inputs(data)).float().numpy()
+    assert np.abs(bf16 - fp32).max() > 1e-4  # the two precisions' logits differ here
+    np.testing.assert_array_equal(got, bf16)

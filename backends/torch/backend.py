@@ -239,8 +239,7 @@ class Backend:
         for step, (xb, yb) in enumerate(self._batches(state, data, order, batch_size)):
             if hooks is not None:
                 hooks.on_step_begin(step)
-            ctx = torch.autocast(self.device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
-            with ctx:
+            with self._autocast(state):
                 loss = state.loss_fn(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -257,6 +256,11 @@ class Backend:
                 hooks.on_step_end(step)
         return total.item() / len(order)  # .item() waits for the device
 
+    def _autocast(self, state: TrainState) -> contextlib.AbstractContextManager[Any]:
+        """The row's mixed precision (``runtime.precision``): its training steps and its predictions run under it."""
+        amp = state.autocast_dtype
+        return torch.autocast(self.device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+
     def _inputs(self, data: torch_input.Images) -> torch.Tensor:
         """All of a (small) split as one model input batch."""
         return next(torch_input.batches(data, np.arange(len(data)), max(1, len(data)), False))[0]
@@ -264,7 +268,8 @@ class Backend:
     @torch.no_grad()
     def predict(self, state: TrainState, data: Any, batch_size: int) -> np.ndarray:
         state.model.eval()
-        out = [state.model(xb) for xb, _ in torch_input.batches(data, np.arange(len(data)), batch_size, False)]
+        with self._autocast(state):  # the row's precision, as Keras predicts under its dtype policy
+            out = [state.model(xb) for xb, _ in torch_input.batches(data, np.arange(len(data)), batch_size, False)]
         return torch.cat(out).float().cpu().numpy()
 
     def layer_input(self, state: TrainState, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
