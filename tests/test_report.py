@@ -590,6 +590,7 @@ def test_an_old_two_backend_run_renders_the_same_cells_as_before():
         "first epoch (s) 4.485 55.089 12.283",
         "first step (s) 0.868 52.179 60.112",
         "first-step overhead (s) 0.335 51.327 153.341",
+        "model build (s) 0.526 2.035 3.873",
         "MFU 8.78% 6.01% 0.684",
         "inference (img/s) 399 185 0.464",
         "forward, explain batch (ms/img) 4.260 8.444 1.982",

@@ -232,6 +232,8 @@ DESCRIPTIONS: tuple[BackendInfo, ...] = (
         "keras-jax: model.fit reads uint8 host batches from a keras.utils.PyDataset (gathered in the training "
         "thread, no prefetch); train step under jax.jit (XLA) whatever jit_compile",
         "keras-jax: op profiler is TensorFlow engine only",
+        "keras-jax: building the model and its optimizer runs each initialiser and zero fill as an XLA program "
+        "compiled for its shape (LeNet-5 with Adam: 18), before the first step: in model build (s)",
     )),
     _info("keras-torch", "torch", ("torch", "keras"), "Keras (torch)", False, (
         "keras-torch: model.fit reads uint8 host batches from a keras.utils.PyDataset (gathered in the training "

@@ -83,6 +83,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("first_epoch_s", "first epoch (s)", ".3f", TIME),
     Metric("first_step_s", "first step (s)", ".3f", TIME, seconds="first_step_s", compared=6),
     Metric("compile_s", "first-step overhead (s)", ".3f", TIME, followed=6),
+    # before the first step: the model's construction and the optimizer's build, where Keras on JAX compiles an XLA
+    # program per initialiser shape (2.0 s for LeNet-5 at load 1.3 on 2 cores, 6.8 s at load 6, where torch took
+    # 5-8 ms): in no row of the table until 2026-12-06
+    Metric("build_s", "model build (s)", ".3f", TIME),
     Metric("mfu", "MFU", ".2%", SHARE, compared=5, followed=10),
     Metric("eval_img_s", "inference (img/s)", ",.0f", RATE, seconds="eval_s", compared=7, followed=3),
     Metric("time_to_target_s", "time to target acc (s)", ".2f", TIME),
