@@ -56,6 +56,13 @@ def test_the_record_declares_every_column_once_with_its_kind_and_the_groups_are_
 
     assert span("executor", "rows_beside") == PLACEMENT_COLUMNS
     assert set(KINDS) == set(COLUMNS) | set(NESTED) and not set(COLUMNS) & set(NESTED)
-    assert FLAG_COLUMNS == ("lost", "channels_last", "cudnn_benchmark", "fused_optimizer", "parity_within")
+    assert FLAG_COLUMNS == (
+        "lost",
+        "peak_flops_reused",
+        "channels_last",
+        "cudnn_benchmark",
+        "fused_optimizer",
+        "parity_within",
+    )
     assert {"task", "backend", "notes", "precision"} <= TEXT_COLUMNS and "steady_img_s" not in TEXT_COLUMNS
     assert (KINDS["repeat"], KINDS["steady_img_s"], KINDS["history"]) == ("count", "number", "nested")

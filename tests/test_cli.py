@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from bench.core.spec import load_task
+from bench.measure.mfu import reusable_peak
 from bench.report.speedup import WHAT
 from bench.run.plan import plan_rows
 from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli, sigint_default
@@ -208,6 +209,13 @@ def test_runs_are_forked_from_one_warm_server_per_backend(clean_env, tiny_task: 
         rows = [r for r in every if r["backend"] == backend]
         assert len({r["import_s"] for r in rows}) == 1 and rows[0]["import_s"] > 0
         assert (run_dir / "logs" / f"server-{backend}.log").read_text().count("imported in") == 1
+        # one MFU peak per backend and key, measured by its first row, read by the later ones (mfu.reusable_peak):
+        # a row measures again only while every earlier reading was taken on a node loaded beyond its cores
+        assert len({r["peak_flops_key"] for r in rows}) == 1 and rows[0]["peak_flops_reused"] is False
+        for i, r in enumerate(rows[1:], 1):
+            kept = [k for k in map(reusable_peak, rows[:i]) if k]
+            assert r["peak_flops_reused"] is bool(kept), (i, r["peak_flops_load"], [x["peak_flops_load"] for x in rows])
+            assert not kept or [r["peak_flops"], r["peak_flops_load"]] == kept[-1][1]
     rows = [r for r in every if r["backend"] == "numpy"]
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert [r["seed"] for r in rows] == [0, 1, 2]  # a seed per repeat, recorded: the accuracies are a sample

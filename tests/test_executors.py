@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.core.cpus import cores_text
 from bench.core.job import Job
 from bench.core.results import latest_records, read_records
 from bench.run.executors import Row
 from bench.run.executors import pool as pool_module
 from bench.run.executors.pool import Beside, SlotPool
-from bench.run.executors.remote import cores_text
 from bench.run.plan import RunOptions, plan_options
 from tests.conftest import REPO, TINY_TASK, only_run_dir, printed, run_cli, start_cli
 from tests.faults import fault_env, release, wait_for_run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import backends
 from bench.core.record import new_record
+from bench.core.results import machine_speed
 from bench.core.spec import EvalSpec, SpecError, load_task, parse_task
 from bench.measure import mfu, perf
 from bench.measure.steady import StepClock
@@ -403,6 +405,81 @@ def test_a_peak_measured_on_a_machine_loaded_beyond_its_cores_says_so_beside_its
     # a vendor table's peak is no measurement of this machine: no load beside it
     gpu = perf.mfu_fields(FakeBackend(), None, spec, (28, 28, 1), {"device": "NVIDIA L40S", "steady_img_s": 1e3})
     assert "peak_flops_load" not in gpu
+
+
+class NoMatmul(FakeBackend):
+    """A backend whose matmul must not run: a row that reads an earlier row's peak never times one."""
+
+    def matmul(self, n, precision):
+        raise AssertionError("measured the peak again")
+
+
+def test_an_earlier_rows_peak_with_the_same_key_stands_in_for_the_matmuls_and_the_row_says_so(monkeypatch):
+    """Each row re-measured its peak (best of three 2048^2 matmuls: 0.4-0.8 s a row idle on the 2-core AMD VM, 2 s
+    at load 3): a row whose key (node, framework, device, precision, TF32, threads, cores) an earlier row of the run
+    measured reads that peak and its load; any other key is measured."""
+    from bench.core.spec import load_task
+
+    monkeypatch.setattr(mfu, "_MEASURED", {})
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    spec = load_task("mnist-lenet5", "quick")
+    cpu = {"device": "cpu (x86_64)", "steady_img_s": 1e3, "threads": 2}
+    first = perf.mfu_fields(FakeBackend(), None, spec, (28, 28, 1), cpu)
+    assert first["peak_flops_reused"] is False and first["peak_flops_load"] == 1.0
+    key = first["peak_flops_key"]
+    assert "|torch|cpu (x86_64)|fp32|tf32=False|threads=2|cores=" in key and key.endswith("|n=2048")
+    known = {key: [5e10, 0.5]}
+    again = perf.mfu_fields(NoMatmul(), None, spec, (28, 28, 1), cpu, known)
+    assert again["peak_flops"] == 5e10 and again["peak_flops_load"] == 0.5 and again["peak_flops_reused"] is True
+    assert again["peak_flops_key"] == key and again["peak_flops_source"] == first["peak_flops_source"]
+    assert again["mfu"] == pytest.approx(3e9 * 1e3 / 5e10)
+    with pytest.raises(AssertionError, match="measured the peak again"):  # one thread: another matmul, measured
+        perf.mfu_fields(NoMatmul(), None, spec, (28, 28, 1), {**cpu, "threads": 1}, known)
+    with pytest.raises(AssertionError, match="measured the peak again"):  # another precision's
+        bf16 = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, precision="mixed_bf16"))
+        perf.mfu_fields(NoMatmul(), None, bf16, (28, 28, 1), cpu, known)
+
+
+def test_only_a_peak_a_row_measured_itself_on_a_node_within_its_cores_is_kept_for_the_rows_after_it():
+    measured = {"status": "ok", "peak_flops_key": "k", "peak_flops": 2e11, "peak_flops_load": 1.2, "node_cores": 2}
+    assert mfu.reusable_peak(measured) == ("k", [2e11, 1.2])
+    assert mfu.reusable_peak({**measured, "peak_flops_load": 3.5}) is None  # loaded: the next row measures again
+    assert mfu.reusable_peak({**measured, "peak_flops_reused": True}) is None  # read, not measured
+    assert mfu.reusable_peak({**measured, "status": "failed"}) is None
+    assert mfu.reusable_peak({**measured, "peak_flops_key": None}) is None  # a vendor table's peak
+    # the machine's speed counts each measurement once: a row that read its peak is not a second reading
+    rows = [{**measured, "backend": "torch", "peak_flops_source": "measured: x", "precision": "fp32"}]
+    rows += [{**rows[0], "peak_flops": 1e11, "peak_flops_load": 0.9}]
+    rows += [{**rows[1], "peak_flops_reused": True}] * 3
+    assert machine_speed(rows)[0] == {"torch": pytest.approx(1.5e11)}
+
+
+def test_the_local_executor_hands_each_row_the_peaks_its_earlier_rows_kept(tmp_path):
+    """The local executor runs rows one at a time on one node: the only place a peak is handed on (rows side by side,
+    on Ray or SLURM measure their own)."""
+    from bench.core.job import Job
+    from bench.run.executors import Row
+    from bench.run.executors.local import Local
+
+    loads = iter([4.0, 1.0, 1.0])  # on 2 cores: the first row's peak was measured on a loaded node
+
+    seen: list[dict] = []
+
+    class Workers:
+        def run(self, job, timeout_s, echo):
+            seen.append(dict(job.peaks))
+            known = job.peaks.get("k")
+            return {"status": "ok", "peak_flops_key": "k", "node_cores": 2, "peak_flops_reused": known is not None,
+                    "peak_flops": known[0] if known else 1e11 * len(seen),
+                    "peak_flops_load": known[1] if known else next(loads)}  # fmt: skip
+
+    local = Local(tmp_path)
+    local.workers = Workers()  # type: ignore[assignment]
+    rows = [Row(Job({"task": "t", "backend": "numpy", "repeat": i}), f"row {i}") for i in range(4)]
+    recs = [rec.record for _, rec in local.run(iter(rows), 10.0, print)]
+    assert seen == [{}, {}, {"k": [2e11, 1.0]}, {"k": [2e11, 1.0]}]
+    assert [r["peak_flops_reused"] for r in recs] == [False, False, True, True]
+    assert [r["peak_flops"] for r in recs] == [1e11, 2e11, 2e11, 2e11]
 
 
 def test_best_epoch_is_chosen_on_the_test_split_only_when_asked():

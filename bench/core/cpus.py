@@ -69,3 +69,14 @@ def restrict_to_handed_cores() -> list[int] | None:
     handed = [int(c) for c in cores.split(",")]
     os.sched_setaffinity(0, handed)
     return handed
+
+
+def cores_text(cores: list[int]) -> str:
+    """``0-3,8`` for [0, 1, 2, 3, 8]."""
+    runs: list[list[int]] = []
+    for c in cores:
+        if runs and c == runs[-1][-1] + 1:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)

@@ -63,6 +63,9 @@ class Job:
     result: str = ""  # where a forked run writes its record (bench.run.workers)
     dist: DistLayout | None = None  # a data-parallel row's layout; None for every other row
     result_dir: str = ""  # where a data-parallel rank writes its own result
+    # MFU peaks earlier rows of the run measured (bench.measure.mfu.peak_key -> [FLOP/s, load]): the local executor's,
+    # whose rows run one at a time on one node; a row with a matching key reads its peak instead of measuring it
+    peaks: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, int]:

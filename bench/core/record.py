@@ -93,6 +93,11 @@ class Record:
     # the node's 1-min load average as a measured peak's matmuls ended (bench.measure.mfu.measured_load): beyond
     # node_cores, the peak reads low and MFU high, and the row's notes say so; None for a vendor table's peak
     peak_flops_load: float | None = None
+    # a measured peak's key (bench.measure.mfu.peak_key: node, framework, device, precision, threads, cores), and True
+    # where the row read it from an earlier row of its run (the local executor's) instead of measuring it again:
+    # machine_speed counts each measurement once
+    peak_flops_key: str | None = None
+    peak_flops_reused: bool | None = None
     mfu: float | None = None
     precision: str | None = None
     channels_last: bool | None = None

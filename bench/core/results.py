@@ -388,6 +388,8 @@ def machine_speed(records: Iterable[Mapping[str, Any]]) -> tuple[dict[str, float
             continue
         if isinstance(precision, str) and precision != "fp32":  # None / NaN: no precision column, fp32
             continue
+        if r.get("peak_flops_reused") is True:  # an earlier row's measurement, counted there (mfu.reusable_peak)
+            continue
         if isinstance(peak, int | float) and not isinstance(peak, bool) and peak > 0 and peak == peak:
             speeds.setdefault(str(r.get("backend")), []).append(float(peak))
             how = how or source.removeprefix("measured: ")

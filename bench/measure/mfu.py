@@ -8,15 +8,19 @@ The forward FLOPs come from each framework's own counter (torch.utils.flop_count
 TensorFlow's graph profiler), one multiply-add counting 2. The peak is a table entry
 for known GPUs (dense, no sparsity) or, otherwise, measured here: the best of a few
 large square matmuls in the same framework and precision, timed with the
-synchronising timer (cached per process).
+synchronising timer: once per run for each framework, device, precision, threads and cores (``peak_key``),
+as long as it was taken on a node within its cores (``reusable_peak``), and again wherever it was not.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from bench.core.cpus import cores_text
 from bench.core.placement import beyond_cores, load_words
 from bench.measure.timing import SyncTimer
 
@@ -137,6 +141,30 @@ def measured_load(key: str, n: int) -> float | None:
     rows at 77-89% on a loaded 2-core VM)."""
     got = _MEASURED.get((key, n))
     return got[1] if got else None
+
+
+def peak_key(backend: str, device: str, precision: str, tf32: bool, threads: object, n: int) -> str:
+    """What a measured peak depends on, as one string: the node, the framework, its device and precision (and TF32),
+    the threads it ran and the cores it was allowed, the matmul's size. Two rows of a run with the same key time the
+    same matmul on the same silicon, so the second may read the first's peak (``reusable_peak``)."""
+    cores = cores_text(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "?"
+    return f"{socket.gethostname()}|{backend}|{device}|{precision}|tf32={tf32}|threads={threads}|cores={cores}|n={n}"
+
+
+def reusable_peak(record: Mapping[str, Any]) -> tuple[str, list[float]] | None:
+    """(``peak_key``, [FLOP/s, load]) of a row's peak for the run's later rows to read, or None: only a peak this row
+    measured itself (not one it read), on a node within its cores. A peak read on a loaded node shares the cores with
+    others' work and reads low: the next row with its key measures again, and may keep a truer one. Re-measured in
+    every row until 2026-12-07, the best of three 2048^2 matmuls cost each row 0.4-0.8 s idle on a 2-core AMD VM (2 s
+    at load 3) and read the same figure within its noise."""
+    key, peak, load = record.get("peak_flops_key"), record.get("peak_flops"), record.get("peak_flops_load")
+    if not isinstance(key, str) or record.get("peak_flops_reused") or record.get("status") != "ok":
+        return None
+    if not isinstance(peak, int | float) or isinstance(peak, bool) or not peak > 0:
+        return None
+    if not isinstance(load, int | float) or beyond_cores(load, record.get("node_cores")):
+        return None
+    return key, [float(peak), float(load)]
 
 
 def loaded_peak_note(load: object, cores: object) -> str | None:

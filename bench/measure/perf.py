@@ -6,6 +6,7 @@ number written to the record are computed here, once for both backends.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from backends import describe
@@ -35,9 +36,16 @@ def ran_tf32(knobs: dict[str, Any]) -> bool:
 
 
 def mfu_fields(
-    backend: Any, state: Any, spec: TaskSpec, input_shape: tuple[int, int, int], out: dict[str, Any]
+    backend: Any,
+    state: Any,
+    spec: TaskSpec,
+    input_shape: tuple[int, int, int],
+    out: dict[str, Any],
+    known_peaks: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
-    """flops_per_img, peak_flops (+ where each came from) and mfu for a trained run's steady throughput."""
+    """flops_per_img, peak_flops (+ where each came from) and mfu for a trained run's steady throughput.
+    ``known_peaks`` (the job's ``peaks``: what earlier rows of the run measured, by ``mfu.peak_key``) stand in for a
+    measurement with the same key; the row then says so (``peak_flops_reused``)."""
     forward = backend.forward_flops(state, input_shape)
     fields: dict[str, Any] = {
         "flops_per_img": mfu.training_flops_per_image(forward),
@@ -54,11 +62,19 @@ def mfu_fields(
     else:
         n = 2048 if device.startswith("cpu") else 8192
         timer = SyncTimer(backend.synchronize)
-        key = f"{backend.name}:{precision}"
-        peak = mfu.measured_peak(key, backend.matmul(n, precision), n, timer)
+        key = mfu.peak_key(backend.name, device, precision, tf32, out.get("threads"), n)
+        earlier = (known_peaks or {}).get(key)
+        reused = earlier is not None and len(earlier) == 2
+        load: float | None
+        if earlier is not None and reused:
+            peak, load = float(earlier[0]), float(earlier[1])
+        else:
+            peak = mfu.measured_peak(key, backend.matmul(n, precision), n, timer)
+            load = mfu.measured_load(key, n)
         why = "" if device.startswith("cpu") else f" ({device!r} not in the vendor table for {precision})"
         fields.update(peak_flops=peak, peak_flops_source=f"measured: best of 3 {n}x{n} {precision} matmuls{why}")
-        fields["peak_flops_load"] = mfu.measured_load(key, n)  # a loaded node's peak reads low (loaded_peak_note)
+        fields["peak_flops_load"] = load  # a loaded node's peak reads low (loaded_peak_note)
+        fields.update(peak_flops_key=key, peak_flops_reused=reused)
     # the step window's images over its time (no per-call overhead, warm-up excluded); the epochs
     # only when no step was timed
     img_s = out.get("steady_img_s") or out.get("throughput_img_s")

@@ -152,7 +152,7 @@ def train_and_evaluate(
         )
     out.update(inputpath.input_fields(backend, state, train, first_order, spec.train.batch_size, timer, out))
     out.update(perf.best_epoch_fields(history, spec))
-    out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out))
+    out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out, job.peaks if job else None))
     if steps.top_ops is not None:
         out["top_ops"], out["profiled_batches"] = steps.top_ops, steps.profiled_batches
     out.update(target_fields(history, spec.train.target_acc))

@@ -15,12 +15,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from bench.core.cpus import CORES_ENV, cores_for
+from bench.core.cpus import CORES_ENV, cores_for, cores_text
 from bench.core.placement import Placement, RowOutcome
 from bench.run import environment
 from bench.run.executors import Echo, Row
 from bench.run.executors.pool import SlotPool
-from bench.run.executors.remote import cores_text
 from bench.run.workers import Workers
 
 

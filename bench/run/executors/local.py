@@ -1,7 +1,8 @@
 """``local``: the rows one after another on this machine, each forked by its backend's warm worker server.
 
 The default, and the suite's behaviour before executors existed: a row's record is appended before the
-next row starts, so a row never shares the machine with another of its run.
+next row starts, so a row never shares the machine with another of its run; so too a row's MFU peak measured on
+an unloaded node serves the later rows with its key (``peaks``, bench.measure.mfu.reusable_peak).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.placement import Placement, RowOutcome
+from bench.measure.mfu import reusable_peak
 from bench.run.executors import Echo, Row
 from bench.run.workers import Workers
 
@@ -24,6 +26,7 @@ class Local:
         self.workers = Workers(job_dir)
         self.placement = Placement(self.name, socket.gethostname())
         self._running: list[Row] = []
+        self.peaks: dict[str, list[float]] = {}  # MFU peaks its rows measured, for its later rows (mfu.reusable_peak)
 
     @property
     def running(self) -> list[Row]:
@@ -38,7 +41,10 @@ class Local:
     def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
         for row in rows:
             self._running = [row]
+            row.job.peaks = dict(self.peaks)
             rec = self.workers.run(row.job, timeout_s, echo)
+            if kept := reusable_peak(rec):
+                self.peaks[kept[0]] = kept[1]
             self._running = []
             rec.update(self.placement.fields(0))
             yield row, RowOutcome(rec, placement=self.placement)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.core.cpus import cores_text
 from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
 from bench.core.record import new_record
@@ -81,17 +82,6 @@ def where_here(executor: str, extra: str = "") -> Placement:
     if hasattr(os, "sched_getaffinity"):
         parts.append(f"cores {cores_text(sorted(os.sched_getaffinity(0)))}")
     return Placement(executor, socket.gethostname(), " ".join(parts) or None)
-
-
-def cores_text(cores: list[int]) -> str:
-    """``0-3,8`` for [0, 1, 2, 3, 8]."""
-    runs: list[list[int]] = []
-    for c in cores:
-        if runs and c == runs[-1][-1] + 1:
-            runs[-1].append(c)
-        else:
-            runs.append([c])
-    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 SCRATCH_PREFIX = "bench-row-"
