@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import import_order
+
+import_order.install()  # torch before TensorFlow in this process, whichever a test imports first
+
 REPO = Path(__file__).resolve().parent.parent
 # A task small enough for end-to-end subprocess tests (seconds per backend).
 TINY_TASK = """
