@@ -827,6 +827,14 @@ def test_runs_on_other_machines_show_their_speed_figures_unjudged_and_still_judg
         "usable_cores differs: 2 vs 1"
     ]
     assert machine_differences(ENV, {**ENV, "usable_cores": 2}, *frames) == []
+    # a run held to fewer cores records them, an unheld one nothing (bench.run.environment.restricted_cores): QA,
+    # 2026-12-07, a `taskset -c 0` run against an unheld one of 2 cores was judged on every speed figure, exit 1
+    assert machine_differences(ENV, {**ENV, "usable_cores": 1}, *frames) == ["usable_cores differs: 2 vs 1"]
+    assert machine_differences({**ENV, "usable_cores": 1}, ENV, *frames) == ["usable_cores differs: 1 vs 2"]
+    held = make_run(tmp_path / "held", slow=1.3, env={**ENV, "usable_cores": 1})
+    proc = run_cli(["compare", str(a), str(held)], clean_env)
+    assert proc.returncode == 0 and "no regression, 8 speed figure(s) not judged: the machines differ" in proc.stdout
+    assert "warning: the runs differ: usable_cores differs: 2 vs 1" in proc.stdout, proc.stdout
     result = compare(*frames, Thresholds(), other_machine=True)
     assert not result.regression.any()
     speed = {"training time (s)", EPOCH, "steady throughput (img/s)", "inference (img/s)"}

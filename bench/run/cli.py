@@ -780,7 +780,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     b_state = stopped["B"].state if stopped["B"] else None
     warnings = compare.environment_differences(env_a, env_b, a, b)
     planned_b = compare.run_planned(args.run_b, args.results)
-    other_machine = bool(compare.machine_differences(env_a, env_b, a, b))
+    machine = compare.machine_differences(env_a, env_b, a, b)
+    warnings += [w for w in machine if w not in warnings]  # the cores a run was held to are said there alone
+    other_machine = bool(machine)
     result = compare.compare(a, b, t, b_state, other_machine, planned_b)
     text = compare.render(result)
     names, note = [*a.backend, *b.backend], ""
