@@ -246,6 +246,39 @@ def test_a_third_run_far_from_two_that_agree_is_a_regression_though_no_interval_
     assert s.newest is not None and not s.newest.regression
 
 
+def test_an_accuracy_drop_is_judged_in_points_as_bench_compare_judges_it(tmp_path: Path):
+    """QA, 2026-12-07: a planted bug (wrong labels on two batches in three) took a seeded LeNet-5's test accuracy from
+    0.966 in five runs to 0.932; `bench compare` flagged the 3.4-point drop (--max-acc-drop 0.01) and `bench history`
+    never did, exit 0: robust z -35,000, but 3.5% is under the 5% every metric's change had to pass (4.8 points at
+    0.966). An accuracy's drop is judged in points, by --max-acc-drop, as compare judges it; one at the threshold is
+    not beyond it, and a throughput still needs its 5%."""
+    hist = tmp_path / "history"
+    for n, acc in enumerate([0.966] * 5 + [0.932]):
+        store.add_run(
+            hist, make_run(tmp_path / "a", n, {ROW: {"steady_img_s": 100.0, "train_s": 10.0, "test_acc": acc}})
+        )
+    found = {s.key["metric"]: s for s in check.check(store.load(hist), [], check.Thresholds())}
+    acc = found["test_acc"]
+    assert acc.newest is not None and acc.newest.regression and acc.newest.change == pytest.approx(-0.034 / 0.966)
+    assert "REGRESSION: -3.5% against the median of 5 run(s)" in "\n".join(check.describe(acc))
+    out = bench("history", "--store", str(hist))
+    assert out.returncode == 1 and "1 regressed newest point(s)" in out.stdout, out.stdout
+    assert "(robust z > 4 and worse by > 5%, an accuracy by > 0.01)" in out.stdout
+    assert bench("history", "--store", str(hist), "--max-acc-drop", "0.05").returncode == 0
+    refused = bench("history", "--store", str(hist), "--max-acc-drop", "5")
+    assert refused.returncode == 2 and "write 0.05 for 5 points" in refused.stderr
+    at = tmp_path / "at"  # exactly one point: at the threshold, not beyond it (compare's rule)
+    for n, acc in enumerate([0.966] * 5 + [0.956]):
+        store.add_run(at, make_run(tmp_path / "b", n, {ROW: {"steady_img_s": 100.0, "test_acc": acc}}))
+    (s,) = [s for s in check.check(store.load(at), [], check.Thresholds()) if s.key["metric"] == "test_acc"]
+    assert s.newest is not None and not s.newest.regression and s.newest.z < -1000
+    slow = tmp_path / "slow"  # a rate's change is still relative: 4% slower is under the 5%, however far in z
+    for n, v in enumerate([100.0] * 5 + [96.0]):
+        store.add_run(slow, make_run(tmp_path / "c", n, {ROW: {"train_s": 10.0 * 100 / v, "test_acc": 0.9}}))
+    (s,) = [s for s in check.check(store.load(slow), [], check.Thresholds()) if s.key["metric"] == "train_s"]
+    assert s.newest is not None and not s.newest.regression and s.newest.z > 1000
+
+
 # four other rows whose train_s, throughput and accuracy scatter by a known pattern from run to run
 OTHERS = [("cifar10-cnn", "torch"), ("cifar10-cnn", "keras"), ("mnist-cnn", "torch"), ("mnist-cnn", "keras")]
 

@@ -151,11 +151,14 @@ def newest(
     z_max: float = 4.0,
     min_change: float = 0.05,
     pooled: float = 0.0,
+    absolute: bool = False,
 ) -> Newest | None:
     """The newest point against up to ``lookback`` points before it; None with no point before it.
 
     ``pooled``: a relative noise the scale is at least (times the baseline's median), the metric's run-to-run
-    noise pooled over many series: two close runs say little of how far a third may swing."""
+    noise pooled over many series: two close runs say little of how far a third may swing. ``absolute``: the
+    change must pass ``min_change`` in the figure's own units, not relative to the baseline (an accuracy's points,
+    as ``bench compare --max-acc-drop`` judges it)."""
     x = np.asarray(values, float)
     if len(x) < 2:
         return None
@@ -168,7 +171,9 @@ def newest(
     z = (last - centre) / spread
     change = (last - centre) / (abs(centre) or 1.0)
     worse = -z if higher_is_better else z
-    worse_change = -change if higher_is_better else change
-    regression = worse > z_max and worse_change > min_change
-    improvement = -worse > z_max and -worse_change > min_change
+    moved = last - centre if absolute else change
+    worse_change = -moved if higher_is_better else moved
+    beyond = min_change + (1e-9 if absolute else 0.0)  # a drop of exactly 0.01 is at the threshold, as in compare
+    regression = worse > z_max and worse_change > beyond
+    improvement = -worse > z_max and -worse_change > beyond
     return Newest(float(z), float(change), len(base), bool(regression), bool(improvement), floor > own)

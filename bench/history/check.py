@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.core.metric_table import ACCURACY
 from bench.core.placement import beyond_cores, load_words
 from bench.history import changes
 from bench.history.annotations import Annotation
@@ -43,6 +44,9 @@ MIN_POOL = 10
 class Thresholds:
     z: float = 4.0  # robust z the newest point must pass to be a regression
     min_change: float = 0.05  # ... and this relative change, in the worse direction
+    # ... or, for an accuracy, this drop in points (bench compare's --max-acc-drop): 5% of 0.966 is 4.8 points, and a
+    # planted bug's 0.966 -> 0.932 (z -35,000 on a seeded series) was a step and never a regression (QA, 2026-12-07)
+    max_acc_drop: float = 0.01
     lookback: int = 20  # points before the newest that form its baseline
     min_step: float = 0.01  # a step smaller than this (relative) is not reported
 
@@ -192,8 +196,9 @@ def analyse(
             metric.higher_is_better is True,
             t.lookback,
             t.z,
-            t.min_change,
+            t.max_acc_drop if metric.kind == ACCURACY else t.min_change,
             pooled=pool.noise if pool else 0.0,
+            absolute=metric.kind == ACCURACY,
         )
     return s
 
@@ -252,6 +257,11 @@ def check(
     return [
         analyse(key, points, notes, t, found.get(tuple(key[c] for c in by))) for key, points in series(df, normalised)
     ]
+
+
+def threshold_words(t: Thresholds) -> str:
+    """What a regressed newest point passes, as the summary line and the dashboard say it."""
+    return f"robust z > {t.z:g} and worse by > {t.min_change:.0%}, an accuracy by > {t.max_acc_drop:g}"
 
 
 def timed_under_load(load: Any, cores: Any, at: Any = None) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.placement import LOAD_COLUMNS
-from bench.history.check import Series, Thresholds, check, knob_changes, timed_under_load
+from bench.history.check import Series, Thresholds, check, knob_changes, threshold_words, timed_under_load
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report.backends import colour, label
 from bench.report.html import TAB10, Contents, esc, json_block, page, table
@@ -290,7 +290,7 @@ def write_dashboard(
         f"<h1>bench history</h1><p>{runs} run(s), {df.commit.nunique() if len(df) else 0} commit(s), "
         f"{df.machine_id.nunique() if len(df) else 0} machine(s), {len(df)} rows; {len(raw)} raw series, "
         f"{len(normalised)} normalised; newest point flagged as a regression in {regressions} series "
-        f"(robust z > {t.z:g} and worse by > {t.min_change:.0%}). A band is a point's 95% interval, ▲ a step, "
+        f"({threshold_words(t)}). A band is a point's 95% interval, ▲ a step, "
         "✕ a regressed newest point. Normalised: rates divided and times multiplied by the run's measured matmul "
         "speed (GFLOP/s), so a slower machine does not read as slower code; runs without a calibration are not in "
         "that view.</p>" + contents.html() + charts_part + best_part + json_block("history-data", {"charts": charts})

@@ -446,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where run ids are looked up (default: %(default)s)",
     )
     _add_reference(p_cmp, "the one both runs were started with (their plan.json), where they agree, else ")
-    add_history_parser(sub, _threshold, _positive, _fraction)
+    add_history_parser(sub, _threshold, _positive, _fraction, _accuracy_drop)
     return parser
 
 

@@ -31,9 +31,10 @@ def add_history_parser(
     number: Callable[[str], float],
     count: Callable[[str], int],
     fraction: Callable[[str], float],
+    accuracy_drop: Callable[[str], float],
 ) -> None:
     """The ``history`` command and its two sub-commands; ``number`` parses a threshold (finite, >= 0), ``count`` an
-    integer >= 1, ``fraction`` a relative threshold in [0, 1]."""
+    integer >= 1, ``fraction`` a relative threshold in [0, 1], ``accuracy_drop`` an accuracy's points in [0, 1]."""
     p = sub.add_parser(
         "history",
         help="the history of every run: check it for steps and regressions, import runs, annotate",
@@ -56,6 +57,14 @@ def add_history_parser(
         default=check.Thresholds.min_change,
         metavar="FRAC",
         help="... and the relative change it passes, in the worse direction (%(default)s)",
+    )
+    p.add_argument(
+        "--max-acc-drop",
+        type=accuracy_drop,
+        default=check.Thresholds.max_acc_drop,
+        metavar="ABS",
+        help="... or, for an accuracy, the drop it passes, in [0, 1]: 0.01 is one point, as bench compare's "
+        "(%(default)s)",
     )
     p.add_argument(
         "--lookback",
@@ -202,7 +211,7 @@ def run_history_command(args: argparse.Namespace) -> int:
             return 2
         print(f"annotated run {args.run}: {args.note}")
         return 0
-    t = check.Thresholds(z=args.z, min_change=args.min_change, lookback=args.lookback)
+    t = check.Thresholds(z=args.z, min_change=args.min_change, lookback=args.lookback, max_acc_drop=args.max_acc_drop)
     try:
         df = store.load(args.store, normalised=args.normalised)
         notes = notes_file.read(args.store)
@@ -224,7 +233,6 @@ def run_history_command(args: argparse.Namespace) -> int:
     drifts = sum(1 for s in found if s.drift)
     print(
         f"{len(found)} series checked ({'normalised' if args.normalised else 'raw, per machine'}): {steps} step(s), "
-        f"{drifts} drift(s), {len(regressions)} regressed newest point(s) (robust z > {t.z:g} and worse by > "
-        f"{t.min_change:.0%})"
+        f"{drifts} drift(s), {len(regressions)} regressed newest point(s) ({check.threshold_words(t)})"
     )
     return 1 if regressions else 0
