@@ -110,3 +110,16 @@ def test_a_point_timed_beyond_its_cores_says_so_in_its_hover(tmp_path: Path):
     (chart,) = [c for c in chart_data(raw, []) if c["metric"] == "steady_img_s"]
     (series,) = chart["raw"]
     assert series["load"] == ["", "", "timed at load 7.7 on 2 cores"]
+
+
+def test_a_point_of_a_run_with_local_changes_says_so_in_its_hover(tmp_path: Path):
+    """QA, 2026-12-07: a planted slowdown's runs (uncommitted changes: environment.json's commit "fcaf4d6-dirty") were
+    hovered as "commit fcaf4d6", as the clean runs around them were, while bench history named the step "commit
+    fcaf4d6 -> fcaf4d6-dirty". The hover says the dirty state as the history's text does."""
+    hist = tmp_path / "history"
+    for n, commit in enumerate(["abc1234", "abc1234-dirty", "abc1234"]):
+        store.add_run(hist, make_run(tmp_path, n, {("cnn", "torch"): {"steady_img_s": 100.0}}, commit=commit))
+    raw = check(store.load(hist), [], Thresholds())
+    (chart,) = [c for c in chart_data(raw, []) if c["metric"] == "steady_img_s"]
+    (series,) = chart["raw"]
+    assert series["commit"] == ["abc1234", "abc1234-dirty", "abc1234"]

@@ -137,7 +137,8 @@ def series_data(s: Series, suffix: str) -> dict[str, Any]:
         "lo": [clean(v) for v in p.lo],
         "hi": [clean(v) for v in p.hi],
         "run": list(p.run_id),
-        "commit": list(p.commit),
+        # as bench history says it: two runs of one commit, one with local changes, were one commit in the hover
+        "commit": [f"{c}{'-dirty' * bool(d)}" for c, d in zip(p.commit, p.dirty, strict=True)],
         # the hover's last line where the run was timed on a machine loaded beyond its cores (bench history's clause)
         "load": [
             timed_under_load(*lc) for lc in zip(*(p.get(c, none) for c in (*LOAD_COLUMNS, "load_at")), strict=True)
