@@ -865,3 +865,43 @@ def test_a_runs_own_load_is_not_beyond_its_cores_and_others_work_on_top_of_it_is
     assert not loaded_peak({"peak_flops_load": 2.31, "node_cores": 2}) and loaded_peak(
         {"peak_flops_load": 5.0, "node_cores": 2}
     )
+
+
+def test_a_store_merges_into_another_by_its_folder_with_its_annotations(tmp_path: Path):
+    """QA, 2026-12-07: two stores (a CI machine's, a laptop's) could be made one only by copying files by hand, and
+    `history import OTHER/runs/X.parquet` said "X.parquet/state.json: cannot be inspected (Not a directory)".
+    `history import OTHER_STORE` adds each of its runs not here yet (rows as stored, a file from before a column was
+    added with it empty) and its annotations this store lacks; the merged store reads as one built from every run."""
+    from bench.history.rows import ADDED, typed
+
+    runs = [make_run(tmp_path / "runs", n, {ROW: {"steady_img_s": v}}) for n, v in enumerate([100, 101, 99, 100, 70])]
+    mine, other, whole = tmp_path / "mine", tmp_path / "other", tmp_path / "whole"
+    for r in runs[:3]:
+        store.add_run(mine, r)
+    for r in runs:
+        store.add_run(whole, r)
+    other_runs = store.check_store(other, create=True)
+    for r in runs[2:]:  # as the store's code before 2026-12-06 wrote them: no load columns
+        rows = typed(run_rows(r)).drop(columns=list(ADDED))
+        rows.to_parquet(other_runs / f"{rows.run_id.iloc[0]}.parquet", index=False)
+    note = annotations.Annotation(runs[4].name, "new loader", metric="steady_img_s")
+    annotations.append(other, note)
+    out = bench("history", "--store", str(mine), "import", str(other))
+    assert (
+        out.returncode == 0 and f"{other}: 2 run(s) added (" in out.stdout and "1 in this store already" in out.stdout
+    )
+    assert annotations.read(mine) == [note]
+    key = ["run_id", "task", "backend", "metric"]
+    merged, built = (store.load(s).sort_values(key).reset_index(drop=True) for s in (mine, whole))
+    pd.testing.assert_frame_equal(merged.drop(columns=list(ADDED)), built.drop(columns=list(ADDED)))
+    again = bench("history", "--store", str(mine), "import", str(other))
+    assert "0 run(s) added (0 rows), 3 in this store already" in again.stdout and annotations.read(mine) == [note]
+    (s,) = [s for s in check.check(store.load(mine), [note], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    assert s.reset_note == "new loader" and s.newest is None
+    a_file = next(other_runs.iterdir())
+    bad = bench("history", "--store", str(mine), "import", str(a_file))
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        f"error: {a_file}: not a run directory or a history store (a store merges by its folder)"
+    )
+    itself = bench("history", "--store", str(mine), "import", str(mine))
+    assert itself.returncode == 2 and "the store itself; nothing to merge" in itself.stderr

@@ -63,3 +63,14 @@ def append(store: Path, note: Annotation) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def merge(store: Path, other: Path) -> int:
+    """Append another store's annotations this store lacks (``bench.history.store.merge`` adds its runs); how many."""
+    have, added = set(read(store)), 0
+    for note in read(other):
+        if note not in have:
+            append(store, note)
+            have.add(note)
+            added += 1
+    return added

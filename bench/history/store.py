@@ -128,6 +128,15 @@ def add_run(store: Path, run_dir: Path) -> Added:
     return added
 
 
+def merge(store: Path, other: Path) -> list[Added]:
+    """Add every run of another store: its files' rows as they were stored, a run already here adding nothing (its
+    annotations: ``bench.history.annotations.merge``). A maintainer's two stores (a CI machine's and a laptop's) made
+    one. A run file from before a column was added (``ADDED``) is written with that column empty, as it reads."""
+    if Path(other).resolve() == Path(store).resolve():
+        raise HistoryError(f"{other}: the store itself; nothing to merge")
+    return [add_rows(store, pd.read_parquet(path).reindex(columns=list(SCHEMA))) for path in files(other)]
+
+
 def files(store: Path) -> list[Path]:
     """Every run file, each checked: readable Parquet with the history's columns (else HistoryError naming it)."""
     import pyarrow.parquet as pq

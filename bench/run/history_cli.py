@@ -75,7 +75,9 @@ def add_history_parser(
     )
     p.add_argument("--verbose", action="store_true", help="also list the series with nothing to say")
     actions = p.add_subparsers(dest="history_action")
-    p_import = actions.add_parser("import", help="add run folders to the store and rewrite the dashboard")
+    p_import = actions.add_parser(
+        "import", help="add run folders (or another store's runs: its folder) to the store and rewrite the dashboard"
+    )
     p_import.add_argument("runs", nargs="+", type=Path, metavar="RUN")
     p_note = actions.add_parser("annotate", help="reset a baseline from a run on, with a note (e.g. 'upgraded TF')")
     p_note.add_argument("run", metavar="RUN_ID")
@@ -105,6 +107,17 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
     try:
         store.check_store(store_dir, create=True)
         for run in runs:
+            if (run / store.MARKER).is_file():  # another store: its runs and annotations merged into this one
+                merged = store.merge(store_dir, run)
+                notes_file.merge(store_dir, run)
+                new = [a for a in merged if a.new]
+                print(
+                    f"{run}: {len(new)} run(s) added ({sum(a.rows for a in new):,} rows), "
+                    f"{len(merged) - len(new)} in this store already"
+                )
+                continue
+            if not run.is_dir():  # a store's runs/X.parquet was read as a folder: "X/state.json: cannot be inspected"
+                raise RunFileError(f"{run}: not a run directory or a history store (a store merges by its folder)")
             if why := unfinished(run):
                 print(why)
                 continue
