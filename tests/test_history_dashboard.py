@@ -16,7 +16,7 @@ from bench.history.dashboard import MIN_SPAN, chart_data, time_axis
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report import compare
 from bench.report.tables import WORDS
-from tests.history_runs import make_run
+from tests.history_runs import MACHINE, make_run
 
 AT = pd.Timestamp("2026-12-06 02:55:43.9995", tz="UTC")  # the QA's one run
 
@@ -123,3 +123,20 @@ def test_a_point_of_a_run_with_local_changes_says_so_in_its_hover(tmp_path: Path
     (chart,) = [c for c in chart_data(raw, []) if c["metric"] == "steady_img_s"]
     (series,) = chart["raw"]
     assert series["commit"] == ["abc1234", "abc1234-dirty", "abc1234"]
+
+
+def test_series_of_one_cpu_on_two_machines_are_named_apart_in_the_legend(tmp_path: Path):
+    """QA, 2026-12-07: a `taskset -c 0` run is another machine to the history ("..., the run on 1 of them"), but the
+    legend named each machine by its CPU alone: "PyTorch · AMD EPYC" twice. A series' machine is named by its CPU and
+    the words the chart's other machines lack; CPUs that differ are named as before."""
+    hist = tmp_path / "history"
+    held = {**MACHINE, "usable_cores": 1}
+    for n, machine in enumerate([MACHINE, MACHINE, held, {**MACHINE, "cpu": "Other CPU"}]):
+        store.add_run(hist, make_run(tmp_path, n, {("cnn", "torch"): {"steady_img_s": 100.0}}, machine=machine))
+    raw = check(store.load(hist), [], Thresholds())
+    (chart,) = [c for c in chart_data(raw, []) if c["metric"] == "steady_img_s"]
+    assert sorted(s["name"] for s in chart["raw"]) == [
+        "PyTorch · Other CPU",
+        "PyTorch · Test CPU 9000",
+        "PyTorch · Test CPU 9000, the run on 1 of them",
+    ]

@@ -161,9 +161,15 @@ def time_axis(dates: list[pd.Timestamp]) -> dict[str, Any]:
     return {"range": [(lo - pad).isoformat(), (hi + pad).isoformat()]}
 
 
-def suffix(s: Series, machines: int, specs: int) -> str:
-    """What tells this series from the others of its chart: the machine's CPU, the task's hash, when they vary."""
-    out = " · " + s.points.machine.iloc[0].split(",")[0] if machines > 1 else ""
+def suffix(s: Series, machines: dict[str, str], specs: int) -> str:
+    """What tells this series from the others of its chart: its machine (the CPU and the words of the machine the
+    chart's other machines lack), the task's hash, when they vary. The CPU alone named a run held to 1 of 2 cores
+    "AMD EPYC" beside the unheld runs' "AMD EPYC": two legend entries of one name (QA, 2026-12-07)."""
+    out = ""
+    if len(machines) > 1:  # fingerprint -> words, of the chart's series
+        cpu, *rest = s.points.machine.iloc[0].split(", ")
+        shared = set.intersection(*(set(m.split(", ")) for m in machines.values()))
+        out = " · " + ", ".join([cpu, *(w for w in rest if w not in shared)])
     return out + (f" · task {s.key['spec_hash'][:6]}" if specs > 1 else "")
 
 
@@ -188,7 +194,7 @@ def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, An
     for (task, metric), views in sorted(grouped.items()):
         chart: dict[str, Any] = {"task": task, "metric": metric, "label": BY_NAME[metric].words, "xaxis": {}}
         for view, group in views.items():
-            machines = len({s.points.machine_id.iloc[0] for s in group})
+            machines = {s.points.machine_id.iloc[0]: s.points.machine.iloc[0] for s in group}
             specs = len({s.key["spec_hash"] for s in group})
             chart[view] = styled([series_data(s, suffix(s, machines, specs)) for s in group], group)
             if group:
