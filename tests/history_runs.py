@@ -24,6 +24,7 @@ def make_run(
     machine: dict[str, Any] | None = None,
     gflops: float | None = 50.0,
     started: datetime | None = None,
+    diff: str | None = None,
 ) -> Path:
     """Run number ``n`` (its id and start a day after run n-1, unless ``started`` says when) with one ok record per
     (task, backend) in ``rows``, each holding the given fields (``steady_img_s`` gets a +-1% 95% interval unless
@@ -38,6 +39,7 @@ def make_run(
         "git_commit": commit,
         "run_id": run_id,
         "packages": packages or {"torch": "2.14.1", "keras": "3.15.1"},
+        **({"git_diff": diff} if diff else {}),
     }
     (run_dir / "environment.json").write_text(json.dumps(env))
     for (task, backend), fields in rows.items():

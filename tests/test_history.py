@@ -15,7 +15,7 @@ import pytest
 
 from bench.core.record import new_record
 from bench.core.results import append_record
-from bench.history import annotations, check, store
+from bench.history import annotations, check, dashboard, store
 from bench.history.rows import run_rows
 from tests.history_runs import MACHINE, make_run
 
@@ -202,6 +202,49 @@ def test_a_step_is_printed_with_what_changed_and_an_annotation_resets_the_baseli
     notes = annotations.read(hist)
     (s,) = [s for s in check.check(store.load(hist), notes, check.Thresholds()) if s.key["metric"] == "steady_img_s"]
     assert s.newest is None and s.reset == 10 and s.reset_note == "new data loader"
+
+
+def test_a_step_between_two_local_patches_of_one_commit_names_them_apart(tmp_path: Path):
+    """QA, 2026-12-07: a planted slowdown, then a stronger one, both uncommitted on one commit ("fcaf4d6-dirty" each):
+    the step between them read "nothing recorded (same commit, versions, knobs and machine)". A dirty run keeps a
+    hash of its uncommitted changes (environment.json's git_diff) and the step names it; a run without one (clean,
+    or stored before) says what it did."""
+    hist = tmp_path / "history"
+    for n, (v, diff) in enumerate([(100, "aaaa1111")] * 3 + [(70, "bbbb2222")] * 3):
+        store.add_run(hist, make_run(tmp_path / "a", n, {ROW: {"steady_img_s": v}}, commit="abc1234-dirty", diff=diff))
+    (s,) = [s for s in check.check(store.load(hist), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    (st,) = s.steps
+    assert st.changed == [
+        "commit abc1234-dirty -> abc1234-dirty: other uncommitted changes (diff aaaa1111 -> bbbb2222)"
+    ]
+    (chart,) = [c for c in dashboard.chart_data([s], []) if c["metric"] == "steady_img_s"]
+    assert chart["raw"][0]["commit"][-1] == "abc1234-dirty (diff bbbb2222)"
+    old = tmp_path / "old"  # dirty runs that kept no hash: nothing to tell them apart by
+    for n, v in enumerate([100] * 3 + [70] * 3):
+        store.add_run(old, make_run(tmp_path / "b", n, {ROW: {"steady_img_s": v}}, commit="abc1234-dirty"))
+    (s,) = [s for s in check.check(store.load(old), [], check.Thresholds()) if s.key["metric"] == "steady_img_s"]
+    assert s.steps[0].changed == ["nothing recorded (same commit, versions, knobs and machine)"]
+
+
+def test_a_dirty_tree_is_hashed_by_its_uncommitted_changes(tmp_path: Path):
+    """environment.json's git_diff: None on a clean tree, a hash of `git diff HEAD` on a dirty one, another for
+    other changes, the same for the same ones."""
+    from bench.run.environment import git_diff
+
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=qa@example.com", "-c", "user.name=qa"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "f.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "f.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    assert git_diff(tmp_path) is None
+    (tmp_path / "f.py").write_text("x = 2\n")
+    first = git_diff(tmp_path)
+    (tmp_path / "f.py").write_text("x = 3\n")
+    second = git_diff(tmp_path)
+    assert first and second and first != second and len(first) == 8
+    (tmp_path / "f.py").write_text("x = 2\n")
+    assert git_diff(tmp_path) == first
+    assert git_diff(tmp_path / "not-a-repo") is None
 
 
 def test_a_configuration_change_starts_a_new_baseline_and_is_no_regression(tmp_path: Path):

@@ -132,11 +132,19 @@ def knob_changes(a: str | None, b: str | None) -> list[str]:
     ]
 
 
+def diff_of(point: pd.Series) -> str | None:
+    """The hash of a dirty point's uncommitted changes; None where its run kept none (clean, or stored before)."""
+    d = point.get("diff")
+    return d if isinstance(d, str) and d else None
+
+
 def what_changed(a: pd.Series, b: pd.Series) -> list[str]:
     """What differs between two points' runs: commit, dirty state, package versions, knobs, machine, calibration."""
     out = []
     if a.commit != b.commit or a.dirty != b.dirty:
         out.append(f"commit {a.commit}{'-dirty' * bool(a.dirty)} -> {b.commit}{'-dirty' * bool(b.dirty)}")
+    elif a.dirty and (da := diff_of(a)) and (db := diff_of(b)) and da != db:  # one commit, other local patches
+        out.append(f"commit {a.commit}-dirty -> {b.commit}-dirty: other uncommitted changes (diff {da} -> {db})")
     pa, pb = json.loads(a.packages or "{}"), json.loads(b.packages or "{}")
     out += [
         f"{k} {pa.get(k, '-')} -> {pb.get(k, '-')}" for k in sorted(pa.keys() | pb.keys()) if pa.get(k) != pb.get(k)

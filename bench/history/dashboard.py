@@ -138,7 +138,10 @@ def series_data(s: Series, suffix: str) -> dict[str, Any]:
         "hi": [clean(v) for v in p.hi],
         "run": list(p.run_id),
         # as bench history says it: two runs of one commit, one with local changes, were one commit in the hover
-        "commit": [f"{c}{'-dirty' * bool(d)}" for c, d in zip(p.commit, p.dirty, strict=True)],
+        "commit": [
+            f"{c}{'-dirty' * bool(d)}" + (f" (diff {h})" if isinstance(h, str) and h else "")
+            for c, d, h in zip(p.commit, p.dirty, p.get("diff", none), strict=True)
+        ],
         # the hover's last line where the run was timed on a machine loaded beyond its cores (bench history's clause)
         "load": [
             timed_under_load(*lc) for lc in zip(*(p.get(c, none) for c in (*LOAD_COLUMNS, "load_at")), strict=True)

@@ -61,10 +61,13 @@ SCHEMA: dict[str, str] = {
     # "end": the rows' own load (above); "start": where they kept none, the run's environment.json's load at its start
     # and its cores (bench.core.placement.run_load, as bench compare reads it); empty in earlier files
     "load_at": "string",
+    # a short hash of a dirty run's uncommitted changes (environment.json's git_diff): two runs of one commit with other
+    # local patches are told apart; empty for a clean run and in files written before it (2026-12-07)
+    "diff": "string",
 }
 # Columns added after the store's first files: a file written before has none, and reads them as empty (DuckDB
 # reads the files by column name), so a new column needs no migration, no new store format and no file rewritten.
-ADDED = ("load_avg_1m_end", "node_cores", "load_at")
+ADDED = ("load_avg_1m_end", "node_cores", "load_at", "diff")
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -211,6 +214,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
         "run_date": run_date(run_dir, run_id, records),
         "commit": commit.removesuffix("-dirty"),
         "dirty": commit.endswith("-dirty"),
+        "diff": env.get("git_diff") if commit.endswith("-dirty") and isinstance(env.get("git_diff"), str) else None,
         "commit_date": commit_date(commit.removesuffix("-dirty")),
         "packages": json.dumps(env.get("packages") or {}, sort_keys=True),
         "machine_id": machine_id,

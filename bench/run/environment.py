@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -45,6 +46,23 @@ def git_commit() -> str | None:
         timeout=10,
     ).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def git_diff(repo: Path = REPO) -> str | None:
+    """A short hash of the tree's uncommitted changes to tracked files (``git diff HEAD``), None on a clean tree or
+    without git: two runs of one commit with different local patches are both "abc1234-dirty", and the history named
+    a step between them "nothing recorded (same commit, versions, knobs and machine)" (QA, 2026-12-07)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "diff", "HEAD", "--no-ext-diff", "--no-color", "--binary"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0 or not out.stdout:
+        return None
+    return hashlib.sha256(out.stdout).hexdigest()[:8]
 
 
 def cpuinfo() -> str:
@@ -151,4 +169,5 @@ def _describe() -> dict[str, Any]:
         "load_avg_1m_at_start": os.getloadavg()[0],
         "packages": versions(),
         "git_commit": git_commit(),
+        **({"git_diff": diff} if (diff := git_diff()) else {}),
     }
