@@ -869,3 +869,12 @@ def test_a_task_b_never_planned_is_not_run_in_b_not_a_regression(tmp_path: Path,
     (b / "plan.json").write_text(json.dumps({**plan, "tasks": [{"name": "t"}, {"name": "u"}]}))
     proc = run_cli(["compare", str(a), str(b)], clean_env)  # planned and not recorded: lost, a regression each
     assert proc.returncode == 1 and "Only in A, missing from B (a regression each): u (torch, keras)" in proc.stdout
+
+
+def test_a_p_value_below_the_bootstraps_resolution_reads_as_a_bound_not_zero():
+    """A one-process side's p is twice the share of 2,000 resampled ratios across 1: none across is p < 0.001, which
+    the table printed as "0" (QA, 2026-12-07)."""
+    from bench.report.compare import _p_value
+
+    assert _p_value(0.0) == "< 0.001" and _p_value(0.0312) == "0.0312" and _p_value(None) == "-"
+    assert _p_value(float("nan")) == "-" and _p_value(1.0) == "1"

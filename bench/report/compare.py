@@ -62,7 +62,7 @@ from bench.core.results import (
     table,
 )
 from bench.core.runfiles import check_run_folder
-from bench.measure.stats import samples
+from bench.measure.stats import RESAMPLES, samples
 from bench.measure.tuning import ratio_p
 from bench.report.backends import ordered, planned_reference, ratio_name, reference_missing, reference_of
 
@@ -739,7 +739,12 @@ def _cell(v: object) -> object:
 
 
 def _p_value(v: object) -> str:
-    return f"{v:.3g}" if isinstance(v, float) and pd.notna(v) else "-"
+    """p to 3 significant digits; 0 as "< 0.001": a one-process side's bootstrap p is twice the share of its 2,000
+    resampled ratios across 1 (bench.measure.tuning.ratio_p), so none across reads 0 and means below its resolution
+    (QA printed "p 0")."""
+    if not isinstance(v, float) or pd.isna(v):
+        return "-"
+    return f"< {2 / RESAMPLES:g}" if v == 0 else f"{v:.3g}"
 
 
 def _formatted(table_: pd.DataFrame, formats: dict[str, object]) -> pd.DataFrame:
