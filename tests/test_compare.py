@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,23 @@ def test_identical_runs_show_no_regression(tmp_path: Path, clean_env):
     assert not result.regression.any() and (result.ratio == 1.0).all()
     proc = run_cli(["compare", str(a), str(b)], clean_env)
     assert proc.returncode == 0 and "no regression" in proc.stdout and "warning" not in proc.stdout
+
+
+def test_one_run_named_twice_is_refused_in_one_line_not_compared_with_itself(tmp_path: Path, clean_env):
+    """QA, 2026-12-06: `bench compare A A` printed every figure against itself (ratio 1.000) and "no regression",
+    exit 0: a guard pointed at one run twice passed having compared nothing. The same folder (by path, by run id
+    under --results, or a copy of it: the same records) is bad input: one line, exit 2."""
+    a = make_run(tmp_path / "results" / "20261206-101010-abcd")
+    copy = tmp_path / "copy"
+    shutil.copytree(a, copy)
+    for pair in ((str(a), str(a)), (a.name, str(a)), (str(a), f"{a}/"), (str(a), str(copy))):
+        proc = run_cli(["compare", *pair, "--results", str(tmp_path / "results")], clean_env)
+        assert proc.returncode == 2 and proc.stdout == "", (pair, proc.stdout)
+        assert proc.stderr.count("\n") == 1 and "nothing to compare" in proc.stderr, (pair, proc.stderr)
+        assert ("is a copy of the run" if pair[1] == str(copy) else "A and B are the same run") in proc.stderr
+    other = make_run(tmp_path / "results" / "20261206-111111-ef01")  # the same figures, another run: compared
+    proc = run_cli(["compare", str(a), str(other)], clean_env)
+    assert proc.returncode == 0 and "no regression" in proc.stdout, proc.stderr
 
 
 def test_an_injected_slowdown_is_flagged_and_fails(tmp_path: Path, clean_env):
@@ -540,17 +558,17 @@ def test_a_time_difference_under_the_floor_is_not_judged(tmp_path: Path, capsys)
 
 
 def test_a_row_failed_in_both_runs_is_still_failing_not_a_regression_and_still_exits_1(tmp_path: Path, capsys):
-    """QA, 2026-12-06: `bench compare A A` with a failed row in A said "1 regression(s)". B failing where A failed
+    """QA, 2026-12-06: a failed row in A and again in B said "1 regression(s)". B failing where A failed
     too is not a regression B brought, but a guard must not pass on it: "still failing", exit 1. Failing in B
     alone stays a regression."""
-    ok, failed = row("a", train_s=1.0), row("a", backend="keras", status="failed", error="boom")
-    a = tmp_path / "a"
-    write(a, [ok, failed])
-    result = compare(load_run(a, tmp_path)[0], load_run(a, tmp_path)[0], Thresholds())
+    a, again = tmp_path / "a", tmp_path / "again"
+    write(a, [row("a", train_s=1.0), row("a", backend="keras", status="failed", error="boom")])
+    write(again, [row("again", train_s=1.0), row("again", backend="keras", status="failed", error="boom")])
+    result = compare(load_run(a, tmp_path)[0], load_run(again, tmp_path)[0], Thresholds())
     status = result[result.metric == "status"].iloc[0]
     got = status[["backend", "a", "b", "verdict", "regression"]].tolist()
     assert got == ["keras", "failed", "failed", STILL_FAILING, False]
-    assert cli.main(["compare", str(a), str(a)]) == 1
+    assert cli.main(["compare", str(a), str(again)]) == 1
     out = capsys.readouterr().out
     assert "| still failing" in out and "REGRESSION" not in out
     assert "no regression, 1 row(s) still failing, as in A" in out

@@ -86,10 +86,16 @@ def victim(tmp_path: Path) -> Path:
     return tmp_path / "victim"
 
 
+def other_run(run: Path) -> Path:
+    """A clean finished run beside ``run`` to compare it with (one run named twice is refused by itself)."""
+    other = run.parent / "other"
+    return other if other.is_dir() else finished_run(other, records=2)
+
+
 COMMANDS = {
     "report": lambda run: ["report", str(run)],
     "resume": lambda run: ["all", "--resume", str(run)],
-    "compare": lambda run: ["compare", str(run), str(run)],
+    "compare": lambda run: ["compare", str(run), str(other_run(run))],
 }
 
 
@@ -349,8 +355,11 @@ def test_a_hard_linked_run_file_is_refused_before_a_write_but_compared(tmp_path:
     os.link(victim / "file", run / "records.jsonl")  # a resume would append the row to the victim
     assert_refused(run, "resume", clean_env, run / "records.jsonl", "", victim, capsys, "has 2 hard links")
     assert (victim / "file").read_text() == "precious\n"
-    code, _, err = bench_main(COMMANDS["compare"](run), capsys)  # reading a hard link writes nothing: allowed
-    assert code == 0 and "Traceback" not in err
+    empty = tmp_path / "empty"  # no rows, as the linked file holds none: nothing in common to refuse it for
+    empty.mkdir()
+    (empty / "records.jsonl").write_text("")
+    code, _, err = bench_main(["compare", str(run), str(empty)], capsys)  # reading a hard link writes nothing: allowed
+    assert code == 0 and "Traceback" not in err, err
 
 
 def test_a_folder_named_like_the_kept_unreadable_environment_is_refused(tmp_path: Path, clean_env, victim, capsys):

@@ -51,6 +51,7 @@ from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words, run_loa
 from bench.core.recipe import moved, recipe_differences, records_recipe
 from bench.core.record import RECIPE_FIELDS
 from bench.core.results import (
+    RECORDS,
     is_number,
     latest_records,
     lost_line,
@@ -61,7 +62,7 @@ from bench.core.results import (
     resume_command,
     table,
 )
-from bench.core.runfiles import check_run_folder
+from bench.core.runfiles import check_run_folder, read_bytes
 from bench.measure.stats import RESAMPLES, samples
 from bench.measure.tuning import ratio_p
 from bench.report.backends import ordered, planned_reference, ratio_name, reference_missing, reference_of
@@ -535,6 +536,19 @@ def run_tasks(df: pd.DataFrame) -> dict[str, list[str]]:
 
 def _tasks_text(tasks: dict[str, list[str]]) -> str:
     return ", ".join(f"{t} ({', '.join(b)})" for t, b in tasks.items()) or "no rows"
+
+
+def same_run(run_a: str | Path, run_b: str | Path, results_dir: Path) -> str | None:
+    """Why A and B are one run, or None: the same folder (by path or by run id), or a copy of it (the same
+    records). Every figure then read 1.000 against itself and the command said "no regression" (QA,
+    2026-12-06): a guard pointed at one run twice passed without comparing anything, so this is refused (exit 2)."""
+    pa, pb = run_path(run_a, results_dir), run_path(run_b, results_dir)
+    if pa.resolve() == pb.resolve():
+        return f"A and B are the same run ({pa})"
+    records = read_bytes(pa, pa / RECORDS)
+    if records.strip() and records == read_bytes(pb, pb / RECORDS):
+        return f"A and B hold the same records: {pb} is a copy of the run {pa}"
+    return None
 
 
 def nothing_in_common(a: pd.DataFrame, b: pd.DataFrame) -> str | None:

@@ -405,7 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="compare two runs metric by metric; exit 1 on a regression",
         description="Join two runs on (task, backend, model, profile), show deltas and ratios of the medians "
-        "over ok repeats, flag regressions beyond the thresholds and exit 1 if there is one.",
+        "over ok repeats, flag regressions beyond the thresholds and exit 1 if there is one. Exit 2 for bad "
+        "input: a run that is not one, two runs with no task in common, or one run named twice (the same "
+        "folder or a copy of it).",
     )
     p_cmp.add_argument("run_a", metavar="RUN_A", help="the baseline run (directory or run id)")
     p_cmp.add_argument("run_b", metavar="RUN_B", help="the run checked against it")
@@ -770,8 +772,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
             side: compare.lost_words(run, args.results, df)
             for side, run, df in (("A", args.run_a, a), ("B", args.run_b, b))
         }
+        one_run = compare.same_run(args.run_a, args.run_b, args.results)
     except (FileNotFoundError, RunFileError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    if one_run:  # every figure against itself: nothing compared, and a guard must not pass on it
+        print(
+            f"error: {one_run}: nothing to compare; name two runs (`python -m bench report RUN` shows one)",
+            file=sys.stderr,
+        )
         return 2
     if (why := compare.nothing_in_common(a, b)) is not None:
         print(f"error: {args.run_a} and {args.run_b}: {why}", file=sys.stderr)
