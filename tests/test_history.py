@@ -662,6 +662,22 @@ def test_history_cli_refuses_a_bad_store_in_one_line_exit_2(tmp_path: Path):
     assert bench("history", "--store", str(tmp_path / "h")).returncode == 0  # an empty store checks clean
 
 
+def test_history_import_of_a_missing_path_names_it_and_creates_no_store(tmp_path: Path):
+    """QA, 2026-12-06: `history import <missing path> --store NEW` created the store (STORE.json, runs/) before it
+    failed. Every path is checked first: one line naming the bad one, exit 2, nothing written, not even the
+    good run named before it."""
+    good = make_run(tmp_path / "runs", 0, {ROW: {"steady_img_s": 100.0}})
+    store_dir = tmp_path / "NEW"
+    not_a_folder = "not a run directory (not a folder)"
+    for bad, says in ((tmp_path / "nope", "no such run folder"), (good / "records.jsonl", not_a_folder)):
+        out = bench("history", "import", str(good), str(bad), "--store", str(store_dir))
+        assert out.returncode == 2 and out.stdout == "", out.stdout
+        assert out.stderr == f"error: {bad}: {says}; nothing imported\n"
+        assert not store_dir.exists()
+    out = bench("history", "import", str(good), "--store", str(store_dir))
+    assert out.returncode == 0 and "rows added as run" in out.stdout, out.stderr
+
+
 def test_history_cli_refuses_a_task_backend_or_run_the_store_does_not_hold_exit_2(tmp_path: Path):
     """A typo checked no series and printed '0 regressed' with exit 0: a CI regression gate passed on nothing."""
     hist = tmp_path / "history"

@@ -194,11 +194,23 @@ def ok_records(run_dir: Path) -> list[dict[str, Any]]:
     return [r for r in latest_records(read_records(run_dir)) if r.get("status") == "ok"]
 
 
+def not_a_run(run_dir: Path) -> str | None:
+    """Why ``run_dir`` is not a run folder to add (it does not exist, is no folder, has no records.jsonl), or None."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        return f"{run_dir}: no such run folder"
+    if not run_dir.is_dir():
+        return f"{run_dir}: not a run directory (not a folder)"
+    if not (run_dir / "records.jsonl").is_file():
+        return f"{run_dir}: not a run directory (no records.jsonl)"
+    return None
+
+
 def run_rows(run_dir: Path) -> pd.DataFrame:
     """The history rows of one run folder (RunFileError when it is not a readable run)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "records.jsonl").is_file():
-        raise RunFileError(f"{run_dir}: not a run directory (no records.jsonl)")
+    if why := not_a_run(run_dir):
+        raise RunFileError(why)
     env = read_json_object(run_dir / "environment.json", {}) or {}
     records = ok_records(run_dir)
     run_id = str(

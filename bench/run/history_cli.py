@@ -18,6 +18,7 @@ from bench.core.results import RunFileError, latest_records, lost_line, read_jso
 from bench.history import annotations as notes_file  # "annotations" is the __future__ feature
 from bench.history import check, dashboard, store
 from bench.history.metrics import BY_NAME
+from bench.history.rows import not_a_run
 from bench.run import environment
 
 if TYPE_CHECKING:
@@ -103,7 +104,12 @@ def unfinished(run: Path) -> str | None:
 
 
 def import_runs(store_dir: Path, runs: list[Path]) -> int:
-    """Add each run (in order: the runs before a bad one stay added), then rewrite the dashboard."""
+    """Add each run, then rewrite the dashboard. A path that is no run folder is refused before anything is
+    written, the store not created (a mistyped path had left an empty one, QA 2026-12-06); a run that cannot be
+    read stops the import there, the runs before it added."""
+    if bad := next(filter(None, map(not_a_run, runs)), None):
+        print(f"error: {bad}; nothing imported", file=sys.stderr)
+        return 2
     try:
         store.check_store(store_dir, create=True)
         for run in runs:
