@@ -808,6 +808,49 @@ def test_the_overviews_throughput_values_stand_clear_of_their_whiskers_and_insid
     plt.close(fig)
 
 
+def test_the_overview_accuracy_axis_is_ranged_from_the_data_with_the_lab_figure_and_chance_when_near(
+    tmp_path: Path, monkeypatch
+):
+    """QA, 2026-12-06: the accuracy panel's fixed 0-1 axis drew 98.2% and 98.5% as one height. Its range is the
+    data's, padded; the lab's reported accuracy and chance level are drawn and kept in range where they are near
+    the bars, left out where far (chance 10% beside 98%), and the title says the axis does not start at 0."""
+    import matplotlib.pyplot as plt
+
+    from bench.core.record import new_record
+    from bench.report import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+
+    def accuracy_panel(rows):
+        recs = [
+            new_record(task=t, backend=b, repeat=0, status="ok", steady_img_s=1000.0, test_acc=a, n_classes=k, **kw)
+            for t, b, a, k, kw in rows
+        ]
+        assert figures.plot_bars(table(recs), tmp_path / "overview.png")
+        ax = drawn[-1].axes[1]
+        marks = sorted(round(c.get_segments()[0][0][1], 4) for c in ax.collections)
+        named = [t.get_text() for t in drawn[-1].legends[0].get_texts()][2:]  # after the two backends
+        return ax.get_ylim(), (marks, named), ax.get_title()
+
+    lab = {"reported_acc": 0.9843}
+    (lo, hi), marks, title = accuracy_panel(
+        [("mnist-lenet5", "torch", 0.982, 10, lab), ("mnist-lenet5", "keras", 0.985, 10, lab)]
+    )
+    assert 0.97 <= lo < 0.982 and 0.985 < hi <= 0.995  # 0.3 points apart: a tenth of the axis at least
+    assert (0.985 - 0.982) / (hi - lo) > 0.1
+    assert marks == ([0.9843], ["the lab's reported accuracy"])  # chance (0.1) far below: left out
+    assert title == f"test accuracy (the axis starts at {lo:.3g}, not 0)"
+    # a binary task at 62-65%: its 50% chance is near, drawn and in range
+    (lo, hi), marks, _ = accuracy_panel([("catdog", "torch", 0.62, 2, {}), ("catdog", "keras", 0.647, 2, {})])
+    assert 0.45 < lo < 0.5 < 0.647 < hi < 0.7 and marks == ([0.5], ["chance (one over the classes)"])
+    # accuracies spread from chance up: the axis starts at 0, as before
+    (lo, hi), _, title = accuracy_panel([("cifar", "torch", 0.12, 10, {}), ("mnist", "torch", 0.99, 10, {})])
+    assert lo == 0.0 and 0.99 < hi <= 1.0 and title == "test accuracy"
+    for fig in drawn:
+        plt.close(fig)
+
+
 def test_the_overview_puts_throughputs_a_thousand_fold_apart_on_a_log_axis(tmp_path: Path):
     """`bench all` puts LeNet-5 at ~8,000 img/s beside ResNet101 at ~15: on a linear axis its bars are invisible."""
     from bench.core.record import new_record

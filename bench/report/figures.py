@@ -55,6 +55,46 @@ def throughput_scale(values: list[float]) -> str:
     return "log" if positive and max(positive) > LOG_SPREAD * min(positive) else "linear"
 
 
+# A mark (the lab's reported accuracy, chance level) this close to the accuracies is drawn and kept in the axis'
+# range: 98.2% vs 98.5% beside the lab's 98.43%, or a cat/dog model's 62% above its 50% chance
+NEAR = 0.15
+# How a task's marks are drawn over its accuracy bars (``task_marks``), as (legend text, line style)
+ACC_MARKS = (
+    ("the lab's reported accuracy", {"linestyle": "--"}),
+    ("chance (one over the classes)", {"linestyle": ":"}),
+)
+# The least the accuracy axis is padded by beyond its values: one run's two backends 0.3 points apart still read apart
+ACC_PAD = 0.005
+
+
+def accuracy_range(values: list[float], marks: list[float]) -> tuple[float, float]:
+    """The accuracy axis's limits from the values drawn, with each mark within NEAR of them, padded by a tenth of
+    their span (at least ACC_PAD), at most 1, from 0 where the range nearly reaches it. A fixed 0-1 axis drew 98.2%
+    and 98.5% as one height (QA, 2026-12-06)."""
+    drawn = [v for v in values if 0.0 <= v <= 1.0]
+    if not drawn:
+        return 0.0, 1.0
+    lo, hi = min(drawn), max(drawn)
+    near = [m for m in marks if lo - NEAR <= m <= hi + NEAR]
+    lo, hi = min([lo, *near]), max([hi, *near])
+    pad = max(0.1 * (hi - lo), ACC_PAD)
+    lo, hi = lo - pad, min(1.0, hi + pad)
+    return (0.0 if lo < 0.1 * (hi - lo) else lo), hi  # a range from near 0 (accuracies from chance up) from 0
+
+
+def task_marks(ok: pd.DataFrame, task: str) -> list[float | None]:
+    """A task's marks, in ACC_MARKS's order: the lab's reported accuracy and chance level (one over its classes),
+    each None where its rows do not say it."""
+    rows = ok[ok.task == task]
+
+    def median(col: str) -> float | None:
+        values = pd.to_numeric(rows[col], errors="coerce").dropna() if col in rows else pd.Series(dtype=float)
+        return float(values.median()) if len(values) else None
+
+    classes = median("n_classes")
+    return [median("reported_acc"), 1.0 / classes if classes and classes >= 2 else None]
+
+
 def time_series(history: list[dict]) -> tuple[list[float], list[float]]:
     """(training seconds so far, test accuracy) at each epoch with a test accuracy: the epochs' ``seconds``
     summed up to it, evaluation left out, as ``time_to_target_s`` counts them. Empty where an epoch has no seconds."""
@@ -179,6 +219,15 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
         labels = [f"{v:,.0f}" if v >= 10 else f"{v:.2g}" if v else "" for v in thr]
         ax_t.bar_label(bars, labels=labels, fontsize=6, padding=2)
         ax_a.bar(x, [_number(r.acc) if r is not None else 0 for r in rows], width, color=colour(b))
+    marks = [task_marks(ok, t) for t in tasks]
+    lo, hi = accuracy_range([_number(v, -1.0) for v in g.acc], [m for ms in marks for m in ms if m is not None])
+    ax_a.set_ylim(lo, hi)
+    drawn: set[int] = set()  # which of ACC_MARKS lie within the axis: each over its task's bars, named once
+    for i, ms in enumerate(marks):
+        for k, mark in enumerate(ms):
+            if mark is not None and lo <= mark <= hi:
+                ax_a.hlines(mark, i - 0.45, i + 0.45, color="black", linewidth=1, **ACC_MARKS[k][1])
+                drawn.add(k)
     scale = throughput_scale([_number(v) for v in g.thr])
     ax_t.set_yscale(scale)
     # the values are written above the whiskers: without headroom the highest ran into the frame and its gridline
@@ -187,12 +236,12 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     throughput_title = "training throughput, headline ± 95% CI (img/s" + (", log scale)" if scale == "log" else ")")
     if g.epochs.any():
         throughput_title += "\nhatched: no headline recorded, the median epoch's (slowest..fastest epoch)"
-    for ax, title in ((ax_t, throughput_title), (ax_a, "test accuracy")):
+    accuracy_title = "test accuracy" + (f" (the axis starts at {lo:.3g}, not 0)" if lo > 0 else "")
+    for ax, title in ((ax_t, throughput_title), (ax_a, accuracy_title)):
         ax.set_xticks(np.arange(len(tasks)), tasks, rotation=15, ha="right")
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    ax_a.set_ylim(0, 1)
-    backend_legend(fig, backends)
+    backend_legend(fig, backends, tuple(style for k, style in enumerate(ACC_MARKS) if k in drawn))
     return save_figure(fig, path, dpi=110, tight=False)
 
 
