@@ -1056,6 +1056,7 @@ def test_a_batch_the_worker_counts_cannot_split_is_refused_naming_what_the_user_
 
     from bench.core.spec import OPTIONS, spec_from_dict
     from bench.run.dist_cli import add_distributed_options
+    from bench.run.recipe_cli import add_recipe_options
 
     with pytest.raises(SpecError) as e:  # the file's counts and mode
         tiny_spec(workers=[1, 3])
@@ -1081,6 +1082,7 @@ def test_a_batch_the_worker_counts_cannot_split_is_refused_naming_what_the_user_
             spec_from_dict({**weak.to_dict(), "flags": bad})
     parser = argparse.ArgumentParser()
     add_distributed_options(parser)
+    add_recipe_options(parser)  # --epochs and --max-train: `run`'s options that set spec keys too
     assert set(OPTIONS.values()) <= set(parser._option_string_actions)  # the options the errors name exist
 
     task = tmp_path / "tiny.toml"

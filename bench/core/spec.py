@@ -58,7 +58,12 @@ MAX_DRAWN = 100  # explain.n_images and decouple.top_features/top_images/n_input
 MAX_WORKERS = 1_024
 # Spec keys a `bench run` option overrides (bench.run.dist_cli), and the option: an error about a value the command
 # line gave names the option, what the user typed, not a key of the task file (TaskSpec.flags)
-OPTIONS = {"distributed.workers": "--workers", "distributed.mode": "--scaling"}
+OPTIONS = {
+    "distributed.workers": "--workers",
+    "distributed.mode": "--scaling",
+    "train.epochs": "--epochs",  # bench.run.recipe_cli
+    "dataset.max_train": "--max-train",
+}
 MAX_TIMEOUT_S = 86_400.0  # a day: a longer collective wait is a hang; inf overflowed every rank's timeout
 MAX_TASK_BYTES = 1 << 20  # 1 MiB: the built-in task files are at most 2.6 KB; a 64 GB one was read whole
 
@@ -790,7 +795,8 @@ def _unsplit_batch(spec: TaskSpec) -> str:
         if by_option
         else f"{list(d.workers)} workers"
     )
-    weak = f"{OPTIONS['distributed.mode']} weak" if spec.flags else 'mode = "weak"'
+    by_options = any(k.startswith("distributed.") for k in spec.flags)  # --workers or --scaling, not --epochs
+    weak = f"{OPTIONS['distributed.mode']} weak" if by_options else 'mode = "weak"'
     return (
         f"strong scaling splits the global batch {spec.train.batch_size} into equal shares, which {counts} cannot "
         f"all do (a multiple of every worker count, or {weak})"
@@ -1018,9 +1024,11 @@ def check_fits_data(spec: TaskSpec, n_train: int, image_shape: tuple[int, int, i
     shape: with the data's own size (``dataset.image_size = 0``) these are known only once the data is loaded.
     Strong scaling needs no such check: its global batch, at most the images, splits into the counts."""
     if spec.train.batch_size > n_train:
+        capped = "dataset.max_train" in spec.flags and spec.dataset.max_train == n_train  # the option's number
+        given = f" {OPTIONS['dataset.max_train']} {n_train} leaves" if capped else ""
         raise SpecError(
             f"{spec.source}: train.batch_size: {spec.train.batch_size} is more than the {n_train} "
-            f"training images (a batch is at most the training set)"
+            f"training images{given} (a batch is at most the training set)"
         )
     d = spec.distributed
     if "weak" in d.mode and d.workers and max(d.workers) > n_train:

@@ -38,6 +38,8 @@ def reported_lines(sub: pd.DataFrame) -> list[str]:
             f"profile `{first.profile}` ({epochs(first.epochs)} on {count(first.n_train)} training images"
             f"{sets}), while the report's figure is the full recipe's (`--profile full`)"
         )
+    elif isinstance(changes, str) and changes:  # the full profile, resized on the command line (--epochs ...)
+        why.append(f"the full recipe was run with {changes}, while the report's figure is the recipe's as written")
     if str(first.dataset_source).startswith("embedded:"):
         why.append(f"the data are an embedded stand-in (`{first.dataset_source}`), not the report's dataset")
     if why:

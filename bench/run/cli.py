@@ -46,6 +46,7 @@ from bench.run.history_cli import add_history_parser, run_history_command
 from bench.run.parity import nothing_to_compare
 from bench.run.parity_cli import add_parity_parser, run_parity_command
 from bench.run.plan import MAX_PARITY_STEPS, MAX_REPEATS, RunOptions, check_data_parallel_here, read_plan
+from bench.run.recipe_cli import add_recipe_options, options_given, with_recipe_options
 from bench.run.resume import recorded_so_far, resume_suite
 from bench.run.runfolder import STATE, RunStopped
 from bench.run.runlock import run_in_progress
@@ -347,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every built-in task in every backend and print the side-by-side table.",
     )
     _run_options(p_all)
+    add_recipe_options(p_all)
     budget_cli.add_budget_option(p_all, best_default=DEFAULT_TUNE_BUDGET)
     _add_best(p_all, with_budget=False)  # `all --best` tunes within the same --budget (the tune's default)
     p_run = sub.add_parser(
@@ -356,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument("tasks", nargs="*", metavar="TASK_OR_TOML")
     _run_options(p_run)
+    add_recipe_options(p_run)
     budget_cli.add_budget_option(p_run, default=None)
     add_distributed_options(p_run)
     p_tune = sub.add_parser(
@@ -566,7 +569,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         f
         for f, v in (("--data-dir", args.data_dir), ("--seed", args.seed), ("--repeats", args.repeats))
         if v is not None
-    ]
+    ] + options_given(args)
     if given or getattr(args, "tasks", None):
         print(f"--resume runs the plan the run started with: {', '.join(given) or 'the tasks named'} ignored")
     try:
@@ -591,6 +594,23 @@ def reference_not_run(reference: str | None, backends: tuple[str, ...]) -> str |
         f"--reference {reference}: not one of the backends this run trains (--backend {','.join(backends)}), so "
         f"every ratio would read 'no {reference} row': add it to --backend, or name one of them"
     )
+
+
+def sized_twice(args: argparse.Namespace) -> str | None:
+    """Why --epochs / --max-train are refused beside another option that sizes the same settings: an explicit
+    --budget (which sizes the epochs and images to the machine) or a tuning run (whose race sets each rung's
+    epochs); None when they are not given, or alone."""
+    options = options_given(args)
+    if not options:
+        return None
+    if getattr(args, "best", False):
+        return f"{options[0]}: not with --best (the race sets each configuration's epochs); use `bench run`"
+    if getattr(args, "budget", None) is not None:
+        return (
+            f"{options[0]}: not with --budget, which sizes the epochs and training images to this machine itself: "
+            "give one of them"
+        )
+    return None
 
 
 def stopped(run_dir: Path, e: RunStopped) -> int:
@@ -623,6 +643,9 @@ def cmd_run(
     if why := reference_not_run(args.reference, args.backend):
         print(f"error: {why}", file=sys.stderr)
         return 2
+    if why := sized_twice(args):
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     profile = resolve_profile(args.profile)
     try:
         flags = ("distributed.workers",) if getattr(args, "workers", None) else ()  # counts from --workers
@@ -631,6 +654,7 @@ def cmd_run(
         refuse_duplicate_names(tasks)
         refuse_unknown_knob_backends(tasks)
         tasks = with_cli_overrides(tasks, args.pretrained, args.profile_ops)
+        tasks = with_recipe_options(tasks, getattr(args, "epochs", None), getattr(args, "max_train", None))
         tasks = with_workers(tasks, getattr(args, "workers", None), getattr(args, "scaling", None))
         # rank processes this machine can hold, before any starts; the error names --workers where it gave them
         distributed.check_workers(tasks)
@@ -657,6 +681,10 @@ def cmd_run(
         )
         return 2
     resolve_budget(args, tuning)
+    options = options_given(args)
+    if options and getattr(args, "budget", None) is not None:  # `all`'s default one (an explicit one is refused)
+        print(f"{' and '.join(options)} set the recipe: the run is not sized to a budget (--budget)")
+        args.budget = None
     fitted, auto = None, False  # `all --budget`: the quick profile sized to the budget (a tuning run races instead)
     if getattr(args, "budget", None) is not None and profile == "quick" and not tuning:
         # no --repeats: the budget chooses each task's processes a side, but not a data-parallel row's (its ranks'

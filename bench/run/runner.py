@@ -121,8 +121,10 @@ def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: in
         target_acc=task.train.target_acc or None,
         reported_acc=task.eval.reported_acc or None,
         # "" where a smaller profile changes no recipe setting (a task file with no [profiles.quick]): its
-        # accuracy is the full recipe's; None for the full profile
-        profile_changes=None if task.profile == "full" else describe_changes(task.profile_changes),
+        # accuracy is the full recipe's; None for the full profile as written (--epochs / --max-train change it)
+        profile_changes=None
+        if task.profile == "full" and not task.profile_changes
+        else describe_changes(task.profile_changes),
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         config=task.config or None,
         base_task=task.base or None,
