@@ -19,6 +19,7 @@ from bench.report.compare import (
     MACHINE_DIFFERS,
     METRICS,
     MIN_TIME_DELTA_S,
+    NO_BASELINE,
     NOT_RUN_LOST,
     STILL_FAILING,
     TIME_FLOOR,
@@ -32,6 +33,7 @@ from bench.report.compare import (
     render,
     render_reference,
     run_planned,
+    unmeasured_lines,
 )
 from bench.report.tables import WORDS
 from bench.run import cli
@@ -781,6 +783,84 @@ def test_an_interrupted_run_compares_the_rows_that_landed_and_says_it_stopped(tm
     (early / "state.json").write_text(json.dumps(state))
     proc = run_cli(["compare", str(early), str(make_run(tmp_path / "c"))], clean_env)
     assert proc.returncode == 0 and "warning: A is interrupted, 3 of 9 planned rows recorded" in proc.stdout
+
+
+def test_rows_b_has_no_ok_one_of_are_said_with_their_errors_and_a_task_lost_in_a_and_absent_in_b_is_not_judged(
+    tmp_path: Path, clean_env
+):
+    """QA, 2026-12-06: a task A had whose rows all ended without a result in B read as a bare "failed" or "timeout"
+    REGRESSION per backend, never why; and a task whose every row A lost with its worker, node or job, absent from
+    a B that planned it, read "missing from B (a regression each)" and a REGRESSION, exit 1, with nothing measured
+    on either side. Now each key of B without an ok row gets a line under the table with its rows' statuses and
+    errors (a lost row as "lost"), and the lost-in-A task is no baseline, not judged, said as such."""
+
+    def task_row(run: str, task: str, backend: str, status: str = "ok", **fields) -> dict:
+        return new_record(
+            run_id=run,
+            task=task,
+            backend=backend,
+            repeat=fields.pop("repeat", 0),
+            model="m",
+            profile="quick",
+            status=status,
+            **({"train_s": 1.0, "test_acc": 0.9} if status == "ok" else {}),
+            **fields,
+        )
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a, [task_row("a", t, be) for t in ("kept", "gone") for be in ("torch", "keras")])
+    oom = "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n(more lines of the message)"
+    write(
+        b,
+        [
+            task_row("b", "kept", "torch"),
+            task_row("b", "kept", "keras"),
+            task_row("b", "gone", "torch", "failed", error=oom),
+            task_row("b", "gone", "torch", "timeout", repeat=1, error="stopped after the per-run limit of 60 s"),
+            no_result(task_row("b", "gone", "keras", "failed"), lost="the Ray worker died"),
+        ],
+    )
+    proc = run_cli(["compare", str(a), str(b)], clean_env)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 1 and "missing" not in proc.stdout, proc.stdout
+    at = lines.index("Keys of B without an ok row, and why (as B recorded its rows):")
+    assert lines[at + 1 : at + 3] == [
+        "- gone (torch): failed: OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB; "
+        "timeout: stopped after the per-run limit of 60 s",
+        "- gone (keras): lost: no result: the Ray worker died",
+    ]
+    assert lines[at + 3] == ""
+    long = tmp_path / "long"
+    write(long, [task_row("l", "kept", "torch"), task_row("l", "gone", "torch", "failed", error="x" * 500)])
+    result = compare(load_run(a, tmp_path)[0], load_run(long, tmp_path)[0], Thresholds())
+    (said,) = [line for line in unmeasured_lines(load_run(long, tmp_path)[0], result) if line.startswith("- ")]
+    assert said == f"- gone (torch): failed: {'x' * 157}..."
+    # A lost every row of a task, B (which planned it) has none: nothing measured on either side, not judged
+    lost_a, empty_b = tmp_path / "lost-a", tmp_path / "empty-b"
+    write(lost_a, [task_row("la", "kept", "torch"), no_result(task_row("la", "gone", "torch"), lost="node lost")])
+    write(empty_b, [task_row("eb", "kept", "torch")])
+    plan = {"tasks": [{"name": "kept"}, {"name": "gone"}], "options": {"backends": ["torch"]}}
+    (empty_b / "plan.json").write_text(json.dumps(plan))
+    result = compare(
+        load_run(lost_a, tmp_path)[0],
+        load_run(empty_b, tmp_path)[0],
+        Thresholds(),
+        planned_b=run_planned(empty_b, tmp_path),
+    )
+    status = result[result.metric == "status"].iloc[0]
+    assert status[["task", "a", "b", "verdict", "regression"]].tolist() == [
+        "gone",
+        "lost",
+        "missing",
+        NO_BASELINE,
+        False,
+    ]
+    proc = run_cli(["compare", str(lost_a), str(empty_b)], clean_env)
+    assert proc.returncode == 0 and "REGRESSION" not in proc.stdout and "missing from B" not in proc.stdout
+    assert (
+        "Only in A, where its rows were lost with their worker, node or job (no baseline), and without a row in B "
+        "(not judged): gone (torch)"
+    ) in proc.stdout.splitlines()
 
 
 def test_a_row_lost_with_its_worker_is_not_run_in_b_and_no_baseline_in_a(tmp_path: Path, clean_env):

@@ -322,6 +322,8 @@ def status_row(key: tuple[str, ...], sa: str, sb: str, planned_b: set[tuple[str,
     a = f"{MISSING} (new in B)" if sa == MISSING else sa
     if sb == MISSING and not_planned(key, planned_b):
         return {**key_columns(key), "metric": "status", "a": a, "b": sb, "verdict": NOT_PLANNED, "regression": False}
+    if sb == MISSING and baseless:  # nothing measured on either side: no baseline, and no row of B to judge alone
+        return {**key_columns(key), "metric": "status", "a": a, "b": sb, "verdict": NO_BASELINE, "regression": False}
     still = sb != "ok" and sa not in ("ok", MISSING) and not baseless
     row = {**key_columns(key), "metric": "status", "a": a, "b": sb, "regression": sb != "ok" and not still}
     verdict = STILL_FAILING if still else NO_BASELINE if baseless and sb == "ok" else None
@@ -573,12 +575,53 @@ def one_sided_lines(
     ta, tb = run_tasks(a), run_tasks(b)
     only_a, only_b = {t: v for t, v in ta.items() if t not in tb}, {t: v for t, v in tb.items() if t not in ta}
     unasked = {t: v for t, v in only_a.items() if all(not_planned((t, x), planned_b) for x in v)}
-    lost = {t: v for t, v in only_a.items() if t not in unasked}
+    status_a = key_status(a)
+    # A measured nothing of these either (every row lost with its worker, node or job): no baseline, none judged
+    baseless = {
+        t: v
+        for t, v in only_a.items()
+        if t not in unasked and not b_state and all(lost_key(s) for k, s in status_a.items() if k[0] == t)
+    }
+    gone = {t: v for t, v in only_a.items() if t not in unasked and t not in baseless}
     said = f"not run in B (B is {b_state}: not judged)" if b_state else "missing from B (a regression each)"
-    lines = [f"Only in A, {said}: {_tasks_text(lost)}"] if lost else []
+    lines = [f"Only in A, {said}: {_tasks_text(gone)}"] if gone else []
+    if baseless:
+        lines.append(
+            "Only in A, where its rows were lost with their worker, node or job (no baseline), and without a row in "
+            f"B (not judged): {_tasks_text(baseless)}"
+        )
     if unasked:
         lines.append(f"Only in A, not run in B (B's plan did not name them; not judged): {_tasks_text(unasked)}")
     return lines + ([f"Only in B, new (not judged): {_tasks_text(only_b)}"] if only_b else [])
+
+
+# How much of a row's error the lines under the table quote: its first line, cut here (a traceback's last line is
+# what the record keeps, e.g. "worker killed by SIGKILL without a result; last output: ...")
+ERROR_CHARS = 160
+
+
+def unmeasured_lines(b: pd.DataFrame, result: pd.DataFrame) -> list[str]:
+    """Why each key of B without an ok row has none, from its rows as B recorded them: their status (a row lost with
+    its worker, node or job as "lost") and error, each once. Its status row said "failed" or "timeout" and no more
+    (QA, 2026-12-06: a task A had, all of whose rows failed in B, read as a bare regression per backend)."""
+    status = result[result.metric == "status"] if len(result) else result
+    lines = []
+    for _, r in status.iterrows():
+        key = tuple(r[k] for k in KEY)
+        rows = b[(b[KEY] == pd.Series(key, index=KEY)).all(axis=1)]
+        if rows.empty or (rows.status == "ok").any():
+            continue
+        why = dict.fromkeys(
+            f"{LOST if lost else s}: {_first_line(e)}" if isinstance(e, str) and e.strip() else str(s)
+            for s, e, lost in zip(rows.status, rows.error, lost_mask(rows), strict=True)
+        )
+        lines.append(f"- {key[0]} ({key[1]}): {'; '.join(why)}")
+    return ["Keys of B without an ok row, and why (as B recorded its rows):", *lines] if lines else []
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0]
+    return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 3] + "..."
 
 
 def run_reference(run: str | Path, results_dir: Path) -> str | None:

@@ -847,6 +847,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     verdict += compare.unjudged(result)
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
     lines += [*(one_sided := compare.one_sided_lines(a, b, b_state, planned_b)), *([""] if one_sided else [])]
+    lines += [*(unmeasured := compare.unmeasured_lines(b, result)), *([""] if unmeasured else [])]
     if ratios:  # how each backend stands against the reference, in both runs
         lines += [
             *([note] if note else []),
