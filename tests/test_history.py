@@ -668,7 +668,7 @@ def test_history_import_of_a_missing_path_names_it_and_creates_no_store(tmp_path
     good run named before it."""
     good = make_run(tmp_path / "runs", 0, {ROW: {"steady_img_s": 100.0}})
     store_dir = tmp_path / "NEW"
-    not_a_folder = "not a run directory (not a folder)"
+    not_a_folder = "not a run directory or a history store (a store merges by its folder)"
     for bad, says in ((tmp_path / "nope", "no such run folder"), (good / "records.jsonl", not_a_folder)):
         out = bench("history", "import", str(good), str(bad), "--store", str(store_dir))
         assert out.returncode == 2 and out.stdout == "", out.stdout
@@ -960,7 +960,7 @@ def test_a_store_merges_into_another_by_its_folder_with_its_annotations(tmp_path
     a_file = next(other_runs.iterdir())
     bad = bench("history", "--store", str(mine), "import", str(a_file))
     assert bad.returncode == 2 and bad.stderr.strip() == (
-        f"error: {a_file}: not a run directory or a history store (a store merges by its folder)"
+        f"error: {a_file}: not a run directory or a history store (a store merges by its folder); nothing imported"
     )
     itself = bench("history", "--store", str(mine), "import", str(mine))
     assert itself.returncode == 2 and "the store itself; nothing to merge" in itself.stderr

@@ -200,7 +200,7 @@ def not_a_run(run_dir: Path) -> str | None:
     if not run_dir.exists():
         return f"{run_dir}: no such run folder"
     if not run_dir.is_dir():
-        return f"{run_dir}: not a run directory (not a folder)"
+        return f"{run_dir}: not a run directory or a history store (a store merges by its folder)"
     if not (run_dir / "records.jsonl").is_file():
         return f"{run_dir}: not a run directory (no records.jsonl)"
     return None

@@ -107,7 +107,8 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
     """Add each run, then rewrite the dashboard. A path that is no run folder is refused before anything is
     written, the store not created (a mistyped path had left an empty one, QA 2026-12-06); a run that cannot be
     read stops the import there, the runs before it added."""
-    if bad := next(filter(None, map(not_a_run, runs)), None):
+    # another store's folder (its STORE.json) is merged, not read as a run
+    if bad := next(filter(None, (not_a_run(r) for r in runs if not (r / store.MARKER).is_file())), None):
         print(f"error: {bad}; nothing imported", file=sys.stderr)
         return 2
     try:
@@ -122,8 +123,6 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
                     f"{len(merged) - len(new)} in this store already"
                 )
                 continue
-            if not run.is_dir():  # a store's runs/X.parquet was read as a folder: "X/state.json: cannot be inspected"
-                raise RunFileError(f"{run}: not a run directory or a history store (a store merges by its folder)")
             if why := unfinished(run):
                 print(why)
                 continue
