@@ -3,6 +3,7 @@ the ratio's interval and the verdict; a step that spans several batches (Keras s
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -218,6 +219,12 @@ def _final_rows(config: str, step_img_s: list[float], knobs: str | None) -> dict
         "batch_size": 8,
         "n_train": 96,
     }
+
+
+def _tuned_row(rng: np.random.Generator, backend: str, config: str, level: float, knobs: str | None) -> dict:
+    """A tuning run's final row of task "t": 40 steps at ``level`` img/s, each within 1%."""
+    steps = list(level * (1 + 0.01 * rng.standard_normal(40)))
+    return {**_final_rows(config, steps, knobs), "backend": backend, "base_task": "t", "task": f"t.{config}"}
 
 
 def test_a_race_winner_the_fresh_processes_do_not_measure_faster_is_not_chosen():
@@ -603,6 +610,7 @@ def test_the_tuned_plot_title_fits_its_figure(monkeypatch, tmp_path):
     drawn = []
     monkeypatch.setattr(report_tuning, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
     figure = {"default_img_s": 1000.0, "best_img_s": 1500.0, "default_ci": (950.0, 1050.0), "best_ci": (1400, 1600)}
+    figure["chosen"] = "best"
     task = max(builtin_tasks(), key=len)  # the longest built-in name
     assert report_tuning.plot_tuned({"torch": figure, "keras": figure}, task, tmp_path / "plots" / "tuned-t.png")
     (fig,) = drawn
@@ -622,11 +630,7 @@ def test_the_terminal_gets_the_tunes_verdicts_with_the_defaults_standing_where_t
     slower winner included): "each at its best" was said only in summary.md (QA, 2026-12-06)."""
     from bench.report.tuning import terminal_lines
 
-    rng = np.random.default_rng(4)
-
-    def rows(backend: str, config: str, level: float, knobs: str | None) -> dict:
-        steps = list(level * (1 + 0.01 * rng.standard_normal(40)))
-        return {**_final_rows(config, steps, knobs), "backend": backend, "base_task": "t", "task": f"t.{config}"}
+    rows = functools.partial(_tuned_row, np.random.default_rng(4))
 
     records = [
         rows("torch", "default", 10.0, None),
@@ -641,6 +645,63 @@ def test_the_terminal_gets_the_tunes_verdicts_with_the_defaults_standing_where_t
     assert 1.9 < float(re.search(r"([\d.]+)x \[", best)[1]) < 2.1  # 20 over PyTorch's defaults' 10, not over 9
     assert any(line.startswith("  PyTorch: the race's winner (x=on) was not measured faster") for line in lines)
     assert terminal_lines([{**records[0], "config": None}], tmp_path) == []  # not a tuning run: nothing
+
+
+def test_a_race_winner_that_lost_measured_again_is_not_drawn_as_the_winner_in_the_table_or_the_chart(
+    tmp_path, monkeypatch
+):
+    """QA, 2026-12-06: PyTorch's race winner, measured again slower than its defaults, was still the "winning knobs"
+    of the tune's table and the hatched bar of its chart; a bullet under them alone said the defaults stood. The
+    table names the race's winner and, apart, what stands measured again (the verdict's choice), its figure in
+    bold; the chart fades the bar the verdict does not read and says under each backend which stands."""
+    from bench.report import tuning as report_tuning
+
+    rows = functools.partial(_tuned_row, np.random.default_rng(6))
+
+    records = [
+        rows("torch", "default", 10.0, None),
+        rows("torch", "best", 8.0, "x=on"),  # the race's winner, slower measured again: the defaults stand
+        rows("keras", "default", 10.0, None),
+        rows("keras", "best", 15.0, "y=on"),  # faster measured again: the best stands
+        rows("keras-jax", "default", 10.0, None),
+        rows("keras-jax", "best", 11.0, None),  # the defaults won the race: both rows are the defaults, read together
+    ]
+    text = report_tuning.section(records, tmp_path)
+    table = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    head = [c.strip() for c in table["backend"].strip("|").split("|")]
+    assert "winning knobs" not in head and {"race's winner", "stands, measured again"} <= set(head), head
+
+    def cells(backend: str) -> dict[str, str]:
+        return dict(zip(head, (c.strip() for c in table[backend].strip("|").split("|")), strict=True))
+
+    torch, keras = cells("PyTorch"), cells("Keras (TF)")
+    assert torch["race's winner"] == "x=on" and torch["stands, measured again"] == "the defaults (best slower)"
+    assert torch["default img/s [95% CI]"].startswith("**") and not torch["best img/s [95% CI]"].startswith("**")
+    assert keras["stands, measured again"] == "best" and keras["best img/s [95% CI]"].startswith("**")
+    assert not keras["default img/s [95% CI]"].startswith("**")
+    jax = cells("Keras (JAX)")
+    assert jax["stands, measured again"] == "the defaults (measured twice)" and jax["race's winner"] == "the defaults"
+    assert jax["default img/s [95% CI]"].startswith("**") and jax["best img/s [95% CI]"].startswith("**")
+    assert "- PyTorch: the race's winner (x=on) was not measured faster" in text  # the verdict's own words agree
+    (best_line,) = [line for line in text.splitlines() if line.startswith("- **each at its best**")]
+    assert "(Keras (TF): y=on; " in best_line and "PyTorch: the defaults" in best_line
+
+    drawn = []
+    monkeypatch.setattr(report_tuning, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    ((plot, args),) = report_tuning.plot_jobs(records, tmp_path)
+    assert plot(*args)
+    (fig,) = drawn
+    ax = fig.axes[0]
+    from matplotlib.container import BarContainer
+
+    default_bars, best_bars = (c.patches for c in ax.containers if isinstance(c, BarContainer))
+    backends = [t.get_text() for t in ax.get_xticklabels()]
+    assert backends == ["PyTorch\ndefaults stand", "Keras (TF)\nbest stands", "Keras (JAX)\ndefaults stand"]
+    assert [b.get_alpha() for b in default_bars] == [1.0, report_tuning.FADED, 1.0]
+    assert [b.get_alpha() for b in best_bars] == [report_tuning.FADED, 1.0, report_tuning.FADED]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 def test_the_tuning_section_names_the_interval_method_each_speed_up_used():

@@ -141,6 +141,29 @@ def _unproven(speedup: tuple[float, float, float] | None) -> bool:
     return speedup is None or speedup[1] <= 1.0
 
 
+def standing(f: dict[str, Any], unraced: bool = False) -> str:
+    """Which configuration the verdict reads for one backend's figures (``backend_figures``), and why the defaults
+    where they stand: a race's winner that lost in the fresh processes was drawn as the winner in the table and the
+    chart, a bullet under them alone saying its defaults stood (QA, 2026-12-06)."""
+    if f["chosen"] == "best":
+        return "best"
+    if unraced:
+        why = "no race"
+    elif f["defaults_twice"]:
+        why = "measured twice"
+    elif f["floor"]:
+        why = "best below the accuracy floor"
+    elif f["speedup"] is not None and f["speedup"][2] < 1.0:
+        why = "best slower"
+    else:
+        why = "best not measured faster"
+    return f"the defaults ({why})"
+
+
+def _bold(text: str, chosen: bool) -> str:
+    return f"**{text}**" if chosen and text != "-" else text
+
+
 def _fmt_ci(v: float | None, ci: tuple[float | None, float | None]) -> str:
     if v is None:
         return "-"
@@ -255,12 +278,18 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
                 [
                     {
                         "backend": label(b),
-                        "default img/s [95% CI]": _fmt_ci(f["default_img_s"], f["default_ci"]),
-                        "best img/s [95% CI]": _fmt_ci(f["best_img_s"], f["best_ci"]),
+                        # the figures the verdict reads are in bold: the race's winner is not one where it lost
+                        "default img/s [95% CI]": _bold(
+                            _fmt_ci(f["default_img_s"], f["default_ci"]), f["chosen"] == "default"
+                        ),
+                        "best img/s [95% CI]": _bold(  # the defaults measured twice: both rows are read
+                            _fmt_ci(f["best_img_s"], f["best_ci"]), f["chosen"] == "best" or f["defaults_twice"]
+                        ),
                         "best / default": "-"
                         if f["speedup"] is None
                         else "{:.2f}x [{:.2f}, {:.2f}]".format(*f["speedup"]),
-                        "winning knobs": f["knobs"],
+                        "race's winner": "none (no race)" if b in _unraced(log) else f["knobs"],
+                        "stands, measured again": standing(f, b in _unraced(log)),
                         "test acc default → best": f"{f['default_acc']:.4f} → {f['best_acc']:.4f}"
                         if f["default_acc"] is not None and f["best_acc"] is not None
                         else "-",
@@ -506,7 +535,9 @@ def race_table(pair: dict[str, Any]) -> list[str]:
 
 
 def plot_tuned(figures: dict[str, dict[str, Any]], task: str, path: Path) -> bool:
-    """Default and best throughput per backend, whiskers = the 95% intervals."""
+    """Default and best throughput per backend, whiskers = the 95% intervals. The bar the verdict reads (``chosen``)
+    is drawn full and named under the backend; the other faded: a best that lost to its defaults measured again
+    was drawn as the winner (QA, 2026-12-06)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -518,13 +549,14 @@ def plot_tuned(figures: dict[str, dict[str, Any]], task: str, path: Path) -> boo
     backends = list(figures)
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     x = np.arange(len(backends))
-    for offset, key, ci, hatch in ((-0.2, "default_img_s", "default_ci", ""), (0.2, "best_img_s", "best_ci", "//")):
+    bars = (-0.2, "default_img_s", "default_ci", "", "default"), (0.2, "best_img_s", "best_ci", "//", "best")
+    for offset, key, ci, hatch, config in bars:
         vals = [figures[b][key] or 0 for b in backends]
         err = [
             [max(0.0, v - (figures[b][ci][0] or v)) for b, v in zip(backends, vals, strict=True)],
             [max(0.0, (figures[b][ci][1] or v) - v) for b, v in zip(backends, vals, strict=True)],
         ]
-        ax.bar(
+        drawn = ax.bar(
             x + offset,
             vals,
             0.4,
@@ -533,14 +565,22 @@ def plot_tuned(figures: dict[str, dict[str, Any]], task: str, path: Path) -> boo
             color=[colour(b) for b in backends],
             hatch=hatch,
             edgecolor="black",
-            label="best" if hatch else "default",
+            label=config,
         )
-    ax.set_xticks(x, [label(b) for b in backends])
+        for bar, b in zip(drawn, backends, strict=True):
+            bar.set_alpha(1.0 if figures[b]["chosen"] == config else FADED)
+    ax.set_xticks(x, [f"{label(b)}\n{STANDS[figures[b]['chosen']]}" for b in backends])
     # two lines: on one, a 7-inch figure cut the title off at "best (hatche"
-    ax.set_title(f"{task}: headline training throughput (img/s, ± 95% CI)\ndefault (plain) and best (hatched)")
+    ax.set_title(
+        f"{task}: headline training throughput (img/s, ± 95% CI)\ndefault (plain), best (hatched); faded: not chosen"
+    )
     ax.grid(axis="y", alpha=0.3)
     backend_legend(fig, backends)
     return save_figure(fig, path, dpi=110, tight=False)
+
+
+FADED = 0.3  # the alpha of the bar the verdict does not read
+STANDS = {"best": "best stands", "default": "defaults stand"}  # under each backend's bars (``standing``)
 
 
 def plot_jobs(records: list[dict[str, Any]], run_dir: Path) -> list[PlotJob]:
