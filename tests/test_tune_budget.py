@@ -317,3 +317,59 @@ def test_the_fresh_rows_are_planned_at_the_epochs_of_the_plan_before_the_race_un
         100.0, budget.Speed(SPEED, SPEED), [SIZE], ("numpy",), 1, {}, planned, fresh(0.0, costs={}), 0.0
     )
     assert unknown.as_planned(config_spec(task, {}, "best")).train.epochs == 12
+
+
+STALLING_SITECUSTOMIZE = """
+import dataclasses
+import backends
+from bench.core.knobs import knob, value
+import tests.numpy_backend
+backends.BACKENDS["stalling"] = dataclasses.replace(
+    tests.numpy_backend.DESCRIPTION, name="stalling", module="tests.stalling_backend", display="stalling (test)",
+    knob_space=(knob("stall", value("off"), value("on", channels_last=True)),),
+)
+backends.BACKENDS["lossy"] = dataclasses.replace(
+    backends.BACKENDS["lossy"], knob_space=(knob("freeze", value("off"), value("features", channels_last=True)),)
+)
+"""
+
+
+@pytest.mark.e2e
+def test_a_trial_that_outlasts_its_pairs_share_is_stopped_and_the_next_pair_and_the_fresh_rows_keep_theirs(
+    tmp_path, clean_env
+):
+    """QA, 2026-12-06: a 100 s tune of a tiny task at load 5 on 2 cores ran a torch.compile trial of 59 s in
+    PyTorch's race (its share 35 s), the race took 119 s of its planned 70, Keras/TF's race kept 18 s, half its
+    share, and the default and best rows, 0 s left, were left out: no verdict. Here the first pair's ``stall=on``
+    configuration waits 90 s before its first step in a 60 s tune: it is stopped at the end of its pair's share,
+    saying so; the second pair keeps about its planned share; the default and best rows run and the verdicts are
+    said."""
+    from tests.conftest import only_run_dir, records, run_cli
+    from tests.faults import backend_env
+    from tests.stalling_backend import STALL_S
+
+    task = tmp_path / "t.toml"
+    task.write_text(TINY.format(name="t").replace("epochs = 2", "epochs = 1"))
+    out = tmp_path / "out"
+    env = backend_env(clean_env, tmp_path / "site")
+    with (tmp_path / "site" / "sitecustomize.py").open("a") as f:
+        f.write(STALLING_SITECUSTOMIZE)
+    cmd = ["tune", str(task), "--backend", "stalling,lossy", "--budget", "60s", "--repeats", "1", "--out", str(out)]
+    p = run_cli(cmd, env, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    run = only_run_dir(out)
+    log = json.loads((run / "tune.json").read_text())
+    stalling, lossy = log["pairs"]
+    planned = log["race_budget_s"] / 2
+    (rung,) = stalling["rungs"]
+    stalled = next(t for t in rung["trials"] if t["label"] == "stall=on")
+    assert stalled["status"] == "timeout", stalled
+    assert stalled["error"].endswith("s after it started, at the end of this (task, backend)'s race budget")
+    assert "stall=on" in rung["dropped"] and stalling["winner"]["label"] == "default"
+    # the next pair raced in about its whole planned share (it kept half before), whatever the first one's trial
+    assert lossy["budget_s"] >= 0.75 * planned and lossy["rungs"][0]["trials"][0]["status"] == "ok", lossy
+    assert log["race_s"] < STALL_S  # the race did not wait for the stalled trial
+    rows = {(r["config"], r["backend"]): r["status"] for r in records(run)}
+    assert rows == {(c, b): "ok" for c in ("default", "best") for b in ("stalling", "lossy")}, rows
+    summary = (run / "summary.md").read_text()
+    assert "- **at defaults**:" in summary and "- **each at its best**:" in summary

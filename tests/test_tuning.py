@@ -559,19 +559,20 @@ def test_a_race_where_nothing_finished_says_the_defaults_stand_and_not_that_they
     assert "winner: default" in race_lines({"pairs": [pair]}, "t")[0] and "**winner**" in "\n".join(race_table(pair))
 
 
-def test_each_pair_keeps_a_share_of_the_race_whatever_the_pairs_before_it_overran():
-    """An equal split of what is left; rung 0 may run over its share, but not into the time kept for the
-    pairs after it. The 2026-12-03 zoo tune (18 pairs) had left its last two pairs 0-1 s."""
-    from bench.run.tune import LATER_FLOOR, RUNG0_OVERRUN, pair_budget
+def test_each_pair_keeps_its_whole_planned_share_of_the_race_whatever_the_pairs_before_it_overran():
+    """An equal split of what is left, but never into a later pair's planned share: an overrun is the overrunning
+    pair's own. The 2026-12-03 zoo tune (18 pairs) had left its last two pairs 0-1 s; until 2026-12-07 a later pair
+    kept half its share, and a 100 s tune's last pair raced 18 s of its 35 (QA)."""
+    from bench.run.tune import pair_share
 
-    assert pair_budget(900.0, 0.0, 0, 3) == (300.0, 300.0 * RUNG0_OVERRUN)
-    # the first pair overran by 250 s: the others split what is left, rung 0 may not eat the last one's floor
-    share, rung0 = pair_budget(900.0, 550.0, 1, 3)
-    assert share == 175.0 and rung0 == 350.0 - LATER_FLOOR * 300.0
-    # everything spent: each later pair still gets half its planned share, rung 0 no more than that
-    assert pair_budget(900.0, 1000.0, 2, 3) == (LATER_FLOOR * 300.0, LATER_FLOOR * 300.0)
-    # the earlier pairs left time unspent: the last pair may use all of it
-    assert pair_budget(900.0, 300.0, 2, 3) == (600.0, 600.0)
+    assert pair_share(900.0, 0.0, 0, 3) == 300.0
+    # the first pair overran by 250 s (a trial is stopped at its share's end: only by its stopping, now): the
+    # second takes the deficit, the third keeps its 300 s
+    assert pair_share(900.0, 550.0, 1, 3) == 50.0 and pair_share(900.0, 600.0, 2, 3) == 300.0
+    # everything spent: nothing left to race, and never a negative share
+    assert pair_share(900.0, 1000.0, 2, 3) == 0.0
+    # the earlier pairs left time unspent: split evenly between the pairs after them; the last may use all of it
+    assert pair_share(900.0, 100.0, 1, 3) == 400.0 and pair_share(900.0, 300.0, 2, 3) == 600.0
 
 
 def test_the_ratios_test_of_equality_holds_a_drift_within_each_run_that_a_test_over_single_steps_does_not():

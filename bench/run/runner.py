@@ -149,6 +149,7 @@ def execute(
     resize: Resize | None = None,
     after_interrupt: str | None = None,
     locked: Callable[[], None] | None = None,
+    limit: Limit | None = None,
 ) -> Path:
     """Run every planned (task, backend, repeat) not yet recorded; each record lands before the next run.
 
@@ -157,6 +158,7 @@ def execute(
     ``after_interrupt``: what Ctrl-C's line tells the user to do, where resuming this folder is not it (a rung
     of a tune's race); by default the ``--resume`` line of the command running it (``env["command"]``, also
     kept in state.json for summary.md's line). ``locked``: what to write once the run folder's lock is held.
+    ``limit``: a row's own time limit as it starts, where shorter than ``opts.timeout_s`` (``Limit``).
     """
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over a file-size limit: EFBIG, handled below
     with run_lock(run_dir), stopsignal.sigterm_as_ctrl_c():
@@ -194,7 +196,7 @@ def execute(
             make_folder(run_dir, job_dir)
             make_folder(run_dir, run_dir / "logs")
             resize = kept_in_plan(resize, run_dir, tasks, opts, planned, state) if resize else None
-            _run_all(todo, run_dir, opts, env, runner, echo, stop, resize)
+            _run_all(todo, run_dir, opts, env, runner, echo, stop, resize, limit)
             if opts.parity_steps:
                 _add_parity(run_dir, tasks, opts, echo)
             state["state"] = "complete"
@@ -270,6 +272,9 @@ def _finalise(run_dir: Path, state: dict[str, Any], echo: Callable[[str], None],
 
 
 Stop = Callable[[], str | None]  # why the rows not yet started should not start, or None
+# the seconds the row of this task that starts now may take, where its run's deadline leaves it less than the run's
+# per-row limit (a tune's race: each (task, backend) ends with its share of the budget), or None
+Limit = Callable[[TaskSpec], float | None]
 
 
 def _run_all(
@@ -281,9 +286,11 @@ def _run_all(
     echo: Callable[[str], None],
     stop: Stop | None = None,
     resize: Resize | None = None,
+    limit: Limit | None = None,
 ) -> None:
     """Every pending run through the executor; this process alone appends each record as it comes back.
-    ``stop()`` (the tuner's budget) saying why turns the rows not yet started into skipped ones;
+    ``stop()`` (the tuner's budget) saying why turns the rows not yet started into skipped ones, ``limit`` gives
+    each row that starts its own time limit;
     ``resize`` (``bench all``'s budget) sets each task's size, or leaves its rows out, before its first row.
 
     Rows that need no executor (failed data, a missing framework, a data-parallel row, which starts
@@ -310,7 +317,7 @@ def _run_all(
                 rec.update(status="skipped", error=f"not installed: {', '.join(missing)}")
             elif dist is None:
                 echo(f"{tag} (repeat {repeat + 1}/{row.of})")
-                yield executors.Row(job, tag)
+                yield executors.Row(job, tag, limit(task) if limit is not None else None)
                 continue
             else:
                 echo(f"{tag} (repeat {repeat + 1}/{row.of})")

@@ -48,13 +48,7 @@ from bench.run.workers import shared_servers
 DEFAULT_TUNE_BUDGET = "30m"  # the built-in tasks' races on a 2-core CPU, in four backends (docs/tuning.md)
 RACE_SHARE = 0.7  # of a (task, backend)'s budget, for the race; the rest re-measures default and winner
 MAX_RUNGS = 4  # rung r trains 2**r epochs (capped at the task's own): 1, 2, 4, 8
-# Rung 0 may overrun its share by this factor before configurations are skipped: every configuration
-# deserves one look, and what rung 0 overspends comes out of the later rungs.
-RUNG0_OVERRUN = 1.5
-# ... but never into the time kept for the pairs not raced yet: each keeps at least this share of its planned
-# time (the 2026-12-03 zoo tune, 18 pairs, left its last two 0-1 s after earlier rung 0s overran).
-LATER_FLOOR = 0.5
-MIN_TRIAL_TIMEOUT_S = 120.0  # a trial may compile for that long whatever the budget (max-autotune on a CPU)
+MIN_TRIAL_TIMEOUT_S = 120.0  # a trial may compile for that long where its pair's share holds it (max-autotune, CPU)
 # A fresh row whose timed window is shorter than the window rule asks (Keras/TF's steps_per_execution 32 on
 # cifar10-cnn's quick recipe: 12 timed calls, an interval of +-30%, "no significant difference" at its best on the
 # AMD VM) is measured again in fresh processes, up to this many in all, while the tune's budget lasts: the verdict
@@ -64,16 +58,19 @@ MIN_TRIAL_TIMEOUT_S = 120.0  # a trial may compile for that long whatever the bu
 MIN_PROCESSES = 3
 
 
-def pair_budget(race_s: float, spent_s: float, index: int, pairs: int) -> tuple[float, float]:
-    """(share, rung-0 limit) in seconds for pair ``index`` of ``pairs`` when the races have ``race_s`` in all and
-    ``spent_s`` is gone: an equal split of what is left (what earlier pairs left unspent goes to the later ones),
-    never under ``LATER_FLOOR`` of the planned equal share; rung 0 may run over the share by ``RUNG0_OVERRUN``,
-    but only into time no later pair keeps."""
+def pair_share(race_s: float, elapsed_s: float, index: int, pairs: int) -> float:
+    """The seconds pair ``index`` of ``pairs`` may race from now, when the races have ``race_s`` in all (counted
+    from the tune's start) and ``elapsed_s`` is gone: an equal split of what is left (what earlier pairs left
+    unspent goes to the pairs after them), but never into the whole planned share of a pair after it. Its rung 0
+    may start configurations until its share is spent, and every trial is stopped there (``Tuner._run``), so no
+    pair's overrun is a later pair's, nor the fresh rows'. Until 2026-12-07 rung 0 started configurations until
+    1.5 times its share, a trial ran up to 2 minutes past it, and a later pair kept half its share: a 100 s tune of
+    a tiny task at load 5 on 2 cores raced 119 s of its planned 70 (one torch.compile trial of 59 s), Keras/TF
+    kept 18 s of its 35, and the default and best rows, 0 s left, were left out: no verdict."""
     planned = race_s / max(1, pairs)
-    left = max(0.0, race_s - spent_s)
-    share = max(left / max(1, pairs - index), LATER_FLOOR * planned)
-    kept_for_later = LATER_FLOOR * planned * max(0, pairs - index - 1)
-    return share, max(share, min(share * RUNG0_OVERRUN, left - kept_for_later))
+    later = max(0, pairs - index - 1)
+    left = race_s - elapsed_s
+    return max(0.0, min(left / (later + 1), left - planned * later))
 
 
 def searched(space: tuple[Knob, ...], only: tuple[str, ...]) -> tuple[Knob, ...]:
@@ -266,12 +263,10 @@ class Tuner:
         self.log["wall_s"] = round(self.elapsed(), 1)
         write_json(self.run_dir / TUNE_FILE, self.log)
 
-    def race(
-        self, task: TaskSpec, backend: str, budget_s: float, capabilities: dict[str, Any], rung0_s: float | None = None
-    ) -> Config:
-        """Successive halving over ``backend``'s knob space for ``task``; returns the winning configuration. Rung 0
-        may start configurations until ``rung0_s`` (default: ``RUNG0_OVERRUN`` times ``budget_s``)."""
-        rung0_s = budget_s * RUNG0_OVERRUN if rung0_s is None else rung0_s
+    def race(self, task: TaskSpec, backend: str, budget_s: float, capabilities: dict[str, Any]) -> Config:
+        """Successive halving over ``backend``'s knob space for ``task`` within ``budget_s`` from now: rung 0 may
+        start configurations until then (every configuration deserves one look; what rung 0 spends comes out of the
+        later rungs), and every trial is stopped then. Returns the winning configuration."""
         runnable, skipped = configurations(
             race_space(backend, self.only, row_cores(self.opts), self.opts.executor in REMOTE_EXECUTORS), capabilities
         )
@@ -313,8 +308,7 @@ class Tuner:
             # and `bench report RUNG` writes the rest
             limit = min(self.opts.timeout_s, timeout)
             one = dataclasses.replace(self.opts, backends=(backend,), repeats=1, timeout_s=limit, full_report=False)
-            deadline = began + (budget_s if rung else max(rung0_s, 0.0))
-            records = self._run(sub, specs, one, deadline)
+            records = self._run(sub, specs, one, began + budget_s)
             by_tag = {r.get("config"): r for r in records}
             same = duplicated(alive, by_label, {label: by_tag.get(tags[label], {}) for label in alive})
             trials = [
@@ -369,12 +363,22 @@ class Tuner:
 
     def _run(self, folder: Path, specs: list[TaskSpec], opts: RunOptions, deadline: float) -> list[dict[str, Any]]:
         """One rung: an ordinary run of ``specs`` in ``folder`` (plan, records, logs, summary of its own); the
-        configurations not started by ``deadline`` are skipped rows that say so."""
+        configurations not started by ``deadline`` are skipped rows that say so, and one still running then is
+        stopped, its trial saying why (its record, as every timeout's, the limit it ran under)."""
 
         def stop() -> str | None:
             if time.perf_counter() < deadline:
                 return None
             return "not run: the tuning budget for this (task, backend) was spent before this configuration started"
+
+        cut: dict[str, float] = {}  # configuration (its row's task name) -> the seconds its share left it
+
+        def limit(spec: TaskSpec) -> float | None:
+            left = round(max(1.0, deadline - time.perf_counter()), 1)  # said as the row's limit
+            if left >= opts.timeout_s:
+                return None
+            cut[spec.name] = left
+            return left
 
         make_folder(self.run_dir, folder.parent)
         make_folder(self.run_dir, folder)
@@ -389,8 +393,13 @@ class Tuner:
             stop,
             history=False,
             after_interrupt=RACE_NOT_RESUMED,  # resuming the rung's folder would finish the rung, not the tune
+            limit=limit,
         )
-        return latest_records(read_records(folder))
+        records = latest_records(read_records(folder))
+        for rec in records:
+            if rec.get("status") == "timeout" and (left := cut.get(str(rec.get("task")))) is not None:
+                rec["error"] = f"stopped {left:.0f}s after it started, at the end of this (task, backend)'s race budget"
+        return records
 
 
 def tune_suite(
@@ -433,8 +442,8 @@ def tune_suite(
     with shared_servers():
         winners: dict[str, dict[str, Config]] = {}
         for i, (task, backend) in enumerate(pairs):  # what a pair before it left unspent goes to the pairs after it
-            share, rung0 = pair_budget(race_s, tuner.elapsed(), i, len(pairs))
-            winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, share, capabilities, rung0)
+            share = pair_share(race_s, tuner.elapsed(), i, len(pairs))
+            winners.setdefault(task.name, {})[backend] = tuner.race(task, backend, share, capabilities)
         final = []
         for task in tasks:  # at the plan's epochs until sized again: what --resume runs (TuneBudget.as_planned)
             final.append(config_spec(task, {}, "default"))

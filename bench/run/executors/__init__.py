@@ -22,14 +22,20 @@ from bench.core.placement import EXECUTORS, RowOutcome
 
 @dataclass
 class Row:
-    """One (task, backend, repeat) row ready to run: its job (bench.run.worker's input) and its progress tag."""
+    """One (task, backend, repeat) row ready to run: its job (bench.run.worker's input), its progress tag, and its
+    own time limit where the run's would let it run past a deadline (a tune's race: ``bench.run.tune``)."""
 
     job: Job
     tag: str
+    timeout_s: float | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
         return self.job.key
+
+    def limit(self, timeout_s: float) -> float:
+        """The row's time limit: the run's ``timeout_s``, or its own where that is shorter."""
+        return timeout_s if self.timeout_s is None else min(timeout_s, self.timeout_s)
 
 
 Echo = Callable[[str], None]

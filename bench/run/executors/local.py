@@ -42,7 +42,7 @@ class Local:
         for row in rows:
             self._running = [row]
             row.job.peaks = dict(self.peaks)
-            rec = self.workers.run(row.job, timeout_s, echo)
+            rec = self.workers.run(row.job, row.limit(timeout_s), echo)
             if kept := reusable_peak(rec):
                 self.peaks[kept[0]] = kept[1]
             self._running = []

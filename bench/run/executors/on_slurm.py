@@ -203,7 +203,8 @@ class Slurm:
         before = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = path  # the jobs inherit the submitting environment (sbatch --export=ALL)
         try:
-            return self.executor.map_array(_job, [r.job for r in rows], [timeout_s] * len(rows), self._tails(rows))
+            limits = [r.limit(timeout_s) for r in rows]
+            return self.executor.map_array(_job, [r.job for r in rows], limits, self._tails(rows))
         finally:
             os.environ.pop("PYTHONPATH") if before is None else os.environ.update(PYTHONPATH=before)
 

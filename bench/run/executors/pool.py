@@ -111,7 +111,7 @@ class SlotPool(Generic[S]):
     def _one(self, i: int, row: Row, timeout_s: float, echo: Echo, done: queue.Queue) -> None:
         slot = self.slots[i]
         try:
-            outcome = slot.run_row(row, timeout_s, echo)
+            outcome = slot.run_row(row, row.limit(timeout_s), echo)
         except Exception as e:  # a lost node, task or server: this row fails, the others go on
             outcome = RowOutcome(no_result(row.job.record, lost=f"{type(e).__name__}: {e}"))
         done.put((i, outcome))
