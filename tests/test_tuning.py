@@ -401,6 +401,107 @@ def test_equal_speeds_measured_in_a_few_processes_are_called_different_about_one
     assert found > {(3, 3): 120, (2, 2): 40, (1, 3): 60}[(n_a, n_b)], found
 
 
+def test_one_process_a_side_reads_the_spread_between_processes_from_the_races_processes_of_its_configurations():
+    """QA, 2026-12-06: with one fresh process a side, a tune's interval was one process's steps (a bootstrap over
+    blocks of them, a few percent wide), though a process runs 5-15% off the next and the race had trained the same
+    configurations in fresh processes of their own. Equal speeds, processes 10% apart (lognormal), one process a
+    side: the steps' interval left 1 out in 129 of 150 comparisons; with the spread read from two more processes of
+    each configuration (the race's), Student's t with its 4 degrees of freedom, 5 of 150 (at most 9%: 13 or
+    fewer), and a 2x faster side is still found (138 of 150)."""
+    from bench.measure.tuning import process_spread
+
+    def spread_of(*sides: list[list[float]]):
+        return process_spread([[mean_rate(process) for process in side] for side in sides])
+
+    rng = np.random.default_rng(7)
+    steps_only = with_race = found = 0
+    for _ in range(150):
+        a, b = _processes_at([1000.0] * 3, 0.1, rng), _processes_at([1000.0] * 3, 0.1, rng)
+        alone = ratio_ci(a[0], b[0], resamples=500)
+        told = ratio_ci(a[0], b[0], resamples=500, spread=spread_of(a, b))
+        assert alone is not None and told is not None and told[0] == alone[0]
+        assert told[1] <= alone[1] and alone[2] <= told[2]  # never narrower than the steps' own
+        steps_only += not alone[1] <= 1.0 <= alone[2]
+        with_race += not told[1] <= 1.0 <= told[2]
+        fast = _processes_at([2000.0] * 3, 0.1, rng)
+        faster = ratio_ci(fast[0], b[0], resamples=500, spread=spread_of(fast, b))
+        assert faster is not None
+        found += faster[1] > 1.0
+    assert steps_only >= 100 and with_race <= 13 and found >= 120, (steps_only, with_race, found)
+    assert process_spread([[5.0], [7.0]]) is None  # no configuration in two processes: no spread to read
+    several = ratio_ci(a, b)
+    assert several is not None and ratio_ci(a, b, spread=spread_of(a, b)) == several  # several a side: their own
+    # one process against two alike by chance (another backend's defaults measured twice): their spread alone
+    # stood for the one's; the race's, 20% apart, widens it
+    twins = _processes_at([1000.0, 1000.0], 0.001, rng)
+    narrow, wide = ratio_ci(twins, b[0]), ratio_ci(twins, b[0], spread=process_spread([[1000.0, 1250.0, 820.0]]))
+    assert narrow is not None and wide is not None and wide[0] == narrow[0]
+    assert wide[1] < narrow[1] / 1.2 and narrow[2] * 1.2 < wide[2], (narrow, wide)
+
+
+def test_a_tunes_verdicts_with_one_process_a_side_carry_the_spread_between_the_races_processes(tmp_path):
+    """Records of a tune (one fresh process a side) and its tune.json (the race ran each backend's default and
+    winner in three rungs, 20-30% apart from rung to rung): PyTorch's best measured 1.12x its defaults in the fresh
+    processes, each steady to 1%. Read from the steps alone, that is "1.12x [1.11, 1.13]", the best chosen; read
+    with the race's processes, the spread between them is in the interval: the best is not measured faster, its
+    defaults stand, and the verdicts say what they read (how many processes, how many degrees of freedom)."""
+    import json
+
+    from bench.core.runpaths import TUNE_FILE
+    from bench.measure.tuning import FEW
+    from bench.report import tuning as report_tuning
+
+    rows = functools.partial(_tuned_row, np.random.default_rng(8))
+
+    records = [
+        rows("torch", "default", 100.0, None),
+        rows("torch", "best", 112.0, "x=on"),
+        rows("keras", "default", 300.0, None),
+        rows("keras", "best", 330.0, "y=on"),
+    ]
+
+    def pair(backend: str, winner: str, default: list[float], best: list[float]) -> dict:
+        rungs = [
+            {
+                "rung": i,
+                "epochs": 2**i,
+                "trials": [
+                    {"label": "default", "status": "ok", "steady_img_s": d},
+                    {"label": winner, "status": "ok", "steady_img_s": b},
+                ],
+            }
+            for i, (d, b) in enumerate(zip(default, best, strict=True))
+        ]
+        return {"task": "t", "backend": backend, "winner": {"label": winner}, "rungs": rungs}
+
+    log = {
+        "pairs": [
+            pair("torch", "x=on", [80.0, 120.0, 100.0], [90.0, 135.0, 110.0]),
+            pair("keras", "y=on", [250.0, 360.0, 300.0], [270.0, 400.0, 330.0]),
+        ]
+    }
+    alone = report_tuning.task_figures(report_tuning.tuned_rows(records)["t"], {}, "t")  # no race read
+    assert alone["torch"]["chosen"] == "best" and alone["torch"]["speedup"][1] > 1.05
+    (tmp_path / TUNE_FILE).write_text(json.dumps(log))
+    figures = report_tuning.task_figures(report_tuning.tuned_rows(records)["t"], log, "t")
+    torch = figures["torch"]
+    assert torch["speedup"][1] < 1.0 < torch["speedup"][2] and torch["chosen"] == "default", torch["speedup"]
+    # each configuration: the race's three processes and the fresh one, 4 a configuration, 3 degrees of freedom each
+    said = "Student's t over the spread between the race's fresh processes of the same configurations"
+    assert torch["speedup_method"].startswith(f"{said} (8 processes, 6 degrees of freedom)"), torch["speedup_method"]
+    text = report_tuning.section(records, tmp_path)
+    assert "| the defaults (best not measured faster) |" in text
+    at_defaults, at_best = (line for line in text.splitlines() if line.startswith("- **"))
+    for line in (at_defaults, at_best):  # Keras (TF) 3x faster, beyond the spread; both backends' races read
+        assert line.split(": ", 1)[1].startswith("Keras (TF) ") and "faster than PyTorch" in line, line
+        assert (
+            f"({said} (16 processes, 12 degrees of freedom), no narrower than the steps' own; one process a side"
+            in line
+        )
+        assert "--repeats 3" not in line and FEW not in line
+    assert "(Keras (TF): the defaults; PyTorch: the defaults)" in at_best  # Keras's 1.10x no more proven than torch's
+
+
 def test_a_short_window_is_chosen_for_fresh_processes_by_its_length_alone():
     """Which final rows `bench tune` measures again (bench.run.tune): a window under the rule's steps or seconds,
     in fewer than MIN_PROCESSES processes, none of them failed; never by what the verdict says."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,20 +197,45 @@ Steps = Sequence[float]
 # bootstrap), and the sentences say so (bench.report.speedup.ONE_PROCESS).
 
 
+@dataclass(frozen=True)
+class Spread:
+    """The spread between fresh processes on one machine, read from processes other than the one a side compared
+    (a tune's race trained the same configurations in fresh processes of their own): the variance of a process's
+    log rate about its configuration's mean, its degrees of freedom, and the processes it was read from."""
+
+    var: float
+    df: int
+    processes: int
+
+
+def process_spread(groups: Iterable[Sequence[float]]) -> Spread | None:
+    """``Spread`` pooled over ``groups``, each one configuration's throughputs in its fresh processes (a positive
+    rate each); None where no configuration ran in two."""
+    squares, df, processes = 0.0, 0, 0
+    for group in groups:
+        logs = np.log(np.asarray([v for v in group if v > 0], dtype=np.float64))
+        if len(logs) > 1:
+            squares += float(((logs - logs.mean()) ** 2).sum())
+            df, processes = df + len(logs) - 1, processes + len(logs)
+    return Spread(squares / df, df, processes) if df else None
+
+
 def ratio_ci(
     a: Steps | Sequence[Steps],
     b: Steps | Sequence[Steps],
     confidence: float = CONFIDENCE,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    spread: Spread | None = None,
 ) -> tuple[float, float, float] | None:
     """(ratio, low, high): throughput ``a`` over throughput ``b``, with its interval; None with fewer than 2
     steps a side or a step rate that is not positive.
 
     A side is one process's step rates, or a list of them, one per fresh process. One process a side: the ratio
-    of images over time of each side's steps, with a percentile bootstrap over blocks of consecutive steps. Several
-    on either side: the ratio of the sides' geometric mean process rates (``side_rate``), with Student's t over
-    the processes' log rates (``_over_processes``; why above).
+    of images over time of each side's steps, with a percentile bootstrap over blocks of consecutive steps, or
+    with ``spread`` (the spread between processes read elsewhere: ``_with_spread``) Student's t over it, never
+    narrower than the steps' interval. Several on either side: the ratio of the sides' geometric mean process
+    rates (``side_rate``), with Student's t over the processes' log rates (``_over_processes``; why above).
     """
     xs, ys = _processes(a), _processes(b)
     if not _usable(xs, ys):
@@ -219,10 +244,28 @@ def ratio_ci(
     if _several(xs, ys) or _few_steps(xs, ys):
         d, se, df = _over_steps(xs[0], ys[0], resamples, seed) if _few_steps(xs, ys) else _over_processes(xs, ys)
         h = t_ppf(1 - alpha, df) * se if se > 0 else 0.0
-        return math.exp(d), math.exp(d - h), math.exp(d + h)
-    ratio, ratios = _resampled_ratios(xs[0], ys[0], resamples, seed)
-    lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
-    return ratio, float(lo), float(hi)
+        ci = math.exp(d), math.exp(d - h), math.exp(d + h)
+    else:
+        ratio, ratios = _resampled_ratios(xs[0], ys[0], resamples, seed)
+        lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
+        ci = ratio, float(lo), float(hi)
+    if spread is None or min(len(xs), len(ys)) > 1:
+        return ci
+    return _with_spread(ci, spread, alpha, len(xs), len(ys))
+
+
+def _with_spread(
+    ci: tuple[float, float, float], spread: Spread, alpha: float, n_a: int, n_b: int
+) -> tuple[float, float, float]:
+    """A side of one process, the spread between processes read elsewhere (``Spread``): each side's mean log rate
+    over its ``n`` processes has ``spread.var / n`` of it, and Student's t with its degrees of freedom bounds their
+    difference; ``ci`` (the steps' own interval, or the other side's spread taken for both) where that is wider. A
+    process of one configuration runs 5-15% off another on a shared VM (docs/timing.md), and one process's steps
+    cannot show it: the tune's verdicts read one process a side against intervals of a few percent, and one
+    process against two of another backend's defaults measured twice by those two alone (QA, 2026-12-06)."""
+    ratio, lo, hi = ci
+    h = t_ppf(1 - alpha, spread.df) * math.sqrt(spread.var * (1 / n_a + 1 / n_b))
+    return ratio, min(lo, ratio * math.exp(-h)), max(hi, ratio * math.exp(h))
 
 
 def ratio_p(
@@ -272,20 +315,33 @@ BOOTSTRAP = f"a bootstrap over blocks of consecutive steps{ONE_SIDE}"
 FEW = f"Student's t over the log step rates of a side of fewer than {stats.FEW_STEPS} steps{ONE_SIDE}"
 
 
-def ci_method(*sides: Steps | Sequence[Steps], groups: str = "processes") -> str:
-    """In words, the interval ``ratio_ci`` (two sides) or ``rate_ci`` (one) gives for these sides, so a report names
-    the method it used, not one it assumed; ``groups``: what the caller's lists of step rates are (processes, or
-    the synchronised stretches of asynchronously dispatched steps)."""
+def spread_words(spread: Spread) -> str:
+    """Where ``ratio_ci``'s ``spread`` came from, in words."""
+    return (
+        f"the spread between the race's fresh processes of the same configurations ({spread.processes} processes, "
+        f"{spread.df} degrees of freedom)"
+    )
+
+
+def ci_method(*sides: Steps | Sequence[Steps], groups: str = "processes", spread: Spread | None = None) -> str:
+    """In words, the interval ``ratio_ci`` (two sides, with ``spread`` as given to it) or ``rate_ci`` (one) gives for
+    these sides, so a report names the method it used, not one it assumed; ``groups``: what the caller's lists of
+    step rates are (processes, or the synchronised stretches of asynchronously dispatched steps)."""
     processes = list(map(_processes, sides))
     if _several(*processes):
-        return f"Student's t over the log rates of the {groups}"
+        said = f"Student's t over the log rates of the {groups}"
+        if spread is not None and len(sides) == 2 and min(map(len, processes)) == 1:  # read with it (ratio_ci)
+            said += f" and {spread_words(spread)}"
+        return said
+    if spread is not None:
+        return f"Student's t over {spread_words(spread)}, no narrower than the steps' own{ONE_SIDE}"
     return FEW if _few_steps(*processes) else BOOTSTRAP
 
 
-def verdict_method(*sides: Steps | Sequence[Steps]) -> str:
+def verdict_method(*sides: Steps | Sequence[Steps], spread: Spread | None = None) -> str:
     """``ci_method`` for a verdict line, whose own note says "one process a side" (``bench.report.speedup``): the
     short-window t named where it was used, not only in the best / default lines (QA, 2026-12-06)."""
-    return ci_method(*sides).removesuffix(ONE_SIDE)
+    return ci_method(*sides, spread=spread).removesuffix(ONE_SIDE)
 
 
 def _few_steps(*sides: list[np.ndarray]) -> bool:

@@ -20,6 +20,7 @@ from bench.measure.tuning import (
     break_even,
     ci_method,
     floor_failure,
+    process_spread,
     rate_ci,
     ratio_ci,
     side_rate,
@@ -58,12 +59,40 @@ def _trial(rows: list[dict[str, Any]], config: str) -> Trial:
     return Trial(config, "ok", test_acc=acc, n_test=n_test, reached_target=reached, is_default=config == "default")
 
 
-def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
-    """One backend's default vs best: throughputs, speed-up with its interval, floor, compile, break-even."""
+def race_rates(log: dict[str, Any], task: str, backend: str) -> tuple[dict[str, list[float]], str | None]:
+    """The throughputs (img/s) each configuration of ``task`` / ``backend``'s race ran at, one a rung it trained and
+    was timed in (tune.json's trials: a fresh process each; a configuration that ran as another did counted once),
+    and the race's winner (None: no race)."""
+    pair = _pair(log, task, backend)
+    rates: dict[str, list[float]] = {}
+    for rung in pair.get("rungs") or []:
+        for trial in rung.get("trials") or []:
+            rate = trial.get("steady_img_s")
+            if trial.get("status") == "ok" and not trial.get("duplicate_of") and _positive(rate):
+                rates.setdefault(str(trial.get("label")), []).append(float(rate))
+    return rates, (pair.get("winner") or {}).get("label")
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def backend_figures(
+    rows: dict[str, list[dict[str, Any]]], race: dict[str, list[float]] | None = None, winner: str | None = None
+) -> dict[str, Any] | None:
+    """One backend's default vs best: throughputs, speed-up with its interval, floor, compile, break-even.
+    ``race``, ``winner``: its race's processes of each configuration and the one that won (``race_rates``): with
+    the fresh rows, the spread between processes a side of one process reads (``ratio_ci``'s ``spread``)."""
     d, b = _ok(rows.get("default", [])), _ok(rows.get("best", []))
     if not d or not b:
         return None
-    speedup = ratio_ci(process_steps(b), process_steps(d))
+    same = not b[0].get("knob_config")
+    groups = {label: list(rates) for label, rates in (race or {}).items()}
+    if race:  # the fresh rows are processes of the race's default and winner too
+        groups.setdefault("default", []).extend(r["steady_img_s"] for r in d)
+        groups.setdefault("default" if same else str(winner), []).extend(r["steady_img_s"] for r in b)
+    spread = process_spread(groups.values())
+    speedup = ratio_ci(process_steps(b), process_steps(d), spread=spread)
     unproven = _unproven(speedup)
     default, best = _trial(d, "default"), _trial(b, "best")
     accs = (
@@ -82,7 +111,6 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
     # Where the defaults won the race, "best" is the default configuration measured in a second fresh process:
     # both verdicts read the two processes together, never the luckier one (the catsdogs-resnet101 reference:
     # Keras/TF's defaults twice, 1.09x [1.05, 1.14] apart, had made "at its best" 1.14x out of 1.04x).
-    same = not b[0].get("knob_config")
     default_rows = d + b if same else d
     default_steps = process_steps(default_rows)
     keep_defaults = same or bool(floor) or unproven
@@ -96,7 +124,8 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         "default_ci": default_ci,
         "best_ci": best_ci,
         "speedup": speedup,
-        "speedup_method": ci_method(process_steps(b), process_steps(d), groups=_groups(d + b)),
+        "speedup_method": ci_method(process_steps(b), process_steps(d), groups=_groups(d + b), spread=spread),
+        "race_groups": groups,  # each configuration's processes, the race's and the fresh rows': the verdicts' spread
         "knobs": b[0].get("knob_config") or "the defaults",
         "default_acc": default.test_acc,
         "best_acc": best.test_acc,
@@ -116,6 +145,18 @@ def backend_figures(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | N
         "default_rows": default_rows,
         "chosen_rows": default_rows if keep_defaults else b,
     }
+
+
+def task_figures(
+    by_backend: dict[str, dict[str, list[dict[str, Any]]]], log: dict[str, Any], task: str
+) -> dict[str, dict[str, Any]]:
+    """``backend_figures`` of each backend of ``task`` that has them, in the report's order, each with its race's
+    processes (tune.json, ``log``)."""
+    out = {}
+    for b in ordered(list(by_backend)):
+        if (f := backend_figures(by_backend[b], *race_rates(log, task, b))) is not None:
+            out[b] = f
+    return out
 
 
 def _groups(rows: list[dict[str, Any]]) -> str:
@@ -208,10 +249,16 @@ def verdict_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
         if len(ranked) < 2:
             continue
         (fb, ff), (sb, sf) = ranked[0], ranked[1]
-        text = verdict(label(fb), label(sb), ratio_ci(ff[steps_key], sf[steps_key]))
+        # a side of one process: the spread between processes of the two backends' races (and fresh rows), one machine
+        spread = process_spread([*(ff.get("race_groups") or {}).values(), *(sf.get("race_groups") or {}).values()])
+        text = verdict(label(fb), label(sb), ratio_ci(ff[steps_key], sf[steps_key], spread=spread))
         counts = len(ff[steps_key]), len(sf[steps_key])
-        notes = [verdict_method(ff[steps_key], sf[steps_key])]  # the interval's method, as the table's sentence
-        notes += [ONE_PROCESS] if min(counts) < 2 else []  # says it
+        # the interval's method, as the table's sentence says it
+        notes = [verdict_method(ff[steps_key], sf[steps_key], spread=spread)]
+        if min(counts) < 2 and spread is None:
+            notes.append(ONE_PROCESS)  # what one process leaves out
+        elif max(counts) == 1:
+            notes.append("one process a side")  # the method says where its spread between processes came from
         if max(counts) > 1:  # how many processes, and why more than the task's default table holds (its sentence
             # reads those): with the defaults measured twice on one side and once on the other, the line said only
             # "one process a side" beside a ratio that was not the table's (QA, 2026-12-06)
@@ -271,7 +318,7 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
             "",
         ]
     for task, by_backend in rows.items():
-        figures = {b: f for b in ordered(list(by_backend)) if (f := backend_figures(by_backend[b])) is not None}
+        figures = task_figures(by_backend, log, task)
         out += [f"### {task}", ""]
         if figures:
             table = pd.DataFrame(
@@ -373,7 +420,7 @@ def terminal_lines(records: list[dict[str, Any]], run_dir: Path) -> list[str]:
     log = read_json_or_warn(run_dir / TUNE_FILE) if rows else {}
     out = []
     for task, by_backend in rows.items():
-        figures = {b: f for b in ordered(list(by_backend)) if (f := backend_figures(by_backend[b])) is not None}
+        figures = task_figures(by_backend, log, task)
         lines = [*verdict_lines(figures), *stand_lines(figures, log, task)]
         if lines:
             out += ["", f"== {task}: each framework at its best (summary.md, docs/tuning.md) ==", ""]
@@ -585,7 +632,9 @@ STANDS = {"best": "best stands", "default": "defaults stand"}  # under each back
 
 def plot_jobs(records: list[dict[str, Any]], run_dir: Path) -> list[PlotJob]:
     jobs: list[PlotJob] = []
-    for task, by_backend in tuned_rows(records).items():
-        figures = {b: f for b in ordered(list(by_backend)) if (f := backend_figures(by_backend[b])) is not None}
+    rows = tuned_rows(records)
+    log = read_json_or_warn(run_dir / TUNE_FILE) if rows else {}
+    for task, by_backend in rows.items():
+        figures = task_figures(by_backend, log, task)
         jobs.append((plot_tuned, (figures, task, plot_file(run_dir, "tuned", task))))
     return jobs
