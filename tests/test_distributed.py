@@ -294,6 +294,47 @@ def test_a_data_parallel_row_carries_the_single_process_rows_test_set_evaluation
     assert len({h["test_acc"] for h in row["history"]}) > 1  # the curve moves: not one figure copied to every epoch
 
 
+@pytest.mark.parametrize("per_epoch", [False, True], ids=["first-prediction", "after-per-epoch-parts"])
+def test_a_data_parallel_rows_timed_evaluation_is_a_warm_one_as_a_single_process_rows(
+    numpy_backend, monkeypatch, per_epoch
+):
+    """QA: rank 0's final evaluation was timed cold: the single-process worker predicts each batch shape untimed first
+    (bench.run.evaluate.warm_up) and rank 0 did not, so a compiler's first prediction of a shape (tf.function's trace,
+    XLA's compile) was in the row's ``eval_s``. With evaluations between epochs rank 0 had predicted only its own part
+    (32 of 64 images: 24 + 8), not the whole set's shorter last batch (16). On a fake clock each new shape costs 2 s,
+    a batch 10 ms: 64 test images in batches of 24 take 30 ms whichever way the row got there, on 1 worker and 2."""
+    clock = FakeTime()
+    monkeypatch.setattr(time, "perf_counter", clock)
+
+    class ShapeCompiling(numpy_backend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.compiled: set[int] = set()
+
+        def join(self, ctx: DistContext) -> dict[str, Any]:
+            return {"dist_backend": "none (test)"}
+
+        def predict(self, state: Any, data: Any, batch_size: int) -> np.ndarray:
+            for start in range(0, len(data), batch_size):
+                shape = min(batch_size, len(data) - start)
+                clock.now += 0.010 + 2.0 * (shape not in self.compiled)
+                self.compiled.add(shape)
+            return super().predict(state, data, batch_size)
+
+    spec, data = tiny_spec(), learnable_data(64, 64)
+    spec = dataclasses.replace(
+        spec,
+        train=dataclasses.replace(spec.train, epochs=2),
+        eval=dataclasses.replace(spec.eval, per_epoch=per_epoch, batch_size=24),
+    )
+    for workers in (1, 2):
+        addresses = tuple(f"127.0.0.1:{i + 1}" for i in range(workers))
+        ctx = DistContext(0, workers, addresses)
+        chief = train_rank(ShapeCompiling(), spec, ctx, DistLayout(workers, "strong", 16), data, CLASSES, seed=0)
+        assert chief["eval_s"] == pytest.approx(0.030), (workers, chief["eval_s"])
+        assert chief["eval_img_s"] == pytest.approx(64 / 0.030)
+
+
 def test_a_rows_per_epoch_test_figures_are_its_ranks_parts_summed():
     """Each rank scores a contiguous part of the test set (sizes within one image); the row's epoch figures are the
     parts' sums over the whole set, not a mean of the ranks' accuracies (unequal parts weigh by their images)."""
@@ -357,9 +398,10 @@ def test_every_rank_scores_its_part_after_each_epoch_but_the_last(numpy_backend,
     scored = [h for h in row["history"] if "test_acc" in h]
     target = target_fields(row["history"], spec.train.target_acc)
     if not per_epoch:
-        assert [h["epoch"] for h in scored] == [3] and target == {} and predicted == [21]
+        # rank 0's whole-set evaluation, warmed first (bench.run.evaluate.warm_up: 21 images, under one batch)
+        assert [h["epoch"] for h in scored] == [3] and target == {} and predicted == [21, 21]
         return
-    assert [h["epoch"] for h in scored] == [1, 2, 3] and predicted == [10, 10, 21, 11, 11]  # rank 0, then 1
+    assert [h["epoch"] for h in scored] == [1, 2, 3] and predicted == [10, 10, 21, 21, 11, 11]  # rank 0, then 1
     for h in row["history"][:2]:
         parts = [p for r in ranks for p in r["scored_parts"] if p["epoch"] == h["epoch"]]
         assert h["test_acc"] == pytest.approx(sum(p["correct"] for p in parts) / 21)
@@ -425,7 +467,7 @@ def test_the_ranks_meet_after_each_per_epoch_evaluation_before_the_next_epochs_c
 
     ranks = _evaluating_ranks(Meets)
     meets = ["train", "predict", "barrier"] * 2 + ["train"]  # each rank's, then rank 0's whole-set evaluation
-    assert events == [*meets, "predict", *meets]
+    assert events == [*meets, "predict", "predict", *meets]  # its untimed warm-up, then the timed one
     for rank in ranks:  # 12 steps: the first and one warm-up step off the window, no other
         assert len(rank["durations"]) == 12 - 2 and not any("did not meet" in n for n in rank["notes"])
 

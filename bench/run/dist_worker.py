@@ -45,7 +45,7 @@ from bench.measure.compile_cache import compile_cache_note, first_run_compiles
 from bench.measure.scaling import SMALL_SHARD
 from bench.measure.steady import OFF_WINDOW_FIELDS, StepClock
 from bench.measure.timing import SyncTimer
-from bench.run.evaluate import evaluate
+from bench.run.evaluate import evaluate, warm_up
 from bench.run.worker import peak_host_mb
 
 
@@ -194,6 +194,9 @@ def train_rank(
     if chief:  # the single-process worker's evaluation, so the row carries the same test-set fields
         y_test = data["y_test"].astype(np.int64)
         test = backend.put(data["x_test"], y_test, norm)
+        # timed warm, as a single-process row's: always, as rank 0's per-epoch part is not the whole set, and its
+        # shorter last batch is not the whole set's (a shape XLA or tf.function would compile inside eval_s)
+        warm_up(backend, state, data["x_test"], y_test, norm, spec.eval.batch_size)
         timer = SyncTimer(backend.synchronize)
         out.update(evaluate(backend, state, test, y_test, classes, n_outputs, spec.eval.batch_size, timer))
         history[-1].update(test_acc=out["test_acc"], test_loss=out["test_loss"])

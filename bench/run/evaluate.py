@@ -31,9 +31,11 @@ def warm_up(backend: Any, state: Any, x: np.ndarray, y: np.ndarray, norm: PixelN
     """Predict, untimed, one whole batch of the test split and, where the split ends in a shorter batch, as many
     images as that holds: every batch shape the timed evaluation will predict has then been traced (tf.function)
     or compiled (XLA, torch.compile) once, as a per-epoch evaluation leaves it. For a row whose timed evaluation
-    would be its first prediction (``eval.per_epoch`` off, or one epoch): there a Keras row's ``eval_img_s`` held
-    its predict step's tracing or compile and a torch row's nothing (LeNet-5, one epoch, 1,000 MNIST test images,
-    2-core AMD VM at load 1, 2026-12-06: Keras (TF) 13,925 img/s, Keras (JAX) 7,658 cold, 32,044 and 17,716 warm)."""
+    would be its first prediction (``eval.per_epoch`` off, or one epoch), and always on rank 0 of a data-parallel
+    row (bench.run.dist_worker: its per-epoch predictions were its own part's shapes): there a Keras row's
+    ``eval_img_s`` held its predict step's tracing or compile and a torch row's nothing (LeNet-5, one epoch, 1,000
+    MNIST test images, 2-core AMD VM at load 1, 2026-12-06: Keras (TF) 13,925 img/s, Keras (JAX) 7,658 cold, 32,044
+    and 17,716 warm)."""
     n = len(y)
     rows = np.arange(n if n <= batch_size else batch_size + n % batch_size)
     backend.predict(state, backend.put(x[rows], y[rows], norm), batch_size)
