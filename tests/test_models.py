@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -118,6 +121,39 @@ def test_training_reduces_loss_and_predicts_logits(backend_module, loss):
     assert acc > 0.8
     assert test_loss < losses[0] * 0.5  # bench reads the head the way the framework trained it
     assert b.peak_device_mb() is None
+
+
+@pytest.mark.long  # inductor compiles LeNet-5 twice: 10-40 s on the 2-core VM
+def test_a_compiled_torch_row_predicts_with_its_compiled_model():
+    """Keras predicts with the function its ``jit_compile`` compiled; a torch row with ``torch_compile`` trained its
+    compiled model and predicted with the eager one, so its ``eval_img_s`` timed eager inference under a `compiled`
+    column that said torch.compile (LeNet-5, 1,000 MNIST test images, batch 256, 1 thread, 2-core AMD VM at load 5-6,
+    2026-12-07: eager 13,955 img/s, compiled 19,917). ``predict`` now runs the bare model torch.compile'd: the first
+    prediction compiles (dynamo counts a graph), the same shapes again compile nothing (the warm-up's promise), its
+    logits are the model's, and training goes on with its own compiled step after it."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    if not shutil.which(os.environ.get("CXX", "g++")) and not shutil.which("c++"):
+        pytest.skip("torch.compile's inductor needs a C++ compiler on the CPU")
+    rt = RuntimeSpec(torch_compile=True)
+    b = torch_backend.Backend()
+    b.configure(rt, seed=0)
+    net = b.build(model("lenet5"), (28, 28, 1), 10)
+    state = b.compile(net, TrainSpec(epochs=1, batch_size=8, lr=0.01), rt)
+    x = np.random.default_rng(0).random((20, 28, 28, 1), dtype=np.float32)
+    data = b.put(x, np.zeros(20, np.int64))
+    torch._dynamo.reset()
+    counters.clear()
+    got = b.predict(state, data, 16)  # batches of 16 and 4
+    compiled = counters["stats"]["unique_graphs"]
+    again = b.predict(state, data, 16)
+    assert compiled >= 1 and counters["stats"]["unique_graphs"] == compiled  # warm: the same shapes compile nothing
+    with torch.no_grad():
+        eager = net.eval()(b._inputs(data)).numpy()
+    np.testing.assert_allclose(got, eager, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(again, got)
+    assert np.isfinite(b.train_epoch(state, data, np.arange(20), 8))
 
 
 def test_a_mixed_precision_torch_row_predicts_at_its_precision():

@@ -96,6 +96,8 @@ class TrainState:
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # training only, batched, per-sample draws
     step_model: nn.Module | None = None  # torch.compile'd model when runtime.torch_compile, else the model
+    # the bare model torch.compile'd for predictions when runtime.torch_compile (not DDP's: a rank predicts alone)
+    infer_model: nn.Module | None = None
     autocast_dtype: torch.dtype | None = None  # mixed precision
     channels_last: bool = False
     scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling, made at the first fp16 step
@@ -192,6 +194,10 @@ class Backend:
             _loss(train.loss),
             augment=augmenter(train.augment),
             step_model=_compiled(ddp, runtime.compile_mode) if runtime.torch_compile else ddp,
+            # a user who compiles a model predicts with the compiled one, as Keras's predict runs the function its
+            # jit_compile compiled: the evaluation times what the `compiled` column says (warmed per batch shape
+            # before its timed run, bench.run.evaluate.warm_up)
+            infer_model=_compiled(model, runtime.compile_mode) if runtime.torch_compile else None,
             autocast_dtype=amp,
             channels_last=runtime.channels_last,
         )
@@ -267,9 +273,15 @@ class Backend:
 
     @torch.no_grad()
     def predict(self, state: TrainState, data: Any, batch_size: int) -> np.ndarray:
-        state.model.eval()
+        compiled = state.infer_model is not None
+        model = state.infer_model if state.infer_model is not None else state.model
+        model.eval()
+        out = []
         with self._autocast(state):  # the row's precision, as Keras predicts under its dtype policy
-            out = [state.model(xb) for xb, _ in torch_input.batches(data, np.arange(len(data)), batch_size, False)]
+            for xb, _ in torch_input.batches(data, np.arange(len(data)), batch_size, False):
+                logits = model(xb)
+                # a CUDA-graph mode ("reduce-overhead") replays into the same output buffer: keep a copy
+                out.append(logits.clone() if compiled else logits)
         return torch.cat(out).float().cpu().numpy()
 
     def layer_input(self, state: TrainState, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
