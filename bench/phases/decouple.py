@@ -13,6 +13,7 @@ and drawn by ``bench.report.decouple_plots`` when the report is written.
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +42,18 @@ def top_k_sizes(requested: tuple[int, ...], width: int) -> list[int]:
     return sorted({min(k, width) for k in requested} | {width})
 
 
+def preload() -> None:
+    """Import the estimators the phase fits, before its clock starts: ``decouple_s`` is the phase's work, not a
+    module load. The worker server preloads scikit-learn's metrics only (``bench.core.metrics.preload``), and these
+    cost a row 0.06-0.21 s more (120 modules: the 2-core AMD VM at load 5-8, 2026-12-07), which were in
+    ``decouple_s`` until then. Not preloaded in the server: that would put their ~11 MB in every row's
+    ``peak_host_mb``, a row without the phase included; a row that runs the phase pays them in its ``wall_s``."""
+    for module in ("sklearn.ensemble", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing"):
+        importlib.import_module(module)
+
+
 def _forest(cfg: DecoupleSpec, n_jobs: int) -> Any:
-    from sklearn.ensemble import RandomForestClassifier  # scikit-learn is imported where it runs: ~3-5 s
+    from sklearn.ensemble import RandomForestClassifier  # imported where it runs (``preload``: before the clock)
 
     return RandomForestClassifier(n_estimators=cfg.n_estimators, random_state=cfg.random_state, n_jobs=n_jobs)
 
@@ -137,6 +148,7 @@ def run(t: Trained) -> dict[str, Any]:
     cfg: DecoupleSpec = t.spec.decouple
     if not cfg.enabled:
         return {}
+    preload()
     started = time.perf_counter()
     arch = architecture(t.spec.model)
     bs = t.spec.eval.batch_size
