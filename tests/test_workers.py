@@ -3,10 +3,14 @@ the numpy test backend's server (no framework: it starts in half a second)."""
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from bench.run import workers as workers_module
 from bench.run.workers import Workers, shared_servers
 from tests.faults import backend_env
 
@@ -94,3 +98,66 @@ def test_a_worker_server_imports_no_table_or_plotting_library_of_its_own():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+class ImportingServer:
+    """A server as the runner sees it, without a process: it says "ready" at once; ``events`` says when it was
+    started and when the runner read its "ready", in order."""
+
+    events: ClassVar[list[tuple[str, str]]] = []
+
+    def __init__(self, backend: str, tag: str, env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.name = f"{backend}@{env.get('BENCH_CORES')}"
+        self.sock, self._theirs = socket.socketpair()
+        self._theirs.sendall(b"ready\n")
+        self.ready = False
+        self.events.append(("start", self.name))
+
+    def wait_ready(self) -> None:
+        assert self.sock.recv(16) == b"ready\n"
+        self.ready = True
+        self.events.append(("ready", self.name))
+
+    def alive(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+        self._theirs.close()
+
+
+def most_importing_at_once(events: list[tuple[str, str]], slot: str) -> int:
+    now = most = 0
+    for what, name in events:
+        if name.endswith(f"@{slot}"):
+            now += 1 if what == "start" else -1
+            most = max(most, now)
+    return most
+
+
+@pytest.mark.parametrize("cores", ["0", "0,1"])
+def test_servers_import_at_most_as_many_at_once_as_their_cores(tmp_path: Path, monkeypatch, cores):
+    """QA: every server of a run imported at once, so a server's ``import_s`` held its share of the cores with the
+    imports beside it (the 2-core AMD VM at load 4-7: torch 3.5-6.6 s alone, 4.4-8.9 s beside Keras (TF)'s and Keras
+    (JAX)'s). As many import at once as the cores they run on (a device slot's, else this process's), the next as
+    one is ready; each slot of the devices executor counts its own."""
+    monkeypatch.setattr(workers_module, "Server", ImportingServer)
+    three, n = ["numpy", "fault", "lossy"], len(cores.split(","))
+    ImportingServer.events = []
+    alone = workers(tmp_path, "alone", BENCH_CORES=cores)
+    alone.start(three)  # the local executor's one set
+    assert most_importing_at_once(ImportingServer.events, cores) == n
+    alone.close()
+    ImportingServer.events = []
+    slot = workers(tmp_path, "run", BENCH_CORES=cores)
+    other = workers(tmp_path, "other", BENCH_CORES="7")
+    workers_module.start_servers([slot, other], three)  # the devices executor's slots, each with its own cores
+    assert most_importing_at_once(ImportingServer.events, cores) == n
+    assert most_importing_at_once(ImportingServer.events, "7") == 1  # the other slot's one core: one at a time
+    assert sorted(name for what, name in ImportingServer.events if what == "ready") == sorted(
+        f"{b}@{c}" for b in three for c in (cores, "7")
+    )  # every server was waited for
+    assert all(srv.ready for w in (slot, other) for srv in w.servers.values()) and len(slot.servers) == 3
+    assert workers(tmp_path, "plain").cores == len(os.sched_getaffinity(0))  # no slot: this process's cores
+    for w in (slot, other):
+        w.close()

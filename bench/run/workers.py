@@ -13,12 +13,14 @@ import contextlib
 import dataclasses
 import json
 import os
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.core.cpus import CORES_ENV, usable_cores
 from bench.core.job import Job
 from bench.core.results import checked_answer, json_default
 from bench.core.runfiles import open_file, read_bytes, write_atomic
@@ -49,6 +51,34 @@ def shared_servers() -> Iterator[None]:
         pool, _SHARED = _SHARED, None
         for srv in pool.values():
             srv.close()
+
+
+def start_servers(sets: list[Workers], backends: list[str]) -> None:
+    """Start every set's servers of ``backends`` and wait until each has imported its framework (or died trying), at
+    most as many importing at once in a set as the cores they run on (``Workers.cores``), the next started as one is
+    ready. A server's ``import_s`` is then its framework's import, not its share of the cores with the servers beside
+    it: on the 2-core AMD VM (load 4-7 from other sessions, 2026-12-07, four rounds) torch's import took 3.5-6.6 s
+    alone, 3.3-7.9 s beside Keras (TF)'s and 4.4-8.9 s beside Keras (TF)'s and Keras (JAX)'s (median 4.3, 5.6, 7.3 s).
+    An import runs on one thread (torch's: 2.7 s of CPU in 4.6 s): on idle cores the imports need the same CPU
+    either way, packed onto the cores one after another. On that VM at load 5-8, three servers were all ready in
+    23.1 s instead of 17.7 (medians of four rounds), Keras (JAX)'s ``import_s`` 8.0 s instead of 12.1 (7.8 alone):
+    a busy machine gives more processes more of its time, and its load still reaches the first two imports."""
+    todo = [(w, b) for w in sets for b in dict.fromkeys(backends)]
+    importing: list[tuple[Workers, Server]] = []
+    while todo or importing:
+        for w, b in list(todo):
+            if sum(v is w for v, _ in importing) < w.cores:
+                todo.remove((w, b))
+                srv = w.server(b)
+                if not srv.ready:  # a server kept warm by shared_servers is ready already
+                    importing.append((w, srv))
+        if not importing:
+            continue
+        said = select.select([srv.sock for _, srv in importing], [], [])[0]  # "ready", or the end of a dead one
+        for w, srv in [(w, srv) for w, srv in importing if srv.sock in said]:
+            importing.remove((w, srv))
+            with contextlib.suppress(ServerGone):  # its runs will report why
+                srv.wait_ready()
 
 
 class Workers:
@@ -96,13 +126,15 @@ class Workers:
                 _SHARED[self._key(backend)] = srv
         return srv
 
+    @property
+    def cores(self) -> int:
+        """The cores these servers run on: a device slot's (``BENCH_CORES``), else those this process may use."""
+        handed = self.env.get(CORES_ENV)
+        return len(handed.split(",")) if handed else usable_cores()
+
     def start(self, backends: list[str]) -> None:
-        """Start the servers at once and wait until each has imported its framework (or died trying)."""
-        for b in backends:
-            self.server(b)
-        for b in backends:
-            with contextlib.suppress(ServerGone):  # its runs will report why
-                self.servers[b].wait_ready()
+        """Start the servers and wait until each has imported its framework (or died trying): ``start_servers``."""
+        start_servers([self], backends)
 
     def cancel(self) -> None:
         """Kill the row running now (from another thread; ``run`` then returns its failed record)."""

@@ -20,7 +20,7 @@ from bench.core.placement import Placement, RowOutcome
 from bench.run import environment
 from bench.run.executors import Echo, Row
 from bench.run.executors.pool import SlotPool
-from bench.run.workers import Workers
+from bench.run.workers import Workers, start_servers
 
 
 def slot_cores(n_slots: int, allowed: list[int]) -> list[list[int]]:
@@ -67,11 +67,7 @@ class Devices(SlotPool[DeviceSlot]):
             f"starting worker servers on {len(self.slots)} slot(s): "
             + "; ".join(s.placement.where or "" for s in self.slots)
         )
-        for s in self.slots:
-            for b in backends:
-                s.workers.server(b)  # every import at once, then wait for them
-        for s in self.slots:
-            s.workers.start(backends)
+        start_servers([s.workers for s in self.slots], backends)  # each slot's imports on its own cores
 
     def close(self) -> None:
         super().close()
