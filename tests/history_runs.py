@@ -28,7 +28,7 @@ def make_run(
 ) -> Path:
     """Run number ``n`` (its id and start a day after run n-1, unless ``started`` says when) with one ok record per
     (task, backend) in ``rows``, each holding the given fields (``steady_img_s`` gets a +-1% 95% interval unless
-    the fields set one)."""
+    the fields set one; ``status`` and ``error`` make a row that did not work: ``failed_row``)."""
     started = started or START + timedelta(days=n)
     run_id = f"{started:%Y%m%d-%H%M%S}-{n:04x}"
     run_dir = Path(root) / run_id
@@ -46,6 +46,8 @@ def make_run(
         steady = fields.get("steady_img_s")
         extra = {"steady_img_s_ci_lo": steady * 0.99, "steady_img_s_ci_hi": steady * 1.01} if steady else {}
         calib = {"peak_flops": gflops * 1e9, "peak_flops_source": "measured: test"} if gflops else {}
+        fields = dict(fields)
+        status = fields.pop("status", "ok")
         fields = {
             "model": "lenet5",
             "dataset": "digits",
@@ -61,10 +63,16 @@ def make_run(
             task=task,
             backend=backend,
             repeat=0,
-            status="ok",
+            status=status,
             git_commit=commit,
             started_at=f"{started:%Y-%m-%dT%H:%M:%S+0000}",
             **fields,
         )
         append_record(run_dir, record)
     return run_dir
+
+
+def failed_row(error: str = "RuntimeError: boom\n  at line 3", status: str = "failed") -> dict[str, Any]:
+    """A ``make_run`` row that ran and did not work, as a runner records one: a status and an error, no figure and
+    no knobs (its backend failed before configuring itself)."""
+    return {"status": status, "error": error}

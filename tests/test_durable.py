@@ -94,9 +94,11 @@ def test_a_hostile_task_name_writes_nothing_outside_the_run(tmp_path: Path):
     run_dir = run_suite([task], RunOptions(backends=("torch",), out=out), echo=lambda s: None)
     (rec,) = read_records(run_dir)
     assert rec["status"] == "failed" and rec["error"].startswith("refused: ") and "outside" in rec["error"]
-    cache = tmp_path / "bench-cache"
-    stray = [p for p in tmp_path.rglob("*") if not p.is_relative_to(run_dir) and not p.is_relative_to(cache)]
+    cache, history = tmp_path / "bench-cache", out / "history"  # the history beside the run keeps its failed row
+    stray = [p for p in tmp_path.rglob("*") if not any(p.is_relative_to(d) for d in (run_dir, cache, history))]
     assert all(p.is_dir() for p in stray) and not any("evil" in p.name for p in stray), stray
+    assert (history / "runs" / f"{run_dir.name}.parquet").is_file()  # named by the run, not by the task
+    assert not any("evil" in p.name for p in history.rglob("*"))
     assert json.loads((run_dir / "state.json").read_text())["state"] == "complete"
     assert "../../evil" in (run_dir / "summary.md").read_text()
 

@@ -654,10 +654,10 @@ def test_history_cli_refuses_a_bad_store_in_one_line_exit_2(tmp_path: Path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no history store" in out.stderr
     bad = bench("history", "--store", str(tmp_path / "h"), "import", str(tmp_path))
     assert bad.returncode == 2 and "not a run directory" in bad.stderr
-    failed = tmp_path / "failed-run"
-    failed.mkdir()
-    append_record(failed, new_record(task="t", backend="torch", repeat=0, status="failed", error="boom"))
-    out = bench("history", "--store", str(tmp_path / "h"), "import", str(failed))
+    skipped = tmp_path / "skipped-run"
+    skipped.mkdir()
+    append_record(skipped, new_record(task="t", backend="torch", repeat=0, status="skipped", error="not installed"))
+    out = bench("history", "--store", str(tmp_path / "h"), "import", str(skipped))
     assert out.returncode == 0 and "nothing added" in out.stdout and (tmp_path / "h" / "index.html").is_file()
     assert bench("history", "--store", str(tmp_path / "h")).returncode == 0  # an empty store checks clean
 
@@ -761,9 +761,11 @@ def test_an_annotation_naming_a_task_backend_or_metric_its_run_does_not_hold_is_
     assert ok.returncode == 0 and len(annotations.read(hist)) == 1
 
 
-def test_nothing_added_says_why_the_run_in_the_store_already_or_no_ok_row(tmp_path: Path):
+def test_nothing_added_says_why_the_run_in_the_store_already_or_no_row_that_ran(tmp_path: Path):
     """QA, 2026-12-06: "nothing added (... is in the history already, or has no ok row)" left the reader to guess,
-    and a completed run whose id the store held already (imported unfinished) was added to nothing silently."""
+    and a completed run whose id the store held already (imported unfinished) was added to nothing silently. A run
+    whose every row failed is added (its rows' status and error, since 2026-12-07); one whose every row was skipped
+    (a framework not installed, a budget) ran nothing, and adds nothing."""
     from bench.run.history_cli import after_run
 
     hist = tmp_path / "history"
@@ -774,14 +776,24 @@ def test_nothing_added_says_why_the_run_in_the_store_already_or_no_ok_row(tmp_pa
     said: list[str] = []
     after_run(run, said.append)
     assert said == [f"history: nothing added to {hist}: run {run.name} was there already, as it was then"]
+    skipped = tmp_path / "skipped-run"
+    skipped.mkdir()
+    append_record(skipped, new_record(task="t", backend="torch", repeat=0, status="skipped", error="not installed"))
+    out = bench("history", "--store", str(hist), "import", str(skipped))
+    assert out.returncode == 0, out.stderr
+    assert "nothing added (run skipped-run: no row of it ran (no ok, failed or timed-out row))" in out.stdout
+    said.clear()
+    after_run(skipped, said.append)
+    assert said == []  # a run that ran no row adds nothing: no line
     failed = tmp_path / "failed-run"
     failed.mkdir()
     append_record(failed, new_record(task="t", backend="torch", repeat=0, status="failed", error="boom"))
-    out = bench("history", "--store", str(hist), "import", str(failed))
-    assert out.returncode == 0 and "nothing added (run failed-run: it has no ok row)" in out.stdout
-    said.clear()
     after_run(failed, said.append)
-    assert said == []  # a run with no ok row adds nothing, as every failed run does: no line
+    (line,) = said
+    assert line.startswith(
+        f"history: 1 metric rows of run failed-run added to {hist} (1 of them a row that failed or timed out: its "
+        "status and error) (dashboard "
+    ), line
 
 
 def test_two_series_of_one_task_are_told_apart_by_their_profile_and_task_hash(tmp_path: Path):

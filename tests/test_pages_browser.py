@@ -24,7 +24,7 @@ from bench.report.backends import label
 from bench.report.summary import write_reports
 from bench.report.tables import WORDS, side_by_side
 from tests import browser
-from tests.history_runs import MACHINE, make_run
+from tests.history_runs import MACHINE, failed_row, make_run
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.xdist_group("browser")  # one browser and one copied run for the module, in one lane
@@ -418,6 +418,29 @@ def test_run_data_in_the_dashboard_is_shown_as_text(driver, tmp_path: Path):
     assert driver.execute_script("return document.querySelectorAll('#charts img').length") == 0
     shown = driver.execute_script("return document.querySelector('#charts .gtitle').textContent")
     assert shown == f"{evil}: {HEADLINE}" and driver.title == "bench history"
+
+
+def test_the_dashboard_lists_a_row_that_stopped_working_above_the_charts_its_error_as_text(driver, tmp_path: Path):
+    """A row ok in two runs and failed in the third has no point to draw: a table of its own, reached from the
+    contents line, its error (from records anyone can edit) shown literally, its first line only."""
+    evil = '<img src=x onerror="document.title=1">boom'
+    hist = tmp_path / "history"
+    for i in range(2):
+        store.add_run(hist, make_run(tmp_path, i, {("lenet", "torch"): {"steady_img_s": 100.0 + i}}))
+    store.add_run(hist, make_run(tmp_path, 2, {("lenet", "torch"): failed_row(evil + "\nsecond line")}))
+    dashboard.build(hist)
+    assert browser.open_page(driver, hist / "index.html") == []
+    assert follow_contents(driver) == ["not-working", "trends", "default-against-best"]
+    cells = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#not-working tbody td'), td => td.textContent)"
+    )
+    assert cells[0] == "lenet" and cells[-3:] == [
+        "failed",
+        evil,
+        "REGRESSION: ok in " + sorted(store.load(hist).run_id)[1],
+    ]
+    assert driver.execute_script("return document.querySelectorAll('#not-working img').length") == 0
+    assert driver.title == "bench history" and len(charts(driver)) == 1  # the two ok runs' points, as before
 
 
 HOVER = """window.renderAll();

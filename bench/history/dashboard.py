@@ -8,7 +8,8 @@ band, and a bar on each point), its steps as markers, and its newest point flagg
 calls it a regression. The time axis is set from the run dates (``time_axis``), not left to plotly, and the
 legend has a margin of its own below the date labels, its columns counted again when the window is resized.
 Where tuned rows exist (a configuration other than default), a table sets each backend's default against its
-best.
+best. Rows whose newest run failed or timed out (``bench.history.failures``) are a table of their own, above the
+charts: they have no point to draw.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 
 from bench.core.placement import LOAD_COLUMNS
 from bench.history.check import Series, Thresholds, check, knob_changes, threshold_words, timed_under_load
+from bench.history.failures import WORDS, Failure, failures, first_line
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report.backends import colour, label
 from bench.report.html import TAB10, Contents, esc, json_block, page, table
@@ -271,6 +273,25 @@ def _configuration(config: str, default: str | None, best: str | None) -> str:
     return f"{config}: {'; '.join(changed)}" if (changed := knob_changes(default, best)) else f"{config}: the defaults"
 
 
+def not_working(found: list[Failure]) -> str:
+    """The rows whose newest run failed or timed out: a regression where an earlier run had them ok."""
+    rows = [
+        [
+            (f.key["task"], None, ""),
+            (label(f.key["backend"]), None, ""),
+            (f.key["config"], None, ""),
+            (f.failed.machine, None, ""),
+            (f.failed.run_id, None, ""),
+            (WORDS.get(str(f.failed.status), str(f.failed.status)), None, "bad"),
+            (first_line(f.failed.error), None, ""),
+            (f"REGRESSION: ok in {f.last_ok.run_id}" if f.last_ok is not None else "never ok", None, ""),
+        ]
+        for f in found
+    ]
+    header = ["task", "backend", "configuration", "machine", "newest run", "status", "error", "before"]
+    return table(header, rows, "not-working")
+
+
 def write_dashboard(
     store: Path,
     df: pd.DataFrame,
@@ -278,16 +299,20 @@ def write_dashboard(
     raw: list[Series],
     normalised: list[Series],
     t: Thresholds,
+    broken: list[Failure] | None = None,
 ) -> Path:
-    """Write ``store/index.html`` from the store's rows and their checked series."""
+    """Write ``store/index.html`` from the store's rows, their checked series and the rows that did not work."""
     from plotly.offline import get_plotlyjs
 
+    broken = broken or []
     charts = chart_data(raw, normalised)
     present = [m for m in METRICS if any(c["metric"] == m.column for c in charts)]
     options = "".join(f'<option value="{m.column}">{esc(m.words)}</option>' for m in present)
     regressions = sum(1 for s in raw + normalised if s.newest and s.newest.regression)
     runs = df.run_id.nunique() if len(df) else 0
     contents = Contents()  # the charts can be hundreds: a link reaches the table below them
+    # first, as on the page: rows that stopped working have no point to draw
+    broken_part = contents.heading("Rows not working", "not-working") + not_working(broken) if broken else ""
     charts_part = (
         contents.heading("Trends", "trends")
         + f'<p>metric <select id="metric">{options}</select> view <select id="view"><option value="raw">raw (per '
@@ -296,14 +321,22 @@ def write_dashboard(
         'only</label> <span id="shown" class="small"></span></p><div id="charts"></div>'
     )
     best_part = contents.heading("Default against best", "default-against-best") + default_vs_best(df)
+    stopped = sum(f.regression for f in broken)
     body = (
         f"<h1>bench history</h1><p>{runs} run(s), {df.commit.nunique() if len(df) else 0} commit(s), "
         f"{df.machine_id.nunique() if len(df) else 0} machine(s), {len(df)} rows; {len(raw)} raw series, "
         f"{len(normalised)} normalised; newest point flagged as a regression in {regressions} series "
-        f"({threshold_words(t)}). A band is a point's 95% interval, ▲ a step, "
+        f"({threshold_words(t)}); {stopped} row(s) failed or timed out in their newest run after working before"
+        + (f", {len(broken) - stopped} never worked" if len(broken) > stopped else "")
+        + ". A band is a point's 95% interval, ▲ a step, "
         "✕ a regressed newest point. Normalised: rates divided and times multiplied by the run's measured matmul "
         "speed (GFLOP/s), so a slower machine does not read as slower code; runs without a calibration are not in "
-        "that view.</p>" + contents.html() + charts_part + best_part + json_block("history-data", {"charts": charts})
+        "that view.</p>"
+        + contents.html()
+        + broken_part
+        + charts_part
+        + best_part
+        + json_block("history-data", {"charts": charts})
     )
     style = "<style>.chart{height:320px;margin:6px 0;border:1px solid #eee}</style>"
     path = Path(store) / PAGE
@@ -326,4 +359,5 @@ def build(store: Path, t: Thresholds | None = None) -> Path:
     notes = annotations.read(store)
     df = history_store.load(store)
     nd = history_store.load(store, normalised=True)
-    return write_dashboard(store, df, nd, check(df, notes, t), check(nd, notes, t, normalised=True), t)
+    raw, normalised = check(df, notes, t), check(nd, notes, t, normalised=True)
+    return write_dashboard(store, df, nd, raw, normalised, t, failures(df, notes))

@@ -4,7 +4,9 @@ Each row carries what a later reader needs to tell a code change from anything e
 and its commit (with a dirty flag) and their dates, the package versions, a hash of the task as
 it ran (a changed task starts a new series instead of reading as a regression), the machine's
 fingerprint and the run's calibration (each framework's measured matmul speed). Only ok rows
-give values; repeats are summarised by their median, the interval spanning theirs.
+give values; repeats are summarised by their median, the interval spanning theirs. A row that ran and did not
+work (failed, timed out: no ok repeat) is one row of the pseudo-metric ``status`` with its status and error and no
+value, which the series leave out: a row that stops working is in the history, not just absent from it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pandas as pd
 from bench.core.placement import beyond_cores, load_words, peak_load, run_load
 from bench.core.recipe import recipe_of
 from bench.core.record import device_knobs
-from bench.core.results import latest_records, machine_speed, read_json_object, read_records
+from bench.core.results import latest_records, lost_row, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
 from bench.history.metrics import METRICS
 
@@ -64,10 +66,19 @@ SCHEMA: dict[str, str] = {
     # a short hash of a dirty run's uncommitted changes (environment.json's git_diff): two runs of one commit with other
     # local patches are told apart; empty for a clean run and in files written before it (2026-12-07)
     "diff": "string",
+    # a row that ran and did not work (metric STATUS, no value): "failed" or "timeout", and its error (the first
+    # repeat's, up to ERROR_CHARS); empty on a row with figures and in files written before it (2026-12-07)
+    "status": "string",
+    "error": "string",
 }
 # Columns added after the store's first files: a file written before has none, and reads them as empty (DuckDB
 # reads the files by column name), so a new column needs no migration, no new store format and no file rewritten.
-ADDED = ("load_avg_1m_end", "node_cores", "load_at", "diff")
+ADDED = ("load_avg_1m_end", "node_cores", "load_at", "diff", "status", "error")
+# The pseudo-metric of a row that ran and did not work. Kept: failed and timeout, the code's own outcome. Not kept: a
+# skipped row (a framework not installed, a budget or a stop that left it out: not run, so not the code's verdict),
+# and an interrupted or lost one (its run is not complete: `history import` passes it over until --resume runs it).
+STATUS, NOT_OK = "status", ("failed", "timeout")
+ERROR_CHARS = 2000  # a worker's last output can be long; records.jsonl keeps it whole
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -190,7 +201,7 @@ def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def ok_records(run_dir: Path) -> list[dict[str, Any]]:
-    """The run's ok records, each row's latest: what its history rows are made of."""
+    """The run's ok records, each row's latest: what its history rows' figures are made of."""
     return [r for r in latest_records(read_records(run_dir)) if r.get("status") == "ok"]
 
 
@@ -206,13 +217,27 @@ def not_a_run(run_dir: Path) -> str | None:
     return None
 
 
+def kept_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's records the history keeps, each row's latest: ok ones and those that did not work (``NOT_OK``), but
+    not one lost with its worker, node or job (recorded failed: no failure of the code's own)."""
+    return [r for r in latest_records(read_records(run_dir)) if r.get("status") in ("ok", *NOT_OK) and not lost_row(r)]
+
+
+def status_row(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``STATUS`` row of a (task, backend, configuration) none of whose repeats worked: its first repeat's
+    status and error, the repeats that did not work; no value."""
+    first = group[0]
+    error = str(first.get("error") or "")[:ERROR_CHARS]
+    return dict(metric=STATUS, value=None, lo=None, hi=None, repeats=len(group), status=first["status"], error=error)
+
+
 def run_rows(run_dir: Path) -> pd.DataFrame:
     """The history rows of one run folder (RunFileError when it is not a readable run)."""
     run_dir = Path(run_dir)
     if why := not_a_run(run_dir):
         raise RunFileError(why)
     env = read_json_object(run_dir / "environment.json", {}) or {}
-    records = ok_records(run_dir)
+    records = kept_records(run_dir)
     run_id = str(
         env.get("run_id") or next((r["run_id"] for r in records if isinstance(r.get("run_id"), str)), run_dir.name)
     )
@@ -220,7 +245,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
         raise RunFileError(f"{run_dir}: run id {run_id!r} is not a plain name (letters, digits, . _ -)")
     commit = str(env.get("git_commit") or "")
     machine_id, machine_words = machine(env)
-    speeds = calibration(records)
+    speeds = calibration([r for r in records if r["status"] == "ok"])
     base = {
         "run_id": run_id,
         "run_date": run_date(run_dir, run_id, records),
@@ -237,9 +262,11 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
         # a tuning run's rows (TASK.default, TASK.best) belong to TASK's series, told apart by their config
         groups.setdefault((r.get("base_task") or r["task"], r["backend"], config_of(r)[0]), []).append(r)
     rows = []
-    for (task, backend, config), group in groups.items():
+    for (task, backend, config), kept in groups.items():
+        # the figures of the repeats that worked; a row none of whose repeats worked, its status
+        group = [r for r in kept if r["status"] == "ok"] or kept
         first = group[0]
-        for m in metric_rows(group):
+        for m in metric_rows(group) if first["status"] == "ok" else [status_row(group)]:
             rows.append(
                 {
                     **base,
@@ -247,7 +274,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
                     "backend": backend,
                     "config": config,
                     "knobs": config_of(first)[1],
-                    "spec_hash": short_hash(recipe_of(first, m["metric"])),
+                    "spec_hash": short_hash(recipe_of(first, m["metric"] if m["metric"] != STATUS else None)),
                     "profile": str(first.get("profile") or ""),
                     "framework_version": str(first.get("framework_version") or ""),
                     "calibration_gflops": speeds.get(backend),

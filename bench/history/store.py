@@ -26,7 +26,7 @@ import pandas as pd
 
 from bench.core.runfiles import RunFileError, read_bytes
 from bench.history.metrics import METRICS, PLAIN, RATE, normalising
-from bench.history.rows import ADDED, SAFE_ID, SCHEMA, ok_records, run_rows, typed, uncalibrated
+from bench.history.rows import ADDED, SAFE_ID, SCHEMA, STATUS, ok_records, run_rows, typed, uncalibrated
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,9 +47,14 @@ class Added:
     run_id: str
     rows: int
     new: bool  # False: nothing was added ...
-    why: str = ""  # ... and why: the run is in the store already, or it has no ok row
+    why: str = ""  # ... and why: the run is in the store already, or no row of it ran
     # added: why a backend's rows are not in the normalised view (its matmul peak measured under load), "" when none
     uncalibrated: str = ""
+    not_ok: int = 0  # of the rows added, those of a row that failed or timed out (its status and error, no figure)
+
+    def not_ok_words(self) -> str:
+        """' (1 of them a row that failed or timed out: its status and error)', or '' where none did."""
+        return f" ({self.not_ok} of them a row that failed or timed out: its status and error)" if self.not_ok else ""
 
 
 def check_store(store: Path, create: bool = False) -> Path:
@@ -110,14 +115,15 @@ def add_rows(store: Path, rows: pd.DataFrame) -> Added:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    return Added(run_id, len(rows), True)
+    return Added(run_id, len(rows), True, not_ok=int((rows.metric == STATUS).sum()))
 
 
 def add_run(store: Path, run_dir: Path) -> Added:
-    """Add a run folder's rows; a run with no ok row adds nothing (and is said so by rows == 0)."""
+    """Add a run folder's rows; a run none of whose rows ran (each skipped) adds nothing (and is said so by rows ==
+    0). A run whose every row failed is added: its rows' status and error are what a later run is held to."""
     rows = run_rows(run_dir)
     if rows.empty:
-        return Added(Path(run_dir).name, 0, False, "it has no ok row")
+        return Added(Path(run_dir).name, 0, False, "no row of it ran (no ok, failed or timed-out row)")
     added = add_rows(store, rows)
     if added.new and (why := uncalibrated(ok_records(run_dir))):
         return dataclasses.replace(

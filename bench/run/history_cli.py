@@ -1,8 +1,9 @@
 """``python -m bench history [import RUN... | annotate RUN --note TEXT]``: the store, its checks and its dashboard.
 
 Without a sub-command it checks every series of the store (``bench.history.check``), prints each
-step with what changed, each drift and each newest point that moved, and exits 1 when a newest
-point is a regression beyond the thresholds (for CI). ``import`` adds run folders and rewrites the
+step with what changed, each drift and each newest point that moved, and each row whose newest run failed or timed
+out (``bench.history.failures``), and exits 1 when a newest point is a regression beyond the thresholds or a row
+that worked before failed (for CI). ``import`` adds run folders and rewrites the
 dashboard; ``annotate`` resets a baseline with a note.
 """
 
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from bench.core.results import RunFileError, latest_records, lost_line, read_json_object, read_records, resume_command
 from bench.history import annotations as notes_file  # "annotations" is the __future__ feature
-from bench.history import check, dashboard, store
+from bench.history import check, dashboard, failures, store
 from bench.history.metrics import BY_NAME
-from bench.history.rows import not_a_run
+from bench.history.rows import STATUS, not_a_run
 from bench.run import environment
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ def add_history_parser(
         "history",
         help="the history of every run: check it for steps and regressions, import runs, annotate",
         description="Check every series of the history store (results/history/) for steps, drift and a regressed "
-        "newest point; exit 1 when a newest point is a regression beyond the thresholds.",
+        "newest point, and every row for a newest run that failed or timed out; exit 1 when a newest point is a "
+        "regression beyond the thresholds or a row that worked before failed.",
     )
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="the store folder (default: %(default)s)")
     p.add_argument("--task", help="only this task's series")
@@ -128,7 +130,9 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
                 continue
             added = store.add_run(store_dir, run)
             if added.new:
-                print(f"{run}: {added.rows} rows added as run {added.run_id}" + _uncalibrated(added))
+                print(
+                    f"{run}: {added.rows} rows added as run {added.run_id}{added.not_ok_words()}{_uncalibrated(added)}"
+                )
             else:
                 print(f"{run}: nothing added (run {added.run_id}: {added.why})")
         print(f"wrote {dashboard.build(store_dir)}")
@@ -160,7 +164,8 @@ def after_run(run_dir: Path, echo=print) -> None:
         if added.why == store.ALREADY:  # imported while unfinished, before import passed such runs over
             echo(f"history: nothing added to {store_dir}: run {added.run_id} was there already, as it was then")
         return
-    rows = f"history: {added.rows} metric rows of run {added.run_id} added to {store_dir}{_uncalibrated(added)}"
+    rows = f"history: {added.rows} metric rows of run {added.run_id} added to {store_dir}"
+    rows += added.not_ok_words() + _uncalibrated(added)
     try:  # the run is in the store by now: a dashboard that fails to write must not say otherwise
         echo(f"{rows} (dashboard {dashboard.build(store_dir)})")
     except failures as e:
@@ -173,12 +178,13 @@ def after_run(run_dir: Path, echo=print) -> None:
 def _unknown(df: pd.DataFrame, col: str, value: str, store_dir: Path, chosen: list[str]) -> str | None:
     """Why ``--COL VALUE`` selects nothing in a store that has rows (None when it selects some, or the store is
     empty): a typo checked no series and passed a CI gate. ``df`` is already narrowed by the ``chosen`` filters."""
-    known = sorted(df[col].dropna().unique())
+    known = sorted(v for v in df[col].dropna().unique() if not (col == "metric" and v == STATUS))
     if df.empty or value in known:
         return None
     among = f" with {' '.join(chosen)}" if chosen else ""
     return (
-        f"--{col}: no series of {col} {value!r}{among} in the history at {store_dir} (its {col}s: {', '.join(known)})"
+        f"--{col}: no series of {col} {value!r}{among} in the history at {store_dir} "
+        f"(its {col}s: {', '.join(known) or 'none'})"
     )
 
 
@@ -246,11 +252,20 @@ def run_history_command(args: argparse.Namespace) -> int:
         lines = check.describe(s) or ([s.name + f": {len(s.points)} point(s), no step"] if args.verbose else [])
         if lines:
             print("\n".join(lines))
+    # a row that did not work has no figure: narrowed by task and backend, and by --metric where an earlier run had it
+    scope = df[df.task == args.task] if args.task else df
+    scope = scope[scope.backend == args.backend] if args.backend else scope
+    broken = failures.failures(scope, notes, args.metric)
+    for f in broken:
+        print("\n".join(failures.describe(f)))
     regressions = [s for s in found if s.newest and s.newest.regression]
+    stopped = sum(f.regression for f in broken)
     steps = sum(len(s.steps) for s in found)
     drifts = sum(1 for s in found if s.drift)
     print(
         f"{len(found)} series checked ({'normalised' if args.normalised else 'raw, per machine'}): {steps} step(s), "
-        f"{drifts} drift(s), {len(regressions)} regressed newest point(s) ({check.threshold_words(t)})"
+        f"{drifts} drift(s), {len(regressions)} regressed newest point(s) ({check.threshold_words(t)}); "
+        f"{stopped} row(s) failed in their newest run after working before"
+        + (f", {len(broken) - stopped} never worked" if len(broken) > stopped else "")
     )
-    return 1 if regressions else 0
+    return 1 if regressions or stopped else 0

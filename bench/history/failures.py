@@ -1,0 +1,105 @@
+"""Rows that stopped working: a (task, backend, configuration) on one machine whose newest run failed or timed out.
+
+The store keeps such a row as one row of the pseudo-metric ``STATUS`` with its status and error and no value
+(``bench.history.rows``), which the series leave out: there is no figure to judge. Until 2026-12-07 it kept ok rows
+alone, and a row that failed simply stopped appearing: `bench history` exited 0, only `bench compare` caught it.
+
+A row whose newest run failed where an earlier run on the same machine had it ok (since the last annotation naming
+it) is a regression; one that never worked there is said, not flagged. It stays flagged while it fails: a broken
+row is no new level to get used to, as a slower one becomes a step after ``check.LEVEL`` runs. Fix it, or annotate
+the failing run. Not keyed by the task's hash: ``bench all`` sizes a task's epochs to the machine, and a row that
+stops working is one whatever its epochs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bench.history.annotations import Annotation
+from bench.history.check import load_clause, what_changed
+from bench.history.metrics import BY_NAME
+from bench.history.rows import STATUS
+
+KEY = ("task", "backend", "config", "machine_id")
+WORDS = {"failed": "failed", "timeout": "timed out"}
+
+
+@dataclass(frozen=True)
+class Failure:
+    key: dict[str, str]
+    failed: pd.Series  # the newest run's STATUS row
+    last_ok: pd.Series | None  # a row of the last run before it that had it ok (since the annotation), None: never
+    ok_runs: int  # the runs before it that had it ok (since the annotation)
+    note: str | None = None  # the annotation those runs are counted from ...
+    reset_run: str | None = None  # ... at this run
+
+    @property
+    def regression(self) -> bool:
+        return self.last_ok is not None
+
+    @property
+    def name(self) -> str:
+        k = self.key
+        return f"{k['task']} / {k['backend']} / {k['config']} on {self.failed.machine}"
+
+
+def failures(df: pd.DataFrame, notes: list[Annotation], metric: str | None = None) -> list[Failure]:
+    """Each (task, backend, configuration, machine) of ``df`` whose newest run did not work, in key order.
+    ``metric``: an earlier run had it ok only where it measured that metric (``bench history --metric``)."""
+    if "status" not in df.columns or not (df.metric == STATUS).any():
+        return []
+    figures = df.metric == metric if metric else df.metric.isin(list(BY_NAME))
+    d = df[(df.metric == STATUS) | figures].sort_values(["run_date", "run_id"], kind="stable")
+    keyed = d.set_index(list(KEY)).index
+    d = d[keyed.isin(keyed[(d.metric == STATUS).to_numpy()])]  # the keys with a STATUS row: few
+    out = []
+    for values, group in d.groupby(list(KEY), dropna=False, sort=True):
+        key = dict(zip(KEY, map(str, values), strict=True))
+        runs = group.drop_duplicates("run_id").reset_index(drop=True)  # a run: its STATUS row or a figure's
+        if runs.metric.iloc[-1] != STATUS:
+            continue
+        ids = list(runs.run_id)
+        start, note = 0, None
+        for a in notes:
+            if a.applies(key["task"], key["backend"], STATUS) and a.run in ids and ids.index(a.run) >= start:
+                start, note = ids.index(a.run), a.note
+        ok = runs.iloc[start:-1]
+        ok = ok[ok.metric != STATUS]
+        last = ok.iloc[-1] if len(ok) else None
+        out.append(Failure(key, runs.iloc[-1], last, len(ok), note, ids[start] if note else None))
+    return out
+
+
+def first_line(error: object) -> str:
+    """An error's first non-blank line: a worker's error may go on with its last output, a traceback's lines."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()] if isinstance(error, str) else []
+    return lines[0] if lines else "(no error recorded)"
+
+
+def changed_since(ok: pd.Series, failed: pd.Series) -> list[str]:
+    """What differs between the last ok run and the failed one; the knobs only where the failed row has them (a row
+    that failed before its backend configured itself recorded none)."""
+    merged = failed.copy()
+    merged["knobs"] = json.dumps(json.loads(ok.knobs or "{}") | json.loads(failed.knobs or "{}"), sort_keys=True)
+    return what_changed(ok, merged)
+
+
+def describe(f: Failure) -> list[str]:
+    """What ``bench history`` prints about one row that did not work in its newest run."""
+    p = f.failed
+    how = WORDS.get(str(p.status), str(p.status))
+    when = load_clause(p) if p.status == "timeout" else ""  # a time limit passed on a loaded machine
+    if f.last_ok is not None:
+        lines = [
+            f"  newest run {p.run_id}: REGRESSION: {how}{when}, where {f.ok_runs} run(s) before it on this machine had "
+            f"it ok (the last: {f.last_ok.run_id}): {first_line(p.error)}",
+            *(f"    {c}" for c in changed_since(f.last_ok, p)),
+        ]
+    else:
+        lines = [f"  newest run {p.run_id}: {how}{when}, never ok on this machine: {first_line(p.error)}"]
+    if f.note:
+        lines.append(f"  baseline reset at run {f.reset_run}: {f.note}")
+    return [f.name, *lines]
