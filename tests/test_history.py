@@ -447,6 +447,45 @@ def test_the_pool_leaves_out_a_change_across_a_reset_and_is_none_under_ten_chang
         assert out.returncode == 0 and "0 regressed newest point(s)" in out.stdout, (args, out.stdout)
 
 
+def test_a_backends_drop_is_judged_in_its_own_noise_not_in_a_noisier_backends_on_the_machine(tmp_path: Path):
+    """QA, 2026-12-07: under load torch's series swung 208-6,202 img/s for one code, and the machine's pool over every
+    backend (29%) hid a Keras -46.9% run (z -1.6). Here six torch series scatter ~27% from run to run and four keras
+    ones ~1.6%: ROW (keras) at 100, 101, 99, 100 then 60 is flagged in keras's own pool; torch's series are judged in
+    theirs. With fewer than MIN_POOL keras changes, the machine's pool is all there is: then it hides the drop."""
+    torch_rows = [(f"noisy{k}", "torch") for k in range(6)]
+    keras_rows = [(f"calm{k}", "keras") for k in range(4)]
+
+    def store_of(root: Path, calm: list[tuple[str, str]]) -> Path:
+        hist = root / "history"
+        for n in range(5):
+            rows = {r: {"throughput_img_s": 300.0 * (k + 1) * scatter(0.3)[n]} for k, r in enumerate(torch_rows)}
+            rows |= {r: {"throughput_img_s": 500.0 * (k + 1) * scatter(0.02)[n]} for k, r in enumerate(calm)}
+            rows[("lenet", "keras")] = {"throughput_img_s": [100.0, 101.0, 99.0, 100.0, 60.0][n]}
+            store.add_run(hist, make_run(root / "runs", n, rows))
+        return hist
+
+    hist = store_of(tmp_path / "two", keras_rows)
+    found = check.check(store.load(hist), [], check.Thresholds())
+    (s,) = [s for s in found if s.key["task"] == "lenet"]
+    assert s.pool is not None and s.pool.backend == "keras" and (s.pool.changes, s.pool.series) == (15, 5)
+    assert s.pool.noise < 0.03 and s.newest is not None and s.newest.regression and s.newest.z < -10
+    said = "\n".join(check.describe(s))
+    assert "REGRESSION: -40.0% against the median of 4 run(s) before it (robust z " in said
+    assert (
+        "in the metric's run-to-run noise of keras on this machine, " in said and "from 15 changes in 5 series" in said
+    )
+    noisy = [s for s in found if s.key["backend"] == "torch"]
+    assert len(noisy) == 6 and all(s.pool and s.pool.backend == "torch" and s.pool.noise > 0.25 for s in noisy)
+    machine = store.load(hist).machine_id.iloc[0]
+    whole = check.pools(store.load(hist), [])[("throughput_img_s", machine)]  # every backend's: torch's swings
+    assert whole.changes == 33 and whole.noise > 0.25 and whole.backend is None
+    few = store_of(tmp_path / "few", keras_rows[:2])  # 2 x 3 keras changes and ROW's 3: under MIN_POOL
+    (s,) = [s for s in check.check(store.load(few), [], check.Thresholds()) if s.key["task"] == "lenet"]
+    assert s.pool is not None and s.pool.backend is None and s.pool.noise > 0.25
+    assert s.newest is not None and not s.newest.regression and -2 < s.newest.z < -1
+    assert "noise on this machine" not in "\n".join(check.describe(s))  # nothing said: no flag
+
+
 def test_a_change_of_the_rows_threads_is_named_and_starts_a_new_baseline(tmp_path: Path):
     """QA 2026-12-06: a task's `[runtime] threads = 1` made a loaded VM's LeNet-5 17x faster, and `bench history`
     named only the calibration for it (the record's threads were not in the store). The threads are a knob: their

@@ -12,6 +12,8 @@ multiplied (a time) by its run's calibration. Points are runs, oldest first.
 The newest point's scale is floored by its metric's run-to-run noise pooled over every series of the
 metric on the machine (``pools``): a series of a few runs knows its own noise hardly at all (10.0 s,
 10.1 s and a VM's 11.0 s read z 9 on one successive difference), the metric's many series know it well.
+Where the backend's own series give a pool of ``MIN_POOL`` changes, it is that backend's: one framework's swings
+under load (torch 208-6,202 img/s for one code) set a floor of 29% that hid another's -46.9%.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ LEVEL = 3  # points a new level needs before the newest point is compared with i
 RAW_KEY = ("task", "backend", "config", "metric", "spec_hash", "machine_id")
 NORMALISED_KEY = ("task", "backend", "config", "metric", "spec_hash")
 POOL_KEY = {False: ("metric", "machine_id"), True: ("metric",)}  # what a noise is pooled over: raw, normalised
+# ... and, where its own pool holds MIN_POOL changes, per backend too (one framework's swings are not another's)
+BACKEND_POOL = "backend"
 # run-to-run changes a pool needs to floor a scale: from fewer its median is as uncertain as a short series' own
 MIN_POOL = 10
 
@@ -72,6 +76,7 @@ class Pool:
     noise: float
     changes: int  # the successive differences it is the median of
     series: int  # the series they came from
+    backend: str | None = None  # the backend it is pooled over alone; None: every backend's series
 
 
 @dataclass
@@ -212,11 +217,11 @@ def analyse(
 
 
 def pools(df: pd.DataFrame, notes: list[Annotation], normalised: bool = False) -> dict[tuple[str, ...], Pool]:
-    """Each metric's run-to-run noise per machine (``POOL_KEY``), pooled over every series' successive runs; only
-    the pools of ``MIN_POOL`` differences or more. Left out: a difference into a series' newest run (the runs being
-    judged would set their own scale: a commit slowing every series at once would hide itself), and one across a
-    baseline reset (the row's knobs changed, an annotation). One across a step stays: one difference per step,
-    which the median barely feels."""
+    """Each metric's run-to-run noise per machine (``POOL_KEY``), pooled over every series' successive runs, and per
+    backend as well (keyed by ``POOL_KEY``'s values and the backend); only the pools of ``MIN_POOL`` differences or
+    more. Left out: a difference into a series' newest run (the runs being judged would set their own scale: a commit
+    slowing every series at once would hide itself), and one across a baseline reset (the row's knobs changed, an
+    annotation). One across a step stays: one difference per step, which the median barely feels."""
     key, by = list(NORMALISED_KEY if normalised else RAW_KEY), list(POOL_KEY[normalised])
     d = df[df.value.notna() & df.metric.isin(list(BY_NAME))]
     if len(d) < 2:
@@ -240,14 +245,28 @@ def pools(df: pd.DataFrame, notes: list[Annotation], normalised: bool = False) -
                 hit &= later[col] == want
         keep &= ~hit
     diffs = pd.DataFrame(
-        {"rel": rel[keep], "series": sid[1:][keep], **{c: d[c].to_numpy(object)[1:][keep] for c in by}}
+        {
+            "rel": rel[keep],
+            "series": sid[1:][keep],
+            **{c: d[c].to_numpy(object)[1:][keep] for c in [*by, BACKEND_POOL]},
+        }
     )
-    agg = diffs.groupby(by, dropna=False).agg(median=("rel", "median"), n=("rel", "size"), series=("series", "nunique"))
-    agg = agg[agg.n >= MIN_POOL].reset_index()
-    return {
-        tuple(str(r[c]) for c in by): Pool(1.4826 * float(r["median"]) / math.sqrt(2), int(r["n"]), int(r["series"]))
-        for r in agg.to_dict("records")
-    }
+    out = {}
+    for cols in (by, [*by, BACKEND_POOL]):  # every backend's, then each backend's own (keyed by it as well)
+        agg = diffs.groupby(cols, dropna=False).agg(
+            median=("rel", "median"), n=("rel", "size"), series=("series", "nunique")
+        )
+        for r in agg[agg.n >= MIN_POOL].reset_index().to_dict("records"):
+            noise = 1.4826 * float(r["median"]) / math.sqrt(2)
+            out[tuple(str(r[c]) for c in cols)] = Pool(noise, int(r["n"]), int(r["series"]), r.get(BACKEND_POOL))
+    return out
+
+
+def pool_of(found: dict[tuple[str, ...], Pool], key: dict[str, str], normalised: bool) -> Pool | None:
+    """A series' pool: its backend's own where that holds ``MIN_POOL`` changes, else its metric's on the machine
+    (in the normalised view, on every machine)."""
+    where = tuple(key[c] for c in POOL_KEY[normalised])
+    return found.get((*where, key[BACKEND_POOL])) or found.get(where)
 
 
 def check(
@@ -261,10 +280,7 @@ def check(
     ``pooled_from`` (the whole store where ``df`` is narrowed to a task, backend or metric: a filter must not
     change a verdict)."""
     found = pools(df if pooled_from is None else pooled_from, notes, normalised)
-    by = POOL_KEY[normalised]
-    return [
-        analyse(key, points, notes, t, found.get(tuple(key[c] for c in by))) for key, points in series(df, normalised)
-    ]
+    return [analyse(key, points, notes, t, pool_of(found, key, normalised)) for key, points in series(df, normalised)]
 
 
 def threshold_words(t: Thresholds) -> str:
@@ -298,8 +314,9 @@ def pool_clause(s: Series) -> str:
     if not (s.pool and s.newest and s.newest.pooled):
         return ""
     where = "on this machine" if "machine_id" in s.key else "on every machine"
+    whose = f" of {s.pool.backend}" if s.pool.backend else ""
     return (
-        f" in the metric's run-to-run noise {where}, {s.pool.noise:.1%} from {s.pool.changes} changes in "
+        f" in the metric's run-to-run noise{whose} {where}, {s.pool.noise:.1%} from {s.pool.changes} changes in "
         f"{s.pool.series} series"
     )
 
