@@ -14,6 +14,10 @@ metric on the machine (``pools``): a series of a few runs knows its own noise ha
 10.1 s and a VM's 11.0 s read z 9 on one successive difference), the metric's many series know it well.
 Where the backend's own series give a pool of ``MIN_POOL`` changes, it is that backend's: one framework's swings
 under load (torch 208-6,202 img/s for one code) set a floor of 29% that hid another's -46.9%.
+
+The runs just before the newest that were themselves flagged (against the baseline before them) are left out of its
+baseline until they are a level (``LEVEL`` runs: then a step): with them in, a change's second and third runs were
+judged against a baseline holding its first (z -2.4 where it was -4.5 without).
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ class Series:
     reset_note: str | None = None
     reconfigured: bool = False  # the baseline starts where the row's knobs changed (not at an annotation)
     pool: Pool | None = None  # the metric's pooled run-to-run noise, where its pool is large enough
+    left_out: int = 0  # flagged runs just before the newest that its baseline leaves out (fewer than LEVEL)
 
     @property
     def name(self) -> str:
@@ -195,25 +200,52 @@ def analyse(
     s.drift = changes.drift(x, cuts)
     # the newest point's baseline: from the annotation, or from the last step whose level holds 3 points before it
     start = max([s.reset, *(st.at for st in s.steps if len(x) - 1 - st.at >= LEVEL)])
-    if len(x) - start >= 2:
-        # the noise the newest point is judged in leaves its own jump out, once two runs or more stand before it
-        # (the smaller of the two estimates: a step among those runs would hide it as well): with its jump counted,
-        # 3 runs without intervals could flag nothing (QA, 2026-12-06: the test accuracy 0.964, 0.964 and then 0.096
-        # of a planted bug passed). One run before it gives no noise: its jump stays the scale, and a change against a
-        # single run is no regression (the reference store's runs a day apart would be)
-        lo, hi = points.lo.to_numpy(float), points.hi.to_numpy(float)
-        sig_newest = changes.sigmas(x, lo, hi, noise_of=x[:-1] if len(x) - start >= 3 else None)
-        s.newest = changes.newest(
-            x[start:],
-            sig_newest[start:],
-            metric.higher_is_better is True,
-            t.lookback,
-            t.z,
-            t.max_acc_drop if metric.kind == ACCURACY else t.min_change,
-            pooled=pool.noise if pool else 0.0,
-            absolute=metric.kind == ACCURACY,
-        )
+    lo, hi = points.lo.to_numpy(float), points.hi.to_numpy(float)
+
+    def judged(kept: np.ndarray) -> changes.Newest | None:  # the last of ``kept`` (indices) against those before it
+        return judge(x[kept], lo[kept], hi[kept], start, metric, t, pool)
+
+    everything = np.arange(len(x))
+    s.newest = judged(everything)
+    # the runs just before the newest that were flagged against the baseline before them are left out of its own
+    # (the most of them, fewer than LEVEL: that many are a level), so a change's second and third runs are judged
+    # against the baseline its first was
+    for m in range(LEVEL - 1, 0, -1):
+        cut = len(x) - 1 - m  # the first of those m runs
+        if cut - start < 1:
+            continue
+        if all(flagged(judged(np.append(everything[:cut], j))) for j in range(cut, len(x) - 1)):
+            s.newest, s.left_out = judged(np.append(everything[:cut], len(x) - 1)), m
+            break
     return s
+
+
+def judge(
+    x: np.ndarray, lo: np.ndarray, hi: np.ndarray, start: int, metric: Metric, t: Thresholds, pool: Pool | None
+) -> changes.Newest | None:
+    """The newest-point test of ``x``'s last value against those from ``start`` on before it (None with none)."""
+    if len(x) - start < 2:
+        return None
+    # the noise the newest point is judged in leaves its own jump out, once two runs or more stand before it
+    # (the smaller of the two estimates: a step among those runs would hide it as well): with its jump counted,
+    # 3 runs without intervals could flag nothing (QA, 2026-12-06: the test accuracy 0.964, 0.964 and then 0.096
+    # of a planted bug passed). One run before it gives no noise: its jump stays the scale, and a change against a
+    # single run is no regression (the reference store's runs a day apart would be)
+    sig = changes.sigmas(x, lo, hi, noise_of=x[:-1] if len(x) - start >= 3 else None)
+    return changes.newest(
+        x[start:],
+        sig[start:],
+        metric.higher_is_better is True,
+        t.lookback,
+        t.z,
+        t.max_acc_drop if metric.kind == ACCURACY else t.min_change,
+        pooled=pool.noise if pool else 0.0,
+        absolute=metric.kind == ACCURACY,
+    )
+
+
+def flagged(n: changes.Newest | None) -> bool:
+    return n is not None and (n.regression or n.improvement)
 
 
 def pools(df: pd.DataFrame, notes: list[Annotation], normalised: bool = False) -> dict[tuple[str, ...], Pool]:
@@ -339,11 +371,15 @@ def describe(s: Series) -> list[str]:
     n = s.newest
     if n and (n.regression or n.improvement):
         what = "REGRESSION" if n.regression else "improvement"
+        left = {0: "", 1: ", the flagged run just before it left out"}.get(
+            s.left_out, f", the {s.left_out} flagged runs just before it left out"
+        )
         lines.append(
             f"  newest run {p.run_id.iloc[-1]}: {what}: {n.change:+.1%} against the median of "
-            f"{n.baseline} run(s) before it (robust z {n.z:+.1f}{pool_clause(s)}){load_clause(p.iloc[-1])}"
+            f"{n.baseline} run(s) before it{left} (robust z {n.z:+.1f}{pool_clause(s)}){load_clause(p.iloc[-1])}"
         )
-        lines += [f"    {c}" for c in what_changed(p.iloc[-2], p.iloc[-1])]
+        # what changed since its baseline's last run (the first flagged run's cause, where some are left out)
+        lines += [f"    {c}" for c in what_changed(p.iloc[-2 - s.left_out], p.iloc[-1])]
     if lines and s.reset_note:
         lines.append(f"  baseline reset at run {p.run_id.iloc[s.reset]}: {s.reset_note}")
     elif s.reconfigured and s.reset == len(p) - 1:  # said once, as it lands: a new baseline is judged against nothing
