@@ -64,13 +64,12 @@ def mfu_fields(
         timer = SyncTimer(backend.synchronize)
         key = mfu.peak_key(backend.name, device, precision, tf32, out.get("threads"), n)
         earlier = (known_peaks or {}).get(key)
-        reused = earlier is not None and len(earlier) == 2
         load: float | None
-        if earlier is not None and reused:
-            peak, load = float(earlier[0]), float(earlier[1])
+        if earlier is not None and len(earlier) == 2:
+            peak, load, reused = float(earlier[0]), float(earlier[1]), True
         else:
             peak = mfu.measured_peak(key, backend.matmul(n, precision), n, timer)
-            load = mfu.measured_load(key, n)
+            load, reused = mfu.measured_load(key, n), False
         why = "" if device.startswith("cpu") else f" ({device!r} not in the vendor table for {precision})"
         fields.update(peak_flops=peak, peak_flops_source=f"measured: best of 3 {n}x{n} {precision} matmuls{why}")
         fields["peak_flops_load"] = load  # a loaded node's peak reads low (loaded_peak_note)
