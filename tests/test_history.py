@@ -514,7 +514,7 @@ def test_a_changes_second_and_third_runs_are_judged_against_the_baseline_before_
     ), said
     assert said[at + 1] == "    commit aaaa111 -> bbbb222"  # the change's cause, not the nothing between its runs
     assert "the flagged run just before it left out (robust z" in "\n".join(check.describe(second))
-    points = third.points.value.to_numpy(float)
+    points = third.points.value
     kept = check.judge(points, points * math.nan, points * math.nan, 0, third.metric, check.Thresholds(), None)
     assert kept is not None and not kept.regression and 3.8 < kept.z < 4  # the earlier runs in: missed
     assert fourth.newest is not None and not fourth.newest.regression and fourth.left_out == 0

@@ -36,6 +36,7 @@ from bench.core.placement import beyond_cores, load_words
 from bench.history import changes
 from bench.history.annotations import Annotation
 from bench.history.metrics import BY_NAME, Metric
+from bench.history.points import Columns, Points, Row
 from bench.history.rows import number
 
 LEVEL = 3  # points a new level needs before the newest point is compared with it alone
@@ -87,7 +88,7 @@ class Pool:
 class Series:
     key: dict[str, str]
     metric: Metric
-    points: pd.DataFrame  # the rows, oldest first
+    points: Points  # the rows, oldest first
     steps: list[Step] = field(default_factory=list)
     drift: changes.Drift | None = None
     newest: changes.Newest | None = None
@@ -100,13 +101,13 @@ class Series:
     @property
     def name(self) -> str:
         k = self.key
-        where = f" on {self.points.machine.iloc[-1]}" if "machine_id" in k else " (normalised)"
+        where = f" on {self.points.get('machine')[-1]}" if "machine_id" in k else " (normalised)"
         # a task that ran as it was and as changed (another profile, epochs, batch) is two series: said apart
-        spec = f" [{self.points.profile.iloc[-1] or 'no'} profile, task {k['spec_hash'][:6]}]"
+        spec = f" [{self.points.get('profile')[-1] or 'no'} profile, task {k['spec_hash'][:6]}]"
         return f"{k['task']} / {k['backend']} / {k['config']} / {k['metric']}{spec}{where}"
 
 
-def series(df: pd.DataFrame, normalised: bool = False) -> Iterator[tuple[dict[str, str], pd.DataFrame]]:
+def series(df: pd.DataFrame, normalised: bool = False) -> Iterator[tuple[dict[str, str], Points]]:
     """The store's rows grouped into series, each oldest run first; rows with no value are left out."""
     key = list(NORMALISED_KEY if normalised else RAW_KEY)
     df = df[df.value.notna() & df.metric.isin(list(BY_NAME))].sort_values(["run_date", "run_id"], kind="stable")
@@ -115,12 +116,13 @@ def series(df: pd.DataFrame, normalised: bool = False) -> Iterator[tuple[dict[st
     groups = sorted(df.groupby(key, dropna=False).indices.items())
     if not groups:
         return
-    # one take of every series' rows in series order, then a slice each (a take per series cost twice as much)
-    ordered = df.take(np.concatenate([rows for _, rows in groups])).reset_index(drop=True)
+    # each column taken once in series order, then a slice of it each (a DataFrame per series cost 0.4 ms to cut
+    # and 0.05 ms per column read: 3.5 s of the 19 reference runs' import, in pandas' overhead alone)
+    columns = Columns.of(df, np.concatenate([rows for _, rows in groups]))
     start = 0
     for values, rows in groups:
         end = start + len(rows)
-        yield dict(zip(key, map(str, values), strict=True)), ordered.iloc[start:end].reset_index(drop=True)
+        yield dict(zip(key, map(str, values), strict=True)), columns.points(start, end)
         start = end
 
 
@@ -142,39 +144,39 @@ def knob_changes(a: str | None, b: str | None) -> list[str]:
     ]
 
 
-def diff_of(point: pd.Series) -> str | None:
+def diff_of(point: Row) -> str | None:
     """The hash of a dirty point's uncommitted changes; None where its run kept none (clean, or stored before)."""
     d = point.get("diff")
     return d if isinstance(d, str) and d else None
 
 
-def what_changed(a: pd.Series, b: pd.Series) -> list[str]:
+def what_changed(a: Row, b: Row) -> list[str]:
     """What differs between two points' runs: commit, dirty state, package versions, knobs, machine, calibration."""
     out = []
-    if a.commit != b.commit or a.dirty != b.dirty:
-        out.append(f"commit {a.commit}{'-dirty' * bool(a.dirty)} -> {b.commit}{'-dirty' * bool(b.dirty)}")
-    elif a.dirty and (da := diff_of(a)) and (db := diff_of(b)) and da != db:  # one commit, other local patches
-        out.append(f"commit {a.commit}-dirty -> {b.commit}-dirty: other uncommitted changes (diff {da} -> {db})")
-    pa, pb = json.loads(a.packages or "{}"), json.loads(b.packages or "{}")
+    if a["commit"] != b["commit"] or a["dirty"] != b["dirty"]:
+        out.append(f"commit {a['commit']}{'-dirty' * bool(a['dirty'])} -> {b['commit']}{'-dirty' * bool(b['dirty'])}")
+    elif a["dirty"] and (da := diff_of(a)) and (db := diff_of(b)) and da != db:  # one commit, other local patches
+        out.append(f"commit {a['commit']}-dirty -> {b['commit']}-dirty: other uncommitted changes (diff {da} -> {db})")
+    pa, pb = json.loads(a["packages"] or "{}"), json.loads(b["packages"] or "{}")
     out += [
         f"{k} {pa.get(k, '-')} -> {pb.get(k, '-')}" for k in sorted(pa.keys() | pb.keys()) if pa.get(k) != pb.get(k)
     ]
-    out += knob_changes(a.knobs, b.knobs)
-    if a.machine_id != b.machine_id:
-        out.append(f"machine {a.machine} -> {b.machine}")
-    ca, cb = a.calibration_gflops, b.calibration_gflops
+    out += knob_changes(a["knobs"], b["knobs"])
+    if a["machine_id"] != b["machine_id"]:
+        out.append(f"machine {a['machine']} -> {b['machine']}")
+    ca, cb = a["calibration_gflops"], b["calibration_gflops"]
     if pd.notna(ca) and pd.notna(cb) and abs(cb / ca - 1) > 0.1:
         out.append(f"calibration {ca:,.0f} -> {cb:,.0f} GFLOP/s ({cb / ca:.2f}x: the machine's own speed)")
     return out or ["nothing recorded (same commit, versions, knobs and machine)"]
 
 
 def analyse(
-    key: dict[str, str], points: pd.DataFrame, notes: list[Annotation], t: Thresholds, pool: Pool | None = None
+    key: dict[str, str], points: Points, notes: list[Annotation], t: Thresholds, pool: Pool | None = None
 ) -> Series:
     """Steps, drift and the newest-point test of one series (its scale floored by ``pool``'s noise)."""
     metric = BY_NAME[key["metric"]]
     s = Series(key, metric, points, pool=pool)
-    x = points.value.to_numpy(float)
+    x = points.value
     runs = list(points.run_id)
     mine = [a for a in notes if a.applies(key["task"], key["backend"], key["metric"]) and a.run in runs]
     for a in mine:
@@ -183,24 +185,25 @@ def analyse(
     # another configuration is another baseline, as an annotation makes one: a tuned row's "best" is whichever
     # configuration won its race (the AMD cifar10-cnn tunes: Keras (torch)'s bf16 three times, then its defaults,
     # whose memory was flagged +10.6% against bf16's), and no configuration regressed against another
-    knobs = list(points.knobs)
+    knobs = list(points.get("knobs"))
     for i in range(max(1, s.reset + 1), len(knobs)):
-        if changed := knob_changes(knobs[i - 1], knobs[i]):
+        # knobs the same text as the run's before are no change (compared as JSON only where the text differs)
+        if knobs[i] != knobs[i - 1] and (changed := knob_changes(knobs[i - 1], knobs[i])):
             s.reset, s.reset_note = i, "its configuration changed (" + "; ".join(changed) + ")"
             s.reconfigured = True
     if len(x) < 2:  # one point: no step, drift or newest-point test (most series of a young store)
         return s
-    sig = changes.sigmas(x, points.lo.to_numpy(float), points.hi.to_numpy(float))
+    lo, hi = points.lo, points.hi
+    sig = changes.sigmas(x, lo, hi)
     noted = {runs.index(a.run): a.note for a in mine}
     cuts = changes.steps(x, sig, min_change=t.min_step)
     edges = [0, *cuts, len(x)]
     for k, at in enumerate(cuts):
         before, after = float(np.median(x[edges[k] : at])), float(np.median(x[at : edges[k + 2]]))
-        s.steps.append(Step(at, before, after, what_changed(points.iloc[at - 1], points.iloc[at]), noted.get(at)))
+        s.steps.append(Step(at, before, after, what_changed(points.row(at - 1), points.row(at)), noted.get(at)))
     s.drift = changes.drift(x, cuts)
     # the newest point's baseline: from the annotation, or from the last step whose level holds 3 points before it
     start = max([s.reset, *(st.at for st in s.steps if len(x) - 1 - st.at >= LEVEL)])
-    lo, hi = points.lo.to_numpy(float), points.hi.to_numpy(float)
 
     def judged(kept: np.ndarray) -> changes.Newest | None:  # the last of ``kept`` (indices) against those before it
         return judge(x[kept], lo[kept], hi[kept], start, metric, t, pool)
@@ -334,7 +337,7 @@ def timed_under_load(load: Any, cores: Any, at: Any = None) -> str:
     return f"timed at {load_words(load, cores)}"
 
 
-def load_clause(point: pd.Series) -> str:
+def load_clause(point: Row) -> str:
     """The point's ``timed_under_load`` as a clause of a verdict's line."""
     words = timed_under_load(point.get("load_avg_1m_end"), point.get("node_cores"), point.get("load_at"))
     return f", {words}" if words else ""
@@ -359,8 +362,8 @@ def describe(s: Series) -> list[str]:
     p = s.points
     for st in s.steps:
         lines.append(
-            f"  step at run {p.run_id.iloc[st.at]} ({p.run_date.iloc[st.at]:%Y-%m-%d}): "
-            f"{st.before:,.4g} -> {st.after:,.4g} ({st.change:+.1%}){load_clause(p.iloc[st.at])}"
+            f"  step at run {p.run_id[st.at]} ({p.run_date[st.at]:%Y-%m-%d}): "
+            f"{st.before:,.4g} -> {st.after:,.4g} ({st.change:+.1%}){load_clause(p.row(st.at))}"
             + (f" [{st.note}]" if st.note else "")
         )
         lines += [f"    {c}" for c in st.changed]
@@ -375,17 +378,17 @@ def describe(s: Series) -> list[str]:
             s.left_out, f", the {s.left_out} flagged runs just before it left out"
         )
         lines.append(
-            f"  newest run {p.run_id.iloc[-1]}: {what}: {n.change:+.1%} against the median of "
-            f"{n.baseline} run(s) before it{left} (robust z {n.z:+.1f}{pool_clause(s)}){load_clause(p.iloc[-1])}"
+            f"  newest run {p.run_id[-1]}: {what}: {n.change:+.1%} against the median of "
+            f"{n.baseline} run(s) before it{left} (robust z {n.z:+.1f}{pool_clause(s)}){load_clause(p.row(-1))}"
         )
         # what changed since its baseline's last run (the first flagged run's cause, where some are left out)
-        lines += [f"    {c}" for c in what_changed(p.iloc[-2 - s.left_out], p.iloc[-1])]
+        lines += [f"    {c}" for c in what_changed(p.row(-2 - s.left_out), p.row(-1))]
     if lines and s.reset_note:
-        lines.append(f"  baseline reset at run {p.run_id.iloc[s.reset]}: {s.reset_note}")
+        lines.append(f"  baseline reset at run {p.run_id[s.reset]}: {s.reset_note}")
     elif s.reconfigured and s.reset == len(p) - 1:  # said once, as it lands: a new baseline is judged against nothing
-        a, b = p.value.iloc[-2], p.value.iloc[-1]
+        a, b = p.value[-2], p.value[-1]
         lines.append(
-            f"  newest run {p.run_id.iloc[-1]}: a new baseline, not judged: {s.reset_note}: {a:,.4g} -> {b:,.4g}"
+            f"  newest run {p.run_id[-1]}: a new baseline, not judged: {s.reset_note}: {a:,.4g} -> {b:,.4g}"
             + (f" ({b / a - 1:+.1%})" if a else "")
         )
     return [s.name, *lines] if lines else []

@@ -14,12 +14,12 @@ charts: they have no point to draw.
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bench.core.placement import LOAD_COLUMNS
@@ -122,32 +122,31 @@ rebuild();
 """
 
 
-def clean(v: Any) -> float | None:
-    return float(v) if v is not None and pd.notna(v) and math.isfinite(float(v)) else None
+def finite(a: np.ndarray) -> list[float | None]:
+    """A float column's values for the page's JSON: None where one is NaN or infinite (``clean`` of each)."""
+    return [v if ok else None for v, ok in zip(a.tolist(), np.isfinite(a).tolist(), strict=True)]
 
 
 def series_data(s: Series, suffix: str) -> dict[str, Any]:
     p = s.points
-    none = [None] * len(p)  # points read without the store's load columns
     config = s.key["config"].removeprefix("default").strip() or s.key["config"]
     name = label(s.key["backend"]) + ("" if config == "default" else f" [{config}]") + suffix
     return {
         "name": name,
         "colour": TAB10[int(colour(s.key["backend"])[1:]) % len(TAB10)],
         "x": [t.isoformat() for t in p.run_date],
-        "y": [clean(v) for v in p.value],
-        "lo": [clean(v) for v in p.lo],
-        "hi": [clean(v) for v in p.hi],
-        "run": list(p.run_id),
+        "y": finite(p.value),
+        "lo": finite(p.lo),
+        "hi": finite(p.hi),
+        "run": p.run_id.tolist(),
         # as bench history says it: two runs of one commit, one with local changes, were one commit in the hover
         "commit": [
             f"{c}{'-dirty' * bool(d)}" + (f" (diff {h})" if isinstance(h, str) and h else "")
-            for c, d, h in zip(p.commit, p.dirty, p.get("diff", none), strict=True)
+            for c, d, h in zip(p.get("commit"), p.get("dirty"), p.get("diff"), strict=True)
         ],
         # the hover's last line where the run was timed on a machine loaded beyond its cores (bench history's clause)
-        "load": [
-            timed_under_load(*lc) for lc in zip(*(p.get(c, none) for c in (*LOAD_COLUMNS, "load_at")), strict=True)
-        ],
+        # (points read without the store's load columns: None each)
+        "load": [timed_under_load(*lc) for lc in zip(*(p.get(c) for c in (*LOAD_COLUMNS, "load_at")), strict=True)],
         "steps": [st.at for st in s.steps],
         "regression": bool(s.newest and s.newest.regression),
     }
@@ -172,7 +171,7 @@ def suffix(s: Series, machines: dict[str, str], specs: int) -> str:
     "AMD EPYC" beside the unheld runs' "AMD EPYC": two legend entries of one name (QA, 2026-12-07)."""
     out = ""
     if len(machines) > 1:  # fingerprint -> words, of the chart's series
-        cpu, *rest = s.points.machine.iloc[0].split(", ")
+        cpu, *rest = s.points.get("machine")[0].split(", ")
         shared = set.intersection(*(set(m.split(", ")) for m in machines.values()))
         out = " · " + ", ".join([cpu, *(w for w in rest if w not in shared)])
     return out + (f" · task {s.key['spec_hash'][:6]}" if specs > 1 else "")
@@ -199,7 +198,7 @@ def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, An
     for (task, metric), views in sorted(grouped.items()):
         chart: dict[str, Any] = {"task": task, "metric": metric, "label": BY_NAME[metric].words, "xaxis": {}}
         for view, group in views.items():
-            machines = {s.points.machine_id.iloc[0]: s.points.machine.iloc[0] for s in group}
+            machines = {s.points.get("machine_id")[0]: s.points.get("machine")[0] for s in group}
             specs = len({s.key["spec_hash"] for s in group})
             chart[view] = styled([series_data(s, suffix(s, machines, specs)) for s in group], group)
             if group:
