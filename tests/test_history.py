@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from bench.core.record import new_record
 from bench.core.results import append_record
 from bench.history import annotations, check, dashboard, store
 from bench.history.rows import run_rows
-from tests.history_runs import MACHINE, make_run
+from tests.history_runs import MACHINE, START, make_run
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = REPO / "results" / "reference"
@@ -484,6 +485,32 @@ def test_a_backends_drop_is_judged_in_its_own_noise_not_in_a_noisier_backends_on
     assert s.pool is not None and s.pool.backend is None and s.pool.noise > 0.25
     assert s.newest is not None and not s.newest.regression and -2 < s.newest.z < -1
     assert "noise on this machine" not in "\n".join(check.describe(s))  # nothing said: no flag
+
+
+def test_a_series_points_are_its_rows_of_the_store_oldest_first_as_a_row_of_the_frame_reads_them(tmp_path: Path):
+    """The checks and the dashboard read a series' points as column arrays taken once for every series and sliced
+    (bench.history.points), not as a DataFrame each: each series' points are its rows with a value, oldest first (run
+    date, then run id), each column's value as a row of the store's frame gives it (a date a Timestamp, a missing text
+    NaN), and read-only (the arrays are shared: a check changing one would change the rows of every series)."""
+    hist = tmp_path / "history"
+    for n, day in enumerate([3, 1, 2, 1]):  # ids out of date order; runs 1 and 3 at one instant
+        rows = {ROW: {"steady_img_s": 100.0 + n, "test_acc": 0.9}, ("cnn", "keras"): {"train_s": 10.0 + n}}
+        dirty = {"commit": "abc1234-dirty", "diff": f"d{n}"} if n % 2 else {}
+        store.add_run(hist, make_run(tmp_path / "runs", n, rows, started=START + timedelta(days=day), **dirty))
+    df = store.load(hist)
+    found = list(check.series(df))
+    assert sorted(k["metric"] for k, _ in found) == ["steady_img_s", "test_acc", "train_s"]
+    for k, points in found:
+        assert [r[-1] for r in points.run_id] == ["1", "3", "2", "0"] and len(points) == 4
+        mine = df[(df[list(k)] == pd.Series(k)).all(axis=1)].sort_values(["run_date", "run_id"], kind="stable")
+        for i in range(len(points)):
+            want, got = mine.iloc[i], points.row(i)
+            assert got.keys() == set(df.columns)
+            assert all(got[c] == want[c] or (pd.isna(got[c]) and pd.isna(want[c])) for c in df.columns), (k, i)
+        assert isinstance(points.run_date[0], pd.Timestamp) and points.value.dtype == float
+        assert [points.row(i)["diff"] for i in (0, 1)] == ["d1", "d3"] and math.isnan(points.row(-1)["diff"])
+        with pytest.raises(ValueError):
+            points.value[0] = 0.0
 
 
 def test_a_changes_second_and_third_runs_are_judged_against_the_baseline_before_its_first(tmp_path: Path):
