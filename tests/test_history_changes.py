@@ -93,3 +93,23 @@ def test_a_pooled_noise_floors_the_newest_points_scale_and_only_where_it_is_the_
     assert pooled is not None and pooled.pooled and not pooled.regression
     assert pooled.z == pytest.approx(0.95 / (0.05 * 10.05)) and pooled.change == own.change
     assert changes.newest(x, sig, higher_is_better=False, pooled=0.001) == own
+
+
+def test_the_medians_are_numpys_to_the_bit():
+    """``changes.median`` and ``nanmedian`` stand in for numpy's (whose overhead was most of a store's check): the same
+    float for odd and even lengths, ties, values many magnitudes apart, infinities, and NaN as numpy treats it."""
+    rng = np.random.default_rng(3)
+    cases = [np.array(v) for v in ([1.0], [2.0, 1.0], [0.1, 0.2, 0.3, 0.7], [np.inf, 1.0], [-np.inf, np.inf])]
+    for n in range(1, 40):
+        for _ in range(50):
+            x = rng.normal(100, 30, n) * 10 ** rng.uniform(-12, 12)
+            cases.append(np.round(x, 1) if rng.random() < 0.3 else x)  # ties
+    same = np.vectorize(lambda a, b: a == b or (np.isnan(a) and np.isnan(b)))
+    with np.errstate(invalid="ignore"):  # numpy's own -inf + inf
+        for x in cases:
+            holed = np.where(rng.random(len(x)) < 0.3, np.nan, x)
+            assert same(changes.median(x), np.median(x)) and same(changes.median(holed), np.median(holed)), x
+            assert same(changes.nanmedian(x), np.nanmedian(x)), x
+            if not np.isnan(holed).all():  # numpy warns of an all-NaN slice
+                assert same(changes.nanmedian(holed), np.nanmedian(holed)), holed
+    assert np.isnan(changes.nanmedian(np.array([np.nan, np.nan])))

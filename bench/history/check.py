@@ -199,7 +199,7 @@ def analyse(
     cuts = changes.steps(x, sig, min_change=t.min_step)
     edges = [0, *cuts, len(x)]
     for k, at in enumerate(cuts):
-        before, after = float(np.median(x[edges[k] : at])), float(np.median(x[at : edges[k + 2]]))
+        before, after = changes.median(x[edges[k] : at]), changes.median(x[at : edges[k + 2]])
         s.steps.append(Step(at, before, after, what_changed(points.row(at - 1), points.row(at)), noted.get(at)))
     s.drift = changes.drift(x, cuts)
     # the newest point's baseline: from the annotation, or from the last step whose level holds 3 points before it
