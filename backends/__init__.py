@@ -43,6 +43,26 @@ def missing_packages(name: str) -> list[str]:
     return [p for p in describe(name).requires if importlib.util.find_spec(p) is None]
 
 
+def not_installed(name: str, error: ImportError) -> bool:
+    """Whether ``error``, raised by ``load_backend(name)``, says a package the backend's description requires is
+    missing (not installed, or its own import fails: a skipped row) rather than that the backend's own code imports
+    what is not there (a typo, a module of ours gone: a failed row, which the history keeps). Until 2026-12-07 every
+    ImportError was a skipped row, and a backend broken by our own import read as a framework not installed.
+
+    Told apart by the missing module's top-level package (``error.name``) against ``requires``, and by where the
+    error was raised: inside a required package's own import (a shadowed or broken install raises there, whatever
+    it names)."""
+    required = describe(name).requires
+    missing = (error.name or "").partition(".")[0]
+    if missing in missing_packages(name):
+        return True
+    tb = error.__traceback__  # the import system's own frames are left out of an ImportError's traceback
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    raised_in = str(tb.tb_frame.f_globals.get("__name__", "")) if tb is not None else ""
+    return raised_in.partition(".")[0] in required
+
+
 def load_backend(name: str) -> Backend:
     """Set the backend's environment, import its module (and so its framework), instantiate it.
 

@@ -45,8 +45,9 @@ CONFIGURE_NOTE = f"numpy {np.__version__} computes this row's dense layer"
 
 
 def register(parity_reference: bool = False) -> None:
-    """Add ``numpy``, ``fault`` (tests/fault_backend.py) and ``lossy`` (tests/lossy_backend.py: with the task's
-    ``runtime.channels_last``, its weights never train) to this process's backend registry; with
+    """Add ``numpy``, ``fault`` (tests/fault_backend.py), ``lossy`` (tests/lossy_backend.py: with the task's
+    ``runtime.channels_last``, its weights never train) and ``broken`` (tests/broken_backend.py: its own code imports
+    a module that does not exist) to this process's backend registry; with
     ``parity_reference``, numpy is the training-parity check's reference instead of torch."""
     import backends
 
@@ -55,6 +56,7 @@ def register(parity_reference: bool = False) -> None:
     backends.BACKENDS["lossy"] = dataclasses.replace(
         DESCRIPTION, name="lossy", module="tests.lossy_backend", display="lossy (test)"
     )
+    backends.BACKENDS["broken"] = dataclasses.replace(DESCRIPTION, name="broken", module="tests.broken_backend")
     if parity_reference:
         for name, info in backends.BACKENDS.items():
             if info.parity_reference and name != "numpy":

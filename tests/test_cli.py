@@ -186,6 +186,67 @@ def test_a_missing_framework_is_skipped(clean_env, tiny_task: Path, tmp_path: Pa
 
 
 @pytest.mark.e2e
+def test_a_backend_whose_own_import_fails_is_a_failed_row_that_the_history_keeps(clean_env, tiny_task, tmp_path):
+    """Its module imports a module of ours that is not there (tests/broken_backend.py): the code's fault, a failed
+    row with the error, exit 1, and a row of the history. Until 2026-12-07 any ImportError was "skipped": exit 0,
+    and the history, which keeps no skipped row, never saw the backend broken."""
+    from bench.history import store
+    from bench.history.rows import STATUS
+
+    out, env = tmp_path / "results", backend_env(clean_env, tmp_path / "site")
+    proc = run_cli(["run", str(tiny_task), "--backend", "broken", "--out", str(out)], env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (row,) = records(only_run_dir(out))
+    said = "ModuleNotFoundError: No module named 'tests.numpy_backnd' (importing the broken backend's own code)"
+    assert (row["status"], row["error"]) == ("failed", said)
+    (kept,) = store.load(out / "history").itertuples()
+    assert (kept.backend, kept.metric, kept.status, kept.error) == ("broken", STATUS, "failed", said)
+
+
+def test_an_import_error_is_a_skip_only_where_a_required_package_is_missing_or_fails_its_own_import(
+    tiny_task: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The worker's row, on real imports (``backends.not_installed``): a required package that is not installed, or
+    that raises in its own import (a shadowed or broken install, as test_gpucheck's TensorFlow), is skipped; a module
+    our code names that does not exist, or a name a required package lacks, is the code's own failure."""
+    import backends
+    from bench.core.job import Job
+    from bench.run.runner import base_record
+    from bench.run.worker import run_job
+    from tests.numpy_backend import DESCRIPTION
+
+    (tmp_path / "fakefw").mkdir()
+    (tmp_path / "fakefw" / "__init__.py").write_text('raise ImportError("no fakefw on this box")\n')
+    modules = {
+        "bk_absent": "import no_such_framework_x\n",  # not installed
+        "bk_shadowed": "import fakefw\n",  # installed, its own import fails
+        "bk_typo": "import bk_helpers_typo\n",  # a module of ours that is not there
+        "bk_old_name": "from numpy import no_such_function_x\n",  # a required package without the name
+    }
+    requires = {"bk_absent": ("no_such_framework_x",), "bk_shadowed": ("fakefw",)}
+    for name, body in modules.items():
+        (tmp_path / f"{name}.py").write_text(body)
+        info = dataclasses.replace(DESCRIPTION, name=name, module=name, requires=requires.get(name, ("numpy",)))
+        monkeypatch.setitem(backends.BACKENDS, name, info)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = load_task(str(tiny_task), "quick")
+    rows = {n: run_job(Job(base_record("r", task, n, 0, 0), task.to_dict())) for n in modules}
+    assert {n: (r["status"], r["error"]) for n, r in rows.items()} == {
+        "bk_absent": ("skipped", "bk_absent backend not importable: No module named 'no_such_framework_x'"),
+        "bk_shadowed": ("skipped", "bk_shadowed backend not importable: no fakefw on this box"),
+        "bk_typo": (
+            "failed",
+            "ModuleNotFoundError: No module named 'bk_helpers_typo' (importing the bk_typo backend's own code)",
+        ),
+        "bk_old_name": (
+            "failed",
+            "ImportError: cannot import name 'no_such_function_x' from 'numpy' "
+            f"({Path(np.__file__)}) (importing the bk_old_name backend's own code)",
+        ),
+    }
+
+
+@pytest.mark.e2e
 def test_a_run_over_its_time_limit_is_stopped(clean_env, tiny_task: Path, tmp_path: Path):
     out, env = tmp_path / "results", fault_env(clean_env, tmp_path / "faults", {1: "hold"})  # trains until killed
     proc = run_cli(["run", str(tiny_task), "--backend", "fault", "--timeout", "0.5", "--out", str(out)], env)

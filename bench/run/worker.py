@@ -4,8 +4,9 @@
 The runner writes the job (resolved spec, prepared data file, the record's known
 fields) and reads back ``result`` as one JSON record. Lines starting with ``@@`` on
 stdout are progress for the user; everything else goes to the run's log file.
-A missing framework is a ``skipped`` record, any exception in training a ``failed`` one, and one in a
-phase after it an ``ok`` record that names it in ``phase_errors``.
+A missing framework is a ``skipped`` record (``backends.not_installed``), an ImportError of the backend's own
+code or any exception in training a ``failed`` one, and one in a phase after it an ``ok`` record that names it in
+``phase_errors``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from backends import describe, load_backend
+from backends import describe, load_backend, not_installed
 from bench.core import metrics
 from bench.core.backend import train_epochs
 from bench.core.job import Job
@@ -189,7 +190,12 @@ def run_job(job: Job) -> dict[str, Any]:
     try:
         backend = load_backend(rec["backend"])
     except ImportError as e:
-        rec.update(status="skipped", error=f"{rec['backend']} backend not importable: {e}")
+        if not_installed(rec["backend"], e):  # a framework it requires: not run here, not the code's outcome
+            rec.update(status="skipped", error=f"{rec['backend']} backend not importable: {e}")
+            return rec
+        traceback.print_exc()  # its own code imports what is not there: a failed row, as any other error
+        own = f"importing the {rec['backend']} backend's own code"
+        rec.update(status="failed", error=f"{type(e).__name__}: {e} ({own})")
         return rec
     info = describe(rec["backend"])
     with first_run_compiles(info.compile_cache) as cache:  # the user's persistent compile cache, or none
