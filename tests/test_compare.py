@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 
 from bench.core.record import new_record
-from bench.core.results import append_record
+from bench.core.results import LEFT_OUT_BY_BUDGET, append_record
 from bench.report import tables
 from bench.report.compare import (
     MACHINE_DIFFERS,
     METRICS,
     MIN_TIME_DELTA_S,
     NO_BASELINE,
+    NOT_RUN_BUDGET,
     NOT_RUN_LOST,
     STILL_FAILING,
     TIME_FLOOR,
@@ -976,3 +977,48 @@ def test_a_p_value_below_the_bootstraps_resolution_reads_as_a_bound_not_zero():
 
     assert _p_value(0.0) == "< 0.001" and _p_value(0.0312) == "0.0312" and _p_value(None) == "-"
     assert _p_value(float("nan")) == "-" and _p_value(1.0) == "1"
+
+
+def test_a_row_b_s_budget_left_out_is_not_run_in_b_not_a_regression_and_a_failed_one_still_is(tmp_path: Path, capsys):
+    """`bench all --budget` leaves out the tasks that no longer fit (a skipped row saying why, bench.run.budget_cli):
+    B ran out of time, the code did nothing wrong. Until 2026-12-07 such a row was a REGRESSION, exit 1, with its
+    reason printed under the table. It is "not run in B (budget)", and alone exits 0; a failed or timed-out row beside
+    it is still a regression, and a row skipped for another reason (a framework not installed) is judged as before."""
+    left = f"{LEFT_OUT_BY_BUDGET} 5m 0s: its rows need ~2m at their fewest epochs; run with --budget 400s"
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a, [row("a", train_s=1.0), row("a", backend="keras", train_s=1.0)])
+    write(b, [row("b", train_s=1.0), row("b", backend="keras", status="skipped", error=left)])
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    status = result[result.metric == "status"]
+    assert status[["backend", "a", "b", "verdict", "regression"]].values.tolist() == [
+        ["keras", "ok", "skipped", NOT_RUN_BUDGET, False]
+    ]
+    assert cli.main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "| not run in B (budget)" in out and "REGRESSION" not in out
+    assert f"- t (keras): skipped: {left[:80]}" in out  # why, as B recorded it
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith("no regression, 1 row(s) not run in B: its budget left them out (not judged)")
+    )
+    failed = tmp_path / "failed"  # the torch row failed beside it: that one is still B's regression
+    write(
+        failed,
+        [
+            row("f", status="timeout", error="stopped after 600 s"),
+            row("f", backend="keras", status="skipped", error=left),
+        ],
+    )
+    result = compare(load_run(a, tmp_path)[0], load_run(failed, tmp_path)[0], Thresholds())
+    status = result[result.metric == "status"].fillna({"verdict": ""})
+    assert status[["backend", "verdict", "regression"]].values.tolist() == [
+        ["torch", "", True],
+        ["keras", NOT_RUN_BUDGET, False],
+    ]
+    assert cli.main(["compare", str(a), str(failed)]) == 1
+    assert "1 regression(s) beyond the thresholds, 1 row(s) not run in B" in capsys.readouterr().out
+    absent = tmp_path / "absent"  # skipped, but not by the budget: B could not run it at all, as before
+    write(absent, [row("n", train_s=1.0), row("n", backend="keras", status="skipped", error="not installed: keras")])
+    assert pd.isna(verdict_of(compare(load_run(a, tmp_path)[0], load_run(absent, tmp_path)[0], Thresholds()), "status"))
+    assert cli.main(["compare", str(a), str(absent)]) == 1

@@ -133,6 +133,22 @@ def record_key(record: dict[str, Any]) -> RowKey:
 # The statuses whose rows --resume keeps; an interrupted row, a missing one and a lost one (``lost_row``) run again.
 KEPT_ON_RESUME = ("ok", "skipped", "failed", "timeout")
 
+# How a skipped row's error begins where a wall-clock budget left it out: ``bench all --budget`` and a tune's fresh
+# rows (bench.run.budget_cli, bench.run.tune_budget), a tune's race configurations (bench.run.tune). Not run for want
+# of time, which says nothing of the code: ``bench compare`` reads such a row of B as "not run in B (budget)".
+LEFT_OUT_BY_BUDGET = "left out to fit the budget"
+TUNING_BUDGET_SPENT = "not run: the tuning budget"
+
+
+def budget_left_out(rec: Mapping[str, Any]) -> bool:
+    """Whether the row was skipped because a budget left it out (``LEFT_OUT_BY_BUDGET``, ``TUNING_BUDGET_SPENT``)."""
+    error = rec.get("error")
+    return (
+        rec.get("status") == "skipped"
+        and isinstance(error, str)
+        and error.startswith((LEFT_OUT_BY_BUDGET, TUNING_BUDGET_SPENT))
+    )
+
 
 def lost_row(rec: Mapping[str, Any]) -> bool:
     """Whether the row was lost with its worker, node or job (its record's ``lost``, set where the record is made:

@@ -9,7 +9,9 @@ brought, but the command still exits 1). A key whose rows were lost with their w
 bench.core.results.lost_row) failed by no fault of the code compared: lost in B, it is "not run (lost)", as an
 interrupted row is, and the command exits 1 (``--resume`` runs it again); lost in A, it is no baseline, and B's
 row of it is judged as a row new in B. The tasks only one run has are named under the table
-(``one_sided_lines``); runs with no (task, backend) in common are not compared (``nothing_in_common``).
+(``one_sided_lines``); runs with no (task, backend) in common are not compared (``nothing_in_common``). A key
+whose every row of B a budget left out (skipped for want of time: ``bench all --budget``, a tune's) is "not run in
+B (budget)": no regression, and alone no exit 1.
 A phase that failed on B's ok rows (``phase_errors``) and
 not on A's is a ``phases`` row and a regression; its other metrics are compared as usual. Where the two
 runs ran a key differently (``recipe``: its epochs, batch size, data ...), a ``recipe`` row says how, and the
@@ -52,6 +54,7 @@ from bench.core.recipe import moved, recipe_differences, records_recipe
 from bench.core.record import RECIPE_FIELDS
 from bench.core.results import (
     RECORDS,
+    budget_left_out,
     is_number,
     latest_records,
     lost_line,
@@ -122,6 +125,10 @@ NOT_PLANNED = "not run in B"
 LOST = "lost"
 NOT_RUN_LOST = "not run (lost)"
 NO_BASELINE = "no baseline (lost in A)"
+# A key all of whose rows in B a budget left out (``bench all --budget``, a tune's: bench.core.results.budget_left_out):
+# B ran out of time before it, which says nothing of the code. Not a regression, and alone it does not fail the
+# command; a failed or timed-out row beside it still does. Until 2026-12-07 such a key was a REGRESSION (exit 1).
+NOT_RUN_BUDGET = "not run in B (budget)"
 # Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
 # the figures that move with that size are not judged then, the step figures are, and a phase's settings leave its
 # own figures unjudged (bench.core.recipe.MOVES). Any other recipe change (batch size, optimiser, data, loss,
@@ -342,6 +349,20 @@ def lost_in_b_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
     return {**key_columns(key), "metric": "status", "a": sa, "b": sb, "verdict": NOT_RUN_LOST, "regression": False}
 
 
+def budget_keys(df: pd.DataFrame) -> set[tuple[str, ...]]:
+    """The keys of ``df`` every row of which a budget left out (``budget_left_out``): not run, for want of time."""
+    left: dict[tuple[str, ...], bool] = {}
+    for rec in df.reindex(columns=[*KEY, "status", "error"]).to_dict("records"):
+        key = tuple(str(rec[k]) for k in KEY)
+        left[key] = left.get(key, True) and budget_left_out(rec)
+    return {k for k, v in left.items() if v}
+
+
+def budget_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
+    """A key B's budget left out: nothing of it was run in B, and nothing of the code is judged."""
+    return {**key_columns(key), "metric": "status", "a": sa, "b": sb, "verdict": NOT_RUN_BUDGET, "regression": False}
+
+
 def not_planned(key: tuple[str, ...], planned: set[tuple[str, str]] | None) -> bool:
     """The key's task (a data-parallel row's ``task@2w-...`` by its task) and backend are not among ``planned``."""
     return planned is not None and (key[0].split("@")[0], key[1]) not in planned
@@ -460,11 +481,15 @@ def compare(
     status_a, status_b = key_status(a), key_status(b)
     phases_a, phases_b = key_phase_errors(a), key_phase_errors(b)
     recipes_a, recipes_b = key_recipes(a), key_recipes(b)
+    left_out_b = budget_keys(b)
     rows = []
     for key in in_order(set(status_a) | set(status_b)):
         sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
         if lost_key(sb):  # not the code's failure: not run, as an interrupted row
             rows.append(lost_in_b_row(key, sa, sb))
+            continue
+        if key in left_out_b:  # B's budget ran out before it: not run, not judged
+            rows.append(budget_row(key, sa, sb))
             continue
         if b_state and sb in (MISSING, "interrupted"):
             rows.append(not_run_row(key, sa, sb, b_state))
@@ -860,6 +885,7 @@ SAID = (
     NOT_PLANNED,
     NOT_RUN_LOST,
     NO_BASELINE,
+    NOT_RUN_BUDGET,
 )
 
 

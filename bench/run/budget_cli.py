@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.cpus import usable_cores
-from bench.core.results import RunFileError, json_default, latest_records, read_json_or_warn, read_records
+from bench.core.results import (
+    LEFT_OUT_BY_BUDGET,
+    RunFileError,
+    budget_left_out,
+    json_default,
+    latest_records,
+    read_json_or_warn,
+    read_records,
+)
 from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, with_recipe
 from bench.measure import budget
@@ -326,7 +334,7 @@ class Replan:
             # what would have held every task still to run, at the pace the rows so far ran
             needs = int((elapsed + (p.whole_floor_s or p.floor_s)) / budget.MARGIN) + 1
             why = (
-                f"left out to fit the budget {as_time(self.fitted.budget_s)}: its rows need ~"
+                f"{LEFT_OUT_BY_BUDGET} {as_time(self.fitted.budget_s)}: its rows need ~"
                 f"{as_time(p.dropped[task.name])} at their fewest epochs, and {time_left}{_kept(p)}, {pace}; "
                 f"run with --budget {max(needs, int(self.fitted.budget_s) + 1)}s to include it"
             )
@@ -396,7 +404,7 @@ def report(run_dir: Path, fitted: Fitted, echo: Callable[[str], None] = print) -
                 f"  {r['task']} / {r['backend']}{which}: {r.get('epochs')} epochs, 95% half-width "
                 f"{'-' if hw is None else f'{hw:.1f}%'}, step / epoch {'-' if ratio is None else f'{ratio:.3f}'}"
             )
-    left_out = sorted({r["task"] for r in records if r.get("status") == "skipped" and "budget" in str(r.get("error"))})
+    left_out = sorted({r["task"] for r in records if budget_left_out(r)})
     if left_out:
         echo(f"  left out to fit the budget: {', '.join(left_out)}")
     rows_s = sum(r.get("wall_s") or 0.0 for r in records)

@@ -838,6 +838,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if inconclusive:  # beyond a threshold, but the intervals overlap and the ratio's bootstrap does not reject
         verdict += f", {inconclusive} inconclusive change(s)"
     not_run = int((result["verdict"] == compare.NOT_RUN).sum()) if "verdict" in result else 0
+    left_out = int((result["verdict"] == compare.NOT_RUN_BUDGET).sum()) if "verdict" in result else 0
+    if left_out:  # B ran out of time before them: not the code's outcome, and alone no exit 1
+        verdict += f", {left_out} row(s) not run in B: its budget left them out (not judged)"
     if b_state:  # the rows that landed are compared; a guard does not pass on a run that stopped (exit 1)
         verdict += f", B is {b_state}: only the rows that landed are compared" + (
             f", {not_run} not run" if not_run else ""

@@ -29,7 +29,7 @@ from backends import describe, names
 from bench.core.capabilities import probe
 from bench.core.cpus import usable_cores
 from bench.core.knobs import Config, Knob, configurations, threads_for
-from bench.core.results import latest_records, read_json_object, read_records
+from bench.core.results import TUNING_BUDGET_SPENT, latest_records, read_json_object, read_records
 from bench.core.runfiles import make_folder
 from bench.core.runpaths import TUNE_FILE
 from bench.core.spec import TaskSpec
@@ -369,7 +369,7 @@ class Tuner:
         def stop() -> str | None:
             if time.perf_counter() < deadline:
                 return None
-            return "not run: the tuning budget for this (task, backend) was spent before this configuration started"
+            return f"{TUNING_BUDGET_SPENT} for this (task, backend) was spent before this configuration started"
 
         cut: dict[str, float] = {}  # configuration (its row's task name) -> the seconds its share left it
 

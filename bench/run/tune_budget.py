@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.core.results import latest_records, read_records
+from bench.core.results import LEFT_OUT_BY_BUDGET, latest_records, read_records
 from bench.core.spec import TaskSpec, with_recipe
 from bench.measure import budget
 from bench.measure.tune_plan import CONFIGS, FreshInputs, FreshPlan, plan_fresh
@@ -224,7 +224,7 @@ class FreshResize:
         self.log.append(entry)
         if base in p.left_out:
             why = (
-                f"left out to fit the budget {s(self.tb.budget_s)}: its default and best rows need ~"
+                f"{LEFT_OUT_BY_BUDGET} {s(self.tb.budget_s)}: its default and best rows need ~"
                 f"{s(p.left_out[base])} at their fewest epochs, and {s(max(left, 0.0))} of the budget is left; "
                 f"run with --budget {max(needed_s(elapsed, p.whole_floor_s), int(self.tb.budget_s) + 1)}s to include it"
             )
