@@ -76,3 +76,14 @@ def failed_row(error: str = "RuntimeError: boom\n  at line 3", status: str = "fa
     """A ``make_run`` row that ran and did not work, as a runner records one: a status and an error, no figure and
     no knobs (its backend failed before configuring itself)."""
     return {"status": status, "error": error}
+
+
+def add_repeat(run_dir: Path, task: str, backend: str, repeat: int, **fields: Any) -> None:
+    """Another repeat of a ``make_run`` row: its repeat 0's record with ``fields`` over it (``failed_row()``: one that
+    did not work, its figures gone)."""
+    lines = (Path(run_dir) / "records.jsonl").read_text().splitlines()
+    first = next(r for r in map(json.loads, lines) if (r["task"], r["backend"], r["repeat"]) == (task, backend, 0))
+    if fields.get("status", "ok") != "ok":  # a repeat that did not work measured nothing
+        first = {k: v for k, v in first.items() if k in ("run_id", "task", "backend", "git_commit", "started_at")}
+        first = new_record(**first)
+    append_record(run_dir, {**first, "repeat": repeat, **fields})

@@ -1022,3 +1022,33 @@ def test_a_row_b_s_budget_left_out_is_not_run_in_b_not_a_regression_and_a_failed
     write(absent, [row("n", train_s=1.0), row("n", backend="keras", status="skipped", error="not installed: keras")])
     assert pd.isna(verdict_of(compare(load_run(a, tmp_path)[0], load_run(absent, tmp_path)[0], Thresholds()), "status"))
     assert cli.main(["compare", str(a), str(absent)]) == 1
+
+
+def test_a_row_that_failed_one_repeat_of_three_says_so_and_regresses_where_a_had_every_repeat_ok(
+    tmp_path: Path, capsys
+):
+    """A flaky row in B (repeats 0 and 2 ok, 1 failed) had an ok row, so compare judged its figures and never said
+    the failure: exit 0 (until 2026-12-07). Its figures are still the ok repeats' medians; a ``repeats`` row says
+    "1 of 3 repeats failed", a regression where A's repeats all worked, "still failing" where A's failed too (exit
+    1 both ways), said and not judged where only A's did; the lines under the table give the failed repeat's error."""
+    a = tmp_path / "a"
+    write(a, [row("a", backend="keras", repeat=r, train_s=1.0 + r / 100) for r in range(3)])
+    b = tmp_path / "b"
+    flaky = [row("b", backend="keras", train_s=1.0), row("b", backend="keras", repeat=1, status="failed", error="boom")]
+    write(b, [*flaky, row("b", backend="keras", repeat=2, train_s=1.04)])
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    said = result[result.metric == "repeats"][["a", "b", "regression"]].values.tolist()
+    assert said == [["ok", "1 of 3 repeats failed", True]]
+    (train,) = result[result.metric == "training time (s)"][["a", "b"]].values.tolist()
+    assert train == pytest.approx([1.01, 1.02])  # the medians of the ok repeats, the failed one not among them
+    assert cli.main(["compare", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "| repeats " in out and "1 regression(s) beyond the thresholds" in out
+    assert "- t (keras): 1 of 3 repeats failed: failed: boom" in out
+    again = tmp_path / "again"
+    write(again, [{**r, "run_id": "again"} for r in [*flaky, row("b", backend="keras", repeat=2, train_s=1.04)]])
+    assert cli.main(["compare", str(b), str(again)]) == 1  # flaky in both: still failing
+    assert "1 row(s) still failing, as in A" in capsys.readouterr().out
+    assert cli.main(["compare", str(b), str(a)]) == 0  # fixed in B: said, not judged
+    out = capsys.readouterr().out
+    assert "| 1 of 3 repeats failed | ok " in out and "no regression" in out

@@ -168,6 +168,48 @@ def test_every_reader_of_the_store_reads_a_store_with_rows_that_did_not_work(tmp
     assert "2 series checked" in out.stdout and "/ status" not in out.stdout
 
 
+def test_a_row_that_fails_one_repeat_in_three_is_kept_with_its_count_and_its_figures_are_the_ok_repeats(
+    tmp_path: Path, capsys
+):
+    """A flaky row: repeats 0 and 2 ok, repeat 1 failed. Until 2026-12-07 the store kept the ok repeats' figures
+    alone, so the row read healthy and `bench history` exited 0. Its figures are still the ok repeats' (median 101 of
+    100 and 102, 2 repeats), and a STATUS row says 1 of 3 repeats failed, with the error: a regression where the
+    runs before it had every repeat ok, said (not flagged) where none had; a clean run after it clears it."""
+    from bench.run import cli
+    from tests.history_runs import add_repeat
+
+    hist, runs = tmp_path / "history", []
+    for n, v in enumerate([100.0, 101.0, 99.0]):
+        runs.append(make_run(tmp_path / "runs", n, {ROW: {"steady_img_s": v, "test_acc": 0.9}}))
+    runs.append(make_run(tmp_path / "runs", 3, {ROW: {"steady_img_s": 100.0, "test_acc": 0.9}}))
+    add_repeat(runs[3], *ROW, 1, **failed_row(ERROR))
+    add_repeat(runs[3], *ROW, 2, steady_img_s=102.0, test_acc=0.92)
+    for r in runs:
+        store.add_run(hist, r)
+    rows = store.load(hist)
+    newest = rows[rows.run_id == runs[3].name].set_index("metric")
+    assert newest.loc["steady_img_s", ["value", "repeats"]].tolist() == [101.0, 2]  # the ok repeats', as before
+    assert newest.loc["test_acc", "value"] == pytest.approx(0.91)
+    kept = newest.loc[STATUS]
+    assert (kept.repeats, kept.of_repeats, kept.status, kept.error) == (1, 3, "failed", ERROR) and pd.isna(kept.value)
+    assert len(check.check(rows, [], check.Thresholds())[0].points) == 4  # its figures stay in the series
+    assert cli.main(["history", "--store", str(hist)]) == 1
+    said = capsys.readouterr().out.splitlines()
+    assert (
+        f"  newest run {runs[3].name}: REGRESSION: 1 of 3 repeats failed, where 3 run(s) before it on this machine "
+        f"had it ok (the last: {runs[2].name}): RuntimeError: boom"
+    ) in said
+    assert said[-1].endswith("1 row(s) failed in their newest run after working before")
+    assert '<td class="bad">1 of 3 repeats failed</td>' in dashboard.build(hist).read_text()
+    (f,) = failures.failures(rows[rows.run_id == runs[3].name], [])  # no run before it: flaky from the start
+    assert failures.describe(f)[1] == (
+        f"  newest run {runs[3].name}: 1 of 3 repeats failed, no run on this machine had every repeat ok: "
+        "RuntimeError: boom"
+    )
+    store.add_run(hist, make_run(tmp_path / "runs", 4, {ROW: {"steady_img_s": 100.0, "test_acc": 0.9}}))
+    assert failures.failures(store.load(hist), []) == []  # every repeat ok again
+
+
 @pytest.mark.e2e
 def test_a_real_run_whose_row_dies_lands_in_the_history_and_fails_its_check(clean_env, tmp_path: Path):
     """Two `bench run`s of the fault test backend (tests/faults.py), the second killed in its first epoch: its run,

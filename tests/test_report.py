@@ -68,6 +68,15 @@ def test_ratios_use_medians_of_ok_repeats(tmp_path: Path):
     summary = (tmp_path / "summary.md").read_text()
     assert "keras repeat 1: **failed**: boom" in summary and "| training time (s)" in summary
     assert (tmp_path / "plots" / "curves-t.png").stat().st_size > 1000
+    # the row that failed one repeat of two is said as such beside its figures (until 2026-12-07 only its failed
+    # repeat's line said anything): in summary.md, the page and the terminal; torch's, every repeat ok, is not
+    flaky = "keras: 1 of 2 repeats failed; its figures are those of its ok repeats (each failed one is listed below)"
+    assert f"- **failed repeats**: {flaky}" in summary and "torch: " not in summary.split("**failed repeats**")[1]
+    assert "1 of 2 repeats failed; its figures" in (tmp_path / "index.html").read_text()
+    said = terminal_summary(table(rows)).splitlines()
+    assert [line for line in said if "repeats failed" in line] == [
+        "  keras: 1 of 2 repeats failed (its figures: its ok repeats')"
+    ]
 
 
 def test_summary_and_page_are_titled_with_the_run_folders_name(tmp_path: Path):

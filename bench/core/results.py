@@ -150,6 +150,34 @@ def budget_left_out(rec: Mapping[str, Any]) -> bool:
     )
 
 
+# A row's repeats that ran and did not work: the code's own outcome (a lost, interrupted or skipped one is not)
+NOT_OK = ("failed", "timeout")
+
+
+def failed_repeats(records: Iterable[Mapping[str, Any]]) -> str:
+    """ "1 of 3 repeats failed" ("timed out"; "failed or timed out" where both) for one row's repeats (one task,
+    backend and configuration) where some failed or timed out by themselves beside at least one ok; "" otherwise.
+    The row's figures are its ok repeats' median: without these words a row that failed one run in three read as
+    healthy everywhere but its own list of failed repeats (and in the history not at all)."""
+    outcomes = [r.get("status") for r in records if not lost_row(r)]
+    bad = [s for s in outcomes if s in NOT_OK]
+    if not bad or "ok" not in outcomes:
+        return ""
+    how = " or ".join(w for s, w in (("failed", "failed"), ("timeout", "timed out")) if s in bad)
+    return f"{len(bad)} of {len(bad) + outcomes.count('ok')} repeats {how}"
+
+
+def failed_repeats_of_task(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """``failed_repeats`` of each row of one task's records that has them, by the row's name: its backend, a
+    data-parallel row's with its workers and mode ("torch (2 workers, strong)")."""
+    rows: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        workers = r.get("workers")
+        name = str(r["backend"]) + (f" ({workers} workers, {r.get('scaling_mode')})" if workers is not None else "")
+        rows.setdefault(name, []).append(r)
+    return {name: words for name, mine in rows.items() if (words := failed_repeats(mine))}
+
+
 def lost_row(rec: Mapping[str, Any]) -> bool:
     """Whether the row was lost with its worker, node or job (its record's ``lost``, set where the record is made:
     bench.run.executors.remote.no_result), the infrastructure's failure and not the row's own."""

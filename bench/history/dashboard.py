@@ -24,7 +24,7 @@ import pandas as pd
 
 from bench.core.placement import LOAD_COLUMNS
 from bench.history.check import Series, Thresholds, check, knob_changes, threshold_words, timed_under_load
-from bench.history.failures import WORDS, Failure, failures, first_line
+from bench.history.failures import Failure, failures, first_line, outcome
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report.backends import colour, label
 from bench.report.html import TAB10, Contents, esc, json_block, page, table
@@ -281,7 +281,7 @@ def not_working(found: list[Failure]) -> str:
             (f.key["config"], None, ""),
             (f.failed.machine, None, ""),
             (f.failed.run_id, None, ""),
-            (WORDS.get(str(f.failed.status), str(f.failed.status)), None, "bad"),
+            (outcome(f.failed), None, "bad"),
             (first_line(f.failed.error), None, ""),
             (f"REGRESSION: ok in {f.last_ok.run_id}" if f.last_ok is not None else "never ok", None, ""),
         ]

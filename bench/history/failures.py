@@ -1,14 +1,15 @@
-"""Rows that stopped working: a (task, backend, configuration) on one machine whose newest run failed or timed out.
+"""Rows that stopped working: a (task, backend, configuration) on one machine whose newest run failed or timed out,
+in every repeat or in some (a flaky row: "1 of 3 repeats failed", its figures from the ok ones).
 
 The store keeps such a row as one row of the pseudo-metric ``STATUS`` with its status and error and no value
 (``bench.history.rows``), which the series leave out: there is no figure to judge. Until 2026-12-07 it kept ok rows
 alone, and a row that failed simply stopped appearing: `bench history` exited 0, only `bench compare` caught it.
 
-A row whose newest run failed where an earlier run on the same machine had it ok (since the last annotation naming
-it) is a regression; one that never worked there is said, not flagged. It stays flagged while it fails: a broken
-row is no new level to get used to, as a slower one becomes a step after ``check.LEVEL`` runs. Fix it, or annotate
-the failing run. Not keyed by the task's hash: ``bench all`` sizes a task's epochs to the machine, and a row that
-stops working is one whatever its epochs.
+A row whose newest run failed where an earlier run on the same machine had it ok, every repeat (since the last
+annotation naming it), is a regression; one that never worked there is said, not flagged. It stays flagged while
+it fails: a broken row is no new level to get used to, as a slower one becomes a step after ``check.LEVEL`` runs.
+Fix it, or annotate the failing run. Not keyed by the task's hash: ``bench all`` sizes a task's epochs to the
+machine, and a row that stops working is one whatever its epochs.
 """
 
 from __future__ import annotations
@@ -52,13 +53,15 @@ def failures(df: pd.DataFrame, notes: list[Annotation], metric: str | None = Non
     if "status" not in df.columns or not (df.metric == STATUS).any():
         return []
     figures = df.metric == metric if metric else df.metric.isin(list(BY_NAME))
-    d = df[(df.metric == STATUS) | figures].sort_values(["run_date", "run_id"], kind="stable")
+    d = df[(df.metric == STATUS) | figures].assign(figure=lambda x: x.metric != STATUS)
+    # within a run, its STATUS row first: a run some of whose repeats failed has figures from the others beside it
+    d = d.sort_values(["run_date", "run_id", "figure"], kind="stable")
     keyed = d.set_index(list(KEY)).index
     d = d[keyed.isin(keyed[(d.metric == STATUS).to_numpy()])]  # the keys with a STATUS row: few
     out = []
     for values, group in d.groupby(list(KEY), dropna=False, sort=True):
         key = dict(zip(KEY, map(str, values), strict=True))
-        runs = group.drop_duplicates("run_id").reset_index(drop=True)  # a run: its STATUS row or a figure's
+        runs = group.drop_duplicates("run_id").reset_index(drop=True)  # a run: its STATUS row, else a figure's
         if runs.metric.iloc[-1] != STATUS:
             continue
         ids = list(runs.run_id)
@@ -87,10 +90,22 @@ def changed_since(ok: pd.Series, failed: pd.Series) -> list[str]:
     return what_changed(ok, merged)
 
 
+def some_worked(row: pd.Series) -> bool:
+    """Whether a STATUS row is of a row some of whose repeats worked (``of_repeats`` beyond ``repeats``)."""
+    n, bad = row.get("of_repeats"), row.get("repeats")
+    return bool(pd.notna(n) and pd.notna(bad) and n > bad)
+
+
+def outcome(row: pd.Series) -> str:
+    """A STATUS row's outcome in words: "failed", "timed out", or "1 of 3 repeats failed" where some worked."""
+    how = WORDS.get(str(row.status), str(row.status))
+    return f"{int(row.repeats)} of {int(row.of_repeats)} repeats {how}" if some_worked(row) else how
+
+
 def describe(f: Failure) -> list[str]:
-    """What ``bench history`` prints about one row that did not work in its newest run."""
+    """What ``bench history`` prints about one row that did not work in its newest run (in every repeat or some)."""
     p = f.failed
-    how = WORDS.get(str(p.status), str(p.status))
+    how = outcome(p)
     when = load_clause(p) if p.status == "timeout" else ""  # a time limit passed on a loaded machine
     if f.last_ok is not None:
         lines = [
@@ -99,7 +114,8 @@ def describe(f: Failure) -> list[str]:
             *(f"    {c}" for c in changed_since(f.last_ok, p)),
         ]
     else:
-        lines = [f"  newest run {p.run_id}: {how}{when}, never ok on this machine: {first_line(p.error)}"]
+        never = "no run on this machine had every repeat ok" if some_worked(p) else "never ok on this machine"
+        lines = [f"  newest run {p.run_id}: {how}{when}, {never}: {first_line(p.error)}"]
     if f.note:
         lines.append(f"  baseline reset at run {f.reset_run}: {f.note}")
     return [f.name, *lines]

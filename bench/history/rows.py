@@ -5,8 +5,9 @@ and its commit (with a dirty flag) and their dates, the package versions, a hash
 it ran (a changed task starts a new series instead of reading as a regression), the machine's
 fingerprint and the run's calibration (each framework's measured matmul speed). Only ok rows
 give values; repeats are summarised by their median, the interval spanning theirs. A row that ran and did not
-work (failed, timed out: no ok repeat) is one row of the pseudo-metric ``status`` with its status and error and no
-value, which the series leave out: a row that stops working is in the history, not just absent from it.
+work (failed, timed out), in every repeat or in some beside ok ones, has one row of the pseudo-metric ``status``
+with its status, error and counts and no value, which the series leave out: a row that stops working, or works one
+run in three, is in the history, not just absent from it (or healthy in it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pandas as pd
 from bench.core.placement import beyond_cores, load_words, peak_load, run_load
 from bench.core.recipe import recipe_of
 from bench.core.record import device_knobs
-from bench.core.results import latest_records, lost_row, machine_speed, read_json_object, read_records
+from bench.core.results import NOT_OK, latest_records, lost_row, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
 from bench.history.metrics import METRICS
 
@@ -71,14 +72,18 @@ SCHEMA: dict[str, str] = {
     # repeat's, up to ERROR_CHARS); empty on a row with figures and in files written before it (2026-12-07)
     "status": "string",
     "error": "string",
+    # a STATUS row's repeats that ran, ok ones included (its ``repeats``: those that did not work): more than
+    # ``repeats`` where some worked, whose figures are the row's other metrics; empty in files written before it
+    "of_repeats": "Int64",
 }
 # Columns added after the store's first files: a file written before has none, and reads them as empty (DuckDB
 # reads the files by column name), so a new column needs no migration, no new store format and no file rewritten.
-ADDED = ("load_avg_1m_end", "node_cores", "load_at", "diff", "status", "error")
-# The pseudo-metric of a row that ran and did not work. Kept: failed and timeout, the code's own outcome. Not kept: a
-# skipped row (a framework not installed, a budget or a stop that left it out: not run, so not the code's verdict),
-# and an interrupted or lost one (its run is not complete: `history import` passes it over until --resume runs it).
-STATUS, NOT_OK = "status", ("failed", "timeout")
+ADDED = ("load_avg_1m_end", "node_cores", "load_at", "diff", "status", "error", "of_repeats")
+# The pseudo-metric of a row that ran and did not work, in all its repeats or in some (a flaky row: its figures from
+# the ok ones beside it). Kept: failed and timeout (``NOT_OK``), the code's own outcome. Not kept: a skipped row (a
+# framework not installed, a budget or a stop that left it out: not run, so not the code's verdict), and an
+# interrupted or lost one (its run is not complete: `history import` passes it over until --resume runs it).
+STATUS = "status"
 ERROR_CHARS = 2000  # a worker's last output can be long; records.jsonl keeps it whole
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -227,12 +232,23 @@ def kept_records(run_dir: Path) -> list[dict[str, Any]]:
     return [r for r in latest_records(read_records(run_dir)) if r.get("status") in ("ok", *NOT_OK) and not lost_row(r)]
 
 
-def status_row(group: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``STATUS`` row of a (task, backend, configuration) none of whose repeats worked: its first repeat's
-    status and error, the repeats that did not work; no value."""
-    first = group[0]
+def status_row(kept: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``STATUS`` row of a (task, backend, configuration) some or all of whose repeats (``kept``) did not work:
+    the first such repeat's status and error, how many did not work (``repeats``) of how many ran (``of_repeats``);
+    no value."""
+    bad = [r for r in kept if r["status"] in NOT_OK]
+    first = bad[0]
     error = str(first.get("error") or "")[:ERROR_CHARS]
-    return dict(metric=STATUS, value=None, lo=None, hi=None, repeats=len(group), status=first["status"], error=error)
+    return dict(
+        metric=STATUS,
+        value=None,
+        lo=None,
+        hi=None,
+        repeats=len(bad),
+        of_repeats=len(kept),
+        status=first["status"],
+        error=error,
+    )
 
 
 def run_rows(run_dir: Path) -> pd.DataFrame:
@@ -267,10 +283,12 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
         groups.setdefault((r.get("base_task") or r["task"], r["backend"], config_of(r)[0]), []).append(r)
     rows = []
     for (task, backend, config), kept in groups.items():
-        # the figures of the repeats that worked; a row none of whose repeats worked, its status
+        # the figures of the repeats that worked (as before: a failed repeat beside them moves none), and the status
+        # of those that did not, whether every repeat or some (a row that fails one run in three is no healthy row)
         group = [r for r in kept if r["status"] == "ok"] or kept
         first = group[0]
-        for m in metric_rows(group) if first["status"] == "ok" else [status_row(group)]:
+        figures = metric_rows(group) if first["status"] == "ok" else []
+        for m in figures + ([status_row(kept)] if any(r["status"] in NOT_OK for r in kept) else []):
             rows.append(
                 {
                     **base,

@@ -12,7 +12,9 @@ row of it is judged as a row new in B. The tasks only one run has are named unde
 (``one_sided_lines``); runs with no (task, backend) in common are not compared (``nothing_in_common``). A key
 whose every row of B a budget left out (skipped for want of time: ``bench all --budget``, a tune's) is "not run in
 B (budget)": no regression, and alone no exit 1.
-A phase that failed on B's ok rows (``phase_errors``) and
+A key with ok repeats on both sides and repeats of B that failed or timed out beside them is a ``repeats`` row
+("1 of 3 repeats failed"): a regression where A's repeats all worked, "still failing" where A had failed ones too;
+its figures are compared on the ok repeats as before. A phase that failed on B's ok rows (``phase_errors``) and
 not on A's is a ``phases`` row and a regression; its other metrics are compared as usual. Where the two
 runs ran a key differently (``recipe``: its epochs, batch size, data ...), a ``recipe`` row says how, and the
 figures that move with it are shown but not judged (``bench all`` sizes epochs to the machine: two of its runs
@@ -55,6 +57,7 @@ from bench.core.record import RECIPE_FIELDS
 from bench.core.results import (
     RECORDS,
     budget_left_out,
+    failed_repeats,
     is_number,
     latest_records,
     lost_line,
@@ -363,6 +366,25 @@ def budget_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
     return {**key_columns(key), "metric": "status", "a": sa, "b": sb, "verdict": NOT_RUN_BUDGET, "regression": False}
 
 
+def key_failed_repeats(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """Per key with an ok row and repeats that failed or timed out by themselves beside it: ``failed_repeats``'
+    words ("1 of 3 repeats failed"). Its figures are the ok repeats' medians, as before; the failures are said."""
+    rows: dict[tuple[str, ...], list[dict]] = {}
+    for rec in df.to_dict("records"):
+        rows.setdefault(tuple(str(rec[k]) for k in KEY), []).append(rec)
+    return {key: words for key, recs in rows.items() if (words := failed_repeats(recs))}
+
+
+def repeats_row(key: tuple[str, ...], wa: str | None, wb: str | None) -> dict:
+    """The row of a key with ok repeats on both sides and failed ones beside them on one or both (``wa``, ``wb``:
+    ``key_failed_repeats``' words): failing in B alone, a regression (a row that fails one run in three is not a
+    healthy one); in both, still failing (exit 1); in A alone, said, not judged."""
+    row = {**key_columns(key), "metric": "repeats", "a": wa or "ok", "b": wb or "ok"}
+    if wa and wb:
+        return {**row, "verdict": STILL_FAILING, "regression": False}
+    return {**row, "regression": bool(wb)}
+
+
 def not_planned(key: tuple[str, ...], planned: set[tuple[str, str]] | None) -> bool:
     """The key's task (a data-parallel row's ``task@2w-...`` by its task) and backend are not among ``planned``."""
     return planned is not None and (key[0].split("@")[0], key[1]) not in planned
@@ -482,6 +504,7 @@ def compare(
     phases_a, phases_b = key_phase_errors(a), key_phase_errors(b)
     recipes_a, recipes_b = key_recipes(a), key_recipes(b)
     left_out_b = budget_keys(b)
+    flaky_a, flaky_b = key_failed_repeats(a), key_failed_repeats(b)
     rows = []
     for key in in_order(set(status_a) | set(status_b)):
         sa, sb = status_a.get(key, MISSING), status_b.get(key, MISSING)
@@ -497,6 +520,8 @@ def compare(
         if not sa == sb == "ok":
             rows.append(status_row(key, sa, sb, planned_b))
             continue
+        if key in flaky_a or key in flaky_b:  # ok repeats on both sides, failed ones beside them on one or both
+            rows.append(repeats_row(key, flaky_a.get(key), flaky_b.get(key)))
         if key in phases_a or key in phases_b:  # a phase that failed in B and not in A is a regression
             a_, b_ = phases_a.get(key, "ok"), phases_b.get(key, "ok")
             row = {**key_columns(key), "metric": "phases", "a": a_, "b": b_}
@@ -636,12 +661,33 @@ def unmeasured_lines(b: pd.DataFrame, result: pd.DataFrame) -> list[str]:
         rows = b[(b[KEY] == pd.Series(key, index=KEY)).all(axis=1)]
         if rows.empty or (rows.status == "ok").any():
             continue
-        why = dict.fromkeys(
-            f"{LOST if lost else s}: {_first_line(e)}" if isinstance(e, str) and e.strip() else str(s)
-            for s, e, lost in zip(rows.status, rows.error, lost_mask(rows), strict=True)
-        )
-        lines.append(f"- {key[0]} ({key[1]}): {'; '.join(why)}")
+        lines.append(f"- {key[0]} ({key[1]}): {_why(rows)}")
     return ["Keys of B without an ok row, and why (as B recorded its rows):", *lines] if lines else []
+
+
+def failed_repeat_lines(b: pd.DataFrame, result: pd.DataFrame) -> list[str]:
+    """Why the repeats of B that failed beside ok ones failed (the ``repeats`` rows' keys), as ``unmeasured_lines``
+    says it of a key with no ok row."""
+    said = result[(result.metric == "repeats") & (result.b != "ok")] if len(result) else result
+    lines = []
+    for _, r in said.iterrows():
+        key = tuple(r[k] for k in KEY)
+        rows = b[(b[KEY] == pd.Series(key, index=KEY)).all(axis=1) & (b.status != "ok")]
+        lines.append(f"- {key[0]} ({key[1]}): {r.b}: {_why(rows)}")
+    return (
+        ["Keys of B with failed repeats beside ok ones (its figures are the ok ones'), and why:", *lines]
+        if lines
+        else []
+    )
+
+
+def _why(rows: pd.DataFrame) -> str:
+    """Rows' statuses and errors, each once ("failed: OutOfMemoryError: ...; timeout: stopped after ...")."""
+    why = dict.fromkeys(
+        f"{LOST if lost else s}: {_first_line(e)}" if isinstance(e, str) and e.strip() else str(s)
+        for s, e, lost in zip(rows.status, rows.error, lost_mask(rows), strict=True)
+    )
+    return "; ".join(why)
 
 
 def _first_line(text: str) -> str:

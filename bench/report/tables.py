@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from bench.core.metric_table import TABLE
-from bench.core.results import phase_failed
+from bench.core.results import failed_repeats_of_task, phase_failed
 from bench.measure import stats
 from bench.report import scaling
 from bench.report.backends import DEFAULT_REFERENCE, label, ordered, ratio_name, reference_missing
@@ -220,6 +220,8 @@ def terminal_summary(
             parts.append(markdown_table(sbs, tablefmt="simple"))
             ratios = ratios or bool(sbs.attrs["ratios"])
         parts += [f"  {v}" for v in (verdicts or {}).get(task, [])]
+        flaky = failed_repeats_of_task(df[df.task == task].to_dict("records"))
+        parts += [f"  {name}: {words} (its figures: its ok repeats')" for name, words in flaky.items()]
         for _, r in df[(df.task == task) & (df.status != "ok")].iterrows():
             parts.append(f"  {r.backend}: {r.status}: {r.error}")
         for _, r in phase_failed(df[df.task == task]).iterrows():

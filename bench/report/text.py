@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench.core.placement import loaded_words, peak_load
 from bench.core.results import (
+    failed_repeats_of_task,
     kept_on_resume,
     lost_line,
     machine_speed,
@@ -164,10 +165,16 @@ def summary_markdown(
 
 
 def task_warnings(sub: pd.DataFrame) -> list[str]:
-    """The lines under a task's table that say where its comparison may not hold (an input-bound row, rows on
-    different devices, a shared node, unlike repeats): summary.md's and index.html's alike."""
+    """The lines under a task's table that say where its comparison may not hold (a row some of whose repeats
+    failed, an input-bound row, rows on different devices, a shared node, unlike repeats): summary.md's and
+    index.html's alike."""
     rows = sub.to_dict("records")
-    return input_bound_warnings(rows) + placement_warnings(rows)
+    flaky = [
+        f"- **failed repeats**: {name}: {words}; its figures are those of its ok repeats (each failed one is listed "
+        "below)"
+        for name, words in failed_repeats_of_task(rows).items()
+    ]
+    return flaky + input_bound_warnings(rows) + placement_warnings(rows)
 
 
 def table_note(reference: str, names: Iterable[str]) -> str:

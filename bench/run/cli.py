@@ -851,6 +851,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lines = [f"A = {args.run_a}", f"B = {args.run_b}", "", text, ""]
     lines += [*(one_sided := compare.one_sided_lines(a, b, b_state, planned_b)), *([""] if one_sided else [])]
     lines += [*(unmeasured := compare.unmeasured_lines(b, result)), *([""] if unmeasured else [])]
+    lines += [*(flaky := compare.failed_repeat_lines(b, result)), *([""] if flaky else [])]
     if ratios:  # how each backend stands against the reference, in both runs
         lines += [
             *([note] if note else []),
