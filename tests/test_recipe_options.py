@@ -1,6 +1,7 @@
-"""`run`/`all` `--epochs N` and `--max-train N`: they override the task spec after its profile, are kept in plan.json
-(--resume runs them) and the records (compare reads a recipe row), refuse bad values in one line (exit 2), and
-are not combined with what sizes the same settings (--budget, the tune's race)."""
+"""`--epochs N` and `--max-train N` (run, all, tune, zoo): they override the task spec after its profile, are kept in
+plan.json (--resume runs them) and the records (compare reads a recipe row), refuse bad values in one line (exit 2),
+and are not combined with an explicit --budget, which sizes the same settings (a tune's default budget holds its race
+and leaves its rows as given)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from bench.core.spec import SpecError, check_fits_data, load_task, parse_task, spec_from_dict
+from bench.measure.budget import parse_duration
 from bench.run import budget_cli, cli
 from bench.run.recipe_cli import with_recipe_options
+from bench.run.tune import DEFAULT_TUNE_BUDGET, config_spec
 from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
 from tests.faults import backend_env
 
@@ -45,10 +48,11 @@ def test_the_options_override_the_profile_and_name_themselves_in_flags_and_profi
         (["--max-train", "-1"], "argument --max-train: must be an integer in 0..2,147,483,647, got -1"),
     ],
 )
-@pytest.mark.parametrize("command", ["run", "all"])
+@pytest.mark.parametrize("command", ["run", "all", "tune", "zoo"])
 def test_a_bad_value_is_one_line_exit_2(tmp_path: Path, capsys, command: str, argv: list[str], says: str):
+    task = [str(tiny(tmp_path))] if command in ("run", "tune") else []
     with pytest.raises(SystemExit) as e:
-        cli.main([command, *([str(tiny(tmp_path))] if command == "run" else []), *argv, "--out", str(tmp_path / "o")])
+        cli.main([command, *task, *argv, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and says in err, err
     assert not (tmp_path / "o").exists()
@@ -59,13 +63,16 @@ def test_a_bad_value_is_one_line_exit_2(tmp_path: Path, capsys, command: str, ar
     [
         (["run", "--epochs", "1", "--budget", "5m"], "error: --epochs: not with --budget, which sizes the epochs"),
         (["all", "--max-train", "500", "--budget", "5m"], "error: --max-train: not with --budget"),
-        (["all", "--best", "--epochs", "1"], "error: --epochs: not with --best (the race sets"),
+        (["all", "--best", "--epochs", "1", "--budget", "20m"], "error: --epochs: not with --budget"),
+        (["tune", "--epochs", "1", "--budget", "20m"], "error: --epochs: not with --budget, which sizes the epochs"),
+        (["zoo", "--best", "--max-train", "64", "--budget", "20m"], "error: --max-train: not with --budget"),
     ],
 )
 def test_beside_what_sizes_the_same_settings_it_is_refused_before_anything_runs(
     tmp_path: Path, capsys, argv: list[str], says: str
 ):
-    argv = [*argv[:1], *([str(tiny(tmp_path))] if argv[0] == "run" else []), *argv[1:], "--out", str(tmp_path / "o")]
+    task = [str(tiny(tmp_path))] if argv[0] in ("run", "tune") else []
+    argv = [*argv[:1], *task, *argv[1:], "--out", str(tmp_path / "o")]
     assert cli.main(argv) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and err.startswith(says), err
@@ -90,6 +97,57 @@ def test_bench_all_with_epochs_runs_unbudgeted_and_says_so(tmp_path: Path, capsy
     assert len(tasks) >= 6 and {t.train.epochs for t in tasks} == {2}
     assert all("train.epochs" in t.flags for t in tasks)
     assert "--epochs set the recipe: the run is not sized to a budget (--budget)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["tune", "TINY"], ["all", "--best"], ["zoo", "--best"]])
+def test_a_tuning_run_takes_them_as_its_recipe_races_within_its_default_budget_and_does_not_size_its_rows(
+    tmp_path: Path, capsys, monkeypatch, command: list[str]
+):
+    """`bench tune` lacked them (and `all --best` refused them): a tune of a shorter recipe needed a task file. Given,
+    they are the recipe the race is capped by and the default and best rows train (flags kept, as plan.json holds
+    them): the default budget gives way to them as `bench all`'s does, the race keeping its share of it, and no plan
+    sizes the rows (``fit``)."""
+
+    class Started(Exception):
+        pass
+
+    def started(tasks, opts, budget_s, **kw):
+        raise Started(tasks, budget_s, kw)
+
+    monkeypatch.setattr(cli, "tune_plan", lambda *a, **kw: pytest.fail("the budget planned the rows"))
+    monkeypatch.setattr(cli, "tune_suite", started)
+    argv = [str(tiny(tmp_path)) if a == "TINY" else a for a in command]
+    with pytest.raises(Started) as e:
+        cli.main([*argv, "--epochs", "2", "--max-train", "1000", "--profile", "quick", "--out", str(tmp_path / "o")])
+    tasks, budget_s, kw = e.value.args
+    assert tasks and {(t.train.epochs, t.dataset.max_train) for t in tasks} == {(2, 1000)}
+    assert all({"train.epochs", "dataset.max_train"} <= set(t.flags) for t in tasks)
+    assert budget_s == parse_duration(DEFAULT_TUNE_BUDGET) and kw["plan"] is None and kw["fit"] is False
+    assert "--epochs and --max-train set the recipe: the race is held to its share" in capsys.readouterr().out
+    (row,) = [config_spec(tasks[0], {}, "best")]  # the rows plan.json lists keep the flags and the sizes
+    assert (row.flags, row.train.epochs, row.dataset.max_train) == (tasks[0].flags, 2, 1000)
+
+
+def test_the_zoo_sweep_takes_them_over_its_own_sizes(tmp_path: Path, monkeypatch):
+    """`bench zoo` sizes each architecture's task itself (a few batches, two epochs): --epochs and --max-train set
+    them over it, as over a task file's, flags and all."""
+
+    class Started(Exception):
+        pass
+
+    def started(tasks, opts, **kw):
+        raise Started(tasks)
+
+    monkeypatch.setattr(cli, "run_suite", started)
+    with pytest.raises(Started) as e:
+        cli.main(["zoo", "--models", "mobilenet_v3_small,resnet50", "--epochs", "3", "--max-train", "16", "--out",
+                  str(tmp_path / "o")])  # fmt: skip
+    tasks = e.value.args[0]
+    assert [(t.name, t.train.epochs, t.dataset.max_train) for t in tasks] == [
+        ("zoo-mobilenet_v3_small", 3, 16),
+        ("zoo-resnet50", 3, 16),
+    ]
+    assert all(t.flags == ("dataset.max_train", "train.epochs") for t in tasks)
 
 
 @pytest.mark.e2e

@@ -273,7 +273,7 @@ def _add_tune_budget(p: argparse.ArgumentParser) -> None:
         "--budget",
         dest="tune_budget",
         type=budget_cli.duration,
-        default=parse_duration(DEFAULT_TUNE_BUDGET),
+        default=None,  # DEFAULT_TUNE_BUDGET (resolve_budget): None until then, so an explicit one is told apart
         metavar="DURATION",
         help=f"wall-clock budget of the whole tuning run (e.g. 600, 20m, 1h; default {DEFAULT_TUNE_BUDGET})",
     )
@@ -372,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tune_budget(p_tune)
     _add_knobs(p_tune)
     _run_options(p_tune)
+    add_recipe_options(p_tune)
     p_list = sub.add_parser(
         "list",
         help="list built-in tasks, datasets and backends",
@@ -387,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_zoo_options(p_zoo, _integer)
     _run_options(p_zoo)
+    add_recipe_options(p_zoo)
     _add_best(p_zoo)
     add_data_parser(sub)
     add_launch_parser(sub)
@@ -597,15 +599,13 @@ def reference_not_run(reference: str | None, backends: tuple[str, ...]) -> str |
 
 
 def sized_twice(args: argparse.Namespace) -> str | None:
-    """Why --epochs / --max-train are refused beside another option that sizes the same settings: an explicit
-    --budget (which sizes the epochs and images to the machine) or a tuning run (whose race sets each rung's
-    epochs); None when they are not given, or alone."""
+    """Why --epochs / --max-train are refused: beside an explicit --budget (``bench all``'s, or a tuning run's, which
+    sizes the epochs and images to this machine, a tune's its default and best rows'); None when they are not given,
+    or alone. In a tuning run they set the recipe its race is capped by and its default and best rows train."""
     options = options_given(args)
     if not options:
         return None
-    if getattr(args, "best", False):
-        return f"{options[0]}: not with --best (the race sets each configuration's epochs); use `bench run`"
-    if getattr(args, "budget", None) is not None:
+    if getattr(args, "budget", None) is not None or getattr(args, "tune_budget", None) is not None:
         return (
             f"{options[0]}: not with --budget, which sizes the epochs and training images to this machine itself: "
             "give one of them"
@@ -622,10 +622,13 @@ def stopped(run_dir: Path, e: RunStopped) -> int:
 
 def resolve_budget(args: argparse.Namespace, tuning: bool) -> None:
     """``--budget`` left out (None): the command's default, or with ``--best`` the tune's (``all --best`` had
-    raced six tasks in ``bench all``'s 5 minutes, 18 s a pair, and said "--budget sizes the quick profile")."""
+    raced six tasks in ``bench all``'s 5 minutes, 18 s a pair, and said "--budget sizes the quick profile"); a
+    tune's own option (``tune``, ``zoo --best``) its DEFAULT_TUNE_BUDGET."""
     if hasattr(args, "budget") and args.budget is None:
         default = getattr(args, "best_budget_default" if tuning else "budget_default", None)
         args.budget = parse_duration(default) if default else None
+    if hasattr(args, "tune_budget") and args.tune_budget is None:
+        args.tune_budget = parse_duration(DEFAULT_TUNE_BUDGET)
 
 
 def cmd_run(
@@ -682,7 +685,7 @@ def cmd_run(
         return 2
     resolve_budget(args, tuning)
     options = options_given(args)
-    if options and getattr(args, "budget", None) is not None:  # `all`'s default one (an explicit one is refused)
+    if options and getattr(args, "budget", None) is not None and not tuning:  # `all`'s default (an explicit: refused)
         print(f"{' and '.join(options)} set the recipe: the run is not sized to a budget (--budget)")
         args.budget = None
     fitted, auto = None, False  # `all --budget`: the quick profile sized to the budget (a tuning run races instead)
@@ -713,11 +716,21 @@ def cmd_run(
         if tuning:
             check_knob_names(getattr(args, "knobs", ()), opts.backends)
             budget_s = getattr(args, "tune_budget", None) or args.budget
-            if (tb := tune_plan(tasks, opts.backends, budget_s, args.out, opts.repeats)) is None:
+            tb: TuneBudget | None = None
+            if options:  # the default budget gives way, as `all`'s: the race keeps its share, the rows are as given
+                print(
+                    f"{' and '.join(options)} set the recipe: the race is held to its share of the tune's default "
+                    f"budget ({DEFAULT_TUNE_BUDGET}); the default and best rows train the recipe as given, not sized "
+                    "to a budget (--budget)"
+                )
+            elif (tb := tune_plan(tasks, opts.backends, budget_s, args.out, opts.repeats)) is None:
                 return 2
-            tasks = [t for t in tasks if t.name not in tb.whole.left_out]
+            else:
+                tasks = [t for t in tasks if t.name not in tb.whole.left_out]
             only, remeasure = getattr(args, "knobs", ()), args.repeats is None
-            run_dir = tune_suite(tasks, opts, budget_s, only=only, remeasure=remeasure, command=args.command, plan=tb)
+            run_dir = tune_suite(
+                tasks, opts, budget_s, only=only, remeasure=remeasure, command=args.command, plan=tb, fit=not options
+            )
         else:
             run_dir = run_suite(tasks, opts, resize=fitted.replan if fitted else None, command=args.command)
     except RunStopped as e:

@@ -1,11 +1,14 @@
-"""``run``/``all`` ``--epochs N`` and ``--max-train N``: a task's training length and images from the command line.
+"""``--epochs N`` and ``--max-train N`` of ``run``, ``all``, ``tune`` and ``zoo``: a task's training length and
+images from the command line (``add_recipe_options``, the one definition of both).
 
 They override the task spec after its profile, as ``--workers`` does the [distributed] section: the spec records
 which keys the command line set (``TaskSpec.flags``, kept in plan.json, so ``--resume`` runs the same and its
 errors name the options), the records hold the values (``epochs``, ``n_train``: ``bench compare`` reads a difference
 as a recipe row) and ``profile_changes`` names them against the full recipe, as a profile's own sizes are named.
-``--budget`` sizes the same two settings to the machine, so the two are not combined: ``bench all``'s default
-budget gives way to them, an explicit ``--budget`` beside them is refused.
+``--budget`` sizes the same two settings to the machine, so the two are not combined: the default budget gives way
+to them (``bench all`` runs unbudgeted; a tune's race keeps its share of the tune's default, its default and best
+rows train the recipe as given), an explicit ``--budget`` beside them is refused. In a tune they are the recipe its
+race is capped by (rung r trains at most ``min(2**r, epochs)`` epochs) and its default and best rows train.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ HELP = {
     "--epochs": (
         _epochs,
         "train every task for N epochs, overriding its spec and profile (recorded in plan.json and each row; "
-        "--resume keeps it). Not with --budget, which sizes the epochs itself; `all` then runs unbudgeted",
+        "--resume keeps it). Not with --budget, which sizes the epochs itself; `all` then runs unbudgeted, a tune "
+        "races within its default budget and trains its default and best rows for N epochs",
     ),
     "--max-train": (
         _max_train,

@@ -411,11 +411,13 @@ def tune_suite(
     remeasure: bool = True,
     command: str = "tune",
     plan: TuneBudget | None = None,
+    fit: bool = True,
 ) -> Path:
     """Race every (task, backend), then run each task's default and best rows in the run folder; returns it.
     ``remeasure``: add fresh processes to a row whose timed window was short (MIN_PROCESSES; off when the user
     chose the repeats). ``plan``: the race's seconds and the fresh rows' costs (bench.run.tune_budget.plan_tune;
-    None: RACE_SHARE of the budget, the fresh rows at the recipe)."""
+    None: RACE_SHARE of the budget). ``fit``: the fresh rows sized to what the race left (FreshResize); False where
+    the command line set their recipe (--epochs, --max-train): they train it as given."""
     run_dir = new_run_dir(opts.out)
     env = run_environment(run_dir, tasks, opts, tune_budget_s=budget_s, command=command)
     check_knob_names(only, opts.backends)
@@ -459,12 +461,15 @@ def tune_suite(
         write_json(run_dir / "environment.json", env)
         echo(f"tune: the race took {tuner.log['race_s']:.0f}s; measuring default and best again in fresh processes")
         tb = plan or unplanned(tasks, opts.backends, budget_s, opts.repeats)
-        resize = FreshResize(tb, tuner.started, race_costs(run_dir, tuner.log["pairs"], tb.speed), echo)
+        resize = (
+            FreshResize(tb, tuner.started, race_costs(run_dir, tuner.log["pairs"], tb.speed), echo) if fit else None
+        )
         try:
             # into the history once, with every process; each task's epochs sized to what the race left
             execute(run_dir, final, opts, env, echo, history=False, resize=resize)
-            final = [resize.sized.get(t.name, t) for t in final]  # the short windows' repeats: at the same epochs
-            tuner.log["fresh_plans"] = resize.log
+            if resize is not None:
+                final = [resize.sized.get(t.name, t) for t in final]  # the short windows' repeats: the same epochs
+                tuner.log["fresh_plans"] = resize.log
             if remeasure:
                 remeasure_short_windows(run_dir, final, opts, env, echo, tuner)
                 if any(e.get("added") == 0 for e in tuner.log.get("remeasured") or []):
