@@ -177,3 +177,50 @@ def test_a_mixed_precision_torch_row_predicts_at_its_precision():
             bf16 = net(b._inputs(data)).float().numpy()
     assert np.abs(bf16 - fp32).max() > 1e-4  # the two precisions' logits differ here
     np.testing.assert_array_equal(got, bf16)
+
+
+def test_a_data_parallel_torch_rows_training_step_runs_its_model_compiled(monkeypatch):
+    """QA: a 2-worker torch row under ``torch_compile`` had a 1.2 s first step where the single-process row's was 38 s:
+    ``compile`` torch.compile'd the DDP wrapper, whose own forward broke dynamo's graph (DDP's Logger) before the
+    model, so the steps trained eager under a row that said torch.compile (TORCH_LOGS: no inductor compile until the
+    evaluation's bare model). DDP now wraps the compiled module, as torch documents. One rank in a real c10d group
+    (gloo, world size 1), dynamo's compiler swapped for one that keeps the graphs it is given (inductor's C++ build
+    would take tens of seconds): the training step's graph holds the model's convolutions, with no graph break."""
+    import socket
+
+    import torch
+    from torch._dynamo.utils import counters
+
+    from bench.core.distributed import DistContext
+
+    graphs: list[torch.fx.GraphModule] = []
+
+    def keep(gm: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(gm)
+        return gm.forward
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None: real_compile(model, backend=keep))
+    with socket.socket() as s:  # a free port for the group's store (env:// rendezvous, as the launcher sets it)
+        s.bind(("127.0.0.1", 0))
+        ctx = DistContext(rank=0, world_size=1, addresses=(f"127.0.0.1:{s.getsockname()[1]}",), timeout_s=30)
+    for key, value in {**ctx.torch_env(), "GLOO_SOCKET_IFNAME": "lo"}.items():
+        monkeypatch.setenv(key, value)  # join sets only what is unset: the test's environment is restored after
+    rt = RuntimeSpec(torch_compile=True)
+    b = torch_backend.Backend()
+    b.configure(rt, seed=0)
+    b.join(ctx)
+    try:
+        net = b.build(model("lenet5"), (28, 28, 1), 10)
+        state = b.compile(net, TrainSpec(epochs=1, batch_size=16, lr=0.01), rt)
+        x = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)
+        torch._dynamo.reset()
+        counters.clear()
+        assert np.isfinite(b.train_epoch(state, b.put(x, np.zeros(32, np.int64)), np.arange(32), 16))
+    finally:
+        b.leave()
+        torch._dynamo.reset()
+    convs = [n for g in graphs for n in g.graph.nodes if "conv2d" in str(n.target)]
+    assert len(convs) == 2, [str(g.graph) for g in graphs]  # LeNet-5's two convolutions, traced by the compiler
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    assert isinstance(state.step_model, torch.nn.parallel.DistributedDataParallel)  # and gradients all-reduced by DDP

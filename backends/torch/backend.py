@@ -95,7 +95,8 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # training only, batched, per-sample draws
-    step_model: nn.Module | None = None  # torch.compile'd model when runtime.torch_compile, else the model
+    # the model the training step calls: torch.compile'd when runtime.torch_compile, in DDP on a data-parallel rank
+    step_model: nn.Module | None = None
     # the bare model torch.compile'd for predictions when runtime.torch_compile (not DDP's: a rank predicts alone)
     infer_model: nn.Module | None = None
     autocast_dtype: torch.dtype | None = None  # mixed precision
@@ -187,13 +188,17 @@ class Backend:
                 params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay, **fused
             )
         amp = {"mixed_bf16": torch.bfloat16, "mixed_fp16": torch.float16}.get(runtime.precision)
-        ddp = torch_dist.wrap(model, self.device) if self.joined else model  # predict etc. use the bare model
+        step = _compiled(model, runtime.compile_mode) if runtime.torch_compile else model
+        # Data-parallel: DDP around the compiled module, as torch documents it ("Where to apply torch.compile?":
+        # compile the inner module passed to the wrapper). torch.compile of the DDP wrapper broke its graph at DDP's
+        # own forward (its Logger, torch 2.14 on a CPU) and trained eager: a 2-worker lenet5 row's first step 1.2 s
+        # with no inductor compile, where the single-process row's was 38 s. predict etc. use the bare model.
         return TrainState(
             model,
             opt,
             _loss(train.loss),
             augment=augmenter(train.augment),
-            step_model=_compiled(ddp, runtime.compile_mode) if runtime.torch_compile else ddp,
+            step_model=torch_dist.wrap(step, self.device) if self.joined else step,
             # a user who compiles a model predicts with the compiled one, as Keras's predict runs the function its
             # jit_compile compiled: the evaluation times what the `compiled` column says (warmed per batch shape
             # before its timed run, bench.run.evaluate.warm_up)
