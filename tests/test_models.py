@@ -224,3 +224,36 @@ def test_a_data_parallel_torch_rows_training_step_runs_its_model_compiled(monkey
     assert len(convs) == 2, [str(g.graph) for g in graphs]  # LeNet-5's two convolutions, traced by the compiler
     assert not counters["graph_break"], dict(counters["graph_break"])
     assert isinstance(state.step_model, torch.nn.parallel.DistributedDataParallel)  # and gradients all-reduced by DDP
+
+
+def test_a_channels_last_torch_row_predicts_in_the_layout_it_trained_in():
+    """QA: ``runtime.channels_last`` converts the model and lays every training batch out channels_last, but
+    ``predict`` (the row's evaluation, timed as ``eval_img_s``), ``forward`` and the Grad-CAM captures fed NCHW: the
+    model's convolutions ran on input of the other layout (oneDNN reorders it) than the one it trained and was timed
+    on. A spy on the model's input: every call sees the training batches' layout, and the logits are the same
+    function's (three channels: with one, NCHW and channels_last are the same strides)."""
+    import torch
+
+    rt = RuntimeSpec(channels_last=True)
+    b = torch_backend.Backend()
+    b.configure(rt, seed=0)
+    net = b.build(model("cifar_cnn"), (32, 32, 3), 10)
+    state = b.compile(net, TrainSpec(epochs=1, batch_size=8, lr=1e-3), rt)
+    seen: list[tuple[str, bool]] = []
+    where = ["train"]
+    net.register_forward_pre_hook(
+        lambda _m, args: seen.append((where[0], args[0].is_contiguous(memory_format=torch.channels_last)))
+    )
+    x = np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32)
+    data = b.put(x, np.zeros(8, np.int64))
+    b.train_epoch(state, data, np.arange(8), 8)
+    where[0] = "predict"
+    got = b.predict(state, data, 8)
+    where[0] = "forward"
+    b.forward(state, data)
+    where[0] = "capture"
+    b.layer_outputs(state, x, ["conv1"], 8)
+    assert seen == [(w, True) for w in ("train", "predict", "forward", "capture")], seen
+    with torch.no_grad():
+        nchw = net.eval()(b._inputs(data)).numpy()  # the same model fed NCHW: the same function, to rounding
+    np.testing.assert_allclose(got, nchw, rtol=1e-4, atol=1e-5)

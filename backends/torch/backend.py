@@ -100,7 +100,7 @@ class TrainState:
     # the bare model torch.compile'd for predictions when runtime.torch_compile (not DDP's: a rank predicts alone)
     infer_model: nn.Module | None = None
     autocast_dtype: torch.dtype | None = None  # mixed precision
-    channels_last: bool = False
+    channels_last: bool = False  # the layout of every batch the model sees: training's, predict's, Grad-CAM's
     scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling, made at the first fp16 step
     before_step: Callable[[], None] | None = None  # a parity check's Adam epsilon schedule (backends.torch.parity)
 
@@ -272,9 +272,9 @@ class Backend:
         amp = state.autocast_dtype
         return torch.autocast(self.device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
 
-    def _inputs(self, data: torch_input.Images) -> torch.Tensor:
-        """All of a (small) split as one model input batch."""
-        return next(torch_input.batches(data, np.arange(len(data)), max(1, len(data)), False))[0]
+    def _inputs(self, data: torch_input.Images, channels_last: bool = False) -> torch.Tensor:
+        """All of a (small) split as one model input batch, in the layout the model trained on (``channels_last``)."""
+        return next(torch_input.batches(data, np.arange(len(data)), max(1, len(data)), channels_last))[0]
 
     @torch.no_grad()
     def predict(self, state: TrainState, data: Any, batch_size: int) -> np.ndarray:
@@ -282,28 +282,31 @@ class Backend:
         model = state.infer_model if state.infer_model is not None else state.model
         model.eval()
         out = []
-        with self._autocast(state):  # the row's precision, as Keras predicts under its dtype policy
-            for xb, _ in torch_input.batches(data, np.arange(len(data)), batch_size, False):
+        # the row's precision, as Keras predicts under its dtype policy, and its training batches' layout: fed NCHW, a
+        # channels_last model's convolutions ran on input of the other layout than the one it trained and was timed on
+        with self._autocast(state):
+            for xb, _ in torch_input.batches(data, np.arange(len(data)), batch_size, state.channels_last):
                 logits = model(xb)
                 # a CUDA-graph mode ("reduce-overhead") replays into the same output buffer: keep a copy
                 out.append(logits.clone() if compiled else logits)
         return torch.cat(out).float().cpu().numpy()
 
     def layer_input(self, state: TrainState, x: np.ndarray, layer: str, batch_size: int) -> np.ndarray:
-        return self._capture(state.model, x, {layer: (_module(state.model, layer), True)}, batch_size)[layer]
+        return self._capture(state, x, {layer: (_module(state.model, layer), True)}, batch_size)[layer]
 
     def layer_outputs(
         self, state: TrainState, x: np.ndarray, layers: list[str], batch_size: int
     ) -> dict[str, np.ndarray]:
-        return self._capture(
-            state.model, x, {n: (_layer_output_module(state.model, n), False) for n in layers}, batch_size
-        )
+        return self._capture(state, x, {n: (_layer_output_module(state.model, n), False) for n in layers}, batch_size)
 
     @torch.no_grad()
     def _capture(
-        self, model: nn.Module, x: np.ndarray, taps: dict[str, tuple[nn.Module, bool]], batch_size: int
+        self, state: TrainState, x: np.ndarray, taps: dict[str, tuple[nn.Module, bool]], batch_size: int
     ) -> dict[str, np.ndarray]:
-        """Forward ``x`` in batches, keeping each tap's input (pre-hook) or output; 4-D maps come back NHWC."""
+        """Forward ``x`` (NHWC) in batches through the model in its training layout, keeping each tap's input
+        (pre-hook) or output; 4-D maps come back NHWC."""
+        model = state.model
+        layout = torch.channels_last if state.channels_last else torch.contiguous_format
         got: dict[str, list[torch.Tensor]] = {name: [] for name in taps}
 
         def keep(name: str, t: torch.Tensor) -> None:  # a copy: a later in-place op must not change it
@@ -318,9 +321,8 @@ class Backend:
         model.eval()
         try:
             for i in range(0, len(x), batch_size):
-                model(
-                    torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size].transpose(0, 3, 1, 2))).to(self.device)
-                )
+                nchw = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])).to(self.device).permute(0, 3, 1, 2)
+                model(nchw.contiguous(memory_format=layout))
         finally:
             for h in handles:
                 h.remove()
@@ -338,7 +340,7 @@ class Backend:
 
     @torch.no_grad()
     def forward(self, state: TrainState, data: Any) -> np.ndarray:
-        return state.model.eval()(self._inputs(data)).float().cpu().numpy()
+        return state.model.eval()(self._inputs(data, state.channels_last)).float().cpu().numpy()
 
     def layer_gradients(
         self, state: TrainState, data: Any, layer: str, columns: np.ndarray, signs: np.ndarray
@@ -348,7 +350,7 @@ class Backend:
         hook = _layer_output_module(model, layer).register_forward_hook(lambda m, i, out: saved.append(_track(out)))
         try:
             with torch.enable_grad():
-                logits = model(self._inputs(data))
+                logits = model(self._inputs(data, state.channels_last))
                 (grad,) = torch.autograd.grad(_class_score(logits, columns, signs), saved[0])
         finally:
             hook.remove()
@@ -356,7 +358,7 @@ class Backend:
 
     def input_gradients(self, state: TrainState, data: Any, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
         model = state.model.eval()
-        x = self._inputs(data).detach().requires_grad_(True)
+        x = self._inputs(data, state.channels_last).detach().requires_grad_(True)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(_class_score(model(x), columns, signs), x)
         return _nhwc(grad)
