@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -522,6 +523,52 @@ def test_replicas_are_judged_on_their_trainable_weights_and_batchnorm_statistics
     assert "MultiWorkerMirroredStrategy does not make them agree" in str(said["keras"]) and "torch" not in said["keras"]
 
 
+def test_a_data_parallel_row_records_its_configuration_as_a_single_process_row_does(
+    numpy_backend, monkeypatch, tmp_path
+):
+    """QA: a data-parallel row's knob columns (``compiled``, ``channels_last``, ``precision``, ...) and its nested
+    ``knobs`` were empty, where a single-process row of the backend records them: the row could not say what ran (a
+    torch row under torch.compile that trained eager looked like any other). Rank 0 records them by the
+    single-process worker's function (bench.measure.perf.configuration), and the user's compile cache the rank read
+    in its knobs, as a single-process row's (a rank started as the launcher starts one: ``dist_worker.main``)."""
+    from bench.measure import compile_cache
+    from bench.run import dist_worker
+    from bench.run.worker import train_and_evaluate
+
+    variable = "BENCH_TEST_COMPILER_CACHE"  # a compiler's cache variable, as tests/test_compile_cache.py names one
+    info = dataclasses.replace(
+        backends.BACKENDS["numpy-spe"], compile_cache=compile_cache.CompileCache(variable, on_when_unset=True)
+    )
+    monkeypatch.setitem(backends.BACKENDS, "numpy-spe", info)  # a knob column (steps_per_execution) and a cache
+    monkeypatch.setitem(compile_cache.STARTED_WITH, variable, str(tmp_path / "cache"))  # the user named it
+    spec, data = tiny_spec(), learnable_data(64, 20)
+    spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, steps_per_execution=4))
+    np.savez(tmp_path / "data.npz", **data)
+    ctx = DistContext(rank=0, world_size=1, addresses=("127.0.0.1:1",))
+    job = Job(
+        {"task": "tiny-dp", "backend": "numpy-spe", "repeat": 0, "seed": 0},
+        spec=spec.to_dict(),
+        data=str(tmp_path / "data.npz"),
+        classes=list(CLASSES),
+        dist=DistLayout(1, "strong", 32, local=True),  # joins no group: the configuration is the same either way
+        result_dir=str(tmp_path),
+    )
+    (tmp_path / "job.json").write_text(json.dumps(job.to_json()))
+    for key, value in ctx.to_env().items():
+        monkeypatch.setenv(key, value)
+    assert dist_worker.main([str(tmp_path / "job.json")]) == 0
+    rank = json.loads(dist_worker.rank_file(tmp_path, 0).read_text())
+    row = distributed.row_fields([rank], 1, "strong", 32, 1)
+    backend = numpy_backend()
+    backend.name = "numpy-spe"
+    single, _ = train_and_evaluate(backend, spec, data, CLASSES, seed=0)
+    assert row["knobs"] == {**single["knobs"], "compilation_cache": str(tmp_path / "cache")}
+    assert row["knobs"]["precision"] == "fp32"
+    for column in ("precision", "pretrained", "steps_per_execution"):  # the common ones and the backend's own
+        assert row[column] == single[column] and row[column] is not None, column
+    assert row["steps_per_execution"] == 4
+
+
 @pytest.mark.parametrize("knob", [False, True], ids=["one-batch-a-step", "steps_per_execution-knob"])
 def test_a_rank_and_its_row_record_the_warm_up_batches_as_a_single_process_row_does(numpy_backend, knob):
     """QA: data-parallel rows carried the steps_per_execution warm-up note but not ``warmup_batches`` (nor
@@ -741,6 +788,7 @@ def test_a_rows_own_findings_are_shown_under_its_tasks_scaling_table(monkeypatch
     efficiency) reached results.csv and records.jsonl only: a reader of summary.md's or index.html's scaling table
     could not tell that a row's replicas had drifted apart. Each row with findings now has a line under the table,
     in the table's order, naming the row; the notes every row carries (the engine, the layout) stay in results.csv.
+    What the rows ran as (compiler, layout, precision) is said under the table, as under a single-process one.
     The rows are made as the runner makes them: ``row_fields`` from the ranks' results, ``record`` against the
     1-worker row (its launch faked)."""
     from bench.core.record import split_notes
@@ -749,6 +797,7 @@ def test_a_rows_own_findings_are_shown_under_its_tasks_scaling_table(monkeypatch
 
     def ranks(workers: int, checksums: list[float]) -> list[dict[str, Any]]:
         chief = {"durations": [0.1] * 4, "images": [16] * 4, "notes": ["engine: gloo at 127.0.0.1:1"], "test_acc": 0.5}
+        chief["configuration"] = {"precision": "fp32", "compiled": "torch.compile (default)", "channels_last": True}
         return [{**chief, "checksum": c} for c in checksums[:workers]]
 
     made: dict[tuple[int, str], list[dict[str, Any]]] = {
@@ -789,6 +838,10 @@ def test_a_rows_own_findings_are_shown_under_its_tasks_scaling_table(monkeypatch
         "- PyTorch, 2 worker(s), weak scaling: " + "; ".join(findings[(2, "weak")]),
     ], shown
     assert section.index("| PyTorch") < section.index("\nNotes:\n")  # under the table
+    # and what the rows ran as, from their configuration columns, as under a single-process table (until 2026-12-07
+    # a data-parallel row had none)
+    ran = "- **as run**: PyTorch: fp32, torch.compile (default), channels_last, 1 thread(s)\n"
+    assert section.index("| PyTorch") < section.index(ran) < section.index("\nNotes:\n"), section
     assert "engine: gloo" not in section and "per-worker batch 8, global batch" not in section
     page = (run / "index.html").read_text()
     assert "weights after training DIFFER on every rank" in page and "scaling efficiency not given" in page
@@ -1289,6 +1342,10 @@ def test_two_workers_rendezvous_train_and_leave_nothing_behind(backend, clean_en
         32,
     )
     assert two["dist_backend"] and two["scaling_mode"] == "strong" and one["scaling_eff"] == 1.0
+    # what ran, as a single-process row of the backend records it (its knobs and their columns; until 2026-12-07 empty)
+    assert all(isinstance(r["knobs"], dict) and r["precision"] == "fp32" for r in rows.values()), rows
+    compiled = {"torch": "eager", "keras": "tf.function (no XLA)", "keras-jax": "jax.jit (XLA)"}.get(backend)
+    assert [r["compiled"] for r in rows.values()] == [compiled] * 2, rows
     assert two["scaling_eff"] == pytest.approx(two["steady_img_s"] / (2 * one["steady_img_s"]))
     assert two["allreduce_source"] == "same window, workers not joined" and two["local_step_s"] > 0
     assert two["allreduce_share"] == pytest.approx(1 - two["local_step_s"] / two["steady_step_s"])

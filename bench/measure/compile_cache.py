@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from bench.core.backend import CompileCache
 
@@ -75,6 +76,13 @@ def first_run_compiles(cache: CompileCache, started_with: Mapping[str, str] = ST
             os.environ[cache.variable] = before
         if folder:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def cache_knob(knobs: Any, folder: str | None) -> None:
+    """Name the user's compile cache the row read (``folder``, from ``first_run_compiles``) in its nested ``knobs``,
+    the history's series key: a row that read a cache is another configuration. Nothing where none was read."""
+    if folder and isinstance(knobs, dict):
+        knobs["compilation_cache"] = folder
 
 
 def compile_cache_note(folder: str | None) -> str | None:

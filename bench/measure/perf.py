@@ -11,7 +11,7 @@ from typing import Any
 
 from backends import describe
 from bench.core.catalog import architecture
-from bench.core.record import on_cpu
+from bench.core.record import device_knobs, on_cpu
 from bench.core.spec import TaskSpec
 from bench.measure import mfu
 from bench.measure.timing import SyncTimer
@@ -108,6 +108,17 @@ def knob_columns(backend: str, knobs: dict[str, Any], spec: TaskSpec, device: st
     if on_cpu(device):
         columns.update(dict.fromkeys(GPU_ONLY_COLUMNS))
     return columns
+
+
+def configuration(backend: str, env: Mapping[str, Any], spec: TaskSpec) -> dict[str, Any]:
+    """What a row records of how its backend ran, from ``configure``'s answer (``env``): the nested ``knobs`` as the
+    record keeps them (``device_knobs``) and their flat columns (``knob_columns``). The single-process worker and a
+    data-parallel row's rank 0 both record this: until 2026-12-07 a data-parallel row had neither (``compiled``,
+    ``channels_last``, ``precision``, the knobs Keras/JAX's ``cpu_cores`` is in: empty), so it could not say what
+    ran."""
+    device = str(env.get("device", ""))
+    knobs = dict(env.get("knobs") or {})
+    return {"knobs": device_knobs(knobs, device), **knob_columns(backend, knobs, spec, device)}
 
 
 def batches_per_step(columns: dict[str, Any]) -> int:

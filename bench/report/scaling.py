@@ -3,7 +3,8 @@
 A run with ``workers`` rows gets, per task, one table (a row per backend, scaling mode and worker
 count: global img/s with its 95% half-width, efficiency with its interval, all-reduce share,
 first-step overhead, accuracy, and where the task has a target accuracy the time to reach it and its
-speed-up against the 1-worker row); under it a warning per row whose ranks ran more threads than cores and
+speed-up against the 1-worker row); under it what each backend ran as (``configuration``: precision, compiler,
+layout, threads per worker), a warning per row whose ranks ran more threads than cores and
 each row's own findings (its ranks' weights equal or not, its accuracy against 1 worker, why it has no efficiency:
 ``scaling.FINDINGS``; results.csv has every note); and one figure: global img/s and efficiency
 against workers, a line per backend (registry colours), solid for strong and dashed for weak
@@ -25,6 +26,7 @@ from bench.core.runpaths import link, plot_file
 from bench.measure import stats
 from bench.measure.scaling import FINDINGS, OVERSUBSCRIBED, baseline, target_speedup
 from bench.report.backends import colour, label, ordered
+from bench.report.configuration import configuration_lines
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 from bench.report.taskhead import task_head
 
@@ -217,6 +219,8 @@ def section(df: pd.DataFrame, run_dir: Path, drawn: Collection[Path] = frozenset
         if target := target_line(dist, task):
             parts.append(f"\n{target}\n")
         parts.append("\n" + _md(scaling_table(dist, task)) + "\n")
+        if said := configuration_lines(dist[dist.task == task]):  # what each backend's rows ran as (compiler, ...)
+            parts.append("\n" + "\n".join(said))
         if warnings := oversubscribed(dist, task):
             parts.append("\n" + "\n".join(warnings) + "\n")
         if lines := findings(dist, task):

@@ -41,7 +41,7 @@ from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure import perf
-from bench.measure.compile_cache import compile_cache_note, first_run_compiles
+from bench.measure.compile_cache import cache_knob, compile_cache_note, first_run_compiles
 from bench.measure.scaling import SMALL_SHARD
 from bench.measure.steady import OFF_WINDOW_FIELDS, StepClock
 from bench.measure.timing import SyncTimer
@@ -116,6 +116,8 @@ def train_rank(
     env = backend.configure(spec.runtime, seed)
     out.update({k: v for k, v in env.items() if k in ("framework", "framework_version", "device", "threads")})
     out["notes"] = list(env.get("notes", []))
+    # the knobs and their columns (compiled, channels_last, precision, ...), by the single-process row's function
+    out["configuration"] = configuration = perf.configuration(backend.name, env, spec)
     if not local:
         joined = backend.join(ctx)
         out["dist_backend"] = joined.get("dist_backend")
@@ -145,7 +147,7 @@ def train_rank(
         epochs=epochs,
         report=say,
         async_steps=async_steps,
-        batches_per_step=perf.batches_per_step(perf.knob_columns(backend.name, env.get("knobs", {}), spec)),
+        batches_per_step=perf.batches_per_step(configuration),
     )
     history: list[dict[str, Any]] = []
     # every rank of a joined row scores its part after each epoch but the last; the no-exchange reference does not
@@ -260,6 +262,7 @@ def main(argv: list[str]) -> int:
         compile_cache = CompileCache()
     with first_run_compiles(compile_cache) as cache:  # the user's persistent compile cache, or none
         code, out = run_rank(job, ctx)
+    cache_knob((out.get("configuration") or {}).get("knobs"), cache)
     if note := compile_cache_note(cache):
         out.setdefault("notes", []).append(note)
     path = rank_file(Path(job.result_dir), ctx.rank)

@@ -430,6 +430,7 @@ def row_fields(
         "peak_device_mb",
     )
     out: dict[str, Any] = {k: chief.get(k) for k in keep}
+    out.update(chief.get("configuration") or {})  # rank 0's knobs and their columns, as a single-process row's
     out["history"] = per_epoch_test(chief.get("history"), results)
     d, i = scaling.global_steps([r["durations"] for r in results], [r["images"] for r in results])
     g = scaling.throughput(d, i, scaling.rank_segments([r.get("segments") for r in results], len(d)))

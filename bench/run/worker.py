@@ -29,12 +29,12 @@ from bench.core.phase import Trained
 from bench.core.placement import node_load
 from bench.core.preprocess import PixelNorm, epoch_length, epoch_orders
 from bench.core.progress import progress
-from bench.core.record import device_knobs, join_notes, new_record
+from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure import inputpath, perf
-from bench.measure.compile_cache import compile_cache_note, first_run_compiles
+from bench.measure.compile_cache import cache_knob, compile_cache_note, first_run_compiles
 from bench.measure.mfu import loaded_peak_note
 from bench.measure.steady import Epochs, StepClock
 from bench.measure.timing import (
@@ -64,12 +64,10 @@ def train_and_evaluate(
     """The measured part: identical for every backend, which only does framework work."""
     out: dict[str, Any] = {}
     env = backend.configure(spec.runtime, seed)
-    knobs = env.pop("knobs")
+    columns = perf.configuration(backend.name, env, spec)  # the knobs and their columns, as a data-parallel row's
+    env.pop("knobs")
     out["configure_notes"] = env.pop("notes", [])  # what the framework says of itself here (run_job joins them)
-    device = str(env.get("device", ""))
-    out.update(env, knobs=device_knobs(knobs, device))
-    columns = perf.knob_columns(backend.name, knobs, spec, device)
-    out.update(columns)
+    out.update(env, **columns)
     timer = SyncTimer(backend.synchronize)
 
     t0 = time.perf_counter()
@@ -209,8 +207,7 @@ def run_job(job: Job) -> dict[str, Any]:
         except Exception as e:  # a failed run is a row, not a crash of the suite
             traceback.print_exc()
             rec.update(status="failed", error=f"{type(e).__name__}: {e}")
-    if cache and isinstance(rec.get("knobs"), dict):
-        rec["knobs"]["compilation_cache"] = cache
+    cache_knob(rec.get("knobs"), cache)
     notes = list(job.notes) + list(info.known_differences) + perf.row_notes(spec)
     notes += rec.pop("configure_notes", None) or []
     notes += rec.pop("timing_notes", None) or []
