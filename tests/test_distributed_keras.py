@@ -297,3 +297,24 @@ def test_keras_on_jax_draws_one_dropout_mask_over_the_global_batch_as_one_worker
     said = describe("keras-jax").dp_dropout
     assert "one mask over the global batch" in said and "per rank" not in said
     assert describe("keras").dp_dropout == describe("torch").dp_dropout == "dropout draws differ per rank"
+
+
+def test_a_keras_tf_row_under_jit_compile_on_cpu_workers_is_skipped_saying_why():
+    """QA: a 2-worker Keras (TF) row under ``jit_compile`` failed at its first step with TensorFlow's three-line
+    "tf2xla conversion failed ... adam/CollectiveReduceV2" (XLA has no kernel for the strategy's all-reduce over the
+    CPU's ring collectives; a 1-worker row trains). The worker now refuses it when ``fit`` adopts the trainer, in one
+    line naming the knob: the row is skipped (UnsupportedError), as a backend without a data-parallel engine is."""
+    from types import SimpleNamespace
+
+    from backends.keras import dist_tf
+
+    def adopt(jit: bool, world: int, nccl: bool = False) -> None:
+        session = SimpleNamespace(
+            strategy=object(), ctx=SimpleNamespace(world_size=world), nccl=nccl, element_spec=None
+        )
+        dist_tf.Session.adopt(session, SimpleNamespace(jit_compile=jit))
+
+    with pytest.raises(distributed.UnsupportedError, match=r"^jit_compile = true .*2 workers cannot train this row"):
+        adopt(True, 2)
+    for jit, world, nccl in ((False, 2, False), (True, 1, False), (True, 2, True)):  # what trains, or is not measured
+        adopt(jit, world, nccl)

@@ -30,6 +30,7 @@ from tensorflow.python.distribute import multi_worker_util as _multi_worker_util
 from tensorflow.python.eager import context as _context
 
 from backends.keras import engine_tf
+from backends.keras.distributed import UnsupportedError
 from backends.keras.input import HostImages
 from bench.core.distributed import DistContext
 
@@ -101,13 +102,28 @@ def fix_step_logs() -> None:
     _keras_tf_trainer.reduce_per_replica = reduce_per_replica
 
 
+def no_xla(jit_compile: bool, world_size: int, nccl: bool) -> str | None:
+    """Why a ``jit_compile`` row cannot train on these workers, or None. XLA has no kernel for the strategy's gradient
+    all-reduce over the CPU's ring collectives (TF 2.x: "tf2xla conversion failed ... adam/CollectiveReduceV2" at the
+    first step of a 2-worker LeNet-5 row, 2026-12-07; 1 worker trains): the row is skipped saying so, not failed with
+    TensorFlow's three-line conversion error. NCCL (GPUs) is not refused: not measured here."""
+    if not jit_compile or world_size < 2 or nccl:
+        return None
+    return (
+        "jit_compile = true (the task's [runtime] or [knobs.keras]): XLA cannot compile "
+        "MultiWorkerMirroredStrategy's gradient all-reduce "
+        f"(CollectiveReduceV2) over the CPU's ring collectives, so {world_size} workers cannot train this row; "
+        "run the data-parallel rows without jit_compile"
+    )
+
+
 class Session:
     """One worker's strategy: its scope for variables, its input and the local predict."""
 
     def __init__(self, ctx: DistContext) -> None:
         self.ctx = ctx
         gpus = tf.config.get_visible_devices("GPU")  # not list_logical_devices: it would start TF too early
-        nccl = bool(gpus) and ctx.device == "cuda"
+        self.nccl = nccl = bool(gpus) and ctx.device == "cuda"
         if ctx.extra.get("keras_strategy") == MIRRORED:
             if ctx.world_size != 1:
                 raise ValueError(f"keras_strategy={MIRRORED!r} is one process over its GPUs: world_size must be 1")
@@ -149,6 +165,8 @@ class Session:
         """
         if isinstance(self.strategy, tf.distribute.MirroredStrategy):
             return  # one process: Keras's own path works
+        if why := no_xla(bool(trainer.jit_compile), self.ctx.world_size, self.nccl):
+            raise UnsupportedError(why)
 
         def build(iterator: Any = None, data_batch: Any = None) -> None:
             with self.strategy.scope():
