@@ -501,16 +501,16 @@ def test_a_series_points_are_its_rows_of_the_store_oldest_first_as_a_row_of_the_
     found = list(check.series(df))
     assert sorted(k["metric"] for k, _ in found) == ["steady_img_s", "test_acc", "train_s"]
     for k, points in found:
-        assert [r[-1] for r in points.run_id] == ["1", "3", "2", "0"] and len(points) == 4
+        assert [r[-1] for r in points["run_id"]] == ["1", "3", "2", "0"] and len(points) == 4
         mine = df[(df[list(k)] == pd.Series(k)).all(axis=1)].sort_values(["run_date", "run_id"], kind="stable")
         for i in range(len(points)):
             want, got = mine.iloc[i], points.row(i)
             assert got.keys() == set(df.columns)
             assert all(got[c] == want[c] or (pd.isna(got[c]) and pd.isna(want[c])) for c in df.columns), (k, i)
-        assert isinstance(points.run_date[0], pd.Timestamp) and points.value.dtype == float
+        assert isinstance(points["run_date"][0], pd.Timestamp) and points["value"].dtype == float
         assert [points.row(i)["diff"] for i in (0, 1)] == ["d1", "d3"] and math.isnan(points.row(-1)["diff"])
         with pytest.raises(ValueError):
-            points.value[0] = 0.0
+            points["value"][0] = 0.0
 
 
 def test_a_changes_second_and_third_runs_are_judged_against_the_baseline_before_its_first(tmp_path: Path):
@@ -541,7 +541,7 @@ def test_a_changes_second_and_third_runs_are_judged_against_the_baseline_before_
     ), said
     assert said[at + 1] == "    commit aaaa111 -> bbbb222"  # the change's cause, not the nothing between its runs
     assert "the flagged run just before it left out (robust z" in "\n".join(check.describe(second))
-    points = third.points.value
+    points = third.points["value"]
     kept = check.judge(points, points * math.nan, points * math.nan, 0, third.metric, check.Thresholds(), None)
     assert kept is not None and not kept.regression and 3.8 < kept.z < 4  # the earlier runs in: missed
     assert fourth.newest is not None and not fourth.newest.regression and fourth.left_out == 0

@@ -176,8 +176,8 @@ def analyse(
     """Steps, drift and the newest-point test of one series (its scale floored by ``pool``'s noise)."""
     metric = BY_NAME[key["metric"]]
     s = Series(key, metric, points, pool=pool)
-    x = points.value
-    runs = list(points.run_id)
+    x = points["value"]
+    runs = list(points["run_id"])
     mine = [a for a in notes if a.applies(key["task"], key["backend"], key["metric"]) and a.run in runs]
     for a in mine:
         if runs.index(a.run) >= s.reset:
@@ -193,7 +193,7 @@ def analyse(
             s.reconfigured = True
     if len(x) < 2:  # one point: no step, drift or newest-point test (most series of a young store)
         return s
-    lo, hi = points.lo, points.hi
+    lo, hi = points["lo"], points["hi"]
     sig = changes.sigmas(x, lo, hi)
     noted = {runs.index(a.run): a.note for a in mine}
     cuts = changes.steps(x, sig, min_change=t.min_step)
@@ -360,9 +360,10 @@ def describe(s: Series) -> list[str]:
     """What ``bench history`` prints about one series: nothing when it has no step, drift or flag."""
     lines = []
     p = s.points
+    runs, dates = p["run_id"], p["run_date"]
     for st in s.steps:
         lines.append(
-            f"  step at run {p.run_id[st.at]} ({p.run_date[st.at]:%Y-%m-%d}): "
+            f"  step at run {runs[st.at]} ({dates[st.at]:%Y-%m-%d}): "
             f"{st.before:,.4g} -> {st.after:,.4g} ({st.change:+.1%}){load_clause(p.row(st.at))}"
             + (f" [{st.note}]" if st.note else "")
         )
@@ -378,17 +379,17 @@ def describe(s: Series) -> list[str]:
             s.left_out, f", the {s.left_out} flagged runs just before it left out"
         )
         lines.append(
-            f"  newest run {p.run_id[-1]}: {what}: {n.change:+.1%} against the median of "
+            f"  newest run {runs[-1]}: {what}: {n.change:+.1%} against the median of "
             f"{n.baseline} run(s) before it{left} (robust z {n.z:+.1f}{pool_clause(s)}){load_clause(p.row(-1))}"
         )
         # what changed since its baseline's last run (the first flagged run's cause, where some are left out)
         lines += [f"    {c}" for c in what_changed(p.row(-2 - s.left_out), p.row(-1))]
     if lines and s.reset_note:
-        lines.append(f"  baseline reset at run {p.run_id[s.reset]}: {s.reset_note}")
+        lines.append(f"  baseline reset at run {runs[s.reset]}: {s.reset_note}")
     elif s.reconfigured and s.reset == len(p) - 1:  # said once, as it lands: a new baseline is judged against nothing
-        a, b = p.value[-2], p.value[-1]
+        a, b = p["value"][-2], p["value"][-1]
         lines.append(
-            f"  newest run {p.run_id[-1]}: a new baseline, not judged: {s.reset_note}: {a:,.4g} -> {b:,.4g}"
+            f"  newest run {runs[-1]}: a new baseline, not judged: {s.reset_note}: {a:,.4g} -> {b:,.4g}"
             + (f" ({b / a - 1:+.1%})" if a else "")
         )
     return [s.name, *lines] if lines else []

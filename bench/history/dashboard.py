@@ -134,11 +134,11 @@ def series_data(s: Series, suffix: str) -> dict[str, Any]:
     return {
         "name": name,
         "colour": TAB10[int(colour(s.key["backend"])[1:]) % len(TAB10)],
-        "x": [t.isoformat() for t in p.run_date],
-        "y": finite(p.value),
-        "lo": finite(p.lo),
-        "hi": finite(p.hi),
-        "run": p.run_id.tolist(),
+        "x": [t.isoformat() for t in p["run_date"]],
+        "y": finite(p["value"]),
+        "lo": finite(p["lo"]),
+        "hi": finite(p["hi"]),
+        "run": p["run_id"].tolist(),
         # as bench history says it: two runs of one commit, one with local changes, were one commit in the hover
         "commit": [
             f"{c}{'-dirty' * bool(d)}" + (f" (diff {h})" if isinstance(h, str) and h else "")
@@ -202,7 +202,7 @@ def chart_data(raw: list[Series], normalised: list[Series]) -> list[dict[str, An
             specs = len({s.key["spec_hash"] for s in group})
             chart[view] = styled([series_data(s, suffix(s, machines, specs)) for s in group], group)
             if group:  # a series is oldest first: its first and last dates bound it
-                chart["xaxis"][view] = time_axis([t for s in group for t in s.points.run_date[[0, -1]]])
+                chart["xaxis"][view] = time_axis([t for s in group for t in s.points["run_date"][[0, -1]]])
         charts.append(chart)
     return charts
 

@@ -1,7 +1,7 @@
 """One series' points (the store's rows, oldest first) as column arrays, not a DataFrame each.
 
 A store of 19 runs holds ~3,500 series (raw and normalised). Sliced into a DataFrame per series and read
-column by column (``points.value``: pandas' attribute lookup, its block manager, a Series per read), the
+column by column (``points.value``, pandas' attribute lookup, its block manager, a Series per read), the
 series took 5 s of an 8.5 s import, nearly all of it pandas' own overhead on a few rows each. Here the rows
 of every series are taken column by column once, in series order (``Columns.of``), and a series is a slice
 of each column (a view: nothing is copied). The arrays are read-only: a series' points are shared with the
@@ -43,6 +43,10 @@ class Points:
     def __len__(self) -> int:
         return len(self.columns["value"])
 
+    def __getitem__(self, column: str) -> np.ndarray:
+        """The column ("value", "run_id", ...): a float64 array for a float column, dates as ``pd.Timestamp``."""
+        return self.columns[column]
+
     def get(self, column: str) -> np.ndarray:
         """The column, or a None per point where the rows were read without it (a frame made before it was added)."""
         if column in self.columns:
@@ -52,27 +56,6 @@ class Points:
     def row(self, i: int) -> dict[str, Any]:
         """Point ``i`` (negative from the newest) as a row: its value in each column."""
         return {c: a[i] for c, a in self.columns.items()}
-
-    @property
-    def value(self) -> np.ndarray:
-        return self.columns["value"]
-
-    @property
-    def lo(self) -> np.ndarray:
-        return self.columns["lo"]
-
-    @property
-    def hi(self) -> np.ndarray:
-        return self.columns["hi"]
-
-    @property
-    def run_id(self) -> np.ndarray:
-        return self.columns["run_id"]
-
-    @property
-    def run_date(self) -> np.ndarray:
-        """The runs' dates, ``pd.Timestamp`` each."""
-        return self.columns["run_date"]
 
 
 @dataclass(frozen=True)
