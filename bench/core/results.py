@@ -164,7 +164,12 @@ def failed_repeats(records: Iterable[Mapping[str, Any]]) -> str:
     if not bad or "ok" not in outcomes:
         return ""
     how = " or ".join(w for s, w in (("failed", "failed"), ("timeout", "timed out")) if s in bad)
-    return f"{len(bad)} of {len(bad) + outcomes.count('ok')} repeats {how}"
+    return repeats_words(len(bad), len(bad) + outcomes.count("ok"), how)
+
+
+def repeats_words(bad: int, ran: int, how: str) -> str:
+    """ "1 of 3 repeats failed": the words every page, compare and the history give a flaky row."""
+    return f"{bad} of {ran} repeats {how}"
 
 
 def failed_repeats_of_task(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:

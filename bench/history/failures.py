@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bench.core.results import repeats_words
 from bench.history.annotations import Annotation
 from bench.history.check import load_clause, what_changed
 from bench.history.metrics import BY_NAME
@@ -99,7 +100,7 @@ def some_worked(row: pd.Series) -> bool:
 def outcome(row: pd.Series) -> str:
     """A STATUS row's outcome in words: "failed", "timed out", or "1 of 3 repeats failed" where some worked."""
     how = WORDS.get(str(row.status), str(row.status))
-    return f"{int(row.repeats)} of {int(row.of_repeats)} repeats {how}" if some_worked(row) else how
+    return repeats_words(int(row.repeats), int(row.of_repeats), how) if some_worked(row) else how
 
 
 def describe(f: Failure) -> list[str]:
