@@ -88,13 +88,11 @@ def old_decouple_record(task: str, backend: str, repeat: int) -> dict:
     return rec
 
 
-# A row as its worker server leaves it (scikit-learn's metrics preloaded), the decouple phase run on a model whose
-# head input is each image's row means: which of the phase's estimators were imported when its clock started
+# A row as its worker server leaves it (no scikit-learn: bench.core.metrics is numpy's), the decouple phase run on a
+# model whose head input is each image's row means: which of the phase's estimators were imported when its clock started
 DECOUPLE_CLOCK = r"""
 import json, sys, time
 import numpy as np
-from bench.core import metrics
-metrics.preload()
 from bench.core.job import Job
 from bench.core.phase import Trained
 from bench.core.preprocess import PixelNorm
@@ -136,7 +134,7 @@ print("@@" + json.dumps({"before": before, "at_clock": at_clock[0], "rf_acc": fi
 
 def test_the_decouple_phases_time_starts_after_its_estimators_are_imported():
     """QA: ``decouple_s`` held the import of scikit-learn's ensemble, linear_model and pipeline modules (0.06-0.21 s,
-    120 modules, in a row forked from a worker server, which preloads only the metrics), which no other phase's
+    120 modules, in a row forked from a worker server), which no other phase's
     figure holds. The phase imports them before its clock starts (``decouple.preload``)."""
     proc = subprocess.run(
         [sys.executable, "-c", DECOUPLE_CLOCK, json.dumps(MINIMAL)], cwd=REPO, capture_output=True, text=True

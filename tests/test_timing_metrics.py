@@ -69,6 +69,57 @@ def test_classification_report_and_confusion():
     assert out["classification_report"]["b"]["recall"] == 0.5
 
 
+def _cases():
+    """Seeded predictions of every shape the metrics meet: a softmax head (some classes never predicted, some absent
+    from the labels, one test image), a one-logit binary head, a model that always answers one class, and logits
+    so confident that a probability clips at float64's eps."""
+    rng = np.random.default_rng(7)
+    for n, k in ((1, 3), (2, 2), (37, 5), (300, 10), (64, 2)):
+        yield rng.normal(size=(n, k)) * 3, rng.integers(0, k, n)
+        yield rng.normal(size=(n, k)), rng.integers(0, max(1, k - 2), n)  # the last classes absent from y
+    yield rng.normal(size=(50, 1)), rng.integers(0, 2, 50)  # binary head: one logit scores class 1
+    yield np.tile([5.0, 0.0, 0.0], (20, 1)), rng.integers(0, 3, 20)  # always class 0: precision 0/0 elsewhere
+    yield np.array([[800.0, -800.0], [-800.0, 800.0], [800.0, -800.0]]), np.array([1, 1, 0])  # log(0) clipped
+
+
+@pytest.mark.parametrize("case", range(len(list(_cases()))))
+def test_every_figure_equals_scikit_learns(case: int):
+    """bench.core.metrics is numpy so that no row imports scikit-learn (1.1 s of CPU a worker server, SciPy and
+    pandas with it): each figure it records must still be scikit-learn's definition, to the last bit where the
+    arithmetic is the same (sums in the same order) and to 1e-12 otherwise."""
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score, log_loss
+
+    logits, y = list(_cases())[case]
+    probs = metrics.probabilities(logits)
+    k = probs.shape[1]
+    names = tuple(f"c{i}" for i in range(k))
+    pred = probs.argmax(1)
+    n, correct, loss_sum = metrics.score_sums(logits, y)
+    assert (n, correct) == (len(y), int((pred == y).sum()))
+    assert loss_sum == log_loss(y, y_proba=probs, labels=np.arange(k), normalize=False)
+    out = metrics.classification(logits, y, names)
+    assert out["confusion_matrix"] == confusion_matrix(y, pred, labels=np.arange(k)).tolist()
+    present = np.unique(y)
+    assert out["test_macro_f1"] == pytest.approx(
+        f1_score(y, pred, labels=present, average="macro", zero_division=0), abs=1e-12
+    )
+    theirs = classification_report(y, pred, labels=np.arange(k), target_names=names, output_dict=True, zero_division=0)
+    ours = out["classification_report"]
+    assert list(ours) == list(theirs)  # the classes in order, then accuracy, macro avg, weighted avg
+    for key, value in theirs.items():
+        if isinstance(value, dict):
+            assert list(ours[key]) == list(value)
+            assert all(ours[key][m] == pytest.approx(v, abs=1e-12) for m, v in value.items()), (key, ours[key], value)
+        else:
+            assert ours[key] == pytest.approx(value, abs=1e-12)
+
+
+def test_labels_outside_the_heads_classes_are_refused():
+    # scikit-learn refused them inside log_loss; an index past the last column must not read another image's score
+    with pytest.raises(ValueError, match=r"labels outside 0\.\.1 for 2 classes"):
+        metrics.score_sums(np.zeros((2, 2)), np.array([0, 2]))
+
+
 def test_preprocessing_and_orders():
     x = np.full((2, 2, 2, 3), 255, np.uint8)
     assert np.allclose(to_float(x, DatasetSpec(name="cifar10")), 1.0)

@@ -10,7 +10,7 @@ implementation of every metric (``metrics``: the worker and the phases both scor
 description of each results figure the reports show or judge (``metric_table``),
 the run files (``results``: records.jsonl written by ``bench.run``, read by ``bench.report``)
 and every path inside a run (``runpaths``). Modules here import only each other, the
-standard library, numpy, pandas (the results table) and scikit-learn (metrics): never a
+standard library, numpy and pandas (the results table): never a
 deep-learning framework, ``backends``, ``datasets`` or another part of ``bench``
 (tests/test_architecture.py checks it).
 """

@@ -1,4 +1,9 @@
-"""Every metric, computed once for both backends from their numpy outputs (scikit-learn)."""
+"""Every metric, computed once for both backends from their numpy outputs.
+
+numpy alone, scikit-learn's definitions (tests/test_timing_metrics.py holds every figure equal to its): importing
+``sklearn.metrics`` took 1.1 s of CPU on the 2-core AMD VM (SciPy and pandas with it), once in every worker server
+and every process that scores a row without one (a data-parallel rank, a node's worker), and put their pages in
+each row's ``peak_host_mb``. The decouple phase's estimators are scikit-learn's, imported where it runs."""
 
 from __future__ import annotations
 
@@ -55,40 +60,78 @@ def score_sums(logits: np.ndarray, y: np.ndarray) -> tuple[int, int, float]:
     test set scored apart (a data-parallel row's ranks) add up to the whole set's figures."""
     check_logits(logits, len(y), logits.shape[1])
     probs = probabilities(logits)
-    labels = np.arange(probs.shape[1])
-    from sklearn.metrics import log_loss  # here: importing scikit-learn costs ~3 s (SciPy)
-
+    y = np.asarray(y, dtype=np.int64)
+    if len(y) and (y.min() < 0 or y.max() >= probs.shape[1]):
+        raise ValueError(f"labels outside 0..{probs.shape[1] - 1} for {probs.shape[1]} classes")
     correct = int(np.count_nonzero(probs.argmax(1) == y))
-    return len(y), correct, float(log_loss(y, probs, labels=labels, normalize=False))
+    # scikit-learn's log_loss(normalize=False): each image's probability of its class, clipped to [eps, 1 - eps]
+    eps = np.finfo(probs.dtype).eps
+    return len(y), correct, float(-np.sum(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1 - eps))))
 
 
-def preload() -> None:
-    """Import what every row's evaluation imports where it is used (scikit-learn's metrics, and SciPy with them),
-    now: a worker server calls this before it forks its rows, so each row inherits them instead of importing them
-    again in its own process (1.0-1.6 s of every row's wall time on the 2-core AMD VM, 2026-12-06)."""
-    import sklearn.metrics  # noqa: F401
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` per class, 0 where ``den`` is 0: scikit-learn's ``zero_division=0`` (no class scored is no
+    precision, rather than a NaN that would make every average NaN)."""
+    out = np.zeros(len(num), dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """(k, k) counts: row = true class, column = predicted class (scikit-learn's ``confusion_matrix``)."""
+    y, pred = np.asarray(y, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+
+
+def accuracy(y: np.ndarray, pred: np.ndarray) -> float:
+    """The fraction of ``pred`` equal to ``y``."""
+    return float(np.count_nonzero(np.asarray(y) == np.asarray(pred)) / len(y))
+
+
+def per_class(y: np.ndarray, pred: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support of each class in ``labels`` (the arrays of scikit-learn's
+    ``precision_recall_fscore_support(average=None, zero_division=0)``)."""
+    y, pred = np.asarray(y, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    k = int(max(labels.max(initial=0), y.max(initial=0), pred.max(initial=0))) + 1
+    tp = np.bincount(y[y == pred], minlength=k)[labels].astype(np.float64)
+    true = np.bincount(y, minlength=k)[labels].astype(np.float64)
+    predicted = np.bincount(pred, minlength=k)[labels].astype(np.float64)
+    return {
+        "precision": _divide(tp, predicted),
+        "recall": _divide(tp, true),
+        "f1-score": _divide(2 * tp, true + predicted),
+        "support": true,
+    }
 
 
 def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
     """The unweighted mean of the per-class F1 over the classes the test labels hold: accuracy's companion where
     the classes are unbalanced (a model that never predicts a rare class keeps a high accuracy, not a high F1).
     A class absent from ``y`` is left out rather than scored 0, so a test subset without it does not lower it."""
-    from sklearn.metrics import f1_score
+    return float(np.average(per_class(y, pred, np.unique(y))["f1-score"]))
 
-    present = np.unique(y).tolist()
-    return float(f1_score(y, pred, labels=present, average="macro", zero_division=0))
+
+def class_report(y: np.ndarray, pred: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Per class (named ``names[k]`` for class ``k``) its precision, recall, F1 and support, then the accuracy and
+    the macro and support-weighted averages: scikit-learn's ``classification_report(output_dict=True,
+    zero_division=0)`` over every class, key for key."""
+    scores = per_class(y, pred, np.arange(len(names)))
+    support = scores["support"]
+    report: dict[str, Any] = {name: {key: float(v[k]) for key, v in scores.items()} for k, name in enumerate(names)}
+    report["accuracy"] = accuracy(y, pred)
+    total = float(np.sum(support))
+    for average, weights in (("macro avg", None), ("weighted avg", support)):
+        report[average] = {
+            key: float(np.average(scores[key], weights=weights)) for key in ("precision", "recall", "f1-score")
+        } | {"support": total}
+    return report
 
 
 def classification(logits: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
     """Macro-F1 (``test_macro_f1``), the confusion matrix and the per-class report, JSON-ready."""
-    from sklearn.metrics import classification_report, confusion_matrix
-
     pred = probabilities(logits).argmax(1)
-    labels = list(range(len(classes)))
     return {
         "test_macro_f1": macro_f1(y, pred),
-        "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
-        "classification_report": classification_report(
-            y, pred, labels=labels, target_names=list(classes), output_dict=True, zero_division=0
-        ),
+        "confusion_matrix": confusion(y, pred, len(classes)).tolist(),
+        "classification_report": class_report(y, pred, list(classes)),
     }

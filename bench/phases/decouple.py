@@ -44,8 +44,8 @@ def top_k_sizes(requested: tuple[int, ...], width: int) -> list[int]:
 
 def preload() -> None:
     """Import the estimators the phase fits, before its clock starts: ``decouple_s`` is the phase's work, not a
-    module load. The worker server preloads scikit-learn's metrics only (``bench.core.metrics.preload``), and these
-    cost a row 0.06-0.21 s more (120 modules: the 2-core AMD VM at load 5-8, 2026-12-07), which were in
+    module load. They cost a row 0.06-0.21 s (120 modules, after scikit-learn's metrics: the 2-core AMD VM at load
+    5-8, 2026-12-07; a torch row's server imports no scikit-learn since, so more there), which were in
     ``decouple_s`` until then. Not preloaded in the server: that would put their ~11 MB in every row's
     ``peak_host_mb``, a row without the phase included; a row that runs the phase pays them in its ``wall_s``."""
     for module in ("sklearn.ensemble", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing"):

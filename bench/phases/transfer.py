@@ -10,7 +10,7 @@ knows about cats or CIFAR. Three steps, one direction:
    10-way model on a 2-class target can be wrong in two ways. ``acc`` counts any
    prediction other than the mapped class as wrong (the model's real behaviour);
    ``acc_restricted`` compares only the mapped classes' outputs (did the model at least
-   order cat vs dog right?). Both come with scikit-learn confusion matrices and reports.
+   order cat vs dog right?). Both come with confusion matrices and per-class reports (bench.core.metrics).
 """
 
 from __future__ import annotations
@@ -94,8 +94,6 @@ def transfer_metrics(
     source model's class for target class ``k``. A one-logit binary head is read as
     two classes (``metrics.probabilities``).
     """
-    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix  # ~3 s: only here
-
     probs = metrics.probabilities(logits)
     n_source = probs.shape[1]
     if len(source_classes) != n_source:
@@ -104,18 +102,15 @@ def transfer_metrics(
     pred = probs.argmax(1)
     truth = index[y]  # the source class each target image should get
     restricted = probs[:, index].argmax(1)  # which mapped class scores highest; indexes `classes`
-    target_labels = list(range(len(classes)))
     return {
         "n": len(y),
-        "acc": float(accuracy_score(truth, pred)),
-        "acc_restricted": float(accuracy_score(y, restricted)),
+        "acc": metrics.accuracy(truth, pred),
+        "acc_restricted": metrics.accuracy(y, restricted),
         # rows: target classes; columns: every source class (what the model actually said)
-        "confusion_full": confusion_matrix(truth, pred, labels=list(range(n_source)))[index].tolist(),
-        "confusion_restricted": confusion_matrix(y, restricted, labels=target_labels).tolist(),
+        "confusion_full": metrics.confusion(truth, pred, n_source)[index].tolist(),
+        "confusion_restricted": metrics.confusion(y, restricted, len(classes)).tolist(),
         "predicted_as": {source_classes[k]: int(v) for k, v in enumerate(np.bincount(pred, minlength=n_source))},
-        "report": classification_report(
-            y, restricted, labels=target_labels, target_names=classes, output_dict=True, zero_division=0
-        ),
+        "report": metrics.class_report(y, restricted, classes),
     }
 
 

@@ -3,7 +3,7 @@
 
 Reads only the records' ``confusion_matrix`` and ``classification_report`` (computed once in
 ``bench.core.metrics.classification`` from the test predictions), so ``bench report RUN`` redraws them.
-The class names are the report's per-class keys, in the order scikit-learn wrote them (the dataset's).
+The class names are the report's per-class keys, in the dataset's order.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def confusion_markdown(records: list[dict[str, Any]], run_dir: Path, drawn: froz
         "Each task's own test split, first repeat of each backend (and of each data-parallel row: its worker "
         "count and scaling mode, rank 0's model evaluated as a single-process row's): rows are the true classes, "
         "columns the predicted ones; the accuracy is the diagonal over all images, and the classification report "
-        "(scikit-learn) is read from the same predictions.",
+        "(scikit-learn's definitions) is read from the same predictions.",
         "",
     ]
     for r in rows:

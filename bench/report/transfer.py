@@ -108,7 +108,7 @@ def _restricted_md(t: dict[str, Any]) -> list[str]:
 
 
 def _report_md(t: dict[str, Any]) -> list[str]:
-    """scikit-learn's classification report over the mapped classes, as a table."""
+    """The per-class report over the mapped classes (scikit-learn's classification report, in numpy), as a table."""
     lines = ["| class | precision | recall | f1 | images |", "|---|---|---|---|---|"]
     for name in t["classes"]:
         c = t["report"][name]

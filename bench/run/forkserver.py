@@ -1,6 +1,6 @@
 """Warm workers: one server process per backend imports its framework once, then forks each run.
 
-Importing TensorFlow or torch (plus scikit-learn and the rest of the worker) costs 5-6.5 s
+Importing TensorFlow or torch (and the rest of the worker) costs 5-6.5 s
 per process on a 2-core machine; with a fresh interpreter per (task, backend, repeat)
 that came to ~90 s of ``bench all``'s five-minute budget. A server imports once and forks a
 child per run, so every run still starts from the same state — framework imported, no
@@ -79,7 +79,6 @@ def serve(backend: str, fd: int) -> int:
     restrict_to_handed_cores()  # a device slot's cores (bench.run.executors.devices), before any framework
     started = time.perf_counter()
     from backends import load_backend
-    from bench.core import metrics
     from bench.run import worker  # noqa: F401 - imported here so every child inherits it
 
     # A framework that fails to import fails again in each child, which reports it as its row's
@@ -87,9 +86,6 @@ def serve(backend: str, fd: int) -> int:
     with contextlib.suppress(Exception):
         load_backend(backend)
     import_s = time.perf_counter() - started
-    # after import_s, which is the framework's: what each row would otherwise import again after its fork
-    with contextlib.suppress(Exception):  # a row that needs it then imports it itself and reports what failed
-        metrics.preload()
     me = os.getpid()
     print(f"worker server {me} for {backend}: imported in {import_s:.1f} s", flush=True)
     try:
