@@ -23,7 +23,6 @@ BACKEND_NAMES = {"torch", "keras", "keras-jax", "keras-torch"}
 CORE_THIRD_PARTY = {
     "numpy": "arrays are the currency between backends and bench",
     "pandas": "results.table: the run files as one table",
-    "sklearn": "metrics: the one implementation of every metric",
 }
 # Import cycles that another branch of issue #13 removes; delete the entry when it merges.
 KNOWN_CYCLES = {}

@@ -205,6 +205,26 @@ def test_the_command_line_refuses_absurd_values_in_one_line_exit_2(clean_env, tm
     assert not out.exists()
 
 
+def test_help_and_a_refusal_import_no_table_runner_or_plotting_library(tmp_path: Path):
+    """Every command builds the whole parser, and most refusals come before a run: the runner, tuner, reports and
+    compare they need none of are imported where a command runs them (bench.run.cli). With them at the top, each
+    `--help` or exit-2 command imported pandas and pyarrow first: 0.6-0.8 s of CPU a start, 0.35-0.4 s without."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_TASK.replace("lr = 0.01", "lr = -1"))
+    heavy = "('pandas', 'pyarrow', 'matplotlib', 'sklearn', 'scipy', 'torch', 'tensorflow', 'jax')"
+    for argv in (["--help"], ["run", str(bad)], ["history", "--help"], ["compare", "--max-slowdown", "50", "a", "b"]):
+        code = (
+            "import sys; from bench.run import cli\n"
+            f"try:\n    code = cli.main({argv!r})\nexcept SystemExit as e:\n    code = e.code\n"
+            f"print(code, sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy})))"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert proc.stdout.strip().splitlines()[-1] in ("0 []", "2 []"), (argv, proc.stdout[-800:], proc.stderr[-800:])
+
+
 def refused_before_the_run(cases: list[tuple[str, dict[str, str], str]], tmp_path: Path) -> tuple[Path, str]:
     """Each (task file text, environment, part of the message) refused by `bench run`: exit 2, one line naming the
     file, before any worker or run folder. The last task file's path (to write an accepted task to) and its line."""

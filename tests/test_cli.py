@@ -362,7 +362,7 @@ def test_all_best_without_a_budget_tunes_within_the_tunes_default_not_bench_alls
     from bench.measure.budget import parse_duration
     from bench.run import budget_cli
     from bench.run.cli import build_parser, resolve_budget
-    from bench.run.tune import DEFAULT_TUNE_BUDGET
+    from bench.run.tune_budget import DEFAULT_TUNE_BUDGET
 
     def budget(*argv: str, tuning: bool) -> float | None:
         args = build_parser().parse_args(list(argv))

@@ -14,11 +14,11 @@ import pytest
 
 from bench.core.record import new_record
 from bench.core.results import LEFT_OUT_BY_BUDGET, append_record
+from bench.measure.timing import MIN_TIME_DELTA_S
 from bench.report import tables
 from bench.report.compare import (
     MACHINE_DIFFERS,
     METRICS,
-    MIN_TIME_DELTA_S,
     NO_BASELINE,
     NOT_RUN_BUDGET,
     NOT_RUN_LOST,

@@ -200,8 +200,8 @@ def _constants() -> list[tuple[str, str, float]]:
     from bench.core.spec import EvalSpec, RuntimeSpec
     from bench.history.check import MIN_POOL, Thresholds
     from bench.measure import budget, parity, steady
-    from bench.report.compare import MIN_TIME_DELTA_S
-    from bench.run import budget_cli, tune
+    from bench.measure.timing import MIN_TIME_DELTA_S
+    from bench.run import budget_cli, tune, tune_budget
     from bench.run.parity import HELD_OUT, IMAGES
 
     runtime, evaluation = RuntimeSpec(), EvalSpec()
@@ -215,8 +215,8 @@ def _constants() -> list[tuple[str, str, float]]:
         ("timing.md", r"`PROCESSES_A_SIDE` \((\d+)\)", budget.PROCESSES_A_SIDE),
         ("timing.md", r"\(`--min-time-delta`, default ([\d.]+ s)\)", MIN_TIME_DELTA_S),
         ("timing.md", r"at most one line per (\d+) s", steady.PROGRESS_EVERY_S),
-        ("tuning.md", r"`--budget` \(default (\d+ min)", _duration_s(tune.DEFAULT_TUNE_BUDGET)),
-        ("tuning.md", r"The race gets (\d+)% of the budget", 100 * tune.RACE_SHARE),
+        ("tuning.md", r"`--budget` \(default (\d+ min)", _duration_s(tune_budget.DEFAULT_TUNE_BUDGET)),
+        ("tuning.md", r"The race gets (\d+)% of the budget", 100 * tune_budget.RACE_SHARE),
         ("tuning.md", r"\(at least (\d+ minutes): torch\.compile", tune.MIN_TRIAL_TIMEOUT_S),
         ("tuning.md", r"until it has (three) in all \(`MIN_PROCESSES`", tune.MIN_PROCESSES),
         ("history.md", r"\[--z ([\d.]+)\]", Thresholds.z),

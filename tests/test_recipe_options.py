@@ -13,9 +13,10 @@ import pytest
 
 from bench.core.spec import SpecError, check_fits_data, load_task, parse_task, spec_from_dict
 from bench.measure.budget import parse_duration
-from bench.run import budget_cli, cli
+from bench.run import budget_cli, cli, runner, tune
 from bench.run.recipe_cli import with_recipe_options
-from bench.run.tune import DEFAULT_TUNE_BUDGET, config_spec
+from bench.run.tune import config_spec
+from bench.run.tune_budget import DEFAULT_TUNE_BUDGET
 from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
 from tests.faults import backend_env
 
@@ -90,7 +91,7 @@ def test_bench_all_with_epochs_runs_unbudgeted_and_says_so(tmp_path: Path, capsy
         raise Started(tasks)
 
     monkeypatch.setattr(budget_cli, "fit", lambda *a, **kw: pytest.fail("the budget sized the run"))
-    monkeypatch.setattr(cli, "run_suite", started)
+    monkeypatch.setattr(runner, "run_suite", started)  # looked up when the run starts (cli)
     with pytest.raises(Started) as e:
         cli.main(["all", "--epochs", "2", "--profile", "quick", "--out", str(tmp_path / "o")])
     tasks = e.value.args[0]
@@ -115,7 +116,7 @@ def test_a_tuning_run_takes_them_as_its_recipe_races_within_its_default_budget_a
         raise Started(tasks, budget_s, kw)
 
     monkeypatch.setattr(cli, "tune_plan", lambda *a, **kw: pytest.fail("the budget planned the rows"))
-    monkeypatch.setattr(cli, "tune_suite", started)
+    monkeypatch.setattr(tune, "tune_suite", started)
     argv = [str(tiny(tmp_path)) if a == "TINY" else a for a in command]
     with pytest.raises(Started) as e:
         cli.main([*argv, "--epochs", "2", "--max-train", "1000", "--profile", "quick", "--out", str(tmp_path / "o")])
@@ -138,7 +139,7 @@ def test_the_zoo_sweep_takes_them_over_its_own_sizes(tmp_path: Path, monkeypatch
     def started(tasks, opts, **kw):
         raise Started(tasks)
 
-    monkeypatch.setattr(cli, "run_suite", started)
+    monkeypatch.setattr(runner, "run_suite", started)  # looked up when the run starts (cli)
     with pytest.raises(Started) as e:
         cli.main(["zoo", "--models", "mobilenet_v3_small,resnet50", "--epochs", "3", "--max-train", "16", "--out",
                   str(tmp_path / "o")])  # fmt: skip

@@ -142,7 +142,7 @@ def test_break_even_words_call_an_extra_within_the_time_floor_noise_and_count_st
     """QA, 2026-12-06: the AMD reference tune's race read "+0.0s, paid back after 1 steps" for PyTorch's bf16
     winner, whose first step was 1.2 ms over the default's (rung 3 of its tune.json: 0.02744 and 0.02866 s): a
     single timing's scheduler noise, under compare's 20 ms time floor, is no cost to pay back."""
-    from bench.report.compare import MIN_TIME_DELTA_S
+    from bench.measure.timing import MIN_TIME_DELTA_S
     from bench.report.tuning import break_even_words
 
     def words(default_img_s, best_img_s, default_s, best_s, batch, per_epoch=None):

@@ -38,6 +38,7 @@ from bench.history.annotations import Annotation
 from bench.history.metrics import BY_NAME, Metric
 from bench.history.points import Columns, Points, Row
 from bench.history.rows import number
+from bench.history.thresholds import Thresholds
 
 LEVEL = 3  # points a new level needs before the newest point is compared with it alone
 RAW_KEY = ("task", "backend", "config", "metric", "spec_hash", "machine_id")
@@ -47,17 +48,6 @@ POOL_KEY = {False: ("metric", "machine_id"), True: ("metric",)}  # what a noise 
 BACKEND_POOL = "backend"
 # run-to-run changes a pool needs to floor a scale: from fewer its median is as uncertain as a short series' own
 MIN_POOL = 10
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    z: float = 4.0  # robust z the newest point must pass to be a regression
-    min_change: float = 0.05  # ... and this relative change, in the worse direction
-    # ... or, for an accuracy, this drop in points (bench compare's --max-acc-drop): 5% of 0.966 is 4.8 points, and a
-    # planted bug's 0.966 -> 0.932 (z -35,000 on a seeded series) was a step and never a regression (QA, 2026-12-07)
-    max_acc_drop: float = 0.01
-    lookback: int = 20  # points before the newest that form its baseline
-    min_step: float = 0.01  # a step smaller than this (relative) is not reported
 
 
 @dataclass(frozen=True)

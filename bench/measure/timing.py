@@ -12,6 +12,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+# A time difference this small is the machine's, not the code's (docs/timing.md#bench-compare): on the 2-core VM
+# shared with other jobs the process is off the CPU in whole 4 ms scheduler ticks, up to 12 ms at a time, and one
+# 1.5 ms piece of work timed 400 times took up to 13.6 ms, two timings of it up to 12.0 ms apart; the clock itself
+# steps in 40 ns. 20 ms is above the largest of those.
+MIN_TIME_DELTA_S = 0.020
+
 
 class SyncTimer:
     """Wall-clock timer that synchronises the device before each reading."""

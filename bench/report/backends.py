@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from backends import BACKENDS
+
+if TYPE_CHECKING:  # a type only: the command line's parser reads this module, and pandas is 0.4 s of its start
+    import pandas as pd
 
 DEFAULT_REFERENCE = next(iter(BACKENDS))
 COLOURS = 10  # matplotlib's default cycle, C0..C9

@@ -70,6 +70,7 @@ from bench.core.results import (
 )
 from bench.core.runfiles import check_run_folder, read_bytes
 from bench.measure.stats import RESAMPLES, samples
+from bench.measure.timing import MIN_TIME_DELTA_S
 from bench.measure.tuning import ratio_p
 from bench.report.backends import ordered, planned_reference, ratio_name, reference_missing, reference_of
 
@@ -77,13 +78,6 @@ KEY = ["task", "backend", "model", "profile"]
 # threshold_alone: a regression judged with no interval on a side (one repeat, no step samples), said as such
 COLUMNS = [*KEY, "metric", "a", "b", "delta", "ratio", "p_value", "verdict", "regression", "threshold_alone"]
 MISSING = "missing"
-
-
-# A time difference this small is the machine's, not the code's (docs/timing.md#bench-compare): on the 2-core VM
-# shared with other jobs the process is off the CPU in whole 4 ms scheduler ticks, up to 12 ms at a time, and one
-# 1.5 ms piece of work timed 400 times took up to 13.6 ms, two timings of it up to 12.0 ms apart; the clock itself
-# steps in 40 ns. 20 ms is above the largest of those.
-MIN_TIME_DELTA_S = 0.020
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from bench.core.results import read_json_or_warn
 from bench.core.runpaths import TUNE_FILE, plot_file, plot_name
+from bench.measure.timing import MIN_TIME_DELTA_S
 from bench.measure.tuning import (
     Trial,
     break_even,
@@ -28,7 +29,6 @@ from bench.measure.tuning import (
     verdict_method,
 )
 from bench.report.backends import colour, label, ordered
-from bench.report.compare import MIN_TIME_DELTA_S
 from bench.report.plotting import PlotJob, backend_legend, save_figure
 from bench.report.speedup import ONE_PROCESS, loaded, process_steps
 

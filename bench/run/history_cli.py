@@ -5,6 +5,9 @@ step with what changed, each drift and each newest point that moved, and each ro
 out (``bench.history.failures``), and exits 1 when a newest point is a regression beyond the thresholds or a row
 that worked before failed (for CI). ``import`` adds run folders and rewrites the
 dashboard; ``annotate`` resets a baseline with a note.
+
+The store, its checks and the dashboard are imported where a command uses them: every ``bench`` command builds
+this sub-command's parser, and they bring pandas and pyarrow (0.4 s of a command's start).
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.core.results import RunFileError, latest_records, lost_line, read_json_object, read_records, resume_command
-from bench.history import annotations as notes_file  # "annotations" is the __future__ feature
-from bench.history import check, dashboard, failures, store
 from bench.history.metrics import BY_NAME
-from bench.history.rows import STATUS, not_a_run
+from bench.history.thresholds import Thresholds
 from bench.run import environment
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from bench.history import store
 
 DEFAULT_STORE = environment.REPO / "results" / "history"
 
@@ -53,18 +56,18 @@ def add_history_parser(
         action="store_true",
         help="check the normalised view (every machine, figures scaled by each run's calibration)",
     )
-    p.add_argument("--z", type=number, default=check.Thresholds.z, help="robust z a regression passes (%(default)s)")
+    p.add_argument("--z", type=number, default=Thresholds.z, help="robust z a regression passes (%(default)s)")
     p.add_argument(
         "--min-change",
         type=fraction,
-        default=check.Thresholds.min_change,
+        default=Thresholds.min_change,
         metavar="FRAC",
         help="... and the relative change it passes, in the worse direction (%(default)s)",
     )
     p.add_argument(
         "--max-acc-drop",
         type=accuracy_drop,
-        default=check.Thresholds.max_acc_drop,
+        default=Thresholds.max_acc_drop,
         metavar="ABS",
         help="... or, for an accuracy, the drop it passes, in [0, 1]: 0.01 is one point, as bench compare's "
         "(%(default)s)",
@@ -72,7 +75,7 @@ def add_history_parser(
     p.add_argument(
         "--lookback",
         type=count,
-        default=check.Thresholds.lookback,
+        default=Thresholds.lookback,
         metavar="N",
         help="points before the newest that form its baseline (%(default)s)",
     )
@@ -109,6 +112,10 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
     """Add each run, then rewrite the dashboard. A path that is no run folder is refused before anything is
     written, the store not created (a mistyped path had left an empty one, QA 2026-12-06); a run that cannot be
     read stops the import there, the runs before it added."""
+    from bench.history import annotations as notes_file  # "annotations" is the __future__ feature
+    from bench.history import dashboard, store
+    from bench.history.rows import not_a_run
+
     # another store's folder (its STORE.json) is merged, not read as a run
     if bad := next(filter(None, (not_a_run(r) for r in runs if not (r / store.MARKER).is_file())), None):
         print(f"error: {bad}; nothing imported", file=sys.stderr)
@@ -150,6 +157,8 @@ def _uncalibrated(added: store.Added) -> str:
 def after_run(run_dir: Path, echo=print) -> None:
     """Add a completed run to the history beside it (``<out>/history``) and rewrite the dashboard; a failure
     is said, never raised over the run's own outcome."""
+    from bench.history import dashboard, store
+
     store_dir = Path(run_dir).parent / "history"
     failures = (RunFileError, OSError, ImportError, ValueError)  # ImportError: duckdb or plotly not installed
     try:
@@ -178,6 +187,8 @@ def after_run(run_dir: Path, echo=print) -> None:
 def _unknown(df: pd.DataFrame, col: str, value: str, store_dir: Path, chosen: list[str]) -> str | None:
     """Why ``--COL VALUE`` selects nothing in a store that has rows (None when it selects some, or the store is
     empty): a typo checked no series and passed a CI gate. ``df`` is already narrowed by the ``chosen`` filters."""
+    from bench.history.rows import STATUS
+
     known = sorted(v for v in df[col].dropna().unique() if not (col == "metric" and v == STATUS))
     if df.empty or value in known:
         return None
@@ -204,6 +215,9 @@ def _narrow(
 
 
 def run_history_command(args: argparse.Namespace) -> int:
+    from bench.history import annotations as notes_file  # "annotations" is the __future__ feature
+    from bench.history import check, failures, store
+
     if args.history_action == "import":
         return import_runs(args.store, args.runs)
     if args.history_action == "annotate":
@@ -235,7 +249,7 @@ def run_history_command(args: argparse.Namespace) -> int:
             return 2
         print(f"annotated run {args.run}: {args.note}")
         return 0
-    t = check.Thresholds(z=args.z, min_change=args.min_change, lookback=args.lookback, max_acc_drop=args.max_acc_drop)
+    t = Thresholds(z=args.z, min_change=args.min_change, lookback=args.lookback, max_acc_drop=args.max_acc_drop)
     try:
         df = store.load(args.store, normalised=args.normalised)
         notes = notes_file.read(args.store)

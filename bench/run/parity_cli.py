@@ -19,8 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bench.core.parity import ALIGNMENTS, AS_SHIPPED, CHECKPOINTS, ParityError, check_alignments
 from bench.core.runfiles import RunFileError, make_folder, write_atomic
 from bench.core.spec import SpecError, load_task
@@ -164,6 +162,8 @@ def run_parity_command(args: argparse.Namespace, echo: Callable[[str], None] = p
     except KeyboardInterrupt:  # as `bench run` says it; the workers are stopped (bench.run.parity.Workers)
         echo(f"\ninterrupted: parity: nothing compared; {set_apart(folder)}")
         return 130
+    import pandas as pd  # here: every `bench` command builds this parser, and pandas is 0.4 s of a start
+
     table = pd.DataFrame(task_rows(case.name, result, args.align), columns=list(COLUMNS))
     write_atomic(folder, folder / "parity.csv", table.to_csv(index=False).encode())
     text = table.to_markdown(index=False, floatfmt=".3g")

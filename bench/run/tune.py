@@ -42,11 +42,9 @@ from bench.run.plan import RunOptions, write_plan
 from bench.run.resume import RACE_NOT_RESUMED
 from bench.run.runfolder import STATE, new_run_dir, write_json
 from bench.run.runner import execute, run_environment
-from bench.run.tune_budget import FreshResize, TuneBudget, race_costs, spendable_s, unplanned
+from bench.run.tune_budget import RACE_SHARE, FreshResize, TuneBudget, race_costs, spendable_s, unplanned
 from bench.run.workers import shared_servers
 
-DEFAULT_TUNE_BUDGET = "30m"  # the built-in tasks' races on a 2-core CPU, in four backends (docs/tuning.md)
-RACE_SHARE = 0.7  # of a (task, backend)'s budget, for the race; the rest re-measures default and winner
 MAX_RUNGS = 4  # rung r trains 2**r epochs (capped at the task's own): 1, 2, 4, 8
 MIN_TRIAL_TIMEOUT_S = 120.0  # a trial may compile for that long where its pair's share holds it (max-autotune, CPU)
 # A fresh row whose timed window is shorter than the window rule asks (Keras/TF's steps_per_execution 32 on

@@ -27,6 +27,9 @@ from bench.measure import budget
 from bench.measure.tune_plan import CONFIGS, FreshInputs, FreshPlan, plan_fresh
 from bench.run import budget_cli, environment
 
+DEFAULT_TUNE_BUDGET = "30m"  # the built-in tasks' races on a 2-core CPU, in four backends (docs/tuning.md)
+RACE_SHARE = 0.7  # of a (task, backend)'s budget, for the race; the rest re-measures default and winner
+
 Costs = dict[tuple[str, str, str], budget.RowCost]  # (task, backend, config) -> its cost
 NO_CALIBRATION = budget.Speed(1.0, 1.0)  # no earlier cost to scale: the race's costs are at the speed now
 
