@@ -22,6 +22,7 @@ from bench.report.compare import (
     NO_BASELINE,
     NOT_RUN_BUDGET,
     NOT_RUN_LOST,
+    NOT_RUN_SKIPPED,
     STILL_FAILING,
     TIME_FLOOR,
     Thresholds,
@@ -1022,6 +1023,51 @@ def test_a_row_b_s_budget_left_out_is_not_run_in_b_not_a_regression_and_a_failed
     write(absent, [row("n", train_s=1.0), row("n", backend="keras", status="skipped", error="not installed: keras")])
     assert pd.isna(verdict_of(compare(load_run(a, tmp_path)[0], load_run(absent, tmp_path)[0], Thresholds()), "status"))
     assert cli.main(["compare", str(a), str(absent)]) == 1
+
+
+def test_a_row_new_in_b_that_b_skipped_is_not_run_in_b_and_a_new_row_that_failed_is_still_a_regression(
+    tmp_path: Path, capsys
+):
+    """A key A has no row of (or lost every row of) and B skipped for a reason other than its budget (a framework not
+    installed) was never run in B, and there was nothing of it to lose: until 2026-12-07 it was a REGRESSION, exit 1.
+    It is "not run in B (skipped)" with B's reason under the table, exit 0 alone; a new key that failed in B is
+    still a regression, and one A ran ok and B skipped is still one too."""
+    why = "not installed: keras"
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a, [row("a", train_s=1.0)])
+    write(
+        b, [row("b", train_s=1.0), *(row("b", backend="keras", repeat=r, status="skipped", error=why) for r in (0, 1))]
+    )
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    assert result[result.metric == "status"][["backend", "a", "b", "verdict", "regression"]].values.tolist() == [
+        ["keras", "missing (new in B)", "skipped", NOT_RUN_SKIPPED, False]
+    ]
+    assert cli.main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "| not run in B (skipped)" in out and "REGRESSION" not in out
+    assert f"- t (keras): skipped: {why}" in out  # the reason, as B recorded it
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith("no regression, 1 row(s) new in B that B skipped (not judged; why under the table)")
+    )
+    failed = tmp_path / "failed"  # new in B and failed there: the code's failure, a regression as before
+    write(failed, [row("f", train_s=1.0), row("f", backend="keras", status="failed", error="boom")])
+    result = compare(load_run(a, tmp_path)[0], load_run(failed, tmp_path)[0], Thresholds())
+    status = result[result.metric == "status"]
+    assert status[["a", "b", "regression"]].values.tolist() == [["missing (new in B)", "failed", True]]
+    assert pd.isna(status.verdict.iloc[0]) and cli.main(["compare", str(a), str(failed)]) == 1
+    capsys.readouterr()
+    lost = tmp_path / "lost"  # every row of A lost: no baseline, so B's skipped row is judged as a new one is
+    write(lost, [row("l", train_s=1.0), no_result(row("l", backend="keras"), lost="WorkerCrashedError: died")])
+    assert verdict_of(compare(load_run(lost, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds()), "status") == (
+        NOT_RUN_SKIPPED
+    )
+    ran = tmp_path / "ran"  # A ran it ok and B skipped it: B lost what A could run, a regression as before
+    write(ran, [row("r", train_s=1.0), row("r", backend="keras", train_s=1.0)])
+    result = compare(load_run(ran, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    assert result[result.metric == "status"][["a", "b", "regression"]].values.tolist() == [["ok", "skipped", True]]
+    assert cli.main(["compare", str(ran), str(b)]) == 1
 
 
 def test_a_row_that_failed_one_repeat_of_three_says_so_and_regresses_where_a_had_every_repeat_ok(

@@ -11,7 +11,9 @@ interrupted row is, and the command exits 1 (``--resume`` runs it again); lost i
 row of it is judged as a row new in B. The tasks only one run has are named under the table
 (``one_sided_lines``); runs with no (task, backend) in common are not compared (``nothing_in_common``). A key
 whose every row of B a budget left out (skipped for want of time: ``bench all --budget``, a tune's) is "not run in
-B (budget)": no regression, and alone no exit 1.
+B (budget)": no regression, and alone no exit 1. A key new in B (none in A, or every row of A lost) that B skipped
+for another reason (a framework not installed) is "not run in B (skipped)", the same way: B never ran it and had
+nothing of it to lose; one A ran ok and B skipped is still a regression.
 A key with ok repeats on both sides and repeats of B that failed or timed out beside them is a ``repeats`` row
 ("1 of 3 repeats failed"): a regression where A's repeats all worked, "still failing" where A had failed ones too;
 its figures are compared on the ok repeats as before. A phase that failed on B's ok rows (``phase_errors``) and
@@ -126,6 +128,12 @@ NO_BASELINE = "no baseline (lost in A)"
 # B ran out of time before it, which says nothing of the code. Not a regression, and alone it does not fail the
 # command; a failed or timed-out row beside it still does. Until 2026-12-07 such a key was a REGRESSION (exit 1).
 NOT_RUN_BUDGET = "not run in B (budget)"
+# A key new in B (A has no row of it, or lost every row: no baseline) all of whose rows B skipped for another reason
+# (its framework not installed, a capability it lacks): B never ran it, and there was nothing of it to lose. Not a
+# regression, and alone no exit 1; the line under the table gives B's reason. A key A ran ok and B skipped is still
+# a regression (B lost what A could run), and a new key that failed in B is one too. Until 2026-12-07 such a key was
+# a REGRESSION (exit 1) whatever the reason.
+NOT_RUN_SKIPPED = "not run in B (skipped)"
 # Two runs of `bench all` may differ in what its budget sizes (epochs, images per epoch: bench.core.record.MOVES_WITH);
 # the figures that move with that size are not judged then, the step figures are, and a phase's settings leave its
 # own figures unjudged (bench.core.recipe.MOVES). Any other recipe change (batch size, optimiser, data, loss,
@@ -355,9 +363,16 @@ def budget_keys(df: pd.DataFrame) -> set[tuple[str, ...]]:
     return {k for k, v in left.items() if v}
 
 
-def budget_row(key: tuple[str, ...], sa: str, sb: str) -> dict:
-    """A key B's budget left out: nothing of it was run in B, and nothing of the code is judged."""
-    return {**key_columns(key), "metric": "status", "a": sa, "b": sb, "verdict": NOT_RUN_BUDGET, "regression": False}
+def not_run_in_b_row(key: tuple[str, ...], sa: str, sb: str, why: str) -> dict:
+    """A key B skipped every row of (``why``: ``NOT_RUN_BUDGET``, ``NOT_RUN_SKIPPED``): nothing of it was run in B,
+    and nothing of the code is judged; the reason B recorded is said under the table (``unmeasured_lines``)."""
+    a = f"{MISSING} (new in B)" if sa == MISSING else sa
+    return {**key_columns(key), "metric": "status", "a": a, "b": sb, "verdict": why, "regression": False}
+
+
+def new_in_b(sa: str) -> bool:
+    """A key status of A (``key_status``) that is no baseline: no row of it (new in B), or every row lost."""
+    return sa == MISSING or lost_key(sa)
 
 
 def key_failed_repeats(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
@@ -506,7 +521,10 @@ def compare(
             rows.append(lost_in_b_row(key, sa, sb))
             continue
         if key in left_out_b:  # B's budget ran out before it: not run, not judged
-            rows.append(budget_row(key, sa, sb))
+            rows.append(not_run_in_b_row(key, sa, sb, NOT_RUN_BUDGET))
+            continue
+        if sb == "skipped" and new_in_b(sa):  # every row skipped, and no baseline to have lost: not run, not judged
+            rows.append(not_run_in_b_row(key, sa, sb, NOT_RUN_SKIPPED))
             continue
         if b_state and sb in (MISSING, "interrupted"):
             rows.append(not_run_row(key, sa, sb, b_state))
@@ -926,6 +944,7 @@ SAID = (
     NOT_RUN_LOST,
     NO_BASELINE,
     NOT_RUN_BUDGET,
+    NOT_RUN_SKIPPED,
 )
 
 

@@ -866,6 +866,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     left_out = int((result["verdict"] == compare.NOT_RUN_BUDGET).sum()) if "verdict" in result else 0
     if left_out:  # B ran out of time before them: not the code's outcome, and alone no exit 1
         verdict += f", {left_out} row(s) not run in B: its budget left them out (not judged)"
+    skipped = int((result["verdict"] == compare.NOT_RUN_SKIPPED).sum()) if "verdict" in result else 0
+    if skipped:  # new in B and skipped there (a framework not installed): nothing lost, and alone no exit 1
+        verdict += f", {skipped} row(s) new in B that B skipped (not judged; why under the table)"
     if b_state:  # the rows that landed are compared; a guard does not pass on a run that stopped (exit 1)
         verdict += f", B is {b_state}: only the rows that landed are compared" + (
             f", {not_run} not run" if not_run else ""
