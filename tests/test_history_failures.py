@@ -210,6 +210,43 @@ def test_a_row_that_fails_one_repeat_in_three_is_kept_with_its_count_and_its_fig
     assert failures.failures(store.load(hist), []) == []  # every repeat ok again
 
 
+def test_a_row_flaky_from_its_first_run_worked_and_is_not_counted_as_never_worked(tmp_path: Path, capsys):
+    """ROW's first run had 1 of 2 repeats ok, NEVER's none: until 2026-12-07 the last line counted both as "never
+    worked", and a later run where ROW failed every repeat read "never ok on this machine". ROW did work, in some
+    repeats: it is counted, said and shown as never having had every repeat ok (no regression, exit 0), apart from
+    the row that never worked at all."""
+    from bench.run import cli
+    from tests.history_runs import add_repeat
+
+    hist, first = (
+        tmp_path / "history",
+        make_run(tmp_path / "runs", 0, {ROW: {"steady_img_s": 100.0}, NEVER: failed_row()}),
+    )
+    add_repeat(first, *ROW, 1, **failed_row(ERROR))
+    store.add_run(hist, first)
+    (flaky, never) = failures.failures(store.load(hist), [])[::-1]  # key order: keras (NEVER) first
+    assert (flaky.key["backend"], flaky.never_worked, flaky.regression) == ("torch", False, False)
+    assert (never.key["backend"], never.never_worked) == ("keras", True)
+    assert failures.unflagged_words([flaky, never]) == ", 1 never worked, 1 never had every repeat ok"
+    assert cli.main(["history", "--store", str(hist)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[-1].endswith(
+        "0 row(s) failed in their newest run after working before, 1 never worked, 1 never had every repeat ok"
+    )
+    assert (
+        f"  newest run {first.name}: 1 of 2 repeats failed, no run on this machine had every repeat ok: "
+        "RuntimeError: boom" in said
+    )
+    newest = make_run(tmp_path / "runs", 1, {ROW: failed_row(ERROR), NEVER: failed_row()})  # now no repeat worked
+    store.add_run(hist, newest)
+    assert cli.main(["history", "--store", str(hist)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert f"  newest run {newest.name}: failed, no run on this machine had every repeat ok: RuntimeError: boom" in said
+    assert said[-1].endswith("after working before, 1 never worked, 1 never had every repeat ok")
+    page = dashboard.build(hist).read_text()
+    assert "1 never worked, 1 never had every repeat ok." in page and "<td>never had every repeat ok</td>" in page
+
+
 @pytest.mark.e2e
 def test_a_real_run_whose_row_dies_lands_in_the_history_and_fails_its_check(clean_env, tmp_path: Path):
     """Two `bench run`s of the fault test backend (tests/faults.py), the second killed in its first epoch: its run,

@@ -24,7 +24,7 @@ import pandas as pd
 
 from bench.core.placement import LOAD_COLUMNS
 from bench.history.check import Series, Thresholds, check, knob_changes, threshold_words, timed_under_load
-from bench.history.failures import Failure, failures, first_line, outcome
+from bench.history.failures import Failure, before, failures, first_line, outcome, unflagged_words
 from bench.history.metrics import BY_NAME, METRICS
 from bench.report.backends import colour, label
 from bench.report.html import TAB10, Contents, esc, json_block, page, table
@@ -283,7 +283,7 @@ def not_working(found: list[Failure]) -> str:
             (f.failed.run_id, None, ""),
             (outcome(f.failed), None, "bad"),
             (first_line(f.failed.error), None, ""),
-            (f"REGRESSION: ok in {f.last_ok.run_id}" if f.last_ok is not None else "never ok", None, ""),
+            (before(f), None, ""),
         ]
         for f in found
     ]
@@ -326,7 +326,7 @@ def write_dashboard(
         f"{df.machine_id.nunique() if len(df) else 0} machine(s), {len(df)} rows; {len(raw)} raw series, "
         f"{len(normalised)} normalised; newest point flagged as a regression in {regressions} series "
         f"({threshold_words(t)}); {stopped} row(s) failed or timed out in their newest run after working before"
-        + (f", {len(broken) - stopped} never worked" if len(broken) > stopped else "")
+        + unflagged_words(broken)
         + ". A band is a point's 95% interval, ▲ a step, "
         "✕ a regressed newest point. Normalised: rates divided and times multiplied by the run's measured matmul "
         "speed (GFLOP/s), so a slower machine does not read as slower code; runs without a calibration are not in "

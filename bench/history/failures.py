@@ -6,7 +6,9 @@ The store keeps such a row as one row of the pseudo-metric ``STATUS`` with its s
 alone, and a row that failed simply stopped appearing: `bench history` exited 0, only `bench compare` caught it.
 
 A row whose newest run failed where an earlier run on the same machine had it ok, every repeat (since the last
-annotation naming it), is a regression; one that never worked there is said, not flagged. It stays flagged while
+annotation naming it), is a regression; one that never had every repeat ok there is said, not flagged: as "never
+worked" where no repeat of it ever worked, as "never had every repeat ok" where some did (flaky from its first run:
+until 2026-12-07 the last line counted that one as never worked). It stays flagged while
 it fails: a broken row is no new level to get used to, as a slower one becomes a step after ``check.LEVEL`` runs.
 Fix it, or annotate the failing run. Not keyed by the task's hash: ``bench all`` sizes a task's epochs to the
 machine, and a row that stops working is one whatever its epochs.
@@ -37,10 +39,16 @@ class Failure:
     ok_runs: int  # the runs before it that had it ok (since the annotation)
     note: str | None = None  # the annotation those runs are counted from ...
     reset_run: str | None = None  # ... at this run
+    some_ok: bool = False  # some repeats of it worked in a run since the annotation (the newest included)
 
     @property
     def regression(self) -> bool:
         return self.last_ok is not None
+
+    @property
+    def never_worked(self) -> bool:
+        """No repeat of it worked on this machine (since the annotation); one flaky from its first run did work."""
+        return self.last_ok is None and not self.some_ok
 
     @property
     def name(self) -> str:
@@ -70,10 +78,11 @@ def failures(df: pd.DataFrame, notes: list[Annotation], metric: str | None = Non
         for a in notes:
             if a.applies(key["task"], key["backend"], STATUS) and a.run in ids and ids.index(a.run) >= start:
                 start, note = ids.index(a.run), a.note
-        ok = runs.iloc[start:-1]
-        ok = ok[ok.metric != STATUS]
+        since = runs.iloc[start:]
+        ok = since.iloc[:-1][since.metric.iloc[:-1] != STATUS]
         last = ok.iloc[-1] if len(ok) else None
-        out.append(Failure(key, runs.iloc[-1], last, len(ok), note, ids[start] if note else None))
+        flaky = any(some_worked(r) for _, r in since[since.metric == STATUS].iterrows())
+        out.append(Failure(key, runs.iloc[-1], last, len(ok), note, ids[start] if note else None, flaky))
     return out
 
 
@@ -115,8 +124,23 @@ def describe(f: Failure) -> list[str]:
             *(f"    {c}" for c in changed_since(f.last_ok, p)),
         ]
     else:
-        never = "no run on this machine had every repeat ok" if some_worked(p) else "never ok on this machine"
+        never = "never ok on this machine" if f.never_worked else "no run on this machine had every repeat ok"
         lines = [f"  newest run {p.run_id}: {how}{when}, {never}: {first_line(p.error)}"]
     if f.note:
         lines.append(f"  baseline reset at run {f.reset_run}: {f.note}")
     return [f.name, *lines]
+
+
+def unflagged_words(broken: list[Failure]) -> str:
+    """The last line's clause on the rows not working that are no regression (none had every repeat ok before), by
+    whether any repeat of them ever worked: ", 1 never worked, 1 never had every repeat ok" ('' where none)."""
+    never = sum(f.never_worked for f in broken)
+    partly = sum(not f.regression and not f.never_worked for f in broken)
+    return (f", {never} never worked" if never else "") + (f", {partly} never had every repeat ok" if partly else "")
+
+
+def before(f: Failure) -> str:
+    """What the runs before the newest had of the row, in a word: ok in one (a regression), some repeats, or none."""
+    if f.last_ok is not None:
+        return f"REGRESSION: ok in {f.last_ok.run_id}"
+    return "never ok" if f.never_worked else "never had every repeat ok"

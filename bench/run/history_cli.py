@@ -279,7 +279,6 @@ def run_history_command(args: argparse.Namespace) -> int:
     print(
         f"{len(found)} series checked ({'normalised' if args.normalised else 'raw, per machine'}): {steps} step(s), "
         f"{drifts} drift(s), {len(regressions)} regressed newest point(s) ({check.threshold_words(t)}); "
-        f"{stopped} row(s) failed in their newest run after working before"
-        + (f", {len(broken) - stopped} never worked" if len(broken) > stopped else "")
+        f"{stopped} row(s) failed in their newest run after working before" + failures.unflagged_words(broken)
     )
     return 1 if regressions or stopped else 0
