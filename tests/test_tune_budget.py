@@ -373,3 +373,47 @@ def test_a_trial_that_outlasts_its_pairs_share_is_stopped_and_the_next_pair_and_
     assert rows == {(c, b): "ok" for c in ("default", "best") for b in ("stalling", "lossy")}, rows
     summary = (run / "summary.md").read_text()
     assert "- **at defaults**:" in summary and "- **each at its best**:" in summary
+
+
+def test_the_tunes_end_says_the_race_alone_was_planned_where_the_command_line_set_the_rows_recipe():
+    """`tune --epochs 1` (or --max-train): the default and best rows train the recipe as given, sized to no budget;
+    the end said the whole default budget was planned ("budget 1800s, planned 1800s (race 1260s), took 22s (1% of
+    the budget)"). It says the race alone was, and what it and the tune took; a sized tune's line is as before."""
+    from bench.run.tune_budget import end_line
+
+    given = end_line(None, 1800.0, 1260.0, (22.4, 3.2, 0.0), ["--epochs", "--max-train"])
+    assert given == (
+        "tune: --epochs and --max-train set the default and best rows' recipe: trained as given, not planned to a "
+        "budget; planned: the race alone, 1260s (its share of the 1800s default budget), which took 3s; the tune "
+        "took 22s, 0.0s of it the calibration and plan before the race"
+    )
+    assert "planned 1800s" not in given and "of the budget)" not in given
+    plan = fresh(20.0)  # the fresh rows sized into 20 s: planned is the race and that plan
+    tb = TuneBudget(100.0, budget.Speed(SPEED, SPEED), [SIZE], ("numpy",), 1, {}, plan, plan, 70.0)
+    sized = end_line(tb, 100.0, 70.0, (95.0, 68.0, 1.5), None)
+    assert sized == (
+        f"tune: budget 100s, planned {70 + plan.planned_s:.0f}s (race 70s), took 95s (95% of the budget), 1.5s of it "
+        "the calibration and plan before the race"
+    )
+
+
+@pytest.mark.e2e
+def test_a_tune_with_epochs_ends_saying_its_rows_were_not_planned_to_a_budget(tmp_path, clean_env):
+    """The command's own end line, from a real tune of the numpy test backend with --epochs 1 (one process a row)."""
+    from tests.conftest import only_run_dir, run_cli
+
+    task = tmp_path / "t.toml"
+    task.write_text(TINY.format(name="t"))
+    env = at_fixed_speed(clean_env, tmp_path / "site")
+    cmd = ["tune", str(task), "--backend", "numpy", "--epochs", "1", "--repeats", "1", "--out", str(tmp_path / "o")]
+    p = run_cli(cmd, env, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    (end,) = [line for line in p.stdout.splitlines() if line.startswith("tune: --epochs set")]
+    assert re.fullmatch(
+        r"tune: --epochs set the default and best rows' recipe: trained as given, not planned to a budget; planned: "
+        r"the race alone, 1260s \(its share of the 1800s default budget\), which took \d+s; the tune took \d+s, "
+        r"[\d.]+s of it the calibration and plan before the race",
+        end,
+    ), end
+    assert "planned 1800s" not in p.stdout
+    assert {r["epochs"] for r in map(json.loads, (only_run_dir(tmp_path / "o") / "records.jsonl").open())} == {1}

@@ -82,3 +82,8 @@ def with_recipe_options(tasks: list[TaskSpec], epochs: int | None, max_train: in
         t = dataclasses.replace(t, flags=tuple(sorted({*t.flags, *keys})))
         out.append(spec_from_dict(t.to_dict()))  # as a TOML file: a value the spec refuses is said now
     return out
+
+
+def options_of(spec: TaskSpec) -> list[str]:
+    """The recipe options that set ``spec`` (its ``flags``), as the command line spells them ("--epochs")."""
+    return [o for o, (section, field) in KEYS.items() if f"{section}.{field}" in spec.flags]

@@ -39,10 +39,11 @@ from bench.report.summary import write_reports
 from bench.run import history_cli
 from bench.run.executors.devices import slot_share
 from bench.run.plan import RunOptions, write_plan
+from bench.run.recipe_cli import KEYS, options_of
 from bench.run.resume import RACE_NOT_RESUMED
 from bench.run.runfolder import STATE, new_run_dir, write_json
 from bench.run.runner import execute, run_environment
-from bench.run.tune_budget import RACE_SHARE, FreshResize, TuneBudget, race_costs, spendable_s, unplanned
+from bench.run.tune_budget import RACE_SHARE, FreshResize, TuneBudget, end_line, race_costs, spendable_s, unplanned
 from bench.run.workers import shared_servers
 
 MAX_RUNGS = 4  # rung r trains 2**r epochs (capped at the task's own): 1, 2, 4, 8
@@ -479,12 +480,8 @@ def tune_suite(
             tuner.save()
     if read_json_object(run_dir / STATE, {}).get("state") == "complete":
         history_cli.after_run(run_dir, echo)
-    achieved = tuner.elapsed()
-    planned = race_s + (plan.fresh.planned_s if plan and plan.fresh.epochs else budget_s - race_s)
-    echo(
-        f"tune: budget {budget_s:.0f}s, planned {planned:.0f}s (race {race_s:.0f}s), took {achieved:.0f}s "
-        f"({achieved / budget_s:.0%} of the budget), {tuner.plan_s:.1f}s of it the calibration and plan before the race"
-    )
+    given = None if fit else [o for o in KEYS if any(o in options_of(t) for t in tasks)]  # rows as the recipe set
+    echo(end_line(plan, budget_s, race_s, (tuner.elapsed(), float(tuner.log["race_s"]), tuner.plan_s), given))
     return run_dir
 
 

@@ -239,3 +239,28 @@ class FreshResize:
                 f"tune: budget: {s(max(left, 0.0))} left, the rows measured at {pace:.2f}x their cost: {base}'s "
                 f"default and best at {p.epochs[base]} epochs (recipe {p.recipe[base]}), ~{s(p.rows_s[base])}"
             )
+
+
+def end_line(
+    tb: TuneBudget | None, budget_s: float, race_s: float, took: tuple[float, float, float], given: list[str] | None
+) -> str:
+    """The tune's last line: its budget, what of it was planned (the race's seconds and the fresh rows' plan), and
+    what it took (``took``: the whole tune, the race, the calibration and plan before it). ``given``: None where the
+    fresh rows were sized to the budget, else the recipe options that set their recipe (--epochs, --max-train):
+    they train it as given, sized to no budget, so the race alone was planned, in its share of the default budget.
+    Until 2026-12-07 that line said the whole default budget was planned ("budget 1800s, planned 1800s (race
+    1260s), took 22s (1% of the budget)" for a tune with --epochs 1)."""
+    achieved, race_took, plan_s = took
+    before = f"{plan_s:.1f}s of it the calibration and plan before the race"
+    if given is not None:
+        recipe = " and ".join(given) or "the command line"
+        return (
+            f"tune: {recipe} set the default and best rows' recipe: trained as given, not planned to a budget; "
+            f"planned: the race alone, {race_s:.0f}s (its share of the {budget_s:.0f}s default budget), which took "
+            f"{race_took:.0f}s; the tune took {achieved:.0f}s, {before}"
+        )
+    planned = race_s + (tb.fresh.planned_s if tb and tb.fresh.epochs else budget_s - race_s)
+    return (
+        f"tune: budget {budget_s:.0f}s, planned {planned:.0f}s (race {race_s:.0f}s), took {achieved:.0f}s "
+        f"({achieved / budget_s:.0%} of the budget), {before}"
+    )
