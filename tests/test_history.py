@@ -89,6 +89,36 @@ def test_repeats_give_their_median_and_an_interval_spanning_them(tmp_path: Path)
     assert (r.value, r.lo, r.hi, r.repeats) == (6.0, 5.0, 7.0, 3)
 
 
+def test_two_stores_of_the_same_runs_load_as_one_frame_whatever_order_their_files_hold_the_rows_in(tmp_path: Path):
+    """A run's records.jsonl lists its rows in the order its workers finished, and the store's file keeps that order:
+    loaded in (run_date, run_id) order alone, the rows within a run came as the file held them (or as DuckDB read
+    them), so two stores of the same runs gave two frames. ``store.ORDER`` sorts them within a run by task, backend,
+    configuration and metric: the same frame, raw and normalised, whichever order the runs were written and added."""
+    from tests.history_runs import failed_row
+
+    pairs = [("lenet", "torch"), ("lenet", "keras"), ("alex", "torch"), ("alex", "keras")]
+    runs = [
+        make_run(tmp_path / "a", n, {k: {"steady_img_s": 100.0 + i + n, "test_acc": 0.9} for i, k in enumerate(pairs)})
+        for n in (0, 1)
+    ]
+    runs.append(make_run(tmp_path / "a", 2, {ROW: failed_row(), ("alex", "keras"): {"steady_img_s": 90.0}}))
+    for run in runs:  # the same runs, each file's rows in the other order, added newest first
+        lines = (run / "records.jsonl").read_text().splitlines(keepends=True)
+        (tmp_path / "b" / run.name).mkdir(parents=True)
+        (tmp_path / "b" / run.name / "records.jsonl").write_text("".join(reversed(lines)))
+        (tmp_path / "b" / run.name / "environment.json").write_text((run / "environment.json").read_text())
+        store.add_run(tmp_path / "h1", run)
+    for run in reversed(runs):
+        store.add_run(tmp_path / "h2", tmp_path / "b" / run.name)
+    first, second = (store.load(tmp_path / h) for h in ("h1", "h2"))
+    assert list(first.task[:2]) == ["alex", "alex"] and list(second.task[:2]) == ["alex", "alex"]
+    pd.testing.assert_frame_equal(first, second)
+    pd.testing.assert_frame_equal(store.load(tmp_path / "h1", True), store.load(tmp_path / "h2", True))
+    key = list(store.ORDER)
+    assert first[key].values.tolist() == sorted(first[key].values.tolist())  # as documented, one row each
+    assert not first.duplicated(key).any() and len(first) == 2 * 4 * 2 + 2
+
+
 def test_importing_a_run_twice_adds_nothing_and_the_normalised_view_divides_rates(tmp_path: Path):
     hist = tmp_path / "history"
     run = make_run(tmp_path, 1, {ROW: {"steady_img_s": 1000.0, "train_s": 4.0, "test_acc": 0.9}}, gflops=40.0)

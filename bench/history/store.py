@@ -200,9 +200,18 @@ def empty_select() -> str:
     return "SELECT " + ", ".join(f"NULL::{SQL_TYPES.get(t, 'TIMESTAMPTZ')} AS {c}" for c, t in SCHEMA.items())
 
 
+# The order ``load`` gives the rows: oldest run first, then within a run by task, backend, configuration and metric
+# (by name), which is one row each (bench.history.rows.run_rows). Until 2026-12-07 it was (run_date, run_id) alone,
+# and the rows within a run came in whatever order its file held them (its records.jsonl's, which workers finish in
+# any order) or DuckDB read them: two stores of the same runs loaded as different frames. The other columns break
+# any tie left (a store with a run's file copied in under another name), so the order is total.
+ORDER = ("run_date", "run_id", "task", "backend", "config", "metric")
+
+
 def load(store: Path, normalised: bool = False) -> pd.DataFrame:
-    """Every row of the store (or the normalised view), oldest run first."""
+    """Every row of the store (or the normalised view) in ``ORDER``, oldest run first."""
     con = connect(store)
     view = "normalised" if normalised else "points"
     df = con.sql(f"SELECT * EXCLUDE (f) FROM {view}" if normalised else f"SELECT * FROM {view}")
-    return df.order("run_date, run_id").to_arrow_table().to_pandas()  # (.df() warns on pandas 3)
+    order = ", ".join([*ORDER, *(c for c in SCHEMA if c not in ORDER)])
+    return df.order(order).to_arrow_table().to_pandas()  # (.df() warns on pandas 3)
