@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import import_order
+from tests import cli_zygote, import_order
 
 import_order.install()  # torch before TensorFlow in this process, whichever a test imports first
 
@@ -200,8 +200,14 @@ def start_cli(args: list[str], env: dict[str, str], log: Path, group: bool = Fal
 
 
 def run_cli(
-    args: list[str], env: dict[str, str], timeout: float = 600, cwd: Path = REPO
+    args: list[str], env: dict[str, str], timeout: float = 600, cwd: Path = REPO, fresh: bool = False
 ) -> subprocess.CompletedProcess:
+    """``python -m bench ARGS``, its output captured: in a process forked from the CLI zygote (tests/cli_zygote.py:
+    a process of its own, without the 0.5 s of imports a new interpreter spends), or with ``fresh`` in a new
+    interpreter, as the zygote itself does for an environment that starts one differently (a test backend's
+    PYTHONPATH)."""
+    if not fresh:
+        return cli_zygote.run(args, env, cwd, timeout)
     return subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )

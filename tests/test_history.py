@@ -18,6 +18,7 @@ from bench.core.record import new_record
 from bench.core.results import append_record
 from bench.history import annotations, check, dashboard, store
 from bench.history.rows import run_rows
+from tests.conftest import run_cli
 from tests.history_runs import MACHINE, START, make_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +28,7 @@ ROW = ("lenet", "torch")
 
 
 def bench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return run_cli(list(args), dict(os.environ), timeout=120, cwd=cwd)
 
 
 def series_runs(root: Path, values: list[float], **kw) -> list[Path]:

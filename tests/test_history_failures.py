@@ -6,8 +6,8 @@ it); a run whose every row failed was not added at all ("no ok row")."""
 
 from __future__ import annotations
 
+import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +15,7 @@ import pytest
 
 from bench.history import annotations, check, dashboard, failures, store
 from bench.history.rows import ADDED, STATUS, run_rows, typed
+from tests.conftest import run_cli
 from tests.history_runs import MACHINE, failed_row, make_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,7 +24,7 @@ ERROR = "RuntimeError: boom\n  File 'x.py', line 3"
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return run_cli(list(args), dict(os.environ), timeout=120, cwd=REPO)
 
 
 def broken_store(root: Path, last: dict | None = None, **kw) -> tuple[Path, list[Path]]:

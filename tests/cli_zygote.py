@@ -1,0 +1,248 @@
+"""``python -m bench`` for the tests, forked from a process that has already imported the command line.
+
+A ``bench`` command the suite runs (``tests.conftest.run_cli``: every history, compare, report and parity check,
+every refusal) spent most of its CPU importing pandas, pyarrow, duckdb and bench's command line: 0.45 s of a
+history command's 0.65 s on the 2-core AMD VM. Here one process per test process imports those once
+(``PRELOAD``) and forks a child for each command: a process of its own, as ``subprocess.run([python, "-m",
+"bench", ...])`` would start, with the caller's arguments, environment, cores, exit status and its own
+stdout/stderr, running ``bench/__main__.py`` itself (its Ctrl-C and broken-pipe handling included).
+
+What a fork cannot give is a new interpreter's start. A command whose environment would start one otherwise
+(``STARTUP_VARIABLES``: a test backend's ``sitecustomize`` on PYTHONPATH) or in another folder runs in a new
+interpreter. The one bench module that keeps what the environment held at its import (``SNAPSHOTS``) has it
+taken again in the child, from the command's environment (``tests/test_cli_zygote.py`` finds every such
+module). A test that looks at what a command imports runs ``python -m bench`` itself (``run_cli(...,
+fresh=True)``).
+
+Protocol (one JSON line each way on the zygote's stdin/stdout): the request names argv, env, cwd and two files
+for the child's output; the zygote answers the child's pid, then its exit status.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import runpy
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# what a reading command imports (history, compare, parity, report's refusals, run's refusals): never a
+# module that snapshots the environment at import (the test holds this list to it)
+PRELOAD = (
+    "pandas",
+    "pyarrow.parquet",
+    "duckdb",
+    "bench.run.cli",
+    "bench.history.store",
+    "bench.history.annotations",
+    "bench.history.check",
+    "bench.history.failures",
+    "bench.history.rows",
+    "bench.report.compare",
+)
+# read when an interpreter or a preloaded library starts: the dynamic loader's, the allocator's and the BLAS
+# threads' variables (a framework's import sets LD_LIBRARY_PATH in the test process, which every later command
+# inherits) get a zygote started with them; Python's own (a test backend's sitecustomize on PYTHONPATH, one
+# folder per test) a new interpreter, as does another working folder (the first folder on its path)
+STARTUP_VARIABLES = ("PYTHON", "LD_", "MALLOC_", "OMP_", "OPENBLAS_", "MKL_", "ARROW_")
+PYTHON_VARIABLES = "PYTHON"
+KEPT = 2  # zygotes alive per test process, the least recently used closed first (each holds ~150 MB)
+
+# module -> the name holding the environment as the module's import found it: taken again in each child
+SNAPSHOTS = {"bench.measure.compile_cache": "STARTED_WITH"}
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """As the interpreter turns ``raise SystemExit(code)`` into an exit status."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _child(request: dict) -> None:
+    """In the forked child: become the command's process and run ``python -m bench``'s ``__main__``. Never
+    returns."""
+    code = 1
+    try:
+        os.chdir(request["cwd"])
+        os.sched_setaffinity(0, request["cpus"])  # the caller's cores now: a lane's, or every core
+        os.environ.clear()
+        os.environ.update(request["env"])
+        for module, name in SNAPSHOTS.items():
+            if module in sys.modules:
+                setattr(sys.modules[module], name, dict(os.environ))
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(out, fd)
+            os.close(out)
+        sys.argv = [request["module"], *request["argv"]]  # run_module sets argv[0] to the file it runs
+        try:
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc)
+        except BaseException:  # as the interpreter would: the traceback on stderr, exit 1
+            traceback.print_exc()
+            code = 1
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):  # a closed pipe: the status still goes back
+                stream.flush()
+        os._exit(code)
+
+
+def serve() -> None:
+    """The zygote's loop: one request per line on stdin, answers on stdout, until stdin closes."""
+    for name in PRELOAD:
+        __import__(name)
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # a stray print in the zygote cannot corrupt the answers
+    answers.write(json.dumps({"ready": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            answers.close()
+            _child(request)
+        answers.write(json.dumps({"pid": pid}) + "\n")
+        _, status = os.waitpid(pid, 0)
+        answers.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}) + "\n")
+
+
+class Zygote:
+    """One zygote process, for the process that started it (a forked test process starts its own)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.owner = os.getpid()
+        self.lock = threading.Lock()
+        self.scratch = Path(tempfile.mkdtemp(prefix="bench-cli-zygote-"))
+        self.env = {k: v for k, v in env.items() if not k.startswith("BENCH_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.cli_zygote"],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,  # answers read from the fd itself (select), never from a buffer select cannot see
+            env=self.env,
+        )
+        self.unread = b""
+        self._answer(timeout=120)
+
+    def _answer(self, timeout: float | None) -> dict:
+        """The zygote's next answer line; TimeoutError after ``timeout`` seconds without one."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.unread:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise RuntimeError(f"the CLI zygote exited ({self.proc.wait()}); its stderr is in the test's output")
+            self.unread += chunk
+        line, self.unread = self.unread.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(
+        self, argv: list[str], env: dict[str, str], timeout: float, module: str = "bench"
+    ) -> subprocess.CompletedProcess:
+        """``python -m MODULE ARGV`` in the repository, forked from this zygote (``run`` picks the zygote)."""
+        cmd = [sys.executable, "-m", module, *argv]
+        with self.lock:
+            out, err = self.scratch / "stdout", self.scratch / "stderr"
+            request = {
+                "module": module,
+                "cpus": sorted(os.sched_getaffinity(0)),
+                "argv": argv,
+                "env": env,
+                "cwd": str(REPO),
+                "stdout": str(out),
+                "stderr": str(err),
+            }
+            assert self.proc.stdin is not None
+            data = json.dumps(request).encode() + b"\n"
+            while data:  # an unbuffered pipe may take part of it
+                data = data[self.proc.stdin.write(data) or 0 :]
+            pid = self._answer(timeout=60)["pid"]
+            try:
+                status = self._answer(timeout)["status"]
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                self._answer(timeout=60)
+                raise subprocess.TimeoutExpired(cmd, timeout, out.read_text(), err.read_text()) from None
+            return subprocess.CompletedProcess(cmd, status, out.read_text(), err.read_text())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        for name in ("stdout", "stderr"):
+            (self.scratch / name).unlink(missing_ok=True)
+        self.scratch.rmdir()
+
+
+def signature(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in env.items() if k.startswith(STARTUP_VARIABLES)))
+
+
+_zygotes: dict[tuple[tuple[str, str], ...], Zygote] = {}  # by signature, the most recently used last
+_SESSION_PYTHON = {k: v for k, v in os.environ.items() if k.startswith(PYTHON_VARIABLES)}
+
+
+def zygote(env: dict[str, str]) -> Zygote:
+    """The zygote a process started with ``env`` would be a fork of: started with ``env``'s startup variables."""
+    if any(z.owner != os.getpid() for z in _zygotes.values()):  # a forked test process: its parent's are not its own
+        _zygotes.clear()
+    key = signature(env)
+    if key not in _zygotes:
+        while len(_zygotes) >= KEPT:
+            _zygotes.pop(next(iter(_zygotes))).close()
+        _zygotes[key] = Zygote(env)
+    _zygotes[key] = _zygotes.pop(key)
+    return _zygotes[key]
+
+
+def run(
+    argv: list[str], env: dict[str, str], cwd: Path, timeout: float, module: str = "bench"
+) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGV`` with ``env`` in ``cwd``: forked from a zygote, or in a new interpreter where
+    Python's own variables or the folder would start one otherwise than the session's."""
+    python = {k: v for k, v in env.items() if k.startswith(PYTHON_VARIABLES)}
+    if Path(cwd).resolve() != REPO or python != _SESSION_PYTHON:
+        cmd = [sys.executable, "-m", module, *argv]
+        return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return zygote(env).run(argv, env, timeout, module)
+
+
+def _close_all() -> None:
+    for z in _zygotes.values():
+        if z.owner == os.getpid():
+            z.close()
+
+
+atexit.register(_close_all)
+
+
+if __name__ == "__main__":
+    serve()
