@@ -36,20 +36,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# what a reading command imports (history, compare, parity, report's refusals, run's refusals): never a
-# module that snapshots the environment at import (the test holds this list to it)
-PRELOAD = (
-    "pandas",
-    "pyarrow.parquet",
-    "duckdb",
-    "bench.run.cli",
-    "bench.history.store",
-    "bench.history.annotations",
-    "bench.history.check",
-    "bench.history.failures",
-    "bench.history.rows",
-    "bench.report.compare",
-)
+# what a bench command imports before it does anything (history, compare and report read tables with pandas,
+# pyarrow and duckdb); the modules of these that keep their import's environment are SNAPSHOTS' keys
+LIBRARIES = ("pandas", "pyarrow.parquet", "duckdb")
+HISTORY = ("store", "annotations", "check", "failures", "rows")
+PRELOAD = (*LIBRARIES, "bench.run.cli", "bench.report.compare", *(f"bench.history.{m}" for m in HISTORY))
 # read when an interpreter or a preloaded library starts: the dynamic loader's, the allocator's and the BLAS
 # threads' variables (a framework's import sets LD_LIBRARY_PATH in the test process, which every later command
 # inherits) get a zygote started with them; Python's own (a test backend's sitecustomize on PYTHONPATH, one
