@@ -33,6 +33,7 @@ import tempfile
 import threading
 import traceback
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,11 +64,12 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def _child(request: dict) -> None:
+def _child(request: dict, sigint: Any) -> None:
     """In the forked child: become the command's process and run ``python -m bench``'s ``__main__``. Never
     returns."""
     code = 1
     try:
+        signal.signal(signal.SIGINT, sigint)  # as a new interpreter would have it (an ignored one stays ignored)
         os.chdir(request["cwd"])
         os.sched_setaffinity(0, request["cpus"])  # the caller's cores now: a lane's, or every core
         os.environ.clear()
@@ -106,6 +108,9 @@ def serve() -> None:
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # a stray print in the zygote cannot corrupt the answers
     answers.write(json.dumps({"ready": os.getpid()}) + "\n")
+    # a Ctrl-C in pytest's terminal reaches the command running (its own handler) and not the zygote, which ends
+    # when its test process closes its stdin
+    sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
     for line in sys.stdin:
         request = json.loads(line)
         sys.stdout.flush()
@@ -113,7 +118,7 @@ def serve() -> None:
         pid = os.fork()
         if pid == 0:
             answers.close()
-            _child(request)
+            _child(request, sigint)
         answers.write(json.dumps({"pid": pid}) + "\n")
         _, status = os.waitpid(pid, 0)
         answers.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}) + "\n")
@@ -206,6 +211,8 @@ def zygote(env: dict[str, str]) -> Zygote:
     if any(z.owner != os.getpid() for z in _zygotes.values()):  # a forked test process: its parent's are not its own
         _zygotes.clear()
     key = signature(env)
+    if key in _zygotes and _zygotes[key].proc.poll() is not None:  # it died (killed by a test): start another
+        _zygotes.pop(key).close()
     if key not in _zygotes:
         while len(_zygotes) >= KEPT:
             _zygotes.pop(next(iter(_zygotes))).close()

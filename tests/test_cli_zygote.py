@@ -8,6 +8,7 @@ import ast
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,7 @@ def test_a_command_past_its_timeout_is_killed_and_the_next_one_still_runs(probe_
         cli_zygote.run(["sleep"], probe_env, REPO, 1, module=PROBE)
     pid = json.loads(stopped.value.output.splitlines()[0])["pid"]
     assert not Path(f"/proc/{pid}").exists()  # killed and reaped
+    os.kill(cli_zygote.zygote(probe_env).proc.pid, signal.SIGINT)  # a Ctrl-C in pytest's terminal
     assert cli_zygote.run(["exit", "0"], probe_env, REPO, 60, module=PROBE).returncode == 0
 
 

@@ -24,6 +24,7 @@ print(
             "stdin": sys.stdin.read(),
             "main": __name__,
             "cpus": sorted(os.sched_getaffinity(0)),
+            "sigint": getattr(signal.getsignal(signal.SIGINT), "__name__", str(signal.getsignal(signal.SIGINT))),
         }
     ),
     flush=True,
