@@ -26,6 +26,7 @@ import json
 import os
 import runpy
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -188,14 +189,20 @@ class Zygote:
             return subprocess.CompletedProcess(cmd, status, out.read_text(), err.read_text())
 
     def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        for name in ("stdout", "stderr"):
-            (self.scratch / name).unlink(missing_ok=True)
-        self.scratch.rmdir()
+        """End the zygote (its stdin closed ends its loop; killed if a child still runs after 30 s) and remove
+        its scratch folder."""
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def signature(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
