@@ -7,15 +7,16 @@ history command's 0.65 s on the 2-core AMD VM. Here one process per test process
 "bench", ...])`` would start, with the caller's arguments, environment, cores, exit status and its own
 stdout/stderr, running ``bench/__main__.py`` itself (its Ctrl-C and broken-pipe handling included).
 
-What a fork cannot give is a new interpreter's start. A command whose environment would start one otherwise
-(``STARTUP_VARIABLES``: a test backend's ``sitecustomize`` on PYTHONPATH) or in another folder runs in a new
-interpreter. The one bench module that keeps what the environment held at its import (``SNAPSHOTS``) has it
-taken again in the child, from the command's environment (``tests/test_cli_zygote.py`` finds every such
-module). A test that looks at what a command imports runs ``python -m bench`` itself (``run_cli(...,
-fresh=True)``).
+What a fork cannot give is a new interpreter's start. A command whose Python would start otherwise (a test
+backend's ``sitecustomize`` on PYTHONPATH) or in another folder runs in a new interpreter; one whose loader or
+BLAS variables differ forks from a zygote started with them (``STARTUP_VARIABLES``). The one bench module that
+keeps what the environment held at its import (``SNAPSHOTS``) has it taken again in the child, from the
+command's environment (``tests/test_cli_zygote.py`` finds every such module). A test that looks at what a command
+imports runs ``python -m bench`` itself (``run_cli(..., fresh=True)``).
 
-Protocol (one JSON line each way on the zygote's stdin/stdout): the request names argv, env, cwd and two files
-for the child's output; the zygote answers the child's pid, then its exit status.
+Protocol (one JSON line each way on the zygote's stdin/stdout): the request names the module, its argv, env and
+cores, and two files for the child's output; the zygote answers the child's pid, then its exit status. Every
+command runs in the repository, the zygote's own folder.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ def _child(request: dict, sigint: Any) -> None:
     code = 1
     try:
         signal.signal(signal.SIGINT, sigint)  # as a new interpreter would have it (an ignored one stays ignored)
-        os.chdir(request["cwd"])
         os.sched_setaffinity(0, request["cpus"])  # the caller's cores now: a lane's, or every core
         os.environ.clear()
         os.environ.update(request["env"])
@@ -171,7 +171,6 @@ class Zygote:
                 "cpus": sorted(os.sched_getaffinity(0)),
                 "argv": argv,
                 "env": env,
-                "cwd": str(REPO),
                 "stdout": str(out),
                 "stderr": str(err),
             }
