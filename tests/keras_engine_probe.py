@@ -8,8 +8,10 @@ every small-model case (``tests.parity``), the peak-FLOP matmul in fp32 and bf16
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 ZOO_DRAWS = "mobilenet"  # the zoo's smallest convertible row: its build draws the fewest initialiser shapes
@@ -28,7 +30,7 @@ def main(argv: list[str]) -> int:
     out: dict[str, Any] = {"backend": keras_backend.name, "cases": {}, "big_params": {}}
     for case, (spec, shape, n_outputs) in parity.CASES.items():
         torch_side = parity.build(torch_backend, spec, shape, n_outputs)
-        keras_side = parity.build(keras_backend, spec, shape, n_outputs)
+        keras_side = parity.build(keras_backend, spec, shape, n_outputs, to_import=True)  # torch's weights copied in
         out["cases"][case] = parity.compare(torch_side, keras_side, "torch->keras", spec, shape, n_outputs)
     out["throwaway"] = [throwaway(keras_backend, how) for how in ("build", "build_to_import")]
     if name == "keras-jax":  # the engine whose throwaway draws differ (the others' are a null context)
@@ -92,14 +94,37 @@ def throwaway(backend: Any, how: str) -> dict[str, Any]:
 
     spec, shape, n_outputs = parity.CASES["lenet5-relu-avg"]
     backend.configure(RuntimeSpec(), seed=0)
-    state = backend.compile(getattr(backend, how)(spec, shape, n_outputs), parity.TRAIN, RuntimeSpec())
+    with xla_compiles() as compiled:
+        model = getattr(backend, how)(spec, shape, n_outputs)
+    state = backend.compile(model, parity.TRAIN, RuntimeSpec())
     drawn = backend.export_weights(state)
     backend.import_weights(state, {k: np.full_like(v, 0.5) for k, v in drawn.items()})
     return {
         "drawn": {k: v.ravel().tolist() for k, v in drawn.items()},
         "imported": sorted(k for k, v in backend.export_weights(state).items() if (v == 0.5).all()),
         "after": np.asarray(keras.random.uniform((5,))).tolist(),
+        "xla_compiles": len(compiled),  # while it built (JAX only: the others' list stays empty)
     }
+
+
+@contextlib.contextmanager
+def xla_compiles() -> Iterator[list[float]]:
+    """The XLA programs JAX compiles inside (each one's compile seconds); nothing where JAX is not imported."""
+    out: list[float] = []
+    if sys.modules.get("jax") is None:  # not imported, or blocked (None): the other engines
+        yield out
+        return
+    from jax import monitoring
+
+    def listen(event: str, seconds: float, **_: Any) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            out.append(seconds)
+
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield out
+    finally:
+        monitoring.unregister_event_duration_listener(listen)
 
 
 def zoo_draws(backend: Any, zoo_id: str = ZOO_DRAWS) -> dict[str, Any]:

@@ -77,11 +77,14 @@ def min_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return min(out)
 
 
-def build(backend: Any, spec: ModelSpec, shape: tuple[int, int, int], n_outputs: int) -> tuple[Any, Any, Any]:
-    """A configured backend instance, its model and its compiled state."""
+def build(
+    backend: Any, spec: ModelSpec, shape: tuple[int, int, int], n_outputs: int, to_import: bool = False
+) -> tuple[Any, Any, Any]:
+    """A configured backend instance, its model and its compiled state; ``to_import``: the side ``compare`` copies
+    every weight into, built as the backend builds a model it imports weights into (``build_to_import``)."""
     b = backend.Backend() if hasattr(backend, "Backend") else backend
     b.configure(RuntimeSpec(), seed=0)
-    m = b.build(spec, shape, n_outputs)
+    m = (b.build_to_import if to_import else b.build)(spec, shape, n_outputs)
     return b, m, b.compile(m, TRAIN, RuntimeSpec())
 
 

@@ -46,19 +46,19 @@ def _numpy_draws() -> Any:
     def rng(seed: Any) -> np.random.Generator:
         return np.random.default_rng(np.asarray(keras_jax_random.jax_draw_seed(seed)).astype(np.uint32).tolist())
 
+    def handed(sample: np.ndarray, dtype: Any) -> Any:  # cast in numpy and put: jnp.asarray compiles per shape
+        return jax.device_put(sample.astype(jax.numpy.dtype(dtype or keras.config.floatx())))
+
     def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None, seed: Any = None) -> Any:
-        sample = rng(seed).standard_normal(tuple(shape), np.float64) * stddev + mean
-        return jax.numpy.asarray(sample, dtype or keras.config.floatx())
+        return handed(rng(seed).standard_normal(tuple(shape)) * stddev + mean, dtype)
 
     def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = None, seed: Any = None) -> Any:
-        sample = rng(seed).uniform(minval, maxval, tuple(shape))
-        return jax.numpy.asarray(sample, dtype or keras.config.floatx())
+        return handed(rng(seed).uniform(minval, maxval, tuple(shape)), dtype)
 
     def truncated_normal(
         shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None, seed: Any = None
     ) -> Any:
-        sample = np.clip(rng(seed).standard_normal(tuple(shape), np.float64), -2.0, 2.0) * stddev + mean
-        return jax.numpy.asarray(sample, dtype or keras.config.floatx())
+        return handed(np.clip(rng(seed).standard_normal(tuple(shape)), -2.0, 2.0) * stddev + mean, dtype)
 
     names = ("normal", "uniform", "truncated_normal")
     real = {name: getattr(keras_jax_random, name) for name in names}

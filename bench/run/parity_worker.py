@@ -27,7 +27,7 @@ def run(job: ParityJob) -> None:
     backend = load_backend(job.backend)
     spec = spec_from_dict(job.spec)
     backend.configure(spec.runtime, job.seed)
-    # with weights to start from, the build's own draws are thrown away (Keras/JAX draws them cheaper to compile)
+    # with weights to start from, the build's own draws are thrown away (Keras/JAX draws them with no XLA compile)
     build = backend.build_to_import if job.initial else backend.build
     model = build(spec.model, job.input_shape, job.n_outputs)
     state = backend.compile(model, parity_train(spec.train), spec.runtime)
