@@ -7,12 +7,17 @@ history command's 0.65 s on the 2-core AMD VM. Here one process per test process
 "bench", ...])`` would start, with the caller's arguments, environment, cores, exit status and its own
 stdout/stderr, running ``bench/__main__.py`` itself (its Ctrl-C and broken-pipe handling included).
 
-What a fork cannot give is a new interpreter's start. A command whose Python would start otherwise (a test
-backend's ``sitecustomize`` on PYTHONPATH) or in another folder runs in a new interpreter; one whose loader or
-BLAS variables differ forks from a zygote started with them (``STARTUP_VARIABLES``). The one bench module that
-keeps what the environment held at its import (``SNAPSHOTS``) has it taken again in the child, from the
-command's environment (``tests/test_cli_zygote.py`` finds every such module). A test that looks at what a command
-imports runs ``python -m bench`` itself (``run_cli(..., fresh=True)``).
+What a fork cannot give is a new interpreter's start, so the child does what that start would have done
+differently. A test backend's ``sitecustomize`` on PYTHONPATH (tests/faults.py: it registers the backends
+``numpy`` and ``fault``, and may make numpy the parity reference, which bench.run.parity reads at its import):
+the child puts the command's PYTHONPATH on ``sys.path``, imports the project's packages again (the libraries
+stay imported) and runs the ``sitecustomize`` as ``site`` does, before the command. A PYTHONPATH folder that
+holds anything but a ``sitecustomize`` (a package shadowing an installed one), another Python variable or another
+folder: a new interpreter. Loader or BLAS variables that differ: a zygote started with them
+(``STARTUP_VARIABLES``). The one bench module that keeps what the environment held at its import
+(``SNAPSHOTS``) has it taken again in the child, from the command's environment (``tests/test_cli_zygote.py``
+finds every such module). A test that looks at what a command imports runs ``python -m bench`` itself
+(``run_cli(..., fresh=True)``).
 
 Protocol (one JSON line each way on the zygote's stdin/stdout): the request names the module, its argv, env and
 cores, and two files for the child's output; the zygote answers the child's pid, then its exit status. Every
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import json
 import os
 import runpy
@@ -50,6 +56,9 @@ PRELOAD = (*LIBRARIES, "bench.run.cli", "bench.report.compare", *(f"bench.histor
 # folder per test) a new interpreter, as does another working folder (the first folder on its path)
 STARTUP_VARIABLES = ("PYTHON", "LD_", "MALLOC_", "OMP_", "OPENBLAS_", "MKL_", "ARROW_")
 PYTHON_VARIABLES = "PYTHON"
+PYTHONPATH = "PYTHONPATH"  # the one Python variable a child takes on itself (``_as_if_started_with``)
+PROJECT = ("backends", "bench", "datasets", "tests")  # imported again in a child whose PYTHONPATH differs
+SITE_FILES = {"sitecustomize.py", "__pycache__"}  # what a PYTHONPATH folder may hold for a child to take it on
 KEPT = 2  # zygotes alive per test process, the least recently used closed first (each holds ~150 MB)
 
 # module -> the name holding the environment as the module's import found it: taken again in each child
@@ -64,6 +73,35 @@ def _exit_code(exc: SystemExit) -> int:
         return exc.code
     print(exc.code, file=sys.stderr)
     return 1
+
+
+def _entries(path: str | None) -> list[str]:
+    """PYTHONPATH's folders as ``sys.path`` holds them (absolute; empty entries dropped)."""
+    return [os.path.abspath(p) for p in (path or "").split(os.pathsep) if p]
+
+
+def _as_if_started_with(path: list[str], started: list[str]) -> None:
+    """``sys.path`` and the modules as an interpreter started with PYTHONPATH ``path`` (folders) would have them
+    when it runs the command; ``started``: the zygote's own PYTHONPATH folders. The project's modules are dropped,
+    to be imported again after the ``sitecustomize`` (which may change what they read at import); the libraries
+    (pandas, pyarrow, duckdb, numpy) stay."""
+    folder, rest = sys.path[0], sys.path[1:]
+    for entry in started:
+        if entry in rest:
+            rest.remove(entry)
+    sys.path[:] = [*path, *rest]  # before the standard library; ``-m`` puts the command's folder first after site
+    for name in [m for m in sys.modules if m.split(".")[0] in PROJECT or m == "sitecustomize"]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    try:  # as site.execsitecustomize does
+        try:
+            import sitecustomize  # noqa: F401
+        except ImportError as exc:
+            if exc.name != "sitecustomize":
+                raise
+    except Exception as err:
+        sys.stderr.write(f"Error in sitecustomize; set PYTHONVERBOSE for traceback:\n{type(err).__name__}: {err}\n")
+    sys.path.insert(0, folder)
 
 
 def _child(request: dict, sigint: Any) -> None:
@@ -85,6 +123,8 @@ def _child(request: dict, sigint: Any) -> None:
             out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(out, fd)
             os.close(out)
+        if request["python_path"] is not None:  # with its output where the command's goes (site's error lines)
+            _as_if_started_with(request["python_path"], _entries(STARTED_PYTHONPATH))
         sys.argv = [request["module"], *request["argv"]]  # run_module sets argv[0] to the file it runs
         try:
             runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
@@ -104,6 +144,8 @@ def _child(request: dict, sigint: Any) -> None:
 
 def serve() -> None:
     """The zygote's loop: one request per line on stdin, answers on stdout, until stdin closes."""
+    global STARTED_PYTHONPATH
+    STARTED_PYTHONPATH = os.environ.get(PYTHONPATH)
     for name in PRELOAD:
         __import__(name)
     answers = os.fdopen(os.dup(1), "w", buffering=1)
@@ -132,7 +174,9 @@ class Zygote:
         self.owner = os.getpid()
         self.lock = threading.Lock()
         self.scratch = Path(tempfile.mkdtemp(prefix="bench-cli-zygote-"))
-        self.env = {k: v for k, v in env.items() if not k.startswith("BENCH_")}
+        # Python's own variables are the session's (a command's PYTHONPATH is taken on in its child)
+        self.env = {k: v for k, v in env.items() if not k.startswith(("BENCH_", PYTHON_VARIABLES))}
+        self.env.update(_SESSION_PYTHON)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.cli_zygote"],
             cwd=REPO,
@@ -160,9 +204,15 @@ class Zygote:
         return json.loads(line)
 
     def run(
-        self, argv: list[str], env: dict[str, str], timeout: float, module: str = "bench"
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        timeout: float,
+        module: str = "bench",
+        python_path: list[str] | None = None,
     ) -> subprocess.CompletedProcess:
-        """``python -m MODULE ARGV`` in the repository, forked from this zygote (``run`` picks the zygote)."""
+        """``python -m MODULE ARGV`` in the repository, forked from this zygote (``run`` picks the zygote);
+        ``python_path``: the command's PYTHONPATH folders where they are not the session's."""
         cmd = [sys.executable, "-m", module, *argv]
         with self.lock:
             out, err = self.scratch / "stdout", self.scratch / "stderr"
@@ -171,6 +221,7 @@ class Zygote:
                 "cpus": sorted(os.sched_getaffinity(0)),
                 "argv": argv,
                 "env": env,
+                "python_path": python_path,
                 "stdout": str(out),
                 "stderr": str(err),
             }
@@ -205,11 +256,29 @@ class Zygote:
 
 
 def signature(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, v) for k, v in env.items() if k.startswith(STARTUP_VARIABLES)))
+    """What a zygote is started with: the startup variables but Python's own (every zygote has the session's)."""
+    return tuple(
+        sorted((k, v) for k, v in env.items() if k.startswith(STARTUP_VARIABLES) and not k.startswith(PYTHON_VARIABLES))
+    )
 
 
+STARTED_PYTHONPATH: str | None = None  # in a zygote: the PYTHONPATH it was started with (the session's)
 _zygotes: dict[tuple[tuple[str, str], ...], Zygote] = {}  # by signature, the most recently used last
 _SESSION_PYTHON = {k: v for k, v in os.environ.items() if k.startswith(PYTHON_VARIABLES)}
+
+
+def _takes_on(path: str | None) -> list[str] | None:
+    """The folders of a command's PYTHONPATH a child can take on (``_as_if_started_with``): the session's, the
+    repository, and folders holding a ``sitecustomize`` and nothing else; None where one holds anything else (a
+    package put there to shadow an installed one, which the zygote may have imported already)."""
+    session = set(_entries(_SESSION_PYTHON.get(PYTHONPATH)))
+    entries = _entries(path)
+    for entry in entries:
+        if entry in session or entry == str(REPO):
+            continue
+        if not os.path.isdir(entry) or not set(os.listdir(entry)) <= SITE_FILES:
+            return None
+    return entries
 
 
 def zygote(env: dict[str, str]) -> Zygote:
@@ -231,12 +300,19 @@ def run(
     argv: list[str], env: dict[str, str], cwd: Path, timeout: float, module: str = "bench"
 ) -> subprocess.CompletedProcess:
     """``python -m MODULE ARGV`` with ``env`` in ``cwd``: forked from a zygote, or in a new interpreter where
-    Python's own variables or the folder would start one otherwise than the session's."""
-    python = {k: v for k, v in env.items() if k.startswith(PYTHON_VARIABLES)}
-    if Path(cwd).resolve() != REPO or python != _SESSION_PYTHON:
+    Python's own variables (but a PYTHONPATH the child can take on) or the folder would start one otherwise than
+    the session's."""
+
+    def others(variables: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in variables.items() if k.startswith(PYTHON_VARIABLES) and k != PYTHONPATH}
+
+    path = env.get(PYTHONPATH)
+    python_path = None if path == _SESSION_PYTHON.get(PYTHONPATH) else _takes_on(path)
+    new_path = path != _SESSION_PYTHON.get(PYTHONPATH) and python_path is None
+    if Path(cwd).resolve() != REPO or others(env) != others(_SESSION_PYTHON) or new_path:
         cmd = [sys.executable, "-m", module, *argv]
         return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    return zygote(env).run(argv, env, timeout, module)
+    return zygote(env).run(argv, env, timeout, module, python_path)
 
 
 def _close_all() -> None:

@@ -79,8 +79,13 @@ def test_a_new_interpreter_for_pythons_own_variables_or_another_folder_a_zygote_
     probe_env, tmp_path
 ):
     plain = cli_zygote.zygote(probe_env).proc.pid
-    site = dict(probe_env, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
-    assert seen(cli_zygote.run([], site, REPO, 60, module=PROBE))["parent"] == os.getpid()
+    shadowing = tmp_path / "shadow"  # a package on PYTHONPATH that may shadow one the zygote imported
+    (shadowing / "pandas").mkdir(parents=True)
+    (shadowing / "pandas" / "__init__.py").write_text("raise ImportError('shadowed')\n")
+    shadowed = dict(probe_env, PYTHONPATH=os.pathsep.join([str(shadowing), str(REPO)]))
+    assert seen(cli_zygote.run([], shadowed, REPO, 60, module=PROBE))["parent"] == os.getpid()
+    warnings = dict(probe_env, PYTHONWARNINGS="ignore")  # Python's own, read as the interpreter starts
+    assert seen(cli_zygote.run([], warnings, REPO, 60, module=PROBE))["parent"] == os.getpid()
     elsewhere = cli_zygote.run([], dict(probe_env, PYTHONPATH=str(REPO)), tmp_path, 60, module=PROBE)
     assert seen(elsewhere)["parent"] == os.getpid() and seen(elsewhere)["cwd"] == str(tmp_path)
     # what a framework's import leaves in the test process's environment: a zygote started with it
@@ -93,6 +98,38 @@ def test_a_new_interpreter_for_pythons_own_variables_or_another_folder_a_zygote_
         cli_zygote.run([], dict(probe_env, OMP_NUM_THREADS=str(n + 2)), REPO, 60, module=PROBE)
     assert len(cli_zygote._zygotes) == cli_zygote.KEPT
     assert not Path(f"/proc/{plain}").exists()  # the least recently used, closed and reaped
+
+
+@pytest.mark.parametrize(
+    "site",
+    [
+        # tests/faults.py's: test backends registered, numpy the parity reference (read at bench.run.parity's import)
+        "import sys\nsys.path.insert(0, {repo!r})\nimport tests.numpy_backend\n"
+        "tests.numpy_backend.register(parity_reference=True)\n",
+        "raise RuntimeError('the site broke')\n",  # the interpreter says so and goes on
+    ],
+    ids=["registers-backends", "raises"],
+)
+def test_a_sitecustomize_on_pythonpath_runs_in_the_forked_command_as_in_a_fresh_interpreter(probe_env, tmp_path, site):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(site.format(repo=str(REPO)))
+    env = dict(probe_env, PYTHONPATH=os.pathsep.join([str(folder), str(REPO)]))
+    forked, theirs = cli_zygote.run([], env, REPO, 60, module=PROBE), fresh([], env)
+    mine = seen(forked)
+    assert mine["parent"] == cli_zygote.zygote(env).proc.pid  # forked, from the session's zygote
+    assert (forked.returncode, forked.stderr) == (theirs.returncode, theirs.stderr)
+    assert {k: v for k, v in mine.items() if k not in ("pid", "parent")} == {
+        k: v for k, v in seen(theirs).items() if k not in ("pid", "parent")
+    }
+    assert mine["path"][0] == str(REPO) and str(folder) in mine["path"]
+    if "register" in site:
+        assert mine["parity_reference"] == "numpy" and {"numpy", "fault"} <= set(mine["backends"])
+    else:
+        assert "Error in sitecustomize" in forked.stderr and mine["parity_reference"] == "torch"
+    # the zygote itself never ran it: the next command without it sees the registry as shipped
+    plain = seen(cli_zygote.run([], probe_env, REPO, 60, module=PROBE))
+    assert plain["parity_reference"] == "torch" and "numpy" not in plain["backends"]
 
 
 def test_bench_commands_print_and_exit_as_from_a_fresh_interpreter(clean_env, tmp_path):

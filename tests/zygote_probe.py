@@ -8,7 +8,9 @@ import signal
 import sys
 import time
 
+import backends
 from bench.measure import compile_cache
+from bench.run import parity
 
 what = sys.argv[1:2]
 print(
@@ -25,6 +27,9 @@ print(
             "main": __name__,
             "cpus": sorted(os.sched_getaffinity(0)),
             "sigint": getattr(signal.getsignal(signal.SIGINT), "__name__", str(signal.getsignal(signal.SIGINT))),
+            "path": sys.path[: sys.path.index(os.path.dirname(os.__file__))],  # up to the standard library
+            "backends": list(backends.BACKENDS),  # a sitecustomize may add some
+            "parity_reference": parity.REFERENCE,  # read from the registry at bench.run.parity's import
         }
     ),
     flush=True,
