@@ -979,6 +979,25 @@ def test_a_slurm_row_shows_its_progress_on_the_driver_while_its_job_runs(clean_e
     assert not (only_run_dir(out) / ".jobs").exists()  # the progress files went with submitit's folder
 
 
+def test_a_local_job_that_left_no_result_is_lost_at_once_not_after_submitits_shared_file_system_wait(tmp_path):
+    """submitit waits up to 15 s for a finished job's result file (a cluster's shared file system may show it
+    late); a --slurm-local job wrote to this machine's disk, and its lost row was said 15 s after the job died."""
+    submitit = pytest.importorskip("submitit")
+    from bench.run.executors import on_slurm
+
+    executor = on_slurm.LocalArray(folder=tmp_path)
+    executor.update_parameters(timeout_min=2)
+    job = executor.submit(os._exit, 3)  # the job's process ends with no result, as a killed one does
+    deadline = time.monotonic() + 120
+    while not job.done() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = time.monotonic()
+    with pytest.raises(submitit.core.utils.UncompletedJobError, match="has not produced any output"):
+        job.result()
+    waited = time.monotonic() - started
+    assert waited < submitit.core.core.Job._results_timeout_s / 3, waited  # ~1 s (LOCAL_RESULT_WAIT_S), not 15
+
+
 @pytest.mark.e2e
 def test_a_slurm_job_lost_mid_row_loses_that_row_and_resume_runs_it_again(clean_env, tmp_path: Path):
     """A job that dies under its row (a node lost, a preemption, an scancel by the cluster: here its process

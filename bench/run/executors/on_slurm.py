@@ -85,6 +85,13 @@ def cpus_per_gpu(partition: str) -> int | None:
     return min(shares) if shares else None
 
 
+# How long a finished job's result file may take to show before its row is lost. submitit waits 15 s (a cluster's
+# shared file system may show a file another node wrote late); a local job's controller is this machine's process
+# and wrote to this machine's disk, so a job that ended with no result file has none: a row lost under
+# --slurm-local was said 15 s after its job died, the next row waiting (QA, 2026-12-07).
+LOCAL_RESULT_WAIT_S = 1
+
+
 class LocalArray(submitit.LocalExecutor):
     """submitit's local executor with each job's controller (``python -m submitit.local._local``) started in a
     session of its own, its output in the job folder. submitit starts it in the driver's process group with the
@@ -120,7 +127,9 @@ class LocalArray(submitit.LocalExecutor):
                 # a cancel (SIGINT, as job.cancel sends), which stops the job and its row
                 preexec_fn=functools.partial(die_with_parent, signal.SIGINT),
             )
-        return LocalJob(folder=self.folder, job_id=str(process.pid), process=process, tasks=[0])
+        job = LocalJob(folder=self.folder, job_id=str(process.pid), process=process, tasks=[0])
+        job._results_timeout_s = LOCAL_RESULT_WAIT_S
+        return job
 
 
 class Slurm:
