@@ -127,7 +127,7 @@ class LocalArray(submitit.LocalExecutor):
                 # a cancel (SIGINT, as job.cancel sends), which stops the job and its row
                 preexec_fn=functools.partial(die_with_parent, signal.SIGINT),
             )
-        job = LocalJob(folder=self.folder, job_id=str(process.pid), process=process, tasks=[0])
+        job: LocalJob[Any] = LocalJob(folder=self.folder, job_id=str(process.pid), process=process, tasks=[0])
         job._results_timeout_s = LOCAL_RESULT_WAIT_S
         return job
 
