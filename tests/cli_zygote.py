@@ -306,10 +306,9 @@ def run(
     def others(variables: dict[str, str]) -> dict[str, str]:
         return {k: v for k, v in variables.items() if k.startswith(PYTHON_VARIABLES) and k != PYTHONPATH}
 
-    path = env.get(PYTHONPATH)
-    python_path = None if path == _SESSION_PYTHON.get(PYTHONPATH) else _takes_on(path)
-    new_path = path != _SESSION_PYTHON.get(PYTHONPATH) and python_path is None
-    if Path(cwd).resolve() != REPO or others(env) != others(_SESSION_PYTHON) or new_path:
+    same_path = env.get(PYTHONPATH) == _SESSION_PYTHON.get(PYTHONPATH)
+    python_path = None if same_path else _takes_on(env.get(PYTHONPATH))
+    if Path(cwd).resolve() != REPO or others(env) != others(_SESSION_PYTHON) or (not same_path and python_path is None):
         cmd = [sys.executable, "-m", module, *argv]
         return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     return zygote(env).run(argv, env, timeout, module, python_path)
