@@ -75,7 +75,7 @@ def test_backbone_and_head_are_named_in_both(built, arch):
     assert getattr(tm, a.head).in_features == channels and getattr(tm, a.head).out_features == 2
     # the keras backbone is connected to model.inputs: a Grad-CAM model can be cut from it
     cam = keras.Model(km.inputs, [km.get_layer(a.last_conv).output, km.output])
-    kfmap, logits = cam(np.zeros((2, 32, 32, 3), np.float32))
+    kfmap, logits = cam([np.zeros((2, 32, 32, 3), np.float32)])  # its inputs are a list
     assert tuple(kfmap.shape) == (2, 1, 1, channels) and tuple(logits.shape) == (2, 2)
     assert km.get_layer(a.head).input.shape[-1] == channels
 

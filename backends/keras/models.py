@@ -10,6 +10,7 @@ and with ``--pretrained`` loads the trunk keras.applications publishes (the zoo 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import keras
@@ -161,15 +162,25 @@ def _application(spec: ModelSpec, row: ZooEntry, input_shape: tuple[int, int, in
     """keras.applications' model of the row without its top, holding the ImageNet weights ``_weights_arg`` names."""
     weights = _weights_arg(spec)
     constructor = getattr(keras.applications, row.keras)
-    try:
-        return constructor(include_top=False, weights=weights, input_shape=input_shape, **dict(row.keras_kwargs))
-    except Exception as e:  # keras raises plain Exception for a failed download
-        if weights != "imagenet":
-            raise RuntimeError(
-                f"{weights}: refused as {spec.arch} ImageNet weights ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                "it was read with Keras's weights-only loader, nothing in it ran"
-            ) from e
+    error: Exception | None = None
+    with warnings.catch_warnings(record=True) as said:
+        # A file that is not the model's weights makes Keras warn once per container it cannot match (ResNet101:
+        # ~200 lines) before it raises: the refusal below says what matters; a load that worked keeps its warnings.
+        warnings.simplefilter("always")
+        try:
+            model = constructor(include_top=False, weights=weights, input_shape=input_shape, **dict(row.keras_kwargs))
+        except Exception as e:  # keras raises plain Exception for a failed download
+            error = e
+    if error is None:
+        for w in said:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        return model
+    if weights != "imagenet":
         raise RuntimeError(
-            f"--pretrained: could not get ImageNet weights for {spec.arch} ({type(e).__name__}: {e}); "
-            f"this machine may have no access to the download. To use a local copy: {how_to_provide(spec.arch)}"
-        ) from e
+            f"{weights}: refused as {spec.arch} ImageNet weights ({type(error).__name__}: "
+            f"{str(error).splitlines()[0]}); it was read with Keras's weights-only loader, nothing in it ran"
+        ) from error
+    raise RuntimeError(
+        f"--pretrained: could not get ImageNet weights for {spec.arch} ({type(error).__name__}: {error}); "
+        f"this machine may have no access to the download. To use a local copy: {how_to_provide(spec.arch)}"
+    ) from error
