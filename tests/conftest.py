@@ -15,6 +15,12 @@ from pathlib import Path
 
 import pytest
 
+# Every process the suite starts writes into files and pipes as a user's would: the CI image sets
+# PYTHONUNBUFFERED, a user's shell does not, and with it set a `bench` command's progress reached a log at once
+# while a user's waited for Python's 8 KB buffer (found by `tox -e other-kernels`, which does not pass it on).
+# Before the zygote module reads the session's Python variables.
+os.environ.pop("PYTHONUNBUFFERED", None)
+
 from tests import cli_zygote, import_order
 
 import_order.install()  # torch before TensorFlow in this process, whichever a test imports first

@@ -514,8 +514,15 @@ def test_a_backend_whose_packages_are_absent_is_skipped_without_a_worker(monkeyp
     assert not list((run_dir / "logs").iterdir())  # no worker was started
 
 
-def test_output_into_a_closed_pipe_ends_quietly_not_in_a_traceback(clean_env):
-    """QA, 2026-12-06: `python -m bench history --verbose | head -1` printed a BrokenPipeError traceback."""
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_output_into_a_closed_pipe_ends_quietly_not_in_a_traceback(clean_env, unbuffered: str):
+    """QA, 2026-12-06: `python -m bench history --verbose | head -1` printed a BrokenPipeError traceback. And
+    without PYTHONUNBUFFERED (a user's shell; the CI image sets it), output under Python's 8 KB buffer was
+    written only at exit, after the command had returned: a traceback and exit 120 (`tox -e other-kernels`,
+    2026-12-07)."""
+    clean_env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        clean_env["PYTHONUNBUFFERED"] = unbuffered
     read, write = os.pipe()
     os.close(read)  # the reader gone before a line is written: the first write fails, every time
     try:

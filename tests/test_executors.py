@@ -965,6 +965,20 @@ def test_the_local_job_array_runs_as_many_rows_at_once_as_asked_and_each_counts_
 
 
 @pytest.mark.e2e
+def test_a_local_row_shows_its_progress_in_a_file_while_it_runs(clean_env, tmp_path: Path):
+    """`bench run ... > run.log` (or `| tee`, or CI's log): without PYTHONUNBUFFERED, as in a user's shell, Python
+    held the driver's lines in an 8 KB buffer, and the row's progress reached the file after the row (the Ray
+    and SLURM tests of this module failed so in `tox -e other-kernels`, 2026-12-07); bench writes a line at a
+    time. The suite runs every command without the variable (tests/conftest.py): asserted here, not assumed."""
+    assert "PYTHONUNBUFFERED" not in clean_env
+    tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
+    tiny.write_text(TINY_TASK)  # 2 epochs
+    env = fault_env(clean_env, faults, {1: "hold-epoch-2"})  # the row waits after its first epoch
+    said = held_row_progress(["run", str(tiny), "--backend", "fault", "--out", str(out)], env, faults, tmp_path / "log")
+    assert_progress_once_before_result(said, "tiny / fault")
+
+
+@pytest.mark.e2e
 def test_a_slurm_row_shows_its_progress_on_the_driver_while_its_job_runs(clean_env, tmp_path: Path):
     """QA, 2026-12-06: nothing was printed between a job's "as local job N" and its row's result line (the job
     kept the worker's output to the row's log): the job appends each progress line to a file of its own in

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,7 +125,7 @@ def test_training_reduces_loss_and_predicts_logits(backend_module, loss):
 
 
 @pytest.mark.long  # inductor compiles LeNet-5 twice: 10-40 s on the 2-core VM
-def test_a_compiled_torch_row_predicts_with_its_compiled_model():
+def test_a_compiled_torch_row_predicts_with_its_compiled_model(monkeypatch, tmp_path: Path):
     """Keras predicts with the function its ``jit_compile`` compiled; a torch row with ``torch_compile`` trained its
     compiled model and predicted with the eager one, so its ``eval_img_s`` timed eager inference under a `compiled`
     column that said torch.compile (LeNet-5, 1,000 MNIST test images, batch 256, 1 thread, 2-core AMD VM at load 5-6,
@@ -136,6 +137,11 @@ def test_a_compiled_torch_row_predicts_with_its_compiled_model():
 
     if not shutil.which(os.environ.get("CXX", "g++")) and not shutil.which("c++"):
         pytest.skip("torch.compile's inductor needs a C++ compiler on the CPU")
+    # inductor's cache in a folder of the test's own, as a row's is (bench.measure.compile_cache): its FX graph
+    # cache does not key on $ATEN_CPU_CAPABILITY, and the graph another process compiled for AVX-512 in the
+    # shared /tmp folder, read back under `tox -e other-kernels`'s avx2 on one core, gave logits of 1e23
+    # (torch 2.14.1, 2026-12-07; with a folder of its own, the same logits as eager)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     rt = RuntimeSpec(torch_compile=True)
     b = torch_backend.Backend()
     b.configure(rt, seed=0)
