@@ -32,7 +32,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,7 +76,7 @@ class Lanes:
         self.cores = _usable_cores()
         self.core = self.cores[index % len(self.cores)]
         os.sched_setaffinity(0, [self.core])
-        folder = Path(tempfile.gettempdir()) / f"bench-lanes-{run_id}"
+        folder = _folder(run_id)
         folder.mkdir(exist_ok=True)
         self.turnstile = os.open(folder / "turnstile", os.O_RDWR | os.O_CREAT, 0o600)
         self.machine = os.open(folder / "machine", os.O_RDWR | os.O_CREAT, 0o600)
@@ -97,11 +99,27 @@ class Lanes:
                 fcntl.flock(self.turnstile, fcntl.LOCK_UN)
 
 
+def _folder(run_id: str) -> Path:
+    """The lock files' folder: one per session, which every lane opens."""
+    return Path(tempfile.gettempdir()) / f"bench-lanes-{run_id}"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     index = _worker_index(config)
-    if index is None or not hasattr(os, "sched_setaffinity") or not _usable_cores():
+    if index is None:  # the session's own process: it names the run its lanes share, to remove their folder after
+        if config.pluginmanager.hasplugin("xdist") and config.getoption("testrunuid", None) is None:
+            config.option.testrunuid = uuid.uuid4().hex  # what xdist would draw, drawn here to be known here
+        return
+    if not hasattr(os, "sched_setaffinity") or not _usable_cores():
         return
     config.stash[LANES] = Lanes(index, str(config.workerinput["testrunuid"]))  # type: ignore[attr-defined]  # set by xdist on its workers
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The session's process, after its lanes have ended: their lock files left /tmp a folder a session."""
+    run_id = None if _worker_index(config) is not None else getattr(config.option, "testrunuid", None)
+    if run_id:
+        shutil.rmtree(_folder(run_id), ignore_errors=True)
 
 
 LANES = pytest.StashKey[Lanes]()

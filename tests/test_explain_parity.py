@@ -157,3 +157,28 @@ def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_d
         np.testing.assert_allclose(f["gradcam"], true_cam, atol=1e-5)  # the label's map, not the prediction's
         assert f["saliency"].shape == (10, 28, 28) and f["x"].shape == (10, 28, 28, 1)
         assert str(f["target"]) == "true"  # the figure's title says whose class the maps explain
+
+
+def test_keras_on_tensorflow_trains_and_explains_without_leaving_autograph_files(monkeypatch, tmp_path):
+    """AutoGraph writes each function it converts to ``__autograph_generated_file*.py`` in the temp folder and
+    never removes it: the tf.data map, Grad-CAM's and saliency's tf.functions left several per Keras row in /tmp
+    (~200 an hour of this suite, 2026-12-07). None has Python control flow on tensors, so none is converted."""
+    import tensorflow as tf
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where AutoGraph's files go
+    b, _, state = build(keras_backend, model("lenet5"), (28, 28, 1), 10)
+    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    data = b.put(x, np.arange(8) % 10)
+    signs = metrics.class_score_signs(10, np.zeros(8))
+    assert np.isfinite(b.train_epoch(state, data, np.arange(8), 4))
+    assert b.predict(state, data, 4).shape == b.forward(state, data).shape == (8, 10)
+    assert b.layer_gradients(state, data, "conv2", *signs)[1].shape == (8, 10, 10, 16)
+    assert b.input_gradients(state, data, *signs).shape == (8, 28, 28, 1)
+    assert not list(tmp_path.glob("__autograph_generated_file*"))
+
+    @tf.function  # the control: a function AutoGraph converts writes its file there
+    def converted(v: tf.Tensor) -> tf.Tensor:
+        return v * 2
+
+    converted(tf.ones(2))
+    assert list(tmp_path.glob("__autograph_generated_file*"))

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no
 # Each test writes when it ran and on which cores; the lane tests sleep so that they overlap in time.
 # Checked by breaking tests/lanes.py: a whole-machine test taking the shared lock fails this test.
 INNER = """
-import json, os, time
+import json, os, tempfile, time
 from pathlib import Path
 import pytest
 
@@ -28,9 +28,11 @@ def _ran(name, seconds=0.4):
     start = time.monotonic()
     cores = sorted(os.sched_getaffinity(0))
     time.sleep(seconds)
+    locks = [n for n in os.listdir(tempfile.gettempdir()) if n.startswith("bench-lanes-")]
     with LOG.open("a") as f:
         f.write(json.dumps({"name": name, "start": start, "end": time.monotonic(), "cores": cores,
-                            "worker": os.environ.get("PYTEST_XDIST_WORKER"), "collected": AT_COLLECTION}) + "\\n")
+                            "worker": os.environ.get("PYTEST_XDIST_WORKER"), "collected": AT_COLLECTION,
+                            "lock_folders": locks}) + "\\n")
 
 @pytest.mark.parametrize("i", range(6))
 def test_lane_before(i):
@@ -51,8 +53,9 @@ def test_lane_after(i):
 def test_each_lane_runs_on_a_core_of_its_own_and_a_whole_machine_test_runs_alone_on_every_core(tmp_path: Path):
     (tmp_path / "test_inner.py").write_text(INNER)
     (tmp_path / "conftest.py").write_text('pytest_plugins = ("tests.lanes",)\n')
-    log = tmp_path / "log.jsonl"
-    env = {**os.environ, "LANES_LOG": str(log), "PYTHONPATH": str(REPO)}
+    log, temp = tmp_path / "log.jsonl", tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "LANES_LOG": str(log), "PYTHONPATH": str(REPO), "TMPDIR": str(temp)}
     cores = sorted(os.sched_getaffinity(0))  # read here: in a lane only a whole-machine test has every core
     if len(cores) < 2:
         pytest.skip("lanes need 2 cores")
@@ -63,6 +66,8 @@ def test_each_lane_runs_on_a_core_of_its_own_and_a_whole_machine_test_runs_alone
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(len(r["lock_folders"]) == 1 for r in runs), runs  # the lanes' lock files, in the session's folder
+    assert not list(temp.glob("bench-lanes-*"))  # removed when the session ended (every session's was left)
     lanes = [r for r in runs if r["name"].startswith("lane")]
     wholes = [r for r in runs if r["name"].startswith("whole")]
     assert len(lanes) == 12 and len(wholes) == 2

@@ -82,13 +82,13 @@ class Engine:
         """Nothing to track: TensorFlow's sync waits for every device."""
 
     def forward_fn(self, model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False)
         return lambda x: fn(tf.constant(x)).numpy()
 
     def layer_gradients_fn(self, model: keras.Model, layer: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
         trunk, head = split_at(model, layer)
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)  # no Python control flow on tensors: nothing to convert
         def fn(x: tf.Tensor, columns: tf.Tensor, signs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             act = trunk(x, training=False)
             with tf.GradientTape() as tape:
@@ -103,7 +103,7 @@ class Engine:
         return run
 
     def input_gradients_fn(self, model: keras.Model) -> Callable[..., np.ndarray]:
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)
         def fn(x: tf.Tensor, columns: tf.Tensor, signs: tf.Tensor) -> tf.Tensor:
             with tf.GradientTape() as tape:
                 tape.watch(x)
@@ -185,8 +185,11 @@ class OrderedBatches:
             yb.set_shape((None, *labels.shape[1:]))
             return (xb, yb) if with_y else xb
 
-        unknown_length = tf.data.Dataset.range(n_batches * epochs).filter(lambda i: tf.constant(True))
-        self.dataset = unknown_length.map(load, num_parallel_calls=1).prefetch(2)
+        # Neither function has Python control flow on tensors, so AutoGraph has nothing to convert; converting
+        # one wrote a `__autograph_generated_file*.py` into /tmp, kept after the process (several per Keras row)
+        keep = tf.autograph.experimental.do_not_convert
+        unknown_length = tf.data.Dataset.range(n_batches * epochs).filter(keep(lambda i: tf.constant(True)))
+        self.dataset = unknown_length.map(keep(load), num_parallel_calls=1).prefetch(2)
         self.dataset = self.dataset.with_options(pipeline_options())
 
     def __call__(self, order: np.ndarray) -> tf.data.Dataset:
