@@ -161,8 +161,9 @@ def test_the_phase_times_both_explains_the_true_class_when_asked_and_saves_the_d
 
 def test_keras_on_tensorflow_trains_and_explains_without_leaving_autograph_files(monkeypatch, tmp_path):
     """AutoGraph writes each function it converts to ``__autograph_generated_file*.py`` in the temp folder and
-    never removes it: the tf.data map, Grad-CAM's and saliency's tf.functions left several per Keras row in /tmp
-    (~200 an hour of this suite, 2026-12-07). None has Python control flow on tensors, so none is converted."""
+    never removes it: the tf.data map, the batch count, Grad-CAM's and saliency's tf.functions left several per
+    Keras row in /tmp (~200 an hour of this suite, 2026-12-07). None has Python control flow on tensors, so none
+    is converted."""
     import tensorflow as tf
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where AutoGraph's files go
@@ -170,6 +171,7 @@ def test_keras_on_tensorflow_trains_and_explains_without_leaving_autograph_files
     x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
     data = b.put(x, np.arange(8) % 10)
     signs = metrics.class_score_signs(10, np.zeros(8))
+    assert b.prepare_batches(state, data, np.arange(8), 4) == 2  # the input path's timing counts its batches
     assert np.isfinite(b.train_epoch(state, data, np.arange(8), 4))
     assert b.predict(state, data, 4).shape == b.forward(state, data).shape == (8, 10)
     assert b.layer_gradients(state, data, "conv2", *signs)[1].shape == (8, 10, 10, 16)

@@ -76,7 +76,7 @@ class Engine:
 
     def count_batches(self, ds: tf.data.Dataset) -> int:
         """Iterate the pipeline inside TF as ``fit`` iterates it: the batch count."""
-        return int(ds.reduce(np.int64(0), lambda n, _: n + 1))
+        return int(ds.reduce(np.int64(0), tf.autograph.experimental.do_not_convert(lambda n, _: n + 1)))
 
     def watch(self, model: keras.Model) -> None:
         """Nothing to track: TensorFlow's sync waits for every device."""
