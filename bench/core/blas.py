@@ -5,7 +5,7 @@ its generic path, whatever AVX2 or AVX-512 the CPU has. Its version record says 
 (``Processor``: "Intel(R) Architecture processors" for the generic one, "Intel(R) Advanced Vector
 Extensions 512 ..." for AVX-512). Measured on the 2-core AMD EPYC VM (AVX-512, 2026-12-05): torch's
 2048x2048 fp32 matmul ran at 186 GFLOP/s on the generic path and 401 with the AVX-512 path forced (the
-vendor check overridden by a preloaded library, an experiment, not something the suite does); TensorFlow's
+vendor check overridden by a preloaded library: tests/mkl_as_intel.py, for the tests; bench never does); TensorFlow's
 matmul on the same VM, 389-432. torch's convolutions run in oneDNN, which picks kernels by instruction set:
 a cifar10-cnn and a LeNet-5 row trained as fast on either path (3,796 and 3,595 img/s; 19,568 and 20,040),
 while their MFU, read against torch's own matmul, halved on the fast one. So a row on the generic path
