@@ -1417,3 +1417,32 @@ def test_a_speed_sentence_whose_rows_ran_on_a_machine_loaded_beyond_its_cores_sa
     assert "(Keras (TF) at load 3.5 on 2 cores)" in one and "PyTorch at" not in one
     (quiet,) = speed_verdicts([row("torch", 2000.0, 2.2), row("keras", 1900.0, 2.9)], "torch")["a"]
     assert "load" not in quiet
+
+
+def test_report_names_a_folder_that_is_no_run_before_any_link_inside_it_and_refuses_a_reference_with_no_rows(
+    clean_env, tmp_path: Path
+):
+    """QA, 2026-12-07: `report` on a folder that is no run blamed a symbolic link inside it ("refused: ... is a
+    symbolic link"), and `report RUN --reference keras-jax` on a torch and keras run wrote a summary whose every
+    ratio read "no keras-jax row" (`run` refuses such a reference). Both are one line, exit 2, nothing written."""
+    import shutil
+
+    from tests.conftest import run_cli
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "link").symlink_to("/etc/hostname")
+    proc = run_cli(["report", str(other)], clean_env)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"error: {other}: not a run directory ({other}: no records.jsonl in it)"
+    ), proc.stderr
+    run = tmp_path / "run"
+    shutil.copytree(REPO / "results" / "reference" / "20261124-105144-9bcb", run)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    proc = run_cli(["report", str(run), "--reference", "keras-jax"], clean_env)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: --reference keras-jax: the run has no keras-jax row (its backends: torch, keras), so every ratio "
+        "would read 'no keras-jax row': name one of them"
+    ), proc.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    assert run_cli(["report", str(run), "--reference", "keras"], clean_env).returncode == 0

@@ -10,6 +10,7 @@ from bench.core.results import table
 from bench.core.spec import SpecError, load_task
 from bench.report.models import resnet_vs_convnext, sections, top_ops
 from bench.run.cli import with_cli_overrides
+from bench.run.zoo_cli import zoo_tasks
 
 
 def rec(model: str, backend: str, img_s: float, epoch_s: float, repeat: int = 0, **kw) -> dict:
@@ -123,3 +124,17 @@ def test_cli_overrides_apply_pretrained_only_where_weights_exist():
     assert all(t.runtime.profile_ops and t.runtime.warmup_steps >= 1 for t in out)
     with pytest.raises(SpecError, match="--pretrained"):
         with_cli_overrides(tasks[:1], pretrained=True, profile_ops=False)
+
+
+def test_pretrained_leaves_zoo_models_to_their_task_files_weights_and_is_refused_where_only_they_are():
+    """QA, 2026-12-07: `bench zoo --models convnext_tiny --pretrained` set `pretrained` on a zoo task, whose weights
+    only a task file can name (model.weights): the run started and every row failed in its worker (exit 1, a failed
+    row in the history); `--models resnet101` was refused "(e.g. resnet101)". Refused up front now, saying where a
+    zoo model's weights come from."""
+    zoo = zoo_tasks(("convnext_tiny", "resnet101"), "quick", None, None)
+    catalog = load_task("catsdogs-convnext-tiny", "quick")
+    out = with_cli_overrides([*zoo, catalog], pretrained=True, profile_ops=False)
+    assert [t.model.pretrained for t in out] == [False, False, True]
+    with pytest.raises(SpecError) as refused:
+        with_cli_overrides(zoo, pretrained=True, profile_ops=False)
+    assert "(resnet101, convnext_tiny)" in str(refused.value) and "model.weights" in str(refused.value)

@@ -563,3 +563,26 @@ def test_ctrl_c_in_a_tunes_race_points_at_no_rung_folder_and_resume_says_to_star
     assert "a tune stopped in its race has nothing to resume" in output and "start the tune again" in output
     resumed = run_cli(["tune", "--resume", str(run_dir)], env)
     assert resumed.returncode == 2 and "start the tune again" in resumed.stderr, resumed.stdout + resumed.stderr
+
+
+def test_a_run_too_young_for_records_is_said_to_be_running_by_report_and_history_import(clean_env, tmp_path: Path):
+    """QA, 2026-12-07: in a run's first seconds (its plan and state written, no row yet) `report` and `history
+    import` said "not a run directory"; `--resume` said it was in use. Both say it is running now, and write nothing."""
+    run_dir = tmp_path / "20261207-191330-bf06"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(json.dumps({"planned": 2, "state": "running", "command": "run"}))
+    store = tmp_path / "store"
+    with open(run_dir / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        report = run_cli(["report", str(run_dir)], clean_env)
+        imported = run_cli(["history", "--store", str(store), "import", str(run_dir)], clean_env)
+    assert report.returncode == 2 and report.stderr.startswith(
+        f"error: {run_dir}: the run is still in progress: another bench process is running it (0 of 2 runs recorded "
+        "so far). It writes"
+    ), report.stderr
+    assert imported.returncode == 0, imported.stderr
+    assert f"{run_dir}: not added: another bench process is running it" in imported.stdout
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock", "state.json"]
+    assert not (store / "runs").exists() or not any((store / "runs").iterdir())
+    proc = run_cli(["report", str(run_dir)], clean_env)  # the lock let go with no row written: no run to report
+    assert proc.returncode == 2 and "not a run directory" in proc.stderr and "no records.jsonl in it" in proc.stderr

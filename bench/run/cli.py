@@ -34,7 +34,7 @@ from bench.core.runfiles import check_run_folder
 from bench.core.spec import MAX_SEED, PROFILES, SpecError, TaskSpec, builtin_tasks, load_task
 from bench.measure.budget import parse_duration
 from bench.measure.timing import MIN_TIME_DELTA_S
-from bench.report.backends import reference_of, unknown_reference
+from bench.report.backends import ordered, reference_of, unknown_reference
 from bench.run import budget_cli, distributed, environment, stopsignal
 from bench.run.data_cli import add_data_parser, run_data_command
 from bench.run.datacheck import check_task_data
@@ -493,12 +493,15 @@ def cmd_list(data_dir: str | None = None, names: tuple[str, ...] | None = None) 
 
 
 def with_cli_overrides(tasks: list[TaskSpec], pretrained: bool, profile_ops: bool) -> list[TaskSpec]:
-    """Apply --pretrained (to the tasks whose model has ImageNet weights) and --profile-ops."""
+    """Apply --pretrained (to the tasks whose catalog model takes each library's ImageNet weights) and
+    --profile-ops. A zoo model takes its weights from a torch file named in its task (``model.weights``), which
+    the command line cannot give: its tasks are left as they are, and refused up front if none is left."""
     from bench.core.catalog import architecture
 
     out = []
     for t in tasks:
-        if pretrained and architecture(t.model).pretrained:
+        arch = architecture(t.model)
+        if pretrained and arch.pretrained and not arch.id.startswith("zoo:"):
             t = dataclasses.replace(t, model=dataclasses.replace(t.model, pretrained=True))
         if profile_ops:
             rt = t.runtime
@@ -508,7 +511,10 @@ def with_cli_overrides(tasks: list[TaskSpec], pretrained: bool, profile_ops: boo
             t = dataclasses.replace(t, runtime=rt)
         out.append(t)
     if pretrained and not any(t.model.pretrained for t in out):
-        raise SpecError("--pretrained: none of these tasks has a model with ImageNet weights (e.g. resnet101)")
+        raise SpecError(
+            "--pretrained: none of these tasks has a catalog model with ImageNet weights (resnet101, convnext_tiny); "
+            "a zoo model starts from a torch weights file named in its task file (model.weights, docs/zoo.md)"
+        )
     return out
 
 
@@ -785,18 +791,37 @@ def tune_plan(
     return tb
 
 
+def reference_not_recorded(reference: str | None, run_dir: Path) -> str | None:
+    """Why ``bench report --reference`` is refused for a backend the run has no row of (as ``run`` refuses one it
+    does not train: QA, 2026-12-07, every ratio cell read "no keras-jax row"); None when it has rows, or none
+    was given."""
+    if reference is None:
+        return None
+    with warnings.catch_warnings():  # a torn line is warned of once, by the report that reads them next
+        warnings.simplefilter("ignore")
+        ran = ordered(str(r["backend"]) for r in read_records(run_dir) if isinstance(r.get("backend"), str))
+    if reference in ran:
+        return None
+    return (
+        f"--reference {reference}: the run has no {reference} row (its backends: {', '.join(ran) or 'none yet'}), "
+        f"so every ratio would read 'no {reference} row': name one of them"
+    )
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report.summary import write_reports
     from bench.run.resume import recorded_so_far
 
     run_dir = resolve_run(args.run, args.results)
     try:
-        if run_dir.is_dir():  # a folder from elsewhere: refused whole before anything is written into it
-            check_run_folder(run_dir)
-        if not (run_dir / "records.jsonl").is_file():
+        # what the folder is comes first: a folder that is no run, with a link somewhere inside, was refused for
+        # the link (QA, 2026-12-07), and a run too young to have records read "not a run directory"
+        records = run_dir / "records.jsonl"
+        if not run_dir.is_dir() or not (os.path.lexists(records) or run_in_progress(run_dir)):
             what = "no records.jsonl in it" if run_dir.is_dir() else "no such folder"
             print(f"error: {args.run}: not a run directory ({run_dir}: {what})", file=sys.stderr)
             return 2
+        check_run_folder(run_dir)  # a folder from elsewhere: refused whole before anything is written into it
         if run_in_progress(run_dir):  # its reports would say "incomplete" and be overwritten when it ends
             so_far = recorded_so_far(run_dir)
             print(
@@ -805,6 +830,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"when it ends; `python -m bench report {args.run}` can be run after that",
                 file=sys.stderr,
             )
+            return 2
+        if not records.is_file():
+            print(f"error: {args.run}: not a run directory ({run_dir}: its records.jsonl is no file)", file=sys.stderr)
+            return 2
+        if why := reference_not_recorded(args.reference, run_dir):
+            print(f"error: {why}", file=sys.stderr)
             return 2
         write_reports(run_dir, args.reference)
     except RunFileError as e:

@@ -22,6 +22,7 @@ from bench.core.results import RunFileError, latest_records, lost_line, read_jso
 from bench.history.metrics import BY_NAME
 from bench.history.thresholds import Thresholds
 from bench.run import environment
+from bench.run.runlock import run_in_progress
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,8 +117,10 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
     from bench.history import dashboard, store
     from bench.history.rows import not_a_run
 
-    # another store's folder (its STORE.json) is merged, not read as a run
-    if bad := next(filter(None, (not_a_run(r) for r in runs if not (r / store.MARKER).is_file())), None):
+    # another store's folder (its STORE.json) is merged, not read as a run; a run another process is running may
+    # have no records yet (QA, 2026-12-07: "not a run directory"): it is said to be running below
+    runs_here = [r for r in runs if not (r / store.MARKER).is_file() and not (r.is_dir() and run_in_progress(r))]
+    if bad := next(filter(None, (not_a_run(r) for r in runs_here)), None):
         print(f"error: {bad}; nothing imported", file=sys.stderr)
         return 2
     try:
@@ -130,6 +133,12 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
                 print(
                     f"{run}: {len(new)} run(s) added ({sum(a.rows for a in new):,} rows), "
                     f"{len(merged) - len(new)} in this store already"
+                )
+                continue
+            if run.is_dir() and run_in_progress(run):
+                print(
+                    f"{run}: not added: another bench process is running it (a run is added once, whole); "
+                    "import it when it ends"
                 )
                 continue
             if why := unfinished(run):
