@@ -586,3 +586,29 @@ def test_a_run_too_young_for_records_is_said_to_be_running_by_report_and_history
     assert not (store / "runs").exists() or not any((store / "runs").iterdir())
     proc = run_cli(["report", str(run_dir)], clean_env)  # the lock let go with no row written: no run to report
     assert proc.returncode == 2 and "not a run directory" in proc.stderr and "no records.jsonl in it" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, ignored",
+    [
+        (["run", "--resume", "r"], []),
+        (["all", "--resume", "r"], []),
+        (["zoo", "--resume", "r"], []),
+        (
+            ["run", "--resume", "r", "--backend", "keras-jax", "--profile", "full", "--reference", "keras"],
+            ["--backend", "--profile", "--reference"],
+        ),
+        (
+            ["run", "--resume", "r", "--timeout", "5", "--seed", "3", "--epochs", "2"],
+            ["--seed", "--timeout", "--epochs"],
+        ),
+        (["tune", "--resume", "r", "--budget", "1m", "--knobs", "threads"], ["--budget", "--knobs"]),
+        (["run", "--resume", "r", "--devices", "0", "--out", "elsewhere"], []),  # used: where rows run, --out
+    ],
+)
+def test_every_option_a_resume_ignores_is_named_and_none_it_uses(argv: list[str], ignored: list[str]):
+    """QA, 2026-12-07: beside --resume, --seed, --repeats and the recipe options were said to be ignored, while
+    --backend, --profile, --reference and --timeout (as ignored) were dropped without a word."""
+    from bench.run.cli import build_parser, ignored_on_resume
+
+    assert ignored_on_resume(build_parser().parse_args(argv)) == ignored

@@ -572,15 +572,34 @@ def resolve_run(run: str, results: Path) -> Path:
     return path if path.is_dir() else results / run
 
 
+def ignored_on_resume(args: argparse.Namespace) -> list[str]:
+    """The options given beside ``--resume`` that it ignores (every one but where the rows run and ``--out``), as
+    the command line spells them: each set away from its default. QA, 2026-12-07: --seed, --repeats and the recipe
+    options were said to be ignored, --backend, --profile, --reference and --timeout were dropped without a word."""
+    defaults = vars(build_parser().parse_args([args.command]))
+    used = {"command", "resume", "out", "tasks", *executor_dests()}
+    return [
+        RENAMED.get(dest, "--" + dest.replace("_", "-"))
+        for dest, value in vars(args).items()
+        if dest not in used and value != defaults.get(dest)
+    ]
+
+
+RENAMED = {"tune_budget": "--budget"}  # an option whose argparse name is not its own (``dest=``)
+
+
+def executor_dests() -> set[str]:
+    """The options of where the rows run, which a resume takes (``executor_fields``), by their argparse names."""
+    p = argparse.ArgumentParser(add_help=False)
+    add_executor_options(p)
+    return set(vars(p.parse_args([])))
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     from bench.run.resume import resume_suite
 
     run_dir = resolve_run(args.resume, args.out)
-    given = [
-        f
-        for f, v in (("--data-dir", args.data_dir), ("--seed", args.seed), ("--repeats", args.repeats))
-        if v is not None
-    ] + options_given(args)
+    given = ignored_on_resume(args)
     if given or getattr(args, "tasks", None):
         print(f"--resume runs the plan the run started with: {', '.join(given) or 'the tasks named'} ignored")
     try:
