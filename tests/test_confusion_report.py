@@ -118,7 +118,7 @@ def test_the_lab_reports_accuracy_stands_beside_ours_with_why_a_quick_run_differ
     (line, _) = reported_lines(table([rec("torch", 0, test_acc=0.712, **full)]))
     assert line.endswith("PyTorch 71.20% (+0.40 pt).")
     stand_in = full | dict(dataset_source="embedded:shapes-10")
-    assert "the profile sets" not in line
+    assert "set apart from the full recipe" not in line
     assert "embedded stand-in" in reported_lines(table([rec("torch", 0, test_acc=0.9, **stand_in)]))[0]
     assert reported_lines(table([rec("torch", 0, test_acc=0.9)])) == []  # a task that names no figure
 
@@ -131,6 +131,7 @@ def test_the_lab_report_line_names_every_setting_the_quick_profile_changes():
     from bench.core.results import table
     from bench.core.spec import load_task, spec_from_dict
     from bench.report.reported import reported_lines
+    from bench.run.recipe_cli import with_recipe_options
     from bench.run.runner import base_record
 
     quick = load_task("mnist-lenet5-sigmoid", "quick")
@@ -149,7 +150,7 @@ def test_the_lab_report_line_names_every_setting_the_quick_profile_changes():
     rows = table([rec("torch", 0, test_acc=0.95, n_train=10000, dataset_source="file:/d/mnist.npz", **row)])
     (line, _) = reported_lines(rows)
     for part in (
-        "profile `quick` (30 epochs on 10000 training images; the profile sets",
+        "profile `quick` (30 epochs on 10000 training images; set apart from the full recipe:",
         "train.lr 0.003 (full recipe: 0.01)",
         "train.batch_size 64 (full recipe: 512)",
         "dataset.max_train 10000 (full recipe: all)",
@@ -158,6 +159,12 @@ def test_the_lab_report_line_names_every_setting_the_quick_profile_changes():
         assert part in line, part
     drop = load_task("mnist-lenet5", "quick")
     assert "train.drop_last true (full recipe: false)" in base_record("r", drop, "torch", 0, 0)["profile_changes"]
+    # QA, 2026-12-07: what --epochs / --max-train set read as the profile's own values (its own: 19 epochs, 10000)
+    (flagged,) = with_recipe_options([drop], epochs=1, max_train=500)
+    changes = base_record("r", flagged, "torch", 0, 0)["profile_changes"]
+    assert "train.epochs 1 (the command line's; full recipe: 20)" in changes, changes
+    assert "dataset.max_train 500 (the command line's; full recipe: all)" in changes, changes
+    assert "train.drop_last true (full recipe: false)" in changes, changes
 
 
 def test_a_quick_run_of_a_task_with_no_quick_profile_is_the_full_recipe_not_a_reason_for_the_gap(tmp_path):

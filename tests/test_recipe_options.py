@@ -162,7 +162,10 @@ def test_a_run_records_them_its_resume_keeps_them_and_compare_reads_a_recipe_row
     run = only_run_dir(tmp_path / "b")
     rows = records(run)
     assert [(r["epochs"], r["n_train"], len(r["history"])) for r in rows] == [(1, 128, 1)] * 2
-    changes = "dataset.max_train 128 (full recipe: 300), train.epochs 1 (full recipe: 2)"
+    changes = (
+        "dataset.max_train 128 (the command line's; full recipe: 300), "
+        "train.epochs 1 (the command line's; full recipe: 2)"
+    )
     assert {r["profile_changes"] for r in rows} == {changes}
     (planned,) = json.loads((run / "plan.json").read_text())["tasks"]
     assert planned["flags"] == ["dataset.max_train", "train.epochs"] and planned["train"]["epochs"] == 1
@@ -190,11 +193,11 @@ def test_the_full_profile_resized_on_the_command_line_says_so_beside_the_lab_fig
     assert base_record("r", full, "torch", 0, 0)["profile_changes"] is None
     (short,) = with_recipe_options([full], 1, None)
     rec = {**base_record("r", short, "torch", 0, 0), "status": "ok", "test_acc": 0.9, "reported_acc": 0.95}
-    assert rec["profile_changes"] == "train.epochs 1 (full recipe: 2)"
+    assert rec["profile_changes"] == "train.epochs 1 (the command line's; full recipe: 2)"
     (line, _) = reported_lines(table([rec]))
     assert line.endswith(
-        "Not comparable as it stands: the full recipe was run with train.epochs 1 (full recipe: 2), while the "
-        "report's figure is the recipe's as written."
+        "Not comparable as it stands: the full recipe was run with train.epochs 1 (the command line's; full "
+        "recipe: 2), while the report's figure is the recipe's as written."
     ), line
 
 

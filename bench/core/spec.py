@@ -554,9 +554,10 @@ def with_recipe(spec: TaskSpec, section: str, **values: Any) -> TaskSpec:
     return dataclasses.replace(spec, profile_changes=tuple((k, *changes[k]) for k in RECIPE_KEYS if k in changes))
 
 
-def describe_changes(changes: Iterable[Sequence[Any]]) -> str:
+def describe_changes(changes: Iterable[Sequence[Any]], flags: Collection[str] = ()) -> str:
     """``profile_changes`` as one text: "train.lr 0.003 (full recipe: 0.01), dataset.max_train 10000 (full
-    recipe: all)"; empty when there are none."""
+    recipe: all)"; empty when there are none. A key in ``flags`` (a task's ``flags``: the command line set it, e.g.
+    --epochs) says so: "train.epochs 1 (the command line's; full recipe: 20)", not the profile's doing."""
 
     def shown(key: str, v: Any) -> str:
         if isinstance(v, (list, tuple)):
@@ -567,7 +568,12 @@ def describe_changes(changes: Iterable[Sequence[Any]]) -> str:
             return _ZERO_MEANS[key]
         return f"{v:g}" if isinstance(v, float) else str(v)
 
-    return ", ".join(f"{key} {shown(key, mine)} (full recipe: {shown(key, full)})" for key, mine, full in changes)
+    def whose(key: str) -> str:
+        return "the command line's; " if key in flags else ""
+
+    return ", ".join(
+        f"{key} {shown(key, mine)} ({whose(key)}full recipe: {shown(key, full)})" for key, mine, full in changes
+    )
 
 
 def _profile_spec(

@@ -52,9 +52,9 @@ def ratio_name(backend: str, reference: str) -> str:
 
 def reference_of(names: Iterable[str], reference: str | None = None) -> str:
     """The backend ratios divide by: ``reference`` where ``--reference`` named one (the commands refuse one the run
-    has no rows of; a caller that passes one anyway gets ratio cells that say so), else the registry's first among ``names``, the run's rows of any status (a failed
-    torch row still says "torch failed"). A run of ``--backend keras`` alone is then its own reference: no ratio
-    column, rather than one reading "no torch row" on every line."""
+    has no rows of; a caller that passes one anyway gets ratio cells that say so), else the registry's first among
+    ``names``, the run's rows of any status (a failed torch row still says "torch failed"). A run of ``--backend
+    keras`` alone is then its own reference: no ratio column, rather than one reading "no torch row" on every line."""
     return reference or next(iter(ordered(names)), DEFAULT_REFERENCE)
 
 

@@ -33,7 +33,9 @@ def reported_lines(sub: pd.DataFrame) -> list[str]:
     why = []
     changes = first.get("profile_changes")  # every setting the profile changes, not only the sizes
     if str(first.profile) != "full" and changes != "":  # "": it changes none, the full recipe ran
-        sets = f"; the profile sets {changes}" if isinstance(changes, str) and changes else ""
+        # what the command line set (--epochs, --max-train) says so in ``changes`` (QA, 2026-12-07: it read as
+        # the profile's own)
+        sets = f"; set apart from the full recipe: {changes}" if isinstance(changes, str) and changes else ""
         why.append(
             f"profile `{first.profile}` ({epochs(first.epochs)} on {count(first.n_train)} training images"
             f"{sets}), while the report's figure is the full recipe's (`--profile full`)"

@@ -124,7 +124,7 @@ def base_record(run_id: str, task: TaskSpec, backend: str, repeat: int, seed: in
         # accuracy is the full recipe's; None for the full profile as written (--epochs / --max-train change it)
         profile_changes=None
         if task.profile == "full" and not task.profile_changes
-        else describe_changes(task.profile_changes),
+        else describe_changes(task.profile_changes, task.flags),
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         config=task.config or None,
         base_task=task.base or None,
