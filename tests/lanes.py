@@ -25,6 +25,10 @@ the long tests (end-to-end runs) are collected first and the short ones (framewo
 
 Without xdist (``pytest -n 0``, or a platform with no ``sched_setaffinity``) none of this happens: one
 process runs everything on every core, as before.
+
+Where the tests may use one core only (a one-CPU container, ``taskset -c 0 pytest``), a whole-machine test is
+skipped, saying so: two ranks or two rows side by side cannot each have a core there, and bench refuses them
+(measured 2026-12-07, the suite under ``taskset -c 0``: the six whole-machine tests failed, all else passed).
 """
 
 from __future__ import annotations
@@ -156,6 +160,18 @@ def _whole_machine_in_a_group(item: pytest.Item) -> bool:
     """Measured on the 2-core AMD VM (2026-12-06): the executors module's group held its devices test, which
     waited 80 s mid-run for the other lane's Keras/JAX parity run, the lane idle."""
     return item.get_closest_marker("whole_machine") is not None and any(True for _ in item.iter_markers("xdist_group"))
+
+
+WHOLE_MACHINE_CORES = 2
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A whole-machine test where this process may use fewer than two cores, counted as it starts (a lane's test
+    runs on every core the session may use by then): skipped, naming the count."""
+    if item.get_closest_marker("whole_machine") is None or not hasattr(os, "sched_getaffinity"):
+        return
+    if (cores := len(os.sched_getaffinity(0))) < WHOLE_MACHINE_CORES:
+        pytest.skip(f"whole_machine: needs {WHOLE_MACHINE_CORES} cores, and the tests may use {cores} here")
 
 
 @pytest.hookimpl(wrapper=True)

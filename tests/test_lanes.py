@@ -127,3 +127,23 @@ def test_a_whole_machine_test_in_an_xdist_group_is_refused_at_collection(tmp_pat
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
     assert "a whole_machine test may not be in an xdist_group" in out and "test_whole_grouped" in out, out
     assert "test_whole_alone" not in out.split("xdist_group")[-1], out
+
+
+def test_where_the_tests_may_use_one_core_a_whole_machine_test_is_skipped_saying_so(tmp_path: Path):
+    """Measured 2026-12-07, the suite under `taskset -c 0`: its six whole-machine tests failed (two ranks, two rows
+    side by side, refused or starved on one core), everything else passed. In a lane and without xdist alike."""
+    (tmp_path / "test_inner.py").write_text(
+        "import pytest\n\ndef test_lane():\n    pass\n\n@pytest.mark.whole_machine\ndef test_whole():\n    pass\n"
+    )
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ("tests.lanes",)\n')
+    one = sorted(os.sched_getaffinity(0))[:1]
+    for lanes in ("1", "0"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-n", lanes,
+             "-o", "markers=whole_machine: alone", "-o", "addopts=", "--strict-markers", str(tmp_path)],
+            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+            preexec_fn=lambda: os.sched_setaffinity(0, one),
+        )  # fmt: skip
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0 and "1 passed, 1 skipped" in out, (lanes, out)
+        assert "whole_machine: needs 2 cores, and the tests may use 1 here" in out, (lanes, out)
