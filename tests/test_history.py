@@ -813,6 +813,24 @@ def test_history_import_of_a_missing_path_names_it_and_creates_no_store(tmp_path
     assert out.returncode == 0 and "rows added as run" in out.stdout, out.stderr
 
 
+def test_a_run_imported_without_its_environment_file_is_said_to_be_kept_under_an_unknown_machine(tmp_path: Path):
+    """QA, 2026-12-07: a run whose environment.json was lost was added without a word, its rows under machine "?"
+    and no commit, a series apart; and a run is added once, so importing it again after restoring the file adds
+    nothing. The import says so; a run with the file, and one in the store already, say nothing of it."""
+    runs = tmp_path / "runs"
+    whole, bare = make_run(runs, 0, {ROW: {"steady_img_s": 100.0}}), make_run(runs, 1, {ROW: {"steady_img_s": 101.0}})
+    (bare / "environment.json").unlink()
+    store_dir = tmp_path / "store"
+    out = bench("history", "import", str(whole), str(bare), "--store", str(store_dir))
+    assert out.returncode == 0 and out.stdout.count("rows added as run") == 2, out.stdout + out.stderr
+    assert out.stderr == (
+        f"warning: {bare}: no environment.json: its rows are kept under an unknown machine ('?') and no commit, a "
+        "series of their own (a run is added once: restore the file before importing it)\n"
+    ), out.stderr
+    again = bench("history", "import", str(bare), "--store", str(store_dir))
+    assert again.returncode == 0 and "nothing added" in again.stdout and again.stderr == "", again.stderr
+
+
 def test_history_cli_refuses_a_task_backend_or_run_the_store_does_not_hold_exit_2(tmp_path: Path):
     """A typo checked no series and printed '0 regressed' with exit 0: a CI regression gate passed on nothing."""
     hist = tmp_path / "history"

@@ -145,6 +145,12 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
                 print(why)
                 continue
             added = store.add_run(store_dir, run)
+            if added.new and not (run / "environment.json").is_file():  # QA, 2026-12-07: added without a word
+                print(
+                    f"warning: {run}: no environment.json: its rows are kept under an unknown machine ('?') and no "
+                    "commit, a series of their own (a run is added once: restore the file before importing it)",
+                    file=sys.stderr,
+                )
             if added.new:
                 print(
                     f"{run}: {added.rows} rows added as run {added.run_id}{added.not_ok_words()}{_uncalibrated(added)}"
