@@ -68,15 +68,16 @@ def processor(env: dict[str, str]) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def forced_env(folder: Path, environ: dict[str, str]) -> dict[str, str]:
-    """``environ`` with oneMKL's Intel path forced, checked in a fresh process; ``NotForced`` says why not."""
+def forced_env(folder: Path, environ: dict[str, str]) -> tuple[dict[str, str], str]:
+    """``environ`` with oneMKL's Intel path forced, and the path torch's oneMKL then reports, checked in a fresh
+    process; ``NotForced`` says why not."""
     from bench.core.blas import GENERIC
 
     env = preloaded(build(folder), environ)
     path = processor(env)
     if path in ("None", GENERIC):
         raise NotForced(f"torch's oneMKL still reports {path!r} with the override preloaded")
-    return env
+    return env, path
 
 
 def main(argv: list[str]) -> int:
@@ -86,11 +87,11 @@ def main(argv: list[str]) -> int:
     command = [sys.executable, "-m", "pytest", *argv[1:]] if argv[0] == "pytest" else argv
     with tempfile.TemporaryDirectory(prefix="bench-mkl-intel-") as folder:
         try:
-            env = forced_env(Path(folder), dict(os.environ))
+            env, path = forced_env(Path(folder), dict(os.environ))
         except NotForced as e:
             print(f"mkl_as_intel: {e}", file=sys.stderr)
             return 2
-        print(f"mkl_as_intel: torch's oneMKL runs {processor(env)!r}; running {' '.join(argv)}", flush=True)
+        print(f"mkl_as_intel: torch's oneMKL runs {path!r}; running {' '.join(argv)}", flush=True)
         return subprocess.run(command, env=env).returncode
 
 

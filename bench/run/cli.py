@@ -836,12 +836,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         # what the folder is comes first: a folder that is no run, with a link somewhere inside, was refused for
         # the link (QA, 2026-12-07), and a run too young to have records read "not a run directory"
         records = run_dir / "records.jsonl"
-        if not run_dir.is_dir() or not (os.path.lexists(records) or run_in_progress(run_dir)):
+        in_progress = run_dir.is_dir() and run_in_progress(run_dir)
+        if not run_dir.is_dir() or not (os.path.lexists(records) or in_progress):
             what = "no records.jsonl in it" if run_dir.is_dir() else "no such folder"
             print(f"error: {args.run}: not a run directory ({run_dir}: {what})", file=sys.stderr)
             return 2
         check_run_folder(run_dir)  # a folder from elsewhere: refused whole before anything is written into it
-        if run_in_progress(run_dir):  # its reports would say "incomplete" and be overwritten when it ends
+        if in_progress:  # its reports would say "incomplete" and be overwritten when it ends
             so_far = recorded_so_far(run_dir)
             print(
                 f"error: {args.run}: the run is still in progress: another bench process is running it"

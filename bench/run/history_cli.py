@@ -119,8 +119,10 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
 
     # another store's folder (its STORE.json) is merged, not read as a run; a run another process is running may
     # have no records yet (QA, 2026-12-07: "not a run directory"): it is said to be running below
-    runs_here = [r for r in runs if not (r / store.MARKER).is_file() and not (r.is_dir() and run_in_progress(r))]
-    if bad := next(filter(None, (not_a_run(r) for r in runs_here)), None):
+    running = {r for r in runs if r.is_dir() and run_in_progress(r)}
+    if bad := next(
+        filter(None, (not_a_run(r) for r in runs if not (r / store.MARKER).is_file() and r not in running)), None
+    ):
         print(f"error: {bad}; nothing imported", file=sys.stderr)
         return 2
     try:
@@ -135,7 +137,7 @@ def import_runs(store_dir: Path, runs: list[Path]) -> int:
                     f"{len(merged) - len(new)} in this store already"
                 )
                 continue
-            if run.is_dir() and run_in_progress(run):
+            if run in running:
                 print(
                     f"{run}: not added: another bench process is running it (a run is added once, whole); "
                     "import it when it ends"
