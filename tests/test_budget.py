@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -317,7 +318,8 @@ def test_costs_come_from_the_newest_calibrated_run_of_each_row(tmp_path):
     costs, outside = budget_cli.measured_costs([tmp_path, tmp_path / "missing"])
     assert costs["a", "torch"].img_s == 200.0 and costs["a", "torch"].flops == 80 * GF
     assert costs["b", "torch"].img_s == 10.0 and costs["b", "torch"].flops == 50 * GF
-    assert outside == (4.0, 80 * GF, None)  # that run read no one-core calibration
+    # that run read no one-core calibration, nor when its last row ended: all of its outside time counts as after
+    assert outside == budget_cli.OutsideRows(4.0, 4.0, 80 * GF, None)
 
 
 def test_a_calibration_within_its_noise_on_the_same_machine_leaves_the_costs_unscaled(tmp_path):
@@ -333,7 +335,7 @@ def test_a_calibration_within_its_noise_on_the_same_machine_leaves_the_costs_uns
         info = json.loads((run / "budget.json").read_text())
         (run / "budget.json").write_text(json.dumps({**info, "machine": machine}))
     assert budget_cli.measured_costs([here], 192 * GF)[0]["a", "torch"].flops == 192 * GF
-    assert budget_cli.measured_costs([here], 192 * GF)[1] == (4.0, 192 * GF, None)  # the run's outside time too
+    assert budget_cli.measured_costs([here], 192 * GF)[1].flops == 192 * GF  # the run's outside time too
     assert budget_cli.measured_costs([here], 130 * GF)[0]["a", "torch"].flops == 268 * GF  # 2x: scaled
     assert budget_cli.measured_costs([fewer], 192 * GF)[0]["a", "torch"].flops == 268 * GF
     assert budget_cli.measured_costs([there], 192 * GF)[0]["a", "torch"].flops == 268 * GF
@@ -523,12 +525,12 @@ def test_the_replan_before_each_task_gives_it_more_processes_or_fewer_with_the_t
     assert str(asked(spec("big", 2), [])).startswith("left out to fit the budget")
 
 
-def fitted_for(sizes, costs, budget_s, elapsed_s, lines, tail_s: float = 0.0) -> budget_cli.Fitted:
+def fitted_for(sizes, costs, budget_s, elapsed_s, lines, tail_s=0.0, end_s=None) -> budget_cli.Fitted:
     speed = budget.Speed(100 * GF)
     p = budget.fitting(budget.PlanInputs(sizes, ["torch"], costs, budget_s, speed))
     fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - elapsed_s, speed, [100 * GF], p, budget_s)
     known = {s.name: s for s in sizes}
-    fitted.replan = budget_cli.Replan(fitted, known, ("torch",), costs, tail_s, lines.append)
+    fitted.replan = budget_cli.Replan(fitted, known, ("torch",), costs, tail_s, lines.append, end_s=end_s)
     return fitted
 
 
@@ -689,6 +691,31 @@ def test_a_calibration_outside_the_costs_noise_band_is_read_again_and_the_fastes
     assert budget.confirmed(84 * GF, 268 * GF, measure=lambda: next(slow), sleep=lambda s: None)[0] == 86 * GF
 
 
+def test_a_replan_keeps_the_run_s_own_work_still_to_come_not_what_is_behind_it():
+    """`bench all --budget 1m` left out every task after its first with 24.9 s left, "41.8 s of it kept for the
+    run's own work outside the rows": the whole run's, though its start and calibration were behind it. What is
+    kept is the whole less what the run spent outside its rows so far, and never less than the reports' part."""
+    sizes, costs = two_tasks()
+    # the run the costs came from spent 15.5 s outside its rows, 6 s of it after its last row (the reports)
+    fitted = fitted_for(sizes[::-1], costs, 400, 379.3, [], tail_s=15.5, end_s=6.0)
+    replan = fitted.replan
+    assert replan is not None
+    big = {"task": "big", "backend": "torch", "status": "ok", "wall_s": 160.0, "import_s": 5.0, "epochs": 2}
+    done = [{**big, "n_train": 1000}]  # at its estimate: pace 1
+    assert replan.outside_to_come(170.0, done, 1.0) == pytest.approx(15.5 - (170 - 160 - 5))
+    assert replan.outside_to_come(180.0, done, 1.0) == pytest.approx(6.0)  # 15 s spent: the reports are still due
+    assert replan.outside_to_come(170.0, done, 2.0) == pytest.approx(2 * 15.5 - 5)  # a slow machine's pace
+    assert replan.outside_to_come(150.0, done, 1.0) == pytest.approx(15.5)  # rows side by side: nothing known spent
+    assert replan.outside_to_come(170.0, [{**big, "wall_s": None}], 1.0) == pytest.approx(6.0)  # it never ran
+    # 20.7 s left: the small task's rows (~7.5 s at their fewest epochs) and the 6 s of reports fit; keeping the
+    # whole 15.5 s left them out (test_before_each_task_the_budget_left_is_planned_again_with_...)
+    now = replan(spec("small", 10), [])
+    assert not isinstance(now, str) and now.train.epochs >= 2
+    unknown = fitted_for(sizes[::-1], costs, 400, 379.3, [], tail_s=15.5)  # a run that recorded no after part
+    assert unknown.replan is not None and unknown.replan.outside_to_come(379.3, [], 1.0) == 15.5
+    assert isinstance(unknown.replan(spec("small", 10), []), str)
+
+
 def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_are_said_and_kept(tmp_path):
     run = tmp_path / "20261202-000000-dddd"
     run.mkdir()
@@ -700,6 +727,8 @@ def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_ar
         "import_s": 5.0,
     }
     (run / "records.jsonl").write_text(json.dumps(r) + "\n")
+    last_row = time.time() - 7.0  # its last record landed 7 s ago: the reports took that long
+    os.utime(run / "records.jsonl", (last_row, last_row))
     p = budget.plan(budget.PlanInputs([SIZE], ["torch"], {("t", "torch"): cost()}, 300, 100 * GF))
     lines: list[str] = []
     fitted = budget_cli.Fitted(budget_cli.time.perf_counter() - 42.0, budget.Speed(100 * GF, 50 * GF), [], p, 300.0)
@@ -712,7 +741,9 @@ def test_after_the_run_the_planned_and_achieved_time_and_each_rows_half_width_ar
     assert kept["calibration_one_core_flops"] == 50 * GF and kept["replans"] == [] and kept["left_out"] == {}
     assert 42 - 20 - 5 <= kept["outside_rows_s"] < 42 - 20 - 5 + 5  # achieved - the row's wall_s - its import
     costs, outside = budget_cli.measured_costs([tmp_path])  # the run is now a cost source
-    assert costs["t", "torch"].img_s == 100.0 and outside[1:] == (100 * GF, 50 * GF)
+    assert costs["t", "torch"].img_s == 100.0 and (outside.flops, outside.one) == (100 * GF, 50 * GF)
+    assert 7.0 <= kept["after_rows_s"] < 12.0 and outside.after_s == kept["after_rows_s"]
+    assert outside.seconds == kept["outside_rows_s"]
     assert costs["t", "torch"].flops_one == 50 * GF
 
 

@@ -77,12 +77,29 @@ def machine() -> dict[str, Any]:
     return {"cpu": environment.cpu_model(), "usable_cores": usable_cores()}
 
 
+@dataclass(frozen=True)
+class OutsideRows:
+    """A run's own time outside its rows (starting, calibrating, loading data, the reports), as a budget run
+    measured it, and ``after_s`` of it after its last row (the reports: still to come at every re-plan), with the
+    calibrations it was measured at. A run before ``after_rows_s`` was recorded counts all of it as after."""
+
+    seconds: float = 0.0
+    after_s: float = 0.0
+    flops: float = 1.0
+    one: float | None = None
+
+    def now(self, speed: budget.Speed) -> tuple[float, float]:
+        """(the whole, the part after the rows) at this machine's speed: mostly one thread's work."""
+        scale = self.one / speed.one if self.one and speed.one else self.flops / speed.cores
+        return self.seconds * scale, self.after_s * scale
+
+
 def measured_costs(
     parents: list[Path], speed: float | budget.Speed | None = None
-) -> tuple[dict[tuple[str, str], budget.RowCost], tuple[float, float, float | None]]:
+) -> tuple[dict[tuple[str, str], budget.RowCost], OutsideRows]:
     """Each (task, backend)'s cost from the newest run folder (by name: run ids start with the time) under
     ``parents`` that has a ``budget.json`` with a calibration and an ok record of the row; and the newest
-    such run's time outside its rows with its calibrations ((0, 1, None) when there is none).
+    such run's time outside its rows with its calibrations (none: ``OutsideRows()``, no time).
 
     With this machine's ``speed``: a run measured on this machine (its ``budget.json`` says so) whose
     calibration is within the calibration's noise of ``speed`` counts as measured at ``speed``
@@ -93,10 +110,10 @@ def measured_costs(
         {d for p in parents if p.is_dir() for d in p.iterdir() if (d / BUDGET_FILE).is_file()}, key=lambda d: d.name
     )
     costs: dict[tuple[str, str], budget.RowCost] = {}
-    outside: tuple[float, float, float | None] = (0.0, 1.0, None)
+    outside = OutsideRows()
     for run in runs:
         info = read_json_or_warn(run / BUDGET_FILE)
-        flops, extra = info.get("calibration_flops"), info.get("outside_rows_s")
+        flops, extra = info.get("calibration_flops"), _seconds(info.get("outside_rows_s"))
         if not isinstance(flops, int | float) or isinstance(flops, bool) or not flops > 0:
             continue
         one = info.get("calibration_one_core_flops")
@@ -105,8 +122,9 @@ def measured_costs(
             same = info.get("machine") == here
             flops = budget.speed_of_costs(float(flops), now.cores, same)
             one = budget.speed_of_costs(one, now.one, same) if one and now.one else one
-        if isinstance(extra, int | float) and not isinstance(extra, bool) and 0 <= extra < 3600:
-            outside = (float(extra), float(flops), one)
+        if extra is not None:
+            after = _seconds(info.get("after_rows_s"))
+            outside = OutsideRows(extra, extra if after is None else min(after, extra), float(flops), one)
         try:
             records = latest_records(read_records(run))
         except RunFileError:
@@ -115,6 +133,12 @@ def measured_costs(
             if rec.get("workers") is None and (cost := budget.RowCost.from_record(rec, float(flops), one)):
                 costs[cost.task, cost.backend] = cost
     return costs, outside
+
+
+def _seconds(value: Any) -> float | None:
+    """A run's recorded time outside its rows, or None where it is not a number of seconds a run could take."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 3600
+    return float(value) if ok else None
 
 
 def task_size(t: TaskSpec) -> budget.TaskSize:
@@ -168,7 +192,7 @@ def fit(
     speed = budget.Speed(cores, budget.calibrate(threads=1))
     costs, outside = measured_costs(parents, speed)
     sizes = [task_size(t) for t in tasks]
-    tail_s = _outside_now(outside, speed)
+    tail_s, end_s = outside.now(speed)
     inputs = budget.PlanInputs(sizes, backends, costs, budget_s, speed, tail_s)
     p = budget.with_processes(inputs) if repeats is None else budget.fitting(inputs, repeats)
     by_name = {tp.name: tp for tp in p.tasks}
@@ -209,7 +233,7 @@ def fit(
     fitted = Fitted(started, speed, readings, p, budget_s)
     known = {s.name: s for s in sizes if all((s.name, b) in costs for b in backends)}  # as plan() has them
     chosen: int | dict[str, int] = p.repeats if repeats is None else repeats
-    fitted.replan = Replan(fitted, known, backends, costs, tail_s, echo, repeats=chosen)
+    fitted.replan = Replan(fitted, known, backends, costs, tail_s, echo, repeats=chosen, end_s=end_s)
     return resized, fitted
 
 
@@ -226,12 +250,6 @@ def processes_sentence(p: budget.Plan) -> str:
         )
     rest = f"; once: {', '.join(once)} (the budget holds no more at the profile's epochs)" if once else ""
     return f"{n} processes a side for {', '.join(several)} ({why}){rest}"
-
-
-def _outside_now(outside: tuple[float, float, float | None], speed: budget.Speed) -> float:
-    """The run's own time outside its rows (start, reports; mostly one thread) at this machine's speed."""
-    seconds, flops, one = outside
-    return seconds * (one / speed.one if one and speed.one else flops / speed.cores)
 
 
 def _resized(task: TaskSpec, tp: budget.TaskPlan) -> TaskSpec:
@@ -266,6 +284,7 @@ class Replan:
     # from ``forecast``, the newest plan's counts for the tasks still to run
     repeats: int | dict[str, int] = 1
     forecast: dict[str, int] = field(default_factory=dict)
+    end_s: float | None = None  # of ``tail_s``, the part after the last row (the reports); None: all of it
 
     def __post_init__(self) -> None:
         if isinstance(self.repeats, dict) and not self.forecast:
@@ -296,6 +315,20 @@ class Replan:
         every = self.factor(done)
         return {b: self.factor(done, b) if self._ratio(done, b) is not None else every for b in self.backends}
 
+    def outside_to_come(self, elapsed: float, done: list[dict[str, Any]], pace: float) -> float:
+        """The run's own work outside its rows still to come, at ``pace`` (every row's: the machine's load slows it
+        alike): the whole run's less what this run spent outside its rows so far (the time since the budget started
+        less the rows' wall time and their imports; the start and calibration are behind at the first re-plan), but
+        never less than its part after the last row, the reports. Keeping the whole at every re-plan had a
+        1-minute run leave out every task still to run with 25 s left, 42 s of it "kept for the run's own work"."""
+        whole = self.tail_s * pace
+        after = whole if self.end_s is None else self.end_s * pace
+        rows = [r for r in done if isinstance(r.get("wall_s"), int | float)]
+        imports = {r.get("backend"): r.get("import_s") or 0.0 for r in rows}  # one server per backend
+        spent = elapsed - sum(r["wall_s"] for r in rows) - sum(imports.values())
+        # rows run side by side (an executor) or in an earlier process (a resume): nothing is known to be spent
+        return max(after, whole - max(spent, 0.0))
+
     def __call__(self, task: TaskSpec, done: list[dict[str, Any]]) -> TaskSpec | Processes | str:
         if task.name not in self.sizes:
             return task  # no measured cost: its profile, as planned
@@ -306,7 +339,7 @@ class Replan:
         left = self.fitted.budget_s - elapsed
         # the imports are behind; each backend's rows at its pace
         costs = {k: dataclasses.replace(c.at_pace(paces.get(k[1], 1.0)), import_s=0.0) for k, c in self.costs.items()}
-        speed, tail_s = self.fitted.speed, self.tail_s * max(1.0, factor)  # the run's own work: every row's pace
+        speed, tail_s = self.fitted.speed, self.outside_to_come(elapsed, done, max(1.0, factor))
         # the seconds the first plan kept against the estimate's error, kept whole: the error of what is left does
         # not shrink with the time left (the last re-plan of a fresh clone's run planned 35.9 s of 37.8 s left, its
         # rows ran at the pace planned, and the run's own work after them ended it 0.3 s over)
@@ -378,6 +411,16 @@ def _kept(p: budget.Plan) -> str:
     return "".join(f", {k}" for k in kept)
 
 
+def _since_last_record(run_dir: Path, achieved: float) -> float | None:
+    """The seconds since the run's last record landed (the end of its last row: the reports came after), within
+    the run's own; None where records.jsonl cannot be read."""
+    try:
+        since = time.time() - (run_dir / "records.jsonl").stat().st_mtime
+    except OSError:
+        return None
+    return min(max(since, 0.0), achieved)
+
+
 CALIBRATION_NOTE = (
     "its ratio to the calibration the costs were measured at scales them, unless within the calibration's "
     f"{budget.CALIBRATION_NOISE:g}x noise on the machine they were measured on"
@@ -420,6 +463,8 @@ def report(run_dir: Path, fitted: Fitted, echo: Callable[[str], None] = print) -
         "planned_s": p.planned_s,
         "achieved_s": achieved,
         "outside_rows_s": max(0.0, achieved - rows_s - sum(imports.values())),
+        # of it, after the last row: the reports, which every re-plan keeps time for
+        "after_rows_s": _since_last_record(run_dir, achieved),
         "tasks": [dataclasses.asdict(t) for t in p.tasks],
         "left_out": p.dropped,
         "unknown": p.unknown,
