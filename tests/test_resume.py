@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.core.results import latest_records, read_records
+from bench.core.results import RunFileWarning, latest_records, read_records
 from tests.conftest import REPO, only_run_dir, printed, run_cli, sigint_default
 from tests.faults import backend_env, fault_env, wait_for_run
 from tests.test_cli import TINY_TASK
@@ -186,6 +186,41 @@ def test_ctrl_c_names_the_command_that_was_running_with_resume(command, tmp_path
     with pytest.raises(KeyboardInterrupt):  # no command known (or a state.json edited): `run`, right for every run
         runner.execute(run_dir, [task], opts, {"command": "report; rm -rf"}, said.append, history=False)
     assert f"finish with: python -m bench run --resume {run_dir}" in "\n".join(said)
+
+
+def test_a_resume_by_another_command_keeps_the_command_that_started_the_run(tmp_path: Path, monkeypatch):
+    """`tune --resume` of a plain `bench run` finishes its rows as `run --resume` would (it races nothing): the run
+    kept "tune" as its command, and its lines then named `tune --resume` for a run that is no tune."""
+    from bench.core.spec import parse_task
+    from bench.run import plan, resume, runfolder, runner
+
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_run_all", pressed)
+    monkeypatch.setattr(resume, "check_task_data", lambda *a: None)  # the rows never start: no data needed
+    task = parse_task(
+        {
+            "name": "t",
+            "dataset": {"name": "mnist"},
+            "model": {"arch": "lenet5"},
+            "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
+        }
+    )
+    opts = plan.RunOptions(backends=("torch",), out=tmp_path)
+    run_dir = runfolder.new_run_dir(tmp_path)
+    plan.write_plan(run_dir, [task], opts)
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(run_dir, [task], opts, {"command": "run"}, lambda _: None, history=False)
+    said: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        resume.resume_suite(run_dir, said.append, command="tune")
+    assert json.loads((run_dir / "state.json").read_text())["command"] == "run"
+    assert f"finish with: python -m bench run --resume {run_dir}" in "\n".join(said)
+    (run_dir / "state.json").write_text("{")  # unreadable: the resuming command's
+    with pytest.raises(KeyboardInterrupt), pytest.warns(RunFileWarning, match="state.json"):
+        resume.resume_suite(run_dir, said.append, command="zoo")
+    assert json.loads((run_dir / "state.json").read_text())["command"] == "zoo"
 
 
 def test_a_row_lost_with_its_worker_node_or_job_runs_again_on_resume_and_its_own_failure_does_not():

@@ -19,6 +19,7 @@ from bench.measure.tuning import (
     floor_failure,
     mean_rate,
     ratio_ci,
+    ratio_text,
     side_rate,
     verdict,
 )
@@ -176,6 +177,18 @@ def test_the_ratio_is_images_over_time_and_its_interval_holds_the_truth():
     assert ratio_ci([1.0], b) is None
     assert verdict("PyTorch", "Keras (TF)", (3.1, 2.9, 3.3)) == "PyTorch 3.10x [2.90, 3.30] faster than Keras (TF)"
     assert verdict("A", "B", same).startswith("no significant difference between A and B")
+
+
+def test_an_interval_from_two_processes_a_side_reads_in_figures_and_says_it_bounds_nothing():
+    """Two fresh processes a side that ran 2x apart: Student's t with one degree of freedom spans four orders of
+    magnitude, and "1.00x [0.00, 9746.00]" read as a bug (QA, 2026-12-07)."""
+    r, lo, hi = ratio_ci([[100.0] * 20, [200.0] * 20], [[140.0] * 20, [150.0] * 20])
+    assert hi / lo > 1000
+    said = verdict("A", "B", (r, lo, hi))
+    assert said.startswith("no significant difference between A and B (") and "[0.00," not in said
+    assert said.endswith(" (over 100x wide: too few samples to bound it))")
+    assert ratio_text(1.0, 0.000123, 9746.2) == ("1.00x [0.00012, 9,746] (over 100x wide: too few samples to bound it)")
+    assert ratio_text(1.0, 0.2, 5.0) == "1.00x [0.20, 5.00]"  # 25x wide: as before
 
 
 class Clock:

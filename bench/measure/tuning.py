@@ -423,11 +423,28 @@ def _resampled_ratios(x: np.ndarray, y: np.ndarray, resamples: int, seed: int) -
     return mean_rate(x) / mean_rate(y), ratios
 
 
+# an interval of a ratio wider than this many times, low to high, bounds nothing a reader can use
+WIDE = 100.0
+
+
+def ratio_text(r: float, lo: float, hi: float) -> str:
+    """ "1.23x [1.10, 1.38]"; an interval wider than ``WIDE`` in figures that still read, said so: two processes
+    a side that ran 2x apart give Student's t one degree of freedom, and "[0.00, 9746.00]" read as a bug."""
+    if hi <= WIDE * lo:
+        return f"{r:.2f}x [{lo:.2f}, {hi:.2f}]"
+    return f"{r:.2f}x [{_figure(lo)}, {_figure(hi)}] (over {WIDE:g}x wide: too few samples to bound it)"
+
+
+def _figure(x: float) -> str:
+    """Two significant figures below 1, thousands separated above 100."""
+    return f"{x:.2g}" if x < 1 else f"{x:,.0f}" if x >= 100 else f"{x:.2f}"
+
+
 def verdict(fast: str, slow: str, ci: tuple[float, float, float] | None) -> str:
     """ "PyTorch 3.1x [2.9, 3.3] faster than Keras (TF)", or "no significant difference" when the interval holds 1."""
     if ci is None:
         return f"{fast} vs {slow}: no interval (too few timed steps)"
     r, lo, hi = ci
     if lo <= 1.0 <= hi:
-        return f"no significant difference between {fast} and {slow} ({r:.2f}x [{lo:.2f}, {hi:.2f}])"
-    return f"{fast} {r:.2f}x [{lo:.2f}, {hi:.2f}] faster than {slow}"
+        return f"no significant difference between {fast} and {slow} ({ratio_text(r, lo, hi)})"
+    return f"{fast} {ratio_text(r, lo, hi)} faster than {slow}"

@@ -24,6 +24,7 @@ from bench.measure.tuning import (
     process_spread,
     rate_ci,
     ratio_ci,
+    ratio_text,
     side_rate,
     verdict,
     verdict_method,
@@ -332,9 +333,7 @@ def section(records: list[dict[str, Any]], run_dir: Path) -> str:
                         "best img/s [95% CI]": _bold(  # the defaults measured twice: both rows are read
                             _fmt_ci(f["best_img_s"], f["best_ci"]), f["chosen"] == "best" or f["defaults_twice"]
                         ),
-                        "best / default": "-"
-                        if f["speedup"] is None
-                        else "{:.2f}x [{:.2f}, {:.2f}]".format(*f["speedup"]),
+                        "best / default": "-" if f["speedup"] is None else ratio_text(*f["speedup"]),
                         "race's winner": "none (no race)" if b in _unraced(log) else f["knobs"],
                         "stands, measured again": standing(f, b in _unraced(log)),
                         "test acc default → best": f"{f['default_acc']:.4f} → {f['best_acc']:.4f}"
@@ -400,14 +399,14 @@ def stand_lines(figures: dict[str, dict[str, Any]], log: dict[str, Any], task: s
             )
             out.append(
                 f"- {label(b)}: the defaults {how}; measured as default and as best in fresh processes "
-                "({} and {}) they ran {:.2f}x [{:.2f}, {:.2f}] apart (the spread between processes), and "
-                "both verdicts read them together".format(f["default_processes"], f["best_processes"], *f["speedup"])
+                f"({f['default_processes']} and {f['best_processes']}) they ran {ratio_text(*f['speedup'])} apart "
+                "(the spread between processes), and both verdicts read them together"
             )
         elif f["unproven"] and f["knobs"] != "the defaults" and f["speedup"] is not None:
             out.append(
                 f"- {label(b)}: the race's winner ({f['knobs']}) was not measured faster than the defaults "
-                "when run again in a fresh process (best / default {:.2f}x [{:.2f}, {:.2f}]): its defaults "
-                "stand in the verdict".format(*f["speedup"])
+                f"when run again in a fresh process (best / default {ratio_text(*f['speedup'])}): its defaults "
+                "stand in the verdict"
             )
     return out
 

@@ -7,6 +7,7 @@ checks and bookkeeping only a resume needs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -16,7 +17,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.core.results import RunFileError, kept_on_resume, latest_records, read_json_object, read_records, warn
+from bench.core.results import (
+    RUN_COMMANDS,
+    RunFileError,
+    kept_on_resume,
+    latest_records,
+    read_json_object,
+    read_records,
+    warn,
+)
 from bench.core.runfiles import check_run_folder
 from bench.core.runpaths import TUNE_FILE
 from bench.core.spec import TaskSpec
@@ -83,7 +92,11 @@ def _resume(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, echo: Callab
             "argv": sys.argv,
         }
     )
-    # the rows this session runs carry its own commit, not the one the run was started at
+    # the rows this session runs carry its own commit, not the one the run was started at; the run keeps the command
+    # that started it (every command's --resume finishes any run: `tune --resume` of a plain run runs no tune)
+    with contextlib.suppress(RunFileError):
+        started_by = read_json_object(run_dir / STATE, {}).get("command")
+        command = started_by if started_by in RUN_COMMANDS else command
     this_session = {"git_commit": env["resumed"][-1]["git_commit"], "command": command}
     # written once the run is ours: a resume refused as "in use" leaves environment.json as the running run has it
     return execute(run_dir, tasks, opts, env | this_session, echo, locked=lambda: write_json(env_path, env))
