@@ -223,6 +223,11 @@ def test_a_run_timed_on_a_machine_loaded_beyond_its_cores_is_said_in_one_line(tm
     (line,) = load_lines(old, a, busy, {})
     assert line.startswith("A's rows started at load 7.7 on 2 cores") and "recorded no load of their own" in line
     assert load_lines(old, a, {}, {}) == [] and load_lines(old, a, {**busy, "load_avg_1m_at_start": 1.5}, {}) == []
+    # under the load line, others on a share of a row's cores (bench.core.placement.OthersOnCores) are said too
+    beside = write(tmp_path / "beside", [row("c", load_avg_1m_end=1.3, node_cores=2, others_cpu_pct=41.0)])
+    assert load_lines(a, beside, {}, {}) == [
+        "B's rows ran with others using 41% of the cores: a slowdown may be the machine's"
+    ]
     # through the command: an identical pair passes with the line, a slowdown still fails with it
     first, same = make_run(tmp_path / "c"), make_run(tmp_path / "d", env={**ENV, "load_avg_1m_at_start": 7.7})
     proc = run_cli(["compare", str(first), str(same)], clean_env)

@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import backends
-from bench.core.placement import busy_above
+from bench.core.placement import OthersOnCores, busy_above, others_words
 from bench.report.compare import environment_differences
 from bench.report.page import environment_section
 from bench.run.environment import kernel_variables, vector_isa
@@ -28,6 +31,47 @@ XEON = (
 EPYC = "model name\t: AMD EPYC 9R14\nflags\t\t: sse2 avx avx2 fma avx512f avx512dq avx512_vnni avx512_bf16\n"
 OLD = "model name\t: Intel(R) Xeon(R) CPU E5-2680 v3\nflags\t\t: sse2 avx avx2 fma\n"
 ARM = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes sve sve2\nCPU implementer\t: 0x41\n"
+
+
+STAT = "cpu  {t} 0 0 900 0 0 0 0 0 0\ncpu0 {a} 5 {a} 400 3 1 1 {steal} 0 0\ncpu1 {b} 0 0 500 0 0 0 0 0 0\nintr 1 2\n"
+
+
+def test_others_on_a_rows_cores_are_their_busy_time_less_its_own_over_the_wall_time(tmp_path: Path):
+    """One busy process beside a 2-core row kept the 1-min load at 1.3, under the "beyond its cores" line, and the
+    row's slowdown went unsaid (2026-12-07). The share is read from /proc/stat for the row's own cores only."""
+    stat = tmp_path / "stat"
+    stat.write_text(STAT.format(t=0, a=100, b=100, steal=0))
+    m = OthersOnCores(str(stat), frozenset({0}))
+    time.sleep(1.2)  # this process idles: the cores' busy ticks since are others'
+    tick = os.sysconf("SC_CLK_TCK")
+    # cpu0: 0.6 s of user and system ticks and 0.12 s stolen by the hypervisor; cpu1 (not the row's): ignored
+    stat.write_text(STAT.format(t=0, a=100 + int(0.3 * tick), b=100 + 5 * tick, steal=int(0.12 * tick)))
+    pct = m.pct()
+    assert pct is not None and 100 * 0.72 / 1.4 < pct <= 100 * 0.72 / 1.2  # rounded to 0.1
+    assert OthersOnCores(str(tmp_path / "none")).pct() is None  # no /proc/stat: nothing said
+    assert OthersOnCores(str(stat), frozenset({0})).pct() is None  # under half a second: mostly rounding
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="Linux's /proc/stat")
+def test_a_busy_process_on_a_rows_core_reads_as_others_and_its_own_work_does_not():
+    core = min(os.sched_getaffinity(0))
+    hog = subprocess.Popen(
+        [sys.executable, "-c", "while True: pass"], preexec_fn=lambda: os.sched_setaffinity(0, {core})
+    )
+    try:
+        time.sleep(0.3)
+        m = OthersOnCores(cores=frozenset({core}))
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:  # this process busy on the core too, as a row's training is: not others'
+            pass
+        shared = m.pct()
+    finally:
+        hog.kill()
+        hog.wait()
+    # the hog and this loop share the core (~50% each, the scheduler's split); this loop's own time is not counted
+    assert shared is not None and 25 < shared <= 100, shared
+    assert others_words([{"others_cpu_pct": shared}]) == f"others using {shared:.0f}% of the cores"
+    assert others_words([{"others_cpu_pct": 19.9}, {"others_cpu_pct": None}, {}]) is None
 
 
 def test_the_cpus_vector_instructions_are_read_from_its_flags_in_one_order():
@@ -80,6 +124,8 @@ def test_a_run_records_the_machines_vector_instructions_and_a_kernel_cap_and_its
     assert CONFIGURE_NOTE in row["notes"]  # what the backend's configure says reaches the row (torch: oneMKL's path)
     # the row's node as its window ended, which bench compare reads (tests/test_compare.py)
     assert row["node_cores"] == os.cpu_count() and 0 <= row["load_avg_1m_end"] < math.inf
+    # and how much of its cores others used while it trained (None: a training under half a second reads none)
+    assert row["others_cpu_pct"] is None or 0 <= row["others_cpu_pct"] <= 100
     # the load its MFU peak was measured at, and a note where that passed what the run puts on the node itself
     # (bench.measure.mfu, bench.core.placement.busy_above)
     assert 0 <= row["peak_flops_load"] < math.inf

@@ -1417,6 +1417,14 @@ def test_a_speed_sentence_whose_rows_ran_on_a_machine_loaded_beyond_its_cores_sa
     assert "(Keras (TF) at load 3.5 on 2 cores)" in one and "PyTorch at" not in one
     (quiet,) = speed_verdicts([row("torch", 2000.0, 2.2), row("keras", 1900.0, 2.9)], "torch")["a"]
     assert "load" not in quiet
+    # under the load line, another process on a share of a row's cores (placement.OthersOnCores) is named
+    shared = {**row("keras", 1900.0, 1.3), "others_cpu_pct": 38.4}
+    (beside,) = speed_verdicts([{**row("torch", 2000.0, 1.2), "others_cpu_pct": 2.0}, shared], "torch")["a"]
+    assert beside.endswith(
+        "; timed on a busy machine (Keras (TF) with others using 38% of the cores): the ratio may be the machine's)"
+    ), beside
+    (calm,) = speed_verdicts([row("torch", 2000.0, 1.2), {**shared, "others_cpu_pct": 19.0}], "torch")["a"]
+    assert "busy" not in calm and "others" not in calm
 
 
 def test_report_names_a_folder_that_is_no_run_before_any_link_inside_it_and_refuses_a_reference_with_no_rows(

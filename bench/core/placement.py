@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 EXECUTORS = ("local", "devices", "ray", "slurm")
@@ -28,6 +30,70 @@ def node_load() -> dict[str, float | int | None]:
     single-process worker and by rank 0 of a data-parallel row, so bench compare and bench history can say when
     a row was timed on a machine loaded beyond its cores (environment.json keeps the driver's load at the start)."""
     return dict(zip(LOAD_COLUMNS, (os.getloadavg()[0], os.cpu_count()), strict=True))
+
+
+# Over a row's training, the share of its cores' time that other processes used (``OthersOnCores``): the record's
+# column, in percent. A load average lags a minute and counts the run's own work; this does neither.
+OTHERS_COLUMN = "others_cpu_pct"
+# Above this share of its cores a row's timing was others' as much as its own: one busy single-threaded process
+# beside a 2-core row takes up to half of them; an idle VM's own housekeeping (the driver, its worker servers,
+# the kernel) stays within a few percent
+OTHERS_BUSY_PCT = 20.0
+OTHERS_MIN_S = 0.5
+_BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # /proc/stat: user nice system irq softirq steal (a stolen tick is another's)
+
+
+def _cores_busy_s(cores: frozenset[int], stat: str = "/proc/stat") -> float | None:
+    """Seconds of CPU time spent on ``cores`` since boot (every process's, and the hypervisor's steal), or None
+    where /proc/stat cannot be read (not Linux)."""
+    try:
+        lines = Path(stat).read_text().splitlines()
+    except OSError:
+        return None
+    ticks = 0
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+            ticks += sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class OthersOnCores:
+    """How much of this process's cores other processes used between its start and ``pct()``: the cores' busy
+    time (/proc/stat) less this process's own (every thread's, ``os.times``), over the wall time times the cores.
+    Only the cores this process may run on count: a neighbour row pinned to other cores is not "others" here.
+    A row slowed by one busy process beside it on a 2-core VM ran at a 1-min load of 1.3, under ``busy_above``'s
+    3, and nothing said so (2026-12-07)."""
+
+    stat: str = "/proc/stat"
+    cores: frozenset[int] = field(default_factory=lambda: frozenset(os.sched_getaffinity(0)))
+    started: tuple[float, float, float | None] = (0.0, 0.0, None)
+
+    def __post_init__(self) -> None:
+        self.started = self._now()
+
+    def _now(self) -> tuple[float, float, float | None]:
+        t = os.times()
+        return time.monotonic(), t.user + t.system, _cores_busy_s(self.cores, self.stat)
+
+    def pct(self) -> float | None:
+        """Others' share of the cores' time since the start, in percent (0-100); None where /proc/stat is not
+        readable or under ``OTHERS_MIN_S`` has passed (a clock tick is 10 ms: 0.5 s on 2 cores is 100 ticks, a few
+        ticks of rounding either side)."""
+        wall0, own0, busy0 = self.started
+        wall1, own1, busy1 = self._now()
+        if busy0 is None or busy1 is None or wall1 - wall0 < OTHERS_MIN_S:
+            return None
+        others = (busy1 - busy0) - (own1 - own0)
+        return round(min(max(100.0 * others / ((wall1 - wall0) * len(self.cores)), 0.0), 100.0), 1)
+
+
+def others_words(rows: Iterable[Mapping[str, Any]]) -> str | None:
+    """'others using 38% of the cores' where the most of ``rows``' ``others_cpu_pct`` passed ``OTHERS_BUSY_PCT``, else
+    None (rows that recorded none, before 2026-12-07, say nothing)."""
+    v = max((x for r in rows if (x := _real(r.get(OTHERS_COLUMN))) is not None), default=None)
+    return f"others using {v:.0f}% of the cores" if v is not None and v > OTHERS_BUSY_PCT else None
 
 
 def _real(v: Any) -> float | None:

@@ -177,6 +177,9 @@ class Record:
     # keeps the driver's load at the run's start alone, and a run on a loaded machine read as a regression)
     load_avg_1m_end: float | None = None
     node_cores: int | None = None
+    # Over its training, the share of its cores' time other processes used, % (bench.core.placement.OthersOnCores):
+    # one busy process beside a 2-core row left the load average under the "beyond its cores" line
+    others_cpu_pct: float | None = None
     import_s: float | None = None
     wall_s: float | None = None
     git_commit: str | None = None

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.metric_table import ACCURACY, COMPARED, MEMORY, RATE, SHARE, TIME, Metric
-from bench.core.placement import LOAD_COLUMNS, beyond_cores, load_words, run_load
+from bench.core.placement import LOAD_COLUMNS, OTHERS_COLUMN, beyond_cores, load_words, others_words, run_load
 from bench.core.recipe import moved, recipe_differences, records_recipe
 from bench.core.record import RECIPE_FIELDS
 from bench.core.results import (
@@ -845,6 +845,8 @@ def load_lines(a: pd.DataFrame, b: pd.DataFrame, env_a: dict, env_b: dict) -> li
                 f"{name}'s rows {'ran' if own else 'started'} at {load_words(load, cores)}: a slowdown may be the "
                 "machine's" + ("" if own else " (its rows recorded no load of their own)")
             )
+        elif words := others_words(ok.reindex(columns=[OTHERS_COLUMN]).to_dict("records")):
+            out.append(f"{name}'s rows ran with {words}: a slowdown may be the machine's")
     return out
 
 

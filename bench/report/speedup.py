@@ -21,7 +21,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from bench.core.placement import loaded_words, most_loaded
+from bench.core.placement import loaded_words, most_loaded, others_words
 from bench.measure.stats import samples
 from bench.measure.tuning import ratio_ci, verdict, verdict_method
 from bench.report.backends import label, ordered
@@ -40,14 +40,20 @@ def loaded(rows: dict[str, list[dict[str, Any]]]) -> str | None:
     """The note on a ratio whose rows (per backend) were timed on a machine loaded beyond its cores, or None. QA,
     2026-12-06: the full mnist-lenet5 recipe on the shared 2-core VM read "Keras (TF) 9.26x [6.01, 12.53] faster
     than PyTorch" (577.7 s against 62.6 s; the reference Xeon run: 63 s against 92 s), its rows at load 4.1 and
-    5.0 on 2 cores, and neither line nor table said so: other jobs take each side's cores by their own amount."""
-    said = []
+    5.0 on 2 cores, and neither line nor table said so: other jobs take each side's cores by their own amount.
+    A row whose cores other processes used beyond ``OTHERS_BUSY_PCT`` of their time is named too, at a load under
+    the line (one busy process beside a 2-core row: load 1.3)."""
+    said, by_others = [], False
     for backend, mine in rows.items():
         if words := loaded_words(most_loaded(mine)):
             said.append(f"{label(backend)} at {words}")
+        elif words := others_words(mine):
+            said.append(f"{label(backend)} with {words}")
+            by_others = True
     if not said:
         return None
-    return f"timed on a machine loaded beyond its cores ({', '.join(said)}): the ratio may be the machine's"
+    where = "a busy machine" if by_others else "a machine loaded beyond its cores"
+    return f"timed on {where} ({', '.join(said)}): the ratio may be the machine's"
 
 
 def process_steps(rows: list[dict[str, Any]]) -> list[list[float]]:

@@ -26,7 +26,7 @@ from bench.core import metrics
 from bench.core.backend import train_epochs
 from bench.core.job import Job
 from bench.core.phase import Trained
-from bench.core.placement import node_load
+from bench.core.placement import OTHERS_COLUMN, OthersOnCores, node_load
 from bench.core.preprocess import PixelNorm, epoch_length, epoch_orders
 from bench.core.progress import progress
 from bench.core.record import join_notes, new_record
@@ -121,8 +121,10 @@ def train_and_evaluate(
         progress(msg)
 
     hooks = Epochs(steps, timer, [len(o) for o in orders], after_epoch)
+    others = OthersOnCores()
     train_epochs(backend, state, train, orders, spec.train.batch_size, hooks)
     out.update(node_load())  # how busy the node was over the window just timed (bench compare, bench history)
+    out[OTHERS_COLUMN] = others.pct()  # and how much of this row's cores others used meanwhile
     if len(epoch_s) != epochs:
         raise RuntimeError(f"the backend trained {len(epoch_s)} of the {epochs} epochs it was given")
     first_order = orders[0]  # the input-path measurement replays the first epoch's batches
