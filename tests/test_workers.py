@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 from typing import ClassVar
 
@@ -168,3 +169,42 @@ def test_servers_import_at_most_as_many_at_once_as_their_cores(tmp_path: Path, m
     assert workers(tmp_path, "plain").cores == len(os.sched_getaffinity(0))  # no slot: this process's cores
     for w in (slot, other):
         w.close()
+
+
+LEAVES_A_TEMP_FILE = """
+import tempfile, tests.numpy_backend as nb
+_build = nb.Backend.build
+def build(self, *args, **kwargs):  # as TensorFlow's autograph does: a source file meant to be deleted at exit
+    tempfile.NamedTemporaryFile(prefix="__autograph_generated_file", suffix=".py", delete=False).close()
+    return _build(self, *args, **kwargs)
+nb.Backend.build = build
+"""
+
+
+@pytest.mark.e2e
+def test_a_rows_temporary_files_go_with_it_though_its_process_ends_in_os_exit(clean_env, tmp_path: Path):
+    """A forked row ends in os._exit, so a framework's delete-at-exit never ran: 1,079 of autograph's source files
+    had gathered in /tmp over a day (2026-12-07). Each row's temporary files go to a folder of its own, removed after
+    it; a folder a killed row left is removed by the next row."""
+    from bench.run.forkserver import SCRATCH, row_tempdir
+    from tests.conftest import TINY_TASK, run_cli
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    orphan = tmp / f"{SCRATCH}999999999-x"  # a killed row's: no such process
+    orphan.mkdir()
+    env = backend_env(clean_env, tmp_path / "run-site")
+    site = tmp_path / "run-site" / "sitecustomize.py"
+    site.write_text(site.read_text() + LEAVES_A_TEMP_FILE)
+    task = tmp_path / "tiny.toml"
+    task.write_text(TINY_TASK)
+    proc = run_cli(
+        ["run", str(task), "--backend", "numpy", "--repeats", "2", "--out", str(tmp_path / "o")],
+        {**env, "TMPDIR": str(tmp)},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp.iterdir() if not p.name.startswith("torchinductor")) == []
+    before = os.environ.get("TMPDIR"), tempfile.gettempdir()
+    with row_tempdir() as folder:  # in this process: the temporary files' folder, and what was there before after
+        assert Path(tempfile.mkstemp()[1]).parent == folder and os.environ["TMPDIR"] == str(folder)
+    assert not folder.exists() and (os.environ.get("TMPDIR"), tempfile.gettempdir()) == before

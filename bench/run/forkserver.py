@@ -24,10 +24,12 @@ import contextlib
 import ctypes
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -37,6 +39,7 @@ from pathlib import Path
 from bench.core.cpus import restrict_to_handed_cores
 from bench.core.runfiles import open_file
 from bench.measure import compile_cache  # noqa: F401  # the user's environment, before the framework's import
+from bench.measure.compile_cache import remove_orphans
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:
@@ -47,6 +50,30 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
 
 
 # -- server side (``python -m bench.run.forkserver BACKEND FD TAG``) ------------------------------
+
+
+SCRATCH = "bench-row-tmp-"  # then the pid of the row's process, "-", mkdtemp's random part
+
+
+@contextlib.contextmanager
+def row_tempdir() -> Iterator[Path]:
+    """Inside: the process's temporary files go to a folder of its own, removed after. A forked row ends in
+    ``os._exit``, so what a framework meant to delete at exit stays: TensorFlow's autograph writes a source file per
+    converted function (tf.data's map, Grad-CAM's score, a grouped convolution), and 1,079 of them had gathered in
+    /tmp over a day of runs (2026-12-07). A row killed on its timeout leaves its folder: the next row removes it."""
+    remove_orphans(Path(tempfile.gettempdir()), SCRATCH)
+    folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH}{os.getpid()}-"))
+    before, variable = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = str(folder), str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = before
+        if variable is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = variable
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _child(job_path: str, out_fd: int, sock: socket.socket, server_pid: int, import_s: float) -> None:
@@ -63,7 +90,8 @@ def _child(job_path: str, out_fd: int, sock: socket.socket, server_pid: int, imp
         os.close(out_fd)
         from bench.run import worker
 
-        code = worker.main([job_path], import_s=import_s)
+        with row_tempdir():
+            code = worker.main([job_path], import_s=import_s)
     except BaseException:
         traceback.print_exc()
     finally:
