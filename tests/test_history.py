@@ -982,6 +982,14 @@ def test_a_verdict_at_a_run_timed_beyond_its_cores_says_so_and_judges_as_before(
         return hist
 
     loaded, calm = store_of("loaded", {"load_avg_1m_end": 7.7, "node_cores": 2}), store_of("calm", quiet)
+    # under the load line, others on a share of the row's cores (its most so of its repeats) are said the same way
+    beside = store_of("beside", {**quiet, "others_cpu_pct": 41.0})
+    (b,) = [
+        line
+        for line in check.describe(steady_series(check.check(store.load(beside), [], check.Thresholds())))
+        if "newest run" in line
+    ]
+    assert b.endswith(", timed with others using 41% of the cores"), b
     s, c = (steady_series(check.check(store.load(h), [], check.Thresholds())) for h in (loaded, calm))
     assert s.newest.regression and c.newest.regression and s.newest.z == pytest.approx(c.newest.z)
     said = [line for line in check.describe(s) if "newest run" in line]

@@ -89,10 +89,15 @@ class OthersOnCores:
         return round(min(max(100.0 * others / ((wall1 - wall0) * len(self.cores)), 0.0), 100.0), 1)
 
 
+def most_others(rows: Iterable[Mapping[str, Any]]) -> float | None:
+    """The most of ``rows``' ``others_cpu_pct``; None where none recorded it (before 2026-12-07)."""
+    return max((x for r in rows if (x := _real(r.get(OTHERS_COLUMN))) is not None), default=None)
+
+
 def others_words(rows: Iterable[Mapping[str, Any]]) -> str | None:
     """'others using 38% of the cores' where the most of ``rows``' ``others_cpu_pct`` passed ``OTHERS_BUSY_PCT``, else
-    None (rows that recorded none, before 2026-12-07, say nothing)."""
-    v = max((x for r in rows if (x := _real(r.get(OTHERS_COLUMN))) is not None), default=None)
+    None (rows that recorded none say nothing)."""
+    v = most_others(rows)
     return f"others using {v:.0f}% of the cores" if v is not None and v > OTHERS_BUSY_PCT else None
 
 

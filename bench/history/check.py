@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.metric_table import ACCURACY
-from bench.core.placement import beyond_cores, load_words
+from bench.core.placement import LOAD_COLUMNS, OTHERS_COLUMN, beyond_cores, load_words, others_words
 from bench.history import changes
 from bench.history.annotations import Annotation
 from bench.history.metrics import BY_NAME, Metric
@@ -313,15 +313,18 @@ def threshold_words(t: Thresholds) -> str:
     return f"robust z > {t.z:g} and worse by > {t.min_change:.0%}, an accuracy by > {t.max_acc_drop:g}"
 
 
-def timed_under_load(load: Any, cores: Any, at: Any = None) -> str:
+def timed_under_load(load: Any, cores: Any, at: Any = None, others: Any = None) -> str:
     """'timed at load 7.7 on 2 cores' when a point's run was timed on a machine loaded beyond its cores, else ''.
 
     Said beside a step or a flag, which it leaves as they are: a run at load 7.7 on 2 cores read 3.3x slower than
     its twin (QA, 2026-12-06). ``at`` "start": the rows kept no load of their own (before 2026-12-06), the figure
-    is the run's at its start (``bench.core.placement.run_load``), and the words say so; none at all says nothing."""
+    is the run's at its start (``bench.core.placement.run_load``), and the words say so; none at all says nothing.
+    Under the load line, ``others`` (the row's ``others_cpu_pct``) past its own line: 'timed with others using 38%
+    of the cores' (one busy process beside a 2-core row: load 1.3)."""
     load, cores = number(load), number(cores)
     if load is None or not cores or not beyond_cores(load, cores):
-        return ""
+        words = others_words([{OTHERS_COLUMN: number(others)}])
+        return f"timed with {words}" if words else ""
     if isinstance(at, str) and at == "start":  # a store cell may be pd.NA, whose == is no bool
         return f"started at {load_words(load, cores)} (its rows recorded no load of their own)"
     return f"timed at {load_words(load, cores)}"
@@ -329,7 +332,7 @@ def timed_under_load(load: Any, cores: Any, at: Any = None) -> str:
 
 def load_clause(point: Row) -> str:
     """The point's ``timed_under_load`` as a clause of a verdict's line."""
-    words = timed_under_load(point.get("load_avg_1m_end"), point.get("node_cores"), point.get("load_at"))
+    words = timed_under_load(*(point.get(c) for c in (*LOAD_COLUMNS, "load_at", OTHERS_COLUMN)))
     return f", {words}" if words else ""
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.placement import LOAD_COLUMNS
+from bench.core.placement import LOAD_COLUMNS, OTHERS_COLUMN
 from bench.history.check import Series, Thresholds, check, knob_changes, threshold_words, timed_under_load
 from bench.history.failures import Failure, before, failures, first_line, outcome, unflagged_words
 from bench.history.metrics import BY_NAME, METRICS
@@ -146,7 +146,10 @@ def series_data(s: Series, suffix: str) -> dict[str, Any]:
         ],
         # the hover's last line where the run was timed on a machine loaded beyond its cores (bench history's clause)
         # (points read without the store's load columns: None each)
-        "load": [timed_under_load(*lc) for lc in zip(*(p.get(c) for c in (*LOAD_COLUMNS, "load_at")), strict=True)],
+        "load": [
+            timed_under_load(*lc)
+            for lc in zip(*(p.get(c) for c in (*LOAD_COLUMNS, "load_at", OTHERS_COLUMN)), strict=True)
+        ],
         "steps": [st.at for st in s.steps],
         "regression": bool(s.newest and s.newest.regression),
     }

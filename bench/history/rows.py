@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.placement import beyond_cores, load_words, peak_load, run_load
+from bench.core.placement import beyond_cores, load_words, most_others, peak_load, run_load
 from bench.core.recipe import recipe_of
 from bench.core.record import device_knobs
 from bench.core.results import NOT_OK, latest_records, lost_row, machine_speed, read_json_object, read_records
@@ -65,6 +65,9 @@ SCHEMA: dict[str, str] = {
     # "end": the rows' own load (above); "start": where they kept none, the run's environment.json's load at its start
     # and its cores (bench.core.placement.run_load, as bench compare reads it); empty in earlier files
     "load_at": "string",
+    # the most of the row's repeats' share of their cores' time other processes used while they trained (the record's
+    # ``others_cpu_pct``, bench.core.placement.OthersOnCores); empty where they kept none (before 2026-12-07)
+    "others_cpu_pct": "float64",
     # a short hash of a dirty run's uncommitted changes (environment.json's git_diff): two runs of one commit with other
     # local patches are told apart; empty for a clean run and in files written before it (2026-12-07)
     "diff": "string",
@@ -78,7 +81,7 @@ SCHEMA: dict[str, str] = {
 }
 # Columns added after the store's first files: a file written before has none, and reads them as empty (DuckDB
 # reads the files by column name), so a new column needs no migration, no new store format and no file rewritten.
-ADDED = ("load_avg_1m_end", "node_cores", "load_at", "diff", "status", "error", "of_repeats")
+ADDED = ("load_avg_1m_end", "node_cores", "load_at", "diff", "status", "error", "of_repeats", "others_cpu_pct")
 # The pseudo-metric of a row that ran and did not work, in all its repeats or in some (a flaky row: its figures from
 # the ok ones beside it). Kept: failed and timeout (``NOT_OK``), the code's own outcome. Not kept: a skipped row (a
 # framework not installed, a budget or a stop that left it out: not run, so not the code's verdict), and an
@@ -301,6 +304,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
                     "framework_version": str(first.get("framework_version") or ""),
                     "calibration_gflops": speeds.get(backend),
                     **run_load(group, env),
+                    "others_cpu_pct": most_others(group),
                     **m,
                 }
             )
