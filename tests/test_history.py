@@ -6,6 +6,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -811,6 +812,29 @@ def test_history_import_of_a_missing_path_names_it_and_creates_no_store(tmp_path
         assert not store_dir.exists()
     out = bench("history", "import", str(good), "--store", str(store_dir))
     assert out.returncode == 0 and "rows added as run" in out.stdout, out.stderr
+
+
+def test_a_rung_of_a_tunes_race_is_refused_and_the_tune_itself_imports(tmp_path: Path):
+    """QA, 2026-12-07: `history import TUNE/trials/RUNG` added the race's trials as run TUNE (a rung's records carry
+    the tune's id), and the tune itself was then "in the history already": its default and best rows never went in.
+    A rung is refused, naming the tune's folder; the tune imports."""
+    tune = make_run(tmp_path / "runs", 0, {ROW: {"steady_img_s": 100.0}})
+    (tune / "tune.json").write_text("{}")
+    rung = tune / "trials" / "lenet.torch.r0"
+    rung.mkdir(parents=True)
+    shutil.copy(tune / "records.jsonl", rung / "records.jsonl")  # the tune's run id, as a rung's records have it
+    store_dir = tmp_path / "h"
+    out = bench("history", "--store", str(store_dir), "import", str(rung))
+    assert out.returncode == 2 and not store_dir.exists(), out.stdout
+    assert out.stderr == (
+        f"error: {rung}: a rung of the race of tune {tune.name} (its rows carry the tune's run id and are trials, not "
+        f"results): import the tune's folder, {tune}; nothing imported\n"
+    )
+    out = bench("history", "--store", str(store_dir), "import", str(tune))
+    assert out.returncode == 0 and f"rows added as run {tune.name}" in out.stdout, out.stdout + out.stderr
+    plain = tmp_path / "elsewhere" / "trials" / "x"  # a folder named trials with no tune above it: a run as any
+    shutil.copytree(make_run(tmp_path / "other", 1, {ROW: {"steady_img_s": 100.0}}), plain)
+    assert bench("history", "--store", str(store_dir), "import", str(plain)).returncode == 0
 
 
 def test_a_run_imported_without_its_environment_file_is_said_to_be_kept_under_an_unknown_machine(tmp_path: Path):

@@ -53,6 +53,15 @@ def log_file(run_dir: Path, name: str) -> Path:
 ARTIFACTS = "artifacts"  # the folder of per-row arrays the phases save for the report
 ARTIFACT_KINDS = ("explain", "decouple")  # the phases that save them
 TUNE_FILE = "tune.json"  # a tune's log of its race (bench.run.tune writes it; resume and the report read it)
+TRIALS = "trials"  # a tune's folder of its race's rungs, each a run folder of its own (bench.run.tune)
+
+
+def tune_of_rung(folder: Path) -> Path | None:
+    """The tune whose race ``folder`` is a rung of (``TUNE/trials/RUNG``, the tune's TUNE_FILE beside ``trials``), or
+    None: a rung's records carry the tune's run id, and are no results of their own."""
+    folder = Path(folder).absolute()
+    tune = folder.parent.parent
+    return tune if folder.parent.name == TRIALS and (tune / TUNE_FILE).is_file() else None
 
 
 def artifact_name(task: str, backend: str, repeat: int, kind: str) -> str:

@@ -32,6 +32,7 @@ from bench.core.recipe import recipe_of
 from bench.core.record import device_knobs
 from bench.core.results import NOT_OK, latest_records, lost_row, machine_speed, read_json_object, read_records
 from bench.core.runfiles import RunFileError
+from bench.core.runpaths import tune_of_rung
 from bench.history.metrics import METRICS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -226,6 +227,11 @@ def not_a_run(run_dir: Path) -> str | None:
         return f"{run_dir}: not a run directory or a history store (a store merges by its folder)"
     if not (run_dir / "records.jsonl").is_file():
         return f"{run_dir}: not a run directory (no records.jsonl)"
+    if tune := tune_of_rung(run_dir):  # QA, 2026-12-07: added under the tune's id, the tune then "in the history"
+        return (
+            f"{run_dir}: a rung of the race of tune {tune.name} (its rows carry the tune's run id and are trials, "
+            f"not results): import the tune's folder, {tune}"
+        )
     return None
 
 

@@ -31,7 +31,7 @@ from bench.core.cpus import usable_cores
 from bench.core.knobs import Config, Knob, configurations, threads_for
 from bench.core.results import TUNING_BUDGET_SPENT, latest_records, read_json_object, read_records
 from bench.core.runfiles import make_folder
-from bench.core.runpaths import TUNE_FILE
+from bench.core.runpaths import TRIALS, TUNE_FILE
 from bench.core.spec import TaskSpec
 from bench.measure import steady
 from bench.measure.tuning import Trial, decide
@@ -301,7 +301,7 @@ class Tuner:
                 entry["stopped"] = f"rung {rung} would not fit the budget"
                 break
             specs = [config_spec(task, {backend: by_label[label]}, tags[label], epochs) for label in alive]
-            sub = self.run_dir / "trials" / f"{task.name}.{backend}.r{rung}"
+            sub = self.run_dir / TRIALS / f"{task.name}.{backend}.r{rung}"
             # a rung's report without figures or index.html: no one reads them, and they were most of this process's
             # time between rungs, out of the budget (docs/tuning.md); the tune's own report says what each race did,
             # and `bench report RUNG` writes the rest
