@@ -638,6 +638,16 @@ def test_runs_that_share_no_task_are_refused_in_one_line_not_all_regressions(tmp
     out = capsys.readouterr().out
     assert "Only in B, new (not judged): cifar10-cnn (torch)" in out and "Only in A" not in out
     assert "1 regression(s)" in out
+    # the same task and backend in another profile (QA, 2026-12-07: a quick run against a full one read the quick row
+    # "missing", a REGRESSION, exit 1): nothing to compare either, and the line says what differs
+    full = tmp_path / "full"
+    write(full, [{**of("mnist-lenet5", train_s=9.0), "profile": "full"}])
+    assert cli.main(["compare", str(a), str(full)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        f"error: {a} and {full}: the runs share no row of one model and profile to compare (mnist-lenet5 / torch: "
+        "the quick profile in A, the full in B)\n"
+    ), err
     assert cli.main(["compare", str(both), str(a)]) == 1  # cifar10-cnn missing from B: a regression, as before
     out = capsys.readouterr().out
     assert "Only in A, missing from B (a regression each): cifar10-cnn (torch)" in out and "Only in B" not in out

@@ -9,7 +9,7 @@ brought, but the command still exits 1). A key whose rows were lost with their w
 bench.core.results.lost_row) failed by no fault of the code compared: lost in B, it is "not run (lost)", as an
 interrupted row is, and the command exits 1 (``--resume`` runs it again); lost in A, it is no baseline, and B's
 row of it is judged as a row new in B. The tasks only one run has are named under the table
-(``one_sided_lines``); runs with no (task, backend) in common are not compared (``nothing_in_common``). A key
+(``one_sided_lines``); runs with no row of one (task, backend, model, profile) in common are not compared (``nothing_in_common``). A key
 whose every row of B a budget left out (skipped for want of time: ``bench all --budget``, a tune's) is "not run in
 B (budget)": no regression, and alone no exit 1. A key new in B (none in A, or every row of A lost) that B skipped
 for another reason (a framework not installed) is "not run in B (skipped)", the same way: B never ran it and had
@@ -616,16 +616,35 @@ def same_run(run_a: str | Path, run_b: str | Path, results_dir: Path) -> str | N
 
 
 def nothing_in_common(a: pd.DataFrame, b: pd.DataFrame) -> str | None:
-    """Why the runs cannot be compared at all, or None: no (task, backend) row in both. Every row of A was then
+    """Why the runs cannot be compared at all, or None: no row of one key (``KEY``) in both. Every row of A was then
     "missing" from B, a REGRESSION each (QA: the sigmoid LeNet run compared with the ReLU one), where the user had
     named the wrong run."""
-    shared = set(zip(a.task, a.backend, strict=True)) & set(zip(b.task, b.backend, strict=True))
-    if shared or (a.empty and b.empty):  # two empty runs: the table says "nothing to compare" as before
+    if _keys(a) & _keys(b) or (a.empty and b.empty):  # two empty runs: the table says "nothing to compare" as before
         return None
+    # the same task and backend, another model or profile (QA, 2026-12-07: a quick run against a full one read its
+    # row "missing", a REGRESSION, exit 1): what differs, per pair
+    runs_as = [{(k[0], k[1]): k[2:] for k in _keys(df)} for df in (a, b)]
+    differ = [
+        f"{task} / {backend}: {_differs(runs_as[0][task, backend], runs_as[1][task, backend])}"
+        for task, backend in sorted(runs_as[0].keys() & runs_as[1].keys())
+    ]
+    if differ:
+        return f"the runs share no row of one model and profile to compare ({'; '.join(differ)})"
     return (
         f"the runs share no task to compare (no (task, backend) row in both): A has {_tasks_text(run_tasks(a))}; "
         f"B has {_tasks_text(run_tasks(b))}"
     )
+
+
+def _keys(df: pd.DataFrame) -> set[tuple[str, ...]]:
+    """The run's row keys (``KEY``: task, backend, model, profile)."""
+    return set(df[KEY].astype(str).itertuples(index=False, name=None)) if not df.empty else set()
+
+
+def _differs(a: tuple[str, ...], b: tuple[str, ...]) -> str:
+    """'the quick profile in A, the full in B' (and the model, where that differs)."""
+    said = [f"model {a[0]} in A, {b[0]} in B"] if a[0] != b[0] else []
+    return "; ".join(said + ([f"the {a[1]} profile in A, the {b[1]} in B"] if a[1] != b[1] else []))
 
 
 def one_sided_lines(
