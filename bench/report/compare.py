@@ -9,7 +9,8 @@ brought, but the command still exits 1). A key whose rows were lost with their w
 bench.core.results.lost_row) failed by no fault of the code compared: lost in B, it is "not run (lost)", as an
 interrupted row is, and the command exits 1 (``--resume`` runs it again); lost in A, it is no baseline, and B's
 row of it is judged as a row new in B. The tasks only one run has are named under the table
-(``one_sided_lines``); runs with no row of one (task, backend, model, profile) in common are not compared (``nothing_in_common``). A key
+(``one_sided_lines``); runs with no row of one (task, backend, model, profile) in common are not compared
+(``nothing_in_common``). A key
 whose every row of B a budget left out (skipped for want of time: ``bench all --budget``, a tune's) is "not run in
 B (budget)": no regression, and alone no exit 1. A key new in B (none in A, or every row of A lost) that B skipped
 for another reason (a framework not installed) is "not run in B (skipped)", the same way: B never ran it and had
