@@ -35,6 +35,7 @@ from bench.report.compare import (
     render,
     render_reference,
     run_planned,
+    unjudged,
     unmeasured_lines,
 )
 from bench.report.tables import WORDS
@@ -184,8 +185,8 @@ def test_a_recipe_that_differs_is_said_and_the_figures_it_moves_are_not_judged(t
     flagged = result[result.regression]
     assert set(flagged.backend) == {"torch"}
     assert set(flagged.metric) == {EPOCH, "steady throughput (img/s)"}  # the step figures: judged
-    unjudged = result[result.verdict == "recipe differs"]
-    assert set(unjudged.metric) == {"recipe", "training time (s)", "test accuracy"}
+    left = result[result.verdict == "recipe differs"]
+    assert set(left.metric) == {"recipe", "training time (s)", "test accuracy"}
     proc = run_cli(["compare", str(a), str(longer)], clean_env)
     assert proc.returncode == 1 and "recipe differs" in proc.stdout and "2 regression(s)" in proc.stdout
     last = proc.stdout.strip().splitlines()[-1]  # the verdict says what it left out, not a bare pass
@@ -201,6 +202,27 @@ def test_a_recipe_that_differs_is_said_and_the_figures_it_moves_are_not_judged(t
     sized = compare(load_run(a, tmp_path)[0], load_run(more, tmp_path)[0], Thresholds())
     assert not sized.regression.any(), sized
     assert {EPOCH, "steady throughput (img/s)"} <= set(sized[sized.verdict == "recipe differs"].metric)
+
+
+def test_a_row_that_ran_another_configuration_in_b_is_shown_and_not_judged(tmp_path: Path, clean_env):
+    """QA, 2026-12-07: two tunes' Keras (torch) "best" rows, bf16 in A and its fp32 defaults in B, read "test accuracy
+    REGRESSION" and an MFU of 9.14% -> 38.05% (another precision's peak) without a word of why. Another configuration
+    of a key's knobs (or its threads, where both runs kept them) is said in a row, its figures shown, not judged, as
+    bench history starts a new baseline there; the last line counts them."""
+    base = {"steady_img_s": 1000.0, "test_acc": 0.45, "train_s": 9.0}
+    a = write(tmp_path / "a", [row("a", **base, knob_config="precision=mixed_bf16", threads=2)])
+    b = write(tmp_path / "b", [row("b", **{**base, "test_acc": 0.40, "train_s": 20.0}, threads=2)])
+    result = compare(a, b, Thresholds())
+    assert not result.regression.any(), result
+    (said,) = result[result.metric == "configuration"].itertuples()
+    assert (said.a, said.b) == ("precision=mixed_bf16; threads=2", "defaults; threads=2")
+    assert set(result.verdict) == {"configuration differs"}
+    assert "3 figure(s) not judged: another configuration ran in B (t / torch)" in unjudged(result)
+    more = write(tmp_path / "c", [row("c", **base, threads=4)])  # the defaults on more threads: another configuration
+    assert "configuration" in set(compare(b, more, Thresholds()).metric)
+    older = write(tmp_path / "d", [row("d", **{**base, "train_s": 20.0})])  # kept no threads: knobs alone compared
+    judged = compare(b, older, Thresholds())
+    assert "configuration" not in set(judged.metric) and "configuration differs" not in set(judged.verdict)
 
 
 def test_environment_differences_are_warned(tmp_path: Path, clean_env):

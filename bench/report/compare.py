@@ -142,6 +142,12 @@ NOT_RUN_SKIPPED = "not run in B (skipped)"
 # not compared: repeats differ in it by design, and a run's medians over them are what is compared.
 COMPARED_RECIPE = tuple(f for f in RECIPE_FIELDS if f != "seed")
 RECIPE_DIFFERS = "recipe differs"
+# A key whose rows ran another configuration of their backend's knobs in B (a tune's "best" is whichever configuration
+# won its race: Keras (torch)'s bf16 in one tune, its fp32 defaults in the next): every figure is another
+# configuration's, shown and not judged, as bench history starts a new baseline there. Until 2026-12-07 compare
+# judged them: "test accuracy REGRESSION", and an MFU of 9.14% -> 38.05% (another precision's peak), no word why.
+CONFIG_DIFFERS = "configuration differs"
+CONFIG_FIELDS = ("knob_config", "threads")  # the row's knobs in words, and its CPU threads (a knob too)
 # MFU is the timed window's throughput over a peak each row measures (on a CPU, its framework's matmul): an MFU
 # that fell beyond its threshold while that throughput did not pass its own fell by the peak, a calibration
 # that read another speed, not a slower row (QA, 2026-12-05: 1.33x the throughput, "MFU 0.158 -> 0.110
@@ -317,6 +323,32 @@ def recipe_changes(ra: dict[str, object], rb: dict[str, object]) -> dict[str, tu
     own = {f: (_plain(ra[f]), _plain(rb[f])) for f in COMPARED_RECIPE if f in ra and f in rb}
     spec = {k: (_shown(a), _shown(b)) for k, (a, b) in recipe_differences(ra, rb).items()}
     return {f: v for f, v in own.items() if v[0] != v[1]} | spec
+
+
+def key_configs(df: pd.DataFrame) -> dict[tuple[str, ...], tuple[str, str]]:
+    """Per key with an ok row: its first ok row's knobs in words ("defaults" where it names none) and its threads
+    ("-" where the run kept none)."""
+    ok = df[df.status == "ok"]
+    out = {}
+    for key, sub in ok.groupby(KEY, dropna=False):
+        first = sub.iloc[0]
+        knobs = _plain(first["knob_config"]) if "knob_config" in sub else "-"
+        out[tuple(key)] = ("defaults" if knobs == "-" else knobs, _plain(first["threads"]) if "threads" in sub else "-")
+    return out
+
+
+def reconfigured(a: tuple[str, str] | None, b: tuple[str, str] | None) -> bool:
+    """Whether two rows' configurations differ: their knobs, or their threads where both runs kept them."""
+    if a is None or b is None:
+        return False
+    return a[0] != b[0] or ("-" not in (a[1], b[1]) and a[1] != b[1])
+
+
+def config_row(key: tuple[str, ...], a: tuple[str, str], b: tuple[str, str]) -> dict:
+    """The row that says the two runs of a key ran other configurations: never a regression by itself."""
+    sa, sb = (f"{knobs}; threads={threads}" for knobs, threads in (a, b))
+    row = {**key_columns(key), "metric": "configuration", "a": sa, "b": sb}
+    return {**row, "verdict": CONFIG_DIFFERS, "regression": False}
 
 
 def recipe_row(key: tuple[str, ...], changed: dict[str, tuple[str, str]]) -> dict:
@@ -513,6 +545,7 @@ def compare(
     status_a, status_b = key_status(a), key_status(b)
     phases_a, phases_b = key_phase_errors(a), key_phase_errors(b)
     recipes_a, recipes_b = key_recipes(a), key_recipes(b)
+    configs_a, configs_b = key_configs(a), key_configs(b)
     left_out_b = budget_keys(b)
     flaky_a, flaky_b = key_failed_repeats(a), key_failed_repeats(b)
     rows = []
@@ -544,6 +577,9 @@ def compare(
         if changed:  # each changed field leaves the figures it moves unjudged (all of them, for most)
             rows.append(recipe_row(key, changed))
             unjudged = {c for f in changed for c in (moved(f) or [m.column for m in METRICS])}
+        other_config = reconfigured(configs_a.get(key), configs_b.get(key))
+        if other_config:
+            rows.append(config_row(key, configs_a[key], configs_b[key]))
         said: dict[str, str] = {}  # each column's verdict so far (the headline's, for MFU's)
         for m in METRICS:
             col = m.column
@@ -565,6 +601,7 @@ def compare(
                     **judged,
                     **({"verdict": RECIPE_DIFFERS, "regression": False} if col in unjudged else {}),
                     **({"verdict": MACHINE_DIFFERS, "regression": False} if col in speed - unjudged else {}),
+                    **({"verdict": CONFIG_DIFFERS, "regression": False} if other_config else {}),
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -932,12 +969,19 @@ def unjudged(result: pd.DataFrame) -> str:
         return ""
     moved = result[(result["verdict"] == RECIPE_DIFFERS) & (result["metric"] != "recipe")]
     machine = result[result["verdict"] == MACHINE_DIFFERS]
+    other = result[(result["verdict"] == CONFIG_DIFFERS) & (result["metric"] != "configuration")]
     said = f", {len(moved)} figure(s) not judged: the recipe differs ({', '.join(dict.fromkeys(moved.metric))})"
-    return (said if len(moved) else "") + (
-        f", {len(machine)} speed figure(s) not judged: the machines differ (the backends' ratios within each run "
-        "compare across machines)"
-        if len(machine)
-        else ""
+    keys = sorted({f"{t} / {b}" for t, b in zip(other.task, other.backend, strict=True)})
+    configs = f", {len(other)} figure(s) not judged: another configuration ran in B ({', '.join(keys)})"
+    return (
+        (said if len(moved) else "")
+        + (configs if len(other) else "")
+        + (
+            f", {len(machine)} speed figure(s) not judged: the machines differ (the backends' ratios within each run "
+            "compare across machines)"
+            if len(machine)
+            else ""
+        )
     )
 
 
@@ -957,6 +1001,7 @@ def untested(result: pd.DataFrame) -> str:
 SAID = (
     "inconclusive",
     RECIPE_DIFFERS,
+    CONFIG_DIFFERS,
     MACHINE_DIFFERS,
     PEAK_MOVED,
     TIME_FLOOR,
