@@ -225,6 +225,20 @@ def test_a_row_that_ran_another_configuration_in_b_is_shown_and_not_judged(tmp_p
     assert "configuration" not in set(judged.metric) and "configuration differs" not in set(judged.verdict)
 
 
+def test_a_reference_neither_run_has_is_refused_not_dropped_without_a_word(tmp_path: Path, capsys):
+    """QA, 2026-12-07: `compare A B --reference keras-jax` on two torch and Keras runs left out the table of ratios
+    to the reference, exit 0, where `run` refuses such a reference: one line naming the runs' backends, exit 2."""
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    assert cli.main(["compare", str(a), str(b), "--reference", "keras-jax"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        "error: --reference keras-jax: neither run has a keras-jax row (their backends: torch, keras), so there is "
+        "no ratio to it to compare: name one of them\n"
+    )
+    assert cli.main(["compare", str(a), str(b), "--reference", "keras"]) == 0
+    assert "Backends against keras (" in capsys.readouterr().out
+
+
 def test_environment_differences_are_warned(tmp_path: Path, clean_env):
     other = {**ENV, "cores": 8, "packages": {"torch": "2.15.0", "keras": "3.15.1"}}
     a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b", env=other)

@@ -889,6 +889,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if (why := compare.nothing_in_common(a, b)) is not None:
         print(f"error: {args.run_a} and {args.run_b}: {why}", file=sys.stderr)
         return 2
+    # a reference neither run has: its table of ratios went without a word, exit 0 (QA, 2026-12-07)
+    if args.reference and args.reference not in {*a.backend, *b.backend}:
+        ran = ", ".join(ordered({*a.backend, *b.backend}))
+        print(
+            f"error: --reference {args.reference}: neither run has a {args.reference} row (their backends: {ran}), "
+            "so there is no ratio to it to compare: name one of them",
+            file=sys.stderr,
+        )
+        return 2
     t = compare.Thresholds(args.max_slowdown, args.max_acc_drop, args.max_memory_growth, args.min_time_delta)
     b_state = stopped["B"].state if stopped["B"] else None
     warnings = compare.environment_differences(env_a, env_b, a, b)
