@@ -780,9 +780,17 @@ def test_history_cli_finds_a_planted_regression_on_a_reference_run_and_exits_1(t
     assert "cifar10-cnn / keras / default / steady_img_s" in out.stdout and "REGRESSION: -50.0%" in out.stdout
     assert "commit 4aaaaaa -> 5aaaaaa" in out.stdout and "1 regressed newest point(s)" in out.stdout
     assert bench("history", "--store", str(hist), "--backend", "torch").returncode == 0
+    flagged = (hist / "index.html").read_text()
+    for blank in ("", "   "):  # QA, 2026-12-07: it reset every series, and the check said "baseline reset at run R:"
+        refused = bench("history", "--store", str(hist), "annotate", runs[5].name, "--note", blank)
+        assert refused.returncode == 2 and "--note: empty: say why the baseline starts again here" in refused.stderr
+    assert not (hist / annotations.FILE).exists()
     noted = bench("history", "--store", str(hist), "annotate", runs[5].name, "--note", "halved on purpose")
-    assert noted.returncode == 0
+    assert noted.returncode == 0 and f"wrote {hist / 'index.html'}" in noted.stdout
     assert bench("history", "--store", str(hist)).returncode == 0
+    # the dashboard is written again with the note: its flag at that run is gone (QA: stale until the next import)
+    page = (hist / "index.html").read_text()
+    assert page.count('"regression": true') < flagged.count('"regression": true')
 
 
 def test_history_cli_refuses_a_bad_store_in_one_line_exit_2(tmp_path: Path):

@@ -88,12 +88,20 @@ def add_history_parser(
     p_import.add_argument("runs", nargs="+", type=Path, metavar="RUN")
     p_note = actions.add_parser("annotate", help="reset a baseline from a run on, with a note (e.g. 'upgraded TF')")
     p_note.add_argument("run", metavar="RUN_ID")
-    p_note.add_argument("--note", required=True)
+    p_note.add_argument("--note", required=True, type=note_text, help="why the baseline starts again at this run")
     for q in (p_import, p_note):
         q.add_argument("--store", type=Path, default=argparse.SUPPRESS, help="the store folder")
     for opt in ("--task", "--backend"):
         p_note.add_argument(opt, default=argparse.SUPPRESS, help=f"only the series of this {opt[2:]}")
     p_note.add_argument("--metric", choices=sorted(BY_NAME), default=argparse.SUPPRESS)
+
+
+def note_text(value: str) -> str:
+    """``--note`` as argparse's type: a blank one is refused (QA, 2026-12-07: it reset every series of the run, and
+    the check then said "baseline reset at run R:" with nothing after it)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty: say why the baseline starts again here (e.g. 'upgraded TF')")
+    return value.strip()
 
 
 def unfinished(run: Path) -> str | None:
@@ -261,10 +269,13 @@ def run_history_command(args: argparse.Namespace) -> int:
                 print(f"error: {unknown}", file=sys.stderr)
                 return 2
             notes_file.append(args.store, note)
+            from bench.history import dashboard
+
+            page = dashboard.build(args.store)  # its marks and counts read the notes (QA: left stale until an import)
         except RunFileError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print(f"annotated run {args.run}: {args.note}")
+        print(f"annotated run {args.run}: {args.note}\nwrote {page}")
         return 0
     t = Thresholds(z=args.z, min_change=args.min_change, lookback=args.lookback, max_acc_drop=args.max_acc_drop)
     try:
