@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.metric_table import TABLE
-from bench.history import store
+from bench.history import dashboard, store
 from bench.history.check import Thresholds, check
 from bench.history.dashboard import MIN_SPAN, chart_data, time_axis
 from bench.history.metrics import BY_NAME, METRICS
@@ -103,13 +103,28 @@ def test_a_point_timed_beyond_its_cores_says_so_in_its_hover(tmp_path: Path):
     history's words (tests/test_pages_browser.py hovers it); a run within its cores, or stored without it, says
     nothing."""
     hist = tmp_path / "history"
-    for n, load in enumerate([None, 1.0, 7.7]):
+    for n, load in enumerate([None, 1.0, 7.7, 1.0]):
         fields = {"steady_img_s": 100.0} | ({"load_avg_1m_end": load, "node_cores": 2} if load else {})
+        fields |= {"others_cpu_pct": 41.0} if n == 3 else {}  # under the load line, others on its cores
         store.add_run(hist, make_run(tmp_path, n, {("cnn", "torch"): fields}))
     raw = check(store.load(hist), [], Thresholds())
     (chart,) = [c for c in chart_data(raw, []) if c["metric"] == "steady_img_s"]
     (series,) = chart["raw"]
-    assert series["load"] == ["", "", "timed at load 7.7 on 2 cores"]
+    assert series["load"] == ["", "", "timed at load 7.7 on 2 cores", "timed with others using 41% of the cores"]
+
+
+def test_the_header_counts_the_regressed_series_of_each_view_as_bench_history_does(tmp_path: Path):
+    """QA, 2026-12-07: the dashboard said "flagged as a regression in 4 series" where `bench history` and
+    `bench history --normalised` each said 2: it added the two views. It counts each view as its command does."""
+    hist = tmp_path / "history"
+    for n, v in enumerate([100, 101, 99, 100, 100.5, 99.5, 50]):
+        store.add_run(hist, make_run(tmp_path, n, {("cnn", "torch"): {"steady_img_s": float(v)}}))
+    raw = check(store.load(hist), [], Thresholds())
+    normalised = check(store.load(hist, normalised=True), [], Thresholds())
+    counts = [sum(bool(s.newest and s.newest.regression) for s in view) for view in (raw, normalised)]
+    assert counts[0] >= 1
+    page = dashboard.build(hist).read_text()
+    assert f"newest point flagged as a regression in {counts[0]} raw series and {counts[1]} normalised (" in page
 
 
 def test_a_point_of_a_run_with_local_changes_says_so_in_its_hover(tmp_path: Path):

@@ -310,7 +310,8 @@ def write_dashboard(
     charts = chart_data(raw, normalised)
     present = [m for m in METRICS if any(c["metric"] == m.column for c in charts)]
     options = "".join(f'<option value="{m.column}">{esc(m.words)}</option>' for m in present)
-    regressions = sum(1 for s in raw + normalised if s.newest and s.newest.regression)
+    # per view, as `bench history` and `--normalised` count them: their sum read 4 where each said 2 (QA, 2026-12-07)
+    regressions = [sum(1 for s in view if s.newest and s.newest.regression) for view in (raw, normalised)]
     runs = df.run_id.nunique() if len(df) else 0
     contents = Contents()  # the charts can be hundreds: a link reaches the table below them
     # first, as on the page: rows that stopped working have no point to draw
@@ -327,7 +328,8 @@ def write_dashboard(
     body = (
         f"<h1>bench history</h1><p>{runs} run(s), {df.commit.nunique() if len(df) else 0} commit(s), "
         f"{df.machine_id.nunique() if len(df) else 0} machine(s), {len(df)} rows; {len(raw)} raw series, "
-        f"{len(normalised)} normalised; newest point flagged as a regression in {regressions} series "
+        f"{len(normalised)} normalised; newest point flagged as a regression in {regressions[0]} raw series and "
+        f"{regressions[1]} normalised "
         f"({threshold_words(t)}); {stopped} row(s) failed or timed out in their newest run after working before"
         + unflagged_words(broken)
         + ". A band is a point's 95% interval, ▲ a step, "
