@@ -1112,6 +1112,23 @@ def test_a_store_from_before_the_load_was_kept_reads_and_judges_as_before(tmp_pa
     assert len(reference) and reference[list(ADDED)].isna().all().all()
 
 
+def test_mfu_carries_the_headlines_interval_and_is_flagged_only_where_the_headline_is(tmp_path: Path):
+    """QA, 2026-12-07: a loaded run's headline throughput fell with a wide interval and was not flagged, while its MFU
+    (that throughput over a peak, with no interval of its own) read REGRESSION -62.9%, robust z -44.8: two close runs
+    before it were its only noise. MFU is given the headline's interval, scaled: here both fell 15% within their
+    noise, and neither is flagged."""
+    hist = tmp_path / "history"
+    for n, (v, lo, hi) in enumerate([(12900, 9000, 16000), (12950, 9100, 16500), (11000, 400, 13000)]):
+        fields = {"steady_img_s": float(v), "steady_img_s_ci_lo": float(lo), "steady_img_s_ci_hi": float(hi)}
+        store.add_run(hist, make_run(tmp_path, n, {ROW: {**fields, "mfu": 0.3 * v / 12900}}))
+    df = store.load(hist)
+    newest = df[(df.metric == "mfu") & (df.run_id == df.run_id.max())].iloc[0]
+    assert newest["lo"] == pytest.approx(newest["value"] * 400 / 11000)
+    assert newest["hi"] == pytest.approx(newest["value"] * 13000 / 11000)
+    series = {s.key["metric"]: s for s in check.check(df, [], check.Thresholds())}
+    assert not series["steady_img_s"].newest.regression and not series["mfu"].newest.regression
+
+
 def test_a_runs_own_load_is_not_beyond_its_cores_and_others_work_on_top_of_it_is():
     """A run's own rows keep a node at about its cores: `bench all` on an idle 2-core VM (2026-12-06) recorded 0.9-2.3
     as its rows ended and as its matmul peaks were measured, and a plain ``load > cores`` flagged that run's MFU,

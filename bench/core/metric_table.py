@@ -33,6 +33,10 @@ class Metric:
     seconds: str | None = None  # the seconds a time figure was measured as (compare's time floor)
     compared: int | None = None  # its place among bench compare's rows
     followed: int | None = None  # its place among the history's series
+    # a figure proportional to another, with no interval of its own (MFU: the headline throughput over a peak): the
+    # history gives it that figure's interval, scaled (QA, 2026-12-07: MFU -62.9%, robust z -44.8, a REGRESSION, at
+    # a run whose headline fell 83% and was not flagged: its interval was wide, MFU had none)
+    interval_of: str | None = None
 
     @property
     def higher_is_better(self) -> bool | None:
@@ -97,7 +101,7 @@ METRICS: tuple[Metric, ...] = (
     # program per initialiser shape (2.0 s for LeNet-5 at load 1.3 on 2 cores, 6.8 s at load 6, where torch took
     # 5-8 ms): in no row of the table until 2026-12-06
     Metric("build_s", "model build (s)", ".3f", TIME),
-    Metric("mfu", "MFU", ".2%", SHARE, compared=5, followed=10),
+    Metric("mfu", "MFU", ".2%", SHARE, compared=5, followed=10, interval_of="steady_img_s"),
     Metric("eval_img_s", "inference (img/s)", ",.0f", RATE, seconds="eval_s", compared=7, followed=3),
     Metric("time_to_target_s", "time to target acc (s)", ".2f", TIME),
     Metric("transfer_acc", "transfer acc (all classes)", ".4f", ACCURACY, moves_with=_SIZED, followed=9),

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.core.metric_table import BY_COLUMN, Metric
 from bench.core.placement import beyond_cores, load_words, most_others, peak_load, run_load
 from bench.core.recipe import recipe_of
 from bench.core.record import device_knobs
@@ -203,6 +204,8 @@ def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         lows = [b for r in group if m.lo and (b := number(r.get(m.lo))) is not None]
         highs = [b for r in group if m.hi and (b := number(r.get(m.hi))) is not None]
+        if m.interval_of:  # proportional to another figure: that figure's interval, scaled to this one
+            lows, highs = _scaled_interval(group, m.column, BY_COLUMN[m.interval_of])
         if len(values) > 1:  # repeats: the interval spans every repeat's value too
             lows, highs = lows + values, highs + values
         lo, hi = (min(lows) if lows else None), (max(highs) if highs else None)
@@ -211,6 +214,17 @@ def metric_rows(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {"metric": m.column, "value": float(np.median(values)), "lo": lo, "hi": hi, "repeats": len(values)}
         )
     return out
+
+
+def _scaled_interval(group: list[dict[str, Any]], column: str, of: Metric) -> tuple[list[float], list[float]]:
+    """Each record's interval of ``of`` (its lo/hi columns) as a share of its value, times the record's ``column``."""
+    lows, highs = [], []
+    for r in group:
+        v, base, lo, hi = (number(r.get(c)) for c in (column, of.column, of.lo or "", of.hi or ""))
+        if v is not None and base and lo is not None and hi is not None:
+            lows.append(v * lo / base)
+            highs.append(v * hi / base)
+    return lows, highs
 
 
 def ok_records(run_dir: Path) -> list[dict[str, Any]]:
