@@ -85,7 +85,10 @@ def test_the_history_follows_each_followed_entry_with_its_interval():
     record = {m.column: 5.0 for m in FOLLOWED} | {c: b for m in FOLLOWED for c, b in ((m.lo, 4.0), (m.hi, 6.0)) if c}
     rows = metric_rows([record])
     assert [r["metric"] for r in rows] == [m.column for m in FOLLOWED]
-    assert [(r["lo"], r["hi"]) for r in rows] == [((4.0, 6.0) if m.lo else (None, None)) for m in FOLLOWED]
+    # a figure proportional to another (MFU) carries that one's interval, scaled: here the same 4-6 about 5
+    assert [(r["lo"], r["hi"]) for r in rows] == [
+        ((4.0, 6.0) if m.lo or m.interval_of else (None, None)) for m in FOLLOWED
+    ]
     assert [history.normalising(m) for m in FOLLOWED if history.normalising(m) != history.PLAIN] == [
         history.RATE if m.kind == metric_table.RATE else history.TIME
         for m in FOLLOWED
