@@ -4,6 +4,7 @@ the ratio's interval and the verdict; a step that spans several batches (Keras s
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 
@@ -163,6 +164,35 @@ def test_break_even_words_call_an_extra_within_the_time_floor_noise_and_count_st
     assert words(20.0, 25.0, 1.0, 31.0, 10, per_epoch=200) == "+30.0s, paid back after 300 steps (1.50 epochs)"
     assert words(25.0, 20.0, 1.0, 1.3, 10) == "+0.3s never paid back (steps no faster)"
     assert words(20.0, 25.0, 2.0, 1.0, 10) == "no extra first-step cost"
+
+
+def test_the_break_even_counts_the_epochs_in_the_steps_an_epoch_really_took_whole_batches_only_with_drop_last():
+    """QA, 2026-12-07: a tune's break-even read "+13.9s, paid back after 60 steps (10.00 epochs)" beside a row
+    whose note said an epoch was "5 whole batches of 256": the epochs were counted in ceil(n_train / batch), 6 of
+    them, where train.drop_last trains 5, so 60 steps are 12 epochs."""
+    from bench.report.tuning import backend_figures, break_even_words, epoch_steps
+
+    def rows(drop_last: bool | None) -> dict:
+        recipe = {} if drop_last is None else {"recipe": json.dumps({"train.drop_last": drop_last})}
+        # 1,400 images in batches of 256: 5 whole ones and 120 left over; 1,000 against 2,000 img/s saves 0.128 s a
+        # step, so 7.6 s more first step is paid back after 60 steps
+        default = {**_final_rows("default", [1000.0] * 40, None), "compile_s": 0.5}
+        best = {**_final_rows("best", [2000.0] * 40, "x=on"), "compile_s": 8.1}
+        both = {"default": [default], "best": [best]}
+        for r in (default, best):
+            r.update(n_train=1400, batch_size=256, **recipe)
+        return both
+
+    whole, partial, unsaid = rows(True), rows(False), rows(None)
+    assert epoch_steps(whole["default"][0]) == 5 and epoch_steps(partial["default"][0]) == 6
+    assert epoch_steps(unsaid["default"][0]) == 6  # a row from before the recipe column: every image, as the worker
+    assert epoch_steps({"n_train": 100, "batch_size": 256, "recipe": '{"train.drop_last": true}'}) is None
+    assert epoch_steps({"n_train": None, "batch_size": 256}) is None
+    f = backend_figures(whole)
+    assert f is not None and f["break_even_steps"] == 60 and f["break_even_epochs"] == pytest.approx(12.0)
+    assert break_even_words(f) == "+7.6s, paid back after 60 steps (12.00 epochs)"
+    g = backend_figures(partial)
+    assert g is not None and break_even_words(g) == "+7.6s, paid back after 60 steps (10.00 epochs)"
 
 
 def test_the_ratio_is_images_over_time_and_its_interval_holds_the_truth():
