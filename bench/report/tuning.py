@@ -498,6 +498,8 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
         # below the floor where it last ran: an earlier, shorter rung may have judged otherwise (bench.measure.tuning)
         last = {t.get("label"): r for r in rungs for t in r.get("trials") or []}
         floor = sorted(c for c, r in last.items() if c in (r.get("below_floor") or {}))
+        at_last = {t.get("label"): t for r in rungs for t in r.get("trials") or []}
+        untimed = sorted(c for c, t in at_last.items() if _untimed(t) and not t.get("duplicate_of"))
         # a configuration whose worker ran another's (bench.run.tune.duplicated) is one configuration, not two
         twins = {
             t.get("label"): t["duplicate_of"] for r in rungs for t in r.get("trials") or [] if t.get("duplicate_of")
@@ -511,6 +513,7 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
             + (f" ({'; '.join(f'{a} ran as {b}' for a, b in twins.items())}: counted once)" if twins else "")
             + f", {len(rungs)} rung(s) ({', '.join(str(r.get('epochs')) for r in rungs)} epochs), {dropped} dropped"
             + (f", below the accuracy floor: {'; '.join(floor)}" if floor else "")
+            + (f", {UNTIMED}: {'; '.join(untimed)}" if untimed else "")
             + f"; winner: {winner}"
             + (
                 f"; skipped here: {'; '.join(s.get('why', '') for s in pair.get('skipped') or [])}"
@@ -546,6 +549,15 @@ def _pair(log: dict[str, Any], task: str, backend: str) -> dict[str, Any]:
     )
 
 
+UNTIMED = "no throughput measured"
+
+
+def _untimed(trial: dict[str, Any]) -> bool:
+    """A trial that trained and tested but timed no step (a rung shorter than an execution of steps_per_execution
+    and the warm-up): it read "raced to the end" beside those that raced on their throughput (QA, 2026-12-07)."""
+    return trial.get("status") == "ok" and not _positive(trial.get("steady_img_s"))
+
+
 def race_table(pair: dict[str, Any]) -> list[str]:
     """Every configuration of one race at the last rung it ran in: its figures and what became of it."""
     last: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -564,8 +576,11 @@ def race_table(pair: dict[str, Any]) -> list[str]:
             outcome = f"{why} (no configuration finished: the defaults stand)"
         elif label_ in (rung.get("below_floor") or {}):
             outcome = f"below the accuracy floor: {rung['below_floor'][label_]}"
+            outcome += f"; {UNTIMED}" if _untimed(trial) else ""
         elif label_ in (rung.get("dropped") or {}):
             outcome = f"dropped: {rung['dropped'][label_]}"
+        elif _untimed(trial):
+            outcome = f"{UNTIMED} (its {rung.get('epochs')} epoch(s) ended within the first step and the warm-up)"
         else:
             outcome = "raced to the end"
         acc = trial.get("test_acc")
