@@ -499,7 +499,7 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
         last = {t.get("label"): r for r in rungs for t in r.get("trials") or []}
         floor = sorted(c for c, r in last.items() if c in (r.get("below_floor") or {}))
         at_last = {t.get("label"): t for r in rungs for t in r.get("trials") or []}
-        untimed = sorted(c for c, t in at_last.items() if _untimed(t) and not t.get("duplicate_of"))
+        untimed = [c for c, t in at_last.items() if _untimed(t) and not t.get("duplicate_of")]
         # a configuration whose worker ran another's (bench.run.tune.duplicated) is one configuration, not two
         twins = {
             t.get("label"): t["duplicate_of"] for r in rungs for t in r.get("trials") or [] if t.get("duplicate_of")
@@ -513,7 +513,7 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
             + (f" ({'; '.join(f'{a} ran as {b}' for a, b in twins.items())}: counted once)" if twins else "")
             + f", {len(rungs)} rung(s) ({', '.join(str(r.get('epochs')) for r in rungs)} epochs), {dropped} dropped"
             + (f", below the accuracy floor: {'; '.join(floor)}" if floor else "")
-            + (f", {UNTIMED}: {'; '.join(untimed)}" if untimed else "")
+            + (f", {len(untimed)} with {UNTIMED} (the table names them)" if untimed else "")
             + f"; winner: {winner}"
             + (
                 f"; skipped here: {'; '.join(s.get('why', '') for s in pair.get('skipped') or [])}"
