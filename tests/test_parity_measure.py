@@ -166,6 +166,20 @@ def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_
     assert "resnet_v1_vs_v1_5" in row.status and "framework" not in proc.stderr
 
 
+def test_the_parity_command_refuses_an_align_that_names_no_convention_as_it_refuses_an_unknown_one(tmp_path):
+    """QA, 2026-12-07: `parity TASK --align ''` ran the check with every convention as shipped (the table said
+    alignments none, exit 0), where `--align bogus` is refused: an empty value, or commas alone, names nothing, and
+    is refused the same way, naming what --align takes, before any backend starts."""
+    out = tmp_path / "out"
+    for value in ("", ",", " , "):
+        args = ["parity", "mnist-lenet5", "--align", value, "--steps", "1", "--out", str(out)]
+        proc = run_cli(args, dict(os.environ))
+        assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+        said = f"argument --align: {value!r} names no alignment: give one of all, shipped, none, or a list of "
+        assert said + ", ".join(ALIGNMENTS) in proc.stderr, proc.stderr
+        assert not out.exists()
+
+
 def test_the_parity_command_refuses_a_backend_list_with_nothing_to_compare(tmp_path):
     """QA, 2026-12-06: `parity TASK --backend torch` trained torch and its floor, printed an empty table and exited
     0: every backend is compared with the reference, so the reference alone compares nothing."""
