@@ -117,6 +117,28 @@ def test_a_bound_as_large_as_trainings_own_movement_decides_nothing_and_says_whe
     assert limits[1].moved == pytest.approx(3e-3, rel=1e-3) and limits[1].floor_at == name
     why = limits[1].why_undecided()
     assert why.startswith(f"undecided: rounding alone moved {name} by 0.02 by step 1") and "(0.003)" in why
+    # step 1 is the first there is: the hint names no fewer steps to take (QA, 2026-12-07: "(fewer steps, ...)" under
+    # mnist-lenet5's step 1), and says what would decide; at step 10 fewer steps are still there to try
+    assert why.endswith(
+        "this case cannot tell a convention from rounding (undecided at the first step, so fewer steps cannot help: "
+        f"only a case whose gradient at {name} is not at rounding level would decide)"
+    ), why
+    assert "fewer steps," not in why
+    # at step 10, with step 1 of the same check undecided too, "fewer steps" would send the reader back to step 1
+    later = limits[10].why_undecided()
+    assert later.startswith(f"undecided: rounding alone moved {name} by 0.02 by step 10")
+    assert later.endswith(
+        "(undecided at every step of this check from step 1, so fewer steps are unlikely to help: a case whose "
+        "gradients are not at rounding level would decide)"
+    ), later
+    # step 1 decided (its floor one ulp), step 10 not: the hint names the step that decides
+    fewer = P.bounds(ref, {**floor, 1: ref[1]})
+    assert fewer[1].decides and not fewer[10].decides
+    decides = "(fewer steps: step 1 of this check decides; or a case whose gradients are not at rounding level)"
+    assert fewer[10].why_undecided().endswith(decides)
+    # a check whose first step is 10, undecided: fewer steps are still there to try
+    alone = P.bounds({k: ref[k] for k in (0, 10)}, {k: floor[k] for k in (0, 10)})
+    assert alone[10].why_undecided().endswith("(fewer steps, or a case whose gradients are not at rounding level)")
     diff = P.pair_diffs({"a": ref, "b": ref}, limits)[1]
     assert diff.within and not diff.bound.decides  # within a bound that decides nothing: no verdict is given
 
@@ -164,6 +186,20 @@ def test_the_parity_command_refuses_a_bad_alignment_and_says_why_an_unequal_zoo_
     row = pd.read_csv(csv).iloc[0]
     assert row.pair == "all" and row.status.startswith("no check: zoo:resnet50: not the same network")
     assert "resnet_v1_vs_v1_5" in row.status and "framework" not in proc.stderr
+
+
+def test_the_parity_command_refuses_an_align_that_names_no_convention_as_it_refuses_an_unknown_one(tmp_path):
+    """QA, 2026-12-07: `parity TASK --align ''` ran the check with every convention as shipped (the table said
+    alignments none, exit 0), where `--align bogus` is refused: an empty value, or commas alone, names nothing, and
+    is refused the same way, naming what --align takes, before any backend starts."""
+    out = tmp_path / "out"
+    for value in ("", ",", " , "):
+        args = ["parity", "mnist-lenet5", "--align", value, "--steps", "1", "--out", str(out)]
+        proc = run_cli(args, dict(os.environ))
+        assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+        said = f"argument --align: {value!r} names no alignment: give one of all, shipped, none, or a list of "
+        assert said + ", ".join(ALIGNMENTS) in proc.stderr, proc.stderr
+        assert not out.exists()
 
 
 def test_the_parity_command_refuses_a_backend_list_with_nothing_to_compare(tmp_path):

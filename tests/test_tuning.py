@@ -4,6 +4,7 @@ the ratio's interval and the verdict; a step that spans several batches (Keras s
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 
@@ -113,6 +114,49 @@ def test_the_race_names_a_configuration_below_the_floor_only_where_it_last_ran()
     assert "**winner**" in rows["bf16"] and "below the accuracy floor: x" in rows["xla"]
 
 
+def test_a_configuration_that_timed_nothing_is_held_to_the_floor_and_the_race_says_it_measured_no_throughput():
+    """QA, 2026-12-07 (`bench tune mnist-lenet5 --budget 2m`, epochs of 5 steps): Keras (TF)'s precision=bf16 tested
+    0.3593 against the default's 0.6045 and read "below the accuracy floor"; bf16 with steps_per_execution 8 and
+    32, untimed (an epoch was one execution, all warm-up) at the same 0.3593, were never held to the floor and read
+    "raced to the end", as did every untimed configuration that kept it. Below the floor is said whether or not a
+    step was timed; a configuration that measured no throughput says that, not that it raced."""
+    from bench.report.tuning import race_lines, race_table
+
+    trials = [t("default", 14956, acc=0.6045, default=True, n_test=359), t("bf16", 20700, acc=0.3593, n_test=359),
+              t("bf16, spe=8", None, acc=0.3593, n_test=359), t("spe=8", None, acc=0.6045, n_test=359),
+              t("xla", 21000, acc=0.6045, n_test=359)]  # fmt: skip
+    short = decide(trials, keep=3, final=False)
+    assert set(short.below_floor) == {"bf16", "bf16, spe=8"} and "0.2452 lower" in short.below_floor["bf16, spe=8"]
+    # in a rung shorter than the task both race on, as any configuration below the floor does there; neither leads
+    assert short.leader == "xla" and short.kept == ["xla", "bf16", "bf16, spe=8", "spe=8", "default"]
+    full = decide(trials, keep=3, final=True)  # the task's own length: the floor drops, and so does the untimed
+    assert set(full.below_floor) == {"bf16", "bf16, spe=8"} and full.kept == ["xla", "default"]
+    assert full.dropped["bf16, spe=8"].startswith("no timed steps") and full.dropped["spe=8"].startswith("no timed")
+
+    def rung(decision, final):
+        rows = [{"label": x.config, "status": "ok", "steady_img_s": x.img_s, "test_acc": x.test_acc} for x in trials]
+        return {"rung": 0, "epochs": 1 if not final else 2, "folder": "trials/t.keras.r0", "trials": rows,
+                "kept": decision.kept, "dropped": decision.dropped, "below_floor": decision.below_floor,
+                "leader": decision.leader}  # fmt: skip
+
+    said = {}
+    for decision, final in ((short, False), (full, True)):
+        pair = {"task": "t", "backend": "keras", "configs": [{"label": x.config} for x in trials],
+                "winner": {"label": decision.leader}, "rungs": [rung(decision, final)]}  # fmt: skip
+        table = "\n".join(race_table(pair)).splitlines()
+        outcome = {row.split("|")[1].strip(): row.split("|")[-2].strip() for row in table if row.startswith("| ")}
+        assert outcome["bf16"].startswith("below the accuracy floor: test accuracy 0.3593 vs the default's 0.6045")
+        assert outcome["bf16, spe=8"] == f"{outcome['bf16']}; no throughput measured", outcome
+        assert outcome["xla"] == "**winner**" and outcome["default"] == "raced to the end"
+        assert all("raced to the end" not in outcome[c] for c in ("bf16, spe=8", "spe=8")), outcome
+        (line,) = race_lines({"pairs": [pair]}, "t")
+        floor = "below the accuracy floor: bf16; bf16, spe=8, 2 with no throughput measured (the table names them);"
+        assert floor in line, line
+        said[final] = outcome["spe=8"]
+    assert said[False] == "no throughput measured (its 1 epoch(s) ended within the first step and the warm-up)"
+    assert said[True].startswith("dropped: no timed steps")  # the task's own length: dropped, saying why
+
+
 def test_the_floors_noise_is_binomial_for_one_run_and_from_the_spread_with_repeats():
     # two accuracies of 0.9 over 1,000 images: 1.96 * sqrt(2 * 0.09 / 1000) = 0.0263
     assert accuracy_noise(0.9, 0.9, 1000) == pytest.approx(0.02630, abs=1e-4)
@@ -163,6 +207,35 @@ def test_break_even_words_call_an_extra_within_the_time_floor_noise_and_count_st
     assert words(20.0, 25.0, 1.0, 31.0, 10, per_epoch=200) == "+30.0s, paid back after 300 steps (1.50 epochs)"
     assert words(25.0, 20.0, 1.0, 1.3, 10) == "+0.3s never paid back (steps no faster)"
     assert words(20.0, 25.0, 2.0, 1.0, 10) == "no extra first-step cost"
+
+
+def test_the_break_even_counts_the_epochs_in_the_steps_an_epoch_really_took_whole_batches_only_with_drop_last():
+    """QA, 2026-12-07: a tune's break-even read "+13.9s, paid back after 60 steps (10.00 epochs)" beside a row
+    whose note said an epoch was "5 whole batches of 256": the epochs were counted in ceil(n_train / batch), 6 of
+    them, where train.drop_last trains 5, so 60 steps are 12 epochs."""
+    from bench.report.tuning import backend_figures, break_even_words, epoch_steps
+
+    def rows(drop_last: bool | None) -> dict:
+        recipe = {} if drop_last is None else {"recipe": json.dumps({"train.drop_last": drop_last})}
+        # 1,400 images in batches of 256: 5 whole ones and 120 left over; 1,000 against 2,000 img/s saves 0.128 s a
+        # step, so 7.6 s more first step is paid back after 60 steps
+        default = {**_final_rows("default", [1000.0] * 40, None), "compile_s": 0.5}
+        best = {**_final_rows("best", [2000.0] * 40, "x=on"), "compile_s": 8.1}
+        both = {"default": [default], "best": [best]}
+        for r in (default, best):
+            r.update(n_train=1400, batch_size=256, **recipe)
+        return both
+
+    whole, partial, unsaid = rows(True), rows(False), rows(None)
+    assert epoch_steps(whole["default"][0]) == 5 and epoch_steps(partial["default"][0]) == 6
+    assert epoch_steps(unsaid["default"][0]) == 6  # a row from before the recipe column: every image, as the worker
+    assert epoch_steps({"n_train": 100, "batch_size": 256, "recipe": '{"train.drop_last": true}'}) is None
+    assert epoch_steps({"n_train": None, "batch_size": 256}) is None
+    f = backend_figures(whole)
+    assert f is not None and f["break_even_steps"] == 60 and f["break_even_epochs"] == pytest.approx(12.0)
+    assert break_even_words(f) == "+7.6s, paid back after 60 steps (12.00 epochs)"
+    g = backend_figures(partial)
+    assert g is not None and break_even_words(g) == "+7.6s, paid back after 60 steps (10.00 epochs)"
 
 
 def test_the_ratio_is_images_over_time_and_its_interval_holds_the_truth():

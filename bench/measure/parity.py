@@ -113,6 +113,10 @@ class Bound:
     # with no step 0 to measure from), and the weight where the largest floor so far was first seen.
     moved: float = math.inf
     floor_at: str = ""
+    # The check's earlier steps, for the hint of an undecided one (``why_undecided``): its first step after step 0,
+    # and the last step before this one that the bound decided (None: none)
+    first_step: int | None = None
+    last_decided: int | None = None
 
     @property
     def decides(self) -> bool:
@@ -125,18 +129,38 @@ class Bound:
         return self.step == 0 or self.weight < self.moved
 
     def why_undecided(self) -> str:
+        """Why this step decides nothing, and what would. Fewer steps only where there are fewer to take: at step 1
+        the hint read "(fewer steps, ...)" (QA, 2026-12-07: mnist-lenet5, undecided from its first step)."""
+        where = self.floor_at or "a weight"
+        if self.step <= 1:
+            instead = (
+                f"undecided at the first step, so fewer steps cannot help: only a case whose gradient at {where} is "
+                "not at rounding level would decide"
+            )
+        elif self.last_decided is not None:
+            instead = f"fewer steps: step {self.last_decided} of this check decides; or a case whose gradients are not "
+            instead += "at rounding level"
+        elif self.first_step == 1:  # every step of the check undecided, from the first there is
+            instead = (
+                "undecided at every step of this check from step 1, so fewer steps are unlikely to help: a case whose "
+                "gradients are not at rounding level would decide"
+            )
+        else:
+            instead = "fewer steps, or a case whose gradients are not at rounding level"
         return (
-            f"undecided: rounding alone moved {self.floor_at or 'a weight'} by {self.weight / self.factor:.2g} by step "
+            f"undecided: rounding alone moved {where} by {self.weight / self.factor:.2g} by step "
             f"{self.step} (the reference run against itself with the last bit and the sum order changed), so the "
             f"bound {self.weight:.2g} is as large as training's own movement ({self.moved:.2g}): this case cannot "
-            "tell a convention from rounding (fewer steps, or a case whose gradients are not at rounding level)"
+            f"tell a convention from rounding ({instead})"
         )
 
 
 def bounds(reference: Trajectory, floor: Trajectory, factor: float = FACTOR) -> dict[int, Bound]:
     """Per step: ``factor`` x the largest floor so far (at least one ulp of the largest weight or logit)."""
-    out, worst_w, worst_l, worst_at = {}, 0.0, 0.0, ""
+    out: dict[int, Bound] = {}
+    worst_w, worst_l, worst_at = 0.0, 0.0, ""
     start = reference.get(0, (None, None))[0]
+    first = min((s for s in reference if s > 0), default=None)  # the check's first step after step 0
     for step in sorted(reference):
         (w, logits), (fw_, fl_) = reference[step], floor[step]
         (fw, at), fl = largest_diff(w, fw_), logit_diff(logits, fl_)
@@ -145,7 +169,8 @@ def bounds(reference: Trajectory, floor: Trajectory, factor: float = FACTOR) -> 
         worst_w = max(worst_w, fw, EPS32 * largest(w))
         worst_l = max(worst_l, fl, EPS32 * float(np.max(np.abs(logits), initial=0.0)))
         moved = weight_diff(w, start) if start is not None else math.inf
-        out[step] = Bound(step, fw, fl, factor * worst_w, factor * worst_l, factor, moved, worst_at)
+        decided = max((s for s, b in out.items() if s > 0 and b.decides), default=None)
+        out[step] = Bound(step, fw, fl, factor * worst_w, factor * worst_l, factor, moved, worst_at, first, decided)
     return out
 
 

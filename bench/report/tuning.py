@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.core.preprocess import epoch_length
+from bench.core.recipe import recorded
 from bench.core.results import read_json_or_warn
 from bench.core.runpaths import TUNE_FILE, plot_file, plot_name
 from bench.measure.timing import MIN_TIME_DELTA_S
@@ -50,6 +52,28 @@ def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _median(rows: list[dict[str, Any]], col: str) -> float | None:
     values = [r[col] for r in rows if isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool)]
     return float(pd.Series(values).median()) if values else None
+
+
+def epoch_steps(row: dict[str, Any]) -> int | None:
+    """The steps (batches) one epoch of ``row`` trained, as its worker cut them (``bench.run.worker``'s
+    ``epoch_length``): every image, the last batch partial, or with ``train.drop_last`` (the row's recorded recipe)
+    its whole batches alone. None without the figures. The break-even's epochs divided by the partial batch too:
+    "paid back after 60 steps (10.00 epochs)" where an epoch was 5 whole batches of 256, 12 epochs (QA, 2026-12-07)."""
+    n, batch = _count_of(row.get("n_train")), _count_of(row.get("batch_size"))
+    if not n or not batch:
+        return None
+    whole = recorded(row).get("train.drop_last") is True
+    try:
+        images = epoch_length(n, batch if whole else 0)
+    except ValueError:  # no whole batch: the worker refused such a row
+        return None
+    return math.ceil(images / batch)
+
+
+def _count_of(value: Any) -> int:
+    """A whole positive count, however the record holds it (1400 or 1400.0); 0 for anything else."""
+    ok = _positive(value) and float(value).is_integer()
+    return int(value) if ok else 0
 
 
 def _trial(rows: list[dict[str, Any]], config: str) -> Trial:
@@ -108,7 +132,7 @@ def backend_figures(
         _median(b, "compile_s"),
         int(d[0].get("batch_size") or 1),
     )
-    per_epoch = math.ceil((d[0].get("n_train") or 0) / (d[0].get("batch_size") or 1)) or None
+    per_epoch = epoch_steps(d[0])
     # Where the defaults won the race, "best" is the default configuration measured in a second fresh process:
     # both verdicts read the two processes together, never the luckier one (the catsdogs-resnet101 reference:
     # Keras/TF's defaults twice, 1.09x [1.05, 1.14] apart, had made "at its best" 1.14x out of 1.04x).
@@ -474,6 +498,8 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
         # below the floor where it last ran: an earlier, shorter rung may have judged otherwise (bench.measure.tuning)
         last = {t.get("label"): r for r in rungs for t in r.get("trials") or []}
         floor = sorted(c for c, r in last.items() if c in (r.get("below_floor") or {}))
+        at_last = {t.get("label"): t for r in rungs for t in r.get("trials") or []}
+        untimed = [c for c, t in at_last.items() if _untimed(t) and not t.get("duplicate_of")]
         # a configuration whose worker ran another's (bench.run.tune.duplicated) is one configuration, not two
         twins = {
             t.get("label"): t["duplicate_of"] for r in rungs for t in r.get("trials") or [] if t.get("duplicate_of")
@@ -487,6 +513,7 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
             + (f" ({'; '.join(f'{a} ran as {b}' for a, b in twins.items())}: counted once)" if twins else "")
             + f", {len(rungs)} rung(s) ({', '.join(str(r.get('epochs')) for r in rungs)} epochs), {dropped} dropped"
             + (f", below the accuracy floor: {'; '.join(floor)}" if floor else "")
+            + (f", {len(untimed)} with {UNTIMED} (the table names them)" if untimed else "")
             + f"; winner: {winner}"
             + (
                 f"; skipped here: {'; '.join(s.get('why', '') for s in pair.get('skipped') or [])}"
@@ -522,6 +549,15 @@ def _pair(log: dict[str, Any], task: str, backend: str) -> dict[str, Any]:
     )
 
 
+UNTIMED = "no throughput measured"
+
+
+def _untimed(trial: dict[str, Any]) -> bool:
+    """A trial that trained and tested but timed no step (a rung shorter than an execution of steps_per_execution
+    and the warm-up): it read "raced to the end" beside those that raced on their throughput (QA, 2026-12-07)."""
+    return trial.get("status") == "ok" and not _positive(trial.get("steady_img_s"))
+
+
 def race_table(pair: dict[str, Any]) -> list[str]:
     """Every configuration of one race at the last rung it ran in: its figures and what became of it."""
     last: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -540,8 +576,11 @@ def race_table(pair: dict[str, Any]) -> list[str]:
             outcome = f"{why} (no configuration finished: the defaults stand)"
         elif label_ in (rung.get("below_floor") or {}):
             outcome = f"below the accuracy floor: {rung['below_floor'][label_]}"
+            outcome += f"; {UNTIMED}" if _untimed(trial) else ""
         elif label_ in (rung.get("dropped") or {}):
             outcome = f"dropped: {rung['dropped'][label_]}"
+        elif _untimed(trial):
+            outcome = f"{UNTIMED} (its {rung.get('epochs')} epoch(s) ended within the first step and the warm-up)"
         else:
             outcome = "raced to the end"
         acc = trial.get("test_acc")
