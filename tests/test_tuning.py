@@ -941,3 +941,40 @@ def test_a_side_of_few_steps_is_read_by_students_t_over_its_steps_and_rarely_cal
     stalled = b[:90] + [5.0] * 10  # a tenth of the steps stalled: images over time, not the steps' geometric mean
     ci = ratio_ci(a, stalled)
     assert ci is not None and ci[0] == pytest.approx(mean_rate(a) / mean_rate(stalled))
+
+
+def test_a_fresh_default_process_far_off_the_races_processes_of_the_defaults_is_said():
+    """QA, 2026-12-07: PyTorch's fresh default process ran at 1,047.8 img/s under load 2.7 where the race had measured
+    its defaults at 17,972, and the tune's verdicts rested on it without a word. Beyond RACE_MISMATCH either way, a
+    line says so, with the load where the rows kept one past its line; within it, nothing."""
+    from bench.report.tuning import RACE_MISMATCH, backend_figures, stand_lines
+
+    rng = np.random.default_rng(3)
+
+    def steps(level: float) -> list[float]:
+        return list(level * (1 + 0.01 * rng.standard_normal(40)))
+
+    def figures(fresh: float, **fields) -> dict:
+        default = [{**_final_rows("default", steps(fresh), None), **fields}]
+        best = [_final_rows("best", steps(23214.0), "compile=on")]
+        race = {"default": [17972.0], "compile=on": [23000.0, 23400.0]}
+        f = backend_figures({"default": default, "best": best}, race, "compile=on")
+        assert f is not None
+        return f
+
+    collapsed = figures(1047.8, load_avg_1m_end=3.4, node_cores=2)
+    (line,) = [x for x in stand_lines({"torch": collapsed}, {}, "t") if "fresh default" in x]
+    assert (
+        line.startswith("- PyTorch: its fresh default process ran at 1,04")
+        and "x slower than the race's process of the same defaults (17,972.0 img/s), at load 3.4 on 2 cores: " in line
+    )
+    assert line.endswith("run the tune again on a quieter machine, or with --repeats 3")
+    near = figures(17972.0 / (RACE_MISMATCH * 0.9))  # within the line: fresh processes do run apart
+    assert not [x for x in stand_lines({"torch": near}, {}, "t") if "fresh default" in x]
+    no_race = backend_figures(
+        {
+            "default": [_final_rows("default", steps(1000.0), None)],
+            "best": [_final_rows("best", steps(2000.0), "compile=on")],
+        }
+    )
+    assert no_race is not None and not [x for x in stand_lines({"torch": no_race}, {}, "t") if "fresh default" in x]

@@ -8,11 +8,13 @@ capabilities). Every figure is computed from those files here, so ``bench report
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.core.placement import loaded_words, most_loaded, others_words
 from bench.core.preprocess import epoch_length
 from bench.core.recipe import recorded
 from bench.core.results import read_json_or_warn
@@ -113,6 +115,7 @@ def backend_figures(
         return None
     same = not b[0].get("knob_config")
     groups = {label: list(rates) for label, rates in (race or {}).items()}
+    raced_default = statistics.median(groups["default"]) if groups.get("default") else None
     if race:  # the fresh rows are processes of the race's default and winner too
         groups.setdefault("default", []).extend(r["steady_img_s"] for r in d)
         groups.setdefault("default" if same else str(winner), []).extend(r["steady_img_s"] for r in b)
@@ -169,6 +172,8 @@ def backend_figures(
         # the rows each verdict reads, for the load they were timed at (``verdict_lines``)
         "default_rows": default_rows,
         "chosen_rows": default_rows if keep_defaults else b,
+        "raced_default": raced_default,  # the race's processes of the defaults, their median img/s (None: no race)
+        "raced_default_processes": len((race or {}).get("default") or []),
     }
 
 
@@ -404,9 +409,45 @@ def method_lines(figures: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
+# A fresh default process this many times off the race's own processes of the defaults ran at another speed than
+# the configuration has: fresh processes of one row run 5-15% apart here (docs/timing.md), a race's shorter rungs a
+# little more. QA, 2026-12-07: PyTorch's fresh default at 1,047.8 img/s under load 2.7, where the race had measured
+# its defaults at 17,972, and the tune's verdicts rested on it without a word.
+RACE_MISMATCH = 3.0
+
+
+def mismatch_line(b: str, f: dict[str, Any]) -> str | None:
+    """The line that says a backend's fresh default process ran far off the race's processes of the same defaults."""
+    fresh, raced = f["default_img_s"], f.get("raced_default")
+    if not fresh or not raced or max(fresh / raced, raced / fresh) < RACE_MISMATCH:
+        return None
+    rows = f["default_rows"]
+    busy = (
+        f"at {words}"
+        if (words := loaded_words(most_loaded(rows)))
+        else f"with {o}"
+        if (o := others_words(rows))
+        else ""
+    )
+    way = "slower" if fresh < raced else "faster"
+    return (
+        f"- {label(b)}: its fresh default process ran at {fresh:,.1f} img/s, {max(fresh / raced, raced / fresh):.1f}x "
+        f"{way} than the race's {_processes_words(f['raced_default_processes'])} of the same defaults "
+        f"({raced:,.1f} img/s)"
+        + (f", {busy}" if busy else "")
+        + ": one process's speed, not the configuration's, and the verdicts read it: run the tune again on a "
+        "quieter machine, or with --repeats 3"
+    )
+
+
+def _processes_words(n: int) -> str:
+    return "process" if n == 1 else f"{n} processes (median)"
+
+
 def stand_lines(figures: dict[str, dict[str, Any]], log: dict[str, Any], task: str) -> list[str]:
-    """Per backend, why its defaults stand in the verdict at its best, where they do."""
-    out = []
+    """Per backend, why its defaults stand in the verdict at its best, where they do; and where its fresh default
+    process ran far off the race's of the same defaults (``mismatch_line``)."""
+    out = [line for b, f in figures.items() if (line := mismatch_line(b, f))]
     for b, f in figures.items():
         if f["floor"]:
             out.append(
