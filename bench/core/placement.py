@@ -58,6 +58,13 @@ def _cores_busy_s(cores: frozenset[int], stat: str = "/proc/stat") -> float | No
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _my_cores() -> frozenset[int]:
+    """The cores this process may run on (every core where the OS cannot say: not Linux)."""
+    if hasattr(os, "sched_getaffinity"):
+        return frozenset(os.sched_getaffinity(0))
+    return frozenset(range(os.cpu_count() or 1))
+
+
 @dataclass
 class OthersOnCores:
     """How much of this process's cores other processes used between its start and ``pct()``: the cores' busy
@@ -67,7 +74,7 @@ class OthersOnCores:
     3, and nothing said so (2026-12-07)."""
 
     stat: str = "/proc/stat"
-    cores: frozenset[int] = field(default_factory=lambda: frozenset(os.sched_getaffinity(0)))
+    cores: frozenset[int] = field(default_factory=lambda: _my_cores())
     started: tuple[float, float, float | None] = (0.0, 0.0, None)
 
     def __post_init__(self) -> None:
