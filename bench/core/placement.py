@@ -74,7 +74,7 @@ class OthersOnCores:
     3, and nothing said so (2026-12-07)."""
 
     stat: str = "/proc/stat"
-    cores: frozenset[int] = field(default_factory=lambda: _my_cores())
+    cores: frozenset[int] = field(default_factory=_my_cores)
     started: tuple[float, float, float | None] = (0.0, 0.0, None)
 
     def __post_init__(self) -> None:
