@@ -166,7 +166,9 @@ SHARED_CACHE_SHA256: dict[str, str] = {
     "cifar10.npz": "a4e3621fa9e6d18ace83b7634e477991efb6665757a10b5c153ee87921398197",
     "kaggle_dogs_vs_cats_64.npz": "ed56c31b94c650c2acc943aebb22d5f2998efbfde53a1ecb207531fd71b6ddba",
 }
-SHARED_CACHE_FROM = "../shared/data/README.md"
+# where those digests come from, as `data verify` names it: a path relative to the repository, not to the folder the
+# command runs in (QA, 2026-12-07: "listed in ../shared/data/README.md" read as a path from /tmp)
+SHARED_CACHE_FROM = "the README.md of the shared data folder beside the repository (../shared/data from its root)"
 
 
 def published_resource(filename: str, sources: dict[str, Source] | None = None) -> Resource | None:

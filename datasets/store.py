@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,16 @@ def cache_file_name(dataset: str) -> str:
     name = _WRITTEN_AS.get(dataset, registry.DATASETS[dataset].file)
     assert name in registry.DATASETS[dataset].files, f"registry does not look for {name}"
     return name
+
+
+def shadowing(dataset: str, out_dir: Path) -> Path | None:
+    """A file in ``out_dir`` that runs read before the one fetch and import write there (the registry's earlier
+    name: ``kaggle_dogs_vs_cats_64.npz`` before ``catsdogs.npz``), or None. Writing beside it, the new file would
+    never be read: an import into the folder holding the shared Kaggle copy said "runs find it with --data-dir"
+    and every run went on reading the other (QA, 2026-12-07)."""
+    files = registry.DATASETS[dataset].files
+    written = files.index(cache_file_name(dataset))
+    return next((out_dir / f for f in files[:written] if os.path.lexists(out_dir / f)), None)
 
 
 def provenance_path(cache_file: Path) -> Path:

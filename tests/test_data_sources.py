@@ -452,7 +452,9 @@ def test_list_and_verify(tmp_path: Path, capsys, clean_env):
 
 def test_verify_checks_shared_cache_files_against_the_readme(shared_data: Path, capsys, clean_env):
     code, out, _ = run(capsys, "verify", "mnist", "--data-dir", str(shared_data))
-    assert code == 0 and "matches the one listed in ../shared/data/README.md" in out
+    assert (
+        code == 0 and "matches the one listed in the README.md of the shared data folder beside the repository" in out
+    )
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, clean_env):
@@ -477,6 +479,39 @@ def test_help_of_every_data_command(capsys):
         assert e.value.code == 0
     out = capsys.readouterr().out
     assert "{list,fetch,verify,import}" in out and "NAME PATH" in out and "--size" in out
+
+
+def test_a_cache_file_runs_would_never_read_is_not_written(tmp_path: Path, capsys, clean_env):
+    """QA, 2026-12-07: `data import catsdogs PETS --data-dir D`, D holding the shared Kaggle copy, wrote D/catsdogs.npz
+    and said "runs find it with --data-dir D": runs read kaggle_dogs_vs_cats_64.npz first, and the import never.
+    Import and fetch refuse, naming the file that comes first, and write nothing; elsewhere the import goes on."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "kaggle_dogs_vs_cats_64.npz").write_bytes(b"the shared copy")
+    path = tmp_path / "pets.zip"
+    path.write_bytes(zip_bytes(image_folder_members()))
+    for argv in (("import", "catsdogs", str(path)), ("fetch", "catsdogs")):
+        code, out, err = run(capsys, *argv, "--data-dir", str(shared))
+        assert code == 2 and out == "", out
+        assert err == (
+            f"error: {shared} holds kaggle_dogs_vs_cats_64.npz, which runs read before catsdogs.npz (the file this "
+            "writes): written there it would never be read; give another --data-dir, or move kaggle_dogs_vs_cats_64.npz"
+            " away\n"
+        ), err
+        assert sorted(p.name for p in shared.iterdir()) == ["kaggle_dogs_vs_cats_64.npz"]
+    code, out, _ = run(capsys, "import", "catsdogs", str(path), "--size", "8", "--data-dir", str(tmp_path / "own"))
+    assert code == 0 and f"runs find it with --data-dir {tmp_path / 'own'}" in out
+
+
+def test_a_fetch_timeout_outside_its_range_is_refused_by_the_parser(capsys):
+    """QA, 2026-12-07: --timeout 0 read "cannot connect: Operation now in progress" and -1 raised the socket's
+    ValueError, a traceback."""
+    for bad in ("0", "-1", "1e9", "soon"):
+        with pytest.raises(SystemExit) as e:
+            parse("fetch", "mnist", "--timeout", bad)
+        assert e.value.code == 2
+    assert "argument --timeout: -1: give 0.1 to 3600 seconds" in capsys.readouterr().err
+    assert parse("fetch", "mnist", "--timeout", "2.5").timeout == 2.5
 
 
 def test_registry_finds_imported_catsdogs_and_knows_afhq(clean_env):

@@ -73,7 +73,9 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> None:
     p_fetch.add_argument("--data-dir", help=f"write here instead of {cache}")
     p_fetch.add_argument("--size", type=_size, help=f"image side for {', '.join(IMAGE_DATASETS)} (default 64)")
     p_fetch.add_argument("--force", action="store_true", help="rebuild the cache file even if it exists")
-    p_fetch.add_argument("--timeout", type=float, default=60.0, help="seconds without data before a mirror fails")
+    p_fetch.add_argument(
+        "--timeout", type=_seconds, default=60.0, help="seconds without data before a mirror fails (0.1-3600)"
+    )
 
     p_verify = sub.add_parser(
         "verify",
@@ -127,6 +129,18 @@ def cmd_list(data_dir: str | None) -> int:
     return 0
 
 
+def _seconds(value: str) -> float:
+    """``--timeout`` as argparse's type: 0 read "cannot connect: Operation now in progress", -1 a traceback from the
+    socket (QA, 2026-12-07)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0.1 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{value}: give 0.1 to 3600 seconds")
+    return seconds
+
+
 def _image_size(name: str, size: int | None) -> int:
     if size is not None and name not in IMAGE_DATASETS:
         raise BadInput(f"--size applies to {', '.join(IMAGE_DATASETS)} (image folders), not {name}")
@@ -166,6 +180,7 @@ def _report(name: str, w: store.Written) -> None:
 def cmd_fetch(args: argparse.Namespace, sources: dict[str, Source] | None) -> int:
     size = _image_size(args.name, args.size)
     out_dir = store.output_dir(args.data_dir)
+    _check_not_shadowed(args.name, out_dir)
     existing = out_dir / store.cache_file_name(args.name)
     if existing.is_file() and not args.force:
         s = store.describe(args.name, existing)
@@ -182,11 +197,21 @@ def cmd_fetch(args: argparse.Namespace, sources: dict[str, Source] | None) -> in
     return 0
 
 
+def _check_not_shadowed(name: str, out_dir: Path) -> None:
+    """Refuse to write a cache file that runs would never read in ``out_dir`` (``store.shadowing``)."""
+    if first := store.shadowing(name, out_dir):
+        raise BadInput(
+            f"{out_dir} holds {first.name}, which runs read before {store.cache_file_name(name)} (the file this "
+            f"writes): written there it would never be read; give another --data-dir, or move {first.name} away"
+        )
+
+
 def cmd_import(args: argparse.Namespace, sources: dict[str, Source] | None) -> int:
     size = _image_size(args.name, args.size)
     if not args.path.exists():
         raise BadInput(f"{args.path}: no such file or folder")
     out_dir = store.output_dir(args.data_dir)
+    _check_not_shadowed(args.name, out_dir)
     try:
         written = store.import_dataset(args.name, args.path, out_dir, size=size, sources=sources)
     except _CONTENT_ERRORS as e:
