@@ -34,7 +34,7 @@ def test_every_figure_is_one_entry_of_numeric_record_columns():
 def test_the_table_shows_each_entry_with_a_format_in_the_registry_order_and_words(tmp_path: Path):
     """Two repeats holding every numeric column: the table's rows are the entries with a format, in order, named
     with their words, each value formatted as the entry says (the headline with its interval after it)."""
-    record = {c: (1 if KINDS[c] == "count" else 1.0) for c in NUMBERS}
+    record = {c: (1 if KINDS[c] == "count" else 1.0) for c in NUMBERS} | {"epochs": 2}  # a steady epoch to show
     df = pd.DataFrame([{**record, "task": "t", "backend": "torch", "status": "ok", "repeat": r} for r in (0, 1)])
     shown = tables.side_by_side(df, "t", formatted=True)
     assert list(shown.metric) == [m.words for m in TABLE] == [m.words for m in METRICS if m.fmt is not None]

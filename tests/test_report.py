@@ -22,7 +22,7 @@ from bench.report.backends import colour, label, ordered, reference_of
 from bench.report.models import sections
 from bench.report.plotting import render
 from bench.report.summary import write_reports
-from bench.report.tables import markdown_table, side_by_side, terminal_summary
+from bench.report.tables import WORDS, markdown_table, side_by_side, terminal_summary
 
 
 def rec(backend: str, repeat: int, status: str = "ok", **kw) -> dict:
@@ -44,6 +44,21 @@ def rec(backend: str, repeat: int, status: str = "ok", **kw) -> dict:
     r = new_record(**(base | kw))
     r["history"] = [{"epoch": 1, "seconds": 1.0, "train_loss": 2.0, "test_acc": 0.5}]
     return r
+
+
+def test_a_backend_that_trained_one_epoch_shows_no_steady_epoch_figures():
+    """QA, 2026-12-07: a one-epoch zoo run's table read "steady epoch 0.173 / 7.392" and "steady throughput 139 / 3"
+    (ratio 0.023): its only epoch, compiles and all, under "steady", beside the header's "Steady epoch figures exclude
+    the first epoch". A backend whose rows trained one epoch shows none ("-"), and no ratio is made of them."""
+    steady = {"epoch_s_median": 0.5, "throughput_img_s": 200.0, "steady_epoch_ratio": 1.1, "train_s": 1.0}
+    rows = [rec("torch", 0, **steady), rec("keras", 0, **{**steady, "epoch_s_median": 7.4}, epochs=1)]
+    sbs = side_by_side(table(rows), "t", formatted=True).set_index("metric")
+    for words in (WORDS["epoch_s_median"], WORDS["throughput_img_s"], WORDS["steady_epoch_ratio"]):
+        assert sbs.loc[words, "torch"] != "-" and sbs.loc[words, "keras"] == "-", words
+        assert sbs.loc[words, "keras/torch"] == "-"
+    assert sbs.loc["training time (s)", "keras"] == "1.00"  # the epoch's own figures stand
+    both = side_by_side(table([{**r, "epochs": 1} for r in rows]), "t").set_index("metric")
+    assert WORDS["epoch_s_median"] not in both.index  # no backend has one: no row
 
 
 def test_ratios_use_medians_of_ok_repeats(tmp_path: Path):

@@ -97,6 +97,20 @@ def _with_interval(text: str, value: float | None, ok: pd.DataFrame, backend: st
     return f"{text} ± {_fmt(hw, fmt)}"
 
 
+# The figures of a steady epoch, the first left out (bench.measure.timing.summarize_epochs): a row of one epoch has
+# none, and its first epoch (its compiles, its first step) stood in them under "steady" (QA, 2026-12-07: a one-epoch
+# zoo row's "steady throughput" 3 img/s against 139, ratio 0.023, beside the header's "exclude the first epoch")
+STEADY_EPOCH = ("epoch_s_median", "throughput_img_s", "steady_epoch_ratio")
+
+
+def _no_steady_epoch(ok: pd.DataFrame) -> set[str]:
+    """The backends whose ok rows trained one epoch each: no steady epoch to show."""
+    if "epochs" not in ok:
+        return set()
+    epochs = pd.to_numeric(ok["epochs"], errors="coerce")
+    return {str(b) for b, e in epochs.groupby(ok.backend) if e.notna().all() and (e <= 1).all()}
+
+
 def side_by_side(
     df: pd.DataFrame, task: str, formatted: bool = False, reference: str = DEFAULT_REFERENCE
 ) -> pd.DataFrame:
@@ -111,9 +125,12 @@ def side_by_side(
     others = [b for b in names if b != reference]
     why = reference_missing(rows_all, reference)
     rows = []
+    one_epoch = _no_steady_epoch(ok)
     for m in TABLE:  # the table's rows, in order (bench.core.metric_table)
         col, metric, fmt = m.column, m.words, m.fmt or ""
         vals = pd.to_numeric(ok[col], errors="coerce").groupby(ok.backend).median()
+        if col in STEADY_EPOCH:
+            vals = vals.where(~vals.index.isin(list(one_epoch)))
         if vals.isna().all():
             continue
         row = {"metric": metric, **{b: vals.get(b) for b in names}}
