@@ -38,6 +38,8 @@ BOUNDS = [
     ("train.epochs", 10**20, S.MAX_EPOCHS),
     ("train.batch_size", 10**9, S.MAX_BATCH),
     ("train.lr", math.inf, 10.0),
+    ("train.lr", 1e300, S.MAX_LR),  # QA 2026-12-07: taken, then every row failed (torch's overflow, Keras's nan)
+    ("train.lr", S.MAX_LR * 1.01, 25.6),  # SGD's linear scaling rule at MAX_BATCH
     ("train.beta1", math.nan, 0.0),
     ("train.beta2", 1.0, 0.999999),
     ("train.eps", math.inf, 1.0),
@@ -190,6 +192,7 @@ def test_the_command_line_refuses_absurd_values_in_one_line_exit_2(clean_env, tm
     cases = [
         (TINY_TASK.replace("epochs = 2", "epochs = 100000000000000000000"), "train.epochs: expected an integer in"),
         (TINY_TASK.replace("lr = 0.01", "lr = inf"), "train.lr: expected a finite number > 0, got inf"),
+        (TINY_TASK.replace("lr = 0.01", "lr = 1e300"), "train.lr: expected a number in (0, 100], got 1e+300"),
         (TINY_TASK + "[explain]\nbatch_size = 0\n", "explain.batch_size: expected an integer in 1..65536, got 0"),
         (dist + "workers = [2]\ntimeout_s = inf\n", "distributed.timeout_s: expected a finite number of seconds"),
         (dist + 'workers = [1000]\n[runtime]\ndevice = "cpu"\n', "distributed.workers: 1000 workers is more than"),

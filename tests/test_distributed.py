@@ -23,7 +23,7 @@ from bench.core.cpus import usable_cores
 from bench.core.distributed import DistContext, per_worker_batch, shard_order
 from bench.core.job import DistLayout, Job
 from bench.core.results import record_key
-from bench.core.spec import MAX_WORKERS, SpecError, parse_task
+from bench.core.spec import MAX_THREADS, MAX_WORKERS, SpecError, parse_task
 from bench.measure import scaling
 from bench.run import dist_launch, distributed
 from bench.run.dist_cli import with_workers
@@ -1263,13 +1263,88 @@ def test_launch_plan_gives_torchrun_and_tf_config_per_host():
 
 def test_distributed_launch_command_prints_every_host(clean_env):
     proc = run_cli(
-        ["distributed-launch", "--hosts", "alpha,beta", "--task", "cifar10-cnn", "--backend", "torch"], clean_env
+        ["distributed-launch", "--hosts", "alpha,beta", "--task", "cifar10-cnn", "--backend", "keras"], clean_env
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "## host alpha (rank 0)" in out and "## host beta (rank 1)" in out
-    assert out.count("--rdzv-endpoint alpha:29500") == 2 and "--node-rank 1" in out
     assert """'{"cluster": {"worker": ["alpha:12345", "beta:12345"]}, "task": {"type": "worker", "index": 1}}'""" in out
+
+
+WORKER_LINE = "python -m bench.run.dist_worker JOB.json"
+
+
+def host_blocks(text: str) -> list[list[str]]:
+    """The command lines of each ``## host`` block of ``render``'s text (its comment lines left out)."""
+    return [
+        [line for line in block.splitlines()[1:] if line and not line.startswith("#")]
+        for block in text.split("## host ")[1:]
+    ]
+
+
+def test_each_backend_gets_the_launch_its_ranks_need():
+    """QA 2026-12-07: torch, keras and keras-jax were printed the same two lines (torchrun and TF_CONFIG) each. A
+    torch rank joins under torchrun; a Keras/TF rank from TF_CONFIG on the plain worker line; a Keras/JAX rank from
+    BENCH_DIST_* alone (the coordinator is the first address): one line each, the others' launchers absent."""
+    plan = dist_launch.launch_plan(["n0", "n1"], "cifar10-cnn", port=29400, worker_port=2222)
+    torch_ = host_blocks(dist_launch.render(plan, "torch"))
+    tf = host_blocks(dist_launch.render(plan, "keras"))
+    jax = host_blocks(dist_launch.render(plan, "keras-jax"))
+    assert [len(b) for b in torch_ + tf + jax] == [1] * 6
+    for rank, ((t,), (k,), (j,)) in enumerate(zip(torch_, tf, jax, strict=True)):
+        assert " torchrun " in t and "TF_CONFIG" not in t and f"--node-rank {rank}" in t
+        assert k.startswith("TF_CONFIG=") and "torchrun" not in k and k.endswith(WORKER_LINE)
+        assert f'"index": {rank}}}' in k
+        assert "torchrun" not in j and "TF_CONFIG" not in j and j.endswith(WORKER_LINE)
+        assert f"BENCH_DIST_RANK={rank} " in j and "BENCH_DIST_ADDRESSES=n0:2222,n1:2222 " in j
+    head = {b: dist_launch.render(plan, b).splitlines()[0] for b in ("torch", "keras", "keras-jax")}
+    assert head["torch"].endswith("torch rendezvous (c10d) at n0:29400")
+    assert head["keras"].endswith("TF chief (MultiWorkerMirroredStrategy) at n0:2222")
+    assert head["keras-jax"].endswith("JAX coordinator (jax.distributed) at n0:2222")
+
+
+def test_launch_threads_zero_is_the_frameworks_default_and_a_count_is_every_pool():
+    """--threads' help says 0 is the framework's default (a row's runtime.threads = 0); it was printed as 1."""
+    zero = dist_launch.launch_plan(["n0"], "t")[0].env
+    assert zero["BENCH_DIST_THREADS"] == "0" and "OMP_NUM_THREADS" not in zero
+    ctx = DistContext.from_env(zero)
+    assert ctx is not None and ctx.threads == 0
+    four = dist_launch.launch_plan(["n0"], "t", threads=4)[0].env
+    assert (four["BENCH_DIST_THREADS"], four["OMP_NUM_THREADS"], four["MKL_NUM_THREADS"]) == ("4", "4", "4")
+    for bad in (-4, MAX_THREADS + 1):
+        with pytest.raises(ValueError, match=rf"--threads: must be an integer in 0\.\.1,024, got {bad}"):
+            dist_launch.launch_plan(["n0"], "t", threads=bad)
+    with pytest.raises(ValueError, match="not a task name"):
+        dist_launch.launch_plan(["n0"], "bench/tasks/examples/mnist-layers.toml")
+
+
+def test_distributed_launch_checks_the_task_backend_and_threads_as_bench_run_does(clean_env, tmp_path):
+    """QA 2026-12-07: ``--task nope``, a broken task file, keras-torch (no data-parallel engine) and ``--threads -4``
+    were printed with exit 0, and a task file's path went into the rendezvous id, slashes included."""
+    base = ["distributed-launch", "--hosts", "a,b"]
+    example = "bench/tasks/examples/mnist-layers.toml"
+    proc = run_cli([*base, "--task", example, "--backend", "torch"], clean_env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("--rdzv-id bench-mnist-layers ") == 2  # the task's name, a token
+    broken = tmp_path / "broken.toml"
+    broken.write_text('name = "x"\n[train]\nlr = 1\n')
+    refused = [
+        (["--task", "nope", "--backend", "torch"], "error: nope: no such task or file (built-in tasks: "),
+        (["--task", str(broken), "--backend", "torch"], f"error: {broken}: missing required table [dataset]"),
+        (
+            ["--task", example, "--backend", "keras-torch"],
+            "error: --backend keras-torch: Keras on torch has no data-parallel engine",
+        ),
+        (
+            ["--task", example, "--backend", "torch", "--threads", "-4"],
+            "python -m bench distributed-launch: error: argument --threads: must be an integer in 0..1,024, got -4",
+        ),
+        (["--task", example, "--backend", "torch", "--threads", "100000"], "got 100000"),
+    ]
+    for args, says in refused:
+        proc = run_cli([*base, *args], clean_env)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and not proc.stdout, (args, proc)
+        assert says in proc.stderr, proc.stderr
 
 
 # -- ports -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from bench.core.zoo import ZOO
-from bench.run.zoo_cli import zoo_tasks
+from bench.run.zoo_cli import raised_sizes, zoo_tasks
 from tests.conftest import only_run_dir, run_cli
 
 MODELS = "mobilenet_v3_small,mobilenet"
@@ -29,6 +29,33 @@ def test_one_task_per_architecture_from_the_template_at_the_sweeps_size_and_batc
     assert not any(t.explain.gradcam or t.decouple.enabled or t.transfer for t in tasks)
     full = zoo_tasks(("efficientnet_b3",), "full", None, None)[0]
     assert (full.dataset.image_size, full.train.batch_size) == (ZOO["efficientnet_b3"].input_size, 32)
+
+
+def test_every_size_a_models_minimum_raises_is_said():
+    """QA 2026-12-07: ``--image-size 8`` ran MobileNet V3 small at 32 px without a word (only the px column said it);
+    the quick profile's 32 px raised to Xception's 71 and the Inceptions' 75 likewise. One line names them all."""
+    small = zoo_tasks(("mobilenet_v3_small", "xception"), "quick", 8, None)
+    assert [t.dataset.image_size for t in small] == [32, 71]
+    assert raised_sizes(small, "quick", 8) == (
+        "--image-size 8 is below the smallest side these models' Keras builds take, so each runs at its minimum: "
+        "32 px mobilenet_v3_small; 71 px xception"
+    )
+    quick = zoo_tasks(("mobilenet", "inception_v3", "xception", "inception_resnet_v2"), "quick", None, None)
+    assert raised_sizes(quick, "quick", None).startswith("the quick profile's 32 px is below")
+    assert raised_sizes(quick, "quick", None).endswith("71 px xception; 75 px inception_v3, inception_resnet_v2")
+    assert raised_sizes(zoo_tasks(("xception",), "quick", 71, None), "quick", 71) == ""  # its minimum: no raise
+    assert raised_sizes(zoo_tasks(("xception",), "full", None, None), "full", None) == ""  # its own 299 px
+
+
+def test_the_raise_is_a_note_before_anything_runs(clean_env, tmp_path):
+    """Said at the start, where a user can stop the sweep (a missing --data-dir then ends it before any row)."""
+    args = ["zoo", "--models", "mobilenet_v3_small", "--image-size", "8", "--data-dir", str(tmp_path / "none")]
+    done = run_cli([*args, "--out", str(tmp_path / "out")], clean_env, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "note: --image-size 8 is below the smallest side these models' Keras builds take, so each runs at its "
+        "minimum: 32 px mobilenet_v3_small\n" in done.stdout
+    )
 
 
 def test_an_unknown_model_is_a_usage_error_naming_the_known_ones(clean_env):

@@ -39,6 +39,10 @@ MAX_EPOCHS = 10_000  # the recipes train <= 200; each epoch is a history row in 
 # Large-batch ImageNet training went to 64k; a batch is also at most the training images (check_fits_data):
 # 10^9 trained, then lost the measured row to a 60 GB allocation.
 MAX_BATCH = 65_536
+# train.lr: the recipes train at <= 0.01; SGD's linear scaling rule (Goyal et al. 2017: 0.1 per 256 images) reaches
+# 25.6 at MAX_BATCH, and 100 leaves room above that. Until 2026-12-07 only NaN and inf were refused: lr = 1e300 was
+# taken and every row failed after its data had loaded (torch: an overflow RuntimeError; Keras: loss nan), exit 1
+MAX_LR = 100.0
 MAX_IMAGE_SIZE = 2_048  # catalog models train at <= 600 px; 60,000 RGB images at 2,048 px are 750 GB
 MAX_THREADS = 1_024  # beyond any machine's cores; each thread is a stack and a share of the pool
 MAX_STEPS = 1_000_000  # warm-up and timed steps: every step's time is kept in the record
@@ -891,6 +895,7 @@ def _train_bounds(t: TrainSpec) -> list[Bound]:
             t.batch_size,
         ),
         Bound("train.lr", math.isfinite(t.lr), "a finite number > 0", t.lr),
+        Bound("train.lr", t.lr <= MAX_LR, f"a number in (0, {MAX_LR:g}]", t.lr),
         Bound("train.beta1", _finite(t.beta1, 0, 1, high_open=True), "a number in [0, 1)", t.beta1),
         Bound("train.beta2", _finite(t.beta2, 0, 1, high_open=True), "a number in [0, 1)", t.beta2),
         Bound("train.eps", _finite(t.eps, 0, 1, low_open=True), "a number in (0, 1]", t.eps),

@@ -49,7 +49,7 @@ from bench.run.runfolder import STATE, RunStopped
 from bench.run.runlock import run_in_progress
 from bench.run.tune_budget import DEFAULT_TUNE_BUDGET, RACE_SHARE, TuneBudget, needed_s, plan_lines, plan_tune
 from bench.run.weightscheck import check_pretrained
-from bench.run.zoo_cli import add_zoo_options, zoo_tasks
+from bench.run.zoo_cli import add_zoo_options, raised_sizes, zoo_tasks
 from datasets import registry
 
 FAILED = ("failed", "timeout", "interrupted")
@@ -516,6 +516,14 @@ def with_cli_overrides(tasks: list[TaskSpec], pretrained: bool, profile_ops: boo
             "a zoo model starts from a torch weights file named in its task file (model.weights, docs/zoo.md)"
         )
     return out
+
+
+def sweep_tasks(args: argparse.Namespace, profile: str) -> list[TaskSpec]:
+    """``bench zoo``'s tasks, and a note at the start where a model's minimum side raises the size asked."""
+    tasks = zoo_tasks(args.models, profile, args.image_size, args.batch)
+    if line := raised_sizes(tasks, profile, args.image_size):
+        print(f"note: {line}")
+    return tasks
 
 
 def refuse_duplicate_names(tasks: list[TaskSpec]) -> None:
@@ -1015,5 +1023,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tune":
         return cmd_run(args.tasks, args)
     if args.command == "zoo":
-        return cmd_run([], args, lambda profile: zoo_tasks(args.models, profile, args.image_size, args.batch))
+        return cmd_run([], args, lambda profile: sweep_tasks(args, profile))
     return cmd_run(args.tasks, args)

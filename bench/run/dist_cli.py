@@ -8,8 +8,9 @@ import sys
 
 import backends
 from bench.core.distributed import SCALING_MODES
-from bench.core.spec import MAX_WORKERS, SpecError, TaskSpec, spec_from_dict
+from bench.core.spec import MAX_THREADS, MAX_WORKERS, SpecError, TaskSpec, load_task, spec_from_dict
 from bench.run import dist_launch
+from datasets import registry
 
 
 def _workers(value: str) -> tuple[int, ...]:
@@ -76,8 +77,10 @@ def add_launch_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "distributed-launch",
         help="print the per-host commands (torchrun, TF_CONFIG) of a multi-machine data-parallel run",
-        description="Print, for each host, the torchrun command line (c10d rendezvous at the first host) and the "
-        "TF_CONFIG the suite's data-parallel workers use; one worker per host, rank = position in --hosts.",
+        description="Print, for each host, what the backend's data-parallel worker needs: torch the torchrun "
+        "command line (c10d rendezvous at the first host), Keras on TensorFlow its TF_CONFIG, Keras on JAX the "
+        "coordinator (the first host), each with the BENCH_DIST_* variables; one worker per host, rank = position "
+        "in --hosts. The task is checked as `bench run` checks it; keras-torch has no data-parallel engine.",
     )
     p.add_argument("--hosts", required=True, help="comma-separated host names; the first is the rendezvous point")
     p.add_argument("--task", required=True, help="the task (built-in name or TOML file)")
@@ -91,16 +94,48 @@ def add_launch_parser(sub: argparse._SubParsersAction) -> None:
         default=dist_launch.WORKER_PORT,
         help="each host's worker port (TF gRPC server, JAX coordinator on the first host)",
     )
-    p.add_argument("--threads", type=int, default=0, help="threads per worker (0: the framework's default)")
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        default=0,
+        help=f"threads per worker, 0..{MAX_THREADS:,} (0: the framework's default, as a task's runtime.threads = 0)",
+    )
+
+
+def _threads(value: str) -> int:
+    """--threads: 0..MAX_THREADS, as a task's runtime.threads (until 2026-12-07 -4 and 100000 were printed as they
+    came, and 0 as 1 although the help said the framework's default)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+    if not 0 <= n <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..{MAX_THREADS:,}, got {n}")
+    return n
+
+
+def launch_task(task: str, backend: str) -> TaskSpec:
+    """The task resolved and validated as ``bench run`` does it (a built-in name or a TOML file, its datasets known,
+    its [knobs] tables naming backends), and the backend able to train it data-parallel: SpecError (exit 2) naming
+    what is wrong. Until 2026-12-07 ``distributed-launch`` took any text (``--task nope``: exit 0) and printed
+    commands for keras-torch, whose rows ``bench run`` skips for the same reason."""
+    from bench.run.cli import refuse_unknown_knob_backends  # cli imports this module
+
+    spec = load_task(task, None, registry.DATASETS)
+    refuse_unknown_knob_backends([spec])
+    if why := backends.describe(backend).no_data_parallel:
+        raise SpecError(f"--backend {backend}: {why}")
+    return spec
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
     try:
         hosts = dist_launch.parse_hosts(args.hosts)
+        spec = launch_task(args.task, args.backend)
         plan = dist_launch.launch_plan(
-            hosts, args.task, port=args.port, worker_port=args.worker_port, threads=args.threads
+            hosts, spec.name, port=args.port, worker_port=args.worker_port, threads=args.threads
         )
-    except ValueError as e:
+    except (SpecError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(dist_launch.render(plan, args.backend))
