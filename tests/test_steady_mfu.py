@@ -42,6 +42,7 @@ def train_call(
     setup_s: float = 0.0,
     gap_s: float = 0.0,
     first_extra_s: float = 0.0,
+    short_extra_s: float = 0.0,
 ) -> None:
     """What a backend's train_epoch does: per-call setup, then each step between its two hooks."""
     f.now += setup_s
@@ -50,6 +51,7 @@ def train_call(
         hooks.on_step_begin(i)
         size = min(batch, n_images - i * batch)
         f.now += step_s * size / batch + (first_extra_s if hooks.base + i == 0 else 0.0)
+        f.now += short_extra_s if size < batch else 0.0  # the epoch's smaller last batch: a compile, or noise
         hooks.on_step_end(i)
     f.now += setup_s  # teardown: the final loss read
 
@@ -129,6 +131,16 @@ def test_partial_last_batch_counts_its_images_and_a_short_window_is_said():
     assert s["timed_steps"] == 3 and s["steady_img_s"] == pytest.approx(10 / 2.5) and s["new_shape_step_s"] == 0.5
     assert "timed window short: 3 steps" in clock.short_window_note()
     assert clock.new_shape_note() is None  # it took what its images take: no compile, nothing to say
+    # a short window's 1% is less than one interruption of the scheduler: 5 ms more on a 0.08 s window is no compile
+    # (QA, 2026-12-07: an eager PyTorch row was told its last batch was compiled again)
+    g = FakeClock()
+    short = StepClock(g.sync, 4, warmup=1, min_steps=20, min_seconds=0.0, clock=g.clock, report=lambda m: None)
+    run_epochs(g, short, 2, 10, step_s=0.016, short_extra_s=0.005)
+    assert short.summary()["new_shape_step_s"] == pytest.approx(0.013) and short.new_shape_note() is None
+    h = FakeClock()  # 30 ms more: beyond an interruption, said
+    slow = StepClock(h.sync, 4, warmup=1, min_steps=20, min_seconds=0.0, clock=h.clock, report=lambda m: None)
+    run_epochs(h, slow, 2, 10, step_s=0.016, short_extra_s=0.030)
+    assert "the first step with a batch of 2 images" in (slow.new_shape_note() or "")
     empty = StepClock(f.sync, 4, warmup=5, clock=f.clock, report=lambda m: None)
     run_epochs(f, empty, 1, 8, step_s=1.0)
     assert empty.summary()["timed_steps"] == 0 and "steady_img_s" not in empty.summary()
