@@ -364,12 +364,18 @@ class Replan:
         pace = f"the rows so far ran {factor:.2f}x their plan{_planned_at(factor, paces)}"
         so_far = f"{time_left}, {pace}"
         if task.name in p.dropped:
-            # what would have held every task still to run, at the pace the rows so far ran
-            needs = int((elapsed + (p.whole_floor_s or p.floor_s)) / budget.MARGIN) + 1
+            # the budget that holds every task, as the first plan's warning names it: its floor of every task at the
+            # pace the rows so far ran, or the time spent and every task still to run, whichever is more. "To include
+            # it" named the time spent and the tasks still to run alone: a fresh run at that budget planned the tasks
+            # left out before it too, and left this one out again (QA, 2026-12-07: "--budget 153s to include it",
+            # then at 153 s it was left out, "--budget 247s")
+            first = self.fitted.plan.whole_floor_s or self.fitted.plan.floor_s
+            every = max(first * max(1.0, factor), elapsed + (p.whole_floor_s or p.floor_s))
+            needs = int(every / budget.MARGIN) + 1
             why = (
                 f"{LEFT_OUT_BY_BUDGET} {as_time(self.fitted.budget_s)}: its rows need ~"
                 f"{as_time(p.dropped[task.name])} at their fewest epochs, and {time_left}{_kept(p)}, {pace}; "
-                f"run with --budget {max(needs, int(self.fitted.budget_s) + 1)}s to include it"
+                f"run with --budget {max(needs, int(self.fitted.budget_s) + 1)}s to include every task"
             )
             entry["left_out"] = why
             self.echo(f"budget: {task.name}: {why}")
@@ -407,7 +413,7 @@ def _kept(p: budget.Plan) -> str:
         kept.append(f"{as_time(p.shared_s)} of it kept for the run's own work outside the rows (data loads, reports)")
     later = sum(t.floor_s for t in p.tasks)
     if later >= 0.05:
-        kept.append(f"{as_time(later)} for the {len(p.tasks)} task(s) after it at their fewest epochs")
+        kept.append(f"{as_time(later)} for the {len(p.tasks)} task(s) still planned after it at their fewest epochs")
     return "".join(f", {k}" for k in kept)
 
 
