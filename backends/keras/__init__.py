@@ -187,6 +187,11 @@ PUBLISHED = PretrainedLookup(published, cached, origin)
 KEPT_OUT = {"tensorflow": ("jax", "jaxlib"), "torch": ("jax", "jaxlib")}
 
 
+# How each engine's ranks join on several machines (bench.core.backend.BackendInfo.dist_launch); torch's has no
+# data-parallel engine (``no_data_parallel``)
+DIST_LAUNCH = {"tensorflow": "tf_config", "jax": "jax"}
+
+
 def _info(
     name: str, engine: str, requires: tuple[str, ...], display: str, default: bool, notes: tuple[str, ...]
 ) -> BackendInfo:
@@ -204,6 +209,7 @@ def _info(
         knob_columns=knob_columns(engine),
         knob_space=KNOB_SPACES[engine],
         no_data_parallel=no_data_parallel(engine),
+        dist_launch=DIST_LAUNCH.get(engine, "plain"),
         dp_batchnorm=DP_BATCHNORM.get(engine, PER_WORKER_BATCHNORM),
         dp_dropout=DP_DROPOUT.get(engine, PER_RANK_DROPOUT),
         compile_cache=COMPILE_CACHES.get(engine, CompileCache()),

@@ -119,6 +119,7 @@ DESCRIPTIONS = (
         pretrained=PUBLISHED,
         # DDP without SyncBatchNorm: each rank normalises its share of the batch; its buffers are rank 0's at each
         # forward's start, then updated from that share (spread 0.061 after a quick 2-worker seed-variant row)
+        dist_launch="torchrun",  # c10d rendezvous: torchrun sets RANK, MASTER_ADDR, MASTER_PORT
         dp_batchnorm=DataParallelBatchNorm(
             running_stats="torch DDP broadcasts rank 0's at the start of each forward, and each rank then updates "
             "its own from its share of the batch"

@@ -99,6 +99,10 @@ class BackendInfo:
     # Why this backend cannot train data-parallel rows ("" when it can): the runner skips them with this reason
     # before starting any rank (each rank would import the framework only to find it out).
     no_data_parallel: str = ""
+    # How its ranks join a data-parallel row on several machines, as `bench distributed-launch` prints it
+    # (bench.run.dist_launch): "torchrun" (c10d rendezvous), "tf_config" (TF_CONFIG, MultiWorkerMirroredStrategy),
+    # "jax" (jax.distributed's coordinator at the first address), "plain" (the worker line and BENCH_DIST_* alone)
+    dist_launch: str = "plain"
     dp_batchnorm: DataParallelBatchNorm = PER_WORKER_BATCHNORM  # BatchNorm under its data-parallel engine
     dp_dropout: str = PER_RANK_DROPOUT  # dropout under it: what differs from 1 worker's draws (docs/distributed.md)
     # Its compiler's persistent cache: a row that would read the default one gets an empty one of its own, so its

@@ -41,6 +41,7 @@ from bench.run.datacheck import check_task_data
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.history_cli import add_history_parser, run_history_command
+from bench.run.knobcheck import refuse_unknown_knob_backends
 from bench.run.parity import nothing_to_compare
 from bench.run.parity_cli import add_parity_parser, run_parity_command
 from bench.run.plan import MAX_PARITY_STEPS, MAX_REPEATS, RunOptions, check_data_parallel_here, read_plan
@@ -534,16 +535,6 @@ def refuse_duplicate_names(tasks: list[TaskSpec]) -> None:
         if t.name in seen:
             raise SpecError(f"two tasks are named {t.name!r}: {seen[t.name]} and {t.source}; task names must differ")
         seen[t.name] = t.source
-
-
-def refuse_unknown_knob_backends(tasks: list[TaskSpec]) -> None:
-    """A ``[knobs.NAME]`` table for a backend that does not exist is a typo that would silently change nothing."""
-    for t in tasks:
-        for name, _ in t.knobs:
-            if name not in backends.BACKENDS:
-                raise SpecError(
-                    f"{t.source}: knobs.{name}: unknown backend (expected one of: {', '.join(backends.BACKENDS)})"
-                )
 
 
 def finish(run_dir: Path, reference: str | None = None) -> int:

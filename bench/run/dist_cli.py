@@ -10,6 +10,7 @@ import backends
 from bench.core.distributed import SCALING_MODES
 from bench.core.spec import MAX_THREADS, MAX_WORKERS, SpecError, TaskSpec, load_task, spec_from_dict
 from bench.run import dist_launch
+from bench.run.knobcheck import refuse_unknown_knob_backends
 from datasets import registry
 
 
@@ -119,8 +120,6 @@ def launch_task(task: str, backend: str) -> TaskSpec:
     its [knobs] tables naming backends), and the backend able to train it data-parallel: SpecError (exit 2) naming
     what is wrong. Until 2026-12-07 ``distributed-launch`` took any text (``--task nope``: exit 0) and printed
     commands for keras-torch, whose rows ``bench run`` skips for the same reason."""
-    from bench.run.cli import refuse_unknown_knob_backends  # cli imports this module
-
     spec = load_task(task, None, registry.DATASETS)
     refuse_unknown_knob_backends([spec])
     if why := backends.describe(backend).no_data_parallel:

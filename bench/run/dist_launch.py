@@ -103,13 +103,11 @@ def launch_plan(
 
 
 def launcher(backend: str) -> str:
-    """How ``backend``'s ranks join, by its framework: "torchrun" (torch DDP over c10d), "tf_config" (Keras on
-    TensorFlow, MultiWorkerMirroredStrategy), "jax" (Keras on JAX, jax.distributed's coordinator), or "plain" (the
-    worker line with BENCH_DIST_* alone: a backend of another framework joins from those)."""
-    return _LAUNCHERS.get(describe(backend).framework, "plain")
-
-
-_LAUNCHERS = {"pytorch": "torchrun", "keras-tensorflow": "tf_config", "keras-jax": "jax"}
+    """How ``backend``'s ranks join, as its description says (``BackendInfo.dist_launch``): "torchrun" (torch DDP
+    over c10d), "tf_config" (Keras on TensorFlow, MultiWorkerMirroredStrategy), "jax" (Keras on JAX, jax.distributed's
+    coordinator), or "plain" (the worker line with BENCH_DIST_* alone: a backend of another framework joins from
+    those)."""
+    return describe(backend).dist_launch
 
 
 def render(plan: list[HostLaunch], backend: str) -> str:
