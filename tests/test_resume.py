@@ -154,10 +154,8 @@ def test_ctrl_c_while_a_run_trains_keeps_finished_rows_and_resume_completes(clea
     assert "B is interrupted: only the rows that landed are compared (" in cmp.stdout.rstrip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("command", ["zoo", "run", "all", "tune"])
-def test_ctrl_c_names_the_command_that_was_running_with_resume(command, tmp_path: Path, monkeypatch):
-    """QA: after `bench run` or `bench zoo`, Ctrl-C's line said `python -m bench all --resume RUN` (which resumes
-    any run, but reads as running every built-in task): it names the command that ran, as summary.md does."""
+def pressed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A planned run of one tiny task whose rows are interrupted as they start (Ctrl-C): (task, options, run folder)."""
     from bench.core.spec import parse_task
     from bench.run import plan, runfolder, runner
 
@@ -165,17 +163,21 @@ def test_ctrl_c_names_the_command_that_was_running_with_resume(command, tmp_path
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "_run_all", pressed)
-    task = parse_task(
-        {
-            "name": "t",
-            "dataset": {"name": "mnist"},
-            "model": {"arch": "lenet5"},
-            "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
-        }
-    )
+    train = {"epochs": 1, "batch_size": 8, "lr": 0.01}
+    task = parse_task({"name": "t", "dataset": {"name": "mnist"}, "model": {"arch": "lenet5"}, "train": train})
     opts = plan.RunOptions(backends=("torch",), out=tmp_path)
     run_dir = runfolder.new_run_dir(tmp_path)
     plan.write_plan(run_dir, [task], opts)
+    return task, opts, run_dir
+
+
+@pytest.mark.parametrize("command", ["zoo", "run", "all", "tune"])
+def test_ctrl_c_names_the_command_that_was_running_with_resume(command, tmp_path: Path, monkeypatch):
+    """QA: after `bench run` or `bench zoo`, Ctrl-C's line said `python -m bench all --resume RUN` (which resumes
+    any run, but reads as running every built-in task): it names the command that ran, as summary.md does."""
+    from bench.run import runner
+
+    task, opts, run_dir = pressed_run(tmp_path, monkeypatch)
     said: list[str] = []
     with pytest.raises(KeyboardInterrupt):
         runner.execute(run_dir, [task], opts, {"command": command}, said.append, history=False)
@@ -191,25 +193,10 @@ def test_ctrl_c_names_the_command_that_was_running_with_resume(command, tmp_path
 def test_a_resume_by_another_command_keeps_the_command_that_started_the_run(tmp_path: Path, monkeypatch):
     """`tune --resume` of a plain `bench run` finishes its rows as `run --resume` would (it races nothing): the run
     kept "tune" as its command, and its lines then named `tune --resume` for a run that is no tune."""
-    from bench.core.spec import parse_task
-    from bench.run import plan, resume, runfolder, runner
+    from bench.run import resume, runner
 
-    def pressed(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner, "_run_all", pressed)
+    task, opts, run_dir = pressed_run(tmp_path, monkeypatch)
     monkeypatch.setattr(resume, "check_task_data", lambda *a: None)  # the rows never start: no data needed
-    task = parse_task(
-        {
-            "name": "t",
-            "dataset": {"name": "mnist"},
-            "model": {"arch": "lenet5"},
-            "train": {"epochs": 1, "batch_size": 8, "lr": 0.01},
-        }
-    )
-    opts = plan.RunOptions(backends=("torch",), out=tmp_path)
-    run_dir = runfolder.new_run_dir(tmp_path)
-    plan.write_plan(run_dir, [task], opts)
     with pytest.raises(KeyboardInterrupt):
         runner.execute(run_dir, [task], opts, {"command": "run"}, lambda _: None, history=False)
     said: list[str] = []

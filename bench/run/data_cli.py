@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.run.argtypes import in_range
 from datasets import registry, store
 from datasets.archive import LayoutError, NotAnArchive, UnsafeArchive
 from datasets.download import DownloadError
@@ -34,13 +35,9 @@ class BadInput(ValueError):
 
 
 def _size(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {value!r}") from None
-    if not 8 <= n <= 1024:
-        raise argparse.ArgumentTypeError(f"must be between 8 and 1024 pixels, got {n}")
-    return n
+    return in_range(
+        value, int, 8, 1024, "must be an integer, got {value}", "must be between 8 and 1024 pixels, got {n}"
+    )
 
 
 def add_data_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -132,13 +129,9 @@ def cmd_list(data_dir: str | None) -> int:
 def _seconds(value: str) -> float:
     """``--timeout`` as argparse's type: 0 read "cannot connect: Operation now in progress", -1 a traceback from the
     socket (QA, 2026-12-07)."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not 0.1 <= seconds <= 3600:
-        raise argparse.ArgumentTypeError(f"{value}: give 0.1 to 3600 seconds")
-    return seconds
+    return in_range(
+        value, float, 0.1, 3600.0, "{value} is not a number of seconds", "{value}: give 0.1 to 3600 seconds"
+    )
 
 
 def _image_size(name: str, size: int | None) -> int:

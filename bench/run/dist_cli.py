@@ -10,6 +10,7 @@ import backends
 from bench.core.distributed import SCALING_MODES
 from bench.core.spec import MAX_THREADS, MAX_WORKERS, SpecError, TaskSpec, load_task, spec_from_dict
 from bench.run import dist_launch
+from bench.run.argtypes import in_range
 from bench.run.knobcheck import refuse_unknown_knob_backends
 from datasets import registry
 
@@ -106,13 +107,14 @@ def add_launch_parser(sub: argparse._SubParsersAction) -> None:
 def _threads(value: str) -> int:
     """--threads: 0..MAX_THREADS, as a task's runtime.threads (until 2026-12-07 -4 and 100000 were printed as they
     came, and 0 as 1 although the help said the framework's default)."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
-    if not 0 <= n <= MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"must be an integer in 0..{MAX_THREADS:,}, got {n}")
-    return n
+    return in_range(
+        value,
+        int,
+        0,
+        MAX_THREADS,
+        "expected an integer, got {value}",
+        f"must be an integer in 0..{MAX_THREADS:,}, got {{n}}",
+    )
 
 
 def launch_task(task: str, backend: str) -> TaskSpec:

@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.core.placement import EXECUTORS, MAX_DEVICES
 from bench.core.spec import MAX_ARRAY_PARALLELISM, MAX_SLURM_CPUS, MAX_SLURM_MIN, SLURM_NAME, SLURM_NAME_RULE
+from bench.run.argtypes import in_range
 from bench.run.executors import no_sbatch
 
 
@@ -28,13 +29,7 @@ def _devices(value: str) -> tuple[int, ...]:
 
 def _whole(value: str, most: int, unit: str, expected: str) -> int:
     """A whole number in 1..``most`` of ``unit`` (the option's own words in ``expected``), else the one line."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from None
-    if not 1 <= n <= most:
-        raise argparse.ArgumentTypeError(f"must be 1..{most} {unit}, got {n}")
-    return n
+    return in_range(value, int, 1, most, f"expected {expected}, got {{value}}", f"must be 1..{most} {unit}, got {{n}}")
 
 
 def _minutes(value: str) -> int:
