@@ -108,6 +108,16 @@ def others_words(rows: Iterable[Mapping[str, Any]]) -> str | None:
     return f"others using {v:.0f}% of the cores" if v is not None and v > OTHERS_BUSY_PCT else None
 
 
+def busy_words(rows: Iterable[Mapping[str, Any]]) -> str | None:
+    """How ``rows`` were timed where the machine was busy beyond the run's own work, as a clause: "at load 4.1 on 2
+    cores" (``loaded_words`` of the most loaded), else "with others using 38% of the cores" (``others_words``), else
+    None: what the speed verdict and the tune's lines say beside a backend."""
+    rows = list(rows)
+    if words := loaded_words(most_loaded(rows)):
+        return f"at {words}"
+    return f"with {words}" if (words := others_words(rows)) else None
+
+
 def _real(v: Any) -> float | None:
     """``v`` as a float where it is a finite number (a record's, numpy's, a table cell's), else None."""
     return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v)) else None

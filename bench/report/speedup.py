@@ -21,7 +21,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from bench.core.placement import loaded_words, most_loaded, others_words
+from bench.core.placement import busy_words
 from bench.measure.stats import samples
 from bench.measure.tuning import ratio_ci, verdict, verdict_method
 from bench.report.backends import label, ordered
@@ -43,17 +43,12 @@ def loaded(rows: dict[str, list[dict[str, Any]]]) -> str | None:
     5.0 on 2 cores, and neither line nor table said so: other jobs take each side's cores by their own amount.
     A row whose cores other processes used beyond ``OTHERS_BUSY_PCT`` of their time is named too, at a load under
     the line (one busy process beside a 2-core row: load 1.3)."""
-    said, by_others = [], False
-    for backend, mine in rows.items():
-        if words := loaded_words(most_loaded(mine)):
-            said.append(f"{label(backend)} at {words}")
-        elif words := others_words(mine):
-            said.append(f"{label(backend)} with {words}")
-            by_others = True
+    said = {label(backend): words for backend, mine in rows.items() if (words := busy_words(mine))}
     if not said:
         return None
-    where = "a busy machine" if by_others else "a machine loaded beyond its cores"
-    return f"timed on {where} ({', '.join(said)}): the ratio may be the machine's"
+    # a load beyond the cores is said as before; a side named by others' share of its cores makes it "busy"
+    where = "a machine loaded beyond its cores" if all(w.startswith("at ") for w in said.values()) else "a busy machine"
+    return f"timed on {where} ({', '.join(f'{b} {w}' for b, w in said.items())}): the ratio may be the machine's"
 
 
 def process_steps(rows: list[dict[str, Any]]) -> list[list[float]]:

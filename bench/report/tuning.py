@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.placement import loaded_words, most_loaded, others_words
+from bench.core.placement import busy_words
 from bench.core.preprocess import epoch_length
 from bench.core.recipe import recorded
 from bench.core.results import read_json_or_warn
@@ -422,13 +422,7 @@ def mismatch_line(b: str, f: dict[str, Any]) -> str | None:
     if not fresh or not raced or max(fresh / raced, raced / fresh) < RACE_MISMATCH:
         return None
     rows = f["default_rows"]
-    busy = (
-        f"at {words}"
-        if (words := loaded_words(most_loaded(rows)))
-        else f"with {o}"
-        if (o := others_words(rows))
-        else ""
-    )
+    busy = busy_words(rows)
     way = "slower" if fresh < raced else "faster"
     return (
         f"- {label(b)}: its fresh default process ran at {fresh:,.1f} img/s, {max(fresh / raced, raced / fresh):.1f}x "
