@@ -214,10 +214,10 @@ def _load_arrays(path: Path, memory: int | None) -> dict[str, np.ndarray]:
         raise DatasetFileError(f"{path}: not a readable .npz file: {e}") from None
 
 
-def _read_members(path: Path, f: np.lib.npyio.NpzFile) -> dict[str, np.ndarray]:
-    """Each required array, read without pickle once its size has been checked."""
+def _read_members(path: Path, f: np.lib.npyio.NpzFile, keys: tuple[str, ...] = REQUIRED_KEYS) -> dict[str, np.ndarray]:
+    """Each of ``keys``, read without pickle once its size has been checked."""
     arrays = {}
-    for key in REQUIRED_KEYS:
+    for key in keys:
         try:
             arrays[key] = f[key]
         except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
@@ -246,11 +246,53 @@ def _labels(path: Path, key: str, y: np.ndarray, n_images: int, n_classes: int) 
     return y.astype(np.int64)
 
 
-def _images(path: Path, key: str, x: np.ndarray) -> None:
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] not in (1, 3):
-        raise DatasetFileError(f"{path}: {key} must be uint8 (N, H, W, C) with C 1 or 3, got {x.dtype} {x.shape}")
-    if 0 in x.shape:
-        raise DatasetFileError(f"{path}: {key} is empty (shape {x.shape}); every split needs images")
+def _images(path: Path, key: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    """An image array's dtype and shape (from the array or from its .npy header alone): uint8 (N, H, W, C)."""
+    if dtype != np.uint8 or len(shape) != 4 or shape[3] not in (1, 3):
+        raise DatasetFileError(f"{path}: {key} must be uint8 (N, H, W, C) with C 1 or 3, got {dtype} {shape}")
+    if 0 in shape:
+        raise DatasetFileError(f"{path}: {key} is empty (shape {shape}); every split needs images")
+
+
+def _same_image_shape(path: Path, train: tuple[int, ...], test: tuple[int, ...]) -> None:
+    if train[1:] != test[1:]:
+        raise DatasetFileError(
+            f"{path}: x_train images are {train[1:]} (H, W, C), x_test images "
+            f"{test[1:]}: both splits need the same height, width and channels"
+        )
+
+
+def check_without_images(path: Path) -> None:
+    """Every check ``read_npz`` makes but on the pixels themselves: the images' dtype and shape from their .npy
+    headers, the labels and class names read whole (kilobytes). ``bench data list`` said "cached" with an image
+    count for files every run then refused (labels out of range, float32 images, counts that do not match; QA,
+    2026-12-07); reading the images too would load GBs on each ``list``."""
+    check_regular_file(path)
+    if not zipfile.is_zipfile(path):
+        raise DatasetFileError(f"{path}: not an .npz file (a zip of .npy arrays)")
+    memory = available_memory()
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            assert f.zip is not None  # open: the with block holds it
+            missing = [k for k in REQUIRED_KEYS if k not in f.files]
+            if missing:
+                raise DatasetFileError(f"{path}: missing key(s) {', '.join(missing)} (has: {', '.join(f.files)})")
+            check_sizes(path, f.zip, memory)
+            shapes = {}
+            for split in ("train", "test"):
+                with f.zip.open(f"x_{split}.npy") as member:
+                    shape, dtype, _ = npy_header(path, f"x_{split}", member)
+                _images(path, f"x_{split}", dtype, shape)
+                shapes[split] = shape
+            _same_image_shape(path, shapes["train"], shapes["test"])
+            small = _read_members(path, f, ("y_train", "y_test", "classes"))
+    except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
+        if isinstance(e, DatasetFileError):
+            raise
+        raise DatasetFileError(f"{path}: not a readable .npz file: {e}") from None
+    classes = _class_names(path, small["classes"])
+    for split in ("train", "test"):
+        _labels(path, f"y_{split}", small[f"y_{split}"], shapes[split][0], len(classes))
 
 
 def _class_names(path: Path, classes: np.ndarray) -> tuple[str, ...]:
@@ -269,12 +311,9 @@ def read_npz(path: Path, name: str) -> ArrayDataset:
     DatasetFileError naming the file and the array, never a numpy error or a silently wrong dataset."""
     arrays = _load_arrays(path, available_memory())
     for split in ("train", "test"):
-        _images(path, f"x_{split}", arrays[f"x_{split}"])
-    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise DatasetFileError(
-            f"{path}: x_train images are {arrays['x_train'].shape[1:]} (H, W, C), x_test images "
-            f"{arrays['x_test'].shape[1:]}: both splits need the same height, width and channels"
-        )
+        x = arrays[f"x_{split}"]
+        _images(path, f"x_{split}", x.dtype, x.shape)
+    _same_image_shape(path, arrays["x_train"].shape, arrays["x_test"].shape)
     classes = _class_names(path, arrays["classes"])
     y = {s: _labels(path, f"y_{s}", arrays[f"y_{s}"], len(arrays[f"x_{s}"]), len(classes)) for s in ("train", "test")}
     return ArrayDataset(

@@ -24,7 +24,14 @@ import numpy as np
 from datasets import download, registry
 from datasets.archive import archive_problem
 from datasets.importers import UNPUBLISHED, Imported, import_path
-from datasets.npz import DatasetFileError, check_regular_file, npy_header, read_npz, write_npz
+from datasets.npz import (
+    DatasetFileError,
+    check_regular_file,
+    check_without_images,
+    npy_header,
+    read_npz,
+    write_npz,
+)
 from datasets.sources import SHARED_CACHE_FROM, SHARED_CACHE_SHA256, SOURCES, Source
 
 # The file fetch/import write when the registry's first name is a specific shared copy.
@@ -282,12 +289,17 @@ def status(dataset: str, data_dir: str | Path | None = None) -> Status:
 
 
 def describe(dataset: str, path: Path) -> Status:
-    """Size, image count and shape of the cache file at ``path``, from the array headers."""
+    """Size, image count and shape of the cache file at ``path``, from the array headers; checked as a run reads
+    it but for the pixels (``check_without_images``), so "cached" means a run can use it."""
     try:
         check_regular_file(path)  # before any open: a FIFO would block `data list`
         size = path.stat().st_size
         if not zipfile.is_zipfile(path):  # np.load would return a bare .npy array, or refuse a pickle
             return Status(dataset, path, size, error="not readable: not an .npz file (a zip of .npy arrays)")
+        try:
+            check_without_images(path)
+        except DatasetFileError as e:
+            return Status(dataset, path, size, error=f"not usable: {str(e).removeprefix(f'{path}: ')}")
         with np.load(path, allow_pickle=False) as npz:
             n_train, n_test = _npz_shape(path, npz, "y_train")[0], _npz_shape(path, npz, "y_test")[0]
             shape = _npz_shape(path, npz, "x_train")[1:]

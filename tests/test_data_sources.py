@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -448,6 +449,35 @@ def test_list_and_verify(tmp_path: Path, capsys, clean_env):
         f.write(bytes([byte[0] ^ 0xFF]))
     code, out, _ = run(capsys, "verify", "mnist")
     assert code == 1 and "FAIL" in out and "NOT verified" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"y_test": np.full(5, 10, np.uint8)}, "y_test has labels outside 0..9 (min 10, max 10; 10 classes)"),
+        ({"x_train": np.zeros((12, 28, 28, 1), np.float32)}, "x_train must be uint8 (N, H, W, C)"),
+        ({"y_train": np.zeros(11, np.uint8)}, "y_train must hold one label per image (12), got shape (11,)"),
+        ({"x_test": np.zeros((5, 32, 32, 1), np.uint8)}, "x_train images are (28, 28, 1) (H, W, C), x_test images"),
+    ],
+)
+def test_list_calls_cached_only_what_a_run_can_read(tmp_path: Path, capsys, clean_env, change, why):
+    """`data list` read the headers alone and said "cached, 17 images" of files every run refused (QA,
+    2026-12-07): it checks all but the pixels, and says what a run would say."""
+    arrays = {
+        "x_train": np.zeros((12, 28, 28, 1), np.uint8),
+        "y_train": np.arange(12, dtype=np.uint8) % 10,
+        "x_test": np.zeros((5, 28, 28, 1), np.uint8),
+        "y_test": np.arange(5, dtype=np.uint8),
+        "classes": np.array([str(i) for i in range(10)]),
+    }
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    code, out, _ = run(capsys, "list", "--data-dir", str(tmp_path))
+    assert code == 0 and "mnist     cached: " in out and "17 images (12 train + 5 test)" in out
+    np.savez(tmp_path / "mnist.npz", **{**arrays, **change})
+    code, out, _ = run(capsys, "list", "--data-dir", str(tmp_path))
+    assert code == 0 and f"mnist     cached but not usable: {why}" in out and "mnist     cached:" not in out, out
+    with pytest.raises(store.DatasetFileError, match=re.escape(why)):
+        store.read_npz(tmp_path / "mnist.npz", "mnist")  # the run's reader says the same
 
 
 def test_verify_checks_shared_cache_files_against_the_readme(shared_data: Path, capsys, clean_env):
