@@ -172,6 +172,7 @@ def vars_of(opts: RunOptions) -> dict:
     ("args", "says"),
     [
         (["--executor", "ray"], "needs a cluster: --ray-address"),
+        (["--executor", "devices"], "--executor devices needs --devices: the slots"),
         (["--devices", "0,0"], "distinct device numbers"),
         (["--devices", "ONE_PER_CORE_AND_ONE_MORE"], "need a core each"),
         (["--devices", "0", "--executor", "ray", "--ray-address", "x:1"], "--devices goes with --executor devices"),
@@ -192,7 +193,7 @@ def vars_of(opts: RunOptions) -> dict:
         ),
         # two workers must first fit this process's cores (a lane has one): the whole machine, for this one
         pytest.param(
-            ["--executor", "devices", "--workers", "1,2"], "data-parallel rows", marks=pytest.mark.whole_machine
+            ["--devices", "0", "--workers", "1,2"], "data-parallel rows", marks=pytest.mark.whole_machine
         ),
     ],
 )

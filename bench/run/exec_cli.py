@@ -191,7 +191,12 @@ def executor_fields(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     if args.devices and executor != "devices":
         raise ValueError(f"--devices goes with --executor devices, not {executor}")
-    devices = tuple(args.devices or (0,)) if executor == "devices" else ()
+    if executor == "devices" and not args.devices:  # it ran one slot, as local does, without a word (2026-12-07)
+        raise ValueError(
+            "--executor devices needs --devices: the slots that run rows side by side (GPU indices; without a GPU, "
+            "shares of the cores), e.g. --devices 0,1"
+        )
+    devices = tuple(args.devices) if executor == "devices" else ()
     if devices and len(devices) > len(os.sched_getaffinity(0)):
         raise ValueError(
             f"--devices: {len(devices)} slots need a core each; this process may use {len(os.sched_getaffinity(0))}"
