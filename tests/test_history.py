@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from bench.core.record import new_record
-from bench.core.results import append_record
+from bench.core.results import append_record, read_records
 from bench.history import annotations, check, dashboard, store
 from bench.history.rows import run_rows
 from tests.conftest import run_cli
@@ -908,6 +908,34 @@ def test_default_against_best_gives_large_figures_in_plain_digits_and_the_ratio(
     assert "<td>best: knob threads 2 -&gt; 1</td>" in html, html
     html = default_vs_best(pd.DataFrame([{**r, "knobs": knobs["default"]} for r in rows]))
     assert "<td>best: the defaults</td>" in html, html  # its defaults won the race, measured again
+
+
+def test_default_against_best_says_where_the_tunes_defaults_stood(tmp_path: Path):
+    """The dashboard listed a tune's race winner as "best" with its ratio where the tune's fresh processes had not
+    measured it faster and its verdict read the defaults (noticed 2026-12-07): the store keeps which configuration
+    each tune's verdict read (``stands``, as summary.md's table says it) and the table says it."""
+    from bench.history.dashboard import default_vs_best
+    from bench.report.tuning import standings
+
+    run = REFERENCE_DIR / "20261205-033829-0671-tune-cifar10-amd-3"
+    hist = tmp_path / "history"
+    store.add_run(hist, run)
+    df = store.load(hist)
+    best = df[df.config == "best"].drop_duplicates(["task", "backend"]).set_index("backend").stands.to_dict()
+    # torch's bf16 winner measured faster again; Keras (TF)'s winner not: its defaults stand
+    assert best == {
+        "torch": "best",
+        "keras": "the defaults (best not measured faster)",
+        "keras-jax": "the defaults (measured twice)",
+        "keras-torch": "the defaults (best not measured faster)",
+    }
+    assert best == {b: v for (_, b), v in standings(read_records(run), run).items()}
+    assert df[df.config != "best"].stands.isna().all()
+    html = default_vs_best(df[df.metric == "steady_img_s"])
+    rows = {r.split("<td>")[2].split("<")[0]: r for r in html.split("<tr>")[2:]}
+    assert "<td>best stands</td>" in rows["PyTorch"], rows["PyTorch"]
+    assert "<td>defaults stand (best not measured faster)</td>" in rows["Keras (TF)"]
+    assert "<th>tune&#x27;s verdict</th>" in html, html[:400]
 
 
 def test_an_unfinished_run_is_not_imported_so_its_resume_adds_it_whole(tmp_path: Path):

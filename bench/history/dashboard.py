@@ -256,14 +256,33 @@ def default_vs_best(df: pd.DataFrame) -> str:
                 (_figure(b["value"], m.fmt), b["value"], ""),
                 (_configuration(b["config"], default_knobs.get((task, backend, metric)), b.get("knobs")), None, ""),
                 (f"{b['value'] / d:.3f}" if d else "-", b["value"] / d if d else None, ""),
+                (_verdict(b.get("stands")), None, ""),
                 (b["run_id"], None, ""),
             ]
         )
     return table(
-        ["task", "backend", "metric", "default", "best", "best configuration", "best / default", "run"],
+        [
+            "task",
+            "backend",
+            "metric",
+            "default",
+            "best",
+            "best configuration",
+            "best / default",
+            "tune's verdict",
+            "run",
+        ],
         rows,
         "default-vs-best",
     )
+
+
+def _verdict(stands: object) -> str:
+    """Which configuration the tune's verdict read (the store's ``stands``): its race's winner where the fresh
+    processes measured it faster, else its defaults and why; "-" for a row no tune judged (or stored before)."""
+    if not isinstance(stands, str) or not stands:
+        return "-"
+    return "best stands" if stands == "best" else stands.replace("the defaults", "defaults stand", 1)
 
 
 def _configuration(config: str, default: str | None, best: str | None) -> str:

@@ -35,6 +35,7 @@ from bench.core.results import NOT_OK, latest_records, lost_row, machine_speed, 
 from bench.core.runfiles import RunFileError
 from bench.core.runpaths import tune_of_rung
 from bench.history.metrics import METRICS
+from bench.report.tuning import standings
 
 REPO = Path(__file__).resolve().parents[2]
 # The columns of a history row, in order, with their pandas dtypes (the store checks files against them).
@@ -80,10 +81,24 @@ SCHEMA: dict[str, str] = {
     # a STATUS row's repeats that ran, ok ones included (its ``repeats``: those that did not work): more than
     # ``repeats`` where some worked, whose figures are the row's other metrics; empty in files written before it
     "of_repeats": "Int64",
+    # a tune's "best" rows: which configuration its verdict reads (bench.report.tuning.standing: "best", or "the
+    # defaults (best not measured faster)" where the fresh processes did not show the race's winner faster); empty on
+    # every other row and in files written before it (2026-12-08)
+    "stands": "string",
 }
 # Columns added after the store's first files: a file written before has none, and reads them as empty (DuckDB
 # reads the files by column name), so a new column needs no migration, no new store format and no file rewritten.
-ADDED = ("load_avg_1m_end", "node_cores", "load_at", "diff", "status", "error", "of_repeats", "others_cpu_pct")
+ADDED = (
+    "load_avg_1m_end",
+    "node_cores",
+    "load_at",
+    "diff",
+    "status",
+    "error",
+    "of_repeats",
+    "others_cpu_pct",
+    "stands",
+)
 # The pseudo-metric of a row that ran and did not work, in all its repeats or in some (a flaky row: its figures from
 # the ok ones beside it). Kept: failed and timeout (``NOT_OK``), the code's own outcome. Not kept: a skipped row (a
 # framework not installed, a budget or a stop that left it out: not run, so not the code's verdict), and an
@@ -300,6 +315,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
         "machine_id": machine_id,
         "machine": machine_words,
     }
+    stands = standings(records, run_dir)
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in records:
         # a tuning run's rows (TASK.default, TASK.best) belong to TASK's series, told apart by their config
@@ -325,6 +341,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
                     "calibration_gflops": speeds.get(backend),
                     **run_load(group, env),
                     "others_cpu_pct": most_others(group),
+                    "stands": stands.get((task, backend)) if config == "best" else None,
                     **m,
                 }
             )

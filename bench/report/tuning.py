@@ -231,6 +231,22 @@ def standing(f: dict[str, Any], unraced: bool = False) -> str:
     return f"the defaults ({why})"
 
 
+def standings(records: list[dict[str, Any]], run_dir: Path) -> dict[tuple[str, str], str]:
+    """Per (task, backend) of a tune, which configuration its verdict reads (``standing``), as summary.md's table
+    says it; {} for a run with no tuned rows. The history keeps it beside the "best" rows: its dashboard listed a
+    tune's best configuration as the best where the tune had measured it no faster and its defaults stood."""
+    rows = tuned_rows(records)
+    if not rows:
+        return {}
+    log = read_json_or_warn(run_dir / TUNE_FILE)
+    unraced = _unraced(log)
+    return {
+        (task, b): standing(f, b in unraced)
+        for task, by_backend in rows.items()
+        for b, f in task_figures(by_backend, log, task).items()
+    }
+
+
 def _bold(text: str, chosen: bool) -> str:
     return f"**{text}**" if chosen and text != "-" else text
 
