@@ -192,9 +192,7 @@ def vars_of(opts: RunOptions) -> dict:
             "--slurm-follow: expected seconds, got '1s'",
         ),
         # two workers must first fit this process's cores (a lane has one): the whole machine, for this one
-        pytest.param(
-            ["--devices", "0", "--workers", "1,2"], "data-parallel rows", marks=pytest.mark.whole_machine
-        ),
+        pytest.param(["--devices", "0", "--workers", "1,2"], "data-parallel rows", marks=pytest.mark.whole_machine),
     ],
 )
 def test_an_executor_that_cannot_work_is_refused_in_one_line_before_anything_runs(args, says, clean_env, tmp_path):
