@@ -20,7 +20,7 @@ from bench.measure.budget import TaskSize
 from bench.measure.tune_plan import FreshInputs, plan_fresh
 from bench.run import budget_cli
 from bench.run.tune import config_spec
-from bench.run.tune_budget import FreshResize, TuneBudget, race_costs
+from bench.run.tune_budget import RACE_SHARE, FreshResize, TuneBudget, race_costs
 from datasets import registry
 from tests.test_budget import SPEED, TINY, at_fixed_speed, cost, rec, write_run
 
@@ -105,6 +105,38 @@ def test_the_race_rows_are_the_costs_and_default_and_best_train_the_same_epochs_
     assert isinstance(why, str) and why.startswith("left out to fit the budget") and late(specs[1], []) == why
     needs = int(re.search(r"--budget (\d+)s", why).group(1))
     assert needs > 100
+
+
+def test_a_task_left_out_at_its_turn_names_a_budget_whose_tune_would_hold_it(tmp_path):
+    """ "--budget Ns to include it" named the time spent (the race included) plus the tasks still to run: a tune at N s
+    races for longer (RACE_SHARE of its budget), so its fresh rows got no more and the task was left out again. The
+    budget named now, planned as ``plan_tune`` plans it, leaves the fresh rows every task's floor at the costs now
+    and what the race took beyond its plan."""
+    tasks = {}
+    for name in ("t", "u"):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(TINY.format(name=name).replace("epochs = 2", "epochs = 12"))
+        tasks[name] = load_task(str(path), "quick", registry.DATASETS)
+    sizes = [budget_cli.task_size(t) for t in tasks.values()]
+    costs = {(n, "numpy", "default"): cost(n, "numpy", SPEED, 1.0, 1.0, 256.0, n=256) for n in tasks}
+    empty = fresh(0.0, costs={})
+    tb = TuneBudget(100.0, budget.Speed(SPEED, SPEED), sizes, ("numpy",), 1, {}, empty, empty, 55.0)
+    # the race planned 55 s and ran 75 (20 s over); t's rows then took 12 s: u is left out at its turn
+    resize = FreshResize(tb, time.perf_counter() - 75.0, costs, lambda _: None)
+    resize.decided["t"] = 2
+    resize.started -= 12.0
+    why = resize(config_spec(tasks["u"], {}, "default"), [])
+    assert isinstance(why, str) and why.startswith("left out to fit the budget"), why
+    named = int(re.search(r"--budget (\d+)s to include every task", why).group(1))
+    every = fresh(0.0, sizes=sizes, costs=costs).whole_floor_s
+    u_floor = fresh(0.0, sizes=sizes[1:], costs=costs).whole_floor_s
+    assert named > int((75.0 + 12.0 + u_floor) / budget.MARGIN) + 1  # what it named before: too little
+    # a tune at that budget, planned as plan_tune plans it, its race over by as much: every task's floors fit
+    whole = fresh(budget.MARGIN * named, sizes=sizes, costs=costs)
+    reserve = min(whole.planned_s, max(every, (1 - RACE_SHARE) * budget.MARGIN * named))
+    race_s = min(RACE_SHARE * named, budget.MARGIN * named - reserve)
+    left_for_fresh = budget.MARGIN * named - race_s - 20.0
+    assert left_for_fresh >= every and not fresh(left_for_fresh, sizes=sizes, costs=costs).left_out
 
 
 class SizedTune(NamedTuple):

@@ -177,6 +177,11 @@ class FreshResize:
     decided: dict[str, int | str] = field(default_factory=dict)
     sized: dict[str, TaskSpec] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
+    # the seconds from the budget's start to the race's end (made as the race ends): what the race took beyond its plan
+    race_took_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.race_took_s = time.perf_counter() - self.started
 
     def costs(self) -> Costs:
         return {**self.tb.costs, **self.race}
@@ -229,7 +234,7 @@ class FreshResize:
             why = (
                 f"{LEFT_OUT_BY_BUDGET} {s(self.tb.budget_s)}: its default and best rows need ~"
                 f"{s(p.left_out[base])} at their fewest epochs, and {s(max(left, 0.0))} of the budget is left; "
-                f"run with --budget {max(needed_s(elapsed, p.whole_floor_s), int(self.tb.budget_s) + 1)}s to include it"
+                f"run with --budget {self.holding_every_task(inputs, elapsed, p)}s to include every task"
             )
             self.decided[base] = entry["left_out"] = why
             self.echo(f"tune: budget: {base}: {why}")
@@ -239,6 +244,18 @@ class FreshResize:
                 f"tune: budget: {s(max(left, 0.0))} left, the rows measured at {pace:.2f}x their cost: {base}'s "
                 f"default and best at {p.epochs[base]} epochs (recipe {p.recipe[base]}), ~{s(p.rows_s[base])}"
             )
+
+    def holding_every_task(self, inputs: FreshInputs, elapsed: float, p: FreshPlan) -> int:
+        """The ``--budget`` that would hold every task's fresh rows at their fewest epochs, at the costs and pace
+        they run at now. Not the time spent plus the tasks still to run alone: a tune at a larger budget races for
+        longer (RACE_SHARE of it, the plan giving the fresh rows the rest, never less than their floors as planned),
+        so "--budget Ns to include it" left the task out again at N s. The fresh rows get (1 - RACE_SHARE) of the
+        budget's MARGIN at least; that must hold every task's floor as the rows run now, and what the race took
+        beyond its plan."""
+        every = plan_fresh(dataclasses.replace(inputs, sizes=self.tb.sizes, available_s=0.0)).whole_floor_s
+        over = max(0.0, self.race_took_s - self.tb.race_s)
+        fresh_share = int((every + over) / ((1 - RACE_SHARE) * budget.MARGIN)) + 1
+        return max(needed_s(elapsed, p.whole_floor_s), fresh_share, int(self.tb.budget_s) + 1)
 
 
 def end_line(
