@@ -350,10 +350,10 @@ def test_bad_input_is_a_clear_error_before_any_work(clean_env, tmp_path: Path):
 
 
 def test_a_backend_named_twice_runs_once():
-    from bench.run.cli import _backends
+    from bench.run.argtypes import backend_names
 
-    assert _backends("torch,torch") == ("torch",)
-    assert _backends("keras, torch,keras") == ("keras", "torch")  # the first mention's order
+    assert backend_names("torch,torch") == ("torch",)
+    assert backend_names("keras, torch,keras") == ("keras", "torch")  # the first mention's order
 
 
 def test_all_best_without_a_budget_tunes_within_the_tunes_default_not_bench_alls():

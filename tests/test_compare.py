@@ -39,7 +39,7 @@ from bench.report.compare import (
     unmeasured_lines,
 )
 from bench.report.tables import WORDS
-from bench.run import cli
+from bench.run import cli, report_cli
 from bench.run.executors.remote import no_result
 from tests.conftest import run_cli
 
@@ -152,11 +152,11 @@ def test_a_markdown_path_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path,
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # with a reader the open succeeds: fstat refuses
     try:
         with pytest.raises(OSError, match="not a regular file"):
-            cli._write_regular(fifo, "x")
+            report_cli.write_regular(fifo, "x")
     finally:
         os.close(reader)
     with pytest.raises(OSError):  # no reader: the non-blocking open fails (ENXIO) at once
-        cli._write_regular(fifo, "x")
+        report_cli.write_regular(fifo, "x")
 
 
 def test_accuracy_drop_and_a_failed_row_are_regressions(tmp_path: Path):

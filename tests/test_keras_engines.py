@@ -18,7 +18,7 @@ import pytest
 
 from backends import BACKENDS, default_names, load_backend
 from backends import keras as keras_descriptions
-from bench.run.cli import _backends
+from bench.run.argtypes import backend_names
 from tests import parity
 from tests.conftest import REPO, TINY_TASK, only_run_dir, records, run_cli
 
@@ -48,7 +48,7 @@ def probe(name: str, big: bool = False) -> dict[str, Any]:
 def test_the_registry_lists_every_engine_in_order_and_defaults_to_torch_and_keras():
     assert list(BACKENDS) == ["torch", "keras", "keras-jax", "keras-torch"]
     assert default_names() == ("torch", "keras")
-    assert _backends("all") == tuple(BACKENDS) and _backends("keras-jax,torch") == ("keras-jax", "torch")
+    assert backend_names("all") == tuple(BACKENDS) and backend_names("keras-jax,torch") == ("keras-jax", "torch")
     for name, engine, label in (
         ("keras", "tensorflow", "Keras (TF)"),
         ("keras-jax", "jax", "Keras (JAX)"),

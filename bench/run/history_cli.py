@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from bench.core.results import RunFileError, latest_records, lost_line, read_jso
 from bench.history.metrics import BY_NAME
 from bench.history.thresholds import Thresholds
 from bench.run import environment
+from bench.run.argtypes import accuracy_drop, fraction, positive, threshold
 from bench.run.runlock import run_in_progress
 
 if TYPE_CHECKING:
@@ -32,15 +32,8 @@ if TYPE_CHECKING:
 DEFAULT_STORE = environment.REPO / "results" / "history"
 
 
-def add_history_parser(
-    sub: argparse._SubParsersAction,
-    number: Callable[[str], float],
-    count: Callable[[str], int],
-    fraction: Callable[[str], float],
-    accuracy_drop: Callable[[str], float],
-) -> None:
-    """The ``history`` command and its two sub-commands; ``number`` parses a threshold (finite, >= 0), ``count`` an
-    integer >= 1, ``fraction`` a relative threshold in [0, 1], ``accuracy_drop`` an accuracy's points in [0, 1]."""
+def add_history_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``history`` command and its two sub-commands."""
     p = sub.add_parser(
         "history",
         help="the history of every run: check it for steps and regressions, import runs, annotate",
@@ -57,7 +50,7 @@ def add_history_parser(
         action="store_true",
         help="check the normalised view (every machine, figures scaled by each run's calibration)",
     )
-    p.add_argument("--z", type=number, default=Thresholds.z, help="robust z a regression passes (%(default)s)")
+    p.add_argument("--z", type=threshold, default=Thresholds.z, help="robust z a regression passes (%(default)s)")
     p.add_argument(
         "--min-change",
         type=fraction,
@@ -75,7 +68,7 @@ def add_history_parser(
     )
     p.add_argument(
         "--lookback",
-        type=count,
+        type=positive,
         default=Thresholds.lookback,
         metavar="N",
         help="points before the newest that form its baseline (%(default)s)",

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import backends
 from bench.core.parity import ALIGNMENTS, AS_SHIPPED, CHECKPOINTS, ParityError, check_alignments
 from bench.core.runfiles import RunFileError, make_folder, write_atomic
 from bench.core.spec import SpecError, load_task
 from bench.measure.parity import PairDiff
 from bench.report.backends import label
+from bench.run.argtypes import backend_names
 from bench.run.parity import IMAGES, Case, CaseResult, data_case, nothing_to_compare, run_check
 from bench.run.task_data import load_task_data
 from datasets import registry
@@ -42,7 +44,7 @@ COLUMNS = (
 )
 
 
-def add_parity_parser(sub: Any, backends_type: Callable[[str], tuple[str, ...]], default: tuple[str, ...]) -> None:
+def add_parity_parser(sub: Any) -> None:
     p = sub.add_parser(
         "parity",
         help="train the task's model in every backend from one init and compare weights and logits",
@@ -52,7 +54,7 @@ def add_parity_parser(sub: Any, backends_type: Callable[[str], tuple[str, ...]],
         "bound with every convention aligned (the default --align), naming the pair and the step in a last line.",
     )
     p.add_argument("task", metavar="TASK_OR_TOML")
-    p.add_argument("--backend", type=backends_type, default=default, help="backends to compare (default: all)")
+    p.add_argument("--backend", type=backend_names, default=backends.names(), help="backends to compare (default: all)")
     p.add_argument("--steps", type=_steps, default=CHECKPOINTS, help="checkpoints, e.g. 1,10,100 (the default)")
     p.add_argument(
         "--images",

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-from typing import Protocol
 
 from bench.core.spec import MAX_BATCH, MAX_IMAGE_SIZE, TASKS_DIR, TaskSpec, load_task
 from bench.core.zoo import PREFIX, ZOO, entry
+from bench.run.argtypes import integer
 
 TEMPLATE = TASKS_DIR / "zoo" / "sweep.toml"
 STEPS_PER_EPOCH = {"quick": 4, "full": 8}  # two epochs: the first step, warm-up, then the timed window
@@ -35,14 +35,8 @@ def _models(value: str) -> tuple[str, ...]:
     return ids
 
 
-class BoundedInteger(Protocol):
-    """The CLI's argparse type for an integer in [low, high] (passed by keyword)."""
-
-    def __call__(self, value: str, low: int, high: int | None = None) -> int: ...
-
-
-def add_zoo_options(p: argparse.ArgumentParser, integer: BoundedInteger) -> None:
-    """The sweep's own options (``integer(value, low, high)``: the CLI's bounded integer type), bounded as a
+def add_zoo_options(p: argparse.ArgumentParser) -> None:
+    """The sweep's own options, bounded as a
     task's dataset.image_size and train.batch_size are: --image-size 100000 failed every row with MemoryError."""
     p.add_argument(
         "--models",
