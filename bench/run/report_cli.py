@@ -45,6 +45,15 @@ def resolve_run(run: str, results: Path) -> Path:
     return path if path.is_dir() else results / run
 
 
+def _add_results(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--results",
+        type=folder,
+        default=environment.REPO / "results",
+        help="where run ids are looked up (default: %(default)s)",
+    )
+
+
 def add_report_parsers(sub: argparse._SubParsersAction) -> None:
     """The ``report`` and ``compare`` commands."""
     p_report = sub.add_parser(
@@ -53,12 +62,7 @@ def add_report_parsers(sub: argparse._SubParsersAction) -> None:
         description="Regenerate results.csv, summary.md and plots/ of a run from its records.jsonl alone.",
     )
     p_report.add_argument("run", metavar="RUN", help="a run directory or a run id under --results")
-    p_report.add_argument(
-        "--results",
-        type=folder,
-        default=environment.REPO / "results",
-        help="where run ids are looked up (default: %(default)s)",
-    )
+    _add_results(p_report)
     add_reference(p_report, "the one the run was started with (its plan.json), else ")
     p_cmp = sub.add_parser(
         "compare",
@@ -100,12 +104,7 @@ def add_report_parsers(sub: argparse._SubParsersAction) -> None:
         "(default: %(default)s)",
     )
     p_cmp.add_argument("--markdown", type=output_file, help="also write the comparison to this Markdown file")
-    p_cmp.add_argument(
-        "--results",
-        type=folder,
-        default=environment.REPO / "results",
-        help="where run ids are looked up (default: %(default)s)",
-    )
+    _add_results(p_cmp)
     add_reference(p_cmp, "the one both runs were started with (their plan.json), where they agree, else ")
 
 
