@@ -33,6 +33,21 @@ def test_each_plot_goes_to_its_task_and_backend(name: str, expected: tuple):
     assert task_of(name, TASKS, BACKENDS) == expected
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # QA, 2026-12-08: task m's PyTorch picture went to task m-torch
+        ("feature-maps-m-torch.png", ("m", "feature-maps", "torch")),
+        ("feature-maps-m-torch-keras.png", ("m-torch", "feature-maps", "keras")),
+        ("curves-m-torch.png", ("m-torch", "curves", None)),
+        ("top-features-maps-torch.png", ("maps", "top-features", "torch")),  # the task's name inside the kind
+        ("curves-maps.png", ("maps", "curves", None)),
+    ],
+)
+def test_a_task_named_like_a_backend_suffix_or_a_plot_kind_gets_its_own_plots(name: str, expected: tuple):
+    assert task_of(name, ["m", "m-torch", "maps"], BACKENDS) == expected
+
+
 def test_a_ratio_cell_is_marked_only_when_its_interval_excludes_one():
     assert ratio_cell("0.5", 0.5, (48, 52), (98, 102))[2] == "sep"  # [0.47, 0.53]
     assert ratio_cell("0.99", 0.99, (97, 101), (98, 102))[2] == "overlap"  # [0.95, 1.03]

@@ -17,6 +17,11 @@ from bench.core.runpaths import artifact_name, load_artifact, plot_file, plot_na
 from bench.report.backends import colour, label, ordered
 from bench.report.plotting import PlotJob, backend_legend, save_figure, tile
 
+# the plots drawn once per backend ("feature-maps-TASK-BACKEND.png"); every other plot is the task's (bench.report.page
+# reads each file's task and backend back from its name)
+TOP_FEATURES, FEATURE_MAPS = "top-features", "feature-maps"
+PER_BACKEND = (TOP_FEATURES, FEATURE_MAPS)
+
 Picture = tuple[int, str, tuple[str, ...], PlotJob]  # (line to insert the link at, alt text, plot name, job)
 
 
@@ -238,14 +243,14 @@ def _decouple_parts(run_dir: Path, records: list[dict[str, Any]]) -> tuple[list[
         for b, a in arrays.items():
             title = f"{task} / {label(b)}: training images that most activate the forest's top features"
             job: PlotJob = (plot_top_features, (a, title))
-            pictures.append((at, f"top features ({label(b)})", ("top-features", task, b), job))
+            pictures.append((at, f"top features ({label(b)})", (TOP_FEATURES, task, b), job))
         for b, a in arrays.items():
             title = (
                 f"{task} / {label(b)}: conv feature maps after activation, one tile per channel\n"
                 "(one test image per class, the first of each, the same in every backend)"
             )
             job = (plot_feature_maps, (a, title))
-            pictures.append((at, f"feature maps ({label(b)})", ("feature-maps", task, b), job))
+            pictures.append((at, f"feature maps ({label(b)})", (FEATURE_MAPS, task, b), job))
         job = (plot_fc_activations, (arrays, task))
         pictures.append((at, "fully connected activations", ("fc-activations", task), job))
     return lines, pictures

@@ -19,6 +19,7 @@ import pandas as pd
 from bench.core.results import phase_failed
 from bench.core.runfiles import write_atomic
 from bench.report.backends import colour, label, ordered
+from bench.report.decouple_plots import PER_BACKEND
 from bench.report.html import SORT_SCRIPT, TAB10, Contents, esc, figure, markdown_html, page, table
 from bench.report.notes import attributed_notes
 from bench.report.sections import task_lines
@@ -49,12 +50,18 @@ def plot_names(run_dir: Path) -> list[str]:
 
 
 def task_of(name: str, tasks: list[str], backends: list[str]) -> tuple[str | None, str, str | None]:
-    """(task, kind, backend) a plot's file name stands for; task None for a run-wide plot (overview, transfer)."""
+    """(task, kind, backend) a plot's file name stands for; task None for a run-wide plot (overview, transfer).
+
+    Read from the name's end, the longest task first: a per-backend plot (``PER_BACKEND``) ends in a backend and
+    no other does. A task named "m-torch" beside "m" took "feature-maps-m-torch.png" (m's PyTorch picture) as its
+    own (QA, 2026-12-08), and a task whose name is also in the plot's kind ("maps") was cut at the kind."""
     stem = name.removesuffix(".png")
     for task in sorted(tasks, key=len, reverse=True):
-        kind, sep, rest = stem.partition(f"-{task}")
-        if sep and kind and (rest == "" or rest[1:] in backends):
-            return task, kind, rest[1:] or None
+        for backend in (None, *backends):
+            tail = f"-{task}" + (f"-{backend}" if backend else "")
+            kind = stem[: -len(tail)] if stem.endswith(tail) else ""
+            if kind and (kind in PER_BACKEND) == (backend is not None):
+                return task, kind, backend
     return None, stem, None
 
 
