@@ -48,6 +48,28 @@ def test_a_task_named_like_a_backend_suffix_or_a_plot_kind_gets_its_own_plots(na
     assert task_of(name, ["m", "m-torch", "maps"], BACKENDS) == expected
 
 
+def test_a_figure_over_repeats_is_starred_only_where_the_test_across_seeds_would_find_it():
+    """QA, 2026-12-08: over repeats the interval was their range, so three a side whose ranges did not touch read
+    "test accuracy 1.015 ✱ [1.001, 1.042]" where summary.md's test across seeds said inconclusive (p = 0.18)."""
+    import pandas as pd
+
+    from bench.measure.equivalence import difference
+    from bench.report.page import interval
+
+    torch, keras = [0.950, 0.951, 0.9595], [0.960, 0.965, 0.990]
+    ok = pd.DataFrame({"backend": ["torch"] * 3 + ["keras"] * 3, "test_acc": torch + keras})
+    a, ref = interval(ok, "keras", "test_acc"), interval(ok, "torch", "test_acc")
+    assert a is not None and ref is not None and a[0] < min(keras) and a[1] > max(keras)
+    assert ratio_cell("1.015", 1.015, a, ref)[2] == "overlap"
+    assert difference(torch, keras).p > 0.05  # the test across seeds: no difference shown either
+    apart = pd.DataFrame(
+        {"backend": ["torch"] * 3 + ["keras"] * 3, "test_acc": [0.90, 0.901, 0.902, 0.95, 0.951, 0.952]}
+    )
+    cell = ratio_cell("1.055", 1.055, interval(apart, "keras", "test_acc"), interval(apart, "torch", "test_acc"))
+    assert cell[2] == "sep" and "✱" in cell[0]
+    assert interval(ok.iloc[:1], "torch", "test_acc") is None  # one repeat: no spread to go by
+
+
 def test_a_ratio_cell_is_marked_only_when_its_interval_excludes_one():
     assert ratio_cell("0.5", 0.5, (48, 52), (98, 102))[2] == "sep"  # [0.47, 0.53]
     assert ratio_cell("0.99", 0.99, (97, 101), (98, 102))[2] == "overlap"  # [0.95, 1.03]

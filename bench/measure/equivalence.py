@@ -33,14 +33,20 @@ def _pts(values: Sequence[float]) -> np.ndarray:
     return 100.0 * np.asarray(values, dtype=np.float64)
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float] | None:
-    """(mean, low, high) in points; None for fewer than two values (no spread to go by)."""
-    x = _pts(values)
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float] | None:
+    """(mean, low, high): Student's t interval of the mean, in the values' units; None for fewer than two values
+    (no spread to go by)."""
+    x = np.asarray(values, dtype=np.float64)
     if len(x) < 2:
         return None
     m, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
     h = t_ppf(0.5 + confidence / 2, len(x) - 1) * se
     return m, m - h, m + h
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float] | None:
+    """``mean_interval`` in points."""
+    return mean_interval(_pts(values).tolist(), confidence)
 
 
 def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.core.results import phase_failed
 from bench.core.runfiles import write_atomic
+from bench.measure.equivalence import mean_interval
 from bench.report.backends import colour, label, ordered
 from bench.report.decouple_plots import PER_BACKEND
 from bench.report.html import SORT_SCRIPT, TAB10, Contents, esc, figure, markdown_html, page, table
@@ -67,8 +68,10 @@ def task_of(name: str, tasks: list[str], backends: list[str]) -> tuple[str | Non
 
 def interval(ok: pd.DataFrame, backend: str, column: str) -> tuple[float, float] | None:
     """A backend's interval of ``column``: the headline's as the table has it (``tables.headline_interval``); for
-    another column its runs' 95% interval (medians of the bounds) where the record has
-    one, else the range of its ok repeats when there are two or more; None otherwise."""
+    another column its runs' 95% interval (medians of the bounds) where the record has one, else the 95% interval
+    of the mean of its ok repeats (Student's t) when there are two or more; None otherwise. Until 2026-12-08 the
+    repeats' range (min to max): three repeats a side whose ranges did not touch starred a test accuracy ✱ that
+    summary.md's test across seeds called inconclusive (p = 0.18)."""
     sub = ok[ok.backend == backend]
     if column == HEADLINE:  # one run's own; over repeats, the processes' (as the table's cell)
         return headline_interval(sub)
@@ -78,7 +81,8 @@ def interval(ok: pd.DataFrame, backend: str, column: str) -> tuple[float, float]
         if len(bounds):
             return float(bounds[lo].median()), float(bounds[hi].median())
     values = pd.to_numeric(sub[column], errors="coerce").dropna() if column in sub else pd.Series(dtype=float)
-    return (float(values.min()), float(values.max())) if len(values) >= 2 else None
+    mean = mean_interval(values.tolist())
+    return None if mean is None else (mean[1], mean[2])
 
 
 def ratio_cell(
@@ -271,9 +275,10 @@ def legend(names: list[str]) -> str:
 # how to read a ratio cell: said where a task's table has ratio columns (not for a run of one backend, or of
 # data-parallel rows alone: QA, 2026-12-06)
 RATIO_HINT = (
-    " A ratio cell is marked ✱ and coloured when the interval of the ratio (from both backends' 95% intervals, or the "
-    "spread of their repeats; the headline throughput's is the interval of the sentence under the table, and with "
-    "repeats its ratio too) excludes 1; grey when it holds 1; plain when there is no interval."
+    " A ratio cell is marked ✱ and coloured when the interval of the ratio (from both backends' 95% intervals: a "
+    "row's own, or over repeats the 95% interval of their mean; the headline throughput's is the interval of the "
+    "sentence under the table, and with repeats its ratio too) excludes 1; grey when it holds 1; plain when there "
+    "is no interval."
 )
 
 
