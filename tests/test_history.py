@@ -1170,7 +1170,9 @@ def test_a_runs_own_load_is_not_beyond_its_cores_and_others_work_on_top_of_it_is
     assert not any(beyond_cores(load, 2) for load in own_run)
     assert all(beyond_cores(load, 2) for load in (3.1, 4.0, 7.7))
     assert busy_above(1) == 2 and busy_above(2) == 3 and busy_above(16) == 24  # the cores plus one on small nodes
-    assert loaded_peak_note(2.31, 2) is None and "load 4.0 on 2 cores" in (loaded_peak_note(4.0, 2) or "")
+    row = {"peak_flops_key": "k", "node_cores": 2}
+    assert loaded_peak_note({**row, "peak_flops_load": 2.31}) is None
+    assert "load 4.0 on 2 cores" in (loaded_peak_note({**row, "peak_flops_load": 4.0}) or "")
     assert not loaded_peak({"peak_flops_load": 2.31, "node_cores": 2}) and loaded_peak(
         {"peak_flops_load": 5.0, "node_cores": 2}
     )

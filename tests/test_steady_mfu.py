@@ -411,9 +411,10 @@ def test_a_peak_measured_on_a_machine_loaded_beyond_its_cores_says_so_beside_its
     spec = load_task("mnist-lenet5", "quick")
     out = perf.mfu_fields(FakeBackend(), None, spec, (28, 28, 1), {"device": "cpu (x86_64)", "steady_img_s": 1e3})
     assert out["peak_flops_source"].startswith("measured") and out["peak_flops_load"] == 7.7
-    note = mfu.loaded_peak_note(out["peak_flops_load"], 2)
+    note = mfu.loaded_peak_note({**out, "node_cores": 2})
     assert note is not None and "load 7.7 on 2 cores" in note and "MFU high" in note
-    assert mfu.loaded_peak_note(7.7, 8) is None and mfu.loaded_peak_note(None, 2) is None
+    assert mfu.loaded_peak_note({**out, "node_cores": 8}) is None
+    assert mfu.loaded_peak_note({**out, "peak_flops_load": None, "node_cores": 2}) is None
     # a vendor table's peak is no measurement of this machine: no load beside it
     gpu = perf.mfu_fields(FakeBackend(), None, spec, (28, 28, 1), {"device": "NVIDIA L40S", "steady_img_s": 1e3})
     assert "peak_flops_load" not in gpu
@@ -450,6 +451,39 @@ def test_an_earlier_rows_peak_with_the_same_key_stands_in_for_the_matmuls_and_th
     with pytest.raises(AssertionError, match="measured the peak again"):  # another precision's
         bf16 = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, precision="mixed_bf16"))
         perf.mfu_fields(NoMatmul(), None, bf16, (28, 28, 1), cpu, known)
+
+
+def test_a_peak_measured_beside_a_busy_process_or_under_the_rows_own_speed_reads_low_and_is_not_reused():
+    """QA, 2026-12-08: a Keras (TF) row read MFU 118.27% with no word: its peak was measured at load 2.56 on 2 cores
+    (under the load line of 3) while others used 35% of its cores, and the next rows read that peak. The others'
+    share over the row's training and an MFU above 100% each say the peak reads low: the row's note and summary.md
+    say so, the history leaves it out of the calibration, and no later row reads it."""
+    from bench.core.placement import peak_reads_low
+    from bench.history.rows import loaded_peak, uncalibrated
+    from bench.core.results import table
+    from bench.report.text import speed_lines
+
+    row = {
+        "status": "ok", "backend": "keras", "task": "t", "repeat": 0, "peak_flops_key": "k", "peak_flops": 5e10,
+        "peak_flops_load": 2.56, "node_cores": 2, "others_cpu_pct": 35.0, "mfu": 1.1827,
+        "peak_flops_source": "measured: best of 3 2048x2048 fp32 matmuls", "precision": "fp32",
+    }  # fmt: skip
+    assert peak_reads_low(row) == "with others using 35% of the cores"
+    assert peak_reads_low({**row, "others_cpu_pct": 3.0}) == "below the row's own speed: MFU 118%"
+    calm = {**row, "others_cpu_pct": 3.0, "mfu": 0.42}
+    assert peak_reads_low(calm) is None and peak_reads_low({**row, "peak_flops_key": None}) is None  # a vendor's
+    assert "others using 35% of the cores" in (mfu.loaded_peak_note(row) or "")
+    assert "MFU 118%" in (mfu.loaded_peak_note({**row, "others_cpu_pct": 3.0}) or "")
+    assert mfu.reusable_peak(row) is None and mfu.reusable_peak(calm) == ("k", [5e10, 2.56])
+    # a row that read an earlier peak: its own others' share is not the peak's (that row's was calm to be read)
+    assert peak_reads_low({**row, "peak_flops_reused": True, "mfu": 0.5}) is None
+    assert loaded_peak(row) and not loaded_peak(calm)
+    assert uncalibrated([row]) == ["keras's matmul peak reads low (with others using 35% of the cores)"]
+    from bench.core.record import new_record
+
+    fields = {k: v for k, v in row.items() if k not in ("status", "backend", "task", "repeat")}
+    (line,) = speed_lines(table([new_record(task="t", backend="keras", repeat=0, status="ok", **fields)]), None)
+    assert "MFU peak reading low (Keras (TF)'s with others using 35% of the cores)" in line, line
 
 
 def test_only_a_peak_a_row_measured_itself_on_a_node_within_its_cores_is_kept_for_the_rows_after_it():

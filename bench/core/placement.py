@@ -141,6 +141,26 @@ def peak_load(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return most_loaded({"load_avg_1m_end": r.get("peak_flops_load"), "node_cores": r.get("node_cores")} for r in rows)
 
 
+def peak_reads_low(record: Mapping[str, Any]) -> str | None:
+    """Why a row's measured matmul peak (its MFU's denominator) reads low, as a clause, else None: measured on a node
+    loaded beyond its cores ("at load 3.1 on 2 cores"); or, a peak the row measured itself, while others used more
+    than ``OTHERS_BUSY_PCT`` of its cores ("with others using 35% of the cores": the row's share over its training,
+    minutes from its matmuls; one busy process beside a 2-core row keeps the load under the line, and a Keras row
+    read MFU 118.27% at load 2.56 without a word, QA 2026-12-08); or an MFU above 100%, which a peak measured right
+    does not allow ("below the row's own speed: MFU 118%"). A vendor table's peak (no ``peak_flops_key``) is none
+    of these: nothing was measured under load."""
+    if not isinstance(record.get("peak_flops_key"), str):
+        return None
+    load, cores = _real(record.get("peak_flops_load")), _real(record.get("node_cores"))
+    if load is not None and cores is not None and beyond_cores(load, cores):
+        return f"at {load_words(load, cores)}"
+    others = _real(record.get(OTHERS_COLUMN))
+    if not record.get("peak_flops_reused") and others is not None and others > OTHERS_BUSY_PCT:
+        return f"with others using {others:.0f}% of the cores"
+    mfu = _real(record.get("mfu"))
+    return f"below the row's own speed: MFU {mfu:.0%}" if mfu is not None and mfu > 1 else None
+
+
 def run_load(rows: Iterable[Mapping[str, Any]], env: Mapping[str, Any]) -> dict[str, Any]:
     """The load a run's ``rows`` were timed at, for bench compare and bench history alike: the most loaded row's own
     (``most_loaded``; ``load_at`` "end", its node as its window ended); where no row recorded one (before

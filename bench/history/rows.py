@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.metric_table import BY_COLUMN, Metric
-from bench.core.placement import beyond_cores, load_words, most_others, peak_load, run_load
+from bench.core.placement import beyond_cores, load_words, most_others, peak_load, peak_reads_low, run_load
 from bench.core.recipe import recipe_of
 from bench.core.record import device_knobs
 from bench.core.results import NOT_OK, latest_records, lost_row, machine_speed, read_json_object, read_records
@@ -176,9 +176,12 @@ def run_date(run_dir: Path, run_id: str, records: list[dict[str, Any]]) -> pd.Ti
 
 
 def loaded_peak(record: dict[str, Any]) -> bool:
-    """Whether ``record``'s matmul peak was measured on a node loaded beyond its cores (``peak_flops_load``, kept since
-    2026-12-06): its matmuls shared the cores, so it reads low, and a rate divided by it high."""
-    return beyond_cores(number(record.get("peak_flops_load")), number(record.get("node_cores")))
+    """Whether ``record``'s matmul peak reads low (``peak_reads_low``: measured on a node loaded beyond its cores, kept
+    since 2026-12-06, or while others used its cores, or below the row's own speed), and so a rate divided by it
+    high."""
+    if beyond_cores(number(record.get("peak_flops_load")), number(record.get("node_cores"))):
+        return True
+    return peak_reads_low(record) is not None
 
 
 def calibration(records: list[dict[str, Any]]) -> dict[str, float]:
@@ -196,10 +199,14 @@ def uncalibrated(records: list[dict[str, Any]]) -> list[str]:
     for backend in machine_speed(records)[0]:
         if backend in kept:
             continue
-        worst = peak_load(r for r in records if r.get("backend") == backend and loaded_peak(r))
-        out.append(
-            f"{backend}'s matmul peak was measured at {load_words(worst['load_avg_1m_end'], worst['node_cores'])}"
-        )
+        low = [r for r in records if r.get("backend") == backend and loaded_peak(r)]
+        worst = peak_load(low)
+        if worst["node_cores"] and beyond_cores(worst["load_avg_1m_end"], worst["node_cores"]):
+            out.append(
+                f"{backend}'s matmul peak was measured at {load_words(worst['load_avg_1m_end'], worst['node_cores'])}"
+            )
+        else:
+            out.append(f"{backend}'s matmul peak reads low ({next(w for r in low if (w := peak_reads_low(r)))})")
     return out
 
 

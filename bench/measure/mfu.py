@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.core.cpus import cores_text
-from bench.core.placement import beyond_cores, load_words
+from bench.core.placement import peak_reads_low
 from bench.measure.timing import SyncTimer
 
 TRAIN_FLOPS_PER_FORWARD = 3
@@ -153,8 +153,8 @@ def peak_key(backend: str, device: str, precision: str, tf32: bool, threads: obj
 
 def reusable_peak(record: Mapping[str, Any]) -> tuple[str, list[float]] | None:
     """(``peak_key``, [FLOP/s, load]) of a row's peak for the run's later rows to read, or None: only a peak this row
-    measured itself (not one it read), on a node within its cores. A peak read on a loaded node shares the cores with
-    others' work and reads low: the next row with its key measures again, and may keep a truer one. Re-measured in
+    measured itself (not one it read), and none that reads low (``peak_reads_low``: a loaded node, others on its
+    cores, an MFU above 100%): the next row with its key measures again, and may keep a truer one. Re-measured in
     every row until 2026-12-07, the best of three 2048^2 matmuls cost each row 0.4-0.8 s idle on a 2-core AMD VM (2 s
     at load 3) and read the same figure within its noise."""
     key, peak, load = record.get("peak_flops_key"), record.get("peak_flops"), record.get("peak_flops_load")
@@ -162,19 +162,24 @@ def reusable_peak(record: Mapping[str, Any]) -> tuple[str, list[float]] | None:
         return None
     if not isinstance(peak, int | float) or isinstance(peak, bool) or not peak > 0:
         return None
-    if not isinstance(load, int | float) or beyond_cores(load, record.get("node_cores")):
+    if not isinstance(load, int | float) or peak_reads_low(record):
         return None
     return key, [float(peak), float(load)]
 
 
-def loaded_peak_note(load: object, cores: object) -> str | None:
-    """The row's note where its measured peak (``measured_load``: ``load``) was taken on a node loaded beyond its
-    ``cores``: its MFU is then not the figure to read unqualified."""
-    if not isinstance(load, int | float) or not isinstance(cores, int | float) or not beyond_cores(load, cores):
+def loaded_peak_note(record: Mapping[str, Any]) -> str | None:
+    """The row's note where its measured peak reads low (``peak_reads_low``): its MFU is then not the figure to
+    read unqualified."""
+    if (why := peak_reads_low(record)) is None:
         return None
+    if why.startswith("below"):
+        return (
+            f"MFU: its peak reads {why} (the best of its matmuls ran slower than its training: they shared the cores "
+            "or ran below their speed); read img/s"
+        )
     return (
-        f"MFU: its peak was measured at {load_words(load, cores)}: the matmuls shared the cores, so the peak reads "
-        "low and MFU high (read img/s; MFU compares rows measured on a machine within its cores)"
+        f"MFU: its peak was measured {why}: the matmuls shared the cores, so the peak reads low and MFU high (read "
+        "img/s; MFU compares rows measured on a machine within its cores)"
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.placement import loaded_words, peak_load
+from bench.core.placement import loaded_words, peak_load, peak_reads_low
 from bench.core.results import (
     failed_repeats_of_task,
     kept_on_resume,
@@ -60,20 +60,29 @@ def speed_lines(df: pd.DataFrame, wall_s: float | None) -> list[str]:
 
 
 def loaded_peak_sentence(records: list[dict[str, Any]]) -> list[str]:
-    """A sentence naming each backend whose MFU peak was measured on a node loaded beyond its cores (its most
-    loaded row's, ``peak_flops_load`` over ``node_cores``): that peak reads low and the MFU against it high (Keras
-    at 77-89% on a loaded 2-core VM), so the figure is not to be read unqualified; each such row's notes say it."""
-    said = []
+    """A sentence naming each backend whose MFU peak reads low (``peak_reads_low``: measured on a node loaded beyond
+    its cores, or while others used its cores, or below the row's own speed), its first such row's reason: the MFU
+    against it reads high (Keras at 77-89% on a loaded 2-core VM, 118% beside one busy process), so the figure is
+    not to be read unqualified; each such row's notes say it."""
+    loaded, other = [], []
     for backend in sorted({str(r.get("backend")) for r in records}):
         mine = [r for r in records if str(r.get("backend")) == backend]
         if words := loaded_words(peak_load(mine)):
-            said.append(f"{label(backend)}'s at {words}")
-    if not said:
-        return []
-    return [
-        f"MFU peak measured on a machine loaded beyond its cores ({'; '.join(said)}): the matmuls shared the cores, "
-        "so that peak reads low and MFU against it high; read those rows by img/s."
-    ]
+            loaded.append(f"{label(backend)}'s at {words}")
+        elif why := next((w for r in mine if (w := peak_reads_low(r))), None):
+            other.append(f"{label(backend)}'s {why}")
+    out = []
+    if loaded:
+        out.append(
+            f"MFU peak measured on a machine loaded beyond its cores ({'; '.join(loaded)}): the matmuls shared the "
+            "cores, so that peak reads low and MFU against it high; read those rows by img/s."
+        )
+    if other:
+        out.append(
+            f"MFU peak reading low ({'; '.join(other)}): its matmuls shared the cores or ran below their speed, so "
+            "MFU against it reads high; read those rows by img/s."
+        )
+    return out
 
 
 # How far apart two backends' own matmuls may be on one machine before their MFU columns stop being comparable.

@@ -214,7 +214,7 @@ def run_job(job: Job) -> dict[str, Any]:
     notes += rec.pop("configure_notes", None) or []
     notes += rec.pop("timing_notes", None) or []
     notes += [n for n in [compile_cache_note(cache)] if n]
-    notes += [n for n in [loaded_peak_note(rec.get("peak_flops_load"), rec.get("node_cores"))] if n]
+    notes += [n for n in [loaded_peak_note(rec)] if n]
     rec["notes"] = join_notes(notes)
     rec["peak_host_mb"] = peak_host_mb()
     rec["wall_s"] = time.perf_counter() - started
