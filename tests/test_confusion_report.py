@@ -271,3 +271,25 @@ def test_the_confusion_plot_keeps_every_axis_label_inside_the_picture(
     (tmp_path / "plots").mkdir()
     assert plot_confusion(rows, "t", tmp_path / "plots" / "confusion-t.png")
     assert len(inside) == 3 * panels and all(inside)
+
+
+def test_a_test_split_missing_classes_says_why_the_reports_macro_avg_is_not_the_tables_macro_f1(tmp_path: Path):
+    """QA, 2026-12-08: MNIST with max_test = 5 read test macro-F1 0.1333 in the table and macro avg 0.067 in the
+    classification report, without a word: the table averages the classes the test labels hold, the report
+    (scikit-learn's) scores every absent class 0. The report says so, and both figures are right as said."""
+    y = np.array([0, 1, 2, 3, 4])
+    logits = np.eye(10)[[0, 1, 5, 5, 5]]  # two right, three wrong
+    c = metrics.classification(logits, y, tuple(str(k) for k in range(10)))
+    present = c["classification_report"]
+    assert c["test_macro_f1"] == pytest.approx(np.mean([present[str(k)]["f1-score"] for k in range(5)]))
+    assert present["macro avg"]["f1-score"] == pytest.approx(np.mean([present[str(k)]["f1-score"] for k in range(10)]))
+    run = tmp_path / "run"
+    run.mkdir()
+    append_record(run, rec("torch", 0, train_s=1.0, test_acc=0.4, n_test=5, **c))
+    part = "\n".join(confusion_markdown([rec("torch", 0, train_s=1.0, test_acc=0.4, n_test=5, **c)], run, frozenset()))
+    assert (
+        "No test image of 5, 6, 7, 8, 9: this report's macro avg scores them 0 over all 10 classes (scikit-learn's); "
+        "the tables' test macro-F1 averages the 5 classes the test labels hold." in part
+    ), part
+    full = metrics.classification(np.eye(10)[np.arange(10)], np.arange(10), tuple(str(k) for k in range(10)))
+    assert "No test image" not in "\n".join(confusion_markdown([rec("torch", 0, **full)], run, frozenset()))
