@@ -9,6 +9,7 @@ import re
 import statistics
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -1380,6 +1381,27 @@ def test_the_head_says_when_the_run_was_restricted_to_fewer_cores_than_the_machi
         write_reports(tmp_path)
         assert f"Machine: AMD EPYC {words}" in (tmp_path / "summary.md").read_text()
         assert f"AMD EPYC {words}" in (tmp_path / "index.html").read_text()
+
+
+def test_a_run_without_its_environment_json_says_the_machine_was_not_recorded(tmp_path: Path):
+    """QA, 2026-12-08: with environment.json missing or invalid, summary.md read "Machine: None (None cores, None
+    GiB), GPU: none; Python None; commit None." and "Packages: ."."""
+    append_record(tmp_path, rec("torch", 0, train_s=1.0))
+    for env in (None, "{not json", json.dumps({"run_id": "x", "cpu": "AMD EPYC"})):
+        if env is None:
+            (tmp_path / "environment.json").unlink(missing_ok=True)
+        else:
+            (tmp_path / "environment.json").write_text(env)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunFileWarning)  # the invalid one is warned of as it is read
+            write_reports(tmp_path)
+        text = (tmp_path / "summary.md").read_text()
+        assert "None" not in text.split("\n## ", 1)[0], text[:600]
+        if env is None or env.startswith("{not"):
+            assert "Machine: not recorded (the run's environment.json is missing or unreadable)." in text
+            assert "Packages: not recorded." in text
+        else:
+            assert "Machine: AMD EPYC (? cores, ? GiB), GPU: none; Python not recorded; commit not recorded." in text
 
 
 def test_the_fc_activations_title_fits_a_one_layer_figure(tmp_path: Path, monkeypatch):

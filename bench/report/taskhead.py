@@ -99,6 +99,8 @@ def machine_words(env: dict[str, Any]) -> str:
     """The machine as summary.md's head and the page's environment name it: CPU, cores (and the cores a run was
     restricted to, by taskset or a cpuset: environment.json's ``usable_cores``, its frameworks' threads sized by
     them), memory."""
+    if not env.get("cpu"):  # no environment.json, or one without the machine: summary.md read "None (None cores"
+        return "not recorded (the run's environment.json is missing or unreadable)"
     usable = env.get("usable_cores")
     restricted = f", this run on {usable} of them (taskset or a cpuset)" if usable else ""
-    return f"{env.get('cpu')} ({env.get('cores')} cores{restricted}, {env.get('memory_gib')} GiB)"
+    return f"{env.get('cpu')} ({env.get('cores') or '?'} cores{restricted}, {env.get('memory_gib') or '?'} GiB)"

@@ -107,6 +107,16 @@ def apart_sentence(by_backend: dict[str, float]) -> list[str]:
     ]
 
 
+def environment_line(env: dict[str, Any]) -> str:
+    """summary.md's machine line; a part environment.json does not hold is said to be missing, not printed as
+    Python's None (QA, 2026-12-08: "Machine: None (None cores, None GiB), GPU: none; Python None; commit None")."""
+    if not env.get("cpu"):
+        return f"Machine: {machine_words(env)}."
+    gpu = ", ".join(env.get("gpus") or []) or "none"
+    python, commit = env.get("python") or "not recorded", env.get("git_commit") or "not recorded"
+    return f"Machine: {machine_words(env)}, GPU: {gpu}; Python {python}; commit {commit}."
+
+
 def summary_markdown(
     df: pd.DataFrame,
     env: dict,
@@ -127,10 +137,9 @@ def summary_markdown(
     notice (``unplotted_line``)."""
     lines = [f"# bench run {run_name or env.get('run_id', '')}", ""] + ([notice, ""] if notice else [])
     lines += [note, ""] if note else []
-    gpu = ", ".join(env.get("gpus") or []) or "none"
     lines += [
-        f"Machine: {machine_words(env)}, GPU: {gpu}; Python {env.get('python')}; commit {env.get('git_commit')}.",
-        "Packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + ".",
+        environment_line(env),
+        "Packages: " + (", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items()) or "not recorded") + ".",
         *kernel_lines(env),
         *speed_lines(df, wall_s),
         "",
