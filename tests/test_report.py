@@ -1383,6 +1383,25 @@ def test_the_head_says_when_the_run_was_restricted_to_fewer_cores_than_the_machi
         assert f"AMD EPYC {words}" in (tmp_path / "index.html").read_text()
 
 
+def test_the_tables_transfer_rows_name_their_target_and_that_others_are_in_the_section(tmp_path: Path):
+    """QA, 2026-12-08: with two [[transfer]] targets the table's "transfer acc (all classes)" was the first one's,
+    named nowhere; the second was in the Cross-dataset transfer section alone."""
+    classes = ["cat", "dog"]
+    m = transfer_metrics(np.eye(2, dtype=np.float32)[[0, 1, 1, 1]], np.array([0, 0, 1, 1]), classes, [0, 1], classes)
+    for b in ("torch", "keras"):
+        r = rec(b, 0, train_s=1.0, transfer_acc=m["acc"], transfer_acc_restricted=m["acc_restricted"])
+        r.update(transfer_dataset="cifar10", transfer_targets=2)
+        r["transfer"] = [{"dataset": d, "source": "embedded:x", "classes": classes} | m for d in ("cifar10", "mnist")]
+        append_record(tmp_path, r)
+    write_reports(tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert re.search(r"\| transfer acc \(all classes\) -> cifar10 \(the first of 2 targets\) +\| +0\.7500 +\|", summary)
+    assert "transfer acc (mapped classes) -> cifar10 (the first of 2 targets)" in summary
+    one = side_by_side(table([{**r, "transfer_targets": 1} for r in read_records(tmp_path)]), "t")
+    assert "transfer acc (all classes) -> cifar10" in set(one.metric)
+    assert one.attrs["columns"][list(one.metric).index("transfer acc (all classes) -> cifar10")] == "transfer_acc"
+
+
 def test_a_run_without_its_environment_json_says_the_machine_was_not_recorded(tmp_path: Path):
     """QA, 2026-12-08: with environment.json missing or invalid, summary.md read "Machine: None (None cores, None
     GiB), GPU: none; Python None; commit None." and "Packages: ."."""

@@ -124,7 +124,8 @@ class Record:
     profile_changes: str | None = None
     time_to_target_s: float | None = None
     # The transfer phase's columns (TRANSFER_COLUMNS).
-    transfer_dataset: str | None = None
+    transfer_dataset: str | None = None  # the first target's: the table's transfer rows are its
+    transfer_targets: int | None = None  # how many targets the row transferred to (each in ``transfer``)
     transfer_source: str | None = None
     transfer_n: int | None = None
     transfer_acc: float | None = None

@@ -136,6 +136,7 @@ def transfer_phase(t: Trained) -> dict[str, Any]:
     first = results[0]
     return {
         "transfer_dataset": first["dataset"],
+        "transfer_targets": len(results),
         "transfer_source": first["source"],
         "transfer_n": first["n"],
         "transfer_acc": first["acc"],

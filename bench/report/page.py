@@ -125,7 +125,8 @@ def task_table(
     header = ["metric", *[label(b) for b in names], *raw.attrs.get("ratios", [])]
     rows = []
     for i in range(len(shown)):
-        col = columns.get(shown.metric.iloc[i], "")
+        by_row = raw.attrs.get("columns") or []
+        col = by_row[i] if i < len(by_row) else columns.get(shown.metric.iloc[i], "")
         row: list[tuple[Any, float | None, str]] = [(shown.metric.iloc[i], None, "")]
         row += [(shown[b].iloc[i], num(raw[b].iloc[i]), "") for b in names]
         for r in raw.attrs.get("ratios", []):

@@ -124,10 +124,13 @@ def side_by_side(
     names = ordered(rows_all.backend)
     others = [b for b in names if b != reference]
     why = reference_missing(rows_all, reference)
-    rows = []
+    rows, cols = [], []
     one_epoch = _no_steady_epoch(ok)
+    targets = transfer_targets(ok)
     for m in TABLE:  # the table's rows, in order (bench.core.metric_table)
         col, metric, fmt = m.column, m.words, m.fmt or ""
+        if col in TRANSFER_HEADLINES and targets:
+            metric += f" -> {targets[0]}" + (f" (the first of {targets[1]} targets)" if targets[1] > 1 else "")
         vals = pd.to_numeric(ok[col], errors="coerce").groupby(ok.backend).median()
         if col in STEADY_EPOCH:
             vals = vals.where(~vals.index.isin(list(one_epoch)))
@@ -145,9 +148,25 @@ def side_by_side(
             ratios = {b: why or _fmt(r, ".3f") for b, r in ratios.items()}
         row.update({ratio_name(b, reference): r for b, r in ratios.items()})
         rows.append(row)
+        cols.append(col)
     out = pd.DataFrame(rows)
-    out.attrs.update(backends=names, ratios=[ratio_name(b, reference) for b in others])
+    # each row's record column, for the page's ratio intervals (a transfer row's words name its target)
+    out.attrs.update(backends=names, ratios=[ratio_name(b, reference) for b in others], columns=cols)
     return out
+
+
+# the table's transfer rows: the first target's figures (bench.phases.transfer), each target's in its section
+TRANSFER_HEADLINES = ("transfer_acc", "transfer_acc_restricted")
+
+
+def transfer_targets(ok: pd.DataFrame) -> tuple[str, int] | None:
+    """(the first target's dataset, how many targets) of a task's ok rows (``transfer_dataset``,
+    ``transfer_targets``: 1 where a record from before it says none); None without a transfer. The table's
+    "transfer acc" read the first of two targets without naming it (QA, 2026-12-08)."""
+    if "transfer_dataset" not in ok or not ok.transfer_dataset.notna().any():
+        return None
+    n = pd.to_numeric(ok.get("transfer_targets", pd.Series(dtype=float)), errors="coerce").max()
+    return str(ok.transfer_dataset.dropna().iloc[0]), int(n) if pd.notna(n) else 1
 
 
 def _ratio(value: float | None, base: float | None) -> float | None:
