@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -874,6 +875,36 @@ def test_the_overview_accuracy_axis_is_ranged_from_the_data_with_the_lab_figure_
     assert lo == 0.0 and 0.99 < hi <= 1.0 and title == "test accuracy"
     for fig in drawn:
         plt.close(fig)
+
+
+def test_the_overview_of_many_tasks_keeps_every_task_name_and_value_apart(tmp_path: Path, monkeypatch):
+    """QA, 2026-12-08: the zoo's 39 tasks side by side in two 5.5-inch charts: the names and the values overlapped
+    into a blur. Beyond a few tasks the charts stand one above the other, as wide as their bars need."""
+    import matplotlib.pyplot as plt
+
+    from bench.core.record import new_record
+    from bench.report import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig) or True)
+    tasks = [f"zoo-efficientnetv2_b{i}" for i in range(39)]
+    recs = [
+        new_record(task=t, backend=b, repeat=0, status="ok", steady_img_s=10.0 + i, test_acc=0.1, n_classes=10)
+        for i, t in enumerate(tasks)
+        for b in ("torch", "keras")
+    ]
+    assert figures.plot_bars(table(recs), tmp_path / "overview.png")
+    fig = drawn[-1]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        assert len(boxes) == 39
+        assert all(a.x1 <= b.x0 + 1 or a.y1 <= b.y0 for a, b in itertools.pairwise(boxes)), "task names overlap"
+    values = [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text()]
+    values = sorted(values, key=lambda b: b.x0)
+    assert len(values) == 78 and all(a.x1 <= b.x0 + 1 for a, b in itertools.pairwise(values)), "values overlap"
+    plt.close(fig)
 
 
 def test_the_overview_puts_throughputs_a_thousand_fold_apart_on_a_log_axis(tmp_path: Path):

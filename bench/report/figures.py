@@ -188,6 +188,9 @@ def plot_curves(records: list[dict], task: str, path: Path) -> bool:
     return save_figure(fig, path, dpi=110, tight=False)
 
 
+CROWDED = 8  # tasks in the overview beyond which its two charts stand one above the other (``plot_bars``)
+
+
 def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     """The headline training throughput (bar) with its 95% interval (whiskers), and test accuracy: one bar
     per backend in registry order. A row without a headline (an old record) is drawn hatched from its epochs."""
@@ -204,7 +207,14 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
     tasks = list(dict.fromkeys(ok.task))
     backends = ordered(ok.backend)
     width = 0.8 / len(backends)
-    fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 4.3), layout="constrained")
+    # beyond CROWDED tasks side by side the two charts' labels ran into a blur (the 39-model zoo, QA 2026-12-08): one
+    # above the other, as wide as their bars need, each value written upright
+    crowded = len(tasks) > CROWDED
+    if crowded:
+        wide = min(max(11.0, 0.22 * len(tasks) * len(backends) + 2), 60.0)
+        fig, (ax_t, ax_a) = plt.subplots(2, 1, figsize=(wide, 9), layout="constrained")
+    else:
+        fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 4.3), layout="constrained")
     for i, b in enumerate(backends):
         x = np.arange(len(tasks)) + (i - (len(backends) - 1) / 2) * width
         rows = [g.loc[(t, b)] if (t, b) in g.index else None for t in tasks]
@@ -217,7 +227,7 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
         bars = ax_t.bar(x, thr, width, yerr=err, capsize=3, color=colour(b), hatch=hatch)
         # above its whisker's cap, not on it (padding, in points), with room above the highest (``margins`` below)
         labels = [f"{v:,.0f}" if v >= 10 else f"{v:.2g}" if v else "" for v in thr]
-        ax_t.bar_label(bars, labels=labels, fontsize=6, padding=2)
+        ax_t.bar_label(bars, labels=labels, fontsize=6, padding=2, rotation=90 if crowded else 0)
         ax_a.bar(x, [_number(r.acc) if r is not None else 0 for r in rows], width, color=colour(b))
     marks = [task_marks(ok, t) for t in tasks]
     lo, hi = accuracy_range([_number(v, -1.0) for v in g.acc], [m for ms in marks for m in ms if m is not None])
@@ -238,7 +248,8 @@ def plot_bars(df: pd.DataFrame, path: Path) -> bool:
         throughput_title += "\nhatched: no headline recorded, the median epoch's (slowest..fastest epoch)"
     accuracy_title = "test accuracy" + (f" (the axis starts at {lo:.3g}, not 0)" if lo > 0 else "")
     for ax, title in ((ax_t, throughput_title), (ax_a, accuracy_title)):
-        ax.set_xticks(np.arange(len(tasks)), tasks, rotation=15, ha="right")
+        ax.set_xticks(np.arange(len(tasks)), tasks, rotation=90 if crowded else 15, ha="center" if crowded else "right")
+        ax.set_xlim(-0.6, len(tasks) - 0.4)
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
     backend_legend(fig, backends, tuple(style for k, style in enumerate(ACC_MARKS) if k in drawn))
