@@ -160,3 +160,13 @@ def test_the_summary_section_gives_each_pair_its_verdict_with_the_tasks_margin()
     assert "| PyTorch | 2 | 0, 1 | 90.50 |" in accuracy.section(mixed, plan)
     assert accuracy._seed(float("nan")) == "-"
     assert accuracy.margins({"tasks": [{"name": "x", "eval": {"equivalence_margin_pt": -1}}, "junk"]}) == {}
+
+
+def test_an_interval_past_what_an_accuracy_can_be_is_cut_at_the_bound_and_says_so():
+    """QA, 2026-12-08: two repeats (92.5 mean, one degree of freedom) read "[79.16, 105.84]" in summary.md."""
+    ci = eq.mean_ci([0.914, 0.936])
+    assert ci is not None and ci[2] > 100
+    one = accuracy.section(pd.DataFrame(_rows("t", {"keras": [0.914, 0.936]})), {})
+    assert f"| 92.50 | [{ci[1]:.2f}, 100.00] (cut at 100: too few repeats to bound it) |" in one, one
+    assert accuracy._interval(-3.0, 40.0) == "[0.00, 40.00] (cut at 0: too few repeats to bound it)"
+    assert accuracy._interval(90.0, 95.0) == "[90.00, 95.00]"

@@ -44,6 +44,14 @@ def _seed(value: Any) -> str:
     return "-" if pd.isna(value) else str(int(value))
 
 
+def _interval(low: float, high: float) -> str:
+    """A mean's interval in points, within 0..100: two repeats give Student's t one degree of freedom, and its ends
+    ran past what an accuracy can be ("[79.16, 105.84]", QA 2026-12-08); cut at the bound and said so."""
+    cut = [w for w, out in (("0", low < 0), ("100", high > 100)) if out]
+    text = f"[{max(low, 0.0):.2f}, {min(high, 100.0):.2f}]"
+    return text + (f" (cut at {' and '.join(cut)}: too few repeats to bound it)" if cut else "")
+
+
 def task_lines(sub: pd.DataFrame, margin_pt: float) -> list[str]:
     """One task's table of backends and its list of pair verdicts; [] without repeats to go by."""
     acc = _accuracies(sub)
@@ -55,7 +63,7 @@ def task_lines(sub: pd.DataFrame, margin_pt: float) -> list[str]:
         seeds = ", ".join(_seed(s) for s in ok[ok.backend == b]["seed"].tolist())
         ci = mean_ci(values)
         mean = f"{ci[0]:.2f}" if ci else f"{100 * values[0]:.2f}" if values else "-"
-        interval = f"[{ci[1]:.2f}, {ci[2]:.2f}]" if ci else "-"
+        interval = _interval(ci[1], ci[2]) if ci else "-"
         lines.append(f"| {label(b)} | {len(values)} | {seeds} | {mean} | {interval} |")
     if len(acc) < 2:  # one backend (a tune's rows of one, a run of one): its interval, and no pair to judge
         return [*lines, ""]
