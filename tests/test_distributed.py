@@ -65,6 +65,11 @@ def test_efficiency_and_allreduce_share_arithmetic():
         scaling.efficiency(1.0, 0.0, 2)
     with pytest.raises(ValueError, match="step times must be > 0"):
         scaling.allreduce_share(0.0, 0.1)
+    # QA, 2026-12-08: -96.3% (local 0.0345 s, joined 0.0176 s) stood in the table as a measured share
+    share = scaling.allreduce_share(0.0176, 0.0345)
+    assert scaling.share_text(share) == f"{share:.1%} (not a share: the unjoined workers ran slower; a busy machine?)"
+    assert scaling.share_text(scaling.allreduce_share(0.2, 0.21)) == "-5.0%"  # noise: as measured
+    assert scaling.share_text(0.2) == "20.0%" and scaling.share_text(None) == "-"
 
 
 def test_global_steps_take_the_slowest_rank_and_every_rank_images():

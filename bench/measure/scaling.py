@@ -19,7 +19,7 @@ Time-to-target speed-up = time_to_target_s(1) / time_to_target_s(N), against the
 All-reduce share = 1 - t_step(no all-reduce) / t_step(data-parallel): the no-all-reduce time is
 the same window timed in N concurrent workers that never join (same per-worker batches,
 threads and contention, no gradient exchange). Noise can make it slightly negative; it is
-reported as measured, never clipped.
+reported as measured, never clipped, and beyond ``SHARE_NOISE`` said to be no share (``share_text``).
 """
 
 from __future__ import annotations
@@ -137,6 +137,20 @@ def efficiency_ci(
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(ratio, [alpha, 1 - alpha])
     return float(lo), float(hi)
+
+
+# Below this the workers that never joined ran slower than the ranks that did, by more than noise: a share of -96%
+# beside -24% and +3% in reruns on a loaded 2-core VM (QA, 2026-12-08) measured the machine, not the exchange
+SHARE_NOISE = -0.10
+
+
+def share_text(share: float | None, fmt: str = ".1%") -> str:
+    """The all-reduce share as the tables and the terminal give it; beyond ``SHARE_NOISE`` below 0, said to be
+    no share: the unjoined workers' window ran slower than the joined one (others on the cores, most likely)."""
+    if share is None or share != share:
+        return "-"
+    text = format(share, fmt)
+    return text if share >= SHARE_NOISE else f"{text} (not a share: the unjoined workers ran slower; a busy machine?)"
 
 
 def allreduce_share(step_s_dp: float, step_s_local: float) -> float:

@@ -24,7 +24,7 @@ from bench.core.metric_table import BY_COLUMN
 from bench.core.record import split_notes
 from bench.core.runpaths import link, plot_file
 from bench.measure import stats
-from bench.measure.scaling import FINDINGS, OVERSUBSCRIBED, baseline, target_speedup
+from bench.measure.scaling import FINDINGS, OVERSUBSCRIBED, baseline, share_text, target_speedup
 from bench.report.backends import colour, label, ordered
 from bench.report.configuration import configuration_lines
 from bench.report.plotting import PlotJob, backend_legend, save_figure
@@ -145,7 +145,7 @@ def scaling_table(dist: pd.DataFrame, task: str) -> pd.DataFrame:
                 "engine": r.dist_backend if isinstance(r.dist_backend, str) and r.dist_backend else "-",
                 IMG_S: _num(r.steady_img_s, ",.1f") + spread if ok else "-",
                 "efficiency [95%]": eff,
-                "all-reduce share": _num(r.allreduce_share, ".1%") if ok else "-",
+                "all-reduce share": share_text(r.allreduce_share) if ok else "-",
                 # rank 0's first step (and steps kept off the window) over a steady step, as the single-process
                 # tables' "first-step overhead": a data-parallel row is in none of them
                 "first-step overhead (s)": _num(r.compile_s, ".3f") if ok else "-",

@@ -47,6 +47,7 @@ from bench.core.results import (
 from bench.core.runfiles import clear_folder, make_folder, write_atomic
 from bench.core.runpaths import ARTIFACT_KINDS, ARTIFACTS, OutsideRunError, artifact, log_file, row_files
 from bench.core.spec import TaskSpec, describe_changes
+from bench.measure.scaling import share_text
 from bench.report import summary as report
 from bench.run import distributed, environment, executors, history_cli, parity, stopsignal
 from bench.run.plan import (
@@ -512,7 +513,7 @@ def _one_line(rec: dict[str, Any]) -> str:
         return f"{rec['status']}: {rec.get('error')}"
     if rec.get("workers") is not None:
         eff, share = rec.get("scaling_eff"), rec.get("allreduce_share")
-        eff_s, share_s = "-" if eff is None else f"{eff:.2f}", "-" if share is None else f"{share:.0%}"
+        eff_s, share_s = "-" if eff is None else f"{eff:.2f}", share_text(share, ".0%")
         # no timed window (every step was the first or warm-up): no rate, which is not 0 img/s
         img_s = "no timed steps" if rec.get("steady_img_s") is None else f"{rec['steady_img_s']:.0f} img/s (global)"
         return f"ok  test acc {rec['test_acc']:.4f}  {img_s}  efficiency {eff_s}  all-reduce share {share_s}"
