@@ -173,6 +173,14 @@ def test_an_unwritable_out_is_one_line_and_exit_2_before_anything_runs(tmp_path:
     assert proc.stderr.strip().splitlines()[-1] == f"error: --out {out} is not writable: File too large"
     assert list(out.iterdir()) == []  # no run directory, no probe left behind
     assert "starting worker servers" not in proc.stdout
+    # an --out that is a file, or a link to nothing: said so ("is not writable: File exists" said nothing of why)
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    for target, what in ((blocker, "a file"), (dangling, "a link to nothing")):
+        proc = bench(["run", str(spec), "--backend", "torch", "--out", str(target)], clean_env)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+            f"error: --out {target} is {what}, not a folder: name a folder for the runs"
+        ], proc.stderr
 
 
 @pytest.mark.e2e

@@ -70,8 +70,8 @@ def parse_duration(text: str) -> float:
     if (parts.group(1) or parts.group(2)) and parts.group(3) and not s.endswith("s"):  # "1h30": 30 s or 30 min?
         raise ValueError(f"{text!r}: a number after h or m needs its unit (e.g. 1h30m, 5m30s)")
     seconds = sum(float(v) * u for v, u in zip(parts.groups(), (units["h"], units["m"], units["s"]), strict=True) if v)
-    if not 0 < seconds < math.inf:
-        raise ValueError(f"{text!r}: a budget must be more than 0 seconds")
+    if not 1 <= seconds < math.inf:  # "0.001s" read "budget 0.0s" and ran a plan of 45 s (QA, 2026-12-08)
+        raise ValueError(f"{text!r}: a budget must be at least 1 second")
     return seconds
 
 

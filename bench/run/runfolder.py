@@ -41,6 +41,9 @@ def check_writable(out: Path) -> None:
     """Create ``out`` and write, fsync and remove a probe file there; OSError (naming ``out``) when it can't."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over a file-size limit: an EFBIG error, not a killed run
     probe = out / f".bench-probe-{os.getpid()}-{secrets.token_hex(4)}"  # not a name planted in advance
+    if os.path.lexists(out) and not out.is_dir():  # "is not writable: File exists" said nothing of why (QA)
+        what = "a link to nothing" if out.is_symlink() and not out.exists() else "a file"
+        raise OSError(errno.ENOTDIR, f"--out {out} is {what}, not a folder: name a folder for the runs")
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)  # never through a link
