@@ -324,7 +324,7 @@ def test_resume_runs_the_lost_rows_again_and_every_reader_counts_them_as_not_rec
 @pytest.mark.e2e
 def test_kill_9_of_the_parent_while_a_run_trains_leaves_a_resumable_run(clean_env, tiny: Path, tmp_path: Path):
     out, faults = tmp_path / "results", tmp_path / "faults"
-    env = fault_env(clean_env, faults, {2: "hold"})
+    env = fault_env(clean_env, faults, {2: "hold", 3: "hold"})
     proc = start(["run", str(tiny), "--backend", "fault", "--repeats", "3", "--out", str(out)], env)
     held = wait_for_run(faults, 2)
     run_dir = only_run_dir(out)
@@ -335,11 +335,23 @@ def test_kill_9_of_the_parent_while_a_run_trains_leaves_a_resumable_run(clean_en
     wait_gone([held["pid"], held["server"]])  # the kernel ends both with their parent (PR_SET_PDEATHSIG)
     assert not workers_of(run_dir), "a worker outlived its killed parent"
     assert [r["status"] for r in read_records(run_dir)] == ["ok"]
-    assert json.loads((run_dir / "state.json").read_text())["state"] == "running"  # what a kill -9 leaves
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["state"] == "running" and "wall_s" not in state  # what a first session's kill -9 leaves
+
+    # an earlier session's wall time survives a resume killed in turn (QA, 2026-12-08: the resume rewrote the state
+    # without it, and the next one counted from 0: "Wall time 0 min 8 s" for a run of 35 s)
+    (run_dir / "state.json").write_text(json.dumps({**state, "state": "interrupted", "wall_s": 16.6}))
+    again = start(["run", "--resume", run_dir.name, "--out", str(out)], env)
+    held = wait_for_run(faults, 3)
+    again.kill()
+    again.communicate(timeout=30)
+    wait_gone([held["pid"], held["server"]])
+    assert json.loads((run_dir / "state.json").read_text())["wall_s"] == 16.6
 
     resumed = run_cli(["run", "--resume", run_dir.name, "--out", str(out)], env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert_complete(run_dir, 3)
+    assert json.loads((run_dir / "state.json").read_text())["wall_s"] > 16.6
 
 
 @pytest.mark.e2e

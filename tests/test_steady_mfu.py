@@ -459,8 +459,8 @@ def test_a_peak_measured_beside_a_busy_process_or_under_the_rows_own_speed_reads
     share over the row's training and an MFU above 100% each say the peak reads low: the row's note and summary.md
     say so, the history leaves it out of the calibration, and no later row reads it."""
     from bench.core.placement import peak_reads_low
-    from bench.history.rows import loaded_peak, uncalibrated
     from bench.core.results import table
+    from bench.history.rows import loaded_peak, uncalibrated
     from bench.report.text import speed_lines
 
     row = {

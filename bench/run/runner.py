@@ -185,9 +185,12 @@ def execute(
             + f" -> {run_dir}"
         )
         command = env.get("command") if env.get("command") in RUN_COMMANDS else "run"
-        state: dict[str, Any] = {"planned": len(planned), "state": "running", "command": command}
-        # wall time over every session of the run (a resumed run adds to what its state says)
+        # wall time over every session of the run (a resumed run adds to what its state says); kept in the state
+        # from the start: a resume killed with -9 left a state without it, and the next resume counted from 0 (QA,
+        # 2026-12-08: "Wall time 0 min 8 s" for a run of 35 s)
         earlier_s = run_wall_s(run_dir / STATE) or 0.0
+        state: dict[str, Any] = {"planned": len(planned), "state": "running", "command": command}
+        state |= {"wall_s": round(earlier_s, 1)} if earlier_s else {}
         started = time.perf_counter()
         runner = executors.make(opts, run_dir)
         stopped: OSError | None = None
@@ -227,9 +230,12 @@ def execute(
     if state["state"] == "complete" and history:  # a tuning run's rungs stay out of it (bench.run.tune)
         history_cli.after_run(run_dir, echo)
     if stopped is not None:
+        # the file it could not write, where the error names none (a file-size limit: "[Errno 27] File too large")
+        what = f" ({stopped.filename})" if stopped.filename and str(stopped.filename) not in str(stopped) else ""
+        records = run_dir / "records.jsonl"
+        kept = f"the rows recorded so far are kept in {records}" if records.exists() else "no row was recorded yet"
         raise RunStopped(
-            f"the run stopped: {stopped}; the rows recorded so far are kept in "
-            f"{run_dir / 'records.jsonl'}; when there is space again, finish it with: "
+            f"the run stopped: {stopped}{what}; {kept}; when there is space again, finish it with: "
             f"{resume_command(run_dir, command)}",
             run_dir,
         ) from stopped
