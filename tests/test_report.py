@@ -1433,6 +1433,24 @@ def test_the_tables_transfer_rows_name_their_target_and_that_others_are_in_the_s
     assert one.attrs["columns"][list(one.metric).index("transfer acc (all classes) -> cifar10")] == "transfer_acc"
 
 
+def test_rows_run_at_two_commits_are_said_at_the_head(tmp_path: Path):
+    """QA, 2026-12-08: a run resumed after a commit held rows of two commits; summary.md named the first alone."""
+    append_record(tmp_path, rec("torch", 0, train_s=1.0, git_commit="434a117"))
+    append_record(tmp_path, rec("keras", 0, train_s=1.0, git_commit="22cd63e"))
+    (tmp_path / "environment.json").write_text(json.dumps({"run_id": "x", "cpu": "AMD EPYC", "git_commit": "434a117"}))
+    write_reports(tmp_path)
+    text = (tmp_path / "summary.md").read_text()
+    assert (
+        "Warning: the rows ran at 2 commits (resumed on other code; the run started at 434a117): 434a117: t / PyTorch; "
+        "22cd63e: t / Keras (TF)." in text
+    ), text[:800]
+    (tmp_path / "records.jsonl").unlink()
+    append_record(tmp_path, rec("torch", 0, train_s=1.0, git_commit="434a117"))
+    append_record(tmp_path, rec("keras", 0, train_s=1.0, git_commit="434a117"))
+    write_reports(tmp_path)
+    assert "ran at 2 commits" not in (tmp_path / "summary.md").read_text()
+
+
 def test_a_run_without_its_environment_json_says_the_machine_was_not_recorded(tmp_path: Path):
     """QA, 2026-12-08: with environment.json missing or invalid, summary.md read "Machine: None (None cores, None
     GiB), GPU: none; Python None; commit None." and "Packages: ."."""

@@ -117,6 +117,25 @@ def environment_line(env: dict[str, Any]) -> str:
     return f"Machine: {machine_words(env)}, GPU: {gpu}; Python {python}; commit {commit}."
 
 
+def commits_line(df: pd.DataFrame, env: dict[str, Any]) -> list[str]:
+    """Where the run's rows ran at more than one commit (a resume on other code), each commit's rows: the head
+    named the commit the run started at alone, and nothing said a resumed half ran other code (QA, 2026-12-08)."""
+    if "git_commit" not in df:
+        return []
+    commits = df[df.git_commit.map(lambda c: isinstance(c, str) and bool(c))]
+    if commits.git_commit.nunique() < 2:
+        return []
+    parts = []
+    for commit, rows in commits.groupby("git_commit", sort=False):
+        names = ", ".join(dict.fromkeys(f"{t} / {label(b)}" for t, b in zip(rows.task, rows.backend, strict=True)))
+        parts.append(f"{commit}: {names}")
+    started = env.get("git_commit") or "not recorded"
+    return [
+        f"Warning: the rows ran at {commits.git_commit.nunique()} commits (resumed on other code; the run started at "
+        f"{started}): {'; '.join(parts)}. Read their differences with that in mind."
+    ]
+
+
 def summary_markdown(
     df: pd.DataFrame,
     env: dict,
@@ -139,6 +158,7 @@ def summary_markdown(
     lines += [note, ""] if note else []
     lines += [
         environment_line(env),
+        *commits_line(df, env),
         "Packages: " + (", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items()) or "not recorded") + ".",
         *kernel_lines(env),
         *speed_lines(df, wall_s),

@@ -98,6 +98,13 @@ def _resume(run_dir: Path, tasks: list[TaskSpec], opts: RunOptions, echo: Callab
         started_by = read_json_object(run_dir / STATE, {}).get("command")
         command = started_by if started_by in RUN_COMMANDS else command
     this_session = {"git_commit": env["resumed"][-1]["git_commit"], "command": command}
+    started_at = env.get("git_commit")
+    if started_at and this_session["git_commit"] and started_at != this_session["git_commit"]:
+        # rows of two commits in one run, said nowhere but environment.json's `resumed` (QA, 2026-12-08)
+        echo(
+            f"warning: this run was started at commit {started_at} and resumes at {this_session['git_commit']}: "
+            "the rows run now carry the new commit, and summary.md names each row's"
+        )
     # written once the run is ours: a resume refused as "in use" leaves environment.json as the running run has it
     return execute(run_dir, tasks, opts, env | this_session, echo, locked=lambda: write_json(env_path, env))
 
