@@ -449,3 +449,139 @@ def test_a_tune_with_epochs_ends_saying_its_rows_were_not_planned_to_a_budget(tm
     ), end
     assert "planned 1800s" not in p.stdout
     assert {r["epochs"] for r in map(json.loads, (only_run_dir(tmp_path / "o") / "records.jsonl").open())} == {1}
+
+
+class FakeRungs:
+    """Stands in for ``Tuner._run`` and the tune's clock: each trial takes ``per_epoch_s`` a training epoch on a
+    clock that only the rungs move, its throughput has no interval under ``interval_from`` epochs (a window of too
+    few timed steps), and ``bf16`` runs 0.9x the default (3,557 against 3,998 img/s: QA's figures)."""
+
+    def __init__(self, interval_from: int, per_epoch_s: float = 5.0) -> None:
+        self.now, self.interval_from, self.per_epoch_s = 0.0, interval_from, per_epoch_s
+        self.rungs: list[int] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def run(self, folder: Path, specs: list, opts: object, deadline: float) -> list[dict]:
+        epochs = specs[0].train.epochs
+        self.rungs.append(epochs)
+        out = []
+        for spec in specs:
+            wall = self.per_epoch_s * epochs
+            self.now += wall
+            img_s = 3998.0 if spec.config == "t00" else 3557.0
+            ci = (img_s * 0.98, img_s * 1.02) if epochs >= self.interval_from else (None, None)
+            figures = {"steady_img_s": img_s, "steady_img_s_ci_lo": ci[0], "steady_img_s_ci_hi": ci[1]}
+            out.append({"config": spec.config, "status": "ok", **figures, "test_acc": 0.9, "wall_s": wall})
+        return out
+
+
+def fake_race(monkeypatch, tmp_path: Path, fake: FakeRungs, budget_s: float, epochs: int = 8):
+    """One race of a backend with a two-valued precision knob (default, bf16), its rungs ``fake``'s: (tune.json's
+    pair, the seconds the race took on ``fake``'s clock)."""
+    import dataclasses
+    import types
+
+    import backends
+    from bench.core.knobs import knob, value
+    from bench.run import tune
+    from bench.run.plan import RunOptions
+    from tests.numpy_backend import DESCRIPTION
+
+    space = (knob("precision", value("fp32"), value("bf16", precision="mixed_bf16")),)
+    monkeypatch.setitem(backends.BACKENDS, "numpy", dataclasses.replace(DESCRIPTION, knob_space=space))
+    monkeypatch.setattr(tune, "time", types.SimpleNamespace(perf_counter=fake.clock))
+    tuner = tune.Tuner(tmp_path, RunOptions(backends=("numpy",), out=tmp_path), budget_s, {}, lambda _: None)
+    monkeypatch.setattr(tuner, "_run", fake.run)
+    start = fake.now
+    tuner.race(tiny_task(tmp_path, epochs), "numpy", budget_s, {})
+    return tuner.log["pairs"][0], fake.now - start
+
+
+def test_a_rung_without_intervals_drops_nothing_while_the_budget_holds_a_longer_rung(tmp_path, monkeypatch):
+    """QA, 2026-12-08: `bench tune mnist-lenet5 --knobs precision --backend keras-jax` dropped bf16 in rung 0, "rank
+    2 of 2 by throughput", on two point estimates without intervals (Keras on JAX times one synchronised stretch
+    an epoch, and an interval needs 3), and the race ended 22 s into its 21 minutes. A configuration is not dropped
+    on a rung without intervals while the budget holds a longer one: the rungs grow (1, 2, 4 epochs) until the
+    throughputs have intervals, and the race stays within its share."""
+    fake = FakeRungs(interval_from=4)
+    pair, took = fake_race(monkeypatch, tmp_path, fake, budget_s=1000.0)
+    rungs = pair["rungs"]
+    assert [r["epochs"] for r in rungs] == [1, 2, 4] == fake.rungs
+    for rung in rungs[:2]:  # no interval: nothing dropped, bf16 races on unranked
+        assert rung["dropped"] == {} and set(rung["kept"]) == {"default", "precision=bf16"}, rung
+        assert rung["unranked"] == ["default", "precision=bf16"]
+    # with intervals, bf16's lies below the default's: dropped on that, not on a point estimate
+    assert rungs[2]["dropped"]["precision=bf16"].startswith("3,557.0 img/s [3,485.9, 3,628.1] lies below")
+    assert pair["winner"]["label"] == "default" and "tie" not in pair and "stopped" not in pair
+    assert took <= 1000.0
+
+
+def test_where_the_budget_holds_no_longer_rung_point_estimates_rank_and_the_race_says_the_tie(tmp_path, monkeypatch):
+    """The same race in a share that holds rung 0 alone (two trials of 5 s, then a rung 1 of ~20 s in 12 s left):
+    its last rung has no interval, so the point estimates rank, the drop says it rests on them, and the race says
+    its leader was not shown faster (a tie: the defaults stand unless the fresh processes measure a winner faster).
+    The race stays within its share."""
+    from bench.report.tuning import race_lines, race_table
+
+    fake = FakeRungs(interval_from=4)
+    pair, took = fake_race(monkeypatch, tmp_path, fake, budget_s=22.0)
+    (rung,) = pair["rungs"]
+    assert pair["stopped"] == "rung 1 would not fit the budget" and took <= 22.0
+    why = rung["dropped"]["precision=bf16"]
+    assert why.startswith("halving: rank 2 of 2 by throughput") and "by point estimates" in why, why
+    assert pair["tie"] == (
+        "a tie at its last rung: default leads on its point estimate, not shown faster than precision=bf16 (too few "
+        "timed steps for an interval)"
+    )
+    pair["task"] = "t"
+    (line,) = race_lines({"pairs": [pair]}, "t")
+    assert pair["tie"] in line
+    assert "not shown slower" in "\n".join(race_table(pair))
+
+
+SLOW_KNOB_SITECUSTOMIZE = """
+import dataclasses
+import backends
+from bench.core.knobs import knob, value
+import tests.numpy_backend
+backends.BACKENDS["threaded"] = dataclasses.replace(
+    tests.numpy_backend.DESCRIPTION, name="threaded", module="tests.threaded_backend", display="threaded (test)",
+    knob_space=(knob("layout", value("off"), value("on", threads=1)),),
+)
+"""
+
+
+@pytest.mark.e2e
+def test_a_tune_whose_first_rung_times_one_step_races_on_until_its_throughputs_have_intervals(tmp_path, clean_env):
+    """The QA case end to end (numpy test backend, real worker processes): epochs of 4 steps, so rung 0's one epoch
+    times one step after the first and the warm-up of 2, and no interval. ``layout=on`` runs each step 10 ms slower
+    (tests/threaded_backend.py: the task's 2 threads are fast, the knob's 1 slow). It was dropped in rung 0, "rank
+    2 of 2 by throughput", on one step a side; now it races on to rung 1 (2 epochs, 5 timed steps), where both
+    throughputs have intervals and the drop rests on them. The race stays within its share."""
+    from tests.conftest import only_run_dir, run_cli
+    from tests.faults import backend_env
+
+    task = tmp_path / "t.toml"
+    tiny = TINY.format(name="t").replace("max_train = 256", "max_train = 128").replace("epochs = 2", "epochs = 4")
+    task.write_text(tiny + "[runtime]\nthreads = 2\n")
+    env = backend_env(clean_env, tmp_path / "site")
+    with (tmp_path / "site" / "sitecustomize.py").open("a") as f:
+        f.write(SLOW_KNOB_SITECUSTOMIZE)
+    out = tmp_path / "out"
+    cmd = ["tune", str(task), "--backend", "threaded", "--budget", "90s", "--repeats", "1", "--out", str(out)]
+    p = run_cli(cmd, env, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    log = json.loads((only_run_dir(out) / "tune.json").read_text())
+    (pair,) = log["pairs"]
+    first = pair["rungs"][0]
+    assert [t["timed_steps"] for t in first["trials"]] == [1, 1], first["trials"]
+    assert all(t["steady_img_s_ci_lo"] is None for t in first["trials"])
+    assert first["dropped"] == {} and set(first["kept"]) == {"default", "layout=on"}, first
+    second = pair["rungs"][1]
+    assert second["epochs"] == 2 and all(t["steady_img_s_ci_lo"] for t in second["trials"]), second["trials"]
+    why = second["dropped"]["layout=on"]
+    assert "lies below the leader's interval" in why or why.endswith("overlaps the leader's: not shown slower"), why
+    assert pair["winner"]["label"] == "default"
+    assert log["race_s"] <= log["race_budget_s"]

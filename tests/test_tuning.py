@@ -3,6 +3,7 @@ the ratio's interval and the verdict; a step that spans several batches (Keras s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -73,6 +74,50 @@ def test_a_configuration_a_short_rung_timed_nothing_of_races_on_and_the_tasks_ow
     assert "spe=8" not in short.dropped and short.dropped["b"]
     full = decide(trials, keep=1, final=True)
     assert full.kept == ["a", "default"] and full.dropped["spe=32"].startswith("no timed steps: the task's")
+
+
+def test_a_throughput_without_an_interval_races_on_unranked_while_a_longer_rung_follows():
+    """QA, 2026-12-08: Keras on JAX's rung 0 of mnist-lenet5 (one epoch: one synchronised stretch, and an interval
+    needs 3) timed the default at 3,998 img/s and bf16 at 3,557, neither with an interval, and bf16 was dropped
+    "rank 2 of 2 by throughput". Where a longer rung follows, a throughput without an interval is not ranked: it
+    races on, as an untimed one does, and the measured ones are halved among themselves; where none follows, point
+    estimates rank it and its drop says so."""
+    from bench.measure.tuning import tie
+
+    bare = [t("default", 3998, default=True), t("bf16", 3557)]
+    bare = [dataclasses.replace(x, lo=None, hi=None) for x in bare]
+    longer = decide(bare, keep=1, final=False, longer=True)
+    assert longer.dropped == {} and longer.kept == ["default", "bf16"] and longer.unranked == ["default", "bf16"]
+    last = decide(bare, keep=1, final=False, longer=False)
+    assert last.kept == ["default"] and last.dropped["bf16"] == (
+        "halving: rank 2 of 2 by throughput (kept the best 1); by point estimates (too few timed steps for an "
+        "interval, and no longer rung to time more): not shown slower"
+    )
+    assert tie(bare, last) == (
+        "a tie at its last rung: default leads on its point estimate, not shown faster than bf16 (too few timed steps "
+        "for an interval)"
+    )
+    # measured ones beside them are halved and dropped by their intervals as before; the unmeasured race on
+    mixed = [*bare, t("a", 5000), t("b", 4900), t("slow", 1000)]
+    d = decide(mixed, keep=1, final=False, longer=True)
+    assert d.leader == "a" and d.kept == ["a", "default", "bf16"] and d.unranked == ["default", "bf16"]
+    assert d.dropped["b"] == (
+        "halving: rank 2 of 3 by throughput (kept the best 1); its interval overlaps the leader's: not shown slower"
+    )
+    assert "lies below the leader's" in d.dropped["slow"]
+    # intervals that overlap at the last rung: dropped by rank, said not shown slower, and the race says the tie
+    close = [t("default", 100, 95, 105, default=True), t("bf16", 102, 97, 107)]
+    d = decide(close, keep=1)
+    assert d.leader == "bf16" and d.dropped == {}  # the control runs on: nothing to drop
+    assert tie(close, d) == (
+        "a tie at its last rung: bf16 leads on its point estimate, not shown faster than default (intervals overlap)"
+    )
+    three = [*close, t("xla", 101, 96, 106)]
+    d = decide(three, keep=1)
+    assert d.dropped["xla"].endswith("; its interval overlaps the leader's: not shown slower")
+    assert tie(three, d).endswith("not shown faster than default, xla (intervals overlap)")
+    apart = [t("default", 100, 95, 105, default=True), t("bf16", 200, 190, 210)]
+    assert tie(apart, decide(apart, keep=1)) == ""  # shown faster: no tie
 
 
 def test_in_a_rung_shorter_than_the_task_a_configuration_below_the_floor_never_leads_but_races_on():

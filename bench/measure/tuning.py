@@ -3,11 +3,15 @@
 Search: successive halving (Jamieson & Talwalkar 2016) with an interval drop. Every runnable
 configuration gets a short training window (rung 0); each rung keeps at most half, by the
 headline throughput, and drops at once any whose 95% interval lies wholly below the leader's;
-survivors train twice as long in the next rung. Why not an F-race: its Friedman test blocks over
-many problem instances, and a (task, backend) pair is one instance; halving also fixes the total
-work in advance, which is what a wall-clock budget needs. The default configuration runs in every
-rung whatever its rank: it is the control the speed-up and the accuracy floor are measured
-against, at the same training length.
+survivors train twice as long in the next rung. A throughput without an interval (a window of too
+few timed steps, or of too few synchronised stretches where steps return early: Keras on JAX times
+one stretch an epoch and needs 3) is not ranked while a longer rung can time more: its
+configuration races on, as one that timed nothing does. Where no longer rung follows, the point
+estimates rank, and the race says where its leader was not shown faster (``tie``). Why not an
+F-race: its Friedman test blocks over many problem instances, and a (task, backend) pair is one
+instance; halving also fixes the total work in advance, which is what a wall-clock budget needs.
+The default configuration runs in every rung whatever its rank: it is the control the speed-up
+and the accuracy floor are measured against, at the same training length.
 
 Accuracy floor: a configuration may be "best" only if its test accuracy is not worse than the
 default's beyond the noise: where the task has a target accuracy that the default reached, it
@@ -32,7 +36,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -66,12 +70,20 @@ class Decision:
     dropped: dict[str, str]  # config -> why
     below_floor: dict[str, str]  # config -> why (shown, marked, never chosen)
     leader: str | None  # the fastest configuration that keeps the accuracy floor
+    unranked: list[str] = field(default_factory=list)  # kept without a throughput interval: to a longer rung
 
 
-def decide(trials: Sequence[Trial], keep: int, final: bool = True) -> Decision:
+def measured(t: Trial) -> bool:
+    """Whether ``t``'s throughput has its 95% interval: a window of too few timed steps (or synchronised stretches,
+    where steps return early) has none, and its point estimate alone shows no difference."""
+    return bool(t.img_s) and t.lo is not None and t.hi is not None
+
+
+def decide(trials: Sequence[Trial], keep: int, final: bool = True, longer: bool = False) -> Decision:
     """One rung of successive halving: keep at most ``keep`` configurations (plus the default). ``final``: the
     rung trains as long as the task does, so a configuration below the accuracy floor is dropped; in a shorter
-    rung it never leads but may race on by its throughput."""
+    rung it never leads but may race on by its throughput. ``longer``: a longer rung follows for the configurations
+    kept, so one timed without an interval races on to it unranked; without one, point estimates rank it."""
     dropped: dict[str, str] = {}
     ok, untimed = [], []
     for t in trials:
@@ -79,10 +91,13 @@ def decide(trials: Sequence[Trial], keep: int, final: bool = True) -> Decision:
             dropped[t.config] = f"{t.status}: {t.error}"
         elif not t.img_s and final:
             dropped[t.config] = "no timed steps: the task's training ended within the first step and the warm-up"
-        elif not t.img_s:
+        elif not t.img_s or (longer and not measured(t)):
             # a rung shorter than the task timed nothing of it (steps_per_execution 32 over epochs of 20 steps:
             # an epoch is one execution, all of it warm-up): unmeasured is not slow, so it races on in a longer
-            # rung (QA, 2026-12-06: Keras's largest steps_per_execution were dropped in every first rung)
+            # rung (QA, 2026-12-06: Keras's largest steps_per_execution were dropped in every first rung). Nor is
+            # a throughput without an interval, while a longer rung can time more: Keras on JAX's one-epoch rung 0
+            # of mnist-lenet5 is one synchronised stretch, and its bf16 was dropped on two point estimates in a race
+            # that then ended, 22 s into its 21 minutes (QA, 2026-12-08)
             untimed.append(t.config)
         else:
             ok.append(t)
@@ -106,7 +121,8 @@ def decide(trials: Sequence[Trial], keep: int, final: bool = True) -> Decision:
                 f"[{leader.lo:,.1f}, {leader.hi:,.1f}]"
             )
         elif len(kept) >= keep:
-            dropped[t.config] = f"halving: rank {rank} of {len(racing)} by throughput (kept the best {keep})"
+            shown = "" if leader is None or t is leader else _not_shown(t, leader)
+            dropped[t.config] = f"halving: rank {rank} of {len(racing)} by throughput (kept the best {keep}){shown}"
         else:
             kept.append(t.config)
     for t in ok:
@@ -116,11 +132,47 @@ def decide(trials: Sequence[Trial], keep: int, final: bool = True) -> Decision:
     if default is not None and default.config not in kept:
         kept.append(default.config)  # the control runs in every rung
         dropped.pop(default.config, None)
-    return Decision(kept, dropped, below, leader.config if leader else None)
+    return Decision(kept, dropped, below, leader.config if leader else None, untimed)
 
 
 def _clearly_below(t: Trial, leader: Trial) -> bool:
     return t.hi is not None and leader.lo is not None and t.hi < leader.lo
+
+
+NO_INTERVAL = "too few timed steps for an interval"
+
+
+def _not_shown(t: Trial, leader: Trial) -> str:
+    """What a drop by rank rests on where ``t`` was not shown slower than ``leader``: point estimates without an
+    interval (no longer rung followed: ``decide``'s ``longer``), or intervals that overlap."""
+    if not measured(t) or not measured(leader):
+        return f"; by point estimates ({NO_INTERVAL}, and no longer rung to time more): not shown slower"
+    if not _clearly_below(t, leader):
+        return "; its interval overlaps the leader's: not shown slower"
+    return ""
+
+
+def tie(trials: Sequence[Trial], decision: Decision) -> str:
+    """Where the race's last rung did not show its leader faster than every other configuration that kept the
+    accuracy floor, in words ("" where it did): the leader then stands on its point estimate alone, and the fresh
+    processes measure it against the defaults, which stand unless it is measured faster there."""
+    by_config = {t.config: t for t in trials}
+    leader = by_config.get(decision.leader or "")
+    if leader is None:
+        return ""
+    rivals = [
+        t for t in trials if t is not leader and t.status == "ok" and t.img_s and t.config not in decision.below_floor
+    ]
+    unmeasured = [t.config for t in rivals if not measured(t) or not measured(leader)]
+    overlapping = [t.config for t in rivals if measured(t) and measured(leader) and not _clearly_below(t, leader)]
+    if not unmeasured and not overlapping:
+        return ""
+    said = [
+        *([f"{', '.join(overlapping)} (intervals overlap)"] if overlapping else []),
+        *([f"{', '.join(unmeasured)} ({NO_INTERVAL})"] if unmeasured else []),
+    ]
+    lead = f"{leader.config} leads on its point estimate"
+    return f"a tie at its last rung: {lead}, not shown faster than {'; '.join(said)}"
 
 
 def floor_failure(default: Trial, t: Trial, repeats: tuple[Sequence[float], Sequence[float]] | None = None) -> str:

@@ -566,6 +566,7 @@ def race_lines(log: dict[str, Any], task: str) -> list[str]:
             + (f", below the accuracy floor: {'; '.join(floor)}" if floor else "")
             + (f", {len(untimed)} with {UNTIMED} (the table names them)" if untimed else "")
             + f"; winner: {winner}"
+            + (f"; {pair['tie']}" if pair.get("tie") and _finished(pair) else "")  # not shown faster (tuning.tie)
             + (
                 f"; skipped here: {'; '.join(s.get('why', '') for s in pair.get('skipped') or [])}"
                 if pair.get("skipped")

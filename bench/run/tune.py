@@ -4,10 +4,12 @@ For each (task, backend): every configuration of the backend's knob space that t
 run (``bench.core.knobs``, ``bench.core.capabilities``) trains the task for a short window
 (rung 0: one epoch); ``bench.measure.tuning.decide`` keeps at most half, by the headline
 throughput, dropping at once whoever's interval lies below the leader's and whoever loses accuracy
-against the default; survivors train twice as long in the next rung, while the budget allows.
-Each rung is an ordinary run of the runner (its own folder under ``trials/``, one fresh worker
-process per configuration, records, logs and a summary of its own), so nothing here times anything;
-the rungs' worker servers stay warm for the next rung and the final rows (``shared_servers``).
+against the default; survivors train twice as long in the next rung, while the budget allows. A
+throughput without an interval is not ranked while the budget holds a longer rung (``Tuner._decide``):
+its window grows with the rungs' epochs until it has one. Each rung is an ordinary run of the
+runner (its own folder under ``trials/``, one fresh worker process per configuration, records, logs
+and a summary of its own), so nothing here times anything; the rungs' worker servers stay warm for
+the next rung and the final rows (``shared_servers``).
 
 The race's measurements choose; they are not reported. The winner and the default are then run
 again, in fresh processes, as the task's full training recipe (rows ``TASK.default`` and
@@ -34,7 +36,7 @@ from bench.core.runfiles import make_folder
 from bench.core.runpaths import TRIALS, TUNE_FILE
 from bench.core.spec import TaskSpec
 from bench.measure import steady
-from bench.measure.tuning import Trial, decide
+from bench.measure.tuning import Decision, Trial, decide, tie
 from bench.report.summary import write_reports
 from bench.run import history_cli
 from bench.run.executors.devices import slot_share
@@ -295,11 +297,6 @@ class Tuner:
         timeout = max(MIN_TRIAL_TIMEOUT_S, budget_s / 2)
         for rung in range(MAX_RUNGS):
             epochs = min(task.train.epochs, 2**rung)
-            if rung and (epochs == entry["rungs"][-1]["epochs"] or len(alive) <= 1):
-                break  # nothing longer to learn from, or nothing left to race
-            if rung and self._rung_estimate(entry["rungs"][-1], alive) > budget_s - (time.perf_counter() - began):
-                entry["stopped"] = f"rung {rung} would not fit the budget"
-                break
             specs = [config_spec(task, {backend: by_label[label]}, tags[label], epochs) for label in alive]
             sub = self.run_dir / TRIALS / f"{task.name}.{backend}.r{rung}"
             # a rung's report without figures or index.html: no one reads them, and they were most of this process's
@@ -316,7 +313,8 @@ class Tuner:
                 if label not in same
             ]
             keep = max(1, math.ceil(len([t for t in trials if not t.is_default]) / 2))
-            decision = decide(trials, keep, final=epochs >= task.train.epochs)
+            walls = {label: float(by_tag.get(tags[label], {}).get("wall_s") or 0.0) for label in alive}
+            decision, stop = self._decide(trials, keep, (rung, epochs), task, default, walls, began + budget_s)
             dropped = decision.dropped | {
                 label: f"ran as {twin} did ({by_tag[tags[label]].get('threads')} thread(s) on its worker): counted once"
                 for label, twin in same.items()
@@ -339,6 +337,7 @@ class Tuner:
                     "dropped": dropped,
                     "below_floor": decision.below_floor,
                     "leader": decision.leader,
+                    "unranked": decision.unranked,
                 }
             )
             self.save()
@@ -347,18 +346,63 @@ class Tuner:
             self.echo(
                 f"tune {task.name} / {backend}: rung {rung} ({epochs} epoch(s)): leader {leader}; "
                 f"{len(decision.kept)} kept, {len(decision.dropped)} dropped"
+                + (f"; {len(decision.unranked)} without an interval race on unranked" if decision.unranked else "")
                 + "".join(f"; {label} ran as {twin} did, counted once" for label, twin in same.items())
             )
-            if len([a for a in alive if a != default]) == 0:
+            if stop is not None:
+                if stop:
+                    entry["stopped"] = stop
+                if said := tie(trials, decision):
+                    entry["tie"] = said
+                    self.echo(f"tune {task.name} / {backend}: {said}")
                 break
         entry["winner"] = {"tag": tags[leader], "label": leader, "runtime": dict(by_label[leader].runtime)}
         self.save()
         return by_label[leader]
 
-    def _rung_estimate(self, last: dict[str, Any], alive: list[str]) -> float:
-        """The next rung's wall time: each survivor's last wall time, twice the epochs."""
-        walls = {t["label"]: t.get("wall_s") or 0.0 for t in last["trials"]}
-        return sum(2 * walls.get(label, 0.0) for label in alive)
+    def _decide(
+        self,
+        trials: list[Trial],
+        keep: int,
+        at: tuple[int, int],
+        task: TaskSpec,
+        default: str,
+        walls: dict[str, float],
+        deadline: float,
+    ) -> tuple[Decision, str | None]:
+        """Rung ``at`` (its index and epochs)'s decision, and why no rung follows it (``_after``; None: one does).
+        A configuration timed without an interval races on unranked to the next rung where the budget holds that
+        rung for every survivor: a window grows with the rungs' epochs until it has one. Where no rung follows, the
+        point estimates rank it (the drop says so), and the survivors race on where the budget holds them."""
+        final = at[1] >= task.train.epochs
+        decision = decide(trials, keep, final, longer=True)
+        stop = self._after(at, task, default, walls, decision.kept, deadline)
+        if stop is None:
+            return decision, None
+        decision = decide(trials, keep, final, longer=False)
+        again = self._after(at, task, default, walls, decision.kept, deadline)
+        return decision, stop if again == "" else again  # nothing left to race: the budget's doing, said so
+
+    def _after(
+        self,
+        at: tuple[int, int],
+        task: TaskSpec,
+        default: str,
+        walls: dict[str, float],
+        kept: list[str],
+        deadline: float,
+    ) -> str | None:
+        """Why no rung follows rung ``at`` for ``kept``: "" where the race has none (the task's own length, or
+        MAX_RUNGS, or nothing left to race), a sentence where the budget would not hold it (each survivor's wall
+        time in this rung, twice the epochs); None where one follows."""
+        rung, epochs = at
+        if rung + 1 >= MAX_RUNGS or min(task.train.epochs, 2 ** (rung + 1)) == epochs:
+            return ""  # nothing longer to learn from
+        if len(kept) <= 1 or not [label for label in kept if label != default]:
+            return ""  # nothing left to race
+        if sum(2 * walls.get(label, 0.0) for label in kept) > deadline - time.perf_counter():
+            return f"rung {rung + 1} would not fit the budget"
+        return None
 
     def _run(self, folder: Path, specs: list[TaskSpec], opts: RunOptions, deadline: float) -> list[dict[str, Any]]:
         """One rung: an ordinary run of ``specs`` in ``folder`` (plan, records, logs, summary of its own); the
