@@ -233,9 +233,9 @@ def execute(
         # the file it could not write, where the error names none (a file-size limit: "[Errno 27] File too large")
         what = f" ({stopped.filename})" if stopped.filename and str(stopped.filename) not in str(stopped) else ""
         records = run_dir / "records.jsonl"
-        kept = f"the rows recorded so far are kept in {records}" if records.exists() else "no row was recorded yet"
+        so_far = f"the rows recorded so far are kept in {records}" if records.exists() else "no row was recorded yet"
         raise RunStopped(
-            f"the run stopped: {stopped}{what}; {kept}; when there is space again, finish it with: "
+            f"the run stopped: {stopped}{what}; {so_far}; when there is space again, finish it with: "
             f"{resume_command(run_dir, command)}",
             run_dir,
         ) from stopped
