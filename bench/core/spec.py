@@ -24,7 +24,7 @@ from bench.core.architecture import Architecture
 from bench.core.catalog import INITS, LAYERS_ID, architecture
 from bench.core.cpus import usable_cores
 from bench.core.distributed import SCALING_MODES
-from bench.core.layers import LayerError, infer_shapes, map_layers, parse_layers, to_table
+from bench.core.layers import LayerError, check_params, infer_shapes, map_layers, parse_layers, to_table
 from bench.core.zoo import entry as zoo_entry
 from bench.core.zoo import input_fits, weights_path
 
@@ -771,8 +771,11 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
     arch = architecture(spec.model)
     # else the data's own size decides: checked before the run starts (bench.run.datacheck.check_images_fit)
     if arch.layers and spec.dataset.image_size:
+        size = spec.dataset.image_size
+        shape = (size, size, spec.dataset.channels or 1)  # the data's own channels: 1 at least (the fewest weights)
         try:
-            infer_shapes(arch.layers, (spec.dataset.image_size, spec.dataset.image_size, spec.dataset.channels or 1))
+            infer_shapes(arch.layers, shape)
+            check_params(arch.layers, shape, _least_outputs(spec))
         except LayerError as e:
             raise SpecError(f"{where}: {e}") from None
     if arch.zoo:  # what the spec fixes of the images; the data's own channels and size: check_fits_image
@@ -874,6 +877,13 @@ def _decouple_bounds(d: DecoupleSpec) -> list[Bound]:
             d.random_state,
         ),
     ]
+
+
+def _least_outputs(spec: TaskSpec) -> int:
+    """The fewest outputs the model's head can have before the data's classes are known: one with a binary loss,
+    else as many as ``dataset.classes`` names (1 where it names none), so ``check_params`` refuses only a list
+    that is too large whatever the data."""
+    return 1 if spec.train.loss == "binary_cross_entropy" else max(len(spec.dataset.classes), 1)
 
 
 def _finite(x: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> bool:
@@ -1066,6 +1076,7 @@ def check_fits_image(spec: TaskSpec, image_shape: tuple[int, int, int]) -> None:
     if arch.layers:
         try:
             infer_shapes(arch.layers, image_shape)
+            check_params(arch.layers, image_shape, _least_outputs(spec))
         except LayerError as e:
             h, w, c = image_shape
             raise SpecError(f"{spec.source}: {e} (the images are {h}x{w}x{c})") from None
