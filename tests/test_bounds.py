@@ -93,6 +93,8 @@ BOUNDS = [
 @pytest.mark.parametrize(("key", "bad", "good"), BOUNDS, ids=[f"{k}={b}" for k, b, _ in BOUNDS])
 def test_a_value_past_its_bound_is_refused_naming_the_key_and_the_bound_is_accepted(key, bad, good):
     base = with_("distributed.workers", [1], with_("distributed.mode", "weak"))  # any worker count splits the batch
+    if key == "train.momentum":  # SGD's: under Adam (the tiny task's) a momentum is refused whatever its value
+        base = with_("train.optimizer", "sgd", base)
     with pytest.raises(SpecError) as e:
         parse_task(with_(key, bad, base), source="absurd.toml")
     assert str(e.value).startswith(f"absurd.toml: {key}"), str(e.value)

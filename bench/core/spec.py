@@ -717,6 +717,8 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
         Bound("train.target_acc", 0 <= t.target_acc <= 1, "a number in [0, 1]", t.target_acc),
         Bound("eval.batch_size", spec.eval.batch_size >= 1, "an integer >= 1", spec.eval.batch_size),
         *_train_bounds(t),
+        *_optimizer_bounds(t),
+        *_per_epoch_bounds(spec),
         Bound(
             "eval.batch_size", spec.eval.batch_size <= MAX_BATCH, f"an integer in 1..{MAX_BATCH}", spec.eval.batch_size
         ),
@@ -884,6 +886,53 @@ def _least_outputs(spec: TaskSpec) -> int:
     else as many as ``dataset.classes`` names (1 where it names none), so ``check_params`` refuses only a list
     that is too large whatever the data."""
     return 1 if spec.train.loss == "binary_cross_entropy" else max(len(spec.dataset.classes), 1)
+
+
+# The [train] settings that only one optimizer reads: under the other one they did nothing, silently (QA 2026-12-08:
+# optimizer = "sgd" with beta1, "adam" with momentum)
+OPTIMIZER_FIELDS = {"adam": ("beta1", "beta2", "eps"), "sgd": ("momentum",)}
+
+
+def _optimizer_bounds(t: TrainSpec) -> list[Bound]:
+    """A setting of the optimizer the task does not use, at another value than its default: refused. A setting left
+    out holds its default, and so does a plan.json's (``to_dict`` gives every field), so only a value given is."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainSpec)}
+    return [
+        Bound(
+            f"train.{name}",
+            getattr(t, name) == defaults[name],
+            f'no value (or its default {defaults[name]!r}) with optimizer = "{t.optimizer}": {name} is a setting of '
+            f'optimizer = "{owner}", which "{t.optimizer}" ignores',
+            getattr(t, name),
+        )
+        for owner, names in OPTIMIZER_FIELDS.items()
+        if owner != t.optimizer
+        for name in names
+    ]
+
+
+def _per_epoch_bounds(spec: TaskSpec) -> list[Bound]:
+    """What reads every epoch's test accuracy, refused with ``eval.per_epoch = false``, which evaluates the last epoch
+    only: the best epoch on the test split (the row's note called the last one "the best epoch chosen on the TEST
+    split") and the time to a target accuracy (None where the last epoch had passed it: when an epoch first reached
+    it is not known). Refused, not computed: neither can be without the evaluations the task turned off."""
+    e, t = spec.eval, spec.train
+    return [
+        Bound(
+            "eval.select",
+            e.per_epoch or e.select != "best_test",
+            "'last' with eval.per_epoch = false (the best epoch is chosen among evaluated epochs, and only the last "
+            "one is evaluated)",
+            e.select,
+        ),
+        Bound(
+            "train.target_acc",
+            e.per_epoch or not t.target_acc,
+            "0 (none) with eval.per_epoch = false (the time to the target is the training time until an epoch's "
+            "evaluation first reached it, and only the last epoch is evaluated)",
+            t.target_acc,
+        ),
+    ]
 
 
 def _finite(x: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> bool:
