@@ -479,3 +479,10 @@ def test_a_run_whose_threads_are_above_the_cores_says_so_before_it_starts_and_in
     assert p.stdout.index(said) < p.stdout.index("[1/1] tiny / numpy"), p.stdout  # before any row
     (row,) = records(only_run_dir(tmp_path / "out"))
     assert f"runtime.threads = 1000 is more than the {cores} core(s) this process may use" in row["notes"]
+
+
+def test_knobs_named_twice_are_searched_once_as_a_backend_named_twice_runs_once():
+    from bench.run.cli import build_parser
+
+    args = build_parser().parse_args(["tune", "mnist-lenet5", "--backend", "torch,torch", "--knobs", "threads,threads"])
+    assert (args.backend, args.knobs) == (("torch",), ("threads",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from bench.core.spec import TASKS_DIR, SpecError, builtin_tasks, load_task, parse_task, spec_from_dict
 from datasets import registry
+from tests.conftest import TINY_TASK
 
 MINIMAL = {
     "name": "t",
@@ -264,3 +266,36 @@ def test_what_reads_every_epochs_evaluation_is_refused_without_it(key, value, sa
     profiled = with_("profiles.quick", {"eval": {"per_epoch": False}}, doc)
     with pytest.raises(SpecError, match=r"\(with \[profiles\.quick\] applied\)$"):
         parse_task(profiled, source="e.toml")
+
+
+# --------------------------------------------------------------------------- how a file and its values are read
+
+
+def test_a_task_file_with_a_utf8_byte_order_mark_loads_as_without(tmp_path: Path):
+    """Notepad writes one; tomllib read it as a statement: "not valid TOML: Invalid statement (line 1, column 1)"."""
+    text = TINY_TASK
+    plain, marked = tmp_path / "plain.toml", tmp_path / "marked.toml"
+    plain.write_text(text)
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert dataclasses.replace(load_task(marked), source="") == dataclasses.replace(load_task(plain), source="")
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode() + b"# \xff\n")  # a bad byte's offset counts the mark's 3
+    with pytest.raises(SpecError, match=rf"marked\.toml: not UTF-8 text \(byte {3 + len(text) + 2}: invalid start"):
+        load_task(marked)
+
+
+@pytest.mark.parametrize(
+    ("doc", "says"),
+    [
+        (with_("train.lr", True), "train.lr: expected a number, got true"),
+        (with_("train.epochs", False), "train.epochs: expected an integer, got false"),
+        (with_("dataset.classes", [True, "3"]), "dataset.classes[0]: expected a string, got true"),
+        (with_("dataset.mean", True), "dataset.mean: expected a list of a number, got true"),
+        (with_("eval", [True]), "eval: expected a table, got [true]"),
+    ],
+)
+def test_a_boolean_in_a_message_reads_as_toml_writes_it(doc, says):
+    """Python's ``True`` in "got True" was no value a TOML file can hold."""
+    with pytest.raises(SpecError) as e:
+        parse_task(doc, source="b.toml")
+    assert str(e.value).startswith(f"b.toml: {says}"), str(e.value)
+    assert "True" not in str(e.value) and "False" not in str(e.value)
