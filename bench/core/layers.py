@@ -394,7 +394,8 @@ def param_counts(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], n
     moving mean/variance are non-trainable weights).
     """
     own = layer_params(layers, input_shape)
-    stats = sum(n for layer, n in zip(layers, own, strict=True) if isinstance(layer, BatchNorm))  # 2 per width too
+    # a BatchNorm's running mean and variance: as many as its scale and shift
+    stats = sum(n for layer, n in zip(layers, own, strict=True) if isinstance(layer, BatchNorm))
     features = infer_shapes(layers, input_shape)[-1][-1]
     return sum(own) + features * n_outputs + n_outputs, stats
 
@@ -404,9 +405,8 @@ def check_params(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], n
     head's name where it is that) and both counts: refused when the shape is known, before any framework allocates
     them. ``n_outputs`` may be a lower bound (1) where the classes are not known yet."""
     own = layer_params(layers, input_shape)
-    features = infer_shapes(layers, input_shape)[-1][-1]
-    head = features * n_outputs + n_outputs
-    total = sum(own) + head
+    total = param_counts(layers, input_shape, n_outputs)[0]
+    head = total - sum(own)
     if total <= MAX_PARAMS:
         return
     i = max(range(len(own)), key=own.__getitem__)
