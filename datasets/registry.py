@@ -142,13 +142,20 @@ def load(name: str, data_dir: str | Path | None = None, fallback: str = "auto", 
         why = f"{name} not found: {info.stand_in} ({ds.source}) stands in for it"
         return replace(ds, source=f"{ds.source} (stand-in for {name})", notes=(*ds.notes, why))
     if fallback == "none" or info.embedded is None:
-        raise _not_found(info, data_dir)
+        raise _not_found(info, data_dir, fallback)
     return info.embedded(seed)
 
 
-def _not_found(info: DatasetInfo, data_dir: str | Path | None) -> DatasetNotFound:
+def _not_found(info: DatasetInfo, data_dir: str | Path | None, fallback: str = "auto") -> DatasetNotFound:
+    """Where ``load`` looked, and why nothing else stood in: the spec's fallback = "none" turned off a stand-in or an
+    embedded default (afhq has no embedded default but a stand-in, which the message had left out), or there is none."""
     looked = ", ".join(str(d / file) for d in search_dirs(data_dir) for file in info.files)
-    why = "the spec says fallback='none'" if info.embedded else "it has no embedded default"
+    if fallback == "none" and info.stand_in:
+        why = f"the spec says fallback='none', which turns off its stand-in ({info.stand_in})"
+    elif fallback == "none" and info.embedded:
+        why = "the spec says fallback='none'"
+    else:
+        why = "it has no embedded default"
     return DatasetNotFound(
         f"dataset {info.name!r} not found (looked in: {looked}) and {why}; "
         f"set BENCH_DATA_DIR or --data-dir to a folder holding {' or '.join(info.files)}, "
@@ -165,7 +172,7 @@ def check_found(name: str, data_dir: str | Path | None = None, fallback: str = "
     if info.stand_in and fallback != "none":
         check_found(info.stand_in, data_dir, fallback)
     elif fallback == "none" or info.embedded is None:
-        raise _not_found(info, data_dir)
+        raise _not_found(info, data_dir, fallback)
 
 
 def class_counts(name: str, data_dir: str | Path | None = None, fallback: str = "auto") -> ClassCounts | None:

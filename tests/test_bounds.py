@@ -15,8 +15,17 @@ from typing import Any
 import pytest
 
 from bench.core import spec as S
-from bench.core.layers import MAX_LAYERS, MAX_SPAN, MAX_WIDTH, LayerError, parse_layers
-from bench.core.spec import SpecError, check_fits_data, load_task, parse_task
+from bench.core.layers import (
+    MAX_LAYERS,
+    MAX_PARAMS,
+    MAX_SPAN,
+    MAX_WIDTH,
+    LayerError,
+    check_params,
+    param_counts,
+    parse_layers,
+)
+from bench.core.spec import SpecError, check_fits_data, check_fits_image, load_task, parse_task
 from bench.run.datacheck import check_task_data
 from datasets.npz import write_npz
 from tests.conftest import REPO, TINY_TASK, run_cli
@@ -84,6 +93,8 @@ BOUNDS = [
 @pytest.mark.parametrize(("key", "bad", "good"), BOUNDS, ids=[f"{k}={b}" for k, b, _ in BOUNDS])
 def test_a_value_past_its_bound_is_refused_naming_the_key_and_the_bound_is_accepted(key, bad, good):
     base = with_("distributed.workers", [1], with_("distributed.mode", "weak"))  # any worker count splits the batch
+    if key == "train.momentum":  # SGD's: under Adam (the tiny task's) a momentum is refused whatever its value
+        base = with_("train.optimizer", "sgd", base)
     with pytest.raises(SpecError) as e:
         parse_task(with_(key, bad, base), source="absurd.toml")
     assert str(e.value).startswith(f"absurd.toml: {key}"), str(e.value)
@@ -145,6 +156,70 @@ def test_layer_sizes_have_bounds_named_by_index_and_key(layer, key, high):
     parse_layers([CONV, layer])  # the boundary (shapes are checked later, against the input)
     with pytest.raises(LayerError, match=rf"model\.layers\[1\]\.{key}: expected an? .*int <= {high}, got {high + 1}"):
         parse_layers([CONV, {**layer, key: high + 1}])
+
+
+# QA 2026-12-08: 65,536 filters flattened into 65,536 units, 3.4e12 parameters: loaded, then torch's allocator failed
+HUGE = [{"conv": MAX_WIDTH, "kernel": 1}, {"flatten": True}, {"dense": MAX_WIDTH}]
+
+
+def test_a_layer_list_with_more_parameters_than_the_bound_is_refused_naming_the_layer_and_the_count():
+    """Counted framework-free (``param_counts``'s arithmetic) once the input's shape is known: at load with
+    dataset.image_size, else before the run with the data's own shape (``check_fits_image``); the boundary passes."""
+    layers = parse_layers(HUGE)
+    count = 28 * 28 * MAX_WIDTH * MAX_WIDTH + MAX_WIDTH  # the dense layer's weights and biases
+    with pytest.raises(LayerError) as e:
+        check_params(layers, (28, 28, 1), 10)
+    said = str(e.value)
+    assert said.startswith(f"model.layers[2] (dense {MAX_WIDTH}): {count:,} parameters, at least "), said
+    assert f"more than the {MAX_PARAMS:,} a layer list may have (a fixed bound" in said and "\n" not in said
+    doc = with_("model", {"layers": HUGE}, with_("dataset.image_size", 28))
+    with pytest.raises(SpecError, match=rf"^absurd\.toml: model\.layers\[2\] \(dense {MAX_WIDTH}\): {count:,} param"):
+        parse_task(doc, source="absurd.toml")
+    spec = parse_task(with_("model", {"layers": HUGE}), source="absurd.toml")  # the data's own size: not known yet
+    with pytest.raises(SpecError, match=r"absurd\.toml: model\.layers\[2\].* \(the images are 28x28x1\)$"):
+        check_fits_image(spec, (28, 28, 1))
+    # the head counts too, and is named where it is the largest: 128x128x65,536 features into 2 classes
+    wide = parse_layers([{"conv": MAX_WIDTH, "kernel": 1}, {"flatten": True}])
+    with pytest.raises(LayerError, match=r"^model\.layers: the head \(fc1\): 2,147,483,650 parameters"):
+        check_params(wide, (128, 128, 1), 2)
+    # either side of the bound, counted as param_counts counts: 8x8x256 features into a dense layer and one logit
+    features, fixed = 8 * 8 * 256, 256 + 256 + 1  # the conv's weights and biases, the head's bias
+    units = (MAX_PARAMS - fixed) // (features + 1 + 1)  # per unit: its weights, its bias, its weight in the head
+    for n, fits in ((units, True), (units + 1, False)):
+        layers = parse_layers([{"conv": 256, "kernel": 1}, {"flatten": True}, {"dense": n}])
+        assert (param_counts(layers, (8, 8, 1), 1)[0] <= MAX_PARAMS) is fits
+        if fits:
+            check_params(layers, (8, 8, 1), 1)
+        else:
+            with pytest.raises(LayerError, match=rf"^model\.layers\[2\] \(dense {n}\)"):
+                check_params(layers, (8, 8, 1), 1)
+
+
+@pytest.mark.parametrize(
+    ("layer", "says"),
+    [
+        ({"batchnorm": True, "eps": math.inf}, "eps: expected a number in (0, 1], got inf"),
+        ({"batchnorm": True, "eps": 1e300}, "eps: expected a number in (0, 1], got 1e+300"),
+        ({"batchnorm": True, "eps": 1.5}, "eps: expected a number in (0, 1], got 1.5"),
+        ({"batchnorm": True, "eps": math.nan}, "eps: expected a number > 0, got nan"),  # the old text, kept
+        ({"batchnorm": True, "momentum": 0}, "momentum: expected a number in (0, 1), got 0 (the running statistics"),
+        ({"batchnorm": True, "momentum": math.inf}, "momentum: expected a number in [0, 1), got inf"),
+        ({"batchnorm": True, "momentum": math.nan}, "momentum: expected a number in [0, 1), got nan"),
+        ({"dropout": math.inf}, "dropout: expected a number in [0, 1), got inf"),
+        ({"dropout": math.nan}, "dropout: expected a number in [0, 1), got nan"),
+    ],
+)
+def test_a_layers_float_settings_are_bounded_as_the_train_sections_are(layer, says):
+    """QA: eps = inf or 1e300 was taken and trained to chance; train.eps is bounded to (0, 1], so is a layer's. A
+    momentum of 0 never moves the running statistics the evaluation normalises with (mean 0, variance 1)."""
+    with pytest.raises(LayerError) as e:
+        parse_layers([CONV, layer])
+    assert str(e.value).startswith(f"model.layers[1].{says}"), str(e.value)
+
+
+def test_a_layers_float_settings_are_accepted_at_their_bounds():
+    bn, drop = parse_layers([CONV, {"batchnorm": True, "eps": 1.0, "momentum": 1e-6}, {"dropout": 0.0}])[1:]
+    assert (bn.eps, bn.momentum, drop.rate) == (1.0, 1e-6, 0.0)
 
 
 def test_toml_nested_too_deeply_is_not_valid_toml(tmp_path: Path):
@@ -269,6 +344,18 @@ def test_a_batch_larger_than_the_training_images_or_data_not_there_is_refused_be
     assert "and the spec says fallback='none'; set BENCH_DATA_DIR or --data-dir" in said
     path.write_text(TINY_TASK.replace("batch_size = 64", "batch_size = 80"))  # all 80 images: one batch fits
     check_task_data([load_task(path, None, None)], str(data))
+
+
+def test_a_layer_list_with_too_many_parameters_for_the_datas_images_is_refused_before_the_run_starts(
+    clean_env, tmp_path: Path
+):
+    """QA 2026-12-08: the list loaded, a run folder was made and the row failed in torch's allocator, exit 1."""
+    bare = backend_env(clean_env, tmp_path / "site")  # the embedded digits: their shape is known without loading
+    text = TINY_TASK.replace(
+        'arch = "lenet5"', "layers = [{conv = 65536, kernel = 1}, {flatten = true}, {dense = 65536}]"
+    )
+    _, said = refused_before_the_run([(text, bare, f"model.layers[2] (dense {MAX_WIDTH}): ")], tmp_path)
+    assert "parameters, at least " in said and f"more than the {MAX_PARAMS:,} a layer list may have" in said
 
 
 def test_a_class_the_data_does_not_have_is_refused_before_the_run_starts(clean_env, tmp_path: Path):

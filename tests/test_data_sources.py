@@ -551,6 +551,19 @@ def test_registry_finds_imported_catsdogs_and_knows_afhq(clean_env):
         registry.load("afhq", fallback="none")
 
 
+def test_fallback_none_on_afhq_says_it_turned_its_stand_in_off(clean_env):
+    """afhq has no embedded default but a stand-in (catsdogs); the message said "it has no embedded default", as if
+    nothing could have stood in, where the task's fallback = "none" had turned catsdogs off."""
+    for call in (registry.load, registry.check_found):
+        with pytest.raises(registry.DatasetNotFound) as e:
+            call("afhq", None, "none")
+        said = str(e.value)
+        assert "and the spec says fallback='none', which turns off its stand-in (catsdogs); set " in said, said
+        assert "no embedded default" not in said
+    with pytest.raises(registry.DatasetNotFound, match=r"and the spec says fallback='none'; set BENCH_DATA_DIR"):
+        registry.check_found("mnist", None, "none")  # an embedded default turned off: as it said
+
+
 def test_data_commands_import_no_framework():
     code = "import sys, bench.run.data_cli, datasets.store; print(sorted({'torch', 'tensorflow'} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)

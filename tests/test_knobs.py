@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
@@ -416,3 +417,72 @@ def test_every_field_a_knob_sets_is_filed_as_a_knob_not_recipe(name):
 
     fields = {k for knob in backends.describe(name).knob_space for v in knob.values for k, _ in v.runtime}
     assert fields and not {f for f in fields if f"runtime.{f}" not in EXCLUDED}
+
+
+# --------------------------------------------------------------------------- threads above the cores
+
+
+def test_threads_above_the_cores_a_row_may_use_are_noted_in_the_row(monkeypatch):
+    """The note is the row's own (``perf.row_notes``, in the row's process): its cores are its slot's or cgroup's,
+    as ``usable_cores`` reads them. QA 2026-12-08: torch at 1,000 threads on 2 cores ran ~500x slower, unsaid."""
+    from bench.core import cpus
+    from bench.measure import perf
+
+    monkeypatch.setattr(cpus, "usable_cores", lambda: 2)
+    assert cpus.threads_over_cores(2) is None and cpus.threads_over_cores(0) is None
+    base = load_task("mnist-lenet5", "quick")
+    for threads, noted in ((0, False), (2, False), (3, True), (1000, True)):
+        spec = dataclasses.replace(base, runtime=RuntimeSpec(threads=threads))
+        notes = [n for n in perf.row_notes(spec) if n.startswith("runtime.threads")]
+        assert bool(notes) is noted, (threads, notes)
+        if noted:
+            assert notes == [
+                f"runtime.threads = {threads} is more than the 2 core(s) this process may use: a framework that "
+                "starts that many threads has them wait for cores, and this row's times include the wait (0: the "
+                "framework's own count)"
+            ]
+
+
+def test_threads_above_the_cores_each_row_gets_are_warned_of_before_the_run_naming_the_setting():
+    """Per task and setting, with the backends it is for; a [knobs.NAME] table's count names that table; the
+    data-parallel rows' threads are ``oversubscription_notes``'."""
+    from bench.run.knobcheck import threads_warnings
+
+    base = load_task("mnist-lenet5", "quick")
+    task = dataclasses.replace(base, runtime=RuntimeSpec(threads=1000))
+    lines = threads_warnings([task], ("torch", "keras"), 2)
+    assert lines == [
+        f"{task.source}: runtime.threads = 1000 is more than the 2 core(s) each row gets (torch, keras): a framework "
+        "that starts that many threads has them wait for cores, and the rows' times include the wait, as their notes "
+        "say (0: the framework's own count)"
+    ]
+    own = dataclasses.replace(base, knobs=(("torch", (("threads", 4),)),))
+    (line,) = threads_warnings([own], ("torch", "keras"), 2)
+    assert line.startswith(f"{own.source}: knobs.torch.threads = 4 is more than the 2 core(s) each row gets (torch):")
+    assert threads_warnings([own, base], ("torch", "keras"), 4) == []
+    workers = dataclasses.replace(task, distributed=dataclasses.replace(task.distributed, workers=(1, 2)))
+    assert threads_warnings([workers], ("torch",), 2) == []
+
+
+def test_a_run_whose_threads_are_above_the_cores_says_so_before_it_starts_and_in_the_row(tmp_path, clean_env):
+    from tests.conftest import TINY_TASK, only_run_dir, records, run_cli
+    from tests.faults import backend_env
+
+    task = tmp_path / "threads.toml"
+    task.write_text(TINY_TASK + "[runtime]\nthreads = 1000\n")
+    env = backend_env(clean_env, tmp_path / "site")
+    p = run_cli(["run", str(task), "--backend", "numpy", "--out", str(tmp_path / "out")], env, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    cores = len(os.sched_getaffinity(0))
+    said = f"warning: {task}: runtime.threads = 1000 is more than the {cores} core(s) each row gets (numpy): "
+    assert said in p.stdout, p.stdout
+    assert p.stdout.index(said) < p.stdout.index("[1/1] tiny / numpy"), p.stdout  # before any row
+    (row,) = records(only_run_dir(tmp_path / "out"))
+    assert f"runtime.threads = 1000 is more than the {cores} core(s) this process may use" in row["notes"]
+
+
+def test_knobs_named_twice_are_searched_once_as_a_backend_named_twice_runs_once():
+    from bench.run.cli import build_parser
+
+    args = build_parser().parse_args(["tune", "mnist-lenet5", "--backend", "torch,torch", "--knobs", "threads,threads"])
+    assert (args.backend, args.knobs) == (("torch",), ("threads",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from bench.core.spec import TASKS_DIR, SpecError, builtin_tasks, load_task, parse_task, spec_from_dict
 from datasets import registry
+from tests.conftest import TINY_TASK
 
 MINIMAL = {
     "name": "t",
@@ -207,3 +209,93 @@ def test_a_big_models_explain_layer_is_the_one_map_every_backend_names_alike():
                 f"t.toml: explain.layer: expected 'backbone', the map of {arch!r} that every backend names alike "
                 f"(each library names its other layers its own way), got {bad!r}"
             )
+
+
+# --------------------------------------------------------------------------- settings that would do nothing
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "key", "value", "owner"),
+    [
+        ("sgd", "beta1", 0.8, "adam"),
+        ("sgd", "beta2", 0.99, "adam"),
+        ("sgd", "eps", 1e-8, "adam"),
+        ("adam", "momentum", 0.9, "sgd"),
+    ],
+)
+def test_a_setting_of_the_other_optimizer_is_refused_naming_the_field_and_its_optimizer(optimizer, key, value, owner):
+    """QA 2026-12-08: sgd with beta1 (or adam with momentum) ran, the setting ignored, silently."""
+    doc = with_(f"train.{key}", value, with_("train.optimizer", optimizer))
+    with pytest.raises(SpecError) as e:
+        parse_task(doc, source="o.toml")
+    said = str(e.value)
+    assert said.startswith(f"o.toml: train.{key}: expected no value (or its default ") and "\n" not in said
+    assert f'with optimizer = "{optimizer}": {key} is a setting of optimizer = "{owner}"' in said
+    assert said.endswith(f", got {value!r}"), said
+    assert parse_task(with_("train.optimizer", owner, doc)).train.optimizer == owner  # its own optimizer's: taken
+
+
+def test_a_setting_left_at_its_default_is_not_refused_under_the_other_optimizer():
+    """A key left out holds its default, as does a plan.json (``to_dict`` gives every field): neither is refused,
+    nor the default written out."""
+    sgd = parse_task(with_("train.momentum", 0.9, with_("train.optimizer", "sgd")))
+    assert spec_from_dict(sgd.to_dict()) == sgd  # beta1, beta2 and eps at their defaults
+    assert parse_task(with_("train.beta1", 0.9, with_("train.optimizer", "sgd"))).train.beta1 == 0.9
+    assert parse_task(with_("train.momentum", 0, MINIMAL)).train.momentum == 0.0  # adam, momentum 0: the default
+    # a profile that switches the optimizer is checked with the base's settings
+    doc = with_("profiles.quick", {"train": {"optimizer": "sgd"}}, with_("train.beta1", 0.8))
+    with pytest.raises(SpecError, match=r"^p\.toml: train\.beta1: .* \(with \[profiles\.quick\] applied\)$"):
+        parse_task(doc, source="p.toml")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("eval.select", "best_test", "eval.select: expected 'last' with eval.per_epoch = false (the best epoch"),
+        ("train.target_acc", 0.3, "train.target_acc: expected 0 (none) with eval.per_epoch = false (the time to"),
+    ],
+)
+def test_what_reads_every_epochs_evaluation_is_refused_without_it(key, value, says):
+    """QA 2026-12-08: best_test without per-epoch evaluation noted "the best epoch chosen on the TEST split" of the
+    last epoch, and target_acc left time_to_target_s None where the last epoch had passed the target."""
+    doc = with_(key, value)
+    assert parse_task(doc).eval.per_epoch  # with every epoch evaluated: taken
+    with pytest.raises(SpecError) as e:
+        parse_task(with_("eval.per_epoch", False, doc), source="e.toml")
+    assert str(e.value).startswith(f"e.toml: {says}"), str(e.value)
+    profiled = with_("profiles.quick", {"eval": {"per_epoch": False}}, doc)
+    with pytest.raises(SpecError, match=r"\(with \[profiles\.quick\] applied\)$"):
+        parse_task(profiled, source="e.toml")
+
+
+# --------------------------------------------------------------------------- how a file and its values are read
+
+
+def test_a_task_file_with_a_utf8_byte_order_mark_loads_as_without(tmp_path: Path):
+    """Notepad writes one; tomllib read it as a statement: "not valid TOML: Invalid statement (line 1, column 1)"."""
+    text = TINY_TASK
+    plain, marked = tmp_path / "plain.toml", tmp_path / "marked.toml"
+    plain.write_text(text)
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert dataclasses.replace(load_task(marked), source="") == dataclasses.replace(load_task(plain), source="")
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode() + b"# \xff\n")  # a bad byte's offset counts the mark's 3
+    with pytest.raises(SpecError, match=rf"marked\.toml: not UTF-8 text \(byte {3 + len(text) + 2}: invalid start"):
+        load_task(marked)
+
+
+@pytest.mark.parametrize(
+    ("doc", "says"),
+    [
+        (with_("train.lr", True), "train.lr: expected a number, got true"),
+        (with_("train.epochs", False), "train.epochs: expected an integer, got false"),
+        (with_("dataset.classes", [True, "3"]), "dataset.classes[0]: expected a string, got true"),
+        (with_("dataset.mean", True), "dataset.mean: expected a list of a number, got true"),
+        (with_("eval", [True]), "eval: expected a table, got [true]"),
+    ],
+)
+def test_a_boolean_in_a_message_reads_as_toml_writes_it(doc, says):
+    """Python's ``True`` in "got True" was no value a TOML file can hold."""
+    with pytest.raises(SpecError) as e:
+        parse_task(doc, source="b.toml")
+    assert str(e.value).startswith(f"b.toml: {says}"), str(e.value)
+    assert "True" not in str(e.value) and "False" not in str(e.value)

@@ -34,6 +34,24 @@ def pool_threads(asked: int) -> tuple[int, str | None]:
     )
 
 
+def threads_over_cores(threads: int, cores: int | None = None) -> str | None:
+    """A row's note where ``threads`` (its ``runtime.threads``) is more than ``cores`` (default: those this process may
+    use, ``usable_cores``: a device slot's or a cgroup's share), else None; ``bench run`` says it before it starts
+    (bench.run.knobcheck.threads_warnings). Warned of, not refused: a task file runs on machines of other sizes (a
+    count written for a 16-core node stopped on a laptop would stop the run's every row), an executor's rows run on
+    cores the run cannot see, and an oversubscribed row may be what is measured; data-parallel workers x threads
+    above the cores are warned of so too (bench.run.distributed.oversubscription_notes). Unsaid, a torch row at 1,000
+    threads on 2 cores ran ~500x slower and its record said only "1000 thread(s)"."""
+    cores = cores or usable_cores()
+    if threads <= cores:
+        return None
+    return (
+        f"runtime.threads = {threads} is more than the {cores} core(s) this process may use: a framework that starts "
+        "that many threads has them wait for cores, and this row's times include the wait (0: the framework's own "
+        "count)"
+    )
+
+
 def cores_for(threads: int, slot: int, allowed: list[int]) -> list[int] | None:
     """The ``threads`` cores of ``allowed`` that slot ``slot`` (a data-parallel worker's local rank) gets,
     neighbours first and wrapping round; None when ``threads`` covers every allowed core (nothing to restrict)."""

@@ -26,6 +26,13 @@ BN_EPS = 1e-5
 MAX_LAYERS = 1_000
 MAX_WIDTH = 65_536  # filters, units: a 65,536 x 65,536 dense layer is already 16 GiB of weights
 MAX_SPAN = 2_048  # kernel, size, stride, padding: at most the largest image (spec.MAX_IMAGE_SIZE)
+MAX_EPS = 1.0  # batchnorm eps, as train.eps: eps = inf or 1e300 took and trained to chance, silently
+# A list's parameters, its head's included (``check_params``): 2^30 is 4 GiB of fp32 weights and 16 GiB with their
+# gradients and Adam's two moments, 7x VGG-19's 144M (the largest plain stack). A fixed bound, not this machine's
+# memory: a task loads alike wherever its rows run (another machine under an executor, a GPU). Until 2026-12-08 a
+# 65,536-filter conv flattened into a 65,536-unit dense layer (3.4e12 parameters) loaded and failed in torch's
+# allocator, a run folder made.
+MAX_PARAMS = 2**30
 
 Shape = tuple[int, ...]  # (H, W, C) for a map, (features,) for a vector
 
@@ -161,10 +168,17 @@ def _check_value(kind_name: str, key: str, value: Any, where: str) -> Any:
     if key in ("momentum", "rate"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise LayerError(f"{where}: expected a number in [0, 1), got {_show(value)}")
+        if key == "momentum" and value == 0:  # torch's convention: the batch's weight; Keras's momentum 1 - 0
+            raise LayerError(
+                f"{where}: expected a number in (0, 1), got 0 (the running statistics would never move from mean 0, "
+                "variance 1, and the evaluation normalises with them)"
+            )
         return float(value)
     if key == "eps":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise LayerError(f"{where}: expected a number > 0, got {_show(value)}")
+        if not value <= MAX_EPS:
+            raise LayerError(f"{where}: expected a number in (0, {MAX_EPS:g}], got {_show(value)}")
         return float(value)
     high = MAX_WIDTH if key in ("filters", "units") else MAX_SPAN  # kernel, stride, size: MAX_SPAN
     return _positive_int(value, where, high)
@@ -354,23 +368,53 @@ def flatten_input(layers: tuple[Layer, ...], input_shape: tuple[int, int, int]) 
     return (h, w, c)
 
 
+def layer_params(layers: tuple[Layer, ...], input_shape: tuple[int, int, int]) -> tuple[int, ...]:
+    """Each layer's trainable parameters for an HWC input (0 for pooling, activation, dropout, flatten)."""
+    shapes = infer_shapes(layers, input_shape)
+    out = []
+    previous: Shape = tuple(input_shape)
+    for layer, shape in zip(layers, shapes, strict=True):
+        width = previous[-1]  # channels of a map, features of a vector
+        if isinstance(layer, Conv):
+            out.append(layer.kernel * layer.kernel * width * layer.filters + layer.filters)
+        elif isinstance(layer, Dense):
+            out.append(width * layer.units + layer.units)
+        elif isinstance(layer, BatchNorm):
+            out.append(2 * width)
+        else:
+            out.append(0)
+        previous = shape
+    return tuple(out)
+
+
 def param_counts(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], n_outputs: int) -> tuple[int, int]:
     """(trainable parameters, BatchNorm running statistics) of the list plus its head, framework-free.
 
     torch counts the first (its running mean/variance are buffers); keras's ``count_params`` both (its
     moving mean/variance are non-trainable weights).
     """
-    shapes = infer_shapes(layers, input_shape)
-    trainable = stats = 0
-    previous: Shape = tuple(input_shape)
-    for layer, shape in zip(layers, shapes, strict=True):
-        width = previous[-1]  # channels of a map, features of a vector
-        if isinstance(layer, Conv):
-            trainable += layer.kernel * layer.kernel * width * layer.filters + layer.filters
-        elif isinstance(layer, Dense):
-            trainable += width * layer.units + layer.units
-        elif isinstance(layer, BatchNorm):
-            trainable += 2 * width
-            stats += 2 * width
-        previous = shape
-    return trainable + previous[-1] * n_outputs + n_outputs, stats
+    own = layer_params(layers, input_shape)
+    # a BatchNorm's running mean and variance: as many as its scale and shift
+    stats = sum(n for layer, n in zip(layers, own, strict=True) if isinstance(layer, BatchNorm))
+    features = infer_shapes(layers, input_shape)[-1][-1]
+    return sum(own) + features * n_outputs + n_outputs, stats
+
+
+def check_params(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], n_outputs: int) -> None:
+    """LayerError where the list and its head have more than MAX_PARAMS parameters, naming the largest layer (the
+    head's name where it is that) and both counts: refused when the shape is known, before any framework allocates
+    them. ``n_outputs`` may be a lower bound (1) where the classes are not known yet."""
+    own = layer_params(layers, input_shape)
+    total = param_counts(layers, input_shape, n_outputs)[0]
+    head = total - sum(own)
+    if total <= MAX_PARAMS:
+        return
+    i = max(range(len(own)), key=own.__getitem__)
+    where, most = (
+        (_where(i, layers[i]), own[i]) if own[i] >= head else (f"model.layers: the head ({head_name(layers)})", head)
+    )
+    raise LayerError(
+        f"{where}: {most:,} parameters, at least {total:,} in the model: more than the {MAX_PARAMS:,} a layer "
+        "list may have (a fixed bound, whatever the machine: 4 GiB of fp32 weights, 16 GiB with their gradients and "
+        "Adam's moments)"
+    )

@@ -8,6 +8,7 @@ framework's default decides a compared quantity silently.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import math
 import os
@@ -24,7 +25,7 @@ from bench.core.architecture import Architecture
 from bench.core.catalog import INITS, LAYERS_ID, architecture
 from bench.core.cpus import usable_cores
 from bench.core.distributed import SCALING_MODES
-from bench.core.layers import LayerError, infer_shapes, map_layers, parse_layers, to_table
+from bench.core.layers import LayerError, check_params, infer_shapes, map_layers, parse_layers, to_table
 from bench.core.zoo import entry as zoo_entry
 from bench.core.zoo import input_fits, weights_path
 
@@ -87,11 +88,25 @@ class Bound:
     value: Any
 
 
+def _shown(value: Any) -> str:
+    """A value as a message shows it: ``repr``, but a boolean as TOML writes it (``true``, not Python's ``True``),
+    inside a list or table too; everything else reads as the messages always did."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_shown, value)) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(_shown, value)) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_shown(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def _first_broken(prefix: str, bounds: Iterable[Bound]) -> None:
-    """SpecError for the first bound that does not hold: ``{prefix}{key}: expected {expected}, got {value!r}``."""
+    """SpecError for the first bound that does not hold: ``{prefix}{key}: expected {expected}, got {value}``."""
     for b in bounds:
         if not b.ok:
-            raise SpecError(f"{prefix}{b.key}: expected {b.expected}, got {b.value!r}")
+            raise SpecError(f"{prefix}{b.key}: expected {b.expected}, got {_shown(b.value)}")
 
 
 def _choices(*values: Any) -> dict[str, Any]:
@@ -354,7 +369,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):  # TOML and JSON give lists, TaskSpec.to_dict tuples
-            raise SpecError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+            raise SpecError(f"{where}: expected {_type_name(tp)}, got {_shown(value)}")
         item = typing.get_args(tp)[0]
         return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
     ok = (
@@ -364,7 +379,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         or (tp is float and isinstance(value, int) and not isinstance(value, bool))
     )
     if not ok:
-        raise SpecError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        raise SpecError(f"{where}: expected {_type_name(tp)}, got {_shown(value)}")
     return float(value) if tp is float else value
 
 
@@ -381,7 +396,7 @@ def _build(
     document's top level, whose keys belong to no section."""
     at = f"{where}." if at is None else at
     if not isinstance(table, dict):
-        raise SpecError(f"{where}: expected a table, got {table!r}")
+        raise SpecError(f"{where}: expected a table, got {_shown(table)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
@@ -451,7 +466,7 @@ def _model(table: Any, where: str) -> ModelSpec:
             raise SpecError(f"{where}.{key}: unknown key for model {arch.id!r} (expected one of: {known})")
         v = _coerce(value, opt.type, f"{where}.{key}")
         if opt.choices and v not in opt.choices:
-            raise SpecError(f"{where}.{key}: expected one of {list(opt.choices)}, got {v!r}")
+            raise SpecError(f"{where}.{key}: expected one of {list(opt.choices)}, got {_shown(v)}")
         options[key] = v
     return ModelSpec(options=tuple(sorted(options.items())), **kwargs)
 
@@ -493,7 +508,7 @@ def parse_task(
         if name not in PROFILES:
             raise SpecError(f"{source}: profiles.{name}: unknown profile (expected one of: {', '.join(PROFILES)})")
         if not isinstance(profiles[name], dict):
-            raise SpecError(f"{source}: profiles.{name}: expected a table of overrides, got {profiles[name]!r}")
+            raise SpecError(f"{source}: profiles.{name}: expected a table of overrides, got {_shown(profiles[name])}")
     if profile and profile not in PROFILES:
         raise SpecError(f"{source}: unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
     asked = profile if profile in profiles else None  # a profile the file leaves out gives the base spec
@@ -638,7 +653,7 @@ def _parse_tables(
     targets = []
     for i, t in enumerate(transfer):
         if not isinstance(t, dict):
-            raise SpecError(f"{where}: transfer[{i}]: expected a table, got {t!r}")
+            raise SpecError(f"{where}: transfer[{i}]: expected a table, got {_shown(t)}")
         tk, _ = _build(TransferSpec, {k: v for k, v in t.items() if k != "class_map"}, f"{where}: transfer[{i}]")
         cmap = t.get("class_map", {})
         if not isinstance(cmap, dict) or not cmap or not all(isinstance(v, str) for v in cmap.values()):
@@ -679,7 +694,7 @@ def _knobs(table: Any, where: str) -> tuple[tuple[str, tuple[tuple[str, Any], ..
     if isinstance(table, (list, tuple)):
         table = {b: _pairs(v, f"{where}.{b}") for b, v in _pairs(table, where).items()}
     if not isinstance(table, dict):
-        raise SpecError(f"{where}: expected a table of [knobs.BACKEND] tables, got {table!r}")
+        raise SpecError(f"{where}: expected a table of [knobs.BACKEND] tables, got {_shown(table)}")
     out = []
     for backend, fields in table.items():
         if not isinstance(backend, str) or NAME_PATTERN.fullmatch(backend) is None:
@@ -717,6 +732,8 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
         Bound("train.target_acc", 0 <= t.target_acc <= 1, "a number in [0, 1]", t.target_acc),
         Bound("eval.batch_size", spec.eval.batch_size >= 1, "an integer >= 1", spec.eval.batch_size),
         *_train_bounds(t),
+        *_optimizer_bounds(t),
+        *_per_epoch_bounds(spec),
         Bound(
             "eval.batch_size", spec.eval.batch_size <= MAX_BATCH, f"an integer in 1..{MAX_BATCH}", spec.eval.batch_size
         ),
@@ -771,8 +788,11 @@ def _check_values(spec: TaskSpec, where: str, datasets: Collection[str] | None) 
     arch = architecture(spec.model)
     # else the data's own size decides: checked before the run starts (bench.run.datacheck.check_images_fit)
     if arch.layers and spec.dataset.image_size:
+        size = spec.dataset.image_size
+        shape = (size, size, spec.dataset.channels or 1)  # the data's own channels: 1 at least (the fewest weights)
         try:
-            infer_shapes(arch.layers, (spec.dataset.image_size, spec.dataset.image_size, spec.dataset.channels or 1))
+            infer_shapes(arch.layers, shape)
+            check_params(arch.layers, shape, _least_outputs(spec))
         except LayerError as e:
             raise SpecError(f"{where}: {e}") from None
     if arch.zoo:  # what the spec fixes of the images; the data's own channels and size: check_fits_image
@@ -872,6 +892,60 @@ def _decouple_bounds(d: DecoupleSpec) -> list[Bound]:
             0 <= d.random_state <= MAX_RANDOM_STATE,
             f"an integer in 0..{MAX_RANDOM_STATE}",
             d.random_state,
+        ),
+    ]
+
+
+def _least_outputs(spec: TaskSpec) -> int:
+    """The fewest outputs the model's head can have before the data's classes are known: one with a binary loss,
+    else as many as ``dataset.classes`` names (1 where it names none), so ``check_params`` refuses only a list
+    that is too large whatever the data."""
+    return 1 if spec.train.loss == "binary_cross_entropy" else max(len(spec.dataset.classes), 1)
+
+
+# The [train] settings that only one optimizer reads: under the other one they did nothing, silently (QA 2026-12-08:
+# optimizer = "sgd" with beta1, "adam" with momentum)
+OPTIMIZER_FIELDS = {"adam": ("beta1", "beta2", "eps"), "sgd": ("momentum",)}
+
+
+def _optimizer_bounds(t: TrainSpec) -> list[Bound]:
+    """A setting of the optimizer the task does not use, at another value than its default: refused. A setting left
+    out holds its default, and so does a plan.json's (``to_dict`` gives every field), so only a value given is."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainSpec)}
+    return [
+        Bound(
+            f"train.{name}",
+            getattr(t, name) == defaults[name],
+            f'no value (or its default {defaults[name]!r}) with optimizer = "{t.optimizer}": {name} is a setting of '
+            f'optimizer = "{owner}", which "{t.optimizer}" ignores',
+            getattr(t, name),
+        )
+        for owner, names in OPTIMIZER_FIELDS.items()
+        if owner != t.optimizer
+        for name in names
+    ]
+
+
+def _per_epoch_bounds(spec: TaskSpec) -> list[Bound]:
+    """What reads every epoch's test accuracy, refused with ``eval.per_epoch = false``, which evaluates the last epoch
+    only: the best epoch on the test split (the row's note called the last one "the best epoch chosen on the TEST
+    split") and the time to a target accuracy (None where the last epoch had passed it: when an epoch first reached
+    it is not known). Refused, not computed: neither can be without the evaluations the task turned off."""
+    e, t = spec.eval, spec.train
+    return [
+        Bound(
+            "eval.select",
+            e.per_epoch or e.select != "best_test",
+            "'last' with eval.per_epoch = false (the best epoch is chosen among evaluated epochs, and only the last "
+            "one is evaluated)",
+            e.select,
+        ),
+        Bound(
+            "train.target_acc",
+            e.per_epoch or not t.target_acc,
+            "0 (none) with eval.per_epoch = false (the time to the target is the training time until an epoch's "
+            "evaluation first reached it, and only the last epoch is evaluated)",
+            t.target_acc,
         ),
     ]
 
@@ -1066,6 +1140,7 @@ def check_fits_image(spec: TaskSpec, image_shape: tuple[int, int, int]) -> None:
     if arch.layers:
         try:
             infer_shapes(arch.layers, image_shape)
+            check_params(arch.layers, image_shape, _least_outputs(spec))
         except LayerError as e:
             h, w, c = image_shape
             raise SpecError(f"{spec.source}: {e} (the images are {h}x{w}x{c})") from None
@@ -1090,10 +1165,13 @@ def load_task(
         raw = _task_bytes(path, builtin)
     except OSError as e:
         raise SpecError(f"{path}: cannot be read: {e.strerror or e}") from None
+    # A UTF-8 byte-order mark (Notepad and other Windows editors write one) is no TOML statement: tomllib took it for
+    # one ("Invalid statement (at line 1, column 1)"); it says nothing a UTF-8 file needs, so it is skipped
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw[bom:].decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise SpecError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); TOML files are UTF-8") from None
+        raise SpecError(f"{path}: not UTF-8 text (byte {bom + e.start}: {e.reason}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
     except ValueError as e:  # an integer over Python's 4,300-digit limit: int() refuses it inside tomllib
@@ -1129,7 +1207,7 @@ def _pairs(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, (list, tuple)) or not all(
         isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in value
     ):
-        raise SpecError(f"{where}: expected a list of [name, value] pairs, got {value!r}")
+        raise SpecError(f"{where}: expected a list of [name, value] pairs, got {_shown(value)}")
     return dict(value)
 
 
@@ -1151,13 +1229,15 @@ def spec_from_dict(d: Any, datasets: Collection[str] | None = None) -> TaskSpec:
         or not all(isinstance(f, str) and f in OPTIONS for f in flags)
         or len(set(flags)) < len(flags)
     ):
-        raise SpecError(f"{source}: flags: expected a list of distinct keys out of {list(OPTIONS)}, got {flags!r}")
+        raise SpecError(
+            f"{source}: flags: expected a list of distinct keys out of {list(OPTIONS)}, got {_shown(flags)}"
+        )
     changes = d.get("profile_changes", [])
     if not isinstance(changes, (list, tuple)) or not all(
         isinstance(c, (list, tuple)) and len(c) == 3 and c[0] in RECIPE_KEYS for c in changes
     ):
         raise SpecError(
-            f"{source}: profile_changes: expected a list of [recipe key, value, full value], got {changes!r}"
+            f"{source}: profile_changes: expected a list of [recipe key, value, full value], got {_shown(changes)}"
         )
     dist = data.get("distributed")
     if isinstance(dist, dict) and dist.get("workers") in ((), []):  # to_dict of a single-process task

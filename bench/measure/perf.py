@@ -11,6 +11,7 @@ from typing import Any
 
 from backends import describe
 from bench.core.catalog import architecture
+from bench.core.cpus import threads_over_cores
 from bench.core.record import device_knobs, on_cpu
 from bench.core.spec import TaskSpec
 from bench.measure import mfu
@@ -143,8 +144,11 @@ def best_epoch_fields(history: list[dict[str, Any]], spec: TaskSpec) -> dict[str
 
 
 def row_notes(spec: TaskSpec) -> list[str]:
-    """Notes every row of this task carries: the catalog's named library differences, the selection rule."""
+    """Notes every row of this task carries: the catalog's named library differences, the selection rule; and where
+    its threads are more than the cores the row's process may use, that (``cpus.threads_over_cores``)."""
     notes = list(architecture(spec.model).notes)
+    if over := threads_over_cores(spec.runtime.threads):
+        notes.append(over)
     if spec.eval.select == "best_test":
         notes.append(
             "best_test_acc/best_epoch: the best epoch chosen on the TEST split (optimistic, as the original "

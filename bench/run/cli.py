@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import backends
+from bench.core.cpus import usable_cores
 from bench.core.results import (
     RunFileError,
     RunFileWarning,
@@ -39,7 +40,7 @@ from bench.run.datacheck import check_task_data
 from bench.run.dist_cli import add_distributed_options, add_launch_parser, cmd_launch, with_workers
 from bench.run.exec_cli import add_executor_options, executor_fields
 from bench.run.history_cli import add_history_parser, run_history_command
-from bench.run.knobcheck import refuse_unknown_knob_backends
+from bench.run.knobcheck import refuse_unknown_knob_backends, threads_warnings
 from bench.run.parity import nothing_to_compare
 from bench.run.parity_cli import add_parity_parser, run_parity_command
 from bench.run.plan import MAX_PARITY_STEPS, MAX_REPEATS, RunOptions, check_data_parallel_here, read_plan
@@ -555,8 +556,12 @@ def cmd_run(
     )
     from bench.report import tuning as tuning_report  # after every refusal: they need none of these (pandas)
     from bench.run.runner import run_suite
-    from bench.run.tune import check_knob_names, tune_suite
+    from bench.run.tune import REMOTE_EXECUTORS, check_knob_names, row_cores, tune_suite
 
+    # the cores each row gets: ray's nodes are not known here (the rows' notes say it there)
+    cores = row_cores(opts) or (None if opts.executor in REMOTE_EXECUTORS else usable_cores())
+    for line in threads_warnings(tasks, opts.backends, cores) if cores else ():
+        print(f"warning: {line}")
     try:
         if tuning:
             check_knob_names(getattr(args, "knobs", ()), opts.backends)
