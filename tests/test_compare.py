@@ -1155,3 +1155,90 @@ def test_a_row_that_failed_one_repeat_of_three_says_so_and_regresses_where_a_had
     assert cli.main(["compare", str(b), str(a)]) == 0  # fixed in B: said, not judged
     out = capsys.readouterr().out
     assert "| 1 of 3 repeats failed | ok " in out and "no regression" in out
+
+
+def test_one_value_inside_the_other_runs_spread_over_seeds_is_inconclusive_not_a_regression(tmp_path: Path, capsys):
+    """QA, 2026-12-07: A with --repeats 3 (Keras, seeds 0, 1, 2: 88.45 / 92.65 / 91.30%) against B's one row, seed 0
+    (88.45%, A's seed 0 to the digit), read "test accuracy 0.9130 -> 0.8845 REGRESSION (threshold alone)", exit 1:
+    A's spread over seeds was there and not read. One value against the other side's repeats is tested as one more
+    draw of them (Student's t, its p shown), either way round; a value far outside their spread still regresses."""
+    accs = (0.8845, 0.9265, 0.9130)
+    a = write(tmp_path / "a", [row("a", backend="keras", repeat=r, seed=r, test_acc=v) for r, v in enumerate(accs)])
+    b = write(tmp_path / "b", [row("b", backend="keras", seed=0, test_acc=0.8845)])
+    result = compare(a, b, Thresholds())
+    acc = result[result.metric == "test accuracy"].iloc[0]
+    assert (acc.a, acc.b) == (0.9130, 0.8845) and acc.verdict == "inconclusive" and not acc.regression
+    assert 0.05 < acc.p_value < 1 and acc.threshold_alone is not True
+    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "REGRESSION" not in out and "1 inconclusive change(s)" in out.splitlines()[-1]
+    # the other way round: B's three seeds against A's one value (A's seed 1), 1.35 points above B's median
+    high = write(tmp_path / "high", [row("h", backend="keras", seed=1, test_acc=0.9265)])
+    assert verdict_of(compare(high, a, Thresholds()), "test accuracy") == "inconclusive"
+    # far outside the spread the seeds showed: a regression, tested (not by the threshold alone)
+    low = write(tmp_path / "low", [row("l", backend="keras", seed=0, test_acc=0.60)])
+    (acc,) = compare(a, low, Thresholds()).query("metric == 'test accuracy'").itertuples()
+    assert acc.verdict == "regression" and acc.p_value < 0.05 and acc.threshold_alone is not True
+    # one value a side has no spread to read: judged by the threshold alone, as before
+    one = write(tmp_path / "one", [row("o", backend="keras", seed=0, test_acc=0.9265)])
+    (acc,) = compare(one, b, Thresholds()).query("metric == 'test accuracy'").itertuples()
+    assert acc.verdict == "regression" and acc.threshold_alone is True
+
+
+def test_a_row_interrupted_in_a_is_no_baseline_and_its_failure_in_b_a_new_one_not_still_failing(tmp_path: Path, capsys):
+    """QA, 2026-12-07: A's Keras row was interrupted (Ctrl-C), B's timed out: "status | interrupted | timeout | still
+    failing" and "no regression, 1 row(s) still failing, as in A", though A never failed. An interrupted row of A
+    measured nothing, as a lost one: no baseline, and B's failure is a new one, a regression (exit 1 either way)."""
+    a = tmp_path / "a"
+    write(a, [row("a", train_s=1.0), row("a", backend="keras", status="interrupted")])
+    state = {"planned": 2, "state": "interrupted", "command": "run", "recorded": 1}
+    (a / "state.json").write_text(json.dumps(state))
+    b = tmp_path / "b"
+    write(b, [row("b", train_s=1.0), row("b", backend="keras", status="timeout", error="stopped after 60 s")])
+    result = compare(load_run(a, tmp_path)[0], load_run(b, tmp_path)[0], Thresholds())
+    status = result[result.metric == "status"].iloc[0]
+    assert status[["backend", "a", "b", "regression"]].tolist() == ["keras", "interrupted", "timeout", True]
+    assert pd.isna(status.verdict)
+    assert cli.main(["compare", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "still failing" not in out and "| REGRESSION" in out
+    assert out.splitlines()[-1].startswith("1 regression(s) beyond the thresholds")
+    ok = tmp_path / "ok"  # B's row ran ok: nothing to judge it against, said as such (exit 0)
+    write(ok, [row("ok", train_s=1.0), row("ok", backend="keras", train_s=1.0)])
+    result = compare(load_run(a, tmp_path)[0], load_run(ok, tmp_path)[0], Thresholds())
+    assert verdict_of(result, "status") == "no baseline (interrupted in A)" and not result.regression.any()
+    assert cli.main(["compare", str(a), str(ok)]) == 0
+    assert "| no baseline (interrupted in A)" in capsys.readouterr().out
+    # a task only A has, its one row interrupted: nothing measured on either side, not "missing from B"
+    gone = new_record(run_id="a", task="gone", backend="torch", repeat=0, model="m", profile="quick")
+    append_record(a, {**gone, "status": "interrupted"})
+    assert cli.main(["compare", str(a), str(ok)]) == 0
+    out = capsys.readouterr().out
+    assert "missing from B" not in out and "REGRESSION" not in out
+    assert (
+        "Only in A, where its rows were interrupted (no baseline), and without a row in B (not judged): gone (torch)"
+        in out
+    )
+
+
+def test_a_run_killed_before_its_first_record_and_a_file_are_named_as_such_not_as_no_run_directory(
+    tmp_path: Path, capsys
+):
+    """QA, 2026-12-07: a run killed before its first row ended (plan.json, state.json "running", no records.jsonl;
+    `--resume` finishes it) was "not a run directory (no records.jsonl there ...)"; and a path to a file read as no
+    run directory either. Both exit 2 (nothing to compare), saying what the path is."""
+    a = make_run(tmp_path / "a")
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "plan.json").write_text(json.dumps({"tasks": [{"name": "mnist-lenet5"}], "options": {}}))
+    (killed / "state.json").write_text(json.dumps({"planned": 4, "state": "running", "command": "run"}))
+    assert cli.main(["compare", str(a), str(killed)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {killed}: incomplete (running): 0 of 4 rows recorded; finish it with "
+        f"`python -m bench run --resume {killed}`; nothing to compare\n"
+    )
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    assert cli.main(["compare", str(afile), str(a)]) == 2
+    assert capsys.readouterr().err == f"error: {afile}: is a file, not a run folder\n"

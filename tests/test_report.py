@@ -1559,3 +1559,67 @@ def test_report_names_a_folder_that_is_no_run_before_any_link_inside_it_and_refu
     ), proc.stderr
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
     assert run_cli(["report", str(run), "--reference", "keras"], clean_env).returncode == 0
+
+
+def test_report_of_a_run_killed_before_its_first_record_says_it_is_incomplete_and_how_to_finish_it(
+    clean_env, tmp_path: Path
+):
+    """QA, 2026-12-07: a run killed (-9) before its first row ended keeps plan.json and a state.json saying
+    "running", and `--resume` finishes it; `report` called it "not a run directory (no records.jsonl in it)". It
+    says the run is incomplete, how far (0 of its planned rows) and the line that finishes it; nothing is written."""
+    from tests.conftest import run_cli
+
+    run = tmp_path / "20261207-101010-k9k9"
+    run.mkdir()
+    (run / "plan.json").write_text(json.dumps({"tasks": [{"name": "mnist-lenet5"}], "options": {}}))
+    (run / "state.json").write_text(json.dumps({"planned": 4, "state": "running", "command": "run"}))
+    proc = run_cli(["report", str(run)], clean_env)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"error: {run}: incomplete (running): 0 of 4 rows recorded; finish it with "
+        f"`python -m bench run --resume {run}`; nothing to report\n"
+    ), proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["plan.json", "state.json"]
+
+
+def test_report_of_damaged_records_says_the_file_lost_rows_and_an_empty_one_overwrites_no_report(
+    clean_env, tmp_path: Path
+):
+    """QA, 2026-12-07: a complete run's records.jsonl cut by its last line read "**This run is incomplete
+    (complete): 3 of 4 runs recorded.**", and emptied, "0 of 4", exit 0, its good results.csv and summary.md
+    overwritten by a header-only CSV. The notice says the file lost rows of a complete run; an empty or unreadable
+    records.jsonl is refused (exit 2, naming the file) and the reports written from good records are kept."""
+    import shutil
+
+    from bench.report.text import incomplete_notice
+    from tests.conftest import run_cli
+
+    run = tmp_path / "run"
+    shutil.copytree(REPO / "results" / "reference" / "20261124-105144-9bcb", run)
+    records = run / "records.jsonl"
+    lines = records.read_bytes().splitlines(keepends=True)
+    records.write_bytes(b"".join(lines[:-1]))
+    notice = incomplete_notice(run, table(latest_records(read_records(run))))
+    assert notice.startswith(
+        f"**{records.name} holds 5 of the 6 rows this complete run recorded: the file was cut or edited.**"
+    ), notice
+    assert "(complete)" not in notice
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "records.jsonl"}
+    for damaged in (b"", b"not json\n{\n"):
+        records.write_bytes(damaged)
+        proc = run_cli(["report", str(run)], clean_env)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stdout + proc.stderr
+        assert proc.stderr.splitlines()[-1] == (
+            f"error: {run}: {records} holds no readable record of the 6 rows this complete run recorded: the file was "
+            "emptied, cut or edited; nothing reported (its reports are left as they were)"
+        ), proc.stderr
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "records.jsonl"} == before
+
+
+def test_report_of_a_file_says_it_is_a_file_not_no_such_folder(clean_env, tmp_path: Path):
+    """QA, 2026-12-07: `bench report FILE` said "no such folder" of a file that is there."""
+    from tests.conftest import run_cli
+
+    afile = tmp_path / "summary.md"
+    afile.write_text("x")
+    proc = run_cli(["report", str(afile)], clean_env)
+    assert proc.returncode == 2 and proc.stderr == f"error: {afile}: is a file, not a run folder\n", proc.stderr

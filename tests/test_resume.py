@@ -618,8 +618,11 @@ def test_a_run_too_young_for_records_is_said_to_be_running_by_report_and_history
     assert f"{run_dir}: not added: another bench process is running it" in imported.stdout
     assert sorted(p.name for p in run_dir.iterdir()) == [".lock", "state.json"]
     assert not (store / "runs").exists() or not any((store / "runs").iterdir())
-    proc = run_cli(["report", str(run_dir)], clean_env)  # the lock let go with no row written: no run to report
-    assert proc.returncode == 2 and "not a run directory" in proc.stderr and "no records.jsonl in it" in proc.stderr
+    proc = run_cli(["report", str(run_dir)], clean_env)  # the lock let go with no row written: nothing to report
+    assert proc.returncode == 2 and proc.stderr == (
+        f"error: {run_dir}: incomplete (running): 0 of 2 rows recorded; it has no plan.json to resume by: start it "
+        "again; nothing to report\n"
+    ), proc.stderr
 
 
 @pytest.mark.parametrize(

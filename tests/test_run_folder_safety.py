@@ -359,8 +359,11 @@ def test_a_hard_linked_run_file_is_refused_before_a_write_but_compared(tmp_path:
     empty = tmp_path / "empty"  # no rows, as the linked file holds none: nothing in common to refuse it for
     empty.mkdir()
     (empty / "records.jsonl").write_text("")
-    code, _, err = bench_main(["compare", str(run), str(empty)], capsys)  # reading a hard link writes nothing: allowed
-    assert code == 0 and "Traceback" not in err, err
+    # reading a hard link writes nothing: not refused for the link; the complete run's records.jsonl holds none of
+    # its rows (the victim's text), which compare says (exit 2) as `report` does
+    code, _, err = bench_main(["compare", str(run), str(empty)], capsys)
+    assert code == 2 and "hard link" not in err and "Traceback" not in err, err
+    assert "records.jsonl holds no readable record of the" in err and "this complete run recorded" in err, err
 
 
 def test_a_folder_named_like_the_kept_unreadable_environment_is_refused(tmp_path: Path, clean_env, victim, capsys):

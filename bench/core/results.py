@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import statistics
 import warnings
 from collections.abc import Iterable, Mapping
@@ -28,7 +29,7 @@ from bench.core.record import (
     new_record,
     renamed,
 )
-from bench.core.runfiles import RunFileError, open_fd, open_file, read_bytes
+from bench.core.runfiles import RunFileError, kind_of, open_fd, open_file, read_bytes
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: a worker server imports this module for its JSON
     import pandas as pd  # encoder and never builds one (0.4 s warm, 2 s cold with pyarrow, in each server's start)
@@ -387,6 +388,47 @@ def resume_command(run_dir: Path, command: Any = "run") -> str:
     """The line that finishes ``run_dir``: ``command`` (the one that ran it: state.json's ``command``) with --resume.
     Every run command resumes any run with the run's own plan, so one that is not a run command reads `run`."""
     return f"python -m bench {command if command in RUN_COMMANDS else 'run'} --resume {run_dir}"
+
+
+def not_a_folder(path: str | Path) -> str | None:
+    """Why ``path`` is no run folder where it is there and is no folder ("is a file, not a run folder"; a FIFO, a
+    link ...); None where it is a folder or is not there. `report FILE` said "no such folder" of a file that was
+    there (QA, 2026-12-07)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return None
+    return f"is {'a file' if stat.S_ISREG(mode) else kind_of(mode)}, not a run folder"
+
+
+def no_record_words(run_dir: Path) -> str | None:
+    """What a run folder without a usable record is, where its plan.json or state.json says it is a run (None where
+    it has neither): an unfinished one (killed before its first row ended: ``--resume`` finishes it), with how far it
+    came and the line that finishes it; a complete one, the records file that lost every row the run recorded. Until
+    2026-12-07 `report` and `compare` called the first "not a run directory", and `report` wrote a header-only
+    results.csv over the second's good reports."""
+    state = read_json_or_warn(run_dir / "state.json")
+    plan = os.path.lexists(run_dir / "plan.json")
+    if not state and not plan:
+        return None
+    planned = state.get("planned")
+    n = planned if isinstance(planned, int) and not isinstance(planned, bool) and planned > 0 else None
+    path = run_dir / RECORDS
+    if state.get("state") == "complete":
+        rows = f"the {n} rows" if n else "the rows"
+        if not os.path.lexists(path):
+            return f"{path} is gone, and with it {rows} this complete run recorded"
+        damaged = "the file was emptied, cut or edited"
+        return f"{path} holds no readable record of {rows} this complete run recorded: {damaged}"
+    counts = f"0 of {n} rows recorded" if n else "no row recorded"
+    finish = (
+        f"finish it with `{resume_command(run_dir, state.get('command'))}`"
+        if plan
+        else "it has no plan.json to resume by: start it again"
+    )
+    return f"incomplete ({state.get('state') or 'not started'}): {counts}; {finish}"
 
 
 def lost_line(records: Iterable[Mapping[str, Any]], run_dir: Path, command: Any = "run") -> str:

@@ -7,14 +7,14 @@ medians, not single noisy epochs. A key without an ok row on one side is one
 the baseline A lacked one (fixed, or new in B); "still failing" when neither has one (not a regression B
 brought, but the command still exits 1). A key whose rows were lost with their worker, node or job (``lost``:
 bench.core.results.lost_row) failed by no fault of the code compared: lost in B, it is "not run (lost)", as an
-interrupted row is, and the command exits 1 (``--resume`` runs it again); lost in A, it is no baseline, and B's
-row of it is judged as a row new in B. The tasks only one run has are named under the table
+interrupted row is, and the command exits 1 (``--resume`` runs it again); lost or interrupted in A, it is no
+baseline, and B's row of it is judged as a row new in B. The tasks only one run has are named under the table
 (``one_sided_lines``); runs with no row of one (task, backend, model, profile) in common are not compared
 (``nothing_in_common``). A key
 whose every row of B a budget left out (skipped for want of time: ``bench all --budget``, a tune's) is "not run in
-B (budget)": no regression, and alone no exit 1. A key new in B (none in A, or every row of A lost) that B skipped
-for another reason (a framework not installed) is "not run in B (skipped)", the same way: B never ran it and had
-nothing of it to lose; one A ran ok and B skipped is still a regression.
+B (budget)": no regression, and alone no exit 1. A key new in B (none in A, or every row of A lost or interrupted)
+that B skipped for another reason (a framework not installed) is "not run in B (skipped)", the same way: B never ran
+it and had nothing of it to lose; one A ran ok and B skipped is still a regression.
 A key with ok repeats on both sides and repeats of B that failed or timed out beside them is a ``repeats`` row
 ("1 of 3 repeats failed"): a regression where A's repeats all worked, "still failing" where A had failed ones too;
 its figures are compared on the ok repeats as before. A phase that failed on B's ok rows (``phase_errors``) and
@@ -25,12 +25,14 @@ may differ in epochs alone, and then the step figures are still judged).
 
 A change beyond its threshold is a regression only when it is also significant: the two
 runs' 95% intervals do not overlap (the bootstrap interval of the headline throughput,
-or for other columns the range over >= 2 repeats on each side), or the test of the two
+or for other columns the range over >= 2 repeats on each side), or, for another column with one value on a side
+and >= 2 repeats on the other, that value lies outside the repeats' spread (``one_against_repeats``, p < 0.05),
+or the test of the two
 runs' throughput ratio rejects equality (p < 0.05; ``bench.measure.tuning.ratio_p``: a bootstrap over blocks
 of consecutive steps with one process a side, Student's t over the processes with repeats). Otherwise the verdict is
 "inconclusive". An MFU beyond its threshold whose throughput did not pass its own is "peak moved" (each row's
 peak is measured: the calibration moved, not the row), and inconclusive where the throughput's change was. A
-column without any interval (one repeat, no step samples) is judged by its threshold alone, as before. A time
+column with one value a side (no step samples) is judged by its threshold alone, as before. A time
 figure whose seconds moved by no more than an absolute floor (``MIN_TIME_DELTA_S``, the VM's scheduler noise)
 is not judged at all: "under the time floor".
 
@@ -59,12 +61,15 @@ from bench.core.recipe import moved, recipe_differences, records_recipe
 from bench.core.record import RECIPE_FIELDS
 from bench.core.results import (
     RECORDS,
+    RunFileError,
     budget_left_out,
     failed_repeats,
     is_number,
     latest_records,
     lost_line,
     lost_row,
+    no_record_words,
+    not_a_folder,
     phase_failed,
     read_json_or_warn,
     read_records,
@@ -73,6 +78,7 @@ from bench.core.results import (
 )
 from bench.core.runfiles import check_run_folder, read_bytes
 from bench.measure.stats import RESAMPLES, samples
+from bench.measure.student import t_sf
 from bench.measure.timing import MIN_TIME_DELTA_S
 from bench.measure.tuning import ratio_p
 from bench.report.backends import ordered, planned_reference, ratio_name, reference_missing, reference_of
@@ -125,6 +131,9 @@ NOT_PLANNED = "not run in B"
 LOST = "lost"
 NOT_RUN_LOST = "not run (lost)"
 NO_BASELINE = "no baseline (lost in A)"
+# A key every row of which A recorded "interrupted" (Ctrl-C while it ran) measured nothing either: no baseline, B's row
+# judged as a row new in B (a failure a regression). Until 2026-12-07 B's failure read "still failing, as in A".
+NO_BASELINE_INTERRUPTED = "no baseline (interrupted in A)"
 # A key all of whose rows in B a budget left out (``bench all --budget``, a tune's: bench.core.results.budget_left_out):
 # B ran out of time before it, which says nothing of the code. Not a regression, and alone it does not fail the
 # command; a failed or timed-out row beside it still does. Until 2026-12-07 such a key was a REGRESSION (exit 1).
@@ -178,9 +187,21 @@ def run_path(run: str | Path, results_dir: Path) -> Path:
     if not os.path.lexists(path / "records.jsonl"):
         path = results_dir / str(run)
     if not os.path.lexists(path / "records.jsonl"):
-        raise FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
+        raise no_run(run, results_dir)
     check_run_folder(path, writing=False)  # links and FIFOs are refused, never followed or waited on
     return path
+
+
+def no_run(run: str | Path, results_dir: Path) -> Exception:
+    """Why ``run`` has no records.jsonl to compare, as the error to raise: a run killed before its first row ended
+    (its plan.json and state.json say so: ``no_record_words``, with the line that finishes it), a file, or no run.
+    Until 2026-12-07 the first two read "not a run directory"."""
+    for folder in (Path(run), results_dir / str(run)):
+        if folder.is_dir() and (words := no_record_words(folder)):
+            return RunFileError(f"{run}: {words}; nothing to compare")
+    if not (results_dir / str(run)).is_dir() and (what := not_a_folder(run)):
+        return RunFileError(f"{run}: {what}")
+    return FileNotFoundError(f"{run}: not a run directory (no records.jsonl there or under {results_dir})")
 
 
 @dataclass(frozen=True)
@@ -212,6 +233,8 @@ def load_run(run: str | Path, results_dir: Path) -> tuple[pd.DataFrame, dict]:
     """A run by directory path or by run id under ``results_dir``."""
     path = run_path(run, results_dir)
     records = [{**r, "task": row_task(r)} for r in latest_records(read_records(path))]
+    if not records and (words := no_record_words(path)):  # emptied, or killed before its first row: said as such
+        raise RunFileError(f"{run}: {words}; nothing to compare")
     return with_step_samples(keyed(table(records)), records), read_json_or_warn(path / "environment.json")
 
 
@@ -262,6 +285,18 @@ def lost_key(status: str) -> bool:
     job and the rest interrupted: no row of the code's own failing."""
     parts = set(status.split("/"))
     return LOST in parts and parts <= {LOST, "interrupted"}
+
+
+def unmeasured_key(status: str) -> bool:
+    """A key status (``key_status``) of rows that measured nothing and --resume runs again, each lost with its
+    worker, node or job or interrupted: as A's, no baseline. Until 2026-12-07 only a key with a lost row was (QA: a
+    row of A interrupted by Ctrl-C, timed out in B, read "still failing, as in A", though A never failed)."""
+    return set(status.split("/")) <= {LOST, "interrupted"}
+
+
+def no_baseline_words(status: str) -> str:
+    """The verdict of a key of A that measured nothing (``unmeasured_key``): lost there, or only interrupted."""
+    return NO_BASELINE if LOST in status.split("/") else NO_BASELINE_INTERRUPTED
 
 
 def lost_mask(df: pd.DataFrame) -> list[bool]:
@@ -362,16 +397,18 @@ def status_row(key: tuple[str, ...], sa: str, sb: str, planned_b: set[tuple[str,
     """The one row of a key that lacks an ok row on a side: a regression when B lost the ok row A had (or never
     ran it), "still failing" when A had none either (not B's doing, but still a failure: the command exits 1).
     ``planned_b``: the (task, backend) pairs B's plan named, where known; a key missing from B outside them was not
-    run in B, not judged. A key lost in A (``lost_key``) is no baseline: B's row is judged as a row new in B."""
-    baseless = lost_key(sa)
+    run in B, not judged. A key lost or interrupted in A (``unmeasured_key``) is no baseline: B's row is judged as a
+    row new in B."""
+    baseless = unmeasured_key(sa)
     a = f"{MISSING} (new in B)" if sa == MISSING else sa
     if sb == MISSING and not_planned(key, planned_b):
         return {**key_columns(key), "metric": "status", "a": a, "b": sb, "verdict": NOT_PLANNED, "regression": False}
+    none = no_baseline_words(sa)
     if sb == MISSING and baseless:  # nothing measured on either side: no baseline, and no row of B to judge alone
-        return {**key_columns(key), "metric": "status", "a": a, "b": sb, "verdict": NO_BASELINE, "regression": False}
+        return {**key_columns(key), "metric": "status", "a": a, "b": sb, "verdict": none, "regression": False}
     still = sb != "ok" and sa not in ("ok", MISSING) and not baseless
     row = {**key_columns(key), "metric": "status", "a": a, "b": sb, "regression": sb != "ok" and not still}
-    verdict = STILL_FAILING if still else NO_BASELINE if baseless and sb == "ok" else None
+    verdict = STILL_FAILING if still else none if baseless and sb == "ok" else None
     return {**row, "verdict": verdict} if verdict else row
 
 
@@ -404,8 +441,9 @@ def not_run_in_b_row(key: tuple[str, ...], sa: str, sb: str, why: str) -> dict:
 
 
 def new_in_b(sa: str) -> bool:
-    """A key status of A (``key_status``) that is no baseline: no row of it (new in B), or every row lost."""
-    return sa == MISSING or lost_key(sa)
+    """A key status of A (``key_status``) that is no baseline: no row of it (new in B), or every row lost or
+    interrupted (``unmeasured_key``)."""
+    return sa == MISSING or unmeasured_key(sa)
 
 
 def key_failed_repeats(df: pd.DataFrame) -> dict[tuple[str, ...], str]:
@@ -487,6 +525,39 @@ def intervals(df: pd.DataFrame, col: str) -> pd.DataFrame:
     return g[g.n >= 2][["lo", "hi"]]
 
 
+def repeat_values(df: pd.DataFrame, col: str, key: tuple) -> list[float]:
+    """``col`` of the key's ok repeats, those with a number."""
+    ok = df[(df.status == "ok") & (df[KEY] == pd.Series(key, index=KEY)).all(axis=1)]
+    values = pd.to_numeric(ok[col], errors="coerce") if col in ok else pd.Series(dtype="float64")
+    return [float(v) for v in values if pd.notna(v)]
+
+
+def one_against_repeats(repeats: list[float], one: float) -> float:
+    """Two-sided p of one run's single value against the other's >= 2 repeats, the value taken as one more repeat:
+    Student's t of (mean - value) / (sd * sqrt(1 + 1/n)) at n - 1 degrees of freedom (the pooled two-sample test
+    with one value a side, whose variance only the repeats can tell; its 95% bound is the repeats' prediction
+    interval). Repeats that agree to the digit leave any other value significant (p = 0)."""
+    n, mean = len(repeats), float(np.mean(repeats))
+    sd = float(np.std(repeats, ddof=1))
+    if sd == 0:
+        return 1.0 if one == mean else 0.0
+    t = abs(mean - one) / (sd * math.sqrt(1 + 1 / n))
+    return min(1.0, 2 * t_sf(t, n - 1))
+
+
+def single_p(a: pd.DataFrame, b: pd.DataFrame, col: str, key: tuple) -> float | None:
+    """``one_against_repeats`` where one side has one ok value of ``col`` and the other >= 2 (None otherwise): the
+    spread over the repeats (their seeds) is what tells whether the single value lies outside it. Until 2026-12-07
+    such a figure had no interval on one side and was judged by its threshold alone (QA: A's three Keras seeds at
+    88.45 / 92.65 / 91.30% against B's one seed-0 row at 88.45%, A's own seed 0, read a REGRESSION, exit 1)."""
+    xa, xb = repeat_values(a, col, key), repeat_values(b, col, key)
+    if len(xa) == 1 and len(xb) >= 2:
+        return one_against_repeats(xb, xa[0])
+    if len(xb) == 1 and len(xa) >= 2:
+        return one_against_repeats(xa, xb[0])
+    return None
+
+
 def verdict(beyond: bool, ia: tuple[float, float] | None, ib: tuple[float, float] | None, p: float | None) -> str:
     """'regression' (beyond the threshold and significant), 'inconclusive' (beyond, not significant) or ''."""
     if not beyond:
@@ -512,6 +583,8 @@ def metric_row(
         skey = tuple(str(k) for k in key)
         steps_a, steps_b = a.attrs.get("steps", {}).get(skey, []), b.attrs.get("steps", {}).get(skey, [])
         p = ratio_p(steps_a, steps_b) if steps_a and steps_b else None
+    else:  # one value against the other run's repeats: tested against their spread
+        p = single_p(a, b, col, key)
     with np.errstate(invalid="ignore", divide="ignore"):  # inf against inf (a hand edit): no ratio, NaN
         beyond = _regressed(va, vb, better, kind, t)
         delta, ratio = vb - va, vb / va if va else None
@@ -695,20 +768,23 @@ def one_sided_lines(
     only_a, only_b = {t: v for t, v in ta.items() if t not in tb}, {t: v for t, v in tb.items() if t not in ta}
     unasked = {t: v for t, v in only_a.items() if all(not_planned((t, x), planned_b) for x in v)}
     status_a = key_status(a)
-    # A measured nothing of these either (every row lost with its worker, node or job): no baseline, none judged
+    # A measured nothing of these either (every row lost with its worker, node or job, or interrupted): no baseline,
+    # none judged
     baseless = {
         t: v
         for t, v in only_a.items()
-        if t not in unasked and not b_state and all(lost_key(s) for k, s in status_a.items() if k[0] == t)
+        if t not in unasked and not b_state and all(unmeasured_key(s) for k, s in status_a.items() if k[0] == t)
     }
     gone = {t: v for t, v in only_a.items() if t not in unasked and t not in baseless}
     said = f"not run in B (B is {b_state}: not judged)" if b_state else "missing from B (a regression each)"
     lines = [f"Only in A, {said}: {_tasks_text(gone)}"] if gone else []
     if baseless:
-        lines.append(
-            "Only in A, where its rows were lost with their worker, node or job (no baseline), and without a row in "
-            f"B (not judged): {_tasks_text(baseless)}"
+        parts = {p for k, s in status_a.items() if k[0] in baseless for p in s.split("/")}
+        how = " or ".join(
+            w for p, w in ((LOST, "lost with their worker, node or job"), ("interrupted", "interrupted")) if p in parts
         )
+        said = f"{how} (no baseline), and without a row in B (not judged)"
+        lines.append(f"Only in A, where its rows were {said}: {_tasks_text(baseless)}")
     if unasked:
         lines.append(f"Only in A, not run in B (B's plan did not name them; not judged): {_tasks_text(unasked)}")
     return lines + ([f"Only in B, new (not judged): {_tasks_text(only_b)}"] if only_b else [])
@@ -1010,6 +1086,7 @@ SAID = (
     NOT_PLANNED,
     NOT_RUN_LOST,
     NO_BASELINE,
+    NO_BASELINE_INTERRUPTED,
     NOT_RUN_BUDGET,
     NOT_RUN_SKIPPED,
 )

@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench.core.placement import loaded_words, peak_load, peak_reads_low
 from bench.core.results import (
+    RECORDS,
     failed_repeats_of_task,
     kept_on_resume,
     lost_line,
@@ -248,8 +249,9 @@ def unplotted_line(run_dir: Path) -> str:
 
 
 def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
-    """The line summary.md opens with when state.json says the run did not finish (and why, when it knows), or
-    when rows of it were lost with their worker, node or job (their --resume line)."""
+    """The line summary.md opens with when state.json says the run did not finish (and why, when it knows), when
+    rows of it were lost with their worker, node or job (their --resume line), or when it says the run is complete
+    and records.jsonl holds fewer rows than it recorded (the file cut or edited since)."""
     state = read_json_or_warn(run_dir / "state.json")
     planned = state.get("planned")
     if not isinstance(planned, int) or isinstance(planned, bool) or planned < 1:
@@ -257,9 +259,14 @@ def incomplete_notice(run_dir: Path, df: pd.DataFrame) -> str:
             warn(f"{run_dir / 'state.json'}: no planned number of runs; the run's completeness is not checked")
         return ""
     rows = df.to_dict("records")
+    lost = lost_line(rows, run_dir, state.get("command"))
     if state.get("state") == "complete" and len(df) >= planned:
-        lost = lost_line(rows, run_dir, state.get("command"))
         return f"**This run is incomplete:** {lost}." if lost else ""
+    if state.get("state") == "complete":  # it read "This run is incomplete (complete)" (QA, 2026-12-07)
+        return (
+            f"**{RECORDS} holds {len(df)} of the {planned} rows this complete run recorded: the file was cut or "
+            f"edited.** This report is written from the {len(df)} it holds." + (f" {lost}." if lost else "")
+        )
     done = sum(kept_on_resume(r) for r in rows)
     why = f" ({state['error']})" if isinstance(state.get("error"), str) else ""
     return (

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 import backends
-from bench.core.results import RunFileError, read_records
+from bench.core.results import RunFileError, no_record_words, not_a_folder, read_records
 from bench.core.runfiles import check_run_folder
 from bench.measure.timing import MIN_TIME_DELTA_S
 from bench.report.backends import ordered, reference_of, unknown_reference
@@ -125,6 +125,19 @@ def reference_not_recorded(reference: str | None, run_dir: Path) -> str | None:
     )
 
 
+def no_records(run_dir: Path) -> str | None:
+    """Why the run's records.jsonl gives nothing to report (empty, or no line of it a record), or None. Until
+    2026-12-07 `report` wrote a header-only results.csv and a summary of no row over the reports a complete run had
+    written from its records, exit 0 (QA: its records.jsonl emptied)."""
+    with warnings.catch_warnings(record=True) as said:  # a bad line is warned of once: by the report that reads
+        warnings.simplefilter("always")  # the records next, or here where there is none to report
+        if read_records(run_dir):
+            return None
+    for w in said:
+        warnings.warn(w.message, stacklevel=1)
+    return no_record_words(run_dir) or f"{run_dir / 'records.jsonl'} holds no readable record"
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report.summary import write_reports
     from bench.run.resume import recorded_so_far
@@ -135,7 +148,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         # the link (QA, 2026-12-07), and a run too young to have records read "not a run directory"
         records = run_dir / "records.jsonl"
         in_progress = run_dir.is_dir() and run_in_progress(run_dir)
+        if not run_dir.is_dir() and (what := not_a_folder(args.run)):
+            print(f"error: {args.run}: {what}", file=sys.stderr)
+            return 2
         if not run_dir.is_dir() or not (os.path.lexists(records) or in_progress):
+            if run_dir.is_dir() and (words := no_record_words(run_dir)):  # killed before its first row ended
+                print(f"error: {args.run}: {words}; nothing to report", file=sys.stderr)
+                return 2
             what = "no records.jsonl in it" if run_dir.is_dir() else "no such folder"
             print(f"error: {args.run}: not a run directory ({run_dir}: {what})", file=sys.stderr)
             return 2
@@ -151,6 +170,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             return 2
         if not records.is_file():
             print(f"error: {args.run}: not a run directory ({run_dir}: its records.jsonl is no file)", file=sys.stderr)
+            return 2
+        if why := no_records(run_dir):  # reports written from good records are not overwritten by empty ones
+            print(f"error: {args.run}: {why}; nothing reported (its reports are left as they were)", file=sys.stderr)
             return 2
         if why := reference_not_recorded(args.reference, run_dir):
             print(f"error: {why}", file=sys.stderr)
