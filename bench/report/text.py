@@ -121,19 +121,21 @@ def environment_line(env: dict[str, Any]) -> str:
 def commits_line(df: pd.DataFrame, env: dict[str, Any]) -> list[str]:
     """Where the run's rows ran at more than one commit (a resume on other code), each commit's rows: the head
     named the commit the run started at alone, and nothing said a resumed half ran other code (QA, 2026-12-08)."""
-    if "git_commit" not in df:
+    if not {"git_commit", "task", "backend"} <= set(df.columns):
         return []
-    commits = df[df.git_commit.map(lambda c: isinstance(c, str) and bool(c))]
-    if commits.git_commit.nunique() < 2:
+    rows: dict[str, list[str]] = {}
+    for commit, task, backend in zip(df["git_commit"], df["task"], df["backend"], strict=True):
+        if isinstance(commit, str) and commit:
+            names = rows.setdefault(commit, [])
+            if (name := f"{task} / {label(str(backend))}") not in names:
+                names.append(name)
+    if len(rows) < 2:
         return []
-    parts = []
-    for commit, rows in commits.groupby("git_commit", sort=False):
-        names = ", ".join(dict.fromkeys(f"{t} / {label(b)}" for t, b in zip(rows.task, rows.backend, strict=True)))
-        parts.append(f"{commit}: {names}")
+    parts = "; ".join(f"{commit}: {', '.join(names)}" for commit, names in rows.items())
     started = env.get("git_commit") or "not recorded"
     return [
-        f"Warning: the rows ran at {commits.git_commit.nunique()} commits (resumed on other code; the run started at "
-        f"{started}): {'; '.join(parts)}. Read their differences with that in mind."
+        f"Warning: the rows ran at {len(rows)} commits (resumed on other code; the run started at {started}): "
+        f"{parts}. Read their differences with that in mind."
     ]
 
 
