@@ -4,7 +4,8 @@ The tests that say "while a run is training" must create that state, not hope fo
 run of this backend that starts training claims the next number k in ``$FAULT_DIR``
 (``run-k`` with its pid and its server's pid), then does what ``$FAULT_DIR/plan`` says for k:
 ``hold`` (wait until the file ``release-k`` appears), ``hold-epoch-2`` (the same, once its first epoch is done
-and said) or ``kill`` (SIGKILL itself, mid-epoch).
+and said), ``hold-decouple`` (the same, in the decouple phase after training: its first call to the backend,
+which no earlier stage makes) or ``kill`` (SIGKILL itself, mid-epoch).
 ``fault_env`` (tests/faults.py) registers the backend as ``fault`` in every process of a run (runner,
 worker servers, their forked runs) through a ``sitecustomize`` on PYTHONPATH.
 """
@@ -33,7 +34,11 @@ class Backend(NumpyBackend):
             self._hold(self._claimed, "hold-epoch-2")
         return super().train_epoch(*args, **kwargs)
 
-    def _hold(self, k: int, when: str) -> None:
+    def layer_input(self, *args: Any, **kwargs: Any) -> Any:  # the penultimate features: the decouple phase
+        self._hold(self._claimed, "hold-decouple")
+        return super().layer_input(*args, **kwargs)
+
+    def _hold(self, k: int | None, when: str) -> None:
         root = Path(os.environ["FAULT_DIR"])
         action = json.loads((root / "plan").read_text()).get(str(k))
         while action == when and not (root / f"release-{k}").exists():

@@ -5,10 +5,16 @@ record, in order; each returns record fields (its ``columns``, each a ``Record``
 is one module and one line in that list, not an edit of the worker. How the report shows a phase is the
 report's business (a ``bench.report.sections.Section`` of its name: downstream, it never imports a phase). Artifacts
 a phase saves for its plots are named by ``bench.core.runpaths``.
+
+A row runs in stages: ``TRAINING`` (training and the test evaluation), ``INPUT_PATH`` and ``MFU_PEAK`` (measures
+of the trained row), then each phase. As each starts, the worker writes a ``SoFar`` (what the row has measured, and
+the stage): a row stopped at its time limit keeps that record instead of losing what it measured before the stage
+the limit hit.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,3 +95,47 @@ class PhaseFunctions:
     name: str
     columns: tuple[str, ...]
     run: Callable[[Trained], dict[str, Any]]
+
+
+# The stages before the phases (bench.run.worker.train_and_evaluate), and how a timeout's error says each; a phase is
+# said "in phase NAME". The two after the test evaluation take seconds of their own (the MFU peak's 2048x2048 matmuls,
+# the input path's replayed epoch): a row stopped there has its training and test figures, which it keeps.
+TRAINING = "training"  # the data to the device, the build, training and the test evaluation
+INPUT_PATH = "input_path"  # the input path's share of a step (bench.measure.inputpath)
+MFU_PEAK = "mfu_peak"  # the MFU peak's matmuls (bench.measure.perf.mfu_fields)
+STAGE_WORDS = {
+    TRAINING: "during training",
+    INPUT_PATH: "while measuring the input path",
+    MFU_PEAK: "while measuring the MFU peak",
+}
+_STAGE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # a stage's or a phase's name: it goes into a column and an error's words
+
+
+@dataclass(frozen=True)
+class SoFar:
+    """A row as its worker has it when a stage starts: the stage (one of ``STAGE_WORDS`` or a phase's name) and the
+    record of what was measured before it, finished as the worker's final record is (notes joined, no working fields).
+
+    It crosses back from the worker as a JSON file beside its result (``bench.core.runpaths.so_far_file``), written
+    whole or not at all: a file, not a line on the row's output pipe, which the framework's own threads write into
+    and which a kill can cut mid-line. ``from_json`` checks its shape; the record is checked as every worker's
+    record is where the runner makes a row of it (``bench.core.results.checked_answer``)."""
+
+    stage: str
+    record: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stage": self.stage, "record": self.record}
+
+    @classmethod
+    def from_json(cls, raw: object) -> SoFar:
+        """The SoFar a JSON object describes; ValueError saying what is wrong with it."""
+        if not isinstance(raw, dict) or set(raw) != {"stage", "record"}:
+            keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+            raise ValueError(f"not a stage and a record: {keys}")
+        stage, record = raw["stage"], raw["record"]
+        if not isinstance(stage, str) or not _STAGE.fullmatch(stage):
+            raise ValueError(f"stage {stage!r} is not a stage's name")
+        if not isinstance(record, dict):
+            raise ValueError(f"its record is {type(record).__name__}, not an object")
+        return cls(stage, record)

@@ -30,6 +30,11 @@ class Record:
     status: str | None = None
     error: str | None = None
     phase_errors: str | None = None  # "explain: TypeError: ...": phases that raised on an ok row (" | " between)
+    # a timeout row's stage when its limit hit: "training", "input_path", "mfu_peak" (bench.core.phase.STAGE_WORDS) or a
+    # phase's name; what it had measured before that stage is kept in the row, which stays "timeout"
+    # (bench.run.executors.remote.timed_out). None elsewhere, and in a timeout record from before 2026-12-08 (which
+    # kept nothing it had measured)
+    timed_out_in: str | None = None
     # True: a failed row lost with its worker, node or job (a Ray worker or node died, SLURM lost or cancelled the
     # job, a local worker server died), not by a failure of its own: --resume runs it again, as an interrupted one
     # (bench.core.results.kept_on_resume). None otherwise, and in every record from before 2026-12-06 (kept).

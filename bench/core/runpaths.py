@@ -40,6 +40,13 @@ def job_file(job_dir: Path, task: str, backend: str, repeat: int, kind: str) -> 
     return inside(job_dir, f"{stem(task, backend, repeat)}.{kind}.json")
 
 
+def so_far_file(result: Path) -> Path:
+    """Where the worker writing ``result`` keeps its row as each stage starts (``bench.core.phase.SoFar``): beside it,
+    ``NAME.sofar.json`` for ``NAME.json``, in a run's ``.jobs/`` and a remote row's scratch folder alike."""
+    result = Path(result)
+    return result.with_name(f"{result.name.removesuffix('.json')}.sofar.json")
+
+
 def task_data(job_dir: Path, task: str, kind: str = "data") -> Path:
     """``.jobs/TASK.KIND.npz``: a task's prepared arrays (data, transfer0, ...), shared by its rows."""
     return inside(job_dir, f"{task}.{kind}.npz")

@@ -215,7 +215,8 @@ def task_warnings(sub: pd.DataFrame) -> list[str]:
         "below)"
         for name, words in failed_repeats_of_task(rows).items()
     ]
-    return flaky + input_bound_warnings(rows) + placement_warnings(rows)
+    ok = [r for r in rows if r.get("status") == "ok"]  # the rows compared (a timeout keeps what it measured: not one)
+    return flaky + input_bound_warnings(ok) + placement_warnings(rows)
 
 
 def table_note(reference: str, names: Iterable[str]) -> str:

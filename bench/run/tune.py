@@ -40,6 +40,7 @@ from bench.measure.tuning import Decision, Trial, decide, tie
 from bench.report.summary import write_reports
 from bench.run import history_cli
 from bench.run.executors.devices import slot_share
+from bench.run.executors.remote import stopped_words
 from bench.run.plan import RunOptions, write_plan
 from bench.run.recipe_cli import KEYS, options_of
 from bench.run.resume import RACE_NOT_RESUMED
@@ -441,7 +442,8 @@ class Tuner:
         records = latest_records(read_records(folder))
         for rec in records:
             if rec.get("status") == "timeout" and (left := cut.get(str(rec.get("task")))) is not None:
-                rec["error"] = f"stopped {left:.0f}s after it started, at the end of this (task, backend)'s race budget"
+                stopped = f"stopped {left:.0f}s after it started, at the end of this (task, backend)'s race budget"
+                rec["error"] = stopped + stopped_words(rec)  # the stage it was in, and what its row kept
         return records
 
 

@@ -6,7 +6,9 @@ fields) and reads back ``result`` as one JSON record. Lines starting with ``@@``
 stdout are progress for the user; everything else goes to the run's log file.
 A missing framework is a ``skipped`` record (``backends.not_installed``), an ImportError of the backend's own
 code or any exception in training a ``failed`` one, and one in a phase after it an ``ok`` record that names it in
-``phase_errors``.
+``phase_errors``. As each stage starts (training, the measures after the test evaluation, then each phase), the
+record so far is written beside ``result`` (``bench.core.phase.SoFar``): a row stopped at its time limit after its
+test evaluation keeps its training and test figures.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +28,14 @@ from backends import describe, load_backend, not_installed
 from bench.core import metrics
 from bench.core.backend import train_epochs
 from bench.core.job import Job
-from bench.core.phase import Trained
+from bench.core.phase import INPUT_PATH, MFU_PEAK, TRAINING, SoFar, Trained
 from bench.core.placement import OTHERS_COLUMN, OthersOnCores, node_load
 from bench.core.preprocess import PixelNorm, epoch_length, epoch_orders
 from bench.core.progress import progress
 from bench.core.record import join_notes, new_record
 from bench.core.results import json_default
 from bench.core.runfiles import write_atomic
+from bench.core.runpaths import so_far_file
 from bench.core.spec import TaskSpec, check_fits_data, spec_from_dict
 from bench.measure import inputpath, perf
 from bench.measure.compile_cache import cache_knob, compile_cache_note, first_run_compiles
@@ -60,8 +64,10 @@ def train_and_evaluate(
     classes: tuple[str, ...],
     seed: int,
     job: Job | None = None,
+    starting: Callable[[str, dict[str, Any]], None] = lambda stage, fields: None,
 ) -> tuple[dict[str, Any], Trained]:
-    """The measured part: identical for every backend, which only does framework work."""
+    """The measured part: identical for every backend, which only does framework work. ``starting(stage, fields)``
+    is told each stage after the test evaluation as it starts (``INPUT_PATH``, ``MFU_PEAK``), with the fields so far."""
     out: dict[str, Any] = {}
     env = backend.configure(spec.runtime, seed)
     columns = perf.configuration(backend.name, env, spec)  # the knobs and their columns, as a data-parallel row's
@@ -151,8 +157,10 @@ def train_and_evaluate(
             f"train.drop_last: each epoch trains {per_epoch:,} of the {len(y_train):,} images "
             f"({per_epoch // spec.train.batch_size} whole batches of {spec.train.batch_size})"
         )
+    starting(INPUT_PATH, out)
     out.update(inputpath.input_fields(backend, state, train, first_order, spec.train.batch_size, timer, out))
     out.update(perf.best_epoch_fields(history, spec))
+    starting(MFU_PEAK, out)
     out.update(perf.mfu_fields(backend, state, spec, tuple(x_train.shape[1:]), out, job.peaks if job else None))
     if steps.top_ops is not None:
         out["top_ops"], out["profiled_batches"] = steps.top_ops, steps.profiled_batches
@@ -164,15 +172,19 @@ def train_and_evaluate(
     return out, trained
 
 
-def run_phases(trained: Trained) -> dict[str, Any]:
-    """Every phase's fields on the trained model, in order, and ``phase_errors`` naming each phase that raised.
+def run_phases(
+    trained: Trained, starting: Callable[[str, dict[str, Any]], None] = lambda stage, fields: None
+) -> dict[str, Any]:
+    """Every phase's fields on the trained model, in order, and ``phase_errors`` naming each phase that raised;
+    ``starting(name, fields)`` is told each phase as it starts, with the fields of the phases before it.
 
     A phase works on a model already trained and measured: its failure (Grad-CAM under a precision it did
     not expect, say) loses that phase's columns, not the row's training figures, and the phases after it
     still run, as each reads only ``trained``. The run still ends in failure (exit 1, the summary's list)."""
     fields: dict[str, Any] = {}
-    errors = []
+    errors: list[str] = []
     for phase in PHASES:
+        starting(phase.name, {**fields, "phase_errors": " | ".join(errors) or None})
         try:
             fields.update(phase.run(trained))
         except Exception as e:
@@ -183,9 +195,12 @@ def run_phases(trained: Trained) -> dict[str, Any]:
     return fields
 
 
-def run_job(job: Job) -> dict[str, Any]:
+def run_job(job: Job, import_s: float | None = None) -> dict[str, Any]:
+    """The row's record (``import_s``: as ``main``'s); the row so far written beside ``job.result`` as each stage
+    starts."""
     started = time.perf_counter()
     rec = new_record(**job.record)
+    rec["import_s"] = import_s  # in the row so far too
     spec = spec_from_dict(job.spec).for_backend(rec["backend"])  # its [knobs.BACKEND], if any
     try:
         backend = load_backend(rec["backend"])
@@ -198,27 +213,46 @@ def run_job(job: Job) -> dict[str, Any]:
         rec.update(status="failed", error=f"{type(e).__name__}: {e} ({own})")
         return rec
     info = describe(rec["backend"])
+
+    def finished(row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` as a record: the worker's working fields made its notes, its memory and time so far."""
+        row = dict(row)
+        cache_knob(row.get("knobs"), cache)
+        notes = list(job.notes) + list(info.known_differences) + perf.row_notes(spec)
+        notes += row.pop("configure_notes", None) or []
+        notes += row.pop("timing_notes", None) or []
+        notes += [n for n in [compile_cache_note(cache)] if n]
+        notes += [n for n in [loaded_peak_note(row)] if n]
+        row["notes"] = join_notes(notes)
+        row["peak_host_mb"] = peak_host_mb()
+        row["wall_s"] = time.perf_counter() - started
+        return row
+
+    def starting(stage: str, fields: dict[str, Any]) -> None:
+        """Write the row so far as ``stage`` starts (``SoFar``): what the runner keeps if the limit stops it there.
+        Not written, it is said in the log and the row goes on: the row's own record does not depend on it."""
+        if not job.result:  # a job run in-process (a test) has no result file and no runner reading one
+            return
+        path = so_far_file(Path(job.result))
+        try:
+            data = json.dumps(SoFar(stage, finished({**rec, **fields})).to_json(), default=json_default)
+            write_atomic(path.parent, path, data.encode())
+        except (OSError, TypeError, ValueError) as e:
+            print(f"the row so far was not written as {stage} started: {type(e).__name__}: {e}", file=sys.stderr)
+
     with first_run_compiles(info.compile_cache) as cache:  # the user's persistent compile cache, or none
         try:
+            starting(TRAINING, {})
             with np.load(job.data, allow_pickle=False) as f:
                 data = {k: f[k] for k in f.files}
-            fields, trained = train_and_evaluate(backend, spec, data, tuple(job.classes), rec["seed"], job)
+            fields, trained = train_and_evaluate(backend, spec, data, tuple(job.classes), rec["seed"], job, starting)
             rec.update(fields)
             rec["status"] = "ok"  # trained and evaluated: the row's figures stand whatever a phase does next
-            rec.update(run_phases(trained))
+            rec.update(run_phases(trained, starting))
         except Exception as e:  # a failed run is a row, not a crash of the suite
             traceback.print_exc()
             rec.update(status="failed", error=f"{type(e).__name__}: {e}")
-    cache_knob(rec.get("knobs"), cache)
-    notes = list(job.notes) + list(info.known_differences) + perf.row_notes(spec)
-    notes += rec.pop("configure_notes", None) or []
-    notes += rec.pop("timing_notes", None) or []
-    notes += [n for n in [compile_cache_note(cache)] if n]
-    notes += [n for n in [loaded_peak_note(rec)] if n]
-    rec["notes"] = join_notes(notes)
-    rec["peak_host_mb"] = peak_host_mb()
-    rec["wall_s"] = time.perf_counter() - started
-    return rec
+    return finished(rec)
 
 
 def main(argv: list[str], import_s: float | None = None) -> int:
@@ -227,8 +261,7 @@ def main(argv: list[str], import_s: float | None = None) -> int:
         print("usage: python -m bench.run.worker JOB.json", file=sys.stderr)
         return 2
     job = Job.from_json(json.loads(Path(argv[0]).read_text()))
-    rec = run_job(job)
-    rec["import_s"] = import_s
+    rec = run_job(job, import_s)
     result = Path(job.result)  # the runner sees a whole record or none
     write_atomic(result.parent, result, json.dumps(rec, default=json_default).encode())
     return 0

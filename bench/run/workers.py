@@ -24,9 +24,9 @@ from bench.core.cpus import CORES_ENV, usable_cores
 from bench.core.job import Job
 from bench.core.results import checked_answer, json_default
 from bench.core.runfiles import open_file, read_bytes, write_atomic
-from bench.core.runpaths import job_file, log_file
+from bench.core.runpaths import job_file, log_file, so_far_file
 from bench.run import environment, pipes
-from bench.run.executors.remote import no_result
+from bench.run.executors.remote import no_result, read_so_far
 from bench.run.forkserver import Server, ServerGone, kill_group
 
 REPO = environment.REPO
@@ -155,6 +155,7 @@ class Workers:
         row = (rec["task"], rec["backend"], rec["repeat"])
         job_path, result_path = job_file(self.job_dir, *row, "job"), job_file(self.job_dir, *row, "result")
         job = dataclasses.replace(job, result=str(result_path))
+        so_far_file(result_path).unlink(missing_ok=True)  # only this run's worker says where it is (timed_out)
         write_atomic(self.job_dir, job_path, json.dumps(job.to_json(), default=json_default).encode())
         tail: list[str] = []
         started = time.perf_counter()
@@ -193,6 +194,9 @@ class Workers:
                 if isinstance(result, dict):
                     return checked_answer(result, rec)
             tail.append(f"unreadable result file {result_path.name}")
-        failed = no_result(rec, timeout_s=timeout_s if status == "timeout" else None, code=code, lost=lost, tail=tail)
+        if status == "timeout":
+            failed = no_result(rec, timeout_s=timeout_s, so_far=read_so_far(self.job_dir, result_path))
+        else:
+            failed = no_result(rec, code=code, lost=lost, tail=tail)
         failed["wall_s"] = wall
         return failed

@@ -29,9 +29,12 @@ from typing import Any
 
 from bench.core.cpus import cores_text
 from bench.core.job import Job
+from bench.core.phase import STAGE_WORDS, SoFar
 from bench.core.placement import Placement, RowOutcome
 from bench.core.record import new_record
-from bench.core.results import checked_answer
+from bench.core.results import checked_answer, is_number, warn
+from bench.core.runfiles import read_bytes
+from bench.core.runpaths import so_far_file
 from bench.measure.compile_cache import remove_orphans
 from bench.run import pipes
 from bench.run.forkserver import die_with_parent, exit_description, kill_group
@@ -47,18 +50,67 @@ def no_result(
     code: int | None = None,
     lost: str | None = None,
     tail: Sequence[str] = (),
+    so_far: SoFar | None = None,
 ) -> dict[str, Any]:
-    """The row's record when its worker left no result: timed out, lost (server, node, job: ``lost`` says what,
-    and the record's ``lost`` field marks it for --resume to run again) or exited early."""
-    failed = new_record(**rec)
+    """The row's record when its worker left no result: timed out (``timed_out``, with the row as its worker had it
+    then: ``so_far``), lost (server, node, job: ``lost`` says what, and the record's ``lost`` field marks it for
+    --resume to run again) or exited early."""
     if timeout_s is not None:
-        failed.update(status="timeout", error=f"stopped after the per-run limit of {timeout_s:g} s")
-    elif lost:
+        return timed_out(rec, f"stopped after the per-run limit of {timeout_s:g} s", so_far)
+    failed = new_record(**rec)
+    if lost:
         failed.update(status="failed", error=f"no result: {lost}", lost=True)  # --resume runs it again
     else:
         how = "ended" if code is None else exit_description(code)
         failed.update(status="failed", error=f"worker {how} without a result; last output: {' | '.join(tail[-5:])}")
     return failed
+
+
+def timed_out(rec: dict[str, Any], stopped: str, so_far: SoFar | None) -> dict[str, Any]:
+    """A row stopped at its time limit (``stopped`` says how): "timeout", with what its worker had measured when the
+    stage the limit hit started (``so_far``) and that stage in ``timed_out_in``. Until 2026-12-08 a row stopped
+    after its test evaluation (QA: a Keras row whose log ended at its test accuracy) lost its training and test figures.
+    Still "timeout" and not ok for every reader (the tables' medians, compare, the history, --resume, which keeps
+    it as before); its error says what was kept. A record so far that breaks the record's contract is not kept
+    (said in the error); its stage still is."""
+    if so_far is None:  # stopped before the worker said a stage (or by a worker from before 2026-12-08)
+        return new_record(**{**rec, "status": "timeout", "error": stopped})
+    kept = checked_answer({**so_far.record, "status": "timeout", "error": None}, rec)
+    broken = kept["error"] if kept["status"] != "timeout" else None
+    if broken:
+        kept = new_record(**{**rec, "status": "timeout", "error": None})
+    kept["timed_out_in"] = so_far.stage
+    kept["error"] = "; ".join(e for e in (stopped + stopped_words(kept), broken and f"nothing kept: {broken}") if e)
+    return kept
+
+
+def stopped_words(rec: dict[str, Any]) -> str:
+    """What a timeout's error says after how the row was stopped: the stage the limit hit (``timed_out_in``) and the
+    figures measured before it that the row keeps (" in phase explain; kept what it measured before it: test acc
+    0.9685, train 3.1 s"); "" where the stage is not known. Every report quotes a row's error: this is how
+    summary.md, the page, `bench compare` and `bench history` say it."""
+    stage = rec.get("timed_out_in")
+    if not isinstance(stage, str) or not stage:
+        return ""
+    where = f" {STAGE_WORDS.get(stage, f'in phase {stage}')}"
+    acc, train = rec.get("test_acc"), rec.get("train_s")
+    figures = [f"test acc {acc:.4f}"] if is_number(acc) else []
+    if isinstance(train, int | float) and is_number(train):
+        figures.append(f"train {train:.1f} s" if train >= 1 else f"train {train:.2g} s")  # a tiny task's 0.0026 s
+    return where + (f"; kept what it measured before it: {', '.join(figures)}" if figures else "")
+
+
+def read_so_far(root: Path, result: Path) -> SoFar | None:
+    """The row as its worker last wrote it beside ``result`` as a stage started (``SoFar``), else None: none written,
+    or one that cannot be read (a RunFileWarning naming it: the row then times out as it did before 2026-12-08)."""
+    path = so_far_file(result)
+    try:
+        return SoFar.from_json(json.loads(read_bytes(root, path)))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        warn(f"{path}: unreadable, what the row had measured before its time limit is not kept: {e}")
+        return None
 
 
 def _localise(job: Job, jobs: Path, blobs: list[bytes] | None) -> Job:
@@ -158,7 +210,8 @@ def run_row(
         if isinstance(record, dict):
             record = checked_answer(record, job.record)
         else:
-            record = no_result(job.record, timeout_s=late, code=code, tail=tail)
+            so_far = read_so_far(jobs, result) if late is not None else None
+            record = no_result(job.record, timeout_s=late, code=code, tail=tail, so_far=so_far)
             record["wall_s"] = time.time() - started
         files = {p.name: p.read_bytes() for p in artifacts.rglob("*.npz") if p.is_file()}
     return RowOutcome(record, files, text, placement, started, time.time())
