@@ -801,6 +801,35 @@ def test_a_ray_client_address_runs_the_rows_and_says_their_progress_is_in_their_
     assert "epoch 2/2" in (run_dir / "logs" / "tiny.fault.0.log").read_text()
 
 
+@SHARES_FIXTURES
+@pytest.mark.e2e
+def test_a_ray_address_of_the_other_kind_of_ray_server_is_refused_before_the_run(ray_cluster, clean_env, tmp_path):
+    """QA, 2026-12-08: ``ray://HOST:<GCS port>`` passed the check before the run (a GCS speaks gRPC as Ray Client's
+    server does), hung ~30 s, printed Ray's raw UserWarning and left a run folder whose summary said to --resume,
+    which failed the same way. Which server answers is asked (one gRPC call each): the wrong one is refused in one
+    line naming the right address, exit 2, no run folder."""
+    from bench.run.exec_cli import unreachable
+
+    address, _, client = ray_cluster
+    host, port = address.rsplit(":", 1)
+    out = tmp_path / "r"
+    args = ["run", "mnist-lenet5", "--executor", "ray", "--ray-address", f"ray://{address}", "--out", str(out)]
+    started = time.monotonic()
+    proc = run_cli(args, clean_env, timeout=120)
+    says = (
+        f"--executor ray: port {port} answers as a Ray GCS, not a Ray Client server: use ray://{host}:10001 "
+        f"(Ray Client's default port), or {address} without ray://"
+    )
+    assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists() and time.monotonic() - started < 25  # refused, not tried for 30 s
+    client_port = client.rsplit(":", 1)[1]
+    assert unreachable(f"{host}:{client_port}") == (
+        f"--executor ray: port {client_port} answers as a Ray Client server, not a Ray GCS: use "
+        f"ray://{host}:{client_port}, or the GCS's port without ray:// ({host}:6379, ray start --head's default)"
+    )
+    assert unreachable(address) is None and unreachable(client) is None  # the right kind each
+
+
 def assert_lost_then_run_again(proc: subprocess.Popen, run_dir: Path, env: dict[str, str], error: str) -> None:
     """A run (``proc``, ended) that lost one of its two rows with its worker, node or job: the row is recorded
     lost, the run's end names the --resume that runs it again, the run is not in the history yet; the resume
