@@ -1040,6 +1040,60 @@ def test_a_local_job_that_left_no_result_is_lost_at_once_not_after_submitits_sha
     assert waited < submitit.core.core.Job._results_timeout_s / 3, waited  # ~1 s (LOCAL_RESULT_WAIT_S), not 15
 
 
+def finished_local_job(executor, *args):
+    """A job of ``executor`` (a LocalArray) running ``args``, once it is done."""
+    job = executor.submit(*args)
+    deadline = time.monotonic() + 120
+    while not job.done() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return job
+
+
+def test_a_lost_jobs_error_keeps_submitits_reason_in_one_line_and_a_timeout_says_how_to_give_it_longer(
+    monkeypatch, tmp_path: Path
+):
+    """QA, 2026-12-08: a lost job's error kept the first line of submitit's message, "Job 7397 (task: 0) with path
+    .../7397_0_result.pkl", and dropped its reason on the next ("has not produced any output (state: TIMEOUT)").
+    The record's error keeps the reason in one line; a job out of time says how to resume with a longer limit."""
+    submitit = pytest.importorskip("submitit")
+    from bench.run.executors import on_slurm
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".jobs" / "slurm").mkdir(parents=True)
+    (run_dir / "state.json").write_text(json.dumps({"state": "running", "command": "run"}))
+    opts = RunOptions(executor="slurm", slurm_local=True, slurm_time_min=10, slurm_cpus=2)
+    slurm = on_slurm.Slurm(run_dir / ".jobs" / "slurm", opts)
+    executor = on_slurm.LocalArray(folder=tmp_path / "jobs")
+    executor.update_parameters(timeout_min=2)
+    row = Row(Job({"task": "t", "backend": "b", "repeat": 0}), "[1/1] t / b")
+
+    def error(job) -> str:
+        said = slurm._outcome(row, job).record
+        assert said["lost"] is True and "\n" not in said["error"], said
+        return said["error"]
+
+    gone = finished_local_job(executor, os._exit, 3)  # ended with no result, as a job SLURM killed
+    assert re.fullmatch(rf"no result: slurm job {gone.job_id}: no output \(state: [A-Z]+\)", error(gone)), error(gone)
+    raised = finished_local_job(executor, exec, "raise MemoryError('the node ran out')")  # the job's own trace
+    assert error(raised) == (
+        f"no result: slurm job {raised.job_id}: Job (task=0) failed during processing with trace: "
+        "MemoryError: the node ran out"
+    )
+    resume = f"python -m bench run --resume {run_dir} --executor slurm --slurm-cpus 2 --slurm-local --slurm-time 20"
+    # stopped by submitit at its limit's signal, as it stops every job that is not checkpointable
+    stopped = "raise UncompletedJobError('Job not requeued because: timed-out and not checkpointable.')"
+    late = finished_local_job(executor, exec, f"from submitit.core.utils import UncompletedJobError\n{stopped}")
+    assert error(late) == (
+        f"no result: slurm job {late.job_id}: timed out (state: TIMEOUT, stopped by submitit at its time limit's "
+        f"signal): it ran past its 10-minute limit; give the rows longer with: {resume}"
+    )
+    monkeypatch.setattr(submitit.local.local.LocalJob, "state", property(lambda job: "TIMEOUT"))  # SLURM's word
+    assert error(gone) == (
+        f"no result: slurm job {gone.job_id}: no output (state: TIMEOUT): it ran past its 10-minute limit; give the "
+        f"rows longer with: {resume}"
+    )
+
+
 @pytest.mark.e2e
 def test_a_slurm_job_lost_mid_row_loses_that_row_and_resume_runs_it_again(clean_env, tmp_path: Path):
     """A job that dies under its row (a node lost, a preemption, an scancel by the cluster: here its process
@@ -1058,6 +1112,28 @@ def test_a_slurm_job_lost_mid_row_loses_that_row_and_resume_runs_it_again(clean_
         proc.kill()
     wait_gone([held["pid"]])
     assert_lost_then_run_again(proc, only_run_dir(out), env, "slurm job ")
+
+
+@pytest.mark.e2e
+def test_a_slurm_job_stopped_at_its_time_limit_is_lost_saying_so_and_how_to_give_it_longer(clean_env, tmp_path):
+    """A job that reaches its --slurm-time gets SLURM's signal first (USR2, ``signal_delay_s`` before the limit:
+    30 s of a 1-minute local job), and submitit ends a job that is not checkpointable there: the row is lost, its
+    error says it timed out, and the row's line gives the resume with a longer limit (QA, 2026-12-08: the reason
+    was cut off)."""
+    pytest.importorskip("submitit")
+    tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
+    tiny.write_text(TINY_TASK)
+    env = fault_env(clean_env, faults, {1: "hold"})  # the row outlasts its job's minute
+    args = ["--backend", "fault", "--executor", "slurm", "--slurm-local", "--slurm-time", "1", "--out", str(out)]
+    proc = run_cli(["run", str(tiny), *args], env, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # a failed (lost) row
+    run_dir = only_run_dir(out)
+    [row] = latest_records(read_records(run_dir))
+    assert row["lost"] and "\n" not in row["error"], row
+    assert re.match(r"no result: slurm job \d+: timed out \(state: TIMEOUT, ", row["error"]), row["error"]
+    longer = f"give the rows longer with: python -m bench run --resume {run_dir} --executor slurm --slurm-local"
+    assert f"{longer} --slurm-time 2" in row["error"] and f"{longer} --slurm-time 2" in proc.stdout, proc.stdout
+    wait_gone([json.loads((faults / "run-1").read_text())["pid"]])  # the row's worker went with its job
 
 
 @pytest.mark.e2e

@@ -12,7 +12,8 @@ never share a device, and its share of the node's CPUs (``cpus_per_gpu``, as a R
 says otherwise): without ``--cpus-per-task`` SLURM gives a job its default, often one CPU, and the row's framework
 threads and data pipeline were sized to it. Partition, account and time limit come from the command line, else
 from each task's ``[runtime]``. A job that SLURM loses, kills or times out makes its row ``failed`` with
-submitit's reason; Ctrl-C cancels every job of the array (``scancel``).
+submitit's reason in one line (``why_lost``; a job out of time with the resume that gives it longer); Ctrl-C
+cancels every job of the array (``scancel``).
 
 Under ``--slurm-local`` the rows share this machine, so they run as the local executor runs them, one at a time
 (``--slurm-array-parallelism N``: N at a time): submitit's local executor ignores ``slurm_array_parallelism``
@@ -42,11 +43,13 @@ from submitit.local.local import LocalJob
 
 from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
+from bench.core.results import read_json_or_warn, resume_command
 from bench.run.executors import Echo, Row, no_sbatch
 from bench.run.executors.follow import ProgressFile, Tail
 from bench.run.executors.pool import Beside
 from bench.run.executors.remote import REPO, no_result, run_row
 from bench.run.forkserver import die_with_parent
+from bench.run.runfolder import STATE
 
 
 def _job(job: Job, timeout_s: float, progress: str) -> RowOutcome:
@@ -132,12 +135,52 @@ class LocalArray(submitit.LocalExecutor):
         return job
 
 
+NO_OUTPUT = re.compile(r"has not produced any output \(state: ([^)]*)\)")  # submitit's UncompletedJobError
+# submitit's own words in a job it stopped at its time limit's signal (USR2, sent ``signal_delay_s`` before it)
+TIMED_OUT = ("timed-out and not checkpointable", "timed-out too many times")
+
+
+def why_lost(e: Exception) -> tuple[str, bool]:
+    """submitit's reason a job gave no result, in one line, and whether the job ran out of time. Its messages take
+    several lines, the reason on the second ("Job 7397 (task: 0) with path .../7397_0_result.pkl" / "has not produced
+    any output (state: TIMEOUT)") or at the end of a trace: the record kept the first line alone (QA, 2026-12-08)."""
+    text = str(e).strip()
+    if m := NO_OUTPUT.search(text):  # the job left no result file: SLURM's state says why (TIMEOUT, NODE_FAIL, ...)
+        return f"no output (state: {m[1]})", m[1].startswith("TIMEOUT")
+    if any(words in text for words in TIMED_OUT):
+        return "timed out (state: TIMEOUT, stopped by submitit at its time limit's signal)", True
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return type(e).__name__, False
+    rules = [i for i, ln in enumerate(lines) if set(ln) == {"-"}]
+    if len(rules) > 1 and rules[1] > rules[0] + 1:  # a FailedJobError: the trace between two rules, its error last
+        return f"{lines[0].rstrip(':')}: {lines[rules[1] - 1]}", False
+    return lines[0], False
+
+
+def slurm_flags(opts: Any, minutes: int) -> list[str]:
+    """The command line's options for a run through SLURM as ``opts`` has it (a resume that names the executor
+    takes its options from its own command line), with ``--slurm-time`` at ``minutes``."""
+    flags = ["--executor", "slurm"]
+    for flag, value in (
+        ("--slurm-partition", opts.slurm_partition),
+        ("--slurm-account", opts.slurm_account),
+        ("--slurm-cpus", opts.slurm_cpus),
+        ("--slurm-array-parallelism", opts.slurm_array_parallelism),
+        ("--slurm-follow", opts.slurm_follow_s),
+    ):
+        flags += [flag, f"{value:g}" if isinstance(value, float) else str(value)] if value else []
+    flags += ["--slurm-gpus"] * bool(opts.slurm_gpus) + ["--slurm-local"] * bool(opts.slurm_local)
+    return [*flags, "--slurm-time", str(minutes)]
+
+
 class Slurm:
     name = "slurm"
     sequential = False
 
     def __init__(self, folder: Path, opts: Any) -> None:
         self.folder, self.opts = folder, opts
+        self.run_dir = folder.parents[1]  # ``make``'s RUN/.jobs/slurm
         self.jobs: list[tuple[Row, Any]] = []
         self.tails: dict[tuple, Tail] = {}  # row key -> its job's progress file, read so far
         self.follow_at = 0.0  # when the running jobs' progress files are read next (time.monotonic)
@@ -302,7 +345,14 @@ class Slurm:
         try:
             outcome: RowOutcome = job.result()
         except Exception as e:  # lost, killed, timed out by SLURM, or the job could not start
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            reason, late = why_lost(e)
+            if late:  # the docs' advice, with the line that takes it
+                minutes = self.settings(row)[2]
+                reason += (
+                    f": it ran past its {minutes}-minute limit; give the rows longer with: "
+                    f"{resume_command(self.run_dir, read_json_or_warn(self.run_dir / STATE).get('command'))} "
+                    f"{' '.join(slurm_flags(self.opts, 2 * minutes))}"
+                )
             outcome = RowOutcome(
                 no_result(row.job.record, lost=f"slurm job {job.job_id}: {reason}"),
                 placement=Placement(self.name, "?", f"job {job.job_id}"),
