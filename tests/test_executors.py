@@ -1126,6 +1126,53 @@ def test_sigterm_cancels_the_ray_tasks_as_ctrl_c_does(ray_cluster, clean_env, tm
     assert json.loads((run_dir / "state.json").read_text())["state"] == "interrupted"
 
 
+def one_core_each(rows: list[dict]) -> list[str]:
+    """Each row's cores (its placement's), after checking that each framework ran 1 thread on 1 core."""
+    assert sorted(r["backend"] for r in rows) == ["keras", "torch"] and all(r["status"] == "ok" for r in rows), rows
+    assert [r["threads"] for r in rows] == [1, 1], [(r["backend"], r["threads"], r["placement"]) for r in rows]
+    cores = [r["placement"].rsplit("cores ", 1)[1] for r in rows]
+    assert all(c.isdigit() for c in cores), cores
+    return cores
+
+
+@pytest.mark.whole_machine  # the rows' nodes see two cores and have one CPU each
+@pytest.mark.e2e
+@pytest.mark.frameworks
+def test_a_ray_row_runs_on_its_slots_cpus_worth_of_cores_whichever_framework_it_runs(clean_env, tmp_path: Path):
+    """QA, 2026-12-08: on 1-CPU Ray nodes a PyTorch row ran 1 thread (Ray sets OMP_NUM_THREADS to a task's CPUs)
+    and a Keras (TF) row 2 (TensorFlow sizes its pools by the cores it may use), and the speed verdict read
+    "Keras (TF) 1.48x faster than PyTorch". Each row now runs on as many cores as its slot has CPUs, the slots of
+    one host on cores apart."""
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
+    tiny.write_text(TINY_TASK)
+    with started_cluster(tmp_path / "faults", head_cpus=1, nodes=1) as (cluster, _):
+        args = ["--backend", "torch,keras", "--executor", "ray", "--ray-address", cluster.address, "--out", str(out)]
+        proc = run_cli(["run", str(tiny), *args], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cores = one_core_each(latest_records(read_records(only_run_dir(out))))
+    assert len(set(cores)) == 2, cores  # side by side, each slot on a core of its own
+
+
+@pytest.mark.whole_machine  # the job sees two cores and asks for one
+@pytest.mark.e2e
+@pytest.mark.frameworks
+def test_a_slurm_row_runs_on_the_cpus_its_job_asks_whichever_framework_it_runs(clean_env, tmp_path: Path):
+    """As a Ray row (above): a job's row runs on the CPUs the job asks (--slurm-cpus), as many threads in every
+    framework; under --slurm-local, on that many of this machine's cores (it ran on all of them, the option unread)."""
+    pytest.importorskip("submitit")
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
+    tiny.write_text(TINY_TASK)
+    args = ["--backend", "torch,keras", "--executor", "slurm", "--slurm-local", "--slurm-cpus", "1", "--out", str(out)]
+    proc = run_cli(["run", str(tiny), *args], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first = str(min(os.sched_getaffinity(0)))
+    assert one_core_each(latest_records(read_records(only_run_dir(out)))) == [first, first]  # one job at a time
+
+
 # -- SLURM through submitit (its local executor: the same job array as processes here) ----------------------
 
 

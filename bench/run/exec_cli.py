@@ -95,7 +95,8 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
         type=_cpus,
         metavar="N",
         help="CPUs each job asks for (--cpus-per-task; default with --slurm-gpus: the partition's CPUs per GPU as "
-        "sinfo says, as Ray's GPU rows ask, else 4; without it: the whole node's)",
+        "sinfo says, as Ray's GPU rows ask, else 4; without it: the whole node's); its row runs on that many cores "
+        "(with --slurm-local, of this machine's)",
     )
     g.add_argument(
         "--slurm-local",

@@ -3,7 +3,9 @@
 A node with GPUs gives one slot per GPU: its rows ask for one whole GPU (Ray sets the task's
 ``CUDA_VISIBLE_DEVICES``) and an equal share of the node's CPUs; a node without gives one slot whose
 row asks for all of its CPUs. Each slot's task is pinned to its node (a hard node-affinity strategy), so
-no two rows of the run ever share a device and the record's node is the one it was planned on.
+no two rows of the run ever share a device and the record's node is the one it was planned on. The row's worker
+runs on as many of its node's cores as its slot has CPUs (``remote.row_cores``; the slots of one host on
+disjoint cores where it has enough), whichever framework it runs.
 A slot whose node died is retired (``pool``): its row is recorded lost, the rows to come go to the slots left, and
 with none left the run stops (``RunStopped``) with its ``--resume`` line. Ray's own messages about the cluster (a
 node marked dead, a raylet's last log lines) go to ``logs/ray.log``, not the terminal.
@@ -41,16 +43,18 @@ from bench.run.executors.remote import REPO, run_row, streamed
 from bench.run.runfolder import STATE, RunStopped
 
 
-def _task(job: Job, timeout_s: float, extra: str, *blobs: bytes) -> Iterator[str | RowOutcome]:
-    """The Ray task: one row on this node (the blobs arrive resolved from the object store), a generator: each
-    progress line of the row goes to the driver as the worker prints it, then the row's outcome."""
-    yield from streamed(lambda say: run_row(job, list(blobs) if blobs else None, timeout_s, "ray", extra, say))
+def _task(job: Job, timeout_s: float, extra: str, cores: tuple[int, int], *blobs: bytes) -> Iterator[str | RowOutcome]:
+    """The Ray task: one row on this node (the blobs arrive resolved from the object store) on its slot's
+    ``cores`` (CPUs, first: ``remote.row_cores``), a generator: each progress line of the row goes to the driver as
+    the worker prints it, then the row's outcome."""
+    data = list(blobs) if blobs else None
+    yield from streamed(lambda say: run_row(job, data, timeout_s, "ray", extra, say, *cores))
 
 
-def _whole_task(job: Job, timeout_s: float, extra: str, *blobs: bytes) -> RowOutcome:
+def _whole_task(job: Job, timeout_s: float, extra: str, cores: tuple[int, int], *blobs: bytes) -> RowOutcome:
     """The Ray task through Ray Client (``ray://``), which cannot run a streaming generator ("'ClientObjectRef'
     object is not iterable" failed every row): the row's outcome alone, its progress lines in its log."""
-    return run_row(job, list(blobs) if blobs else None, timeout_s, "ray", extra)
+    return run_row(job, list(blobs) if blobs else None, timeout_s, "ray", extra, None, *cores)
 
 
 # Ray Client's proxier forks a server per client while its gRPC threads run, and that server dies at start now
@@ -76,9 +80,10 @@ def connect(address: str, init: Callable[[], object], echo: Echo, pause_s: float
 
 
 class RaySlot:
-    def __init__(self, pool: RayPool, node: dict[str, Any], gpu: int | None, cpus: float) -> None:
+    def __init__(self, pool: RayPool, node: dict[str, Any], gpu: int | None, cpus: float, first: int) -> None:
         self.pool, self.node, self.gpu, self.cpus = pool, node["NodeManagerHostname"], gpu, cpus
         self.node_id = node["NodeID"]
+        self.first = first  # where the slot's cores start among its host's (``remote.row_cores``)
         self.ref: Any = None
 
     def run_row(self, row: Row, timeout_s: float, echo: Echo) -> RowOutcome:
@@ -95,7 +100,7 @@ class RaySlot:
             "scheduling_strategy": NodeAffinitySchedulingStrategy(self.node_id, soft=False),
         }
         extra = f"node {self.node_id[:8]}"
-        args = (row.job, timeout_s, extra, *self.pool.blobs(row.job))
+        args = (row.job, timeout_s, extra, (max(1, int(self.cpus)), self.first), *self.pool.blobs(row.job))
         if self.pool.client:
             self.ref = self.pool.whole.options(**options).remote(*args)
             try:
@@ -156,15 +161,18 @@ class RayPool(SlotPool[RaySlot]):
         )
         self._quiet()
         self.remote, self.whole = ray.remote(_task), ray.remote(_whole_task)
+        taken: dict[str, int] = {}  # host -> the cores its slots so far have (nodes of one host share its cores)
         for node in ray.nodes():
             if not node.get("Alive"):
                 continue
-            res = node.get("Resources", {})
+            res, host = node.get("Resources", {}), node["NodeManagerHostname"]
             cpus, gpus = res.get("CPU", 0), int(res.get("GPU", 0))
-            if gpus:
-                self.slots += [RaySlot(self, node, g, max(1.0, cpus // gpus)) for g in range(gpus)]
-            elif cpus:
-                self.slots.append(RaySlot(self, node, None, cpus))
+            shares: list[tuple[int | None, float]] = [(g, max(1.0, cpus // gpus)) for g in range(gpus)]
+            if not gpus and cpus:
+                shares = [(None, cpus)]
+            for gpu, share in shares:
+                self.slots.append(RaySlot(self, node, gpu, share, taken.get(host, 0)))
+                taken[host] = taken.get(host, 0) + max(1, int(share))
         if not self.slots:
             raise RuntimeError(f"the Ray cluster at {self.address} has no node with CPUs or GPUs")
         echo(f"ray cluster {self.address}: {len(self.slots)} slot(s) on {len({s.node_id for s in self.slots})} node(s)")

@@ -10,7 +10,8 @@ waits on the array reads what is new (``follow``) and shows it as a local row's,
 A CPU row asks for a whole node (``--exclusive``), a GPU row (``--slurm-gpus``) for one GPU, so rows
 never share a device, and its share of the node's CPUs (``cpus_per_gpu``, as a Ray GPU row asks; ``--slurm-cpus``
 says otherwise): without ``--cpus-per-task`` SLURM gives a job its default, often one CPU, and the row's framework
-threads and data pipeline were sized to it. Partition, account and time limit come from the command line, else
+threads and data pipeline were sized to it; the row's worker runs on that many cores, whichever framework
+(``remote.row_cores``). Partition, account and time limit come from the command line, else
 from each task's ``[runtime]``. A job that SLURM loses, kills or times out makes its row ``failed`` with
 submitit's reason in one line (``why_lost``; a job out of time with the resume that gives it longer); Ctrl-C
 cancels every job of the array (``scancel``).
@@ -52,11 +53,17 @@ from bench.run.forkserver import die_with_parent
 from bench.run.runfolder import STATE
 
 
-def _job(job: Job, timeout_s: float, progress: str) -> RowOutcome:
-    """One array job: the row on this node, named by SLURM's ids, its progress lines appended to ``progress``."""
+def _job(job: Job, timeout_s: float, progress: str, cpus: int | None, lane: int | None) -> RowOutcome:
+    """One array job: the row on this node, named by SLURM's ids, its progress lines appended to ``progress``, on
+    ``cpus`` of the node's cores (None: every core the job may use). Where they start: ``lane`` times ``cpus`` under
+    --slurm-local (the job's place among those running here at once); on a cluster SLURM confines a job to its CPUs
+    (task/cgroup, task/affinity), and where it does not, a GPU job takes its GPU's share (``SLURM_JOB_GPUS``)."""
     ids = [os.environ.get(k) for k in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")]
     extra = f"job {ids[0]}_{ids[1]}" if all(ids) else ""
-    return run_row(job, None, timeout_s, "slurm", extra, ProgressFile(Path(progress)))
+    if lane is None:
+        gpu = os.environ.get("SLURM_JOB_GPUS", "").split(",")[0]
+        lane = int(gpu) if gpu.isdigit() else 0
+    return run_row(job, None, timeout_s, "slurm", extra, ProgressFile(Path(progress)), cpus, lane * (cpus or 0))
 
 
 ARRAY_PARALLELISM = 256  # jobs of an array at a time on a cluster, where each has a node or a GPU of its own
@@ -230,10 +237,17 @@ class Slurm:
         if account:
             params["slurm_account"] = account
         params.update({"gpus_per_node": 1} if self.opts.slurm_gpus else {"slurm_exclusive": True})
-        cpus = self.opts.slurm_cpus or (self.gpu_cpus(partition) if self.opts.slurm_gpus else None)
-        if cpus:
+        if cpus := self.job_cpus(partition):
             params["cpus_per_task"] = cpus
         return params
+
+    def job_cpus(self, partition: str) -> int | None:
+        """The CPUs a job on ``partition`` asks for, which its row runs on: --slurm-cpus, else a GPU job's share of
+        its node (``gpu_cpus``); None for a whole node (a CPU job, ``--exclusive``) and, under --slurm-local without
+        --slurm-cpus, this machine's every core."""
+        if self.opts.slurm_cpus or self.opts.slurm_local:
+            return self.opts.slurm_cpus
+        return self.gpu_cpus(partition) if self.opts.slurm_gpus else None
 
     def gpu_cpus(self, partition: str) -> int:
         """A GPU job's CPUs on ``partition`` without --slurm-cpus: ``cpus_per_gpu``, else ``CPUS_PER_GPU``, said."""
@@ -248,15 +262,21 @@ class Slurm:
             self.cpus[partition] = cpus
         return self.cpus[partition]
 
-    def _submit(self, rows: list[Row], settings: tuple[str, str, int], timeout_s: float) -> list[Any]:
-        """One job array for ``rows`` (a plan whose tasks all ask for the same settings: one array in all)."""
+    def _submit(
+        self, rows: list[Row], settings: tuple[str, str, int], timeout_s: float, lane: int | None = None
+    ) -> list[Any]:
+        """One job array for ``rows`` (a plan whose tasks all ask for the same settings: one array in all); ``lane``:
+        a local job's place among those running at once (``_job``)."""
         self.executor.update_parameters(**self.params(settings))
         path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         before = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = path  # the jobs inherit the submitting environment (sbatch --export=ALL)
         try:
             limits = [r.limit(timeout_s) for r in rows]
-            return self.executor.map_array(_job, [r.job for r in rows], limits, self._tails(rows))
+            cpus = [self.job_cpus(settings[0])] * len(rows)
+            return self.executor.map_array(
+                _job, [r.job for r in rows], limits, self._tails(rows), cpus, [lane] * len(rows)
+            )
         finally:
             os.environ.pop("PYTHONPATH") if before is None else os.environ.update(PYTHONPATH=before)
 
@@ -320,6 +340,7 @@ class Slurm:
         node = socket.gethostname()
         echo(f"slurm: the job array runs here, {self.parallelism} row(s) at a time (--slurm-array-parallelism)")
         live: dict[int, tuple[Row, Any]] = {}
+        lanes: dict[int, int] = {}  # live job -> its lane (``_job``)
         more = True
         while True:
             while more and len(live) < self.parallelism:
@@ -327,10 +348,12 @@ class Slurm:
                 if row is None:
                     more = False
                     break
-                job = self._submit([row], self.settings(row), timeout_s)[0]
+                lane = min(set(range(self.parallelism)) - set(lanes.values()))  # its cores: the lane's share
+                job = self._submit([row], self.settings(row), timeout_s, lane)[0]
                 self.beside.start(row.key, node, time.time())
                 self.jobs.append((row, job))
                 live[len(self.jobs)] = (row, job)
+                lanes[len(self.jobs)] = lane
                 echo(f"slurm: {row.tag} as local job {job.job_id}")
             if not live:
                 return
@@ -339,6 +362,7 @@ class Slurm:
                 time.sleep(0.2)
             for i in finished:
                 row, job = live.pop(i)
+                lanes.pop(i)
                 yield row, self._outcome(row, job)
 
     def _outcome(self, row: Row, job: Any) -> RowOutcome:
