@@ -9,6 +9,7 @@ serves the module and is shut down after it: Ray's start costs ~20 s on 2 cores.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -19,12 +20,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.core.cpus import cores_text
 from bench.core.job import Job
+from bench.core.placement import RowOutcome
 from bench.core.results import latest_records, read_records
 from bench.run.executors import Row
 from bench.run.executors import pool as pool_module
@@ -496,6 +500,76 @@ def test_close_waits_for_the_threads_on_cancelled_rows_before_a_connection_may_g
     assert (0.5 <= waited < 30.0) if stubborn else waited < 30.0  # stubborn: the bound, not for ever; else before it
 
 
+class NodeSlot:
+    """A slot on a node that dies during its ``dies_on``-th row (the row lost, as Ray's NodeDiedError loses it) and
+    refuses every row after, unstarted (``SlotGone``, as Ray's TaskUnschedulableError); ``dead`` from the start."""
+
+    def __init__(self, node: str, dies_on: int | None = None, dead: bool = False) -> None:
+        self.node, self.dies_on, self.dead, self.ran = node, dies_on, dead, []
+
+    def run_row(self, row, timeout_s, echo):
+        if self.dead:
+            raise pool_module.SlotGone(f"{self.node} is gone")
+        self.ran.append(row.key[2])
+        if len(self.ran) == self.dies_on:
+            self.dead = True
+            raise ConnectionError(f"{self.node} died under the row")
+        return RowOutcome(dict(row.job.record, status="ok"))
+
+    def cancel(self) -> None:
+        pass
+
+    def gone(self, error: Exception) -> str | None:
+        return f"{self.node} died" if self.dead else None
+
+
+def rows_of(n: int) -> list[Row]:
+    return [Row(Job({"task": "t", "backend": "b", "repeat": k}), f"row {k}") for k in range(n)]
+
+
+def test_a_slot_whose_node_died_is_retired_and_the_rows_to_come_go_to_the_slots_left():
+    """QA, 2026-12-08: after a Ray node died the pool gave its slot row after row, each failing at once ("The node
+    specified via NodeAffinitySchedulingStrategy doesn't exist"): 2 of 6 rows ran. The row in flight when the node
+    died is lost (--resume runs it again); a row a dead slot refused unstarted runs on a live one; every other row
+    runs on the slot left."""
+    died, healthy, dead = NodeSlot("a", dies_on=1), NodeSlot("b"), NodeSlot("c", dead=True)
+    said: list[str] = []
+    outcomes = list(SlotPool("test", [died, healthy, dead]).run(iter(rows_of(6)), 60, said.append))
+    status = {row.key[2]: (o.record["status"], o.record.get("lost"), o.record["node"]) for row, o in outcomes}
+    assert len(outcomes) == 6 and status[died.ran[0]] == ("failed", True, "a"), status
+    assert all(status[k] == ("ok", None, "b") for k in healthy.ran) and sorted(healthy.ran) == [1, 2, 3, 4, 5]
+    assert died.ran == [0] and dead.ran == []  # nothing more went to either once it was out
+    out = [line for line in said if "out of the run" in line]
+    assert sorted(line.split(";")[0] for line in out) == [
+        "test: slot 0 on a is out of the run (a died)",
+        "test: slot 2 on c is out of the run (c is gone)",
+    ] and out[-1].endswith("; the rows to come go to the 1 slot(s) left"), said
+
+
+def test_with_every_slot_gone_a_ray_run_stops_saying_why_and_how_to_finish_it(tmp_path: Path):
+    """With rows left and no slot to run them the run stops (RunStopped: state.json "stopped", exit 1) and names the
+    --resume that finishes it, where the pool had each row fail at once; with no row left it ends as it is."""
+    from bench.run.executors import on_ray
+    from bench.run.runfolder import RunStopped
+
+    with pytest.raises(pool_module.NoSlotLeft, match=r"^slot 0 on a: a died$"):
+        list(SlotPool("test", [NodeSlot("a", dies_on=1)]).run(iter(rows_of(3)), 60, print))
+    assert len(list(SlotPool("test", [NodeSlot("a", dies_on=1)]).run(iter(rows_of(1)), 60, print))) == 1
+
+    (tmp_path / "state.json").write_text(json.dumps({"state": "running", "command": "all"}))
+    ray_pool = on_ray.RayPool(tmp_path, "head:6379")
+    ray_pool.slots = [NodeSlot("a", dies_on=2), NodeSlot("b", dies_on=1)]
+    landed = []
+    with pytest.raises(RunStopped) as stop:
+        for _row, outcome in ray_pool.run(iter(rows_of(5)), 60, print):
+            landed.append(outcome.record["status"])
+    assert sorted(landed) == ["failed", "failed", "ok"] and stop.value.run_dir == tmp_path
+    said = str(stop.value)
+    assert said.startswith("the run stopped: no slot of the Ray cluster at head:6379 is left (slot ") and (
+        f"finish it with: python -m bench all --resume {tmp_path}" in said
+    ), said
+
+
 def test_slurm_settings_come_from_the_command_line_else_the_tasks_runtime(tmp_path: Path):
     on_slurm = pytest.importorskip("bench.run.executors.on_slurm")  # imports submitit
     runtime = {"slurm_partition": "cpu", "slurm_account": "lab", "slurm_time_min": 30}
@@ -648,32 +722,49 @@ def test_devices_runs_two_rows_side_by_side_each_pinned_to_its_core_and_records_
 # -- Ray: a real cluster on loopback --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
-    """A head and one more node (1 CPU each) whose processes carry the fault backend; its address, the faults
-    folder and the ``ray://`` address of the head's Ray Client server."""
+@contextlib.contextmanager
+def started_cluster(faults: Path, head_cpus: int, nodes: int) -> Iterator[tuple[Any, str]]:
+    """A Ray cluster on loopback whose processes carry the fault backend (``faults``' plans): a head with
+    ``head_cpus`` and ``nodes`` more nodes of 1 CPU; the cluster (``ray.cluster_utils.Cluster``) and the ``ray://``
+    address of its head's Ray Client server. Its processes take the CPU affinity of the process that starts it."""
     cluster_utils = pytest.importorskip("ray.cluster_utils")
-    faults = tmp_path_factory.mktemp("ray-faults")
     saved = dict(os.environ)
     os.environ.update(fault_env(dict(os.environ), faults, {}), RAY_USAGE_STATS_ENABLED="0")
     client_port = free_port()
     cluster = cluster_utils.Cluster(
         initialize_head=True,
         head_node_args={
-            "num_cpus": 1,
+            "num_cpus": head_cpus,
             "num_gpus": 0,
             "include_dashboard": False,
             "ray_client_server_port": client_port,
         },
     )
     try:
-        cluster.add_node(num_cpus=1, num_gpus=0)
+        for _ in range(nodes):
+            cluster.add_node(num_cpus=1, num_gpus=0)
         cluster.wait_for_nodes()
-        yield cluster.address, faults, f"ray://{cluster.address.rsplit(':', 1)[0]}:{client_port}"
+        yield cluster, f"ray://{cluster.address.rsplit(':', 1)[0]}:{client_port}"
     finally:
         cluster.shutdown()
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory: pytest.TempPathFactory):
+    """A head and one more node (1 CPU each) whose processes carry the fault backend: the cluster, the faults
+    folder and the ``ray://`` address of the head's Ray Client server."""
+    faults = tmp_path_factory.mktemp("ray-faults")
+    with started_cluster(faults, head_cpus=1, nodes=1) as (cluster, client):
+        yield cluster, faults, client
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(ray_head):
+    """The module's cluster (``ray_head``): its address, the faults folder and its Ray Client's ``ray://`` address."""
+    cluster, faults, client = ray_head
+    return cluster.address, faults, client
 
 
 def free_port() -> int:
@@ -801,6 +892,35 @@ def test_a_ray_client_address_runs_the_rows_and_says_their_progress_is_in_their_
     assert "epoch 2/2" in (run_dir / "logs" / "tiny.fault.0.log").read_text()
 
 
+@SHARES_FIXTURES
+@pytest.mark.e2e
+def test_a_ray_address_of_the_other_kind_of_ray_server_is_refused_before_the_run(ray_cluster, clean_env, tmp_path):
+    """QA, 2026-12-08: ``ray://HOST:<GCS port>`` passed the check before the run (a GCS speaks gRPC as Ray Client's
+    server does), hung ~30 s, printed Ray's raw UserWarning and left a run folder whose summary said to --resume,
+    which failed the same way. Which server answers is asked (one gRPC call each): the wrong one is refused in one
+    line naming the right address, exit 2, no run folder."""
+    from bench.run.exec_cli import unreachable
+
+    address, _, client = ray_cluster
+    host, port = address.rsplit(":", 1)
+    out = tmp_path / "r"
+    args = ["run", "mnist-lenet5", "--executor", "ray", "--ray-address", f"ray://{address}", "--out", str(out)]
+    started = time.monotonic()
+    proc = run_cli(args, clean_env, timeout=120)
+    says = (
+        f"--executor ray: port {port} answers as a Ray GCS, not a Ray Client server: use ray://{host}:10001 "
+        f"(Ray Client's default port), or {address} without ray://"
+    )
+    assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists() and time.monotonic() - started < 25  # refused, not tried for 30 s
+    client_port = client.rsplit(":", 1)[1]
+    assert unreachable(f"{host}:{client_port}") == (
+        f"--executor ray: port {client_port} answers as a Ray Client server, not a Ray GCS: use "
+        f"ray://{host}:{client_port}, or the GCS's port without ray:// ({host}:6379, ray start --head's default)"
+    )
+    assert unreachable(address) is None and unreachable(client) is None  # the right kind each
+
+
 def assert_lost_then_run_again(proc: subprocess.Popen, run_dir: Path, env: dict[str, str], error: str) -> None:
     """A run (``proc``, ended) that lost one of its two rows with its worker, node or job: the row is recorded
     lost, the run's end names the --resume that runs it again, the run is not in the history yet; the resume
@@ -853,6 +973,109 @@ def test_a_ray_worker_killed_mid_row_loses_that_row_the_other_goes_on_and_resume
     assert_lost_then_run_again(proc, only_run_dir(out), env, "WorkerCrashedError: ")
 
 
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def wait_until(ready, timeout: float) -> bool:
+    """Whether ``ready()`` came true within ``timeout`` s (polled)."""
+    deadline = time.monotonic() + timeout
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return bool(ready())
+
+
+@SHARES_FIXTURES
+@pytest.mark.e2e
+def test_a_ray_node_that_dies_mid_sweep_loses_its_row_and_the_rows_to_come_run_on_the_live_slots(
+    ray_head, clean_env, tmp_path: Path
+):
+    """QA, 2026-12-08: after a node's raylet was killed, its slot went on getting rows, each failing at once
+    ("TaskUnschedulableError: ... NodeAffinitySchedulingStrategy doesn't exist"): 2 of 6 rows ran. The slot is
+    retired: its row is lost (--resume runs it again), the rows to come run on the live slots. And the ~43 lines
+    of "(raylet)" / "[state-dump]" text Ray printed about the dead node go to logs/ray.log, not the terminal."""
+    cluster, faults, _ = ray_head
+    node = cluster.add_node(num_cpus=1, num_gpus=0)  # a third slot, this test's to kill
+    tiny, out, log = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "run.log"
+    tiny.write_text(TINY_TASK)
+    env = fresh_faults(faults, {1: "hold", 2: "hold", 3: "hold"}, clean_env)  # one row held on each slot
+    args = ["--backend", "fault", "--repeats", "5", "--executor", "ray", "--ray-address", cluster.address]
+    try:
+        cluster.wait_for_nodes()
+        proc = start_cli(["run", str(tiny), *args, "--out", str(out)], env, log)
+        try:
+            held = {k: wait_for_run(faults, k, timeout=180) for k in (1, 2, 3)}
+            raylet = node.all_processes["raylet"][0].process.pid  # a Ray worker is its raylet's child
+            [doomed] = [k for k, h in held.items() if parent_of(h["server"]) == raylet]
+            node.kill_raylet()  # SIGKILL, as `kill -9` of QA's
+            # held until Ray has said all it says about the death (the GCS marks the node dead 10-15 s after its
+            # raylet's, and publishes it) and the row on it was lost, so the rows to come are planned after both
+            dead = node.node_id
+            assert wait_until(
+                lambda: not any(n["Alive"] for n in cluster.global_state.node_table() if n["NodeID"] == dead), 60
+            )
+            wait_until(lambda: "logs/ray.log" in log.read_text(), 30)
+            assert wait_until(lambda: "failed (lost, not its own failure" in log.read_text(), 60), log.read_text()
+            for k in held.keys() - {doomed}:
+                release(faults, k)
+            assert proc.wait(timeout=180) == 1, printed(proc)  # a lost row
+        finally:
+            proc.kill()
+        wait_gone([held[doomed]["pid"]])
+    finally:
+        cluster.remove_node(node, allow_graceful=False)
+    said, run_dir = log.read_text(), only_run_dir(out)
+    rows = latest_records(read_records(run_dir))
+    lost = [r for r in rows if r["lost"]]
+    assert len(rows) == 5 and len(lost) == 1 and lost[0]["error"].startswith("no result: "), rows
+    assert all(r["status"] == "ok" and not r["placement"].startswith(f"node {dead[:8]}") for r in rows if not r["lost"])
+    assert re.search(
+        rf"ray: slot \d on .+ is out of the run \(its node {dead[:8]} .+\); the rows to come go to the 2 slot", said
+    ), said
+    assert "1 row was lost with its worker, node or job" in said, said
+    assert "(raylet)" not in said and "[state-dump]" not in said, said  # Ray's own text about the death
+    assert f"Ray's messages are in {run_dir / 'logs' / 'ray.log'}" in said, said
+    assert "Raylet is terminated" in (run_dir / "logs" / "ray.log").read_text()
+
+
+@SHARES_FIXTURES  # not the module's cluster (its head is a slot), but one Ray cluster's lane at a time
+@pytest.mark.e2e
+def test_a_ray_run_whose_every_node_died_stops_with_its_resume_line(clean_env, tmp_path: Path):
+    """With every slot's node dead and rows still to run, the run stops (state.json "stopped", exit 1) saying so and
+    naming the --resume that finishes it once the cluster has nodes again; until 2026-12-08 every row left was
+    given to a dead slot and failed at once. The head here has no CPU, so its one node is every slot."""
+    tiny, out, log = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "run.log"
+    tiny.write_text(TINY_TASK)
+    faults = tmp_path / "faults"
+    with started_cluster(faults, head_cpus=0, nodes=1) as (cluster, _):
+        env = fault_env(clean_env, faults, {1: "hold"})
+        args = ["--backend", "fault", "--repeats", "3", "--executor", "ray", "--ray-address", cluster.address]
+        proc = start_cli(["run", str(tiny), *args, "--out", str(out)], env, log)
+        try:
+            held = wait_for_run(faults, 1, timeout=180)
+            [node] = cluster.worker_nodes
+            node.kill_raylet()
+            assert proc.wait(timeout=180) == 1, printed(proc)
+        finally:
+            proc.kill()
+        wait_gone([held["pid"]])
+        run_dir, said = only_run_dir(out), log.read_text()
+        at = re.escape(cluster.address)
+        stop = rf"error: the run stopped: no slot of the Ray cluster at {at} is left \(slot 0 on \S+: "
+        assert re.search(rf"{stop}its node {node.node_id[:8]} ", said), said
+        again = f"once the cluster has nodes again, finish it with: python -m bench run --resume {run_dir}\n"
+        assert again in said, said
+        state = json.loads((run_dir / "state.json").read_text())
+        assert state["state"] == "stopped" and state["error"].startswith("RunStopped: the run stopped: "), state
+        assert [r["lost"] for r in read_records(run_dir)] == [True]  # the rest never started
+        cluster.remove_node(node, allow_graceful=False)
+        cluster.add_node(num_cpus=1, num_gpus=0)  # the cluster has a node again
+        cluster.wait_for_nodes()
+        resumed = run_cli(["run", "--resume", str(run_dir)], env)
+    assert resumed.returncode == 0 and "3 of 3 to run (1 lost with" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert [r["status"] for r in latest_records(read_records(run_dir))] == ["ok"] * 3
+
+
 @SHARES_FIXTURES
 @pytest.mark.e2e
 def test_ctrl_c_cancels_the_ray_tasks_and_a_local_resume_runs_what_is_missing(ray_cluster, clean_env, tmp_path):
@@ -901,6 +1124,53 @@ def test_sigterm_cancels_the_ray_tasks_as_ctrl_c_does(ray_cluster, clean_env, tm
     run_dir = only_run_dir(out)
     assert [r["status"] for r in read_records(run_dir)] == ["interrupted"]
     assert json.loads((run_dir / "state.json").read_text())["state"] == "interrupted"
+
+
+def one_core_each(rows: list[dict]) -> list[str]:
+    """Each row's cores (its placement's), after checking that each framework ran 1 thread on 1 core."""
+    assert sorted(r["backend"] for r in rows) == ["keras", "torch"] and all(r["status"] == "ok" for r in rows), rows
+    assert [r["threads"] for r in rows] == [1, 1], [(r["backend"], r["threads"], r["placement"]) for r in rows]
+    cores = [r["placement"].rsplit("cores ", 1)[1] for r in rows]
+    assert all(c.isdigit() for c in cores), cores
+    return cores
+
+
+@pytest.mark.whole_machine  # the rows' nodes see two cores and have one CPU each
+@pytest.mark.e2e
+@pytest.mark.frameworks
+def test_a_ray_row_runs_on_its_slots_cpus_worth_of_cores_whichever_framework_it_runs(clean_env, tmp_path: Path):
+    """QA, 2026-12-08: on 1-CPU Ray nodes a PyTorch row ran 1 thread (Ray sets OMP_NUM_THREADS to a task's CPUs)
+    and a Keras (TF) row 2 (TensorFlow sizes its pools by the cores it may use), and the speed verdict read
+    "Keras (TF) 1.48x faster than PyTorch". Each row now runs on as many cores as its slot has CPUs, the slots of
+    one host on cores apart."""
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
+    tiny.write_text(TINY_TASK)
+    with started_cluster(tmp_path / "faults", head_cpus=1, nodes=1) as (cluster, _):
+        args = ["--backend", "torch,keras", "--executor", "ray", "--ray-address", cluster.address, "--out", str(out)]
+        proc = run_cli(["run", str(tiny), *args], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cores = one_core_each(latest_records(read_records(only_run_dir(out))))
+    assert len(set(cores)) == 2, cores  # side by side, each slot on a core of its own
+
+
+@pytest.mark.whole_machine  # the job sees two cores and asks for one
+@pytest.mark.e2e
+@pytest.mark.frameworks
+def test_a_slurm_row_runs_on_the_cpus_its_job_asks_whichever_framework_it_runs(clean_env, tmp_path: Path):
+    """As a Ray row (above): a job's row runs on the CPUs the job asks (--slurm-cpus), as many threads in every
+    framework; under --slurm-local, on that many of this machine's cores (it ran on all of them, the option unread)."""
+    pytest.importorskip("submitit")
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    tiny, out = tmp_path / "tiny.toml", tmp_path / "results"
+    tiny.write_text(TINY_TASK)
+    args = ["--backend", "torch,keras", "--executor", "slurm", "--slurm-local", "--slurm-cpus", "1", "--out", str(out)]
+    proc = run_cli(["run", str(tiny), *args], clean_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first = str(min(os.sched_getaffinity(0)))
+    assert one_core_each(latest_records(read_records(only_run_dir(out)))) == [first, first]  # one job at a time
 
 
 # -- SLURM through submitit (its local executor: the same job array as processes here) ----------------------
@@ -1011,6 +1281,60 @@ def test_a_local_job_that_left_no_result_is_lost_at_once_not_after_submitits_sha
     assert waited < submitit.core.core.Job._results_timeout_s / 3, waited  # ~1 s (LOCAL_RESULT_WAIT_S), not 15
 
 
+def finished_local_job(executor, *args):
+    """A job of ``executor`` (a LocalArray) running ``args``, once it is done."""
+    job = executor.submit(*args)
+    deadline = time.monotonic() + 120
+    while not job.done() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return job
+
+
+def test_a_lost_jobs_error_keeps_submitits_reason_in_one_line_and_a_timeout_says_how_to_give_it_longer(
+    monkeypatch, tmp_path: Path
+):
+    """QA, 2026-12-08: a lost job's error kept the first line of submitit's message, "Job 7397 (task: 0) with path
+    .../7397_0_result.pkl", and dropped its reason on the next ("has not produced any output (state: TIMEOUT)").
+    The record's error keeps the reason in one line; a job out of time says how to resume with a longer limit."""
+    submitit = pytest.importorskip("submitit")
+    from bench.run.executors import on_slurm
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".jobs" / "slurm").mkdir(parents=True)
+    (run_dir / "state.json").write_text(json.dumps({"state": "running", "command": "run"}))
+    opts = RunOptions(executor="slurm", slurm_local=True, slurm_time_min=10, slurm_cpus=2)
+    slurm = on_slurm.Slurm(run_dir / ".jobs" / "slurm", opts)
+    executor = on_slurm.LocalArray(folder=tmp_path / "jobs")
+    executor.update_parameters(timeout_min=2)
+    row = Row(Job({"task": "t", "backend": "b", "repeat": 0}), "[1/1] t / b")
+
+    def error(job) -> str:
+        said = slurm._outcome(row, job).record
+        assert said["lost"] is True and "\n" not in said["error"], said
+        return said["error"]
+
+    gone = finished_local_job(executor, os._exit, 3)  # ended with no result, as a job SLURM killed
+    assert re.fullmatch(rf"no result: slurm job {gone.job_id}: no output \(state: [A-Z]+\)", error(gone)), error(gone)
+    raised = finished_local_job(executor, exec, "raise MemoryError('the node ran out')")  # the job's own trace
+    assert error(raised) == (
+        f"no result: slurm job {raised.job_id}: Job (task=0) failed during processing with trace: "
+        "MemoryError: the node ran out"
+    )
+    resume = f"python -m bench run --resume {run_dir} --executor slurm --slurm-cpus 2 --slurm-local --slurm-time 20"
+    # stopped by submitit at its limit's signal, as it stops every job that is not checkpointable
+    stopped = "raise UncompletedJobError('Job not requeued because: timed-out and not checkpointable.')"
+    late = finished_local_job(executor, exec, f"from submitit.core.utils import UncompletedJobError\n{stopped}")
+    assert error(late) == (
+        f"no result: slurm job {late.job_id}: timed out (state: TIMEOUT, stopped by submitit at its time limit's "
+        f"signal): it ran past its 10-minute limit; give the rows longer with: {resume}"
+    )
+    monkeypatch.setattr(submitit.local.local.LocalJob, "state", property(lambda job: "TIMEOUT"))  # SLURM's word
+    assert error(gone) == (
+        f"no result: slurm job {gone.job_id}: no output (state: TIMEOUT): it ran past its 10-minute limit; give the "
+        f"rows longer with: {resume}"
+    )
+
+
 @pytest.mark.e2e
 def test_a_slurm_job_lost_mid_row_loses_that_row_and_resume_runs_it_again(clean_env, tmp_path: Path):
     """A job that dies under its row (a node lost, a preemption, an scancel by the cluster: here its process
@@ -1029,6 +1353,28 @@ def test_a_slurm_job_lost_mid_row_loses_that_row_and_resume_runs_it_again(clean_
         proc.kill()
     wait_gone([held["pid"]])
     assert_lost_then_run_again(proc, only_run_dir(out), env, "slurm job ")
+
+
+@pytest.mark.e2e
+def test_a_slurm_job_stopped_at_its_time_limit_is_lost_saying_so_and_how_to_give_it_longer(clean_env, tmp_path):
+    """A job that reaches its --slurm-time gets SLURM's signal first (USR2, ``signal_delay_s`` before the limit:
+    30 s of a 1-minute local job), and submitit ends a job that is not checkpointable there: the row is lost, its
+    error says it timed out, and the row's line gives the resume with a longer limit (QA, 2026-12-08: the reason
+    was cut off)."""
+    pytest.importorskip("submitit")
+    tiny, out, faults = tmp_path / "tiny.toml", tmp_path / "results", tmp_path / "faults"
+    tiny.write_text(TINY_TASK)
+    env = fault_env(clean_env, faults, {1: "hold"})  # the row outlasts its job's minute
+    args = ["--backend", "fault", "--executor", "slurm", "--slurm-local", "--slurm-time", "1", "--out", str(out)]
+    proc = run_cli(["run", str(tiny), *args], env, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # a failed (lost) row
+    run_dir = only_run_dir(out)
+    [row] = latest_records(read_records(run_dir))
+    assert row["lost"] and "\n" not in row["error"], row
+    assert re.match(r"no result: slurm job \d+: timed out \(state: TIMEOUT, ", row["error"]), row["error"]
+    longer = f"give the rows longer with: python -m bench run --resume {run_dir} --executor slurm --slurm-local"
+    assert f"{longer} --slurm-time 2" in row["error"] and f"{longer} --slurm-time 2" in proc.stdout, proc.stdout
+    wait_gone([json.loads((faults / "run-1").read_text())["pid"]])  # the row's worker went with its job
 
 
 @pytest.mark.e2e

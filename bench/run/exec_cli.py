@@ -95,7 +95,8 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
         type=_cpus,
         metavar="N",
         help="CPUs each job asks for (--cpus-per-task; default with --slurm-gpus: the partition's CPUs per GPU as "
-        "sinfo says, as Ray's GPU rows ask, else 4; without it: the whole node's)",
+        "sinfo says, as Ray's GPU rows ask, else 4; without it: the whole node's); its row runs on that many cores "
+        "(with --slurm-local, of this machine's)",
     )
     g.add_argument(
         "--slurm-local",
@@ -154,14 +155,55 @@ def unreachable(address: str, flag: str = "--ray-address") -> str | None:
         return (
             f"--executor ray: nothing answers at {address} ({e.strerror or e}); is the cluster up (ray start --head)?"
         )
-    return (
-        None
-        if speaks_grpc(conn)
-        else (
+    if not speaks_grpc(conn):
+        return (
             f"--executor ray: {address} answers but is not a Ray cluster (no gRPC there); give the address "
             "ray start --head prints (HEAD:6379), not the dashboard's"
         )
+    kind, wanted = ray_server(host, int(port)), "client" if address.startswith("ray://") else "gcs"
+    if kind is None or kind == wanted:
+        return None
+    if kind == "gcs":
+        return (
+            f"--executor ray: port {port} answers as a Ray GCS, not a Ray Client server: use ray://{host}:10001 "
+            f"(Ray Client's default port), or {host}:{port} without ray://"
+        )
+    return (
+        f"--executor ray: port {port} answers as a Ray Client server, not a Ray GCS: use ray://{host}:{port}, "
+        f"or the GCS's port without ray:// ({host}:6379, ray start --head's default)"
     )
+
+
+# One call to each kind of Ray server, by its gRPC method, with an empty (all-default) request, or Ray Client's own
+# connect-time ping (ClusterInfoRequest type=PING: field 1, varint 6): a server that has the method answers it (or
+# refuses the request itself), one that lacks it answers UNIMPLEMENTED. Both are gRPC servers, so the HTTP/2 check
+# passes either: `--ray-address ray://HOST:<GCS port>` hung ~30 s, printed Ray's raw UserWarning and left a run
+# folder whose summary said to --resume (QA, 2026-12-08).
+RAY_SERVERS = (
+    ("gcs", "/ray.rpc.NodeInfoGcsService/GetClusterId", b""),
+    ("client", "/ray.rpc.RayletDriver/ClusterInfo", bytes([0x08, 0x06])),
+)
+
+
+def ray_server(host: str, port: int) -> str | None:
+    """Which Ray server answers at ``host:port``: "gcs" (``ray start --head --port``'s, what ``HOST:PORT`` joins),
+    "client" (Ray Client's, what ``ray://HOST:PORT`` joins), or None where it cannot tell (grpc, Ray's dependency,
+    missing; no answer in RAY_CONNECT_S; neither method there)."""
+    try:
+        import grpc  # type: ignore[import-untyped]  # Ray's dependency, typed by no stub we pin; --executor ray only
+    except ImportError:
+        return None
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        for kind, method, request in RAY_SERVERS:
+            try:
+                channel.unary_unary(method)(request, timeout=RAY_CONNECT_S)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    continue
+                if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    return None
+            return kind
+    return None
 
 
 def speaks_grpc(conn: socket.socket) -> bool:

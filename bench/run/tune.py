@@ -82,13 +82,16 @@ def searched(space: tuple[Knob, ...], only: tuple[str, ...]) -> tuple[Knob, ...]
 
 def row_cores(opts: RunOptions) -> int | None:
     """The cores each row gets where they are not this process's usable cores: with ``--executor devices``, its
-    slot's share (bench.run.executors.devices); under slurm, the cores each job asks (``--slurm-cpus``), or under
-    ``--slurm-local`` this machine's, where the jobs run; None elsewhere (the rows run on this process's cores, or
-    under ray on nodes whose cores the plan does not know: ``duplicated`` finds what that leaves)."""
+    slot's share (bench.run.executors.devices); under slurm, the cores each job asks (``--slurm-cpus``; under
+    ``--slurm-local`` that many of this machine's, all of them without it), where the jobs run; None elsewhere (the
+    rows run on this process's cores, or under ray on nodes whose cores the plan does not know: ``duplicated`` finds
+    what that leaves)."""
     if opts.executor == "devices":
         return slot_share(len(opts.devices) or 1)
+    if opts.executor == "slurm" and opts.slurm_local:
+        return min(opts.slurm_cpus or usable_cores(), usable_cores())
     if opts.executor == "slurm":
-        return usable_cores() if opts.slurm_local else opts.slurm_cpus
+        return opts.slurm_cpus
     return None
 
 

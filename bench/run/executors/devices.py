@@ -53,6 +53,9 @@ class DeviceSlot:
     def cancel(self) -> None:
         self.workers.cancel()
 
+    def gone(self, error: Exception) -> str | None:
+        return None  # a slot of this machine: a lost worker server is started again for its next row
+
 
 class Devices(SlotPool[DeviceSlot]):
     def __init__(self, job_dir: Path, devices: tuple[int, ...]) -> None:

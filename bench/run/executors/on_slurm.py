@@ -10,9 +10,11 @@ waits on the array reads what is new (``follow``) and shows it as a local row's,
 A CPU row asks for a whole node (``--exclusive``), a GPU row (``--slurm-gpus``) for one GPU, so rows
 never share a device, and its share of the node's CPUs (``cpus_per_gpu``, as a Ray GPU row asks; ``--slurm-cpus``
 says otherwise): without ``--cpus-per-task`` SLURM gives a job its default, often one CPU, and the row's framework
-threads and data pipeline were sized to it. Partition, account and time limit come from the command line, else
+threads and data pipeline were sized to it; the row's worker runs on that many cores, whichever framework
+(``remote.row_cores``). Partition, account and time limit come from the command line, else
 from each task's ``[runtime]``. A job that SLURM loses, kills or times out makes its row ``failed`` with
-submitit's reason; Ctrl-C cancels every job of the array (``scancel``).
+submitit's reason in one line (``why_lost``; a job out of time with the resume that gives it longer); Ctrl-C
+cancels every job of the array (``scancel``).
 
 Under ``--slurm-local`` the rows share this machine, so they run as the local executor runs them, one at a time
 (``--slurm-array-parallelism N``: N at a time): submitit's local executor ignores ``slurm_array_parallelism``
@@ -42,18 +44,26 @@ from submitit.local.local import LocalJob
 
 from bench.core.job import Job
 from bench.core.placement import Placement, RowOutcome
+from bench.core.results import read_json_or_warn, resume_command
 from bench.run.executors import Echo, Row, no_sbatch
 from bench.run.executors.follow import ProgressFile, Tail
 from bench.run.executors.pool import Beside
 from bench.run.executors.remote import REPO, no_result, run_row
 from bench.run.forkserver import die_with_parent
+from bench.run.runfolder import STATE
 
 
-def _job(job: Job, timeout_s: float, progress: str) -> RowOutcome:
-    """One array job: the row on this node, named by SLURM's ids, its progress lines appended to ``progress``."""
+def _job(job: Job, timeout_s: float, progress: str, cpus: int | None, lane: int | None) -> RowOutcome:
+    """One array job: the row on this node, named by SLURM's ids, its progress lines appended to ``progress``, on
+    ``cpus`` of the node's cores (None: every core the job may use). Where they start: ``lane`` times ``cpus`` under
+    --slurm-local (the job's place among those running here at once); on a cluster SLURM confines a job to its CPUs
+    (task/cgroup, task/affinity), and where it does not, a GPU job takes its GPU's share (``SLURM_JOB_GPUS``)."""
     ids = [os.environ.get(k) for k in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")]
     extra = f"job {ids[0]}_{ids[1]}" if all(ids) else ""
-    return run_row(job, None, timeout_s, "slurm", extra, ProgressFile(Path(progress)))
+    if lane is None:
+        gpu = os.environ.get("SLURM_JOB_GPUS", "").split(",")[0]
+        lane = int(gpu) if gpu.isdigit() else 0
+    return run_row(job, None, timeout_s, "slurm", extra, ProgressFile(Path(progress)), cpus, lane * (cpus or 0))
 
 
 ARRAY_PARALLELISM = 256  # jobs of an array at a time on a cluster, where each has a node or a GPU of its own
@@ -132,12 +142,52 @@ class LocalArray(submitit.LocalExecutor):
         return job
 
 
+NO_OUTPUT = re.compile(r"has not produced any output \(state: ([^)]*)\)")  # submitit's UncompletedJobError
+# submitit's own words in a job it stopped at its time limit's signal (USR2, sent ``signal_delay_s`` before it)
+TIMED_OUT = ("timed-out and not checkpointable", "timed-out too many times")
+
+
+def why_lost(e: Exception) -> tuple[str, bool]:
+    """submitit's reason a job gave no result, in one line, and whether the job ran out of time. Its messages take
+    several lines, the reason on the second ("Job 7397 (task: 0) with path .../7397_0_result.pkl" / "has not produced
+    any output (state: TIMEOUT)") or at the end of a trace: the record kept the first line alone (QA, 2026-12-08)."""
+    text = str(e).strip()
+    if m := NO_OUTPUT.search(text):  # the job left no result file: SLURM's state says why (TIMEOUT, NODE_FAIL, ...)
+        return f"no output (state: {m[1]})", m[1].startswith("TIMEOUT")
+    if any(words in text for words in TIMED_OUT):
+        return "timed out (state: TIMEOUT, stopped by submitit at its time limit's signal)", True
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return type(e).__name__, False
+    rules = [i for i, ln in enumerate(lines) if set(ln) == {"-"}]
+    if len(rules) > 1 and rules[1] > rules[0] + 1:  # a FailedJobError: the trace between two rules, its error last
+        return f"{lines[0].rstrip(':')}: {lines[rules[1] - 1]}", False
+    return lines[0], False
+
+
+def slurm_flags(opts: Any, minutes: int) -> list[str]:
+    """The command line's options for a run through SLURM as ``opts`` has it (a resume that names the executor
+    takes its options from its own command line), with ``--slurm-time`` at ``minutes``."""
+    flags = ["--executor", "slurm"]
+    for flag, value in (
+        ("--slurm-partition", opts.slurm_partition),
+        ("--slurm-account", opts.slurm_account),
+        ("--slurm-cpus", opts.slurm_cpus),
+        ("--slurm-array-parallelism", opts.slurm_array_parallelism),
+        ("--slurm-follow", opts.slurm_follow_s),
+    ):
+        flags += [flag, f"{value:g}" if isinstance(value, float) else str(value)] if value else []
+    flags += ["--slurm-gpus"] * bool(opts.slurm_gpus) + ["--slurm-local"] * bool(opts.slurm_local)
+    return [*flags, "--slurm-time", str(minutes)]
+
+
 class Slurm:
     name = "slurm"
     sequential = False
 
     def __init__(self, folder: Path, opts: Any) -> None:
         self.folder, self.opts = folder, opts
+        self.run_dir = folder.parents[1]  # ``make``'s RUN/.jobs/slurm
         self.jobs: list[tuple[Row, Any]] = []
         self.tails: dict[tuple, Tail] = {}  # row key -> its job's progress file, read so far
         self.follow_at = 0.0  # when the running jobs' progress files are read next (time.monotonic)
@@ -187,10 +237,17 @@ class Slurm:
         if account:
             params["slurm_account"] = account
         params.update({"gpus_per_node": 1} if self.opts.slurm_gpus else {"slurm_exclusive": True})
-        cpus = self.opts.slurm_cpus or (self.gpu_cpus(partition) if self.opts.slurm_gpus else None)
-        if cpus:
+        if cpus := self.job_cpus(partition):
             params["cpus_per_task"] = cpus
         return params
+
+    def job_cpus(self, partition: str) -> int | None:
+        """The CPUs a job on ``partition`` asks for, which its row runs on: --slurm-cpus, else a GPU job's share of
+        its node (``gpu_cpus``); None for a whole node (a CPU job, ``--exclusive``) and, under --slurm-local without
+        --slurm-cpus, this machine's every core."""
+        if self.opts.slurm_cpus or self.opts.slurm_local:
+            return self.opts.slurm_cpus
+        return self.gpu_cpus(partition) if self.opts.slurm_gpus else None
 
     def gpu_cpus(self, partition: str) -> int:
         """A GPU job's CPUs on ``partition`` without --slurm-cpus: ``cpus_per_gpu``, else ``CPUS_PER_GPU``, said."""
@@ -205,15 +262,21 @@ class Slurm:
             self.cpus[partition] = cpus
         return self.cpus[partition]
 
-    def _submit(self, rows: list[Row], settings: tuple[str, str, int], timeout_s: float) -> list[Any]:
-        """One job array for ``rows`` (a plan whose tasks all ask for the same settings: one array in all)."""
+    def _submit(
+        self, rows: list[Row], settings: tuple[str, str, int], timeout_s: float, lane: int | None = None
+    ) -> list[Any]:
+        """One job array for ``rows`` (a plan whose tasks all ask for the same settings: one array in all); ``lane``:
+        a local job's place among those running at once (``_job``)."""
         self.executor.update_parameters(**self.params(settings))
         path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         before = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = path  # the jobs inherit the submitting environment (sbatch --export=ALL)
         try:
             limits = [r.limit(timeout_s) for r in rows]
-            return self.executor.map_array(_job, [r.job for r in rows], limits, self._tails(rows))
+            cpus = [self.job_cpus(settings[0])] * len(rows)
+            return self.executor.map_array(
+                _job, [r.job for r in rows], limits, self._tails(rows), cpus, [lane] * len(rows)
+            )
         finally:
             os.environ.pop("PYTHONPATH") if before is None else os.environ.update(PYTHONPATH=before)
 
@@ -277,6 +340,7 @@ class Slurm:
         node = socket.gethostname()
         echo(f"slurm: the job array runs here, {self.parallelism} row(s) at a time (--slurm-array-parallelism)")
         live: dict[int, tuple[Row, Any]] = {}
+        lanes: dict[int, int] = {}  # live job -> its lane (``_job``)
         more = True
         while True:
             while more and len(live) < self.parallelism:
@@ -284,10 +348,12 @@ class Slurm:
                 if row is None:
                     more = False
                     break
-                job = self._submit([row], self.settings(row), timeout_s)[0]
+                lane = min(set(range(self.parallelism)) - set(lanes.values()))  # its cores: the lane's share
+                job = self._submit([row], self.settings(row), timeout_s, lane)[0]
                 self.beside.start(row.key, node, time.time())
                 self.jobs.append((row, job))
                 live[len(self.jobs)] = (row, job)
+                lanes[len(self.jobs)] = lane
                 echo(f"slurm: {row.tag} as local job {job.job_id}")
             if not live:
                 return
@@ -296,13 +362,21 @@ class Slurm:
                 time.sleep(0.2)
             for i in finished:
                 row, job = live.pop(i)
+                lanes.pop(i)
                 yield row, self._outcome(row, job)
 
     def _outcome(self, row: Row, job: Any) -> RowOutcome:
         try:
             outcome: RowOutcome = job.result()
         except Exception as e:  # lost, killed, timed out by SLURM, or the job could not start
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            reason, late = why_lost(e)
+            if late:  # the docs' advice, with the line that takes it
+                minutes = self.settings(row)[2]
+                reason += (
+                    f": it ran past its {minutes}-minute limit; give the rows longer with: "
+                    f"{resume_command(self.run_dir, read_json_or_warn(self.run_dir / STATE).get('command'))} "
+                    f"{' '.join(slurm_flags(self.opts, 2 * minutes))}"
+                )
             outcome = RowOutcome(
                 no_result(row.job.record, lost=f"slurm job {job.job_id}: {reason}"),
                 placement=Placement(self.name, "?", f"job {job.job_id}"),

@@ -3,6 +3,11 @@
 The threads only wait (on a worker server, a Ray task); the records come back to the caller's
 thread, which appends them: one writer. ``Beside`` counts, for each finished row, the rows of this run
 that were on the same node at any moment of its run -- the record's ``rows_beside``.
+
+A slot whose node died is retired (``Slot.gone``): the row it had is recorded lost, as any lost row, and the rows
+to come go to the slots left; a row a dead slot refused before it started (``SlotGone``) goes to the next live
+slot. Until 2026-12-08 the pool gave a dead Ray node's slot row after row, each failing at once ("The node
+specified via NodeAffinitySchedulingStrategy doesn't exist"): 2 of 6 rows ran. With no slot left, ``NoSlotLeft``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,19 @@ class Slot(Protocol):
         """Stop the row running here now (called from the caller's thread while ``run_row`` waits)."""
         ...
 
+    def gone(self, error: Exception) -> str | None:
+        """Why this slot can run no more rows, its row having ended in ``error`` (its node died), or None."""
+        ...
+
+
+class SlotGone(Exception):
+    """Raised by ``Slot.run_row`` for a row that never started there because the slot can run no more rows (its
+    node is gone); the message says why. The row goes to another slot."""
+
+
+class NoSlotLeft(RuntimeError):
+    """Every slot is gone (``Slot.gone``) with rows still to run; the message says why each went."""
+
 
 CLOSE_WAIT_S = 30.0  # a cancelled row's thread returns within this (a Ray task killed, a job cancelled)
 S = TypeVar("S", bound=Slot)  # an executor's own slot class: its pool reads the slot's own fields
@@ -43,6 +61,10 @@ class Beside:
 
     def start(self, key: tuple, node: str, at: float) -> None:
         self.spans[key] = (node, at, None)
+
+    def drop(self, key: tuple) -> None:
+        """Forget a row that never ran (a slot refused it: ``SlotGone``)."""
+        self.spans.pop(key, None)
 
     def end(self, key: tuple, at: float) -> None:
         node, start, _ = self.spans[key]
@@ -77,44 +99,70 @@ class SlotPool(Generic[S]):
     def run(self, rows: Iterator[Row], timeout_s: float, echo: Echo) -> Iterator[tuple[Row, RowOutcome]]:
         done: queue.Queue = queue.Queue()
         free = list(range(len(self.slots)))
+        gone: dict[int, str] = {}  # retired slot -> why
+        refused: list[Row] = []  # rows a gone slot gave back unstarted: they go first
         more = True
         while True:
-            while free and more:
-                row = next(rows, None)
+            while free and (refused or more):
+                row = refused.pop(0) if refused else next(rows, None)
                 if row is None:
                     more = False
                     break
-                i = free.pop(0)
-                self._running[i] = row
-                self.beside.start(row.key, self.slots[i].node, time.monotonic())
-                echo(f"{row.tag} on {self.slots[i].node} (slot {i})")
-                thread = threading.Thread(target=self._one, args=(i, row, timeout_s, echo, done), daemon=True)
-                self._threads[i] = thread
-                thread.start()
+                self._start(free.pop(0), row, timeout_s, echo, done)
             if not self._running:
+                if refused or (more and (row := next(rows, None)) is not None):  # rows left, every slot gone
+                    raise NoSlotLeft("; ".join(f"slot {i} on {self.slots[i].node}: {why}" for i, why in gone.items()))
                 return
             while True:
                 try:
-                    i, outcome = done.get(timeout=0.2)  # a timeout: Ctrl-C gets through at once
+                    i, outcome, why = done.get(timeout=0.2)  # a timeout: Ctrl-C gets through at once
                     break
                 except queue.Empty:
                     continue
             row = self._running.pop(i, None)
             if row is None:  # closed meanwhile (close() from another thread): its rows are given up
                 return
-            free.append(i)
+            if why is None:
+                free.append(i)
+            else:
+                gone[i] = why
+                left = len(self.slots) - len(gone)
+                echo(
+                    f"{self.name}: slot {i} on {self.slots[i].node} is out of the run ({why}); "
+                    + (f"the rows to come go to the {left} slot(s) left" if left else "no slot is left")
+                )
+            if outcome is None:  # refused unstarted: the next live slot runs it
+                self.beside.drop(row.key)
+                refused.append(row)
+                continue
             self.beside.end(row.key, time.monotonic())
             placement = outcome.placement or Placement(self.name, self.slots[i].node)
             outcome.record.update(placement.fields(self.beside.count(row.key)))
             yield row, outcome
 
+    def _start(self, i: int, row: Row, timeout_s: float, echo: Echo, done: queue.Queue) -> None:
+        self._running[i] = row
+        self.beside.start(row.key, self.slots[i].node, time.monotonic())
+        echo(f"{row.tag} on {self.slots[i].node} (slot {i})")
+        thread = threading.Thread(target=self._one, args=(i, row, timeout_s, echo, done), daemon=True)
+        self._threads[i] = thread
+        thread.start()
+
     def _one(self, i: int, row: Row, timeout_s: float, echo: Echo, done: queue.Queue) -> None:
+        """Run ``row`` on slot ``i``; put (i, its outcome or None where the slot refused it, why the slot is gone)."""
         slot = self.slots[i]
         try:
-            outcome = slot.run_row(row, row.limit(timeout_s), echo)
+            outcome: RowOutcome | None = slot.run_row(row, row.limit(timeout_s), echo)
+            why = None
+        except SlotGone as e:  # the row never started: another slot runs it
+            outcome, why = None, str(e)
         except Exception as e:  # a lost node, task or server: this row fails, the others go on
             outcome = RowOutcome(no_result(row.job.record, lost=f"{type(e).__name__}: {e}"))
-        done.put((i, outcome))
+            try:
+                why = slot.gone(e)
+            except Exception:  # the engine cannot say (its head unreachable): the slot's next row finds out
+                why = None
+        done.put((i, outcome, why))
 
     def close(self) -> None:
         """Cancel the rows in flight and wait (up to ``CLOSE_WAIT_S``) for the threads waiting on them to

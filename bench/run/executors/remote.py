@@ -7,6 +7,10 @@ the task's prepared arrays (shipped as bytes, e.g. through Ray's object store, o
 wrote them when the node shares its file system), ``artifacts/`` for the phases' files. What comes back
 is a ``RowOutcome``: the record, the artifact files and the log; the driver writes them. The worker's
 progress lines can be handed on as it prints them (``streamed``: a Ray task yields them to the driver).
+The worker runs on the CPUs its slot or job was given (``row_cores``): pinned to that many of the node's cores
+before it starts, with ``OMP_NUM_THREADS`` their count, so every framework sizes its threads by them. Ray sets
+``OMP_NUM_THREADS`` to a task's CPUs and TensorFlow ignores it: on a 1-CPU Ray node a PyTorch row ran 1 thread and a
+Keras (TF) row one per core of the machine, and the speed verdict compared the two (QA, 2026-12-08).
 Nothing here imports a framework, Ray or submitit.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import queue
@@ -125,14 +130,36 @@ def _localise(job: Job, jobs: Path, blobs: list[bytes] | None) -> Job:
     return dataclasses.replace(job, data=data, transfer=targets)
 
 
-def where_here(executor: str, extra: str = "") -> Placement:
-    """This node's host name and the devices this process may use (CUDA_VISIBLE_DEVICES, its cores)."""
+def row_cores(cpus: int | None, first: int = 0) -> list[int] | None:
+    """The cores of this node a row given ``cpus`` CPUs runs on: ``cpus`` of those this process may use, from the
+    ``first``-th on (wrapping round; a slot's offset among the slots that share this host), or all of them where
+    ``cpus`` is None or not fewer; None where the platform cannot say (no ``sched_getaffinity``)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if not cpus or cpus >= len(allowed):
+        return allowed
+    return [allowed[(first + k) % len(allowed)] for k in range(cpus)]
+
+
+def _start_on(cores: list[int] | None) -> None:
+    """In the worker's process before it runs Python (``preexec_fn``): onto ``cores``, and gone with its parent."""
+    if cores is not None:
+        os.sched_setaffinity(0, cores)
+    die_with_parent()
+
+
+def where_here(executor: str, extra: str = "", cores: list[int] | None = None) -> Placement:
+    """This node's host name and the devices the row uses (CUDA_VISIBLE_DEVICES, its cores: ``cores``, else those
+    this process may use)."""
     parts = [extra] if extra else []
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
     if gpus:
         parts.append(f"cuda {gpus}")
-    if hasattr(os, "sched_getaffinity"):
-        parts.append(f"cores {cores_text(sorted(os.sched_getaffinity(0)))}")
+    if cores is None and hasattr(os, "sched_getaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+    if cores is not None:
+        parts.append(f"cores {cores_text(cores)}")
     return Placement(executor, socket.gethostname(), " ".join(parts) or None)
 
 
@@ -159,11 +186,15 @@ def run_row(
     executor: str,
     extra: str = "",
     progress: Callable[[str], None] | None = None,
+    cpus: int | None = None,
+    first: int = 0,
 ) -> RowOutcome:
     """Run one row's worker here and return its outcome (a failed/timeout record when it left no result).
-    ``progress`` is handed each of the worker's progress lines as it prints them, prefixed as a local row's."""
+    ``progress`` is handed each of the worker's progress lines as it prints them, prefixed as a local row's.
+    ``cpus``, ``first``: the CPUs the row was given and where its share starts (``row_cores``)."""
     started = time.time()
-    placement = where_here(executor, extra)
+    cores = row_cores(cpus, first)
+    placement = where_here(executor, extra, cores)
     # A row cancelled by force (Ray's cancel kills this process) never runs the folder's cleanup, which left each
     # cancelled row's data copy behind (QA, 2026-12-05): the folder carries this process's pid, and each row first
     # removes those of processes that are gone.
@@ -181,6 +212,8 @@ def run_row(
         path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if cores is not None:  # torch's pool reads it (Ray set the task's CPUs there); TF's and XLA's the cores
+            env["OMP_NUM_THREADS"] = str(len(cores))
         tail: list[str] = []
         read_fd, write_fd = os.pipe()  # read as it comes (the log, the progress lines), as a local row's output is
         with open(log_path, "w") as log, os.fdopen(read_fd, encoding="utf-8", errors="replace") as stream:
@@ -196,7 +229,7 @@ def run_row(
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
-                        preexec_fn=die_with_parent,
+                        preexec_fn=functools.partial(_start_on, cores),
                     )
                 code, late = _wait(proc, timeout_s)
             finally:
