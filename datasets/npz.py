@@ -7,11 +7,13 @@ range of ``classes``. Nothing is pickled.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import stat
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -199,13 +201,22 @@ def _load_arrays(path: Path, memory: int | None) -> dict[str, np.ndarray]:
             else "not a zip archive"
         )
         raise DatasetFileError(f"{path}: not an .npz file (a zip of .npy arrays): {kind}, starts with {head!r}")
+    with _checked_npz(path, memory) as f:
+        return _read_members(path, f)
+
+
+@contextlib.contextmanager
+def _checked_npz(path: Path, memory: int | None) -> Iterator[np.lib.npyio.NpzFile]:
+    """The .npz file open without pickle, its required keys there and their sizes checked (``check_sizes``); any
+    failure, inside the block too, a DatasetFileError naming the file (``_load_arrays``, ``check_without_images``)."""
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in REQUIRED_KEYS if k not in f.files]
             if missing:
                 raise DatasetFileError(f"{path}: missing key(s) {', '.join(missing)} (has: {', '.join(f.files)})")
+            assert f.zip is not None  # open: the with block holds it
             check_sizes(path, f.zip, memory)
-            return _read_members(path, f)
+            yield f
     except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
         # zipfile: BadZipFile (bad CRC, header), NotImplementedError (a RuntimeError) for an unknown zip version
         # or compression, RuntimeError for an encrypted member; zlib.error for a damaged compressed member
@@ -270,26 +281,16 @@ def check_without_images(path: Path) -> None:
     check_regular_file(path)
     if not zipfile.is_zipfile(path):
         raise DatasetFileError(f"{path}: not an .npz file (a zip of .npy arrays)")
-    memory = available_memory()
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            assert f.zip is not None  # open: the with block holds it
-            missing = [k for k in REQUIRED_KEYS if k not in f.files]
-            if missing:
-                raise DatasetFileError(f"{path}: missing key(s) {', '.join(missing)} (has: {', '.join(f.files)})")
-            check_sizes(path, f.zip, memory)
-            shapes = {}
-            for split in ("train", "test"):
-                with f.zip.open(f"x_{split}.npy") as member:
-                    shape, dtype, _ = npy_header(path, f"x_{split}", member)
-                _images(path, f"x_{split}", dtype, shape)
-                shapes[split] = shape
-            _same_image_shape(path, shapes["train"], shapes["test"])
-            small = _read_members(path, f, ("y_train", "y_test", "classes"))
-    except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
-        if isinstance(e, DatasetFileError):
-            raise
-        raise DatasetFileError(f"{path}: not a readable .npz file: {e}") from None
+    with _checked_npz(path, available_memory()) as f:
+        assert f.zip is not None  # open: the with block holds it
+        shapes = {}
+        for split in ("train", "test"):
+            with f.zip.open(f"x_{split}.npy") as member:
+                shape, dtype, _ = npy_header(path, f"x_{split}", member)
+            _images(path, f"x_{split}", dtype, shape)
+            shapes[split] = shape
+        _same_image_shape(path, shapes["train"], shapes["test"])
+        small = _read_members(path, f, ("y_train", "y_test", "classes"))
     classes = _class_names(path, small["classes"])
     for split in ("train", "test"):
         _labels(path, f"y_{split}", small[f"y_{split}"], shapes[split][0], len(classes))

@@ -124,8 +124,8 @@ def task_table(
     names = raw.attrs.get("backends", [])
     header = ["metric", *[label(b) for b in names], *raw.attrs.get("ratios", [])]
     rows = []
+    by_row = raw.attrs.get("columns") or []  # each row's record column (a transfer row's words name its target)
     for i in range(len(shown)):
-        by_row = raw.attrs.get("columns") or []
         col = by_row[i] if i < len(by_row) else columns.get(shown.metric.iloc[i], "")
         row: list[tuple[Any, float | None, str]] = [(shown.metric.iloc[i], None, "")]
         row += [(shown[b].iloc[i], num(raw[b].iloc[i]), "") for b in names]
